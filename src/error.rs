@@ -1,0 +1,69 @@
+//! The library's error type. Every variant says what failed and, where it helps, what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user asked for something impossible (bad option, unsupported format): exit code 2.
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Input that exists but cannot be decoded (corrupt, truncated, unsupported codec).
+    #[error("{path}: {message}")]
+    Decode { path: PathBuf, message: String },
+    #[error("encoding {path} failed: {message}")]
+    Encode { path: PathBuf, message: String },
+    #[error("GPU: {0}")]
+    Gpu(String),
+    #[error("classifier: {0}")]
+    Classifier(String),
+    #[error("model assets: {0}")]
+    Assets(String),
+    #[error("camera: {0}")]
+    Camera(String),
+    #[error("display: {0}")]
+    Display(String),
+    #[error("virtual camera: {0}")]
+    VirtualCamera(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Error::Usage(msg.into())
+    }
+
+    pub fn decode(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Error::Decode {
+            path: path.into(),
+            message: msg.into(),
+        }
+    }
+
+    pub fn encode(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Error::Encode {
+            path: path.into(),
+            message: msg.into(),
+        }
+    }
+
+    /// Process exit code: 2 for usage errors, 1 for runtime failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,95 @@
+//! Frames as they travel between threads: plain RGBA8 bytes plus their size.
+
+/// A tightly packed RGBA8 (sRGB) image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
+}
+
+impl Frame {
+    pub fn new(width: u32, height: u32, rgba: Vec<u8>) -> Self {
+        debug_assert_eq!(rgba.len(), width as usize * height as usize * 4);
+        Self { width, height, rgba }
+    }
+
+    /// A frame filled with one colour.
+    pub fn filled(width: u32, height: u32, rgba: [u8; 4]) -> Self {
+        let rgba = rgba
+            .iter()
+            .copied()
+            .cycle()
+            .take(width as usize * height as usize * 4)
+            .collect();
+        Self { width, height, rgba }
+    }
+
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
+        let i = (y as usize * self.width as usize + x as usize) * 4;
+        [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2], self.rgba[i + 3]]
+    }
+}
+
+/// Frames per second as an exact fraction (25/1, 30000/1001, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub num: u32,
+    pub den: u32,
+}
+
+impl Rate {
+    pub const fn new(num: u32, den: u32) -> Self {
+        Self { num, den }
+    }
+
+    pub fn fps(self) -> f64 {
+        if self.den == 0 {
+            0.0
+        } else {
+            self.num as f64 / self.den as f64
+        }
+    }
+
+    /// Duration of one frame.
+    pub fn frame_duration(self) -> std::time::Duration {
+        let fps = self.fps();
+        if fps > 0.0 {
+            std::time::Duration::from_secs_f64(1.0 / fps)
+        } else {
+            std::time::Duration::from_millis(33)
+        }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.den == 1 {
+            write!(f, "{}", self.num)
+        } else {
+            write!(f, "{:.3}", self.fps())
+        }
+    }
+}
+
+/// What kind of stream a source delivers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    Image,
+    Video,
+    Camera,
+}
+
+/// What a source knows about its stream before the first frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamInfo {
+    pub kind: StreamKind,
+    pub width: u32,
+    pub height: u32,
+    /// Frame rate; `None` for still images.
+    pub rate: Option<Rate>,
+    /// Number of frames when known (1 for images, the sample count for video files).
+    pub frames: Option<u64>,
+    /// Human-readable description ("bunny.mp4: H.264 1280x720 25 fps", "camera 0: MJPEG 1280x720@30").
+    pub description: String,
+}

@@ -1,0 +1,14 @@
+//! emojicam: turns camera frames, videos and photos into emoji mosaics.
+//!
+//! One frame's journey: a [`source::Source`] delivers RGBA frames; the GPU tiler reduces every
+//! tile to a 10x10 RGB patch; a [`classify::Classifier`] picks one emoji per tile in one batch;
+//! the renderer draws the emoji from the atlas; [`sink::Sink`]s write the result.
+
+pub mod classify;
+pub mod error;
+pub mod frame;
+pub mod sink;
+pub mod source;
+
+pub use error::{Error, Result};
+pub use frame::{Frame, Rate, StreamInfo, StreamKind};

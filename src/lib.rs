@@ -4,9 +4,14 @@
 //! tile to a 10x10 RGB patch; a [`classify::Classifier`] picks one emoji per tile in one batch;
 //! the renderer draws the emoji from the atlas; [`sink::Sink`]s write the result.
 
+pub mod app;
+pub mod atlas;
 pub mod classify;
+pub mod cli;
 pub mod error;
 pub mod frame;
+pub mod gpu;
+pub mod pipeline;
 pub mod sink;
 pub mod source;
 

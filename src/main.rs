@@ -1,1 +1,32 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use emojicam::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EMOJICAM_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let result = match cli.command {
+        Some(Command::Render(args)) => emojicam::app::render::run(&args),
+        Some(Command::Demo(args)) => emojicam::app::demo::run(&args),
+        Some(Command::Bench(args)) => emojicam::app::bench::run(&args),
+        Some(Command::Cameras) => emojicam::app::info::cameras(),
+        Some(Command::Sets) => emojicam::app::info::sets(),
+        Some(Command::Adapters) => emojicam::app::info::adapters(),
+        None => emojicam::app::live::run(&cli.live),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("emojicam: error: {e:#}");
+            let code = e.downcast_ref::<emojicam::Error>().map_or(1, |e| e.exit_code());
+            ExitCode::from(code as u8)
+        }
+    }
+}

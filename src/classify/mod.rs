@@ -7,6 +7,9 @@ use crate::error::Result;
 pub const PATCH: usize = 10;
 pub const PATCH_BYTES: usize = PATCH * PATCH * 3;
 
+pub mod nearest;
+pub mod onnx;
+
 pub trait Classifier: Send {
     fn name(&self) -> &'static str;
     /// Restrict the choice to the emoji with `allowed[i] == true` (length = atlas count).

@@ -1,0 +1,220 @@
+//! `emojicam bench`: frames per second and a per-stage breakdown, measured on real video frames
+//! through the same pipeline the product uses, plus the original one-call-per-tile method.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::classify::onnx::{OnnxClassifier, OnnxOptions};
+use crate::classify::{Classifier, PATCH_BYTES};
+use crate::cli::{parse_size, BenchArgs, ClassifierKind};
+use crate::frame::Frame;
+use crate::gpu::AdapterPreference;
+use crate::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD};
+use crate::sink::{self, Mosaic};
+use crate::source;
+
+#[derive(Default)]
+struct Acc {
+    tile: Vec<f64>,
+    classify: Vec<f64>,
+    render: Vec<f64>,
+    encode: Vec<f64>,
+    total: Vec<f64>,
+    classified: usize,
+    tiles: usize,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(v: &[f64]) -> f64 {
+    percentile(v, 0.5)
+}
+
+fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s[((s.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Decodes up to `n` frames of the input (default: the demo clip).
+fn load_frames(input: Option<&std::path::Path>, n: usize) -> Result<Vec<Frame>> {
+    let dir = std::env::temp_dir().join("emojicam-bench");
+    let path = match input {
+        Some(p) => p.to_path_buf(),
+        None => super::demo::demo_clip_path(&dir)?,
+    };
+    let mut src = source::open(&path)?;
+    let mut frames = Vec::new();
+    while frames.len() < n {
+        match src.next_frame()? {
+            Some(f) => frames.push(f),
+            None => break,
+        }
+    }
+    anyhow::ensure!(!frames.is_empty(), "{} has no frames", path.display());
+    Ok(frames)
+}
+
+fn resize(frame: &Frame, w: u32, h: u32) -> Result<Frame> {
+    if frame.width == w && frame.height == h {
+        return Ok(frame.clone());
+    }
+    let img = image::RgbaImage::from_raw(frame.width, frame.height, frame.rgba.clone()).context("bad frame")?;
+    let out = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
+    Ok(Frame::new(w, h, out.into_raw()))
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let sizes: Vec<(u32, u32)> = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>()?;
+    let frames_n = args.frames.max(2) as usize;
+    let source_frames = load_frames(args.input.as_deref(), frames_n)?;
+    let adapter = AdapterPreference::parse(&args.adapter);
+    let mut first: Option<Pipeline> = None;
+    println!(
+        "emojicam bench: {} frames per row from {}, tile {}, {} CPU cores",
+        source_frames.len(),
+        args.input.as_ref().map_or("the demo clip (Big Buck Bunny)".to_string(), |p| p.display().to_string()),
+        args.tile,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    let mut rows = Vec::new();
+    let mut batched_720: Option<f64> = None;
+    for &(w, h) in &sizes {
+        let frames: Vec<Frame> = source_frames.iter().map(|f| resize(f, w, h)).collect::<Result<_>>()?;
+        for &kind in &args.classifiers {
+            for changed_only in [false, true] {
+                let settings = Settings {
+                    tile: args.tile,
+                    classifier: kind,
+                    adapter: adapter.clone(),
+                    change_threshold: changed_only.then_some(DEFAULT_CHANGE_THRESHOLD),
+                    ..Settings::default()
+                };
+                let mut pipeline = match &first {
+                    Some(p) => Pipeline::with_parts(p.gpu().clone(), p.atlas().clone(), settings)?,
+                    None => Pipeline::new(settings)?,
+                };
+                if first.is_none() {
+                    println!("adapter: {} ({:?})", pipeline.gpu().adapter_info.name, pipeline.gpu().adapter_info.backend);
+                }
+                let acc = measure(&mut pipeline, &frames)?;
+                if kind == ClassifierKind::Onnx && !changed_only && (w, h) == (1280, 720) {
+                    batched_720 = Some(median(&acc.classify));
+                }
+                rows.push(((w, h), kind, changed_only, acc));
+                if first.is_none() {
+                    first = Some(pipeline);
+                }
+            }
+        }
+    }
+    println!();
+    println!("| size | classifier | tiles classified | fps (end to end) | latency median / p99 ms | tile (upload+compute+readback) ms | classify ms | render+readback ms | encode ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for ((w, h), kind, changed_only, acc) in &rows {
+        let per_frame: Vec<f64> = acc.total.iter().zip(&acc.encode).map(|(t, e)| t + e).collect();
+        let fps = 1e3 / median(&acc.total).max(1e-9);
+        println!(
+            "| {w}x{h} | {} | {} ({:.0}%) | {fps:.1} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            kind.name(),
+            if *changed_only { "changed only" } else { "all" },
+            100.0 * acc.classified as f64 / acc.tiles.max(1) as f64,
+            median(&acc.total),
+            percentile(&acc.total, 0.99),
+            median(&acc.tile),
+            median(&acc.classify),
+            median(&acc.render),
+            median(&acc.encode),
+        );
+        let _ = per_frame;
+    }
+    println!("(fps = 1000 / median of tile+classify+render per frame, the stages run back to back; encode is the MP4 recorder's own thread)");
+
+    if !args.no_baseline && args.classifiers.contains(&ClassifierKind::Onnx) {
+        let frame = resize(&source_frames[0], 1280, 720)?;
+        let pipeline = match first {
+            Some(p) => p,
+            None => Pipeline::new(Settings::default())?,
+        };
+        baseline(pipeline, &frame, args.tile, batched_720)?;
+    }
+    Ok(())
+}
+
+fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
+    let mut acc = Acc::default();
+    let dir = std::env::temp_dir().join("emojicam-bench");
+    std::fs::create_dir_all(&dir)?;
+    let first = &frames[0];
+    let info = crate::StreamInfo {
+        kind: crate::StreamKind::Video,
+        width: first.width,
+        height: first.height,
+        rate: Some(crate::Rate::new(30, 1)),
+        frames: Some(frames.len() as u64),
+        description: "bench".into(),
+    };
+    let empty: std::sync::Arc<[String]> = vec![String::new(); pipeline.atlas().count()].into();
+    let mut sink = sink::create(&dir.join("bench.mp4"), &info, empty.clone(), empty)?;
+    // Warm up (first-use shader compilation, allocations), then measure.
+    pipeline.process(first, None)?;
+    for (i, frame) in frames.iter().enumerate() {
+        let grid = pipeline.classify(frame)?;
+        let image = pipeline.render(None)?;
+        let t = pipeline.times();
+        let t0 = Instant::now();
+        sink.write(&Mosaic {
+            index: i as u64,
+            image: Some(&image),
+            tile: grid.tile,
+            cols: grid.cols,
+            rows: grid.rows,
+            emoji: pipeline.emoji(),
+        })?;
+        acc.encode.push(ms(t0.elapsed()));
+        acc.tile.push(ms(t.tile));
+        acc.classify.push(ms(t.classify));
+        acc.render.push(ms(t.render));
+        acc.total.push(ms(t.total));
+        acc.classified += t.classified;
+        acc.tiles += t.tiles;
+    }
+    drop(sink);
+    Ok(acc)
+}
+
+/// The original experiment's method: one model call per tile.
+fn baseline(mut pipeline: Pipeline, frame: &Frame, tile: u32, batched: Option<f64>) -> Result<()> {
+    pipeline.classify(frame)?;
+    let patches = pipeline.tiler().last_patches().to_vec();
+    let n = patches.len() / PATCH_BYTES;
+    let mut one = OnnxClassifier::new(pipeline.atlas().count(), &OnnxOptions { threads: 1 })?;
+    let mut batch = OnnxClassifier::new(pipeline.atlas().count(), &OnnxOptions::default())?;
+    let mut out = Vec::new();
+    let t0 = Instant::now();
+    for p in patches.chunks_exact(PATCH_BYTES) {
+        one.classify(p, &mut out)?;
+    }
+    let per_tile = t0.elapsed();
+    let t1 = Instant::now();
+    let reps = 5;
+    for _ in 0..reps {
+        batch.classify(&patches, &mut out)?;
+    }
+    let batched_now = ms(t1.elapsed()) / reps as f64;
+    let batched = batched.unwrap_or(batched_now);
+    println!();
+    println!(
+        "original method (one model call per tile, tile {tile}): {n} calls for one 1280x720 frame = {:.0} ms; \
+         one batch = {batched:.1} ms -> batching is {:.0}x faster",
+        ms(per_tile),
+        ms(per_tile) / batched.max(1e-9)
+    );
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! `emojicam demo`: renders the bundled clip, so a fresh install shows what it does with no
+//! camera, no display and no input of your own.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::render::{emoji_strings, render_stream, OutputKind};
+use crate::cli::DemoArgs;
+use crate::pipeline::Pipeline;
+use crate::sink;
+use crate::source;
+
+/// Big Buck Bunny, 1280x720, 132 frames (CC BY 3.0, Blender Foundation; assets/demo/LICENSE.md).
+pub static DEMO_CLIP: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo/bigbuckbunny.mp4"));
+
+/// Writes the embedded demo clip to `dir` (once) and returns its path.
+pub fn demo_clip_path(dir: &std::path::Path) -> crate::Result<PathBuf> {
+    let path = dir.join("bigbuckbunny.mp4");
+    let fresh = std::fs::metadata(&path).map(|m| m.len() != DEMO_CLIP.len() as u64).unwrap_or(true);
+    if fresh {
+        std::fs::create_dir_all(dir).map_err(|source| crate::Error::Write { path: dir.to_path_buf(), source })?;
+        std::fs::write(&path, DEMO_CLIP).map_err(|source| crate::Error::Write { path: path.clone(), source })?;
+    }
+    Ok(path)
+}
+
+pub fn run(args: &DemoArgs) -> Result<()> {
+    let settings = super::settings(&args.mosaic)?;
+    let clip = demo_clip_path(&args.out_dir)?;
+    let mut pipeline = Pipeline::new(settings)?;
+    let (text, codes) = emoji_strings(&pipeline);
+
+    let mp4 = args.out_dir.join("demo-emoji.mp4");
+    let src = source::open(&clip)?;
+    let info = src.info().clone();
+    let mut sink = sink::create(&mp4, &info, text.clone(), codes.clone())?;
+    let summary = render_stream(src, &mut pipeline, sink.as_mut(), None, OutputKind::Stream, true)?;
+    sink.finish().context("finishing the demo video")?;
+
+    // One frame as a still, side by side with the original, for a quick look.
+    let png = args.out_dir.join("demo-emoji.png");
+    let mut src = source::open(&clip)?;
+    let mut frame = None;
+    for _ in 0..60 {
+        match src.next_frame()? {
+            Some(f) => frame = Some(f),
+            None => break,
+        }
+    }
+    let frame = frame.context("the demo clip has no frames")?;
+    let mosaic = pipeline.process(&frame, None)?;
+    let mut sink = sink::create(&png, &info_still(&info), text, codes)?;
+    let grid = pipeline.grid().cloned().context("no grid")?;
+    sink.write(&sink::Mosaic {
+        index: 0,
+        image: Some(&mosaic),
+        tile: grid.tile,
+        cols: grid.cols,
+        rows: grid.rows,
+        emoji: pipeline.emoji(),
+    })?;
+    sink.finish()?;
+
+    println!("{}", mp4.display());
+    println!("{}", png.display());
+    eprintln!(
+        "emojicam demo: {} frames of {} rendered in {:.1} s ({:.1} fps) with the {} classifier; input {}",
+        summary.frames,
+        info.description,
+        summary.seconds,
+        summary.frames as f64 / summary.seconds.max(1e-9),
+        pipeline.settings().classifier.name(),
+        clip.display()
+    );
+    Ok(())
+}
+
+fn info_still(info: &crate::StreamInfo) -> crate::StreamInfo {
+    crate::StreamInfo {
+        kind: crate::StreamKind::Image,
+        rate: None,
+        frames: Some(1),
+        ..info.clone()
+    }
+}

@@ -1,0 +1,188 @@
+//! `emojicam render`: one input file to one output file through the shared pipeline.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use crossbeam_channel::bounded;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{parse_size, RenderArgs};
+use crate::error::Error;
+use crate::frame::{Frame, StreamKind};
+use crate::pipeline::Pipeline;
+use crate::sink::{self, Mosaic, Sink};
+use crate::source::{self, Source};
+
+/// What kind of file an output path asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// One picture (.png .jpg .json): a video input contributes its first frame.
+    Still,
+    /// A stream of frames (.mp4 .y4m .txt .jsonl, or - for Y4M on stdout).
+    Stream,
+}
+
+pub fn output_kind(path: &Path) -> crate::Result<OutputKind> {
+    if path.as_os_str() == "-" {
+        return Ok(OutputKind::Stream);
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    match ext.as_str() {
+        "png" | "jpg" | "jpeg" | "json" => Ok(OutputKind::Still),
+        "mp4" | "y4m" | "txt" | "jsonl" => Ok(OutputKind::Stream),
+        "" => Err(Error::usage(format!(
+            "output {} has no extension: use .png, .jpg, .mp4, .y4m, .txt, .json or .jsonl",
+            path.display()
+        ))),
+        other => Err(Error::usage(format!(
+            "unsupported output format '.{other}': use .png, .jpg, .mp4, .y4m, .txt, .json or .jsonl"
+        ))),
+    }
+}
+
+/// Emoji characters and codepoint strings per atlas index, for the text sinks.
+pub fn emoji_strings(pipeline: &Pipeline) -> (Arc<[String]>, Arc<[String]>) {
+    let atlas = pipeline.atlas();
+    let text: Arc<[String]> = atlas.emoji.iter().map(|e| e.text.clone()).collect();
+    let codes: Arc<[String]> = atlas.emoji.iter().map(|e| e.unified.clone()).collect();
+    (text, codes)
+}
+
+/// Summary of a finished render.
+#[derive(Debug, Clone)]
+pub struct RenderSummary {
+    pub frames: u64,
+    pub seconds: f64,
+}
+
+pub fn run(args: &RenderArgs) -> Result<()> {
+    let settings = super::settings(&args.mosaic)?;
+    let kind = output_kind(&args.output)?;
+    let size = args.size.as_deref().map(parse_size).transpose()?;
+    let source = source::open(&args.input)?;
+    let info = source.info().clone();
+    if kind == OutputKind::Still && info.kind == StreamKind::Video && !args.quiet {
+        eprintln!("emojicam: {} is an image format: rendering the first frame of the video", args.output.display());
+    }
+    if args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) && info.kind == StreamKind::Video {
+        return Err(Error::usage("a .json output holds one frame: use .jsonl for a video (one line per frame)").into());
+    }
+    let mut pipeline = Pipeline::new(settings)?;
+    let (text, codes) = emoji_strings(&pipeline);
+    let mut out_info = info.clone();
+    if let Some((w, h)) = size {
+        out_info.width = w;
+        out_info.height = h;
+    }
+    let mut sink = sink::create(&args.output, &out_info, text, codes)?;
+    let show = !args.quiet && info.kind == StreamKind::Video && kind == OutputKind::Stream;
+    let summary = render_stream(source, &mut pipeline, sink.as_mut(), size, kind, show)?;
+    sink.finish()?;
+    if !args.quiet {
+        let fps = summary.frames as f64 / summary.seconds.max(1e-9);
+        let grid = pipeline.grid().cloned();
+        let (cols, rows) = grid.map_or((0, 0), |g| (g.cols, g.rows));
+        let mut line = format!(
+            "emojicam: {} frame{} {}x{} -> {} ({cols}x{rows} tiles of {} px, {}) in {:.2} s, {fps:.1} fps",
+            summary.frames,
+            if summary.frames == 1 { "" } else { "s" },
+            info.width,
+            info.height,
+            args.output.display(),
+            pipeline.settings().tile,
+            pipeline.settings().classifier.name(),
+            summary.seconds,
+        );
+        if info.kind == StreamKind::Video && kind == OutputKind::Stream {
+            line.push_str("; audio, if any, is dropped");
+        }
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
+/// Decodes on a capture thread (never dropping frames: this is offline) and feeds the pipeline.
+pub fn render_stream(
+    mut source: Box<dyn Source>,
+    pipeline: &mut Pipeline,
+    sink: &mut dyn Sink,
+    size: Option<(u32, u32)>,
+    kind: OutputKind,
+    progress: bool,
+) -> crate::Result<RenderSummary> {
+    let info = source.info().clone();
+    let limit = if kind == OutputKind::Still { Some(1) } else { None };
+    let (tx, rx) = bounded::<crate::Result<Frame>>(3);
+    let capture = std::thread::Builder::new()
+        .name("decode".into())
+        .spawn(move || {
+            let mut sent = 0u64;
+            loop {
+                if limit.is_some_and(|l| sent >= l) {
+                    break;
+                }
+                match source.next_frame() {
+                    Ok(Some(f)) => {
+                        if tx.send(Ok(f)).is_err() {
+                            break;
+                        }
+                        sent += 1;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+        })
+        .map_err(|e| Error::Other(format!("cannot start the decoder thread: {e}")))?;
+
+    let bar = if progress {
+        let bar = info.frames.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    let mut frames = 0u64;
+    let needs_image = sink.needs_image();
+    let result = (|| {
+        for item in rx.iter() {
+            let frame = item?;
+            let grid = pipeline.classify(&frame)?;
+            let image = if needs_image { Some(pipeline.render(size)?) } else { None };
+            sink.write(&Mosaic {
+                index: frames,
+                image: image.as_ref(),
+                tile: grid.tile,
+                cols: grid.cols,
+                rows: grid.rows,
+                emoji: pipeline.emoji(),
+            })?;
+            frames += 1;
+            bar.inc(1);
+        }
+        Ok::<(), Error>(())
+    })();
+    drop(rx);
+    let _ = capture.join();
+    bar.finish_and_clear();
+    result?;
+    if frames == 0 {
+        return Err(Error::decode(
+            info.description.clone(),
+            "no frames could be decoded from the input",
+        ));
+    }
+    Ok(RenderSummary {
+        frames,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,192 @@
+//! The product's classifier: the trained EmojiNet model run by ONNX Runtime, one
+//! `Session::run` per frame over every tile.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use super::{Classifier, PATCH, PATCH_BYTES};
+use crate::error::{Error, Result};
+
+/// The committed model, embedded so the binary works from any directory.
+pub static MODEL: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emojinet.onnx"));
+
+/// Score added to disallowed emoji before the in-graph argmax.
+const MASKED: f32 = -1e9;
+
+/// ONNX Runtime allows one environment per process; sessions share it.
+static ENVIRONMENT: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Where the ONNX Runtime library is looked for, in order: `ORT_DYLIB_PATH`, next to the
+/// executable, then the copy provisioned at build time.
+pub fn library_candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        out.push(PathBuf::from(p));
+        return out;
+    }
+    let version = env!("EMOJICAM_ORT_VERSION");
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        for name in [format!("libonnxruntime.so.{version}"), "libonnxruntime.so".into(), format!("libonnxruntime.{version}.dylib"), "onnxruntime.dll".into()] {
+            out.push(dir.join(name));
+        }
+    }
+    let baked = env!("EMOJICAM_ORT_DYLIB");
+    if !baked.is_empty() {
+        out.push(PathBuf::from(baked));
+    }
+    out
+}
+
+/// Finds the ONNX Runtime library or explains how to provide one.
+pub fn find_library() -> Result<PathBuf> {
+    let candidates = library_candidates();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::Classifier(format!("ORT_DYLIB_PATH={} does not exist", p.display())))
+        };
+    }
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        Error::Classifier(format!(
+            "ONNX Runtime {} library not found: rebuild with python3 + pip available (the build fetches it), \
+             set ORT_DYLIB_PATH to libonnxruntime, or use --classifier nearest",
+            env!("EMOJICAM_ORT_VERSION")
+        ))
+    })
+}
+
+fn environment() -> Result<&'static ort::environment::Environment> {
+    let env = ENVIRONMENT.get_or_init(|| {
+        let lib = find_library().map_err(|e| e.to_string())?;
+        let builder = ort::init_from(&lib).map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?;
+        builder
+            .with_name("emojicam")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| format!("cannot start ONNX Runtime ({}): {e}", lib.display()))
+    });
+    env.as_ref().map_err(|e| Error::Classifier(e.clone()))
+}
+
+/// Options that matter for speed on small CPUs (measured: spinning intra-op threads steal the
+/// cores the software GPU needs).
+#[derive(Clone, Debug)]
+pub struct OnnxOptions {
+    pub threads: usize,
+}
+
+impl Default for OnnxOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self { threads: cores.clamp(1, 4) }
+    }
+}
+
+pub struct OnnxClassifier {
+    session: Session,
+    classes: usize,
+    mask: Vec<f32>,
+}
+
+impl OnnxClassifier {
+    /// Loads the embedded model; `classes` is the atlas's emoji count, which the model must match.
+    pub fn new(classes: usize, options: &OnnxOptions) -> Result<Self> {
+        Self::from_bytes(MODEL, classes, options)
+    }
+
+    pub fn from_bytes(model: &[u8], classes: usize, options: &OnnxOptions) -> Result<Self> {
+        let env = environment()?;
+        let err = |e: ort::Error| Error::Classifier(format!("loading the model: {e}"));
+        let session = Session::builder(env)
+            .map_err(err)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| err(e.into()))?
+            .with_intra_threads(options.threads.max(1))
+            .map_err(|e| err(e.into()))?
+            .with_intra_op_spinning(false)
+            .map_err(|e| err(e.into()))?
+            .with_inter_op_spinning(false)
+            .map_err(|e| err(e.into()))?
+            .commit_from_memory(model)
+            .map_err(err)?;
+        let model_classes = Self::model_classes(&session)?;
+        if model_classes != classes {
+            return Err(Error::Assets(format!(
+                "the model has {model_classes} classes but the atlas has {classes} emoji: \
+                 rebuild them together (training/run.sh)"
+            )));
+        }
+        Ok(Self {
+            session,
+            classes,
+            mask: vec![0.0; classes],
+        })
+    }
+
+    fn model_classes(session: &Session) -> Result<usize> {
+        let mask = session
+            .inputs()
+            .iter()
+            .find(|i| i.name() == "mask")
+            .ok_or_else(|| Error::Assets("the model has no 'mask' input".into()))?;
+        let shape = mask
+            .dtype()
+            .tensor_shape()
+            .ok_or_else(|| Error::Assets("the model's 'mask' input is not a tensor".into()))?;
+        match shape.iter().as_slice() {
+            [c] if *c > 0 => Ok(*c as usize),
+            other => Err(Error::Assets(format!("the model's 'mask' input has shape {other:?}, expected [classes]"))),
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+}
+
+impl Classifier for OnnxClassifier {
+    fn name(&self) -> &'static str {
+        "onnx"
+    }
+
+    fn set_allowed(&mut self, allowed: &[bool]) -> Result<()> {
+        if allowed.len() != self.classes {
+            return Err(Error::Classifier(format!("mask has {} entries, model has {} classes", allowed.len(), self.classes)));
+        }
+        if !allowed.iter().any(|&a| a) {
+            return Err(Error::usage("the emoji set is empty"));
+        }
+        for (m, &a) in self.mask.iter_mut().zip(allowed) {
+            *m = if a { 0.0 } else { MASKED };
+        }
+        Ok(())
+    }
+
+    fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
+        out.clear();
+        if patches.len() % PATCH_BYTES != 0 {
+            return Err(Error::Classifier(format!("patch buffer of {} bytes is not a whole number of patches", patches.len())));
+        }
+        let n = patches.len() / PATCH_BYTES;
+        if n == 0 {
+            return Ok(());
+        }
+        let err = |e: ort::Error| Error::Classifier(format!("model run failed: {e}"));
+        let input = TensorRef::from_array_view(([n, PATCH, PATCH, 3], patches)).map_err(err)?;
+        let mask = TensorRef::from_array_view(([self.classes], self.mask.as_slice())).map_err(err)?;
+        let outputs = self.session.run(ort::inputs!["patches" => input, "mask" => mask]).map_err(err)?;
+        let (_, index) = outputs["index"].try_extract_tensor::<i64>().map_err(err)?;
+        if index.len() != n {
+            return Err(Error::Classifier(format!("model returned {} choices for {n} tiles", index.len())));
+        }
+        let classes = self.classes as i64;
+        out.extend(index.iter().map(|&i| i.clamp(0, classes - 1) as u32));
+        Ok(())
+    }
+}

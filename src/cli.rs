@@ -1,0 +1,190 @@
+//! Command-line interface. `main.rs` parses this and dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "emojicam", version, about = "Turns your webcam (or any video or photo) into a live mosaic of emoji")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options for the live preview (used when no subcommand is given).
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Render an image or video file to an emoji mosaic (PNG, JPEG, MP4, Y4M, TXT, JSON, JSONL).
+    Render(RenderArgs),
+    /// Render the bundled demo clip to an MP4 and a PNG, and print their paths.
+    Demo(DemoArgs),
+    /// Measure frames per second and per-stage timings.
+    Bench(BenchArgs),
+    /// List cameras and their formats.
+    Cameras,
+    /// List the emoji sets (for --emoji).
+    Sets,
+    /// List the GPU adapters wgpu can use (for --adapter).
+    Adapters,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ClassifierKind {
+    /// The trained model through ONNX Runtime (default).
+    Onnx,
+    /// Exhaustive nearest match in a compute shader (quality reference; needs no ONNX Runtime).
+    Nearest,
+}
+
+/// Options every command that runs the pipeline shares.
+#[derive(Args, Debug, Clone)]
+pub struct MosaicArgs {
+    /// Tile size in source pixels (4..=64).
+    #[arg(long, short = 't', default_value_t = 10)]
+    pub tile: u32,
+    /// Which classifier picks the emoji.
+    #[arg(long, value_enum, default_value_t = ClassifierKind::Onnx)]
+    pub classifier: ClassifierKind,
+    /// Colour behind the emoji: black, white, #rrggbb, or tile (each tile's mean colour).
+    #[arg(long, default_value = "black")]
+    pub background: String,
+    /// Emoji set to draw from (see `emojicam sets`).
+    #[arg(long, default_value = "default")]
+    pub emoji: String,
+    /// GPU adapter: auto, software, or part of an adapter's name (see `emojicam adapters`).
+    #[arg(long, env = "EMOJICAM_ADAPTER", default_value = "auto")]
+    pub adapter: String,
+    /// ONNX Runtime threads (default: number of cores, at most 4).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    /// Input file: PNG, JPEG, MP4 (H.264) or Y4M.
+    #[arg(long, short = 'i')]
+    pub input: PathBuf,
+    /// Output file, chosen by extension: .png .jpg .mp4 .y4m .txt .json (image) .jsonl (video), or - for Y4M on stdout.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub mosaic: MosaicArgs,
+    /// Output size as WxH (default: the input's size).
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Hide the progress bar and summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Directory for the demo outputs.
+    #[arg(long, default_value = "emojicam-demo")]
+    pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub mosaic: MosaicArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Frames measured per size and classifier.
+    #[arg(long, default_value_t = 30)]
+    pub frames: u32,
+    /// Sizes to measure.
+    #[arg(long, value_delimiter = ',', default_value = "640x360,1280x720,1920x1080")]
+    pub sizes: Vec<String>,
+    /// Classifiers to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "onnx,nearest")]
+    pub classifiers: Vec<ClassifierKind>,
+    /// Input video used as frames (default: the bundled demo clip).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Skip the one-call-per-tile baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// GPU adapter: auto, software, or part of an adapter's name.
+    #[arg(long, env = "EMOJICAM_ADAPTER", default_value = "auto")]
+    pub adapter: String,
+    /// Tile size.
+    #[arg(long, default_value_t = 10)]
+    pub tile: u32,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// Camera index or name (default: the first camera).
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Play a video or image file as if it were a camera (looping, paced at its frame rate).
+    #[arg(long, short = 'i')]
+    pub input: Option<PathBuf>,
+    /// Capture size WxH (the nearest supported one is chosen).
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Capture frame rate (the nearest supported one is chosen).
+    #[arg(long)]
+    pub fps: Option<u32>,
+    /// Record the mosaic to this MP4 file from the start (R toggles recording).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// Write the mosaic to a v4l2loopback device, e.g. /dev/video10.
+    #[arg(long)]
+    pub virtual_camera: Option<PathBuf>,
+    /// Stream the mosaic to a file or - (stdout) as Y4M.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// Run without a preview window (with --record, --virtual-camera or --output).
+    #[arg(long)]
+    pub no_window: bool,
+    /// Mirror the picture (default: on for cameras, off for files).
+    #[arg(long)]
+    pub mirror: Option<bool>,
+    /// Stop after this many seconds (useful for scripted recordings).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    #[command(flatten)]
+    pub mosaic: MosaicArgs,
+}
+
+/// Parses "WxH" (e.g. "1280x720").
+pub fn parse_size(s: &str) -> Result<(u32, u32), crate::Error> {
+    let bad = || crate::Error::usage(format!("invalid size '{s}': expected WxH, e.g. 1280x720"));
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: u32 = w.trim().parse().map_err(|_| bad())?;
+    let h: u32 = h.trim().parse().map_err(|_| bad())?;
+    if w == 0 || h == 0 || w > 8192 || h > 8192 {
+        return Err(crate::Error::usage(format!("invalid size '{s}': width and height must be 1..=8192")));
+    }
+    Ok((w, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("1280x720").ok(), Some((1280, 720)));
+        assert!(parse_size("1280").is_err());
+        assert!(parse_size("0x5").is_err());
+        assert!(parse_size("axb").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
+
+impl ClassifierKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ClassifierKind::Onnx => "onnx",
+            ClassifierKind::Nearest => "nearest",
+        }
+    }
+}

@@ -4,9 +4,11 @@
 //! tile to a 10x10 RGB patch; a [`classify::Classifier`] picks one emoji per tile in one batch;
 //! the renderer draws the emoji from the atlas; [`sink::Sink`]s write the result.
 
+pub mod atlas;
 pub mod classify;
 pub mod error;
 pub mod frame;
+pub mod gpu;
 pub mod sink;
 pub mod source;
 

@@ -1,7 +1,8 @@
 //! `emojicam` (no subcommand): the live preview. Camera (or --input file) -> pipeline ->
 //! window, recorder, virtual camera, Y4M stream.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -51,9 +52,15 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     // The display first (cheap), so a headless machine hears about it before a camera opens.
     let event_loop = if args.no_window { None } else { Some(window::event_loop()?) };
     let proxy = event_loop.as_ref().map(|l| l.create_proxy());
+    // At most one wake-up waits in the event queue: a backlog of them would keep a slow
+    // pipeline busy long after a stop was asked for.
+    let wake_pending = Arc::new(AtomicBool::new(false));
+    let pending = wake_pending.clone();
     let wake: Option<live::capture::Wake> = proxy.clone().map(|p| {
         Box::new(move || {
-            let _ = p.send_event(LiveEvent::Captured);
+            if !pending.swap(true, Ordering::AcqRel) {
+                let _ = p.send_event(LiveEvent::Captured);
+            }
         }) as live::capture::Wake
     });
     let started = live::start_capture(&input, wake)?;
@@ -85,7 +92,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     let (mut session, outcome) = match event_loop {
         Some(event_loop) => {
             let deadline = duration.map(|d| Instant::now() + d);
-            let mut app = WindowApp::new(factory, started.capture, started.first, deadline);
+            let mut app = WindowApp::new(factory, started.capture, started.first, deadline, wake_pending);
             let run = event_loop.run_app(&mut app);
             app.capture_mut().stop();
             let outcome = match (run, app.outcome.take()) {

@@ -117,7 +117,7 @@ impl Overlay {
             topology: wgpu::PrimitiveTopology::TriangleStrip,
             ..Default::default()
         };
-        let make = |label, layout: &wgpu::BindGroupLayout, vs, fs, buffers: &[wgpu::VertexBufferLayout<'_>]| {
+        let make = |label, layout: &wgpu::BindGroupLayout, vs, fs, buffers: &[Option<wgpu::VertexBufferLayout<'_>>]| {
             let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some(label),
                 bind_group_layouts: &[Some(layout)],
@@ -150,7 +150,7 @@ impl Overlay {
             step_mode: wgpu::VertexStepMode::Instance,
             attributes: &wgpu::vertex_attr_array![0 => Float32x4, 1 => Float32x4],
         };
-        let rect_pipeline = make("overlay rects", &screen_layout, "rect_vs", "rect_fs", &[instance_layout]);
+        let rect_pipeline = make("overlay rects", &screen_layout, "rect_vs", "rect_fs", &[Some(instance_layout)]);
         let blit_pipeline = make("overlay blit", &blit_layout, "blit_vs", "blit_fs", &[]);
         let screen = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("overlay screen"),

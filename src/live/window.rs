@@ -2,6 +2,7 @@
 //! is drawn straight into the surface texture at window resolution (the renderer samples the
 //! mipmapped atlas, so emoji stay crisp at any size), letterboxed to the source's aspect ratio.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,10 +67,18 @@ pub struct WindowApp {
     show_help: bool,
     last_title: Instant,
     snapshot_dir: std::path::PathBuf,
+    /// Set by the capture thread when it queues a wake-up, cleared here before draining.
+    wake_pending: Arc<AtomicBool>,
 }
 
 impl WindowApp {
-    pub fn new(factory: SessionFactory, capture: Capture, first: Captured, deadline: Option<Instant>) -> Self {
+    pub fn new(
+        factory: SessionFactory,
+        capture: Capture,
+        first: Captured,
+        deadline: Option<Instant>,
+        wake_pending: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             factory: Some(factory),
             capture,
@@ -83,6 +92,7 @@ impl WindowApp {
             show_help: false,
             last_title: Instant::now(),
             snapshot_dir: std::path::PathBuf::from("."),
+            wake_pending,
         }
     }
 
@@ -151,6 +161,7 @@ impl WindowApp {
 
     /// Takes the newest captured frame (if any) through the pipeline and onto the screen.
     fn on_captured(&mut self, event_loop: &ActiveEventLoop) {
+        self.wake_pending.store(false, Ordering::Release);
         let mut latest = self.pending.take();
         while let Some(ev) = self.capture.try_next() {
             match ev {

@@ -64,7 +64,8 @@ impl Atlas {
     /// The atlas compiled into the binary, so a single executable works anywhere.
     pub fn embedded() -> Result<Atlas> {
         const PNG: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/atlas.png"));
-        const JSON: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emoji.json"));
+        const JSON: &[u8] =
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emoji.json"));
         Self::from_bytes(PNG, JSON)
     }
 

@@ -22,7 +22,8 @@ fn ctx() -> Arc<GpuContext> {
             let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
         }
         std::env::set_var("XDG_RUNTIME_DIR", &dir);
-        let ctx = GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)");
+        let ctx =
+            GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)");
         eprintln!("adapter: {}", ctx.describe());
         Arc::new(ctx)
     })
@@ -38,7 +39,10 @@ fn atlas() -> &'static Atlas {
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) as u32
     }
     fn byte(&mut self) -> u8 {
@@ -154,7 +158,11 @@ fn tiler_patch_layout() {
                 for px in 0..10u32 {
                     let (x, y) = (c * 10 + px, r * 10 + py);
                     let i = ((py * 10 + px) * 3) as usize;
-                    assert_eq!(&patch[i..i + 3], &frame.pixel(x, y)[..3], "tile ({c},{r}) pixel ({px},{py})");
+                    assert_eq!(
+                        &patch[i..i + 3],
+                        &frame.pixel(x, y)[..3],
+                        "tile ({c},{r}) pixel ({px},{py})"
+                    );
                 }
             }
         }
@@ -192,7 +200,10 @@ fn tiler_reports_changes_since_accept() {
             assert_eq!(d, 0, "tile {i}");
         }
     }
-    assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
+    assert_eq!(
+        tiles.changed(4).collect::<Vec<_>>(),
+        vec![changed_tile as u32]
+    );
     // Not accepted: still compared with frame a. Accept it: then b is the reference.
     tiler.accept(&[changed_tile as u32]);
     tiler.tile(&b, 10, &mut tiles).unwrap();
@@ -209,7 +220,10 @@ fn tiler_rejects_bad_tile_sizes() {
     let mut tiles = Tiles::default();
     let f = test_frame(16, 16, 1);
     for t in [0, 3, 65, 1000] {
-        assert!(matches!(tiler.tile(&f, t, &mut tiles), Err(Error::Usage(_))), "tile {t}");
+        assert!(
+            matches!(tiler.tile(&f, t, &mut tiles), Err(Error::Usage(_))),
+            "tile {t}"
+        );
     }
 }
 
@@ -318,7 +332,10 @@ fn renderer_any_output_size_and_transparent_background() {
             tile_colors: None,
         };
         let frame = renderer.render_to_frame(&scene, out_w, out_h).unwrap();
-        assert_eq!((frame.width, frame.height, frame.rgba.len() as u32), (out_w, out_h, out_w * out_h * 4));
+        assert_eq!(
+            (frame.width, frame.height, frame.rgba.len() as u32),
+            (out_w, out_h, out_w * out_h * 4)
+        );
         if out_w >= 25 {
             assert_eq!(frame.pixel(0, 0), [10, 200, 30, 255], "{out_w}x{out_h}");
         }
@@ -348,13 +365,28 @@ fn renderer_any_output_size_and_transparent_background() {
 
 #[test]
 fn background_parse() {
-    assert_eq!(Background::parse("black").unwrap(), Background::Color([0, 0, 0]));
-    assert_eq!(Background::parse("White").unwrap(), Background::Color([255, 255, 255]));
-    assert_eq!(Background::parse("#20a0FF").unwrap(), Background::Color([0x20, 0xa0, 0xff]));
-    assert_eq!(Background::parse("102030").unwrap(), Background::Color([0x10, 0x20, 0x30]));
+    assert_eq!(
+        Background::parse("black").unwrap(),
+        Background::Color([0, 0, 0])
+    );
+    assert_eq!(
+        Background::parse("White").unwrap(),
+        Background::Color([255, 255, 255])
+    );
+    assert_eq!(
+        Background::parse("#20a0FF").unwrap(),
+        Background::Color([0x20, 0xa0, 0xff])
+    );
+    assert_eq!(
+        Background::parse("102030").unwrap(),
+        Background::Color([0x10, 0x20, 0x30])
+    );
     assert_eq!(Background::parse("tile").unwrap(), Background::Tile);
     for bad in ["", "#12345", "#1234567", "purple", "#gg0000"] {
-        assert!(matches!(Background::parse(bad), Err(Error::Usage(_))), "{bad:?}");
+        assert!(
+            matches!(Background::parse(bad), Err(Error::Usage(_))),
+            "{bad:?}"
+        );
     }
 }
 
@@ -390,7 +422,10 @@ fn assert_nearest(atlas: &Atlas, patches: &[u8], got: &[u32], allowed: &[bool], 
         let g = got[t] as usize;
         assert!(allowed[g], "tile {t}: emoji {g} is not allowed");
         let e = error(&features[g], patch, bg);
-        assert!(e <= best * 1.0001 + 0.01, "tile {t} ({bg:?}): GPU chose {g} with error {e}, best is {best}");
+        assert!(
+            e <= best * 1.0001 + 0.01,
+            "tile {t} ({bg:?}): GPU chose {g} with error {e}, best is {best}"
+        );
     }
 }
 
@@ -400,7 +435,11 @@ fn nearest_equals_cpu_brute_force() {
     let patches = random_patches(200, 11);
     let all = vec![true; atlas.count() as usize];
     let mut out = Vec::new();
-    for bg in [Background::Color([0, 0, 0]), Background::Color([255, 255, 255]), Background::Tile] {
+    for bg in [
+        Background::Color([0, 0, 0]),
+        Background::Color([255, 255, 255]),
+        Background::Tile,
+    ] {
         let mut nearest = NearestClassifier::new(ctx(), atlas, bg).unwrap();
         nearest.classify(&patches, &mut out).unwrap();
         assert_nearest(atlas, &patches, &out, &all, bg);
@@ -421,7 +460,9 @@ fn nearest_respects_allowed_set() {
         assert_nearest(atlas, &patches, &out, &allowed, bg);
     }
     assert!(matches!(atlas.allowed("no-such-set"), Err(Error::Usage(m)) if m.contains("hearts")));
-    assert!(nearest.set_allowed(&vec![false; atlas.count() as usize]).is_err());
+    assert!(nearest
+        .set_allowed(&vec![false; atlas.count() as usize])
+        .is_err());
     assert!(nearest.set_allowed(&[true]).is_err());
     assert!(nearest.classify(&[0u8; 299], &mut out).is_err());
     nearest.classify(&[], &mut out).unwrap();
@@ -444,7 +485,10 @@ fn embedded_atlas_is_consistent() {
     }
     let f = atlas.features_2x2();
     assert_eq!(f.len(), atlas.count() as usize);
-    assert!(f.iter().flatten().all(|v| v.is_finite() && *v >= 0.0 && *v <= 255.0));
+    assert!(f
+        .iter()
+        .flatten()
+        .all(|v| v.is_finite() && *v >= 0.0 && *v <= 255.0));
 }
 
 #[test]
@@ -462,18 +506,61 @@ fn atlas_from_parts_validates() {
     };
     let image = image::RgbaImage::from_pixel(16, 8, image::Rgba([200, 100, 50, 128]));
     let sets = |v: Vec<u32>| BTreeMap::from([("all".to_string(), v)]);
-    let ok = Atlas::from_parts(8, 2, image.clone(), vec![info(0), info(1)], sets(vec![0, 1])).unwrap();
+    let ok = Atlas::from_parts(
+        8,
+        2,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![0, 1]),
+    )
+    .unwrap();
     assert_eq!(ok.count(), 2);
     let f = ok.features_2x2();
     // 200 * 128/255 premultiplied; alpha 128/255.
     assert!((f[0][0] - 200.0 * 128.0 / 255.0).abs() < 0.01);
     assert!((f[0][3] - 128.0 / 255.0).abs() < 1e-6);
     let bad = |r: emojicam::Result<Atlas>| matches!(r, Err(Error::Assets(_)));
-    assert!(bad(Atlas::from_parts(8, 2, image.clone(), vec![info(0), info(1)], sets(vec![2]))));
-    assert!(bad(Atlas::from_parts(8, 2, image.clone(), vec![info(0), info(1)], sets(vec![]))));
-    assert!(bad(Atlas::from_parts(8, 3, image.clone(), vec![info(0), info(1)], sets(vec![0]))));
-    assert!(bad(Atlas::from_parts(8, 1, image.clone(), vec![info(0), info(1)], sets(vec![0]))));
-    assert!(bad(Atlas::from_parts(6, 2, image.clone(), vec![info(0), info(1)], sets(vec![0]))));
-    assert!(bad(Atlas::from_parts(8, 2, image, vec![info(1), info(0)], sets(vec![0]))));
+    assert!(bad(Atlas::from_parts(
+        8,
+        2,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![2])
+    )));
+    assert!(bad(Atlas::from_parts(
+        8,
+        2,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![])
+    )));
+    assert!(bad(Atlas::from_parts(
+        8,
+        3,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![0])
+    )));
+    assert!(bad(Atlas::from_parts(
+        8,
+        1,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![0])
+    )));
+    assert!(bad(Atlas::from_parts(
+        6,
+        2,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![0])
+    )));
+    assert!(bad(Atlas::from_parts(
+        8,
+        2,
+        image,
+        vec![info(1), info(0)],
+        sets(vec![0])
+    )));
     assert!(bad(Atlas::from_bytes(b"not a png", b"{}")));
 }

@@ -170,7 +170,7 @@ impl NearestClassifier {
         let capacity = tiles.next_power_of_two().max(WORKGROUP as u64);
         let limits = device.limits();
         let groups = capacity.div_ceil(WORKGROUP as u64);
-        if capacity * PATCH_BYTES as u64 > limits.max_storage_buffer_binding_size as u64
+        if capacity * PATCH_BYTES as u64 > limits.max_storage_buffer_binding_size
             || groups > limits.max_compute_workgroups_per_dimension as u64
         {
             return Err(Error::Usage(format!(
@@ -247,7 +247,9 @@ impl Classifier for NearestClassifier {
             .filter(|&i| allowed[i as usize])
             .collect();
         if indices.is_empty() {
-            return Err(Error::Usage("the emoji set is empty: allow at least one emoji".into()));
+            return Err(Error::Usage(
+                "the emoji set is empty: allow at least one emoji".into(),
+            ));
         }
         let features: Vec<f32> = indices
             .iter()

@@ -398,9 +398,11 @@ impl Renderer {
         if self.instances.size() < needed {
             self.instances = Self::instance_buffer(device, (tiles as u64).next_power_of_two());
         }
-        self.ctx
-            .queue
-            .write_buffer(&self.instances, 0, bytemuck::cast_slice(&self.instance_data));
+        self.ctx.queue.write_buffer(
+            &self.instances,
+            0,
+            bytemuck::cast_slice(&self.instance_data),
+        );
 
         // Pick the mip level at which one atlas texel is one output pixel.
         let tile_w = viewport[2] * grid.tile as f32 / grid.src_width as f32;

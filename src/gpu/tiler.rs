@@ -399,7 +399,7 @@ impl Tiler {
         let tiles = (cols * rows) as u64;
         let patch_bytes = tiles * PATCH_BYTES as u64;
         let limits = device.limits();
-        if patch_bytes > limits.max_storage_buffer_binding_size as u64
+        if patch_bytes > limits.max_storage_buffer_binding_size
             || patch_bytes + tiles * 4 > limits.max_buffer_size
         {
             return Err(Error::Usage(format!(
@@ -419,8 +419,16 @@ impl Tiler {
         let patches = buffer("tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
         let reference = buffer("tiler reference", patch_bytes, U::STORAGE);
         let accept = buffer("tiler accept", tiles * 4, U::STORAGE | U::COPY_DST);
-        let change = buffer("tiler change", tiles * 4, U::STORAGE | U::COPY_SRC | U::COPY_DST);
-        let staging = buffer("tiler readback", patch_bytes + tiles * 4, U::MAP_READ | U::COPY_DST);
+        let change = buffer(
+            "tiler change",
+            tiles * 4,
+            U::STORAGE | U::COPY_SRC | U::COPY_DST,
+        );
+        let staging = buffer(
+            "tiler readback",
+            patch_bytes + tiles * 4,
+            U::MAP_READ | U::COPY_DST,
+        );
         self.ctx.queue.write_buffer(
             &change,
             0,

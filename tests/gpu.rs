@@ -299,6 +299,7 @@ fn renderer_draws_each_tiles_emoji_over_its_background() {
                 }
             }
         }
+        eprintln!("{background:?}: worst channel error {worst}");
         assert!(worst <= 3.0, "{background:?}: worst channel error {worst}");
     }
 }
@@ -563,4 +564,45 @@ fn atlas_from_parts_validates() {
         sets(vec![0])
     )));
     assert!(bad(Atlas::from_bytes(b"not a png", b"{}")));
+}
+
+/// Timings for the report: `cargo test --release --test gpu -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timings_720p() {
+    use std::time::Instant;
+    let atlas = atlas();
+    let frame = test_frame(1280, 720, 3);
+    let mut tiler = Tiler::new(ctx());
+    let mut tiles = Tiles::default();
+    tiler.tile(&frame, 10, &mut tiles).unwrap();
+    let t0 = Instant::now();
+    for _ in 0..10 {
+        tiler.tile(&frame, 10, &mut tiles).unwrap();
+    }
+    eprintln!("tile 1280x720 @10: {:?}/frame", t0.elapsed() / 10);
+
+    let mut nearest = NearestClassifier::new(ctx(), atlas, Background::Color([0, 0, 0])).unwrap();
+    nearest.set_allowed(&atlas.allowed("default").unwrap()).unwrap();
+    let mut out = Vec::new();
+    nearest.classify(&tiles.patches, &mut out).unwrap();
+    let t0 = Instant::now();
+    for _ in 0..3 {
+        nearest.classify(&tiles.patches, &mut out).unwrap();
+    }
+    eprintln!("nearest 9216 tiles x default set: {:?}/frame", t0.elapsed() / 3);
+
+    let mut renderer = Renderer::new(ctx(), atlas).unwrap();
+    let scene = Scene {
+        grid: MosaicGrid::from(&tiles),
+        emoji: &out,
+        background: Background::Color([0, 0, 0]),
+        tile_colors: None,
+    };
+    renderer.render_to_frame(&scene, 1280, 720).unwrap();
+    let t0 = Instant::now();
+    for _ in 0..10 {
+        renderer.render_to_frame(&scene, 1280, 720).unwrap();
+    }
+    eprintln!("render 1280x720: {:?}/frame", t0.elapsed() / 10);
 }

@@ -14,6 +14,7 @@ pub mod gpu;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
+pub mod yuv;
 
 pub use error::{Error, Result};
 pub use frame::{Frame, Rate, StreamInfo, StreamKind};

@@ -1,0 +1,162 @@
+// Tiler: reduces every T x T tile of the frame to a 10x10 RGB patch (exact area average)
+// and measures how much each tile changed since it was last classified.
+//
+// Bindings (group 0):
+//   0 frame:     texture_2d<f32>, the input frame, Rgba8Unorm (sRGB bytes, read as bytes)
+//   1 params:    uniform Params (frame size, tile size, grid size)
+//   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
+//                word little-endian; tile t, pixel (px,py), channel c is byte
+//                t*300 + (py*10+px)*3 + c. Holds the previous frame's patches on entry.
+//   3 reference: storage array<u32>, read_write: the patches last classified, same layout
+//   4 accept:    storage array<u32>, read: per tile, nonzero = the patch held in `patches`
+//                on entry was classified; copy it into `reference` before overwriting it
+//   5 change:    storage array<u32>, read_write: per tile, the largest difference of any
+//                2x2-quadrant mean channel (0..255, rounded) between the new patch and
+//                `reference`, or 0xffffffff when the tile was never classified. On entry it
+//                holds the previous frame's value, which tells whether `reference` is valid.
+//
+// One invocation per tile, no shared memory and no barriers: on software Vulkan (lavapipe)
+// barriers cost far more than the arithmetic. Coordinates are in tenths of a pixel so the
+// fractional coverage of every source pixel is an exact integer weight.
+
+struct Params {
+    width: u32,
+    height: u32,
+    tile: u32,
+    cols: u32,
+    rows: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var frame: texture_2d<f32>;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read_write> patches: array<u32>;
+@group(0) @binding(3) var<storage, read_write> reference: array<u32>;
+@group(0) @binding(4) var<storage, read> accept: array<u32>;
+@group(0) @binding(5) var<storage, read_write> change: array<u32>;
+
+const WORDS: u32 = 75u;      // 300 bytes per patch
+const NEVER: u32 = 0xffffffffu;
+
+// The source interval [a, b) in tenths of a pixel covered by patch pixel p along one axis,
+// clipped to the image; a patch pixel wholly outside repeats the last pixel row/column.
+fn span(origin: u32, p: u32, size: u32) -> vec2<u32> {
+    let lo = origin * 10u + p * params.tile;
+    let hi = lo + params.tile;
+    let limit = size * 10u;
+    if (lo >= limit) {
+        return vec2<u32>(limit - 10u, limit);
+    }
+    return vec2<u32>(lo, min(hi, limit));
+}
+
+fn overlap(i: u32, s: vec2<u32>) -> u32 {
+    return min(s.y, i * 10u + 10u) - max(s.x, i * 10u);
+}
+
+fn average(sx: vec2<u32>, sy: vec2<u32>) -> vec3<u32> {
+    var sum = vec3<u32>(0u);
+    var area = 0u;
+    for (var y = sy.x / 10u; y * 10u < sy.y; y++) {
+        let wy = overlap(y, sy);
+        for (var x = sx.x / 10u; x * 10u < sx.y; x++) {
+            let w = wy * overlap(x, sx);
+            sum += vec3<u32>(round(textureLoad(frame, vec2<u32>(x, y), 0).rgb * 255.0)) * w;
+            area += w;
+        }
+    }
+    return (sum + vec3<u32>(area / 2u)) / area;
+}
+
+fn ref_pixel(base: u32, b: u32) -> vec3<u32> {
+    var v = vec3<u32>(0u);
+    for (var c = 0u; c < 3u; c++) {
+        let k = b + c;
+        v[c] = (reference[base + k / 4u] >> (8u * (k % 4u))) & 0xffu;
+    }
+    return v;
+}
+
+fn max3(v: vec3<u32>) -> u32 {
+    return max(v.x, max(v.y, v.z));
+}
+
+fn absdiff(a: vec3<u32>, b: vec3<u32>) -> vec3<u32> {
+    return max(a, b) - min(a, b);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= params.cols * params.rows) {
+        return;
+    }
+    let col = t % params.cols;
+    let row = t / params.cols;
+    let base = t * WORDS;
+
+    // 1. Remember the previous patch if the CPU classified it.
+    let accepted = accept[t] != 0u;
+    if (accepted) {
+        for (var i = 0u; i < WORDS; i++) {
+            reference[base + i] = patches[base + i];
+        }
+    }
+    let valid = accepted || change[t] != NEVER;
+
+    // 2. New patch, packed into words as it is computed, with its quadrant sums.
+    var q_new = array<vec3<u32>, 4>();
+    var q_ref = array<vec3<u32>, 4>();
+    var word = 0u;
+    var filled = 0u;
+    var w = 0u;
+    for (var py = 0u; py < 10u; py++) {
+        let sy = span(row * params.tile, py, params.height);
+        var left = vec3<u32>(0u);
+        var right = vec3<u32>(0u);
+        var left_ref = vec3<u32>(0u);
+        var right_ref = vec3<u32>(0u);
+        for (var px = 0u; px < 10u; px++) {
+            let rgb = average(span(col * params.tile, px, params.width), sy);
+            var old = vec3<u32>(0u);
+            if (valid) {
+                old = ref_pixel(base, (py * 10u + px) * 3u);
+            }
+            if (px < 5u) {
+                left += rgb;
+                left_ref += old;
+            } else {
+                right += rgb;
+                right_ref += old;
+            }
+            for (var c = 0u; c < 3u; c++) {
+                word |= rgb[c] << (8u * filled);
+                filled += 1u;
+                if (filled == 4u) {
+                    patches[base + w] = word;
+                    w += 1u;
+                    word = 0u;
+                    filled = 0u;
+                }
+            }
+        }
+        let half = (py / 5u) * 2u;
+        q_new[half] += left;
+        q_new[half + 1u] += right;
+        q_ref[half] += left_ref;
+        q_ref[half + 1u] += right_ref;
+    }
+
+    // 3. Largest quadrant-mean change since the reference (25 pixels per quadrant).
+    if (valid) {
+        var d = 0u;
+        for (var q = 0u; q < 4u; q++) {
+            d = max(d, max3(absdiff(q_new[q], q_ref[q])));
+        }
+        change[t] = (d + 12u) / 25u;
+    } else {
+        change[t] = NEVER;
+    }
+}

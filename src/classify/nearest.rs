@@ -1,0 +1,333 @@
+//! Exhaustive nearest-emoji search on the GPU: the quality reference and a fallback classifier.
+//!
+//! Tiles are compared with emoji at the 2x2-grid scale, the scale at which a viewer judges
+//! likeness: matching raw pixels would pick square swatches everywhere and turn the mosaic
+//! into pixel art.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use super::{Classifier, PATCH, PATCH_BYTES};
+use crate::atlas::Atlas;
+use crate::error::{Error, Result};
+use crate::gpu::tiler::patch_mean;
+use crate::gpu::{Background, GpuContext};
+
+const WORKGROUP: u32 = 64;
+
+/// The objective, on the CPU: squared error between the patch's 2x2 quadrant means and the
+/// emoji's quadrant colours composited over the background. The shader minimises the same.
+pub fn error(features: &[f32; 16], patch: &[u8], background: Background) -> f32 {
+    let bg = match background {
+        Background::Color(c) => c,
+        Background::Tile => patch_mean(patch),
+    }
+    .map(|c| c as f32);
+    let quads = quadrant_means(patch);
+    let mut err = 0.0;
+    for (q, mean) in quads.iter().enumerate() {
+        let a = features[q * 4 + 3];
+        for c in 0..3 {
+            let e = mean[c] - (features[q * 4 + c] + (1.0 - a) * bg[c]);
+            err += e * e;
+        }
+    }
+    err
+}
+
+/// Mean colour of each 5x5 quadrant of a patch: TL, TR, BL, BR.
+pub fn quadrant_means(patch: &[u8]) -> [[f32; 3]; 4] {
+    let mut sum = [[0u32; 3]; 4];
+    for y in 0..PATCH {
+        for x in 0..PATCH {
+            let q = (y / 5) * 2 + x / 5;
+            for c in 0..3 {
+                sum[q][c] += patch[(y * PATCH + x) * 3 + c] as u32;
+            }
+        }
+    }
+    sum.map(|s| s.map(|v| v as f32 / 25.0))
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    tiles: u32,
+    candidates: u32,
+    tile_background: u32,
+    _pad: u32,
+    background: [f32; 4],
+}
+
+/// Buffers sized for a number of tiles; they only grow.
+struct Batch {
+    capacity: u64,
+    patches: wgpu::Buffer,
+    choice: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+}
+
+pub struct NearestClassifier {
+    ctx: Arc<GpuContext>,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    params: wgpu::Buffer,
+    all_features: Vec<[f32; 16]>,
+    /// Only the allowed emoji are uploaded, so the search never spends time on the others.
+    features: wgpu::Buffer,
+    candidates: wgpu::Buffer,
+    candidate_count: u32,
+    background: Background,
+    batch: Option<Batch>,
+}
+
+impl NearestClassifier {
+    pub fn new(ctx: Arc<GpuContext>, atlas: &Atlas, background: Background) -> Result<Self> {
+        let device = &ctx.device;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("nearest"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/nearest.wgsl").into()),
+        });
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let read = wgpu::BufferBindingType::Storage { read_only: true };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("nearest"),
+            entries: &[
+                entry(0, wgpu::BufferBindingType::Uniform),
+                entry(1, read),
+                entry(2, read),
+                entry(3, read),
+                entry(4, wgpu::BufferBindingType::Storage { read_only: false }),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("nearest"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("nearest"),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("nearest params"),
+            size: std::mem::size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let all_features = atlas.features_2x2();
+        let n = all_features.len() as u64;
+        let storage = |label, size| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let features = storage("nearest features", n * 64);
+        let candidates = storage("nearest candidates", n * 4);
+        let mut this = Self {
+            ctx,
+            pipeline,
+            layout,
+            params,
+            all_features,
+            features,
+            candidates,
+            candidate_count: 0,
+            background,
+            batch: None,
+        };
+        this.set_allowed(&vec![true; n as usize])?;
+        Ok(this)
+    }
+
+    /// The background the emoji are judged against; match the renderer's.
+    pub fn set_background(&mut self, background: Background) {
+        self.background = background;
+    }
+
+    fn ensure_batch(&mut self, tiles: u64) -> Result<()> {
+        if self.batch.as_ref().is_some_and(|b| b.capacity >= tiles) {
+            return Ok(());
+        }
+        let device = &self.ctx.device;
+        let capacity = tiles.next_power_of_two().max(WORKGROUP as u64);
+        let limits = device.limits();
+        let groups = capacity.div_ceil(WORKGROUP as u64);
+        if capacity * PATCH_BYTES as u64 > limits.max_storage_buffer_binding_size
+            || groups > limits.max_compute_workgroups_per_dimension as u64
+        {
+            return Err(Error::Usage(format!(
+                "{tiles} tiles in one frame are more than this GPU can classify at once: use a larger --tile"
+            )));
+        }
+        let buffer = |label, size, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        use wgpu::BufferUsages as U;
+        let patches = buffer(
+            "nearest patches",
+            capacity * PATCH_BYTES as u64,
+            U::STORAGE | U::COPY_DST,
+        );
+        let choice = buffer("nearest choice", capacity * 4, U::STORAGE | U::COPY_SRC);
+        let staging = buffer("nearest readback", capacity * 4, U::MAP_READ | U::COPY_DST);
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("nearest"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: self.params.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: patches.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: self.features.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: self.candidates.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: choice.as_entire_binding(),
+                },
+            ],
+        });
+        self.batch = Some(Batch {
+            capacity,
+            patches,
+            choice,
+            staging,
+            bind_group,
+        });
+        Ok(())
+    }
+}
+
+impl Classifier for NearestClassifier {
+    fn name(&self) -> &'static str {
+        "nearest"
+    }
+
+    fn set_allowed(&mut self, allowed: &[bool]) -> Result<()> {
+        if allowed.len() != self.all_features.len() {
+            return Err(Error::Classifier(format!(
+                "allowed mask has {} entries but the atlas has {} emoji",
+                allowed.len(),
+                self.all_features.len()
+            )));
+        }
+        let indices: Vec<u32> = (0..allowed.len() as u32)
+            .filter(|&i| allowed[i as usize])
+            .collect();
+        if indices.is_empty() {
+            return Err(Error::Usage(
+                "the emoji set is empty: allow at least one emoji".into(),
+            ));
+        }
+        let features: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| self.all_features[i as usize])
+            .collect();
+        let queue = &self.ctx.queue;
+        queue.write_buffer(&self.features, 0, bytemuck::cast_slice(&features));
+        queue.write_buffer(&self.candidates, 0, bytemuck::cast_slice(&indices));
+        self.candidate_count = indices.len() as u32;
+        Ok(())
+    }
+
+    fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
+        if patches.len() % PATCH_BYTES != 0 {
+            return Err(Error::Classifier(format!(
+                "{} patch bytes is not a whole number of {PATCH_BYTES}-byte patches",
+                patches.len()
+            )));
+        }
+        let tiles = (patches.len() / PATCH_BYTES) as u64;
+        out.clear();
+        if tiles == 0 {
+            return Ok(());
+        }
+        self.ensure_batch(tiles)?;
+        let Some(batch) = &self.batch else {
+            return Err(Error::Gpu("nearest classifier buffers missing".into()));
+        };
+        let (tile_background, background) = match self.background {
+            Background::Color([r, g, b]) => (0, [r as f32, g as f32, b as f32, 0.0]),
+            Background::Tile => (1, [0.0; 4]),
+        };
+        let queue = &self.ctx.queue;
+        queue.write_buffer(
+            &self.params,
+            0,
+            bytemuck::bytes_of(&Params {
+                tiles: tiles as u32,
+                candidates: self.candidate_count,
+                tile_background,
+                _pad: 0,
+                background,
+            }),
+        );
+        queue.write_buffer(&batch.patches, 0, patches);
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("nearest"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("nearest"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &batch.bind_group, &[]);
+            pass.dispatch_workgroups(tiles.div_ceil(WORKGROUP as u64) as u32, 1, 1);
+        }
+        encoder.copy_buffer_to_buffer(&batch.choice, 0, &batch.staging, 0, tiles * 4);
+        let (tx, rx) = mpsc::channel();
+        encoder.map_buffer_on_submit(&batch.staging, wgpu::MapMode::Read, ..tiles * 4, move |r| {
+            let _ = tx.send(r);
+        });
+        queue.submit([encoder.finish()]);
+        self.ctx.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("nearest readback was dropped".into()))?
+            .map_err(|e| Error::Gpu(format!("cannot map the nearest readback buffer: {e}")))?;
+        {
+            let view = batch
+                .staging
+                .get_mapped_range(..tiles * 4)
+                .map_err(|e| Error::Gpu(format!("cannot read the nearest readback buffer: {e}")))?;
+            out.extend_from_slice(bytemuck::cast_slice(&view));
+        }
+        batch.staging.unmap();
+        Ok(())
+    }
+}

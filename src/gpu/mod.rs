@@ -1,0 +1,212 @@
+//! The GPU: one device shared by the tiler, the renderer and the nearest-emoji classifier.
+
+pub mod renderer;
+pub mod tiler;
+
+pub use renderer::{Background, Renderer};
+pub use tiler::{Tiler, Tiles};
+
+use crate::error::{Error, Result};
+
+/// Environment variable with the same syntax as [`AdapterPreference::parse`].
+pub const ADAPTER_ENV: &str = "EMOJICAM_ADAPTER";
+
+/// Which adapter to open.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum AdapterPreference {
+    /// A hardware GPU if there is one, else whatever works (software Vulkan included).
+    #[default]
+    Auto,
+    /// The software fallback (lavapipe): reproducible, and present on machines without a GPU.
+    Software,
+    /// The first adapter whose name contains this (case-insensitive).
+    Named(String),
+}
+
+impl AdapterPreference {
+    /// "auto", "software", or any other text as a name substring.
+    pub fn parse(s: &str) -> Self {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Self::Auto,
+            "software" | "cpu" | "fallback" => Self::Software,
+            _ => Self::Named(s.trim().to_string()),
+        }
+    }
+
+    /// An explicit choice stands; `Auto` yields to `EMOJICAM_ADAPTER` when that is set.
+    pub fn or_env(self) -> Self {
+        match self {
+            Self::Auto => std::env::var(ADAPTER_ENV)
+                .map(|v| Self::parse(&v))
+                .unwrap_or(Self::Auto),
+            other => other,
+        }
+    }
+}
+
+/// The device and queue every pass records into. Shared through `Arc` by the passes.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter_info: wgpu::AdapterInfo,
+    instance: wgpu::Instance,
+    adapter: wgpu::Adapter,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter", &describe(&self.adapter_info))
+            .finish()
+    }
+}
+
+impl GpuContext {
+    /// A headless context (no window): enough for offline rendering and tests.
+    pub fn new(pref: AdapterPreference) -> Result<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        Self::with_instance(instance, pref, None)
+    }
+
+    /// Opens a device on `instance`; with `compatible_surface` only adapters that can present
+    /// to that surface qualify, so the window code creates its surface first and then calls this.
+    pub fn with_instance(
+        instance: wgpu::Instance,
+        pref: AdapterPreference,
+        compatible_surface: Option<&wgpu::Surface<'_>>,
+    ) -> Result<Self> {
+        let pref = pref.or_env();
+        let adapter = pollster::block_on(choose_adapter(&instance, &pref, compatible_surface))?;
+        let adapter_info = adapter.get_info();
+        let available = adapter.limits();
+        // The atlas alone is 4096 px wide and patch buffers of big frames exceed the default
+        // 128 MiB binding size, so take what the adapter offers for those.
+        let required_limits = wgpu::Limits {
+            max_texture_dimension_2d: available.max_texture_dimension_2d,
+            max_storage_buffer_binding_size: available.max_storage_buffer_binding_size,
+            max_buffer_size: available.max_buffer_size,
+            max_compute_workgroups_per_dimension: available.max_compute_workgroups_per_dimension,
+            ..wgpu::Limits::downlevel_defaults().using_resolution(available.clone())
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("emojicam"),
+            required_features: wgpu::Features::empty(),
+            required_limits,
+            ..Default::default()
+        }))
+        .map_err(|e| {
+            Error::Gpu(format!(
+                "cannot open a device on {}: {e}",
+                describe(&adapter_info)
+            ))
+        })?;
+        Ok(Self {
+            device,
+            queue,
+            adapter_info,
+            instance,
+            adapter,
+        })
+    }
+
+    pub fn instance(&self) -> &wgpu::Instance {
+        &self.instance
+    }
+
+    pub fn adapter(&self) -> &wgpu::Adapter {
+        &self.adapter
+    }
+
+    /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)": for logs and `--adapter list`.
+    pub fn describe(&self) -> String {
+        describe(&self.adapter_info)
+    }
+
+    /// Blocks until the GPU has finished everything submitted so far, mapping callbacks included.
+    pub(crate) fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))
+    }
+}
+
+/// Every adapter this machine offers, described as [`GpuContext::describe`] does.
+pub fn list_adapters() -> Vec<String> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|a| describe(&a.get_info()))
+        .collect()
+}
+
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
+fn no_adapter(detail: &str) -> Error {
+    Error::Gpu(format!(
+        "no GPU adapter found{detail}: install mesa-vulkan-drivers (software Vulkan) or a GPU driver; \
+         --adapter list shows the adapters this machine has"
+    ))
+}
+
+async fn choose_adapter(
+    instance: &wgpu::Instance,
+    pref: &AdapterPreference,
+    surface: Option<&wgpu::Surface<'_>>,
+) -> Result<wgpu::Adapter> {
+    let request = |force_fallback_adapter| wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        force_fallback_adapter,
+        compatible_surface: surface,
+        ..Default::default()
+    };
+    match pref {
+        AdapterPreference::Auto => match instance.request_adapter(&request(false)).await {
+            Ok(a) => Ok(a),
+            Err(_) => instance
+                .request_adapter(&request(true))
+                .await
+                .map_err(|_| no_adapter("")),
+        },
+        AdapterPreference::Software => {
+            if let Ok(a) = instance.request_adapter(&request(true)).await {
+                return Ok(a);
+            }
+            // Some drivers do not flag lavapipe as the fallback; its device type says it all.
+            instance
+                .enumerate_adapters(wgpu::Backends::all())
+                .await
+                .into_iter()
+                .find(|a| {
+                    a.get_info().device_type == wgpu::DeviceType::Cpu
+                        && surface.is_none_or(|s| a.is_surface_supported(s))
+                })
+                .ok_or_else(|| no_adapter(" (software requested)"))
+        }
+        AdapterPreference::Named(name) => {
+            let needle = name.to_lowercase();
+            let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+            let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+            adapters
+                .into_iter()
+                .find(|a| {
+                    describe(&a.get_info()).to_lowercase().contains(&needle)
+                        && surface.is_none_or(|s| a.is_surface_supported(s))
+                })
+                .ok_or_else(|| {
+                    Error::Gpu(format!(
+                        "no GPU adapter matches '{name}'; available: {}",
+                        if names.is_empty() {
+                            "none (install mesa-vulkan-drivers or a GPU driver)".to_string()
+                        } else {
+                            names.join("; ")
+                        }
+                    ))
+                })
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! Draws the mosaic: one instanced quad per tile from the mipmapped emoji atlas.
+//!
+//! The atlas is mipmapped (premultiplied, box filtered) so emoji stay crisp and alias-free at
+//! any output size, from 4 px tiles on a phone preview to 64 px tiles in a 4K render.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use super::tiler::Tiles;
+use super::GpuContext;
+use crate::atlas::Atlas;
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+
+/// What shows through the transparent parts of each emoji.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Background {
+    Color([u8; 3]),
+    /// Each tile's own mean colour: the mosaic keeps the photo's colours where emoji are small.
+    Tile,
+}
+
+impl Default for Background {
+    fn default() -> Self {
+        Background::Color([0, 0, 0])
+    }
+}
+
+impl Background {
+    /// "black", "white", "tile", "#rrggbb" or "rrggbb".
+    pub fn parse(s: &str) -> Result<Self> {
+        let t = s.trim().to_ascii_lowercase();
+        match t.as_str() {
+            "black" => return Ok(Background::Color([0, 0, 0])),
+            "white" => return Ok(Background::Color([255, 255, 255])),
+            "tile" => return Ok(Background::Tile),
+            _ => {}
+        }
+        let hex = t.strip_prefix('#').unwrap_or(&t);
+        if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16);
+            if let (Ok(r), Ok(g), Ok(b)) = (byte(0), byte(2), byte(4)) {
+                return Ok(Background::Color([r, g, b]));
+            }
+        }
+        Err(Error::Usage(format!(
+            "unknown background '{s}': use black, white, tile, or a colour like #20a0ff"
+        )))
+    }
+}
+
+/// The tile grid a mosaic covers: which source rectangle each tile stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MosaicGrid {
+    pub cols: u32,
+    pub rows: u32,
+    /// Tile size in source pixels.
+    pub tile: u32,
+    pub src_width: u32,
+    pub src_height: u32,
+}
+
+impl MosaicGrid {
+    pub fn tiles(&self) -> usize {
+        self.cols as usize * self.rows as usize
+    }
+}
+
+impl From<&Tiles> for MosaicGrid {
+    fn from(t: &Tiles) -> Self {
+        MosaicGrid {
+            cols: t.cols,
+            rows: t.rows,
+            tile: t.tile,
+            src_width: t.width,
+            src_height: t.height,
+        }
+    }
+}
+
+/// Everything one mosaic frame needs to be drawn.
+#[derive(Clone, Copy, Debug)]
+pub struct Scene<'a> {
+    pub grid: MosaicGrid,
+    /// Atlas index per tile, row-major.
+    pub emoji: &'a [u32],
+    pub background: Background,
+    /// Per-tile mean colours; required for [`Background::Tile`].
+    pub tile_colors: Option<&'a [[u8; 3]]>,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    cols: u32,
+    columns: u32,
+    cell: f32,
+    lod: f32,
+    tile_ndc: [f32; 2],
+    atlas_size: [f32; 2],
+    max_level: f32,
+    _pad: [f32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Instance {
+    emoji: u32,
+    background: [u8; 4],
+}
+
+struct Target {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    width: u32,
+    height: u32,
+    padded_row: u32,
+    staging: wgpu::Buffer,
+}
+
+pub struct Renderer {
+    ctx: Arc<GpuContext>,
+    module: wgpu::ShaderModule,
+    pipeline_layout: wgpu::PipelineLayout,
+    bind_group: wgpu::BindGroup,
+    pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
+    params: wgpu::Buffer,
+    instances: wgpu::Buffer,
+    instance_data: Vec<Instance>,
+    target: Option<Target>,
+    count: u32,
+    cell: u32,
+    columns: u32,
+    atlas_size: (u32, u32),
+    max_level: u32,
+}
+
+/// Format of [`Renderer::render_to_frame`]'s target: bytes as they are, no sRGB encoding.
+pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+impl Renderer {
+    /// Uploads the atlas once; everything else is reused from frame to frame.
+    pub fn new(ctx: Arc<GpuContext>, atlas: &Atlas) -> Result<Self> {
+        let device = &ctx.device;
+        let mips = atlas.premultiplied_mips();
+        let (aw, ah) = atlas.dimensions();
+        let max_dim = device.limits().max_texture_dimension_2d;
+        if aw > max_dim || ah > max_dim {
+            return Err(Error::Gpu(format!(
+                "the emoji atlas is {aw}x{ah} px but {} allows only {max_dim} px textures",
+                ctx.describe()
+            )));
+        }
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("emoji atlas"),
+            size: wgpu::Extent3d {
+                width: aw,
+                height: ah,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: mips.len() as u32,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        for (level, (w, h, pixels)) in mips.iter().enumerate() {
+            ctx.queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture: &texture,
+                    mip_level: level as u32,
+                    origin: wgpu::Origin3d::ZERO,
+                    aspect: wgpu::TextureAspect::All,
+                },
+                pixels,
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(w * 4),
+                    rows_per_image: Some(*h),
+                },
+                wgpu::Extent3d {
+                    width: *w,
+                    height: *h,
+                    depth_or_array_layers: 1,
+                },
+            );
+        }
+        let view = texture.create_view(&Default::default());
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("emoji atlas"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            address_mode_w: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            mipmap_filter: wgpu::MipmapFilterMode::Linear,
+            ..Default::default()
+        });
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("render params"),
+            size: std::mem::size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("render"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("render"),
+            layout: &layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Sampler(&sampler),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: params.as_entire_binding(),
+                },
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("render"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("render"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/render.wgsl").into()),
+        });
+        let instances = Self::instance_buffer(device, 1024);
+        Ok(Self {
+            module,
+            pipeline_layout,
+            bind_group,
+            pipelines: HashMap::new(),
+            params,
+            instances,
+            instance_data: Vec::new(),
+            target: None,
+            count: atlas.count(),
+            cell: atlas.cell,
+            columns: atlas.columns,
+            atlas_size: (aw, ah),
+            max_level: mips.len() as u32 - 1,
+            ctx,
+        })
+    }
+
+    fn instance_buffer(device: &wgpu::Device, tiles: u64) -> wgpu::Buffer {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("render instances"),
+            size: tiles * std::mem::size_of::<Instance>() as u64,
+            usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Renders offscreen at `out_width` x `out_height` and reads the image back.
+    pub fn render_to_frame(
+        &mut self,
+        scene: &Scene<'_>,
+        out_width: u32,
+        out_height: u32,
+    ) -> Result<Frame> {
+        self.ensure_target(out_width, out_height)?;
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("render offscreen"),
+            });
+        // `ensure_target` just made it; take it out to borrow self mutably below.
+        let target = self
+            .target
+            .take()
+            .ok_or_else(|| Error::Gpu("render target missing".into()))?;
+        let drawn = self.encode(
+            &mut encoder,
+            &target.view,
+            OFFSCREEN_FORMAT,
+            [0.0, 0.0, out_width as f32, out_height as f32],
+            scene,
+            Some(wgpu::Color::BLACK),
+        );
+        let result = drawn.and_then(|()| self.read_target(encoder, &target));
+        self.target = Some(target);
+        result
+    }
+
+    fn read_target(&self, mut encoder: wgpu::CommandEncoder, target: &Target) -> Result<Frame> {
+        encoder.copy_texture_to_buffer(
+            target.texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &target.staging,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(target.padded_row),
+                    rows_per_image: Some(target.height),
+                },
+            },
+            wgpu::Extent3d {
+                width: target.width,
+                height: target.height,
+                depth_or_array_layers: 1,
+            },
+        );
+        let (tx, rx) = mpsc::channel();
+        encoder.map_buffer_on_submit(&target.staging, wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.ctx.queue.submit([encoder.finish()]);
+        self.ctx.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("render readback was dropped".into()))?
+            .map_err(|e| Error::Gpu(format!("cannot map the render readback buffer: {e}")))?;
+        let row = target.width as usize * 4;
+        let mut rgba = Vec::with_capacity(row * target.height as usize);
+        {
+            let view = target
+                .staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Gpu(format!("cannot read the render readback buffer: {e}")))?;
+            for line in view.chunks_exact(target.padded_row as usize) {
+                rgba.extend_from_slice(&line[..row]);
+            }
+        }
+        target.staging.unmap();
+        Ok(Frame::new(target.width, target.height, rgba))
+    }
+
+    /// Records the mosaic into `target` (e.g. a window's surface texture) inside `viewport`
+    /// (x, y, width, height in target pixels). `clear` clears the whole target first; without
+    /// it the pixels outside the viewport are kept. Call at most once per queue submit: the
+    /// per-tile data lives in one buffer that the next call overwrites.
+    pub fn encode(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::TextureView,
+        target_format: wgpu::TextureFormat,
+        viewport: [f32; 4],
+        scene: &Scene<'_>,
+        clear: Option<wgpu::Color>,
+    ) -> Result<()> {
+        let grid = scene.grid;
+        let tiles = grid.tiles();
+        if grid.tile == 0 || grid.src_width == 0 || grid.src_height == 0 || tiles == 0 {
+            return Err(Error::Usage("empty mosaic grid: nothing to render".into()));
+        }
+        if scene.emoji.len() != tiles {
+            return Err(Error::Other(format!(
+                "{} emoji for a {}x{} grid",
+                scene.emoji.len(),
+                grid.cols,
+                grid.rows
+            )));
+        }
+        if viewport[2] <= 0.0 || viewport[3] <= 0.0 {
+            return Err(Error::Usage("empty viewport: nothing to render".into()));
+        }
+        self.fill_instances(scene)?;
+        let device = &self.ctx.device;
+        let needed = (tiles * std::mem::size_of::<Instance>()) as u64;
+        if self.instances.size() < needed {
+            self.instances = Self::instance_buffer(device, (tiles as u64).next_power_of_two());
+        }
+        self.ctx.queue.write_buffer(
+            &self.instances,
+            0,
+            bytemuck::cast_slice(&self.instance_data),
+        );
+
+        // Pick the mip level at which one atlas texel is one output pixel.
+        let tile_w = viewport[2] * grid.tile as f32 / grid.src_width as f32;
+        let tile_h = viewport[3] * grid.tile as f32 / grid.src_height as f32;
+        let lod = (self.cell as f32 / tile_w.min(tile_h))
+            .log2()
+            .clamp(0.0, self.max_level as f32);
+        let params = Params {
+            cols: grid.cols,
+            columns: self.columns,
+            cell: self.cell as f32,
+            lod,
+            tile_ndc: [
+                2.0 * grid.tile as f32 / grid.src_width as f32,
+                2.0 * grid.tile as f32 / grid.src_height as f32,
+            ],
+            atlas_size: [self.atlas_size.0 as f32, self.atlas_size.1 as f32],
+            max_level: self.max_level as f32,
+            _pad: [0.0; 3],
+        };
+        self.ctx
+            .queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+
+        let pipeline = self.pipeline(target_format);
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("mosaic"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: target,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: clear.map_or(wgpu::LoadOp::Load, wgpu::LoadOp::Clear),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            ..Default::default()
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_viewport(viewport[0], viewport[1], viewport[2], viewport[3], 0.0, 1.0);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.set_vertex_buffer(0, self.instances.slice(..needed));
+        pass.draw(0..4, 0..tiles as u32);
+        Ok(())
+    }
+
+    fn fill_instances(&mut self, scene: &Scene<'_>) -> Result<()> {
+        let tiles = scene.grid.tiles();
+        self.instance_data.clear();
+        let count = self.count;
+        let bad = |e: u32| Error::Other(format!("emoji index {e} is outside the atlas ({count})"));
+        match (scene.background, scene.tile_colors) {
+            (Background::Color([r, g, b]), _) => {
+                for &e in scene.emoji {
+                    if e >= count {
+                        return Err(bad(e));
+                    }
+                    self.instance_data.push(Instance {
+                        emoji: e,
+                        background: [r, g, b, 255],
+                    });
+                }
+            }
+            (Background::Tile, Some(colors)) if colors.len() == tiles => {
+                for (&e, &[r, g, b]) in scene.emoji.iter().zip(colors) {
+                    if e >= count {
+                        return Err(bad(e));
+                    }
+                    self.instance_data.push(Instance {
+                        emoji: e,
+                        background: [r, g, b, 255],
+                    });
+                }
+            }
+            (Background::Tile, _) => {
+                return Err(Error::Other(
+                    "the tile background needs one mean colour per tile".into(),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn pipeline(&mut self, format: wgpu::TextureFormat) -> &wgpu::RenderPipeline {
+        let (device, module, layout) = (&self.ctx.device, &self.module, &self.pipeline_layout);
+        self.pipelines.entry(format).or_insert_with(|| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("mosaic"),
+                layout: Some(layout),
+                vertex: wgpu::VertexState {
+                    module,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[Some(wgpu::VertexBufferLayout {
+                        array_stride: std::mem::size_of::<Instance>() as u64,
+                        step_mode: wgpu::VertexStepMode::Instance,
+                        attributes: &wgpu::vertex_attr_array![0 => Uint32, 1 => Unorm8x4],
+                    })],
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology: wgpu::PrimitiveTopology::TriangleStrip,
+                    ..Default::default()
+                },
+                depth_stencil: None,
+                multisample: Default::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module,
+                    entry_point: Some(if format.is_srgb() {
+                        "fs_srgb"
+                    } else {
+                        "fs_main"
+                    }),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format,
+                        blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        })
+    }
+
+    fn ensure_target(&mut self, width: u32, height: u32) -> Result<()> {
+        if self
+            .target
+            .as_ref()
+            .is_some_and(|t| t.width == width && t.height == height)
+        {
+            return Ok(());
+        }
+        let device = &self.ctx.device;
+        let max_dim = device.limits().max_texture_dimension_2d;
+        if width == 0 || height == 0 || width > max_dim || height > max_dim {
+            return Err(Error::Usage(format!(
+                "output size {width}x{height} is not possible: each side must be 1 to {max_dim} px"
+            )));
+        }
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("mosaic offscreen"),
+            size: wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: OFFSCREEN_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let view = texture.create_view(&Default::default());
+        let padded_row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("mosaic readback"),
+            size: padded_row as u64 * height as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.target = Some(Target {
+            texture,
+            view,
+            width,
+            height,
+            padded_row,
+            staging,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,499 @@
+//! Frame -> per-tile 10x10 RGB patches, on the GPU, read back with one buffer map per frame.
+//!
+//! Patch pixel (px, py) of tile (c, r) is the exact area average (fractional pixel coverage
+//! included, rounded) of the source rectangle
+//! `[c*T + px*T/10, c*T + (px+1)*T/10) x [r*T + py*T/10, r*T + (py+1)*T/10)` clipped to the
+//! frame; a patch pixel wholly outside a partial edge tile repeats the last row/column.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use super::GpuContext;
+use crate::classify::{PATCH, PATCH_BYTES};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+
+/// Smallest and largest tile sizes in source pixels.
+pub const MIN_TILE: u32 = 4;
+pub const MAX_TILE: u32 = 64;
+
+/// Tiles per workgroup, as in `shaders/tiler.wgsl`.
+const WORKGROUP: u32 = 64;
+
+/// `Tiles::change` value of a tile that was never accepted as classified.
+pub const NEVER_CLASSIFIED: u32 = u32::MAX;
+
+/// One frame's tiles as read back. Reuse one value across frames: its vectors only grow.
+#[derive(Clone, Debug, Default)]
+pub struct Tiles {
+    pub width: u32,
+    pub height: u32,
+    pub tile: u32,
+    pub cols: u32,
+    pub rows: u32,
+    /// `cols * rows` patches of [`PATCH_BYTES`], row-major tiles, each 10x10 RGB row-major.
+    pub patches: Vec<u8>,
+    /// Per tile: the largest change of any 2x2-quadrant mean channel (0..255) since the tile
+    /// was last accepted, or [`NEVER_CLASSIFIED`].
+    pub change: Vec<u32>,
+}
+
+impl Tiles {
+    pub fn len(&self) -> usize {
+        (self.cols * self.rows) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn patch(&self, tile: usize) -> &[u8] {
+        &self.patches[tile * PATCH_BYTES..(tile + 1) * PATCH_BYTES]
+    }
+
+    /// Every tile's mean colour, for the `tile` background.
+    pub fn mean_colors(&self, out: &mut Vec<[u8; 3]>) {
+        out.clear();
+        out.extend(self.patches.chunks_exact(PATCH_BYTES).map(patch_mean));
+    }
+
+    /// Indices of tiles that changed by more than `threshold` (or were never classified).
+    pub fn changed(&self, threshold: u32) -> impl Iterator<Item = u32> + '_ {
+        self.change
+            .iter()
+            .enumerate()
+            .filter(move |(_, &d)| d > threshold)
+            .map(|(i, _)| i as u32)
+    }
+}
+
+/// Rounded mean colour of one patch; the renderer's `tile` background and the nearest
+/// classifier both use exactly this, so they agree on what the background is.
+pub fn patch_mean(patch: &[u8]) -> [u8; 3] {
+    let mut sum = [0u32; 3];
+    for px in patch.chunks_exact(3) {
+        for c in 0..3 {
+            sum[c] += px[c] as u32;
+        }
+    }
+    let n = (PATCH * PATCH) as u32;
+    sum.map(|s| ((s + n / 2) / n) as u8)
+}
+
+/// Checks a tile size before any GPU work.
+pub fn validate_tile(tile: u32) -> Result<()> {
+    if (MIN_TILE..=MAX_TILE).contains(&tile) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "tile size {tile} is out of range: use {MIN_TILE} to {MAX_TILE} pixels"
+        )))
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    width: u32,
+    height: u32,
+    tile: u32,
+    cols: u32,
+    rows: u32,
+    _pad: [u32; 3],
+}
+
+struct FrameTexture {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    width: u32,
+    height: u32,
+}
+
+/// Buffers sized for one grid (frame size + tile size).
+struct Grid {
+    width: u32,
+    height: u32,
+    tile: u32,
+    cols: u32,
+    rows: u32,
+    patches: wgpu::Buffer,
+    accept: wgpu::Buffer,
+    change: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+}
+
+impl Grid {
+    fn tiles(&self) -> usize {
+        (self.cols * self.rows) as usize
+    }
+
+    fn patch_bytes(&self) -> u64 {
+        (self.tiles() * PATCH_BYTES) as u64
+    }
+}
+
+pub struct Tiler {
+    ctx: Arc<GpuContext>,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    params: wgpu::Buffer,
+    frame: Option<FrameTexture>,
+    grid: Option<Grid>,
+    /// Per tile, nonzero = the last read patch was classified; uploaded with the next frame.
+    accept: Vec<u32>,
+    /// Receives the staging buffer's map result between `submit` and `read`.
+    pending: Option<mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>>,
+}
+
+impl Tiler {
+    pub fn new(ctx: Arc<GpuContext>) -> Self {
+        let device = &ctx.device;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("tiler"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/tiler.wgsl").into()),
+        });
+        let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("tiler"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                storage(2, false),
+                storage(3, false),
+                storage(4, true),
+                storage(5, false),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("tiler"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("tiler"),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tiler params"),
+            size: std::mem::size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Self {
+            ctx,
+            pipeline,
+            layout,
+            params,
+            frame: None,
+            grid: None,
+            accept: Vec::new(),
+            pending: None,
+        }
+    }
+
+    /// Tiles one frame: `submit` then `read`.
+    pub fn tile(&mut self, frame: &Frame, tile: u32, out: &mut Tiles) -> Result<()> {
+        self.submit(frame, tile)?;
+        self.read(out)
+    }
+
+    /// Uploads the frame and queues the tiling; returns without waiting, so the caller can
+    /// classify the previous frame while the GPU works on this one.
+    pub fn submit(&mut self, frame: &Frame, tile: u32) -> Result<()> {
+        validate_tile(tile)?;
+        if self.pending.is_some() {
+            return Err(Error::Other(
+                "tiler: submit called twice without read in between".into(),
+            ));
+        }
+        if frame.width == 0 || frame.height == 0 {
+            return Err(Error::Usage(format!(
+                "frame is {}x{}: nothing to tile",
+                frame.width, frame.height
+            )));
+        }
+        if frame.rgba.len() != frame.width as usize * frame.height as usize * 4 {
+            return Err(Error::Other(format!(
+                "frame of {}x{} has {} bytes, expected {}",
+                frame.width,
+                frame.height,
+                frame.rgba.len(),
+                frame.width as usize * frame.height as usize * 4
+            )));
+        }
+        self.ensure_resources(frame.width, frame.height, tile)?;
+        let (Some(tex), Some(grid)) = (&self.frame, &self.grid) else {
+            return Err(Error::Gpu("tiler resources missing".into()));
+        };
+        let queue = &self.ctx.queue;
+        queue.write_texture(
+            tex.texture.as_image_copy(),
+            &frame.rgba,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(frame.width * 4),
+                rows_per_image: Some(frame.height),
+            },
+            wgpu::Extent3d {
+                width: frame.width,
+                height: frame.height,
+                depth_or_array_layers: 1,
+            },
+        );
+        queue.write_buffer(&grid.accept, 0, bytemuck::cast_slice(&self.accept));
+        self.accept.fill(0);
+
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("tiler"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("tiler"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &grid.bind_group, &[]);
+            pass.dispatch_workgroups((grid.tiles() as u32).div_ceil(WORKGROUP), 1, 1);
+        }
+        let pb = grid.patch_bytes();
+        encoder.copy_buffer_to_buffer(&grid.patches, 0, &grid.staging, 0, pb);
+        encoder.copy_buffer_to_buffer(&grid.change, 0, &grid.staging, pb, grid.tiles() as u64 * 4);
+        let (tx, rx) = mpsc::channel();
+        encoder.map_buffer_on_submit(&grid.staging, wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        queue.submit([encoder.finish()]);
+        self.pending = Some(rx);
+        Ok(())
+    }
+
+    /// Waits for the frame queued by `submit` and copies its tiles into `out`.
+    pub fn read(&mut self, out: &mut Tiles) -> Result<()> {
+        let rx = self
+            .pending
+            .take()
+            .ok_or_else(|| Error::Other("tiler: read called without submit".into()))?;
+        let Some(grid) = &self.grid else {
+            return Err(Error::Gpu("tiler resources missing".into()));
+        };
+        self.ctx.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("tile readback was dropped".into()))?
+            .map_err(|e| Error::Gpu(format!("cannot map the tile readback buffer: {e}")))?;
+        {
+            let view = grid
+                .staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Gpu(format!("cannot read the tile readback buffer: {e}")))?;
+            let pb = grid.patch_bytes() as usize;
+            out.patches.clear();
+            out.patches.extend_from_slice(&view[..pb]);
+            out.change.clear();
+            out.change
+                .extend_from_slice(bytemuck::cast_slice(&view[pb..pb + grid.tiles() * 4]));
+        }
+        grid.staging.unmap();
+        out.width = grid.width;
+        out.height = grid.height;
+        out.tile = grid.tile;
+        out.cols = grid.cols;
+        out.rows = grid.rows;
+        Ok(())
+    }
+
+    /// Marks these tiles of the last read frame as classified: their patches become the
+    /// reference that later frames are compared with.
+    pub fn accept(&mut self, tiles: &[u32]) {
+        for &t in tiles {
+            if let Some(a) = self.accept.get_mut(t as usize) {
+                *a = 1;
+            }
+        }
+    }
+
+    pub fn accept_all(&mut self) {
+        self.accept.fill(1);
+    }
+
+    /// The last uploaded frame, for showing the original beside the mosaic.
+    pub fn frame_view(&self) -> Option<&wgpu::TextureView> {
+        self.frame.as_ref().map(|f| &f.view)
+    }
+
+    fn ensure_resources(&mut self, width: u32, height: u32, tile: u32) -> Result<()> {
+        let device = &self.ctx.device;
+        let max_dim = device.limits().max_texture_dimension_2d;
+        if width > max_dim || height > max_dim {
+            return Err(Error::Usage(format!(
+                "frame {width}x{height} exceeds this GPU's texture limit of {max_dim} px"
+            )));
+        }
+        let frame_changed = self
+            .frame
+            .as_ref()
+            .is_none_or(|f| f.width != width || f.height != height);
+        if frame_changed {
+            let texture = device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("tiler frame"),
+                size: wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            });
+            let view = texture.create_view(&Default::default());
+            self.frame = Some(FrameTexture {
+                texture,
+                view,
+                width,
+                height,
+            });
+        }
+        let grid_ok = !frame_changed && self.grid.as_ref().is_some_and(|g| g.tile == tile);
+        if grid_ok {
+            return Ok(());
+        }
+        let Some(frame) = &self.frame else {
+            return Err(Error::Gpu("tiler frame texture missing".into()));
+        };
+        let cols = width.div_ceil(tile);
+        let rows = height.div_ceil(tile);
+        let tiles = (cols * rows) as u64;
+        let patch_bytes = tiles * PATCH_BYTES as u64;
+        let limits = device.limits();
+        if patch_bytes > limits.max_storage_buffer_binding_size
+            || patch_bytes + tiles * 4 > limits.max_buffer_size
+            || tiles.div_ceil(WORKGROUP as u64) > limits.max_compute_workgroups_per_dimension as u64
+        {
+            return Err(Error::Usage(format!(
+                "{cols}x{rows} tiles of {tile} px need {patch_bytes} bytes of patches, more than \
+                 this GPU allows: use a larger --tile"
+            )));
+        }
+        let buffer = |label, size, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        use wgpu::BufferUsages as U;
+        let patches = buffer("tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
+        let reference = buffer("tiler reference", patch_bytes, U::STORAGE);
+        let accept = buffer("tiler accept", tiles * 4, U::STORAGE | U::COPY_DST);
+        let change = buffer(
+            "tiler change",
+            tiles * 4,
+            U::STORAGE | U::COPY_SRC | U::COPY_DST,
+        );
+        let staging = buffer(
+            "tiler readback",
+            patch_bytes + tiles * 4,
+            U::MAP_READ | U::COPY_DST,
+        );
+        self.ctx.queue.write_buffer(
+            &change,
+            0,
+            bytemuck::cast_slice(&vec![NEVER_CLASSIFIED; tiles as usize]),
+        );
+        self.ctx.queue.write_buffer(
+            &self.params,
+            0,
+            bytemuck::bytes_of(&Params {
+                width,
+                height,
+                tile,
+                cols,
+                rows,
+                _pad: [0; 3],
+            }),
+        );
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("tiler"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&frame.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: self.params.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: patches.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: reference.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: accept.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 5,
+                    resource: change.as_entire_binding(),
+                },
+            ],
+        });
+        self.accept.clear();
+        self.accept.resize(tiles as usize, 0);
+        self.grid = Some(Grid {
+            width,
+            height,
+            tile,
+            cols,
+            rows,
+            patches,
+            accept,
+            change,
+            staging,
+            bind_group,
+        });
+        Ok(())
+    }
+}

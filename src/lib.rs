@@ -9,6 +9,7 @@ pub mod error;
 pub mod frame;
 pub mod sink;
 pub mod source;
+pub mod yuv;
 
 pub use error::{Error, Result};
 pub use frame::{Frame, Rate, StreamInfo, StreamKind};

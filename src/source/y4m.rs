@@ -32,10 +32,12 @@ impl Y4mSource {
             C::C422 => ((1, 0), false),
             C::C444 => ((0, 0), false),
             C::Cmono => ((0, 0), true),
-            other => return Err(Error::usage(format!(
+            other => {
+                return Err(Error::usage(format!(
                 "{}: Y4M colorspace {other:?} is not supported: use 8-bit 4:2:0, 4:2:2 or 4:4:4",
                 path.display()
-            ))),
+            )))
+            }
         };
         let (width, height) = (decoder.get_width() as u32, decoder.get_height() as u32);
         if width == 0 || height == 0 {

@@ -1,10 +1,10 @@
 //! Webcams through nokhwa (V4L2 on Linux).
 //!
-//! nokhwa's `Camera` is not `Send` on every platform, so [`CameraSource`] holds only the
-//! request until its first frame: build it anywhere, move it into the capture thread, and the
-//! device is opened there. Format choice and pixel decoding are pure functions, testable
-//! without a camera.
+//! nokhwa's `Camera` is not `Send` on every platform, so it lives on a thread of its own and
+//! [`CameraSource`] talks to it through channels. Format choice and pixel decoding are pure
+//! functions, testable without a camera.
 
+use crossbeam_channel::{bounded, Receiver, Sender};
 use nokhwa::pixel_format::RgbAFormat;
 use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
@@ -198,131 +198,146 @@ pub fn decode_mjpeg(bytes: &[u8]) -> Result<Frame> {
     Ok(Frame::new(rgba.width(), rgba.height(), rgba.into_raw()))
 }
 
-/// A live camera. Construction only records the request; the device opens on the first
-/// `next_frame` (or `start`), on the thread that will read it.
+/// A live camera. nokhwa's `Camera` stays on a capture thread of its own, created by
+/// [`CameraSource::open`]; this handle only holds channels, so it is `Send` and cheap to move.
+/// Each `next_frame` asks that thread for one frame and waits for it, exactly as a direct
+/// `Camera::frame()` call would.
 pub struct CameraSource {
-    selector: CameraSelector,
-    size: Option<(u32, u32)>,
-    fps: Option<u32>,
     info: StreamInfo,
-    camera: Option<OpenCamera>,
+    requests: Option<Sender<()>>,
+    frames: Receiver<Result<Frame>>,
 }
-
-struct OpenCamera {
-    camera: Camera,
-    format: FormatSpec,
-}
-
-// SAFETY: `camera` is only ever created and used by the thread that calls `start` /
-// `next_frame`; the struct is moved between threads only while `camera` is `None`
-// (documented contract of `CameraSource`).
-unsafe impl Send for CameraSource {}
 
 impl CameraSource {
-    /// Records the request; cheap, touches no device. Call [`CameraSource::start`] (or just
-    /// `next_frame`) on the capture thread.
+    /// Opens the camera (on its capture thread), picks the mode nearest `size`/`fps` with
+    /// [`choose_format`], starts streaming, and reports the chosen mode in
+    /// `info().description`.
     pub fn open(
         selector: CameraSelector,
         size: Option<(u32, u32)>,
         fps: Option<u32>,
     ) -> Result<Self> {
-        let (width, height) = size.unwrap_or((0, 0));
-        Ok(Self {
-            info: StreamInfo {
-                kind: StreamKind::Camera,
-                width,
-                height,
-                rate: fps.map(|f| Rate::new(f, 1)),
-                frames: None,
-                description: match &selector {
-                    CameraSelector::Index(i) => format!("camera {i}"),
-                    CameraSelector::Name(n) => format!("camera '{n}'"),
-                },
-            },
-            selector,
-            size,
-            fps,
-            camera: None,
-        })
-    }
-
-    /// Opens the device, picks its format, starts streaming and fills in `info`.
-    pub fn start(&mut self) -> Result<()> {
-        if self.camera.is_some() {
-            return Ok(());
-        }
-        let index = match &self.selector {
-            CameraSelector::Index(i) => *i,
-            CameraSelector::Name(name) => {
-                let infos = nokhwa::query(ApiBackend::Auto).unwrap_or_default();
-                let lower = name.to_lowercase();
-                let found = infos.iter().find_map(|i| {
-                    i.human_name()
-                        .to_lowercase()
-                        .contains(&lower)
-                        .then(|| i.index().as_index().ok())
-                        .flatten()
-                });
-                match found {
-                    Some(i) => i,
-                    None if infos.is_empty() => {
-                        return Err(Error::Camera(format!("no camera found: {NO_CAMERA_HINT}")))
+        let (init_tx, init_rx) = bounded::<Result<StreamInfo>>(1);
+        let (req_tx, req_rx) = bounded::<()>(1);
+        let (frame_tx, frame_rx) = bounded::<Result<Frame>>(1);
+        std::thread::Builder::new()
+            .name("camera".into())
+            .spawn(move || {
+                let (mut camera, format, info) = match start_camera(&selector, size, fps) {
+                    Ok(started) => started,
+                    Err(e) => {
+                        let _ = init_tx.send(Err(e));
+                        return;
                     }
-                    None => {
-                        let names: Vec<String> = infos.iter().map(|i| i.human_name()).collect();
-                        return Err(Error::Camera(format!(
-                            "no camera named '{name}' (found: {}): use --list-cameras",
-                            names.join(", ")
-                        )));
+                };
+                if init_tx.send(Ok(info)).is_err() {
+                    return;
+                }
+                while req_rx.recv().is_ok() {
+                    if frame_tx.send(grab(&mut camera, format)).is_err() {
+                        break;
                     }
                 }
+                let _ = camera.stop_stream();
+            })
+            .map_err(|e| Error::Camera(format!("cannot start the capture thread: {e}")))?;
+        let info = init_rx.recv().map_err(|_| {
+            Error::Camera("the capture thread stopped while opening the camera".into())
+        })??;
+        Ok(Self {
+            info,
+            requests: Some(req_tx),
+            frames: frame_rx,
+        })
+    }
+}
+
+fn start_camera(
+    selector: &CameraSelector,
+    size: Option<(u32, u32)>,
+    fps: Option<u32>,
+) -> Result<(Camera, FormatSpec, StreamInfo)> {
+    let index = match selector {
+        CameraSelector::Index(i) => *i,
+        CameraSelector::Name(name) => {
+            let infos = nokhwa::query(ApiBackend::Auto).unwrap_or_default();
+            let lower = name.to_lowercase();
+            let found = infos.iter().find_map(|i| {
+                i.human_name()
+                    .to_lowercase()
+                    .contains(&lower)
+                    .then(|| i.index().as_index().ok())
+                    .flatten()
+            });
+            match found {
+                Some(i) => i,
+                None if infos.is_empty() => {
+                    return Err(Error::Camera(format!("no camera found: {NO_CAMERA_HINT}")))
+                }
+                None => {
+                    let names: Vec<String> = infos.iter().map(|i| i.human_name()).collect();
+                    return Err(Error::Camera(format!(
+                        "no camera named '{name}' (found: {}): use --list-cameras",
+                        names.join(", ")
+                    )));
+                }
             }
-        };
-        let mut camera = Camera::new(
-            CameraIndex::Index(index),
-            RequestedFormat::new::<RgbAFormat>(RequestedFormatType::None),
-        )
-        .map_err(|e| Error::Camera(format!("no camera found ({e}): {NO_CAMERA_HINT}")))?;
-        let available: Vec<FormatSpec> = camera
-            .compatible_camera_formats()
-            .map_err(|e| Error::Camera(format!("camera {index}: cannot list formats: {e}")))?
-            .into_iter()
-            .map(spec_from)
-            .collect();
-        let format = choose_format(&available, self.size, self.fps).ok_or_else(|| {
-            Error::Camera(format!(
-                "camera {index} offers no MJPEG or YUYV mode (it offers: {})",
-                available
-                    .iter()
-                    .map(|f| f.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
-        camera
-            .set_camera_requset(RequestedFormat::new::<RgbAFormat>(
-                RequestedFormatType::Exact(CameraFormat::new_from(
-                    format.width,
-                    format.height,
-                    format.fourcc.to_nokhwa(),
-                    format.fps,
-                )),
-            ))
-            .map_err(|e| Error::Camera(format!("camera {index}: cannot set {format}: {e}")))?;
-        camera
-            .open_stream()
-            .map_err(|e| Error::Camera(format!("camera {index}: cannot start streaming: {e}")))?;
-        let name = camera.info().human_name();
-        self.info = StreamInfo {
-            kind: StreamKind::Camera,
-            width: format.width,
-            height: format.height,
-            rate: Some(Rate::new(format.fps.max(1), 1)),
-            frames: None,
-            description: format!("camera {index} ({name}): {format}"),
-        };
-        self.camera = Some(OpenCamera { camera, format });
-        Ok(())
+        }
+    };
+    let mut camera = Camera::new(
+        CameraIndex::Index(index),
+        RequestedFormat::new::<RgbAFormat>(RequestedFormatType::None),
+    )
+    .map_err(|e| Error::Camera(format!("no camera found ({e}): {NO_CAMERA_HINT}")))?;
+    let available: Vec<FormatSpec> = camera
+        .compatible_camera_formats()
+        .map_err(|e| Error::Camera(format!("camera {index}: cannot list formats: {e}")))?
+        .into_iter()
+        .map(spec_from)
+        .collect();
+    let format = choose_format(&available, size, fps).ok_or_else(|| {
+        Error::Camera(format!(
+            "camera {index} offers no MJPEG or YUYV mode (it offers: {})",
+            available
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    camera
+        .set_camera_requset(RequestedFormat::new::<RgbAFormat>(
+            RequestedFormatType::Exact(CameraFormat::new_from(
+                format.width,
+                format.height,
+                format.fourcc.to_nokhwa(),
+                format.fps,
+            )),
+        ))
+        .map_err(|e| Error::Camera(format!("camera {index}: cannot set {format}: {e}")))?;
+    camera
+        .open_stream()
+        .map_err(|e| Error::Camera(format!("camera {index}: cannot start streaming: {e}")))?;
+    let name = camera.info().human_name();
+    let info = StreamInfo {
+        kind: StreamKind::Camera,
+        width: format.width,
+        height: format.height,
+        rate: Some(Rate::new(format.fps.max(1), 1)),
+        frames: None,
+        description: format!("camera {index} ({name}): {format}"),
+    };
+    Ok((camera, format, info))
+}
+
+fn grab(camera: &mut Camera, format: FormatSpec) -> Result<Frame> {
+    let buffer = camera
+        .frame()
+        .map_err(|e| Error::Camera(format!("camera lost: {e}")))?;
+    let res = buffer.resolution();
+    match format.fourcc {
+        FourCc::Mjpeg => decode_mjpeg(buffer.buffer()),
+        _ => decode_yuyv(buffer.buffer(), res.width(), res.height()),
     }
 }
 
@@ -332,27 +347,17 @@ impl Source for CameraSource {
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
-        self.start()?;
-        let Some(open) = self.camera.as_mut() else {
-            return Ok(None);
-        };
-        let buffer = open
-            .camera
-            .frame()
-            .map_err(|e| Error::Camera(format!("camera lost: {e}")))?;
-        let res = buffer.resolution();
-        let frame = match open.format.fourcc {
-            FourCc::Mjpeg => decode_mjpeg(buffer.buffer())?,
-            _ => decode_yuyv(buffer.buffer(), res.width(), res.height())?,
-        };
-        Ok(Some(frame))
+        let lost = || Error::Camera("camera lost: the capture thread stopped".into());
+        let requests = self.requests.as_ref().ok_or_else(lost)?;
+        requests.send(()).map_err(|_| lost())?;
+        self.frames.recv().map_err(|_| lost())?.map(Some)
     }
 }
 
 impl Drop for CameraSource {
+    /// Closing the request channel ends the capture thread after its current frame; it is not
+    /// joined, so a camera stuck in the driver cannot hang shutdown.
     fn drop(&mut self) {
-        if let Some(open) = self.camera.as_mut() {
-            let _ = open.camera.stop_stream();
-        }
+        self.requests.take();
     }
 }

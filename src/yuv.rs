@@ -39,18 +39,22 @@ fn luma(r: i32, g: i32, b: i32) -> u8 {
     clamp_u8((16 * ONE + YR * r + YG * g + YB * b + HALF) >> 16)
 }
 
-/// Chroma of an RGB sum over `n` pixels (averaging before conversion keeps it linear).
+/// Chroma of an RGB sum over `1 << shift` pixels (averaging before conversion keeps it
+/// linear). A shift, not a division: this runs per chroma sample.
 #[inline]
-fn chroma(r: i32, g: i32, b: i32, n: i32) -> (u8, u8) {
-    let u = (128 * ONE * n + UR * r + UG * g + UB * b + HALF * n) / (ONE * n);
-    let v = (128 * ONE * n + VR * r + VG * g + VB * b + HALF * n) / (ONE * n);
-    (clamp_u8(u), clamp_u8(v))
+fn chroma(r: i32, g: i32, b: i32, shift: u32) -> (u8, u8) {
+    let bias = (128 * ONE + HALF) << shift;
+    let s = 16 + shift;
+    (
+        clamp_u8((bias + UR * r + UG * g + UB * b) >> s),
+        clamp_u8((bias + VR * r + VG * g + VB * b) >> s),
+    )
 }
 
 /// One pixel, RGB -> (Y, U, V).
 pub fn rgb_to_yuv(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
     let (r, g, b) = (r as i32, g as i32, b as i32);
-    let (u, v) = chroma(r, g, b, 1);
+    let (u, v) = chroma(r, g, b, 0);
     (luma(r, g, b), u, v)
 }
 
@@ -100,21 +104,40 @@ pub fn rgba_to_i420(
         }
     }
     let cw = width.div_ceil(2);
-    for cy in 0..height.div_ceil(2) {
-        for cx in 0..cw {
-            let (mut r, mut g, mut b, mut n) = (0, 0, 0, 0);
-            for yy in cy * 2..(cy * 2 + 2).min(height) {
-                for xx in cx * 2..(cx * 2 + 2).min(width) {
-                    let i = (yy * width + xx) * 4;
-                    r += rgba[i] as i32;
-                    g += rgba[i + 1] as i32;
-                    b += rgba[i + 2] as i32;
-                    n += 1;
-                }
-            }
-            let (cu, cv) = chroma(r, g, b, n);
-            u[cy * cw + cx] = cu;
-            v[cy * cw + cx] = cv;
+    let stride = width * 4;
+    for (cy, (urow, vrow)) in u
+        .chunks_exact_mut(cw)
+        .zip(v.chunks_exact_mut(cw))
+        .take(height.div_ceil(2))
+        .enumerate()
+    {
+        let top = &rgba[cy * 2 * stride..(cy * 2 + 1) * stride];
+        // An odd last row pairs with itself.
+        let bottom = if cy * 2 + 1 < height {
+            &rgba[(cy * 2 + 1) * stride..(cy * 2 + 2) * stride]
+        } else {
+            top
+        };
+        let pairs = width / 2;
+        for (((t, b), cu), cv) in top
+            .chunks_exact(8)
+            .zip(bottom.chunks_exact(8))
+            .zip(urow.iter_mut())
+            .zip(vrow.iter_mut())
+            .take(pairs)
+        {
+            let r = t[0] as i32 + t[4] as i32 + b[0] as i32 + b[4] as i32;
+            let g = t[1] as i32 + t[5] as i32 + b[1] as i32 + b[5] as i32;
+            let bl = t[2] as i32 + t[6] as i32 + b[2] as i32 + b[6] as i32;
+            (*cu, *cv) = chroma(r, g, bl, 2);
+        }
+        if width % 2 == 1 {
+            // An odd last column pairs with itself.
+            let i = (width - 1) * 4;
+            let r = 2 * (top[i] as i32 + bottom[i] as i32);
+            let g = 2 * (top[i + 1] as i32 + bottom[i + 1] as i32);
+            let b = 2 * (top[i + 2] as i32 + bottom[i + 2] as i32);
+            (urow[cw - 1], vrow[cw - 1]) = chroma(r, g, b, 2);
         }
     }
 }
@@ -137,7 +160,7 @@ pub fn rgba_to_yuyv(rgba: &[u8], width: usize, height: usize, out: &mut [u8]) {
             };
             let (ar, ag, ab) = (a[0] as i32, a[1] as i32, a[2] as i32);
             let (br, bg, bb) = (b[0] as i32, b[1] as i32, b[2] as i32);
-            let (cu, cv) = chroma(ar + br, ag + bg, ab + bb, 2);
+            let (cu, cv) = chroma(ar + br, ag + bg, ab + bb, 1);
             o[0] = luma(ar, ag, ab);
             o[1] = cu;
             o[2] = luma(br, bg, bb);
@@ -161,14 +184,32 @@ pub fn planar_to_rgba(
 ) {
     assert!(out.len() >= width * height * 4);
     let (sx, sy) = chroma_shift;
+    let cw = width.div_ceil(1 << sx);
     for (row, orow) in out.chunks_exact_mut(width * 4).take(height).enumerate() {
         let yrow = &y[row * strides.0..row * strides.0 + width];
         let crow = row >> sy;
-        let urow = &u[crow * strides.1..];
-        let vrow = &v[crow * strides.2..];
-        for (x, (o, &yy)) in orow.chunks_exact_mut(4).zip(yrow).enumerate() {
-            let (r, g, b) = yuv_to_rgb(yy, urow[x >> sx], vrow[x >> sx]);
-            o.copy_from_slice(&[r, g, b, 255]);
+        let urow = &u[crow * strides.1..crow * strides.1 + cw];
+        let vrow = &v[crow * strides.2..crow * strides.2 + cw];
+        if sx == 1 {
+            for (((o, yy), &cu), &cv) in orow
+                .chunks_exact_mut(8)
+                .zip(yrow.chunks_exact(2))
+                .zip(urow)
+                .zip(vrow)
+            {
+                let (r0, g0, b0) = yuv_to_rgb(yy[0], cu, cv);
+                let (r1, g1, b1) = yuv_to_rgb(yy[1], cu, cv);
+                o.copy_from_slice(&[r0, g0, b0, 255, r1, g1, b1, 255]);
+            }
+            if width % 2 == 1 {
+                let (r, g, b) = yuv_to_rgb(yrow[width - 1], urow[cw - 1], vrow[cw - 1]);
+                orow[(width - 1) * 4..].copy_from_slice(&[r, g, b, 255]);
+            }
+        } else {
+            for (x, (o, &yy)) in orow.chunks_exact_mut(4).zip(yrow).enumerate() {
+                let (r, g, b) = yuv_to_rgb(yy, urow[x >> sx], vrow[x >> sx]);
+                o.copy_from_slice(&[r, g, b, 255]);
+            }
         }
     }
 }

@@ -64,8 +64,7 @@ impl Atlas {
     /// The atlas compiled into the binary, so a single executable works anywhere.
     pub fn embedded() -> Result<Atlas> {
         const PNG: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/atlas.png"));
-        const JSON: &[u8] =
-            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emoji.json"));
+        const JSON: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emoji.json"));
         Self::from_bytes(PNG, JSON)
     }
 
@@ -181,10 +180,7 @@ impl Atlas {
 
     /// Top-left pixel of cell `index`.
     pub fn cell_origin(&self, index: u32) -> (u32, u32) {
-        (
-            index % self.columns * self.cell,
-            index / self.columns * self.cell,
-        )
+        (index % self.columns * self.cell, index / self.columns * self.cell)
     }
 
     /// The straight-alpha RGBA pixels of one cell, row-major.

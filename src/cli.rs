@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "emojicam", version, about = "Turns your webcam (or any video or photo) into a live mosaic of emoji")]
+#[command(
+    name = "emojicam",
+    version,
+    about = "Turns your webcam (or any video or photo) into a live mosaic of emoji"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -156,7 +160,9 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), crate::Error> {
     let w: u32 = w.trim().parse().map_err(|_| bad())?;
     let h: u32 = h.trim().parse().map_err(|_| bad())?;
     if w == 0 || h == 0 || w > 8192 || h > 8192 {
-        return Err(crate::Error::usage(format!("invalid size '{s}': width and height must be 1..=8192")));
+        return Err(crate::Error::usage(format!(
+            "invalid size '{s}': width and height must be 1..=8192"
+        )));
     }
     Ok((w, h))
 }

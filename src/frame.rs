@@ -11,11 +11,7 @@ pub struct Frame {
 impl Frame {
     pub fn new(width: u32, height: u32, rgba: Vec<u8>) -> Self {
         debug_assert_eq!(rgba.len(), width as usize * height as usize * 4);
-        Self {
-            width,
-            height,
-            rgba,
-        }
+        Self { width, height, rgba }
     }
 
     /// A frame filled with one colour.
@@ -26,21 +22,12 @@ impl Frame {
             .cycle()
             .take(width as usize * height as usize * 4)
             .collect();
-        Self {
-            width,
-            height,
-            rgba,
-        }
+        Self { width, height, rgba }
     }
 
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
         let i = (y as usize * self.width as usize + x as usize) * 4;
-        [
-            self.rgba[i],
-            self.rgba[i + 1],
-            self.rgba[i + 2],
-            self.rgba[i + 3],
-        ]
+        [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2], self.rgba[i + 3]]
     }
 }
 

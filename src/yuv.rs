@@ -83,22 +83,11 @@ pub fn yuyv_len(width: usize, height: usize) -> usize {
 }
 
 /// RGBA -> planar I420 (4:2:0), chroma averaged over each 2x2 block.
-pub fn rgba_to_i420(
-    rgba: &[u8],
-    width: usize,
-    height: usize,
-    y: &mut [u8],
-    u: &mut [u8],
-    v: &mut [u8],
-) {
+pub fn rgba_to_i420(rgba: &[u8], width: usize, height: usize, y: &mut [u8], u: &mut [u8], v: &mut [u8]) {
     let (ylen, clen) = i420_sizes(width, height);
     assert!(rgba.len() >= width * height * 4 && y.len() >= ylen);
     assert!(u.len() >= clen && v.len() >= clen);
-    for (row, yrow) in rgba
-        .chunks_exact(width * 4)
-        .zip(y.chunks_exact_mut(width))
-        .take(height)
-    {
+    for (row, yrow) in rgba.chunks_exact(width * 4).zip(y.chunks_exact_mut(width)).take(height) {
         for (p, out) in row.chunks_exact(4).zip(yrow.iter_mut()) {
             *out = luma(p[0] as i32, p[1] as i32, p[2] as i32);
         }
@@ -191,12 +180,7 @@ pub fn planar_to_rgba(
         let urow = &u[crow * strides.1..crow * strides.1 + cw];
         let vrow = &v[crow * strides.2..crow * strides.2 + cw];
         if sx == 1 {
-            for (((o, yy), &cu), &cv) in orow
-                .chunks_exact_mut(8)
-                .zip(yrow.chunks_exact(2))
-                .zip(urow)
-                .zip(vrow)
-            {
+            for (((o, yy), &cu), &cv) in orow.chunks_exact_mut(8).zip(yrow.chunks_exact(2)).zip(urow).zip(vrow) {
                 let (r0, g0, b0) = yuv_to_rgb(yy[0], cu, cv);
                 let (r1, g1, b1) = yuv_to_rgb(yy[1], cu, cv);
                 o.copy_from_slice(&[r0, g0, b0, 255, r1, g1, b1, 255]);

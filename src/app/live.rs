@@ -5,5 +5,8 @@ use anyhow::Result;
 use crate::cli::LiveArgs;
 
 pub fn run(_args: &LiveArgs) -> Result<()> {
-    Err(crate::Error::Other("the live preview is not built yet: use `emojicam render` or `emojicam demo`".into()).into())
+    Err(
+        crate::Error::Other("the live preview is not built yet: use `emojicam render` or `emojicam demo`".into())
+            .into(),
+    )
 }

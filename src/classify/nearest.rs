@@ -243,18 +243,11 @@ impl Classifier for NearestClassifier {
                 self.all_features.len()
             )));
         }
-        let indices: Vec<u32> = (0..allowed.len() as u32)
-            .filter(|&i| allowed[i as usize])
-            .collect();
+        let indices: Vec<u32> = (0..allowed.len() as u32).filter(|&i| allowed[i as usize]).collect();
         if indices.is_empty() {
-            return Err(Error::Usage(
-                "the emoji set is empty: allow at least one emoji".into(),
-            ));
+            return Err(Error::Usage("the emoji set is empty: allow at least one emoji".into()));
         }
-        let features: Vec<f32> = indices
-            .iter()
-            .flat_map(|&i| self.all_features[i as usize])
-            .collect();
+        let features: Vec<f32> = indices.iter().flat_map(|&i| self.all_features[i as usize]).collect();
         let queue = &self.ctx.queue;
         queue.write_buffer(&self.features, 0, bytemuck::cast_slice(&features));
         queue.write_buffer(&self.candidates, 0, bytemuck::cast_slice(&indices));
@@ -298,9 +291,7 @@ impl Classifier for NearestClassifier {
         let mut encoder = self
             .ctx
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("nearest"),
-            });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nearest") });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("nearest"),

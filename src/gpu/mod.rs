@@ -64,8 +64,7 @@ impl std::fmt::Debug for GpuContext {
 impl GpuContext {
     /// A headless context (no window): enough for offline rendering and tests.
     pub fn new(pref: AdapterPreference) -> Result<Self> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         Self::with_instance(instance, pref, None)
     }
 
@@ -95,12 +94,7 @@ impl GpuContext {
             required_limits,
             ..Default::default()
         }))
-        .map_err(|e| {
-            Error::Gpu(format!(
-                "cannot open a device on {}: {e}",
-                describe(&adapter_info)
-            ))
-        })?;
+        .map_err(|e| Error::Gpu(format!("cannot open a device on {}: {e}", describe(&adapter_info))))?;
         Ok(Self {
             device,
             queue,
@@ -134,8 +128,7 @@ impl GpuContext {
 
 /// Every adapter this machine offers, described as [`GpuContext::describe`] does.
 pub fn list_adapters() -> Vec<String> {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
         .iter()
         .map(|a| describe(&a.get_info()))

@@ -278,9 +278,7 @@ impl Tiler {
         let mut encoder = self
             .ctx
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("tiler"),
-            });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiler") });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("tiler"),
@@ -423,16 +421,8 @@ impl Tiler {
         let patches = buffer("tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
         let reference = buffer("tiler reference", patch_bytes, U::STORAGE);
         let accept = buffer("tiler accept", tiles * 4, U::STORAGE | U::COPY_DST);
-        let change = buffer(
-            "tiler change",
-            tiles * 4,
-            U::STORAGE | U::COPY_SRC | U::COPY_DST,
-        );
-        let staging = buffer(
-            "tiler readback",
-            patch_bytes + tiles * 4,
-            U::MAP_READ | U::COPY_DST,
-        );
+        let change = buffer("tiler change", tiles * 4, U::STORAGE | U::COPY_SRC | U::COPY_DST);
+        let staging = buffer("tiler readback", patch_bytes + tiles * 4, U::MAP_READ | U::COPY_DST);
         self.ctx.queue.write_buffer(
             &change,
             0,

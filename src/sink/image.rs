@@ -47,8 +47,7 @@ impl Sink for ImageSink {
             .writer
             .take()
             .ok_or_else(|| Error::encode(&target, "finished twice"))?;
-        let format = ::image::ImageFormat::from_path(&target)
-            .map_err(|e| Error::encode(&target, e.to_string()))?;
+        let format = ::image::ImageFormat::from_path(&target).map_err(|e| Error::encode(&target, e.to_string()))?;
         let img = ::image::RgbaImage::from_raw(frame.width, frame.height, frame.rgba)
             .ok_or_else(|| Error::encode(&target, "frame buffer has the wrong size"))?;
         let result = if format == ::image::ImageFormat::Jpeg {

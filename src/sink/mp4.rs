@@ -16,9 +16,7 @@ use std::path::{Path, PathBuf};
 
 use muxide::api::{Muxer, MuxerBuilder, VideoCodec};
 use muxide::fragmented::{FragmentConfig, FragmentedMuxer};
-use openh264::encoder::{
-    BitRate, Encoder, EncoderConfig, FrameRate, FrameType, UsageType, VuiConfig,
-};
+use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, FrameType, UsageType, VuiConfig};
 use openh264::formats::YUVSlices;
 use openh264::OpenH264API;
 
@@ -60,8 +58,7 @@ pub struct Mp4Sink {
 }
 
 fn valid_rate(rate: Option<Rate>) -> Rate {
-    rate.filter(|r| r.num > 0 && r.den > 0)
-        .unwrap_or(Rate::new(25, 1))
+    rate.filter(|r| r.num > 0 && r.den > 0).unwrap_or(Rate::new(25, 1))
 }
 
 impl Mp4Sink {
@@ -155,9 +152,7 @@ impl Mp4Sink {
                 .video(VideoCodec::H264, enc.0, enc.1, self.rate.fps())
                 .with_fast_start(true)
                 .build()
-                .map_err(|e| {
-                    Error::encode(&self.path, format!("cannot start the MP4 muxer: {e}"))
-                })?;
+                .map_err(|e| Error::encode(&self.path, format!("cannot start the MP4 muxer: {e}")))?;
             *muxer = Some(Box::new(built));
         }
         Ok(())
@@ -199,10 +194,7 @@ impl Mp4Sink {
         self.sample.clear();
         bitstream.write_vec(&mut self.sample);
         if self.sample.is_empty() {
-            return Err(self.enc_err(format!(
-                "the encoder produced no data for frame {}",
-                self.frames
-            )));
+            return Err(self.enc_err(format!("the encoder produced no data for frame {}", self.frames)));
         }
         let n = self.frames;
         let ticks = n * TIMESCALE * self.rate.den as u64 / self.rate.num as u64;
@@ -229,9 +221,8 @@ impl Mp4Sink {
                     let mut config = FragmentConfig::new(enc.0, enc.1, TIMESCALE as u32);
                     config.sps = sps;
                     config.pps = pps;
-                    let mut m = FragmentedMuxer::new(config).map_err(|e| {
-                        Error::encode(&path, format!("cannot start the MP4 muxer: {e}"))
-                    })?;
+                    let mut m = FragmentedMuxer::new(config)
+                        .map_err(|e| Error::encode(&path, format!("cannot start the MP4 muxer: {e}")))?;
                     file.write_all(&m.init_segment())
                         .and_then(|_| file.flush())
                         .map_err(|source| Error::Write {

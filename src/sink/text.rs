@@ -11,18 +11,12 @@ use super::{AtomicFile, Mosaic, Sink};
 use crate::error::{Error, Result};
 
 fn lookup<'a>(table: &'a [String], index: u32, path: &Path) -> Result<&'a str> {
-    table
-        .get(index as usize)
-        .map(|s| s.as_str())
-        .ok_or_else(|| {
-            Error::encode(
-                path,
-                format!(
-                    "emoji index {index} is outside the atlas ({} entries)",
-                    table.len()
-                ),
-            )
-        })
+    table.get(index as usize).map(|s| s.as_str()).ok_or_else(|| {
+        Error::encode(
+            path,
+            format!("emoji index {index} is outside the atlas ({} entries)", table.len()),
+        )
+    })
 }
 
 fn check_grid(mosaic: &Mosaic<'_>, path: &Path) -> Result<()> {

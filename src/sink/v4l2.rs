@@ -72,15 +72,10 @@ impl V4l2Device {
     /// Opens `path` (non-blocking) and checks that it is a video output device.
     pub fn open(path: &Path) -> Result<Self> {
         let shown = path.display();
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| vcam(format!("{shown}: invalid device path")))?;
+        let c_path =
+            CString::new(path.as_os_str().as_bytes()).map_err(|_| vcam(format!("{shown}: invalid device path")))?;
         // SAFETY: c_path is a valid NUL-terminated string.
-        let fd = unsafe {
-            libc::open(
-                c_path.as_ptr(),
-                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
-            )
-        };
+        let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
         if fd < 0 {
             let err = std::io::Error::last_os_error();
             return Err(vcam(match err.raw_os_error() {
@@ -127,11 +122,7 @@ impl V4l2Device {
 
 impl VideoOutputDevice for V4l2Device {
     fn set_format(&mut self, width: u32, height: u32, fourcc: u32) -> Result<()> {
-        let bpl = if fourcc == FOURCC_YUYV {
-            width * 2
-        } else {
-            width
-        };
+        let bpl = if fourcc == FOURCC_YUYV { width * 2 } else { width };
         let size = if fourcc == FOURCC_YUYV {
             width * height * 2
         } else {
@@ -165,10 +156,7 @@ impl VideoOutputDevice for V4l2Device {
                     "{} is busy: another program holds it with a different format (close it and retry)",
                     self.path.display()
                 ),
-                _ => format!(
-                    "{}: cannot set YUYV {width}x{height}: {err}",
-                    self.path.display()
-                ),
+                _ => format!("{}: cannot set YUYV {width}x{height}: {err}", self.path.display()),
             }));
         }
         Ok(())
@@ -185,10 +173,7 @@ impl VideoOutputDevice for V4l2Device {
             {
                 Ok(false)
             }
-            Err(e) => Err(vcam(format!(
-                "writing to {} failed: {e}",
-                self.path.display()
-            ))),
+            Err(e) => Err(vcam(format!("writing to {} failed: {e}", self.path.display()))),
         }
     }
 }
@@ -277,16 +262,12 @@ impl Sink for V4l2Sink {
         let even_w = w.div_ceil(2) * 2;
         match self.size {
             None => {
-                self.device
-                    .set_format(even_w as u32, h as u32, FOURCC_YUYV)?;
+                self.device.set_format(even_w as u32, h as u32, FOURCC_YUYV)?;
                 self.size = Some((frame.width, frame.height));
                 self.yuyv.resize(even_w * h * 2, 0);
             }
             Some(s) if s != (frame.width, frame.height) => {
-                return Err(vcam(format!(
-                    "frame size changed from {}x{} to {w}x{h}",
-                    s.0, s.1
-                )))
+                return Err(vcam(format!("frame size changed from {}x{} to {w}x{h}", s.0, s.1)))
             }
             Some(_) => {}
         }

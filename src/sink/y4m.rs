@@ -43,10 +43,7 @@ impl Y4mSink {
     }
 
     fn new(path: PathBuf, out: Out, info: &StreamInfo) -> Self {
-        let rate = info
-            .rate
-            .filter(|r| r.num > 0 && r.den > 0)
-            .unwrap_or(Rate::new(25, 1));
+        let rate = info.rate.filter(|r| r.num > 0 && r.den > 0).unwrap_or(Rate::new(25, 1));
         Self {
             path,
             out: Some(out),

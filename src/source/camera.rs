@@ -6,16 +6,15 @@
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use nokhwa::pixel_format::RgbAFormat;
-use nokhwa::utils::{
-    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
-};
+use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
 use nokhwa::Camera;
 
 use super::Source;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
 
-const NO_CAMERA_HINT: &str = "connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or use --input FILE";
+const NO_CAMERA_HINT: &str =
+    "connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or use --input FILE";
 
 /// Pixel formats a camera may deliver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,14 +73,7 @@ pub struct FormatSpec {
 
 impl std::fmt::Display for FormatSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}x{}@{}",
-            self.fourcc.name(),
-            self.width,
-            self.height,
-            self.fps
-        )
+        write!(f, "{} {}x{}@{}", self.fourcc.name(), self.width, self.height, self.fps)
     }
 }
 
@@ -101,8 +93,7 @@ pub enum CameraSelector {
 
 /// Lists cameras and their modes. A machine without cameras gives an empty list.
 pub fn list_cameras() -> Result<Vec<CameraDescription>> {
-    let infos = nokhwa::query(ApiBackend::Auto)
-        .map_err(|e| Error::Camera(format!("cannot list cameras: {e}")))?;
+    let infos = nokhwa::query(ApiBackend::Auto).map_err(|e| Error::Camera(format!("cannot list cameras: {e}")))?;
     let mut out = Vec::new();
     for info in infos {
         let Ok(index) = info.index().as_index() else {
@@ -212,11 +203,7 @@ impl CameraSource {
     /// Opens the camera (on its capture thread), picks the mode nearest `size`/`fps` with
     /// [`choose_format`], starts streaming, and reports the chosen mode in
     /// `info().description`.
-    pub fn open(
-        selector: CameraSelector,
-        size: Option<(u32, u32)>,
-        fps: Option<u32>,
-    ) -> Result<Self> {
+    pub fn open(selector: CameraSelector, size: Option<(u32, u32)>, fps: Option<u32>) -> Result<Self> {
         let (init_tx, init_rx) = bounded::<Result<StreamInfo>>(1);
         let (req_tx, req_rx) = bounded::<()>(1);
         let (frame_tx, frame_rx) = bounded::<Result<Frame>>(1);
@@ -241,9 +228,9 @@ impl CameraSource {
                 let _ = camera.stop_stream();
             })
             .map_err(|e| Error::Camera(format!("cannot start the capture thread: {e}")))?;
-        let info = init_rx.recv().map_err(|_| {
-            Error::Camera("the capture thread stopped while opening the camera".into())
-        })??;
+        let info = init_rx
+            .recv()
+            .map_err(|_| Error::Camera("the capture thread stopped while opening the camera".into()))??;
         Ok(Self {
             info,
             requests: Some(req_tx),
@@ -271,9 +258,7 @@ fn start_camera(
             });
             match found {
                 Some(i) => i,
-                None if infos.is_empty() => {
-                    return Err(Error::Camera(format!("no camera found: {NO_CAMERA_HINT}")))
-                }
+                None if infos.is_empty() => return Err(Error::Camera(format!("no camera found: {NO_CAMERA_HINT}"))),
                 None => {
                     let names: Vec<String> = infos.iter().map(|i| i.human_name()).collect();
                     return Err(Error::Camera(format!(
@@ -298,22 +283,13 @@ fn start_camera(
     let format = choose_format(&available, size, fps).ok_or_else(|| {
         Error::Camera(format!(
             "camera {index} offers no MJPEG or YUYV mode (it offers: {})",
-            available
-                .iter()
-                .map(|f| f.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            available.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ")
         ))
     })?;
     camera
-        .set_camera_requset(RequestedFormat::new::<RgbAFormat>(
-            RequestedFormatType::Exact(CameraFormat::new_from(
-                format.width,
-                format.height,
-                format.fourcc.to_nokhwa(),
-                format.fps,
-            )),
-        ))
+        .set_camera_requset(RequestedFormat::new::<RgbAFormat>(RequestedFormatType::Exact(
+            CameraFormat::new_from(format.width, format.height, format.fourcc.to_nokhwa(), format.fps),
+        )))
         .map_err(|e| Error::Camera(format!("camera {index}: cannot set {format}: {e}")))?;
     camera
         .open_stream()
@@ -331,9 +307,7 @@ fn start_camera(
 }
 
 fn grab(camera: &mut Camera, format: FormatSpec) -> Result<Frame> {
-    let buffer = camera
-        .frame()
-        .map_err(|e| Error::Camera(format!("camera lost: {e}")))?;
+    let buffer = camera.frame().map_err(|e| Error::Camera(format!("camera lost: {e}")))?;
     let res = buffer.resolution();
     match format.fourcc {
         FourCc::Mjpeg => decode_mjpeg(buffer.buffer()),

@@ -17,11 +17,10 @@ impl ImageSource {
             path: path.to_path_buf(),
             source,
         })?;
-        let frame =
-            super::guard(path, "image decoding", || decode_image(&bytes)).map_err(|e| match e {
-                Error::Decode { message, .. } => Error::decode(path, message),
-                other => other,
-            })?;
+        let frame = super::guard(path, "image decoding", || decode_image(&bytes)).map_err(|e| match e {
+            Error::Decode { message, .. } => Error::decode(path, message),
+            other => other,
+        })?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -67,10 +67,7 @@ fn read_error(path: &Path, source: std::io::Error) -> Error {
 pub fn open(path: &Path) -> Result<Box<dyn Source>> {
     let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(read_error(
-            path,
-            std::io::Error::other("is a directory, not a file"),
-        ));
+        return Err(read_error(path, std::io::Error::other("is a directory, not a file")));
     }
     let mut head = Vec::with_capacity(16);
     (&mut file)
@@ -84,9 +81,7 @@ pub fn open(path: &Path) -> Result<Box<dyn Source>> {
                 .extension()
                 .map(|e| format!("'.{}'", e.to_string_lossy()))
                 .unwrap_or_else(|| "(no extension)".into());
-            return Err(Error::usage(format!(
-                "unsupported input format {ext}: {SUPPORTED}"
-            )));
+            return Err(Error::usage(format!("unsupported input format {ext}: {SUPPORTED}")));
         }
     };
     if head.is_empty() {

@@ -52,12 +52,8 @@ impl Mp4Source {
             })?
             .len();
         let reader = guard(path, "MP4 parsing", || {
-            Mp4Reader::read_header(BufReader::new(file), size).map_err(|e| {
-                Error::decode(
-                    path,
-                    format!("not a readable MP4 file (corrupt or truncated?): {e}"),
-                )
-            })
+            Mp4Reader::read_header(BufReader::new(file), size)
+                .map_err(|e| Error::decode(path, format!("not a readable MP4 file (corrupt or truncated?): {e}")))
         })?;
 
         let mut video_codecs = Vec::new();
@@ -160,19 +156,11 @@ impl Mp4Source {
         self.next_sample += 1;
         let reader = &mut self.reader;
         let sample = guard(&path, "MP4 sample reading", || {
-            reader.read_sample(track_id, id).map_err(|e| {
-                Error::decode(
-                    &path,
-                    format!("cannot read video sample {id}: {e} (truncated file?)"),
-                )
-            })
+            reader
+                .read_sample(track_id, id)
+                .map_err(|e| Error::decode(&path, format!("cannot read video sample {id}: {e} (truncated file?)")))
         })?
-        .ok_or_else(|| {
-            Error::decode(
-                &path,
-                format!("video sample {id} is missing (truncated file?)"),
-            )
-        })?;
+        .ok_or_else(|| Error::decode(&path, format!("video sample {id} is missing (truncated file?)")))?;
 
         self.annexb.clear();
         if id == 1 {
@@ -186,13 +174,8 @@ impl Mp4Source {
         let pending = &mut self.pending;
         guard(&path, "H.264 decoding", || {
             let out = decoder
-                .decode_with_options(
-                    annexb,
-                    DecodeOptions::new().flush_after_decode(Flush::NoFlush),
-                )
-                .map_err(|e| {
-                    Error::decode(&path, format!("H.264 decoding failed at sample {id}: {e}"))
-                })?;
+                .decode_with_options(annexb, DecodeOptions::new().flush_after_decode(Flush::NoFlush))
+                .map_err(|e| Error::decode(&path, format!("H.264 decoding failed at sample {id}: {e}")))?;
             if let Some(yuv) = out {
                 pending.push_back(to_frame(&yuv));
             }
@@ -206,9 +189,9 @@ impl Mp4Source {
         let pending = &mut self.pending;
         let path = self.path.clone();
         guard(&path, "H.264 decoding", || {
-            let rest = decoder.flush_remaining().map_err(|e| {
-                Error::decode(&path, format!("H.264 decoding failed at the end: {e}"))
-            })?;
+            let rest = decoder
+                .flush_remaining()
+                .map_err(|e| Error::decode(&path, format!("H.264 decoding failed at the end: {e}")))?;
             for yuv in &rest {
                 pending.push_back(to_frame(yuv));
             }
@@ -263,11 +246,7 @@ fn reduce(num: u64, den: u64) -> Rate {
 }
 
 /// Rewrites length-prefixed NAL units (as stored in MP4) as start-code-prefixed Annex B.
-pub fn avcc_to_annexb(
-    sample: &[u8],
-    length_size: usize,
-    out: &mut Vec<u8>,
-) -> std::result::Result<(), String> {
+pub fn avcc_to_annexb(sample: &[u8], length_size: usize, out: &mut Vec<u8>) -> std::result::Result<(), String> {
     let mut rest = sample;
     while !rest.is_empty() {
         if rest.len() < length_size {
@@ -278,10 +257,7 @@ pub fn avcc_to_annexb(
             .fold(0usize, |acc, &b| (acc << 8) | b as usize);
         rest = &rest[length_size..];
         if len > rest.len() {
-            return Err(format!(
-                "NAL unit of {len} bytes but only {} left",
-                rest.len()
-            ));
+            return Err(format!("NAL unit of {len} bytes but only {} left", rest.len()));
         }
         out.extend_from_slice(&[0, 0, 0, 1]);
         out.extend_from_slice(&rest[..len]);

@@ -34,9 +34,9 @@ impl Y4mSource {
             C::Cmono => ((0, 0), true),
             other => {
                 return Err(Error::usage(format!(
-                "{}: Y4M colorspace {other:?} is not supported: use 8-bit 4:2:0, 4:2:2 or 4:4:4",
-                path.display()
-            )))
+                    "{}: Y4M colorspace {other:?} is not supported: use 8-bit 4:2:0, 4:2:2 or 4:4:4",
+                    path.display()
+                )))
             }
         };
         let (width, height) = (decoder.get_width() as u32, decoder.get_height() as u32);
@@ -44,9 +44,8 @@ impl Y4mSource {
             return Err(Error::decode(path, "Y4M frame size is 0"));
         }
         let r = decoder.get_framerate();
-        let rate =
-            (r.num > 0 && r.den > 0 && r.num <= u32::MAX as usize && r.den <= u32::MAX as usize)
-                .then(|| Rate::new(r.num as u32, r.den as u32));
+        let rate = (r.num > 0 && r.den > 0 && r.num <= u32::MAX as usize && r.den <= u32::MAX as usize)
+            .then(|| Rate::new(r.num as u32, r.den as u32));
         // Frame count from the file size, assuming no per-frame parameters (the usual case).
         let frames = len.and_then(|len| {
             let (cw, ch) = (

@@ -35,7 +35,11 @@ fn image_to_png_json_txt_with_both_classifiers() {
         let json = dir.path().join(format!("{classifier}.json"));
         let txt = dir.path().join(format!("{classifier}.txt"));
         for out in [&png, &json, &txt] {
-            let o = run(bin().args(["render", "--classifier", classifier, "-q", "--input"]).arg(photo).arg("--output").arg(out));
+            let o = run(bin()
+                .args(["render", "--classifier", classifier, "-q", "--input"])
+                .arg(photo)
+                .arg("--output")
+                .arg(out));
             assert!(o.status.success(), "{classifier} -> {}", out.display());
         }
         // Output size = input size.
@@ -48,8 +52,12 @@ fn image_to_png_json_txt_with_both_classifiers() {
         assert_eq!(v["tile"].as_u64(), Some(10));
         assert_eq!(cols, (src.width() as u64).div_ceil(10));
         assert_eq!(rows, (src.height() as u64).div_ceil(10));
-        let emoji: Vec<String> =
-            v["emoji"].as_array().expect("emoji").iter().map(|e| e.as_str().expect("str").to_string()).collect();
+        let emoji: Vec<String> = v["emoji"]
+            .as_array()
+            .expect("emoji")
+            .iter()
+            .map(|e| e.as_str().expect("str").to_string())
+            .collect();
         assert_eq!(emoji.len() as u64, cols * rows);
         let default: std::collections::HashSet<&str> =
             meta.sets["default"].iter().map(|&i| meta.unified[i].as_str()).collect();
@@ -57,17 +65,27 @@ fn image_to_png_json_txt_with_both_classifiers() {
             assert!(default.contains(e.as_str()), "{e} is not an emoji of the default set");
         }
         let distinct: std::collections::HashSet<&String> = emoji.iter().collect();
-        assert!(distinct.len() > 50, "{classifier}: only {} distinct emoji", distinct.len());
+        assert!(
+            distinct.len() > 50,
+            "{classifier}: only {} distinct emoji",
+            distinct.len()
+        );
 
         // The .txt is the same grid as emoji characters, one line per tile row.
-        let text_of: std::collections::HashMap<&str, &str> =
-            meta.unified.iter().map(String::as_str).zip(meta.text.iter().map(String::as_str)).collect();
+        let text_of: std::collections::HashMap<&str, &str> = meta
+            .unified
+            .iter()
+            .map(String::as_str)
+            .zip(meta.text.iter().map(String::as_str))
+            .collect();
         let txt = std::fs::read_to_string(&txt).expect("txt");
         let lines: Vec<&str> = txt.lines().collect();
         assert_eq!(lines.len() as u64, rows);
         for (r, line) in lines.iter().enumerate() {
-            let expect: String =
-                emoji[r * cols as usize..(r + 1) * cols as usize].iter().map(|u| text_of[u.as_str()]).collect();
+            let expect: String = emoji[r * cols as usize..(r + 1) * cols as usize]
+                .iter()
+                .map(|u| text_of[u.as_str()])
+                .collect();
             assert_eq!(*line, expect, "row {r}");
         }
 
@@ -86,7 +104,11 @@ fn output_size_and_backgrounds() {
     let dir = tmp();
     let big = dir.path().join("big.png");
     let size = format!("{}x{}", src.width() * 2, src.height() * 2);
-    let o = run(bin().args(["render", "-q", "--size", &size, "--input"]).arg(photo).arg("--output").arg(&big));
+    let o = run(bin()
+        .args(["render", "-q", "--size", &size, "--input"])
+        .arg(photo)
+        .arg("--output")
+        .arg(&big));
     assert!(o.status.success());
     let mosaic = rgb(&big);
     assert_eq!(mosaic.dimensions(), (src.width() * 2, src.height() * 2));
@@ -97,16 +119,34 @@ fn output_size_and_backgrounds() {
     let mut means = Vec::new();
     for bg in ["black", "white", "tile", "#336699"] {
         let out = dir.path().join(format!("bg-{}.png", bg.trim_start_matches('#')));
-        let o = run(bin().args(["render", "-q", "--background", bg, "--input"]).arg(photo).arg("--output").arg(&out));
+        let o = run(bin()
+            .args(["render", "-q", "--background", bg, "--input"])
+            .arg(photo)
+            .arg("--output")
+            .arg(&out));
         assert!(o.status.success(), "background {bg}");
         let m = rgb(&out);
-        let mean = m.pixels().map(|p| p.0.iter().map(|&c| c as f64).sum::<f64>()).sum::<f64>() / (m.len() as f64);
+        let mean = m
+            .pixels()
+            .map(|p| p.0.iter().map(|&c| c as f64).sum::<f64>())
+            .sum::<f64>()
+            / (m.len() as f64);
         means.push((bg, mean, likeness(&src, &m, 10).1));
     }
     eprintln!("{means:?}");
-    assert!(means[1].1 > means[0].1 + 30.0, "white background must be lighter than black");
-    assert!(means[2].2 > means[0].2, "the tile background must resemble the photo more");
-    let o = run(bin().args(["render", "-q", "--background", "purple-ish", "--input"]).arg(photo).arg("--output").arg(dir.path().join("x.png")));
+    assert!(
+        means[1].1 > means[0].1 + 30.0,
+        "white background must be lighter than black"
+    );
+    assert!(
+        means[2].2 > means[0].2,
+        "the tile background must resemble the photo more"
+    );
+    let o = run(bin()
+        .args(["render", "-q", "--background", "purple-ish", "--input"])
+        .arg(photo)
+        .arg("--output")
+        .arg(dir.path().join("x.png")));
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -129,21 +169,36 @@ fn video_keeps_frame_count_and_rate() {
         .unwrap_or(false);
     assert!(ok, "ffmpeg made the test clip");
     let out_mp4 = dir.path().join("out.mp4");
-    let o = run(bin().args(["render", "--input"]).arg(&small_y4m).arg("--output").arg(&out_mp4));
+    let o = run(bin()
+        .args(["render", "--input"])
+        .arg(&small_y4m)
+        .arg("--output")
+        .arg(&out_mp4));
     assert!(o.status.success());
     assert!(stderr(&o).contains("20 frames"), "summary line names the frame count");
     assert_eq!(ffprobe_frames(&out_mp4), Some((20, "25/1".to_string())));
 
     // MP4 in (H.264 with audio) -> Y4M and JSONL out, checked by decoding the outputs.
     let out_y4m = dir.path().join("out.y4m");
-    let o = run(bin().args(["render", "-q", "--input"]).arg(demo_clip()).arg("--output").arg(&out_y4m));
+    let o = run(bin()
+        .args(["render", "-q", "--input"])
+        .arg(demo_clip())
+        .arg("--output")
+        .arg(&out_y4m));
     assert!(o.status.success());
     assert_eq!(ffprobe_frames(&out_y4m), Some((132, "25/1".to_string())));
     let jsonl = dir.path().join("out.jsonl");
-    let o = run(bin().args(["render", "-q", "--tile", "16", "--input"]).arg(&small_y4m).arg("--output").arg(&jsonl));
+    let o = run(bin()
+        .args(["render", "-q", "--tile", "16", "--input"])
+        .arg(&small_y4m)
+        .arg("--output")
+        .arg(&jsonl));
     assert!(o.status.success());
     let text = std::fs::read_to_string(&jsonl).expect("jsonl");
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
     assert_eq!(lines.len(), 20);
     for l in &lines {
         assert_eq!(l["tile"].as_u64(), Some(16));
@@ -164,17 +219,29 @@ fn demo_runs() {
     assert!(std::path::Path::new(paths[0]).is_file() && paths[0].ends_with(".mp4"));
     assert!(std::path::Path::new(paths[1]).is_file() && paths[1].ends_with(".png"));
     if have("ffprobe") {
-        assert_eq!(ffprobe_frames(std::path::Path::new(paths[0])), Some((132, "25/1".to_string())));
+        assert_eq!(
+            ffprobe_frames(std::path::Path::new(paths[0])),
+            Some((132, "25/1".to_string()))
+        );
     }
 }
 
 /// Runs `render` and asserts a clean failure: the exit code, one clear line, no panic, no output.
 fn fails(args: &[&str], input: &std::path::Path, output: &std::path::Path, code: i32, needle: &str) {
-    let o = run(bin().arg("render").args(args).arg("--input").arg(input).arg("--output").arg(output));
+    let o = run(bin()
+        .arg("render")
+        .args(args)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output));
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(code), "exit code for {needle}: {err}");
     assert!(!err.contains("panicked"), "no panic: {err}");
-    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "message mentions '{needle}': {err}");
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "message mentions '{needle}': {err}"
+    );
     assert!(!output.exists(), "no output left behind for {needle}");
     let leftovers: Vec<_> = std::fs::read_dir(output.parent().expect("dir"))
         .expect("dir")
@@ -228,13 +295,26 @@ fn unsupported_codec_is_named() {
     let dir = tmp();
     let mpeg4 = dir.path().join("mpeg4.mp4");
     let ok = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=5:duration=1", "-c:v", "mpeg4"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=5:duration=1",
+            "-c:v",
+            "mpeg4",
+        ])
         .arg(&mpeg4)
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
     assert!(ok);
-    let o = run(bin().args(["render", "--input"]).arg(&mpeg4).arg("--output").arg(dir.path().join("o.mp4")));
+    let o = run(bin()
+        .args(["render", "--input"])
+        .arg(&mpeg4)
+        .arg("--output")
+        .arg(dir.path().join("o.mp4")));
     assert_eq!(o.status.code(), Some(2), "unsupported codec is a usage error");
     assert!(stderr(&o).contains("H.264"), "the message says what is supported");
 }

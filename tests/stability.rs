@@ -28,7 +28,11 @@ fn noisy(base: &Frame, seed: u64, sigma: f64) -> Frame {
 
 fn photo_frame() -> Frame {
     let dir = common::root().join("tests/data/photos");
-    let mut photos: Vec<_> = std::fs::read_dir(dir).expect("photos").filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png")).collect();
+    let mut photos: Vec<_> = std::fs::read_dir(dir)
+        .expect("photos")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png"))
+        .collect();
     photos.sort();
     let img = image::open(&photos[0]).expect("photo").to_rgba8();
     Frame::new(img.width(), img.height(), img.into_raw())
@@ -39,7 +43,11 @@ fn changed_share(a: &[u32], b: &[u32]) -> f64 {
 }
 
 fn flicker(threshold: Option<u8>, base: &Frame) -> f64 {
-    let mut p = Pipeline::new(Settings { change_threshold: threshold, ..Settings::default() }).expect("pipeline");
+    let mut p = Pipeline::new(Settings {
+        change_threshold: threshold,
+        ..Settings::default()
+    })
+    .expect("pipeline");
     let mut prev: Option<Vec<u32>> = None;
     let mut shares = Vec::new();
     for i in 0..12 {
@@ -57,7 +65,11 @@ fn still_scene_with_noise_is_steady() {
     let base = photo_frame();
     let naive = flicker(None, &base);
     let ours = flicker(Some(DEFAULT_CHANGE_THRESHOLD), &base);
-    eprintln!("flicker per frame on a still photo with sigma-3 noise: naive {:.2}%, with change threshold {:.2}%", naive * 100.0, ours * 100.0);
+    eprintln!(
+        "flicker per frame on a still photo with sigma-3 noise: naive {:.2}%, with change threshold {:.2}%",
+        naive * 100.0,
+        ours * 100.0
+    );
     assert!(ours <= 0.01, "flicker {:.2}% > 1%", ours * 100.0);
     assert!(naive > ours, "the naive per-frame choice flickers more");
 }
@@ -65,8 +77,16 @@ fn still_scene_with_noise_is_steady() {
 #[test]
 fn moving_object_updates_next_frame() {
     let base = photo_frame();
-    let mut steady = Pipeline::new(Settings { change_threshold: Some(DEFAULT_CHANGE_THRESHOLD), ..Settings::default() }).expect("pipeline");
-    let mut fresh = Pipeline::new(Settings { change_threshold: None, ..Settings::default() }).expect("pipeline");
+    let mut steady = Pipeline::new(Settings {
+        change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
+        ..Settings::default()
+    })
+    .expect("pipeline");
+    let mut fresh = Pipeline::new(Settings {
+        change_threshold: None,
+        ..Settings::default()
+    })
+    .expect("pipeline");
     steady.classify(&noisy(&base, 0, 3.0)).expect("classify");
     // A bright square appears and moves right by 40 px per frame.
     for step in 1..4u32 {

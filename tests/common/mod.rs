@@ -7,7 +7,9 @@ use std::process::{Command, Output};
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_emojicam"));
-    c.env("XDG_RUNTIME_DIR", xdg_dir()).env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    c.env("XDG_RUNTIME_DIR", xdg_dir())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
     c
 }
 
@@ -52,7 +54,9 @@ pub fn stderr(out: &Output) -> String {
 }
 
 pub fn rgb(path: &Path) -> image::RgbImage {
-    image::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display())).to_rgb8()
+    image::open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+        .to_rgb8()
 }
 
 /// Mean colour of each k x k cell grid inside each tile (k = 1 or 2), over whole tiles only.
@@ -120,13 +124,24 @@ pub fn emoji_meta() -> EmojiMeta {
         .expect("sets")
         .iter()
         .map(|(k, v)| {
-            let idx = v.as_array().expect("set list").iter().map(|i| i.as_u64().expect("index") as usize).collect();
+            let idx = v
+                .as_array()
+                .expect("set list")
+                .iter()
+                .map(|i| i.as_u64().expect("index") as usize)
+                .collect();
             (k.clone(), idx)
         })
         .collect();
     EmojiMeta {
-        unified: emoji.iter().map(|e| e["unified"].as_str().expect("unified").to_string()).collect(),
-        text: emoji.iter().map(|e| e["text"].as_str().expect("text").to_string()).collect(),
+        unified: emoji
+            .iter()
+            .map(|e| e["unified"].as_str().expect("unified").to_string())
+            .collect(),
+        text: emoji
+            .iter()
+            .map(|e| e["text"].as_str().expect("text").to_string())
+            .collect(),
         block: emoji.iter().map(|e| e["block"].as_bool().unwrap_or(false)).collect(),
         sets,
     }
@@ -135,7 +150,17 @@ pub fn emoji_meta() -> EmojiMeta {
 /// Frame count and rate of a video, as ffprobe reports them (decoding every frame).
 pub fn ffprobe_frames(path: &Path) -> Option<(u64, String)> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames,r_frame_rate", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames,r_frame_rate",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .ok()?;

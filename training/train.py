@@ -191,6 +191,7 @@ def main():
     def log(s):
         print(s, flush=True)
         logf.write(s + "\n")
+        logf.flush()
 
     meta, cells = cm.load_atlas()
     C = meta["count"]

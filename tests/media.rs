@@ -306,6 +306,19 @@ fn mp4_recording_is_playable_before_finish() {
     let probe = ffprobe(&out, "stream=nb_read_frames,width,height");
     assert!(probe.contains("nb_read_frames=25"), "{probe}");
     assert!(probe.contains("width=64"), "{probe}");
+    // Our own decoder reads the fragmented file back.
+    let mut back = source::open(&out).unwrap();
+    assert_eq!((back.info().width, back.info().height), (64, 48));
+    assert_eq!(back.info().frames, Some(25));
+    assert_eq!(back.info().rate, Some(Rate::new(10, 1)));
+    let decoded = decode_all(back.as_mut());
+    assert_eq!(decoded.len(), 25);
+    // Killed in the middle of writing its last fragment: the whole fragments still decode.
+    let bytes = std::fs::read(&out).unwrap();
+    let torn = dir.path().join("torn.mp4");
+    std::fs::write(&torn, &bytes[..bytes.len() - 100]).unwrap();
+    let n = decode_all(source::open(&torn).unwrap().as_mut()).len();
+    assert!((20..25).contains(&n), "{n} frames");
     // A recording dropped without finish (killed) keeps its flushed fragments.
     let cut = dir.path().join("cut.mp4");
     let mut sink = Mp4Sink::create_recording(&cut, 64, 48, Rate::new(10, 1)).unwrap();

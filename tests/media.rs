@@ -887,3 +887,36 @@ fn opening_a_missing_camera_is_a_clear_error() {
         Ok(_) => panic!("opened a camera that does not exist"),
     }
 }
+
+#[test]
+fn y4m_422_444_and_odd_sizes_decode_like_ffmpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    // Natural pictures (the bunny clip scaled): on synthetic sharp-edged patterns ffmpeg's
+    // interpolated chroma and our nearest-sample chroma legitimately differ a lot.
+    for (pix_fmt, size) in [
+        ("yuv444p", "64x48"),
+        ("yuv422p", "64x48"),
+        ("yuv420p", "34x18"),
+        ("yuv420p", "33x17"),
+    ] {
+        let path = dir.path().join(format!("{pix_fmt}-{size}.y4m"));
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(data("small.y4m"))
+            .arg("-vf")
+            .arg(format!("scale={}", size.replace('x', ":")))
+            .args(["-frames:v", "2", "-pix_fmt", pix_fmt, "-strict", "-1"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ours = decode_all(source::open(&path).unwrap().as_mut());
+        assert_eq!(ours.len(), 2, "{pix_fmt}");
+        let reference = ffmpeg_rgba(&path);
+        let n = reference.len() / 2;
+        for (i, f) in ours.iter().enumerate() {
+            let d = mean_abs_diff(&f.rgba, &reference[i * n..(i + 1) * n]);
+            assert!(d < 6.0, "{pix_fmt} {size} frame {i}: {d}");
+        }
+    }
+}

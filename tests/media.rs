@@ -306,6 +306,19 @@ fn mp4_recording_is_playable_before_finish() {
     let probe = ffprobe(&out, "stream=nb_read_frames,width,height");
     assert!(probe.contains("nb_read_frames=25"), "{probe}");
     assert!(probe.contains("width=64"), "{probe}");
+    // Our own decoder reads the fragmented file back.
+    let mut back = source::open(&out).unwrap();
+    assert_eq!((back.info().width, back.info().height), (64, 48));
+    assert_eq!(back.info().frames, Some(25));
+    assert_eq!(back.info().rate, Some(Rate::new(10, 1)));
+    let decoded = decode_all(back.as_mut());
+    assert_eq!(decoded.len(), 25);
+    // Killed in the middle of writing its last fragment: the whole fragments still decode.
+    let bytes = std::fs::read(&out).unwrap();
+    let torn = dir.path().join("torn.mp4");
+    std::fs::write(&torn, &bytes[..bytes.len() - 100]).unwrap();
+    let n = decode_all(source::open(&torn).unwrap().as_mut()).len();
+    assert!((20..25).contains(&n), "{n} frames");
     // A recording dropped without finish (killed) keeps its flushed fragments.
     let cut = dir.path().join("cut.mp4");
     let mut sink = Mp4Sink::create_recording(&cut, 64, 48, Rate::new(10, 1)).unwrap();
@@ -872,5 +885,38 @@ fn opening_a_missing_camera_is_a_clear_error() {
         Err(Error::Camera(msg)) => assert!(msg.contains("no camera"), "{msg}"),
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => panic!("opened a camera that does not exist"),
+    }
+}
+
+#[test]
+fn y4m_422_444_and_odd_sizes_decode_like_ffmpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    // Natural pictures (the bunny clip scaled): on synthetic sharp-edged patterns ffmpeg's
+    // interpolated chroma and our nearest-sample chroma legitimately differ a lot.
+    for (pix_fmt, size) in [
+        ("yuv444p", "64x48"),
+        ("yuv422p", "64x48"),
+        ("yuv420p", "34x18"),
+        ("yuv420p", "33x17"),
+    ] {
+        let path = dir.path().join(format!("{pix_fmt}-{size}.y4m"));
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(data("small.y4m"))
+            .arg("-vf")
+            .arg(format!("scale={}", size.replace('x', ":")))
+            .args(["-frames:v", "2", "-pix_fmt", pix_fmt, "-strict", "-1"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ours = decode_all(source::open(&path).unwrap().as_mut());
+        assert_eq!(ours.len(), 2, "{pix_fmt}");
+        let reference = ffmpeg_rgba(&path);
+        let n = reference.len() / 2;
+        for (i, f) in ours.iter().enumerate() {
+            let d = mean_abs_diff(&f.rgba, &reference[i * n..(i + 1) * n]);
+            assert!(d < 6.0, "{pix_fmt} {size} frame {i}: {d}");
+        }
     }
 }

@@ -77,7 +77,12 @@ fn provision(dir: &Path) -> Result<PathBuf, String> {
     let wheels = dir.join("wheel");
     let python = ["python3", "python"]
         .into_iter()
-        .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .find(|p| {
+            Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
         .ok_or("python3 with pip is needed to fetch the onnxruntime wheel")?;
     let status = Command::new(python)
         .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"])
@@ -111,5 +116,10 @@ for whl in glob.glob(os.path.join(sys.argv[2], 'onnxruntime-*.whl')):
         return Err("extracting the library from the wheel failed".into());
     }
     let _ = std::fs::remove_dir_all(&wheels);
-    find_library(dir).ok_or_else(|| format!("no ONNX Runtime library found in the wheel for this platform ({})", dir.display()))
+    find_library(dir).ok_or_else(|| {
+        format!(
+            "no ONNX Runtime library found in the wheel for this platform ({})",
+            dir.display()
+        )
+    })
 }

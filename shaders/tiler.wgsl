@@ -15,8 +15,9 @@
 //                `reference`, or 0xffffffff when the tile was never classified. On entry it
 //                holds the previous frame's value, which tells whether `reference` is valid.
 //
-// One workgroup per tile, one invocation per patch pixel. Coordinates are in tenths of a
-// pixel so the fractional coverage of every source pixel is an exact integer weight.
+// One invocation per tile, no shared memory and no barriers: on software Vulkan (lavapipe)
+// barriers cost far more than the arithmetic. Coordinates are in tenths of a pixel so the
+// fractional coverage of every source pixel is an exact integer weight.
 
 struct Params {
     width: u32,
@@ -39,9 +40,6 @@ struct Params {
 const WORDS: u32 = 75u;      // 300 bytes per patch
 const NEVER: u32 = 0xffffffffu;
 
-var<workgroup> bytes: array<u32, 300>;
-var<workgroup> quad_diff: atomic<u32>;
-
 // The source interval [a, b) in tenths of a pixel covered by patch pixel p along one axis,
 // clipped to the image; a patch pixel wholly outside repeats the last pixel row/column.
 fn span(origin: u32, p: u32, size: u32) -> vec2<u32> {
@@ -58,83 +56,107 @@ fn overlap(i: u32, s: vec2<u32>) -> u32 {
     return min(s.y, i * 10u + 10u) - max(s.x, i * 10u);
 }
 
-fn byte_at(word: u32, k: u32) -> u32 {
-    return (word >> (8u * k)) & 0xffu;
-}
-
-@compute @workgroup_size(10, 10, 1)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let t = wg.y * params.cols + wg.x;
-    let base = t * WORDS;
-
-    // 1. Remember the previous patch if the CPU classified it.
-    let accepted = accept[t] != 0u;
-    if (accepted && li < WORDS) {
-        reference[base + li] = patches[base + li];
-    }
-    if (li == 0u) {
-        atomicStore(&quad_diff, 0u);
-    }
-    storageBarrier();
-    workgroupBarrier();
-
-    // 2. Area average of this invocation's patch pixel.
-    let sx = span(wg.x * params.tile, lid.x, params.width);
-    let sy = span(wg.y * params.tile, lid.y, params.height);
+fn average(sx: vec2<u32>, sy: vec2<u32>) -> vec3<u32> {
     var sum = vec3<u32>(0u);
     var area = 0u;
     for (var y = sy.x / 10u; y * 10u < sy.y; y++) {
         let wy = overlap(y, sy);
         for (var x = sx.x / 10u; x * 10u < sx.y; x++) {
             let w = wy * overlap(x, sx);
-            let c = vec3<u32>(round(textureLoad(frame, vec2<u32>(x, y), 0).rgb * 255.0));
-            sum += c * w;
+            sum += vec3<u32>(round(textureLoad(frame, vec2<u32>(x, y), 0).rgb * 255.0)) * w;
             area += w;
         }
     }
-    let rgb = (sum + vec3<u32>(area / 2u)) / area;
-    let o = li * 3u;
-    bytes[o] = rgb.r;
-    bytes[o + 1u] = rgb.g;
-    bytes[o + 2u] = rgb.b;
-    workgroupBarrier();
+    return (sum + vec3<u32>(area / 2u)) / area;
+}
 
-    // 3. Pack and store, then compare quadrant means with the reference.
-    if (li < WORDS) {
-        let k = li * 4u;
-        patches[base + li] = bytes[k] | (bytes[k + 1u] << 8u) | (bytes[k + 2u] << 16u) | (bytes[k + 3u] << 24u);
+fn ref_pixel(base: u32, b: u32) -> vec3<u32> {
+    var v = vec3<u32>(0u);
+    for (var c = 0u; c < 3u; c++) {
+        let k = b + c;
+        v[c] = (reference[base + k / 4u] >> (8u * (k % 4u))) & 0xffu;
     }
-    // Invocations 0..11: quadrant q = li / 3, channel c = li % 3.
-    if (li < 12u) {
-        let q = li / 3u;
-        let c = li % 3u;
-        let qx = (q % 2u) * 5u;
-        let qy = (q / 2u) * 5u;
-        var new_sum = 0u;
-        var ref_sum = 0u;
-        for (var y = 0u; y < 5u; y++) {
-            for (var x = 0u; x < 5u; x++) {
-                let b = ((qy + y) * 10u + qx + x) * 3u + c;
-                new_sum += bytes[b];
-                ref_sum += byte_at(reference[base + b / 4u], b % 4u);
+    return v;
+}
+
+fn max3(v: vec3<u32>) -> u32 {
+    return max(v.x, max(v.y, v.z));
+}
+
+fn absdiff(a: vec3<u32>, b: vec3<u32>) -> vec3<u32> {
+    return max(a, b) - min(a, b);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= params.cols * params.rows) {
+        return;
+    }
+    let col = t % params.cols;
+    let row = t / params.cols;
+    let base = t * WORDS;
+
+    // 1. Remember the previous patch if the CPU classified it.
+    let accepted = accept[t] != 0u;
+    if (accepted) {
+        for (var i = 0u; i < WORDS; i++) {
+            reference[base + i] = patches[base + i];
+        }
+    }
+    let valid = accepted || change[t] != NEVER;
+
+    // 2. New patch, packed into words as it is computed, with its quadrant sums.
+    var q_new = array<vec3<u32>, 4>();
+    var q_ref = array<vec3<u32>, 4>();
+    var word = 0u;
+    var filled = 0u;
+    var w = 0u;
+    for (var py = 0u; py < 10u; py++) {
+        let sy = span(row * params.tile, py, params.height);
+        var left = vec3<u32>(0u);
+        var right = vec3<u32>(0u);
+        var left_ref = vec3<u32>(0u);
+        var right_ref = vec3<u32>(0u);
+        for (var px = 0u; px < 10u; px++) {
+            let rgb = average(span(col * params.tile, px, params.width), sy);
+            var old = vec3<u32>(0u);
+            if (valid) {
+                old = ref_pixel(base, (py * 10u + px) * 3u);
+            }
+            if (px < 5u) {
+                left += rgb;
+                left_ref += old;
+            } else {
+                right += rgb;
+                right_ref += old;
+            }
+            for (var c = 0u; c < 3u; c++) {
+                word |= rgb[c] << (8u * filled);
+                filled += 1u;
+                if (filled == 4u) {
+                    patches[base + w] = word;
+                    w += 1u;
+                    word = 0u;
+                    filled = 0u;
+                }
             }
         }
-        let d = max(new_sum, ref_sum) - min(new_sum, ref_sum);
-        atomicMax(&quad_diff, (d + 12u) / 25u);
+        let half = (py / 5u) * 2u;
+        q_new[half] += left;
+        q_new[half + 1u] += right;
+        q_ref[half] += left_ref;
+        q_ref[half + 1u] += right_ref;
     }
-    workgroupBarrier();
-    if (li == 0u) {
-        // The CPU fills `change` with NEVER when it reallocates the grid, so a tile reports
-        // NEVER until its first accept.
-        let valid = accepted || (change[t] != NEVER);
-        if (valid) {
-            change[t] = atomicLoad(&quad_diff);
-        } else {
-            change[t] = NEVER;
+
+    // 3. Largest quadrant-mean change since the reference (25 pixels per quadrant).
+    if (valid) {
+        var d = 0u;
+        for (var q = 0u; q < 4u; q++) {
+            d = max(d, max3(absdiff(q_new[q], q_ref[q])));
         }
+        change[t] = (d + 12u) / 25u;
+    } else {
+        change[t] = NEVER;
     }
 }

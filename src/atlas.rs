@@ -180,10 +180,7 @@ impl Atlas {
 
     /// Top-left pixel of cell `index`.
     pub fn cell_origin(&self, index: u32) -> (u32, u32) {
-        (
-            index % self.columns * self.cell,
-            index / self.columns * self.cell,
-        )
+        (index % self.columns * self.cell, index / self.columns * self.cell)
     }
 
     /// The straight-alpha RGBA pixels of one cell, row-major.

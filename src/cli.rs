@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "emojicam", version, about = "Turns your webcam (or any video or photo) into a live mosaic of emoji")]
+#[command(
+    name = "emojicam",
+    version,
+    about = "Turns your webcam (or any video or photo) into a live mosaic of emoji"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -59,6 +63,10 @@ pub struct MosaicArgs {
     /// ONNX Runtime threads (default: number of cores, at most 4).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Keep a tile's emoji until its 2x2 mean colours move by more than this many levels
+    /// (0..=255; steadies the picture and skips work). 0 re-classifies every tile every frame.
+    #[arg(long, default_value_t = crate::pipeline::DEFAULT_CHANGE_THRESHOLD)]
+    pub change_threshold: u8,
 }
 
 #[derive(Args, Debug)]
@@ -156,7 +164,9 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), crate::Error> {
     let w: u32 = w.trim().parse().map_err(|_| bad())?;
     let h: u32 = h.trim().parse().map_err(|_| bad())?;
     if w == 0 || h == 0 || w > 8192 || h > 8192 {
-        return Err(crate::Error::usage(format!("invalid size '{s}': width and height must be 1..=8192")));
+        return Err(crate::Error::usage(format!(
+            "invalid size '{s}': width and height must be 1..=8192"
+        )));
     }
     Ok((w, h))
 }

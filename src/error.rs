@@ -8,15 +8,9 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     /// Input that exists but cannot be decoded (corrupt, truncated, unsupported codec).
     #[error("{path}: {message}")]
     Decode { path: PathBuf, message: String },

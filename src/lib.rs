@@ -15,6 +15,7 @@ pub mod live;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
+pub mod yuv;
 
 pub use error::{Error, Result};
 pub use frame::{Frame, Rate, StreamInfo, StreamKind};

@@ -12,12 +12,11 @@ use crate::classify::{Classifier, PATCH_BYTES};
 use crate::cli::ClassifierKind;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::gpu::renderer::{Background, Renderer};
-use crate::gpu::tiler::Tiler;
+use crate::gpu::renderer::{Background, MosaicGrid, Renderer, Scene};
+use crate::gpu::tiler::{Tiler, Tiles};
 use crate::gpu::{AdapterPreference, GpuContext};
 
-pub const MIN_TILE: u32 = 4;
-pub const MAX_TILE: u32 = 64;
+pub use crate::gpu::tiler::{MAX_TILE, MIN_TILE};
 
 /// Default change threshold: a tile is re-classified when one of its 2x2 quadrant mean colours
 /// moved by more than this many sRGB levels since it was last classified. Sensor noise moves
@@ -50,13 +49,7 @@ impl Default for Settings {
     }
 }
 
-pub fn check_tile(tile: u32) -> Result<()> {
-    if (MIN_TILE..=MAX_TILE).contains(&tile) {
-        Ok(())
-    } else {
-        Err(Error::usage(format!("tile size {tile} is out of range: use {MIN_TILE}..={MAX_TILE} pixels")))
-    }
-}
+pub use crate::gpu::tiler::validate_tile as check_tile;
 
 /// Wall time of each stage for the last frame.
 #[derive(Clone, Copy, Debug, Default)]
@@ -72,15 +65,8 @@ pub struct StageTimes {
     pub tiles: usize,
 }
 
-/// The grid of one processed frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Grid {
-    pub tile: u32,
-    pub cols: u32,
-    pub rows: u32,
-    pub src_width: u32,
-    pub src_height: u32,
-}
+/// The grid of one processed frame (which source rectangle each tile stands for).
+pub type Grid = MosaicGrid;
 
 pub struct Pipeline {
     gpu: Arc<GpuContext>,
@@ -90,11 +76,11 @@ pub struct Pipeline {
     classifier: Box<dyn Classifier>,
     settings: Settings,
     grid: Option<Grid>,
+    tiles: Tiles,
     emoji: Vec<u32>,
     tile_colors: Vec<[u8; 3]>,
-    /// 2x2 quadrant means (12 bytes per tile) of each tile when it was last classified.
-    reference: Vec<[u8; 12]>,
     changed: Vec<u32>,
+    started: Option<Instant>,
     batch: Vec<u8>,
     choices: Vec<u32>,
     times: StageTimes,
@@ -112,8 +98,8 @@ impl Pipeline {
         let allowed = atlas.allowed(&settings.emoji_set)?;
         let mut classifier = make_classifier(&gpu, &atlas, &settings)?;
         classifier.set_allowed(&allowed)?;
-        let tiler = Tiler::new(&gpu)?;
-        let renderer = Renderer::new(&gpu, &atlas)?;
+        let tiler = Tiler::new(gpu.clone());
+        let renderer = Renderer::new(gpu.clone(), &atlas)?;
         Ok(Self {
             gpu,
             atlas,
@@ -122,10 +108,11 @@ impl Pipeline {
             classifier,
             settings,
             grid: None,
+            tiles: Tiles::default(),
             emoji: Vec::new(),
             tile_colors: Vec::new(),
-            reference: Vec::new(),
             changed: Vec::new(),
+            started: None,
             batch: Vec::new(),
             choices: Vec::new(),
             times: StageTimes::default(),
@@ -144,12 +131,9 @@ impl Pipeline {
         &self.settings
     }
 
-    pub fn renderer_mut(&mut self) -> &mut Renderer {
-        &mut self.renderer
-    }
-
-    pub fn tiler(&self) -> &Tiler {
-        &self.tiler
+    /// The tiles of the last frame (patches and change data).
+    pub fn tiles(&self) -> &Tiles {
+        &self.tiles
     }
 
     pub fn times(&self) -> StageTimes {
@@ -204,57 +188,59 @@ impl Pipeline {
 
     /// Tiles and classifies one frame. Returns the grid; the emoji are in [`Self::emoji`].
     pub fn classify(&mut self, frame: &Frame) -> Result<Grid> {
+        self.submit(frame)?;
+        self.finish_classify()
+    }
+
+    /// First half of [`Self::classify`]: uploads the frame and queues the GPU tiling without
+    /// waiting, so the caller can do other work (render or show the previous frame) meanwhile.
+    pub fn submit(&mut self, frame: &Frame) -> Result<()> {
         if frame.width == 0 || frame.height == 0 {
             return Err(Error::usage("the input image is empty (0 pixels)"));
         }
-        let start = Instant::now();
-        let tile = self.settings.tile;
-        let patches = self.tiler.tile(frame, tile)?;
-        let cols = frame.width.div_ceil(tile);
-        let rows = frame.height.div_ceil(tile);
-        let n = (cols * rows) as usize;
-        if patches.len() != n * PATCH_BYTES {
-            return Err(Error::Gpu(format!("tiler returned {} bytes for {n} tiles", patches.len())));
+        self.started = Some(Instant::now());
+        self.tiler.submit(frame, self.settings.tile)
+    }
+
+    /// Second half of [`Self::classify`]: reads the tiles back and classifies the changed ones
+    /// (all of them on a new grid) in one batch.
+    pub fn finish_classify(&mut self) -> Result<Grid> {
+        let start = self.started.take().unwrap_or_else(Instant::now);
+        self.tiler.read(&mut self.tiles)?;
+        let n = self.tiles.len();
+        if self.tiles.patches.len() != n * PATCH_BYTES {
+            return Err(Error::Gpu(format!(
+                "tiler returned {} bytes for {n} tiles",
+                self.tiles.patches.len()
+            )));
         }
         let t_tile = start.elapsed();
-
-        let grid = Grid {
-            tile,
-            cols,
-            rows,
-            src_width: frame.width,
-            src_height: frame.height,
-        };
+        let grid = MosaicGrid::from(&self.tiles);
         let fresh = self.grid.as_ref() != Some(&grid) || self.emoji.len() != n;
         if fresh {
             self.emoji.clear();
             self.emoji.resize(n, 0);
-            self.reference.clear();
-            self.reference.resize(n, [0; 12]);
         }
-        self.tile_colors.resize(n, [0; 3]);
+        self.tiles.mean_colors(&mut self.tile_colors);
 
         // Decide which tiles to classify: all on a fresh grid, else the ones that changed.
         self.changed.clear();
-        self.batch.clear();
-        for (i, patch) in patches.chunks_exact(PATCH_BYTES).enumerate() {
-            let q = quadrant_means(patch);
-            self.tile_colors[i] = mean_of_quadrants(&q);
-            let changed = match self.settings.change_threshold {
-                _ if fresh => true,
-                None => true,
-                Some(t) => q.iter().zip(&self.reference[i]).any(|(a, b)| a.abs_diff(*b) > t),
-            };
-            if changed {
-                self.reference[i] = q;
-                self.changed.push(i as u32);
-                self.batch.extend_from_slice(patch);
-            }
+        match self.settings.change_threshold {
+            Some(t) if !fresh => self.changed.extend(self.tiles.changed(t as u32)),
+            _ => self.changed.extend(0..n as u32),
         }
-
         let t0 = Instant::now();
         if !self.changed.is_empty() {
-            self.classifier.classify(&self.batch, &mut self.choices)?;
+            let batch: &[u8] = if self.changed.len() == n {
+                &self.tiles.patches
+            } else {
+                self.batch.clear();
+                for &i in &self.changed {
+                    self.batch.extend_from_slice(self.tiles.patch(i as usize));
+                }
+                &self.batch
+            };
+            self.classifier.classify(batch, &mut self.choices)?;
             if self.choices.len() != self.changed.len() {
                 return Err(Error::Classifier(format!(
                     "{} returned {} choices for {} tiles",
@@ -266,6 +252,11 @@ impl Pipeline {
             for (&i, &c) in self.changed.iter().zip(&self.choices) {
                 self.emoji[i as usize] = c;
             }
+            if self.changed.len() == n {
+                self.tiler.accept_all();
+            } else {
+                self.tiler.accept(&self.changed);
+            }
         }
         let t_classify = t0.elapsed();
         self.times = StageTimes {
@@ -276,29 +267,50 @@ impl Pipeline {
             classified: self.changed.len(),
             tiles: n,
         };
-        self.grid = Some(grid.clone());
+        self.grid = Some(grid);
         Ok(grid)
+    }
+
+    /// The scene of the last classified frame, for drawing it (offscreen or into a window).
+    pub fn scene(&self) -> Result<Scene<'_>> {
+        let grid = self
+            .grid
+            .ok_or_else(|| Error::Other("no frame has been classified yet".into()))?;
+        Ok(Scene {
+            grid,
+            emoji: &self.emoji,
+            background: self.settings.background,
+            tile_colors: Some(&self.tile_colors),
+        })
+    }
+
+    /// The last uploaded source frame on the GPU (for showing the original beside the mosaic).
+    pub fn frame_view(&self) -> Option<&wgpu::TextureView> {
+        self.tiler.frame_view()
     }
 
     /// Renders the last classified frame at `size` (default: the source size) and reads it back.
     pub fn render(&mut self, size: Option<(u32, u32)>) -> Result<Frame> {
-        let grid = self.grid.clone().ok_or_else(|| Error::Other("render called before classify".into()))?;
+        let grid = self
+            .grid
+            .ok_or_else(|| Error::Other("render called before classify".into()))?;
         let (w, h) = size.unwrap_or((grid.src_width, grid.src_height));
         let t0 = Instant::now();
-        let colors = matches!(self.settings.background, Background::Tile).then_some(self.tile_colors.as_slice());
-        let frame = self.renderer.render_to_frame(
-            &self.emoji,
-            grid.cols,
-            grid.rows,
-            grid.tile,
-            (grid.src_width, grid.src_height),
-            colors,
-            self.settings.background,
-            (w, h),
-        )?;
+        let scene = Scene {
+            grid,
+            emoji: &self.emoji,
+            background: self.settings.background,
+            tile_colors: Some(&self.tile_colors),
+        };
+        let frame = self.renderer.render_to_frame(&scene, w, h)?;
         self.times.render = t0.elapsed();
         self.times.total += self.times.render;
         Ok(frame)
+    }
+
+    /// The renderer, to draw [`Self::scene`] into a window.
+    pub fn renderer(&mut self) -> &mut Renderer {
+        &mut self.renderer
     }
 
     /// Classify and render in one call.
@@ -310,35 +322,7 @@ impl Pipeline {
 
 fn make_classifier(gpu: &Arc<GpuContext>, atlas: &Atlas, settings: &Settings) -> Result<Box<dyn Classifier>> {
     Ok(match settings.classifier {
-        ClassifierKind::Onnx => Box::new(OnnxClassifier::new(atlas.count(), &settings.onnx)?),
-        ClassifierKind::Nearest => Box::new(NearestClassifier::new(gpu, atlas, settings.background)?),
+        ClassifierKind::Onnx => Box::new(OnnxClassifier::new(atlas.count() as usize, &settings.onnx)?),
+        ClassifierKind::Nearest => Box::new(NearestClassifier::new(gpu.clone(), atlas, settings.background)?),
     })
-}
-
-/// Mean RGB of each 5x5 quadrant (TL, TR, BL, BR) of a 10x10 patch.
-pub fn quadrant_means(patch: &[u8]) -> [u8; 12] {
-    let mut sums = [0u32; 12];
-    for y in 0..10 {
-        for x in 0..10 {
-            let q = (y / 5) * 2 + x / 5;
-            let p = (y * 10 + x) * 3;
-            for c in 0..3 {
-                sums[q * 3 + c] += patch[p + c] as u32;
-            }
-        }
-    }
-    let mut out = [0u8; 12];
-    for (o, s) in out.iter_mut().zip(sums) {
-        *o = ((s + 12) / 25) as u8;
-    }
-    out
-}
-
-fn mean_of_quadrants(q: &[u8; 12]) -> [u8; 3] {
-    let mut out = [0u8; 3];
-    for (c, o) in out.iter_mut().enumerate() {
-        let s: u32 = (0..4).map(|k| q[k * 3 + c] as u32).sum();
-        *o = ((s + 2) / 4) as u8;
-    }
-    out
 }

@@ -79,7 +79,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!(
         "emojicam bench: {} frames per row from {}, tile {}, {} CPU cores",
         source_frames.len(),
-        args.input.as_ref().map_or("the demo clip (Big Buck Bunny)".to_string(), |p| p.display().to_string()),
+        args.input
+            .as_ref()
+            .map_or("the demo clip (Big Buck Bunny)".to_string(), |p| p
+                .display()
+                .to_string()),
         args.tile,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
@@ -101,7 +105,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     None => Pipeline::new(settings)?,
                 };
                 if first.is_none() {
-                    println!("adapter: {} ({:?})", pipeline.gpu().adapter_info.name, pipeline.gpu().adapter_info.backend);
+                    println!(
+                        "adapter: {} ({:?})",
+                        pipeline.gpu().adapter_info.name,
+                        pipeline.gpu().adapter_info.backend
+                    );
                 }
                 let acc = measure(&mut pipeline, &frames)?;
                 if kind == ClassifierKind::Onnx && !changed_only && (w, h) == (1280, 720) {
@@ -160,7 +168,7 @@ fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
         frames: Some(frames.len() as u64),
         description: "bench".into(),
     };
-    let empty: std::sync::Arc<[String]> = vec![String::new(); pipeline.atlas().count()].into();
+    let empty: std::sync::Arc<[String]> = vec![String::new(); pipeline.atlas().count() as usize].into();
     let mut sink = sink::create(&dir.join("bench.mp4"), &info, empty.clone(), empty)?;
     // Warm up (first-use shader compilation, allocations), then measure.
     pipeline.process(first, None)?;
@@ -192,10 +200,10 @@ fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
 /// The original experiment's method: one model call per tile.
 fn baseline(mut pipeline: Pipeline, frame: &Frame, tile: u32, batched: Option<f64>) -> Result<()> {
     pipeline.classify(frame)?;
-    let patches = pipeline.tiler().last_patches().to_vec();
+    let patches = pipeline.tiles().patches.clone();
     let n = patches.len() / PATCH_BYTES;
-    let mut one = OnnxClassifier::new(pipeline.atlas().count(), &OnnxOptions { threads: 1 })?;
-    let mut batch = OnnxClassifier::new(pipeline.atlas().count(), &OnnxOptions::default())?;
+    let mut one = OnnxClassifier::new(pipeline.atlas().count() as usize, &OnnxOptions { threads: 1 })?;
+    let mut batch = OnnxClassifier::new(pipeline.atlas().count() as usize, &OnnxOptions::default())?;
     let mut out = Vec::new();
     let t0 = Instant::now();
     for p in patches.chunks_exact(PATCH_BYTES) {

@@ -17,10 +17,18 @@ pub static DEMO_CLIP: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"),
 /// Writes the embedded demo clip to `dir` (once) and returns its path.
 pub fn demo_clip_path(dir: &std::path::Path) -> crate::Result<PathBuf> {
     let path = dir.join("bigbuckbunny.mp4");
-    let fresh = std::fs::metadata(&path).map(|m| m.len() != DEMO_CLIP.len() as u64).unwrap_or(true);
+    let fresh = std::fs::metadata(&path)
+        .map(|m| m.len() != DEMO_CLIP.len() as u64)
+        .unwrap_or(true);
     if fresh {
-        std::fs::create_dir_all(dir).map_err(|source| crate::Error::Write { path: dir.to_path_buf(), source })?;
-        std::fs::write(&path, DEMO_CLIP).map_err(|source| crate::Error::Write { path: path.clone(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| crate::Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        std::fs::write(&path, DEMO_CLIP).map_err(|source| crate::Error::Write {
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(path)
 }

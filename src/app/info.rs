@@ -13,7 +13,10 @@ pub fn cameras() -> Result<()> {
         .into());
     }
     for cam in cams {
-        println!("{cam}");
+        println!("{}: {}", cam.index, cam.name);
+        for f in &cam.formats {
+            println!("    {f}");
+        }
     }
     Ok(())
 }
@@ -30,7 +33,10 @@ pub fn sets() -> Result<()> {
 pub fn adapters() -> Result<()> {
     let list = crate::gpu::list_adapters();
     if list.is_empty() {
-        return Err(crate::Error::Gpu("no GPU adapter found: install mesa-vulkan-drivers (software Vulkan) or a GPU driver".into()).into());
+        return Err(crate::Error::Gpu(
+            "no GPU adapter found: install mesa-vulkan-drivers (software Vulkan) or a GPU driver".into(),
+        )
+        .into());
     }
     for a in list {
         println!("{a}");

@@ -20,6 +20,7 @@ pub fn settings(args: &MosaicArgs) -> crate::Result<Settings> {
         background: Background::parse(&args.background)?,
         emoji_set: args.emoji.clone(),
         adapter: AdapterPreference::parse(&args.adapter),
+        change_threshold: (args.change_threshold > 0).then_some(args.change_threshold),
         ..Settings::default()
     };
     if let Some(t) = args.threads {

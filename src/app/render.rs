@@ -28,7 +28,11 @@ pub fn output_kind(path: &Path) -> crate::Result<OutputKind> {
     if path.as_os_str() == "-" {
         return Ok(OutputKind::Stream);
     }
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
     match ext.as_str() {
         "png" | "jpg" | "jpeg" | "json" => Ok(OutputKind::Still),
         "mp4" | "y4m" | "txt" | "jsonl" => Ok(OutputKind::Stream),
@@ -64,7 +68,10 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let source = source::open(&args.input)?;
     let info = source.info().clone();
     if kind == OutputKind::Still && info.kind == StreamKind::Video && !args.quiet {
-        eprintln!("emojicam: {} is an image format: rendering the first frame of the video", args.output.display());
+        eprintln!(
+            "emojicam: {} is an image format: rendering the first frame of the video",
+            args.output.display()
+        );
     }
     if args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) && info.kind == StreamKind::Video {
         return Err(Error::usage("a .json output holds one frame: use .jsonl for a video (one line per frame)").into());
@@ -143,8 +150,10 @@ pub fn render_stream(
     let bar = if progress {
         let bar = info.frames.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames ({per_sec}, eta {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     } else {
@@ -157,7 +166,11 @@ pub fn render_stream(
         for item in rx.iter() {
             let frame = item?;
             let grid = pipeline.classify(&frame)?;
-            let image = if needs_image { Some(pipeline.render(size)?) } else { None };
+            let image = if needs_image {
+                Some(pipeline.render(size)?)
+            } else {
+                None
+            };
             sink.write(&Mosaic {
                 index: frames,
                 image: image.as_ref(),

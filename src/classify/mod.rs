@@ -1,8 +1,6 @@
 //! Tile classifiers: given every tile's 10x10 RGB patch, pick one emoji per tile.
 //! One call per frame, over all tiles at once.
 
-pub mod nearest;
-
 use crate::error::Result;
 
 /// Bytes of one tile patch: 10x10 RGB, u8.

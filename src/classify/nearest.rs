@@ -170,7 +170,7 @@ impl NearestClassifier {
         let capacity = tiles.next_power_of_two().max(WORKGROUP as u64);
         let limits = device.limits();
         let groups = capacity.div_ceil(WORKGROUP as u64);
-        if capacity * PATCH_BYTES as u64 > limits.max_storage_buffer_binding_size as u64
+        if capacity * PATCH_BYTES as u64 > limits.max_storage_buffer_binding_size
             || groups > limits.max_compute_workgroups_per_dimension as u64
         {
             return Err(Error::Usage(format!(
@@ -243,16 +243,11 @@ impl Classifier for NearestClassifier {
                 self.all_features.len()
             )));
         }
-        let indices: Vec<u32> = (0..allowed.len() as u32)
-            .filter(|&i| allowed[i as usize])
-            .collect();
+        let indices: Vec<u32> = (0..allowed.len() as u32).filter(|&i| allowed[i as usize]).collect();
         if indices.is_empty() {
             return Err(Error::Usage("the emoji set is empty: allow at least one emoji".into()));
         }
-        let features: Vec<f32> = indices
-            .iter()
-            .flat_map(|&i| self.all_features[i as usize])
-            .collect();
+        let features: Vec<f32> = indices.iter().flat_map(|&i| self.all_features[i as usize]).collect();
         let queue = &self.ctx.queue;
         queue.write_buffer(&self.features, 0, bytemuck::cast_slice(&features));
         queue.write_buffer(&self.candidates, 0, bytemuck::cast_slice(&indices));
@@ -296,9 +291,7 @@ impl Classifier for NearestClassifier {
         let mut encoder = self
             .ctx
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("nearest"),
-            });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nearest") });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("nearest"),

@@ -29,8 +29,16 @@ pub fn library_candidates() -> Vec<PathBuf> {
         return out;
     }
     let version = env!("EMOJICAM_ORT_VERSION");
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
-        for name in [format!("libonnxruntime.so.{version}"), "libonnxruntime.so".into(), format!("libonnxruntime.{version}.dylib"), "onnxruntime.dll".into()] {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        for name in [
+            format!("libonnxruntime.so.{version}"),
+            "libonnxruntime.so".into(),
+            format!("libonnxruntime.{version}.dylib"),
+            "onnxruntime.dll".into(),
+        ] {
             out.push(dir.join(name));
         }
     }
@@ -49,7 +57,10 @@ pub fn find_library() -> Result<PathBuf> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(Error::Classifier(format!("ORT_DYLIB_PATH={} does not exist", p.display())))
+            Err(Error::Classifier(format!(
+                "ORT_DYLIB_PATH={} does not exist",
+                p.display()
+            )))
         };
     }
     candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
@@ -64,7 +75,8 @@ pub fn find_library() -> Result<PathBuf> {
 fn environment() -> Result<&'static ort::environment::Environment> {
     let env = ENVIRONMENT.get_or_init(|| {
         let lib = find_library().map_err(|e| e.to_string())?;
-        let builder = ort::init_from(&lib).map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?;
+        let builder =
+            ort::init_from(&lib).map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?;
         builder
             .with_name("emojicam")
             .with_telemetry(false)
@@ -84,7 +96,9 @@ pub struct OnnxOptions {
 impl Default for OnnxOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Self { threads: cores.clamp(1, 4) }
+        Self {
+            threads: cores.clamp(1, 4),
+        }
     }
 }
 
@@ -141,7 +155,9 @@ impl OnnxClassifier {
             .ok_or_else(|| Error::Assets("the model's 'mask' input is not a tensor".into()))?;
         match shape.iter().as_slice() {
             [c] if *c > 0 => Ok(*c as usize),
-            other => Err(Error::Assets(format!("the model's 'mask' input has shape {other:?}, expected [classes]"))),
+            other => Err(Error::Assets(format!(
+                "the model's 'mask' input has shape {other:?}, expected [classes]"
+            ))),
         }
     }
 
@@ -157,7 +173,11 @@ impl Classifier for OnnxClassifier {
 
     fn set_allowed(&mut self, allowed: &[bool]) -> Result<()> {
         if allowed.len() != self.classes {
-            return Err(Error::Classifier(format!("mask has {} entries, model has {} classes", allowed.len(), self.classes)));
+            return Err(Error::Classifier(format!(
+                "mask has {} entries, model has {} classes",
+                allowed.len(),
+                self.classes
+            )));
         }
         if !allowed.iter().any(|&a| a) {
             return Err(Error::usage("the emoji set is empty"));
@@ -171,7 +191,10 @@ impl Classifier for OnnxClassifier {
     fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
         out.clear();
         if patches.len() % PATCH_BYTES != 0 {
-            return Err(Error::Classifier(format!("patch buffer of {} bytes is not a whole number of patches", patches.len())));
+            return Err(Error::Classifier(format!(
+                "patch buffer of {} bytes is not a whole number of patches",
+                patches.len()
+            )));
         }
         let n = patches.len() / PATCH_BYTES;
         if n == 0 {
@@ -180,10 +203,16 @@ impl Classifier for OnnxClassifier {
         let err = |e: ort::Error| Error::Classifier(format!("model run failed: {e}"));
         let input = TensorRef::from_array_view(([n, PATCH, PATCH, 3], patches)).map_err(err)?;
         let mask = TensorRef::from_array_view(([self.classes], self.mask.as_slice())).map_err(err)?;
-        let outputs = self.session.run(ort::inputs!["patches" => input, "mask" => mask]).map_err(err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["patches" => input, "mask" => mask])
+            .map_err(err)?;
         let (_, index) = outputs["index"].try_extract_tensor::<i64>().map_err(err)?;
         if index.len() != n {
-            return Err(Error::Classifier(format!("model returned {} choices for {n} tiles", index.len())));
+            return Err(Error::Classifier(format!(
+                "model returned {} choices for {n} tiles",
+                index.len()
+            )));
         }
         let classes = self.classes as i64;
         out.extend(index.iter().map(|&i| i.clamp(0, classes - 1) as u32));

@@ -94,12 +94,7 @@ impl GpuContext {
             required_limits,
             ..Default::default()
         }))
-        .map_err(|e| {
-            Error::Gpu(format!(
-                "cannot open a device on {}: {e}",
-                describe(&adapter_info)
-            ))
-        })?;
+        .map_err(|e| Error::Gpu(format!("cannot open a device on {}: {e}", describe(&adapter_info))))?;
         Ok(Self {
             device,
             queue,

@@ -291,19 +291,11 @@ impl Renderer {
     }
 
     /// Renders offscreen at `out_width` x `out_height` and reads the image back.
-    pub fn render_to_frame(
-        &mut self,
-        scene: &Scene<'_>,
-        out_width: u32,
-        out_height: u32,
-    ) -> Result<Frame> {
+    pub fn render_to_frame(&mut self, scene: &Scene<'_>, out_width: u32, out_height: u32) -> Result<Frame> {
         self.ensure_target(out_width, out_height)?;
-        let mut encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("render offscreen"),
-            });
+        let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("render offscreen"),
+        });
         // `ensure_target` just made it; take it out to borrow self mutably below.
         let target = self
             .target
@@ -508,11 +500,7 @@ impl Renderer {
                 multisample: Default::default(),
                 fragment: Some(wgpu::FragmentState {
                     module,
-                    entry_point: Some(if format.is_srgb() {
-                        "fs_srgb"
-                    } else {
-                        "fs_main"
-                    }),
+                    entry_point: Some(if format.is_srgb() { "fs_srgb" } else { "fs_main" }),
                     compilation_options: Default::default(),
                     targets: &[Some(wgpu::ColorTargetState {
                         format,

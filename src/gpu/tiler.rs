@@ -17,6 +17,9 @@ use crate::frame::Frame;
 pub const MIN_TILE: u32 = 4;
 pub const MAX_TILE: u32 = 64;
 
+/// Tiles per workgroup, as in `shaders/tiler.wgsl`.
+const WORKGROUP: u32 = 64;
+
 /// `Tiles::change` value of a tile that was never accepted as classified.
 pub const NEVER_CLASSIFIED: u32 = u32::MAX;
 
@@ -275,9 +278,7 @@ impl Tiler {
         let mut encoder = self
             .ctx
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("tiler"),
-            });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiler") });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("tiler"),
@@ -285,7 +286,7 @@ impl Tiler {
             });
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &grid.bind_group, &[]);
-            pass.dispatch_workgroups(grid.cols, grid.rows, 1);
+            pass.dispatch_workgroups((grid.tiles() as u32).div_ceil(WORKGROUP), 1, 1);
         }
         let pb = grid.patch_bytes();
         encoder.copy_buffer_to_buffer(&grid.patches, 0, &grid.staging, 0, pb);
@@ -399,8 +400,9 @@ impl Tiler {
         let tiles = (cols * rows) as u64;
         let patch_bytes = tiles * PATCH_BYTES as u64;
         let limits = device.limits();
-        if patch_bytes > limits.max_storage_buffer_binding_size as u64
+        if patch_bytes > limits.max_storage_buffer_binding_size
             || patch_bytes + tiles * 4 > limits.max_buffer_size
+            || tiles.div_ceil(WORKGROUP as u64) > limits.max_compute_workgroups_per_dimension as u64
         {
             return Err(Error::Usage(format!(
                 "{cols}x{rows} tiles of {tile} px need {patch_bytes} bytes of patches, more than \

@@ -1,7 +1,29 @@
 //! Where mosaics go: image files, video files, text/JSON, Y4M streams, virtual cameras.
+//!
+//! File outputs are atomic: they are written to `.NAME.partial-PID` beside the target, created
+//! before any processing (so an unwritable path fails at once), and renamed onto the target
+//! by `finish`. A sink dropped without `finish` removes its temporary file. Audio is never
+//! written: outputs are video only (the caller says "audio is dropped").
 
-use crate::error::Result;
-use crate::frame::Frame;
+mod atomic;
+mod image;
+mod mp4;
+mod text;
+pub mod v4l2;
+mod y4m;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::frame::{Frame, StreamInfo};
+
+pub use self::atomic::AtomicFile;
+pub use self::image::ImageSink;
+pub use self::mp4::Mp4Sink;
+pub use self::text::{JsonSink, JsonlSink, TxtSink};
+pub use self::v4l2::{FileOutput, V4l2Device, V4l2Sink, VideoOutputDevice};
+pub use self::y4m::Y4mSink;
 
 /// One finished mosaic frame: the rendered image and the emoji chosen per tile.
 pub struct Mosaic<'a> {
@@ -26,4 +48,51 @@ pub trait Sink: Send {
     fn needs_image(&self) -> bool {
         true
     }
+}
+
+/// Creates the sink for `path`, chosen by extension: `.png`/`.jpg`/`.jpeg` (the last frame
+/// written), `.mp4` (H.264 at the input's rate), `.y4m`, `.txt`, `.json` (last frame), `.jsonl`
+/// (one line per frame), or `-` for Y4M on stdout. `emoji_text` / `emoji_codes` map atlas
+/// indices to the emoji character and its codepoint string ("1F600", "1F468-200D-1F469").
+pub fn create(
+    path: &Path,
+    info: &StreamInfo,
+    emoji_text: Arc<[String]>,
+    emoji_codes: Arc<[String]>,
+) -> Result<Box<dyn Sink>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(Y4mSink::stdout(info)));
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    Ok(match ext.as_str() {
+        "png" | "jpg" | "jpeg" => Box::new(ImageSink::create(path)?),
+        "mp4" => Box::new(Mp4Sink::create(path, info)?),
+        "y4m" => Box::new(Y4mSink::create(path, info)?),
+        "txt" => Box::new(TxtSink::create(path, emoji_text)?),
+        "json" => Box::new(JsonSink::create(path, emoji_codes)?),
+        "jsonl" => Box::new(JsonlSink::create(path, emoji_codes)?),
+        _ => {
+            let shown = if ext.is_empty() {
+                "(no extension)".to_string()
+            } else {
+                format!("'.{ext}'")
+            };
+            return Err(Error::usage(format!(
+                "unsupported output format {shown}: use .png, .jpg, .mp4, .y4m, .txt, .json, .jsonl or - (Y4M to stdout)"
+            )));
+        }
+    })
+}
+
+pub(crate) fn image_of<'a>(mosaic: &Mosaic<'a>, path: &Path) -> Result<&'a Frame> {
+    mosaic.image.ok_or_else(|| {
+        Error::encode(
+            path,
+            "internal: this output needs the rendered mosaic image, none was given",
+        )
+    })
 }

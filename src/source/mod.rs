@@ -1,11 +1,177 @@
 //! Where frames come from: image files, video files, cameras. All deliver RGBA frames
 //! through the same trait so live and offline rendering share one pipeline.
+//!
+//! Video decoding happens inside the source, which runs on the capture thread.
 
-use crate::error::Result;
-use crate::frame::{Frame, StreamInfo};
+pub mod camera;
+mod image;
+mod mp4;
+mod y4m;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::frame::{Frame, StreamInfo, StreamKind};
+
+pub use self::image::ImageSource;
+pub use self::mp4::Mp4Source;
+pub use self::y4m::Y4mSource;
 
 /// A stream of frames. `next_frame` returns `Ok(None)` at the end of the stream.
 pub trait Source: Send {
     fn info(&self) -> &StreamInfo;
     fn next_frame(&mut self) -> Result<Option<Frame>>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Image,
+    Mp4,
+    Y4m,
+}
+
+const SUPPORTED: &str = "use PNG, JPEG, MP4 (H.264) or Y4M";
+
+fn sniff(head: &[u8]) -> Option<Format> {
+    if head.starts_with(b"\x89PNG") || head.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some(Format::Image)
+    } else if head.starts_with(b"YUV4MPEG2") {
+        Some(Format::Y4m)
+    } else if head.len() >= 8 && matches!(&head[4..8], b"ftyp" | b"moov" | b"mdat" | b"free") {
+        Some(Format::Mp4)
+    } else {
+        None
+    }
+}
+
+fn by_extension(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "png" | "jpg" | "jpeg" => Some(Format::Image),
+        "mp4" | "m4v" | "mov" => Some(Format::Mp4),
+        "y4m" => Some(Format::Y4m),
+        _ => None,
+    }
+}
+
+fn read_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Opens an image or video file, recognised by its first bytes (falling back on the
+/// extension, so a corrupt `.mp4` is reported as a corrupt MP4 rather than an unknown format).
+pub fn open(path: &Path) -> Result<Box<dyn Source>> {
+    let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
+    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(read_error(path, std::io::Error::other("is a directory, not a file")));
+    }
+    let mut head = Vec::with_capacity(16);
+    (&mut file)
+        .take(16)
+        .read_to_end(&mut head)
+        .map_err(|e| read_error(path, e))?;
+    let format = match sniff(&head).or_else(|| by_extension(path)) {
+        Some(format) => format,
+        None => {
+            let ext = path
+                .extension()
+                .map(|e| format!("'.{}'", e.to_string_lossy()))
+                .unwrap_or_else(|| "(no extension)".into());
+            return Err(Error::usage(format!("unsupported input format {ext}: {SUPPORTED}")));
+        }
+    };
+    if head.is_empty() {
+        return Err(Error::decode(path, "the file is empty (0 bytes)"));
+    }
+    drop(file);
+    Ok(match format {
+        Format::Image => Box::new(ImageSource::open(path)?),
+        Format::Mp4 => Box::new(Mp4Source::open(path)?),
+        Format::Y4m => Box::new(Y4mSource::open(path)?),
+    })
+}
+
+/// Opens a file that never ends: an image repeats forever, a video restarts at its end.
+/// Used for `--input FILE` in live mode. Pacing (one frame per `rate`) is the caller's job.
+pub fn open_looping(path: &Path) -> Result<Box<dyn Source>> {
+    Ok(Box::new(Looping::new(path)?))
+}
+
+/// Restarts a file source at its end (see [`open_looping`]).
+pub struct Looping {
+    path: PathBuf,
+    inner: Box<dyn Source>,
+    info: StreamInfo,
+    /// A still image is decoded once and handed out again.
+    still: Option<Frame>,
+    /// Frames delivered since the last restart; a restart that yields nothing ends the stream.
+    since_restart: u64,
+}
+
+impl Looping {
+    pub fn new(path: &Path) -> Result<Self> {
+        let inner = open(path)?;
+        let mut info = inner.info().clone();
+        info.frames = None;
+        Ok(Self {
+            path: path.to_path_buf(),
+            inner,
+            info,
+            still: None,
+            since_restart: 0,
+        })
+    }
+}
+
+impl Source for Looping {
+    fn info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>> {
+        if let Some(frame) = &self.still {
+            return Ok(Some(frame.clone()));
+        }
+        if let Some(frame) = self.inner.next_frame()? {
+            self.since_restart += 1;
+            if self.info.kind == StreamKind::Image {
+                self.still = Some(frame.clone());
+            }
+            return Ok(Some(frame));
+        }
+        if self.since_restart == 0 {
+            return Ok(None);
+        }
+        self.inner = open(&self.path)?;
+        self.since_restart = 0;
+        match self.inner.next_frame()? {
+            Some(frame) => {
+                self.since_restart = 1;
+                Ok(Some(frame))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Runs `f`, turning a panic inside a third-party decoder into `Error::Decode`.
+pub(crate) fn guard<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::decode(
+                path,
+                format!("{what} failed on malformed data ({detail})"),
+            ))
+        }
+    }
 }

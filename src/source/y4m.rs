@@ -1,0 +1,120 @@
+//! Y4M (YUV4MPEG2) files: 8-bit 4:2:0, 4:2:2, 4:4:4 and mono.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use super::Source;
+use crate::error::{Error, Result};
+use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
+
+pub struct Y4mSource {
+    path: PathBuf,
+    decoder: ::y4m::Decoder<BufReader<File>>,
+    info: StreamInfo,
+    shift: (u32, u32),
+    mono: bool,
+}
+
+impl Y4mSource {
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let len = file.metadata().map(|m| m.len()).ok();
+        let decoder = ::y4m::Decoder::new(BufReader::new(file))
+            .map_err(|e| Error::decode(path, format!("not a valid Y4M header: {e:?}")))?;
+        use ::y4m::Colorspace as C;
+        let colorspace = decoder.get_colorspace();
+        let (shift, mono) = match colorspace {
+            C::C420 | C::C420jpeg | C::C420paldv | C::C420mpeg2 => ((1, 1), false),
+            C::C422 => ((1, 0), false),
+            C::C444 => ((0, 0), false),
+            C::Cmono => ((0, 0), true),
+            other => {
+                return Err(Error::usage(format!(
+                    "{}: Y4M colorspace {other:?} is not supported: use 8-bit 4:2:0, 4:2:2 or 4:4:4",
+                    path.display()
+                )))
+            }
+        };
+        let (width, height) = (decoder.get_width() as u32, decoder.get_height() as u32);
+        if width == 0 || height == 0 {
+            return Err(Error::decode(path, "Y4M frame size is 0"));
+        }
+        let r = decoder.get_framerate();
+        let rate = (r.num > 0 && r.den > 0 && r.num <= u32::MAX as usize && r.den <= u32::MAX as usize)
+            .then(|| Rate::new(r.num as u32, r.den as u32));
+        // Frame count from the file size, assuming no per-frame parameters (the usual case).
+        let frames = len.and_then(|len| {
+            let (cw, ch) = (
+                (width as u64).div_ceil(1 << shift.0),
+                (height as u64).div_ceil(1 << shift.1),
+            );
+            let planes = if mono { 0 } else { 2 * cw * ch };
+            let frame = 6 + width as u64 * height as u64 + planes;
+            let header = decoder.get_raw_params().len() as u64 + 10;
+            len.checked_sub(header).map(|body| body / frame)
+        });
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let fps = rate.map(|r| format!(" {r} fps")).unwrap_or_default();
+        Ok(Self {
+            path: path.to_path_buf(),
+            decoder,
+            info: StreamInfo {
+                kind: StreamKind::Video,
+                width,
+                height,
+                rate: rate.or(Some(Rate::new(25, 1))),
+                frames,
+                description: format!("{name}: Y4M {colorspace:?} {width}x{height}{fps}"),
+            },
+            shift,
+            mono,
+        })
+    }
+}
+
+impl Source for Y4mSource {
+    fn info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>> {
+        let (w, h) = (self.info.width as usize, self.info.height as usize);
+        let frame = match self.decoder.read_frame() {
+            Ok(frame) => frame,
+            Err(::y4m::Error::EOF) => return Ok(None),
+            Err(::y4m::Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(Error::decode(&self.path, "truncated Y4M frame"))
+            }
+            Err(e) => return Err(Error::decode(&self.path, format!("bad Y4M frame: {e:?}"))),
+        };
+        let mut rgba = vec![0u8; w * h * 4];
+        let cw = w.div_ceil(1 << self.shift.0);
+        if self.mono {
+            const GREY: [u8; 1] = [128];
+            let y = frame.get_y_plane();
+            for (o, &yy) in rgba.chunks_exact_mut(4).zip(y) {
+                let (r, g, b) = crate::yuv::yuv_to_rgb(yy, GREY[0], GREY[0]);
+                o.copy_from_slice(&[r, g, b, 255]);
+            }
+        } else {
+            crate::yuv::planar_to_rgba(
+                frame.get_y_plane(),
+                frame.get_u_plane(),
+                frame.get_v_plane(),
+                (w, cw, cw),
+                self.shift,
+                w,
+                h,
+                &mut rgba,
+            );
+        }
+        Ok(Some(Frame::new(w as u32, h as u32, rgba)))
+    }
+}

@@ -1,0 +1,231 @@
+//! RGBA <-> YUV conversions, BT.601 limited ("studio swing": Y 16..235, U/V 16..240).
+//!
+//! One conversion is shared by every writer (Y4M, MP4 encoder input, V4L2 YUYV) and every
+//! reader (MP4/Y4M decoding, camera YUYV), so a mosaic looks the same whichever way it goes
+//! out. Coefficients are 16-bit fixed point so results round like the floating-point
+//! formula (red -> Y 81, U 90, V 240). All functions write into caller buffers and never
+//! allocate; buffer sizes are the caller's contract (checked with `assert!`).
+
+const ONE: i32 = 1 << 16;
+const HALF: i32 = 1 << 15;
+
+// Y = 16 + 219/255 (0.299 R + 0.587 G + 0.114 B)
+const YR: i32 = 16829;
+const YG: i32 = 33039;
+const YB: i32 = 6416;
+// U = 128 + 224/255 (B - Y') / 1.772
+const UR: i32 = -9714;
+const UG: i32 = -19070;
+const UB: i32 = 28784;
+// V = 128 + 224/255 (R - Y') / 1.402
+const VR: i32 = 28784;
+const VG: i32 = -24103;
+const VB: i32 = -4681;
+
+// Inverse: R = 1.164383 (Y-16) + 1.596027 (V-128) ...
+const CY: i32 = 76309;
+const CRV: i32 = 104597;
+const CGU: i32 = 25675;
+const CGV: i32 = 53279;
+const CBU: i32 = 132201;
+
+#[inline]
+fn clamp_u8(v: i32) -> u8 {
+    v.clamp(0, 255) as u8
+}
+
+#[inline]
+fn luma(r: i32, g: i32, b: i32) -> u8 {
+    clamp_u8((16 * ONE + YR * r + YG * g + YB * b + HALF) >> 16)
+}
+
+/// Chroma of an RGB sum over `1 << shift` pixels (averaging before conversion keeps it
+/// linear). A shift, not a division: this runs per chroma sample.
+#[inline]
+fn chroma(r: i32, g: i32, b: i32, shift: u32) -> (u8, u8) {
+    let bias = (128 * ONE + HALF) << shift;
+    let s = 16 + shift;
+    (
+        clamp_u8((bias + UR * r + UG * g + UB * b) >> s),
+        clamp_u8((bias + VR * r + VG * g + VB * b) >> s),
+    )
+}
+
+/// One pixel, RGB -> (Y, U, V).
+pub fn rgb_to_yuv(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
+    let (r, g, b) = (r as i32, g as i32, b as i32);
+    let (u, v) = chroma(r, g, b, 0);
+    (luma(r, g, b), u, v)
+}
+
+/// One pixel, (Y, U, V) -> RGB.
+#[inline]
+pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> (u8, u8, u8) {
+    let c = (y as i32 - 16) * CY + HALF;
+    let d = u as i32 - 128;
+    let e = v as i32 - 128;
+    (
+        clamp_u8((c + CRV * e) >> 16),
+        clamp_u8((c - CGU * d - CGV * e) >> 16),
+        clamp_u8((c + CBU * d) >> 16),
+    )
+}
+
+/// Plane sizes of an I420 image: (luma bytes, bytes of each chroma plane). Odd sizes round the
+/// chroma planes up, as Y4M and H.264 do.
+pub fn i420_sizes(width: usize, height: usize) -> (usize, usize) {
+    (width * height, width.div_ceil(2) * height.div_ceil(2))
+}
+
+/// Bytes of a YUYV (4:2:2 packed) image; an odd width repeats its last pixel into a pair.
+pub fn yuyv_len(width: usize, height: usize) -> usize {
+    width.div_ceil(2) * 4 * height
+}
+
+/// RGBA -> planar I420 (4:2:0), chroma averaged over each 2x2 block.
+pub fn rgba_to_i420(rgba: &[u8], width: usize, height: usize, y: &mut [u8], u: &mut [u8], v: &mut [u8]) {
+    let (ylen, clen) = i420_sizes(width, height);
+    assert!(rgba.len() >= width * height * 4 && y.len() >= ylen);
+    assert!(u.len() >= clen && v.len() >= clen);
+    for (row, yrow) in rgba.chunks_exact(width * 4).zip(y.chunks_exact_mut(width)).take(height) {
+        for (p, out) in row.chunks_exact(4).zip(yrow.iter_mut()) {
+            *out = luma(p[0] as i32, p[1] as i32, p[2] as i32);
+        }
+    }
+    let cw = width.div_ceil(2);
+    let stride = width * 4;
+    for (cy, (urow, vrow)) in u
+        .chunks_exact_mut(cw)
+        .zip(v.chunks_exact_mut(cw))
+        .take(height.div_ceil(2))
+        .enumerate()
+    {
+        let top = &rgba[cy * 2 * stride..(cy * 2 + 1) * stride];
+        // An odd last row pairs with itself.
+        let bottom = if cy * 2 + 1 < height {
+            &rgba[(cy * 2 + 1) * stride..(cy * 2 + 2) * stride]
+        } else {
+            top
+        };
+        let pairs = width / 2;
+        for (((t, b), cu), cv) in top
+            .chunks_exact(8)
+            .zip(bottom.chunks_exact(8))
+            .zip(urow.iter_mut())
+            .zip(vrow.iter_mut())
+            .take(pairs)
+        {
+            let r = t[0] as i32 + t[4] as i32 + b[0] as i32 + b[4] as i32;
+            let g = t[1] as i32 + t[5] as i32 + b[1] as i32 + b[5] as i32;
+            let bl = t[2] as i32 + t[6] as i32 + b[2] as i32 + b[6] as i32;
+            (*cu, *cv) = chroma(r, g, bl, 2);
+        }
+        if width % 2 == 1 {
+            // An odd last column pairs with itself.
+            let i = (width - 1) * 4;
+            let r = 2 * (top[i] as i32 + bottom[i] as i32);
+            let g = 2 * (top[i + 1] as i32 + bottom[i + 1] as i32);
+            let b = 2 * (top[i + 2] as i32 + bottom[i + 2] as i32);
+            (urow[cw - 1], vrow[cw - 1]) = chroma(r, g, b, 2);
+        }
+    }
+}
+
+/// RGBA -> packed YUYV (Y0 U Y1 V), chroma averaged over each horizontal pair.
+pub fn rgba_to_yuyv(rgba: &[u8], width: usize, height: usize, out: &mut [u8]) {
+    assert!(rgba.len() >= width * height * 4 && out.len() >= yuyv_len(width, height));
+    let out_stride = width.div_ceil(2) * 4;
+    for (row, orow) in rgba
+        .chunks_exact(width * 4)
+        .zip(out.chunks_exact_mut(out_stride))
+        .take(height)
+    {
+        for (x2, o) in orow.chunks_exact_mut(4).enumerate() {
+            let a = &row[x2 * 8..x2 * 8 + 4];
+            let b = if x2 * 2 + 1 < width {
+                &row[x2 * 8 + 4..x2 * 8 + 8]
+            } else {
+                a
+            };
+            let (ar, ag, ab) = (a[0] as i32, a[1] as i32, a[2] as i32);
+            let (br, bg, bb) = (b[0] as i32, b[1] as i32, b[2] as i32);
+            let (cu, cv) = chroma(ar + br, ag + bg, ab + bb, 1);
+            o[0] = luma(ar, ag, ab);
+            o[1] = cu;
+            o[2] = luma(br, bg, bb);
+            o[3] = cv;
+        }
+    }
+}
+
+/// Planar YUV with subsampled chroma -> RGBA (alpha 255). `chroma_shift` is (log2 horizontal,
+/// log2 vertical) subsampling: (1, 1) for 4:2:0, (1, 0) for 4:2:2, (0, 0) for 4:4:4.
+#[allow(clippy::too_many_arguments)]
+pub fn planar_to_rgba(
+    y: &[u8],
+    u: &[u8],
+    v: &[u8],
+    strides: (usize, usize, usize),
+    chroma_shift: (u32, u32),
+    width: usize,
+    height: usize,
+    out: &mut [u8],
+) {
+    assert!(out.len() >= width * height * 4);
+    let (sx, sy) = chroma_shift;
+    let cw = width.div_ceil(1 << sx);
+    for (row, orow) in out.chunks_exact_mut(width * 4).take(height).enumerate() {
+        let yrow = &y[row * strides.0..row * strides.0 + width];
+        let crow = row >> sy;
+        let urow = &u[crow * strides.1..crow * strides.1 + cw];
+        let vrow = &v[crow * strides.2..crow * strides.2 + cw];
+        if sx == 1 {
+            for (((o, yy), &cu), &cv) in orow.chunks_exact_mut(8).zip(yrow.chunks_exact(2)).zip(urow).zip(vrow) {
+                let (r0, g0, b0) = yuv_to_rgb(yy[0], cu, cv);
+                let (r1, g1, b1) = yuv_to_rgb(yy[1], cu, cv);
+                o.copy_from_slice(&[r0, g0, b0, 255, r1, g1, b1, 255]);
+            }
+            if width % 2 == 1 {
+                let (r, g, b) = yuv_to_rgb(yrow[width - 1], urow[cw - 1], vrow[cw - 1]);
+                orow[(width - 1) * 4..].copy_from_slice(&[r, g, b, 255]);
+            }
+        } else {
+            for (x, (o, &yy)) in orow.chunks_exact_mut(4).zip(yrow).enumerate() {
+                let (r, g, b) = yuv_to_rgb(yy, urow[x >> sx], vrow[x >> sx]);
+                o.copy_from_slice(&[r, g, b, 255]);
+            }
+        }
+    }
+}
+
+/// I420 -> RGBA with explicit plane strides (as decoders return them).
+#[allow(clippy::too_many_arguments)]
+pub fn i420_to_rgba(
+    y: &[u8],
+    u: &[u8],
+    v: &[u8],
+    strides: (usize, usize, usize),
+    width: usize,
+    height: usize,
+    out: &mut [u8],
+) {
+    planar_to_rgba(y, u, v, strides, (1, 1), width, height, out);
+}
+
+/// Packed YUYV -> RGBA. `yuyv` must hold `yuyv_len(width, height)` bytes.
+pub fn yuyv_to_rgba(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
+    assert!(yuyv.len() >= yuyv_len(width, height) && out.len() >= width * height * 4);
+    let in_stride = width.div_ceil(2) * 4;
+    for (irow, orow) in yuyv
+        .chunks_exact(in_stride)
+        .zip(out.chunks_exact_mut(width * 4))
+        .take(height)
+    {
+        for (x, o) in orow.chunks_exact_mut(4).enumerate() {
+            let q = &irow[(x / 2) * 4..(x / 2) * 4 + 4];
+            let yy = if x % 2 == 0 { q[0] } else { q[2] };
+            let (r, g, b) = yuv_to_rgb(yy, q[1], q[3]);
+            o.copy_from_slice(&[r, g, b, 255]);
+        }
+    }
+}

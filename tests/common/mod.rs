@@ -1,0 +1,180 @@
+//! Helpers shared by the integration tests: running the real binary, reading images, and the
+//! likeness ruler (a port of ../shared/tools/mosaic_score.py for whole-tile, same-size images).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_emojicam"));
+    c.env("XDG_RUNTIME_DIR", xdg_dir())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
+    c
+}
+
+/// A private runtime dir, so the Wayland probe does not complain.
+pub fn xdg_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("emojicam-xdg-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&d);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
+    }
+    d
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn photo(name: &str) -> PathBuf {
+    root().join("tests/data/photos").join(name)
+}
+
+pub fn demo_clip() -> PathBuf {
+    root().join("assets/demo/bigbuckbunny.mp4")
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the emojicam binary runs");
+    eprintln!(
+        "$ {:?}\nstatus {:?}\nstdout: {}\nstderr: {}",
+        cmd,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn rgb(path: &Path) -> image::RgbImage {
+    image::open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+        .to_rgb8()
+}
+
+/// Mean colour of each k x k cell grid inside each tile (k = 1 or 2), over whole tiles only.
+pub fn grid_means(img: &image::RgbImage, cols: u32, rows: u32, cell_w: f64, cell_h: f64, k: u32) -> Vec<f64> {
+    let mut out = Vec::with_capacity((cols * rows * k * k * 3) as usize);
+    for gy in 0..rows * k {
+        for gx in 0..cols * k {
+            let x0 = (gx as f64 * cell_w / k as f64).round() as u32;
+            let x1 = ((gx + 1) as f64 * cell_w / k as f64).round() as u32;
+            let y0 = (gy as f64 * cell_h / k as f64).round() as u32;
+            let y1 = ((gy + 1) as f64 * cell_h / k as f64).round() as u32;
+            let mut s = [0f64; 3];
+            let mut n = 0f64;
+            for y in y0..y1.max(y0 + 1) {
+                for x in x0..x1.max(x0 + 1) {
+                    let p = img.get_pixel(x.min(img.width() - 1), y.min(img.height() - 1));
+                    for c in 0..3 {
+                        s[c] += p[c] as f64;
+                    }
+                    n += 1.0;
+                }
+            }
+            out.extend(s.iter().map(|v| v / n));
+        }
+    }
+    out
+}
+
+pub fn psnr(a: &[f64], b: &[f64]) -> f64 {
+    let mse: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() / a.len() as f64;
+    if mse == 0.0 {
+        99.0
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+/// (2x2 PSNR, tile PSNR) of `mosaic` against `source`, as mosaic_score.py measures them.
+pub fn likeness(source: &image::RgbImage, mosaic: &image::RgbImage, tile: u32) -> (f64, f64) {
+    let cols = source.width() / tile;
+    let rows = source.height() / tile;
+    let sx = mosaic.width() as f64 / source.width() as f64;
+    let sy = mosaic.height() as f64 / source.height() as f64;
+    let t = tile as f64;
+    let s2 = grid_means(source, cols, rows, t, t, 2);
+    let m2 = grid_means(mosaic, cols, rows, t * sx, t * sy, 2);
+    let s1 = grid_means(source, cols, rows, t, t, 1);
+    let m1 = grid_means(mosaic, cols, rows, t * sx, t * sy, 1);
+    (psnr(&s2, &m2), psnr(&s1, &m1))
+}
+
+pub struct EmojiMeta {
+    pub unified: Vec<String>,
+    pub text: Vec<String>,
+    pub sets: std::collections::BTreeMap<String, Vec<usize>>,
+    pub block: Vec<bool>,
+}
+
+pub fn emoji_meta() -> EmojiMeta {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("models/emoji.json")).expect("emoji.json")).expect("json");
+    let emoji = v["emoji"].as_array().expect("emoji array");
+    let sets = v["sets"]
+        .as_object()
+        .expect("sets")
+        .iter()
+        .map(|(k, v)| {
+            let idx = v
+                .as_array()
+                .expect("set list")
+                .iter()
+                .map(|i| i.as_u64().expect("index") as usize)
+                .collect();
+            (k.clone(), idx)
+        })
+        .collect();
+    EmojiMeta {
+        unified: emoji
+            .iter()
+            .map(|e| e["unified"].as_str().expect("unified").to_string())
+            .collect(),
+        text: emoji
+            .iter()
+            .map(|e| e["text"].as_str().expect("text").to_string())
+            .collect(),
+        block: emoji.iter().map(|e| e["block"].as_bool().unwrap_or(false)).collect(),
+        sets,
+    }
+}
+
+/// Frame count and rate of a video, as ffprobe reports them (decoding every frame).
+pub fn ffprobe_frames(path: &Path) -> Option<(u64, String)> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames,r_frame_rate",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let s = String::from_utf8_lossy(&out.stdout);
+    let line = s.lines().next()?.trim().to_string();
+    let mut parts = line.split(',');
+    let rate = parts.next()?.to_string();
+    let frames = parts.next()?.trim().parse().ok()?;
+    Some((frames, rate))
+}
+
+pub fn have(tool: &str) -> bool {
+    Command::new(tool).arg("-version").output().is_ok()
+}

@@ -1,0 +1,608 @@
+//! GPU passes against CPU references, on whatever adapter is present (lavapipe in CI).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use emojicam::atlas::{Atlas, EmojiInfo};
+use emojicam::classify::nearest::{error, NearestClassifier};
+use emojicam::classify::{Classifier, PATCH_BYTES};
+use emojicam::gpu::renderer::{MosaicGrid, Scene};
+use emojicam::gpu::tiler::NEVER_CLASSIFIED;
+use emojicam::gpu::{AdapterPreference, Background, GpuContext, Renderer, Tiler, Tiles};
+use emojicam::{Error, Frame};
+
+fn ctx() -> Arc<GpuContext> {
+    static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let dir = format!("/tmp/xdg-{}", std::process::id());
+        let _ = std::fs::create_dir_all(&dir);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        let ctx =
+            GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)");
+        eprintln!("adapter: {}", ctx.describe());
+        Arc::new(ctx)
+    })
+    .clone()
+}
+
+fn atlas() -> &'static Atlas {
+    static ATLAS: OnceLock<Atlas> = OnceLock::new();
+    ATLAS.get_or_init(|| Atlas::embedded().expect("embedded atlas"))
+}
+
+/// Deterministic pseudo-random bytes.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+    fn byte(&mut self) -> u8 {
+        self.next() as u8
+    }
+}
+
+/// A gradient with noise and a few hard edges: something like a photo, but reproducible.
+fn test_frame(w: u32, h: u32, seed: u64) -> Frame {
+    let mut rng = Rng(seed);
+    let mut rgba = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let noise = rng.byte() as u32 % 48;
+            let edge = if (x / 17 + y / 11) % 3 == 0 { 90 } else { 0 };
+            rgba.extend_from_slice(&[
+                ((x * 255 / w.max(1) + noise) % 256) as u8,
+                ((y * 255 / h.max(1) + edge) % 256) as u8,
+                ((x + y) * 3 % 256) as u8 ^ (noise as u8),
+                255,
+            ]);
+        }
+    }
+    Frame::new(w, h, rgba)
+}
+
+/// The tiler's definition, in integer tenths of a pixel so it can be matched exactly.
+fn cpu_patches(frame: &Frame, t: u32) -> Vec<u8> {
+    let span = |origin: u32, p: u32, size: u32| {
+        let lo = origin * 10 + p * t;
+        let limit = size * 10;
+        if lo >= limit {
+            (limit - 10, limit)
+        } else {
+            (lo, (lo + t).min(limit))
+        }
+    };
+    let overlap = |i: u32, (a, b): (u32, u32)| b.min(i * 10 + 10).saturating_sub(a.max(i * 10));
+    let (cols, rows) = (frame.width.div_ceil(t), frame.height.div_ceil(t));
+    let mut out = Vec::new();
+    for r in 0..rows {
+        for c in 0..cols {
+            for py in 0..10 {
+                for px in 0..10 {
+                    let sx = span(c * t, px, frame.width);
+                    let sy = span(r * t, py, frame.height);
+                    let mut sum = [0u64; 3];
+                    let mut area = 0u64;
+                    for y in sy.0 / 10..sy.1.div_ceil(10) {
+                        for x in sx.0 / 10..sx.1.div_ceil(10) {
+                            let w = (overlap(y, sy) * overlap(x, sx)) as u64;
+                            let p = frame.pixel(x, y);
+                            for ch in 0..3 {
+                                sum[ch] += p[ch] as u64 * w;
+                            }
+                            area += w;
+                        }
+                    }
+                    for s in sum {
+                        out.push(((s + area / 2) / area) as u8);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn tiler_matches_cpu_area_average_exactly() {
+    let mut tiler = Tiler::new(ctx());
+    let mut tiles = Tiles::default();
+    for (w, h, seed) in [(203u32, 117u32, 1u64), (64, 64, 2), (5, 9, 3)] {
+        let frame = test_frame(w, h, seed);
+        for t in [4u32, 7, 10, 13, 16, 64] {
+            tiler.tile(&frame, t, &mut tiles).unwrap();
+            assert_eq!((tiles.cols, tiles.rows), (w.div_ceil(t), h.div_ceil(t)));
+            assert_eq!(tiles.patches.len(), tiles.len() * PATCH_BYTES);
+            let want = cpu_patches(&frame, t);
+            if let Some(i) = (0..want.len()).find(|&i| want[i] != tiles.patches[i]) {
+                panic!(
+                    "{w}x{h} tile {t}: byte {i} (tile {}, pixel {}, channel {}) is {} not {}",
+                    i / PATCH_BYTES,
+                    i % PATCH_BYTES / 3,
+                    i % 3,
+                    tiles.patches[i],
+                    want[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tiler_patch_layout() {
+    // With 10 px tiles every patch pixel is one source pixel: the layout is visible directly.
+    let (w, h) = (30u32, 20u32);
+    let mut rgba = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            rgba.extend_from_slice(&[x as u8 * 8, y as u8 * 12, (x + y) as u8, 255]);
+        }
+    }
+    let frame = Frame::new(w, h, rgba);
+    let mut tiler = Tiler::new(ctx());
+    let mut tiles = Tiles::default();
+    tiler.tile(&frame, 10, &mut tiles).unwrap();
+    assert_eq!((tiles.cols, tiles.rows, tiles.tile), (3, 2, 10));
+    for r in 0..2u32 {
+        for c in 0..3u32 {
+            let patch = tiles.patch((r * 3 + c) as usize);
+            for py in 0..10u32 {
+                for px in 0..10u32 {
+                    let (x, y) = (c * 10 + px, r * 10 + py);
+                    let i = ((py * 10 + px) * 3) as usize;
+                    assert_eq!(
+                        &patch[i..i + 3],
+                        &frame.pixel(x, y)[..3],
+                        "tile ({c},{r}) pixel ({px},{py})"
+                    );
+                }
+            }
+        }
+    }
+    assert!(tiler.frame_view().is_some());
+}
+
+#[test]
+fn tiler_reports_changes_since_accept() {
+    let mut tiler = Tiler::new(ctx());
+    let mut tiles = Tiles::default();
+    let a = test_frame(40, 30, 7);
+    tiler.tile(&a, 10, &mut tiles).unwrap();
+    assert!(tiles.change.iter().all(|&d| d == NEVER_CLASSIFIED));
+    tiler.accept_all();
+    tiler.tile(&a, 10, &mut tiles).unwrap();
+    assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
+
+    // Paint tile (2, 1) white: only it changes, by a lot.
+    let mut b = a.clone();
+    for y in 10..20 {
+        for x in 20..30 {
+            let i = ((y * 40 + x) * 4) as usize;
+            b.rgba[i..i + 3].copy_from_slice(&[255, 255, 255]);
+        }
+    }
+    let changed_tile = 4 + 2;
+    // Split submit/read, as the pipeline uses it.
+    tiler.submit(&b, 10).unwrap();
+    tiler.read(&mut tiles).unwrap();
+    for (i, &d) in tiles.change.iter().enumerate() {
+        if i == changed_tile {
+            assert!(d > 50, "changed tile reports {d}");
+        } else {
+            assert_eq!(d, 0, "tile {i}");
+        }
+    }
+    assert_eq!(
+        tiles.changed(4).collect::<Vec<_>>(),
+        vec![changed_tile as u32]
+    );
+    // Not accepted: still compared with frame a. Accept it: then b is the reference.
+    tiler.accept(&[changed_tile as u32]);
+    tiler.tile(&b, 10, &mut tiles).unwrap();
+    assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
+
+    // A new tile size starts over.
+    tiler.tile(&b, 8, &mut tiles).unwrap();
+    assert!(tiles.change.iter().all(|&d| d == NEVER_CLASSIFIED));
+}
+
+#[test]
+fn tiler_rejects_bad_tile_sizes() {
+    let mut tiler = Tiler::new(ctx());
+    let mut tiles = Tiles::default();
+    let f = test_frame(16, 16, 1);
+    for t in [0, 3, 65, 1000] {
+        assert!(
+            matches!(tiler.tile(&f, t, &mut tiles), Err(Error::Usage(_))),
+            "tile {t}"
+        );
+    }
+}
+
+/// Straight-alpha cell pixels -> premultiplied, box-downsampled to `size`, over `bg`.
+fn cpu_cell(atlas: &Atlas, index: u32, size: u32, bg: [u8; 3]) -> Vec<[f32; 3]> {
+    let cell = atlas.cell;
+    let px = atlas.cell_rgba(index);
+    let k = cell / size;
+    let mut out = Vec::new();
+    for y in 0..size {
+        for x in 0..size {
+            let mut sum = [0f32; 4];
+            for dy in 0..k {
+                for dx in 0..k {
+                    let i = (((y * k + dy) * cell + x * k + dx) * 4) as usize;
+                    let a = px[i + 3] as f32 / 255.0;
+                    for c in 0..3 {
+                        sum[c] += px[i + c] as f32 * a;
+                    }
+                    sum[3] += a;
+                }
+            }
+            let n = (k * k) as f32;
+            out.push([0, 1, 2].map(|c| sum[c] / n + (1.0 - sum[3] / n) * bg[c] as f32));
+        }
+    }
+    out
+}
+
+#[test]
+fn renderer_draws_each_tiles_emoji_over_its_background() {
+    let atlas = atlas();
+    let mut renderer = Renderer::new(ctx(), atlas).unwrap();
+    // 8 px tiles drawn 2x: 16 px on screen, exactly mip level 2 of the 64 px cells.
+    let grid = MosaicGrid {
+        cols: 4,
+        rows: 3,
+        tile: 8,
+        src_width: 32,
+        src_height: 24,
+    };
+    let emoji: Vec<u32> = (0..12).map(|i| i * 311 % atlas.count()).collect();
+    let colors: Vec<[u8; 3]> = (0..12).map(|i| [i * 20, 255 - i * 20, 128]).collect();
+    for background in [
+        Background::parse("black").unwrap(),
+        Background::parse("white").unwrap(),
+        Background::parse("#20a0ff").unwrap(),
+        Background::parse("tile").unwrap(),
+    ] {
+        let scene = Scene {
+            grid,
+            emoji: &emoji,
+            background,
+            tile_colors: Some(&colors),
+        };
+        let frame = renderer.render_to_frame(&scene, 64, 48).unwrap();
+        assert_eq!((frame.width, frame.height), (64, 48));
+        let mut worst = 0f32;
+        for t in 0..12u32 {
+            let bg = match background {
+                Background::Color(c) => c,
+                Background::Tile => colors[t as usize],
+            };
+            let want = cpu_cell(atlas, emoji[t as usize], 16, bg);
+            let (x0, y0) = (t % 4 * 16, t / 4 * 16);
+            for y in 0..16 {
+                for x in 0..16 {
+                    let got = frame.pixel(x0 + x, y0 + y);
+                    let w = want[(y * 16 + x) as usize];
+                    for c in 0..3 {
+                        worst = worst.max((got[c] as f32 - w[c]).abs());
+                    }
+                }
+            }
+        }
+        eprintln!("{background:?}: worst channel error {worst}");
+        assert!(worst <= 3.0, "{background:?}: worst channel error {worst}");
+    }
+}
+
+#[test]
+fn renderer_any_output_size_and_transparent_background() {
+    let atlas = atlas();
+    let mut renderer = Renderer::new(ctx(), atlas).unwrap();
+    // A fully transparent region of the atlas is not guaranteed; use the corner pixel of an
+    // emoji with low coverage, which Noto leaves transparent.
+    let sparse = atlas
+        .emoji
+        .iter()
+        .filter(|e| atlas.cell_rgba(e.index)[3] == 0)
+        .min_by(|a, b| a.coverage.total_cmp(&b.coverage))
+        .expect("an emoji with a transparent corner")
+        .index;
+    let grid = MosaicGrid {
+        cols: 3,
+        rows: 2,
+        tile: 10,
+        src_width: 25, // partial last column
+        src_height: 20,
+    };
+    let emoji = vec![sparse; 6];
+    for (out_w, out_h) in [(50, 40), (101, 37), (25, 20), (7, 5)] {
+        let scene = Scene {
+            grid,
+            emoji: &emoji,
+            background: Background::Color([10, 200, 30]),
+            tile_colors: None,
+        };
+        let frame = renderer.render_to_frame(&scene, out_w, out_h).unwrap();
+        assert_eq!(
+            (frame.width, frame.height, frame.rgba.len() as u32),
+            (out_w, out_h, out_w * out_h * 4)
+        );
+        if out_w >= 25 {
+            assert_eq!(frame.pixel(0, 0), [10, 200, 30, 255], "{out_w}x{out_h}");
+        }
+    }
+    // The tile background needs colours; wrong emoji counts are errors, not panics.
+    let bad = Scene {
+        grid,
+        emoji: &emoji,
+        background: Background::Tile,
+        tile_colors: None,
+    };
+    assert!(renderer.render_to_frame(&bad, 10, 10).is_err());
+    let short = Scene {
+        grid,
+        emoji: &emoji[..3],
+        background: Background::Color([0, 0, 0]),
+        tile_colors: None,
+    };
+    assert!(renderer.render_to_frame(&short, 10, 10).is_err());
+    let out_of_atlas = vec![atlas.count(); 6];
+    let oob = Scene {
+        emoji: &out_of_atlas,
+        ..short
+    };
+    assert!(renderer.render_to_frame(&oob, 10, 10).is_err());
+}
+
+#[test]
+fn background_parse() {
+    assert_eq!(
+        Background::parse("black").unwrap(),
+        Background::Color([0, 0, 0])
+    );
+    assert_eq!(
+        Background::parse("White").unwrap(),
+        Background::Color([255, 255, 255])
+    );
+    assert_eq!(
+        Background::parse("#20a0FF").unwrap(),
+        Background::Color([0x20, 0xa0, 0xff])
+    );
+    assert_eq!(
+        Background::parse("102030").unwrap(),
+        Background::Color([0x10, 0x20, 0x30])
+    );
+    assert_eq!(Background::parse("tile").unwrap(), Background::Tile);
+    for bad in ["", "#12345", "#1234567", "purple", "#gg0000"] {
+        assert!(
+            matches!(Background::parse(bad), Err(Error::Usage(_))),
+            "{bad:?}"
+        );
+    }
+}
+
+fn random_patches(n: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let mut out = Vec::with_capacity(n * PATCH_BYTES);
+    for i in 0..n {
+        if i % 2 == 0 {
+            out.extend((0..PATCH_BYTES).map(|_| rng.byte()));
+        } else {
+            // Smooth patches, more like photos: a base colour plus a gentle ramp.
+            let base = [rng.byte(), rng.byte(), rng.byte()];
+            for y in 0..10u32 {
+                for x in 0..10u32 {
+                    for b in base {
+                        out.push(b.saturating_add((x * 3 + y * 2) as u8));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn assert_nearest(atlas: &Atlas, patches: &[u8], got: &[u32], allowed: &[bool], bg: Background) {
+    let features = atlas.features_2x2();
+    assert_eq!(got.len(), patches.len() / PATCH_BYTES);
+    for (t, patch) in patches.chunks_exact(PATCH_BYTES).enumerate() {
+        let best = (0..features.len())
+            .filter(|&i| allowed[i])
+            .map(|i| error(&features[i], patch, bg))
+            .fold(f32::INFINITY, f32::min);
+        let g = got[t] as usize;
+        assert!(allowed[g], "tile {t}: emoji {g} is not allowed");
+        let e = error(&features[g], patch, bg);
+        assert!(
+            e <= best * 1.0001 + 0.01,
+            "tile {t} ({bg:?}): GPU chose {g} with error {e}, best is {best}"
+        );
+    }
+}
+
+#[test]
+fn nearest_equals_cpu_brute_force() {
+    let atlas = atlas();
+    let patches = random_patches(200, 11);
+    let all = vec![true; atlas.count() as usize];
+    let mut out = Vec::new();
+    for bg in [
+        Background::Color([0, 0, 0]),
+        Background::Color([255, 255, 255]),
+        Background::Tile,
+    ] {
+        let mut nearest = NearestClassifier::new(ctx(), atlas, bg).unwrap();
+        nearest.classify(&patches, &mut out).unwrap();
+        assert_nearest(atlas, &patches, &out, &all, bg);
+    }
+}
+
+#[test]
+fn nearest_respects_allowed_set() {
+    let atlas = atlas();
+    let patches = random_patches(130, 5);
+    let bg = Background::Color([0, 0, 0]);
+    let mut nearest = NearestClassifier::new(ctx(), atlas, bg).unwrap();
+    let mut out = Vec::new();
+    for set in ["hearts", "faces"] {
+        let allowed = atlas.allowed(set).unwrap();
+        nearest.set_allowed(&allowed).unwrap();
+        nearest.classify(&patches, &mut out).unwrap();
+        assert_nearest(atlas, &patches, &out, &allowed, bg);
+    }
+    assert!(matches!(atlas.allowed("no-such-set"), Err(Error::Usage(m)) if m.contains("hearts")));
+    assert!(nearest
+        .set_allowed(&vec![false; atlas.count() as usize])
+        .is_err());
+    assert!(nearest.set_allowed(&[true]).is_err());
+    assert!(nearest.classify(&[0u8; 299], &mut out).is_err());
+    nearest.classify(&[], &mut out).unwrap();
+    assert!(out.is_empty());
+}
+
+#[test]
+fn embedded_atlas_is_consistent() {
+    let atlas = atlas();
+    assert_eq!(atlas.cell, 64);
+    assert!(atlas.count() > 1000);
+    assert!(atlas.set_names().contains(&"default"));
+    let mips = atlas.premultiplied_mips();
+    assert_eq!(mips.len(), 7, "64 px cells halve down to 1 px");
+    let (w, h) = atlas.dimensions();
+    assert_eq!((mips[0].0, mips[0].1), (w, h));
+    assert_eq!((mips[6].0, mips[6].1), (w / 64, h / 64));
+    for (mw, mh, px) in &mips {
+        assert_eq!(px.len(), (mw * mh * 4) as usize);
+    }
+    let f = atlas.features_2x2();
+    assert_eq!(f.len(), atlas.count() as usize);
+    assert!(f
+        .iter()
+        .flatten()
+        .all(|v| v.is_finite() && *v >= 0.0 && *v <= 255.0));
+}
+
+#[test]
+fn atlas_from_parts_validates() {
+    let info = |i: u32| EmojiInfo {
+        index: i,
+        unified: format!("{:X}", 0x1F600 + i),
+        text: String::new(),
+        name: format!("e{i}"),
+        category: String::new(),
+        subcategory: String::new(),
+        coverage: 1.0,
+        block: false,
+        skin_tone: false,
+    };
+    let image = image::RgbaImage::from_pixel(16, 8, image::Rgba([200, 100, 50, 128]));
+    let sets = |v: Vec<u32>| BTreeMap::from([("all".to_string(), v)]);
+    let ok = Atlas::from_parts(
+        8,
+        2,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![0, 1]),
+    )
+    .unwrap();
+    assert_eq!(ok.count(), 2);
+    let f = ok.features_2x2();
+    // 200 * 128/255 premultiplied; alpha 128/255.
+    assert!((f[0][0] - 200.0 * 128.0 / 255.0).abs() < 0.01);
+    assert!((f[0][3] - 128.0 / 255.0).abs() < 1e-6);
+    let bad = |r: emojicam::Result<Atlas>| matches!(r, Err(Error::Assets(_)));
+    assert!(bad(Atlas::from_parts(
+        8,
+        2,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![2])
+    )));
+    assert!(bad(Atlas::from_parts(
+        8,
+        2,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![])
+    )));
+    assert!(bad(Atlas::from_parts(
+        8,
+        3,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![0])
+    )));
+    assert!(bad(Atlas::from_parts(
+        8,
+        1,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![0])
+    )));
+    assert!(bad(Atlas::from_parts(
+        6,
+        2,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![0])
+    )));
+    assert!(bad(Atlas::from_parts(
+        8,
+        2,
+        image,
+        vec![info(1), info(0)],
+        sets(vec![0])
+    )));
+    assert!(bad(Atlas::from_bytes(b"not a png", b"{}")));
+}
+
+/// Timings for the report: `cargo test --release --test gpu -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timings_720p() {
+    use std::time::Instant;
+    let atlas = atlas();
+    let frame = test_frame(1280, 720, 3);
+    let mut tiler = Tiler::new(ctx());
+    let mut tiles = Tiles::default();
+    tiler.tile(&frame, 10, &mut tiles).unwrap();
+    let t0 = Instant::now();
+    for _ in 0..10 {
+        tiler.tile(&frame, 10, &mut tiles).unwrap();
+    }
+    eprintln!("tile 1280x720 @10: {:?}/frame", t0.elapsed() / 10);
+
+    let mut nearest = NearestClassifier::new(ctx(), atlas, Background::Color([0, 0, 0])).unwrap();
+    nearest.set_allowed(&atlas.allowed("default").unwrap()).unwrap();
+    let mut out = Vec::new();
+    nearest.classify(&tiles.patches, &mut out).unwrap();
+    let t0 = Instant::now();
+    for _ in 0..3 {
+        nearest.classify(&tiles.patches, &mut out).unwrap();
+    }
+    eprintln!("nearest 9216 tiles x default set: {:?}/frame", t0.elapsed() / 3);
+
+    let mut renderer = Renderer::new(ctx(), atlas).unwrap();
+    let scene = Scene {
+        grid: MosaicGrid::from(&tiles),
+        emoji: &out,
+        background: Background::Color([0, 0, 0]),
+        tile_colors: None,
+    };
+    renderer.render_to_frame(&scene, 1280, 720).unwrap();
+    let t0 = Instant::now();
+    for _ in 0..10 {
+        renderer.render_to_frame(&scene, 1280, 720).unwrap();
+    }
+    eprintln!("render 1280x720: {:?}/frame", t0.elapsed() / 10);
+}

@@ -1,0 +1,922 @@
+//! Media I/O: decoding real clips, encoding and reading back with ffprobe and our own
+//! decoders, text outputs, YUV reference values, the V4L2 writer, and error handling.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use emojicam::error::Error;
+use emojicam::frame::{Frame, Rate, StreamInfo, StreamKind};
+use emojicam::sink::{self, FileOutput, Mosaic, Mp4Sink, Sink, V4l2Sink, VideoOutputDevice};
+use emojicam::source::camera::{
+    choose_format, decode_mjpeg, decode_yuyv, list_cameras, FormatSpec, FourCc,
+};
+use emojicam::source::{self, Source};
+use emojicam::yuv;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/video")
+        .join(name)
+}
+
+fn decode_all(src: &mut dyn Source) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    while let Some(f) = src.next_frame().expect("decode") {
+        frames.push(f);
+    }
+    frames
+}
+
+/// ffmpeg's own RGBA decode of a file (the independent reference).
+fn ffmpeg_rgba(path: &Path) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgba", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn ffprobe(path: &Path, entries: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
+        .args(["-show_entries", entries, "-of", "default=nw=1"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let sum: u64 = a
+        .iter()
+        .zip(b)
+        .enumerate()
+        .filter(|(i, _)| i % 4 != 3)
+        .map(|(_, (&x, &y))| (x as i32 - y as i32).unsigned_abs() as u64)
+        .sum();
+    sum as f64 / (a.len() as f64 * 0.75)
+}
+
+fn mosaic<'a>(index: u64, image: &'a Frame, emoji: &'a [u32], cols: u32, rows: u32) -> Mosaic<'a> {
+    Mosaic {
+        index,
+        image: Some(image),
+        tile: 10,
+        cols,
+        rows,
+        emoji,
+    }
+}
+
+fn video_info(w: u32, h: u32, rate: Rate) -> StreamInfo {
+    StreamInfo {
+        kind: StreamKind::Video,
+        width: w,
+        height: h,
+        rate: Some(rate),
+        frames: None,
+        description: String::new(),
+    }
+}
+
+fn tables() -> (Arc<[String]>, Arc<[String]>) {
+    let text: Vec<String> = ["😀", "👨‍👩", "🍎"].iter().map(|s| s.to_string()).collect();
+    let codes: Vec<String> = ["1F600", "1F468-200D-1F469", "1F34E"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    (text.into(), codes.into())
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+// ---------- decoding ----------
+
+#[test]
+fn bunny_mp4_decodes_every_frame_at_25_fps() {
+    let mut src = source::open(&data("bigbuckbunny.mp4")).unwrap();
+    let info = src.info().clone();
+    assert_eq!(info.kind, StreamKind::Video);
+    assert_eq!((info.width, info.height), (1280, 720));
+    assert_eq!(info.rate, Some(Rate::new(25, 1)));
+    assert_eq!(info.frames, Some(132));
+    assert!(info.description.contains("H.264"), "{}", info.description);
+    let mut count = 0;
+    while let Some(f) = src.next_frame().unwrap() {
+        assert_eq!((f.width, f.height), (1280, 720));
+        assert_eq!(f.rgba.len(), 1280 * 720 * 4);
+        count += 1;
+    }
+    assert_eq!(count, 132);
+    assert!(src.next_frame().unwrap().is_none());
+}
+
+#[test]
+fn b_frame_clip_decodes_in_display_order_like_ffmpeg() {
+    let path = data("small.mp4");
+    let mut src = source::open(&path).unwrap();
+    assert_eq!(src.info().frames, Some(12));
+    let ours = decode_all(src.as_mut());
+    assert_eq!(ours.len(), 12);
+    let reference = ffmpeg_rgba(&path);
+    let n = 320 * 180 * 4;
+    assert_eq!(reference.len(), 12 * n);
+    for (i, f) in ours.iter().enumerate() {
+        let d = mean_abs_diff(&f.rgba, &reference[i * n..(i + 1) * n]);
+        assert!(d < 3.0, "frame {i} differs from ffmpeg's by {d}");
+    }
+}
+
+#[test]
+fn y4m_decodes_like_ffmpeg() {
+    let path = data("small.y4m");
+    let mut src = source::open(&path).unwrap();
+    let info = src.info().clone();
+    assert_eq!((info.width, info.height), (320, 180));
+    assert_eq!(info.rate, Some(Rate::new(25, 1)));
+    assert_eq!(info.frames, Some(10));
+    let ours = decode_all(src.as_mut());
+    assert_eq!(ours.len(), 10);
+    let reference = ffmpeg_rgba(&path);
+    let n = 320 * 180 * 4;
+    for (i, f) in ours.iter().enumerate() {
+        let d = mean_abs_diff(&f.rgba, &reference[i * n..(i + 1) * n]);
+        assert!(d < 3.0, "frame {i} differs from ffmpeg's by {d}");
+    }
+}
+
+#[test]
+fn png_and_jpeg_images_decode_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = image::RgbaImage::new(3, 2);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        *p = image::Rgba([x as u8 * 100, y as u8 * 200, 7, 255]);
+    }
+    let png = dir.path().join("a.png");
+    img.save(&png).unwrap();
+    let mut src = source::open(&png).unwrap();
+    assert_eq!(src.info().kind, StreamKind::Image);
+    assert_eq!(src.info().frames, Some(1));
+    assert_eq!(src.info().rate, None);
+    let f = src.next_frame().unwrap().unwrap();
+    assert_eq!((f.width, f.height), (3, 2));
+    assert_eq!(f.pixel(2, 1), [200, 200, 7, 255]);
+    assert!(src.next_frame().unwrap().is_none());
+
+    let jpg = dir.path().join("b.jpg");
+    image::DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+        16,
+        8,
+        image::Rgba([200, 40, 40, 255]),
+    ))
+    .into_rgb8()
+    .save(&jpg)
+    .unwrap();
+    let mut src = source::open(&jpg).unwrap();
+    let f = src.next_frame().unwrap().unwrap();
+    assert_eq!((f.width, f.height), (16, 8));
+    let p = f.pixel(5, 5);
+    assert!(
+        (p[0] as i32 - 200).abs() < 6 && (p[1] as i32 - 40).abs() < 6,
+        "{p:?}"
+    );
+}
+
+#[test]
+fn looping_repeats_images_and_restarts_videos() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("a.png");
+    image::RgbaImage::from_pixel(4, 4, image::Rgba([1, 2, 3, 255]))
+        .save(&png)
+        .unwrap();
+    let mut src = source::open_looping(&png).unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            src.next_frame().unwrap().unwrap().pixel(0, 0),
+            [1, 2, 3, 255]
+        );
+    }
+    let mut src = source::open_looping(&data("small.y4m")).unwrap();
+    assert_eq!(src.info().frames, None);
+    let first = src.next_frame().unwrap().unwrap();
+    for _ in 1..10 {
+        src.next_frame().unwrap().unwrap();
+    }
+    let again = src.next_frame().unwrap().unwrap();
+    assert_eq!(first, again, "frame 11 is frame 1 again");
+}
+
+// ---------- encoding ----------
+
+#[test]
+fn mp4_round_trip_keeps_frame_count_and_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = decode_all(source::open(&data("small.mp4")).unwrap().as_mut());
+    let out = dir.path().join("out.mp4");
+    let (text, codes) = tables();
+    let info = video_info(320, 180, Rate::new(25, 1));
+    let mut sink = sink::create(&out, &info, text, codes).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        sink.write(&mosaic(i as u64, f, &[0], 1, 1)).unwrap();
+    }
+    assert!(!out.exists(), "nothing at the target before finish");
+    sink.finish().unwrap();
+    assert_eq!(entries(dir.path()), vec!["out.mp4".to_string()]);
+
+    let probe = ffprobe(
+        &out,
+        "stream=codec_name,width,height,r_frame_rate,nb_read_frames",
+    );
+    assert!(probe.contains("codec_name=h264"), "{probe}");
+    assert!(
+        probe.contains("width=320") && probe.contains("height=180"),
+        "{probe}"
+    );
+    assert!(probe.contains("r_frame_rate=25/1"), "{probe}");
+    assert!(probe.contains("nb_read_frames=12"), "{probe}");
+
+    let mut back = source::open(&out).unwrap();
+    assert_eq!(back.info().rate, Some(Rate::new(25, 1)));
+    assert_eq!(back.info().frames, Some(12));
+    let decoded = decode_all(back.as_mut());
+    assert_eq!(decoded.len(), 12);
+    for (a, b) in frames.iter().zip(&decoded) {
+        let d = mean_abs_diff(&a.rgba, &b.rgba);
+        assert!(d < 8.0, "re-encoded frame differs by {d}");
+    }
+}
+
+#[test]
+fn mp4_pads_odd_sizes_and_keeps_ntsc_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("odd.mp4");
+    let info = video_info(33, 17, Rate::new(30000, 1001));
+    let mut sink = Mp4Sink::create(&out, &info).unwrap();
+    for i in 0..5u8 {
+        let f = Frame::filled(33, 17, [i * 40, 100, 200 - i * 30, 255]);
+        sink.write(&mosaic(i as u64, &f, &[0], 1, 1)).unwrap();
+    }
+    sink.finish().unwrap();
+    let probe = ffprobe(&out, "stream=width,height,r_frame_rate,nb_read_frames");
+    assert!(
+        probe.contains("width=34") && probe.contains("height=18"),
+        "{probe}"
+    );
+    assert!(probe.contains("r_frame_rate=30000/1001"), "{probe}");
+    assert!(probe.contains("nb_read_frames=5"), "{probe}");
+}
+
+#[test]
+fn mp4_recording_is_playable_before_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec.mp4");
+    let mut sink = Mp4Sink::create_recording(&out, 64, 48, Rate::new(10, 1)).unwrap();
+    for i in 0..25u8 {
+        let f = Frame::filled(64, 48, [i * 10, 50, 100, 255]);
+        sink.write(&mosaic(i as u64, &f, &[0], 1, 1)).unwrap();
+    }
+    // Two fragments (10 frames each) are on disk; the last 5 frames are still buffered.
+    let probe = ffprobe(&out, "stream=nb_read_frames");
+    assert!(
+        probe.contains("nb_read_frames=20"),
+        "mid-recording: {probe}"
+    );
+    sink.finish().unwrap();
+    let probe = ffprobe(&out, "stream=nb_read_frames,width,height");
+    assert!(probe.contains("nb_read_frames=25"), "{probe}");
+    assert!(probe.contains("width=64"), "{probe}");
+    // Our own decoder reads the fragmented file back.
+    let mut back = source::open(&out).unwrap();
+    assert_eq!((back.info().width, back.info().height), (64, 48));
+    assert_eq!(back.info().frames, Some(25));
+    assert_eq!(back.info().rate, Some(Rate::new(10, 1)));
+    let decoded = decode_all(back.as_mut());
+    assert_eq!(decoded.len(), 25);
+    // Killed in the middle of writing its last fragment: the whole fragments still decode.
+    let bytes = std::fs::read(&out).unwrap();
+    let torn = dir.path().join("torn.mp4");
+    std::fs::write(&torn, &bytes[..bytes.len() - 100]).unwrap();
+    let n = decode_all(source::open(&torn).unwrap().as_mut()).len();
+    assert!((20..25).contains(&n), "{n} frames");
+    // A recording dropped without finish (killed) keeps its flushed fragments.
+    let cut = dir.path().join("cut.mp4");
+    let mut sink = Mp4Sink::create_recording(&cut, 64, 48, Rate::new(10, 1)).unwrap();
+    for i in 0..12u8 {
+        let f = Frame::filled(64, 48, [i * 10, 50, 100, 255]);
+        sink.write(&mosaic(i as u64, &f, &[0], 1, 1)).unwrap();
+    }
+    drop(sink);
+    let probe = ffprobe(&cut, "stream=nb_read_frames");
+    assert!(probe.contains("nb_read_frames=10"), "{probe}");
+}
+
+#[test]
+fn y4m_writer_reads_back_in_ffprobe_and_our_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = decode_all(source::open(&data("small.y4m")).unwrap().as_mut());
+    let out = dir.path().join("out.y4m");
+    let (text, codes) = tables();
+    let mut sink =
+        sink::create(&out, &video_info(320, 180, Rate::new(25, 1)), text, codes).unwrap();
+    for (i, f) in frames.iter().take(3).enumerate() {
+        sink.write(&mosaic(i as u64, f, &[0], 1, 1)).unwrap();
+    }
+    sink.finish().unwrap();
+    let probe = ffprobe(&out, "stream=width,height,r_frame_rate,nb_read_frames");
+    assert!(
+        probe.contains("width=320") && probe.contains("height=180"),
+        "{probe}"
+    );
+    assert!(probe.contains("r_frame_rate=25/1"), "{probe}");
+    assert!(probe.contains("nb_read_frames=3"), "{probe}");
+    let mut back = source::open(&out).unwrap();
+    assert_eq!(back.info().frames, Some(3));
+    let decoded = decode_all(back.as_mut());
+    assert_eq!(decoded.len(), 3);
+    for (a, b) in frames.iter().zip(&decoded) {
+        let d = mean_abs_diff(&a.rgba, &b.rgba);
+        assert!(d < 3.0, "Y4M round trip differs by {d}");
+    }
+    // ffmpeg reads our colours as we meant them: pure red stays red.
+    let red = dir.path().join("red.y4m");
+    let mut sink = sink::create(
+        &red,
+        &video_info(4, 4, Rate::new(25, 1)),
+        tables().0,
+        tables().1,
+    )
+    .unwrap();
+    let f = Frame::filled(4, 4, [255, 0, 0, 255]);
+    sink.write(&mosaic(0, &f, &[0], 1, 1)).unwrap();
+    sink.finish().unwrap();
+    let rgba = ffmpeg_rgba(&red);
+    assert!(
+        rgba[0] > 245 && rgba[1] < 10 && rgba[2] < 10,
+        "{:?}",
+        &rgba[..4]
+    );
+}
+
+#[test]
+fn image_sink_keeps_the_last_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, codes) = tables();
+    let out = dir.path().join("m.png");
+    let info = video_info(2, 2, Rate::new(25, 1));
+    let mut sink = sink::create(&out, &info, text.clone(), codes.clone()).unwrap();
+    let a = Frame::filled(2, 2, [10, 20, 30, 255]);
+    let b = Frame::filled(2, 2, [40, 50, 60, 255]);
+    sink.write(&mosaic(0, &a, &[0], 1, 1)).unwrap();
+    sink.write(&mosaic(1, &b, &[0], 1, 1)).unwrap();
+    sink.finish().unwrap();
+    let img = image::open(&out).unwrap().into_rgba8();
+    assert_eq!(img.get_pixel(1, 1).0, [40, 50, 60, 255]);
+    let jpg = dir.path().join("m.jpg");
+    let mut sink = sink::create(&jpg, &info, text, codes).unwrap();
+    sink.write(&mosaic(0, &a, &[0], 1, 1)).unwrap();
+    sink.finish().unwrap();
+    assert_eq!(image::open(&jpg).unwrap().width(), 2);
+}
+
+#[test]
+fn text_json_and_jsonl_sinks_write_exact_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, codes) = tables();
+    let info = video_info(30, 20, Rate::new(25, 1));
+    let grid0 = [0u32, 1, 2, 2, 1, 0];
+    let grid1 = [2u32, 2, 2, 0, 0, 0];
+
+    let txt = dir.path().join("m.txt");
+    let mut sink = sink::create(&txt, &info, text.clone(), codes.clone()).unwrap();
+    assert!(!sink.needs_image());
+    for (i, g) in [grid0, grid1].iter().enumerate() {
+        let m = Mosaic {
+            index: i as u64,
+            image: None,
+            tile: 10,
+            cols: 3,
+            rows: 2,
+            emoji: g,
+        };
+        sink.write(&m).unwrap();
+    }
+    sink.finish().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&txt).unwrap(),
+        "😀👨‍👩🍎\n🍎👨‍👩😀\n\n🍎🍎🍎\n😀😀😀\n"
+    );
+
+    let json = dir.path().join("m.json");
+    let mut sink = sink::create(&json, &info, text.clone(), codes.clone()).unwrap();
+    sink.write(&Mosaic {
+        index: 0,
+        image: None,
+        tile: 10,
+        cols: 3,
+        rows: 2,
+        emoji: &grid0,
+    })
+    .unwrap();
+    sink.finish().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&json).unwrap(),
+        "{\"tile\":10,\"cols\":3,\"rows\":2,\"emoji\":[\"1F600\",\"1F468-200D-1F469\",\"1F34E\",\"1F34E\",\"1F468-200D-1F469\",\"1F600\"]}\n"
+    );
+
+    let jsonl = dir.path().join("m.jsonl");
+    let mut sink = sink::create(&jsonl, &info, text, codes).unwrap();
+    sink.write(&Mosaic {
+        index: 0,
+        image: None,
+        tile: 10,
+        cols: 3,
+        rows: 2,
+        emoji: &grid0,
+    })
+    .unwrap();
+    sink.write(&Mosaic {
+        index: 1,
+        image: None,
+        tile: 10,
+        cols: 3,
+        rows: 2,
+        emoji: &grid1,
+    })
+    .unwrap();
+    sink.finish().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&jsonl).unwrap(),
+        "{\"frame\":0,\"tile\":10,\"cols\":3,\"rows\":2,\"emoji\":[\"1F600\",\"1F468-200D-1F469\",\"1F34E\",\"1F34E\",\"1F468-200D-1F469\",\"1F600\"]}\n\
+         {\"frame\":1,\"tile\":10,\"cols\":3,\"rows\":2,\"emoji\":[\"1F34E\",\"1F34E\",\"1F34E\",\"1F600\",\"1F600\",\"1F600\"]}\n"
+    );
+}
+
+#[test]
+fn out_of_range_emoji_index_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, codes) = tables();
+    let mut sink = sink::create(
+        &dir.path().join("m.txt"),
+        &video_info(10, 10, Rate::new(25, 1)),
+        text,
+        codes,
+    )
+    .unwrap();
+    let m = Mosaic {
+        index: 0,
+        image: None,
+        tile: 10,
+        cols: 1,
+        rows: 1,
+        emoji: &[99],
+    };
+    assert!(matches!(sink.write(&m), Err(Error::Encode { .. })));
+}
+
+#[test]
+fn dropped_sinks_leave_no_partial_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, codes) = tables();
+    let info = video_info(32, 32, Rate::new(25, 1));
+    let f = Frame::filled(32, 32, [1, 2, 3, 255]);
+    for name in ["a.txt", "a.json", "a.jsonl", "a.mp4", "a.y4m", "a.png"] {
+        let mut sink =
+            sink::create(&dir.path().join(name), &info, text.clone(), codes.clone()).unwrap();
+        assert_eq!(
+            entries(dir.path()).len(),
+            1,
+            "{name}: the temporary file exists up front"
+        );
+        assert!(entries(dir.path())[0].starts_with(&format!(".{name}.partial-")));
+        sink.write(&mosaic(0, &f, &[0], 1, 1)).unwrap();
+        drop(sink);
+        assert!(
+            entries(dir.path()).is_empty(),
+            "{name}: {:?}",
+            entries(dir.path())
+        );
+    }
+}
+
+#[test]
+fn unwritable_output_fails_before_processing() {
+    let (text, codes) = tables();
+    let info = video_info(8, 8, Rate::new(25, 1));
+    let err = sink::create(
+        Path::new("/nonexistent-dir/out.mp4"),
+        &info,
+        text.clone(),
+        codes.clone(),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, Error::Write { .. }), "{err}");
+    let err = Mp4Sink::create_recording(
+        Path::new("/nonexistent-dir/rec.mp4"),
+        8,
+        8,
+        Rate::new(25, 1),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, Error::Write { .. }), "{err}");
+    let err = sink::create(Path::new("out.gif"), &info, text, codes)
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::Usage(_)), "{err}");
+    assert!(err.to_string().contains("'.gif'"), "{err}");
+}
+
+// ---------- YUV ----------
+
+#[test]
+fn bt601_limited_reference_values() {
+    // Hand-computed: Y = 16 + 219/255 (0.299 R + 0.587 G + 0.114 B),
+    // U = 128 + 224/255 (B - Y')/1.772, V = 128 + 224/255 (R - Y')/1.402, rounded.
+    let cases = [
+        ([255, 0, 0], (81, 90, 240)),
+        ([0, 255, 0], (145, 54, 34)),
+        ([0, 0, 255], (41, 240, 110)),
+        ([255, 255, 255], (235, 128, 128)),
+        ([0, 0, 0], (16, 128, 128)),
+        ([128, 128, 128], (126, 128, 128)),
+    ];
+    for (rgb, expected) in cases {
+        assert_eq!(yuv::rgb_to_yuv(rgb[0], rgb[1], rgb[2]), expected, "{rgb:?}");
+        let (r, g, b) = yuv::yuv_to_rgb(expected.0, expected.1, expected.2);
+        for (got, want) in [r, g, b].iter().zip(rgb) {
+            assert!(
+                (*got as i32 - want as i32).abs() <= 2,
+                "{rgb:?} -> {:?}",
+                (r, g, b)
+            );
+        }
+    }
+}
+
+#[test]
+fn i420_and_yuyv_layouts() {
+    // 2x2 image: red, green / blue, white.
+    let rgba = [
+        255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 255, 255, 255, 255,
+    ];
+    let (mut y, mut u, mut v) = ([0u8; 4], [0u8; 1], [0u8; 1]);
+    yuv::rgba_to_i420(&rgba, 2, 2, &mut y, &mut u, &mut v);
+    assert_eq!(y, [81, 145, 41, 235]);
+    // Average colour (127.5, 127.5, 127.5) is grey: neutral chroma.
+    assert_eq!((u[0], v[0]), (128, 128));
+
+    let mut yuyv = [0u8; 8];
+    yuv::rgba_to_yuyv(&rgba, 2, 2, &mut yuyv);
+    // Row 0: red+green averaged: R 127.5 G 127.5 B 0 -> U 128 - 0.439216*127.5*... = 72, V 128 + ... = 137
+    assert_eq!([yuyv[0], yuyv[2], yuyv[4], yuyv[6]], [81, 145, 41, 235]);
+    let (_, u_rg, v_rg) = yuv::rgb_to_yuv(128, 128, 0);
+    assert!((yuyv[1] as i32 - u_rg as i32).abs() <= 1 && (yuyv[3] as i32 - v_rg as i32).abs() <= 1);
+
+    // Odd width: the last pixel pairs with itself.
+    let one = [255u8, 0, 0, 255];
+    let mut out = [0u8; 4];
+    yuv::rgba_to_yuyv(&one, 1, 1, &mut out);
+    assert_eq!(out, [81, 90, 81, 240]);
+
+    // Odd I420 sizes round chroma up.
+    assert_eq!(yuv::i420_sizes(33, 17), (33 * 17, 17 * 9));
+}
+
+// ---------- V4L2 ----------
+
+#[test]
+fn v4l2_writer_writes_whole_yuyv_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vcam.yuyv");
+    let device = FileOutput::create(&path).unwrap();
+    let mut sink = V4l2Sink::with_device(Box::new(device));
+    let colours = [[255, 0, 0, 255], [0, 255, 0, 255], [0, 0, 255, 255]];
+    for (i, c) in colours.iter().enumerate() {
+        // Odd width 5 is padded to 6.
+        let f = Frame::filled(5, 2, *c);
+        sink.write(&mosaic(i as u64, &f, &[0], 1, 1)).unwrap();
+    }
+    sink.finish().unwrap();
+    assert_eq!(sink.written(), 3);
+    assert_eq!(sink.dropped(), 0);
+    let bytes = std::fs::read(&path).unwrap();
+    let frame_len = 6 * 2 * 2;
+    assert_eq!(bytes.len(), 3 * frame_len);
+    let expected = [[81, 90, 81, 240], [145, 54, 145, 34], [41, 240, 41, 110]];
+    for (i, e) in expected.iter().enumerate() {
+        let frame = &bytes[i * frame_len..(i + 1) * frame_len];
+        for quad in frame.chunks_exact(4) {
+            assert_eq!(quad, e, "frame {i}");
+        }
+    }
+    // ffprobe agrees on the layout.
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pixel_format",
+            "yuyv422",
+            "-video_size",
+            "6x2",
+            "-count_frames",
+        ])
+        .args([
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nb_read_frames=3"));
+}
+
+#[test]
+fn v4l2_device_errors_are_clear() {
+    let err = V4l2Sink::open(Path::new("/dev/video-emojicam-missing"))
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::VirtualCamera(_)));
+    assert!(
+        err.to_string()
+            .contains("does not exist: load v4l2loopback"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-device");
+    std::fs::write(&file, b"").unwrap();
+    let err = V4l2Sink::open(&file).err().unwrap();
+    assert!(
+        err.to_string().contains("is not a video output device"),
+        "{err}"
+    );
+}
+
+#[test]
+fn file_output_records_the_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = FileOutput::create(&dir.path().join("x")).unwrap();
+    dev.set_format(6, 2, sink::v4l2::FOURCC_YUYV).unwrap();
+    assert_eq!(dev.format, Some((6, 2, 0x5659_5559)));
+    assert!(dev.write_frame(&[0; 24]).unwrap());
+}
+
+// ---------- errors ----------
+
+fn open_err(path: &Path) -> Error {
+    match source::open(path) {
+        Err(e) => e,
+        Ok(mut src) => loop {
+            match src.next_frame() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("{} decoded without error", path.display()),
+                Err(e) => break e,
+            }
+        },
+    }
+}
+
+#[test]
+fn missing_file_is_a_read_error() {
+    let err = open_err(Path::new("/nonexistent/clip.mp4"));
+    assert!(matches!(err, Error::Read { .. }), "{err}");
+}
+
+#[test]
+fn truncated_mp4_is_a_decode_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(data("bigbuckbunny.mp4")).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = open_err(&cut);
+    assert!(matches!(err, Error::Decode { .. }), "{err}");
+}
+
+#[test]
+fn garbage_files_are_decode_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    for name in ["g.mp4", "g.png", "g.jpg", "g.y4m"] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, &garbage).unwrap();
+        let err = open_err(&p);
+        assert!(matches!(err, Error::Decode { .. }), "{name}: {err}");
+    }
+    // A PNG signature followed by garbage.
+    let p = dir.path().join("sig.png");
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend_from_slice(&garbage);
+    std::fs::write(&p, bytes).unwrap();
+    assert!(matches!(open_err(&p), Error::Decode { .. }));
+    // An MP4 "ftyp" box followed by garbage.
+    let p = dir.path().join("ftyp.mp4");
+    let mut bytes = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2".to_vec();
+    bytes.extend_from_slice(&garbage);
+    std::fs::write(&p, bytes).unwrap();
+    assert!(matches!(open_err(&p), Error::Decode { .. }));
+}
+
+#[test]
+fn empty_and_unknown_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    let err = open_err(&empty);
+    assert!(matches!(err, Error::Decode { .. }), "{err}");
+
+    let unknown = dir.path().join("clip.xyz");
+    std::fs::write(&unknown, b"hello world, not media").unwrap();
+    let err = open_err(&unknown);
+    assert!(matches!(err, Error::Usage(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "unsupported input format '.xyz': use PNG, JPEG, MP4 (H.264) or Y4M"
+    );
+    assert_eq!(err.exit_code(), 2);
+}
+
+#[test]
+fn mp4_without_h264_names_the_codec() {
+    let err = open_err(&data("hevc.mp4"));
+    assert!(matches!(err, Error::Usage(_)), "{err}");
+    assert!(
+        err.to_string().contains("hvc1") && err.to_string().contains("not H.264"),
+        "{err}"
+    );
+    let err = open_err(&data("audio_only.mp4"));
+    assert!(matches!(err, Error::Usage(_)), "{err}");
+    assert!(err.to_string().contains("no video track"), "{err}");
+}
+
+#[test]
+fn zero_size_image_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // A hand-made PNG header claiming 0x0.
+    let p = dir.path().join("zero.png");
+    let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x00\x00\x00\x00\x00\x08\x06\x00\x00\x00".to_vec();
+    bytes.extend_from_slice(&[0, 0, 0, 0]);
+    std::fs::write(&p, bytes).unwrap();
+    assert!(matches!(open_err(&p), Error::Decode { .. }));
+}
+
+// ---------- camera ----------
+
+#[test]
+fn camera_format_choice() {
+    let f = |fourcc, width, height, fps| FormatSpec {
+        fourcc,
+        width,
+        height,
+        fps,
+    };
+    let available = [
+        f(FourCc::Yuyv, 640, 480, 30),
+        f(FourCc::Yuyv, 1280, 720, 10),
+        f(FourCc::Mjpeg, 1280, 720, 30),
+        f(FourCc::Mjpeg, 1920, 1080, 30),
+        f(FourCc::Mjpeg, 640, 480, 30),
+        f(FourCc::Nv12, 1280, 720, 60),
+    ];
+    // Default 1280x720@30: MJPEG at that size.
+    assert_eq!(choose_format(&available, None, None), Some(available[2]));
+    // 640x480: YUYV preferred at small sizes.
+    assert_eq!(
+        choose_format(&available, Some((640, 480)), Some(30)),
+        Some(available[0])
+    );
+    // An exact size wins even at a lower rate than asked, picking the nearest rate.
+    assert_eq!(
+        choose_format(&available, Some((1920, 1080)), Some(60)),
+        Some(available[3])
+    );
+    // An unavailable size: the nearest above.
+    assert_eq!(
+        choose_format(&available, Some((800, 600)), None),
+        Some(available[2])
+    );
+    // Only formats we cannot decode: none.
+    assert_eq!(choose_format(&[available[5]], None, None), None);
+    assert_eq!(choose_format(&[], None, None), None);
+}
+
+#[test]
+fn yuyv_and_mjpeg_decode() {
+    // 2x1: Y0=81 U=90 Y1=81 V=240 is two red pixels.
+    let f = decode_yuyv(&[81, 90, 81, 240], 2, 1).unwrap();
+    for x in 0..2 {
+        let p = f.pixel(x, 0);
+        assert!(
+            p[0] >= 253 && p[1] <= 2 && p[2] <= 2 && p[3] == 255,
+            "{p:?}"
+        );
+    }
+    // Black and white pair sharing neutral chroma.
+    let f = decode_yuyv(&[16, 128, 235, 128], 2, 1).unwrap();
+    assert_eq!(f.pixel(0, 0), [0, 0, 0, 255]);
+    assert_eq!(f.pixel(1, 0), [255, 255, 255, 255]);
+    assert!(matches!(
+        decode_yuyv(&[1, 2, 3], 2, 1),
+        Err(Error::Camera(_))
+    ));
+
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(8, 8, image::Rgb([0, 0, 250])))
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let f = decode_mjpeg(&jpeg).unwrap();
+    assert_eq!((f.width, f.height), (8, 8));
+    assert!(f.pixel(3, 3)[2] > 240);
+    assert!(matches!(decode_mjpeg(b"not a jpeg"), Err(Error::Camera(_))));
+}
+
+#[test]
+fn listing_cameras_without_a_camera_does_not_panic() {
+    match list_cameras() {
+        Ok(list) => assert!(list
+            .iter()
+            .all(|c| !c.name.is_empty() || c.formats.is_empty())),
+        Err(e) => assert!(matches!(e, Error::Camera(_)), "{e}"),
+    }
+}
+
+#[test]
+fn opening_a_missing_camera_is_a_clear_error() {
+    use emojicam::source::camera::{CameraSelector, CameraSource};
+    match CameraSource::open(CameraSelector::Index(57), None, None) {
+        Err(Error::Camera(msg)) => assert!(
+            msg.contains("no camera found") && msg.contains("--input FILE"),
+            "{msg}"
+        ),
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => {} // a machine with 58 cameras
+    }
+    match CameraSource::open(CameraSelector::Name("no such camera".into()), None, None) {
+        Err(Error::Camera(msg)) => assert!(msg.contains("no camera"), "{msg}"),
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("opened a camera that does not exist"),
+    }
+}
+
+#[test]
+fn y4m_422_444_and_odd_sizes_decode_like_ffmpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    // Natural pictures (the bunny clip scaled): on synthetic sharp-edged patterns ffmpeg's
+    // interpolated chroma and our nearest-sample chroma legitimately differ a lot.
+    for (pix_fmt, size) in [
+        ("yuv444p", "64x48"),
+        ("yuv422p", "64x48"),
+        ("yuv420p", "34x18"),
+        ("yuv420p", "33x17"),
+    ] {
+        let path = dir.path().join(format!("{pix_fmt}-{size}.y4m"));
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(data("small.y4m"))
+            .arg("-vf")
+            .arg(format!("scale={}", size.replace('x', ":")))
+            .args(["-frames:v", "2", "-pix_fmt", pix_fmt, "-strict", "-1"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ours = decode_all(source::open(&path).unwrap().as_mut());
+        assert_eq!(ours.len(), 2, "{pix_fmt}");
+        let reference = ffmpeg_rgba(&path);
+        let n = reference.len() / 2;
+        for (i, f) in ours.iter().enumerate() {
+            let d = mean_abs_diff(&f.rgba, &reference[i * n..(i + 1) * n]);
+            assert!(d < 6.0, "{pix_fmt} {size} frame {i}: {d}");
+        }
+    }
+}

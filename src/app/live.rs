@@ -13,12 +13,9 @@ use crate::error::Error;
 use crate::live::session::Outputs;
 use crate::live::window::{self, LiveEvent, WindowApp};
 use crate::live::{self, Input, SessionFactory, StopReason};
-use crate::pipeline::DEFAULT_CHANGE_THRESHOLD;
 
 pub fn run(args: &LiveArgs) -> Result<()> {
-    let mut settings = super::settings(&args.mosaic)?;
-    // Live frames change little from one to the next: classify only the tiles that moved.
-    settings.change_threshold = Some(DEFAULT_CHANGE_THRESHOLD);
+    let settings = super::settings(&args.mosaic)?;
     let size = args.size.as_deref().map(parse_size).transpose()?;
     if args.fps == Some(0) {
         return Err(Error::usage("--fps must be at least 1").into());

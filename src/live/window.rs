@@ -246,7 +246,7 @@ impl WindowApp {
             background: settings.background,
             tile_colors: Some(&session.tile_colors),
         };
-        session.pipeline.renderer_mut().encode(
+        session.pipeline.renderer().encode(
             &mut encoder,
             &view,
             gfx.config.format,
@@ -254,7 +254,7 @@ impl WindowApp {
             &scene,
             Some(wgpu::Color::BLACK),
         )?;
-        if let (Some(rect), Some(frame_view)) = (original_rect, session.pipeline.tiler().frame_view()) {
+        if let (Some(rect), Some(frame_view)) = (original_rect, session.pipeline.frame_view()) {
             let alpha = if self.original == Original::Blended { 0.5 } else { 1.0 };
             gfx.overlay.draw_original(&gfx.gpu.device, &gfx.gpu.queue, &mut encoder, &view, (w, h), frame_view, rect, alpha);
         }

@@ -21,7 +21,9 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         return Err(Error::usage("--fps must be at least 1").into());
     }
     let duration = match args.duration {
-        Some(d) if !(d.is_finite() && d > 0.0) => return Err(Error::usage("--duration must be a positive number of seconds").into()),
+        Some(d) if !(d.is_finite() && d > 0.0) => {
+            return Err(Error::usage("--duration must be a positive number of seconds").into())
+        }
         Some(d) => Some(Duration::from_secs_f64(d)),
         None => None,
     };
@@ -42,12 +44,19 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         return Err(Error::usage("use either --camera or --input, not both").into());
     }
     let input = match &args.input {
-        Some(path) => Input::File { path: path.clone(), fps: args.fps },
+        Some(path) => Input::File {
+            path: path.clone(),
+            fps: args.fps,
+        },
         None => Input::camera(args.camera.as_deref(), size, args.fps),
     };
 
     // The display first (cheap), so a headless machine hears about it before a camera opens.
-    let event_loop = if args.no_window { None } else { Some(window::event_loop()?) };
+    let event_loop = if args.no_window {
+        None
+    } else {
+        Some(window::event_loop()?)
+    };
     let proxy = event_loop.as_ref().map(|l| l.create_proxy());
     // At most one wake-up waits in the event queue: a backlog of them would keep a slow
     // pipeline busy long after a stop was asked for.
@@ -61,7 +70,10 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         }) as live::capture::Wake
     });
     let started = live::start_capture(&input, wake)?;
-    eprintln!("emojicam: source {} ({}x{} at {} fps)", started.info.description, started.info.width, started.info.height, started.rate);
+    eprintln!(
+        "emojicam: source {} ({}x{} at {} fps)",
+        started.info.description, started.info.width, started.info.height, started.rate
+    );
 
     // Ctrl-C / SIGTERM: stop cleanly (the recording is finished); a second one exits at once.
     let (stop_tx, stop_rx) = bounded::<()>(1);
@@ -100,7 +112,12 @@ pub fn run(args: &LiveArgs) -> Result<()> {
             match app.session.take() {
                 Some(s) => (s, outcome),
                 // The window never got as far as the pipeline.
-                None => return Err(outcome.err().unwrap_or_else(|| Error::Other("the window closed before it opened".into())).into()),
+                None => {
+                    return Err(outcome
+                        .err()
+                        .unwrap_or_else(|| Error::Other("the window closed before it opened".into()))
+                        .into())
+                }
             }
         }
         None => {

@@ -304,13 +304,20 @@ mod tests {
         let (got, dropped, last) = drain(&capture);
         assert!(matches!(last, Some(CaptureEvent::End)), "{last:?}");
         assert!(dropped > 0, "a slow consumer must see drops");
-        assert!(got + dropped <= 200 && got + dropped >= 199, "got {got} dropped {dropped}");
+        assert!(
+            got + dropped <= 200 && got + dropped >= 199,
+            "got {got} dropped {dropped}"
+        );
     }
 
     #[test]
     fn failure_is_delivered() {
-        let (capture, _) = Capture::start(Box::new(Counter::new(3, true)), Pace::Every(Duration::from_millis(2)), None)
-            .expect("start");
+        let (capture, _) = Capture::start(
+            Box::new(Counter::new(3, true)),
+            Pace::Every(Duration::from_millis(2)),
+            None,
+        )
+        .expect("start");
         let (_, _, last) = drain(&capture);
         assert!(matches!(last, Some(CaptureEvent::Failed(Error::Camera(_)))), "{last:?}");
     }
@@ -323,8 +330,12 @@ mod tests {
 
     #[test]
     fn pacing_holds_the_rate() {
-        let (mut capture, _) =
-            Capture::start(Box::new(Counter::new(1000, false)), Pace::Every(Duration::from_millis(20)), None).expect("start");
+        let (mut capture, _) = Capture::start(
+            Box::new(Counter::new(1000, false)),
+            Pace::Every(Duration::from_millis(20)),
+            None,
+        )
+        .expect("start");
         let t = Instant::now();
         let mut n = 0;
         while t.elapsed() < Duration::from_millis(300) {

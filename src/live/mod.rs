@@ -67,7 +67,9 @@ impl Input {
     pub fn camera(spec: Option<&str>, size: Option<(u32, u32)>, fps: Option<u32>) -> Self {
         let selector = match spec.map(str::trim) {
             None | Some("") => CameraSelector::Index(0),
-            Some(s) => s.parse::<u32>().map_or_else(|_| CameraSelector::Name(s.to_string()), CameraSelector::Index),
+            Some(s) => s
+                .parse::<u32>()
+                .map_or_else(|_| CameraSelector::Name(s.to_string()), CameraSelector::Index),
         };
         Input::Camera { selector, size, fps }
     }
@@ -98,7 +100,9 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
             (Box::new(cam), None, name)
         }
         Input::File { path, fps } => {
-            let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let name = path
+                .file_name()
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
             (source::open_looping(path)?, Some(fps.unwrap_or(0)), name)
         }
     };
@@ -115,9 +119,9 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
         }
     };
     let (capture, first) = Capture::start(src, pace, wake).map_err(|e| match e {
-        Error::Camera(m) if input.is_camera() => {
-            Error::Camera(format!("{m}\n(without a camera: use --input FILE or `emojicam render`)"))
-        }
+        Error::Camera(m) if input.is_camera() => Error::Camera(format!(
+            "{m}\n(without a camera: use --input FILE or `emojicam render`)"
+        )),
         other => other,
     })?;
     let mut info = capture.info().clone();
@@ -125,7 +129,10 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
         info.width = first.frame.width;
         info.height = first.frame.height;
     }
-    let rate = rate.or(info.rate).filter(|r| r.num > 0 && r.den > 0).unwrap_or(Rate::new(30, 1));
+    let rate = rate
+        .or(info.rate)
+        .filter(|r| r.num > 0 && r.den > 0)
+        .unwrap_or(Rate::new(30, 1));
     Ok(Started {
         capture,
         first,
@@ -149,12 +156,26 @@ pub struct SessionFactory {
 impl SessionFactory {
     pub fn build(self, gpu: Arc<GpuContext>, atlas: Arc<Atlas>) -> Result<Session> {
         let pipeline = Pipeline::with_parts(gpu, atlas, self.settings)?;
-        Session::new(pipeline, self.info, self.rate, self.mirror, self.source_name, &self.outputs)
+        Session::new(
+            pipeline,
+            self.info,
+            self.rate,
+            self.mirror,
+            self.source_name,
+            &self.outputs,
+        )
     }
 
     pub fn build_headless(self) -> Result<Session> {
         let pipeline = Pipeline::new(self.settings.clone())?;
-        Session::new(pipeline, self.info, self.rate, self.mirror, self.source_name, &self.outputs)
+        Session::new(
+            pipeline,
+            self.info,
+            self.rate,
+            self.mirror,
+            self.source_name,
+            &self.outputs,
+        )
     }
 }
 
@@ -171,7 +192,9 @@ pub fn run_headless(
     stop: &Receiver<()>,
     duration: Option<Duration>,
 ) -> Result<StopReason> {
-    let deadline = duration.map(|d| crossbeam_channel::at(Instant::now() + d)).unwrap_or_else(crossbeam_channel::never);
+    let deadline = duration
+        .map(|d| crossbeam_channel::at(Instant::now() + d))
+        .unwrap_or_else(crossbeam_channel::never);
     let mut next = Some(first);
     loop {
         if let Some(mut c) = next.take() {

@@ -34,6 +34,11 @@ impl Rect {
     }
 }
 
+/// Blit slots: the mosaic and the original frame.
+pub const BLIT_SLOTS: usize = 2;
+pub const SLOT_MOSAIC: usize = 0;
+pub const SLOT_ORIGINAL: usize = 1;
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct RectInstance {
@@ -59,10 +64,11 @@ pub struct Overlay {
     scratch: Vec<RectInstance>,
     blit_pipeline: wgpu::RenderPipeline,
     blit_layout: wgpu::BindGroupLayout,
-    blit_params: wgpu::Buffer,
+    /// One parameter buffer and bind group per blit slot, so several blits share a submit.
+    blit_params: [wgpu::Buffer; BLIT_SLOTS],
     sampler: wgpu::Sampler,
-    /// The frame view the blit bind group was made for; rebuilt when the tiler reallocates.
-    blit_bind: Option<(wgpu::TextureView, wgpu::BindGroup)>,
+    /// The view each slot's bind group was made for; rebuilt when the texture is reallocated.
+    blit_bind: [Option<(wgpu::TextureView, wgpu::BindGroup)>; BLIT_SLOTS],
     srgb: bool,
 }
 
@@ -150,7 +156,13 @@ impl Overlay {
             step_mode: wgpu::VertexStepMode::Instance,
             attributes: &wgpu::vertex_attr_array![0 => Float32x4, 1 => Float32x4],
         };
-        let rect_pipeline = make("overlay rects", &screen_layout, "rect_vs", "rect_fs", &[Some(instance_layout)]);
+        let rect_pipeline = make(
+            "overlay rects",
+            &screen_layout,
+            "rect_vs",
+            "rect_fs",
+            &[Some(instance_layout)],
+        );
         let blit_pipeline = make("overlay blit", &blit_layout, "blit_vs", "blit_fs", &[]);
         let screen = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("overlay screen"),
@@ -166,11 +178,13 @@ impl Overlay {
                 resource: screen.as_entire_binding(),
             }],
         });
-        let blit_params = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("overlay blit"),
-            size: std::mem::size_of::<BlitParams>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+        let blit_params = [(); BLIT_SLOTS].map(|_| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("overlay blit"),
+                size: std::mem::size_of::<BlitParams>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         });
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("overlay frame"),
@@ -191,7 +205,7 @@ impl Overlay {
             blit_layout,
             blit_params,
             sampler,
-            blit_bind: None,
+            blit_bind: [None, None],
             srgb: format.is_srgb(),
         }
     }
@@ -210,10 +224,29 @@ impl Overlay {
         [f(rgb[0]), f(rgb[1]), f(rgb[2]), a]
     }
 
-    /// Draws the original frame (`frame` = the tiler's frame view) into `rect` of the target.
+    /// Clears the whole target (the letterbox bars).
+    pub fn clear(&self, encoder: &mut wgpu::CommandEncoder, target: &wgpu::TextureView) {
+        encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("clear"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: target,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            ..Default::default()
+        });
+    }
+
+    /// Draws `frame` (an Rgba8Unorm texture holding sRGB bytes: the tiler's frame, or the
+    /// mosaic rendered offscreen) into `rect` of the target through blit slot `slot`.
     #[allow(clippy::too_many_arguments)]
     pub fn draw_original(
         &mut self,
+        slot: usize,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         encoder: &mut wgpu::CommandEncoder,
@@ -223,14 +256,15 @@ impl Overlay {
         rect: Rect,
         alpha: f32,
     ) {
-        if self.blit_bind.as_ref().is_none_or(|(v, _)| v != frame) {
+        let slot = slot.min(BLIT_SLOTS - 1);
+        if self.blit_bind[slot].as_ref().is_none_or(|(v, _)| v != frame) {
             let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("overlay blit"),
                 layout: &self.blit_layout,
                 entries: &[
                     wgpu::BindGroupEntry {
                         binding: 0,
-                        resource: self.blit_params.as_entire_binding(),
+                        resource: self.blit_params[slot].as_entire_binding(),
                     },
                     wgpu::BindGroupEntry {
                         binding: 1,
@@ -242,7 +276,7 @@ impl Overlay {
                     },
                 ],
             });
-            self.blit_bind = Some((frame.clone(), bind));
+            self.blit_bind[slot] = Some((frame.clone(), bind));
         }
         let params = BlitParams {
             rect: [rect.x, rect.y, rect.w, rect.h],
@@ -250,8 +284,8 @@ impl Overlay {
             alpha,
             decode: if self.srgb { 1.0 } else { 0.0 },
         };
-        queue.write_buffer(&self.blit_params, 0, bytemuck::bytes_of(&params));
-        let Some((_, bind)) = &self.blit_bind else { return };
+        queue.write_buffer(&self.blit_params[slot], 0, bytemuck::bytes_of(&params));
+        let Some((_, bind)) = &self.blit_bind[slot] else { return };
         let mut pass = load_pass(encoder, target, "overlay blit");
         pass.set_pipeline(&self.blit_pipeline);
         pass.set_bind_group(0, bind, &[]);
@@ -287,7 +321,12 @@ impl Overlay {
                 color: fg,
             });
         });
-        glyphs[0].rect = [0.0, 0.0, w as f32 * scale + 2.0 * margin, h as f32 * scale + 2.0 * margin];
+        glyphs[0].rect = [
+            0.0,
+            0.0,
+            w as f32 * scale + 2.0 * margin,
+            h as f32 * scale + 2.0 * margin,
+        ];
         if glyphs.len() > self.capacity {
             self.capacity = glyphs.len().next_power_of_two();
             self.instances = instance_buffer(device, self.capacity);
@@ -315,7 +354,11 @@ fn instance_buffer(device: &wgpu::Device, capacity: usize) -> wgpu::Buffer {
     })
 }
 
-fn load_pass<'e>(encoder: &'e mut wgpu::CommandEncoder, target: &wgpu::TextureView, label: &str) -> wgpu::RenderPass<'e> {
+fn load_pass<'e>(
+    encoder: &'e mut wgpu::CommandEncoder,
+    target: &wgpu::TextureView,
+    label: &str,
+) -> wgpu::RenderPass<'e> {
     encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
         label: Some(label),
         color_attachments: &[Some(wgpu::RenderPassColorAttachment {

@@ -183,7 +183,11 @@ mod tests {
         let mut w = SinkWorker::spawn(
             "recorder",
             "x.mp4".into(),
-            Box::new(Slow { delay: Duration::from_millis(20), done, n: 0 }),
+            Box::new(Slow {
+                delay: Duration::from_millis(20),
+                done,
+                n: 0,
+            }),
             2,
         )
         .expect("spawn");
@@ -191,7 +195,10 @@ mod tests {
         for _ in 0..50 {
             assert!(w.push(frame()));
         }
-        assert!(t.elapsed() < Duration::from_millis(100), "push must not wait for the sink");
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "push must not wait for the sink"
+        );
         let report = w.finish().expect("finish");
         assert_eq!(report.written + report.dropped, 50);
         assert!(report.dropped > 0);

@@ -68,7 +68,11 @@ impl Stats {
         self.dropped = dropped;
         self.latency = now.saturating_duration_since(captured_at);
         self.recent.push_back(now);
-        while self.recent.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1)) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+        {
             self.recent.pop_front();
         }
     }
@@ -186,7 +190,14 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(pipeline: Pipeline, info: StreamInfo, rate: Rate, mirror: bool, source_name: String, outputs: &Outputs) -> Result<Self> {
+    pub fn new(
+        pipeline: Pipeline,
+        info: StreamInfo,
+        rate: Rate,
+        mirror: bool,
+        source_name: String,
+        outputs: &Outputs,
+    ) -> Result<Self> {
         let mut s = Self {
             pipeline,
             mirror,
@@ -251,8 +262,10 @@ impl Session {
         self.stats.tiles = times.tiles;
         if self.needs_image() {
             let image = self.pipeline.render(None)?;
-            let mut outs: Vec<&mut SinkWorker> =
-                [&mut self.recorder, &mut self.virtual_camera, &mut self.stream].into_iter().flatten().collect();
+            let mut outs: Vec<&mut SinkWorker> = [&mut self.recorder, &mut self.virtual_camera, &mut self.stream]
+                .into_iter()
+                .flatten()
+                .collect();
             let last = outs.len().saturating_sub(1);
             let mut image = Some(image);
             for (i, w) in outs.iter_mut().enumerate() {
@@ -292,9 +305,17 @@ impl Session {
             return Ok(r.path().to_path_buf());
         }
         let path = path.unwrap_or_else(|| default_path("mp4"));
-        let (w, h) = self.pipeline.grid().map_or((self.info.width, self.info.height), |g| (g.src_width, g.src_height));
+        let (w, h) = self
+            .pipeline
+            .grid()
+            .map_or((self.info.width, self.info.height), |g| (g.src_width, g.src_height));
         let sink = Mp4Sink::create_recording(&path, w, h, self.rate)?;
-        self.recorder = Some(SinkWorker::spawn("recording", path.clone(), Box::new(sink), RECORDER_QUEUE)?);
+        self.recorder = Some(SinkWorker::spawn(
+            "recording",
+            path.clone(),
+            Box::new(sink),
+            RECORDER_QUEUE,
+        )?);
         eprintln!("emojicam: recording to {} at {} fps", path.display(), self.rate);
         Ok(path)
     }
@@ -327,10 +348,19 @@ impl Session {
     }
 
     pub fn next_emoji_set(&mut self) -> Result<String> {
-        let mut names: Vec<String> = self.pipeline.atlas().set_names().iter().map(|s| s.to_string()).collect();
+        let mut names: Vec<String> = self
+            .pipeline
+            .atlas()
+            .set_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         names.sort();
         let current = self.pipeline.settings().emoji_set.clone();
-        let i = names.iter().position(|n| *n == current).map_or(0, |i| (i + 1) % names.len().max(1));
+        let i = names
+            .iter()
+            .position(|n| *n == current)
+            .map_or(0, |i| (i + 1) % names.len().max(1));
         let Some(next) = names.get(i).cloned() else {
             return Ok(current);
         };
@@ -352,11 +382,16 @@ impl Session {
     pub fn snapshot(&mut self, dir: &Path) -> Result<PathBuf> {
         let image = self.pipeline.render(None)?;
         let path = dir.join(default_path("png"));
-        image::save_buffer(&path, &image.rgba, image.width, image.height, image::ExtendedColorType::Rgba8).map_err(|e| {
-            Error::Write {
-                path: path.clone(),
-                source: std::io::Error::other(e),
-            }
+        image::save_buffer(
+            &path,
+            &image.rgba,
+            image.width,
+            image.height,
+            image::ExtendedColorType::Rgba8,
+        )
+        .map_err(|e| Error::Write {
+            path: path.clone(),
+            source: std::io::Error::other(e),
         })?;
         Ok(path)
     }

@@ -14,12 +14,12 @@ use winit::window::{Fullscreen, Window, WindowId};
 
 use super::capture::{Capture, CaptureEvent, Captured};
 use super::hotkeys::{self, Action, HELP};
-use super::overlay::{Overlay, Rect};
+use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
 use super::session::{background_name, Original, Session};
 use super::{SessionFactory, StopReason};
 use crate::atlas::Atlas;
 use crate::error::{Error, Result};
-use crate::gpu::renderer::{MosaicGrid, Scene};
+use crate::gpu::renderer::{MosaicGrid, Scene, OFFSCREEN_FORMAT};
 use crate::gpu::GpuContext;
 
 /// Events the capture thread and the Ctrl-C handler send into the event loop.
@@ -51,6 +51,8 @@ struct Gfx {
     config: wgpu::SurfaceConfiguration,
     gpu: Arc<GpuContext>,
     overlay: Overlay,
+    /// The mosaic at its on-screen size, before it is copied onto the surface.
+    mosaic: Option<(wgpu::Texture, wgpu::TextureView)>,
 }
 
 pub struct WindowApp {
@@ -69,6 +71,8 @@ pub struct WindowApp {
     snapshot_dir: std::path::PathBuf,
     /// Set by the capture thread when it queues a wake-up, cleared here before draining.
     wake_pending: Arc<AtomicBool>,
+    /// Capture time and drop count of the frame waiting to be drawn.
+    shown: Option<(Instant, u64)>,
 }
 
 impl WindowApp {
@@ -93,6 +97,7 @@ impl WindowApp {
             last_title: Instant::now(),
             snapshot_dir: std::path::PathBuf::from("."),
             wake_pending,
+            shown: None,
         }
     }
 
@@ -108,7 +113,9 @@ impl WindowApp {
     }
 
     fn open(&mut self, event_loop: &ActiveEventLoop) -> Result<()> {
-        let Some(factory) = self.factory.take() else { return Ok(()) };
+        let Some(factory) = self.factory.take() else {
+            return Ok(());
+        };
         let (sw, sh) = (factory.info.width.max(1), factory.info.height.max(1));
         // Start at the source size, shrunk to fit the screen.
         let (mw, mh) = event_loop
@@ -116,18 +123,28 @@ impl WindowApp {
             .or_else(|| event_loop.available_monitors().next())
             .map(|m| (m.size().width.max(320), m.size().height.max(240)))
             .unwrap_or((1280, 800));
-        let scale = (1.0f64).min(mw as f64 * 0.9 / sw as f64).min(mh as f64 * 0.9 / sh as f64);
+        let scale = (1.0f64)
+            .min(mw as f64 * 0.9 / sw as f64)
+            .min(mh as f64 * 0.9 / sh as f64);
         let size = PhysicalSize::new(((sw as f64 * scale) as u32).max(1), ((sh as f64 * scale) as u32).max(1));
         let attrs = Window::default_attributes()
             .with_title(format!("emojicam — {}", factory.source_name))
             .with_inner_size(size);
-        let window = Arc::new(event_loop.create_window(attrs).map_err(|e| Error::Display(format!("cannot open a window: {e}")))?);
+        let window = Arc::new(
+            event_loop
+                .create_window(attrs)
+                .map_err(|e| Error::Display(format!("cannot open a window: {e}")))?,
+        );
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let surface = instance
             .create_surface(window.clone())
             .map_err(|e| Error::Gpu(format!("cannot create a surface for the window: {e}")))?;
         // Only an adapter that can present to this surface will do.
-        let gpu = Arc::new(GpuContext::with_instance(instance, factory.settings.adapter.clone(), Some(&surface))?);
+        let gpu = Arc::new(GpuContext::with_instance(
+            instance,
+            factory.settings.adapter.clone(),
+            Some(&surface),
+        )?);
         let inner = window.inner_size();
         let mut config = surface
             .get_default_config(gpu.adapter(), inner.width.max(1), inner.height.max(1))
@@ -136,7 +153,16 @@ impl WindowApp {
         if let Some(f) = caps.formats.iter().find(|f| f.is_srgb()) {
             config.format = *f;
         }
-        config.present_mode = wgpu::PresentMode::AutoNoVsync;
+        config.present_mode = match std::env::var("EMOJICAM_PRESENT_MODE").as_deref() {
+            Ok("fifo") => wgpu::PresentMode::Fifo,
+            Ok("immediate") => wgpu::PresentMode::Immediate,
+            Ok("mailbox") => wgpu::PresentMode::Mailbox,
+            _ => wgpu::PresentMode::AutoNoVsync,
+        };
+        config.desired_maximum_frame_latency = std::env::var("EMOJICAM_FRAME_LATENCY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
         surface.configure(&gpu.device, &config);
         let overlay = Overlay::new(&gpu.device, config.format);
         let atlas = Arc::new(Atlas::embedded()?);
@@ -155,6 +181,7 @@ impl WindowApp {
             config,
             gpu,
             overlay,
+            mosaic: None,
         });
         Ok(())
     }
@@ -179,13 +206,11 @@ impl WindowApp {
         if let Err(e) = session.process(&mut captured) {
             return self.stop(event_loop, Err(e));
         }
-        if let Err(e) = self.draw() {
-            return self.stop(event_loop, Err(e));
+        // Drawn on RedrawRequested, as the windowing system expects.
+        self.shown = Some((captured.at, captured.dropped));
+        if let Some(gfx) = &self.gfx {
+            gfx.window.request_redraw();
         }
-        if let Some(session) = self.session.as_mut() {
-            session.stats.shown(captured.at, captured.dropped);
-        }
-        self.update_title(false);
     }
 
     fn update_title(&mut self, force: bool) {
@@ -193,7 +218,9 @@ impl WindowApp {
             return;
         }
         self.last_title = Instant::now();
-        let (Some(gfx), Some(s)) = (&self.gfx, &self.session) else { return };
+        let (Some(gfx), Some(s)) = (&self.gfx, &self.session) else {
+            return;
+        };
         let mut title = format!("emojicam — {} — {:.1} fps", s.source_name, s.stats.fps());
         if s.recording().is_some() {
             title.push_str(" — REC");
@@ -206,8 +233,12 @@ impl WindowApp {
 
     /// Draws the last classified frame into the window.
     fn draw(&mut self) -> Result<()> {
-        let (Some(gfx), Some(session)) = (self.gfx.as_mut(), self.session.as_mut()) else { return Ok(()) };
-        let Some(grid) = session.pipeline.grid().cloned() else { return Ok(()) };
+        let (Some(gfx), Some(session)) = (self.gfx.as_mut(), self.session.as_mut()) else {
+            return Ok(());
+        };
+        let Some(grid) = session.pipeline.grid().cloned() else {
+            return Ok(());
+        };
         let surface_texture = match gfx.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
             wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => return Ok(()),
@@ -215,7 +246,9 @@ impl WindowApp {
                 gfx.surface.configure(&gfx.gpu.device, &gfx.config);
                 return Ok(());
             }
-            wgpu::CurrentSurfaceTexture::Validation => return Err(Error::Gpu("the window surface failed validation".into())),
+            wgpu::CurrentSurfaceTexture::Validation => {
+                return Err(Error::Gpu("the window surface failed validation".into()))
+            }
         };
         let view = surface_texture.texture.create_view(&Default::default());
         let (w, h) = (gfx.config.width, gfx.config.height);
@@ -224,7 +257,10 @@ impl WindowApp {
         let (mosaic_rect, original_rect) = match self.original {
             Original::Beside => {
                 let half = w as f32 / 2.0;
-                (Rect::fit(src, Rect::new(half, 0.0, half, h as f32)), Some(Rect::fit(src, Rect::new(0.0, 0.0, half, h as f32))))
+                (
+                    Rect::fit(src, Rect::new(half, 0.0, half, h as f32)),
+                    Some(Rect::fit(src, Rect::new(0.0, 0.0, half, h as f32))),
+                )
             }
             Original::Blended => {
                 let r = Rect::fit(src, full);
@@ -232,7 +268,10 @@ impl WindowApp {
             }
             Original::Off => (Rect::fit(src, full), None),
         };
-        let mut encoder = gfx.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
+        let mut encoder = gfx
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
         let settings = session.pipeline.settings().clone();
         let scene = Scene {
             grid: MosaicGrid {
@@ -246,17 +285,68 @@ impl WindowApp {
             background: settings.background,
             tile_colors: Some(&session.tile_colors),
         };
+        // The mosaic is rendered offscreen at exactly its on-screen size and copied 1:1 onto
+        // the surface: drawing the renderer straight into lavapipe's sRGB swapchain image hung
+        // the queue (Mesa 22.3), and this costs one full-window copy.
+        let (mw, mh) = (mosaic_rect.w.max(1.0) as u32, mosaic_rect.h.max(1.0) as u32);
+        if gfx
+            .mosaic
+            .as_ref()
+            .is_none_or(|(t, _)| t.width() != mw || t.height() != mh)
+        {
+            let texture = gfx.gpu.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("window mosaic"),
+                size: wgpu::Extent3d {
+                    width: mw,
+                    height: mh,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: OFFSCREEN_FORMAT,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            });
+            let view = texture.create_view(&Default::default());
+            gfx.mosaic = Some((texture, view));
+        }
+        let Some((_, mosaic_view)) = &gfx.mosaic else {
+            return Ok(());
+        };
         session.pipeline.renderer().encode(
             &mut encoder,
-            &view,
-            gfx.config.format,
-            [mosaic_rect.x, mosaic_rect.y, mosaic_rect.w, mosaic_rect.h],
+            mosaic_view,
+            OFFSCREEN_FORMAT,
+            [0.0, 0.0, mw as f32, mh as f32],
             &scene,
             Some(wgpu::Color::BLACK),
         )?;
+        gfx.overlay.clear(&mut encoder, &view);
+        gfx.overlay.draw_original(
+            SLOT_MOSAIC,
+            &gfx.gpu.device,
+            &gfx.gpu.queue,
+            &mut encoder,
+            &view,
+            (w, h),
+            mosaic_view,
+            mosaic_rect,
+            1.0,
+        );
         if let (Some(rect), Some(frame_view)) = (original_rect, session.pipeline.frame_view()) {
             let alpha = if self.original == Original::Blended { 0.5 } else { 1.0 };
-            gfx.overlay.draw_original(&gfx.gpu.device, &gfx.gpu.queue, &mut encoder, &view, (w, h), frame_view, rect, alpha);
+            gfx.overlay.draw_original(
+                SLOT_ORIGINAL,
+                &gfx.gpu.device,
+                &gfx.gpu.queue,
+                &mut encoder,
+                &view,
+                (w, h),
+                frame_view,
+                rect,
+                alpha,
+            );
         }
         let mut text = String::new();
         if self.show_stats {
@@ -269,7 +359,15 @@ impl WindowApp {
             text.push_str(HELP);
         }
         let scale = if h >= 600 { 2.0 } else { 1.0 };
-        gfx.overlay.draw_text(&gfx.gpu.device, &gfx.gpu.queue, &mut encoder, &view, (w, h), &text, scale);
+        gfx.overlay.draw_text(
+            &gfx.gpu.device,
+            &gfx.gpu.queue,
+            &mut encoder,
+            &view,
+            (w, h),
+            &text,
+            scale,
+        );
         gfx.gpu.queue.submit([encoder.finish()]);
         gfx.window.pre_present_notify();
         gfx.gpu.queue.present(surface_texture);
@@ -313,7 +411,11 @@ impl WindowApp {
                 }
                 Action::Fullscreen => {
                     if let Some(gfx) = &self.gfx {
-                        let fs = gfx.window.fullscreen().is_none().then_some(Fullscreen::Borderless(None));
+                        let fs = gfx
+                            .window
+                            .fullscreen()
+                            .is_none()
+                            .then_some(Fullscreen::Borderless(None));
                         gfx.window.set_fullscreen(fs);
                     }
                 }
@@ -330,10 +432,8 @@ impl WindowApp {
             Ok(()) => {}
         }
         // Redraw now so a still picture (an image input, a paused camera) shows the change.
-        if matches!(action, Action::Original | Action::Stats | Action::Help) {
-            if let Err(e) = self.draw() {
-                return self.stop(event_loop, Err(e));
-            }
+        if let Some(gfx) = &self.gfx {
+            gfx.window.request_redraw();
         }
         self.update_title(true);
     }
@@ -370,8 +470,12 @@ impl ApplicationHandler<LiveEvent> for WindowApp {
             }
             WindowEvent::RedrawRequested => {
                 if let Err(e) = self.draw() {
-                    self.stop(event_loop, Err(e));
+                    return self.stop(event_loop, Err(e));
                 }
+                if let (Some((at, dropped)), Some(session)) = (self.shown.take(), self.session.as_mut()) {
+                    session.stats.shown(at, dropped);
+                }
+                self.update_title(false);
             }
             WindowEvent::KeyboardInput { event, .. } if event.state == ElementState::Pressed && !event.repeat => {
                 if let Some(action) = hotkeys::action(&event.logical_key) {

@@ -5,6 +5,14 @@ use emojicam::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Decoder panics on malformed input are contained and reported as clear errors; keep the
+    // default report (with its backtrace hint) for real bugs only.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !emojicam::source::panic_is_contained() {
+            default_hook(info);
+        }
+    }));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EMOJICAM_LOG")

@@ -246,6 +246,8 @@ def main():
     fx = x12[tr] @ A + bias
     weights = [(sets["default"], 4.0), (sets["all"], 2.0), (sets["skin-tones"], 1.0), (sets["no-flags"], 1.0)]
     weights += [(v, 0.25) for k, v in sets.items() if k not in ("default", "all", "skin-tones", "no-flags")]
+    # jittered copies (sigma 6 in sRGB units) widen each cluster's member list towards its borders
+    fx = np.concatenate([fx, fx + np.random.default_rng(SEED + 2).normal(0, 6.0, fx.shape)])
     cent, members = build_index(fx, E, weights, a.clusters, a.members, rng, log)
 
     atlas_sha = hashlib.sha256(open(os.path.join(cm.MODELS, "atlas.png"), "rb").read()).hexdigest()

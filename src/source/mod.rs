@@ -158,9 +158,23 @@ impl Source for Looping {
     }
 }
 
+thread_local! {
+    /// Set while a third-party decoder runs under [`guard`]: its panics are contained and
+    /// reported as `Error::Decode`, so the panic hook should stay quiet about them.
+    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a panic on this thread right now is contained by [`guard`] (for the panic hook).
+pub fn panic_is_contained() -> bool {
+    CONTAINED.with(|c| c.get())
+}
+
 /// Runs `f`, turning a panic inside a third-party decoder into `Error::Decode`.
 pub(crate) fn guard<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    let was = CONTAINED.with(|c| c.replace(true));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CONTAINED.with(|c| c.set(was));
+    match outcome {
         Ok(result) => result,
         Err(panic) => {
             let detail = panic

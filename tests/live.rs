@@ -377,7 +377,7 @@ fn no_camera_is_a_clear_error() {
         return;
     }
     assert!(err.contains("no camera"), "{err}");
-    assert!(err.contains("--input FILE"), "{err}");
+    assert!(err.contains("--input FILE") && err.contains("emojicam render"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
 

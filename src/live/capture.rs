@@ -300,7 +300,10 @@ mod tests {
     #[test]
     fn newest_frame_wins_and_drops_are_counted() {
         let (capture, first) = Capture::start(Box::new(Counter::new(200, false)), Pace::Source, None).expect("start");
-        assert!(first.seq <= first.dropped, "frames before the first one taken count as dropped");
+        assert!(
+            first.seq <= first.dropped,
+            "frames before the first one taken count as dropped"
+        );
         assert_eq!(capture.info().description, "counter");
         let (got, dropped, last) = drain(&capture);
         assert!(matches!(last, Some(CaptureEvent::End)), "{last:?}");

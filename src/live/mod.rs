@@ -92,7 +92,7 @@ pub struct Started {
 pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
     let (src, pace_fps, name): (Box<dyn Source>, Option<u32>, String) = match input {
         Input::Camera { selector, size, fps } => {
-            let cam = CameraSource::open(selector.clone(), *size, *fps)?;
+            let cam = CameraSource::open(selector.clone(), *size, *fps).map_err(camera_hint)?;
             let name = match selector {
                 CameraSelector::Index(i) => format!("camera {i}"),
                 CameraSelector::Name(n) => format!("camera '{n}'"),
@@ -118,12 +118,8 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
             (Pace::Every(rate.frame_duration()), Some(rate))
         }
     };
-    let (capture, first) = Capture::start(src, pace, wake).map_err(|e| match e {
-        Error::Camera(m) if input.is_camera() => Error::Camera(format!(
-            "{m}\n(without a camera: use --input FILE or `emojicam render`)"
-        )),
-        other => other,
-    })?;
+    let (capture, first) =
+        Capture::start(src, pace, wake).map_err(|e| if input.is_camera() { camera_hint(e) } else { e })?;
     let mut info = capture.info().clone();
     if info.width == 0 || info.height == 0 {
         info.width = first.frame.width;
@@ -140,6 +136,15 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
         rate,
         name,
     })
+}
+
+fn camera_hint(e: Error) -> Error {
+    match e {
+        Error::Camera(m) => Error::Camera(format!(
+            "{m}\n(without a camera: use --input FILE or `emojicam render`)"
+        )),
+        other => other,
+    }
 }
 
 /// Everything needed to build the [`Session`] once the GPU device exists (for a window, the

@@ -206,11 +206,7 @@ impl WindowApp {
         if let Err(e) = session.process(&mut captured) {
             return self.stop(event_loop, Err(e));
         }
-        // Drawn on RedrawRequested, as the windowing system expects.
         self.shown = Some((captured.at, captured.dropped));
-        if let Some(gfx) = &self.gfx {
-            gfx.window.request_redraw();
-        }
     }
 
     fn update_title(&mut self, force: bool) {
@@ -447,12 +443,20 @@ impl ApplicationHandler<LiveEvent> for WindowApp {
         if let Err(e) = self.open(event_loop) {
             return self.stop(event_loop, Err(e));
         }
-        self.on_captured(event_loop);
+        if let Some(gfx) = &self.gfx {
+            gfx.window.request_redraw();
+        }
     }
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, event: LiveEvent) {
         match event {
-            LiveEvent::Captured => self.on_captured(event_loop),
+            // The frame is taken on the next redraw: heavy work inside user events would keep
+            // the loop busy and starve redraws and the exit.
+            LiveEvent::Captured => {
+                if let Some(gfx) = &self.gfx {
+                    gfx.window.request_redraw();
+                }
+            }
             LiveEvent::Stop => self.stop(event_loop, Ok(StopReason::Interrupted)),
         }
     }
@@ -469,6 +473,13 @@ impl ApplicationHandler<LiveEvent> for WindowApp {
                 }
             }
             WindowEvent::RedrawRequested => {
+                if self.outcome.is_some() {
+                    return;
+                }
+                self.on_captured(event_loop);
+                if self.outcome.is_some() {
+                    return;
+                }
                 if let Err(e) = self.draw() {
                     return self.stop(event_loop, Err(e));
                 }

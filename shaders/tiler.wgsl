@@ -6,14 +6,13 @@
 //   1 params:    uniform Params (frame size, tile size, grid size)
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte
-//                t*300 + (py*10+px)*3 + c. Holds the previous frame's patches on entry.
-//   3 reference: storage array<u32>, read_write: the patches last classified, same layout
-//   4 accept:    storage array<u32>, read: per tile, nonzero = the patch held in `patches`
-//                on entry was classified; copy it into `reference` before overwriting it
+//                t*300 + (py*10+px)*3 + c
+//   3 reference: storage array<u32>, read: the patches last classified, same layout
+//                (uploaded by the CPU, which knows which frame's patches it classified)
+//   4 valid:     storage array<u32>, read: per tile, nonzero = `reference` holds a patch
 //   5 change:    storage array<u32>, read_write: per tile, the largest difference of any
 //                2x2-quadrant mean channel (0..255, rounded) between the new patch and
-//                `reference`, or 0xffffffff when the tile was never classified. On entry it
-//                holds the previous frame's value, which tells whether `reference` is valid.
+//                `reference`, or 0xffffffff when the tile was never classified
 //
 // One invocation per tile, no shared memory and no barriers: on software Vulkan (lavapipe)
 // barriers cost far more than the arithmetic. Coordinates are in tenths of a pixel so the
@@ -33,8 +32,8 @@ struct Params {
 @group(0) @binding(0) var frame: texture_2d<f32>;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read_write> patches: array<u32>;
-@group(0) @binding(3) var<storage, read_write> reference: array<u32>;
-@group(0) @binding(4) var<storage, read> accept: array<u32>;
+@group(0) @binding(3) var<storage, read> reference: array<u32>;
+@group(0) @binding(4) var<storage, read> valid_ref: array<u32>;
 @group(0) @binding(5) var<storage, read_write> change: array<u32>;
 
 const WORDS: u32 = 75u;      // 300 bytes per patch
@@ -97,16 +96,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row = t / params.cols;
     let base = t * WORDS;
 
-    // 1. Remember the previous patch if the CPU classified it.
-    let accepted = accept[t] != 0u;
-    if (accepted) {
-        for (var i = 0u; i < WORDS; i++) {
-            reference[base + i] = patches[base + i];
-        }
-    }
-    let valid = accepted || change[t] != NEVER;
+    let valid = valid_ref[t] != 0u;
 
-    // 2. New patch, packed into words as it is computed, with its quadrant sums.
+    // 1. New patch, packed into words as it is computed, with its quadrant sums.
     var q_new = array<vec3<u32>, 4>();
     var q_ref = array<vec3<u32>, 4>();
     var word = 0u;
@@ -149,7 +141,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         q_ref[half + 1u] += right_ref;
     }
 
-    // 3. Largest quadrant-mean change since the reference (25 pixels per quadrant).
+    // 2. Largest quadrant-mean change since the reference (25 pixels per quadrant).
     if (valid) {
         var d = 0u;
         for (var q = 0u; q < 4u; q++) {

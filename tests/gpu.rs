@@ -177,7 +177,7 @@ fn tiler_reports_changes_since_accept() {
     let a = test_frame(40, 30, 7);
     tiler.tile(&a, 10, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == NEVER_CLASSIFIED));
-    tiler.accept_all();
+    tiler.accept_all(&tiles);
     tiler.tile(&a, 10, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
 
@@ -204,8 +204,24 @@ fn tiler_reports_changes_since_accept() {
         tiles.changed(4).collect::<Vec<_>>(),
         vec![changed_tile as u32]
     );
-    // Not accepted: still compared with frame a. Accept it: then b is the reference.
-    tiler.accept(&[changed_tile as u32]);
+    // Not accepted: still compared with frame a.
+    let b_tiles = tiles.clone();
+    tiler.tile(&b, 10, &mut tiles).unwrap();
+    assert_eq!(
+        tiles.changed(4).collect::<Vec<_>>(),
+        vec![changed_tile as u32]
+    );
+    // Pipelined: frame a is already in flight when b's tiles are accepted. The accept takes
+    // effect from the next submit on: a in flight is still compared with a, the next a with b.
+    tiler.submit(&a, 10).unwrap();
+    tiler.accept(&b_tiles, &[changed_tile as u32]);
+    tiler.read(&mut tiles).unwrap();
+    assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
+    tiler.tile(&a, 10, &mut tiles).unwrap();
+    assert_eq!(
+        tiles.changed(4).collect::<Vec<_>>(),
+        vec![changed_tile as u32]
+    );
     tiler.tile(&b, 10, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
 
@@ -583,14 +599,19 @@ fn timings_720p() {
     eprintln!("tile 1280x720 @10: {:?}/frame", t0.elapsed() / 10);
 
     let mut nearest = NearestClassifier::new(ctx(), atlas, Background::Color([0, 0, 0])).unwrap();
-    nearest.set_allowed(&atlas.allowed("default").unwrap()).unwrap();
+    nearest
+        .set_allowed(&atlas.allowed("default").unwrap())
+        .unwrap();
     let mut out = Vec::new();
     nearest.classify(&tiles.patches, &mut out).unwrap();
     let t0 = Instant::now();
     for _ in 0..3 {
         nearest.classify(&tiles.patches, &mut out).unwrap();
     }
-    eprintln!("nearest 9216 tiles x default set: {:?}/frame", t0.elapsed() / 3);
+    eprintln!(
+        "nearest 9216 tiles x default set: {:?}/frame",
+        t0.elapsed() / 3
+    );
 
     let mut renderer = Renderer::new(ctx(), atlas).unwrap();
     let scene = Scene {

@@ -727,3 +727,13 @@ fn renderer_encode_into_srgb_surface_format_matches_offscreen() {
     }
     assert!(worst <= 1, "sRGB target differs from offscreen by {worst}");
 }
+
+#[test]
+fn passes_can_move_to_the_pipeline_thread() {
+    fn send<T: Send>() {}
+    fn shared<T: Send + Sync>() {}
+    send::<Tiler>();
+    send::<Renderer>();
+    send::<NearestClassifier>();
+    shared::<GpuContext>();
+}

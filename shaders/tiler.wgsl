@@ -69,13 +69,24 @@ fn average(sx: vec2<u32>, sy: vec2<u32>) -> vec3<u32> {
     return (sum + vec3<u32>(area / 2u)) / area;
 }
 
+fn ref_byte(base: u32, k: u32) -> u32 {
+    return (reference[base + k / 4u] >> (8u * (k % 4u))) & 0xffu;
+}
+
 fn ref_pixel(base: u32, b: u32) -> vec3<u32> {
-    var v = vec3<u32>(0u);
-    for (var c = 0u; c < 3u; c++) {
-        let k = b + c;
-        v[c] = (reference[base + k / 4u] >> (8u * (k % 4u))) & 0xffu;
+    return vec3<u32>(ref_byte(base, b), ref_byte(base, b + 1u), ref_byte(base, b + 2u));
+}
+
+// Appends one byte to the patch, storing each word as soon as it is full.
+fn push(word: ptr<function, u32>, filled: ptr<function, u32>, w: ptr<function, u32>, v: u32) {
+    *word |= v << (8u * *filled);
+    *filled += 1u;
+    if (*filled == 4u) {
+        patches[*w] = *word;
+        *w += 1u;
+        *word = 0u;
+        *filled = 0u;
     }
-    return v;
 }
 
 fn max3(v: vec3<u32>) -> u32 {
@@ -99,11 +110,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let valid = valid_ref[t] != 0u;
 
     // 1. New patch, packed into words as it is computed, with its quadrant sums.
-    var q_new = array<vec3<u32>, 4>();
-    var q_ref = array<vec3<u32>, 4>();
+    var new_q = array<vec3<u32>, 4>();
+    var ref_q = array<vec3<u32>, 4>();
     var word = 0u;
     var filled = 0u;
-    var w = 0u;
+    var w = base;
     for (var py = 0u; py < 10u; py++) {
         let sy = span(row * params.tile, py, params.height);
         var left = vec3<u32>(0u);
@@ -123,30 +134,29 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 right += rgb;
                 right_ref += old;
             }
-            for (var c = 0u; c < 3u; c++) {
-                word |= rgb[c] << (8u * filled);
-                filled += 1u;
-                if (filled == 4u) {
-                    patches[base + w] = word;
-                    w += 1u;
-                    word = 0u;
-                    filled = 0u;
-                }
-            }
+            push(&word, &filled, &w, rgb.r);
+            push(&word, &filled, &w, rgb.g);
+            push(&word, &filled, &w, rgb.b);
         }
-        let half = (py / 5u) * 2u;
-        q_new[half] += left;
-        q_new[half + 1u] += right;
-        q_ref[half] += left_ref;
-        q_ref[half + 1u] += right_ref;
+        if (py < 5u) {
+            new_q[0] += left;
+            new_q[1] += right;
+            ref_q[0] += left_ref;
+            ref_q[1] += right_ref;
+        } else {
+            new_q[2] += left;
+            new_q[3] += right;
+            ref_q[2] += left_ref;
+            ref_q[3] += right_ref;
+        }
     }
 
     // 2. Largest quadrant-mean change since the reference (25 pixels per quadrant).
     if (valid) {
-        var d = 0u;
-        for (var q = 0u; q < 4u; q++) {
-            d = max(d, max3(absdiff(q_new[q], q_ref[q])));
-        }
+        let d = max(
+            max(max3(absdiff(new_q[0], ref_q[0])), max3(absdiff(new_q[1], ref_q[1]))),
+            max(max3(absdiff(new_q[2], ref_q[2])), max3(absdiff(new_q[3], ref_q[3]))),
+        );
         change[t] = (d + 12u) / 25u;
     } else {
         change[t] = NEVER;

@@ -291,11 +291,32 @@ impl Renderer {
     }
 
     /// Renders offscreen at `out_width` x `out_height` and reads the image back.
-    pub fn render_to_frame(&mut self, scene: &Scene<'_>, out_width: u32, out_height: u32) -> Result<Frame> {
+    pub fn render_to_frame(
+        &mut self,
+        scene: &Scene<'_>,
+        out_width: u32,
+        out_height: u32,
+    ) -> Result<Frame> {
+        let mut frame = Frame::new(0, 0, Vec::new());
+        self.render_into(scene, out_width, out_height, &mut frame)?;
+        Ok(frame)
+    }
+
+    /// As [`Renderer::render_to_frame`], reusing `out`'s allocation from frame to frame.
+    pub fn render_into(
+        &mut self,
+        scene: &Scene<'_>,
+        out_width: u32,
+        out_height: u32,
+        out: &mut Frame,
+    ) -> Result<()> {
         self.ensure_target(out_width, out_height)?;
-        let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("render offscreen"),
-        });
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("render offscreen"),
+            });
         // `ensure_target` just made it; take it out to borrow self mutably below.
         let target = self
             .target
@@ -309,12 +330,17 @@ impl Renderer {
             scene,
             Some(wgpu::Color::BLACK),
         );
-        let result = drawn.and_then(|()| self.read_target(encoder, &target));
+        let result = drawn.and_then(|()| self.read_target(encoder, &target, out));
         self.target = Some(target);
         result
     }
 
-    fn read_target(&self, mut encoder: wgpu::CommandEncoder, target: &Target) -> Result<Frame> {
+    fn read_target(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        target: &Target,
+        out: &mut Frame,
+    ) -> Result<()> {
         encoder.copy_texture_to_buffer(
             target.texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
@@ -341,18 +367,20 @@ impl Renderer {
             .map_err(|_| Error::Gpu("render readback was dropped".into()))?
             .map_err(|e| Error::Gpu(format!("cannot map the render readback buffer: {e}")))?;
         let row = target.width as usize * 4;
-        let mut rgba = Vec::with_capacity(row * target.height as usize);
+        out.rgba.clear();
         {
             let view = target
                 .staging
                 .get_mapped_range(..)
                 .map_err(|e| Error::Gpu(format!("cannot read the render readback buffer: {e}")))?;
             for line in view.chunks_exact(target.padded_row as usize) {
-                rgba.extend_from_slice(&line[..row]);
+                out.rgba.extend_from_slice(&line[..row]);
             }
         }
         target.staging.unmap();
-        Ok(Frame::new(target.width, target.height, rgba))
+        out.width = target.width;
+        out.height = target.height;
+        Ok(())
     }
 
     /// Records the mosaic into `target` (e.g. a window's surface texture) inside `viewport`
@@ -390,9 +418,11 @@ impl Renderer {
         if self.instances.size() < needed {
             self.instances = Self::instance_buffer(device, (tiles as u64).next_power_of_two());
         }
-        self.ctx
-            .queue
-            .write_buffer(&self.instances, 0, bytemuck::cast_slice(&self.instance_data));
+        self.ctx.queue.write_buffer(
+            &self.instances,
+            0,
+            bytemuck::cast_slice(&self.instance_data),
+        );
 
         // Pick the mip level at which one atlas texel is one output pixel.
         let tile_w = viewport[2] * grid.tile as f32 / grid.src_width as f32;
@@ -500,7 +530,11 @@ impl Renderer {
                 multisample: Default::default(),
                 fragment: Some(wgpu::FragmentState {
                     module,
-                    entry_point: Some(if format.is_srgb() { "fs_srgb" } else { "fs_main" }),
+                    entry_point: Some(if format.is_srgb() {
+                        "fs_srgb"
+                    } else {
+                        "fs_main"
+                    }),
                     compilation_options: Default::default(),
                     targets: &[Some(wgpu::ColorTargetState {
                         format,

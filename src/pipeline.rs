@@ -253,9 +253,9 @@ impl Pipeline {
                 self.emoji[i as usize] = c;
             }
             if self.changed.len() == n {
-                self.tiler.accept_all();
+                self.tiler.accept_all(&self.tiles);
             } else {
-                self.tiler.accept(&self.changed);
+                self.tiler.accept(&self.tiles, &self.changed);
             }
         }
         let t_classify = t0.elapsed();

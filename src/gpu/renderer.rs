@@ -291,32 +291,18 @@ impl Renderer {
     }
 
     /// Renders offscreen at `out_width` x `out_height` and reads the image back.
-    pub fn render_to_frame(
-        &mut self,
-        scene: &Scene<'_>,
-        out_width: u32,
-        out_height: u32,
-    ) -> Result<Frame> {
+    pub fn render_to_frame(&mut self, scene: &Scene<'_>, out_width: u32, out_height: u32) -> Result<Frame> {
         let mut frame = Frame::new(0, 0, Vec::new());
         self.render_into(scene, out_width, out_height, &mut frame)?;
         Ok(frame)
     }
 
     /// As [`Renderer::render_to_frame`], reusing `out`'s allocation from frame to frame.
-    pub fn render_into(
-        &mut self,
-        scene: &Scene<'_>,
-        out_width: u32,
-        out_height: u32,
-        out: &mut Frame,
-    ) -> Result<()> {
+    pub fn render_into(&mut self, scene: &Scene<'_>, out_width: u32, out_height: u32, out: &mut Frame) -> Result<()> {
         self.ensure_target(out_width, out_height)?;
-        let mut encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("render offscreen"),
-            });
+        let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("render offscreen"),
+        });
         // `ensure_target` just made it; take it out to borrow self mutably below.
         let target = self
             .target
@@ -335,12 +321,7 @@ impl Renderer {
         result
     }
 
-    fn read_target(
-        &self,
-        mut encoder: wgpu::CommandEncoder,
-        target: &Target,
-        out: &mut Frame,
-    ) -> Result<()> {
+    fn read_target(&self, mut encoder: wgpu::CommandEncoder, target: &Target, out: &mut Frame) -> Result<()> {
         encoder.copy_texture_to_buffer(
             target.texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
@@ -418,11 +399,9 @@ impl Renderer {
         if self.instances.size() < needed {
             self.instances = Self::instance_buffer(device, (tiles as u64).next_power_of_two());
         }
-        self.ctx.queue.write_buffer(
-            &self.instances,
-            0,
-            bytemuck::cast_slice(&self.instance_data),
-        );
+        self.ctx
+            .queue
+            .write_buffer(&self.instances, 0, bytemuck::cast_slice(&self.instance_data));
 
         // Pick the mip level at which one atlas texel is one output pixel.
         let tile_w = viewport[2] * grid.tile as f32 / grid.src_width as f32;
@@ -530,11 +509,7 @@ impl Renderer {
                 multisample: Default::default(),
                 fragment: Some(wgpu::FragmentState {
                     module,
-                    entry_point: Some(if format.is_srgb() {
-                        "fs_srgb"
-                    } else {
-                        "fs_main"
-                    }),
+                    entry_point: Some(if format.is_srgb() { "fs_srgb" } else { "fs_main" }),
                     compilation_options: Default::default(),
                     targets: &[Some(wgpu::ColorTargetState {
                         format,

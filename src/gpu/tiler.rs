@@ -288,9 +288,7 @@ impl Tiler {
         let mut encoder = self
             .ctx
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("tiler"),
-            });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiler") });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("tiler"),
@@ -375,8 +373,7 @@ impl Tiler {
 
     fn same_grid(&self, t: &Tiles) -> bool {
         self.grid.as_ref().is_some_and(|g| {
-            (g.width, g.height, g.tile) == (t.width, t.height, t.tile)
-                && t.patches.len() == self.reference.len()
+            (g.width, g.height, g.tile) == (t.width, t.height, t.tile) && t.patches.len() == self.reference.len()
         })
     }
 
@@ -454,11 +451,7 @@ impl Tiler {
         let reference = buffer("tiler reference", patch_bytes, U::STORAGE | U::COPY_DST);
         let valid = buffer("tiler valid", tiles * 4, U::STORAGE | U::COPY_DST);
         let change = buffer("tiler change", tiles * 4, U::STORAGE | U::COPY_SRC);
-        let staging = buffer(
-            "tiler readback",
-            patch_bytes + tiles * 4,
-            U::MAP_READ | U::COPY_DST,
-        );
+        let staging = buffer("tiler readback", patch_bytes + tiles * 4, U::MAP_READ | U::COPY_DST);
         self.ctx.queue.write_buffer(
             &self.params,
             0,

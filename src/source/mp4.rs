@@ -64,12 +64,8 @@ impl Mp4Source {
             ));
         }
         let reader = guard(path, "MP4 parsing", || {
-            Mp4Reader::read_header(BufReader::new(file), complete).map_err(|e| {
-                Error::decode(
-                    path,
-                    format!("not a readable MP4 file (corrupt or truncated?): {e}"),
-                )
-            })
+            Mp4Reader::read_header(BufReader::new(file), complete)
+                .map_err(|e| Error::decode(path, format!("not a readable MP4 file (corrupt or truncated?): {e}")))
         })?;
 
         let mut video_codecs = Vec::new();
@@ -186,29 +182,16 @@ impl Mp4Source {
             let mut buf = vec![0u8; len as usize];
             file.seek(SeekFrom::Start(offset))
                 .and_then(|_| file.read_exact(&mut buf))
-                .map_err(|e| {
-                    Error::decode(
-                        &path,
-                        format!("cannot read video sample {id}: {e} (truncated file?)"),
-                    )
-                })?;
+                .map_err(|e| Error::decode(&path, format!("cannot read video sample {id}: {e} (truncated file?)")))?;
             buf
         } else {
             let reader = &mut self.reader;
             guard(&path, "MP4 sample reading", || {
-                reader.read_sample(track_id, id).map_err(|e| {
-                    Error::decode(
-                        &path,
-                        format!("cannot read video sample {id}: {e} (truncated file?)"),
-                    )
-                })
+                reader
+                    .read_sample(track_id, id)
+                    .map_err(|e| Error::decode(&path, format!("cannot read video sample {id}: {e} (truncated file?)")))
             })?
-            .ok_or_else(|| {
-                Error::decode(
-                    &path,
-                    format!("video sample {id} is missing (truncated file?)"),
-                )
-            })?
+            .ok_or_else(|| Error::decode(&path, format!("video sample {id} is missing (truncated file?)")))?
             .bytes
             .to_vec()
         };
@@ -226,13 +209,8 @@ impl Mp4Source {
         let pending = &mut self.pending;
         guard(&path, "H.264 decoding", || {
             let out = decoder
-                .decode_with_options(
-                    annexb,
-                    DecodeOptions::new().flush_after_decode(Flush::NoFlush),
-                )
-                .map_err(|e| {
-                    Error::decode(&path, format!("H.264 decoding failed at sample {id}: {e}"))
-                })?;
+                .decode_with_options(annexb, DecodeOptions::new().flush_after_decode(Flush::NoFlush))
+                .map_err(|e| Error::decode(&path, format!("H.264 decoding failed at sample {id}: {e}")))?;
             if let Some(yuv) = out {
                 pending.push_back(to_frame(&yuv));
             }
@@ -246,9 +224,9 @@ impl Mp4Source {
         let pending = &mut self.pending;
         let path = self.path.clone();
         guard(&path, "H.264 decoding", || {
-            let rest = decoder.flush_remaining().map_err(|e| {
-                Error::decode(&path, format!("H.264 decoding failed at the end: {e}"))
-            })?;
+            let rest = decoder
+                .flush_remaining()
+                .map_err(|e| Error::decode(&path, format!("H.264 decoding failed at the end: {e}")))?;
             for yuv in &rest {
                 pending.push_back(to_frame(yuv));
             }
@@ -303,11 +281,7 @@ fn reduce(num: u64, den: u64) -> Rate {
 }
 
 /// Rewrites length-prefixed NAL units (as stored in MP4) as start-code-prefixed Annex B.
-pub fn avcc_to_annexb(
-    sample: &[u8],
-    length_size: usize,
-    out: &mut Vec<u8>,
-) -> std::result::Result<(), String> {
+pub fn avcc_to_annexb(sample: &[u8], length_size: usize, out: &mut Vec<u8>) -> std::result::Result<(), String> {
     let mut rest = sample;
     while !rest.is_empty() {
         if rest.len() < length_size {
@@ -318,10 +292,7 @@ pub fn avcc_to_annexb(
             .fold(0usize, |acc, &b| (acc << 8) | b as usize);
         rest = &rest[length_size..];
         if len > rest.len() {
-            return Err(format!(
-                "NAL unit of {len} bytes but only {} left",
-                rest.len()
-            ));
+            return Err(format!("NAL unit of {len} bytes but only {} left", rest.len()));
         }
         out.extend_from_slice(&[0, 0, 0, 1]);
         out.extend_from_slice(&rest[..len]);
@@ -368,8 +339,7 @@ fn top_level_boxes(path: &Path, file_len: u64) -> Result<Vec<TopBox>> {
                 break;
             }
             size = u64::from_be_bytes([
-                header[8], header[9], header[10], header[11], header[12], header[13], header[14],
-                header[15],
+                header[8], header[9], header[10], header[11], header[12], header[13], header[14], header[15],
             ]);
         } else if size == 0 {
             size = file_len - offset;
@@ -381,10 +351,7 @@ fn top_level_boxes(path: &Path, file_len: u64) -> Result<Vec<TopBox>> {
         offset += size;
     }
     if boxes.is_empty() {
-        return Err(Error::decode(
-            path,
-            "not a readable MP4 file (no complete box)",
-        ));
+        return Err(Error::decode(path, "not a readable MP4 file (no complete box)"));
     }
     Ok(boxes)
 }
@@ -414,12 +381,7 @@ fn children(mut body: &[u8]) -> Vec<([u8; 4], &[u8])> {
 
 /// (file offset, size) of every sample of `track_id` in the `moof` boxes, and the summed
 /// sample durations. Samples whose bytes lie past the end of the file are left out.
-fn fragment_samples(
-    path: &Path,
-    boxes: &[TopBox],
-    track_id: u32,
-    file_len: u64,
-) -> Result<(Vec<(u64, u32)>, u64)> {
+fn fragment_samples(path: &Path, boxes: &[TopBox], track_id: u32, file_len: u64) -> Result<(Vec<(u64, u32)>, u64)> {
     let err = |e: std::io::Error| Error::Read {
         path: path.to_path_buf(),
         source: e,
@@ -460,11 +422,7 @@ fn fragment_samples(
                 default_duration = be32(tfhd, at).ok_or_else(|| bad("short tfhd"))?;
                 at += 4;
             }
-            let default_size = if flags & 0x10 != 0 {
-                be32(tfhd, at)
-            } else {
-                None
-            };
+            let default_size = if flags & 0x10 != 0 { be32(tfhd, at) } else { None };
             for (_, trun) in parts.iter().filter(|(k, _)| k == b"trun") {
                 let tflags = be32(trun, 0).ok_or_else(|| bad("short trun"))? & 0xff_ffff;
                 let count = be32(trun, 4).ok_or_else(|| bad("short trun"))?;

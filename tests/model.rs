@@ -47,7 +47,9 @@ fn quality_floors_on_held_back_photos() {
     let obj = floors["photos"].as_object().expect("floors.photos object");
     assert!(obj.len() >= 3);
     for (name, f) in obj {
-        let photo = root().join("tests/data/photos").join(f["file"].as_str().unwrap_or(name));
+        let photo = root()
+            .join("tests/data/photos")
+            .join(f["file"].as_str().unwrap_or(name));
         if !photo.is_file() {
             continue;
         }

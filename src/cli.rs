@@ -171,6 +171,15 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), crate::Error> {
     Ok((w, h))
 }
 
+impl ClassifierKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ClassifierKind::Onnx => "onnx",
+            ClassifierKind::Nearest => "nearest",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,14 +196,5 @@ mod tests {
     fn cli_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
-    }
-}
-
-impl ClassifierKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ClassifierKind::Onnx => "onnx",
-            ClassifierKind::Nearest => "nearest",
-        }
     }
 }

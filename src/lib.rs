@@ -11,6 +11,7 @@ pub mod cli;
 pub mod error;
 pub mod frame;
 pub mod gpu;
+pub mod live;
 pub mod pipeline;
 pub mod sink;
 pub mod source;

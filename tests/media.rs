@@ -8,9 +8,7 @@ use std::sync::Arc;
 use emojicam::error::Error;
 use emojicam::frame::{Frame, Rate, StreamInfo, StreamKind};
 use emojicam::sink::{self, FileOutput, Mosaic, Mp4Sink, Sink, V4l2Sink, VideoOutputDevice};
-use emojicam::source::camera::{
-    choose_format, decode_mjpeg, decode_yuyv, list_cameras, FormatSpec, FourCc,
-};
+use emojicam::source::camera::{choose_format, decode_mjpeg, decode_yuyv, list_cameras, FormatSpec, FourCc};
 use emojicam::source::{self, Source};
 use emojicam::yuv;
 
@@ -36,11 +34,7 @@ fn ffmpeg_rgba(path: &Path) -> Vec<u8> {
         .args(["-f", "rawvideo", "-pix_fmt", "rgba", "-"])
         .output()
         .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -51,11 +45,7 @@ fn ffprobe(path: &Path, entries: &str) -> String {
         .arg(path)
         .output()
         .expect("ffprobe runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -185,22 +175,15 @@ fn png_and_jpeg_images_decode_once() {
     assert!(src.next_frame().unwrap().is_none());
 
     let jpg = dir.path().join("b.jpg");
-    image::DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
-        16,
-        8,
-        image::Rgba([200, 40, 40, 255]),
-    ))
-    .into_rgb8()
-    .save(&jpg)
-    .unwrap();
+    image::DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(16, 8, image::Rgba([200, 40, 40, 255])))
+        .into_rgb8()
+        .save(&jpg)
+        .unwrap();
     let mut src = source::open(&jpg).unwrap();
     let f = src.next_frame().unwrap().unwrap();
     assert_eq!((f.width, f.height), (16, 8));
     let p = f.pixel(5, 5);
-    assert!(
-        (p[0] as i32 - 200).abs() < 6 && (p[1] as i32 - 40).abs() < 6,
-        "{p:?}"
-    );
+    assert!((p[0] as i32 - 200).abs() < 6 && (p[1] as i32 - 40).abs() < 6, "{p:?}");
 }
 
 #[test]
@@ -212,10 +195,7 @@ fn looping_repeats_images_and_restarts_videos() {
         .unwrap();
     let mut src = source::open_looping(&png).unwrap();
     for _ in 0..5 {
-        assert_eq!(
-            src.next_frame().unwrap().unwrap().pixel(0, 0),
-            [1, 2, 3, 255]
-        );
+        assert_eq!(src.next_frame().unwrap().unwrap().pixel(0, 0), [1, 2, 3, 255]);
     }
     let mut src = source::open_looping(&data("small.y4m")).unwrap();
     assert_eq!(src.info().frames, None);
@@ -244,15 +224,9 @@ fn mp4_round_trip_keeps_frame_count_and_rate() {
     sink.finish().unwrap();
     assert_eq!(entries(dir.path()), vec!["out.mp4".to_string()]);
 
-    let probe = ffprobe(
-        &out,
-        "stream=codec_name,width,height,r_frame_rate,nb_read_frames",
-    );
+    let probe = ffprobe(&out, "stream=codec_name,width,height,r_frame_rate,nb_read_frames");
     assert!(probe.contains("codec_name=h264"), "{probe}");
-    assert!(
-        probe.contains("width=320") && probe.contains("height=180"),
-        "{probe}"
-    );
+    assert!(probe.contains("width=320") && probe.contains("height=180"), "{probe}");
     assert!(probe.contains("r_frame_rate=25/1"), "{probe}");
     assert!(probe.contains("nb_read_frames=12"), "{probe}");
 
@@ -279,10 +253,7 @@ fn mp4_pads_odd_sizes_and_keeps_ntsc_rate() {
     }
     sink.finish().unwrap();
     let probe = ffprobe(&out, "stream=width,height,r_frame_rate,nb_read_frames");
-    assert!(
-        probe.contains("width=34") && probe.contains("height=18"),
-        "{probe}"
-    );
+    assert!(probe.contains("width=34") && probe.contains("height=18"), "{probe}");
     assert!(probe.contains("r_frame_rate=30000/1001"), "{probe}");
     assert!(probe.contains("nb_read_frames=5"), "{probe}");
 }
@@ -298,10 +269,7 @@ fn mp4_recording_is_playable_before_finish() {
     }
     // Two fragments (10 frames each) are on disk; the last 5 frames are still buffered.
     let probe = ffprobe(&out, "stream=nb_read_frames");
-    assert!(
-        probe.contains("nb_read_frames=20"),
-        "mid-recording: {probe}"
-    );
+    assert!(probe.contains("nb_read_frames=20"), "mid-recording: {probe}");
     sink.finish().unwrap();
     let probe = ffprobe(&out, "stream=nb_read_frames,width,height");
     assert!(probe.contains("nb_read_frames=25"), "{probe}");
@@ -337,17 +305,13 @@ fn y4m_writer_reads_back_in_ffprobe_and_our_source() {
     let frames = decode_all(source::open(&data("small.y4m")).unwrap().as_mut());
     let out = dir.path().join("out.y4m");
     let (text, codes) = tables();
-    let mut sink =
-        sink::create(&out, &video_info(320, 180, Rate::new(25, 1)), text, codes).unwrap();
+    let mut sink = sink::create(&out, &video_info(320, 180, Rate::new(25, 1)), text, codes).unwrap();
     for (i, f) in frames.iter().take(3).enumerate() {
         sink.write(&mosaic(i as u64, f, &[0], 1, 1)).unwrap();
     }
     sink.finish().unwrap();
     let probe = ffprobe(&out, "stream=width,height,r_frame_rate,nb_read_frames");
-    assert!(
-        probe.contains("width=320") && probe.contains("height=180"),
-        "{probe}"
-    );
+    assert!(probe.contains("width=320") && probe.contains("height=180"), "{probe}");
     assert!(probe.contains("r_frame_rate=25/1"), "{probe}");
     assert!(probe.contains("nb_read_frames=3"), "{probe}");
     let mut back = source::open(&out).unwrap();
@@ -360,22 +324,12 @@ fn y4m_writer_reads_back_in_ffprobe_and_our_source() {
     }
     // ffmpeg reads our colours as we meant them: pure red stays red.
     let red = dir.path().join("red.y4m");
-    let mut sink = sink::create(
-        &red,
-        &video_info(4, 4, Rate::new(25, 1)),
-        tables().0,
-        tables().1,
-    )
-    .unwrap();
+    let mut sink = sink::create(&red, &video_info(4, 4, Rate::new(25, 1)), tables().0, tables().1).unwrap();
     let f = Frame::filled(4, 4, [255, 0, 0, 255]);
     sink.write(&mosaic(0, &f, &[0], 1, 1)).unwrap();
     sink.finish().unwrap();
     let rgba = ffmpeg_rgba(&red);
-    assert!(
-        rgba[0] > 245 && rgba[1] < 10 && rgba[2] < 10,
-        "{:?}",
-        &rgba[..4]
-    );
+    assert!(rgba[0] > 245 && rgba[1] < 10 && rgba[2] < 10, "{:?}", &rgba[..4]);
 }
 
 #[test]
@@ -501,8 +455,7 @@ fn dropped_sinks_leave_no_partial_output() {
     let info = video_info(32, 32, Rate::new(25, 1));
     let f = Frame::filled(32, 32, [1, 2, 3, 255]);
     for name in ["a.txt", "a.json", "a.jsonl", "a.mp4", "a.y4m", "a.png"] {
-        let mut sink =
-            sink::create(&dir.path().join(name), &info, text.clone(), codes.clone()).unwrap();
+        let mut sink = sink::create(&dir.path().join(name), &info, text.clone(), codes.clone()).unwrap();
         assert_eq!(
             entries(dir.path()).len(),
             1,
@@ -511,11 +464,7 @@ fn dropped_sinks_leave_no_partial_output() {
         assert!(entries(dir.path())[0].starts_with(&format!(".{name}.partial-")));
         sink.write(&mosaic(0, &f, &[0], 1, 1)).unwrap();
         drop(sink);
-        assert!(
-            entries(dir.path()).is_empty(),
-            "{name}: {:?}",
-            entries(dir.path())
-        );
+        assert!(entries(dir.path()).is_empty(), "{name}: {:?}", entries(dir.path()));
     }
 }
 
@@ -532,18 +481,11 @@ fn unwritable_output_fails_before_processing() {
     .err()
     .unwrap();
     assert!(matches!(err, Error::Write { .. }), "{err}");
-    let err = Mp4Sink::create_recording(
-        Path::new("/nonexistent-dir/rec.mp4"),
-        8,
-        8,
-        Rate::new(25, 1),
-    )
-    .err()
-    .unwrap();
-    assert!(matches!(err, Error::Write { .. }), "{err}");
-    let err = sink::create(Path::new("out.gif"), &info, text, codes)
+    let err = Mp4Sink::create_recording(Path::new("/nonexistent-dir/rec.mp4"), 8, 8, Rate::new(25, 1))
         .err()
         .unwrap();
+    assert!(matches!(err, Error::Write { .. }), "{err}");
+    let err = sink::create(Path::new("out.gif"), &info, text, codes).err().unwrap();
     assert!(matches!(err, Error::Usage(_)), "{err}");
     assert!(err.to_string().contains("'.gif'"), "{err}");
 }
@@ -566,11 +508,7 @@ fn bt601_limited_reference_values() {
         assert_eq!(yuv::rgb_to_yuv(rgb[0], rgb[1], rgb[2]), expected, "{rgb:?}");
         let (r, g, b) = yuv::yuv_to_rgb(expected.0, expected.1, expected.2);
         for (got, want) in [r, g, b].iter().zip(rgb) {
-            assert!(
-                (*got as i32 - want as i32).abs() <= 2,
-                "{rgb:?} -> {:?}",
-                (r, g, b)
-            );
+            assert!((*got as i32 - want as i32).abs() <= 2, "{rgb:?} -> {:?}", (r, g, b));
         }
     }
 }
@@ -578,9 +516,7 @@ fn bt601_limited_reference_values() {
 #[test]
 fn i420_and_yuyv_layouts() {
     // 2x2 image: red, green / blue, white.
-    let rgba = [
-        255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 255, 255, 255, 255,
-    ];
+    let rgba = [255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 255, 255, 255, 255];
     let (mut y, mut u, mut v) = ([0u8; 4], [0u8; 1], [0u8; 1]);
     yuv::rgba_to_i420(&rgba, 2, 2, &mut y, &mut u, &mut v);
     assert_eq!(y, [81, 145, 41, 235]);
@@ -644,12 +580,7 @@ fn v4l2_writer_writes_whole_yuyv_frames() {
             "6x2",
             "-count_frames",
         ])
-        .args([
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "default=nw=1",
-        ])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "default=nw=1"])
         .arg(&path)
         .output()
         .unwrap();
@@ -658,24 +589,15 @@ fn v4l2_writer_writes_whole_yuyv_frames() {
 
 #[test]
 fn v4l2_device_errors_are_clear() {
-    let err = V4l2Sink::open(Path::new("/dev/video-emojicam-missing"))
-        .err()
-        .unwrap();
+    let err = V4l2Sink::open(Path::new("/dev/video-emojicam-missing")).err().unwrap();
     assert!(matches!(err, Error::VirtualCamera(_)));
-    assert!(
-        err.to_string()
-            .contains("does not exist: load v4l2loopback"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("does not exist: load v4l2loopback"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-device");
     std::fs::write(&file, b"").unwrap();
     let err = V4l2Sink::open(&file).err().unwrap();
-    assert!(
-        err.to_string().contains("is not a video output device"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("is not a video output device"), "{err}");
 }
 
 #[test]
@@ -721,9 +643,7 @@ fn truncated_mp4_is_a_decode_error() {
 #[test]
 fn garbage_files_are_decode_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let garbage: Vec<u8> = (0..4096u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     for name in ["g.mp4", "g.png", "g.jpg", "g.y4m"] {
         let p = dir.path().join(name);
         std::fs::write(&p, &garbage).unwrap();
@@ -781,7 +701,8 @@ fn zero_size_image_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     // A hand-made PNG header claiming 0x0.
     let p = dir.path().join("zero.png");
-    let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x00\x00\x00\x00\x00\x08\x06\x00\x00\x00".to_vec();
+    let mut bytes =
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x00\x00\x00\x00\x00\x08\x06\x00\x00\x00".to_vec();
     bytes.extend_from_slice(&[0, 0, 0, 0]);
     std::fs::write(&p, bytes).unwrap();
     assert!(matches!(open_err(&p), Error::Decode { .. }));
@@ -818,10 +739,7 @@ fn camera_format_choice() {
         Some(available[3])
     );
     // An unavailable size: the nearest above.
-    assert_eq!(
-        choose_format(&available, Some((800, 600)), None),
-        Some(available[2])
-    );
+    assert_eq!(choose_format(&available, Some((800, 600)), None), Some(available[2]));
     // Only formats we cannot decode: none.
     assert_eq!(choose_format(&[available[5]], None, None), None);
     assert_eq!(choose_format(&[], None, None), None);
@@ -833,26 +751,17 @@ fn yuyv_and_mjpeg_decode() {
     let f = decode_yuyv(&[81, 90, 81, 240], 2, 1).unwrap();
     for x in 0..2 {
         let p = f.pixel(x, 0);
-        assert!(
-            p[0] >= 253 && p[1] <= 2 && p[2] <= 2 && p[3] == 255,
-            "{p:?}"
-        );
+        assert!(p[0] >= 253 && p[1] <= 2 && p[2] <= 2 && p[3] == 255, "{p:?}");
     }
     // Black and white pair sharing neutral chroma.
     let f = decode_yuyv(&[16, 128, 235, 128], 2, 1).unwrap();
     assert_eq!(f.pixel(0, 0), [0, 0, 0, 255]);
     assert_eq!(f.pixel(1, 0), [255, 255, 255, 255]);
-    assert!(matches!(
-        decode_yuyv(&[1, 2, 3], 2, 1),
-        Err(Error::Camera(_))
-    ));
+    assert!(matches!(decode_yuyv(&[1, 2, 3], 2, 1), Err(Error::Camera(_))));
 
     let mut jpeg = Vec::new();
     image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(8, 8, image::Rgb([0, 0, 250])))
-        .write_to(
-            &mut std::io::Cursor::new(&mut jpeg),
-            image::ImageFormat::Jpeg,
-        )
+        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
         .unwrap();
     let f = decode_mjpeg(&jpeg).unwrap();
     assert_eq!((f.width, f.height), (8, 8));
@@ -863,9 +772,7 @@ fn yuyv_and_mjpeg_decode() {
 #[test]
 fn listing_cameras_without_a_camera_does_not_panic() {
     match list_cameras() {
-        Ok(list) => assert!(list
-            .iter()
-            .all(|c| !c.name.is_empty() || c.formats.is_empty())),
+        Ok(list) => assert!(list.iter().all(|c| !c.name.is_empty() || c.formats.is_empty())),
         Err(e) => assert!(matches!(e, Error::Camera(_)), "{e}"),
     }
 }
@@ -874,10 +781,7 @@ fn listing_cameras_without_a_camera_does_not_panic() {
 fn opening_a_missing_camera_is_a_clear_error() {
     use emojicam::source::camera::{CameraSelector, CameraSource};
     match CameraSource::open(CameraSelector::Index(57), None, None) {
-        Err(Error::Camera(msg)) => assert!(
-            msg.contains("no camera found") && msg.contains("--input FILE"),
-            "{msg}"
-        ),
+        Err(Error::Camera(msg)) => assert!(msg.contains("no camera found") && msg.contains("--input FILE"), "{msg}"),
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => {} // a machine with 58 cameras
     }

@@ -24,7 +24,7 @@ pub fn cameras() -> Result<()> {
 pub fn sets() -> Result<()> {
     let atlas = Atlas::embedded()?;
     for name in atlas.set_names() {
-        let n = atlas.allowed(&name)?.iter().filter(|&&a| a).count();
+        let n = atlas.allowed(name)?.iter().filter(|&&a| a).count();
         println!("{name:<16} {n:>5} emoji");
     }
     Ok(())

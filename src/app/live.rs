@@ -1,12 +1,142 @@
-//! The live preview: camera (or --input file) -> pipeline -> window, recorder, virtual camera.
+//! `emojicam` (no subcommand): the live preview. Camera (or --input file) -> pipeline ->
+//! window, recorder, virtual camera, Y4M stream.
 
-use anyhow::Result;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::cli::LiveArgs;
+use anyhow::{Context, Result};
+use crossbeam_channel::bounded;
 
-pub fn run(_args: &LiveArgs) -> Result<()> {
-    Err(
-        crate::Error::Other("the live preview is not built yet: use `emojicam render` or `emojicam demo`".into())
-            .into(),
-    )
+use crate::cli::{parse_size, LiveArgs};
+use crate::error::Error;
+use crate::live::session::Outputs;
+use crate::live::window::{self, LiveEvent, WindowApp};
+use crate::live::{self, Input, SessionFactory, StopReason};
+
+pub fn run(args: &LiveArgs) -> Result<()> {
+    let settings = super::settings(&args.mosaic)?;
+    let size = args.size.as_deref().map(parse_size).transpose()?;
+    if args.fps == Some(0) {
+        return Err(Error::usage("--fps must be at least 1").into());
+    }
+    let duration = match args.duration {
+        Some(d) if !(d.is_finite() && d > 0.0) => {
+            return Err(Error::usage("--duration must be a positive number of seconds").into())
+        }
+        Some(d) => Some(Duration::from_secs_f64(d)),
+        None => None,
+    };
+    let outputs = Outputs {
+        record: args.record.clone(),
+        virtual_camera: args.virtual_camera.clone(),
+        stream: args.output.clone(),
+    };
+    if args.no_window && !outputs.any() {
+        return Err(Error::usage("--no-window needs somewhere to send the mosaic: --record FILE.mp4, --output FILE|-, or --virtual-camera /dev/videoN").into());
+    }
+    if let Some(r) = &outputs.record {
+        if !r.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4")) {
+            return Err(Error::usage(format!("--record {}: recordings are MP4: use a .mp4 name", r.display())).into());
+        }
+    }
+    if args.camera.is_some() && args.input.is_some() {
+        return Err(Error::usage("use either --camera or --input, not both").into());
+    }
+    let input = match &args.input {
+        Some(path) => Input::File {
+            path: path.clone(),
+            fps: args.fps,
+        },
+        None => Input::camera(args.camera.as_deref(), size, args.fps),
+    };
+
+    // The display first (cheap), so a headless machine hears about it before a camera opens.
+    let event_loop = if args.no_window {
+        None
+    } else {
+        Some(window::event_loop()?)
+    };
+    let proxy = event_loop.as_ref().map(|l| l.create_proxy());
+    // At most one wake-up waits in the event queue: a backlog of them would keep a slow
+    // pipeline busy long after a stop was asked for.
+    let wake_pending = Arc::new(AtomicBool::new(false));
+    let pending = wake_pending.clone();
+    let wake: Option<live::capture::Wake> = proxy.clone().map(|p| {
+        Box::new(move || {
+            if !pending.swap(true, Ordering::AcqRel) {
+                let _ = p.send_event(LiveEvent::Captured);
+            }
+        }) as live::capture::Wake
+    });
+    let started = live::start_capture(&input, wake)?;
+    eprintln!(
+        "emojicam: source {} ({}x{} at {} fps)",
+        started.info.description, started.info.width, started.info.height, started.rate
+    );
+
+    // Ctrl-C / SIGTERM: stop cleanly (the recording is finished); a second one exits at once.
+    let (stop_tx, stop_rx) = bounded::<()>(1);
+    let hits = AtomicUsize::new(0);
+    let ctrlc_proxy = proxy.clone();
+    ctrlc::set_handler(move || {
+        if hits.fetch_add(1, Ordering::SeqCst) > 0 {
+            std::process::exit(130);
+        }
+        let _ = stop_tx.try_send(());
+        if let Some(p) = &ctrlc_proxy {
+            let _ = p.send_event(LiveEvent::Stop);
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
+
+    let factory = SessionFactory {
+        settings,
+        mirror: live::default_mirror(started.info.kind, args.mirror),
+        info: started.info.clone(),
+        rate: started.rate,
+        source_name: started.name.clone(),
+        outputs,
+    };
+    let (mut session, outcome) = match event_loop {
+        Some(event_loop) => {
+            let deadline = duration.map(|d| Instant::now() + d);
+            let mut app = WindowApp::new(factory, started.capture, started.first, deadline, wake_pending);
+            let run = event_loop.run_app(&mut app);
+            app.capture_mut().stop();
+            let outcome = match (run, app.outcome.take()) {
+                (_, Some(o)) => o,
+                (Err(e), None) => Err(Error::Display(format!("the window's event loop failed: {e}"))),
+                (Ok(()), None) => Ok(StopReason::User),
+            };
+            match app.session.take() {
+                Some(s) => (s, outcome),
+                // The window never got as far as the pipeline.
+                None => {
+                    return Err(outcome
+                        .err()
+                        .unwrap_or_else(|| Error::Other("the window closed before it opened".into()))
+                        .into())
+                }
+            }
+        }
+        None => {
+            let mut capture = started.capture;
+            let mut session = factory.build_headless()?;
+            let outcome = live::run_headless(&mut session, &mut capture, started.first, &stop_rx, duration);
+            capture.stop();
+            (session, outcome)
+        }
+    };
+    // Whatever stopped the loop, the recording is finished before anything else is reported.
+    let summary = live::finish(&mut session);
+    let outcome = outcome?;
+    let summary = summary?;
+    eprintln!("{summary}");
+    match outcome {
+        StopReason::SourceFailed(e) => {
+            Err(Error::Other(format!("{e} (stopped; the recording so far was saved)")).into())
+        }
+        StopReason::User | StopReason::Interrupted | StopReason::Duration | StopReason::SourceEnded => Ok(()),
+    }
 }

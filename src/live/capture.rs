@@ -1,0 +1,353 @@
+//! The capture thread: pulls frames from a [`Source`] (a camera, or a file played as if it were
+//! one) and hands them to the pipeline through a one-slot channel where the newest frame wins.
+//! A slow pipeline therefore always works on the freshest picture, and every frame it never saw
+//! is counted as dropped.
+
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
+
+use crate::error::{Error, Result};
+use crate::frame::{Frame, StreamInfo};
+use crate::source::Source;
+
+/// One frame off the source.
+#[derive(Debug)]
+pub struct Captured {
+    pub frame: Frame,
+    /// Zero-based number of the frame since capture started (dropped frames included).
+    pub seq: u64,
+    /// When the source delivered it: the start of the latency the overlay shows.
+    pub at: Instant,
+    /// Frames replaced in the channel before the pipeline took them, since capture started.
+    pub dropped: u64,
+}
+
+#[derive(Debug)]
+pub enum CaptureEvent {
+    /// The source is open (a camera has chosen its format); sent once, before the first frame.
+    Started(StreamInfo),
+    Frame(Captured),
+    /// The source ended (a file that yields nothing more).
+    End,
+    /// The source failed (for a camera: it was unplugged or stopped delivering).
+    Failed(Error),
+}
+
+/// How the capture thread paces a source.
+#[derive(Clone, Copy, Debug)]
+pub enum Pace {
+    /// The source blocks until its next frame (a camera).
+    Source,
+    /// One frame per interval (a file played as if it were a camera).
+    Every(Duration),
+}
+
+/// Called after each event is queued, to wake the thread that consumes them (the window's
+/// event loop); headless consumers block on the channel and need none.
+pub type Wake = Box<dyn Fn() + Send>;
+
+/// The running capture thread. Dropping it stops the thread.
+pub struct Capture {
+    rx: Receiver<CaptureEvent>,
+    stop: Option<Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    info: StreamInfo,
+}
+
+impl Capture {
+    /// Starts the thread and waits until the source has delivered its first frame (or failed),
+    /// so a missing camera is reported before any window opens. Returns that first frame too.
+    pub fn start(source: Box<dyn Source>, pace: Pace, wake: Option<Wake>) -> Result<(Self, Captured)> {
+        let (tx, rx) = bounded::<CaptureEvent>(1);
+        let (stop_tx, stop_rx) = bounded::<()>(1);
+        let stale = rx.clone();
+        let handle = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || capture_loop(source, pace, tx, stale, stop_rx, wake))
+            .map_err(|e| Error::Other(format!("cannot start the capture thread: {e}")))?;
+        let mut capture = Self {
+            rx,
+            stop: Some(stop_tx),
+            handle: Some(handle),
+            info: StreamInfo {
+                kind: crate::frame::StreamKind::Camera,
+                width: 0,
+                height: 0,
+                rate: None,
+                frames: None,
+                description: String::new(),
+            },
+        };
+        loop {
+            match capture.rx.recv() {
+                Ok(CaptureEvent::Started(info)) => capture.info = info,
+                Ok(CaptureEvent::Frame(first)) => return Ok((capture, first)),
+                Ok(CaptureEvent::Failed(e)) => return Err(e),
+                Ok(CaptureEvent::End) | Err(_) => {
+                    return Err(Error::Other("the input delivered no frames".into()));
+                }
+            }
+        }
+    }
+
+    /// What the source reported once open (the camera's chosen format, the file's rate).
+    pub fn info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    pub fn receiver(&self) -> &Receiver<CaptureEvent> {
+        &self.rx
+    }
+
+    /// The newest queued event, without waiting.
+    pub fn try_next(&self) -> Option<CaptureEvent> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Stops the thread and waits for it (a camera read in progress finishes first).
+    pub fn stop(&mut self) {
+        self.stop.take();
+        // Unblock a sender waiting to queue an end/failure event.
+        while self.rx.try_recv().is_ok() {}
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn stopped(stop: &Receiver<()>) -> bool {
+    !matches!(stop.try_recv(), Err(TryRecvError::Empty))
+}
+
+fn capture_loop(
+    mut source: Box<dyn Source>,
+    pace: Pace,
+    tx: Sender<CaptureEvent>,
+    stale: Receiver<CaptureEvent>,
+    stop: Receiver<()>,
+    wake: Option<Wake>,
+) {
+    let notify = || {
+        if let Some(w) = &wake {
+            w();
+        }
+    };
+    // Events that must not be lost (end, failure) are queued with a blocking send that gives up
+    // when the consumer stops.
+    let send_final = |event: CaptureEvent| {
+        let mut event = event;
+        loop {
+            match tx.send_timeout(event, Duration::from_millis(50)) {
+                Ok(()) => {
+                    notify();
+                    return;
+                }
+                Err(crossbeam_channel::SendTimeoutError::Timeout(e)) => {
+                    if stopped(&stop) {
+                        return;
+                    }
+                    event = e;
+                }
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+            }
+        }
+    };
+    let mut seq = 0u64;
+    let mut dropped = 0u64;
+    let mut started = false;
+    let origin = Instant::now();
+    let mut due = 0u64;
+    loop {
+        if let Pace::Every(period) = pace {
+            let target = origin + period.mul_f64(due as f64);
+            let now = Instant::now();
+            if target > now {
+                match stop.recv_timeout(target - now) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+            } else if now - target > period * 4 {
+                // Decoding fell far behind (or the machine slept): restart the schedule rather
+                // than burst to catch up.
+                due = ((now - origin).as_secs_f64() / period.as_secs_f64().max(1e-6)) as u64;
+            }
+            due += 1;
+        }
+        if stopped(&stop) {
+            return;
+        }
+        let frame = match source.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                send_final(CaptureEvent::End);
+                return;
+            }
+            Err(e) => {
+                send_final(CaptureEvent::Failed(e));
+                return;
+            }
+        };
+        if !started {
+            started = true;
+            send_final(CaptureEvent::Started(source.info().clone()));
+            // Wait until the consumer took `Started`, so the first frame cannot displace it.
+            while !tx.is_empty() {
+                if stopped(&stop) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let mut event = CaptureEvent::Frame(Captured {
+            frame,
+            seq,
+            at: Instant::now(),
+            dropped,
+        });
+        seq += 1;
+        loop {
+            match tx.try_send(event) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(back)) => {
+                    // Newest wins: take the stale frame out and count it.
+                    if let Ok(CaptureEvent::Frame(_)) = stale.try_recv() {
+                        dropped += 1;
+                    }
+                    event = back;
+                    if let CaptureEvent::Frame(c) = &mut event {
+                        c.dropped = dropped;
+                    }
+                }
+            }
+        }
+        notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{Rate, StreamKind};
+
+    struct Counter {
+        info: StreamInfo,
+        n: u32,
+        limit: u32,
+        fail: bool,
+    }
+
+    impl Counter {
+        fn new(limit: u32, fail: bool) -> Self {
+            Self {
+                info: StreamInfo {
+                    kind: StreamKind::Video,
+                    width: 2,
+                    height: 1,
+                    rate: Some(Rate::new(1000, 1)),
+                    frames: None,
+                    description: "counter".into(),
+                },
+                n: 0,
+                limit,
+                fail,
+            }
+        }
+    }
+
+    impl Source for Counter {
+        fn info(&self) -> &StreamInfo {
+            &self.info
+        }
+        fn next_frame(&mut self) -> Result<Option<Frame>> {
+            if self.n >= self.limit {
+                return if self.fail {
+                    Err(Error::Camera("camera lost: unplugged".into()))
+                } else {
+                    Ok(None)
+                };
+            }
+            self.n += 1;
+            std::thread::sleep(Duration::from_micros(500));
+            Ok(Some(Frame::filled(2, 1, [self.n as u8, 0, 0, 255])))
+        }
+    }
+
+    fn drain(capture: &Capture) -> (u64, u64, Option<CaptureEvent>) {
+        let (mut got, mut dropped) = (1u64, 0u64);
+        loop {
+            match capture.receiver().recv_timeout(Duration::from_secs(5)) {
+                Ok(CaptureEvent::Frame(c)) => {
+                    got += 1;
+                    dropped = c.dropped;
+                    // A slow consumer: the capture thread must drop, not queue.
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+                Ok(other) => return (got, dropped, Some(other)),
+                Err(_) => return (got, dropped, None),
+            }
+        }
+    }
+
+    #[test]
+    fn newest_frame_wins_and_drops_are_counted() {
+        let (capture, first) = Capture::start(Box::new(Counter::new(200, false)), Pace::Source, None).expect("start");
+        assert!(
+            first.seq <= first.dropped,
+            "frames before the first one taken count as dropped"
+        );
+        assert_eq!(capture.info().description, "counter");
+        let (got, dropped, last) = drain(&capture);
+        assert!(matches!(last, Some(CaptureEvent::End)), "{last:?}");
+        assert!(dropped > 0, "a slow consumer must see drops");
+        assert!(
+            got + dropped <= 200 && got + dropped >= 199,
+            "got {got} dropped {dropped}"
+        );
+    }
+
+    #[test]
+    fn failure_is_delivered() {
+        let (capture, _) = Capture::start(
+            Box::new(Counter::new(3, true)),
+            Pace::Every(Duration::from_millis(2)),
+            None,
+        )
+        .expect("start");
+        let (_, _, last) = drain(&capture);
+        assert!(matches!(last, Some(CaptureEvent::Failed(Error::Camera(_)))), "{last:?}");
+    }
+
+    #[test]
+    fn failure_before_first_frame_is_an_error() {
+        let r = Capture::start(Box::new(Counter::new(0, true)), Pace::Source, None);
+        assert!(matches!(r, Err(Error::Camera(_))));
+    }
+
+    #[test]
+    fn pacing_holds_the_rate() {
+        let (mut capture, _) = Capture::start(
+            Box::new(Counter::new(1000, false)),
+            Pace::Every(Duration::from_millis(20)),
+            None,
+        )
+        .expect("start");
+        let t = Instant::now();
+        let mut n = 0;
+        while t.elapsed() < Duration::from_millis(300) {
+            if let Ok(CaptureEvent::Frame(_)) = capture.receiver().recv_timeout(Duration::from_millis(100)) {
+                n += 1;
+            }
+        }
+        capture.stop();
+        assert!((10..=18).contains(&n), "{n} frames in 300 ms at 50 fps");
+    }
+}

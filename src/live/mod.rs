@@ -1,0 +1,257 @@
+//! Live mode: a capture thread feeds the shared pipeline; the mosaic goes to a preview window
+//! and/or to sinks on their own threads (MP4 recorder, virtual camera, Y4M stream).
+//!
+//! ```text
+//! capture thread --bounded(1), newest wins--> pipeline (event loop or headless loop)
+//!                                               |-> window surface (+ overlay)
+//!                                               |-> recorder / virtual camera / stream threads
+//! ```
+
+pub mod capture;
+pub mod font;
+pub mod hotkeys;
+pub mod overlay;
+pub mod recorder;
+pub mod session;
+pub mod window;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver};
+
+use self::capture::{Capture, CaptureEvent, Captured, Pace, Wake};
+use self::recorder::SinkReport;
+use self::session::{Outputs, Session};
+use crate::atlas::Atlas;
+use crate::error::{Error, Result};
+use crate::frame::{Rate, StreamInfo, StreamKind};
+use crate::gpu::GpuContext;
+use crate::pipeline::{Pipeline, Settings};
+use crate::source::camera::{CameraSelector, CameraSource};
+use crate::source::{self, Source};
+
+/// Frame rate of a still image played as a camera when no --fps is given.
+pub const IMAGE_FPS: u32 = 30;
+
+/// Why a live run ended.
+#[derive(Debug)]
+pub enum StopReason {
+    /// Q, Esc, or the window closed.
+    User,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// --duration elapsed.
+    Duration,
+    /// The input ended by itself.
+    SourceEnded,
+    /// The camera was lost (or the file could not be read any more).
+    SourceFailed(Error),
+}
+
+/// What to capture.
+#[derive(Clone, Debug)]
+pub enum Input {
+    Camera {
+        selector: CameraSelector,
+        size: Option<(u32, u32)>,
+        fps: Option<u32>,
+    },
+    /// A file played as if it were a camera: paced at its frame rate (or `fps`), looping.
+    File { path: PathBuf, fps: Option<u32> },
+}
+
+impl Input {
+    /// "0" or "2" selects by index, anything else by name.
+    pub fn camera(spec: Option<&str>, size: Option<(u32, u32)>, fps: Option<u32>) -> Self {
+        let selector = match spec.map(str::trim) {
+            None | Some("") => CameraSelector::Index(0),
+            Some(s) => s
+                .parse::<u32>()
+                .map_or_else(|_| CameraSelector::Name(s.to_string()), CameraSelector::Index),
+        };
+        Input::Camera { selector, size, fps }
+    }
+
+    fn is_camera(&self) -> bool {
+        matches!(self, Input::Camera { .. })
+    }
+}
+
+/// A started source: the capture thread and what it reported.
+pub struct Started {
+    pub capture: Capture,
+    pub first: Captured,
+    pub info: StreamInfo,
+    pub rate: Rate,
+    pub name: String,
+}
+
+/// Opens the input on its capture thread and waits for its first frame.
+pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
+    let (src, pace_fps, name): (Box<dyn Source>, Option<u32>, String) = match input {
+        Input::Camera { selector, size, fps } => {
+            let cam = CameraSource::open(selector.clone(), *size, *fps).map_err(camera_hint)?;
+            let name = match selector {
+                CameraSelector::Index(i) => format!("camera {i}"),
+                CameraSelector::Name(n) => format!("camera '{n}'"),
+            };
+            (Box::new(cam), None, name)
+        }
+        Input::File { path, fps } => {
+            let name = path
+                .file_name()
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            (source::open_looping(path)?, Some(fps.unwrap_or(0)), name)
+        }
+    };
+    let file_info = src.info().clone();
+    let (pace, rate) = match pace_fps {
+        None => (Pace::Source, None),
+        Some(want) => {
+            let rate = match (want, file_info.rate) {
+                (0, Some(r)) if r.num > 0 && r.den > 0 => r,
+                (0, _) => Rate::new(IMAGE_FPS, 1),
+                (f, _) => Rate::new(f, 1),
+            };
+            (Pace::Every(rate.frame_duration()), Some(rate))
+        }
+    };
+    let (capture, first) =
+        Capture::start(src, pace, wake).map_err(|e| if input.is_camera() { camera_hint(e) } else { e })?;
+    let mut info = capture.info().clone();
+    if info.width == 0 || info.height == 0 {
+        info.width = first.frame.width;
+        info.height = first.frame.height;
+    }
+    let rate = rate
+        .or(info.rate)
+        .filter(|r| r.num > 0 && r.den > 0)
+        .unwrap_or(Rate::new(30, 1));
+    Ok(Started {
+        capture,
+        first,
+        info,
+        rate,
+        name,
+    })
+}
+
+fn camera_hint(e: Error) -> Error {
+    match e {
+        Error::Camera(m) => Error::Camera(format!(
+            "{m}\n(without a camera: use --input FILE or `emojicam render`)"
+        )),
+        other => other,
+    }
+}
+
+/// Everything needed to build the [`Session`] once the GPU device exists (for a window, the
+/// device must be opened on an adapter that can present to the window's surface).
+pub struct SessionFactory {
+    pub settings: Settings,
+    pub info: StreamInfo,
+    pub rate: Rate,
+    pub mirror: bool,
+    pub source_name: String,
+    pub outputs: Outputs,
+}
+
+impl SessionFactory {
+    pub fn build(self, gpu: Arc<GpuContext>, atlas: Arc<Atlas>) -> Result<Session> {
+        let pipeline = Pipeline::with_parts(gpu, atlas, self.settings)?;
+        Session::new(
+            pipeline,
+            self.info,
+            self.rate,
+            self.mirror,
+            self.source_name,
+            &self.outputs,
+        )
+    }
+
+    pub fn build_headless(self) -> Result<Session> {
+        let pipeline = Pipeline::new(self.settings.clone())?;
+        Session::new(
+            pipeline,
+            self.info,
+            self.rate,
+            self.mirror,
+            self.source_name,
+            &self.outputs,
+        )
+    }
+}
+
+/// Mirror by default for cameras (it feels like a mirror), not for files.
+pub fn default_mirror(kind: StreamKind, requested: Option<bool>) -> bool {
+    requested.unwrap_or(kind == StreamKind::Camera)
+}
+
+/// The headless loop: frames through the pipeline into the sinks until a stop.
+pub fn run_headless(
+    session: &mut Session,
+    capture: &mut Capture,
+    first: Captured,
+    stop: &Receiver<()>,
+    duration: Option<Duration>,
+) -> Result<StopReason> {
+    let deadline = duration
+        .map(|d| crossbeam_channel::at(Instant::now() + d))
+        .unwrap_or_else(crossbeam_channel::never);
+    let mut next = Some(first);
+    loop {
+        if let Some(mut c) = next.take() {
+            session.process(&mut c)?;
+            session.stats.shown(c.at, c.dropped);
+        }
+        select! {
+            recv(capture.receiver()) -> ev => match ev {
+                Ok(CaptureEvent::Frame(c)) => next = Some(c),
+                Ok(CaptureEvent::Started(_)) => {}
+                Ok(CaptureEvent::End) | Err(_) => return Ok(StopReason::SourceEnded),
+                Ok(CaptureEvent::Failed(e)) => return Ok(StopReason::SourceFailed(e)),
+            },
+            recv(stop) -> _ => return Ok(StopReason::Interrupted),
+            recv(deadline) -> _ => return Ok(StopReason::Duration),
+        }
+    }
+}
+
+/// The end-of-run report.
+#[derive(Debug)]
+pub struct Summary {
+    pub frames: u64,
+    pub seconds: f64,
+    pub dropped: u64,
+    pub sinks: Vec<SinkReport>,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "emojicam: {} frames in {:.1} s ({:.1} fps), {} dropped by capture",
+            self.frames,
+            self.seconds,
+            self.frames as f64 / self.seconds.max(1e-9),
+            self.dropped
+        )?;
+        for s in &self.sinks {
+            write!(f, "\nemojicam: {s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Finishes every sink and reports the run.
+pub fn finish(session: &mut Session) -> Result<Summary> {
+    let sinks = session.finish()?;
+    Ok(Summary {
+        frames: session.stats.frames,
+        seconds: session.stats.elapsed().as_secs_f64(),
+        dropped: session.stats.dropped,
+        sinks,
+    })
+}

@@ -1,0 +1,207 @@
+//! Sinks on their own threads (MP4 recorder, virtual camera, Y4M stream), each fed through a
+//! bounded channel. A sink that falls behind loses frames (counted); the preview never waits.
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Sender, TrySendError};
+
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::sink::{Mosaic, Sink};
+
+/// One rendered mosaic on its way to a sink.
+pub struct SinkFrame {
+    pub image: Frame,
+    pub tile: u32,
+    pub cols: u32,
+    pub rows: u32,
+    pub emoji: Vec<u32>,
+}
+
+/// What a sink did, for the summary line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkReport {
+    pub label: String,
+    pub path: PathBuf,
+    pub written: u64,
+    /// Frames the sink could not keep up with.
+    pub dropped: u64,
+}
+
+impl std::fmt::Display for SinkReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {} frames", self.label, self.path.display(), self.written)?;
+        if self.dropped > 0 {
+            write!(f, " ({} dropped: the {} fell behind)", self.dropped, self.label)?;
+        }
+        Ok(())
+    }
+}
+
+pub struct SinkWorker {
+    label: String,
+    path: PathBuf,
+    tx: Option<Sender<SinkFrame>>,
+    handle: Option<JoinHandle<Result<u64>>>,
+    dropped: u64,
+    failed: bool,
+}
+
+impl SinkWorker {
+    /// `capacity` frames may wait for the sink before new ones are dropped.
+    pub fn spawn(label: &str, path: PathBuf, mut sink: Box<dyn Sink>, capacity: usize) -> Result<Self> {
+        let (tx, rx) = bounded::<SinkFrame>(capacity.max(1));
+        let handle = std::thread::Builder::new()
+            .name(label.to_string())
+            .spawn(move || {
+                let mut index = 0u64;
+                for f in rx.iter() {
+                    sink.write(&Mosaic {
+                        index,
+                        image: Some(&f.image),
+                        tile: f.tile,
+                        cols: f.cols,
+                        rows: f.rows,
+                        emoji: &f.emoji,
+                    })?;
+                    index += 1;
+                }
+                sink.finish()?;
+                Ok(index)
+            })
+            .map_err(|e| Error::Other(format!("cannot start the {label} thread: {e}")))?;
+        Ok(Self {
+            label: label.to_string(),
+            path,
+            tx: Some(tx),
+            handle: Some(handle),
+            dropped: 0,
+            failed: false,
+        })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Queues a frame without waiting. Returns false once the sink has failed (its error comes
+    /// from [`Self::finish`]).
+    pub fn push(&mut self, frame: SinkFrame) -> bool {
+        let Some(tx) = &self.tx else { return false };
+        match tx.try_send(frame) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.dropped += 1;
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.failed = true;
+                false
+            }
+        }
+    }
+
+    pub fn has_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Lets the sink write what is queued, finishes its file and reports.
+    pub fn finish(mut self) -> Result<SinkReport> {
+        self.finish_inner()
+    }
+
+    fn finish_inner(&mut self) -> Result<SinkReport> {
+        self.tx.take();
+        let written = match self.handle.take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| Error::Other(format!("the {} thread panicked", self.label)))??,
+            None => 0,
+        };
+        Ok(SinkReport {
+            label: self.label.clone(),
+            path: self.path.clone(),
+            written,
+            dropped: self.dropped,
+        })
+    }
+}
+
+impl Drop for SinkWorker {
+    fn drop(&mut self) {
+        // Never leave a recording without its end: finish it even on an early return.
+        if self.handle.is_some() {
+            if let Err(e) = self.finish_inner() {
+                eprintln!("emojicam: {}: {e}", self.label);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    struct Slow {
+        delay: Duration,
+        done: mpsc::Sender<u64>,
+        n: u64,
+    }
+
+    impl Sink for Slow {
+        fn write(&mut self, _: &Mosaic<'_>) -> Result<()> {
+            std::thread::sleep(self.delay);
+            self.n += 1;
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            let _ = self.done.send(self.n);
+            Ok(())
+        }
+    }
+
+    fn frame() -> SinkFrame {
+        SinkFrame {
+            image: Frame::filled(2, 2, [0, 0, 0, 255]),
+            tile: 1,
+            cols: 2,
+            rows: 2,
+            emoji: vec![0; 4],
+        }
+    }
+
+    #[test]
+    fn a_slow_sink_drops_instead_of_blocking() {
+        let (done, got) = mpsc::channel();
+        let mut w = SinkWorker::spawn(
+            "recorder",
+            "x.mp4".into(),
+            Box::new(Slow {
+                delay: Duration::from_millis(20),
+                done,
+                n: 0,
+            }),
+            2,
+        )
+        .expect("spawn");
+        let t = std::time::Instant::now();
+        for _ in 0..50 {
+            assert!(w.push(frame()));
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "push must not wait for the sink"
+        );
+        let report = w.finish().expect("finish");
+        assert_eq!(report.written + report.dropped, 50);
+        assert!(report.dropped > 0);
+        assert_eq!(got.recv().ok(), Some(report.written));
+    }
+}

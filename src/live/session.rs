@@ -1,0 +1,468 @@
+//! One live run's state shared by the window and the headless loop: the pipeline, the sinks on
+//! their threads, the hotkey-driven settings and the stats.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::capture::Captured;
+use super::recorder::{SinkFrame, SinkReport, SinkWorker};
+use crate::error::{Error, Result};
+use crate::frame::{Frame, Rate, StreamInfo};
+use crate::gpu::renderer::Background;
+use crate::pipeline::{Pipeline, MAX_TILE, MIN_TILE};
+use crate::sink::{Mp4Sink, Sink, V4l2Sink, Y4mSink};
+
+/// Frames that may wait for the encoder before new ones are dropped (~1/3 s at 30 fps).
+const RECORDER_QUEUE: usize = 10;
+/// A virtual camera or stream should show the present, not catch up on the past.
+const STREAM_QUEUE: usize = 2;
+pub const TILE_STEP: u32 = 2;
+
+/// Where a run's output goes besides the window.
+#[derive(Clone, Debug, Default)]
+pub struct Outputs {
+    pub record: Option<PathBuf>,
+    pub virtual_camera: Option<PathBuf>,
+    /// Y4M stream to a file, or `-` for stdout.
+    pub stream: Option<PathBuf>,
+}
+
+impl Outputs {
+    pub fn any(&self) -> bool {
+        self.record.is_some() || self.virtual_camera.is_some() || self.stream.is_some()
+    }
+}
+
+/// Frames per second over the last second, latency of the last frame, drop counts.
+#[derive(Debug)]
+pub struct Stats {
+    pub started: Instant,
+    pub frames: u64,
+    pub dropped: u64,
+    pub latency: Duration,
+    pub classified: usize,
+    pub tiles: usize,
+    recent: VecDeque<Instant>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            frames: 0,
+            dropped: 0,
+            latency: Duration::ZERO,
+            classified: 0,
+            tiles: 0,
+            recent: VecDeque::with_capacity(128),
+        }
+    }
+}
+
+impl Stats {
+    /// Counts a frame that reached its outputs.
+    pub fn shown(&mut self, captured_at: Instant, dropped: u64) {
+        let now = Instant::now();
+        self.frames += 1;
+        self.dropped = dropped;
+        self.latency = now.saturating_duration_since(captured_at);
+        self.recent.push_back(now);
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    pub fn fps(&self) -> f64 {
+        match (self.recent.front(), self.recent.back()) {
+            (Some(a), Some(b)) if self.recent.len() > 1 && b > a => {
+                (self.recent.len() - 1) as f64 / b.duration_since(*a).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// Mirrors an RGBA frame left-right in place.
+pub fn mirror(frame: &mut Frame) {
+    let w = frame.width as usize;
+    if w < 2 {
+        return;
+    }
+    for row in frame.rgba.chunks_exact_mut(w * 4) {
+        let (mut i, mut j) = (0, w - 1);
+        while i < j {
+            for c in 0..4 {
+                row.swap(i * 4 + c, j * 4 + c);
+            }
+            i += 1;
+            j -= 1;
+        }
+    }
+}
+
+/// Local time as `YYYYmmdd-HHMMSS`, for default file names.
+pub fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as libc::time_t;
+    // SAFETY: `tm` is plain data; localtime_r only writes into it and is thread-safe.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
+    if !ok {
+        return secs.to_string();
+    }
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// `emojicam-<timestamp>.<ext>` in the current directory, not overwriting anything.
+pub fn default_path(ext: &str) -> PathBuf {
+    let stem = format!("emojicam-{}", timestamp());
+    let mut path = PathBuf::from(format!("{stem}.{ext}"));
+    let mut n = 1;
+    while path.exists() {
+        path = PathBuf::from(format!("{stem}-{n}.{ext}"));
+        n += 1;
+    }
+    path
+}
+
+/// The original frame next to the mosaic in the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Original {
+    Off,
+    Beside,
+    Blended,
+}
+
+impl Original {
+    pub fn next(self) -> Self {
+        match self {
+            Original::Off => Original::Beside,
+            Original::Beside => Original::Blended,
+            Original::Blended => Original::Off,
+        }
+    }
+}
+
+pub fn background_name(b: Background) -> String {
+    match b {
+        Background::Color([0, 0, 0]) => "black".into(),
+        Background::Color([255, 255, 255]) => "white".into(),
+        Background::Color([r, g, b]) => format!("#{r:02x}{g:02x}{b:02x}"),
+        Background::Tile => "tile".into(),
+    }
+}
+
+pub struct Session {
+    pub pipeline: Pipeline,
+    pub mirror: bool,
+    pub stats: Stats,
+    /// Short name of the source for the title ("camera 0", "bunny.mp4").
+    pub source_name: String,
+    rate: Rate,
+    info: StreamInfo,
+    recorder: Option<SinkWorker>,
+    virtual_camera: Option<SinkWorker>,
+    stream: Option<SinkWorker>,
+    reports: Vec<SinkReport>,
+    /// Emoji of the last frame, copied so the window can borrow them while it borrows the
+    /// renderer mutably.
+    pub emoji: Vec<u32>,
+    pub tile_colors: Vec<[u8; 3]>,
+}
+
+impl Session {
+    pub fn new(
+        pipeline: Pipeline,
+        info: StreamInfo,
+        rate: Rate,
+        mirror: bool,
+        source_name: String,
+        outputs: &Outputs,
+    ) -> Result<Self> {
+        let mut s = Self {
+            pipeline,
+            mirror,
+            stats: Stats::default(),
+            source_name,
+            rate,
+            info,
+            recorder: None,
+            virtual_camera: None,
+            stream: None,
+            reports: Vec::new(),
+            emoji: Vec::new(),
+            tile_colors: Vec::new(),
+        };
+        if let Some(path) = &outputs.record {
+            s.start_recording(Some(path.clone()))?;
+        }
+        if let Some(dev) = &outputs.virtual_camera {
+            let sink: Box<dyn Sink> = Box::new(V4l2Sink::open(dev)?);
+            s.virtual_camera = Some(SinkWorker::spawn("virtual camera", dev.clone(), sink, STREAM_QUEUE)?);
+            eprintln!("emojicam: writing to virtual camera {}", dev.display());
+        }
+        if let Some(path) = &outputs.stream {
+            let mut info = s.info.clone();
+            info.rate = Some(rate);
+            let sink: Box<dyn Sink> = if path.as_os_str() == "-" {
+                Box::new(Y4mSink::stdout(&info))
+            } else {
+                Box::new(Y4mSink::create(path, &info)?)
+            };
+            // A pipe reader (ffplay, ffmpeg) wants every frame; a file never falls behind much.
+            s.stream = Some(SinkWorker::spawn("stream", path.clone(), sink, RECORDER_QUEUE)?);
+        }
+        Ok(s)
+    }
+
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    pub fn recording(&self) -> Option<&SinkWorker> {
+        self.recorder.as_ref()
+    }
+
+    fn needs_image(&self) -> bool {
+        self.recorder.is_some() || self.virtual_camera.is_some() || self.stream.is_some()
+    }
+
+    /// Mirrors (if on), classifies and feeds the sinks. The caller draws the window and then
+    /// calls [`Stats::shown`].
+    pub fn process(&mut self, captured: &mut Captured) -> Result<()> {
+        if self.mirror {
+            mirror(&mut captured.frame);
+        }
+        let grid = self.pipeline.classify(&captured.frame)?;
+        self.emoji.clear();
+        self.emoji.extend_from_slice(self.pipeline.emoji());
+        self.tile_colors.clear();
+        self.tile_colors.extend_from_slice(self.pipeline.tile_colors());
+        let times = self.pipeline.times();
+        self.stats.classified = times.classified;
+        self.stats.tiles = times.tiles;
+        if self.needs_image() {
+            let image = self.pipeline.render(None)?;
+            let mut outs: Vec<&mut SinkWorker> = [&mut self.recorder, &mut self.virtual_camera, &mut self.stream]
+                .into_iter()
+                .flatten()
+                .collect();
+            let last = outs.len().saturating_sub(1);
+            let mut image = Some(image);
+            for (i, w) in outs.iter_mut().enumerate() {
+                let img = if i == last { image.take() } else { image.clone() };
+                let Some(img) = img else { break };
+                w.push(SinkFrame {
+                    image: img,
+                    tile: grid.tile,
+                    cols: grid.cols,
+                    rows: grid.rows,
+                    emoji: self.emoji.clone(),
+                });
+            }
+            self.check_sinks()?;
+        }
+        Ok(())
+    }
+
+    /// A sink whose thread stopped has failed: stop it and report its error.
+    fn check_sinks(&mut self) -> Result<()> {
+        for slot in [&mut self.recorder, &mut self.virtual_camera, &mut self.stream] {
+            if slot.as_ref().is_some_and(|w| w.has_failed()) {
+                if let Some(w) = slot.take() {
+                    let label = w.path().display().to_string();
+                    w.finish()?;
+                    return Err(Error::Other(format!("{label}: the output stopped")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts recording to `path` (default: `emojicam-<time>.mp4` here) as a fragmented MP4,
+    /// readable even if the process dies.
+    pub fn start_recording(&mut self, path: Option<PathBuf>) -> Result<PathBuf> {
+        if let Some(r) = &self.recorder {
+            return Ok(r.path().to_path_buf());
+        }
+        let path = path.unwrap_or_else(|| default_path("mp4"));
+        let (w, h) = self
+            .pipeline
+            .grid()
+            .map_or((self.info.width, self.info.height), |g| (g.src_width, g.src_height));
+        let sink = Mp4Sink::create_recording(&path, w, h, self.rate)?;
+        self.recorder = Some(SinkWorker::spawn(
+            "recording",
+            path.clone(),
+            Box::new(sink),
+            RECORDER_QUEUE,
+        )?);
+        eprintln!("emojicam: recording to {} at {} fps", path.display(), self.rate);
+        Ok(path)
+    }
+
+    /// Stops recording, finishes the file and reports it.
+    pub fn stop_recording(&mut self) -> Result<Option<SinkReport>> {
+        let Some(r) = self.recorder.take() else { return Ok(None) };
+        let report = r.finish()?;
+        eprintln!("emojicam: saved {report}");
+        self.reports.push(report.clone());
+        Ok(Some(report))
+    }
+
+    pub fn toggle_recording(&mut self) -> Result<()> {
+        if self.recorder.is_some() {
+            self.stop_recording()?;
+        } else {
+            self.start_recording(None)?;
+        }
+        Ok(())
+    }
+
+    pub fn change_tile(&mut self, up: bool) -> Result<u32> {
+        let t = self.pipeline.settings().tile;
+        let next = if up { t + TILE_STEP } else { t.saturating_sub(TILE_STEP) }.clamp(MIN_TILE, MAX_TILE);
+        if next != t {
+            self.pipeline.set_tile(next)?;
+        }
+        Ok(next)
+    }
+
+    pub fn next_emoji_set(&mut self) -> Result<String> {
+        let mut names: Vec<String> = self
+            .pipeline
+            .atlas()
+            .set_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        names.sort();
+        let current = self.pipeline.settings().emoji_set.clone();
+        let i = names
+            .iter()
+            .position(|n| *n == current)
+            .map_or(0, |i| (i + 1) % names.len().max(1));
+        let Some(next) = names.get(i).cloned() else {
+            return Ok(current);
+        };
+        self.pipeline.set_emoji_set(&next)?;
+        Ok(next)
+    }
+
+    pub fn next_background(&mut self) -> Result<Background> {
+        let next = match self.pipeline.settings().background {
+            Background::Color([0, 0, 0]) => Background::Color([255, 255, 255]),
+            Background::Color([255, 255, 255]) => Background::Tile,
+            _ => Background::Color([0, 0, 0]),
+        };
+        self.pipeline.set_background(next)?;
+        Ok(next)
+    }
+
+    /// Renders the last frame's mosaic at the source size to `emojicam-<time>.png`.
+    pub fn snapshot(&mut self, dir: &Path) -> Result<PathBuf> {
+        let image = self.pipeline.render(None)?;
+        let path = dir.join(default_path("png"));
+        image::save_buffer(
+            &path,
+            &image.rgba,
+            image.width,
+            image.height,
+            image::ExtendedColorType::Rgba8,
+        )
+        .map_err(|e| Error::Write {
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        Ok(path)
+    }
+
+    /// The stats/settings lines of the overlay.
+    pub fn stats_text(&self) -> String {
+        let s = self.pipeline.settings();
+        let mut t = format!(
+            "{:.1} FPS  LATENCY {} MS\nDROPPED {}  CLASSIFIED {}/{} TILES\nTILE {} PX  SET {}  BG {}{}",
+            self.stats.fps(),
+            self.stats.latency.as_millis(),
+            self.stats.dropped,
+            self.stats.classified,
+            self.stats.tiles,
+            s.tile,
+            s.emoji_set,
+            background_name(s.background),
+            if self.mirror { "  MIRROR" } else { "" },
+        );
+        if let Some(r) = &self.recorder {
+            t.push_str(&format!("\nREC {}", r.path().display()));
+            if r.dropped() > 0 {
+                t.push_str(&format!(" ({} DROPPED)", r.dropped()));
+            }
+        }
+        t
+    }
+
+    /// Stops every sink (finishing the recording) and returns what they wrote.
+    pub fn finish(&mut self) -> Result<Vec<SinkReport>> {
+        let mut first_err = None;
+        if let Err(e) = self.stop_recording() {
+            first_err.get_or_insert(e);
+        }
+        for slot in [&mut self.virtual_camera, &mut self.stream] {
+            if let Some(w) = slot.take() {
+                match w.finish() {
+                    Ok(r) => self.reports.push(r),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(std::mem::take(&mut self.reports)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_flips_rows() {
+        let mut f = Frame::new(3, 1, vec![1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
+        mirror(&mut f);
+        assert_eq!(f.rgba, vec![3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn timestamps_look_right() {
+        let t = timestamp();
+        assert_eq!(t.len(), 15, "{t}");
+        assert_eq!(&t[8..9], "-");
+    }
+
+    #[test]
+    fn original_cycles() {
+        assert_eq!(Original::Off.next().next().next(), Original::Off);
+    }
+}

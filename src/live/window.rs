@@ -1,0 +1,496 @@
+//! The preview window: winit event loop + a wgpu surface on the pipeline's device. The mosaic
+//! is drawn straight into the surface texture at window resolution (the renderer samples the
+//! mipmapped atlas, so emoji stay crisp at any size), letterboxed to the source's aspect ratio.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use winit::application::ApplicationHandler;
+use winit::dpi::PhysicalSize;
+use winit::event::{ElementState, WindowEvent};
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
+use winit::window::{Fullscreen, Window, WindowId};
+
+use super::capture::{Capture, CaptureEvent, Captured};
+use super::hotkeys::{self, Action, HELP};
+use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
+use super::session::{background_name, Original, Session};
+use super::{SessionFactory, StopReason};
+use crate::atlas::Atlas;
+use crate::error::{Error, Result};
+use crate::gpu::renderer::{MosaicGrid, Scene, OFFSCREEN_FORMAT};
+use crate::gpu::GpuContext;
+
+/// Events the capture thread and the Ctrl-C handler send into the event loop.
+#[derive(Debug, Clone, Copy)]
+pub enum LiveEvent {
+    /// A frame (or the end of the source) is waiting in the capture channel.
+    Captured,
+    /// Ctrl-C / SIGTERM.
+    Stop,
+}
+
+pub const NO_DISPLAY: &str =
+    "no display: run under a desktop session, use --no-window with --record/--output/--virtual-camera, or `emojicam render`";
+
+/// Creates the event loop, or explains that there is no display to open a window on.
+pub fn event_loop() -> Result<EventLoop<LiveEvent>> {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+        return Err(Error::Display(NO_DISPLAY.into()));
+    }
+    EventLoop::<LiveEvent>::with_user_event()
+        .build()
+        .map_err(|e| Error::Display(format!("{NO_DISPLAY} ({e})")))
+}
+
+struct Gfx {
+    window: Arc<Window>,
+    surface: wgpu::Surface<'static>,
+    config: wgpu::SurfaceConfiguration,
+    gpu: Arc<GpuContext>,
+    overlay: Overlay,
+    /// The mosaic at its on-screen size, before it is copied onto the surface.
+    mosaic: Option<(wgpu::Texture, wgpu::TextureView)>,
+}
+
+pub struct WindowApp {
+    factory: Option<SessionFactory>,
+    capture: Capture,
+    /// The first frame, taken before the window opened; shown as soon as it is up.
+    pending: Option<Captured>,
+    deadline: Option<Instant>,
+    gfx: Option<Gfx>,
+    pub session: Option<Session>,
+    pub outcome: Option<std::result::Result<StopReason, Error>>,
+    original: Original,
+    show_stats: bool,
+    show_help: bool,
+    last_title: Instant,
+    snapshot_dir: std::path::PathBuf,
+    /// Set by the capture thread when it queues a wake-up, cleared here before draining.
+    wake_pending: Arc<AtomicBool>,
+    /// Capture time and drop count of the frame waiting to be drawn.
+    shown: Option<(Instant, u64)>,
+}
+
+impl WindowApp {
+    pub fn new(
+        factory: SessionFactory,
+        capture: Capture,
+        first: Captured,
+        deadline: Option<Instant>,
+        wake_pending: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            factory: Some(factory),
+            capture,
+            pending: Some(first),
+            deadline,
+            gfx: None,
+            session: None,
+            outcome: None,
+            original: Original::Off,
+            show_stats: false,
+            show_help: false,
+            last_title: Instant::now(),
+            snapshot_dir: std::path::PathBuf::from("."),
+            wake_pending,
+            shown: None,
+        }
+    }
+
+    pub fn capture_mut(&mut self) -> &mut Capture {
+        &mut self.capture
+    }
+
+    fn stop(&mut self, event_loop: &ActiveEventLoop, outcome: std::result::Result<StopReason, Error>) {
+        if self.outcome.is_none() {
+            self.outcome = Some(outcome);
+        }
+        event_loop.exit();
+    }
+
+    fn open(&mut self, event_loop: &ActiveEventLoop) -> Result<()> {
+        let Some(factory) = self.factory.take() else {
+            return Ok(());
+        };
+        let (sw, sh) = (factory.info.width.max(1), factory.info.height.max(1));
+        // Start at the source size, shrunk to fit the screen.
+        let (mw, mh) = event_loop
+            .primary_monitor()
+            .or_else(|| event_loop.available_monitors().next())
+            .map(|m| (m.size().width.max(320), m.size().height.max(240)))
+            .unwrap_or((1280, 800));
+        let scale = (1.0f64)
+            .min(mw as f64 * 0.9 / sw as f64)
+            .min(mh as f64 * 0.9 / sh as f64);
+        let size = PhysicalSize::new(((sw as f64 * scale) as u32).max(1), ((sh as f64 * scale) as u32).max(1));
+        let attrs = Window::default_attributes()
+            .with_title(format!("emojicam — {}", factory.source_name))
+            .with_inner_size(size);
+        let window = Arc::new(
+            event_loop
+                .create_window(attrs)
+                .map_err(|e| Error::Display(format!("cannot open a window: {e}")))?,
+        );
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let surface = instance
+            .create_surface(window.clone())
+            .map_err(|e| Error::Gpu(format!("cannot create a surface for the window: {e}")))?;
+        // Only an adapter that can present to this surface will do.
+        let gpu = Arc::new(GpuContext::with_instance(
+            instance,
+            factory.settings.adapter.clone(),
+            Some(&surface),
+        )?);
+        let inner = window.inner_size();
+        let mut config = surface
+            .get_default_config(gpu.adapter(), inner.width.max(1), inner.height.max(1))
+            .ok_or_else(|| Error::Gpu(format!("{} cannot present to this window", gpu.describe())))?;
+        let caps = surface.get_capabilities(gpu.adapter());
+        if let Some(f) = caps.formats.iter().find(|f| f.is_srgb()) {
+            config.format = *f;
+        }
+        config.present_mode = match std::env::var("EMOJICAM_PRESENT_MODE").as_deref() {
+            Ok("fifo") => wgpu::PresentMode::Fifo,
+            Ok("immediate") => wgpu::PresentMode::Immediate,
+            Ok("mailbox") => wgpu::PresentMode::Mailbox,
+            _ => wgpu::PresentMode::AutoNoVsync,
+        };
+        config.desired_maximum_frame_latency = std::env::var("EMOJICAM_FRAME_LATENCY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        surface.configure(&gpu.device, &config);
+        let overlay = Overlay::new(&gpu.device, config.format);
+        let atlas = Arc::new(Atlas::embedded()?);
+        let session = factory.build(gpu.clone(), atlas)?;
+        eprintln!(
+            "emojicam: window {}x{} on {} ({:?}); press H for keys",
+            config.width,
+            config.height,
+            gpu.describe(),
+            config.format
+        );
+        self.session = Some(session);
+        self.gfx = Some(Gfx {
+            window,
+            surface,
+            config,
+            gpu,
+            overlay,
+            mosaic: None,
+        });
+        Ok(())
+    }
+
+    /// Takes the newest captured frame (if any) through the pipeline and onto the screen.
+    fn on_captured(&mut self, event_loop: &ActiveEventLoop) {
+        self.wake_pending.store(false, Ordering::Release);
+        let mut latest = self.pending.take();
+        while let Some(ev) = self.capture.try_next() {
+            match ev {
+                CaptureEvent::Frame(c) => latest = Some(c),
+                CaptureEvent::Started(_) => {}
+                CaptureEvent::End => return self.stop(event_loop, Ok(StopReason::SourceEnded)),
+                CaptureEvent::Failed(e) => return self.stop(event_loop, Ok(StopReason::SourceFailed(e))),
+            }
+        }
+        let Some(mut captured) = latest else { return };
+        let Some(session) = self.session.as_mut() else {
+            self.pending = Some(captured);
+            return;
+        };
+        if let Err(e) = session.process(&mut captured) {
+            return self.stop(event_loop, Err(e));
+        }
+        // Drawn on RedrawRequested, as the windowing system expects.
+        self.shown = Some((captured.at, captured.dropped));
+        if let Some(gfx) = &self.gfx {
+            gfx.window.request_redraw();
+        }
+    }
+
+    fn update_title(&mut self, force: bool) {
+        if !force && self.last_title.elapsed().as_millis() < 1000 {
+            return;
+        }
+        self.last_title = Instant::now();
+        let (Some(gfx), Some(s)) = (&self.gfx, &self.session) else {
+            return;
+        };
+        let mut title = format!("emojicam — {} — {:.1} fps", s.source_name, s.stats.fps());
+        if s.recording().is_some() {
+            title.push_str(" — REC");
+        }
+        if self.show_help {
+            title.push_str(" — keys: + - M O E B R S I H F Q");
+        }
+        gfx.window.set_title(&title);
+    }
+
+    /// Draws the last classified frame into the window.
+    fn draw(&mut self) -> Result<()> {
+        let (Some(gfx), Some(session)) = (self.gfx.as_mut(), self.session.as_mut()) else {
+            return Ok(());
+        };
+        let Some(grid) = session.pipeline.grid().cloned() else {
+            return Ok(());
+        };
+        let surface_texture = match gfx.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => return Ok(()),
+            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                gfx.surface.configure(&gfx.gpu.device, &gfx.config);
+                return Ok(());
+            }
+            wgpu::CurrentSurfaceTexture::Validation => {
+                return Err(Error::Gpu("the window surface failed validation".into()))
+            }
+        };
+        let view = surface_texture.texture.create_view(&Default::default());
+        let (w, h) = (gfx.config.width, gfx.config.height);
+        let src = (grid.src_width, grid.src_height);
+        let full = Rect::new(0.0, 0.0, w as f32, h as f32);
+        let (mosaic_rect, original_rect) = match self.original {
+            Original::Beside => {
+                let half = w as f32 / 2.0;
+                (
+                    Rect::fit(src, Rect::new(half, 0.0, half, h as f32)),
+                    Some(Rect::fit(src, Rect::new(0.0, 0.0, half, h as f32))),
+                )
+            }
+            Original::Blended => {
+                let r = Rect::fit(src, full);
+                (r, Some(r))
+            }
+            Original::Off => (Rect::fit(src, full), None),
+        };
+        let mut encoder = gfx
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
+        let settings = session.pipeline.settings().clone();
+        let scene = Scene {
+            grid: MosaicGrid {
+                cols: grid.cols,
+                rows: grid.rows,
+                tile: grid.tile,
+                src_width: grid.src_width,
+                src_height: grid.src_height,
+            },
+            emoji: &session.emoji,
+            background: settings.background,
+            tile_colors: Some(&session.tile_colors),
+        };
+        // The mosaic is rendered offscreen at exactly its on-screen size and copied 1:1 onto
+        // the surface: drawing the renderer straight into lavapipe's sRGB swapchain image hung
+        // the queue (Mesa 22.3), and this costs one full-window copy.
+        let (mw, mh) = (mosaic_rect.w.max(1.0) as u32, mosaic_rect.h.max(1.0) as u32);
+        if gfx
+            .mosaic
+            .as_ref()
+            .is_none_or(|(t, _)| t.width() != mw || t.height() != mh)
+        {
+            let texture = gfx.gpu.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("window mosaic"),
+                size: wgpu::Extent3d {
+                    width: mw,
+                    height: mh,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: OFFSCREEN_FORMAT,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            });
+            let view = texture.create_view(&Default::default());
+            gfx.mosaic = Some((texture, view));
+        }
+        let Some((_, mosaic_view)) = &gfx.mosaic else {
+            return Ok(());
+        };
+        session.pipeline.renderer().encode(
+            &mut encoder,
+            mosaic_view,
+            OFFSCREEN_FORMAT,
+            [0.0, 0.0, mw as f32, mh as f32],
+            &scene,
+            Some(wgpu::Color::BLACK),
+        )?;
+        gfx.overlay.clear(&mut encoder, &view);
+        gfx.overlay.draw_original(
+            SLOT_MOSAIC,
+            &gfx.gpu.device,
+            &gfx.gpu.queue,
+            &mut encoder,
+            &view,
+            (w, h),
+            mosaic_view,
+            mosaic_rect,
+            1.0,
+        );
+        if let (Some(rect), Some(frame_view)) = (original_rect, session.pipeline.frame_view()) {
+            let alpha = if self.original == Original::Blended { 0.5 } else { 1.0 };
+            gfx.overlay.draw_original(
+                SLOT_ORIGINAL,
+                &gfx.gpu.device,
+                &gfx.gpu.queue,
+                &mut encoder,
+                &view,
+                (w, h),
+                frame_view,
+                rect,
+                alpha,
+            );
+        }
+        let mut text = String::new();
+        if self.show_stats {
+            text = session.stats_text();
+        }
+        if self.show_help {
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            text.push_str(HELP);
+        }
+        let scale = if h >= 600 { 2.0 } else { 1.0 };
+        gfx.overlay.draw_text(
+            &gfx.gpu.device,
+            &gfx.gpu.queue,
+            &mut encoder,
+            &view,
+            (w, h),
+            &text,
+            scale,
+        );
+        gfx.gpu.queue.submit([encoder.finish()]);
+        gfx.window.pre_present_notify();
+        gfx.gpu.queue.present(surface_texture);
+        Ok(())
+    }
+
+    fn on_action(&mut self, event_loop: &ActiveEventLoop, action: Action) {
+        let Some(session) = self.session.as_mut() else { return };
+        let result: Result<()> = (|| {
+            match action {
+                Action::Quit => {}
+                Action::TileUp | Action::TileDown => {
+                    let t = session.change_tile(action == Action::TileUp)?;
+                    eprintln!("emojicam: tile {t} px");
+                }
+                Action::Mirror => {
+                    session.mirror = !session.mirror;
+                    // The next frame re-classifies the flipped picture; nothing to redo now.
+                }
+                Action::Original => self.original = self.original.next(),
+                Action::NextEmojiSet => {
+                    let s = session.next_emoji_set()?;
+                    eprintln!("emojicam: emoji set {s}");
+                }
+                Action::NextBackground => {
+                    let b = session.next_background()?;
+                    eprintln!("emojicam: background {}", background_name(b));
+                }
+                Action::Record => session.toggle_recording()?,
+                Action::Snapshot => {
+                    let p = session.snapshot(&self.snapshot_dir)?;
+                    println!("{}", p.display());
+                    eprintln!("emojicam: snapshot saved to {}", p.display());
+                }
+                Action::Stats => self.show_stats = !self.show_stats,
+                Action::Help => {
+                    self.show_help = !self.show_help;
+                    if self.show_help {
+                        eprintln!("emojicam keys:\n{HELP}");
+                    }
+                }
+                Action::Fullscreen => {
+                    if let Some(gfx) = &self.gfx {
+                        let fs = gfx
+                            .window
+                            .fullscreen()
+                            .is_none()
+                            .then_some(Fullscreen::Borderless(None));
+                        gfx.window.set_fullscreen(fs);
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if action == Action::Quit {
+            return self.stop(event_loop, Ok(StopReason::User));
+        }
+        match result {
+            // A setting the pipeline refused (e.g. a GPU limit) is reported, not fatal.
+            Err(e @ Error::Usage(_)) => eprintln!("emojicam: {e}"),
+            Err(e) => return self.stop(event_loop, Err(e)),
+            Ok(()) => {}
+        }
+        // Redraw now so a still picture (an image input, a paused camera) shows the change.
+        if let Some(gfx) = &self.gfx {
+            gfx.window.request_redraw();
+        }
+        self.update_title(true);
+    }
+}
+
+impl ApplicationHandler<LiveEvent> for WindowApp {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.gfx.is_some() {
+            return;
+        }
+        if let Err(e) = self.open(event_loop) {
+            return self.stop(event_loop, Err(e));
+        }
+        self.on_captured(event_loop);
+    }
+
+    fn user_event(&mut self, event_loop: &ActiveEventLoop, event: LiveEvent) {
+        match event {
+            LiveEvent::Captured => self.on_captured(event_loop),
+            LiveEvent::Stop => self.stop(event_loop, Ok(StopReason::Interrupted)),
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        match event {
+            WindowEvent::CloseRequested => self.stop(event_loop, Ok(StopReason::User)),
+            WindowEvent::Resized(size) => {
+                if let Some(gfx) = self.gfx.as_mut() {
+                    gfx.config.width = size.width.max(1);
+                    gfx.config.height = size.height.max(1);
+                    gfx.surface.configure(&gfx.gpu.device, &gfx.config);
+                    gfx.window.request_redraw();
+                }
+            }
+            WindowEvent::RedrawRequested => {
+                if let Err(e) = self.draw() {
+                    return self.stop(event_loop, Err(e));
+                }
+                if let (Some((at, dropped)), Some(session)) = (self.shown.take(), self.session.as_mut()) {
+                    session.stats.shown(at, dropped);
+                }
+                self.update_title(false);
+            }
+            WindowEvent::KeyboardInput { event, .. } if event.state == ElementState::Pressed && !event.repeat => {
+                if let Some(action) = hotkeys::action(&event.logical_key) {
+                    self.on_action(event_loop, action);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => self.stop(event_loop, Ok(StopReason::Duration)),
+            Some(d) => event_loop.set_control_flow(ControlFlow::WaitUntil(d)),
+            None => event_loop.set_control_flow(ControlFlow::Wait),
+        }
+    }
+}

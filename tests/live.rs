@@ -1,0 +1,412 @@
+//! Live mode end to end: the built binary in a window under Xvfb (screenshots compared with the
+//! offline render), headless recording stopped by SIGINT, and the no-camera / no-display errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_emojicam");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn photo() -> PathBuf {
+    root().join("tests/data/photos/astronaut.png")
+}
+
+fn clip() -> PathBuf {
+    root().join("assets/demo/bigbuckbunny.mp4")
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A private XDG_RUNTIME_DIR (silences the Wayland probe).
+fn runtime_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tempdir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700));
+    }
+    d
+}
+
+/// An Xvfb server on a free display, killed on drop.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Option<Self> {
+        if !have("Xvfb") {
+            eprintln!("\n\n*** SKIPPED: Xvfb is not installed (apt-get install xvfb) ***\n");
+            return None;
+        }
+        for n in (150 + std::process::id() % 400)..1000 {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let display = format!(":{n}");
+            let Ok(child) = Command::new("Xvfb")
+                .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            else {
+                continue;
+            };
+            let mut x = Xvfb { child, display };
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(10) {
+                if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                    std::thread::sleep(Duration::from_millis(200));
+                    return Some(x);
+                }
+                if let Ok(Some(_)) = x.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = x.child.kill();
+        }
+        panic!("could not start Xvfb on any display");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The emojicam process, killed on drop if still running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sigint(child: &Child) {
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+}
+
+fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    panic!(
+        "emojicam did not exit within {limit:?}; stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn xdo(display: &str, args: &[&str]) -> String {
+    let out = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .expect("xdotool");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn screenshot(display: &str, window: &str, path: &Path) -> image::RgbImage {
+    let st = Command::new("import")
+        .args(["-window", window, path.to_str().expect("utf-8 path")])
+        .env("DISPLAY", display)
+        .status()
+        .expect("import");
+    assert!(st.success(), "import failed");
+    image::open(path).expect("screenshot").to_rgb8()
+}
+
+fn render(input: &Path, out: &Path, tile: u32, size: (u32, u32)) -> image::RgbImage {
+    let o = Command::new(BIN)
+        .args([
+            "render",
+            "-q",
+            "--tile",
+            &tile.to_string(),
+            "--size",
+            &format!("{}x{}", size.0, size.1),
+            "-i",
+        ])
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("render");
+    assert!(
+        o.status.success(),
+        "render failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    image::open(out).expect("rendered png").to_rgb8()
+}
+
+fn psnr(mse: f64) -> f64 {
+    if mse <= 1e-12 {
+        99.0
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+/// PSNR after averaging both images over `block` x `block` cells (`block` = 1: per pixel).
+fn block_psnr(a: &image::RgbImage, b: &image::RgbImage, block: u32) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let (w, h) = a.dimensions();
+    let (mut se, mut n) = (0.0f64, 0u64);
+    for by in (0..h).step_by(block as usize) {
+        for bx in (0..w).step_by(block as usize) {
+            let (mut sa, mut sb, mut k) = ([0f64; 3], [0f64; 3], 0f64);
+            for y in by..(by + block).min(h) {
+                for x in bx..(bx + block).min(w) {
+                    let (pa, pb) = (a.get_pixel(x, y), b.get_pixel(x, y));
+                    for c in 0..3 {
+                        sa[c] += pa[c] as f64;
+                        sb[c] += pb[c] as f64;
+                    }
+                    k += 1.0;
+                }
+            }
+            for c in 0..3 {
+                let d = (sa[c] - sb[c]) / k;
+                se += d * d;
+                n += 1;
+            }
+        }
+    }
+    psnr(se / n as f64)
+}
+
+fn wait_for_window(display: &str, child: &mut Child) -> String {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(60) {
+        let id = xdo(display, &["search", "--name", "emojicam"]);
+        if let Some(first) = id.lines().next() {
+            return first.to_string();
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("emojicam exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no emojicam window appeared");
+}
+
+#[test]
+fn window_shows_the_mosaic_and_plus_enlarges_tiles() {
+    let Some(x) = Xvfb::start() else { return };
+    for tool in ["xdotool", "import"] {
+        assert!(have(tool), "{tool} is needed (apt-get install xdotool imagemagick)");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rt = runtime_dir();
+    let child = Command::new(BIN)
+        .args(["--tile", "10", "--input"])
+        .arg(photo())
+        .env("DISPLAY", &x.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .current_dir(tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn emojicam");
+    let mut run = Running(child);
+    let win = wait_for_window(&x.display, &mut run.0);
+    let photo_img = image::open(photo()).expect("photo").to_rgb8();
+    let size = photo_img.dimensions();
+    let ref10 = render(&photo(), &tmp.path().join("ref10.png"), 10, size);
+    // The first frames may still be on their way on a loaded machine: poll for the mosaic.
+    let until = |done: &dyn Fn(&image::RgbImage) -> bool, name: &str| {
+        let t = Instant::now();
+        loop {
+            let shot = screenshot(&x.display, &win, &tmp.path().join(name));
+            if t.elapsed() > Duration::from_secs(40) || (shot.dimensions() == size && done(&shot)) {
+                return shot;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    let shot = until(&|s| block_psnr(s, &ref10, 10) > 20.0, "shot10.png");
+    assert_eq!(
+        shot.dimensions(),
+        size,
+        "the window opens at the source size when it fits"
+    );
+    let tile_psnr = block_psnr(&shot, &ref10, 10);
+    let pixel_vs_ref = block_psnr(&shot, &ref10, 1);
+    let pixel_vs_photo = block_psnr(&shot, &photo_img, 1);
+    eprintln!("window vs render: tile PSNR {tile_psnr:.1} dB, pixel PSNR {pixel_vs_ref:.1} dB; vs photo pixels {pixel_vs_photo:.1} dB");
+    assert!(
+        tile_psnr > 20.0,
+        "the window should show the offline mosaic (tile PSNR {tile_psnr:.1} dB)"
+    );
+    assert!(
+        pixel_vs_ref > pixel_vs_photo + 5.0,
+        "the window should be the mosaic, not the photo ({pixel_vs_ref:.1} vs {pixel_vs_photo:.1} dB)"
+    );
+
+    // '+' makes tiles 12 px: the window must now match the 12 px render better than the 10 px one.
+    xdo(&x.display, &["windowfocus", "--sync", &win]);
+    xdo(&x.display, &["key", "plus"]);
+    let ref12 = render(&photo(), &tmp.path().join("ref12.png"), 12, size);
+    let shot12 = until(
+        &|s| block_psnr(s, &ref12, 1) > block_psnr(s, &ref10, 1) + 3.0,
+        "shot12.png",
+    );
+    let vs12 = block_psnr(&shot12, &ref12, 1);
+    let vs10 = block_psnr(&shot12, &ref10, 1);
+    eprintln!("after '+': pixel PSNR vs 12 px render {vs12:.1} dB, vs 10 px render {vs10:.1} dB");
+    assert!(
+        vs12 > vs10 + 3.0,
+        "after '+' the window should show 12 px tiles ({vs12:.1} vs {vs10:.1} dB)"
+    );
+
+    xdo(&x.display, &["key", "q"]);
+    let child = std::mem::replace(&mut run.0, Command::new("true").spawn().expect("true"));
+    let out = wait_with_timeout(child, Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "Q should exit 0: {err}");
+    assert!(err.contains("frames in"), "summary line missing: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn headless_recording_survives_sigint() {
+    if !have("ffprobe") {
+        eprintln!("\n\n*** SKIPPED: ffprobe is not installed ***\n");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rt = runtime_dir();
+    let out_mp4 = tmp.path().join("out.mp4");
+    let child = Command::new(BIN)
+        .args(["--no-window", "--input"])
+        .arg(clip())
+        .arg("--record")
+        .arg(&out_mp4)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn emojicam");
+    std::thread::sleep(Duration::from_secs(5));
+    sigint(&child);
+    let out = wait_with_timeout(child, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "Ctrl-C is a user stop (exit 0): {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // "emojicam: recording /path/out.mp4: N frames"
+    let line = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("emojicam: recording ") && l.contains(" frames"))
+        .unwrap_or_else(|| panic!("no recording summary in: {err}"));
+    let frames: u64 = line
+        .rsplit(": ")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the frame count from '{line}'"));
+    assert!(frames > 0, "{err}");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames,r_frame_rate,duration",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(&out_mp4)
+        .output()
+        .expect("ffprobe");
+    let p = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe.status.success(),
+        "ffprobe rejects the recording: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let field = |k: &str| {
+        p.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        field("nb_read_frames").parse::<u64>().ok(),
+        Some(frames),
+        "ffprobe: {p}"
+    );
+    assert_eq!(field("r_frame_rate"), "25/1", "{p}");
+    if let Ok(d) = field("duration").parse::<f64>() {
+        assert!(
+            (d - frames as f64 / 25.0).abs() < 0.05,
+            "duration {d} for {frames} frames at 25 fps"
+        );
+    }
+}
+
+#[test]
+fn no_camera_is_a_clear_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rt = runtime_dir();
+    let out = Command::new(BIN)
+        .args(["--camera", "0", "--no-window", "--record"])
+        .arg(tmp.path().join("x.mp4"))
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        eprintln!("\n\n*** SKIPPED: this machine has a camera ***\n");
+        return;
+    }
+    assert!(err.contains("no camera"), "{err}");
+    assert!(err.contains("--input FILE") && err.contains("emojicam render"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn no_display_is_a_clear_error() {
+    let rt = runtime_dir();
+    let out = Command::new(BIN)
+        .arg("--input")
+        .arg(photo())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("no display"), "{err}");
+    assert!(err.contains("--no-window"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

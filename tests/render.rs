@@ -322,3 +322,61 @@ fn unsupported_codec_is_named() {
     assert_eq!(o.status.code(), Some(2), "unsupported codec is a usage error");
     assert!(stderr(&o).contains("H.264"), "the message says what is supported");
 }
+
+#[test]
+fn y4m_on_stdout_decodes() {
+    if !have("ffprobe") {
+        eprintln!("SKIPPED: ffprobe not installed");
+        return;
+    }
+    let dir = tmp();
+    // Offline: render ... --output - writes only Y4M to stdout.
+    let o = run(bin()
+        .args(["render", "--input"])
+        .arg(root().join("tests/data/video/small.y4m"))
+        .args(["--output", "-"]));
+    assert!(o.status.success());
+    assert!(o.stdout.starts_with(b"YUV4MPEG2 "), "stdout is a Y4M stream");
+    let path = dir.path().join("stdout.y4m");
+    std::fs::write(&path, &o.stdout).expect("write");
+    assert_eq!(ffprobe_frames(&path), Some((10, "25/1".to_string())));
+
+    // Live, headless: a photo played as a camera for a second, streamed to stdout.
+    let o = run(bin()
+        .args(["--no-window", "--duration", "1.5", "--output", "-", "--input"])
+        .arg(photo("chelsea.png")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let path = dir.path().join("live.y4m");
+    std::fs::write(&path, &o.stdout).expect("write");
+    let (frames, _) = ffprobe_frames(&path).expect("ffprobe reads the live stream");
+    assert!(frames >= 1, "at least one frame streamed");
+}
+
+#[test]
+fn virtual_camera_errors_are_clear() {
+    let o = run(bin()
+        .args([
+            "--no-window",
+            "--duration",
+            "1",
+            "--virtual-camera",
+            "/dev/video99",
+            "--input",
+        ])
+        .arg(photo("chelsea.png")));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("/dev/video99") && err.contains("v4l2loopback"), "{err}");
+    assert!(!err.contains("panicked"));
+    // A regular file is not a video output device.
+    let dir = tmp();
+    let f = dir.path().join("not-a-device");
+    std::fs::write(&f, b"").expect("write");
+    let o = run(bin()
+        .args(["--no-window", "--duration", "1", "--virtual-camera"])
+        .arg(&f)
+        .arg("--input")
+        .arg(photo("chelsea.png")));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a video output device"), "{}", stderr(&o));
+}

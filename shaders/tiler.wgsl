@@ -6,14 +6,13 @@
 //   1 params:    uniform Params (frame size, tile size, grid size)
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte
-//                t*300 + (py*10+px)*3 + c. Holds the previous frame's patches on entry.
-//   3 reference: storage array<u32>, read_write: the patches last classified, same layout
-//   4 accept:    storage array<u32>, read: per tile, nonzero = the patch held in `patches`
-//                on entry was classified; copy it into `reference` before overwriting it
+//                t*300 + (py*10+px)*3 + c
+//   3 reference: storage array<u32>, read: the patches last classified, same layout
+//                (uploaded by the CPU, which knows which frame's patches it classified)
+//   4 valid:     storage array<u32>, read: per tile, nonzero = `reference` holds a patch
 //   5 change:    storage array<u32>, read_write: per tile, the largest difference of any
 //                2x2-quadrant mean channel (0..255, rounded) between the new patch and
-//                `reference`, or 0xffffffff when the tile was never classified. On entry it
-//                holds the previous frame's value, which tells whether `reference` is valid.
+//                `reference`, or 0xffffffff when the tile was never classified
 //
 // One invocation per tile, no shared memory and no barriers: on software Vulkan (lavapipe)
 // barriers cost far more than the arithmetic. Coordinates are in tenths of a pixel so the
@@ -33,8 +32,8 @@ struct Params {
 @group(0) @binding(0) var frame: texture_2d<f32>;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read_write> patches: array<u32>;
-@group(0) @binding(3) var<storage, read_write> reference: array<u32>;
-@group(0) @binding(4) var<storage, read> accept: array<u32>;
+@group(0) @binding(3) var<storage, read> reference: array<u32>;
+@group(0) @binding(4) var<storage, read> valid_ref: array<u32>;
 @group(0) @binding(5) var<storage, read_write> change: array<u32>;
 
 const WORDS: u32 = 75u;      // 300 bytes per patch
@@ -70,13 +69,24 @@ fn average(sx: vec2<u32>, sy: vec2<u32>) -> vec3<u32> {
     return (sum + vec3<u32>(area / 2u)) / area;
 }
 
+fn ref_byte(base: u32, k: u32) -> u32 {
+    return (reference[base + k / 4u] >> (8u * (k % 4u))) & 0xffu;
+}
+
 fn ref_pixel(base: u32, b: u32) -> vec3<u32> {
-    var v = vec3<u32>(0u);
-    for (var c = 0u; c < 3u; c++) {
-        let k = b + c;
-        v[c] = (reference[base + k / 4u] >> (8u * (k % 4u))) & 0xffu;
+    return vec3<u32>(ref_byte(base, b), ref_byte(base, b + 1u), ref_byte(base, b + 2u));
+}
+
+// Appends one byte to the patch, storing each word as soon as it is full.
+fn push(word: ptr<function, u32>, filled: ptr<function, u32>, w: ptr<function, u32>, v: u32) {
+    *word |= v << (8u * *filled);
+    *filled += 1u;
+    if (*filled == 4u) {
+        patches[*w] = *word;
+        *w += 1u;
+        *word = 0u;
+        *filled = 0u;
     }
-    return v;
 }
 
 fn max3(v: vec3<u32>) -> u32 {
@@ -97,21 +107,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row = t / params.cols;
     let base = t * WORDS;
 
-    // 1. Remember the previous patch if the CPU classified it.
-    let accepted = accept[t] != 0u;
-    if (accepted) {
-        for (var i = 0u; i < WORDS; i++) {
-            reference[base + i] = patches[base + i];
-        }
-    }
-    let valid = accepted || change[t] != NEVER;
+    let valid = valid_ref[t] != 0u;
 
-    // 2. New patch, packed into words as it is computed, with its quadrant sums.
-    var q_new = array<vec3<u32>, 4>();
-    var q_ref = array<vec3<u32>, 4>();
+    // 1. New patch, packed into words as it is computed, with its quadrant sums.
+    var new_q = array<vec3<u32>, 4>();
+    var ref_q = array<vec3<u32>, 4>();
     var word = 0u;
     var filled = 0u;
-    var w = 0u;
+    var w = base;
     for (var py = 0u; py < 10u; py++) {
         let sy = span(row * params.tile, py, params.height);
         var left = vec3<u32>(0u);
@@ -131,30 +134,29 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 right += rgb;
                 right_ref += old;
             }
-            for (var c = 0u; c < 3u; c++) {
-                word |= rgb[c] << (8u * filled);
-                filled += 1u;
-                if (filled == 4u) {
-                    patches[base + w] = word;
-                    w += 1u;
-                    word = 0u;
-                    filled = 0u;
-                }
-            }
+            push(&word, &filled, &w, rgb.r);
+            push(&word, &filled, &w, rgb.g);
+            push(&word, &filled, &w, rgb.b);
         }
-        let half = (py / 5u) * 2u;
-        q_new[half] += left;
-        q_new[half + 1u] += right;
-        q_ref[half] += left_ref;
-        q_ref[half + 1u] += right_ref;
+        if (py < 5u) {
+            new_q[0] += left;
+            new_q[1] += right;
+            ref_q[0] += left_ref;
+            ref_q[1] += right_ref;
+        } else {
+            new_q[2] += left;
+            new_q[3] += right;
+            ref_q[2] += left_ref;
+            ref_q[3] += right_ref;
+        }
     }
 
-    // 3. Largest quadrant-mean change since the reference (25 pixels per quadrant).
+    // 2. Largest quadrant-mean change since the reference (25 pixels per quadrant).
     if (valid) {
-        var d = 0u;
-        for (var q = 0u; q < 4u; q++) {
-            d = max(d, max3(absdiff(q_new[q], q_ref[q])));
-        }
+        let d = max(
+            max(max3(absdiff(new_q[0], ref_q[0])), max3(absdiff(new_q[1], ref_q[1]))),
+            max(max3(absdiff(new_q[2], ref_q[2])), max3(absdiff(new_q[3], ref_q[3]))),
+        );
         change[t] = (d + 12u) / 25u;
     } else {
         change[t] = NEVER;

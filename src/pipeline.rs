@@ -54,7 +54,9 @@ pub use crate::gpu::tiler::validate_tile as check_tile;
 /// Wall time of each stage for the last frame.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StageTimes {
-    /// Upload + tile compute + patch readback (GPU).
+    /// Frame upload and queuing the tile pass (CPU side of the GPU work).
+    pub upload: Duration,
+    /// Upload + tile compute + patch readback (GPU), `upload` included.
     pub tile: Duration,
     pub classify: Duration,
     /// Render pass + readback of the rendered image.
@@ -81,6 +83,7 @@ pub struct Pipeline {
     tile_colors: Vec<[u8; 3]>,
     changed: Vec<u32>,
     started: Option<Instant>,
+    upload: Duration,
     batch: Vec<u8>,
     choices: Vec<u32>,
     times: StageTimes,
@@ -113,6 +116,7 @@ impl Pipeline {
             tile_colors: Vec::new(),
             changed: Vec::new(),
             started: None,
+            upload: Duration::ZERO,
             batch: Vec::new(),
             choices: Vec::new(),
             times: StageTimes::default(),
@@ -198,8 +202,11 @@ impl Pipeline {
         if frame.width == 0 || frame.height == 0 {
             return Err(Error::usage("the input image is empty (0 pixels)"));
         }
-        self.started = Some(Instant::now());
-        self.tiler.submit(frame, self.settings.tile)
+        let start = Instant::now();
+        self.started = Some(start);
+        self.tiler.submit(frame, self.settings.tile)?;
+        self.upload = start.elapsed();
+        Ok(())
     }
 
     /// Second half of [`Self::classify`]: reads the tiles back and classifies the changed ones
@@ -253,13 +260,14 @@ impl Pipeline {
                 self.emoji[i as usize] = c;
             }
             if self.changed.len() == n {
-                self.tiler.accept_all();
+                self.tiler.accept_all(&self.tiles);
             } else {
-                self.tiler.accept(&self.changed);
+                self.tiler.accept(&self.tiles, &self.changed);
             }
         }
         let t_classify = t0.elapsed();
         self.times = StageTimes {
+            upload: self.upload,
             tile: t_tile,
             classify: t_classify,
             render: Duration::ZERO,

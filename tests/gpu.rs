@@ -22,7 +22,8 @@ fn ctx() -> Arc<GpuContext> {
             let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
         }
         std::env::set_var("XDG_RUNTIME_DIR", &dir);
-        let ctx = GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)");
+        let ctx =
+            GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)");
         eprintln!("adapter: {}", ctx.describe());
         Arc::new(ctx)
     })
@@ -176,7 +177,7 @@ fn tiler_reports_changes_since_accept() {
     let a = test_frame(40, 30, 7);
     tiler.tile(&a, 10, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == NEVER_CLASSIFIED));
-    tiler.accept_all();
+    tiler.accept_all(&tiles);
     tiler.tile(&a, 10, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
 
@@ -199,9 +200,28 @@ fn tiler_reports_changes_since_accept() {
             assert_eq!(d, 0, "tile {i}");
         }
     }
-    assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
-    // Not accepted: still compared with frame a. Accept it: then b is the reference.
-    tiler.accept(&[changed_tile as u32]);
+    assert_eq!(
+        tiles.changed(4).collect::<Vec<_>>(),
+        vec![changed_tile as u32]
+    );
+    // Not accepted: still compared with frame a.
+    let b_tiles = tiles.clone();
+    tiler.tile(&b, 10, &mut tiles).unwrap();
+    assert_eq!(
+        tiles.changed(4).collect::<Vec<_>>(),
+        vec![changed_tile as u32]
+    );
+    // Pipelined: frame a is already in flight when b's tiles are accepted. The accept takes
+    // effect from the next submit on: a in flight is still compared with a, the next a with b.
+    tiler.submit(&a, 10).unwrap();
+    tiler.accept(&b_tiles, &[changed_tile as u32]);
+    tiler.read(&mut tiles).unwrap();
+    assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
+    tiler.tile(&a, 10, &mut tiles).unwrap();
+    assert_eq!(
+        tiles.changed(4).collect::<Vec<_>>(),
+        vec![changed_tile as u32]
+    );
     tiler.tile(&b, 10, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
 
@@ -362,8 +382,14 @@ fn renderer_any_output_size_and_transparent_background() {
 
 #[test]
 fn background_parse() {
-    assert_eq!(Background::parse("black").unwrap(), Background::Color([0, 0, 0]));
-    assert_eq!(Background::parse("White").unwrap(), Background::Color([255, 255, 255]));
+    assert_eq!(
+        Background::parse("black").unwrap(),
+        Background::Color([0, 0, 0])
+    );
+    assert_eq!(
+        Background::parse("White").unwrap(),
+        Background::Color([255, 255, 255])
+    );
     assert_eq!(
         Background::parse("#20a0FF").unwrap(),
         Background::Color([0x20, 0xa0, 0xff])
@@ -374,7 +400,10 @@ fn background_parse() {
     );
     assert_eq!(Background::parse("tile").unwrap(), Background::Tile);
     for bad in ["", "#12345", "#1234567", "purple", "#gg0000"] {
-        assert!(matches!(Background::parse(bad), Err(Error::Usage(_))), "{bad:?}");
+        assert!(
+            matches!(Background::parse(bad), Err(Error::Usage(_))),
+            "{bad:?}"
+        );
     }
 }
 
@@ -448,7 +477,9 @@ fn nearest_respects_allowed_set() {
         assert_nearest(atlas, &patches, &out, &allowed, bg);
     }
     assert!(matches!(atlas.allowed("no-such-set"), Err(Error::Usage(m)) if m.contains("hearts")));
-    assert!(nearest.set_allowed(&vec![false; atlas.count() as usize]).is_err());
+    assert!(nearest
+        .set_allowed(&vec![false; atlas.count() as usize])
+        .is_err());
     assert!(nearest.set_allowed(&[true]).is_err());
     assert!(nearest.classify(&[0u8; 299], &mut out).is_err());
     nearest.classify(&[], &mut out).unwrap();
@@ -471,7 +502,10 @@ fn embedded_atlas_is_consistent() {
     }
     let f = atlas.features_2x2();
     assert_eq!(f.len(), atlas.count() as usize);
-    assert!(f.iter().flatten().all(|v| v.is_finite() && *v >= 0.0 && *v <= 255.0));
+    assert!(f
+        .iter()
+        .flatten()
+        .all(|v| v.is_finite() && *v >= 0.0 && *v <= 255.0));
 }
 
 #[test]
@@ -489,7 +523,14 @@ fn atlas_from_parts_validates() {
     };
     let image = image::RgbaImage::from_pixel(16, 8, image::Rgba([200, 100, 50, 128]));
     let sets = |v: Vec<u32>| BTreeMap::from([("all".to_string(), v)]);
-    let ok = Atlas::from_parts(8, 2, image.clone(), vec![info(0), info(1)], sets(vec![0, 1])).unwrap();
+    let ok = Atlas::from_parts(
+        8,
+        2,
+        image.clone(),
+        vec![info(0), info(1)],
+        sets(vec![0, 1]),
+    )
+    .unwrap();
     assert_eq!(ok.count(), 2);
     let f = ok.features_2x2();
     // 200 * 128/255 premultiplied; alpha 128/255.
@@ -558,14 +599,19 @@ fn timings_720p() {
     eprintln!("tile 1280x720 @10: {:?}/frame", t0.elapsed() / 10);
 
     let mut nearest = NearestClassifier::new(ctx(), atlas, Background::Color([0, 0, 0])).unwrap();
-    nearest.set_allowed(&atlas.allowed("default").unwrap()).unwrap();
+    nearest
+        .set_allowed(&atlas.allowed("default").unwrap())
+        .unwrap();
     let mut out = Vec::new();
     nearest.classify(&tiles.patches, &mut out).unwrap();
     let t0 = Instant::now();
     for _ in 0..3 {
         nearest.classify(&tiles.patches, &mut out).unwrap();
     }
-    eprintln!("nearest 9216 tiles x default set: {:?}/frame", t0.elapsed() / 3);
+    eprintln!(
+        "nearest 9216 tiles x default set: {:?}/frame",
+        t0.elapsed() / 3
+    );
 
     let mut renderer = Renderer::new(ctx(), atlas).unwrap();
     let scene = Scene {
@@ -580,4 +626,114 @@ fn timings_720p() {
         renderer.render_to_frame(&scene, 1280, 720).unwrap();
     }
     eprintln!("render 1280x720: {:?}/frame", t0.elapsed() / 10);
+}
+
+/// The window path: `encode` into a Bgra8UnormSrgb texture, as a surface would be, must show
+/// the same sRGB bytes as the offscreen path.
+#[test]
+fn renderer_encode_into_srgb_surface_format_matches_offscreen() {
+    let ctx = ctx();
+    let atlas = atlas();
+    let mut renderer = Renderer::new(ctx.clone(), atlas).unwrap();
+    let grid = MosaicGrid {
+        cols: 4,
+        rows: 2,
+        tile: 10,
+        src_width: 40,
+        src_height: 20,
+    };
+    let emoji: Vec<u32> = (0..8).map(|i| i * 97 % atlas.count()).collect();
+    let scene = Scene {
+        grid,
+        emoji: &emoji,
+        background: Background::Color([40, 90, 200]),
+        tile_colors: None,
+    };
+    let offscreen = renderer.render_to_frame(&scene, 80, 40).unwrap();
+
+    // Draw into the right half of a 160x40 surface-like texture.
+    let (w, h) = (160u32, 40u32);
+    let format = wgpu::TextureFormat::Bgra8UnormSrgb;
+    let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+        label: None,
+        size: wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&Default::default());
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: (1024 * h) as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    renderer
+        .encode(
+            &mut encoder,
+            &view,
+            format,
+            [80.0, 0.0, 80.0, 40.0],
+            &scene,
+            Some(wgpu::Color::BLACK),
+        )
+        .unwrap();
+    encoder.copy_texture_to_buffer(
+        texture.as_image_copy(),
+        wgpu::TexelCopyBufferInfo {
+            buffer: &buffer,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(1024),
+                rows_per_image: Some(h),
+            },
+        },
+        wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
+    );
+    ctx.queue.submit([encoder.finish()]);
+    buffer.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+    let data = buffer.get_mapped_range(..).unwrap();
+    let mut worst = 0i32;
+    for y in 0..h {
+        for x in 0..w {
+            let i = (y * 1024 + x * 4) as usize;
+            let bgra = &data[i..i + 4];
+            let got = [bgra[2], bgra[1], bgra[0]];
+            let want = if x < 80 {
+                [0, 0, 0]
+            } else {
+                let p = offscreen.pixel(x - 80, y);
+                [p[0], p[1], p[2]]
+            };
+            for c in 0..3 {
+                worst = worst.max((got[c] as i32 - want[c] as i32).abs());
+            }
+        }
+    }
+    assert!(worst <= 1, "sRGB target differs from offscreen by {worst}");
+}
+
+#[test]
+fn passes_can_move_to_the_pipeline_thread() {
+    fn send<T: Send>() {}
+    fn shared<T: Send + Sync>() {}
+    send::<Tiler>();
+    send::<Renderer>();
+    send::<NearestClassifier>();
+    shared::<GpuContext>();
 }

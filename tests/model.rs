@@ -44,10 +44,12 @@ fn quality_floors_on_held_back_photos() {
             .expect("json");
     let meta = emoji_meta();
     let dir = tempfile::tempdir().expect("tmp");
-    let obj = floors.as_object().expect("floors object");
+    let obj = floors["photos"].as_object().expect("floors.photos object");
     assert!(obj.len() >= 3);
     for (name, f) in obj {
-        let photo = root().join("tests/data/photos").join(name);
+        let photo = root()
+            .join("tests/data/photos")
+            .join(f["file"].as_str().unwrap_or(name));
         if !photo.is_file() {
             continue;
         }
@@ -60,20 +62,20 @@ fn quality_floors_on_held_back_photos() {
             .arg(&out));
         assert!(o.status.success());
         let (p2, pt) = likeness(&src, &rgb(&out), 10);
-        let mean2 = f["meancolour_2x2"].as_f64().expect("meancolour_2x2");
-        let meant = f["meancolour_tile"].as_f64().expect("meancolour_tile");
+        let mean2 = f["meancolour"]["psnr_2x2"].as_f64().expect("meancolour 2x2");
+        let meant = f["meancolour"]["psnr_tile"].as_f64().expect("meancolour tile");
         eprintln!(
             "{name}: model 2x2 {p2:.2} dB (floor {:.2}), tile {pt:.2} dB (floor {:.2})",
             mean2 + 2.0,
             meant - 3.5
         );
         assert!(
-            p2 >= mean2 + 2.0 - 0.3,
+            p2 >= mean2 + 2.0,
             "{name}: 2x2 PSNR {p2:.2} below the floor {:.2}",
             mean2 + 2.0
         );
         assert!(
-            pt >= meant - 3.5 - 0.3,
+            pt >= meant - 3.5,
             "{name}: tile PSNR {pt:.2} below the floor {:.2}",
             meant - 3.5
         );

@@ -82,7 +82,9 @@ def main():
         }
         assert np.isin(methods["emojinet.onnx"], default).all()
         agreement[name] = float(np.mean(methods["emojinet.onnx"] == methods["exhaustive 2x2 nearest (objective)"]))
-        src = Image.fromarray(img)
+        # Score against the whole tiles the mosaic covers: mosaic_score.py scales the mosaic to the
+        # source's size, so a source with a partial edge tile would misalign the grids.
+        src = Image.fromarray(np.ascontiguousarray(img[: rows * 10, : cols * 10]))
         res = {}
         for m, idx in methods.items():
             mos = render(idx, tiles, rows, cols)

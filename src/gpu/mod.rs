@@ -3,7 +3,7 @@
 pub mod renderer;
 pub mod tiler;
 
-pub use renderer::{Background, Renderer};
+pub use renderer::{Background, MosaicGrid, Renderer, Scene};
 pub use tiler::{Tiler, Tiles};
 
 use crate::error::{Error, Result};

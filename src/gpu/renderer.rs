@@ -292,6 +292,13 @@ impl Renderer {
 
     /// Renders offscreen at `out_width` x `out_height` and reads the image back.
     pub fn render_to_frame(&mut self, scene: &Scene<'_>, out_width: u32, out_height: u32) -> Result<Frame> {
+        let mut frame = Frame::new(0, 0, Vec::new());
+        self.render_into(scene, out_width, out_height, &mut frame)?;
+        Ok(frame)
+    }
+
+    /// As [`Renderer::render_to_frame`], reusing `out`'s allocation from frame to frame.
+    pub fn render_into(&mut self, scene: &Scene<'_>, out_width: u32, out_height: u32, out: &mut Frame) -> Result<()> {
         self.ensure_target(out_width, out_height)?;
         let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("render offscreen"),
@@ -309,12 +316,12 @@ impl Renderer {
             scene,
             Some(wgpu::Color::BLACK),
         );
-        let result = drawn.and_then(|()| self.read_target(encoder, &target));
+        let result = drawn.and_then(|()| self.read_target(encoder, &target, out));
         self.target = Some(target);
         result
     }
 
-    fn read_target(&self, mut encoder: wgpu::CommandEncoder, target: &Target) -> Result<Frame> {
+    fn read_target(&self, mut encoder: wgpu::CommandEncoder, target: &Target, out: &mut Frame) -> Result<()> {
         encoder.copy_texture_to_buffer(
             target.texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
@@ -341,18 +348,20 @@ impl Renderer {
             .map_err(|_| Error::Gpu("render readback was dropped".into()))?
             .map_err(|e| Error::Gpu(format!("cannot map the render readback buffer: {e}")))?;
         let row = target.width as usize * 4;
-        let mut rgba = Vec::with_capacity(row * target.height as usize);
+        out.rgba.clear();
         {
             let view = target
                 .staging
                 .get_mapped_range(..)
                 .map_err(|e| Error::Gpu(format!("cannot read the render readback buffer: {e}")))?;
             for line in view.chunks_exact(target.padded_row as usize) {
-                rgba.extend_from_slice(&line[..row]);
+                out.rgba.extend_from_slice(&line[..row]);
             }
         }
         target.staging.unmap();
-        Ok(Frame::new(target.width, target.height, rgba))
+        out.width = target.width;
+        out.height = target.height;
+        Ok(())
     }
 
     /// Records the mosaic into `target` (e.g. a window's surface texture) inside `viewport`

@@ -117,7 +117,8 @@ struct Grid {
     cols: u32,
     rows: u32,
     patches: wgpu::Buffer,
-    accept: wgpu::Buffer,
+    reference: wgpu::Buffer,
+    valid: wgpu::Buffer,
     change: wgpu::Buffer,
     staging: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
@@ -140,8 +141,12 @@ pub struct Tiler {
     params: wgpu::Buffer,
     frame: Option<FrameTexture>,
     grid: Option<Grid>,
-    /// Per tile, nonzero = the last read patch was classified; uploaded with the next frame.
-    accept: Vec<u32>,
+    /// The patches last classified, and per tile whether there is one. Kept on the CPU and
+    /// uploaded with the next frame, so a caller that has already submitted frame N+1 can
+    /// still accept frame N's patches.
+    reference: Vec<u8>,
+    valid: Vec<u32>,
+    reference_dirty: bool,
     /// Receives the staging buffer's map result between `submit` and `read`.
     pending: Option<mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>>,
 }
@@ -187,7 +192,7 @@ impl Tiler {
                     count: None,
                 },
                 storage(2, false),
-                storage(3, false),
+                storage(3, true),
                 storage(4, true),
                 storage(5, false),
             ],
@@ -218,7 +223,9 @@ impl Tiler {
             params,
             frame: None,
             grid: None,
-            accept: Vec::new(),
+            reference: Vec::new(),
+            valid: Vec::new(),
+            reference_dirty: false,
             pending: None,
         }
     }
@@ -272,8 +279,11 @@ impl Tiler {
                 depth_or_array_layers: 1,
             },
         );
-        queue.write_buffer(&grid.accept, 0, bytemuck::cast_slice(&self.accept));
-        self.accept.fill(0);
+        if self.reference_dirty {
+            queue.write_buffer(&grid.reference, 0, &self.reference);
+            queue.write_buffer(&grid.valid, 0, bytemuck::cast_slice(&self.valid));
+            self.reference_dirty = false;
+        }
 
         let mut encoder = self
             .ctx
@@ -334,18 +344,37 @@ impl Tiler {
         Ok(())
     }
 
-    /// Marks these tiles of the last read frame as classified: their patches become the
-    /// reference that later frames are compared with.
-    pub fn accept(&mut self, tiles: &[u32]) {
+    /// Marks these tiles of `classified` (a frame read from this tiler) as classified: their
+    /// patches become the reference that later frames' `change` is measured against.
+    /// Takes effect from the next `submit`. Tiles of a grid that has since changed (frame or
+    /// tile size) are ignored.
+    pub fn accept(&mut self, classified: &Tiles, tiles: &[u32]) {
+        if !self.same_grid(classified) {
+            return;
+        }
         for &t in tiles {
-            if let Some(a) = self.accept.get_mut(t as usize) {
-                *a = 1;
+            let t = t as usize;
+            if t < classified.len() {
+                let r = t * PATCH_BYTES..(t + 1) * PATCH_BYTES;
+                self.reference[r.clone()].copy_from_slice(&classified.patches[r]);
+                self.valid[t] = 1;
+                self.reference_dirty = true;
             }
         }
     }
 
-    pub fn accept_all(&mut self) {
-        self.accept.fill(1);
+    pub fn accept_all(&mut self, classified: &Tiles) {
+        if self.same_grid(classified) {
+            self.reference.copy_from_slice(&classified.patches);
+            self.valid.fill(1);
+            self.reference_dirty = true;
+        }
+    }
+
+    fn same_grid(&self, t: &Tiles) -> bool {
+        self.grid.as_ref().is_some_and(|g| {
+            (g.width, g.height, g.tile) == (t.width, t.height, t.tile) && t.patches.len() == self.reference.len()
+        })
     }
 
     /// The last uploaded frame, for showing the original beside the mosaic.
@@ -419,15 +448,10 @@ impl Tiler {
         };
         use wgpu::BufferUsages as U;
         let patches = buffer("tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
-        let reference = buffer("tiler reference", patch_bytes, U::STORAGE);
-        let accept = buffer("tiler accept", tiles * 4, U::STORAGE | U::COPY_DST);
-        let change = buffer("tiler change", tiles * 4, U::STORAGE | U::COPY_SRC | U::COPY_DST);
+        let reference = buffer("tiler reference", patch_bytes, U::STORAGE | U::COPY_DST);
+        let valid = buffer("tiler valid", tiles * 4, U::STORAGE | U::COPY_DST);
+        let change = buffer("tiler change", tiles * 4, U::STORAGE | U::COPY_SRC);
         let staging = buffer("tiler readback", patch_bytes + tiles * 4, U::MAP_READ | U::COPY_DST);
-        self.ctx.queue.write_buffer(
-            &change,
-            0,
-            bytemuck::cast_slice(&vec![NEVER_CLASSIFIED; tiles as usize]),
-        );
         self.ctx.queue.write_buffer(
             &self.params,
             0,
@@ -462,7 +486,7 @@ impl Tiler {
                 },
                 wgpu::BindGroupEntry {
                     binding: 4,
-                    resource: accept.as_entire_binding(),
+                    resource: valid.as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
                     binding: 5,
@@ -470,8 +494,12 @@ impl Tiler {
                 },
             ],
         });
-        self.accept.clear();
-        self.accept.resize(tiles as usize, 0);
+        // New buffers are zeroed: no tile has a reference yet.
+        self.reference.clear();
+        self.reference.resize(patch_bytes as usize, 0);
+        self.valid.clear();
+        self.valid.resize(tiles as usize, 0);
+        self.reference_dirty = false;
         self.grid = Some(Grid {
             width,
             height,
@@ -479,7 +507,8 @@ impl Tiler {
             cols,
             rows,
             patches,
-            accept,
+            reference,
+            valid,
             change,
             staging,
             bind_group,

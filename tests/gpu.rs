@@ -22,8 +22,7 @@ fn ctx() -> Arc<GpuContext> {
             let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
         }
         std::env::set_var("XDG_RUNTIME_DIR", &dir);
-        let ctx =
-            GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)");
+        let ctx = GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)");
         eprintln!("adapter: {}", ctx.describe());
         Arc::new(ctx)
     })
@@ -200,17 +199,11 @@ fn tiler_reports_changes_since_accept() {
             assert_eq!(d, 0, "tile {i}");
         }
     }
-    assert_eq!(
-        tiles.changed(4).collect::<Vec<_>>(),
-        vec![changed_tile as u32]
-    );
+    assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
     // Not accepted: still compared with frame a.
     let b_tiles = tiles.clone();
     tiler.tile(&b, 10, &mut tiles).unwrap();
-    assert_eq!(
-        tiles.changed(4).collect::<Vec<_>>(),
-        vec![changed_tile as u32]
-    );
+    assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
     // Pipelined: frame a is already in flight when b's tiles are accepted. The accept takes
     // effect from the next submit on: a in flight is still compared with a, the next a with b.
     tiler.submit(&a, 10).unwrap();
@@ -218,10 +211,7 @@ fn tiler_reports_changes_since_accept() {
     tiler.read(&mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
     tiler.tile(&a, 10, &mut tiles).unwrap();
-    assert_eq!(
-        tiles.changed(4).collect::<Vec<_>>(),
-        vec![changed_tile as u32]
-    );
+    assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
     tiler.tile(&b, 10, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
 
@@ -382,14 +372,8 @@ fn renderer_any_output_size_and_transparent_background() {
 
 #[test]
 fn background_parse() {
-    assert_eq!(
-        Background::parse("black").unwrap(),
-        Background::Color([0, 0, 0])
-    );
-    assert_eq!(
-        Background::parse("White").unwrap(),
-        Background::Color([255, 255, 255])
-    );
+    assert_eq!(Background::parse("black").unwrap(), Background::Color([0, 0, 0]));
+    assert_eq!(Background::parse("White").unwrap(), Background::Color([255, 255, 255]));
     assert_eq!(
         Background::parse("#20a0FF").unwrap(),
         Background::Color([0x20, 0xa0, 0xff])
@@ -400,10 +384,7 @@ fn background_parse() {
     );
     assert_eq!(Background::parse("tile").unwrap(), Background::Tile);
     for bad in ["", "#12345", "#1234567", "purple", "#gg0000"] {
-        assert!(
-            matches!(Background::parse(bad), Err(Error::Usage(_))),
-            "{bad:?}"
-        );
+        assert!(matches!(Background::parse(bad), Err(Error::Usage(_))), "{bad:?}");
     }
 }
 
@@ -477,9 +458,7 @@ fn nearest_respects_allowed_set() {
         assert_nearest(atlas, &patches, &out, &allowed, bg);
     }
     assert!(matches!(atlas.allowed("no-such-set"), Err(Error::Usage(m)) if m.contains("hearts")));
-    assert!(nearest
-        .set_allowed(&vec![false; atlas.count() as usize])
-        .is_err());
+    assert!(nearest.set_allowed(&vec![false; atlas.count() as usize]).is_err());
     assert!(nearest.set_allowed(&[true]).is_err());
     assert!(nearest.classify(&[0u8; 299], &mut out).is_err());
     nearest.classify(&[], &mut out).unwrap();
@@ -502,10 +481,7 @@ fn embedded_atlas_is_consistent() {
     }
     let f = atlas.features_2x2();
     assert_eq!(f.len(), atlas.count() as usize);
-    assert!(f
-        .iter()
-        .flatten()
-        .all(|v| v.is_finite() && *v >= 0.0 && *v <= 255.0));
+    assert!(f.iter().flatten().all(|v| v.is_finite() && *v >= 0.0 && *v <= 255.0));
 }
 
 #[test]
@@ -523,14 +499,7 @@ fn atlas_from_parts_validates() {
     };
     let image = image::RgbaImage::from_pixel(16, 8, image::Rgba([200, 100, 50, 128]));
     let sets = |v: Vec<u32>| BTreeMap::from([("all".to_string(), v)]);
-    let ok = Atlas::from_parts(
-        8,
-        2,
-        image.clone(),
-        vec![info(0), info(1)],
-        sets(vec![0, 1]),
-    )
-    .unwrap();
+    let ok = Atlas::from_parts(8, 2, image.clone(), vec![info(0), info(1)], sets(vec![0, 1])).unwrap();
     assert_eq!(ok.count(), 2);
     let f = ok.features_2x2();
     // 200 * 128/255 premultiplied; alpha 128/255.
@@ -599,19 +568,14 @@ fn timings_720p() {
     eprintln!("tile 1280x720 @10: {:?}/frame", t0.elapsed() / 10);
 
     let mut nearest = NearestClassifier::new(ctx(), atlas, Background::Color([0, 0, 0])).unwrap();
-    nearest
-        .set_allowed(&atlas.allowed("default").unwrap())
-        .unwrap();
+    nearest.set_allowed(&atlas.allowed("default").unwrap()).unwrap();
     let mut out = Vec::new();
     nearest.classify(&tiles.patches, &mut out).unwrap();
     let t0 = Instant::now();
     for _ in 0..3 {
         nearest.classify(&tiles.patches, &mut out).unwrap();
     }
-    eprintln!(
-        "nearest 9216 tiles x default set: {:?}/frame",
-        t0.elapsed() / 3
-    );
+    eprintln!("nearest 9216 tiles x default set: {:?}/frame", t0.elapsed() / 3);
 
     let mut renderer = Renderer::new(ctx(), atlas).unwrap();
     let scene = Scene {
@@ -704,9 +668,7 @@ fn renderer_encode_into_srgb_surface_format_matches_offscreen() {
     );
     ctx.queue.submit([encoder.finish()]);
     buffer.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
-    ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .unwrap();
+    ctx.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
     let data = buffer.get_mapped_range(..).unwrap();
     let mut worst = 0i32;
     for y in 0..h {

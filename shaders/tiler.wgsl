@@ -7,8 +7,10 @@
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte
 //                t*300 + (py*10+px)*3 + c
-//   3 reference: storage array<u32>, read: the patches last classified, same layout
-//                (uploaded by the CPU, which knows which frame's patches it classified)
+//   3 reference: storage array<u32>, read: per tile (at word t*75, the patch stride), the
+//                2x2-quadrant mean colours (TL, TR, BL, BR; R,G,B; 12 bytes in 3 words) of the
+//                patch last classified (uploaded by the CPU, which knows which frame's patches
+//                it classified). Means, not whole patches: 3 reads per tile instead of 300.
 //   4 valid:     storage array<u32>, read: per tile, nonzero = `reference` holds a patch
 //   5 change:    storage array<u32>, read_write: per tile, the largest difference of any
 //                2x2-quadrant mean channel (0..255, rounded) between the new patch and
@@ -111,28 +113,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
     // 1. New patch, packed into words as it is computed, with its quadrant sums.
     var new_q = array<vec3<u32>, 4>();
-    var ref_q = array<vec3<u32>, 4>();
     var word = 0u;
     var filled = 0u;
     var w = base;
+    let whole10 = params.tile == 10u && col * 10u + 10u <= params.width && row * 10u + 10u <= params.height;
     for (var py = 0u; py < 10u; py++) {
         let sy = span(row * params.tile, py, params.height);
         var left = vec3<u32>(0u);
         var right = vec3<u32>(0u);
-        var left_ref = vec3<u32>(0u);
-        var right_ref = vec3<u32>(0u);
         for (var px = 0u; px < 10u; px++) {
-            let rgb = average(span(col * params.tile, px, params.width), sy);
-            var old = vec3<u32>(0u);
-            if (valid) {
-                old = ref_pixel(base, (py * 10u + px) * 3u);
+            var rgb: vec3<u32>;
+            if (whole10) {
+                // 10 px tiles inside the frame: each patch pixel is exactly one source pixel.
+                rgb = vec3<u32>(round(textureLoad(frame, vec2<u32>(col * 10u + px, row * 10u + py), 0).rgb * 255.0));
+            } else {
+                rgb = average(span(col * params.tile, px, params.width), sy);
             }
             if (px < 5u) {
                 left += rgb;
-                left_ref += old;
             } else {
                 right += rgb;
-                right_ref += old;
             }
             push(&word, &filled, &w, rgb.r);
             push(&word, &filled, &w, rgb.g);
@@ -141,23 +141,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (py < 5u) {
             new_q[0] += left;
             new_q[1] += right;
-            ref_q[0] += left_ref;
-            ref_q[1] += right_ref;
         } else {
             new_q[2] += left;
             new_q[3] += right;
-            ref_q[2] += left_ref;
-            ref_q[3] += right_ref;
         }
     }
 
     // 2. Largest quadrant-mean change since the reference (25 pixels per quadrant).
     if (valid) {
-        let d = max(
-            max(max3(absdiff(new_q[0], ref_q[0])), max3(absdiff(new_q[1], ref_q[1]))),
-            max(max3(absdiff(new_q[2], ref_q[2])), max3(absdiff(new_q[3], ref_q[3]))),
-        );
-        change[t] = (d + 12u) / 25u;
+        // Quadrant means (25 pixels each, rounded) against the reference means.
+        var d = 0u;
+        for (var q = 0u; q < 4u; q++) {
+            let mean = (new_q[q] + vec3<u32>(12u)) / 25u;
+            d = max(d, max3(absdiff(mean, ref_pixel(base, q * 3u))));
+        }
+        change[t] = d;
     } else {
         change[t] = NEVER;
     }

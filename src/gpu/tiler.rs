@@ -80,6 +80,19 @@ pub fn patch_mean(patch: &[u8]) -> [u8; 3] {
     sum.map(|s| ((s + n / 2) / n) as u8)
 }
 
+/// Rounded mean colour of each 5x5 quadrant (TL, TR, BL, BR) of a patch, RGB: what the tiler
+/// shader compares new patches with.
+pub fn quadrant_means(patch: &[u8]) -> [u8; 12] {
+    let mut sums = [0u32; 12];
+    for (i, px) in patch.chunks_exact(3).enumerate() {
+        let q = (i / PATCH / 5) * 2 + (i % PATCH) / 5;
+        for c in 0..3 {
+            sums[q * 3 + c] += px[c] as u32;
+        }
+    }
+    sums.map(|s| ((s + 12) / 25) as u8)
+}
+
 /// Checks a tile size before any GPU work.
 pub fn validate_tile(tile: u32) -> Result<()> {
     if (MIN_TILE..=MAX_TILE).contains(&tile) {
@@ -356,7 +369,8 @@ impl Tiler {
             let t = t as usize;
             if t < classified.len() {
                 let r = t * PATCH_BYTES..(t + 1) * PATCH_BYTES;
-                self.reference[r.clone()].copy_from_slice(&classified.patches[r]);
+                let q = quadrant_means(&classified.patches[r.clone()]);
+                self.reference[r.start..r.start + 12].copy_from_slice(&q);
                 self.valid[t] = 1;
                 self.reference_dirty = true;
             }
@@ -365,7 +379,13 @@ impl Tiler {
 
     pub fn accept_all(&mut self, classified: &Tiles) {
         if self.same_grid(classified) {
-            self.reference.copy_from_slice(&classified.patches);
+            for (dst, src) in self
+                .reference
+                .chunks_exact_mut(PATCH_BYTES)
+                .zip(classified.patches.chunks_exact(PATCH_BYTES))
+            {
+                dst[..12].copy_from_slice(&quadrant_means(src));
+            }
             self.valid.fill(1);
             self.reference_dirty = true;
         }

@@ -25,6 +25,27 @@ impl Frame {
         Self { width, height, rgba }
     }
 
+    /// A copy with deterministic sensor-like noise on RGB (a sum of four uniforms, standard
+    /// deviation about `sigma` levels): a still scene as a camera sees it, for the flicker
+    /// benchmark and tests.
+    pub fn with_noise(&self, seed: u64, sigma: f64) -> Frame {
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut out = self.clone();
+        for (i, v) in out.rgba.iter_mut().enumerate() {
+            if i % 4 != 3 {
+                let g = (next() + next() + next() + next() - 2.0) * sigma * 1.732;
+                *v = (*v as f64 + g).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        out
+    }
+
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
         let i = (y as usize * self.width as usize + x as usize) * 4;
         [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2], self.rgba[i + 3]]

@@ -175,11 +175,13 @@ impl Pipeline {
 
     pub fn set_background(&mut self, background: Background) -> Result<()> {
         self.settings.background = background;
+        self.classifier.set_background(background);
+        if background == Background::Tile {
+            // Only the tile background needs per-tile colours; fill them for the last frame.
+            self.tiles.mean_colors(&mut self.tile_colors);
+        }
         if self.settings.classifier == ClassifierKind::Nearest {
             // The nearest objective composites each emoji over the background.
-            let mut c = make_classifier(&self.gpu, &self.atlas, &self.settings)?;
-            c.set_allowed(&self.atlas.allowed(&self.settings.emoji_set)?)?;
-            self.classifier = c;
             self.invalidate();
         }
         Ok(())
@@ -228,7 +230,11 @@ impl Pipeline {
             self.emoji.clear();
             self.emoji.resize(n, 0);
         }
-        self.tiles.mean_colors(&mut self.tile_colors);
+        if self.settings.background == Background::Tile {
+            self.tiles.mean_colors(&mut self.tile_colors);
+        } else {
+            self.tile_colors.clear();
+        }
 
         // Decide which tiles to classify: all on a fresh grid, else the ones that changed.
         self.changed.clear();

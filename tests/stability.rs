@@ -6,26 +6,6 @@ mod common;
 use emojicam::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD};
 use emojicam::Frame;
 
-/// Deterministic sensor-like noise: Gaussian-ish (sum of uniforms), sigma about `sigma` levels.
-fn noisy(base: &Frame, seed: u64, sigma: f64) -> Frame {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let mut out = base.clone();
-    for (i, v) in out.rgba.iter_mut().enumerate() {
-        if i % 4 == 3 {
-            continue;
-        }
-        let g = (next() + next() + next() + next() - 2.0) * sigma * 1.732;
-        *v = (*v as f64 + g).round().clamp(0.0, 255.0) as u8;
-    }
-    out
-}
-
 fn photo_frame() -> Frame {
     let dir = common::root().join("tests/data/photos");
     let mut photos: Vec<_> = std::fs::read_dir(dir)
@@ -51,7 +31,7 @@ fn flicker(threshold: Option<u8>, base: &Frame) -> f64 {
     let mut prev: Option<Vec<u32>> = None;
     let mut shares = Vec::new();
     for i in 0..12 {
-        p.classify(&noisy(base, i, 3.0)).expect("classify");
+        p.classify(&base.with_noise(i, 3.0)).expect("classify");
         if let Some(prev) = &prev {
             shares.push(changed_share(prev, p.emoji()));
         }
@@ -87,10 +67,10 @@ fn moving_object_updates_next_frame() {
         ..Settings::default()
     })
     .expect("pipeline");
-    steady.classify(&noisy(&base, 0, 3.0)).expect("classify");
+    steady.classify(&base.with_noise(0, 3.0)).expect("classify");
     // A bright square appears and moves right by 40 px per frame.
     for step in 1..4u32 {
-        let mut f = noisy(&base, step as u64, 3.0);
+        let mut f = base.with_noise(step as u64, 3.0);
         let (x0, y0) = (20 + step * 40, 40);
         for y in y0..y0 + 60 {
             for x in x0..x0 + 60 {

@@ -133,7 +133,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!("| size | classifier | tiles classified | fps (end to end) | latency median / p99 ms | upload ms | tile compute + readback ms | classify ms | render + output readback ms | encode ms |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for ((w, h), kind, changed_only, acc) in &rows {
-        let per_frame: Vec<f64> = acc.total.iter().zip(&acc.encode).map(|(t, e)| t + e).collect();
         let fps = 1e3 / median(&acc.total).max(1e-9);
         println!(
             "| {w}x{h} | {} | {} ({:.0}%) | {fps:.1} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
@@ -148,7 +147,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             median(&acc.render),
             median(&acc.encode),
         );
-        let _ = per_frame;
     }
     println!("(fps = 1000 / median of tile+classify+render per frame, the stages run back to back; encode is the MP4 recorder's own thread)");
 
@@ -249,25 +247,6 @@ fn baseline(mut pipeline: Pipeline, frame: &Frame, tile: u32, batched: Option<f6
     Ok(())
 }
 
-/// Deterministic sensor-like noise (sum of four uniforms, sigma about `sigma` levels).
-fn add_noise(frame: &Frame, seed: u64, sigma: f64) -> Frame {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let mut out = frame.clone();
-    for (i, v) in out.rgba.iter_mut().enumerate() {
-        if i % 4 != 3 {
-            let g = (next() + next() + next() + next() - 2.0) * sigma * 1.732;
-            *v = (*v as f64 + g).round().clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
-}
-
 /// Mean share of tiles whose emoji changes between consecutive frames.
 fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<f64> {
     let mut prev: Option<Vec<u32>> = None;
@@ -287,7 +266,7 @@ fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<f64> {
 /// Flicker: a still frame with per-frame sensor noise, and the moving clip, naive vs steady.
 fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> Result<()> {
     let still = resize(&source[0], 1280, 720)?;
-    let noisy: Vec<Frame> = (0..15).map(|i| add_noise(&still, i, 3.0)).collect();
+    let noisy: Vec<Frame> = (0..15).map(|i| still.with_noise(i, 3.0)).collect();
     let moving: Vec<Frame> = source.iter().map(|f| resize(f, 1280, 720)).collect::<Result<_>>()?;
     println!();
     println!("| scene (1280x720, onnx) | emoji changing per frame, naive (every tile every frame) | steady (change threshold {DEFAULT_CHANGE_THRESHOLD}) |");

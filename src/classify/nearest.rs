@@ -7,7 +7,7 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::{Classifier, PATCH, PATCH_BYTES};
+use super::{quadrant_sums, Classifier, PATCH_BYTES};
 use crate::atlas::Atlas;
 use crate::error::{Error, Result};
 use crate::gpu::tiler::patch_mean;
@@ -37,16 +37,7 @@ pub fn error(features: &[f32; 16], patch: &[u8], background: Background) -> f32 
 
 /// Mean colour of each 5x5 quadrant of a patch: TL, TR, BL, BR.
 pub fn quadrant_means(patch: &[u8]) -> [[f32; 3]; 4] {
-    let mut sum = [[0u32; 3]; 4];
-    for y in 0..PATCH {
-        for x in 0..PATCH {
-            let q = (y / 5) * 2 + x / 5;
-            for c in 0..3 {
-                sum[q][c] += patch[(y * PATCH + x) * 3 + c] as u32;
-            }
-        }
-    }
-    sum.map(|s| s.map(|v| v as f32 / 25.0))
+    quadrant_sums(patch).map(|s| s.map(|v| v as f32 / 25.0))
 }
 
 #[repr(C)]
@@ -233,6 +224,10 @@ impl NearestClassifier {
 impl Classifier for NearestClassifier {
     fn name(&self) -> &'static str {
         "nearest"
+    }
+
+    fn set_background(&mut self, background: Background) {
+        NearestClassifier::set_background(self, background);
     }
 
     fn set_allowed(&mut self, allowed: &[bool]) -> Result<()> {

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use super::GpuContext;
-use crate::classify::{PATCH, PATCH_BYTES};
+use crate::classify::{quadrant_sums, PATCH, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 
@@ -83,14 +83,8 @@ pub fn patch_mean(patch: &[u8]) -> [u8; 3] {
 /// Rounded mean colour of each 5x5 quadrant (TL, TR, BL, BR) of a patch, RGB: what the tiler
 /// shader compares new patches with.
 pub fn quadrant_means(patch: &[u8]) -> [u8; 12] {
-    let mut sums = [0u32; 12];
-    for (i, px) in patch.chunks_exact(3).enumerate() {
-        let q = (i / PATCH / 5) * 2 + (i % PATCH) / 5;
-        for c in 0..3 {
-            sums[q * 3 + c] += px[c] as u32;
-        }
-    }
-    sums.map(|s| ((s + 12) / 25) as u8)
+    let sums = quadrant_sums(patch);
+    std::array::from_fn(|i| ((sums[i / 3][i % 3] + 12) / 25) as u8)
 }
 
 /// Checks a tile size before any GPU work.

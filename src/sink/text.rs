@@ -41,6 +41,13 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
+/// The open writer of a text sink, once: a second `finish` is an error, not a panic.
+fn take_writer(file: &AtomicFile, writer: &mut Option<BufWriter<File>>) -> Result<BufWriter<File>> {
+    writer
+        .take()
+        .ok_or_else(|| Error::encode(file.target(), "finished twice"))
+}
+
 pub struct TxtSink {
     file: AtomicFile,
     writer: Option<BufWriter<File>>,
@@ -84,11 +91,7 @@ impl Sink for TxtSink {
     }
 
     fn finish(&mut self) -> Result<()> {
-        let path = self.file.target().to_path_buf();
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| Error::encode(&path, "finished twice"))?;
+        let writer = take_writer(&self.file, &mut self.writer)?;
         self.file.commit(writer)
     }
 
@@ -155,10 +158,7 @@ impl Sink for JsonSink {
             .last
             .take()
             .ok_or_else(|| Error::encode(&path, "no frame was produced"))?;
-        let mut writer = self
-            .writer
-            .take()
-            .ok_or_else(|| Error::encode(&path, "finished twice"))?;
+        let mut writer = take_writer(&self.file, &mut self.writer)?;
         writer
             .write_all(json.as_bytes())
             .and_then(|_| writer.write_all(b"\n"))
@@ -204,11 +204,7 @@ impl Sink for JsonlSink {
     }
 
     fn finish(&mut self) -> Result<()> {
-        let path = self.file.target().to_path_buf();
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| Error::encode(&path, "finished twice"))?;
+        let writer = take_writer(&self.file, &mut self.writer)?;
         self.file.commit(writer)
     }
 

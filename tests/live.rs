@@ -7,6 +7,14 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_emojicam");
 
+/// The window test polls screenshots against a deadline; the recording test loads both cores.
+/// Run them one at a time so neither starves the other (2-core CI machines).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -217,6 +225,7 @@ fn wait_for_window(display: &str, child: &mut Child) -> String {
 
 #[test]
 fn window_shows_the_mosaic_and_plus_enlarges_tiles() {
+    let _serial = serial();
     let Some(x) = Xvfb::start() else { return };
     for tool in ["xdotool", "import"] {
         assert!(have(tool), "{tool} is needed (apt-get install xdotool imagemagick)");
@@ -296,6 +305,7 @@ fn window_shows_the_mosaic_and_plus_enlarges_tiles() {
 
 #[test]
 fn headless_recording_survives_sigint() {
+    let _serial = serial();
     if !have("ffprobe") {
         eprintln!("\n\n*** SKIPPED: ffprobe is not installed ***\n");
         return;

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use emojicam::atlas::{Atlas, EmojiInfo};
 use emojicam::classify::nearest::{error, NearestClassifier};
 use emojicam::classify::{Classifier, PATCH_BYTES};
-use emojicam::gpu::renderer::{MosaicGrid, Scene};
+use emojicam::gpu::renderer::{MosaicGrid, RenderPath, Scene};
 use emojicam::gpu::tiler::NEVER_CLASSIFIED;
 use emojicam::gpu::{AdapterPreference, Background, GpuContext, Renderer, Tiler, Tiles};
 use emojicam::{Error, Frame};
@@ -259,10 +259,19 @@ fn cpu_cell(atlas: &Atlas, index: u32, size: u32, bg: [u8; 3]) -> Vec<[f32; 3]> 
     out
 }
 
+const PATHS: [RenderPath; 2] = [RenderPath::Quads, RenderPath::Compute];
+
 #[test]
 fn renderer_draws_each_tiles_emoji_over_its_background() {
+    for path in PATHS {
+        draws_each_tiles_emoji(path);
+    }
+}
+
+fn draws_each_tiles_emoji(path: RenderPath) {
     let atlas = atlas();
     let mut renderer = Renderer::new(ctx(), atlas).unwrap();
+    renderer.set_path(path);
     // 8 px tiles drawn 2x: 16 px on screen, exactly mip level 2 of the 64 px cells.
     let grid = MosaicGrid {
         cols: 4,
@@ -305,15 +314,22 @@ fn renderer_draws_each_tiles_emoji_over_its_background() {
                 }
             }
         }
-        eprintln!("{background:?}: worst channel error {worst}");
-        assert!(worst <= 3.0, "{background:?}: worst channel error {worst}");
+        eprintln!("{path:?} {background:?}: worst channel error {worst}");
+        assert!(worst <= 3.0, "{path:?} {background:?}: worst channel error {worst}");
     }
 }
 
 #[test]
 fn renderer_any_output_size_and_transparent_background() {
+    for path in PATHS {
+        any_output_size(path);
+    }
+}
+
+fn any_output_size(path: RenderPath) {
     let atlas = atlas();
     let mut renderer = Renderer::new(ctx(), atlas).unwrap();
+    renderer.set_path(path);
     // A fully transparent region of the atlas is not guaranteed; use the corner pixel of an
     // emoji with low coverage, which Noto leaves transparent.
     let sparse = atlas
@@ -344,7 +360,7 @@ fn renderer_any_output_size_and_transparent_background() {
             (out_w, out_h, out_w * out_h * 4)
         );
         if out_w >= 25 {
-            assert_eq!(frame.pixel(0, 0), [10, 200, 30, 255], "{out_w}x{out_h}");
+            assert_eq!(frame.pixel(0, 0), [10, 200, 30, 255], "{path:?} {out_w}x{out_h}");
         }
     }
     // The tile background needs colours; wrong emoji counts are errors, not panics.
@@ -368,6 +384,105 @@ fn renderer_any_output_size_and_transparent_background() {
         ..short
     };
     assert!(renderer.render_to_frame(&oob, 10, 10).is_err());
+}
+
+/// The compute path draws what the quad path draws, at whole and fractional tile sizes, and
+/// keeps every tile's mean colour (what the likeness ruler measures).
+#[test]
+fn render_paths_agree() {
+    let atlas = atlas();
+    let mut renderer = Renderer::new(ctx(), atlas).unwrap();
+    let grid = MosaicGrid {
+        cols: 13,
+        rows: 9,
+        tile: 10,
+        src_width: 127, // partial last column and row
+        src_height: 83,
+    };
+    let emoji: Vec<u32> = (0..grid.tiles() as u32).map(|i| i * 131 % atlas.count()).collect();
+    let colors: Vec<[u8; 3]> = (0..grid.tiles() as u32)
+        .map(|i| [(i * 37) as u8, (i * 91) as u8, (i * 13) as u8])
+        .collect();
+    for (w, h) in [(127, 83), (254, 166), (300, 200), (1000, 640), (64, 41)] {
+        let scene = Scene {
+            grid,
+            emoji: &emoji,
+            background: Background::Tile,
+            tile_colors: Some(&colors),
+        };
+        let mut frames = Vec::new();
+        for path in PATHS {
+            renderer.set_path(path);
+            frames.push(renderer.render_to_frame(&scene, w, h).unwrap());
+        }
+        let (q, c) = (&frames[0], &frames[1]);
+        assert_eq!((c.width, c.height), (w, h));
+        // Whole tiles at whole pixels: each path's tile mean against the emoji's true mean
+        // colour over the tile's background.
+        let (tw, th) = (w * 10 / 127, h * 10 / 83);
+        let mut worst_mean = [0f64; 2];
+        if tw * 127 == w * 10 && th * 83 == h * 10 {
+            for t in 0..grid.tiles() as u32 {
+                let (col, r) = (t % grid.cols, t / grid.cols);
+                if col + 1 == grid.cols || r + 1 == grid.rows {
+                    continue;
+                }
+                let want = true_mean(atlas, emoji[t as usize], colors[t as usize]);
+                for (i, f) in [q, c].into_iter().enumerate() {
+                    let mut sum = [0f64; 3];
+                    for y in r * th..(r + 1) * th {
+                        for x in col * tw..(col + 1) * tw {
+                            let p = f.pixel(x, y);
+                            for k in 0..3 {
+                                sum[k] += p[k] as f64;
+                            }
+                        }
+                    }
+                    for k in 0..3 {
+                        let got = sum[k] / (tw * th) as f64;
+                        worst_mean[i] = worst_mean[i].max((got - want[k]).abs());
+                    }
+                }
+            }
+        }
+        let mse = q
+            .rgba
+            .iter()
+            .zip(&c.rgba)
+            .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+            .sum::<f64>()
+            / q.rgba.len() as f64;
+        let psnr = 10.0 * (255f64.powi(2) / mse.max(1e-9)).log10();
+        eprintln!(
+            "{w}x{h}: paths differ by PSNR {psnr:.1} dB; worst tile mean error quads {:.2}, compute {:.2} levels",
+            worst_mean[0], worst_mean[1]
+        );
+        assert!(
+            psnr > 26.0,
+            "{w}x{h}: compute path differs from quads: PSNR {psnr:.1} dB"
+        );
+        // Box-filtered cells keep each tile's mean colour exact up to rounding.
+        assert!(
+            worst_mean[1] < 1.5,
+            "{w}x{h}: compute tile means off by {:.2} levels",
+            worst_mean[1]
+        );
+    }
+}
+
+/// An emoji's mean colour composited over `bg`, from the full-resolution cell.
+fn true_mean(atlas: &Atlas, index: u32, bg: [u8; 3]) -> [f64; 3] {
+    let px = atlas.cell_rgba(index);
+    let mut sum = [0f64; 4];
+    for p in px.chunks_exact(4) {
+        let a = p[3] as f64 / 255.0;
+        for k in 0..3 {
+            sum[k] += p[k] as f64 * a;
+        }
+        sum[3] += a;
+    }
+    let n = (px.len() / 4) as f64;
+    [0, 1, 2].map(|k| sum[k] / n + (1.0 - sum[3] / n) * bg[k] as f64)
 }
 
 #[test]
@@ -613,6 +728,7 @@ fn renderer_encode_into_srgb_surface_format_matches_offscreen() {
         background: Background::Color([40, 90, 200]),
         tile_colors: None,
     };
+    renderer.set_path(RenderPath::Quads);
     let offscreen = renderer.render_to_frame(&scene, 80, 40).unwrap();
 
     // Draw into the right half of a 160x40 surface-like texture.

@@ -9,6 +9,7 @@ use crate::classify::onnx::{OnnxClassifier, OnnxOptions};
 use crate::classify::{Classifier, PATCH_BYTES};
 use crate::cli::{parse_size, BenchArgs, ClassifierKind};
 use crate::frame::Frame;
+use crate::gpu::renderer::RenderPath;
 use crate::gpu::AdapterPreference;
 use crate::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD};
 use crate::sink::{self, Mosaic};
@@ -150,6 +151,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     println!("(fps = 1000 / median of tile+classify+render per frame, the stages run back to back; encode is the MP4 recorder's own thread)");
 
+    if let Some(p) = first.as_mut() {
+        let frame = resize(&source_frames[0], 1280, 720)?;
+        render_paths(p, &frame)?;
+    }
+
     if args.classifiers.contains(&ClassifierKind::Onnx) {
         flicker_report(&source_frames, args.tile, &adapter)?;
     }
@@ -206,6 +212,36 @@ fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
     }
     drop(sink);
     Ok(acc)
+}
+
+/// The two render paths on the same classified 1280x720 frame, interleaved so that anything
+/// else the machine does weighs on both alike.
+fn render_paths(pipeline: &mut Pipeline, frame: &Frame) -> Result<()> {
+    let before = pipeline.renderer().path();
+    pipeline.classify(frame)?;
+    let paths = [RenderPath::Quads, RenderPath::Compute];
+    let mut times: [Vec<f64>; 2] = Default::default();
+    for rep in 0..12 {
+        for (i, &path) in paths.iter().enumerate() {
+            pipeline.renderer().set_path(path);
+            pipeline.render(None)?;
+            if rep > 0 {
+                // The first round builds each path's resources.
+                times[i].push(ms(pipeline.times().render));
+            }
+        }
+    }
+    pipeline.renderer().set_path(before);
+    println!();
+    println!(
+        "render + output readback at 1280x720 (median of {}): quads {:.1} ms, compute {:.1} ms -> {:.1}x (this adapter uses {})",
+        times[0].len(),
+        median(&times[0]),
+        median(&times[1]),
+        median(&times[0]) / median(&times[1]).max(1e-9),
+        before.name()
+    );
+    Ok(())
 }
 
 /// The original experiment's method: one model call per tile.

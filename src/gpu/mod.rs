@@ -1,5 +1,6 @@
 //! The GPU: one device shared by the tiler, the renderer and the nearest-emoji classifier.
 
+mod mosaic;
 pub mod renderer;
 pub mod tiler;
 

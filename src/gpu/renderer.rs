@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::Arc;
 
+use super::mosaic::MosaicPass;
 use super::tiler::Tiles;
 use super::GpuContext;
 use crate::atlas::Atlas;
@@ -119,8 +120,41 @@ struct Target {
     staging: wgpu::Buffer,
 }
 
+/// How the mosaic is drawn. Both write the same image up to rounding and filtering detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RenderPath {
+    /// One render pass of instanced quads sampling the mipmapped atlas: what GPUs do best.
+    Quads,
+    /// A compute pass gathering from the atlas pre-scaled to the tile size: several times
+    /// faster on a software rasteriser, where trilinear filtering dominates the quad pass.
+    Compute,
+}
+
+impl RenderPath {
+    /// `EMOJICAM_RENDERER=quads|compute` if set, else compute on a CPU (software) adapter and
+    /// quads on a GPU.
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        match std::env::var("EMOJICAM_RENDERER").ok().as_deref().map(str::trim) {
+            Some("quads") => RenderPath::Quads,
+            Some("compute") => RenderPath::Compute,
+            _ if info.device_type == wgpu::DeviceType::Cpu => RenderPath::Compute,
+            _ => RenderPath::Quads,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RenderPath::Quads => "quads",
+            RenderPath::Compute => "compute",
+        }
+    }
+}
+
 pub struct Renderer {
     ctx: Arc<GpuContext>,
+    path: RenderPath,
+    atlas_view: wgpu::TextureView,
+    mosaic: Option<MosaicPass>,
     module: wgpu::ShaderModule,
     pipeline_layout: wgpu::PipelineLayout,
     bind_group: wgpu::BindGroup,
@@ -138,6 +172,10 @@ pub struct Renderer {
 
 /// Format of [`Renderer::render_to_frame`]'s target: bytes as they are, no sRGB encoding.
 pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+/// Usages a texture needs for [`Renderer::draw`] (either path) to draw into it.
+pub const TARGET_USAGE: wgpu::TextureUsages =
+    wgpu::TextureUsages::RENDER_ATTACHMENT.union(wgpu::TextureUsages::STORAGE_BINDING);
 
 impl Renderer {
     /// Uploads the atlas once; everything else is reused from frame to frame.
@@ -264,6 +302,9 @@ impl Renderer {
         });
         let instances = Self::instance_buffer(device, 1024);
         Ok(Self {
+            path: RenderPath::for_adapter(&ctx.adapter_info),
+            atlas_view: view,
+            mosaic: None,
             module,
             pipeline_layout,
             bind_group,
@@ -308,14 +349,7 @@ impl Renderer {
             .target
             .take()
             .ok_or_else(|| Error::Gpu("render target missing".into()))?;
-        let drawn = self.encode(
-            &mut encoder,
-            &target.view,
-            OFFSCREEN_FORMAT,
-            [0.0, 0.0, out_width as f32, out_height as f32],
-            scene,
-            Some(wgpu::Color::BLACK),
-        );
+        let drawn = self.draw(&mut encoder, &target.texture, &target.view, scene);
         let result = drawn.and_then(|()| self.read_target(encoder, &target, out));
         self.target = Some(target);
         result
@@ -364,19 +398,67 @@ impl Renderer {
         Ok(())
     }
 
-    /// Records the mosaic into `target` (e.g. a window's surface texture) inside `viewport`
-    /// (x, y, width, height in target pixels). `clear` clears the whole target first; without
-    /// it the pixels outside the viewport are kept. Call at most once per queue submit: the
-    /// per-tile data lives in one buffer that the next call overwrites.
-    pub fn encode(
+    /// Which way [`Self::draw`] draws.
+    pub fn path(&self) -> RenderPath {
+        self.path
+    }
+
+    pub fn set_path(&mut self, path: RenderPath) {
+        self.path = path;
+    }
+
+    /// Records the mosaic covering all of `texture`, an [`OFFSCREEN_FORMAT`] texture made with
+    /// [`TARGET_USAGE`], by the current [`RenderPath`]. Call at most once per queue submit.
+    pub fn draw(
         &mut self,
         encoder: &mut wgpu::CommandEncoder,
-        target: &wgpu::TextureView,
-        target_format: wgpu::TextureFormat,
-        viewport: [f32; 4],
+        texture: &wgpu::Texture,
+        view: &wgpu::TextureView,
         scene: &Scene<'_>,
-        clear: Option<wgpu::Color>,
     ) -> Result<()> {
+        let (w, h) = (texture.width(), texture.height());
+        match self.path {
+            RenderPath::Quads => self.encode(
+                encoder,
+                view,
+                OFFSCREEN_FORMAT,
+                [0.0, 0.0, w as f32, h as f32],
+                scene,
+                Some(wgpu::Color::BLACK),
+            ),
+            RenderPath::Compute => {
+                self.check(scene)?;
+                self.fill_instances(scene)?;
+                let mosaic = self.mosaic.get_or_insert_with(|| MosaicPass::new(&self.ctx.device));
+                mosaic.encode(
+                    &self.ctx,
+                    encoder,
+                    &self.atlas_view,
+                    (self.cell, self.columns, self.count),
+                    &scene.grid,
+                    bytemuck::cast_slice(&self.instance_data),
+                    texture,
+                )
+            }
+        }
+    }
+
+    /// Checks the scene and uploads its per-tile data; returns the bytes used.
+    fn upload_tiles(&mut self, scene: &Scene<'_>) -> Result<u64> {
+        self.check(scene)?;
+        self.fill_instances(scene)?;
+        let tiles = scene.grid.tiles();
+        let needed = (tiles * std::mem::size_of::<Instance>()) as u64;
+        if self.instances.size() < needed {
+            self.instances = Self::instance_buffer(&self.ctx.device, (tiles as u64).next_power_of_two());
+        }
+        self.ctx
+            .queue
+            .write_buffer(&self.instances, 0, bytemuck::cast_slice(&self.instance_data));
+        Ok(needed)
+    }
+
+    fn check(&self, scene: &Scene<'_>) -> Result<()> {
         let grid = scene.grid;
         let tiles = grid.tiles();
         if grid.tile == 0 || grid.src_width == 0 || grid.src_height == 0 || tiles == 0 {
@@ -390,18 +472,28 @@ impl Renderer {
                 grid.rows
             )));
         }
+        Ok(())
+    }
+
+    /// Records the mosaic into `target` (e.g. a window's surface texture) inside `viewport`
+    /// (x, y, width, height in target pixels). `clear` clears the whole target first; without
+    /// it the pixels outside the viewport are kept. Call at most once per queue submit: the
+    /// per-tile data lives in one buffer that the next call overwrites.
+    pub fn encode(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::TextureView,
+        target_format: wgpu::TextureFormat,
+        viewport: [f32; 4],
+        scene: &Scene<'_>,
+        clear: Option<wgpu::Color>,
+    ) -> Result<()> {
         if viewport[2] <= 0.0 || viewport[3] <= 0.0 {
             return Err(Error::Usage("empty viewport: nothing to render".into()));
         }
-        self.fill_instances(scene)?;
-        let device = &self.ctx.device;
-        let needed = (tiles * std::mem::size_of::<Instance>()) as u64;
-        if self.instances.size() < needed {
-            self.instances = Self::instance_buffer(device, (tiles as u64).next_power_of_two());
-        }
-        self.ctx
-            .queue
-            .write_buffer(&self.instances, 0, bytemuck::cast_slice(&self.instance_data));
+        let needed = self.upload_tiles(scene)?;
+        let grid = scene.grid;
+        let tiles = grid.tiles();
 
         // Pick the mip level at which one atlas texel is one output pixel.
         let tile_w = viewport[2] * grid.tile as f32 / grid.src_width as f32;
@@ -549,7 +641,7 @@ impl Renderer {
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
             format: OFFSCREEN_FORMAT,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            usage: TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         });
         let view = texture.create_view(&Default::default());

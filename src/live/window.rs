@@ -19,7 +19,7 @@ use super::session::{background_name, Original, Session};
 use super::{SessionFactory, StopReason};
 use crate::atlas::Atlas;
 use crate::error::{Error, Result};
-use crate::gpu::renderer::{MosaicGrid, Scene, OFFSCREEN_FORMAT};
+use crate::gpu::renderer::{MosaicGrid, Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::gpu::GpuContext;
 
 /// Events the capture thread and the Ctrl-C handler send into the event loop.
@@ -301,23 +301,19 @@ impl WindowApp {
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
                 format: OFFSCREEN_FORMAT,
-                usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+                usage: TARGET_USAGE | wgpu::TextureUsages::TEXTURE_BINDING,
                 view_formats: &[],
             });
             let view = texture.create_view(&Default::default());
             gfx.mosaic = Some((texture, view));
         }
-        let Some((_, mosaic_view)) = &gfx.mosaic else {
+        let Some((mosaic_texture, mosaic_view)) = &gfx.mosaic else {
             return Ok(());
         };
-        session.pipeline.renderer().encode(
-            &mut encoder,
-            mosaic_view,
-            OFFSCREEN_FORMAT,
-            [0.0, 0.0, mw as f32, mh as f32],
-            &scene,
-            Some(wgpu::Color::BLACK),
-        )?;
+        session
+            .pipeline
+            .renderer()
+            .draw(&mut encoder, mosaic_texture, mosaic_view, &scene)?;
         gfx.overlay.clear(&mut encoder, &view);
         gfx.overlay.draw_original(
             SLOT_MOSAIC,

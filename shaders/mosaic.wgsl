@@ -1,0 +1,144 @@
+// Compute path of the renderer, for software rasterisers (lavapipe) where the instanced-quad
+// pass of render.wgsl spends most of its time in trilinear texture filtering.
+//
+// Two entry points:
+//   prescale: once per on-screen tile size, area-averages every atlas cell to C x C texels
+//             (C = the tile size in output pixels, at most the cell size) into `cells`;
+//   mosaic:   per output pixel, one (or, when tiles are not a whole number of pixels, four)
+//             loads from the pre-scaled cell of its tile's emoji, composited over the tile's
+//             background.
+// Colours are premultiplied sRGB bytes throughout, as in render.wgsl, so both paths write the
+// same bytes up to rounding.
+
+// On lavapipe a storage-buffer load at a per-lane address runs lane by lane, while a texel
+// fetch is one vector gather, so everything read per pixel lives in textures.
+
+// ---- prescale ---------------------------------------------------------------------------
+//   0 atlas:  texture_2d<f32>, premultiplied RGBA8 with its mip chain (render.wgsl's)
+//   1 pp:     uniform PrescaleParams
+//   2 cells_out: texture_storage_2d<rgba8unorm, write>: emoji e's C x C cell at
+//             ((e % columns) * C, (e / columns) * C), premultiplied
+
+struct PrescaleParams {
+    size: u32,      // C
+    src: u32,       // cell size at `level`: C <= src < 2C (or src = C at the top level)
+    level: u32,
+    columns: u32,   // atlas cells per row
+    count: u32,     // atlas cells
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var atlas: texture_2d<f32>;
+@group(0) @binding(1) var<uniform> pp: PrescaleParams;
+@group(0) @binding(2) var cells_out: texture_storage_2d<rgba8unorm, write>;
+
+// Overlap of source texel i ([i*C, (i+1)*C) in 1/C units) with [lo, hi).
+fn overlap(i: u32, lo: u32, hi: u32) -> u32 {
+    return min(hi, (i + 1u) * pp.size) - max(lo, i * pp.size);
+}
+
+// One invocation per output texel: x = texel within the cell, y = emoji.
+@compute @workgroup_size(64, 1, 1)
+fn prescale(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = pp.size;
+    let t = gid.x;
+    let e = gid.y;
+    if (t >= c * c || e >= pp.count) {
+        return;
+    }
+    let tx = t % c;
+    let ty = t / c;
+    let cell = vec2<u32>(e % pp.columns, e / pp.columns);
+    let origin = cell * pp.src;
+    // Output texel tx covers source texels [tx*src/C, (tx+1)*src/C): in 1/C units
+    // [tx*src, (tx+1)*src), so every fractional coverage is an exact integer weight.
+    let x_lo = tx * pp.src;
+    let x_hi = x_lo + pp.src;
+    let y_lo = ty * pp.src;
+    let y_hi = y_lo + pp.src;
+    var sum = vec4<f32>(0.0);
+    for (var sy = y_lo / c; sy * c < y_hi; sy++) {
+        let wy = f32(overlap(sy, y_lo, y_hi));
+        for (var sx = x_lo / c; sx * c < x_hi; sx++) {
+            let w = wy * f32(overlap(sx, x_lo, x_hi));
+            sum += textureLoad(atlas, origin + vec2<u32>(sx, sy), i32(pp.level)) * w;
+        }
+    }
+    let area = f32(pp.src * pp.src);
+    textureStore(cells_out, cell * c + vec2<u32>(tx, ty), sum / area);
+}
+
+// ---- mosaic -----------------------------------------------------------------------------
+//   0 cells:  texture_2d<f32>, as written by `prescale`
+//   1 tiles:  texture_2d<u32> (Rg32Uint), cols x rows: per tile the atlas index (r) and the
+//             background colour (g, RGBA8 packed as in the quad path's instance data)
+//   2 maps:   texture_2d<u32> (R32Uint), two rows: row 0 per output column, row 1 per output
+//             row: the tile column/row in bits 0..15, the cell texel it starts in (0..C-1)
+//             in bits 16..23, and the fraction towards the next texel (0..255) in bits
+//             24..31 (0 whenever tiles are a whole number of pixels)
+//   3 mp:     uniform MosaicParams
+//   4 output: texture_storage_2d<rgba8unorm, write>
+
+struct MosaicParams {
+    width: u32,
+    height: u32,
+    size: u32,      // C
+    columns: u32,   // atlas cells per row
+}
+
+@group(0) @binding(0) var cells: texture_2d<f32>;
+
+fn cell_texel(p: vec2<u32>) -> vec4<f32> {
+    return textureLoad(cells, p, 0);
+}
+@group(0) @binding(1) var tiles: texture_2d<u32>;
+@group(0) @binding(2) var maps: texture_2d<u32>;
+@group(0) @binding(3) var<uniform> mp: MosaicParams;
+@group(0) @binding(4) var output: texture_storage_2d<rgba8unorm, write>;
+
+// Output rows per invocation. Software Vulkan pays a fixed cost per invocation that dwarfs
+// one pixel's work, so each invocation walks a column of ROWS pixels (lanes of a workgroup
+// take neighbouring columns, so every row's loads and stores stay together).
+const ROWS: u32 = 16u;
+
+@compute @workgroup_size(64, 1, 1)
+fn mosaic(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let x = gid.x;
+    if (x >= mp.width) {
+        return;
+    }
+    let mx = textureLoad(maps, vec2<u32>(x, 0u), 0).r;
+    let col = mx & 0xffffu;
+    let x0 = (mx >> 16u) & 0xffu;
+    let fx = mx >> 24u;
+    let x1 = x0 + select(0u, 1u, fx != 0u);
+    let wx = f32(fx) / 256.0;
+    let y_end = min(gid.y * ROWS + ROWS, mp.height);
+    // The tile under this pixel, fetched again only when the row reaches the next tile.
+    var row = 0xffffffffu;
+    var origin = vec2<u32>(0u);
+    var bg = vec3<f32>(0.0);
+    for (var y = gid.y * ROWS; y < y_end; y++) {
+        let my = textureLoad(maps, vec2<u32>(y, 1u), 0).r;
+        if ((my & 0xffffu) != row) {
+            row = my & 0xffffu;
+            let tile = textureLoad(tiles, vec2<u32>(col, row), 0);
+            origin = vec2<u32>(tile.r % mp.columns, tile.r / mp.columns) * mp.size;
+            bg = unpack4x8unorm(tile.g).rgb;
+        }
+        let y0 = (my >> 16u) & 0xffu;
+        let fy = my >> 24u;
+        var c = cell_texel(origin + vec2<u32>(x0, y0));
+        if ((fx | fy) != 0u) {
+            // Tiles of a fractional pixel size: bilinear between the four nearest texels
+            // (a fraction is only nonzero where the next texel is inside the cell).
+            let y1 = y0 + select(0u, 1u, fy != 0u);
+            let top = mix(c, cell_texel(origin + vec2<u32>(x1, y0)), wx);
+            let bottom = mix(cell_texel(origin + vec2<u32>(x0, y1)), cell_texel(origin + vec2<u32>(x1, y1)), wx);
+            c = mix(top, bottom, f32(fy) / 256.0);
+        }
+        textureStore(output, vec2<u32>(x, y), vec4<f32>(c.rgb + (1.0 - c.a) * bg, 1.0));
+    }
+}

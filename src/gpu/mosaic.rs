@@ -1,0 +1,466 @@
+//! The renderer's compute path (`shaders/mosaic.wgsl`): the atlas pre-scaled once to the
+//! on-screen tile size, then one gather per output pixel.
+//!
+//! On a software rasteriser (lavapipe) the instanced-quad pass spends most of its time in
+//! trilinear filtering: eight texel fetches and a level-of-detail blend per pixel. Here each
+//! emoji is area-averaged once to exactly the tile's pixel size (which also keeps every tile's
+//! mean colour exact), and a frame costs one buffer load and one store per pixel.
+
+use super::renderer::{MosaicGrid, OFFSCREEN_FORMAT};
+use super::GpuContext;
+use crate::error::{Error, Result};
+
+/// Largest pre-scaled cell: the atlas's own resolution. Bigger tiles magnify bilinearly.
+const MAX_CELL: u32 = 64;
+const WORKGROUP: u32 = 64;
+/// Pre-scaled cells: premultiplied RGBA8 packed in one u32 per texel, because lavapipe fetches
+/// a 32-bit integer texel faster than it converts four unorm channels.
+const CELL_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+/// Output rows per invocation of the mosaic pass, as in `shaders/mosaic.wgsl`.
+const ROWS: u32 = 16;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PrescaleParams {
+    size: u32,
+    src: u32,
+    level: u32,
+    columns: u32,
+    count: u32,
+    _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MosaicParams {
+    width: u32,
+    height: u32,
+    size: u32,
+    columns: u32,
+}
+
+/// Output geometry the maps were built for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Geometry {
+    width: u32,
+    height: u32,
+    src_width: u32,
+    src_height: u32,
+    tile: u32,
+    cols: u32,
+    rows: u32,
+}
+
+/// Pixel size of a tile on the output, per axis.
+fn tile_pixels(g: &Geometry) -> (f64, f64) {
+    (
+        g.width as f64 * g.tile as f64 / g.src_width as f64,
+        g.height as f64 * g.tile as f64 / g.src_height as f64,
+    )
+}
+
+/// The pre-scaled cell size for a geometry: the tile's larger pixel size, rounded up.
+fn cell_size(g: &Geometry) -> u32 {
+    let (tw, th) = tile_pixels(g);
+    (tw.max(th).ceil() as u32).clamp(1, MAX_CELL)
+}
+
+/// Per output pixel along one axis: which tile it falls in and where in the cell it samples.
+/// `out` pixels show `src` source pixels cut into tiles of `tile`; cells are `c` texels.
+fn axis_map(out: u32, src: u32, tile: u32, tiles: u32, c: u32, map: &mut Vec<u32>) {
+    // Exact integer tile index and position within the tile: pixel centre (x + 0.5) maps to
+    // source position (x + 0.5) * src / out, in tile units num / den.
+    let den = 2 * out as u64 * tile as u64;
+    for x in 0..out as u64 {
+        let num = (2 * x + 1) * src as u64;
+        let t = ((num / den) as u32).min(tiles - 1);
+        let rem = num - t as u64 * den;
+        // Texel space of the cell, centre-aligned: s = u * C - 0.5.
+        let s = (rem as f64 / den as f64 * c as f64 - 0.5).clamp(0.0, (c - 1) as f64);
+        let mut x0 = s.floor() as u32;
+        let mut frac = ((s - x0 as f64) * 256.0).round() as u32;
+        if frac >= 256 {
+            x0 += 1;
+            frac = 0;
+        }
+        let x0 = x0.min(c - 1);
+        if x0 + 1 >= c {
+            frac = 0;
+        }
+        map.push(t | (x0 << 16) | (frac << 24));
+    }
+}
+
+fn texture(
+    device: &wgpu::Device,
+    label: &str,
+    (w, h): (u32, u32),
+    format: wgpu::TextureFormat,
+    usage: wgpu::TextureUsages,
+) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage,
+        view_formats: &[],
+    })
+}
+
+fn write_texture(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8], texel: u32) {
+    let (w, h) = (texture.width(), texture.height());
+    queue.write_texture(
+        texture.as_image_copy(),
+        data,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(w * texel),
+            rows_per_image: Some(h),
+        },
+        wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
+    );
+}
+
+pub(crate) struct MosaicPass {
+    prescale: wgpu::ComputePipeline,
+    prescale_layout: wgpu::BindGroupLayout,
+    mosaic: wgpu::ComputePipeline,
+    mosaic_layout: wgpu::BindGroupLayout,
+    prescale_params: wgpu::Buffer,
+    params: wgpu::Buffer,
+    /// Pre-scaled cells and their size C.
+    cells: Option<(u32, wgpu::TextureView)>,
+    /// Per-tile emoji and background, `cols` x `rows`.
+    tiles: Option<wgpu::Texture>,
+    maps: Option<(Geometry, wgpu::TextureView)>,
+    map_data: Vec<u32>,
+}
+
+impl MosaicPass {
+    pub fn new(device: &wgpu::Device) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("mosaic"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/mosaic.wgsl").into()),
+        });
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
+            count: None,
+        };
+        let sampled = |sample_type| wgpu::BindingType::Texture {
+            sample_type,
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        };
+        let float = wgpu::TextureSampleType::Float { filterable: false };
+        let storage = |format| wgpu::BindingType::StorageTexture {
+            access: wgpu::StorageTextureAccess::WriteOnly,
+            format,
+            view_dimension: wgpu::TextureViewDimension::D2,
+        };
+        let uniform = wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        };
+        let prescale_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("mosaic prescale"),
+            entries: &[
+                entry(0, sampled(float)),
+                entry(1, uniform),
+                entry(2, storage(CELL_FORMAT)),
+            ],
+        });
+        let mosaic_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("mosaic"),
+            entries: &[
+                entry(0, sampled(float)),
+                entry(1, sampled(wgpu::TextureSampleType::Uint)),
+                entry(2, sampled(wgpu::TextureSampleType::Uint)),
+                entry(3, uniform),
+                entry(4, storage(OFFSCREEN_FORMAT)),
+            ],
+        });
+        let pipeline = |layout: &wgpu::BindGroupLayout, entry: &str| {
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(entry),
+                bind_group_layouts: &[Some(layout)],
+                immediate_size: 0,
+            });
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let uniform_buffer = |label, size| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        Self {
+            prescale: pipeline(&prescale_layout, "prescale"),
+            mosaic: pipeline(&mosaic_layout, "mosaic"),
+            prescale_params: uniform_buffer("mosaic prescale params", std::mem::size_of::<PrescaleParams>() as u64),
+            params: uniform_buffer("mosaic params", std::mem::size_of::<MosaicParams>() as u64),
+            prescale_layout,
+            mosaic_layout,
+            cells: None,
+            tiles: None,
+            maps: None,
+            map_data: Vec::new(),
+        }
+    }
+
+    /// Records the mosaic of `grid` into `target` (an [`OFFSCREEN_FORMAT`] texture with storage
+    /// binding), covering all of it. `tiles` holds 8 bytes per tile, row-major: the atlas
+    /// index (u32 LE) and the background colour (RGBA8).
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode(
+        &mut self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        atlas: &wgpu::TextureView,
+        (cell, columns, count): (u32, u32, u32),
+        grid: &MosaicGrid,
+        tiles: &[u8],
+        target: &wgpu::Texture,
+    ) -> Result<()> {
+        let (width, height) = (target.width(), target.height());
+        let geometry = Geometry {
+            width,
+            height,
+            src_width: grid.src_width,
+            src_height: grid.src_height,
+            tile: grid.tile,
+            cols: grid.cols,
+            rows: grid.rows,
+        };
+        if grid.cols > 0xffff || grid.rows > 0xffff || tiles.len() != grid.tiles() * 8 {
+            return Err(Error::Other(format!(
+                "{} bytes of tile data for a {}x{} grid",
+                tiles.len(),
+                grid.cols,
+                grid.rows
+            )));
+        }
+        let c = cell_size(&geometry);
+        self.ensure_cells(ctx, encoder, atlas, (cell, columns, count), c)?;
+        self.ensure_maps(ctx, geometry, c);
+        if self
+            .tiles
+            .as_ref()
+            .is_none_or(|t| t.width() != grid.cols || t.height() != grid.rows)
+        {
+            self.tiles = Some(texture(
+                &ctx.device,
+                "mosaic tiles",
+                (grid.cols, grid.rows),
+                wgpu::TextureFormat::Rg32Uint,
+                wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            ));
+        }
+        let (Some((_, cells)), Some((_, maps)), Some(tile_texture)) = (&self.cells, &self.maps, &self.tiles) else {
+            return Err(Error::Gpu("mosaic resources missing".into()));
+        };
+        write_texture(&ctx.queue, tile_texture, tiles, 8);
+        let params = MosaicParams {
+            width,
+            height,
+            size: c,
+            columns,
+        };
+        ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        let view = target.create_view(&Default::default());
+        let tile_view = tile_texture.create_view(&Default::default());
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("mosaic"),
+            layout: &self.mosaic_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(cells),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&tile_view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(maps),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: self.params.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: wgpu::BindingResource::TextureView(&view),
+                },
+            ],
+        });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("mosaic"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&self.mosaic);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(width.div_ceil(WORKGROUP), height.div_ceil(ROWS), 1);
+        Ok(())
+    }
+
+    fn ensure_cells(
+        &mut self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        atlas: &wgpu::TextureView,
+        (cell, columns, count): (u32, u32, u32),
+        c: u32,
+    ) -> Result<()> {
+        if self.cells.as_ref().is_some_and(|(size, _)| *size == c) {
+            return Ok(());
+        }
+        // The finest mip level whose cells are still at least C texels: C <= src < 2C.
+        let mut level = 0;
+        let mut src = cell;
+        while src / 2 >= c && src > 1 {
+            src /= 2;
+            level += 1;
+        }
+        let size = (columns * c, count.div_ceil(columns) * c);
+        let max = ctx.device.limits().max_texture_dimension_2d;
+        if size.0 > max || size.1 > max {
+            return Err(Error::Gpu(format!(
+                "{} cannot hold the emoji pre-scaled to {c} px ({}x{} px)",
+                ctx.describe(),
+                size.0,
+                size.1
+            )));
+        }
+        let cells = texture(
+            &ctx.device,
+            "mosaic cells",
+            size,
+            CELL_FORMAT,
+            wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+        )
+        .create_view(&Default::default());
+        let params = PrescaleParams {
+            size: c,
+            src,
+            level,
+            columns,
+            count,
+            _pad: [0; 3],
+        };
+        ctx.queue
+            .write_buffer(&self.prescale_params, 0, bytemuck::bytes_of(&params));
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("mosaic prescale"),
+            layout: &self.prescale_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(atlas),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: self.prescale_params.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(&cells),
+                },
+            ],
+        });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("mosaic prescale"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.prescale);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups((c * c).div_ceil(WORKGROUP), count, 1);
+        }
+        self.cells = Some((c, cells));
+        Ok(())
+    }
+
+    fn ensure_maps(&mut self, ctx: &GpuContext, g: Geometry, c: u32) {
+        if self.maps.as_ref().is_some_and(|(have, _)| *have == g) {
+            return;
+        }
+        let len = g.width.max(g.height);
+        self.map_data.clear();
+        axis_map(g.width, g.src_width, g.tile, g.cols, c, &mut self.map_data);
+        self.map_data.resize(len as usize, 0);
+        axis_map(g.height, g.src_height, g.tile, g.rows, c, &mut self.map_data);
+        self.map_data.resize(2 * len as usize, 0);
+        let maps = texture(
+            &ctx.device,
+            "mosaic maps",
+            (len, 2),
+            wgpu::TextureFormat::R32Uint,
+            wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        );
+        write_texture(&ctx.queue, &maps, bytemuck::cast_slice(&self.map_data), 4);
+        self.maps = Some((g, maps.create_view(&Default::default())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_pixel_tiles_map_exactly() {
+        // 25 px at 1:1 with 10 px tiles: two whole tiles and a partial one, texel = offset.
+        let mut map = Vec::new();
+        axis_map(25, 25, 10, 3, 10, &mut map);
+        for (x, m) in map.iter().enumerate() {
+            assert_eq!(m & 0xffff, x as u32 / 10, "tile of pixel {x}");
+            assert_eq!((m >> 16) & 0xff, x as u32 % 10, "texel of pixel {x}");
+            assert_eq!(m >> 24, 0, "no blending at whole pixels");
+        }
+        // Doubled output: 20 px tiles, C = 20.
+        map.clear();
+        axis_map(40, 20, 10, 2, 20, &mut map);
+        assert_eq!(map[39] & 0xffff, 1);
+        assert_eq!((map[39] >> 16) & 0xff, 19);
+    }
+
+    #[test]
+    fn fractional_tiles_stay_inside_the_cell() {
+        let mut map = Vec::new();
+        // 10 px tiles shown at 15.3 px: C = 16.
+        axis_map(1958, 1280, 10, 128, 16, &mut map);
+        assert_eq!(map.len(), 1958);
+        let mut last = 0;
+        for m in &map {
+            let (t, x0, f) = (m & 0xffff, (m >> 16) & 0xff, m >> 24);
+            assert!(t < 128 && x0 < 16);
+            assert!(f == 0 || x0 + 1 < 16);
+            assert!(t >= last);
+            last = t;
+        }
+        assert_eq!(map[1957] & 0xffff, 127);
+    }
+}

@@ -2,19 +2,22 @@
 // and measures how much each tile changed since it was last classified.
 //
 // Bindings (group 0):
-//   0 frame:     texture_2d<f32>, the input frame, Rgba8Unorm (sRGB bytes, read as bytes)
+//   0 frame:     texture_2d<u32> (Rgba32Uint): the frame's RGBA8 pixels, four per texel
+//                (texel (i, y) holds pixels 4i..4i+3 of row y, one u32 each, R in the low
+//                byte): one fetch reads four pixels
 //   1 params:    uniform Params (frame size, tile size, grid size)
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte
 //                t*300 + (py*10+px)*3 + c
-//   3 reference: storage array<u32>, read: per tile (at word t*75, the patch stride), the
-//                2x2-quadrant mean colours (TL, TR, BL, BR; R,G,B; 12 bytes in 3 words) of the
-//                patch last classified (uploaded by the CPU, which knows which frame's patches
-//                it classified). Means, not whole patches: 3 reads per tile instead of 300.
-//   4 valid:     storage array<u32>, read: per tile, nonzero = `reference` holds a patch
-//   5 change:    storage array<u32>, read_write: per tile, the largest difference of any
-//                2x2-quadrant mean channel (0..255, rounded) between the new patch and
-//                `reference`, or 0xffffffff when the tile was never classified
+//   3 reference: storage array<vec4<u32>>, read: per tile, the 2x2-quadrant mean colours
+//                (TL, TR, BL, BR; R,G,B; 12 bytes in words x, y, z) of the patch last
+//                classified, and in w nonzero when there is one (uploaded by the CPU, which
+//                knows which frame's patches it classified)
+//   4 summary:   storage array<vec4<u32>>, read_write: per tile, the new patch's quadrant
+//                means in x, y, z (as in `reference`, so accepting a tile is a copy) and in w
+//                the largest difference of any quadrant mean channel (0..255, rounded)
+//                between the new patch and `reference`, or 0xffffffff when the tile was never
+//                classified
 //
 // One invocation per tile, no shared memory and no barriers: on software Vulkan (lavapipe)
 // barriers cost far more than the arithmetic. Coordinates are in tenths of a pixel so the
@@ -31,15 +34,22 @@ struct Params {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var frame: texture_2d<f32>;
+@group(0) @binding(0) var frame: texture_2d<u32>;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read_write> patches: array<u32>;
-@group(0) @binding(3) var<storage, read> reference: array<u32>;
-@group(0) @binding(4) var<storage, read> valid_ref: array<u32>;
-@group(0) @binding(5) var<storage, read_write> change: array<u32>;
+@group(0) @binding(3) var<storage, read> reference: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read_write> summary: array<vec4<u32>>;
 
 const WORDS: u32 = 75u;      // 300 bytes per patch
 const NEVER: u32 = 0xffffffffu;
+
+fn pixel(x: u32, y: u32) -> u32 {
+    return textureLoad(frame, vec2<u32>(x / 4u, y), 0)[x % 4u];
+}
+
+fn rgb(p: u32) -> vec3<u32> {
+    return vec3<u32>(p & 0xffu, (p >> 8u) & 0xffu, (p >> 16u) & 0xffu);
+}
 
 // The source interval [a, b) in tenths of a pixel covered by patch pixel p along one axis,
 // clipped to the image; a patch pixel wholly outside repeats the last pixel row/column.
@@ -57,38 +67,47 @@ fn overlap(i: u32, s: vec2<u32>) -> u32 {
     return min(s.y, i * 10u + 10u) - max(s.x, i * 10u);
 }
 
-fn average(sx: vec2<u32>, sy: vec2<u32>) -> vec3<u32> {
+// Area average of a source rectangle, as a packed pixel.
+fn average(sx: vec2<u32>, sy: vec2<u32>) -> u32 {
     var sum = vec3<u32>(0u);
     var area = 0u;
     for (var y = sy.x / 10u; y * 10u < sy.y; y++) {
         let wy = overlap(y, sy);
         for (var x = sx.x / 10u; x * 10u < sx.y; x++) {
             let w = wy * overlap(x, sx);
-            sum += vec3<u32>(round(textureLoad(frame, vec2<u32>(x, y), 0).rgb * 255.0)) * w;
+            sum += rgb(pixel(x, y)) * w;
             area += w;
         }
     }
-    return (sum + vec3<u32>(area / 2u)) / area;
+    let m = (sum + vec3<u32>(area / 2u)) / area;
+    return m.r | (m.g << 8u) | (m.b << 16u);
 }
 
-fn ref_byte(base: u32, k: u32) -> u32 {
-    return (reference[base + k / 4u] >> (8u * (k % 4u))) & 0xffu;
-}
-
-fn ref_pixel(base: u32, b: u32) -> vec3<u32> {
-    return vec3<u32>(ref_byte(base, b), ref_byte(base, b + 1u), ref_byte(base, b + 2u));
-}
-
-// Appends one byte to the patch, storing each word as soon as it is full.
-fn push(word: ptr<function, u32>, filled: ptr<function, u32>, w: ptr<function, u32>, v: u32) {
-    *word |= v << (8u * *filled);
-    *filled += 1u;
-    if (*filled == 4u) {
-        patches[*w] = *word;
-        *w += 1u;
-        *word = 0u;
-        *filled = 0u;
+// Patch row py of tile (col, row): ten packed pixels.
+fn patch_row(col: u32, row: u32, py: u32, whole10: bool) -> array<u32, 10> {
+    var out: array<u32, 10>;
+    if (whole10) {
+        // 10 px tiles inside the frame: each patch pixel is one source pixel, and the row's
+        // ten pixels lie in three texels, starting at pixel 0 or 2 of the first.
+        let x = col * 10u;
+        let y = row * 10u + py;
+        let a = textureLoad(frame, vec2<u32>(x / 4u, y), 0);
+        let b = textureLoad(frame, vec2<u32>(x / 4u + 1u, y), 0);
+        let c = textureLoad(frame, vec2<u32>(x / 4u + 2u, y), 0);
+        let odd = (x % 4u) != 0u;
+        out = array<u32, 10>(
+            select(a.x, a.z, odd), select(a.y, a.w, odd), select(a.z, b.x, odd),
+            select(a.w, b.y, odd), select(b.x, b.z, odd), select(b.y, b.w, odd),
+            select(b.z, c.x, odd), select(b.w, c.y, odd), select(c.x, c.z, odd),
+            select(c.y, c.w, odd),
+        );
+    } else {
+        let sy = span(row * params.tile, py, params.height);
+        for (var px = 0u; px < 10u; px++) {
+            out[px] = average(span(col * params.tile, px, params.width), sy);
+        }
     }
+    return out;
 }
 
 fn max3(v: vec3<u32>) -> u32 {
@@ -99,6 +118,17 @@ fn absdiff(a: vec3<u32>, b: vec3<u32>) -> vec3<u32> {
     return max(a, b) - min(a, b);
 }
 
+fn ref_pixel(r: vec4<u32>, q: u32) -> vec3<u32> {
+    // Quadrant q's R, G, B are bytes 3q, 3q+1, 3q+2 of words x, y, z.
+    let words = array<u32, 3>(r.x, r.y, r.z);
+    var out = vec3<u32>(0u);
+    for (var c = 0u; c < 3u; c++) {
+        let k = q * 3u + c;
+        out[c] = (words[k / 4u] >> (8u * (k % 4u))) & 0xffu;
+    }
+    return out;
+}
+
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = gid.x;
@@ -107,56 +137,52 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let col = t % params.cols;
     let row = t / params.cols;
-    let base = t * WORDS;
-
-    let valid = valid_ref[t] != 0u;
-
-    // 1. New patch, packed into words as it is computed, with its quadrant sums.
-    var new_q = array<vec3<u32>, 4>();
-    var word = 0u;
-    var filled = 0u;
-    var w = base;
     let whole10 = params.tile == 10u && col * 10u + 10u <= params.width && row * 10u + 10u <= params.height;
-    for (var py = 0u; py < 10u; py++) {
-        let sy = span(row * params.tile, py, params.height);
-        var left = vec3<u32>(0u);
-        var right = vec3<u32>(0u);
-        for (var px = 0u; px < 10u; px++) {
-            var rgb: vec3<u32>;
-            if (whole10) {
-                // 10 px tiles inside the frame: each patch pixel is exactly one source pixel.
-                rgb = vec3<u32>(round(textureLoad(frame, vec2<u32>(col * 10u + px, row * 10u + py), 0).rgb * 255.0));
-            } else {
-                rgb = average(span(col * params.tile, px, params.width), sy);
-            }
-            if (px < 5u) {
-                left += rgb;
-            } else {
-                right += rgb;
-            }
-            push(&word, &filled, &w, rgb.r);
-            push(&word, &filled, &w, rgb.g);
-            push(&word, &filled, &w, rgb.b);
+
+    // 1. The new patch, two rows (20 pixels, 60 bytes, 15 words) at a time, with its
+    //    quadrant sums. Four packed pixels p0..p3 make three words of RGB bytes.
+    var q = array<vec3<u32>, 4>();
+    var w = t * WORDS;
+    for (var pair = 0u; pair < 5u; pair++) {
+        let r0 = patch_row(col, row, 2u * pair, whole10);
+        let r1 = patch_row(col, row, 2u * pair + 1u, whole10);
+        var px: array<u32, 20>;
+        for (var i = 0u; i < 10u; i++) {
+            px[i] = r0[i];
+            px[10u + i] = r1[i];
+            // Quadrants TL, TR, BL, BR: rows 0..4 are the top half (r0 for pairs 0..2, r1
+            // for pairs 0..1), columns 0..4 the left.
+            let right = select(0u, 1u, i >= 5u);
+            q[right + select(2u, 0u, pair <= 2u)] += rgb(r0[i]);
+            q[right + select(2u, 0u, pair <= 1u)] += rgb(r1[i]);
         }
-        if (py < 5u) {
-            new_q[0] += left;
-            new_q[1] += right;
-        } else {
-            new_q[2] += left;
-            new_q[3] += right;
+        for (var g = 0u; g < 5u; g++) {
+            let p0 = px[4u * g];
+            let p1 = px[4u * g + 1u];
+            let p2 = px[4u * g + 2u];
+            let p3 = px[4u * g + 3u];
+            patches[w] = (p0 & 0xffffffu) | (p1 << 24u);
+            patches[w + 1u] = ((p1 >> 8u) & 0xffffu) | (p2 << 16u);
+            patches[w + 2u] = ((p2 >> 16u) & 0xffu) | (p3 << 8u);
+            w += 3u;
         }
     }
 
-    // 2. Largest quadrant-mean change since the reference (25 pixels per quadrant).
-    if (valid) {
-        // Quadrant means (25 pixels each, rounded) against the reference means.
-        var d = 0u;
-        for (var q = 0u; q < 4u; q++) {
-            let mean = (new_q[q] + vec3<u32>(12u)) / 25u;
-            d = max(d, max3(absdiff(mean, ref_pixel(base, q * 3u))));
-        }
-        change[t] = d;
-    } else {
-        change[t] = NEVER;
+    // 2. Quadrant means (25 pixels each, rounded), packed as `reference` packs them, and
+    //    their largest change since the reference.
+    let r = reference[t];
+    var d = 0u;
+    var bytes = array<u32, 12>();
+    for (var k = 0u; k < 4u; k++) {
+        let mean = (q[k] + vec3<u32>(12u)) / 25u;
+        d = max(d, max3(absdiff(mean, ref_pixel(r, k))));
+        bytes[3u * k] = mean.r;
+        bytes[3u * k + 1u] = mean.g;
+        bytes[3u * k + 2u] = mean.b;
     }
+    var packed = vec3<u32>(0u);
+    for (var i = 0u; i < 12u; i++) {
+        packed[i / 4u] |= bytes[i] << (8u * (i % 4u));
+    }
+    summary[t] = vec4<u32>(packed, select(NEVER, d, r.w != 0u));
 }

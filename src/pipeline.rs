@@ -298,7 +298,14 @@ impl Pipeline {
         })
     }
 
-    /// The last uploaded source frame on the GPU (for showing the original beside the mosaic).
+    /// Keep each source frame on the GPU as a texture for [`Self::frame_view`] (costs one
+    /// extra upload per frame, so only while the original is shown).
+    pub fn keep_frame_view(&mut self, keep: bool) {
+        self.tiler.keep_frame_view(keep);
+    }
+
+    /// The last uploaded source frame on the GPU (for showing the original beside the mosaic),
+    /// once [`Self::keep_frame_view`] is on.
     pub fn frame_view(&self) -> Option<&wgpu::TextureView> {
         self.tiler.frame_view()
     }

@@ -7,7 +7,7 @@ use emojicam::atlas::{Atlas, EmojiInfo};
 use emojicam::classify::nearest::{error, NearestClassifier};
 use emojicam::classify::{Classifier, PATCH_BYTES};
 use emojicam::gpu::renderer::{MosaicGrid, RenderPath, Scene};
-use emojicam::gpu::tiler::NEVER_CLASSIFIED;
+use emojicam::gpu::tiler::{quadrant_means, NEVER_CLASSIFIED};
 use emojicam::gpu::{AdapterPreference, Background, GpuContext, Renderer, Tiler, Tiles};
 use emojicam::{Error, Frame};
 
@@ -149,6 +149,12 @@ fn tiler_patch_layout() {
     let mut tiler = Tiler::new(ctx());
     let mut tiles = Tiles::default();
     tiler.tile(&frame, 10, &mut tiles).unwrap();
+    assert!(
+        tiler.frame_view().is_none(),
+        "the Rgba8 frame is uploaded only when asked for"
+    );
+    tiler.keep_frame_view(true);
+    tiler.tile(&frame, 10, &mut tiles).unwrap();
     assert_eq!((tiles.cols, tiles.rows, tiles.tile), (3, 2, 10));
     for r in 0..2u32 {
         for c in 0..3u32 {
@@ -176,6 +182,10 @@ fn tiler_reports_changes_since_accept() {
     let a = test_frame(40, 30, 7);
     tiler.tile(&a, 10, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == NEVER_CLASSIFIED));
+    // The GPU's quadrant means are the CPU definition's.
+    for t in 0..tiles.len() {
+        assert_eq!(tiles.means[t], quadrant_means(tiles.patch(t)), "tile {t}");
+    }
     tiler.accept_all(&tiles);
     tiler.tile(&a, 10, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);

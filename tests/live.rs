@@ -294,6 +294,22 @@ fn window_shows_the_mosaic_and_plus_enlarges_tiles() {
         "after '+' the window should show 12 px tiles ({vs12:.1} vs {vs10:.1} dB)"
     );
 
+    // 'o' shows the original beside the mosaic: the left half holds the photo, fitted.
+    xdo(&x.display, &["key", "o"]);
+    let (hw, hh) = (size.0 / 2, size.1 * (size.0 / 2) / size.0);
+    let small = image::imageops::resize(&photo_img, hw, hh, image::imageops::FilterType::Triangle);
+    let left = |s: &image::RgbImage| {
+        let y0 = (size.1 - hh) / 2;
+        image::imageops::crop_imm(s, 0, y0, hw, hh).to_image()
+    };
+    let beside = until(&|s| block_psnr(&left(s), &small, 4) > 22.0, "beside.png");
+    let vs_photo = block_psnr(&left(&beside), &small, 4);
+    eprintln!("after 'o': left half vs the photo {vs_photo:.1} dB (4 px blocks)");
+    assert!(
+        vs_photo > 22.0,
+        "after 'o' the original should show beside the mosaic ({vs_photo:.1} dB)"
+    );
+
     xdo(&x.display, &["key", "q"]);
     let child = std::mem::replace(&mut run.0, Command::new("true").spawn().expect("true"));
     let out = wait_with_timeout(child, Duration::from_secs(30));

@@ -36,6 +36,9 @@ pub struct Tiles {
     /// Per tile: the largest change of any 2x2-quadrant mean channel (0..255) since the tile
     /// was last accepted, or [`NEVER_CLASSIFIED`].
     pub change: Vec<u32>,
+    /// Per tile: the 2x2-quadrant mean colours of its patch, as [`quadrant_means`] computes
+    /// them (from the GPU, so that accepting a tile costs no pass over its pixels).
+    pub means: Vec<[u8; 12]>,
 }
 
 impl Tiles {
@@ -87,6 +90,30 @@ pub fn quadrant_means(patch: &[u8]) -> [u8; 12] {
     std::array::from_fn(|i| ((sums[i / 3][i % 3] + 12) / 25) as u8)
 }
 
+/// A tile's entry in the tiler's reference: its quadrant means and "classified".
+fn reference(q: &[u8; 12]) -> Reference {
+    let word = |i: usize| u32::from_le_bytes([q[i], q[i + 1], q[i + 2], q[i + 3]]);
+    [word(0), word(4), word(8), 1]
+}
+
+fn write_texture(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8], bytes_per_row: u32) {
+    let (width, height) = (texture.width(), texture.height());
+    queue.write_texture(
+        texture.as_image_copy(),
+        data,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(bytes_per_row),
+            rows_per_image: Some(height),
+        },
+        wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+    );
+}
+
 /// Checks a tile size before any GPU work.
 pub fn validate_tile(tile: u32) -> Result<()> {
     if (MIN_TILE..=MAX_TILE).contains(&tile) {
@@ -109,12 +136,19 @@ struct Params {
     _pad: [u32; 3],
 }
 
+/// The frame as the tiler reads it: four RGBA8 pixels per Rgba32Uint texel, so one fetch
+/// reads four pixels (lavapipe's per-fetch cost dominates the tiling).
 struct FrameTexture {
     texture: wgpu::Texture,
-    view: wgpu::TextureView,
     width: u32,
     height: u32,
+    /// An Rgba8Unorm copy for showing the original, uploaded only when asked for.
+    preview: Option<(wgpu::Texture, wgpu::TextureView)>,
 }
+
+/// Per tile: the quadrant means of the patch last classified (12 bytes) and a nonzero last
+/// word when there is one; `reference` in `shaders/tiler.wgsl`.
+type Reference = [u32; 4];
 
 /// Buffers sized for one grid (frame size + tile size).
 struct Grid {
@@ -125,8 +159,7 @@ struct Grid {
     rows: u32,
     patches: wgpu::Buffer,
     reference: wgpu::Buffer,
-    valid: wgpu::Buffer,
-    change: wgpu::Buffer,
+    summary: wgpu::Buffer,
     staging: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
 }
@@ -148,12 +181,15 @@ pub struct Tiler {
     params: wgpu::Buffer,
     frame: Option<FrameTexture>,
     grid: Option<Grid>,
-    /// The patches last classified, and per tile whether there is one. Kept on the CPU and
+    /// Per tile the quadrant means of the patch last classified. Kept on the CPU and
     /// uploaded with the next frame, so a caller that has already submitted frame N+1 can
     /// still accept frame N's patches.
-    reference: Vec<u8>,
-    valid: Vec<u32>,
+    reference: Vec<Reference>,
     reference_dirty: bool,
+    /// Upload the frame as Rgba8Unorm too (for [`Tiler::frame_view`]).
+    keep_preview: bool,
+    /// Rows padded to whole texels, for frames whose width is not a multiple of 4.
+    padded: Vec<u8>,
     /// Receives the staging buffer's map result between `submit` and `read`.
     pending: Option<mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>>,
 }
@@ -182,7 +218,7 @@ impl Tiler {
                     binding: 0,
                     visibility: wgpu::ShaderStages::COMPUTE,
                     ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        sample_type: wgpu::TextureSampleType::Uint,
                         view_dimension: wgpu::TextureViewDimension::D2,
                         multisampled: false,
                     },
@@ -200,8 +236,7 @@ impl Tiler {
                 },
                 storage(2, false),
                 storage(3, true),
-                storage(4, true),
-                storage(5, false),
+                storage(4, false),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -231,8 +266,9 @@ impl Tiler {
             frame: None,
             grid: None,
             reference: Vec::new(),
-            valid: Vec::new(),
             reference_dirty: false,
+            keep_preview: false,
+            padded: Vec::new(),
             pending: None,
         }
     }
@@ -272,23 +308,29 @@ impl Tiler {
             return Err(Error::Gpu("tiler resources missing".into()));
         };
         let queue = &self.ctx.queue;
-        queue.write_texture(
-            tex.texture.as_image_copy(),
-            &frame.rgba,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(frame.width * 4),
-                rows_per_image: Some(frame.height),
-            },
-            wgpu::Extent3d {
-                width: frame.width,
-                height: frame.height,
-                depth_or_array_layers: 1,
-            },
-        );
+        let texels = frame.width.div_ceil(4);
+        let row = frame.width as usize * 4;
+        let data: &[u8] = if frame.width % 4 == 0 {
+            &frame.rgba
+        } else {
+            // Pad each row to whole texels (the padding pixels are never read).
+            let padded_row = texels as usize * 16;
+            self.padded.resize(padded_row * frame.height as usize, 0);
+            for (dst, src) in self
+                .padded
+                .chunks_exact_mut(padded_row)
+                .zip(frame.rgba.chunks_exact(row))
+            {
+                dst[..row].copy_from_slice(src);
+            }
+            &self.padded
+        };
+        write_texture(queue, &tex.texture, data, texels * 16);
+        if let Some((preview, _)) = &tex.preview {
+            write_texture(queue, preview, &frame.rgba, frame.width * 4);
+        }
         if self.reference_dirty {
-            queue.write_buffer(&grid.reference, 0, &self.reference);
-            queue.write_buffer(&grid.valid, 0, bytemuck::cast_slice(&self.valid));
+            queue.write_buffer(&grid.reference, 0, bytemuck::cast_slice(&self.reference));
             self.reference_dirty = false;
         }
 
@@ -307,7 +349,7 @@ impl Tiler {
         }
         let pb = grid.patch_bytes();
         encoder.copy_buffer_to_buffer(&grid.patches, 0, &grid.staging, 0, pb);
-        encoder.copy_buffer_to_buffer(&grid.change, 0, &grid.staging, pb, grid.tiles() as u64 * 4);
+        encoder.copy_buffer_to_buffer(&grid.summary, 0, &grid.staging, pb, grid.tiles() as u64 * 16);
         let (tx, rx) = mpsc::channel();
         encoder.map_buffer_on_submit(&grid.staging, wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
@@ -338,9 +380,15 @@ impl Tiler {
             let pb = grid.patch_bytes() as usize;
             out.patches.clear();
             out.patches.extend_from_slice(&view[..pb]);
+            let summary: &[[u32; 4]] = bytemuck::cast_slice(&view[pb..pb + grid.tiles() * 16]);
             out.change.clear();
-            out.change
-                .extend_from_slice(bytemuck::cast_slice(&view[pb..pb + grid.tiles() * 4]));
+            out.change.extend(summary.iter().map(|s| s[3]));
+            out.means.clear();
+            out.means.extend(summary.iter().map(|s| {
+                let mut m = [0u8; 12];
+                m.copy_from_slice(bytemuck::cast_slice(&s[..3]));
+                m
+            }));
         }
         grid.staging.unmap();
         out.width = grid.width;
@@ -361,11 +409,8 @@ impl Tiler {
         }
         for &t in tiles {
             let t = t as usize;
-            if t < classified.len() {
-                let r = t * PATCH_BYTES..(t + 1) * PATCH_BYTES;
-                let q = quadrant_means(&classified.patches[r.clone()]);
-                self.reference[r.start..r.start + 12].copy_from_slice(&q);
-                self.valid[t] = 1;
+            if let Some(m) = classified.means.get(t) {
+                self.reference[t] = reference(m);
                 self.reference_dirty = true;
             }
         }
@@ -373,27 +418,34 @@ impl Tiler {
 
     pub fn accept_all(&mut self, classified: &Tiles) {
         if self.same_grid(classified) {
-            for (dst, src) in self
-                .reference
-                .chunks_exact_mut(PATCH_BYTES)
-                .zip(classified.patches.chunks_exact(PATCH_BYTES))
-            {
-                dst[..12].copy_from_slice(&quadrant_means(src));
+            for (dst, m) in self.reference.iter_mut().zip(&classified.means) {
+                *dst = reference(m);
             }
-            self.valid.fill(1);
             self.reference_dirty = true;
         }
     }
 
     fn same_grid(&self, t: &Tiles) -> bool {
         self.grid.as_ref().is_some_and(|g| {
-            (g.width, g.height, g.tile) == (t.width, t.height, t.tile) && t.patches.len() == self.reference.len()
+            (g.width, g.height, g.tile) == (t.width, t.height, t.tile) && t.means.len() == self.reference.len()
         })
     }
 
-    /// The last uploaded frame, for showing the original beside the mosaic.
+    /// Also upload each frame as an Rgba8Unorm texture, for [`Self::frame_view`] (the
+    /// window's original-beside view); off by default, as nothing else needs it.
+    pub fn keep_frame_view(&mut self, keep: bool) {
+        self.keep_preview = keep;
+        if !keep {
+            if let Some(f) = &mut self.frame {
+                f.preview = None;
+            }
+        }
+    }
+
+    /// The last uploaded frame, for showing the original beside the mosaic; None until a
+    /// frame was submitted with [`Self::keep_frame_view`] on.
     pub fn frame_view(&self) -> Option<&wgpu::TextureView> {
-        self.frame.as_ref().map(|f| &f.view)
+        self.frame.as_ref().and_then(|f| f.preview.as_ref()).map(|(_, v)| v)
     }
 
     fn ensure_resources(&mut self, width: u32, height: u32, tile: u32) -> Result<()> {
@@ -408,28 +460,36 @@ impl Tiler {
             .frame
             .as_ref()
             .is_none_or(|f| f.width != width || f.height != height);
-        if frame_changed {
-            let texture = device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("tiler frame"),
+        let texture = |label, w, format| {
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
                 size: wgpu::Extent3d {
-                    width,
+                    width: w,
                     height,
                     depth_or_array_layers: 1,
                 },
                 mip_level_count: 1,
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba8Unorm,
+                format,
                 usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
                 view_formats: &[],
-            });
-            let view = texture.create_view(&Default::default());
+            })
+        };
+        if frame_changed {
             self.frame = Some(FrameTexture {
-                texture,
-                view,
+                texture: texture("tiler frame", width.div_ceil(4), wgpu::TextureFormat::Rgba32Uint),
                 width,
                 height,
+                preview: None,
             });
+        }
+        if let Some(f) = &mut self.frame {
+            if self.keep_preview && f.preview.is_none() {
+                let t = texture("frame preview", width, wgpu::TextureFormat::Rgba8Unorm);
+                let v = t.create_view(&Default::default());
+                f.preview = Some((t, v));
+            }
         }
         let grid_ok = !frame_changed && self.grid.as_ref().is_some_and(|g| g.tile == tile);
         if grid_ok {
@@ -444,7 +504,7 @@ impl Tiler {
         let patch_bytes = tiles * PATCH_BYTES as u64;
         let limits = device.limits();
         if patch_bytes > limits.max_storage_buffer_binding_size
-            || patch_bytes + tiles * 4 > limits.max_buffer_size
+            || patch_bytes + tiles * 16 > limits.max_buffer_size
             || tiles.div_ceil(WORKGROUP as u64) > limits.max_compute_workgroups_per_dimension as u64
         {
             return Err(Error::Usage(format!(
@@ -462,10 +522,10 @@ impl Tiler {
         };
         use wgpu::BufferUsages as U;
         let patches = buffer("tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
-        let reference = buffer("tiler reference", patch_bytes, U::STORAGE | U::COPY_DST);
-        let valid = buffer("tiler valid", tiles * 4, U::STORAGE | U::COPY_DST);
-        let change = buffer("tiler change", tiles * 4, U::STORAGE | U::COPY_SRC);
-        let staging = buffer("tiler readback", patch_bytes + tiles * 4, U::MAP_READ | U::COPY_DST);
+        let reference_bytes = tiles * std::mem::size_of::<Reference>() as u64;
+        let reference = buffer("tiler reference", reference_bytes, U::STORAGE | U::COPY_DST);
+        let summary = buffer("tiler summary", tiles * 16, U::STORAGE | U::COPY_SRC);
+        let staging = buffer("tiler readback", patch_bytes + tiles * 16, U::MAP_READ | U::COPY_DST);
         self.ctx.queue.write_buffer(
             &self.params,
             0,
@@ -484,7 +544,7 @@ impl Tiler {
             entries: &[
                 wgpu::BindGroupEntry {
                     binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&frame.view),
+                    resource: wgpu::BindingResource::TextureView(&frame.texture.create_view(&Default::default())),
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
@@ -500,19 +560,13 @@ impl Tiler {
                 },
                 wgpu::BindGroupEntry {
                     binding: 4,
-                    resource: valid.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: change.as_entire_binding(),
+                    resource: summary.as_entire_binding(),
                 },
             ],
         });
         // New buffers are zeroed: no tile has a reference yet.
         self.reference.clear();
-        self.reference.resize(patch_bytes as usize, 0);
-        self.valid.clear();
-        self.valid.resize(tiles as usize, 0);
+        self.reference.resize(tiles as usize, [0; 4]);
         self.reference_dirty = false;
         self.grid = Some(Grid {
             width,
@@ -522,8 +576,7 @@ impl Tiler {
             rows,
             patches,
             reference,
-            valid,
-            change,
+            summary,
             staging,
             bind_group,
         });

@@ -235,6 +235,8 @@ impl WindowApp {
         let Some(grid) = session.pipeline.grid().cloned() else {
             return Ok(());
         };
+        // The source frame is uploaded as a texture only while it is shown.
+        session.pipeline.keep_frame_view(self.original != Original::Off);
         let surface_texture = match gfx.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
             wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => return Ok(()),

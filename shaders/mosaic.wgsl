@@ -74,18 +74,24 @@ fn prescale(@builtin(global_invocation_id) gid: vec3<u32>) {
 //   0 cells:  texture_2d<f32>, as written by `prescale`
 //   1 tiles:  texture_2d<u32> (Rg32Uint), cols x rows: per tile the atlas index (r) and the
 //             background colour (g, RGBA8 packed as in the quad path's instance data)
-//   2 maps:   texture_2d<u32> (R32Uint), two rows: row 0 per output column, row 1 per output
-//             row: the tile column/row in bits 0..15, the cell texel it starts in (0..C-1)
-//             in bits 16..23, and the fraction towards the next texel (0..255) in bits
-//             24..31 (0 whenever tiles are a whole number of pixels)
+//   2 maps:   texture_2d<u32> (R32Uint), four rows: row 0 per output column, row 1 per
+//             output row: the tile column/row in bits 0..15, the cell texel it starts in
+//             (0..C-1) in bits 16..23, and the fraction towards the next texel (0..255) in
+//             bits 24..31 (0 whenever tiles are a whole number of pixels); row 2 per tile
+//             column, row 3 per tile row: its first output pixel (then one past the last)
 //   3 mp:     uniform MosaicParams
 //   4 output: texture_storage_2d<rgba8unorm, write>
+//   5 dirty:  storage array<u32>, read: for `mosaic_tiles`, the tiles to redraw
 
 struct MosaicParams {
     width: u32,
     height: u32,
     size: u32,      // C
     columns: u32,   // atlas cells per row
+    cols: u32,      // tile columns
+    dirty: u32,     // entries in `dirty`
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var cells: texture_2d<f32>;
@@ -97,6 +103,38 @@ fn cell_texel(p: vec2<u32>) -> vec4<f32> {
 @group(0) @binding(2) var maps: texture_2d<u32>;
 @group(0) @binding(3) var<uniform> mp: MosaicParams;
 @group(0) @binding(4) var output: texture_storage_2d<rgba8unorm, write>;
+@group(0) @binding(5) var<storage, read> dirty: array<u32>;
+
+struct Tile {
+    origin: vec2<u32>,
+    bg: vec3<f32>,
+}
+
+fn load_tile(col: u32, row: u32) -> Tile {
+    let tile = textureLoad(tiles, vec2<u32>(col, row), 0);
+    let origin = vec2<u32>(tile.r % mp.columns, tile.r / mp.columns) * mp.size;
+    return Tile(origin, unpack4x8unorm(tile.g).rgb);
+}
+
+// One output pixel, from its column's and row's map entries.
+fn shade(tile: Tile, mx: u32, my: u32) -> vec4<f32> {
+    let x0 = (mx >> 16u) & 0xffu;
+    let fx = mx >> 24u;
+    let y0 = (my >> 16u) & 0xffu;
+    let fy = my >> 24u;
+    var c = cell_texel(tile.origin + vec2<u32>(x0, y0));
+    if ((fx | fy) != 0u) {
+        // Tiles of a fractional pixel size: bilinear between the four nearest texels
+        // (a fraction is only nonzero where the next texel is inside the cell).
+        let x1 = x0 + select(0u, 1u, fx != 0u);
+        let y1 = y0 + select(0u, 1u, fy != 0u);
+        let wx = f32(fx) / 256.0;
+        let top = mix(c, cell_texel(tile.origin + vec2<u32>(x1, y0)), wx);
+        let bottom = mix(cell_texel(tile.origin + vec2<u32>(x0, y1)), cell_texel(tile.origin + vec2<u32>(x1, y1)), wx);
+        c = mix(top, bottom, f32(fy) / 256.0);
+    }
+    return vec4<f32>(c.rgb + (1.0 - c.a) * tile.bg, 1.0);
+}
 
 // Output rows per invocation. Software Vulkan pays a fixed cost per invocation that dwarfs
 // one pixel's work, so each invocation walks a column of ROWS pixels (lanes of a workgroup
@@ -111,34 +149,37 @@ fn mosaic(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let mx = textureLoad(maps, vec2<u32>(x, 0u), 0).r;
     let col = mx & 0xffffu;
-    let x0 = (mx >> 16u) & 0xffu;
-    let fx = mx >> 24u;
-    let x1 = x0 + select(0u, 1u, fx != 0u);
-    let wx = f32(fx) / 256.0;
     let y_end = min(gid.y * ROWS + ROWS, mp.height);
     // The tile under this pixel, fetched again only when the row reaches the next tile.
     var row = 0xffffffffu;
-    var origin = vec2<u32>(0u);
-    var bg = vec3<f32>(0.0);
+    var tile: Tile;
     for (var y = gid.y * ROWS; y < y_end; y++) {
         let my = textureLoad(maps, vec2<u32>(y, 1u), 0).r;
         if ((my & 0xffffu) != row) {
             row = my & 0xffffu;
-            let tile = textureLoad(tiles, vec2<u32>(col, row), 0);
-            origin = vec2<u32>(tile.r % mp.columns, tile.r / mp.columns) * mp.size;
-            bg = unpack4x8unorm(tile.g).rgb;
+            tile = load_tile(col, row);
         }
-        let y0 = (my >> 16u) & 0xffu;
-        let fy = my >> 24u;
-        var c = cell_texel(origin + vec2<u32>(x0, y0));
-        if ((fx | fy) != 0u) {
-            // Tiles of a fractional pixel size: bilinear between the four nearest texels
-            // (a fraction is only nonzero where the next texel is inside the cell).
-            let y1 = y0 + select(0u, 1u, fy != 0u);
-            let top = mix(c, cell_texel(origin + vec2<u32>(x1, y0)), wx);
-            let bottom = mix(cell_texel(origin + vec2<u32>(x0, y1)), cell_texel(origin + vec2<u32>(x1, y1)), wx);
-            c = mix(top, bottom, f32(fy) / 256.0);
+        textureStore(output, vec2<u32>(x, y), shade(tile, mx, my));
+    }
+}
+
+// Redraws only the tiles listed in `dirty` (the rest of the output already shows them): one
+// invocation per tile.
+@compute @workgroup_size(64, 1, 1)
+fn mosaic_tiles(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= mp.dirty) {
+        return;
+    }
+    let t = dirty[gid.x];
+    let col = t % mp.cols;
+    let row = t / mp.cols;
+    let tile = load_tile(col, row);
+    let x_end = textureLoad(maps, vec2<u32>(col + 1u, 2u), 0).r;
+    let y_end = textureLoad(maps, vec2<u32>(row + 1u, 3u), 0).r;
+    for (var y = textureLoad(maps, vec2<u32>(row, 3u), 0).r; y < y_end; y++) {
+        let my = textureLoad(maps, vec2<u32>(y, 1u), 0).r;
+        for (var x = textureLoad(maps, vec2<u32>(col, 2u), 0).r; x < x_end; x++) {
+            textureStore(output, vec2<u32>(x, y), shade(tile, textureLoad(maps, vec2<u32>(x, 0u), 0).r, my));
         }
-        textureStore(output, vec2<u32>(x, y), vec4<f32>(c.rgb + (1.0 - c.a) * bg, 1.0));
     }
 }

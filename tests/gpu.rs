@@ -480,6 +480,50 @@ fn render_paths_agree() {
     }
 }
 
+/// Redrawing only the tiles that changed gives the image a full redraw gives.
+#[test]
+fn partial_redraw_matches_full_redraw() {
+    let atlas = atlas();
+    let mut incremental = Renderer::new(ctx(), atlas).unwrap();
+    incremental.set_path(RenderPath::Compute);
+    let grid = MosaicGrid {
+        cols: 13,
+        rows: 9,
+        tile: 10,
+        src_width: 127,
+        src_height: 83,
+    };
+    let n = grid.tiles() as u32;
+    let colors: Vec<[u8; 3]> = (0..n).map(|i| [(i * 37) as u8, (i * 91) as u8, 40]).collect();
+    for (w, h) in [(127, 83), (300, 200)] {
+        for (step, changed_every) in [(0u32, 1u32), (1, 10), (2, 10), (3, 3), (4, 1000), (5, 2)] {
+            // Frame `step`: every `changed_every`-th tile gets a new emoji.
+            let emoji: Vec<u32> = (0..n)
+                .map(|i| (i * 131 + if i % changed_every == 0 { step * 7 } else { 0 }) % atlas.count())
+                .collect();
+            let background = if step == 5 {
+                Background::Tile
+            } else {
+                Background::Color([20, 40, 60])
+            };
+            let scene = Scene {
+                grid,
+                emoji: &emoji,
+                background,
+                tile_colors: Some(&colors),
+            };
+            let got = incremental.render_to_frame(&scene, w, h).unwrap();
+            let mut fresh = Renderer::new(ctx(), atlas).unwrap();
+            fresh.set_path(RenderPath::Compute);
+            let want = fresh.render_to_frame(&scene, w, h).unwrap();
+            assert!(
+                got.rgba == want.rgba,
+                "{w}x{h} step {step}: partial redraw differs from a full one"
+            );
+        }
+    }
+}
+
 /// An emoji's mean colour composited over `bg`, from the full-resolution cell.
 fn true_mean(atlas: &Atlas, index: u32, bg: [u8; 3]) -> [f64; 3] {
     let px = atlas.cell_rgba(index);

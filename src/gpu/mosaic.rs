@@ -37,6 +37,20 @@ struct MosaicParams {
     height: u32,
     size: u32,
     columns: u32,
+    cols: u32,
+    dirty: u32,
+    _pad: [u32; 2],
+}
+
+/// Redraw only the tiles whose emoji or background changed when at most this share did.
+const PARTIAL_SHARE: f64 = 0.4;
+
+/// What the pass last drew, so the next frame can redraw only what changed.
+struct Drawn {
+    target: wgpu::Texture,
+    geometry: Geometry,
+    size: u32,
+    tiles: Vec<u8>,
 }
 
 /// Output geometry the maps were built for.
@@ -91,6 +105,19 @@ fn axis_map(out: u32, src: u32, tile: u32, tiles: u32, c: u32, map: &mut Vec<u32
     }
 }
 
+/// Where each tile's pixels start along one axis (from an [`axis_map`]), plus the end.
+fn tile_starts(map: &[u32], tiles: u32, out: &mut Vec<u32>) {
+    let first = out.len();
+    out.resize(first + tiles as usize + 1, map.len() as u32);
+    for (x, m) in map.iter().enumerate().rev() {
+        out[first + (m & 0xffff) as usize] = x as u32;
+    }
+    // Tiles that got no pixel start where the next one does.
+    for t in (0..tiles as usize).rev() {
+        out[first + t] = out[first + t].min(out[first + t + 1]);
+    }
+}
+
 fn texture(
     device: &wgpu::Device,
     label: &str,
@@ -111,6 +138,15 @@ fn texture(
         format,
         usage,
         view_formats: &[],
+    })
+}
+
+fn dirty_buffer(device: &wgpu::Device, tiles: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("mosaic dirty tiles"),
+        size: tiles * 4,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
     })
 }
 
@@ -145,6 +181,11 @@ pub(crate) struct MosaicPass {
     tiles: Option<wgpu::Texture>,
     maps: Option<(Geometry, wgpu::TextureView)>,
     map_data: Vec<u32>,
+    mosaic_tiles: wgpu::ComputePipeline,
+    last: Option<Drawn>,
+    /// Tiles to redraw this frame, and the buffer they go up in.
+    dirty: Vec<u32>,
+    dirty_buffer: wgpu::Buffer,
 }
 
 impl MosaicPass {
@@ -191,6 +232,14 @@ impl MosaicPass {
                 entry(2, sampled(wgpu::TextureSampleType::Uint)),
                 entry(3, uniform),
                 entry(4, storage(OFFSCREEN_FORMAT)),
+                entry(
+                    5,
+                    wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                ),
             ],
         });
         let pipeline = |layout: &wgpu::BindGroupLayout, entry: &str| {
@@ -219,6 +268,10 @@ impl MosaicPass {
         Self {
             prescale: pipeline(&prescale_layout, "prescale"),
             mosaic: pipeline(&mosaic_layout, "mosaic"),
+            mosaic_tiles: pipeline(&mosaic_layout, "mosaic_tiles"),
+            dirty_buffer: dirty_buffer(device, 1024),
+            dirty: Vec::new(),
+            last: None,
             prescale_params: uniform_buffer("mosaic prescale params", std::mem::size_of::<PrescaleParams>() as u64),
             params: uniform_buffer("mosaic params", std::mem::size_of::<MosaicParams>() as u64),
             prescale_layout,
@@ -228,6 +281,11 @@ impl MosaicPass {
             maps: None,
             map_data: Vec::new(),
         }
+    }
+
+    /// Forget what was drawn (something else drew into the target): the next frame is drawn whole.
+    pub fn forget(&mut self) {
+        self.last = None;
     }
 
     /// Records the mosaic of `grid` into `target` (an [`OFFSCREEN_FORMAT`] texture with storage
@@ -281,12 +339,59 @@ impl MosaicPass {
         let (Some((_, cells)), Some((_, maps)), Some(tile_texture)) = (&self.cells, &self.maps, &self.tiles) else {
             return Err(Error::Gpu("mosaic resources missing".into()));
         };
+        // Tiles drawn last time into this same target at this same geometry are still there:
+        // redraw only those whose emoji or background changed.
+        self.dirty.clear();
+        let partial = match &self.last {
+            Some(d) if d.target == *target && d.geometry == geometry && d.size == c && d.tiles.len() == tiles.len() => {
+                self.dirty.extend(
+                    d.tiles
+                        .chunks_exact(8)
+                        .zip(tiles.chunks_exact(8))
+                        .enumerate()
+                        .filter(|(_, (a, b))| a != b)
+                        .map(|(i, _)| i as u32),
+                );
+                (self.dirty.len() as f64) <= PARTIAL_SHARE * grid.tiles() as f64
+            }
+            _ => false,
+        };
+        match &mut self.last {
+            Some(d) => {
+                d.target = target.clone();
+                d.geometry = geometry;
+                d.size = c;
+                d.tiles.clear();
+                d.tiles.extend_from_slice(tiles);
+            }
+            None => {
+                self.last = Some(Drawn {
+                    target: target.clone(),
+                    geometry,
+                    size: c,
+                    tiles: tiles.to_vec(),
+                })
+            }
+        }
+        if partial && self.dirty.is_empty() {
+            return Ok(());
+        }
         write_texture(&ctx.queue, tile_texture, tiles, 8);
+        if partial {
+            if self.dirty_buffer.size() < self.dirty.len() as u64 * 4 {
+                self.dirty_buffer = dirty_buffer(&ctx.device, (self.dirty.len() as u64).next_power_of_two());
+            }
+            ctx.queue
+                .write_buffer(&self.dirty_buffer, 0, bytemuck::cast_slice(&self.dirty));
+        }
         let params = MosaicParams {
             width,
             height,
             size: c,
             columns,
+            cols: grid.cols,
+            dirty: self.dirty.len() as u32,
+            _pad: [0; 2],
         };
         ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let view = target.create_view(&Default::default());
@@ -315,15 +420,24 @@ impl MosaicPass {
                     binding: 4,
                     resource: wgpu::BindingResource::TextureView(&view),
                 },
+                wgpu::BindGroupEntry {
+                    binding: 5,
+                    resource: self.dirty_buffer.as_entire_binding(),
+                },
             ],
         });
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("mosaic"),
             timestamp_writes: None,
         });
-        pass.set_pipeline(&self.mosaic);
         pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups(width.div_ceil(WORKGROUP), height.div_ceil(ROWS), 1);
+        if partial {
+            pass.set_pipeline(&self.mosaic_tiles);
+            pass.dispatch_workgroups((self.dirty.len() as u32).div_ceil(WORKGROUP), 1, 1);
+        } else {
+            pass.set_pipeline(&self.mosaic);
+            pass.dispatch_workgroups(width.div_ceil(WORKGROUP), height.div_ceil(ROWS), 1);
+        }
         Ok(())
     }
 
@@ -408,16 +522,25 @@ impl MosaicPass {
         if self.maps.as_ref().is_some_and(|(have, _)| *have == g) {
             return;
         }
-        let len = g.width.max(g.height);
+        // Rows: the column map, the row map, where each tile column starts, where each tile
+        // row starts (each with the end appended).
+        let len = g.width.max(g.height).max(g.cols + 1).max(g.rows + 1) as usize;
+        let mut rows: [Vec<u32>; 4] = Default::default();
+        axis_map(g.width, g.src_width, g.tile, g.cols, c, &mut rows[0]);
+        axis_map(g.height, g.src_height, g.tile, g.rows, c, &mut rows[1]);
+        let (xmap, ymap) = (rows[0].clone(), rows[1].clone());
+        tile_starts(&xmap, g.cols, &mut rows[2]);
+        tile_starts(&ymap, g.rows, &mut rows[3]);
         self.map_data.clear();
-        axis_map(g.width, g.src_width, g.tile, g.cols, c, &mut self.map_data);
-        self.map_data.resize(len as usize, 0);
-        axis_map(g.height, g.src_height, g.tile, g.rows, c, &mut self.map_data);
-        self.map_data.resize(2 * len as usize, 0);
+        for row in &rows {
+            let at = self.map_data.len();
+            self.map_data.extend_from_slice(row);
+            self.map_data.resize(at + len, 0);
+        }
         let maps = texture(
             &ctx.device,
             "mosaic maps",
-            (len, 2),
+            (len as u32, 4),
             wgpu::TextureFormat::R32Uint,
             wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
         );
@@ -445,6 +568,25 @@ mod tests {
         axis_map(40, 20, 10, 2, 20, &mut map);
         assert_eq!(map[39] & 0xffff, 1);
         assert_eq!((map[39] >> 16) & 0xff, 19);
+    }
+
+    #[test]
+    fn tile_starts_cover_every_pixel_once() {
+        for (out, src, tile) in [(25u32, 25u32, 10u32), (1958, 1280, 10), (7, 25, 10), (64, 127, 10)] {
+            let tiles = src.div_ceil(tile);
+            let mut map = Vec::new();
+            axis_map(out, src, tile, tiles, 16, &mut map);
+            let mut starts = Vec::new();
+            tile_starts(&map, tiles, &mut starts);
+            assert_eq!(starts.len(), tiles as usize + 1);
+            assert_eq!((starts[0], starts[tiles as usize]), (0, out));
+            for t in 0..tiles as usize {
+                assert!(starts[t] <= starts[t + 1]);
+                for x in starts[t]..starts[t + 1] {
+                    assert_eq!(map[x as usize] & 0xffff, t as u32, "{out}/{src}: pixel {x}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -418,14 +418,19 @@ impl Renderer {
     ) -> Result<()> {
         let (w, h) = (texture.width(), texture.height());
         match self.path {
-            RenderPath::Quads => self.encode(
-                encoder,
-                view,
-                OFFSCREEN_FORMAT,
-                [0.0, 0.0, w as f32, h as f32],
-                scene,
-                Some(wgpu::Color::BLACK),
-            ),
+            RenderPath::Quads => {
+                if let Some(m) = &mut self.mosaic {
+                    m.forget();
+                }
+                self.encode(
+                    encoder,
+                    view,
+                    OFFSCREEN_FORMAT,
+                    [0.0, 0.0, w as f32, h as f32],
+                    scene,
+                    Some(wgpu::Color::BLACK),
+                )
+            }
             RenderPath::Compute => {
                 self.check(scene)?;
                 self.fill_instances(scene)?;

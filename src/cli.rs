@@ -119,6 +119,9 @@ pub struct BenchArgs {
     /// Tile size.
     #[arg(long, default_value_t = 10)]
     pub tile: u32,
+    /// Seconds of the live run per size (the live path on a 30 fps clip, recording); 0 skips it.
+    #[arg(long, default_value_t = 6.0)]
+    pub live_seconds: f64,
 }
 
 #[derive(Args, Debug, Clone)]

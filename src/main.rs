@@ -5,6 +5,13 @@ use emojicam::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Without a session runtime directory (ssh, CI, containers) Mesa's Vulkan device-select
+    // layer tries to reach a Wayland compositor and prints "XDG_RUNTIME_DIR is invalid" once per
+    // GPU context. It only reorders adapters, which we choose ourselves: skip it there. Set
+    // before any thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() && std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
     // Decoder panics on malformed input are contained and reported as clear errors; keep the
     // default report (with its backtrace hint) for real bugs only.
     let default_hook = std::panic::take_hook();

@@ -156,6 +156,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         render_paths(p, &frame)?;
     }
 
+    if args.live_seconds > 0.0 && args.classifiers.contains(&ClassifierKind::Onnx) {
+        live_runs(args, &sizes)?;
+    }
+
     if args.classifiers.contains(&ClassifierKind::Onnx) {
         flicker_report(&source_frames, args.tile, &adapter)?;
     }
@@ -212,6 +216,93 @@ fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
     }
     drop(sink);
     Ok(acc)
+}
+
+/// The live path itself, as `emojicam --input CLIP --fps 30 --no-window --record OUT.mp4` runs
+/// it: a 30 fps H.264 clip made from the input at each size, decoded and paced on the capture
+/// thread, tiled, classified and rendered, and encoded on the recorder's thread.
+fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)]) -> Result<()> {
+    use crate::live::{self, session::Outputs, Input, SessionFactory};
+    let dir = std::env::temp_dir().join("emojicam-bench");
+    std::fs::create_dir_all(&dir)?;
+    let source = load_frames(args.input.as_deref(), 150)?;
+    println!();
+    println!(
+        "| live run ({:.0} s, input played as a 30 fps camera, recording to MP4) | frames | fps | dropped by capture after start-up | latency median / p99 ms | dropped by the recorder |",
+        args.live_seconds
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for &(w, h) in sizes {
+        // The clip: the input's frames at this size, H.264 at 30 fps.
+        let clip = dir.join(format!("live-{w}x{h}.mp4"));
+        {
+            let info = crate::StreamInfo {
+                kind: crate::StreamKind::Video,
+                width: w,
+                height: h,
+                rate: Some(crate::Rate::new(30, 1)),
+                frames: Some(source.len() as u64),
+                description: "bench clip".into(),
+            };
+            let none: std::sync::Arc<[String]> = Vec::new().into();
+            let mut sink = sink::create(&clip, &info, none.clone(), none)?;
+            for (i, f) in source.iter().enumerate() {
+                sink.write(&Mosaic {
+                    index: i as u64,
+                    image: Some(&resize(f, w, h)?),
+                    tile: 0,
+                    cols: 0,
+                    rows: 0,
+                    emoji: &[],
+                })?;
+            }
+            sink.finish()?;
+        }
+        let input = Input::File {
+            path: clip.clone(),
+            fps: Some(30),
+        };
+        let started = live::start_capture(&input, None)?;
+        let settings = Settings {
+            tile: args.tile,
+            adapter: AdapterPreference::parse(&args.adapter),
+            change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
+            ..Settings::default()
+        };
+        let factory = SessionFactory {
+            settings,
+            mirror: false,
+            info: started.info.clone(),
+            rate: started.rate,
+            source_name: started.name.clone(),
+            outputs: Outputs {
+                record: Some(dir.join(format!("live-{w}x{h}-mosaic.mp4"))),
+                ..Outputs::default()
+            },
+        };
+        let mut capture = started.capture;
+        let mut session = factory.build_headless()?;
+        let (_stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let outcome = live::run_headless(
+            &mut session,
+            &mut capture,
+            started.first,
+            &stop_rx,
+            Some(Duration::from_secs_f64(args.live_seconds)),
+        );
+        capture.stop();
+        let summary = live::finish(&mut session)?;
+        outcome?;
+        let (median, p99) = summary.latency_ms.unwrap_or((0.0, 0.0));
+        println!(
+            "| {w}x{h} | {} | {:.1} | {} | {median:.1} / {p99:.1} | {} |",
+            summary.frames,
+            summary.fps,
+            summary.dropped - summary.dropped_starting,
+            summary.sinks.iter().map(|s| s.dropped).sum::<u64>()
+        );
+    }
+    Ok(())
 }
 
 /// The two render paths on the same classified 1280x720 frame, interleaved so that anything

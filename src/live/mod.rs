@@ -224,7 +224,13 @@ pub fn run_headless(
 pub struct Summary {
     pub frames: u64,
     pub seconds: f64,
+    /// Frame rate from the first frame shown to the last.
+    pub fps: f64,
     pub dropped: u64,
+    /// Of `dropped`, those while starting up.
+    pub dropped_starting: u64,
+    /// Capture to mosaic ready, median and 99th percentile, in ms.
+    pub latency_ms: Option<(f64, f64)>,
     pub sinks: Vec<SinkReport>,
 }
 
@@ -233,11 +239,14 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "emojicam: {} frames in {:.1} s ({:.1} fps), {} dropped by capture",
-            self.frames,
-            self.seconds,
-            self.frames as f64 / self.seconds.max(1e-9),
-            self.dropped
+            self.frames, self.seconds, self.fps, self.dropped
         )?;
+        if self.dropped_starting > 0 {
+            write!(f, " ({} while starting up)", self.dropped_starting)?;
+        }
+        if let Some((median, p99)) = self.latency_ms {
+            write!(f, "; latency median {median:.1} ms, p99 {p99:.1} ms")?;
+        }
         for s in &self.sinks {
             write!(f, "\nemojicam: {s}")?;
         }
@@ -251,7 +260,10 @@ pub fn finish(session: &mut Session) -> Result<Summary> {
     Ok(Summary {
         frames: session.stats.frames,
         seconds: session.stats.elapsed().as_secs_f64(),
+        fps: session.stats.steady_fps(),
         dropped: session.stats.dropped,
+        dropped_starting: session.stats.dropped_starting.min(session.stats.dropped),
+        latency_ms: session.stats.latency_percentiles(),
         sinks,
     })
 }

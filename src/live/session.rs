@@ -44,6 +44,14 @@ pub struct Stats {
     pub classified: usize,
     pub tiles: usize,
     recent: VecDeque<Instant>,
+    /// Every frame's latency in ms (capture to mosaic ready), for the end-of-run report.
+    latencies: Vec<f32>,
+    /// Frames the capture dropped before the second frame was taken: while the GPU and the
+    /// model were being set up and the first frame compiled the shaders.
+    pub dropped_starting: u64,
+    /// When the first and the last frame were shown.
+    first_shown: Option<Instant>,
+    last_shown: Option<Instant>,
 }
 
 impl Default for Stats {
@@ -56,6 +64,10 @@ impl Default for Stats {
             classified: 0,
             tiles: 0,
             recent: VecDeque::with_capacity(128),
+            latencies: Vec::new(),
+            dropped_starting: 0,
+            first_shown: None,
+            last_shown: None,
         }
     }
 }
@@ -66,7 +78,16 @@ impl Stats {
         let now = Instant::now();
         self.frames += 1;
         self.dropped = dropped;
+        if self.frames == 2 {
+            self.dropped_starting = dropped;
+        }
         self.latency = now.saturating_duration_since(captured_at);
+        self.first_shown.get_or_insert(now);
+        self.last_shown = Some(now);
+        // An hour at 30 fps is 0.4 MB; beyond a day's worth keep the first ones.
+        if self.latencies.len() < 3_000_000 {
+            self.latencies.push(self.latency.as_secs_f32() * 1e3);
+        }
         self.recent.push_back(now);
         while self
             .recent
@@ -88,6 +109,25 @@ impl Stats {
 
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Frames per second from the first frame shown to the last (start-up excluded).
+    pub fn steady_fps(&self) -> f64 {
+        match (self.first_shown, self.last_shown) {
+            (Some(a), Some(b)) if self.frames > 1 && b > a => (self.frames - 1) as f64 / (b - a).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+
+    /// Median and 99th percentile latency in ms over the run so far.
+    pub fn latency_percentiles(&self) -> Option<(f64, f64)> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let mut v = self.latencies.clone();
+        v.sort_by(f32::total_cmp);
+        let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] as f64;
+        Some((at(0.5), at(0.99)))
     }
 }
 

@@ -63,8 +63,9 @@ pub struct MosaicArgs {
     /// ONNX Runtime threads (default: number of cores, at most 4).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Keep a tile's emoji until its 2x2 mean colours move by more than this many levels
-    /// (0..=255; steadies the picture and skips work). 0 re-classifies every tile every frame.
+    /// Keep a tile's emoji until its 2x2 mean colours move by more than this many levels, and
+    /// then change it only for a clearly better one (0..=255; steadies the picture and skips
+    /// work). 0 re-classifies every tile every frame.
     #[arg(long, default_value_t = crate::pipeline::DEFAULT_CHANGE_THRESHOLD)]
     pub change_threshold: u8,
 }

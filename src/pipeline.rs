@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::atlas::Atlas;
-use crate::classify::nearest::NearestClassifier;
+use crate::classify::nearest::{error, NearestClassifier};
 use crate::classify::onnx::{OnnxClassifier, OnnxOptions};
 use crate::classify::{Classifier, PATCH_BYTES};
 use crate::cli::ClassifierKind;
@@ -22,6 +22,12 @@ pub use crate::gpu::tiler::{MAX_TILE, MIN_TILE};
 /// moved by more than this many sRGB levels since it was last classified. Sensor noise moves
 /// quadrant means by ~1 level (25 px averaged); a moving edge moves them by tens.
 pub const DEFAULT_CHANGE_THRESHOLD: u8 = 8;
+
+/// With a change threshold, a re-classified tile keeps its emoji unless the new choice is
+/// clearly better for the new patch: the old one's 2x2 error (the objective the model is
+/// trained for) may exceed the new one's by this share. Two near-equal emoji then stop taking
+/// turns on a shaking camera, while a real change (a worse old emoji) switches at once.
+pub const KEEP_MARGIN: f32 = 0.5;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -87,6 +93,8 @@ pub struct Pipeline {
     batch: Vec<u8>,
     choices: Vec<u32>,
     times: StageTimes,
+    /// The atlas's 2x2 features, for [`KEEP_MARGIN`] (computed on first use).
+    features: Option<Vec<[f32; 16]>>,
 }
 
 impl Pipeline {
@@ -120,6 +128,7 @@ impl Pipeline {
             batch: Vec::new(),
             choices: Vec::new(),
             times: StageTimes::default(),
+            features: None,
         })
     }
 
@@ -261,6 +270,24 @@ impl Pipeline {
                     self.choices.len(),
                     self.changed.len()
                 )));
+            }
+            let keep = !fresh && self.settings.change_threshold.is_some();
+            if keep {
+                let features = self.features.get_or_insert_with(|| self.atlas.features_2x2());
+                let background = self.settings.background;
+                for (&i, c) in self.changed.iter().zip(self.choices.iter_mut()) {
+                    let old = self.emoji[i as usize];
+                    if old != *c {
+                        let patch = self.tiles.patch(i as usize);
+                        let (e_old, e_new) = match (features.get(old as usize), features.get(*c as usize)) {
+                            (Some(fo), Some(fnew)) => (error(fo, patch, background), error(fnew, patch, background)),
+                            _ => continue,
+                        };
+                        if e_old <= e_new * (1.0 + KEEP_MARGIN) {
+                            *c = old;
+                        }
+                    }
+                }
             }
             for (&i, &c) in self.changed.iter().zip(&self.choices) {
                 self.emoji[i as usize] = c;

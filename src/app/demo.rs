@@ -16,16 +16,25 @@ pub static DEMO_CLIP: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"),
 
 /// Writes the embedded demo clip to `dir` (once) and returns its path.
 pub fn demo_clip_path(dir: &std::path::Path) -> crate::Result<PathBuf> {
-    let path = dir.join("bigbuckbunny.mp4");
+    write_once(dir, "bigbuckbunny.mp4", DEMO_CLIP)
+}
+
+/// Real handheld footage (a water-skier filmed from the boat), 480x288, 25 fps, 145 frames
+/// (BSD-3-Clause, from the camocomp package; assets/bench/LICENSE.md): the bench's flicker test.
+pub static HANDHELD_CLIP: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.mp4"));
+
+/// Writes an embedded file to `dir/name` unless it is already there.
+pub fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8]) -> crate::Result<PathBuf> {
+    let path = dir.join(name);
     let fresh = std::fs::metadata(&path)
-        .map(|m| m.len() != DEMO_CLIP.len() as u64)
+        .map(|m| m.len() != bytes.len() as u64)
         .unwrap_or(true);
     if fresh {
         std::fs::create_dir_all(dir).map_err(|source| crate::Error::Write {
             path: dir.to_path_buf(),
             source,
         })?;
-        std::fs::write(&path, DEMO_CLIP).map_err(|source| crate::Error::Write {
+        std::fs::write(&path, bytes).map_err(|source| crate::Error::Write {
             path: path.clone(),
             source,
         })?;

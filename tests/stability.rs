@@ -149,3 +149,41 @@ fn moving_object_updates_next_frame() {
         assert!(checked >= 16);
     }
 }
+
+/// Pipelined classification (the GPU tiles frame N+1 while frame N is classified) gives every
+/// frame the emoji a one-at-a-time classification gives.
+#[test]
+fn pipelined_frames_match_one_at_a_time() {
+    let base = photo_frame();
+    let frames: Vec<Frame> = (0..5).map(|i| base.with_noise(i, 8.0)).collect();
+    let settings = || Settings {
+        change_threshold: None,
+        ..Settings::default()
+    };
+    let mut one = Pipeline::new(settings()).expect("pipeline");
+    let want: Vec<Vec<u32>> = frames
+        .iter()
+        .map(|f| {
+            one.classify(f).expect("classify");
+            one.emoji().to_vec()
+        })
+        .collect();
+    let mut piped = Pipeline::new(settings()).expect("pipeline");
+    let mut got = Vec::new();
+    for f in &frames {
+        if piped.push(f).expect("push").is_some() {
+            got.push(piped.emoji().to_vec());
+        }
+        assert!(
+            piped.classify(f).is_err(),
+            "classify while a frame is in flight is refused"
+        );
+    }
+    assert!(piped.flush().expect("flush").is_some());
+    got.push(piped.emoji().to_vec());
+    assert!(piped.flush().expect("flush").is_none());
+    assert_eq!(got.len(), frames.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "frame {i}");
+    }
+}

@@ -157,6 +157,31 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         render_paths(p, &frame)?;
     }
 
+    if let (Some(p), true) = (&first, args.classifiers.contains(&ClassifierKind::Onnx)) {
+        println!();
+        println!("| size (onnx, changed only) | frames/s, stages back to back | frames/s, pipelined (tile N+1 while classifying N) |");
+        println!("| --- | --- | --- |");
+        for &(w, h) in &sizes {
+            let frames: Vec<Frame> = source_frames.iter().map(|f| resize(f, w, h)).collect::<Result<_>>()?;
+            let settings = Settings {
+                tile: args.tile,
+                adapter: adapter.clone(),
+                change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
+                ..Settings::default()
+            };
+            let mut pipeline = Pipeline::with_parts(p.gpu().clone(), p.atlas().clone(), settings)?;
+            pipeline.process(&frames[0], None)?;
+            // Alternate the two ways so that anything else the machine does weighs on both.
+            let (mut back_to_back, mut pipelined) = (Vec::new(), Vec::new());
+            for _ in 0..2 {
+                back_to_back.push(throughput(&mut pipeline, &frames, false)?);
+                pipelined.push(throughput(&mut pipeline, &frames, true)?);
+            }
+            let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+            println!("| {w}x{h} | {:.1} | {:.1} |", best(&back_to_back), best(&pipelined));
+        }
+    }
+
     if args.live_seconds > 0.0 && args.classifiers.contains(&ClassifierKind::Onnx) {
         live_runs(args, &sizes)?;
     }
@@ -217,6 +242,26 @@ fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
     }
     drop(sink);
     Ok(acc)
+}
+
+/// Frames per second over `frames`, tiled, classified and rendered (read back, as for a
+/// recording), one after the other or pipelined.
+fn throughput(pipeline: &mut Pipeline, frames: &[Frame], pipelined: bool) -> Result<f64> {
+    let t0 = Instant::now();
+    for f in frames {
+        if pipelined {
+            if pipeline.push(f)?.is_some() {
+                pipeline.render(None)?;
+            }
+        } else {
+            pipeline.classify(f)?;
+            pipeline.render(None)?;
+        }
+    }
+    if pipeline.flush()?.is_some() {
+        pipeline.render(None)?;
+    }
+    Ok(frames.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9))
 }
 
 /// The live path itself, as `emojicam --input CLIP --fps 30 --no-window --record OUT.mp4` runs

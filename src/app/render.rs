@@ -163,9 +163,7 @@ pub fn render_stream(
     let mut frames = 0u64;
     let needs_image = sink.needs_image();
     let result = (|| {
-        for item in rx.iter() {
-            let frame = item?;
-            let grid = pipeline.classify(&frame)?;
+        let mut emit = |pipeline: &mut Pipeline, grid: crate::pipeline::Grid| {
             let image = if needs_image {
                 Some(pipeline.render(size)?)
             } else {
@@ -181,6 +179,22 @@ pub fn render_stream(
             })?;
             frames += 1;
             bar.inc(1);
+            Ok::<(), Error>(())
+        };
+        // With a GPU of its own, pipelined: it tiles each frame while the CPU classifies the
+        // previous one.
+        let pipelined = pipeline.pipelining_pays();
+        for item in rx.iter() {
+            let frame = item?;
+            if !pipelined {
+                let grid = pipeline.classify(&frame)?;
+                emit(pipeline, grid)?;
+            } else if let Some(grid) = pipeline.push(&frame)? {
+                emit(pipeline, grid)?;
+            }
+        }
+        if let Some(grid) = pipeline.flush()? {
+            emit(pipeline, grid)?;
         }
         Ok::<(), Error>(())
     })();

@@ -513,12 +513,117 @@ fn partial_redraw_matches_full_redraw() {
                 tile_colors: Some(&colors),
             };
             let got = incremental.render_to_frame(&scene, w, h).unwrap();
+            // A second target in between (a window beside a recording) keeps its own state.
+            incremental.render_to_frame(&scene, w / 2, h / 2).unwrap();
             let mut fresh = Renderer::new(ctx(), atlas).unwrap();
             fresh.set_path(RenderPath::Compute);
             let want = fresh.render_to_frame(&scene, w, h).unwrap();
             assert!(
                 got.rgba == want.rgba,
                 "{w}x{h} step {step}: partial redraw differs from a full one"
+            );
+        }
+    }
+}
+
+/// Reads an Rgba8 texture back, tightly packed.
+fn read_texture(ctx: &GpuContext, texture: &wgpu::Texture) -> Vec<u8> {
+    let (w, h) = (texture.width(), texture.height());
+    let padded = (w * 4).next_multiple_of(256);
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: (padded * h) as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    encoder.copy_texture_to_buffer(
+        texture.as_image_copy(),
+        wgpu::TexelCopyBufferInfo {
+            buffer: &buffer,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(padded),
+                rows_per_image: Some(h),
+            },
+        },
+        wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
+    );
+    ctx.queue.submit([encoder.finish()]);
+    buffer.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
+    ctx.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let data = buffer.get_mapped_range(..).unwrap();
+    data.chunks_exact(padded as usize)
+        .flat_map(|row| row[..(w * 4) as usize].to_vec())
+        .collect()
+}
+
+/// Two targets drawn in turn (a window and a recording) each keep their own partial redraws.
+#[test]
+fn partial_redraw_per_target() {
+    let ctx = ctx();
+    let atlas = atlas();
+    let mut renderer = Renderer::new(ctx.clone(), atlas).unwrap();
+    renderer.set_path(RenderPath::Compute);
+    let grid = MosaicGrid {
+        cols: 8,
+        rows: 5,
+        tile: 10,
+        src_width: 80,
+        src_height: 50,
+    };
+    let targets: Vec<(wgpu::Texture, wgpu::TextureView)> = [(80u32, 50u32), (160, 100)]
+        .iter()
+        .map(|&(w, h)| {
+            let t = ctx.device.create_texture(&wgpu::TextureDescriptor {
+                label: None,
+                size: wgpu::Extent3d {
+                    width: w,
+                    height: h,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: emojicam::gpu::renderer::OFFSCREEN_FORMAT,
+                usage: emojicam::gpu::renderer::TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
+                view_formats: &[],
+            });
+            let v = t.create_view(&Default::default());
+            (t, v)
+        })
+        .collect();
+    let n = grid.tiles() as u32;
+    for step in 0..4u32 {
+        // Each step changes a few tiles (few enough for a partial redraw).
+        let emoji: Vec<u32> = (0..n)
+            .map(|i| (i * 131 + if i % 7 == step % 7 { step * 11 } else { 0 }) % atlas.count())
+            .collect();
+        let scene = Scene {
+            grid,
+            emoji: &emoji,
+            background: Background::Color([90, 10, 10]),
+            tile_colors: None,
+        };
+        for (texture, view) in &targets {
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            renderer.draw(&mut encoder, texture, view, &scene).unwrap();
+            ctx.queue.submit([encoder.finish()]);
+            let got = read_texture(&ctx, texture);
+            let mut fresh = Renderer::new(ctx.clone(), atlas).unwrap();
+            fresh.set_path(RenderPath::Compute);
+            let want = fresh
+                .render_to_frame(&scene, texture.width(), texture.height())
+                .unwrap();
+            assert!(
+                got == want.rgba,
+                "step {step}, {}x{} target",
+                texture.width(),
+                texture.height()
             );
         }
     }

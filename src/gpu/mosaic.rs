@@ -45,7 +45,11 @@ struct MosaicParams {
 /// Redraw only the tiles whose emoji or background changed when at most this share did.
 const PARTIAL_SHARE: f64 = 0.4;
 
-/// What the pass last drew, so the next frame can redraw only what changed.
+/// Targets whose last drawing is remembered: a window and an offscreen recording target both
+/// get partial redraws.
+const TARGETS_REMEMBERED: usize = 4;
+
+/// What the pass last drew into a target, so the next frame can redraw only what changed.
 struct Drawn {
     target: wgpu::Texture,
     geometry: Geometry,
@@ -182,7 +186,8 @@ pub(crate) struct MosaicPass {
     maps: Option<(Geometry, wgpu::TextureView)>,
     map_data: Vec<u32>,
     mosaic_tiles: wgpu::ComputePipeline,
-    last: Option<Drawn>,
+    /// Per target recently drawn into (the window's and the recording's, say).
+    last: Vec<Drawn>,
     /// Tiles to redraw this frame, and the buffer they go up in.
     dirty: Vec<u32>,
     dirty_buffer: wgpu::Buffer,
@@ -271,7 +276,7 @@ impl MosaicPass {
             mosaic_tiles: pipeline(&mosaic_layout, "mosaic_tiles"),
             dirty_buffer: dirty_buffer(device, 1024),
             dirty: Vec::new(),
-            last: None,
+            last: Vec::new(),
             prescale_params: uniform_buffer("mosaic prescale params", std::mem::size_of::<PrescaleParams>() as u64),
             params: uniform_buffer("mosaic params", std::mem::size_of::<MosaicParams>() as u64),
             prescale_layout,
@@ -285,7 +290,7 @@ impl MosaicPass {
 
     /// Forget what was drawn (something else drew into the target): the next frame is drawn whole.
     pub fn forget(&mut self) {
-        self.last = None;
+        self.last.clear();
     }
 
     /// Records the mosaic of `grid` into `target` (an [`OFFSCREEN_FORMAT`] texture with storage
@@ -342,8 +347,9 @@ impl MosaicPass {
         // Tiles drawn last time into this same target at this same geometry are still there:
         // redraw only those whose emoji or background changed.
         self.dirty.clear();
-        let partial = match &self.last {
-            Some(d) if d.target == *target && d.geometry == geometry && d.size == c && d.tiles.len() == tiles.len() => {
+        let at = self.last.iter().position(|d| d.target == *target);
+        let partial = match at.map(|i| &self.last[i]) {
+            Some(d) if d.geometry == geometry && d.size == c && d.tiles.len() == tiles.len() => {
                 self.dirty.extend(
                     d.tiles
                         .chunks_exact(8)
@@ -356,21 +362,24 @@ impl MosaicPass {
             }
             _ => false,
         };
-        match &mut self.last {
-            Some(d) => {
-                d.target = target.clone();
+        match at {
+            Some(i) => {
+                let d = &mut self.last[i];
                 d.geometry = geometry;
                 d.size = c;
                 d.tiles.clear();
                 d.tiles.extend_from_slice(tiles);
             }
             None => {
-                self.last = Some(Drawn {
+                if self.last.len() >= TARGETS_REMEMBERED {
+                    self.last.remove(0);
+                }
+                self.last.push(Drawn {
                     target: target.clone(),
                     geometry,
                     size: c,
                     tiles: tiles.to_vec(),
-                })
+                });
             }
         }
         if partial && self.dirty.is_empty() {

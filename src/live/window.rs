@@ -292,20 +292,13 @@ impl WindowApp {
             .as_ref()
             .is_none_or(|(t, _)| t.width() != mw || t.height() != mh)
         {
-            let texture = gfx.gpu.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("window mosaic"),
-                size: wgpu::Extent3d {
-                    width: mw,
-                    height: mh,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: OFFSCREEN_FORMAT,
-                usage: TARGET_USAGE | wgpu::TextureUsages::TEXTURE_BINDING,
-                view_formats: &[],
-            });
+            let texture = crate::gpu::texture_2d(
+                &gfx.gpu.device,
+                "window mosaic",
+                (mw, mh),
+                OFFSCREEN_FORMAT,
+                TARGET_USAGE | wgpu::TextureUsages::TEXTURE_BINDING,
+            );
             let view = texture.create_view(&Default::default());
             gfx.mosaic = Some((texture, view));
         }
@@ -486,7 +479,11 @@ impl ApplicationHandler<LiveEvent> for WindowApp {
                 }
                 self.update_title(false);
             }
-            WindowEvent::KeyboardInput { event, .. } if event.state == ElementState::Pressed && !event.repeat => {
+            // Synthetic presses are winit's replay of keys held while the window gained focus:
+            // acting on them would run a hotkey twice (once for the replay, once for the key).
+            WindowEvent::KeyboardInput {
+                event, is_synthetic, ..
+            } if event.state == ElementState::Pressed && !event.repeat && !is_synthetic => {
                 if let Some(action) = hotkeys::action(&event.logical_key) {
                     self.on_action(event_loop, action);
                 }

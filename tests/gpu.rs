@@ -579,20 +579,13 @@ fn partial_redraw_per_target() {
     let targets: Vec<(wgpu::Texture, wgpu::TextureView)> = [(80u32, 50u32), (160, 100)]
         .iter()
         .map(|&(w, h)| {
-            let t = ctx.device.create_texture(&wgpu::TextureDescriptor {
-                label: None,
-                size: wgpu::Extent3d {
-                    width: w,
-                    height: h,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: emojicam::gpu::renderer::OFFSCREEN_FORMAT,
-                usage: emojicam::gpu::renderer::TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
-                view_formats: &[],
-            });
+            let t = emojicam::gpu::texture_2d(
+                &ctx.device,
+                "target",
+                (w, h),
+                emojicam::gpu::renderer::OFFSCREEN_FORMAT,
+                emojicam::gpu::renderer::TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
+            );
             let v = t.create_view(&Default::default());
             (t, v)
         })
@@ -893,27 +886,14 @@ fn renderer_encode_into_srgb_surface_format_matches_offscreen() {
     // Draw into the right half of a 160x40 surface-like texture.
     let (w, h) = (160u32, 40u32);
     let format = wgpu::TextureFormat::Bgra8UnormSrgb;
-    let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
-        label: None,
-        size: wgpu::Extent3d {
-            width: w,
-            height: h,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
+    let texture = emojicam::gpu::texture_2d(
+        &ctx.device,
+        "srgb target",
+        (w, h),
         format,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-        view_formats: &[],
-    });
+        wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+    );
     let view = texture.create_view(&Default::default());
-    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: (1024 * h) as u64,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     renderer
         .encode(
@@ -925,30 +905,12 @@ fn renderer_encode_into_srgb_surface_format_matches_offscreen() {
             Some(wgpu::Color::BLACK),
         )
         .unwrap();
-    encoder.copy_texture_to_buffer(
-        texture.as_image_copy(),
-        wgpu::TexelCopyBufferInfo {
-            buffer: &buffer,
-            layout: wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(1024),
-                rows_per_image: Some(h),
-            },
-        },
-        wgpu::Extent3d {
-            width: w,
-            height: h,
-            depth_or_array_layers: 1,
-        },
-    );
     ctx.queue.submit([encoder.finish()]);
-    buffer.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
-    ctx.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-    let data = buffer.get_mapped_range(..).unwrap();
+    let data = read_texture(&ctx, &texture);
     let mut worst = 0i32;
     for y in 0..h {
         for x in 0..w {
-            let i = (y * 1024 + x * 4) as usize;
+            let i = ((y * w + x) * 4) as usize;
             let bgra = &data[i..i + 4];
             let got = [bgra[2], bgra[1], bgra[0]];
             let want = if x < 80 {

@@ -9,6 +9,30 @@ pub use tiler::{Tiler, Tiles};
 
 use crate::error::{Error, Result};
 
+/// A plain 2D texture: one mip level, one sample.
+pub fn texture_2d(
+    device: &wgpu::Device,
+    label: &str,
+    (width, height): (u32, u32),
+    format: wgpu::TextureFormat,
+    usage: wgpu::TextureUsages,
+) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage,
+        view_formats: &[],
+    })
+}
+
 /// Environment variable with the same syntax as [`AdapterPreference::parse`].
 pub const ADAPTER_ENV: &str = "EMOJICAM_ADAPTER";
 

@@ -7,7 +7,7 @@
 //! mean colour exact), and a frame costs one buffer load and one store per pixel.
 
 use super::renderer::{MosaicGrid, OFFSCREEN_FORMAT};
-use super::GpuContext;
+use super::{texture_2d, GpuContext};
 use crate::error::{Error, Result};
 
 /// Largest pre-scaled cell: the atlas's own resolution. Bigger tiles magnify bilinearly.
@@ -120,29 +120,6 @@ fn tile_starts(map: &[u32], tiles: u32, out: &mut Vec<u32>) {
     for t in (0..tiles as usize).rev() {
         out[first + t] = out[first + t].min(out[first + t + 1]);
     }
-}
-
-fn texture(
-    device: &wgpu::Device,
-    label: &str,
-    (w, h): (u32, u32),
-    format: wgpu::TextureFormat,
-    usage: wgpu::TextureUsages,
-) -> wgpu::Texture {
-    device.create_texture(&wgpu::TextureDescriptor {
-        label: Some(label),
-        size: wgpu::Extent3d {
-            width: w,
-            height: h,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format,
-        usage,
-        view_formats: &[],
-    })
 }
 
 fn dirty_buffer(device: &wgpu::Device, tiles: u64) -> wgpu::Buffer {
@@ -333,7 +310,7 @@ impl MosaicPass {
             .as_ref()
             .is_none_or(|t| t.width() != grid.cols || t.height() != grid.rows)
         {
-            self.tiles = Some(texture(
+            self.tiles = Some(texture_2d(
                 &ctx.device,
                 "mosaic tiles",
                 (grid.cols, grid.rows),
@@ -478,7 +455,7 @@ impl MosaicPass {
                 size.1
             )));
         }
-        let cells = texture(
+        let cells = texture_2d(
             &ctx.device,
             "mosaic cells",
             size,
@@ -546,7 +523,7 @@ impl MosaicPass {
             self.map_data.extend_from_slice(row);
             self.map_data.resize(at + len, 0);
         }
-        let maps = texture(
+        let maps = texture_2d(
             &ctx.device,
             "mosaic maps",
             (len as u32, 4),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::mosaic::MosaicPass;
 use super::tiler::Tiles;
-use super::GpuContext;
+use super::{texture_2d, GpuContext};
 use crate::atlas::Atlas;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -635,20 +635,13 @@ impl Renderer {
                 "output size {width}x{height} is not possible: each side must be 1 to {max_dim} px"
             )));
         }
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("mosaic offscreen"),
-            size: wgpu::Extent3d {
-                width,
-                height,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: OFFSCREEN_FORMAT,
-            usage: TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
+        let texture = texture_2d(
+            device,
+            "mosaic offscreen",
+            (width, height),
+            OFFSCREEN_FORMAT,
+            TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
+        );
         let view = texture.create_view(&Default::default());
         let padded_row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
         let staging = device.create_buffer(&wgpu::BufferDescriptor {

@@ -8,7 +8,7 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::GpuContext;
+use super::{texture_2d, GpuContext};
 use crate::classify::{quadrant_sums, PATCH, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -461,20 +461,13 @@ impl Tiler {
             .as_ref()
             .is_none_or(|f| f.width != width || f.height != height);
         let texture = |label, w, format| {
-            device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(label),
-                size: wgpu::Extent3d {
-                    width: w,
-                    height,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
+            texture_2d(
+                device,
+                label,
+                (w, height),
                 format,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            })
+                wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            )
         };
         if frame_changed {
             self.frame = Some(FrameTexture {

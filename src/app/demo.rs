@@ -51,7 +51,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let mp4 = args.out_dir.join("demo-emoji.mp4");
     let src = source::open(&clip)?;
     let info = src.info().clone();
-    let mut sink = sink::create(&mp4, &info, text.clone(), codes.clone())?;
+    let mut sink: Box<dyn sink::Sink> = Box::new(sink::ThreadedSink::new(sink::create(
+        &mp4,
+        &info,
+        text.clone(),
+        codes.clone(),
+    )?)?);
     let summary = render_stream(src, &mut pipeline, sink.as_mut(), None, OutputKind::Stream, true)?;
     sink.finish().context("finishing the demo video")?;
 

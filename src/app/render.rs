@@ -84,9 +84,16 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         out_info.height = h;
     }
     let mut sink = sink::create(&args.output, &out_info, text, codes)?;
+    if info.kind == StreamKind::Video && kind == OutputKind::Stream {
+        // Encode on a thread of its own while the pipeline works on the next frame.
+        sink = Box::new(sink::ThreadedSink::new(sink)?);
+    }
     let show = !args.quiet && info.kind == StreamKind::Video && kind == OutputKind::Stream;
-    let summary = render_stream(source, &mut pipeline, sink.as_mut(), size, kind, show)?;
+    let started = Instant::now();
+    let mut summary = render_stream(source, &mut pipeline, sink.as_mut(), size, kind, show)?;
     sink.finish()?;
+    // Until the output is complete (the encoder thread may still have had frames queued).
+    summary.seconds = started.elapsed().as_secs_f64();
     if !args.quiet {
         let fps = summary.frames as f64 / summary.seconds.max(1e-9);
         let grid = pipeline.grid().cloned();

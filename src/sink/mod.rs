@@ -9,6 +9,7 @@ mod atomic;
 mod image;
 mod mp4;
 mod text;
+mod threaded;
 pub mod v4l2;
 mod y4m;
 
@@ -22,6 +23,7 @@ pub use self::atomic::AtomicFile;
 pub use self::image::ImageSink;
 pub use self::mp4::Mp4Sink;
 pub use self::text::{JsonSink, JsonlSink, TxtSink};
+pub use self::threaded::ThreadedSink;
 pub use self::v4l2::{FileOutput, V4l2Device, V4l2Sink, VideoOutputDevice};
 pub use self::y4m::Y4mSink;
 

@@ -149,8 +149,17 @@ impl WindowApp {
         let mut config = surface
             .get_default_config(gpu.adapter(), inner.width.max(1), inner.height.max(1))
             .ok_or_else(|| Error::Gpu(format!("{} cannot present to this window", gpu.describe())))?;
+        // A plain (non-sRGB) format when there is one: the mosaic holds sRGB bytes already, so
+        // they go to the screen as they are, with no decode-and-encode per pixel (which costs a
+        // software GPU several milliseconds a frame).
         let caps = surface.get_capabilities(gpu.adapter());
-        if let Some(f) = caps.formats.iter().find(|f| f.is_srgb()) {
+        let plain = [wgpu::TextureFormat::Bgra8Unorm, wgpu::TextureFormat::Rgba8Unorm];
+        if let Some(f) = caps
+            .formats
+            .iter()
+            .find(|f| plain.contains(f))
+            .or_else(|| caps.formats.iter().find(|f| f.is_srgb()))
+        {
             config.format = *f;
         }
         config.present_mode = match std::env::var("EMOJICAM_PRESENT_MODE").as_deref() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::atlas::Atlas;
-use crate::classify::nearest::{error, NearestClassifier};
+use crate::classify::nearest::{NearestClassifier, Objective};
 use crate::classify::onnx::{OnnxClassifier, OnnxOptions};
 use crate::classify::{Classifier, PATCH_BYTES};
 use crate::cli::ClassifierKind;
@@ -237,7 +237,7 @@ impl Pipeline {
 
     /// Whether [`Self::push`] is worth it here: only when the GPU is a device of its own. On a
     /// software rasteriser the "GPU" work runs on the same cores as the classifier, and
-    /// overlapping them measured slower (bench: 86 vs 95 frames/s at 1280x720 on 2 cores).
+    /// overlapping them measured slower (bench: 82 vs 91 frames/s at 1280x720 on 2 cores).
     pub fn pipelining_pays(&self) -> bool {
         self.gpu.adapter_info.device_type != wgpu::DeviceType::Cpu
     }
@@ -334,11 +334,11 @@ impl Pipeline {
                 for (&i, c) in self.changed.iter().zip(self.choices.iter_mut()) {
                     let old = self.emoji[i as usize];
                     if old != *c {
-                        let patch = self.tiles.patch(i as usize);
-                        let (e_old, e_new) = match (features.get(old as usize), features.get(*c as usize)) {
-                            (Some(fo), Some(fnew)) => (error(fo, patch, background), error(fnew, patch, background)),
-                            _ => continue,
+                        let (Some(f_old), Some(f_new)) = (features.get(old as usize), features.get(*c as usize)) else {
+                            continue;
                         };
+                        let objective = Objective::new(self.tiles.patch(i as usize), background);
+                        let (e_old, e_new) = (objective.error(f_old), objective.error(f_new));
                         if e_old <= e_new * (1.0 + KEEP_MARGIN) {
                             *c = old;
                         }

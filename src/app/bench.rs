@@ -183,7 +183,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
 
     if args.live_seconds > 0.0 && args.classifiers.contains(&ClassifierKind::Onnx) {
-        live_runs(args, &sizes)?;
+        live_runs(args, &sizes, &adapter)?;
     }
 
     if args.classifiers.contains(&ClassifierKind::Onnx) {
@@ -267,7 +267,7 @@ fn throughput(pipeline: &mut Pipeline, frames: &[Frame], pipelined: bool) -> Res
 /// The live path itself, as `emojicam --input CLIP --fps 30 --no-window --record OUT.mp4` runs
 /// it: a 30 fps H.264 clip made from the input at each size, decoded and paced on the capture
 /// thread, tiled, classified and rendered, and encoded on the recorder's thread.
-fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)]) -> Result<()> {
+fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)], adapter: &AdapterPreference) -> Result<()> {
     use crate::live::{self, session::Outputs, Input, SessionFactory};
     let dir = std::env::temp_dir().join("emojicam-bench");
     std::fs::create_dir_all(&dir)?;
@@ -311,7 +311,7 @@ fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)]) -> Result<()> {
         let started = live::start_capture(&input, None)?;
         let settings = Settings {
             tile: args.tile,
-            adapter: AdapterPreference::parse(&args.adapter),
+            adapter: adapter.clone(),
             change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
             ..Settings::default()
         };

@@ -11,7 +11,7 @@ use super::{quadrant_sums, Classifier, PATCH_BYTES};
 use crate::atlas::Atlas;
 use crate::error::{Error, Result};
 use crate::gpu::tiler::patch_mean;
-use crate::gpu::{Background, GpuContext};
+use crate::gpu::{bind, compute_pipeline, uniform_buffer, Background, GpuContext};
 
 const WORKGROUP: u32 = 64;
 
@@ -99,46 +99,18 @@ impl NearestClassifier {
             label: Some("nearest"),
             source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/nearest.wgsl").into()),
         });
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let read = wgpu::BufferBindingType::Storage { read_only: true };
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("nearest"),
             entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, read),
-                entry(2, read),
-                entry(3, read),
-                entry(4, wgpu::BufferBindingType::Storage { read_only: false }),
+                bind::compute(0, bind::UNIFORM),
+                bind::compute(1, bind::storage(true)),
+                bind::compute(2, bind::storage(true)),
+                bind::compute(3, bind::storage(true)),
+                bind::compute(4, bind::storage(false)),
             ],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("nearest"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("nearest"),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        let params = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("nearest params"),
-            size: std::mem::size_of::<Params>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let pipeline = compute_pipeline(device, "nearest", &module, &layout, "main");
+        let params = uniform_buffer::<Params>(device, "nearest params");
         let all_features = atlas.features_2x2();
         let n = all_features.len() as u64;
         let storage = |label, size| {

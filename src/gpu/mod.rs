@@ -9,6 +9,85 @@ pub use tiler::{Tiler, Tiles};
 
 use crate::error::{Error, Result};
 
+/// Pieces of the compute passes' layouts (tiler, mosaic, nearest): one binding each.
+pub(crate) mod bind {
+    /// A binding visible to compute shaders.
+    pub fn compute(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+        wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
+            count: None,
+        }
+    }
+
+    pub const UNIFORM: wgpu::BindingType = wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Uniform,
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    };
+
+    pub fn storage(read_only: bool) -> wgpu::BindingType {
+        wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        }
+    }
+
+    /// A 2D texture read with `textureLoad`.
+    pub fn texture(sample_type: wgpu::TextureSampleType) -> wgpu::BindingType {
+        wgpu::BindingType::Texture {
+            sample_type,
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        }
+    }
+
+    /// A write-only 2D storage texture.
+    pub fn storage_texture(format: wgpu::TextureFormat) -> wgpu::BindingType {
+        wgpu::BindingType::StorageTexture {
+            access: wgpu::StorageTextureAccess::WriteOnly,
+            format,
+            view_dimension: wgpu::TextureViewDimension::D2,
+        }
+    }
+}
+
+/// A compute pipeline (named `label`) running `entry` of `module` with one bind group of
+/// `layout`.
+pub(crate) fn compute_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    module: &wgpu::ShaderModule,
+    layout: &wgpu::BindGroupLayout,
+    entry: &str,
+) -> wgpu::ComputePipeline {
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: Some(&pipeline_layout),
+        module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+/// A uniform buffer for one `T`, written with `queue.write_buffer`.
+pub(crate) fn uniform_buffer<T>(device: &wgpu::Device, label: &str) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: std::mem::size_of::<T>() as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
 /// A plain 2D texture: one mip level, one sample.
 pub fn texture_2d(
     device: &wgpu::Device,

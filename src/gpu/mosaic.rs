@@ -7,7 +7,7 @@
 //! mean colour exact), and a frame costs one buffer load and one store per pixel.
 
 use super::renderer::{MosaicGrid, OFFSCREEN_FORMAT};
-use super::{texture_2d, GpuContext};
+use super::{bind, compute_pipeline, texture_2d, uniform_buffer, GpuContext};
 use crate::error::{Error, Result};
 
 /// Largest pre-scaled cell: the atlas's own resolution. Bigger tiles magnify bilinearly.
@@ -176,77 +176,28 @@ impl MosaicPass {
             label: Some("mosaic"),
             source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/mosaic.wgsl").into()),
         });
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty,
-            count: None,
-        };
-        let sampled = |sample_type| wgpu::BindingType::Texture {
-            sample_type,
-            view_dimension: wgpu::TextureViewDimension::D2,
-            multisampled: false,
-        };
         let float = wgpu::TextureSampleType::Float { filterable: false };
-        let storage = |format| wgpu::BindingType::StorageTexture {
-            access: wgpu::StorageTextureAccess::WriteOnly,
-            format,
-            view_dimension: wgpu::TextureViewDimension::D2,
-        };
-        let uniform = wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        };
+        let uint = wgpu::TextureSampleType::Uint;
         let prescale_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("mosaic prescale"),
             entries: &[
-                entry(0, sampled(float)),
-                entry(1, uniform),
-                entry(2, storage(CELL_FORMAT)),
+                bind::compute(0, bind::texture(float)),
+                bind::compute(1, bind::UNIFORM),
+                bind::compute(2, bind::storage_texture(CELL_FORMAT)),
             ],
         });
         let mosaic_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("mosaic"),
             entries: &[
-                entry(0, sampled(float)),
-                entry(1, sampled(wgpu::TextureSampleType::Uint)),
-                entry(2, sampled(wgpu::TextureSampleType::Uint)),
-                entry(3, uniform),
-                entry(4, storage(OFFSCREEN_FORMAT)),
-                entry(
-                    5,
-                    wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: true },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                ),
+                bind::compute(0, bind::texture(float)),
+                bind::compute(1, bind::texture(uint)),
+                bind::compute(2, bind::texture(uint)),
+                bind::compute(3, bind::UNIFORM),
+                bind::compute(4, bind::storage_texture(OFFSCREEN_FORMAT)),
+                bind::compute(5, bind::storage(true)),
             ],
         });
-        let pipeline = |layout: &wgpu::BindGroupLayout, entry: &str| {
-            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(entry),
-                bind_group_layouts: &[Some(layout)],
-                immediate_size: 0,
-            });
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        let uniform_buffer = |label, size| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        };
+        let pipeline = |layout, entry| compute_pipeline(device, entry, &module, layout, entry);
         Self {
             prescale: pipeline(&prescale_layout, "prescale"),
             mosaic: pipeline(&mosaic_layout, "mosaic"),
@@ -254,8 +205,8 @@ impl MosaicPass {
             dirty_buffer: dirty_buffer(device, 1024),
             dirty: Vec::new(),
             last: Vec::new(),
-            prescale_params: uniform_buffer("mosaic prescale params", std::mem::size_of::<PrescaleParams>() as u64),
-            params: uniform_buffer("mosaic params", std::mem::size_of::<MosaicParams>() as u64),
+            prescale_params: uniform_buffer::<PrescaleParams>(device, "mosaic prescale params"),
+            params: uniform_buffer::<MosaicParams>(device, "mosaic params"),
             prescale_layout,
             mosaic_layout,
             cells: None,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::mosaic::MosaicPass;
 use super::tiler::Tiles;
-use super::{texture_2d, GpuContext};
+use super::{texture_2d, uniform_buffer, GpuContext};
 use crate::atlas::Atlas;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -236,12 +236,7 @@ impl Renderer {
             mipmap_filter: wgpu::MipmapFilterMode::Linear,
             ..Default::default()
         });
-        let params = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("render params"),
-            size: std::mem::size_of::<Params>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let params = uniform_buffer::<Params>(device, "render params");
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("render"),
             entries: &[

@@ -8,7 +8,7 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::{texture_2d, GpuContext};
+use super::{bind, compute_pipeline, texture_2d, uniform_buffer, GpuContext};
 use crate::classify::{quadrant_sums, PATCH, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -201,63 +201,18 @@ impl Tiler {
             label: Some("tiler"),
             source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/tiler.wgsl").into()),
         });
-        let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("tiler"),
             entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Uint,
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-                storage(2, false),
-                storage(3, true),
-                storage(4, false),
+                bind::compute(0, bind::texture(wgpu::TextureSampleType::Uint)),
+                bind::compute(1, bind::UNIFORM),
+                bind::compute(2, bind::storage(false)),
+                bind::compute(3, bind::storage(true)),
+                bind::compute(4, bind::storage(false)),
             ],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("tiler"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("tiler"),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        let params = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("tiler params"),
-            size: std::mem::size_of::<Params>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let pipeline = compute_pipeline(device, "tiler", &module, &layout, "main");
+        let params = uniform_buffer::<Params>(device, "tiler params");
         Self {
             ctx,
             pipeline,

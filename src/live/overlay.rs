@@ -5,6 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::font;
+use crate::gpu::uniform_buffer;
 
 /// A rectangle in target pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -164,12 +165,8 @@ impl Overlay {
             &[Some(instance_layout)],
         );
         let blit_pipeline = make("overlay blit", &blit_layout, "blit_vs", "blit_fs", &[]);
-        let screen = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("overlay screen"),
-            size: 16,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        // The target's size, as written by `draw_text`.
+        let screen = uniform_buffer::<[f32; 4]>(device, "overlay screen");
         let screen_bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("overlay screen"),
             layout: &screen_layout,
@@ -178,14 +175,7 @@ impl Overlay {
                 resource: screen.as_entire_binding(),
             }],
         });
-        let blit_params = [(); BLIT_SLOTS].map(|_| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("overlay blit"),
-                size: std::mem::size_of::<BlitParams>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        });
+        let blit_params = [(); BLIT_SLOTS].map(|_| uniform_buffer::<BlitParams>(device, "overlay blit"));
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("overlay frame"),
             mag_filter: wgpu::FilterMode::Linear,

@@ -11,7 +11,7 @@ use super::{quadrant_sums, Classifier, PATCH_BYTES};
 use crate::atlas::Atlas;
 use crate::error::{Error, Result};
 use crate::gpu::tiler::patch_mean;
-use crate::gpu::{bind, compute_pipeline, uniform_buffer, Background, GpuContext};
+use crate::gpu::{bind, compute_pipeline, dispatch, uniform_buffer, Background, GpuContext};
 
 const WORKGROUP: u32 = 64;
 
@@ -278,15 +278,8 @@ impl Classifier for NearestClassifier {
             .ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nearest") });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("nearest"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &batch.bind_group, &[]);
-            pass.dispatch_workgroups(tiles.div_ceil(WORKGROUP as u64) as u32, 1, 1);
-        }
+        let groups = tiles.div_ceil(WORKGROUP as u64) as u32;
+        dispatch(&mut encoder, "nearest", &self.pipeline, &batch.bind_group, (groups, 1));
         encoder.copy_buffer_to_buffer(&batch.choice, 0, &batch.staging, 0, tiles * 4);
         let (tx, rx) = mpsc::channel();
         encoder.map_buffer_on_submit(&batch.staging, wgpu::MapMode::Read, ..tiles * 4, move |r| {

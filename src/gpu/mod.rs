@@ -78,6 +78,23 @@ pub(crate) fn compute_pipeline(
     })
 }
 
+/// Records one compute dispatch of `pipeline` with `bind_group` over `workgroups` (x, y).
+pub(crate) fn dispatch(
+    encoder: &mut wgpu::CommandEncoder,
+    label: &str,
+    pipeline: &wgpu::ComputePipeline,
+    bind_group: &wgpu::BindGroup,
+    (x, y): (u32, u32),
+) {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some(label),
+        timestamp_writes: None,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, bind_group, &[]);
+    pass.dispatch_workgroups(x, y, 1);
+}
+
 /// A uniform buffer for one `T`, written with `queue.write_buffer`.
 pub(crate) fn uniform_buffer<T>(device: &wgpu::Device, label: &str) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {

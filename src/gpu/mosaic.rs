@@ -7,7 +7,7 @@
 //! mean colour exact), and a frame costs one buffer load and one store per pixel.
 
 use super::renderer::{MosaicGrid, OFFSCREEN_FORMAT};
-use super::{bind, compute_pipeline, texture_2d, uniform_buffer, GpuContext};
+use super::{bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext};
 use crate::error::{Error, Result};
 
 /// Largest pre-scaled cell: the atlas's own resolution. Bigger tiles magnify bilinearly.
@@ -363,17 +363,12 @@ impl MosaicPass {
                 },
             ],
         });
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("mosaic"),
-            timestamp_writes: None,
-        });
-        pass.set_bind_group(0, &bind_group, &[]);
         if partial {
-            pass.set_pipeline(&self.mosaic_tiles);
-            pass.dispatch_workgroups((self.dirty.len() as u32).div_ceil(WORKGROUP), 1, 1);
+            let groups = (self.dirty.len() as u32).div_ceil(WORKGROUP);
+            dispatch(encoder, "mosaic tiles", &self.mosaic_tiles, &bind_group, (groups, 1));
         } else {
-            pass.set_pipeline(&self.mosaic);
-            pass.dispatch_workgroups(width.div_ceil(WORKGROUP), height.div_ceil(ROWS), 1);
+            let groups = (width.div_ceil(WORKGROUP), height.div_ceil(ROWS));
+            dispatch(encoder, "mosaic", &self.mosaic, &bind_group, groups);
         }
         Ok(())
     }
@@ -442,15 +437,8 @@ impl MosaicPass {
                 },
             ],
         });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("mosaic prescale"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&self.prescale);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups((c * c).div_ceil(WORKGROUP), count, 1);
-        }
+        let groups = ((c * c).div_ceil(WORKGROUP), count);
+        dispatch(encoder, "mosaic prescale", &self.prescale, &bind_group, groups);
         self.cells = Some((c, cells));
         Ok(())
     }

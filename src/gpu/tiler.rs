@@ -8,7 +8,7 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::{bind, compute_pipeline, texture_2d, uniform_buffer, GpuContext};
+use super::{bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext};
 use crate::classify::{quadrant_sums, PATCH, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -293,15 +293,8 @@ impl Tiler {
             .ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiler") });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("tiler"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &grid.bind_group, &[]);
-            pass.dispatch_workgroups((grid.tiles() as u32).div_ceil(WORKGROUP), 1, 1);
-        }
+        let groups = (grid.tiles() as u32).div_ceil(WORKGROUP);
+        dispatch(&mut encoder, "tiler", &self.pipeline, &grid.bind_group, (groups, 1));
         let pb = grid.patch_bytes();
         encoder.copy_buffer_to_buffer(&grid.patches, 0, &grid.staging, 0, pb);
         encoder.copy_buffer_to_buffer(&grid.summary, 0, &grid.staging, pb, grid.tiles() as u64 * 16);

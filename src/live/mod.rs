@@ -172,15 +172,9 @@ impl SessionFactory {
     }
 
     pub fn build_headless(self) -> Result<Session> {
-        let pipeline = Pipeline::new(self.settings.clone())?;
-        Session::new(
-            pipeline,
-            self.info,
-            self.rate,
-            self.mirror,
-            self.source_name,
-            &self.outputs,
-        )
+        let atlas = Arc::new(Atlas::embedded()?);
+        let gpu = Arc::new(GpuContext::new(self.settings.adapter.clone())?);
+        self.build(gpu, atlas)
     }
 }
 

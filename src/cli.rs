@@ -83,7 +83,7 @@ pub struct RenderArgs {
     /// Output size as WxH (default: the input's size).
     #[arg(long)]
     pub size: Option<String>,
-    /// Hide the progress bar and summary.
+    /// Print only errors (and warnings about damaged input): no progress bar, no summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }
@@ -157,6 +157,9 @@ pub struct LiveArgs {
     /// Stop after this many seconds (useful for scripted recordings).
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Print only errors (and warnings about damaged input).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
     #[command(flatten)]
     pub mosaic: MosaicArgs,
 }

@@ -13,6 +13,7 @@ pub mod frame;
 pub mod gpu;
 pub mod live;
 pub mod pipeline;
+pub mod safety;
 pub mod sink;
 pub mod source;
 pub mod yuv;

@@ -28,6 +28,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+    // render and demo write files: a signal removes what is unfinished and exits 130/143.
+    // (The live preview finishes its recording on Ctrl-C instead.)
+    if matches!(cli.command, Some(Command::Render(_) | Command::Demo(_))) {
+        if let Err(e) = emojicam::safety::exit_cleanly_on_signals() {
+            emojicam::say!("emojicam: error: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(Command::Render(args)) = &cli.command {
+        emojicam::safety::set_quiet(args.quiet);
+    }
     let result = match cli.command {
         Some(Command::Render(args)) => emojicam::app::render::run(&args),
         Some(Command::Demo(args)) => emojicam::app::demo::run(&args),
@@ -48,7 +59,7 @@ fn main() -> ExitCode {
                     msg = format!("{msg}: {c}");
                 }
             }
-            eprintln!("emojicam: error: {msg}");
+            emojicam::say!("emojicam: error: {msg}");
             let code = e.downcast_ref::<emojicam::Error>().map_or(1, |e| e.exit_code());
             ExitCode::from(code as u8)
         }

@@ -84,9 +84,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     })?;
     sink.finish()?;
 
-    println!("{}", mp4.display());
-    println!("{}", png.display());
-    eprintln!(
+    crate::safety::print_line(format_args!("{}", mp4.display()));
+    crate::safety::print_line(format_args!("{}", png.display()));
+    crate::note!(
         "emojicam demo: {} frames of {} rendered in {:.1} s ({:.1} fps) with the {} classifier; input {}",
         summary.frames,
         info.description,

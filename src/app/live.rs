@@ -15,6 +15,7 @@ use crate::live::window::{self, LiveEvent, WindowApp};
 use crate::live::{self, Input, SessionFactory, StopReason};
 
 pub fn run(args: &LiveArgs) -> Result<()> {
+    crate::safety::set_quiet(args.quiet);
     let settings = super::settings(&args.mosaic)?;
     let size = args.size.as_deref().map(parse_size).transpose()?;
     if args.fps == Some(0) {
@@ -43,9 +44,25 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     if args.camera.is_some() && args.input.is_some() {
         return Err(Error::usage("use either --camera or --input, not both").into());
     }
-    let input = match &args.input {
-        Some(path) => Input::File {
-            path: path.clone(),
+    // Before anything is opened for writing: no output may be the input or another output.
+    let mut ins: Vec<(&str, &std::path::Path)> = Vec::new();
+    if let Some(p) = &args.input {
+        ins.push(("--input", p.as_path()));
+    }
+    let outs: Vec<(&str, &std::path::Path)> = [
+        ("--record", &args.record),
+        ("--output", &args.output),
+        ("--virtual-camera", &args.virtual_camera),
+    ]
+    .into_iter()
+    .filter_map(|(what, p)| p.as_deref().map(|p| (what, p)))
+    .collect();
+    crate::safety::check_paths(&ins, &outs)?;
+    // Checked for its type (a FIFO is read once, here); kept until the run ends.
+    let input_file = args.input.as_deref().map(crate::safety::Input::open).transpose()?;
+    let input = match &input_file {
+        Some(file) => Input::File {
+            path: file.path().to_path_buf(),
             fps: args.fps,
         },
         None => Input::camera(args.camera.as_deref(), size, args.fps),
@@ -70,7 +87,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         }) as live::capture::Wake
     });
     let started = live::start_capture(&input, wake)?;
-    eprintln!(
+    crate::note!(
         "emojicam: source {} ({}x{} at {} fps)",
         started.info.description, started.info.width, started.info.height, started.rate
     );
@@ -132,7 +149,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     let summary = live::finish(&mut session);
     let outcome = outcome?;
     let summary = summary?;
-    eprintln!("{summary}");
+    crate::note!("{summary}");
     match outcome {
         StopReason::SourceFailed(e) => {
             Err(Error::Other(format!("{e} (stopped; the recording so far was saved)")).into())

@@ -23,6 +23,12 @@ pub fn settings(args: &MosaicArgs) -> crate::Result<Settings> {
         change_threshold: (args.change_threshold > 0).then_some(args.change_threshold),
         ..Settings::default()
     };
+    // Transparent pixels of a still image are shown over the mosaic's background (over white
+    // when the background is each tile's own colour).
+    crate::source::set_transparent_background(match s.background {
+        Background::Color(rgb) => rgb,
+        Background::Tile => [255, 255, 255],
+    });
     if let Some(t) = args.threads {
         if t == 0 {
             return Err(crate::Error::usage("--threads must be at least 1"));

@@ -65,10 +65,16 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let settings = super::settings(&args.mosaic)?;
     let kind = output_kind(&args.output)?;
     let size = args.size.as_deref().map(parse_size).transpose()?;
-    let source = source::open(&args.input)?;
+    // Before anything is opened for writing: never overwrite the input.
+    crate::safety::check_paths(
+        &[("--input", args.input.as_path())],
+        &[("--output", args.output.as_path())],
+    )?;
+    let input = crate::safety::Input::open(&args.input)?;
+    let source = source::open(input.path())?;
     let info = source.info().clone();
     if kind == OutputKind::Still && info.kind == StreamKind::Video && !args.quiet {
-        eprintln!(
+        crate::note!(
             "emojicam: {} is an image format: rendering the first frame of the video",
             args.output.display()
         );
@@ -112,7 +118,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         if info.kind == StreamKind::Video && kind == OutputKind::Stream {
             line.push_str("; audio, if any, is dropped");
         }
-        eprintln!("{line}");
+        crate::note!("{line}");
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
 use crate::gpu::renderer::Background;
 use crate::pipeline::{Pipeline, MAX_TILE, MIN_TILE};
-use crate::sink::{Mp4Sink, Sink, V4l2Sink, Y4mSink};
+use crate::sink::{AtomicFile, CommitOnFinish, Mp4Sink, Sink, V4l2Sink, Y4mSink};
 
 /// Frames that may wait for the encoder before new ones are dropped (~1/3 s at 30 fps).
 const RECORDER_QUEUE: usize = 10;
@@ -258,7 +258,7 @@ impl Session {
         if let Some(dev) = &outputs.virtual_camera {
             let sink: Box<dyn Sink> = Box::new(V4l2Sink::open(dev)?);
             s.virtual_camera = Some(SinkWorker::spawn("virtual camera", dev.clone(), sink, STREAM_QUEUE)?);
-            eprintln!("emojicam: writing to virtual camera {}", dev.display());
+            crate::note!("emojicam: writing to virtual camera {}", dev.display());
         }
         if let Some(path) = &outputs.stream {
             let mut info = s.info.clone();
@@ -349,14 +349,17 @@ impl Session {
             .pipeline
             .grid()
             .map_or((self.info.width, self.info.height), |g| (g.src_width, g.src_height));
-        let sink = Mp4Sink::create_recording(&path, w, h, self.rate)?;
+        // A new file is recorded in place (a killed run keeps what it recorded); an existing
+        // one is replaced only when the recording is finished; a failed start leaves nothing.
+        let file = AtomicFile::create_recording(&path)?;
+        let sink = Mp4Sink::create_recording(file.temp_path(), w, h, self.rate)?;
         self.recorder = Some(SinkWorker::spawn(
             "recording",
             path.clone(),
-            Box::new(sink),
+            Box::new(CommitOnFinish::new(Box::new(sink), file)),
             RECORDER_QUEUE,
         )?);
-        eprintln!("emojicam: recording to {} at {} fps", path.display(), self.rate);
+        crate::note!("emojicam: recording to {} at {} fps", path.display(), self.rate);
         Ok(path)
     }
 
@@ -364,7 +367,7 @@ impl Session {
     pub fn stop_recording(&mut self) -> Result<Option<SinkReport>> {
         let Some(r) = self.recorder.take() else { return Ok(None) };
         let report = r.finish()?;
-        eprintln!("emojicam: saved {report}");
+        crate::note!("emojicam: saved {report}");
         self.reports.push(report.clone());
         Ok(Some(report))
     }
@@ -421,18 +424,26 @@ impl Session {
     /// Renders the last frame's mosaic at the source size to `emojicam-<time>.png`.
     pub fn snapshot(&mut self, dir: &Path) -> Result<PathBuf> {
         let image = self.pipeline.render(None)?;
-        let path = dir.join(default_path("png"));
-        image::save_buffer(
-            &path,
+        let mut path = dir.join(default_path("png"));
+        let mut n = 1;
+        while path.exists() {
+            path = dir.join(default_path(&format!("{n}.png")));
+            n += 1;
+        }
+        let (mut file, mut writer) = AtomicFile::create(&path)?;
+        image::write_buffer_with_format(
+            &mut writer,
             &image.rgba,
             image.width,
             image.height,
             image::ExtendedColorType::Rgba8,
+            image::ImageFormat::Png,
         )
         .map_err(|e| Error::Write {
             path: path.clone(),
             source: std::io::Error::other(e),
         })?;
+        file.commit(writer)?;
         Ok(path)
     }
 

@@ -176,7 +176,7 @@ impl WindowApp {
         let overlay = Overlay::new(&gpu.device, config.format);
         let atlas = Arc::new(Atlas::embedded()?);
         let session = factory.build(gpu.clone(), atlas)?;
-        eprintln!(
+        crate::note!(
             "emojicam: window {}x{} on {} ({:?}); press H for keys",
             config.width,
             config.height,
@@ -377,7 +377,7 @@ impl WindowApp {
                 Action::Quit => {}
                 Action::TileUp | Action::TileDown => {
                     let t = session.change_tile(action == Action::TileUp)?;
-                    eprintln!("emojicam: tile {t} px");
+                    crate::note!("emojicam: tile {t} px");
                 }
                 Action::Mirror => {
                     session.mirror = !session.mirror;
@@ -386,23 +386,23 @@ impl WindowApp {
                 Action::Original => self.original = self.original.next(),
                 Action::NextEmojiSet => {
                     let s = session.next_emoji_set()?;
-                    eprintln!("emojicam: emoji set {s}");
+                    crate::note!("emojicam: emoji set {s}");
                 }
                 Action::NextBackground => {
                     let b = session.next_background()?;
-                    eprintln!("emojicam: background {}", background_name(b));
+                    crate::note!("emojicam: background {}", background_name(b));
                 }
                 Action::Record => session.toggle_recording()?,
                 Action::Snapshot => {
                     let p = session.snapshot(&self.snapshot_dir)?;
-                    println!("{}", p.display());
-                    eprintln!("emojicam: snapshot saved to {}", p.display());
+                    crate::safety::print_line(format_args!("{}", p.display()));
+                    crate::note!("emojicam: snapshot saved to {}", p.display());
                 }
                 Action::Stats => self.show_stats = !self.show_stats,
                 Action::Help => {
                     self.show_help = !self.show_help;
                     if self.show_help {
-                        eprintln!("emojicam keys:\n{HELP}");
+                        crate::note!("emojicam keys:\n{HELP}");
                     }
                 }
                 Action::Fullscreen => {
@@ -423,7 +423,7 @@ impl WindowApp {
         }
         match result {
             // A setting the pipeline refused (e.g. a GPU limit) is reported, not fatal.
-            Err(e @ Error::Usage(_)) => eprintln!("emojicam: {e}"),
+            Err(e @ Error::Usage(_)) => crate::say!("emojicam: {e}"),
             Err(e) => return self.stop(event_loop, Err(e)),
             Ok(()) => {}
         }

@@ -1,73 +1,431 @@
-//! Write-then-rename files, so a failed run never leaves a half-written output that looks valid.
+//! Write-then-rename files, so a failed or interrupted run never truncates or replaces an
+//! existing file and never leaves a half-written output that looks valid.
+//!
+//! - The data goes to `.NAME.partial` beside the target (after following symlinks, so a
+//!   symlinked output is written through, not replaced) and is renamed onto the target only
+//!   when complete ([`AtomicFile::commit`]). Dropped uncommitted, the partial file is removed;
+//!   on SIGINT/SIGTERM it is removed too (see [`crate::safety::exit_cleanly_on_signals`]).
+//! - The partial file is locked while it is written: a second run writing the same target at
+//!   the same time is refused. The name does not depend on the process, so a partial file
+//!   left by a killed run is found, and reused, by the next run to that target.
+//! - A FIFO or character device target is written to as such (opened, never replaced).
+//! - Recordings ([`AtomicFile::create_recording`]) go straight to the target when no file is
+//!   there yet, so a killed recording is playable under its own name up to its last fragment.
+//!   One that replaces an existing file goes to `.NAME.recording` and is renamed onto it when
+//!   finished; if it fails or is killed half-way, what it recorded is kept as
+//!   `STEM-interrupted.EXT` (by the drop, or by the next run to that target).
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use super::{Mosaic, Sink};
 use crate::error::{Error, Result};
+use crate::safety::{self, Cleanup};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Written to the partial file, renamed onto the target by `commit`.
+    Temp,
+    /// A FIFO or character device, written in place.
+    Device,
+    /// A new recording written in place; `.NAME.partial` stays empty and only holds the lock.
+    InPlace,
+}
 
 /// A temporary file beside `target`, renamed onto it by [`AtomicFile::commit`]; removed on
 /// drop otherwise.
 pub struct AtomicFile {
+    /// As the user gave it (for messages).
     target: PathBuf,
+    /// After following symlinks: the file that is replaced.
+    real: PathBuf,
+    /// `.NAME.partial`: holds the lock, and the data in `Temp` mode.
     temp: PathBuf,
+    /// Where an existing file's replacement recording goes (`.NAME.recording`), if this is one.
+    recording: Option<PathBuf>,
+    mode: Mode,
+    /// Holds the lock on the partial file for as long as this value lives.
+    lock: Option<File>,
     done: bool,
 }
 
-impl AtomicFile {
-    /// Creates the temporary file now: a missing directory or an unwritable path fails here,
-    /// before any processing.
-    pub fn create(target: &Path) -> Result<(Self, BufWriter<File>)> {
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| Error::Write {
-                path: target.to_path_buf(),
-                source: std::io::Error::other("not a file name"),
-            })?;
-        let temp = target.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let file = File::create(&temp).map_err(|source| Error::Write {
-            path: target.to_path_buf(),
-            source,
+fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn hidden_name(real: &Path, suffix: &str) -> Result<PathBuf> {
+    let name = real
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::Write {
+            path: real.to_path_buf(),
+            source: std::io::Error::other("not a file name"),
         })?;
-        Ok((
-            Self {
-                target: target.to_path_buf(),
-                temp,
-                done: false,
+    Ok(real.with_file_name(format!(".{name}.{suffix}")))
+}
+
+/// A recording that replaced an existing file and was killed before it finished is in
+/// `.NAME.recording`: it is kept, under a visible name beside the target, never thrown away.
+fn recover_recording(real: &Path, stale: &Path) {
+    if !std::fs::metadata(stale).is_ok_and(|m| m.len() > 0) {
+        let _ = std::fs::remove_file(stale);
+        return;
+    }
+    let stem = real.file_stem().map_or_else(|| "recording".into(), |s| s.to_string_lossy().into_owned());
+    let ext = real.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    for n in 1..1000 {
+        let suffix = if n == 1 { String::new() } else { format!("-{n}") };
+        let to = real.with_file_name(format!("{stem}-interrupted{suffix}{ext}"));
+        if std::fs::symlink_metadata(&to).is_err() && std::fs::rename(stale, &to).is_ok() {
+            crate::say!(
+                "emojicam: an interrupted recording of {} was found and kept as {}",
+                real.display(),
+                to.display()
+            );
+            return;
+        }
+    }
+}
+
+/// Opens (creating if needed) and exclusively locks the partial file of `target`, retrying if
+/// another run renamed it away meanwhile. Truncates what a killed run left there.
+fn lock_partial(target: &Path, temp: &Path) -> Result<File> {
+    let err = write_err(target);
+    for _ in 0..10 {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o666)
+            .open(temp)
+            .map_err(&err)?;
+        // SAFETY: flock on a file descriptor we own; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Err(Error::Write {
+                    path: target.to_path_buf(),
+                    source: std::io::Error::other(
+                        "another emojicam run is writing this file right now (wait for it, or choose another name)",
+                    ),
+                });
+            }
+            return Err(err(e));
+        }
+        // The lock holds the file under this name only if the name still points at it.
+        let ours = file.metadata().map_err(&err)?;
+        match std::fs::symlink_metadata(temp) {
+            Ok(now) if now.dev() == ours.dev() && now.ino() == ours.ino() => {
+                file.set_len(0).map_err(&err)?;
+                return Ok(file);
+            }
+            _ => continue,
+        }
+    }
+    Err(err(std::io::Error::other("the partial file keeps changing under us")))
+}
+
+impl AtomicFile {
+    /// Creates and locks the temporary file now: a missing directory, an unwritable path or a
+    /// concurrent run fails here, before any processing.
+    pub fn create(target: &Path) -> Result<(Self, BufWriter<File>)> {
+        let f = Self::open(target, false)?;
+        let file = match f.mode {
+            Mode::Device => OpenOptions::new()
+                .write(true)
+                .open(&f.real)
+                .map_err(write_err(target))?,
+            _ => match &f.lock {
+                Some(lock) => lock.try_clone().map_err(write_err(target))?,
+                None => return Err(Error::Other("internal: no partial file".into())),
             },
-            BufWriter::new(file),
-        ))
+        };
+        f.register();
+        Ok((f, BufWriter::new(file)))
+    }
+
+    /// For a writer that opens the file itself (an encoder given a path): the target is
+    /// checked and locked as for [`Self::create`], and [`Self::temp_path`] is where to write.
+    /// A new file (none at the target yet) is written in place, so an interrupted recording
+    /// keeps what it recorded under its own name; an existing file is replaced only by
+    /// [`Self::commit_path`]. A FIFO or device is written in place.
+    pub fn create_recording(target: &Path) -> Result<Self> {
+        let f = Self::open(target, true)?;
+        if f.mode == Mode::InPlace {
+            // Created here, exclusively: nobody else's file is ever written in place.
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&f.real)
+                .map_err(write_err(target))?;
+        }
+        f.register();
+        Ok(f)
+    }
+
+    fn open(target: &Path, recording: bool) -> Result<Self> {
+        let real = safety::resolve(target);
+        let temp = hidden_name(&real, "partial")?;
+        let stale_recording = hidden_name(&real, "recording")?;
+        let meta = std::fs::metadata(&real).ok();
+        let mode = match &meta {
+            Some(m) if m.is_dir() => {
+                return Err(Error::Write {
+                    path: target.to_path_buf(),
+                    source: std::io::Error::other("is a directory"),
+                })
+            }
+            Some(m) if m.file_type().is_fifo() || m.file_type().is_char_device() => Mode::Device,
+            Some(m) if !m.is_file() => {
+                return Err(Error::Write {
+                    path: target.to_path_buf(),
+                    source: std::io::Error::other("not a regular file, FIFO or character device"),
+                })
+            }
+            Some(_) => Mode::Temp,
+            None if recording => Mode::InPlace,
+            None => Mode::Temp,
+        };
+        let lock = match mode {
+            Mode::Device => None,
+            _ => Some(lock_partial(target, &temp)?),
+        };
+        if lock.is_some() && std::fs::symlink_metadata(&stale_recording).is_ok() {
+            recover_recording(&real, &stale_recording);
+        }
+        let recording = (recording && mode == Mode::Temp).then(|| {
+            let _ = File::create(&stale_recording);
+            stale_recording
+        });
+        Ok(Self {
+            target: target.to_path_buf(),
+            real,
+            temp,
+            recording,
+            mode,
+            lock,
+            done: false,
+        })
+    }
+
+    fn register(&self) {
+        if self.mode != Mode::Device {
+            safety::register(Cleanup::File(self.temp.clone()));
+        }
     }
 
     pub fn target(&self) -> &Path {
         &self.target
     }
 
+    /// Where the data goes: the partial file, or the target itself when it is written in place
+    /// (a FIFO, a device, a new recording).
     pub fn temp_path(&self) -> &Path {
-        &self.temp
+        match (self.mode, &self.recording) {
+            (Mode::Temp, Some(recording)) => recording,
+            (Mode::Temp, None) => &self.temp,
+            (Mode::Device | Mode::InPlace, _) => &self.real,
+        }
     }
 
     /// Flushes `writer` and renames the temporary file onto the target.
     pub fn commit(&mut self, mut writer: BufWriter<File>) -> Result<()> {
-        let err = |source| Error::Write {
-            path: self.target.clone(),
-            source,
-        };
-        writer.flush().map_err(err)?;
+        let target = self.target.clone();
+        let err = write_err(&target);
+        writer.flush().map_err(&err)?;
         let file = writer.into_inner().map_err(|e| err(e.into_error()))?;
-        file.sync_all().map_err(err)?;
+        if self.mode != Mode::Device {
+            file.sync_all().map_err(&err)?;
+        }
         drop(file);
-        std::fs::rename(&self.temp, &self.target).map_err(err)?;
+        self.commit_path()
+    }
+
+    /// Completes a file written through [`Self::temp_path`] (by a writer that opened it
+    /// itself and has closed it): renames it onto the target.
+    pub fn commit_path(&mut self) -> Result<()> {
+        if self.done {
+            return Ok(());
+        }
+        let target = self.target.clone();
+        let err = write_err(&target);
+        match self.mode {
+            Mode::Device => {}
+            Mode::InPlace => {
+                safety::without_cleanup(|list| {
+                    list.retain(|c| *c != Cleanup::File(self.temp.clone()));
+                    let _ = std::fs::remove_file(&self.temp);
+                });
+            }
+            Mode::Temp => {
+                let data = self.temp_path().to_path_buf();
+                let old = std::fs::metadata(&self.real).ok();
+                if let Some(old) = old {
+                    // The new file takes the place of the old one: keep its permissions.
+                    let _ = std::fs::set_permissions(&data, old.permissions());
+                }
+                safety::without_cleanup(|list| {
+                    std::fs::rename(&data, &self.real).map_err(&err)?;
+                    list.retain(|c| *c != Cleanup::File(self.temp.clone()));
+                    if data != self.temp {
+                        let _ = std::fs::remove_file(&self.temp);
+                    }
+                    Ok::<(), Error>(())
+                })?;
+                if let Some(dir) = self.real.parent() {
+                    if let Ok(d) = File::open(dir) {
+                        let _ = d.sync_all();
+                    }
+                }
+            }
+        }
         self.done = true;
+        self.lock = None;
         Ok(())
     }
 }
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.temp);
+        if self.done {
+            return;
         }
+        match self.mode {
+            Mode::Device => {}
+            Mode::Temp => {
+                if let Some(recording) = &self.recording {
+                    // What a failed recording recorded is kept (never lose a recorded frame),
+                    // beside the file it was to replace; an empty one is removed.
+                    recover_recording(&self.real, recording);
+                }
+                let _ = std::fs::remove_file(&self.temp);
+            }
+            Mode::InPlace => {
+                // A recording that failed before its first byte leaves no empty file behind;
+                // one that recorded something keeps it.
+                if std::fs::metadata(&self.real).is_ok_and(|m| m.len() == 0) {
+                    let _ = std::fs::remove_file(&self.real);
+                }
+                let _ = std::fs::remove_file(&self.temp);
+            }
+        }
+        safety::unregister(&Cleanup::File(self.temp.clone()));
+    }
+}
+
+/// A sink writing to an [`AtomicFile`]'s path (an encoder that opens the file itself): its
+/// `finish` completes the file (renames it onto the target); dropped unfinished, the file is
+/// handled as [`AtomicFile`]'s drop says.
+pub struct CommitOnFinish {
+    inner: Box<dyn Sink>,
+    file: AtomicFile,
+}
+
+impl CommitOnFinish {
+    pub fn new(inner: Box<dyn Sink>, file: AtomicFile) -> Self {
+        Self { inner, file }
+    }
+}
+
+impl Sink for CommitOnFinish {
+    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
+        self.inner.write(mosaic)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.inner.finish()?;
+        self.file.commit_path()
+    }
+
+    fn needs_image(&self) -> bool {
+        self.inner.needs_image()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_uncommitted_file_leaves_the_old_one_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out.txt");
+        std::fs::write(&target, b"old").expect("write");
+        {
+            let (_f, mut w) = AtomicFile::create(&target).expect("create");
+            w.write_all(b"new, unfinished").expect("write");
+        }
+        assert_eq!(std::fs::read(&target).expect("read"), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+        let (mut f, mut w) = AtomicFile::create(&target).expect("create");
+        w.write_all(b"new").expect("write");
+        f.commit(w).expect("commit");
+        assert_eq!(std::fs::read(&target).expect("read"), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn a_second_writer_of_one_target_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out.txt");
+        let (mut first, w) = AtomicFile::create(&target).expect("first");
+        assert!(AtomicFile::create(&target).is_err(), "second writer refused");
+        first.commit(w).expect("commit");
+        let (_again, _w) = AtomicFile::create(&target).expect("free again after commit");
+    }
+
+    #[test]
+    fn a_stale_partial_is_reused_and_a_symlink_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().join("real.txt");
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink("real.txt", &link).expect("symlink");
+        std::fs::write(dir.path().join(".real.txt.partial"), vec![7u8; 1000]).expect("stale");
+        let (mut f, mut w) = AtomicFile::create(&link).expect("create");
+        w.write_all(b"data").expect("write");
+        f.commit(w).expect("commit");
+        assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+        assert_eq!(std::fs::read(&real).expect("read"), b"data");
+        assert!(!dir.path().join(".real.txt.partial").exists());
+    }
+
+    #[test]
+    fn a_recording_that_failed_empty_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("rec.mp4");
+        drop(AtomicFile::create_recording(&target).expect("create"));
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+        std::fs::write(&target, b"old").expect("old");
+        drop(AtomicFile::create_recording(&target).expect("create"));
+        assert_eq!(std::fs::read(&target).expect("read"), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn a_recording_over_an_existing_file_replaces_it_only_when_finished() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("rec.mp4");
+        std::fs::write(&target, b"old").expect("old");
+        let mut f = AtomicFile::create_recording(&target).expect("create");
+        std::fs::write(f.temp_path(), b"new").expect("write");
+        assert_eq!(std::fs::read(&target).expect("read"), b"old");
+        f.commit_path().expect("commit");
+        assert_eq!(std::fs::read(&target).expect("read"), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+        // Failed (or killed) half-way: the old file stays, what was recorded is kept beside it.
+        let f = AtomicFile::create_recording(&target).expect("create");
+        std::fs::write(f.temp_path(), b"half").expect("write");
+        drop(f);
+        assert_eq!(std::fs::read(&target).expect("read"), b"new");
+        let kept = dir.path().join("rec-interrupted.mp4");
+        assert_eq!(std::fs::read(&kept).expect("kept"), b"half");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 2);
     }
 }

@@ -1,8 +1,9 @@
 //! Where mosaics go: image files, video files, text/JSON, Y4M streams, virtual cameras.
 //!
-//! File outputs are atomic: they are written to `.NAME.partial-PID` beside the target, created
-//! before any processing (so an unwritable path fails at once), and renamed onto the target
-//! by `finish`. A sink dropped without `finish` removes its temporary file. Audio is never
+//! File outputs are atomic: they are written to `.NAME.partial` beside the target, created and
+//! locked before any processing (so an unwritable path or a concurrent run fails at once), and
+//! renamed onto the target by `finish` (see [`AtomicFile`]). A sink dropped without `finish`
+//! removes its temporary file. Audio is never
 //! written: outputs are video only (the caller says "audio is dropped").
 
 mod atomic;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, StreamInfo};
 
-pub use self::atomic::AtomicFile;
+pub use self::atomic::{AtomicFile, CommitOnFinish};
 pub use self::image::ImageSink;
 pub use self::mp4::Mp4Sink;
 pub use self::text::{JsonSink, JsonlSink, TxtSink};

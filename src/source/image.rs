@@ -1,10 +1,33 @@
 //! Still images (PNG, JPEG): one frame, then the end of the stream.
+//!
+//! Shown as people see them: a JPEG's (or PNG's) EXIF orientation is applied, and transparent
+//! pixels are composited over the mosaic's background colour
+//! ([`set_transparent_background`]). Damage is never silent: a PNG whose checksums fail or
+//! whose data ends early is refused; a JPEG whose data ends before its end marker is rendered
+//! (the missing part is grey, as viewers show it) with a one-line warning naming the damage.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::Source;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, StreamInfo, StreamKind};
+
+/// The largest still image file read (a 16384x16384 PNG compresses far below this).
+pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
+
+static BACKGROUND: AtomicU32 = AtomicU32::new(0);
+
+/// The colour transparent pixels are composited over (the mosaic's background; black unless
+/// set).
+pub fn set_transparent_background(rgb: [u8; 3]) {
+    BACKGROUND.store(u32::from_be_bytes([0, rgb[0], rgb[1], rgb[2]]), Ordering::Relaxed);
+}
+
+fn transparent_background() -> [u8; 3] {
+    let [_, r, g, b] = BACKGROUND.load(Ordering::Relaxed).to_be_bytes();
+    [r, g, b]
+}
 
 pub struct ImageSource {
     info: StreamInfo,
@@ -13,11 +36,21 @@ pub struct ImageSource {
 
 impl ImageSource {
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        let read_err = |source| Error::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        let frame = super::guard(path, "image decoding", || decode_image(&bytes)).map_err(|e| match e {
+        };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_IMAGE_BYTES + 1), &mut bytes)
+            .map_err(read_err)?;
+        if bytes.len() as u64 > MAX_IMAGE_BYTES {
+            return Err(Error::decode(
+                path,
+                format!("the image file is larger than {} MiB", MAX_IMAGE_BYTES >> 20),
+            ));
+        }
+        let decoded = super::guard(path, "image decoding", || decode_image(&bytes)).map_err(|e| match e {
             Error::Decode { message, .. } => Error::decode(path, message),
             other => other,
         })?;
@@ -25,6 +58,10 @@ impl ImageSource {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if let Some(damage) = &decoded.damage {
+            crate::say!("emojicam: warning: {name}: {damage}");
+        }
+        let frame = decoded.frame;
         let format = ::image::guess_format(&bytes)
             .map(|f| format!("{f:?}").to_uppercase())
             .unwrap_or_else(|_| "image".into());
@@ -42,15 +79,108 @@ impl ImageSource {
     }
 }
 
-/// Decodes PNG or JPEG bytes to RGBA. The path in the error is filled in by the caller.
-pub fn decode_image(bytes: &[u8]) -> Result<Frame> {
-    let img = ::image::load_from_memory(bytes)
-        .map_err(|e| Error::decode("", format!("not a readable PNG/JPEG image: {e}")))?;
+/// A decoded still image.
+pub struct Decoded {
+    /// Upright, opaque RGBA.
+    pub frame: Frame,
+    /// Damage that was worked around, in words (for a warning).
+    pub damage: Option<String>,
+}
+
+/// Decodes PNG or JPEG bytes to upright, opaque RGBA. The path in the error is filled in by the
+/// caller.
+pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
+    use ::image::ImageDecoder;
+    let bad = |e: &dyn std::fmt::Display| Error::decode("", format!("not a readable PNG/JPEG image: {e}"));
+    let reader = ::image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(&e))?;
+    let format = reader.format();
+    let mut decoder = reader.into_decoder().map_err(|e| bad(&e))?;
+    let orientation = decoder.orientation().unwrap_or(::image::metadata::Orientation::NoTransforms);
+    let mut img = ::image::DynamicImage::from_decoder(decoder).map_err(|e| bad(&e))?;
     if img.width() == 0 || img.height() == 0 {
         return Err(Error::decode("", "the image is empty (0x0 pixels)"));
     }
-    let rgba = img.into_rgba8();
-    Ok(Frame::new(rgba.width(), rgba.height(), rgba.into_raw()))
+    img.apply_orientation(orientation);
+    let damage = (format == Some(::image::ImageFormat::Jpeg) && jpeg_truncated(bytes)).then(|| {
+        "the JPEG is truncated (its data ends before the end-of-image marker): the missing part is rendered grey"
+            .to_string()
+    });
+    let has_alpha = img.color().has_alpha();
+    let mut rgba = img.into_rgba8();
+    if has_alpha {
+        over_background(&mut rgba, transparent_background());
+    }
+    Ok(Decoded {
+        frame: Frame::new(rgba.width(), rgba.height(), rgba.into_raw()),
+        damage,
+    })
+}
+
+/// Composites RGBA pixels over an opaque colour ("over" operator), leaving them opaque.
+pub fn over_background(rgba: &mut [u8], bg: [u8; 3]) {
+    for px in rgba.chunks_exact_mut(4) {
+        let a = u32::from(px[3]);
+        if a == 255 {
+            continue;
+        }
+        for c in 0..3 {
+            let v = u32::from(px[c]) * a + u32::from(bg[c]) * (255 - a);
+            px[c] = ((v + 127) / 255) as u8;
+        }
+        px[3] = 255;
+    }
+}
+
+/// Whether a JPEG's data ends before its End Of Image marker: walks the marker segments by
+/// their lengths and the entropy-coded data after each start of scan.
+pub fn jpeg_truncated(b: &[u8]) -> bool {
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut i = 2;
+    loop {
+        // The next marker: 0xFF (possibly repeated as fill), then its code.
+        while i < b.len() && b[i] != 0xFF {
+            i += 1;
+        }
+        while i < b.len() && b[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&code) = b.get(i) else { return true };
+        i += 1;
+        match code {
+            0xD9 => return false,
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let Some(len) = b.get(i..i + 2).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))) else {
+            return true;
+        };
+        if len < 2 || i + len > b.len() {
+            return true;
+        }
+        i += len;
+        if code == 0xDA {
+            // Entropy-coded data: 0xFF 0x00 is a stuffed byte, 0xFF 0xD0..0xD7 a restart marker.
+            loop {
+                match b[i..].iter().position(|&x| x == 0xFF) {
+                    None => return true,
+                    Some(p) => i += p,
+                }
+                let mut j = i + 1;
+                while j < b.len() && b[j] == 0xFF {
+                    j += 1;
+                }
+                match b.get(j) {
+                    None => return true,
+                    Some(0x00 | 0xD0..=0xD7) => i = j + 1,
+                    Some(_) => break,
+                }
+            }
+        }
+    }
 }
 
 impl Source for ImageSource {
@@ -60,5 +190,38 @@ impl Source for ImageSource {
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         Ok(self.frame.take())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg() -> Vec<u8> {
+        let img = ::image::RgbImage::from_fn(64, 48, |x, y| ::image::Rgb([x as u8 * 4, y as u8 * 5, 128]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, ::image::ImageFormat::Jpeg).expect("encode");
+        out.into_inner()
+    }
+
+    #[test]
+    fn a_cut_jpeg_is_truncated_a_whole_one_is_not() {
+        let j = jpeg();
+        assert!(!jpeg_truncated(&j));
+        let mut trailing = j.clone();
+        trailing.extend_from_slice(b"trailer bytes after the image");
+        assert!(!jpeg_truncated(&trailing));
+        for cut in [j.len() - 2, j.len() / 2, 200, 3] {
+            assert!(jpeg_truncated(&j[..cut]), "cut at {cut}");
+        }
+        let d = decode_image(&j[..j.len() * 2 / 3]).expect("renders");
+        assert!(d.damage.is_some_and(|m| m.contains("truncated")));
+    }
+
+    #[test]
+    fn transparency_goes_over_the_background() {
+        let mut px = [255, 0, 0, 0, 255, 0, 0, 255, 200, 100, 50, 128];
+        over_background(&mut px, [0, 0, 255]);
+        assert_eq!(px, [0, 0, 255, 255, 255, 0, 0, 255, 100, 50, 152, 255]);
     }
 }

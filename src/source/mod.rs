@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, StreamInfo, StreamKind};
 
-pub use self::image::ImageSource;
+pub use self::image::{set_transparent_background, ImageSource};
 pub use self::mp4::Mp4Source;
 pub use self::y4m::Y4mSource;
 

@@ -1,0 +1,391 @@
+//! Keeping people's files safe: which paths a run may read and write, the input file types it
+//! accepts, cleanup of unfinished outputs on a signal, and messages that never panic.
+//!
+//! The checks run before anything is opened for writing:
+//! - an output that is the same file as an input (same device and inode after following
+//!   symlinks, so hard links and symlinks count) or as another output of the same run is
+//!   refused with one line and exit code 2;
+//! - inputs are regular files or FIFOs; a FIFO is read once, through one open, into a private
+//!   spool file (bounded by [`MAX_FIFO_BYTES`]) that the decoders then read like any file;
+//!   directories, devices and sockets are refused (exit code 1, "cannot read").
+//!
+//! Outputs themselves are written through [`crate::sink::AtomicFile`].
+
+use std::fmt;
+use std::fs::Metadata;
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use crate::error::{Error, Result};
+
+/// The most a FIFO input may deliver (it is spooled to a temporary file first).
+pub const MAX_FIFO_BYTES: u64 = 4 << 30;
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// `-q`: silence everything but errors and warnings about damaged input.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// Writes one line to stderr. A failing stderr (closed, or a full disk) is ignored rather than
+/// a panic: the work and its exit status matter more than the message.
+pub fn say(args: fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args);
+    let _ = err.write_all(b"\n");
+}
+
+/// Writes one line to stdout, ignoring a closed or full stdout.
+pub fn print_line(args: fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(args);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+/// An informational line on stderr (silenced by `-q`); never panics.
+#[macro_export]
+macro_rules! note {
+    ($($t:tt)*) => {
+        if !$crate::safety::quiet() {
+            $crate::safety::say(format_args!($($t)*))
+        }
+    };
+}
+
+/// A line on stderr that `-q` does not silence (errors, damaged input); never panics.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {
+        $crate::safety::say(format_args!($($t)*))
+    };
+}
+
+/// A file's identity: device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    pub fn of(m: &Metadata) -> Self {
+        Self {
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+
+    /// The identity of the file `path` names, following symlinks; `None` if there is none.
+    pub fn of_path(path: &Path) -> Option<Self> {
+        std::fs::metadata(path).ok().map(|m| Self::of(&m))
+    }
+}
+
+/// Follows symlinks in `path` as far as they go, even when the last one dangles (it then names
+/// the file to create), and makes the directory part canonical, so two spellings of one path
+/// compare equal. Writing to the result writes "through" the symlink instead of replacing it.
+pub fn resolve(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&p) {
+                Ok(t) if t.is_absolute() => p = t,
+                Ok(t) => p = p.parent().map_or_else(|| t.clone(), |d| d.join(&t)),
+                Err(_) => break,
+            },
+            _ => break,
+        }
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            std::fs::canonicalize(dir).map_or(p.clone(), |d| d.join(name))
+        }
+        _ => p,
+    }
+}
+
+fn kind_name(m: &Metadata) -> &'static str {
+    let t = m.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Refuses (exit code 2) a run whose outputs would overwrite one of its inputs or each other.
+/// `inputs` and `outputs` pair the option that named a path with the path; `-` (stdout) is
+/// never a file. Call it before anything is opened for writing.
+pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Result<()> {
+    let ins: Vec<(&str, &Path, Option<FileId>)> =
+        inputs.iter().map(|&(what, p)| (what, p, FileId::of_path(p))).collect();
+    let mut seen: Vec<(&str, &Path, PathBuf, Option<FileId>)> = Vec::new();
+    for &(what, out) in outputs {
+        if out.as_os_str() == "-" {
+            continue;
+        }
+        let real = resolve(out);
+        let meta = std::fs::metadata(&real).ok();
+        if let Some(m) = &meta {
+            if m.is_dir() {
+                return Err(Error::usage(format!(
+                    "{what} {}: is a directory: give a file name",
+                    out.display()
+                )));
+            }
+        }
+        let id = meta.as_ref().map(FileId::of);
+        for &(iwhat, input, iid) in &ins {
+            if id.is_some() && id == iid {
+                return Err(Error::usage(format!(
+                    "{what} {} is the same file as {iwhat} {}: emojicam never overwrites its input; choose another output name",
+                    out.display(),
+                    input.display()
+                )));
+            }
+        }
+        for (owhat, other, oreal, oid) in &seen {
+            if *oreal == real || (id.is_some() && id == *oid) {
+                return Err(Error::usage(format!(
+                    "{what} {} and {owhat} {} are the same file: give each output its own name",
+                    out.display(),
+                    other.display()
+                )));
+            }
+        }
+        seen.push((what, out, real, id));
+    }
+    Ok(())
+}
+
+/// An input file checked for its type; a FIFO has been read into a spool file.
+#[derive(Debug)]
+pub struct Input {
+    path: PathBuf,
+    spool: Option<PathBuf>,
+}
+
+impl Input {
+    /// Checks that `path` is a regular file or a FIFO (a directory, device or socket is refused:
+    /// exit code 1, as for a file that cannot be read). A FIFO is read to its end now, through one open.
+    pub fn open(path: &Path) -> Result<Self> {
+        let read_err = |source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(read_err)?;
+        let t = meta.file_type();
+        if t.is_file() {
+            return Ok(Self {
+                path: path.to_path_buf(),
+                spool: None,
+            });
+        }
+        if !t.is_fifo() {
+            return Err(read_err(std::io::Error::other(format!(
+                "it is {}: emojicam reads regular files and FIFOs only",
+                kind_name(&meta)
+            ))));
+        }
+        let dir = private_dir("input")?;
+        let name = path.file_name().map_or_else(|| "input".into(), |n| n.to_os_string());
+        let spooled = dir.join(name);
+        register(Cleanup::Dir(dir.clone()));
+        let input = Self {
+            path: spooled.clone(),
+            spool: Some(dir),
+        };
+        let mut fifo = std::fs::File::open(path).map_err(read_err)?;
+        let mut out = std::fs::File::create(&spooled).map_err(|source| Error::Write {
+            path: spooled.clone(),
+            source,
+        })?;
+        let copied = std::io::copy(&mut (&mut fifo).take(MAX_FIFO_BYTES + 1), &mut out).map_err(read_err)?;
+        if copied > MAX_FIFO_BYTES {
+            return Err(Error::decode(
+                path,
+                format!("the FIFO delivered more than {} GiB: save it to a file first", MAX_FIFO_BYTES >> 30),
+            ));
+        }
+        Ok(input)
+    }
+
+    /// The path the decoders read: the input itself, or the spool file of a FIFO.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        if let Some(dir) = self.spool.take() {
+            let _ = std::fs::remove_dir_all(&dir);
+            unregister(&Cleanup::Dir(dir));
+        }
+    }
+}
+
+/// A new private (0700) directory under the system's temporary directory.
+fn private_dir(what: &str) -> Result<PathBuf> {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let base = std::env::temp_dir();
+    loop {
+        let dir = base.join(format!(
+            "emojicam-{what}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut b = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        match b.create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(Error::Write { path: dir, source }),
+        }
+    }
+}
+
+/// What a signal's cleanup removes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Cleanup {
+    /// An unfinished output file.
+    File(PathBuf),
+    /// A private temporary directory.
+    Dir(PathBuf),
+}
+
+fn cleanups() -> MutexGuard<'static, Vec<Cleanup>> {
+    static LIST: OnceLock<Mutex<Vec<Cleanup>>> = OnceLock::new();
+    LIST.get_or_init(|| Mutex::new(Vec::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn register(c: Cleanup) {
+    cleanups().push(c);
+}
+
+pub(crate) fn unregister(c: &Cleanup) {
+    cleanups().retain(|x| x != c);
+}
+
+/// Runs `f` while no signal cleanup can run (so a rename and its unregistering are one step).
+pub(crate) fn without_cleanup<T>(f: impl FnOnce(&mut Vec<Cleanup>) -> T) -> T {
+    f(&mut cleanups())
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: removes every unfinished output and spool file, then exits with
+/// 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM). For `render` and `demo`; the
+/// live preview handles Ctrl-C itself (it finishes the recording).
+pub fn exit_cleanly_on_signals() -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::Other(format!("cannot install the signal handler: {e}")))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let list = cleanups();
+                let mut removed = Vec::new();
+                for c in list.iter() {
+                    match c {
+                        Cleanup::File(p) => {
+                            if std::fs::remove_file(p).is_ok() {
+                                removed.push(p.clone());
+                            }
+                        }
+                        Cleanup::Dir(p) => {
+                            let _ = std::fs::remove_dir_all(p);
+                        }
+                    }
+                }
+                let name = match sig {
+                    SIGINT => "interrupted",
+                    SIGTERM => "terminated",
+                    _ => "hung up",
+                };
+                if removed.is_empty() {
+                    say(format_args!("emojicam: {name}"));
+                } else {
+                    let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+                    say(format_args!(
+                        "emojicam: {name}: removed the unfinished output ({})",
+                        names.join(", ")
+                    ));
+                }
+                // Exit while holding the list, so no output is committed after its removal.
+                std::process::exit(128 + sig);
+            }
+        })
+        .map_err(|e| Error::Other(format!("cannot start the signal thread: {e}")))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_that_is_an_input_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in.png");
+        std::fs::write(&input, b"x").expect("write");
+        let link = dir.path().join("link.png");
+        std::os::unix::fs::symlink(&input, &link).expect("symlink");
+        let hard = dir.path().join("hard.png");
+        std::fs::hard_link(&input, &hard).expect("hard link");
+        for out in [&input, &link, &hard] {
+            let e = check_paths(&[("--input", &input)], &[("--output", out)]).expect_err("refused");
+            assert_eq!(e.exit_code(), 2);
+        }
+        let other = dir.path().join("out.png");
+        check_paths(&[("--input", &input)], &[("--output", &other)]).expect("a new file is fine");
+        let e = check_paths(
+            &[("--input", &input)],
+            &[("--record", &other), ("--output", &dir.path().join(".").join("out.png"))],
+        )
+        .expect_err("two outputs, one file");
+        assert!(e.to_string().contains("same file"), "{e}");
+        check_paths(&[("--input", &input)], &[("--output", Path::new("-"))]).expect("stdout");
+    }
+
+    #[test]
+    fn a_dangling_symlink_resolves_to_its_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join("link.mp4");
+        std::os::unix::fs::symlink("real.mp4", &link).expect("symlink");
+        let real = std::fs::canonicalize(dir.path()).expect("canon").join("real.mp4");
+        assert_eq!(resolve(&link), real);
+    }
+
+    #[test]
+    fn devices_and_directories_are_not_inputs() {
+        for p in ["/dev/zero", "/tmp"] {
+            let e = Input::open(Path::new(p)).expect_err("refused");
+            assert_eq!(e.exit_code(), 1, "{e}");
+            assert!(e.to_string().contains("cannot read"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! A person's files are never lost: outputs never overwrite inputs or each other, unfinished
+//! outputs never replace anything, signals clean up, inputs are only files and FIFOs, outputs
+//! of every kind are written as such, damage is never silent, and nothing panics.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bin, photo, root, run, stderr};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn render(args: &[&std::ffi::OsStr]) -> Output {
+    run(bin().arg("render").args(["--classifier", "nearest", "-q"]).args(args))
+}
+
+fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+/// Exactly one line on stderr, no panic, the given exit code.
+fn refused(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "exit code: {err}");
+    assert!(!err.contains("panicked"), "no panic: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(needle), "mentions '{needle}': {err}");
+}
+
+fn partials(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect()
+}
+
+/// A small copy of a real photo (PNG), `w` pixels wide.
+fn small_photo(dir: &Path, name: &str, w: u32) -> PathBuf {
+    let img = image::open(photo("chelsea.png")).expect("photo");
+    let h = w * img.height() / img.width();
+    let path = dir.join(name);
+    img.resize_exact(w, h, image::imageops::FilterType::Triangle)
+        .to_rgb8()
+        .save(&path)
+        .expect("save");
+    path
+}
+
+#[test]
+fn an_output_that_is_an_input_or_another_output_is_refused() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = small_photo(d, "cat.png", 120);
+    let before = std::fs::read(&input).expect("read");
+    let link = d.join("link.png");
+    std::os::unix::fs::symlink("cat.png", &link).expect("symlink");
+    let hard = d.join("hard.png");
+    std::fs::hard_link(&input, &hard).expect("hard link");
+    for out in [&input, &link, &hard, &d.join(".").join("cat.png")] {
+        let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+        refused(&o, 2, "never overwrites its input");
+    }
+    // Through the symlink as the input too.
+    let o = render(&[os("-i"), link.as_os_str(), os("-o"), input.as_os_str()]);
+    refused(&o, 2, "same file");
+    let clip = d.join("clip.mp4");
+    std::fs::copy(root().join("tests/data/video/small.mp4"), &clip).expect("copy");
+    let clip_before = std::fs::read(&clip).expect("read");
+    let o = render(&[os("-i"), clip.as_os_str(), os("-o"), clip.as_os_str()]);
+    refused(&o, 2, "never overwrites its input");
+    // Live: the input as the recording, and one file as two outputs. Refused before any
+    // camera, window or GPU is opened.
+    let o = run(bin().args([os("--no-window"), os("-i"), clip.as_os_str(), os("--record"), clip.as_os_str()]));
+    refused(&o, 2, "never overwrites its input");
+    let x = d.join("x.mp4");
+    let o = run(bin().args([
+        os("--no-window"),
+        os("-i"),
+        input.as_os_str(),
+        os("--record"),
+        x.as_os_str(),
+        os("--output"),
+        x.as_os_str(),
+    ]));
+    refused(&o, 2, "same file");
+    assert!(!x.exists());
+    assert_eq!(std::fs::read(&input).expect("read"), before, "the photo is untouched");
+    assert_eq!(std::fs::read(&clip).expect("read"), clip_before, "the clip is untouched");
+    assert!(partials(d).is_empty());
+}
+
+#[test]
+fn a_second_run_to_a_path_being_written_is_refused() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = small_photo(d, "cat.png", 80);
+    let out = d.join("out.png");
+    std::fs::write(&out, b"the previous result").expect("write");
+    // Another run is writing out.png right now (this test process holds it).
+    let (held, writer) = emojicam::sink::AtomicFile::create(&out).expect("hold");
+    let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+    refused(&o, 1, "another emojicam run is writing");
+    assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
+    drop((held, writer));
+    let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(image::open(&out).is_ok());
+    assert!(partials(d).is_empty());
+}
+
+/// Starts a render of the demo clip to `out`, waits until the partial file has data, then
+/// signals it.
+fn render_then_signal(out: &Path, signal: i32) -> (Option<i32>, String) {
+    let dir = out.parent().expect("dir");
+    let partial = dir.join(format!(".{}.partial", out.file_name().expect("name").to_string_lossy()));
+    let mut child = bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i"])
+        .arg(common::demo_clip())
+        .arg("-o")
+        .arg(out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&partial).map_or(true, |m| m.len() == 0) {
+        assert!(child.try_wait().expect("wait").is_none(), "the render ended before the signal");
+        assert!(Instant::now() < deadline, "no partial output appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let o = child.wait_with_output().expect("wait");
+    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn signals_remove_the_unfinished_output_and_keep_the_old_one() {
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.y4m");
+    std::fs::write(&out, b"the previous result").expect("write");
+    let (code, err) = render_then_signal(&out, libc::SIGTERM);
+    assert_eq!(code, Some(143), "{err}");
+    assert!(err.contains("removed the unfinished output"), "{err}");
+    assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    let fresh = d.join("fresh.jsonl");
+    let (code, err) = render_then_signal(&fresh, libc::SIGINT);
+    assert_eq!(code, Some(130), "{err}");
+    assert!(!fresh.exists());
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    // SIGKILL leaves one partial file; the next run to that name reuses and removes it.
+    let (code, _) = render_then_signal(&out, libc::SIGKILL);
+    assert_eq!(code, None);
+    assert_eq!(partials(d).len(), 1);
+    assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
+    let input = small_photo(d, "cat.png", 64);
+    let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::read(&out).expect("read").starts_with(b"YUV4MPEG2"));
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+}
+
+#[test]
+fn only_files_and_fifos_are_read_and_a_fifo_once() {
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.png");
+    // A device under an image's name, and a directory.
+    let zero = d.join("zero.png");
+    std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+    let started = Instant::now();
+    let o = render(&[os("-i"), zero.as_os_str(), os("-o"), out.as_os_str()]);
+    refused(&o, 1, "character device");
+    assert!(started.elapsed() < Duration::from_secs(30), "not read without limit");
+    let o = render(&[os("-i"), d.as_os_str(), os("-o"), out.as_os_str()]);
+    refused(&o, 1, "directory");
+    assert!(!out.exists());
+    // A FIFO carrying a real photo: read once, its signature intact.
+    let photo = small_photo(d, "cat.png", 96);
+    let fifo = d.join("fifo.png");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let bytes = std::fs::read(&photo).expect("read");
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(writer_path, bytes));
+    let o = render(&[os("-i"), fifo.as_os_str(), os("-o"), out.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    writer.join().expect("writer").expect("fifo written");
+    assert_eq!(image::open(&out).expect("output").width(), 96);
+}
+
+#[test]
+fn fifo_symlink_and_device_outputs_are_written_as_such() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = small_photo(d, "cat.png", 80);
+    // A symlink: the file it points to gets the result, the link stays a link.
+    let real = d.join("real.png");
+    let link = d.join("link.png");
+    std::os::unix::fs::symlink("real.png", &link).expect("symlink");
+    let o = render(&[os("-i"), input.as_os_str(), os("-o"), link.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+    assert!(image::open(&real).is_ok());
+    // A FIFO: a reader gets the image, the FIFO stays a FIFO.
+    let fifo = d.join("fifo.png");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let reader_path = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read(reader_path));
+    let o = render(&[os("-i"), input.as_os_str(), os("-o"), fifo.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got = reader.join().expect("reader").expect("fifo read");
+    assert!(image::load_from_memory(&got).is_ok(), "a PNG came through the FIFO");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo).expect("fifo").file_type().is_fifo());
+    // A character device (through a link that gives it an image's name).
+    let null = d.join("null.png");
+    std::os::unix::fs::symlink("/dev/null", &null).expect("symlink");
+    let o = render(&[os("-i"), input.as_os_str(), os("-o"), null.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::metadata("/dev/null").expect("null").file_type().is_char_device());
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+}
+
+fn jpeg_of(path: &Path, exif: Option<&[u8]>) -> Vec<u8> {
+    let img = image::open(path).expect("photo").to_rgb8();
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).expect("jpeg");
+    let mut j = out.into_inner();
+    if let Some(exif) = exif {
+        // APP1 "Exif\0\0" + TIFF, right after the start-of-image marker.
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&((exif.len() + 8) as u16).to_be_bytes());
+        app1.extend_from_slice(b"Exif\0\0");
+        app1.extend_from_slice(exif);
+        let tail = j.split_off(2);
+        j.extend(app1);
+        j.extend(tail);
+    }
+    j
+}
+
+/// A little-endian TIFF with one IFD entry: Orientation (0x0112) = `o`.
+fn exif_orientation(o: u16) -> Vec<u8> {
+    let mut t = b"II*\0".to_vec();
+    t.extend_from_slice(&8u32.to_le_bytes());
+    t.extend_from_slice(&1u16.to_le_bytes());
+    t.extend_from_slice(&0x0112u16.to_le_bytes());
+    t.extend_from_slice(&3u16.to_le_bytes());
+    t.extend_from_slice(&1u32.to_le_bytes());
+    t.extend_from_slice(&o.to_le_bytes());
+    t.extend_from_slice(&[0, 0]);
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t
+}
+
+#[test]
+fn damaged_images_are_never_silent_and_photos_show_as_people_see_them() {
+    let dir = tmp();
+    let d = dir.path();
+    let png = small_photo(d, "cat.png", 120);
+    let out = d.join("out.png");
+    // A truncated JPEG renders with a warning naming the damage, even with -q.
+    let full = jpeg_of(&png, None);
+    let cut = d.join("cut.jpg");
+    std::fs::write(&cut, &full[..full.len() * 2 / 3]).expect("write");
+    let o = render(&[os("-i"), cut.as_os_str(), os("-o"), out.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("cut.jpg") && err.contains("truncated"), "{err}");
+    // A PNG with a bad checksum is refused.
+    let mut bad = std::fs::read(&png).expect("read");
+    let idat = bad.windows(4).position(|w| w == b"IDAT").expect("IDAT");
+    bad[idat + 10] ^= 0x55;
+    let bad_png = d.join("bad.png");
+    std::fs::write(&bad_png, &bad).expect("write");
+    let _ = std::fs::remove_file(&out);
+    let o = render(&[os("-i"), bad_png.as_os_str(), os("-o"), out.as_os_str()]);
+    refused(&o, 1, "bad.png");
+    assert!(!out.exists());
+    // EXIF orientation 6 (rotate 90 degrees clockwise): a 120x80 photo shows as 80x120.
+    let turned = d.join("turned.jpg");
+    std::fs::write(&turned, jpeg_of(&png, Some(&exif_orientation(6)))).expect("write");
+    let o = render(&[os("-i"), turned.as_os_str(), os("-o"), out.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (pw, ph) = image::image_dimensions(&png).expect("dims");
+    assert_eq!(image::image_dimensions(&out).expect("dims"), (ph, pw));
+    // Transparent pixels show the background: a fully transparent red PNG over a white
+    // background renders exactly as an opaque white one.
+    let clear = d.join("clear.png");
+    image::RgbaImage::from_pixel(60, 40, image::Rgba([255, 0, 0, 0]))
+        .save(&clear)
+        .expect("save");
+    let white = d.join("white.png");
+    image::RgbaImage::from_pixel(60, 40, image::Rgba([255, 255, 255, 255]))
+        .save(&white)
+        .expect("save");
+    let (a, b) = (d.join("a.png"), d.join("b.png"));
+    for (i, o) in [(&clear, &a), (&white, &b)] {
+        let r = render(&[
+            os("--background"),
+            os("white"),
+            os("-i"),
+            i.as_os_str(),
+            os("-o"),
+            o.as_os_str(),
+        ]);
+        assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    }
+    assert_eq!(common::rgb(&a), common::rgb(&b));
+}
+
+#[test]
+fn a_full_stderr_is_no_panic_and_quiet_is_quiet() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = small_photo(d, "cat.png", 80);
+    let out = d.join("out.png");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let o = bin()
+        .args(["render", "--classifier", "nearest", "-i"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .stderr(full)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "no panic with stderr on a full disk");
+    assert!(image::open(&out).is_ok());
+    // An error with stderr full still exits 1, not 101.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let o = bin()
+        .args(["render", "-i"])
+        .arg(d.join("missing.png"))
+        .arg("-o")
+        .arg(&out)
+        .stderr(full)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    // -q: nothing at all on success, for a still and for a video.
+    let y4m = d.join("out.y4m");
+    for (i, o) in [(input.clone(), out.clone()), (root().join("tests/data/video/small.y4m"), y4m)] {
+        let r = render(&[os("-i"), i.as_os_str(), os("-o"), o.as_os_str()]);
+        assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+        assert_eq!(stderr(&r), "", "-q prints nothing");
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so a failure can be reproduced.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One random kind of damage: a cut, flipped bytes, a zeroed run, inserted garbage, or a
+/// header field overwritten.
+fn damage(rng: &mut Rng, good: &[u8]) -> (Vec<u8>, String) {
+    let mut b = good.to_vec();
+    let n = b.len();
+    match rng.below(5) {
+        0 => {
+            let at = rng.below(n);
+            b.truncate(at);
+            (b, format!("cut at {at}"))
+        }
+        1 => {
+            let k = 1 + rng.below(16);
+            for _ in 0..k {
+                let at = rng.below(n);
+                b[at] ^= 1 << rng.below(8);
+            }
+            (b, format!("{k} bit flips"))
+        }
+        2 => {
+            let at = rng.below(n);
+            let len = (1 + rng.below(4096)).min(n - at);
+            b[at..at + len].fill(0);
+            (b, format!("{len} bytes zeroed at {at}"))
+        }
+        3 => {
+            let at = rng.below(n);
+            let junk: Vec<u8> = (0..1 + rng.below(512)).map(|_| rng.next() as u8).collect();
+            let len = junk.len();
+            let tail = b.split_off(at);
+            b.extend(junk);
+            b.extend(tail);
+            (b, format!("{len} junk bytes inserted at {at}"))
+        }
+        _ => {
+            let at = rng.below(n.min(64));
+            let len = (1 + rng.below(8)).min(n - at);
+            for x in &mut b[at..at + len] {
+                *x = rng.next() as u8;
+            }
+            (b, format!("header bytes {at}..{} randomised", at + len))
+        }
+    }
+}
+
+fn valid_output(path: &Path) -> bool {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("png") => image::open(path).is_ok(),
+        Some("y4m") => std::fs::read(path).is_ok_and(|b| b.starts_with(b"YUV4MPEG2 ") && b.windows(6).any(|w| w == b"FRAME\n")),
+        _ => false,
+    }
+}
+
+#[test]
+fn randomly_damaged_files_never_panic_hang_or_change() {
+    let dir = tmp();
+    let d = dir.path();
+    let png = small_photo(d, "good.png", 96);
+    let jpg = d.join("good.jpg");
+    std::fs::write(&jpg, jpeg_of(&png, None)).expect("jpeg");
+    // Three frames of the real Y4M clip, and the real 12-frame H.264 clip.
+    let y4m_all = std::fs::read(root().join("tests/data/video/small.y4m")).expect("y4m");
+    let header = y4m_all.iter().position(|&b| b == b'\n').expect("header") + 1;
+    let frame = 6 + 320 * 180 * 3 / 2;
+    let y4m = d.join("good.y4m");
+    std::fs::write(&y4m, &y4m_all[..header + 3 * frame]).expect("y4m");
+    let mp4 = root().join("tests/data/video/small.mp4");
+    let cases: [(&Path, &str, &str); 4] = [
+        (&png, "png", "png"),
+        (&jpg, "jpg", "png"),
+        (&y4m, "y4m", "y4m"),
+        (&mp4, "mp4", "y4m"),
+    ];
+    let seed = std::env::var("EMOJICAM_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED_1234_u64);
+    let per_format = 5;
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    for (good, ext, out_ext) in cases {
+        let good = std::fs::read(good).expect("read");
+        for i in 0..per_format {
+            let (bytes, what) = damage(&mut rng, &good);
+            let input = d.join(format!("damaged-{i}.{ext}"));
+            std::fs::write(&input, &bytes).expect("write");
+            let out = d.join(format!("out-{ext}-{i}.{out_ext}"));
+            let mut child = bin()
+                .args(["render", "--classifier", "nearest", "-q", "-i"])
+                .arg(&input)
+                .arg("-o")
+                .arg(&out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while child.try_wait().expect("wait").is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("{ext} with {what} (seed {seed:#x}): hung for 60 s");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let o = child.wait_with_output().expect("output");
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            let ctx = format!("{ext} with {what} (seed {seed:#x}): exit {:?}: {err}", o.status.code());
+            assert!(!err.contains("panicked"), "{ctx}");
+            match o.status.code() {
+                Some(0) => {
+                    assert!(valid_output(&out), "exit 0 with a valid output: {ctx}");
+                    assert!(err.trim_end().lines().count() <= 1, "at most one warning: {ctx}");
+                }
+                Some(1 | 2) => {
+                    assert_eq!(err.trim_end().lines().count(), 1, "one line: {ctx}");
+                    assert!(!out.exists(), "no output after a failure: {ctx}");
+                }
+                _ => panic!("unexpected exit: {ctx}"),
+            }
+            assert_eq!(std::fs::read(&input).expect("read"), bytes, "input unchanged: {ctx}");
+            assert!(partials(d).is_empty(), "no partial file: {ctx}");
+        }
+    }
+    eprintln!("{} damaged files in {:.1} s", 4 * per_format, started.elapsed().as_secs_f64());
+}

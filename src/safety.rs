@@ -226,7 +226,10 @@ impl Input {
         if copied > MAX_FIFO_BYTES {
             return Err(Error::decode(
                 path,
-                format!("the FIFO delivered more than {} GiB: save it to a file first", MAX_FIFO_BYTES >> 30),
+                format!(
+                    "the FIFO delivered more than {} GiB: save it to a file first",
+                    MAX_FIFO_BYTES >> 30
+                ),
             ));
         }
         Ok(input)
@@ -364,7 +367,10 @@ mod tests {
         check_paths(&[("--input", &input)], &[("--output", &other)]).expect("a new file is fine");
         let e = check_paths(
             &[("--input", &input)],
-            &[("--record", &other), ("--output", &dir.path().join(".").join("out.png"))],
+            &[
+                ("--record", &other),
+                ("--output", &dir.path().join(".").join("out.png")),
+            ],
         )
         .expect_err("two outputs, one file");
         assert!(e.to_string().contains("same file"), "{e}");

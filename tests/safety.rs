@@ -76,7 +76,13 @@ fn an_output_that_is_an_input_or_another_output_is_refused() {
     refused(&o, 2, "never overwrites its input");
     // Live: the input as the recording, and one file as two outputs. Refused before any
     // camera, window or GPU is opened.
-    let o = run(bin().args([os("--no-window"), os("-i"), clip.as_os_str(), os("--record"), clip.as_os_str()]));
+    let o = run(bin().args([
+        os("--no-window"),
+        os("-i"),
+        clip.as_os_str(),
+        os("--record"),
+        clip.as_os_str(),
+    ]));
     refused(&o, 2, "never overwrites its input");
     let x = d.join("x.mp4");
     let o = run(bin().args([
@@ -91,7 +97,11 @@ fn an_output_that_is_an_input_or_another_output_is_refused() {
     refused(&o, 2, "same file");
     assert!(!x.exists());
     assert_eq!(std::fs::read(&input).expect("read"), before, "the photo is untouched");
-    assert_eq!(std::fs::read(&clip).expect("read"), clip_before, "the clip is untouched");
+    assert_eq!(
+        std::fs::read(&clip).expect("read"),
+        clip_before,
+        "the clip is untouched"
+    );
     assert!(partials(d).is_empty());
 }
 
@@ -129,7 +139,10 @@ fn render_then_signal(out: &Path, signal: i32) -> (Option<i32>, String) {
         .expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::metadata(&partial).map_or(true, |m| m.len() == 0) {
-        assert!(child.try_wait().expect("wait").is_none(), "the render ended before the signal");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the render ended before the signal"
+        );
         assert!(Instant::now() < deadline, "no partial output appeared");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -224,7 +237,10 @@ fn fifo_symlink_and_device_outputs_are_written_as_such() {
     std::os::unix::fs::symlink("/dev/null", &null).expect("symlink");
     let o = render(&[os("-i"), input.as_os_str(), os("-o"), null.as_os_str()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(std::fs::metadata("/dev/null").expect("null").file_type().is_char_device());
+    assert!(std::fs::metadata("/dev/null")
+        .expect("null")
+        .file_type()
+        .is_char_device());
     assert!(partials(d).is_empty(), "{:?}", partials(d));
 }
 
@@ -323,7 +339,10 @@ fn a_full_stderr_is_no_panic_and_quiet_is_quiet() {
     let d = dir.path();
     let input = small_photo(d, "cat.png", 80);
     let out = d.join("out.png");
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
     let o = bin()
         .args(["render", "--classifier", "nearest", "-i"])
         .arg(&input)
@@ -335,7 +354,10 @@ fn a_full_stderr_is_no_panic_and_quiet_is_quiet() {
     assert_eq!(o.status.code(), Some(0), "no panic with stderr on a full disk");
     assert!(image::open(&out).is_ok());
     // An error with stderr full still exits 1, not 101.
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
     let o = bin()
         .args(["render", "-i"])
         .arg(d.join("missing.png"))
@@ -347,7 +369,10 @@ fn a_full_stderr_is_no_panic_and_quiet_is_quiet() {
     assert_eq!(o.status.code(), Some(1));
     // -q: nothing at all on success, for a still and for a video.
     let y4m = d.join("out.y4m");
-    for (i, o) in [(input.clone(), out.clone()), (root().join("tests/data/video/small.y4m"), y4m)] {
+    for (i, o) in [
+        (input.clone(), out.clone()),
+        (root().join("tests/data/video/small.y4m"), y4m),
+    ] {
         let r = render(&[os("-i"), i.as_os_str(), os("-o"), o.as_os_str()]);
         assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
         assert_eq!(stderr(&r), "", "-q prints nothing");
@@ -417,7 +442,9 @@ fn damage(rng: &mut Rng, good: &[u8]) -> (Vec<u8>, String) {
 fn valid_output(path: &Path) -> bool {
     match path.extension().and_then(|e| e.to_str()) {
         Some("png") => image::open(path).is_ok(),
-        Some("y4m") => std::fs::read(path).is_ok_and(|b| b.starts_with(b"YUV4MPEG2 ") && b.windows(6).any(|w| w == b"FRAME\n")),
+        Some("y4m") => {
+            std::fs::read(path).is_ok_and(|b| b.starts_with(b"YUV4MPEG2 ") && b.windows(6).any(|w| w == b"FRAME\n"))
+        }
         _ => false,
     }
 }
@@ -446,8 +473,9 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5EED_1234_u64);
-    let per_format = 5;
+    let per_format = 6;
     let mut rng = Rng(seed);
+    let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
     let started = Instant::now();
     for (good, ext, out_ext) in cases {
         let good = std::fs::read(good).expect("read");
@@ -476,6 +504,7 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
             let o = child.wait_with_output().expect("output");
             let err = String::from_utf8_lossy(&o.stderr).into_owned();
             let ctx = format!("{ext} with {what} (seed {seed:#x}): exit {:?}: {err}", o.status.code());
+            *outcomes.entry(format!("{ext} exit {:?}", o.status.code())).or_default() += 1;
             assert!(!err.contains("panicked"), "{ctx}");
             match o.status.code() {
                 Some(0) => {
@@ -492,5 +521,77 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
             assert!(partials(d).is_empty(), "no partial file: {ctx}");
         }
     }
-    eprintln!("{} damaged files in {:.1} s", 4 * per_format, started.elapsed().as_secs_f64());
+    eprintln!(
+        "{} damaged files in {:.1} s: {outcomes:?}",
+        4 * per_format,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Starts a live recording of the small clip to `rec` and SIGKILLs it once `watch` has data.
+fn record_then_kill(dir: &Path, rec: &Path, watch: &Path) {
+    let mut child = bin()
+        .current_dir(dir)
+        .args(["--no-window", "--classifier", "nearest", "-q", "-i"])
+        .arg(root().join("tests/data/video/small.mp4"))
+        .arg("--record")
+        .arg(rec)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(watch).map_or(true, |m| m.len() < 2000) {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the recording stopped by itself"
+        );
+        assert!(Instant::now() < deadline, "nothing was recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let at least one fragment reach the file.
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+}
+
+#[test]
+fn killed_recordings_keep_what_they_recorded_and_never_replace_a_file() {
+    let dir = tmp();
+    let d = dir.path();
+    // A new recording is written under its own name: after SIGKILL it is there and plays.
+    let new = d.join("new.mp4");
+    record_then_kill(d, &new, &new);
+    let bytes = std::fs::read(&new).expect("the killed recording is kept");
+    assert_eq!(&bytes[4..8], b"ftyp");
+    if common::have("ffprobe") {
+        let (frames, _) = common::ffprobe_frames(&new).expect("the killed recording plays");
+        assert!(frames > 0);
+    }
+    // A recording over an existing file never touches it until finished; killed, the old
+    // file stays and the next run to that name keeps what was recorded beside it.
+    let old = d.join("old.mp4");
+    std::fs::write(&old, b"the previous recording").expect("write");
+    record_then_kill(d, &old, &d.join(".old.mp4.recording"));
+    assert_eq!(std::fs::read(&old).expect("read"), b"the previous recording");
+    let o = run(bin()
+        .current_dir(d)
+        .args([
+            "--no-window",
+            "--classifier",
+            "nearest",
+            "-q",
+            "--duration",
+            "0.5",
+            "-i",
+        ])
+        .arg(root().join("tests/data/video/small.mp4"))
+        .arg("--record")
+        .arg(&old));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interrupted recording"), "{}", stderr(&o));
+    let kept = std::fs::read(d.join("old-interrupted.mp4")).expect("kept");
+    assert_eq!(&kept[4..8], b"ftyp");
+    assert_eq!(&std::fs::read(&old).expect("read")[4..8], b"ftyp", "finished: replaced");
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    assert!(!d.join(".old.mp4.recording").exists());
 }

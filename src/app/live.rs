@@ -89,7 +89,10 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     let started = live::start_capture(&input, wake)?;
     crate::note!(
         "emojicam: source {} ({}x{} at {} fps)",
-        started.info.description, started.info.width, started.info.height, started.rate
+        started.info.description,
+        started.info.width,
+        started.info.height,
+        started.rate
     );
 
     // Ctrl-C / SIGTERM: stop cleanly (the recording is finished); a second one exits at once.

@@ -31,7 +31,7 @@ enum Mode {
     Temp,
     /// A FIFO or character device, written in place.
     Device,
-    /// A new recording written in place; `.NAME.partial` stays empty and only holds the lock.
+    /// A new recording written in place (and locked there).
     InPlace,
 }
 
@@ -42,12 +42,13 @@ pub struct AtomicFile {
     target: PathBuf,
     /// After following symlinks: the file that is replaced.
     real: PathBuf,
-    /// `.NAME.partial`: holds the lock, and the data in `Temp` mode.
+    /// `.NAME.partial`: holds the lock in `Temp` mode, and the data unless this is a recording.
     temp: PathBuf,
     /// Where an existing file's replacement recording goes (`.NAME.recording`), if this is one.
     recording: Option<PathBuf>,
     mode: Mode,
-    /// Holds the lock on the partial file for as long as this value lives.
+    /// Holds the lock (on the partial file, or on the target written in place) for as long as
+    /// this value lives.
     lock: Option<File>,
     done: bool,
 }
@@ -77,8 +78,13 @@ fn recover_recording(real: &Path, stale: &Path) {
         let _ = std::fs::remove_file(stale);
         return;
     }
-    let stem = real.file_stem().map_or_else(|| "recording".into(), |s| s.to_string_lossy().into_owned());
-    let ext = real.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let stem = real
+        .file_stem()
+        .map_or_else(|| "recording".into(), |s| s.to_string_lossy().into_owned());
+    let ext = real
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     for n in 1..1000 {
         let suffix = if n == 1 { String::new() } else { format!("-{n}") };
         let to = real.with_file_name(format!("{stem}-interrupted{suffix}{ext}"));
@@ -90,6 +96,29 @@ fn recover_recording(real: &Path, stale: &Path) {
             );
             return;
         }
+    }
+}
+
+fn busy(target: &Path) -> Error {
+    Error::Write {
+        path: target.to_path_buf(),
+        source: std::io::Error::other(
+            "another emojicam run is writing this file right now (wait for it, or choose another name)",
+        ),
+    }
+}
+
+/// `flock(2)` without waiting: `Ok(false)` when another open file holds a conflicting lock.
+fn try_flock(file: &File, op: i32) -> std::io::Result<bool> {
+    // SAFETY: flock on a file descriptor we own; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
     }
 }
 
@@ -106,18 +135,8 @@ fn lock_partial(target: &Path, temp: &Path) -> Result<File> {
             .mode(0o666)
             .open(temp)
             .map_err(&err)?;
-        // SAFETY: flock on a file descriptor we own; no memory is passed.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                return Err(Error::Write {
-                    path: target.to_path_buf(),
-                    source: std::io::Error::other(
-                        "another emojicam run is writing this file right now (wait for it, or choose another name)",
-                    ),
-                });
-            }
-            return Err(err(e));
+        if !try_flock(&file, libc::LOCK_EX).map_err(&err)? {
+            return Err(busy(target));
         }
         // The lock holds the file under this name only if the name still points at it.
         let ours = file.metadata().map_err(&err)?;
@@ -158,14 +177,6 @@ impl AtomicFile {
     /// [`Self::commit_path`]. A FIFO or device is written in place.
     pub fn create_recording(target: &Path) -> Result<Self> {
         let f = Self::open(target, true)?;
-        if f.mode == Mode::InPlace {
-            // Created here, exclusively: nobody else's file is ever written in place.
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&f.real)
-                .map_err(write_err(target))?;
-        }
         f.register();
         Ok(f)
     }
@@ -195,7 +206,28 @@ impl AtomicFile {
         };
         let lock = match mode {
             Mode::Device => None,
-            _ => Some(lock_partial(target, &temp)?),
+            Mode::Temp => {
+                // A recording written in place holds a lock on the target itself.
+                if let Ok(existing) = File::open(&real) {
+                    if !try_flock(&existing, libc::LOCK_SH).map_err(write_err(target))? {
+                        return Err(busy(target));
+                    }
+                }
+                Some(lock_partial(target, &temp)?)
+            }
+            Mode::InPlace => {
+                // Created here, exclusively (nobody else's file is ever written in place), and
+                // locked for as long as it is recorded.
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&real)
+                    .map_err(write_err(target))?;
+                if !try_flock(&file, libc::LOCK_EX).map_err(write_err(target))? {
+                    return Err(busy(target));
+                }
+                Some(file)
+            }
         };
         if lock.is_some() && std::fs::symlink_metadata(&stale_recording).is_ok() {
             recover_recording(&real, &stale_recording);
@@ -216,7 +248,7 @@ impl AtomicFile {
     }
 
     fn register(&self) {
-        if self.mode != Mode::Device {
+        if self.mode == Mode::Temp {
             safety::register(Cleanup::File(self.temp.clone()));
         }
     }
@@ -257,13 +289,7 @@ impl AtomicFile {
         let target = self.target.clone();
         let err = write_err(&target);
         match self.mode {
-            Mode::Device => {}
-            Mode::InPlace => {
-                safety::without_cleanup(|list| {
-                    list.retain(|c| *c != Cleanup::File(self.temp.clone()));
-                    let _ = std::fs::remove_file(&self.temp);
-                });
-            }
+            Mode::Device | Mode::InPlace => {}
             Mode::Temp => {
                 let data = self.temp_path().to_path_buf();
                 let old = std::fs::metadata(&self.real).ok();
@@ -313,7 +339,6 @@ impl Drop for AtomicFile {
                 if std::fs::metadata(&self.real).is_ok_and(|m| m.len() == 0) {
                     let _ = std::fs::remove_file(&self.real);
                 }
-                let _ = std::fs::remove_file(&self.temp);
             }
         }
         safety::unregister(&Cleanup::File(self.temp.clone()));
@@ -405,6 +430,23 @@ mod tests {
         std::fs::write(&target, b"old").expect("old");
         drop(AtomicFile::create_recording(&target).expect("create"));
         assert_eq!(std::fs::read(&target).expect("read"), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn a_recording_in_place_is_locked_and_leaves_no_lock_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("rec.mp4");
+        let mut f = AtomicFile::create_recording(&target).expect("create");
+        assert_eq!(f.temp_path(), safety::resolve(&target));
+        std::fs::write(f.temp_path(), b"frames").expect("write");
+        assert!(
+            AtomicFile::create_recording(&target).is_err(),
+            "a second recorder is refused"
+        );
+        assert!(AtomicFile::create(&target).is_err(), "a second writer is refused");
+        assert_eq!(std::fs::read(&target).expect("read"), b"frames");
+        f.commit_path().expect("commit");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
     }
 

@@ -97,7 +97,9 @@ pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
         .map_err(|e| bad(&e))?;
     let format = reader.format();
     let mut decoder = reader.into_decoder().map_err(|e| bad(&e))?;
-    let orientation = decoder.orientation().unwrap_or(::image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(::image::metadata::Orientation::NoTransforms);
     let mut img = ::image::DynamicImage::from_decoder(decoder).map_err(|e| bad(&e))?;
     if img.width() == 0 || img.height() == 0 {
         return Err(Error::decode("", "the image is empty (0x0 pixels)"));

@@ -461,7 +461,7 @@ fn dropped_sinks_leave_no_partial_output() {
             1,
             "{name}: the temporary file exists up front"
         );
-        assert!(entries(dir.path())[0].starts_with(&format!(".{name}.partial-")));
+        assert!(entries(dir.path())[0].starts_with(&format!(".{name}.partial")));
         sink.write(&mosaic(0, &f, &[0], 1, 1)).unwrap();
         drop(sink);
         assert!(entries(dir.path()).is_empty(), "{name}: {:?}", entries(dir.path()));

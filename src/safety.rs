@@ -144,6 +144,15 @@ pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
     let mut seen: Vec<(&str, &Path, PathBuf, Option<FileId>)> = Vec::new();
     for &(what, out) in outputs {
         if out.as_os_str() == "-" {
+            // Standard output redirected onto an input (`>> input.y4m`).
+            let stdout = std::fs::metadata("/dev/stdout").ok().filter(|m| m.is_file());
+            let id = stdout.as_ref().map(FileId::of);
+            if let Some(&(iwhat, input, _)) = ins.iter().find(|i| id.is_some() && i.2 == id) {
+                return Err(Error::usage(format!(
+                    "{what} - writes to standard output, which is {iwhat} {}: emojicam never overwrites its input",
+                    input.display()
+                )));
+            }
             continue;
         }
         let real = resolve(out);

@@ -74,6 +74,18 @@ fn an_output_that_is_an_input_or_another_output_is_refused() {
     let clip_before = std::fs::read(&clip).expect("read");
     let o = render(&[os("-i"), clip.as_os_str(), os("-o"), clip.as_os_str()]);
     refused(&o, 2, "never overwrites its input");
+    // Standard output appended onto the input (`>> clip.y4m`).
+    let y4m = d.join("clip.y4m");
+    std::fs::copy(root().join("tests/data/video/small.y4m"), &y4m).expect("copy");
+    let append = std::fs::OpenOptions::new().append(true).open(&y4m).expect("open");
+    let o = bin()
+        .args([os("render"), os("-q"), os("-i"), y4m.as_os_str(), os("-o"), os("-")])
+        .stdout(append)
+        .output()
+        .expect("runs");
+    refused(&o, 2, "standard output");
+    let original = std::fs::read(root().join("tests/data/video/small.y4m")).expect("y4m");
+    assert_eq!(std::fs::read(&y4m).expect("y4m"), original, "the input is untouched");
     // Live: the input as the recording, and one file as two outputs. Refused before any
     // camera, window or GPU is opened.
     let o = run(bin().args([

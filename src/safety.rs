@@ -192,6 +192,7 @@ pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
 /// An input file checked for its type; a FIFO has been read into a spool file.
 #[derive(Debug)]
 pub struct Input {
+    original: PathBuf,
     path: PathBuf,
     spool: Option<PathBuf>,
 }
@@ -208,6 +209,7 @@ impl Input {
         let t = meta.file_type();
         if t.is_file() {
             return Ok(Self {
+                original: path.to_path_buf(),
                 path: path.to_path_buf(),
                 spool: None,
             });
@@ -223,6 +225,7 @@ impl Input {
         let spooled = dir.join(name);
         register(Cleanup::Dir(dir.clone()));
         let input = Self {
+            original: path.to_path_buf(),
             path: spooled.clone(),
             spool: Some(dir),
         };
@@ -247,6 +250,27 @@ impl Input {
     /// The path the decoders read: the input itself, or the spool file of a FIFO.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// An error about [`Self::path`] told about the input as the user named it.
+    pub fn explain(&self, e: Error) -> Error {
+        if self.spool.is_none() {
+            return e;
+        }
+        let spooled = self.path.display().to_string();
+        let named = self.original.display().to_string();
+        match e {
+            Error::Read { path, source } if path == self.path => Error::Read {
+                path: self.original.clone(),
+                source,
+            },
+            Error::Decode { path, message } if path == self.path => Error::Decode {
+                path: self.original.clone(),
+                message: message.replace(&spooled, &named),
+            },
+            Error::Usage(m) => Error::Usage(m.replace(&spooled, &named)),
+            other => other,
+        }
     }
 }
 

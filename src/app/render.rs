@@ -71,7 +71,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         &[("--output", args.output.as_path())],
     )?;
     let input = crate::safety::Input::open(&args.input)?;
-    let source = source::open(input.path())?;
+    let source = source::open(input.path()).map_err(|e| input.explain(e))?;
     let info = source.info().clone();
     if kind == OutputKind::Still && info.kind == StreamKind::Video && !args.quiet {
         crate::note!(

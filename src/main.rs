@@ -20,10 +20,17 @@ fn main() -> ExitCode {
             default_hook(info);
         }
     }));
+    // -q: only errors (and warnings about damaged input), from our own lines and from the log.
+    let quiet = match &cli.command {
+        Some(Command::Render(args)) => args.quiet,
+        None => cli.live.quiet,
+        _ => false,
+    };
+    emojicam::safety::set_quiet(quiet);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EMOJICAM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if quiet { "error" } else { "warn" })),
         )
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -35,9 +42,6 @@ fn main() -> ExitCode {
             emojicam::say!("emojicam: error: {e}");
             return ExitCode::from(1);
         }
-    }
-    if let Some(Command::Render(args)) = &cli.command {
-        emojicam::safety::set_quiet(args.quiet);
     }
     let result = match cli.command {
         Some(Command::Render(args)) => emojicam::app::render::run(&args),

@@ -15,7 +15,6 @@ use crate::live::window::{self, LiveEvent, WindowApp};
 use crate::live::{self, Input, SessionFactory, StopReason};
 
 pub fn run(args: &LiveArgs) -> Result<()> {
-    crate::safety::set_quiet(args.quiet);
     let settings = super::settings(&args.mosaic)?;
     let size = args.size.as_deref().map(parse_size).transpose()?;
     if args.fps == Some(0) {

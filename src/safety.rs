@@ -229,6 +229,7 @@ impl Input {
             path: spooled.clone(),
             spool: Some(dir),
         };
+        crate::note!("emojicam: reading {} (a FIFO) to its end first", path.display());
         let mut fifo = std::fs::File::open(path).map_err(read_err)?;
         let mut out = std::fs::File::create(&spooled).map_err(|source| Error::Write {
             path: spooled.clone(),

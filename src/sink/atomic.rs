@@ -68,6 +68,17 @@ fn hidden_name(real: &Path, suffix: &str) -> Result<PathBuf> {
             path: real.to_path_buf(),
             source: std::io::Error::other("not a file name"),
         })?;
+    // Names near the file system's 255-byte limit get a shorter, still unique, hidden name.
+    if name.len() > 200 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut h);
+        let mut cut = 100;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        return Ok(real.with_file_name(format!(".{}-{:016x}.{suffix}", &name[..cut], h.finish())));
+    }
     Ok(real.with_file_name(format!(".{name}.{suffix}")))
 }
 
@@ -393,6 +404,17 @@ mod tests {
         w.write_all(b"new").expect("write");
         f.commit(w).expect("commit");
         assert_eq!(std::fs::read(&target).expect("read"), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn a_name_at_the_length_limit_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join(format!("{}.txt", "é".repeat(125)));
+        let (mut f, mut w) = AtomicFile::create(&target).expect("create");
+        w.write_all(b"data").expect("write");
+        f.commit(w).expect("commit");
+        assert_eq!(std::fs::read(&target).expect("read"), b"data");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
     }
 

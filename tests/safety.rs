@@ -253,6 +253,16 @@ fn fifo_symlink_and_device_outputs_are_written_as_such() {
         .expect("null")
         .file_type()
         .is_char_device());
+    // A device that refuses the data: one line, exit 1, the device left as it is.
+    let full = d.join("full.y4m");
+    std::os::unix::fs::symlink("/dev/full", &full).expect("symlink");
+    let small = root().join("tests/data/video/small.y4m");
+    let o = render(&[os("-i"), small.as_os_str(), os("-o"), full.as_os_str()]);
+    refused(&o, 1, "No space left");
+    assert!(std::fs::metadata("/dev/full")
+        .expect("full")
+        .file_type()
+        .is_char_device());
     assert!(partials(d).is_empty(), "{:?}", partials(d));
 }
 

@@ -138,11 +138,13 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
     })
 }
 
+/// Camera errors are one line that says what to do; "no camera" ones also say how to go on
+/// without one.
 fn camera_hint(e: Error) -> Error {
     match e {
-        Error::Camera(m) => Error::Camera(format!(
-            "{m}\n(without a camera: use --input FILE or `emojicam render`)"
-        )),
+        Error::Camera(m) if m.starts_with("no camera") && !m.contains("--input") => {
+            Error::Camera(format!("{m} (without a camera: use --input FILE or `emojicam render`)"))
+        }
         other => other,
     }
 }

@@ -17,6 +17,10 @@ pub struct SinkFrame {
     pub cols: u32,
     pub rows: u32,
     pub emoji: Vec<u32>,
+    /// For a recording: the frame number this mosaic belongs at, from its capture time, so a
+    /// recording plays back in real time however slowly the pipeline ran (the previous mosaic
+    /// fills the slots in between, as it stayed on screen). `None`: the next frame.
+    pub slot: Option<u64>,
 }
 
 /// What a sink did, for the summary line.
@@ -56,7 +60,8 @@ impl SinkWorker {
             .name(label.to_string())
             .spawn(move || {
                 let mut index = 0u64;
-                for f in rx.iter() {
+                let mut previous: Option<SinkFrame> = None;
+                let mut write = |f: &SinkFrame, index: u64| {
                     sink.write(&Mosaic {
                         index,
                         image: Some(&f.image),
@@ -64,9 +69,20 @@ impl SinkWorker {
                         cols: f.cols,
                         rows: f.rows,
                         emoji: &f.emoji,
-                    })?;
+                    })
+                };
+                for f in rx.iter() {
+                    if let (Some(slot), Some(prev)) = (f.slot, &previous) {
+                        while index < slot {
+                            write(prev, index)?;
+                            index += 1;
+                        }
+                    }
+                    write(&f, index)?;
                     index += 1;
+                    previous = Some(f);
                 }
+                drop(write);
                 sink.finish()?;
                 Ok(index)
             })
@@ -174,6 +190,7 @@ mod tests {
             cols: 2,
             rows: 2,
             emoji: vec![0; 4],
+            slot: None,
         }
     }
 

@@ -44,7 +44,8 @@ pub struct Stats {
     pub classified: usize,
     pub tiles: usize,
     recent: VecDeque<Instant>,
-    /// Every frame's latency in ms (capture to mosaic ready), for the end-of-run report.
+    /// The latency in ms (capture to mosaic ready) of every frame captured after the first
+    /// mosaic was out, for the end-of-run report.
     latencies: Vec<f32>,
     /// Frames the capture dropped before the second frame was taken: while the GPU and the
     /// model were being set up and the first frame compiled the shaders.
@@ -82,10 +83,13 @@ impl Stats {
             self.dropped_starting = dropped;
         }
         self.latency = now.saturating_duration_since(captured_at);
+        // Frames captured before the first mosaic was out waited for the GPU and the model to
+        // start: their latency is the start-up time, not the pipeline's.
+        let steady = self.first_shown.is_some_and(|first| captured_at >= first);
         self.first_shown.get_or_insert(now);
         self.last_shown = Some(now);
         // An hour at 30 fps is 0.4 MB; beyond a day's worth keep the first ones.
-        if self.latencies.len() < 3_000_000 {
+        if steady && self.latencies.len() < 3_000_000 {
             self.latencies.push(self.latency.as_secs_f32() * 1e3);
         }
         self.recent.push_back(now);
@@ -220,6 +224,8 @@ pub struct Session {
     rate: Rate,
     info: StreamInfo,
     recorder: Option<SinkWorker>,
+    /// When the recording started: its frames are placed by capture time from here.
+    record_origin: Option<Instant>,
     virtual_camera: Option<SinkWorker>,
     stream: Option<SinkWorker>,
     reports: Vec<SinkReport>,
@@ -246,6 +252,7 @@ impl Session {
             rate,
             info,
             recorder: None,
+            record_origin: None,
             virtual_camera: None,
             stream: None,
             reports: Vec::new(),
@@ -256,7 +263,7 @@ impl Session {
             s.start_recording(Some(path.clone()))?;
         }
         if let Some(dev) = &outputs.virtual_camera {
-            let sink: Box<dyn Sink> = Box::new(V4l2Sink::open(dev)?);
+            let sink: Box<dyn Sink> = Box::new(V4l2Sink::open(dev)?.with_rate(rate));
             s.virtual_camera = Some(SinkWorker::spawn("virtual camera", dev.clone(), sink, STREAM_QUEUE)?);
             eprintln!("emojicam: writing to virtual camera {}", dev.display());
         }
@@ -302,21 +309,28 @@ impl Session {
         self.stats.tiles = times.tiles;
         if self.needs_image() {
             let image = self.pipeline.render(None)?;
+            let has_recorder = self.recorder.is_some();
             let mut outs: Vec<&mut SinkWorker> = [&mut self.recorder, &mut self.virtual_camera, &mut self.stream]
                 .into_iter()
                 .flatten()
                 .collect();
             let last = outs.len().saturating_sub(1);
             let mut image = Some(image);
+            let slot = self.record_origin.map(|origin| {
+                (captured.at.saturating_duration_since(origin).as_secs_f64() * self.rate.fps()).round() as u64
+            });
             for (i, w) in outs.iter_mut().enumerate() {
                 let img = if i == last { image.take() } else { image.clone() };
                 let Some(img) = img else { break };
+                // The recorder is first in `outs` when there is one.
+                let is_recorder = i == 0 && has_recorder;
                 w.push(SinkFrame {
                     image: img,
                     tile: grid.tile,
                     cols: grid.cols,
                     rows: grid.rows,
                     emoji: self.emoji.clone(),
+                    slot: slot.filter(|_| is_recorder),
                 });
             }
             self.check_sinks()?;
@@ -350,6 +364,7 @@ impl Session {
             .grid()
             .map_or((self.info.width, self.info.height), |g| (g.src_width, g.src_height));
         let sink = Mp4Sink::create_recording(&path, w, h, self.rate)?;
+        self.record_origin = Some(Instant::now());
         self.recorder = Some(SinkWorker::spawn(
             "recording",
             path.clone(),
@@ -363,6 +378,7 @@ impl Session {
     /// Stops recording, finishes the file and reports it.
     pub fn stop_recording(&mut self) -> Result<Option<SinkReport>> {
         let Some(r) = self.recorder.take() else { return Ok(None) };
+        self.record_origin = None;
         let report = r.finish()?;
         eprintln!("emojicam: saved {report}");
         self.reports.push(report.clone());

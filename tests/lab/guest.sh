@@ -49,29 +49,34 @@ feed() {
         2>>$OUT/feeder.err &
     FEEDER=$!
     # The webcam appears as a camera once frames flow.
-    wait_for 60 ffprobe -v quiet -f v4l2 -i /dev/video10 || log "the webcam feeder did not start"
+    wait_for 120 ffprobe -v quiet -f v4l2 -i /dev/video10 || log "the webcam feeder did not start"
 }
 feed
 run cameras 120 $BIN cameras
-kill $FEEDER; wait $FEEDER 2>/dev/null
 
 # What vivid sends, taken directly (the reference for the mosaic).
 run vivid_direct 60 ffmpeg -nostdin -loglevel error -f v4l2 -input_format yuyv422 -video_size 320x180 \
     -i /dev/video0 -frames:v 1 -y $OUT/vivid_direct.png
 
 # --- camera busy: another process streams from vivid
-ffmpeg -nostdin -loglevel error -f v4l2 -input_format yuyv422 -video_size 640x360 -i /dev/video0 -f null - &
+ffmpeg -nostdin -loglevel error -progress $TMPDIR/hog.progress -f v4l2 -input_format yuyv422 \
+    -video_size 640x360 -i /dev/video0 -f null - &
 HOG=$!
-sleep 3
-run busy 60 $BIN --camera 0 --no-window --record /run/tmp/busy.mp4
+wait_for 120 grep -q "frame=[1-9]" $TMPDIR/hog.progress || log "the busy camera's other program did not start"
+run busy 60 $BIN --camera 0 --no-window --record $TMPDIR/busy.mp4
 kill $HOG; wait $HOG 2>/dev/null
 
 # --- permission denied: an unprivileged user (not in the video group; the nodes are root's)
 run denied 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
-    env HOME=/run/tmp $BIN --camera 0 --no-window --record /run/tmp/denied.mp4
+    env HOME=$TMPDIR $BIN --camera 0 --no-window --record $TMPDIR/denied.mp4
 
 # --- the virtual camera's node before anyone writes to it is not a camera
-run notcamera 60 $BIN --camera 11 --no-window --record /run/tmp/notcamera.mp4
+run notcamera 60 $BIN --camera 11 --no-window --record $TMPDIR/notcamera.mp4
+
+# --- the MJPEG webcam, chosen by part of its name, into a recording: at the same time as the
+# vivid run below (start-up under emulation is mostly one thread compiling shaders).
+(run webcam 420 $BIN --camera webcam --size 320x180 --no-window --record $OUT/webcam.mp4 --duration 20) &
+WEBCAM=$!
 
 # --- vivid into a recording and the virtual camera, at a size and rate vivid lacks; a
 # consumer waits for the virtual camera before emojicam starts, stops, another one comes later;
@@ -105,9 +110,8 @@ echo $? >$OUT/vivid.rc
 echo "$t0 $(now)" >$OUT/vivid.time
 log "vivid run: exit $(cat $OUT/vivid.rc)"
 kill $CONSUMER1 $CONSUMER2 2>/dev/null
-
-# --- the MJPEG webcam, chosen by part of its name, into a recording
-feed
-run webcam 420 $BIN --camera webcam --size 320x180 --no-window --record $OUT/webcam.mp4 --duration 20
+wait $WEBCAM
+# The feeder runs throughout: with exclusive_caps=1, v4l2loopback 0.12.7 does not take a second
+# writer once the first one has gone.
 kill $FEEDER 2>/dev/null
 log "done"

@@ -224,7 +224,8 @@ pub struct Session {
     rate: Rate,
     info: StreamInfo,
     recorder: Option<SinkWorker>,
-    /// When the recording started: its frames are placed by capture time from here.
+    /// When the recording's first mosaic was out: its frames are placed by capture time from
+    /// here.
     record_origin: Option<Instant>,
     virtual_camera: Option<SinkWorker>,
     stream: Option<SinkWorker>,
@@ -310,6 +311,11 @@ impl Session {
         if self.needs_image() {
             let image = self.pipeline.render(None)?;
             let has_recorder = self.recorder.is_some();
+            if has_recorder && self.record_origin.is_none() {
+                // The recording starts with its first mosaic: frames captured before it, while
+                // starting up, take no time in it.
+                self.record_origin = Some(Instant::now());
+            }
             let mut outs: Vec<&mut SinkWorker> = [&mut self.recorder, &mut self.virtual_camera, &mut self.stream]
                 .into_iter()
                 .flatten()
@@ -364,7 +370,7 @@ impl Session {
             .grid()
             .map_or((self.info.width, self.info.height), |g| (g.src_width, g.src_height));
         let sink = Mp4Sink::create_recording(&path, w, h, self.rate)?;
-        self.record_origin = Some(Instant::now());
+        self.record_origin = None;
         self.recorder = Some(SinkWorker::spawn(
             "recording",
             path.clone(),

@@ -18,8 +18,7 @@ use super::Source;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
 
-const NO_CAMERA_HINT: &str =
-    "connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or use --input FILE";
+const NO_CAMERA_HINT: &str = "connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or go without: --input FILE or `emojicam render`";
 
 /// A camera that delivers nothing for this long is reported as lost (a stalled driver, a
 /// loopback webcam whose feeder stopped) instead of freezing the picture forever.
@@ -597,5 +596,60 @@ impl Drop for CameraSource {
     /// joined, so a camera stuck in the driver cannot hang shutdown.
     fn drop(&mut self) {
         self.requests.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yuyv(width: u32, height: u32, fps: u32) -> FormatSpec {
+        FormatSpec {
+            fourcc: FourCc::Yuyv,
+            width,
+            height,
+            fps,
+        }
+    }
+
+    #[test]
+    fn nearest_mode_for_a_size_and_rate_the_camera_lacks() {
+        // vivid's webcam modes at its two smallest sizes.
+        let modes: Vec<FormatSpec> = [(320, 180), (640, 360)]
+            .into_iter()
+            .flat_map(|(w, h)| [5, 15, 25, 30].map(|f| yuyv(w, h, f)))
+            .collect();
+        assert_eq!(
+            choose_format(&modes, Some((330, 190)), Some(14)),
+            Some(yuyv(320, 180, 15))
+        );
+        assert_eq!(choose_format(&modes, Some((320, 180)), None), Some(yuyv(320, 180, 30)));
+    }
+
+    #[test]
+    fn modes_are_described_one_line_per_format_and_size() {
+        let mjpeg = FormatSpec {
+            fourcc: FourCc::Mjpeg,
+            width: 320,
+            height: 180,
+            fps: 30,
+        };
+        let lines = describe_modes(&[mjpeg, yuyv(320, 180, 5), yuyv(320, 180, 30), yuyv(640, 360, 10)]);
+        assert_eq!(
+            lines,
+            [
+                "MJPEG 320x180 @ 30 fps",
+                "YUYV 320x180 @ 5, 30 fps",
+                "YUYV 640x360 @ 10 fps"
+            ]
+        );
+        assert!(describe_modes(&[]).is_empty());
+    }
+
+    #[test]
+    fn only_whole_frame_rates_are_offered() {
+        assert_eq!(whole_fps(v4l::Fraction::new(1, 30)), Some(30));
+        assert_eq!(whole_fps(v4l::Fraction::new(2, 25)), None);
+        assert_eq!(whole_fps(v4l::Fraction::new(0, 25)), None);
     }
 }

@@ -62,7 +62,7 @@ run vivid_direct 60 ffmpeg -nostdin -loglevel error -f v4l2 -input_format yuyv42
 ffmpeg -nostdin -loglevel error -progress $TMPDIR/hog.progress -f v4l2 -input_format yuyv422 \
     -video_size 640x360 -i /dev/video0 -f null - &
 HOG=$!
-wait_for 120 grep -q "frame=[1-9]" $TMPDIR/hog.progress || log "the busy camera's other program did not start"
+wait_for 120 grep -qs "frame=[1-9]" $TMPDIR/hog.progress || log "the busy camera's other program did not start"
 run busy 60 $BIN --camera 0 --no-window --record $TMPDIR/busy.mp4
 kill $HOG; wait $HOG 2>/dev/null
 

@@ -303,12 +303,23 @@ fn vivid_nearest_mode_mirror_recording_and_camera_lost() {
         err.lines().any(|l| l.contains("camera 0") && l.contains("lost")),
         "{err}"
     );
+    // Latency is per frame, from its arrival: not the process's age (start-up frames left out).
+    let run = lab.seconds("vivid");
+    let median: f64 = err
+        .split("latency median ")
+        .nth(1)
+        .and_then(|s| s.split(" ms").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no latency in the summary: {err}"));
+    assert!(
+        median < run * 1000.0 / 4.0,
+        "latency median {median} ms in a {run:.0} s run"
+    );
     let rec = lab.path("vivid.mp4");
     let (n, rate) = ffprobe_frames(&rec).unwrap_or_else(|| panic!("{} is not a valid video", rec.display()));
     assert_eq!(rate, "15/1");
     // Frames are placed by capture time: the file lasts as long as the run did after start-up,
-    // however slowly the pipeline ran (under emulation: seconds per frame).
-    let run = lab.seconds("vivid");
+    // however slowly the pipeline ran.
     let secs = n as f64 / VIVID_RATE;
     eprintln!("vivid: {n} frames = {secs:.1} s of a {run:.1} s run");
     assert!(

@@ -384,8 +384,10 @@ impl Session {
     /// Stops recording, finishes the file and reports it.
     pub fn stop_recording(&mut self) -> Result<Option<SinkReport>> {
         let Some(r) = self.recorder.take() else { return Ok(None) };
-        self.record_origin = None;
-        let report = r.finish()?;
+        let report = match self.record_origin.take() {
+            Some(origin) => r.finish_at((origin.elapsed().as_secs_f64() * self.rate.fps()).round() as u64)?,
+            None => r.finish()?,
+        };
         eprintln!("emojicam: saved {report}");
         self.reports.push(report.clone());
         Ok(Some(report))
@@ -521,6 +523,23 @@ mod tests {
         let t = timestamp();
         assert_eq!(t.len(), 15, "{t}");
         assert_eq!(&t[8..9], "-");
+    }
+
+    #[test]
+    fn start_up_frames_do_not_count_in_the_latency() {
+        let mut stats = Stats::default();
+        let long_ago = Instant::now();
+        // The first frame waited for the GPU and the model; a frame captured while the first
+        // mosaic was being made waited too.
+        std::thread::sleep(Duration::from_millis(200));
+        stats.shown(long_ago, 0);
+        stats.shown(long_ago, 5);
+        assert_eq!(stats.latency_percentiles(), None);
+        let later = Instant::now();
+        stats.shown(later, 5);
+        let (median, p99) = stats.latency_percentiles().expect("one steady frame");
+        assert!(median < 150.0 && p99 < 150.0, "{median} {p99}");
+        assert_eq!(stats.frames, 3);
     }
 
     #[test]

@@ -236,7 +236,7 @@ fn modes(device: &v4l::Device) -> Vec<FormatSpec> {
 /// Frames per second of a frame interval, when it is a whole number (what nokhwa can set).
 fn whole_fps(interval: v4l::Fraction) -> Option<u32> {
     let (num, den) = (interval.numerator, interval.denominator);
-    (num > 0 && den > 0 && den % num == 0).then_some(den / num)
+    (num > 0 && den > 0 && den % num == 0).then(|| den / num)
 }
 
 /// The modes grouped per format and size, one line each: `YUYV 320x180 @ 5, 15, 30 fps`.

@@ -187,7 +187,9 @@ pub fn run_headless(
             session.stats.shown(c.at, c.dropped);
             if session.stats.frames == 1 {
                 if let Some(d) = duration {
-                    deadline = crossbeam_channel::at(Instant::now() + d);
+                    let end = Instant::now() + d;
+                    deadline = crossbeam_channel::at(end);
+                    session.end_recording_by(end);
                 }
             }
         }

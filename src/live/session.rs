@@ -224,6 +224,9 @@ pub struct Session {
     rate: Rate,
     info: StreamInfo,
     recorder: Option<SinkWorker>,
+    /// The latest a recording may end (the end of `--duration`): a frame still being made
+    /// then does not lengthen it.
+    record_end: Option<Instant>,
     /// When the recording's first mosaic was out: its frames are placed by capture time from
     /// here.
     record_origin: Option<Instant>,
@@ -254,6 +257,7 @@ impl Session {
             info,
             recorder: None,
             record_origin: None,
+            record_end: None,
             virtual_camera: None,
             stream: None,
             reports: Vec::new(),
@@ -381,11 +385,20 @@ impl Session {
         Ok(path)
     }
 
+    /// Ends the recording at `end` at the latest, even if it is stopped later.
+    pub fn end_recording_by(&mut self, end: Instant) {
+        self.record_end = Some(end);
+    }
+
     /// Stops recording, finishes the file and reports it.
     pub fn stop_recording(&mut self) -> Result<Option<SinkReport>> {
         let Some(r) = self.recorder.take() else { return Ok(None) };
+        let end = self.record_end.map_or_else(Instant::now, |e| e.min(Instant::now()));
         let report = match self.record_origin.take() {
-            Some(origin) => r.finish_at((origin.elapsed().as_secs_f64() * self.rate.fps()).round() as u64)?,
+            Some(origin) => {
+                let seconds = end.saturating_duration_since(origin).as_secs_f64();
+                r.finish_at((seconds * self.rate.fps()).round() as u64)?
+            }
             None => r.finish()?,
         };
         eprintln!("emojicam: saved {report}");

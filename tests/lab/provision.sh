@@ -7,9 +7,13 @@ set -euo pipefail
 
 LAB_CACHE=${LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/emojicam/lab}
 fail() { echo "camera lab: $*" >&2; exit 1; }
+# depmod lives in /usr/sbin, which is not on an ordinary user's PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
 
-for tool in apt-get apt-cache dpkg-deb depmod cpio gzip make gcc qemu-system-x86_64; do
-    command -v "$tool" >/dev/null || fail "missing '$tool' (apt-get install qemu-system-x86 kmod cpio gcc make)"
+# The host's tools, and the guest's (it runs this machine's own programs).
+for tool in apt-get apt-cache dpkg-deb depmod cpio gzip make gcc qemu-system-x86_64 ffmpeg ffprobe python3 setpriv; do
+    command -v "$tool" >/dev/null \
+        || fail "missing '$tool' (apt-get install qemu-system-x86 kmod cpio gcc make ffmpeg python3 util-linux)"
 done
 
 # The kernel ABI moves with Debian's updates: take the one linux-image-amd64 points at now,

@@ -13,9 +13,12 @@ pub fn cameras() -> Result<()> {
         .into());
     }
     for cam in cams {
-        println!("{}: {}", cam.index, cam.name);
-        for f in &cam.formats {
-            println!("    {f}");
+        println!("{}: {} (/dev/video{})", cam.index, cam.name, cam.index);
+        if cam.formats.is_empty() {
+            println!("    (no modes: cannot open it, or no format emojicam knows)");
+        }
+        for line in crate::source::camera::describe_modes(&cam.formats) {
+            println!("    {line}");
         }
     }
     Ok(())

@@ -209,7 +209,7 @@ fn capture_loop(
         let mut event = CaptureEvent::Frame(Captured {
             frame,
             seq,
-            at: Instant::now(),
+            at: source.arrived().unwrap_or_else(Instant::now),
             dropped,
         });
         seq += 1;

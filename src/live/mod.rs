@@ -73,10 +73,6 @@ impl Input {
         };
         Input::Camera { selector, size, fps }
     }
-
-    fn is_camera(&self) -> bool {
-        matches!(self, Input::Camera { .. })
-    }
 }
 
 /// A started source: the capture thread and what it reported.
@@ -92,7 +88,7 @@ pub struct Started {
 pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
     let (src, pace_fps, name): (Box<dyn Source>, Option<u32>, String) = match input {
         Input::Camera { selector, size, fps } => {
-            let cam = CameraSource::open(selector.clone(), *size, *fps).map_err(camera_hint)?;
+            let cam = CameraSource::open(selector.clone(), *size, *fps)?;
             let name = match selector {
                 CameraSelector::Index(i) => format!("camera {i}"),
                 CameraSelector::Name(n) => format!("camera '{n}'"),
@@ -118,8 +114,7 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
             (Pace::Every(rate.frame_duration()), Some(rate))
         }
     };
-    let (capture, first) =
-        Capture::start(src, pace, wake).map_err(|e| if input.is_camera() { camera_hint(e) } else { e })?;
+    let (capture, first) = Capture::start(src, pace, wake)?;
     let mut info = capture.info().clone();
     if info.width == 0 || info.height == 0 {
         info.width = first.frame.width;
@@ -136,15 +131,6 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
         rate,
         name,
     })
-}
-
-fn camera_hint(e: Error) -> Error {
-    match e {
-        Error::Camera(m) => Error::Camera(format!(
-            "{m}\n(without a camera: use --input FILE or `emojicam render`)"
-        )),
-        other => other,
-    }
 }
 
 /// Everything needed to build the [`Session`] once the GPU device exists (for a window, the
@@ -191,14 +177,21 @@ pub fn run_headless(
     stop: &Receiver<()>,
     duration: Option<Duration>,
 ) -> Result<StopReason> {
-    let deadline = duration
-        .map(|d| crossbeam_channel::at(Instant::now() + d))
-        .unwrap_or_else(crossbeam_channel::never);
+    // The duration counts from the first mosaic, so that a recording holds that many seconds
+    // however long the GPU and the model took to start.
+    let mut deadline = crossbeam_channel::never();
     let mut next = Some(first);
     loop {
         if let Some(mut c) = next.take() {
             session.process(&mut c)?;
             session.stats.shown(c.at, c.dropped);
+            if session.stats.frames == 1 {
+                if let Some(d) = duration {
+                    let end = Instant::now() + d;
+                    deadline = crossbeam_channel::at(end);
+                    session.end_recording_by(end);
+                }
+            }
         }
         select! {
             recv(capture.receiver()) -> ev => match ev {

@@ -17,6 +17,10 @@ pub struct SinkFrame {
     pub cols: u32,
     pub rows: u32,
     pub emoji: Vec<u32>,
+    /// For a recording: the frame number this mosaic belongs at, from its capture time, so a
+    /// recording plays back in real time however slowly the pipeline ran (the previous mosaic
+    /// fills the slots in between, as it stayed on screen). `None`: the next frame.
+    pub slot: Option<u64>,
 }
 
 /// What a sink did, for the summary line.
@@ -43,6 +47,8 @@ pub struct SinkWorker {
     label: String,
     path: PathBuf,
     tx: Option<Sender<SinkFrame>>,
+    /// How many frames the file should hold when it ends (the last mosaic held until then).
+    end: Sender<u64>,
     handle: Option<JoinHandle<Result<u64>>>,
     dropped: u64,
     failed: bool,
@@ -52,11 +58,13 @@ impl SinkWorker {
     /// `capacity` frames may wait for the sink before new ones are dropped.
     pub fn spawn(label: &str, path: PathBuf, mut sink: Box<dyn Sink>, capacity: usize) -> Result<Self> {
         let (tx, rx) = bounded::<SinkFrame>(capacity.max(1));
+        let (end, end_rx) = bounded::<u64>(1);
         let handle = std::thread::Builder::new()
             .name(label.to_string())
             .spawn(move || {
                 let mut index = 0u64;
-                for f in rx.iter() {
+                let mut previous: Option<SinkFrame> = None;
+                let mut write = |f: &SinkFrame, index: u64| {
                     sink.write(&Mosaic {
                         index,
                         image: Some(&f.image),
@@ -64,9 +72,26 @@ impl SinkWorker {
                         cols: f.cols,
                         rows: f.rows,
                         emoji: &f.emoji,
-                    })?;
+                    })
+                };
+                for f in rx.iter() {
+                    if let (Some(slot), Some(prev)) = (f.slot, &previous) {
+                        while index < slot {
+                            write(prev, index)?;
+                            index += 1;
+                        }
+                    }
+                    write(&f, index)?;
                     index += 1;
+                    previous = Some(f);
                 }
+                if let (Ok(end), Some(prev)) = (end_rx.try_recv(), &previous) {
+                    while index < end {
+                        write(prev, index)?;
+                        index += 1;
+                    }
+                }
+                drop(write);
                 sink.finish()?;
                 Ok(index)
             })
@@ -75,6 +100,7 @@ impl SinkWorker {
             label: label.to_string(),
             path,
             tx: Some(tx),
+            end,
             handle: Some(handle),
             dropped: 0,
             failed: false,
@@ -113,6 +139,13 @@ impl SinkWorker {
     /// Lets the sink write what is queued, finishes its file and reports.
     pub fn finish(mut self) -> Result<SinkReport> {
         self.finish_inner()
+    }
+
+    /// Like [`Self::finish`], holding the last frame until the file has `frames` frames (a
+    /// recording that ends when it was stopped, not when its last mosaic was captured).
+    pub fn finish_at(self, frames: u64) -> Result<SinkReport> {
+        let _ = self.end.try_send(frames);
+        self.finish()
     }
 
     fn finish_inner(&mut self) -> Result<SinkReport> {
@@ -174,6 +207,7 @@ mod tests {
             cols: 2,
             rows: 2,
             emoji: vec![0; 4],
+            slot: None,
         }
     }
 

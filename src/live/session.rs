@@ -44,7 +44,8 @@ pub struct Stats {
     pub classified: usize,
     pub tiles: usize,
     recent: VecDeque<Instant>,
-    /// Every frame's latency in ms (capture to mosaic ready), for the end-of-run report.
+    /// The latency in ms (capture to mosaic ready) of every frame captured after the first
+    /// mosaic was out, for the end-of-run report.
     latencies: Vec<f32>,
     /// Frames the capture dropped before the second frame was taken: while the GPU and the
     /// model were being set up and the first frame compiled the shaders.
@@ -82,10 +83,13 @@ impl Stats {
             self.dropped_starting = dropped;
         }
         self.latency = now.saturating_duration_since(captured_at);
+        // Frames captured before the first mosaic was out waited for the GPU and the model to
+        // start: their latency is the start-up time, not the pipeline's.
+        let steady = self.first_shown.is_some_and(|first| captured_at >= first);
         self.first_shown.get_or_insert(now);
         self.last_shown = Some(now);
         // An hour at 30 fps is 0.4 MB; beyond a day's worth keep the first ones.
-        if self.latencies.len() < 3_000_000 {
+        if steady && self.latencies.len() < 3_000_000 {
             self.latencies.push(self.latency.as_secs_f32() * 1e3);
         }
         self.recent.push_back(now);
@@ -220,6 +224,12 @@ pub struct Session {
     rate: Rate,
     info: StreamInfo,
     recorder: Option<SinkWorker>,
+    /// The latest a recording may end (the end of `--duration`): a frame still being made
+    /// then does not lengthen it.
+    record_end: Option<Instant>,
+    /// When the recording's first mosaic was out: its frames are placed by capture time from
+    /// here.
+    record_origin: Option<Instant>,
     virtual_camera: Option<SinkWorker>,
     stream: Option<SinkWorker>,
     reports: Vec<SinkReport>,
@@ -246,6 +256,8 @@ impl Session {
             rate,
             info,
             recorder: None,
+            record_origin: None,
+            record_end: None,
             virtual_camera: None,
             stream: None,
             reports: Vec::new(),
@@ -256,7 +268,7 @@ impl Session {
             s.start_recording(Some(path.clone()))?;
         }
         if let Some(dev) = &outputs.virtual_camera {
-            let sink: Box<dyn Sink> = Box::new(V4l2Sink::open(dev)?);
+            let sink: Box<dyn Sink> = Box::new(V4l2Sink::open(dev)?.with_rate(rate));
             s.virtual_camera = Some(SinkWorker::spawn("virtual camera", dev.clone(), sink, STREAM_QUEUE)?);
             crate::note!("emojicam: writing to virtual camera {}", dev.display());
         }
@@ -302,21 +314,33 @@ impl Session {
         self.stats.tiles = times.tiles;
         if self.needs_image() {
             let image = self.pipeline.render(None)?;
+            let has_recorder = self.recorder.is_some();
+            if has_recorder && self.record_origin.is_none() {
+                // The recording starts with its first mosaic: frames captured before it, while
+                // starting up, take no time in it.
+                self.record_origin = Some(Instant::now());
+            }
             let mut outs: Vec<&mut SinkWorker> = [&mut self.recorder, &mut self.virtual_camera, &mut self.stream]
                 .into_iter()
                 .flatten()
                 .collect();
             let last = outs.len().saturating_sub(1);
             let mut image = Some(image);
+            let slot = self.record_origin.map(|origin| {
+                (captured.at.saturating_duration_since(origin).as_secs_f64() * self.rate.fps()).round() as u64
+            });
             for (i, w) in outs.iter_mut().enumerate() {
                 let img = if i == last { image.take() } else { image.clone() };
                 let Some(img) = img else { break };
+                // The recorder is first in `outs` when there is one.
+                let is_recorder = i == 0 && has_recorder;
                 w.push(SinkFrame {
                     image: img,
                     tile: grid.tile,
                     cols: grid.cols,
                     rows: grid.rows,
                     emoji: self.emoji.clone(),
+                    slot: slot.filter(|_| is_recorder),
                 });
             }
             self.check_sinks()?;
@@ -353,6 +377,7 @@ impl Session {
         // one is replaced only when the recording is finished; a failed start leaves nothing.
         let file = AtomicFile::create_recording(&path)?;
         let sink = Mp4Sink::create_recording(file.temp_path(), w, h, self.rate)?;
+        self.record_origin = None;
         self.recorder = Some(SinkWorker::spawn(
             "recording",
             path.clone(),
@@ -363,10 +388,22 @@ impl Session {
         Ok(path)
     }
 
+    /// Ends the recording at `end` at the latest, even if it is stopped later.
+    pub fn end_recording_by(&mut self, end: Instant) {
+        self.record_end = Some(end);
+    }
+
     /// Stops recording, finishes the file and reports it.
     pub fn stop_recording(&mut self) -> Result<Option<SinkReport>> {
         let Some(r) = self.recorder.take() else { return Ok(None) };
-        let report = r.finish()?;
+        let end = self.record_end.map_or_else(Instant::now, |e| e.min(Instant::now()));
+        let report = match self.record_origin.take() {
+            Some(origin) => {
+                let seconds = end.saturating_duration_since(origin).as_secs_f64();
+                r.finish_at((seconds * self.rate.fps()).round() as u64)?
+            }
+            None => r.finish()?,
+        };
         crate::note!("emojicam: saved {report}");
         self.reports.push(report.clone());
         Ok(Some(report))
@@ -510,6 +547,23 @@ mod tests {
         let t = timestamp();
         assert_eq!(t.len(), 15, "{t}");
         assert_eq!(&t[8..9], "-");
+    }
+
+    #[test]
+    fn start_up_frames_do_not_count_in_the_latency() {
+        let mut stats = Stats::default();
+        let long_ago = Instant::now();
+        // The first frame waited for the GPU and the model; a frame captured while the first
+        // mosaic was being made waited too.
+        std::thread::sleep(Duration::from_millis(200));
+        stats.shown(long_ago, 0);
+        stats.shown(long_ago, 5);
+        assert_eq!(stats.latency_percentiles(), None);
+        let later = Instant::now();
+        stats.shown(later, 5);
+        let (median, p99) = stats.latency_percentiles().expect("one steady frame");
+        assert!(median < 150.0 && p99 < 150.0, "{median} {p99}");
+        assert_eq!(stats.frames, 3);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 pub const FOURCC_YUYV: u32 = 0x5659_5559;
 const VIDIOC_QUERYCAP: libc::c_ulong = 0x8068_5600;
 const VIDIOC_S_FMT: libc::c_ulong = 0xc0d0_5605;
+const VIDIOC_S_PARM: libc::c_ulong = 0xc0cc_5616;
 const V4L2_BUF_TYPE_VIDEO_OUTPUT: u32 = 2;
 const V4L2_CAP_VIDEO_OUTPUT: u32 = 0x2;
 const V4L2_CAP_DEVICE_CAPS: u32 = 0x8000_0000;
@@ -30,6 +31,10 @@ pub trait VideoOutputDevice: Send {
     fn set_format(&mut self, width: u32, height: u32, fourcc: u32) -> Result<()>;
     /// Writes one whole frame. `Ok(false)`: the device was busy and the frame was dropped.
     fn write_frame(&mut self, bytes: &[u8]) -> Result<bool>;
+    /// The frame rate consumers are told (`num/den` frames per second).
+    fn set_rate(&mut self, _num: u32, _den: u32) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[repr(C)]
@@ -55,6 +60,19 @@ struct V4l2Format {
     _rest: [u8; 152],
 }
 
+/// `struct v4l2_streamparm` with the `output` member of its union (204 bytes): type,
+/// capability, outputmode, timeperframe (numerator, denominator: seconds per frame),
+/// extendedmode, writebuffers, reserved.
+#[repr(C)]
+struct V4l2StreamParm {
+    kind: u32,
+    capability: u32,
+    outputmode: u32,
+    timeperframe: [u32; 2],
+    _rest: [u32; 46],
+}
+
+const _: () = assert!(std::mem::size_of::<V4l2StreamParm>() == 204);
 const _: () = assert!(std::mem::size_of::<V4l2Capability>() == 104);
 const _: () = assert!(std::mem::size_of::<V4l2Format>() == 208);
 
@@ -162,6 +180,26 @@ impl VideoOutputDevice for V4l2Device {
         Ok(())
     }
 
+    fn set_rate(&mut self, num: u32, den: u32) -> Result<()> {
+        let mut parm = V4l2StreamParm {
+            kind: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+            capability: 0,
+            outputmode: 0,
+            timeperframe: [den, num],
+            _rest: [0; 46],
+        };
+        // SAFETY: VIDIOC_S_PARM reads and writes a v4l2_streamparm, which `parm` is laid out as.
+        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), VIDIOC_S_PARM as _, &mut parm) };
+        if rc < 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(vcam(format!(
+                "{}: cannot set {num}/{den} fps: {err}",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+
     fn write_frame(&mut self, bytes: &[u8]) -> Result<bool> {
         match self.file.write(bytes) {
             Ok(_) => Ok(true),
@@ -223,6 +261,7 @@ impl VideoOutputDevice for FileOutput {
 /// last column (YUYV pairs pixels).
 pub struct V4l2Sink {
     device: Box<dyn VideoOutputDevice>,
+    rate: Option<crate::frame::Rate>,
     size: Option<(u32, u32)>,
     yuyv: Vec<u8>,
     written: u64,
@@ -238,11 +277,19 @@ impl V4l2Sink {
     pub fn with_device(device: Box<dyn VideoOutputDevice>) -> Self {
         Self {
             device,
+            rate: None,
             size: None,
             yuyv: Vec::new(),
             written: 0,
             dropped: 0,
         }
+    }
+
+    /// The rate consumers are told, set with the format (without it v4l2loopback reports its
+    /// default, 30 fps, whatever the camera's rate).
+    pub fn with_rate(mut self, rate: crate::frame::Rate) -> Self {
+        self.rate = Some(rate);
+        self
     }
 
     /// Frames the device was too busy to take.
@@ -263,6 +310,9 @@ impl Sink for V4l2Sink {
         match self.size {
             None => {
                 self.device.set_format(even_w as u32, h as u32, FOURCC_YUYV)?;
+                if let Some(r) = self.rate.filter(|r| r.num > 0 && r.den > 0) {
+                    self.device.set_rate(r.num, r.den)?;
+                }
                 self.size = Some((frame.width, frame.height));
                 self.yuyv.resize(even_w * h * 2, 0);
             }

@@ -4,20 +4,44 @@
 //! [`CameraSource`] talks to it through channels. Format choice and pixel decoding are pure
 //! functions, testable without a camera.
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use nokhwa::pixel_format::RgbAFormat;
 use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
 use nokhwa::Camera;
+use v4l::frameinterval::FrameIntervalEnum;
+use v4l::framesize::FrameSizeEnum;
+use v4l::video::Capture as _;
 
 use super::Source;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
 
-const NO_CAMERA_HINT: &str =
-    "connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or use --input FILE";
+const NO_CAMERA_HINT: &str = "connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or go without: --input FILE or `emojicam render`";
+
+/// A camera that delivers nothing for this long is reported as lost (a stalled driver, a
+/// loopback webcam whose feeder stopped) instead of freezing the picture forever.
+const STALL: Duration = Duration::from_secs(10);
+
+/// Sizes tried on cameras that describe their sizes as a range rather than a list.
+const RANGE_SIZES: [(u32, u32); 9] = [
+    (320, 180),
+    (320, 240),
+    (640, 360),
+    (640, 480),
+    (800, 600),
+    (1280, 720),
+    (1280, 960),
+    (1920, 1080),
+    (3840, 2160),
+];
+
+/// Rates tried on cameras that describe their rates as a range.
+const RANGE_RATES: [u32; 8] = [5, 10, 15, 20, 24, 25, 30, 60];
 
 /// Pixel formats a camera may deliver.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FourCc {
     Mjpeg,
     Yuyv,
@@ -39,15 +63,27 @@ impl FourCc {
         }
     }
 
-    fn from_nokhwa(f: FrameFormat) -> Self {
-        match f {
-            FrameFormat::MJPEG => FourCc::Mjpeg,
-            FrameFormat::YUYV => FourCc::Yuyv,
-            FrameFormat::NV12 => FourCc::Nv12,
-            FrameFormat::GRAY => FourCc::Gray,
-            FrameFormat::RAWRGB => FourCc::Rgb,
-            FrameFormat::RAWBGR => FourCc::Bgr,
-        }
+    fn from_v4l(f: v4l::FourCC) -> Option<Self> {
+        Some(match &f.repr {
+            b"MJPG" => FourCc::Mjpeg,
+            b"YUYV" => FourCc::Yuyv,
+            b"NV12" => FourCc::Nv12,
+            b"GREY" => FourCc::Gray,
+            b"RGB3" => FourCc::Rgb,
+            b"BGR3" => FourCc::Bgr,
+            _ => return None,
+        })
+    }
+
+    fn to_v4l(self) -> v4l::FourCC {
+        v4l::FourCC::new(match self {
+            FourCc::Mjpeg => b"MJPG",
+            FourCc::Yuyv => b"YUYV",
+            FourCc::Nv12 => b"NV12",
+            FourCc::Gray => b"GREY",
+            FourCc::Rgb => b"RGB3",
+            FourCc::Bgr => b"BGR3",
+        })
     }
 
     fn to_nokhwa(self) -> FrameFormat {
@@ -91,7 +127,10 @@ pub enum CameraSelector {
     Name(String),
 }
 
-/// Lists cameras and their modes. A machine without cameras gives an empty list.
+/// Lists cameras and their modes (sorted: format, then size, then rate). A machine without
+/// cameras gives an empty list; a camera that cannot be opened is listed without modes.
+/// The modes are read straight from V4L2 on a fresh file descriptor per device: some drivers
+/// (v4l2loopback) describe their rates only once per opener.
 pub fn list_cameras() -> Result<Vec<CameraDescription>> {
     let infos = nokhwa::query(ApiBackend::Auto).map_err(|e| Error::Camera(format!("cannot list cameras: {e}")))?;
     let mut out = Vec::new();
@@ -99,29 +138,126 @@ pub fn list_cameras() -> Result<Vec<CameraDescription>> {
         let Ok(index) = info.index().as_index() else {
             continue;
         };
-        let formats = Camera::new(
-            info.index().clone(),
-            RequestedFormat::new::<RgbAFormat>(RequestedFormatType::None),
-        )
-        .and_then(|mut cam| cam.compatible_camera_formats())
-        .map(|fs| fs.into_iter().map(spec_from).collect())
-        .unwrap_or_default();
+        let Ok(device) = v4l::Device::new(index as usize) else {
+            out.push(CameraDescription {
+                index,
+                name: info.human_name(),
+                formats: Vec::new(),
+            });
+            continue;
+        };
+        if !is_capture(&device) {
+            // An output-only node (a virtual camera nobody feeds yet, a codec's sink).
+            continue;
+        }
         out.push(CameraDescription {
             index,
             name: info.human_name(),
-            formats,
+            formats: modes(&device),
         });
     }
+    out.sort_by_key(|c| c.index);
     Ok(out)
 }
 
-fn spec_from(f: CameraFormat) -> FormatSpec {
-    FormatSpec {
-        fourcc: FourCc::from_nokhwa(f.format()),
-        width: f.width(),
-        height: f.height(),
-        fps: f.frame_rate(),
+fn is_capture(device: &v4l::Device) -> bool {
+    device
+        .query_caps()
+        .is_ok_and(|c| c.capabilities.contains(v4l::capability::Flags::VIDEO_CAPTURE))
+}
+
+/// Every mode the device offers in a format we know, sorted and without repeats.
+fn modes(device: &v4l::Device) -> Vec<FormatSpec> {
+    let mut out = Vec::new();
+    let current = device.format().ok();
+    let current_fps = device.params().ok().and_then(|p| whole_fps(p.interval));
+    for desc in device.enum_formats().unwrap_or_default() {
+        let Some(fourcc) = FourCc::from_v4l(desc.fourcc) else {
+            continue;
+        };
+        let mut sizes = Vec::new();
+        for size in device.enum_framesizes(desc.fourcc).unwrap_or_default() {
+            match size.size {
+                FrameSizeEnum::Discrete(d) => sizes.push((d.width, d.height)),
+                FrameSizeEnum::Stepwise(r) => sizes.extend(RANGE_SIZES.iter().copied().filter(|&(w, h)| {
+                    (r.min_width..=r.max_width).contains(&w)
+                        && (r.min_height..=r.max_height).contains(&h)
+                        && (w - r.min_width) % r.step_width.max(1) == 0
+                        && (h - r.min_height) % r.step_height.max(1) == 0
+                })),
+            }
+        }
+        if sizes.is_empty() {
+            // A driver that lists no sizes still has the one it is set to.
+            if let Some(f) = current.as_ref().filter(|f| f.fourcc == desc.fourcc) {
+                sizes.push((f.width, f.height));
+            }
+        }
+        for (width, height) in sizes {
+            let mut rates = Vec::new();
+            for iv in device
+                .enum_frameintervals(desc.fourcc, width, height)
+                .unwrap_or_default()
+            {
+                match iv.interval {
+                    FrameIntervalEnum::Discrete(f) => rates.extend(whole_fps(f)),
+                    FrameIntervalEnum::Stepwise(r) => {
+                        // Intervals: the shortest interval is the highest rate.
+                        let max = r.min.denominator as f64 / r.min.numerator.max(1) as f64;
+                        let min = r.max.denominator as f64 / r.max.numerator.max(1) as f64;
+                        rates.extend(
+                            RANGE_RATES
+                                .iter()
+                                .copied()
+                                .filter(|&f| (min..=max).contains(&(f as f64))),
+                        );
+                    }
+                }
+            }
+            if rates.is_empty() {
+                let is_current = current
+                    .as_ref()
+                    .is_some_and(|f| f.fourcc == desc.fourcc && f.width == width && f.height == height);
+                rates.extend(current_fps.filter(|_| is_current));
+            }
+            out.extend(rates.into_iter().map(|fps| FormatSpec {
+                fourcc,
+                width,
+                height,
+                fps,
+            }));
+        }
     }
+    out.sort_by_key(|f| (f.fourcc, f.width as u64 * f.height as u64, f.width, f.fps));
+    out.dedup();
+    out
+}
+
+/// Frames per second of a frame interval, when it is a whole number (what nokhwa can set).
+fn whole_fps(interval: v4l::Fraction) -> Option<u32> {
+    let (num, den) = (interval.numerator, interval.denominator);
+    (num > 0 && den > 0 && den % num == 0).then(|| den / num)
+}
+
+/// The modes grouped per format and size, one line each: `YUYV 320x180 @ 5, 15, 30 fps`.
+pub fn describe_modes(formats: &[FormatSpec]) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut last: Option<(FourCc, u32, u32)> = None;
+    for f in formats {
+        let key = (f.fourcc, f.width, f.height);
+        if last == Some(key) {
+            if let Some(line) = lines.last_mut() {
+                line.push_str(&format!(", {}", f.fps));
+            }
+        } else {
+            lines.push(format!("{} {}x{} @ {}", f.fourcc.name(), f.width, f.height, f.fps));
+            last = Some(key);
+        }
+    }
+    for line in &mut lines {
+        line.push_str(" fps");
+    }
+    lines
 }
 
 /// Picks the mode nearest the wish: MJPEG or YUYV only (what we decode); the size closest to
@@ -192,25 +328,26 @@ pub fn decode_mjpeg(bytes: &[u8]) -> Result<Frame> {
 /// A live camera. nokhwa's `Camera` stays on a capture thread of its own, created by
 /// [`CameraSource::open`]; this handle only holds channels, so it is `Send` and cheap to move.
 /// Each `next_frame` asks that thread for one frame and waits for it, exactly as a direct
-/// `Camera::frame()` call would.
+/// `Camera::frame()` call would, but at most [`STALL`].
 pub struct CameraSource {
     info: StreamInfo,
     requests: Option<Sender<()>>,
-    frames: Receiver<Result<Frame>>,
+    frames: Receiver<(Result<Frame>, Instant)>,
+    arrived: Option<Instant>,
 }
 
 impl CameraSource {
     /// Opens the camera (on its capture thread), picks the mode nearest `size`/`fps` with
     /// [`choose_format`], starts streaming, and reports the chosen mode in
-    /// `info().description`.
+    /// `info().description` (saying so when it is not the size or rate asked for).
     pub fn open(selector: CameraSelector, size: Option<(u32, u32)>, fps: Option<u32>) -> Result<Self> {
         let (init_tx, init_rx) = bounded::<Result<StreamInfo>>(1);
         let (req_tx, req_rx) = bounded::<()>(1);
-        let (frame_tx, frame_rx) = bounded::<Result<Frame>>(1);
+        let (frame_tx, frame_rx) = bounded::<(Result<Frame>, Instant)>(1);
         std::thread::Builder::new()
             .name("camera".into())
             .spawn(move || {
-                let (mut camera, format, info) = match start_camera(&selector, size, fps) {
+                let (mut camera, format, info, label) = match start_camera(&selector, size, fps) {
                     Ok(started) => started,
                     Err(e) => {
                         let _ = init_tx.send(Err(e));
@@ -221,7 +358,7 @@ impl CameraSource {
                     return;
                 }
                 while req_rx.recv().is_ok() {
-                    if frame_tx.send(grab(&mut camera, format)).is_err() {
+                    if frame_tx.send(grab(&mut camera, format, &label)).is_err() {
                         break;
                     }
                 }
@@ -235,84 +372,195 @@ impl CameraSource {
             info,
             requests: Some(req_tx),
             frames: frame_rx,
+            arrived: None,
         })
     }
 }
 
+/// "camera 0 (/dev/video0, vivid)": how errors name a camera.
+fn label(index: u32, name: Option<&str>) -> String {
+    match name {
+        Some(n) if !n.is_empty() => format!("camera {index} (/dev/video{index}, {n})"),
+        _ => format!("camera {index} (/dev/video{index})"),
+    }
+}
+
+fn is_busy(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EBUSY)
+}
+
+fn busy(label: &str) -> Error {
+    Error::Camera(format!(
+        "{label} is busy: another program is using it; close that program or choose another camera with --camera"
+    ))
+}
+
+/// Why a camera could not be opened, and what to do about it.
+fn open_error(index: u32, e: &std::io::Error) -> Error {
+    let label = label(index, None);
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ENXIO) => {
+            Error::Camera(format!("no camera found at /dev/video{index}: {NO_CAMERA_HINT}"))
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) => Error::Camera(format!(
+            "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
+        )),
+        Some(libc::EBUSY) => busy(&label),
+        _ => Error::Camera(format!("{label}: cannot open: {e}")),
+    }
+}
+
+/// nokhwa reports errors as text; its V4L2 calls fail with the OS error's message inside.
+fn nokhwa_error(label: &str, what: &str, e: &nokhwa::NokhwaError) -> Error {
+    let text = e.to_string();
+    if text.contains("Device or resource busy") {
+        busy(label)
+    } else if text.contains("Permission denied") {
+        Error::Camera(format!(
+            "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
+        ))
+    } else {
+        Error::Camera(format!("{label}: {what}: {text}"))
+    }
+}
+
+fn offered(available: &[FormatSpec]) -> String {
+    let lines = describe_modes(available);
+    if lines.is_empty() {
+        "no modes".into()
+    } else {
+        lines.join("; ")
+    }
+}
+
+fn find_by_name(name: &str) -> Result<u32> {
+    let infos = nokhwa::query(ApiBackend::Auto).unwrap_or_default();
+    let lower = name.to_lowercase();
+    // Only capture devices: a virtual camera's output side may share the name.
+    let capture = |i: &nokhwa::utils::CameraInfo| {
+        i.index()
+            .as_index()
+            .ok()
+            .filter(|&n| v4l::Device::new(n as usize).is_ok_and(|d| is_capture(&d)))
+    };
+    if let Some(i) = infos
+        .iter()
+        .filter(|i| i.human_name().to_lowercase().contains(&lower))
+        .find_map(capture)
+    {
+        return Ok(i);
+    }
+    let names: Vec<String> = infos
+        .iter()
+        .filter(|i| capture(i).is_some())
+        .map(|i| i.human_name())
+        .collect();
+    if names.is_empty() {
+        return Err(Error::Camera(format!("no camera found: {NO_CAMERA_HINT}")));
+    }
+    Err(Error::Camera(format!(
+        "no camera named '{name}' (found: {}): see `emojicam cameras`",
+        names.join(", ")
+    )))
+}
+
+/// Opens the camera and sets the chosen mode with V4L2 directly, then hands the device to
+/// nokhwa already in that mode. nokhwa reads the device's current format before it changes
+/// anything and gives up on formats it does not know (a camera left in another program's
+/// mode), so it must find the device in a mode it knows.
 fn start_camera(
     selector: &CameraSelector,
     size: Option<(u32, u32)>,
     fps: Option<u32>,
-) -> Result<(Camera, FormatSpec, StreamInfo)> {
+) -> Result<(Camera, FormatSpec, StreamInfo, String)> {
     let index = match selector {
         CameraSelector::Index(i) => *i,
-        CameraSelector::Name(name) => {
-            let infos = nokhwa::query(ApiBackend::Auto).unwrap_or_default();
-            let lower = name.to_lowercase();
-            let found = infos.iter().find_map(|i| {
-                i.human_name()
-                    .to_lowercase()
-                    .contains(&lower)
-                    .then(|| i.index().as_index().ok())
-                    .flatten()
-            });
-            match found {
-                Some(i) => i,
-                None if infos.is_empty() => return Err(Error::Camera(format!("no camera found: {NO_CAMERA_HINT}"))),
-                None => {
-                    let names: Vec<String> = infos.iter().map(|i| i.human_name()).collect();
-                    return Err(Error::Camera(format!(
-                        "no camera named '{name}' (found: {}): use --list-cameras",
-                        names.join(", ")
-                    )));
-                }
-            }
-        }
+        CameraSelector::Name(name) => find_by_name(name)?,
     };
-    let mut camera = Camera::new(
-        CameraIndex::Index(index),
-        RequestedFormat::new::<RgbAFormat>(RequestedFormatType::None),
-    )
-    .map_err(|e| Error::Camera(format!("no camera found ({e}): {NO_CAMERA_HINT}")))?;
-    let available: Vec<FormatSpec> = camera
-        .compatible_camera_formats()
-        .map_err(|e| Error::Camera(format!("camera {index}: cannot list formats: {e}")))?
-        .into_iter()
-        .map(spec_from)
-        .collect();
+    let device = v4l::Device::new(index as usize).map_err(|e| open_error(index, &e))?;
+    let caps = device.query_caps().map_err(|e| open_error(index, &e))?;
+    let name = caps.card.clone();
+    let label = label(index, Some(&name));
+    if !caps.capabilities.contains(v4l::capability::Flags::VIDEO_CAPTURE) {
+        return Err(Error::Camera(format!(
+            "{label} is not a camera (it takes video instead of giving it: a virtual camera nobody feeds yet?)"
+        )));
+    }
+    let available = modes(&device);
     let format = choose_format(&available, size, fps).ok_or_else(|| {
         Error::Camera(format!(
-            "camera {index} offers no MJPEG or YUYV mode (it offers: {})",
-            available.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ")
+            "{label} offers no MJPEG or YUYV mode (it offers: {})",
+            offered(&available)
         ))
     })?;
-    camera
-        .set_camera_requset(RequestedFormat::new::<RgbAFormat>(RequestedFormatType::Exact(
-            CameraFormat::new_from(format.width, format.height, format.fourcc.to_nokhwa(), format.fps),
-        )))
-        .map_err(|e| Error::Camera(format!("camera {index}: cannot set {format}: {e}")))?;
+    let rejected = |got: String| {
+        Error::Camera(format!(
+            "{label} rejected {format} (it set {got}); it offers: {}",
+            offered(&available)
+        ))
+    };
+    let set = device
+        .set_format(&v4l::Format::new(format.width, format.height, format.fourcc.to_v4l()))
+        .map_err(|e| {
+            if is_busy(&e) {
+                busy(&label)
+            } else {
+                rejected(e.to_string())
+            }
+        })?;
+    if (set.width, set.height, set.fourcc) != (format.width, format.height, format.fourcc.to_v4l()) {
+        let fourcc = set.fourcc.str().unwrap_or("?").to_string();
+        return Err(rejected(format!("{fourcc} {}x{}", set.width, set.height)));
+    }
+    // Rates are a wish: a driver that keeps another rate still delivers frames.
+    let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(format.fps));
+    drop(device);
+
+    let mut camera = Camera::new(
+        CameraIndex::Index(index),
+        RequestedFormat::new::<RgbAFormat>(RequestedFormatType::Exact(CameraFormat::new_from(
+            format.width,
+            format.height,
+            format.fourcc.to_nokhwa(),
+            format.fps,
+        ))),
+    )
+    .map_err(|e| nokhwa_error(&label, &format!("cannot use {format}"), &e))?;
     camera
         .open_stream()
-        .map_err(|e| Error::Camera(format!("camera {index}: cannot start streaming: {e}")))?;
-    let name = camera.info().human_name();
+        .map_err(|e| nokhwa_error(&label, "cannot start streaming", &e))?;
+    let mut description = format!("camera {index} ({name}): {format}");
+    let size_differs = size.is_some_and(|(w, h)| (w, h) != (format.width, format.height));
+    let fps_differs = fps.is_some_and(|f| f != format.fps);
+    if size_differs || fps_differs {
+        let want_size = size.map_or(String::new(), |(w, h)| format!("{w}x{h}"));
+        let want_fps = fps.map_or(String::new(), |f| format!("@{f}"));
+        description.push_str(&format!(", the nearest mode to {want_size}{want_fps}"));
+    }
     let info = StreamInfo {
         kind: StreamKind::Camera,
         width: format.width,
         height: format.height,
         rate: Some(Rate::new(format.fps.max(1), 1)),
         frames: None,
-        description: format!("camera {index} ({name}): {format}"),
+        description,
     };
-    Ok((camera, format, info))
+    Ok((camera, format, info, label))
 }
 
-fn grab(camera: &mut Camera, format: FormatSpec) -> Result<Frame> {
-    let buffer = camera.frame().map_err(|e| Error::Camera(format!("camera lost: {e}")))?;
+/// One frame and the moment it came off the driver (before decoding).
+fn grab(camera: &mut Camera, format: FormatSpec, label: &str) -> (Result<Frame>, Instant) {
+    let buffer = match camera.frame() {
+        Ok(b) => b,
+        Err(e) => return (Err(Error::Camera(format!("{label} was lost: {e}"))), Instant::now()),
+    };
+    let arrived = Instant::now();
     let res = buffer.resolution();
-    match format.fourcc {
+    let frame = match format.fourcc {
         FourCc::Mjpeg => decode_mjpeg(buffer.buffer()),
         _ => decode_yuyv(buffer.buffer(), res.width(), res.height()),
-    }
+    };
+    (frame, arrived)
 }
 
 impl Source for CameraSource {
@@ -321,10 +569,25 @@ impl Source for CameraSource {
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
-        let lost = || Error::Camera("camera lost: the capture thread stopped".into());
+        let camera = self.info.description.split(':').next().unwrap_or("camera").to_string();
+        let lost = || Error::Camera(format!("{camera} was lost: the capture thread stopped"));
         let requests = self.requests.as_ref().ok_or_else(lost)?;
         requests.send(()).map_err(|_| lost())?;
-        self.frames.recv().map_err(|_| lost())?.map(Some)
+        match self.frames.recv_timeout(STALL) {
+            Ok((frame, arrived)) => {
+                self.arrived = Some(arrived);
+                frame.map(Some)
+            }
+            Err(RecvTimeoutError::Timeout) => Err(Error::Camera(format!(
+                "{camera} was lost: no frame for {} s",
+                STALL.as_secs()
+            ))),
+            Err(RecvTimeoutError::Disconnected) => Err(lost()),
+        }
+    }
+
+    fn arrived(&self) -> Option<Instant> {
+        self.arrived
     }
 }
 
@@ -333,5 +596,60 @@ impl Drop for CameraSource {
     /// joined, so a camera stuck in the driver cannot hang shutdown.
     fn drop(&mut self) {
         self.requests.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yuyv(width: u32, height: u32, fps: u32) -> FormatSpec {
+        FormatSpec {
+            fourcc: FourCc::Yuyv,
+            width,
+            height,
+            fps,
+        }
+    }
+
+    #[test]
+    fn nearest_mode_for_a_size_and_rate_the_camera_lacks() {
+        // vivid's webcam modes at its two smallest sizes.
+        let modes: Vec<FormatSpec> = [(320, 180), (640, 360)]
+            .into_iter()
+            .flat_map(|(w, h)| [5, 15, 25, 30].map(|f| yuyv(w, h, f)))
+            .collect();
+        assert_eq!(
+            choose_format(&modes, Some((330, 190)), Some(14)),
+            Some(yuyv(320, 180, 15))
+        );
+        assert_eq!(choose_format(&modes, Some((320, 180)), None), Some(yuyv(320, 180, 30)));
+    }
+
+    #[test]
+    fn modes_are_described_one_line_per_format_and_size() {
+        let mjpeg = FormatSpec {
+            fourcc: FourCc::Mjpeg,
+            width: 320,
+            height: 180,
+            fps: 30,
+        };
+        let lines = describe_modes(&[mjpeg, yuyv(320, 180, 5), yuyv(320, 180, 30), yuyv(640, 360, 10)]);
+        assert_eq!(
+            lines,
+            [
+                "MJPEG 320x180 @ 30 fps",
+                "YUYV 320x180 @ 5, 30 fps",
+                "YUYV 640x360 @ 10 fps"
+            ]
+        );
+        assert!(describe_modes(&[]).is_empty());
+    }
+
+    #[test]
+    fn only_whole_frame_rates_are_offered() {
+        assert_eq!(whole_fps(v4l::Fraction::new(1, 30)), Some(30));
+        assert_eq!(whole_fps(v4l::Fraction::new(2, 25)), None);
+        assert_eq!(whole_fps(v4l::Fraction::new(0, 25)), None);
     }
 }

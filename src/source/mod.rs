@@ -22,6 +22,11 @@ pub use self::y4m::Y4mSource;
 pub trait Source: Send {
     fn info(&self) -> &StreamInfo;
     fn next_frame(&mut self) -> Result<Option<Frame>>;
+    /// When the last frame came off the device, for sources whose frames wait in a queue
+    /// before `next_frame` returns them (a camera); `None`: when `next_frame` returned.
+    fn arrived(&self) -> Option<std::time::Instant> {
+        None
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,411 @@
+//! Camera lab: the live paths against real V4L2 devices. One VM per test run (Debian's kernel
+//! in QEMU, see tests/lab/), where the kernel's virtual camera driver (vivid) plays a YUYV
+//! camera, v4l2loopback fed MJPEG frames of a real clip by ffmpeg plays a UVC-style webcam,
+//! and a second loopback device (exclusive_caps=1, as browsers need) is the virtual camera.
+//! tests/lab/guest.sh runs every scenario inside; this file judges what it left behind.
+//!
+//! Nothing here is skipped: a machine that cannot run the lab fails the test with the reason.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{ffprobe_frames, likeness, rgb};
+
+/// vivid's picture (75% colour bars, with a counter overlay) and the webcam clip are compared
+/// with the mosaic per tile: emoji on black cover part of each tile, so the mosaic is darker
+/// than its source; random emoji score 7-12 dB (see ARCHITECTURE.md).
+const TILE_PSNR_FLOOR: f64 = 15.0;
+const TILE: u32 = 10;
+/// What guest.sh asks of vivid: a size and a rate it does not offer.
+const VIVID_RATE: f64 = 15.0;
+
+struct Lab {
+    out: PathBuf,
+}
+
+impl Lab {
+    fn path(&self, name: &str) -> PathBuf {
+        self.out.join(name)
+    }
+
+    fn text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| {
+            panic!(
+                "the lab left no {name} ({e}); its log:\n{}",
+                std::fs::read_to_string(self.path("guest.log")).unwrap_or_default()
+            )
+        })
+    }
+
+    /// Exit status, stdout and stderr of a scenario run by guest.sh's `run`.
+    fn scenario(&self, name: &str) -> (i32, String, String) {
+        let rc = self.text(&format!("{name}.rc")).trim().parse().expect("exit status");
+        let (out, err) = (self.text(&format!("{name}.out")), self.text(&format!("{name}.err")));
+        eprintln!("--- {name}: exit {rc}\nstdout:\n{out}\nstderr:\n{err}");
+        (rc, out, err)
+    }
+
+    /// Wall-clock seconds the scenario ran.
+    fn seconds(&self, name: &str) -> f64 {
+        let t = self.text(&format!("{name}.time"));
+        let v: Vec<f64> = t.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        v[1] - v[0]
+    }
+}
+
+fn run_lab() -> Lab {
+    let here = common::root().join("tests/lab");
+    let cache = Command::new("bash")
+        .arg(here.join("provision.sh"))
+        .output()
+        .expect("bash runs");
+    assert!(
+        cache.status.success(),
+        "the camera lab cannot be provisioned: {}",
+        String::from_utf8_lossy(&cache.stderr).trim()
+    );
+    let cache = PathBuf::from(String::from_utf8_lossy(&cache.stdout).trim());
+    let out = tempfile::Builder::new()
+        .prefix("emojicam-lab-")
+        .tempdir()
+        .expect("tempdir")
+        .keep();
+    // The webcam's frames: the demo clip (Big Buck Bunny, CC-BY 3.0 Blender Foundation) as a
+    // UVC webcam would send it at 320x180, MJPEG at 15 fps. Made here, where it is fast.
+    let feed = out.join("webcam_feed.avi");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(common::demo_clip())
+        .args(["-vf", "scale=320:180,fps=15", "-c:v", "mjpeg", "-q:v", "4", "-y"])
+        .arg(&feed)
+        .status()
+        .expect("ffmpeg runs (apt-get install ffmpeg)");
+    assert!(made.success(), "cannot make the webcam's MJPEG frames");
+    std::fs::write(
+        out.join("env"),
+        format!(
+            "BIN={}\nFEED={}\nLAB={}\nHERE={}\n",
+            env!("CARGO_BIN_EXE_emojicam"),
+            feed.display(),
+            cache.display(),
+            here.display()
+        ),
+    )
+    .expect("write env");
+    let started = std::time::Instant::now();
+    let boot = Command::new("bash")
+        .arg(here.join("boot.sh"))
+        .arg(&cache)
+        .arg(&out)
+        .arg(here.join("guest.sh"))
+        .arg("1500")
+        .status()
+        .expect("bash runs");
+    eprintln!(
+        "camera lab: the VM ran {:.0} s; results in {}",
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    let log = std::fs::read_to_string(out.join("guest.log")).unwrap_or_default();
+    eprintln!("{log}");
+    assert!(
+        boot.success() && log.contains("lab guest exit"),
+        "the lab VM did not finish (status {boot:?}); console:\n{}",
+        std::fs::read_to_string(out.join("console.log")).unwrap_or_default()
+    );
+    assert!(
+        !out.join("setup.err").exists(),
+        "the lab's devices did not load: {}",
+        std::fs::read_to_string(out.join("setup.err")).unwrap_or_default()
+    );
+    Lab { out }
+}
+
+/// The VM boots once; every test reads its results.
+fn lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(run_lab)
+}
+
+/// One clear line on stderr, no panic.
+fn one_line_error(err: &str) -> &str {
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {err}");
+    lines[0]
+}
+
+/// Every frame of a video (or image) as RGB at its own size.
+fn frames(path: &Path, width: u32, height: u32, filter: &str) -> Vec<image::RgbImage> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vf", &format!("{filter}scale={width}:{height}")])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success(), "ffmpeg cannot decode {}", path.display());
+    let size = (width * height * 3) as usize;
+    out.stdout
+        .chunks_exact(size)
+        .map(|c| image::RgbImage::from_raw(width, height, c.to_vec()).expect("frame"))
+        .collect()
+}
+
+fn mirrored(img: &image::RgbImage) -> image::RgbImage {
+    image::imageops::flip_horizontal(img)
+}
+
+/// Consecutive repeats removed (a recording holds each mosaic until the next one).
+fn distinct(frames: Vec<image::RgbImage>) -> Vec<image::RgbImage> {
+    let mut out: Vec<image::RgbImage> = Vec::new();
+    for f in frames {
+        if out.last().is_none_or(|l| l.as_raw() != f.as_raw()) {
+            out.push(f);
+        }
+    }
+    out
+}
+
+fn pixel_psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    let x: Vec<f64> = a.as_raw().iter().map(|&v| v as f64).collect();
+    let y: Vec<f64> = b.as_raw().iter().map(|&v| v as f64).collect();
+    common::psnr(&x, &y)
+}
+
+#[test]
+fn no_camera_is_one_clear_line() {
+    let lab = lab();
+    for name in ["nocam_list", "nocam_open"] {
+        let (rc, _, err) = lab.scenario(name);
+        assert_eq!(rc, 1, "{name}: {err}");
+        let line = one_line_error(&err);
+        assert!(line.contains("no camera found"), "{name}: {line}");
+    }
+}
+
+#[test]
+fn cameras_lists_vivid_and_the_mjpeg_webcam_with_sorted_modes() {
+    let lab = lab();
+    let (rc, out, err) = lab.scenario("cameras");
+    assert_eq!(rc, 0, "{err}");
+    // Camera blocks: "N: name (/dev/videoN)" then indented "FOURCC WxH @ r1, r2 fps" lines.
+    let mut cams: Vec<(String, Vec<String>)> = Vec::new();
+    for line in out.lines() {
+        if let Some(mode) = line.strip_prefix("    ") {
+            cams.last_mut()
+                .expect("a camera before its modes")
+                .1
+                .push(mode.to_string());
+        } else if !line.trim().is_empty() {
+            cams.push((line.to_string(), Vec::new()));
+        }
+    }
+    let find = |what: &str| {
+        cams.iter()
+            .find(|(head, _)| head.contains(what))
+            .unwrap_or_else(|| panic!("no {what} in:\n{out}"))
+    };
+    let (_, vivid) = find("/dev/video0");
+    let (webcam_head, webcam) = find("/dev/video10");
+    assert!(webcam_head.contains("Lab Webcam"), "{webcam_head}");
+    assert!(
+        !cams.iter().any(|(h, _)| h.contains("/dev/video11")),
+        "the virtual camera nobody feeds is not a camera:\n{out}"
+    );
+    assert!(
+        vivid
+            .iter()
+            .any(|m| m.starts_with("YUYV 320x180 @ ") && m.contains(" 15,")),
+        "{vivid:?}"
+    );
+    assert!(vivid.iter().any(|m| m.starts_with("YUYV 1280x720 @ ")), "{vivid:?}");
+    assert_eq!(webcam.len(), 1, "the loopback webcam has one mode: {webcam:?}");
+    assert!(
+        webcam[0].starts_with("MJPEG 320x180 @ ") && webcam[0].ends_with(" fps"),
+        "{webcam:?}"
+    );
+    // Sorted: format, then pixel count, then the rates in each line.
+    for (head, modes) in &cams {
+        let keys: Vec<(String, u64)> = modes
+            .iter()
+            .map(|m| {
+                let mut it = m.split_whitespace();
+                let fourcc = it.next().expect("fourcc").to_string();
+                let (w, h) = it.next().expect("size").split_once('x').expect("WxH");
+                (fourcc, w.parse::<u64>().expect("w") * h.parse::<u64>().expect("h"))
+            })
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_by(|a, b| {
+            let rank = |f: &str| {
+                ["MJPEG", "YUYV", "NV12", "GRAY", "RGB3", "BGR3"]
+                    .iter()
+                    .position(|x| *x == f)
+            };
+            (rank(&a.0), a.1).cmp(&(rank(&b.0), b.1))
+        });
+        assert_eq!(keys, sorted, "{head}: modes not sorted");
+        for m in modes {
+            let rates: Vec<u32> = m
+                .split_once(" @ ")
+                .expect("rates")
+                .1
+                .trim_end_matches(" fps")
+                .split(", ")
+                .map(|r| r.parse().expect("rate"))
+                .collect();
+            assert!(rates.windows(2).all(|w| w[0] < w[1]), "{head}: {m}");
+        }
+    }
+}
+
+#[test]
+fn busy_denied_and_not_a_camera_are_one_clear_line() {
+    let lab = lab();
+    let (rc, _, err) = lab.scenario("busy");
+    assert_eq!(rc, 1, "{err}");
+    let line = one_line_error(&err);
+    assert!(line.contains("camera 0") && line.contains("busy"), "{line}");
+
+    let (rc, _, err) = lab.scenario("denied");
+    assert_eq!(rc, 1, "{err}");
+    let line = one_line_error(&err);
+    assert!(
+        line.contains("permission denied") && line.contains("video group"),
+        "{line}"
+    );
+
+    let (rc, _, err) = lab.scenario("notcamera");
+    assert_eq!(rc, 1, "{err}");
+    let line = one_line_error(&err);
+    assert!(line.contains("/dev/video11") && line.contains("not a camera"), "{line}");
+}
+
+/// vivid (YUYV), asked for a size and rate it lacks, into a recording and the virtual camera,
+/// then disconnected mid-run.
+#[test]
+fn vivid_nearest_mode_mirror_recording_and_camera_lost() {
+    let lab = lab();
+    let (rc, _, err) = lab.scenario("vivid");
+    assert!(!err.contains("panicked"), "{err}");
+    // The nearest mode, printed.
+    assert!(
+        err.contains("YUYV 320x180@15") && err.contains("nearest mode to 330x190@14"),
+        "{err}"
+    );
+    // Lost mid-run: one line naming the camera, exit 1, the recording so far kept.
+    assert_eq!(rc, 1, "{err}");
+    assert!(
+        err.lines().any(|l| l.contains("camera 0") && l.contains("lost")),
+        "{err}"
+    );
+    // Latency is per frame, from its arrival: not the process's age (start-up frames left out).
+    let run = lab.seconds("vivid");
+    let median: f64 = err
+        .split("latency median ")
+        .nth(1)
+        .and_then(|s| s.split(" ms").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no latency in the summary: {err}"));
+    assert!(
+        median < run * 1000.0 / 4.0,
+        "latency median {median} ms in a {run:.0} s run"
+    );
+    let rec = lab.path("vivid.mp4");
+    let (n, rate) = ffprobe_frames(&rec).unwrap_or_else(|| panic!("{} is not a valid video", rec.display()));
+    assert_eq!(rate, "15/1");
+    // Frames are placed by capture time: the file lasts as long as the run did after start-up,
+    // however slowly the pipeline ran.
+    let secs = n as f64 / VIVID_RATE;
+    eprintln!("vivid: {n} frames = {secs:.1} s of a {run:.1} s run");
+    assert!(
+        secs <= run + 1.0,
+        "{n} frames at 15 fps is more than the {run:.0} s run"
+    );
+    assert!(secs >= 10.0, "{n} frames at 15 fps: the recording lost its time base");
+
+    // The mosaic resembles vivid's picture, mirrored (the default for cameras): colour bars
+    // read differently left to right.
+    let direct = rgb(&lab.path("vivid_direct.png"));
+    let mosaics = distinct(frames(&rec, 320, 180, ""));
+    assert!(mosaics.len() >= 2, "{} distinct mosaics", mosaics.len());
+    for m in &mosaics[1..] {
+        let (_, straight) = likeness(&mirrored(&direct), m, TILE);
+        let (_, unmirrored) = likeness(&direct, m, TILE);
+        eprintln!("vivid mosaic: tile PSNR {straight:.1} dB vs the mirrored picture, {unmirrored:.1} dB unmirrored");
+        assert!(straight >= TILE_PSNR_FLOOR, "{straight:.1} dB");
+        assert!(
+            straight >= unmirrored + 3.0,
+            "not mirrored: {straight:.1} vs {unmirrored:.1} dB"
+        );
+    }
+}
+
+/// The virtual camera: consumers before and after emojicam, stopping and coming back, read
+/// mosaic frames at the camera's size and rate.
+#[test]
+fn virtual_camera_serves_mosaic_frames_to_consumers() {
+    let lab = lab();
+    let direct = mirrored(&rgb(&lab.path("vivid_direct.png")));
+    let recorded = distinct(frames(&lab.path("vivid.mp4"), 320, 180, ""));
+    for consumer in ["consumer1", "consumer2"] {
+        let log = lab.text(&format!("{consumer}.log"));
+        let stream = log
+            .lines()
+            .find(|l| l.contains("Stream #0:0") && l.contains("Video"))
+            .unwrap_or_else(|| panic!("{consumer} saw no video stream:\n{log}"));
+        assert!(stream.contains("320x180") && stream.contains("15 fps"), "{stream}");
+        for i in 1..=2 {
+            let p = lab.path(&format!("{consumer}_{i}.png"));
+            let f = rgb(&p);
+            assert_eq!((f.width(), f.height()), (320, 180));
+            // Emoji, not the raw picture: like a recorded mosaic pixel for pixel, unlike the
+            // camera's picture, though its tile colours follow it.
+            let best = recorded.iter().map(|m| pixel_psnr(m, &f)).fold(0.0, f64::max);
+            let raw = pixel_psnr(&direct, &f);
+            let (_, tiles) = likeness(&direct, &f, TILE);
+            eprintln!("{consumer} frame {i}: {best:.1} dB to a recorded mosaic, {raw:.1} dB to the picture, tile PSNR {tiles:.1} dB");
+            assert!(best >= 25.0 && raw < 15.0 && tiles >= TILE_PSNR_FLOOR);
+        }
+    }
+    // emojicam never waited for them: every mosaic went to the virtual camera.
+    let (_, _, err) = lab.scenario("vivid");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("/dev/video11") && l.contains("frames") && !l.contains("dropped")),
+        "{err}"
+    );
+}
+
+/// The MJPEG loopback webcam, fed a real clip, chosen by part of its name, into a recording.
+#[test]
+fn mjpeg_webcam_by_name_into_a_recording() {
+    let lab = lab();
+    let (rc, _, err) = lab.scenario("webcam");
+    assert_eq!(rc, 0, "{err}");
+    assert!(err.contains("camera 10 (Lab Webcam): MJPEG 320x180@"), "{err}");
+    let rec = lab.path("webcam.mp4");
+    let (n, rate) = ffprobe_frames(&rec).unwrap_or_else(|| panic!("{} is not a valid video", rec.display()));
+    let (num, den) = rate.split_once('/').expect("rate");
+    let fps = num.parse::<f64>().expect("num") / den.parse::<f64>().expect("den");
+    let secs = n as f64 / fps;
+    eprintln!("webcam: {n} frames at {rate} = {secs:.1} s for --duration 20");
+    assert!((10.0..=21.0).contains(&secs), "{n} frames at {rate} for a 20 s run");
+
+    // Each mosaic resembles a frame the webcam sent, mirrored.
+    let clip: Vec<image::RgbImage> = frames(&lab.path("webcam_feed.avi"), 320, 180, "")
+        .iter()
+        .map(mirrored)
+        .collect();
+    let mosaics = distinct(frames(&rec, 320, 180, ""));
+    assert!(mosaics.len() >= 2, "{} distinct mosaics", mosaics.len());
+    for m in &mosaics {
+        let best = clip.iter().map(|c| likeness(c, m, TILE).1).fold(0.0, f64::max);
+        eprintln!("webcam mosaic: tile PSNR {best:.1} dB to the nearest clip frame");
+        assert!(best >= TILE_PSNR_FLOOR, "{best:.1} dB");
+    }
+}

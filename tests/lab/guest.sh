@@ -1,0 +1,117 @@
+#!/bin/bash
+# Camera lab, step 3: runs inside the VM as root (this machine's root is / read-only, /run is
+# scratch, /run/out goes back to the host). Loads vivid and v4l2loopback, then runs every
+# scenario, writing each one's output and exit status to /run/out/<scenario>.*; the Rust test
+# (tests/camera_lab.rs) judges them.
+set -u
+OUT=/run/out
+# BIN (the emojicam binary), FEED (the webcam's MJPEG frames), LAB (the cache), HERE (tests/lab).
+. $OUT/env
+export HOME=/run/home XDG_RUNTIME_DIR=/run/xdg TMPDIR=/run/tmp EMOJICAM_ADAPTER=software RUST_BACKTRACE=0
+mkdir -p $HOME $XDG_RUNTIME_DIR $TMPDIR && chmod 700 $XDG_RUNTIME_DIR
+now() { date +%s.%N; }
+log() { echo "[$(date +%T)] $*"; }
+# run NAME TIMEOUT CMD...: stdout/stderr to NAME.out/.err, exit status to NAME.rc.
+run() {
+    local name=$1 limit=$2; shift 2
+    log "$name: $*"
+    local t0=$(now)
+    timeout -k 5 "$limit" "$@" >$OUT/$name.out 2>$OUT/$name.err
+    echo $? >$OUT/$name.rc
+    echo "$t0 $(now)" >$OUT/$name.time
+    log "$name: exit $(cat $OUT/$name.rc)"
+}
+# wait_for SECONDS CMD...: polls CMD every half second.
+wait_for() {
+    local limit=$1; shift
+    local end=$((SECONDS + limit))
+    until "$@"; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.5
+    done
+}
+
+# --- no camera at all (before any driver is loaded)
+run nocam_list 60 $BIN cameras
+run nocam_open 60 $BIN --camera 0 --no-window --record /run/tmp/nocam.mp4
+
+# --- the devices: vivid as camera 0 (YUYV and more), two loopback devices: 10 a webcam fed
+# MJPEG by ffmpeg, 11 the virtual camera emojicam writes (exclusive_caps=1, as browsers need)
+modprobe -d $LAB/k vivid n_devs=1 node_types=0x1 || { echo "vivid did not load" >$OUT/setup.err; exit 1; }
+modprobe -d $LAB/k videodev
+insmod $LAB/v4l2loopback.ko devices=2 video_nr=10,11 exclusive_caps=1,1 'card_label="Lab Webcam,Emojicam Out"' \
+    || { echo "v4l2loopback did not load" >$OUT/setup.err; exit 1; }
+ls -l /dev/video* >$OUT/devices.txt
+# FEED: the clip already scaled to 320x180 and encoded as MJPEG at 15 fps (by the host: decoding
+# H.264 under emulation would starve everything else); the feeder only paces it out.
+feed() {
+    ffmpeg -nostdin -loglevel error -re -stream_loop -1 -i "$FEED" -c:v copy -f v4l2 /dev/video10 \
+        2>>$OUT/feeder.err &
+    FEEDER=$!
+    # The webcam appears as a camera once frames flow.
+    wait_for 120 ffprobe -v quiet -f v4l2 -i /dev/video10 || log "the webcam feeder did not start"
+}
+feed
+run cameras 120 $BIN cameras
+
+# What vivid sends, taken directly (the reference for the mosaic).
+run vivid_direct 60 ffmpeg -nostdin -loglevel error -f v4l2 -input_format yuyv422 -video_size 320x180 \
+    -i /dev/video0 -frames:v 1 -y $OUT/vivid_direct.png
+
+# --- camera busy: another process streams from vivid
+ffmpeg -nostdin -loglevel error -progress $TMPDIR/hog.progress -f v4l2 -input_format yuyv422 \
+    -video_size 640x360 -i /dev/video0 -f null - &
+HOG=$!
+wait_for 120 grep -qs "frame=[1-9]" $TMPDIR/hog.progress || log "the busy camera's other program did not start"
+run busy 60 $BIN --camera 0 --no-window --record $TMPDIR/busy.mp4
+kill $HOG; wait $HOG 2>/dev/null
+
+# --- permission denied: an unprivileged user (not in the video group; the nodes are root's)
+run denied 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
+    env HOME=$TMPDIR $BIN --camera 0 --no-window --record $TMPDIR/denied.mp4
+
+# --- the virtual camera's node before anyone writes to it is not a camera
+run notcamera 60 $BIN --camera 11 --no-window --record $TMPDIR/notcamera.mp4
+
+# --- the MJPEG webcam, chosen by part of its name, into a recording: at the same time as the
+# vivid run below (start-up under emulation is mostly one thread compiling shaders).
+(run webcam 420 $BIN --camera webcam --size 320x180 --no-window --record $OUT/webcam.mp4 --duration 20) &
+WEBCAM=$!
+
+# --- vivid into a recording and the virtual camera, at a size and rate vivid lacks; a
+# consumer waits for the virtual camera before emojicam starts, stops, another one comes later;
+# then vivid is disconnected mid-run.
+consume() { # consume NAME FRAMES: reads FRAMES frames the way a browser opens the device
+    ffmpeg -nostdin -f v4l2 -i /dev/video11 -frames:v $2 -y $OUT/$1_%d.png >$OUT/$1.log 2>&1
+}
+(
+    # Before emojicam writes, the node is output-only and ffmpeg fails: retry like a browser.
+    end=$((SECONDS + 600))
+    until consume consumer1 2; do [ $SECONDS -ge $end ] && break; sleep 1; done
+    echo done >$OUT/consumer1.done
+) &
+CONSUMER1=$!
+sleep 1
+log "vivid run"
+t0=$(now)
+timeout -k 5 420 $BIN --camera 0 --size 330x190 --fps 14 --no-window --record $OUT/vivid.mp4 \
+    --virtual-camera /dev/video11 >$OUT/vivid.out 2>$OUT/vivid.err &
+EMOJICAM=$!
+wait_for 400 test -f $OUT/consumer1.done
+sleep 2
+consume consumer2 2 &
+CONSUMER2=$!
+wait_for 300 bash -c "! kill -0 $CONSUMER2 2>/dev/null"
+sleep 3
+python3 $HERE/v4l2_button.py /dev/video0 Disconnect >$OUT/disconnect.log 2>&1
+echo "$(now)" >$OUT/disconnect.time
+wait $EMOJICAM
+echo $? >$OUT/vivid.rc
+echo "$t0 $(now)" >$OUT/vivid.time
+log "vivid run: exit $(cat $OUT/vivid.rc)"
+kill $CONSUMER1 $CONSUMER2 2>/dev/null
+wait $WEBCAM
+# The feeder runs throughout: with exclusive_caps=1, v4l2loopback 0.12.7 does not take a second
+# writer once the first one has gone.
+kill $FEEDER 2>/dev/null
+log "done"

@@ -91,7 +91,6 @@ impl SinkWorker {
                         index += 1;
                     }
                 }
-                drop(write);
                 sink.finish()?;
                 Ok(index)
             })

@@ -986,7 +986,7 @@ fn every_input_kind_decodes_like_ffmpeg() {
                 "-usage",
                 "realtime",
                 "-cpu-used",
-                "10",
+                "8",
                 "-c:a",
                 "libopus",
             ],

@@ -188,6 +188,10 @@ impl VideoSink {
             .property("sync", false)
             .build()
             .map_err(|e| fail(&e))?;
+        if self.recording() {
+            // Each fragment reaches the disk as it is muxed, not when a write buffer fills.
+            filesink.set_property_from_str("buffer-mode", "unbuffered");
+        }
         pipeline
             .add_many([appsrc.upcast_ref(), &convert, &i420, &encoder, &vqueue, &mux, &filesink])
             .map_err(|e| fail(&e))?;
@@ -229,6 +233,9 @@ impl VideoSink {
             enc.set_property_from_str("pass", "qual");
             enc.set_property("quantizer", 23u32);
             enc.set_property_from_str("speed-preset", "superfast");
+            // No B-frames: decode order is display order, so MP4's sample durations follow
+            // the input's timestamps exactly, variable frame rates included.
+            enc.set_property("bframes", 0u32);
             if self.recording() {
                 enc.set_property_from_str("tune", "zerolatency");
             }

@@ -1,13 +1,15 @@
 //! Video files of any container and codec GStreamer can read (MP4, MOV, MKV, WebM, AVI with
 //! H.264, HEVC, VP8, VP9, AV1, ...), decoded by `uridecodebin` on GStreamer's own threads:
 //!
-//! uridecodebin (video only) -> videoflip (honours rotation tags) -> videoconvert -> appsink RGBA
+//! uridecodebin (video only) -> videoconvert -> videoflip (honours rotation tags) -> appsink RGBA
 //!
 //! `next_frame` pulls one frame at a time (the appsink holds a few, so decoding runs ahead while
 //! the pipeline works). A frame the decoder cannot decode is concealed or skipped by the decoder,
 //! as players do, and counted ([`Source::damaged`]); only a stream where nothing decodes fails.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -55,16 +57,17 @@ impl VideoSource {
             .drop(false)
             .sync(false)
             .build();
-        let flip_sink = flip
+        let flip_sink = convert
             .static_pad("sink")
-            .ok_or_else(|| fail("videoflip has no sink pad"))?;
+            .ok_or_else(|| fail("videoconvert has no sink pad"))?;
         let decodebin = media::decode_only(&uri, "video/", flip_sink.clone())
             .map_err(|_| fail("uridecodebin is missing: install gstreamer1.0-plugins-base"))?;
         let pipeline = gst::Pipeline::new();
         pipeline
             .add_many([&decodebin, &flip, &convert, appsink.upcast_ref()])
             .map_err(|e| fail(&e.to_string()))?;
-        gst::Element::link_many([&flip, &convert, appsink.upcast_ref()]).map_err(|e| fail(&e.to_string()))?;
+        // Convert first: videoflip takes RGBA, not every format a decoder gives (4:2:2, 10-bit).
+        gst::Element::link_many([&convert, &flip, appsink.upcast_ref()]).map_err(|e| fail(&e.to_string()))?;
 
         // Decoders give up after a few damaged frames by default; like a player, carry on and
         // count them instead.
@@ -73,16 +76,17 @@ impl VideoSource {
                 element.set_property("max-errors", -1i32);
             }
         });
+        // Every stream is known and none is video: opening stops waiting for a first frame.
+        let no_video = Arc::new(AtomicBool::new(false));
         {
             let flip_sink = flip_sink.clone();
+            let no_video = no_video.clone();
             decodebin.connect_no_more_pads(move |_| {
                 if !flip_sink.is_linked() {
-                    // No video stream: end the (empty) stream so opening does not wait forever.
-                    flip_sink.send_event(gst::event::Eos::new());
+                    no_video.store(true, Ordering::SeqCst);
                 }
             });
         }
-
         let mut source = Self {
             path: path.to_path_buf(),
             pipeline,
@@ -99,12 +103,12 @@ impl VideoSource {
             damaged: 0,
             ended: false,
         };
-        source.preroll(&flip_sink)?;
+        source.preroll(&flip_sink, &no_video)?;
         Ok(source)
     }
 
     /// Runs the pipeline up to its first decoded frame and reads the stream's size and rate.
-    fn preroll(&mut self, video_pad: &gst::Pad) -> Result<()> {
+    fn preroll(&mut self, video_pad: &gst::Pad, no_video: &AtomicBool) -> Result<()> {
         let path = self.path.clone();
         let bus = self
             .pipeline
@@ -119,7 +123,10 @@ impl VideoSource {
             if left.is_zero() {
                 return Err(Error::decode(&path, "timed out opening the file"));
             }
-            let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(left.as_millis() as u64)) else {
+            if no_video.load(Ordering::SeqCst) {
+                break;
+            }
+            let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
                 continue;
             };
             use gst::MessageView;
@@ -160,9 +167,14 @@ impl VideoSource {
         let (width, height) = (video.width(), video.height());
         let fps = video.fps();
         let rate = (fps.numer() > 0 && fps.denom() > 0).then(|| Rate::new(fps.numer() as u32, fps.denom() as u32));
-        let duration = self.pipeline.query_duration::<gst::ClockTime>();
+        // The video stream's own duration (the file's may be longer: its sound's).
+        let duration = video_pad
+            .peer_query_duration::<gst::ClockTime>()
+            .or_else(|| self.pipeline.query_duration::<gst::ClockTime>());
         let frames = match (duration, rate) {
-            (Some(d), Some(r)) => Some((d.nseconds() as f64 * r.fps() / 1e9).round() as u64),
+            // Frames that start before the end (a sound track often outlasts the picture by
+            // part of a frame, and the container's duration may be the sound's).
+            (Some(d), Some(r)) => Some((d.nseconds() as f64 * r.fps() / 1e9 + 1e-3).floor() as u64),
             _ => None,
         };
         let codec = self.codec_name();

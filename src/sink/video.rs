@@ -285,7 +285,7 @@ impl VideoSink {
     fn pipeline_error(&self, pipeline: &gst::Pipeline, what: &str) -> Error {
         let detail = pipeline.bus().and_then(|bus| {
             bus.iter().find_map(|msg| match msg.view() {
-                gst::MessageView::Error(err) => Some(media::bus_error(&err)),
+                gst::MessageView::Error(err) => Some(media::bus_error(err)),
                 _ => None,
             })
         });
@@ -321,9 +321,11 @@ impl VideoSink {
         let n = self.frames;
         let even =
             Duration::from_nanos((n as u128 * 1_000_000_000 * self.rate.den as u128 / self.rate.num as u128) as u64);
-        // The input's own timestamps (variable frame rates keep their timing), from zero,
-        // never going backwards.
+        // The input's own timestamps (variable frame rates keep their timing), never going
+        // backwards. With the input's sound they stay on its clock (in sync); without, they
+        // start at zero.
         let mut at = match pts {
+            Some(p) if self.audio.is_some() => p,
             Some(p) => p.saturating_sub(*self.origin.get_or_insert(p)),
             None => even,
         };
@@ -350,7 +352,7 @@ impl VideoSink {
         if let Some(bus) = running.pipeline.bus() {
             if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
                 if let gst::MessageView::Error(err) = msg.view() {
-                    return Err(self.enc_err(format!("encoding failed: {}", media::bus_error(&err))));
+                    return Err(self.enc_err(format!("encoding failed: {}", media::bus_error(err))));
                 }
             }
         }
@@ -373,7 +375,7 @@ impl VideoSink {
             match msg.view() {
                 gst::MessageView::Eos(_) => break,
                 gst::MessageView::Error(err) => {
-                    result = Err(self.enc_err(format!("encoding failed: {}", media::bus_error(&err))));
+                    result = Err(self.enc_err(format!("encoding failed: {}", media::bus_error(err))));
                     break;
                 }
                 _ => {}

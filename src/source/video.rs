@@ -141,7 +141,7 @@ impl VideoSource {
                     let message = missing.unwrap_or_else(|| {
                         format!(
                             "not a readable video file (corrupt, truncated or an unknown format?): {}",
-                            media::bus_error(&err)
+                            media::bus_error(err)
                         )
                     });
                     return Err(Error::decode(&path, message));
@@ -227,7 +227,7 @@ impl VideoSource {
                 MessageView::Error(err) => {
                     return Err(Error::decode(
                         &self.path,
-                        format!("decoding failed: {}", media::bus_error(&err)),
+                        format!("decoding failed: {}", media::bus_error(err)),
                     ))
                 }
                 MessageView::Warning(_) => self.damaged += 1,
@@ -297,6 +297,14 @@ fn to_frame(sample: &gst::Sample, path: &Path) -> Result<(Frame, Option<Duration
                 .ok_or_else(|| bad("a decoded frame is shorter than its size"))?,
         );
     }
-    let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
+    // Running time: the clock the sound track of the same file also follows (a stream that
+    // starts at 1.4 s, as MPEG-TS files do, starts at zero).
+    let running = buffer.pts().and_then(|t| {
+        sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+            .and_then(|s| s.to_running_time(t))
+    });
+    let pts = running.or(buffer.pts()).map(|t| Duration::from_nanos(t.nseconds()));
     Ok((Frame::new(w as u32, h as u32, rgba), pts))
 }

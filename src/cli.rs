@@ -20,7 +20,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Render an image or video file to an emoji mosaic (PNG, JPEG, MP4, Y4M, TXT, JSON, JSONL).
+    /// Render an image or video file to an emoji mosaic (PNG, JPEG, MP4, MKV, WebM, GIF, Y4M, TXT, JSON, JSONL).
     Render(RenderArgs),
     /// Render the bundled demo clip to an MP4 and a PNG, and print their paths.
     Demo(DemoArgs),
@@ -72,12 +72,15 @@ pub struct MosaicArgs {
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    /// Input file: PNG, JPEG, MP4 (H.264) or Y4M.
+    /// Input file: PNG, JPEG, GIF, a video (MP4, MOV, MKV, WebM, AVI: H.264, HEVC, VP8, VP9, AV1, ...) or Y4M.
     #[arg(long, short = 'i')]
     pub input: PathBuf,
-    /// Output file, chosen by extension: .png .jpg .mp4 .y4m .txt .json (image) .jsonl (video), or - for Y4M on stdout.
+    /// Output file, chosen by extension: .png .jpg .mp4 .mkv .webm .gif .y4m .txt .json (image) .jsonl (video), or - for Y4M on stdout.
     #[arg(long, short = 'o')]
     pub output: PathBuf,
+    /// Leave out the input's sound (video outputs keep it by default).
+    #[arg(long)]
+    pub no_audio: bool,
     #[command(flatten)]
     pub mosaic: MosaicArgs,
     /// Output size as WxH (default: the input's size).

@@ -12,6 +12,7 @@ pub mod error;
 pub mod frame;
 pub mod gpu;
 pub mod live;
+pub mod media;
 pub mod pipeline;
 pub mod safety;
 pub mod sink;

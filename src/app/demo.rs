@@ -51,9 +51,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let mp4 = args.out_dir.join("demo-emoji.mp4");
     let src = source::open(&clip)?;
     let info = src.info().clone();
-    let mut sink: Box<dyn sink::Sink> = Box::new(sink::ThreadedSink::new(sink::create(
+    // With the clip's sound.
+    let mut sink: Box<dyn sink::Sink> = Box::new(sink::ThreadedSink::new(sink::create_with_audio(
         &mp4,
         &info,
+        Some(&clip),
         text.clone(),
         codes.clone(),
     )?)?);

@@ -1,8 +1,9 @@
 //! `emojicam render`: one input file to one output file through the shared pipeline.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use crossbeam_channel::bounded;
@@ -20,7 +21,7 @@ use crate::source::{self, Source};
 pub enum OutputKind {
     /// One picture (.png .jpg .json): a video input contributes its first frame.
     Still,
-    /// A stream of frames (.mp4 .y4m .txt .jsonl, or - for Y4M on stdout).
+    /// A stream of frames (.mp4 .mkv .webm .gif .y4m .txt .jsonl, or - for Y4M on stdout).
     Stream,
 }
 
@@ -35,13 +36,15 @@ pub fn output_kind(path: &Path) -> crate::Result<OutputKind> {
         .unwrap_or_default();
     match ext.as_str() {
         "png" | "jpg" | "jpeg" | "json" => Ok(OutputKind::Still),
-        "mp4" | "y4m" | "txt" | "jsonl" => Ok(OutputKind::Stream),
+        "mp4" | "mkv" | "webm" | "gif" | "y4m" | "txt" | "jsonl" => Ok(OutputKind::Stream),
         "" => Err(Error::usage(format!(
-            "output {} has no extension: use .png, .jpg, .mp4, .y4m, .txt, .json or .jsonl",
-            path.display()
+            "output {} has no extension: use {}",
+            path.display(),
+            sink::OUTPUTS
         ))),
         other => Err(Error::usage(format!(
-            "unsupported output format '.{other}': use .png, .jpg, .mp4, .y4m, .txt, .json or .jsonl"
+            "unsupported output format '.{other}': use {}",
+            sink::OUTPUTS
         ))),
     }
 }
@@ -59,6 +62,8 @@ pub fn emoji_strings(pipeline: &Pipeline) -> (Arc<[String]>, Arc<[String]>) {
 pub struct RenderSummary {
     pub frames: u64,
     pub seconds: f64,
+    /// Damaged input frames the decoder concealed or skipped.
+    pub damaged: u64,
 }
 
 pub fn run(args: &RenderArgs) -> Result<()> {
@@ -89,7 +94,14 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         out_info.width = w;
         out_info.height = h;
     }
-    let mut sink = sink::create(&args.output, &out_info, text, codes)?;
+    let is_video_out = args
+        .output
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["mp4", "mkv", "webm"].contains(&e.to_ascii_lowercase().as_str()));
+    let keep_audio = is_video_out && info.kind == StreamKind::Video && !args.no_audio;
+    let audio = keep_audio.then_some(args.input.as_path());
+    let mut sink = sink::create_with_audio(&args.output, &out_info, audio, text, codes)?;
     if info.kind == StreamKind::Video && kind == OutputKind::Stream {
         // Encode on a thread of its own while the pipeline works on the next frame.
         sink = Box::new(sink::ThreadedSink::new(sink)?);
@@ -115,8 +127,15 @@ pub fn run(args: &RenderArgs) -> Result<()> {
             pipeline.settings().classifier.name(),
             summary.seconds,
         );
-        if info.kind == StreamKind::Video && kind == OutputKind::Stream {
-            line.push_str("; audio, if any, is dropped");
+        if summary.damaged > 0 {
+            line.push_str(&format!(
+                "; {} damaged input frame{} concealed or skipped",
+                summary.damaged,
+                if summary.damaged == 1 { "" } else { "s" }
+            ));
+        }
+        if keep_audio && sink::has_audio(&args.input) {
+            line.push_str("; sound kept");
         }
         crate::note!("{line}");
     }
@@ -134,7 +153,7 @@ pub fn render_stream(
 ) -> crate::Result<RenderSummary> {
     let info = source.info().clone();
     let limit = if kind == OutputKind::Still { Some(1) } else { None };
-    let (tx, rx) = bounded::<crate::Result<Frame>>(3);
+    let (tx, rx) = bounded::<crate::Result<(Frame, Option<Duration>)>>(3);
     let capture = std::thread::Builder::new()
         .name("decode".into())
         .spawn(move || {
@@ -145,7 +164,7 @@ pub fn render_stream(
                 }
                 match source.next_frame() {
                     Ok(Some(f)) => {
-                        if tx.send(Ok(f)).is_err() {
+                        if tx.send(Ok((f, source.timestamp()))).is_err() {
                             break;
                         }
                         sent += 1;
@@ -157,6 +176,7 @@ pub fn render_stream(
                     }
                 }
             }
+            source.damaged()
         })
         .map_err(|e| Error::Other(format!("cannot start the decoder thread: {e}")))?;
 
@@ -175,21 +195,26 @@ pub fn render_stream(
     let start = Instant::now();
     let mut frames = 0u64;
     let needs_image = sink.needs_image();
+    // Timestamps of the frames in the pipeline, oldest first (pipelining holds one back).
+    let mut stamps: VecDeque<Option<Duration>> = VecDeque::new();
     let result = (|| {
-        let mut emit = |pipeline: &mut Pipeline, grid: crate::pipeline::Grid| {
+        let mut emit = |pipeline: &mut Pipeline, grid: crate::pipeline::Grid, pts: Option<Duration>| {
             let image = if needs_image {
                 Some(pipeline.render(size)?)
             } else {
                 None
             };
-            sink.write(&Mosaic {
-                index: frames,
-                image: image.as_ref(),
-                tile: grid.tile,
-                cols: grid.cols,
-                rows: grid.rows,
-                emoji: pipeline.emoji(),
-            })?;
+            sink.write_at(
+                &Mosaic {
+                    index: frames,
+                    image: image.as_ref(),
+                    tile: grid.tile,
+                    cols: grid.cols,
+                    rows: grid.rows,
+                    emoji: pipeline.emoji(),
+                },
+                pts,
+            )?;
             frames += 1;
             bar.inc(1);
             Ok::<(), Error>(())
@@ -198,21 +223,22 @@ pub fn render_stream(
         // previous one.
         let pipelined = pipeline.pipelining_pays();
         for item in rx.iter() {
-            let frame = item?;
+            let (frame, pts) = item?;
+            stamps.push_back(pts);
             if !pipelined {
                 let grid = pipeline.classify(&frame)?;
-                emit(pipeline, grid)?;
+                emit(pipeline, grid, stamps.pop_front().flatten())?;
             } else if let Some(grid) = pipeline.push(&frame)? {
-                emit(pipeline, grid)?;
+                emit(pipeline, grid, stamps.pop_front().flatten())?;
             }
         }
         if let Some(grid) = pipeline.flush()? {
-            emit(pipeline, grid)?;
+            emit(pipeline, grid, stamps.pop_front().flatten())?;
         }
         Ok::<(), Error>(())
     })();
     drop(rx);
-    let _ = capture.join();
+    let damaged = capture.join().unwrap_or(0);
     bar.finish_and_clear();
     result?;
     if frames == 0 {
@@ -224,5 +250,6 @@ pub fn render_stream(
     Ok(RenderSummary {
         frames,
         seconds: start.elapsed().as_secs_f64(),
+        damaged,
     })
 }

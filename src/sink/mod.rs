@@ -3,15 +3,16 @@
 //! File outputs are atomic: they are written to `.NAME.partial` beside the target, created and
 //! locked before any processing (so an unwritable path or a concurrent run fails at once), and
 //! renamed onto the target by `finish` (see [`AtomicFile`]). A sink dropped without `finish`
-//! removes its temporary file. Audio is never
-//! written: outputs are video only (the caller says "audio is dropped").
+//! removes its temporary file. Video files (.mp4 .mkv .webm) keep the input's sound when given
+//! the input ([`create_with_audio`]).
 
 mod atomic;
+mod gif;
 mod image;
-mod mp4;
 mod text;
 mod threaded;
 pub mod v4l2;
+mod video;
 mod y4m;
 
 use std::path::Path;
@@ -21,8 +22,11 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, StreamInfo};
 
 pub use self::atomic::{AtomicFile, CommitOnFinish};
+pub use self::gif::GifSink;
 pub use self::image::ImageSink;
-pub use self::mp4::Mp4Sink;
+pub use self::video::{has_audio, Container, VideoSink};
+/// The MP4 writer (live recordings use [`VideoSink::create_recording`]).
+pub type Mp4Sink = VideoSink;
 pub use self::text::{JsonSink, JsonlSink, TxtSink};
 pub use self::threaded::ThreadedSink;
 pub use self::v4l2::{FileOutput, V4l2Device, V4l2Sink, VideoOutputDevice};
@@ -46,6 +50,12 @@ pub struct Mosaic<'a> {
 /// dropped without `finish` leaves no output that looks valid.
 pub trait Sink: Send {
     fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()>;
+    /// Writes a frame shown at `pts` from the stream's start (the input's own timing, kept by
+    /// video and GIF outputs); `None` or sinks without timing: evenly spaced frames.
+    fn write_at(&mut self, mosaic: &Mosaic<'_>, pts: Option<std::time::Duration>) -> Result<()> {
+        let _ = pts;
+        self.write(mosaic)
+    }
     fn finish(&mut self) -> Result<()>;
     /// Whether this sink needs the rendered image (text sinks do not).
     fn needs_image(&self) -> bool {
@@ -53,13 +63,29 @@ pub trait Sink: Send {
     }
 }
 
+/// Output formats, for messages.
+pub const OUTPUTS: &str = ".png, .jpg, .mp4, .mkv, .webm, .gif, .y4m, .txt, .json, .jsonl or - (Y4M to stdout)";
+
 /// Creates the sink for `path`, chosen by extension: `.png`/`.jpg`/`.jpeg` (the last frame
-/// written), `.mp4` (H.264 at the input's rate), `.y4m`, `.txt`, `.json` (last frame), `.jsonl`
-/// (one line per frame), or `-` for Y4M on stdout. `emoji_text` / `emoji_codes` map atlas
-/// indices to the emoji character and its codepoint string ("1F600", "1F468-200D-1F469").
+/// written), `.mp4`/`.mkv` (H.264), `.webm` (VP8), `.gif`, `.y4m`, `.txt`, `.json` (last
+/// frame), `.jsonl` (one line per frame), or `-` for Y4M on stdout. `emoji_text` /
+/// `emoji_codes` map atlas indices to the emoji character and its codepoint string ("1F600",
+/// "1F468-200D-1F469"). Video files are silent: see [`create_with_audio`].
 pub fn create(
     path: &Path,
     info: &StreamInfo,
+    emoji_text: Arc<[String]>,
+    emoji_codes: Arc<[String]>,
+) -> Result<Box<dyn Sink>> {
+    create_with_audio(path, info, None, emoji_text, emoji_codes)
+}
+
+/// [`create`], with video files (.mp4 .mkv .webm) keeping the sound of `audio` (the input
+/// file), if it has any.
+pub fn create_with_audio(
+    path: &Path,
+    info: &StreamInfo,
+    audio: Option<&Path>,
     emoji_text: Arc<[String]>,
     emoji_codes: Arc<[String]>,
 ) -> Result<Box<dyn Sink>> {
@@ -73,7 +99,12 @@ pub fn create(
         .unwrap_or_default();
     Ok(match ext.as_str() {
         "png" | "jpg" | "jpeg" => Box::new(ImageSink::create(path)?),
-        "mp4" => Box::new(Mp4Sink::create(path, info)?),
+        "mp4" | "mkv" | "webm" => {
+            let container = Container::from_extension(&ext)
+                .ok_or_else(|| Error::usage(format!("unsupported output format '.{ext}'")))?;
+            Box::new(VideoSink::create(path, info, container, audio)?)
+        }
+        "gif" => Box::new(GifSink::create(path, info)?),
         "y4m" => Box::new(Y4mSink::create(path, info)?),
         "txt" => Box::new(TxtSink::create(path, emoji_text)?),
         "json" => Box::new(JsonSink::create(path, emoji_codes)?),
@@ -85,7 +116,7 @@ pub fn create(
                 format!("'.{ext}'")
             };
             return Err(Error::usage(format!(
-                "unsupported output format {shown}: use .png, .jpg, .mp4, .y4m, .txt, .json, .jsonl or - (Y4M to stdout)"
+                "unsupported output format {shown}: use {OUTPUTS}"
             )));
         }
     })

@@ -21,6 +21,7 @@ enum Message {
         cols: u32,
         rows: u32,
         emoji: Vec<u32>,
+        pts: Option<std::time::Duration>,
     },
     Finish,
 }
@@ -47,14 +48,18 @@ impl ThreadedSink {
                             cols,
                             rows,
                             emoji,
-                        } => sink.write(&Mosaic {
-                            index,
-                            image: image.as_ref(),
-                            tile,
-                            cols,
-                            rows,
-                            emoji: &emoji,
-                        })?,
+                            pts,
+                        } => sink.write_at(
+                            &Mosaic {
+                                index,
+                                image: image.as_ref(),
+                                tile,
+                                cols,
+                                rows,
+                                emoji: &emoji,
+                            },
+                            pts,
+                        )?,
                         Message::Finish => return sink.finish(),
                     }
                 }
@@ -93,6 +98,10 @@ impl ThreadedSink {
 
 impl Sink for ThreadedSink {
     fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
+        self.write_at(mosaic, None)
+    }
+
+    fn write_at(&mut self, mosaic: &Mosaic<'_>, pts: Option<std::time::Duration>) -> Result<()> {
         self.send(Message::Frame {
             index: mosaic.index,
             image: mosaic.image.cloned(),
@@ -100,6 +109,7 @@ impl Sink for ThreadedSink {
             cols: mosaic.cols,
             rows: mosaic.rows,
             emoji: mosaic.emoji.to_vec(),
+            pts,
         })
     }
 

@@ -1,11 +1,14 @@
 //! Where frames come from: image files, video files, cameras. All deliver RGBA frames
 //! through the same trait so live and offline rendering share one pipeline.
 //!
-//! Video decoding happens inside the source, which runs on the capture thread.
+//! Video decoding happens inside the source, which runs on the capture thread; video files
+//! go through GStreamer (any container and codec its installed plugins read), GIFs through the
+//! `image` crate, Y4M through the `y4m` crate.
 
 pub mod camera;
+mod gif;
 mod image;
-mod mp4;
+mod video;
 mod y4m;
 
 use std::io::Read;
@@ -14,8 +17,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, StreamInfo, StreamKind};
 
+pub use self::gif::GifSource;
 pub use self::image::{set_transparent_background, ImageSource};
-pub use self::mp4::Mp4Source;
+pub use self::video::VideoSource;
 pub use self::y4m::Y4mSource;
 
 /// A stream of frames. `next_frame` returns `Ok(None)` at the end of the stream.
@@ -27,24 +31,40 @@ pub trait Source: Send {
     fn arrived(&self) -> Option<std::time::Instant> {
         None
     }
+    /// When the last frame returned by `next_frame` is shown, from the stream's start (video
+    /// files: the file's own timestamps, so variable-rate clips keep their timing). `None`:
+    /// frames are evenly spaced at the stream's rate.
+    fn timestamp(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Damaged frames the decoder concealed or skipped so far.
+    fn damaged(&self) -> u64 {
+        0
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
     Image,
-    Mp4,
+    Gif,
+    Video,
     Y4m,
 }
 
-const SUPPORTED: &str = "use PNG, JPEG, MP4 (H.264) or Y4M";
+const SUPPORTED: &str = "use PNG, JPEG, GIF, MP4, MOV, MKV, WebM, AVI or Y4M";
 
 fn sniff(head: &[u8]) -> Option<Format> {
     if head.starts_with(b"\x89PNG") || head.starts_with(&[0xff, 0xd8, 0xff]) {
         Some(Format::Image)
+    } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
+        Some(Format::Gif)
     } else if head.starts_with(b"YUV4MPEG2") {
         Some(Format::Y4m)
-    } else if head.len() >= 8 && matches!(&head[4..8], b"ftyp" | b"moov" | b"mdat" | b"free") {
-        Some(Format::Mp4)
+    } else if (head.len() >= 8 && matches!(&head[4..8], b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide" | b"skip"))
+        || head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3])
+        || (head.starts_with(b"RIFF") && head.get(8..12) == Some(b"AVI "))
+    {
+        Some(Format::Video)
     } else {
         None
     }
@@ -54,7 +74,9 @@ fn by_extension(path: &Path) -> Option<Format> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {
         "png" | "jpg" | "jpeg" => Some(Format::Image),
-        "mp4" | "m4v" | "mov" => Some(Format::Mp4),
+        "gif" => Some(Format::Gif),
+        "mp4" | "m4v" | "mov" | "mkv" | "webm" | "avi" | "ts" | "mts" | "m2ts" | "3gp" | "ogv" | "flv" | "wmv"
+        | "mpg" | "mpeg" => Some(Format::Video),
         "y4m" => Some(Format::Y4m),
         _ => None,
     }
@@ -68,7 +90,7 @@ fn read_error(path: &Path, source: std::io::Error) -> Error {
 }
 
 /// Opens an image or video file, recognised by its first bytes (falling back on the
-/// extension, so a corrupt `.mp4` is reported as a corrupt MP4 rather than an unknown format).
+/// extension, so a corrupt `.mp4` is reported as a corrupt video rather than an unknown format).
 pub fn open(path: &Path) -> Result<Box<dyn Source>> {
     let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
@@ -95,7 +117,8 @@ pub fn open(path: &Path) -> Result<Box<dyn Source>> {
     drop(file);
     Ok(match format {
         Format::Image => Box::new(ImageSource::open(path)?),
-        Format::Mp4 => Box::new(Mp4Source::open(path)?),
+        Format::Gif => Box::new(GifSource::open(path)?),
+        Format::Video => Box::new(VideoSource::open(path)?),
         Format::Y4m => Box::new(Y4mSource::open(path)?),
     })
 }

@@ -1,0 +1,117 @@
+//! Animated GIF output (what people share), by the `gif` crate (the `image` crate's GIF
+//! codec): a palette of up to 256 colours per frame (NeuQuant), looping forever. Each frame is shown for as long as
+//! the input showed it (its timestamps), in GIF's 10 ms steps.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{image_of, AtomicFile, Mosaic, Sink};
+use crate::error::{Error, Result};
+use crate::frame::{Frame, Rate, StreamInfo};
+
+/// NeuQuant's sampling factor (1 best .. 30 fastest); 10 is its usual trade-off.
+const SPEED: i32 = 10;
+
+pub struct GifSink {
+    path: PathBuf,
+    file: AtomicFile,
+    /// Starts with the first frame (a GIF's header holds its size).
+    writer: Option<BufWriter<File>>,
+    encoder: Option<gif::Encoder<BufWriter<File>>>,
+    rate: Rate,
+    /// The frame waiting for the next one's timestamp (its display time), with its own.
+    pending: Option<(Frame, Duration)>,
+    size: Option<(u32, u32)>,
+    frames: u64,
+    /// Centiseconds written so far, so rounding never accumulates.
+    written_cs: u64,
+}
+
+impl GifSink {
+    pub fn create(path: &Path, info: &StreamInfo) -> Result<Self> {
+        let (file, writer) = AtomicFile::create(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            writer: Some(writer),
+            encoder: None,
+            rate: info.rate.filter(|r| r.num > 0 && r.den > 0).unwrap_or(Rate::new(25, 1)),
+            pending: None,
+            size: None,
+            frames: 0,
+            written_cs: 0,
+        })
+    }
+
+    /// Writes `frame`, shown until `end` (from the start of the animation).
+    fn emit(&mut self, mut frame: Frame, end: Duration) -> Result<()> {
+        let path = self.path.clone();
+        let fail = |e: &dyn std::fmt::Display| Error::encode(&path, format!("GIF encoding failed: {e}"));
+        let end_cs = (end.as_millis() as u64).div_ceil(10).max(self.written_cs + 1);
+        let delay_cs = (end_cs - self.written_cs).min(u16::MAX as u64) as u16;
+        self.written_cs = end_cs;
+        let (w, h) = (frame.width as u16, frame.height as u16);
+        if self.encoder.is_none() {
+            let writer = self.writer.take().ok_or_else(|| fail(&"write after finish"))?;
+            let mut encoder = gif::Encoder::new(writer, w, h, &[]).map_err(|e| fail(&e))?;
+            encoder.set_repeat(gif::Repeat::Infinite).map_err(|e| fail(&e))?;
+            self.encoder = Some(encoder);
+        }
+        let mut gif_frame = gif::Frame::from_rgba_speed(w, h, &mut frame.rgba, SPEED);
+        gif_frame.delay = delay_cs;
+        self.encoder
+            .as_mut()
+            .ok_or_else(|| fail(&"write after finish"))?
+            .write_frame(&gif_frame)
+            .map_err(|e| fail(&e))
+    }
+}
+
+impl Sink for GifSink {
+    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
+        self.write_at(mosaic, None)
+    }
+
+    fn write_at(&mut self, mosaic: &Mosaic<'_>, pts: Option<Duration>) -> Result<()> {
+        let frame = image_of(mosaic, &self.path)?;
+        let size = (frame.width, frame.height);
+        if frame.width > u16::MAX as u32 || frame.height > u16::MAX as u32 {
+            return Err(Error::encode(
+                &self.path,
+                "GIF frames are at most 65535 pixels wide and high",
+            ));
+        }
+        if *self.size.get_or_insert(size) != size {
+            return Err(Error::encode(&self.path, "frame size changed"));
+        }
+        let at = pts.unwrap_or_else(|| self.rate.frame_duration() * self.frames as u32);
+        let at = match &self.pending {
+            Some((_, prev)) if at <= *prev => *prev + Duration::from_millis(10),
+            _ => at,
+        };
+        if let Some((prev, _)) = self.pending.take() {
+            self.emit(prev, at)?;
+        }
+        self.pending = Some((frame.clone(), at));
+        self.frames += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let Some((last, at)) = self.pending.take() else {
+            return Err(Error::encode(&self.path, "no frame was produced"));
+        };
+        let end = at + self.rate.frame_duration();
+        self.emit(last, end)?;
+        let encoder = self
+            .encoder
+            .take()
+            .ok_or_else(|| Error::encode(&self.path, "finished twice"))?;
+        let writer = encoder
+            .into_inner()
+            .map_err(|e| Error::encode(&self.path, format!("GIF encoding failed: {e}")))?;
+        self.file.commit(writer)
+    }
+}

@@ -1,0 +1,459 @@
+//! Video outputs through GStreamer: MP4 and MKV (H.264 by x264, AAC sound), WebM (VP8, Opus
+//! sound), and fragmented MP4 for live recordings.
+//!
+//! appsrc (RGBA, the input's timestamps) -> videoconvert -> I420 -> encoder -> muxer -> filesink
+//! uridecodebin (the input's audio) -> audioconvert -> audioresample -> encoder -> muxer
+//!
+//! The input's sound is decoded from the input file and re-encoded for the container, on the
+//! same timeline as the frames, so they stay in sync. H.264 4:2:0 needs even sizes: an odd
+//! width or height is padded by one pixel, repeating the last column/row.
+//!
+//! Two modes: [`VideoSink::create`] writes to a temporary file renamed on `finish` (nothing
+//! that looks like a result is left by a failed run); [`VideoSink::create_recording`] writes a
+//! fragmented MP4 straight to the target, one fragment about every second, so a recording
+//! cut short by a crash or a kill stays playable up to its last fragment.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use super::{image_of, AtomicFile, Mosaic, Sink};
+use crate::error::{Error, Result};
+use crate::frame::{Frame, Rate, StreamInfo};
+use crate::media;
+
+/// What a video file holds, chosen by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    Mp4,
+    Mkv,
+    Webm,
+}
+
+impl Container {
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        match ext {
+            "mp4" | "m4v" | "mov" => Some(Container::Mp4),
+            "mkv" => Some(Container::Mkv),
+            "webm" => Some(Container::Webm),
+            _ => None,
+        }
+    }
+}
+
+struct Running {
+    pipeline: gst::Pipeline,
+    appsrc: gst_app::AppSrc,
+}
+
+pub struct VideoSink {
+    path: PathBuf,
+    container: Container,
+    rate: Rate,
+    /// The input whose sound goes with the video (None: no sound).
+    audio: Option<PathBuf>,
+    /// The temporary file a whole-file output is written to (None: a recording, written in place).
+    file: Option<AtomicFile>,
+    running: Option<Running>,
+    /// (source size, encoded size) fixed by the first frame.
+    sizes: Option<((u32, u32), (u32, u32))>,
+    padded: Vec<u8>,
+    frames: u64,
+    /// The first frame's timestamp: output timestamps start at zero.
+    origin: Option<Duration>,
+    last_pts: Option<Duration>,
+    finished: bool,
+}
+
+fn valid_rate(rate: Option<Rate>) -> Rate {
+    rate.filter(|r| r.num > 0 && r.den > 0).unwrap_or(Rate::new(25, 1))
+}
+
+impl VideoSink {
+    /// A whole file at the input's rate (25 fps when unknown), committed on `finish`. `audio`:
+    /// the input file whose sound track (if any) is kept.
+    pub fn create(path: &Path, info: &StreamInfo, container: Container, audio: Option<&Path>) -> Result<Self> {
+        media::init()?;
+        let (file, writer) = AtomicFile::create(path)?;
+        drop(writer);
+        let mut sink = Self::new(path, valid_rate(info.rate), container, Some(file));
+        sink.audio = audio.filter(|a| has_audio(a)).map(Path::to_path_buf);
+        Ok(sink)
+    }
+
+    /// A fragmented MP4 for live recording, written to `path` as it goes. `width`/`height`
+    /// are informational: the first frame fixes the size.
+    pub fn create_recording(path: &Path, width: u32, height: u32, rate: Rate) -> Result<Self> {
+        let _ = (width, height);
+        media::init()?;
+        // Fail now, before the session starts, if the file cannot be written.
+        std::fs::File::create(path).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self::new(path, valid_rate(Some(rate)), Container::Mp4, None))
+    }
+
+    fn new(path: &Path, rate: Rate, container: Container, file: Option<AtomicFile>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            container,
+            rate,
+            audio: None,
+            file,
+            running: None,
+            sizes: None,
+            padded: Vec::new(),
+            frames: 0,
+            origin: None,
+            last_pts: None,
+            finished: false,
+        }
+    }
+
+    /// Frames encoded so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    fn enc_err(&self, msg: impl std::fmt::Display) -> Error {
+        Error::encode(&self.path, msg.to_string())
+    }
+
+    fn recording(&self) -> bool {
+        self.file.is_none()
+    }
+
+    /// Builds and starts the pipeline for frames of `frame`'s size.
+    fn start(&mut self, frame: &Frame) -> Result<()> {
+        let src = (frame.width, frame.height);
+        let enc = (frame.width.div_ceil(2) * 2, frame.height.div_ceil(2) * 2);
+        let limit = if self.container == Container::Webm { 16384 } else { 8192 };
+        if enc.0 > limit || enc.1 > limit {
+            return Err(self.enc_err(format!("{}x{} is too large to encode", enc.0, enc.1)));
+        }
+        let path = self.path.clone();
+        let fail = |e: &dyn std::fmt::Display| Error::encode(&path, format!("cannot build the encoding pipeline: {e}"));
+        let target = match &self.file {
+            Some(file) => file.temp_path().to_path_buf(),
+            None => self.path.clone(),
+        };
+        let pipeline = gst::Pipeline::new();
+        let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, enc.0, enc.1)
+            .fps(gst::Fraction::new(self.rate.num as i32, self.rate.den as i32))
+            .build()
+            .map_err(|e| fail(&e))?
+            .to_caps()
+            .map_err(|e| fail(&e))?;
+        let frame_bytes = enc.0 as u64 * enc.1 as u64 * 4;
+        let appsrc = gst_app::AppSrc::builder()
+            .caps(&caps)
+            .format(gst::Format::Time)
+            .block(true)
+            .max_bytes(frame_bytes * 2)
+            .build();
+        let convert = media::make_any(&["videoconvert"], &path)?;
+        let i420 = gst::ElementFactory::make("capsfilter")
+            .property(
+                "caps",
+                gst_video::VideoCapsBuilder::new()
+                    .format(gst_video::VideoFormat::I420)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| fail(&e))?;
+        let encoder = self.video_encoder(enc)?;
+        let vqueue = media::make_any(&["queue"], &path)?;
+        let mux = match self.container {
+            Container::Mp4 => {
+                let mux = media::make_any(&["mp4mux"], &path)?;
+                if self.recording() {
+                    // One fragment a second, each playable as soon as it is written.
+                    mux.set_property("fragment-duration", 1000u32);
+                    media::set_if(&mux, "streamable", "true");
+                } else {
+                    media::set_if(&mux, "faststart", "true");
+                }
+                mux
+            }
+            Container::Mkv => media::make_any(&["matroskamux"], &path)?,
+            Container::Webm => media::make_any(&["webmmux"], &path)?,
+        };
+        let filesink = gst::ElementFactory::make("filesink")
+            .property("location", target.to_string_lossy().as_ref())
+            .property("sync", false)
+            .build()
+            .map_err(|e| fail(&e))?;
+        if self.recording() {
+            // Each fragment reaches the disk as it is muxed, not when a write buffer fills.
+            filesink.set_property_from_str("buffer-mode", "unbuffered");
+        }
+        pipeline
+            .add_many([appsrc.upcast_ref(), &convert, &i420, &encoder, &vqueue, &mux, &filesink])
+            .map_err(|e| fail(&e))?;
+        gst::Element::link_many([appsrc.upcast_ref(), &convert, &i420, &encoder, &vqueue, &mux, &filesink])
+            .map_err(|e| fail(&e))?;
+        if let Some(input) = self.audio.clone() {
+            self.add_audio(&pipeline, &mux, &input)?;
+        }
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| self.pipeline_error(&pipeline, "cannot start encoding"))?;
+        self.running = Some(Running { pipeline, appsrc });
+        self.sizes = Some((src, enc));
+        Ok(())
+    }
+
+    fn video_encoder(&self, size: (u32, u32)) -> Result<gst::Element> {
+        let fps = self.rate.fps().max(1.0);
+        if self.container == Container::Webm {
+            let enc = media::make_any(&["vp8enc"], &self.path)?;
+            // ~0.15 bits per pixel: emoji edges are sharp, a plain video rate smears them.
+            let bps = (size.0 as f64 * size.1 as f64 * fps * 0.15).clamp(200e3, 40e6);
+            media::set_if(&enc, "target-bitrate", &(bps as i64).to_string());
+            media::set_if(&enc, "deadline", "1");
+            media::set_if(&enc, "cpu-used", "8");
+            media::set_if(&enc, "threads", "2");
+            media::set_if(&enc, "keyframe-max-dist", &(fps.round() as i64 * 2).to_string());
+            return Ok(enc);
+        }
+        // x264 where installed (Debian: gstreamer1.0-plugins-ugly), else Cisco's openh264.
+        let enc = media::make_any(&["x264enc", "openh264enc"], &self.path)?;
+        let key_interval = if self.recording() {
+            fps.round()
+        } else {
+            fps.round() * 5.0
+        } as u32;
+        if enc.factory().is_some_and(|f| f.name() == "x264enc") {
+            // Constant quality; fast enough to keep up with the pipeline on two cores.
+            enc.set_property_from_str("pass", "qual");
+            enc.set_property("quantizer", 23u32);
+            enc.set_property_from_str("speed-preset", "superfast");
+            // No B-frames: decode order is display order, so MP4's sample durations follow
+            // the input's timestamps exactly, variable frame rates included.
+            enc.set_property("bframes", 0u32);
+            if self.recording() {
+                enc.set_property_from_str("tune", "zerolatency");
+            }
+            enc.set_property("key-int-max", key_interval);
+        } else {
+            let bps = (size.0 as f64 * size.1 as f64 * fps * 0.15).clamp(200e3, 40e6);
+            media::set_if(&enc, "bitrate", &(bps as u64).to_string());
+            media::set_if(&enc, "gop-size", &key_interval.to_string());
+        }
+        Ok(enc)
+    }
+
+    /// Decodes the input's first audio stream and re-encodes it for the container.
+    fn add_audio(&self, pipeline: &gst::Pipeline, mux: &gst::Element, input: &Path) -> Result<()> {
+        let path = &self.path;
+        let fail = |e: &dyn std::fmt::Display| Error::encode(path, format!("cannot add the sound: {e}"));
+        let convert = media::make_any(&["audioconvert"], path)?;
+        let resample = media::make_any(&["audioresample"], path)?;
+        let encoder = match self.container {
+            Container::Webm => media::make_any(&["opusenc"], path)?,
+            _ => media::make_any(&["voaacenc", "avenc_aac", "fdkaacenc"], path)?,
+        };
+        let queue = media::make_any(&["queue"], path)?;
+        let sink_pad = convert
+            .static_pad("sink")
+            .ok_or_else(|| fail(&"audioconvert has no sink pad"))?;
+        // Only the sound is decoded: other streams are not exposed (nor decoded).
+        let decode = gst::ElementFactory::make("uridecodebin")
+            .property("uri", media::uri(input)?)
+            .property("caps", gst::Caps::builder("audio/x-raw").any_features().build())
+            .property("expose-all-streams", false)
+            .build()
+            .map_err(|e| fail(&e))?;
+        decode.connect_pad_added(move |_, pad| {
+            if !sink_pad.is_linked() {
+                let _ = pad.link(&sink_pad);
+            }
+        });
+        pipeline
+            .add_many([&decode, &convert, &resample, &encoder, &queue])
+            .map_err(|e| fail(&e))?;
+        gst::Element::link_many([&convert, &resample, &encoder, &queue, mux]).map_err(|e| fail(&e))?;
+        Ok(())
+    }
+
+    /// The pipeline's error message (from its bus), or `what`.
+    fn pipeline_error(&self, pipeline: &gst::Pipeline, what: &str) -> Error {
+        let detail = pipeline.bus().and_then(|bus| {
+            bus.iter().find_map(|msg| match msg.view() {
+                gst::MessageView::Error(err) => Some(media::bus_error(err)),
+                _ => None,
+            })
+        });
+        self.enc_err(match detail {
+            Some(d) => format!("{what}: {d}"),
+            None => what.to_string(),
+        })
+    }
+
+    fn encode(&mut self, frame: &Frame, pts: Option<Duration>) -> Result<()> {
+        if self.finished {
+            return Err(self.enc_err("write after finish"));
+        }
+        if self.sizes.is_none() {
+            self.start(frame)?;
+        }
+        let Some((src, enc)) = self.sizes else {
+            return Err(self.enc_err("internal: encoder not started"));
+        };
+        if src != (frame.width, frame.height) {
+            return Err(self.enc_err(format!(
+                "frame size changed from {}x{} to {}x{}",
+                src.0, src.1, frame.width, frame.height
+            )));
+        }
+        let data = if src == enc {
+            frame.rgba.clone()
+        } else {
+            pad_to(frame, enc.0 as usize, enc.1 as usize, &mut self.padded);
+            self.padded.clone()
+        };
+        let frame_time = self.rate.frame_duration();
+        let n = self.frames;
+        let even =
+            Duration::from_nanos((n as u128 * 1_000_000_000 * self.rate.den as u128 / self.rate.num as u128) as u64);
+        // The input's own timestamps (variable frame rates keep their timing), never going
+        // backwards. With the input's sound they stay on its clock (in sync); without, they
+        // start at zero.
+        let mut at = match pts {
+            Some(p) if self.audio.is_some() => p,
+            Some(p) => p.saturating_sub(*self.origin.get_or_insert(p)),
+            None => even,
+        };
+        if let Some(last) = self.last_pts {
+            if at <= last {
+                at = last + Duration::from_micros(1);
+            }
+        }
+        self.last_pts = Some(at);
+        let mut buffer = gst::Buffer::from_mut_slice(data);
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(gst::ClockTime::from_nseconds(at.as_nanos() as u64));
+            b.set_duration(gst::ClockTime::from_nseconds(frame_time.as_nanos() as u64));
+        }
+        let Some(running) = &self.running else {
+            return Err(self.enc_err("internal: encoder not started"));
+        };
+        if running.appsrc.push_buffer(buffer).is_err() {
+            let pipeline = running.pipeline.clone();
+            return Err(self.pipeline_error(&pipeline, "encoding failed"));
+        }
+        // An error downstream (disk full, encoder failure) shows on the bus before the flow
+        // returns it: report it at once.
+        if let Some(bus) = running.pipeline.bus() {
+            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                if let gst::MessageView::Error(err) = msg.view() {
+                    return Err(self.enc_err(format!("encoding failed: {}", media::bus_error(err))));
+                }
+            }
+        }
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Ends the stream and waits until every frame is in the file.
+    fn drain(&mut self) -> Result<()> {
+        let Some(running) = self.running.take() else {
+            return Ok(());
+        };
+        let _ = running.appsrc.end_of_stream();
+        let bus = running
+            .pipeline
+            .bus()
+            .ok_or_else(|| self.enc_err("the pipeline has no bus"))?;
+        let mut result = Ok(());
+        for msg in bus.iter_timed(gst::ClockTime::NONE) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => break,
+                gst::MessageView::Error(err) => {
+                    result = Err(self.enc_err(format!("encoding failed: {}", media::bus_error(err))));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let _ = running.pipeline.set_state(gst::State::Null);
+        result
+    }
+}
+
+/// Whether a file has a sound track GStreamer can decode.
+pub fn has_audio(path: &Path) -> bool {
+    let Ok(uri) = media::uri(path) else { return false };
+    let Ok(discoverer) = gstreamer_pbutils::Discoverer::new(gst::ClockTime::from_seconds(20)) else {
+        return false;
+    };
+    discoverer
+        .discover_uri(&uri)
+        .map(|info| !info.audio_streams().is_empty())
+        .unwrap_or(false)
+}
+
+/// Copies `frame` into `out` at `w`x`h` (>= the frame), repeating the last column and row.
+fn pad_to(frame: &Frame, w: usize, h: usize, out: &mut Vec<u8>) {
+    let (fw, fh) = (frame.width as usize, frame.height as usize);
+    out.resize(w * h * 4, 0);
+    for y in 0..h {
+        let sy = y.min(fh - 1);
+        let src = &frame.rgba[sy * fw * 4..(sy + 1) * fw * 4];
+        let dst = &mut out[y * w * 4..(y + 1) * w * 4];
+        dst[..fw * 4].copy_from_slice(src);
+        for x in fw..w {
+            dst[x * 4..x * 4 + 4].copy_from_slice(&src[(fw - 1) * 4..fw * 4]);
+        }
+    }
+}
+
+impl Sink for VideoSink {
+    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
+        self.write_at(mosaic, None)
+    }
+
+    fn write_at(&mut self, mosaic: &Mosaic<'_>, pts: Option<Duration>) -> Result<()> {
+        let frame = image_of(mosaic, &self.path)?;
+        self.encode(frame, pts)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        if self.frames == 0 && !self.recording() {
+            return Err(self.enc_err("no frame was produced"));
+        }
+        self.drain()?;
+        if let Some(file) = self.file.as_mut() {
+            let reopened = std::fs::OpenOptions::new()
+                .append(true)
+                .open(file.temp_path())
+                .map_err(|source| Error::Write {
+                    path: file.target().to_path_buf(),
+                    source,
+                })?;
+            file.commit(std::io::BufWriter::new(reopened))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for VideoSink {
+    fn drop(&mut self) {
+        if self.recording() {
+            // Never lose a recorded frame: end the file properly even without `finish`.
+            let _ = self.drain();
+        } else if let Some(running) = self.running.take() {
+            // The temporary file goes with the AtomicFile.
+            let _ = running.pipeline.set_state(gst::State::Null);
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Video files of any container and codec GStreamer can read (MP4, MOV, MKV, WebM, AVI with
+//! H.264, HEVC, VP8, VP9, AV1, ...), decoded by `uridecodebin` on GStreamer's own threads:
+//!
+//! uridecodebin (video only) -> videoconvert -> videoflip (honours rotation tags) -> appsink RGBA
+//!
+//! `next_frame` pulls one frame at a time (the appsink holds a few, so decoding runs ahead while
+//! the pipeline works). A frame the decoder cannot decode is concealed or skipped by the decoder,
+//! as players do, and counted ([`Source::damaged`]); only a stream where nothing decodes fails.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use super::Source;
+use crate::error::{Error, Result};
+use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
+use crate::media;
+
+/// How long opening may take before we give up (a stalled network mount, a hung plugin).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct VideoSource {
+    path: PathBuf,
+    pipeline: gst::Pipeline,
+    appsink: gst_app::AppSink,
+    info: StreamInfo,
+    last_pts: Option<Duration>,
+    damaged: u64,
+    ended: bool,
+}
+
+impl VideoSource {
+    pub fn open(path: &Path) -> Result<Self> {
+        media::init()?;
+        let uri = media::uri(path)?;
+        let fail = |what: &str| Error::decode(path, format!("cannot build the decoding pipeline: {what}"));
+        let flip = gst::ElementFactory::make("videoflip")
+            .build()
+            .map_err(|_| fail("videoflip is missing: install gstreamer1.0-plugins-good"))?;
+        flip.set_property_from_str("video-direction", "auto");
+        let convert = gst::ElementFactory::make("videoconvert")
+            .build()
+            .map_err(|_| fail("videoconvert is missing: install gstreamer1.0-plugins-base"))?;
+        let appsink = gst_app::AppSink::builder()
+            .caps(
+                &gst_video::VideoCapsBuilder::new()
+                    .format(gst_video::VideoFormat::Rgba)
+                    .build(),
+            )
+            .max_buffers(4)
+            .drop(false)
+            .sync(false)
+            .build();
+        let flip_sink = convert
+            .static_pad("sink")
+            .ok_or_else(|| fail("videoconvert has no sink pad"))?;
+        let decodebin = media::decode_only(&uri, "video/", flip_sink.clone())
+            .map_err(|_| fail("uridecodebin is missing: install gstreamer1.0-plugins-base"))?;
+        let pipeline = gst::Pipeline::new();
+        pipeline
+            .add_many([&decodebin, &flip, &convert, appsink.upcast_ref()])
+            .map_err(|e| fail(&e.to_string()))?;
+        // Convert first: videoflip takes RGBA, not every format a decoder gives (4:2:2, 10-bit).
+        gst::Element::link_many([&convert, &flip, appsink.upcast_ref()]).map_err(|e| fail(&e.to_string()))?;
+
+        // Decoders give up after a few damaged frames by default; like a player, carry on and
+        // count them instead.
+        pipeline.connect_deep_element_added(|_, _, element| {
+            if element.find_property("max-errors").is_some() {
+                element.set_property("max-errors", -1i32);
+            }
+        });
+        // Every stream is known and none is video: opening stops waiting for a first frame.
+        let no_video = Arc::new(AtomicBool::new(false));
+        {
+            let flip_sink = flip_sink.clone();
+            let no_video = no_video.clone();
+            decodebin.connect_no_more_pads(move |_| {
+                if !flip_sink.is_linked() {
+                    no_video.store(true, Ordering::SeqCst);
+                }
+            });
+        }
+        let mut source = Self {
+            path: path.to_path_buf(),
+            pipeline,
+            appsink,
+            info: StreamInfo {
+                kind: StreamKind::Video,
+                width: 0,
+                height: 0,
+                rate: None,
+                frames: None,
+                description: String::new(),
+            },
+            last_pts: None,
+            damaged: 0,
+            ended: false,
+        };
+        source.preroll(&flip_sink, &no_video)?;
+        Ok(source)
+    }
+
+    /// Runs the pipeline up to its first decoded frame and reads the stream's size and rate.
+    fn preroll(&mut self, video_pad: &gst::Pad, no_video: &AtomicBool) -> Result<()> {
+        let path = self.path.clone();
+        let bus = self
+            .pipeline
+            .bus()
+            .ok_or_else(|| Error::decode(&path, "the pipeline has no bus"))?;
+        // A state change failure is reported on the bus too, with the reason.
+        let _ = self.pipeline.set_state(gst::State::Paused);
+        let mut missing = None;
+        let deadline = std::time::Instant::now() + OPEN_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(Error::decode(&path, "timed out opening the file"));
+            }
+            if no_video.load(Ordering::SeqCst) {
+                break;
+            }
+            let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+                continue;
+            };
+            use gst::MessageView;
+            match msg.view() {
+                MessageView::AsyncDone(_) => break,
+                MessageView::Element(_) => {
+                    if let Some(line) = media::missing_plugin(&msg) {
+                        missing.get_or_insert(line);
+                    }
+                }
+                MessageView::Error(err) => {
+                    let message = missing.unwrap_or_else(|| {
+                        format!(
+                            "not a readable video file (corrupt, truncated or an unknown format?): {}",
+                            media::bus_error(err)
+                        )
+                    });
+                    return Err(Error::decode(&path, message));
+                }
+                MessageView::Warning(_) => self.damaged += 1,
+                _ => {}
+            }
+        }
+        if !video_pad.is_linked() {
+            return Err(Error::usage(format!(
+                "{}: {}",
+                path.display(),
+                missing.unwrap_or_else(|| "the file has no video track (audio only?)".into())
+            )));
+        }
+        let caps = self
+            .appsink
+            .static_pad("sink")
+            .and_then(|p| p.current_caps())
+            .ok_or_else(|| Error::decode(&path, "no frame could be decoded"))?;
+        let video = gst_video::VideoInfo::from_caps(&caps)
+            .map_err(|e| Error::decode(&path, format!("unexpected decoded format: {e}")))?;
+        let (width, height) = (video.width(), video.height());
+        let fps = video.fps();
+        let rate = (fps.numer() > 0 && fps.denom() > 0).then(|| Rate::new(fps.numer() as u32, fps.denom() as u32));
+        // The video stream's own duration (the file's may be longer: its sound's).
+        let duration = video_pad
+            .peer_query_duration::<gst::ClockTime>()
+            .or_else(|| self.pipeline.query_duration::<gst::ClockTime>());
+        let frames = match (duration, rate) {
+            // Frames that start before the end (a sound track often outlasts the picture by
+            // part of a frame, and the container's duration may be the sound's).
+            (Some(d), Some(r)) => Some((d.nseconds() as f64 * r.fps() / 1e9 + 1e-3).floor() as u64),
+            _ => None,
+        };
+        let codec = self.codec_name();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let shown = rate.map_or_else(|| "variable".into(), |r| r.to_string());
+        self.info = StreamInfo {
+            kind: StreamKind::Video,
+            width,
+            height,
+            rate: Some(rate.unwrap_or(Rate::new(25, 1))),
+            frames,
+            description: format!("{name}: {codec} {width}x{height} {shown} fps"),
+        };
+        self.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| Error::decode(&path, format!("cannot start decoding: {e}")))?;
+        Ok(())
+    }
+
+    /// The video codec's name as GStreamer describes it ("H.264 (High Profile)").
+    fn codec_name(&self) -> String {
+        let mut name = None;
+        // The decoder's sink caps say what was decoded.
+        let mut elements = self.pipeline.iterate_recurse();
+        while let Ok(Some(element)) = elements.next() {
+            let is_decoder = element
+                .factory()
+                .is_some_and(|f| f.has_type(gst::ElementFactoryType::DECODER | gst::ElementFactoryType::MEDIA_VIDEO));
+            if !is_decoder {
+                continue;
+            }
+            if let Some(caps) = element.static_pad("sink").and_then(|p| p.current_caps()) {
+                name = Some(gstreamer_pbutils::pb_utils_get_codec_description(&caps).to_string());
+            }
+        }
+        name.unwrap_or_else(|| "video".into())
+    }
+
+    /// Pops bus messages: counts decoder warnings (damaged frames), returns a fatal error.
+    fn check_bus(&mut self) -> Result<()> {
+        let Some(bus) = self.pipeline.bus() else {
+            return Ok(());
+        };
+        while let Some(msg) = bus.pop() {
+            use gst::MessageView;
+            match msg.view() {
+                MessageView::Error(err) => {
+                    return Err(Error::decode(
+                        &self.path,
+                        format!("decoding failed: {}", media::bus_error(err)),
+                    ))
+                }
+                MessageView::Warning(_) => self.damaged += 1,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source for VideoSource {
+    fn info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>> {
+        if self.ended {
+            return Ok(None);
+        }
+        loop {
+            if let Some(sample) = self.appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+                self.check_bus()?;
+                return to_frame(&sample, &self.path).map(|(frame, pts)| {
+                    self.last_pts = pts;
+                    Some(frame)
+                });
+            }
+            self.check_bus()?;
+            if self.appsink.is_eos() {
+                self.ended = true;
+                let _ = self.pipeline.set_state(gst::State::Null);
+                return Ok(None);
+            }
+        }
+    }
+
+    fn timestamp(&self) -> Option<Duration> {
+        self.last_pts
+    }
+
+    fn damaged(&self) -> u64 {
+        self.damaged
+    }
+}
+
+impl Drop for VideoSource {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn to_frame(sample: &gst::Sample, path: &Path) -> Result<(Frame, Option<Duration>)> {
+    let bad = |m: &str| Error::decode(path, m.to_string());
+    let caps = sample.caps().ok_or_else(|| bad("a decoded frame without caps"))?;
+    let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| bad("a decoded frame with unknown caps"))?;
+    let buffer = sample.buffer().ok_or_else(|| bad("a decoded frame without data"))?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+        .map_err(|_| bad("cannot map a decoded frame"))?;
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let stride = info.stride()[0] as usize;
+    let data = frame.plane_data(0).map_err(|_| bad("cannot read a decoded frame"))?;
+    let mut rgba = Vec::with_capacity(w * h * 4);
+    for row in 0..h {
+        let start = row * stride;
+        rgba.extend_from_slice(
+            data.get(start..start + w * 4)
+                .ok_or_else(|| bad("a decoded frame is shorter than its size"))?,
+        );
+    }
+    // Running time: the clock the sound track of the same file also follows (a stream that
+    // starts at 1.4 s, as MPEG-TS files do, starts at zero).
+    let running = buffer.pts().and_then(|t| {
+        sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+            .and_then(|s| s.to_running_time(t))
+    });
+    let pts = running.or(buffer.pts()).map(|t| Duration::from_nanos(t.nseconds()));
+    Ok((Frame::new(w as u32, h as u32, rgba), pts))
+}

@@ -180,6 +180,7 @@ pub fn run_headless(
     // The duration counts from the first mosaic, so that a recording holds that many seconds
     // however long the GPU and the model took to start.
     let mut deadline = crossbeam_channel::never();
+    let mut end: Option<Instant> = None;
     let mut next = Some(first);
     loop {
         if let Some(mut c) = next.take() {
@@ -187,14 +188,18 @@ pub fn run_headless(
             session.stats.shown(c.at, c.dropped);
             if session.stats.frames == 1 {
                 if let Some(d) = duration {
-                    let end = Instant::now() + d;
-                    deadline = crossbeam_channel::at(end);
-                    session.end_recording_by(end);
+                    let at = Instant::now() + d;
+                    deadline = crossbeam_channel::at(at);
+                    end = Some(at);
+                    session.end_recording_by(at);
                 }
             }
         }
         select! {
             recv(capture.receiver()) -> ev => match ev {
+                // A frame from after the end may win the race with the deadline: it is not
+                // part of the run.
+                Ok(CaptureEvent::Frame(c)) if end.is_some_and(|e| c.at > e) => return Ok(StopReason::Duration),
                 Ok(CaptureEvent::Frame(c)) => next = Some(c),
                 Ok(CaptureEvent::Started(_)) => {}
                 Ok(CaptureEvent::End) | Err(_) => return Ok(StopReason::SourceEnded),

@@ -68,6 +68,11 @@ pub struct MosaicArgs {
     /// work). 0 re-classifies every tile every frame.
     #[arg(long, default_value_t = crate::pipeline::DEFAULT_CHANGE_THRESHOLD)]
     pub change_threshold: u8,
+    /// Emoji variety (0..=10): 0 always draws each tile's closest emoji; higher values let a
+    /// tile take a near-equal one chosen by a fixed pattern, so flat areas become a varied
+    /// texture instead of one emoji repeated (costs a little likeness). onnx classifier only.
+    #[arg(long, default_value_t = crate::classify::DEFAULT_VARIETY)]
+    pub variety: f32,
 }
 
 #[derive(Args, Debug)]

@@ -188,6 +188,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     if args.classifiers.contains(&ClassifierKind::Onnx) {
         flicker_report(&source_frames, args.tile, &adapter)?;
+        if let Some(p) = &first {
+            variety_report(p, &resize(&source_frames[0], 1280, 720)?, args.tile)?;
+        }
     }
 
     if !args.no_baseline && args.classifiers.contains(&ClassifierKind::Onnx) {
@@ -445,6 +448,51 @@ fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<(f64, f64)>
         prev = Some(cur.to_vec());
     }
     Ok((sum / n.max(1) as f64, psnr / frames.len().max(1) as f64))
+}
+
+/// Likeness against variety: per background and `--variety`, the classify time (one batch of
+/// every tile), how wallpaper-like the frame is, and its 2x2 PSNR (the objective's error).
+fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
+    use crate::classify::texture::Texture;
+    use crate::gpu::Background;
+    println!();
+    println!("| variety (onnx, 1280x720, tile {tile}) | background | classify ms (median of 5) | most common emoji | largest one-emoji region (tiles) | right neighbour equal | distinct emoji | 2x2 PSNR dB |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for background in [Background::Color([0, 0, 0]), Background::Tile] {
+        for variety in [0.0, 0.5, 1.0, 2.0] {
+            let settings = Settings {
+                tile,
+                background,
+                variety,
+                ..first.settings().clone()
+            };
+            let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), Settings {
+                change_threshold: None,
+                ..settings
+            })?;
+            let mut times = Vec::new();
+            for _ in 0..6 {
+                p.classify(frame)?;
+                times.push(ms(p.times().classify));
+            }
+            let (_, psnr) = change_share(&mut p, std::slice::from_ref(frame))?;
+            let cols = p.grid().map_or(1, |g| g.cols as usize);
+            let t = Texture::measure(p.emoji(), cols);
+            println!(
+                "| {variety} | {} | {:.1} | {:.1}% | {} | {:.1}% | {} | {psnr:.2} |",
+                match background {
+                    Background::Tile => "tile".to_string(),
+                    Background::Color(c) => format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2]),
+                },
+                median(&times[1..]),
+                100.0 * t.top_share,
+                t.largest_region,
+                100.0 * t.right_equal,
+                t.distinct
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Flicker: a still frame with per-frame sensor noise, and the moving clip, naive vs steady.

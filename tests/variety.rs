@@ -69,7 +69,11 @@ fn variety_meets_the_targets_on_a_real_photo() {
         100.0 * t1.top_share
     );
     assert!(t1.largest_region <= 25, "a region of {} tiles", t1.largest_region);
-    assert!(t1.right_equal <= 0.15, "{:.1}% right neighbours equal", 100.0 * t1.right_equal);
+    assert!(
+        t1.right_equal <= 0.15,
+        "{:.1}% right neighbours equal",
+        100.0 * t1.right_equal
+    );
     assert!(p_exact - p_varied <= 0.5, "2x2 PSNR cost {:.2} dB", p_exact - p_varied);
     // ... and variety 0 is the wallpaper the issue describes, so the targets are not trivial here.
     assert!(t0.largest_region > 25 && t0.right_equal > 0.15, "{t0:?}");
@@ -153,7 +157,12 @@ fn tile_background_matches_the_exhaustive_search() {
             "{name}: 2x2 PSNR onnx/tile {:.2}, nearest/tile {:.2}, onnx/black {:.2}",
             psnr[0], psnr[1], psnr[2]
         );
-        assert!(psnr[0] >= psnr[1] - 0.5, "{name}: onnx {:.2} vs nearest {:.2}", psnr[0], psnr[1]);
+        assert!(
+            psnr[0] >= psnr[1] - 0.5,
+            "{name}: onnx {:.2} vs nearest {:.2}",
+            psnr[0],
+            psnr[1]
+        );
         assert!(psnr[0] > psnr[2], "{name}: the tile background is the better likeness");
     }
 }

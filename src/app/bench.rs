@@ -466,10 +466,14 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
                 variety,
                 ..first.settings().clone()
             };
-            let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), Settings {
-                change_threshold: None,
-                ..settings
-            })?;
+            let mut p = Pipeline::with_parts(
+                first.gpu().clone(),
+                first.atlas().clone(),
+                Settings {
+                    change_threshold: None,
+                    ..settings
+                },
+            )?;
             let mut times = Vec::new();
             for _ in 0..6 {
                 p.classify(frame)?;

@@ -166,3 +166,19 @@ fn tile_background_matches_the_exhaustive_search() {
         assert!(psnr[0] > psnr[2], "{name}: the tile background is the better likeness");
     }
 }
+
+/// A bad `--variety` is a usage error (exit 2, one line), never a panic.
+#[test]
+fn bad_variety_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for bad in ["-1", "11", "nan", "lots"] {
+        let out = dir.path().join("m.png");
+        let o = run(bin()
+            .args(["render", "-q", "--variety", bad, "--input"])
+            .arg(photo("chelsea.png"))
+            .arg("--output")
+            .arg(&out));
+        assert_eq!(o.status.code(), Some(2), "--variety {bad}: {}", stderr(&o));
+        assert!(!out.exists(), "--variety {bad} left an output");
+    }
+}

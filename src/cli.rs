@@ -128,6 +128,10 @@ pub struct BenchArgs {
     /// Seconds of the live run per size (the live path on a 30 fps clip, recording); 0 skips it.
     #[arg(long, default_value_t = 6.0)]
     pub live_seconds: f64,
+    /// An earlier emojinet.onnx (inputs `patches` and `mask` only) whose classify time is
+    /// measured against the current model's on the same 1280x720 tiles, runs interleaved.
+    #[arg(long)]
+    pub compare_model: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -62,6 +62,13 @@ def phi(patches, bg):
 
 def exact_choice(ph, pos, tol, psi, bias, keys, allowed, chunk=8192):
     """The exhaustive graph's choice over the allowed classes, in numpy."""
+    if keys is None:  # the fast graph: the nudge from the table of pattern phase bins
+        T = graph.pattern_table(len(psi))[:, allowed] * tol
+        bins = graph.pattern_bin_np(pos[:, 0], pos[:, 1])
+        w = psi[allowed].T
+        b = bias[allowed]
+        return np.concatenate([allowed[(ph[i:i + chunk] @ w + b + T[bins[i:i + chunk]]).argmax(1)]
+                               for i in range(0, len(ph), chunk)])
     g = graph.pattern_np(pos[:, 0], pos[:, 1]) * tol
     w = np.concatenate([psi, keys], 1)[allowed].T
     b = bias[allowed]
@@ -132,7 +139,7 @@ def assign(ph, protos):
     return np.concatenate([(ph[i:i + 8192] @ ppsi.T + pbias).argmax(1) for i in range(0, len(ph), 8192)])
 
 
-def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0):
+def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0, fast=True):
     """Prototypes and the member table [K,M] of the two-stage search.
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
     pseudo-emoji drawn over the tile's background: started from k-means of the emoji (by colour and
@@ -146,7 +153,7 @@ def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0):
     protos = (np.stack([Q[groups == k].mean(0) if (groups == k).any() else np.full(12, 1e4) for k in range(K)]),
               np.stack([alpha[groups == k].mean(0) if (groups == k).any() else np.zeros(4) for k in range(K)]))
     psi, bias = graph.class_matrix(Q, alpha)
-    keys = graph.emoji_keys(C)
+    keys = None if fast else graph.emoji_keys(C)
     p, bg, pos = index_tiles(rng)
     ph = phi(p, bg)
     P = cm.patch_feat(p).astype(np.float64)
@@ -156,11 +163,14 @@ def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0):
     cell = assign(ph, protos)
     log(f"index data: {len(ph)} tiles, {len(set(cell))} of {K} prototypes used after {lloyd} refinements")
     # each class's own prototype: the one it falls under drawn over black and over white (balanced)
-    own_cell = assign(class_phi(Q, alpha), protos)
+    # (a class whose nearest prototype's own list is full goes to the next nearest with room, so
+    # every class is in some list)
+    ppsi, pbias = graph.class_matrix(*protos)
+    rank = np.argsort(-(class_phi(Q, alpha) @ ppsi.T + pbias), 1)
     own = [[] for _ in range(K)]
     for c in range(C):
-        if len(own[own_cell[c]]) < M // 2:
-            own[own_cell[c]].append(c)
+        k = next(k for k in rank[c] if len(own[k]) < M // 2)
+        own[k].append(c)
     counts = np.zeros((K, C))
     for allowed, weight in sets:
         allowed = np.asarray(allowed)
@@ -176,11 +186,6 @@ def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0):
             if c not in chosen:
                 chosen.append(c)
         members[k, :len(chosen)] = chosen
-    missing = sorted(set(range(C)) - set(members.ravel()))
-    for c in missing:
-        # a class whose own list was full: give it the last free-or-least-counted slot of its prototype
-        k = own_cell[c]
-        members[k, -1] = c
     used = (members < C).sum()
     log(f"index: K={K} M={M}, {used} filled slots ({used / (K * M):.0%}), every class reachable: "
         f"{len(set(members.ravel()) - {C}) == C}")
@@ -201,8 +206,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(cm.MODELS, "emojinet.onnx"))
     ap.add_argument("--exhaustive", action="store_true", help="score every emoji for every tile (slower)")
-    ap.add_argument("--prototypes", type=int, default=512)
-    ap.add_argument("--members", type=int, default=96)
+    ap.add_argument("--prototypes", type=int, default=256)
+    ap.add_argument("--members", type=int, default=64)
+    ap.add_argument("--slow", action="store_true", help="the earlier two-stage graph (variety pattern as 4 extra weights per emoji)")
     ap.add_argument("--lloyd", type=int, default=0, help="refinements of the prototypes on the index tiles")
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
@@ -221,9 +227,14 @@ def main():
         sets = meta["sets"]
         weights = [(sets["default"], 4.0), (sets["all"], 2.0), (sets["skin-tones"], 1.0), (sets["no-flags"], 1.0)]
         weights += [(v, 0.25) for k, v in sets.items() if k not in ("default", "all", "skin-tones", "no-flags")]
-        protos, members = build_index(Q, alpha, weights, a.prototypes, a.members, np.random.default_rng(SEED), print, a.lloyd)
+        protos, members = build_index(Q, alpha, weights, a.prototypes, a.members, np.random.default_rng(SEED), print,
+                                      a.lloyd, fast=not a.slow)
         md.update(prototypes=a.prototypes, members=a.members)
-        model = graph.build_two_stage(Q, alpha, protos, members, md)
+        if a.slow:
+            model = graph.build_two_stage(Q, alpha, protos, members, md)
+        else:
+            md["pattern"] += f", {graph.PATTERN_BINS} phase bins"
+            model = graph.build_fast(Q, alpha, protos, members, md, stage1="topk")
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

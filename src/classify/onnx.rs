@@ -75,7 +75,7 @@ pub fn find_library() -> Result<PathBuf> {
     })
 }
 
-fn environment() -> Result<&'static ort::environment::Environment> {
+pub(crate) fn environment() -> Result<&'static ort::environment::Environment> {
     let env = ENVIRONMENT.get_or_init(|| {
         let lib = find_library().map_err(|e| e.to_string())?;
         let builder =

@@ -68,6 +68,11 @@ pub struct MosaicArgs {
     /// work). 0 re-classifies every tile every frame.
     #[arg(long, default_value_t = crate::pipeline::DEFAULT_CHANGE_THRESHOLD)]
     pub change_threshold: u8,
+    /// Emoji variety (0..=10): 0 always draws each tile's closest emoji; higher values let a
+    /// tile take a near-equal one chosen by a fixed pattern, so flat areas become a varied
+    /// texture instead of one emoji repeated (costs a little likeness). onnx classifier only.
+    #[arg(long, default_value_t = crate::classify::DEFAULT_VARIETY)]
+    pub variety: f32,
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +131,10 @@ pub struct BenchArgs {
     /// Seconds of the live run per size (the live path on a 30 fps clip, recording); 0 skips it.
     #[arg(long, default_value_t = 6.0)]
     pub live_seconds: f64,
+    /// An earlier emojinet.onnx (inputs `patches` and `mask` only) whose classify time is
+    /// measured against the current model's on the same 1280x720 tiles, runs interleaved.
+    #[arg(long)]
+    pub compare_model: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -39,6 +39,9 @@ pub struct Settings {
     pub onnx: OnnxOptions,
     /// Re-classify only tiles that changed by more than this (None: every tile, every frame).
     pub change_threshold: Option<u8>,
+    /// How far a tile may stray from its best emoji to vary flat areas (0: the exact choice;
+    /// see [`crate::classify::VARIETY_UNIT`]). Used by the ONNX classifier.
+    pub variety: f32,
 }
 
 impl Default for Settings {
@@ -51,11 +54,23 @@ impl Default for Settings {
             adapter: AdapterPreference::Auto,
             onnx: OnnxOptions::default(),
             change_threshold: None,
+            variety: crate::classify::DEFAULT_VARIETY,
         }
     }
 }
 
 pub use crate::gpu::tiler::validate_tile as check_tile;
+
+/// `--variety` must be a finite number in 0..=[`crate::classify::MAX_VARIETY`].
+pub fn check_variety(variety: f32) -> Result<()> {
+    if !(0.0..=crate::classify::MAX_VARIETY).contains(&variety) {
+        return Err(Error::usage(format!(
+            "invalid --variety {variety}: expected a number from 0 (exact choice) to {}",
+            crate::classify::MAX_VARIETY
+        )));
+    }
+    Ok(())
+}
 
 /// Wall time of each stage for the last frame.
 #[derive(Clone, Copy, Debug, Default)]
@@ -88,6 +103,8 @@ pub struct Pipeline {
     emoji: Vec<u32>,
     tile_colors: Vec<[u8; 3]>,
     changed: Vec<u32>,
+    /// Grid position (column, row) of each tile in the batch, for the variety pattern.
+    positions: Vec<[u32; 2]>,
     started: Option<Instant>,
     upload: Duration,
     batch: Vec<u8>,
@@ -108,9 +125,12 @@ impl Pipeline {
 
     pub fn with_parts(gpu: Arc<GpuContext>, atlas: Arc<Atlas>, settings: Settings) -> Result<Self> {
         check_tile(settings.tile)?;
+        check_variety(settings.variety)?;
         let allowed = atlas.allowed(&settings.emoji_set)?;
         let mut classifier = make_classifier(&gpu, &atlas, &settings)?;
         classifier.set_allowed(&allowed)?;
+        classifier.set_background(settings.background);
+        classifier.set_variety(settings.variety);
         let tiler = Tiler::new(gpu.clone());
         let renderer = Renderer::new(gpu.clone(), &atlas)?;
         Ok(Self {
@@ -125,6 +145,7 @@ impl Pipeline {
             emoji: Vec::new(),
             tile_colors: Vec::new(),
             changed: Vec::new(),
+            positions: Vec::new(),
             started: None,
             upload: Duration::ZERO,
             batch: Vec::new(),
@@ -192,10 +213,17 @@ impl Pipeline {
             // Only the tile background needs per-tile colours; fill them for the last frame.
             self.tiles.mean_colors(&mut self.tile_colors);
         }
-        if self.settings.classifier == ClassifierKind::Nearest {
-            // The nearest objective composites each emoji over the background.
-            self.invalidate();
-        }
+        // Every classifier's objective composites each emoji over the background.
+        self.invalidate();
+        Ok(())
+    }
+
+    /// See [`Settings::variety`].
+    pub fn set_variety(&mut self, variety: f32) -> Result<()> {
+        check_variety(variety)?;
+        self.settings.variety = variety;
+        self.classifier.set_variety(variety);
+        self.invalidate();
         Ok(())
     }
 
@@ -309,6 +337,10 @@ impl Pipeline {
         }
         let t0 = Instant::now();
         if !self.changed.is_empty() {
+            let cols = grid.cols.max(1);
+            self.positions.clear();
+            self.positions
+                .extend(self.changed.iter().map(|&i| [i % cols, i / cols]));
             let batch: &[u8] = if self.changed.len() == n {
                 &self.tiles.patches
             } else {
@@ -318,7 +350,7 @@ impl Pipeline {
                 }
                 &self.batch
             };
-            self.classifier.classify(batch, &mut self.choices)?;
+            self.classifier.classify_at(batch, &self.positions, &mut self.choices)?;
             if self.choices.len() != self.changed.len() {
                 return Err(Error::Classifier(format!(
                     "{} returned {} choices for {} tiles",

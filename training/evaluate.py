@@ -37,18 +37,103 @@ def frame_1280x720(img):
     return np.asarray(im.crop((l, t, l + 1280, t + 720)))
 
 
-def timing(path, patches, mask, threads, runs=20):
+VARIETY_UNIT = 1000.0  # src/classify/mod.rs
+DEFAULT_VARIETY = 1.0
+
+
+def feeds(patches, mask, cols, background="black", variety=0.0):
+    """The model's inputs for the tiles of a row-major grid `cols` wide, as the Rust classifier builds them."""
+    n = len(patches)
+    if background == "tile":
+        bg = np.floor((patches.reshape(n, -1, 3).astype(np.float64).sum(1) + 50) / 100)
+    else:
+        bg = np.zeros((n, 3))
+    i = np.arange(n)
+    pos = np.stack([i % cols, i // cols], 1)
+    return {"patches": patches, "mask": mask, "background": bg.astype(np.float32),
+            "position": pos.astype(np.float32), "tolerance": np.array([variety * VARIETY_UNIT], np.float32)}
+
+
+def background_of(patches, background):
+    return feeds(patches, None, 1, background)["background"].astype(np.float64)
+
+
+def timing(path, patches, mask, threads, runs=20, compare=None):
+    """min / median ms of one run over the patches; with `compare` (an older model taking only patches
+    and mask), that model's too, the two runs interleaved so that other load weighs on both alike."""
     s = graph.session(path, threads)
-    s.run(None, {"patches": patches, "mask": mask})
-    ts = []
+    f = feeds(patches, mask, 128, "black", DEFAULT_VARIETY)
+    o = graph.session(compare, threads) if compare else None
+    s.run(None, f)
+    if o:
+        o.run(None, {"patches": patches, "mask": mask})
+    ts, to = [], []
     for _ in range(runs):
         t = time.perf_counter()
-        s.run(None, {"patches": patches, "mask": mask})
+        s.run(None, f)
         ts.append(time.perf_counter() - t)
-    return 1000 * min(ts), 1000 * float(np.median(ts))
+        if o:
+            t = time.perf_counter()
+            o.run(None, {"patches": patches, "mask": mask})
+            to.append(time.perf_counter() - t)
+    out = (1000 * min(ts), 1000 * float(np.median(ts)))
+    return out + ((1000 * min(to), 1000 * float(np.median(to))) if o else ())
+
+
+def texture(idx, rows, cols):
+    """(top share, largest 4-connected one-emoji region, right-neighbour equality, distinct), as
+    src/classify/texture.rs measures them."""
+    from scipy import ndimage
+    g = idx.reshape(rows, cols)
+    vals, counts = np.unique(idx, return_counts=True)
+    big = 0
+    for v in vals:
+        lab, n = ndimage.label(g == v)
+        if n:
+            big = max(big, int(np.bincount(lab.ravel())[1:].max()))
+    return float(counts.max() / len(idx)), big, float((g[:, 1:] == g[:, :-1]).mean()), int(len(vals))
+
+
+def render_over(idx, tiles, alpha10, bg, rows, cols):
+    """The product's mosaic over per-tile backgrounds bg [N,3]: premultiplied tile + (1 - alpha) * bg."""
+    t = tiles[idx] + (1 - alpha10[idx])[..., None] * bg[:, None, None, :]
+    t = np.clip(np.rint(t), 0, 255).astype(np.uint8)
+    return t.reshape(rows, cols, 10, 10, 3).transpose(0, 2, 1, 3, 4).reshape(rows * 10, cols * 10, 3)
+
+
+COMPARE = None
+
+
+def variety_table(sess, mask, default, ef, tiles, cells):
+    """Per photo, background and variety: texture measures and 2x2 PSNR of the model's mosaic, and the
+    exhaustive search's 2x2 PSNR at variety 0 (the likeness upper bound)."""
+    import export
+    alpha = export.emoji_alpha(cells)
+    alpha10 = cm.box_down(np.repeat(cells[..., 3:4].astype(np.float32) / 255.0, 3, -1), 10)[..., 0]
+    psi, bias = graph.class_matrix(ef, alpha)
+    rows_out = []
+    for name in cm.HELD_BACK + ["rocket.jpg"]:
+        img = cm.skimage_photo(name)
+        p, (rows, cols) = cm.tile_patches(img, 10)
+        src = Image.fromarray(np.ascontiguousarray(img[: rows * 10, : cols * 10]))
+        for background in ("black", "tile"):
+            bg = background_of(p, background)
+            ph = export.phi(p, bg)
+            exact = default[(ph @ psi[default].T + bias[default]).argmax(1)]
+            best = mosaic_score(src, Image.fromarray(render_over(exact, tiles, alpha10, bg, rows, cols)), 10)["psnr_2x2"]
+            for variety in (0.0, 0.5, 1.0, 2.0):
+                idx = sess.run(None, feeds(p, mask, cols, background, variety))[0]
+                sc = mosaic_score(src, Image.fromarray(render_over(idx, tiles, alpha10, bg, rows, cols)), 10)
+                rows_out.append((name, background, variety, texture(idx, rows, cols), sc["psnr_2x2"], best))
+    return rows_out
 
 
 def main():
+    global COMPARE
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--compare", help="an earlier emojinet.onnx (inputs patches, mask) to time against")
+    COMPARE = ap.parse_args().compare
     meta, cells = cm.load_atlas()
     C = meta["count"]
     default = np.asarray(meta["sets"]["default"])
@@ -78,7 +163,7 @@ def main():
             "exhaustive 2x2 nearest (objective)": cm.nearest(f12, ef, default)[0],
             "raw 10x10 nearest": cm.nearest(p.reshape(len(p), 300).astype(np.float64), raw, default)[0],
             "random": rng.choice(default, len(p)),
-            "emojinet.onnx": sess.run(None, {"patches": p, "mask": mask})[0],
+            "emojinet.onnx": sess.run(None, feeds(p, mask, cols))[0],
         }
         assert np.isin(methods["emojinet.onnx"], default).all()
         agreement[name] = float(np.mean(methods["emojinet.onnx"] == methods["exhaustive 2x2 nearest (objective)"]))
@@ -110,7 +195,7 @@ def main():
         fr = frame_1280x720(cm.skimage_photo(name))
         p, _ = cm.tile_patches(fr, 10)
         assert len(p) == 9216
-        idx = sess.run(None, {"patches": p, "mask": mask})[0]
+        idx = sess.run(None, feeds(p, mask, 128))[0]
         obj = cm.nearest(cm.patch_feat(p).astype(np.float64), ef, default)[0]
         frames[name] = {"distinct": int(len(np.unique(idx))), "agreement": float(np.mean(idx == obj)), "patches": p}
         src = Image.fromarray(fr)
@@ -118,9 +203,10 @@ def main():
                          ("objective", obj), ("model", idx)):
             frames[name][key] = mosaic_score(src, Image.fromarray(render(sel, tiles, 72, 128)), 10)
     p = frames["astronaut"]["patches"]
-    speed = {th: timing(model_path, p, mask, th) for th in (1, 2)}
+    speed = {th: timing(model_path, p, mask, th, compare=COMPARE) for th in (1, 2)}
     allmask = np.zeros(C, np.float32)
     speed_all = timing(model_path, p, allmask, 1)
+    variety_rows = variety_table(sess, mask, default, ef, tiles, cells)
     load = os.getloadavg()[0]
 
     # The exhaustive 2x2 choice is the upper bound of 2x2 PSNR for any one-emoji-per-tile rule (it minimises
@@ -181,11 +267,43 @@ def main():
     L += ["", "## Speed", "",
           "One session run over the 9216 patches of the astronaut 1280x720 frame, onnxruntime %s CPU, graph "
           "optimisation all, `session.intra_op.allow_spinning`=0, min / median of 20 runs:" % __import__("onnxruntime").__version__, "",
-          f"- 1 thread, default mask: {speed[1][0]:.1f} / {speed[1][1]:.1f} ms",
-          f"- 2 threads, default mask: {speed[2][0]:.1f} / {speed[2][1]:.1f} ms",
+          f"- 1 thread, default mask, variety {DEFAULT_VARIETY:g}: {speed[1][0]:.1f} / {speed[1][1]:.1f} ms" +
+          (f" (the previous model, black background only, no variety, interleaved: {speed[1][2]:.1f} / {speed[1][3]:.1f} ms)" if COMPARE else ""),
+          f"- 2 threads, default mask, variety {DEFAULT_VARIETY:g}: {speed[2][0]:.1f} / {speed[2][1]:.1f} ms" +
+          (f" (previous model: {speed[2][2]:.1f} / {speed[2][3]:.1f} ms)" if COMPARE else ""),
           f"- 1 thread, all-allowed mask: {speed_all[0]:.1f} / {speed_all[1]:.1f} ms", "",
           f"Machine: {os.cpu_count()} cores; 1-minute load average while measuring: {load:.1f} (other work was running, "
           "so these are upper bounds).", ""]
+    L += ["## Variety and background", "",
+          "Whole photos, 10 px tiles, `default` set, the model's mosaic rendered over the background (`tile` = each "
+          "tile's rounded mean colour) and scored with `mosaic_score.py`. top = share of tiles of the most common "
+          "emoji; region = largest 4-connected one-emoji region (tiles); right = share of tiles equal to their "
+          "right-hand neighbour. Targets of issue 15: top <= 10%, region <= 25, right <= 15%, at a 2x2 PSNR cost "
+          "<= 0.5 dB against variety 0. exhaustive = the exact search at variety 0 (the 2x2 upper bound).", "",
+          "| photo | background | variety | top | region | right | distinct | 2x2 PSNR | cost vs variety 0 | exhaustive 2x2 |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    base = {}
+    for name, background, variety, (top, region, right, distinct), psnr, best in variety_rows:
+        base.setdefault((name, background), psnr)
+        L.append(f"| {name} | {background} | {variety:g} | {top:.1%} | {region} | {right:.1%} | {distinct} | "
+                 f"{psnr:.2f} | {base[(name, background)] - psnr:.2f} | {best:.2f} |")
+    L.append("")
+    import detail
+    L += ["## Detail: the grid the objective compares", "",
+          "Exhaustive search on a k x k grid of mean colours per tile (the product uses 2x2), black background, "
+          "variety 0, `default` set; FLIP = mean NVIDIA FLIP error of the mosaic against the photo "
+          "(flip-evaluator, LDR, 67 pixels per degree; lower is better). A finer grid looks more like the photo "
+          "to FLIP and on its own grid, but costs 2x2 likeness and most of the variety: it pulls toward "
+          "full-cell emoji. There is no `--detail` option yet (see the report of issue 15).", ""]
+    L += detail.table(detail.frontier())
+    L.append("")
+    L += ["## A learned model (issue 15, item 4)", "",
+          "Not re-attempted for the background-aware objective or for a finer grid in this round. The shipped graph "
+          "computes the objective exactly up to its two-stage search (table above), so a learned model could only "
+          "win on a different judge (FLIP, for a finer grid) at equal speed; the one attempt so far (`train.py`, a "
+          "learned 12-d embedding of the original's small model family, fine-tuned with cross-entropy on the "
+          "objective's labels over black) agreed with the objective less than its analytic starting point "
+          "(log below) and is not shipped.", ""]
     if md:
         L += ["## Training log summary", "", "```", open(os.path.join(cm.MODELS, "train.log")).read().strip(), "```", ""]
     L += [f"All floors met (2x2 floor capped at the attainable where the objective itself is below it; >= 150 "

@@ -108,3 +108,381 @@ def session(path_or_bytes, threads=1):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(path_or_bytes, so, providers=["CPUExecutionProvider"])
+
+
+# --- the exhaustive graph: background and variety as inputs ------------------------------------
+
+# Spatial pattern: each tile gets a phase u = frac(col * R2_X + row * R2_Y) (the R2 low-discrepancy
+# sequence, whose neighbouring values are far apart: a blue-noise-like pattern), turned into a unit
+# vector g(u) of PATTERN_DIM cosines/sines; each emoji has a fixed random unit vector w_c. Adding
+# tolerance * g(u) . w_c (in [-tolerance, tolerance]) to every emoji's score makes neighbouring tiles
+# prefer different emoji among the near-equal ones, and only among them: the winner's error is
+# within 2 * tolerance of the best.
+R2_X = 0.7548776662466927
+R2_Y = 0.5698402909980532
+PATTERN_DIM = 4
+PATTERN_SEED = 20261202
+
+
+def emoji_keys(C, seed=PATTERN_SEED):
+    w = np.random.default_rng(seed).normal(size=(C, PATTERN_DIM))
+    return w / np.linalg.norm(w, axis=1, keepdims=True)
+
+
+def pattern_np(col, row):
+    """g(u) of the tiles at (col, row), [N, PATTERN_DIM]: the same maths as the graph."""
+    u = np.mod(np.asarray(col, np.float64) * R2_X + np.asarray(row, np.float64) * R2_Y, 1.0)
+    t = 2 * np.pi * u
+    g = np.stack([np.cos(t), np.cos(2 * t + 1.0), np.sin(t), np.sin(2 * t + 1.0)], 1)
+    return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+
+def class_matrix(Q, alpha):
+    """Q [C,12] the emoji's 2x2 premultiplied colours (0..255), alpha [C,4] quadrant coverage (0..1).
+    Returns psi [C, 20] and bias [C] with, for a tile of 2x2 means P, background b and d_q = P_q - b,
+      -err(c) + |d|^2 = phi . psi_c + bias_c,  phi = [d (12), d_q . b (4), b (3), |b|^2 (1)]
+    where err(c) = sum_q |P_q - (Q_q + (1 - a_q) b)|^2 is the objective (the emoji drawn over b)."""
+    Q = np.asarray(Q, np.float64)
+    a = np.asarray(alpha, np.float64)
+    Qq = Q.reshape(-1, 4, 3)
+    psi = np.concatenate([2 * Q, -2 * a, 2 * (a[:, :, None] * Qq).sum(1), -(a ** 2).sum(1, keepdims=True)], 1)
+    return psi, -(Q ** 2).sum(1)
+
+
+def build_exhaustive(Q, alpha, metadata):
+    """Every allowed emoji scored for every tile, argmax in the graph. Inputs: patches u8 [N,10,10,3],
+    mask f32 [C] (0 allowed, -1e9 not), background f32 [N,3] (the colour each tile's emoji is drawn
+    over, 0..255), position f32 [N,2] (tile column and row, for the variety pattern), tolerance f32 [1]
+    (variety: 0 = the objective's exact choice)."""
+    C = len(Q)
+    psi, bias = class_matrix(Q, alpha)
+    W = emoji_keys(C)
+    f32 = lambda x: np.asarray(x, np.float32)
+    inits = [
+        numpy_helper.from_array(np.array([-1, 300], np.int64), "shape_n300"),
+        numpy_helper.from_array(np.array([-1, 4, 3], np.int64), "shape_n43"),
+        numpy_helper.from_array(np.array([-1, 12], np.int64), "shape_n12"),
+        numpy_helper.from_array(np.array([-1, 1, 3], np.int64), "shape_n13"),
+        numpy_helper.from_array(pooling_matrix(), "pool"),
+        numpy_helper.from_array(np.array([25.0], np.float32), "q_area"),
+        numpy_helper.from_array(np.array([0.0], np.float32), "zero"),
+        numpy_helper.from_array(np.array([R2_X, R2_Y], np.float32).reshape(2, 1), "r2"),
+        numpy_helper.from_array(np.array([2 ** -0.5], np.float32), "inv_sqrt2"),
+        numpy_helper.from_array(np.array([2 * np.pi], np.float32), "two_pi"),
+        numpy_helper.from_array(np.array([[1.0, 2.0]], np.float32), "freq"),
+        numpy_helper.from_array(np.array([[0.0, 1.0]], np.float32), "phase"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(f32(psi.T), "psi"),            # [20, C]
+        numpy_helper.from_array(f32(W.T), "keys"),             # [4, C]
+        numpy_helper.from_array(f32(bias), "bias"),            # [C]
+    ]
+    n = helper.make_node
+    nodes = [
+        # 2x2 quadrant means P [N,12], integer sums as in the two-stage graph
+        n("Reshape", ["patches", "shape_n300"], ["x"]),
+        n("MatMulInteger", ["x", "pool"], ["qsum"]),
+        n("Cast", ["qsum"], ["qsum_f"], to=TensorProto.FLOAT),
+        n("Div", ["qsum_f", "q_area"], ["P"]),
+        # d = P - b per quadrant, d_q . b, |b|^2
+        n("Reshape", ["P", "shape_n43"], ["P43"]),
+        n("Reshape", ["background", "shape_n13"], ["b13"]),
+        n("Sub", ["P43", "b13"], ["d43"]),
+        n("Reshape", ["d43", "shape_n12"], ["d"]),
+        n("Mul", ["d43", "b13"], ["db3"]),
+        n("ReduceSum", ["db3", "two"], ["db"], keepdims=0),               # [N,4]
+        n("Mul", ["background", "background"], ["bb3"]),
+        n("ReduceSum", ["bb3", "axis1"], ["bb"], keepdims=1),             # [N,1]
+        n("Concat", ["d", "db", "background", "bb"], ["phi"], axis=1),   # [N,20]
+        # variety pattern: tolerance * g(u), u = frac(col * R2_X + row * R2_Y)
+        n("MatMul", ["position", "r2"], ["u0"]),                          # [N,1]
+        n("Floor", ["u0"], ["u0f"]),
+        n("Sub", ["u0", "u0f"], ["u"]),
+        n("Mul", ["u", "two_pi"], ["t"]),
+        n("Mul", ["t", "freq"], ["tf"]),
+        n("Add", ["tf", "phase"], ["ang"]),                               # [N,2]: t, 2t + 1
+        n("Cos", ["ang"], ["gc"]),
+        n("Sin", ["ang"], ["gs"]),
+        n("Concat", ["gc", "gs"], ["g0"], axis=1),                        # [N,4]
+        n("Mul", ["g0", "tolerance"], ["g1"]),
+        n("Mul", ["g1", "inv_sqrt2"], ["g"]),                             # |g0| = sqrt(2)
+        # scores of the allowed emoji only: gather their columns once per run (not per tile)
+        n("Equal", ["mask", "zero"], ["allowed_b"]),
+        n("NonZero", ["allowed_b"], ["allowed2"]),                         # [1,K]
+        n("Squeeze", ["allowed2", "axis0"], ["allowed"]),                  # [K]
+        n("Gather", ["psi", "allowed"], ["psi_k"], axis=1),               # [20,K]
+        n("Gather", ["keys", "allowed"], ["keys_k"], axis=1),             # [4,K]
+        n("Gather", ["bias", "allowed"], ["bias_k"], axis=0),             # [K]
+        # the bias rides in the MatMul as a 25th input column of ones (a separate Add over [N,K]
+        # measured as slow as the MatMul itself)
+        n("Shape", ["bb"], ["bb_shape"]),
+        n("ConstantOfShape", ["bb_shape"], ["ones"], value=numpy_helper.from_array(np.array([1.0], np.float32))),
+        n("Concat", ["phi", "g", "ones"], ["phig"], axis=1),              # [N,25]
+        n("Unsqueeze", ["bias_k", "axis0"], ["bias_row"]),                # [1,K]
+        n("Concat", ["psi_k", "keys_k", "bias_row"], ["psig"], axis=0),   # [25,K]
+        n("MatMul", ["phig", "psig"], ["s"]),
+        n("ArgMax", ["s"], ["j"], axis=1, keepdims=0),
+        n("Gather", ["allowed", "j"], ["index"], axis=0),
+    ]
+    inits += [numpy_helper.from_array(np.array([2], np.int64), "two"),
+              numpy_helper.from_array(np.array([0], np.int64), "axis0")]
+    g = helper.make_graph(
+        nodes, "emojinet",
+        [helper.make_tensor_value_info("patches", TensorProto.UINT8, ["N", 10, 10, 3]),
+         helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
+         helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
+         helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
+         helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("index", TensorProto.INT64, ["N"])],
+        inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="emojicam-training")
+    m.ir_version = 8
+    for k, v in metadata.items():
+        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
+    onnx.checker.check_model(m)
+    return m
+
+
+def build_two_stage(Q, alpha, protos, members, metadata):
+    """The exhaustive graph's scores, searched in two stages so each tile scores K + M emoji, not C:
+    1. the nearest of K prototype pseudo-emoji (protos = (Q_k [K,12], alpha_k [K,4])) under the same
+       objective (drawn over the tile's background), among prototypes with an allowed member;
+    2. the best allowed member of that prototype's list members [K,M] (C = empty slot), with the
+       variety term. Same inputs and output as build_exhaustive."""
+    C = len(Q)
+    K, M = members.shape
+    psi, bias = class_matrix(Q, alpha)
+    W = emoji_keys(C)
+    ppsi, pbias = class_matrix(*protos)
+    full = np.concatenate([psi, W], 1)                           # [C,24]
+    full_pad = np.concatenate([full, np.zeros((1, full.shape[1]))], 0)
+    bias_pad = np.concatenate([bias, [0.0]])
+    memb_w = full_pad[members].transpose(0, 2, 1)                # [K,24,M]
+    memb_b = bias_pad[members]                                   # [K,M]
+    f32 = lambda x: np.asarray(x, np.float32)
+    inits = [
+        numpy_helper.from_array(np.array([-1, 300], np.int64), "shape_n300"),
+        numpy_helper.from_array(np.array([-1, 4, 3], np.int64), "shape_n43"),
+        numpy_helper.from_array(np.array([-1, 12], np.int64), "shape_n12"),
+        numpy_helper.from_array(np.array([-1, 1, 3], np.int64), "shape_n13"),
+        numpy_helper.from_array(np.array([-1, M], np.int64), "shape_nm"),
+        numpy_helper.from_array(pooling_matrix(), "pool"),
+        numpy_helper.from_array(np.array([25.0], np.float32), "q_area"),
+        numpy_helper.from_array(np.array([R2_X, R2_Y], np.float32).reshape(2, 1), "r2"),
+        numpy_helper.from_array(np.array([2 ** -0.5], np.float32), "inv_sqrt2"),
+        numpy_helper.from_array(np.array([2 * np.pi], np.float32), "two_pi"),
+        numpy_helper.from_array(np.array([[1.0, 2.0]], np.float32), "freq"),
+        numpy_helper.from_array(np.array([[0.0, 1.0]], np.float32), "phase"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array([2], np.int64), "two"),
+        numpy_helper.from_array(np.array([NEG], np.float32), "neg"),
+        numpy_helper.from_array(np.array([M], np.int64), "m_const"),
+        numpy_helper.from_array(members.astype(np.int64), "members"),
+        numpy_helper.from_array(members.reshape(-1).astype(np.int64), "members_flat"),
+        numpy_helper.from_array(f32(ppsi.T), "proto_w"),          # [20,K]
+        numpy_helper.from_array(f32(pbias), "proto_b"),           # [K]
+        numpy_helper.from_array(f32(memb_w), "memb_w"),           # [K,24,M]
+        numpy_helper.from_array(f32(memb_b), "memb_b"),           # [K,M]
+    ]
+    n = helper.make_node
+    nodes = [
+        n("Reshape", ["patches", "shape_n300"], ["x"]),
+        n("MatMulInteger", ["x", "pool"], ["qsum"]),
+        n("Cast", ["qsum"], ["qsum_f"], to=TensorProto.FLOAT),
+        n("Div", ["qsum_f", "q_area"], ["P"]),
+        n("Reshape", ["P", "shape_n43"], ["P43"]),
+        n("Reshape", ["background", "shape_n13"], ["b13"]),
+        n("Sub", ["P43", "b13"], ["d43"]),
+        n("Reshape", ["d43", "shape_n12"], ["d"]),
+        n("Mul", ["d43", "b13"], ["db3"]),
+        n("ReduceSum", ["db3", "two"], ["db"], keepdims=0),
+        n("Mul", ["background", "background"], ["bb3"]),
+        n("ReduceSum", ["bb3", "axis1"], ["bb"], keepdims=1),
+        n("Concat", ["d", "db", "background", "bb"], ["phi"], axis=1),   # [N,20]
+        n("MatMul", ["position", "r2"], ["u0"]),
+        n("Floor", ["u0"], ["u0f"]),
+        n("Sub", ["u0", "u0f"], ["u"]),
+        n("Mul", ["u", "two_pi"], ["t"]),
+        n("Mul", ["t", "freq"], ["tf"]),
+        n("Add", ["tf", "phase"], ["ang"]),
+        n("Cos", ["ang"], ["gc"]),
+        n("Sin", ["ang"], ["gs"]),
+        n("Concat", ["gc", "gs"], ["g0"], axis=1),
+        n("Mul", ["g0", "tolerance"], ["g1"]),
+        n("Mul", ["g1", "inv_sqrt2"], ["g"]),
+        n("Concat", ["phi", "g"], ["phig"], axis=1),                      # [N,24]
+        # allowed-ness of every member slot and every prototype, from the run-time mask
+        n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
+        n("Gather", ["mask_pad", "members"], ["slot_mask"], axis=0),
+        n("ReduceMax", ["slot_mask"], ["proto_mask"], axes=[1], keepdims=0),
+        n("Add", ["proto_b", "proto_mask"], ["proto_bias"]),
+        n("Add", ["memb_b", "slot_mask"], ["slot_bias"]),
+        # stage 1: nearest allowed prototype (no variety term)
+        n("MatMul", ["phi", "proto_w"], ["s1a"]),
+        n("Add", ["s1a", "proto_bias"], ["s1"]),
+        n("ArgMax", ["s1"], ["k"], axis=1, keepdims=0),
+        # stage 2: best allowed member of that prototype, variety term included
+        n("Gather", ["memb_w", "k"], ["g_w"], axis=0),                    # [N,24,M]
+        n("Gather", ["slot_bias", "k"], ["g_b"], axis=0),                 # [N,M]
+        n("Unsqueeze", ["phig", "axis1"], ["f3"]),
+        n("MatMul", ["f3", "g_w"], ["s2a3"]),
+        n("Reshape", ["s2a3", "shape_nm"], ["s2a"]),
+        n("Add", ["s2a", "g_b"], ["s2"]),
+        n("ArgMax", ["s2"], ["j"], axis=1, keepdims=0),
+        n("Mul", ["k", "m_const"], ["km"]),
+        n("Add", ["km", "j"], ["slot"]),
+        n("Gather", ["members_flat", "slot"], ["index"], axis=0),
+    ]
+    g = helper.make_graph(
+        nodes, "emojinet",
+        [helper.make_tensor_value_info("patches", TensorProto.UINT8, ["N", 10, 10, 3]),
+         helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
+         helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
+         helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
+         helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("index", TensorProto.INT64, ["N"])],
+        inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="emojicam-training")
+    m.ir_version = 8
+    for k, v in metadata.items():
+        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
+    onnx.checker.check_model(m)
+    return m
+
+
+# --- the fast two-stage graph: the variety term as a table gathered by pattern phase ---------------
+
+PATTERN_BINS = 64
+
+
+def pattern_bin_np(col, row, bins=PATTERN_BINS):
+    """The pattern phase of the tiles at (col, row) quantised to `bins` bins, as the fast graph does:
+    floor(frac(col * R2_X + row * R2_Y) * bins), in float32 like the graph."""
+    u = np.asarray(col, np.float32) * np.float32(R2_X) + np.asarray(row, np.float32) * np.float32(R2_Y)
+    u = u - np.floor(u)
+    return np.minimum(np.floor(u * np.float32(bins)), bins - 1).astype(np.int64)
+
+
+def pattern_table(C, bins=PATTERN_BINS):
+    """[bins, C]: g(bin centre) . w_c, the variety nudge per phase bin and emoji (in [-1, 1])."""
+    u = (np.arange(bins) + 0.5) / bins
+    t = 2 * np.pi * u
+    g = np.stack([np.cos(t), np.cos(2 * t + 1.0), np.sin(t), np.sin(2 * t + 1.0)], 1)
+    g /= np.linalg.norm(g, axis=1, keepdims=True)
+    return g @ emoji_keys(C).T
+
+
+def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="argmax"):
+    """build_two_stage's search with less memory traffic per tile: stage 2 gathers 21 (not 24) weights
+    per member (the bias rides as a column against a constant 1), and the variety nudge is one
+    [N, M] gather from a per-run table (slot bias + tolerance * pattern_table) indexed by
+    (phase bin, prototype). Same inputs and output as build_exhaustive."""
+    C = len(Q)
+    K, M = members.shape
+    psi, bias = class_matrix(Q, alpha)
+    ppsi, pbias = class_matrix(*protos)
+    full = np.concatenate([psi, bias[:, None]], 1)               # [C,21]
+    full_pad = np.concatenate([full, np.zeros((1, full.shape[1]))], 0)
+    memb_w = full_pad[members].transpose(0, 2, 1)                # [K,21,M]
+    T = pattern_table(C, bins)
+    T_pad = np.concatenate([T, np.zeros((bins, 1))], 1)          # [bins, C+1]
+    memb_t = T_pad[:, members]                                   # [bins,K,M]
+    f32 = lambda x: np.asarray(x, np.float32)
+    inits = [
+        numpy_helper.from_array(np.array([-1, 300], np.int64), "shape_n300"),
+        numpy_helper.from_array(np.array([-1, 4, 3], np.int64), "shape_n43"),
+        numpy_helper.from_array(np.array([-1, 12], np.int64), "shape_n12"),
+        numpy_helper.from_array(np.array([-1, 1, 3], np.int64), "shape_n13"),
+        numpy_helper.from_array(np.array([-1, M], np.int64), "shape_nm"),
+        numpy_helper.from_array(pooling_matrix(), "pool"),
+        numpy_helper.from_array(np.array([25.0], np.float32), "q_area"),
+        numpy_helper.from_array(np.array([R2_X, R2_Y], np.float32).reshape(2, 1), "r2"),
+        numpy_helper.from_array(np.array([float(bins)], np.float32), "bins_f"),
+        numpy_helper.from_array(np.array([float(bins - 1)], np.float32), "bins_max"),
+        numpy_helper.from_array(np.array([K], np.int64), "k_const"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array([2], np.int64), "two"),
+        numpy_helper.from_array(np.array([NEG], np.float32), "neg"),
+        numpy_helper.from_array(np.array([M], np.int64), "m_const"),
+        numpy_helper.from_array(members.astype(np.int64), "members"),
+        numpy_helper.from_array(members.reshape(-1).astype(np.int64), "members_flat"),
+        numpy_helper.from_array(f32(ppsi.T), "proto_w"),          # [20,K]
+        numpy_helper.from_array(f32(pbias), "proto_b"),           # [K]
+        numpy_helper.from_array(f32(memb_w), "memb_w"),           # [K,21,M]
+        numpy_helper.from_array(f32(memb_t.reshape(bins * K, M)), "memb_t"),  # [bins*K,M]
+    ]
+    n = helper.make_node
+    nodes = [
+        n("Reshape", ["patches", "shape_n300"], ["x"]),
+        n("MatMulInteger", ["x", "pool"], ["qsum"]),
+        n("Cast", ["qsum"], ["qsum_f"], to=TensorProto.FLOAT),
+        n("Div", ["qsum_f", "q_area"], ["P"]),
+        n("Reshape", ["P", "shape_n43"], ["P43"]),
+        n("Reshape", ["background", "shape_n13"], ["b13"]),
+        n("Sub", ["P43", "b13"], ["d43"]),
+        n("Reshape", ["d43", "shape_n12"], ["d"]),
+        n("Mul", ["d43", "b13"], ["db3"]),
+        n("ReduceSum", ["db3", "two"], ["db"], keepdims=0),
+        n("Mul", ["background", "background"], ["bb3"]),
+        n("ReduceSum", ["bb3", "axis1"], ["bb"], keepdims=1),
+        n("Concat", ["d", "db", "background", "bb"], ["phi"], axis=1),   # [N,20]
+        n("Shape", ["bb"], ["bb_shape"]),
+        n("ConstantOfShape", ["bb_shape"], ["ones"], value=numpy_helper.from_array(np.array([1.0], np.float32))),
+        n("Concat", ["phi", "ones"], ["phi1"], axis=1),                   # [N,21]
+        # pattern phase bin of each tile
+        n("MatMul", ["position", "r2"], ["u0"]),                          # [N,1]
+        n("Floor", ["u0"], ["u0f"]),
+        n("Sub", ["u0", "u0f"], ["u"]),
+        n("Mul", ["u", "bins_f"], ["ub"]),
+        n("Floor", ["ub"], ["ubf"]),
+        n("Min", ["ubf", "bins_max"], ["ubm"]),
+        n("Cast", ["ubm"], ["bin2"], to=TensorProto.INT64),
+        n("Reshape", ["bin2", "minus1"], ["bin"]),                        # [N]
+        # per run: slot bias (mask) + tolerance * pattern, [bins*K, M]
+        n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
+        n("Gather", ["mask_pad", "members"], ["slot_mask"], axis=0),      # [K,M]
+        n("ReduceMax", ["slot_mask"], ["proto_mask"], axes=[1], keepdims=0),
+        n("Add", ["proto_b", "proto_mask"], ["proto_bias"]),
+        # stage 1: nearest allowed prototype
+        n("MatMul", ["phi", "proto_w"], ["s1a"]),
+        n("Add", ["s1a", "proto_bias"], ["s1"]),
+    ]
+    if stage1 == "topk":
+        nodes += [n("TopK", ["s1", "k1"], ["s1v", "k2"], axis=1),
+                  n("Reshape", ["k2", "minus1"], ["k"])]
+        inits.append(numpy_helper.from_array(np.array([1], np.int64), "k1"))
+    else:
+        nodes += [n("ArgMax", ["s1"], ["k"], axis=1, keepdims=0)]
+    nodes += [
+        # stage 2
+        n("Gather", ["memb_w", "k"], ["g_w"], axis=0),                    # [N,21,M]
+        n("Mul", ["bin", "k_const"], ["bk"]),
+        n("Add", ["bk", "k"], ["bki"]),
+        n("Gather", ["memb_t", "bki"], ["g_t"], axis=0),                  # [N,M]
+        n("Mul", ["g_t", "tolerance"], ["g_tt"]),
+        n("Gather", ["slot_mask", "k"], ["g_m"], axis=0),                 # [N,M]
+        n("Add", ["g_tt", "g_m"], ["g_b"]),
+        n("Unsqueeze", ["phi1", "axis1"], ["f3"]),
+        n("MatMul", ["f3", "g_w"], ["s2a3"]),
+        n("Reshape", ["s2a3", "shape_nm"], ["s2a"]),
+        n("Add", ["s2a", "g_b"], ["s2"]),
+        n("ArgMax", ["s2"], ["j"], axis=1, keepdims=0),
+        n("Mul", ["k", "m_const"], ["km"]),
+        n("Add", ["km", "j"], ["slot"]),
+        n("Gather", ["members_flat", "slot"], ["index"], axis=0),
+    ]
+    inits.append(numpy_helper.from_array(np.array([-1], np.int64), "minus1"))
+    g = helper.make_graph(
+        nodes, "emojinet",
+        [helper.make_tensor_value_info("patches", TensorProto.UINT8, ["N", 10, 10, 3]),
+         helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
+         helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
+         helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
+         helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("index", TensorProto.INT64, ["N"])],
+        inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="emojicam-training")
+    m.ir_version = 8
+    for k, v in metadata.items():
+        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
+    onnx.checker.check_model(m)
+    return m

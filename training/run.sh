@@ -15,5 +15,7 @@ if ! ls /tmp/ort/scikit_image-0.26.0-*.whl training/.cache/wheels/scikit_image-0
 fi
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 .venv/bin/python training/build_atlas.py          # npm pack emoji-datasource-google@16.0.0 if needed
-.venv/bin/python training/train.py --rebuild-data
+# the learned embedding (kept out of the product unless it beats the analytic graph: models/EVAL.md)
+.venv/bin/python training/train.py --rebuild-data --out training/.cache/emojinet-learned.onnx
+.venv/bin/python training/export.py               # models/emojinet.onnx: the analytic two-stage graph
 .venv/bin/python training/evaluate.py

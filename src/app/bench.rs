@@ -188,6 +188,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     if args.classifiers.contains(&ClassifierKind::Onnx) {
         flicker_report(&source_frames, args.tile, &adapter)?;
+        if let Some(p) = &first {
+            let frame = resize(&source_frames[0], 1280, 720)?;
+            variety_report(p, &frame, args.tile)?;
+            if let Some(model) = &args.compare_model {
+                compare_model(p, &frame, args.tile, model)?;
+            }
+        }
     }
 
     if !args.no_baseline && args.classifiers.contains(&ClassifierKind::Onnx) {
@@ -445,6 +452,138 @@ fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<(f64, f64)>
         prev = Some(cur.to_vec());
     }
     Ok((sum / n.max(1) as f64, psnr / frames.len().max(1) as f64))
+}
+
+/// Likeness against variety: per background and `--variety`, the classify time (one batch of
+/// every tile), how wallpaper-like the frame is, and its 2x2 PSNR (the objective's error).
+fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
+    use crate::classify::texture::Texture;
+    use crate::gpu::Background;
+    println!();
+    println!("| variety (onnx, 1280x720, tile {tile}) | background | classify ms (median of 5) | most common emoji | largest one-emoji region (tiles) | right neighbour equal | distinct emoji | 2x2 PSNR dB |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for background in [Background::Color([0, 0, 0]), Background::Tile] {
+        for variety in [0.0, 0.5, 1.0, 2.0] {
+            let settings = Settings {
+                tile,
+                background,
+                variety,
+                ..first.settings().clone()
+            };
+            let mut p = Pipeline::with_parts(
+                first.gpu().clone(),
+                first.atlas().clone(),
+                Settings {
+                    change_threshold: None,
+                    ..settings
+                },
+            )?;
+            let mut times = Vec::new();
+            for _ in 0..6 {
+                p.classify(frame)?;
+                times.push(ms(p.times().classify));
+            }
+            let (_, psnr) = change_share(&mut p, std::slice::from_ref(frame))?;
+            let cols = p.grid().map_or(1, |g| g.cols as usize);
+            let t = Texture::measure(p.emoji(), cols);
+            println!(
+                "| {variety} | {} | {:.1} | {:.1}% | {} | {:.1}% | {} | {psnr:.2} |",
+                match background {
+                    Background::Tile => "tile".to_string(),
+                    Background::Color(c) => format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2]),
+                },
+                median(&times[1..]),
+                100.0 * t.top_share,
+                t.largest_region,
+                100.0 * t.right_equal,
+                t.distinct
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The current model's classify time against an earlier model's (inputs `patches` and `mask`),
+/// one batch of every tile of one 1280x720 frame each, runs interleaved so that other load on
+/// the machine weighs on both alike; min and median of 20.
+fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::Path) -> Result<()> {
+    use crate::gpu::Background;
+    use ort::value::TensorRef;
+    let settings = Settings {
+        tile,
+        change_threshold: None,
+        ..first.settings().clone()
+    };
+    let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
+    p.classify(frame)?;
+    let tiles = p.tiles().clone();
+    let n = tiles.len();
+    let positions: Vec<[u32; 2]> = (0..n as u32).map(|i| [i % tiles.cols, i / tiles.cols]).collect();
+    let allowed = first.atlas().allowed(&settings.emoji_set)?;
+    let mask: Vec<f32> = allowed.iter().map(|&a| if a { 0.0 } else { -1e9 }).collect();
+    let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+    let env = crate::classify::onnx::environment()?;
+    let load = || -> ort::Result<ort::session::Session> {
+        ort::session::Session::builder(env)?
+            .with_intra_threads(settings.onnx.threads.max(1))?
+            .with_intra_op_spinning(false)?
+            .commit_from_memory(&bytes)
+    };
+    let mut old = load().map_err(|e| anyhow::anyhow!("loading {}: {e}", model.display()))?;
+    let mut out = Vec::new();
+    println!();
+    println!(
+        "| classify one 1280x720 frame ({n} tiles, {} threads, interleaved) | min ms | median ms |",
+        settings.onnx.threads
+    );
+    println!("| --- | --- | --- |");
+    let mut old_times = Vec::new();
+    let mut rows = Vec::new();
+    for (background, variety) in [
+        (Background::Color([0, 0, 0]), 0.0),
+        (Background::Tile, settings.variety),
+    ] {
+        let mut c = OnnxClassifier::new(allowed.len(), &settings.onnx)?;
+        c.set_allowed(&allowed)?;
+        c.set_background(background);
+        c.set_variety(variety);
+        let mut times = Vec::new();
+        for i in 0..21 {
+            let t = Instant::now();
+            c.classify_at(&tiles.patches, &positions, &mut out)?;
+            let new_ms = ms(t.elapsed());
+            let input = TensorRef::from_array_view(([n, 10, 10, 3], tiles.patches.as_slice()))?;
+            let m = TensorRef::from_array_view(([mask.len()], mask.as_slice()))?;
+            let t = Instant::now();
+            old.run(ort::inputs!["patches" => input, "mask" => m])?;
+            let old_ms = ms(t.elapsed());
+            if i > 0 {
+                times.push(new_ms);
+                old_times.push(old_ms);
+            }
+        }
+        let label = match background {
+            Background::Tile => format!("current model, tile background, variety {variety}"),
+            Background::Color(_) => format!("current model, black background, variety {variety}"),
+        };
+        rows.push((label, times));
+    }
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    for (label, times) in &rows {
+        println!(
+            "| {label} | {:.1} ({:.2}x) | {:.1} |",
+            min(times),
+            min(times) / min(&old_times),
+            median(times)
+        );
+    }
+    println!(
+        "| {} | {:.1} | {:.1} |",
+        model.display(),
+        min(&old_times),
+        median(&old_times)
+    );
+    Ok(())
 }
 
 /// Flicker: a still frame with per-frame sensor noise, and the moving clip, naive vs steady.

@@ -9,11 +9,12 @@ pub mod render;
 use crate::cli::MosaicArgs;
 use crate::gpu::renderer::Background;
 use crate::gpu::AdapterPreference;
-use crate::pipeline::{check_tile, Settings};
+use crate::pipeline::{check_tile, check_variety, Settings};
 
 /// Validates the shared mosaic options into pipeline settings (usage errors exit with 2).
 pub fn settings(args: &MosaicArgs) -> crate::Result<Settings> {
     check_tile(args.tile)?;
+    check_variety(args.variety)?;
     let mut s = Settings {
         tile: args.tile,
         classifier: args.classifier,
@@ -21,6 +22,7 @@ pub fn settings(args: &MosaicArgs) -> crate::Result<Settings> {
         emoji_set: args.emoji.clone(),
         adapter: AdapterPreference::parse(&args.adapter),
         change_threshold: (args.change_threshold > 0).then_some(args.change_threshold),
+        variety: args.variety,
         ..Settings::default()
     };
     // Transparent pixels of a still image are shown over the mosaic's background (over white

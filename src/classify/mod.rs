@@ -22,14 +22,36 @@ pub fn quadrant_sums(patch: &[u8]) -> [[u32; 3]; 4] {
 
 pub mod nearest;
 pub mod onnx;
+pub mod texture;
+
+/// Variety 1.0 lets a tile take an emoji whose 2x2 squared error (summed over the 12 values)
+/// is up to `2 * VARIETY_UNIT` worse than the best one's (an RMS of ~13 sRGB levels), picked
+/// by a fixed spatial pattern: flat areas become a varied texture instead of one emoji repeated.
+pub const VARIETY_UNIT: f32 = 1000.0;
+
+/// Default `--variety` (measured trade-off: see models/EVAL.md).
+pub const DEFAULT_VARIETY: f32 = 1.0;
+
+/// Largest accepted `--variety`.
+pub const MAX_VARIETY: f32 = 10.0;
 
 pub trait Classifier: Send {
     fn name(&self) -> &'static str;
     /// Restrict the choice to the emoji with `allowed[i] == true` (length = atlas count).
     fn set_allowed(&mut self, allowed: &[bool]) -> Result<()>;
-    /// The background the emoji will be drawn over. Only classifiers whose objective composites
-    /// emoji over it (the exhaustive search) care; the model is trained over black.
+    /// The background the emoji will be drawn over: the objective scores each emoji as
+    /// composited over it.
     fn set_background(&mut self, _background: crate::gpu::Background) {}
+    /// How far from the best emoji a tile may go for variety (0: always the best; see
+    /// [`VARIETY_UNIT`]). Classifiers without a variety term ignore it.
+    fn set_variety(&mut self, _variety: f32) {}
     /// `patches` holds N patches of `PATCH_BYTES` each; writes N atlas indices into `out`.
+    /// The patches are taken as the tiles of one row (for the variety pattern).
     fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()>;
+    /// [`Classifier::classify`] for patches at known grid positions (`[column, row]` each), so
+    /// the variety pattern is keyed to where each tile is: the same tile and patch give the same
+    /// emoji in every frame, whichever other tiles are in the batch.
+    fn classify_at(&mut self, patches: &[u8], _positions: &[[u32; 2]], out: &mut Vec<u32>) -> Result<()> {
+        self.classify(patches, out)
+    }
 }

@@ -1,5 +1,6 @@
-//! The product's classifier: the trained EmojiNet model run by ONNX Runtime, one
-//! `Session::run` per frame over every tile.
+//! The product's classifier: the EmojiNet graph run by ONNX Runtime, one `Session::run` per
+//! frame over every tile. The graph scores the emoji as drawn over each tile's background and
+//! adds the variety pattern keyed to each tile's grid position (models/README.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -8,8 +9,10 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{Classifier, PATCH, PATCH_BYTES};
+use super::{Classifier, PATCH, PATCH_BYTES, VARIETY_UNIT};
 use crate::error::{Error, Result};
+use crate::gpu::tiler::patch_mean;
+use crate::gpu::Background;
 
 /// The committed model, embedded so the binary works from any directory.
 pub static MODEL: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emojinet.onnx"));
@@ -72,7 +75,7 @@ pub fn find_library() -> Result<PathBuf> {
     })
 }
 
-fn environment() -> Result<&'static ort::environment::Environment> {
+pub(crate) fn environment() -> Result<&'static ort::environment::Environment> {
     let env = ENVIRONMENT.get_or_init(|| {
         let lib = find_library().map_err(|e| e.to_string())?;
         let builder =
@@ -106,6 +109,12 @@ pub struct OnnxClassifier {
     session: Session,
     classes: usize,
     mask: Vec<f32>,
+    background: Background,
+    tolerance: [f32; 1],
+    /// Per-run inputs, reused: each tile's background colour and grid position.
+    backgrounds: Vec<f32>,
+    positions: Vec<f32>,
+    row: Vec<[u32; 2]>,
 }
 
 impl OnnxClassifier {
@@ -140,10 +149,22 @@ impl OnnxClassifier {
             session,
             classes,
             mask: vec![0.0; classes],
+            background: Background::Color([0, 0, 0]),
+            tolerance: [0.0],
+            backgrounds: Vec::new(),
+            positions: Vec::new(),
+            row: Vec::new(),
         })
     }
 
     fn model_classes(session: &Session) -> Result<usize> {
+        for input in ["patches", "background", "position", "tolerance"] {
+            if !session.inputs().iter().any(|i| i.name() == input) {
+                return Err(Error::Assets(format!(
+                    "the model has no '{input}' input: rebuild it with training/run.sh"
+                )));
+            }
+        }
         let mask = session
             .inputs()
             .iter()
@@ -188,7 +209,24 @@ impl Classifier for OnnxClassifier {
         Ok(())
     }
 
+    fn set_background(&mut self, background: Background) {
+        self.background = background;
+    }
+
+    fn set_variety(&mut self, variety: f32) {
+        self.tolerance = [variety.max(0.0) * VARIETY_UNIT];
+    }
+
     fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
+        let mut row = std::mem::take(&mut self.row);
+        row.clear();
+        row.extend((0..(patches.len() / PATCH_BYTES) as u32).map(|c| [c, 0]));
+        let result = self.classify_at(patches, &row, out);
+        self.row = row;
+        result
+    }
+
+    fn classify_at(&mut self, patches: &[u8], positions: &[[u32; 2]], out: &mut Vec<u32>) -> Result<()> {
         out.clear();
         if patches.len() % PATCH_BYTES != 0 {
             return Err(Error::Classifier(format!(
@@ -197,15 +235,46 @@ impl Classifier for OnnxClassifier {
             )));
         }
         let n = patches.len() / PATCH_BYTES;
+        if positions.len() != n {
+            return Err(Error::Classifier(format!(
+                "{} tile positions for {n} patches",
+                positions.len()
+            )));
+        }
         if n == 0 {
             return Ok(());
         }
+        self.backgrounds.clear();
+        match self.background {
+            Background::Color(c) => {
+                for _ in 0..n {
+                    self.backgrounds.extend(c.map(f32::from));
+                }
+            }
+            Background::Tile => {
+                for p in patches.chunks_exact(PATCH_BYTES) {
+                    self.backgrounds.extend(patch_mean(p).map(f32::from));
+                }
+            }
+        }
+        self.positions.clear();
+        self.positions
+            .extend(positions.iter().flat_map(|&[c, r]| [c as f32, r as f32]));
         let err = |e: ort::Error| Error::Classifier(format!("model run failed: {e}"));
         let input = TensorRef::from_array_view(([n, PATCH, PATCH, 3], patches)).map_err(err)?;
         let mask = TensorRef::from_array_view(([self.classes], self.mask.as_slice())).map_err(err)?;
+        let background = TensorRef::from_array_view(([n, 3], self.backgrounds.as_slice())).map_err(err)?;
+        let position = TensorRef::from_array_view(([n, 2], self.positions.as_slice())).map_err(err)?;
+        let tolerance = TensorRef::from_array_view(([1usize], &self.tolerance[..])).map_err(err)?;
         let outputs = self
             .session
-            .run(ort::inputs!["patches" => input, "mask" => mask])
+            .run(ort::inputs![
+                "patches" => input,
+                "mask" => mask,
+                "background" => background,
+                "position" => position,
+                "tolerance" => tolerance
+            ])
             .map_err(err)?;
         let (_, index) = outputs["index"].try_extract_tensor::<i64>().map_err(err)?;
         if index.len() != n {

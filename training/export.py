@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Export models/emojinet.onnx: the objective as an ONNX graph, with the background each emoji is
+drawn over and the variety tolerance as inputs (see models/README.md, "The graph").
+
+The graph is analytic: its weights are the emoji's own 2x2 colours and coverage, so it computes the
+objective exactly; nothing is fitted. (train.py's learned embedding is the attempt at a learned
+model; see models/EVAL.md.)
+"""
+import argparse
+import hashlib
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common as cm  # noqa: E402
+import graph  # noqa: E402
+
+
+def emoji_alpha(cells):
+    """Mean coverage (alpha, 0..1) of each 32x32 quadrant of every cell, [C,4]: TL, TR, BL, BR."""
+    a = cells[..., 3].astype(np.float64)
+    return a.reshape(len(cells), 2, 32, 2, 32).mean((2, 4)).reshape(len(cells), 4) / 255.0
+
+
+SEED = 20261202
+TOLERANCES = (0.0, 1000.0, 2000.0)   # variety 0, 1, 2: member lists cover the near-best emoji too
+
+
+def index_tiles(rng):
+    """Training tiles for the search index (never the held-back photos): the training photos at tile
+    sizes 10/16/24 px and mirrored, and synthetic smooth colour fields; each with a background drawn
+    from black, white, its own mean colour or a random colour, and a random grid position.
+    Returns patches u8 [N,10,10,3], backgrounds f64 [N,3], positions [N,2]."""
+    from train import synthetic_patches
+    pats = []
+    for name in cm.TRAIN_PHOTOS:
+        img = cm.skimage_photo(name)
+        for tile in (10, 16, 24):
+            for flip in (False, True):
+                pats.append(cm.tile_patches(img[:, ::-1].copy() if flip else img, tile)[0])
+    pats.append(synthetic_patches(20000, rng))
+    p = np.concatenate(pats)
+    n = len(p)
+    kind = rng.choice(4, n, p=[0.35, 0.1, 0.45, 0.1])
+    mean = np.floor((p.reshape(n, -1, 3).astype(np.float64).sum(1) + 50) / 100)
+    bg = np.zeros((n, 3))
+    bg[kind == 1] = 255
+    bg[kind == 2] = mean[kind == 2]
+    bg[kind == 3] = rng.integers(0, 256, ((kind == 3).sum(), 3))
+    pos = rng.integers(0, 400, (n, 2))
+    return p, bg, pos
+
+
+def phi(patches, bg):
+    """The tile side of graph.class_matrix: [N,20]."""
+    P = cm.patch_feat(patches).astype(np.float64).reshape(-1, 4, 3)
+    d = P - bg[:, None, :]
+    return np.concatenate([d.reshape(-1, 12), (d * bg[:, None, :]).sum(2), bg, (bg ** 2).sum(1, keepdims=True)], 1)
+
+
+def exact_choice(ph, pos, tol, psi, bias, keys, allowed, chunk=8192):
+    """The exhaustive graph's choice over the allowed classes, in numpy."""
+    if keys is None:  # the fast graph: the nudge from the table of pattern phase bins
+        T = graph.pattern_table(len(psi))[:, allowed] * tol
+        bins = graph.pattern_bin_np(pos[:, 0], pos[:, 1])
+        w = psi[allowed].T
+        b = bias[allowed]
+        return np.concatenate([allowed[(ph[i:i + chunk] @ w + b + T[bins[i:i + chunk]]).argmax(1)]
+                               for i in range(0, len(ph), chunk)])
+    g = graph.pattern_np(pos[:, 0], pos[:, 1]) * tol
+    w = np.concatenate([psi, keys], 1)[allowed].T
+    b = bias[allowed]
+    out = []
+    for i in range(0, len(ph), chunk):
+        x = np.concatenate([ph[i:i + chunk], g[i:i + chunk]], 1)
+        out.append(allowed[(x @ w + b).argmax(1)])
+    return np.concatenate(out)
+
+
+def kmeans_points(x, k, rng, iters=20):
+    """k-means centroids of the rows of x."""
+    c = x[rng.choice(len(x), k, replace=False)].copy()
+    xn = (x ** 2).sum(1)
+    for _ in range(iters):
+        a = (xn[:, None] - 2 * x @ c.T + (c ** 2).sum(1)[None]).argmin(1)
+        for j in range(k):
+            sel = a == j
+            c[j] = x[sel].mean(0) if sel.any() else x[rng.integers(len(x))]
+    return c
+
+
+def kmeans_classes(x, k, rng, iters=30):
+    """k-means of the rows of x; returns each row's cluster."""
+    c = x[rng.choice(len(x), k, replace=False)].copy()
+    xn = (x ** 2).sum(1)
+    for _ in range(iters):
+        a = (xn[:, None] - 2 * x @ c.T + (c ** 2).sum(1)[None]).argmin(1)
+        for j in range(k):
+            sel = a == j
+            c[j] = x[sel].mean(0) if sel.any() else x[rng.integers(len(x))]
+    return a
+
+
+def fit_prototypes(P, bg, cell, protos, ridge=1e3):
+    """One Lloyd step: each prototype becomes the pseudo-emoji (Q [12], alpha [4]) whose composite over
+    each of its tiles' backgrounds fits their 2x2 colours best (least squares per quadrant:
+    P_qc - b_c = Q_qc - a_q b_c; alpha pulled towards its previous value where backgrounds are dark)."""
+    Qk, ak = protos[0].copy(), protos[1].copy()
+    for k in range(len(Qk)):
+        sel = cell == k
+        if not sel.any():
+            continue
+        y = P[sel].reshape(-1, 4, 3) - bg[sel][:, None, :]
+        b = bg[sel]
+        for q in range(4):
+            # normal equations for [Q_q0, Q_q1, Q_q2, a_q]
+            A = np.zeros((4, 4))
+            r = np.zeros(4)
+            n = len(b)
+            for c in range(3):
+                A[c, c] += n
+                A[c, 3] -= b[:, c].sum()
+                A[3, c] -= b[:, c].sum()
+                A[3, 3] += (b[:, c] ** 2).sum()
+                r[c] += y[:, q, c].sum()
+                r[3] -= (y[:, q, c] * b[:, c]).sum()
+            A[3, 3] += ridge
+            r[3] += ridge * ak[k, q]
+            sol = np.linalg.solve(A + 1e-6 * np.eye(4), r)
+            ak[k, q] = np.clip(sol[3], 0.0, 1.0)
+            Qk[k, q * 3:q * 3 + 3] = np.clip(sol[:3], 0.0, 255.0 * ak[k, q])
+    return Qk, ak
+
+
+def assign(ph, protos):
+    ppsi, pbias = graph.class_matrix(*protos)
+    return np.concatenate([(ph[i:i + 8192] @ ppsi.T + pbias).argmax(1) for i in range(0, len(ph), 8192)])
+
+
+def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0, fast=True):
+    """Prototypes and the member table [K,M] of the two-stage search.
+    Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
+    pseudo-emoji drawn over the tile's background: started from k-means of the emoji (by colour and
+    coverage) and refined on the index tiles (fit_prototypes). Members: every class in the list of
+    the prototype it falls under itself (always reachable); the other slots hold the classes the
+    exhaustive search picks most often (under the named sets, the backgrounds of index_tiles and the
+    variety tolerances) for the tiles of that prototype."""
+    C = len(Q)
+    x = np.concatenate([Q, 255 * alpha], 1)
+    groups = kmeans_classes(x, K, rng)
+    protos = (np.stack([Q[groups == k].mean(0) if (groups == k).any() else np.full(12, 1e4) for k in range(K)]),
+              np.stack([alpha[groups == k].mean(0) if (groups == k).any() else np.zeros(4) for k in range(K)]))
+    psi, bias = graph.class_matrix(Q, alpha)
+    keys = None if fast else graph.emoji_keys(C)
+    p, bg, pos = index_tiles(rng)
+    ph = phi(p, bg)
+    P = cm.patch_feat(p).astype(np.float64)
+    for it in range(lloyd):
+        cell = assign(ph, protos)
+        protos = fit_prototypes(P, bg, cell, protos)
+    cell = assign(ph, protos)
+    log(f"index data: {len(ph)} tiles, {len(set(cell))} of {K} prototypes used after {lloyd} refinements")
+    # each class's own prototype: the one it falls under drawn over black and over white (balanced)
+    # (a class whose nearest prototype's own list is full goes to the next nearest with room, so
+    # every class is in some list)
+    ppsi, pbias = graph.class_matrix(*protos)
+    rank = np.argsort(-(class_phi(Q, alpha) @ ppsi.T + pbias), 1)
+    own = [[] for _ in range(K)]
+    for c in range(C):
+        k = next(k for k in rank[c] if len(own[k]) < M // 2)
+        own[k].append(c)
+    counts = np.zeros((K, C))
+    for allowed, weight in sets:
+        allowed = np.asarray(allowed)
+        for tol in TOLERANCES:
+            lab = exact_choice(ph, pos, tol, psi, bias, keys, allowed)
+            np.add.at(counts, (cell, lab), weight)
+    members = np.full((K, M), C, np.int64)
+    for k in range(K):
+        chosen = list(own[k])
+        for c in np.argsort(-counts[k]):
+            if len(chosen) >= M or counts[k, c] <= 0:
+                break
+            if c not in chosen:
+                chosen.append(c)
+        members[k, :len(chosen)] = chosen
+    used = (members < C).sum()
+    log(f"index: K={K} M={M}, {used} filled slots ({used / (K * M):.0%}), every class reachable: "
+        f"{len(set(members.ravel()) - {C}) == C}")
+    return protos, members
+
+
+def class_phi(Q, alpha):
+    """phi of each emoji as a tile over black (its own 2x2 colours): where it falls in stage 1."""
+    return phi_from(Q.astype(np.float64), np.zeros((len(Q), 3)))
+
+
+def phi_from(P12, bg):
+    d = P12.reshape(-1, 4, 3) - bg[:, None, :]
+    return np.concatenate([d.reshape(-1, 12), (d * bg[:, None, :]).sum(2), bg, (bg ** 2).sum(1, keepdims=True)], 1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(cm.MODELS, "emojinet.onnx"))
+    ap.add_argument("--exhaustive", action="store_true", help="score every emoji for every tile (slower)")
+    ap.add_argument("--prototypes", type=int, default=192)
+    ap.add_argument("--members", type=int, default=128)
+    ap.add_argument("--slow", action="store_true", help="the earlier two-stage graph (variety pattern as 4 extra weights per emoji)")
+    ap.add_argument("--lloyd", type=int, default=0, help="refinements of the prototypes on the index tiles")
+    a = ap.parse_args()
+    meta, cells = cm.load_atlas()
+    C = meta["count"]
+    Q = cm.emoji_feat(cells).astype(np.float64)
+    alpha = emoji_alpha(cells)
+    atlas_sha = hashlib.sha256(open(os.path.join(cm.MODELS, "atlas.png"), "rb").read()).hexdigest()
+    md = {"classes": C, "atlas_sha256": atlas_sha,
+          "objective": "argmax over allowed emoji of -sum_2x2,RGB (patch_mean - (emoji_premultiplied + (1 - emoji_alpha) * background))^2 "
+                       "+ tolerance * pattern(tile position) . key(emoji), sRGB 0..255",
+          "pattern": f"R2 phase frac(col*{graph.R2_X} + row*{graph.R2_Y}), seed {graph.PATTERN_SEED}",
+          "tile": 10}
+    if a.exhaustive:
+        model = graph.build_exhaustive(Q, alpha, md)
+    else:
+        sets = meta["sets"]
+        weights = [(sets["default"], 4.0), (sets["all"], 2.0), (sets["skin-tones"], 1.0), (sets["no-flags"], 1.0)]
+        weights += [(v, 0.25) for k, v in sets.items() if k not in ("default", "all", "skin-tones", "no-flags")]
+        protos, members = build_index(Q, alpha, weights, a.prototypes, a.members, np.random.default_rng(SEED), print,
+                                      a.lloyd, fast=not a.slow)
+        md.update(prototypes=a.prototypes, members=a.members)
+        if a.slow:
+            model = graph.build_two_stage(Q, alpha, protos, members, md)
+        else:
+            md["pattern"] += f", {graph.PATTERN_BINS} phase bins"
+            model = graph.build_fast(Q, alpha, protos, members, md, stage1="topk")
+    import onnx
+    onnx.save(model, a.out)
+    print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -69,6 +69,18 @@ macro_rules! say {
     };
 }
 
+/// A line on stdout (listings, bench tables); a closed pipe (`emojicam sets | head -1`) or a
+/// full disk is ignored instead of panicking.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::safety::print_line(format_args!(""))
+    };
+    ($($t:tt)*) => {
+        $crate::safety::print_line(format_args!($($t)*))
+    };
+}
+
 /// A file's identity: device and inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileId {

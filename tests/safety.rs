@@ -617,3 +617,21 @@ fn killed_recordings_keep_what_they_recorded_and_never_replace_a_file() {
     assert!(partials(d).is_empty(), "{:?}", partials(d));
     assert!(!d.join(".old.mp4.recording").exists());
 }
+
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    // `emojicam sets | head -0`: the reader is gone before anything is written.
+    for cmd in ["sets", "adapters"] {
+        let mut child = bin()
+            .arg(cmd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("emojicam starts");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("emojicam runs");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("panicked"), "{cmd}: {err}");
+        assert_ne!(out.status.code(), Some(101), "{cmd}: {err}");
+    }
+}

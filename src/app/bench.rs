@@ -79,7 +79,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let source_frames = load_frames(args.input.as_deref(), frames_n)?;
     let adapter = AdapterPreference::parse(&args.adapter);
     let mut first: Option<Pipeline> = None;
-    println!(
+    crate::outln!(
         "emojicam bench: {} frames per row from {}, tile {}, {} CPU cores",
         source_frames.len(),
         args.input
@@ -114,7 +114,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     None => Pipeline::new(settings)?,
                 };
                 if first.is_none() {
-                    println!(
+                    crate::outln!(
                         "adapter: {} ({:?})",
                         pipeline.gpu().adapter_info.name,
                         pipeline.gpu().adapter_info.backend
@@ -131,12 +131,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         }
     }
-    println!();
-    println!("| size | classifier | tiles classified | fps (end to end) | latency median / p99 ms | upload ms | tile compute + readback ms | classify ms | render + output readback ms | encode ms |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    crate::outln!();
+    crate::outln!("| size | classifier | tiles classified | fps (end to end) | latency median / p99 ms | upload ms | tile compute + readback ms | classify ms | render + output readback ms | encode ms |");
+    crate::outln!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for ((w, h), kind, changed_only, acc) in &rows {
         let fps = 1e3 / median(&acc.total).max(1e-9);
-        println!(
+        crate::outln!(
             "| {w}x{h} | {} | {} ({:.0}%) | {fps:.1} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             kind.name(),
             if *changed_only { "changed only" } else { "all" },
@@ -150,7 +150,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             median(&acc.encode),
         );
     }
-    println!("(fps = 1000 / median of tile+classify+render per frame, the stages run back to back; encode is the MP4 recorder's own thread)");
+    crate::outln!("(fps = 1000 / median of tile+classify+render per frame, the stages run back to back; encode is the MP4 recorder's own thread)");
 
     if let Some(p) = first.as_mut() {
         let frame = resize(&source_frames[0], 1280, 720)?;
@@ -158,9 +158,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
 
     if let (Some(p), true) = (&first, args.classifiers.contains(&ClassifierKind::Onnx)) {
-        println!();
-        println!("| size (onnx, changed only) | frames/s, stages back to back | frames/s, pipelined (tile N+1 while classifying N) |");
-        println!("| --- | --- | --- |");
+        crate::outln!();
+        crate::outln!("| size (onnx, changed only) | frames/s, stages back to back | frames/s, pipelined (tile N+1 while classifying N) |");
+        crate::outln!("| --- | --- | --- |");
         for &(w, h) in &sizes {
             let frames: Vec<Frame> = source_frames.iter().map(|f| resize(f, w, h)).collect::<Result<_>>()?;
             let settings = Settings {
@@ -178,7 +178,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 pipelined.push(throughput(&mut pipeline, &frames, true)?);
             }
             let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
-            println!("| {w}x{h} | {:.1} | {:.1} |", best(&back_to_back), best(&pipelined));
+            crate::outln!("| {w}x{h} | {:.1} | {:.1} |", best(&back_to_back), best(&pipelined));
         }
     }
 
@@ -279,12 +279,12 @@ fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)], adapter: &AdapterPreference
     let dir = std::env::temp_dir().join("emojicam-bench");
     std::fs::create_dir_all(&dir)?;
     let source = load_frames(args.input.as_deref(), 150)?;
-    println!();
-    println!(
+    crate::outln!();
+    crate::outln!(
         "| live run ({:.0} s, input played as a 30 fps camera, recording to MP4) | frames | fps | dropped by capture after start-up | latency median / p99 ms | dropped by the recorder |",
         args.live_seconds
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    crate::outln!("| --- | --- | --- | --- | --- | --- |");
     for &(w, h) in sizes {
         // The clip: the input's frames at this size, H.264 at 30 fps.
         let clip = dir.join(format!("live-{w}x{h}.mp4"));
@@ -347,7 +347,7 @@ fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)], adapter: &AdapterPreference
         let summary = live::finish(&mut session)?;
         outcome?;
         let (median, p99) = summary.latency_ms.unwrap_or((0.0, 0.0));
-        println!(
+        crate::outln!(
             "| {w}x{h} | {} | {:.1} | {} | {median:.1} / {p99:.1} | {} |",
             summary.frames,
             summary.fps,
@@ -376,8 +376,8 @@ fn render_paths(pipeline: &mut Pipeline, frame: &Frame) -> Result<()> {
         }
     }
     pipeline.renderer().set_path(before);
-    println!();
-    println!(
+    crate::outln!();
+    crate::outln!(
         "render + output readback at 1280x720 (median of {}): quads {:.1} ms, compute {:.1} ms -> {:.1}x (this adapter uses {})",
         times[0].len(),
         median(&times[0]),
@@ -413,14 +413,14 @@ fn baseline(mut pipeline: Pipeline, frame: &Frame, tile: u32, batched: Option<f6
     }
     let one_thread = ms(t2.elapsed()) / reps as f64;
     let batched = batched.unwrap_or(batched_now);
-    println!();
-    println!(
+    crate::outln!();
+    crate::outln!(
         "original method (one model call per tile, tile {tile}): {n} calls for one 1280x720 frame = {:.0} ms; \
          one batch = {batched:.1} ms -> batching is {:.0}x faster",
         ms(per_tile),
         ms(per_tile) / batched.max(1e-9)
     );
-    println!(
+    crate::outln!(
         "one batch of {n} tiles on one ONNX Runtime thread: {one_thread:.1} ms ({:.0}x faster than one call per tile on the same thread)",
         ms(per_tile) / one_thread.max(1e-9)
     );
@@ -459,9 +459,9 @@ fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<(f64, f64)>
 fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
     use crate::classify::texture::Texture;
     use crate::gpu::Background;
-    println!();
-    println!("| variety (onnx, 1280x720, tile {tile}) | background | classify ms (median of 5) | most common emoji | largest one-emoji region (tiles) | right neighbour equal | distinct emoji | 2x2 PSNR dB |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    crate::outln!();
+    crate::outln!("| variety (onnx, 1280x720, tile {tile}) | background | classify ms (median of 5) | most common emoji | largest one-emoji region (tiles) | right neighbour equal | distinct emoji | 2x2 PSNR dB |");
+    crate::outln!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for background in [Background::Color([0, 0, 0]), Background::Tile] {
         for variety in [0.0, 0.5, 1.0, 2.0] {
             let settings = Settings {
@@ -486,7 +486,7 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
             let (_, psnr) = change_share(&mut p, std::slice::from_ref(frame))?;
             let cols = p.grid().map_or(1, |g| g.cols as usize);
             let t = Texture::measure(p.emoji(), cols);
-            println!(
+            crate::outln!(
                 "| {variety} | {} | {:.1} | {:.1}% | {} | {:.1}% | {} | {psnr:.2} |",
                 match background {
                     Background::Tile => "tile".to_string(),
@@ -531,12 +531,12 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
     };
     let mut old = load().map_err(|e| anyhow::anyhow!("loading {}: {e}", model.display()))?;
     let mut out = Vec::new();
-    println!();
-    println!(
+    crate::outln!();
+    crate::outln!(
         "| classify one 1280x720 frame ({n} tiles, {} threads, interleaved) | min ms | median ms |",
         settings.onnx.threads
     );
-    println!("| --- | --- | --- |");
+    crate::outln!("| --- | --- | --- |");
     let mut old_times = Vec::new();
     let mut rows = Vec::new();
     for (background, variety) in [
@@ -570,14 +570,14 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
     }
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     for (label, times) in &rows {
-        println!(
+        crate::outln!(
             "| {label} | {:.1} ({:.2}x) | {:.1} |",
             min(times),
             min(times) / min(&old_times),
             median(times)
         );
     }
-    println!(
+    crate::outln!(
         "| {} | {:.1} | {:.1} |",
         model.display(),
         min(&old_times),
@@ -600,9 +600,9 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
         )?),
         60,
     )?;
-    println!();
-    println!("| scene (onnx, tile {tile}) | emoji changing per frame, naive (every tile every frame) | steady (change threshold {DEFAULT_CHANGE_THRESHOLD}, keep margin {:.0}%) | 2x2 PSNR naive / steady dB |", KEEP_MARGIN * 100.0);
-    println!("| --- | --- | --- | --- |");
+    crate::outln!();
+    crate::outln!("| scene (onnx, tile {tile}) | emoji changing per frame, naive (every tile every frame) | steady (change threshold {DEFAULT_CHANGE_THRESHOLD}, keep margin {:.0}%) | 2x2 PSNR naive / steady dB |", KEEP_MARGIN * 100.0);
+    crate::outln!("| --- | --- | --- | --- |");
     for (name, frames) in [
         ("still frame + sigma-3 sensor noise (1280x720)", &noisy),
         ("the demo clip, animation (1280x720)", &moving),
@@ -618,7 +618,7 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
             })?;
             shares.push(change_share(&mut p, frames)?);
         }
-        println!(
+        crate::outln!(
             "| {name} | {:.2}% | {:.2}% | {:.2} / {:.2} |",
             shares[0].0 * 100.0,
             shares[1].0 * 100.0,

@@ -13,12 +13,12 @@ pub fn cameras() -> Result<()> {
         .into());
     }
     for cam in cams {
-        println!("{}: {} (/dev/video{})", cam.index, cam.name, cam.index);
+        crate::outln!("{}: {} (/dev/video{})", cam.index, cam.name, cam.index);
         if cam.formats.is_empty() {
-            println!("    (no modes: cannot open it, or no format emojicam knows)");
+            crate::outln!("    (no modes: cannot open it, or no format emojicam knows)");
         }
         for line in crate::source::camera::describe_modes(&cam.formats) {
-            println!("    {line}");
+            crate::outln!("    {line}");
         }
     }
     Ok(())
@@ -28,7 +28,7 @@ pub fn sets() -> Result<()> {
     let atlas = Atlas::embedded()?;
     for name in atlas.set_names() {
         let n = atlas.allowed(name)?.iter().filter(|&&a| a).count();
-        println!("{name:<16} {n:>5} emoji");
+        crate::outln!("{name:<16} {n:>5} emoji");
     }
     Ok(())
 }
@@ -42,7 +42,7 @@ pub fn adapters() -> Result<()> {
         .into());
     }
     for a in list {
-        println!("{a}");
+        crate::outln!("{a}");
     }
     Ok(())
 }

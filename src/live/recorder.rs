@@ -169,7 +169,7 @@ impl Drop for SinkWorker {
         // Never leave a recording without its end: finish it even on an early return.
         if self.handle.is_some() {
             if let Err(e) = self.finish_inner() {
-                eprintln!("emojicam: {}: {e}", self.label);
+                crate::say!("emojicam: {}: {e}", self.label);
             }
         }
     }

@@ -154,10 +154,7 @@ fn output_size_and_backgrounds() {
 
 #[test]
 fn video_keeps_frame_count_and_rate() {
-    if !have("ffprobe") {
-        eprintln!("SKIPPED: ffprobe not installed");
-        return;
-    }
+    assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");
     let dir = tmp();
     // A short real clip: the first 20 frames of the demo clip at 320x180, as Y4M and MP4 inputs.
     let small_y4m = dir.path().join("small.y4m");
@@ -220,12 +217,11 @@ fn demo_runs() {
     assert_eq!(paths.len(), 2, "demo prints the MP4 and PNG paths");
     assert!(std::path::Path::new(paths[0]).is_file() && paths[0].ends_with(".mp4"));
     assert!(std::path::Path::new(paths[1]).is_file() && paths[1].ends_with(".png"));
-    if have("ffprobe") {
-        assert_eq!(
-            ffprobe_frames(std::path::Path::new(paths[0])),
-            Some((132, "25/1".to_string()))
-        );
-    }
+    assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");
+    assert_eq!(
+        ffprobe_frames(std::path::Path::new(paths[0])),
+        Some((132, "25/1".to_string()))
+    );
 }
 
 /// Runs `render` and asserts a clean failure: the exit code, one clear line, no panic, no output.
@@ -342,10 +338,7 @@ fn video_with_sound_renders_with_its_sound() {
 
 #[test]
 fn y4m_on_stdout_decodes() {
-    if !have("ffprobe") {
-        eprintln!("SKIPPED: ffprobe not installed");
-        return;
-    }
+    assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");
     let dir = tmp();
     // Offline: render ... --output - writes only Y4M to stdout.
     let o = run(bin()

@@ -585,10 +585,12 @@ fn killed_recordings_keep_what_they_recorded_and_never_replace_a_file() {
     record_then_kill(d, &new, &new);
     let bytes = std::fs::read(&new).expect("the killed recording is kept");
     assert_eq!(&bytes[4..8], b"ftyp");
-    if common::have("ffprobe") {
-        let (frames, _) = common::ffprobe_frames(&new).expect("the killed recording plays");
-        assert!(frames > 0);
-    }
+    assert!(
+        common::have("ffprobe"),
+        "ffprobe is needed (./setup.sh installs ffmpeg)"
+    );
+    let (frames, _) = common::ffprobe_frames(&new).expect("the killed recording plays");
+    assert!(frames > 0);
     // A recording over an existing file never touches it until finished; killed, the old
     // file stays and the next run to that name keeps what was recorded beside it.
     let old = d.join("old.mp4");

@@ -145,3 +145,22 @@ def nearest(feat, efeat, allowed=None, chunk=4096):
     if allowed is not None:
         idx = np.asarray(allowed)[idx]
     return idx, np.concatenate(err)
+
+
+def fill_members(own, counts, M, log):
+    """The padded member table [K, M] of a two-stage index (padding = the class count C): each
+    cluster's own classes first, then the classes most often chosen for its tiles (counts [K, C])."""
+    K, C = counts.shape
+    members = np.full((K, M), C, np.int64)
+    for k in range(K):
+        chosen = list(own[k])
+        for c in np.argsort(-counts[k]):
+            if len(chosen) >= M or counts[k, c] <= 0:
+                break
+            if c not in chosen:
+                chosen.append(c)
+        members[k, :len(chosen)] = chosen
+    used = (members < C).sum()
+    log(f"index: K={K} M={M}, {used} filled slots ({used / (K * M):.0%}), every class reachable: "
+        f"{len(set(members.ravel()) - {C}) == C}")
+    return members

@@ -79,18 +79,6 @@ def exact_choice(ph, pos, tol, psi, bias, keys, allowed, chunk=8192):
     return np.concatenate(out)
 
 
-def kmeans_points(x, k, rng, iters=20):
-    """k-means centroids of the rows of x."""
-    c = x[rng.choice(len(x), k, replace=False)].copy()
-    xn = (x ** 2).sum(1)
-    for _ in range(iters):
-        a = (xn[:, None] - 2 * x @ c.T + (c ** 2).sum(1)[None]).argmin(1)
-        for j in range(k):
-            sel = a == j
-            c[j] = x[sel].mean(0) if sel.any() else x[rng.integers(len(x))]
-    return c
-
-
 def kmeans_classes(x, k, rng, iters=30):
     """k-means of the rows of x; returns each row's cluster."""
     c = x[rng.choice(len(x), k, replace=False)].copy()
@@ -177,18 +165,7 @@ def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0, fast=True):
         for tol in TOLERANCES:
             lab = exact_choice(ph, pos, tol, psi, bias, keys, allowed)
             np.add.at(counts, (cell, lab), weight)
-    members = np.full((K, M), C, np.int64)
-    for k in range(K):
-        chosen = list(own[k])
-        for c in np.argsort(-counts[k]):
-            if len(chosen) >= M or counts[k, c] <= 0:
-                break
-            if c not in chosen:
-                chosen.append(c)
-        members[k, :len(chosen)] = chosen
-    used = (members < C).sum()
-    log(f"index: K={K} M={M}, {used} filled slots ({used / (K * M):.0%}), every class reachable: "
-        f"{len(set(members.ravel()) - {C}) == C}")
+    members = cm.fill_members(own, counts, M, log)
     return protos, members
 
 

@@ -125,18 +125,7 @@ def build_index(fx, E, sets, K, M, rng, log):
         allowed = np.asarray(name)
         lab = nearest_rows(fx, E[allowed])
         np.add.at(counts, (cell, allowed[lab]), weight)
-    members = np.full((K, M), C, np.int64)
-    for k in range(K):
-        chosen = list(mandatory[k])
-        for c in np.argsort(-counts[k]):
-            if len(chosen) >= M or counts[k, c] <= 0:
-                break
-            if c not in chosen:
-                chosen.append(c)
-        members[k, :len(chosen)] = chosen
-    used = (members < C).sum()
-    log(f"index: K={K} M={M}, {used} filled slots ({used / (K * M):.0%}), every class reachable: "
-        f"{len(set(members.ravel()) - {C}) == C}")
+    members = cm.fill_members(mandatory, counts, M, log)
     return cent, members
 
 

@@ -67,8 +67,11 @@ run busy 60 $BIN --camera 0 --no-window --record $TMPDIR/busy.mp4
 kill $HOG; wait $HOG 2>/dev/null
 
 # --- permission denied: an unprivileged user (not in the video group; the nodes are root's)
+# (a copy of the binary the user can reach: the checkout may sit in a private directory)
+install -m 755 $BIN $TMPDIR/emojicam-unprivileged
 run denied 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
-    env HOME=$TMPDIR $BIN --camera 0 --no-window --record $TMPDIR/denied.mp4
+    env HOME=$TMPDIR $TMPDIR/emojicam-unprivileged --camera 0 --no-window --record $TMPDIR/denied.mp4
+rm -f $TMPDIR/emojicam-unprivileged
 
 # --- the virtual camera's node before anyone writes to it is not a camera
 run notcamera 60 $BIN --camera 11 --no-window --record $TMPDIR/notcamera.mp4

@@ -195,6 +195,10 @@ fn cameras_lists_vivid_and_the_mjpeg_webcam_with_sorted_modes() {
     // Camera blocks: "N: name (/dev/videoN)" then indented "FOURCC WxH @ r1, r2 fps" lines.
     let mut cams: Vec<(String, Vec<String>)> = Vec::new();
     for line in out.lines() {
+        if line.starts_with("    (") {
+            // A note under a camera (no modes, none emojicam decodes).
+            continue;
+        }
         if let Some(mode) = line.strip_prefix("    ") {
             cams.last_mut()
                 .expect("a camera before its modes")
@@ -228,6 +232,20 @@ fn cameras_lists_vivid_and_the_mjpeg_webcam_with_sorted_modes() {
         webcam[0].starts_with("MJPEG 320x180 @ ") && webcam[0].ends_with(" fps"),
         "{webcam:?}"
     );
+    // A format emojicam does not decode is listed too, and said to be unusable.
+    let (planar_head, planar) = find("/dev/video12");
+    assert!(planar_head.contains("Planar Cam"), "{planar_head}");
+    assert!(
+        planar.len() == 1 && planar[0].starts_with("YU12 320x180 @ "),
+        "{planar:?}"
+    );
+    assert!(
+        out.contains("emojicam decodes MJPEG and YUYV: this camera offers neither"),
+        "{out}"
+    );
+    // A name that is not UTF-8 is listed (made readable), not a panic.
+    let (odd_head, _) = find("/dev/video13");
+    assert!(odd_head.contains("Odd\u{FFFD}Name"), "{odd_head}");
     // Sorted: format, then pixel count, then the rates in each line.
     for (head, modes) in &cams {
         let keys: Vec<(String, u64)> = modes
@@ -241,10 +259,12 @@ fn cameras_lists_vivid_and_the_mjpeg_webcam_with_sorted_modes() {
             .collect();
         let mut sorted = keys.clone();
         sorted.sort_by(|a, b| {
+            // Known formats first, then any other fourcc.
             let rank = |f: &str| {
                 ["MJPEG", "YUYV", "NV12", "GRAY", "RGB3", "BGR3"]
                     .iter()
                     .position(|x| *x == f)
+                    .unwrap_or(usize::MAX)
             };
             (rank(&a.0), a.1).cmp(&(rank(&b.0), b.1))
         });
@@ -283,6 +303,69 @@ fn busy_denied_and_not_a_camera_are_one_clear_line() {
     assert_eq!(rc, 1, "{err}");
     let line = one_line_error(&err);
     assert!(line.contains("/dev/video11") && line.contains("not a camera"), "{line}");
+}
+
+#[test]
+fn a_camera_without_a_decodable_mode_or_with_an_odd_name_is_one_clear_line() {
+    let lab = lab();
+    // The modes it offers are listed, so the user sees why.
+    let (rc, _, err) = lab.scenario("unusable");
+    assert_eq!(rc, 1, "{err}");
+    let line = one_line_error(&err);
+    assert!(
+        line.contains("camera 12 (/dev/video12, Planar Cam)")
+            && line.contains("offers no MJPEG or YUYV mode")
+            && line.contains("it offers: YU12 320x180 @ "),
+        "{line}"
+    );
+
+    let (rc, _, err) = lab.scenario("oddname");
+    assert_eq!(rc, 1, "{err}");
+    let line = one_line_error(&err);
+    assert!(line.contains("/dev/video13") && line.contains("not UTF-8"), "{line}");
+}
+
+/// The loopback webcam whose feeder stops mid-run: lost like an unplugged camera.
+#[test]
+fn webcam_whose_feeder_stops_is_lost_and_its_recording_kept() {
+    let lab = lab();
+    let (rc, _, err) = lab.scenario("webcam_lost");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(rc, 1, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("camera 10 (") && l.contains("Lab Webcam") && l.contains("lost")),
+        "{err}"
+    );
+    // It noticed within its stall limit (10 s) and a few seconds to finish the recording.
+    let stopped: f64 = lab.text("feeder_stop.time").trim().parse().expect("time");
+    let t = lab.text("webcam_lost.time");
+    let ended: f64 = t.split_whitespace().nth(1).and_then(|x| x.parse().ok()).expect("time");
+    assert!(
+        ended - stopped < 25.0,
+        "exit {:.0} s after the feeder stopped",
+        ended - stopped
+    );
+    let rec = lab.path("webcam_lost.mp4");
+    let (n, rate) = ffprobe_frames(&rec).unwrap_or_else(|| panic!("{} is not a valid video", rec.display()));
+    let (num, den) = rate.split_once('/').expect("rate");
+    let secs = n as f64 / (num.parse::<f64>().expect("num") / den.parse::<f64>().expect("den"));
+    let run = lab.seconds("webcam_lost");
+    eprintln!("webcam_lost: {n} frames at {rate} = {secs:.1} s of a {run:.0} s run");
+    assert!(
+        secs >= 3.0 && secs <= run + 1.0,
+        "{secs:.1} s recorded in a {run:.0} s run"
+    );
+    assert!(err.contains("saved recording"), "{err}");
+    let clip: Vec<image::RgbImage> = frames(&lab.path("webcam_feed.avi"), 320, 180, "")
+        .iter()
+        .map(mirrored)
+        .collect();
+    let mosaics = distinct(frames(&rec, 320, 180, ""));
+    for m in mosaics.iter().take(3) {
+        let best = clip.iter().map(|c| likeness(c, m, TILE).1).fold(0.0, f64::max);
+        assert!(best >= TILE_PSNR_FLOOR, "{best:.1} dB");
+    }
 }
 
 /// vivid (YUYV), asked for a size and rate it lacks, into a recording and the virtual camera,
@@ -372,13 +455,62 @@ fn virtual_camera_serves_mosaic_frames_to_consumers() {
             assert!(best >= 25.0 && raw < 15.0 && tiles >= TILE_PSNR_FLOOR);
         }
     }
-    // emojicam never waited for them: every mosaic went to the virtual camera.
+    // emojicam never waited for them: every mosaic it made went to the virtual camera...
     let (_, _, err) = lab.scenario("vivid");
-    assert!(
+    // ("emojicam: 238 frames in 61.2 s ...", "emojicam: virtual camera /dev/video11: 238 frames")
+    let count = |prefix: &str, has: &str| -> u64 {
         err.lines()
-            .any(|l| l.contains("/dev/video11") && l.contains("frames") && !l.contains("dropped")),
-        "{err}"
-    );
+            .filter(|l| l.contains(has))
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no '{prefix}...{has}' line: {err}"))
+    };
+    let made = count("emojicam: ", " frames in ");
+    let sent = count("emojicam: virtual camera /dev/video11: ", " frames");
+    assert!(made >= 2, "{err}");
+    assert_eq!(sent, made, "{err}");
+    // ... and mosaics kept coming (the recording grew) while no consumer read.
+    let events: Vec<(String, f64)> = lab
+        .text("events.txt")
+        .lines()
+        .filter_map(|l| {
+            let (name, t) = l.split_once(' ')?;
+            Some((name.to_string(), t.parse().ok()?))
+        })
+        .collect();
+    let at = |name: &str| {
+        events
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|e| e.1)
+            .unwrap_or_else(|| panic!("no {name} in {events:?}"))
+    };
+    let sizes: Vec<(f64, u64)> = lab
+        .text("vivid_sizes.txt")
+        .lines()
+        .filter_map(|l| {
+            let (t, n) = l.split_once(' ')?;
+            Some((t.parse().ok()?, n.parse().ok()?))
+        })
+        .collect();
+    for (from, to) in [("consumer1_done", "consumer2_start"), ("consumer2_done", "disconnect")] {
+        let (t0, t1) = (at(from), at(to));
+        let inside: Vec<u64> = sizes
+            .iter()
+            .filter(|(t, _)| (t0..=t1).contains(t))
+            .map(|s| s.1)
+            .collect();
+        let (first, last) = (inside.first().copied(), inside.last().copied());
+        eprintln!(
+            "no consumer from {from} to {to} ({:.1} s): recording {first:?} -> {last:?} bytes",
+            t1 - t0
+        );
+        assert!(
+            matches!((first, last), (Some(a), Some(b)) if b > a),
+            "the recording did not grow while no consumer read ({from} to {to}): {first:?} -> {last:?}"
+        );
+    }
 }
 
 /// The MJPEG loopback webcam, fed a real clip, chosen by part of its name, into a recording.

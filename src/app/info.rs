@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::atlas::Atlas;
+use crate::source::camera::{describe_modes, FourCc};
 
 pub fn cameras() -> Result<()> {
     let cams = crate::source::camera::list_cameras()?;
@@ -15,10 +16,25 @@ pub fn cameras() -> Result<()> {
     for cam in cams {
         crate::outln!("{}: {} (/dev/video{})", cam.index, cam.name, cam.index);
         if cam.formats.is_empty() {
-            crate::outln!("    (no modes: cannot open it, or no format emojicam knows)");
+            crate::outln!("    (no modes: cannot open it, or it has not been given a format yet)");
+        } else if !cam.formats.iter().any(|f| f.fourcc.is_decoded()) {
+            crate::outln!("    (emojicam decodes MJPEG and YUYV: this camera offers neither)");
         }
-        for line in crate::source::camera::describe_modes(&cam.formats) {
+        // Formats without a name here (I420, H.264, vivid's hundred test formats) are named
+        // in one line, unless they are all the camera has.
+        let (named, other): (Vec<_>, Vec<_>) = cam
+            .formats
+            .iter()
+            .copied()
+            .partition(|f| !matches!(f.fourcc, FourCc::Other(_)));
+        let listed = if named.is_empty() { &other } else { &named };
+        for line in describe_modes(listed) {
             crate::outln!("    {line}");
+        }
+        if !named.is_empty() && !other.is_empty() {
+            let mut names: Vec<String> = other.iter().map(|f| f.fourcc.name()).collect();
+            names.dedup();
+            crate::outln!("    (also {}: formats emojicam does not decode)", names.join(", "));
         }
     }
     Ok(())

@@ -40,7 +40,7 @@ const RANGE_SIZES: [(u32, u32); 9] = [
 /// Rates tried on cameras that describe their rates as a range.
 const RANGE_RATES: [u32; 8] = [5, 10, 15, 20, 24, 25, 30, 60];
 
-/// Pixel formats a camera may deliver.
+/// Pixel formats a camera may deliver (emojicam decodes MJPEG and YUYV).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FourCc {
     Mjpeg,
@@ -49,53 +49,105 @@ pub enum FourCc {
     Gray,
     Rgb,
     Bgr,
+    /// Any other V4L2 fourcc (I420, H.264, ...): listed so people see what the camera offers.
+    Other([u8; 4]),
 }
 
 impl FourCc {
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            FourCc::Mjpeg => "MJPEG",
-            FourCc::Yuyv => "YUYV",
-            FourCc::Nv12 => "NV12",
-            FourCc::Gray => "GRAY",
-            FourCc::Rgb => "RGB3",
-            FourCc::Bgr => "BGR3",
+            FourCc::Mjpeg => "MJPEG".into(),
+            FourCc::Yuyv => "YUYV".into(),
+            FourCc::Nv12 => "NV12".into(),
+            FourCc::Gray => "GRAY".into(),
+            FourCc::Rgb => "RGB3".into(),
+            FourCc::Bgr => "BGR3".into(),
+            FourCc::Other(code) => String::from_utf8_lossy(&code).trim_end().to_string(),
         }
     }
 
-    fn from_v4l(f: v4l::FourCC) -> Option<Self> {
-        Some(match &f.repr {
+    /// MJPEG and YUYV: the formats emojicam decodes.
+    pub fn is_decoded(self) -> bool {
+        matches!(self, FourCc::Mjpeg | FourCc::Yuyv)
+    }
+
+    fn from_v4l(f: v4l::FourCC) -> Self {
+        match &f.repr {
             b"MJPG" => FourCc::Mjpeg,
             b"YUYV" => FourCc::Yuyv,
             b"NV12" => FourCc::Nv12,
             b"GREY" => FourCc::Gray,
             b"RGB3" => FourCc::Rgb,
             b"BGR3" => FourCc::Bgr,
-            _ => return None,
-        })
+            code => FourCc::Other(*code),
+        }
     }
 
     fn to_v4l(self) -> v4l::FourCC {
-        v4l::FourCC::new(match self {
+        v4l::FourCC::new(match &self {
             FourCc::Mjpeg => b"MJPG",
             FourCc::Yuyv => b"YUYV",
             FourCc::Nv12 => b"NV12",
             FourCc::Gray => b"GREY",
             FourCc::Rgb => b"RGB3",
             FourCc::Bgr => b"BGR3",
+            FourCc::Other(code) => code,
         })
     }
 
-    fn to_nokhwa(self) -> FrameFormat {
-        match self {
+    fn to_nokhwa(self) -> Option<FrameFormat> {
+        Some(match self {
             FourCc::Mjpeg => FrameFormat::MJPEG,
             FourCc::Yuyv => FrameFormat::YUYV,
             FourCc::Nv12 => FrameFormat::NV12,
             FourCc::Gray => FrameFormat::GRAY,
             FourCc::Rgb => FrameFormat::RAWRGB,
             FourCc::Bgr => FrameFormat::RAWBGR,
-        }
+            FourCc::Other(_) => return None,
+        })
     }
+}
+
+/// What VIDIOC_QUERYCAP says about a device node. Read here rather than with the `v4l`
+/// crate's `query_caps`, which panics on names that are not UTF-8 (a driver's 32-byte name
+/// cut in the middle of a character, a loopback device's label).
+struct DeviceCaps {
+    card: String,
+    capture: bool,
+    /// The driver, card and bus names are all UTF-8: nokhwa, which reads them with `v4l`,
+    /// can open the device without panicking.
+    text: bool,
+}
+
+fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
+    const CAP_VIDEO_CAPTURE: u32 = 0x1;
+    const CAP_DEVICE_CAPS: u32 = 0x8000_0000;
+    // SAFETY: v4l2_capability is plain old data (byte arrays and integers), zero is valid.
+    let mut caps: v4l::v4l_sys::v4l2_capability = unsafe { std::mem::zeroed() };
+    // SAFETY: VIDIOC_QUERYCAP writes one v4l2_capability into the buffer it is given, which
+    // lives for the whole call; the descriptor is the device's own.
+    unsafe {
+        v4l::v4l2::ioctl(
+            device.handle().fd(),
+            v4l::v4l2::vidioc::VIDIOC_QUERYCAP,
+            &mut caps as *mut _ as *mut std::os::raw::c_void,
+        )?;
+    }
+    let card = &caps.card[..caps.card.iter().position(|&c| c == 0).unwrap_or(caps.card.len())];
+    // A node of a multi-node device describes itself in device_caps.
+    let flags = if caps.capabilities & CAP_DEVICE_CAPS != 0 {
+        caps.device_caps
+    } else {
+        caps.capabilities
+    };
+    Ok(DeviceCaps {
+        card: String::from_utf8_lossy(card).trim().to_string(),
+        capture: flags & CAP_VIDEO_CAPTURE != 0,
+        // `v4l` decodes each whole array, the bytes after the name included.
+        text: [&caps.driver[..], &caps.card[..], &caps.bus_info[..]]
+            .iter()
+            .all(|b| std::str::from_utf8(b).is_ok()),
+    })
 }
 
 /// One mode a camera offers.
@@ -146,13 +198,17 @@ pub fn list_cameras() -> Result<Vec<CameraDescription>> {
             });
             continue;
         };
-        if !is_capture(&device) {
+        let Some(caps) = query_caps(&device).ok().filter(|c| c.capture) else {
             // An output-only node (a virtual camera nobody feeds yet, a codec's sink).
             continue;
-        }
+        };
         out.push(CameraDescription {
             index,
-            name: info.human_name(),
+            name: if caps.card.is_empty() {
+                info.human_name()
+            } else {
+                caps.card
+            },
             formats: modes(&device),
         });
     }
@@ -161,20 +217,17 @@ pub fn list_cameras() -> Result<Vec<CameraDescription>> {
 }
 
 fn is_capture(device: &v4l::Device) -> bool {
-    device
-        .query_caps()
-        .is_ok_and(|c| c.capabilities.contains(v4l::capability::Flags::VIDEO_CAPTURE))
+    query_caps(device).is_ok_and(|c| c.capture)
 }
 
-/// Every mode the device offers in a format we know, sorted and without repeats.
+/// Every mode the device offers, sorted (the formats emojicam decodes first) and without
+/// repeats.
 fn modes(device: &v4l::Device) -> Vec<FormatSpec> {
     let mut out = Vec::new();
     let current = device.format().ok();
     let current_fps = device.params().ok().and_then(|p| whole_fps(p.interval));
     for desc in device.enum_formats().unwrap_or_default() {
-        let Some(fourcc) = FourCc::from_v4l(desc.fourcc) else {
-            continue;
-        };
+        let fourcc = FourCc::from_v4l(desc.fourcc);
         let mut sizes = Vec::new();
         for size in device.enum_framesizes(desc.fourcc).unwrap_or_default() {
             match size.size {
@@ -233,10 +286,13 @@ fn modes(device: &v4l::Device) -> Vec<FormatSpec> {
     out
 }
 
-/// Frames per second of a frame interval, when it is a whole number (what nokhwa can set).
+/// Frames per second of a frame interval, rounded to a whole number (what nokhwa sets; the
+/// driver then picks its nearest interval, 30000/1001 for 30).
 fn whole_fps(interval: v4l::Fraction) -> Option<u32> {
     let (num, den) = (interval.numerator, interval.denominator);
-    (num > 0 && den > 0 && den % num == 0).then(|| den / num)
+    (num > 0 && den > 0)
+        .then(|| (den as f64 / num as f64).round() as u32)
+        .filter(|&fps| fps > 0)
 }
 
 /// The modes grouped per format and size, one line each: `YUYV 320x180 @ 5, 15, 30 fps`.
@@ -274,7 +330,7 @@ pub fn choose_format(
     let want_fps = want_fps.unwrap_or(30) as i64;
     available
         .iter()
-        .filter(|f| matches!(f.fourcc, FourCc::Mjpeg | FourCc::Yuyv) && f.width > 0)
+        .filter(|f| f.fourcc.is_decoded() && f.width > 0)
         .min_by_key(|f| {
             let px = f.width as i64 * f.height as i64;
             let exact = !(f.width == ww && f.height == wh);
@@ -478,21 +534,30 @@ fn start_camera(
         CameraSelector::Name(name) => find_by_name(name)?,
     };
     let device = v4l::Device::new(index as usize).map_err(|e| open_error(index, &e))?;
-    let caps = device.query_caps().map_err(|e| open_error(index, &e))?;
+    let caps = query_caps(&device).map_err(|e| open_error(index, &e))?;
     let name = caps.card.clone();
     let label = label(index, Some(&name));
-    if !caps.capabilities.contains(v4l::capability::Flags::VIDEO_CAPTURE) {
+    if !caps.capture {
         return Err(Error::Camera(format!(
             "{label} is not a camera (it takes video instead of giving it: a virtual camera nobody feeds yet?)"
+        )));
+    }
+    if !caps.text {
+        return Err(Error::Camera(format!(
+            "{label}: its driver reports a name that is not UTF-8 text, which the camera library (nokhwa) cannot open; choose another camera with --camera, or rename this one (v4l2loopback: card_label)"
         )));
     }
     let available = modes(&device);
     let format = choose_format(&available, size, fps).ok_or_else(|| {
         Error::Camera(format!(
-            "{label} offers no MJPEG or YUYV mode (it offers: {})",
+            "{label} offers no MJPEG or YUYV mode, the formats emojicam decodes (it offers: {})",
             offered(&available)
         ))
     })?;
+    let frame_format = format
+        .fourcc
+        .to_nokhwa()
+        .ok_or_else(|| Error::Camera(format!("{label}: {format} cannot be captured")))?;
     let rejected = |got: String| {
         Error::Camera(format!(
             "{label} rejected {format} (it set {got}); it offers: {}",
@@ -509,7 +574,7 @@ fn start_camera(
             }
         })?;
     if (set.width, set.height, set.fourcc) != (format.width, format.height, format.fourcc.to_v4l()) {
-        let fourcc = set.fourcc.str().unwrap_or("?").to_string();
+        let fourcc = FourCc::from_v4l(set.fourcc).name();
         return Err(rejected(format!("{fourcc} {}x{}", set.width, set.height)));
     }
     // Rates are a wish: a driver that keeps another rate still delivers frames.
@@ -521,7 +586,7 @@ fn start_camera(
         RequestedFormat::new::<RgbAFormat>(RequestedFormatType::Exact(CameraFormat::new_from(
             format.width,
             format.height,
-            format.fourcc.to_nokhwa(),
+            frame_format,
             format.fps,
         ))),
     )
@@ -647,9 +712,11 @@ mod tests {
     }
 
     #[test]
-    fn only_whole_frame_rates_are_offered() {
+    fn frame_rates_are_rounded_to_whole_numbers() {
         assert_eq!(whole_fps(v4l::Fraction::new(1, 30)), Some(30));
-        assert_eq!(whole_fps(v4l::Fraction::new(2, 25)), None);
+        assert_eq!(whole_fps(v4l::Fraction::new(1001, 30000)), Some(30));
+        assert_eq!(whole_fps(v4l::Fraction::new(2, 25)), Some(13));
         assert_eq!(whole_fps(v4l::Fraction::new(0, 25)), None);
+        assert_eq!(whole_fps(v4l::Fraction::new(1, 0)), None);
     }
 }

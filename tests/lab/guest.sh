@@ -35,24 +35,39 @@ wait_for() {
 run nocam_list 60 $BIN cameras
 run nocam_open 60 $BIN --camera 0 --no-window --record /run/tmp/nocam.mp4
 
-# --- the devices: vivid as camera 0 (YUYV and more), two loopback devices: 10 a webcam fed
-# MJPEG by ffmpeg, 11 the virtual camera emojicam writes (exclusive_caps=1, as browsers need)
+# --- the devices: vivid as camera 0 (YUYV and more), and v4l2loopback devices:
+#   10 "Lab Webcam": a UVC-style webcam, fed MJPEG by ffmpeg; its feeder stops at the end, in
+#      the middle of a recording (camera lost: v4l2loopback 0.12.7 with exclusive_caps=1 takes
+#      no second writer, so that is the last thing done with it)
+#   11 "Emojicam Out": the virtual camera emojicam writes (exclusive_caps=1, as browsers need)
+#   12 "Planar Cam": a webcam that offers only I420 (YU12), a format emojicam does not decode
+#   13: a camera whose name is not UTF-8 (exclusive_caps=0: a capture node without a writer)
 modprobe -d $LAB/k vivid n_devs=1 node_types=0x1 || { echo "vivid did not load" >$OUT/setup.err; exit 1; }
 modprobe -d $LAB/k videodev
-insmod $LAB/v4l2loopback.ko devices=2 video_nr=10,11 exclusive_caps=1,1 'card_label="Lab Webcam,Emojicam Out"' \
+insmod $LAB/v4l2loopback.ko devices=4 video_nr=10,11,12,13 exclusive_caps=1,1,1,0 \
+    'card_label="Lab Webcam,Emojicam Out,Planar Cam,Odd'$'\xff''Name"' \
     || { echo "v4l2loopback did not load" >$OUT/setup.err; exit 1; }
 ls -l /dev/video* >$OUT/devices.txt
-# FEED: the clip already scaled to 320x180 and encoded as MJPEG at 15 fps (by the host: decoding
-# H.264 under emulation would starve everything else); the feeder only paces it out.
+# feed DEV INPUT...: a writer for loopback device DEV until it is killed (its pid in FED).
+# FEED is the clip already scaled to 320x180 and encoded as MJPEG at 15 fps (by the host:
+# decoding H.264 under emulation would starve everything else); the feeders only pace it out.
 feed() {
-    ffmpeg -nostdin -loglevel error -re -stream_loop -1 -i "$FEED" -c:v copy -f v4l2 /dev/video10 \
-        2>>$OUT/feeder.err &
-    FEEDER=$!
-    # The webcam appears as a camera once frames flow.
-    wait_for 120 ffprobe -v quiet -f v4l2 -i /dev/video10 || log "the webcam feeder did not start"
+    local dev=$1; shift
+    ffmpeg -nostdin -loglevel error "$@" -f v4l2 /dev/video$dev 2>>$OUT/feeder$dev.err &
+    FED=$!
 }
-feed
+feed 10 -re -stream_loop -1 -i "$FEED" -c:v copy; FEEDER=$FED
+feed 12 -re -f lavfi -i testsrc2=size=320x180:rate=5 -pix_fmt yuv420p; FEEDER3=$FED
+# A loopback webcam appears as a camera once frames flow.
+for dev in 10 12; do
+    wait_for 120 ffprobe -v quiet -f v4l2 -i /dev/video$dev || log "the feeder of /dev/video$dev did not start"
+done
 run cameras 120 $BIN cameras
+
+# --- a camera with no mode emojicam decodes, and one whose name is not UTF-8
+run unusable 60 $BIN --camera 12 --no-window --record $TMPDIR/unusable.mp4
+kill $FEEDER3
+run oddname 60 $BIN --camera 13 --no-window --record $TMPDIR/oddname.mp4
 
 # What vivid sends, taken directly (the reference for the mosaic).
 run vivid_direct 60 ffmpeg -nostdin -loglevel error -f v4l2 -input_format yuyv422 -video_size 320x180 \
@@ -77,13 +92,28 @@ rm -f $TMPDIR/emojicam-unprivileged
 run notcamera 60 $BIN --camera 11 --no-window --record $TMPDIR/notcamera.mp4
 
 # --- the MJPEG webcam, chosen by part of its name, into a recording: at the same time as the
-# vivid run below (start-up under emulation is mostly one thread compiling shaders).
-(run webcam 420 $BIN --camera webcam --size 320x180 --no-window --record $OUT/webcam.mp4 --duration 20) &
+# vivid run below (start-up under emulation is mostly one thread compiling shaders); then
+# again, and its feeder stops a few seconds into that recording (the recording is written as
+# it goes, one fragment a second: its first bytes mean mosaics are being made).
+(
+    run webcam 420 $BIN --camera webcam --size 320x180 --no-window --record $OUT/webcam.mp4 --duration 20
+    run webcam_lost 420 $BIN --camera 10 --no-window --record $OUT/webcam_lost.mp4
+) &
 WEBCAM=$!
+(
+    wait_for 800 test -s $OUT/webcam_lost.mp4 || log "the webcam_lost recording did not start"
+    sleep 6
+    kill $FEEDER
+    echo "$(now)" >$OUT/feeder_stop.time
+    log "the webcam's feeder stopped"
+) &
+STOPPER=$!
 
 # --- vivid into a recording and the virtual camera, at a size and rate vivid lacks; a
 # consumer waits for the virtual camera before emojicam starts, stops, another one comes later;
-# then vivid is disconnected mid-run.
+# then vivid is disconnected mid-run. events.txt and vivid_sizes.txt (the recording's size
+# twice a second) show whether mosaics kept coming while no consumer read.
+event() { echo "$1 $(now)" >>$OUT/events.txt; }
 consume() { # consume NAME FRAMES: reads FRAMES frames the way a browser opens the device
     ffmpeg -nostdin -f v4l2 -i /dev/video11 -frames:v $2 -y $OUT/$1_%d.png >$OUT/$1.log 2>&1
 }
@@ -100,21 +130,31 @@ t0=$(now)
 timeout -k 5 420 $BIN --camera 0 --size 330x190 --fps 14 --no-window --record $OUT/vivid.mp4 \
     --virtual-camera /dev/video11 >$OUT/vivid.out 2>$OUT/vivid.err &
 EMOJICAM=$!
+(
+    while kill -0 $EMOJICAM 2>/dev/null; do
+        echo "$(now) $(stat -c %s $OUT/vivid.mp4 2>/dev/null || echo 0)"
+        sleep 0.5
+    done
+) >$OUT/vivid_sizes.txt &
+SAMPLER=$!
 wait_for 400 test -f $OUT/consumer1.done
-sleep 2
+event consumer1_done
+sleep 6
+event consumer2_start
 consume consumer2 2 &
 CONSUMER2=$!
 wait_for 300 bash -c "! kill -0 $CONSUMER2 2>/dev/null"
-sleep 3
+event consumer2_done
+sleep 6
 python3 $HERE/v4l2_button.py /dev/video0 Disconnect >$OUT/disconnect.log 2>&1
+event disconnect
 echo "$(now)" >$OUT/disconnect.time
 wait $EMOJICAM
 echo $? >$OUT/vivid.rc
 echo "$t0 $(now)" >$OUT/vivid.time
 log "vivid run: exit $(cat $OUT/vivid.rc)"
 kill $CONSUMER1 $CONSUMER2 2>/dev/null
+wait $SAMPLER
 wait $WEBCAM
-# The feeder runs throughout: with exclusive_caps=1, v4l2loopback 0.12.7 does not take a second
-# writer once the first one has gone.
-kill $FEEDER 2>/dev/null
+kill $STOPPER $FEEDER 2>/dev/null
 log "done"

@@ -342,7 +342,7 @@ fn webcam_whose_feeder_stops_is_lost_and_its_recording_kept() {
     let t = lab.text("webcam_lost.time");
     let ended: f64 = t.split_whitespace().nth(1).and_then(|x| x.parse().ok()).expect("time");
     assert!(
-        ended - stopped < 25.0,
+        ended - stopped < 45.0,
         "exit {:.0} s after the feeder stopped",
         ended - stopped
     );

@@ -91,17 +91,20 @@ rm -f $TMPDIR/emojicam-unprivileged
 # --- the virtual camera's node before anyone writes to it is not a camera
 run notcamera 60 $BIN --camera 11 --no-window --record $TMPDIR/notcamera.mp4
 
+# The timeouts below leave room for a loaded machine: an emojicam start-up (the GPU path under
+# emulation) takes about a minute on two idle cores, five when other builds share them.
+
 # --- the MJPEG webcam, chosen by part of its name, into a recording: at the same time as the
 # vivid run below (start-up under emulation is mostly one thread compiling shaders); then
 # again, and its feeder stops a few seconds into that recording (the recording is written as
 # it goes, one fragment a second: its first bytes mean mosaics are being made).
 (
-    run webcam 420 $BIN --camera webcam --size 320x180 --no-window --record $OUT/webcam.mp4 --duration 20
-    run webcam_lost 420 $BIN --camera 10 --no-window --record $OUT/webcam_lost.mp4
+    run webcam 600 $BIN --camera webcam --size 320x180 --no-window --record $OUT/webcam.mp4 --duration 20
+    run webcam_lost 600 $BIN --camera 10 --no-window --record $OUT/webcam_lost.mp4
 ) &
 WEBCAM=$!
 (
-    wait_for 800 test -s $OUT/webcam_lost.mp4 || log "the webcam_lost recording did not start"
+    wait_for 1200 test -s $OUT/webcam_lost.mp4 || log "the webcam_lost recording did not start"
     sleep 6
     kill $FEEDER
     echo "$(now)" >$OUT/feeder_stop.time
@@ -119,7 +122,7 @@ consume() { # consume NAME FRAMES: reads FRAMES frames the way a browser opens t
 }
 (
     # Before emojicam writes, the node is output-only and ffmpeg fails: retry like a browser.
-    end=$((SECONDS + 600))
+    end=$((SECONDS + 660))
     until consume consumer1 2; do [ $SECONDS -ge $end ] && break; sleep 1; done
     echo done >$OUT/consumer1.done
 ) &
@@ -127,7 +130,7 @@ CONSUMER1=$!
 sleep 1
 log "vivid run"
 t0=$(now)
-timeout -k 5 420 $BIN --camera 0 --size 330x190 --fps 14 --no-window --record $OUT/vivid.mp4 \
+timeout -k 5 720 $BIN --camera 0 --size 330x190 --fps 14 --no-window --record $OUT/vivid.mp4 \
     --virtual-camera /dev/video11 >$OUT/vivid.out 2>$OUT/vivid.err &
 EMOJICAM=$!
 (
@@ -137,7 +140,7 @@ EMOJICAM=$!
     done
 ) >$OUT/vivid_sizes.txt &
 SAMPLER=$!
-wait_for 400 test -f $OUT/consumer1.done
+wait_for 660 test -f $OUT/consumer1.done
 event consumer1_done
 sleep 6
 event consumer2_start

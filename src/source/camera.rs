@@ -62,6 +62,10 @@ impl FourCc {
             FourCc::Gray => "GRAY".into(),
             FourCc::Rgb => "RGB3".into(),
             FourCc::Bgr => "BGR3".into(),
+            // Bit 31 marks the big-endian twin of a format (v4l2_fourcc_be), as v4l2-ctl shows it.
+            FourCc::Other([a, b, c, d]) if d & 0x80 != 0 => {
+                format!("{}-BE", String::from_utf8_lossy(&[a, b, c, d & 0x7f]).trim_end())
+            }
             FourCc::Other(code) => String::from_utf8_lossy(&code).trim_end().to_string(),
         }
     }
@@ -480,8 +484,11 @@ fn nokhwa_error(label: &str, what: &str, e: &nokhwa::NokhwaError) -> Error {
     }
 }
 
+/// The modes for an error message: those emojicam decodes, or all of them if there are none
+/// (vivid alone offers a hundred formats).
 fn offered(available: &[FormatSpec]) -> String {
-    let lines = describe_modes(available);
+    let decoded: Vec<FormatSpec> = available.iter().copied().filter(|f| f.fourcc.is_decoded()).collect();
+    let lines = describe_modes(if decoded.is_empty() { available } else { &decoded });
     if lines.is_empty() {
         "no modes".into()
     } else {
@@ -709,6 +716,25 @@ mod tests {
             ]
         );
         assert!(describe_modes(&[]).is_empty());
+    }
+
+    #[test]
+    fn other_formats_are_named_and_offered_only_when_nothing_else_is() {
+        let yu12 = FourCc::from_v4l(v4l::FourCC::new(b"YU12"));
+        assert_eq!(yu12.name(), "YU12");
+        assert_eq!(FourCc::Other(*b"Y16 ").name(), "Y16");
+        assert_eq!(FourCc::Other([b'A', b'R', b'1', b'5' | 0x80]).name(), "AR15-BE");
+        assert!(!yu12.is_decoded() && yu12.to_nokhwa().is_none());
+        let planar = FormatSpec {
+            fourcc: yu12,
+            width: 320,
+            height: 180,
+            fps: 30,
+        };
+        assert_eq!(choose_format(&[planar], None, None), None);
+        assert_eq!(offered(&[planar]), "YU12 320x180 @ 30 fps");
+        assert_eq!(offered(&[yuyv(320, 180, 15), planar]), "YUYV 320x180 @ 15 fps");
+        assert_eq!(offered(&[]), "no modes");
     }
 
     #[test]

@@ -637,3 +637,37 @@ fn a_closed_stdout_is_no_panic() {
         assert_ne!(out.status.code(), Some(101), "{cmd}: {err}");
     }
 }
+
+#[test]
+fn a_size_the_encoder_cannot_take_is_refused_before_processing() {
+    let dir = tmp();
+    let d = dir.path();
+    // A panorama wider than H.264 takes (8192), from a real photo.
+    let wide = d.join("panorama.png");
+    image::open(photo("chelsea.png"))
+        .expect("photo")
+        .resize_exact(9000, 32, image::imageops::FilterType::Triangle)
+        .to_rgb8()
+        .save(&wide)
+        .expect("save");
+    let out = d.join("old.mp4");
+    std::fs::write(&out, b"an earlier file").unwrap();
+    for name in ["old.mp4", "new.mkv"] {
+        let o = render(&[os("-i"), wide.as_os_str(), os("-o"), d.join(name).as_os_str()]);
+        refused(&o, 2, "--size");
+    }
+    assert_eq!(std::fs::read(&out).unwrap(), b"an earlier file");
+    assert!(!d.join("new.mkv").exists());
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    // A smaller --size makes it.
+    let o = render(&[
+        os("-i"),
+        wide.as_os_str(),
+        os("-o"),
+        d.join("new.mkv").as_os_str(),
+        os("--size"),
+        os("4500x16"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(d.join("new.mkv").metadata().unwrap().len() > 0);
+}

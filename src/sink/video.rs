@@ -45,6 +45,29 @@ impl Container {
     }
 }
 
+/// The largest picture each container's encoder takes (x264's H.264 levels end at 8192 in
+/// either direction; VP8 at 16383).
+pub fn max_size(container: Container) -> u32 {
+    match container {
+        Container::Webm => 16383,
+        Container::Mp4 | Container::Mkv => 8192,
+    }
+}
+
+/// Refuses a size the encoder cannot take, before anything is processed: one line naming
+/// `--size` (the way to a size it takes).
+pub fn check_size(path: &Path, container: Container, width: u32, height: u32) -> Result<()> {
+    let limit = max_size(container);
+    let (w, h) = (width.div_ceil(2) * 2, height.div_ceil(2) * 2);
+    if w > limit || h > limit {
+        return Err(Error::usage(format!(
+            "{}: {width}x{height} is too large for its encoder (at most {limit} in either direction): choose a smaller --size",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 struct Running {
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
@@ -132,10 +155,7 @@ impl VideoSink {
     fn start(&mut self, frame: &Frame) -> Result<()> {
         let src = (frame.width, frame.height);
         let enc = (frame.width.div_ceil(2) * 2, frame.height.div_ceil(2) * 2);
-        let limit = if self.container == Container::Webm { 16384 } else { 8192 };
-        if enc.0 > limit || enc.1 > limit {
-            return Err(self.enc_err(format!("{}x{} is too large to encode", enc.0, enc.1)));
-        }
+        check_size(&self.path, self.container, src.0, src.1)?;
         let path = self.path.clone();
         let fail = |e: &dyn std::fmt::Display| Error::encode(&path, format!("cannot build the encoding pipeline: {e}"));
         let target = match &self.file {

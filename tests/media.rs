@@ -1069,6 +1069,20 @@ fn transcode(input: &Path, out: &Path, container: Container, audio: bool) -> Vec
     frames
 }
 
+/// The sizes of a file's audio packets (the same when the sound was copied).
+fn audio_packets(path: &Path) -> Vec<u64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "packet=size"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
 #[test]
 fn video_outputs_keep_the_sound() {
     let dir = tempfile::tempdir().unwrap();
@@ -1078,14 +1092,42 @@ fn video_outputs_keep_the_sound() {
         &["-c:v", "libx264", "-bf", "2", "-c:a", "libmp3lame"],
         true,
     );
+    let opus = clip(
+        dir.path(),
+        "in.webm",
+        &[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-c:a",
+            "libopus",
+        ],
+        true,
+    );
     let (_, input_audio) = probe_stream(&input, "a:0").expect("the input has sound");
-    for (name, container, video_codec, audio_codec) in [
-        ("out.mp4", Container::Mp4, "h264", "aac"),
-        ("out.mkv", Container::Mkv, "h264", "aac"),
-        ("out.webm", Container::Webm, "vp8", "opus"),
+    // MP3 goes into MP4 and MKV as it is (copied); WebM takes only Opus and Vorbis (re-encoded).
+    // Opus goes into MKV and WebM as it is.
+    for (input, name, container, video_codec, audio_codec, copied) in [
+        (&input, "out.mp4", Container::Mp4, "h264", "mp3", true),
+        (&input, "out.mkv", Container::Mkv, "h264", "mp3", true),
+        (&input, "out.webm", Container::Webm, "vp8", "opus", false),
+        (&opus, "opus.mkv", Container::Mkv, "h264", "opus", true),
+        (&opus, "opus.webm", Container::Webm, "vp8", "opus", true),
     ] {
         let out = dir.path().join(name);
-        transcode(&input, &out, container, true);
+        transcode(input, &out, container, true);
+        // Copied: the input's packets, as they were (a parser drops an MP3 info frame; the last may end past the picture).
+        let (ours, theirs) = (audio_packets(&out), audio_packets(input));
+        let same = ours.len() + 2 >= theirs.len() && theirs.windows(ours.len()).any(|w| w == ours);
+        assert_eq!(
+            same,
+            copied,
+            "{name}: the sound is {} (packet sizes {ours:?}, the input's {theirs:?})",
+            if copied { "copied" } else { "re-encoded" }
+        );
         assert_eq!(ffprobe_count(&out), 10, "{name}");
         let (codec, _) = probe_stream(&out, "v:0").expect("video");
         assert_eq!(codec, video_codec, "{name}");

@@ -519,7 +519,13 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
             while child.try_wait().expect("wait").is_none() {
                 if Instant::now() > deadline {
                     let _ = child.kill();
-                    panic!("{ext} with {what} (seed {seed:#x}): hung for 60 s");
+                    // Kept for reproduction (the temporary directory goes with the panic).
+                    let kept = std::env::temp_dir().join(format!("emojicam-fuzz-hang-{seed:#x}-{i}.{ext}"));
+                    let _ = std::fs::copy(&input, &kept);
+                    panic!(
+                        "{ext} with {what} (seed {seed:#x}): hung for 60 s (input kept as {})",
+                        kept.display()
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -670,4 +676,31 @@ fn a_size_the_encoder_cannot_take_is_refused_before_processing() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(d.join("new.mkv").metadata().unwrap().len() > 0);
+}
+
+#[test]
+fn live_input_from_a_fifo_is_read_once_to_its_end_then_played() {
+    // Live `--input FIFO`: the FIFO is read once, to its end, before playing (said on stderr),
+    // and its copy plays (looping) like a file.
+    let dir = tmp();
+    let d = dir.path();
+    let photo = small_photo(d, "cat.png", 96);
+    let fifo = d.join("live.png");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let bytes = std::fs::read(&photo).expect("read");
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(writer_path, bytes));
+    let out = d.join("live.y4m");
+    let o = run(bin()
+        .args(["--classifier", "nearest", "--no-window", "--duration", "1", "--input"])
+        .arg(&fifo)
+        .arg("--output")
+        .arg(&out));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    writer.join().expect("writer").expect("fifo written once, to its end");
+    assert!(err.contains("(a FIFO) to its end first"), "{err}");
+    let y4m = std::fs::read(&out).expect("output");
+    assert!(y4m.starts_with(b"YUV4MPEG2 W96 "), "the photo's size");
+    assert!(y4m.windows(6).filter(|w| w == b"FRAME\n").count() > 0, "frames played");
 }

@@ -23,7 +23,11 @@ use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
 use crate::media;
 
 /// How long opening may take before we give up (a stalled network mount, a hung plugin).
-const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long decoding may go without a frame, an end or an error before we give up (a damaged
+/// file that stalls the demuxer): one line and exit 1, never a hang.
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct VideoSource {
     path: PathBuf,
@@ -314,7 +318,19 @@ impl Source for VideoSource {
         if self.ended {
             return Ok(None);
         }
+        let stalled_at = std::time::Instant::now() + STALL_TIMEOUT;
         loop {
+            if std::time::Instant::now() > stalled_at {
+                self.ended = true;
+                let _ = self.pipeline.set_state(gst::State::Null);
+                return Err(Error::decode(
+                    &self.path,
+                    format!(
+                        "decoding stalled: no frame and no end for {} s (a damaged file?)",
+                        STALL_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
             if let Some(sample) = self.appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
                 self.check_bus()?;
                 return to_frame(&sample, &self.path, &mut self.layout).map(|(frame, pts)| {

@@ -329,7 +329,9 @@ impl VideoSink {
                 encoded.append_structure(s.to_owned());
             }
         }
-        input.can_intersect(&encoded).then_some(encoded)
+        // A subset: the stream as its parser gives it (what the discoverer saw) is among the
+        // muxer's caps, so the `uridecodebin` stops there at the latest.
+        input.is_subset(&encoded).then_some(encoded)
     }
 
     /// The pipeline's error message (from its bus), or `what`.

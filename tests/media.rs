@@ -993,6 +993,21 @@ fn every_input_kind_decodes_like_ffmpeg() {
             true,
         ),
         ("mpeg4.avi", vec!["-c:v", "mpeg4", "-q:v", "3"], false),
+        // VP8 with alternate reference frames (frames decoded but never shown).
+        (
+            "vp8-altref.webm",
+            vec![
+                "-c:v",
+                "libvpx",
+                "-auto-alt-ref",
+                "1",
+                "-lag-in-frames",
+                "8",
+                "-b:v",
+                "300k",
+            ],
+            false,
+        ),
         ("anim.gif", vec![], false),
     ];
     for (name, args, tone) in cases {
@@ -1001,6 +1016,7 @@ fn every_input_kind_decodes_like_ffmpeg() {
         let info = src.info().clone();
         let ours = decode_all(src.as_mut());
         assert_eq!(ours.len(), 10, "{name}: frame count");
+        assert_eq!(src.damaged(), 0, "{name}: a clean file has no damaged frame");
         let reference = ffmpeg_rgba(&path);
         let n = reference.len() / 10;
         assert_eq!(
@@ -1053,6 +1069,20 @@ fn transcode(input: &Path, out: &Path, container: Container, audio: bool) -> Vec
     frames
 }
 
+/// The sizes of a file's audio packets (the same when the sound was copied).
+fn audio_packets(path: &Path) -> Vec<u64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "packet=size"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
 #[test]
 fn video_outputs_keep_the_sound() {
     let dir = tempfile::tempdir().unwrap();
@@ -1062,14 +1092,42 @@ fn video_outputs_keep_the_sound() {
         &["-c:v", "libx264", "-bf", "2", "-c:a", "libmp3lame"],
         true,
     );
+    let opus = clip(
+        dir.path(),
+        "in.webm",
+        &[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-c:a",
+            "libopus",
+        ],
+        true,
+    );
     let (_, input_audio) = probe_stream(&input, "a:0").expect("the input has sound");
-    for (name, container, video_codec, audio_codec) in [
-        ("out.mp4", Container::Mp4, "h264", "aac"),
-        ("out.mkv", Container::Mkv, "h264", "aac"),
-        ("out.webm", Container::Webm, "vp8", "opus"),
+    // MP3 goes into MP4 and MKV as it is (copied); WebM takes only Opus and Vorbis (re-encoded).
+    // Opus goes into MKV and WebM as it is.
+    for (input, name, container, video_codec, audio_codec, copied) in [
+        (&input, "out.mp4", Container::Mp4, "h264", "mp3", true),
+        (&input, "out.mkv", Container::Mkv, "h264", "mp3", true),
+        (&input, "out.webm", Container::Webm, "vp8", "opus", false),
+        (&opus, "opus.mkv", Container::Mkv, "h264", "opus", true),
+        (&opus, "opus.webm", Container::Webm, "vp8", "opus", true),
     ] {
         let out = dir.path().join(name);
-        transcode(&input, &out, container, true);
+        transcode(input, &out, container, true);
+        // Copied: the input's packets, as they were (a parser drops an MP3 info frame; the last may end past the picture).
+        let (ours, theirs) = (audio_packets(&out), audio_packets(input));
+        let same = ours.len() + 2 >= theirs.len() && theirs.windows(ours.len()).any(|w| w == ours);
+        assert_eq!(
+            same,
+            copied,
+            "{name}: the sound is {} (packet sizes {ours:?}, the input's {theirs:?})",
+            if copied { "copied" } else { "re-encoded" }
+        );
         assert_eq!(ffprobe_count(&out), 10, "{name}");
         let (codec, _) = probe_stream(&out, "v:0").expect("video");
         assert_eq!(codec, video_codec, "{name}");
@@ -1189,12 +1247,76 @@ fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
         "the frames around the damage decode: {}",
         frames.len()
     );
+    assert!(frames.len() < 10, "the damage costs frames: {}", frames.len());
     assert!(
-        src.damaged() > 0 || frames.len() < 10,
-        "the damage is noticed: {} frames, {} counted damaged",
+        src.damaged() > 0,
+        "the damage is counted: {} frames, {} counted damaged",
         frames.len(),
         src.damaged()
     );
+    // The render's summary says so, and the rest renders.
+    let out = dir.path().join("out.mp4");
+    let o = Command::new(env!("CARGO_BIN_EXE_emojicam"))
+        .args(["render", "--tile", "20", "--input"])
+        .arg(&damaged)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("damaged input frame"),
+        "the summary counts the damage: {err}"
+    );
+    assert_eq!(ffprobe_count(&out), frames.len() as u64, "{err}");
+    // A clean file's summary says nothing of damage.
+    let o = Command::new(env!("CARGO_BIN_EXE_emojicam"))
+        .args(["render", "--tile", "20", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.path().join("clean.mp4"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("damaged"), "{err}");
+}
+
+#[test]
+fn rotation_metadata_is_honoured_like_ffmpeg() {
+    // A phone held upright: landscape pixels with a 90 degree display matrix (as phones write).
+    let dir = tempfile::tempdir().unwrap();
+    let plain = clip(
+        dir.path(),
+        "plain.mp4",
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        false,
+    );
+    let rotated = dir.path().join("rotated.mp4");
+    ffmpeg_make(
+        &[
+            "-i",
+            plain.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+        ],
+        &rotated,
+    );
+    let mut src = source::open(&rotated).unwrap();
+    let info = src.info().clone();
+    assert_eq!((info.width, info.height), (180, 320), "shown portrait");
+    let ours = decode_all(src.as_mut());
+    assert_eq!(ours.len(), 10);
+    // ffmpeg turns it the same way (it honours the matrix by default).
+    let reference = ffmpeg_rgba(&rotated);
+    let n = reference.len() / 10;
+    assert_eq!(n, 180 * 320 * 4);
+    for (i, f) in ours.iter().enumerate() {
+        let diff = mean_abs_diff(&f.rgba, &reference[i * n..(i + 1) * n]);
+        assert!(diff < 4.0, "frame {i} differs from ffmpeg's by {diff}");
+    }
 }
 
 #[test]

@@ -519,7 +519,13 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
             while child.try_wait().expect("wait").is_none() {
                 if Instant::now() > deadline {
                     let _ = child.kill();
-                    panic!("{ext} with {what} (seed {seed:#x}): hung for 60 s");
+                    // Kept for reproduction (the temporary directory goes with the panic).
+                    let kept = std::env::temp_dir().join(format!("emojicam-fuzz-hang-{seed:#x}-{i}.{ext}"));
+                    let _ = std::fs::copy(&input, &kept);
+                    panic!(
+                        "{ext} with {what} (seed {seed:#x}): hung for 60 s (input kept as {})",
+                        kept.display()
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -636,4 +642,65 @@ fn a_closed_stdout_is_no_panic() {
         assert!(!err.contains("panicked"), "{cmd}: {err}");
         assert_ne!(out.status.code(), Some(101), "{cmd}: {err}");
     }
+}
+
+#[test]
+fn a_size_the_encoder_cannot_take_is_refused_before_processing() {
+    let dir = tmp();
+    let d = dir.path();
+    // A panorama wider than H.264 takes (8192), from a real photo.
+    let wide = d.join("panorama.png");
+    image::open(photo("chelsea.png"))
+        .expect("photo")
+        .resize_exact(9000, 32, image::imageops::FilterType::Triangle)
+        .to_rgb8()
+        .save(&wide)
+        .expect("save");
+    let out = d.join("old.mp4");
+    std::fs::write(&out, b"an earlier file").unwrap();
+    for name in ["old.mp4", "new.mkv"] {
+        let o = render(&[os("-i"), wide.as_os_str(), os("-o"), d.join(name).as_os_str()]);
+        refused(&o, 2, "--size");
+    }
+    assert_eq!(std::fs::read(&out).unwrap(), b"an earlier file");
+    assert!(!d.join("new.mkv").exists());
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    // A smaller --size makes it.
+    let o = render(&[
+        os("-i"),
+        wide.as_os_str(),
+        os("-o"),
+        d.join("new.mkv").as_os_str(),
+        os("--size"),
+        os("4500x16"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(d.join("new.mkv").metadata().unwrap().len() > 0);
+}
+
+#[test]
+fn live_input_from_a_fifo_is_read_once_to_its_end_then_played() {
+    // Live `--input FIFO`: the FIFO is read once, to its end, before playing (said on stderr),
+    // and its copy plays (looping) like a file.
+    let dir = tmp();
+    let d = dir.path();
+    let photo = small_photo(d, "cat.png", 96);
+    let fifo = d.join("live.png");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let bytes = std::fs::read(&photo).expect("read");
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(writer_path, bytes));
+    let out = d.join("live.y4m");
+    let o = run(bin()
+        .args(["--classifier", "nearest", "--no-window", "--duration", "1", "--input"])
+        .arg(&fifo)
+        .arg("--output")
+        .arg(&out));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    writer.join().expect("writer").expect("fifo written once, to its end");
+    assert!(err.contains("(a FIFO) to its end first"), "{err}");
+    let y4m = std::fs::read(&out).expect("output");
+    assert!(y4m.starts_with(b"YUV4MPEG2 W96 "), "the photo's size");
+    assert!(y4m.windows(6).filter(|w| w == b"FRAME\n").count() > 0, "frames played");
 }

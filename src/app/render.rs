@@ -78,6 +78,16 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let input = crate::safety::Input::open(&args.input)?;
     let source = source::open(input.path()).map_err(|e| input.explain(e))?;
     let info = source.info().clone();
+    let container = args
+        .output
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(|e| sink::Container::from_extension(&e.to_ascii_lowercase()));
+    if let Some(container) = container.filter(|_| kind == OutputKind::Stream) {
+        // A size its encoder cannot take: refused before anything is processed or written.
+        let (w, h) = size.unwrap_or((info.width, info.height));
+        sink::check_size(&args.output, container, w, h)?;
+    }
     if kind == OutputKind::Still && info.kind == StreamKind::Video && !args.quiet {
         crate::note!(
             "emojicam: {} is an image format: rendering the first frame of the video",

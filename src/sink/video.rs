@@ -45,6 +45,29 @@ impl Container {
     }
 }
 
+/// The largest picture each container's encoder takes (x264's H.264 levels end at 8192 in
+/// either direction; VP8 at 16383).
+pub fn max_size(container: Container) -> u32 {
+    match container {
+        Container::Webm => 16383,
+        Container::Mp4 | Container::Mkv => 8192,
+    }
+}
+
+/// Refuses a size the encoder cannot take, before anything is processed: one line naming
+/// `--size` (the way to a size it takes).
+pub fn check_size(path: &Path, container: Container, width: u32, height: u32) -> Result<()> {
+    let limit = max_size(container);
+    let (w, h) = (width.div_ceil(2) * 2, height.div_ceil(2) * 2);
+    if w > limit || h > limit {
+        return Err(Error::usage(format!(
+            "{}: {width}x{height} is too large for its encoder (at most {limit} in either direction): choose a smaller --size",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 struct Running {
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
@@ -56,6 +79,8 @@ pub struct VideoSink {
     rate: Rate,
     /// The input whose sound goes with the video (None: no sound).
     audio: Option<PathBuf>,
+    /// That sound's encoded caps (it is copied when the container takes them).
+    audio_caps: Option<gst::Caps>,
     /// The temporary file a whole-file output is written to (None: a recording, written in place).
     file: Option<AtomicFile>,
     running: Option<Running>,
@@ -81,7 +106,10 @@ impl VideoSink {
         let (file, writer) = AtomicFile::create(path)?;
         drop(writer);
         let mut sink = Self::new(path, valid_rate(info.rate), container, Some(file));
-        sink.audio = audio.filter(|a| has_audio(a)).map(Path::to_path_buf);
+        if let Some((input, caps)) = audio.and_then(|a| audio_caps(a).map(|c| (a, c))) {
+            sink.audio = Some(input.to_path_buf());
+            sink.audio_caps = Some(caps);
+        }
         Ok(sink)
     }
 
@@ -104,6 +132,7 @@ impl VideoSink {
             container,
             rate,
             audio: None,
+            audio_caps: None,
             file,
             running: None,
             sizes: None,
@@ -132,10 +161,7 @@ impl VideoSink {
     fn start(&mut self, frame: &Frame) -> Result<()> {
         let src = (frame.width, frame.height);
         let enc = (frame.width.div_ceil(2) * 2, frame.height.div_ceil(2) * 2);
-        let limit = if self.container == Container::Webm { 16384 } else { 8192 };
-        if enc.0 > limit || enc.1 > limit {
-            return Err(self.enc_err(format!("{}x{} is too large to encode", enc.0, enc.1)));
-        }
+        check_size(&self.path, self.container, src.0, src.1)?;
         let path = self.path.clone();
         let fail = |e: &dyn std::fmt::Display| Error::encode(&path, format!("cannot build the encoding pipeline: {e}"));
         let target = match &self.file {
@@ -248,10 +274,26 @@ impl VideoSink {
         Ok(enc)
     }
 
-    /// Decodes the input's first audio stream and re-encodes it for the container.
+    /// Adds the input's first audio stream: copied when the container takes its codec (AAC
+    /// or MP3 into MP4, Opus or Vorbis into WebM, most into MKV), else decoded and re-encoded.
     fn add_audio(&self, pipeline: &gst::Pipeline, mux: &gst::Element, input: &Path) -> Result<()> {
         let path = &self.path;
         let fail = |e: &dyn std::fmt::Display| Error::encode(path, format!("cannot add the sound: {e}"));
+        if let Some(encoded) = self.copyable_audio(mux) {
+            let queue = media::make_any(&["queue"], path)?;
+            let sink_pad = queue.static_pad("sink").ok_or_else(|| fail(&"queue has no sink pad"))?;
+            // Other streams are left encoded and drained; the sound stops before its decoder.
+            let decode = sound_only(input, &encoded, sink_pad).map_err(|e| fail(&e))?;
+            pipeline.add_many([&decode, &queue]).map_err(|e| fail(&e))?;
+            // The audio pad by name: a queue takes any caps, so linking by caps could pick the
+            // muxer's video pad.
+            let mux_pad = mux
+                .request_pad_simple("audio_%u")
+                .ok_or_else(|| fail(&"the muxer has no audio pad"))?;
+            let queue_src = queue.static_pad("src").ok_or_else(|| fail(&"queue has no src pad"))?;
+            queue_src.link(&mux_pad).map_err(|e| fail(&e))?;
+            return Ok(());
+        }
         let convert = media::make_any(&["audioconvert"], path)?;
         let resample = media::make_any(&["audioresample"], path)?;
         let encoder = match self.container {
@@ -262,23 +304,34 @@ impl VideoSink {
         let sink_pad = convert
             .static_pad("sink")
             .ok_or_else(|| fail(&"audioconvert has no sink pad"))?;
-        // Only the sound is decoded: other streams are not exposed (nor decoded).
-        let decode = gst::ElementFactory::make("uridecodebin")
-            .property("uri", media::uri(input)?)
-            .property("caps", gst::Caps::builder("audio/x-raw").any_features().build())
-            .property("expose-all-streams", false)
-            .build()
-            .map_err(|e| fail(&e))?;
-        decode.connect_pad_added(move |_, pad| {
-            if !sink_pad.is_linked() {
-                let _ = pad.link(&sink_pad);
-            }
-        });
+        let raw = gst::Caps::builder("audio/x-raw").any_features().build();
+        let decode = sound_only(input, &raw, sink_pad).map_err(|e| fail(&e))?;
         pipeline
             .add_many([&decode, &convert, &resample, &encoder, &queue])
             .map_err(|e| fail(&e))?;
         gst::Element::link_many([&convert, &resample, &encoder, &queue, mux]).map_err(|e| fail(&e))?;
         Ok(())
+    }
+
+    /// The muxer's encoded audio caps when the input's sound is among them (it is copied).
+    fn copyable_audio(&self, mux: &gst::Element) -> Option<gst::Caps> {
+        let input = self.audio_caps.as_ref()?;
+        let template = mux
+            .factory()?
+            .static_pad_templates()
+            .into_iter()
+            .find(|t| t.name_template() == "audio_%u")?
+            .caps();
+        let mut encoded = gst::Caps::new_empty();
+        {
+            let encoded = encoded.get_mut()?;
+            for s in template.iter().filter(|s| s.name() != "audio/x-raw") {
+                encoded.append_structure(s.to_owned());
+            }
+        }
+        // A subset: the stream as its parser gives it (what the discoverer saw) is among the
+        // muxer's caps, so the `uridecodebin` stops there at the latest.
+        input.is_subset(&encoded).then_some(encoded)
     }
 
     /// The pipeline's error message (from its bus), or `what`.
@@ -386,16 +439,43 @@ impl VideoSink {
     }
 }
 
+/// A `uridecodebin` for `input`'s first sound track as `caps` (raw: decoded; a muxer's
+/// encoded caps: left as it is, to be copied), linked to `target` when it appears. Streams that
+/// do not reach `caps` are not exposed.
+fn sound_only(input: &Path, caps: &gst::Caps, target: gst::Pad) -> Result<gst::Element> {
+    let decode = gst::ElementFactory::make("uridecodebin")
+        .property("uri", media::uri(input)?)
+        .property("caps", caps)
+        .property("expose-all-streams", false)
+        .build()
+        .map_err(|e| Error::decode(input, format!("cannot read the sound: {e}")))?;
+    decode.connect_pad_added(move |_, pad| {
+        let audio = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("audio/")))
+            .unwrap_or(true);
+        if audio && !target.is_linked() {
+            let _ = pad.link(&target);
+        }
+    });
+    Ok(decode)
+}
+
 /// Whether a file has a sound track GStreamer can decode.
 pub fn has_audio(path: &Path) -> bool {
-    let Ok(uri) = media::uri(path) else { return false };
-    let Ok(discoverer) = gstreamer_pbutils::Discoverer::new(gst::ClockTime::from_seconds(20)) else {
-        return false;
-    };
-    discoverer
-        .discover_uri(&uri)
-        .map(|info| !info.audio_streams().is_empty())
-        .unwrap_or(false)
+    audio_caps(path).is_some()
+}
+
+/// The caps of a file's first sound track (as its parser gives them), if it has one.
+fn audio_caps(path: &Path) -> Option<gst::Caps> {
+    let uri = media::uri(path).ok()?;
+    let discoverer = gstreamer_pbutils::Discoverer::new(gst::ClockTime::from_seconds(20)).ok()?;
+    let info = discoverer.discover_uri(&uri).ok()?;
+    let first = info.audio_streams().into_iter().next()?;
+    Some(
+        gstreamer_pbutils::prelude::DiscovererStreamInfoExt::caps(&first)
+            .unwrap_or_else(|| gst::Caps::new_empty_simple("audio/x-unknown")),
+    )
 }
 
 /// Copies `frame` into `out` at `w`x`h` (>= the frame), repeating the last column and row.

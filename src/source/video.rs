@@ -8,7 +8,7 @@
 //! as players do, and counted ([`Source::damaged`]); only a stream where nothing decodes fails.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +23,11 @@ use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
 use crate::media;
 
 /// How long opening may take before we give up (a stalled network mount, a hung plugin).
-const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long decoding may go without a frame, an end or an error before we give up (a damaged
+/// file that stalls the demuxer): one line and exit 1, never a hang.
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct VideoSource {
     path: PathBuf,
@@ -31,8 +35,51 @@ pub struct VideoSource {
     appsink: gst_app::AppSink,
     info: StreamInfo,
     last_pts: Option<Duration>,
+    /// Decoder warnings seen (a damaged frame the decoder reported).
+    warnings: u64,
+    /// What went into and came out of the video decoder.
+    counts: Arc<DecoderCounts>,
+    /// Damaged frames, known once the stream has ended.
     damaged: u64,
     ended: bool,
+    /// The caps of the last frame and their layout (parsed once, not every frame).
+    layout: Option<(gst::Caps, gst_video::VideoInfo)>,
+}
+
+/// Buffers counted at the video decoder's pads: the evidence of damage that GStreamer's
+/// decoders do not post (they conceal or drop a frame quietly; a demuxer that loses data
+/// marks the next buffer DISCONT).
+#[derive(Default)]
+struct DecoderCounts {
+    into: AtomicU64,
+    out: AtomicU64,
+    /// DISCONT buffers into the decoder after its first one.
+    discont: AtomicU64,
+}
+
+impl DecoderCounts {
+    /// Counts the buffers through `decoder`'s sink and src pads.
+    fn watch(self: &Arc<Self>, decoder: &gst::Element) {
+        if let Some(pad) = decoder.static_pad("sink") {
+            let counts = self.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(buffer) = info.buffer() {
+                    let n = counts.into.fetch_add(1, Ordering::Relaxed);
+                    if n > 0 && buffer.flags().contains(gst::BufferFlags::DISCONT) {
+                        counts.discont.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        if let Some(pad) = decoder.static_pad("src") {
+            let counts = self.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                counts.out.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            });
+        }
+    }
 }
 
 impl VideoSource {
@@ -71,11 +118,20 @@ impl VideoSource {
 
         // Decoders give up after a few damaged frames by default; like a player, carry on and
         // count them instead.
-        pipeline.connect_deep_element_added(|_, _, element| {
-            if element.find_property("max-errors").is_some() {
-                element.set_property("max-errors", -1i32);
-            }
-        });
+        let counts = Arc::new(DecoderCounts::default());
+        {
+            let counts = counts.clone();
+            pipeline.connect_deep_element_added(move |_, _, element| {
+                if element.find_property("max-errors").is_some() {
+                    element.set_property("max-errors", -1i32);
+                }
+                if element.factory().is_some_and(|f| {
+                    f.has_type(gst::ElementFactoryType::DECODER | gst::ElementFactoryType::MEDIA_VIDEO)
+                }) {
+                    counts.watch(element);
+                }
+            });
+        }
         // Every stream is known and none is video: opening stops waiting for a first frame.
         let no_video = Arc::new(AtomicBool::new(false));
         {
@@ -100,8 +156,11 @@ impl VideoSource {
                 description: String::new(),
             },
             last_pts: None,
+            warnings: 0,
+            counts,
             damaged: 0,
             ended: false,
+            layout: None,
         };
         source.preroll(&flip_sink, &no_video)?;
         Ok(source)
@@ -146,7 +205,7 @@ impl VideoSource {
                     });
                     return Err(Error::decode(&path, message));
                 }
-                MessageView::Warning(_) => self.damaged += 1,
+                MessageView::Warning(_) => self.warnings += 1,
                 _ => {}
             }
         }
@@ -216,6 +275,18 @@ impl VideoSource {
         name.unwrap_or_else(|| "video".into())
     }
 
+    /// Damaged frames detected by the end of the stream: frames the decoder took in and gave
+    /// nothing for, decoder warnings, and gaps the demuxer marked (a DISCONT buffer: data lost
+    /// before the decoder, at least one frame). A lower bound: what a damaged file's own
+    /// timestamps and duration say cannot be trusted. A clean stream counts none, whatever its
+    /// timing (variable frame rates included).
+    fn count_damaged(&self) -> u64 {
+        let into = self.counts.into.load(Ordering::Relaxed);
+        let out = self.counts.out.load(Ordering::Relaxed);
+        let lost = into.saturating_sub(out);
+        lost.max(self.warnings).max(self.counts.discont.load(Ordering::Relaxed))
+    }
+
     /// Pops bus messages: counts decoder warnings (damaged frames), returns a fatal error.
     fn check_bus(&mut self) -> Result<()> {
         let Some(bus) = self.pipeline.bus() else {
@@ -230,7 +301,7 @@ impl VideoSource {
                         format!("decoding failed: {}", media::bus_error(err)),
                     ))
                 }
-                MessageView::Warning(_) => self.damaged += 1,
+                MessageView::Warning(_) => self.warnings += 1,
                 _ => {}
             }
         }
@@ -247,10 +318,22 @@ impl Source for VideoSource {
         if self.ended {
             return Ok(None);
         }
+        let stalled_at = std::time::Instant::now() + STALL_TIMEOUT;
         loop {
+            if std::time::Instant::now() > stalled_at {
+                self.ended = true;
+                let _ = self.pipeline.set_state(gst::State::Null);
+                return Err(Error::decode(
+                    &self.path,
+                    format!(
+                        "decoding stalled: no frame and no end for {} s (a damaged file?)",
+                        STALL_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
             if let Some(sample) = self.appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
                 self.check_bus()?;
-                return to_frame(&sample, &self.path).map(|(frame, pts)| {
+                return to_frame(&sample, &self.path, &mut self.layout).map(|(frame, pts)| {
                     self.last_pts = pts;
                     Some(frame)
                 });
@@ -259,6 +342,7 @@ impl Source for VideoSource {
             if self.appsink.is_eos() {
                 self.ended = true;
                 let _ = self.pipeline.set_state(gst::State::Null);
+                self.damaged = self.count_damaged();
                 return Ok(None);
             }
         }
@@ -279,18 +363,37 @@ impl Drop for VideoSource {
     }
 }
 
-fn to_frame(sample: &gst::Sample, path: &Path) -> Result<(Frame, Option<Duration>)> {
+/// One decoded sample as a frame and its running time. `layout` caches the parsed caps: they
+/// change only when the stream does.
+fn to_frame(
+    sample: &gst::Sample,
+    path: &Path,
+    layout: &mut Option<(gst::Caps, gst_video::VideoInfo)>,
+) -> Result<(Frame, Option<Duration>)> {
     let bad = |m: &str| Error::decode(path, m.to_string());
     let caps = sample.caps().ok_or_else(|| bad("a decoded frame without caps"))?;
-    let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| bad("a decoded frame with unknown caps"))?;
+    if layout.as_ref().is_none_or(|(known, _)| known != caps) {
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| bad("a decoded frame with unknown caps"))?;
+        *layout = Some((caps.to_owned(), info));
+    }
+    let Some((_, info)) = layout.as_ref() else {
+        return Err(bad("a decoded frame with unknown caps"));
+    };
     let buffer = sample.buffer().ok_or_else(|| bad("a decoded frame without data"))?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
         .map_err(|_| bad("cannot map a decoded frame"))?;
     let (w, h) = (info.width() as usize, info.height() as usize);
     let stride = info.stride()[0] as usize;
     let data = frame.plane_data(0).map_err(|_| bad("cannot read a decoded frame"))?;
     let mut rgba = Vec::with_capacity(w * h * 4);
-    for row in 0..h {
+    if stride == w * 4 {
+        // Rows without padding: one copy.
+        rgba.extend_from_slice(
+            data.get(..w * h * 4)
+                .ok_or_else(|| bad("a decoded frame is shorter than its size"))?,
+        );
+    }
+    for row in (0..h).filter(|_| stride != w * 4) {
         let start = row * stride;
         rgba.extend_from_slice(
             data.get(start..start + w * 4)

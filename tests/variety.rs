@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use emojicam::classify::texture::Texture;
-use emojicam::classify::DEFAULT_VARIETY;
+use emojicam::classify::{DEFAULT_VARIETY, VARIETY_UNIT};
 use emojicam::gpu::Background;
 use emojicam::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD};
 use emojicam::Frame;
@@ -66,13 +66,21 @@ fn default_settings_meet_the_variety_targets() {
             "{name}: one emoji on {:.1}% of tiles",
             100.0 * t1.top_share
         );
-        assert!(t1.largest_region <= 25, "{name}: a region of {} tiles", t1.largest_region);
+        assert!(
+            t1.largest_region <= 25,
+            "{name}: a region of {} tiles",
+            t1.largest_region
+        );
         assert!(
             t1.right_equal <= 0.15,
             "{name}: {:.1}% right neighbours equal",
             100.0 * t1.right_equal
         );
-        assert!(p_before - p_now <= 0.5, "{name}: 2x2 PSNR cost {:.2} dB", p_before - p_now);
+        assert!(
+            p_before - p_now <= 0.5,
+            "{name}: 2x2 PSNR cost {:.2} dB",
+            p_before - p_now
+        );
         // ... and the exact choice is the wallpaper the issue describes: the targets are not trivial.
         assert!(t0.largest_region > 25 && t0.right_equal > 0.15, "{name}: {t0:?}");
         assert!(t1.distinct > t0.distinct, "{name}");
@@ -80,7 +88,8 @@ fn default_settings_meet_the_variety_targets() {
 }
 
 /// Variety 0 over each tile's own colour is the exact choice, repetitive in flat areas; the
-/// default variety breaks that up at a bounded likeness cost (each pick is within the tolerance).
+/// default variety breaks that up at a bounded likeness cost (each pick is within the tolerance of
+/// the best).
 #[test]
 fn variety_breaks_up_repetition_over_the_tile_colour() {
     let (frame, src) = photo_frame("chelsea");
@@ -98,7 +107,16 @@ fn variety_breaks_up_repetition_over_the_tile_colour() {
     eprintln!("variety {DEFAULT_VARIETY}: {t1:?}, 2x2 PSNR {p_varied:.2} dB");
     assert!(t1.right_equal < 0.5 * t0.right_equal, "{t1:?} vs {t0:?}");
     assert!(t1.largest_region < t0.largest_region, "{t1:?} vs {t0:?}");
-    assert!(p_exact - p_varied <= 2.0, "2x2 PSNR cost {:.2} dB", p_exact - p_varied);
+    // Each tile's pick is at most the tolerance (summed over its 12 2x2 values) worse than the
+    // best, so the 2x2 mean squared error grows by at most tolerance / 12 (+ rendering rounding).
+    let mse = |psnr: f64| 255.0f64.powi(2) / 10f64.powf(psnr / 10.0);
+    let bound = (VARIETY_UNIT * DEFAULT_VARIETY) as f64 / 12.0;
+    assert!(
+        mse(p_varied) - mse(p_exact) <= 1.05 * bound,
+        "2x2 MSE {:.1} -> {:.1}, more than {bound:.1} worse",
+        mse(p_exact),
+        mse(p_varied)
+    );
 }
 
 /// Over black the palette of emoji that match a saturated or bright flat colour is small, so

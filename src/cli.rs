@@ -51,8 +51,9 @@ pub struct MosaicArgs {
     /// Which classifier picks the emoji.
     #[arg(long, value_enum, default_value_t = ClassifierKind::Onnx)]
     pub classifier: ClassifierKind,
-    /// Colour behind the emoji: black, white, #rrggbb, or tile (each tile's mean colour).
-    #[arg(long, default_value = "black")]
+    /// Colour behind the emoji: tile (each tile's mean colour: the best likeness), black, white
+    /// or #rrggbb.
+    #[arg(long, default_value = "tile")]
     pub background: String,
     /// Emoji set to draw from (see `emojicam sets`).
     #[arg(long, default_value = "default")]

@@ -49,7 +49,7 @@ impl Default for Settings {
         Self {
             tile: 10,
             classifier: ClassifierKind::Onnx,
-            background: Background::Color([0, 0, 0]),
+            background: Background::Tile,
             emoji_set: "default".into(),
             adapter: AdapterPreference::Auto,
             onnx: OnnxOptions::default(),

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use emojicam::classify::texture::Texture;
-use emojicam::classify::DEFAULT_VARIETY;
+use emojicam::classify::{DEFAULT_VARIETY, VARIETY_UNIT};
 use emojicam::gpu::Background;
 use emojicam::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD};
 use emojicam::Frame;
@@ -39,53 +39,60 @@ fn mosaic(frame: &Frame, src: &image::RgbImage, settings: Settings) -> (Vec<u32>
     (p.emoji().to_vec(), cols, p2)
 }
 
-/// The issue's targets on a real photo (astronaut: a suit, a flag and flat walls), the emoji
-/// drawn over each tile's own colour, at the default variety: largest one-emoji region <= 25
-/// tiles, <= 15% of right-hand neighbours equal, <= 0.5 dB of 2x2 PSNR. The fourth target (no
-/// emoji on more than 10% of tiles) is missed here (10.6%, from 15.8% at variety 0; see
-/// models/EVAL.md), so the test holds it to "less than at variety 0".
+/// The issue's targets at the default settings (each tile's own colour behind its emoji, the
+/// default variety) on real photos and a real camera frame: no emoji on more than 10% of the
+/// tiles, largest one-emoji region <= 25 tiles, <= 15% of right-hand neighbours equal, and a 2x2
+/// PSNR no more than 0.5 dB below the exact choice over black (the output before issue 15).
+/// None of these frames is nearly flat (models/EVAL.md): each has textured parts.
 #[test]
-fn variety_meets_the_targets_on_a_real_photo() {
-    let (frame, src) = photo_frame("astronaut");
-    let base = Settings {
-        background: Background::Tile,
-        ..Settings::default()
-    };
-    let (exact, cols, p_exact) = mosaic(
-        &frame,
-        &src,
-        Settings {
-            variety: 0.0,
-            ..base.clone()
-        },
-    );
-    let (varied, _, p_varied) = mosaic(&frame, &src, base);
-    let (t0, t1) = (texture(&exact, cols), texture(&varied, cols));
-    eprintln!("variety 0: {t0:?}, 2x2 PSNR {p_exact:.2} dB");
-    eprintln!("variety {DEFAULT_VARIETY}: {t1:?}, 2x2 PSNR {p_varied:.2} dB");
-    assert!(
-        t1.top_share < t0.top_share,
-        "one emoji on {:.1}% of tiles",
-        100.0 * t1.top_share
-    );
-    assert!(t1.largest_region <= 25, "a region of {} tiles", t1.largest_region);
-    assert!(
-        t1.right_equal <= 0.15,
-        "{:.1}% right neighbours equal",
-        100.0 * t1.right_equal
-    );
-    assert!(p_exact - p_varied <= 0.5, "2x2 PSNR cost {:.2} dB", p_exact - p_varied);
-    // ... and variety 0 is the wallpaper the issue describes, so the targets are not trivial here.
-    assert!(t0.largest_region > 25 && t0.right_equal > 0.15, "{t0:?}");
-    assert!(t1.distinct > t0.distinct);
+fn default_settings_meet_the_variety_targets() {
+    for name in ["astronaut", "coffee", "handheld"] {
+        let (frame, src) = photo_frame(name);
+        let (before, cols, p_before) = mosaic(
+            &frame,
+            &src,
+            Settings {
+                background: Background::Color([0, 0, 0]),
+                variety: 0.0,
+                ..Settings::default()
+            },
+        );
+        let (now, _, p_now) = mosaic(&frame, &src, Settings::default());
+        let (t0, t1) = (texture(&before, cols), texture(&now, cols));
+        eprintln!("{name}: black, variety 0: {t0:?}, 2x2 PSNR {p_before:.2} dB");
+        eprintln!("{name}: default (tile, variety {DEFAULT_VARIETY}): {t1:?}, 2x2 PSNR {p_now:.2} dB");
+        assert!(
+            t1.top_share <= 0.10,
+            "{name}: one emoji on {:.1}% of tiles",
+            100.0 * t1.top_share
+        );
+        assert!(
+            t1.largest_region <= 25,
+            "{name}: a region of {} tiles",
+            t1.largest_region
+        );
+        assert!(
+            t1.right_equal <= 0.15,
+            "{name}: {:.1}% right neighbours equal",
+            100.0 * t1.right_equal
+        );
+        assert!(
+            p_before - p_now <= 0.5,
+            "{name}: 2x2 PSNR cost {:.2} dB",
+            p_before - p_now
+        );
+        // ... and the exact choice is the wallpaper the issue describes: the targets are not trivial.
+        assert!(t0.largest_region > 25 && t0.right_equal > 0.15, "{name}: {t0:?}");
+        assert!(t1.distinct > t0.distinct, "{name}");
+    }
 }
 
-/// Over the default black background the palette of emoji that match a saturated or bright
-/// flat colour is small, so the targets are not all reachable at 0.5 dB (models/EVAL.md); the
-/// default still cuts repetition clearly at a small cost.
+/// Variety 0 over each tile's own colour is the exact choice, repetitive in flat areas; the
+/// default variety breaks that up at a bounded likeness cost (each pick is within the tolerance of
+/// the best).
 #[test]
-fn variety_breaks_up_repetition_over_black() {
-    let (frame, src) = photo_frame("coffee");
+fn variety_breaks_up_repetition_over_the_tile_colour() {
+    let (frame, src) = photo_frame("chelsea");
     let (exact, cols, p_exact) = mosaic(
         &frame,
         &src,
@@ -95,6 +102,42 @@ fn variety_breaks_up_repetition_over_black() {
         },
     );
     let (varied, _, p_varied) = mosaic(&frame, &src, Settings::default());
+    let (t0, t1) = (texture(&exact, cols), texture(&varied, cols));
+    eprintln!("variety 0: {t0:?}, 2x2 PSNR {p_exact:.2} dB");
+    eprintln!("variety {DEFAULT_VARIETY}: {t1:?}, 2x2 PSNR {p_varied:.2} dB");
+    assert!(t1.right_equal < 0.5 * t0.right_equal, "{t1:?} vs {t0:?}");
+    assert!(t1.largest_region < t0.largest_region, "{t1:?} vs {t0:?}");
+    // Each tile's pick is at most the tolerance (summed over its 12 2x2 values) worse than the
+    // best, so the 2x2 mean squared error grows by at most tolerance / 12 (+ rendering rounding).
+    let mse = |psnr: f64| 255.0f64.powi(2) / 10f64.powf(psnr / 10.0);
+    let bound = (VARIETY_UNIT * DEFAULT_VARIETY) as f64 / 12.0;
+    assert!(
+        mse(p_varied) - mse(p_exact) <= 1.05 * bound,
+        "2x2 MSE {:.1} -> {:.1}, more than {bound:.1} worse",
+        mse(p_exact),
+        mse(p_varied)
+    );
+}
+
+/// Over black the palette of emoji that match a saturated or bright flat colour is small, so
+/// the targets are not all reachable there (models/EVAL.md); the default variety still cuts
+/// repetition at a small cost.
+#[test]
+fn variety_breaks_up_repetition_over_black() {
+    let (frame, src) = photo_frame("coffee");
+    let black = Settings {
+        background: Background::Color([0, 0, 0]),
+        ..Settings::default()
+    };
+    let (exact, cols, p_exact) = mosaic(
+        &frame,
+        &src,
+        Settings {
+            variety: 0.0,
+            ..black.clone()
+        },
+    );
+    let (varied, _, p_varied) = mosaic(&frame, &src, black);
     let (t0, t1) = (texture(&exact, cols), texture(&varied, cols));
     eprintln!("variety 0: {t0:?}, 2x2 PSNR {p_exact:.2} dB");
     eprintln!("variety {DEFAULT_VARIETY}: {t1:?}, 2x2 PSNR {p_varied:.2} dB");

@@ -25,7 +25,7 @@ def emoji_alpha(cells):
 
 
 SEED = 20261202
-TOLERANCES = (0.0, 1000.0, 2000.0)   # variety 0, 1, 2: member lists cover the near-best emoji too
+TOLERANCES = (0.0, 500.0, 1000.0, 2000.0)   # variety 0..2: member lists cover the near-best emoji too
 
 
 def index_tiles(rng):
@@ -62,12 +62,12 @@ def phi(patches, bg):
 
 def exact_choice(ph, pos, tol, psi, bias, keys, allowed, chunk=8192):
     """The exhaustive graph's choice over the allowed classes, in numpy."""
-    if keys is None:  # the fast graph: the nudge from the table of pattern phase bins
-        T = graph.pattern_table(len(psi))[:, allowed] * tol
+    if keys is None:  # the fast graph: the highest key among the emoji within tol of the best
+        T = graph.key_table(len(psi))[:, allowed]
         bins = graph.pattern_bin_np(pos[:, 0], pos[:, 1])
         w = psi[allowed].T
         b = bias[allowed]
-        return np.concatenate([allowed[(ph[i:i + chunk] @ w + b + T[bins[i:i + chunk]]).argmax(1)]
+        return np.concatenate([allowed[graph.key_choice_np(ph[i:i + chunk] @ w + b, T[bins[i:i + chunk]], tol)]
                                for i in range(0, len(ph), chunk)])
     g = graph.pattern_np(pos[:, 0], pos[:, 1]) * tol
     w = np.concatenate([psi, keys], 1)[allowed].T
@@ -127,7 +127,7 @@ def assign(ph, protos):
     return np.concatenate([(ph[i:i + 8192] @ ppsi.T + pbias).argmax(1) for i in range(0, len(ph), 8192)])
 
 
-def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0, fast=True):
+def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0, fast=True, own_share=0.5):
     """Prototypes and the member table [K,M] of the two-stage search.
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
     pseudo-emoji drawn over the tile's background: started from k-means of the emoji (by colour and
@@ -157,7 +157,7 @@ def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0, fast=True):
     rank = np.argsort(-(class_phi(Q, alpha) @ ppsi.T + pbias), 1)
     own = [[] for _ in range(K)]
     for c in range(C):
-        k = next(k for k in rank[c] if len(own[k]) < M // 2)
+        k = next(k for k in rank[c] if len(own[k]) < max(1, int(M * own_share)))
         own[k].append(c)
     counts = np.zeros((K, C))
     for allowed, weight in sets:
@@ -183,10 +183,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(cm.MODELS, "emojinet.onnx"))
     ap.add_argument("--exhaustive", action="store_true", help="score every emoji for every tile (slower)")
-    ap.add_argument("--prototypes", type=int, default=192)
-    ap.add_argument("--members", type=int, default=128)
+    ap.add_argument("--prototypes", type=int, default=256)
+    ap.add_argument("--members", type=int, default=96)
     ap.add_argument("--slow", action="store_true", help="the earlier two-stage graph (variety pattern as 4 extra weights per emoji)")
     ap.add_argument("--lloyd", type=int, default=0, help="refinements of the prototypes on the index tiles")
+    ap.add_argument("--own-share", type=float, default=0.5, help="share of each member list reserved for the classes under that prototype")
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]
@@ -194,9 +195,9 @@ def main():
     alpha = emoji_alpha(cells)
     atlas_sha = hashlib.sha256(open(os.path.join(cm.MODELS, "atlas.png"), "rb").read()).hexdigest()
     md = {"classes": C, "atlas_sha256": atlas_sha,
-          "objective": "argmax over allowed emoji of -sum_2x2,RGB (patch_mean - (emoji_premultiplied + (1 - emoji_alpha) * background))^2 "
-                       "+ tolerance * pattern(tile position) . key(emoji), sRGB 0..255",
-          "pattern": f"R2 phase frac(col*{graph.R2_X} + row*{graph.R2_Y}), seed {graph.PATTERN_SEED}",
+          "objective": "among allowed emoji e with score(e) >= max score - tolerance, the highest key[phase bin(tile position), e]; "
+                       "score(e) = -sum_2x2,RGB (patch_mean - (emoji_premultiplied + (1 - emoji_alpha) * background))^2, sRGB 0..255",
+          "pattern": f"R2 phase frac(col*{graph.R2_X} + row*{graph.R2_Y}), key seed {graph.PATTERN_SEED}",
           "tile": 10}
     if a.exhaustive:
         model = graph.build_exhaustive(Q, alpha, md)
@@ -205,12 +206,12 @@ def main():
         weights = [(sets["default"], 4.0), (sets["all"], 2.0), (sets["skin-tones"], 1.0), (sets["no-flags"], 1.0)]
         weights += [(v, 0.25) for k, v in sets.items() if k not in ("default", "all", "skin-tones", "no-flags")]
         protos, members = build_index(Q, alpha, weights, a.prototypes, a.members, np.random.default_rng(SEED), print,
-                                      a.lloyd, fast=not a.slow)
+                                      a.lloyd, fast=not a.slow, own_share=a.own_share)
         md.update(prototypes=a.prototypes, members=a.members)
         if a.slow:
             model = graph.build_two_stage(Q, alpha, protos, members, md)
         else:
-            md["pattern"] += f", {graph.PATTERN_BINS} phase bins"
+            md["pattern"] += f", {graph.PATTERN_BINS} phase bins, pick: highest key among the emoji within tolerance of the best"
             model = graph.build_fast(Q, alpha, protos, members, md, stage1="topk")
     import onnx
     onnx.save(model, a.out)

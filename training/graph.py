@@ -349,9 +349,9 @@ def build_two_stage(Q, alpha, protos, members, metadata):
     return m
 
 
-# --- the fast two-stage graph: the variety term as a table gathered by pattern phase ---------------
+# --- the fast two-stage graph: variety as a pick among the near-best by a per-position key --------
 
-PATTERN_BINS = 64
+PATTERN_BINS = 256
 
 
 def pattern_bin_np(col, row, bins=PATTERN_BINS):
@@ -362,20 +362,28 @@ def pattern_bin_np(col, row, bins=PATTERN_BINS):
     return np.minimum(np.floor(u * np.float32(bins)), bins - 1).astype(np.int64)
 
 
-def pattern_table(C, bins=PATTERN_BINS):
-    """[bins, C]: g(bin centre) . w_c, the variety nudge per phase bin and emoji (in [-1, 1])."""
-    u = (np.arange(bins) + 0.5) / bins
-    t = 2 * np.pi * u
-    g = np.stack([np.cos(t), np.cos(2 * t + 1.0), np.sin(t), np.sin(2 * t + 1.0)], 1)
-    g /= np.linalg.norm(g, axis=1, keepdims=True)
-    return g @ emoji_keys(C).T
+def key_table(C, bins=PATTERN_BINS, seed=PATTERN_SEED):
+    """[bins, C]: an independent uniform key in [0, 1) per phase bin and emoji. Among the emoji
+    within the tolerance of a tile's best, the graph picks the one with the highest key in the
+    tile's phase bin: every near-best emoji is equally likely, whatever its small score advantage,
+    so a flat area spreads evenly over all of them; the keys do not depend on the scores, so noise
+    changes the pick only where it moves an emoji across the tolerance."""
+    return np.random.default_rng(seed).random((bins, C))
+
+
+def key_choice_np(s, keys, tol):
+    """The fast graph's pick in numpy: s [N,A] scores, keys [N,A] each tile's keys, tol >= 0.
+    Returns the column per tile."""
+    within = s >= s.max(1, keepdims=True) - tol
+    return np.where(within, keys, -1.0).argmax(1)
 
 
 def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="argmax"):
     """build_two_stage's search with less memory traffic per tile: stage 2 gathers 21 (not 24) weights
-    per member (the bias rides as a column against a constant 1), and the variety nudge is one
-    [N, M] gather from a per-run table (slot bias + tolerance * pattern_table) indexed by
-    (phase bin, prototype). Same inputs and output as build_exhaustive."""
+    per member (the bias rides as a column against a constant 1); the variety is a pick, not a nudge:
+    among the members whose score is within `tolerance` of the tile's best, the one with the highest
+    key_table entry for the tile's phase bin (one [N, M] gather from a table folded at load time).
+    Tolerance 0 is the objective's exact choice. Same inputs and output as build_exhaustive."""
     C = len(Q)
     K, M = members.shape
     psi, bias = class_matrix(Q, alpha)
@@ -383,9 +391,8 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
     full = np.concatenate([psi, bias[:, None]], 1)               # [C,21]
     full_pad = np.concatenate([full, np.zeros((1, full.shape[1]))], 0)
     memb_w = full_pad[members].transpose(0, 2, 1)                # [K,21,M]
-    T = pattern_table(C, bins)
+    T = key_table(C, bins)
     T_pad = np.concatenate([T, np.zeros((bins, 1))], 1)          # [bins, C+1]
-    memb_t = T_pad[:, members]                                   # [bins,K,M]
     f32 = lambda x: np.asarray(x, np.float32)
     inits = [
         numpy_helper.from_array(np.array([-1, 300], np.int64), "shape_n300"),
@@ -393,6 +400,7 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
         numpy_helper.from_array(np.array([-1, 12], np.int64), "shape_n12"),
         numpy_helper.from_array(np.array([-1, 1, 3], np.int64), "shape_n13"),
         numpy_helper.from_array(np.array([-1, M], np.int64), "shape_nm"),
+        numpy_helper.from_array(np.array([bins * K, M], np.int64), "shape_bkm"),
         numpy_helper.from_array(pooling_matrix(), "pool"),
         numpy_helper.from_array(np.array([25.0], np.float32), "q_area"),
         numpy_helper.from_array(np.array([R2_X, R2_Y], np.float32).reshape(2, 1), "r2"),
@@ -402,13 +410,14 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
         numpy_helper.from_array(np.array([1], np.int64), "axis1"),
         numpy_helper.from_array(np.array([2], np.int64), "two"),
         numpy_helper.from_array(np.array([NEG], np.float32), "neg"),
+        numpy_helper.from_array(np.array([-1.0], np.float32), "minus1f"),
         numpy_helper.from_array(np.array([M], np.int64), "m_const"),
         numpy_helper.from_array(members.astype(np.int64), "members"),
         numpy_helper.from_array(members.reshape(-1).astype(np.int64), "members_flat"),
         numpy_helper.from_array(f32(ppsi.T), "proto_w"),          # [20,K]
         numpy_helper.from_array(f32(pbias), "proto_b"),           # [K]
         numpy_helper.from_array(f32(memb_w), "memb_w"),           # [K,21,M]
-        numpy_helper.from_array(f32(memb_t.reshape(bins * K, M)), "memb_t"),  # [bins*K,M]
+        numpy_helper.from_array(f32(T_pad), "keys"),              # [bins,C+1]
     ]
     n = helper.make_node
     nodes = [
@@ -437,7 +446,10 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
         n("Min", ["ubf", "bins_max"], ["ubm"]),
         n("Cast", ["ubm"], ["bin2"], to=TensorProto.INT64),
         n("Reshape", ["bin2", "minus1"], ["bin"]),                        # [N]
-        # per run: slot bias (mask) + tolerance * pattern, [bins*K, M]
+        # the members' keys per (phase bin, prototype): constant, folded when the session loads
+        n("Gather", ["keys", "members"], ["memb_k3"], axis=1),            # [bins,K,M]
+        n("Reshape", ["memb_k3", "shape_bkm"], ["memb_t"]),               # [bins*K,M]
+        # per run: allowed-ness of every member slot and prototype, from the mask
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
         n("Gather", ["mask_pad", "members"], ["slot_mask"], axis=0),      # [K,M]
         n("ReduceMax", ["slot_mask"], ["proto_mask"], axes=[1], keepdims=0),
@@ -453,19 +465,22 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
     else:
         nodes += [n("ArgMax", ["s1"], ["k"], axis=1, keepdims=0)]
     nodes += [
-        # stage 2
+        # stage 2: the allowed members' scores ...
         n("Gather", ["memb_w", "k"], ["g_w"], axis=0),                    # [N,21,M]
-        n("Mul", ["bin", "k_const"], ["bk"]),
-        n("Add", ["bk", "k"], ["bki"]),
-        n("Gather", ["memb_t", "bki"], ["g_t"], axis=0),                  # [N,M]
-        n("Mul", ["g_t", "tolerance"], ["g_tt"]),
         n("Gather", ["slot_mask", "k"], ["g_m"], axis=0),                 # [N,M]
-        n("Add", ["g_tt", "g_m"], ["g_b"]),
         n("Unsqueeze", ["phi1", "axis1"], ["f3"]),
         n("MatMul", ["f3", "g_w"], ["s2a3"]),
         n("Reshape", ["s2a3", "shape_nm"], ["s2a"]),
-        n("Add", ["s2a", "g_b"], ["s2"]),
-        n("ArgMax", ["s2"], ["j"], axis=1, keepdims=0),
+        n("Add", ["s2a", "g_m"], ["s2"]),
+        # ... and among those within the tolerance of the best, the highest key
+        n("ReduceMax", ["s2"], ["best"], axes=[1], keepdims=1),           # [N,1]
+        n("Sub", ["best", "tolerance"], ["thr"]),
+        n("GreaterOrEqual", ["s2", "thr"], ["within"]),                   # [N,M]
+        n("Mul", ["bin", "k_const"], ["bk"]),
+        n("Add", ["bk", "k"], ["bki"]),
+        n("Gather", ["memb_t", "bki"], ["g_t"], axis=0),                  # [N,M]
+        n("Where", ["within", "g_t", "minus1f"], ["pick"]),
+        n("ArgMax", ["pick"], ["j"], axis=1, keepdims=0),
         n("Mul", ["k", "m_const"], ["km"]),
         n("Add", ["km", "j"], ["slot"]),
         n("Gather", ["members_flat", "slot"], ["index"], axis=0),

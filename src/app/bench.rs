@@ -463,7 +463,7 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
     crate::outln!("| variety (onnx, 1280x720, tile {tile}) | background | classify ms (median of 5) | most common emoji | largest one-emoji region (tiles) | right neighbour equal | distinct emoji | 2x2 PSNR dB |");
     crate::outln!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for background in [Background::Color([0, 0, 0]), Background::Tile] {
-        for variety in [0.0, 0.5, 1.0, 2.0] {
+        for variety in [0.0, 0.5, 1.0, 1.5, 2.0] {
             let settings = Settings {
                 tile,
                 background,

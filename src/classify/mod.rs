@@ -24,13 +24,14 @@ pub mod nearest;
 pub mod onnx;
 pub mod texture;
 
-/// Variety 1.0 lets a tile take an emoji whose 2x2 squared error (summed over the 12 values)
-/// is up to `2 * VARIETY_UNIT` worse than the best one's (an RMS of ~13 sRGB levels), picked
-/// by a fixed spatial pattern: flat areas become a varied texture instead of one emoji repeated.
+/// Variety 1.0 lets a tile take any emoji whose 2x2 squared error (summed over the 12 values)
+/// is up to `VARIETY_UNIT` worse than the best one's (an RMS of ~9 sRGB levels), all of them
+/// equally likely, picked by a fixed spatial pattern: flat areas become a varied texture instead
+/// of one emoji repeated.
 pub const VARIETY_UNIT: f32 = 1000.0;
 
 /// Default `--variety` (measured trade-off: see models/EVAL.md).
-pub const DEFAULT_VARIETY: f32 = 1.0;
+pub const DEFAULT_VARIETY: f32 = 1.5;
 
 /// Largest accepted `--variety`.
 pub const MAX_VARIETY: f32 = 10.0;

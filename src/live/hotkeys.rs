@@ -25,7 +25,7 @@ pub const HELP: &str = "\
 M       mirror on / off
 O       original: off / beside / blended
 E       next emoji set
-B       background: black / white / tile colour
+B       background: tile / black / white
 R       record start / stop
 S       snapshot to PNG
 I       fps / latency overlay

@@ -18,6 +18,10 @@ pub enum Error {
     Encode { path: PathBuf, message: String },
     #[error("GPU: {0}")]
     Gpu(String),
+    /// The work does not fit this GPU's limits (texture size, buffer size): a runtime
+    /// failure of this machine, not a bad option, so it exits 1 like other runtime failures.
+    #[error("{0}")]
+    GpuLimit(String),
     #[error("classifier: {0}")]
     Classifier(String),
     #[error("model assets: {0}")]

@@ -2,23 +2,23 @@
 
 use anyhow::Result;
 
-use crate::atlas::Atlas;
+use emojicam::atlas::Atlas;
 
 pub fn cameras() -> Result<()> {
-    let cams = crate::source::camera::list_cameras()?;
+    let cams = emojicam::source::camera::list_cameras()?;
     if cams.is_empty() {
-        return Err(crate::Error::Camera(
+        return Err(emojicam::Error::Camera(
             "no camera found: connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or use --input FILE".into(),
         )
         .into());
     }
     for cam in cams {
-        crate::outln!("{}: {} (/dev/video{})", cam.index, cam.name, cam.index);
+        emojicam::outln!("{}: {} (/dev/video{})", cam.index, cam.name, cam.index);
         if cam.formats.is_empty() {
-            crate::outln!("    (no modes: cannot open it, or no format emojicam knows)");
+            emojicam::outln!("    (no modes: cannot open it, or no format emojicam knows)");
         }
-        for line in crate::source::camera::describe_modes(&cam.formats) {
-            crate::outln!("    {line}");
+        for line in emojicam::source::camera::describe_modes(&cam.formats) {
+            emojicam::outln!("    {line}");
         }
     }
     Ok(())
@@ -28,21 +28,21 @@ pub fn sets() -> Result<()> {
     let atlas = Atlas::embedded()?;
     for name in atlas.set_names() {
         let n = atlas.allowed(name)?.iter().filter(|&&a| a).count();
-        crate::outln!("{name:<16} {n:>5} emoji");
+        emojicam::outln!("{name:<16} {n:>5} emoji");
     }
     Ok(())
 }
 
 pub fn adapters() -> Result<()> {
-    let list = crate::gpu::list_adapters();
+    let list = emojicam::gpu::list_adapters();
     if list.is_empty() {
-        return Err(crate::Error::Gpu(
+        return Err(emojicam::Error::Gpu(
             "no GPU adapter found: install mesa-vulkan-drivers (software Vulkan) or a GPU driver".into(),
         )
         .into());
     }
     for a in list {
-        crate::outln!("{a}");
+        emojicam::outln!("{a}");
     }
     Ok(())
 }

@@ -7,57 +7,14 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::{quadrant_sums, Classifier, PATCH_BYTES};
+use super::{Classifier, PATCH_BYTES};
 use crate::atlas::Atlas;
+pub use crate::domain::likeness::{error, Objective};
+use crate::domain::Background;
 use crate::error::{Error, Result};
-use crate::gpu::tiler::patch_mean;
-use crate::gpu::{bind, compute_pipeline, dispatch, uniform_buffer, Background, GpuContext};
+use crate::gpu::{bind, compute_pipeline, dispatch, uniform_buffer, GpuContext};
 
 const WORKGROUP: u32 = 64;
-
-/// The objective, on the CPU: squared error between the patch's 2x2 quadrant means and the
-/// emoji's quadrant colours composited over the background. The shader minimises the same.
-pub fn error(features: &[f32; 16], patch: &[u8], background: Background) -> f32 {
-    Objective::new(patch, background).error(features)
-}
-
-/// One patch's side of [`error`], computed once to score several emoji against it.
-pub struct Objective {
-    quads: [[f32; 3]; 4],
-    bg: [f32; 3],
-}
-
-impl Objective {
-    pub fn new(patch: &[u8], background: Background) -> Self {
-        let bg = match background {
-            Background::Color(c) => c,
-            Background::Tile => patch_mean(patch),
-        }
-        .map(|c| c as f32);
-        Self {
-            quads: quadrant_means(patch),
-            bg,
-        }
-    }
-
-    /// [`error`] of the emoji with these 2x2 features.
-    pub fn error(&self, features: &[f32; 16]) -> f32 {
-        let mut err = 0.0;
-        for (q, mean) in self.quads.iter().enumerate() {
-            let a = features[q * 4 + 3];
-            for c in 0..3 {
-                let e = mean[c] - (features[q * 4 + c] + (1.0 - a) * self.bg[c]);
-                err += e * e;
-            }
-        }
-        err
-    }
-}
-
-/// Mean colour of each 5x5 quadrant of a patch: TL, TR, BL, BR.
-pub fn quadrant_means(patch: &[u8]) -> [[f32; 3]; 4] {
-    quadrant_sums(patch).map(|s| s.map(|v| v as f32 / 25.0))
-}
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

@@ -4,10 +4,31 @@ mod mosaic;
 pub mod renderer;
 pub mod tiler;
 
-pub use renderer::{Background, MosaicGrid, Renderer, Scene};
+pub use renderer::{Renderer, Scene};
 pub use tiler::{Tiler, Tiles};
 
+pub use crate::domain::Background;
 use crate::error::{Error, Result};
+
+/// Format of [`Renderer::render_to_frame`]'s target: bytes as they are, no sRGB encoding.
+pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+/// Usages a texture needs for [`Renderer::draw`] (either path) to draw into it.
+pub const TARGET_USAGE: wgpu::TextureUsages =
+    wgpu::TextureUsages::RENDER_ATTACHMENT.union(wgpu::TextureUsages::STORAGE_BINDING);
+
+/// One tile as both render paths read it, 8 bytes: the atlas index and the colour behind the
+/// emoji (RGBA8, alpha 255). The instanced-quad pass reads it as a per-instance vertex
+/// attribute (`shaders/render.wgsl`), the compute pass as one Rg32Uint texel
+/// (`shaders/mosaic.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct TileRecord {
+    pub emoji: u32,
+    pub background: [u8; 4],
+}
+
+const _: () = assert!(std::mem::size_of::<TileRecord>() == 8);
 
 /// Pieces of the compute passes' layouts (tiler, mosaic, nearest): one binding each.
 pub(crate) mod bind {
@@ -233,7 +254,7 @@ impl GpuContext {
         &self.adapter
     }
 
-    /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)": for logs and `--adapter list`.
+    /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)": for logs and `emojicam adapters`.
     pub fn describe(&self) -> String {
         describe(&self.adapter_info)
     }
@@ -263,7 +284,7 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
 fn no_adapter(detail: &str) -> Error {
     Error::Gpu(format!(
         "no GPU adapter found{detail}: install mesa-vulkan-drivers (software Vulkan) or a GPU driver; \
-         --adapter list shows the adapters this machine has"
+         `emojicam adapters` lists the adapters this machine has"
     ))
 }
 

@@ -6,8 +6,8 @@
 //! emoji is area-averaged once to exactly the tile's pixel size (which also keeps every tile's
 //! mean colour exact), and a frame costs one buffer load and one store per pixel.
 
-use super::renderer::{MosaicGrid, OFFSCREEN_FORMAT};
-use super::{bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext};
+use super::{bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext, TileRecord, OFFSCREEN_FORMAT};
+use crate::domain::Grid;
 use crate::error::{Error, Result};
 
 /// Largest pre-scaled cell: the atlas's own resolution. Bigger tiles magnify bilinearly.
@@ -54,7 +54,7 @@ struct Drawn {
     target: wgpu::Texture,
     geometry: Geometry,
     size: u32,
-    tiles: Vec<u8>,
+    tiles: Vec<TileRecord>,
 }
 
 /// Output geometry the maps were built for.
@@ -222,8 +222,7 @@ impl MosaicPass {
     }
 
     /// Records the mosaic of `grid` into `target` (an [`OFFSCREEN_FORMAT`] texture with storage
-    /// binding), covering all of it. `tiles` holds 8 bytes per tile, row-major: the atlas
-    /// index (u32 LE) and the background colour (RGBA8).
+    /// binding), covering all of it. `tiles` holds one record per tile, row-major.
     #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &mut self,
@@ -231,8 +230,8 @@ impl MosaicPass {
         encoder: &mut wgpu::CommandEncoder,
         atlas: &wgpu::TextureView,
         (cell, columns, count): (u32, u32, u32),
-        grid: &MosaicGrid,
-        tiles: &[u8],
+        grid: &Grid,
+        tiles: &[TileRecord],
         target: &wgpu::Texture,
     ) -> Result<()> {
         let (width, height) = (target.width(), target.height());
@@ -245,9 +244,9 @@ impl MosaicPass {
             cols: grid.cols,
             rows: grid.rows,
         };
-        if grid.cols > 0xffff || grid.rows > 0xffff || tiles.len() != grid.tiles() * 8 {
+        if grid.cols > 0xffff || grid.rows > 0xffff || tiles.len() != grid.tiles() {
             return Err(Error::Other(format!(
-                "{} bytes of tile data for a {}x{} grid",
+                "{} tile records for a {}x{} grid",
                 tiles.len(),
                 grid.cols,
                 grid.rows
@@ -280,8 +279,8 @@ impl MosaicPass {
             Some(d) if d.geometry == geometry && d.size == c && d.tiles.len() == tiles.len() => {
                 self.dirty.extend(
                     d.tiles
-                        .chunks_exact(8)
-                        .zip(tiles.chunks_exact(8))
+                        .iter()
+                        .zip(tiles)
                         .enumerate()
                         .filter(|(_, (a, b))| a != b)
                         .map(|(i, _)| i as u32),
@@ -313,7 +312,7 @@ impl MosaicPass {
         if partial && self.dirty.is_empty() {
             return Ok(());
         }
-        write_texture(&ctx.queue, tile_texture, tiles, 8);
+        write_texture(&ctx.queue, tile_texture, bytemuck::cast_slice(tiles), 8);
         if partial {
             if self.dirty_buffer.size() < self.dirty.len() as u64 * 4 {
                 self.dirty_buffer = dirty_buffer(&ctx.device, (self.dirty.len() as u64).next_power_of_two());

@@ -8,82 +8,17 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use super::mosaic::MosaicPass;
-use super::tiler::Tiles;
-use super::{texture_2d, uniform_buffer, GpuContext};
+use super::{texture_2d, uniform_buffer, GpuContext, TileRecord};
+pub use super::{OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::atlas::Atlas;
+pub use crate::domain::{Background, Grid};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-
-/// What shows through the transparent parts of each emoji.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Background {
-    Color([u8; 3]),
-    /// Each tile's own mean colour: the mosaic keeps the photo's colours where emoji are small.
-    Tile,
-}
-
-impl Default for Background {
-    fn default() -> Self {
-        Background::Color([0, 0, 0])
-    }
-}
-
-impl Background {
-    /// "black", "white", "tile", "#rrggbb" or "rrggbb".
-    pub fn parse(s: &str) -> Result<Self> {
-        let t = s.trim().to_ascii_lowercase();
-        match t.as_str() {
-            "black" => return Ok(Background::Color([0, 0, 0])),
-            "white" => return Ok(Background::Color([255, 255, 255])),
-            "tile" => return Ok(Background::Tile),
-            _ => {}
-        }
-        let hex = t.strip_prefix('#').unwrap_or(&t);
-        if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16);
-            if let (Ok(r), Ok(g), Ok(b)) = (byte(0), byte(2), byte(4)) {
-                return Ok(Background::Color([r, g, b]));
-            }
-        }
-        Err(Error::Usage(format!(
-            "unknown background '{s}': use black, white, tile, or a colour like #20a0ff"
-        )))
-    }
-}
-
-/// The tile grid a mosaic covers: which source rectangle each tile stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MosaicGrid {
-    pub cols: u32,
-    pub rows: u32,
-    /// Tile size in source pixels.
-    pub tile: u32,
-    pub src_width: u32,
-    pub src_height: u32,
-}
-
-impl MosaicGrid {
-    pub fn tiles(&self) -> usize {
-        self.cols as usize * self.rows as usize
-    }
-}
-
-impl From<&Tiles> for MosaicGrid {
-    fn from(t: &Tiles) -> Self {
-        MosaicGrid {
-            cols: t.cols,
-            rows: t.rows,
-            tile: t.tile,
-            src_width: t.width,
-            src_height: t.height,
-        }
-    }
-}
 
 /// Everything one mosaic frame needs to be drawn.
 #[derive(Clone, Copy, Debug)]
 pub struct Scene<'a> {
-    pub grid: MosaicGrid,
+    pub grid: Grid,
     /// Atlas index per tile, row-major.
     pub emoji: &'a [u32],
     pub background: Background,
@@ -102,13 +37,6 @@ struct Params {
     atlas_size: [f32; 2],
     max_level: f32,
     _pad: [f32; 3],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Instance {
-    emoji: u32,
-    background: [u8; 4],
 }
 
 struct Target {
@@ -161,7 +89,7 @@ pub struct Renderer {
     pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
     params: wgpu::Buffer,
     instances: wgpu::Buffer,
-    instance_data: Vec<Instance>,
+    instance_data: Vec<TileRecord>,
     target: Option<Target>,
     count: u32,
     cell: u32,
@@ -169,13 +97,6 @@ pub struct Renderer {
     atlas_size: (u32, u32),
     max_level: u32,
 }
-
-/// Format of [`Renderer::render_to_frame`]'s target: bytes as they are, no sRGB encoding.
-pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
-
-/// Usages a texture needs for [`Renderer::draw`] (either path) to draw into it.
-pub const TARGET_USAGE: wgpu::TextureUsages =
-    wgpu::TextureUsages::RENDER_ATTACHMENT.union(wgpu::TextureUsages::STORAGE_BINDING);
 
 impl Renderer {
     /// Uploads the atlas once; everything else is reused from frame to frame.
@@ -320,7 +241,7 @@ impl Renderer {
     fn instance_buffer(device: &wgpu::Device, tiles: u64) -> wgpu::Buffer {
         device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("render instances"),
-            size: tiles * std::mem::size_of::<Instance>() as u64,
+            size: tiles * std::mem::size_of::<TileRecord>() as u64,
             usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
@@ -436,7 +357,7 @@ impl Renderer {
                     &self.atlas_view,
                     (self.cell, self.columns, self.count),
                     &scene.grid,
-                    bytemuck::cast_slice(&self.instance_data),
+                    &self.instance_data,
                     texture,
                 )
             }
@@ -448,7 +369,7 @@ impl Renderer {
         self.check(scene)?;
         self.fill_instances(scene)?;
         let tiles = scene.grid.tiles();
-        let needed = (tiles * std::mem::size_of::<Instance>()) as u64;
+        let needed = (tiles * std::mem::size_of::<TileRecord>()) as u64;
         if self.instances.size() < needed {
             self.instances = Self::instance_buffer(&self.ctx.device, (tiles as u64).next_power_of_two());
         }
@@ -551,7 +472,7 @@ impl Renderer {
                     if e >= count {
                         return Err(bad(e));
                     }
-                    self.instance_data.push(Instance {
+                    self.instance_data.push(TileRecord {
                         emoji: e,
                         background: [r, g, b, 255],
                     });
@@ -562,7 +483,7 @@ impl Renderer {
                     if e >= count {
                         return Err(bad(e));
                     }
-                    self.instance_data.push(Instance {
+                    self.instance_data.push(TileRecord {
                         emoji: e,
                         background: [r, g, b, 255],
                     });
@@ -588,7 +509,7 @@ impl Renderer {
                     entry_point: Some("vs_main"),
                     compilation_options: Default::default(),
                     buffers: &[Some(wgpu::VertexBufferLayout {
-                        array_stride: std::mem::size_of::<Instance>() as u64,
+                        array_stride: std::mem::size_of::<TileRecord>() as u64,
                         step_mode: wgpu::VertexStepMode::Instance,
                         attributes: &wgpu::vertex_attr_array![0 => Uint32, 1 => Unorm8x4],
                     })],
@@ -626,9 +547,12 @@ impl Renderer {
         let device = &self.ctx.device;
         let max_dim = device.limits().max_texture_dimension_2d;
         if width == 0 || height == 0 || width > max_dim || height > max_dim {
-            return Err(Error::Usage(format!(
-                "output size {width}x{height} is not possible: each side must be 1 to {max_dim} px"
-            )));
+            let message = format!("output size {width}x{height} is not possible: each side must be 1 to {max_dim} px");
+            return Err(if width == 0 || height == 0 {
+                Error::Usage(message)
+            } else {
+                Error::GpuLimit(message)
+            });
         }
         let texture = texture_2d(
             device,

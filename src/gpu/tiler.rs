@@ -9,13 +9,10 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use super::{bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext};
-use crate::classify::{quadrant_sums, PATCH, PATCH_BYTES};
+use crate::domain::{patch_mean, validate_tile, Grid, PATCH_BYTES};
+pub use crate::domain::{quadrant_means, MAX_TILE, MIN_TILE};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-
-/// Smallest and largest tile sizes in source pixels.
-pub const MIN_TILE: u32 = 4;
-pub const MAX_TILE: u32 = 64;
 
 /// Tiles per workgroup, as in `shaders/tiler.wgsl`.
 const WORKGROUP: u32 = 64;
@@ -26,11 +23,8 @@ pub const NEVER_CLASSIFIED: u32 = u32::MAX;
 /// One frame's tiles as read back. Reuse one value across frames: its vectors only grow.
 #[derive(Clone, Debug, Default)]
 pub struct Tiles {
-    pub width: u32,
-    pub height: u32,
-    pub tile: u32,
-    pub cols: u32,
-    pub rows: u32,
+    /// The grid these tiles cover.
+    pub grid: Grid,
     /// `cols * rows` patches of [`PATCH_BYTES`], row-major tiles, each 10x10 RGB row-major.
     pub patches: Vec<u8>,
     /// Per tile: the largest change of any 2x2-quadrant mean channel (0..255) since the tile
@@ -43,7 +37,7 @@ pub struct Tiles {
 
 impl Tiles {
     pub fn len(&self) -> usize {
-        (self.cols * self.rows) as usize
+        self.grid.tiles()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -70,26 +64,6 @@ impl Tiles {
     }
 }
 
-/// Rounded mean colour of one patch; the renderer's `tile` background and the nearest
-/// classifier both use exactly this, so they agree on what the background is.
-pub fn patch_mean(patch: &[u8]) -> [u8; 3] {
-    let mut sum = [0u32; 3];
-    for px in patch.chunks_exact(3) {
-        for c in 0..3 {
-            sum[c] += px[c] as u32;
-        }
-    }
-    let n = (PATCH * PATCH) as u32;
-    sum.map(|s| ((s + n / 2) / n) as u8)
-}
-
-/// Rounded mean colour of each 5x5 quadrant (TL, TR, BL, BR) of a patch, RGB: what the tiler
-/// shader compares new patches with.
-pub fn quadrant_means(patch: &[u8]) -> [u8; 12] {
-    let sums = quadrant_sums(patch);
-    std::array::from_fn(|i| ((sums[i / 3][i % 3] + 12) / 25) as u8)
-}
-
 /// A tile's entry in the tiler's reference: its quadrant means and "classified".
 fn reference(q: &[u8; 12]) -> Reference {
     let word = |i: usize| u32::from_le_bytes([q[i], q[i + 1], q[i + 2], q[i + 3]]);
@@ -112,17 +86,6 @@ fn write_texture(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8], byte
             depth_or_array_layers: 1,
         },
     );
-}
-
-/// Checks a tile size before any GPU work.
-pub fn validate_tile(tile: u32) -> Result<()> {
-    if (MIN_TILE..=MAX_TILE).contains(&tile) {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!(
-            "tile size {tile} is out of range: use {MIN_TILE} to {MAX_TILE} pixels"
-        )))
-    }
 }
 
 #[repr(C)]
@@ -151,12 +114,8 @@ struct FrameTexture {
 type Reference = [u32; 4];
 
 /// Buffers sized for one grid (frame size + tile size).
-struct Grid {
-    width: u32,
-    height: u32,
-    tile: u32,
-    cols: u32,
-    rows: u32,
+struct GridBuffers {
+    grid: Grid,
     patches: wgpu::Buffer,
     reference: wgpu::Buffer,
     summary: wgpu::Buffer,
@@ -164,9 +123,9 @@ struct Grid {
     bind_group: wgpu::BindGroup,
 }
 
-impl Grid {
+impl GridBuffers {
     fn tiles(&self) -> usize {
-        (self.cols * self.rows) as usize
+        self.grid.tiles()
     }
 
     fn patch_bytes(&self) -> u64 {
@@ -180,7 +139,7 @@ pub struct Tiler {
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
     frame: Option<FrameTexture>,
-    grid: Option<Grid>,
+    grid: Option<GridBuffers>,
     /// Per tile the quadrant means of the patch last classified. Kept on the CPU and
     /// uploaded with the next frame, so a caller that has already submitted frame N+1 can
     /// still accept frame N's patches.
@@ -339,11 +298,7 @@ impl Tiler {
             }));
         }
         grid.staging.unmap();
-        out.width = grid.width;
-        out.height = grid.height;
-        out.tile = grid.tile;
-        out.cols = grid.cols;
-        out.rows = grid.rows;
+        out.grid = grid.grid;
         Ok(())
     }
 
@@ -374,9 +329,9 @@ impl Tiler {
     }
 
     fn same_grid(&self, t: &Tiles) -> bool {
-        self.grid.as_ref().is_some_and(|g| {
-            (g.width, g.height, g.tile) == (t.width, t.height, t.tile) && t.means.len() == self.reference.len()
-        })
+        self.grid
+            .as_ref()
+            .is_some_and(|g| g.grid == t.grid && t.means.len() == self.reference.len())
     }
 
     /// Also upload each frame as an Rgba8Unorm texture, for [`Self::frame_view`] (the
@@ -400,7 +355,7 @@ impl Tiler {
         let device = &self.ctx.device;
         let max_dim = device.limits().max_texture_dimension_2d;
         if width > max_dim || height > max_dim {
-            return Err(Error::Usage(format!(
+            return Err(Error::GpuLimit(format!(
                 "frame {width}x{height} exceeds this GPU's texture limit of {max_dim} px"
             )));
         }
@@ -432,23 +387,23 @@ impl Tiler {
                 f.preview = Some((t, v));
             }
         }
-        let grid_ok = !frame_changed && self.grid.as_ref().is_some_and(|g| g.tile == tile);
+        let grid_ok = !frame_changed && self.grid.as_ref().is_some_and(|g| g.grid.tile == tile);
         if grid_ok {
             return Ok(());
         }
         let Some(frame) = &self.frame else {
             return Err(Error::Gpu("tiler frame texture missing".into()));
         };
-        let cols = width.div_ceil(tile);
-        let rows = height.div_ceil(tile);
-        let tiles = (cols * rows) as u64;
+        let grid = Grid::new(width, height, tile);
+        let (cols, rows) = (grid.cols, grid.rows);
+        let tiles = grid.tiles() as u64;
         let patch_bytes = tiles * PATCH_BYTES as u64;
         let limits = device.limits();
         if patch_bytes > limits.max_storage_buffer_binding_size
             || patch_bytes + tiles * 16 > limits.max_buffer_size
             || tiles.div_ceil(WORKGROUP as u64) > limits.max_compute_workgroups_per_dimension as u64
         {
-            return Err(Error::Usage(format!(
+            return Err(Error::GpuLimit(format!(
                 "{cols}x{rows} tiles of {tile} px need {patch_bytes} bytes of patches, more than \
                  this GPU allows: use a larger --tile"
             )));
@@ -509,12 +464,8 @@ impl Tiler {
         self.reference.clear();
         self.reference.resize(tiles as usize, [0; 4]);
         self.reference_dirty = false;
-        self.grid = Some(Grid {
-            width,
-            height,
-            tile,
-            cols,
-            rows,
+        self.grid = Some(GridBuffers {
+            grid,
             patches,
             reference,
             summary,

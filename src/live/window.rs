@@ -18,8 +18,9 @@ use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
 use super::session::{background_name, Original, Session};
 use super::{SessionFactory, StopReason};
 use crate::atlas::Atlas;
+use crate::domain::Grid;
 use crate::error::{Error, Result};
-use crate::gpu::renderer::{MosaicGrid, Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
+use crate::gpu::renderer::{Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::gpu::GpuContext;
 
 /// Events the capture thread and the Ctrl-C handler send into the event loop.
@@ -281,7 +282,7 @@ impl WindowApp {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
         let settings = session.pipeline.settings().clone();
         let scene = Scene {
-            grid: MosaicGrid {
+            grid: Grid {
                 cols: grid.cols,
                 rows: grid.rows,
                 tile: grid.tile,

@@ -292,7 +292,7 @@ impl Pipeline {
         self.tiler.read(&mut self.tiles)?;
         let n = self.tiles.len();
         if self.tiles.patches.len() != n * PATCH_BYTES {
-            return Err(Error::Gpu(format!(
+            return Err(Error::gpu(format!(
                 "tiler returned {} bytes for {n} tiles",
                 self.tiles.patches.len()
             )));

@@ -36,8 +36,8 @@ pub fn sets() -> Result<()> {
 pub fn adapters() -> Result<()> {
     let list = emojicam::gpu::list_adapters();
     if list.is_empty() {
-        return Err(emojicam::Error::Gpu(
-            "no GPU adapter found: install mesa-vulkan-drivers (software Vulkan) or a GPU driver".into(),
+        return Err(emojicam::Error::gpu(
+            "no GPU adapter found: install mesa-vulkan-drivers (software Vulkan) or a GPU driver",
         )
         .into());
     }

@@ -1,11 +1,15 @@
 //! The GPU: one device shared by the tiler, the renderer and the nearest-emoji classifier.
 
 mod mosaic;
+mod readback;
 pub mod renderer;
 pub mod tiler;
 
 pub use renderer::{Renderer, Scene};
 pub use tiler::{Tiler, Tiles};
+
+pub use crate::error::GpuError;
+pub(crate) use readback::Readback;
 
 pub use crate::domain::Background;
 use crate::error::{Error, Result};
@@ -19,8 +23,8 @@ pub const TARGET_USAGE: wgpu::TextureUsages =
 
 /// One tile as both render paths read it, 8 bytes: the atlas index and the colour behind the
 /// emoji (RGBA8, alpha 255). The instanced-quad pass reads it as a per-instance vertex
-/// attribute (`shaders/render.wgsl`), the compute pass as one Rg32Uint texel
-/// (`shaders/mosaic.wgsl`).
+/// attribute (`renderer/render.wgsl`), the compute pass as one Rg32Uint texel
+/// (`mosaic/mosaic.wgsl`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct TileRecord {
@@ -28,7 +32,7 @@ pub(crate) struct TileRecord {
     pub background: [u8; 4],
 }
 
-const _: () = assert!(std::mem::size_of::<TileRecord>() == 8);
+assert_layout!(TileRecord, size 8, emoji @ 0, background @ 4);
 
 /// Pieces of the compute passes' layouts (tiler, mosaic, nearest): one binding each.
 pub(crate) mod bind {
@@ -75,15 +79,38 @@ pub(crate) mod bind {
     }
 }
 
+/// Invocations per workgroup of every compute pass. Each compute shader declares
+/// `override WORKGROUP: u32;` and [`compute_pipeline`] sets it from here, so the dispatch counts
+/// computed in Rust and the shaders' `@workgroup_size` cannot drift apart.
+pub(crate) const WORKGROUP: u32 = 64;
+
+/// Asserts at compile time that a `#[repr(C)]` struct shared with WGSL has the WGSL layout:
+/// its size and each named field's byte offset.
+macro_rules! assert_layout {
+    ($ty:ty, size $size:expr $(, $field:ident @ $offset:expr)* $(,)?) => {
+        const _: () = {
+            assert!(std::mem::size_of::<$ty>() == $size);
+            $(assert!(std::mem::offset_of!($ty, $field) == $offset);)*
+        };
+    };
+}
+pub(crate) use assert_layout;
+
 /// A compute pipeline (named `label`) running `entry` of `module` with one bind group of
-/// `layout`.
+/// `layout`. `WORKGROUP` and `constants` set the module's pipeline-overridable constants
+/// (`override` declarations); naming one the module does not declare is an error.
 pub(crate) fn compute_pipeline(
     device: &wgpu::Device,
     label: &str,
     module: &wgpu::ShaderModule,
     layout: &wgpu::BindGroupLayout,
     entry: &str,
+    constants: &[(&str, u32)],
 ) -> wgpu::ComputePipeline {
+    let constants: Vec<(&str, f64)> = std::iter::once(("WORKGROUP", WORKGROUP))
+        .chain(constants.iter().copied())
+        .map(|(name, value)| (name, f64::from(value)))
+        .collect();
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
         label: Some(label),
         bind_group_layouts: &[Some(layout)],
@@ -94,7 +121,10 @@ pub(crate) fn compute_pipeline(
         layout: Some(&pipeline_layout),
         module,
         entry_point: Some(entry),
-        compilation_options: Default::default(),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &constants,
+            ..Default::default()
+        },
         cache: None,
     })
 }
@@ -236,7 +266,10 @@ impl GpuContext {
             required_limits,
             ..Default::default()
         }))
-        .map_err(|e| Error::Gpu(format!("cannot open a device on {}: {e}", describe(&adapter_info))))?;
+        .map_err(|source| GpuError::Device {
+            adapter: describe(&adapter_info),
+            source,
+        })?;
         Ok(Self {
             device,
             queue,
@@ -260,11 +293,11 @@ impl GpuContext {
     }
 
     /// Blocks until the GPU has finished everything submitted so far, mapping callbacks included.
-    pub(crate) fn wait(&self) -> Result<()> {
+    pub(crate) fn poll(&self) -> std::result::Result<(), GpuError> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))
+            .map_err(|source| GpuError::Poll { source })
     }
 }
 
@@ -282,7 +315,7 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
 }
 
 fn no_adapter(detail: &str) -> Error {
-    Error::Gpu(format!(
+    Error::gpu(format!(
         "no GPU adapter found{detail}: install mesa-vulkan-drivers (software Vulkan) or a GPU driver; \
          `emojicam adapters` lists the adapters this machine has"
     ))
@@ -333,7 +366,7 @@ async fn choose_adapter(
                         && surface.is_none_or(|s| a.is_surface_supported(s))
                 })
                 .ok_or_else(|| {
-                    Error::Gpu(format!(
+                    Error::gpu(format!(
                         "no GPU adapter matches '{name}'; available: {}",
                         if names.is_empty() {
                             "none (install mesa-vulkan-drivers or a GPU driver)".to_string()

@@ -4,11 +4,10 @@
 //! any output size, from 4 px tiles on a phone preview to 64 px tiles in a 4K render.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
 use std::sync::Arc;
 
 use super::mosaic::MosaicPass;
-use super::{texture_2d, uniform_buffer, GpuContext, TileRecord};
+use super::{texture_2d, uniform_buffer, GpuContext, Readback, TileRecord};
 pub use super::{OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::atlas::Atlas;
 pub use crate::domain::{Background, Grid};
@@ -39,13 +38,15 @@ struct Params {
     _pad: [f32; 3],
 }
 
+super::assert_layout!(Params, size 48, cols @ 0, columns @ 4, cell @ 8, lod @ 12, tile_ndc @ 16, atlas_size @ 24, max_level @ 32);
+
 struct Target {
     texture: wgpu::Texture,
     view: wgpu::TextureView,
     width: u32,
     height: u32,
     padded_row: u32,
-    staging: wgpu::Buffer,
+    staging: Readback,
 }
 
 /// How the mosaic is drawn. Both write the same image up to rounding and filtering detail.
@@ -106,7 +107,7 @@ impl Renderer {
         let (aw, ah) = atlas.dimensions();
         let max_dim = device.limits().max_texture_dimension_2d;
         if aw > max_dim || ah > max_dim {
-            return Err(Error::Gpu(format!(
+            return Err(Error::gpu(format!(
                 "the emoji atlas is {aw}x{ah} px but {} allows only {max_dim} px textures",
                 ctx.describe()
             )));
@@ -214,7 +215,7 @@ impl Renderer {
         });
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("render"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/render.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("render.wgsl").into()),
         });
         let instances = Self::instance_buffer(device, 1024);
         Ok(Self {
@@ -261,21 +262,18 @@ impl Renderer {
             label: Some("render offscreen"),
         });
         // `ensure_target` just made it; take it out to borrow self mutably below.
-        let target = self
-            .target
-            .take()
-            .ok_or_else(|| Error::Gpu("render target missing".into()))?;
+        let mut target = self.target.take().ok_or_else(|| Error::gpu("render target missing"))?;
         let drawn = self.draw(&mut encoder, &target.texture, &target.view, scene);
-        let result = drawn.and_then(|()| self.read_target(encoder, &target, out));
+        let result = drawn.and_then(|()| self.read_target(encoder, &mut target, out));
         self.target = Some(target);
         result
     }
 
-    fn read_target(&self, mut encoder: wgpu::CommandEncoder, target: &Target, out: &mut Frame) -> Result<()> {
+    fn read_target(&self, mut encoder: wgpu::CommandEncoder, target: &mut Target, out: &mut Frame) -> Result<()> {
         encoder.copy_texture_to_buffer(
             target.texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
-                buffer: &target.staging,
+                buffer: target.staging.buffer(),
                 layout: wgpu::TexelCopyBufferLayout {
                     offset: 0,
                     bytes_per_row: Some(target.padded_row),
@@ -288,27 +286,17 @@ impl Renderer {
                 depth_or_array_layers: 1,
             },
         );
-        let (tx, rx) = mpsc::channel();
-        encoder.map_buffer_on_submit(&target.staging, wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
+        let (row, padded_row) = (target.width as usize * 4, target.padded_row as usize);
+        target
+            .staging
+            .map_on_submit(&mut encoder, padded_row as u64 * target.height as u64)?;
         self.ctx.queue.submit([encoder.finish()]);
-        self.ctx.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("render readback was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot map the render readback buffer: {e}")))?;
-        let row = target.width as usize * 4;
         out.rgba.clear();
-        {
-            let view = target
-                .staging
-                .get_mapped_range(..)
-                .map_err(|e| Error::Gpu(format!("cannot read the render readback buffer: {e}")))?;
-            for line in view.chunks_exact(target.padded_row as usize) {
+        target.staging.read(&self.ctx, |view| {
+            for line in view.chunks_exact(padded_row) {
                 out.rgba.extend_from_slice(&line[..row]);
             }
-        }
-        target.staging.unmap();
+        })?;
         out.width = target.width;
         out.height = target.height;
         Ok(())
@@ -563,12 +551,7 @@ impl Renderer {
         );
         let view = texture.create_view(&Default::default());
         let padded_row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("mosaic readback"),
-            size: padded_row as u64 * height as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = Readback::new(device, "render", padded_row as u64 * height as u64);
         self.target = Some(Target {
             texture,
             view,

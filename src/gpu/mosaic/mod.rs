@@ -1,4 +1,4 @@
-//! The renderer's compute path (`shaders/mosaic.wgsl`): the atlas pre-scaled once to the
+//! The renderer's compute path (`mosaic.wgsl`): the atlas pre-scaled once to the
 //! on-screen tile size, then one gather per output pixel.
 //!
 //! On a software rasteriser (lavapipe) the instanced-quad pass spends most of its time in
@@ -6,17 +6,19 @@
 //! emoji is area-averaged once to exactly the tile's pixel size (which also keeps every tile's
 //! mean colour exact), and a frame costs one buffer load and one store per pixel.
 
-use super::{bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext, TileRecord, OFFSCREEN_FORMAT};
+use super::{
+    assert_layout, bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext, TileRecord,
+    OFFSCREEN_FORMAT, WORKGROUP,
+};
 use crate::domain::Grid;
 use crate::error::{Error, Result};
 
 /// Largest pre-scaled cell: the atlas's own resolution. Bigger tiles magnify bilinearly.
 const MAX_CELL: u32 = 64;
-const WORKGROUP: u32 = 64;
 /// Pre-scaled cells: premultiplied RGBA8 packed in one u32 per texel, because lavapipe fetches
 /// a 32-bit integer texel faster than it converts four unorm channels.
 const CELL_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
-/// Output rows per invocation of the mosaic pass, as in `shaders/mosaic.wgsl`.
+/// Output rows per invocation of the mosaic pass, as in `mosaic.wgsl`.
 const ROWS: u32 = 16;
 
 #[repr(C)]
@@ -30,6 +32,8 @@ struct PrescaleParams {
     _pad: [u32; 3],
 }
 
+assert_layout!(PrescaleParams, size 32, size @ 0, src @ 4, level @ 8, columns @ 12, count @ 16);
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct MosaicParams {
@@ -41,6 +45,8 @@ struct MosaicParams {
     dirty: u32,
     _pad: [u32; 2],
 }
+
+assert_layout!(MosaicParams, size 32, width @ 0, height @ 4, size @ 8, columns @ 12, cols @ 16, dirty @ 20);
 
 /// Redraw only the tiles whose emoji or background changed when at most this share did.
 const PARTIAL_SHARE: f64 = 0.4;
@@ -174,7 +180,7 @@ impl MosaicPass {
     pub fn new(device: &wgpu::Device) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("mosaic"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/mosaic.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("mosaic.wgsl").into()),
         });
         let float = wgpu::TextureSampleType::Float { filterable: false };
         let uint = wgpu::TextureSampleType::Uint;
@@ -197,7 +203,7 @@ impl MosaicPass {
                 bind::compute(5, bind::storage(true)),
             ],
         });
-        let pipeline = |layout, entry| compute_pipeline(device, entry, &module, layout, entry);
+        let pipeline = |layout, entry| compute_pipeline(device, entry, &module, layout, entry, &[("ROWS", ROWS)]);
         Self {
             prescale: pipeline(&prescale_layout, "prescale"),
             mosaic: pipeline(&mosaic_layout, "mosaic"),
@@ -269,7 +275,7 @@ impl MosaicPass {
             ));
         }
         let (Some((_, cells)), Some((_, maps)), Some(tile_texture)) = (&self.cells, &self.maps, &self.tiles) else {
-            return Err(Error::Gpu("mosaic resources missing".into()));
+            return Err(Error::gpu("mosaic resources missing"));
         };
         // Tiles drawn last time into this same target at this same geometry are still there:
         // redraw only those whose emoji or background changed.
@@ -393,7 +399,7 @@ impl MosaicPass {
         let size = (columns * c, count.div_ceil(columns) * c);
         let max = ctx.device.limits().max_texture_dimension_2d;
         if size.0 > max || size.1 > max {
-            return Err(Error::Gpu(format!(
+            return Err(Error::gpu(format!(
                 "{} cannot hold the emoji pre-scaled to {c} px ({}x{} px)",
                 ctx.describe(),
                 size.0,

@@ -4,7 +4,6 @@
 //! likeness: matching raw pixels would pick square swatches everywhere and turn the mosaic
 //! into pixel art.
 
-use std::sync::mpsc;
 use std::sync::Arc;
 
 use super::{Classifier, PATCH_BYTES};
@@ -12,9 +11,7 @@ use crate::atlas::Atlas;
 pub use crate::domain::likeness::{error, Objective};
 use crate::domain::Background;
 use crate::error::{Error, Result};
-use crate::gpu::{bind, compute_pipeline, dispatch, uniform_buffer, GpuContext};
-
-const WORKGROUP: u32 = 64;
+use crate::gpu::{assert_layout, bind, compute_pipeline, dispatch, uniform_buffer, GpuContext, Readback, WORKGROUP};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -26,12 +23,14 @@ struct Params {
     background: [f32; 4],
 }
 
+assert_layout!(Params, size 32, tiles @ 0, candidates @ 4, tile_background @ 8, background @ 16);
+
 /// Buffers sized for a number of tiles; they only grow.
 struct Batch {
     capacity: u64,
     patches: wgpu::Buffer,
     choice: wgpu::Buffer,
-    staging: wgpu::Buffer,
+    staging: Readback,
     bind_group: wgpu::BindGroup,
 }
 
@@ -54,7 +53,7 @@ impl NearestClassifier {
         let device = &ctx.device;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("nearest"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/nearest.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("nearest.wgsl").into()),
         });
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("nearest"),
@@ -66,7 +65,7 @@ impl NearestClassifier {
                 bind::compute(4, bind::storage(false)),
             ],
         });
-        let pipeline = compute_pipeline(device, "nearest", &module, &layout, "main");
+        let pipeline = compute_pipeline(device, "nearest", &module, &layout, "main", &[]);
         let params = uniform_buffer::<Params>(device, "nearest params");
         let all_features = atlas.features_2x2();
         let n = all_features.len() as u64;
@@ -131,7 +130,7 @@ impl NearestClassifier {
             U::STORAGE | U::COPY_DST,
         );
         let choice = buffer("nearest choice", capacity * 4, U::STORAGE | U::COPY_SRC);
-        let staging = buffer("nearest readback", capacity * 4, U::MAP_READ | U::COPY_DST);
+        let staging = Readback::new(&self.ctx.device, "nearest", capacity * 4);
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("nearest"),
             layout: &self.layout,
@@ -211,8 +210,8 @@ impl Classifier for NearestClassifier {
             return Ok(());
         }
         self.ensure_batch(tiles)?;
-        let Some(batch) = &self.batch else {
-            return Err(Error::Gpu("nearest classifier buffers missing".into()));
+        let Some(batch) = &mut self.batch else {
+            return Err(Error::gpu("nearest classifier buffers missing"));
         };
         let (tile_background, background) = match self.background {
             Background::Color([r, g, b]) => (0, [r as f32, g as f32, b as f32, 0.0]),
@@ -237,24 +236,12 @@ impl Classifier for NearestClassifier {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nearest") });
         let groups = tiles.div_ceil(WORKGROUP as u64) as u32;
         dispatch(&mut encoder, "nearest", &self.pipeline, &batch.bind_group, (groups, 1));
-        encoder.copy_buffer_to_buffer(&batch.choice, 0, &batch.staging, 0, tiles * 4);
-        let (tx, rx) = mpsc::channel();
-        encoder.map_buffer_on_submit(&batch.staging, wgpu::MapMode::Read, ..tiles * 4, move |r| {
-            let _ = tx.send(r);
-        });
+        encoder.copy_buffer_to_buffer(&batch.choice, 0, batch.staging.buffer(), 0, tiles * 4);
+        batch.staging.map_on_submit(&mut encoder, tiles * 4)?;
         queue.submit([encoder.finish()]);
-        self.ctx.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("nearest readback was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot map the nearest readback buffer: {e}")))?;
-        {
-            let view = batch
-                .staging
-                .get_mapped_range(..tiles * 4)
-                .map_err(|e| Error::Gpu(format!("cannot read the nearest readback buffer: {e}")))?;
-            out.extend_from_slice(bytemuck::cast_slice(&view));
-        }
-        batch.staging.unmap();
+        batch
+            .staging
+            .read(&self.ctx, |view| out.extend_from_slice(bytemuck::cast_slice(view)))?;
         Ok(())
     }
 }

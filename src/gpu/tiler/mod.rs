@@ -5,17 +5,15 @@
 //! `[c*T + px*T/10, c*T + (px+1)*T/10) x [r*T + py*T/10, r*T + (py+1)*T/10)` clipped to the
 //! frame; a patch pixel wholly outside a partial edge tile repeats the last row/column.
 
-use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::{bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext};
+use super::{
+    assert_layout, bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext, Readback, WORKGROUP,
+};
 use crate::domain::{patch_mean, validate_tile, Grid, PATCH_BYTES};
 pub use crate::domain::{quadrant_means, MAX_TILE, MIN_TILE};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-
-/// Tiles per workgroup, as in `shaders/tiler.wgsl`.
-const WORKGROUP: u32 = 64;
 
 /// `Tiles::change` value of a tile that was never accepted as classified.
 pub const NEVER_CLASSIFIED: u32 = u32::MAX;
@@ -99,6 +97,8 @@ struct Params {
     _pad: [u32; 3],
 }
 
+assert_layout!(Params, size 32, width @ 0, height @ 4, tile @ 8, cols @ 12, rows @ 16);
+
 /// The frame as the tiler reads it: four RGBA8 pixels per Rgba32Uint texel, so one fetch
 /// reads four pixels (lavapipe's per-fetch cost dominates the tiling).
 struct FrameTexture {
@@ -110,7 +110,7 @@ struct FrameTexture {
 }
 
 /// Per tile: the quadrant means of the patch last classified (12 bytes) and a nonzero last
-/// word when there is one; `reference` in `shaders/tiler.wgsl`.
+/// word when there is one; `reference` in `tiler.wgsl`.
 type Reference = [u32; 4];
 
 /// Buffers sized for one grid (frame size + tile size).
@@ -119,7 +119,8 @@ struct GridBuffers {
     patches: wgpu::Buffer,
     reference: wgpu::Buffer,
     summary: wgpu::Buffer,
-    staging: wgpu::Buffer,
+    /// Patches, then the summary, copied out for the CPU.
+    staging: Readback,
     bind_group: wgpu::BindGroup,
 }
 
@@ -149,8 +150,6 @@ pub struct Tiler {
     keep_preview: bool,
     /// Rows padded to whole texels, for frames whose width is not a multiple of 4.
     padded: Vec<u8>,
-    /// Receives the staging buffer's map result between `submit` and `read`.
-    pending: Option<mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>>,
 }
 
 impl Tiler {
@@ -158,7 +157,7 @@ impl Tiler {
         let device = &ctx.device;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("tiler"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/tiler.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("tiler.wgsl").into()),
         });
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("tiler"),
@@ -170,7 +169,8 @@ impl Tiler {
                 bind::compute(4, bind::storage(false)),
             ],
         });
-        let pipeline = compute_pipeline(device, "tiler", &module, &layout, "main");
+        let words = (PATCH_BYTES / 4) as u32;
+        let pipeline = compute_pipeline(device, "tiler", &module, &layout, "main", &[("WORDS", words)]);
         let params = uniform_buffer::<Params>(device, "tiler params");
         Self {
             ctx,
@@ -183,7 +183,6 @@ impl Tiler {
             reference_dirty: false,
             keep_preview: false,
             padded: Vec::new(),
-            pending: None,
         }
     }
 
@@ -197,7 +196,7 @@ impl Tiler {
     /// classify the previous frame while the GPU works on this one.
     pub fn submit(&mut self, frame: &Frame, tile: u32) -> Result<()> {
         validate_tile(tile)?;
-        if self.pending.is_some() {
+        if self.grid.as_ref().is_some_and(|g| g.staging.is_pending()) {
             return Err(Error::Other(
                 "tiler: submit called twice without read in between".into(),
             ));
@@ -218,8 +217,8 @@ impl Tiler {
             )));
         }
         self.ensure_resources(frame.width, frame.height, tile)?;
-        let (Some(tex), Some(grid)) = (&self.frame, &self.grid) else {
-            return Err(Error::Gpu("tiler resources missing".into()));
+        let (Some(tex), Some(grid)) = (&self.frame, &mut self.grid) else {
+            return Err(Error::gpu("tiler resources missing"));
         };
         let queue = &self.ctx.queue;
         let texels = frame.width.div_ceil(4);
@@ -255,39 +254,24 @@ impl Tiler {
         let groups = (grid.tiles() as u32).div_ceil(WORKGROUP);
         dispatch(&mut encoder, "tiler", &self.pipeline, &grid.bind_group, (groups, 1));
         let pb = grid.patch_bytes();
-        encoder.copy_buffer_to_buffer(&grid.patches, 0, &grid.staging, 0, pb);
-        encoder.copy_buffer_to_buffer(&grid.summary, 0, &grid.staging, pb, grid.tiles() as u64 * 16);
-        let (tx, rx) = mpsc::channel();
-        encoder.map_buffer_on_submit(&grid.staging, wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
+        let summary_bytes = grid.tiles() as u64 * 16;
+        encoder.copy_buffer_to_buffer(&grid.patches, 0, grid.staging.buffer(), 0, pb);
+        encoder.copy_buffer_to_buffer(&grid.summary, 0, grid.staging.buffer(), pb, summary_bytes);
+        grid.staging.map_on_submit(&mut encoder, pb + summary_bytes)?;
         queue.submit([encoder.finish()]);
-        self.pending = Some(rx);
         Ok(())
     }
 
     /// Waits for the frame queued by `submit` and copies its tiles into `out`.
     pub fn read(&mut self, out: &mut Tiles) -> Result<()> {
-        let rx = self
-            .pending
-            .take()
-            .ok_or_else(|| Error::Other("tiler: read called without submit".into()))?;
-        let Some(grid) = &self.grid else {
-            return Err(Error::Gpu("tiler resources missing".into()));
+        let Some(grid) = self.grid.as_mut().filter(|g| g.staging.is_pending()) else {
+            return Err(Error::Other("tiler: read called without submit".into()));
         };
-        self.ctx.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("tile readback was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot map the tile readback buffer: {e}")))?;
-        {
-            let view = grid
-                .staging
-                .get_mapped_range(..)
-                .map_err(|e| Error::Gpu(format!("cannot read the tile readback buffer: {e}")))?;
-            let pb = grid.patch_bytes() as usize;
+        let (pb, tiles) = (grid.patch_bytes() as usize, grid.tiles());
+        grid.staging.read(&self.ctx, |view| {
             out.patches.clear();
             out.patches.extend_from_slice(&view[..pb]);
-            let summary: &[[u32; 4]] = bytemuck::cast_slice(&view[pb..pb + grid.tiles() * 16]);
+            let summary: &[[u32; 4]] = bytemuck::cast_slice(&view[pb..pb + tiles * 16]);
             out.change.clear();
             out.change.extend(summary.iter().map(|s| s[3]));
             out.means.clear();
@@ -296,8 +280,7 @@ impl Tiler {
                 m.copy_from_slice(bytemuck::cast_slice(&s[..3]));
                 m
             }));
-        }
-        grid.staging.unmap();
+        })?;
         out.grid = grid.grid;
         Ok(())
     }
@@ -392,7 +375,7 @@ impl Tiler {
             return Ok(());
         }
         let Some(frame) = &self.frame else {
-            return Err(Error::Gpu("tiler frame texture missing".into()));
+            return Err(Error::gpu("tiler frame texture missing"));
         };
         let grid = Grid::new(width, height, tile);
         let (cols, rows) = (grid.cols, grid.rows);
@@ -421,7 +404,7 @@ impl Tiler {
         let reference_bytes = tiles * std::mem::size_of::<Reference>() as u64;
         let reference = buffer("tiler reference", reference_bytes, U::STORAGE | U::COPY_DST);
         let summary = buffer("tiler summary", tiles * 16, U::STORAGE | U::COPY_SRC);
-        let staging = buffer("tiler readback", patch_bytes + tiles * 16, U::MAP_READ | U::COPY_DST);
+        let staging = Readback::new(device, "tile", patch_bytes + tiles * 16);
         self.ctx.queue.write_buffer(
             &self.params,
             0,

@@ -56,6 +56,8 @@ struct BlitParams {
     decode: f32,
 }
 
+crate::gpu::assert_layout!(BlitParams, size 32, rect @ 0, size @ 16, alpha @ 24, decode @ 28);
+
 pub struct Overlay {
     rect_pipeline: wgpu::RenderPipeline,
     screen: wgpu::Buffer,
@@ -77,7 +79,7 @@ impl Overlay {
     pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("overlay"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/overlay.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("overlay.wgsl").into()),
         });
         let uniform_entry = |binding, visibility| wgpu::BindGroupLayoutEntry {
             binding,

@@ -11,7 +11,10 @@ use crate::atlas::Atlas;
 pub use crate::domain::likeness::{error, Objective};
 use crate::domain::Background;
 use crate::error::{Error, Result};
-use crate::gpu::{assert_layout, bind, compute_pipeline, dispatch, uniform_buffer, GpuContext, Readback, WORKGROUP};
+use crate::gpu::{
+    assert_layout, bind, bind_group, buffer, compute_pipeline, dispatch, uniform_buffer, GpuContext, Readback,
+    WORKGROUP,
+};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -115,48 +118,27 @@ impl NearestClassifier {
                 "{tiles} tiles in one frame are more than this GPU can classify at once: use a larger --tile"
             )));
         }
-        let buffer = |label, size, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
         use wgpu::BufferUsages as U;
         let patches = buffer(
+            device,
             "nearest patches",
             capacity * PATCH_BYTES as u64,
             U::STORAGE | U::COPY_DST,
         );
-        let choice = buffer("nearest choice", capacity * 4, U::STORAGE | U::COPY_SRC);
+        let choice = buffer(device, "nearest choice", capacity * 4, U::STORAGE | U::COPY_SRC);
         let staging = Readback::new(&self.ctx.device, "nearest", capacity * 4);
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("nearest"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: self.params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: patches.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: self.features.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: self.candidates.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: choice.as_entire_binding(),
-                },
+        let bind_group = bind_group(
+            device,
+            "nearest",
+            &self.layout,
+            &[
+                self.params.as_entire_binding(),
+                patches.as_entire_binding(),
+                self.features.as_entire_binding(),
+                self.candidates.as_entire_binding(),
+                choice.as_entire_binding(),
             ],
-        });
+        );
         self.batch = Some(Batch {
             capacity,
             patches,

@@ -7,7 +7,7 @@
 //! mean colour exact), and a frame costs one buffer load and one store per pixel.
 
 use super::{
-    assert_layout, bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext, TileRecord,
+    assert_layout, bind, bind_group, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext, TileRecord,
     OFFSCREEN_FORMAT, WORKGROUP,
 };
 use crate::domain::Grid;
@@ -338,36 +338,19 @@ impl MosaicPass {
         ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let view = target.create_view(&Default::default());
         let tile_view = tile_texture.create_view(&Default::default());
-        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("mosaic"),
-            layout: &self.mosaic_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(cells),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&tile_view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::TextureView(maps),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: self.params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: self.dirty_buffer.as_entire_binding(),
-                },
+        let bind_group = bind_group(
+            &ctx.device,
+            "mosaic",
+            &self.mosaic_layout,
+            &[
+                wgpu::BindingResource::TextureView(cells),
+                wgpu::BindingResource::TextureView(&tile_view),
+                wgpu::BindingResource::TextureView(maps),
+                self.params.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&view),
+                self.dirty_buffer.as_entire_binding(),
             ],
-        });
+        );
         if partial {
             let groups = (self.dirty.len() as u32).div_ceil(WORKGROUP);
             dispatch(encoder, "mosaic tiles", &self.mosaic_tiles, &bind_group, (groups, 1));
@@ -424,24 +407,16 @@ impl MosaicPass {
         };
         ctx.queue
             .write_buffer(&self.prescale_params, 0, bytemuck::bytes_of(&params));
-        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("mosaic prescale"),
-            layout: &self.prescale_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(atlas),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: self.prescale_params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::TextureView(&cells),
-                },
+        let bind_group = bind_group(
+            &ctx.device,
+            "mosaic prescale",
+            &self.prescale_layout,
+            &[
+                wgpu::BindingResource::TextureView(atlas),
+                self.prescale_params.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&cells),
             ],
-        });
+        );
         let groups = ((c * c).div_ceil(WORKGROUP), count);
         dispatch(encoder, "mosaic prescale", &self.prescale, &bind_group, groups);
         self.cells = Some((c, cells));

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::mosaic::MosaicPass;
-use super::{texture_2d, uniform_buffer, GpuContext, Readback, TileRecord};
+use super::{bind_group, texture_2d, uniform_buffer, GpuContext, Readback, TileRecord};
 pub use super::{OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::atlas::Atlas;
 pub use crate::domain::{Background, Grid};
@@ -190,24 +190,16 @@ impl Renderer {
                 },
             ],
         });
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("render"),
-            layout: &layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Sampler(&sampler),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: params.as_entire_binding(),
-                },
+        let bind_group = bind_group(
+            device,
+            "render",
+            &layout,
+            &[
+                wgpu::BindingResource::TextureView(&view),
+                wgpu::BindingResource::Sampler(&sampler),
+                params.as_entire_binding(),
             ],
-        });
+        );
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("render"),
             bind_group_layouts: &[Some(&layout)],

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use super::{
-    assert_layout, bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext, Readback, WORKGROUP,
+    assert_layout, bind, bind_group, buffer, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext,
+    Readback, WORKGROUP,
 };
 use crate::domain::{patch_mean, validate_tile, Grid, PATCH_BYTES};
 pub use crate::domain::{quadrant_means, MAX_TILE, MIN_TILE};
@@ -391,19 +392,11 @@ impl Tiler {
                  this GPU allows: use a larger --tile"
             )));
         }
-        let buffer = |label, size, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
         use wgpu::BufferUsages as U;
-        let patches = buffer("tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
+        let patches = buffer(device, "tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
         let reference_bytes = tiles * std::mem::size_of::<Reference>() as u64;
-        let reference = buffer("tiler reference", reference_bytes, U::STORAGE | U::COPY_DST);
-        let summary = buffer("tiler summary", tiles * 16, U::STORAGE | U::COPY_SRC);
+        let reference = buffer(device, "tiler reference", reference_bytes, U::STORAGE | U::COPY_DST);
+        let summary = buffer(device, "tiler summary", tiles * 16, U::STORAGE | U::COPY_SRC);
         let staging = Readback::new(device, "tile", patch_bytes + tiles * 16);
         self.ctx.queue.write_buffer(
             &self.params,
@@ -417,32 +410,18 @@ impl Tiler {
                 _pad: [0; 3],
             }),
         );
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("tiler"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&frame.texture.create_view(&Default::default())),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: self.params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: patches.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: reference.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: summary.as_entire_binding(),
-                },
+        let bind_group = bind_group(
+            device,
+            "tiler",
+            &self.layout,
+            &[
+                wgpu::BindingResource::TextureView(&frame.texture.create_view(&Default::default())),
+                self.params.as_entire_binding(),
+                patches.as_entire_binding(),
+                reference.as_entire_binding(),
+                summary.as_entire_binding(),
             ],
-        });
+        );
         // New buffers are zeroed: no tile has a reference yet.
         self.reference.clear();
         self.reference.resize(tiles as usize, [0; 4]);

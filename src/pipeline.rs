@@ -344,23 +344,8 @@ impl Pipeline {
                     self.changed.len()
                 )));
             }
-            let keep = !fresh && self.settings.change_threshold.is_some();
-            if keep {
-                let features = self.features.get_or_insert_with(|| self.atlas.features_2x2());
-                let background = self.settings.background;
-                for (&i, c) in self.changed.iter().zip(self.choices.iter_mut()) {
-                    let old = self.emoji[i as usize];
-                    if old != *c {
-                        let (Some(f_old), Some(f_new)) = (features.get(old as usize), features.get(*c as usize)) else {
-                            continue;
-                        };
-                        let objective = Objective::new(self.tiles.patch(i as usize), background);
-                        let (e_old, e_new) = (objective.error(f_old), objective.error(f_new));
-                        if e_old <= e_new * (1.0 + KEEP_MARGIN) {
-                            *c = old;
-                        }
-                    }
-                }
+            if !fresh && self.settings.change_threshold.is_some() {
+                self.keep_near_equal();
             }
             for (&i, &c) in self.changed.iter().zip(&self.choices) {
                 self.emoji[i as usize] = c;
@@ -383,6 +368,26 @@ impl Pipeline {
         };
         self.grid = Some(grid);
         Ok(grid)
+    }
+
+    /// [`KEEP_MARGIN`]: a re-classified tile whose old emoji is nearly as good for its new
+    /// patch as the new choice keeps the old one (edits `choices` in place).
+    fn keep_near_equal(&mut self) {
+        let features = self.features.get_or_insert_with(|| self.atlas.features_2x2());
+        let background = self.settings.background;
+        for (&i, c) in self.changed.iter().zip(self.choices.iter_mut()) {
+            let old = self.emoji[i as usize];
+            if old == *c {
+                continue;
+            }
+            let (Some(f_old), Some(f_new)) = (features.get(old as usize), features.get(*c as usize)) else {
+                continue;
+            };
+            let objective = Objective::new(self.tiles.patch(i as usize), background);
+            if objective.error(f_old) <= objective.error(f_new) * (1.0 + KEEP_MARGIN) {
+                *c = old;
+            }
+        }
     }
 
     /// The scene of the last classified frame, for drawing it (offscreen or into a window).

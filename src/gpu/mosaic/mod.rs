@@ -63,23 +63,19 @@ struct Drawn {
     tiles: Vec<TileRecord>,
 }
 
-/// Output geometry the maps were built for.
+/// Output geometry the maps were built for: a grid drawn at `width` x `height` pixels.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Geometry {
     width: u32,
     height: u32,
-    src_width: u32,
-    src_height: u32,
-    tile: u32,
-    cols: u32,
-    rows: u32,
+    grid: Grid,
 }
 
 /// Pixel size of a tile on the output, per axis.
 fn tile_pixels(g: &Geometry) -> (f64, f64) {
     (
-        g.width as f64 * g.tile as f64 / g.src_width as f64,
-        g.height as f64 * g.tile as f64 / g.src_height as f64,
+        g.width as f64 * g.grid.tile as f64 / g.grid.src_width as f64,
+        g.height as f64 * g.grid.tile as f64 / g.grid.src_height as f64,
     )
 }
 
@@ -244,11 +240,7 @@ impl MosaicPass {
         let geometry = Geometry {
             width,
             height,
-            src_width: grid.src_width,
-            src_height: grid.src_height,
-            tile: grid.tile,
-            cols: grid.cols,
-            rows: grid.rows,
+            grid: *grid,
         };
         if grid.cols > 0xffff || grid.rows > 0xffff || tiles.len() != grid.tiles() {
             return Err(Error::Other(format!(
@@ -274,50 +266,13 @@ impl MosaicPass {
                 wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
             ));
         }
-        let (Some((_, cells)), Some((_, maps)), Some(tile_texture)) = (&self.cells, &self.maps, &self.tiles) else {
-            return Err(Error::gpu("mosaic resources missing"));
-        };
-        // Tiles drawn last time into this same target at this same geometry are still there:
-        // redraw only those whose emoji or background changed.
-        self.dirty.clear();
-        let at = self.last.iter().position(|d| d.target == *target);
-        let partial = match at.map(|i| &self.last[i]) {
-            Some(d) if d.geometry == geometry && d.size == c && d.tiles.len() == tiles.len() => {
-                self.dirty.extend(
-                    d.tiles
-                        .iter()
-                        .zip(tiles)
-                        .enumerate()
-                        .filter(|(_, (a, b))| a != b)
-                        .map(|(i, _)| i as u32),
-                );
-                (self.dirty.len() as f64) <= PARTIAL_SHARE * grid.tiles() as f64
-            }
-            _ => false,
-        };
-        match at {
-            Some(i) => {
-                let d = &mut self.last[i];
-                d.geometry = geometry;
-                d.size = c;
-                d.tiles.clear();
-                d.tiles.extend_from_slice(tiles);
-            }
-            None => {
-                if self.last.len() >= TARGETS_REMEMBERED {
-                    self.last.remove(0);
-                }
-                self.last.push(Drawn {
-                    target: target.clone(),
-                    geometry,
-                    size: c,
-                    tiles: tiles.to_vec(),
-                });
-            }
-        }
+        let partial = self.remember(target, geometry, c, tiles);
         if partial && self.dirty.is_empty() {
             return Ok(());
         }
+        let (Some((_, cells)), Some((_, maps)), Some(tile_texture)) = (&self.cells, &self.maps, &self.tiles) else {
+            return Err(Error::gpu("mosaic resources missing"));
+        };
         write_texture(&ctx.queue, tile_texture, bytemuck::cast_slice(tiles), 8);
         if partial {
             if self.dirty_buffer.size() < self.dirty.len() as u64 * 4 {
@@ -359,6 +314,49 @@ impl MosaicPass {
             dispatch(encoder, "mosaic", &self.mosaic, &bind_group, groups);
         }
         Ok(())
+    }
+
+    /// Records what this frame draws into `target`. Tiles drawn last time into this same
+    /// target at this same geometry are still there: when few changed, lists those (emoji or
+    /// background changed) in `dirty` and returns true, for a partial redraw.
+    fn remember(&mut self, target: &wgpu::Texture, geometry: Geometry, c: u32, tiles: &[TileRecord]) -> bool {
+        self.dirty.clear();
+        let at = self.last.iter().position(|d| d.target == *target);
+        let partial = match at.map(|i| &self.last[i]) {
+            Some(d) if d.geometry == geometry && d.size == c && d.tiles.len() == tiles.len() => {
+                self.dirty.extend(
+                    d.tiles
+                        .iter()
+                        .zip(tiles)
+                        .enumerate()
+                        .filter(|(_, (a, b))| a != b)
+                        .map(|(i, _)| i as u32),
+                );
+                (self.dirty.len() as f64) <= PARTIAL_SHARE * geometry.grid.tiles() as f64
+            }
+            _ => false,
+        };
+        match at {
+            Some(i) => {
+                let d = &mut self.last[i];
+                d.geometry = geometry;
+                d.size = c;
+                d.tiles.clear();
+                d.tiles.extend_from_slice(tiles);
+            }
+            None => {
+                if self.last.len() >= TARGETS_REMEMBERED {
+                    self.last.remove(0);
+                }
+                self.last.push(Drawn {
+                    target: target.clone(),
+                    geometry,
+                    size: c,
+                    tiles: tiles.to_vec(),
+                });
+            }
+        }
+        partial
     }
 
     fn ensure_cells(
@@ -429,13 +427,14 @@ impl MosaicPass {
         }
         // Rows: the column map, the row map, where each tile column starts, where each tile
         // row starts (each with the end appended).
-        let len = g.width.max(g.height).max(g.cols + 1).max(g.rows + 1) as usize;
+        let (w, h, grid) = (g.width, g.height, g.grid);
+        let len = w.max(h).max(grid.cols + 1).max(grid.rows + 1) as usize;
         let mut rows: [Vec<u32>; 4] = Default::default();
-        axis_map(g.width, g.src_width, g.tile, g.cols, c, &mut rows[0]);
-        axis_map(g.height, g.src_height, g.tile, g.rows, c, &mut rows[1]);
+        axis_map(w, grid.src_width, grid.tile, grid.cols, c, &mut rows[0]);
+        axis_map(h, grid.src_height, grid.tile, grid.rows, c, &mut rows[1]);
         let (xmap, ymap) = (rows[0].clone(), rows[1].clone());
-        tile_starts(&xmap, g.cols, &mut rows[2]);
-        tile_starts(&ymap, g.rows, &mut rows[3]);
+        tile_starts(&xmap, grid.cols, &mut rows[2]);
+        tile_starts(&ymap, grid.rows, &mut rows[3]);
         self.map_data.clear();
         for row in &rows {
             let at = self.map_data.len();

@@ -336,6 +336,23 @@ impl Tiler {
     }
 
     fn ensure_resources(&mut self, width: u32, height: u32, tile: u32) -> Result<()> {
+        let (frame_changed, frame) = self.ensure_frame(width, height)?;
+        if !frame_changed && self.grid.as_ref().is_some_and(|g| g.grid.tile == tile) {
+            return Ok(());
+        }
+        let grid = Grid::new(width, height, tile);
+        let buffers = GridBuffers::new(&self.ctx, &self.layout, &self.params, &frame, grid)?;
+        // New buffers are zeroed: no tile has a reference yet.
+        self.reference.clear();
+        self.reference.resize(grid.tiles(), [0; 4]);
+        self.reference_dirty = false;
+        self.grid = Some(buffers);
+        Ok(())
+    }
+
+    /// Makes the frame texture (and the preview, when kept) fit a `width` x `height` frame;
+    /// returns whether it was remade, and the texture.
+    fn ensure_frame(&mut self, width: u32, height: u32) -> Result<(bool, wgpu::Texture)> {
         let device = &self.ctx.device;
         let max_dim = device.limits().max_texture_dimension_2d;
         if width > max_dim || height > max_dim {
@@ -343,10 +360,6 @@ impl Tiler {
                 "frame {width}x{height} exceeds this GPU's texture limit of {max_dim} px"
             )));
         }
-        let frame_changed = self
-            .frame
-            .as_ref()
-            .is_none_or(|f| f.width != width || f.height != height);
         let texture = |label, w, format| {
             texture_2d(
                 device,
@@ -356,30 +369,40 @@ impl Tiler {
                 wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
             )
         };
-        if frame_changed {
-            self.frame = Some(FrameTexture {
+        let changed = self
+            .frame
+            .as_ref()
+            .is_none_or(|f| f.width != width || f.height != height);
+        let frame = match &mut self.frame {
+            Some(f) if !changed => f,
+            slot => slot.insert(FrameTexture {
                 texture: texture("tiler frame", width.div_ceil(4), wgpu::TextureFormat::Rgba32Uint),
                 width,
                 height,
                 preview: None,
-            });
-        }
-        if let Some(f) = &mut self.frame {
-            if self.keep_preview && f.preview.is_none() {
-                let t = texture("frame preview", width, wgpu::TextureFormat::Rgba8Unorm);
-                let v = t.create_view(&Default::default());
-                f.preview = Some((t, v));
-            }
-        }
-        let grid_ok = !frame_changed && self.grid.as_ref().is_some_and(|g| g.grid.tile == tile);
-        if grid_ok {
-            return Ok(());
-        }
-        let Some(frame) = &self.frame else {
-            return Err(Error::gpu("tiler frame texture missing"));
+            }),
         };
-        let grid = Grid::new(width, height, tile);
-        let (cols, rows) = (grid.cols, grid.rows);
+        if self.keep_preview && frame.preview.is_none() {
+            let t = texture("frame preview", width, wgpu::TextureFormat::Rgba8Unorm);
+            let v = t.create_view(&Default::default());
+            frame.preview = Some((t, v));
+        }
+        Ok((changed, frame.texture.clone()))
+    }
+}
+
+impl GridBuffers {
+    /// Every buffer and the bind group for tiling `frame` (the tiler's packed frame texture)
+    /// into `grid`; writes `grid` into `params`.
+    fn new(
+        ctx: &GpuContext,
+        layout: &wgpu::BindGroupLayout,
+        params: &wgpu::Buffer,
+        frame: &wgpu::Texture,
+        grid: Grid,
+    ) -> Result<Self> {
+        let device = &ctx.device;
+        let Grid { cols, rows, tile, .. } = grid;
         let tiles = grid.tiles() as u64;
         let patch_bytes = tiles * PATCH_BYTES as u64;
         let limits = device.limits();
@@ -398,42 +421,34 @@ impl Tiler {
         let reference = buffer(device, "tiler reference", reference_bytes, U::STORAGE | U::COPY_DST);
         let summary = buffer(device, "tiler summary", tiles * 16, U::STORAGE | U::COPY_SRC);
         let staging = Readback::new(device, "tile", patch_bytes + tiles * 16);
-        self.ctx.queue.write_buffer(
-            &self.params,
-            0,
-            bytemuck::bytes_of(&Params {
-                width,
-                height,
-                tile,
-                cols,
-                rows,
-                _pad: [0; 3],
-            }),
-        );
+        let values = Params {
+            width: grid.src_width,
+            height: grid.src_height,
+            tile,
+            cols,
+            rows,
+            _pad: [0; 3],
+        };
+        ctx.queue.write_buffer(params, 0, bytemuck::bytes_of(&values));
         let bind_group = bind_group(
             device,
             "tiler",
-            &self.layout,
+            layout,
             &[
-                wgpu::BindingResource::TextureView(&frame.texture.create_view(&Default::default())),
-                self.params.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&frame.create_view(&Default::default())),
+                params.as_entire_binding(),
                 patches.as_entire_binding(),
                 reference.as_entire_binding(),
                 summary.as_entire_binding(),
             ],
         );
-        // New buffers are zeroed: no tile has a reference yet.
-        self.reference.clear();
-        self.reference.resize(tiles as usize, [0; 4]);
-        self.reference_dirty = false;
-        self.grid = Some(GridBuffers {
+        Ok(Self {
             grid,
             patches,
             reference,
             summary,
             staging,
             bind_group,
-        });
-        Ok(())
+        })
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use emojicam::domain::ClassifierKind;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,12 +35,23 @@ pub enum Command {
     Adapters,
 }
 
+/// `--classifier`: the command line's spelling of [`ClassifierKind`] (clap lists these
+/// doc comments as the possible values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ClassifierKind {
+pub enum ClassifierArg {
     /// The trained model through ONNX Runtime (default).
     Onnx,
     /// Exhaustive nearest match in a compute shader (quality reference; needs no ONNX Runtime).
     Nearest,
+}
+
+impl From<ClassifierArg> for ClassifierKind {
+    fn from(arg: ClassifierArg) -> Self {
+        match arg {
+            ClassifierArg::Onnx => ClassifierKind::Onnx,
+            ClassifierArg::Nearest => ClassifierKind::Nearest,
+        }
+    }
 }
 
 /// Options every command that runs the pipeline shares.
@@ -49,8 +61,8 @@ pub struct MosaicArgs {
     #[arg(long, short = 't', default_value_t = 10)]
     pub tile: u32,
     /// Which classifier picks the emoji.
-    #[arg(long, value_enum, default_value_t = ClassifierKind::Onnx)]
-    pub classifier: ClassifierKind,
+    #[arg(long, value_enum, default_value_t = ClassifierArg::Onnx)]
+    pub classifier: ClassifierArg,
     /// Colour behind the emoji: tile (each tile's mean colour: the best likeness), black, white
     /// or #rrggbb.
     #[arg(long, default_value = "tile")]
@@ -67,12 +79,12 @@ pub struct MosaicArgs {
     /// Keep a tile's emoji until its 2x2 mean colours move by more than this many levels, and
     /// then change it only for a clearly better one (0..=255; steadies the picture and skips
     /// work). 0 re-classifies every tile every frame.
-    #[arg(long, default_value_t = crate::pipeline::DEFAULT_CHANGE_THRESHOLD)]
+    #[arg(long, default_value_t = emojicam::pipeline::DEFAULT_CHANGE_THRESHOLD)]
     pub change_threshold: u8,
     /// Emoji variety (0..=10): 0 always draws each tile's closest emoji; higher values let a
     /// tile take a near-equal one chosen by a fixed pattern, so flat areas become a varied
     /// texture instead of one emoji repeated (costs a little likeness). onnx classifier only.
-    #[arg(long, default_value_t = crate::classify::DEFAULT_VARIETY)]
+    #[arg(long, default_value_t = emojicam::classify::DEFAULT_VARIETY)]
     pub variety: f32,
 }
 
@@ -116,7 +128,7 @@ pub struct BenchArgs {
     pub sizes: Vec<String>,
     /// Classifiers to measure.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "onnx,nearest")]
-    pub classifiers: Vec<ClassifierKind>,
+    pub classifiers: Vec<ClassifierArg>,
     /// Input video used as frames (default: the bundled demo clip).
     #[arg(long)]
     pub input: Option<PathBuf>,
@@ -178,26 +190,17 @@ pub struct LiveArgs {
 }
 
 /// Parses "WxH" (e.g. "1280x720").
-pub fn parse_size(s: &str) -> Result<(u32, u32), crate::Error> {
-    let bad = || crate::Error::usage(format!("invalid size '{s}': expected WxH, e.g. 1280x720"));
+pub fn parse_size(s: &str) -> Result<(u32, u32), emojicam::Error> {
+    let bad = || emojicam::Error::usage(format!("invalid size '{s}': expected WxH, e.g. 1280x720"));
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
     let w: u32 = w.trim().parse().map_err(|_| bad())?;
     let h: u32 = h.trim().parse().map_err(|_| bad())?;
     if w == 0 || h == 0 || w > 8192 || h > 8192 {
-        return Err(crate::Error::usage(format!(
+        return Err(emojicam::Error::usage(format!(
             "invalid size '{s}': width and height must be 1..=8192"
         )));
     }
     Ok((w, h))
-}
-
-impl ClassifierKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ClassifierKind::Onnx => "onnx",
-            ClassifierKind::Nearest => "nearest",
-        }
-    }
 }
 
 #[cfg(test)]

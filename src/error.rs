@@ -17,7 +17,11 @@ pub enum Error {
     #[error("encoding {path} failed: {message}")]
     Encode { path: PathBuf, message: String },
     #[error("GPU: {0}")]
-    Gpu(String),
+    Gpu(#[from] GpuError),
+    /// The work does not fit this GPU's limits (texture size, buffer size): a runtime
+    /// failure of this machine, not a bad option, so it exits 1 like other runtime failures.
+    #[error("{0}")]
+    GpuLimit(String),
     #[error("classifier: {0}")]
     Classifier(String),
     #[error("model assets: {0}")]
@@ -35,6 +39,11 @@ pub enum Error {
 impl Error {
     pub fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())
+    }
+
+    /// A GPU failure described in words.
+    pub fn gpu(msg: impl Into<String>) -> Self {
+        Error::Gpu(GpuError::Message(msg.into()))
     }
 
     pub fn decode(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
@@ -58,6 +67,44 @@ impl Error {
             _ => 1,
         }
     }
+}
+
+/// What went wrong on the GPU (the [`crate::gpu`] layer's errors), keeping wgpu's own errors as
+/// their [`std::error::Error::source`]. Shown to users as `GPU: <message>` ([`Error::Gpu`]).
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    /// A failure described in words (no adapter, a missing resource, a bad scene).
+    #[error("{0}")]
+    Message(String),
+    #[error("cannot open a device on {adapter}: {source}")]
+    Device {
+        adapter: String,
+        #[source]
+        source: wgpu::RequestDeviceError,
+    },
+    #[error("waiting for the GPU failed: {source}")]
+    Poll {
+        #[source]
+        source: wgpu::PollError,
+    },
+    #[error("cannot map the {what} readback buffer: {source}")]
+    Map {
+        what: &'static str,
+        #[source]
+        source: wgpu::BufferAsyncError,
+    },
+    #[error("cannot read the {what} readback buffer: {source}")]
+    View {
+        what: &'static str,
+        #[source]
+        source: wgpu::MapRangeError,
+    },
+    #[error("{what} readback was dropped")]
+    Dropped { what: &'static str },
+    #[error("{what} readback: read without a submitted frame")]
+    NotMapped { what: &'static str },
+    #[error("{what} readback: a frame is still in flight")]
+    Busy { what: &'static str },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

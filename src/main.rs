@@ -1,7 +1,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use emojicam::cli::{Cli, Command};
+
+mod app;
+mod cli;
+
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -44,13 +48,13 @@ fn main() -> ExitCode {
         }
     }
     let result = match cli.command {
-        Some(Command::Render(args)) => emojicam::app::render::run(&args),
-        Some(Command::Demo(args)) => emojicam::app::demo::run(&args),
-        Some(Command::Bench(args)) => emojicam::app::bench::run(&args),
-        Some(Command::Cameras) => emojicam::app::info::cameras(),
-        Some(Command::Sets) => emojicam::app::info::sets(),
-        Some(Command::Adapters) => emojicam::app::info::adapters(),
-        None => emojicam::app::live::run(&cli.live),
+        Some(Command::Render(args)) => app::render::run(&args),
+        Some(Command::Demo(args)) => app::demo::run(&args),
+        Some(Command::Bench(args)) => app::bench::run(&args),
+        Some(Command::Cameras) => app::info::cameras(),
+        Some(Command::Sets) => app::info::sets(),
+        Some(Command::Adapters) => app::info::adapters(),
+        None => app::live::run(&cli.live),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,28 +6,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::atlas::Atlas;
-use crate::classify::nearest::{NearestClassifier, Objective};
+use crate::classify::nearest::NearestClassifier;
 use crate::classify::onnx::{OnnxClassifier, OnnxOptions};
-use crate::classify::{Classifier, PATCH_BYTES};
-use crate::cli::ClassifierKind;
+use crate::classify::Classifier;
+use crate::domain::likeness::{Objective, DEFAULT_VARIETY, MAX_VARIETY};
+use crate::domain::{Background, ClassifierKind, Grid, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::gpu::renderer::{Background, MosaicGrid, Renderer, Scene};
+use crate::gpu::renderer::{Renderer, Scene};
 use crate::gpu::tiler::{Tiler, Tiles};
 use crate::gpu::{AdapterPreference, GpuContext};
 
-pub use crate::gpu::tiler::{MAX_TILE, MIN_TILE};
-
-/// Default change threshold: a tile is re-classified when one of its 2x2 quadrant mean colours
-/// moved by more than this many sRGB levels since it was last classified. Sensor noise moves
-/// quadrant means by ~1 level (25 px averaged); a moving edge moves them by tens.
-pub const DEFAULT_CHANGE_THRESHOLD: u8 = 8;
-
-/// With a change threshold, a re-classified tile keeps its emoji unless the new choice is
-/// clearly better for the new patch: the old one's 2x2 error (the objective the model is
-/// trained for) may exceed the new one's by this share. Two near-equal emoji then stop taking
-/// turns on a shaking camera, while a real change (a worse old emoji) switches at once.
-pub const KEEP_MARGIN: f32 = 0.5;
+pub use crate::domain::likeness::{DEFAULT_CHANGE_THRESHOLD, KEEP_MARGIN};
+pub use crate::domain::{validate_tile as check_tile, MAX_TILE, MIN_TILE};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -40,7 +31,7 @@ pub struct Settings {
     /// Re-classify only tiles that changed by more than this (None: every tile, every frame).
     pub change_threshold: Option<u8>,
     /// How far a tile may stray from its best emoji to vary flat areas (0: the exact choice;
-    /// see [`crate::classify::VARIETY_UNIT`]). Used by the ONNX classifier.
+    /// see [`crate::domain::likeness::VARIETY_UNIT`]). Used by the ONNX classifier.
     pub variety: f32,
 }
 
@@ -54,19 +45,16 @@ impl Default for Settings {
             adapter: AdapterPreference::Auto,
             onnx: OnnxOptions::default(),
             change_threshold: None,
-            variety: crate::classify::DEFAULT_VARIETY,
+            variety: DEFAULT_VARIETY,
         }
     }
 }
 
-pub use crate::gpu::tiler::validate_tile as check_tile;
-
-/// `--variety` must be a finite number in 0..=[`crate::classify::MAX_VARIETY`].
+/// `--variety` must be a finite number in 0..=[`MAX_VARIETY`].
 pub fn check_variety(variety: f32) -> Result<()> {
-    if !(0.0..=crate::classify::MAX_VARIETY).contains(&variety) {
+    if !(0.0..=MAX_VARIETY).contains(&variety) {
         return Err(Error::usage(format!(
-            "invalid --variety {variety}: expected a number from 0 (exact choice) to {}",
-            crate::classify::MAX_VARIETY
+            "invalid --variety {variety}: expected a number from 0 (exact choice) to {MAX_VARIETY}"
         )));
     }
     Ok(())
@@ -87,9 +75,6 @@ pub struct StageTimes {
     pub classified: usize,
     pub tiles: usize,
 }
-
-/// The grid of one processed frame (which source rectangle each tile stands for).
-pub type Grid = MosaicGrid;
 
 pub struct Pipeline {
     gpu: Arc<GpuContext>,
@@ -307,7 +292,7 @@ impl Pipeline {
         self.tiler.read(&mut self.tiles)?;
         let n = self.tiles.len();
         if self.tiles.patches.len() != n * PATCH_BYTES {
-            return Err(Error::Gpu(format!(
+            return Err(Error::gpu(format!(
                 "tiler returned {} bytes for {n} tiles",
                 self.tiles.patches.len()
             )));
@@ -317,7 +302,7 @@ impl Pipeline {
 
     fn classify_tiles(&mut self, start: Instant, t_tile: Duration, upload: Duration) -> Result<Grid> {
         let n = self.tiles.len();
-        let grid = MosaicGrid::from(&self.tiles);
+        let grid = self.tiles.grid;
         let fresh = self.grid.as_ref() != Some(&grid) || self.emoji.len() != n;
         if fresh {
             self.emoji.clear();
@@ -359,23 +344,8 @@ impl Pipeline {
                     self.changed.len()
                 )));
             }
-            let keep = !fresh && self.settings.change_threshold.is_some();
-            if keep {
-                let features = self.features.get_or_insert_with(|| self.atlas.features_2x2());
-                let background = self.settings.background;
-                for (&i, c) in self.changed.iter().zip(self.choices.iter_mut()) {
-                    let old = self.emoji[i as usize];
-                    if old != *c {
-                        let (Some(f_old), Some(f_new)) = (features.get(old as usize), features.get(*c as usize)) else {
-                            continue;
-                        };
-                        let objective = Objective::new(self.tiles.patch(i as usize), background);
-                        let (e_old, e_new) = (objective.error(f_old), objective.error(f_new));
-                        if e_old <= e_new * (1.0 + KEEP_MARGIN) {
-                            *c = old;
-                        }
-                    }
-                }
+            if !fresh && self.settings.change_threshold.is_some() {
+                self.keep_near_equal();
             }
             for (&i, &c) in self.changed.iter().zip(&self.choices) {
                 self.emoji[i as usize] = c;
@@ -398,6 +368,26 @@ impl Pipeline {
         };
         self.grid = Some(grid);
         Ok(grid)
+    }
+
+    /// [`KEEP_MARGIN`]: a re-classified tile whose old emoji is nearly as good for its new
+    /// patch as the new choice keeps the old one (edits `choices` in place).
+    fn keep_near_equal(&mut self) {
+        let features = self.features.get_or_insert_with(|| self.atlas.features_2x2());
+        let background = self.settings.background;
+        for (&i, c) in self.changed.iter().zip(self.choices.iter_mut()) {
+            let old = self.emoji[i as usize];
+            if old == *c {
+                continue;
+            }
+            let (Some(f_old), Some(f_new)) = (features.get(old as usize), features.get(*c as usize)) else {
+                continue;
+            };
+            let objective = Objective::new(self.tiles.patch(i as usize), background);
+            if objective.error(f_old) <= objective.error(f_new) * (1.0 + KEEP_MARGIN) {
+                *c = old;
+            }
+        }
     }
 
     /// The scene of the last classified frame, for drawing it (offscreen or into a window).

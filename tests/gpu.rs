@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 use emojicam::atlas::{Atlas, EmojiInfo};
 use emojicam::classify::nearest::{error, NearestClassifier};
 use emojicam::classify::{Classifier, PATCH_BYTES};
-use emojicam::gpu::renderer::{MosaicGrid, RenderPath, Scene};
+use emojicam::domain::Grid;
+use emojicam::gpu::renderer::{RenderPath, Scene};
 use emojicam::gpu::tiler::{quadrant_means, NEVER_CLASSIFIED};
 use emojicam::gpu::{AdapterPreference, Background, GpuContext, Renderer, Tiler, Tiles};
 use emojicam::{Error, Frame};
@@ -118,7 +119,7 @@ fn tiler_matches_cpu_area_average_exactly() {
         let frame = test_frame(w, h, seed);
         for t in [4u32, 7, 10, 13, 16, 64] {
             tiler.tile(&frame, t, &mut tiles).unwrap();
-            assert_eq!((tiles.cols, tiles.rows), (w.div_ceil(t), h.div_ceil(t)));
+            assert_eq!((tiles.grid.cols, tiles.grid.rows), (w.div_ceil(t), h.div_ceil(t)));
             assert_eq!(tiles.patches.len(), tiles.len() * PATCH_BYTES);
             let want = cpu_patches(&frame, t);
             if let Some(i) = (0..want.len()).find(|&i| want[i] != tiles.patches[i]) {
@@ -155,7 +156,7 @@ fn tiler_patch_layout() {
     );
     tiler.keep_frame_view(true);
     tiler.tile(&frame, 10, &mut tiles).unwrap();
-    assert_eq!((tiles.cols, tiles.rows, tiles.tile), (3, 2, 10));
+    assert_eq!((tiles.grid.cols, tiles.grid.rows, tiles.grid.tile), (3, 2, 10));
     for r in 0..2u32 {
         for c in 0..3u32 {
             let patch = tiles.patch((r * 3 + c) as usize);
@@ -283,7 +284,7 @@ fn draws_each_tiles_emoji(path: RenderPath) {
     let mut renderer = Renderer::new(ctx(), atlas).unwrap();
     renderer.set_path(path);
     // 8 px tiles drawn 2x: 16 px on screen, exactly mip level 2 of the 64 px cells.
-    let grid = MosaicGrid {
+    let grid = Grid {
         cols: 4,
         rows: 3,
         tile: 8,
@@ -349,7 +350,7 @@ fn any_output_size(path: RenderPath) {
         .min_by(|a, b| a.coverage.total_cmp(&b.coverage))
         .expect("an emoji with a transparent corner")
         .index;
-    let grid = MosaicGrid {
+    let grid = Grid {
         cols: 3,
         rows: 2,
         tile: 10,
@@ -402,7 +403,7 @@ fn any_output_size(path: RenderPath) {
 fn render_paths_agree() {
     let atlas = atlas();
     let mut renderer = Renderer::new(ctx(), atlas).unwrap();
-    let grid = MosaicGrid {
+    let grid = Grid {
         cols: 13,
         rows: 9,
         tile: 10,
@@ -486,7 +487,7 @@ fn partial_redraw_matches_full_redraw() {
     let atlas = atlas();
     let mut incremental = Renderer::new(ctx(), atlas).unwrap();
     incremental.set_path(RenderPath::Compute);
-    let grid = MosaicGrid {
+    let grid = Grid {
         cols: 13,
         rows: 9,
         tile: 10,
@@ -569,7 +570,7 @@ fn partial_redraw_per_target() {
     let atlas = atlas();
     let mut renderer = Renderer::new(ctx.clone(), atlas).unwrap();
     renderer.set_path(RenderPath::Compute);
-    let grid = MosaicGrid {
+    let grid = Grid {
         cols: 8,
         rows: 5,
         tile: 10,
@@ -846,7 +847,7 @@ fn timings_720p() {
 
     let mut renderer = Renderer::new(ctx(), atlas).unwrap();
     let scene = Scene {
-        grid: MosaicGrid::from(&tiles),
+        grid: tiles.grid,
         emoji: &out,
         background: Background::Color([0, 0, 0]),
         tile_colors: None,
@@ -866,7 +867,7 @@ fn renderer_encode_into_srgb_surface_format_matches_offscreen() {
     let ctx = ctx();
     let atlas = atlas();
     let mut renderer = Renderer::new(ctx.clone(), atlas).unwrap();
-    let grid = MosaicGrid {
+    let grid = Grid {
         cols: 4,
         rows: 2,
         tile: 10,

@@ -180,9 +180,9 @@ fn tile_background_matches_the_exhaustive_search() {
         let (frame, src) = photo_frame(name);
         let mut psnr = Vec::new();
         for (classifier, background) in [
-            (emojicam::cli::ClassifierKind::Onnx, Background::Tile),
-            (emojicam::cli::ClassifierKind::Nearest, Background::Tile),
-            (emojicam::cli::ClassifierKind::Onnx, Background::Color([0, 0, 0])),
+            (emojicam::domain::ClassifierKind::Onnx, Background::Tile),
+            (emojicam::domain::ClassifierKind::Nearest, Background::Tile),
+            (emojicam::domain::ClassifierKind::Onnx, Background::Color([0, 0, 0])),
         ] {
             let (_, _, p) = mosaic(
                 &frame,

@@ -5,16 +5,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::classify::nearest::error;
-use crate::classify::onnx::{OnnxClassifier, OnnxOptions};
-use crate::classify::{Classifier, PATCH_BYTES};
-use crate::cli::{parse_size, BenchArgs, ClassifierKind};
-use crate::frame::Frame;
-use crate::gpu::renderer::RenderPath;
-use crate::gpu::AdapterPreference;
-use crate::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD, KEEP_MARGIN};
-use crate::sink::{self, Mosaic};
-use crate::source;
+use crate::cli::{parse_size, BenchArgs};
+use emojicam::classify::nearest::error;
+use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
+use emojicam::classify::{Classifier, PATCH_BYTES};
+use emojicam::domain::ClassifierKind;
+use emojicam::frame::Frame;
+use emojicam::gpu::renderer::RenderPath;
+use emojicam::gpu::AdapterPreference;
+use emojicam::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD, KEEP_MARGIN};
+use emojicam::sink::{self, Mosaic};
+use emojicam::source;
 
 #[derive(Default)]
 struct Acc {
@@ -75,11 +76,12 @@ fn resize(frame: &Frame, w: u32, h: u32) -> Result<Frame> {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let sizes: Vec<(u32, u32)> = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>()?;
+    let classifiers: Vec<ClassifierKind> = args.classifiers.iter().map(|&c| c.into()).collect();
     let frames_n = args.frames.max(2) as usize;
     let source_frames = load_frames(args.input.as_deref(), frames_n)?;
     let adapter = AdapterPreference::parse(&args.adapter);
     let mut first: Option<Pipeline> = None;
-    crate::outln!(
+    emojicam::outln!(
         "emojicam bench: {} frames per row from {}, tile {}, {} CPU cores",
         source_frames.len(),
         args.input
@@ -94,7 +96,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut batched_720: Option<f64> = None;
     for &(w, h) in &sizes {
         let frames: Vec<Frame> = source_frames.iter().map(|f| resize(f, w, h)).collect::<Result<_>>()?;
-        for &kind in &args.classifiers {
+        for &kind in &classifiers {
             // The exhaustive search is a quality reference: a few frames tell its speed.
             let frames = if kind == ClassifierKind::Nearest {
                 &frames[..frames.len().min(3)]
@@ -114,7 +116,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     None => Pipeline::new(settings)?,
                 };
                 if first.is_none() {
-                    crate::outln!(
+                    emojicam::outln!(
                         "adapter: {} ({:?})",
                         pipeline.gpu().adapter_info.name,
                         pipeline.gpu().adapter_info.backend
@@ -131,12 +133,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         }
     }
-    crate::outln!();
-    crate::outln!("| size | classifier | tiles classified | fps (end to end) | latency median / p99 ms | upload ms | tile compute + readback ms | classify ms | render + output readback ms | encode ms |");
-    crate::outln!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    emojicam::outln!();
+    emojicam::outln!("| size | classifier | tiles classified | fps (end to end) | latency median / p99 ms | upload ms | tile compute + readback ms | classify ms | render + output readback ms | encode ms |");
+    emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for ((w, h), kind, changed_only, acc) in &rows {
         let fps = 1e3 / median(&acc.total).max(1e-9);
-        crate::outln!(
+        emojicam::outln!(
             "| {w}x{h} | {} | {} ({:.0}%) | {fps:.1} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             kind.name(),
             if *changed_only { "changed only" } else { "all" },
@@ -150,17 +152,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             median(&acc.encode),
         );
     }
-    crate::outln!("(fps = 1000 / median of tile+classify+render per frame, the stages run back to back; encode is the MP4 recorder's own thread)");
+    emojicam::outln!("(fps = 1000 / median of tile+classify+render per frame, the stages run back to back; encode is the MP4 recorder's own thread)");
 
     if let Some(p) = first.as_mut() {
         let frame = resize(&source_frames[0], 1280, 720)?;
         render_paths(p, &frame)?;
     }
 
-    if let (Some(p), true) = (&first, args.classifiers.contains(&ClassifierKind::Onnx)) {
-        crate::outln!();
-        crate::outln!("| size (onnx, changed only) | frames/s, stages back to back | frames/s, pipelined (tile N+1 while classifying N) |");
-        crate::outln!("| --- | --- | --- |");
+    if let (Some(p), true) = (&first, classifiers.contains(&ClassifierKind::Onnx)) {
+        emojicam::outln!();
+        emojicam::outln!("| size (onnx, changed only) | frames/s, stages back to back | frames/s, pipelined (tile N+1 while classifying N) |");
+        emojicam::outln!("| --- | --- | --- |");
         for &(w, h) in &sizes {
             let frames: Vec<Frame> = source_frames.iter().map(|f| resize(f, w, h)).collect::<Result<_>>()?;
             let settings = Settings {
@@ -178,15 +180,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 pipelined.push(throughput(&mut pipeline, &frames, true)?);
             }
             let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
-            crate::outln!("| {w}x{h} | {:.1} | {:.1} |", best(&back_to_back), best(&pipelined));
+            emojicam::outln!("| {w}x{h} | {:.1} | {:.1} |", best(&back_to_back), best(&pipelined));
         }
     }
 
-    if args.live_seconds > 0.0 && args.classifiers.contains(&ClassifierKind::Onnx) {
+    if args.live_seconds > 0.0 && classifiers.contains(&ClassifierKind::Onnx) {
         live_runs(args, &sizes, &adapter)?;
     }
 
-    if args.classifiers.contains(&ClassifierKind::Onnx) {
+    if classifiers.contains(&ClassifierKind::Onnx) {
         flicker_report(&source_frames, args.tile, &adapter)?;
         if let Some(p) = &first {
             let frame = resize(&source_frames[0], 1280, 720)?;
@@ -197,7 +199,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
 
-    if !args.no_baseline && args.classifiers.contains(&ClassifierKind::Onnx) {
+    if !args.no_baseline && classifiers.contains(&ClassifierKind::Onnx) {
         let frame = resize(&source_frames[0], 1280, 720)?;
         let pipeline = match first {
             Some(p) => p,
@@ -213,11 +215,11 @@ fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
     let dir = std::env::temp_dir().join("emojicam-bench");
     std::fs::create_dir_all(&dir)?;
     let first = &frames[0];
-    let info = crate::StreamInfo {
-        kind: crate::StreamKind::Video,
+    let info = emojicam::StreamInfo {
+        kind: emojicam::StreamKind::Video,
         width: first.width,
         height: first.height,
-        rate: Some(crate::Rate::new(30, 1)),
+        rate: Some(emojicam::Rate::new(30, 1)),
         frames: Some(frames.len() as u64),
         description: "bench".into(),
     };
@@ -275,25 +277,25 @@ fn throughput(pipeline: &mut Pipeline, frames: &[Frame], pipelined: bool) -> Res
 /// it: a 30 fps H.264 clip made from the input at each size, decoded and paced on the capture
 /// thread, tiled, classified and rendered, and encoded on the recorder's thread.
 fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)], adapter: &AdapterPreference) -> Result<()> {
-    use crate::live::{self, session::Outputs, Input, SessionFactory};
+    use emojicam::live::{self, session::Outputs, Input, SessionFactory};
     let dir = std::env::temp_dir().join("emojicam-bench");
     std::fs::create_dir_all(&dir)?;
     let source = load_frames(args.input.as_deref(), 150)?;
-    crate::outln!();
-    crate::outln!(
+    emojicam::outln!();
+    emojicam::outln!(
         "| live run ({:.0} s, input played as a 30 fps camera, recording to MP4) | frames | fps | dropped by capture after start-up | latency median / p99 ms | dropped by the recorder |",
         args.live_seconds
     );
-    crate::outln!("| --- | --- | --- | --- | --- | --- |");
+    emojicam::outln!("| --- | --- | --- | --- | --- | --- |");
     for &(w, h) in sizes {
         // The clip: the input's frames at this size, H.264 at 30 fps.
         let clip = dir.join(format!("live-{w}x{h}.mp4"));
         {
-            let info = crate::StreamInfo {
-                kind: crate::StreamKind::Video,
+            let info = emojicam::StreamInfo {
+                kind: emojicam::StreamKind::Video,
                 width: w,
                 height: h,
-                rate: Some(crate::Rate::new(30, 1)),
+                rate: Some(emojicam::Rate::new(30, 1)),
                 frames: Some(source.len() as u64),
                 description: "bench clip".into(),
             };
@@ -347,7 +349,7 @@ fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)], adapter: &AdapterPreference
         let summary = live::finish(&mut session)?;
         outcome?;
         let (median, p99) = summary.latency_ms.unwrap_or((0.0, 0.0));
-        crate::outln!(
+        emojicam::outln!(
             "| {w}x{h} | {} | {:.1} | {} | {median:.1} / {p99:.1} | {} |",
             summary.frames,
             summary.fps,
@@ -376,8 +378,8 @@ fn render_paths(pipeline: &mut Pipeline, frame: &Frame) -> Result<()> {
         }
     }
     pipeline.renderer().set_path(before);
-    crate::outln!();
-    crate::outln!(
+    emojicam::outln!();
+    emojicam::outln!(
         "render + output readback at 1280x720 (median of {}): quads {:.1} ms, compute {:.1} ms -> {:.1}x (this adapter uses {})",
         times[0].len(),
         median(&times[0]),
@@ -413,14 +415,14 @@ fn baseline(mut pipeline: Pipeline, frame: &Frame, tile: u32, batched: Option<f6
     }
     let one_thread = ms(t2.elapsed()) / reps as f64;
     let batched = batched.unwrap_or(batched_now);
-    crate::outln!();
-    crate::outln!(
+    emojicam::outln!();
+    emojicam::outln!(
         "original method (one model call per tile, tile {tile}): {n} calls for one 1280x720 frame = {:.0} ms; \
          one batch = {batched:.1} ms -> batching is {:.0}x faster",
         ms(per_tile),
         ms(per_tile) / batched.max(1e-9)
     );
-    crate::outln!(
+    emojicam::outln!(
         "one batch of {n} tiles on one ONNX Runtime thread: {one_thread:.1} ms ({:.0}x faster than one call per tile on the same thread)",
         ms(per_tile) / one_thread.max(1e-9)
     );
@@ -457,11 +459,11 @@ fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<(f64, f64)>
 /// Likeness against variety: per background and `--variety`, the classify time (one batch of
 /// every tile), how wallpaper-like the frame is, and its 2x2 PSNR (the objective's error).
 fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
-    use crate::classify::texture::Texture;
-    use crate::gpu::Background;
-    crate::outln!();
-    crate::outln!("| variety (onnx, 1280x720, tile {tile}) | background | classify ms (median of 5) | most common emoji | largest one-emoji region (tiles) | right neighbour equal | distinct emoji | 2x2 PSNR dB |");
-    crate::outln!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    use emojicam::classify::texture::Texture;
+    use emojicam::gpu::Background;
+    emojicam::outln!();
+    emojicam::outln!("| variety (onnx, 1280x720, tile {tile}) | background | classify ms (median of 5) | most common emoji | largest one-emoji region (tiles) | right neighbour equal | distinct emoji | 2x2 PSNR dB |");
+    emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for background in [Background::Color([0, 0, 0]), Background::Tile] {
         for variety in [0.0, 0.5, 1.0, 1.5, 2.0] {
             let settings = Settings {
@@ -486,7 +488,7 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
             let (_, psnr) = change_share(&mut p, std::slice::from_ref(frame))?;
             let cols = p.grid().map_or(1, |g| g.cols as usize);
             let t = Texture::measure(p.emoji(), cols);
-            crate::outln!(
+            emojicam::outln!(
                 "| {variety} | {} | {:.1} | {:.1}% | {} | {:.1}% | {} | {psnr:.2} |",
                 match background {
                     Background::Tile => "tile".to_string(),
@@ -507,7 +509,7 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
 /// one batch of every tile of one 1280x720 frame each, runs interleaved so that other load on
 /// the machine weighs on both alike; min and median of 20.
 fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::Path) -> Result<()> {
-    use crate::gpu::Background;
+    use emojicam::gpu::Background;
     use ort::value::TensorRef;
     let settings = Settings {
         tile,
@@ -518,11 +520,13 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
     p.classify(frame)?;
     let tiles = p.tiles().clone();
     let n = tiles.len();
-    let positions: Vec<[u32; 2]> = (0..n as u32).map(|i| [i % tiles.cols, i / tiles.cols]).collect();
+    let positions: Vec<[u32; 2]> = (0..n as u32)
+        .map(|i| [i % tiles.grid.cols, i / tiles.grid.cols])
+        .collect();
     let allowed = first.atlas().allowed(&settings.emoji_set)?;
     let mask: Vec<f32> = allowed.iter().map(|&a| if a { 0.0 } else { -1e9 }).collect();
     let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-    let env = crate::classify::onnx::environment()?;
+    let env = emojicam::classify::onnx::environment()?;
     let load = || -> ort::Result<ort::session::Session> {
         ort::session::Session::builder(env)?
             .with_intra_threads(settings.onnx.threads.max(1))?
@@ -531,12 +535,12 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
     };
     let mut old = load().map_err(|e| anyhow::anyhow!("loading {}: {e}", model.display()))?;
     let mut out = Vec::new();
-    crate::outln!();
-    crate::outln!(
+    emojicam::outln!();
+    emojicam::outln!(
         "| classify one 1280x720 frame ({n} tiles, {} threads, interleaved) | min ms | median ms |",
         settings.onnx.threads
     );
-    crate::outln!("| --- | --- | --- |");
+    emojicam::outln!("| --- | --- | --- |");
     let mut old_times = Vec::new();
     let mut rows = Vec::new();
     for (background, variety) in [
@@ -570,14 +574,14 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
     }
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     for (label, times) in &rows {
-        crate::outln!(
+        emojicam::outln!(
             "| {label} | {:.1} ({:.2}x) | {:.1} |",
             min(times),
             min(times) / min(&old_times),
             median(times)
         );
     }
-    crate::outln!(
+    emojicam::outln!(
         "| {} | {:.1} | {:.1} |",
         model.display(),
         min(&old_times),
@@ -600,9 +604,9 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
         )?),
         60,
     )?;
-    crate::outln!();
-    crate::outln!("| scene (onnx, tile {tile}) | emoji changing per frame, naive (every tile every frame) | steady (change threshold {DEFAULT_CHANGE_THRESHOLD}, keep margin {:.0}%) | 2x2 PSNR naive / steady dB |", KEEP_MARGIN * 100.0);
-    crate::outln!("| --- | --- | --- | --- |");
+    emojicam::outln!();
+    emojicam::outln!("| scene (onnx, tile {tile}) | emoji changing per frame, naive (every tile every frame) | steady (change threshold {DEFAULT_CHANGE_THRESHOLD}, keep margin {:.0}%) | 2x2 PSNR naive / steady dB |", KEEP_MARGIN * 100.0);
+    emojicam::outln!("| --- | --- | --- | --- |");
     for (name, frames) in [
         ("still frame + sigma-3 sensor noise (1280x720)", &noisy),
         ("the demo clip, animation (1280x720)", &moving),
@@ -618,7 +622,7 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
             })?;
             shares.push(change_share(&mut p, frames)?);
         }
-        crate::outln!(
+        emojicam::outln!(
             "| {name} | {:.2}% | {:.2}% | {:.2} / {:.2} |",
             shares[0].0 * 100.0,
             shares[1].0 * 100.0,

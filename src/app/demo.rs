@@ -7,15 +7,15 @@ use anyhow::{Context, Result};
 
 use super::render::{emoji_strings, render_stream, OutputKind};
 use crate::cli::DemoArgs;
-use crate::pipeline::Pipeline;
-use crate::sink;
-use crate::source;
+use emojicam::pipeline::Pipeline;
+use emojicam::sink;
+use emojicam::source;
 
 /// Big Buck Bunny, 1280x720, 132 frames (CC BY 3.0, Blender Foundation; assets/demo/LICENSE.md).
 pub static DEMO_CLIP: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo/bigbuckbunny.mp4"));
 
 /// Writes the embedded demo clip to `dir` (once) and returns its path.
-pub fn demo_clip_path(dir: &std::path::Path) -> crate::Result<PathBuf> {
+pub fn demo_clip_path(dir: &std::path::Path) -> emojicam::Result<PathBuf> {
     write_once(dir, "bigbuckbunny.mp4", DEMO_CLIP)
 }
 
@@ -24,17 +24,17 @@ pub fn demo_clip_path(dir: &std::path::Path) -> crate::Result<PathBuf> {
 pub static HANDHELD_CLIP: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.mp4"));
 
 /// Writes an embedded file to `dir/name` unless it is already there.
-pub fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8]) -> crate::Result<PathBuf> {
+pub fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8]) -> emojicam::Result<PathBuf> {
     let path = dir.join(name);
     let fresh = std::fs::metadata(&path)
         .map(|m| m.len() != bytes.len() as u64)
         .unwrap_or(true);
     if fresh {
-        std::fs::create_dir_all(dir).map_err(|source| crate::Error::Write {
+        std::fs::create_dir_all(dir).map_err(|source| emojicam::Error::Write {
             path: dir.to_path_buf(),
             source,
         })?;
-        std::fs::write(&path, bytes).map_err(|source| crate::Error::Write {
+        std::fs::write(&path, bytes).map_err(|source| emojicam::Error::Write {
             path: path.clone(),
             source,
         })?;
@@ -86,9 +86,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     })?;
     sink.finish()?;
 
-    crate::safety::print_line(format_args!("{}", mp4.display()));
-    crate::safety::print_line(format_args!("{}", png.display()));
-    crate::note!(
+    emojicam::safety::print_line(format_args!("{}", mp4.display()));
+    emojicam::safety::print_line(format_args!("{}", png.display()));
+    emojicam::note!(
         "emojicam demo: {} frames of {} rendered in {:.1} s ({:.1} fps) with the {} classifier; input {}",
         summary.frames,
         info.description,
@@ -100,9 +100,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-fn info_still(info: &crate::StreamInfo) -> crate::StreamInfo {
-    crate::StreamInfo {
-        kind: crate::StreamKind::Image,
+fn info_still(info: &emojicam::StreamInfo) -> emojicam::StreamInfo {
+    emojicam::StreamInfo {
+        kind: emojicam::StreamKind::Image,
         rate: None,
         frames: Some(1),
         ..info.clone()

@@ -2,23 +2,23 @@
 
 use anyhow::Result;
 
-use crate::atlas::Atlas;
-use crate::source::camera::{describe_modes, FourCc};
+use emojicam::atlas::Atlas;
+use emojicam::source::camera::{describe_modes, FourCc};
 
 pub fn cameras() -> Result<()> {
-    let cams = crate::source::camera::list_cameras()?;
+    let cams = emojicam::source::camera::list_cameras()?;
     if cams.is_empty() {
-        return Err(crate::Error::Camera(
+        return Err(emojicam::Error::Camera(
             "no camera found: connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or use --input FILE".into(),
         )
         .into());
     }
     for cam in cams {
-        crate::outln!("{}: {} (/dev/video{})", cam.index, cam.name, cam.index);
+        emojicam::outln!("{}: {} (/dev/video{})", cam.index, cam.name, cam.index);
         if cam.formats.is_empty() {
-            crate::outln!("    (no modes: cannot open it, or it has not been given a format yet)");
+            emojicam::outln!("    (no modes: cannot open it, or it has not been given a format yet)");
         } else if !cam.formats.iter().any(|f| f.fourcc.is_decoded()) {
-            crate::outln!("    (emojicam decodes MJPEG and YUYV: this camera offers neither)");
+            emojicam::outln!("    (emojicam decodes MJPEG and YUYV: this camera offers neither)");
         }
         // Formats without a name here (I420, H.264, vivid's hundred test formats) are named
         // in one line, unless they are all the camera has.
@@ -29,12 +29,12 @@ pub fn cameras() -> Result<()> {
             .partition(|f| !matches!(f.fourcc, FourCc::Other(_)));
         let listed = if named.is_empty() { &other } else { &named };
         for line in describe_modes(listed) {
-            crate::outln!("    {line}");
+            emojicam::outln!("    {line}");
         }
         if !named.is_empty() && !other.is_empty() {
             let mut names: Vec<String> = other.iter().map(|f| f.fourcc.name()).collect();
             names.dedup();
-            crate::outln!("    (also {}: formats emojicam does not decode)", names.join(", "));
+            emojicam::outln!("    (also {}: formats emojicam does not decode)", names.join(", "));
         }
     }
     Ok(())
@@ -44,21 +44,21 @@ pub fn sets() -> Result<()> {
     let atlas = Atlas::embedded()?;
     for name in atlas.set_names() {
         let n = atlas.allowed(name)?.iter().filter(|&&a| a).count();
-        crate::outln!("{name:<16} {n:>5} emoji");
+        emojicam::outln!("{name:<16} {n:>5} emoji");
     }
     Ok(())
 }
 
 pub fn adapters() -> Result<()> {
-    let list = crate::gpu::list_adapters();
+    let list = emojicam::gpu::list_adapters();
     if list.is_empty() {
-        return Err(crate::Error::Gpu(
-            "no GPU adapter found: install mesa-vulkan-drivers (software Vulkan) or a GPU driver".into(),
+        return Err(emojicam::Error::gpu(
+            "no GPU adapter found: install mesa-vulkan-drivers (software Vulkan) or a GPU driver",
         )
         .into());
     }
     for a in list {
-        crate::outln!("{a}");
+        emojicam::outln!("{a}");
     }
     Ok(())
 }

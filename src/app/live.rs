@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
 
 use crate::cli::{parse_size, LiveArgs};
-use crate::error::Error;
-use crate::live::session::Outputs;
-use crate::live::window::{self, LiveEvent, WindowApp};
-use crate::live::{self, Input, SessionFactory, StopReason};
+use emojicam::error::Error;
+use emojicam::live::session::Outputs;
+use emojicam::live::window::{self, LiveEvent, WindowApp};
+use emojicam::live::{self, Input, SessionFactory, StopReason};
 
 pub fn run(args: &LiveArgs) -> Result<()> {
     let settings = super::settings(&args.mosaic)?;
@@ -56,9 +56,9 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     .into_iter()
     .filter_map(|(what, p)| p.as_deref().map(|p| (what, p)))
     .collect();
-    crate::safety::check_paths(&ins, &outs)?;
+    emojicam::safety::check_paths(&ins, &outs)?;
     // Checked for its type (a FIFO is read once, here); kept until the run ends.
-    let input_file = args.input.as_deref().map(crate::safety::Input::open).transpose()?;
+    let input_file = args.input.as_deref().map(emojicam::safety::Input::open).transpose()?;
     let input = match &input_file {
         Some(file) => Input::File {
             path: file.path().to_path_buf(),
@@ -86,7 +86,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         }) as live::capture::Wake
     });
     let started = live::start_capture(&input, wake)?;
-    crate::note!(
+    emojicam::note!(
         "emojicam: source {} ({}x{} at {} fps)",
         started.info.description,
         started.info.width,
@@ -151,7 +151,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     let summary = live::finish(&mut session);
     let outcome = outcome?;
     let summary = summary?;
-    crate::note!("{summary}");
+    emojicam::note!("{summary}");
     match outcome {
         StopReason::SourceFailed(e) => {
             Err(Error::Other(format!("{e} (stopped; the recording so far was saved)")).into())

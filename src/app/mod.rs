@@ -7,17 +7,17 @@ pub mod live;
 pub mod render;
 
 use crate::cli::MosaicArgs;
-use crate::gpu::renderer::Background;
-use crate::gpu::AdapterPreference;
-use crate::pipeline::{check_tile, check_variety, Settings};
+use emojicam::domain::Background;
+use emojicam::gpu::AdapterPreference;
+use emojicam::pipeline::{check_tile, check_variety, Settings};
 
 /// Validates the shared mosaic options into pipeline settings (usage errors exit with 2).
-pub fn settings(args: &MosaicArgs) -> crate::Result<Settings> {
+pub fn settings(args: &MosaicArgs) -> emojicam::Result<Settings> {
     check_tile(args.tile)?;
     check_variety(args.variety)?;
     let mut s = Settings {
         tile: args.tile,
-        classifier: args.classifier,
+        classifier: args.classifier.into(),
         background: Background::parse(&args.background)?,
         emoji_set: args.emoji.clone(),
         adapter: AdapterPreference::parse(&args.adapter),
@@ -27,13 +27,10 @@ pub fn settings(args: &MosaicArgs) -> crate::Result<Settings> {
     };
     // Transparent pixels of a still image are shown over the mosaic's background (over white
     // when the background is each tile's own colour).
-    crate::source::set_transparent_background(match s.background {
-        Background::Color(rgb) => rgb,
-        Background::Tile => [255, 255, 255],
-    });
+    emojicam::source::set_transparent_background(s.background.flat_color());
     if let Some(t) = args.threads {
         if t == 0 {
-            return Err(crate::Error::usage("--threads must be at least 1"));
+            return Err(emojicam::Error::usage("--threads must be at least 1"));
         }
         s.onnx.threads = t;
     }

@@ -10,11 +10,11 @@ use crossbeam_channel::bounded;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{parse_size, RenderArgs};
-use crate::error::Error;
-use crate::frame::{Frame, StreamKind};
-use crate::pipeline::Pipeline;
-use crate::sink::{self, Mosaic, Sink};
-use crate::source::{self, Source};
+use emojicam::error::Error;
+use emojicam::frame::{Frame, StreamKind};
+use emojicam::pipeline::Pipeline;
+use emojicam::sink::{self, Mosaic, Sink};
+use emojicam::source::{self, Source};
 
 /// What kind of file an output path asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub enum OutputKind {
     Stream,
 }
 
-pub fn output_kind(path: &Path) -> crate::Result<OutputKind> {
+pub fn output_kind(path: &Path) -> emojicam::Result<OutputKind> {
     if path.as_os_str() == "-" {
         return Ok(OutputKind::Stream);
     }
@@ -71,11 +71,11 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let kind = output_kind(&args.output)?;
     let size = args.size.as_deref().map(parse_size).transpose()?;
     // Before anything is opened for writing: never overwrite the input.
-    crate::safety::check_paths(
+    emojicam::safety::check_paths(
         &[("--input", args.input.as_path())],
         &[("--output", args.output.as_path())],
     )?;
-    let input = crate::safety::Input::open(&args.input)?;
+    let input = emojicam::safety::Input::open(&args.input)?;
     let source = source::open(input.path()).map_err(|e| input.explain(e))?;
     let info = source.info().clone();
     let container = args
@@ -89,7 +89,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         sink::check_size(&args.output, container, w, h)?;
     }
     if kind == OutputKind::Still && info.kind == StreamKind::Video && !args.quiet {
-        crate::note!(
+        emojicam::note!(
             "emojicam: {} is an image format: rendering the first frame of the video",
             args.output.display()
         );
@@ -147,7 +147,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         if keep_audio && sink::has_audio(&args.input) {
             line.push_str("; sound kept");
         }
-        crate::note!("{line}");
+        emojicam::note!("{line}");
     }
     Ok(())
 }
@@ -160,10 +160,10 @@ pub fn render_stream(
     size: Option<(u32, u32)>,
     kind: OutputKind,
     progress: bool,
-) -> crate::Result<RenderSummary> {
+) -> emojicam::Result<RenderSummary> {
     let info = source.info().clone();
     let limit = if kind == OutputKind::Still { Some(1) } else { None };
-    let (tx, rx) = bounded::<crate::Result<(Frame, Option<Duration>)>>(3);
+    let (tx, rx) = bounded::<emojicam::Result<(Frame, Option<Duration>)>>(3);
     let capture = std::thread::Builder::new()
         .name("decode".into())
         .spawn(move || {
@@ -208,7 +208,7 @@ pub fn render_stream(
     // Timestamps of the frames in the pipeline, oldest first (pipelining holds one back).
     let mut stamps: VecDeque<Option<Duration>> = VecDeque::new();
     let result = (|| {
-        let mut emit = |pipeline: &mut Pipeline, grid: crate::pipeline::Grid, pts: Option<Duration>| {
+        let mut emit = |pipeline: &mut Pipeline, grid: emojicam::domain::Grid, pts: Option<Duration>| {
             let image = if needs_image {
                 Some(pipeline.render(size)?)
             } else {

@@ -11,9 +11,9 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::{Classifier, PATCH, PATCH_BYTES, VARIETY_UNIT};
+use crate::domain::patch_mean;
+use crate::domain::Background;
 use crate::error::{Error, Result};
-use crate::gpu::tiler::patch_mean;
-use crate::gpu::Background;
 
 /// The committed model, embedded so the binary works from any directory.
 pub static MODEL: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emojinet.onnx"));
@@ -76,7 +76,8 @@ pub fn find_library() -> Result<PathBuf> {
     })
 }
 
-pub(crate) fn environment() -> Result<&'static ort::environment::Environment> {
+/// The process-wide ONNX Runtime environment, loading the library on first use.
+pub fn environment() -> Result<&'static ort::environment::Environment> {
     let env = ENVIRONMENT.get_or_init(|| {
         let lib = find_library().map_err(|e| e.to_string())?;
         let builder =

@@ -1,13 +1,38 @@
 //! The GPU: one device shared by the tiler, the renderer and the nearest-emoji classifier.
 
 mod mosaic;
+mod readback;
 pub mod renderer;
 pub mod tiler;
 
-pub use renderer::{Background, MosaicGrid, Renderer, Scene};
+pub use renderer::{Renderer, Scene};
 pub use tiler::{Tiler, Tiles};
 
+pub use crate::error::GpuError;
+pub(crate) use readback::Readback;
+
+pub use crate::domain::Background;
 use crate::error::{Error, Result};
+
+/// Format of [`Renderer::render_to_frame`]'s target: bytes as they are, no sRGB encoding.
+pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+/// Usages a texture needs for [`Renderer::draw`] (either path) to draw into it.
+pub const TARGET_USAGE: wgpu::TextureUsages =
+    wgpu::TextureUsages::RENDER_ATTACHMENT.union(wgpu::TextureUsages::STORAGE_BINDING);
+
+/// One tile as both render paths read it, 8 bytes: the atlas index and the colour behind the
+/// emoji (RGBA8, alpha 255). The instanced-quad pass reads it as a per-instance vertex
+/// attribute (`renderer/render.wgsl`), the compute pass as one Rg32Uint texel
+/// (`mosaic/mosaic.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct TileRecord {
+    pub emoji: u32,
+    pub background: [u8; 4],
+}
+
+assert_layout!(TileRecord, size 8, emoji @ 0, background @ 4);
 
 /// Pieces of the compute passes' layouts (tiler, mosaic, nearest): one binding each.
 pub(crate) mod bind {
@@ -54,15 +79,38 @@ pub(crate) mod bind {
     }
 }
 
+/// Invocations per workgroup of every compute pass. Each compute shader declares
+/// `override WORKGROUP: u32;` and [`compute_pipeline`] sets it from here, so the dispatch counts
+/// computed in Rust and the shaders' `@workgroup_size` cannot drift apart.
+pub(crate) const WORKGROUP: u32 = 64;
+
+/// Asserts at compile time that a `#[repr(C)]` struct shared with WGSL has the WGSL layout:
+/// its size and each named field's byte offset.
+macro_rules! assert_layout {
+    ($ty:ty, size $size:expr $(, $field:ident @ $offset:expr)* $(,)?) => {
+        const _: () = {
+            assert!(std::mem::size_of::<$ty>() == $size);
+            $(assert!(std::mem::offset_of!($ty, $field) == $offset);)*
+        };
+    };
+}
+pub(crate) use assert_layout;
+
 /// A compute pipeline (named `label`) running `entry` of `module` with one bind group of
-/// `layout`.
+/// `layout`. `WORKGROUP` and `constants` set the module's pipeline-overridable constants
+/// (`override` declarations); naming one the module does not declare is an error.
 pub(crate) fn compute_pipeline(
     device: &wgpu::Device,
     label: &str,
     module: &wgpu::ShaderModule,
     layout: &wgpu::BindGroupLayout,
     entry: &str,
+    constants: &[(&str, u32)],
 ) -> wgpu::ComputePipeline {
+    let constants: Vec<(&str, f64)> = std::iter::once(("WORKGROUP", WORKGROUP))
+        .chain(constants.iter().copied())
+        .map(|(name, value)| (name, f64::from(value)))
+        .collect();
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
         label: Some(label),
         bind_group_layouts: &[Some(layout)],
@@ -73,7 +121,10 @@ pub(crate) fn compute_pipeline(
         layout: Some(&pipeline_layout),
         module,
         entry_point: Some(entry),
-        compilation_options: Default::default(),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &constants,
+            ..Default::default()
+        },
         cache: None,
     })
 }
@@ -101,6 +152,38 @@ pub(crate) fn uniform_buffer<T>(device: &wgpu::Device, label: &str) -> wgpu::Buf
         label: Some(label),
         size: std::mem::size_of::<T>() as u64,
         usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// A bind group of `layout` whose binding `i` is `resources[i]`.
+pub(crate) fn bind_group(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    resources: &[wgpu::BindingResource<'_>],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, resource)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: resource.clone(),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
+}
+
+/// An unmapped buffer of `size` bytes.
+pub(crate) fn buffer(device: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage,
         mapped_at_creation: false,
     })
 }
@@ -215,7 +298,10 @@ impl GpuContext {
             required_limits,
             ..Default::default()
         }))
-        .map_err(|e| Error::Gpu(format!("cannot open a device on {}: {e}", describe(&adapter_info))))?;
+        .map_err(|source| GpuError::Device {
+            adapter: describe(&adapter_info),
+            source,
+        })?;
         Ok(Self {
             device,
             queue,
@@ -233,17 +319,17 @@ impl GpuContext {
         &self.adapter
     }
 
-    /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)": for logs and `--adapter list`.
+    /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)": for logs and `emojicam adapters`.
     pub fn describe(&self) -> String {
         describe(&self.adapter_info)
     }
 
     /// Blocks until the GPU has finished everything submitted so far, mapping callbacks included.
-    pub(crate) fn wait(&self) -> Result<()> {
+    pub(crate) fn poll(&self) -> std::result::Result<(), GpuError> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))
+            .map_err(|source| GpuError::Poll { source })
     }
 }
 
@@ -261,9 +347,9 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
 }
 
 fn no_adapter(detail: &str) -> Error {
-    Error::Gpu(format!(
+    Error::gpu(format!(
         "no GPU adapter found{detail}: install mesa-vulkan-drivers (software Vulkan) or a GPU driver; \
-         --adapter list shows the adapters this machine has"
+         `emojicam adapters` lists the adapters this machine has"
     ))
 }
 
@@ -312,7 +398,7 @@ async fn choose_adapter(
                         && surface.is_none_or(|s| a.is_surface_supported(s))
                 })
                 .ok_or_else(|| {
-                    Error::Gpu(format!(
+                    Error::gpu(format!(
                         "no GPU adapter matches '{name}'; available: {}",
                         if names.is_empty() {
                             "none (install mesa-vulkan-drivers or a GPU driver)".to_string()

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::capture::Captured;
 use super::recorder::{SinkFrame, SinkReport, SinkWorker};
+use crate::domain::Background;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
-use crate::gpu::renderer::Background;
 use crate::pipeline::{Pipeline, MAX_TILE, MIN_TILE};
 use crate::sink::{AtomicFile, CommitOnFinish, Mp4Sink, Sink, V4l2Sink, Y4mSink};
 

@@ -18,8 +18,9 @@ use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
 use super::session::{background_name, Original, Session};
 use super::{SessionFactory, StopReason};
 use crate::atlas::Atlas;
+use crate::domain::Grid;
 use crate::error::{Error, Result};
-use crate::gpu::renderer::{MosaicGrid, Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
+use crate::gpu::renderer::{Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::gpu::GpuContext;
 
 /// Events the capture thread and the Ctrl-C handler send into the event loop.
@@ -138,7 +139,7 @@ impl WindowApp {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let surface = instance
             .create_surface(window.clone())
-            .map_err(|e| Error::Gpu(format!("cannot create a surface for the window: {e}")))?;
+            .map_err(|e| Error::gpu(format!("cannot create a surface for the window: {e}")))?;
         // Only an adapter that can present to this surface will do.
         let gpu = Arc::new(GpuContext::with_instance(
             instance,
@@ -148,7 +149,7 @@ impl WindowApp {
         let inner = window.inner_size();
         let mut config = surface
             .get_default_config(gpu.adapter(), inner.width.max(1), inner.height.max(1))
-            .ok_or_else(|| Error::Gpu(format!("{} cannot present to this window", gpu.describe())))?;
+            .ok_or_else(|| Error::gpu(format!("{} cannot present to this window", gpu.describe())))?;
         // A plain (non-sRGB) format when there is one: the mosaic holds sRGB bytes already, so
         // they go to the screen as they are, with no decode-and-encode per pixel (which costs a
         // software GPU several milliseconds a frame).
@@ -253,9 +254,7 @@ impl WindowApp {
                 gfx.surface.configure(&gfx.gpu.device, &gfx.config);
                 return Ok(());
             }
-            wgpu::CurrentSurfaceTexture::Validation => {
-                return Err(Error::Gpu("the window surface failed validation".into()))
-            }
+            wgpu::CurrentSurfaceTexture::Validation => return Err(Error::gpu("the window surface failed validation")),
         };
         let view = surface_texture.texture.create_view(&Default::default());
         let (w, h) = (gfx.config.width, gfx.config.height);
@@ -281,7 +280,7 @@ impl WindowApp {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
         let settings = session.pipeline.settings().clone();
         let scene = Scene {
-            grid: MosaicGrid {
+            grid: Grid {
                 cols: grid.cols,
                 rows: grid.rows,
                 tile: grid.tile,

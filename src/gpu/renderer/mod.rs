@@ -4,86 +4,20 @@
 //! any output size, from 4 px tiles on a phone preview to 64 px tiles in a 4K render.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
 use std::sync::Arc;
 
 use super::mosaic::MosaicPass;
-use super::tiler::Tiles;
-use super::{texture_2d, uniform_buffer, GpuContext};
+use super::{bind_group, texture_2d, uniform_buffer, GpuContext, Readback, TileRecord};
+pub use super::{OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::atlas::Atlas;
+pub use crate::domain::{Background, Grid};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-
-/// What shows through the transparent parts of each emoji.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Background {
-    Color([u8; 3]),
-    /// Each tile's own mean colour: the mosaic keeps the photo's colours where emoji are small.
-    Tile,
-}
-
-impl Default for Background {
-    fn default() -> Self {
-        Background::Color([0, 0, 0])
-    }
-}
-
-impl Background {
-    /// "black", "white", "tile", "#rrggbb" or "rrggbb".
-    pub fn parse(s: &str) -> Result<Self> {
-        let t = s.trim().to_ascii_lowercase();
-        match t.as_str() {
-            "black" => return Ok(Background::Color([0, 0, 0])),
-            "white" => return Ok(Background::Color([255, 255, 255])),
-            "tile" => return Ok(Background::Tile),
-            _ => {}
-        }
-        let hex = t.strip_prefix('#').unwrap_or(&t);
-        if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16);
-            if let (Ok(r), Ok(g), Ok(b)) = (byte(0), byte(2), byte(4)) {
-                return Ok(Background::Color([r, g, b]));
-            }
-        }
-        Err(Error::Usage(format!(
-            "unknown background '{s}': use black, white, tile, or a colour like #20a0ff"
-        )))
-    }
-}
-
-/// The tile grid a mosaic covers: which source rectangle each tile stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MosaicGrid {
-    pub cols: u32,
-    pub rows: u32,
-    /// Tile size in source pixels.
-    pub tile: u32,
-    pub src_width: u32,
-    pub src_height: u32,
-}
-
-impl MosaicGrid {
-    pub fn tiles(&self) -> usize {
-        self.cols as usize * self.rows as usize
-    }
-}
-
-impl From<&Tiles> for MosaicGrid {
-    fn from(t: &Tiles) -> Self {
-        MosaicGrid {
-            cols: t.cols,
-            rows: t.rows,
-            tile: t.tile,
-            src_width: t.width,
-            src_height: t.height,
-        }
-    }
-}
 
 /// Everything one mosaic frame needs to be drawn.
 #[derive(Clone, Copy, Debug)]
 pub struct Scene<'a> {
-    pub grid: MosaicGrid,
+    pub grid: Grid,
     /// Atlas index per tile, row-major.
     pub emoji: &'a [u32],
     pub background: Background,
@@ -104,12 +38,7 @@ struct Params {
     _pad: [f32; 3],
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Instance {
-    emoji: u32,
-    background: [u8; 4],
-}
+super::assert_layout!(Params, size 48, cols @ 0, columns @ 4, cell @ 8, lod @ 12, tile_ndc @ 16, atlas_size @ 24, max_level @ 32);
 
 struct Target {
     texture: wgpu::Texture,
@@ -117,7 +46,7 @@ struct Target {
     width: u32,
     height: u32,
     padded_row: u32,
-    staging: wgpu::Buffer,
+    staging: Readback,
 }
 
 /// How the mosaic is drawn. Both write the same image up to rounding and filtering detail.
@@ -161,7 +90,7 @@ pub struct Renderer {
     pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
     params: wgpu::Buffer,
     instances: wgpu::Buffer,
-    instance_data: Vec<Instance>,
+    instance_data: Vec<TileRecord>,
     target: Option<Target>,
     count: u32,
     cell: u32,
@@ -169,13 +98,6 @@ pub struct Renderer {
     atlas_size: (u32, u32),
     max_level: u32,
 }
-
-/// Format of [`Renderer::render_to_frame`]'s target: bytes as they are, no sRGB encoding.
-pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
-
-/// Usages a texture needs for [`Renderer::draw`] (either path) to draw into it.
-pub const TARGET_USAGE: wgpu::TextureUsages =
-    wgpu::TextureUsages::RENDER_ATTACHMENT.union(wgpu::TextureUsages::STORAGE_BINDING);
 
 impl Renderer {
     /// Uploads the atlas once; everything else is reused from frame to frame.
@@ -185,46 +107,12 @@ impl Renderer {
         let (aw, ah) = atlas.dimensions();
         let max_dim = device.limits().max_texture_dimension_2d;
         if aw > max_dim || ah > max_dim {
-            return Err(Error::Gpu(format!(
+            return Err(Error::gpu(format!(
                 "the emoji atlas is {aw}x{ah} px but {} allows only {max_dim} px textures",
                 ctx.describe()
             )));
         }
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("emoji atlas"),
-            size: wgpu::Extent3d {
-                width: aw,
-                height: ah,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: mips.len() as u32,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8Unorm,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
-        for (level, (w, h, pixels)) in mips.iter().enumerate() {
-            ctx.queue.write_texture(
-                wgpu::TexelCopyTextureInfo {
-                    texture: &texture,
-                    mip_level: level as u32,
-                    origin: wgpu::Origin3d::ZERO,
-                    aspect: wgpu::TextureAspect::All,
-                },
-                pixels,
-                wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(w * 4),
-                    rows_per_image: Some(*h),
-                },
-                wgpu::Extent3d {
-                    width: *w,
-                    height: *h,
-                    depth_or_array_layers: 1,
-                },
-            );
-        }
+        let texture = upload_atlas(&ctx, &mips, (aw, ah));
         let view = texture.create_view(&Default::default());
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("emoji atlas"),
@@ -237,55 +125,17 @@ impl Renderer {
             ..Default::default()
         });
         let params = uniform_buffer::<Params>(device, "render params");
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("render"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 2,
-                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
+        let layout = bind_group_layout(device);
+        let bind_group = bind_group(
+            device,
+            "render",
+            &layout,
+            &[
+                wgpu::BindingResource::TextureView(&view),
+                wgpu::BindingResource::Sampler(&sampler),
+                params.as_entire_binding(),
             ],
-        });
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("render"),
-            layout: &layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Sampler(&sampler),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: params.as_entire_binding(),
-                },
-            ],
-        });
+        );
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("render"),
             bind_group_layouts: &[Some(&layout)],
@@ -293,7 +143,7 @@ impl Renderer {
         });
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("render"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/render.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("render.wgsl").into()),
         });
         let instances = Self::instance_buffer(device, 1024);
         Ok(Self {
@@ -320,7 +170,7 @@ impl Renderer {
     fn instance_buffer(device: &wgpu::Device, tiles: u64) -> wgpu::Buffer {
         device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("render instances"),
-            size: tiles * std::mem::size_of::<Instance>() as u64,
+            size: tiles * std::mem::size_of::<TileRecord>() as u64,
             usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
@@ -340,21 +190,18 @@ impl Renderer {
             label: Some("render offscreen"),
         });
         // `ensure_target` just made it; take it out to borrow self mutably below.
-        let target = self
-            .target
-            .take()
-            .ok_or_else(|| Error::Gpu("render target missing".into()))?;
+        let mut target = self.target.take().ok_or_else(|| Error::gpu("render target missing"))?;
         let drawn = self.draw(&mut encoder, &target.texture, &target.view, scene);
-        let result = drawn.and_then(|()| self.read_target(encoder, &target, out));
+        let result = drawn.and_then(|()| self.read_target(encoder, &mut target, out));
         self.target = Some(target);
         result
     }
 
-    fn read_target(&self, mut encoder: wgpu::CommandEncoder, target: &Target, out: &mut Frame) -> Result<()> {
+    fn read_target(&self, mut encoder: wgpu::CommandEncoder, target: &mut Target, out: &mut Frame) -> Result<()> {
         encoder.copy_texture_to_buffer(
             target.texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
-                buffer: &target.staging,
+                buffer: target.staging.buffer(),
                 layout: wgpu::TexelCopyBufferLayout {
                     offset: 0,
                     bytes_per_row: Some(target.padded_row),
@@ -367,27 +214,17 @@ impl Renderer {
                 depth_or_array_layers: 1,
             },
         );
-        let (tx, rx) = mpsc::channel();
-        encoder.map_buffer_on_submit(&target.staging, wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
+        let (row, padded_row) = (target.width as usize * 4, target.padded_row as usize);
+        target
+            .staging
+            .map_on_submit(&mut encoder, padded_row as u64 * target.height as u64)?;
         self.ctx.queue.submit([encoder.finish()]);
-        self.ctx.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("render readback was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot map the render readback buffer: {e}")))?;
-        let row = target.width as usize * 4;
         out.rgba.clear();
-        {
-            let view = target
-                .staging
-                .get_mapped_range(..)
-                .map_err(|e| Error::Gpu(format!("cannot read the render readback buffer: {e}")))?;
-            for line in view.chunks_exact(target.padded_row as usize) {
+        target.staging.read(&self.ctx, |view| {
+            for line in view.chunks_exact(padded_row) {
                 out.rgba.extend_from_slice(&line[..row]);
             }
-        }
-        target.staging.unmap();
+        })?;
         out.width = target.width;
         out.height = target.height;
         Ok(())
@@ -436,7 +273,7 @@ impl Renderer {
                     &self.atlas_view,
                     (self.cell, self.columns, self.count),
                     &scene.grid,
-                    bytemuck::cast_slice(&self.instance_data),
+                    &self.instance_data,
                     texture,
                 )
             }
@@ -448,7 +285,7 @@ impl Renderer {
         self.check(scene)?;
         self.fill_instances(scene)?;
         let tiles = scene.grid.tiles();
-        let needed = (tiles * std::mem::size_of::<Instance>()) as u64;
+        let needed = (tiles * std::mem::size_of::<TileRecord>()) as u64;
         if self.instances.size() < needed {
             self.instances = Self::instance_buffer(&self.ctx.device, (tiles as u64).next_power_of_two());
         }
@@ -551,7 +388,7 @@ impl Renderer {
                     if e >= count {
                         return Err(bad(e));
                     }
-                    self.instance_data.push(Instance {
+                    self.instance_data.push(TileRecord {
                         emoji: e,
                         background: [r, g, b, 255],
                     });
@@ -562,7 +399,7 @@ impl Renderer {
                     if e >= count {
                         return Err(bad(e));
                     }
-                    self.instance_data.push(Instance {
+                    self.instance_data.push(TileRecord {
                         emoji: e,
                         background: [r, g, b, 255],
                     });
@@ -588,7 +425,7 @@ impl Renderer {
                     entry_point: Some("vs_main"),
                     compilation_options: Default::default(),
                     buffers: &[Some(wgpu::VertexBufferLayout {
-                        array_stride: std::mem::size_of::<Instance>() as u64,
+                        array_stride: std::mem::size_of::<TileRecord>() as u64,
                         step_mode: wgpu::VertexStepMode::Instance,
                         attributes: &wgpu::vertex_attr_array![0 => Uint32, 1 => Unorm8x4],
                     })],
@@ -626,9 +463,12 @@ impl Renderer {
         let device = &self.ctx.device;
         let max_dim = device.limits().max_texture_dimension_2d;
         if width == 0 || height == 0 || width > max_dim || height > max_dim {
-            return Err(Error::Usage(format!(
-                "output size {width}x{height} is not possible: each side must be 1 to {max_dim} px"
-            )));
+            let message = format!("output size {width}x{height} is not possible: each side must be 1 to {max_dim} px");
+            return Err(if width == 0 || height == 0 {
+                Error::Usage(message)
+            } else {
+                Error::GpuLimit(message)
+            });
         }
         let texture = texture_2d(
             device,
@@ -639,12 +479,7 @@ impl Renderer {
         );
         let view = texture.create_view(&Default::default());
         let padded_row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("mosaic readback"),
-            size: padded_row as u64 * height as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = Readback::new(device, "render", padded_row as u64 * height as u64);
         self.target = Some(Target {
             texture,
             view,
@@ -655,4 +490,80 @@ impl Renderer {
         });
         Ok(())
     }
+}
+
+/// The atlas as a mipmapped texture, every level uploaded.
+fn upload_atlas(ctx: &GpuContext, mips: &[(u32, u32, Vec<u8>)], (aw, ah): (u32, u32)) -> wgpu::Texture {
+    let device = &ctx.device;
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("emoji atlas"),
+        size: wgpu::Extent3d {
+            width: aw,
+            height: ah,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: mips.len() as u32,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    for (level, (w, h, pixels)) in mips.iter().enumerate() {
+        ctx.queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &texture,
+                mip_level: level as u32,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            pixels,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(w * 4),
+                rows_per_image: Some(*h),
+            },
+            wgpu::Extent3d {
+                width: *w,
+                height: *h,
+                depth_or_array_layers: 1,
+            },
+        );
+    }
+    texture
+}
+
+/// The render pass's one bind group: the atlas and its sampler (fragment), the parameters.
+fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("render"),
+        entries: &[
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: 1,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: 2,
+                visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            },
+        ],
+    })
 }

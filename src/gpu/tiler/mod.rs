@@ -5,20 +5,16 @@
 //! `[c*T + px*T/10, c*T + (px+1)*T/10) x [r*T + py*T/10, r*T + (py+1)*T/10)` clipped to the
 //! frame; a patch pixel wholly outside a partial edge tile repeats the last row/column.
 
-use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::{bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext};
-use crate::classify::{quadrant_sums, PATCH, PATCH_BYTES};
+use super::{
+    assert_layout, bind, bind_group, buffer, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext,
+    Readback, WORKGROUP,
+};
+use crate::domain::{patch_mean, validate_tile, Grid, PATCH_BYTES};
+pub use crate::domain::{quadrant_means, MAX_TILE, MIN_TILE};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-
-/// Smallest and largest tile sizes in source pixels.
-pub const MIN_TILE: u32 = 4;
-pub const MAX_TILE: u32 = 64;
-
-/// Tiles per workgroup, as in `shaders/tiler.wgsl`.
-const WORKGROUP: u32 = 64;
 
 /// `Tiles::change` value of a tile that was never accepted as classified.
 pub const NEVER_CLASSIFIED: u32 = u32::MAX;
@@ -26,11 +22,8 @@ pub const NEVER_CLASSIFIED: u32 = u32::MAX;
 /// One frame's tiles as read back. Reuse one value across frames: its vectors only grow.
 #[derive(Clone, Debug, Default)]
 pub struct Tiles {
-    pub width: u32,
-    pub height: u32,
-    pub tile: u32,
-    pub cols: u32,
-    pub rows: u32,
+    /// The grid these tiles cover.
+    pub grid: Grid,
     /// `cols * rows` patches of [`PATCH_BYTES`], row-major tiles, each 10x10 RGB row-major.
     pub patches: Vec<u8>,
     /// Per tile: the largest change of any 2x2-quadrant mean channel (0..255) since the tile
@@ -43,7 +36,7 @@ pub struct Tiles {
 
 impl Tiles {
     pub fn len(&self) -> usize {
-        (self.cols * self.rows) as usize
+        self.grid.tiles()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -70,26 +63,6 @@ impl Tiles {
     }
 }
 
-/// Rounded mean colour of one patch; the renderer's `tile` background and the nearest
-/// classifier both use exactly this, so they agree on what the background is.
-pub fn patch_mean(patch: &[u8]) -> [u8; 3] {
-    let mut sum = [0u32; 3];
-    for px in patch.chunks_exact(3) {
-        for c in 0..3 {
-            sum[c] += px[c] as u32;
-        }
-    }
-    let n = (PATCH * PATCH) as u32;
-    sum.map(|s| ((s + n / 2) / n) as u8)
-}
-
-/// Rounded mean colour of each 5x5 quadrant (TL, TR, BL, BR) of a patch, RGB: what the tiler
-/// shader compares new patches with.
-pub fn quadrant_means(patch: &[u8]) -> [u8; 12] {
-    let sums = quadrant_sums(patch);
-    std::array::from_fn(|i| ((sums[i / 3][i % 3] + 12) / 25) as u8)
-}
-
 /// A tile's entry in the tiler's reference: its quadrant means and "classified".
 fn reference(q: &[u8; 12]) -> Reference {
     let word = |i: usize| u32::from_le_bytes([q[i], q[i + 1], q[i + 2], q[i + 3]]);
@@ -114,17 +87,6 @@ fn write_texture(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8], byte
     );
 }
 
-/// Checks a tile size before any GPU work.
-pub fn validate_tile(tile: u32) -> Result<()> {
-    if (MIN_TILE..=MAX_TILE).contains(&tile) {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!(
-            "tile size {tile} is out of range: use {MIN_TILE} to {MAX_TILE} pixels"
-        )))
-    }
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -135,6 +97,8 @@ struct Params {
     rows: u32,
     _pad: [u32; 3],
 }
+
+assert_layout!(Params, size 32, width @ 0, height @ 4, tile @ 8, cols @ 12, rows @ 16);
 
 /// The frame as the tiler reads it: four RGBA8 pixels per Rgba32Uint texel, so one fetch
 /// reads four pixels (lavapipe's per-fetch cost dominates the tiling).
@@ -147,26 +111,23 @@ struct FrameTexture {
 }
 
 /// Per tile: the quadrant means of the patch last classified (12 bytes) and a nonzero last
-/// word when there is one; `reference` in `shaders/tiler.wgsl`.
+/// word when there is one; `reference` in `tiler.wgsl`.
 type Reference = [u32; 4];
 
 /// Buffers sized for one grid (frame size + tile size).
-struct Grid {
-    width: u32,
-    height: u32,
-    tile: u32,
-    cols: u32,
-    rows: u32,
+struct GridBuffers {
+    grid: Grid,
     patches: wgpu::Buffer,
     reference: wgpu::Buffer,
     summary: wgpu::Buffer,
-    staging: wgpu::Buffer,
+    /// Patches, then the summary, copied out for the CPU.
+    staging: Readback,
     bind_group: wgpu::BindGroup,
 }
 
-impl Grid {
+impl GridBuffers {
     fn tiles(&self) -> usize {
-        (self.cols * self.rows) as usize
+        self.grid.tiles()
     }
 
     fn patch_bytes(&self) -> u64 {
@@ -180,7 +141,7 @@ pub struct Tiler {
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
     frame: Option<FrameTexture>,
-    grid: Option<Grid>,
+    grid: Option<GridBuffers>,
     /// Per tile the quadrant means of the patch last classified. Kept on the CPU and
     /// uploaded with the next frame, so a caller that has already submitted frame N+1 can
     /// still accept frame N's patches.
@@ -190,8 +151,6 @@ pub struct Tiler {
     keep_preview: bool,
     /// Rows padded to whole texels, for frames whose width is not a multiple of 4.
     padded: Vec<u8>,
-    /// Receives the staging buffer's map result between `submit` and `read`.
-    pending: Option<mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>>,
 }
 
 impl Tiler {
@@ -199,7 +158,7 @@ impl Tiler {
         let device = &ctx.device;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("tiler"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/tiler.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("tiler.wgsl").into()),
         });
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("tiler"),
@@ -211,7 +170,8 @@ impl Tiler {
                 bind::compute(4, bind::storage(false)),
             ],
         });
-        let pipeline = compute_pipeline(device, "tiler", &module, &layout, "main");
+        let words = (PATCH_BYTES / 4) as u32;
+        let pipeline = compute_pipeline(device, "tiler", &module, &layout, "main", &[("WORDS", words)]);
         let params = uniform_buffer::<Params>(device, "tiler params");
         Self {
             ctx,
@@ -224,7 +184,6 @@ impl Tiler {
             reference_dirty: false,
             keep_preview: false,
             padded: Vec::new(),
-            pending: None,
         }
     }
 
@@ -238,7 +197,7 @@ impl Tiler {
     /// classify the previous frame while the GPU works on this one.
     pub fn submit(&mut self, frame: &Frame, tile: u32) -> Result<()> {
         validate_tile(tile)?;
-        if self.pending.is_some() {
+        if self.grid.as_ref().is_some_and(|g| g.staging.is_pending()) {
             return Err(Error::Other(
                 "tiler: submit called twice without read in between".into(),
             ));
@@ -259,8 +218,8 @@ impl Tiler {
             )));
         }
         self.ensure_resources(frame.width, frame.height, tile)?;
-        let (Some(tex), Some(grid)) = (&self.frame, &self.grid) else {
-            return Err(Error::Gpu("tiler resources missing".into()));
+        let (Some(tex), Some(grid)) = (&self.frame, &mut self.grid) else {
+            return Err(Error::gpu("tiler resources missing"));
         };
         let queue = &self.ctx.queue;
         let texels = frame.width.div_ceil(4);
@@ -296,39 +255,24 @@ impl Tiler {
         let groups = (grid.tiles() as u32).div_ceil(WORKGROUP);
         dispatch(&mut encoder, "tiler", &self.pipeline, &grid.bind_group, (groups, 1));
         let pb = grid.patch_bytes();
-        encoder.copy_buffer_to_buffer(&grid.patches, 0, &grid.staging, 0, pb);
-        encoder.copy_buffer_to_buffer(&grid.summary, 0, &grid.staging, pb, grid.tiles() as u64 * 16);
-        let (tx, rx) = mpsc::channel();
-        encoder.map_buffer_on_submit(&grid.staging, wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
+        let summary_bytes = grid.tiles() as u64 * 16;
+        encoder.copy_buffer_to_buffer(&grid.patches, 0, grid.staging.buffer(), 0, pb);
+        encoder.copy_buffer_to_buffer(&grid.summary, 0, grid.staging.buffer(), pb, summary_bytes);
+        grid.staging.map_on_submit(&mut encoder, pb + summary_bytes)?;
         queue.submit([encoder.finish()]);
-        self.pending = Some(rx);
         Ok(())
     }
 
     /// Waits for the frame queued by `submit` and copies its tiles into `out`.
     pub fn read(&mut self, out: &mut Tiles) -> Result<()> {
-        let rx = self
-            .pending
-            .take()
-            .ok_or_else(|| Error::Other("tiler: read called without submit".into()))?;
-        let Some(grid) = &self.grid else {
-            return Err(Error::Gpu("tiler resources missing".into()));
+        let Some(grid) = self.grid.as_mut().filter(|g| g.staging.is_pending()) else {
+            return Err(Error::Other("tiler: read called without submit".into()));
         };
-        self.ctx.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("tile readback was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot map the tile readback buffer: {e}")))?;
-        {
-            let view = grid
-                .staging
-                .get_mapped_range(..)
-                .map_err(|e| Error::Gpu(format!("cannot read the tile readback buffer: {e}")))?;
-            let pb = grid.patch_bytes() as usize;
+        let (pb, tiles) = (grid.patch_bytes() as usize, grid.tiles());
+        grid.staging.read(&self.ctx, |view| {
             out.patches.clear();
             out.patches.extend_from_slice(&view[..pb]);
-            let summary: &[[u32; 4]] = bytemuck::cast_slice(&view[pb..pb + grid.tiles() * 16]);
+            let summary: &[[u32; 4]] = bytemuck::cast_slice(&view[pb..pb + tiles * 16]);
             out.change.clear();
             out.change.extend(summary.iter().map(|s| s[3]));
             out.means.clear();
@@ -337,13 +281,8 @@ impl Tiler {
                 m.copy_from_slice(bytemuck::cast_slice(&s[..3]));
                 m
             }));
-        }
-        grid.staging.unmap();
-        out.width = grid.width;
-        out.height = grid.height;
-        out.tile = grid.tile;
-        out.cols = grid.cols;
-        out.rows = grid.rows;
+        })?;
+        out.grid = grid.grid;
         Ok(())
     }
 
@@ -374,9 +313,9 @@ impl Tiler {
     }
 
     fn same_grid(&self, t: &Tiles) -> bool {
-        self.grid.as_ref().is_some_and(|g| {
-            (g.width, g.height, g.tile) == (t.width, t.height, t.tile) && t.means.len() == self.reference.len()
-        })
+        self.grid
+            .as_ref()
+            .is_some_and(|g| g.grid == t.grid && t.means.len() == self.reference.len())
     }
 
     /// Also upload each frame as an Rgba8Unorm texture, for [`Self::frame_view`] (the
@@ -397,17 +336,30 @@ impl Tiler {
     }
 
     fn ensure_resources(&mut self, width: u32, height: u32, tile: u32) -> Result<()> {
+        let (frame_changed, frame) = self.ensure_frame(width, height)?;
+        if !frame_changed && self.grid.as_ref().is_some_and(|g| g.grid.tile == tile) {
+            return Ok(());
+        }
+        let grid = Grid::new(width, height, tile);
+        let buffers = GridBuffers::new(&self.ctx, &self.layout, &self.params, &frame, grid)?;
+        // New buffers are zeroed: no tile has a reference yet.
+        self.reference.clear();
+        self.reference.resize(grid.tiles(), [0; 4]);
+        self.reference_dirty = false;
+        self.grid = Some(buffers);
+        Ok(())
+    }
+
+    /// Makes the frame texture (and the preview, when kept) fit a `width` x `height` frame;
+    /// returns whether it was remade, and the texture.
+    fn ensure_frame(&mut self, width: u32, height: u32) -> Result<(bool, wgpu::Texture)> {
         let device = &self.ctx.device;
         let max_dim = device.limits().max_texture_dimension_2d;
         if width > max_dim || height > max_dim {
-            return Err(Error::Usage(format!(
+            return Err(Error::GpuLimit(format!(
                 "frame {width}x{height} exceeds this GPU's texture limit of {max_dim} px"
             )));
         }
-        let frame_changed = self
-            .frame
-            .as_ref()
-            .is_none_or(|f| f.width != width || f.height != height);
         let texture = |label, w, format| {
             texture_2d(
                 device,
@@ -417,110 +369,86 @@ impl Tiler {
                 wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
             )
         };
-        if frame_changed {
-            self.frame = Some(FrameTexture {
+        let changed = self
+            .frame
+            .as_ref()
+            .is_none_or(|f| f.width != width || f.height != height);
+        let frame = match &mut self.frame {
+            Some(f) if !changed => f,
+            slot => slot.insert(FrameTexture {
                 texture: texture("tiler frame", width.div_ceil(4), wgpu::TextureFormat::Rgba32Uint),
                 width,
                 height,
                 preview: None,
-            });
-        }
-        if let Some(f) = &mut self.frame {
-            if self.keep_preview && f.preview.is_none() {
-                let t = texture("frame preview", width, wgpu::TextureFormat::Rgba8Unorm);
-                let v = t.create_view(&Default::default());
-                f.preview = Some((t, v));
-            }
-        }
-        let grid_ok = !frame_changed && self.grid.as_ref().is_some_and(|g| g.tile == tile);
-        if grid_ok {
-            return Ok(());
-        }
-        let Some(frame) = &self.frame else {
-            return Err(Error::Gpu("tiler frame texture missing".into()));
+            }),
         };
-        let cols = width.div_ceil(tile);
-        let rows = height.div_ceil(tile);
-        let tiles = (cols * rows) as u64;
+        if self.keep_preview && frame.preview.is_none() {
+            let t = texture("frame preview", width, wgpu::TextureFormat::Rgba8Unorm);
+            let v = t.create_view(&Default::default());
+            frame.preview = Some((t, v));
+        }
+        Ok((changed, frame.texture.clone()))
+    }
+}
+
+impl GridBuffers {
+    /// Every buffer and the bind group for tiling `frame` (the tiler's packed frame texture)
+    /// into `grid`; writes `grid` into `params`.
+    fn new(
+        ctx: &GpuContext,
+        layout: &wgpu::BindGroupLayout,
+        params: &wgpu::Buffer,
+        frame: &wgpu::Texture,
+        grid: Grid,
+    ) -> Result<Self> {
+        let device = &ctx.device;
+        let Grid { cols, rows, tile, .. } = grid;
+        let tiles = grid.tiles() as u64;
         let patch_bytes = tiles * PATCH_BYTES as u64;
         let limits = device.limits();
         if patch_bytes > limits.max_storage_buffer_binding_size
             || patch_bytes + tiles * 16 > limits.max_buffer_size
             || tiles.div_ceil(WORKGROUP as u64) > limits.max_compute_workgroups_per_dimension as u64
         {
-            return Err(Error::Usage(format!(
+            return Err(Error::GpuLimit(format!(
                 "{cols}x{rows} tiles of {tile} px need {patch_bytes} bytes of patches, more than \
                  this GPU allows: use a larger --tile"
             )));
         }
-        let buffer = |label, size, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
         use wgpu::BufferUsages as U;
-        let patches = buffer("tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
+        let patches = buffer(device, "tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
         let reference_bytes = tiles * std::mem::size_of::<Reference>() as u64;
-        let reference = buffer("tiler reference", reference_bytes, U::STORAGE | U::COPY_DST);
-        let summary = buffer("tiler summary", tiles * 16, U::STORAGE | U::COPY_SRC);
-        let staging = buffer("tiler readback", patch_bytes + tiles * 16, U::MAP_READ | U::COPY_DST);
-        self.ctx.queue.write_buffer(
-            &self.params,
-            0,
-            bytemuck::bytes_of(&Params {
-                width,
-                height,
-                tile,
-                cols,
-                rows,
-                _pad: [0; 3],
-            }),
-        );
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("tiler"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&frame.texture.create_view(&Default::default())),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: self.params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: patches.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: reference.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: summary.as_entire_binding(),
-                },
-            ],
-        });
-        // New buffers are zeroed: no tile has a reference yet.
-        self.reference.clear();
-        self.reference.resize(tiles as usize, [0; 4]);
-        self.reference_dirty = false;
-        self.grid = Some(Grid {
-            width,
-            height,
+        let reference = buffer(device, "tiler reference", reference_bytes, U::STORAGE | U::COPY_DST);
+        let summary = buffer(device, "tiler summary", tiles * 16, U::STORAGE | U::COPY_SRC);
+        let staging = Readback::new(device, "tile", patch_bytes + tiles * 16);
+        let values = Params {
+            width: grid.src_width,
+            height: grid.src_height,
             tile,
             cols,
             rows,
+            _pad: [0; 3],
+        };
+        ctx.queue.write_buffer(params, 0, bytemuck::bytes_of(&values));
+        let bind_group = bind_group(
+            device,
+            "tiler",
+            layout,
+            &[
+                wgpu::BindingResource::TextureView(&frame.create_view(&Default::default())),
+                params.as_entire_binding(),
+                patches.as_entire_binding(),
+                reference.as_entire_binding(),
+                summary.as_entire_binding(),
+            ],
+        );
+        Ok(Self {
+            grid,
             patches,
             reference,
             summary,
             staging,
             bind_group,
-        });
-        Ok(())
+        })
     }
 }

@@ -56,6 +56,8 @@ struct BlitParams {
     decode: f32,
 }
 
+crate::gpu::assert_layout!(BlitParams, size 32, rect @ 0, size @ 16, alpha @ 24, decode @ 28);
+
 pub struct Overlay {
     rect_pipeline: wgpu::RenderPipeline,
     screen: wgpu::Buffer,
@@ -77,7 +79,7 @@ impl Overlay {
     pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("overlay"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/overlay.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("overlay.wgsl").into()),
         });
         let uniform_entry = |binding, visibility| wgpu::BindGroupLayoutEntry {
             binding,
@@ -248,24 +250,16 @@ impl Overlay {
     ) {
         let slot = slot.min(BLIT_SLOTS - 1);
         if self.blit_bind[slot].as_ref().is_none_or(|(v, _)| v != frame) {
-            let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("overlay blit"),
-                layout: &self.blit_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: self.blit_params[slot].as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::TextureView(frame),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: wgpu::BindingResource::Sampler(&self.sampler),
-                    },
+            let bind = crate::gpu::bind_group(
+                device,
+                "overlay blit",
+                &self.blit_layout,
+                &[
+                    self.blit_params[slot].as_entire_binding(),
+                    wgpu::BindingResource::TextureView(frame),
+                    wgpu::BindingResource::Sampler(&self.sampler),
                 ],
-            });
+            );
             self.blit_bind[slot] = Some((frame.clone(), bind));
         }
         let params = BlitParams {

@@ -40,7 +40,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read> reference: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> summary: array<vec4<u32>>;
 
-const WORDS: u32 = 75u;      // 300 bytes per patch
+// Set by the pipeline (src/gpu/tiler/mod.rs): u32 words per patch (PATCH_BYTES / 4 = 75),
+// and invocations per workgroup (gpu::WORKGROUP).
+override WORDS: u32;
+override WORKGROUP: u32;
 const NEVER: u32 = 0xffffffffu;
 
 fn pixel(x: u32, y: u32) -> u32 {
@@ -129,7 +132,7 @@ fn ref_pixel(r: vec4<u32>, q: u32) -> vec3<u32> {
     return out;
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(WORKGROUP, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = gid.x;
     if (t >= params.cols * params.rows) {

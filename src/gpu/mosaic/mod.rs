@@ -1,4 +1,4 @@
-//! The renderer's compute path (`shaders/mosaic.wgsl`): the atlas pre-scaled once to the
+//! The renderer's compute path (`mosaic.wgsl`): the atlas pre-scaled once to the
 //! on-screen tile size, then one gather per output pixel.
 //!
 //! On a software rasteriser (lavapipe) the instanced-quad pass spends most of its time in
@@ -6,17 +6,19 @@
 //! emoji is area-averaged once to exactly the tile's pixel size (which also keeps every tile's
 //! mean colour exact), and a frame costs one buffer load and one store per pixel.
 
-use super::renderer::{MosaicGrid, OFFSCREEN_FORMAT};
-use super::{bind, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext};
+use super::{
+    assert_layout, bind, bind_group, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext, TileRecord,
+    OFFSCREEN_FORMAT, WORKGROUP,
+};
+use crate::domain::Grid;
 use crate::error::{Error, Result};
 
 /// Largest pre-scaled cell: the atlas's own resolution. Bigger tiles magnify bilinearly.
 const MAX_CELL: u32 = 64;
-const WORKGROUP: u32 = 64;
 /// Pre-scaled cells: premultiplied RGBA8 packed in one u32 per texel, because lavapipe fetches
 /// a 32-bit integer texel faster than it converts four unorm channels.
 const CELL_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
-/// Output rows per invocation of the mosaic pass, as in `shaders/mosaic.wgsl`.
+/// Output rows per invocation of the mosaic pass, as in `mosaic.wgsl`.
 const ROWS: u32 = 16;
 
 #[repr(C)]
@@ -30,6 +32,8 @@ struct PrescaleParams {
     _pad: [u32; 3],
 }
 
+assert_layout!(PrescaleParams, size 32, size @ 0, src @ 4, level @ 8, columns @ 12, count @ 16);
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct MosaicParams {
@@ -41,6 +45,8 @@ struct MosaicParams {
     dirty: u32,
     _pad: [u32; 2],
 }
+
+assert_layout!(MosaicParams, size 32, width @ 0, height @ 4, size @ 8, columns @ 12, cols @ 16, dirty @ 20);
 
 /// Redraw only the tiles whose emoji or background changed when at most this share did.
 const PARTIAL_SHARE: f64 = 0.4;
@@ -54,26 +60,22 @@ struct Drawn {
     target: wgpu::Texture,
     geometry: Geometry,
     size: u32,
-    tiles: Vec<u8>,
+    tiles: Vec<TileRecord>,
 }
 
-/// Output geometry the maps were built for.
+/// Output geometry the maps were built for: a grid drawn at `width` x `height` pixels.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Geometry {
     width: u32,
     height: u32,
-    src_width: u32,
-    src_height: u32,
-    tile: u32,
-    cols: u32,
-    rows: u32,
+    grid: Grid,
 }
 
 /// Pixel size of a tile on the output, per axis.
 fn tile_pixels(g: &Geometry) -> (f64, f64) {
     (
-        g.width as f64 * g.tile as f64 / g.src_width as f64,
-        g.height as f64 * g.tile as f64 / g.src_height as f64,
+        g.width as f64 * g.grid.tile as f64 / g.grid.src_width as f64,
+        g.height as f64 * g.grid.tile as f64 / g.grid.src_height as f64,
     )
 }
 
@@ -174,7 +176,7 @@ impl MosaicPass {
     pub fn new(device: &wgpu::Device) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("mosaic"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/mosaic.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("mosaic.wgsl").into()),
         });
         let float = wgpu::TextureSampleType::Float { filterable: false };
         let uint = wgpu::TextureSampleType::Uint;
@@ -197,7 +199,7 @@ impl MosaicPass {
                 bind::compute(5, bind::storage(true)),
             ],
         });
-        let pipeline = |layout, entry| compute_pipeline(device, entry, &module, layout, entry);
+        let pipeline = |layout, entry| compute_pipeline(device, entry, &module, layout, entry, &[("ROWS", ROWS)]);
         Self {
             prescale: pipeline(&prescale_layout, "prescale"),
             mosaic: pipeline(&mosaic_layout, "mosaic"),
@@ -222,8 +224,7 @@ impl MosaicPass {
     }
 
     /// Records the mosaic of `grid` into `target` (an [`OFFSCREEN_FORMAT`] texture with storage
-    /// binding), covering all of it. `tiles` holds 8 bytes per tile, row-major: the atlas
-    /// index (u32 LE) and the background colour (RGBA8).
+    /// binding), covering all of it. `tiles` holds one record per tile, row-major.
     #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &mut self,
@@ -231,23 +232,19 @@ impl MosaicPass {
         encoder: &mut wgpu::CommandEncoder,
         atlas: &wgpu::TextureView,
         (cell, columns, count): (u32, u32, u32),
-        grid: &MosaicGrid,
-        tiles: &[u8],
+        grid: &Grid,
+        tiles: &[TileRecord],
         target: &wgpu::Texture,
     ) -> Result<()> {
         let (width, height) = (target.width(), target.height());
         let geometry = Geometry {
             width,
             height,
-            src_width: grid.src_width,
-            src_height: grid.src_height,
-            tile: grid.tile,
-            cols: grid.cols,
-            rows: grid.rows,
+            grid: *grid,
         };
-        if grid.cols > 0xffff || grid.rows > 0xffff || tiles.len() != grid.tiles() * 8 {
+        if grid.cols > 0xffff || grid.rows > 0xffff || tiles.len() != grid.tiles() {
             return Err(Error::Other(format!(
-                "{} bytes of tile data for a {}x{} grid",
+                "{} tile records for a {}x{} grid",
                 tiles.len(),
                 grid.cols,
                 grid.rows
@@ -269,24 +266,73 @@ impl MosaicPass {
                 wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
             ));
         }
+        let partial = self.remember(target, geometry, c, tiles);
+        if partial && self.dirty.is_empty() {
+            return Ok(());
+        }
         let (Some((_, cells)), Some((_, maps)), Some(tile_texture)) = (&self.cells, &self.maps, &self.tiles) else {
-            return Err(Error::Gpu("mosaic resources missing".into()));
+            return Err(Error::gpu("mosaic resources missing"));
         };
-        // Tiles drawn last time into this same target at this same geometry are still there:
-        // redraw only those whose emoji or background changed.
+        write_texture(&ctx.queue, tile_texture, bytemuck::cast_slice(tiles), 8);
+        if partial {
+            if self.dirty_buffer.size() < self.dirty.len() as u64 * 4 {
+                self.dirty_buffer = dirty_buffer(&ctx.device, (self.dirty.len() as u64).next_power_of_two());
+            }
+            ctx.queue
+                .write_buffer(&self.dirty_buffer, 0, bytemuck::cast_slice(&self.dirty));
+        }
+        let params = MosaicParams {
+            width,
+            height,
+            size: c,
+            columns,
+            cols: grid.cols,
+            dirty: self.dirty.len() as u32,
+            _pad: [0; 2],
+        };
+        ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        let view = target.create_view(&Default::default());
+        let tile_view = tile_texture.create_view(&Default::default());
+        let bind_group = bind_group(
+            &ctx.device,
+            "mosaic",
+            &self.mosaic_layout,
+            &[
+                wgpu::BindingResource::TextureView(cells),
+                wgpu::BindingResource::TextureView(&tile_view),
+                wgpu::BindingResource::TextureView(maps),
+                self.params.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&view),
+                self.dirty_buffer.as_entire_binding(),
+            ],
+        );
+        if partial {
+            let groups = (self.dirty.len() as u32).div_ceil(WORKGROUP);
+            dispatch(encoder, "mosaic tiles", &self.mosaic_tiles, &bind_group, (groups, 1));
+        } else {
+            let groups = (width.div_ceil(WORKGROUP), height.div_ceil(ROWS));
+            dispatch(encoder, "mosaic", &self.mosaic, &bind_group, groups);
+        }
+        Ok(())
+    }
+
+    /// Records what this frame draws into `target`. Tiles drawn last time into this same
+    /// target at this same geometry are still there: when few changed, lists those (emoji or
+    /// background changed) in `dirty` and returns true, for a partial redraw.
+    fn remember(&mut self, target: &wgpu::Texture, geometry: Geometry, c: u32, tiles: &[TileRecord]) -> bool {
         self.dirty.clear();
         let at = self.last.iter().position(|d| d.target == *target);
         let partial = match at.map(|i| &self.last[i]) {
             Some(d) if d.geometry == geometry && d.size == c && d.tiles.len() == tiles.len() => {
                 self.dirty.extend(
                     d.tiles
-                        .chunks_exact(8)
-                        .zip(tiles.chunks_exact(8))
+                        .iter()
+                        .zip(tiles)
                         .enumerate()
                         .filter(|(_, (a, b))| a != b)
                         .map(|(i, _)| i as u32),
                 );
-                (self.dirty.len() as f64) <= PARTIAL_SHARE * grid.tiles() as f64
+                (self.dirty.len() as f64) <= PARTIAL_SHARE * geometry.grid.tiles() as f64
             }
             _ => false,
         };
@@ -310,67 +356,7 @@ impl MosaicPass {
                 });
             }
         }
-        if partial && self.dirty.is_empty() {
-            return Ok(());
-        }
-        write_texture(&ctx.queue, tile_texture, tiles, 8);
-        if partial {
-            if self.dirty_buffer.size() < self.dirty.len() as u64 * 4 {
-                self.dirty_buffer = dirty_buffer(&ctx.device, (self.dirty.len() as u64).next_power_of_two());
-            }
-            ctx.queue
-                .write_buffer(&self.dirty_buffer, 0, bytemuck::cast_slice(&self.dirty));
-        }
-        let params = MosaicParams {
-            width,
-            height,
-            size: c,
-            columns,
-            cols: grid.cols,
-            dirty: self.dirty.len() as u32,
-            _pad: [0; 2],
-        };
-        ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
-        let view = target.create_view(&Default::default());
-        let tile_view = tile_texture.create_view(&Default::default());
-        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("mosaic"),
-            layout: &self.mosaic_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(cells),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&tile_view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::TextureView(maps),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: self.params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: self.dirty_buffer.as_entire_binding(),
-                },
-            ],
-        });
-        if partial {
-            let groups = (self.dirty.len() as u32).div_ceil(WORKGROUP);
-            dispatch(encoder, "mosaic tiles", &self.mosaic_tiles, &bind_group, (groups, 1));
-        } else {
-            let groups = (width.div_ceil(WORKGROUP), height.div_ceil(ROWS));
-            dispatch(encoder, "mosaic", &self.mosaic, &bind_group, groups);
-        }
-        Ok(())
+        partial
     }
 
     fn ensure_cells(
@@ -394,7 +380,7 @@ impl MosaicPass {
         let size = (columns * c, count.div_ceil(columns) * c);
         let max = ctx.device.limits().max_texture_dimension_2d;
         if size.0 > max || size.1 > max {
-            return Err(Error::Gpu(format!(
+            return Err(Error::gpu(format!(
                 "{} cannot hold the emoji pre-scaled to {c} px ({}x{} px)",
                 ctx.describe(),
                 size.0,
@@ -419,24 +405,16 @@ impl MosaicPass {
         };
         ctx.queue
             .write_buffer(&self.prescale_params, 0, bytemuck::bytes_of(&params));
-        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("mosaic prescale"),
-            layout: &self.prescale_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(atlas),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: self.prescale_params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::TextureView(&cells),
-                },
+        let bind_group = bind_group(
+            &ctx.device,
+            "mosaic prescale",
+            &self.prescale_layout,
+            &[
+                wgpu::BindingResource::TextureView(atlas),
+                self.prescale_params.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&cells),
             ],
-        });
+        );
         let groups = ((c * c).div_ceil(WORKGROUP), count);
         dispatch(encoder, "mosaic prescale", &self.prescale, &bind_group, groups);
         self.cells = Some((c, cells));
@@ -449,13 +427,14 @@ impl MosaicPass {
         }
         // Rows: the column map, the row map, where each tile column starts, where each tile
         // row starts (each with the end appended).
-        let len = g.width.max(g.height).max(g.cols + 1).max(g.rows + 1) as usize;
+        let (w, h, grid) = (g.width, g.height, g.grid);
+        let len = w.max(h).max(grid.cols + 1).max(grid.rows + 1) as usize;
         let mut rows: [Vec<u32>; 4] = Default::default();
-        axis_map(g.width, g.src_width, g.tile, g.cols, c, &mut rows[0]);
-        axis_map(g.height, g.src_height, g.tile, g.rows, c, &mut rows[1]);
+        axis_map(w, grid.src_width, grid.tile, grid.cols, c, &mut rows[0]);
+        axis_map(h, grid.src_height, grid.tile, grid.rows, c, &mut rows[1]);
         let (xmap, ymap) = (rows[0].clone(), rows[1].clone());
-        tile_starts(&xmap, g.cols, &mut rows[2]);
-        tile_starts(&ymap, g.rows, &mut rows[3]);
+        tile_starts(&xmap, grid.cols, &mut rows[2]);
+        tile_starts(&ymap, grid.rows, &mut rows[3]);
         self.map_data.clear();
         for row in &rows {
             let at = self.map_data.len();

@@ -30,6 +30,9 @@ struct PrescaleParams {
     _pad2: u32,
 }
 
+// Invocations per workgroup, set by the pipeline from gpu::WORKGROUP.
+override WORKGROUP: u32;
+
 @group(0) @binding(0) var atlas: texture_2d<f32>;
 @group(0) @binding(1) var<uniform> pp: PrescaleParams;
 @group(0) @binding(2) var cells_out: texture_storage_2d<rgba8unorm, write>;
@@ -40,7 +43,7 @@ fn overlap(i: u32, lo: u32, hi: u32) -> u32 {
 }
 
 // One invocation per output texel: x = texel within the cell, y = emoji.
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(WORKGROUP, 1, 1)
 fn prescale(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = pp.size;
     let t = gid.x;
@@ -139,9 +142,10 @@ fn shade(tile: Tile, mx: u32, my: u32) -> vec4<f32> {
 // Output rows per invocation. Software Vulkan pays a fixed cost per invocation that dwarfs
 // one pixel's work, so each invocation walks a column of ROWS pixels (lanes of a workgroup
 // take neighbouring columns, so every row's loads and stores stay together).
-const ROWS: u32 = 16u;
+// Set by the pipeline (src/gpu/mosaic/mod.rs), as is WORKGROUP.
+override ROWS: u32;
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(WORKGROUP, 1, 1)
 fn mosaic(@builtin(global_invocation_id) gid: vec3<u32>) {
     let x = gid.x;
     if (x >= mp.width) {
@@ -165,7 +169,7 @@ fn mosaic(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // Redraws only the tiles listed in `dirty` (the rest of the output already shows them): one
 // invocation per tile.
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(WORKGROUP, 1, 1)
 fn mosaic_tiles(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (gid.x >= mp.dirty) {
         return;

@@ -4,60 +4,17 @@
 //! likeness: matching raw pixels would pick square swatches everywhere and turn the mosaic
 //! into pixel art.
 
-use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::{quadrant_sums, Classifier, PATCH_BYTES};
+use super::{Classifier, PATCH_BYTES};
 use crate::atlas::Atlas;
+pub use crate::domain::likeness::{error, Objective};
+use crate::domain::Background;
 use crate::error::{Error, Result};
-use crate::gpu::tiler::patch_mean;
-use crate::gpu::{bind, compute_pipeline, dispatch, uniform_buffer, Background, GpuContext};
-
-const WORKGROUP: u32 = 64;
-
-/// The objective, on the CPU: squared error between the patch's 2x2 quadrant means and the
-/// emoji's quadrant colours composited over the background. The shader minimises the same.
-pub fn error(features: &[f32; 16], patch: &[u8], background: Background) -> f32 {
-    Objective::new(patch, background).error(features)
-}
-
-/// One patch's side of [`error`], computed once to score several emoji against it.
-pub struct Objective {
-    quads: [[f32; 3]; 4],
-    bg: [f32; 3],
-}
-
-impl Objective {
-    pub fn new(patch: &[u8], background: Background) -> Self {
-        let bg = match background {
-            Background::Color(c) => c,
-            Background::Tile => patch_mean(patch),
-        }
-        .map(|c| c as f32);
-        Self {
-            quads: quadrant_means(patch),
-            bg,
-        }
-    }
-
-    /// [`error`] of the emoji with these 2x2 features.
-    pub fn error(&self, features: &[f32; 16]) -> f32 {
-        let mut err = 0.0;
-        for (q, mean) in self.quads.iter().enumerate() {
-            let a = features[q * 4 + 3];
-            for c in 0..3 {
-                let e = mean[c] - (features[q * 4 + c] + (1.0 - a) * self.bg[c]);
-                err += e * e;
-            }
-        }
-        err
-    }
-}
-
-/// Mean colour of each 5x5 quadrant of a patch: TL, TR, BL, BR.
-pub fn quadrant_means(patch: &[u8]) -> [[f32; 3]; 4] {
-    quadrant_sums(patch).map(|s| s.map(|v| v as f32 / 25.0))
-}
+use crate::gpu::{
+    assert_layout, bind, bind_group, buffer, compute_pipeline, dispatch, uniform_buffer, GpuContext, Readback,
+    WORKGROUP,
+};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -69,12 +26,14 @@ struct Params {
     background: [f32; 4],
 }
 
+assert_layout!(Params, size 32, tiles @ 0, candidates @ 4, tile_background @ 8, background @ 16);
+
 /// Buffers sized for a number of tiles; they only grow.
 struct Batch {
     capacity: u64,
     patches: wgpu::Buffer,
     choice: wgpu::Buffer,
-    staging: wgpu::Buffer,
+    staging: Readback,
     bind_group: wgpu::BindGroup,
 }
 
@@ -97,7 +56,7 @@ impl NearestClassifier {
         let device = &ctx.device;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("nearest"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/nearest.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("nearest.wgsl").into()),
         });
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("nearest"),
@@ -109,7 +68,7 @@ impl NearestClassifier {
                 bind::compute(4, bind::storage(false)),
             ],
         });
-        let pipeline = compute_pipeline(device, "nearest", &module, &layout, "main");
+        let pipeline = compute_pipeline(device, "nearest", &module, &layout, "main", &[]);
         let params = uniform_buffer::<Params>(device, "nearest params");
         let all_features = atlas.features_2x2();
         let n = all_features.len() as u64;
@@ -159,48 +118,27 @@ impl NearestClassifier {
                 "{tiles} tiles in one frame are more than this GPU can classify at once: use a larger --tile"
             )));
         }
-        let buffer = |label, size, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
         use wgpu::BufferUsages as U;
         let patches = buffer(
+            device,
             "nearest patches",
             capacity * PATCH_BYTES as u64,
             U::STORAGE | U::COPY_DST,
         );
-        let choice = buffer("nearest choice", capacity * 4, U::STORAGE | U::COPY_SRC);
-        let staging = buffer("nearest readback", capacity * 4, U::MAP_READ | U::COPY_DST);
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("nearest"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: self.params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: patches.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: self.features.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: self.candidates.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: choice.as_entire_binding(),
-                },
+        let choice = buffer(device, "nearest choice", capacity * 4, U::STORAGE | U::COPY_SRC);
+        let staging = Readback::new(&self.ctx.device, "nearest", capacity * 4);
+        let bind_group = bind_group(
+            device,
+            "nearest",
+            &self.layout,
+            &[
+                self.params.as_entire_binding(),
+                patches.as_entire_binding(),
+                self.features.as_entire_binding(),
+                self.candidates.as_entire_binding(),
+                choice.as_entire_binding(),
             ],
-        });
+        );
         self.batch = Some(Batch {
             capacity,
             patches,
@@ -254,8 +192,8 @@ impl Classifier for NearestClassifier {
             return Ok(());
         }
         self.ensure_batch(tiles)?;
-        let Some(batch) = &self.batch else {
-            return Err(Error::Gpu("nearest classifier buffers missing".into()));
+        let Some(batch) = &mut self.batch else {
+            return Err(Error::gpu("nearest classifier buffers missing"));
         };
         let (tile_background, background) = match self.background {
             Background::Color([r, g, b]) => (0, [r as f32, g as f32, b as f32, 0.0]),
@@ -280,24 +218,12 @@ impl Classifier for NearestClassifier {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nearest") });
         let groups = tiles.div_ceil(WORKGROUP as u64) as u32;
         dispatch(&mut encoder, "nearest", &self.pipeline, &batch.bind_group, (groups, 1));
-        encoder.copy_buffer_to_buffer(&batch.choice, 0, &batch.staging, 0, tiles * 4);
-        let (tx, rx) = mpsc::channel();
-        encoder.map_buffer_on_submit(&batch.staging, wgpu::MapMode::Read, ..tiles * 4, move |r| {
-            let _ = tx.send(r);
-        });
+        encoder.copy_buffer_to_buffer(&batch.choice, 0, batch.staging.buffer(), 0, tiles * 4);
+        batch.staging.map_on_submit(&mut encoder, tiles * 4)?;
         queue.submit([encoder.finish()]);
-        self.ctx.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("nearest readback was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot map the nearest readback buffer: {e}")))?;
-        {
-            let view = batch
-                .staging
-                .get_mapped_range(..tiles * 4)
-                .map_err(|e| Error::Gpu(format!("cannot read the nearest readback buffer: {e}")))?;
-            out.extend_from_slice(bytemuck::cast_slice(&view));
-        }
-        batch.staging.unmap();
+        batch
+            .staging
+            .read(&self.ctx, |view| out.extend_from_slice(bytemuck::cast_slice(view)))?;
         Ok(())
     }
 }

@@ -29,6 +29,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> candidates: array<u32>;
 @group(0) @binding(4) var<storage, read_write> choice: array<u32>;
 
+// Invocations per workgroup, set by the pipeline from gpu::WORKGROUP.
+override WORKGROUP: u32;
 const CHUNK: u32 = 256u;
 
 var<workgroup> cache: array<vec4<f32>, 1024>;
@@ -53,7 +55,7 @@ fn quadrant(base: u32, x0: u32, y0: u32) -> vec3<u32> {
     return s;
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(WORKGROUP, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let t = min(gid.x, params.tiles - 1u);
     let base = t * 75u;
@@ -74,7 +76,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
     var best = 3.4e38;
     var best_i = 0u;
     for (var start = 0u; start < params.candidates; start += CHUNK) {
-        for (var k = li; k < CHUNK * 4u; k += 64u) {
+        for (var k = li; k < CHUNK * 4u; k += WORKGROUP) {
             let g = start * 4u + k;
             if (g < params.candidates * 4u) {
                 cache[k] = features[g];

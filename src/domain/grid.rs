@@ -1,0 +1,61 @@
+//! The tile grid: which source rectangle each tile of a mosaic stands for.
+
+use crate::error::{Error, Result};
+
+/// Smallest and largest tile sizes in source pixels.
+pub const MIN_TILE: u32 = 4;
+pub const MAX_TILE: u32 = 64;
+
+/// Checks a tile size before any GPU work (a usage error outside [`MIN_TILE`]..=[`MAX_TILE`]).
+pub fn validate_tile(tile: u32) -> Result<()> {
+    if (MIN_TILE..=MAX_TILE).contains(&tile) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "tile size {tile} is out of range: use {MIN_TILE} to {MAX_TILE} pixels"
+        )))
+    }
+}
+
+/// The tile grid of one frame: a `src_width` x `src_height` frame cut into `tile` x `tile`
+/// squares, `cols` x `rows` of them (the last column and row may be partial).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Grid {
+    pub cols: u32,
+    pub rows: u32,
+    /// Tile size in source pixels.
+    pub tile: u32,
+    pub src_width: u32,
+    pub src_height: u32,
+}
+
+impl Grid {
+    /// The grid that covers a `width` x `height` frame with tiles of `tile` pixels.
+    pub fn new(width: u32, height: u32, tile: u32) -> Self {
+        let t = tile.max(1);
+        Grid {
+            cols: width.div_ceil(t),
+            rows: height.div_ceil(t),
+            tile,
+            src_width: width,
+            src_height: height,
+        }
+    }
+
+    /// Number of tiles, `cols * rows`.
+    pub fn tiles(&self) -> usize {
+        self.cols as usize * self.rows as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_tiles_count() {
+        let g = Grid::new(25, 10, 10);
+        assert_eq!((g.cols, g.rows, g.tiles()), (3, 1, 3));
+        assert!(validate_tile(MIN_TILE).is_ok() && validate_tile(MAX_TILE + 1).is_err());
+    }
+}

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use emojicam::sink::{ImageSink, Mosaic, Sink};
-use emojicam::{ClassifierKind, Pipeline, Settings};
+use emojicam::{ClassifierKind, Pipeline, Settings, Stamp};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -68,19 +68,20 @@ fn run(input: &Path, output: &Path, tile: u32, classifier: ClassifierKind) -> em
         ..Settings::default()
     };
     let mut pipeline = Pipeline::new(settings)?;
-    let grid = pipeline.classify(&frame)?;
-    let mosaic = pipeline.render(None)?;
+    let mosaic = pipeline.classify(&frame, Stamp::default())?;
+    let image = pipeline.render(&mosaic, None)?;
+    let grid = mosaic.grid;
     sink.write(&Mosaic {
         index: 0,
-        image: Some(&mosaic),
+        image: Some(&image),
         tile: grid.tile,
         cols: grid.cols,
         rows: grid.rows,
-        emoji: pipeline.emoji(),
+        emoji: &mosaic.emoji,
     })?;
     sink.finish()?;
     let distinct = {
-        let mut e = pipeline.emoji().to_vec();
+        let mut e = mosaic.emoji.clone();
         e.sort_unstable();
         e.dedup();
         e.len()

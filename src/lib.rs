@@ -10,7 +10,7 @@
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | domain | [`domain`] (background, classifier kind, [`Grid`], patch contract, likeness), [`error`], [`frame`] |
+//! | domain | [`domain`] (background, classifier kind, [`Grid`], [`Stamp`] and [`MosaicFrame`], patch contract, likeness), [`error`], [`frame`] |
 //! | GPU | [`gpu`] (context, tiler, renderer), [`atlas`] |
 //! | classify | [`classify`] (ONNX model, nearest reference) |
 //! | pipeline | [`pipeline`] |
@@ -64,7 +64,7 @@ pub mod source;
 pub mod yuv;
 
 pub use atlas::Atlas;
-pub use domain::{Background, ClassifierKind, Grid};
+pub use domain::{Background, ClassifierKind, Grid, MosaicFrame, Stamp};
 pub use error::{Error, Result};
 pub use frame::{Frame, Rate, StreamInfo, StreamKind};
 pub use pipeline::{Pipeline, Settings};

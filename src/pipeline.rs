@@ -10,7 +10,7 @@ use crate::classify::nearest::NearestClassifier;
 use crate::classify::onnx::{OnnxClassifier, OnnxOptions};
 use crate::classify::Classifier;
 use crate::domain::likeness::{Objective, DEFAULT_VARIETY, MAX_VARIETY};
-use crate::domain::{Background, ClassifierKind, Grid, PATCH_BYTES};
+use crate::domain::{Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::gpu::renderer::{Renderer, Scene};
@@ -97,8 +97,8 @@ pub struct Pipeline {
     times: StageTimes,
     /// The atlas's 2x2 features, for [`KEEP_MARGIN`] (computed on first use).
     features: Option<Vec<[f32; 16]>>,
-    /// A frame pushed by [`Self::push`] is being tiled.
-    in_flight: bool,
+    /// The frame pushed by [`Self::push`] that is being tiled, if any.
+    in_flight: Option<Stamp>,
 }
 
 impl Pipeline {
@@ -137,7 +137,7 @@ impl Pipeline {
             choices: Vec::new(),
             times: StageTimes::default(),
             features: None,
-            in_flight: false,
+            in_flight: None,
         })
     }
 
@@ -164,16 +164,6 @@ impl Pipeline {
 
     pub fn grid(&self) -> Option<&Grid> {
         self.grid.as_ref()
-    }
-
-    /// The emoji chosen for the last frame, row-major.
-    pub fn emoji(&self) -> &[u32] {
-        &self.emoji
-    }
-
-    /// Each tile's mean colour for the last frame (used by the `tile` background).
-    pub fn tile_colors(&self) -> &[[u8; 3]] {
-        &self.tile_colors
     }
 
     pub fn set_tile(&mut self, tile: u32) -> Result<()> {
@@ -217,35 +207,38 @@ impl Pipeline {
         self.grid = None;
     }
 
-    /// Tiles and classifies one frame. Returns the grid; the emoji are in [`Self::emoji`].
-    pub fn classify(&mut self, frame: &Frame) -> Result<Grid> {
-        if self.in_flight {
+    /// Tiles and classifies one frame: the emoji of every tile, owned.
+    pub fn classify(&mut self, frame: &Frame, stamp: Stamp) -> Result<MosaicFrame> {
+        if self.in_flight.is_some() {
             return Err(Error::Other("a pushed frame is still in flight: flush first".into()));
         }
         self.submit(frame)?;
-        self.finish_classify()
+        let upload = self.upload;
+        let (start, t_tile) = self.read_tiles()?;
+        self.classify_tiles(start, t_tile, upload, stamp)
     }
 
     /// Pipelined classification for throughput (offline rendering): the GPU tiles `frame`
-    /// while the CPU classifies the frame pushed before it. Returns that earlier frame's grid
-    /// (its emoji are in [`Self::emoji`]; render it before the next push), or None for the
-    /// first frame. Call [`Self::flush`] after the last frame.
-    pub fn push(&mut self, frame: &Frame) -> Result<Option<Grid>> {
-        if !self.in_flight {
+    /// while the CPU classifies the frame pushed before it. Returns that earlier frame's
+    /// mosaic (its stamp says which frame it is), or None for the first frame. Call
+    /// [`Self::flush`] after the last frame.
+    pub fn push(&mut self, frame: &Frame, stamp: Stamp) -> Result<Option<MosaicFrame>> {
+        let Some(previous) = self.in_flight else {
             self.submit(frame)?;
-            self.in_flight = true;
+            self.in_flight = Some(stamp);
             return Ok(None);
-        }
+        };
         let upload = self.upload;
         let (start, t_tile) = self.read_tiles()?;
         // The next frame's tiling starts now and runs while this one is classified; it is
         // compared with the tiles accepted before this frame (accepting this one's takes
         // effect from the frame after), so a tile that changed here is looked at once more.
         if let Err(e) = self.submit(frame) {
-            self.in_flight = false;
+            self.in_flight = None;
             return Err(e);
         }
-        self.classify_tiles(start, t_tile, upload).map(Some)
+        self.in_flight = Some(stamp);
+        self.classify_tiles(start, t_tile, upload, previous).map(Some)
     }
 
     /// Whether [`Self::push`] is worth it here: only when the GPU is a device of its own. On a
@@ -256,17 +249,17 @@ impl Pipeline {
     }
 
     /// Classifies the frame still in flight after the last [`Self::push`], if any.
-    pub fn flush(&mut self) -> Result<Option<Grid>> {
-        if !self.in_flight {
+    pub fn flush(&mut self) -> Result<Option<MosaicFrame>> {
+        let Some(stamp) = self.in_flight.take() else {
             return Ok(None);
-        }
-        self.in_flight = false;
-        self.finish_classify().map(Some)
+        };
+        let upload = self.upload;
+        let (start, t_tile) = self.read_tiles()?;
+        self.classify_tiles(start, t_tile, upload, stamp).map(Some)
     }
 
-    /// First half of [`Self::classify`]: uploads the frame and queues the GPU tiling without
-    /// waiting, so the caller can do other work (render or show the previous frame) meanwhile.
-    pub fn submit(&mut self, frame: &Frame) -> Result<()> {
+    /// Uploads the frame and queues the GPU tiling without waiting.
+    fn submit(&mut self, frame: &Frame) -> Result<()> {
         if frame.width == 0 || frame.height == 0 {
             return Err(Error::usage("the input image is empty (0 pixels)"));
         }
@@ -275,14 +268,6 @@ impl Pipeline {
         self.tiler.submit(frame, self.settings.tile)?;
         self.upload = start.elapsed();
         Ok(())
-    }
-
-    /// Second half of [`Self::classify`]: reads the tiles back and classifies the changed ones
-    /// (all of them on a new grid) in one batch.
-    pub fn finish_classify(&mut self) -> Result<Grid> {
-        let upload = self.upload;
-        let (start, t_tile) = self.read_tiles()?;
-        self.classify_tiles(start, t_tile, upload)
     }
 
     /// Waits for the submitted frame's tiles; returns when its submit started and how long
@@ -300,7 +285,15 @@ impl Pipeline {
         Ok((start, start.elapsed()))
     }
 
-    fn classify_tiles(&mut self, start: Instant, t_tile: Duration, upload: Duration) -> Result<Grid> {
+    /// Classifies the tiles read back for the frame `stamp`: the changed ones (all of them on
+    /// a new grid) in one batch.
+    fn classify_tiles(
+        &mut self,
+        start: Instant,
+        t_tile: Duration,
+        upload: Duration,
+        stamp: Stamp,
+    ) -> Result<MosaicFrame> {
         let n = self.tiles.len();
         let grid = self.tiles.grid;
         let fresh = self.grid.as_ref() != Some(&grid) || self.emoji.len() != n;
@@ -367,7 +360,13 @@ impl Pipeline {
             tiles: n,
         };
         self.grid = Some(grid);
-        Ok(grid)
+        Ok(MosaicFrame {
+            stamp,
+            grid,
+            emoji: self.emoji.clone(),
+            background: self.settings.background,
+            tile_colors: self.tile_colors.clone(),
+        })
     }
 
     /// [`KEEP_MARGIN`]: a re-classified tile whose old emoji is nearly as good for its new
@@ -390,19 +389,6 @@ impl Pipeline {
         }
     }
 
-    /// The scene of the last classified frame, for drawing it (offscreen or into a window).
-    pub fn scene(&self) -> Result<Scene<'_>> {
-        let grid = self
-            .grid
-            .ok_or_else(|| Error::Other("no frame has been classified yet".into()))?;
-        Ok(Scene {
-            grid,
-            emoji: &self.emoji,
-            background: self.settings.background,
-            tile_colors: Some(&self.tile_colors),
-        })
-    }
-
     /// Keep each source frame on the GPU as a texture for [`Self::frame_view`] (costs one
     /// extra upload per frame, so only while the original is shown).
     pub fn keep_frame_view(&mut self, keep: bool) {
@@ -415,34 +401,26 @@ impl Pipeline {
         self.tiler.frame_view()
     }
 
-    /// Renders the last classified frame at `size` (default: the source size) and reads it back.
-    pub fn render(&mut self, size: Option<(u32, u32)>) -> Result<Frame> {
-        let grid = self
-            .grid
-            .ok_or_else(|| Error::Other("render called before classify".into()))?;
+    /// Renders `mosaic` at `size` (default: its source size) and reads it back.
+    pub fn render(&mut self, mosaic: &MosaicFrame, size: Option<(u32, u32)>) -> Result<Frame> {
+        let grid = mosaic.grid;
         let (w, h) = size.unwrap_or((grid.src_width, grid.src_height));
         let t0 = Instant::now();
-        let scene = Scene {
-            grid,
-            emoji: &self.emoji,
-            background: self.settings.background,
-            tile_colors: Some(&self.tile_colors),
-        };
-        let frame = self.renderer.render_to_frame(&scene, w, h)?;
+        let frame = self.renderer.render_to_frame(&Scene::of(mosaic), w, h)?;
         self.times.render = t0.elapsed();
         self.times.total += self.times.render;
         Ok(frame)
     }
 
-    /// The renderer, to draw [`Self::scene`] into a window.
+    /// The renderer, to draw a [`Scene`] into a window.
     pub fn renderer(&mut self) -> &mut Renderer {
         &mut self.renderer
     }
 
-    /// Classify and render in one call.
+    /// Classify and render one frame in one call.
     pub fn process(&mut self, frame: &Frame, size: Option<(u32, u32)>) -> Result<Frame> {
-        self.classify(frame)?;
-        self.render(size)
+        let mosaic = self.classify(frame, Stamp::default())?;
+        self.render(&mosaic, size)
     }
 }
 

@@ -3,8 +3,10 @@
 
 mod common;
 
+use std::time::Duration;
+
 use emojicam::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD};
-use emojicam::Frame;
+use emojicam::{Frame, Stamp};
 
 fn photo_frame() -> Frame {
     let dir = common::root().join("tests/data/photos");
@@ -47,12 +49,12 @@ fn flicker_over(threshold: Option<u8>, frames: &[Frame]) -> f64 {
     .expect("pipeline");
     let mut prev: Option<Vec<u32>> = None;
     let mut shares = Vec::new();
-    for f in frames {
-        p.classify(f).expect("classify");
+    for (seq, f) in (0u64..).zip(frames) {
+        let mosaic = p.classify(f, Stamp::new(seq, None)).expect("classify");
         if let Some(prev) = &prev {
-            shares.push(changed_share(prev, p.emoji()));
+            shares.push(changed_share(prev, &mosaic.emoji));
         }
-        prev = Some(p.emoji().to_vec());
+        prev = Some(mosaic.emoji);
     }
     shares.iter().sum::<f64>() / shares.len() as f64
 }
@@ -126,7 +128,9 @@ fn moving_object_updates_next_frame() {
         ..Settings::default()
     })
     .expect("pipeline");
-    steady.classify(&base.with_noise(0, 3.0)).expect("classify");
+    steady
+        .classify(&base.with_noise(0, 3.0), Stamp::default())
+        .expect("classify");
     // A bright square appears and moves right by 40 px per frame.
     for step in 1..4u32 {
         let mut f = base.with_noise(step as u64, 3.0);
@@ -137,8 +141,10 @@ fn moving_object_updates_next_frame() {
                 f.rgba[i..i + 3].copy_from_slice(&[250, 40, 200]);
             }
         }
-        let grid = steady.classify(&f).expect("classify");
-        fresh.classify(&f).expect("classify");
+        let stamp = Stamp::new(step as u64, None);
+        let steady_mosaic = steady.classify(&f, stamp).expect("classify");
+        let fresh_mosaic = fresh.classify(&f, stamp).expect("classify");
+        let grid = steady_mosaic.grid;
         // Tiles fully inside the square must show what a fresh classification picks now.
         let mut checked = 0;
         for r in 0..grid.rows {
@@ -146,7 +152,10 @@ fn moving_object_updates_next_frame() {
                 let (tx, ty) = (c * grid.tile, r * grid.tile);
                 if tx >= x0 && tx + grid.tile <= x0 + 60 && ty >= y0 && ty + grid.tile <= y0 + 60 {
                     let i = (r * grid.cols + c) as usize;
-                    assert_eq!(steady.emoji()[i], fresh.emoji()[i], "tile ({c},{r}) at step {step}");
+                    assert_eq!(
+                        steady_mosaic.emoji[i], fresh_mosaic.emoji[i],
+                        "tile ({c},{r}) at step {step}"
+                    );
                     checked += 1;
                 }
             }
@@ -166,29 +175,27 @@ fn pipelined_frames_match_one_at_a_time() {
         ..Settings::default()
     };
     let mut one = Pipeline::new(settings()).expect("pipeline");
+    let stamp = |i: usize| Stamp::new(i as u64, Some(Duration::from_millis(40 * i as u64)));
     let want: Vec<Vec<u32>> = frames
         .iter()
-        .map(|f| {
-            one.classify(f).expect("classify");
-            one.emoji().to_vec()
-        })
+        .enumerate()
+        .map(|(i, f)| one.classify(f, stamp(i)).expect("classify").emoji)
         .collect();
     let mut piped = Pipeline::new(settings()).expect("pipeline");
     let mut got = Vec::new();
-    for f in &frames {
-        if piped.push(f).expect("push").is_some() {
-            got.push(piped.emoji().to_vec());
-        }
+    for (i, f) in frames.iter().enumerate() {
+        // Each result is an owned mosaic that outlives the next push.
+        got.extend(piped.push(f, stamp(i)).expect("push"));
         assert!(
-            piped.classify(f).is_err(),
+            piped.classify(f, stamp(i)).is_err(),
             "classify while a frame is in flight is refused"
         );
     }
-    assert!(piped.flush().expect("flush").is_some());
-    got.push(piped.emoji().to_vec());
+    got.push(piped.flush().expect("flush").expect("the last frame"));
     assert!(piped.flush().expect("flush").is_none());
     assert_eq!(got.len(), frames.len());
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "frame {i}");
+        assert_eq!(g.stamp, stamp(i), "frame {i} comes out with its own stamp");
+        assert_eq!(&g.emoji, w, "frame {i}");
     }
 }

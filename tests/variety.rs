@@ -9,7 +9,7 @@ use emojicam::classify::texture::Texture;
 use emojicam::classify::{DEFAULT_VARIETY, VARIETY_UNIT};
 use emojicam::gpu::Background;
 use emojicam::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD};
-use emojicam::Frame;
+use emojicam::{Frame, Stamp};
 
 fn photo_frame(name: &str) -> (Frame, image::RgbImage) {
     let src = rgb(&photo(&format!("{name}.png")));
@@ -33,10 +33,11 @@ fn texture(emoji: &[u32], cols: usize) -> Texture {
 /// Mosaic of `frame` with these settings: (emoji, columns, 2x2 PSNR against `src`).
 fn mosaic(frame: &Frame, src: &image::RgbImage, settings: Settings) -> (Vec<u32>, usize, f64) {
     let mut p = pipeline(settings);
-    let out = p.process(frame, None).expect("process");
-    let cols = p.grid().expect("grid").cols as usize;
+    let mosaic = p.classify(frame, Stamp::default()).expect("classify");
+    let out = p.render(&mosaic, None).expect("render");
+    let cols = mosaic.grid.cols as usize;
     let (p2, _) = likeness(src, &to_rgb(&out), 10);
-    (p.emoji().to_vec(), cols, p2)
+    (mosaic.emoji, cols, p2)
 }
 
 /// The issue's targets at the default settings (each tile's own colour behind its emoji, the
@@ -156,11 +157,15 @@ fn still_scene_stays_still_with_variety() {
         background: Background::Tile,
         ..Settings::default()
     });
-    p.classify(&frame.with_noise(0, 3.0)).expect("classify");
-    let first = p.emoji().to_vec();
+    let first = p
+        .classify(&frame.with_noise(0, 3.0), Stamp::default())
+        .expect("classify")
+        .emoji;
     for i in 1..8 {
-        p.classify(&frame.with_noise(i, 3.0)).expect("classify");
-        let changed = first.iter().zip(p.emoji()).filter(|(a, b)| a != b).count();
+        let now = p
+            .classify(&frame.with_noise(i, 3.0), Stamp::new(i, None))
+            .expect("classify");
+        let changed = first.iter().zip(&now.emoji).filter(|(a, b)| a != b).count();
         assert_eq!(changed, 0, "frame {i}: {changed} tiles changed on a still scene");
     }
     // Re-classifying the same tiles in a smaller batch picks the same emoji.
@@ -168,8 +173,10 @@ fn still_scene_stays_still_with_variety() {
         background: Background::Tile,
         ..Settings::default()
     });
-    again.classify(&frame.with_noise(0, 3.0)).expect("classify");
-    assert_eq!(again.emoji(), &first[..]);
+    let again = again
+        .classify(&frame.with_noise(0, 3.0), Stamp::default())
+        .expect("classify");
+    assert_eq!(again.emoji, first);
 }
 
 /// The model scores each emoji as drawn over the background (item 2 of the issue): with each

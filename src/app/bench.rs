@@ -9,7 +9,7 @@ use crate::cli::{parse_size, BenchArgs};
 use emojicam::classify::nearest::error;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
 use emojicam::classify::{Classifier, PATCH_BYTES};
-use emojicam::domain::ClassifierKind;
+use emojicam::domain::{ClassifierKind, MosaicFrame, Stamp};
 use emojicam::frame::Frame;
 use emojicam::gpu::renderer::RenderPath;
 use emojicam::gpu::AdapterPreference;
@@ -228,8 +228,9 @@ fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
     // Warm up (first-use shader compilation, allocations), then measure.
     pipeline.process(first, None)?;
     for (i, frame) in frames.iter().enumerate() {
-        let grid = pipeline.classify(frame)?;
-        let image = pipeline.render(None)?;
+        let mosaic = pipeline.classify(frame, Stamp::new(i as u64, None))?;
+        let image = pipeline.render(&mosaic, None)?;
+        let grid = mosaic.grid;
         let t = pipeline.times();
         let t0 = Instant::now();
         sink.write(&Mosaic {
@@ -238,7 +239,7 @@ fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
             tile: grid.tile,
             cols: grid.cols,
             rows: grid.rows,
-            emoji: pipeline.emoji(),
+            emoji: &mosaic.emoji,
         })?;
         acc.encode.push(ms(t0.elapsed()));
         acc.upload.push(ms(t.upload));
@@ -257,18 +258,19 @@ fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
 /// recording), one after the other or pipelined.
 fn throughput(pipeline: &mut Pipeline, frames: &[Frame], pipelined: bool) -> Result<f64> {
     let t0 = Instant::now();
-    for f in frames {
+    for (seq, f) in (0u64..).zip(frames) {
+        let stamp = Stamp::new(seq, None);
         if pipelined {
-            if pipeline.push(f)?.is_some() {
-                pipeline.render(None)?;
+            if let Some(mosaic) = pipeline.push(f, stamp)? {
+                pipeline.render(&mosaic, None)?;
             }
         } else {
-            pipeline.classify(f)?;
-            pipeline.render(None)?;
+            let mosaic = pipeline.classify(f, stamp)?;
+            pipeline.render(&mosaic, None)?;
         }
     }
-    if pipeline.flush()?.is_some() {
-        pipeline.render(None)?;
+    if let Some(mosaic) = pipeline.flush()? {
+        pipeline.render(&mosaic, None)?;
     }
     Ok(frames.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9))
 }
@@ -364,13 +366,13 @@ fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)], adapter: &AdapterPreference
 /// else the machine does weighs on both alike.
 fn render_paths(pipeline: &mut Pipeline, frame: &Frame) -> Result<()> {
     let before = pipeline.renderer().path();
-    pipeline.classify(frame)?;
+    let mosaic = pipeline.classify(frame, Stamp::default())?;
     let paths = [RenderPath::Quads, RenderPath::Compute];
     let mut times: [Vec<f64>; 2] = Default::default();
     for rep in 0..12 {
         for (i, &path) in paths.iter().enumerate() {
             pipeline.renderer().set_path(path);
-            pipeline.render(None)?;
+            pipeline.render(&mosaic, None)?;
             if rep > 0 {
                 // The first round builds each path's resources.
                 times[i].push(ms(pipeline.times().render));
@@ -392,7 +394,7 @@ fn render_paths(pipeline: &mut Pipeline, frame: &Frame) -> Result<()> {
 
 /// The original experiment's method: one model call per tile.
 fn baseline(mut pipeline: Pipeline, frame: &Frame, tile: u32, batched: Option<f64>) -> Result<()> {
-    pipeline.classify(frame)?;
+    pipeline.classify(frame, Stamp::default())?;
     let patches = pipeline.tiles().patches.clone();
     let n = patches.len() / PATCH_BYTES;
     let mut one = OnnxClassifier::new(pipeline.atlas().count() as usize, &OnnxOptions { threads: 1 })?;
@@ -437,9 +439,9 @@ fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<(f64, f64)>
     let background = pipeline.settings().background;
     let mut prev: Option<Vec<u32>> = None;
     let (mut sum, mut n, mut psnr) = (0.0, 0usize, 0.0);
-    for f in frames {
-        pipeline.classify(f)?;
-        let cur = pipeline.emoji();
+    for (seq, f) in (0u64..).zip(frames) {
+        let mosaic = pipeline.classify(f, Stamp::new(seq, None))?;
+        let cur = &mosaic.emoji;
         let tiles = pipeline.tiles();
         let err: f64 = cur
             .iter()
@@ -451,7 +453,7 @@ fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<(f64, f64)>
             sum += p.iter().zip(cur).filter(|(a, b)| a != b).count() as f64 / cur.len().max(1) as f64;
             n += 1;
         }
-        prev = Some(cur.to_vec());
+        prev = Some(mosaic.emoji);
     }
     Ok((sum / n.max(1) as f64, psnr / frames.len().max(1) as f64))
 }
@@ -481,13 +483,14 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
                 },
             )?;
             let mut times = Vec::new();
+            let mut mosaic = MosaicFrame::default();
             for _ in 0..6 {
-                p.classify(frame)?;
+                mosaic = p.classify(frame, Stamp::default())?;
                 times.push(ms(p.times().classify));
             }
             let (_, psnr) = change_share(&mut p, std::slice::from_ref(frame))?;
-            let cols = p.grid().map_or(1, |g| g.cols as usize);
-            let t = Texture::measure(p.emoji(), cols);
+            let cols = mosaic.grid.cols.max(1) as usize;
+            let t = Texture::measure(&mosaic.emoji, cols);
             emojicam::outln!(
                 "| {variety} | {} | {:.1} | {:.1}% | {} | {:.1}% | {} | {psnr:.2} |",
                 match background {
@@ -517,7 +520,7 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
         ..first.settings().clone()
     };
     let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
-    p.classify(frame)?;
+    p.classify(frame, Stamp::default())?;
     let tiles = p.tiles().clone();
     let n = tiles.len();
     let positions: Vec<[u32; 2]> = (0..n as u32)

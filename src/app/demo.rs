@@ -73,16 +73,17 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         }
     }
     let frame = frame.context("the demo clip has no frames")?;
-    let mosaic = pipeline.process(&frame, None)?;
+    let mosaic = pipeline.classify(&frame, emojicam::Stamp::default())?;
+    let image = pipeline.render(&mosaic, None)?;
     let mut sink = sink::create(&png, &info_still(&info), text, codes)?;
-    let grid = pipeline.grid().cloned().context("no grid")?;
+    let grid = mosaic.grid;
     sink.write(&sink::Mosaic {
         index: 0,
-        image: Some(&mosaic),
+        image: Some(&image),
         tile: grid.tile,
         cols: grid.cols,
         rows: grid.rows,
-        emoji: pipeline.emoji(),
+        emoji: &mosaic.emoji,
     })?;
     sink.finish()?;
 

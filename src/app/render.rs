@@ -1,6 +1,5 @@
 //! `emojicam render`: one input file to one output file through the shared pipeline.
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +9,7 @@ use crossbeam_channel::bounded;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{parse_size, RenderArgs};
+use emojicam::domain::{MosaicFrame, Stamp};
 use emojicam::error::Error;
 use emojicam::frame::{Frame, StreamKind};
 use emojicam::pipeline::Pipeline;
@@ -205,15 +205,14 @@ pub fn render_stream(
     let start = Instant::now();
     let mut frames = 0u64;
     let needs_image = sink.needs_image();
-    // Timestamps of the frames in the pipeline, oldest first (pipelining holds one back).
-    let mut stamps: VecDeque<Option<Duration>> = VecDeque::new();
     let result = (|| {
-        let mut emit = |pipeline: &mut Pipeline, grid: emojicam::domain::Grid, pts: Option<Duration>| {
+        let mut emit = |pipeline: &mut Pipeline, mosaic: MosaicFrame| {
             let image = if needs_image {
-                Some(pipeline.render(size)?)
+                Some(pipeline.render(&mosaic, size)?)
             } else {
                 None
             };
+            let grid = mosaic.grid;
             sink.write_at(
                 &Mosaic {
                     index: frames,
@@ -221,9 +220,9 @@ pub fn render_stream(
                     tile: grid.tile,
                     cols: grid.cols,
                     rows: grid.rows,
-                    emoji: pipeline.emoji(),
+                    emoji: &mosaic.emoji,
                 },
-                pts,
+                mosaic.stamp.timestamp,
             )?;
             frames += 1;
             bar.inc(1);
@@ -232,18 +231,18 @@ pub fn render_stream(
         // With a GPU of its own, pipelined: it tiles each frame while the CPU classifies the
         // previous one.
         let pipelined = pipeline.pipelining_pays();
-        for item in rx.iter() {
+        for (seq, item) in (0u64..).zip(rx.iter()) {
             let (frame, pts) = item?;
-            stamps.push_back(pts);
+            let stamp = Stamp::new(seq, pts);
             if !pipelined {
-                let grid = pipeline.classify(&frame)?;
-                emit(pipeline, grid, stamps.pop_front().flatten())?;
-            } else if let Some(grid) = pipeline.push(&frame)? {
-                emit(pipeline, grid, stamps.pop_front().flatten())?;
+                let mosaic = pipeline.classify(&frame, stamp)?;
+                emit(pipeline, mosaic)?;
+            } else if let Some(mosaic) = pipeline.push(&frame, stamp)? {
+                emit(pipeline, mosaic)?;
             }
         }
-        if let Some(grid) = pipeline.flush()? {
-            emit(pipeline, grid, stamps.pop_front().flatten())?;
+        if let Some(mosaic) = pipeline.flush()? {
+            emit(pipeline, mosaic)?;
         }
         Ok::<(), Error>(())
     })();

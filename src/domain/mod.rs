@@ -6,10 +6,12 @@
 mod background;
 mod grid;
 pub mod likeness;
+mod mosaic;
 pub mod patch;
 
 pub use background::Background;
 pub use grid::{validate_tile, Grid, MAX_TILE, MIN_TILE};
+pub use mosaic::{MosaicFrame, Stamp};
 pub use patch::{patch_mean, quadrant_means, quadrant_sums, PATCH, PATCH_BYTES};
 
 /// Which classifier picks each tile's emoji.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::capture::Captured;
 use super::recorder::{SinkFrame, SinkReport, SinkWorker};
-use crate::domain::Background;
+use crate::domain::{Background, MosaicFrame, Stamp};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
 use crate::pipeline::{Pipeline, MAX_TILE, MIN_TILE};
@@ -233,10 +233,8 @@ pub struct Session {
     virtual_camera: Option<SinkWorker>,
     stream: Option<SinkWorker>,
     reports: Vec<SinkReport>,
-    /// Emoji of the last frame, copied so the window can borrow them while it borrows the
-    /// renderer mutably.
-    pub emoji: Vec<u32>,
-    pub tile_colors: Vec<[u8; 3]>,
+    /// The last frame's mosaic, for the window and snapshots.
+    pub mosaic: Option<MosaicFrame>,
 }
 
 impl Session {
@@ -261,8 +259,7 @@ impl Session {
             virtual_camera: None,
             stream: None,
             reports: Vec::new(),
-            emoji: Vec::new(),
-            tile_colors: Vec::new(),
+            mosaic: None,
         };
         if let Some(path) = &outputs.record {
             s.start_recording(Some(path.clone()))?;
@@ -304,16 +301,15 @@ impl Session {
         if self.mirror {
             mirror(&mut captured.frame);
         }
-        let grid = self.pipeline.classify(&captured.frame)?;
-        self.emoji.clear();
-        self.emoji.extend_from_slice(self.pipeline.emoji());
-        self.tile_colors.clear();
-        self.tile_colors.extend_from_slice(self.pipeline.tile_colors());
+        let needs_image = self.needs_image();
+        let stamp = Stamp::new(captured.seq, None);
+        let mosaic = self.mosaic.insert(self.pipeline.classify(&captured.frame, stamp)?);
+        let grid = mosaic.grid;
         let times = self.pipeline.times();
         self.stats.classified = times.classified;
         self.stats.tiles = times.tiles;
-        if self.needs_image() {
-            let image = self.pipeline.render(None)?;
+        if needs_image {
+            let image = self.pipeline.render(mosaic, None)?;
             let has_recorder = self.recorder.is_some();
             if has_recorder && self.record_origin.is_none() {
                 // The recording starts with its first mosaic: frames captured before it, while
@@ -339,7 +335,7 @@ impl Session {
                     tile: grid.tile,
                     cols: grid.cols,
                     rows: grid.rows,
-                    emoji: self.emoji.clone(),
+                    emoji: mosaic.emoji.clone(),
                     slot: slot.filter(|_| is_recorder),
                 });
             }
@@ -460,7 +456,11 @@ impl Session {
 
     /// Renders the last frame's mosaic at the source size to `emojicam-<time>.png`.
     pub fn snapshot(&mut self, dir: &Path) -> Result<PathBuf> {
-        let image = self.pipeline.render(None)?;
+        let mosaic = self
+            .mosaic
+            .as_ref()
+            .ok_or_else(|| Error::Other("no frame has been classified yet".into()))?;
+        let image = self.pipeline.render(mosaic, None)?;
         let mut path = dir.join(default_path("png"));
         let mut n = 1;
         while path.exists() {

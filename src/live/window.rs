@@ -18,7 +18,6 @@ use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
 use super::session::{background_name, Original, Session};
 use super::{SessionFactory, StopReason};
 use crate::atlas::Atlas;
-use crate::domain::Grid;
 use crate::error::{Error, Result};
 use crate::gpu::renderer::{Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::gpu::GpuContext;
@@ -242,7 +241,8 @@ impl WindowApp {
         let (Some(gfx), Some(session)) = (self.gfx.as_mut(), self.session.as_mut()) else {
             return Ok(());
         };
-        let Some(grid) = session.pipeline.grid().cloned() else {
+        // Nothing to draw until a frame is classified on the current grid.
+        let (Some(grid), Some(mosaic)) = (session.pipeline.grid().cloned(), session.mosaic.as_ref()) else {
             return Ok(());
         };
         // The source frame is uploaded as a texture only while it is shown.
@@ -280,16 +280,10 @@ impl WindowApp {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
         let settings = session.pipeline.settings().clone();
         let scene = Scene {
-            grid: Grid {
-                cols: grid.cols,
-                rows: grid.rows,
-                tile: grid.tile,
-                src_width: grid.src_width,
-                src_height: grid.src_height,
-            },
-            emoji: &session.emoji,
+            grid,
+            emoji: &mosaic.emoji,
             background: settings.background,
-            tile_colors: Some(&session.tile_colors),
+            tile_colors: Some(&mosaic.tile_colors),
         };
         // The mosaic is rendered offscreen at exactly its on-screen size and copied 1:1 onto
         // the surface: drawing the renderer straight into lavapipe's sRGB swapchain image hung

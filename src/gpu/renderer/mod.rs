@@ -10,6 +10,7 @@ use super::mosaic::MosaicPass;
 use super::{bind_group, texture_2d, uniform_buffer, GpuContext, Readback, TileRecord};
 pub use super::{OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::atlas::Atlas;
+use crate::domain::MosaicFrame;
 pub use crate::domain::{Background, Grid};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -23,6 +24,18 @@ pub struct Scene<'a> {
     pub background: Background,
     /// Per-tile mean colours; required for [`Background::Tile`].
     pub tile_colors: Option<&'a [[u8; 3]]>,
+}
+
+impl<'a> Scene<'a> {
+    /// The scene of a classified frame, drawn over the background it was classified with.
+    pub fn of(mosaic: &'a MosaicFrame) -> Self {
+        Scene {
+            grid: mosaic.grid,
+            emoji: &mosaic.emoji,
+            background: mosaic.background,
+            tile_colors: Some(&mosaic.tile_colors),
+        }
+    }
 }
 
 #[repr(C)]

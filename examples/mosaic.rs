@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use emojicam::sink::{ImageSink, Mosaic, Sink};
+use emojicam::sink::{ImageSink, Sink};
 use emojicam::{ClassifierKind, Pipeline, Settings, Stamp};
 
 fn main() -> ExitCode {
@@ -71,14 +71,7 @@ fn run(input: &Path, output: &Path, tile: u32, classifier: ClassifierKind) -> em
     let mosaic = pipeline.classify(&frame, Stamp::default())?;
     let image = pipeline.render(&mosaic, None)?;
     let grid = mosaic.grid;
-    sink.write(&Mosaic {
-        index: 0,
-        image: Some(&image),
-        tile: grid.tile,
-        cols: grid.cols,
-        rows: grid.rows,
-        emoji: &mosaic.emoji,
-    })?;
+    sink.write(&mosaic, Some(&image))?;
     sink.finish()?;
     let distinct = {
         let mut e = mosaic.emoji.clone();

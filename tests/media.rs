@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use emojicam::error::Error;
 use emojicam::frame::{Frame, Rate, StreamInfo, StreamKind};
-use emojicam::sink::{self, Container, FileOutput, Mosaic, Mp4Sink, Sink, V4l2Sink, VideoOutputDevice, VideoSink};
+use emojicam::sink::{self, Container, FileOutput, Mp4Sink, Sink, V4l2Sink, VideoOutputDevice, VideoSink};
 use emojicam::source::camera::{choose_format, decode_mjpeg, decode_yuyv, list_cameras, FormatSpec, FourCc};
 use emojicam::source::{self, Source};
 use emojicam::yuv;
+use emojicam::{Grid, MosaicFrame, Stamp};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -61,14 +62,17 @@ fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     sum as f64 / (a.len() as f64 * 0.75)
 }
 
-fn mosaic<'a>(index: u64, image: &'a Frame, emoji: &'a [u32], cols: u32, rows: u32) -> Mosaic<'a> {
-    Mosaic {
-        index,
-        image: Some(image),
-        tile: 10,
-        cols,
-        rows,
-        emoji,
+/// Frame `seq` of a mosaic of `cols` x `rows` tiles of 10 px (evenly spaced: no timestamp).
+fn mosaic(seq: u64, emoji: &[u32], cols: u32, rows: u32) -> MosaicFrame {
+    mosaic_at(Stamp::new(seq, None), emoji, cols, rows)
+}
+
+fn mosaic_at(stamp: Stamp, emoji: &[u32], cols: u32, rows: u32) -> MosaicFrame {
+    MosaicFrame {
+        stamp,
+        grid: Grid::new(cols * 10, rows * 10, 10),
+        emoji: emoji.to_vec(),
+        ..MosaicFrame::default()
     }
 }
 
@@ -218,7 +222,7 @@ fn mp4_round_trip_keeps_frame_count_and_rate() {
     let info = video_info(320, 180, Rate::new(25, 1));
     let mut sink = sink::create(&out, &info, text, codes).unwrap();
     for (i, f) in frames.iter().enumerate() {
-        sink.write(&mosaic(i as u64, f, &[0], 1, 1)).unwrap();
+        sink.write(&mosaic(i as u64, &[0], 1, 1), Some(f)).unwrap();
     }
     assert!(!out.exists(), "nothing at the target before finish");
     sink.finish().unwrap();
@@ -249,7 +253,7 @@ fn mp4_pads_odd_sizes_and_keeps_ntsc_rate() {
     let mut sink = VideoSink::create(&out, &info, Container::Mp4, None).unwrap();
     for i in 0..5u8 {
         let f = Frame::filled(33, 17, [i * 40, 100, 200 - i * 30, 255]);
-        sink.write(&mosaic(i as u64, &f, &[0], 1, 1)).unwrap();
+        sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
     }
     sink.finish().unwrap();
     let probe = ffprobe(&out, "stream=width,height,r_frame_rate,nb_read_frames");
@@ -265,7 +269,7 @@ fn mp4_recording_is_playable_before_finish() {
     let mut sink = Mp4Sink::create_recording(&out, 64, 48, Rate::new(10, 1)).unwrap();
     for i in 0..25u8 {
         let f = Frame::filled(64, 48, [i * 10, 50, 100, 255]);
-        sink.write(&mosaic(i as u64, &f, &[0], 1, 1)).unwrap();
+        sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
     }
     // One-second fragments are on disk as they complete, before the recording ends (the
     // encoder works on its own threads: wait for it, without asserting how fast it is).
@@ -299,7 +303,7 @@ fn mp4_recording_is_playable_before_finish() {
     let mut sink = Mp4Sink::create_recording(&cut, 64, 48, Rate::new(10, 1)).unwrap();
     for i in 0..12u8 {
         let f = Frame::filled(64, 48, [i * 10, 50, 100, 255]);
-        sink.write(&mosaic(i as u64, &f, &[0], 1, 1)).unwrap();
+        sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
     }
     drop(sink);
     assert_eq!(ffprobe_count(&cut), 12);
@@ -324,7 +328,7 @@ fn y4m_writer_reads_back_in_ffprobe_and_our_source() {
     let (text, codes) = tables();
     let mut sink = sink::create(&out, &video_info(320, 180, Rate::new(25, 1)), text, codes).unwrap();
     for (i, f) in frames.iter().take(3).enumerate() {
-        sink.write(&mosaic(i as u64, f, &[0], 1, 1)).unwrap();
+        sink.write(&mosaic(i as u64, &[0], 1, 1), Some(f)).unwrap();
     }
     sink.finish().unwrap();
     let probe = ffprobe(&out, "stream=width,height,r_frame_rate,nb_read_frames");
@@ -343,7 +347,7 @@ fn y4m_writer_reads_back_in_ffprobe_and_our_source() {
     let red = dir.path().join("red.y4m");
     let mut sink = sink::create(&red, &video_info(4, 4, Rate::new(25, 1)), tables().0, tables().1).unwrap();
     let f = Frame::filled(4, 4, [255, 0, 0, 255]);
-    sink.write(&mosaic(0, &f, &[0], 1, 1)).unwrap();
+    sink.write(&mosaic(0, &[0], 1, 1), Some(&f)).unwrap();
     sink.finish().unwrap();
     let rgba = ffmpeg_rgba(&red);
     assert!(rgba[0] > 245 && rgba[1] < 10 && rgba[2] < 10, "{:?}", &rgba[..4]);
@@ -358,14 +362,14 @@ fn image_sink_keeps_the_last_frame() {
     let mut sink = sink::create(&out, &info, text.clone(), codes.clone()).unwrap();
     let a = Frame::filled(2, 2, [10, 20, 30, 255]);
     let b = Frame::filled(2, 2, [40, 50, 60, 255]);
-    sink.write(&mosaic(0, &a, &[0], 1, 1)).unwrap();
-    sink.write(&mosaic(1, &b, &[0], 1, 1)).unwrap();
+    sink.write(&mosaic(0, &[0], 1, 1), Some(&a)).unwrap();
+    sink.write(&mosaic(1, &[0], 1, 1), Some(&b)).unwrap();
     sink.finish().unwrap();
     let img = image::open(&out).unwrap().into_rgba8();
     assert_eq!(img.get_pixel(1, 1).0, [40, 50, 60, 255]);
     let jpg = dir.path().join("m.jpg");
     let mut sink = sink::create(&jpg, &info, text, codes).unwrap();
-    sink.write(&mosaic(0, &a, &[0], 1, 1)).unwrap();
+    sink.write(&mosaic(0, &[0], 1, 1), Some(&a)).unwrap();
     sink.finish().unwrap();
     assert_eq!(image::open(&jpg).unwrap().width(), 2);
 }
@@ -382,15 +386,7 @@ fn text_json_and_jsonl_sinks_write_exact_contents() {
     let mut sink = sink::create(&txt, &info, text.clone(), codes.clone()).unwrap();
     assert!(!sink.needs_image());
     for (i, g) in [grid0, grid1].iter().enumerate() {
-        let m = Mosaic {
-            index: i as u64,
-            image: None,
-            tile: 10,
-            cols: 3,
-            rows: 2,
-            emoji: g,
-        };
-        sink.write(&m).unwrap();
+        sink.write(&mosaic(i as u64, g, 3, 2), None).unwrap();
     }
     sink.finish().unwrap();
     assert_eq!(
@@ -400,15 +396,7 @@ fn text_json_and_jsonl_sinks_write_exact_contents() {
 
     let json = dir.path().join("m.json");
     let mut sink = sink::create(&json, &info, text.clone(), codes.clone()).unwrap();
-    sink.write(&Mosaic {
-        index: 0,
-        image: None,
-        tile: 10,
-        cols: 3,
-        rows: 2,
-        emoji: &grid0,
-    })
-    .unwrap();
+    sink.write(&mosaic(0, &grid0, 3, 2), None).unwrap();
     sink.finish().unwrap();
     assert_eq!(
         std::fs::read_to_string(&json).unwrap(),
@@ -417,24 +405,8 @@ fn text_json_and_jsonl_sinks_write_exact_contents() {
 
     let jsonl = dir.path().join("m.jsonl");
     let mut sink = sink::create(&jsonl, &info, text, codes).unwrap();
-    sink.write(&Mosaic {
-        index: 0,
-        image: None,
-        tile: 10,
-        cols: 3,
-        rows: 2,
-        emoji: &grid0,
-    })
-    .unwrap();
-    sink.write(&Mosaic {
-        index: 1,
-        image: None,
-        tile: 10,
-        cols: 3,
-        rows: 2,
-        emoji: &grid1,
-    })
-    .unwrap();
+    sink.write(&mosaic(0, &grid0, 3, 2), None).unwrap();
+    sink.write(&mosaic(1, &grid1, 3, 2), None).unwrap();
     sink.finish().unwrap();
     assert_eq!(
         std::fs::read_to_string(&jsonl).unwrap(),
@@ -454,15 +426,8 @@ fn out_of_range_emoji_index_is_an_error_not_a_panic() {
         codes,
     )
     .unwrap();
-    let m = Mosaic {
-        index: 0,
-        image: None,
-        tile: 10,
-        cols: 1,
-        rows: 1,
-        emoji: &[99],
-    };
-    assert!(matches!(sink.write(&m), Err(Error::Encode { .. })));
+    let m = mosaic(0, &[99], 1, 1);
+    assert!(matches!(sink.write(&m, None), Err(Error::Encode { .. })));
 }
 
 #[test]
@@ -481,7 +446,7 @@ fn dropped_sinks_leave_no_partial_output() {
             "{name}: the temporary file exists up front"
         );
         assert!(entries(dir.path())[0].starts_with(&format!(".{name}.partial")));
-        sink.write(&mosaic(0, &f, &[0], 1, 1)).unwrap();
+        sink.write(&mosaic(0, &[0], 1, 1), Some(&f)).unwrap();
         drop(sink);
         assert!(entries(dir.path()).is_empty(), "{name}: {:?}", entries(dir.path()));
     }
@@ -571,7 +536,7 @@ fn v4l2_writer_writes_whole_yuyv_frames() {
     for (i, c) in colours.iter().enumerate() {
         // Odd width 5 is padded to 6.
         let f = Frame::filled(5, 2, *c);
-        sink.write(&mosaic(i as u64, &f, &[0], 1, 1)).unwrap();
+        sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
     }
     sink.finish().unwrap();
     assert_eq!(sink.written(), 3);
@@ -1061,8 +1026,11 @@ fn transcode(input: &Path, out: &Path, container: Container, audio: bool) -> Vec
     let mut sink = VideoSink::create(out, &info, container, audio.then_some(input)).unwrap();
     let mut frames = Vec::new();
     while let Some(f) = src.next_frame().unwrap() {
-        sink.write_at(&mosaic(frames.len() as u64, &f, &[0], 1, 1), src.timestamp())
-            .unwrap();
+        sink.write(
+            &mosaic_at(Stamp::new(frames.len() as u64, src.timestamp()), &[0], 1, 1),
+            Some(&f),
+        )
+        .unwrap();
         frames.push(f);
     }
     sink.finish().unwrap();
@@ -1203,7 +1171,7 @@ fn gif_output_plays_at_the_input_timing() {
     let mut sink = sink::create(&out, &video_info(64, 48, Rate::new(10, 1)), text, codes).unwrap();
     for i in 0..10u8 {
         let f = Frame::filled(64, 48, [i * 25, 255 - i * 25, 128, 255]);
-        sink.write(&mosaic(i as u64, &f, &[0], 1, 1)).unwrap();
+        sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
     }
     assert!(!out.exists());
     sink.finish().unwrap();
@@ -1326,7 +1294,7 @@ fn uhd_4096x2160_encodes() {
     let mut sink = VideoSink::create(&out, &video_info(4096, 2160, Rate::new(30, 1)), Container::Mp4, None).unwrap();
     for i in 0..2u8 {
         let f = Frame::filled(4096, 2160, [i * 100, 80, 200, 255]);
-        sink.write(&mosaic(i as u64, &f, &[0], 1, 1)).unwrap();
+        sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
     }
     sink.finish().unwrap();
     let probe = ffprobe(&out, "stream=width,height,nb_read_frames");

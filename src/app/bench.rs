@@ -14,7 +14,7 @@ use emojicam::frame::Frame;
 use emojicam::gpu::renderer::RenderPath;
 use emojicam::gpu::AdapterPreference;
 use emojicam::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD, KEEP_MARGIN};
-use emojicam::sink::{self, Mosaic};
+use emojicam::sink;
 use emojicam::source;
 
 #[derive(Default)]
@@ -230,17 +230,9 @@ fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
     for (i, frame) in frames.iter().enumerate() {
         let mosaic = pipeline.classify(frame, Stamp::new(i as u64, None))?;
         let image = pipeline.render(&mosaic, None)?;
-        let grid = mosaic.grid;
         let t = pipeline.times();
         let t0 = Instant::now();
-        sink.write(&Mosaic {
-            index: i as u64,
-            image: Some(&image),
-            tile: grid.tile,
-            cols: grid.cols,
-            rows: grid.rows,
-            emoji: &mosaic.emoji,
-        })?;
+        sink.write(&mosaic, Some(&image))?;
         acc.encode.push(ms(t0.elapsed()));
         acc.upload.push(ms(t.upload));
         acc.tile.push(ms(t.tile - t.upload));
@@ -304,14 +296,12 @@ fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)], adapter: &AdapterPreference
             let none: std::sync::Arc<[String]> = Vec::new().into();
             let mut sink = sink::create(&clip, &info, none.clone(), none)?;
             for (i, f) in source.iter().enumerate() {
-                sink.write(&Mosaic {
-                    index: i as u64,
-                    image: Some(&resize(f, w, h)?),
-                    tile: 0,
-                    cols: 0,
-                    rows: 0,
-                    emoji: &[],
-                })?;
+                let stamp = Stamp::new(i as u64, None);
+                let source_frame = MosaicFrame {
+                    stamp,
+                    ..MosaicFrame::default()
+                };
+                sink.write(&source_frame, Some(&resize(f, w, h)?))?;
             }
             sink.finish()?;
         }

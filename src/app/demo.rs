@@ -52,13 +52,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let src = source::open(&clip)?;
     let info = src.info().clone();
     // With the clip's sound.
-    let mut sink: Box<dyn sink::Sink> = Box::new(sink::ThreadedSink::new(sink::create_with_audio(
-        &mp4,
-        &info,
-        Some(&clip),
-        text.clone(),
-        codes.clone(),
-    )?)?);
+    let mut sink: Box<dyn sink::Sink> = Box::new(sink::SinkThread::spawn(
+        "output",
+        mp4.clone(),
+        sink::create_with_audio(&mp4, &info, Some(&clip), text.clone(), codes.clone())?,
+        sink::ENCODE_AHEAD,
+        sink::Policy::Block,
+    )?);
     let summary = render_stream(src, &mut pipeline, sink.as_mut(), None, OutputKind::Stream, true)?;
     sink.finish().context("finishing the demo video")?;
 
@@ -76,15 +76,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let mosaic = pipeline.classify(&frame, emojicam::Stamp::default())?;
     let image = pipeline.render(&mosaic, None)?;
     let mut sink = sink::create(&png, &info_still(&info), text, codes)?;
-    let grid = mosaic.grid;
-    sink.write(&sink::Mosaic {
-        index: 0,
-        image: Some(&image),
-        tile: grid.tile,
-        cols: grid.cols,
-        rows: grid.rows,
-        emoji: &mosaic.emoji,
-    })?;
+    sink.write(&mosaic, Some(&image))?;
     sink.finish()?;
 
     emojicam::safety::print_line(format_args!("{}", mp4.display()));

@@ -13,7 +13,7 @@ use emojicam::domain::{MosaicFrame, Stamp};
 use emojicam::error::Error;
 use emojicam::frame::{Frame, StreamKind};
 use emojicam::pipeline::Pipeline;
-use emojicam::sink::{self, Mosaic, Sink};
+use emojicam::sink::{self, Sink};
 use emojicam::source::{self, Source};
 
 /// What kind of file an output path asks for.
@@ -114,7 +114,13 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let mut sink = sink::create_with_audio(&args.output, &out_info, audio, text, codes)?;
     if info.kind == StreamKind::Video && kind == OutputKind::Stream {
         // Encode on a thread of its own while the pipeline works on the next frame.
-        sink = Box::new(sink::ThreadedSink::new(sink)?);
+        sink = Box::new(sink::SinkThread::spawn(
+            "output",
+            args.output.clone(),
+            sink,
+            sink::ENCODE_AHEAD,
+            sink::Policy::Block,
+        )?);
     }
     let show = !args.quiet && info.kind == StreamKind::Video && kind == OutputKind::Stream;
     let started = Instant::now();
@@ -212,18 +218,7 @@ pub fn render_stream(
             } else {
                 None
             };
-            let grid = mosaic.grid;
-            sink.write_at(
-                &Mosaic {
-                    index: frames,
-                    image: image.as_ref(),
-                    tile: grid.tile,
-                    cols: grid.cols,
-                    rows: grid.rows,
-                    emoji: &mosaic.emoji,
-                },
-                mosaic.stamp.timestamp,
-            )?;
+            sink.write(&mosaic, image.as_ref())?;
             frames += 1;
             bar.inc(1);
             Ok::<(), Error>(())

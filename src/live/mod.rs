@@ -11,7 +11,6 @@ pub mod capture;
 pub mod font;
 pub mod hotkeys;
 pub mod overlay;
-pub mod recorder;
 pub mod session;
 pub mod window;
 
@@ -22,13 +21,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver};
 
 use self::capture::{Capture, CaptureEvent, Captured, Pace, Wake};
-use self::recorder::SinkReport;
 use self::session::{Outputs, Session};
 use crate::atlas::Atlas;
 use crate::error::{Error, Result};
 use crate::frame::{Rate, StreamInfo, StreamKind};
 use crate::gpu::GpuContext;
 use crate::pipeline::{Pipeline, Settings};
+use crate::sink::SinkReport;
 use crate::source::camera::{CameraSelector, CameraSource};
 use crate::source::{self, Source};
 

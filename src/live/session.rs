@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::capture::Captured;
-use super::recorder::{SinkFrame, SinkReport, SinkWorker};
 use crate::domain::{Background, MosaicFrame, Stamp};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
 use crate::pipeline::{Pipeline, MAX_TILE, MIN_TILE};
-use crate::sink::{AtomicFile, CommitOnFinish, Mp4Sink, Sink, V4l2Sink, Y4mSink};
+use crate::sink::{AtomicFile, CommitOnFinish, Mp4Sink, Policy, Sink, SinkReport, SinkThread, V4l2Sink, Y4mSink};
 
 /// Frames that may wait for the encoder before new ones are dropped (~1/3 s at 30 fps).
 const RECORDER_QUEUE: usize = 10;
@@ -223,15 +222,15 @@ pub struct Session {
     pub source_name: String,
     rate: Rate,
     info: StreamInfo,
-    recorder: Option<SinkWorker>,
+    recorder: Option<SinkThread>,
     /// The latest a recording may end (the end of `--duration`): a frame still being made
     /// then does not lengthen it.
     record_end: Option<Instant>,
     /// When the recording's first mosaic was out: its frames are placed by capture time from
     /// here.
     record_origin: Option<Instant>,
-    virtual_camera: Option<SinkWorker>,
-    stream: Option<SinkWorker>,
+    virtual_camera: Option<SinkThread>,
+    stream: Option<SinkThread>,
     reports: Vec<SinkReport>,
     /// The last frame's mosaic, for the window and snapshots.
     pub mosaic: Option<MosaicFrame>,
@@ -266,7 +265,7 @@ impl Session {
         }
         if let Some(dev) = &outputs.virtual_camera {
             let sink: Box<dyn Sink> = Box::new(V4l2Sink::open(dev)?.with_rate(rate));
-            s.virtual_camera = Some(SinkWorker::spawn("virtual camera", dev.clone(), sink, STREAM_QUEUE)?);
+            s.virtual_camera = Some(live_output("virtual camera", dev.clone(), sink, STREAM_QUEUE)?);
             crate::note!("emojicam: writing to virtual camera {}", dev.display());
         }
         if let Some(path) = &outputs.stream {
@@ -278,7 +277,7 @@ impl Session {
                 Box::new(Y4mSink::create(path, &info)?)
             };
             // A pipe reader (ffplay, ffmpeg) wants every frame; a file never falls behind much.
-            s.stream = Some(SinkWorker::spawn("stream", path.clone(), sink, RECORDER_QUEUE)?);
+            s.stream = Some(live_output("stream", path.clone(), sink, RECORDER_QUEUE)?);
         }
         Ok(s)
     }
@@ -287,7 +286,7 @@ impl Session {
         self.rate
     }
 
-    pub fn recording(&self) -> Option<&SinkWorker> {
+    pub fn recording(&self) -> Option<&SinkThread> {
         self.recorder.as_ref()
     }
 
@@ -304,7 +303,6 @@ impl Session {
         let needs_image = self.needs_image();
         let stamp = Stamp::new(captured.seq, None);
         let mosaic = self.mosaic.insert(self.pipeline.classify(&captured.frame, stamp)?);
-        let grid = mosaic.grid;
         let times = self.pipeline.times();
         self.stats.classified = times.classified;
         self.stats.tiles = times.tiles;
@@ -316,7 +314,7 @@ impl Session {
                 // starting up, take no time in it.
                 self.record_origin = Some(Instant::now());
             }
-            let mut outs: Vec<&mut SinkWorker> = [&mut self.recorder, &mut self.virtual_camera, &mut self.stream]
+            let mut outs: Vec<&mut SinkThread> = [&mut self.recorder, &mut self.virtual_camera, &mut self.stream]
                 .into_iter()
                 .flatten()
                 .collect();
@@ -330,14 +328,7 @@ impl Session {
                 let Some(img) = img else { break };
                 // The recorder is first in `outs` when there is one.
                 let is_recorder = i == 0 && has_recorder;
-                w.push(SinkFrame {
-                    image: img,
-                    tile: grid.tile,
-                    cols: grid.cols,
-                    rows: grid.rows,
-                    emoji: mosaic.emoji.clone(),
-                    slot: slot.filter(|_| is_recorder),
-                });
+                w.push(mosaic.clone(), Some(img), slot.filter(|_| is_recorder));
             }
             self.check_sinks()?;
         }
@@ -350,7 +341,7 @@ impl Session {
             if slot.as_ref().is_some_and(|w| w.has_failed()) {
                 if let Some(w) = slot.take() {
                     let label = w.path().display().to_string();
-                    w.finish()?;
+                    w.close()?;
                     return Err(Error::Other(format!("{label}: the output stopped")));
                 }
             }
@@ -374,7 +365,7 @@ impl Session {
         let file = AtomicFile::create_recording(&path)?;
         let sink = Mp4Sink::create_recording(file.temp_path(), w, h, self.rate)?;
         self.record_origin = None;
-        self.recorder = Some(SinkWorker::spawn(
+        self.recorder = Some(live_output(
             "recording",
             path.clone(),
             Box::new(CommitOnFinish::new(Box::new(sink), file)),
@@ -396,9 +387,9 @@ impl Session {
         let report = match self.record_origin.take() {
             Some(origin) => {
                 let seconds = end.saturating_duration_since(origin).as_secs_f64();
-                r.finish_at((seconds * self.rate.fps()).round() as u64)?
+                r.close_at((seconds * self.rate.fps()).round() as u64)?
             }
-            None => r.finish()?,
+            None => r.close()?,
         };
         crate::note!("emojicam: saved {report}");
         self.reports.push(report.clone());
@@ -516,7 +507,7 @@ impl Session {
         }
         for slot in [&mut self.virtual_camera, &mut self.stream] {
             if let Some(w) = slot.take() {
-                match w.finish() {
+                match w.close() {
                     Ok(r) => self.reports.push(r),
                     Err(e) => {
                         first_err.get_or_insert(e);
@@ -529,6 +520,12 @@ impl Session {
             None => Ok(std::mem::take(&mut self.reports)),
         }
     }
+}
+
+/// A live output on its own thread: it drops and counts the frames it cannot keep up with
+/// (the preview never waits) and is finished even on an early return.
+fn live_output(label: &str, path: PathBuf, sink: Box<dyn Sink>, capacity: usize) -> Result<SinkThread> {
+    Ok(SinkThread::spawn(label, path, sink, capacity, Policy::DropAndCount)?.finish_on_drop())
 }
 
 #[cfg(test)]

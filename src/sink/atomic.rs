@@ -21,8 +21,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use super::{Mosaic, Sink};
+use super::Sink;
+use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
+use crate::frame::Frame;
 use crate::safety::{self, Cleanup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -371,8 +373,8 @@ impl CommitOnFinish {
 }
 
 impl Sink for CommitOnFinish {
-    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
-        self.inner.write(mosaic)
+    fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
+        self.inner.write(mosaic, image)
     }
 
     fn finish(&mut self) -> Result<()> {

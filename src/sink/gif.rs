@@ -7,7 +7,8 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{image_of, AtomicFile, Mosaic, Sink};
+use super::{image_of, AtomicFile, Sink};
+use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
 
@@ -70,12 +71,9 @@ impl GifSink {
 }
 
 impl Sink for GifSink {
-    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
-        self.write_at(mosaic, None)
-    }
-
-    fn write_at(&mut self, mosaic: &Mosaic<'_>, pts: Option<Duration>) -> Result<()> {
-        let frame = image_of(mosaic, &self.path)?;
+    fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
+        let pts = mosaic.stamp.timestamp;
+        let frame = image_of(image, &self.path)?;
         let size = (frame.width, frame.height);
         if frame.width > u16::MAX as u32 || frame.height > u16::MAX as u32 {
             return Err(Error::encode(

@@ -4,7 +4,8 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use super::{image_of, AtomicFile, Mosaic, Sink};
+use super::{image_of, AtomicFile, Sink};
+use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 
@@ -26,8 +27,8 @@ impl ImageSink {
 }
 
 impl Sink for ImageSink {
-    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
-        let frame = image_of(mosaic, self.file.target())?;
+    fn write(&mut self, _mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
+        let frame = image_of(image, self.file.target())?;
         match &mut self.last {
             Some(last) if last.width == frame.width && last.height == frame.height => {
                 last.rgba.copy_from_slice(&frame.rgba)

@@ -10,7 +10,7 @@ mod atomic;
 mod gif;
 mod image;
 mod text;
-mod threaded;
+mod thread;
 pub mod v4l2;
 mod video;
 mod y4m;
@@ -18,6 +18,7 @@ mod y4m;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, StreamInfo};
 
@@ -28,34 +29,19 @@ pub use self::video::{check_size, has_audio, Container, VideoSink};
 /// The MP4 writer (live recordings use [`VideoSink::create_recording`]).
 pub type Mp4Sink = VideoSink;
 pub use self::text::{JsonSink, JsonlSink, TxtSink};
-pub use self::threaded::ThreadedSink;
+pub use self::thread::{Policy, SinkReport, SinkThread, ENCODE_AHEAD};
 pub use self::v4l2::{FileOutput, V4l2Device, V4l2Sink, VideoOutputDevice};
 pub use self::y4m::Y4mSink;
-
-/// One finished mosaic frame: the rendered image and the emoji chosen per tile.
-pub struct Mosaic<'a> {
-    /// Zero-based frame number in the stream.
-    pub index: u64,
-    /// The rendered mosaic (RGBA8). May be `None` for sinks that only need the grid.
-    pub image: Option<&'a Frame>,
-    /// Tile size in source pixels.
-    pub tile: u32,
-    pub cols: u32,
-    pub rows: u32,
-    /// Atlas class index per tile, row-major, `cols * rows` entries.
-    pub emoji: &'a [u32],
-}
 
 /// A consumer of mosaic frames. `finish` must be called once at the end; a sink
 /// dropped without `finish` leaves no output that looks valid.
 pub trait Sink: Send {
-    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()>;
-    /// Writes a frame shown at `pts` from the stream's start (the input's own timing, kept by
-    /// video and GIF outputs); `None` or sinks without timing: evenly spaced frames.
-    fn write_at(&mut self, mosaic: &Mosaic<'_>, pts: Option<std::time::Duration>) -> Result<()> {
-        let _ = pts;
-        self.write(mosaic)
-    }
+    /// Writes one mosaic frame. Its stamp says where it belongs: `seq` is its zero-based number
+    /// in the output, `timestamp` when it is shown from the stream's start (the input's own
+    /// timing, kept by video and GIF outputs; `None`, or sinks without timing: evenly spaced
+    /// frames). `image` is the rendered mosaic (RGBA8); `None` for sinks that only need the
+    /// emoji ([`Self::needs_image`] is false).
+    fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()>;
     fn finish(&mut self) -> Result<()>;
     /// Whether this sink needs the rendered image (text sinks do not).
     fn needs_image(&self) -> bool {
@@ -122,8 +108,8 @@ pub fn create_with_audio(
     })
 }
 
-pub(crate) fn image_of<'a>(mosaic: &Mosaic<'a>, path: &Path) -> Result<&'a Frame> {
-    mosaic.image.ok_or_else(|| {
+pub(crate) fn image_of<'a>(image: Option<&'a Frame>, path: &Path) -> Result<&'a Frame> {
+    image.ok_or_else(|| {
         Error::encode(
             path,
             "internal: this output needs the rendered mosaic image, none was given",

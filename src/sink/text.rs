@@ -7,8 +7,10 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{AtomicFile, Mosaic, Sink};
+use super::{AtomicFile, Sink};
+use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
+use crate::frame::Frame;
 
 fn lookup<'a>(table: &'a [String], index: u32, path: &Path) -> Result<&'a str> {
     table.get(index as usize).map(|s| s.as_str()).ok_or_else(|| {
@@ -19,15 +21,16 @@ fn lookup<'a>(table: &'a [String], index: u32, path: &Path) -> Result<&'a str> {
     })
 }
 
-fn check_grid(mosaic: &Mosaic<'_>, path: &Path) -> Result<()> {
-    if mosaic.emoji.len() != mosaic.cols as usize * mosaic.rows as usize {
+fn check_grid(mosaic: &MosaicFrame, path: &Path) -> Result<()> {
+    let grid = mosaic.grid;
+    if mosaic.emoji.len() != grid.cols as usize * grid.rows as usize {
         return Err(Error::encode(
             path,
             format!(
                 "internal: {} emoji for a {}x{} grid",
                 mosaic.emoji.len(),
-                mosaic.cols,
-                mosaic.rows
+                grid.cols,
+                grid.rows
             ),
         ));
     }
@@ -68,7 +71,7 @@ impl TxtSink {
 }
 
 impl Sink for TxtSink {
-    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
+    fn write(&mut self, mosaic: &MosaicFrame, _image: Option<&Frame>) -> Result<()> {
         let path = self.file.target().to_path_buf();
         check_grid(mosaic, &path)?;
         let writer = self
@@ -79,7 +82,7 @@ impl Sink for TxtSink {
         if self.frames > 0 {
             out.push('\n');
         }
-        for row in mosaic.emoji.chunks(mosaic.cols.max(1) as usize) {
+        for row in mosaic.emoji.chunks(mosaic.grid.cols.max(1) as usize) {
             for &i in row {
                 out.push_str(lookup(&self.text, i, &path)?);
             }
@@ -100,7 +103,7 @@ impl Sink for TxtSink {
     }
 }
 
-fn grid_json(mosaic: &Mosaic<'_>, codes: &[String], path: &Path, frame: bool) -> Result<String> {
+fn grid_json(mosaic: &MosaicFrame, codes: &[String], path: &Path, frame: bool) -> Result<String> {
     check_grid(mosaic, path)?;
     let emoji = mosaic
         .emoji
@@ -117,10 +120,10 @@ fn grid_json(mosaic: &Mosaic<'_>, codes: &[String], path: &Path, frame: bool) ->
         emoji: Vec<&'a str>,
     }
     let object = Grid {
-        frame: frame.then_some(mosaic.index),
-        tile: mosaic.tile,
-        cols: mosaic.cols,
-        rows: mosaic.rows,
+        frame: frame.then_some(mosaic.stamp.seq),
+        tile: mosaic.grid.tile,
+        cols: mosaic.grid.cols,
+        rows: mosaic.grid.rows,
         emoji,
     };
     serde_json::to_string(&object).map_err(|e| Error::encode(path, e.to_string()))
@@ -147,7 +150,7 @@ impl JsonSink {
 }
 
 impl Sink for JsonSink {
-    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
+    fn write(&mut self, mosaic: &MosaicFrame, _image: Option<&Frame>) -> Result<()> {
         self.last = Some(grid_json(mosaic, &self.codes, self.file.target(), false)?);
         Ok(())
     }
@@ -190,7 +193,7 @@ impl JsonlSink {
 }
 
 impl Sink for JsonlSink {
-    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
+    fn write(&mut self, mosaic: &MosaicFrame, _image: Option<&Frame>) -> Result<()> {
         let path = self.file.target().to_path_buf();
         let line = grid_json(mosaic, &self.codes, &path, true)?;
         let writer = self

@@ -12,8 +12,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::{image_of, Mosaic, Sink};
+use super::{image_of, Sink};
+use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
+use crate::frame::Frame;
 
 /// YUYV fourcc ('Y','U','Y','V').
 pub const FOURCC_YUYV: u32 = 0x5659_5559;
@@ -303,8 +305,8 @@ impl V4l2Sink {
 }
 
 impl Sink for V4l2Sink {
-    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
-        let frame = image_of(mosaic, Path::new("virtual camera"))?;
+    fn write(&mut self, _mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
+        let frame = image_of(image, Path::new("virtual camera"))?;
         let (w, h) = (frame.width as usize, frame.height as usize);
         let even_w = w.div_ceil(2) * 2;
         match self.size {

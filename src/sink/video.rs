@@ -21,7 +21,8 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use super::{image_of, AtomicFile, Mosaic, Sink};
+use super::{image_of, AtomicFile, Sink};
+use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
 use crate::media;
@@ -494,13 +495,9 @@ fn pad_to(frame: &Frame, w: usize, h: usize, out: &mut Vec<u8>) {
 }
 
 impl Sink for VideoSink {
-    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
-        self.write_at(mosaic, None)
-    }
-
-    fn write_at(&mut self, mosaic: &Mosaic<'_>, pts: Option<Duration>) -> Result<()> {
-        let frame = image_of(mosaic, &self.path)?;
-        self.encode(frame, pts)
+    fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
+        let frame = image_of(image, &self.path)?;
+        self.encode(frame, mosaic.stamp.timestamp)
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -8,9 +8,10 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::{image_of, AtomicFile, Mosaic, Sink};
+use super::{image_of, AtomicFile, Sink};
+use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
-use crate::frame::{Rate, StreamInfo};
+use crate::frame::{Frame, Rate, StreamInfo};
 
 enum Out {
     File(AtomicFile, BufWriter<File>),
@@ -57,8 +58,8 @@ impl Y4mSink {
 }
 
 impl Sink for Y4mSink {
-    fn write(&mut self, mosaic: &Mosaic<'_>) -> Result<()> {
-        let frame = image_of(mosaic, &self.path)?;
+    fn write(&mut self, _mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
+        let frame = image_of(image, &self.path)?;
         let (w, h) = (frame.width as usize, frame.height as usize);
         let mut header = None;
         match self.size {

@@ -2,16 +2,16 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
-use crossbeam_channel::bounded;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{parse_size, RenderArgs};
 use emojicam::domain::{MosaicFrame, Stamp};
 use emojicam::error::Error;
-use emojicam::frame::{Frame, StreamKind};
+use emojicam::frame::StreamKind;
+use emojicam::live::capture::{Capture, CaptureEvent, Keep, Pace, ReaderOptions};
 use emojicam::pipeline::Pipeline;
 use emojicam::sink::{self, Sink};
 use emojicam::source::{self, Source};
@@ -160,7 +160,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
 
 /// Decodes on a capture thread (never dropping frames: this is offline) and feeds the pipeline.
 pub fn render_stream(
-    mut source: Box<dyn Source>,
+    source: Box<dyn Source>,
     pipeline: &mut Pipeline,
     sink: &mut dyn Sink,
     size: Option<(u32, u32)>,
@@ -168,33 +168,13 @@ pub fn render_stream(
     progress: bool,
 ) -> emojicam::Result<RenderSummary> {
     let info = source.info().clone();
-    let limit = if kind == OutputKind::Still { Some(1) } else { None };
-    let (tx, rx) = bounded::<emojicam::Result<(Frame, Option<Duration>)>>(3);
-    let capture = std::thread::Builder::new()
-        .name("decode".into())
-        .spawn(move || {
-            let mut sent = 0u64;
-            loop {
-                if limit.is_some_and(|l| sent >= l) {
-                    break;
-                }
-                match source.next_frame() {
-                    Ok(Some(f)) => {
-                        if tx.send(Ok((f, source.timestamp()))).is_err() {
-                            break;
-                        }
-                        sent += 1;
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        break;
-                    }
-                }
-            }
-            source.damaged()
-        })
-        .map_err(|e| Error::Other(format!("cannot start the decoder thread: {e}")))?;
+    let options = ReaderOptions {
+        pace: Pace::Source,
+        keep: Keep::All,
+        queue: 3,
+        limit: (kind == OutputKind::Still).then_some(1),
+    };
+    let mut reader = Capture::spawn(source, options, None)?;
 
     let bar = if progress {
         let bar = info.frames.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
@@ -226,9 +206,14 @@ pub fn render_stream(
         // With a GPU of its own, pipelined: it tiles each frame while the CPU classifies the
         // previous one.
         let pipelined = pipeline.pipelining_pays();
-        for (seq, item) in (0u64..).zip(rx.iter()) {
-            let (frame, pts) = item?;
-            let stamp = Stamp::new(seq, pts);
+        for event in reader.receiver().iter() {
+            let captured = match event {
+                CaptureEvent::Frame(captured) => captured,
+                CaptureEvent::Started(_) => continue,
+                CaptureEvent::End => break,
+                CaptureEvent::Failed(e) => return Err(e),
+            };
+            let (frame, stamp) = (captured.frame, Stamp::new(captured.seq, captured.timestamp));
             if !pipelined {
                 let mosaic = pipeline.classify(&frame, stamp)?;
                 emit(pipeline, mosaic)?;
@@ -241,8 +226,7 @@ pub fn render_stream(
         }
         Ok::<(), Error>(())
     })();
-    drop(rx);
-    let damaged = capture.join().unwrap_or(0);
+    let damaged = reader.finish();
     bar.finish_and_clear();
     result?;
     if frames == 0 {

@@ -1,7 +1,8 @@
-//! The capture thread: pulls frames from a [`Source`] (a camera, or a file played as if it were
-//! one) and hands them to the pipeline through a one-slot channel where the newest frame wins.
-//! A slow pipeline therefore always works on the freshest picture, and every frame it never saw
-//! is counted as dropped.
+//! The frame reader: one thread that pulls frames from a [`Source`] and hands them to the
+//! pipeline through a bounded channel, for every mode. Live ([`Capture::start`]: a camera, or a
+//! file played as if it were one) it keeps one slot where the newest frame wins, so a slow
+//! pipeline always works on the freshest picture and every frame it never saw is counted as
+//! dropped; offline ([`Capture::spawn`] with [`Keep::All`]) it decodes ahead and never drops.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ pub struct Captured {
     pub at: Instant,
     /// Frames replaced in the channel before the pipeline took them, since capture started.
     pub dropped: u64,
+    /// Presentation time from the stream's start, when the source knows it.
+    pub timestamp: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -44,6 +47,26 @@ pub enum Pace {
     Every(Duration),
 }
 
+/// Which frames the reader delivers when the consumer is slower than the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Only the newest: a stale queued frame is replaced and counted as dropped (live).
+    Newest,
+    /// Every frame: the reader waits for room in the queue (offline).
+    All,
+}
+
+/// How a reader runs.
+#[derive(Clone, Copy, Debug)]
+pub struct ReaderOptions {
+    pub pace: Pace,
+    pub keep: Keep,
+    /// Events that may wait for the consumer.
+    pub queue: usize,
+    /// Stop (with [`CaptureEvent::End`]) after this many frames.
+    pub limit: Option<u64>,
+}
+
 /// Called after each event is queued, to wake the thread that consumes them (the window's
 /// event loop); headless consumers block on the channel and need none.
 pub type Wake = Box<dyn Fn() + Send>;
@@ -52,7 +75,8 @@ pub type Wake = Box<dyn Fn() + Send>;
 pub struct Capture {
     rx: Receiver<CaptureEvent>,
     stop: Option<Sender<()>>,
-    handle: Option<JoinHandle<()>>,
+    /// Returns the frames the source found damaged.
+    handle: Option<JoinHandle<u64>>,
     info: StreamInfo,
 }
 
@@ -60,14 +84,38 @@ impl Capture {
     /// Starts the thread and waits until the source has delivered its first frame (or failed),
     /// so a missing camera is reported before any window opens. Returns that first frame too.
     pub fn start(source: Box<dyn Source>, pace: Pace, wake: Option<Wake>) -> Result<(Self, Captured)> {
-        let (tx, rx) = bounded::<CaptureEvent>(1);
+        let options = ReaderOptions {
+            pace,
+            keep: Keep::Newest,
+            queue: 1,
+            limit: None,
+        };
+        let mut capture = Self::spawn(source, options, wake)?;
+        loop {
+            match capture.rx.recv() {
+                Ok(CaptureEvent::Started(info)) => capture.info = info,
+                Ok(CaptureEvent::Frame(first)) => return Ok((capture, first)),
+                Ok(CaptureEvent::Failed(e)) => return Err(e),
+                Ok(CaptureEvent::End) | Err(_) => {
+                    return Err(Error::Other("the input delivered no frames".into()));
+                }
+            }
+        }
+    }
+
+    /// Starts the reader thread without waiting; its events come from [`Self::receiver`].
+    pub fn spawn(mut source: Box<dyn Source>, options: ReaderOptions, wake: Option<Wake>) -> Result<Self> {
+        let (tx, rx) = bounded::<CaptureEvent>(options.queue.max(1));
         let (stop_tx, stop_rx) = bounded::<()>(1);
         let stale = rx.clone();
         let handle = std::thread::Builder::new()
             .name("capture".into())
-            .spawn(move || capture_loop(source, pace, tx, stale, stop_rx, wake))
+            .spawn(move || {
+                capture_loop(source.as_mut(), options, tx, stale, stop_rx, wake);
+                source.damaged()
+            })
             .map_err(|e| Error::Other(format!("cannot start the capture thread: {e}")))?;
-        let mut capture = Self {
+        Ok(Self {
             rx,
             stop: Some(stop_tx),
             handle: Some(handle),
@@ -79,17 +127,7 @@ impl Capture {
                 frames: None,
                 description: String::new(),
             },
-        };
-        loop {
-            match capture.rx.recv() {
-                Ok(CaptureEvent::Started(info)) => capture.info = info,
-                Ok(CaptureEvent::Frame(first)) => return Ok((capture, first)),
-                Ok(CaptureEvent::Failed(e)) => return Err(e),
-                Ok(CaptureEvent::End) | Err(_) => {
-                    return Err(Error::Other("the input delivered no frames".into()));
-                }
-            }
-        }
+        })
     }
 
     /// What the source reported once open (the camera's chosen format, the file's rate).
@@ -108,12 +146,15 @@ impl Capture {
 
     /// Stops the thread and waits for it (a camera read in progress finishes first).
     pub fn stop(&mut self) {
+        self.finish();
+    }
+
+    /// Stops the thread, waits for it and returns how many frames the source found damaged.
+    pub fn finish(&mut self) -> u64 {
         self.stop.take();
-        // Unblock a sender waiting to queue an end/failure event.
+        // Unblock a sender waiting to queue an event.
         while self.rx.try_recv().is_ok() {}
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+        self.handle.take().map_or(0, |h| h.join().unwrap_or(0))
     }
 }
 
@@ -128,8 +169,8 @@ fn stopped(stop: &Receiver<()>) -> bool {
 }
 
 fn capture_loop(
-    mut source: Box<dyn Source>,
-    pace: Pace,
+    source: &mut dyn Source,
+    options: ReaderOptions,
     tx: Sender<CaptureEvent>,
     stale: Receiver<CaptureEvent>,
     stop: Receiver<()>,
@@ -140,23 +181,24 @@ fn capture_loop(
             w();
         }
     };
-    // Events that must not be lost (end, failure) are queued with a blocking send that gives up
-    // when the consumer stops.
+    let pace = options.pace;
+    // Events that must not be lost (end, failure; every frame with `Keep::All`) are queued with
+    // a blocking send that gives up when the consumer stops. Returns whether it was queued.
     let send_final = |event: CaptureEvent| {
         let mut event = event;
         loop {
             match tx.send_timeout(event, Duration::from_millis(50)) {
                 Ok(()) => {
                     notify();
-                    return;
+                    return true;
                 }
                 Err(crossbeam_channel::SendTimeoutError::Timeout(e)) => {
                     if stopped(&stop) {
-                        return;
+                        return false;
                     }
                     event = e;
                 }
-                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
             }
         }
     };
@@ -182,6 +224,10 @@ fn capture_loop(
             due += 1;
         }
         if stopped(&stop) {
+            return;
+        }
+        if options.limit.is_some_and(|limit| seq >= limit) {
+            send_final(CaptureEvent::End);
             return;
         }
         let frame = match source.next_frame() {
@@ -211,8 +257,15 @@ fn capture_loop(
             seq,
             at: source.arrived().unwrap_or_else(Instant::now),
             dropped,
+            timestamp: source.timestamp(),
         });
         seq += 1;
+        if options.keep == Keep::All {
+            if !send_final(event) {
+                return;
+            }
+            continue;
+        }
         loop {
             match tx.try_send(event) {
                 Ok(()) => break,
@@ -312,6 +365,43 @@ mod tests {
             got + dropped <= 200 && got + dropped >= 199,
             "got {got} dropped {dropped}"
         );
+    }
+
+    /// Offline: every frame, in order, however slow the consumer; then the end.
+    fn read_all(limit: Option<u64>) -> (Vec<u64>, Option<CaptureEvent>) {
+        let options = ReaderOptions {
+            pace: Pace::Source,
+            keep: Keep::All,
+            queue: 2,
+            limit,
+        };
+        let mut reader = Capture::spawn(Box::new(Counter::new(40, false)), options, None).expect("spawn");
+        let mut seqs = Vec::new();
+        let last = loop {
+            match reader.receiver().recv_timeout(Duration::from_secs(5)) {
+                Ok(CaptureEvent::Frame(c)) => {
+                    assert_eq!(c.dropped, 0);
+                    assert_eq!(c.frame.rgba[0] as u64, c.seq + 1, "the frame numbered {}", c.seq);
+                    seqs.push(c.seq);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(CaptureEvent::Started(_)) => {}
+                Ok(other) => break Some(other),
+                Err(_) => break None,
+            }
+        };
+        assert_eq!(reader.finish(), 0);
+        (seqs, last)
+    }
+
+    #[test]
+    fn keep_all_delivers_every_frame_then_the_end() {
+        let (seqs, last) = read_all(None);
+        assert_eq!(seqs, (0..40).collect::<Vec<_>>());
+        assert!(matches!(last, Some(CaptureEvent::End)), "{last:?}");
+        let (seqs, last) = read_all(Some(1));
+        assert_eq!(seqs, [0]);
+        assert!(matches!(last, Some(CaptureEvent::End)), "{last:?}");
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! | classify | [`classify`] (ONNX model, nearest reference) |
 //! | pipeline | [`pipeline`] |
 //! | media | [`source`], [`sink`], [`media`], [`yuv`], [`safety`] |
-//! | live | [`live`] (capture thread, window, recorder) |
+//! | live | [`live`] (session, window, overlay, hotkeys) |
 //!
 //! The command line (`src/cli.rs`, `src/app/`) is the binary's, not the library's.
 //!

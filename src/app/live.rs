@@ -78,12 +78,12 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     // pipeline busy long after a stop was asked for.
     let wake_pending = Arc::new(AtomicBool::new(false));
     let pending = wake_pending.clone();
-    let wake: Option<live::capture::Wake> = proxy.clone().map(|p| {
+    let wake: Option<emojicam::source::reader::Wake> = proxy.clone().map(|p| {
         Box::new(move || {
             if !pending.swap(true, Ordering::AcqRel) {
                 let _ = p.send_event(LiveEvent::Captured);
             }
-        }) as live::capture::Wake
+        }) as emojicam::source::reader::Wake
     });
     let started = live::start_capture(&input, wake)?;
     emojicam::note!(

@@ -11,9 +11,9 @@ use crate::cli::{parse_size, RenderArgs};
 use emojicam::domain::{MosaicFrame, Stamp};
 use emojicam::error::Error;
 use emojicam::frame::StreamKind;
-use emojicam::live::capture::{Capture, CaptureEvent, Keep, Pace, ReaderOptions};
 use emojicam::pipeline::Pipeline;
 use emojicam::sink::{self, Sink};
+use emojicam::source::reader::{Capture, CaptureEvent, Keep, Pace, ReaderOptions};
 use emojicam::source::{self, Source};
 
 /// What kind of file an output path asks for.

@@ -7,7 +7,6 @@
 //!                                               |-> recorder / virtual camera / stream threads
 //! ```
 
-pub mod capture;
 pub mod font;
 pub mod hotkeys;
 pub mod overlay;
@@ -20,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver};
 
-use self::capture::{Capture, CaptureEvent, Captured, Pace, Wake};
 use self::session::{Outputs, Session};
 use crate::atlas::Atlas;
 use crate::error::{Error, Result};
@@ -29,6 +27,7 @@ use crate::gpu::GpuContext;
 use crate::pipeline::{Pipeline, Settings};
 use crate::sink::SinkReport;
 use crate::source::camera::{CameraSelector, CameraSource};
+use crate::source::reader::{Capture, CaptureEvent, Captured, Pace, Wake};
 use crate::source::{self, Source};
 
 /// Frame rate of a still image played as a camera when no --fps is given.

@@ -5,12 +5,12 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::capture::Captured;
 use crate::domain::{Background, MosaicFrame, Stamp};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
 use crate::pipeline::{Pipeline, MAX_TILE, MIN_TILE};
 use crate::sink::{AtomicFile, CommitOnFinish, Mp4Sink, Policy, Sink, SinkReport, SinkThread, V4l2Sink, Y4mSink};
+use crate::source::reader::Captured;
 
 /// Frames that may wait for the encoder before new ones are dropped (~1/3 s at 30 fps).
 const RECORDER_QUEUE: usize = 10;

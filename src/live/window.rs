@@ -12,7 +12,6 @@ use winit::event::{ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
 use winit::window::{Fullscreen, Window, WindowId};
 
-use super::capture::{Capture, CaptureEvent, Captured};
 use super::hotkeys::{self, Action, HELP};
 use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
 use super::session::{background_name, Original, Session};
@@ -21,6 +20,7 @@ use crate::atlas::Atlas;
 use crate::error::{Error, Result};
 use crate::gpu::renderer::{Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::gpu::GpuContext;
+use crate::source::reader::{Capture, CaptureEvent, Captured};
 
 /// Events the capture thread and the Ctrl-C handler send into the event loop.
 #[derive(Debug, Clone, Copy)]

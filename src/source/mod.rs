@@ -8,6 +8,7 @@
 pub mod camera;
 mod gif;
 mod image;
+pub mod reader;
 mod video;
 mod y4m;
 

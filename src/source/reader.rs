@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 
+use super::Source;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, StreamInfo};
-use crate::source::Source;
 
 /// One frame off the source.
 #[derive(Debug)]

@@ -168,6 +168,73 @@ fn stopped(stop: &Receiver<()>) -> bool {
     !matches!(stop.try_recv(), Err(TryRecvError::Empty))
 }
 
+/// Queues an event that must not be lost (end, failure; every frame with `Keep::All`),
+/// waiting for room; gives up when the consumer stops. Returns whether it was queued.
+fn send_blocking(tx: &Sender<CaptureEvent>, stop: &Receiver<()>, mut event: CaptureEvent) -> bool {
+    loop {
+        match tx.send_timeout(event, Duration::from_millis(50)) {
+            Ok(()) => return true,
+            Err(crossbeam_channel::SendTimeoutError::Timeout(e)) => {
+                if stopped(stop) {
+                    return false;
+                }
+                event = e;
+            }
+            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
+        }
+    }
+}
+
+/// Queues a frame where the newest wins: a stale queued frame is taken out and counted in
+/// `dropped`. Returns false when the consumer is gone.
+fn send_newest(
+    tx: &Sender<CaptureEvent>,
+    stale: &Receiver<CaptureEvent>,
+    mut event: CaptureEvent,
+    dropped: &mut u64,
+) -> bool {
+    loop {
+        match tx.try_send(event) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if let Ok(CaptureEvent::Frame(_)) = stale.try_recv() {
+                    *dropped += 1;
+                }
+                event = back;
+                if let CaptureEvent::Frame(c) = &mut event {
+                    c.dropped = *dropped;
+                }
+            }
+        }
+    }
+}
+
+/// One frame per `period` from the reader's start.
+struct Schedule {
+    origin: Instant,
+    due: u64,
+}
+
+impl Schedule {
+    /// Waits until the next frame is due; false if the reader was stopped meanwhile.
+    fn wait(&mut self, period: Duration, stop: &Receiver<()>) -> bool {
+        let target = self.origin + period.mul_f64(self.due as f64);
+        let now = Instant::now();
+        if target > now {
+            if !matches!(stop.recv_timeout(target - now), Err(RecvTimeoutError::Timeout)) {
+                return false;
+            }
+        } else if now - target > period * 4 {
+            // Decoding fell far behind (or the machine slept): restart the schedule rather
+            // than burst to catch up.
+            self.due = ((now - self.origin).as_secs_f64() / period.as_secs_f64().max(1e-6)) as u64;
+        }
+        self.due += 1;
+        true
+    }
+}
+
 fn capture_loop(
     source: &mut dyn Source,
     options: ReaderOptions,
@@ -181,47 +248,25 @@ fn capture_loop(
             w();
         }
     };
-    let pace = options.pace;
-    // Events that must not be lost (end, failure; every frame with `Keep::All`) are queued with
-    // a blocking send that gives up when the consumer stops. Returns whether it was queued.
     let send_final = |event: CaptureEvent| {
-        let mut event = event;
-        loop {
-            match tx.send_timeout(event, Duration::from_millis(50)) {
-                Ok(()) => {
-                    notify();
-                    return true;
-                }
-                Err(crossbeam_channel::SendTimeoutError::Timeout(e)) => {
-                    if stopped(&stop) {
-                        return false;
-                    }
-                    event = e;
-                }
-                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
-            }
+        let sent = send_blocking(&tx, &stop, event);
+        if sent {
+            notify();
         }
+        sent
     };
     let mut seq = 0u64;
     let mut dropped = 0u64;
     let mut started = false;
-    let origin = Instant::now();
-    let mut due = 0u64;
+    let mut schedule = Schedule {
+        origin: Instant::now(),
+        due: 0,
+    };
     loop {
-        if let Pace::Every(period) = pace {
-            let target = origin + period.mul_f64(due as f64);
-            let now = Instant::now();
-            if target > now {
-                match stop.recv_timeout(target - now) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    _ => return,
-                }
-            } else if now - target > period * 4 {
-                // Decoding fell far behind (or the machine slept): restart the schedule rather
-                // than burst to catch up.
-                due = ((now - origin).as_secs_f64() / period.as_secs_f64().max(1e-6)) as u64;
+        if let Pace::Every(period) = options.pace {
+            if !schedule.wait(period, &stop) {
+                return;
             }
-            due += 1;
         }
         if stopped(&stop) {
             return;
@@ -252,7 +297,7 @@ fn capture_loop(
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-        let mut event = CaptureEvent::Frame(Captured {
+        let event = CaptureEvent::Frame(Captured {
             frame,
             seq,
             at: source.arrived().unwrap_or_else(Instant::now),
@@ -260,29 +305,19 @@ fn capture_loop(
             timestamp: source.timestamp(),
         });
         seq += 1;
-        if options.keep == Keep::All {
-            if !send_final(event) {
-                return;
-            }
-            continue;
-        }
-        loop {
-            match tx.try_send(event) {
-                Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return,
-                Err(TrySendError::Full(back)) => {
-                    // Newest wins: take the stale frame out and count it.
-                    if let Ok(CaptureEvent::Frame(_)) = stale.try_recv() {
-                        dropped += 1;
-                    }
-                    event = back;
-                    if let CaptureEvent::Frame(c) = &mut event {
-                        c.dropped = dropped;
-                    }
+        let sent = match options.keep {
+            Keep::All => send_final(event),
+            Keep::Newest => {
+                let sent = send_newest(&tx, &stale, event, &mut dropped);
+                if sent {
+                    notify();
                 }
+                sent
             }
+        };
+        if !sent {
+            return;
         }
-        notify();
     }
 }
 

@@ -34,17 +34,26 @@ pub(crate) struct TileRecord {
 
 assert_layout!(TileRecord, size 8, emoji @ 0, background @ 4);
 
-/// Pieces of the compute passes' layouts (tiler, mosaic, nearest): one binding each.
+/// Pieces of every pass's bind group layout (tiler, mosaic, nearest, render, overlay): one
+/// binding each.
 pub(crate) mod bind {
-    /// A binding visible to compute shaders.
-    pub fn compute(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+    /// A binding visible to the given shader stages.
+    pub fn at(binding: u32, visibility: wgpu::ShaderStages, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
         wgpu::BindGroupLayoutEntry {
             binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
+            visibility,
             ty,
             count: None,
         }
     }
+
+    /// A binding visible to compute shaders.
+    pub fn compute(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+        at(binding, wgpu::ShaderStages::COMPUTE, ty)
+    }
+
+    /// A filtering sampler.
+    pub const SAMPLER: wgpu::BindingType = wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering);
 
     pub const UNIFORM: wgpu::BindingType = wgpu::BindingType::Buffer {
         ty: wgpu::BufferBindingType::Uniform,
@@ -60,7 +69,7 @@ pub(crate) mod bind {
         }
     }
 
-    /// A 2D texture read with `textureLoad`.
+    /// A 2D texture (read with `textureLoad`, or sampled when its sample type is filterable).
     pub fn texture(sample_type: wgpu::TextureSampleType) -> wgpu::BindingType {
         wgpu::BindingType::Texture {
             sample_type,

@@ -548,35 +548,18 @@ fn upload_atlas(ctx: &GpuContext, mips: &[(u32, u32, Vec<u8>)], (aw, ah): (u32, 
 
 /// The render pass's one bind group: the atlas and its sampler (fragment), the parameters.
 fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    use super::bind;
+    let fragment = wgpu::ShaderStages::FRAGMENT;
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("render"),
         entries: &[
-            wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Texture {
-                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                    multisampled: false,
-                },
-                count: None,
-            },
-            wgpu::BindGroupLayoutEntry {
-                binding: 1,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                count: None,
-            },
-            wgpu::BindGroupLayoutEntry {
-                binding: 2,
-                visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            },
+            bind::at(
+                0,
+                fragment,
+                bind::texture(wgpu::TextureSampleType::Float { filterable: true }),
+            ),
+            bind::at(1, fragment, bind::SAMPLER),
+            bind::at(2, wgpu::ShaderStages::VERTEX_FRAGMENT, bind::UNIFORM),
         ],
     })
 }

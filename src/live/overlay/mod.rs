@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::font;
-use crate::gpu::uniform_buffer;
+use crate::gpu::{bind, uniform_buffer};
 
 /// A rectangle in target pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -81,40 +81,21 @@ impl Overlay {
             label: Some("overlay"),
             source: wgpu::ShaderSource::Wgsl(include_str!("overlay.wgsl").into()),
         });
-        let uniform_entry = |binding, visibility| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
+        let fragment = wgpu::ShaderStages::FRAGMENT;
         let screen_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("overlay screen"),
-            entries: &[uniform_entry(0, wgpu::ShaderStages::VERTEX)],
+            entries: &[bind::at(0, wgpu::ShaderStages::VERTEX, bind::UNIFORM)],
         });
         let blit_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("overlay blit"),
             entries: &[
-                uniform_entry(0, wgpu::ShaderStages::VERTEX_FRAGMENT),
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 2,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                    count: None,
-                },
+                bind::at(0, wgpu::ShaderStages::VERTEX_FRAGMENT, bind::UNIFORM),
+                bind::at(
+                    1,
+                    fragment,
+                    bind::texture(wgpu::TextureSampleType::Float { filterable: true }),
+                ),
+                bind::at(2, fragment, bind::SAMPLER),
             ],
         });
         let target = [Some(wgpu::ColorTargetState {

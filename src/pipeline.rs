@@ -7,58 +7,19 @@ use std::time::{Duration, Instant};
 
 use crate::atlas::Atlas;
 use crate::classify::nearest::NearestClassifier;
-use crate::classify::onnx::{OnnxClassifier, OnnxOptions};
+use crate::classify::onnx::OnnxClassifier;
 use crate::classify::Classifier;
-use crate::domain::likeness::{Objective, DEFAULT_VARIETY, MAX_VARIETY};
+use crate::domain::likeness::Objective;
 use crate::domain::{Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::gpu::renderer::{Renderer, Scene};
 use crate::gpu::tiler::{Tiler, Tiles};
-use crate::gpu::{AdapterPreference, GpuContext};
+use crate::gpu::GpuContext;
 
+pub use crate::config::{Config, Settings};
 pub use crate::domain::likeness::{DEFAULT_CHANGE_THRESHOLD, KEEP_MARGIN};
-pub use crate::domain::{validate_tile as check_tile, MAX_TILE, MIN_TILE};
-
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub tile: u32,
-    pub classifier: ClassifierKind,
-    pub background: Background,
-    pub emoji_set: String,
-    pub adapter: AdapterPreference,
-    pub onnx: OnnxOptions,
-    /// Re-classify only tiles that changed by more than this (None: every tile, every frame).
-    pub change_threshold: Option<u8>,
-    /// How far a tile may stray from its best emoji to vary flat areas (0: the exact choice;
-    /// see [`crate::domain::likeness::VARIETY_UNIT`]). Used by the ONNX classifier.
-    pub variety: f32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            tile: 10,
-            classifier: ClassifierKind::Onnx,
-            background: Background::Tile,
-            emoji_set: "default".into(),
-            adapter: AdapterPreference::Auto,
-            onnx: OnnxOptions::default(),
-            change_threshold: None,
-            variety: DEFAULT_VARIETY,
-        }
-    }
-}
-
-/// `--variety` must be a finite number in 0..=[`MAX_VARIETY`].
-pub fn check_variety(variety: f32) -> Result<()> {
-    if !(0.0..=MAX_VARIETY).contains(&variety) {
-        return Err(Error::usage(format!(
-            "invalid --variety {variety}: expected a number from 0 (exact choice) to {MAX_VARIETY}"
-        )));
-    }
-    Ok(())
-}
+pub use crate::domain::{MAX_TILE, MIN_TILE};
 
 /// Wall time of each stage for the last frame.
 #[derive(Clone, Copy, Debug, Default)]
@@ -76,13 +37,14 @@ pub struct StageTimes {
     pub tiles: usize,
 }
 
+/// Frames in, [`MosaicFrame`]s out: [`Self::classify`] (or [`Self::push`] and
+/// [`Self::flush`]) then [`Self::render`]. Built from [`Settings`] by [`Self::new`].
 pub struct Pipeline {
     gpu: Arc<GpuContext>,
-    atlas: Arc<Atlas>,
     tiler: Tiler,
     renderer: Renderer,
     classifier: Box<dyn Classifier>,
-    settings: Settings,
+    config: Config,
     grid: Option<Grid>,
     tiles: Tiles,
     emoji: Vec<u32>,
@@ -102,29 +64,42 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline on the embedded atlas and the adapter `settings` name; the settings are
+    /// checked ([`Settings::validate`]) before any GPU work.
     pub fn new(settings: Settings) -> Result<Self> {
         let atlas = Arc::new(Atlas::embedded()?);
-        let gpu = Arc::new(GpuContext::new(settings.adapter.clone())?);
-        Self::with_parts(gpu, atlas, settings)
+        Self::with_config(settings.validate(atlas)?)
     }
 
+    /// A pipeline for checked settings, on the adapter they name.
+    pub fn with_config(config: Config) -> Result<Self> {
+        let gpu = Arc::new(GpuContext::new(config.settings().adapter.clone())?);
+        Self::with_gpu(gpu, config)
+    }
+
+    /// Several pipelines sharing one device and atlas (the bench): checks `settings` against
+    /// `atlas`, then as [`Self::with_gpu`].
     pub fn with_parts(gpu: Arc<GpuContext>, atlas: Arc<Atlas>, settings: Settings) -> Result<Self> {
-        check_tile(settings.tile)?;
-        check_variety(settings.variety)?;
-        let allowed = atlas.allowed(&settings.emoji_set)?;
-        let mut classifier = make_classifier(&gpu, &atlas, &settings)?;
-        classifier.set_allowed(&allowed)?;
+        Self::with_gpu(gpu, settings.validate(atlas)?)
+    }
+
+    /// A pipeline for checked settings on an open device (a window's, which must be able to
+    /// present). Fails only on the GPU or the classifier, never on a setting.
+    pub fn with_gpu(gpu: Arc<GpuContext>, config: Config) -> Result<Self> {
+        let atlas = config.atlas();
+        let settings = config.settings();
+        let mut classifier = make_classifier(&gpu, atlas, settings)?;
+        classifier.set_allowed(config.allowed())?;
         classifier.set_background(settings.background);
         classifier.set_variety(settings.variety);
         let tiler = Tiler::new(gpu.clone());
-        let renderer = Renderer::new(gpu.clone(), &atlas)?;
+        let renderer = Renderer::new(gpu.clone(), atlas)?;
         Ok(Self {
             gpu,
-            atlas,
             tiler,
             renderer,
             classifier,
-            settings,
+            config,
             grid: None,
             tiles: Tiles::default(),
             emoji: Vec::new(),
@@ -146,11 +121,11 @@ impl Pipeline {
     }
 
     pub fn atlas(&self) -> &Arc<Atlas> {
-        &self.atlas
+        self.config.atlas()
     }
 
     pub fn settings(&self) -> &Settings {
-        &self.settings
+        self.config.settings()
     }
 
     /// The tiles of the last frame (patches and change data).
@@ -167,22 +142,20 @@ impl Pipeline {
     }
 
     pub fn set_tile(&mut self, tile: u32) -> Result<()> {
-        check_tile(tile)?;
-        self.settings.tile = tile;
+        self.config.set_tile(tile)?;
         self.invalidate();
         Ok(())
     }
 
     pub fn set_emoji_set(&mut self, name: &str) -> Result<()> {
-        let allowed = self.atlas.allowed(name)?;
-        self.classifier.set_allowed(&allowed)?;
-        self.settings.emoji_set = name.to_string();
+        self.config.set_emoji_set(name)?;
+        self.classifier.set_allowed(self.config.allowed())?;
         self.invalidate();
         Ok(())
     }
 
     pub fn set_background(&mut self, background: Background) -> Result<()> {
-        self.settings.background = background;
+        self.config.set_background(background);
         self.classifier.set_background(background);
         if background == Background::Tile {
             // Only the tile background needs per-tile colours; fill them for the last frame.
@@ -195,8 +168,7 @@ impl Pipeline {
 
     /// See [`Settings::variety`].
     pub fn set_variety(&mut self, variety: f32) -> Result<()> {
-        check_variety(variety)?;
-        self.settings.variety = variety;
+        self.config.set_variety(variety)?;
         self.classifier.set_variety(variety);
         self.invalidate();
         Ok(())
@@ -265,7 +237,7 @@ impl Pipeline {
         }
         let start = Instant::now();
         self.started = Some(start);
-        self.tiler.submit(frame, self.settings.tile)?;
+        self.tiler.submit(frame, self.config.settings().tile)?;
         self.upload = start.elapsed();
         Ok(())
     }
@@ -301,7 +273,7 @@ impl Pipeline {
             self.emoji.clear();
             self.emoji.resize(n, 0);
         }
-        if self.settings.background == Background::Tile {
+        if self.config.settings().background == Background::Tile {
             self.tiles.mean_colors(&mut self.tile_colors);
         } else {
             self.tile_colors.clear();
@@ -309,7 +281,7 @@ impl Pipeline {
 
         // Decide which tiles to classify: all on a fresh grid, else the ones that changed.
         self.changed.clear();
-        match self.settings.change_threshold {
+        match self.config.settings().change_threshold {
             Some(t) if !fresh => self.changed.extend(self.tiles.changed(t as u32)),
             _ => self.changed.extend(0..n as u32),
         }
@@ -337,7 +309,7 @@ impl Pipeline {
                     self.changed.len()
                 )));
             }
-            if !fresh && self.settings.change_threshold.is_some() {
+            if !fresh && self.config.settings().change_threshold.is_some() {
                 self.keep_near_equal();
             }
             for (&i, &c) in self.changed.iter().zip(&self.choices) {
@@ -364,7 +336,7 @@ impl Pipeline {
             stamp,
             grid,
             emoji: self.emoji.clone(),
-            background: self.settings.background,
+            background: self.config.settings().background,
             tile_colors: self.tile_colors.clone(),
         })
     }
@@ -372,8 +344,8 @@ impl Pipeline {
     /// [`KEEP_MARGIN`]: a re-classified tile whose old emoji is nearly as good for its new
     /// patch as the new choice keeps the old one (edits `choices` in place).
     fn keep_near_equal(&mut self) {
-        let features = self.features.get_or_insert_with(|| self.atlas.features_2x2());
-        let background = self.settings.background;
+        let features = self.features.get_or_insert_with(|| self.config.atlas().features_2x2());
+        let background = self.config.settings().background;
         for (&i, c) in self.changed.iter().zip(self.choices.iter_mut()) {
             let old = self.emoji[i as usize];
             if old == *c {

@@ -317,7 +317,7 @@ fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)], adapter: &AdapterPreference
             ..Settings::default()
         };
         let factory = SessionFactory {
-            settings,
+            config: settings.validate(std::sync::Arc::new(emojicam::Atlas::embedded()?))?,
             mirror: false,
             info: started.info.clone(),
             rate: started.rate,

@@ -43,9 +43,9 @@ pub fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8]) -> emojicam::
 }
 
 pub fn run(args: &DemoArgs) -> Result<()> {
-    let settings = super::settings(&args.mosaic)?;
+    let config = super::config(&args.mosaic)?;
     let clip = demo_clip_path(&args.out_dir)?;
-    let mut pipeline = Pipeline::new(settings)?;
+    let mut pipeline = Pipeline::with_config(config)?;
     let (text, codes) = emoji_strings(&pipeline);
 
     let mp4 = args.out_dir.join("demo-emoji.mp4");

@@ -15,7 +15,7 @@ use emojicam::live::window::{self, LiveEvent, WindowApp};
 use emojicam::live::{self, Input, SessionFactory, StopReason};
 
 pub fn run(args: &LiveArgs) -> Result<()> {
-    let settings = super::settings(&args.mosaic)?;
+    let config = super::config(&args.mosaic)?;
     let size = args.size.as_deref().map(parse_size).transpose()?;
     if args.fps == Some(0) {
         return Err(Error::usage("--fps must be at least 1").into());
@@ -110,7 +110,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     .context("cannot install the Ctrl-C handler")?;
 
     let factory = SessionFactory {
-        settings,
+        config,
         mirror: live::default_mirror(started.info.kind, args.mirror),
         info: started.info.clone(),
         rate: started.rate,

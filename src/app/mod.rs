@@ -6,16 +6,18 @@ pub mod info;
 pub mod live;
 pub mod render;
 
+use std::sync::Arc;
+
 use crate::cli::MosaicArgs;
+use emojicam::atlas::Atlas;
 use emojicam::domain::Background;
 use emojicam::gpu::AdapterPreference;
-use emojicam::pipeline::{check_tile, check_variety, Settings};
+use emojicam::pipeline::{Config, Settings};
 
-/// Validates the shared mosaic options into pipeline settings (usage errors exit with 2).
-pub fn settings(args: &MosaicArgs) -> emojicam::Result<Settings> {
-    check_tile(args.tile)?;
-    check_variety(args.variety)?;
-    let mut s = Settings {
+/// The shared mosaic options as a checked [`Config`] on the embedded atlas: every usage error
+/// (exit code 2) comes from here, before any GPU work.
+pub fn config(args: &MosaicArgs) -> emojicam::Result<Config> {
+    let mut settings = Settings {
         tile: args.tile,
         classifier: args.classifier.into(),
         background: Background::parse(&args.background)?,
@@ -25,14 +27,12 @@ pub fn settings(args: &MosaicArgs) -> emojicam::Result<Settings> {
         variety: args.variety,
         ..Settings::default()
     };
+    if let Some(threads) = args.threads {
+        settings.onnx.threads = threads;
+    }
+    let config = settings.validate(Arc::new(Atlas::embedded()?))?;
     // Transparent pixels of a still image are shown over the mosaic's background (over white
     // when the background is each tile's own colour).
-    emojicam::source::set_transparent_background(s.background.flat_color());
-    if let Some(t) = args.threads {
-        if t == 0 {
-            return Err(emojicam::Error::usage("--threads must be at least 1"));
-        }
-        s.onnx.threads = t;
-    }
-    Ok(s)
+    emojicam::source::set_transparent_background(config.settings().background.flat_color());
+    Ok(config)
 }

@@ -20,11 +20,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver};
 
 use self::session::{Outputs, Session};
-use crate::atlas::Atlas;
 use crate::error::{Error, Result};
 use crate::frame::{Rate, StreamInfo, StreamKind};
 use crate::gpu::GpuContext;
-use crate::pipeline::{Pipeline, Settings};
+use crate::pipeline::{Config, Pipeline};
 use crate::sink::SinkReport;
 use crate::source::camera::{CameraSelector, CameraSource};
 use crate::source::reader::{Capture, CaptureEvent, Captured, Pace, Wake};
@@ -134,7 +133,7 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
 /// Everything needed to build the [`Session`] once the GPU device exists (for a window, the
 /// device must be opened on an adapter that can present to the window's surface).
 pub struct SessionFactory {
-    pub settings: Settings,
+    pub config: Config,
     pub info: StreamInfo,
     pub rate: Rate,
     pub mirror: bool,
@@ -143,8 +142,8 @@ pub struct SessionFactory {
 }
 
 impl SessionFactory {
-    pub fn build(self, gpu: Arc<GpuContext>, atlas: Arc<Atlas>) -> Result<Session> {
-        let pipeline = Pipeline::with_parts(gpu, atlas, self.settings)?;
+    pub fn build(self, gpu: Arc<GpuContext>) -> Result<Session> {
+        let pipeline = Pipeline::with_gpu(gpu, self.config)?;
         Session::new(
             pipeline,
             self.info,
@@ -156,9 +155,8 @@ impl SessionFactory {
     }
 
     pub fn build_headless(self) -> Result<Session> {
-        let atlas = Arc::new(Atlas::embedded()?);
-        let gpu = Arc::new(GpuContext::new(self.settings.adapter.clone())?);
-        self.build(gpu, atlas)
+        let gpu = Arc::new(GpuContext::new(self.config.settings().adapter.clone())?);
+        self.build(gpu)
     }
 }
 

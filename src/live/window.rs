@@ -16,7 +16,6 @@ use super::hotkeys::{self, Action, HELP};
 use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
 use super::session::{background_name, Original, Session};
 use super::{SessionFactory, StopReason};
-use crate::atlas::Atlas;
 use crate::error::{Error, Result};
 use crate::gpu::renderer::{Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::gpu::GpuContext;
@@ -142,7 +141,7 @@ impl WindowApp {
         // Only an adapter that can present to this surface will do.
         let gpu = Arc::new(GpuContext::with_instance(
             instance,
-            factory.settings.adapter.clone(),
+            factory.config.settings().adapter.clone(),
             Some(&surface),
         )?);
         let inner = window.inner_size();
@@ -174,8 +173,7 @@ impl WindowApp {
             .unwrap_or(2);
         surface.configure(&gpu.device, &config);
         let overlay = Overlay::new(&gpu.device, config.format);
-        let atlas = Arc::new(Atlas::embedded()?);
-        let session = factory.build(gpu.clone(), atlas)?;
+        let session = factory.build(gpu.clone())?;
         crate::note!(
             "emojicam: window {}x{} on {} ({:?}); press H for keys",
             config.width,

@@ -1,0 +1,169 @@
+//! What a [`Pipeline`](crate::Pipeline) runs with: the [`Settings`] a caller fills in, and the
+//! [`Config`] they become once checked against the atlas.
+//!
+//! Every rule on a setting lives here and runs once: [`Settings::validate`] checks them all
+//! before any GPU work (a bad one is an [`Error::Usage`], exit code 2), and a pipeline built
+//! from a [`Config`] does not check them again. Changing one setting later (the live
+//! preview's hotkeys) goes through [`Config`]'s setters, which check only the new value.
+
+use std::sync::Arc;
+
+use crate::atlas::Atlas;
+use crate::classify::onnx::OnnxOptions;
+use crate::domain::likeness::{DEFAULT_VARIETY, MAX_VARIETY};
+use crate::domain::{validate_tile, Background, ClassifierKind};
+use crate::error::{Error, Result};
+use crate::gpu::AdapterPreference;
+
+/// The pipeline's options as a caller gives them; nothing is checked until
+/// [`Settings::validate`] (or [`Pipeline::new`](crate::Pipeline::new), which calls it).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Tile size in source pixels ([`MIN_TILE`](crate::domain::MIN_TILE) to
+    /// [`MAX_TILE`](crate::domain::MAX_TILE)).
+    pub tile: u32,
+    pub classifier: ClassifierKind,
+    pub background: Background,
+    /// Name of an emoji set of the atlas ([`Atlas::set_names`]).
+    pub emoji_set: String,
+    pub adapter: AdapterPreference,
+    /// ONNX Runtime options; `threads` must be at least 1.
+    pub onnx: OnnxOptions,
+    /// Re-classify only tiles that changed by more than this (None: every tile, every frame).
+    pub change_threshold: Option<u8>,
+    /// How far a tile may stray from its best emoji to vary flat areas (0: the exact choice;
+    /// see [`crate::domain::likeness::VARIETY_UNIT`]). Used by the ONNX classifier.
+    pub variety: f32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            tile: 10,
+            classifier: ClassifierKind::Onnx,
+            background: Background::Tile,
+            emoji_set: "default".into(),
+            adapter: AdapterPreference::Auto,
+            onnx: OnnxOptions::default(),
+            change_threshold: None,
+            variety: DEFAULT_VARIETY,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks every setting, in the order tile, variety, emoji set, threads, and resolves the
+    /// emoji set against `atlas`. Touches no GPU.
+    pub fn validate(self, atlas: Arc<Atlas>) -> Result<Config> {
+        validate_tile(self.tile)?;
+        validate_variety(self.variety)?;
+        let allowed = atlas.allowed(&self.emoji_set)?;
+        if self.onnx.threads == 0 {
+            return Err(Error::usage("--threads must be at least 1"));
+        }
+        Ok(Config {
+            settings: self,
+            atlas,
+            allowed,
+        })
+    }
+}
+
+/// `--variety` must be a finite number in 0..=[`MAX_VARIETY`].
+fn validate_variety(variety: f32) -> Result<()> {
+    if !(0.0..=MAX_VARIETY).contains(&variety) {
+        return Err(Error::usage(format!(
+            "invalid --variety {variety}: expected a number from 0 (exact choice) to {MAX_VARIETY}"
+        )));
+    }
+    Ok(())
+}
+
+/// [`Settings`] that passed [`Settings::validate`], with the atlas they were checked against
+/// and the emoji set resolved to a mask over it. Its setters keep it valid.
+#[derive(Clone, Debug)]
+pub struct Config {
+    settings: Settings,
+    atlas: Arc<Atlas>,
+    allowed: Vec<bool>,
+}
+
+impl Config {
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn atlas(&self) -> &Arc<Atlas> {
+        &self.atlas
+    }
+
+    /// The emoji set as a mask over the atlas (`true`: may be chosen).
+    pub fn allowed(&self) -> &[bool] {
+        &self.allowed
+    }
+
+    pub fn set_tile(&mut self, tile: u32) -> Result<()> {
+        validate_tile(tile)?;
+        self.settings.tile = tile;
+        Ok(())
+    }
+
+    pub fn set_variety(&mut self, variety: f32) -> Result<()> {
+        validate_variety(variety)?;
+        self.settings.variety = variety;
+        Ok(())
+    }
+
+    pub fn set_emoji_set(&mut self, name: &str) -> Result<()> {
+        self.allowed = self.atlas.allowed(name)?;
+        self.settings.emoji_set = name.to_string();
+        Ok(())
+    }
+
+    pub fn set_background(&mut self, background: Background) {
+        self.settings.background = background;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn atlas() -> Arc<Atlas> {
+        Arc::new(Atlas::embedded().expect("the embedded atlas loads"))
+    }
+
+    fn usage_message(settings: Settings) -> String {
+        match settings.validate(atlas()) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_bad_setting_is_one_usage_error() {
+        let bad = |f: fn(&mut Settings)| {
+            let mut s = Settings::default();
+            f(&mut s);
+            usage_message(s)
+        };
+        assert!(bad(|s| s.tile = 3).starts_with("tile size 3 is out of range"));
+        assert!(bad(|s| s.variety = f32::NAN).starts_with("invalid --variety NaN"));
+        assert!(bad(|s| s.emoji_set = "plaid".into()).starts_with("unknown emoji set 'plaid'"));
+        assert_eq!(bad(|s| s.onnx.threads = 0), "--threads must be at least 1");
+    }
+
+    #[test]
+    fn a_valid_config_keeps_its_setters_checked() {
+        let mut config = Settings::default().validate(atlas()).expect("defaults are valid");
+        assert_eq!(config.allowed().len(), config.atlas().count() as usize);
+        assert!(config.set_tile(65).is_err());
+        assert_eq!(config.settings().tile, 10);
+        config.set_tile(16).expect("16 px tiles");
+        assert!(config.set_emoji_set("plaid").is_err());
+        assert_eq!(config.settings().emoji_set, "default");
+        assert!(config.set_variety(-1.0).is_err());
+        config.set_variety(0.0).expect("no variety");
+        assert_eq!((config.settings().tile, config.settings().variety), (16, 0.0));
+    }
+}

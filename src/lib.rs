@@ -1,70 +1,107 @@
 //! emojicam: turns camera frames, videos and photos into emoji mosaics.
 //!
-//! One frame's journey: a [`source::Source`] delivers RGBA [`Frame`]s; the GPU tiler
-//! ([`gpu::Tiler`]) reduces every tile to a 10x10 RGB patch; a [`classify::Classifier`] picks
-//! one emoji per tile in one batch; the renderer ([`gpu::Renderer`]) draws the emoji from the
-//! [`Atlas`]; [`sink::Sink`]s write the result. [`Pipeline`] runs the middle three for every
-//! mode (live preview, offline render, bench).
+//! One frame's journey: a [`Source`] delivers RGBA [`Frame`]s; the GPU tiler ([`gpu::Tiler`])
+//! reduces every tile to a 10x10 RGB patch; a [`classify::Classifier`] picks one emoji per tile
+//! in one batch; the renderer ([`gpu::Renderer`]) draws the emoji from the [`Atlas`]; a
+//! [`Sink`] writes the result. [`Pipeline`] runs the middle three for every mode (live
+//! preview, offline render, bench), configured by [`Settings`] that are checked once into a
+//! [`Config`].
 //!
-//! The modules are layered, each using only those below it (docs/ARCHITECTURE.md):
+//! # The API
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | domain | [`domain`] (background, classifier kind, [`Grid`], [`Stamp`] and [`MosaicFrame`], patch contract, likeness), [`error`], [`frame`] |
-//! | GPU | [`gpu`] (context, tiler, renderer), [`atlas`] |
-//! | classify | [`classify`] (ONNX model, nearest reference) |
-//! | pipeline | [`pipeline`] |
-//! | media | [`source`], [`sink`], [`media`], [`yuv`], [`safety`] |
-//! | live | [`live`] (session, window, overlay, hotkeys) |
+//! | domain | [`domain`] ([`Background`], [`ClassifierKind`], [`Grid`], [`Stamp`] and [`MosaicFrame`], the patch contract, the likeness objective), [`error`], [`frame`] |
+//! | GPU | [`gpu`] ([`gpu::GpuContext`], [`gpu::Tiler`], [`gpu::Renderer`]), [`atlas`] |
+//! | classify | [`classify`] (the ONNX model, the nearest-emoji reference) |
+//! | pipeline | [`config`], [`pipeline`] |
+//! | media | [`source`] (images, GIF, Y4M, videos, cameras; the frame reader), [`sink`] (images, video, GIF, Y4M, text, JSON, V4L2; the sink thread) |
 //!
-//! The command line (`src/cli.rs`, `src/app/`) is the binary's, not the library's.
+//! Each layer uses only those below it (docs/ARCHITECTURE.md). Usage errors
+//! ([`Error::Usage`]: a bad setting, an unsupported format) are told apart from runtime
+//! failures by [`Error::exit_code`].
 //!
-//! # Example
+//! The live preview, the file-safety helpers and the YUV conversions are public only for the
+//! `emojicam` program and the tests, and are not part of the API; neither is the command line
+//! (`src/main.rs`, `src/cli.rs`, `src/app/`), which is the program's own.
 //!
-//! Parse the options a caller offers, as the command line does:
+//! # Examples
+//!
+//! One frame to a mosaic, on the GPU (Mesa's lavapipe will do) with the nearest classifier,
+//! which needs no ONNX Runtime. `examples/mosaic.rs` does the same from a file to a PNG.
 //!
 //! ```
-//! use emojicam::{Background, ClassifierKind, Grid};
+//! use emojicam::{Background, ClassifierKind, Frame, Pipeline, Settings, Stamp};
 //!
-//! assert_eq!(Background::parse("#20a0ff")?, Background::Color([0x20, 0xa0, 0xff]));
-//! assert!(Background::parse("plaid").is_err());
-//! assert_eq!(ClassifierKind::default().name(), "onnx");
-//! let grid = Grid::new(1280, 720, 10);
-//! assert_eq!((grid.cols, grid.rows, grid.tiles()), (128, 72, 9216));
+//! // A 64x48 picture: a horizontal red ramp over a vertical blue one.
+//! let (w, h) = (64, 48);
+//! let rgba = (0..w * h)
+//!     .flat_map(|i| [(i % w * 4) as u8, 40, (i / w * 5) as u8, 255])
+//!     .collect();
+//! let frame = Frame::new(w, h, rgba);
+//!
+//! let settings = Settings {
+//!     tile: 16,
+//!     classifier: ClassifierKind::Nearest,
+//!     background: Background::Color([0, 0, 0]),
+//!     ..Settings::default()
+//! };
+//! let mut pipeline = Pipeline::new(settings)?;
+//! let mosaic = pipeline.classify(&frame, Stamp::default())?;
+//! assert_eq!((mosaic.grid.cols, mosaic.grid.rows), (4, 3));
+//! assert_eq!(mosaic.emoji.len(), 12);
+//! assert!(mosaic.emoji.iter().all(|&e| e < pipeline.atlas().count()));
+//!
+//! let image = pipeline.render(&mosaic, Some((128, 96)))?; // RGBA, twice the input's size
+//! assert_eq!((image.width, image.height, image.rgba.len()), (128, 96, 128 * 96 * 4));
 //! # Ok::<(), emojicam::Error>(())
 //! ```
 //!
-//! Turn one image into a mosaic (needs a GPU adapter, or Mesa's lavapipe; the nearest
-//! classifier needs no ONNX Runtime). `examples/mosaic.rs` is the whole program.
+//! Settings are checked before any GPU work, each with one clear message:
 //!
-//! ```no_run
-//! use emojicam::{ClassifierKind, Pipeline, Settings};
+//! ```
+//! use std::sync::Arc;
+//! use emojicam::{Atlas, Background, Error, Settings};
 //!
-//! let mut source = emojicam::source::open("photo.png".as_ref())?;
-//! let frame = source.next_frame()?.expect("an image has one frame");
-//! let settings = Settings { classifier: ClassifierKind::Nearest, tile: 16, ..Settings::default() };
-//! let mut pipeline = Pipeline::new(settings)?;
-//! let mosaic = pipeline.process(&frame, None)?; // RGBA, the input's size
-//! assert_eq!((mosaic.width, mosaic.height), (frame.width, frame.height));
+//! let atlas = Arc::new(Atlas::embedded()?);
+//! let bad = Settings { tile: 2, ..Settings::default() };
+//! assert!(matches!(bad.validate(atlas.clone()), Err(Error::Usage(m)) if m.starts_with("tile size 2")));
+//! assert!(Background::parse("plaid").is_err());
+//!
+//! let config = Settings::default().validate(atlas)?;
+//! assert_eq!(config.settings().background, Background::parse("tile")?);
 //! # Ok::<(), emojicam::Error>(())
 //! ```
 
+// The API: what other programs build on (documented, with `examples/mosaic.rs` as a user).
 pub mod atlas;
 pub mod classify;
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod frame;
 pub mod gpu;
-pub mod live;
-pub mod media;
 pub mod pipeline;
-pub mod safety;
 pub mod sink;
 pub mod source;
+
+// Not part of the API: public only because the emojicam binary (`src/main.rs`, `src/app/`) and
+// the integration tests (`tests/`), crates of their own, use them. Hidden from the docs; they
+// change with the program.
+#[doc(hidden)]
+pub mod live;
+#[doc(hidden)]
+pub mod safety;
+#[doc(hidden)]
 pub mod yuv;
 
-pub use atlas::Atlas;
+mod media;
+
+pub use atlas::{Atlas, EmojiInfo};
+pub use config::{Config, Settings};
 pub use domain::{Background, ClassifierKind, Grid, MosaicFrame, Stamp};
 pub use error::{Error, Result};
 pub use frame::{Frame, Rate, StreamInfo, StreamKind};
-pub use pipeline::{Pipeline, Settings};
+pub use pipeline::{Pipeline, StageTimes};
+pub use sink::Sink;
+pub use source::Source;

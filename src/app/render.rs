@@ -67,37 +67,13 @@ pub struct RenderSummary {
 }
 
 pub fn run(args: &RenderArgs) -> Result<()> {
-    let settings = super::settings(&args.mosaic)?;
+    let config = super::config(&args.mosaic)?;
     let kind = output_kind(&args.output)?;
     let size = args.size.as_deref().map(parse_size).transpose()?;
-    // Before anything is opened for writing: never overwrite the input.
-    emojicam::safety::check_paths(
-        &[("--input", args.input.as_path())],
-        &[("--output", args.output.as_path())],
-    )?;
-    let input = emojicam::safety::Input::open(&args.input)?;
-    let source = source::open(input.path()).map_err(|e| input.explain(e))?;
+    // Kept until the run ends (a FIFO's spooled copy is removed when it is dropped).
+    let (_input, source) = open_input(args, kind, size)?;
     let info = source.info().clone();
-    let container = args
-        .output
-        .extension()
-        .and_then(|e| e.to_str())
-        .and_then(|e| sink::Container::from_extension(&e.to_ascii_lowercase()));
-    if let Some(container) = container.filter(|_| kind == OutputKind::Stream) {
-        // A size its encoder cannot take: refused before anything is processed or written.
-        let (w, h) = size.unwrap_or((info.width, info.height));
-        sink::check_size(&args.output, container, w, h)?;
-    }
-    if kind == OutputKind::Still && info.kind == StreamKind::Video && !args.quiet {
-        emojicam::note!(
-            "emojicam: {} is an image format: rendering the first frame of the video",
-            args.output.display()
-        );
-    }
-    if args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) && info.kind == StreamKind::Video {
-        return Err(Error::usage("a .json output holds one frame: use .jsonl for a video (one line per frame)").into());
-    }
-    let mut pipeline = Pipeline::new(settings)?;
+    let mut pipeline = Pipeline::with_config(config)?;
     let (text, codes) = emoji_strings(&pipeline);
     let mut out_info = info.clone();
     if let Some((w, h)) = size {
@@ -129,33 +105,81 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     // Until the output is complete (the encoder thread may still have had frames queued).
     summary.seconds = started.elapsed().as_secs_f64();
     if !args.quiet {
-        let fps = summary.frames as f64 / summary.seconds.max(1e-9);
-        let grid = pipeline.grid().cloned();
-        let (cols, rows) = grid.map_or((0, 0), |g| (g.cols, g.rows));
-        let mut line = format!(
-            "emojicam: {} frame{} {}x{} -> {} ({cols}x{rows} tiles of {} px, {}) in {:.2} s, {fps:.1} fps",
-            summary.frames,
-            if summary.frames == 1 { "" } else { "s" },
-            info.width,
-            info.height,
-            args.output.display(),
-            pipeline.settings().tile,
-            pipeline.settings().classifier.name(),
-            summary.seconds,
-        );
-        if summary.damaged > 0 {
-            line.push_str(&format!(
-                "; {} damaged input frame{} concealed or skipped",
-                summary.damaged,
-                if summary.damaged == 1 { "" } else { "s" }
-            ));
-        }
-        if keep_audio && sink::has_audio(&args.input) {
-            line.push_str("; sound kept");
-        }
-        emojicam::note!("{line}");
+        let sound_kept = keep_audio && sink::has_audio(&args.input);
+        emojicam::note!("{}", summary_line(args, &info, &pipeline, &summary, sound_kept));
     }
     Ok(())
+}
+
+/// Checks the request against the input before anything is processed or written: never
+/// overwrite the input, a size the output's encoder takes, one frame for a `.json`.
+fn open_input(
+    args: &RenderArgs,
+    kind: OutputKind,
+    size: Option<(u32, u32)>,
+) -> emojicam::Result<(emojicam::safety::Input, Box<dyn Source>)> {
+    emojicam::safety::check_paths(
+        &[("--input", args.input.as_path())],
+        &[("--output", args.output.as_path())],
+    )?;
+    let input = emojicam::safety::Input::open(&args.input)?;
+    let source = source::open(input.path()).map_err(|e| input.explain(e))?;
+    let info = source.info();
+    let container = args
+        .output
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(|e| sink::Container::from_extension(&e.to_ascii_lowercase()));
+    if let Some(container) = container.filter(|_| kind == OutputKind::Stream) {
+        let (w, h) = size.unwrap_or((info.width, info.height));
+        sink::check_size(&args.output, container, w, h)?;
+    }
+    if kind == OutputKind::Still && info.kind == StreamKind::Video && !args.quiet {
+        emojicam::note!(
+            "emojicam: {} is an image format: rendering the first frame of the video",
+            args.output.display()
+        );
+    }
+    if args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) && info.kind == StreamKind::Video {
+        return Err(Error::usage(
+            "a .json output holds one frame: use .jsonl for a video (one line per frame)",
+        ));
+    }
+    Ok((input, source))
+}
+
+/// The line printed after a render: frames, sizes, tiles, speed, damage and sound.
+fn summary_line(
+    args: &RenderArgs,
+    info: &emojicam::StreamInfo,
+    pipeline: &Pipeline,
+    summary: &RenderSummary,
+    sound_kept: bool,
+) -> String {
+    let fps = summary.frames as f64 / summary.seconds.max(1e-9);
+    let (cols, rows) = pipeline.grid().map_or((0, 0), |g| (g.cols, g.rows));
+    let mut line = format!(
+        "emojicam: {} frame{} {}x{} -> {} ({cols}x{rows} tiles of {} px, {}) in {:.2} s, {fps:.1} fps",
+        summary.frames,
+        if summary.frames == 1 { "" } else { "s" },
+        info.width,
+        info.height,
+        args.output.display(),
+        pipeline.settings().tile,
+        pipeline.settings().classifier.name(),
+        summary.seconds,
+    );
+    if summary.damaged > 0 {
+        line.push_str(&format!(
+            "; {} damaged input frame{} concealed or skipped",
+            summary.damaged,
+            if summary.damaged == 1 { "" } else { "s" }
+        ));
+    }
+    if sound_kept {
+        line.push_str("; sound kept");
+    }
+    line
 }
 
 /// Decodes on a capture thread (never dropping frames: this is offline) and feeds the pipeline.
@@ -176,18 +200,7 @@ pub fn render_stream(
     };
     let mut reader = Capture::spawn(source, options, None)?;
 
-    let bar = if progress {
-        let bar = info.frames.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames ({per_sec}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(progress, info.frames);
     let start = Instant::now();
     let mut frames = 0u64;
     let needs_image = sink.needs_image();
@@ -240,4 +253,19 @@ pub fn render_stream(
         seconds: start.elapsed().as_secs_f64(),
         damaged,
     })
+}
+
+/// A bar over `frames` (a spinner when the count is unknown), or a hidden one.
+fn progress_bar(show: bool, frames: Option<u64>) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = frames.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
 }

@@ -152,23 +152,19 @@ fn write_texture(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8], texe
 }
 
 pub(crate) struct MosaicPass {
-    prescale: wgpu::ComputePipeline,
-    prescale_layout: wgpu::BindGroupLayout,
+    prescale: Prescale,
     mosaic: wgpu::ComputePipeline,
-    mosaic_layout: wgpu::BindGroupLayout,
-    prescale_params: wgpu::Buffer,
-    params: wgpu::Buffer,
-    /// Pre-scaled cells and their size C.
-    cells: Option<(u32, wgpu::TextureView)>,
-    /// Per-tile emoji and background, `cols` x `rows`.
-    tiles: Option<wgpu::Texture>,
-    maps: Option<(Geometry, wgpu::TextureView)>,
-    map_data: Vec<u32>,
     mosaic_tiles: wgpu::ComputePipeline,
-    /// Per target recently drawn into (the window's and the recording's, say).
-    last: Vec<Drawn>,
-    /// Tiles to redraw this frame, and the buffer they go up in.
-    dirty: Vec<u32>,
+    mosaic_layout: wgpu::BindGroupLayout,
+    params: wgpu::Buffer,
+    /// The atlas pre-scaled to the cell size last drawn at.
+    cells: Option<Cells>,
+    /// The tile texture and pixel maps for the geometry last drawn at.
+    layout: Option<Layout>,
+    /// Scratch for [`Layout::new`]'s maps, reused.
+    map_data: Vec<u32>,
+    history: History,
+    /// The tiles to redraw in a partial frame ([`History::dirty`]), on the GPU.
     dirty_buffer: wgpu::Buffer,
 }
 
@@ -180,14 +176,6 @@ impl MosaicPass {
         });
         let float = wgpu::TextureSampleType::Float { filterable: false };
         let uint = wgpu::TextureSampleType::Uint;
-        let prescale_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("mosaic prescale"),
-            entries: &[
-                bind::compute(0, bind::texture(float)),
-                bind::compute(1, bind::UNIFORM),
-                bind::compute(2, bind::storage_texture(CELL_FORMAT)),
-            ],
-        });
         let mosaic_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("mosaic"),
             entries: &[
@@ -199,28 +187,24 @@ impl MosaicPass {
                 bind::compute(5, bind::storage(true)),
             ],
         });
-        let pipeline = |layout, entry| compute_pipeline(device, entry, &module, layout, entry, &[("ROWS", ROWS)]);
+        let pipeline = |entry| compute_pipeline(device, entry, &module, &mosaic_layout, entry, &[("ROWS", ROWS)]);
         Self {
-            prescale: pipeline(&prescale_layout, "prescale"),
-            mosaic: pipeline(&mosaic_layout, "mosaic"),
-            mosaic_tiles: pipeline(&mosaic_layout, "mosaic_tiles"),
-            dirty_buffer: dirty_buffer(device, 1024),
-            dirty: Vec::new(),
-            last: Vec::new(),
-            prescale_params: uniform_buffer::<PrescaleParams>(device, "mosaic prescale params"),
+            prescale: Prescale::new(device, &module),
+            mosaic: pipeline("mosaic"),
+            mosaic_tiles: pipeline("mosaic_tiles"),
             params: uniform_buffer::<MosaicParams>(device, "mosaic params"),
-            prescale_layout,
             mosaic_layout,
             cells: None,
-            tiles: None,
-            maps: None,
+            layout: None,
             map_data: Vec::new(),
+            history: History::default(),
+            dirty_buffer: dirty_buffer(device, 1024),
         }
     }
 
     /// Forget what was drawn (something else drew into the target): the next frame is drawn whole.
     pub fn forget(&mut self) {
-        self.last.clear();
+        self.history.last.clear();
     }
 
     /// Records the mosaic of `grid` into `target` (an [`OFFSCREEN_FORMAT`] texture with storage
@@ -251,35 +235,26 @@ impl MosaicPass {
             )));
         }
         let c = cell_size(&geometry);
-        self.ensure_cells(ctx, encoder, atlas, (cell, columns, count), c)?;
-        self.ensure_maps(ctx, geometry, c);
-        if self
-            .tiles
-            .as_ref()
-            .is_none_or(|t| t.width() != grid.cols || t.height() != grid.rows)
-        {
-            self.tiles = Some(texture_2d(
-                &ctx.device,
-                "mosaic tiles",
-                (grid.cols, grid.rows),
-                wgpu::TextureFormat::Rg32Uint,
-                wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            ));
-        }
-        let partial = self.remember(target, geometry, c, tiles);
-        if partial && self.dirty.is_empty() {
+        let cells = match &mut self.cells {
+            Some(cells) if cells.size == c => cells,
+            slot => slot.insert(self.prescale.cells(ctx, encoder, atlas, (cell, columns, count), c)?),
+        };
+        let layout = match &mut self.layout {
+            Some(layout) if layout.geometry == geometry => layout,
+            slot => slot.insert(Layout::new(ctx, geometry, c, &mut self.map_data)),
+        };
+        let partial = self.history.remember(target, geometry, c, tiles);
+        let dirty = &self.history.dirty;
+        if partial && dirty.is_empty() {
             return Ok(());
         }
-        let (Some((_, cells)), Some((_, maps)), Some(tile_texture)) = (&self.cells, &self.maps, &self.tiles) else {
-            return Err(Error::gpu("mosaic resources missing"));
-        };
-        write_texture(&ctx.queue, tile_texture, bytemuck::cast_slice(tiles), 8);
+        write_texture(&ctx.queue, &layout.tiles, bytemuck::cast_slice(tiles), 8);
         if partial {
-            if self.dirty_buffer.size() < self.dirty.len() as u64 * 4 {
-                self.dirty_buffer = dirty_buffer(&ctx.device, (self.dirty.len() as u64).next_power_of_two());
+            if self.dirty_buffer.size() < dirty.len() as u64 * 4 {
+                self.dirty_buffer = dirty_buffer(&ctx.device, (dirty.len() as u64).next_power_of_two());
             }
             ctx.queue
-                .write_buffer(&self.dirty_buffer, 0, bytemuck::cast_slice(&self.dirty));
+                .write_buffer(&self.dirty_buffer, 0, bytemuck::cast_slice(dirty));
         }
         let params = MosaicParams {
             width,
@@ -287,27 +262,26 @@ impl MosaicPass {
             size: c,
             columns,
             cols: grid.cols,
-            dirty: self.dirty.len() as u32,
+            dirty: dirty.len() as u32,
             _pad: [0; 2],
         };
         ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let view = target.create_view(&Default::default());
-        let tile_view = tile_texture.create_view(&Default::default());
         let bind_group = bind_group(
             &ctx.device,
             "mosaic",
             &self.mosaic_layout,
             &[
-                wgpu::BindingResource::TextureView(cells),
-                wgpu::BindingResource::TextureView(&tile_view),
-                wgpu::BindingResource::TextureView(maps),
+                wgpu::BindingResource::TextureView(&cells.view),
+                wgpu::BindingResource::TextureView(&layout.tile_view),
+                wgpu::BindingResource::TextureView(&layout.maps),
                 self.params.as_entire_binding(),
                 wgpu::BindingResource::TextureView(&view),
                 self.dirty_buffer.as_entire_binding(),
             ],
         );
         if partial {
-            let groups = (self.dirty.len() as u32).div_ceil(WORKGROUP);
+            let groups = (dirty.len() as u32).div_ceil(WORKGROUP);
             dispatch(encoder, "mosaic tiles", &self.mosaic_tiles, &bind_group, (groups, 1));
         } else {
             let groups = (width.div_ceil(WORKGROUP), height.div_ceil(ROWS));
@@ -315,7 +289,159 @@ impl MosaicPass {
         }
         Ok(())
     }
+}
 
+/// The prescale entry point of `mosaic.wgsl`: the atlas's cells area-averaged to C texels.
+struct Prescale {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    params: wgpu::Buffer,
+}
+
+/// The atlas pre-scaled to cells of `size` texels (premultiplied, [`CELL_FORMAT`]).
+struct Cells {
+    size: u32,
+    view: wgpu::TextureView,
+}
+
+impl Prescale {
+    fn new(device: &wgpu::Device, module: &wgpu::ShaderModule) -> Self {
+        let float = wgpu::TextureSampleType::Float { filterable: false };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("mosaic prescale"),
+            entries: &[
+                bind::compute(0, bind::texture(float)),
+                bind::compute(1, bind::UNIFORM),
+                bind::compute(2, bind::storage_texture(CELL_FORMAT)),
+            ],
+        });
+        Self {
+            pipeline: compute_pipeline(device, "prescale", module, &layout, "prescale", &[("ROWS", ROWS)]),
+            params: uniform_buffer::<PrescaleParams>(device, "mosaic prescale params"),
+            layout,
+        }
+    }
+
+    /// Records the pre-scaling of every cell of `atlas` to `c` texels.
+    fn cells(
+        &self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        atlas: &wgpu::TextureView,
+        (cell, columns, count): (u32, u32, u32),
+        c: u32,
+    ) -> Result<Cells> {
+        // The finest mip level whose cells are still at least C texels: C <= src < 2C.
+        let mut level = 0;
+        let mut src = cell;
+        while src / 2 >= c && src > 1 {
+            src /= 2;
+            level += 1;
+        }
+        let size = (columns * c, count.div_ceil(columns) * c);
+        let max = ctx.device.limits().max_texture_dimension_2d;
+        if size.0 > max || size.1 > max {
+            return Err(Error::gpu(format!(
+                "{} cannot hold the emoji pre-scaled to {c} px ({}x{} px)",
+                ctx.describe(),
+                size.0,
+                size.1
+            )));
+        }
+        let view = texture_2d(
+            &ctx.device,
+            "mosaic cells",
+            size,
+            CELL_FORMAT,
+            wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+        )
+        .create_view(&Default::default());
+        let params = PrescaleParams {
+            size: c,
+            src,
+            level,
+            columns,
+            count,
+            _pad: [0; 3],
+        };
+        ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        let bind_group = bind_group(
+            &ctx.device,
+            "mosaic prescale",
+            &self.layout,
+            &[
+                wgpu::BindingResource::TextureView(atlas),
+                self.params.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&view),
+            ],
+        );
+        let groups = ((c * c).div_ceil(WORKGROUP), count);
+        dispatch(encoder, "mosaic prescale", &self.pipeline, &bind_group, groups);
+        Ok(Cells { size: c, view })
+    }
+}
+
+/// What drawing one geometry needs besides the cells: the per-tile texture (emoji and
+/// background, `cols` x `rows`) and the pixel maps.
+struct Layout {
+    geometry: Geometry,
+    tiles: wgpu::Texture,
+    tile_view: wgpu::TextureView,
+    /// Four rows: the column map, the row map, where each tile column starts, where each tile
+    /// row starts (each with the end appended).
+    maps: wgpu::TextureView,
+}
+
+impl Layout {
+    fn new(ctx: &GpuContext, g: Geometry, c: u32, map_data: &mut Vec<u32>) -> Self {
+        let (w, h, grid) = (g.width, g.height, g.grid);
+        let len = w.max(h).max(grid.cols + 1).max(grid.rows + 1) as usize;
+        let mut rows: [Vec<u32>; 4] = Default::default();
+        axis_map(w, grid.src_width, grid.tile, grid.cols, c, &mut rows[0]);
+        axis_map(h, grid.src_height, grid.tile, grid.rows, c, &mut rows[1]);
+        let (xmap, ymap) = (rows[0].clone(), rows[1].clone());
+        tile_starts(&xmap, grid.cols, &mut rows[2]);
+        tile_starts(&ymap, grid.rows, &mut rows[3]);
+        map_data.clear();
+        for row in &rows {
+            let at = map_data.len();
+            map_data.extend_from_slice(row);
+            map_data.resize(at + len, 0);
+        }
+        let maps = texture_2d(
+            &ctx.device,
+            "mosaic maps",
+            (len as u32, 4),
+            wgpu::TextureFormat::R32Uint,
+            wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        );
+        write_texture(&ctx.queue, &maps, bytemuck::cast_slice(map_data), 4);
+        let tiles = texture_2d(
+            &ctx.device,
+            "mosaic tiles",
+            (grid.cols, grid.rows),
+            wgpu::TextureFormat::Rg32Uint,
+            wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        );
+        Self {
+            geometry: g,
+            tile_view: tiles.create_view(&Default::default()),
+            tiles,
+            maps: maps.create_view(&Default::default()),
+        }
+    }
+}
+
+/// What was drawn into the targets drawn recently, for partial redraws.
+#[derive(Default)]
+struct History {
+    /// Per target recently drawn into (the window's and the recording's, say).
+    last: Vec<Drawn>,
+    /// Tiles to redraw this frame.
+    dirty: Vec<u32>,
+}
+
+impl History {
     /// Records what this frame draws into `target`. Tiles drawn last time into this same
     /// target at this same geometry are still there: when few changed, lists those (emoji or
     /// background changed) in `dirty` and returns true, for a partial redraw.
@@ -357,99 +483,6 @@ impl MosaicPass {
             }
         }
         partial
-    }
-
-    fn ensure_cells(
-        &mut self,
-        ctx: &GpuContext,
-        encoder: &mut wgpu::CommandEncoder,
-        atlas: &wgpu::TextureView,
-        (cell, columns, count): (u32, u32, u32),
-        c: u32,
-    ) -> Result<()> {
-        if self.cells.as_ref().is_some_and(|(size, _)| *size == c) {
-            return Ok(());
-        }
-        // The finest mip level whose cells are still at least C texels: C <= src < 2C.
-        let mut level = 0;
-        let mut src = cell;
-        while src / 2 >= c && src > 1 {
-            src /= 2;
-            level += 1;
-        }
-        let size = (columns * c, count.div_ceil(columns) * c);
-        let max = ctx.device.limits().max_texture_dimension_2d;
-        if size.0 > max || size.1 > max {
-            return Err(Error::gpu(format!(
-                "{} cannot hold the emoji pre-scaled to {c} px ({}x{} px)",
-                ctx.describe(),
-                size.0,
-                size.1
-            )));
-        }
-        let cells = texture_2d(
-            &ctx.device,
-            "mosaic cells",
-            size,
-            CELL_FORMAT,
-            wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
-        )
-        .create_view(&Default::default());
-        let params = PrescaleParams {
-            size: c,
-            src,
-            level,
-            columns,
-            count,
-            _pad: [0; 3],
-        };
-        ctx.queue
-            .write_buffer(&self.prescale_params, 0, bytemuck::bytes_of(&params));
-        let bind_group = bind_group(
-            &ctx.device,
-            "mosaic prescale",
-            &self.prescale_layout,
-            &[
-                wgpu::BindingResource::TextureView(atlas),
-                self.prescale_params.as_entire_binding(),
-                wgpu::BindingResource::TextureView(&cells),
-            ],
-        );
-        let groups = ((c * c).div_ceil(WORKGROUP), count);
-        dispatch(encoder, "mosaic prescale", &self.prescale, &bind_group, groups);
-        self.cells = Some((c, cells));
-        Ok(())
-    }
-
-    fn ensure_maps(&mut self, ctx: &GpuContext, g: Geometry, c: u32) {
-        if self.maps.as_ref().is_some_and(|(have, _)| *have == g) {
-            return;
-        }
-        // Rows: the column map, the row map, where each tile column starts, where each tile
-        // row starts (each with the end appended).
-        let (w, h, grid) = (g.width, g.height, g.grid);
-        let len = w.max(h).max(grid.cols + 1).max(grid.rows + 1) as usize;
-        let mut rows: [Vec<u32>; 4] = Default::default();
-        axis_map(w, grid.src_width, grid.tile, grid.cols, c, &mut rows[0]);
-        axis_map(h, grid.src_height, grid.tile, grid.rows, c, &mut rows[1]);
-        let (xmap, ymap) = (rows[0].clone(), rows[1].clone());
-        tile_starts(&xmap, grid.cols, &mut rows[2]);
-        tile_starts(&ymap, grid.rows, &mut rows[3]);
-        self.map_data.clear();
-        for row in &rows {
-            let at = self.map_data.len();
-            self.map_data.extend_from_slice(row);
-            self.map_data.resize(at + len, 0);
-        }
-        let maps = texture_2d(
-            &ctx.device,
-            "mosaic maps",
-            (len as u32, 4),
-            wgpu::TextureFormat::R32Uint,
-            wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        );
-        write_texture(&ctx.queue, &maps, bytemuck::cast_slice(&self.map_data), 4);
-        self.maps = Some((g, maps.create_view(&Default::default())));
     }
 }
 

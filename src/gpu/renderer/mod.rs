@@ -62,6 +62,39 @@ struct Target {
     staging: Readback,
 }
 
+impl Target {
+    /// An offscreen target of `width` x `height` and its readback buffer.
+    fn new(device: &wgpu::Device, width: u32, height: u32) -> Result<Self> {
+        let max_dim = device.limits().max_texture_dimension_2d;
+        if width == 0 || height == 0 || width > max_dim || height > max_dim {
+            let message = format!("output size {width}x{height} is not possible: each side must be 1 to {max_dim} px");
+            return Err(if width == 0 || height == 0 {
+                Error::Usage(message)
+            } else {
+                Error::GpuLimit(message)
+            });
+        }
+        let texture = texture_2d(
+            device,
+            "mosaic offscreen",
+            (width, height),
+            OFFSCREEN_FORMAT,
+            TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
+        );
+        let view = texture.create_view(&Default::default());
+        let padded_row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let staging = Readback::new(device, "render", padded_row as u64 * height as u64);
+        Ok(Self {
+            texture,
+            view,
+            width,
+            height,
+            padded_row,
+            staging,
+        })
+    }
+}
+
 /// How the mosaic is drawn. Both write the same image up to rounding and filtering detail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RenderPath {
@@ -96,6 +129,7 @@ pub struct Renderer {
     ctx: Arc<GpuContext>,
     path: RenderPath,
     atlas_view: wgpu::TextureView,
+    /// The compute path's pass, built the first time that path draws.
     mosaic: Option<MosaicPass>,
     module: wgpu::ShaderModule,
     pipeline_layout: wgpu::PipelineLayout,
@@ -104,6 +138,7 @@ pub struct Renderer {
     params: wgpu::Buffer,
     instances: wgpu::Buffer,
     instance_data: Vec<TileRecord>,
+    /// The last offscreen target, kept for the next frame of the same size.
     target: Option<Target>,
     count: u32,
     cell: u32,
@@ -198,12 +233,14 @@ impl Renderer {
 
     /// As [`Renderer::render_to_frame`], reusing `out`'s allocation from frame to frame.
     pub fn render_into(&mut self, scene: &Scene<'_>, out_width: u32, out_height: u32, out: &mut Frame) -> Result<()> {
-        self.ensure_target(out_width, out_height)?;
+        // Taken out (the last one, if it is the right size) to borrow self mutably below.
+        let mut target = match self.target.take() {
+            Some(t) if (t.width, t.height) == (out_width, out_height) => t,
+            _ => Target::new(&self.ctx.device, out_width, out_height)?,
+        };
         let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("render offscreen"),
         });
-        // `ensure_target` just made it; take it out to borrow self mutably below.
-        let mut target = self.target.take().ok_or_else(|| Error::gpu("render target missing"))?;
         let drawn = self.draw(&mut encoder, &target.texture, &target.view, scene);
         let result = drawn.and_then(|()| self.read_target(encoder, &mut target, out));
         self.target = Some(target);
@@ -463,45 +500,6 @@ impl Renderer {
                 cache: None,
             })
         })
-    }
-
-    fn ensure_target(&mut self, width: u32, height: u32) -> Result<()> {
-        if self
-            .target
-            .as_ref()
-            .is_some_and(|t| t.width == width && t.height == height)
-        {
-            return Ok(());
-        }
-        let device = &self.ctx.device;
-        let max_dim = device.limits().max_texture_dimension_2d;
-        if width == 0 || height == 0 || width > max_dim || height > max_dim {
-            let message = format!("output size {width}x{height} is not possible: each side must be 1 to {max_dim} px");
-            return Err(if width == 0 || height == 0 {
-                Error::Usage(message)
-            } else {
-                Error::GpuLimit(message)
-            });
-        }
-        let texture = texture_2d(
-            device,
-            "mosaic offscreen",
-            (width, height),
-            OFFSCREEN_FORMAT,
-            TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
-        );
-        let view = texture.create_view(&Default::default());
-        let padded_row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-        let staging = Readback::new(device, "render", padded_row as u64 * height as u64);
-        self.target = Some(Target {
-            texture,
-            view,
-            width,
-            height,
-            padded_row,
-            staging,
-        });
-        Ok(())
     }
 }
 

@@ -198,20 +198,6 @@ pub fn planar_to_rgba(
     }
 }
 
-/// I420 -> RGBA with explicit plane strides (as decoders return them).
-#[allow(clippy::too_many_arguments)]
-pub fn i420_to_rgba(
-    y: &[u8],
-    u: &[u8],
-    v: &[u8],
-    strides: (usize, usize, usize),
-    width: usize,
-    height: usize,
-    out: &mut [u8],
-) {
-    planar_to_rgba(y, u, v, strides, (1, 1), width, height, out);
-}
-
 /// Packed YUYV -> RGBA. `yuyv` must hold `yuyv_len(width, height)` bytes.
 pub fn yuyv_to_rgba(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
     assert!(yuyv.len() >= yuyv_len(width, height) && out.len() >= width * height * 4);

@@ -388,7 +388,7 @@ pub fn decode_mjpeg(bytes: &[u8]) -> Result<Frame> {
 /// A live camera. nokhwa's `Camera` stays on a capture thread of its own, created by
 /// [`CameraSource::open`]; this handle only holds channels, so it is `Send` and cheap to move.
 /// Each `next_frame` asks that thread for one frame and waits for it, exactly as a direct
-/// `Camera::frame()` call would, but at most [`STALL`].
+/// `Camera::frame()` call would, but at most `STALL`.
 pub struct CameraSource {
     info: StreamInfo,
     requests: Option<Sender<()>>,

@@ -188,12 +188,12 @@ impl Source for Looping {
 }
 
 thread_local! {
-    /// Set while a third-party decoder runs under [`guard`]: its panics are contained and
+    /// Set while a third-party decoder runs under `guard`: its panics are contained and
     /// reported as `Error::Decode`, so the panic hook should stay quiet about them.
     static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether a panic on this thread right now is contained by [`guard`] (for the panic hook).
+/// Whether a panic on this thread right now is contained by `guard` (for the panic hook).
 pub fn panic_is_contained() -> bool {
     CONTAINED.with(|c| c.get())
 }

@@ -16,6 +16,9 @@ pub enum Error {
     Decode { path: PathBuf, message: String },
     #[error("encoding {path} failed: {message}")]
     Encode { path: PathBuf, message: String },
+    /// The media framework failed (GStreamer's own error kept as the source).
+    #[error(transparent)]
+    Media(Box<crate::media::MediaError>),
     #[error("GPU: {0}")]
     Gpu(#[from] GpuError),
     /// The work does not fit this GPU's limits (texture size, buffer size): a runtime

@@ -150,8 +150,13 @@ pub fn run(args: &RenderArgs) -> Result<()> {
                 if summary.damaged == 1 { "" } else { "s" }
             ));
         }
-        if keep_audio && sink::has_audio(&args.input) {
-            line.push_str("; sound kept");
+        let ext = args.output.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        let container = sink::Container::from_extension(&ext.to_ascii_lowercase());
+        if let Some(sound) = container
+            .filter(|_| keep_audio)
+            .and_then(|c| sink::sound_of(&args.input, c))
+        {
+            line.push_str(&format!("; {sound}"));
         }
         emojicam::note!("{line}");
     }

@@ -235,6 +235,15 @@ impl Schedule {
     }
 }
 
+/// The source's next frame, or the event that ends the stream (its end, or its failure).
+fn next_or_end(source: &mut dyn Source) -> Result<Frame, CaptureEvent> {
+    match source.next_frame() {
+        Ok(Some(frame)) => Ok(frame),
+        Ok(None) => Err(CaptureEvent::End),
+        Err(e) => Err(CaptureEvent::Failed(e)),
+    }
+}
+
 fn capture_loop(
     source: &mut dyn Source,
     options: ReaderOptions,
@@ -275,14 +284,10 @@ fn capture_loop(
             send_final(CaptureEvent::End);
             return;
         }
-        let frame = match source.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => {
-                send_final(CaptureEvent::End);
-                return;
-            }
-            Err(e) => {
-                send_final(CaptureEvent::Failed(e));
+        let frame = match next_or_end(source) {
+            Ok(frame) => frame,
+            Err(last) => {
+                send_final(last);
                 return;
             }
         };

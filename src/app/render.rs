@@ -13,7 +13,7 @@ use emojicam::error::Error;
 use emojicam::frame::StreamKind;
 use emojicam::pipeline::Pipeline;
 use emojicam::sink::{self, Sink};
-use emojicam::source::reader::{Capture, CaptureEvent, Keep, Pace, ReaderOptions};
+use emojicam::source::reader::{FrameReader, Keep, Pace, ReaderEvent, ReaderOptions};
 use emojicam::source::{self, Source};
 
 /// What kind of file an output path asks for.
@@ -179,7 +179,7 @@ pub fn render_stream(
         queue: 3,
         limit: (kind == OutputKind::Still).then_some(1),
     };
-    let mut reader = Capture::spawn(source, options, None)?;
+    let mut reader = FrameReader::spawn(source, options, None)?;
 
     let bar = if progress {
         let bar = info.frames.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
@@ -213,10 +213,10 @@ pub fn render_stream(
         let pipelined = pipeline.pipelining_pays();
         for event in reader.receiver().iter() {
             let captured = match event {
-                CaptureEvent::Frame(captured) => captured,
-                CaptureEvent::Started(_) => continue,
-                CaptureEvent::End => break,
-                CaptureEvent::Failed(e) => return Err(e),
+                ReaderEvent::Frame(captured) => captured,
+                ReaderEvent::Started(_) => continue,
+                ReaderEvent::End => break,
+                ReaderEvent::Failed(e) => return Err(e),
             };
             let (frame, stamp) = (captured.frame, Stamp::new(captured.seq, captured.timestamp));
             if !pipelined {

@@ -769,9 +769,10 @@ fn a_header_declaring_an_absurd_size_is_refused_without_allocating_it() {
     // Y4M: 16384x16384 4:4:4 is within each side's limit, not within the pixel limit.
     let mut y4m = b"YUV4MPEG2 W16384 H16384 F25:1 C444\nFRAME\n".to_vec();
     y4m.extend(std::iter::repeat_n(128u8, 4096));
-    // MP4: the H.264 sample entry's width and height (24 bytes into the 'avc1' entry's body).
+    // MP4: the H.264 sample entry's width and height (24 bytes into the 'avc1' entry's body;
+    // the last 'avc1': the first may be a brand in 'ftyp').
     let mut mp4 = std::fs::read(root().join("tests/data/video/small.mp4")).expect("mp4");
-    let avc1 = mp4.windows(4).position(|w| w == b"avc1").expect("an avc1 entry");
+    let avc1 = mp4.windows(4).rposition(|w| w == b"avc1").expect("an avc1 entry");
     patch_u16_pair(&mut mp4, avc1 + 4 + 24, 0xFFFF, 0xFFFF);
     let cases: [(&str, Vec<u8>); 5] = [
         ("png", png_declaring(100_000, 100_000)),

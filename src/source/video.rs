@@ -29,6 +29,10 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// file that stalls the demuxer): one line and exit 1, never a hang.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long opening waits on after the demuxer's task stopped, with no first frame, no end, no
+/// error and the decoder idle: what is still in flight arrives well within it.
+const DEMUXER_STOPPED_GRACE: Duration = Duration::from_secs(5);
+
 pub struct VideoSource {
     path: PathBuf,
     pipeline: gst::Pipeline,
@@ -58,6 +62,11 @@ struct DecoderCounts {
 }
 
 impl DecoderCounts {
+    /// Buffers into and out of the decoder so far (a change: it is working).
+    fn activity(&self) -> (u64, u64) {
+        (self.into.load(Ordering::Relaxed), self.out.load(Ordering::Relaxed))
+    }
+
     /// Counts at every video decoder that `pipeline` will hold. Decoders give up after a few
     /// damaged frames by default; like a player, they carry on and we count them instead.
     fn attach(pipeline: &gst::Pipeline) -> Arc<Self> {
@@ -212,6 +221,7 @@ impl VideoSource {
         let _ = self.pipeline.set_state(gst::State::Paused);
         let mut missing = None;
         let deadline = std::time::Instant::now() + OPEN_TIMEOUT;
+        let mut stopped_since = None;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
@@ -221,6 +231,23 @@ impl VideoSource {
                 return Ok(missing);
             }
             let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+                // A demuxer whose error decodebin swallowed (it drops errors posted while it
+                // links the element) has stopped with no error, no end and no stream: nothing
+                // more will come, so a stopped demuxer with an idle decoder ends the wait soon.
+                let activity = self.counts.activity();
+                if !demuxer_stopped(&self.pipeline) {
+                    stopped_since = None;
+                    continue;
+                }
+                let (since, seen) = *stopped_since.get_or_insert((std::time::Instant::now(), activity));
+                if seen != activity {
+                    stopped_since = Some((std::time::Instant::now(), activity));
+                } else if since.elapsed() > DEMUXER_STOPPED_GRACE {
+                    return Err(Error::decode(
+                        &path,
+                        "not a readable video file (corrupt, truncated or an unknown format?): its demuxer stopped",
+                    ));
+                }
                 continue;
             };
             use gst::MessageView;
@@ -382,6 +409,22 @@ impl Drop for VideoSource {
             media::stop(&self.pipeline);
         }
     }
+}
+
+/// Whether the pipeline holds a demuxer that pulls from the file and whose streaming task no
+/// longer runs (it ended, or stopped on an error).
+fn demuxer_stopped(pipeline: &gst::Pipeline) -> bool {
+    let mut elements = pipeline.iterate_recurse();
+    while let Ok(Some(element)) = elements.next() {
+        let demuxer = element
+            .factory()
+            .is_some_and(|f| f.has_type(gst::ElementFactoryType::DEMUXER));
+        let stopped = |p: &gst::Pad| p.mode() == gst::PadMode::Pull && p.task_state() != gst::TaskState::Started;
+        if demuxer && element.sink_pads().iter().any(stopped) {
+            return true;
+        }
+    }
+    false
 }
 
 /// The end of the decoding pipeline: RGBA frames, a few held so decoding runs ahead.

@@ -10,59 +10,8 @@ use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 
+pub use crate::error::MediaError;
 use crate::error::{Error, Result};
-
-/// A failure in the media framework, keeping GStreamer's and GLib's own error as its
-/// [`std::error::Error::source`]. Shown like the other file errors: `PATH: what: cause` when
-/// reading, `encoding PATH failed: what: cause` when writing. Exit code 1 (a runtime failure).
-#[derive(Debug, thiserror::Error)]
-pub enum MediaError {
-    #[error("cannot start GStreamer: {source} (run ./setup.sh)")]
-    Init {
-        #[source]
-        source: glib::Error,
-    },
-    #[error("{}: cannot make a URI of this path: {source}", .path.display())]
-    Uri {
-        path: PathBuf,
-        #[source]
-        source: glib::Error,
-    },
-    /// A decoding pipeline posted an error (`detail`: the cause named in its debug text).
-    #[error("{}: {what}: {}", .path.display(), line(.source, .detail))]
-    Decode {
-        path: PathBuf,
-        what: String,
-        #[source]
-        source: glib::Error,
-        detail: Option<String>,
-    },
-    /// An encoding pipeline posted an error.
-    #[error("encoding {} failed: {what}: {}", .path.display(), line(.source, .detail))]
-    Encode {
-        path: PathBuf,
-        what: String,
-        #[source]
-        source: glib::Error,
-        detail: Option<String>,
-    },
-    /// A pipeline could not be built or linked.
-    #[error("{}: {what}: {source}", .path.display())]
-    Build {
-        path: PathBuf,
-        what: String,
-        #[source]
-        source: glib::BoolError,
-    },
-    /// A pipeline refused to change state.
-    #[error("{}: {what}: {source}", .path.display())]
-    State {
-        path: PathBuf,
-        what: String,
-        #[source]
-        source: gst::StateChangeError,
-    },
-}
 
 impl MediaError {
     /// The file the error is about, if one.
@@ -204,14 +153,6 @@ fn detail(err: &gst::message::Error) -> Option<String> {
     let debug = err.debug()?;
     let last = debug.lines().last()?;
     (!last.is_empty() && last.len() < 200 && !message.contains(last)).then(|| last.to_string())
-}
-
-/// A bus error as one line: "message (cause)".
-fn line(source: &glib::Error, detail: &Option<String>) -> String {
-    match detail {
-        Some(d) => format!("{source} ({d})"),
-        None => source.to_string(),
-    }
 }
 
 /// A `file://` URI for a path (absolute, percent-encoded by GLib).

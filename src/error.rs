@@ -16,6 +16,9 @@ pub enum Error {
     Decode { path: PathBuf, message: String },
     #[error("encoding {path} failed: {message}")]
     Encode { path: PathBuf, message: String },
+    /// The media framework failed (GStreamer's own error kept as the source).
+    #[error(transparent)]
+    Media(Box<MediaError>),
     #[error("GPU: {0}")]
     Gpu(#[from] GpuError),
     /// The work does not fit this GPU's limits (texture size, buffer size): a runtime
@@ -105,6 +108,66 @@ pub enum GpuError {
     NotMapped { what: &'static str },
     #[error("{what} readback: a frame is still in flight")]
     Busy { what: &'static str },
+}
+
+/// A failure in the media framework, keeping GStreamer's and GLib's own error as its
+/// [`std::error::Error::source`]. Shown like the other file errors: `PATH: what: cause` when
+/// reading, `encoding PATH failed: what: cause` when writing. Exit code 1 (a runtime failure).
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("cannot start GStreamer: {source} (run ./setup.sh)")]
+    Init {
+        #[source]
+        source: gstreamer::glib::Error,
+    },
+    #[error("{}: cannot make a URI of this path: {source}", .path.display())]
+    Uri {
+        path: PathBuf,
+        #[source]
+        source: gstreamer::glib::Error,
+    },
+    /// A decoding pipeline posted an error (`detail`: the cause named in its debug text).
+    #[error("{}: {what}: {}", .path.display(), line(.source, .detail))]
+    Decode {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: gstreamer::glib::Error,
+        detail: Option<String>,
+    },
+    /// An encoding pipeline posted an error.
+    #[error("encoding {} failed: {what}: {}", .path.display(), line(.source, .detail))]
+    Encode {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: gstreamer::glib::Error,
+        detail: Option<String>,
+    },
+    /// A pipeline could not be built or linked.
+    #[error("{}: {what}: {source}", .path.display())]
+    Build {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: gstreamer::glib::BoolError,
+    },
+    /// A pipeline refused to change state.
+    #[error("{}: {what}: {source}", .path.display())]
+    State {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: gstreamer::StateChangeError,
+    },
+}
+
+/// A bus error as one line: "message (cause)".
+fn line(source: &gstreamer::glib::Error, detail: &Option<String>) -> String {
+    match detail {
+        Some(d) => format!("{source} ({d})"),
+        None => source.to_string(),
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -282,6 +282,12 @@ impl Input {
                 message: message.replace(&spooled, &named),
             },
             Error::Usage(m) => Error::Usage(m.replace(&spooled, &named)),
+            Error::Media(mut m) => {
+                if let Some(path) = m.path_mut().filter(|p| **p == self.path) {
+                    *path = self.original.clone();
+                }
+                Error::Media(m)
+            }
             other => other,
         }
     }

@@ -310,17 +310,34 @@ fn video_with_sound_renders_with_its_sound() {
         .map(|s| s.success())
         .unwrap_or(false);
     assert!(ok, "ffmpeg made the test clip");
-    let out = dir.path().join("out.mp4");
-    let o = run(bin().args(["render", "--input"]).arg(&input).arg("--output").arg(&out));
-    assert!(o.status.success());
-    assert!(stderr(&o).contains("sound kept"), "{}", stderr(&o));
-    assert_eq!(ffprobe_frames(&out), Some((15, "25/1".to_string())));
-    let streams = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"])
-        .arg(&out)
-        .output()
-        .expect("ffprobe");
-    assert!(String::from_utf8_lossy(&streams.stdout).contains("audio"));
+    let audio_codec = |path: &std::path::Path| {
+        let o = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "a",
+                "-show_entries",
+                "stream=codec_name",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(path)
+            .output()
+            .expect("ffprobe");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    // MP4 takes MP3: copied. WebM does not: re-encoded to Opus. The summary says which.
+    for (name, said, codec) in [
+        ("out.mp4", "; sound copied (MPEG-1 Layer 3 (MP3))", "mp3"),
+        ("out.webm", "; sound re-encoded (MPEG-1 Layer 3 (MP3) -> Opus)", "opus"),
+    ] {
+        let out = dir.path().join(name);
+        let o = run(bin().args(["render", "--input"]).arg(&input).arg("--output").arg(&out));
+        assert!(o.status.success());
+        assert!(stderr(&o).contains(said), "{name}: {}", stderr(&o));
+        assert_eq!(ffprobe_frames(&out), Some((15, "25/1".to_string())), "{name}");
+        assert_eq!(audio_codec(&out), codec, "{name}");
+    }
     let silent = dir.path().join("silent.webm");
     let o = run(bin()
         .args(["render", "--no-audio", "--input"])

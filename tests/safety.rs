@@ -704,3 +704,111 @@ fn live_input_from_a_fifo_is_read_once_to_its_end_then_played() {
     assert!(y4m.starts_with(b"YUV4MPEG2 W96 "), "the photo's size");
     assert!(y4m.windows(6).filter(|w| w == b"FRAME\n").count() > 0, "frames played");
 }
+
+/// CRC-32 (the PNG chunk checksum).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG whose header declares `w`x`h` RGB pixels, with one tiny (valid zlib) data chunk.
+fn png_declaring(w: u32, h: u32) -> Vec<u8> {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        let body: Vec<u8> = kind.iter().chain(data).copied().collect();
+        c.extend_from_slice(&body);
+        c.extend_from_slice(&crc32(&body).to_be_bytes());
+        c
+    };
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+/// Replaces the two big-endian u16 at `at` and `at + 2` (a header's height and width fields).
+fn patch_u16_pair(bytes: &mut [u8], at: usize, a: u16, b: u16) {
+    bytes[at..at + 2].copy_from_slice(&a.to_be_bytes());
+    bytes[at + 2..at + 4].copy_from_slice(&b.to_be_bytes());
+}
+
+#[test]
+fn a_header_declaring_an_absurd_size_is_refused_without_allocating_it() {
+    let dir = tmp();
+    let d = dir.path();
+    let png = small_photo(d, "good.png", 64);
+    // JPEG: the start-of-frame's height and width (5 and 7 bytes after its marker).
+    let mut jpeg = jpeg_of(&png, None);
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("a baseline JPEG");
+    patch_u16_pair(&mut jpeg, sof + 5, 0xFFFF, 0xFFFF);
+    // GIF: the logical screen's width and height (little-endian, bytes 6..10).
+    let mut gif = Vec::new();
+    {
+        let frame = image::Frame::new(image::RgbaImage::from_pixel(8, 8, image::Rgba([200, 30, 30, 255])));
+        let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
+        enc.encode_frames([frame.clone(), frame]).expect("gif");
+    }
+    gif[6..10].fill(0xFF);
+    // Y4M: 16384x16384 4:4:4 is within each side's limit, not within the pixel limit.
+    let mut y4m = b"YUV4MPEG2 W16384 H16384 F25:1 C444\nFRAME\n".to_vec();
+    y4m.extend(std::iter::repeat_n(128u8, 4096));
+    // MP4: the H.264 sample entry's width and height (24 bytes into the 'avc1' entry's body;
+    // the last 'avc1': the first may be a brand in 'ftyp').
+    let mut mp4 = std::fs::read(root().join("tests/data/video/small.mp4")).expect("mp4");
+    let avc1 = mp4.windows(4).rposition(|w| w == b"avc1").expect("an avc1 entry");
+    patch_u16_pair(&mut mp4, avc1 + 4 + 24, 0xFFFF, 0xFFFF);
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("png", png_declaring(100_000, 100_000)),
+        ("jpg", jpeg),
+        ("gif", gif),
+        ("y4m", y4m),
+        ("mp4", mp4),
+    ];
+    for (ext, bytes) in cases {
+        let input = d.join(format!("absurd.{ext}"));
+        std::fs::write(&input, &bytes).expect("write");
+        let out = d.join(format!("out-{ext}.png"));
+        let mut cmd = bin();
+        cmd.args(["render", "--classifier", "nearest", "-q", "-i"])
+            .arg(&input)
+            .arg("-o")
+            .arg(&out);
+        // At most 2 GiB of data: an allocation of the declared picture (16 GiB as RGBA; 1.8 GiB
+        // for the Y4M frame and its RGBA copy) would abort instead of the one-line refusal.
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe and touches nothing of the parent's.
+        unsafe {
+            cmd.pre_exec(|| {
+                let cap = libc::rlimit {
+                    rlim_cur: 2 << 30,
+                    rlim_max: 2 << 30,
+                };
+                if libc::setrlimit(libc::RLIMIT_DATA, &cap) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let o = run(&mut cmd);
+        refused(&o, 1, "declares");
+        assert!(!out.exists(), "{ext}: no output");
+    }
+}

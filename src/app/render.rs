@@ -13,7 +13,7 @@ use emojicam::error::Error;
 use emojicam::frame::StreamKind;
 use emojicam::pipeline::Pipeline;
 use emojicam::sink::{self, Sink};
-use emojicam::source::reader::{Capture, CaptureEvent, Keep, Pace, ReaderOptions};
+use emojicam::source::reader::{FrameReader, Keep, Pace, ReaderEvent, ReaderOptions};
 use emojicam::source::{self, Source};
 
 /// What kind of file an output path asks for.
@@ -105,8 +105,13 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     // Until the output is complete (the encoder thread may still have had frames queued).
     summary.seconds = started.elapsed().as_secs_f64();
     if !args.quiet {
-        let sound_kept = keep_audio && sink::has_audio(&args.input);
-        emojicam::note!("{}", summary_line(args, &info, &pipeline, &summary, sound_kept));
+        let ext = args.output.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        let container = sink::Container::from_extension(&ext.to_ascii_lowercase());
+        let sound = container
+            .filter(|_| keep_audio)
+            .and_then(|c| sink::sound_of(&args.input, c))
+            .map(|sound| sound.to_string());
+        emojicam::note!("{}", summary_line(args, &info, &pipeline, &summary, sound));
     }
     Ok(())
 }
@@ -154,7 +159,7 @@ fn summary_line(
     info: &emojicam::StreamInfo,
     pipeline: &Pipeline,
     summary: &RenderSummary,
-    sound_kept: bool,
+    sound: Option<String>,
 ) -> String {
     let fps = summary.frames as f64 / summary.seconds.max(1e-9);
     let (cols, rows) = pipeline.grid().map_or((0, 0), |g| (g.cols, g.rows));
@@ -176,8 +181,8 @@ fn summary_line(
             if summary.damaged == 1 { "" } else { "s" }
         ));
     }
-    if sound_kept {
-        line.push_str("; sound kept");
+    if let Some(sound) = sound {
+        line.push_str(&format!("; {sound}"));
     }
     line
 }
@@ -198,7 +203,7 @@ pub fn render_stream(
         queue: 3,
         limit: (kind == OutputKind::Still).then_some(1),
     };
-    let mut reader = Capture::spawn(source, options, None)?;
+    let mut reader = FrameReader::spawn(source, options, None)?;
 
     let bar = progress_bar(progress, info.frames);
     let start = Instant::now();
@@ -221,10 +226,10 @@ pub fn render_stream(
         let pipelined = pipeline.pipelining_pays();
         for event in reader.receiver().iter() {
             let captured = match event {
-                CaptureEvent::Frame(captured) => captured,
-                CaptureEvent::Started(_) => continue,
-                CaptureEvent::End => break,
-                CaptureEvent::Failed(e) => return Err(e),
+                ReaderEvent::Frame(captured) => captured,
+                ReaderEvent::Started(_) => continue,
+                ReaderEvent::End => break,
+                ReaderEvent::Failed(e) => return Err(e),
             };
             let (frame, stamp) = (captured.frame, Stamp::new(captured.seq, captured.timestamp));
             if !pipelined {

@@ -26,7 +26,7 @@ use crate::gpu::GpuContext;
 use crate::pipeline::{Config, Pipeline};
 use crate::sink::SinkReport;
 use crate::source::camera::{CameraSelector, CameraSource};
-use crate::source::reader::{Capture, CaptureEvent, Captured, Pace, Wake};
+use crate::source::reader::{FrameReader, Pace, ReadFrame, ReaderEvent, Wake};
 use crate::source::{self, Source};
 
 /// Frame rate of a still image played as a camera when no --fps is given.
@@ -74,8 +74,8 @@ impl Input {
 
 /// A started source: the capture thread and what it reported.
 pub struct Started {
-    pub capture: Capture,
-    pub first: Captured,
+    pub capture: FrameReader,
+    pub first: ReadFrame,
     pub info: StreamInfo,
     pub rate: Rate,
     pub name: String,
@@ -111,7 +111,7 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
             (Pace::Every(rate.frame_duration()), Some(rate))
         }
     };
-    let (capture, first) = Capture::start(src, pace, wake)?;
+    let (capture, first) = FrameReader::start(src, pace, wake)?;
     let mut info = capture.info().clone();
     if info.width == 0 || info.height == 0 {
         info.width = first.frame.width;
@@ -168,8 +168,8 @@ pub fn default_mirror(kind: StreamKind, requested: Option<bool>) -> bool {
 /// The headless loop: frames through the pipeline into the sinks until a stop.
 pub fn run_headless(
     session: &mut Session,
-    capture: &mut Capture,
-    first: Captured,
+    capture: &mut FrameReader,
+    first: ReadFrame,
     stop: &Receiver<()>,
     duration: Option<Duration>,
 ) -> Result<StopReason> {
@@ -195,11 +195,11 @@ pub fn run_headless(
             recv(capture.receiver()) -> ev => match ev {
                 // A frame from after the end may win the race with the deadline: it is not
                 // part of the run.
-                Ok(CaptureEvent::Frame(c)) if end.is_some_and(|e| c.at > e) => return Ok(StopReason::Duration),
-                Ok(CaptureEvent::Frame(c)) => next = Some(c),
-                Ok(CaptureEvent::Started(_)) => {}
-                Ok(CaptureEvent::End) | Err(_) => return Ok(StopReason::SourceEnded),
-                Ok(CaptureEvent::Failed(e)) => return Ok(StopReason::SourceFailed(e)),
+                Ok(ReaderEvent::Frame(c)) if end.is_some_and(|e| c.at > e) => return Ok(StopReason::Duration),
+                Ok(ReaderEvent::Frame(c)) => next = Some(c),
+                Ok(ReaderEvent::Started(_)) => {}
+                Ok(ReaderEvent::End) | Err(_) => return Ok(StopReason::SourceEnded),
+                Ok(ReaderEvent::Failed(e)) => return Ok(StopReason::SourceFailed(e)),
             },
             recv(stop) -> _ => return Ok(StopReason::Interrupted),
             recv(deadline) -> _ => return Ok(StopReason::Duration),

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
 use crate::pipeline::{Pipeline, MAX_TILE, MIN_TILE};
 use crate::sink::{AtomicFile, CommitOnFinish, Mp4Sink, Policy, Sink, SinkReport, SinkThread, V4l2Sink, Y4mSink};
-use crate::source::reader::Captured;
+use crate::source::reader::ReadFrame;
 
 /// Frames that may wait for the encoder before new ones are dropped (~1/3 s at 30 fps).
 const RECORDER_QUEUE: usize = 10;
@@ -296,7 +296,7 @@ impl Session {
 
     /// Mirrors (if on), classifies and feeds the sinks. The caller draws the window and then
     /// calls [`Stats::shown`].
-    pub fn process(&mut self, captured: &mut Captured) -> Result<()> {
+    pub fn process(&mut self, captured: &mut ReadFrame) -> Result<()> {
         if self.mirror {
             mirror(&mut captured.frame);
         }

@@ -19,7 +19,7 @@ use super::{SessionFactory, StopReason};
 use crate::error::{Error, Result};
 use crate::gpu::renderer::{Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::gpu::GpuContext;
-use crate::source::reader::{Capture, CaptureEvent, Captured};
+use crate::source::reader::{FrameReader, ReadFrame, ReaderEvent};
 
 /// Events the capture thread and the Ctrl-C handler send into the event loop.
 #[derive(Debug, Clone, Copy)]
@@ -56,9 +56,9 @@ struct Gfx {
 
 pub struct WindowApp {
     factory: Option<SessionFactory>,
-    capture: Capture,
+    capture: FrameReader,
     /// The first frame, taken before the window opened; shown as soon as it is up.
-    pending: Option<Captured>,
+    pending: Option<ReadFrame>,
     deadline: Option<Instant>,
     gfx: Option<Gfx>,
     pub session: Option<Session>,
@@ -77,8 +77,8 @@ pub struct WindowApp {
 impl WindowApp {
     pub fn new(
         factory: SessionFactory,
-        capture: Capture,
-        first: Captured,
+        capture: FrameReader,
+        first: ReadFrame,
         deadline: Option<Instant>,
         wake_pending: Arc<AtomicBool>,
     ) -> Self {
@@ -100,7 +100,7 @@ impl WindowApp {
         }
     }
 
-    pub fn capture_mut(&mut self) -> &mut Capture {
+    pub fn capture_mut(&mut self) -> &mut FrameReader {
         &mut self.capture
     }
 
@@ -199,10 +199,10 @@ impl WindowApp {
         let mut latest = self.pending.take();
         while let Some(ev) = self.capture.try_next() {
             match ev {
-                CaptureEvent::Frame(c) => latest = Some(c),
-                CaptureEvent::Started(_) => {}
-                CaptureEvent::End => return self.stop(event_loop, Ok(StopReason::SourceEnded)),
-                CaptureEvent::Failed(e) => return self.stop(event_loop, Ok(StopReason::SourceFailed(e))),
+                ReaderEvent::Frame(c) => latest = Some(c),
+                ReaderEvent::Started(_) => {}
+                ReaderEvent::End => return self.stop(event_loop, Ok(StopReason::SourceEnded)),
+                ReaderEvent::Failed(e) => return self.stop(event_loop, Ok(StopReason::SourceFailed(e))),
             }
         }
         let Some(mut captured) = latest else { return };

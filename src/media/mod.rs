@@ -2,20 +2,83 @@
 //! docs/media.md for why). This module starts it once and turns its failures into our errors,
 //! naming the Debian package that holds a missing element.
 
-use std::path::Path;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use gstreamer as gst;
+use gstreamer::glib;
 use gstreamer::prelude::*;
 
+pub use crate::error::MediaError;
 use crate::error::{Error, Result};
+
+impl MediaError {
+    /// The file the error is about, if one.
+    pub fn path_mut(&mut self) -> Option<&mut PathBuf> {
+        match self {
+            MediaError::Init { .. } => None,
+            MediaError::Uri { path, .. }
+            | MediaError::Decode { path, .. }
+            | MediaError::Encode { path, .. }
+            | MediaError::Build { path, .. }
+            | MediaError::State { path, .. } => Some(path),
+        }
+    }
+
+    /// A bus error message about decoding `path`, `what` saying what was being done.
+    pub fn decode(path: &Path, what: impl Into<String>, err: &gst::message::Error) -> Self {
+        MediaError::Decode {
+            path: path.to_path_buf(),
+            what: what.into(),
+            source: err.error(),
+            detail: detail(err),
+        }
+    }
+
+    /// A bus error message about encoding `path`.
+    pub fn encode(path: &Path, what: impl Into<String>, err: &gst::message::Error) -> Self {
+        MediaError::Encode {
+            path: path.to_path_buf(),
+            what: what.into(),
+            source: err.error(),
+            detail: detail(err),
+        }
+    }
+}
+
+impl From<MediaError> for Error {
+    fn from(e: MediaError) -> Self {
+        Error::Media(Box::new(e))
+    }
+}
 
 /// Starts GStreamer once per process.
 pub fn init() -> Result<()> {
-    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
-    INIT.get_or_init(|| gst::init().map_err(|e| e.to_string()))
+    static INIT: OnceLock<Result<(), glib::Error>> = OnceLock::new();
+    INIT.get_or_init(gst::init)
         .clone()
-        .map_err(|e| Error::Other(format!("cannot start GStreamer: {e} (run ./setup.sh)")))
+        .map_err(|source| MediaError::Init { source }.into())
+}
+
+/// How long stopping a pipeline may take before the caller goes on without it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Stops `pipeline` (state NULL) on a thread of its own, waiting at most [`STOP_TIMEOUT`]: a
+/// streaming thread stuck in a damaged file's demuxer or decoder never holds the caller (the
+/// pipeline is left to that thread, and the process can end without it). Returns whether it
+/// stopped in time.
+pub fn stop(pipeline: &gst::Pipeline) -> bool {
+    let (done, stopped) = std::sync::mpsc::channel();
+    let stopping = pipeline.clone();
+    let spawned = std::thread::Builder::new().name("media-stop".into()).spawn(move || {
+        let _ = stopping.set_state(gst::State::Null);
+        let _ = done.send(());
+    });
+    match spawned {
+        Ok(_) => stopped.recv_timeout(STOP_TIMEOUT).is_ok(),
+        Err(_) => pipeline.set_state(gst::State::Null).is_ok(),
+    }
 }
 
 /// The Debian package that ships an element (the first of `factories` we name), for the
@@ -83,18 +146,13 @@ pub fn missing_plugin(msg: &gst::Message) -> Option<String> {
     ))
 }
 
-/// A bus error as one line ("element: message").
-pub fn bus_error(err: &gst::message::Error) -> String {
-    let mut line = err.error().to_string();
-    if let Some(debug) = err.debug() {
-        // The debug text's last line names the cause when the message is generic.
-        if let Some(last) = debug.lines().last().filter(|l| !l.is_empty() && l.len() < 200) {
-            if !line.contains(last) {
-                line = format!("{line} ({last})");
-            }
-        }
-    }
-    line
+/// The cause a bus error's debug text names when its message is generic: the debug text's last
+/// line, if short and not already in the message.
+fn detail(err: &gst::message::Error) -> Option<String> {
+    let message = err.error().to_string();
+    let debug = err.debug()?;
+    let last = debug.lines().last()?;
+    (!last.is_empty() && last.len() < 200 && !message.contains(last)).then(|| last.to_string())
 }
 
 /// A `file://` URI for a path (absolute, percent-encoded by GLib).
@@ -103,9 +161,15 @@ pub fn uri(path: &Path) -> Result<String> {
         path: path.to_path_buf(),
         source,
     })?;
-    gst::glib::filename_to_uri(&abs, None)
+    glib::filename_to_uri(&abs, None)
         .map(|u| u.to_string())
-        .map_err(|e| Error::decode(path, format!("cannot make a URI of this path: {e}")))
+        .map_err(|source| {
+            MediaError::Uri {
+                path: path.to_path_buf(),
+                source,
+            }
+            .into()
+        })
 }
 
 /// Sets `name` on `element` if it has such a property (elements differ between versions).
@@ -115,17 +179,40 @@ pub fn set_if(element: &gst::Element, name: &str, value: &str) {
     }
 }
 
+/// The picture size a stream's caps declare, when they do.
+fn declared_size(s: &gst::StructureRef) -> Option<(u64, u64)> {
+    let side = |name| s.get::<i32>(name).ok().map(|v| u64::try_from(v).unwrap_or(0));
+    Some((side("width")?, side("height")?))
+}
+
 /// Makes a `uridecodebin` that decodes only the streams whose media type starts with `keep`
 /// ("video/" or "audio/"): the others are left encoded (never decoded) and drained into a
-/// fakesink, and the first kept stream's pad is linked to `target`. Returns the element.
-pub fn decode_only(uri: &str, keep: &'static str, target: gst::Pad) -> Result<gst::Element, gst::glib::BoolError> {
+/// fakesink, and the first kept stream's pad is linked to `target`. A video stream whose caps
+/// (the demuxer's or the parser's, from the stream's own header) declare a picture larger than
+/// `fits` allows is not decoded either: its size goes into `too_large`, before any decoder
+/// allocates a frame of it. Returns the element.
+pub fn decode_only(
+    uri: &str,
+    keep: &'static str,
+    target: gst::Pad,
+    fits: fn(u64, u64) -> bool,
+    too_large: Arc<OnceLock<(u64, u64)>>,
+) -> Result<gst::Element, gst::glib::BoolError> {
     let decode = gst::ElementFactory::make("uridecodebin").property("uri", uri).build()?;
     decode.connect("autoplug-continue", false, move |args| {
         let caps = args.get(2).and_then(|v| v.get::<gst::Caps>().ok());
-        let other = caps.as_ref().and_then(|c| c.structure(0)).is_some_and(|s| {
-            !s.name().starts_with(keep) && (s.name().starts_with("audio/") || s.name().starts_with("video/"))
-        });
-        Some((!other).to_value())
+        let Some(s) = caps.as_ref().and_then(|c| c.structure(0)) else {
+            return Some(true.to_value());
+        };
+        let other = !s.name().starts_with(keep) && (s.name().starts_with("audio/") || s.name().starts_with("video/"));
+        let oversized = match declared_size(s) {
+            Some((w, h)) if s.name().starts_with("video/") && !fits(w, h) => {
+                let _ = too_large.set((w, h));
+                true
+            }
+            _ => false,
+        };
+        Some((!other && !oversized).to_value())
     });
     decode.connect_pad_added(move |element, pad| {
         let kept = pad

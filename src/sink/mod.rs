@@ -25,7 +25,7 @@ use crate::frame::{Frame, StreamInfo};
 pub use self::atomic::{AtomicFile, CommitOnFinish};
 pub use self::gif::GifSink;
 pub use self::image::ImageSink;
-pub use self::video::{check_size, has_audio, Container, VideoSink};
+pub use self::video::{check_size, sound_of, Container, Sound, VideoSink};
 /// The MP4 writer (live recordings use [`VideoSink::create_recording`]).
 pub type Mp4Sink = VideoSink;
 pub use self::text::{JsonSink, JsonlSink, TxtSink};

@@ -14,7 +14,7 @@
 //! cut short by a crash or a kill stays playable up to its last fragment.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -25,7 +25,7 @@ use super::{image_of, AtomicFile, Sink};
 use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
-use crate::media;
+use crate::media::{self, MediaError};
 
 /// What a video file holds, chosen by its extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,9 +69,16 @@ pub fn check_size(path: &Path, container: Container, width: u32, height: u32) ->
     Ok(())
 }
 
+/// How long the file may take to end after its last frame was handed over before the input's
+/// sound is cut there (a damaged input whose sound never ends), and again before the output is
+/// given up. Our own frames end in well under a second; only the input's sound can stall.
+const SOUND_END_TIMEOUT: Duration = Duration::from_secs(30);
+
 struct Running {
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
+    /// The queue the input's sound enters the muxer through, if it has sound.
+    sound: Option<gst::Element>,
 }
 
 pub struct VideoSink {
@@ -224,13 +231,18 @@ impl VideoSink {
             .map_err(|e| fail(&e))?;
         gst::Element::link_many([appsrc.upcast_ref(), &convert, &i420, &encoder, &vqueue, &mux, &filesink])
             .map_err(|e| fail(&e))?;
-        if let Some(input) = self.audio.clone() {
-            self.add_audio(&pipeline, &mux, &input)?;
-        }
+        let sound = match self.audio.clone() {
+            Some(input) => Some(self.add_audio(&pipeline, &mux, &input)?),
+            None => None,
+        };
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|_| self.pipeline_error(&pipeline, "cannot start encoding"))?;
-        self.running = Some(Running { pipeline, appsrc });
+        self.running = Some(Running {
+            pipeline,
+            appsrc,
+            sound,
+        });
         self.sizes = Some((src, enc));
         Ok(())
     }
@@ -277,10 +289,12 @@ impl VideoSink {
 
     /// Adds the input's first audio stream: copied when the container takes its codec (AAC
     /// or MP3 into MP4, Opus or Vorbis into WebM, most into MKV), else decoded and re-encoded.
-    fn add_audio(&self, pipeline: &gst::Pipeline, mux: &gst::Element, input: &Path) -> Result<()> {
+    /// Returns the queue the sound enters the muxer through.
+    fn add_audio(&self, pipeline: &gst::Pipeline, mux: &gst::Element, input: &Path) -> Result<gst::Element> {
         let path = &self.path;
         let fail = |e: &dyn std::fmt::Display| Error::encode(path, format!("cannot add the sound: {e}"));
-        if let Some(encoded) = self.copyable_audio(mux) {
+        let copied = self.audio_caps.as_ref().and_then(|caps| copyable(self.container, caps));
+        if let Some(encoded) = copied {
             let queue = media::make_any(&["queue"], path)?;
             let sink_pad = queue.static_pad("sink").ok_or_else(|| fail(&"queue has no sink pad"))?;
             // Other streams are left encoded and drained; the sound stops before its decoder.
@@ -293,7 +307,7 @@ impl VideoSink {
                 .ok_or_else(|| fail(&"the muxer has no audio pad"))?;
             let queue_src = queue.static_pad("src").ok_or_else(|| fail(&"queue has no src pad"))?;
             queue_src.link(&mux_pad).map_err(|e| fail(&e))?;
-            return Ok(());
+            return Ok(queue);
         }
         let convert = media::make_any(&["audioconvert"], path)?;
         let resample = media::make_any(&["audioresample"], path)?;
@@ -311,42 +325,18 @@ impl VideoSink {
             .add_many([&decode, &convert, &resample, &encoder, &queue])
             .map_err(|e| fail(&e))?;
         gst::Element::link_many([&convert, &resample, &encoder, &queue, mux]).map_err(|e| fail(&e))?;
-        Ok(())
+        Ok(queue)
     }
 
-    /// The muxer's encoded audio caps when the input's sound is among them (it is copied).
-    fn copyable_audio(&self, mux: &gst::Element) -> Option<gst::Caps> {
-        let input = self.audio_caps.as_ref()?;
-        let template = mux
-            .factory()?
-            .static_pad_templates()
-            .into_iter()
-            .find(|t| t.name_template() == "audio_%u")?
-            .caps();
-        let mut encoded = gst::Caps::new_empty();
-        {
-            let encoded = encoded.get_mut()?;
-            for s in template.iter().filter(|s| s.name() != "audio/x-raw") {
-                encoded.append_structure(s.to_owned());
-            }
-        }
-        // A subset: the stream as its parser gives it (what the discoverer saw) is among the
-        // muxer's caps, so the `uridecodebin` stops there at the latest.
-        input.is_subset(&encoded).then_some(encoded)
-    }
-
-    /// The pipeline's error message (from its bus), or `what`.
+    /// The pipeline's error message (from its bus) as the cause of `what`, or `what` alone.
     fn pipeline_error(&self, pipeline: &gst::Pipeline, what: &str) -> Error {
-        let detail = pipeline.bus().and_then(|bus| {
+        let error = pipeline.bus().and_then(|bus| {
             bus.iter().find_map(|msg| match msg.view() {
-                gst::MessageView::Error(err) => Some(media::bus_error(err)),
+                gst::MessageView::Error(err) => Some(MediaError::encode(&self.path, what, err)),
                 _ => None,
             })
         });
-        self.enc_err(match detail {
-            Some(d) => format!("{what}: {d}"),
-            None => what.to_string(),
-        })
+        error.map_or_else(|| self.enc_err(what), Error::from)
     }
 
     fn encode(&mut self, frame: &Frame, pts: Option<Duration>) -> Result<()> {
@@ -406,7 +396,7 @@ impl VideoSink {
         if let Some(bus) = running.pipeline.bus() {
             if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
                 if let gst::MessageView::Error(err) = msg.view() {
-                    return Err(self.enc_err(format!("encoding failed: {}", media::bus_error(err))));
+                    return Err(MediaError::encode(&self.path, "encoding failed", err).into());
                 }
             }
         }
@@ -420,24 +410,50 @@ impl VideoSink {
             return Ok(());
         };
         let _ = running.appsrc.end_of_stream();
+        let ended = Instant::now();
         let bus = running
             .pipeline
             .bus()
             .ok_or_else(|| self.enc_err("the pipeline has no bus"))?;
-        let mut result = Ok(());
-        for msg in bus.iter_timed(gst::ClockTime::NONE) {
-            match msg.view() {
-                gst::MessageView::Eos(_) => break,
-                gst::MessageView::Error(err) => {
-                    result = Err(self.enc_err(format!("encoding failed: {}", media::bus_error(err))));
-                    break;
+        let mut sound = running.sound.clone();
+        let result = loop {
+            let types = [gst::MessageType::Eos, gst::MessageType::Error];
+            match bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &types) {
+                Some(msg) => match msg.view() {
+                    gst::MessageView::Error(err) => {
+                        break Err(MediaError::encode(&self.path, "encoding failed", err).into())
+                    }
+                    _ => break Ok(()),
+                },
+                None => {
+                    // Only the input's sound can keep the muxer waiting: cut it, and give up if
+                    // even that does not end the file.
+                    if ended.elapsed() < SOUND_END_TIMEOUT {
+                        continue;
+                    }
+                    if let Some(queue) = sound.take() {
+                        cut(queue);
+                    } else if ended.elapsed() >= 2 * SOUND_END_TIMEOUT {
+                        break Err(
+                            self.enc_err("the file did not end after its last frame (the input's sound stalled?)")
+                        );
+                    }
                 }
-                _ => {}
             }
-        }
-        let _ = running.pipeline.set_state(gst::State::Null);
+        };
+        media::stop(&running.pipeline);
         result
     }
+}
+
+/// Ends the sound where it is: an end of stream into `queue`, sent from a thread of its own (the
+/// stream may be stuck upstream; the caller never waits on it).
+fn cut(queue: gst::Element) {
+    let _ = std::thread::Builder::new().name("sound-cut".into()).spawn(move || {
+        if let Some(pad) = queue.static_pad("sink") {
+            let _ = pad.send_event(gst::event::Eos::new());
+        }
+    });
 }
 
 /// A `uridecodebin` for `input`'s first sound track as `caps` (raw: decoded; a muxer's
@@ -462,9 +478,66 @@ fn sound_only(input: &Path, caps: &gst::Caps, target: gst::Pad) -> Result<gst::E
     Ok(decode)
 }
 
-/// Whether a file has a sound track GStreamer can decode.
-pub fn has_audio(path: &Path) -> bool {
-    audio_caps(path).is_some()
+/// The muxer element a container is written by.
+fn muxer_of(container: Container) -> &'static str {
+    match container {
+        Container::Mp4 => "mp4mux",
+        Container::Mkv => "matroskamux",
+        Container::Webm => "webmmux",
+    }
+}
+
+/// The muxer's encoded audio caps when the input's sound (`input`, as its parser gives it) is
+/// among them: it is copied, and `uridecodebin` stops there at the latest. None: re-encoded.
+fn copyable(container: Container, input: &gst::Caps) -> Option<gst::Caps> {
+    let template = gst::ElementFactory::find(muxer_of(container))?
+        .static_pad_templates()
+        .into_iter()
+        .find(|t| t.name_template() == "audio_%u")?
+        .caps();
+    let mut encoded = gst::Caps::new_empty();
+    {
+        let encoded = encoded.get_mut()?;
+        for s in template.iter().filter(|s| s.name() != "audio/x-raw") {
+            encoded.append_structure(s.to_owned());
+        }
+    }
+    input.is_subset(&encoded).then_some(encoded)
+}
+
+/// What happens to an input's sound in a video output: copied as it is, or re-encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sound {
+    /// Copied into the container unchanged; the codec's name.
+    Copied(String),
+    /// Decoded and re-encoded: the input's codec and the one written.
+    Reencoded { from: String, to: &'static str },
+}
+
+impl std::fmt::Display for Sound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sound::Copied(codec) => write!(f, "sound copied ({codec})"),
+            Sound::Reencoded { from, to } => write!(f, "sound re-encoded ({from} -> {to})"),
+        }
+    }
+}
+
+/// What a `container` output of `input` does with its first sound track (None: it has none).
+pub fn sound_of(input: &Path, container: Container) -> Option<Sound> {
+    media::init().ok()?;
+    let caps = audio_caps(input)?;
+    let codec = gstreamer_pbutils::pb_utils_get_codec_description(&caps).to_string();
+    Some(match copyable(container, &caps) {
+        Some(_) => Sound::Copied(codec),
+        None => Sound::Reencoded {
+            from: codec,
+            to: match container {
+                Container::Webm => "Opus",
+                Container::Mp4 | Container::Mkv => "AAC",
+            },
+        },
+    })
 }
 
 /// The caps of a file's first sound track (as its parser gives them), if it has one.
@@ -530,7 +603,7 @@ impl Drop for VideoSink {
             let _ = self.drain();
         } else if let Some(running) = self.running.take() {
             // The temporary file goes with the AtomicFile.
-            let _ = running.pipeline.set_state(gst::State::Null);
+            media::stop(&running.pipeline);
         }
     }
 }

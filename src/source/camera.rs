@@ -565,27 +565,7 @@ fn start_camera(
         .fourcc
         .to_nokhwa()
         .ok_or_else(|| Error::Camera(format!("{label}: {format} cannot be captured")))?;
-    let rejected = |got: String| {
-        Error::Camera(format!(
-            "{label} rejected {format} (it set {got}); it offers: {}",
-            offered(&available)
-        ))
-    };
-    let set = device
-        .set_format(&v4l::Format::new(format.width, format.height, format.fourcc.to_v4l()))
-        .map_err(|e| {
-            if is_busy(&e) {
-                busy(&label)
-            } else {
-                rejected(e.to_string())
-            }
-        })?;
-    if (set.width, set.height, set.fourcc) != (format.width, format.height, format.fourcc.to_v4l()) {
-        let fourcc = FourCc::from_v4l(set.fourcc).name();
-        return Err(rejected(format!("{fourcc} {}x{}", set.width, set.height)));
-    }
-    // Rates are a wish: a driver that keeps another rate still delivers frames.
-    let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(format.fps));
+    set_mode(&device, format, &label, &available)?;
     drop(device);
 
     let mut camera = Camera::new(
@@ -618,6 +598,32 @@ fn start_camera(
         description,
     };
     Ok((camera, format, info, label))
+}
+
+/// Sets `format` on the device, or says why it refused (busy, or another mode set).
+fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[FormatSpec]) -> Result<()> {
+    let rejected = |got: String| {
+        Error::Camera(format!(
+            "{label} rejected {format} (it set {got}); it offers: {}",
+            offered(available)
+        ))
+    };
+    let set = device
+        .set_format(&v4l::Format::new(format.width, format.height, format.fourcc.to_v4l()))
+        .map_err(|e| {
+            if is_busy(&e) {
+                busy(label)
+            } else {
+                rejected(e.to_string())
+            }
+        })?;
+    if (set.width, set.height, set.fourcc) != (format.width, format.height, format.fourcc.to_v4l()) {
+        let fourcc = FourCc::from_v4l(set.fourcc).name();
+        return Err(rejected(format!("{fourcc} {}x{}", set.width, set.height)));
+    }
+    // Rates are a wish: a driver that keeps another rate still delivers frames.
+    let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(format.fps));
+    Ok(())
 }
 
 /// One frame and the moment it came off the driver (before decoding).

@@ -39,10 +39,7 @@ impl GifSource {
                 .map_err(|e| Error::decode(p, format!("not a readable GIF: {e}")))
         };
         let decoder = open(path)?;
-        let (width, height) = image::ImageDecoder::dimensions(&decoder);
-        if width == 0 || height == 0 {
-            return Err(Error::decode(path, "the GIF has a 0x0 canvas"));
-        }
+        let (decoder, width, height) = limited(decoder, path)?;
         let (tx, frames) = bounded::<Result<Frame>>(2);
         let (delay_tx, delays) = bounded::<Duration>(4);
         let thread_path = path.to_path_buf();
@@ -106,6 +103,25 @@ impl GifSource {
         source.last_pts = None;
         Ok(source)
     }
+}
+
+/// The decoder with limits set, and its canvas size. Every frame is composited on a canvas of
+/// the size the header declares: an absurd one is refused before it is allocated (and the
+/// decoder checks each frame against the same limits).
+fn limited<D: image::ImageDecoder>(mut decoder: D, path: &Path) -> Result<(D, u32, u32)> {
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(Error::decode(path, "the GIF has a 0x0 canvas"));
+    }
+    super::check_size(path, "GIF header", width.into(), height.into())?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(super::MAX_SIDE as u32);
+    limits.max_image_height = Some(super::MAX_SIDE as u32);
+    limits.max_alloc = Some(super::MAX_PIXELS * 8);
+    decoder
+        .set_limits(limits)
+        .map_err(|e| Error::decode(path, format!("the GIF is too large: {e}")))?;
+    Ok((decoder, width, height))
 }
 
 fn reduce(r: Rate) -> Rate {

@@ -92,11 +92,20 @@ pub struct Decoded {
 pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     use ::image::ImageDecoder;
     let bad = |e: &dyn std::fmt::Display| Error::decode("", format!("not a readable PNG/JPEG image: {e}"));
-    let reader = ::image::ImageReader::new(std::io::Cursor::new(bytes))
+    let mut reader = ::image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| bad(&e))?;
+    // Reading the header allocates nothing of the picture's size: its declared size is checked
+    // first, with a clear message, then the decoder's own allocation limit (its working memory
+    // included) stands behind that.
+    reader.no_limits();
     let format = reader.format();
     let mut decoder = reader.into_decoder().map_err(|e| bad(&e))?;
+    let (width, height) = decoder.dimensions();
+    super::check_size(Path::new(""), "image header", width.into(), height.into())?;
+    let mut limits = ::image::Limits::default();
+    limits.max_alloc = Some(super::MAX_PIXELS * 8);
+    decoder.set_limits(limits).map_err(|e| bad(&e))?;
     let orientation = decoder
         .orientation()
         .unwrap_or(::image::metadata::Orientation::NoTransforms);

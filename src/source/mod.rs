@@ -52,6 +52,29 @@ enum Format {
     Y4m,
 }
 
+/// The largest picture emojicam reads, per side: what a file's header declares (a damaged or
+/// hostile one can claim 65535x65535) is checked against this and [`MAX_PIXELS`] before anything
+/// of that size is allocated.
+pub const MAX_SIDE: u64 = 16384;
+/// The most pixels a picture may have: 2^27, about 134 megapixels (512 MiB as RGBA).
+pub const MAX_PIXELS: u64 = 1 << 27;
+
+/// Refuses a picture size that a `what` header declares over [`MAX_SIDE`] or [`MAX_PIXELS`]:
+/// one line naming it, before it is allocated.
+pub(crate) fn check_size(path: &Path, what: &str, width: u64, height: u64) -> Result<()> {
+    if width <= MAX_SIDE && height <= MAX_SIDE && width.saturating_mul(height) <= MAX_PIXELS {
+        return Ok(());
+    }
+    Err(Error::decode(
+        path,
+        format!(
+            "the {what} declares {width}x{height} pixels, more than emojicam reads \
+             ({MAX_SIDE} per side, {} megapixels in all): a damaged file?",
+            MAX_PIXELS / 1_000_000
+        ),
+    ))
+}
+
 const SUPPORTED: &str = "use PNG, JPEG, GIF, MP4, MOV, MKV, WebM, AVI or Y4M";
 
 fn sniff(head: &[u8]) -> Option<Format> {

@@ -1,8 +1,8 @@
 //! The frame reader: one thread that pulls frames from a [`Source`] and hands them to the
-//! pipeline through a bounded channel, for every mode. Live ([`Capture::start`]: a camera, or a
+//! pipeline through a bounded channel, for every mode. Live ([`FrameReader::start`]: a camera, or a
 //! file played as if it were one) it keeps one slot where the newest frame wins, so a slow
 //! pipeline always works on the freshest picture and every frame it never saw is counted as
-//! dropped; offline ([`Capture::spawn`] with [`Keep::All`]) it decodes ahead and never drops.
+//! dropped; offline ([`FrameReader::spawn`] with [`Keep::All`]) it decodes ahead and never drops.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use crate::frame::{Frame, StreamInfo};
 
 /// One frame off the source.
 #[derive(Debug)]
-pub struct Captured {
+pub struct ReadFrame {
     pub frame: Frame,
     /// Zero-based number of the frame since capture started (dropped frames included).
     pub seq: u64,
@@ -28,10 +28,10 @@ pub struct Captured {
 }
 
 #[derive(Debug)]
-pub enum CaptureEvent {
+pub enum ReaderEvent {
     /// The source is open (a camera has chosen its format); sent once, before the first frame.
     Started(StreamInfo),
-    Frame(Captured),
+    Frame(ReadFrame),
     /// The source ended (a file that yields nothing more).
     End,
     /// The source failed (for a camera: it was unplugged or stopped delivering).
@@ -63,7 +63,7 @@ pub struct ReaderOptions {
     pub keep: Keep,
     /// Events that may wait for the consumer.
     pub queue: usize,
-    /// Stop (with [`CaptureEvent::End`]) after this many frames.
+    /// Stop (with [`ReaderEvent::End`]) after this many frames.
     pub limit: Option<u64>,
 }
 
@@ -72,18 +72,18 @@ pub struct ReaderOptions {
 pub type Wake = Box<dyn Fn() + Send>;
 
 /// The running capture thread. Dropping it stops the thread.
-pub struct Capture {
-    rx: Receiver<CaptureEvent>,
+pub struct FrameReader {
+    rx: Receiver<ReaderEvent>,
     stop: Option<Sender<()>>,
     /// Returns the frames the source found damaged.
     handle: Option<JoinHandle<u64>>,
     info: StreamInfo,
 }
 
-impl Capture {
+impl FrameReader {
     /// Starts the thread and waits until the source has delivered its first frame (or failed),
     /// so a missing camera is reported before any window opens. Returns that first frame too.
-    pub fn start(source: Box<dyn Source>, pace: Pace, wake: Option<Wake>) -> Result<(Self, Captured)> {
+    pub fn start(source: Box<dyn Source>, pace: Pace, wake: Option<Wake>) -> Result<(Self, ReadFrame)> {
         let options = ReaderOptions {
             pace,
             keep: Keep::Newest,
@@ -93,10 +93,10 @@ impl Capture {
         let mut capture = Self::spawn(source, options, wake)?;
         loop {
             match capture.rx.recv() {
-                Ok(CaptureEvent::Started(info)) => capture.info = info,
-                Ok(CaptureEvent::Frame(first)) => return Ok((capture, first)),
-                Ok(CaptureEvent::Failed(e)) => return Err(e),
-                Ok(CaptureEvent::End) | Err(_) => {
+                Ok(ReaderEvent::Started(info)) => capture.info = info,
+                Ok(ReaderEvent::Frame(first)) => return Ok((capture, first)),
+                Ok(ReaderEvent::Failed(e)) => return Err(e),
+                Ok(ReaderEvent::End) | Err(_) => {
                     return Err(Error::Other("the input delivered no frames".into()));
                 }
             }
@@ -105,7 +105,7 @@ impl Capture {
 
     /// Starts the reader thread without waiting; its events come from [`Self::receiver`].
     pub fn spawn(mut source: Box<dyn Source>, options: ReaderOptions, wake: Option<Wake>) -> Result<Self> {
-        let (tx, rx) = bounded::<CaptureEvent>(options.queue.max(1));
+        let (tx, rx) = bounded::<ReaderEvent>(options.queue.max(1));
         let (stop_tx, stop_rx) = bounded::<()>(1);
         let stale = rx.clone();
         let handle = std::thread::Builder::new()
@@ -135,12 +135,12 @@ impl Capture {
         &self.info
     }
 
-    pub fn receiver(&self) -> &Receiver<CaptureEvent> {
+    pub fn receiver(&self) -> &Receiver<ReaderEvent> {
         &self.rx
     }
 
     /// The newest queued event, without waiting.
-    pub fn try_next(&self) -> Option<CaptureEvent> {
+    pub fn try_next(&self) -> Option<ReaderEvent> {
         self.rx.try_recv().ok()
     }
 
@@ -158,7 +158,7 @@ impl Capture {
     }
 }
 
-impl Drop for Capture {
+impl Drop for FrameReader {
     fn drop(&mut self) {
         self.stop();
     }
@@ -170,7 +170,7 @@ fn stopped(stop: &Receiver<()>) -> bool {
 
 /// Queues an event that must not be lost (end, failure; every frame with `Keep::All`),
 /// waiting for room; gives up when the consumer stops. Returns whether it was queued.
-fn send_blocking(tx: &Sender<CaptureEvent>, stop: &Receiver<()>, mut event: CaptureEvent) -> bool {
+fn send_blocking(tx: &Sender<ReaderEvent>, stop: &Receiver<()>, mut event: ReaderEvent) -> bool {
     loop {
         match tx.send_timeout(event, Duration::from_millis(50)) {
             Ok(()) => return true,
@@ -188,9 +188,9 @@ fn send_blocking(tx: &Sender<CaptureEvent>, stop: &Receiver<()>, mut event: Capt
 /// Queues a frame where the newest wins: a stale queued frame is taken out and counted in
 /// `dropped`. Returns false when the consumer is gone.
 fn send_newest(
-    tx: &Sender<CaptureEvent>,
-    stale: &Receiver<CaptureEvent>,
-    mut event: CaptureEvent,
+    tx: &Sender<ReaderEvent>,
+    stale: &Receiver<ReaderEvent>,
+    mut event: ReaderEvent,
     dropped: &mut u64,
 ) -> bool {
     loop {
@@ -198,11 +198,11 @@ fn send_newest(
             Ok(()) => return true,
             Err(TrySendError::Disconnected(_)) => return false,
             Err(TrySendError::Full(back)) => {
-                if let Ok(CaptureEvent::Frame(_)) = stale.try_recv() {
+                if let Ok(ReaderEvent::Frame(_)) = stale.try_recv() {
                     *dropped += 1;
                 }
                 event = back;
-                if let CaptureEvent::Frame(c) = &mut event {
+                if let ReaderEvent::Frame(c) = &mut event {
                     c.dropped = *dropped;
                 }
             }
@@ -235,11 +235,20 @@ impl Schedule {
     }
 }
 
+/// The source's next frame, or the event that ends the stream (its end, or its failure).
+fn next_or_end(source: &mut dyn Source) -> Result<Frame, ReaderEvent> {
+    match source.next_frame() {
+        Ok(Some(frame)) => Ok(frame),
+        Ok(None) => Err(ReaderEvent::End),
+        Err(e) => Err(ReaderEvent::Failed(e)),
+    }
+}
+
 fn capture_loop(
     source: &mut dyn Source,
     options: ReaderOptions,
-    tx: Sender<CaptureEvent>,
-    stale: Receiver<CaptureEvent>,
+    tx: Sender<ReaderEvent>,
+    stale: Receiver<ReaderEvent>,
     stop: Receiver<()>,
     wake: Option<Wake>,
 ) {
@@ -248,7 +257,7 @@ fn capture_loop(
             w();
         }
     };
-    let send_final = |event: CaptureEvent| {
+    let send_final = |event: ReaderEvent| {
         let sent = send_blocking(&tx, &stop, event);
         if sent {
             notify();
@@ -272,23 +281,19 @@ fn capture_loop(
             return;
         }
         if options.limit.is_some_and(|limit| seq >= limit) {
-            send_final(CaptureEvent::End);
+            send_final(ReaderEvent::End);
             return;
         }
-        let frame = match source.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => {
-                send_final(CaptureEvent::End);
-                return;
-            }
-            Err(e) => {
-                send_final(CaptureEvent::Failed(e));
+        let frame = match next_or_end(source) {
+            Ok(frame) => frame,
+            Err(last) => {
+                send_final(last);
                 return;
             }
         };
         if !started {
             started = true;
-            send_final(CaptureEvent::Started(source.info().clone()));
+            send_final(ReaderEvent::Started(source.info().clone()));
             // Wait until the consumer took `Started`, so the first frame cannot displace it.
             while !tx.is_empty() {
                 if stopped(&stop) {
@@ -297,7 +302,7 @@ fn capture_loop(
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-        let event = CaptureEvent::Frame(Captured {
+        let event = ReaderEvent::Frame(ReadFrame {
             frame,
             seq,
             at: source.arrived().unwrap_or_else(Instant::now),
@@ -369,11 +374,11 @@ mod tests {
         }
     }
 
-    fn drain(capture: &Capture) -> (u64, u64, Option<CaptureEvent>) {
+    fn drain(capture: &FrameReader) -> (u64, u64, Option<ReaderEvent>) {
         let (mut got, mut dropped) = (1u64, 0u64);
         loop {
             match capture.receiver().recv_timeout(Duration::from_secs(5)) {
-                Ok(CaptureEvent::Frame(c)) => {
+                Ok(ReaderEvent::Frame(c)) => {
                     got += 1;
                     dropped = c.dropped;
                     // A slow consumer: the capture thread must drop, not queue.
@@ -387,14 +392,15 @@ mod tests {
 
     #[test]
     fn newest_frame_wins_and_drops_are_counted() {
-        let (capture, first) = Capture::start(Box::new(Counter::new(200, false)), Pace::Source, None).expect("start");
+        let (capture, first) =
+            FrameReader::start(Box::new(Counter::new(200, false)), Pace::Source, None).expect("start");
         assert!(
             first.seq <= first.dropped,
             "frames before the first one taken count as dropped"
         );
         assert_eq!(capture.info().description, "counter");
         let (got, dropped, last) = drain(&capture);
-        assert!(matches!(last, Some(CaptureEvent::End)), "{last:?}");
+        assert!(matches!(last, Some(ReaderEvent::End)), "{last:?}");
         assert!(dropped > 0, "a slow consumer must see drops");
         assert!(
             got + dropped <= 200 && got + dropped >= 199,
@@ -403,24 +409,24 @@ mod tests {
     }
 
     /// Offline: every frame, in order, however slow the consumer; then the end.
-    fn read_all(limit: Option<u64>) -> (Vec<u64>, Option<CaptureEvent>) {
+    fn read_all(limit: Option<u64>) -> (Vec<u64>, Option<ReaderEvent>) {
         let options = ReaderOptions {
             pace: Pace::Source,
             keep: Keep::All,
             queue: 2,
             limit,
         };
-        let mut reader = Capture::spawn(Box::new(Counter::new(40, false)), options, None).expect("spawn");
+        let mut reader = FrameReader::spawn(Box::new(Counter::new(40, false)), options, None).expect("spawn");
         let mut seqs = Vec::new();
         let last = loop {
             match reader.receiver().recv_timeout(Duration::from_secs(5)) {
-                Ok(CaptureEvent::Frame(c)) => {
+                Ok(ReaderEvent::Frame(c)) => {
                     assert_eq!(c.dropped, 0);
                     assert_eq!(c.frame.rgba[0] as u64, c.seq + 1, "the frame numbered {}", c.seq);
                     seqs.push(c.seq);
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Ok(CaptureEvent::Started(_)) => {}
+                Ok(ReaderEvent::Started(_)) => {}
                 Ok(other) => break Some(other),
                 Err(_) => break None,
             }
@@ -433,33 +439,33 @@ mod tests {
     fn keep_all_delivers_every_frame_then_the_end() {
         let (seqs, last) = read_all(None);
         assert_eq!(seqs, (0..40).collect::<Vec<_>>());
-        assert!(matches!(last, Some(CaptureEvent::End)), "{last:?}");
+        assert!(matches!(last, Some(ReaderEvent::End)), "{last:?}");
         let (seqs, last) = read_all(Some(1));
         assert_eq!(seqs, [0]);
-        assert!(matches!(last, Some(CaptureEvent::End)), "{last:?}");
+        assert!(matches!(last, Some(ReaderEvent::End)), "{last:?}");
     }
 
     #[test]
     fn failure_is_delivered() {
-        let (capture, _) = Capture::start(
+        let (capture, _) = FrameReader::start(
             Box::new(Counter::new(3, true)),
             Pace::Every(Duration::from_millis(2)),
             None,
         )
         .expect("start");
         let (_, _, last) = drain(&capture);
-        assert!(matches!(last, Some(CaptureEvent::Failed(Error::Camera(_)))), "{last:?}");
+        assert!(matches!(last, Some(ReaderEvent::Failed(Error::Camera(_)))), "{last:?}");
     }
 
     #[test]
     fn failure_before_first_frame_is_an_error() {
-        let r = Capture::start(Box::new(Counter::new(0, true)), Pace::Source, None);
+        let r = FrameReader::start(Box::new(Counter::new(0, true)), Pace::Source, None);
         assert!(matches!(r, Err(Error::Camera(_))));
     }
 
     #[test]
     fn pacing_holds_the_rate() {
-        let (mut capture, _) = Capture::start(
+        let (mut capture, _) = FrameReader::start(
             Box::new(Counter::new(1000, false)),
             Pace::Every(Duration::from_millis(20)),
             None,
@@ -468,7 +474,7 @@ mod tests {
         let t = Instant::now();
         let mut n = 0;
         while t.elapsed() < Duration::from_millis(300) {
-            if let Ok(CaptureEvent::Frame(_)) = capture.receiver().recv_timeout(Duration::from_millis(100)) {
+            if let Ok(ReaderEvent::Frame(_)) = capture.receiver().recv_timeout(Duration::from_millis(100)) {
                 n += 1;
             }
         }

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -20,7 +20,7 @@ use gstreamer_video as gst_video;
 use super::Source;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
-use crate::media;
+use crate::media::{self, MediaError};
 
 /// How long opening may take before we give up (a stalled network mount, a hung plugin).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,6 +28,10 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long decoding may go without a frame, an end or an error before we give up (a damaged
 /// file that stalls the demuxer): one line and exit 1, never a hang.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long opening waits on after the demuxer's task stopped, with no first frame, no end, no
+/// error and the decoder idle: what is still in flight arrives well within it.
+const DEMUXER_STOPPED_GRACE: Duration = Duration::from_secs(5);
 
 pub struct VideoSource {
     path: PathBuf,
@@ -58,6 +62,30 @@ struct DecoderCounts {
 }
 
 impl DecoderCounts {
+    /// Buffers into and out of the decoder so far (a change: it is working).
+    fn activity(&self) -> (u64, u64) {
+        (self.into.load(Ordering::Relaxed), self.out.load(Ordering::Relaxed))
+    }
+
+    /// Counts at every video decoder that `pipeline` will hold. Decoders give up after a few
+    /// damaged frames by default; like a player, they carry on and we count them instead.
+    fn attach(pipeline: &gst::Pipeline) -> Arc<Self> {
+        let counts = Arc::new(DecoderCounts::default());
+        let watcher = counts.clone();
+        pipeline.connect_deep_element_added(move |_, _, element| {
+            if element.find_property("max-errors").is_some() {
+                element.set_property("max-errors", -1i32);
+            }
+            if element
+                .factory()
+                .is_some_and(|f| f.has_type(gst::ElementFactoryType::DECODER | gst::ElementFactoryType::MEDIA_VIDEO))
+            {
+                watcher.watch(element);
+            }
+        });
+        counts
+    }
+
     /// Counts the buffers through `decoder`'s sink and src pads.
     fn watch(self: &Arc<Self>, decoder: &gst::Element) {
         if let Some(pad) = decoder.static_pad("sink") {
@@ -94,44 +122,27 @@ impl VideoSource {
         let convert = gst::ElementFactory::make("videoconvert")
             .build()
             .map_err(|_| fail("videoconvert is missing: install gstreamer1.0-plugins-base"))?;
-        let appsink = gst_app::AppSink::builder()
-            .caps(
-                &gst_video::VideoCapsBuilder::new()
-                    .format(gst_video::VideoFormat::Rgba)
-                    .build(),
-            )
-            .max_buffers(4)
-            .drop(false)
-            .sync(false)
-            .build();
+        let appsink = rgba_sink();
         let flip_sink = convert
             .static_pad("sink")
             .ok_or_else(|| fail("videoconvert has no sink pad"))?;
-        let decodebin = media::decode_only(&uri, "video/", flip_sink.clone())
+        let too_large = Arc::new(OnceLock::new());
+        let fits = |w, h| super::check_size(Path::new(""), "", w, h).is_ok();
+        let decodebin = media::decode_only(&uri, "video/", flip_sink.clone(), fits, too_large.clone())
             .map_err(|_| fail("uridecodebin is missing: install gstreamer1.0-plugins-base"))?;
         let pipeline = gst::Pipeline::new();
+        let built = |source| MediaError::Build {
+            path: path.to_path_buf(),
+            what: "cannot build the decoding pipeline".into(),
+            source,
+        };
         pipeline
             .add_many([&decodebin, &flip, &convert, appsink.upcast_ref()])
-            .map_err(|e| fail(&e.to_string()))?;
+            .map_err(built)?;
         // Convert first: videoflip takes RGBA, not every format a decoder gives (4:2:2, 10-bit).
-        gst::Element::link_many([&convert, &flip, appsink.upcast_ref()]).map_err(|e| fail(&e.to_string()))?;
+        gst::Element::link_many([&convert, &flip, appsink.upcast_ref()]).map_err(built)?;
 
-        // Decoders give up after a few damaged frames by default; like a player, carry on and
-        // count them instead.
-        let counts = Arc::new(DecoderCounts::default());
-        {
-            let counts = counts.clone();
-            pipeline.connect_deep_element_added(move |_, _, element| {
-                if element.find_property("max-errors").is_some() {
-                    element.set_property("max-errors", -1i32);
-                }
-                if element.factory().is_some_and(|f| {
-                    f.has_type(gst::ElementFactoryType::DECODER | gst::ElementFactoryType::MEDIA_VIDEO)
-                }) {
-                    counts.watch(element);
-                }
-            });
-        }
+        let counts = DecoderCounts::attach(&pipeline);
         // Every stream is known and none is video: opening stops waiting for a first frame.
         let no_video = Arc::new(AtomicBool::new(false));
         {
@@ -162,52 +173,16 @@ impl VideoSource {
             ended: false,
             layout: None,
         };
-        source.preroll(&flip_sink, &no_video)?;
+        source.preroll(&flip_sink, &no_video, &too_large)?;
         Ok(source)
     }
 
     /// Runs the pipeline up to its first decoded frame and reads the stream's size and rate.
-    fn preroll(&mut self, video_pad: &gst::Pad, no_video: &AtomicBool) -> Result<()> {
+    fn preroll(&mut self, video_pad: &gst::Pad, no_video: &AtomicBool, too_large: &OnceLock<(u64, u64)>) -> Result<()> {
         let path = self.path.clone();
-        let bus = self
-            .pipeline
-            .bus()
-            .ok_or_else(|| Error::decode(&path, "the pipeline has no bus"))?;
-        // A state change failure is reported on the bus too, with the reason.
-        let _ = self.pipeline.set_state(gst::State::Paused);
-        let mut missing = None;
-        let deadline = std::time::Instant::now() + OPEN_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Err(Error::decode(&path, "timed out opening the file"));
-            }
-            if no_video.load(Ordering::SeqCst) {
-                break;
-            }
-            let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
-                continue;
-            };
-            use gst::MessageView;
-            match msg.view() {
-                MessageView::AsyncDone(_) => break,
-                MessageView::Element(_) => {
-                    if let Some(line) = media::missing_plugin(&msg) {
-                        missing.get_or_insert(line);
-                    }
-                }
-                MessageView::Error(err) => {
-                    let message = missing.unwrap_or_else(|| {
-                        format!(
-                            "not a readable video file (corrupt, truncated or an unknown format?): {}",
-                            media::bus_error(err)
-                        )
-                    });
-                    return Err(Error::decode(&path, message));
-                }
-                MessageView::Warning(_) => self.warnings += 1,
-                _ => {}
-            }
+        let missing = self.wait_for_preroll(no_video)?;
+        if let Some(&(w, h)) = too_large.get() {
+            super::check_size(&path, "video stream", w, h)?;
         }
         if !video_pad.is_linked() {
             return Err(Error::usage(format!(
@@ -223,6 +198,85 @@ impl VideoSource {
             .ok_or_else(|| Error::decode(&path, "no frame could be decoded"))?;
         let video = gst_video::VideoInfo::from_caps(&caps)
             .map_err(|e| Error::decode(&path, format!("unexpected decoded format: {e}")))?;
+        self.info = self.stream_info(&video, video_pad);
+        self.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|source| MediaError::State {
+                path: path.clone(),
+                what: "cannot start decoding".into(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Pauses the pipeline and waits until it has prerolled (a first frame, or the end) or has
+    /// found no video stream. Returns the missing plugin, if one was reported.
+    fn wait_for_preroll(&mut self, no_video: &AtomicBool) -> Result<Option<String>> {
+        let path = self.path.clone();
+        let bus = self
+            .pipeline
+            .bus()
+            .ok_or_else(|| Error::decode(&path, "the pipeline has no bus"))?;
+        // A state change failure is reported on the bus too, with the reason.
+        let _ = self.pipeline.set_state(gst::State::Paused);
+        let mut missing = None;
+        let deadline = std::time::Instant::now() + OPEN_TIMEOUT;
+        let mut stopped_since = None;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(Error::decode(&path, "timed out opening the file"));
+            }
+            if no_video.load(Ordering::SeqCst) {
+                return Ok(missing);
+            }
+            let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+                // A demuxer whose error decodebin swallowed (it drops errors posted while it
+                // links the element) has stopped with no error, no end and no stream: nothing
+                // more will come, so a stopped demuxer with an idle decoder ends the wait soon.
+                let activity = self.counts.activity();
+                if !demuxer_stopped(&self.pipeline) {
+                    stopped_since = None;
+                    continue;
+                }
+                let (since, seen) = *stopped_since.get_or_insert((std::time::Instant::now(), activity));
+                if seen != activity {
+                    stopped_since = Some((std::time::Instant::now(), activity));
+                } else if since.elapsed() > DEMUXER_STOPPED_GRACE {
+                    return Err(Error::decode(
+                        &path,
+                        "not a readable video file (corrupt, truncated or an unknown format?): its demuxer stopped",
+                    ));
+                }
+                continue;
+            };
+            use gst::MessageView;
+            match msg.view() {
+                MessageView::AsyncDone(_) => return Ok(missing),
+                MessageView::Element(_) => {
+                    if let Some(line) = media::missing_plugin(&msg) {
+                        missing.get_or_insert(line);
+                    }
+                }
+                MessageView::Error(err) => {
+                    return Err(match missing {
+                        Some(line) => Error::decode(&path, line),
+                        None => MediaError::decode(
+                            &path,
+                            "not a readable video file (corrupt, truncated or an unknown format?)",
+                            err,
+                        )
+                        .into(),
+                    });
+                }
+                MessageView::Warning(_) => self.warnings += 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// The stream's size, rate, frame count and description, from its first decoded caps.
+    fn stream_info(&self, video: &gst_video::VideoInfo, video_pad: &gst::Pad) -> StreamInfo {
         let (width, height) = (video.width(), video.height());
         let fps = video.fps();
         let rate = (fps.numer() > 0 && fps.denom() > 0).then(|| Rate::new(fps.numer() as u32, fps.denom() as u32));
@@ -237,23 +291,20 @@ impl VideoSource {
             _ => None,
         };
         let codec = self.codec_name();
-        let name = path
+        let name = self
+            .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let shown = rate.map_or_else(|| "variable".into(), |r| r.to_string());
-        self.info = StreamInfo {
+        StreamInfo {
             kind: StreamKind::Video,
             width,
             height,
             rate: Some(rate.unwrap_or(Rate::new(25, 1))),
             frames,
             description: format!("{name}: {codec} {width}x{height} {shown} fps"),
-        };
-        self.pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|e| Error::decode(&path, format!("cannot start decoding: {e}")))?;
-        Ok(())
+        }
     }
 
     /// The video codec's name as GStreamer describes it ("H.264 (High Profile)").
@@ -295,12 +346,7 @@ impl VideoSource {
         while let Some(msg) = bus.pop() {
             use gst::MessageView;
             match msg.view() {
-                MessageView::Error(err) => {
-                    return Err(Error::decode(
-                        &self.path,
-                        format!("decoding failed: {}", media::bus_error(err)),
-                    ))
-                }
+                MessageView::Error(err) => return Err(MediaError::decode(&self.path, "decoding failed", err).into()),
                 MessageView::Warning(_) => self.warnings += 1,
                 _ => {}
             }
@@ -322,7 +368,7 @@ impl Source for VideoSource {
         loop {
             if std::time::Instant::now() > stalled_at {
                 self.ended = true;
-                let _ = self.pipeline.set_state(gst::State::Null);
+                media::stop(&self.pipeline);
                 return Err(Error::decode(
                     &self.path,
                     format!(
@@ -341,7 +387,7 @@ impl Source for VideoSource {
             self.check_bus()?;
             if self.appsink.is_eos() {
                 self.ended = true;
-                let _ = self.pipeline.set_state(gst::State::Null);
+                media::stop(&self.pipeline);
                 self.damaged = self.count_damaged();
                 return Ok(None);
             }
@@ -359,8 +405,40 @@ impl Source for VideoSource {
 
 impl Drop for VideoSource {
     fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
+        if !self.ended {
+            media::stop(&self.pipeline);
+        }
     }
+}
+
+/// Whether the pipeline holds a demuxer that pulls from the file and whose streaming task no
+/// longer runs (it ended, or stopped on an error).
+fn demuxer_stopped(pipeline: &gst::Pipeline) -> bool {
+    let mut elements = pipeline.iterate_recurse();
+    while let Ok(Some(element)) = elements.next() {
+        let demuxer = element
+            .factory()
+            .is_some_and(|f| f.has_type(gst::ElementFactoryType::DEMUXER));
+        let stopped = |p: &gst::Pad| p.mode() == gst::PadMode::Pull && p.task_state() != gst::TaskState::Started;
+        if demuxer && element.sink_pads().iter().any(stopped) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The end of the decoding pipeline: RGBA frames, a few held so decoding runs ahead.
+fn rgba_sink() -> gst_app::AppSink {
+    gst_app::AppSink::builder()
+        .caps(
+            &gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Rgba)
+                .build(),
+        )
+        .max_buffers(4)
+        .drop(false)
+        .sync(false)
+        .build()
 }
 
 /// One decoded sample as a frame and its running time. `layout` caches the parsed caps: they

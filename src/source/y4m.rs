@@ -23,7 +23,17 @@ impl Y4mSource {
             source,
         })?;
         let len = file.metadata().map(|m| m.len()).ok();
-        let decoder = ::y4m::Decoder::new(BufReader::new(file))
+        let mut reader = BufReader::new(file);
+        let (w, h) = declared_size(&mut reader).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        super::check_size(path, "Y4M header", w, h)?;
+        // A frame of the largest picture in 4:4:4 (the decoder allocates one frame).
+        let limits = ::y4m::Limits {
+            bytes: 3 * super::MAX_PIXELS as usize,
+        };
+        let decoder = ::y4m::Decoder::new_with_limits(reader, limits)
             .map_err(|e| Error::decode(path, format!("not a valid Y4M header: {e:?}")))?;
         use ::y4m::Colorspace as C;
         let colorspace = decoder.get_colorspace();
@@ -77,6 +87,25 @@ impl Y4mSource {
             mono,
         })
     }
+}
+
+/// The width and height the Y4M header line declares (0 where it has none), read without
+/// consuming it: the header is checked before the decoder allocates a frame of that size.
+fn declared_size(reader: &mut BufReader<File>) -> std::io::Result<(u64, u64)> {
+    use std::io::BufRead;
+    let head = reader.fill_buf()?;
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let field = |tag: u8| {
+        line.split(|&b| b == b' ')
+            .find(|f| f.first() == Some(&tag))
+            .map_or(0, |f| {
+                f[1..]
+                    .iter()
+                    .take_while(|d| d.is_ascii_digit())
+                    .fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')))
+            })
+    };
+    Ok((field(b'W'), field(b'H')))
 }
 
 impl Source for Y4mSource {

@@ -125,7 +125,7 @@ pub enum ClassifyError {
     LoadLibrary {
         path: PathBuf,
         #[source]
-        source: ort::Error,
+        source: ort::LoadDynamicError,
     },
     #[error("cannot start ONNX Runtime ({}): {source}", path.display())]
     Start {

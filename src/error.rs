@@ -27,6 +27,8 @@ pub enum Error {
     GpuLimit(String),
     #[error("classifier: {0}")]
     Classifier(String),
+    #[error("classifier: {0}")]
+    Classify(#[from] ClassifyError),
     #[error("model assets: {0}")]
     Assets(String),
     #[error("camera: {0}")]
@@ -168,6 +170,54 @@ fn line(source: &gstreamer::glib::Error, detail: &Option<String>) -> String {
         Some(d) => format!("{source} ({d})"),
         None => source.to_string(),
     }
+}
+
+/// What went wrong in a tile classifier (the [`crate::classify`] layer's errors), keeping ONNX
+/// Runtime's own errors as their [`std::error::Error::source`]. Shown to users as
+/// `classifier: <message>` ([`Error::Classify`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("ORT_DYLIB_PATH={} does not exist", .0.display())]
+    LibraryPath(PathBuf),
+    #[error(
+        "ONNX Runtime {version} library not found: rebuild with python3 + pip available (the build fetches it), \
+         set ORT_DYLIB_PATH to libonnxruntime, or use --classifier nearest"
+    )]
+    LibraryMissing { version: &'static str },
+    #[error("cannot load ONNX Runtime from {}: {source}", path.display())]
+    LoadLibrary {
+        path: PathBuf,
+        #[source]
+        source: ort::LoadDynamicError,
+    },
+    #[error("cannot start ONNX Runtime ({}): {source}", path.display())]
+    Start {
+        path: PathBuf,
+        #[source]
+        source: ort::Error,
+    },
+    /// The process-wide environment failed when it was first needed; every later use reports
+    /// that same failure.
+    #[error(transparent)]
+    Environment(std::sync::Arc<ClassifyError>),
+    #[error("loading the model: {source}")]
+    LoadModel {
+        #[source]
+        source: ort::Error,
+    },
+    #[error("model run failed: {source}")]
+    Run {
+        #[source]
+        source: ort::Error,
+    },
+    #[error("the allowed mask has {got} entries but there are {classes} emoji")]
+    MaskLength { got: usize, classes: usize },
+    #[error("patch buffer of {0} bytes is not a whole number of patches")]
+    PartialPatch(usize),
+    #[error("{positions} tile positions for {patches} patches")]
+    Positions { positions: usize, patches: usize },
+    #[error("the model returned {got} choices for {tiles} tiles")]
+    Choices { got: usize, tiles: usize },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -27,6 +27,24 @@ fn model_loads_and_matches_the_atlas() {
         .to_string();
     assert!(err.contains("classes") && err.contains("atlas"), "{err}");
 
+    // Bytes that are not a model: a classifier error that keeps ONNX Runtime's own error as its
+    // source, and a partial patch buffer is refused before any run.
+    let err = OnnxClassifier::from_bytes(b"not an onnx model", count, &OnnxOptions { threads: 1 })
+        .err()
+        .expect("garbage refused");
+    assert!(
+        matches!(
+            err,
+            emojicam::Error::Classify(emojicam::error::ClassifyError::LoadModel { .. })
+        ),
+        "{err:?}"
+    );
+    let ort_error = std::error::Error::source(&err).and_then(std::error::Error::source);
+    assert!(ort_error.is_some(), "{err}: no ONNX Runtime error kept as the source");
+    let mut out = Vec::new();
+    let partial = model.classify(&[0u8; PATCH_BYTES + 1], &mut out).expect_err("refused");
+    assert!(partial.to_string().contains("whole number of patches"), "{partial}");
+
     // Masks: a restricted set only ever yields members of that set.
     let hearts = atlas.allowed("hearts").expect("hearts set");
     model.set_allowed(&hearts).expect("mask");

@@ -4,7 +4,7 @@
 //! tile's grid position (models/README.md).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
@@ -13,7 +13,7 @@ use ort::value::TensorRef;
 use super::{Classifier, PATCH, PATCH_BYTES, VARIETY_UNIT};
 use crate::domain::patch_mean;
 use crate::domain::Background;
-use crate::error::{Error, Result};
+use crate::error::{ClassifyError, Error, Result};
 
 /// The committed model, embedded so the binary works from any directory.
 pub static MODEL: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emojinet.onnx"));
@@ -22,7 +22,7 @@ pub static MODEL: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/m
 const MASKED: f32 = -1e9;
 
 /// ONNX Runtime allows one environment per process; sessions share it.
-static ENVIRONMENT: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+static ENVIRONMENT: OnceLock<std::result::Result<ort::environment::Environment, Arc<ClassifyError>>> = OnceLock::new();
 
 /// Where the ONNX Runtime library is looked for, in order: `ORT_DYLIB_PATH`, next to the
 /// executable, then the copy provisioned at build time.
@@ -55,40 +55,43 @@ pub fn library_candidates() -> Vec<PathBuf> {
 
 /// Finds the ONNX Runtime library or explains how to provide one.
 pub fn find_library() -> Result<PathBuf> {
+    Ok(locate_library()?)
+}
+
+fn locate_library() -> std::result::Result<PathBuf, ClassifyError> {
     let candidates = library_candidates();
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         let p = PathBuf::from(p);
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(Error::Classifier(format!(
-                "ORT_DYLIB_PATH={} does not exist",
-                p.display()
-            )))
+            Err(ClassifyError::LibraryPath(p))
         };
     }
-    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
-        Error::Classifier(format!(
-            "ONNX Runtime {} library not found: rebuild with python3 + pip available (the build fetches it), \
-             set ORT_DYLIB_PATH to libonnxruntime, or use --classifier nearest",
-            env!("EMOJICAM_ORT_VERSION")
-        ))
-    })
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or(ClassifyError::LibraryMissing {
+            version: env!("EMOJICAM_ORT_VERSION"),
+        })
 }
 
 /// The process-wide ONNX Runtime environment, loading the library on first use.
 pub fn environment() -> Result<&'static ort::environment::Environment> {
     let env = ENVIRONMENT.get_or_init(|| {
-        let lib = find_library().map_err(|e| e.to_string())?;
-        let builder =
-            ort::init_from(&lib).map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?;
+        let lib = locate_library().map_err(Arc::new)?;
+        let builder = match ort::init_from(&lib) {
+            Ok(b) => b,
+            Err(source) => return Err(Arc::new(ClassifyError::LoadLibrary { path: lib, source })),
+        };
         builder
             .with_name("emojicam")
             .with_telemetry(false)
             .build()
-            .map_err(|e| format!("cannot start ONNX Runtime ({}): {e}", lib.display()))
+            .map_err(|source| Arc::new(ClassifyError::Start { path: lib, source }))
     });
-    env.as_ref().map_err(|e| Error::Classifier(e.clone()))
+    env.as_ref()
+        .map_err(|e| ClassifyError::Environment(Arc::clone(e)).into())
 }
 
 /// Options that matter for speed on small CPUs (measured: spinning intra-op threads steal the
@@ -127,7 +130,7 @@ impl OnnxClassifier {
 
     pub fn from_bytes(model: &[u8], classes: usize, options: &OnnxOptions) -> Result<Self> {
         let env = environment()?;
-        let err = |e: ort::Error| Error::Classifier(format!("loading the model: {e}"));
+        let err = |source: ort::Error| ClassifyError::LoadModel { source };
         let session = Session::builder(env)
             .map_err(err)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
@@ -196,11 +199,11 @@ impl Classifier for OnnxClassifier {
 
     fn set_allowed(&mut self, allowed: &[bool]) -> Result<()> {
         if allowed.len() != self.classes {
-            return Err(Error::Classifier(format!(
-                "mask has {} entries, model has {} classes",
-                allowed.len(),
-                self.classes
-            )));
+            return Err(ClassifyError::MaskLength {
+                got: allowed.len(),
+                classes: self.classes,
+            }
+            .into());
         }
         if !allowed.iter().any(|&a| a) {
             return Err(Error::usage("the emoji set is empty"));
@@ -231,17 +234,15 @@ impl Classifier for OnnxClassifier {
     fn classify_at(&mut self, patches: &[u8], positions: &[[u32; 2]], out: &mut Vec<u32>) -> Result<()> {
         out.clear();
         if patches.len() % PATCH_BYTES != 0 {
-            return Err(Error::Classifier(format!(
-                "patch buffer of {} bytes is not a whole number of patches",
-                patches.len()
-            )));
+            return Err(ClassifyError::PartialPatch(patches.len()).into());
         }
         let n = patches.len() / PATCH_BYTES;
         if positions.len() != n {
-            return Err(Error::Classifier(format!(
-                "{} tile positions for {n} patches",
-                positions.len()
-            )));
+            return Err(ClassifyError::Positions {
+                positions: positions.len(),
+                patches: n,
+            }
+            .into());
         }
         if n == 0 {
             return Ok(());
@@ -262,7 +263,7 @@ impl Classifier for OnnxClassifier {
         self.positions.clear();
         self.positions
             .extend(positions.iter().flat_map(|&[c, r]| [c as f32, r as f32]));
-        let err = |e: ort::Error| Error::Classifier(format!("model run failed: {e}"));
+        let err = |source: ort::Error| ClassifyError::Run { source };
         let input = TensorRef::from_array_view(([n, PATCH, PATCH, 3], patches)).map_err(err)?;
         let mask = TensorRef::from_array_view(([self.classes], self.mask.as_slice())).map_err(err)?;
         let background = TensorRef::from_array_view(([n, 3], self.backgrounds.as_slice())).map_err(err)?;
@@ -280,10 +281,11 @@ impl Classifier for OnnxClassifier {
             .map_err(err)?;
         let (_, index) = outputs["index"].try_extract_tensor::<i64>().map_err(err)?;
         if index.len() != n {
-            return Err(Error::Classifier(format!(
-                "model returned {} choices for {n} tiles",
-                index.len()
-            )));
+            return Err(ClassifyError::Choices {
+                got: index.len(),
+                tiles: n,
+            }
+            .into());
         }
         let classes = self.classes as i64;
         out.extend(index.iter().map(|&i| i.clamp(0, classes - 1) as u32));

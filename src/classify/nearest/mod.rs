@@ -10,7 +10,7 @@ use super::{Classifier, PATCH_BYTES};
 use crate::atlas::Atlas;
 pub use crate::domain::likeness::{error, Objective};
 use crate::domain::Background;
-use crate::error::{Error, Result};
+use crate::error::{ClassifyError, Error, Result};
 use crate::gpu::{
     assert_layout, bind, bind_group, buffer, compute_pipeline, dispatch, uniform_buffer, GpuContext, Readback,
     WORKGROUP,
@@ -103,10 +103,8 @@ impl NearestClassifier {
         self.background = background;
     }
 
-    fn ensure_batch(&mut self, tiles: u64) -> Result<()> {
-        if self.batch.as_ref().is_some_and(|b| b.capacity >= tiles) {
-            return Ok(());
-        }
+    /// Buffers for `tiles` tiles, built complete.
+    fn new_batch(&self, tiles: u64) -> Result<Batch> {
         let device = &self.ctx.device;
         let capacity = tiles.next_power_of_two().max(WORKGROUP as u64);
         let limits = device.limits();
@@ -139,14 +137,13 @@ impl NearestClassifier {
                 choice.as_entire_binding(),
             ],
         );
-        self.batch = Some(Batch {
+        Ok(Batch {
             capacity,
             patches,
             choice,
             staging,
             bind_group,
-        });
-        Ok(())
+        })
     }
 }
 
@@ -161,11 +158,11 @@ impl Classifier for NearestClassifier {
 
     fn set_allowed(&mut self, allowed: &[bool]) -> Result<()> {
         if allowed.len() != self.all_features.len() {
-            return Err(Error::Classifier(format!(
-                "allowed mask has {} entries but the atlas has {} emoji",
-                allowed.len(),
-                self.all_features.len()
-            )));
+            return Err(ClassifyError::MaskLength {
+                got: allowed.len(),
+                classes: self.all_features.len(),
+            }
+            .into());
         }
         let indices: Vec<u32> = (0..allowed.len() as u32).filter(|&i| allowed[i as usize]).collect();
         if indices.is_empty() {
@@ -181,20 +178,28 @@ impl Classifier for NearestClassifier {
 
     fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
         if patches.len() % PATCH_BYTES != 0 {
-            return Err(Error::Classifier(format!(
-                "{} patch bytes is not a whole number of {PATCH_BYTES}-byte patches",
-                patches.len()
-            )));
+            return Err(ClassifyError::PartialPatch(patches.len()).into());
         }
         let tiles = (patches.len() / PATCH_BYTES) as u64;
         out.clear();
         if tiles == 0 {
             return Ok(());
         }
-        self.ensure_batch(tiles)?;
-        let Some(batch) = &mut self.batch else {
-            return Err(Error::gpu("nearest classifier buffers missing"));
+        // the buffers of the last call, or (first call, more tiles than they hold) new ones
+        let mut batch = match self.batch.take() {
+            Some(b) if b.capacity >= tiles => b,
+            _ => self.new_batch(tiles)?,
         };
+        let result = self.run(&mut batch, patches, out);
+        self.batch = Some(batch);
+        result
+    }
+}
+
+impl NearestClassifier {
+    /// One dispatch over `patches` (a whole number of them, at least one) with `batch`'s buffers.
+    fn run(&self, batch: &mut Batch, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
+        let tiles = (patches.len() / PATCH_BYTES) as u64;
         let (tile_background, background) = match self.background {
             Background::Color([r, g, b]) => (0, [r as f32, g as f32, b as f32, 0.0]),
             Background::Tile => (1, [0.0; 4]),

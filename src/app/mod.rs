@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod info;
 pub mod live;
+pub mod live_bench;
 pub mod render;
 
 use crate::cli::MosaicArgs;

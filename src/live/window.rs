@@ -230,6 +230,9 @@ impl WindowApp {
         if s.recording().is_some() {
             title.push_str(" — REC");
         }
+        if s.stats.carried > 0 {
+            title.push_str(" — behind: changed tiles wait a frame");
+        }
         if self.show_help {
             title.push_str(" — keys: + - M O E B R S I H F Q");
         }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::bench_input::{load_frames, resize};
 use crate::cli::{parse_size, BenchArgs};
 use emojicam::classify::nearest::error;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
@@ -15,7 +16,6 @@ use emojicam::gpu::renderer::RenderPath;
 use emojicam::gpu::AdapterPreference;
 use emojicam::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD, KEEP_MARGIN};
 use emojicam::sink;
-use emojicam::source;
 
 #[derive(Default)]
 struct Acc {
@@ -44,34 +44,6 @@ fn percentile(v: &[f64], p: f64) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     s[((s.len() - 1) as f64 * p).round() as usize]
-}
-
-/// Decodes up to `n` frames of the input (default: the demo clip).
-pub(super) fn load_frames(input: Option<&std::path::Path>, n: usize) -> Result<Vec<Frame>> {
-    let dir = std::env::temp_dir().join("emojicam-bench");
-    let path = match input {
-        Some(p) => p.to_path_buf(),
-        None => super::demo::demo_clip_path(&dir)?,
-    };
-    let mut src = source::open(&path)?;
-    let mut frames = Vec::new();
-    while frames.len() < n {
-        match src.next_frame()? {
-            Some(f) => frames.push(f),
-            None => break,
-        }
-    }
-    anyhow::ensure!(!frames.is_empty(), "{} has no frames", path.display());
-    Ok(frames)
-}
-
-pub(super) fn resize(frame: &Frame, w: u32, h: u32) -> Result<Frame> {
-    if frame.width == w && frame.height == h {
-        return Ok(frame.clone());
-    }
-    let img = image::RgbaImage::from_raw(frame.width, frame.height, frame.rgba.clone()).context("bad frame")?;
-    let out = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
-    Ok(Frame::new(w, h, out.into_raw()))
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {

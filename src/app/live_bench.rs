@@ -122,7 +122,7 @@ fn make_clip(dir: &Path, stem: &str, source: &[Frame], (w, h): (u32, u32)) -> Re
             stamp,
             ..MosaicFrame::default()
         };
-        sink.write(&frame, Some(&super::bench::resize(f, w, h)?))?;
+        sink.write(&frame, Some(&super::bench_input::resize(f, w, h)?))?;
     }
     sink.finish()?;
     std::fs::rename(&partial, &clip).with_context(|| format!("moving {} into place", clip.display()))?;
@@ -195,7 +195,7 @@ fn row(size: (u32, u32), mode: Mode, who: &str, r: &Report) {
 pub fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)]) -> Result<()> {
     let dir = std::env::temp_dir().join("emojicam-bench");
     std::fs::create_dir_all(&dir)?;
-    let source = super::bench::load_frames(args.input.as_deref(), 150)?;
+    let source = super::bench_input::load_frames(args.input.as_deref(), 150)?;
     let stem = args
         .input
         .as_deref()

@@ -1,6 +1,7 @@
 //! The commands behind the CLI. Each returns `anyhow::Result`: this is the binary's edge.
 
 pub mod bench;
+pub mod bench_input;
 pub mod demo;
 pub mod info;
 pub mod live;

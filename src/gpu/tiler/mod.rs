@@ -101,7 +101,7 @@ struct Params {
 assert_layout!(Params, size 32, width @ 0, height @ 4, tile @ 8, cols @ 12, rows @ 16);
 
 /// The frame as the tiler reads it: its RGBA8 pixels as they are, in a storage buffer (one
-/// word per pixel; lavapipe reads a storage buffer far more cheaply than it fetches texels).
+/// word per pixel, read with plain loads instead of texel fetches).
 struct FrameBuffer {
     buffer: wgpu::Buffer,
     width: u32,

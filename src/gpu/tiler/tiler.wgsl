@@ -4,8 +4,8 @@
 // Bindings (group 0):
 //   0 frame:     storage array<u32>, read: the frame's RGBA8 pixels, one word each (R in
 //                the low byte), row-major with no padding (pixel (x, y) is word y*width + x).
-//                On lavapipe a storage-buffer load is a plain memory read, far cheaper than
-//                a texel fetch through the sampler, and the frame is uploaded as it is
+//                A storage-buffer load is a plain memory read (no texel fetch), and the
+//                frame is uploaded as it is (the speed-up is not measured on its own)
 //   1 params:    uniform Params (frame size, tile size, grid size)
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte

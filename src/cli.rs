@@ -141,9 +141,20 @@ pub struct BenchArgs {
     /// Tile size.
     #[arg(long, default_value_t = 10)]
     pub tile: u32,
-    /// Seconds of the live run per size (the live path on a 30 fps clip, recording); 0 skips it.
+    /// Seconds of each live run (the emojicam binary on a 30 fps clip of the input at each size:
+    /// in the window when there is a display, and recording); 0 skips them.
     #[arg(long, default_value_t = 6.0)]
     pub live_seconds: f64,
+    /// Another emojicam binary (or a script running one) whose live runs take turns with this
+    /// build's, for before/after figures from one run.
+    #[arg(long)]
+    pub live_against: Option<PathBuf>,
+    /// Rounds of live runs per size and mode.
+    #[arg(long, default_value_t = 1)]
+    pub live_repeat: u32,
+    /// Only the live runs (no stage tables, flicker or likeness figures).
+    #[arg(long)]
+    pub live_only: bool,
     /// An earlier emojinet.onnx (inputs `patches` and `mask` only) whose classify time is
     /// measured against the current model's on the same 1280x720 tiles, runs interleaved.
     #[arg(long)]

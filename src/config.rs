@@ -34,6 +34,11 @@ pub struct Settings {
     /// How far a tile may stray from its best emoji to vary flat areas (0: the exact choice;
     /// see [`crate::domain::likeness::VARIETY_UNIT`]). Used by the ONNX classifier.
     pub variety: f32,
+    /// Live: the time one frame may take (tile + classify + render). When the changed tiles
+    /// would not fit, the ones that changed most are classified and the rest are carried to
+    /// the next frame (they stay "changed" until classified). None: every changed tile, every
+    /// frame (offline rendering, tests).
+    pub frame_budget: Option<std::time::Duration>,
 }
 
 impl Default for Settings {
@@ -47,6 +52,7 @@ impl Default for Settings {
             onnx: OnnxOptions::default(),
             change_threshold: None,
             variety: DEFAULT_VARIETY,
+            frame_budget: None,
         }
     }
 }
@@ -122,6 +128,11 @@ impl Config {
 
     pub fn set_background(&mut self, background: Background) {
         self.settings.background = background;
+    }
+
+    /// Live: see [`Settings::frame_budget`].
+    pub fn set_frame_budget(&mut self, budget: Option<std::time::Duration>) {
+        self.settings.frame_budget = budget;
     }
 }
 

@@ -35,6 +35,8 @@ pub struct StageTimes {
     /// Tiles sent to the classifier this frame.
     pub classified: usize,
     pub tiles: usize,
+    /// Changed tiles left for the next frame by [`Settings::frame_budget`].
+    pub carried: usize,
 }
 
 /// Frames in, [`MosaicFrame`]s out: [`Self::classify`] (or [`Self::push`] and
@@ -61,7 +63,15 @@ pub struct Pipeline {
     features: Option<Vec<[f32; 16]>>,
     /// The frame pushed by [`Self::push`] that is being tiled, if any.
     in_flight: Option<Stamp>,
+    /// Classify time per tile in ms, a running average (for [`Settings::frame_budget`]).
+    per_tile_ms: Option<f64>,
 }
+
+/// Below this many tiles a batch's time says little about the time per tile.
+const BUDGET_SAMPLE: usize = 256;
+/// However far behind, at least this share of the budget goes to classifying, so that the
+/// changed tiles are worked off.
+const MIN_CLASSIFY_SHARE: f64 = 0.25;
 
 impl Pipeline {
     /// A pipeline on the embedded atlas and the adapter `settings` name; the settings are
@@ -113,6 +123,7 @@ impl Pipeline {
             times: StageTimes::default(),
             features: None,
             in_flight: None,
+            per_tile_ms: None,
         })
     }
 
@@ -285,6 +296,7 @@ impl Pipeline {
             Some(t) if !fresh => self.changed.extend(self.tiles.changed(t as u32)),
             _ => self.changed.extend(0..n as u32),
         }
+        let carried = if fresh { 0 } else { self.fit_budget(t_tile) };
         let t0 = Instant::now();
         if !self.changed.is_empty() {
             let cols = grid.cols.max(1);
@@ -322,6 +334,10 @@ impl Pipeline {
             }
         }
         let t_classify = t0.elapsed();
+        if self.changed.len() >= BUDGET_SAMPLE {
+            let now = t_classify.as_secs_f64() * 1e3 / self.changed.len() as f64;
+            self.per_tile_ms = Some(self.per_tile_ms.map_or(now, |p| 0.7 * p + 0.3 * now));
+        }
         self.times = StageTimes {
             upload,
             tile: t_tile,
@@ -330,6 +346,7 @@ impl Pipeline {
             total: start.elapsed(),
             classified: self.changed.len(),
             tiles: n,
+            carried,
         };
         self.grid = Some(grid);
         Ok(MosaicFrame {
@@ -339,6 +356,30 @@ impl Pipeline {
             background: self.config.settings().background,
             tile_colors: self.tile_colors.clone(),
         })
+    }
+
+    /// [`Settings::frame_budget`]: keeps in `changed` the tiles that changed most, as many as
+    /// the classifier is expected to finish in what is left of the budget after tiling
+    /// (`t_tile`) and rendering (the last frame's: `times` still holds it), and returns how many were left out. Ties
+    /// go to the lower index, so the same frames make the same choice.
+    fn fit_budget(&mut self, t_tile: Duration) -> usize {
+        let (Some(budget), Some(per_tile)) = (self.config.settings().frame_budget, self.per_tile_ms) else {
+            return 0;
+        };
+        let budget = budget.as_secs_f64() * 1e3;
+        let left = budget - (t_tile + self.times.render).as_secs_f64() * 1e3;
+        let fits = (left.max(budget * MIN_CLASSIFY_SHARE) / per_tile.max(1e-6)) as usize;
+        let fits = fits.max(BUDGET_SAMPLE);
+        if self.changed.len() <= fits {
+            return 0;
+        }
+        let change = &self.tiles.change;
+        let key = |i: &u32| std::cmp::Reverse(change.get(*i as usize).copied().unwrap_or(0));
+        self.changed.sort_by_key(key);
+        let carried = self.changed.len() - fits;
+        self.changed.truncate(fits);
+        self.changed.sort_unstable();
+        carried
     }
 
     /// [`KEEP_MARGIN`]: a re-classified tile whose old emoji is nearly as good for its new

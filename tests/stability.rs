@@ -199,3 +199,49 @@ fn pipelined_frames_match_one_at_a_time() {
         assert_eq!(&g.emoji, w, "frame {i}");
     }
 }
+
+/// A frame budget too small for every changed tile: the tiles that changed most are classified
+/// first, the rest follow in the next frames, and once caught up the mosaic is the one
+/// classifying every changed tile at once gives. A still scene never needs the budget.
+#[test]
+fn frame_budget_carries_the_rest_to_the_next_frames() {
+    let base = photo_frame();
+    let settings = |budget: Option<Duration>| Settings {
+        change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
+        frame_budget: budget,
+        ..Settings::default()
+    };
+    let mut all = Pipeline::new(settings(None)).expect("pipeline");
+    let mut budgeted = Pipeline::new(settings(Some(Duration::from_micros(1)))).expect("pipeline");
+    // A still, noisy scene first: nothing is carried.
+    for i in 0..4u64 {
+        let f = base.with_noise(i, 3.0);
+        all.classify(&f, Stamp::new(i, None)).expect("classify");
+        budgeted.classify(&f, Stamp::new(i, None)).expect("classify");
+        assert_eq!(budgeted.times().carried, 0, "still frame {i}");
+    }
+    // Then the camera turns: every tile changes; the picture stays there.
+    let turned = shifted(&base, 37, 23).with_noise(9, 3.0);
+    let want = all.classify(&turned, Stamp::new(4, None)).expect("classify").emoji;
+    let mut got = Vec::new();
+    let mut carried = Vec::new();
+    for i in 0..40u64 {
+        let mosaic = budgeted.classify(&turned, Stamp::new(5 + i, None)).expect("classify");
+        let t = budgeted.times();
+        carried.push(t.carried);
+        got = mosaic.emoji;
+        if i == 0 {
+            assert!(t.carried > 0 && t.classified > 0 && t.classified < t.tiles, "{t:?}");
+        }
+        if t.carried == 0 {
+            break;
+        }
+    }
+    eprintln!("changed tiles carried to the next frame, frame by frame: {carried:?}");
+    assert!(carried.windows(2).all(|w| w[1] < w[0]), "{carried:?}");
+    assert_eq!(carried.last(), Some(&0), "caught up: {carried:?}");
+    assert_eq!(
+        got, want,
+        "once caught up, the same mosaic as classifying every tile at once"
+    );
+}

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::bench_input::{load_frames, resize};
 use crate::cli::{parse_size, BenchArgs};
 use emojicam::classify::nearest::error;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
@@ -15,7 +16,6 @@ use emojicam::gpu::renderer::RenderPath;
 use emojicam::gpu::AdapterPreference;
 use emojicam::pipeline::{Pipeline, Settings, DEFAULT_CHANGE_THRESHOLD, KEEP_MARGIN};
 use emojicam::sink;
-use emojicam::source;
 
 #[derive(Default)]
 struct Acc {
@@ -46,41 +46,18 @@ fn percentile(v: &[f64], p: f64) -> f64 {
     s[((s.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Decodes up to `n` frames of the input (default: the demo clip).
-fn load_frames(input: Option<&std::path::Path>, n: usize) -> Result<Vec<Frame>> {
-    let dir = std::env::temp_dir().join("emojicam-bench");
-    let path = match input {
-        Some(p) => p.to_path_buf(),
-        None => super::demo::demo_clip_path(&dir)?,
-    };
-    let mut src = source::open(&path)?;
-    let mut frames = Vec::new();
-    while frames.len() < n {
-        match src.next_frame()? {
-            Some(f) => frames.push(f),
-            None => break,
-        }
-    }
-    anyhow::ensure!(!frames.is_empty(), "{} has no frames", path.display());
-    Ok(frames)
-}
-
-fn resize(frame: &Frame, w: u32, h: u32) -> Result<Frame> {
-    if frame.width == w && frame.height == h {
-        return Ok(frame.clone());
-    }
-    let img = image::RgbaImage::from_raw(frame.width, frame.height, frame.rgba.clone()).context("bad frame")?;
-    let out = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
-    Ok(Frame::new(w, h, out.into_raw()))
-}
-
 pub fn run(args: &BenchArgs) -> Result<()> {
     let sizes: Vec<(u32, u32)> = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>()?;
     let classifiers: Vec<ClassifierKind> = args.classifiers.iter().map(|&c| c.into()).collect();
-    let frames_n = args.frames.max(2) as usize;
-    let source_frames = load_frames(args.input.as_deref(), frames_n)?;
+    let onnx = classifiers.contains(&ClassifierKind::Onnx);
+    if args.live_only {
+        if args.live_seconds > 0.0 {
+            super::live_bench::live_runs(args, &sizes)?;
+        }
+        return Ok(());
+    }
+    let source_frames = load_frames(args.input.as_deref(), args.frames.max(2) as usize)?;
     let adapter = AdapterPreference::parse(&args.adapter);
-    let mut first: Option<Pipeline> = None;
     emojicam::outln!(
         "emojicam bench: {} frames per row from {}, tile {}, {} CPU cores",
         source_frames.len(),
@@ -92,11 +69,54 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         args.tile,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
+    let (mut first, batched_720) = stage_tables(args, &sizes, &classifiers, &source_frames, &adapter)?;
+    if let Some(p) = first.as_mut() {
+        let frame = resize(&source_frames[0], 1280, 720)?;
+        render_paths(p, &frame)?;
+    }
+    if let (Some(p), true) = (&first, onnx) {
+        pipelining_table(p, args, &sizes, &source_frames, &adapter)?;
+    }
+    if args.live_seconds > 0.0 && onnx {
+        super::live_bench::live_runs(args, &sizes)?;
+    }
+    if onnx {
+        flicker_report(&source_frames, args.tile, &adapter)?;
+        if let Some(p) = &first {
+            let frame = resize(&source_frames[0], 1280, 720)?;
+            variety_report(p, &frame, args.tile)?;
+            if let Some(model) = &args.compare_model {
+                compare_model(p, &frame, args.tile, model)?;
+            }
+        }
+    }
+    if !args.no_baseline && onnx {
+        let frame = resize(&source_frames[0], 1280, 720)?;
+        let pipeline = match first {
+            Some(p) => p,
+            None => Pipeline::new(Settings::default())?,
+        };
+        baseline(pipeline, &frame, args.tile, batched_720)?;
+    }
+    Ok(())
+}
+
+/// The per-stage table: every size, classifier, and all vs changed tiles. Returns the first
+/// pipeline (its GPU and atlas are shared by the later reports) and the 1280x720 batched
+/// classify time.
+fn stage_tables(
+    args: &BenchArgs,
+    sizes: &[(u32, u32)],
+    classifiers: &[ClassifierKind],
+    source_frames: &[Frame],
+    adapter: &AdapterPreference,
+) -> Result<(Option<Pipeline>, Option<f64>)> {
+    let mut first: Option<Pipeline> = None;
     let mut rows = Vec::new();
     let mut batched_720: Option<f64> = None;
-    for &(w, h) in &sizes {
+    for &(w, h) in sizes {
         let frames: Vec<Frame> = source_frames.iter().map(|f| resize(f, w, h)).collect::<Result<_>>()?;
-        for &kind in &classifiers {
+        for &kind in classifiers {
             // The exhaustive search is a quality reference: a few frames tell its speed.
             let frames = if kind == ClassifierKind::Nearest {
                 &frames[..frames.len().min(3)]
@@ -133,10 +153,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         }
     }
+    print_stage_rows(&rows);
+    Ok((first, batched_720))
+}
+
+type StageRow = ((u32, u32), ClassifierKind, bool, Acc);
+
+fn print_stage_rows(rows: &[StageRow]) {
     emojicam::outln!();
     emojicam::outln!("| size | classifier | tiles classified | fps (end to end) | latency median / p99 ms | upload ms | tile compute + readback ms | classify ms | render + output readback ms | encode ms |");
     emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    for ((w, h), kind, changed_only, acc) in &rows {
+    for ((w, h), kind, changed_only, acc) in rows {
         let fps = 1e3 / median(&acc.total).max(1e-9);
         emojicam::outln!(
             "| {w}x{h} | {} | {} ({:.0}%) | {fps:.1} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
@@ -152,60 +179,38 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             median(&acc.encode),
         );
     }
-    emojicam::outln!("(fps = 1000 / median of tile+classify+render per frame, the stages run back to back; encode is the MP4 recorder's own thread)");
+    emojicam::outln!("(fps = 1000 / median of tile+classify+render per frame, the stages back to back; encode is the MP4 recorder's own thread)");
+}
 
-    if let Some(p) = first.as_mut() {
-        let frame = resize(&source_frames[0], 1280, 720)?;
-        render_paths(p, &frame)?;
-    }
-
-    if let (Some(p), true) = (&first, classifiers.contains(&ClassifierKind::Onnx)) {
-        emojicam::outln!();
-        emojicam::outln!("| size (onnx, changed only) | frames/s, stages back to back | frames/s, pipelined (tile N+1 while classifying N) |");
-        emojicam::outln!("| --- | --- | --- |");
-        for &(w, h) in &sizes {
-            let frames: Vec<Frame> = source_frames.iter().map(|f| resize(f, w, h)).collect::<Result<_>>()?;
-            let settings = Settings {
-                tile: args.tile,
-                adapter: adapter.clone(),
-                change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
-                ..Settings::default()
-            };
-            let mut pipeline = Pipeline::with_parts(p.gpu().clone(), p.atlas().clone(), settings)?;
-            pipeline.process(&frames[0], None)?;
-            // Alternate the two ways so that anything else the machine does weighs on both.
-            let (mut back_to_back, mut pipelined) = (Vec::new(), Vec::new());
-            for _ in 0..2 {
-                back_to_back.push(throughput(&mut pipeline, &frames, false)?);
-                pipelined.push(throughput(&mut pipeline, &frames, true)?);
-            }
-            let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
-            emojicam::outln!("| {w}x{h} | {:.1} | {:.1} |", best(&back_to_back), best(&pipelined));
-        }
-    }
-
-    if args.live_seconds > 0.0 && classifiers.contains(&ClassifierKind::Onnx) {
-        live_runs(args, &sizes, &adapter)?;
-    }
-
-    if classifiers.contains(&ClassifierKind::Onnx) {
-        flicker_report(&source_frames, args.tile, &adapter)?;
-        if let Some(p) = &first {
-            let frame = resize(&source_frames[0], 1280, 720)?;
-            variety_report(p, &frame, args.tile)?;
-            if let Some(model) = &args.compare_model {
-                compare_model(p, &frame, args.tile, model)?;
-            }
-        }
-    }
-
-    if !args.no_baseline && classifiers.contains(&ClassifierKind::Onnx) {
-        let frame = resize(&source_frames[0], 1280, 720)?;
-        let pipeline = match first {
-            Some(p) => p,
-            None => Pipeline::new(Settings::default())?,
+/// Back to back against pipelined (tile N+1 while classifying N), alternating.
+fn pipelining_table(
+    p: &Pipeline,
+    args: &BenchArgs,
+    sizes: &[(u32, u32)],
+    source_frames: &[Frame],
+    adapter: &AdapterPreference,
+) -> Result<()> {
+    emojicam::outln!();
+    emojicam::outln!("| size (onnx, changed only) | frames/s, stages back to back | frames/s, pipelined (tile N+1 while classifying N) |");
+    emojicam::outln!("| --- | --- | --- |");
+    for &(w, h) in sizes {
+        let frames: Vec<Frame> = source_frames.iter().map(|f| resize(f, w, h)).collect::<Result<_>>()?;
+        let settings = Settings {
+            tile: args.tile,
+            adapter: adapter.clone(),
+            change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
+            ..Settings::default()
         };
-        baseline(pipeline, &frame, args.tile, batched_720)?;
+        let mut pipeline = Pipeline::with_parts(p.gpu().clone(), p.atlas().clone(), settings)?;
+        pipeline.process(&frames[0], None)?;
+        // Alternate the two ways so that anything else the machine does weighs on both.
+        let (mut back_to_back, mut pipelined) = (Vec::new(), Vec::new());
+        for _ in 0..2 {
+            back_to_back.push(throughput(&mut pipeline, &frames, false)?);
+            pipelined.push(throughput(&mut pipeline, &frames, true)?);
+        }
+        let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+        emojicam::outln!("| {w}x{h} | {:.1} | {:.1} |", best(&back_to_back), best(&pipelined));
     }
     Ok(())
 }
@@ -265,91 +270,6 @@ fn throughput(pipeline: &mut Pipeline, frames: &[Frame], pipelined: bool) -> Res
         pipeline.render(&mosaic, None)?;
     }
     Ok(frames.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9))
-}
-
-/// The live path itself, as `emojicam --input CLIP --fps 30 --no-window --record OUT.mp4` runs
-/// it: a 30 fps H.264 clip made from the input at each size, decoded and paced on the capture
-/// thread, tiled, classified and rendered, and encoded on the recorder's thread.
-fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)], adapter: &AdapterPreference) -> Result<()> {
-    use emojicam::live::{self, session::Outputs, Input, SessionFactory};
-    let dir = std::env::temp_dir().join("emojicam-bench");
-    std::fs::create_dir_all(&dir)?;
-    let source = load_frames(args.input.as_deref(), 150)?;
-    emojicam::outln!();
-    emojicam::outln!(
-        "| live run ({:.0} s, input played as a 30 fps camera, recording to MP4) | frames | fps | dropped by capture after start-up | latency median / p99 ms | dropped by the recorder |",
-        args.live_seconds
-    );
-    emojicam::outln!("| --- | --- | --- | --- | --- | --- |");
-    for &(w, h) in sizes {
-        // The clip: the input's frames at this size, H.264 at 30 fps.
-        let clip = dir.join(format!("live-{w}x{h}.mp4"));
-        {
-            let info = emojicam::StreamInfo {
-                kind: emojicam::StreamKind::Video,
-                width: w,
-                height: h,
-                rate: Some(emojicam::Rate::new(30, 1)),
-                frames: Some(source.len() as u64),
-                description: "bench clip".into(),
-            };
-            let none: std::sync::Arc<[String]> = Vec::new().into();
-            let mut sink = sink::create(&clip, &info, none.clone(), none)?;
-            for (i, f) in source.iter().enumerate() {
-                let stamp = Stamp::new(i as u64, None);
-                let source_frame = MosaicFrame {
-                    stamp,
-                    ..MosaicFrame::default()
-                };
-                sink.write(&source_frame, Some(&resize(f, w, h)?))?;
-            }
-            sink.finish()?;
-        }
-        let input = Input::File {
-            path: clip.clone(),
-            fps: Some(30),
-        };
-        let started = live::start_capture(&input, None)?;
-        let settings = Settings {
-            tile: args.tile,
-            adapter: adapter.clone(),
-            change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
-            ..Settings::default()
-        };
-        let factory = SessionFactory {
-            config: settings.validate(std::sync::Arc::new(emojicam::Atlas::embedded()?))?,
-            mirror: false,
-            info: started.info.clone(),
-            rate: started.rate,
-            source_name: started.name.clone(),
-            outputs: Outputs {
-                record: Some(dir.join(format!("live-{w}x{h}-mosaic.mp4"))),
-                ..Outputs::default()
-            },
-        };
-        let mut capture = started.capture;
-        let mut session = factory.build_headless()?;
-        let (_stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-        let outcome = live::run_headless(
-            &mut session,
-            &mut capture,
-            started.first,
-            &stop_rx,
-            Some(Duration::from_secs_f64(args.live_seconds)),
-        );
-        capture.stop();
-        let summary = live::finish(&mut session)?;
-        outcome?;
-        let (median, p99) = summary.latency_ms.unwrap_or((0.0, 0.0));
-        emojicam::outln!(
-            "| {w}x{h} | {} | {:.1} | {} | {median:.1} / {p99:.1} | {} |",
-            summary.frames,
-            summary.fps,
-            summary.dropped - summary.dropped_starting,
-            summary.sinks.iter().map(|s| s.dropped).sum::<u64>()
-        );
-    }
-    Ok(())
 }
 
 /// The two render paths on the same classified 1280x720 frame, interleaved so that anything

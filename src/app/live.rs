@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
@@ -14,9 +14,8 @@ use emojicam::live::session::Outputs;
 use emojicam::live::window::{self, LiveEvent, WindowApp};
 use emojicam::live::{self, Input, SessionFactory, StopReason};
 
-pub fn run(args: &LiveArgs) -> Result<()> {
-    let config = super::config(&args.mosaic)?;
-    let size = args.size.as_deref().map(parse_size).transpose()?;
+/// The live options' checks, before anything is opened: `--duration` and the outputs.
+fn check_args(args: &LiveArgs) -> Result<(Option<Duration>, Outputs)> {
     if args.fps == Some(0) {
         return Err(Error::usage("--fps must be at least 1").into());
     }
@@ -57,6 +56,13 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     .filter_map(|(what, p)| p.as_deref().map(|p| (what, p)))
     .collect();
     emojicam::safety::check_paths(&ins, &outs)?;
+    Ok((duration, outputs))
+}
+
+pub fn run(args: &LiveArgs) -> Result<()> {
+    let config = super::config(&args.mosaic)?;
+    let size = args.size.as_deref().map(parse_size).transpose()?;
+    let (duration, outputs) = check_args(args)?;
     // Checked for its type (a FIFO is read once, here); kept until the run ends.
     let input_file = args.input.as_deref().map(emojicam::safety::Input::open).transpose()?;
     let input = match &input_file {
@@ -94,20 +100,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         started.rate
     );
 
-    // Ctrl-C / SIGTERM: stop cleanly (the recording is finished); a second one exits at once.
-    let (stop_tx, stop_rx) = bounded::<()>(1);
-    let hits = AtomicUsize::new(0);
-    let ctrlc_proxy = proxy.clone();
-    ctrlc::set_handler(move || {
-        if hits.fetch_add(1, Ordering::SeqCst) > 0 {
-            std::process::exit(130);
-        }
-        let _ = stop_tx.try_send(());
-        if let Some(p) = &ctrlc_proxy {
-            let _ = p.send_event(LiveEvent::Stop);
-        }
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let stop_rx = stop_on_ctrl_c(proxy)?;
 
     let factory = SessionFactory {
         config,
@@ -118,27 +111,14 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         outputs,
     };
     let (mut session, outcome) = match event_loop {
-        Some(event_loop) => {
-            let deadline = duration.map(|d| Instant::now() + d);
-            let mut app = WindowApp::new(factory, started.capture, started.first, deadline, wake_pending);
-            let run = event_loop.run_app(&mut app);
-            app.capture_mut().stop();
-            let outcome = match (run, app.outcome.take()) {
-                (_, Some(o)) => o,
-                (Err(e), None) => Err(Error::Display(format!("the window's event loop failed: {e}"))),
-                (Ok(()), None) => Ok(StopReason::User),
-            };
-            match app.session.take() {
-                Some(s) => (s, outcome),
-                // The window never got as far as the pipeline.
-                None => {
-                    return Err(outcome
-                        .err()
-                        .unwrap_or_else(|| Error::Other("the window closed before it opened".into()))
-                        .into())
-                }
-            }
-        }
+        Some(event_loop) => run_window(
+            event_loop,
+            factory,
+            started.capture,
+            started.first,
+            duration,
+            wake_pending,
+        )?,
         None => {
             let mut capture = started.capture;
             let mut session = factory.build_headless()?;
@@ -158,4 +138,51 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         }
         StopReason::User | StopReason::Interrupted | StopReason::Duration | StopReason::SourceEnded => Ok(()),
     }
+}
+
+/// The live run in the window: the session and how it ended (an error when the window never
+/// got as far as the pipeline).
+fn run_window(
+    event_loop: winit::event_loop::EventLoop<LiveEvent>,
+    factory: SessionFactory,
+    capture: emojicam::source::reader::FrameReader,
+    first: emojicam::source::reader::ReadFrame,
+    duration: Option<Duration>,
+    wake_pending: Arc<AtomicBool>,
+) -> Result<(emojicam::live::session::Session, std::result::Result<StopReason, Error>)> {
+    let mut app = WindowApp::new(factory, capture, first, duration, wake_pending);
+    let run = event_loop.run_app(&mut app);
+    app.capture_mut().stop();
+    let outcome = match (run, app.outcome.take()) {
+        (_, Some(o)) => o,
+        (Err(e), None) => Err(Error::Display(format!("the window's event loop failed: {e}"))),
+        (Ok(()), None) => Ok(StopReason::User),
+    };
+    match app.session.take() {
+        Some(s) => Ok((s, outcome)),
+        None => Err(outcome
+            .err()
+            .unwrap_or_else(|| Error::Other("the window closed before it opened".into()))
+            .into()),
+    }
+}
+
+/// Ctrl-C / SIGTERM: stop cleanly (the recording is finished); a second one exits at once. The
+/// receiver hears the first one (the window hears it through `proxy`).
+fn stop_on_ctrl_c(
+    proxy: Option<winit::event_loop::EventLoopProxy<LiveEvent>>,
+) -> Result<crossbeam_channel::Receiver<()>> {
+    let (stop_tx, stop_rx) = bounded::<()>(1);
+    let hits = AtomicUsize::new(0);
+    ctrlc::set_handler(move || {
+        if hits.fetch_add(1, Ordering::SeqCst) > 0 {
+            std::process::exit(130);
+        }
+        let _ = stop_tx.try_send(());
+        if let Some(p) = &proxy {
+            let _ = p.send_event(LiveEvent::Stop);
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(stop_rx)
 }

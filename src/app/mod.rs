@@ -1,9 +1,11 @@
 //! The commands behind the CLI. Each returns `anyhow::Result`: this is the binary's edge.
 
 pub mod bench;
+pub mod bench_input;
 pub mod demo;
 pub mod info;
 pub mod live;
+pub mod live_bench;
 pub mod render;
 
 use std::sync::Arc;

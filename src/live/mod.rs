@@ -141,9 +141,30 @@ pub struct SessionFactory {
     pub outputs: Outputs,
 }
 
+/// Share of the frame interval the pipeline's own stages (tile, classify, render) may take
+/// live; the rest is for decoding, drawing and encoding, which share the CPU on a machine
+/// without a GPU.
+pub const FRAME_BUDGET_SHARE: f64 = 0.7;
+
+/// The live frame budget at `rate` ([`Settings::frame_budget`]); `EMOJICAM_FRAME_BUDGET` set
+/// to `off` turns it off (every changed tile every frame), or to a number of ms sets it.
+pub fn frame_budget(rate: Rate) -> Option<Duration> {
+    match std::env::var("EMOJICAM_FRAME_BUDGET").as_deref() {
+        Ok("off") => None,
+        Ok(ms) if ms.parse::<f64>().is_ok_and(|v| v.is_finite() && v > 0.0) => {
+            ms.parse::<f64>().ok().map(|v| Duration::from_secs_f64(v / 1e3))
+        }
+        _ => Some(rate.frame_duration().mul_f64(FRAME_BUDGET_SHARE)),
+    }
+}
+
 impl SessionFactory {
     pub fn build(self, gpu: Arc<GpuContext>) -> Result<Session> {
-        let pipeline = Pipeline::with_gpu(gpu, self.config)?;
+        let mut config = self.config;
+        if config.settings().frame_budget.is_none() {
+            config.set_frame_budget(frame_budget(self.rate));
+        }
+        let pipeline = Pipeline::with_gpu(gpu, config)?;
         Session::new(
             pipeline,
             self.info,
@@ -219,6 +240,9 @@ pub struct Summary {
     pub dropped_starting: u64,
     /// Capture to mosaic ready, median and 99th percentile, in ms.
     pub latency_ms: Option<(f64, f64)>,
+    /// Frames whose changed tiles did not all fit the frame budget (the rest were carried to
+    /// the next frame).
+    pub adapted: u64,
     pub sinks: Vec<SinkReport>,
 }
 
@@ -234,6 +258,13 @@ impl std::fmt::Display for Summary {
         }
         if let Some((median, p99)) = self.latency_ms {
             write!(f, "; latency median {median:.1} ms, p99 {p99:.1} ms")?;
+        }
+        if self.adapted > 0 {
+            write!(
+                f,
+                "; {} frames adapted (the tiles that changed most first, the rest a frame later)",
+                self.adapted
+            )?;
         }
         for s in &self.sinks {
             write!(f, "\nemojicam: {s}")?;
@@ -252,6 +283,7 @@ pub fn finish(session: &mut Session) -> Result<Summary> {
         dropped: session.stats.dropped,
         dropped_starting: session.stats.dropped_starting.min(session.stats.dropped),
         latency_ms: session.stats.latency_percentiles(),
+        adapted: session.stats.adapted,
         sinks,
     })
 }

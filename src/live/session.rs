@@ -42,6 +42,10 @@ pub struct Stats {
     pub latency: Duration,
     pub classified: usize,
     pub tiles: usize,
+    /// Changed tiles of the last frame left for the next by the frame budget.
+    pub carried: usize,
+    /// Frames on which the frame budget carried tiles over.
+    pub adapted: u64,
     recent: VecDeque<Instant>,
     /// The latency in ms (capture to mosaic ready) of every frame captured after the first
     /// mosaic was out, for the end-of-run report.
@@ -63,6 +67,8 @@ impl Default for Stats {
             latency: Duration::ZERO,
             classified: 0,
             tiles: 0,
+            carried: 0,
+            adapted: 0,
             recent: VecDeque::with_capacity(128),
             latencies: Vec::new(),
             dropped_starting: 0,
@@ -306,6 +312,8 @@ impl Session {
         let times = self.pipeline.times();
         self.stats.classified = times.classified;
         self.stats.tiles = times.tiles;
+        self.stats.carried = times.carried;
+        self.stats.adapted += u64::from(times.carried > 0);
         if needs_image {
             let image = self.pipeline.render(mosaic, None)?;
             let has_recorder = self.recorder.is_some();
@@ -490,6 +498,9 @@ impl Session {
             background_name(s.background),
             if self.mirror { "  MIRROR" } else { "" },
         );
+        if self.stats.carried > 0 {
+            t.push_str(&format!("\nBEHIND: {} CHANGED TILES WAIT A FRAME", self.stats.carried));
+        }
         if let Some(r) = &self.recorder {
             t.push_str(&format!("\nREC {}", r.path().display()));
             if r.dropped() > 0 {

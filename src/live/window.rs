@@ -59,6 +59,8 @@ pub struct WindowApp {
     capture: FrameReader,
     /// The first frame, taken before the window opened; shown as soon as it is up.
     pending: Option<ReadFrame>,
+    /// `--duration`: counted from the first mosaic on screen, as without a window.
+    duration: Option<std::time::Duration>,
     deadline: Option<Instant>,
     gfx: Option<Gfx>,
     pub session: Option<Session>,
@@ -79,14 +81,15 @@ impl WindowApp {
         factory: SessionFactory,
         capture: FrameReader,
         first: ReadFrame,
-        deadline: Option<Instant>,
+        duration: Option<std::time::Duration>,
         wake_pending: Arc<AtomicBool>,
     ) -> Self {
         Self {
             factory: Some(factory),
             capture,
             pending: Some(first),
-            deadline,
+            duration,
+            deadline: None,
             gfx: None,
             session: None,
             outcome: None,
@@ -228,6 +231,9 @@ impl WindowApp {
         if s.recording().is_some() {
             title.push_str(" — REC");
         }
+        if s.stats.carried > 0 {
+            title.push_str(" — behind: changed tiles wait a frame");
+        }
         if self.show_help {
             title.push_str(" — keys: + - M O E B R S I H F Q");
         }
@@ -256,22 +262,7 @@ impl WindowApp {
         };
         let view = surface_texture.texture.create_view(&Default::default());
         let (w, h) = (gfx.config.width, gfx.config.height);
-        let src = (grid.src_width, grid.src_height);
-        let full = Rect::new(0.0, 0.0, w as f32, h as f32);
-        let (mosaic_rect, original_rect) = match self.original {
-            Original::Beside => {
-                let half = w as f32 / 2.0;
-                (
-                    Rect::fit(src, Rect::new(half, 0.0, half, h as f32)),
-                    Some(Rect::fit(src, Rect::new(0.0, 0.0, half, h as f32))),
-                )
-            }
-            Original::Blended => {
-                let r = Rect::fit(src, full);
-                (r, Some(r))
-            }
-            Original::Off => (Rect::fit(src, full), None),
-        };
+        let (mosaic_rect, original_rect) = layout(self.original, (grid.src_width, grid.src_height), (w, h));
         let mut encoder = gfx
             .gpu
             .device
@@ -286,22 +277,7 @@ impl WindowApp {
         // The mosaic is rendered offscreen at exactly its on-screen size and copied 1:1 onto
         // the surface: drawing the renderer straight into lavapipe's sRGB swapchain image hung
         // the queue (Mesa 22.3), and this costs one full-window copy.
-        let (mw, mh) = (mosaic_rect.w.max(1.0) as u32, mosaic_rect.h.max(1.0) as u32);
-        if gfx
-            .mosaic
-            .as_ref()
-            .is_none_or(|(t, _)| t.width() != mw || t.height() != mh)
-        {
-            let texture = crate::gpu::texture_2d(
-                &gfx.gpu.device,
-                "window mosaic",
-                (mw, mh),
-                OFFSCREEN_FORMAT,
-                TARGET_USAGE | wgpu::TextureUsages::TEXTURE_BINDING,
-            );
-            let view = texture.create_view(&Default::default());
-            gfx.mosaic = Some((texture, view));
-        }
+        gfx.ensure_mosaic(&mosaic_rect);
         let Some((mosaic_texture, mosaic_view)) = &gfx.mosaic else {
             return Ok(());
         };
@@ -335,16 +311,7 @@ impl WindowApp {
                 alpha,
             );
         }
-        let mut text = String::new();
-        if self.show_stats {
-            text = session.stats_text();
-        }
-        if self.show_help {
-            if !text.is_empty() {
-                text.push_str("\n\n");
-            }
-            text.push_str(HELP);
-        }
+        let text = overlay_text(self.show_stats.then(|| session.stats_text()), self.show_help);
         let scale = if h >= 600 { 2.0 } else { 1.0 };
         gfx.overlay.draw_text(
             &gfx.gpu.device,
@@ -426,6 +393,64 @@ impl WindowApp {
     }
 }
 
+impl Gfx {
+    /// Makes the offscreen mosaic texture `rect`'s size (remade when the size changed).
+    fn ensure_mosaic(&mut self, rect: &Rect) {
+        let (mw, mh) = (rect.w.max(1.0) as u32, rect.h.max(1.0) as u32);
+        if self
+            .mosaic
+            .as_ref()
+            .is_some_and(|(t, _)| t.width() != mw || t.height() != mh)
+        {
+            self.mosaic = None;
+        }
+        let device = &self.gpu.device;
+        self.mosaic.get_or_insert_with(|| {
+            let texture = crate::gpu::texture_2d(
+                device,
+                "window mosaic",
+                (mw, mh),
+                OFFSCREEN_FORMAT,
+                TARGET_USAGE | wgpu::TextureUsages::TEXTURE_BINDING,
+            );
+            let view = texture.create_view(&Default::default());
+            (texture, view)
+        });
+    }
+}
+
+/// Where the mosaic and (when shown) the original go in a `w` x `h` window, letterboxed to the
+/// source's aspect ratio.
+fn layout(original: Original, src: (u32, u32), (w, h): (u32, u32)) -> (Rect, Option<Rect>) {
+    let full = Rect::new(0.0, 0.0, w as f32, h as f32);
+    match original {
+        Original::Beside => {
+            let half = w as f32 / 2.0;
+            (
+                Rect::fit(src, Rect::new(half, 0.0, half, h as f32)),
+                Some(Rect::fit(src, Rect::new(0.0, 0.0, half, h as f32))),
+            )
+        }
+        Original::Blended => {
+            let r = Rect::fit(src, full);
+            (r, Some(r))
+        }
+        Original::Off => (Rect::fit(src, full), None),
+    }
+}
+
+/// The overlay's text: the stats and/or the keys.
+fn overlay_text(stats: Option<String>, help: bool) -> String {
+    let mut text = stats.unwrap_or_default();
+    if help {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(HELP);
+    }
+    text
+}
+
 impl ApplicationHandler<LiveEvent> for WindowApp {
     fn resumed(&mut self, event_loop: &ActiveEventLoop) {
         if self.gfx.is_some() {
@@ -476,6 +501,9 @@ impl ApplicationHandler<LiveEvent> for WindowApp {
                 }
                 if let (Some((at, dropped)), Some(session)) = (self.shown.take(), self.session.as_mut()) {
                     session.stats.shown(at, dropped);
+                    if session.stats.frames == 1 {
+                        self.deadline = self.duration.map(|d| Instant::now() + d);
+                    }
                 }
                 self.update_title(false);
             }

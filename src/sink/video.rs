@@ -271,7 +271,20 @@ impl VideoSink {
             // Constant quality; fast enough to keep up with the pipeline on two cores.
             enc.set_property_from_str("pass", "qual");
             enc.set_property("quantizer", 23u32);
-            enc.set_property_from_str("speed-preset", "superfast");
+            // A live recording shares the CPU with the pipeline; EMOJICAM_RECORD_PRESET names
+            // another x264 preset for it (for measuring).
+            let preset = std::env::var("EMOJICAM_RECORD_PRESET")
+                .ok()
+                .filter(|p| self.recording() && ["ultrafast", "superfast", "veryfast", "faster"].contains(&p.as_str()))
+                .unwrap_or_else(|| "superfast".into());
+            enc.set_property_from_str("speed-preset", &preset);
+            if self.recording() {
+                // GStreamer's x264enc turns trellis quantisation on whatever the preset; it
+                // was the largest single cost of a live 1080p run (14% of all CPU time, perf).
+                // EMOJICAM_RECORD_TRELLIS=1 keeps it (for measuring).
+                let trellis = std::env::var("EMOJICAM_RECORD_TRELLIS").is_ok_and(|v| v == "1");
+                enc.set_property("trellis", trellis);
+            }
             // No B-frames: decode order is display order, so MP4's sample durations follow
             // the input's timestamps exactly, variable frame rates included.
             enc.set_property("bframes", 0u32);

@@ -100,10 +100,10 @@ struct Params {
 
 assert_layout!(Params, size 32, width @ 0, height @ 4, tile @ 8, cols @ 12, rows @ 16);
 
-/// The frame as the tiler reads it: four RGBA8 pixels per Rgba32Uint texel, so one fetch
-/// reads four pixels (lavapipe's per-fetch cost dominates the tiling).
-struct FrameTexture {
-    texture: wgpu::Texture,
+/// The frame as the tiler reads it: its RGBA8 pixels as they are, in a storage buffer (one
+/// word per pixel, read with plain loads instead of texel fetches).
+struct FrameBuffer {
+    buffer: wgpu::Buffer,
     width: u32,
     height: u32,
     /// An Rgba8Unorm copy for showing the original, uploaded only when asked for.
@@ -140,7 +140,7 @@ pub struct Tiler {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
-    frame: Option<FrameTexture>,
+    frame: Option<FrameBuffer>,
     grid: Option<GridBuffers>,
     /// Per tile the quadrant means of the patch last classified. Kept on the CPU and
     /// uploaded with the next frame, so a caller that has already submitted frame N+1 can
@@ -149,8 +149,6 @@ pub struct Tiler {
     reference_dirty: bool,
     /// Upload the frame as Rgba8Unorm too (for [`Tiler::frame_view`]).
     keep_preview: bool,
-    /// Rows padded to whole texels, for frames whose width is not a multiple of 4.
-    padded: Vec<u8>,
 }
 
 impl Tiler {
@@ -163,7 +161,7 @@ impl Tiler {
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("tiler"),
             entries: &[
-                bind::compute(0, bind::texture(wgpu::TextureSampleType::Uint)),
+                bind::compute(0, bind::storage(true)),
                 bind::compute(1, bind::UNIFORM),
                 bind::compute(2, bind::storage(false)),
                 bind::compute(3, bind::storage(true)),
@@ -183,7 +181,6 @@ impl Tiler {
             reference: Vec::new(),
             reference_dirty: false,
             keep_preview: false,
-            padded: Vec::new(),
         }
     }
 
@@ -222,24 +219,7 @@ impl Tiler {
             return Err(Error::gpu("tiler resources missing"));
         };
         let queue = &self.ctx.queue;
-        let texels = frame.width.div_ceil(4);
-        let row = frame.width as usize * 4;
-        let data: &[u8] = if frame.width % 4 == 0 {
-            &frame.rgba
-        } else {
-            // Pad each row to whole texels (the padding pixels are never read).
-            let padded_row = texels as usize * 16;
-            self.padded.resize(padded_row * frame.height as usize, 0);
-            for (dst, src) in self
-                .padded
-                .chunks_exact_mut(padded_row)
-                .zip(frame.rgba.chunks_exact(row))
-            {
-                dst[..row].copy_from_slice(src);
-            }
-            &self.padded
-        };
-        write_texture(queue, &tex.texture, data, texels * 16);
+        queue.write_buffer(&tex.buffer, 0, &frame.rgba);
         if let Some((preview, _)) = &tex.preview {
             write_texture(queue, preview, &frame.rgba, frame.width * 4);
         }
@@ -350,55 +330,65 @@ impl Tiler {
         Ok(())
     }
 
-    /// Makes the frame texture (and the preview, when kept) fit a `width` x `height` frame;
-    /// returns whether it was remade, and the texture.
-    fn ensure_frame(&mut self, width: u32, height: u32) -> Result<(bool, wgpu::Texture)> {
+    /// Makes the frame buffer (and the preview, when kept) fit a `width` x `height` frame;
+    /// returns whether it was remade, and the buffer.
+    fn ensure_frame(&mut self, width: u32, height: u32) -> Result<(bool, wgpu::Buffer)> {
         let device = &self.ctx.device;
-        let max_dim = device.limits().max_texture_dimension_2d;
-        if width > max_dim || height > max_dim {
+        let limits = device.limits();
+        let bytes = width as u64 * height as u64 * 4;
+        let max_dim = limits.max_texture_dimension_2d;
+        if bytes > limits.max_storage_buffer_binding_size || bytes > limits.max_buffer_size {
+            return Err(Error::GpuLimit(format!(
+                "frame {width}x{height} ({bytes} bytes) exceeds this GPU's buffer limit of {} bytes",
+                limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)
+            )));
+        }
+        if self.keep_preview && (width > max_dim || height > max_dim) {
             return Err(Error::GpuLimit(format!(
                 "frame {width}x{height} exceeds this GPU's texture limit of {max_dim} px"
             )));
         }
-        let texture = |label, w, format| {
-            texture_2d(
-                device,
-                label,
-                (w, height),
-                format,
-                wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            )
-        };
         let changed = self
             .frame
             .as_ref()
             .is_none_or(|f| f.width != width || f.height != height);
         let frame = match &mut self.frame {
             Some(f) if !changed => f,
-            slot => slot.insert(FrameTexture {
-                texture: texture("tiler frame", width.div_ceil(4), wgpu::TextureFormat::Rgba32Uint),
+            slot => slot.insert(FrameBuffer {
+                buffer: buffer(
+                    device,
+                    "tiler frame",
+                    bytes,
+                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                ),
                 width,
                 height,
                 preview: None,
             }),
         };
         if self.keep_preview && frame.preview.is_none() {
-            let t = texture("frame preview", width, wgpu::TextureFormat::Rgba8Unorm);
+            let t = texture_2d(
+                device,
+                "frame preview",
+                (width, height),
+                wgpu::TextureFormat::Rgba8Unorm,
+                wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            );
             let v = t.create_view(&Default::default());
             frame.preview = Some((t, v));
         }
-        Ok((changed, frame.texture.clone()))
+        Ok((changed, frame.buffer.clone()))
     }
 }
 
 impl GridBuffers {
-    /// Every buffer and the bind group for tiling `frame` (the tiler's packed frame texture)
+    /// Every buffer and the bind group for tiling `frame` (the tiler's frame buffer)
     /// into `grid`; writes `grid` into `params`.
     fn new(
         ctx: &GpuContext,
         layout: &wgpu::BindGroupLayout,
         params: &wgpu::Buffer,
-        frame: &wgpu::Texture,
+        frame: &wgpu::Buffer,
         grid: Grid,
     ) -> Result<Self> {
         let device = &ctx.device;
@@ -435,7 +425,7 @@ impl GridBuffers {
             "tiler",
             layout,
             &[
-                wgpu::BindingResource::TextureView(&frame.create_view(&Default::default())),
+                frame.as_entire_binding(),
                 params.as_entire_binding(),
                 patches.as_entire_binding(),
                 reference.as_entire_binding(),

@@ -2,9 +2,10 @@
 // and measures how much each tile changed since it was last classified.
 //
 // Bindings (group 0):
-//   0 frame:     texture_2d<u32> (Rgba32Uint): the frame's RGBA8 pixels, four per texel
-//                (texel (i, y) holds pixels 4i..4i+3 of row y, one u32 each, R in the low
-//                byte): one fetch reads four pixels
+//   0 frame:     storage array<u32>, read: the frame's RGBA8 pixels, one word each (R in
+//                the low byte), row-major with no padding (pixel (x, y) is word y*width + x).
+//                A storage-buffer load is a plain memory read (no texel fetch), and the
+//                frame is uploaded as it is (the speed-up is not measured on its own)
 //   1 params:    uniform Params (frame size, tile size, grid size)
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte
@@ -34,7 +35,7 @@ struct Params {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var frame: texture_2d<u32>;
+@group(0) @binding(0) var<storage, read> frame: array<u32>;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read_write> patches: array<u32>;
 @group(0) @binding(3) var<storage, read> reference: array<vec4<u32>>;
@@ -47,7 +48,7 @@ override WORKGROUP: u32;
 const NEVER: u32 = 0xffffffffu;
 
 fn pixel(x: u32, y: u32) -> u32 {
-    return textureLoad(frame, vec2<u32>(x / 4u, y), 0)[x % 4u];
+    return frame[y * params.width + x];
 }
 
 fn rgb(p: u32) -> vec3<u32> {
@@ -90,20 +91,11 @@ fn average(sx: vec2<u32>, sy: vec2<u32>) -> u32 {
 fn patch_row(col: u32, row: u32, py: u32, whole10: bool) -> array<u32, 10> {
     var out: array<u32, 10>;
     if (whole10) {
-        // 10 px tiles inside the frame: each patch pixel is one source pixel, and the row's
-        // ten pixels lie in three texels, starting at pixel 0 or 2 of the first.
-        let x = col * 10u;
-        let y = row * 10u + py;
-        let a = textureLoad(frame, vec2<u32>(x / 4u, y), 0);
-        let b = textureLoad(frame, vec2<u32>(x / 4u + 1u, y), 0);
-        let c = textureLoad(frame, vec2<u32>(x / 4u + 2u, y), 0);
-        let odd = (x % 4u) != 0u;
-        out = array<u32, 10>(
-            select(a.x, a.z, odd), select(a.y, a.w, odd), select(a.z, b.x, odd),
-            select(a.w, b.y, odd), select(b.x, b.z, odd), select(b.y, b.w, odd),
-            select(b.z, c.x, odd), select(b.w, c.y, odd), select(c.x, c.z, odd),
-            select(c.y, c.w, odd),
-        );
+        // 10 px tiles inside the frame: each patch pixel is one source pixel.
+        let base = (row * 10u + py) * params.width + col * 10u;
+        for (var i = 0u; i < 10u; i++) {
+            out[i] = frame[base + i];
+        }
     } else {
         let sy = span(row * params.tile, py, params.height);
         for (var px = 0u; px < 10u; px++) {

@@ -1,0 +1,34 @@
+//! The bench's input: frames decoded from the input file (default: the demo clip), resized.
+
+use anyhow::{Context, Result};
+
+use emojicam::frame::Frame;
+use emojicam::source;
+
+/// Decodes up to `n` frames of the input (default: the demo clip).
+pub fn load_frames(input: Option<&std::path::Path>, n: usize) -> Result<Vec<Frame>> {
+    let dir = std::env::temp_dir().join("emojicam-bench");
+    let path = match input {
+        Some(p) => p.to_path_buf(),
+        None => super::demo::demo_clip_path(&dir)?,
+    };
+    let mut src = source::open(&path)?;
+    let mut frames = Vec::new();
+    while frames.len() < n {
+        match src.next_frame()? {
+            Some(f) => frames.push(f),
+            None => break,
+        }
+    }
+    anyhow::ensure!(!frames.is_empty(), "{} has no frames", path.display());
+    Ok(frames)
+}
+
+pub fn resize(frame: &Frame, w: u32, h: u32) -> Result<Frame> {
+    if frame.width == w && frame.height == h {
+        return Ok(frame.clone());
+    }
+    let img = image::RgbaImage::from_raw(frame.width, frame.height, frame.rgba.clone()).context("bad frame")?;
+    let out = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
+    Ok(Frame::new(w, h, out.into_raw()))
+}

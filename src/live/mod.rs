@@ -146,7 +146,7 @@ pub struct SessionFactory {
 /// without a GPU.
 pub const FRAME_BUDGET_SHARE: f64 = 0.7;
 
-/// The live frame budget at `rate` ([`Settings::frame_budget`]); `EMOJICAM_FRAME_BUDGET` set
+/// The live frame budget at `rate` ([`Settings::frame_budget`](crate::config::Settings::frame_budget)); `EMOJICAM_FRAME_BUDGET` set
 /// to `off` turns it off (every changed tile every frame), or to a number of ms sets it.
 pub fn frame_budget(rate: Rate) -> Option<Duration> {
     match std::env::var("EMOJICAM_FRAME_BUDGET").as_deref() {

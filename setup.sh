@@ -81,6 +81,6 @@ else
 fi
 
 if ! command -v cargo >/dev/null; then
-    echo "setup: system packages are in place; now install Rust (1.85 or newer) with rustup, then: cargo run --release -- demo" >&2
+    echo "setup: system packages are in place; now install Rust (1.89 or newer) with rustup, then: cargo run --release -- demo" >&2
     exit 1
 fi

@@ -233,7 +233,7 @@ impl Classifier for OnnxClassifier {
 
     fn classify_at(&mut self, patches: &[u8], positions: &[[u32; 2]], out: &mut Vec<u32>) -> Result<()> {
         out.clear();
-        if patches.len() % PATCH_BYTES != 0 {
+        if !patches.len().is_multiple_of(PATCH_BYTES) {
             return Err(ClassifyError::PartialPatch(patches.len()).into());
         }
         let n = patches.len() / PATCH_BYTES;

@@ -18,7 +18,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::Sink;
@@ -121,17 +120,25 @@ fn busy(target: &Path) -> Error {
     }
 }
 
-/// `flock(2)` without waiting: `Ok(false)` when another open file holds a conflicting lock.
-fn try_flock(file: &File, op: i32) -> std::io::Result<bool> {
-    // SAFETY: flock on a file descriptor we own; no memory is passed.
-    if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(e)
+/// The kind of `flock(2)` lock [`try_lock`] takes.
+#[derive(Clone, Copy, Debug)]
+enum Lock {
+    Shared,
+    Exclusive,
+}
+
+/// A `flock(2)` lock without waiting (std's `File::try_lock`, which is `flock` on Linux):
+/// `Ok(false)` when another open file holds a conflicting lock. The lock is released when
+/// `file` is closed.
+fn try_lock(file: &File, lock: Lock) -> std::io::Result<bool> {
+    let taken = match lock {
+        Lock::Shared => file.try_lock_shared(),
+        Lock::Exclusive => file.try_lock(),
+    };
+    match taken {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
 
@@ -148,7 +155,7 @@ fn lock_partial(target: &Path, temp: &Path) -> Result<File> {
             .mode(0o666)
             .open(temp)
             .map_err(&err)?;
-        if !try_flock(&file, libc::LOCK_EX).map_err(&err)? {
+        if !try_lock(&file, Lock::Exclusive).map_err(&err)? {
             return Err(busy(target));
         }
         // The lock holds the file under this name only if the name still points at it.
@@ -222,7 +229,7 @@ impl AtomicFile {
             Mode::Temp => {
                 // A recording written in place holds a lock on the target itself.
                 if let Ok(existing) = File::open(&real) {
-                    if !try_flock(&existing, libc::LOCK_SH).map_err(write_err(target))? {
+                    if !try_lock(&existing, Lock::Shared).map_err(write_err(target))? {
                         return Err(busy(target));
                     }
                 }
@@ -236,7 +243,7 @@ impl AtomicFile {
                     .create_new(true)
                     .open(&real)
                     .map_err(write_err(target))?;
-                if !try_flock(&file, libc::LOCK_EX).map_err(write_err(target))? {
+                if !try_lock(&file, Lock::Exclusive).map_err(write_err(target))? {
                     return Err(busy(target));
                 }
                 Some(file)

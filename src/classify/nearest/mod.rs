@@ -177,7 +177,7 @@ impl Classifier for NearestClassifier {
     }
 
     fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
-        if patches.len() % PATCH_BYTES != 0 {
+        if !patches.len().is_multiple_of(PATCH_BYTES) {
             return Err(ClassifyError::PartialPatch(patches.len()).into());
         }
         let tiles = (patches.len() / PATCH_BYTES) as u64;

@@ -2,29 +2,25 @@
 //! the output buffer type with YUYV, then one `write()` per frame.
 //!
 //! The ioctls live behind [`VideoOutputDevice`] so the writer is testable against a plain file
-//! or FIFO ([`FileOutput`]). Writes never block: a frame the device cannot take at once
+//! or FIFO ([`FileOutput`]); they are made through `source::v4l2`, which holds the one
+//! `unsafe` call. Writes never block: a frame the device cannot take at once
 //! (EAGAIN/EBUSY) is dropped and counted.
 
-use std::ffi::CString;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{image_of, Sink};
 use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
+use crate::source::v4l2::{self as ioctl, Format, StreamParm, CAP_VIDEO_OUTPUT};
 
 /// YUYV fourcc ('Y','U','Y','V').
 pub const FOURCC_YUYV: u32 = 0x5659_5559;
-const VIDIOC_QUERYCAP: libc::c_ulong = 0x8068_5600;
-const VIDIOC_S_FMT: libc::c_ulong = 0xc0d0_5605;
-const VIDIOC_S_PARM: libc::c_ulong = 0xc0cc_5616;
 const V4L2_BUF_TYPE_VIDEO_OUTPUT: u32 = 2;
-const V4L2_CAP_VIDEO_OUTPUT: u32 = 0x2;
-const V4L2_CAP_DEVICE_CAPS: u32 = 0x8000_0000;
 const V4L2_FIELD_NONE: u32 = 1;
 const V4L2_COLORSPACE_SRGB: u32 = 8;
 
@@ -38,45 +34,6 @@ pub trait VideoOutputDevice: Send {
         Ok(())
     }
 }
-
-#[repr(C)]
-struct V4l2Capability {
-    driver: [u8; 16],
-    card: [u8; 32],
-    bus_info: [u8; 32],
-    version: u32,
-    capabilities: u32,
-    device_caps: u32,
-    reserved: [u32; 3],
-}
-
-/// `struct v4l2_format` with the `pix` member of its union (208 bytes on 64-bit Linux: the
-/// union is 8-aligned).
-#[repr(C)]
-struct V4l2Format {
-    kind: u32,
-    _pad: u32,
-    /// width, height, pixelformat, field, bytesperline, sizeimage, colorspace, priv, flags,
-    /// ycbcr_enc, quantization, xfer_func
-    pix: [u32; 12],
-    _rest: [u8; 152],
-}
-
-/// `struct v4l2_streamparm` with the `output` member of its union (204 bytes): type,
-/// capability, outputmode, timeperframe (numerator, denominator: seconds per frame),
-/// extendedmode, writebuffers, reserved.
-#[repr(C)]
-struct V4l2StreamParm {
-    kind: u32,
-    capability: u32,
-    outputmode: u32,
-    timeperframe: [u32; 2],
-    _rest: [u32; 46],
-}
-
-const _: () = assert!(std::mem::size_of::<V4l2StreamParm>() == 204);
-const _: () = assert!(std::mem::size_of::<V4l2Capability>() == 104);
-const _: () = assert!(std::mem::size_of::<V4l2Format>() == 208);
 
 /// A real v4l2loopback device.
 pub struct V4l2Device {
@@ -92,45 +49,34 @@ impl V4l2Device {
     /// Opens `path` (non-blocking) and checks that it is a video output device.
     pub fn open(path: &Path) -> Result<Self> {
         let shown = path.display();
-        let c_path =
-            CString::new(path.as_os_str().as_bytes()).map_err(|_| vcam(format!("{shown}: invalid device path")))?;
-        // SAFETY: c_path is a valid NUL-terminated string.
-        let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
-        if fd < 0 {
-            let err = std::io::Error::last_os_error();
-            return Err(vcam(match err.raw_os_error() {
-                Some(libc::ENOENT) => format!(
-                    "{shown} does not exist: load v4l2loopback (see README), e.g. sudo modprobe v4l2loopback video_nr=9 card_label=emojicam exclusive_caps=1"
-                ),
-                Some(libc::EACCES) | Some(libc::EPERM) => format!(
-                    "{shown}: permission denied: add yourself to the 'video' group or check ls -l {shown}"
-                ),
-                Some(libc::EBUSY) => format!(
-                    "{shown} is busy: another program is writing to it (close it, or pick another device)"
-                ),
-                _ => format!("cannot open {shown}: {err}"),
-            }));
-        }
-        // SAFETY: fd was just returned by open and is owned by nobody else.
-        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        // Never blocks: a write the device cannot take at once fails with EAGAIN (std adds
+        // O_CLOEXEC).
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|err| {
+                vcam(match err.raw_os_error() {
+                    Some(libc::ENOENT) => format!(
+                        "{shown} does not exist: load v4l2loopback (see README), e.g. sudo modprobe v4l2loopback video_nr=9 card_label=emojicam exclusive_caps=1"
+                    ),
+                    Some(libc::EACCES) | Some(libc::EPERM) => format!(
+                        "{shown}: permission denied: add yourself to the 'video' group or check ls -l {shown}"
+                    ),
+                    Some(libc::EBUSY) => format!(
+                        "{shown} is busy: another program is writing to it (close it, or pick another device)"
+                    ),
+                    _ => format!("cannot open {shown}: {err}"),
+                })
+            })?;
         let not_output = || {
             vcam(format!(
                 "{shown} is not a video output device: is it a v4l2loopback device? modprobe v4l2loopback video_nr=9 exclusive_caps=1, then use /dev/video9"
             ))
         };
-        // SAFETY: zeroed is a valid bit pattern for this plain C struct.
-        let mut cap: V4l2Capability = unsafe { std::mem::zeroed() };
-        // SAFETY: VIDIOC_QUERYCAP writes a v4l2_capability into `cap`, which is large enough.
-        let rc = unsafe { libc::ioctl(file.as_raw_fd(), VIDIOC_QUERYCAP as _, &mut cap) };
-        if rc < 0 {
-            return Err(not_output());
-        }
-        let caps = if cap.capabilities & V4L2_CAP_DEVICE_CAPS != 0 {
-            cap.device_caps
-        } else {
-            cap.capabilities
-        };
-        if caps & V4L2_CAP_VIDEO_OUTPUT == 0 {
+        let caps = ioctl::query_caps(file.as_raw_fd()).map_err(|_| not_output())?;
+        if caps.node_caps() & CAP_VIDEO_OUTPUT == 0 {
             return Err(not_output());
         }
         Ok(Self {
@@ -148,7 +94,7 @@ impl VideoOutputDevice for V4l2Device {
         } else {
             width * height * 3 / 2
         };
-        let mut fmt = V4l2Format {
+        let mut fmt = Format {
             kind: V4L2_BUF_TYPE_VIDEO_OUTPUT,
             _pad: 0,
             pix: [
@@ -167,10 +113,7 @@ impl VideoOutputDevice for V4l2Device {
             ],
             _rest: [0; 152],
         };
-        // SAFETY: VIDIOC_S_FMT reads and writes a v4l2_format, which `fmt` is laid out as.
-        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), VIDIOC_S_FMT as _, &mut fmt) };
-        if rc < 0 {
-            let err = std::io::Error::last_os_error();
+        if let Err(err) = ioctl::ioctl(self.file.as_raw_fd(), &mut fmt) {
             return Err(vcam(match err.raw_os_error() {
                 Some(libc::EBUSY) => format!(
                     "{} is busy: another program holds it with a different format (close it and retry)",
@@ -183,23 +126,15 @@ impl VideoOutputDevice for V4l2Device {
     }
 
     fn set_rate(&mut self, num: u32, den: u32) -> Result<()> {
-        let mut parm = V4l2StreamParm {
+        let mut parm = StreamParm {
             kind: V4L2_BUF_TYPE_VIDEO_OUTPUT,
             capability: 0,
             outputmode: 0,
             timeperframe: [den, num],
             _rest: [0; 46],
         };
-        // SAFETY: VIDIOC_S_PARM reads and writes a v4l2_streamparm, which `parm` is laid out as.
-        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), VIDIOC_S_PARM as _, &mut parm) };
-        if rc < 0 {
-            let err = std::io::Error::last_os_error();
-            return Err(vcam(format!(
-                "{}: cannot set {num}/{den} fps: {err}",
-                self.path.display()
-            )));
-        }
-        Ok(())
+        ioctl::ioctl(self.file.as_raw_fd(), &mut parm)
+            .map_err(|err| vcam(format!("{}: cannot set {num}/{den} fps: {err}", self.path.display())))
     }
 
     fn write_frame(&mut self, bytes: &[u8]) -> Result<bool> {

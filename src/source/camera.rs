@@ -112,9 +112,9 @@ impl FourCc {
     }
 }
 
-/// What VIDIOC_QUERYCAP says about a device node. Read here rather than with the `v4l`
-/// crate's `query_caps`, which panics on names that are not UTF-8 (a driver's 32-byte name
-/// cut in the middle of a character, a loopback device's label).
+/// What VIDIOC_QUERYCAP says about a device node. Read with [`super::v4l2::query_caps`]
+/// rather than the `v4l` crate's `query_caps`, which panics on names that are not UTF-8 (a
+/// driver's 32-byte name cut in the middle of a character, a loopback device's label).
 struct DeviceCaps {
     card: String,
     capture: bool,
@@ -124,29 +124,10 @@ struct DeviceCaps {
 }
 
 fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
-    const CAP_VIDEO_CAPTURE: u32 = 0x1;
-    const CAP_DEVICE_CAPS: u32 = 0x8000_0000;
-    // SAFETY: v4l2_capability is plain old data (byte arrays and integers), zero is valid.
-    let mut caps: v4l::v4l_sys::v4l2_capability = unsafe { std::mem::zeroed() };
-    // SAFETY: VIDIOC_QUERYCAP writes one v4l2_capability into the buffer it is given, which
-    // lives for the whole call; the descriptor is the device's own.
-    unsafe {
-        v4l::v4l2::ioctl(
-            device.handle().fd(),
-            v4l::v4l2::vidioc::VIDIOC_QUERYCAP,
-            &mut caps as *mut _ as *mut std::os::raw::c_void,
-        )?;
-    }
-    let card = &caps.card[..caps.card.iter().position(|&c| c == 0).unwrap_or(caps.card.len())];
-    // A node of a multi-node device describes itself in device_caps.
-    let flags = if caps.capabilities & CAP_DEVICE_CAPS != 0 {
-        caps.device_caps
-    } else {
-        caps.capabilities
-    };
+    let caps = super::v4l2::query_caps(device.handle().fd())?;
     Ok(DeviceCaps {
-        card: String::from_utf8_lossy(card).trim().to_string(),
-        capture: flags & CAP_VIDEO_CAPTURE != 0,
+        card: String::from_utf8_lossy(caps.card()).trim().to_string(),
+        capture: caps.node_caps() & super::v4l2::CAP_VIDEO_CAPTURE != 0,
         // `v4l` decodes each whole array, the bytes after the name included.
         text: [&caps.driver[..], &caps.card[..], &caps.bus_info[..]]
             .iter()

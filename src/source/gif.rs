@@ -1,14 +1,14 @@
-//! Animated (and still) GIFs, decoded by the `image` crate's GIF decoder, which composites each
-//! frame onto the canvas as GIF's disposal rules say. (GStreamer has a GIF decoder but no GIF
-//! demuxer.) Frames are decoded on a thread of their own, a couple ahead of the pipeline.
+//! Animated (and still) GIFs, decoded by the `gif` crate and composited here onto the canvas
+//! as GIF's disposal rules say (as browsers and the `image` crate do). (GStreamer has a GIF
+//! decoder but no GIF demuxer.) Frames are decoded on the frame reader's thread
+//! (`source/reader.rs`), which reads ahead of the pipeline.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver};
-use image::AnimationDecoder;
+use gif::DisposalMethod;
 
 use super::Source;
 use crate::error::{Error, Result};
@@ -21,54 +21,39 @@ const SLOW_DELAY: Duration = Duration::from_millis(100);
 pub struct GifSource {
     path: PathBuf,
     info: StreamInfo,
-    frames: Receiver<Result<Frame>>,
+    decoder: gif::Decoder<BufReader<File>>,
+    /// The picture the next frame is drawn over: every frame so far, as their disposal
+    /// methods left it (RGBA, the canvas size; transparent where nothing was drawn).
+    canvas: Vec<u8>,
+    /// The first frame, decoded by `open` to learn the rate, not yet returned.
     pending: Option<Frame>,
     next_pts: Duration,
     last_pts: Option<Duration>,
-    delays: Receiver<Duration>,
+    /// A decoding error was returned: the stream ends there.
+    ended: bool,
 }
 
 impl GifSource {
     pub fn open(path: &Path) -> Result<Self> {
-        let open = |p: &Path| -> Result<image::codecs::gif::GifDecoder<BufReader<File>>> {
-            let file = File::open(p).map_err(|source| Error::Read {
-                path: p.to_path_buf(),
-                source,
-            })?;
-            image::codecs::gif::GifDecoder::new(BufReader::new(file))
-                .map_err(|e| Error::decode(p, format!("not a readable GIF: {e}")))
-        };
-        let decoder = open(path)?;
-        let (decoder, width, height) = limited(decoder, path)?;
-        let (tx, frames) = bounded::<Result<Frame>>(2);
-        let (delay_tx, delays) = bounded::<Duration>(4);
-        let thread_path = path.to_path_buf();
-        std::thread::Builder::new()
-            .name("gif-decode".into())
-            .spawn(move || {
-                for item in decoder.into_frames() {
-                    let sent = match item {
-                        Ok(frame) => {
-                            let (num, den) = frame.delay().numer_denom_ms();
-                            let mut delay = Duration::from_micros(num as u64 * 1000 / den.max(1) as u64);
-                            if delay < MIN_DELAY {
-                                delay = SLOW_DELAY;
-                            }
-                            let buffer = frame.into_buffer();
-                            let (w, h) = buffer.dimensions();
-                            delay_tx.send(delay).is_ok() && tx.send(Ok(Frame::new(w, h, buffer.into_raw()))).is_ok()
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(Error::decode(&thread_path, format!("GIF decoding failed: {e}"))));
-                            false
-                        }
-                    };
-                    if !sent {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| Error::Other(format!("cannot start the GIF decoder thread: {e}")))?;
+        let file = File::open(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::RGBA);
+        let decoder = options
+            .read_info(BufReader::new(file))
+            .map_err(|e| Error::decode(path, format!("not a readable GIF: {e}")))?;
+        let (width, height) = (u32::from(decoder.width()), u32::from(decoder.height()));
+        if width == 0 || height == 0 {
+            return Err(Error::decode(path, "the GIF has a 0x0 canvas"));
+        }
+        // Refused before the canvas is allocated.
+        super::check_size(path, "GIF header", width.into(), height.into())?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut source = Self {
             path: path.to_path_buf(),
             info: StreamInfo {
@@ -77,51 +62,73 @@ impl GifSource {
                 height,
                 rate: None,
                 frames: None,
-                description: String::new(),
+                description: format!("{name}: GIF {width}x{height}"),
             },
-            frames,
+            decoder,
+            canvas: vec![0; width as usize * height as usize * 4],
             pending: None,
             next_pts: Duration::ZERO,
             last_pts: None,
-            delays,
+            ended: false,
         };
         // The first frame's delay stands for the rate (GIFs have per-frame delays only).
-        let first = source
-            .frames
-            .recv()
-            .map_err(|_| Error::decode(path, "the GIF has no frames"))??;
-        let delay = source.delays.recv().unwrap_or(SLOW_DELAY);
-        let rate = Rate::new(1_000_000, delay.as_micros().max(1) as u32);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        source.info.rate = Some(reduce(rate));
-        source.info.description = format!("{name}: GIF {width}x{height}");
+        let (first, delay) = source
+            .decode()?
+            .ok_or_else(|| Error::decode(path, "the GIF has no frames"))?;
+        source.info.rate = Some(reduce(Rate::new(1_000_000, delay.as_micros().max(1) as u32)));
         source.pending = Some(first);
         source.next_pts = delay;
-        source.last_pts = None;
         Ok(source)
+    }
+
+    /// The next frame composited onto the canvas, and how long it is shown.
+    fn decode(&mut self) -> Result<Option<(Frame, Duration)>> {
+        let path = &self.path;
+        let failed = |e: gif::DecodingError| Error::decode(path, format!("GIF decoding failed: {e}"));
+        let Some(frame) = self.decoder.read_next_frame().map_err(failed)? else {
+            return Ok(None);
+        };
+        let mut delay = Duration::from_millis(u64::from(frame.delay) * 10);
+        if delay < MIN_DELAY {
+            delay = SLOW_DELAY;
+        }
+        let (width, height) = (self.info.width, self.info.height);
+        let rgba = composite(&mut self.canvas, width as usize, frame);
+        Ok(Some((Frame::new(width, height, rgba), delay)))
     }
 }
 
-/// The decoder with limits set, and its canvas size. Every frame is composited on a canvas of
-/// the size the header declares: an absurd one is refused before it is allocated (and the
-/// decoder checks each frame against the same limits).
-fn limited<D: image::ImageDecoder>(mut decoder: D, path: &Path) -> Result<(D, u32, u32)> {
-    let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
-        return Err(Error::decode(path, "the GIF has a 0x0 canvas"));
+/// Draws `frame` over `canvas` (`width` pixels wide) and returns the picture shown, then
+/// leaves in `canvas` what the frame's disposal method says the next one is drawn over.
+/// A frame's transparent pixels show what is under them; parts of the frame outside the
+/// canvas are cut off.
+fn composite(canvas: &mut [u8], width: usize, frame: &gif::Frame<'_>) -> Vec<u8> {
+    let mut shown = canvas.to_vec();
+    let height = canvas.len() / 4 / width.max(1);
+    let (left, top) = (usize::from(frame.left), usize::from(frame.top));
+    let frame_width = usize::from(frame.width);
+    for (fy, row) in frame.buffer.chunks_exact(frame_width.max(1) * 4).enumerate() {
+        let y = top + fy;
+        if y >= height {
+            break;
+        }
+        for (fx, pixel) in row.chunks_exact(4).enumerate() {
+            let x = left + fx;
+            if x >= width {
+                break;
+            }
+            let at = (y * width + x) * 4;
+            let under = &mut canvas[at..at + 4];
+            let drawn = if pixel[3] == 0 { &*under } else { pixel };
+            shown[at..at + 4].copy_from_slice(drawn);
+            match frame.dispose {
+                DisposalMethod::Any | DisposalMethod::Keep => under.copy_from_slice(&shown[at..at + 4]),
+                DisposalMethod::Background => under.fill(0),
+                DisposalMethod::Previous => {}
+            }
+        }
     }
-    super::check_size(path, "GIF header", width.into(), height.into())?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(super::MAX_SIDE as u32);
-    limits.max_image_height = Some(super::MAX_SIDE as u32);
-    limits.max_alloc = Some(super::MAX_PIXELS * 8);
-    decoder
-        .set_limits(limits)
-        .map_err(|e| Error::decode(path, format!("the GIF is too large: {e}")))?;
-    Ok((decoder, width, height))
+    shown
 }
 
 fn reduce(r: Rate) -> Rate {
@@ -143,21 +150,81 @@ impl Source for GifSource {
             self.last_pts = Some(Duration::ZERO);
             return Ok(Some(first));
         }
-        match self.frames.recv() {
-            Ok(Ok(frame)) => {
+        if self.ended {
+            return Ok(None);
+        }
+        match self.decode() {
+            Ok(Some((frame, delay))) => {
                 self.last_pts = Some(self.next_pts);
-                self.next_pts += self.delays.recv().unwrap_or(SLOW_DELAY);
+                self.next_pts += delay;
                 Ok(Some(frame))
             }
-            Ok(Err(e)) => Err(e),
-            Err(_) => {
-                let _ = &self.path;
-                Ok(None)
+            Ok(None) => Ok(None),
+            Err(e) => {
+                self.ended = true;
+                Err(e)
             }
         }
     }
 
     fn timestamp(&self) -> Option<Duration> {
         self.last_pts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::AnimationDecoder;
+
+    /// A frame of `w`x`h` at (`left`, `top`) in one colour, with a transparent first column.
+    fn frame(w: u16, h: u16, left: u16, top: u16, colour: [u8; 3], dispose: DisposalMethod) -> gif::Frame<'static> {
+        let mut rgba = Vec::new();
+        for _ in 0..h {
+            for x in 0..w {
+                let alpha = if x == 0 { 0 } else { 255 };
+                rgba.extend_from_slice(&[colour[0], colour[1], colour[2], alpha]);
+            }
+        }
+        let mut f = gif::Frame::from_rgba(w, h, &mut rgba);
+        (f.left, f.top, f.dispose, f.delay) = (left, top, dispose, 3 + w);
+        f
+    }
+
+    /// Every disposal method, offsets, transparency and a frame running off the canvas:
+    /// composited exactly as the `image` crate's GIF decoder does it, with the delays as times.
+    #[test]
+    fn frames_composite_as_the_image_crate_does() {
+        let frames = [
+            frame(6, 4, 0, 0, [200, 10, 10], DisposalMethod::Keep),
+            frame(3, 2, 2, 1, [10, 200, 10], DisposalMethod::Background),
+            frame(2, 2, 1, 1, [10, 10, 200], DisposalMethod::Previous),
+            frame(4, 3, 4, 2, [200, 200, 10], DisposalMethod::Any),
+            frame(6, 4, 0, 0, [10, 200, 200], DisposalMethod::Keep),
+        ];
+        let mut bytes = Vec::new();
+        {
+            let mut encoder = gif::Encoder::new(&mut bytes, 6, 4, &[]).expect("encoder");
+            for f in &frames {
+                encoder.write_frame(f).expect("frame");
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("anim.gif");
+        std::fs::write(&path, &bytes).expect("write");
+        let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(&bytes)).expect("image decoder");
+        let expected = decoder.into_frames().collect_frames().expect("image frames");
+        let mut source = GifSource::open(&path).expect("open");
+        let mut at = Duration::ZERO;
+        for (n, want) in expected.into_iter().enumerate() {
+            let got = source.next_frame().expect("decode").expect("a frame");
+            assert_eq!((got.width, got.height), (6, 4));
+            assert_eq!(got.rgba, want.buffer().as_raw().clone(), "frame {n}");
+            assert_eq!(source.timestamp(), Some(at), "frame {n}");
+            let (num, den) = want.delay().numer_denom_ms();
+            at += Duration::from_millis(u64::from(num / den));
+        }
+        assert!(source.next_frame().expect("end").is_none());
+        assert_eq!(source.info().rate, Some(Rate::new(1000, 90)).map(reduce));
     }
 }

@@ -225,6 +225,6 @@ mod tests {
             at += Duration::from_millis(u64::from(num / den));
         }
         assert!(source.next_frame().expect("end").is_none());
-        assert_eq!(source.info().rate, Some(Rate::new(1000, 90)).map(reduce));
+        assert_eq!(source.info().rate, Some(reduce(Rate::new(1000, 90))));
     }
 }

@@ -1,8 +1,13 @@
 //! Webcams through nokhwa (V4L2 on Linux).
 //!
-//! nokhwa's `Camera` is not `Send` on every platform, so it lives on a thread of its own and
-//! [`CameraSource`] talks to it through channels. Format choice and pixel decoding are pure
-//! functions, testable without a camera.
+//! Frames reach the pipeline through the one frame reader (`source/reader.rs`) like every
+//! source's, but nokhwa's `Camera` lives on a grab thread of its own that [`CameraSource`]
+//! asks for one frame at a time, for two reasons: the `Camera` is not `Send` (nokhwa's
+//! `camera-sync-impl` feature, which would declare it so, is off), and its `frame()` waits in
+//! the driver without a timeout, so the reader could neither notice a camera that stopped
+//! delivering (reported as lost after `STALL`, so a recording is finished) nor stop while a
+//! read hangs (the grab thread is left behind, never joined). Format choice and pixel decoding
+//! are pure functions, testable without a camera.
 
 use std::time::{Duration, Instant};
 
@@ -366,27 +371,29 @@ pub fn decode_mjpeg(bytes: &[u8]) -> Result<Frame> {
     Ok(Frame::new(rgba.width(), rgba.height(), rgba.into_raw()))
 }
 
-/// A live camera. nokhwa's `Camera` stays on a capture thread of its own, created by
+/// A live camera. nokhwa's `Camera` stays on a grab thread of its own, created by
 /// [`CameraSource::open`]; this handle only holds channels, so it is `Send` and cheap to move.
 /// Each `next_frame` asks that thread for one frame and waits for it, exactly as a direct
 /// `Camera::frame()` call would, but at most `STALL`.
 pub struct CameraSource {
     info: StreamInfo,
+    /// "camera 0 (/dev/video0, vivid)", for errors.
+    label: String,
     requests: Option<Sender<()>>,
     frames: Receiver<(Result<Frame>, Instant)>,
     arrived: Option<Instant>,
 }
 
 impl CameraSource {
-    /// Opens the camera (on its capture thread), picks the mode nearest `size`/`fps` with
+    /// Opens the camera (on its grab thread), picks the mode nearest `size`/`fps` with
     /// [`choose_format`], starts streaming, and reports the chosen mode in
     /// `info().description` (saying so when it is not the size or rate asked for).
     pub fn open(selector: CameraSelector, size: Option<(u32, u32)>, fps: Option<u32>) -> Result<Self> {
-        let (init_tx, init_rx) = bounded::<Result<StreamInfo>>(1);
+        let (init_tx, init_rx) = bounded::<Result<(StreamInfo, String)>>(1);
         let (req_tx, req_rx) = bounded::<()>(1);
         let (frame_tx, frame_rx) = bounded::<(Result<Frame>, Instant)>(1);
         std::thread::Builder::new()
-            .name("camera".into())
+            .name("camera-grab".into())
             .spawn(move || {
                 let (mut camera, format, info, label) = match start_camera(&selector, size, fps) {
                     Ok(started) => started,
@@ -395,7 +402,7 @@ impl CameraSource {
                         return;
                     }
                 };
-                if init_tx.send(Ok(info)).is_err() {
+                if init_tx.send(Ok((info, label.clone()))).is_err() {
                     return;
                 }
                 while req_rx.recv().is_ok() {
@@ -405,12 +412,13 @@ impl CameraSource {
                 }
                 let _ = camera.stop_stream();
             })
-            .map_err(|e| Error::Camera(format!("cannot start the capture thread: {e}")))?;
-        let info = init_rx
+            .map_err(|e| Error::Camera(format!("cannot start the camera's grab thread: {e}")))?;
+        let (info, label) = init_rx
             .recv()
-            .map_err(|_| Error::Camera("the capture thread stopped while opening the camera".into()))??;
+            .map_err(|_| Error::Camera("the camera's grab thread stopped while opening the camera".into()))??;
         Ok(Self {
             info,
+            label,
             requests: Some(req_tx),
             frames: frame_rx,
             arrived: None,
@@ -628,8 +636,8 @@ impl Source for CameraSource {
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
-        let camera = self.info.description.split(':').next().unwrap_or("camera").to_string();
-        let lost = || Error::Camera(format!("{camera} was lost: the capture thread stopped"));
+        let camera = &self.label;
+        let lost = || Error::Camera(format!("{camera} was lost: its grab thread stopped"));
         let requests = self.requests.as_ref().ok_or_else(lost)?;
         requests.send(()).map_err(|_| lost())?;
         match self.frames.recv_timeout(STALL) {
@@ -651,7 +659,7 @@ impl Source for CameraSource {
 }
 
 impl Drop for CameraSource {
-    /// Closing the request channel ends the capture thread after its current frame; it is not
+    /// Closing the request channel ends the grab thread after its current frame; it is not
     /// joined, so a camera stuck in the driver cannot hang shutdown.
     fn drop(&mut self) {
         self.requests.take();

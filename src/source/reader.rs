@@ -244,6 +244,50 @@ fn next_or_end(source: &mut dyn Source) -> Result<Frame, ReaderEvent> {
     }
 }
 
+/// Where the reader thread's events go: the channel, its own end of it (to take out a stale
+/// frame), the stop signal and the consumer's wake-up.
+struct Outbox {
+    tx: Sender<ReaderEvent>,
+    stale: Receiver<ReaderEvent>,
+    stop: Receiver<()>,
+    wake: Option<Wake>,
+}
+
+impl Outbox {
+    fn notify(&self, sent: bool) -> bool {
+        if let (true, Some(wake)) = (sent, &self.wake) {
+            wake();
+        }
+        sent
+    }
+
+    /// Queues an event that must not be lost (see [`send_blocking`]).
+    fn send_final(&self, event: ReaderEvent) -> bool {
+        self.notify(send_blocking(&self.tx, &self.stop, event))
+    }
+
+    /// Queues a frame as `keep` says; false when the consumer is gone.
+    fn send_frame(&self, event: ReaderEvent, keep: Keep, dropped: &mut u64) -> bool {
+        match keep {
+            Keep::All => self.send_final(event),
+            Keep::Newest => self.notify(send_newest(&self.tx, &self.stale, event, dropped)),
+        }
+    }
+
+    /// Sends `Started` and waits until the consumer took it, so the first frame cannot
+    /// displace it; false if the reader was stopped meanwhile.
+    fn send_started(&self, info: StreamInfo) -> bool {
+        self.send_final(ReaderEvent::Started(info));
+        while !self.tx.is_empty() {
+            if stopped(&self.stop) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+}
+
 fn capture_loop(
     source: &mut dyn Source,
     options: ReaderOptions,
@@ -252,55 +296,35 @@ fn capture_loop(
     stop: Receiver<()>,
     wake: Option<Wake>,
 ) {
-    let notify = || {
-        if let Some(w) = &wake {
-            w();
-        }
-    };
-    let send_final = |event: ReaderEvent| {
-        let sent = send_blocking(&tx, &stop, event);
-        if sent {
-            notify();
-        }
-        sent
-    };
+    let out = Outbox { tx, stale, stop, wake };
     let mut seq = 0u64;
     let mut dropped = 0u64;
-    let mut started = false;
     let mut schedule = Schedule {
         origin: Instant::now(),
         due: 0,
     };
     loop {
         if let Pace::Every(period) = options.pace {
-            if !schedule.wait(period, &stop) {
+            if !schedule.wait(period, &out.stop) {
                 return;
             }
         }
-        if stopped(&stop) {
+        if stopped(&out.stop) {
             return;
         }
         if options.limit.is_some_and(|limit| seq >= limit) {
-            send_final(ReaderEvent::End);
+            out.send_final(ReaderEvent::End);
             return;
         }
         let frame = match next_or_end(source) {
             Ok(frame) => frame,
             Err(last) => {
-                send_final(last);
+                out.send_final(last);
                 return;
             }
         };
-        if !started {
-            started = true;
-            send_final(ReaderEvent::Started(source.info().clone()));
-            // Wait until the consumer took `Started`, so the first frame cannot displace it.
-            while !tx.is_empty() {
-                if stopped(&stop) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
+        if seq == 0 && !out.send_started(source.info().clone()) {
+            return;
         }
         let event = ReaderEvent::Frame(ReadFrame {
             frame,
@@ -310,17 +334,7 @@ fn capture_loop(
             timestamp: source.timestamp(),
         });
         seq += 1;
-        let sent = match options.keep {
-            Keep::All => send_final(event),
-            Keep::Newest => {
-                let sent = send_newest(&tx, &stale, event, &mut dropped);
-                if sent {
-                    notify();
-                }
-                sent
-            }
-        };
-        if !sent {
+        if !out.send_frame(event, options.keep, &mut dropped) {
             return;
         }
     }

@@ -160,27 +160,16 @@ pub fn mirror(frame: &mut Frame) {
     }
 }
 
-/// Local time as `YYYYmmdd-HHMMSS`, for default file names.
+/// Local time as `YYYYmmdd-HHMMSS`, for default file names (GLib's clock and time zone, through
+/// GStreamer's bindings: no `unsafe`); the seconds since 1970 if the local time is unknown.
 pub fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as libc::time_t;
-    // SAFETY: `tm` is plain data; localtime_r only writes into it and is thread-safe.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if !ok {
-        return secs.to_string();
+    match gstreamer::glib::DateTime::now_local().and_then(|t| t.format("%Y%m%d-%H%M%S")) {
+        Ok(text) => text.to_string(),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .to_string(),
     }
-    format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
 }
 
 /// `emojicam-<timestamp>.<ext>` in the current directory, not overwriting anything.

@@ -223,21 +223,7 @@ impl VideoSink {
             .build();
         let encoder = self.video_encoder(enc)?;
         let vqueue = media::make_any(&["queue"], &path)?;
-        let mux = match self.container {
-            Container::Mp4 => {
-                let mux = media::make_any(&["mp4mux"], &path)?;
-                if self.recording() {
-                    // One fragment a second, each playable as soon as it is written.
-                    mux.set_property("fragment-duration", 1000u32);
-                    media::set_if(&mux, "streamable", "true");
-                } else {
-                    media::set_if(&mux, "faststart", "true");
-                }
-                mux
-            }
-            Container::Mkv => media::make_any(&["matroskamux"], &path)?,
-            Container::Webm => media::make_any(&["webmmux"], &path)?,
-        };
+        let mux = self.muxer()?;
         let filesink = gst::ElementFactory::make("filesink")
             .property("location", target.to_string_lossy().as_ref())
             .property("sync", false)
@@ -274,6 +260,25 @@ impl VideoSink {
         self.sizes = Some((src, enc));
         self.input = Some(input);
         Ok(())
+    }
+
+    /// The container's muxer; a recording's writes a playable fragment every second.
+    fn muxer(&self) -> Result<gst::Element> {
+        Ok(match self.container {
+            Container::Mp4 => {
+                let mux = media::make_any(&["mp4mux"], &self.path)?;
+                if self.recording() {
+                    // One fragment a second, each playable as soon as it is written.
+                    mux.set_property("fragment-duration", 1000u32);
+                    media::set_if(&mux, "streamable", "true");
+                } else {
+                    media::set_if(&mux, "faststart", "true");
+                }
+                mux
+            }
+            Container::Mkv => media::make_any(&["matroskamux"], &self.path)?,
+            Container::Webm => media::make_any(&["webmmux"], &self.path)?,
+        })
     }
 
     fn video_encoder(&self, size: (u32, u32)) -> Result<gst::Element> {
@@ -313,6 +318,14 @@ impl VideoSink {
                 // EMOJICAM_RECORD_TRELLIS=1 keeps it (for measuring).
                 let trellis = std::env::var("EMOJICAM_RECORD_TRELLIS").is_ok_and(|v| v == "1");
                 enc.set_property("trellis", trellis);
+                // x264's own threads (0, its default: chosen from the cores);
+                // EMOJICAM_RECORD_THREADS=N sets them (for measuring).
+                if let Some(n) = std::env::var("EMOJICAM_RECORD_THREADS")
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                {
+                    enc.set_property("threads", n);
+                }
             }
             // No B-frames: decode order is display order, so MP4's sample durations follow
             // the input's timestamps exactly, variable frame rates included.

@@ -6,11 +6,12 @@
 //   1 p:      uniform Params
 //   2 planes: array<u32>, the I420 bytes (little-endian: byte k of a word in bits 8k..8k+7)
 //
-// One invocation per 4 output bytes of a row: rows 0..height-1 are Y rows (4 pixels each),
-// rows height..height + height/2 - 1 are chroma rows, where invocation x writes word x of the
-// U row and word x of the V row (4 chroma samples, each the mean of a 2x2 block). Every row's
-// stride is a multiple of 4 bytes, so no word straddles two rows. Pixels beyond the texture
-// (the padding of an odd size, and the stride padding) repeat its last column and row.
+// One invocation per block of 8 x 2 pixels: each pixel is loaded once, and the block gives
+// two Y words in each of its two rows, one U word and one V word (4 chroma samples, each the
+// mean of a 2x2 block). Every row's stride is a multiple of 4 bytes, so no word straddles two
+// rows; a word past the stride (a stride of 4 but not 8 bytes) is not written. Pixels beyond
+// the texture (the padding of an odd size, and the stride padding) repeat its last column and
+// row.
 
 struct Params {
     width: u32,       // the I420 picture, even
@@ -49,33 +50,40 @@ fn byte(row: vec4<f32>, c: vec3<f32>) -> u32 {
 
 @compute @workgroup_size(WORKGROUP, 1, 1)
 fn i420(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let word = gid.x;
-    let row = gid.y;
-    if (row < p.height) {
-        if (word * 4u >= p.y_stride) {
-            return;
-        }
-        var packed = 0u;
-        for (var k = 0u; k < 4u; k++) {
-            packed |= byte(p.y_row, rgb(word * 4u + k, row)) << (8u * k);
-        }
-        planes[(row * p.y_stride) / 4u + word] = packed;
+    let block = gid.x;
+    let crow = gid.y;
+    if (crow >= p.height / 2u || block * 8u >= max(p.y_stride, p.c_stride * 2u)) {
         return;
     }
-    let crow = row - p.height;
-    if (crow >= p.height / 2u || word * 4u >= p.c_stride) {
-        return;
-    }
+    var y_words = array<u32, 4>(0u, 0u, 0u, 0u);
     var u = 0u;
     var v = 0u;
     for (var k = 0u; k < 4u; k++) {
-        let x = (word * 4u + k) * 2u;
+        let x = block * 8u + k * 2u;
         let y = crow * 2u;
-        let c = (rgb(x, y) + rgb(x + 1u, y) + rgb(x, y + 1u) + rgb(x + 1u, y + 1u)) * 0.25;
-        u |= byte(p.u_row, c) << (8u * k);
-        v |= byte(p.v_row, c) << (8u * k);
+        let a = rgb(x, y);
+        let b = rgb(x + 1u, y);
+        let c = rgb(x, y + 1u);
+        let d = rgb(x + 1u, y + 1u);
+        // Pixels x and x + 1 are bytes 2k % 4 and 2k % 4 + 1 of word k / 2 of their rows.
+        let shift = 16u * (k % 2u);
+        let w = k / 2u;
+        y_words[w] |= (byte(p.y_row, a) | (byte(p.y_row, b) << 8u)) << shift;
+        y_words[2u + w] |= (byte(p.y_row, c) | (byte(p.y_row, d) << 8u)) << shift;
+        let m = (a + b + c + d) * 0.25;
+        u |= byte(p.u_row, m) << (8u * k);
+        v |= byte(p.v_row, m) << (8u * k);
     }
-    let at = crow * p.c_stride + word * 4u;
-    planes[(p.y_len + at) / 4u] = u;
-    planes[(p.y_len + p.c_len + at) / 4u] = v;
+    let top = crow * 2u * p.y_stride + block * 8u;
+    for (var w = 0u; w < 2u; w++) {
+        if (block * 8u + w * 4u < p.y_stride) {
+            planes[(top + w * 4u) / 4u] = y_words[w];
+            planes[(top + p.y_stride + w * 4u) / 4u] = y_words[2u + w];
+        }
+    }
+    if (block * 4u < p.c_stride) {
+        let at = crow * p.c_stride + block * 4u;
+        planes[(p.y_len + at) / 4u] = u;
+        planes[(p.y_len + p.c_len + at) / 4u] = v;
+    }
 }

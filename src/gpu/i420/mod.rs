@@ -196,8 +196,9 @@ impl I420Pass {
         self.ctx
             .queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
-        // Y rows, then chroma rows (each writing a U and a V word per invocation).
-        let groups = ((l.y_stride / 4).div_ceil(WORKGROUP), params.height + params.height / 2);
+        // One invocation per 8 x 2 pixels (two Y words in each row, one U and one V word).
+        let blocks = l.y_stride.max(2 * l.c_stride).div_ceil(8);
+        let groups = (blocks.div_ceil(WORKGROUP), params.height / 2);
         dispatch(&mut encoder, "i420", &self.pipeline, &target.bind_group, groups);
         let len = l.len() as u64;
         encoder.copy_buffer_to_buffer(&target.planes, 0, target.readback.buffer(), 0, len);

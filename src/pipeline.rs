@@ -30,7 +30,9 @@ pub struct StageTimes {
     /// Upload + tile compute + patch readback (GPU), `upload` included.
     pub tile: Duration,
     pub classify: Duration,
-    /// Render pass + readback of the rendered image.
+    /// Render pass + readback of the rendered image ([`Pipeline::render`]), plus the
+    /// recorder's I420 frame ([`Pipeline::render_i420`]) and the window's draw and present
+    /// ([`Pipeline::add_render_time`]) when there are.
     pub render: Duration,
     pub total: Duration,
     /// Tiles sent to the classifier this frame.

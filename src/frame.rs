@@ -52,6 +52,80 @@ impl Frame {
     }
 }
 
+/// A planar YUV 4:2:0 image (I420, limited range) as GStreamer lays it out: the Y plane, then
+/// U, then V, each row padded to a multiple of 4 bytes. Even width and height. The live
+/// recorder gets its frames this way from the GPU (`gpu::i420`), 1.5 bytes a pixel instead
+/// of RGBA's 4, and hands them to the encoder as they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct I420Frame {
+    pub width: u32,
+    pub height: u32,
+    /// The colour matrix the planes were converted with.
+    pub matrix: YuvMatrix,
+    pub data: Vec<u8>,
+}
+
+/// Where the planes of an `width` x `height` [`I420Frame`] lie (bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct I420Layout {
+    pub y_stride: u32,
+    pub c_stride: u32,
+    /// Bytes of the Y plane, and of each chroma plane.
+    pub y_len: u32,
+    pub c_len: u32,
+}
+
+impl I420Layout {
+    /// GStreamer's default I420 layout: rows rounded up to 4 bytes, planes back to back.
+    /// `width` and `height` must be even.
+    pub fn new(width: u32, height: u32) -> Self {
+        let y_stride = width.next_multiple_of(4);
+        let c_stride = (width / 2).next_multiple_of(4);
+        Self {
+            y_stride,
+            c_stride,
+            y_len: y_stride * height,
+            c_len: c_stride * (height / 2),
+        }
+    }
+
+    /// Bytes of the whole image.
+    pub fn len(&self) -> usize {
+        self.y_len as usize + 2 * self.c_len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The RGB -> YUV matrix of a limited-range ("studio swing") video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum YuvMatrix {
+    Bt601,
+    Bt709,
+}
+
+impl YuvMatrix {
+    /// What GStreamer picks for a YUV video with no colorimetry given (and so what a recording
+    /// converted by its `videoconvert` gets): BT.709 above 576 rows, BT.601 up to there.
+    pub fn default_for(height: u32) -> Self {
+        if height > 576 {
+            YuvMatrix::Bt709
+        } else {
+            YuvMatrix::Bt601
+        }
+    }
+
+    /// The luma weights of red and blue (Kr, Kb).
+    pub fn weights(self) -> (f32, f32) {
+        match self {
+            YuvMatrix::Bt601 => (0.299, 0.114),
+            YuvMatrix::Bt709 => (0.2126, 0.0722),
+        }
+    }
+}
+
 /// Frames per second as an exact fraction (25/1, 30000/1001, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rate {

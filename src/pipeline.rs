@@ -12,7 +12,8 @@ use crate::classify::Classifier;
 use crate::domain::likeness::Objective;
 use crate::domain::{Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::frame::{Frame, I420Frame, YuvMatrix};
+use crate::gpu::i420::I420Pass;
 use crate::gpu::renderer::{Renderer, Scene};
 use crate::gpu::tiler::{Tiler, Tiles};
 use crate::gpu::GpuContext;
@@ -29,7 +30,9 @@ pub struct StageTimes {
     /// Upload + tile compute + patch readback (GPU), `upload` included.
     pub tile: Duration,
     pub classify: Duration,
-    /// Render pass + readback of the rendered image.
+    /// Render pass + readback of the rendered image ([`Pipeline::render`]), plus the
+    /// recorder's I420 frame ([`Pipeline::render_i420`]) and the window's draw and present
+    /// ([`Pipeline::add_render_time`]) when there are.
     pub render: Duration,
     pub total: Duration,
     /// Tiles sent to the classifier this frame.
@@ -45,6 +48,8 @@ pub struct Pipeline {
     gpu: Arc<GpuContext>,
     tiler: Tiler,
     renderer: Renderer,
+    /// The live recorder's I420 conversion, built the first time it is used.
+    i420: Option<I420Pass>,
     classifier: Box<dyn Classifier>,
     config: Config,
     grid: Option<Grid>,
@@ -108,6 +113,7 @@ impl Pipeline {
             gpu,
             tiler,
             renderer,
+            i420: None,
             classifier,
             config,
             grid: None,
@@ -423,6 +429,36 @@ impl Pipeline {
         self.times.render = t0.elapsed();
         self.times.total += self.times.render;
         Ok(frame)
+    }
+
+    /// Renders `mosaic` at its source size as I420 for the live recorder (see [`crate::gpu::i420`]):
+    /// an odd size is padded to even by repeating the last column and row.
+    pub fn render_i420(&mut self, mosaic: &MosaicFrame) -> Result<I420Frame> {
+        let grid = mosaic.grid;
+        let t0 = Instant::now();
+        let pass = self.i420.get_or_insert_with(|| I420Pass::new(self.gpu.clone()));
+        let mut out = I420Frame {
+            width: 0,
+            height: 0,
+            matrix: YuvMatrix::Bt601,
+            data: Vec::new(),
+        };
+        pass.render(
+            &mut self.renderer,
+            &Scene::of(mosaic),
+            (grid.src_width, grid.src_height),
+            &mut out,
+        )?;
+        self.times.render += t0.elapsed();
+        self.times.total += t0.elapsed();
+        Ok(out)
+    }
+
+    /// Adds time spent drawing the last mosaic elsewhere (the window's draw and present) to
+    /// its render time, which [`Settings::frame_budget`] leaves room for on the next frame.
+    pub fn add_render_time(&mut self, time: Duration) {
+        self.times.render += time;
+        self.times.total += time;
     }
 
     /// The renderer, to draw a [`Scene`] into a window.

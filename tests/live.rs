@@ -434,3 +434,87 @@ fn no_display_is_a_clear_error() {
     assert!(err.contains("--no-window"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Mean squared error -> PSNR in dB (8-bit).
+fn psnr_of(sum: f64, n: f64) -> f64 {
+    10.0 * (255.0f64 * 255.0 / (sum / n).max(1e-9)).log10()
+}
+
+/// PSNR of decoded frames against the rendered ones (RGB, over the rendered size: the
+/// recording's even padding is left out).
+fn recording_psnr(path: &Path, rendered: &[emojicam::Frame]) -> f64 {
+    let mut source = emojicam::source::open(path).expect("open the recording");
+    let (mut sum, mut n) = (0.0, 0.0);
+    for want in rendered {
+        let got = source.next_frame().expect("decode").expect("as many frames as written");
+        for y in 0..want.height {
+            for x in 0..want.width {
+                let (a, b) = (want.pixel(x, y), got.pixel(x, y));
+                for c in 0..3 {
+                    sum += (a[c] as f64 - b[c] as f64).powi(2);
+                }
+                n += 3.0;
+            }
+        }
+    }
+    assert!(
+        source.next_frame().expect("decode").is_none(),
+        "more frames than written"
+    );
+    psnr_of(sum, n)
+}
+
+/// The live recorder gets I420 converted on the GPU; a recording made so looks as one made
+/// from RGBA through GStreamer's conversion (as before), at an HD size (BT.709) and at an odd
+/// small one (BT.601, padded to even).
+#[test]
+fn a_recording_converted_on_the_gpu_looks_as_the_cpu_conversion() {
+    use emojicam::pipeline::{Pipeline, Settings};
+    use emojicam::sink::{Mp4Sink, Sink};
+    use emojicam::{Frame, Rate, Stamp};
+
+    let _serial = serial();
+    let photo = image::open(photo()).expect("photo").to_rgba8();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut pipeline = Pipeline::new(Settings::default()).expect("pipeline");
+    for (w, h) in [(1280u32, 720u32), (321, 181)] {
+        let base = image::imageops::resize(&photo, w + 24, h, image::imageops::FilterType::Triangle);
+        let paths = [
+            tmp.path().join(format!("cpu-{w}.mp4")),
+            tmp.path().join(format!("gpu-{w}.mp4")),
+        ];
+        let mut sinks = paths
+            .clone()
+            .map(|p| Mp4Sink::create_recording(&p, w, h, Rate::new(10, 1)).expect("recording"));
+        assert!(
+            sinks[1].takes_i420(),
+            "a live recording takes I420 unless EMOJICAM_RECORD_YUV=cpu"
+        );
+        let mut rendered = Vec::new();
+        // A camera panning 3 px a frame: most frames redraw only some tiles.
+        for i in 0..8u32 {
+            let view = image::imageops::crop_imm(&base, i * 3, 0, w, h).to_image();
+            let frame = Frame::new(w, h, view.into_raw());
+            let mosaic = pipeline.classify(&frame, Stamp::new(i as u64, None)).expect("classify");
+            let rgba = pipeline.render(&mosaic, None).expect("render");
+            let i420 = pipeline.render_i420(&mosaic).expect("render as I420");
+            assert_eq!((i420.width, i420.height), (w.div_ceil(2) * 2, h.div_ceil(2) * 2));
+            sinks[0].write(&mosaic, Some(&rgba)).expect("write RGBA");
+            sinks[1].write_i420(&mosaic, &i420).expect("write I420");
+            rendered.push(rgba);
+        }
+        for s in &mut sinks {
+            s.finish().expect("finish");
+        }
+        let [cpu, gpu] = paths.map(|p| recording_psnr(&p, &rendered));
+        println!("{w}x{h}: recorded from RGBA (CPU conversion) {cpu:.3} dB, from I420 (GPU) {gpu:.3} dB");
+        assert!(
+            cpu > 20.0,
+            "{w}x{h}: the CPU-converted recording is {cpu:.2} dB from the mosaic"
+        );
+        assert!(
+            (gpu - cpu).abs() <= 0.1,
+            "{w}x{h}: GPU-converted {gpu:.2} dB vs CPU-converted {cpu:.2} dB from the mosaic"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! The GPU: one device shared by the tiler, the renderer and the nearest-emoji classifier.
 
+pub mod i420;
 mod mosaic;
 mod readback;
 pub mod renderer;

@@ -9,7 +9,9 @@ use crate::domain::{Background, MosaicFrame, Stamp};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
 use crate::pipeline::{Pipeline, MAX_TILE, MIN_TILE};
-use crate::sink::{AtomicFile, CommitOnFinish, Mp4Sink, Policy, Sink, SinkReport, SinkThread, V4l2Sink, Y4mSink};
+use crate::sink::{
+    AtomicFile, CommitOnFinish, Mp4Sink, Picture, Policy, Sink, SinkReport, SinkThread, V4l2Sink, Y4mSink,
+};
 use crate::source::reader::ReadFrame;
 
 /// Frames that may wait for the encoder before new ones are dropped (~1/3 s at 30 fps).
@@ -158,27 +160,16 @@ pub fn mirror(frame: &mut Frame) {
     }
 }
 
-/// Local time as `YYYYmmdd-HHMMSS`, for default file names.
+/// Local time as `YYYYmmdd-HHMMSS`, for default file names (GLib's clock and time zone, through
+/// GStreamer's bindings: no `unsafe`); the seconds since 1970 if the local time is unknown.
 pub fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as libc::time_t;
-    // SAFETY: `tm` is plain data; localtime_r only writes into it and is thread-safe.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if !ok {
-        return secs.to_string();
+    match gstreamer::glib::DateTime::now_local().and_then(|t| t.format("%Y%m%d-%H%M%S")) {
+        Ok(text) => text.to_string(),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .to_string(),
     }
-    format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
 }
 
 /// `emojicam-<timestamp>.<ext>` in the current directory, not overwriting anything.
@@ -315,28 +306,39 @@ impl Session {
         self.stats.carried = times.carried;
         self.stats.adapted += u64::from(times.carried > 0);
         if needs_image {
-            let image = self.pipeline.render(mosaic, None)?;
-            let has_recorder = self.recorder.is_some();
-            if has_recorder && self.record_origin.is_none() {
+            let recorder_i420 = self.recorder.as_ref().is_some_and(SinkThread::takes_i420);
+            let others = self.virtual_camera.is_some() || self.stream.is_some();
+            // `render` sets the frame's render time and `render_i420` adds to it: RGBA first.
+            let mut rgba = if others || (self.recorder.is_some() && !recorder_i420) {
+                Some(self.pipeline.render(mosaic, None)?)
+            } else {
+                None
+            };
+            let i420 = if recorder_i420 {
+                Some(self.pipeline.render_i420(mosaic)?)
+            } else {
+                None
+            };
+            if let Some(recorder) = &mut self.recorder {
                 // The recording starts with its first mosaic: frames captured before it, while
                 // starting up, take no time in it.
-                self.record_origin = Some(Instant::now());
+                let origin = *self.record_origin.get_or_insert_with(Instant::now);
+                let slot = (captured.at.saturating_duration_since(origin).as_secs_f64() * self.rate.fps()).round();
+                let picture = match i420 {
+                    Some(i420) => Some(Picture::I420(i420)),
+                    None if others => rgba.clone().map(Picture::Rgba),
+                    None => rgba.take().map(Picture::Rgba),
+                };
+                recorder.push(mosaic.clone(), picture, Some(slot as u64));
             }
-            let mut outs: Vec<&mut SinkThread> = [&mut self.recorder, &mut self.virtual_camera, &mut self.stream]
+            let mut outs: Vec<&mut SinkThread> = [&mut self.virtual_camera, &mut self.stream]
                 .into_iter()
                 .flatten()
                 .collect();
             let last = outs.len().saturating_sub(1);
-            let mut image = Some(image);
-            let slot = self.record_origin.map(|origin| {
-                (captured.at.saturating_duration_since(origin).as_secs_f64() * self.rate.fps()).round() as u64
-            });
             for (i, w) in outs.iter_mut().enumerate() {
-                let img = if i == last { image.take() } else { image.clone() };
-                let Some(img) = img else { break };
-                // The recorder is first in `outs` when there is one.
-                let is_recorder = i == 0 && has_recorder;
-                w.push(mosaic.clone(), Some(img), slot.filter(|_| is_recorder));
+                let img = if i == last { rgba.take() } else { rgba.clone() };
+                w.push(mosaic.clone(), img.map(Picture::Rgba), None);
             }
             self.check_sinks()?;
         }

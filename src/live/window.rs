@@ -147,33 +147,7 @@ impl WindowApp {
             factory.config.settings().adapter.clone(),
             Some(&surface),
         )?);
-        let inner = window.inner_size();
-        let mut config = surface
-            .get_default_config(gpu.adapter(), inner.width.max(1), inner.height.max(1))
-            .ok_or_else(|| Error::gpu(format!("{} cannot present to this window", gpu.describe())))?;
-        // A plain (non-sRGB) format when there is one: the mosaic holds sRGB bytes already, so
-        // they go to the screen as they are, with no decode-and-encode per pixel (which costs a
-        // software GPU several milliseconds a frame).
-        let caps = surface.get_capabilities(gpu.adapter());
-        let plain = [wgpu::TextureFormat::Bgra8Unorm, wgpu::TextureFormat::Rgba8Unorm];
-        if let Some(f) = caps
-            .formats
-            .iter()
-            .find(|f| plain.contains(f))
-            .or_else(|| caps.formats.iter().find(|f| f.is_srgb()))
-        {
-            config.format = *f;
-        }
-        config.present_mode = match std::env::var("EMOJICAM_PRESENT_MODE").as_deref() {
-            Ok("fifo") => wgpu::PresentMode::Fifo,
-            Ok("immediate") => wgpu::PresentMode::Immediate,
-            Ok("mailbox") => wgpu::PresentMode::Mailbox,
-            _ => wgpu::PresentMode::AutoNoVsync,
-        };
-        config.desired_maximum_frame_latency = std::env::var("EMOJICAM_FRAME_LATENCY")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2);
+        let config = surface_config(&surface, &gpu, window.inner_size())?;
         surface.configure(&gpu.device, &config);
         let overlay = Overlay::new(&gpu.device, config.format);
         let session = factory.build(gpu.clone())?;
@@ -251,14 +225,8 @@ impl WindowApp {
         };
         // The source frame is uploaded as a texture only while it is shown.
         session.pipeline.keep_frame_view(self.original != Original::Off);
-        let surface_texture = match gfx.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
-            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => return Ok(()),
-            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
-                gfx.surface.configure(&gfx.gpu.device, &gfx.config);
-                return Ok(());
-            }
-            wgpu::CurrentSurfaceTexture::Validation => return Err(Error::gpu("the window surface failed validation")),
+        let Some(surface_texture) = gfx.acquire()? else {
+            return Ok(());
         };
         let view = surface_texture.texture.create_view(&Default::default());
         let (w, h) = (gfx.config.width, gfx.config.height);
@@ -285,43 +253,14 @@ impl WindowApp {
             .pipeline
             .renderer()
             .draw(&mut encoder, mosaic_texture, mosaic_view, &scene)?;
-        gfx.overlay.clear(&mut encoder, &view);
-        gfx.overlay.draw_original(
-            SLOT_MOSAIC,
-            &gfx.gpu.device,
-            &gfx.gpu.queue,
-            &mut encoder,
-            &view,
-            (w, h),
-            mosaic_view,
-            mosaic_rect,
-            1.0,
-        );
-        if let (Some(rect), Some(frame_view)) = (original_rect, session.pipeline.frame_view()) {
-            let alpha = if self.original == Original::Blended { 0.5 } else { 1.0 };
-            gfx.overlay.draw_original(
-                SLOT_ORIGINAL,
-                &gfx.gpu.device,
-                &gfx.gpu.queue,
-                &mut encoder,
-                &view,
-                (w, h),
-                frame_view,
-                rect,
-                alpha,
-            );
-        }
+        let original = original_rect
+            .zip(session.pipeline.frame_view())
+            .map(|(rect, frame_view)| {
+                let alpha = if self.original == Original::Blended { 0.5 } else { 1.0 };
+                (frame_view, rect, alpha)
+            });
         let text = overlay_text(self.show_stats.then(|| session.stats_text()), self.show_help);
-        let scale = if h >= 600 { 2.0 } else { 1.0 };
-        gfx.overlay.draw_text(
-            &gfx.gpu.device,
-            &gfx.gpu.queue,
-            &mut encoder,
-            &view,
-            (w, h),
-            &text,
-            scale,
-        );
+        gfx.draw_layers(&mut encoder, &view, mosaic_rect, original, &text);
         gfx.gpu.queue.submit([encoder.finish()]);
         gfx.window.pre_present_notify();
         gfx.gpu.queue.present(surface_texture);
@@ -393,7 +332,103 @@ impl WindowApp {
     }
 }
 
+/// The window surface's configuration: the adapter's default for `size`, with a plain 8-bit
+/// format where there is one, the present mode and frame latency from the environment.
+fn surface_config(
+    surface: &wgpu::Surface<'static>,
+    gpu: &GpuContext,
+    size: PhysicalSize<u32>,
+) -> Result<wgpu::SurfaceConfiguration> {
+    let mut config = surface
+        .get_default_config(gpu.adapter(), size.width.max(1), size.height.max(1))
+        .ok_or_else(|| Error::gpu(format!("{} cannot present to this window", gpu.describe())))?;
+    // A plain (non-sRGB) format when there is one: the mosaic holds sRGB bytes already, so
+    // they go to the screen as they are, with no decode-and-encode per pixel (which costs a
+    // software GPU several milliseconds a frame).
+    let caps = surface.get_capabilities(gpu.adapter());
+    let plain = [wgpu::TextureFormat::Bgra8Unorm, wgpu::TextureFormat::Rgba8Unorm];
+    if let Some(f) = caps
+        .formats
+        .iter()
+        .find(|f| plain.contains(f))
+        .or_else(|| caps.formats.iter().find(|f| f.is_srgb()))
+    {
+        config.format = *f;
+    }
+    config.present_mode = match std::env::var("EMOJICAM_PRESENT_MODE").as_deref() {
+        Ok("fifo") => wgpu::PresentMode::Fifo,
+        Ok("immediate") => wgpu::PresentMode::Immediate,
+        Ok("mailbox") => wgpu::PresentMode::Mailbox,
+        _ => wgpu::PresentMode::AutoNoVsync,
+    };
+    config.desired_maximum_frame_latency = std::env::var("EMOJICAM_FRAME_LATENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    Ok(config)
+}
+
 impl Gfx {
+    /// The surface's next texture; None when there is nothing to draw into this time (the
+    /// window is hidden, or the surface was out of date and has been reconfigured).
+    fn acquire(&mut self) -> Result<Option<wgpu::SurfaceTexture>> {
+        Ok(match self.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => Some(t),
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => None,
+            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                self.surface.configure(&self.gpu.device, &self.config);
+                None
+            }
+            wgpu::CurrentSurfaceTexture::Validation => return Err(Error::gpu("the window surface failed validation")),
+        })
+    }
+
+    /// Records onto the surface `view`: the offscreen mosaic at `mosaic_rect`, the original
+    /// (its view, where, and its opacity) when shown, and the overlay `text`.
+    fn draw_layers(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        view: &wgpu::TextureView,
+        mosaic_rect: Rect,
+        original: Option<(&wgpu::TextureView, Rect, f32)>,
+        text: &str,
+    ) {
+        let (w, h) = (self.config.width, self.config.height);
+        let (device, queue) = (&self.gpu.device, &self.gpu.queue);
+        self.overlay.clear(encoder, view);
+        if let Some((_, mosaic_view)) = &self.mosaic {
+            let o = &mut self.overlay;
+            o.draw_original(
+                SLOT_MOSAIC,
+                device,
+                queue,
+                encoder,
+                view,
+                (w, h),
+                mosaic_view,
+                mosaic_rect,
+                1.0,
+            );
+        }
+        if let Some((frame_view, rect, alpha)) = original {
+            let o = &mut self.overlay;
+            o.draw_original(
+                SLOT_ORIGINAL,
+                device,
+                queue,
+                encoder,
+                view,
+                (w, h),
+                frame_view,
+                rect,
+                alpha,
+            );
+        }
+        let scale = if h >= 600 { 2.0 } else { 1.0 };
+        self.overlay
+            .draw_text(device, queue, encoder, view, (w, h), text, scale);
+    }
+
     /// Makes the offscreen mosaic texture `rect`'s size (remade when the size changed).
     fn ensure_mosaic(&mut self, rect: &Rect) {
         let (mw, mh) = (rect.w.max(1.0) as u32, rect.h.max(1.0) as u32);
@@ -496,8 +531,15 @@ impl ApplicationHandler<LiveEvent> for WindowApp {
                 if self.outcome.is_some() {
                     return;
                 }
+                let t0 = Instant::now();
                 if let Err(e) = self.draw() {
                     return self.stop(event_loop, Err(e));
+                }
+                // A new frame's draw and present count in its render time, which the frame
+                // budget leaves room for on the next frame (GPU work still queued when
+                // `present` returns shows in the next frame's tiling, which waits for it).
+                if let (Some(_), Some(session)) = (self.shown, self.session.as_mut()) {
+                    session.pipeline.add_render_time(t0.elapsed());
                 }
                 if let (Some((at, dropped)), Some(session)) = (self.shown.take(), self.session.as_mut()) {
                     session.stats.shown(at, dropped);

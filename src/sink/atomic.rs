@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use super::Sink;
 use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::frame::{Frame, I420Frame};
 use crate::safety::{self, Cleanup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -391,6 +391,14 @@ impl Sink for CommitOnFinish {
 
     fn needs_image(&self) -> bool {
         self.inner.needs_image()
+    }
+
+    fn takes_i420(&self) -> bool {
+        self.inner.takes_i420()
+    }
+
+    fn write_i420(&mut self, mosaic: &MosaicFrame, image: &I420Frame) -> Result<()> {
+        self.inner.write_i420(mosaic, image)
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
-use crate::frame::{Frame, StreamInfo};
+use crate::frame::{Frame, I420Frame, StreamInfo};
 
 pub use self::atomic::{AtomicFile, CommitOnFinish};
 pub use self::gif::GifSink;
@@ -29,7 +29,7 @@ pub use self::video::{check_size, sound_of, Container, Sound, VideoSink};
 /// The MP4 writer (live recordings use [`VideoSink::create_recording`]).
 pub type Mp4Sink = VideoSink;
 pub use self::text::{JsonSink, JsonlSink, TxtSink};
-pub use self::thread::{Policy, SinkReport, SinkThread, ENCODE_AHEAD};
+pub use self::thread::{Picture, Policy, SinkReport, SinkThread, ENCODE_AHEAD};
 pub use self::v4l2::{FileOutput, V4l2Device, V4l2Sink, VideoOutputDevice};
 pub use self::y4m::Y4mSink;
 
@@ -46,6 +46,16 @@ pub trait Sink: Send {
     /// Whether this sink needs the rendered image (text sinks do not).
     fn needs_image(&self) -> bool {
         true
+    }
+    /// Whether this sink takes its images as I420 ([`Self::write_i420`]) instead of RGBA (the
+    /// live recorder: its encoder wants I420 and the GPU converts faster than the CPU).
+    fn takes_i420(&self) -> bool {
+        false
+    }
+    /// Writes one mosaic frame given as I420; only for sinks whose [`Self::takes_i420`] is true.
+    fn write_i420(&mut self, mosaic: &MosaicFrame, image: &I420Frame) -> Result<()> {
+        let _ = (mosaic, image);
+        Err(Error::Other("internal: this output takes RGBA images, not I420".into()))
     }
 }
 

@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, Sender, TrySendError};
 use super::Sink;
 use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::frame::{Frame, I420Frame};
 
 /// Frames that may wait for an offline sink: enough to even out the encoder's pace, little
 /// memory.
@@ -46,10 +46,17 @@ impl std::fmt::Display for SinkReport {
     }
 }
 
+/// A rendered mosaic in the form its sink takes ([`Sink::takes_i420`]).
+#[derive(Clone, Debug)]
+pub enum Picture {
+    Rgba(Frame),
+    I420(I420Frame),
+}
+
 /// One mosaic on its way to the sink.
 struct Queued {
     mosaic: MosaicFrame,
-    image: Option<Frame>,
+    image: Option<Picture>,
     /// The frame number it belongs at (see [`SinkThread::push`]); `None`: the next one.
     slot: Option<u64>,
 }
@@ -69,6 +76,7 @@ pub struct SinkThread {
     tx: Option<Sender<Message>>,
     handle: Option<JoinHandle<Result<u64>>>,
     needs_image: bool,
+    takes_i420: bool,
     dropped: u64,
     failed: bool,
     finish_on_drop: bool,
@@ -80,6 +88,7 @@ impl SinkThread {
     /// output that looks valid) unless [`Self::finish_on_drop`] says otherwise.
     pub fn spawn(label: &str, path: PathBuf, mut sink: Box<dyn Sink>, capacity: usize, policy: Policy) -> Result<Self> {
         let needs_image = sink.needs_image();
+        let takes_i420 = sink.takes_i420();
         let (tx, rx) = bounded::<Message>(capacity.max(1));
         let handle = std::thread::Builder::new()
             .name(label.to_string())
@@ -89,7 +98,11 @@ impl SinkThread {
                 let mut previous: Option<Queued> = None;
                 let mut write = |q: &mut Queued, index: u64| {
                     q.mosaic.stamp.seq = index;
-                    sink.write(&q.mosaic, q.image.as_ref())
+                    match &q.image {
+                        Some(Picture::I420(image)) => sink.write_i420(&q.mosaic, image),
+                        Some(Picture::Rgba(image)) => sink.write(&q.mosaic, Some(image)),
+                        None => sink.write(&q.mosaic, None),
+                    }
                 };
                 for message in rx.iter() {
                     let end = match message {
@@ -127,6 +140,7 @@ impl SinkThread {
             tx: Some(tx),
             handle: Some(handle),
             needs_image,
+            takes_i420,
             dropped: 0,
             failed: false,
             finish_on_drop: false,
@@ -152,11 +166,16 @@ impl SinkThread {
         self.failed
     }
 
+    /// Whether the sink takes its images as I420 ([`Sink::takes_i420`]).
+    pub fn takes_i420(&self) -> bool {
+        self.takes_i420
+    }
+
     /// Queues a mosaic (blocking or dropping as the policy says). `slot`: the frame number it
     /// belongs at in the output, for a recording placed by capture time; the previous slotted
     /// mosaic fills the slots in between, as it stayed on screen. Returns false once the sink
     /// has failed (its error comes from [`Self::close`]).
-    pub fn push(&mut self, mosaic: MosaicFrame, image: Option<Frame>, slot: Option<u64>) -> bool {
+    pub fn push(&mut self, mosaic: MosaicFrame, image: Option<Picture>, slot: Option<u64>) -> bool {
         let Some(tx) = &self.tx else { return false };
         let message = Message::Frame(Queued { mosaic, image, slot });
         let sent = match self.policy {
@@ -213,7 +232,7 @@ impl SinkThread {
 
 impl Sink for SinkThread {
     fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
-        if self.push(mosaic.clone(), image.cloned(), None) {
+        if self.push(mosaic.clone(), image.cloned().map(Picture::Rgba), None) {
             return Ok(());
         }
         // The thread stopped: it failed writing; report why.
@@ -227,6 +246,18 @@ impl Sink for SinkThread {
 
     fn needs_image(&self) -> bool {
         self.needs_image
+    }
+
+    fn takes_i420(&self) -> bool {
+        self.takes_i420
+    }
+
+    fn write_i420(&mut self, mosaic: &MosaicFrame, image: &I420Frame) -> Result<()> {
+        if self.push(mosaic.clone(), Some(Picture::I420(image.clone())), None) {
+            return Ok(());
+        }
+        self.join()?;
+        Err(Error::Other(format!("the {} thread stopped", self.label)))
     }
 }
 

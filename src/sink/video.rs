@@ -2,6 +2,7 @@
 //! sound), and fragmented MP4 for live recordings.
 //!
 //! appsrc (RGBA, the input's timestamps) -> videoconvert -> I420 -> encoder -> muxer -> filesink
+//! appsrc (I420 from the GPU, live recordings) -> encoder -> muxer -> filesink
 //! uridecodebin (the input's audio) -> audioconvert -> audioresample -> encoder -> muxer
 //!
 //! The input's sound is decoded from the input file and re-encoded for the container, on the
@@ -24,7 +25,7 @@ use gstreamer_video as gst_video;
 use super::{image_of, AtomicFile, Sink};
 use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
-use crate::frame::{Frame, Rate, StreamInfo};
+use crate::frame::{Frame, I420Frame, I420Layout, Rate, StreamInfo, YuvMatrix};
 use crate::media::{self, MediaError};
 
 /// What a video file holds, chosen by its extension.
@@ -74,6 +75,22 @@ pub fn check_size(path: &Path, container: Container, width: u32, height: u32) ->
 /// given up. Our own frames end in well under a second; only the input's sound can stall.
 const SOUND_END_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What the frames handed to the encoder are, fixed by the first one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Input {
+    /// RGBA, converted to I420 by GStreamer's `videoconvert`.
+    Rgba,
+    /// I420 as [`I420Layout`] lays it out, converted with GStreamer's default matrix for its
+    /// size ([`YuvMatrix::default_for`]).
+    I420,
+}
+
+/// Whether a live recording asks for I420 frames: yes unless `EMOJICAM_RECORD_YUV=cpu`
+/// (RGBA converted by `videoconvert`, as before; for measuring).
+fn recording_takes_i420() -> bool {
+    std::env::var("EMOJICAM_RECORD_YUV").map_or(true, |v| v.trim() != "cpu")
+}
+
 struct Running {
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
@@ -94,6 +111,10 @@ pub struct VideoSink {
     running: Option<Running>,
     /// (source size, encoded size) fixed by the first frame.
     sizes: Option<((u32, u32), (u32, u32))>,
+    /// The frames' format, fixed by the first frame.
+    input: Option<Input>,
+    /// Whether [`Sink::takes_i420`] (a live recording).
+    takes_i420: bool,
     padded: Vec<u8>,
     frames: u64,
     /// The first frame's timestamp: output timestamps start at zero.
@@ -131,7 +152,9 @@ impl VideoSink {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(Self::new(path, valid_rate(Some(rate)), Container::Mp4, None))
+        let mut sink = Self::new(path, valid_rate(Some(rate)), Container::Mp4, None);
+        sink.takes_i420 = recording_takes_i420();
+        Ok(sink)
     }
 
     fn new(path: &Path, rate: Rate, container: Container, file: Option<AtomicFile>) -> Self {
@@ -144,6 +167,8 @@ impl VideoSink {
             file,
             running: None,
             sizes: None,
+            input: None,
+            takes_i420: false,
             padded: Vec::new(),
             frames: 0,
             origin: None,
@@ -165,10 +190,10 @@ impl VideoSink {
         self.file.is_none()
     }
 
-    /// Builds and starts the pipeline for frames of `frame`'s size.
-    fn start(&mut self, frame: &Frame) -> Result<()> {
-        let src = (frame.width, frame.height);
-        let enc = (frame.width.div_ceil(2) * 2, frame.height.div_ceil(2) * 2);
+    /// Builds and starts the pipeline for frames of `src` size (`enc`: rounded up to even) in
+    /// the format `input`.
+    fn start(&mut self, src: (u32, u32), input: Input) -> Result<()> {
+        let enc = (src.0.div_ceil(2) * 2, src.1.div_ceil(2) * 2);
         check_size(&self.path, self.container, src.0, src.1)?;
         let path = self.path.clone();
         let fail = |e: &dyn std::fmt::Display| Error::encode(&path, format!("cannot build the encoding pipeline: {e}"));
@@ -177,46 +202,28 @@ impl VideoSink {
             None => self.path.clone(),
         };
         let pipeline = gst::Pipeline::new();
-        let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, enc.0, enc.1)
+        let format = match input {
+            Input::Rgba => gst_video::VideoFormat::Rgba,
+            Input::I420 => gst_video::VideoFormat::I420,
+        };
+        let info = gst_video::VideoInfo::builder(format, enc.0, enc.1)
             .fps(gst::Fraction::new(self.rate.num as i32, self.rate.den as i32))
             .build()
-            .map_err(|e| fail(&e))?
-            .to_caps()
             .map_err(|e| fail(&e))?;
-        let frame_bytes = enc.0 as u64 * enc.1 as u64 * 4;
+        if input == Input::I420 {
+            check_i420_layout(&info, enc).map_err(|e| fail(&e))?;
+        }
+        let caps = info.to_caps().map_err(|e| fail(&e))?;
+        let frame_bytes = info.size() as u64;
         let appsrc = gst_app::AppSrc::builder()
             .caps(&caps)
             .format(gst::Format::Time)
             .block(true)
             .max_bytes(frame_bytes * 2)
             .build();
-        let convert = media::make_any(&["videoconvert"], &path)?;
-        let i420 = gst::ElementFactory::make("capsfilter")
-            .property(
-                "caps",
-                gst_video::VideoCapsBuilder::new()
-                    .format(gst_video::VideoFormat::I420)
-                    .build(),
-            )
-            .build()
-            .map_err(|e| fail(&e))?;
         let encoder = self.video_encoder(enc)?;
         let vqueue = media::make_any(&["queue"], &path)?;
-        let mux = match self.container {
-            Container::Mp4 => {
-                let mux = media::make_any(&["mp4mux"], &path)?;
-                if self.recording() {
-                    // One fragment a second, each playable as soon as it is written.
-                    mux.set_property("fragment-duration", 1000u32);
-                    media::set_if(&mux, "streamable", "true");
-                } else {
-                    media::set_if(&mux, "faststart", "true");
-                }
-                mux
-            }
-            Container::Mkv => media::make_any(&["matroskamux"], &path)?,
-            Container::Webm => media::make_any(&["webmmux"], &path)?,
-        };
+        let mux = self.muxer()?;
         let filesink = gst::ElementFactory::make("filesink")
             .property("location", target.to_string_lossy().as_ref())
             .property("sync", false)
@@ -226,11 +233,18 @@ impl VideoSink {
             // Each fragment reaches the disk as it is muxed, not when a write buffer fills.
             filesink.set_property_from_str("buffer-mode", "unbuffered");
         }
-        pipeline
-            .add_many([appsrc.upcast_ref(), &convert, &i420, &encoder, &vqueue, &mux, &filesink])
-            .map_err(|e| fail(&e))?;
-        gst::Element::link_many([appsrc.upcast_ref(), &convert, &i420, &encoder, &vqueue, &mux, &filesink])
-            .map_err(|e| fail(&e))?;
+        let mut chain: Vec<gst::Element> = vec![appsrc.clone().upcast()];
+        if input == Input::Rgba {
+            chain.push(media::make_any(&["videoconvert"], &path)?);
+            let i420 = gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::I420)
+                .build();
+            let filter = gst::ElementFactory::make("capsfilter").property("caps", i420).build();
+            chain.push(filter.map_err(|e| fail(&e))?);
+        }
+        chain.extend([encoder, vqueue, mux.clone(), filesink]);
+        pipeline.add_many(&chain).map_err(|e| fail(&e))?;
+        gst::Element::link_many(&chain).map_err(|e| fail(&e))?;
         let sound = match self.audio.clone() {
             Some(input) => Some(self.add_audio(&pipeline, &mux, &input)?),
             None => None,
@@ -244,7 +258,27 @@ impl VideoSink {
             sound,
         });
         self.sizes = Some((src, enc));
+        self.input = Some(input);
         Ok(())
+    }
+
+    /// The container's muxer; a recording's writes a playable fragment every second.
+    fn muxer(&self) -> Result<gst::Element> {
+        Ok(match self.container {
+            Container::Mp4 => {
+                let mux = media::make_any(&["mp4mux"], &self.path)?;
+                if self.recording() {
+                    // One fragment a second, each playable as soon as it is written.
+                    mux.set_property("fragment-duration", 1000u32);
+                    media::set_if(&mux, "streamable", "true");
+                } else {
+                    media::set_if(&mux, "faststart", "true");
+                }
+                mux
+            }
+            Container::Mkv => media::make_any(&["matroskamux"], &self.path)?,
+            Container::Webm => media::make_any(&["webmmux"], &self.path)?,
+        })
     }
 
     fn video_encoder(&self, size: (u32, u32)) -> Result<gst::Element> {
@@ -284,6 +318,14 @@ impl VideoSink {
                 // EMOJICAM_RECORD_TRELLIS=1 keeps it (for measuring).
                 let trellis = std::env::var("EMOJICAM_RECORD_TRELLIS").is_ok_and(|v| v == "1");
                 enc.set_property("trellis", trellis);
+                // x264's own threads (0, its default: chosen from the cores);
+                // EMOJICAM_RECORD_THREADS=N sets them (for measuring).
+                if let Some(n) = std::env::var("EMOJICAM_RECORD_THREADS")
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                {
+                    enc.set_property("threads", n);
+                }
             }
             // No B-frames: decode order is display order, so MP4's sample durations follow
             // the input's timestamps exactly, variable frame rates included.
@@ -352,28 +394,55 @@ impl VideoSink {
         error.map_or_else(|| self.enc_err(what), Error::from)
     }
 
-    fn encode(&mut self, frame: &Frame, pts: Option<Duration>) -> Result<()> {
+    /// Checks a frame of `size` in format `input` against the first one (starting the
+    /// pipeline on the first); returns (source size, encoded size).
+    fn begin(&mut self, size: (u32, u32), input: Input) -> Result<((u32, u32), (u32, u32))> {
         if self.finished {
             return Err(self.enc_err("write after finish"));
         }
         if self.sizes.is_none() {
-            self.start(frame)?;
+            self.start(size, input)?;
         }
-        let Some((src, enc)) = self.sizes else {
+        let (Some((src, enc)), Some(started)) = (self.sizes, self.input) else {
             return Err(self.enc_err("internal: encoder not started"));
         };
-        if src != (frame.width, frame.height) {
+        if src != size {
             return Err(self.enc_err(format!(
                 "frame size changed from {}x{} to {}x{}",
-                src.0, src.1, frame.width, frame.height
+                src.0, src.1, size.0, size.1
             )));
         }
+        if started != input {
+            return Err(self.enc_err(format!("frame format changed from {started:?} to {input:?}")));
+        }
+        Ok((src, enc))
+    }
+
+    fn encode(&mut self, frame: &Frame, pts: Option<Duration>) -> Result<()> {
+        let (src, enc) = self.begin((frame.width, frame.height), Input::Rgba)?;
         let data = if src == enc {
             frame.rgba.clone()
         } else {
             pad_to(frame, enc.0 as usize, enc.1 as usize, &mut self.padded);
             self.padded.clone()
         };
+        self.push(data, pts)
+    }
+
+    fn encode_i420(&mut self, image: &I420Frame, pts: Option<Duration>) -> Result<()> {
+        let (w, h) = (image.width, image.height);
+        if w % 2 != 0 || h % 2 != 0 || image.data.len() != I420Layout::new(w, h).len() {
+            return Err(self.enc_err(format!("an I420 frame of {w}x{h} has {} bytes", image.data.len())));
+        }
+        if image.matrix != YuvMatrix::default_for(h) {
+            return Err(self.enc_err(format!("an I420 frame of {w}x{h} in {:?}", image.matrix)));
+        }
+        self.begin((w, h), Input::I420)?;
+        self.push(image.data.clone(), pts)
+    }
+
+    /// Hands one frame's bytes to the encoder, stamped from `pts`.
+    fn push(&mut self, data: Vec<u8>, pts: Option<Duration>) -> Result<()> {
         let frame_time = self.rate.frame_duration();
         let n = self.frames;
         let even =
@@ -565,6 +634,26 @@ fn audio_caps(path: &Path) -> Option<gst::Caps> {
     )
 }
 
+/// Checks that GStreamer lays out I420 at `size` as [`I420Layout`] says (the GPU writes it so).
+fn check_i420_layout(info: &gst_video::VideoInfo, size: (u32, u32)) -> std::result::Result<(), String> {
+    let l = I420Layout::new(size.0, size.1);
+    let expected = (
+        [l.y_stride as i32, l.c_stride as i32, l.c_stride as i32],
+        [0, l.y_len as usize, (l.y_len + l.c_len) as usize],
+        l.len(),
+    );
+    let actual = (
+        [info.stride()[0], info.stride()[1], info.stride()[2]],
+        [info.offset()[0], info.offset()[1], info.offset()[2]],
+        info.size(),
+    );
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(format!("GStreamer lays out I420 as {actual:?}, not {expected:?}"))
+    }
+}
+
 /// Copies `frame` into `out` at `w`x`h` (>= the frame), repeating the last column and row.
 fn pad_to(frame: &Frame, w: usize, h: usize, out: &mut Vec<u8>) {
     let (fw, fh) = (frame.width as usize, frame.height as usize);
@@ -584,6 +673,14 @@ impl Sink for VideoSink {
     fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
         let frame = image_of(image, &self.path)?;
         self.encode(frame, mosaic.stamp.timestamp)
+    }
+
+    fn takes_i420(&self) -> bool {
+        self.takes_i420
+    }
+
+    fn write_i420(&mut self, mosaic: &MosaicFrame, image: &I420Frame) -> Result<()> {
+        self.encode_i420(image, mosaic.stamp.timestamp)
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -122,6 +122,11 @@ impl VideoSource {
         let convert = gst::ElementFactory::make("videoconvert")
             .build()
             .map_err(|_| fail("videoconvert is missing: install gstreamer1.0-plugins-base"))?;
+        // The conversion to RGBA runs on one thread by default: split it over the cores
+        // (its rows are independent), as the decoder already is.
+        if convert.find_property("n-threads").is_some() {
+            convert.set_property("n-threads", convert_threads());
+        }
         let appsink = rgba_sink();
         let flip_sink = convert
             .static_pad("sink")
@@ -425,6 +430,12 @@ fn demuxer_stopped(pipeline: &gst::Pipeline) -> bool {
         }
     }
     false
+}
+
+/// Threads for videoconvert: one per core, at most 4 (its rows split evenly; more threads
+/// than cores only add switching).
+fn convert_threads() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
 }
 
 /// The end of the decoding pipeline: RGBA frames, a few held so decoding runs ahead.

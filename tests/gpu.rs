@@ -7,9 +7,11 @@ use emojicam::atlas::{Atlas, EmojiInfo};
 use emojicam::classify::nearest::{error, NearestClassifier};
 use emojicam::classify::{Classifier, PATCH_BYTES};
 use emojicam::domain::Grid;
+use emojicam::frame::{Matrix, PixelFormat, Yuv};
 use emojicam::gpu::renderer::{RenderPath, Scene};
 use emojicam::gpu::tiler::{quadrant_means, NEVER_CLASSIFIED};
 use emojicam::gpu::{AdapterPreference, Background, GpuContext, Renderer, Tiler, Tiles};
+use emojicam::source::{Source, VideoSource};
 use emojicam::{Error, Frame};
 
 fn ctx() -> Arc<GpuContext> {
@@ -936,4 +938,139 @@ fn passes_can_move_to_the_pipeline_thread() {
     send::<Renderer>();
     send::<NearestClassifier>();
     shared::<GpuContext>();
+}
+
+/// `test_frame` as I420 planes (chroma of each 2x2 block from its top-left pixel), in `yuv`.
+fn test_i420(w: u32, h: u32, seed: u64, yuv: Yuv) -> Frame {
+    let rgb = test_frame(w, h, seed);
+    let (wu, hu) = (w as usize, h as usize);
+    let cw = wu.div_ceil(2);
+    let mut planes = vec![0u8; wu * hu + 2 * cw * hu.div_ceil(2)];
+    let (luma, chroma) = planes.split_at_mut(wu * hu);
+    let (u, v) = chroma.split_at_mut(cw * hu.div_ceil(2));
+    for y in 0..hu {
+        for x in 0..wu {
+            let [r, g, b, _] = rgb.pixel(x as u32, y as u32);
+            // Any bytes will do; these keep the picture recognisable.
+            luma[y * wu + x] = ((r as u32 * 66 + g as u32 * 129 + b as u32 * 25) / 256 + 16) as u8;
+            if x % 2 == 0 && y % 2 == 0 {
+                u[(y / 2) * cw + x / 2] = (128 + (b as i32 - g as i32) / 2) as u8;
+                v[(y / 2) * cw + x / 2] = (128 + (r as i32 - g as i32) / 2) as u8;
+            }
+        }
+    }
+    Frame::i420(w, h, planes, yuv)
+}
+
+#[test]
+fn tiler_converts_i420_as_the_cpu_does() {
+    let mut tiler = Tiler::new(ctx());
+    let (mut from_yuv, mut from_rgba) = (Tiles::default(), Tiles::default());
+    let colours = [
+        Yuv {
+            matrix: Matrix::Bt601,
+            full_range: false,
+        },
+        Yuv {
+            matrix: Matrix::Bt709,
+            full_range: false,
+        },
+        Yuv {
+            matrix: Matrix::Bt709,
+            full_range: true,
+        },
+    ];
+    for (w, h, seed) in [(203u32, 117u32, 1u64), (64, 64, 2), (5, 9, 3), (31, 1, 4)] {
+        for yuv in colours {
+            let frame = test_i420(w, h, seed, yuv);
+            let rgba = frame.to_rgba().into_owned();
+            for t in [4u32, 10, 16] {
+                tiler.tile(&frame, t, &mut from_yuv).unwrap();
+                tiler.tile(&rgba, t, &mut from_rgba).unwrap();
+                assert_eq!(from_yuv.grid, from_rgba.grid);
+                // The shader and the CPU compute in f32 alike; an FMA may move a half.
+                let off: Vec<usize> = (0..from_rgba.patches.len())
+                    .filter(|&i| from_yuv.patches[i] != from_rgba.patches[i])
+                    .collect();
+                let worst = off
+                    .iter()
+                    .map(|&i| from_yuv.patches[i].abs_diff(from_rgba.patches[i]))
+                    .max();
+                assert!(
+                    worst.unwrap_or(0) <= 1 && off.len() * 1000 <= from_rgba.patches.len(),
+                    "{w}x{h} tile {t} {yuv:?}: {} bytes differ, by up to {worst:?}",
+                    off.len()
+                );
+            }
+        }
+    }
+}
+
+/// Peak signal to noise ratio of two RGB byte vectors in dB, and the same after taking away
+/// each channel's mean difference (`a - b`), which it returns too.
+fn psnr(a: &[u8], b: &[u8]) -> (f64, f64, [f64; 3]) {
+    let db = |mse: f64| 10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10();
+    let n = a.len() as f64;
+    let mut bias = [0.0; 3];
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        bias[i % 3] += (x as f64 - y as f64) * 3.0 / n;
+    }
+    let (mut mse, mut left) = (0.0, 0.0);
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        let d = x as f64 - y as f64;
+        mse += d * d / n;
+        left += (d - bias[i % 3]).powi(2) / n;
+    }
+    (db(mse), db(left), bias)
+}
+
+#[test]
+fn i420_mosaic_matches_the_videoconvert_rgba_path() {
+    // Real clips: handheld camera footage (480x288: BT.601) and an animation (720p: BT.709).
+    let clips = [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.mp4"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/video/bigbuckbunny.mp4"),
+    ];
+    let mut tiler = Tiler::new(ctx());
+    let (mut from_yuv, mut from_rgba) = (Tiles::default(), Tiles::default());
+    for clip in clips {
+        let path = std::path::Path::new(clip);
+        let mut yuv = VideoSource::open_yuv(path).unwrap();
+        let mut rgba = VideoSource::open(path).unwrap();
+        let mut frames = 0;
+        for _ in 0..8 {
+            let (Some(a), Some(b)) = (yuv.next_frame().unwrap(), rgba.next_frame().unwrap()) else {
+                break;
+            };
+            assert!(matches!(a.format, PixelFormat::I420(_)), "{clip}: {:?}", a.format);
+            assert_eq!(b.format, PixelFormat::Rgba);
+            for t in [10u32, 16] {
+                tiler.tile(&a, t, &mut from_yuv).unwrap();
+                tiler.tile(&b, t, &mut from_rgba).unwrap();
+                let (db, flat, bias) = psnr(&from_yuv.patches, &from_rgba.patches);
+                eprintln!(
+                    "{clip} {}x{} frame {frames} tile {t}: {db:.1} dB, {flat:.1} dB less the bias {bias:.2?}",
+                    a.width, a.height
+                );
+                // videoconvert (GStreamer 1.22) maps limited-range Y 16..235 to about -2.4..252.6
+                // (measured: Y 128 -> 128, 235 -> 253), the standard formula to 0..255: its
+                // frames are 1.5-3.5 levels darker; with that taken away they agree closely
+                // (matrix, range and chroma placement).
+                assert!(
+                    db >= 39.0,
+                    "{clip} frame {frames} tile {t}: tile colours {db:.1} dB apart"
+                );
+                assert!(
+                    flat >= 45.0,
+                    "{clip} frame {frames} tile {t}: {flat:.1} dB apart less the bias"
+                );
+                assert!(
+                    bias.iter().all(|b| (0.0..=4.0).contains(b)),
+                    "{clip} frame {frames} tile {t}: bias {bias:?}"
+                );
+            }
+            frames += 1;
+        }
+        assert_eq!(frames, 8, "{clip}: too few frames");
+    }
 }

@@ -115,12 +115,13 @@ fn cpu_patches(frame: &Frame, t: u32) -> Vec<u8> {
 
 #[test]
 fn tiler_matches_cpu_area_average_exactly() {
-    let mut tiler = Tiler::new(ctx());
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     let mut tiles = Tiles::default();
     for (w, h, seed) in [(203u32, 117u32, 1u64), (64, 64, 2), (5, 9, 3)] {
         let frame = test_frame(w, h, seed);
         for t in [4u32, 7, 10, 13, 16, 64] {
-            tiler.tile(&frame, t, &mut tiles).unwrap();
+            tiler.set_tile(t).unwrap();
+            tiler.tile(&frame, &mut tiles).unwrap();
             assert_eq!((tiles.grid.cols, tiles.grid.rows), (w.div_ceil(t), h.div_ceil(t)));
             assert_eq!(tiles.patches.len(), tiles.len() * PATCH_BYTES);
             let want = cpu_patches(&frame, t);
@@ -149,15 +150,15 @@ fn tiler_patch_layout() {
         }
     }
     let frame = Frame::new(w, h, rgba);
-    let mut tiler = Tiler::new(ctx());
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     let mut tiles = Tiles::default();
-    tiler.tile(&frame, 10, &mut tiles).unwrap();
+    tiler.tile(&frame, &mut tiles).unwrap();
     assert!(
         tiler.frame_view().is_none(),
         "the Rgba8 frame is uploaded only when asked for"
     );
     tiler.keep_frame_view(true);
-    tiler.tile(&frame, 10, &mut tiles).unwrap();
+    tiler.tile(&frame, &mut tiles).unwrap();
     assert_eq!((tiles.grid.cols, tiles.grid.rows, tiles.grid.tile), (3, 2, 10));
     for r in 0..2u32 {
         for c in 0..3u32 {
@@ -180,17 +181,17 @@ fn tiler_patch_layout() {
 
 #[test]
 fn tiler_reports_changes_since_accept() {
-    let mut tiler = Tiler::new(ctx());
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     let mut tiles = Tiles::default();
     let a = test_frame(40, 30, 7);
-    tiler.tile(&a, 10, &mut tiles).unwrap();
+    tiler.tile(&a, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == NEVER_CLASSIFIED));
     // The GPU's quadrant means are the CPU definition's.
     for t in 0..tiles.len() {
         assert_eq!(tiles.means[t], quadrant_means(tiles.patch(t)), "tile {t}");
     }
     tiler.accept_all(&tiles);
-    tiler.tile(&a, 10, &mut tiles).unwrap();
+    tiler.tile(&a, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
 
     // Paint tile (2, 1) white: only it changes, by a lot.
@@ -203,7 +204,7 @@ fn tiler_reports_changes_since_accept() {
     }
     let changed_tile = 4 + 2;
     // Split submit/read, as the pipeline uses it.
-    tiler.submit(&b, 10).unwrap();
+    tiler.submit(&b).unwrap();
     tiler.read(&mut tiles).unwrap();
     for (i, &d) in tiles.change.iter().enumerate() {
         if i == changed_tile {
@@ -215,34 +216,32 @@ fn tiler_reports_changes_since_accept() {
     assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
     // Not accepted: still compared with frame a.
     let b_tiles = tiles.clone();
-    tiler.tile(&b, 10, &mut tiles).unwrap();
+    tiler.tile(&b, &mut tiles).unwrap();
     assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
     // Pipelined: frame a is already in flight when b's tiles are accepted. The accept takes
     // effect from the next submit on: a in flight is still compared with a, the next a with b.
-    tiler.submit(&a, 10).unwrap();
+    tiler.submit(&a).unwrap();
     tiler.accept(&b_tiles, &[changed_tile as u32]);
     tiler.read(&mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
-    tiler.tile(&a, 10, &mut tiles).unwrap();
+    tiler.tile(&a, &mut tiles).unwrap();
     assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
-    tiler.tile(&b, 10, &mut tiles).unwrap();
+    tiler.tile(&b, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
 
     // A new tile size starts over.
-    tiler.tile(&b, 8, &mut tiles).unwrap();
+    tiler.set_tile(8).unwrap();
+    tiler.tile(&b, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == NEVER_CLASSIFIED));
 }
 
 #[test]
 fn tiler_rejects_bad_tile_sizes() {
-    let mut tiler = Tiler::new(ctx());
-    let mut tiles = Tiles::default();
-    let f = test_frame(16, 16, 1);
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     for t in [0, 3, 65, 1000] {
-        assert!(
-            matches!(tiler.tile(&f, t, &mut tiles), Err(Error::Usage(_))),
-            "tile {t}"
-        );
+        assert!(matches!(Tiler::new(ctx(), t), Err(Error::Usage(_))), "tile {t}");
+        assert!(matches!(tiler.set_tile(t), Err(Error::Usage(_))), "tile {t}");
+        assert_eq!(tiler.tile_size(), 10, "a refused size changes nothing");
     }
 }
 
@@ -828,12 +827,12 @@ fn timings_720p() {
     use std::time::Instant;
     let atlas = atlas();
     let frame = test_frame(1280, 720, 3);
-    let mut tiler = Tiler::new(ctx());
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     let mut tiles = Tiles::default();
-    tiler.tile(&frame, 10, &mut tiles).unwrap();
+    tiler.tile(&frame, &mut tiles).unwrap();
     let t0 = Instant::now();
     for _ in 0..10 {
-        tiler.tile(&frame, 10, &mut tiles).unwrap();
+        tiler.tile(&frame, &mut tiles).unwrap();
     }
     eprintln!("tile 1280x720 @10: {:?}/frame", t0.elapsed() / 10);
 
@@ -964,7 +963,7 @@ fn test_i420(w: u32, h: u32, seed: u64, yuv: Yuv) -> Frame {
 
 #[test]
 fn tiler_converts_i420_as_the_cpu_does() {
-    let mut tiler = Tiler::new(ctx());
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     let (mut from_yuv, mut from_rgba) = (Tiles::default(), Tiles::default());
     let colours = [
         Yuv {
@@ -985,8 +984,9 @@ fn tiler_converts_i420_as_the_cpu_does() {
             let frame = test_i420(w, h, seed, yuv);
             let rgba = frame.to_rgba().into_owned();
             for t in [4u32, 10, 16] {
-                tiler.tile(&frame, t, &mut from_yuv).unwrap();
-                tiler.tile(&rgba, t, &mut from_rgba).unwrap();
+                tiler.set_tile(t).unwrap();
+                tiler.tile(&frame, &mut from_yuv).unwrap();
+                tiler.tile(&rgba, &mut from_rgba).unwrap();
                 assert_eq!(from_yuv.grid, from_rgba.grid);
                 // The shader and the CPU compute in f32 alike; an FMA may move a half.
                 let off: Vec<usize> = (0..from_rgba.patches.len())
@@ -1031,7 +1031,7 @@ fn i420_mosaic_matches_the_videoconvert_rgba_path() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.mp4"),
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/video/bigbuckbunny.mp4"),
     ];
-    let mut tiler = Tiler::new(ctx());
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     let (mut from_yuv, mut from_rgba) = (Tiles::default(), Tiles::default());
     for clip in clips {
         let path = std::path::Path::new(clip);
@@ -1045,8 +1045,9 @@ fn i420_mosaic_matches_the_videoconvert_rgba_path() {
             assert!(matches!(a.format, PixelFormat::I420(_)), "{clip}: {:?}", a.format);
             assert_eq!(b.format, PixelFormat::Rgba);
             for t in [10u32, 16] {
-                tiler.tile(&a, t, &mut from_yuv).unwrap();
-                tiler.tile(&b, t, &mut from_rgba).unwrap();
+                tiler.set_tile(t).unwrap();
+                tiler.tile(&a, &mut from_yuv).unwrap();
+                tiler.tile(&b, &mut from_rgba).unwrap();
                 let (db, flat, bias) = psnr(&from_yuv.patches, &from_rgba.patches);
                 eprintln!(
                     "{clip} {}x{} frame {frames} tile {t}: {db:.1} dB, {flat:.1} dB less the bias {bias:.2?}",

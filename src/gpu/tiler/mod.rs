@@ -193,6 +193,8 @@ pub struct Tiler {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
+    /// The tile size, checked when set ([`Self::new`], [`Self::set_tile`]).
+    tile: u32,
     frame: Option<FrameBuffer>,
     grid: Option<GridBuffers>,
     /// Per tile the quadrant means of the patch last classified. Kept on the CPU and
@@ -205,7 +207,9 @@ pub struct Tiler {
 }
 
 impl Tiler {
-    pub fn new(ctx: Arc<GpuContext>) -> Self {
+    /// A tiler for tiles of `tile` pixels ([`MIN_TILE`]..=[`MAX_TILE`]).
+    pub fn new(ctx: Arc<GpuContext>, tile: u32) -> Result<Self> {
+        validate_tile(tile)?;
         let device = &ctx.device;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("tiler"),
@@ -224,29 +228,41 @@ impl Tiler {
         let words = (PATCH_BYTES / 4) as u32;
         let pipeline = compute_pipeline(device, "tiler", &module, &layout, "main", &[("WORDS", words)]);
         let params = uniform_buffer::<Params>(device, "tiler params");
-        Self {
+        Ok(Self {
             ctx,
             pipeline,
             layout,
             params,
+            tile,
             frame: None,
             grid: None,
             reference: Vec::new(),
             reference_dirty: false,
             keep_preview: false,
-        }
+        })
+    }
+
+    /// Tiles of `tile` pixels from the next `submit` on (a new grid: every tile counts as
+    /// never classified).
+    pub fn set_tile(&mut self, tile: u32) -> Result<()> {
+        validate_tile(tile)?;
+        self.tile = tile;
+        Ok(())
+    }
+
+    pub fn tile_size(&self) -> u32 {
+        self.tile
     }
 
     /// Tiles one frame: `submit` then `read`.
-    pub fn tile(&mut self, frame: &Frame, tile: u32, out: &mut Tiles) -> Result<()> {
-        self.submit(frame, tile)?;
+    pub fn tile(&mut self, frame: &Frame, out: &mut Tiles) -> Result<()> {
+        self.submit(frame)?;
         self.read(out)
     }
 
     /// Uploads the frame and queues the tiling; returns without waiting, so the caller can
     /// classify the previous frame while the GPU works on this one.
-    pub fn submit(&mut self, frame: &Frame, tile: u32) -> Result<()> {
-        validate_tile(tile)?;
+    pub fn submit(&mut self, frame: &Frame) -> Result<()> {
         if self.grid.as_ref().is_some_and(|g| g.staging.is_pending()) {
             return Err(Error::Other(
                 "tiler: submit called twice without read in between".into(),
@@ -267,7 +283,7 @@ impl Tiler {
                 frame_bytes(frame.format, frame.width, frame.height)
             )));
         }
-        self.ensure_resources(frame, tile)?;
+        self.ensure_resources(frame)?;
         let (Some(tex), Some(grid)) = (&self.frame, &mut self.grid) else {
             return Err(Error::gpu("tiler resources missing"));
         };
@@ -368,7 +384,8 @@ impl Tiler {
         self.frame.as_ref().and_then(|f| f.preview.as_ref()).map(|(_, v)| v)
     }
 
-    fn ensure_resources(&mut self, frame: &Frame, tile: u32) -> Result<()> {
+    fn ensure_resources(&mut self, frame: &Frame) -> Result<()> {
+        let tile = self.tile;
         let (frame_changed, buffer) = self.ensure_frame(frame.width, frame.height, frame.format)?;
         if !frame_changed && self.grid.as_ref().is_some_and(|g| g.grid.tile == tile) {
             return Ok(());

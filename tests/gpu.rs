@@ -1075,3 +1075,43 @@ fn i420_mosaic_matches_the_videoconvert_rgba_path() {
         assert_eq!(frames, 8, "{clip}: too few frames");
     }
 }
+
+/// Upload + tile of one 1920x1080 frame as RGBA and as I420, taking turns, for the README:
+/// `cargo test --release --test gpu timings_1080p -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timings_1080p_rgba_vs_i420() {
+    use std::time::{Duration, Instant};
+    let yuv = test_i420(
+        1920,
+        1080,
+        5,
+        Yuv {
+            matrix: Matrix::Bt709,
+            full_range: false,
+        },
+    );
+    let rgba = yuv.to_rgba().into_owned();
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
+    let mut tiles = Tiles::default();
+    let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..12 {
+        for (i, frame) in [&rgba, &yuv].into_iter().enumerate() {
+            // The first of each format remakes the buffers: not timed.
+            tiler.tile(frame, &mut tiles).unwrap();
+            let t0 = Instant::now();
+            tiler.tile(frame, &mut tiles).unwrap();
+            if round > 0 {
+                times[i].push(t0.elapsed());
+            }
+        }
+    }
+    for (name, mut t) in ["RGBA", "I420"].into_iter().zip(times) {
+        t.sort();
+        eprintln!(
+            "tile 1920x1080 @10 from {name}: min {:?}, median {:?}",
+            t[0],
+            t[t.len() / 2]
+        );
+    }
+}

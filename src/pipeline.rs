@@ -412,7 +412,8 @@ impl Pipeline {
     }
 
     /// Keep each source frame on the GPU as a texture for [`Self::frame_view`] (costs one
-    /// extra upload per frame, so only while the original is shown).
+    /// extra upload per frame, and for a video's I420 frames a conversion on the CPU, so only
+    /// while the original is shown).
     pub fn keep_frame_view(&mut self, keep: bool) {
         self.tiler.keep_frame_view(keep);
     }

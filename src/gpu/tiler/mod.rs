@@ -368,7 +368,8 @@ impl Tiler {
     }
 
     /// Also upload each frame as an Rgba8Unorm texture, for [`Self::frame_view`] (the
-    /// window's original-beside view); off by default, as nothing else needs it.
+    /// window's original-beside view); off by default, as nothing else needs it. An I420
+    /// frame is converted to RGBA on the CPU for it ([`Frame::to_rgba`]).
     pub fn keep_frame_view(&mut self, keep: bool) {
         self.keep_preview = keep;
         if !keep {

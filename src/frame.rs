@@ -14,7 +14,7 @@ pub enum PixelFormat {
     I420(Yuv),
 }
 
-/// The colour matrix of a Y'CbCr matrix (as the stream's colorimetry says).
+/// The matrix between Y'CbCr and RGB, as a stream's colorimetry names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Matrix {
     Bt601,

@@ -107,7 +107,7 @@ impl Pipeline {
         classifier.set_allowed(config.allowed())?;
         classifier.set_background(settings.background);
         classifier.set_variety(settings.variety);
-        let tiler = Tiler::new(gpu.clone());
+        let tiler = Tiler::new(gpu.clone(), settings.tile)?;
         let renderer = Renderer::new(gpu.clone(), atlas)?;
         Ok(Self {
             gpu,
@@ -160,6 +160,7 @@ impl Pipeline {
 
     pub fn set_tile(&mut self, tile: u32) -> Result<()> {
         self.config.set_tile(tile)?;
+        self.tiler.set_tile(tile)?;
         self.invalidate();
         Ok(())
     }
@@ -254,7 +255,7 @@ impl Pipeline {
         }
         let start = Instant::now();
         self.started = Some(start);
-        self.tiler.submit(frame, self.config.settings().tile)?;
+        self.tiler.submit(frame)?;
         self.upload = start.elapsed();
         Ok(())
     }
@@ -305,39 +306,7 @@ impl Pipeline {
         let carried = if fresh { 0 } else { self.fit_budget(t_tile) };
         let t0 = Instant::now();
         if !self.changed.is_empty() {
-            let cols = grid.cols.max(1);
-            self.positions.clear();
-            self.positions
-                .extend(self.changed.iter().map(|&i| [i % cols, i / cols]));
-            let batch: &[u8] = if self.changed.len() == n {
-                &self.tiles.patches
-            } else {
-                self.batch.clear();
-                for &i in &self.changed {
-                    self.batch.extend_from_slice(self.tiles.patch(i as usize));
-                }
-                &self.batch
-            };
-            self.classifier.classify_at(batch, &self.positions, &mut self.choices)?;
-            if self.choices.len() != self.changed.len() {
-                return Err(Error::Classifier(format!(
-                    "{} returned {} choices for {} tiles",
-                    self.classifier.name(),
-                    self.choices.len(),
-                    self.changed.len()
-                )));
-            }
-            if !fresh && self.config.settings().change_threshold.is_some() {
-                self.keep_near_equal();
-            }
-            for (&i, &c) in self.changed.iter().zip(&self.choices) {
-                self.emoji[i as usize] = c;
-            }
-            if self.changed.len() == n {
-                self.tiler.accept_all(&self.tiles);
-            } else {
-                self.tiler.accept(&self.tiles, &self.changed);
-            }
+            self.classify_changed(grid, fresh)?;
         }
         let t_classify = t0.elapsed();
         if self.changed.len() >= BUDGET_SAMPLE {
@@ -362,6 +331,46 @@ impl Pipeline {
             background: self.config.settings().background,
             tile_colors: self.tile_colors.clone(),
         })
+    }
+
+    /// Classifies the tiles in `changed` (of `grid`; all of them when `fresh`) in one batch,
+    /// keeps near-equal old choices, and marks them classified in the tiler.
+    fn classify_changed(&mut self, grid: Grid, fresh: bool) -> Result<()> {
+        let n = self.tiles.len();
+        let cols = grid.cols.max(1);
+        self.positions.clear();
+        self.positions
+            .extend(self.changed.iter().map(|&i| [i % cols, i / cols]));
+        let batch: &[u8] = if self.changed.len() == n {
+            &self.tiles.patches
+        } else {
+            self.batch.clear();
+            for &i in &self.changed {
+                self.batch.extend_from_slice(self.tiles.patch(i as usize));
+            }
+            &self.batch
+        };
+        self.classifier.classify_at(batch, &self.positions, &mut self.choices)?;
+        if self.choices.len() != self.changed.len() {
+            return Err(Error::Classifier(format!(
+                "{} returned {} choices for {} tiles",
+                self.classifier.name(),
+                self.choices.len(),
+                self.changed.len()
+            )));
+        }
+        if !fresh && self.config.settings().change_threshold.is_some() {
+            self.keep_near_equal();
+        }
+        for (&i, &c) in self.changed.iter().zip(&self.choices) {
+            self.emoji[i as usize] = c;
+        }
+        if self.changed.len() == n {
+            self.tiler.accept_all(&self.tiles);
+        } else {
+            self.tiler.accept(&self.tiles, &self.changed);
+        }
+        Ok(())
     }
 
     /// [`Settings::frame_budget`]: keeps in `changed` the tiles that changed most, as many as
@@ -409,7 +418,8 @@ impl Pipeline {
     }
 
     /// Keep each source frame on the GPU as a texture for [`Self::frame_view`] (costs one
-    /// extra upload per frame, so only while the original is shown).
+    /// extra upload per frame, and for a video's I420 frames a conversion on the CPU, so only
+    /// while the original is shown).
     pub fn keep_frame_view(&mut self, keep: bool) {
         self.tiler.keep_frame_view(keep);
     }

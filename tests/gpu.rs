@@ -7,9 +7,11 @@ use emojicam::atlas::{Atlas, EmojiInfo};
 use emojicam::classify::nearest::{error, NearestClassifier};
 use emojicam::classify::{Classifier, PATCH_BYTES};
 use emojicam::domain::Grid;
+use emojicam::frame::{Matrix, PixelFormat, Yuv};
 use emojicam::gpu::renderer::{RenderPath, Scene};
 use emojicam::gpu::tiler::{quadrant_means, NEVER_CLASSIFIED};
 use emojicam::gpu::{AdapterPreference, Background, GpuContext, Renderer, Tiler, Tiles};
+use emojicam::source::{Source, VideoSource};
 use emojicam::{Error, Frame};
 
 fn ctx() -> Arc<GpuContext> {
@@ -113,12 +115,13 @@ fn cpu_patches(frame: &Frame, t: u32) -> Vec<u8> {
 
 #[test]
 fn tiler_matches_cpu_area_average_exactly() {
-    let mut tiler = Tiler::new(ctx());
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     let mut tiles = Tiles::default();
     for (w, h, seed) in [(203u32, 117u32, 1u64), (64, 64, 2), (5, 9, 3)] {
         let frame = test_frame(w, h, seed);
         for t in [4u32, 7, 10, 13, 16, 64] {
-            tiler.tile(&frame, t, &mut tiles).unwrap();
+            tiler.set_tile(t).unwrap();
+            tiler.tile(&frame, &mut tiles).unwrap();
             assert_eq!((tiles.grid.cols, tiles.grid.rows), (w.div_ceil(t), h.div_ceil(t)));
             assert_eq!(tiles.patches.len(), tiles.len() * PATCH_BYTES);
             let want = cpu_patches(&frame, t);
@@ -147,15 +150,15 @@ fn tiler_patch_layout() {
         }
     }
     let frame = Frame::new(w, h, rgba);
-    let mut tiler = Tiler::new(ctx());
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     let mut tiles = Tiles::default();
-    tiler.tile(&frame, 10, &mut tiles).unwrap();
+    tiler.tile(&frame, &mut tiles).unwrap();
     assert!(
         tiler.frame_view().is_none(),
         "the Rgba8 frame is uploaded only when asked for"
     );
     tiler.keep_frame_view(true);
-    tiler.tile(&frame, 10, &mut tiles).unwrap();
+    tiler.tile(&frame, &mut tiles).unwrap();
     assert_eq!((tiles.grid.cols, tiles.grid.rows, tiles.grid.tile), (3, 2, 10));
     for r in 0..2u32 {
         for c in 0..3u32 {
@@ -178,17 +181,17 @@ fn tiler_patch_layout() {
 
 #[test]
 fn tiler_reports_changes_since_accept() {
-    let mut tiler = Tiler::new(ctx());
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     let mut tiles = Tiles::default();
     let a = test_frame(40, 30, 7);
-    tiler.tile(&a, 10, &mut tiles).unwrap();
+    tiler.tile(&a, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == NEVER_CLASSIFIED));
     // The GPU's quadrant means are the CPU definition's.
     for t in 0..tiles.len() {
         assert_eq!(tiles.means[t], quadrant_means(tiles.patch(t)), "tile {t}");
     }
     tiler.accept_all(&tiles);
-    tiler.tile(&a, 10, &mut tiles).unwrap();
+    tiler.tile(&a, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
 
     // Paint tile (2, 1) white: only it changes, by a lot.
@@ -201,7 +204,7 @@ fn tiler_reports_changes_since_accept() {
     }
     let changed_tile = 4 + 2;
     // Split submit/read, as the pipeline uses it.
-    tiler.submit(&b, 10).unwrap();
+    tiler.submit(&b).unwrap();
     tiler.read(&mut tiles).unwrap();
     for (i, &d) in tiles.change.iter().enumerate() {
         if i == changed_tile {
@@ -213,34 +216,32 @@ fn tiler_reports_changes_since_accept() {
     assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
     // Not accepted: still compared with frame a.
     let b_tiles = tiles.clone();
-    tiler.tile(&b, 10, &mut tiles).unwrap();
+    tiler.tile(&b, &mut tiles).unwrap();
     assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
     // Pipelined: frame a is already in flight when b's tiles are accepted. The accept takes
     // effect from the next submit on: a in flight is still compared with a, the next a with b.
-    tiler.submit(&a, 10).unwrap();
+    tiler.submit(&a).unwrap();
     tiler.accept(&b_tiles, &[changed_tile as u32]);
     tiler.read(&mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
-    tiler.tile(&a, 10, &mut tiles).unwrap();
+    tiler.tile(&a, &mut tiles).unwrap();
     assert_eq!(tiles.changed(4).collect::<Vec<_>>(), vec![changed_tile as u32]);
-    tiler.tile(&b, 10, &mut tiles).unwrap();
+    tiler.tile(&b, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == 0), "{:?}", tiles.change);
 
     // A new tile size starts over.
-    tiler.tile(&b, 8, &mut tiles).unwrap();
+    tiler.set_tile(8).unwrap();
+    tiler.tile(&b, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == NEVER_CLASSIFIED));
 }
 
 #[test]
 fn tiler_rejects_bad_tile_sizes() {
-    let mut tiler = Tiler::new(ctx());
-    let mut tiles = Tiles::default();
-    let f = test_frame(16, 16, 1);
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     for t in [0, 3, 65, 1000] {
-        assert!(
-            matches!(tiler.tile(&f, t, &mut tiles), Err(Error::Usage(_))),
-            "tile {t}"
-        );
+        assert!(matches!(Tiler::new(ctx(), t), Err(Error::Usage(_))), "tile {t}");
+        assert!(matches!(tiler.set_tile(t), Err(Error::Usage(_))), "tile {t}");
+        assert_eq!(tiler.tile_size(), 10, "a refused size changes nothing");
     }
 }
 
@@ -826,12 +827,12 @@ fn timings_720p() {
     use std::time::Instant;
     let atlas = atlas();
     let frame = test_frame(1280, 720, 3);
-    let mut tiler = Tiler::new(ctx());
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
     let mut tiles = Tiles::default();
-    tiler.tile(&frame, 10, &mut tiles).unwrap();
+    tiler.tile(&frame, &mut tiles).unwrap();
     let t0 = Instant::now();
     for _ in 0..10 {
-        tiler.tile(&frame, 10, &mut tiles).unwrap();
+        tiler.tile(&frame, &mut tiles).unwrap();
     }
     eprintln!("tile 1280x720 @10: {:?}/frame", t0.elapsed() / 10);
 
@@ -936,4 +937,181 @@ fn passes_can_move_to_the_pipeline_thread() {
     send::<Renderer>();
     send::<NearestClassifier>();
     shared::<GpuContext>();
+}
+
+/// `test_frame` as I420 planes (chroma of each 2x2 block from its top-left pixel), in `yuv`.
+fn test_i420(w: u32, h: u32, seed: u64, yuv: Yuv) -> Frame {
+    let rgb = test_frame(w, h, seed);
+    let (wu, hu) = (w as usize, h as usize);
+    let cw = wu.div_ceil(2);
+    let mut planes = vec![0u8; wu * hu + 2 * cw * hu.div_ceil(2)];
+    let (luma, chroma) = planes.split_at_mut(wu * hu);
+    let (u, v) = chroma.split_at_mut(cw * hu.div_ceil(2));
+    for y in 0..hu {
+        for x in 0..wu {
+            let [r, g, b, _] = rgb.pixel(x as u32, y as u32);
+            // Any bytes will do; these keep the picture recognisable.
+            luma[y * wu + x] = ((r as u32 * 66 + g as u32 * 129 + b as u32 * 25) / 256 + 16) as u8;
+            if x % 2 == 0 && y % 2 == 0 {
+                u[(y / 2) * cw + x / 2] = (128 + (b as i32 - g as i32) / 2) as u8;
+                v[(y / 2) * cw + x / 2] = (128 + (r as i32 - g as i32) / 2) as u8;
+            }
+        }
+    }
+    Frame::i420(w, h, planes, yuv)
+}
+
+#[test]
+fn tiler_converts_i420_as_the_cpu_does() {
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
+    let (mut from_yuv, mut from_rgba) = (Tiles::default(), Tiles::default());
+    let colours = [
+        Yuv {
+            matrix: Matrix::Bt601,
+            full_range: false,
+        },
+        Yuv {
+            matrix: Matrix::Bt709,
+            full_range: false,
+        },
+        Yuv {
+            matrix: Matrix::Bt709,
+            full_range: true,
+        },
+    ];
+    for (w, h, seed) in [(203u32, 117u32, 1u64), (64, 64, 2), (5, 9, 3), (31, 1, 4)] {
+        for yuv in colours {
+            let frame = test_i420(w, h, seed, yuv);
+            let rgba = frame.to_rgba().into_owned();
+            for t in [4u32, 10, 16] {
+                tiler.set_tile(t).unwrap();
+                tiler.tile(&frame, &mut from_yuv).unwrap();
+                tiler.tile(&rgba, &mut from_rgba).unwrap();
+                assert_eq!(from_yuv.grid, from_rgba.grid);
+                // The shader and the CPU compute in f32 alike; an FMA may move a half.
+                let off: Vec<usize> = (0..from_rgba.patches.len())
+                    .filter(|&i| from_yuv.patches[i] != from_rgba.patches[i])
+                    .collect();
+                let worst = off
+                    .iter()
+                    .map(|&i| from_yuv.patches[i].abs_diff(from_rgba.patches[i]))
+                    .max();
+                assert!(
+                    worst.unwrap_or(0) <= 1 && off.len() * 1000 <= from_rgba.patches.len(),
+                    "{w}x{h} tile {t} {yuv:?}: {} bytes differ, by up to {worst:?}",
+                    off.len()
+                );
+            }
+        }
+    }
+}
+
+/// Peak signal to noise ratio of two RGB byte vectors in dB, and the same after taking away
+/// each channel's mean difference (`a - b`), which it returns too.
+fn psnr(a: &[u8], b: &[u8]) -> (f64, f64, [f64; 3]) {
+    let db = |mse: f64| 10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10();
+    let n = a.len() as f64;
+    let mut bias = [0.0; 3];
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        bias[i % 3] += (x as f64 - y as f64) * 3.0 / n;
+    }
+    let (mut mse, mut left) = (0.0, 0.0);
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        let d = x as f64 - y as f64;
+        mse += d * d / n;
+        left += (d - bias[i % 3]).powi(2) / n;
+    }
+    (db(mse), db(left), bias)
+}
+
+#[test]
+fn i420_mosaic_matches_the_videoconvert_rgba_path() {
+    // Real clips: handheld camera footage (480x288: BT.601) and an animation (720p: BT.709).
+    let clips = [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.mp4"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/video/bigbuckbunny.mp4"),
+    ];
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
+    let (mut from_yuv, mut from_rgba) = (Tiles::default(), Tiles::default());
+    for clip in clips {
+        let path = std::path::Path::new(clip);
+        let mut yuv = VideoSource::open_yuv(path).unwrap();
+        let mut rgba = VideoSource::open(path).unwrap();
+        let mut frames = 0;
+        for _ in 0..8 {
+            let (Some(a), Some(b)) = (yuv.next_frame().unwrap(), rgba.next_frame().unwrap()) else {
+                break;
+            };
+            assert!(matches!(a.format, PixelFormat::I420(_)), "{clip}: {:?}", a.format);
+            assert_eq!(b.format, PixelFormat::Rgba);
+            for t in [10u32, 16] {
+                tiler.set_tile(t).unwrap();
+                tiler.tile(&a, &mut from_yuv).unwrap();
+                tiler.tile(&b, &mut from_rgba).unwrap();
+                let (db, flat, bias) = psnr(&from_yuv.patches, &from_rgba.patches);
+                eprintln!(
+                    "{clip} {}x{} frame {frames} tile {t}: {db:.1} dB, {flat:.1} dB less the bias {bias:.2?}",
+                    a.width, a.height
+                );
+                // videoconvert (GStreamer 1.22) maps limited-range Y 16..235 to about -2.4..252.6
+                // (measured: Y 128 -> 128, 235 -> 253), the standard formula to 0..255: its
+                // frames are 1.5-3.5 levels darker; with that taken away they agree closely
+                // (matrix, range and chroma placement).
+                assert!(
+                    db >= 39.0,
+                    "{clip} frame {frames} tile {t}: tile colours {db:.1} dB apart"
+                );
+                assert!(
+                    flat >= 45.0,
+                    "{clip} frame {frames} tile {t}: {flat:.1} dB apart less the bias"
+                );
+                assert!(
+                    bias.iter().all(|b| (0.0..=4.0).contains(b)),
+                    "{clip} frame {frames} tile {t}: bias {bias:?}"
+                );
+            }
+            frames += 1;
+        }
+        assert_eq!(frames, 8, "{clip}: too few frames");
+    }
+}
+
+/// Upload + tile of one 1920x1080 frame as RGBA and as I420, taking turns, for the README:
+/// `cargo test --release --test gpu timings_1080p -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timings_1080p_rgba_vs_i420() {
+    use std::time::{Duration, Instant};
+    let yuv = test_i420(
+        1920,
+        1080,
+        5,
+        Yuv {
+            matrix: Matrix::Bt709,
+            full_range: false,
+        },
+    );
+    let rgba = yuv.to_rgba().into_owned();
+    let mut tiler = Tiler::new(ctx(), 10).unwrap();
+    let mut tiles = Tiles::default();
+    let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..12 {
+        for (i, frame) in [&rgba, &yuv].into_iter().enumerate() {
+            // The first of each format remakes the buffers: not timed.
+            tiler.tile(frame, &mut tiles).unwrap();
+            let t0 = Instant::now();
+            tiler.tile(frame, &mut tiles).unwrap();
+            if round > 0 {
+                times[i].push(t0.elapsed());
+            }
+        }
+    }
+    for (name, mut t) in ["RGBA", "I420"].into_iter().zip(times) {
+        t.sort();
+        eprintln!(
+            "tile 1920x1080 @10 from {name}: min {:?}, median {:?}",
+            t[0],
+            t[t.len() / 2]
+        );
+    }
 }

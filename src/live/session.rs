@@ -142,22 +142,9 @@ impl Stats {
     }
 }
 
-/// Mirrors an RGBA frame left-right in place.
+/// Mirrors a frame left-right in place (RGBA or I420).
 pub fn mirror(frame: &mut Frame) {
-    let w = frame.width as usize;
-    if w < 2 {
-        return;
-    }
-    for row in frame.rgba.chunks_exact_mut(w * 4) {
-        let (mut i, mut j) = (0, w - 1);
-        while i < j {
-            for c in 0..4 {
-                row.swap(i * 4 + c, j * 4 + c);
-            }
-            i += 1;
-            j -= 1;
-        }
-    }
+    frame.mirror();
 }
 
 /// Local time as `YYYYmmdd-HHMMSS`, for default file names (GLib's clock and time zone, through

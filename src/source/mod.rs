@@ -1,5 +1,6 @@
-//! Where frames come from: image files, video files, cameras. All deliver RGBA frames
-//! through the same trait so live and offline rendering share one pipeline.
+//! Where frames come from: image files, video files, cameras. All deliver `Frame`s (RGBA, or a
+//! video's I420 planes when opened for the live pipeline) through the same trait so live and
+//! offline rendering share one pipeline.
 //!
 //! Video decoding happens inside the source, which runs on the capture thread; video files
 //! go through GStreamer (any container and codec its installed plugins read), GIFs through the
@@ -117,6 +118,12 @@ fn read_error(path: &Path, source: std::io::Error) -> Error {
 /// Opens an image or video file, recognised by its first bytes (falling back on the
 /// extension, so a corrupt `.mp4` is reported as a corrupt video rather than an unknown format).
 pub fn open(path: &Path) -> Result<Box<dyn Source>> {
+    open_as(path, false)
+}
+
+/// As [`open`]; with `yuv`, a video file's frames come as I420 planes (what its decoder gives,
+/// converted on the GPU by the tiler); other files' as RGBA.
+fn open_as(path: &Path, yuv: bool) -> Result<Box<dyn Source>> {
     let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(read_error(path, std::io::Error::other("is a directory, not a file")));
@@ -143,13 +150,15 @@ pub fn open(path: &Path) -> Result<Box<dyn Source>> {
     Ok(match format {
         Format::Image => Box::new(ImageSource::open(path)?),
         Format::Gif => Box::new(GifSource::open(path)?),
+        Format::Video if yuv => Box::new(VideoSource::open_yuv(path)?),
         Format::Video => Box::new(VideoSource::open(path)?),
         Format::Y4m => Box::new(Y4mSource::open(path)?),
     })
 }
 
 /// Opens a file that never ends: an image repeats forever, a video restarts at its end.
-/// Used for `--input FILE` in live mode. Pacing (one frame per `rate`) is the caller's job.
+/// Used for `--input FILE` in live mode, whose pipeline takes a video's I420 frames as they
+/// are decoded ([`VideoSource::open_yuv`]). Pacing (one frame per `rate`) is the caller's job.
 pub fn open_looping(path: &Path) -> Result<Box<dyn Source>> {
     Ok(Box::new(Looping::new(path)?))
 }
@@ -167,7 +176,7 @@ pub struct Looping {
 
 impl Looping {
     pub fn new(path: &Path) -> Result<Self> {
-        let inner = open(path)?;
+        let inner = open_as(path, true)?;
         let mut info = inner.info().clone();
         info.frames = None;
         Ok(Self {
@@ -199,7 +208,7 @@ impl Source for Looping {
         if self.since_restart == 0 {
             return Ok(None);
         }
-        self.inner = open(&self.path)?;
+        self.inner = open_as(&self.path, true)?;
         self.since_restart = 0;
         match self.inner.next_frame()? {
             Some(frame) => {

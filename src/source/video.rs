@@ -1,7 +1,11 @@
 //! Video files of any container and codec GStreamer can read (MP4, MOV, MKV, WebM, AVI with
 //! H.264, HEVC, VP8, VP9, AV1, ...), decoded by `uridecodebin` on GStreamer's own threads:
 //!
-//! uridecodebin (video only) -> videoconvert -> videoflip (honours rotation tags) -> appsink RGBA
+//! uridecodebin (video only) -> videoconvert -> videoflip (honours rotation tags) -> appsink
+//!
+//! The appsink takes RGBA ([`VideoSource::open`]), or I420 ([`VideoSource::open_yuv`]): the
+//! decoder's own output for 8-bit 4:2:0 streams (most H.264, HEVC, VP9), so videoconvert passes
+//! it through and the tiler converts to RGB on the GPU, with the stream's colour matrix and range.
 //!
 //! `next_frame` pulls one frame at a time (the appsink holds a few, so decoding runs ahead while
 //! the pipeline works). A frame the decoder cannot decode is concealed or skipped by the decoder,
@@ -19,7 +23,7 @@ use gstreamer_video as gst_video;
 
 use super::Source;
 use crate::error::{Error, Result};
-use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
+use crate::frame::{Frame, Matrix, Rate, StreamInfo, StreamKind, Yuv};
 use crate::media::{self, MediaError};
 
 /// How long opening may take before we give up (a stalled network mount, a hung plugin).
@@ -111,7 +115,18 @@ impl DecoderCounts {
 }
 
 impl VideoSource {
+    /// Opens a video whose frames come as RGBA.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_as(path, false)
+    }
+
+    /// Opens a video whose frames come as I420 planes ([`crate::frame::PixelFormat::I420`]):
+    /// no conversion on the CPU for most streams, 1.5 bytes per pixel instead of 4.
+    pub fn open_yuv(path: &Path) -> Result<Self> {
+        Self::open_as(path, true)
+    }
+
+    fn open_as(path: &Path, yuv: bool) -> Result<Self> {
         media::init()?;
         let uri = media::uri(path)?;
         let fail = |what: &str| Error::decode(path, format!("cannot build the decoding pipeline: {what}"));
@@ -122,7 +137,12 @@ impl VideoSource {
         let convert = gst::ElementFactory::make("videoconvert")
             .build()
             .map_err(|_| fail("videoconvert is missing: install gstreamer1.0-plugins-base"))?;
-        let appsink = rgba_sink();
+        // The conversion to RGBA runs on one thread by default: split it over the cores
+        // (its rows are independent), as the decoder already is.
+        if convert.find_property("n-threads").is_some() {
+            convert.set_property("n-threads", convert_threads());
+        }
+        let appsink = frame_sink(yuv);
         let flip_sink = convert
             .static_pad("sink")
             .ok_or_else(|| fail("videoconvert has no sink pad"))?;
@@ -139,7 +159,7 @@ impl VideoSource {
         pipeline
             .add_many([&decodebin, &flip, &convert, appsink.upcast_ref()])
             .map_err(built)?;
-        // Convert first: videoflip takes RGBA, not every format a decoder gives (4:2:2, 10-bit).
+        // Convert first: videoflip takes RGBA and I420, not every format a decoder gives.
         gst::Element::link_many([&convert, &flip, appsink.upcast_ref()]).map_err(built)?;
 
         let counts = DecoderCounts::attach(&pipeline);
@@ -427,14 +447,21 @@ fn demuxer_stopped(pipeline: &gst::Pipeline) -> bool {
     false
 }
 
-/// The end of the decoding pipeline: RGBA frames, a few held so decoding runs ahead.
-fn rgba_sink() -> gst_app::AppSink {
+/// Threads for videoconvert: one per core, at most 4 (its rows split evenly; more threads
+/// than cores only add switching).
+fn convert_threads() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
+}
+
+/// The end of the decoding pipeline: RGBA or I420 frames, a few held so decoding runs ahead.
+fn frame_sink(yuv: bool) -> gst_app::AppSink {
+    let format = if yuv {
+        gst_video::VideoFormat::I420
+    } else {
+        gst_video::VideoFormat::Rgba
+    };
     gst_app::AppSink::builder()
-        .caps(
-            &gst_video::VideoCapsBuilder::new()
-                .format(gst_video::VideoFormat::Rgba)
-                .build(),
-        )
+        .caps(&gst_video::VideoCapsBuilder::new().format(format).build())
         .max_buffers(4)
         .drop(false)
         .sync(false)
@@ -460,24 +487,28 @@ fn to_frame(
     let buffer = sample.buffer().ok_or_else(|| bad("a decoded frame without data"))?;
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
         .map_err(|_| bad("cannot map a decoded frame"))?;
-    let (w, h) = (info.width() as usize, info.height() as usize);
-    let stride = info.stride()[0] as usize;
-    let data = frame.plane_data(0).map_err(|_| bad("cannot read a decoded frame"))?;
-    let mut rgba = Vec::with_capacity(w * h * 4);
-    if stride == w * 4 {
-        // Rows without padding: one copy.
-        rgba.extend_from_slice(
-            data.get(..w * h * 4)
-                .ok_or_else(|| bad("a decoded frame is shorter than its size"))?,
-        );
-    }
-    for row in (0..h).filter(|_| stride != w * 4) {
-        let start = row * stride;
-        rgba.extend_from_slice(
-            data.get(start..start + w * 4)
-                .ok_or_else(|| bad("a decoded frame is shorter than its size"))?,
-        );
-    }
+    let frame = match info.format() {
+        gst_video::VideoFormat::I420 => {
+            let planes = [0, 1, 2].map(|p| frame.plane_data(p));
+            let [Ok(y), Ok(u), Ok(v)] = planes else {
+                return Err(bad("cannot read a decoded frame"));
+            };
+            let (w, h) = (info.width() as usize, info.height() as usize);
+            let stride = |p: usize| info.stride()[p] as usize;
+            let mut data = Vec::with_capacity(w * h * 3 / 2 + 4);
+            packed_rows(&mut data, y, stride(0), w, h).ok_or_else(|| bad(SHORT))?;
+            packed_rows(&mut data, u, stride(1), w.div_ceil(2), h.div_ceil(2)).ok_or_else(|| bad(SHORT))?;
+            packed_rows(&mut data, v, stride(2), w.div_ceil(2), h.div_ceil(2)).ok_or_else(|| bad(SHORT))?;
+            Frame::i420(info.width(), info.height(), data, colour(info))
+        }
+        _ => {
+            let data = frame.plane_data(0).map_err(|_| bad("cannot read a decoded frame"))?;
+            let (w, h) = (info.width() as usize, info.height() as usize);
+            let mut rgba = Vec::with_capacity(w * h * 4);
+            packed_rows(&mut rgba, data, info.stride()[0] as usize, w * 4, h).ok_or_else(|| bad(SHORT))?;
+            Frame::new(w as u32, h as u32, rgba)
+        }
+    };
     // Running time: the clock the sound track of the same file also follows (a stream that
     // starts at 1.4 s, as MPEG-TS files do, starts at zero).
     let running = buffer.pts().and_then(|t| {
@@ -487,5 +518,38 @@ fn to_frame(
             .and_then(|s| s.to_running_time(t))
     });
     let pts = running.or(buffer.pts()).map(|t| Duration::from_nanos(t.nseconds()));
-    Ok((Frame::new(w as u32, h as u32, rgba), pts))
+    Ok((frame, pts))
+}
+
+const SHORT: &str = "a decoded frame is shorter than its size";
+
+/// Appends `rows` rows of `row` bytes each, `stride` bytes apart in `plane`, to `out`; None
+/// when the plane is too short. Rows without padding are one copy.
+fn packed_rows(out: &mut Vec<u8>, plane: &[u8], stride: usize, row: usize, rows: usize) -> Option<()> {
+    if stride == row {
+        out.extend_from_slice(plane.get(..row * rows)?);
+        return Some(());
+    }
+    for r in 0..rows {
+        out.extend_from_slice(plane.get(r * stride..r * stride + row)?);
+    }
+    Some(())
+}
+
+/// The colour matrix and range the stream's caps give (GStreamer fills in its defaults when
+/// the stream says nothing: BT.709 from 720 lines up, BT.601 below, limited range), as
+/// videoconvert applies them. A matrix it names no weights for counts as BT.601.
+fn colour(info: &gst_video::VideoInfo) -> Yuv {
+    use gst_video::VideoColorMatrix as M;
+    let matrix = match info.colorimetry().matrix() {
+        M::Bt709 => Matrix::Bt709,
+        M::Bt2020 => Matrix::Bt2020,
+        M::Smpte240m => Matrix::Smpte240m,
+        M::Fcc => Matrix::Fcc,
+        _ => Matrix::Bt601,
+    };
+    Yuv {
+        matrix,
+        full_range: info.colorimetry().range() == gst_video::VideoColorRange::Range0_255,
+    }
 }

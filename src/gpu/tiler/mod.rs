@@ -14,7 +14,7 @@ use super::{
 use crate::domain::{patch_mean, validate_tile, Grid, PATCH_BYTES};
 pub use crate::domain::{quadrant_means, MAX_TILE, MIN_TILE};
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::frame::{frame_bytes, Frame, PixelFormat};
 
 /// `Tiles::change` value of a tile that was never accepted as classified.
 pub const NEVER_CLASSIFIED: u32 = u32::MAX;
@@ -87,6 +87,20 @@ fn write_texture(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8], byte
     );
 }
 
+/// Writes `data` at the start of `buffer`; a last part word is padded with zeros (buffer
+/// writes come in whole words).
+fn write_words(queue: &wgpu::Queue, buffer: &wgpu::Buffer, data: &[u8]) {
+    let whole = data.len() / 4 * 4;
+    if whole > 0 {
+        queue.write_buffer(buffer, 0, &data[..whole]);
+    }
+    if whole < data.len() {
+        let mut last = [0u8; 4];
+        last[..data.len() - whole].copy_from_slice(&data[whole..]);
+        queue.write_buffer(buffer, whole as u64, &last);
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -95,17 +109,56 @@ struct Params {
     tile: u32,
     cols: u32,
     rows: u32,
+    /// 0: RGBA words; 1: I420 bytes.
+    format: u32,
+    /// I420: bytes per chroma row, and the byte offsets of the U and V planes.
+    chroma_width: u32,
+    u_offset: u32,
+    v_offset: u32,
     _pad: [u32; 3],
+    /// I420: Y offset, Y scale, chroma scale, unused.
+    yuv_scale: [f32; 4],
+    /// I420: R from Cr, G from Cb, G from Cr (both subtracted), B from Cb.
+    yuv_weights: [f32; 4],
 }
 
-assert_layout!(Params, size 32, width @ 0, height @ 4, tile @ 8, cols @ 12, rows @ 16);
+assert_layout!(Params, size 80, width @ 0, height @ 4, tile @ 8, cols @ 12, rows @ 16, format @ 20,
+    chroma_width @ 24, u_offset @ 28, v_offset @ 32, yuv_scale @ 48, yuv_weights @ 64);
 
-/// The frame as the tiler reads it: its RGBA8 pixels as they are, in a storage buffer (one
-/// word per pixel, read with plain loads instead of texel fetches).
+impl Params {
+    /// The shader's view of `grid` over a frame in `format`.
+    fn new(grid: Grid, format: PixelFormat) -> Self {
+        let (w, h) = (grid.src_width, grid.src_height);
+        let (chroma_width, chroma_bytes) = (w.div_ceil(2), w.div_ceil(2) * h.div_ceil(2));
+        let (format, (scale, weights)) = match format {
+            PixelFormat::Rgba => (0, ([0.0; 3], [0.0; 4])),
+            PixelFormat::I420(yuv) => (1, yuv.coefficients()),
+        };
+        Self {
+            width: w,
+            height: h,
+            tile: grid.tile,
+            cols: grid.cols,
+            rows: grid.rows,
+            format,
+            chroma_width,
+            u_offset: w * h,
+            v_offset: w * h + chroma_bytes,
+            _pad: [0; 3],
+            yuv_scale: [scale[0], scale[1], scale[2], 0.0],
+            yuv_weights: weights,
+        }
+    }
+}
+
+/// The frame as the tiler reads it, its bytes as they are in a storage buffer: RGBA8 (one
+/// word per pixel, read with plain loads instead of texel fetches) or I420 planes (1.5 bytes
+/// per pixel, converted to RGB by the shader).
 struct FrameBuffer {
     buffer: wgpu::Buffer,
     width: u32,
     height: u32,
+    format: PixelFormat,
     /// An Rgba8Unorm copy for showing the original, uploaded only when asked for.
     preview: Option<(wgpu::Texture, wgpu::TextureView)>,
 }
@@ -140,6 +193,8 @@ pub struct Tiler {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
+    /// The tile size, checked when set ([`Self::new`], [`Self::set_tile`]).
+    tile: u32,
     frame: Option<FrameBuffer>,
     grid: Option<GridBuffers>,
     /// Per tile the quadrant means of the patch last classified. Kept on the CPU and
@@ -152,7 +207,9 @@ pub struct Tiler {
 }
 
 impl Tiler {
-    pub fn new(ctx: Arc<GpuContext>) -> Self {
+    /// A tiler for tiles of `tile` pixels ([`MIN_TILE`]..=[`MAX_TILE`]).
+    pub fn new(ctx: Arc<GpuContext>, tile: u32) -> Result<Self> {
+        validate_tile(tile)?;
         let device = &ctx.device;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("tiler"),
@@ -171,29 +228,41 @@ impl Tiler {
         let words = (PATCH_BYTES / 4) as u32;
         let pipeline = compute_pipeline(device, "tiler", &module, &layout, "main", &[("WORDS", words)]);
         let params = uniform_buffer::<Params>(device, "tiler params");
-        Self {
+        Ok(Self {
             ctx,
             pipeline,
             layout,
             params,
+            tile,
             frame: None,
             grid: None,
             reference: Vec::new(),
             reference_dirty: false,
             keep_preview: false,
-        }
+        })
+    }
+
+    /// Tiles of `tile` pixels from the next `submit` on (a new grid: every tile counts as
+    /// never classified).
+    pub fn set_tile(&mut self, tile: u32) -> Result<()> {
+        validate_tile(tile)?;
+        self.tile = tile;
+        Ok(())
+    }
+
+    pub fn tile_size(&self) -> u32 {
+        self.tile
     }
 
     /// Tiles one frame: `submit` then `read`.
-    pub fn tile(&mut self, frame: &Frame, tile: u32, out: &mut Tiles) -> Result<()> {
-        self.submit(frame, tile)?;
+    pub fn tile(&mut self, frame: &Frame, out: &mut Tiles) -> Result<()> {
+        self.submit(frame)?;
         self.read(out)
     }
 
     /// Uploads the frame and queues the tiling; returns without waiting, so the caller can
     /// classify the previous frame while the GPU works on this one.
-    pub fn submit(&mut self, frame: &Frame, tile: u32) -> Result<()> {
-        validate_tile(tile)?;
+    pub fn submit(&mut self, frame: &Frame) -> Result<()> {
         if self.grid.as_ref().is_some_and(|g| g.staging.is_pending()) {
             return Err(Error::Other(
                 "tiler: submit called twice without read in between".into(),
@@ -205,23 +274,23 @@ impl Tiler {
                 frame.width, frame.height
             )));
         }
-        if frame.rgba.len() != frame.width as usize * frame.height as usize * 4 {
+        if !frame.is_complete() {
             return Err(Error::Other(format!(
                 "frame of {}x{} has {} bytes, expected {}",
                 frame.width,
                 frame.height,
                 frame.rgba.len(),
-                frame.width as usize * frame.height as usize * 4
+                frame_bytes(frame.format, frame.width, frame.height)
             )));
         }
-        self.ensure_resources(frame.width, frame.height, tile)?;
+        self.ensure_resources(frame)?;
         let (Some(tex), Some(grid)) = (&self.frame, &mut self.grid) else {
             return Err(Error::gpu("tiler resources missing"));
         };
         let queue = &self.ctx.queue;
-        queue.write_buffer(&tex.buffer, 0, &frame.rgba);
+        write_words(queue, &tex.buffer, &frame.rgba);
         if let Some((preview, _)) = &tex.preview {
-            write_texture(queue, preview, &frame.rgba, frame.width * 4);
+            write_texture(queue, preview, &frame.to_rgba().rgba, frame.width * 4);
         }
         if self.reference_dirty {
             queue.write_buffer(&grid.reference, 0, bytemuck::cast_slice(&self.reference));
@@ -299,7 +368,8 @@ impl Tiler {
     }
 
     /// Also upload each frame as an Rgba8Unorm texture, for [`Self::frame_view`] (the
-    /// window's original-beside view); off by default, as nothing else needs it.
+    /// window's original-beside view); off by default, as nothing else needs it. An I420
+    /// frame is converted to RGBA on the CPU for it ([`Frame::to_rgba`]).
     pub fn keep_frame_view(&mut self, keep: bool) {
         self.keep_preview = keep;
         if !keep {
@@ -315,13 +385,15 @@ impl Tiler {
         self.frame.as_ref().and_then(|f| f.preview.as_ref()).map(|(_, v)| v)
     }
 
-    fn ensure_resources(&mut self, width: u32, height: u32, tile: u32) -> Result<()> {
-        let (frame_changed, frame) = self.ensure_frame(width, height)?;
+    fn ensure_resources(&mut self, frame: &Frame) -> Result<()> {
+        let tile = self.tile;
+        let (frame_changed, buffer) = self.ensure_frame(frame.width, frame.height, frame.format)?;
         if !frame_changed && self.grid.as_ref().is_some_and(|g| g.grid.tile == tile) {
             return Ok(());
         }
-        let grid = Grid::new(width, height, tile);
-        let buffers = GridBuffers::new(&self.ctx, &self.layout, &self.params, &frame, grid)?;
+        let grid = Grid::new(frame.width, frame.height, tile);
+        let params = Params::new(grid, frame.format);
+        let buffers = GridBuffers::new(&self.ctx, &self.layout, (&self.params, &params), &buffer, grid)?;
         // New buffers are zeroed: no tile has a reference yet.
         self.reference.clear();
         self.reference.resize(grid.tiles(), [0; 4]);
@@ -330,12 +402,13 @@ impl Tiler {
         Ok(())
     }
 
-    /// Makes the frame buffer (and the preview, when kept) fit a `width` x `height` frame;
-    /// returns whether it was remade, and the buffer.
-    fn ensure_frame(&mut self, width: u32, height: u32) -> Result<(bool, wgpu::Buffer)> {
+    /// Makes the frame buffer (and the preview, when kept) fit a `width` x `height` frame in
+    /// `format`; returns whether it was remade (size or format), and the buffer.
+    fn ensure_frame(&mut self, width: u32, height: u32, format: PixelFormat) -> Result<(bool, wgpu::Buffer)> {
         let device = &self.ctx.device;
         let limits = device.limits();
-        let bytes = width as u64 * height as u64 * 4;
+        // Whole words: the shader reads u32s, and buffer writes come in multiples of 4.
+        let bytes = (frame_bytes(format, width, height) as u64).next_multiple_of(4);
         let max_dim = limits.max_texture_dimension_2d;
         if bytes > limits.max_storage_buffer_binding_size || bytes > limits.max_buffer_size {
             return Err(Error::GpuLimit(format!(
@@ -351,7 +424,7 @@ impl Tiler {
         let changed = self
             .frame
             .as_ref()
-            .is_none_or(|f| f.width != width || f.height != height);
+            .is_none_or(|f| f.width != width || f.height != height || f.format != format);
         let frame = match &mut self.frame {
             Some(f) if !changed => f,
             slot => slot.insert(FrameBuffer {
@@ -363,6 +436,7 @@ impl Tiler {
                 ),
                 width,
                 height,
+                format,
                 preview: None,
             }),
         };
@@ -383,11 +457,11 @@ impl Tiler {
 
 impl GridBuffers {
     /// Every buffer and the bind group for tiling `frame` (the tiler's frame buffer)
-    /// into `grid`; writes `grid` into `params`.
+    /// into `grid`; writes `values` into `params`.
     fn new(
         ctx: &GpuContext,
         layout: &wgpu::BindGroupLayout,
-        params: &wgpu::Buffer,
+        (params, values): (&wgpu::Buffer, &Params),
         frame: &wgpu::Buffer,
         grid: Grid,
     ) -> Result<Self> {
@@ -411,15 +485,7 @@ impl GridBuffers {
         let reference = buffer(device, "tiler reference", reference_bytes, U::STORAGE | U::COPY_DST);
         let summary = buffer(device, "tiler summary", tiles * 16, U::STORAGE | U::COPY_SRC);
         let staging = Readback::new(device, "tile", patch_bytes + tiles * 16);
-        let values = Params {
-            width: grid.src_width,
-            height: grid.src_height,
-            tile,
-            cols,
-            rows,
-            _pad: [0; 3],
-        };
-        ctx.queue.write_buffer(params, 0, bytemuck::bytes_of(&values));
+        ctx.queue.write_buffer(params, 0, bytemuck::bytes_of(values));
         let bind_group = bind_group(
             device,
             "tiler",

@@ -2,11 +2,17 @@
 // and measures how much each tile changed since it was last classified.
 //
 // Bindings (group 0):
-//   0 frame:     storage array<u32>, read: the frame's RGBA8 pixels, one word each (R in
-//                the low byte), row-major with no padding (pixel (x, y) is word y*width + x).
+//   0 frame:     storage array<u32>, read: the frame's bytes as uploaded, in one of two
+//                layouts (params.format):
+//                0: RGBA8 pixels, one word each (R in the low byte), row-major with no
+//                   padding (pixel (x, y) is word y*width + x);
+//                1: I420, bytes 4 to a word (little-endian): the Y plane (width x height),
+//                   then U and V (chroma_width x ceil(height/2) each, at u_offset and
+//                   v_offset), rows packed; one chroma sample covers a 2x2 block. Converted
+//                   to RGB here with the stream's matrix and range (yuv_scale, yuv_weights).
 //                A storage-buffer load is a plain memory read (no texel fetch), and the
 //                frame is uploaded as it is (the speed-up is not measured on its own)
-//   1 params:    uniform Params (frame size, tile size, grid size)
+//   1 params:    uniform Params (frame size, tile size, grid size, frame layout)
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte
 //                t*300 + (py*10+px)*3 + c
@@ -30,9 +36,17 @@ struct Params {
     tile: u32,
     cols: u32,
     rows: u32,
+    format: u32,
+    chroma_width: u32,
+    u_offset: u32,
+    v_offset: u32,
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    // Y offset, Y scale, chroma scale, unused.
+    yuv_scale: vec4<f32>,
+    // R from Cr, G from Cb, G from Cr (both subtracted), B from Cb.
+    yuv_weights: vec4<f32>,
 }
 
 @group(0) @binding(0) var<storage, read> frame: array<u32>;
@@ -47,8 +61,64 @@ override WORDS: u32;
 override WORKGROUP: u32;
 const NEVER: u32 = 0xffffffffu;
 
+// Byte i of the frame buffer.
+fn byte_at(i: u32) -> f32 {
+    return f32((frame[i >> 2u] >> (8u * (i & 3u))) & 0xffu);
+}
+
+// Y'CbCr bytes (as f32) to a packed RGB word: the stream's matrix and range (params).
+fn yuv_pack(y: f32, u: f32, v: f32) -> u32 {
+    let s = params.yuv_scale;
+    let k = params.yuv_weights;
+    let l = (y - s.x) * s.y;
+    let cb = (u - 128.0) * s.z;
+    let cr = (v - 128.0) * s.z;
+    // floor(v + 0.5), not round(): WGSL rounds halves to even, Yuv::to_rgb away from zero.
+    let exact = vec3<f32>(l + k.x * cr, l - k.y * cb - k.z * cr, l + k.w * cb);
+    let c = vec3<u32>(clamp(floor(exact + 0.5), vec3<f32>(0.0), vec3<f32>(255.0)));
+    return c.r | (c.g << 8u) | (c.b << 16u);
+}
+
+// Pixel (x, y) as a packed RGBA word (alpha not used).
 fn pixel(x: u32, y: u32) -> u32 {
-    return frame[y * params.width + x];
+    if (params.format == 0u) {
+        return frame[y * params.width + x];
+    }
+    let c = (y / 2u) * params.chroma_width + x / 2u;
+    return yuv_pack(byte_at(y * params.width + x), byte_at(params.u_offset + c), byte_at(params.v_offset + c));
+}
+
+// Byte j (0..7) of the two words lo, hi (little-endian), as f32.
+fn byte2(lo: u32, hi: u32, j: u32) -> f32 {
+    return f32((select(lo, hi, j >= 4u) >> (8u * (j & 3u))) & 0xffu);
+}
+
+// Ten I420 pixels from x0 (even) on row y, when the row's first Y byte is at an even byte
+// offset: three words of Y and two each of U and V instead of three loads per pixel.
+fn i420_row10(x0: u32, y: u32) -> array<u32, 10> {
+    var out: array<u32, 10>;
+    let yb = y * params.width + x0;
+    let yw = yb >> 2u;
+    let y0 = frame[yw];
+    let y1 = frame[yw + 1u];
+    let y2 = frame[yw + 2u];
+    let c = (y / 2u) * params.chroma_width + x0 / 2u;
+    let ub = params.u_offset + c;
+    let vb = params.v_offset + c;
+    let u0 = frame[ub >> 2u];
+    let u1 = frame[(ub >> 2u) + 1u];
+    let v0 = frame[vb >> 2u];
+    let v1 = frame[(vb >> 2u) + 1u];
+    for (var i = 0u; i < 10u; i++) {
+        // Y byte k of y0..y2 (k <= 11: yb & 3 is 0 or 2).
+        let k = (yb & 3u) + i;
+        let w = select(select(y0, y1, k >= 4u), y2, k >= 8u);
+        let luma = f32((w >> (8u * (k & 3u))) & 0xffu);
+        let j = (ub & 3u) + i / 2u;
+        let jv = (vb & 3u) + i / 2u;
+        out[i] = yuv_pack(luma, byte2(u0, u1, j), byte2(v0, v1, jv));
+    }
+    return out;
 }
 
 fn rgb(p: u32) -> vec3<u32> {
@@ -92,9 +162,12 @@ fn patch_row(col: u32, row: u32, py: u32, whole10: bool) -> array<u32, 10> {
     var out: array<u32, 10>;
     if (whole10) {
         // 10 px tiles inside the frame: each patch pixel is one source pixel.
-        let base = (row * 10u + py) * params.width + col * 10u;
+        let y = row * 10u + py;
+        if (params.format == 1u && ((y * params.width) & 1u) == 0u) {
+            return i420_row10(col * 10u, y);
+        }
         for (var i = 0u; i < 10u; i++) {
-            out[i] = frame[base + i];
+            out[i] = pixel(col * 10u + i, y);
         }
     } else {
         let sy = span(row * params.tile, py, params.height);

@@ -85,6 +85,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if let Some(p) = &first {
             let frame = resize(&source_frames[0], 1280, 720)?;
             variety_report(p, &frame, args.tile)?;
+            detail_report(p, &frame, args.tile)?;
             if let Some(model) = &args.compare_model {
                 compare_model(p, &frame, args.tile, model)?;
             }
@@ -414,6 +415,61 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
                 t.distinct
             );
         }
+    }
+    Ok(())
+}
+
+/// Likeness against variety per `--detail` (nearest classifier, each tile's colour behind its
+/// emoji): classify time, the drawn tiles' PSNR against the frame on the 2x2 and the 3x3 grid
+/// (the objective's error on each grid) and distinct emoji. FLIP is measured by
+/// training/detail.py (models/EVAL.md): there is no FLIP implementation in the product.
+fn detail_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
+    use emojicam::domain::likeness::{emoji_grid_features, grid_error, MAX_DETAIL};
+    use emojicam::gpu::Background;
+    let atlas = first.atlas();
+    let grids: Vec<Vec<Vec<[f32; 4]>>> = [2, 3]
+        .iter()
+        .map(|&k| {
+            (0..atlas.count())
+                .map(|i| emoji_grid_features(&atlas.cell_rgba(i), atlas.cell, k))
+                .collect()
+        })
+        .collect();
+    emojicam::outln!();
+    emojicam::outln!("| detail (nearest, 1280x720, tile {tile}, tile background) | classify ms (median of 3) | 2x2 PSNR dB | 3x3 PSNR dB | distinct emoji |");
+    emojicam::outln!("| --- | --- | --- | --- | --- |");
+    for detail in 2..=MAX_DETAIL {
+        let settings = Settings {
+            tile,
+            classifier: ClassifierKind::Nearest,
+            background: Background::Tile,
+            detail,
+            change_threshold: None,
+            ..first.settings().clone()
+        };
+        let mut p = Pipeline::with_parts(first.gpu().clone(), atlas.clone(), settings)?;
+        let mut times = Vec::new();
+        let mut mosaic = MosaicFrame::default();
+        for _ in 0..4 {
+            mosaic = p.classify(frame, Stamp::default())?;
+            times.push(ms(p.times().classify));
+        }
+        let tiles = p.tiles();
+        let psnr = |g: usize, k: u32| {
+            let err: f64 = (mosaic.emoji.iter().enumerate())
+                .map(|(i, &e)| grid_error(&grids[g][e as usize], tiles.patch(i), k, Background::Tile) as f64)
+                .sum();
+            let values = (mosaic.emoji.len() * (k * k * 3) as usize).max(1) as f64;
+            10.0 * (255f64.powi(2) / (err / values).max(1e-9)).log10()
+        };
+        let cols = mosaic.grid.cols.max(1) as usize;
+        emojicam::outln!(
+            "| {detail}x{detail} | {:.1} | {:.2} | {:.2} | {} |",
+            median(&times[1..]),
+            psnr(0, 2),
+            psnr(1, 3),
+            emojicam::classify::texture::Texture::measure(&mosaic.emoji, cols).distinct
+        );
     }
     Ok(())
 }

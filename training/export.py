@@ -192,9 +192,9 @@ def main():
     ap.add_argument("--slow", action="store_true", help="the earlier two-stage graph (variety pattern as 4 extra weights per emoji)")
     ap.add_argument("--lloyd", type=int, default=0, help="refinements of the prototypes on the index tiles")
     ap.add_argument("--own-share", type=float, default=0.5, help="share of each member list reserved for the classes under that prototype")
-    ap.add_argument("--varied-members", type=int, default=48,
+    ap.add_argument("--varied-members", type=int, default=64,
                     help="members per prototype for tolerances above 0 (0: one table for every tolerance)")
-    ap.add_argument("--varied-own-share", type=float, default=0.32)
+    ap.add_argument("--varied-own-share", type=float, default=0.25)
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]

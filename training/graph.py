@@ -409,8 +409,6 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
     n = helper.make_node
     nodes = _phi_nodes(n) + _bin_nodes(n) + [
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
-        # stage 1 scores of every prototype (the mask is applied per member table below)
-        n("MatMul", ["phi", "proto_w"], ["s1a"]),
     ]
     branches = []
     for t, table in enumerate(tables):
@@ -505,9 +503,12 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
         n("Add", [t("memb_b"), t("slot_mask")], [t("memb_bm")]),                  # [K,M]: bias + mask
         n("Unsqueeze", [t("memb_bm"), "axis1"], [t("memb_bm3")]),
         n("Concat", [t("memb_w20"), t("memb_bm3")], [t("memb_w")], axis=1),       # [K,21,M]
-        # stage 1: nearest prototype with an allowed member
-        n("Add", ["s1a", t("proto_mask")], [t("s1b")]),
-        n("Add", [t("s1b"), "proto_b"], [t("s1")]),
+        # stage 1: nearest prototype with an allowed member; the mask joins the prototypes' bias once
+        # per run and the MatMul + Add of a [K] bias fuse into one Gemm (inside the branch: ORT does
+        # not fuse across the If)
+        n("Add", ["proto_b", t("proto_mask")], [t("proto_bias")]),                # [K]
+        n("MatMul", ["phi", "proto_w"], [t("s1a")]),
+        n("Add", [t("s1a"), t("proto_bias")], [t("s1")]),
     ]
     if stage1 == "topk":
         nodes += [n("TopK", [t("s1"), "k1"], [t("s1v"), t("k2")], axis=1),

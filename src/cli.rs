@@ -86,6 +86,11 @@ pub struct MosaicArgs {
     /// texture instead of one emoji repeated (costs a little likeness). onnx classifier only.
     #[arg(long, default_value_t = emojicam::classify::DEFAULT_VARIETY)]
     pub variety: f32,
+    /// The grid of mean colours per tile the likeness compares: 2 (2x2, the default: most
+    /// variety), 3 or 4 (finer: looks more like the picture up close, fewer kinds of emoji).
+    /// 3 and 4 need --classifier nearest.
+    #[arg(long, default_value_t = emojicam::domain::likeness::DEFAULT_DETAIL)]
+    pub detail: u32,
 }
 
 #[derive(Args, Debug)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::atlas::Atlas;
 use crate::classify::onnx::OnnxOptions;
-use crate::domain::likeness::{DEFAULT_VARIETY, MAX_VARIETY};
+use crate::domain::likeness::{DEFAULT_DETAIL, DEFAULT_VARIETY, MAX_DETAIL, MAX_VARIETY};
 use crate::domain::{validate_tile, Background, ClassifierKind};
 use crate::error::{Error, Result};
 use crate::gpu::AdapterPreference;
@@ -34,6 +34,9 @@ pub struct Settings {
     /// How far a tile may stray from its best emoji to vary flat areas (0: the exact choice;
     /// see [`crate::domain::likeness::VARIETY_UNIT`]). Used by the ONNX classifier.
     pub variety: f32,
+    /// The grid per tile the likeness compares (`--detail`, 2..=[`MAX_DETAIL`]); above 2 only
+    /// with the nearest classifier (the ONNX model compares the 2x2 grid).
+    pub detail: u32,
     /// Live: the time one frame may take (tile + classify + render). When the changed tiles
     /// would not fit, the ones that changed most are classified and the rest are carried to
     /// the next frame (they stay "changed" until classified). None: every changed tile, every
@@ -52,17 +55,19 @@ impl Default for Settings {
             onnx: OnnxOptions::default(),
             change_threshold: None,
             variety: DEFAULT_VARIETY,
+            detail: DEFAULT_DETAIL,
             frame_budget: None,
         }
     }
 }
 
 impl Settings {
-    /// Checks every setting, in the order tile, variety, emoji set, threads, and resolves the
+    /// Checks every setting, in the order tile, variety, detail, emoji set, threads, and resolves the
     /// emoji set against `atlas`. Touches no GPU.
     pub fn validate(self, atlas: Arc<Atlas>) -> Result<Config> {
         validate_tile(self.tile)?;
         validate_variety(self.variety)?;
+        validate_detail(self.detail, self.classifier)?;
         let allowed = atlas.allowed(&self.emoji_set)?;
         if self.onnx.threads == 0 {
             return Err(Error::usage("--threads must be at least 1"));
@@ -80,6 +85,21 @@ fn validate_variety(variety: f32) -> Result<()> {
     if !(0.0..=MAX_VARIETY).contains(&variety) {
         return Err(Error::usage(format!(
             "invalid --variety {variety}: expected a number from 0 (exact choice) to {MAX_VARIETY}"
+        )));
+    }
+    Ok(())
+}
+
+/// `--detail` must be 2..=[`MAX_DETAIL`], and 2 with the ONNX classifier.
+fn validate_detail(detail: u32, classifier: ClassifierKind) -> Result<()> {
+    if !(DEFAULT_DETAIL..=MAX_DETAIL).contains(&detail) {
+        return Err(Error::usage(format!(
+            "invalid --detail {detail}: expected {DEFAULT_DETAIL} to {MAX_DETAIL} (the grid of mean colours per tile)"
+        )));
+    }
+    if detail != DEFAULT_DETAIL && classifier == ClassifierKind::Onnx {
+        return Err(Error::usage(format!(
+            "--detail {detail} needs --classifier nearest (the onnx model compares the 2x2 grid)"
         )));
     }
     Ok(())
@@ -162,6 +182,8 @@ mod tests {
         assert!(bad(|s| s.variety = f32::NAN).starts_with("invalid --variety NaN"));
         assert!(bad(|s| s.emoji_set = "plaid".into()).starts_with("unknown emoji set 'plaid'"));
         assert_eq!(bad(|s| s.onnx.threads = 0), "--threads must be at least 1");
+        assert!(bad(|s| s.detail = 5).starts_with("invalid --detail 5"));
+        assert!(bad(|s| s.detail = 3).starts_with("--detail 3 needs --classifier nearest"));
     }
 
     #[test]

@@ -486,6 +486,11 @@ impl Pipeline {
 fn make_classifier(gpu: &Arc<GpuContext>, atlas: &Atlas, settings: &Settings) -> Result<Box<dyn Classifier>> {
     Ok(match settings.classifier {
         ClassifierKind::Onnx => Box::new(OnnxClassifier::new(atlas.count() as usize, &settings.onnx)?),
-        ClassifierKind::Nearest => Box::new(NearestClassifier::new(gpu.clone(), atlas, settings.background)?),
+        ClassifierKind::Nearest => Box::new(NearestClassifier::with_detail(
+            gpu.clone(),
+            atlas,
+            settings.background,
+            settings.detail,
+        )?),
     })
 }

@@ -232,3 +232,83 @@ fn bad_variety_is_a_usage_error() {
         assert!(!out.exists(), "--variety {bad} left an output");
     }
 }
+
+/// `--detail 3` (nearest classifier) compares a 3x3 grid per tile: on a real photo the mosaic is
+/// closer to the photo on that grid than the default 2x2 objective's, uses fewer kinds of
+/// emoji (the trade-off the option offers, models/EVAL.md), and each tile's pick is the CPU
+/// objective's exact minimum on the 3x3 grid.
+#[test]
+fn finer_detail_trades_variety_for_grid_likeness() {
+    use emojicam::domain::likeness::{emoji_grid_features, grid_error};
+    use emojicam::domain::ClassifierKind;
+    let (frame, src) = photo_frame("chelsea");
+    let (cols, rows) = (src.width() / 10, src.height() / 10);
+    let mut rows_out = Vec::new();
+    for detail in [2, 3] {
+        let mut p = pipeline(Settings {
+            classifier: ClassifierKind::Nearest,
+            background: Background::Color([0, 0, 0]),
+            detail,
+            ..Settings::default()
+        });
+        let mosaic = p.classify(&frame, Stamp::default()).expect("classify");
+        let out = to_rgb(&p.render(&mosaic, None).expect("render"));
+        let (sx, sy) = (out.width() as f64 / cols as f64, out.height() as f64 / rows as f64);
+        let s3 = grid_means(&src, cols, rows, 10.0, 10.0, 3);
+        let m3 = grid_means(&out, cols, rows, sx, sy, 3);
+        let (p2, _) = likeness(&src, &out, 10);
+        let distinct = texture(&mosaic.emoji, cols as usize).distinct;
+        eprintln!(
+            "detail {detail}: 2x2 PSNR {p2:.2}, 3x3 PSNR {:.2}, {distinct} distinct",
+            psnr(&s3, &m3)
+        );
+        rows_out.push((p2, psnr(&s3, &m3), distinct, mosaic.emoji, p.tiles().patches.clone()));
+    }
+    let (d2, d3) = (&rows_out[0], &rows_out[1]);
+    assert!(
+        d3.1 > d2.1 + 1.0,
+        "3x3 PSNR {:.2} (detail 3) vs {:.2} (detail 2)",
+        d3.1,
+        d2.1
+    );
+    assert!(d2.0 > d3.0, "the 2x2 objective is the best 2x2 likeness");
+    assert!(d3.2 < d2.2, "finer detail uses fewer kinds of emoji");
+    // the GPU's pick is the CPU objective's minimum (within float rounding) on sampled tiles
+    let atlas = emojicam::Atlas::embedded().expect("atlas");
+    let allowed = atlas.allowed("default").expect("default set");
+    let feats: Vec<Vec<[f32; 4]>> = (0..atlas.count())
+        .map(|i| emoji_grid_features(&atlas.cell_rgba(i), atlas.cell, 3))
+        .collect();
+    for t in (0..d3.3.len()).step_by(97) {
+        let patch = &d3.4[t * 300..(t + 1) * 300];
+        let err = |e: usize| grid_error(&feats[e], patch, 3, Background::Color([0, 0, 0]));
+        let best = (0..feats.len())
+            .filter(|&e| allowed[e])
+            .map(err)
+            .fold(f32::INFINITY, f32::min);
+        let picked = err(d3.3[t] as usize);
+        assert!(picked <= best * 1.001 + 0.01, "tile {t}: picked {picked}, best {best}");
+    }
+}
+
+/// `--detail` above 2 needs the nearest classifier; a bad value is a usage error (exit 2).
+#[test]
+fn detail_is_checked() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for args in [
+        vec!["--detail", "3"],
+        vec!["--detail", "5", "--classifier", "nearest"],
+        vec!["--detail", "1"],
+    ] {
+        let out = dir.path().join("m.png");
+        let o = run(bin()
+            .args(["render", "-q"])
+            .args(&args)
+            .arg("--input")
+            .arg(photo("chelsea.png"))
+            .arg("--output")
+            .arg(&out));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!out.exists(), "{args:?} left an output");
+    }
+}

@@ -127,14 +127,16 @@ def assign(ph, protos):
     return np.concatenate([(ph[i:i + 8192] @ ppsi.T + pbias).argmax(1) for i in range(0, len(ph), 8192)])
 
 
-def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0, fast=True, own_share=0.5):
-    """Prototypes and the member table [K,M] of the two-stage search.
+def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True):
+    """Prototypes and the member tables of the two-stage search, one [K,M] per (M, own_share) of
+    `tables`.
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
     pseudo-emoji drawn over the tile's background: started from k-means of the emoji (by colour and
     coverage) and refined on the index tiles (fit_prototypes). Members: every class in the list of
     the prototype it falls under itself (always reachable); the other slots hold the classes the
     exhaustive search picks most often (under the named sets, the backgrounds of index_tiles and the
-    variety tolerances) for the tiles of that prototype."""
+    variety tolerances) for the tiles of that prototype; own_share of each list is reserved for the
+    classes under that prototype."""
     C = len(Q)
     x = np.concatenate([Q, 255 * alpha], 1)
     groups = kmeans_classes(x, K, rng)
@@ -155,18 +157,20 @@ def build_index(Q, alpha, sets, K, M, rng, log, lloyd=0, fast=True, own_share=0.
     # every class is in some list)
     ppsi, pbias = graph.class_matrix(*protos)
     rank = np.argsort(-(class_phi(Q, alpha) @ ppsi.T + pbias), 1)
-    own = [[] for _ in range(K)]
-    for c in range(C):
-        k = next(k for k in rank[c] if len(own[k]) < max(1, int(M * own_share)))
-        own[k].append(c)
     counts = np.zeros((K, C))
     for allowed, weight in sets:
         allowed = np.asarray(allowed)
         for tol in TOLERANCES:
             lab = exact_choice(ph, pos, tol, psi, bias, keys, allowed)
             np.add.at(counts, (cell, lab), weight)
-    members = cm.fill_members(own, counts, M, log)
-    return protos, members
+    out = []
+    for M, own_share in tables:
+        own = [[] for _ in range(K)]
+        for c in range(C):
+            k = next(k for k in rank[c] if len(own[k]) < max(1, int(M * own_share)))
+            own[k].append(c)
+        out.append(cm.fill_members(own, counts, M, log))
+    return protos, out
 
 
 def class_phi(Q, alpha):
@@ -188,6 +192,9 @@ def main():
     ap.add_argument("--slow", action="store_true", help="the earlier two-stage graph (variety pattern as 4 extra weights per emoji)")
     ap.add_argument("--lloyd", type=int, default=0, help="refinements of the prototypes on the index tiles")
     ap.add_argument("--own-share", type=float, default=0.5, help="share of each member list reserved for the classes under that prototype")
+    ap.add_argument("--varied-members", type=int, default=64,
+                    help="members per prototype for tolerances above 0 (0: one table for every tolerance)")
+    ap.add_argument("--varied-own-share", type=float, default=0.25)
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]
@@ -205,14 +212,20 @@ def main():
         sets = meta["sets"]
         weights = [(sets["default"], 4.0), (sets["all"], 2.0), (sets["skin-tones"], 1.0), (sets["no-flags"], 1.0)]
         weights += [(v, 0.25) for k, v in sets.items() if k not in ("default", "all", "skin-tones", "no-flags")]
-        protos, members = build_index(Q, alpha, weights, a.prototypes, a.members, np.random.default_rng(SEED), print,
-                                      a.lloyd, fast=not a.slow, own_share=a.own_share)
+        tables = [(a.members, a.own_share)]
+        if a.varied_members and not a.slow:
+            tables.append((a.varied_members, a.varied_own_share))
+        protos, members = build_index(Q, alpha, weights, a.prototypes, tables, np.random.default_rng(SEED), print,
+                                      a.lloyd, fast=not a.slow)
         md.update(prototypes=a.prototypes, members=a.members)
         if a.slow:
-            model = graph.build_two_stage(Q, alpha, protos, members, md)
+            model = graph.build_two_stage(Q, alpha, protos, members[0], md)
         else:
             md["pattern"] += f", {graph.PATTERN_BINS} phase bins, pick: highest key among the emoji within tolerance of the best"
-            model = graph.build_fast(Q, alpha, protos, members, md, stage1="topk")
+            if len(members) > 1:
+                md["members"] = f"{a.members} at tolerance 0, {a.varied_members} above"
+            model = graph.build_fast(Q, alpha, protos, members[0] if len(members) == 1 else tuple(members), md,
+                                     stage1="topk")
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

@@ -380,112 +380,50 @@ def key_choice_np(s, keys, tol):
 
 def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="argmax"):
     """build_two_stage's search with less memory traffic per tile: stage 2 gathers 21 (not 24) weights
-    per member (the bias rides as a column against a constant 1); the variety is a pick, not a nudge:
+    per member (the bias rides as a column against a constant 1, and the run's mask is added to that
+    bias row once per run, so no per-tile mask gather); the variety is a pick, not a nudge:
     among the members whose score is within `tolerance` of the tile's best, the one with the highest
     key_table entry for the tile's phase bin (one [N, M] gather from a table folded at load time).
-    Tolerance 0 is the objective's exact choice. Same inputs and output as build_exhaustive."""
+    Tolerance 0 is the objective's exact choice. Same inputs and output as build_exhaustive.
+
+    members: one table [K,M], or two (exact [K,M0], varied [K,M1]) over the same prototypes: the
+    exact table serves tolerance 0, the varied one (shorter: a pick among the near-best needs fewer
+    candidates than the exact best) every tolerance above 0, chosen per run by an If node."""
     C = len(Q)
-    K, M = members.shape
-    psi, bias = class_matrix(Q, alpha)
+    tables = members if isinstance(members, tuple) else (members,)
+    K = tables[0].shape[0]
     ppsi, pbias = class_matrix(*protos)
-    full = np.concatenate([psi, bias[:, None]], 1)               # [C,21]
-    full_pad = np.concatenate([full, np.zeros((1, full.shape[1]))], 0)
-    memb_w = full_pad[members].transpose(0, 2, 1)                # [K,21,M]
+    f32 = lambda x: np.asarray(x, np.float32)
+    i64 = lambda x: np.asarray(x, np.int64)
     T = key_table(C, bins)
     T_pad = np.concatenate([T, np.zeros((bins, 1))], 1)          # [bins, C+1]
-    f32 = lambda x: np.asarray(x, np.float32)
-    inits = [
-        numpy_helper.from_array(np.array([-1, 300], np.int64), "shape_n300"),
-        numpy_helper.from_array(np.array([-1, 4, 3], np.int64), "shape_n43"),
-        numpy_helper.from_array(np.array([-1, 12], np.int64), "shape_n12"),
-        numpy_helper.from_array(np.array([-1, 1, 3], np.int64), "shape_n13"),
-        numpy_helper.from_array(np.array([-1, M], np.int64), "shape_nm"),
-        numpy_helper.from_array(np.array([bins * K, M], np.int64), "shape_bkm"),
-        numpy_helper.from_array(pooling_matrix(), "pool"),
-        numpy_helper.from_array(np.array([25.0], np.float32), "q_area"),
-        numpy_helper.from_array(np.array([R2_X, R2_Y], np.float32).reshape(2, 1), "r2"),
-        numpy_helper.from_array(np.array([float(bins)], np.float32), "bins_f"),
-        numpy_helper.from_array(np.array([float(bins - 1)], np.float32), "bins_max"),
-        numpy_helper.from_array(np.array([K], np.int64), "k_const"),
-        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
-        numpy_helper.from_array(np.array([2], np.int64), "two"),
-        numpy_helper.from_array(np.array([NEG], np.float32), "neg"),
-        numpy_helper.from_array(np.array([-1.0], np.float32), "minus1f"),
-        numpy_helper.from_array(np.array([M], np.int64), "m_const"),
-        numpy_helper.from_array(members.astype(np.int64), "members"),
-        numpy_helper.from_array(members.reshape(-1).astype(np.int64), "members_flat"),
-        numpy_helper.from_array(f32(ppsi.T), "proto_w"),          # [20,K]
-        numpy_helper.from_array(f32(pbias), "proto_b"),           # [K]
-        numpy_helper.from_array(f32(memb_w), "memb_w"),           # [K,21,M]
-        numpy_helper.from_array(f32(T_pad), "keys"),              # [bins,C+1]
-    ]
+    rep = np.tile(np.eye(3), (1, 4))                              # [3,12]
+    init = {
+        "shape_n300": i64([-1, 300]), "pool": pooling_matrix(), "r2": f32([R2_X, R2_Y]).reshape(2, 1),
+        "bins_f": f32([bins]), "bins_max": f32([bins - 1]), "k_const": i64([K]), "axis1": i64([1]),
+        "neg": f32([NEG]), "minus1f": f32([-1.0]), "minus1": i64([-1]), "k1": i64([1]), "zero": f32([0.0]),
+        "proto_w": f32(ppsi.T), "proto_b": f32(pbias), "keys": f32(T_pad),
+        "d_w": f32(np.concatenate([np.eye(12) / 25.0, -rep], 0)), "rep": f32(rep),
+        "quad_sum": f32(np.repeat(np.eye(4), 3, 0)), "ones31": f32(np.ones((3, 1))),
+    }
     n = helper.make_node
-    nodes = [
-        n("Reshape", ["patches", "shape_n300"], ["x"]),
-        n("MatMulInteger", ["x", "pool"], ["qsum"]),
-        n("Cast", ["qsum"], ["qsum_f"], to=TensorProto.FLOAT),
-        n("Div", ["qsum_f", "q_area"], ["P"]),
-        n("Reshape", ["P", "shape_n43"], ["P43"]),
-        n("Reshape", ["background", "shape_n13"], ["b13"]),
-        n("Sub", ["P43", "b13"], ["d43"]),
-        n("Reshape", ["d43", "shape_n12"], ["d"]),
-        n("Mul", ["d43", "b13"], ["db3"]),
-        n("ReduceSum", ["db3", "two"], ["db"], keepdims=0),
-        n("Mul", ["background", "background"], ["bb3"]),
-        n("ReduceSum", ["bb3", "axis1"], ["bb"], keepdims=1),
-        n("Concat", ["d", "db", "background", "bb"], ["phi"], axis=1),   # [N,20]
-        n("Shape", ["bb"], ["bb_shape"]),
-        n("ConstantOfShape", ["bb_shape"], ["ones"], value=numpy_helper.from_array(np.array([1.0], np.float32))),
-        n("Concat", ["phi", "ones"], ["phi1"], axis=1),                   # [N,21]
-        # pattern phase bin of each tile
-        n("MatMul", ["position", "r2"], ["u0"]),                          # [N,1]
-        n("Floor", ["u0"], ["u0f"]),
-        n("Sub", ["u0", "u0f"], ["u"]),
-        n("Mul", ["u", "bins_f"], ["ub"]),
-        n("Floor", ["ub"], ["ubf"]),
-        n("Min", ["ubf", "bins_max"], ["ubm"]),
-        n("Cast", ["ubm"], ["bin2"], to=TensorProto.INT64),
-        n("Reshape", ["bin2", "minus1"], ["bin"]),                        # [N]
-        # the members' keys per (phase bin, prototype): constant, folded when the session loads
-        n("Gather", ["keys", "members"], ["memb_k3"], axis=1),            # [bins,K,M]
-        n("Reshape", ["memb_k3", "shape_bkm"], ["memb_t"]),               # [bins*K,M]
-        # per run: allowed-ness of every member slot and prototype, from the mask
+    nodes = _phi_nodes(n) + _bin_nodes(n) + [
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
-        n("Gather", ["mask_pad", "members"], ["slot_mask"], axis=0),      # [K,M]
-        n("ReduceMax", ["slot_mask"], ["proto_mask"], axes=[1], keepdims=0),
-        n("Add", ["proto_b", "proto_mask"], ["proto_bias"]),
-        # stage 1: nearest allowed prototype
-        n("MatMul", ["phi", "proto_w"], ["s1a"]),
-        n("Add", ["s1a", "proto_bias"], ["s1"]),
     ]
-    if stage1 == "topk":
-        nodes += [n("TopK", ["s1", "k1"], ["s1v", "k2"], axis=1),
-                  n("Reshape", ["k2", "minus1"], ["k"])]
-        inits.append(numpy_helper.from_array(np.array([1], np.int64), "k1"))
+    branches = []
+    for t, table in enumerate(tables):
+        branch_init, branch_nodes, folded = _member_search(n, Q, alpha, table, bins, f"_{t}", stage1)
+        init.update(branch_init)
+        nodes += folded
+        branches.append(branch_nodes)
+    if len(branches) == 1:
+        nodes += branches[0]
+        nodes.append(n("Identity", ["index_0"], ["index"]))
     else:
-        nodes += [n("ArgMax", ["s1"], ["k"], axis=1, keepdims=0)]
-    nodes += [
-        # stage 2: the allowed members' scores ...
-        n("Gather", ["memb_w", "k"], ["g_w"], axis=0),                    # [N,21,M]
-        n("Gather", ["slot_mask", "k"], ["g_m"], axis=0),                 # [N,M]
-        n("Unsqueeze", ["phi1", "axis1"], ["f3"]),
-        n("MatMul", ["f3", "g_w"], ["s2a3"]),
-        n("Reshape", ["s2a3", "shape_nm"], ["s2a"]),
-        n("Add", ["s2a", "g_m"], ["s2"]),
-        # ... and among those within the tolerance of the best, the highest key
-        n("ReduceMax", ["s2"], ["best"], axes=[1], keepdims=1),           # [N,1]
-        n("Sub", ["best", "tolerance"], ["thr"]),
-        n("GreaterOrEqual", ["s2", "thr"], ["within"]),                   # [N,M]
-        n("Mul", ["bin", "k_const"], ["bk"]),
-        n("Add", ["bk", "k"], ["bki"]),
-        n("Gather", ["memb_t", "bki"], ["g_t"], axis=0),                  # [N,M]
-        n("Where", ["within", "g_t", "minus1f"], ["pick"]),
-        n("ArgMax", ["pick"], ["j"], axis=1, keepdims=0),
-        n("Mul", ["k", "m_const"], ["km"]),
-        n("Add", ["km", "j"], ["slot"]),
-        n("Gather", ["members_flat", "slot"], ["index"], axis=0),
-    ]
-    inits.append(numpy_helper.from_array(np.array([-1], np.int64), "minus1"))
+        out = helper.make_tensor_value_info
+        sub = lambda t: helper.make_graph(branches[t], f"members_{t}", [], [out(f"index_{t}", TensorProto.INT64, ["N"])])
+        nodes += [n("Equal", ["tolerance", "zero"], ["exact"]),
+                  n("If", ["exact"], ["index"], then_branch=sub(0), else_branch=sub(1))]
     g = helper.make_graph(
         nodes, "emojinet",
         [helper.make_tensor_value_info("patches", TensorProto.UINT8, ["N", 10, 10, 3]),
@@ -494,10 +432,106 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
          helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
          helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])],
         [helper.make_tensor_value_info("index", TensorProto.INT64, ["N"])],
-        inits)
+        [numpy_helper.from_array(v, k) for k, v in init.items()])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="emojicam-training")
     m.ir_version = 8
     for k, v in metadata.items():
         m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
     onnx.checker.check_model(m)
     return m
+
+
+def _phi_nodes(n):
+    """phi [N,20] and phi1 = [phi, 1] [N,21] of every tile, from small matrix products (broadcasting
+    elementwise ops over [N,4,3] measured slower): d = [qsum, b] @ d_w (qsum / 25 - b per quadrant),
+    b4 = b @ rep (b once per quadrant), d_q . b = (d * b4) @ quad_sum, |b|^2 = (b * b) @ ones."""
+    return [
+        n("Reshape", ["patches", "shape_n300"], ["x"]),
+        n("MatMulInteger", ["x", "pool"], ["qsum"]),
+        n("Cast", ["qsum"], ["qsum_f"], to=TensorProto.FLOAT),
+        n("Concat", ["qsum_f", "background"], ["xb"], axis=1),            # [N,15]
+        n("MatMul", ["xb", "d_w"], ["d"]),                                # [N,12]
+        n("MatMul", ["background", "rep"], ["b4"]),                       # [N,12]
+        n("Mul", ["d", "b4"], ["db12"]),
+        n("MatMul", ["db12", "quad_sum"], ["db"]),                        # [N,4]
+        n("Mul", ["background", "background"], ["bb3"]),
+        n("MatMul", ["bb3", "ones31"], ["bb"]),                           # [N,1]
+        n("Concat", ["d", "db", "background", "bb"], ["phi"], axis=1),   # [N,20]
+        n("Shape", ["bb"], ["bb_shape"]),
+        n("ConstantOfShape", ["bb_shape"], ["ones"], value=numpy_helper.from_array(np.array([1.0], np.float32))),
+        n("Concat", ["phi", "ones"], ["phi1"], axis=1),                   # [N,21]
+    ]
+
+
+def _bin_nodes(n):
+    """The pattern phase bin of every tile, [N] int64."""
+    return [
+        n("MatMul", ["position", "r2"], ["u0"]),                          # [N,1]
+        n("Floor", ["u0"], ["u0f"]),
+        n("Sub", ["u0", "u0f"], ["u"]),
+        n("Mul", ["u", "bins_f"], ["ub"]),
+        n("Floor", ["ub"], ["ubf"]),
+        n("Min", ["ubf", "bins_max"], ["ubm"]),
+        n("Cast", ["ubm"], ["bin2"], to=TensorProto.INT64),
+        n("Reshape", ["bin2", "minus1"], ["bin"]),
+    ]
+
+
+def _member_search(n, Q, alpha, members, bins, tag, stage1):
+    """The search over one member table [K,M]: (initializers, per-run nodes ending in index{tag},
+    constant nodes that ONNX Runtime folds when the session loads)."""
+    C = len(Q)
+    K, M = members.shape
+    psi, bias = class_matrix(Q, alpha)
+    full = np.concatenate([psi, bias[:, None]], 1)               # [C,21]
+    full_pad = np.concatenate([full, np.zeros((1, full.shape[1]))], 0)
+    memb_w = full_pad[members].transpose(0, 2, 1)                # [K,21,M]
+    t = lambda name: name + tag
+    init = {t("members"): np.asarray(members, np.int64), t("members_flat"): np.asarray(members, np.int64).reshape(-1),
+            t("memb_w20"): np.asarray(memb_w[:, :20], np.float32), t("memb_b"): np.asarray(memb_w[:, 20], np.float32),
+            t("shape_nm"): np.array([-1, M], np.int64), t("shape_bkm"): np.array([bins * K, M], np.int64),
+            t("m_const"): np.array([M], np.int64)}
+    folded = [
+        # the members' keys per (phase bin, prototype)
+        n("Gather", ["keys", t("members")], [t("memb_k3")], axis=1),      # [bins,K,M]
+        n("Reshape", [t("memb_k3"), t("shape_bkm")], [t("memb_t")]),      # [bins*K,M]
+    ]
+    nodes = [
+        # per run: allowed-ness of every member slot and prototype, from the mask
+        n("Gather", ["mask_pad", t("members")], [t("slot_mask")], axis=0),        # [K,M]
+        n("ReduceMax", [t("slot_mask")], [t("proto_mask")], axes=[1], keepdims=0),
+        n("Add", [t("memb_b"), t("slot_mask")], [t("memb_bm")]),                  # [K,M]: bias + mask
+        n("Unsqueeze", [t("memb_bm"), "axis1"], [t("memb_bm3")]),
+        n("Concat", [t("memb_w20"), t("memb_bm3")], [t("memb_w")], axis=1),       # [K,21,M]
+        # stage 1: nearest prototype with an allowed member; the mask joins the prototypes' bias once
+        # per run and the MatMul + Add of a [K] bias fuse into one Gemm (inside the branch: ORT does
+        # not fuse across the If)
+        n("Add", ["proto_b", t("proto_mask")], [t("proto_bias")]),                # [K]
+        n("MatMul", ["phi", "proto_w"], [t("s1a")]),
+        n("Add", [t("s1a"), t("proto_bias")], [t("s1")]),
+    ]
+    if stage1 == "topk":
+        nodes += [n("TopK", [t("s1"), "k1"], [t("s1v"), t("k2")], axis=1),
+                  n("Reshape", [t("k2"), "minus1"], [t("k")])]
+    else:
+        nodes += [n("ArgMax", [t("s1")], [t("k")], axis=1, keepdims=0)]
+    nodes += [
+        # stage 2: the members' scores (disallowed ones at -1e9) ...
+        n("Gather", [t("memb_w"), t("k")], [t("g_w")], axis=0),                   # [N,21,M]
+        n("Unsqueeze", ["phi1", "axis1"], [t("f3")]),
+        n("MatMul", [t("f3"), t("g_w")], [t("s2a3")]),
+        n("Reshape", [t("s2a3"), t("shape_nm")], [t("s2")]),
+        # ... and among those within the tolerance of the best, the highest key
+        n("ReduceMax", [t("s2")], [t("best")], axes=[1], keepdims=1),             # [N,1]
+        n("Sub", [t("best"), "tolerance"], [t("thr")]),
+        n("GreaterOrEqual", [t("s2"), t("thr")], [t("within")]),                  # [N,M]
+        n("Mul", ["bin", "k_const"], [t("bk")]),
+        n("Add", [t("bk"), t("k")], [t("bki")]),
+        n("Gather", [t("memb_t"), t("bki")], [t("g_t")], axis=0),                 # [N,M]
+        n("Where", [t("within"), t("g_t"), "minus1f"], [t("pick")]),
+        n("ArgMax", [t("pick")], [t("j")], axis=1, keepdims=0),
+        n("Mul", [t("k"), t("m_const")], [t("km")]),
+        n("Add", [t("km"), t("j")], [t("slot")]),
+        n("Gather", [t("members_flat"), t("slot")], [t("index")], axis=0),
+    ]
+    return init, nodes, folded

@@ -85,6 +85,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if let Some(p) = &first {
             let frame = resize(&source_frames[0], 1280, 720)?;
             variety_report(p, &frame, args.tile)?;
+            detail_report(p, &frame, args.tile)?;
             if let Some(model) = &args.compare_model {
                 compare_model(p, &frame, args.tile, model)?;
             }
@@ -418,12 +419,66 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
     Ok(())
 }
 
+/// Likeness against variety per `--detail` (nearest classifier, each tile's colour behind its
+/// emoji): classify time, the drawn tiles' PSNR against the frame on the 2x2 and the 3x3 grid
+/// (the objective's error on each grid) and distinct emoji. FLIP is measured by
+/// training/detail.py (models/EVAL.md): there is no FLIP implementation in the product.
+fn detail_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
+    use emojicam::domain::likeness::{emoji_grid_features, grid_error, MAX_DETAIL};
+    use emojicam::gpu::Background;
+    let atlas = first.atlas();
+    let grids: Vec<Vec<Vec<[f32; 4]>>> = [2, 3]
+        .iter()
+        .map(|&k| {
+            (0..atlas.count())
+                .map(|i| emoji_grid_features(&atlas.cell_rgba(i), atlas.cell, k))
+                .collect()
+        })
+        .collect();
+    emojicam::outln!();
+    emojicam::outln!("| detail (nearest, 1280x720, tile {tile}, tile background) | classify ms (median of 3) | 2x2 PSNR dB | 3x3 PSNR dB | distinct emoji |");
+    emojicam::outln!("| --- | --- | --- | --- | --- |");
+    for detail in 2..=MAX_DETAIL {
+        let settings = Settings {
+            tile,
+            classifier: ClassifierKind::Nearest,
+            background: Background::Tile,
+            detail,
+            change_threshold: None,
+            ..first.settings().clone()
+        };
+        let mut p = Pipeline::with_parts(first.gpu().clone(), atlas.clone(), settings)?;
+        let mut times = Vec::new();
+        let mut mosaic = MosaicFrame::default();
+        for _ in 0..4 {
+            mosaic = p.classify(frame, Stamp::default())?;
+            times.push(ms(p.times().classify));
+        }
+        let tiles = p.tiles();
+        let psnr = |g: usize, k: u32| {
+            let err: f64 = (mosaic.emoji.iter().enumerate())
+                .map(|(i, &e)| grid_error(&grids[g][e as usize], tiles.patch(i), k, Background::Tile) as f64)
+                .sum();
+            let values = (mosaic.emoji.len() * (k * k * 3) as usize).max(1) as f64;
+            10.0 * (255f64.powi(2) / (err / values).max(1e-9)).log10()
+        };
+        let cols = mosaic.grid.cols.max(1) as usize;
+        emojicam::outln!(
+            "| {detail}x{detail} | {:.1} | {:.2} | {:.2} | {} |",
+            median(&times[1..]),
+            psnr(0, 2),
+            psnr(1, 3),
+            emojicam::classify::texture::Texture::measure(&mosaic.emoji, cols).distinct
+        );
+    }
+    Ok(())
+}
+
 /// The current model's classify time against an earlier model's (inputs `patches` and `mask`),
 /// one batch of every tile of one 1280x720 frame each, runs interleaved so that other load on
 /// the machine weighs on both alike; min and median of 20.
 fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::Path) -> Result<()> {
     use emojicam::gpu::Background;
-    use ort::value::TensorRef;
     let settings = Settings {
         tile,
         change_threshold: None,
@@ -432,75 +487,95 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
     let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
     p.classify(frame, Stamp::default())?;
     let tiles = p.tiles().clone();
-    let n = tiles.len();
-    let positions: Vec<[u32; 2]> = (0..n as u32)
-        .map(|i| [i % tiles.grid.cols, i / tiles.grid.cols])
-        .collect();
-    let allowed = first.atlas().allowed(&settings.emoji_set)?;
-    let mask: Vec<f32> = allowed.iter().map(|&a| if a { 0.0 } else { -1e9 }).collect();
-    let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-    let env = emojicam::classify::onnx::environment()?;
-    let load = || -> ort::Result<ort::session::Session> {
-        ort::session::Session::builder(env)?
-            .with_intra_threads(settings.onnx.threads.max(1))?
-            .with_intra_op_spinning(false)?
-            .commit_from_memory(&bytes)
+    let cols = tiles.grid.cols;
+    let batch = CompareBatch {
+        patches: &tiles.patches,
+        positions: (0..tiles.len() as u32).map(|i| [i % cols, i / cols]).collect(),
+        allowed: first.atlas().allowed(&settings.emoji_set)?,
     };
-    let mut old = load().map_err(|e| anyhow::anyhow!("loading {}: {e}", model.display()))?;
-    let mut out = Vec::new();
-    emojicam::outln!();
-    emojicam::outln!(
-        "| classify one 1280x720 frame ({n} tiles, {} threads, interleaved) | min ms | median ms |",
-        settings.onnx.threads
-    );
-    emojicam::outln!("| --- | --- | --- |");
+    let mut old = load_session(model, settings.onnx.threads)?;
     let mut old_times = Vec::new();
     let mut rows = Vec::new();
     for (background, variety) in [
         (Background::Color([0, 0, 0]), 0.0),
         (Background::Tile, settings.variety),
     ] {
-        let mut c = OnnxClassifier::new(allowed.len(), &settings.onnx)?;
-        c.set_allowed(&allowed)?;
+        let mut c = OnnxClassifier::new(batch.allowed.len(), &settings.onnx)?;
+        c.set_allowed(&batch.allowed)?;
         c.set_background(background);
         c.set_variety(variety);
-        let mut times = Vec::new();
+        let (times, old_run) = batch.time_interleaved(&mut c, &mut old)?;
+        old_times.extend(old_run);
+        let name = if background == Background::Tile {
+            "tile"
+        } else {
+            "black"
+        };
+        rows.push((format!("current model, {name} background, variety {variety}"), times));
+    }
+    emojicam::outln!();
+    emojicam::outln!(
+        "| classify one 1280x720 frame ({} tiles, {} threads, interleaved) | min ms | median ms |",
+        tiles.len(),
+        settings.onnx.threads
+    );
+    emojicam::outln!("| --- | --- | --- |");
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    for (label, times) in &rows {
+        let ratio = min(times) / min(&old_times);
+        emojicam::outln!("| {label} | {:.1} ({ratio:.2}x) | {:.1} |", min(times), median(times));
+    }
+    let name = model.display();
+    emojicam::outln!("| {name} | {:.1} | {:.1} |", min(&old_times), median(&old_times));
+    Ok(())
+}
+
+/// An ONNX Runtime session of another model file, set up like the product's classifier.
+fn load_session(model: &std::path::Path, threads: usize) -> Result<ort::session::Session> {
+    let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+    let env = emojicam::classify::onnx::environment()?;
+    let load = || -> ort::Result<ort::session::Session> {
+        ort::session::Session::builder(env)?
+            .with_intra_threads(threads)?
+            .with_intra_op_spinning(false)?
+            .commit_from_memory(&bytes)
+    };
+    load().map_err(|e| anyhow::anyhow!("loading {}: {e}", model.display()))
+}
+
+/// One frame's tiles as both models take them.
+struct CompareBatch<'a> {
+    patches: &'a [u8],
+    positions: Vec<[u32; 2]>,
+    allowed: Vec<bool>,
+}
+
+impl CompareBatch<'_> {
+    /// 21 runs of each model, alternating; the first of each is a warm-up and not returned.
+    fn time_interleaved(
+        &self,
+        c: &mut OnnxClassifier,
+        old: &mut ort::session::Session,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        use ort::value::TensorRef;
+        let mask: Vec<f32> = self.allowed.iter().map(|&a| if a { 0.0 } else { -1e9 }).collect();
+        let n = self.positions.len();
+        let (mut new_times, mut old_times, mut out) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..21 {
             let t = Instant::now();
-            c.classify_at(&tiles.patches, &positions, &mut out)?;
+            c.classify_at(self.patches, &self.positions, &mut out)?;
             let new_ms = ms(t.elapsed());
-            let input = TensorRef::from_array_view(([n, 10, 10, 3], tiles.patches.as_slice()))?;
+            let input = TensorRef::from_array_view(([n, 10, 10, 3], self.patches))?;
             let m = TensorRef::from_array_view(([mask.len()], mask.as_slice()))?;
             let t = Instant::now();
             old.run(ort::inputs!["patches" => input, "mask" => m])?;
-            let old_ms = ms(t.elapsed());
             if i > 0 {
-                times.push(new_ms);
-                old_times.push(old_ms);
+                new_times.push(new_ms);
+                old_times.push(ms(t.elapsed()));
             }
         }
-        let label = match background {
-            Background::Tile => format!("current model, tile background, variety {variety}"),
-            Background::Color(_) => format!("current model, black background, variety {variety}"),
-        };
-        rows.push((label, times));
+        Ok((new_times, old_times))
     }
-    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-    for (label, times) in &rows {
-        emojicam::outln!(
-            "| {label} | {:.1} ({:.2}x) | {:.1} |",
-            min(times),
-            min(times) / min(&old_times),
-            median(times)
-        );
-    }
-    emojicam::outln!(
-        "| {} | {:.1} | {:.1} |",
-        model.display(),
-        min(&old_times),
-        median(&old_times)
-    );
-    Ok(())
 }
 
 /// Flicker: a still frame with per-frame sensor noise, and the moving clip, naive vs steady.

@@ -27,6 +27,7 @@ pub fn config(args: &MosaicArgs) -> emojicam::Result<Config> {
         adapter: AdapterPreference::parse(&args.adapter),
         change_threshold: (args.change_threshold > 0).then_some(args.change_threshold),
         variety: args.variety,
+        detail: args.detail,
         ..Settings::default()
     };
     if let Some(threads) = args.threads {

@@ -98,6 +98,8 @@ pub fn environment() -> Result<&'static ort::environment::Environment> {
 /// cores the software GPU needs).
 #[derive(Clone, Debug)]
 pub struct OnnxOptions {
+    /// Intra-op threads (0: ONNX Runtime's own default). The CLI's `--threads` is checked to be
+    /// at least 1 once, by `Settings::validate` (src/config.rs).
     pub threads: usize,
 }
 
@@ -135,7 +137,7 @@ impl OnnxClassifier {
             .map_err(err)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(|e| err(e.into()))?
-            .with_intra_threads(options.threads.max(1))
+            .with_intra_threads(options.threads)
             .map_err(|e| err(e.into()))?
             .with_intra_op_spinning(false)
             .map_err(|e| err(e.into()))?

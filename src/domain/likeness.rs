@@ -73,3 +73,85 @@ impl Objective {
 pub fn quadrant_means_f32(patch: &[u8]) -> [[f32; 3]; 4] {
     quadrant_sums(patch).map(|s| s.map(|v| v as f32 / 25.0))
 }
+
+/// Default `--detail`: the objective compares a 2x2 grid of mean colours per tile.
+pub const DEFAULT_DETAIL: u32 = 2;
+
+/// Finest accepted `--detail` (a 4x4 grid per tile).
+pub const MAX_DETAIL: u32 = 4;
+
+/// Overlap length of pixel `p` with cell `c` when `n` pixels are split into `k` equal cells:
+/// the weight of the pixel in that cell's exact area mean.
+pub fn cell_overlap(p: u32, c: u32, n: u32, k: u32) -> f64 {
+    let (n, k) = (n as f64, k as f64);
+    let lo = (p as f64).max(c as f64 * n / k);
+    let hi = (p as f64 + 1.0).min((c as f64 + 1.0) * n / k);
+    (hi - lo).max(0.0)
+}
+
+/// The `k` x `k` grid of exact area-mean colours of a tile, from its 10x10 patch (an exact area
+/// average of the tile, so this is the tile's own k x k grid), row-major, RGB 0..255.
+pub fn grid_means(patch: &[u8], k: u32) -> Vec<[f32; 3]> {
+    let side = super::patch::PATCH as u32;
+    let mut grid = vec![[0f64; 3]; (k * k) as usize];
+    for (i, px) in patch.chunks_exact(3).take((side * side) as usize).enumerate() {
+        let (x, y) = (i as u32 % side, i as u32 / side);
+        for cy in 0..k {
+            for cx in 0..k {
+                let w = cell_overlap(y, cy, side, k) * cell_overlap(x, cx, side, k);
+                for c in 0..3 {
+                    grid[(cy * k + cx) as usize][c] += w * px[c] as f64;
+                }
+            }
+        }
+    }
+    let area = (side * side) as f64 / (k * k) as f64;
+    grid.iter().map(|g| g.map(|v| (v / area) as f32)).collect()
+}
+
+/// An emoji's `k` x `k` grid features from its RGBA cell (`side` x `side`, row-major): per grid
+/// cell, the exact area mean of the premultiplied colour (0..255) and of the alpha (0..1), the
+/// layout of `Atlas::features_2x2` for k = 2. The product draws an emoji as its area average
+/// with premultiplied alpha, so these are the k x k means of the tile it draws over black.
+pub fn emoji_grid_features(rgba: &[u8], side: u32, k: u32) -> Vec<[f32; 4]> {
+    let mut grid = vec![[0f64; 4]; (k * k) as usize];
+    for (i, px) in rgba.chunks_exact(4).take((side * side) as usize).enumerate() {
+        let (x, y) = (i as u32 % side, i as u32 / side);
+        let a = px[3] as f64 / 255.0;
+        for cy in 0..k {
+            let wy = cell_overlap(y, cy, side, k);
+            if wy == 0.0 {
+                continue;
+            }
+            for cx in 0..k {
+                let w = wy * cell_overlap(x, cx, side, k);
+                let g = &mut grid[(cy * k + cx) as usize];
+                for c in 0..3 {
+                    g[c] += w * px[c] as f64 * a;
+                }
+                g[3] += w * a;
+            }
+        }
+    }
+    let area = (side * side) as f64 / (k * k) as f64;
+    grid.iter().map(|g| g.map(|v| (v / area) as f32)).collect()
+}
+
+/// The objective on a `k` x `k` grid (`--detail k`): squared error between the tile's grid means
+/// and the emoji's ([`emoji_grid_features`]) composited over the background. The nearest shader
+/// minimises the same; for k = 2 it is [`error`].
+pub fn grid_error(features: &[[f32; 4]], patch: &[u8], k: u32, background: Background) -> f32 {
+    let bg = match background {
+        Background::Color(c) => c,
+        Background::Tile => patch_mean(patch),
+    }
+    .map(|c| c as f32);
+    let mut err = 0.0;
+    for (mean, f) in grid_means(patch, k).iter().zip(features) {
+        for c in 0..3 {
+            let e = mean[c] - (f[c] + (1.0 - f[3]) * bg[c]);
+            err += e * e;
+        }
+    }
+    err
+}

@@ -1,13 +1,14 @@
 //! Exhaustive nearest-emoji search on the GPU: the quality reference and a fallback classifier.
 //!
-//! Tiles are compared with emoji at the 2x2-grid scale, the scale at which a viewer judges
-//! likeness: matching raw pixels would pick square swatches everywhere and turn the mosaic
-//! into pixel art.
+//! Tiles are compared with emoji at the 2x2-grid scale by default, the scale at which a viewer
+//! judges likeness: matching raw pixels would pick square swatches everywhere and turn the
+//! mosaic into pixel art. `--detail 3|4` compares a finer grid (models/EVAL.md, "Detail").
 
 use std::sync::Arc;
 
 use super::{Classifier, PATCH_BYTES};
 use crate::atlas::Atlas;
+use crate::domain::likeness::{emoji_grid_features, DEFAULT_DETAIL, MAX_DETAIL};
 pub use crate::domain::likeness::{error, Objective};
 use crate::domain::Background;
 use crate::error::{ClassifyError, Error, Result};
@@ -22,11 +23,11 @@ struct Params {
     tiles: u32,
     candidates: u32,
     tile_background: u32,
-    _pad: u32,
+    detail: u32,
     background: [f32; 4],
 }
 
-assert_layout!(Params, size 32, tiles @ 0, candidates @ 4, tile_background @ 8, background @ 16);
+assert_layout!(Params, size 32, tiles @ 0, candidates @ 4, tile_background @ 8, detail @ 12, background @ 16);
 
 /// Buffers sized for a number of tiles; they only grow.
 struct Batch {
@@ -42,7 +43,10 @@ pub struct NearestClassifier {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
-    all_features: Vec<[f32; 16]>,
+    /// The grid per tile the objective compares (`--detail`).
+    detail: u32,
+    /// Every emoji's detail x detail features (premultiplied RGB + alpha per grid cell).
+    all_features: Vec<Vec<[f32; 4]>>,
     /// Only the allowed emoji are uploaded, so the search never spends time on the others.
     features: wgpu::Buffer,
     candidates: wgpu::Buffer,
@@ -53,6 +57,16 @@ pub struct NearestClassifier {
 
 impl NearestClassifier {
     pub fn new(ctx: Arc<GpuContext>, atlas: &Atlas, background: Background) -> Result<Self> {
+        Self::with_detail(ctx, atlas, background, DEFAULT_DETAIL)
+    }
+
+    /// A classifier that compares a `detail` x `detail` grid per tile (2..=4; 2 is [`Self::new`]).
+    pub fn with_detail(ctx: Arc<GpuContext>, atlas: &Atlas, background: Background, detail: u32) -> Result<Self> {
+        if !(DEFAULT_DETAIL..=MAX_DETAIL).contains(&detail) {
+            return Err(Error::Usage(format!(
+                "invalid --detail {detail}: expected {DEFAULT_DETAIL} to {MAX_DETAIL}"
+            )));
+        }
         let device = &ctx.device;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("nearest"),
@@ -70,7 +84,7 @@ impl NearestClassifier {
         });
         let pipeline = compute_pipeline(device, "nearest", &module, &layout, "main", &[]);
         let params = uniform_buffer::<Params>(device, "nearest params");
-        let all_features = atlas.features_2x2();
+        let all_features = grid_features(atlas, detail);
         let n = all_features.len() as u64;
         let storage = |label, size| {
             device.create_buffer(&wgpu::BufferDescriptor {
@@ -80,13 +94,14 @@ impl NearestClassifier {
                 mapped_at_creation: false,
             })
         };
-        let features = storage("nearest features", n * 64);
+        let features = storage("nearest features", n * 16 * (detail * detail) as u64);
         let candidates = storage("nearest candidates", n * 4);
         let mut this = Self {
             ctx,
             pipeline,
             layout,
             params,
+            detail,
             all_features,
             features,
             candidates,
@@ -168,7 +183,10 @@ impl Classifier for NearestClassifier {
         if indices.is_empty() {
             return Err(Error::Usage("the emoji set is empty: allow at least one emoji".into()));
         }
-        let features: Vec<f32> = indices.iter().flat_map(|&i| self.all_features[i as usize]).collect();
+        let features: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| self.all_features[i as usize].iter().flatten().copied())
+            .collect();
         let queue = &self.ctx.queue;
         queue.write_buffer(&self.features, 0, bytemuck::cast_slice(&features));
         queue.write_buffer(&self.candidates, 0, bytemuck::cast_slice(&indices));
@@ -212,7 +230,7 @@ impl NearestClassifier {
                 tiles: tiles as u32,
                 candidates: self.candidate_count,
                 tile_background,
-                _pad: 0,
+                detail: self.detail,
                 background,
             }),
         );
@@ -231,4 +249,24 @@ impl NearestClassifier {
             .read(&self.ctx, |view| out.extend_from_slice(bytemuck::cast_slice(view)))?;
         Ok(())
     }
+}
+
+/// Every emoji's features on a `detail` x `detail` grid; at 2 exactly `Atlas::features_2x2`
+/// (what the CPU side of the objective, `likeness::error`, uses).
+fn grid_features(atlas: &Atlas, detail: u32) -> Vec<Vec<[f32; 4]>> {
+    if detail == DEFAULT_DETAIL {
+        return atlas
+            .features_2x2()
+            .iter()
+            .map(|f| {
+                (0..4)
+                    .map(|q| [f[q * 4], f[q * 4 + 1], f[q * 4 + 2], f[q * 4 + 3]])
+                    .collect()
+            })
+            .collect();
+    }
+    let side = atlas.cell;
+    (0..atlas.count())
+        .map(|i| emoji_grid_features(&atlas.cell_rgba(i), side, detail))
+        .collect()
 }

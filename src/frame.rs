@@ -25,6 +25,16 @@ pub enum Matrix {
 }
 
 impl Matrix {
+    /// What GStreamer picks for a YUV video with no colorimetry given (and so what a recording
+    /// converted by its `videoconvert` gets): BT.709 above 576 rows, BT.601 up to there.
+    pub fn default_for(height: u32) -> Self {
+        if height > 576 {
+            Matrix::Bt709
+        } else {
+            Matrix::Bt601
+        }
+    }
+
     /// The luma weights of red and blue (Kr, Kb); green's is 1 - Kr - Kb.
     pub fn kr_kb(self) -> (f64, f64) {
         match self {
@@ -212,7 +222,7 @@ pub struct I420Frame {
     pub width: u32,
     pub height: u32,
     /// The colour matrix the planes were converted with.
-    pub matrix: YuvMatrix,
+    pub matrix: Matrix,
     pub data: Vec<u8>,
 }
 
@@ -247,33 +257,6 @@ impl I420Layout {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// The RGB -> YUV matrix of a limited-range ("studio swing") video.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum YuvMatrix {
-    Bt601,
-    Bt709,
-}
-
-impl YuvMatrix {
-    /// What GStreamer picks for a YUV video with no colorimetry given (and so what a recording
-    /// converted by its `videoconvert` gets): BT.709 above 576 rows, BT.601 up to there.
-    pub fn default_for(height: u32) -> Self {
-        if height > 576 {
-            YuvMatrix::Bt709
-        } else {
-            YuvMatrix::Bt601
-        }
-    }
-
-    /// The luma weights of red and blue (Kr, Kb).
-    pub fn weights(self) -> (f32, f32) {
-        match self {
-            YuvMatrix::Bt601 => (0.299, 0.114),
-            YuvMatrix::Bt709 => (0.2126, 0.0722),
-        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::classify::Classifier;
 use crate::domain::likeness::Objective;
 use crate::domain::{Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
 use crate::error::{Error, Result};
-use crate::frame::{Frame, I420Frame, YuvMatrix};
+use crate::frame::{Frame, I420Frame, Matrix};
 use crate::gpu::i420::I420Pass;
 use crate::gpu::renderer::{Renderer, Scene};
 use crate::gpu::tiler::{Tiler, Tiles};
@@ -450,7 +450,7 @@ impl Pipeline {
         let mut out = I420Frame {
             width: 0,
             height: 0,
-            matrix: YuvMatrix::Bt601,
+            matrix: Matrix::Bt601,
             data: Vec::new(),
         };
         pass.render(

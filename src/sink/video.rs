@@ -25,7 +25,7 @@ use gstreamer_video as gst_video;
 use super::{image_of, AtomicFile, Sink};
 use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
-use crate::frame::{Frame, I420Frame, I420Layout, Rate, StreamInfo, YuvMatrix};
+use crate::frame::{Frame, I420Frame, I420Layout, Matrix, Rate, StreamInfo};
 use crate::media::{self, MediaError};
 
 /// What a video file holds, chosen by its extension.
@@ -81,7 +81,7 @@ enum Input {
     /// RGBA, converted to I420 by GStreamer's `videoconvert`.
     Rgba,
     /// I420 as [`I420Layout`] lays it out, converted with GStreamer's default matrix for its
-    /// size ([`YuvMatrix::default_for`]).
+    /// size ([`Matrix::default_for`]).
     I420,
 }
 
@@ -434,7 +434,7 @@ impl VideoSink {
         if w % 2 != 0 || h % 2 != 0 || image.data.len() != I420Layout::new(w, h).len() {
             return Err(self.enc_err(format!("an I420 frame of {w}x{h} has {} bytes", image.data.len())));
         }
-        if image.matrix != YuvMatrix::default_for(h) {
+        if image.matrix != Matrix::default_for(h) {
             return Err(self.enc_err(format!("an I420 frame of {w}x{h} in {:?}", image.matrix)));
         }
         self.begin((w, h), Input::I420)?;

@@ -5,7 +5,7 @@
 //! `videoconvert`, was 12% of a live 1080p run's CPU time).
 //!
 //! The matrix is the one GStreamer's conversion used for the same size
-//! ([`YuvMatrix::default_for`]), limited range; chroma is the mean of each 2x2 block.
+//! ([`Matrix::default_for`]), limited range; chroma is the mean of each 2x2 block.
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use super::{
     Readback, OFFSCREEN_FORMAT, TARGET_USAGE, WORKGROUP,
 };
 use crate::error::{Error, Result};
-use crate::frame::{I420Frame, I420Layout, YuvMatrix};
+use crate::frame::{I420Frame, I420Layout, Matrix};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -38,8 +38,9 @@ assert_layout!(Params, size 96, width @ 0, src_width @ 8, y_stride @ 16, y_len @
 
 /// The rows of the limited-range RGB -> YUV matrix for RGB in 0..1, each `[r, g, b, offset]`
 /// giving a value in 0..255: Y in 16..235, U and V in 16..240.
-fn matrix_rows(matrix: YuvMatrix) -> [[f32; 4]; 3] {
-    let (kr, kb) = matrix.weights();
+fn matrix_rows(matrix: Matrix) -> [[f32; 4]; 3] {
+    let (kr, kb) = matrix.kr_kb();
+    let (kr, kb) = (kr as f32, kb as f32);
     let kg = 1.0 - kr - kb;
     let (cb, cr) = (112.0 / (1.0 - kb), 112.0 / (1.0 - kr));
     [
@@ -176,7 +177,7 @@ impl I420Pass {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("i420") });
         renderer.draw(&mut encoder, &target.texture, &target.view, scene)?;
-        let matrix = YuvMatrix::default_for(target.picture.1);
+        let matrix = Matrix::default_for(target.picture.1);
         let [y_row, u_row, v_row] = matrix_rows(matrix);
         let l = target.layout;
         let params = Params {
@@ -226,7 +227,7 @@ mod tests {
 
     #[test]
     fn the_matrices_give_studio_swing() {
-        for m in [YuvMatrix::Bt601, YuvMatrix::Bt709] {
+        for m in [Matrix::Bt601, Matrix::Bt709] {
             let [y, u, v] = matrix_rows(m);
             let white = [255, 255, 255];
             assert!((apply(y, white) - 235.0).abs() < 1e-3);
@@ -236,7 +237,7 @@ mod tests {
             assert!((apply(v, [255, 0, 0]) - 240.0).abs() < 1e-3);
         }
         // BT.601 red as crate::yuv converts it: Y 81, U 90, V 240.
-        let [y, u, _] = matrix_rows(YuvMatrix::Bt601);
+        let [y, u, _] = matrix_rows(Matrix::Bt601);
         assert_eq!(apply(y, [255, 0, 0]).round(), 81.0);
         assert_eq!(apply(u, [255, 0, 0]).round(), 90.0);
     }

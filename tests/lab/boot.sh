@@ -7,6 +7,11 @@ cache=$1 out=$2 script=$3 limit=${4:-900}
 mkdir -p "$out"
 # KVM is not used: on nested-virtualization hosts it hangs or stops on instructions it cannot
 # emulate (see README, "Camera lab"); software emulation is slower but works everywhere.
+# GStreamer's plugin registry, built here (seconds) for guest.sh: the guest's HOME is empty, and
+# without it every emojicam process in the guest would load all installed plugins to rebuild
+# it at its first recording, which takes minutes under software emulation.
+GST_REGISTRY="$out/gst-registry.bin" gst-inspect-1.0 >/dev/null 2>&1 || true
+chmod a+r "$out/gst-registry.bin" 2>/dev/null || true
 timeout --foreground -k 10 "$limit" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -m 3072 -smp 2 \
     -nographic -no-reboot -monitor none -serial file:"$out/console.log" \

@@ -9,6 +9,10 @@ OUT=/run/out
 . $OUT/env
 export HOME=/run/home XDG_RUNTIME_DIR=/run/xdg TMPDIR=/run/tmp EMOJICAM_ADAPTER=software RUST_BACKTRACE=0
 mkdir -p $HOME $XDG_RUNTIME_DIR $TMPDIR && chmod 700 $XDG_RUNTIME_DIR
+# The host's GStreamer plugin registry (boot.sh; same root, same plugin paths), used as it is.
+if [ -s $OUT/gst-registry.bin ]; then
+    export GST_REGISTRY=$OUT/gst-registry.bin GST_REGISTRY_UPDATE=no
+fi
 now() { date +%s.%N; }
 log() { echo "[$(date +%T)] $*"; }
 # run NAME TIMEOUT CMD...: stdout/stderr to NAME.out/.err, exit status to NAME.rc.

@@ -10,7 +10,7 @@ use crate::classify::nearest::NearestClassifier;
 use crate::classify::onnx::OnnxClassifier;
 use crate::classify::Classifier;
 use crate::domain::likeness::Objective;
-use crate::domain::{Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
+use crate::domain::{patch_mean, Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, I420Frame, Matrix};
 use crate::gpu::i420::I420Pass;
@@ -291,11 +291,6 @@ impl Pipeline {
             self.emoji.clear();
             self.emoji.resize(n, 0);
         }
-        if self.config.settings().background == Background::Tile {
-            self.tiles.mean_colors(&mut self.tile_colors);
-        } else {
-            self.tile_colors.clear();
-        }
 
         // Decide which tiles to classify: all on a fresh grid, else the ones that changed.
         self.changed.clear();
@@ -308,6 +303,7 @@ impl Pipeline {
         if !self.changed.is_empty() {
             self.classify_changed(grid, fresh)?;
         }
+        self.refresh_tile_colors(fresh);
         let t_classify = t0.elapsed();
         if self.changed.len() >= BUDGET_SAMPLE {
             let now = t_classify.as_secs_f64() * 1e3 / self.changed.len() as f64;
@@ -331,6 +327,22 @@ impl Pipeline {
             background: self.config.settings().background,
             tile_colors: self.tile_colors.clone(),
         })
+    }
+
+    /// The tile background's colours: a tile keeps the colour it was classified against (its
+    /// emoji was chosen as drawn over it) until it is classified again, so tiles left alone
+    /// (unchanged, or carried by the frame budget) stay pixel for pixel the same and the
+    /// renderer redraws only the re-classified ones. A fresh grid takes every tile's colour.
+    fn refresh_tile_colors(&mut self, fresh: bool) {
+        if self.config.settings().background != Background::Tile {
+            self.tile_colors.clear();
+        } else if fresh || self.tile_colors.len() != self.tiles.len() {
+            self.tiles.mean_colors(&mut self.tile_colors);
+        } else {
+            for &i in &self.changed {
+                self.tile_colors[i as usize] = patch_mean(self.tiles.patch(i as usize));
+            }
+        }
     }
 
     /// Classifies the tiles in `changed` (of `grid`; all of them when `fresh`) in one batch,

@@ -225,10 +225,19 @@ fn frame_budget_carries_the_rest_to_the_next_frames() {
     let want = all.classify(&turned, Stamp::new(4, None)).expect("classify").emoji;
     let mut got = Vec::new();
     let mut carried = Vec::new();
+    let mut colors = budgeted
+        .classify(&base.with_noise(4, 3.0), Stamp::new(4, None))
+        .expect("classify")
+        .tile_colors;
     for i in 0..40u64 {
         let mosaic = budgeted.classify(&turned, Stamp::new(5 + i, None)).expect("classify");
         let t = budgeted.times();
         carried.push(t.carried);
+        // Carried tiles keep the colour they were classified against: only the classified
+        // ones can change.
+        let recoloured = mosaic.tile_colors.iter().zip(&colors).filter(|(a, b)| a != b).count();
+        assert!(recoloured <= t.classified, "{recoloured} recoloured, {t:?}");
+        colors = mosaic.tile_colors;
         got = mosaic.emoji;
         if i == 0 {
             assert!(t.carried > 0 && t.classified > 0 && t.classified < t.tiles, "{t:?}");
@@ -243,5 +252,102 @@ fn frame_budget_carries_the_rest_to_the_next_frames() {
     assert_eq!(
         got, want,
         "once caught up, the same mosaic as classifying every tile at once"
+    );
+}
+
+/// With the tile background (the default), a still noisy scene is pixel-still: a tile keeps
+/// the colour it was classified against until it is classified again, so consecutive mosaics
+/// are identical pixel for pixel and the renderer redraws nothing.
+#[test]
+fn still_noisy_scene_with_tile_background_is_pixel_still() {
+    let base = photo_frame();
+    let mut p = Pipeline::new(Settings {
+        change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
+        background: emojicam::gpu::Background::Tile,
+        ..Settings::default()
+    })
+    .expect("pipeline");
+    let mut prev: Option<(Vec<[u8; 3]>, Frame)> = None;
+    for seq in 0..8u64 {
+        let mosaic = p
+            .classify(&base.with_noise(seq, 3.0), Stamp::new(seq, None))
+            .expect("classify");
+        let image = p.render(&mosaic, None).expect("render");
+        if let Some((colors, last)) = &prev {
+            assert_eq!(&mosaic.tile_colors, colors, "frame {seq}: tile colours");
+            assert!(image.rgba == last.rgba, "frame {seq}: the rendered mosaic moved");
+            assert_eq!(
+                p.renderer().redrawn(),
+                Some(0),
+                "frame {seq}: a still scene redraws no tile"
+            );
+        }
+        prev = Some((mosaic.tile_colors, image));
+    }
+}
+
+/// A tile that changed is classified again and takes its new colour (in the rendered mosaic
+/// too, drawn by a partial redraw); the tiles around it keep theirs.
+#[test]
+fn changed_tile_gets_its_new_colour() {
+    let base = photo_frame();
+    let mut p = Pipeline::new(Settings {
+        change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
+        background: emojicam::gpu::Background::Tile,
+        ..Settings::default()
+    })
+    .expect("pipeline");
+    let first = p
+        .classify(&base.with_noise(0, 3.0), Stamp::default())
+        .expect("classify");
+    p.render(&first, None).expect("render");
+    let mut f = base.with_noise(1, 3.0);
+    let (x0, y0, side) = (100u32, 60u32, 60u32);
+    for y in y0..y0 + side {
+        for x in x0..x0 + side {
+            let i = ((y * f.width + x) * 4) as usize;
+            f.rgba[i..i + 3].copy_from_slice(&[250, 40, 200]);
+        }
+    }
+    let second = p.classify(&f, Stamp::new(1, None)).expect("classify");
+    let image = p.render(&second, None).expect("render");
+    let grid = second.grid;
+    let (mut inside, mut changed) = (0, 0);
+    for r in 0..grid.rows {
+        for c in 0..grid.cols {
+            let i = (r * grid.cols + c) as usize;
+            let (tx, ty) = (c * grid.tile, r * grid.tile);
+            let within = |t: u32, lo: u32| t + grid.tile > lo && t < lo + side;
+            if tx >= x0 && tx + grid.tile <= x0 + side && ty >= y0 && ty + grid.tile <= y0 + side {
+                inside += 1;
+                let [r8, g8, b8] = second.tile_colors[i];
+                assert!(
+                    r8.abs_diff(250) <= 3 && g8.abs_diff(40) <= 3 && b8.abs_diff(200) <= 3,
+                    "tile ({c},{r}) inside the square has colour {:?}",
+                    second.tile_colors[i]
+                );
+            } else if !(within(tx, x0) && within(ty, y0)) {
+                assert_eq!(second.tile_colors[i], first.tile_colors[i], "tile ({c},{r}) outside");
+            }
+            if second.tile_colors[i] != first.tile_colors[i] || second.emoji[i] != first.emoji[i] {
+                changed += 1;
+            }
+        }
+    }
+    assert!(inside >= 16, "{inside} tiles inside the square");
+    assert_eq!(
+        p.renderer().redrawn(),
+        Some(changed),
+        "only the changed tiles are redrawn"
+    );
+    // The redrawn image is the one a whole redraw gives.
+    let mut whole = Pipeline::new(p.settings().clone()).expect("pipeline");
+    let want =
+        whole
+            .renderer()
+            .render_to_frame(&emojicam::gpu::renderer::Scene::of(&second), image.width, image.height);
+    assert!(
+        want.expect("render").rgba == image.rgba,
+        "partial redraw differs from a whole one"
     );
 }

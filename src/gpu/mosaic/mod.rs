@@ -166,6 +166,8 @@ pub(crate) struct MosaicPass {
     history: History,
     /// The tiles to redraw in a partial frame ([`History::dirty`]), on the GPU.
     dirty_buffer: wgpu::Buffer,
+    /// How the last [`Self::encode`] drew: `Some(n)` redrew only n tiles, `None` the whole target.
+    redrawn: Option<usize>,
 }
 
 impl MosaicPass {
@@ -199,7 +201,15 @@ impl MosaicPass {
             map_data: Vec::new(),
             history: History::default(),
             dirty_buffer: dirty_buffer(device, 1024),
+            redrawn: None,
         }
+    }
+
+    /// Tiles the last frame redrew: `Some(n)` when it redrew only the n tiles whose emoji or
+    /// background changed since that target's last frame (0: nothing to draw), `None` when it
+    /// drew the whole target.
+    pub fn redrawn(&self) -> Option<usize> {
+        self.redrawn
     }
 
     /// Forget what was drawn (something else drew into the target): the next frame is drawn whole.
@@ -220,6 +230,7 @@ impl MosaicPass {
         tiles: &[TileRecord],
         target: &wgpu::Texture,
     ) -> Result<()> {
+        self.redrawn = None;
         let (width, height) = (target.width(), target.height());
         let geometry = Geometry {
             width,
@@ -245,6 +256,7 @@ impl MosaicPass {
         };
         let partial = self.history.remember(target, geometry, c, tiles);
         let dirty = &self.history.dirty;
+        self.redrawn = partial.then_some(dirty.len());
         if partial && dirty.is_empty() {
             return Ok(());
         }

@@ -280,6 +280,16 @@ impl Renderer {
         Ok(())
     }
 
+    /// Tiles the last [`Self::draw`] redrew on the compute path: `Some(n)` when only the n tiles
+    /// that changed since the last frame drawn into that target were redrawn, `None` when the
+    /// whole target was drawn (always on the quads path).
+    pub fn redrawn(&self) -> Option<usize> {
+        match self.path {
+            RenderPath::Compute => self.mosaic.as_ref().and_then(MosaicPass::redrawn),
+            RenderPath::Quads => None,
+        }
+    }
+
     /// Which way [`Self::draw`] draws.
     pub fn path(&self) -> RenderPath {
         self.path

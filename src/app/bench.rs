@@ -438,11 +438,12 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
 }
 
 /// Likeness against variety per `--detail` (nearest classifier, each tile's colour behind its
-/// emoji): classify time, the drawn tiles' PSNR against the frame on the 2x2 and the 3x3 grid
-/// (the objective's error on each grid) and distinct emoji. FLIP is measured by
-/// training/detail.py (models/EVAL.md): there is no FLIP implementation in the product.
+/// emoji), with the defaults (ONNX model, 2x2, variety 1.5) first: classify time, the drawn
+/// tiles' PSNR against the frame on the 2x2 and the 3x3 grid (the objective's error on each
+/// grid), NVIDIA's FLIP of the rendered mosaic against the frame (the `nv-flip` crate) and
+/// distinct emoji.
 fn detail_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
-    use emojicam::domain::likeness::{emoji_grid_features, grid_error, MAX_DETAIL};
+    use emojicam::domain::likeness::{emoji_grid_features, MAX_DETAIL};
     use emojicam::gpu::Background;
     let atlas = first.atlas();
     let grids: Vec<Vec<Vec<[f32; 4]>>> = [2, 3]
@@ -454,8 +455,16 @@ fn detail_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
         })
         .collect();
     emojicam::outln!();
-    emojicam::outln!("| detail (nearest, 1280x720, tile {tile}, tile background) | classify ms (median of 3) | 2x2 PSNR dB | 3x3 PSNR dB | distinct emoji |");
-    emojicam::outln!("| --- | --- | --- | --- | --- |");
+    emojicam::outln!("| detail (1280x720, tile {tile}, tile background) | classify ms (median of 3) | 2x2 PSNR dB | 3x3 PSNR dB | FLIP (nv-flip, lower is better) | distinct emoji |");
+    emojicam::outln!("| --- | --- | --- | --- | --- | --- |");
+    let defaults = Settings {
+        tile,
+        background: Background::Tile,
+        change_threshold: None,
+        ..first.settings().clone()
+    };
+    let label = format!("2x2 (onnx, variety {}: the defaults)", defaults.variety);
+    detail_row(first, frame, &grids, &label, defaults)?;
     for detail in 2..=MAX_DETAIL {
         let settings = Settings {
             tile,
@@ -465,31 +474,70 @@ fn detail_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
             change_threshold: None,
             ..first.settings().clone()
         };
-        let mut p = Pipeline::with_parts(first.gpu().clone(), atlas.clone(), settings)?;
-        let mut times = Vec::new();
-        let mut mosaic = MosaicFrame::default();
-        for _ in 0..4 {
-            mosaic = p.classify(frame, Stamp::default())?;
-            times.push(ms(p.times().classify));
-        }
-        let tiles = p.tiles();
-        let psnr = |g: usize, k: u32| {
-            let err: f64 = (mosaic.emoji.iter().enumerate())
-                .map(|(i, &e)| grid_error(&grids[g][e as usize], tiles.patch(i), k, Background::Tile) as f64)
-                .sum();
-            let values = (mosaic.emoji.len() * (k * k * 3) as usize).max(1) as f64;
-            10.0 * (255f64.powi(2) / (err / values).max(1e-9)).log10()
-        };
-        let cols = mosaic.grid.cols.max(1) as usize;
-        emojicam::outln!(
-            "| {detail}x{detail} | {:.1} | {:.2} | {:.2} | {} |",
-            median(&times[1..]),
-            psnr(0, 2),
-            psnr(1, 3),
-            emojicam::classify::texture::Texture::measure(&mosaic.emoji, cols).distinct
-        );
+        detail_row(first, frame, &grids, &format!("{detail}x{detail} (nearest)"), settings)?;
     }
     Ok(())
+}
+
+/// One row of [`detail_report`]: classifies `frame` four times under `settings`, renders the
+/// last mosaic with the product's renderer and measures it.
+fn detail_row(
+    first: &Pipeline,
+    frame: &Frame,
+    grids: &[Vec<Vec<[f32; 4]>>],
+    label: &str,
+    settings: Settings,
+) -> Result<()> {
+    use emojicam::domain::likeness::grid_error;
+    use emojicam::gpu::Background;
+    let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings)?;
+    let mut times = Vec::new();
+    let mut mosaic = MosaicFrame::default();
+    for _ in 0..4 {
+        mosaic = p.classify(frame, Stamp::default())?;
+        times.push(ms(p.times().classify));
+    }
+    let drawn = p.render(&mosaic, None)?;
+    let flip = flip_mean(frame, &drawn)?;
+    let tiles = p.tiles();
+    let psnr = |g: usize, k: u32| {
+        let err: f64 = (mosaic.emoji.iter().enumerate())
+            .map(|(i, &e)| grid_error(&grids[g][e as usize], tiles.patch(i), k, Background::Tile) as f64)
+            .sum();
+        let values = (mosaic.emoji.len() * (k * k * 3) as usize).max(1) as f64;
+        10.0 * (255f64.powi(2) / (err / values).max(1e-9)).log10()
+    };
+    let cols = mosaic.grid.cols.max(1) as usize;
+    emojicam::outln!(
+        "| {label} | {:.1} | {:.2} | {:.2} | {flip:.4} | {} |",
+        median(&times[1..]),
+        psnr(0, 2),
+        psnr(1, 3),
+        emojicam::classify::texture::Texture::measure(&mosaic.emoji, cols).distinct
+    );
+    Ok(())
+}
+
+/// Mean NVIDIA FLIP error (LDR, 67 pixels per degree, as `flip-evaluator` computes it by
+/// default) of `test` against `reference`, over the part both cover.
+fn flip_mean(reference: &Frame, test: &Frame) -> Result<f32> {
+    let (w, h) = (reference.width.min(test.width), reference.height.min(test.height));
+    let rgb = |f: &Frame| -> Vec<u8> {
+        let f = f.to_rgba();
+        (0..h as usize)
+            .flat_map(|y| {
+                let row = &f.rgba[y * f.width as usize * 4..][..w as usize * 4];
+                row.chunks_exact(4)
+                    .flat_map(|px| [px[0], px[1], px[2]])
+                    .collect::<Vec<u8>>()
+            })
+            .collect()
+    };
+    anyhow::ensure!(w > 0 && h > 0, "FLIP needs a picture, got {w}x{h}");
+    let a = nv_flip::FlipImageRgb8::with_data(w, h, &rgb(reference));
+    let b = nv_flip::FlipImageRgb8::with_data(w, h, &rgb(test));
+    let map = nv_flip::flip(a, b, nv_flip::DEFAULT_PIXELS_PER_DEGREE);
+    Ok(nv_flip::FlipPool::from_image(&map).mean())
 }
 
 /// The current model's classify time against an earlier model's (inputs `patches` and `mask`),

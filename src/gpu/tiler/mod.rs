@@ -63,6 +63,14 @@ impl Tiles {
     }
 }
 
+/// The shader's FORMAT for frames in `format`.
+fn format_constant(format: PixelFormat) -> u32 {
+    match format {
+        PixelFormat::Rgba => 0,
+        PixelFormat::I420(_) => 1,
+    }
+}
+
 /// A tile's entry in the tiler's reference: its quadrant means and "classified".
 fn reference(q: &[u8; 12]) -> Reference {
     let word = |i: usize| u32::from_le_bytes([q[i], q[i + 1], q[i + 2], q[i + 3]]);
@@ -109,20 +117,19 @@ struct Params {
     tile: u32,
     cols: u32,
     rows: u32,
-    /// 0: RGBA words; 1: I420 bytes.
-    format: u32,
+    _pad0: u32,
     /// I420: bytes per chroma row, and the byte offsets of the U and V planes.
     chroma_width: u32,
     u_offset: u32,
     v_offset: u32,
-    _pad: [u32; 3],
+    _pad1: [u32; 3],
     /// I420: Y offset, Y scale, chroma scale, unused.
     yuv_scale: [f32; 4],
     /// I420: R from Cr, G from Cb, G from Cr (both subtracted), B from Cb.
     yuv_weights: [f32; 4],
 }
 
-assert_layout!(Params, size 80, width @ 0, height @ 4, tile @ 8, cols @ 12, rows @ 16, format @ 20,
+assert_layout!(Params, size 80, width @ 0, height @ 4, tile @ 8, cols @ 12, rows @ 16,
     chroma_width @ 24, u_offset @ 28, v_offset @ 32, yuv_scale @ 48, yuv_weights @ 64);
 
 impl Params {
@@ -130,9 +137,9 @@ impl Params {
     fn new(grid: Grid, format: PixelFormat) -> Self {
         let (w, h) = (grid.src_width, grid.src_height);
         let (chroma_width, chroma_bytes) = (w.div_ceil(2), w.div_ceil(2) * h.div_ceil(2));
-        let (format, (scale, weights)) = match format {
-            PixelFormat::Rgba => (0, ([0.0; 3], [0.0; 4])),
-            PixelFormat::I420(yuv) => (1, yuv.coefficients()),
+        let (scale, weights) = match format {
+            PixelFormat::Rgba => ([0.0; 3], [0.0; 4]),
+            PixelFormat::I420(yuv) => yuv.coefficients(),
         };
         Self {
             width: w,
@@ -140,11 +147,11 @@ impl Params {
             tile: grid.tile,
             cols: grid.cols,
             rows: grid.rows,
-            format,
+            _pad0: 0,
             chroma_width,
             u_offset: w * h,
             v_offset: w * h + chroma_bytes,
-            _pad: [0; 3],
+            _pad1: [0; 3],
             yuv_scale: [scale[0], scale[1], scale[2], 0.0],
             yuv_weights: weights,
         }
@@ -171,8 +178,8 @@ type Reference = [u32; 4];
 struct GridBuffers {
     grid: Grid,
     patches: wgpu::Buffer,
-    reference: wgpu::Buffer,
-    summary: wgpu::Buffer,
+    /// Per tile the reference (uploaded), then per tile the summary (`state` in the shader).
+    state: wgpu::Buffer,
     /// Patches, then the summary, copied out for the CPU.
     staging: Readback,
     bind_group: wgpu::BindGroup,
@@ -190,7 +197,9 @@ impl GridBuffers {
 
 pub struct Tiler {
     ctx: Arc<GpuContext>,
-    pipeline: wgpu::ComputePipeline,
+    module: wgpu::ShaderModule,
+    /// One pipeline per frame layout (the shader's FORMAT: RGBA, I420), built on first use.
+    pipelines: [Option<wgpu::ComputePipeline>; 2],
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
     /// The tile size, checked when set ([`Self::new`], [`Self::set_tile`]).
@@ -221,16 +230,15 @@ impl Tiler {
                 bind::compute(0, bind::storage(true)),
                 bind::compute(1, bind::UNIFORM),
                 bind::compute(2, bind::storage(false)),
-                bind::compute(3, bind::storage(true)),
-                bind::compute(4, bind::storage(false)),
+                bind::compute(3, bind::storage(false)),
+                bind::compute(4, bind::storage(true)),
             ],
         });
-        let words = (PATCH_BYTES / 4) as u32;
-        let pipeline = compute_pipeline(device, "tiler", &module, &layout, "main", &[("WORDS", words)]);
         let params = uniform_buffer::<Params>(device, "tiler params");
         Ok(Self {
             ctx,
-            pipeline,
+            module,
+            pipelines: [None, None],
             layout,
             params,
             tile,
@@ -293,7 +301,7 @@ impl Tiler {
             write_texture(queue, preview, &frame.to_rgba().rgba, frame.width * 4);
         }
         if self.reference_dirty {
-            queue.write_buffer(&grid.reference, 0, bytemuck::cast_slice(&self.reference));
+            queue.write_buffer(&grid.state, 0, bytemuck::cast_slice(&self.reference));
             self.reference_dirty = false;
         }
 
@@ -302,11 +310,24 @@ impl Tiler {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiler") });
         let groups = (grid.tiles() as u32).div_ceil(WORKGROUP);
-        dispatch(&mut encoder, "tiler", &self.pipeline, &grid.bind_group, (groups, 1));
+        let format = format_constant(frame.format);
+        let pipeline = self.pipelines[format as usize].get_or_insert_with(|| {
+            let words = (PATCH_BYTES / 4) as u32;
+            let constants = [("WORDS", words), ("FORMAT", format)];
+            compute_pipeline(
+                &self.ctx.device,
+                "tiler",
+                &self.module,
+                &self.layout,
+                "main",
+                &constants,
+            )
+        });
+        dispatch(&mut encoder, "tiler", pipeline, &grid.bind_group, (groups, 1));
         let pb = grid.patch_bytes();
         let summary_bytes = grid.tiles() as u64 * 16;
         encoder.copy_buffer_to_buffer(&grid.patches, 0, grid.staging.buffer(), 0, pb);
-        encoder.copy_buffer_to_buffer(&grid.summary, 0, grid.staging.buffer(), pb, summary_bytes);
+        encoder.copy_buffer_to_buffer(&grid.state, summary_bytes, grid.staging.buffer(), pb, summary_bytes);
         grid.staging.map_on_submit(&mut encoder, pb + summary_bytes)?;
         queue.submit([encoder.finish()]);
         Ok(())
@@ -407,8 +428,9 @@ impl Tiler {
     fn ensure_frame(&mut self, width: u32, height: u32, format: PixelFormat) -> Result<(bool, wgpu::Buffer)> {
         let device = &self.ctx.device;
         let limits = device.limits();
-        // Whole words: the shader reads u32s, and buffer writes come in multiples of 4.
-        let bytes = (frame_bytes(format, width, height) as u64).next_multiple_of(4);
+        // Whole vec4s: the shader reads the frame as u32s and as vec4<u32>s (whatever a read
+        // past the last byte returns is never used, but must lie in the buffer).
+        let bytes = (frame_bytes(format, width, height) as u64).next_multiple_of(16);
         let max_dim = limits.max_texture_dimension_2d;
         if bytes > limits.max_storage_buffer_binding_size || bytes > limits.max_buffer_size {
             return Err(Error::GpuLimit(format!(
@@ -482,8 +504,12 @@ impl GridBuffers {
         use wgpu::BufferUsages as U;
         let patches = buffer(device, "tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
         let reference_bytes = tiles * std::mem::size_of::<Reference>() as u64;
-        let reference = buffer(device, "tiler reference", reference_bytes, U::STORAGE | U::COPY_DST);
-        let summary = buffer(device, "tiler summary", tiles * 16, U::STORAGE | U::COPY_SRC);
+        let state = buffer(
+            device,
+            "tiler state",
+            reference_bytes + tiles * 16,
+            U::STORAGE | U::COPY_DST | U::COPY_SRC,
+        );
         let staging = Readback::new(device, "tile", patch_bytes + tiles * 16);
         ctx.queue.write_buffer(params, 0, bytemuck::bytes_of(values));
         let bind_group = bind_group(
@@ -494,15 +520,14 @@ impl GridBuffers {
                 frame.as_entire_binding(),
                 params.as_entire_binding(),
                 patches.as_entire_binding(),
-                reference.as_entire_binding(),
-                summary.as_entire_binding(),
+                state.as_entire_binding(),
+                frame.as_entire_binding(),
             ],
         );
         Ok(Self {
             grid,
             patches,
-            reference,
-            summary,
+            state,
             staging,
             bind_group,
         })

@@ -2,29 +2,31 @@
 // and measures how much each tile changed since it was last classified.
 //
 // Bindings (group 0):
-//   0 frame:     storage array<u32>, read: the frame's bytes as uploaded, in one of two
-//                layouts (params.format):
+//   0 frame:     storage array<u32>, read: the frame's bytes as uploaded (padded with zeros
+//                to whole 16 bytes), in one of two layouts (the pipeline constant FORMAT):
 //                0: RGBA8 pixels, one word each (R in the low byte), row-major with no
 //                   padding (pixel (x, y) is word y*width + x);
 //                1: I420, bytes 4 to a word (little-endian): the Y plane (width x height),
 //                   then U and V (chroma_width x ceil(height/2) each, at u_offset and
 //                   v_offset), rows packed; one chroma sample covers a 2x2 block. Converted
 //                   to RGB here with the stream's matrix and range (yuv_scale, yuv_weights).
-//                A storage-buffer load is a plain memory read (no texel fetch), and the
-//                frame is uploaded as it is (the speed-up is not measured on its own)
-//   1 params:    uniform Params (frame size, tile size, grid size, frame layout)
+//   4 frame4:    the same buffer as array<vec4<u32>>: an RGBA patch row of 10 px is three
+//                vec4 loads (as the earlier texture tiler's three texel fetches) instead of
+//                ten scalar ones
+//   1 params:    uniform Params (frame size, tile size, grid size, I420 plane offsets)
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte
 //                t*300 + (py*10+px)*3 + c
-//   3 reference: storage array<vec4<u32>>, read: per tile, the 2x2-quadrant mean colours
-//                (TL, TR, BL, BR; R,G,B; 12 bytes in words x, y, z) of the patch last
-//                classified, and in w nonzero when there is one (uploaded by the CPU, which
-//                knows which frame's patches it classified)
-//   4 summary:   storage array<vec4<u32>>, read_write: per tile, the new patch's quadrant
-//                means in x, y, z (as in `reference`, so accepting a tile is a copy) and in w
-//                the largest difference of any quadrant mean channel (0..255, rounded)
-//                between the new patch and `reference`, or 0xffffffff when the tile was never
-//                classified
+//   3 state:     storage array<vec4<u32>>, read_write: two arrays of one vec4 per tile (one
+//                binding, as lavapipe allows four storage buffers per stage):
+//                [0, tiles) reference: the 2x2-quadrant mean colours (TL, TR, BL, BR; R,G,B;
+//                12 bytes in words x, y, z) of the patch last classified, and in w nonzero
+//                when there is one (uploaded by the CPU, which knows which frame's patches it
+//                classified);
+//                [tiles, 2 tiles) summary: the new patch's quadrant means in x, y, z (as in the
+//                reference, so accepting a tile is a copy) and in w the largest difference of
+//                any quadrant mean channel (0..255, rounded) between the new patch and the
+//                reference, or 0xffffffff when the tile was never classified
 //
 // One invocation per tile, no shared memory and no barriers: on software Vulkan (lavapipe)
 // barriers cost far more than the arithmetic. Coordinates are in tenths of a pixel so the
@@ -36,7 +38,7 @@ struct Params {
     tile: u32,
     cols: u32,
     rows: u32,
-    format: u32,
+    _pad3: u32,
     chroma_width: u32,
     u_offset: u32,
     v_offset: u32,
@@ -50,15 +52,17 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> frame: array<u32>;
+@group(0) @binding(4) var<storage, read> frame4: array<vec4<u32>>;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read_write> patches: array<u32>;
-@group(0) @binding(3) var<storage, read> reference: array<vec4<u32>>;
-@group(0) @binding(4) var<storage, read_write> summary: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> state: array<vec4<u32>>;
 
 // Set by the pipeline (src/gpu/tiler/mod.rs): u32 words per patch (PATCH_BYTES / 4 = 75),
 // and invocations per workgroup (gpu::WORKGROUP).
 override WORDS: u32;
 override WORKGROUP: u32;
+// The frame's layout (binding 0): 0 RGBA, 1 I420; one pipeline per layout.
+override FORMAT: u32;
 const NEVER: u32 = 0xffffffffu;
 
 // Byte i of the frame buffer.
@@ -79,9 +83,10 @@ fn yuv_pack(y: f32, u: f32, v: f32) -> u32 {
     return c.r | (c.g << 8u) | (c.b << 16u);
 }
 
-// Pixel (x, y) as a packed RGBA word (alpha not used).
+// Pixel (x, y) as a packed RGBA word (alpha not used). FORMAT is a pipeline constant, so
+// each pipeline holds one of the two bodies.
 fn pixel(x: u32, y: u32) -> u32 {
-    if (params.format == 0u) {
+    if (FORMAT == 0u) {
         return frame[y * params.width + x];
     }
     let c = (y / 2u) * params.chroma_width + x / 2u;
@@ -93,10 +98,30 @@ fn byte2(lo: u32, hi: u32, j: u32) -> f32 {
     return f32((select(lo, hi, j >= 4u) >> (8u * (j & 3u))) & 0xffu);
 }
 
+// Y byte k (0..11) of the three words y0, y1, y2, as f32.
+fn byte3(y0: u32, y1: u32, y2: u32, k: u32) -> f32 {
+    return f32((select(select(y0, y1, k >= 4u), y2, k >= 8u) >> (8u * (k & 3u))) & 0xffu);
+}
+
+// Ten RGBA pixels from word p (even) on: three vec4 loads, the row starting at component 0
+// or 2 of the first (the old texture tiler's reads).
+fn rgba_row10(p: u32) -> array<u32, 10> {
+    let a = frame4[p >> 2u];
+    let b = frame4[(p >> 2u) + 1u];
+    let c = frame4[(p >> 2u) + 2u];
+    let odd = (p & 2u) != 0u;
+    return array<u32, 10>(
+        select(a.x, a.z, odd), select(a.y, a.w, odd), select(a.z, b.x, odd),
+        select(a.w, b.y, odd), select(b.x, b.z, odd), select(b.y, b.w, odd),
+        select(b.z, c.x, odd), select(b.w, c.y, odd), select(c.x, c.z, odd),
+        select(c.y, c.w, odd),
+    );
+}
+
 // Ten I420 pixels from x0 (even) on row y, when the row's first Y byte is at an even byte
-// offset: three words of Y and two each of U and V instead of three loads per pixel.
+// offset: three words of Y and two each of U and V instead of three loads per pixel. Every
+// index below is a constant but the byte offsets, so nothing lands in an indexed array.
 fn i420_row10(x0: u32, y: u32) -> array<u32, 10> {
-    var out: array<u32, 10>;
     let yb = y * params.width + x0;
     let yw = yb >> 2u;
     let y0 = frame[yw];
@@ -109,16 +134,33 @@ fn i420_row10(x0: u32, y: u32) -> array<u32, 10> {
     let u1 = frame[(ub >> 2u) + 1u];
     let v0 = frame[vb >> 2u];
     let v1 = frame[(vb >> 2u) + 1u];
-    for (var i = 0u; i < 10u; i++) {
-        // Y byte k of y0..y2 (k <= 11: yb & 3 is 0 or 2).
-        let k = (yb & 3u) + i;
-        let w = select(select(y0, y1, k >= 4u), y2, k >= 8u);
-        let luma = f32((w >> (8u * (k & 3u))) & 0xffu);
-        let j = (ub & 3u) + i / 2u;
-        let jv = (vb & 3u) + i / 2u;
-        out[i] = yuv_pack(luma, byte2(u0, u1, j), byte2(v0, v1, jv));
-    }
-    return out;
+    let ks = yb & 3u;
+    let us = ub & 3u;
+    let vs = vb & 3u;
+    var u = array<f32, 5>();
+    var v = array<f32, 5>();
+    u[0] = byte2(u0, u1, us);
+    u[1] = byte2(u0, u1, us + 1u);
+    u[2] = byte2(u0, u1, us + 2u);
+    u[3] = byte2(u0, u1, us + 3u);
+    u[4] = byte2(u0, u1, us + 4u);
+    v[0] = byte2(v0, v1, vs);
+    v[1] = byte2(v0, v1, vs + 1u);
+    v[2] = byte2(v0, v1, vs + 2u);
+    v[3] = byte2(v0, v1, vs + 3u);
+    v[4] = byte2(v0, v1, vs + 4u);
+    return array<u32, 10>(
+        yuv_pack(byte3(y0, y1, y2, ks), u[0], v[0]),
+        yuv_pack(byte3(y0, y1, y2, ks + 1u), u[0], v[0]),
+        yuv_pack(byte3(y0, y1, y2, ks + 2u), u[1], v[1]),
+        yuv_pack(byte3(y0, y1, y2, ks + 3u), u[1], v[1]),
+        yuv_pack(byte3(y0, y1, y2, ks + 4u), u[2], v[2]),
+        yuv_pack(byte3(y0, y1, y2, ks + 5u), u[2], v[2]),
+        yuv_pack(byte3(y0, y1, y2, ks + 6u), u[3], v[3]),
+        yuv_pack(byte3(y0, y1, y2, ks + 7u), u[3], v[3]),
+        yuv_pack(byte3(y0, y1, y2, ks + 8u), u[4], v[4]),
+        yuv_pack(byte3(y0, y1, y2, ks + 9u), u[4], v[4]),
+    );
 }
 
 fn rgb(p: u32) -> vec3<u32> {
@@ -161,13 +203,19 @@ fn average(sx: vec2<u32>, sy: vec2<u32>) -> u32 {
 fn patch_row(col: u32, row: u32, py: u32, whole10: bool) -> array<u32, 10> {
     var out: array<u32, 10>;
     if (whole10) {
-        // 10 px tiles inside the frame: each patch pixel is one source pixel.
+        // 10 px tiles inside the frame: each patch pixel is one source pixel. The row starts
+        // at an even pixel index (so at an even word, or an even Y byte) unless the width
+        // is odd and the row too.
+        let x = col * 10u;
         let y = row * 10u + py;
-        if (params.format == 1u && ((y * params.width) & 1u) == 0u) {
-            return i420_row10(col * 10u, y);
+        if (((y * params.width) & 1u) == 0u) {
+            if (FORMAT == 0u) {
+                return rgba_row10(y * params.width + x);
+            }
+            return i420_row10(x, y);
         }
         for (var i = 0u; i < 10u; i++) {
-            out[i] = pixel(col * 10u + i, y);
+            out[i] = pixel(x + i, y);
         }
     } else {
         let sy = span(row * params.tile, py, params.height);
@@ -236,9 +284,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
 
-    // 2. Quadrant means (25 pixels each, rounded), packed as `reference` packs them, and
+    // 2. Quadrant means (25 pixels each, rounded), packed as the reference packs them, and
     //    their largest change since the reference.
-    let r = reference[t];
+    let r = state[t];
     var d = 0u;
     var bytes = array<u32, 12>();
     for (var k = 0u; k < 4u; k++) {
@@ -252,5 +300,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = 0u; i < 12u; i++) {
         packed[i / 4u] |= bytes[i] << (8u * (i % 4u));
     }
-    summary[t] = vec4<u32>(packed, select(NEVER, d, r.w != 0u));
+    state[params.cols * params.rows + t] = vec4<u32>(packed, select(NEVER, d, r.w != 0u));
 }

@@ -695,3 +695,33 @@ fn background_name(background: emojicam::Background) -> String {
         emojicam::Background::Color([r, g, b]) => format!("#{r:02x}{g:02x}{b:02x}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 64x48 picture of smooth gradients with a sharp square: enough structure for FLIP.
+    fn picture(shift: u8) -> Frame {
+        let (w, h) = (64u32, 48u32);
+        let mut rgba = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                let edge = (20..40).contains(&x) && (10..30).contains(&y);
+                let v = if edge { 230 } else { (x * 3) as u8 };
+                rgba.extend_from_slice(&[v.saturating_add(shift), (y * 4) as u8, 255 - v, 255]);
+            }
+        }
+        Frame::new(w, h, rgba)
+    }
+
+    #[test]
+    fn flip_is_zero_for_the_same_picture_and_grows_with_the_difference() {
+        let a = picture(0);
+        let same = flip_mean(&a, &a).unwrap();
+        let near = flip_mean(&a, &picture(8)).unwrap();
+        let far = flip_mean(&a, &picture(120)).unwrap();
+        assert_eq!(same, 0.0);
+        assert!(near > 0.0 && near < far, "FLIP {same} / {near} / {far}");
+        assert!(flip_mean(&a, &Frame::new(0, 0, Vec::new())).is_err());
+    }
+}

@@ -157,9 +157,21 @@ pub struct BenchArgs {
     /// Rounds of live runs per size and mode.
     #[arg(long, default_value_t = 1)]
     pub live_repeat: u32,
-    /// Only the live runs (no stage tables, flicker or likeness figures).
+    /// Only the live runs (no stage tables, flicker or likeness figures; the render runs too
+    /// when --render-against is given).
     #[arg(long)]
     pub live_only: bool,
+    /// Another emojicam binary (or a script running one) whose offline renders (`render
+    /// --input CLIP --output OUT.mp4` of the demo clip and of the handheld footage) take turns
+    /// with this build's, for before/after figures from one run.
+    #[arg(long)]
+    pub render_against: Option<PathBuf>,
+    /// Rounds of render runs per clip.
+    #[arg(long, default_value_t = 3)]
+    pub render_rounds: u32,
+    /// Only the offline render runs (this build's, and --render-against's when given).
+    #[arg(long)]
+    pub render_only: bool,
     /// An earlier emojinet.onnx (inputs `patches` and `mask` only) whose classify time is
     /// measured against the current model's on the same 1280x720 tiles, runs interleaved.
     #[arg(long)]

@@ -50,9 +50,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let sizes: Vec<(u32, u32)> = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>()?;
     let classifiers: Vec<ClassifierKind> = args.classifiers.iter().map(|&c| c.into()).collect();
     let onnx = classifiers.contains(&ClassifierKind::Onnx);
-    if args.live_only {
-        if args.live_seconds > 0.0 {
+    if args.live_only || args.render_only {
+        if args.live_only && args.live_seconds > 0.0 {
             super::live_bench::live_runs(args, &sizes)?;
+        }
+        if args.render_only || args.render_against.is_some() {
+            super::render_bench::render_runs(args)?;
         }
         return Ok(());
     }
@@ -79,6 +82,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.live_seconds > 0.0 && onnx {
         super::live_bench::live_runs(args, &sizes)?;
+    }
+    if args.render_against.is_some() {
+        super::render_bench::render_runs(args)?;
     }
     if onnx {
         flicker_report(&source_frames, args.tile, &adapter)?;

@@ -50,7 +50,7 @@ struct Report {
 }
 
 /// The number just before `marker` in `line` (`"12 dropped"` -> 12 for `" dropped"`).
-fn number_before(line: &str, marker: &str) -> Option<f64> {
+pub(super) fn number_before(line: &str, marker: &str) -> Option<f64> {
     let head = &line[..line.find(marker)?];
     let start = head
         .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -99,7 +99,7 @@ impl Report {
 }
 
 /// Writes (once) the input's frames at `w` x `h` as a 30 fps H.264 clip.
-fn make_clip(dir: &Path, stem: &str, source: &[Frame], (w, h): (u32, u32)) -> Result<PathBuf> {
+pub(super) fn make_clip(dir: &Path, stem: &str, source: &[Frame], (w, h): (u32, u32)) -> Result<PathBuf> {
     let clip = dir.join(format!("live-{stem}-{}-{w}x{h}.mp4", source.len()));
     if clip.exists() {
         return Ok(clip);

@@ -7,6 +7,7 @@ pub mod info;
 pub mod live;
 pub mod live_bench;
 pub mod render;
+pub mod render_bench;
 
 use std::sync::Arc;
 

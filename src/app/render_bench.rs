@@ -97,10 +97,15 @@ fn run_once(binary: &Path, clip: &Path, args: &BenchArgs, out: &Path) -> Result<
     })
 }
 
+/// The median; of an even count, the mean of the middle two.
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
-    s.get(s.len() / 2).copied().unwrap_or(0.0)
+    match s.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
 }
 
 /// The render runs: each footage, `--render-rounds` rounds of this build and
@@ -205,5 +210,12 @@ mod tests {
         let one = "emojicam: 1 frame 64x64 -> a.png (7x7 tiles of 10 px, onnx) in 0.30 s, 3.3 fps\n";
         assert_eq!(RenderReport::parse(one, 1.0).map(|r| r.frames), Some(1));
         assert!(RenderReport::parse("emojicam: error: no such file\n", 1.0).is_none());
+    }
+
+    #[test]
+    fn median_of_an_even_count_is_the_middle_mean() {
+        assert_eq!(median(&[4.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.5, 6.9]), 5.7);
+        assert_eq!(median(&[]), 0.0);
     }
 }

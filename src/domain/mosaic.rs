@@ -31,7 +31,7 @@ pub struct MosaicFrame {
     pub emoji: Vec<u32>,
     /// The background the emoji were chosen over.
     pub background: Background,
-    /// Each tile's mean colour, row-major; filled only for [`Background::Tile`] (empty
-    /// otherwise).
+    /// Each tile's mean colour when it was last classified (the colour its emoji was chosen
+    /// over), row-major; filled only for [`Background::Tile`] (empty otherwise).
     pub tile_colors: Vec<[u8; 3]>,
 }

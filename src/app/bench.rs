@@ -397,13 +397,14 @@ fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Steadiness>
 }
 
 /// Likeness against variety: per background and `--variety`, the classify time (one batch of
-/// every tile), how wallpaper-like the frame is, and its 2x2 PSNR (the objective's error).
+/// every tile), how wallpaper-like the frame is, its 2x2 PSNR (the objective's error) and the
+/// FLIP of the rendered mosaic against the frame.
 fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
     use emojicam::classify::texture::Texture;
     use emojicam::gpu::Background;
     emojicam::outln!();
-    emojicam::outln!("| variety (onnx, 1280x720, tile {tile}) | background | classify ms (median of 5) | most common emoji | largest one-emoji region (tiles) | right neighbour equal | distinct emoji | 2x2 PSNR dB |");
-    emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    emojicam::outln!("| variety (onnx, 1280x720, tile {tile}) | background | classify ms (median of 5) | most common emoji | largest one-emoji region (tiles) | right neighbour equal | distinct emoji | 2x2 PSNR dB | FLIP (nv-flip) |");
+    emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for background in [Background::Color([0, 0, 0]), Background::Tile] {
         for variety in [0.0, 0.5, 1.0, 1.5, 2.0] {
             let settings = Settings {
@@ -426,11 +427,12 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
                 mosaic = p.classify(frame, Stamp::default())?;
                 times.push(ms(p.times().classify));
             }
+            let flip = flip_mean(frame, &p.render(&mosaic, None)?)?;
             let psnr = change_share(&mut p, std::slice::from_ref(frame))?.psnr;
             let cols = mosaic.grid.cols.max(1) as usize;
             let t = Texture::measure(&mosaic.emoji, cols);
             emojicam::outln!(
-                "| {variety} | {} | {:.1} | {:.1}% | {} | {:.1}% | {} | {psnr:.2} |",
+                "| {variety} | {} | {:.1} | {:.1}% | {} | {:.1}% | {} | {psnr:.2} | {flip:.4} |",
                 background_name(background),
                 median(&times[1..]),
                 100.0 * t.top_share,

@@ -16,6 +16,7 @@ use super::hotkeys::{self, Action, HELP};
 use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
 use super::session::{background_name, Original, Session};
 use super::{SessionFactory, StopReason};
+use crate::domain::Background;
 use crate::error::{Error, Result};
 use crate::gpu::renderer::{Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::gpu::GpuContext;
@@ -235,11 +236,19 @@ impl WindowApp {
             .gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
-        let settings = session.pipeline.settings().clone();
+        // A background changed by a hotkey shows at once, except `tile` over a mosaic classified
+        // without tile colours (their count is the tile count only when it has them): that one
+        // keeps its own background until the next frame brings the colours.
+        let wanted = session.pipeline.settings().background;
+        let has_colors = mosaic.tile_colors.len() == mosaic.emoji.len();
         let scene = Scene {
             grid,
             emoji: &mosaic.emoji,
-            background: settings.background,
+            background: if wanted == Background::Tile && !has_colors {
+                mosaic.background
+            } else {
+                wanted
+            },
             tile_colors: Some(&mosaic.tile_colors),
         };
         // The mosaic is rendered offscreen at exactly its on-screen size and copied 1:1 onto

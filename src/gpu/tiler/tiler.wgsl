@@ -13,9 +13,9 @@
 //                   ceil(height/2) each, at byte offsets u_offset and v_offset), rows packed;
 //                   one chroma sample covers a 2x2 block. Converted to RGB here with the
 //                   stream's matrix and range (yuv_scale, yuv_weights).
-//                A texture, not a storage buffer: on lavapipe a texel fetch is a vector
-//                gather, a storage-buffer load at a per-invocation address a loop over the
-//                lanes; an RGBA patch row of 10 px is three texel fetches
+//                A texture, not a storage buffer: on lavapipe the storage-buffer version of
+//                this shader measured about 2x slower (README, Performance); an RGBA patch
+//                row of 10 px is three texel fetches
 //   1 params:    uniform Params (frame size, tile size, grid size, I420 plane offsets)
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte

@@ -95,18 +95,50 @@ fn write_texture(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8], byte
     );
 }
 
-/// Writes `data` at the start of `buffer`; a last part word is padded with zeros (buffer
-/// writes come in whole words).
-fn write_words(queue: &wgpu::Queue, buffer: &wgpu::Buffer, data: &[u8]) {
-    let whole = data.len() / 4 * 4;
-    if whole > 0 {
-        queue.write_buffer(buffer, 0, &data[..whole]);
+/// Texels (16 bytes each) per row of the tiler's frame texture (`FRAME_ROW` in the shader).
+const FRAME_ROW: u32 = 1024;
+const FRAME_ROW_BYTES: usize = FRAME_ROW as usize * 16;
+
+/// Writes `data` into the frame texture, 16 bytes a texel, [`FRAME_ROW`] texels a row; the
+/// last part row is written on its own, from a copy padded with zeros to whole texels.
+fn write_frame(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8]) {
+    let full = data.len() / FRAME_ROW_BYTES;
+    let write = |bytes: &[u8], y: u32, width: u32, height: u32| {
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d { x: 0, y, z: 0 },
+                aspect: wgpu::TextureAspect::All,
+            },
+            bytes,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(width * 16),
+                rows_per_image: Some(height),
+            },
+            wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+        );
+    };
+    if full > 0 {
+        write(&data[..full * FRAME_ROW_BYTES], 0, FRAME_ROW, full as u32);
     }
-    if whole < data.len() {
-        let mut last = [0u8; 4];
-        last[..data.len() - whole].copy_from_slice(&data[whole..]);
-        queue.write_buffer(buffer, whole as u64, &last);
+    let rest = &data[full * FRAME_ROW_BYTES..];
+    if !rest.is_empty() {
+        let mut last = rest.to_vec();
+        last.resize(rest.len().next_multiple_of(16), 0);
+        write(&last, full as u32, (last.len() / 16) as u32, 1);
     }
+}
+
+/// The frame texture's size for `bytes` of frame: [`FRAME_ROW`] texels wide.
+fn frame_texture_size(bytes: u64) -> (u32, u32) {
+    let texels = bytes.div_ceil(16);
+    (FRAME_ROW, texels.div_ceil(u64::from(FRAME_ROW)).max(1) as u32)
 }
 
 #[repr(C)]
@@ -158,11 +190,12 @@ impl Params {
     }
 }
 
-/// The frame as the tiler reads it, its bytes as they are in a storage buffer: RGBA8 (one
-/// word per pixel, read with plain loads instead of texel fetches) or I420 planes (1.5 bytes
+/// The frame as the tiler reads it, its bytes as they are, 16 to a texel of an Rgba32Uint
+/// texture ([`FRAME_ROW`] texels a row): RGBA8 (one word per pixel) or I420 planes (1.5 bytes
 /// per pixel, converted to RGB by the shader).
 struct FrameBuffer {
-    buffer: wgpu::Buffer,
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
     width: u32,
     height: u32,
     format: PixelFormat,
@@ -227,11 +260,10 @@ impl Tiler {
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("tiler"),
             entries: &[
-                bind::compute(0, bind::storage(true)),
+                bind::compute(0, bind::texture(wgpu::TextureSampleType::Uint)),
                 bind::compute(1, bind::UNIFORM),
                 bind::compute(2, bind::storage(false)),
                 bind::compute(3, bind::storage(false)),
-                bind::compute(4, bind::storage(true)),
             ],
         });
         let params = uniform_buffer::<Params>(device, "tiler params");
@@ -296,7 +328,7 @@ impl Tiler {
             return Err(Error::gpu("tiler resources missing"));
         };
         let queue = &self.ctx.queue;
-        write_words(queue, &tex.buffer, &frame.rgba);
+        write_frame(queue, &tex.texture, &frame.rgba);
         if let Some((preview, _)) = &tex.preview {
             write_texture(queue, preview, &frame.to_rgba().rgba, frame.width * 4);
         }
@@ -313,7 +345,7 @@ impl Tiler {
         let format = format_constant(frame.format);
         let pipeline = self.pipelines[format as usize].get_or_insert_with(|| {
             let words = (PATCH_BYTES / 4) as u32;
-            let constants = [("WORDS", words), ("FORMAT", format)];
+            let constants = [("WORDS", words), ("FORMAT", format), ("FRAME_ROW", FRAME_ROW)];
             compute_pipeline(
                 &self.ctx.device,
                 "tiler",
@@ -408,13 +440,13 @@ impl Tiler {
 
     fn ensure_resources(&mut self, frame: &Frame) -> Result<()> {
         let tile = self.tile;
-        let (frame_changed, buffer) = self.ensure_frame(frame.width, frame.height, frame.format)?;
+        let (frame_changed, view) = self.ensure_frame(frame.width, frame.height, frame.format)?;
         if !frame_changed && self.grid.as_ref().is_some_and(|g| g.grid.tile == tile) {
             return Ok(());
         }
         let grid = Grid::new(frame.width, frame.height, tile);
         let params = Params::new(grid, frame.format);
-        let buffers = GridBuffers::new(&self.ctx, &self.layout, (&self.params, &params), &buffer, grid)?;
+        let buffers = GridBuffers::new(&self.ctx, &self.layout, (&self.params, &params), &view, grid)?;
         // New buffers are zeroed: no tile has a reference yet.
         self.reference.clear();
         self.reference.resize(grid.tiles(), [0; 4]);
@@ -424,18 +456,17 @@ impl Tiler {
     }
 
     /// Makes the frame buffer (and the preview, when kept) fit a `width` x `height` frame in
-    /// `format`; returns whether it was remade (size or format), and the buffer.
-    fn ensure_frame(&mut self, width: u32, height: u32, format: PixelFormat) -> Result<(bool, wgpu::Buffer)> {
+    /// `format`; returns whether it was remade (size or format), and the frame's view.
+    fn ensure_frame(&mut self, width: u32, height: u32, format: PixelFormat) -> Result<(bool, wgpu::TextureView)> {
         let device = &self.ctx.device;
         let limits = device.limits();
-        // Whole vec4s: the shader reads the frame as u32s and as vec4<u32>s (whatever a read
-        // past the last byte returns is never used, but must lie in the buffer).
-        let bytes = (frame_bytes(format, width, height) as u64).next_multiple_of(16);
+        let bytes = frame_bytes(format, width, height) as u64;
         let max_dim = limits.max_texture_dimension_2d;
-        if bytes > limits.max_storage_buffer_binding_size || bytes > limits.max_buffer_size {
+        let size = frame_texture_size(bytes);
+        if size.1 > max_dim {
             return Err(Error::GpuLimit(format!(
-                "frame {width}x{height} ({bytes} bytes) exceeds this GPU's buffer limit of {} bytes",
-                limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)
+                "frame {width}x{height} ({bytes} bytes) exceeds this GPU's limit of {} bytes",
+                u64::from(max_dim) * FRAME_ROW_BYTES as u64
             )));
         }
         if self.keep_preview && (width > max_dim || height > max_dim) {
@@ -449,17 +480,23 @@ impl Tiler {
             .is_none_or(|f| f.width != width || f.height != height || f.format != format);
         let frame = match &mut self.frame {
             Some(f) if !changed => f,
-            slot => slot.insert(FrameBuffer {
-                buffer: buffer(
+            slot => slot.insert({
+                let texture = texture_2d(
                     device,
                     "tiler frame",
-                    bytes,
-                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                ),
-                width,
-                height,
-                format,
-                preview: None,
+                    size,
+                    wgpu::TextureFormat::Rgba32Uint,
+                    wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                );
+                let view = texture.create_view(&Default::default());
+                FrameBuffer {
+                    texture,
+                    view,
+                    width,
+                    height,
+                    format,
+                    preview: None,
+                }
             }),
         };
         if self.keep_preview && frame.preview.is_none() {
@@ -473,7 +510,7 @@ impl Tiler {
             let v = t.create_view(&Default::default());
             frame.preview = Some((t, v));
         }
-        Ok((changed, frame.buffer.clone()))
+        Ok((changed, frame.view.clone()))
     }
 }
 
@@ -484,7 +521,7 @@ impl GridBuffers {
         ctx: &GpuContext,
         layout: &wgpu::BindGroupLayout,
         (params, values): (&wgpu::Buffer, &Params),
-        frame: &wgpu::Buffer,
+        frame: &wgpu::TextureView,
         grid: Grid,
     ) -> Result<Self> {
         let device = &ctx.device;
@@ -517,11 +554,10 @@ impl GridBuffers {
             "tiler",
             layout,
             &[
-                frame.as_entire_binding(),
+                wgpu::BindingResource::TextureView(frame),
                 params.as_entire_binding(),
                 patches.as_entire_binding(),
                 state.as_entire_binding(),
-                frame.as_entire_binding(),
             ],
         );
         Ok(Self {

@@ -2,23 +2,26 @@
 // and measures how much each tile changed since it was last classified.
 //
 // Bindings (group 0):
-//   0 frame:     storage array<u32>, read: the frame's bytes as uploaded (padded with zeros
-//                to whole 16 bytes), in one of two layouts (the pipeline constant FORMAT):
+//   0 frame:     texture_2d<u32> (Rgba32Uint), FRAME_ROW texels wide: the frame's bytes as
+//                uploaded, 16 to a texel, row after row (byte i is in texel i / 16, at
+//                (that % FRAME_ROW, that / FRAME_ROW), word (i / 4) % 4, little-endian), padded
+//                with zeros to whole texels, in one of two layouts (the pipeline constant
+//                FORMAT):
 //                0: RGBA8 pixels, one word each (R in the low byte), row-major with no
 //                   padding (pixel (x, y) is word y*width + x);
-//                1: I420, bytes 4 to a word (little-endian): the Y plane (width x height),
-//                   then U and V (chroma_width x ceil(height/2) each, at u_offset and
-//                   v_offset), rows packed; one chroma sample covers a 2x2 block. Converted
-//                   to RGB here with the stream's matrix and range (yuv_scale, yuv_weights).
-//   4 frame4:    the same buffer as array<vec4<u32>>: an RGBA patch row of 10 px is three
-//                vec4 loads (as the earlier texture tiler's three texel fetches) instead of
-//                ten scalar ones
+//                1: I420: the Y plane (width x height), then U and V (chroma_width x
+//                   ceil(height/2) each, at byte offsets u_offset and v_offset), rows packed;
+//                   one chroma sample covers a 2x2 block. Converted to RGB here with the
+//                   stream's matrix and range (yuv_scale, yuv_weights).
+//                A texture, not a storage buffer: on lavapipe the storage-buffer version of
+//                this shader measured about 2x slower (README, Performance); an RGBA patch
+//                row of 10 px is three texel fetches
 //   1 params:    uniform Params (frame size, tile size, grid size, I420 plane offsets)
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte
 //                t*300 + (py*10+px)*3 + c
-//   3 state:     storage array<vec4<u32>>, read_write: two arrays of one vec4 per tile (one
-//                binding, as lavapipe allows four storage buffers per stage):
+//   3 state:     storage array<vec4<u32>>, read_write: two arrays of one vec4 per tile in one
+//                binding:
 //                [0, tiles) reference: the 2x2-quadrant mean colours (TL, TR, BL, BR; R,G,B;
 //                12 bytes in words x, y, z) of the patch last classified, and in w nonzero
 //                when there is one (uploaded by the CPU, which knows which frame's patches it
@@ -51,8 +54,7 @@ struct Params {
     yuv_weights: vec4<f32>,
 }
 
-@group(0) @binding(0) var<storage, read> frame: array<u32>;
-@group(0) @binding(4) var<storage, read> frame4: array<vec4<u32>>;
+@group(0) @binding(0) var frame: texture_2d<u32>;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read_write> patches: array<u32>;
 @group(0) @binding(3) var<storage, read_write> state: array<vec4<u32>>;
@@ -63,11 +65,25 @@ override WORDS: u32;
 override WORKGROUP: u32;
 // The frame's layout (binding 0): 0 RGBA, 1 I420; one pipeline per layout.
 override FORMAT: u32;
+// Texels per row of `frame`.
+override FRAME_ROW: u32;
 const NEVER: u32 = 0xffffffffu;
 
-// Byte i of the frame buffer.
+// Texel v of the frame: its bytes 16v..16v+15.
+fn quad(v: u32) -> vec4<u32> {
+    return textureLoad(frame, vec2<u32>(v % FRAME_ROW, v / FRAME_ROW), 0);
+}
+
+// Word i of the frame: its bytes 4i..4i+3.
+fn word(i: u32) -> u32 {
+    let q = quad(i >> 2u);
+    let k = i & 3u;
+    return select(select(q.x, q.y, k == 1u), select(q.z, q.w, k == 3u), k >= 2u);
+}
+
+// Byte i of the frame.
 fn byte_at(i: u32) -> f32 {
-    return f32((frame[i >> 2u] >> (8u * (i & 3u))) & 0xffu);
+    return f32((word(i >> 2u) >> (8u * (i & 3u))) & 0xffu);
 }
 
 // Y'CbCr bytes (as f32) to a packed RGB word: the stream's matrix and range (params).
@@ -87,7 +103,7 @@ fn yuv_pack(y: f32, u: f32, v: f32) -> u32 {
 // each pipeline holds one of the two bodies.
 fn pixel(x: u32, y: u32) -> u32 {
     if (FORMAT == 0u) {
-        return frame[y * params.width + x];
+        return word(y * params.width + x);
     }
     let c = (y / 2u) * params.chroma_width + x / 2u;
     return yuv_pack(byte_at(y * params.width + x), byte_at(params.u_offset + c), byte_at(params.v_offset + c));
@@ -103,12 +119,12 @@ fn byte3(y0: u32, y1: u32, y2: u32, k: u32) -> f32 {
     return f32((select(select(y0, y1, k >= 4u), y2, k >= 8u) >> (8u * (k & 3u))) & 0xffu);
 }
 
-// Ten RGBA pixels from word p (even) on: three vec4 loads, the row starting at component 0
+// Ten RGBA pixels from word p (even) on: three texel fetches, the row starting at component 0
 // or 2 of the first (the old texture tiler's reads).
 fn rgba_row10(p: u32) -> array<u32, 10> {
-    let a = frame4[p >> 2u];
-    let b = frame4[(p >> 2u) + 1u];
-    let c = frame4[(p >> 2u) + 2u];
+    let a = quad(p >> 2u);
+    let b = quad((p >> 2u) + 1u);
+    let c = quad((p >> 2u) + 2u);
     let odd = (p & 2u) != 0u;
     return array<u32, 10>(
         select(a.x, a.z, odd), select(a.y, a.w, odd), select(a.z, b.x, odd),
@@ -124,16 +140,16 @@ fn rgba_row10(p: u32) -> array<u32, 10> {
 fn i420_row10(x0: u32, y: u32) -> array<u32, 10> {
     let yb = y * params.width + x0;
     let yw = yb >> 2u;
-    let y0 = frame[yw];
-    let y1 = frame[yw + 1u];
-    let y2 = frame[yw + 2u];
+    let y0 = word(yw);
+    let y1 = word(yw + 1u);
+    let y2 = word(yw + 2u);
     let c = (y / 2u) * params.chroma_width + x0 / 2u;
     let ub = params.u_offset + c;
     let vb = params.v_offset + c;
-    let u0 = frame[ub >> 2u];
-    let u1 = frame[(ub >> 2u) + 1u];
-    let v0 = frame[vb >> 2u];
-    let v1 = frame[(vb >> 2u) + 1u];
+    let u0 = word(ub >> 2u);
+    let u1 = word((ub >> 2u) + 1u);
+    let v0 = word(vb >> 2u);
+    let v1 = word((vb >> 2u) + 1u);
     let ks = yb & 3u;
     let us = ub & 3u;
     let vs = vb & 3u;

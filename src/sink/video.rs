@@ -87,8 +87,10 @@ enum Input {
 
 /// Whether a live recording asks for I420 frames made on the GPU: only with
 /// `EMOJICAM_RECORD_YUV=gpu`. By default it takes RGBA converted by `videoconvert`: the GPU
-/// pass measured even with it on a software GPU, and in the camera lab's emulated CPU
-/// llvmpipe gave its output a wrong pixel column in every 8 (cause not found).
+/// pass measured even with it on a software GPU, and in the camera lab (llvmpipe's 8-wide code
+/// on QEMU 7.2's emulated AVX2) it loses the top row's last pixel of each 8 x 2 block, with or
+/// without a private array; 4-wide code in the same VM (`LP_NATIVE_VECTOR_WIDTH=128`) and this
+/// machine's own AVX2 are correct.
 fn recording_takes_i420() -> bool {
     std::env::var("EMOJICAM_RECORD_YUV").is_ok_and(|v| v.trim() == "gpu")
 }

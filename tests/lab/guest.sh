@@ -126,10 +126,7 @@ STOPPER=$!
 # --- vivid into a recording and the virtual camera, at a size and rate vivid lacks; a
 # consumer tries the virtual camera before emojicam starts, stops, another one comes later;
 # then vivid is disconnected mid-run. events.txt and vivid_sizes.txt (the recording's size
-# twice a second) show whether mosaics kept coming while no consumer read. The recording's
-# I420 frames come from the GPU pass (EMOJICAM_RECORD_YUV=gpu): on this emulated CPU llvmpipe
-# once lost a pixel column in every 8 there, and the virtual camera's frames are compared with
-# the recording.
+# twice a second) show whether mosaics kept coming while no consumer read.
 event() { echo "$1 $(now)" >>$OUT/events.txt; }
 consume() { # consume NAME FRAMES: reads FRAMES frames the way a browser opens the device
     timeout -k 5 300 ffmpeg -nostdin -f v4l2 -i /dev/video11 -frames:v $2 -y $OUT/$1_%d.png >$OUT/$1.log 2>&1
@@ -149,7 +146,7 @@ CONSUMER1=$!
 wait_for 60 test -s $OUT/consumer1.tries || log "the first consumer did not try"
 log "vivid run"
 t0=$(now)
-EMOJICAM_RECORD_YUV=gpu timeout -k 5 900 $BIN --camera 0 --size 330x190 --fps 14 --no-window \
+timeout -k 5 900 $BIN --camera 0 --size 330x190 --fps 14 --no-window \
     --record $OUT/vivid.mp4 --virtual-camera /dev/video11 >$OUT/vivid.out 2>$OUT/vivid.err &
 EMOJICAM=$!
 (

@@ -11,8 +11,7 @@
 // mean of a 2x2 block). Every row's stride is a multiple of 4 bytes, so no word straddles two
 // rows; a word past the stride (a stride of 4 but not 8 bytes) is not written. Pixels beyond
 // the texture (the padding of an odd size, and the stride padding) repeat its last column and
-// row. The words are named values, not a private array indexed in a loop: llvmpipe on QEMU's
-// emulated CPU lost one byte of every 8 pixels that way.
+// row.
 
 struct Params {
     width: u32,       // the I420 picture, even
@@ -49,55 +48,42 @@ fn byte(row: vec4<f32>, c: vec3<f32>) -> u32 {
     return u32(clamp(floor(dot(row.xyz, c) + row.w + 0.5), 0.0, 255.0));
 }
 
-// A 2x2 block at (x, y): its two Y bytes in each row (bits 0..15) and its chroma bytes.
-struct Quad {
-    y_top: u32,
-    y_bottom: u32,
-    u: u32,
-    v: u32,
-}
-
-fn quad(x: u32, y: u32) -> Quad {
-    let a = rgb(x, y);
-    let b = rgb(x + 1u, y);
-    let c = rgb(x, y + 1u);
-    let d = rgb(x + 1u, y + 1u);
-    let m = (a + b + c + d) * 0.25;
-    return Quad(
-        byte(p.y_row, a) | (byte(p.y_row, b) << 8u),
-        byte(p.y_row, c) | (byte(p.y_row, d) << 8u),
-        byte(p.u_row, m),
-        byte(p.v_row, m),
-    );
-}
-
 @compute @workgroup_size(WORKGROUP, 1, 1)
 fn i420(@builtin(global_invocation_id) gid: vec3<u32>) {
     let block = gid.x;
     let crow = gid.y;
-    let x = block * 8u;
-    if (crow >= p.height / 2u || x >= max(p.y_stride, p.c_stride * 2u)) {
+    if (crow >= p.height / 2u || block * 8u >= max(p.y_stride, p.c_stride * 2u)) {
         return;
     }
-    let y = crow * 2u;
-    let q0 = quad(x, y);
-    let q1 = quad(x + 2u, y);
-    let q2 = quad(x + 4u, y);
-    let q3 = quad(x + 6u, y);
-    // Pixels x .. x + 3 are the bytes of the first word of their row, x + 4 .. x + 7 the second.
-    let top = (y * p.y_stride + x) / 4u;
-    let bottom = top + p.y_stride / 4u;
-    if (x < p.y_stride) {
-        planes[top] = q0.y_top | (q1.y_top << 16u);
-        planes[bottom] = q0.y_bottom | (q1.y_bottom << 16u);
+    var y_words = array<u32, 4>(0u, 0u, 0u, 0u);
+    var u = 0u;
+    var v = 0u;
+    for (var k = 0u; k < 4u; k++) {
+        let x = block * 8u + k * 2u;
+        let y = crow * 2u;
+        let a = rgb(x, y);
+        let b = rgb(x + 1u, y);
+        let c = rgb(x, y + 1u);
+        let d = rgb(x + 1u, y + 1u);
+        // Pixels x and x + 1 are bytes 2k % 4 and 2k % 4 + 1 of word k / 2 of their rows.
+        let shift = 16u * (k % 2u);
+        let w = k / 2u;
+        y_words[w] |= (byte(p.y_row, a) | (byte(p.y_row, b) << 8u)) << shift;
+        y_words[2u + w] |= (byte(p.y_row, c) | (byte(p.y_row, d) << 8u)) << shift;
+        let m = (a + b + c + d) * 0.25;
+        u |= byte(p.u_row, m) << (8u * k);
+        v |= byte(p.v_row, m) << (8u * k);
     }
-    if (x + 4u < p.y_stride) {
-        planes[top + 1u] = q2.y_top | (q3.y_top << 16u);
-        planes[bottom + 1u] = q2.y_bottom | (q3.y_bottom << 16u);
+    let top = crow * 2u * p.y_stride + block * 8u;
+    for (var w = 0u; w < 2u; w++) {
+        if (block * 8u + w * 4u < p.y_stride) {
+            planes[(top + w * 4u) / 4u] = y_words[w];
+            planes[(top + p.y_stride + w * 4u) / 4u] = y_words[2u + w];
+        }
     }
-    if (x / 2u < p.c_stride) {
-        let at = (crow * p.c_stride + x / 2u) / 4u;
-        planes[p.y_len / 4u + at] = q0.u | (q1.u << 8u) | (q2.u << 16u) | (q3.u << 24u);
-        planes[(p.y_len + p.c_len) / 4u + at] = q0.v | (q1.v << 8u) | (q2.v << 16u) | (q3.v << 24u);
+    if (block * 4u < p.c_stride) {
+        let at = crow * p.c_stride + block * 4u;
+        planes[(p.y_len + at) / 4u] = u;
+        planes[(p.y_len + p.c_len + at) / 4u] = v;
     }
 }

@@ -508,8 +508,12 @@ fn a_recording_converted_on_the_gpu_looks_as_the_cpu_conversion() {
             cpu > 20.0,
             "{w}x{h}: the CPU-converted recording is {cpu:.2} dB from the mosaic"
         );
+        // The two conversions agree exactly enough (tests/gpu.rs compares the planes); what is
+        // left is the encoder: a live recording is timed by the clock, and the same frames
+        // recorded twice through the same path came out 23.43-23.47 dB at 1280x720 on a loaded
+        // machine, so 0.1 dB between the paths failed now and then.
         assert!(
-            (gpu - cpu).abs() <= 0.1,
+            (gpu - cpu).abs() <= 0.2,
             "{w}x{h}: GPU-converted {gpu:.2} dB vs CPU-converted {cpu:.2} dB from the mosaic"
         );
     }

@@ -140,6 +140,26 @@ fn run_once(binary: &Path, clip: &Path, mode: Mode, seconds: f64, args: &BenchAr
         let _ = std::fs::remove_file(out);
         cmd.arg("--no-window").arg("--record").arg(out);
     }
+    // Start-up plus the run plus finishing the recording; a hung run is killed.
+    let (status, text) = run_child(&mut cmd, binary, Duration::from_secs_f64(seconds + 120.0))?;
+    let _ = std::fs::remove_file(out);
+    Report::parse(&text).with_context(|| {
+        format!(
+            "{} ({status}) reported no run:\n{}",
+            binary.display(),
+            text.lines().rev().take(8).collect::<Vec<_>>().join("\n")
+        )
+    })
+}
+
+/// Runs `cmd` (stdin and stdout closed) until it exits, or kills it after `limit`: its exit
+/// status and everything it wrote to stderr.
+pub(super) fn run_child(
+    cmd: &mut Command,
+    binary: &Path,
+    limit: Duration,
+) -> Result<(std::process::ExitStatus, String)> {
+    let deadline = Instant::now() + limit;
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -152,27 +172,17 @@ fn run_once(binary: &Path, clip: &Path, mode: Mode, seconds: f64, args: &BenchAr
         let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
         s
     });
-    // Start-up plus the run plus finishing the recording; a hung run is killed.
-    let limit = Instant::now() + Duration::from_secs_f64(seconds + 120.0);
     let status = loop {
         if let Some(s) = child.try_wait()? {
             break s;
         }
-        if Instant::now() > limit {
+        if Instant::now() > deadline {
             let _ = child.kill();
             break child.wait()?;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     };
-    let text = reader.join().unwrap_or_default();
-    let _ = std::fs::remove_file(out);
-    Report::parse(&text).with_context(|| {
-        format!(
-            "{} ({status}) reported no run:\n{}",
-            binary.display(),
-            text.lines().rev().take(8).collect::<Vec<_>>().join("\n")
-        )
-    })
+    Ok((status, reader.join().unwrap_or_default()))
 }
 
 fn row(size: (u32, u32), mode: Mode, who: &str, r: &Report) {

@@ -8,7 +8,7 @@
 //! starting each round, so that whatever else loads the machine weighs on both alike.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -55,36 +55,15 @@ impl RenderReport {
 fn run_once(binary: &Path, clip: &Path, args: &BenchArgs, out: &Path) -> Result<RenderReport> {
     let _ = std::fs::remove_file(out);
     let started = Instant::now();
-    let mut child = Command::new(binary)
-        .arg("render")
+    let mut cmd = Command::new(binary);
+    cmd.arg("render")
         .arg("--input")
         .arg(clip)
         .arg("--output")
         .arg(out)
-        .args(["--tile", &args.tile.to_string(), "--adapter", &args.adapter])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {}", binary.display()))?;
-    let mut stderr = child.stderr.take().context("no stderr")?;
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
-        s
-    });
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            break child.wait()?;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        .args(["--tile", &args.tile.to_string(), "--adapter", &args.adapter]);
+    let (status, text) = super::live_bench::run_child(&mut cmd, binary, RUN_LIMIT)?;
     let wall = started.elapsed().as_secs_f64();
-    let text = reader.join().unwrap_or_default();
     let _ = std::fs::remove_file(out);
     let report = RenderReport::parse(&text, wall).filter(|_| status.success());
     report.with_context(|| {

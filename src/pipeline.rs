@@ -175,10 +175,6 @@ impl Pipeline {
     pub fn set_background(&mut self, background: Background) -> Result<()> {
         self.config.set_background(background);
         self.classifier.set_background(background);
-        if background == Background::Tile {
-            // Only the tile background needs per-tile colours; fill them for the last frame.
-            self.tiles.mean_colors(&mut self.tile_colors);
-        }
         // Every classifier's objective composites each emoji over the background.
         self.invalidate();
         Ok(())

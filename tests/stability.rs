@@ -255,18 +255,23 @@ fn frame_budget_carries_the_rest_to_the_next_frames() {
     );
 }
 
+/// A pipeline with the tile background and the default change threshold.
+fn tile_background_pipeline() -> Pipeline {
+    Pipeline::new(Settings {
+        change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
+        background: emojicam::gpu::Background::Tile,
+        ..Settings::default()
+    })
+    .expect("pipeline")
+}
+
 /// With the tile background (the default), a still noisy scene is pixel-still: a tile keeps
 /// the colour it was classified against until it is classified again, so consecutive mosaics
 /// are identical pixel for pixel and the renderer redraws nothing.
 #[test]
 fn still_noisy_scene_with_tile_background_is_pixel_still() {
     let base = photo_frame();
-    let mut p = Pipeline::new(Settings {
-        change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
-        background: emojicam::gpu::Background::Tile,
-        ..Settings::default()
-    })
-    .expect("pipeline");
+    let mut p = tile_background_pipeline();
     let mut prev: Option<(Vec<[u8; 3]>, Frame)> = None;
     for seq in 0..8u64 {
         let mosaic = p
@@ -291,12 +296,7 @@ fn still_noisy_scene_with_tile_background_is_pixel_still() {
 #[test]
 fn changed_tile_gets_its_new_colour() {
     let base = photo_frame();
-    let mut p = Pipeline::new(Settings {
-        change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
-        background: emojicam::gpu::Background::Tile,
-        ..Settings::default()
-    })
-    .expect("pipeline");
+    let mut p = tile_background_pipeline();
     let first = p
         .classify(&base.with_noise(0, 3.0), Stamp::default())
         .expect("classify");

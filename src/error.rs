@@ -212,7 +212,7 @@ pub enum ClassifyError {
     },
     #[error("the allowed mask has {got} entries but there are {classes} emoji")]
     MaskLength { got: usize, classes: usize },
-    #[error("patch buffer of {0} bytes is not a whole number of patches")]
+    #[error("tile buffer of {0} bytes is not a whole number of tiles")]
     PartialPatch(usize),
     #[error("{positions} tile positions for {patches} patches")]
     Positions { positions: usize, patches: usize },

@@ -1,7 +1,8 @@
 //! emojicam: turns camera frames, videos and photos into emoji mosaics.
 //!
 //! One frame's journey: a [`Source`] delivers RGBA [`Frame`]s; the GPU tiler ([`gpu::Tiler`])
-//! reduces every tile to a 10x10 RGB patch; a [`classify::Classifier`] picks one emoji per tile
+//! reduces every tile to its 2x2 quadrant mean colours (and, for a classifier that reads them, a
+//! 10x10 RGB patch); a [`classify::Classifier`] picks one emoji per tile
 //! in one batch; the renderer ([`gpu::Renderer`]) draws the emoji from the [`Atlas`]; a
 //! [`Sink`] writes the result. [`Pipeline`] runs the middle three for every mode (live
 //! preview, offline render, bench), configured by [`Settings`] that are checked once into a

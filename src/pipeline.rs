@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use crate::atlas::Atlas;
 use crate::classify::nearest::NearestClassifier;
 use crate::classify::onnx::OnnxClassifier;
-use crate::classify::Classifier;
+use crate::classify::{Classifier, Input};
 use crate::domain::likeness::Objective;
-use crate::domain::{patch_mean, Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
+use crate::domain::{quads_mean, Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, I420Frame, Matrix};
 use crate::gpu::i420::I420Pass;
@@ -70,6 +70,8 @@ pub struct Pipeline {
     in_flight: Option<Stamp>,
     /// Classify time per tile in ms, a running average (for [`Settings::frame_budget`]).
     per_tile_ms: Option<f64>,
+    /// The caller asked for every tile's patch ([`Self::keep_patches`]).
+    keep_patches: bool,
 }
 
 /// Below this many tiles a batch's time says little about the time per tile.
@@ -107,7 +109,8 @@ impl Pipeline {
         classifier.set_allowed(config.allowed())?;
         classifier.set_background(settings.background);
         classifier.set_variety(settings.variety);
-        let tiler = Tiler::new(gpu.clone(), settings.tile)?;
+        let mut tiler = Tiler::new(gpu.clone(), settings.tile)?;
+        tiler.keep_patches(classifier.input() == Input::Patches);
         let renderer = Renderer::new(gpu.clone(), atlas)?;
         Ok(Self {
             gpu,
@@ -130,6 +133,7 @@ impl Pipeline {
             features: None,
             in_flight: None,
             per_tile_ms: None,
+            keep_patches: false,
         })
     }
 
@@ -145,9 +149,18 @@ impl Pipeline {
         self.config.settings()
     }
 
-    /// The tiles of the last frame (patches and change data).
+    /// The tiles of the last frame (quadrant means and change data; patches when the classifier
+    /// reads them or [`Self::keep_patches`] asked for them).
     pub fn tiles(&self) -> &Tiles {
         &self.tiles
+    }
+
+    /// Read back every tile's 10x10 patch into [`Self::tiles`] even when the classifier does not
+    /// need them (it reads only the quadrant means: the ONNX classifier); from the next frame on.
+    pub fn keep_patches(&mut self, keep: bool) {
+        self.keep_patches = keep;
+        self.tiler
+            .keep_patches(keep || self.classifier.input() == Input::Patches);
     }
 
     pub fn times(&self) -> StageTimes {
@@ -262,10 +275,12 @@ impl Pipeline {
         let start = self.started.take().unwrap_or_else(Instant::now);
         self.tiler.read(&mut self.tiles)?;
         let n = self.tiles.len();
-        if self.tiles.patches.len() != n * PATCH_BYTES {
+        let patches = if self.tiler.keeps_patches() { n * PATCH_BYTES } else { 0 };
+        if self.tiles.patches.len() != patches || self.tiles.means.len() != n {
             return Err(Error::gpu(format!(
-                "tiler returned {} bytes for {n} tiles",
-                self.tiles.patches.len()
+                "tiler returned {} bytes of patches and {} quadrant means for {n} tiles",
+                self.tiles.patches.len(),
+                self.tiles.means.len()
             )));
         }
         Ok((start, start.elapsed()))
@@ -336,7 +351,7 @@ impl Pipeline {
             self.tiles.mean_colors(&mut self.tile_colors);
         } else {
             for &i in &self.changed {
-                self.tile_colors[i as usize] = patch_mean(self.tiles.patch(i as usize));
+                self.tile_colors[i as usize] = quads_mean(&self.tiles.means[i as usize]);
             }
         }
     }
@@ -349,12 +364,19 @@ impl Pipeline {
         self.positions.clear();
         self.positions
             .extend(self.changed.iter().map(|&i| [i % cols, i / cols]));
+        let input = self.classifier.input();
+        let all: &[u8] = match input {
+            Input::Patches => &self.tiles.patches,
+            Input::Quads => self.tiles.means_bytes(),
+        };
         let batch: &[u8] = if self.changed.len() == n {
-            &self.tiles.patches
+            all
         } else {
+            let size = input.bytes();
             self.batch.clear();
             for &i in &self.changed {
-                self.batch.extend_from_slice(self.tiles.patch(i as usize));
+                let i = i as usize;
+                self.batch.extend_from_slice(&all[i * size..(i + 1) * size]);
             }
             &self.batch
         };
@@ -406,7 +428,7 @@ impl Pipeline {
     }
 
     /// [`KEEP_MARGIN`]: a re-classified tile whose old emoji is nearly as good for its new
-    /// patch as the new choice keeps the old one (edits `choices` in place).
+    /// quadrant means as the new choice keeps the old one (edits `choices` in place).
     fn keep_near_equal(&mut self) {
         let features = self.features.get_or_insert_with(|| self.config.atlas().features_2x2());
         let background = self.config.settings().background;
@@ -418,7 +440,7 @@ impl Pipeline {
             let (Some(f_old), Some(f_new)) = (features.get(old as usize), features.get(*c as usize)) else {
                 continue;
             };
-            let objective = Objective::new(self.tiles.patch(i as usize), background);
+            let objective = Objective::from_quads(&self.tiles.means[i as usize], background);
             if objective.error(f_old) <= objective.error(f_new) * (1.0 + KEEP_MARGIN) {
                 *c = old;
             }

@@ -116,6 +116,7 @@ fn cpu_patches(frame: &Frame, t: u32) -> Vec<u8> {
 #[test]
 fn tiler_matches_cpu_area_average_exactly() {
     let mut tiler = Tiler::new(ctx(), 10).unwrap();
+    tiler.keep_patches(true);
     let mut tiles = Tiles::default();
     for (w, h, seed) in [(203u32, 117u32, 1u64), (64, 64, 2), (5, 9, 3)] {
         let frame = test_frame(w, h, seed);
@@ -151,6 +152,7 @@ fn tiler_patch_layout() {
     }
     let frame = Frame::new(w, h, rgba);
     let mut tiler = Tiler::new(ctx(), 10).unwrap();
+    tiler.keep_patches(true);
     let mut tiles = Tiles::default();
     tiler.tile(&frame, &mut tiles).unwrap();
     assert!(
@@ -182,6 +184,7 @@ fn tiler_patch_layout() {
 #[test]
 fn tiler_reports_changes_since_accept() {
     let mut tiler = Tiler::new(ctx(), 10).unwrap();
+    tiler.keep_patches(true);
     let mut tiles = Tiles::default();
     let a = test_frame(40, 30, 7);
     tiler.tile(&a, &mut tiles).unwrap();
@@ -233,6 +236,42 @@ fn tiler_reports_changes_since_accept() {
     tiler.set_tile(8).unwrap();
     tiler.tile(&b, &mut tiles).unwrap();
     assert!(tiles.change.iter().all(|&d| d == NEVER_CLASSIFIED));
+}
+
+#[test]
+fn tiler_without_patches_reads_the_same_means_and_change() {
+    let (mut with, mut without) = (Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap());
+    with.keep_patches(true);
+    let (mut a, mut b) = (Tiles::default(), Tiles::default());
+    for (tile, (w, h, seed)) in [(10, (203u32, 117u32, 1u64)), (16, (64, 64, 2)), (10, (5, 9, 3))] {
+        with.set_tile(tile).unwrap();
+        without.set_tile(tile).unwrap();
+        let frame = test_frame(w, h, seed);
+        with.tile(&frame, &mut a).unwrap();
+        without.tile(&frame, &mut b).unwrap();
+        assert_eq!(a.patches.len(), a.len() * PATCH_BYTES);
+        assert!(b.patches.is_empty(), "patches read back unasked");
+        assert_eq!(
+            (a.grid, &a.means, &a.change),
+            (b.grid, &b.means, &b.change),
+            "{w}x{h} @{tile}"
+        );
+        for t in 0..a.len() {
+            assert_eq!(a.means[t], quadrant_means(a.patch(t)), "tile {t}");
+        }
+    }
+    // Switching patches on or off keeps what was accepted as the reference.
+    let frame = test_frame(40, 30, 7);
+    without.tile(&frame, &mut b).unwrap();
+    without.accept_all(&b);
+    without.keep_patches(true);
+    without.tile(&frame, &mut b).unwrap();
+    assert_eq!(b.patches.len(), b.len() * PATCH_BYTES);
+    assert!(b.change.iter().all(|&d| d == 0), "{:?}", b.change);
+    without.keep_patches(false);
+    without.tile(&frame, &mut b).unwrap();
+    assert!(b.patches.is_empty());
+    assert!(b.change.iter().all(|&d| d == 0), "{:?}", b.change);
 }
 
 #[test]
@@ -828,6 +867,7 @@ fn timings_720p() {
     let atlas = atlas();
     let frame = test_frame(1280, 720, 3);
     let mut tiler = Tiler::new(ctx(), 10).unwrap();
+    tiler.keep_patches(true);
     let mut tiles = Tiles::default();
     tiler.tile(&frame, &mut tiles).unwrap();
     let t0 = Instant::now();
@@ -964,6 +1004,7 @@ fn test_i420(w: u32, h: u32, seed: u64, yuv: Yuv) -> Frame {
 #[test]
 fn tiler_converts_i420_as_the_cpu_does() {
     let mut tiler = Tiler::new(ctx(), 10).unwrap();
+    tiler.keep_patches(true);
     let (mut from_yuv, mut from_rgba) = (Tiles::default(), Tiles::default());
     let colours = [
         Yuv {
@@ -1032,6 +1073,7 @@ fn i420_mosaic_matches_the_videoconvert_rgba_path() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/video/bigbuckbunny.mp4"),
     ];
     let mut tiler = Tiler::new(ctx(), 10).unwrap();
+    tiler.keep_patches(true);
     let (mut from_yuv, mut from_rgba) = (Tiles::default(), Tiles::default());
     for clip in clips {
         let path = std::path::Path::new(clip);

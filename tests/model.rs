@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use emojicam::atlas::Atlas;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions, MODEL};
-use emojicam::classify::{Classifier, PATCH_BYTES};
+use emojicam::classify::{Classifier, Input, QUADS_BYTES};
 
 #[test]
 fn model_loads_and_matches_the_atlas() {
@@ -42,15 +42,16 @@ fn model_loads_and_matches_the_atlas() {
     let ort_error = std::error::Error::source(&err).and_then(std::error::Error::source);
     assert!(ort_error.is_some(), "{err}: no ONNX Runtime error kept as the source");
     let mut out = Vec::new();
-    let partial = model.classify(&[0u8; PATCH_BYTES + 1], &mut out).expect_err("refused");
-    assert!(partial.to_string().contains("whole number of patches"), "{partial}");
+    assert_eq!(model.input(), Input::Quads, "the model reads quadrant means");
+    let partial = model.classify(&[0u8; QUADS_BYTES + 1], &mut out).expect_err("refused");
+    assert!(partial.to_string().contains("whole number of tiles"), "{partial}");
 
     // Masks: a restricted set only ever yields members of that set.
     let hearts = atlas.allowed("hearts").expect("hearts set");
     model.set_allowed(&hearts).expect("mask");
-    let patches: Vec<u8> = (0..64 * PATCH_BYTES).map(|i| ((i * 37) % 251) as u8).collect();
+    let quads: Vec<u8> = (0..64 * QUADS_BYTES).map(|i| ((i * 37) % 251) as u8).collect();
     let mut out = Vec::new();
-    model.classify(&patches, &mut out).expect("run");
+    model.classify(&quads, &mut out).expect("run");
     assert_eq!(out.len(), 64);
     assert!(out.iter().all(|&i| hearts[i as usize]), "only hearts chosen");
 }

@@ -88,6 +88,21 @@ def patch_feat(p):
     return p.mean(axis=(2, 4)).reshape(-1, 12)
 
 
+def patch_quads(p):
+    """The classifier's input per tile: the rounded 2x2 quadrant means of uint8 patches [N,10,10,3] -> uint8
+    [N,12] (quadrant TL, TR, BL, BR, then R,G,B; floor((sum of 25 + 12) / 25)), exactly as the tiler
+    shader and domain::quadrant_means compute them."""
+    s = np.asarray(p, np.int64).reshape(-1, 2, 5, 2, 5, 3).sum(axis=(2, 4)).reshape(-1, 12)
+    return ((s + 12) // 25).astype(np.uint8)
+
+
+def quads_mean(q):
+    """A tile's mean colour from its quadrant means (patch_quads), as domain::quads_mean computes it: the
+    rounded mean of the four, floor((sum + 2) / 4). float64 [N,3]: the `tile` background."""
+    s = np.asarray(q, np.int64).reshape(-1, 4, 3).sum(1)
+    return ((s + 2) // 4).astype(np.float64)
+
+
 def load_atlas():
     meta = json.load(open(os.path.join(MODELS, "emoji.json"), encoding="utf-8"))
     atlas = np.asarray(Image.open(os.path.join(MODELS, "atlas.png")).convert("RGBA"))

@@ -44,13 +44,11 @@ DEFAULT_VARIETY = 1.5
 def feeds(patches, mask, cols, background="black", variety=0.0):
     """The model's inputs for the tiles of a row-major grid `cols` wide, as the Rust classifier builds them."""
     n = len(patches)
-    if background == "tile":
-        bg = np.floor((patches.reshape(n, -1, 3).astype(np.float64).sum(1) + 50) / 100)
-    else:
-        bg = np.zeros((n, 3))
+    quads = cm.patch_quads(patches)
+    bg = cm.quads_mean(quads) if background == "tile" else np.zeros((n, 3))
     i = np.arange(n)
     pos = np.stack([i % cols, i // cols], 1)
-    return {"patches": patches, "mask": mask, "background": bg.astype(np.float32),
+    return {"quads": quads, "mask": mask, "background": bg.astype(np.float32),
             "position": pos.astype(np.float32), "tolerance": np.array([variety * VARIETY_UNIT], np.float32)}
 
 

@@ -44,7 +44,7 @@ def index_tiles(rng):
     p = np.concatenate(pats)
     n = len(p)
     kind = rng.choice(4, n, p=[0.35, 0.1, 0.45, 0.1])
-    mean = np.floor((p.reshape(n, -1, 3).astype(np.float64).sum(1) + 50) / 100)
+    mean = cm.quads_mean(cm.patch_quads(p))
     bg = np.zeros((n, 3))
     bg[kind == 1] = 255
     bg[kind == 2] = mean[kind == 2]
@@ -54,8 +54,9 @@ def index_tiles(rng):
 
 
 def phi(patches, bg):
-    """The tile side of graph.class_matrix: [N,20]."""
-    P = cm.patch_feat(patches).astype(np.float64).reshape(-1, 4, 3)
+    """The tile side of graph.class_matrix: [N,20], from the patches' rounded quadrant means (the graph's
+    quads input)."""
+    P = cm.patch_quads(patches).astype(np.float64).reshape(-1, 4, 3)
     d = P - bg[:, None, :]
     return np.concatenate([d.reshape(-1, 12), (d * bg[:, None, :]).sum(2), bg, (bg ** 2).sum(1, keepdims=True)], 1)
 
@@ -146,7 +147,7 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True):
     keys = None if fast else graph.emoji_keys(C)
     p, bg, pos = index_tiles(rng)
     ph = phi(p, bg)
-    P = cm.patch_feat(p).astype(np.float64)
+    P = cm.patch_quads(p).astype(np.float64)
     for it in range(lloyd):
         cell = assign(ph, protos)
         protos = fit_prototypes(P, bg, cell, protos)
@@ -203,7 +204,7 @@ def main():
     atlas_sha = hashlib.sha256(open(os.path.join(cm.MODELS, "atlas.png"), "rb").read()).hexdigest()
     md = {"classes": C, "atlas_sha256": atlas_sha,
           "objective": "among allowed emoji e with score(e) >= max score - tolerance, the highest key[phase bin(tile position), e]; "
-                       "score(e) = -sum_2x2,RGB (patch_mean - (emoji_premultiplied + (1 - emoji_alpha) * background))^2, sRGB 0..255",
+                       "score(e) = -sum_2x2,RGB (quads - (emoji_premultiplied + (1 - emoji_alpha) * background))^2, sRGB 0..255",
           "pattern": f"R2 phase frac(col*{graph.R2_X} + row*{graph.R2_Y}), key seed {graph.PATTERN_SEED}",
           "tile": 10}
     if a.exhaustive:

@@ -1,4 +1,4 @@
-"""The ONNX graph of emojinet: a cheap embedding of the 10x10 patch and a two-stage (cluster, then
+"""The ONNX graph of emojinet: a cheap embedding of each tile's 2x2 quadrant means and a two-stage (cluster, then
 members) nearest-class search with the argmax inside the graph. See models/README.md."""
 import numpy as np
 import onnx
@@ -8,28 +8,24 @@ OPSET = 17
 NEG = -1e9
 
 
-def pooling_matrix():
-    """uint8 [300,12]: sums each 5x5 quadrant of a row-major RGB 10x10 patch (quadrant-major, then RGB)."""
-    p = np.zeros((300, 12), np.uint8)
-    for y in range(10):
-        for x in range(10):
-            q = (y // 5) * 2 + (x // 5)
-            for c in range(3):
-                p[(y * 10 + x) * 3 + c, q * 3 + c] = 1
-    return p
+QUADS_DOC = ("the rounded 5x5 quadrant means of each tile's 10x10 patch (TL, TR, BL, BR; R, G, B), "
+             "common.patch_quads / domain::quadrant_means")
+
+
+def quads_input():
+    """The graphs' tile input: u8 [N,12], QUADS_DOC."""
+    return helper.make_tensor_value_info("quads", TensorProto.UINT8, ["N", 12])
 
 
 def build(A, a, E, centroids, members, metadata, batched="matmul"):
-    """A [12,D], a [D]: embedding f = (2x2 means in 0..255) @ A + a.
+    """A [12,D], a [D]: embedding f = (2x2 means in 0..255, the quads input) @ A + a.
     E [C,D]: class embeddings; score(c) = -|f - E_c|^2.
     centroids [K,D]; members int [K,M] with C meaning an empty slot."""
     C, D = E.shape
     K, M = members.shape
     f32 = lambda x: np.asarray(x, np.float32)
     inits = [
-        numpy_helper.from_array(np.array([-1, 300], np.int64), "shape_n300"),
-        numpy_helper.from_array(pooling_matrix(), "pool"),
-        numpy_helper.from_array(f32(A / 25.0), "embed_w"),
+        numpy_helper.from_array(f32(A), "embed_w"),
         numpy_helper.from_array(f32(a), "embed_b"),
         numpy_helper.from_array(f32(2 * centroids.T), "cent_w"),
         numpy_helper.from_array(f32(-(centroids.astype(np.float64) ** 2).sum(1)), "cent_b"),
@@ -47,10 +43,8 @@ def build(A, a, E, centroids, members, metadata, batched="matmul"):
               numpy_helper.from_array(f32(memb_b), "memb_b")]
     n = helper.make_node
     nodes = [
-        n("Reshape", ["patches", "shape_n300"], ["x"]),
-        n("MatMulInteger", ["x", "pool"], ["qsum"]),
-        n("Cast", ["qsum"], ["qsum_f"], to=TensorProto.FLOAT),
-        n("MatMul", ["qsum_f", "embed_w"], ["f0"]),
+        n("Cast", ["quads"], ["P"], to=TensorProto.FLOAT),
+        n("MatMul", ["P", "embed_w"], ["f0"]),
         n("Add", ["f0", "embed_b"], ["f"]),
         # allowed-ness of every member slot and every cluster, from the run-time mask
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
@@ -87,8 +81,7 @@ def build(A, a, E, centroids, members, metadata, batched="matmul"):
     ]
     g = helper.make_graph(
         nodes, "emojinet",
-        [helper.make_tensor_value_info("patches", TensorProto.UINT8, ["N", 10, 10, 3]),
-         helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C])],
+        [quads_input(), helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C])],
         [helper.make_tensor_value_info("index", TensorProto.INT64, ["N"]),
          helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"])],
         inits)
@@ -150,7 +143,7 @@ def class_matrix(Q, alpha):
 
 
 def build_exhaustive(Q, alpha, metadata):
-    """Every allowed emoji scored for every tile, argmax in the graph. Inputs: patches u8 [N,10,10,3],
+    """Every allowed emoji scored for every tile, argmax in the graph. Inputs: quads u8 [N,12] (QUADS_DOC),
     mask f32 [C] (0 allowed, -1e9 not), background f32 [N,3] (the colour each tile's emoji is drawn
     over, 0..255), position f32 [N,2] (tile column and row, for the variety pattern), tolerance f32 [1]
     (variety: 0 = the objective's exact choice)."""
@@ -159,12 +152,9 @@ def build_exhaustive(Q, alpha, metadata):
     W = emoji_keys(C)
     f32 = lambda x: np.asarray(x, np.float32)
     inits = [
-        numpy_helper.from_array(np.array([-1, 300], np.int64), "shape_n300"),
         numpy_helper.from_array(np.array([-1, 4, 3], np.int64), "shape_n43"),
         numpy_helper.from_array(np.array([-1, 12], np.int64), "shape_n12"),
         numpy_helper.from_array(np.array([-1, 1, 3], np.int64), "shape_n13"),
-        numpy_helper.from_array(pooling_matrix(), "pool"),
-        numpy_helper.from_array(np.array([25.0], np.float32), "q_area"),
         numpy_helper.from_array(np.array([0.0], np.float32), "zero"),
         numpy_helper.from_array(np.array([R2_X, R2_Y], np.float32).reshape(2, 1), "r2"),
         numpy_helper.from_array(np.array([2 ** -0.5], np.float32), "inv_sqrt2"),
@@ -178,11 +168,8 @@ def build_exhaustive(Q, alpha, metadata):
     ]
     n = helper.make_node
     nodes = [
-        # 2x2 quadrant means P [N,12], integer sums as in the two-stage graph
-        n("Reshape", ["patches", "shape_n300"], ["x"]),
-        n("MatMulInteger", ["x", "pool"], ["qsum"]),
-        n("Cast", ["qsum"], ["qsum_f"], to=TensorProto.FLOAT),
-        n("Div", ["qsum_f", "q_area"], ["P"]),
+        # 2x2 quadrant means P [N,12]
+        n("Cast", ["quads"], ["P"], to=TensorProto.FLOAT),
         # d = P - b per quadrant, d_q . b, |b|^2
         n("Reshape", ["P", "shape_n43"], ["P43"]),
         n("Reshape", ["background", "shape_n13"], ["b13"]),
@@ -227,7 +214,7 @@ def build_exhaustive(Q, alpha, metadata):
               numpy_helper.from_array(np.array([0], np.int64), "axis0")]
     g = helper.make_graph(
         nodes, "emojinet",
-        [helper.make_tensor_value_info("patches", TensorProto.UINT8, ["N", 10, 10, 3]),
+        [quads_input(),
          helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
          helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
          helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
@@ -260,13 +247,10 @@ def build_two_stage(Q, alpha, protos, members, metadata):
     memb_b = bias_pad[members]                                   # [K,M]
     f32 = lambda x: np.asarray(x, np.float32)
     inits = [
-        numpy_helper.from_array(np.array([-1, 300], np.int64), "shape_n300"),
         numpy_helper.from_array(np.array([-1, 4, 3], np.int64), "shape_n43"),
         numpy_helper.from_array(np.array([-1, 12], np.int64), "shape_n12"),
         numpy_helper.from_array(np.array([-1, 1, 3], np.int64), "shape_n13"),
         numpy_helper.from_array(np.array([-1, M], np.int64), "shape_nm"),
-        numpy_helper.from_array(pooling_matrix(), "pool"),
-        numpy_helper.from_array(np.array([25.0], np.float32), "q_area"),
         numpy_helper.from_array(np.array([R2_X, R2_Y], np.float32).reshape(2, 1), "r2"),
         numpy_helper.from_array(np.array([2 ** -0.5], np.float32), "inv_sqrt2"),
         numpy_helper.from_array(np.array([2 * np.pi], np.float32), "two_pi"),
@@ -285,10 +269,7 @@ def build_two_stage(Q, alpha, protos, members, metadata):
     ]
     n = helper.make_node
     nodes = [
-        n("Reshape", ["patches", "shape_n300"], ["x"]),
-        n("MatMulInteger", ["x", "pool"], ["qsum"]),
-        n("Cast", ["qsum"], ["qsum_f"], to=TensorProto.FLOAT),
-        n("Div", ["qsum_f", "q_area"], ["P"]),
+        n("Cast", ["quads"], ["P"], to=TensorProto.FLOAT),
         n("Reshape", ["P", "shape_n43"], ["P43"]),
         n("Reshape", ["background", "shape_n13"], ["b13"]),
         n("Sub", ["P43", "b13"], ["d43"]),
@@ -334,7 +315,7 @@ def build_two_stage(Q, alpha, protos, members, metadata):
     ]
     g = helper.make_graph(
         nodes, "emojinet",
-        [helper.make_tensor_value_info("patches", TensorProto.UINT8, ["N", 10, 10, 3]),
+        [quads_input(),
          helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
          helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
          helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
@@ -399,11 +380,11 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
     T_pad = np.concatenate([T, np.zeros((bins, 1))], 1)          # [bins, C+1]
     rep = np.tile(np.eye(3), (1, 4))                              # [3,12]
     init = {
-        "shape_n300": i64([-1, 300]), "pool": pooling_matrix(), "r2": f32([R2_X, R2_Y]).reshape(2, 1),
+        "r2": f32([R2_X, R2_Y]).reshape(2, 1),
         "bins_f": f32([bins]), "bins_max": f32([bins - 1]), "k_const": i64([K]), "axis1": i64([1]),
         "neg": f32([NEG]), "minus1f": f32([-1.0]), "minus1": i64([-1]), "k1": i64([1]), "zero": f32([0.0]),
         "proto_w": f32(ppsi.T), "proto_b": f32(pbias), "keys": f32(T_pad),
-        "d_w": f32(np.concatenate([np.eye(12) / 25.0, -rep], 0)), "rep": f32(rep),
+        "d_w": f32(np.concatenate([np.eye(12), -rep], 0)), "rep": f32(rep),
         "quad_sum": f32(np.repeat(np.eye(4), 3, 0)), "ones31": f32(np.ones((3, 1))),
     }
     n = helper.make_node
@@ -426,7 +407,7 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
                   n("If", ["exact"], ["index"], then_branch=sub(0), else_branch=sub(1))]
     g = helper.make_graph(
         nodes, "emojinet",
-        [helper.make_tensor_value_info("patches", TensorProto.UINT8, ["N", 10, 10, 3]),
+        [quads_input(),
          helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
          helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
          helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
@@ -443,13 +424,11 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
 
 def _phi_nodes(n):
     """phi [N,20] and phi1 = [phi, 1] [N,21] of every tile, from small matrix products (broadcasting
-    elementwise ops over [N,4,3] measured slower): d = [qsum, b] @ d_w (qsum / 25 - b per quadrant),
+    elementwise ops over [N,4,3] measured slower): d = [P, b] @ d_w (P - b per quadrant),
     b4 = b @ rep (b once per quadrant), d_q . b = (d * b4) @ quad_sum, |b|^2 = (b * b) @ ones."""
     return [
-        n("Reshape", ["patches", "shape_n300"], ["x"]),
-        n("MatMulInteger", ["x", "pool"], ["qsum"]),
-        n("Cast", ["qsum"], ["qsum_f"], to=TensorProto.FLOAT),
-        n("Concat", ["qsum_f", "background"], ["xb"], axis=1),            # [N,15]
+        n("Cast", ["quads"], ["P"], to=TensorProto.FLOAT),
+        n("Concat", ["P", "background"], ["xb"], axis=1),                 # [N,15]
         n("MatMul", ["xb", "d_w"], ["d"]),                                # [N,12]
         n("MatMul", ["background", "rep"], ["b4"]),                       # [N,12]
         n("Mul", ["d", "b4"], ["db12"]),

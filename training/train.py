@@ -254,7 +254,7 @@ def main():
     for name in ("default", "all", "hearts", "faces", "skin-tones"):
         m = np.full(C, graph.NEG, np.float32)
         m[sets[name]] = 0
-        idx, _ = s.run(None, {"patches": vp, "mask": m})
+        idx, _ = s.run(None, {"quads": cm.patch_quads(vp), "mask": m})
         full = cm.nearest(fval, E, sets[name])[0]
         obj = cm.nearest(x12[val], ef, sets[name])[0]
         ok = np.isin(idx, sets[name]).all()

@@ -9,7 +9,7 @@ use super::bench_input::{load_frames, resize};
 use crate::cli::{parse_size, BenchArgs};
 use emojicam::classify::nearest::error;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
-use emojicam::classify::{Classifier, PATCH_BYTES};
+use emojicam::classify::{Classifier, QUADS_BYTES};
 use emojicam::domain::{ClassifierKind, MosaicFrame, Stamp};
 use emojicam::frame::Frame;
 use emojicam::gpu::renderer::RenderPath;
@@ -312,25 +312,26 @@ fn render_paths(pipeline: &mut Pipeline, frame: &Frame) -> Result<()> {
 /// The original experiment's method: one model call per tile.
 fn baseline(mut pipeline: Pipeline, frame: &Frame, tile: u32, batched: Option<f64>) -> Result<()> {
     pipeline.classify(frame, Stamp::default())?;
-    let patches = pipeline.tiles().patches.clone();
-    let n = patches.len() / PATCH_BYTES;
+    // what the ONNX classifier reads per tile: the quadrant means
+    let quads = pipeline.tiles().means_bytes().to_vec();
+    let n = quads.len() / QUADS_BYTES;
     let mut one = OnnxClassifier::new(pipeline.atlas().count() as usize, &OnnxOptions { threads: 1 })?;
     let mut batch = OnnxClassifier::new(pipeline.atlas().count() as usize, &OnnxOptions::default())?;
     let mut out = Vec::new();
     let t0 = Instant::now();
-    for p in patches.chunks_exact(PATCH_BYTES) {
-        one.classify(p, &mut out)?;
+    for q in quads.chunks_exact(QUADS_BYTES) {
+        one.classify(q, &mut out)?;
     }
     let per_tile = t0.elapsed();
     let t1 = Instant::now();
     let reps = 5;
     for _ in 0..reps {
-        batch.classify(&patches, &mut out)?;
+        batch.classify(&quads, &mut out)?;
     }
     let batched_now = ms(t1.elapsed()) / reps as f64;
     let t2 = Instant::now();
     for _ in 0..reps {
-        one.classify(&patches, &mut out)?;
+        one.classify(&quads, &mut out)?;
     }
     let one_thread = ms(t2.elapsed()) / reps as f64;
     let batched = batched.unwrap_or(batched_now);
@@ -361,6 +362,8 @@ struct Steadiness {
 }
 
 fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Steadiness> {
+    // the likeness is measured against the tiles' patches
+    pipeline.keep_patches(true);
     let features = pipeline.atlas().features_2x2();
     let background = pipeline.settings().background;
     let mut prev: Option<MosaicFrame> = None;
@@ -499,6 +502,8 @@ fn detail_row(
     use emojicam::domain::likeness::grid_error;
     use emojicam::gpu::Background;
     let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings)?;
+    // the grids' likeness is measured against the tiles' patches
+    p.keep_patches(true);
     let mut times = Vec::new();
     let mut mosaic = MosaicFrame::default();
     for _ in 0..4 {
@@ -559,10 +564,13 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
         ..first.settings().clone()
     };
     let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
+    // the earlier model reads patches
+    p.keep_patches(true);
     p.classify(frame, Stamp::default())?;
     let tiles = p.tiles().clone();
     let cols = tiles.grid.cols;
     let batch = CompareBatch {
+        quads: tiles.means_bytes(),
         patches: &tiles.patches,
         positions: (0..tiles.len() as u32).map(|i| [i % cols, i / cols]).collect(),
         allowed: first.atlas().allowed(&settings.emoji_set)?,
@@ -617,8 +625,10 @@ fn load_session(model: &std::path::Path, threads: usize) -> Result<ort::session:
     load().map_err(|e| anyhow::anyhow!("loading {}: {e}", model.display()))
 }
 
-/// One frame's tiles as both models take them.
+/// One frame's tiles as both models take them: the quadrant means (this one), the patches (the
+/// earlier one).
 struct CompareBatch<'a> {
+    quads: &'a [u8],
     patches: &'a [u8],
     positions: Vec<[u32; 2]>,
     allowed: Vec<bool>,
@@ -637,7 +647,7 @@ impl CompareBatch<'_> {
         let (mut new_times, mut old_times, mut out) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..21 {
             let t = Instant::now();
-            c.classify_at(self.patches, &self.positions, &mut out)?;
+            c.classify_at(self.quads, &self.positions, &mut out)?;
             let new_ms = ms(t.elapsed());
             let input = TensorRef::from_array_view(([n, 10, 10, 3], self.patches))?;
             let m = TensorRef::from_array_view(([mask.len()], mask.as_slice()))?;

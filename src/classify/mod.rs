@@ -1,18 +1,40 @@
-//! Tile classifiers: given every tile's 10x10 RGB patch, pick one emoji per tile.
-//! One call per frame, over all tiles at once.
+//! Tile classifiers: given every tile's input (its 10x10 RGB patch, or its 2x2 quadrant means:
+//! [`Input`]), pick one emoji per tile. One call per frame, over all tiles at once.
 
 use crate::error::Result;
 
 pub use crate::domain::likeness::{DEFAULT_VARIETY, MAX_VARIETY, VARIETY_UNIT};
 use crate::domain::Background;
-pub use crate::domain::{PATCH, PATCH_BYTES};
+pub use crate::domain::{PATCH, PATCH_BYTES, QUADS_BYTES};
 
 pub mod nearest;
 pub mod onnx;
 pub mod texture;
 
+/// What a classifier reads per tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The 10x10 RGB patch, [`PATCH_BYTES`] (`Tiles::patches`).
+    Patches,
+    /// The patch's rounded 2x2 quadrant means, [`QUADS_BYTES`] (`Tiles::means`,
+    /// [`crate::domain::quadrant_means`]): all the 2x2 objective needs.
+    Quads,
+}
+
+impl Input {
+    /// Bytes per tile.
+    pub const fn bytes(self) -> usize {
+        match self {
+            Input::Patches => PATCH_BYTES,
+            Input::Quads => QUADS_BYTES,
+        }
+    }
+}
+
 pub trait Classifier: Send {
     fn name(&self) -> &'static str;
+    /// What [`Classifier::classify`] takes per tile.
+    fn input(&self) -> Input;
     /// Restrict the choice to the emoji with `allowed[i] == true` (length = atlas count).
     fn set_allowed(&mut self, allowed: &[bool]) -> Result<()>;
     /// The background the emoji will be drawn over: the objective scores each emoji as
@@ -21,13 +43,14 @@ pub trait Classifier: Send {
     /// How far from the best emoji a tile may go for variety (0: always the best; see
     /// [`VARIETY_UNIT`]). Classifiers without a variety term ignore it.
     fn set_variety(&mut self, _variety: f32) {}
-    /// `patches` holds N patches of `PATCH_BYTES` each; writes N atlas indices into `out`.
-    /// The patches are taken as the tiles of one row (for the variety pattern).
-    fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()>;
-    /// [`Classifier::classify`] for patches at known grid positions (`[column, row]` each), so
-    /// the variety pattern is keyed to where each tile is: the same tile and patch give the same
+    /// `tiles` holds N tiles' inputs of [`Input::bytes`] each ([`Classifier::input`]); writes N
+    /// atlas indices into `out`. The tiles are taken as the tiles of one row (for the variety
+    /// pattern).
+    fn classify(&mut self, tiles: &[u8], out: &mut Vec<u32>) -> Result<()>;
+    /// [`Classifier::classify`] for tiles at known grid positions (`[column, row]` each), so
+    /// the variety pattern is keyed to where each tile is: the same tile and input give the same
     /// emoji in every frame, whichever other tiles are in the batch.
-    fn classify_at(&mut self, patches: &[u8], _positions: &[[u32; 2]], out: &mut Vec<u32>) -> Result<()> {
-        self.classify(patches, out)
+    fn classify_at(&mut self, tiles: &[u8], _positions: &[[u32; 2]], out: &mut Vec<u32>) -> Result<()> {
+        self.classify(tiles, out)
     }
 }

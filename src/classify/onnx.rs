@@ -1,5 +1,5 @@
 //! The product's classifier: the EmojiNet graph run by ONNX Runtime, one `Session::run` per
-//! frame over every tile. The graph scores the emoji as drawn over each tile's background and,
+//! frame over every tile's 2x2 quadrant means ([`Input::Quads`]). The graph scores the emoji as drawn over each tile's background and,
 //! among the emoji within the variety tolerance of the best, picks by a key pattern keyed to each
 //! tile's grid position (models/README.md).
 
@@ -10,9 +10,8 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{Classifier, PATCH, PATCH_BYTES, VARIETY_UNIT};
-use crate::domain::patch_mean;
-use crate::domain::Background;
+use super::{Classifier, Input, QUADS_BYTES, VARIETY_UNIT};
+use crate::domain::{quads_mean, Background};
 use crate::error::{ClassifyError, Error, Result};
 
 /// The committed model, embedded so the binary works from any directory.
@@ -165,7 +164,7 @@ impl OnnxClassifier {
     }
 
     fn model_classes(session: &Session) -> Result<usize> {
-        for input in ["patches", "background", "position", "tolerance"] {
+        for input in ["quads", "background", "position", "tolerance"] {
             if !session.inputs().iter().any(|i| i.name() == input) {
                 return Err(Error::Assets(format!(
                     "the model has no '{input}' input: rebuild it with training/run.sh"
@@ -199,6 +198,10 @@ impl Classifier for OnnxClassifier {
         "onnx"
     }
 
+    fn input(&self) -> Input {
+        Input::Quads
+    }
+
     fn set_allowed(&mut self, allowed: &[bool]) -> Result<()> {
         if allowed.len() != self.classes {
             return Err(ClassifyError::MaskLength {
@@ -224,21 +227,21 @@ impl Classifier for OnnxClassifier {
         self.tolerance = [variety.max(0.0) * VARIETY_UNIT];
     }
 
-    fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
+    fn classify(&mut self, quads: &[u8], out: &mut Vec<u32>) -> Result<()> {
         let mut row = std::mem::take(&mut self.row);
         row.clear();
-        row.extend((0..(patches.len() / PATCH_BYTES) as u32).map(|c| [c, 0]));
-        let result = self.classify_at(patches, &row, out);
+        row.extend((0..(quads.len() / QUADS_BYTES) as u32).map(|c| [c, 0]));
+        let result = self.classify_at(quads, &row, out);
         self.row = row;
         result
     }
 
-    fn classify_at(&mut self, patches: &[u8], positions: &[[u32; 2]], out: &mut Vec<u32>) -> Result<()> {
+    fn classify_at(&mut self, quads: &[u8], positions: &[[u32; 2]], out: &mut Vec<u32>) -> Result<()> {
         out.clear();
-        if !patches.len().is_multiple_of(PATCH_BYTES) {
-            return Err(ClassifyError::PartialPatch(patches.len()).into());
+        if !quads.len().is_multiple_of(QUADS_BYTES) {
+            return Err(ClassifyError::PartialPatch(quads.len()).into());
         }
-        let n = patches.len() / PATCH_BYTES;
+        let n = quads.len() / QUADS_BYTES;
         if positions.len() != n {
             return Err(ClassifyError::Positions {
                 positions: positions.len(),
@@ -257,8 +260,9 @@ impl Classifier for OnnxClassifier {
                 }
             }
             Background::Tile => {
-                for p in patches.chunks_exact(PATCH_BYTES) {
-                    self.backgrounds.extend(patch_mean(p).map(f32::from));
+                for q in quads.chunks_exact(QUADS_BYTES) {
+                    let q: &[u8; QUADS_BYTES] = q.try_into().map_err(|_| ClassifyError::PartialPatch(quads.len()))?;
+                    self.backgrounds.extend(quads_mean(q).map(f32::from));
                 }
             }
         }
@@ -266,7 +270,7 @@ impl Classifier for OnnxClassifier {
         self.positions
             .extend(positions.iter().flat_map(|&[c, r]| [c as f32, r as f32]));
         let err = |source: ort::Error| ClassifyError::Run { source };
-        let input = TensorRef::from_array_view(([n, PATCH, PATCH, 3], patches)).map_err(err)?;
+        let input = TensorRef::from_array_view(([n, QUADS_BYTES], quads)).map_err(err)?;
         let mask = TensorRef::from_array_view(([self.classes], self.mask.as_slice())).map_err(err)?;
         let background = TensorRef::from_array_view(([n, 3], self.backgrounds.as_slice())).map_err(err)?;
         let position = TensorRef::from_array_view(([n, 2], self.positions.as_slice())).map_err(err)?;
@@ -274,7 +278,7 @@ impl Classifier for OnnxClassifier {
         let outputs = self
             .session
             .run(ort::inputs![
-                "patches" => input,
+                "quads" => input,
                 "mask" => mask,
                 "background" => background,
                 "position" => position,

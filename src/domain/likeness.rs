@@ -3,7 +3,7 @@
 //! the mosaic's background. Matching raw pixels would pick square swatches everywhere and
 //! turn the mosaic into pixel art.
 
-use super::patch::{patch_mean, quadrant_sums};
+use super::patch::{patch_mean, quadrant_sums, quads_mean, QUADS_BYTES};
 use super::Background;
 
 /// Variety 1.0 lets a tile take any emoji whose 2x2 squared error (summed over the 12 values)
@@ -43,6 +43,22 @@ pub struct Objective {
 }
 
 impl Objective {
+    /// The objective of a tile from its rounded quadrant means ([`super::quadrant_means`], what
+    /// the tiler reads back for every tile and the ONNX classifier scores): with the `tile`
+    /// background, the tile's colour is [`quads_mean`] of them, as the renderer draws it.
+    pub fn from_quads(quads: &[u8; QUADS_BYTES], background: Background) -> Self {
+        let bg = match background {
+            Background::Color(c) => c,
+            Background::Tile => quads_mean(quads),
+        }
+        .map(|c| c as f32);
+        Self {
+            quads: std::array::from_fn(|q| std::array::from_fn(|c| f32::from(quads[q * 3 + c]))),
+            bg,
+        }
+    }
+
+    /// The objective of a tile from its whole patch (its quadrant means unrounded).
     pub fn new(patch: &[u8], background: Background) -> Self {
         let bg = match background {
             Background::Color(c) => c,

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{Classifier, PATCH_BYTES};
+use super::{Classifier, Input, PATCH_BYTES};
 use crate::atlas::Atlas;
 use crate::domain::likeness::{emoji_grid_features, DEFAULT_DETAIL, MAX_DETAIL};
 pub use crate::domain::likeness::{error, Objective};
@@ -165,6 +165,10 @@ impl NearestClassifier {
 impl Classifier for NearestClassifier {
     fn name(&self) -> &'static str {
         "nearest"
+    }
+
+    fn input(&self) -> Input {
+        Input::Patches
     }
 
     fn set_background(&mut self, background: Background) {

@@ -21,7 +21,7 @@
 struct Params {
     tiles: u32,
     candidates: u32,
-    tile_background: u32,  // 1: each tile's rounded mean colour is its background
+    tile_background: u32,  // 1: each tile's colour (domain::quads_mean) is its background
     detail: u32,           // k: the grid per tile the objective compares, 2..4
     background: vec4<f32>, // rgb in 0..255, used when tile_background == 0
 }
@@ -61,16 +61,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
     let base = t * 75u;
     let k = params.detail;
     let cells = k * k;
-    // the tile's k x k grid sums (weighted by pixel overlap) and its total
+    // the tile's k x k grid sums (weighted by pixel overlap) and its quadrant sums
     var grid: array<vec3<f32>, 16>;
     for (var i = 0u; i < 16u; i++) {
         grid[i] = vec3<f32>(0.0);
     }
-    var total = vec3<u32>(0u);
+    var quad = array<vec3<u32>, 4>();
     for (var y = 0u; y < 10u; y++) {
         for (var x = 0u; x < 10u; x++) {
             let p = pixel(base, x, y);
-            total += p;
+            quad[(y / 5u) * 2u + x / 5u] += p;
             for (var cy = 0u; cy < k; cy++) {
                 let wy = overlap(y, cy, k);
                 for (var cx = 0u; cx < k; cx++) {
@@ -84,7 +84,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
     }
     var bg = params.background.rgb;
     if (params.tile_background != 0u) {
-        bg = vec3<f32>((total + vec3<u32>(50u)) / 100u);
+        // the tile's colour as the renderer draws it (domain::quads_mean): the rounded mean of
+        // its four rounded quadrant means
+        var sum = vec3<u32>(0u);
+        for (var q = 0u; q < 4u; q++) {
+            sum += (quad[q] + vec3<u32>(12u)) / 25u;
+        }
+        bg = vec3<f32>((sum + vec3<u32>(2u)) / 4u);
     }
     // error = sum_cells |G_c - (E_c + (1 - a_c) bg)|^2 = sum_cells |(G_c - bg) - E_c + a_c bg|^2
     let area = 100.0 / f32(cells);

@@ -1,4 +1,5 @@
-//! Frame -> per-tile 10x10 RGB patches, on the GPU, read back with one buffer map per frame.
+//! Frame -> per-tile 2x2 quadrant means and change (and, when asked for, 10x10 RGB patches),
+//! on the GPU, read back with one buffer map per frame.
 //!
 //! Patch pixel (px, py) of tile (c, r) is the exact area average (fractional pixel coverage
 //! included, rounded) of the source rectangle
@@ -11,8 +12,8 @@ use super::{
     assert_layout, bind, bind_group, buffer, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext,
     Readback, WORKGROUP,
 };
-use crate::domain::{patch_mean, validate_tile, Grid, PATCH_BYTES};
 pub use crate::domain::{quadrant_means, MAX_TILE, MIN_TILE};
+use crate::domain::{quads_mean, validate_tile, Grid, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::{frame_bytes, Frame, PixelFormat};
 
@@ -24,7 +25,8 @@ pub const NEVER_CLASSIFIED: u32 = u32::MAX;
 pub struct Tiles {
     /// The grid these tiles cover.
     pub grid: Grid,
-    /// `cols * rows` patches of [`PATCH_BYTES`], row-major tiles, each 10x10 RGB row-major.
+    /// `cols * rows` patches of [`PATCH_BYTES`], row-major tiles, each 10x10 RGB row-major,
+    /// when the tiler was asked for them ([`Tiler::keep_patches`]); empty otherwise.
     pub patches: Vec<u8>,
     /// Per tile: the largest change of any 2x2-quadrant mean channel (0..255) since the tile
     /// was last accepted, or [`NEVER_CLASSIFIED`].
@@ -43,14 +45,21 @@ impl Tiles {
         self.len() == 0
     }
 
+    /// Tile `tile`'s patch; only when the tiler was asked for patches ([`Tiler::keep_patches`]).
     pub fn patch(&self, tile: usize) -> &[u8] {
         &self.patches[tile * PATCH_BYTES..(tile + 1) * PATCH_BYTES]
     }
 
-    /// Every tile's mean colour, for the `tile` background.
+    /// Every tile's mean colour ([`quads_mean`] of its quadrant means), for the `tile` background.
     pub fn mean_colors(&self, out: &mut Vec<[u8; 3]>) {
         out.clear();
-        out.extend(self.patches.chunks_exact(PATCH_BYTES).map(patch_mean));
+        out.extend(self.means.iter().map(quads_mean));
+    }
+
+    /// Every tile's quadrant means as one byte slice, 12 bytes a tile (a classifier's
+    /// [`crate::classify::Input::Quads`] batch).
+    pub fn means_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.means)
     }
 
     /// Indices of tiles that changed by more than `threshold` (or were never classified).
@@ -210,6 +219,8 @@ type Reference = [u32; 4];
 /// Buffers sized for one grid (frame size + tile size).
 struct GridBuffers {
     grid: Grid,
+    /// Whether `patches` holds the patches (else it is a 4-byte placeholder).
+    keep_patches: bool,
     patches: wgpu::Buffer,
     /// Per tile the reference (uploaded), then per tile the summary (`state` in the shader).
     state: wgpu::Buffer,
@@ -223,16 +234,22 @@ impl GridBuffers {
         self.grid.tiles()
     }
 
+    /// Bytes of patches read back: none unless asked for.
     fn patch_bytes(&self) -> u64 {
-        (self.tiles() * PATCH_BYTES) as u64
+        if self.keep_patches {
+            (self.tiles() * PATCH_BYTES) as u64
+        } else {
+            0
+        }
     }
 }
 
 pub struct Tiler {
     ctx: Arc<GpuContext>,
     module: wgpu::ShaderModule,
-    /// One pipeline per frame layout (the shader's FORMAT: RGBA, I420), built on first use.
-    pipelines: [Option<wgpu::ComputePipeline>; 2],
+    /// One pipeline per frame layout (the shader's FORMAT: RGBA, I420) and PATCHES (without,
+    /// with), built on first use.
+    pipelines: [[Option<wgpu::ComputePipeline>; 2]; 2],
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
     /// The tile size, checked when set ([`Self::new`], [`Self::set_tile`]).
@@ -246,6 +263,8 @@ pub struct Tiler {
     reference_dirty: bool,
     /// Upload the frame as Rgba8Unorm too (for [`Tiler::frame_view`]).
     keep_preview: bool,
+    /// Write and read back every tile's patch ([`Self::keep_patches`]).
+    keep_patches: bool,
 }
 
 impl Tiler {
@@ -270,7 +289,7 @@ impl Tiler {
         Ok(Self {
             ctx,
             module,
-            pipelines: [None, None],
+            pipelines: [[None, None], [None, None]],
             layout,
             params,
             tile,
@@ -279,6 +298,7 @@ impl Tiler {
             reference: Vec::new(),
             reference_dirty: false,
             keep_preview: false,
+            keep_patches: false,
         })
     }
 
@@ -343,9 +363,15 @@ impl Tiler {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiler") });
         let groups = (grid.tiles() as u32).div_ceil(WORKGROUP);
         let format = format_constant(frame.format);
-        let pipeline = self.pipelines[format as usize].get_or_insert_with(|| {
+        let patches = u32::from(grid.keep_patches);
+        let pipeline = self.pipelines[format as usize][patches as usize].get_or_insert_with(|| {
             let words = (PATCH_BYTES / 4) as u32;
-            let constants = [("WORDS", words), ("FORMAT", format), ("FRAME_ROW", FRAME_ROW)];
+            let constants = [
+                ("WORDS", words),
+                ("FORMAT", format),
+                ("FRAME_ROW", FRAME_ROW),
+                ("PATCHES", patches),
+            ];
             compute_pipeline(
                 &self.ctx.device,
                 "tiler",
@@ -358,7 +384,9 @@ impl Tiler {
         dispatch(&mut encoder, "tiler", pipeline, &grid.bind_group, (groups, 1));
         let pb = grid.patch_bytes();
         let summary_bytes = grid.tiles() as u64 * 16;
-        encoder.copy_buffer_to_buffer(&grid.patches, 0, grid.staging.buffer(), 0, pb);
+        if pb > 0 {
+            encoder.copy_buffer_to_buffer(&grid.patches, 0, grid.staging.buffer(), 0, pb);
+        }
         encoder.copy_buffer_to_buffer(&grid.state, summary_bytes, grid.staging.buffer(), pb, summary_bytes);
         grid.staging.map_on_submit(&mut encoder, pb + summary_bytes)?;
         queue.submit([encoder.finish()]);
@@ -389,7 +417,7 @@ impl Tiler {
     }
 
     /// Marks these tiles of `classified` (a frame read from this tiler) as classified: their
-    /// patches become the reference that later frames' `change` is measured against.
+    /// quadrant means become the reference that later frames' `change` is measured against.
     /// Takes effect from the next `submit`. Tiles of a grid that has since changed (frame or
     /// tile size) are ignored.
     pub fn accept(&mut self, classified: &Tiles, tiles: &[u32]) {
@@ -420,6 +448,19 @@ impl Tiler {
             .is_some_and(|g| g.grid == t.grid && t.means.len() == self.reference.len())
     }
 
+    /// Also write and read back every tile's 10x10 patch ([`Tiles::patches`]), for a classifier
+    /// that reads patches or a caller that looks at them; off by default (the quadrant means
+    /// and change are always read back). Takes effect from the next `submit`; what was accepted
+    /// stays the reference.
+    pub fn keep_patches(&mut self, keep: bool) {
+        self.keep_patches = keep;
+    }
+
+    /// Whether patches are written and read back ([`Self::keep_patches`]).
+    pub fn keeps_patches(&self) -> bool {
+        self.keep_patches
+    }
+
     /// Also upload each frame as an Rgba8Unorm texture, for [`Self::frame_view`] (the
     /// window's original-beside view); off by default, as nothing else needs it. An I420
     /// frame is converted to RGBA on the CPU for it ([`Frame::to_rgba`]).
@@ -439,18 +480,25 @@ impl Tiler {
     }
 
     fn ensure_resources(&mut self, frame: &Frame) -> Result<()> {
-        let tile = self.tile;
+        let (tile, keep) = (self.tile, self.keep_patches);
         let (frame_changed, view) = self.ensure_frame(frame.width, frame.height, frame.format)?;
-        if !frame_changed && self.grid.as_ref().is_some_and(|g| g.grid.tile == tile) {
+        let same_grid = !frame_changed && self.grid.as_ref().is_some_and(|g| g.grid.tile == tile);
+        if same_grid && self.grid.as_ref().is_some_and(|g| g.keep_patches == keep) {
             return Ok(());
         }
         let grid = Grid::new(frame.width, frame.height, tile);
         let params = Params::new(grid, frame.format);
-        let buffers = GridBuffers::new(&self.ctx, &self.layout, (&self.params, &params), &view, grid)?;
-        // New buffers are zeroed: no tile has a reference yet.
-        self.reference.clear();
-        self.reference.resize(grid.tiles(), [0; 4]);
-        self.reference_dirty = false;
+        let shader = (&self.params, &params);
+        let buffers = GridBuffers::new(&self.ctx, &self.layout, shader, &view, (grid, keep))?;
+        if same_grid {
+            // Only the patches were switched on or off: the reference stays, uploaded again.
+            self.reference_dirty = true;
+        } else {
+            // New buffers are zeroed: no tile has a reference yet.
+            self.reference.clear();
+            self.reference.resize(grid.tiles(), [0; 4]);
+            self.reference_dirty = false;
+        }
         self.grid = Some(buffers);
         Ok(())
     }
@@ -522,12 +570,12 @@ impl GridBuffers {
         layout: &wgpu::BindGroupLayout,
         (params, values): (&wgpu::Buffer, &Params),
         frame: &wgpu::TextureView,
-        grid: Grid,
+        (grid, keep_patches): (Grid, bool),
     ) -> Result<Self> {
         let device = &ctx.device;
         let Grid { cols, rows, tile, .. } = grid;
         let tiles = grid.tiles() as u64;
-        let patch_bytes = tiles * PATCH_BYTES as u64;
+        let patch_bytes = if keep_patches { tiles * PATCH_BYTES as u64 } else { 0 };
         let limits = device.limits();
         if patch_bytes > limits.max_storage_buffer_binding_size
             || patch_bytes + tiles * 16 > limits.max_buffer_size
@@ -539,7 +587,7 @@ impl GridBuffers {
             )));
         }
         use wgpu::BufferUsages as U;
-        let patches = buffer(device, "tiler patches", patch_bytes, U::STORAGE | U::COPY_SRC);
+        let patches = buffer(device, "tiler patches", patch_bytes.max(4), U::STORAGE | U::COPY_SRC);
         let reference_bytes = tiles * std::mem::size_of::<Reference>() as u64;
         let state = buffer(
             device,
@@ -562,6 +610,7 @@ impl GridBuffers {
         );
         Ok(Self {
             grid,
+            keep_patches,
             patches,
             state,
             staging,

@@ -1,5 +1,5 @@
-// Tiler: reduces every T x T tile of the frame to a 10x10 RGB patch (exact area average)
-// and measures how much each tile changed since it was last classified.
+// Tiler: reduces every T x T tile of the frame to a 10x10 RGB patch (exact area average) and
+// its 2x2 quadrant means, and measures how much each tile changed since it was last classified.
 //
 // Bindings (group 0):
 //   0 frame:     texture_2d<u32> (Rgba32Uint), FRAME_ROW texels wide: the frame's bytes as
@@ -19,7 +19,7 @@
 //   1 params:    uniform Params (frame size, tile size, grid size, I420 plane offsets)
 //   2 patches:   storage array<u32>, read_write: cols*rows patches of 300 bytes, 4 bytes per
 //                word little-endian; tile t, pixel (px,py), channel c is byte
-//                t*300 + (py*10+px)*3 + c
+//                t*300 + (py*10+px)*3 + c (when PATCHES is 1; else a placeholder)
 //   3 state:     storage array<vec4<u32>>, read_write: two arrays of one vec4 per tile in one
 //                binding:
 //                [0, tiles) reference: the 2x2-quadrant mean colours (TL, TR, BL, BR; R,G,B;
@@ -65,6 +65,9 @@ override WORDS: u32;
 override WORKGROUP: u32;
 // The frame's layout (binding 0): 0 RGBA, 1 I420; one pipeline per layout.
 override FORMAT: u32;
+// 1: write every tile's patch to `patches`; 0: only the summary (the quadrant means are all the
+// ONNX classifier reads), `patches` is a placeholder and never written. One pipeline per value.
+override PATCHES: u32;
 // Texels per row of `frame`.
 override FRAME_ROW: u32;
 const NEVER: u32 = 0xffffffffu;
@@ -261,6 +264,25 @@ fn ref_pixel(r: vec4<u32>, q: u32) -> vec3<u32> {
     return out;
 }
 
+// Writes two patch rows (20 packed pixels, 60 bytes) as 15 words from word w on: four packed
+// pixels p0..p3 make three words of RGB bytes.
+fn write_pair(w: u32, r0: array<u32, 10>, r1: array<u32, 10>) {
+    var px: array<u32, 20>;
+    for (var i = 0u; i < 10u; i++) {
+        px[i] = r0[i];
+        px[10u + i] = r1[i];
+    }
+    for (var g = 0u; g < 5u; g++) {
+        let p0 = px[4u * g];
+        let p1 = px[4u * g + 1u];
+        let p2 = px[4u * g + 2u];
+        let p3 = px[4u * g + 3u];
+        patches[w + 3u * g] = (p0 & 0xffffffu) | (p1 << 24u);
+        patches[w + 3u * g + 1u] = ((p1 >> 8u) & 0xffffu) | (p2 << 16u);
+        patches[w + 3u * g + 2u] = ((p2 >> 16u) & 0xffu) | (p3 << 8u);
+    }
+}
+
 @compute @workgroup_size(WORKGROUP, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = gid.x;
@@ -272,31 +294,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let whole10 = params.tile == 10u && col * 10u + 10u <= params.width && row * 10u + 10u <= params.height;
 
     // 1. The new patch, two rows (20 pixels, 60 bytes, 15 words) at a time, with its
-    //    quadrant sums. Four packed pixels p0..p3 make three words of RGB bytes.
+    //    quadrant sums; the patch itself is written only when PATCHES asks for it.
     var q = array<vec3<u32>, 4>();
-    var w = t * WORDS;
     for (var pair = 0u; pair < 5u; pair++) {
         let r0 = patch_row(col, row, 2u * pair, whole10);
         let r1 = patch_row(col, row, 2u * pair + 1u, whole10);
-        var px: array<u32, 20>;
         for (var i = 0u; i < 10u; i++) {
-            px[i] = r0[i];
-            px[10u + i] = r1[i];
             // Quadrants TL, TR, BL, BR: rows 0..4 are the top half (r0 for pairs 0..2, r1
             // for pairs 0..1), columns 0..4 the left.
             let right = select(0u, 1u, i >= 5u);
             q[right + select(2u, 0u, pair <= 2u)] += rgb(r0[i]);
             q[right + select(2u, 0u, pair <= 1u)] += rgb(r1[i]);
         }
-        for (var g = 0u; g < 5u; g++) {
-            let p0 = px[4u * g];
-            let p1 = px[4u * g + 1u];
-            let p2 = px[4u * g + 2u];
-            let p3 = px[4u * g + 3u];
-            patches[w] = (p0 & 0xffffffu) | (p1 << 24u);
-            patches[w + 1u] = ((p1 >> 8u) & 0xffffu) | (p2 << 16u);
-            patches[w + 2u] = ((p2 >> 16u) & 0xffu) | (p3 << 8u);
-            w += 3u;
+        if (PATCHES != 0u) {
+            write_pair(t * WORDS + pair * 15u, r0, r1);
         }
     }
 

@@ -901,6 +901,47 @@ fn timings_720p() {
     eprintln!("render 1280x720: {:?}/frame", t0.elapsed() / 10);
 }
 
+/// Upload + tile + readback per frame with patches (the nearest classifier's input) and without
+/// (only the quadrant means and change: the ONNX classifier's), the two tilers taking turns.
+#[test]
+#[ignore = "timing report, run by hand: cargo test --release --test gpu timings_tiler -- --ignored --nocapture"]
+fn timings_tiler_patches_vs_quads() {
+    use std::time::Instant;
+    for (w, h) in [(1280, 720), (1920, 1080)] {
+        let frame = test_frame(w, h, 3);
+        let mut tilers = [Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap()];
+        tilers[0].keep_patches(true);
+        let mut tiles = Tiles::default();
+        let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..16 {
+            for (k, tiler) in tilers.iter_mut().enumerate() {
+                let t0 = Instant::now();
+                for _ in 0..4 {
+                    tiler.tile(&frame, &mut tiles).unwrap();
+                }
+                if round > 0 {
+                    times[k].push(t0.elapsed().as_secs_f64() * 1e3 / 4.0);
+                }
+            }
+        }
+        let stats = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (v[0], v[v.len() / 2])
+        };
+        let (p, q) = (stats(&mut times[0]), stats(&mut times[1]));
+        eprintln!(
+            "tile {w}x{h} @10, min / median ms per frame over 15 rounds of 4: patches {:.1} / {:.1}, \
+             quads only {:.1} / {:.1} ({:.2}x / {:.2}x)",
+            p.0,
+            p.1,
+            q.0,
+            q.1,
+            q.0 / p.0,
+            q.1 / p.1
+        );
+    }
+}
+
 /// The window path: `encode` into a Bgra8UnormSrgb texture, as a surface would be, must show
 /// the same sRGB bytes as the offscreen path.
 #[test]

@@ -17,6 +17,31 @@ def quads_input():
     return helper.make_tensor_value_info("quads", TensorProto.UINT8, ["N", 12])
 
 
+def _tile_inputs(C):
+    """The inputs of the graphs with background and variety: quads, mask [C], background [N,3], position
+    [N,2], tolerance [1]."""
+    return [quads_input(),
+            helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
+            helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
+            helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])]
+
+
+def _index_output():
+    return helper.make_tensor_value_info("index", TensorProto.INT64, ["N"])
+
+
+def _model(nodes, inputs, outputs, inits, metadata):
+    """The checked model of one graph, with the metadata as metadata_props."""
+    g = helper.make_graph(nodes, "emojinet", inputs, outputs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="emojicam-training")
+    m.ir_version = 8
+    for k, v in metadata.items():
+        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
+    onnx.checker.check_model(m)
+    return m
+
+
 def build(A, a, E, centroids, members, metadata, batched="matmul"):
     """A [12,D], a [D]: embedding f = (2x2 means in 0..255, the quads input) @ A + a.
     E [C,D]: class embeddings; score(c) = -|f - E_c|^2.
@@ -79,18 +104,8 @@ def build(A, a, E, centroids, members, metadata, batched="matmul"):
         n("ReduceSumSquare", ["f"], ["fnorm"], axes=[1], keepdims=0),
         n("Sub", ["best", "fnorm"], ["score"]),
     ]
-    g = helper.make_graph(
-        nodes, "emojinet",
-        [quads_input(), helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C])],
-        [helper.make_tensor_value_info("index", TensorProto.INT64, ["N"]),
-         helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"])],
-        inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="emojicam-training")
-    m.ir_version = 8
-    for k, v in metadata.items():
-        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
-    onnx.checker.check_model(m)
-    return m
+    return _model(nodes, [quads_input(), helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C])],
+                  [_index_output(), helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"])], inits, metadata)
 
 
 def session(path_or_bytes, threads=1):
@@ -142,32 +157,10 @@ def class_matrix(Q, alpha):
     return psi, -(Q ** 2).sum(1)
 
 
-def build_exhaustive(Q, alpha, metadata):
-    """Every allowed emoji scored for every tile, argmax in the graph. Inputs: quads u8 [N,12] (QUADS_DOC),
-    mask f32 [C] (0 allowed, -1e9 not), background f32 [N,3] (the colour each tile's emoji is drawn
-    over, 0..255), position f32 [N,2] (tile column and row, for the variety pattern), tolerance f32 [1]
-    (variety: 0 = the objective's exact choice)."""
-    C = len(Q)
-    psi, bias = class_matrix(Q, alpha)
-    W = emoji_keys(C)
-    f32 = lambda x: np.asarray(x, np.float32)
-    inits = [
-        numpy_helper.from_array(np.array([-1, 4, 3], np.int64), "shape_n43"),
-        numpy_helper.from_array(np.array([-1, 12], np.int64), "shape_n12"),
-        numpy_helper.from_array(np.array([-1, 1, 3], np.int64), "shape_n13"),
-        numpy_helper.from_array(np.array([0.0], np.float32), "zero"),
-        numpy_helper.from_array(np.array([R2_X, R2_Y], np.float32).reshape(2, 1), "r2"),
-        numpy_helper.from_array(np.array([2 ** -0.5], np.float32), "inv_sqrt2"),
-        numpy_helper.from_array(np.array([2 * np.pi], np.float32), "two_pi"),
-        numpy_helper.from_array(np.array([[1.0, 2.0]], np.float32), "freq"),
-        numpy_helper.from_array(np.array([[0.0, 1.0]], np.float32), "phase"),
-        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
-        numpy_helper.from_array(f32(psi.T), "psi"),            # [20, C]
-        numpy_helper.from_array(f32(W.T), "keys"),             # [4, C]
-        numpy_helper.from_array(f32(bias), "bias"),            # [C]
-    ]
-    n = helper.make_node
-    nodes = [
+def _phi_pattern_nodes(n):
+    """phi [N,20] (class_matrix's tile side, from the quads and the background) and the variety pattern
+    g [N,4] = tolerance * g(u) (pattern_np) of every tile: the exhaustive and two-stage graphs' first nodes."""
+    return [
         # 2x2 quadrant means P [N,12]
         n("Cast", ["quads"], ["P"], to=TensorProto.FLOAT),
         # d = P - b per quadrant, d_q . b, |b|^2
@@ -192,6 +185,37 @@ def build_exhaustive(Q, alpha, metadata):
         n("Concat", ["gc", "gs"], ["g0"], axis=1),                        # [N,4]
         n("Mul", ["g0", "tolerance"], ["g1"]),
         n("Mul", ["g1", "inv_sqrt2"], ["g"]),                             # |g0| = sqrt(2)
+    ]
+
+
+def _phi_pattern_inits():
+    """The constants _phi_pattern_nodes uses."""
+    return [numpy_helper.from_array(v, k) for k, v in {
+        "shape_n43": np.array([-1, 4, 3], np.int64), "shape_n12": np.array([-1, 12], np.int64),
+        "shape_n13": np.array([-1, 1, 3], np.int64), "r2": np.array([R2_X, R2_Y], np.float32).reshape(2, 1),
+        "inv_sqrt2": np.array([2 ** -0.5], np.float32), "two_pi": np.array([2 * np.pi], np.float32),
+        "freq": np.array([[1.0, 2.0]], np.float32), "phase": np.array([[0.0, 1.0]], np.float32),
+        "axis1": np.array([1], np.int64), "two": np.array([2], np.int64)}.items()]
+
+
+def build_exhaustive(Q, alpha, metadata):
+    """Every allowed emoji scored for every tile, argmax in the graph. Inputs: quads u8 [N,12] (QUADS_DOC),
+    mask f32 [C] (0 allowed, -1e9 not), background f32 [N,3] (the colour each tile's emoji is drawn
+    over, 0..255), position f32 [N,2] (tile column and row, for the variety pattern), tolerance f32 [1]
+    (variety: 0 = the objective's exact choice)."""
+    C = len(Q)
+    psi, bias = class_matrix(Q, alpha)
+    W = emoji_keys(C)
+    f32 = lambda x: np.asarray(x, np.float32)
+    inits = _phi_pattern_inits() + [
+        numpy_helper.from_array(np.array([0.0], np.float32), "zero"),
+        numpy_helper.from_array(f32(psi.T), "psi"),            # [20, C]
+        numpy_helper.from_array(f32(W.T), "keys"),             # [4, C]
+        numpy_helper.from_array(f32(bias), "bias"),            # [C]
+    ]
+    n = helper.make_node
+    nodes = [
+        *_phi_pattern_nodes(n),
         # scores of the allowed emoji only: gather their columns once per run (not per tile)
         n("Equal", ["mask", "zero"], ["allowed_b"]),
         n("NonZero", ["allowed_b"], ["allowed2"]),                         # [1,K]
@@ -210,23 +234,8 @@ def build_exhaustive(Q, alpha, metadata):
         n("ArgMax", ["s"], ["j"], axis=1, keepdims=0),
         n("Gather", ["allowed", "j"], ["index"], axis=0),
     ]
-    inits += [numpy_helper.from_array(np.array([2], np.int64), "two"),
-              numpy_helper.from_array(np.array([0], np.int64), "axis0")]
-    g = helper.make_graph(
-        nodes, "emojinet",
-        [quads_input(),
-         helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
-         helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
-         helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
-         helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("index", TensorProto.INT64, ["N"])],
-        inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="emojicam-training")
-    m.ir_version = 8
-    for k, v in metadata.items():
-        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
-    onnx.checker.check_model(m)
-    return m
+    inits.append(numpy_helper.from_array(np.array([0], np.int64), "axis0"))
+    return _model(nodes, _tile_inputs(C), [_index_output()], inits, metadata)
 
 
 def build_two_stage(Q, alpha, protos, members, metadata):
@@ -246,18 +255,8 @@ def build_two_stage(Q, alpha, protos, members, metadata):
     memb_w = full_pad[members].transpose(0, 2, 1)                # [K,24,M]
     memb_b = bias_pad[members]                                   # [K,M]
     f32 = lambda x: np.asarray(x, np.float32)
-    inits = [
-        numpy_helper.from_array(np.array([-1, 4, 3], np.int64), "shape_n43"),
-        numpy_helper.from_array(np.array([-1, 12], np.int64), "shape_n12"),
-        numpy_helper.from_array(np.array([-1, 1, 3], np.int64), "shape_n13"),
+    inits = _phi_pattern_inits() + [
         numpy_helper.from_array(np.array([-1, M], np.int64), "shape_nm"),
-        numpy_helper.from_array(np.array([R2_X, R2_Y], np.float32).reshape(2, 1), "r2"),
-        numpy_helper.from_array(np.array([2 ** -0.5], np.float32), "inv_sqrt2"),
-        numpy_helper.from_array(np.array([2 * np.pi], np.float32), "two_pi"),
-        numpy_helper.from_array(np.array([[1.0, 2.0]], np.float32), "freq"),
-        numpy_helper.from_array(np.array([[0.0, 1.0]], np.float32), "phase"),
-        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
-        numpy_helper.from_array(np.array([2], np.int64), "two"),
         numpy_helper.from_array(np.array([NEG], np.float32), "neg"),
         numpy_helper.from_array(np.array([M], np.int64), "m_const"),
         numpy_helper.from_array(members.astype(np.int64), "members"),
@@ -269,27 +268,7 @@ def build_two_stage(Q, alpha, protos, members, metadata):
     ]
     n = helper.make_node
     nodes = [
-        n("Cast", ["quads"], ["P"], to=TensorProto.FLOAT),
-        n("Reshape", ["P", "shape_n43"], ["P43"]),
-        n("Reshape", ["background", "shape_n13"], ["b13"]),
-        n("Sub", ["P43", "b13"], ["d43"]),
-        n("Reshape", ["d43", "shape_n12"], ["d"]),
-        n("Mul", ["d43", "b13"], ["db3"]),
-        n("ReduceSum", ["db3", "two"], ["db"], keepdims=0),
-        n("Mul", ["background", "background"], ["bb3"]),
-        n("ReduceSum", ["bb3", "axis1"], ["bb"], keepdims=1),
-        n("Concat", ["d", "db", "background", "bb"], ["phi"], axis=1),   # [N,20]
-        n("MatMul", ["position", "r2"], ["u0"]),
-        n("Floor", ["u0"], ["u0f"]),
-        n("Sub", ["u0", "u0f"], ["u"]),
-        n("Mul", ["u", "two_pi"], ["t"]),
-        n("Mul", ["t", "freq"], ["tf"]),
-        n("Add", ["tf", "phase"], ["ang"]),
-        n("Cos", ["ang"], ["gc"]),
-        n("Sin", ["ang"], ["gs"]),
-        n("Concat", ["gc", "gs"], ["g0"], axis=1),
-        n("Mul", ["g0", "tolerance"], ["g1"]),
-        n("Mul", ["g1", "inv_sqrt2"], ["g"]),
+        *_phi_pattern_nodes(n),
         n("Concat", ["phi", "g"], ["phig"], axis=1),                      # [N,24]
         # allowed-ness of every member slot and every prototype, from the run-time mask
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
@@ -313,21 +292,7 @@ def build_two_stage(Q, alpha, protos, members, metadata):
         n("Add", ["km", "j"], ["slot"]),
         n("Gather", ["members_flat", "slot"], ["index"], axis=0),
     ]
-    g = helper.make_graph(
-        nodes, "emojinet",
-        [quads_input(),
-         helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
-         helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
-         helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
-         helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("index", TensorProto.INT64, ["N"])],
-        inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="emojicam-training")
-    m.ir_version = 8
-    for k, v in metadata.items():
-        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
-    onnx.checker.check_model(m)
-    return m
+    return _model(nodes, _tile_inputs(C), [_index_output()], inits, metadata)
 
 
 # --- the fast two-stage graph: variety as a pick among the near-best by a per-position key --------
@@ -405,21 +370,8 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
         sub = lambda t: helper.make_graph(branches[t], f"members_{t}", [], [out(f"index_{t}", TensorProto.INT64, ["N"])])
         nodes += [n("Equal", ["tolerance", "zero"], ["exact"]),
                   n("If", ["exact"], ["index"], then_branch=sub(0), else_branch=sub(1))]
-    g = helper.make_graph(
-        nodes, "emojinet",
-        [quads_input(),
-         helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
-         helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
-         helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
-         helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("index", TensorProto.INT64, ["N"])],
-        [numpy_helper.from_array(v, k) for k, v in init.items()])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="emojicam-training")
-    m.ir_version = 8
-    for k, v in metadata.items():
-        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
-    onnx.checker.check_model(m)
-    return m
+    return _model(nodes, _tile_inputs(C), [_index_output()],
+                  [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
 
 
 def _phi_nodes(n):

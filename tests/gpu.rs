@@ -1,5 +1,8 @@
 //! GPU passes against CPU references, on whatever adapter is present (lavapipe in CI).
 
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 

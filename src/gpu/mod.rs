@@ -6,7 +6,7 @@ mod readback;
 pub mod renderer;
 pub mod tiler;
 
-pub use renderer::{Renderer, Scene};
+pub use renderer::{Fill, Renderer, Scene};
 pub use tiler::{Tiler, Tiles};
 
 pub use crate::error::GpuError;

@@ -118,7 +118,7 @@ pub struct I420Pass {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
-    /// The texture and planes for the size last drawn at.
+    /// The texture and planes for the size last drawn at; `None` until the first frame.
     target: Option<Target>,
 }
 

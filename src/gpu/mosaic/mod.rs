@@ -157,9 +157,11 @@ pub(crate) struct MosaicPass {
     mosaic_tiles: wgpu::ComputePipeline,
     mosaic_layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
-    /// The atlas pre-scaled to the cell size last drawn at.
+    /// The atlas pre-scaled to the cell size last drawn at; `None` until the first frame (the
+    /// cell size follows the output size).
     cells: Option<Cells>,
-    /// The tile texture and pixel maps for the geometry last drawn at.
+    /// The tile texture and pixel maps for the geometry last drawn at; `None` until the first
+    /// frame.
     layout: Option<Layout>,
     /// Scratch for [`Layout::new`]'s maps, reused.
     map_data: Vec<u32>,

@@ -15,25 +15,48 @@ pub use crate::domain::{Background, Grid};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 
+/// What is drawn behind each emoji.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill<'a> {
+    /// One colour behind every tile.
+    Color([u8; 3]),
+    /// A colour per tile, row-major (each tile's mean colour for [`Background::Tile`]); a
+    /// count other than the grid's tile count is an error when drawn.
+    Tiles(&'a [[u8; 3]]),
+}
+
+impl<'a> Fill<'a> {
+    /// `background`'s fill: its colour, or for [`Background::Tile`] `tile_colors`.
+    pub fn new(background: Background, tile_colors: &'a [[u8; 3]]) -> Self {
+        match background {
+            Background::Color(rgb) => Fill::Color(rgb),
+            Background::Tile => Fill::Tiles(tile_colors),
+        }
+    }
+}
+
 /// Everything one mosaic frame needs to be drawn.
 #[derive(Clone, Copy, Debug)]
 pub struct Scene<'a> {
     pub grid: Grid,
     /// Atlas index per tile, row-major.
     pub emoji: &'a [u32],
-    pub background: Background,
-    /// Per-tile mean colours; required for [`Background::Tile`].
-    pub tile_colors: Option<&'a [[u8; 3]]>,
+    pub fill: Fill<'a>,
 }
 
 impl<'a> Scene<'a> {
     /// The scene of a classified frame, drawn over the background it was classified with.
     pub fn of(mosaic: &'a MosaicFrame) -> Self {
+        Self::over(mosaic, mosaic.background)
+    }
+
+    /// The scene of a classified frame drawn over `background`: [`Background::Tile`] takes
+    /// the frame's tile colours (which it has only when it was classified over them).
+    pub fn over(mosaic: &'a MosaicFrame, background: Background) -> Self {
         Scene {
             grid: mosaic.grid,
             emoji: &mosaic.emoji,
-            background: mosaic.background,
-            tile_colors: Some(&mosaic.tile_colors),
+            fill: Fill::new(background, &mosaic.tile_colors),
         }
     }
 }
@@ -129,8 +152,8 @@ pub struct Renderer {
     ctx: Arc<GpuContext>,
     path: RenderPath,
     atlas_view: wgpu::TextureView,
-    /// The compute path's pass, built the first time that path draws.
-    mosaic: Option<MosaicPass>,
+    /// The compute path's pass.
+    mosaic: MosaicPass,
     module: wgpu::ShaderModule,
     pipeline_layout: wgpu::PipelineLayout,
     bind_group: wgpu::BindGroup,
@@ -138,7 +161,8 @@ pub struct Renderer {
     params: wgpu::Buffer,
     instances: wgpu::Buffer,
     instance_data: Vec<TileRecord>,
-    /// The last offscreen target, kept for the next frame of the same size.
+    /// The offscreen target of the last [`Self::render_into`], kept for the next frame of the
+    /// same size; `None` until the first offscreen frame (a window's frames need none).
     target: Option<Target>,
     count: u32,
     cell: u32,
@@ -197,7 +221,7 @@ impl Renderer {
         Ok(Self {
             path: RenderPath::for_adapter(&ctx.adapter_info),
             atlas_view: view,
-            mosaic: None,
+            mosaic: MosaicPass::new(device),
             module,
             pipeline_layout,
             bind_group,
@@ -285,7 +309,7 @@ impl Renderer {
     /// whole target was drawn (always on the quads path).
     pub fn redrawn(&self) -> Option<usize> {
         match self.path {
-            RenderPath::Compute => self.mosaic.as_ref().and_then(MosaicPass::redrawn),
+            RenderPath::Compute => self.mosaic.redrawn(),
             RenderPath::Quads => None,
         }
     }
@@ -311,9 +335,7 @@ impl Renderer {
         let (w, h) = (texture.width(), texture.height());
         match self.path {
             RenderPath::Quads => {
-                if let Some(m) = &mut self.mosaic {
-                    m.forget();
-                }
+                self.mosaic.forget();
                 self.encode(
                     encoder,
                     view,
@@ -326,8 +348,7 @@ impl Renderer {
             RenderPath::Compute => {
                 self.check(scene)?;
                 self.fill_instances(scene)?;
-                let mosaic = self.mosaic.get_or_insert_with(|| MosaicPass::new(&self.ctx.device));
-                mosaic.encode(
+                self.mosaic.encode(
                     &self.ctx,
                     encoder,
                     &self.atlas_view,
@@ -439,36 +460,36 @@ impl Renderer {
 
     fn fill_instances(&mut self, scene: &Scene<'_>) -> Result<()> {
         let tiles = scene.grid.tiles();
-        self.instance_data.clear();
         let count = self.count;
-        let bad = |e: u32| Error::Other(format!("emoji index {e} is outside the atlas ({count})"));
-        match (scene.background, scene.tile_colors) {
-            (Background::Color([r, g, b]), _) => {
+        let record = |emoji: u32, [r, g, b]: [u8; 3]| {
+            if emoji < count {
+                Ok(TileRecord {
+                    emoji,
+                    background: [r, g, b, 255],
+                })
+            } else {
+                Err(Error::Other(format!(
+                    "emoji index {emoji} is outside the atlas ({count})"
+                )))
+            }
+        };
+        self.instance_data.clear();
+        match scene.fill {
+            Fill::Color(rgb) => {
                 for &e in scene.emoji {
-                    if e >= count {
-                        return Err(bad(e));
-                    }
-                    self.instance_data.push(TileRecord {
-                        emoji: e,
-                        background: [r, g, b, 255],
-                    });
+                    self.instance_data.push(record(e, rgb)?);
                 }
             }
-            (Background::Tile, Some(colors)) if colors.len() == tiles => {
-                for (&e, &[r, g, b]) in scene.emoji.iter().zip(colors) {
-                    if e >= count {
-                        return Err(bad(e));
-                    }
-                    self.instance_data.push(TileRecord {
-                        emoji: e,
-                        background: [r, g, b, 255],
-                    });
+            Fill::Tiles(colors) if colors.len() == tiles => {
+                for (&e, &rgb) in scene.emoji.iter().zip(colors) {
+                    self.instance_data.push(record(e, rgb)?);
                 }
             }
-            (Background::Tile, _) => {
-                return Err(Error::Other(
-                    "the tile background needs one mean colour per tile".into(),
-                ))
+            Fill::Tiles(colors) => {
+                return Err(Error::Other(format!(
+                    "{} tile colours for {tiles} tiles: the tile background needs one per tile",
+                    colors.len()
+                )))
             }
         }
         Ok(())

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::mosaic::MosaicPass;
-use super::{bind_group, texture_2d, uniform_buffer, GpuContext, Readback, TileRecord};
+use super::{
+    bind, bind_group, bind_group_layout, buffer, render_pass, texture_2d, uniform_buffer, wgsl, GpuContext, Readback,
+    RenderPipeline, TileRecord,
+};
 pub use super::{OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::atlas::Atlas;
 use crate::domain::MosaicFrame;
@@ -155,7 +158,7 @@ pub struct Renderer {
     /// The compute path's pass.
     mosaic: MosaicPass,
     module: wgpu::ShaderModule,
-    pipeline_layout: wgpu::PipelineLayout,
+    layout: wgpu::BindGroupLayout,
     bind_group: wgpu::BindGroup,
     pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
     params: wgpu::Buffer,
@@ -197,7 +200,7 @@ impl Renderer {
             ..Default::default()
         });
         let params = uniform_buffer::<Params>(device, "render params");
-        let layout = bind_group_layout(device);
+        let layout = layout(device);
         let bind_group = bind_group(
             device,
             "render",
@@ -208,22 +211,14 @@ impl Renderer {
                 params.as_entire_binding(),
             ],
         );
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("render"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("render"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("render.wgsl").into()),
-        });
+        let module = wgsl(device, "render", include_str!("render.wgsl"));
         let instances = Self::instance_buffer(device, 1024);
         Ok(Self {
             path: RenderPath::for_adapter(&ctx.adapter_info),
             atlas_view: view,
             mosaic: MosaicPass::new(device),
             module,
-            pipeline_layout,
+            layout,
             bind_group,
             pipelines: HashMap::new(),
             params,
@@ -240,12 +235,12 @@ impl Renderer {
     }
 
     fn instance_buffer(device: &wgpu::Device, tiles: u64) -> wgpu::Buffer {
-        device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("render instances"),
-            size: tiles * std::mem::size_of::<TileRecord>() as u64,
-            usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+        buffer(
+            device,
+            "render instances",
+            tiles * std::mem::size_of::<TileRecord>() as u64,
+            wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+        )
     }
 
     /// Renders offscreen at `out_width` x `out_height` and reads the image back.
@@ -437,19 +432,7 @@ impl Renderer {
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
 
         let pipeline = self.pipeline(target_format);
-        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("mosaic"),
-            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: target,
-                depth_slice: None,
-                resolve_target: None,
-                ops: wgpu::Operations {
-                    load: clear.map_or(wgpu::LoadOp::Load, wgpu::LoadOp::Clear),
-                    store: wgpu::StoreOp::Store,
-                },
-            })],
-            ..Default::default()
-        });
+        let mut pass = render_pass(encoder, "mosaic", target, clear);
         pass.set_pipeline(pipeline);
         pass.set_viewport(viewport[0], viewport[1], viewport[2], viewport[3], 0.0, 1.0);
         pass.set_bind_group(0, &self.bind_group, &[]);
@@ -496,40 +479,21 @@ impl Renderer {
     }
 
     fn pipeline(&mut self, format: wgpu::TextureFormat) -> &wgpu::RenderPipeline {
-        let (device, module, layout) = (&self.ctx.device, &self.module, &self.pipeline_layout);
+        let (device, module, layout) = (&self.ctx.device, &self.module, &self.layout);
         self.pipelines.entry(format).or_insert_with(|| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("mosaic"),
-                layout: Some(layout),
-                vertex: wgpu::VertexState {
-                    module,
-                    entry_point: Some("vs_main"),
-                    compilation_options: Default::default(),
-                    buffers: &[Some(wgpu::VertexBufferLayout {
-                        array_stride: std::mem::size_of::<TileRecord>() as u64,
-                        step_mode: wgpu::VertexStepMode::Instance,
-                        attributes: &wgpu::vertex_attr_array![0 => Uint32, 1 => Unorm8x4],
-                    })],
-                },
-                primitive: wgpu::PrimitiveState {
-                    topology: wgpu::PrimitiveTopology::TriangleStrip,
-                    ..Default::default()
-                },
-                depth_stencil: None,
-                multisample: Default::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module,
-                    entry_point: Some(if format.is_srgb() { "fs_srgb" } else { "fs_main" }),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format,
-                        blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
+            RenderPipeline {
+                label: "mosaic",
+                module,
+                layout,
+                entries: ("vs_main", if format.is_srgb() { "fs_srgb" } else { "fs_main" }),
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<TileRecord>() as u64,
+                    step_mode: wgpu::VertexStepMode::Instance,
+                    attributes: &wgpu::vertex_attr_array![0 => Uint32, 1 => Unorm8x4],
+                })],
+                blend: wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING,
+            }
+            .build(device, format)
         })
     }
 }
@@ -576,12 +540,12 @@ fn upload_atlas(ctx: &GpuContext, mips: &[(u32, u32, Vec<u8>)], (aw, ah): (u32, 
 }
 
 /// The render pass's one bind group: the atlas and its sampler (fragment), the parameters.
-fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    use super::bind;
+fn layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
     let fragment = wgpu::ShaderStages::FRAGMENT;
-    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("render"),
-        entries: &[
+    bind_group_layout(
+        device,
+        "render",
+        &[
             bind::at(
                 0,
                 fragment,
@@ -590,5 +554,5 @@ fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
             bind::at(1, fragment, bind::SAMPLER),
             bind::at(2, wgpu::ShaderStages::VERTEX_FRAGMENT, bind::UNIFORM),
         ],
-    })
+    )
 }

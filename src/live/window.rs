@@ -1,6 +1,6 @@
 //! The preview window: winit event loop + a wgpu surface on the pipeline's device. The mosaic
-//! is drawn straight into the surface texture at window resolution (the renderer samples the
-//! mipmapped atlas, so emoji stay crisp at any size), letterboxed to the source's aspect ratio.
+//! is drawn offscreen at its on-screen size (letterboxed to the source's aspect ratio, so the
+//! emoji stay crisp at any window size) and copied 1:1 onto the surface with the overlay.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

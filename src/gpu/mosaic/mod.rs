@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 
 /// Largest pre-scaled cell: the atlas's own resolution. Bigger tiles magnify bilinearly.
 const MAX_CELL: u32 = 64;
-/// Pre-scaled cells: premultiplied RGBA8 packed in one u32 per texel, because lavapipe fetches
-/// a 32-bit integer texel faster than it converts four unorm channels.
+/// Pre-scaled cells: premultiplied RGBA8, read with `textureLoad` (a texel fetch is one
+/// vector gather on lavapipe, a storage-buffer load at a per-lane address is not).
 const CELL_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 /// Output rows per invocation of the mosaic pass, as in `mosaic.wgsl`.
 const ROWS: u32 = 16;

@@ -1,4 +1,6 @@
-//! Draws the mosaic: one instanced quad per tile from the mipmapped emoji atlas.
+//! Draws the mosaic by one of two [`RenderPath`]s: one instanced quad per tile from the
+//! mipmapped emoji atlas (`render.wgsl`), or on a software rasteriser the compute pass of
+//! `gpu/mosaic/`.
 //!
 //! The atlas is mipmapped (premultiplied, box filtered) so emoji stay crisp and alias-free at
 //! any output size, from 4 px tiles on a phone preview to 64 px tiles in a 4K render.

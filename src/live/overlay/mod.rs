@@ -70,7 +70,8 @@ pub struct Overlay {
     /// One parameter buffer and bind group per blit slot, so several blits share a submit.
     blit_params: [wgpu::Buffer; BLIT_SLOTS],
     sampler: wgpu::Sampler,
-    /// The view each slot's bind group was made for; rebuilt when the texture is reallocated.
+    /// The view each slot's bind group was made for and that bind group; rebuilt when the
+    /// texture is reallocated, `None` until the slot's first blit.
     blit_bind: [Option<(wgpu::TextureView, wgpu::BindGroup)>; BLIT_SLOTS],
     srgb: bool,
 }
@@ -181,19 +182,22 @@ impl Overlay {
         alpha: f32,
     ) {
         let slot = slot.min(BLIT_SLOTS - 1);
-        if self.blit_bind[slot].as_ref().is_none_or(|(v, _)| v != frame) {
-            let bind = bind_group(
-                device,
-                "overlay blit",
-                &self.blit_layout,
-                &[
-                    self.blit_params[slot].as_entire_binding(),
-                    wgpu::BindingResource::TextureView(frame),
-                    wgpu::BindingResource::Sampler(&self.sampler),
-                ],
-            );
-            self.blit_bind[slot] = Some((frame.clone(), bind));
-        }
+        let bind = match &mut self.blit_bind[slot] {
+            Some((view, bind)) if view == frame => &*bind,
+            entry => {
+                let bind = bind_group(
+                    device,
+                    "overlay blit",
+                    &self.blit_layout,
+                    &[
+                        self.blit_params[slot].as_entire_binding(),
+                        wgpu::BindingResource::TextureView(frame),
+                        wgpu::BindingResource::Sampler(&self.sampler),
+                    ],
+                );
+                &entry.insert((frame.clone(), bind)).1
+            }
+        };
         let params = BlitParams {
             rect: [rect.x, rect.y, rect.w, rect.h],
             size: [target_size.0.max(1) as f32, target_size.1.max(1) as f32],
@@ -201,7 +205,6 @@ impl Overlay {
             decode: if self.srgb { 1.0 } else { 0.0 },
         };
         queue.write_buffer(&self.blit_params[slot], 0, bytemuck::bytes_of(&params));
-        let Some((_, bind)) = &self.blit_bind[slot] else { return };
         let mut pass = render_pass(encoder, "overlay blit", target, None);
         pass.set_pipeline(&self.blit_pipeline);
         pass.set_bind_group(0, bind, &[]);

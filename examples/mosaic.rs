@@ -8,6 +8,9 @@
 //! The default classifier is the ONNX model (it needs ONNX Runtime, as the emojicam binary
 //! does); `nearest` runs on the GPU alone.
 
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -74,6 +74,9 @@
 //! # Ok::<(), emojicam::Error>(())
 //! ```
 
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
 // The API: what other programs build on (documented, with `examples/mosaic.rs` as a user).
 pub mod atlas;
 pub mod classify;

@@ -1,5 +1,8 @@
 //! GPU passes against CPU references, on whatever adapter is present (lavapipe in CI).
 
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -8,7 +11,7 @@ use emojicam::classify::nearest::{error, NearestClassifier};
 use emojicam::classify::{Classifier, PATCH_BYTES};
 use emojicam::domain::Grid;
 use emojicam::frame::{Matrix, PixelFormat, Yuv};
-use emojicam::gpu::renderer::{RenderPath, Scene};
+use emojicam::gpu::renderer::{Fill, RenderPath, Scene};
 use emojicam::gpu::tiler::{quadrant_means, NEVER_CLASSIFIED};
 use emojicam::gpu::{AdapterPreference, Background, GpuContext, Renderer, Tiler, Tiles};
 use emojicam::source::{Source, VideoSource};
@@ -342,8 +345,7 @@ fn draws_each_tiles_emoji(path: RenderPath) {
         let scene = Scene {
             grid,
             emoji: &emoji,
-            background,
-            tile_colors: Some(&colors),
+            fill: Fill::new(background, &colors),
         };
         let frame = renderer.render_to_frame(&scene, 64, 48).unwrap();
         assert_eq!((frame.width, frame.height), (64, 48));
@@ -402,8 +404,7 @@ fn any_output_size(path: RenderPath) {
         let scene = Scene {
             grid,
             emoji: &emoji,
-            background: Background::Color([10, 200, 30]),
-            tile_colors: None,
+            fill: Fill::Color([10, 200, 30]),
         };
         let frame = renderer.render_to_frame(&scene, out_w, out_h).unwrap();
         assert_eq!(
@@ -418,15 +419,13 @@ fn any_output_size(path: RenderPath) {
     let bad = Scene {
         grid,
         emoji: &emoji,
-        background: Background::Tile,
-        tile_colors: None,
+        fill: Fill::Tiles(&[]),
     };
     assert!(renderer.render_to_frame(&bad, 10, 10).is_err());
     let short = Scene {
         grid,
         emoji: &emoji[..3],
-        background: Background::Color([0, 0, 0]),
-        tile_colors: None,
+        fill: Fill::Color([0, 0, 0]),
     };
     assert!(renderer.render_to_frame(&short, 10, 10).is_err());
     let out_of_atlas = vec![atlas.count(); 6];
@@ -458,8 +457,7 @@ fn render_paths_agree() {
         let scene = Scene {
             grid,
             emoji: &emoji,
-            background: Background::Tile,
-            tile_colors: Some(&colors),
+            fill: Fill::Tiles(&colors),
         };
         let mut frames = Vec::new();
         for path in PATHS {
@@ -550,8 +548,7 @@ fn partial_redraw_matches_full_redraw() {
             let scene = Scene {
                 grid,
                 emoji: &emoji,
-                background,
-                tile_colors: Some(&colors),
+                fill: Fill::new(background, &colors),
             };
             let got = incremental.render_to_frame(&scene, w, h).unwrap();
             // A second target in between (a window beside a recording) keeps its own state.
@@ -640,8 +637,7 @@ fn partial_redraw_per_target() {
         let scene = Scene {
             grid,
             emoji: &emoji,
-            background: Background::Color([90, 10, 10]),
-            tile_colors: None,
+            fill: Fill::Color([90, 10, 10]),
         };
         for (texture, view) in &targets {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
@@ -890,8 +886,7 @@ fn timings_720p() {
     let scene = Scene {
         grid: tiles.grid,
         emoji: &out,
-        background: Background::Color([0, 0, 0]),
-        tile_colors: None,
+        fill: Fill::Color([0, 0, 0]),
     };
     renderer.render_to_frame(&scene, 1280, 720).unwrap();
     let t0 = Instant::now();
@@ -960,8 +955,7 @@ fn renderer_encode_into_srgb_surface_format_matches_offscreen() {
     let scene = Scene {
         grid,
         emoji: &emoji,
-        background: Background::Color([40, 90, 200]),
-        tile_colors: None,
+        fill: Fill::Color([40, 90, 200]),
     };
     renderer.set_path(RenderPath::Quads);
     let offscreen = renderer.render_to_frame(&scene, 80, 40).unwrap();

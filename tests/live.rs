@@ -1,6 +1,9 @@
 //! Live mode end to end: the built binary in a window under Xvfb (screenshots compared with the
 //! offline render), headless recording stopped by SIGINT, and the no-camera / no-display errors.
 
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -223,6 +226,62 @@ fn wait_for_window(display: &str, child: &mut Child) -> String {
     panic!("no emojicam window appeared");
 }
 
+/// The live preview of `photo()` with 10 px tiles, in `display`, run in `dir`.
+fn spawn_window(display: &str, dir: &Path, runtime: &Path) -> Running {
+    let child = Command::new(BIN)
+        .args(["--tile", "10", "--input"])
+        .arg(photo())
+        .env("DISPLAY", display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", runtime)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn emojicam");
+    Running(child)
+}
+
+/// Screenshots of window `win` (saved as `path`) until one is `size` and `done`, or 40 s
+/// passed (the first frames may still be on their way on a loaded machine): the last one.
+fn shot_until(
+    display: &str,
+    win: &str,
+    path: &Path,
+    size: (u32, u32),
+    done: &dyn Fn(&image::RgbImage) -> bool,
+) -> image::RgbImage {
+    let t = Instant::now();
+    loop {
+        let shot = screenshot(display, win, path);
+        if t.elapsed() > Duration::from_secs(40) || (shot.dimensions() == size && done(&shot)) {
+            return shot;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// After 'o' the left half of the window shows the photo, fitted.
+fn assert_original_beside(display: &str, win: &str, dir: &Path, photo_img: &image::RgbImage) {
+    let size = photo_img.dimensions();
+    xdo(display, &["key", "o"]);
+    let (hw, hh) = (size.0 / 2, size.1 * (size.0 / 2) / size.0);
+    let small = image::imageops::resize(photo_img, hw, hh, image::imageops::FilterType::Triangle);
+    let left = |s: &image::RgbImage| {
+        let y0 = (size.1 - hh) / 2;
+        image::imageops::crop_imm(s, 0, y0, hw, hh).to_image()
+    };
+    let beside = shot_until(display, win, &dir.join("beside.png"), size, &|s| {
+        block_psnr(&left(s), &small, 4) > 22.0
+    });
+    let vs_photo = block_psnr(&left(&beside), &small, 4);
+    eprintln!("after 'o': left half vs the photo {vs_photo:.1} dB (4 px blocks)");
+    assert!(
+        vs_photo > 22.0,
+        "after 'o' the original should show beside the mosaic ({vs_photo:.1} dB)"
+    );
+}
+
 #[test]
 fn window_shows_the_mosaic_and_plus_enlarges_tiles() {
     let _serial = serial();
@@ -232,32 +291,13 @@ fn window_shows_the_mosaic_and_plus_enlarges_tiles() {
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let rt = runtime_dir();
-    let child = Command::new(BIN)
-        .args(["--tile", "10", "--input"])
-        .arg(photo())
-        .env("DISPLAY", &x.display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("XDG_RUNTIME_DIR", rt.path())
-        .current_dir(tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn emojicam");
-    let mut run = Running(child);
+    let mut run = spawn_window(&x.display, tmp.path(), rt.path());
     let win = wait_for_window(&x.display, &mut run.0);
     let photo_img = image::open(photo()).expect("photo").to_rgb8();
     let size = photo_img.dimensions();
     let ref10 = render(&photo(), &tmp.path().join("ref10.png"), 10, size);
-    // The first frames may still be on their way on a loaded machine: poll for the mosaic.
     let until = |done: &dyn Fn(&image::RgbImage) -> bool, name: &str| {
-        let t = Instant::now();
-        loop {
-            let shot = screenshot(&x.display, &win, &tmp.path().join(name));
-            if t.elapsed() > Duration::from_secs(40) || (shot.dimensions() == size && done(&shot)) {
-                return shot;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        shot_until(&x.display, &win, &tmp.path().join(name), size, done)
     };
     let shot = until(&|s| block_psnr(s, &ref10, 10) > 20.0, "shot10.png");
     assert_eq!(
@@ -294,21 +334,8 @@ fn window_shows_the_mosaic_and_plus_enlarges_tiles() {
         "after '+' the window should show 12 px tiles ({vs12:.1} vs {vs10:.1} dB)"
     );
 
-    // 'o' shows the original beside the mosaic: the left half holds the photo, fitted.
-    xdo(&x.display, &["key", "o"]);
-    let (hw, hh) = (size.0 / 2, size.1 * (size.0 / 2) / size.0);
-    let small = image::imageops::resize(&photo_img, hw, hh, image::imageops::FilterType::Triangle);
-    let left = |s: &image::RgbImage| {
-        let y0 = (size.1 - hh) / 2;
-        image::imageops::crop_imm(s, 0, y0, hw, hh).to_image()
-    };
-    let beside = until(&|s| block_psnr(&left(s), &small, 4) > 22.0, "beside.png");
-    let vs_photo = block_psnr(&left(&beside), &small, 4);
-    eprintln!("after 'o': left half vs the photo {vs_photo:.1} dB (4 px blocks)");
-    assert!(
-        vs_photo > 22.0,
-        "after 'o' the original should show beside the mosaic ({vs_photo:.1} dB)"
-    );
+    // 'o' shows the original beside the mosaic.
+    assert_original_beside(&x.display, &win, tmp.path(), &photo_img);
 
     xdo(&x.display, &["key", "q"]);
     let child = std::mem::replace(&mut run.0, Command::new("true").spawn().expect("true"));

@@ -1,6 +1,9 @@
 //! Media I/O: decoding real clips, encoding and reading back with ffprobe and our own
 //! decoders, text outputs, YUV reference values, the V4L2 writer, and error handling.
 
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -862,121 +865,63 @@ fn probe_stream(path: &Path, which: &str) -> Option<(String, f64)> {
     Some((codec, seconds))
 }
 
+const X264: &str = "-c:v libx264 -preset ultrafast";
+
+/// The clips `every_input_kind_decodes_like_ffmpeg` makes: file name, ffmpeg encoder
+/// arguments (split at spaces), and whether it has a tone for audio.
+const INPUT_KINDS: &[(&str, &[&str], bool)] = &[
+    ("baseline.mp4", &[X264, "-profile:v baseline -pix_fmt yuv420p"], true),
+    (
+        "main.mp4",
+        &[X264, "-profile:v main -pix_fmt yuv420p -c:a libmp3lame"],
+        true,
+    ),
+    (
+        "high-bframes.mp4",
+        &["-c:v libx264 -profile:v high -bf 3 -pix_fmt yuv420p -c:a aac"],
+        true,
+    ),
+    // An odd size (4:4:4 allows any size in H.264).
+    ("odd-444.mp4", &[X264, "-vf scale=641:361 -pix_fmt yuv444p"], false),
+    ("422.mp4", &[X264, "-pix_fmt yuv422p"], false),
+    ("10bit.mp4", &[X264, "-pix_fmt yuv420p10le"], false),
+    (
+        "interlaced.mp4",
+        &["-c:v libx264 -flags +ildct+ilme -pix_fmt yuv420p"],
+        false,
+    ),
+    ("h264.mov", &[X264, "-pix_fmt yuv420p -c:a aac"], true),
+    (
+        "hevc.mp4",
+        &["-c:v libx265 -preset ultrafast -x265-params log-level=error -tag:v hvc1"],
+        false,
+    ),
+    (
+        "vp9.webm",
+        &["-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -c:a libopus"],
+        true,
+    ),
+    (
+        "av1.mkv",
+        &["-c:v libaom-av1 -usage realtime -cpu-used 8 -c:a libopus"],
+        true,
+    ),
+    ("mpeg4.avi", &["-c:v mpeg4 -q:v 3"], false),
+    // VP8 with alternate reference frames (frames decoded but never shown).
+    (
+        "vp8-altref.webm",
+        &["-c:v libvpx -auto-alt-ref 1 -lag-in-frames 8 -b:v 300k"],
+        false,
+    ),
+    ("anim.gif", &[], false),
+];
+
 #[test]
 fn every_input_kind_decodes_like_ffmpeg() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let x264 = ["-c:v", "libx264", "-preset", "ultrafast"];
-    let cases: Vec<(&str, Vec<&str>, bool)> = vec![
-        (
-            "baseline.mp4",
-            [&x264[..], &["-profile:v", "baseline", "-pix_fmt", "yuv420p"]].concat(),
-            true,
-        ),
-        (
-            "main.mp4",
-            [
-                &x264[..],
-                &["-profile:v", "main", "-pix_fmt", "yuv420p", "-c:a", "libmp3lame"],
-            ]
-            .concat(),
-            true,
-        ),
-        (
-            "high-bframes.mp4",
-            vec![
-                "-c:v",
-                "libx264",
-                "-profile:v",
-                "high",
-                "-bf",
-                "3",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-            ],
-            true,
-        ),
-        // An odd size (4:4:4 allows any size in H.264).
-        (
-            "odd-444.mp4",
-            [&x264[..], &["-vf", "scale=641:361", "-pix_fmt", "yuv444p"]].concat(),
-            false,
-        ),
-        ("422.mp4", [&x264[..], &["-pix_fmt", "yuv422p"]].concat(), false),
-        ("10bit.mp4", [&x264[..], &["-pix_fmt", "yuv420p10le"]].concat(), false),
-        (
-            "interlaced.mp4",
-            vec!["-c:v", "libx264", "-flags", "+ildct+ilme", "-pix_fmt", "yuv420p"],
-            false,
-        ),
-        (
-            "h264.mov",
-            [&x264[..], &["-pix_fmt", "yuv420p", "-c:a", "aac"]].concat(),
-            true,
-        ),
-        (
-            "hevc.mp4",
-            vec![
-                "-c:v",
-                "libx265",
-                "-preset",
-                "ultrafast",
-                "-x265-params",
-                "log-level=error",
-                "-tag:v",
-                "hvc1",
-            ],
-            false,
-        ),
-        (
-            "vp9.webm",
-            vec![
-                "-c:v",
-                "libvpx-vp9",
-                "-deadline",
-                "realtime",
-                "-cpu-used",
-                "8",
-                "-c:a",
-                "libopus",
-            ],
-            true,
-        ),
-        (
-            "av1.mkv",
-            vec![
-                "-c:v",
-                "libaom-av1",
-                "-usage",
-                "realtime",
-                "-cpu-used",
-                "8",
-                "-c:a",
-                "libopus",
-            ],
-            true,
-        ),
-        ("mpeg4.avi", vec!["-c:v", "mpeg4", "-q:v", "3"], false),
-        // VP8 with alternate reference frames (frames decoded but never shown).
-        (
-            "vp8-altref.webm",
-            vec![
-                "-c:v",
-                "libvpx",
-                "-auto-alt-ref",
-                "1",
-                "-lag-in-frames",
-                "8",
-                "-b:v",
-                "300k",
-            ],
-            false,
-        ),
-        ("anim.gif", vec![], false),
-    ];
-    for (name, args, tone) in cases {
+    for &(name, args, tone) in INPUT_KINDS {
+        let args: Vec<&str> = args.iter().flat_map(|a| a.split(' ')).collect();
         let path = clip(d, name, &args, tone);
         let mut src = source::open(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let info = src.info().clone();

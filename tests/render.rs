@@ -1,5 +1,8 @@
 //! `emojicam render` end to end on the software GPU, with the real model, atlas, photos and video.
 
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
 mod common;
 
 use common::*;

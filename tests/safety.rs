@@ -2,6 +2,9 @@
 //! outputs never replace anything, signals clean up, inputs are only files and FIFOs, outputs
 //! of every kind are written as such, damage is never silent, and nothing panics.
 
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! likeness cost, a still scene stays still with it, and the model scores emoji as drawn over
 //! the chosen background (so `--background tile` matches the exhaustive search).
 
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
 mod common;
 
 use common::*;

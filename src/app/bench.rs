@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::bench_input::{load_frames, resize};
+use super::stats::{median, percentile};
 use crate::cli::{parse_size, BenchArgs};
 use emojicam::classify::nearest::error;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
@@ -31,19 +32,6 @@ struct Acc {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn median(v: &[f64]) -> f64 {
-    percentile(v, 0.5)
-}
-
-fn percentile(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    s[((s.len() - 1) as f64 * p).round() as usize]
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {

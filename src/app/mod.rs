@@ -8,6 +8,7 @@ pub mod live;
 pub mod live_bench;
 pub mod render;
 pub mod render_bench;
+mod stats;
 
 use std::sync::Arc;
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::live_bench::{make_clip, number_before};
+use super::stats::median;
 use crate::cli::BenchArgs;
 
 /// Frames of the handheld footage in its clip (all 145 of it).
@@ -74,17 +75,6 @@ fn run_once(binary: &Path, clip: &Path, args: &BenchArgs, out: &Path) -> Result<
             text.lines().rev().take(8).collect::<Vec<_>>().join("\n")
         )
     })
-}
-
-/// The median; of an even count, the mean of the middle two.
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    match s.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
 }
 
 /// The render runs: each footage, `--render-rounds` rounds of this build and
@@ -189,12 +179,5 @@ mod tests {
         let one = "emojicam: 1 frame 64x64 -> a.png (7x7 tiles of 10 px, onnx) in 0.30 s, 3.3 fps\n";
         assert_eq!(RenderReport::parse(one, 1.0).map(|r| r.frames), Some(1));
         assert!(RenderReport::parse("emojicam: error: no such file\n", 1.0).is_none());
-    }
-
-    #[test]
-    fn median_of_an_even_count_is_the_middle_mean() {
-        assert_eq!(median(&[4.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.5, 6.9]), 5.7);
-        assert_eq!(median(&[]), 0.0);
     }
 }

@@ -6,7 +6,7 @@ mod readback;
 pub mod renderer;
 pub mod tiler;
 
-pub use renderer::{Renderer, Scene};
+pub use renderer::{Fill, Renderer, Scene};
 pub use tiler::{Tiler, Tiles};
 
 pub use crate::error::GpuError;
@@ -106,6 +106,122 @@ macro_rules! assert_layout {
 }
 pub(crate) use assert_layout;
 
+/// A shader module of WGSL `source` (a pass's `include_str!("<pass>.wgsl")`).
+pub(crate) fn wgsl(device: &wgpu::Device, label: &str, source: &'static str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
+}
+
+/// A bind group layout of `entries` (made with [`bind`]).
+pub(crate) fn bind_group_layout(
+    device: &wgpu::Device,
+    label: &str,
+    entries: &[wgpu::BindGroupLayoutEntry],
+) -> wgpu::BindGroupLayout {
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries,
+    })
+}
+
+/// A pipeline layout of one bind group, `layout`: what every pass binds.
+fn pipeline_layout(device: &wgpu::Device, label: &str, layout: &wgpu::BindGroupLayout) -> wgpu::PipelineLayout {
+    device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    })
+}
+
+/// A render pipeline drawing triangle strips of `module`'s `entries` (vertex, fragment) with
+/// one bind group of `layout`, from `buffers`, blended with `blend` onto a `format` target.
+pub(crate) struct RenderPipeline<'a> {
+    pub label: &'a str,
+    pub module: &'a wgpu::ShaderModule,
+    pub layout: &'a wgpu::BindGroupLayout,
+    pub entries: (&'a str, &'a str),
+    pub buffers: &'a [Option<wgpu::VertexBufferLayout<'a>>],
+    pub blend: wgpu::BlendState,
+}
+
+impl RenderPipeline<'_> {
+    pub fn build(&self, device: &wgpu::Device, format: wgpu::TextureFormat) -> wgpu::RenderPipeline {
+        let layout = pipeline_layout(device, self.label, self.layout);
+        device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some(self.label),
+            layout: Some(&layout),
+            vertex: wgpu::VertexState {
+                module: self.module,
+                entry_point: Some(self.entries.0),
+                compilation_options: Default::default(),
+                buffers: self.buffers,
+            },
+            primitive: wgpu::PrimitiveState {
+                topology: wgpu::PrimitiveTopology::TriangleStrip,
+                ..Default::default()
+            },
+            depth_stencil: None,
+            multisample: Default::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: self.module,
+                entry_point: Some(self.entries.1),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format,
+                    blend: Some(self.blend),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        })
+    }
+}
+
+/// A render pass drawing into all of `target`, which it first clears to `clear` or, without
+/// it, keeps as it is.
+pub(crate) fn render_pass<'e>(
+    encoder: &'e mut wgpu::CommandEncoder,
+    label: &str,
+    target: &wgpu::TextureView,
+    clear: Option<wgpu::Color>,
+) -> wgpu::RenderPass<'e> {
+    encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: Some(label),
+        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+            view: target,
+            depth_slice: None,
+            resolve_target: None,
+            ops: wgpu::Operations {
+                load: clear.map_or(wgpu::LoadOp::Load, wgpu::LoadOp::Clear),
+                store: wgpu::StoreOp::Store,
+            },
+        })],
+        ..Default::default()
+    })
+}
+
+/// Writes all of `texture`'s first level from `data`, rows `bytes_per_row` apart.
+pub(crate) fn write_texture(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8], bytes_per_row: u32) {
+    let (width, height) = (texture.width(), texture.height());
+    queue.write_texture(
+        texture.as_image_copy(),
+        data,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(bytes_per_row),
+            rows_per_image: Some(height),
+        },
+        wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+    );
+}
+
 /// A compute pipeline (named `label`) running `entry` of `module` with one bind group of
 /// `layout`. `WORKGROUP` and `constants` set the module's pipeline-overridable constants
 /// (`override` declarations); naming one the module does not declare is an error.
@@ -121,11 +237,7 @@ pub(crate) fn compute_pipeline(
         .chain(constants.iter().copied())
         .map(|(name, value)| (name, f64::from(value)))
         .collect();
-    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(label),
-        bind_group_layouts: &[Some(layout)],
-        immediate_size: 0,
-    });
+    let pipeline_layout = pipeline_layout(device, label, layout);
     device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(label),
         layout: Some(&pipeline_layout),

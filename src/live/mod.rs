@@ -1,10 +1,12 @@
-//! Live mode: a capture thread feeds the shared pipeline; the mosaic goes to a preview window
-//! and/or to sinks on their own threads (MP4 recorder, virtual camera, Y4M stream).
+//! Live mode: the frame reader's thread feeds the shared pipeline; the mosaic goes to a
+//! preview window and/or to sinks on their own threads (MP4 recorder, virtual camera, Y4M
+//! stream).
 //!
 //! ```text
-//! capture thread --bounded(1), newest wins--> pipeline (event loop or headless loop)
-//!                                               |-> window surface (+ overlay)
-//!                                               |-> recorder / virtual camera / stream threads
+//! FrameReader (Keep::Newest) --newest frame--> Session: pipeline (event loop or headless loop)
+//!                                                |-> window: offscreen mosaic + overlay
+//!                                                |-> SinkThreads (Policy::DropAndCount):
+//!                                                    recorder / virtual camera / stream
 //! ```
 
 pub mod font;

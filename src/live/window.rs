@@ -1,6 +1,6 @@
 //! The preview window: winit event loop + a wgpu surface on the pipeline's device. The mosaic
-//! is drawn straight into the surface texture at window resolution (the renderer samples the
-//! mipmapped atlas, so emoji stay crisp at any size), letterboxed to the source's aspect ratio.
+//! is drawn offscreen at its on-screen size (letterboxed to the source's aspect ratio, so the
+//! emoji stay crisp at any window size) and copied 1:1 onto the surface with the overlay.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -51,7 +51,8 @@ struct Gfx {
     config: wgpu::SurfaceConfiguration,
     gpu: Arc<GpuContext>,
     overlay: Overlay,
-    /// The mosaic at its on-screen size, before it is copied onto the surface.
+    /// The mosaic at its on-screen size, before it is copied onto the surface; `None` until
+    /// the first frame is drawn (its size is the letterboxed mosaic's).
     mosaic: Option<(wgpu::Texture, wgpu::TextureView)>,
 }
 
@@ -241,27 +242,19 @@ impl WindowApp {
         // keeps its own background until the next frame brings the colours.
         let wanted = session.pipeline.settings().background;
         let has_colors = mosaic.tile_colors.len() == mosaic.emoji.len();
-        let scene = Scene {
-            grid,
-            emoji: &mosaic.emoji,
-            background: if wanted == Background::Tile && !has_colors {
-                mosaic.background
-            } else {
-                wanted
-            },
-            tile_colors: Some(&mosaic.tile_colors),
+        let scene = if wanted == Background::Tile && !has_colors {
+            Scene::of(mosaic)
+        } else {
+            Scene::over(mosaic, wanted)
         };
         // The mosaic is rendered offscreen at exactly its on-screen size and copied 1:1 onto
         // the surface: drawing the renderer straight into lavapipe's sRGB swapchain image hung
         // the queue (Mesa 22.3), and this costs one full-window copy.
-        gfx.ensure_mosaic(&mosaic_rect);
-        let Some((mosaic_texture, mosaic_view)) = &gfx.mosaic else {
-            return Ok(());
-        };
+        let (mosaic_texture, mosaic_view) = gfx.mosaic_target(&mosaic_rect);
         session
             .pipeline
             .renderer()
-            .draw(&mut encoder, mosaic_texture, mosaic_view, &scene)?;
+            .draw(&mut encoder, &mosaic_texture, &mosaic_view, &scene)?;
         let original = original_rect
             .zip(session.pipeline.frame_view())
             .map(|(rect, frame_view)| {
@@ -269,7 +262,7 @@ impl WindowApp {
                 (frame_view, rect, alpha)
             });
         let text = overlay_text(self.show_stats.then(|| session.stats_text()), self.show_help);
-        gfx.draw_layers(&mut encoder, &view, mosaic_rect, original, &text);
+        gfx.draw_layers(&mut encoder, &view, (&mosaic_view, mosaic_rect), original, &text);
         gfx.gpu.queue.submit([encoder.finish()]);
         gfx.window.pre_present_notify();
         gfx.gpu.queue.present(surface_texture);
@@ -392,33 +385,30 @@ impl Gfx {
         })
     }
 
-    /// Records onto the surface `view`: the offscreen mosaic at `mosaic_rect`, the original
-    /// (its view, where, and its opacity) when shown, and the overlay `text`.
+    /// Records onto the surface `view`: the offscreen mosaic (its view and where), the
+    /// original (its view, where, and its opacity) when shown, and the overlay `text`.
     fn draw_layers(
         &mut self,
         encoder: &mut wgpu::CommandEncoder,
         view: &wgpu::TextureView,
-        mosaic_rect: Rect,
+        (mosaic_view, mosaic_rect): (&wgpu::TextureView, Rect),
         original: Option<(&wgpu::TextureView, Rect, f32)>,
         text: &str,
     ) {
         let (w, h) = (self.config.width, self.config.height);
         let (device, queue) = (&self.gpu.device, &self.gpu.queue);
         self.overlay.clear(encoder, view);
-        if let Some((_, mosaic_view)) = &self.mosaic {
-            let o = &mut self.overlay;
-            o.draw_original(
-                SLOT_MOSAIC,
-                device,
-                queue,
-                encoder,
-                view,
-                (w, h),
-                mosaic_view,
-                mosaic_rect,
-                1.0,
-            );
-        }
+        self.overlay.draw_original(
+            SLOT_MOSAIC,
+            device,
+            queue,
+            encoder,
+            view,
+            (w, h),
+            mosaic_view,
+            mosaic_rect,
+            1.0,
+        );
         if let Some((frame_view, rect, alpha)) = original {
             let o = &mut self.overlay;
             o.draw_original(
@@ -438,28 +428,26 @@ impl Gfx {
             .draw_text(device, queue, encoder, view, (w, h), text, scale);
     }
 
-    /// Makes the offscreen mosaic texture `rect`'s size (remade when the size changed).
-    fn ensure_mosaic(&mut self, rect: &Rect) {
-        let (mw, mh) = (rect.w.max(1.0) as u32, rect.h.max(1.0) as u32);
-        if self
-            .mosaic
-            .as_ref()
-            .is_some_and(|(t, _)| t.width() != mw || t.height() != mh)
-        {
-            self.mosaic = None;
-        }
-        let device = &self.gpu.device;
-        self.mosaic.get_or_insert_with(|| {
-            let texture = crate::gpu::texture_2d(
-                device,
-                "window mosaic",
-                (mw, mh),
-                OFFSCREEN_FORMAT,
-                TARGET_USAGE | wgpu::TextureUsages::TEXTURE_BINDING,
-            );
-            let view = texture.create_view(&Default::default());
-            (texture, view)
-        });
+    /// The offscreen mosaic texture and its view at `rect`'s size (remade when the size
+    /// changed).
+    fn mosaic_target(&mut self, rect: &Rect) -> (wgpu::Texture, wgpu::TextureView) {
+        let size = (rect.w.max(1.0) as u32, rect.h.max(1.0) as u32);
+        let (texture, view) = match self.mosaic.take() {
+            Some((t, v)) if (t.width(), t.height()) == size => (t, v),
+            _ => {
+                let texture = crate::gpu::texture_2d(
+                    &self.gpu.device,
+                    "window mosaic",
+                    size,
+                    OFFSCREEN_FORMAT,
+                    TARGET_USAGE | wgpu::TextureUsages::TEXTURE_BINDING,
+                );
+                let view = texture.create_view(&Default::default());
+                (texture, view)
+            }
+        };
+        self.mosaic = Some((texture.clone(), view.clone()));
+        (texture, view)
     }
 }
 

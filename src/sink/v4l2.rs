@@ -16,13 +16,10 @@ use super::{image_of, Sink};
 use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::source::v4l2::{self as ioctl, Format, StreamParm, CAP_VIDEO_OUTPUT};
+use crate::source::v4l2::{self as ioctl, CAP_VIDEO_OUTPUT};
 
 /// YUYV fourcc ('Y','U','Y','V').
 pub const FOURCC_YUYV: u32 = 0x5659_5559;
-const V4L2_BUF_TYPE_VIDEO_OUTPUT: u32 = 2;
-const V4L2_FIELD_NONE: u32 = 1;
-const V4L2_COLORSPACE_SRGB: u32 = 8;
 
 /// Where YUYV frames go.
 pub trait VideoOutputDevice: Send {
@@ -94,26 +91,14 @@ impl VideoOutputDevice for V4l2Device {
         } else {
             width * height * 3 / 2
         };
-        let mut fmt = Format {
-            kind: V4L2_BUF_TYPE_VIDEO_OUTPUT,
-            _pad: 0,
-            pix: [
-                width,
-                height,
-                fourcc,
-                V4L2_FIELD_NONE,
-                bpl,
-                size,
-                V4L2_COLORSPACE_SRGB,
-                0,
-                0,
-                0,
-                0,
-                0,
-            ],
-            _rest: [0; 152],
+        let format = v4l::Format {
+            field_order: v4l::format::FieldOrder::Progressive,
+            stride: bpl,
+            size,
+            colorspace: v4l::format::Colorspace::SRGB,
+            ..v4l::Format::new(width, height, v4l::FourCC::from(fourcc))
         };
-        if let Err(err) = ioctl::ioctl(self.file.as_raw_fd(), &mut fmt) {
+        if let Err(err) = ioctl::set_output_format(self.file.as_raw_fd(), format) {
             return Err(vcam(match err.raw_os_error() {
                 Some(libc::EBUSY) => format!(
                     "{} is busy: another program holds it with a different format (close it and retry)",
@@ -126,14 +111,7 @@ impl VideoOutputDevice for V4l2Device {
     }
 
     fn set_rate(&mut self, num: u32, den: u32) -> Result<()> {
-        let mut parm = StreamParm {
-            kind: V4L2_BUF_TYPE_VIDEO_OUTPUT,
-            capability: 0,
-            outputmode: 0,
-            timeperframe: [den, num],
-            _rest: [0; 46],
-        };
-        ioctl::ioctl(self.file.as_raw_fd(), &mut parm)
+        ioctl::set_output_rate(self.file.as_raw_fd(), num, den)
             .map_err(|err| vcam(format!("{}: cannot set {num}/{den} fps: {err}", self.path.display())))
     }
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use super::renderer::{Renderer, Scene};
 use super::{
-    assert_layout, bind, bind_group, buffer, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext,
-    Readback, OFFSCREEN_FORMAT, TARGET_USAGE, WORKGROUP,
+    assert_layout, bind, bind_group, bind_group_layout, buffer, compute_pipeline, dispatch, texture_2d, uniform_buffer,
+    wgsl, GpuContext, Readback, OFFSCREEN_FORMAT, TARGET_USAGE, WORKGROUP,
 };
 use crate::error::{Error, Result};
 use crate::frame::{I420Frame, I420Layout, Matrix};
@@ -118,26 +118,24 @@ pub struct I420Pass {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
-    /// The texture and planes for the size last drawn at.
+    /// The texture and planes for the size last drawn at; `None` until the first frame.
     target: Option<Target>,
 }
 
 impl I420Pass {
     pub fn new(ctx: Arc<GpuContext>) -> Self {
         let device = &ctx.device;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("i420"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("i420.wgsl").into()),
-        });
+        let module = wgsl(device, "i420", include_str!("i420.wgsl"));
         let float = wgpu::TextureSampleType::Float { filterable: false };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("i420"),
-            entries: &[
+        let layout = bind_group_layout(
+            device,
+            "i420",
+            &[
                 bind::compute(0, bind::texture(float)),
                 bind::compute(1, bind::UNIFORM),
                 bind::compute(2, bind::storage(false)),
             ],
-        });
+        );
         Self {
             pipeline: compute_pipeline(device, "i420", &module, &layout, "i420", &[]),
             params: uniform_buffer::<Params>(device, "i420 params"),

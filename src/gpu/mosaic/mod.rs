@@ -7,16 +7,16 @@
 //! mean colour exact), and a frame costs one buffer load and one store per pixel.
 
 use super::{
-    assert_layout, bind, bind_group, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext, TileRecord,
-    OFFSCREEN_FORMAT, WORKGROUP,
+    assert_layout, bind, bind_group, bind_group_layout, buffer, compute_pipeline, dispatch, texture_2d, uniform_buffer,
+    wgsl, write_texture, GpuContext, TileRecord, OFFSCREEN_FORMAT, WORKGROUP,
 };
 use crate::domain::Grid;
 use crate::error::{Error, Result};
 
 /// Largest pre-scaled cell: the atlas's own resolution. Bigger tiles magnify bilinearly.
 const MAX_CELL: u32 = 64;
-/// Pre-scaled cells: premultiplied RGBA8 packed in one u32 per texel, because lavapipe fetches
-/// a 32-bit integer texel faster than it converts four unorm channels.
+/// Pre-scaled cells: premultiplied RGBA8, read with `textureLoad` (a texel fetch is one
+/// vector gather on lavapipe, a storage-buffer load at a per-lane address is not).
 const CELL_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 /// Output rows per invocation of the mosaic pass, as in `mosaic.wgsl`.
 const ROWS: u32 = 16;
@@ -125,30 +125,8 @@ fn tile_starts(map: &[u32], tiles: u32, out: &mut Vec<u32>) {
 }
 
 fn dirty_buffer(device: &wgpu::Device, tiles: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("mosaic dirty tiles"),
-        size: tiles * 4,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
-}
-
-fn write_texture(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8], texel: u32) {
-    let (w, h) = (texture.width(), texture.height());
-    queue.write_texture(
-        texture.as_image_copy(),
-        data,
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(w * texel),
-            rows_per_image: Some(h),
-        },
-        wgpu::Extent3d {
-            width: w,
-            height: h,
-            depth_or_array_layers: 1,
-        },
-    );
+    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+    buffer(device, "mosaic dirty tiles", tiles * 4, usage)
 }
 
 pub(crate) struct MosaicPass {
@@ -157,9 +135,11 @@ pub(crate) struct MosaicPass {
     mosaic_tiles: wgpu::ComputePipeline,
     mosaic_layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
-    /// The atlas pre-scaled to the cell size last drawn at.
+    /// The atlas pre-scaled to the cell size last drawn at; `None` until the first frame (the
+    /// cell size follows the output size).
     cells: Option<Cells>,
-    /// The tile texture and pixel maps for the geometry last drawn at.
+    /// The tile texture and pixel maps for the geometry last drawn at; `None` until the first
+    /// frame.
     layout: Option<Layout>,
     /// Scratch for [`Layout::new`]'s maps, reused.
     map_data: Vec<u32>,
@@ -172,15 +152,13 @@ pub(crate) struct MosaicPass {
 
 impl MosaicPass {
     pub fn new(device: &wgpu::Device) -> Self {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("mosaic"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("mosaic.wgsl").into()),
-        });
+        let module = wgsl(device, "mosaic", include_str!("mosaic.wgsl"));
         let float = wgpu::TextureSampleType::Float { filterable: false };
         let uint = wgpu::TextureSampleType::Uint;
-        let mosaic_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("mosaic"),
-            entries: &[
+        let mosaic_layout = bind_group_layout(
+            device,
+            "mosaic",
+            &[
                 bind::compute(0, bind::texture(float)),
                 bind::compute(1, bind::texture(uint)),
                 bind::compute(2, bind::texture(uint)),
@@ -188,7 +166,7 @@ impl MosaicPass {
                 bind::compute(4, bind::storage_texture(OFFSCREEN_FORMAT)),
                 bind::compute(5, bind::storage(true)),
             ],
-        });
+        );
         let pipeline = |entry| compute_pipeline(device, entry, &module, &mosaic_layout, entry, &[("ROWS", ROWS)]);
         Self {
             prescale: Prescale::new(device, &module),
@@ -260,7 +238,8 @@ impl MosaicPass {
         if partial && dirty.is_empty() {
             return Ok(());
         }
-        write_texture(&ctx.queue, &layout.tiles, bytemuck::cast_slice(tiles), 8);
+        let row = grid.cols * std::mem::size_of::<TileRecord>() as u32;
+        write_texture(&ctx.queue, &layout.tiles, bytemuck::cast_slice(tiles), row);
         if partial {
             if self.dirty_buffer.size() < dirty.len() as u64 * 4 {
                 self.dirty_buffer = dirty_buffer(&ctx.device, (dirty.len() as u64).next_power_of_two());
@@ -319,14 +298,15 @@ struct Cells {
 impl Prescale {
     fn new(device: &wgpu::Device, module: &wgpu::ShaderModule) -> Self {
         let float = wgpu::TextureSampleType::Float { filterable: false };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("mosaic prescale"),
-            entries: &[
+        let layout = bind_group_layout(
+            device,
+            "mosaic prescale",
+            &[
                 bind::compute(0, bind::texture(float)),
                 bind::compute(1, bind::UNIFORM),
                 bind::compute(2, bind::storage_texture(CELL_FORMAT)),
             ],
-        });
+        );
         Self {
             pipeline: compute_pipeline(device, "prescale", module, &layout, "prescale", &[("ROWS", ROWS)]),
             params: uniform_buffer::<PrescaleParams>(device, "mosaic prescale params"),
@@ -427,7 +407,7 @@ impl Layout {
             wgpu::TextureFormat::R32Uint,
             wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
         );
-        write_texture(&ctx.queue, &maps, bytemuck::cast_slice(map_data), 4);
+        write_texture(&ctx.queue, &maps, bytemuck::cast_slice(map_data), len as u32 * 4);
         let tiles = texture_2d(
             &ctx.device,
             "mosaic tiles",

@@ -1,4 +1,6 @@
-//! Draws the mosaic: one instanced quad per tile from the mipmapped emoji atlas.
+//! Draws the mosaic by one of two [`RenderPath`]s: one instanced quad per tile from the
+//! mipmapped emoji atlas (`render.wgsl`), or on a software rasteriser the compute pass of
+//! `gpu/mosaic/`.
 //!
 //! The atlas is mipmapped (premultiplied, box filtered) so emoji stay crisp and alias-free at
 //! any output size, from 4 px tiles on a phone preview to 64 px tiles in a 4K render.
@@ -7,7 +9,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::mosaic::MosaicPass;
-use super::{bind_group, texture_2d, uniform_buffer, GpuContext, Readback, TileRecord};
+use super::{
+    bind, bind_group, bind_group_layout, buffer, render_pass, texture_2d, uniform_buffer, wgsl, GpuContext, Readback,
+    RenderPipeline, TileRecord,
+};
 pub use super::{OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::atlas::Atlas;
 use crate::domain::MosaicFrame;
@@ -15,25 +20,48 @@ pub use crate::domain::{Background, Grid};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 
+/// What is drawn behind each emoji.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill<'a> {
+    /// One colour behind every tile.
+    Color([u8; 3]),
+    /// A colour per tile, row-major (each tile's mean colour for [`Background::Tile`]); a
+    /// count other than the grid's tile count is an error when drawn.
+    Tiles(&'a [[u8; 3]]),
+}
+
+impl<'a> Fill<'a> {
+    /// `background`'s fill: its colour, or for [`Background::Tile`] `tile_colors`.
+    pub fn new(background: Background, tile_colors: &'a [[u8; 3]]) -> Self {
+        match background {
+            Background::Color(rgb) => Fill::Color(rgb),
+            Background::Tile => Fill::Tiles(tile_colors),
+        }
+    }
+}
+
 /// Everything one mosaic frame needs to be drawn.
 #[derive(Clone, Copy, Debug)]
 pub struct Scene<'a> {
     pub grid: Grid,
     /// Atlas index per tile, row-major.
     pub emoji: &'a [u32],
-    pub background: Background,
-    /// Per-tile mean colours; required for [`Background::Tile`].
-    pub tile_colors: Option<&'a [[u8; 3]]>,
+    pub fill: Fill<'a>,
 }
 
 impl<'a> Scene<'a> {
     /// The scene of a classified frame, drawn over the background it was classified with.
     pub fn of(mosaic: &'a MosaicFrame) -> Self {
+        Self::over(mosaic, mosaic.background)
+    }
+
+    /// The scene of a classified frame drawn over `background`: [`Background::Tile`] takes
+    /// the frame's tile colours (which it has only when it was classified over them).
+    pub fn over(mosaic: &'a MosaicFrame, background: Background) -> Self {
         Scene {
             grid: mosaic.grid,
             emoji: &mosaic.emoji,
-            background: mosaic.background,
-            tile_colors: Some(&mosaic.tile_colors),
+            fill: Fill::new(background, &mosaic.tile_colors),
         }
     }
 }
@@ -129,16 +157,17 @@ pub struct Renderer {
     ctx: Arc<GpuContext>,
     path: RenderPath,
     atlas_view: wgpu::TextureView,
-    /// The compute path's pass, built the first time that path draws.
-    mosaic: Option<MosaicPass>,
+    /// The compute path's pass.
+    mosaic: MosaicPass,
     module: wgpu::ShaderModule,
-    pipeline_layout: wgpu::PipelineLayout,
+    layout: wgpu::BindGroupLayout,
     bind_group: wgpu::BindGroup,
     pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
     params: wgpu::Buffer,
     instances: wgpu::Buffer,
     instance_data: Vec<TileRecord>,
-    /// The last offscreen target, kept for the next frame of the same size.
+    /// The offscreen target of the last [`Self::render_into`], kept for the next frame of the
+    /// same size; `None` until the first offscreen frame (a window's frames need none).
     target: Option<Target>,
     count: u32,
     cell: u32,
@@ -173,7 +202,7 @@ impl Renderer {
             ..Default::default()
         });
         let params = uniform_buffer::<Params>(device, "render params");
-        let layout = bind_group_layout(device);
+        let layout = layout(device);
         let bind_group = bind_group(
             device,
             "render",
@@ -184,22 +213,14 @@ impl Renderer {
                 params.as_entire_binding(),
             ],
         );
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("render"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("render"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("render.wgsl").into()),
-        });
+        let module = wgsl(device, "render", include_str!("render.wgsl"));
         let instances = Self::instance_buffer(device, 1024);
         Ok(Self {
             path: RenderPath::for_adapter(&ctx.adapter_info),
             atlas_view: view,
-            mosaic: None,
+            mosaic: MosaicPass::new(device),
             module,
-            pipeline_layout,
+            layout,
             bind_group,
             pipelines: HashMap::new(),
             params,
@@ -216,12 +237,12 @@ impl Renderer {
     }
 
     fn instance_buffer(device: &wgpu::Device, tiles: u64) -> wgpu::Buffer {
-        device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("render instances"),
-            size: tiles * std::mem::size_of::<TileRecord>() as u64,
-            usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+        buffer(
+            device,
+            "render instances",
+            tiles * std::mem::size_of::<TileRecord>() as u64,
+            wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+        )
     }
 
     /// Renders offscreen at `out_width` x `out_height` and reads the image back.
@@ -285,7 +306,7 @@ impl Renderer {
     /// whole target was drawn (always on the quads path).
     pub fn redrawn(&self) -> Option<usize> {
         match self.path {
-            RenderPath::Compute => self.mosaic.as_ref().and_then(MosaicPass::redrawn),
+            RenderPath::Compute => self.mosaic.redrawn(),
             RenderPath::Quads => None,
         }
     }
@@ -311,9 +332,7 @@ impl Renderer {
         let (w, h) = (texture.width(), texture.height());
         match self.path {
             RenderPath::Quads => {
-                if let Some(m) = &mut self.mosaic {
-                    m.forget();
-                }
+                self.mosaic.forget();
                 self.encode(
                     encoder,
                     view,
@@ -326,8 +345,7 @@ impl Renderer {
             RenderPath::Compute => {
                 self.check(scene)?;
                 self.fill_instances(scene)?;
-                let mosaic = self.mosaic.get_or_insert_with(|| MosaicPass::new(&self.ctx.device));
-                mosaic.encode(
+                self.mosaic.encode(
                     &self.ctx,
                     encoder,
                     &self.atlas_view,
@@ -416,19 +434,7 @@ impl Renderer {
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
 
         let pipeline = self.pipeline(target_format);
-        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("mosaic"),
-            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: target,
-                depth_slice: None,
-                resolve_target: None,
-                ops: wgpu::Operations {
-                    load: clear.map_or(wgpu::LoadOp::Load, wgpu::LoadOp::Clear),
-                    store: wgpu::StoreOp::Store,
-                },
-            })],
-            ..Default::default()
-        });
+        let mut pass = render_pass(encoder, "mosaic", target, clear);
         pass.set_pipeline(pipeline);
         pass.set_viewport(viewport[0], viewport[1], viewport[2], viewport[3], 0.0, 1.0);
         pass.set_bind_group(0, &self.bind_group, &[]);
@@ -439,76 +445,57 @@ impl Renderer {
 
     fn fill_instances(&mut self, scene: &Scene<'_>) -> Result<()> {
         let tiles = scene.grid.tiles();
-        self.instance_data.clear();
         let count = self.count;
-        let bad = |e: u32| Error::Other(format!("emoji index {e} is outside the atlas ({count})"));
-        match (scene.background, scene.tile_colors) {
-            (Background::Color([r, g, b]), _) => {
+        let record = |emoji: u32, [r, g, b]: [u8; 3]| {
+            if emoji < count {
+                Ok(TileRecord {
+                    emoji,
+                    background: [r, g, b, 255],
+                })
+            } else {
+                Err(Error::Other(format!(
+                    "emoji index {emoji} is outside the atlas ({count})"
+                )))
+            }
+        };
+        self.instance_data.clear();
+        match scene.fill {
+            Fill::Color(rgb) => {
                 for &e in scene.emoji {
-                    if e >= count {
-                        return Err(bad(e));
-                    }
-                    self.instance_data.push(TileRecord {
-                        emoji: e,
-                        background: [r, g, b, 255],
-                    });
+                    self.instance_data.push(record(e, rgb)?);
                 }
             }
-            (Background::Tile, Some(colors)) if colors.len() == tiles => {
-                for (&e, &[r, g, b]) in scene.emoji.iter().zip(colors) {
-                    if e >= count {
-                        return Err(bad(e));
-                    }
-                    self.instance_data.push(TileRecord {
-                        emoji: e,
-                        background: [r, g, b, 255],
-                    });
+            Fill::Tiles(colors) if colors.len() == tiles => {
+                for (&e, &rgb) in scene.emoji.iter().zip(colors) {
+                    self.instance_data.push(record(e, rgb)?);
                 }
             }
-            (Background::Tile, _) => {
-                return Err(Error::Other(
-                    "the tile background needs one mean colour per tile".into(),
-                ))
+            Fill::Tiles(colors) => {
+                return Err(Error::Other(format!(
+                    "{} tile colours for {tiles} tiles: the tile background needs one per tile",
+                    colors.len()
+                )))
             }
         }
         Ok(())
     }
 
     fn pipeline(&mut self, format: wgpu::TextureFormat) -> &wgpu::RenderPipeline {
-        let (device, module, layout) = (&self.ctx.device, &self.module, &self.pipeline_layout);
+        let (device, module, layout) = (&self.ctx.device, &self.module, &self.layout);
         self.pipelines.entry(format).or_insert_with(|| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("mosaic"),
-                layout: Some(layout),
-                vertex: wgpu::VertexState {
-                    module,
-                    entry_point: Some("vs_main"),
-                    compilation_options: Default::default(),
-                    buffers: &[Some(wgpu::VertexBufferLayout {
-                        array_stride: std::mem::size_of::<TileRecord>() as u64,
-                        step_mode: wgpu::VertexStepMode::Instance,
-                        attributes: &wgpu::vertex_attr_array![0 => Uint32, 1 => Unorm8x4],
-                    })],
-                },
-                primitive: wgpu::PrimitiveState {
-                    topology: wgpu::PrimitiveTopology::TriangleStrip,
-                    ..Default::default()
-                },
-                depth_stencil: None,
-                multisample: Default::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module,
-                    entry_point: Some(if format.is_srgb() { "fs_srgb" } else { "fs_main" }),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format,
-                        blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
+            RenderPipeline {
+                label: "mosaic",
+                module,
+                layout,
+                entries: ("vs_main", if format.is_srgb() { "fs_srgb" } else { "fs_main" }),
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<TileRecord>() as u64,
+                    step_mode: wgpu::VertexStepMode::Instance,
+                    attributes: &wgpu::vertex_attr_array![0 => Uint32, 1 => Unorm8x4],
+                })],
+                blend: wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING,
+            }
+            .build(device, format)
         })
     }
 }
@@ -555,12 +542,12 @@ fn upload_atlas(ctx: &GpuContext, mips: &[(u32, u32, Vec<u8>)], (aw, ah): (u32, 
 }
 
 /// The render pass's one bind group: the atlas and its sampler (fragment), the parameters.
-fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    use super::bind;
+fn layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
     let fragment = wgpu::ShaderStages::FRAGMENT;
-    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("render"),
-        entries: &[
+    bind_group_layout(
+        device,
+        "render",
+        &[
             bind::at(
                 0,
                 fragment,
@@ -569,5 +556,5 @@ fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
             bind::at(1, fragment, bind::SAMPLER),
             bind::at(2, wgpu::ShaderStages::VERTEX_FRAGMENT, bind::UNIFORM),
         ],
-    })
+    )
 }

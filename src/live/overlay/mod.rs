@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::font;
-use crate::gpu::{bind, uniform_buffer};
+use crate::gpu::{bind, bind_group, bind_group_layout, buffer, render_pass, uniform_buffer, wgsl, RenderPipeline};
 
 /// A rectangle in target pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,71 +70,25 @@ pub struct Overlay {
     /// One parameter buffer and bind group per blit slot, so several blits share a submit.
     blit_params: [wgpu::Buffer; BLIT_SLOTS],
     sampler: wgpu::Sampler,
-    /// The view each slot's bind group was made for; rebuilt when the texture is reallocated.
+    /// The view each slot's bind group was made for and that bind group; rebuilt when the
+    /// texture is reallocated, `None` until the slot's first blit.
     blit_bind: [Option<(wgpu::TextureView, wgpu::BindGroup)>; BLIT_SLOTS],
     srgb: bool,
 }
 
-/// A pipeline of `module`'s `entries` (vertex, fragment) with one bind group of `layout`,
-/// drawing triangle strips alpha-blended onto a `format` target.
-fn render_pipeline(
-    device: &wgpu::Device,
-    module: &wgpu::ShaderModule,
-    label: &str,
-    layout: &wgpu::BindGroupLayout,
-    (vs, fs): (&str, &str),
-    buffers: &[Option<wgpu::VertexBufferLayout<'_>>],
-    format: wgpu::TextureFormat,
-) -> wgpu::RenderPipeline {
-    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(label),
-        bind_group_layouts: &[Some(layout)],
-        immediate_size: 0,
-    });
-    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some(label),
-        layout: Some(&pl),
-        vertex: wgpu::VertexState {
-            module,
-            entry_point: Some(vs),
-            compilation_options: Default::default(),
-            buffers,
-        },
-        primitive: wgpu::PrimitiveState {
-            topology: wgpu::PrimitiveTopology::TriangleStrip,
-            ..Default::default()
-        },
-        depth_stencil: None,
-        multisample: Default::default(),
-        fragment: Some(wgpu::FragmentState {
-            module,
-            entry_point: Some(fs),
-            compilation_options: Default::default(),
-            targets: &[Some(wgpu::ColorTargetState {
-                format,
-                blend: Some(wgpu::BlendState::ALPHA_BLENDING),
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
-        }),
-        multiview_mask: None,
-        cache: None,
-    })
-}
-
 impl Overlay {
     pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("overlay"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("overlay.wgsl").into()),
-        });
+        let module = wgsl(device, "overlay", include_str!("overlay.wgsl"));
         let fragment = wgpu::ShaderStages::FRAGMENT;
-        let screen_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("overlay screen"),
-            entries: &[bind::at(0, wgpu::ShaderStages::VERTEX, bind::UNIFORM)],
-        });
-        let blit_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("overlay blit"),
-            entries: &[
+        let screen_layout = bind_group_layout(
+            device,
+            "overlay screen",
+            &[bind::at(0, wgpu::ShaderStages::VERTEX, bind::UNIFORM)],
+        );
+        let blit_layout = bind_group_layout(
+            device,
+            "overlay blit",
+            &[
                 bind::at(0, wgpu::ShaderStages::VERTEX_FRAGMENT, bind::UNIFORM),
                 bind::at(
                     1,
@@ -143,33 +97,31 @@ impl Overlay {
                 ),
                 bind::at(2, fragment, bind::SAMPLER),
             ],
-        });
-        let make = |label, layout: &wgpu::BindGroupLayout, vs, fs, buffers: &[Option<wgpu::VertexBufferLayout<'_>>]| {
-            render_pipeline(device, &module, label, layout, (vs, fs), buffers, format)
-        };
-        let instance_layout = wgpu::VertexBufferLayout {
-            array_stride: std::mem::size_of::<RectInstance>() as u64,
-            step_mode: wgpu::VertexStepMode::Instance,
-            attributes: &wgpu::vertex_attr_array![0 => Float32x4, 1 => Float32x4],
-        };
-        let rect_pipeline = make(
-            "overlay rects",
-            &screen_layout,
-            "rect_vs",
-            "rect_fs",
-            &[Some(instance_layout)],
         );
-        let blit_pipeline = make("overlay blit", &blit_layout, "blit_vs", "blit_fs", &[]);
+        let rects = RenderPipeline {
+            label: "overlay rects",
+            module: &module,
+            layout: &screen_layout,
+            entries: ("rect_vs", "rect_fs"),
+            buffers: &[Some(wgpu::VertexBufferLayout {
+                array_stride: std::mem::size_of::<RectInstance>() as u64,
+                step_mode: wgpu::VertexStepMode::Instance,
+                attributes: &wgpu::vertex_attr_array![0 => Float32x4, 1 => Float32x4],
+            })],
+            blend: wgpu::BlendState::ALPHA_BLENDING,
+        };
+        let rect_pipeline = rects.build(device, format);
+        let blit_pipeline = RenderPipeline {
+            label: "overlay blit",
+            layout: &blit_layout,
+            entries: ("blit_vs", "blit_fs"),
+            buffers: &[],
+            ..rects
+        }
+        .build(device, format);
         // The target's size, as written by `draw_text`.
         let screen = uniform_buffer::<[f32; 4]>(device, "overlay screen");
-        let screen_bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("overlay screen"),
-            layout: &screen_layout,
-            entries: &[wgpu::BindGroupEntry {
-                binding: 0,
-                resource: screen.as_entire_binding(),
-            }],
-        });
+        let screen_bind = bind_group(device, "overlay screen", &screen_layout, &[screen.as_entire_binding()]);
         let blit_params = [(); BLIT_SLOTS].map(|_| uniform_buffer::<BlitParams>(device, "overlay blit"));
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("overlay frame"),
@@ -211,19 +163,7 @@ impl Overlay {
 
     /// Clears the whole target (the letterbox bars).
     pub fn clear(&self, encoder: &mut wgpu::CommandEncoder, target: &wgpu::TextureView) {
-        encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("clear"),
-            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: target,
-                depth_slice: None,
-                resolve_target: None,
-                ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                    store: wgpu::StoreOp::Store,
-                },
-            })],
-            ..Default::default()
-        });
+        render_pass(encoder, "clear", target, Some(wgpu::Color::BLACK));
     }
 
     /// Draws `frame` (an Rgba8Unorm texture holding sRGB bytes: the tiler's frame, or the
@@ -242,19 +182,22 @@ impl Overlay {
         alpha: f32,
     ) {
         let slot = slot.min(BLIT_SLOTS - 1);
-        if self.blit_bind[slot].as_ref().is_none_or(|(v, _)| v != frame) {
-            let bind = crate::gpu::bind_group(
-                device,
-                "overlay blit",
-                &self.blit_layout,
-                &[
-                    self.blit_params[slot].as_entire_binding(),
-                    wgpu::BindingResource::TextureView(frame),
-                    wgpu::BindingResource::Sampler(&self.sampler),
-                ],
-            );
-            self.blit_bind[slot] = Some((frame.clone(), bind));
-        }
+        let bind = match &mut self.blit_bind[slot] {
+            Some((view, bind)) if view == frame => &*bind,
+            entry => {
+                let bind = bind_group(
+                    device,
+                    "overlay blit",
+                    &self.blit_layout,
+                    &[
+                        self.blit_params[slot].as_entire_binding(),
+                        wgpu::BindingResource::TextureView(frame),
+                        wgpu::BindingResource::Sampler(&self.sampler),
+                    ],
+                );
+                &entry.insert((frame.clone(), bind)).1
+            }
+        };
         let params = BlitParams {
             rect: [rect.x, rect.y, rect.w, rect.h],
             size: [target_size.0.max(1) as f32, target_size.1.max(1) as f32],
@@ -262,8 +205,7 @@ impl Overlay {
             decode: if self.srgb { 1.0 } else { 0.0 },
         };
         queue.write_buffer(&self.blit_params[slot], 0, bytemuck::bytes_of(&params));
-        let Some((_, bind)) = &self.blit_bind[slot] else { return };
-        let mut pass = load_pass(encoder, target, "overlay blit");
+        let mut pass = render_pass(encoder, "overlay blit", target, None);
         pass.set_pipeline(&self.blit_pipeline);
         pass.set_bind_group(0, bind, &[]);
         pass.draw(0..4, 0..1);
@@ -312,7 +254,7 @@ impl Overlay {
         queue.write_buffer(&self.screen, 0, bytemuck::cast_slice(&size));
         queue.write_buffer(&self.instances, 0, bytemuck::cast_slice(&glyphs));
         {
-            let mut pass = load_pass(encoder, target, "overlay text");
+            let mut pass = render_pass(encoder, "overlay text", target, None);
             pass.set_pipeline(&self.rect_pipeline);
             pass.set_bind_group(0, &self.screen_bind, &[]);
             pass.set_vertex_buffer(0, self.instances.slice(..));
@@ -323,35 +265,13 @@ impl Overlay {
 }
 
 fn instance_buffer(device: &wgpu::Device, capacity: usize) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("overlay rects"),
-        size: (capacity * std::mem::size_of::<RectInstance>()) as u64,
-        usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
-}
-
-fn load_pass<'e>(
-    encoder: &'e mut wgpu::CommandEncoder,
-    target: &wgpu::TextureView,
-    label: &str,
-) -> wgpu::RenderPass<'e> {
-    encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-        label: Some(label),
-        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-            view: target,
-            depth_slice: None,
-            resolve_target: None,
-            ops: wgpu::Operations {
-                load: wgpu::LoadOp::Load,
-                store: wgpu::StoreOp::Store,
-            },
-        })],
-        depth_stencil_attachment: None,
-        timestamp_writes: None,
-        occlusion_query_set: None,
-        multiview_mask: None,
-    })
+    let size = (capacity * std::mem::size_of::<RectInstance>()) as u64;
+    buffer(
+        device,
+        "overlay rects",
+        size,
+        wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+    )
 }
 
 #[cfg(test)]

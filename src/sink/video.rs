@@ -14,6 +14,7 @@
 //! fragmented MP4 straight to the target, one fragment about every second, so a recording
 //! cut short by a crash or a kill stays playable up to its last fragment.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -422,12 +423,14 @@ impl VideoSink {
         Ok((src, enc))
     }
 
-    fn encode(&mut self, frame: &Frame, pts: Option<Duration>) -> Result<()> {
+    /// Encodes an RGBA frame; its pixels go to the encoder as they are (no copy) unless an odd
+    /// size needs padding.
+    fn encode(&mut self, frame: Cow<'_, Frame>, pts: Option<Duration>) -> Result<()> {
         let (src, enc) = self.begin((frame.width, frame.height), Input::Rgba)?;
         let data = if src == enc {
-            frame.rgba.clone()
+            frame.into_owned().rgba
         } else {
-            pad_to(frame, enc.0 as usize, enc.1 as usize, &mut self.padded);
+            pad_to(&frame, enc.0 as usize, enc.1 as usize, &mut self.padded);
             self.padded.clone()
         };
         self.push(data, pts)
@@ -676,7 +679,14 @@ fn pad_to(frame: &Frame, w: usize, h: usize, out: &mut Vec<u8>) {
 impl Sink for VideoSink {
     fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
         let frame = image_of(image, &self.path)?;
-        self.encode(frame, mosaic.stamp.timestamp)
+        self.encode(Cow::Borrowed(frame), mosaic.stamp.timestamp)
+    }
+
+    fn write_owned(&mut self, mosaic: &MosaicFrame, image: Option<Frame>) -> Result<()> {
+        match image {
+            Some(frame) => self.encode(Cow::Owned(frame), mosaic.stamp.timestamp),
+            None => self.write(mosaic, None),
+        }
     }
 
     fn takes_i420(&self) -> bool {

@@ -310,13 +310,13 @@ impl VideoSink {
             // Constant quality; fast enough to keep up with the pipeline on two cores.
             enc.set_property_from_str("pass", "qual");
             enc.set_property("quantizer", 23u32);
-            // A live recording shares the CPU with the pipeline; EMOJICAM_RECORD_PRESET names
-            // another x264 preset for it (for measuring).
-            let preset = std::env::var("EMOJICAM_RECORD_PRESET")
-                .ok()
-                .filter(|p| self.recording() && ["ultrafast", "superfast", "veryfast", "faster"].contains(&p.as_str()))
-                .unwrap_or_else(|| "superfast".into());
-            enc.set_property_from_str("speed-preset", &preset);
+            enc.set_property_from_str("speed-preset", &self.x264_preset());
+            if !self.recording() {
+                // In this mode `bitrate` caps the rate (kbit/s; GStreamer's default, 2048, is
+                // whatever the size): ~0.15 bits per pixel, as for VP8.
+                let kbps = (size.0 as f64 * size.1 as f64 * fps * 0.15 / 1000.0).clamp(200.0, 2_048_000.0);
+                enc.set_property("bitrate", kbps as u32);
+            }
             if self.recording() {
                 // GStreamer's x264enc turns trellis quantisation on whatever the preset; it
                 // was the largest single cost of a live 1080p run (14% of all CPU time, perf).
@@ -345,6 +345,22 @@ impl VideoSink {
             media::set_if(&enc, "gop-size", &key_interval.to_string());
         }
         Ok(enc)
+    }
+
+    /// The x264 preset: `superfast` for a live recording (EMOJICAM_RECORD_PRESET names another,
+    /// for measuring), `ultrafast` for a whole file (EMOJICAM_RENDER_PRESET: another). With
+    /// the rate cap of [`Self::video_encoder`] an offline render's `ultrafast` output is closer
+    /// to the mosaic than `superfast` under GStreamer's default cap, for less encoder time.
+    fn x264_preset(&self) -> String {
+        let (variable, default) = if self.recording() {
+            ("EMOJICAM_RECORD_PRESET", "superfast")
+        } else {
+            ("EMOJICAM_RENDER_PRESET", "ultrafast")
+        };
+        std::env::var(variable)
+            .ok()
+            .filter(|p| ["ultrafast", "superfast", "veryfast", "faster"].contains(&p.as_str()))
+            .unwrap_or_else(|| default.into())
     }
 
     /// Adds the input's first audio stream: copied when the container takes its codec (AAC

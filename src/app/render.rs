@@ -216,7 +216,7 @@ pub fn render_stream(
             } else {
                 None
             };
-            sink.write(&mosaic, image.as_ref())?;
+            sink.write_owned(&mosaic, image)?;
             frames += 1;
             bar.inc(1);
             Ok::<(), Error>(())

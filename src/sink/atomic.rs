@@ -384,6 +384,10 @@ impl Sink for CommitOnFinish {
         self.inner.write(mosaic, image)
     }
 
+    fn write_owned(&mut self, mosaic: &MosaicFrame, image: Option<Frame>) -> Result<()> {
+        self.inner.write_owned(mosaic, image)
+    }
+
     fn finish(&mut self) -> Result<()> {
         self.inner.finish()?;
         self.file.commit_path()

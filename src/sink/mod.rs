@@ -42,6 +42,11 @@ pub trait Sink: Send {
     /// frames). `image` is the rendered mosaic (RGBA8); `None` for sinks that only need the
     /// emoji ([`Self::needs_image`] is false).
     fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()>;
+    /// [`Self::write`], handing the image over: a sink that keeps the pixels (a queue to its
+    /// thread, an encoder's buffer) takes them without a copy.
+    fn write_owned(&mut self, mosaic: &MosaicFrame, image: Option<Frame>) -> Result<()> {
+        self.write(mosaic, image.as_ref())
+    }
     fn finish(&mut self) -> Result<()>;
     /// Whether this sink needs the rendered image (text sinks do not).
     fn needs_image(&self) -> bool {

@@ -98,6 +98,12 @@ impl SinkThread {
                 let mut previous: Option<Queued> = None;
                 let mut write = |q: &mut Queued, index: u64| {
                     q.mosaic.stamp.seq = index;
+                    // A frame without a slot is written once: its pixels are handed over.
+                    if q.slot.is_none() && matches!(q.image, Some(Picture::Rgba(_))) {
+                        if let Some(Picture::Rgba(image)) = q.image.take() {
+                            return sink.write_owned(&q.mosaic, Some(image));
+                        }
+                    }
                     match &q.image {
                         Some(Picture::I420(image)) => sink.write_i420(&q.mosaic, image),
                         Some(Picture::Rgba(image)) => sink.write(&q.mosaic, Some(image)),
@@ -232,7 +238,11 @@ impl SinkThread {
 
 impl Sink for SinkThread {
     fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
-        if self.push(mosaic.clone(), image.cloned().map(Picture::Rgba), None) {
+        self.write_owned(mosaic, image.cloned())
+    }
+
+    fn write_owned(&mut self, mosaic: &MosaicFrame, image: Option<Frame>) -> Result<()> {
+        if self.push(mosaic.clone(), image.map(Picture::Rgba), None) {
             return Ok(());
         }
         // The thread stopped: it failed writing; report why.

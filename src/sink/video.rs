@@ -14,6 +14,7 @@
 //! fragmented MP4 straight to the target, one fragment about every second, so a recording
 //! cut short by a crash or a kill stays playable up to its last fragment.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -309,13 +310,13 @@ impl VideoSink {
             // Constant quality; fast enough to keep up with the pipeline on two cores.
             enc.set_property_from_str("pass", "qual");
             enc.set_property("quantizer", 23u32);
-            // A live recording shares the CPU with the pipeline; EMOJICAM_RECORD_PRESET names
-            // another x264 preset for it (for measuring).
-            let preset = std::env::var("EMOJICAM_RECORD_PRESET")
-                .ok()
-                .filter(|p| self.recording() && ["ultrafast", "superfast", "veryfast", "faster"].contains(&p.as_str()))
-                .unwrap_or_else(|| "superfast".into());
-            enc.set_property_from_str("speed-preset", &preset);
+            enc.set_property_from_str("speed-preset", &self.x264_preset());
+            if !self.recording() {
+                // In this mode `bitrate` caps the rate (kbit/s; GStreamer's default, 2048, is
+                // whatever the size): ~0.15 bits per pixel, as for VP8.
+                let kbps = (size.0 as f64 * size.1 as f64 * fps * 0.15 / 1000.0).clamp(200.0, 2_048_000.0);
+                enc.set_property("bitrate", kbps as u32);
+            }
             if self.recording() {
                 // GStreamer's x264enc turns trellis quantisation on whatever the preset; it
                 // was the largest single cost of a live 1080p run (14% of all CPU time, perf).
@@ -344,6 +345,22 @@ impl VideoSink {
             media::set_if(&enc, "gop-size", &key_interval.to_string());
         }
         Ok(enc)
+    }
+
+    /// The x264 preset: `superfast` for a live recording (EMOJICAM_RECORD_PRESET names another,
+    /// for measuring), `ultrafast` for a whole file (EMOJICAM_RENDER_PRESET: another). With
+    /// the rate cap of [`Self::video_encoder`] an offline render's `ultrafast` output is closer
+    /// to the mosaic than `superfast` under GStreamer's default cap, for less encoder time.
+    fn x264_preset(&self) -> String {
+        let (variable, default) = if self.recording() {
+            ("EMOJICAM_RECORD_PRESET", "superfast")
+        } else {
+            ("EMOJICAM_RENDER_PRESET", "ultrafast")
+        };
+        std::env::var(variable)
+            .ok()
+            .filter(|p| ["ultrafast", "superfast", "veryfast", "faster"].contains(&p.as_str()))
+            .unwrap_or_else(|| default.into())
     }
 
     /// Adds the input's first audio stream: copied when the container takes its codec (AAC
@@ -422,12 +439,14 @@ impl VideoSink {
         Ok((src, enc))
     }
 
-    fn encode(&mut self, frame: &Frame, pts: Option<Duration>) -> Result<()> {
+    /// Encodes an RGBA frame; its pixels go to the encoder as they are (no copy) unless an odd
+    /// size needs padding.
+    fn encode(&mut self, frame: Cow<'_, Frame>, pts: Option<Duration>) -> Result<()> {
         let (src, enc) = self.begin((frame.width, frame.height), Input::Rgba)?;
         let data = if src == enc {
-            frame.rgba.clone()
+            frame.into_owned().rgba
         } else {
-            pad_to(frame, enc.0 as usize, enc.1 as usize, &mut self.padded);
+            pad_to(&frame, enc.0 as usize, enc.1 as usize, &mut self.padded);
             self.padded.clone()
         };
         self.push(data, pts)
@@ -676,7 +695,14 @@ fn pad_to(frame: &Frame, w: usize, h: usize, out: &mut Vec<u8>) {
 impl Sink for VideoSink {
     fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
         let frame = image_of(image, &self.path)?;
-        self.encode(frame, mosaic.stamp.timestamp)
+        self.encode(Cow::Borrowed(frame), mosaic.stamp.timestamp)
+    }
+
+    fn write_owned(&mut self, mosaic: &MosaicFrame, image: Option<Frame>) -> Result<()> {
+        match image {
+            Some(frame) => self.encode(Cow::Owned(frame), mosaic.stamp.timestamp),
+            None => self.write(mosaic, None),
+        }
     }
 
     fn takes_i420(&self) -> bool {

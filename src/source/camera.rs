@@ -1,22 +1,23 @@
-//! Webcams through nokhwa (V4L2 on Linux).
+//! Webcams through V4L2: listed with nokhwa's query, opened and captured with the `v4l`
+//! crate (its mmap stream, the one nokhwa itself streams with). nokhwa's `Camera` is not used
+//! to capture: it refuses every camera whose frame interval is not 1/N seconds ("Framerate not
+//! whole number"), such as 1000/25000 (a capture card's PAL input) or 1001/30000 (NTSC rates).
 //!
 //! Frames reach the pipeline through the one frame reader (`source/reader.rs`) like every
-//! source's, but nokhwa's `Camera` lives on a grab thread of its own that [`CameraSource`]
-//! asks for one frame at a time, for two reasons: the `Camera` is not `Send` (nokhwa's
-//! `camera-sync-impl` feature, which would declare it so, is off), and its `frame()` waits in
-//! the driver without a timeout, so the reader could neither notice a camera that stopped
-//! delivering (reported as lost after `STALL`, so a recording is finished) nor stop while a
-//! read hangs (the grab thread is left behind, never joined). Format choice and pixel decoding
-//! are pure functions, testable without a camera.
+//! source's, but the stream lives on a grab thread of its own that [`CameraSource`] asks for
+//! one frame at a time: its `next()` waits in the driver without a timeout, so the reader could
+//! neither notice a camera that stopped delivering (reported as lost after `STALL`, so a
+//! recording is finished) nor stop while a read hangs (the grab thread is left behind, never
+//! joined). Format choice and pixel decoding are pure functions, testable without a camera.
 
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use nokhwa::pixel_format::RgbAFormat;
-use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
-use nokhwa::Camera;
+use nokhwa::utils::ApiBackend;
 use v4l::frameinterval::FrameIntervalEnum;
 use v4l::framesize::FrameSizeEnum;
+use v4l::io::mmap::Stream;
+use v4l::io::traits::CaptureStream as _;
 use v4l::video::Capture as _;
 
 use super::Source;
@@ -103,18 +104,6 @@ impl FourCc {
             FourCc::Other(code) => code,
         })
     }
-
-    fn to_nokhwa(self) -> Option<FrameFormat> {
-        Some(match self {
-            FourCc::Mjpeg => FrameFormat::MJPEG,
-            FourCc::Yuyv => FrameFormat::YUYV,
-            FourCc::Nv12 => FrameFormat::NV12,
-            FourCc::Gray => FrameFormat::GRAY,
-            FourCc::Rgb => FrameFormat::RAWRGB,
-            FourCc::Bgr => FrameFormat::RAWBGR,
-            FourCc::Other(_) => return None,
-        })
-    }
 }
 
 /// What VIDIOC_QUERYCAP says about a device node. Read with [`super::v4l2::query_caps`]
@@ -123,9 +112,6 @@ impl FourCc {
 struct DeviceCaps {
     card: String,
     capture: bool,
-    /// The driver, card and bus names are all UTF-8: nokhwa, which reads them with `v4l`,
-    /// can open the device without panicking.
-    text: bool,
 }
 
 fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
@@ -133,10 +119,6 @@ fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
     Ok(DeviceCaps {
         card: String::from_utf8_lossy(caps.card()).trim().to_string(),
         capture: caps.node_caps() & super::v4l2::CAP_VIDEO_CAPTURE != 0,
-        // `v4l` decodes each whole array, the bytes after the name included.
-        text: [&caps.driver[..], &caps.card[..], &caps.bus_info[..]]
-            .iter()
-            .all(|b| std::str::from_utf8(b).is_ok()),
     })
 }
 
@@ -395,7 +377,7 @@ impl CameraSource {
         std::thread::Builder::new()
             .name("camera-grab".into())
             .spawn(move || {
-                let (mut camera, format, info, label) = match start_camera(&selector, size, fps) {
+                let (mut stream, format, info, label) = match start_camera(&selector, size, fps) {
                     Ok(started) => started,
                     Err(e) => {
                         let _ = init_tx.send(Err(e));
@@ -405,12 +387,14 @@ impl CameraSource {
                 if init_tx.send(Ok((info, label.clone()))).is_err() {
                     return;
                 }
+                let mut streaming = false;
                 while req_rx.recv().is_ok() {
-                    if frame_tx.send(grab(&mut camera, format, &label)).is_err() {
+                    let grabbed = grab(&mut stream, format, &label, streaming);
+                    streaming = true;
+                    if frame_tx.send(grabbed).is_err() {
                         break;
                     }
                 }
-                let _ = camera.stop_stream();
             })
             .map_err(|e| Error::Camera(format!("cannot start the camera's grab thread: {e}")))?;
         let (info, label) = init_rx
@@ -459,17 +443,12 @@ fn open_error(index: u32, e: &std::io::Error) -> Error {
     }
 }
 
-/// nokhwa reports errors as text; its V4L2 calls fail with the OS error's message inside.
-fn nokhwa_error(label: &str, what: &str, e: &nokhwa::NokhwaError) -> Error {
-    let text = e.to_string();
-    if text.contains("Device or resource busy") {
+/// Why streaming could not start (requesting buffers, or VIDIOC_STREAMON with the first frame).
+fn stream_error(label: &str, format: FormatSpec, e: &std::io::Error) -> Error {
+    if is_busy(e) {
         busy(label)
-    } else if text.contains("Permission denied") {
-        Error::Camera(format!(
-            "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
-        ))
     } else {
-        Error::Camera(format!("{label}: {what}: {text}"))
+        Error::Camera(format!("{label}: cannot start streaming {format}: {e}"))
     }
 }
 
@@ -482,6 +461,20 @@ fn offered(available: &[FormatSpec]) -> String {
         "no modes".into()
     } else {
         lines.join("; ")
+    }
+}
+
+/// The modes to offer instead of `rejected` (its format and size left out).
+fn others(available: &[FormatSpec], rejected: FormatSpec) -> String {
+    let rest: Vec<FormatSpec> = available
+        .iter()
+        .copied()
+        .filter(|f| (f.fourcc, f.width, f.height) != (rejected.fourcc, rejected.width, rejected.height))
+        .collect();
+    if rest.is_empty() {
+        "it offers no other mode".into()
+    } else {
+        format!("it also offers: {}", offered(&rest))
     }
 }
 
@@ -516,15 +509,13 @@ fn find_by_name(name: &str) -> Result<u32> {
     )))
 }
 
-/// Opens the camera and sets the chosen mode with V4L2 directly, then hands the device to
-/// nokhwa already in that mode. nokhwa reads the device's current format before it changes
-/// anything and gives up on formats it does not know (a camera left in another program's
-/// mode), so it must find the device in a mode it knows.
+/// Opens the camera, sets the chosen mode and requests its buffers; streaming starts with the
+/// first frame ([`grab`]).
 fn start_camera(
     selector: &CameraSelector,
     size: Option<(u32, u32)>,
     fps: Option<u32>,
-) -> Result<(Camera, FormatSpec, StreamInfo, String)> {
+) -> Result<(Stream<'static>, FormatSpec, StreamInfo, String)> {
     let index = match selector {
         CameraSelector::Index(i) => *i,
         CameraSelector::Name(name) => find_by_name(name)?,
@@ -538,11 +529,6 @@ fn start_camera(
             "{label} is not a camera (it takes video instead of giving it: a virtual camera nobody feeds yet?)"
         )));
     }
-    if !caps.text {
-        return Err(Error::Camera(format!(
-            "{label}: its driver reports a name that is not UTF-8 text, which the camera library (nokhwa) cannot open; choose another camera with --camera, or rename this one (v4l2loopback: card_label)"
-        )));
-    }
     let available = modes(&device);
     let format = choose_format(&available, size, fps).ok_or_else(|| {
         Error::Camera(format!(
@@ -550,26 +536,9 @@ fn start_camera(
             offered(&available)
         ))
     })?;
-    let frame_format = format
-        .fourcc
-        .to_nokhwa()
-        .ok_or_else(|| Error::Camera(format!("{label}: {format} cannot be captured")))?;
     set_mode(&device, format, &label, &available)?;
-    drop(device);
-
-    let mut camera = Camera::new(
-        CameraIndex::Index(index),
-        RequestedFormat::new::<RgbAFormat>(RequestedFormatType::Exact(CameraFormat::new_from(
-            format.width,
-            format.height,
-            frame_format,
-            format.fps,
-        ))),
-    )
-    .map_err(|e| nokhwa_error(&label, &format!("cannot use {format}"), &e))?;
-    camera
-        .open_stream()
-        .map_err(|e| nokhwa_error(&label, "cannot start streaming", &e))?;
+    let stream = Stream::with_buffers(&device, v4l::buffer::Type::VideoCapture, 4)
+        .map_err(|e| stream_error(&label, format, &e))?;
     let mut description = format!("camera {index} ({name}): {format}");
     let size_differs = size.is_some_and(|(w, h)| (w, h) != (format.width, format.height));
     let fps_differs = fps.is_some_and(|f| f != format.fps);
@@ -586,15 +555,16 @@ fn start_camera(
         frames: None,
         description,
     };
-    Ok((camera, format, info, label))
+    Ok((stream, format, info, label))
 }
 
-/// Sets `format` on the device, or says why it refused (busy, or another mode set).
+/// Sets `format` on the device, or says why it refused (busy, or another mode set: a driver
+/// may list a size range wider than its current input allows, a capture card's scaler).
 fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[FormatSpec]) -> Result<()> {
-    let rejected = |got: String| {
+    let rejected = |why: String| {
         Error::Camera(format!(
-            "{label} rejected {format} (it set {got}); it offers: {}",
-            offered(available)
+            "{label} rejected {format} ({why}): choose another mode with --size and --fps; {}",
+            others(available, format)
         ))
     };
     let set = device
@@ -608,24 +578,33 @@ fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[
         })?;
     if (set.width, set.height, set.fourcc) != (format.width, format.height, format.fourcc.to_v4l()) {
         let fourcc = FourCc::from_v4l(set.fourcc).name();
-        return Err(rejected(format!("{fourcc} {}x{}", set.width, set.height)));
+        return Err(rejected(format!(
+            "it set {fourcc} {}x{} instead",
+            set.width, set.height
+        )));
     }
     // Rates are a wish: a driver that keeps another rate still delivers frames.
     let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(format.fps));
     Ok(())
 }
 
-/// One frame and the moment it came off the driver (before decoding).
-fn grab(camera: &mut Camera, format: FormatSpec, label: &str) -> (Result<Frame>, Instant) {
-    let buffer = match camera.frame() {
+/// One frame and the moment it came off the driver (before decoding). The first one starts
+/// streaming: a driver that refuses to stream says so there, not "lost".
+fn grab(stream: &mut Stream<'static>, format: FormatSpec, label: &str, streaming: bool) -> (Result<Frame>, Instant) {
+    let (buffer, meta) = match stream.next() {
         Ok(b) => b,
+        Err(e) if !streaming => return (Err(stream_error(label, format, &e)), Instant::now()),
         Err(e) => return (Err(Error::Camera(format!("{label} was lost: {e}"))), Instant::now()),
     };
     let arrived = Instant::now();
-    let res = buffer.resolution();
+    // The buffer is mapped whole; the frame is its first `bytesused` bytes (0: not reported).
+    let bytes = match meta.bytesused as usize {
+        0 => buffer,
+        used => &buffer[..used.min(buffer.len())],
+    };
     let frame = match format.fourcc {
-        FourCc::Mjpeg => decode_mjpeg(buffer.buffer()),
-        _ => decode_yuyv(buffer.buffer(), res.width(), res.height()),
+        FourCc::Mjpeg => decode_mjpeg(bytes),
+        _ => decode_yuyv(bytes, format.width, format.height),
     };
     (frame, arrived)
 }
@@ -719,7 +698,7 @@ mod tests {
         assert_eq!(yu12.name(), "YU12");
         assert_eq!(FourCc::Other(*b"Y16 ").name(), "Y16");
         assert_eq!(FourCc::Other([b'A', b'R', b'1', b'5' | 0x80]).name(), "AR15-BE");
-        assert!(!yu12.is_decoded() && yu12.to_nokhwa().is_none());
+        assert!(!yu12.is_decoded());
         let planar = FormatSpec {
             fourcc: yu12,
             width: 320,
@@ -730,6 +709,16 @@ mod tests {
         assert_eq!(offered(&[planar]), "YU12 320x180 @ 30 fps");
         assert_eq!(offered(&[yuyv(320, 180, 15), planar]), "YUYV 320x180 @ 15 fps");
         assert_eq!(offered(&[]), "no modes");
+    }
+
+    #[test]
+    fn a_rejected_mode_is_not_offered_again() {
+        let modes = [yuyv(320, 180, 25), yuyv(1280, 720, 25), yuyv(3840, 2160, 25)];
+        assert_eq!(
+            others(&modes, yuyv(3840, 2160, 25)),
+            "it also offers: YUYV 320x180 @ 25 fps; YUYV 1280x720 @ 25 fps"
+        );
+        assert_eq!(others(&modes[2..], yuyv(3840, 2160, 25)), "it offers no other mode");
     }
 
     #[test]

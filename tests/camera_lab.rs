@@ -415,8 +415,8 @@ fn a_camera_without_a_decodable_mode_or_with_an_odd_name_is_one_clear_line() {
 /// A capture card (vivid's S-Video input with only a scaler) lists its sizes as a range wider
 /// than the scaler gives: a mode it lists but does not take is one line naming the camera, the
 /// mode asked for, the one it set and the others it offers; a driver that refuses to stream
-/// says so. Neither is "no camera found". Its frame interval (1000/25000 s) does not keep it
-/// from being opened.
+/// says so. Neither is "no camera found". At a mode it takes it streams, at its frame interval
+/// of 1000/25000 s.
 #[test]
 fn a_mode_the_camera_lists_but_rejects_and_a_refused_stream_are_one_clear_line() {
     let lab = lab();
@@ -431,6 +431,14 @@ fn a_mode_the_camera_lists_but_rejects_and_a_refused_stream_are_one_clear_line()
             && !line.contains("3840x2160 @")
             && !line.contains("no camera"),
         "{line}"
+    );
+
+    // At a mode it takes, it streams: emojicam's source line comes once the first frame is in.
+    let err = lab.text("card.err");
+    eprintln!("--- card ({:.1} s):\n{err}", lab.seconds("card"));
+    assert!(
+        err.contains("emojicam: source camera 1 (vivid): YUYV 320x180@25 (320x180 at 25 fps)"),
+        "{err}"
     );
 
     let (rc, _, err) = lab.scenario("streamon");

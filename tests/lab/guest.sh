@@ -90,6 +90,15 @@ run oddname 60 $BIN --camera 13 --no-window --record $TMPDIR/oddname.mp4
 # 2880x2160); then a driver that refuses to stream (vivid's STREAMON error injection), at a
 # mode it takes (the default 1280x720, at its 1000/25000 s interval)
 run rejected 60 $BIN --camera 1 --size 3840x2160 --no-window --record $TMPDIR/rejected.mp4
+# The capture card at a mode it takes streams at its 1000/25000 s interval: emojicam prints its
+# source line once the first frame is in, and is stopped there (its GPU start-up is not needed).
+log "card: $BIN --camera 1 --size 320x180"
+t0=$(now)
+$BIN --camera 1 --size 320x180 --no-window --record $TMPDIR/card.mp4 >$OUT/card.out 2>$OUT/card.err &
+CARD=$!
+wait_for 60 grep -qs "emojicam: source" $OUT/card.err || log "the capture card's first frame did not come"
+kill -9 $CARD 2>/dev/null; wait $CARD 2>/dev/null
+echo "$t0 $(now)" >$OUT/card.time
 python3 $HERE/v4l2_button.py /dev/video1 "Inject VIDIOC_STREAMON Error" >$OUT/streamon.log 2>&1
 run streamon 60 $BIN --camera 1 --no-window --record $TMPDIR/streamon.mp4
 

@@ -1,23 +1,22 @@
-//! Webcams through V4L2: listed with nokhwa's query, opened and captured with the `v4l`
-//! crate (its mmap stream, the one nokhwa itself streams with). nokhwa's `Camera` is not used
-//! to capture: it refuses every camera whose frame interval is not 1/N seconds ("Framerate not
-//! whole number"), such as 1000/25000 (a capture card's PAL input) or 1001/30000 (NTSC rates).
+//! Webcams through nokhwa (V4L2 on Linux).
 //!
 //! Frames reach the pipeline through the one frame reader (`source/reader.rs`) like every
-//! source's, but the stream lives on a grab thread of its own that [`CameraSource`] asks for
-//! one frame at a time: its `next()` waits in the driver without a timeout, so the reader could
-//! neither notice a camera that stopped delivering (reported as lost after `STALL`, so a
-//! recording is finished) nor stop while a read hangs (the grab thread is left behind, never
-//! joined). Format choice and pixel decoding are pure functions, testable without a camera.
+//! source's, but nokhwa's `Camera` lives on a grab thread of its own that [`CameraSource`]
+//! asks for one frame at a time, for two reasons: the `Camera` is not `Send` (nokhwa's
+//! `camera-sync-impl` feature, which would declare it so, is off), and its `frame()` waits in
+//! the driver without a timeout, so the reader could neither notice a camera that stopped
+//! delivering (reported as lost after `STALL`, so a recording is finished) nor stop while a
+//! read hangs (the grab thread is left behind, never joined). Format choice and pixel decoding
+//! are pure functions, testable without a camera.
 
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use nokhwa::utils::ApiBackend;
+use nokhwa::pixel_format::RgbAFormat;
+use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
+use nokhwa::Camera;
 use v4l::frameinterval::FrameIntervalEnum;
 use v4l::framesize::FrameSizeEnum;
-use v4l::io::mmap::Stream;
-use v4l::io::traits::CaptureStream as _;
 use v4l::video::Capture as _;
 
 use super::Source;
@@ -104,6 +103,18 @@ impl FourCc {
             FourCc::Other(code) => code,
         })
     }
+
+    fn to_nokhwa(self) -> Option<FrameFormat> {
+        Some(match self {
+            FourCc::Mjpeg => FrameFormat::MJPEG,
+            FourCc::Yuyv => FrameFormat::YUYV,
+            FourCc::Nv12 => FrameFormat::NV12,
+            FourCc::Gray => FrameFormat::GRAY,
+            FourCc::Rgb => FrameFormat::RAWRGB,
+            FourCc::Bgr => FrameFormat::RAWBGR,
+            FourCc::Other(_) => return None,
+        })
+    }
 }
 
 /// What VIDIOC_QUERYCAP says about a device node. Read with [`super::v4l2::query_caps`]
@@ -112,6 +123,9 @@ impl FourCc {
 struct DeviceCaps {
     card: String,
     capture: bool,
+    /// The driver, card and bus names are all UTF-8: nokhwa, which reads them with `v4l`,
+    /// can open the device without panicking.
+    text: bool,
 }
 
 fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
@@ -119,6 +133,10 @@ fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
     Ok(DeviceCaps {
         card: String::from_utf8_lossy(caps.card()).trim().to_string(),
         capture: caps.node_caps() & super::v4l2::CAP_VIDEO_CAPTURE != 0,
+        // `v4l` decodes each whole array, the bytes after the name included.
+        text: [&caps.driver[..], &caps.card[..], &caps.bus_info[..]]
+            .iter()
+            .all(|b| std::str::from_utf8(b).is_ok()),
     })
 }
 
@@ -377,7 +395,7 @@ impl CameraSource {
         std::thread::Builder::new()
             .name("camera-grab".into())
             .spawn(move || {
-                let (mut stream, format, info, label) = match start_camera(&selector, size, fps) {
+                let (mut camera, format, info, label) = match start_camera(&selector, size, fps) {
                     Ok(started) => started,
                     Err(e) => {
                         let _ = init_tx.send(Err(e));
@@ -389,12 +407,13 @@ impl CameraSource {
                 }
                 let mut streaming = false;
                 while req_rx.recv().is_ok() {
-                    let grabbed = grab(&mut stream, format, &label, streaming);
+                    let grabbed = grab(&mut camera, format, &label, streaming);
                     streaming = true;
                     if frame_tx.send(grabbed).is_err() {
                         break;
                     }
                 }
+                let _ = camera.stop_stream();
             })
             .map_err(|e| Error::Camera(format!("cannot start the camera's grab thread: {e}")))?;
         let (info, label) = init_rx
@@ -443,12 +462,17 @@ fn open_error(index: u32, e: &std::io::Error) -> Error {
     }
 }
 
-/// Why streaming could not start (requesting buffers, or VIDIOC_STREAMON with the first frame).
-fn stream_error(label: &str, format: FormatSpec, e: &std::io::Error) -> Error {
-    if is_busy(e) {
+/// nokhwa reports errors as text; its V4L2 calls fail with the OS error's message inside.
+fn nokhwa_error(label: &str, what: &str, e: &nokhwa::NokhwaError) -> Error {
+    let text = e.to_string();
+    if text.contains("Device or resource busy") {
         busy(label)
+    } else if text.contains("Permission denied") {
+        Error::Camera(format!(
+            "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
+        ))
     } else {
-        Error::Camera(format!("{label}: cannot start streaming {format}: {e}"))
+        Error::Camera(format!("{label}: {what}: {text}"))
     }
 }
 
@@ -509,13 +533,15 @@ fn find_by_name(name: &str) -> Result<u32> {
     )))
 }
 
-/// Opens the camera, sets the chosen mode and requests its buffers; streaming starts with the
-/// first frame ([`grab`]).
+/// Opens the camera and sets the chosen mode with V4L2 directly, then hands the device to
+/// nokhwa already in that mode. nokhwa reads the device's current format before it changes
+/// anything and gives up on formats it does not know (a camera left in another program's
+/// mode), so it must find the device in a mode it knows.
 fn start_camera(
     selector: &CameraSelector,
     size: Option<(u32, u32)>,
     fps: Option<u32>,
-) -> Result<(Stream<'static>, FormatSpec, StreamInfo, String)> {
+) -> Result<(Camera, FormatSpec, StreamInfo, String)> {
     let index = match selector {
         CameraSelector::Index(i) => *i,
         CameraSelector::Name(name) => find_by_name(name)?,
@@ -529,6 +555,11 @@ fn start_camera(
             "{label} is not a camera (it takes video instead of giving it: a virtual camera nobody feeds yet?)"
         )));
     }
+    if !caps.text {
+        return Err(Error::Camera(format!(
+            "{label}: its driver reports a name that is not UTF-8 text, which the camera library (nokhwa) cannot open; choose another camera with --camera, or rename this one (v4l2loopback: card_label)"
+        )));
+    }
     let available = modes(&device);
     let format = choose_format(&available, size, fps).ok_or_else(|| {
         Error::Camera(format!(
@@ -536,9 +567,26 @@ fn start_camera(
             offered(&available)
         ))
     })?;
+    let frame_format = format
+        .fourcc
+        .to_nokhwa()
+        .ok_or_else(|| Error::Camera(format!("{label}: {format} cannot be captured")))?;
     set_mode(&device, format, &label, &available)?;
-    let stream = Stream::with_buffers(&device, v4l::buffer::Type::VideoCapture, 4)
-        .map_err(|e| stream_error(&label, format, &e))?;
+    drop(device);
+
+    let mut camera = Camera::new(
+        CameraIndex::Index(index),
+        RequestedFormat::new::<RgbAFormat>(RequestedFormatType::Exact(CameraFormat::new_from(
+            format.width,
+            format.height,
+            frame_format,
+            format.fps,
+        ))),
+    )
+    .map_err(|e| nokhwa_error(&label, &format!("cannot use {format}"), &e))?;
+    camera
+        .open_stream()
+        .map_err(|e| nokhwa_error(&label, "cannot start streaming", &e))?;
     let mut description = format!("camera {index} ({name}): {format}");
     let size_differs = size.is_some_and(|(w, h)| (w, h) != (format.width, format.height));
     let fps_differs = fps.is_some_and(|f| f != format.fps);
@@ -555,7 +603,7 @@ fn start_camera(
         frames: None,
         description,
     };
-    Ok((stream, format, info, label))
+    Ok((camera, format, info, label))
 }
 
 /// Sets `format` on the device, or says why it refused (busy, or another mode set: a driver
@@ -583,28 +631,36 @@ fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[
             set.width, set.height
         )));
     }
-    // Rates are a wish: a driver that keeps another rate still delivers frames.
+    // Rates are a wish: a driver that keeps another rate still delivers frames, but nokhwa
+    // opens only a camera whose frame interval is 1/N s (it reads the device's interval and
+    // gives up on 1000/25000, a capture card's PAL input, or 1001/30000, NTSC rates).
     let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(format.fps));
-    Ok(())
+    match device.params() {
+        Ok(p) if p.interval.numerator != 1 => Err(Error::Camera(format!(
+            "{label}: at {format} its frame interval is {}/{} s, which the camera library (nokhwa) cannot capture from (it needs 1/N s); try another --fps or --size, or another camera with --camera",
+            p.interval.numerator, p.interval.denominator
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// One frame and the moment it came off the driver (before decoding). The first one starts
-/// streaming: a driver that refuses to stream says so there, not "lost".
-fn grab(stream: &mut Stream<'static>, format: FormatSpec, label: &str, streaming: bool) -> (Result<Frame>, Instant) {
-    let (buffer, meta) = match stream.next() {
+/// streaming (nokhwa's stream calls VIDIOC_STREAMON then): a driver that refuses to stream says
+/// so there, and that is not a lost camera.
+fn grab(camera: &mut Camera, format: FormatSpec, label: &str, streaming: bool) -> (Result<Frame>, Instant) {
+    let buffer = match camera.frame() {
         Ok(b) => b,
-        Err(e) if !streaming => return (Err(stream_error(label, format, &e)), Instant::now()),
+        Err(e) if !streaming => {
+            let e = Error::Camera(format!("{label}: cannot start streaming {format}: {e}"));
+            return (Err(e), Instant::now());
+        }
         Err(e) => return (Err(Error::Camera(format!("{label} was lost: {e}"))), Instant::now()),
     };
     let arrived = Instant::now();
-    // The buffer is mapped whole; the frame is its first `bytesused` bytes (0: not reported).
-    let bytes = match meta.bytesused as usize {
-        0 => buffer,
-        used => &buffer[..used.min(buffer.len())],
-    };
+    let res = buffer.resolution();
     let frame = match format.fourcc {
-        FourCc::Mjpeg => decode_mjpeg(bytes),
-        _ => decode_yuyv(bytes, format.width, format.height),
+        FourCc::Mjpeg => decode_mjpeg(buffer.buffer()),
+        _ => decode_yuyv(buffer.buffer(), res.width(), res.height()),
     };
     (frame, arrived)
 }
@@ -698,7 +754,7 @@ mod tests {
         assert_eq!(yu12.name(), "YU12");
         assert_eq!(FourCc::Other(*b"Y16 ").name(), "Y16");
         assert_eq!(FourCc::Other([b'A', b'R', b'1', b'5' | 0x80]).name(), "AR15-BE");
-        assert!(!yu12.is_decoded());
+        assert!(!yu12.is_decoded() && yu12.to_nokhwa().is_none());
         let planar = FormatSpec {
             fourcc: yu12,
             width: 320,

@@ -311,6 +311,9 @@ fn cameras_lists_vivid_and_the_mjpeg_webcam_with_sorted_modes() {
         "{vivid:?}"
     );
     assert!(vivid.iter().any(|m| m.starts_with("YUYV 1280x720 @ ")), "{vivid:?}");
+    // The capture card's size range, at the one rate its input has (PAL: 25).
+    let (_, card) = find("(/dev/video1)");
+    assert!(card.iter().any(|m| m == "YUYV 1280x720 @ 25 fps"), "{card:?}");
     assert_eq!(webcam.len(), 1, "the loopback webcam has one mode: {webcam:?}");
     assert!(
         webcam[0].starts_with("MJPEG 320x180 @ ") && webcam[0].ends_with(" fps"),
@@ -407,6 +410,50 @@ fn a_camera_without_a_decodable_mode_or_with_an_odd_name_is_one_clear_line() {
     assert_eq!(rc, 1, "{err}");
     let line = one_line_error(&err);
     assert!(line.contains("/dev/video13") && line.contains("not UTF-8"), "{line}");
+}
+
+/// A capture card (vivid's S-Video input with only a scaler) lists its sizes as a range wider
+/// than the scaler gives: a mode it lists but does not take is one line naming the camera, the
+/// mode asked for, the one it set and the others it offers. At a mode it takes, its frame
+/// interval (1000/25000 s) is one the camera library cannot capture from: one line saying so.
+/// A driver that refuses to stream (vivid's webcam) says so. None is "no camera found".
+#[test]
+fn a_mode_the_camera_lists_but_rejects_and_a_refused_stream_are_one_clear_line() {
+    let lab = lab();
+    let (rc, _, err) = lab.scenario("rejected");
+    assert_eq!(rc, 1, "{err}");
+    let line = one_line_error(&err);
+    assert!(
+        line.contains("camera 1 (/dev/video1, vivid) rejected YUYV 3840x2160@25 (it set YUYV 2880x2160 instead)")
+            && line.contains("choose another mode with --size and --fps")
+            && line.contains("it also offers: YUYV 320x180 @ 25 fps; ")
+            && line.contains("YUYV 1920x1080 @ 25 fps")
+            && !line.contains("3840x2160 @")
+            && !line.contains("no camera"),
+        "{line}"
+    );
+
+    let (rc, _, err) = lab.scenario("card");
+    assert_eq!(rc, 1, "{err}");
+    let line = one_line_error(&err);
+    assert!(
+        line.contains("camera 1 (/dev/video1, vivid): at YUYV 320x180@25 its frame interval is 1000/25000 s")
+            && line.contains("camera library (nokhwa) cannot capture")
+            && line.contains("try another --fps or --size, or another camera with --camera")
+            && !line.contains("no camera"),
+        "{line}"
+    );
+
+    let (rc, _, err) = lab.scenario("streamon");
+    assert_eq!(rc, 1, "{err}");
+    let line = one_line_error(&err);
+    assert!(
+        line.contains("camera 0 (/dev/video0, vivid): cannot start streaming YUYV 320x180@")
+            && !line.contains("lost")
+            && !line.contains("no camera"),
+        "{line}\n{}",
+        lab.text("streamon.log")
+    );
 }
 
 /// The MJPEG loopback webcam, fed a real clip, chosen by part of its name, into a recording;

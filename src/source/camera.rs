@@ -405,8 +405,11 @@ impl CameraSource {
                 if init_tx.send(Ok((info, label.clone()))).is_err() {
                     return;
                 }
+                let mut streaming = false;
                 while req_rx.recv().is_ok() {
-                    if frame_tx.send(grab(&mut camera, format, &label)).is_err() {
+                    let grabbed = grab(&mut camera, format, &label, streaming);
+                    streaming = true;
+                    if frame_tx.send(grabbed).is_err() {
                         break;
                     }
                 }
@@ -482,6 +485,20 @@ fn offered(available: &[FormatSpec]) -> String {
         "no modes".into()
     } else {
         lines.join("; ")
+    }
+}
+
+/// The modes to offer instead of `rejected` (its format and size left out).
+fn others(available: &[FormatSpec], rejected: FormatSpec) -> String {
+    let rest: Vec<FormatSpec> = available
+        .iter()
+        .copied()
+        .filter(|f| (f.fourcc, f.width, f.height) != (rejected.fourcc, rejected.width, rejected.height))
+        .collect();
+    if rest.is_empty() {
+        "it offers no other mode".into()
+    } else {
+        format!("it also offers: {}", offered(&rest))
     }
 }
 
@@ -589,12 +606,13 @@ fn start_camera(
     Ok((camera, format, info, label))
 }
 
-/// Sets `format` on the device, or says why it refused (busy, or another mode set).
+/// Sets `format` on the device, or says why it refused (busy, or another mode set: a driver
+/// may list a size range wider than its current input allows, a capture card's scaler).
 fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[FormatSpec]) -> Result<()> {
-    let rejected = |got: String| {
+    let rejected = |why: String| {
         Error::Camera(format!(
-            "{label} rejected {format} (it set {got}); it offers: {}",
-            offered(available)
+            "{label} rejected {format} ({why}): choose another mode with --size and --fps; {}",
+            others(available, format)
         ))
     };
     let set = device
@@ -608,17 +626,34 @@ fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[
         })?;
     if (set.width, set.height, set.fourcc) != (format.width, format.height, format.fourcc.to_v4l()) {
         let fourcc = FourCc::from_v4l(set.fourcc).name();
-        return Err(rejected(format!("{fourcc} {}x{}", set.width, set.height)));
+        return Err(rejected(format!(
+            "it set {fourcc} {}x{} instead",
+            set.width, set.height
+        )));
     }
-    // Rates are a wish: a driver that keeps another rate still delivers frames.
+    // Rates are a wish: a driver that keeps another rate still delivers frames, but nokhwa
+    // opens only a camera whose frame interval is 1/N s (it reads the device's interval and
+    // gives up on 1000/25000, a capture card's PAL input, or 1001/30000, NTSC rates).
     let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(format.fps));
-    Ok(())
+    match device.params() {
+        Ok(p) if p.interval.numerator != 1 => Err(Error::Camera(format!(
+            "{label}: at {format} its frame interval is {}/{} s, which the camera library (nokhwa) cannot capture from (it needs 1/N s); try another --fps or --size, or another camera with --camera",
+            p.interval.numerator, p.interval.denominator
+        ))),
+        _ => Ok(()),
+    }
 }
 
-/// One frame and the moment it came off the driver (before decoding).
-fn grab(camera: &mut Camera, format: FormatSpec, label: &str) -> (Result<Frame>, Instant) {
+/// One frame and the moment it came off the driver (before decoding). The first one starts
+/// streaming (nokhwa's stream calls VIDIOC_STREAMON then): a driver that refuses to stream says
+/// so there, and that is not a lost camera.
+fn grab(camera: &mut Camera, format: FormatSpec, label: &str, streaming: bool) -> (Result<Frame>, Instant) {
     let buffer = match camera.frame() {
         Ok(b) => b,
+        Err(e) if !streaming => {
+            let e = Error::Camera(format!("{label}: cannot start streaming {format}: {e}"));
+            return (Err(e), Instant::now());
+        }
         Err(e) => return (Err(Error::Camera(format!("{label} was lost: {e}"))), Instant::now()),
     };
     let arrived = Instant::now();
@@ -730,6 +765,16 @@ mod tests {
         assert_eq!(offered(&[planar]), "YU12 320x180 @ 30 fps");
         assert_eq!(offered(&[yuyv(320, 180, 15), planar]), "YUYV 320x180 @ 15 fps");
         assert_eq!(offered(&[]), "no modes");
+    }
+
+    #[test]
+    fn a_rejected_mode_is_not_offered_again() {
+        let modes = [yuyv(320, 180, 25), yuyv(1280, 720, 25), yuyv(3840, 2160, 25)];
+        assert_eq!(
+            others(&modes, yuyv(3840, 2160, 25)),
+            "it also offers: YUYV 320x180 @ 25 fps; YUYV 1280x720 @ 25 fps"
+        );
+        assert_eq!(others(&modes[2..], yuyv(3840, 2160, 25)), "it offers no other mode");
     }
 
     #[test]

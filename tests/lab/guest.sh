@@ -48,14 +48,18 @@ wait_for() {
 run nocam_list 60 $BIN cameras
 run nocam_open 60 $BIN --camera 0 --no-window --record /run/tmp/nocam.mp4
 
-# --- the devices: vivid as camera 0 (YUYV and more), and v4l2loopback devices:
+# --- the devices: vivid as camera 0 (a webcam: YUYV and more), vivid as camera 1 (a capture
+# card's S-Video input with a scaler and nothing else: sizes listed as a range up to 16384
+# wide, though the scaler gives at most 4x the 720x576 PAL picture; its frame interval is
+# 1000/25000 s whatever rate is asked), and v4l2loopback devices:
 #   10 "Lab Webcam": a UVC-style webcam, fed MJPEG by ffmpeg; its feeder stops at the end, in
 #      the middle of a recording (camera lost: v4l2loopback 0.12.7 with exclusive_caps=1 takes
 #      no second writer, so that is the last thing done with it)
 #   11 "Emojicam Out": the virtual camera emojicam writes (exclusive_caps=1, as browsers need)
 #   12 "Planar Cam": a webcam that offers only I420 (YU12), a format emojicam does not decode
 #   13: a camera whose name is not UTF-8 (exclusive_caps=0: a capture node without a writer)
-modprobe -d $LAB/k vivid n_devs=1 node_types=0x1 || { echo "vivid did not load" >$OUT/setup.err; exit 1; }
+modprobe -d $LAB/k vivid n_devs=2 node_types=0x1,0x1 num_inputs=4,1 input_types=0xe4,0x2 ccs_cap_mode=-1,4 \
+    || { echo "vivid did not load" >$OUT/setup.err; exit 1; }
 modprobe -d $LAB/k videodev
 insmod $LAB/v4l2loopback.ko devices=4 video_nr=10,11,12,13 exclusive_caps=1,1,1,0 \
     'card_label="Lab Webcam,Emojicam Out,Planar Cam,Odd'$'\xff''Name"' \
@@ -82,9 +86,20 @@ run unusable 60 $BIN --camera 12 --no-window --record $TMPDIR/unusable.mp4
 kill $FEEDER3
 run oddname 60 $BIN --camera 13 --no-window --record $TMPDIR/oddname.mp4
 
+# --- a mode the capture card lists (3840x2160, in its size range) but does not take (it sets
+# 2880x2160); then a mode it takes, whose frame interval (1000/25000 s: the driver keeps its
+# input's, whatever rate is asked) the camera library (nokhwa) does not capture from
+run rejected 60 $BIN --camera 1 --size 3840x2160 --no-window --record $TMPDIR/rejected.mp4
+run card 60 $BIN --camera 1 --size 320x180 --no-window --record $TMPDIR/card.mp4
+
 # What vivid sends, taken directly (the reference for the mosaic).
 run vivid_direct 60 ffmpeg -nostdin -loglevel error -f v4l2 -input_format yuyv422 -video_size 320x180 \
     -i /dev/video0 -frames:v 1 -y $OUT/vivid_direct.png
+
+# --- a driver that refuses to stream (vivid's STREAMON error injection, used up by the first
+# VIDIOC_STREAMON: emojicam's)
+python3 $HERE/v4l2_button.py /dev/video0 "Inject VIDIOC_STREAMON Error" >$OUT/streamon.log 2>&1
+run streamon 60 $BIN --camera 0 --size 320x180 --no-window --record $TMPDIR/streamon.mp4
 
 # --- camera busy: another process streams from vivid
 ffmpeg -nostdin -loglevel error -progress $TMPDIR/hog.progress -f v4l2 -input_format yuyv422 \

@@ -6,6 +6,9 @@
 //!
 //! Nothing here is skipped: a machine that cannot run the lab fails the test with the reason.
 
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -276,22 +279,7 @@ fn cameras_lists_vivid_and_the_mjpeg_webcam_with_sorted_modes() {
     let lab = lab();
     let (rc, out, err) = lab.scenario("cameras");
     assert_eq!(rc, 0, "{err}");
-    // Camera blocks: "N: name (/dev/videoN)" then indented "FOURCC WxH @ r1, r2 fps" lines.
-    let mut cams: Vec<(String, Vec<String>)> = Vec::new();
-    for line in out.lines() {
-        if line.starts_with("    (") {
-            // A note under a camera (no modes, none emojicam decodes).
-            continue;
-        }
-        if let Some(mode) = line.strip_prefix("    ") {
-            cams.last_mut()
-                .expect("a camera before its modes")
-                .1
-                .push(mode.to_string());
-        } else if !line.trim().is_empty() {
-            cams.push((line.to_string(), Vec::new()));
-        }
-    }
+    let cams = camera_blocks(&out);
     let find = |what: &str| {
         cams.iter()
             .find(|(head, _)| head.contains(what))
@@ -333,8 +321,34 @@ fn cameras_lists_vivid_and_the_mjpeg_webcam_with_sorted_modes() {
     // A name that is not UTF-8 is listed (made readable), not a panic.
     let (odd_head, _) = find("/dev/video13");
     assert!(odd_head.contains("Odd\u{FFFD}Name"), "{odd_head}");
+    assert_modes_sorted(&cams);
+}
+
+/// The blocks of `emojicam cameras`: each camera's head line and its indented mode lines.
+fn camera_blocks(out: &str) -> Vec<(String, Vec<String>)> {
+    // Camera blocks: "N: name (/dev/videoN)" then indented "FOURCC WxH @ r1, r2 fps" lines.
+    let mut cams: Vec<(String, Vec<String>)> = Vec::new();
+    for line in out.lines() {
+        if line.starts_with("    (") {
+            // A note under a camera (no modes, none emojicam decodes).
+            continue;
+        }
+        if let Some(mode) = line.strip_prefix("    ") {
+            cams.last_mut()
+                .expect("a camera before its modes")
+                .1
+                .push(mode.to_string());
+        } else if !line.trim().is_empty() {
+            cams.push((line.to_string(), Vec::new()));
+        }
+    }
+    cams
+}
+
+/// Modes sorted by format, then pixel count; the rates in each line ascending.
+fn assert_modes_sorted(cams: &[(String, Vec<String>)]) {
     // Sorted: format, then pixel count, then the rates in each line.
-    for (head, modes) in &cams {
+    for (head, modes) in cams {
         let keys: Vec<(String, u64)> = modes
             .iter()
             .map(|m| {

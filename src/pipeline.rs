@@ -27,7 +27,8 @@ pub use crate::domain::{MAX_TILE, MIN_TILE};
 pub struct StageTimes {
     /// Frame upload and queuing the tile pass (CPU side of the GPU work).
     pub upload: Duration,
-    /// Upload + tile compute + patch readback (GPU), `upload` included.
+    /// Upload + tile compute + readback (quadrant means and change; patches when asked for),
+    /// `upload` included.
     pub tile: Duration,
     pub classify: Duration,
     /// Render pass + readback of the rendered image ([`Pipeline::render`]), plus the

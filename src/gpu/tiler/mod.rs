@@ -582,8 +582,9 @@ impl GridBuffers {
             || tiles.div_ceil(WORKGROUP as u64) > limits.max_compute_workgroups_per_dimension as u64
         {
             return Err(Error::GpuLimit(format!(
-                "{cols}x{rows} tiles of {tile} px need {patch_bytes} bytes of patches, more than \
-                 this GPU allows: use a larger --tile"
+                "{cols}x{rows} tiles of {tile} px need {} bytes of tile data ({patch_bytes} of \
+                 patches), more than this GPU allows: use a larger --tile",
+                patch_bytes + tiles * 32
             )));
         }
         use wgpu::BufferUsages as U;

@@ -86,24 +86,6 @@ fn reference(q: &[u8; 12]) -> Reference {
     [word(0), word(4), word(8), 1]
 }
 
-fn write_texture(queue: &wgpu::Queue, texture: &wgpu::Texture, data: &[u8], bytes_per_row: u32) {
-    let (width, height) = (texture.width(), texture.height());
-    queue.write_texture(
-        texture.as_image_copy(),
-        data,
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(bytes_per_row),
-            rows_per_image: Some(height),
-        },
-        wgpu::Extent3d {
-            width,
-            height,
-            depth_or_array_layers: 1,
-        },
-    );
-}
-
 /// Texels (16 bytes each) per row of the tiler's frame texture (`FRAME_ROW` in the shader).
 const FRAME_ROW: u32 = 1024;
 const FRAME_ROW_BYTES: usize = FRAME_ROW as usize * 16;
@@ -350,7 +332,7 @@ impl Tiler {
         let queue = &self.ctx.queue;
         write_frame(queue, &tex.texture, &frame.rgba);
         if let Some((preview, _)) = &tex.preview {
-            write_texture(queue, preview, &frame.to_rgba().rgba, frame.width * 4);
+            super::write_texture(queue, preview, &frame.to_rgba().rgba, frame.width * 4);
         }
         if self.reference_dirty {
             queue.write_buffer(&grid.state, 0, bytemuck::cast_slice(&self.reference));

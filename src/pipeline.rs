@@ -71,8 +71,6 @@ pub struct Pipeline {
     in_flight: Option<Stamp>,
     /// Classify time per tile in ms, a running average (for [`Settings::frame_budget`]).
     per_tile_ms: Option<f64>,
-    /// The caller asked for every tile's patch ([`Self::keep_patches`]).
-    keep_patches: bool,
 }
 
 /// Below this many tiles a batch's time says little about the time per tile.
@@ -134,7 +132,6 @@ impl Pipeline {
             features: None,
             in_flight: None,
             per_tile_ms: None,
-            keep_patches: false,
         })
     }
 
@@ -159,7 +156,6 @@ impl Pipeline {
     /// Read back every tile's 10x10 patch into [`Self::tiles`] even when the classifier does not
     /// need them (it reads only the quadrant means: the ONNX classifier); from the next frame on.
     pub fn keep_patches(&mut self, keep: bool) {
-        self.keep_patches = keep;
         self.tiler
             .keep_patches(keep || self.classifier.input() == Input::Patches);
     }

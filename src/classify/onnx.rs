@@ -260,8 +260,9 @@ impl Classifier for OnnxClassifier {
                 }
             }
             Background::Tile => {
-                for q in quads.chunks_exact(QUADS_BYTES) {
-                    let q: &[u8; QUADS_BYTES] = q.try_into().map_err(|_| ClassifyError::PartialPatch(quads.len()))?;
+                // Whole tiles only: checked above.
+                let (tiles, _) = quads.as_chunks::<QUADS_BYTES>();
+                for q in tiles {
                     self.backgrounds.extend(quads_mean(q).map(f32::from));
                 }
             }

@@ -531,16 +531,19 @@ fn a_recording_converted_on_the_gpu_looks_as_the_cpu_conversion() {
         }
         let [cpu, gpu] = paths.map(|p| recording_psnr(&p, &rendered));
         println!("{w}x{h}: recorded from RGBA (CPU conversion) {cpu:.3} dB, from I420 (GPU) {gpu:.3} dB");
+        // The recording keeps the emoji (x264 at constant quality: 27.8-28.1 dB at 1280x720
+        // over these 8 frames; under GStreamer's default cap of 2 Mbit/s it was 23.5 dB, the
+        // emoji smeared into a blurred photo).
         assert!(
-            cpu > 20.0,
+            cpu > 25.0,
             "{w}x{h}: the CPU-converted recording is {cpu:.2} dB from the mosaic"
         );
-        // The two conversions agree exactly enough (tests/gpu.rs compares the planes); what is
-        // left is the encoder: a live recording is timed by the clock, and the same frames
-        // recorded twice through the same path came out 23.43-23.47 dB at 1280x720 on a loaded
-        // machine, so 0.1 dB between the paths failed now and then.
+        // The two conversions agree closely (tests/gpu.rs compares the planes: `videoconvert`
+        // comes out 1.5-3.5 levels darker), and the rest is the encoder: a live recording is
+        // timed by the clock, and the same frames recorded twice through the same path came out
+        // 0.04 dB apart at 1280x720 on a loaded machine; the paths are 0.25 dB apart here.
         assert!(
-            (gpu - cpu).abs() <= 0.2,
+            (gpu - cpu).abs() <= 0.5,
             "{w}x{h}: GPU-converted {gpu:.2} dB vs CPU-converted {cpu:.2} dB from the mosaic"
         );
     }

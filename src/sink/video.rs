@@ -76,6 +76,16 @@ pub fn check_size(path: &Path, container: Container, width: u32, height: u32) ->
 /// given up. Our own frames end in well under a second; only the input's sound can stall.
 const SOUND_END_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Bits per pixel VP8 and openh264 aim at: an emoji mosaic is sharp-edged and busy, and at a
+/// plain video's ~0.1-0.15 its emoji smear into a blurred photo (VP8 realtime on a 1280x720
+/// handheld mosaic: 29.2 dB from the mosaic at 0.15, 31.4 dB at 0.6, where it undershoots).
+const TARGET_BPP: f64 = 0.6;
+
+/// x264 encodes at constant quality; its rate is capped at this many bits per pixel only so
+/// that pathological input cannot make a file without bound (quantizer 23 took ~0.5 on a
+/// 1280x720 handheld mosaic, ~0.15 on the demo clip's).
+const X264_CAP_BPP: f64 = 1.2;
+
 /// What the frames handed to the encoder are, fixed by the first one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Input {
@@ -290,8 +300,7 @@ impl VideoSink {
         let fps = self.rate.fps().max(1.0);
         if self.container == Container::Webm {
             let enc = media::make_any(&["vp8enc"], &self.path)?;
-            // ~0.15 bits per pixel: emoji edges are sharp, a plain video rate smears them.
-            let bps = (size.0 as f64 * size.1 as f64 * fps * 0.15).clamp(200e3, 40e6);
+            let bps = (size.0 as f64 * size.1 as f64 * fps * TARGET_BPP).clamp(200e3, 80e6);
             media::set_if(&enc, "target-bitrate", &(bps as i64).to_string());
             media::set_if(&enc, "deadline", "1");
             media::set_if(&enc, "cpu-used", "8");
@@ -307,16 +316,16 @@ impl VideoSink {
             fps.round() * 5.0
         } as u32;
         if enc.factory().is_some_and(|f| f.name() == "x264enc") {
-            // Constant quality; fast enough to keep up with the pipeline on two cores.
+            // Constant quality, for recordings and whole files alike. In this mode `bitrate`
+            // caps the rate (kbit/s); GStreamer's default cap, 2048 whatever the size, starved
+            // the encoder into smearing the emoji (a 1280x720 handheld mosaic: 28.2 dB from the
+            // mosaic at 2 Mbit/s, 36.2 dB at quantizer 23 uncapped, which takes ~0.5 bits per
+            // pixel), so the cap is only a ceiling against pathological input.
             enc.set_property_from_str("pass", "qual");
             enc.set_property("quantizer", 23u32);
             enc.set_property_from_str("speed-preset", &self.x264_preset());
-            if !self.recording() {
-                // In this mode `bitrate` caps the rate (kbit/s; GStreamer's default, 2048, is
-                // whatever the size): ~0.15 bits per pixel, as for VP8.
-                let kbps = (size.0 as f64 * size.1 as f64 * fps * 0.15 / 1000.0).clamp(200.0, 2_048_000.0);
-                enc.set_property("bitrate", kbps as u32);
-            }
+            let kbps = (size.0 as f64 * size.1 as f64 * fps * X264_CAP_BPP / 1000.0).clamp(2_000.0, 2_048_000.0);
+            enc.set_property("bitrate", kbps as u32);
             if self.recording() {
                 // GStreamer's x264enc turns trellis quantisation on whatever the preset; it
                 // was the largest single cost of a live 1080p run (14% of all CPU time, perf).
@@ -340,23 +349,24 @@ impl VideoSink {
             }
             enc.set_property("key-int-max", key_interval);
         } else {
-            let bps = (size.0 as f64 * size.1 as f64 * fps * 0.15).clamp(200e3, 40e6);
+            let bps = (size.0 as f64 * size.1 as f64 * fps * TARGET_BPP).clamp(200e3, 80e6);
             media::set_if(&enc, "bitrate", &(bps as u64).to_string());
             media::set_if(&enc, "gop-size", &key_interval.to_string());
         }
         Ok(enc)
     }
 
-    /// The x264 preset: `superfast` for a live recording (EMOJICAM_RECORD_PRESET names another,
-    /// for measuring), `ultrafast` for a whole file (EMOJICAM_RENDER_PRESET: another). With
-    /// the rate cap of [`Self::video_encoder`] an offline render's `ultrafast` output is closer
-    /// to the mosaic than `superfast` under GStreamer's default cap, for less encoder time.
+    /// The x264 preset: `ultrafast` (EMOJICAM_RECORD_PRESET for a live recording,
+    /// EMOJICAM_RENDER_PRESET for a whole file name another, for measuring). At constant
+    /// quality it took less CPU than `superfast` did under a 2 Mbit/s cap (7.2 vs 7.5 ms a
+    /// 1280x720 handheld frame) for files ~15% larger than `superfast` at the same quality.
     fn x264_preset(&self) -> String {
-        let (variable, default) = if self.recording() {
-            ("EMOJICAM_RECORD_PRESET", "superfast")
+        let variable = if self.recording() {
+            "EMOJICAM_RECORD_PRESET"
         } else {
-            ("EMOJICAM_RENDER_PRESET", "ultrafast")
+            "EMOJICAM_RENDER_PRESET"
         };
+        let default = "ultrafast";
         std::env::var(variable)
             .ok()
             .filter(|p| ["ultrafast", "superfast", "veryfast", "faster"].contains(&p.as_str()))

@@ -629,6 +629,31 @@ fn truncated_mp4_is_a_decode_error() {
 }
 
 #[test]
+fn a_video_track_with_no_frame_left_is_damage_not_audio_only() {
+    // A fast-start MP4 (index first) cut just after its index: the file declares a video
+    // track, but none of its frames is there. That is a damaged file (exit 1), not an
+    // audio-only one (a usage error, exit 2), as it was reported.
+    let dir = tempfile::tempdir().unwrap();
+    let whole = clip(
+        dir.path(),
+        "whole.mp4",
+        &["-c:v", "libx264", "-c:a", "aac", "-shortest", "-movflags", "+faststart"],
+        true,
+    );
+    let bytes = std::fs::read(&whole).unwrap();
+    // Top-level boxes: the cut keeps everything before the media data and 16 bytes of it.
+    let mut at = 0usize;
+    while &bytes[at + 4..at + 8] != b"mdat" {
+        at += u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    }
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..at + 16]).unwrap();
+    let err = open_err(&cut);
+    assert!(matches!(err, Error::Decode { .. } | Error::Media(_)), "{err}");
+    assert!(err.to_string().contains("no frame of it could be decoded"), "{err}");
+}
+
+#[test]
 fn garbage_files_are_decode_errors() {
     let dir = tempfile::tempdir().unwrap();
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -146,9 +146,9 @@ impl VideoSource {
         let flip_sink = convert
             .static_pad("sink")
             .ok_or_else(|| fail("videoconvert has no sink pad"))?;
-        let too_large = Arc::new(OnceLock::new());
+        let seen = Arc::new(media::Seen::default());
         let fits = |w, h| super::check_size(Path::new(""), "", w, h).is_ok();
-        let decodebin = media::decode_only(&uri, "video/", flip_sink.clone(), fits, too_large.clone())
+        let decodebin = media::decode_only(&uri, "video/", flip_sink.clone(), fits, seen.clone())
             .map_err(|_| fail("uridecodebin is missing: install gstreamer1.0-plugins-base"))?;
         let pipeline = gst::Pipeline::new();
         let built = |source| MediaError::Build {
@@ -193,16 +193,22 @@ impl VideoSource {
             ended: false,
             layout: None,
         };
-        source.preroll(&flip_sink, &no_video, &too_large)?;
+        source.preroll(&flip_sink, &no_video, &seen)?;
         Ok(source)
     }
 
     /// Runs the pipeline up to its first decoded frame and reads the stream's size and rate.
-    fn preroll(&mut self, video_pad: &gst::Pad, no_video: &AtomicBool, too_large: &OnceLock<(u64, u64)>) -> Result<()> {
+    fn preroll(&mut self, video_pad: &gst::Pad, no_video: &AtomicBool, seen: &media::Seen) -> Result<()> {
         let path = self.path.clone();
         let missing = self.wait_for_preroll(no_video)?;
-        if let Some(&(w, h)) = too_large.get() {
+        if let Some(&(w, h)) = seen.too_large.get() {
             super::check_size(&path, "video stream", w, h)?;
+        }
+        if !video_pad.is_linked() && missing.is_none() && seen.kept.load(Ordering::SeqCst) {
+            return Err(Error::decode(
+                &path,
+                "not a readable video file (truncated or damaged?): it has a video track but no frame of it could be decoded",
+            ));
         }
         if !video_pad.is_linked() {
             return Err(Error::usage(format!(

@@ -468,10 +468,18 @@ fn unwritable_output_fails_before_processing() {
     .err()
     .unwrap();
     assert!(matches!(err, Error::Write { .. }), "{err}");
-    let err = Mp4Sink::create_recording(Path::new("/nonexistent-dir/rec.mp4"), 8, 8, Rate::new(25, 1))
+    let err = Mp4Sink::create_recording(Path::new("/nonexistent-dir/rec.mp4"), 64, 48, Rate::new(25, 1))
         .err()
         .unwrap();
     assert!(matches!(err, Error::Write { .. }), "{err}");
+    // A source smaller than x264 takes (16 a side): refused before the file is made (it was a
+    // "not-negotiated" failure at the first frame, after a live run had started).
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("tiny.mp4");
+    let err = Mp4Sink::create_recording(&tiny, 1, 1, Rate::new(25, 1)).err().unwrap();
+    assert!(matches!(err, Error::Usage(_)), "{err}");
+    assert!(err.to_string().contains("too small"), "{err}");
+    assert!(!tiny.exists());
     let err = sink::create(Path::new("out.flv"), &info, text, codes).err().unwrap();
     assert!(matches!(err, Error::Usage(_)), "{err}");
     assert!(err.to_string().contains("'.flv'"), "{err}");

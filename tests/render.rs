@@ -356,6 +356,86 @@ fn video_with_sound_renders_with_its_sound() {
     assert_eq!(String::from_utf8_lossy(&streams.stdout).trim(), "video");
 }
 
+/// A small H.264 + AAC clip made by ffmpeg from the demo clip.
+fn clip_with_sound(dir: &std::path::Path) -> PathBuf {
+    let input = dir.join("clip.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(demo_clip())
+        .args([
+            "-frames:v",
+            "6",
+            "-t",
+            "0.24",
+            "-vf",
+            "scale=160:90",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&input)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made the test clip");
+    input
+}
+
+fn stream_types(path: &std::path::Path) -> String {
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&o.stdout).trim().replace('\n', ",")
+}
+
+#[test]
+fn a_video_from_a_fifo_keeps_its_sound() {
+    // The FIFO is read once into a spool file: the sound must come from that copy, not from
+    // the FIFO (already drained: the sound was silently lost).
+    let dir = tmp();
+    let input = clip_with_sound(dir.path());
+    let fifo = dir.path().join("pipe.mp4");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let bytes = std::fs::read(&input).expect("read");
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(writer_path, bytes));
+    let out = dir.path().join("out.mp4");
+    let o = run(bin().args(["render", "--input"]).arg(&fifo).arg("--output").arg(&out));
+    writer.join().expect("writer").expect("fifo written");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("; sound copied (MPEG-4 AAC)"), "{}", stderr(&o));
+    assert_eq!(stream_types(&out), "video,audio");
+}
+
+#[test]
+fn render_looks_up_the_sound_track_once() {
+    // GStreamer's Discoverer (about 0.2 s a run) finds the sound for the output and for the
+    // summary line: once per render. Counted in GStreamer's own log of discover_uri calls.
+    let dir = tmp();
+    let input = clip_with_sound(dir.path());
+    let out = dir.path().join("out.mkv");
+    let log = dir.path().join("gst.log");
+    let o = run(bin()
+        .args(["render", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .env("GST_DEBUG", "discoverer:5")
+        .env("GST_DEBUG_NO_COLOR", "1")
+        .env("GST_DEBUG_FILE", &log));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("; sound copied (MPEG-4 AAC)"), "{}", stderr(&o));
+    assert_eq!(stream_types(&out), "video,audio");
+    let log = std::fs::read_to_string(&log).expect("GStreamer's log");
+    assert_eq!(log.matches("gst_discoverer_discover_uri").count(), 1, "Discoverer runs");
+}
+
 #[test]
 fn y4m_on_stdout_decodes() {
     assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");

@@ -658,8 +658,30 @@ pub fn sound_of(input: &Path, container: Container) -> Option<Sound> {
     })
 }
 
-/// The caps of a file's first sound track (as its parser gives them), if it has one.
+/// The caps of a file's first sound track (as its parser gives them), if it has one. A file
+/// is probed once per run while it is unchanged (`render` asks for its sink and again for its
+/// summary; each probe runs GStreamer's Discoverer, about 0.2 s).
 fn audio_caps(path: &Path) -> Option<gst::Caps> {
+    type Probed = Option<((PathBuf, u64, Option<std::time::SystemTime>), Option<gst::Caps>)>;
+    static PROBED: std::sync::Mutex<Probed> = std::sync::Mutex::new(None);
+    let meta = std::fs::metadata(path).ok();
+    let key = (
+        path.to_path_buf(),
+        meta.as_ref().map_or(0, std::fs::Metadata::len),
+        meta.and_then(|m| m.modified().ok()),
+    );
+    let mut probed = PROBED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((known, caps)) = probed.as_ref() {
+        if *known == key {
+            return caps.clone();
+        }
+    }
+    let caps = discover_audio_caps(path);
+    *probed = Some((key, caps.clone()));
+    caps
+}
+
+fn discover_audio_caps(path: &Path) -> Option<gst::Caps> {
     let uri = media::uri(path).ok()?;
     let discoverer = gstreamer_pbutils::Discoverer::new(gst::ClockTime::from_seconds(20)).ok()?;
     let info = discoverer.discover_uri(&uri).ok()?;

@@ -285,6 +285,15 @@ fn bad_input_is_a_clear_error() {
     fails(&["--tile", "65"], photo, &out, 2, "tile size 65");
     fails(&["--emoji", "nope"], photo, &out, 2, "nope");
     fails(&[], photo, &d.join("out.bmp"), 2, "unsupported output");
+    // A directory as the output is named as such (it was "has no extension").
+    let o = run(bin()
+        .args(["render", "-q", "--input"])
+        .arg(photo)
+        .arg("--output")
+        .arg(d));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
     fails(&[], photo, &d.join("no/such/dir/out.png"), 1, "cannot write");
     fails(&["--size", "12"], photo, &out, 2, "invalid size");
 }

@@ -29,6 +29,13 @@ pub fn output_kind(path: &Path) -> emojicam::Result<OutputKind> {
     if path.as_os_str() == "-" {
         return Ok(OutputKind::Stream);
     }
+    if path.is_dir() {
+        return Err(Error::usage(format!(
+            "output {} is a directory: name a file in it, e.g. {}",
+            path.display(),
+            path.join("emoji.png").display()
+        )));
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

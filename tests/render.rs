@@ -446,6 +446,39 @@ fn render_looks_up_the_sound_track_once() {
 }
 
 #[test]
+fn an_animated_png_says_only_its_first_frame_is_read() {
+    // Not silently one frame of many: the summary names the limit (and a plain PNG does not).
+    let dir = tmp();
+    let apng = dir.path().join("sticker.png");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x48:rate=5:duration=0.6",
+        ])
+        .args(["-c:v", "apng", "-f", "apng"])
+        .arg(&apng)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made the animated PNG");
+    for (input, animated) in [(apng.clone(), true), (photos()[0].clone(), false)] {
+        let out = dir.path().join("out.png");
+        let o = run(bin().args(["render", "--input"]).arg(&input).arg("--output").arg(&out));
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            stderr(&o).contains("animated PNG: only its first frame"),
+            animated,
+            "{}",
+            stderr(&o)
+        );
+        assert!(out.exists());
+    }
+}
+
+#[test]
 fn y4m_on_stdout_decodes() {
     assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");
     let dir = tmp();

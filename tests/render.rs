@@ -479,6 +479,48 @@ fn an_animated_png_says_only_its_first_frame_is_read() {
 }
 
 #[test]
+fn a_video_cut_short_renders_what_is_there_and_says_so() {
+    // A fast-start MP4 (index first) cut in half: its index still declares the whole clip.
+    // The frames that are there are rendered, with one warning line (it was silent); the
+    // whole file gives none.
+    let dir = tmp();
+    let whole = dir.path().join("whole.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=96x64:rate=10:duration=2",
+        ])
+        .args(["-c:v", "libx264", "-g", "5", "-movflags", "+faststart"])
+        .arg(&whole)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made the test clip");
+    let bytes = std::fs::read(&whole).expect("clip");
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    for (input, warned) in [(&whole, false), (&cut, true)] {
+        let out = dir.path().join("out.y4m");
+        let o = run(bin()
+            .args(["render", "-q", "--input"])
+            .arg(input)
+            .arg("--output")
+            .arg(&out));
+        let err = stderr(&o);
+        assert!(o.status.success(), "{err}");
+        assert_eq!(
+            err.contains("of the 2.00 s of video its file declares could be read"),
+            warned,
+            "{err}"
+        );
+        assert!(err.trim_end().lines().count() <= 1, "{err}");
+    }
+}
+
+#[test]
 fn y4m_on_stdout_decodes() {
     assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");
     let dir = tmp();

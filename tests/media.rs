@@ -468,10 +468,18 @@ fn unwritable_output_fails_before_processing() {
     .err()
     .unwrap();
     assert!(matches!(err, Error::Write { .. }), "{err}");
-    let err = Mp4Sink::create_recording(Path::new("/nonexistent-dir/rec.mp4"), 8, 8, Rate::new(25, 1))
+    let err = Mp4Sink::create_recording(Path::new("/nonexistent-dir/rec.mp4"), 64, 48, Rate::new(25, 1))
         .err()
         .unwrap();
     assert!(matches!(err, Error::Write { .. }), "{err}");
+    // A source smaller than x264 takes (16 a side): refused before the file is made (it was a
+    // "not-negotiated" failure at the first frame, after a live run had started).
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("tiny.mp4");
+    let err = Mp4Sink::create_recording(&tiny, 1, 1, Rate::new(25, 1)).err().unwrap();
+    assert!(matches!(err, Error::Usage(_)), "{err}");
+    assert!(err.to_string().contains("too small"), "{err}");
+    assert!(!tiny.exists());
     let err = sink::create(Path::new("out.flv"), &info, text, codes).err().unwrap();
     assert!(matches!(err, Error::Usage(_)), "{err}");
     assert!(err.to_string().contains("'.flv'"), "{err}");
@@ -626,6 +634,31 @@ fn truncated_mp4_is_a_decode_error() {
     let err = open_err(&cut);
     // GStreamer's own error is kept as the cause (Error::Media).
     assert!(matches!(err, Error::Decode { .. } | Error::Media(_)), "{err}");
+}
+
+#[test]
+fn a_video_track_with_no_frame_left_is_damage_not_audio_only() {
+    // A fast-start MP4 (index first) cut just after its index: the file declares a video
+    // track, but none of its frames is there. That is a damaged file (exit 1), not an
+    // audio-only one (a usage error, exit 2), as it was reported.
+    let dir = tempfile::tempdir().unwrap();
+    let whole = clip(
+        dir.path(),
+        "whole.mp4",
+        &["-c:v", "libx264", "-c:a", "aac", "-shortest", "-movflags", "+faststart"],
+        true,
+    );
+    let bytes = std::fs::read(&whole).unwrap();
+    // Top-level boxes: the cut keeps everything before the media data and 16 bytes of it.
+    let mut at = 0usize;
+    while &bytes[at + 4..at + 8] != b"mdat" {
+        at += u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    }
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..at + 16]).unwrap();
+    let err = open_err(&cut);
+    assert!(matches!(err, Error::Decode { .. } | Error::Media(_)), "{err}");
+    assert!(err.to_string().contains("no frame of it could be decoded"), "{err}");
 }
 
 #[test]

@@ -285,6 +285,15 @@ fn bad_input_is_a_clear_error() {
     fails(&["--tile", "65"], photo, &out, 2, "tile size 65");
     fails(&["--emoji", "nope"], photo, &out, 2, "nope");
     fails(&[], photo, &d.join("out.bmp"), 2, "unsupported output");
+    // A directory as the output is named as such (it was "has no extension").
+    let o = run(bin()
+        .args(["render", "-q", "--input"])
+        .arg(photo)
+        .arg("--output")
+        .arg(d));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
     fails(&[], photo, &d.join("no/such/dir/out.png"), 1, "cannot write");
     fails(&["--size", "12"], photo, &out, 2, "invalid size");
 }
@@ -354,6 +363,161 @@ fn video_with_sound_renders_with_its_sound() {
         .output()
         .expect("ffprobe");
     assert_eq!(String::from_utf8_lossy(&streams.stdout).trim(), "video");
+}
+
+/// A small H.264 + AAC clip made by ffmpeg from the demo clip.
+fn clip_with_sound(dir: &std::path::Path) -> PathBuf {
+    let input = dir.join("clip.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(demo_clip())
+        .args([
+            "-frames:v",
+            "6",
+            "-t",
+            "0.24",
+            "-vf",
+            "scale=160:90",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&input)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made the test clip");
+    input
+}
+
+fn stream_types(path: &std::path::Path) -> String {
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&o.stdout).trim().replace('\n', ",")
+}
+
+#[test]
+fn a_video_from_a_fifo_keeps_its_sound() {
+    // The FIFO is read once into a spool file: the sound must come from that copy, not from
+    // the FIFO (already drained: the sound was silently lost).
+    let dir = tmp();
+    let input = clip_with_sound(dir.path());
+    let fifo = dir.path().join("pipe.mp4");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let bytes = std::fs::read(&input).expect("read");
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(writer_path, bytes));
+    let out = dir.path().join("out.mp4");
+    let o = run(bin().args(["render", "--input"]).arg(&fifo).arg("--output").arg(&out));
+    writer.join().expect("writer").expect("fifo written");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("; sound copied (MPEG-4 AAC)"), "{}", stderr(&o));
+    assert_eq!(stream_types(&out), "video,audio");
+}
+
+#[test]
+fn render_looks_up_the_sound_track_once() {
+    // GStreamer's Discoverer (about 0.2 s a run) finds the sound for the output and for the
+    // summary line: once per render. Counted in GStreamer's own log of discover_uri calls.
+    let dir = tmp();
+    let input = clip_with_sound(dir.path());
+    let out = dir.path().join("out.mkv");
+    let log = dir.path().join("gst.log");
+    let o = run(bin()
+        .args(["render", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .env("GST_DEBUG", "discoverer:5")
+        .env("GST_DEBUG_NO_COLOR", "1")
+        .env("GST_DEBUG_FILE", &log));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("; sound copied (MPEG-4 AAC)"), "{}", stderr(&o));
+    assert_eq!(stream_types(&out), "video,audio");
+    let log = std::fs::read_to_string(&log).expect("GStreamer's log");
+    assert_eq!(log.matches("gst_discoverer_discover_uri").count(), 1, "Discoverer runs");
+}
+
+#[test]
+fn an_animated_png_says_only_its_first_frame_is_read() {
+    // Not silently one frame of many: the summary names the limit (and a plain PNG does not).
+    let dir = tmp();
+    let apng = dir.path().join("sticker.png");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x48:rate=5:duration=0.6",
+        ])
+        .args(["-c:v", "apng", "-f", "apng"])
+        .arg(&apng)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made the animated PNG");
+    for (input, animated) in [(apng.clone(), true), (photos()[0].clone(), false)] {
+        let out = dir.path().join("out.png");
+        let o = run(bin().args(["render", "--input"]).arg(&input).arg("--output").arg(&out));
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            stderr(&o).contains("animated PNG: only its first frame"),
+            animated,
+            "{}",
+            stderr(&o)
+        );
+        assert!(out.exists());
+    }
+}
+
+#[test]
+fn a_video_cut_short_renders_what_is_there_and_says_so() {
+    // A fast-start MP4 (index first) cut in half: its index still declares the whole clip.
+    // The frames that are there are rendered, with one warning line (it was silent); the
+    // whole file gives none.
+    let dir = tmp();
+    let whole = dir.path().join("whole.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=96x64:rate=10:duration=2",
+        ])
+        .args(["-c:v", "libx264", "-g", "5", "-movflags", "+faststart"])
+        .arg(&whole)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made the test clip");
+    let bytes = std::fs::read(&whole).expect("clip");
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    for (input, warned) in [(&whole, false), (&cut, true)] {
+        let out = dir.path().join("out.y4m");
+        let o = run(bin()
+            .args(["render", "-q", "--input"])
+            .arg(input)
+            .arg("--output")
+            .arg(&out));
+        let err = stderr(&o);
+        assert!(o.status.success(), "{err}");
+        assert_eq!(
+            err.contains("of the 2.00 s of video its file declares could be read"),
+            warned,
+            "{err}"
+        );
+        assert!(err.trim_end().lines().count() <= 1, "{err}");
+    }
 }
 
 #[test]

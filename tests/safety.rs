@@ -679,6 +679,28 @@ fn a_size_the_encoder_cannot_take_is_refused_before_processing() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(d.join("new.mkv").metadata().unwrap().len() > 0);
+    // Smaller than the encoders take (16 pixels a side): refused the same way, not a
+    // "not-negotiated" encoding failure after processing.
+    let tiny = d.join("tiny.png");
+    image::RgbImage::from_pixel(8, 40, image::Rgb([200, 30, 30]))
+        .save(&tiny)
+        .expect("save");
+    for name in ["tiny.mp4", "tiny.webm"] {
+        let o = render(&[os("-i"), tiny.as_os_str(), os("-o"), d.join(name).as_os_str()]);
+        refused(&o, 2, "too small");
+        assert!(stderr(&o).contains("--size"), "{}", stderr(&o));
+        assert!(!d.join(name).exists());
+    }
+    let o = render(&[
+        os("-i"),
+        tiny.as_os_str(),
+        os("-o"),
+        d.join("tiny.mp4").as_os_str(),
+        os("--size"),
+        os("16x80"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
 }
 
 #[test]

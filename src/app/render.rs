@@ -29,6 +29,13 @@ pub fn output_kind(path: &Path) -> emojicam::Result<OutputKind> {
     if path.as_os_str() == "-" {
         return Ok(OutputKind::Stream);
     }
+    if path.is_dir() {
+        return Err(Error::usage(format!(
+            "output {} is a directory: name a file in it, e.g. {}",
+            path.display(),
+            path.join("emoji.png").display()
+        )));
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -71,7 +78,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let kind = output_kind(&args.output)?;
     let size = args.size.as_deref().map(parse_size).transpose()?;
     // Kept until the run ends (a FIFO's spooled copy is removed when it is dropped).
-    let (_input, source) = open_input(args, kind, size)?;
+    let (input, source) = open_input(args, kind, size)?;
     let info = source.info().clone();
     let mut pipeline = Pipeline::with_config(config)?;
     let (text, codes) = emoji_strings(&pipeline);
@@ -86,7 +93,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         .and_then(|e| e.to_str())
         .is_some_and(|e| ["mp4", "mkv", "webm"].contains(&e.to_ascii_lowercase().as_str()));
     let keep_audio = is_video_out && info.kind == StreamKind::Video && !args.no_audio;
-    let audio = keep_audio.then_some(args.input.as_path());
+    // The file the frames come from: a FIFO's sound is in its spooled copy, not in the FIFO.
+    let audio = keep_audio.then_some(input.path());
     let mut sink = sink::create_with_audio(&args.output, &out_info, audio, text, codes)?;
     if info.kind == StreamKind::Video && kind == OutputKind::Stream {
         // Encode on a thread of its own while the pipeline works on the next frame.
@@ -109,7 +117,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         let container = sink::Container::from_extension(&ext.to_ascii_lowercase());
         let sound = container
             .filter(|_| keep_audio)
-            .and_then(|c| sink::sound_of(&args.input, c))
+            .and_then(|c| sink::sound_of(input.path(), c))
             .map(|sound| sound.to_string());
         emojicam::note!("{}", summary_line(args, &info, &pipeline, &summary, sound));
     }

@@ -179,24 +179,46 @@ pub fn set_if(element: &gst::Element, name: &str, value: &str) {
     }
 }
 
+/// Whether an `autoplug-continue` pad is a demuxer's: one stream of the file (the container's
+/// own caps, "video/quicktime", come from typefind).
+fn from_demuxer(pad: Option<&glib::Value>) -> bool {
+    // decodebin's own ghost pad, whose target is the element's pad.
+    pad.and_then(|v| v.get::<gst::GhostPad>().ok())
+        .and_then(|g| g.target())
+        .and_then(|p| p.parent_element())
+        .and_then(|e| e.factory())
+        .and_then(|f| f.metadata(gst::ELEMENT_METADATA_KLASS).map(|k| k.contains("Demux")))
+        .unwrap_or(false)
+}
+
 /// The picture size a stream's caps declare, when they do.
 fn declared_size(s: &gst::StructureRef) -> Option<(u64, u64)> {
     let side = |name| s.get::<i32>(name).ok().map(|v| u64::try_from(v).unwrap_or(0));
     Some((side("width")?, side("height")?))
 }
 
+/// What [`decode_only`] learnt of a file's streams from their caps, before decoding.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// A video stream's declared picture size that `fits` refused.
+    pub too_large: OnceLock<(u64, u64)>,
+    /// Whether the file has a stream of the kept type at all, decodable or not (a truncated
+    /// file can declare a video track none of whose frames is there).
+    pub kept: std::sync::atomic::AtomicBool,
+}
+
 /// Makes a `uridecodebin` that decodes only the streams whose media type starts with `keep`
 /// ("video/" or "audio/"): the others are left encoded (never decoded) and drained into a
 /// fakesink, and the first kept stream's pad is linked to `target`. A video stream whose caps
 /// (the demuxer's or the parser's, from the stream's own header) declare a picture larger than
-/// `fits` allows is not decoded either: its size goes into `too_large`, before any decoder
+/// `fits` allows is not decoded either: its size goes into `seen.too_large`, before any decoder
 /// allocates a frame of it. Returns the element.
 pub fn decode_only(
     uri: &str,
     keep: &'static str,
     target: gst::Pad,
     fits: fn(u64, u64) -> bool,
-    too_large: Arc<OnceLock<(u64, u64)>>,
+    seen: Arc<Seen>,
 ) -> Result<gst::Element, gst::glib::BoolError> {
     let decode = gst::ElementFactory::make("uridecodebin").property("uri", uri).build()?;
     decode.connect("autoplug-continue", false, move |args| {
@@ -204,10 +226,13 @@ pub fn decode_only(
         let Some(s) = caps.as_ref().and_then(|c| c.structure(0)) else {
             return Some(true.to_value());
         };
+        if s.name().starts_with(keep) && from_demuxer(args.get(1)) {
+            seen.kept.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let other = !s.name().starts_with(keep) && (s.name().starts_with("audio/") || s.name().starts_with("video/"));
         let oversized = match declared_size(s) {
             Some((w, h)) if s.name().starts_with("video/") && !fits(w, h) => {
-                let _ = too_large.set((w, h));
+                let _ = seen.too_large.set((w, h));
                 true
             }
             _ => false,

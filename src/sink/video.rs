@@ -57,6 +57,10 @@ pub fn max_size(container: Container) -> u32 {
     }
 }
 
+/// The smallest picture x264 and VP8 take through GStreamer (`videoconvert` finds no caps
+/// below 16 pixels in either direction: "not-negotiated").
+pub const MIN_SIZE: u32 = 16;
+
 /// Refuses a size the encoder cannot take, before anything is processed: one line naming
 /// `--size` (the way to a size it takes).
 pub fn check_size(path: &Path, container: Container, width: u32, height: u32) -> Result<()> {
@@ -65,6 +69,12 @@ pub fn check_size(path: &Path, container: Container, width: u32, height: u32) ->
     if w > limit || h > limit {
         return Err(Error::usage(format!(
             "{}: {width}x{height} is too large for its encoder (at most {limit} in either direction): choose a smaller --size",
+            path.display()
+        )));
+    }
+    if width < MIN_SIZE || height < MIN_SIZE {
+        return Err(Error::usage(format!(
+            "{}: {width}x{height} is too small for its encoder (at least {MIN_SIZE} in either direction): choose a larger --size",
             path.display()
         )));
     }
@@ -157,10 +167,13 @@ impl VideoSink {
         Ok(sink)
     }
 
-    /// A fragmented MP4 for live recording, written to `path` as it goes. `width`/`height`
-    /// are informational: the first frame fixes the size.
+    /// A fragmented MP4 for live recording, written to `path` as it goes. The first frame
+    /// fixes the size; `width`/`height` (the source's, 0 when not known yet) are checked
+    /// against what the encoder takes before anything is written.
     pub fn create_recording(path: &Path, width: u32, height: u32, rate: Rate) -> Result<Self> {
-        let _ = (width, height);
+        if width > 0 && height > 0 {
+            check_size(path, Container::Mp4, width, height)?;
+        }
         media::init()?;
         // Fail now, before the session starts, if the file cannot be written.
         std::fs::File::create(path).map_err(|source| Error::Write {
@@ -655,8 +668,30 @@ pub fn sound_of(input: &Path, container: Container) -> Option<Sound> {
     })
 }
 
-/// The caps of a file's first sound track (as its parser gives them), if it has one.
+/// The caps of a file's first sound track (as its parser gives them), if it has one. A file
+/// is probed once per run while it is unchanged (`render` asks for its sink and again for its
+/// summary; each probe runs GStreamer's Discoverer, about 0.2 s).
 fn audio_caps(path: &Path) -> Option<gst::Caps> {
+    type Probed = Option<((PathBuf, u64, Option<std::time::SystemTime>), Option<gst::Caps>)>;
+    static PROBED: std::sync::Mutex<Probed> = std::sync::Mutex::new(None);
+    let meta = std::fs::metadata(path).ok();
+    let key = (
+        path.to_path_buf(),
+        meta.as_ref().map_or(0, std::fs::Metadata::len),
+        meta.and_then(|m| m.modified().ok()),
+    );
+    let mut probed = PROBED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((known, caps)) = probed.as_ref() {
+        if *known == key {
+            return caps.clone();
+        }
+    }
+    let caps = discover_audio_caps(path);
+    *probed = Some((key, caps.clone()));
+    caps
+}
+
+fn discover_audio_caps(path: &Path) -> Option<gst::Caps> {
     let uri = media::uri(path).ok()?;
     let discoverer = gstreamer_pbutils::Discoverer::new(gst::ClockTime::from_seconds(20)).ok()?;
     let info = discoverer.discover_uri(&uri).ok()?;

@@ -61,6 +61,11 @@ impl ImageSource {
         if let Some(damage) = &decoded.damage {
             crate::say!("emojicam: warning: {name}: {damage}");
         }
+        if png_is_animated(&bytes) {
+            crate::note!(
+                "emojicam: {name} is an animated PNG: only its first frame is read (convert it to GIF or MP4 for all of them)"
+            );
+        }
         let frame = decoded.frame;
         let format = ::image::guess_format(&bytes)
             .map(|f| format!("{f:?}").to_uppercase())
@@ -142,6 +147,24 @@ pub fn over_background(rgba: &mut [u8], bg: [u8; 3]) {
         }
         px[3] = 255;
     }
+}
+
+/// Whether PNG bytes are an animated PNG: an `acTL` chunk before the first `IDAT`.
+pub fn png_is_animated(b: &[u8]) -> bool {
+    if !b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return false;
+    }
+    let mut i = 8usize;
+    while let (Some(len), Some(kind)) = (b.get(i..i + 4), b.get(i + 4..i + 8)) {
+        match kind {
+            b"acTL" => return true,
+            b"IDAT" | b"IEND" => return false,
+            _ => {}
+        }
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        i = i.saturating_add(12).saturating_add(len);
+    }
+    false
 }
 
 /// Whether a JPEG's data ends before its End Of Image marker: walks the marker segments by

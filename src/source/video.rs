@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -52,6 +52,8 @@ pub struct VideoSource {
     ended: bool,
     /// The caps of the last frame and their layout (parsed once, not every frame).
     layout: Option<(gst::Caps, gst_video::VideoInfo)>,
+    /// The video stream's own duration as the file declares it (its index), if it does.
+    declared: Option<Duration>,
 }
 
 /// Buffers counted at the video decoder's pads: the evidence of damage that GStreamer's
@@ -146,9 +148,9 @@ impl VideoSource {
         let flip_sink = convert
             .static_pad("sink")
             .ok_or_else(|| fail("videoconvert has no sink pad"))?;
-        let too_large = Arc::new(OnceLock::new());
+        let seen = Arc::new(media::Seen::default());
         let fits = |w, h| super::check_size(Path::new(""), "", w, h).is_ok();
-        let decodebin = media::decode_only(&uri, "video/", flip_sink.clone(), fits, too_large.clone())
+        let decodebin = media::decode_only(&uri, "video/", flip_sink.clone(), fits, seen.clone())
             .map_err(|_| fail("uridecodebin is missing: install gstreamer1.0-plugins-base"))?;
         let pipeline = gst::Pipeline::new();
         let built = |source| MediaError::Build {
@@ -192,17 +194,24 @@ impl VideoSource {
             damaged: 0,
             ended: false,
             layout: None,
+            declared: None,
         };
-        source.preroll(&flip_sink, &no_video, &too_large)?;
+        source.preroll(&flip_sink, &no_video, &seen)?;
         Ok(source)
     }
 
     /// Runs the pipeline up to its first decoded frame and reads the stream's size and rate.
-    fn preroll(&mut self, video_pad: &gst::Pad, no_video: &AtomicBool, too_large: &OnceLock<(u64, u64)>) -> Result<()> {
+    fn preroll(&mut self, video_pad: &gst::Pad, no_video: &AtomicBool, seen: &media::Seen) -> Result<()> {
         let path = self.path.clone();
         let missing = self.wait_for_preroll(no_video)?;
-        if let Some(&(w, h)) = too_large.get() {
+        if let Some(&(w, h)) = seen.too_large.get() {
             super::check_size(&path, "video stream", w, h)?;
+        }
+        if !video_pad.is_linked() && missing.is_none() && seen.kept.load(Ordering::SeqCst) {
+            return Err(Error::decode(
+                &path,
+                "not a readable video file (truncated or damaged?): it has a video track but no frame of it could be decoded",
+            ));
         }
         if !video_pad.is_linked() {
             return Err(Error::usage(format!(
@@ -219,6 +228,9 @@ impl VideoSource {
         let video = gst_video::VideoInfo::from_caps(&caps)
             .map_err(|e| Error::decode(&path, format!("unexpected decoded format: {e}")))?;
         self.info = self.stream_info(&video, video_pad);
+        self.declared = video_pad
+            .peer_query_duration::<gst::ClockTime>()
+            .map(|d| Duration::from_nanos(d.nseconds()));
         self.pipeline
             .set_state(gst::State::Playing)
             .map_err(|source| MediaError::State {
@@ -358,6 +370,37 @@ impl VideoSource {
         lost.max(self.warnings).max(self.counts.discont.load(Ordering::Relaxed))
     }
 
+    /// Says so when the frames end well before the video stream's declared duration (a file cut
+    /// short whose index survived: a fast-start MP4, a Matroska file with its cues): the frames
+    /// that are there are rendered, but the output is not the whole clip.
+    fn warn_if_cut_short(&self) {
+        let (Some(declared), Some(last)) = (self.declared, self.last_pts) else {
+            return;
+        };
+        let frame = self.info.rate.map_or(Duration::from_millis(40), |r| {
+            Duration::from_secs_f64(1.0 / r.fps().max(1e-3))
+        });
+        let shown = last + frame;
+        let missing = declared.saturating_sub(shown);
+        // Once per run: live `--input` reopens the file at each loop.
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if missing > 2 * frame
+            && missing.as_secs_f64() > 0.05 * declared.as_secs_f64()
+            && !SAID.swap(true, Ordering::Relaxed)
+        {
+            let name = self
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            crate::say!(
+                "emojicam: warning: {name}: only {:.2} s of the {:.2} s of video its file declares could be read (truncated or damaged?)",
+                shown.as_secs_f64(),
+                declared.as_secs_f64()
+            );
+        }
+    }
+
     /// Pops bus messages: counts decoder warnings (damaged frames), returns a fatal error.
     fn check_bus(&mut self) -> Result<()> {
         let Some(bus) = self.pipeline.bus() else {
@@ -409,6 +452,7 @@ impl Source for VideoSource {
                 self.ended = true;
                 media::stop(&self.pipeline);
                 self.damaged = self.count_damaged();
+                self.warn_if_cut_short();
                 return Ok(None);
             }
         }

@@ -730,12 +730,7 @@ fn zero_size_image_is_an_error() {
 
 #[test]
 fn camera_format_choice() {
-    let f = |fourcc, width, height, fps| FormatSpec {
-        fourcc,
-        width,
-        height,
-        fps,
-    };
+    let f = FormatSpec::new;
     let available = [
         f(FourCc::Yuyv, 640, 480, 30),
         f(FourCc::Yuyv, 1280, 720, 10),

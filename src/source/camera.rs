@@ -29,6 +29,10 @@ const NO_CAMERA_HINT: &str = "connect one, check permissions (ls -l /dev/video*;
 /// loopback webcam whose feeder stopped) instead of freezing the picture forever.
 const STALL: Duration = Duration::from_secs(10);
 
+/// Frames in a row that do not decode before the camera is reported as failing; fewer are
+/// skipped.
+const BAD_FRAMES: u32 = 5;
+
 /// Sizes tried on cameras that describe their sizes as a range rather than a list.
 const RANGE_SIZES: [(u32, u32); 9] = [
     (320, 180),
@@ -141,18 +145,52 @@ fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
 }
 
 /// One mode a camera offers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FormatSpec {
     pub fourcc: FourCc,
     pub width: u32,
     pub height: u32,
+    /// Frames per second rounded to a whole number: what `--fps` is compared with and what the
+    /// camera library (nokhwa) is given.
     pub fps: u32,
+    /// The true rate, from the driver's frame interval: 30000/1001 (29.97) for an NTSC capture
+    /// card, 25/1 for its PAL input's 1000/25000 s.
+    pub rate: Rate,
+}
+
+impl FormatSpec {
+    /// A mode at a whole rate.
+    pub fn new(fourcc: FourCc, width: u32, height: u32, fps: u32) -> Self {
+        Self {
+            fourcc,
+            width,
+            height,
+            fps,
+            rate: Rate::new(fps, 1),
+        }
+    }
 }
 
 impl std::fmt::Display for FormatSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}x{}@{}", self.fourcc.name(), self.width, self.height, self.fps)
+        write!(
+            f,
+            "{} {}x{}@{}",
+            self.fourcc.name(),
+            self.width,
+            self.height,
+            rate_text(self.rate)
+        )
     }
+}
+
+/// A rate as people read it: `25`, `29.97`, `12.5`.
+pub fn rate_text(rate: Rate) -> String {
+    if rate.den == 1 {
+        return rate.num.to_string();
+    }
+    let text = format!("{:.2}", rate.fps());
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,7 +253,7 @@ fn is_capture(device: &v4l::Device) -> bool {
 fn modes(device: &v4l::Device) -> Vec<FormatSpec> {
     let mut out = Vec::new();
     let current = device.format().ok();
-    let current_fps = device.params().ok().and_then(|p| whole_fps(p.interval));
+    let current_rate = device.params().ok().and_then(|p| interval_rate(p.interval));
     for desc in device.enum_formats().unwrap_or_default() {
         let fourcc = FourCc::from_v4l(desc.fourcc);
         let mut sizes = Vec::new();
@@ -243,7 +281,7 @@ fn modes(device: &v4l::Device) -> Vec<FormatSpec> {
                 .unwrap_or_default()
             {
                 match iv.interval {
-                    FrameIntervalEnum::Discrete(f) => rates.extend(whole_fps(f)),
+                    FrameIntervalEnum::Discrete(f) => rates.extend(interval_rate(f)),
                     FrameIntervalEnum::Stepwise(r) => {
                         // Intervals: the shortest interval is the highest rate.
                         let max = r.min.denominator as f64 / r.min.numerator.max(1) as f64;
@@ -252,7 +290,8 @@ fn modes(device: &v4l::Device) -> Vec<FormatSpec> {
                             RANGE_RATES
                                 .iter()
                                 .copied()
-                                .filter(|&f| (min..=max).contains(&(f as f64))),
+                                .filter(|&f| (min..=max).contains(&(f as f64)))
+                                .map(|f| (f, Rate::new(f, 1))),
                         );
                     }
                 }
@@ -261,19 +300,28 @@ fn modes(device: &v4l::Device) -> Vec<FormatSpec> {
                 let is_current = current
                     .as_ref()
                     .is_some_and(|f| f.fourcc == desc.fourcc && f.width == width && f.height == height);
-                rates.extend(current_fps.filter(|_| is_current));
+                rates.extend(current_rate.filter(|_| is_current));
             }
-            out.extend(rates.into_iter().map(|fps| FormatSpec {
+            out.extend(rates.into_iter().map(|(fps, rate)| FormatSpec {
                 fourcc,
                 width,
                 height,
                 fps,
+                rate,
             }));
         }
     }
-    out.sort_by_key(|f| (f.fourcc, f.width as u64 * f.height as u64, f.width, f.fps));
+    out.sort_by(|a, b| {
+        let key = |f: &FormatSpec| (f.fourcc, f.width as u64 * f.height as u64, f.width);
+        key(a).cmp(&key(b)).then(rate_order(a.rate, b.rate))
+    });
     out.dedup();
     out
+}
+
+/// Slower rates first (exactly: 30000/1001 before 30/1).
+fn rate_order(a: Rate, b: Rate) -> std::cmp::Ordering {
+    (a.num as u64 * b.den as u64).cmp(&(b.num as u64 * a.den as u64))
 }
 
 /// Frames per second of a frame interval, rounded to a whole number (what nokhwa sets; the
@@ -285,6 +333,17 @@ fn whole_fps(interval: v4l::Fraction) -> Option<u32> {
         .filter(|&fps| fps > 0)
 }
 
+/// A frame interval (seconds per frame) as its whole rate and its true rate, in lowest terms:
+/// 1000/25000 s is 25 and 25/1, 1001/30000 s (NTSC) is 30 and 30000/1001.
+fn interval_rate(interval: v4l::Fraction) -> Option<(u32, Rate)> {
+    let fps = whole_fps(interval)?;
+    let (mut a, mut b) = (interval.numerator, interval.denominator);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    Some((fps, Rate::new(interval.denominator / a, interval.numerator / a)))
+}
+
 /// The modes grouped per format and size, one line each: `YUYV 320x180 @ 5, 15, 30 fps`.
 pub fn describe_modes(formats: &[FormatSpec]) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
@@ -293,10 +352,16 @@ pub fn describe_modes(formats: &[FormatSpec]) -> Vec<String> {
         let key = (f.fourcc, f.width, f.height);
         if last == Some(key) {
             if let Some(line) = lines.last_mut() {
-                line.push_str(&format!(", {}", f.fps));
+                line.push_str(&format!(", {}", rate_text(f.rate)));
             }
         } else {
-            lines.push(format!("{} {}x{} @ {}", f.fourcc.name(), f.width, f.height, f.fps));
+            lines.push(format!(
+                "{} {}x{} @ {}",
+                f.fourcc.name(),
+                f.width,
+                f.height,
+                rate_text(f.rate)
+            ));
             last = Some(key);
         }
     }
@@ -309,7 +374,8 @@ pub fn describe_modes(formats: &[FormatSpec]) -> Vec<String> {
 /// Picks the mode nearest the wish: MJPEG or YUYV only (what we decode); the size closest to
 /// `want_size` (default 1280x720) in pixel count, preferring not to go below it; then the
 /// fps closest to `want_fps` (default 30), preferring more; then MJPEG above 640x480
-/// (YUYV bandwidth limits USB cameras there), YUYV otherwise (no JPEG decode cost).
+/// (YUYV bandwidth limits USB cameras there), YUYV otherwise (no JPEG decode cost); then the
+/// true rate nearest the wish (30/1 before 30000/1001 for 30).
 pub fn choose_format(
     available: &[FormatSpec],
     want_size: Option<(u32, u32)>,
@@ -340,7 +406,8 @@ pub fn choose_format(
                 (FourCc::Mjpeg, true) | (FourCc::Yuyv, false) => 0,
                 _ => 1,
             };
-            (exact, size_cost, fps_cost, fourcc_cost)
+            let true_cost = ((f.rate.fps() - want_fps as f64).abs() * 1e6) as i64;
+            (exact, size_cost, fps_cost, fourcc_cost, true_cost)
         })
         .copied()
 }
@@ -405,9 +472,9 @@ impl CameraSource {
                 if init_tx.send(Ok((info, label.clone()))).is_err() {
                     return;
                 }
-                let mut streaming = false;
+                let (mut streaming, mut skipped) = (false, 0);
                 while req_rx.recv().is_ok() {
-                    let grabbed = grab(&mut camera, format, &label, streaming);
+                    let grabbed = grab(&mut camera, format, &label, streaming, &mut skipped);
                     streaming = true;
                     if frame_tx.send(grabbed).is_err() {
                         break;
@@ -571,7 +638,14 @@ fn start_camera(
         .fourcc
         .to_nokhwa()
         .ok_or_else(|| Error::Camera(format!("{label}: {format} cannot be captured")))?;
-    set_mode(&device, format, &label, &available)?;
+    // What the camera delivers: the driver keeps its nearest frame interval, a capture card
+    // its input's, whatever rate is asked.
+    let rate = set_mode(&device, format, &label, &available)?;
+    let format = FormatSpec {
+        fps: (rate.fps().round() as u32).max(1),
+        rate,
+        ..format
+    };
     drop(device);
 
     let mut camera = Camera::new(
@@ -599,7 +673,7 @@ fn start_camera(
         kind: StreamKind::Camera,
         width: format.width,
         height: format.height,
-        rate: Some(Rate::new(format.fps.max(1), 1)),
+        rate: Some(format.rate),
         frames: None,
         description,
     };
@@ -608,7 +682,9 @@ fn start_camera(
 
 /// Sets `format` on the device, or says why it refused (busy, or another mode set: a driver
 /// may list a size range wider than its current input allows, a capture card's scaler).
-fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[FormatSpec]) -> Result<()> {
+/// Returns the rate the device then delivers (its frame interval's), which may not be the one
+/// asked for.
+fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[FormatSpec]) -> Result<Rate> {
     let rejected = |why: String| {
         Error::Camera(format!(
             "{label} rejected {format} ({why}): choose another mode with --size and --fps; {}",
@@ -631,38 +707,60 @@ fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[
             set.width, set.height
         )));
     }
-    // Rates are a wish: a driver that keeps another rate still delivers frames, but nokhwa
-    // opens only a camera whose frame interval is 1/N s (it reads the device's interval and
-    // gives up on 1000/25000, a capture card's PAL input, or 1001/30000, NTSC rates).
+    // Rates are a wish: a driver that keeps another rate (a capture card's PAL input stays at
+    // 1000/25000 s, NTSC at 1001/30000 s) still delivers frames, at the rate it reports. The
+    // vendored nokhwa layer (vendor/nokhwa-bindings-linux) opens such cameras.
     let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(format.fps));
-    match device.params() {
-        Ok(p) if p.interval.numerator != 1 => Err(Error::Camera(format!(
-            "{label}: at {format} its frame interval is {}/{} s, which the camera library (nokhwa) cannot capture from (it needs 1/N s); try another --fps or --size, or another camera with --camera",
-            p.interval.numerator, p.interval.denominator
-        ))),
-        _ => Ok(()),
-    }
+    Ok(device
+        .params()
+        .ok()
+        .and_then(|p| interval_rate(p.interval))
+        .map_or(format.rate, |(_, rate)| rate))
 }
 
 /// One frame and the moment it came off the driver (before decoding). The first one starts
 /// streaming (nokhwa's stream calls VIDIOC_STREAMON then): a driver that refuses to stream says
-/// so there, and that is not a lost camera.
-fn grab(camera: &mut Camera, format: FormatSpec, label: &str, streaming: bool) -> (Result<Frame>, Instant) {
-    let buffer = match camera.frame() {
-        Ok(b) => b,
-        Err(e) if !streaming => {
-            let e = Error::Camera(format!("{label}: cannot start streaming {format}: {e}"));
-            return (Err(e), Instant::now());
+/// so there, and that is not a lost camera. A frame that does not decode (a torn MJPEG frame:
+/// a USB glitch, a loopback webcam's feeder stopped mid-write) is skipped, the first one said
+/// on stderr; only `BAD_FRAMES` in a row stop the run.
+fn grab(
+    camera: &mut Camera,
+    format: FormatSpec,
+    label: &str,
+    streaming: bool,
+    skipped: &mut u64,
+) -> (Result<Frame>, Instant) {
+    let mut bad = 0;
+    loop {
+        let buffer = match camera.frame() {
+            Ok(b) => b,
+            Err(e) if !streaming => {
+                let e = Error::Camera(format!("{label}: cannot start streaming {format}: {e}"));
+                return (Err(e), Instant::now());
+            }
+            Err(e) => return (Err(Error::Camera(format!("{label} was lost: {e}"))), Instant::now()),
+        };
+        let arrived = Instant::now();
+        let res = buffer.resolution();
+        let frame = match format.fourcc {
+            FourCc::Mjpeg => decode_mjpeg(buffer.buffer()),
+            _ => decode_yuyv(buffer.buffer(), res.width(), res.height()),
+        };
+        match frame {
+            Err(e) if bad + 1 < BAD_FRAMES => {
+                bad += 1;
+                *skipped += 1;
+                if *skipped == 1 {
+                    crate::say!("emojicam: {label}: skipped a frame that does not decode ({e})");
+                }
+            }
+            Err(e) => {
+                let e = Error::Camera(format!("{label}: {BAD_FRAMES} frames in a row do not decode: {e}"));
+                return (Err(e), arrived);
+            }
+            Ok(frame) => return (Ok(frame), arrived),
         }
-        Err(e) => return (Err(Error::Camera(format!("{label} was lost: {e}"))), Instant::now()),
-    };
-    let arrived = Instant::now();
-    let res = buffer.resolution();
-    let frame = match format.fourcc {
-        FourCc::Mjpeg => decode_mjpeg(buffer.buffer()),
-        _ => decode_yuyv(buffer.buffer(), res.width(), res.height()),
-    };
-    (frame, arrived)
+    }
 }
 
 impl Source for CameraSource {
@@ -706,12 +804,7 @@ mod tests {
     use super::*;
 
     fn yuyv(width: u32, height: u32, fps: u32) -> FormatSpec {
-        FormatSpec {
-            fourcc: FourCc::Yuyv,
-            width,
-            height,
-            fps,
-        }
+        FormatSpec::new(FourCc::Yuyv, width, height, fps)
     }
 
     #[test]
@@ -730,12 +823,7 @@ mod tests {
 
     #[test]
     fn modes_are_described_one_line_per_format_and_size() {
-        let mjpeg = FormatSpec {
-            fourcc: FourCc::Mjpeg,
-            width: 320,
-            height: 180,
-            fps: 30,
-        };
+        let mjpeg = FormatSpec::new(FourCc::Mjpeg, 320, 180, 30);
         let lines = describe_modes(&[mjpeg, yuyv(320, 180, 5), yuyv(320, 180, 30), yuyv(640, 360, 10)]);
         assert_eq!(
             lines,
@@ -755,12 +843,7 @@ mod tests {
         assert_eq!(FourCc::Other(*b"Y16 ").name(), "Y16");
         assert_eq!(FourCc::Other([b'A', b'R', b'1', b'5' | 0x80]).name(), "AR15-BE");
         assert!(!yu12.is_decoded() && yu12.to_nokhwa().is_none());
-        let planar = FormatSpec {
-            fourcc: yu12,
-            width: 320,
-            height: 180,
-            fps: 30,
-        };
+        let planar = FormatSpec::new(yu12, 320, 180, 30);
         assert_eq!(choose_format(&[planar], None, None), None);
         assert_eq!(offered(&[planar]), "YU12 320x180 @ 30 fps");
         assert_eq!(offered(&[yuyv(320, 180, 15), planar]), "YUYV 320x180 @ 15 fps");
@@ -784,5 +867,38 @@ mod tests {
         assert_eq!(whole_fps(v4l::Fraction::new(2, 25)), Some(13));
         assert_eq!(whole_fps(v4l::Fraction::new(0, 25)), None);
         assert_eq!(whole_fps(v4l::Fraction::new(1, 0)), None);
+    }
+
+    #[test]
+    fn intervals_that_are_not_one_nth_of_a_second_keep_their_true_rate() {
+        let rate = |n, d| interval_rate(v4l::Fraction::new(n, d));
+        // A capture card's PAL input, NTSC, a plain webcam.
+        assert_eq!(rate(1000, 25000), Some((25, Rate::new(25, 1))));
+        assert_eq!(rate(1001, 30000), Some((30, Rate::new(30000, 1001))));
+        assert_eq!(rate(1, 15), Some((15, Rate::new(15, 1))));
+        assert_eq!(rate(0, 30), None);
+        assert_eq!(rate_text(Rate::new(30000, 1001)), "29.97");
+        assert_eq!(rate_text(Rate::new(60000, 1001)), "59.94");
+        assert_eq!(rate_text(Rate::new(25, 2)), "12.5");
+        assert_eq!(rate_text(Rate::new(25, 1)), "25");
+        let ntsc = FormatSpec {
+            rate: Rate::new(30000, 1001),
+            ..yuyv(720, 480, 30)
+        };
+        assert_eq!(ntsc.to_string(), "YUYV 720x480@29.97");
+        assert_eq!(
+            describe_modes(&[yuyv(720, 480, 15), ntsc, yuyv(720, 480, 30)]),
+            ["YUYV 720x480 @ 15, 29.97, 30 fps"]
+        );
+        // --fps 30 takes 30/1 where both are offered, 29.97 where only that is.
+        assert_eq!(
+            choose_format(&[ntsc, yuyv(720, 480, 30)], Some((720, 480)), Some(30)),
+            Some(yuyv(720, 480, 30))
+        );
+        assert_eq!(
+            choose_format(&[yuyv(720, 480, 30), ntsc], Some((720, 480)), Some(30)),
+            Some(yuyv(720, 480, 30))
+        );
+        assert_eq!(choose_format(&[ntsc], Some((720, 480)), Some(30)), Some(ntsc));
     }
 }

@@ -87,10 +87,14 @@ kill $FEEDER3
 run oddname 60 $BIN --camera 13 --no-window --record $TMPDIR/oddname.mp4
 
 # --- a mode the capture card lists (3840x2160, in its size range) but does not take (it sets
-# 2880x2160); then a mode it takes, whose frame interval (1000/25000 s: the driver keeps its
-# input's, whatever rate is asked) the camera library (nokhwa) does not capture from
+# 2880x2160)
 run rejected 60 $BIN --camera 1 --size 3840x2160 --no-window --record $TMPDIR/rejected.mp4
-run card 60 $BIN --camera 1 --size 320x180 --no-window --record $TMPDIR/card.mp4
+# The capture card switched to NTSC: its frame interval is 1001/30000 s (29.97 fps, not a whole
+# rate), whatever rate is asked; it is recorded from after the webcam run (below).
+python3 $HERE/v4l2_std.py /dev/video1 NTSC >$OUT/ntsc.log 2>&1
+run cameras_ntsc 60 $BIN cameras
+run card_direct 60 ffmpeg -nostdin -loglevel error -f v4l2 -input_format yuyv422 -video_size 320x180 \
+    -i /dev/video1 -frames:v 1 -y $OUT/card_direct.png
 
 # What vivid sends, taken directly (the reference for the mosaic).
 run vivid_direct 60 ffmpeg -nostdin -loglevel error -f v4l2 -input_format yuyv422 -video_size 320x180 \
@@ -137,6 +141,13 @@ WEBCAM=$!
     log "the webcam's feeder stopped"
 ) &
 STOPPER=$!
+# --- the capture card (NTSC, 29.97 fps) into a short recording, once the webcam run is over
+# (a third start-up beside the other two would slow all of them).
+(
+    while kill -0 $WEBCAM 2>/dev/null; do sleep 1; done
+    run card 900 $BIN --camera 1 --size 320x180 --duration 3 --no-window --record $OUT/card.mp4
+) &
+CARD=$!
 
 # --- vivid into a recording and the virtual camera, at a size and rate vivid lacks; a
 # consumer tries the virtual camera before emojicam starts, stops, another one comes later;
@@ -187,5 +198,6 @@ echo "$t0 $(now)" >$OUT/vivid.time
 log "vivid run: exit $(cat $OUT/vivid.rc)"
 wait $SAMPLER
 wait $WEBCAM
+wait $CARD
 kill $STOPPER $FEEDER 2>/dev/null
 log "done"

@@ -659,6 +659,65 @@ fn partial_redraw_per_target() {
     }
 }
 
+/// The window's mosaic in the surface's BGRA format (copied onto the surface as it is) holds
+/// the same pixels as the RGBA render, red and blue swapped, whole and partially redrawn.
+#[test]
+fn bgra_target_matches_rgba_render() {
+    let ctx = ctx();
+    assert!(
+        ctx.device.features().contains(wgpu::Features::BGRA8UNORM_STORAGE),
+        "lavapipe offers BGRA8UNORM_STORAGE and the device asks for it"
+    );
+    let atlas = atlas();
+    let mut renderer = Renderer::new(ctx.clone(), atlas).unwrap();
+    renderer.set_path(RenderPath::Compute);
+    let grid = Grid {
+        cols: 8,
+        rows: 5,
+        tile: 10,
+        src_width: 80,
+        src_height: 50,
+    };
+    let texture = emojicam::gpu::texture_2d(
+        &ctx.device,
+        "bgra target",
+        (120, 75),
+        wgpu::TextureFormat::Bgra8Unorm,
+        emojicam::gpu::renderer::TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
+    );
+    let view = texture.create_view(&Default::default());
+    let n = grid.tiles() as u32;
+    for step in 0..2u32 {
+        let emoji: Vec<u32> = (0..n)
+            .map(|i| (i * 131 + if i % 7 == 0 { step * 11 } else { 0 }) % atlas.count())
+            .collect();
+        let scene = Scene {
+            grid,
+            emoji: &emoji,
+            fill: Fill::Color([90, 10, 200]),
+        };
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        renderer.draw(&mut encoder, &texture, &view, &scene).unwrap();
+        ctx.queue.submit([encoder.finish()]);
+        assert_eq!(
+            renderer.redrawn().is_some(),
+            step > 0,
+            "step {step}: whole, then partial"
+        );
+        let mut got = read_texture(&ctx, &texture);
+        for px in got.chunks_exact_mut(4) {
+            px.swap(0, 2);
+        }
+        let mut fresh = Renderer::new(ctx.clone(), atlas).unwrap();
+        fresh.set_path(RenderPath::Compute);
+        let want = fresh.render_to_frame(&scene, 120, 75).unwrap();
+        assert!(
+            got == want.rgba,
+            "step {step}: the BGRA mosaic differs from the RGBA one"
+        );
+    }
+}
+
 /// An emoji's mean colour composited over `bg`, from the full-resolution cell.
 fn true_mean(atlas: &Atlas, index: u32, bg: [u8; 3]) -> [f64; 3] {
     let px = atlas.cell_rgba(index);

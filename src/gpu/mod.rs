@@ -416,7 +416,9 @@ impl GpuContext {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("emojicam"),
-            required_features: wgpu::Features::empty(),
+            // A window's surface format, written by the mosaic pass: the window copies the
+            // mosaic onto its surface instead of drawing it there a second time.
+            required_features: adapter.features() & wgpu::Features::BGRA8UNORM_STORAGE,
             required_limits,
             ..Default::default()
         }))

@@ -249,7 +249,9 @@ impl WindowApp {
         };
         // The mosaic is rendered offscreen at exactly its on-screen size and copied 1:1 onto
         // the surface: drawing the renderer straight into lavapipe's sRGB swapchain image hung
-        // the queue (Mesa 22.3), and this costs one full-window copy.
+        // the queue (Mesa 22.3), and an offscreen target keeps what was drawn for the next
+        // frame's partial redraw. In the surface's own format it is a plain texture copy;
+        // otherwise (or under the original) a full-window blit.
         let (mosaic_texture, mosaic_view) = gfx.mosaic_target(&mosaic_rect);
         session
             .pipeline
@@ -262,7 +264,22 @@ impl WindowApp {
                 (frame_view, rect, alpha)
             });
         let text = overlay_text(self.show_stats.then(|| session.stats_text()), self.show_help);
-        gfx.draw_layers(&mut encoder, &view, (&mosaic_view, mosaic_rect), original, &text);
+        match original {
+            None if gfx.can_copy(&mosaic_texture, &mosaic_rect) => {
+                gfx.copy_mosaic(
+                    &mut encoder,
+                    &view,
+                    &surface_texture.texture,
+                    &mosaic_texture,
+                    &mosaic_rect,
+                );
+                let scale = if h >= 600 { 2.0 } else { 1.0 };
+                let (device, queue) = (&gfx.gpu.device, &gfx.gpu.queue);
+                gfx.overlay
+                    .draw_text(device, queue, &mut encoder, &view, (w, h), &text, scale);
+            }
+            _ => gfx.draw_layers(&mut encoder, &view, (&mosaic_view, mosaic_rect), original, &text),
+        }
         gfx.gpu.queue.submit([encoder.finish()]);
         gfx.window.pre_present_notify();
         gfx.gpu.queue.present(surface_texture);
@@ -357,6 +374,8 @@ fn surface_config(
     {
         config.format = *f;
     }
+    // The mosaic is copied onto the surface where the adapter allows it.
+    config.usage |= caps.usages & wgpu::TextureUsages::COPY_DST;
     config.present_mode = match std::env::var("EMOJICAM_PRESENT_MODE").as_deref() {
         Ok("fifo") => wgpu::PresentMode::Fifo,
         Ok("immediate") => wgpu::PresentMode::Immediate,
@@ -428,19 +447,65 @@ impl Gfx {
             .draw_text(device, queue, encoder, view, (w, h), text, scale);
     }
 
+    /// The offscreen mosaic's format: the surface's where the mosaic can be written in it and
+    /// copied onto the surface, else the renderer's own.
+    fn mosaic_format(&self) -> wgpu::TextureFormat {
+        let bgra = wgpu::TextureFormat::Bgra8Unorm;
+        let storable = self.gpu.device.features().contains(wgpu::Features::BGRA8UNORM_STORAGE);
+        if self.config.format == bgra && storable && self.config.usage.contains(wgpu::TextureUsages::COPY_DST) {
+            bgra
+        } else {
+            OFFSCREEN_FORMAT
+        }
+    }
+
+    /// Whether `mosaic` can be copied onto the surface at `rect` as it is.
+    fn can_copy(&self, mosaic: &wgpu::Texture, rect: &Rect) -> bool {
+        let (x, y) = (rect.x.max(0.0) as u32, rect.y.max(0.0) as u32);
+        mosaic.format() == self.config.format
+            && self.config.usage.contains(wgpu::TextureUsages::COPY_DST)
+            && x + mosaic.width() <= self.config.width
+            && y + mosaic.height() <= self.config.height
+    }
+
+    /// Records the copy of `mosaic` onto the surface `texture` (its `view`) at `rect`, over
+    /// black bars where it does not cover the window.
+    fn copy_mosaic(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        view: &wgpu::TextureView,
+        texture: &wgpu::Texture,
+        mosaic: &wgpu::Texture,
+        rect: &Rect,
+    ) {
+        let (x, y) = (rect.x.max(0.0) as u32, rect.y.max(0.0) as u32);
+        if (x, y, mosaic.width(), mosaic.height()) != (0, 0, self.config.width, self.config.height) {
+            self.overlay.clear(encoder, view);
+        }
+        encoder.copy_texture_to_texture(
+            mosaic.as_image_copy(),
+            wgpu::TexelCopyTextureInfo {
+                origin: wgpu::Origin3d { x, y, z: 0 },
+                ..texture.as_image_copy()
+            },
+            mosaic.size(),
+        );
+    }
+
     /// The offscreen mosaic texture and its view at `rect`'s size (remade when the size
     /// changed).
     fn mosaic_target(&mut self, rect: &Rect) -> (wgpu::Texture, wgpu::TextureView) {
         let size = (rect.w.max(1.0) as u32, rect.h.max(1.0) as u32);
+        let format = self.mosaic_format();
         let (texture, view) = match self.mosaic.take() {
-            Some((t, v)) if (t.width(), t.height()) == size => (t, v),
+            Some((t, v)) if (t.width(), t.height()) == size && t.format() == format => (t, v),
             _ => {
                 let texture = crate::gpu::texture_2d(
                     &self.gpu.device,
                     "window mosaic",
                     size,
-                    OFFSCREEN_FORMAT,
-                    TARGET_USAGE | wgpu::TextureUsages::TEXTURE_BINDING,
+                    format,
+                    TARGET_USAGE | wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_SRC,
                 );
                 let view = texture.create_view(&Default::default());
                 (texture, view)

@@ -48,8 +48,11 @@ struct MosaicParams {
 
 assert_layout!(MosaicParams, size 32, width @ 0, height @ 4, size @ 8, columns @ 12, cols @ 16, dirty @ 20);
 
-/// Redraw only the tiles whose emoji or background changed when at most this share did.
-const PARTIAL_SHARE: f64 = 0.4;
+/// Redraw only the tiles whose emoji or background changed when at most this share did. On
+/// lavapipe redrawing the changed tiles stayed cheaper than a whole redraw on handheld footage
+/// (about half of the tiles change per frame): render + readback of 720p 9-12 ms against
+/// 15-34 ms with 0.4 (README, Performance), so every known target is redrawn partially.
+const PARTIAL_SHARE: f64 = 1.0;
 
 /// Targets whose last drawing is remembered: a window and an offscreen recording target both
 /// get partial redraws.
@@ -129,11 +132,62 @@ fn dirty_buffer(device: &wgpu::Device, tiles: u64) -> wgpu::Buffer {
     buffer(device, "mosaic dirty tiles", tiles * 4, usage)
 }
 
+/// The mosaic pass's pipelines for one output format.
+struct Output {
+    format: wgpu::TextureFormat,
+    layout: wgpu::BindGroupLayout,
+    whole: wgpu::ComputePipeline,
+    tiles: wgpu::ComputePipeline,
+}
+
+impl Output {
+    /// The pipelines writing `format` (`Rgba8Unorm`, or `Bgra8Unorm` where the device has
+    /// [`wgpu::Features::BGRA8UNORM_STORAGE`]: a window's surface format, so the window copies
+    /// the mosaic onto its surface instead of drawing it there with a full-window blit).
+    fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
+        let source = include_str!("mosaic.wgsl");
+        let module = match format {
+            wgpu::TextureFormat::Bgra8Unorm => device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("mosaic bgra"),
+                source: wgpu::ShaderSource::Wgsl(
+                    source
+                        .replace(OUTPUT_DECL, &OUTPUT_DECL.replace("rgba8unorm", "bgra8unorm"))
+                        .into(),
+                ),
+            }),
+            _ => wgsl(device, "mosaic", source),
+        };
+        let float = wgpu::TextureSampleType::Float { filterable: false };
+        let uint = wgpu::TextureSampleType::Uint;
+        let layout = bind_group_layout(
+            device,
+            "mosaic",
+            &[
+                bind::compute(0, bind::texture(float)),
+                bind::compute(1, bind::texture(uint)),
+                bind::compute(2, bind::texture(uint)),
+                bind::compute(3, bind::UNIFORM),
+                bind::compute(4, bind::storage_texture(format)),
+                bind::compute(5, bind::storage(true)),
+            ],
+        );
+        let pipeline = |entry| compute_pipeline(device, entry, &module, &layout, entry, &[("ROWS", ROWS)]);
+        Self {
+            format,
+            whole: pipeline("mosaic"),
+            tiles: pipeline("mosaic_tiles"),
+            layout,
+        }
+    }
+}
+
+/// The output binding's declaration in `mosaic.wgsl`, whose format [`Output`] replaces.
+const OUTPUT_DECL: &str = "var output: texture_storage_2d<rgba8unorm, write>;";
+
 pub(crate) struct MosaicPass {
     prescale: Prescale,
-    mosaic: wgpu::ComputePipeline,
-    mosaic_tiles: wgpu::ComputePipeline,
-    mosaic_layout: wgpu::BindGroupLayout,
+    /// Pipelines per output format: `Rgba8Unorm` first, others made on first use.
+    outputs: Vec<Output>,
     params: wgpu::Buffer,
     /// The atlas pre-scaled to the cell size last drawn at; `None` until the first frame (the
     /// cell size follows the output size).
@@ -153,27 +207,10 @@ pub(crate) struct MosaicPass {
 impl MosaicPass {
     pub fn new(device: &wgpu::Device) -> Self {
         let module = wgsl(device, "mosaic", include_str!("mosaic.wgsl"));
-        let float = wgpu::TextureSampleType::Float { filterable: false };
-        let uint = wgpu::TextureSampleType::Uint;
-        let mosaic_layout = bind_group_layout(
-            device,
-            "mosaic",
-            &[
-                bind::compute(0, bind::texture(float)),
-                bind::compute(1, bind::texture(uint)),
-                bind::compute(2, bind::texture(uint)),
-                bind::compute(3, bind::UNIFORM),
-                bind::compute(4, bind::storage_texture(OFFSCREEN_FORMAT)),
-                bind::compute(5, bind::storage(true)),
-            ],
-        );
-        let pipeline = |entry| compute_pipeline(device, entry, &module, &mosaic_layout, entry, &[("ROWS", ROWS)]);
         Self {
             prescale: Prescale::new(device, &module),
-            mosaic: pipeline("mosaic"),
-            mosaic_tiles: pipeline("mosaic_tiles"),
+            outputs: vec![Output::new(device, OFFSCREEN_FORMAT)],
             params: uniform_buffer::<MosaicParams>(device, "mosaic params"),
-            mosaic_layout,
             cells: None,
             layout: None,
             map_data: Vec::new(),
@@ -195,8 +232,23 @@ impl MosaicPass {
         self.history.last.clear();
     }
 
-    /// Records the mosaic of `grid` into `target` (an [`OFFSCREEN_FORMAT`] texture with storage
-    /// binding), covering all of it. `tiles` holds one record per tile, row-major.
+    /// Makes the pipelines that write `format` if they are not made yet, or refuses a format
+    /// the device cannot store.
+    fn prepare_output(&mut self, device: &wgpu::Device, format: wgpu::TextureFormat) -> Result<()> {
+        let bgra = wgpu::TextureFormat::Bgra8Unorm;
+        if format != OFFSCREEN_FORMAT
+            && !(format == bgra && device.features().contains(wgpu::Features::BGRA8UNORM_STORAGE))
+        {
+            return Err(Error::Other(format!("the mosaic pass cannot write {format:?}")));
+        }
+        if !self.outputs.iter().any(|o| o.format == format) {
+            self.outputs.push(Output::new(device, format));
+        }
+        Ok(())
+    }
+
+    /// Records the mosaic of `grid` into `target` (an [`OFFSCREEN_FORMAT`] texture, or a
+    /// `Bgra8Unorm` one where the device can store that, with storage binding), covering all of it. `tiles` holds one record per tile, row-major.
     #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &mut self,
@@ -215,6 +267,8 @@ impl MosaicPass {
             height,
             grid: *grid,
         };
+        let format = target.format();
+        self.prepare_output(&ctx.device, format)?;
         if grid.cols > 0xffff || grid.rows > 0xffff || tiles.len() != grid.tiles() {
             return Err(Error::Other(format!(
                 "{} tile records for a {}x{} grid",
@@ -258,10 +312,13 @@ impl MosaicPass {
         };
         ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let view = target.create_view(&Default::default());
+        let Some(output) = self.outputs.iter().find(|o| o.format == format) else {
+            return Err(Error::Other(format!("no mosaic pipeline for {format:?}")));
+        };
         let bind_group = bind_group(
             &ctx.device,
             "mosaic",
-            &self.mosaic_layout,
+            &output.layout,
             &[
                 wgpu::BindingResource::TextureView(&cells.view),
                 wgpu::BindingResource::TextureView(&layout.tile_view),
@@ -273,10 +330,10 @@ impl MosaicPass {
         );
         if partial {
             let groups = (dirty.len() as u32).div_ceil(WORKGROUP);
-            dispatch(encoder, "mosaic tiles", &self.mosaic_tiles, &bind_group, (groups, 1));
+            dispatch(encoder, "mosaic tiles", &output.tiles, &bind_group, (groups, 1));
         } else {
             let groups = (width.div_ceil(WORKGROUP), height.div_ceil(ROWS));
-            dispatch(encoder, "mosaic", &self.mosaic, &bind_group, groups);
+            dispatch(encoder, "mosaic", &output.whole, &bind_group, groups);
         }
         Ok(())
     }

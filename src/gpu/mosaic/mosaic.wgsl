@@ -83,7 +83,7 @@ fn prescale(@builtin(global_invocation_id) gid: vec3<u32>) {
 //             bits 24..31 (0 whenever tiles are a whole number of pixels); row 2 per tile
 //             column, row 3 per tile row: its first output pixel (then one past the last)
 //   3 mp:     uniform MosaicParams
-//   4 output: texture_storage_2d<rgba8unorm, write>
+//   4 output: texture_storage_2d<rgba8unorm, write> (bgra8unorm for a window surface's format)
 //   5 dirty:  storage array<u32>, read: for `mosaic_tiles`, the tiles to redraw
 
 struct MosaicParams {

@@ -320,7 +320,8 @@ impl Renderer {
         self.path = path;
     }
 
-    /// Records the mosaic covering all of `texture`, an [`OFFSCREEN_FORMAT`] texture made with
+    /// Records the mosaic covering all of `texture`, an [`OFFSCREEN_FORMAT`] texture (or a
+    /// `Bgra8Unorm` one where the device has `BGRA8UNORM_STORAGE`) made with
     /// [`TARGET_USAGE`], by the current [`RenderPath`]. Call at most once per queue submit.
     pub fn draw(
         &mut self,
@@ -336,7 +337,7 @@ impl Renderer {
                 self.encode(
                     encoder,
                     view,
-                    OFFSCREEN_FORMAT,
+                    texture.format(),
                     [0.0, 0.0, w as f32, h as f32],
                     scene,
                     Some(wgpu::Color::BLACK),

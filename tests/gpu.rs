@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use emojicam::atlas::{Atlas, EmojiInfo};
 use emojicam::classify::nearest::{error, NearestClassifier};
 use emojicam::classify::{Classifier, PATCH_BYTES};
+use emojicam::domain::quadrant_sums;
 use emojicam::domain::Grid;
 use emojicam::frame::{Matrix, PixelFormat, Yuv};
 use emojicam::gpu::renderer::{Fill, RenderPath, Scene};
@@ -1190,5 +1191,179 @@ fn timings_1080p_rgba_vs_i420() {
             t[0],
             t[t.len() / 2]
         );
+    }
+}
+
+/// The tiler's contract for an I420 frame tiled without patches: tile `t`'s patch taken in
+/// Y'CbCr (`cpu_patches` of the frame with Y, Cb, Cr in the R, G, B bytes, each pixel with its
+/// 2x2 block's chroma), its quadrant means (sums / 25, unrounded) converted once each.
+fn cpu_yuv_quads(frame: &Frame, yuv: Yuv, t: u32) -> Vec<[u8; 12]> {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let cw = w.div_ceil(2);
+    let (luma, chroma) = frame.rgba.split_at(w * h);
+    let (u, v) = chroma.split_at(chroma.len() / 2);
+    let mut raw = Vec::with_capacity(w * h * 4);
+    for y in 0..h {
+        for x in 0..w {
+            let c = (y / 2) * cw + x / 2;
+            raw.extend_from_slice(&[luma[y * w + x], u[c], v[c], 255]);
+        }
+    }
+    let patches = cpu_patches(&Frame::new(frame.width, frame.height, raw), t);
+    let ([y0, ys, cs], [rv, gu, gv, bu]) = yuv.coefficients();
+    let convert = |s: [u32; 3]| {
+        let m = s.map(|s| s as f32 / 25.0);
+        let l = (m[0] - y0) * ys;
+        let (cb, cr) = ((m[1] - 128.0) * cs, (m[2] - 128.0) * cs);
+        [l + rv * cr, l - gu * cb - gv * cr, l + bu * cb].map(|c| (c + 0.5).floor().clamp(0.0, 255.0) as u8)
+    };
+    patches
+        .chunks_exact(PATCH_BYTES)
+        .map(|p| {
+            let rgb = quadrant_sums(p).map(convert);
+            std::array::from_fn(|i| rgb[i / 3][i % 3])
+        })
+        .collect()
+}
+
+/// `frame` (I420) squeezed so that no pixel clips when converted: Y into 60..=180, chroma
+/// within 21 of 128.
+fn unclipped(frame: &Frame) -> Frame {
+    let luma = (frame.width * frame.height) as usize;
+    let mut out = frame.clone();
+    for (i, b) in out.rgba.iter_mut().enumerate() {
+        *b = if i < luma {
+            (60 + u32::from(*b) * 120 / 255) as u8
+        } else {
+            (128 + (i32::from(*b) - 128) / 6) as u8
+        };
+    }
+    out
+}
+
+/// Asserts that two tilings' quadrant means differ by at most one level anywhere.
+fn assert_within_one(a: &Tiles, b: &Tiles, what: &str) {
+    let worst = a
+        .means
+        .concat()
+        .iter()
+        .zip(b.means.concat())
+        .map(|(x, y)| x.abs_diff(y))
+        .max();
+    assert!(
+        worst.unwrap_or(0) <= 1,
+        "{what}: quadrant means differ by up to {worst:?}"
+    );
+}
+
+#[test]
+fn tiler_without_patches_converts_i420_quadrant_means() {
+    let yuv = Yuv {
+        matrix: Matrix::Bt709,
+        full_range: false,
+    };
+    let (mut tiler, mut exact) = (Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap());
+    exact.keep_patches(true);
+    let (mut got, mut patched) = (Tiles::default(), Tiles::default());
+    // Odd widths put every other row's Y at an odd byte; 5x9 and 31x1 are all edge tiles.
+    for (w, h, seed) in [(203u32, 117u32, 1u64), (64, 64, 2), (120, 40, 5), (5, 9, 3), (31, 1, 4)] {
+        let frame = test_i420(w, h, seed, yuv);
+        for t in [4u32, 10, 16] {
+            tiler.set_tile(t).unwrap();
+            tiler.tile(&frame, &mut got).unwrap();
+            let want = cpu_yuv_quads(&frame, yuv, t);
+            assert_eq!(got.means.len(), want.len());
+            // The shader and the CPU compute in f32 alike; an FMA may move a half.
+            let (got_b, want_b) = (got.means.concat(), want.concat());
+            let off: Vec<u8> = got_b
+                .iter()
+                .zip(&want_b)
+                .map(|(a, b)| a.abs_diff(*b))
+                .filter(|&d| d > 0)
+                .collect();
+            assert!(
+                off.iter().all(|&d| d <= 1) && off.len() * 1000 <= got_b.len(),
+                "{w}x{h} tile {t}: {} of {} bytes differ, by up to {:?}",
+                off.len(),
+                got_b.len(),
+                off.iter().max()
+            );
+            // Where no pixel clips, within rounding of the RGB patch's quadrant means.
+            let frame = unclipped(&frame);
+            tiler.tile(&frame, &mut got).unwrap();
+            exact.set_tile(t).unwrap();
+            exact.tile(&frame, &mut patched).unwrap();
+            assert_within_one(&got, &patched, &format!("{w}x{h} tile {t}"));
+        }
+    }
+}
+
+#[test]
+fn tiler_fast_quads_agree_with_the_per_pixel_way() {
+    // RGBA: the same integers either way. I420: the per-pixel way converts before averaging.
+    let (mut fast, mut slow) = (Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap());
+    slow.set_fast_quads(false);
+    let (mut a, mut b) = (Tiles::default(), Tiles::default());
+    let yuv = Yuv {
+        matrix: Matrix::Bt601,
+        full_range: true,
+    };
+    for (w, h, seed) in [(203u32, 117u32, 1u64), (64, 48, 2)] {
+        let rgba = test_frame(w, h, seed);
+        fast.tile(&rgba, &mut a).unwrap();
+        slow.tile(&rgba, &mut b).unwrap();
+        assert_eq!((&a.means, &a.change), (&b.means, &b.change), "{w}x{h} RGBA");
+        let i420 = unclipped(&test_i420(w, h, seed, yuv));
+        fast.tile(&i420, &mut a).unwrap();
+        slow.tile(&i420, &mut b).unwrap();
+        assert_within_one(&a, &b, &format!("{w}x{h} I420"));
+    }
+}
+
+/// Upload + tile + readback without patches (the ONNX path), quadrant sums straight from the
+/// bytes (this path) vs every pixel converted (before it), taking turns, RGBA and I420:
+/// `cargo test --release --test gpu timings_tiler_fast -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing report, run by hand"]
+fn timings_tiler_fast_quads() {
+    use std::time::Instant;
+    let yuv = Yuv {
+        matrix: Matrix::Bt709,
+        full_range: false,
+    };
+    for (w, h) in [(1280, 720), (1920, 1080)] {
+        let i420 = test_i420(w, h, 3, yuv);
+        let rgba = i420.to_rgba().into_owned();
+        for (name, frame) in [("RGBA", &rgba), ("I420", &i420)] {
+            let mut tilers = [Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap()];
+            tilers[0].set_fast_quads(false);
+            let mut tiles = Tiles::default();
+            let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+            for round in 0..11 {
+                for (k, tiler) in tilers.iter_mut().enumerate() {
+                    let t0 = Instant::now();
+                    for _ in 0..4 {
+                        tiler.tile(frame, &mut tiles).unwrap();
+                    }
+                    if round > 0 {
+                        times[k].push(t0.elapsed().as_secs_f64() * 1e3 / 4.0);
+                    }
+                }
+            }
+            for v in &mut times {
+                v.sort_by(f64::total_cmp);
+            }
+            let (p, f) = ((times[0][0], times[0][5]), (times[1][0], times[1][5]));
+            eprintln!(
+                "tile {w}x{h} @10 {name}, no patches, min / median ms over 10 rounds of 4: per pixel \
+                 {:.2} / {:.2}, fast {:.2} / {:.2} ({:.2}x / {:.2}x)",
+                p.0,
+                p.1,
+                f.0,
+                f.1,
+                f.0 / p.0,
+                f.1 / p.1
+            );
+        }
     }
 }

@@ -31,6 +31,16 @@
 //                any quadrant mean channel (0..255, rounded) between the new patch and the
 //                reference, or 0xffffffff when the tile was never classified
 //
+// Quadrant means without patches (PATCHES 0, FAST 1): the sums come straight from the frame's
+// bytes: RGBA channels from whole words (the same integers as the patch path's); I420 as
+// Y'CbCr, Y from whole words and each chroma sample once with the share of its 2x2 block that
+// falls in the quadrant, and each quadrant's MEAN Y'CbCr converted to RGB once (instead of
+// converting every pixel and averaging). That is the I420 contract of this path: the patch
+// (every patch pixel the rounded area average of Y, Cb, Cr, as for RGB) in Y'CbCr, its
+// quadrant means (sums / 25, unrounded) converted with the stream's matrix and range, rounded
+// and clamped. It differs from the RGB patch's quadrant means where pixels clip and by rounding
+// (the patch path rounds every pixel). FAST 0 keeps the per-pixel conversion (for comparing).
+//
 // One invocation per tile, no shared memory and no barriers: on software Vulkan (lavapipe)
 // barriers cost far more than the arithmetic. Coordinates are in tenths of a pixel so the
 // fractional coverage of every source pixel is an exact integer weight.
@@ -70,6 +80,9 @@ override FORMAT: u32;
 override PATCHES: u32;
 // Texels per row of `frame`.
 override FRAME_ROW: u32;
+// 1: without patches, quadrant sums straight from the bytes and I420 converted per quadrant
+// mean (see the top); 0: every pixel converted as for a patch. Read only when PATCHES is 0.
+override FAST: u32;
 const NEVER: u32 = 0xffffffffu;
 
 // Texel v of the frame: its bytes 16v..16v+15.
@@ -89,8 +102,13 @@ fn byte_at(i: u32) -> f32 {
     return f32((word(i >> 2u) >> (8u * (i & 3u))) & 0xffu);
 }
 
-// Y'CbCr bytes (as f32) to a packed RGB word: the stream's matrix and range (params).
-fn yuv_pack(y: f32, u: f32, v: f32) -> u32 {
+// Byte i of the frame, as u32.
+fn byte_u(i: u32) -> u32 {
+    return (word(i >> 2u) >> (8u * (i & 3u))) & 0xffu;
+}
+
+// Y'CbCr (as f32, bytes or means) to RGB: the stream's matrix and range (params).
+fn yuv_rgb(y: f32, u: f32, v: f32) -> vec3<u32> {
     let s = params.yuv_scale;
     let k = params.yuv_weights;
     let l = (y - s.x) * s.y;
@@ -98,18 +116,127 @@ fn yuv_pack(y: f32, u: f32, v: f32) -> u32 {
     let cr = (v - 128.0) * s.z;
     // floor(v + 0.5), not round(): WGSL rounds halves to even, Yuv::to_rgb away from zero.
     let exact = vec3<f32>(l + k.x * cr, l - k.y * cb - k.z * cr, l + k.w * cb);
-    let c = vec3<u32>(clamp(floor(exact + 0.5), vec3<f32>(0.0), vec3<f32>(255.0)));
+    return vec3<u32>(clamp(floor(exact + 0.5), vec3<f32>(0.0), vec3<f32>(255.0)));
+}
+
+// Y'CbCr bytes (as f32) to a packed RGB word.
+fn yuv_pack(y: f32, u: f32, v: f32) -> u32 {
+    let c = yuv_rgb(y, u, v);
     return c.r | (c.g << 8u) | (c.b << 16u);
 }
 
-// Pixel (x, y) as a packed RGBA word (alpha not used). FORMAT is a pipeline constant, so
-// each pipeline holds one of the two bodies.
+// Whether the patch is kept in Y'CbCr and its quadrant means converted (see the top).
+fn yuv_quads() -> bool {
+    return FORMAT == 1u && PATCHES == 0u && FAST != 0u;
+}
+
+// Pixel (x, y) as a packed RGBA word (alpha not used), or for yuv_quads() its Y, Cb, Cr bytes
+// packed the same way. FORMAT is a pipeline constant, so each pipeline holds one body.
 fn pixel(x: u32, y: u32) -> u32 {
     if (FORMAT == 0u) {
         return word(y * params.width + x);
     }
     let c = (y / 2u) * params.chroma_width + x / 2u;
+    if (yuv_quads()) {
+        return byte_u(y * params.width + x) | (byte_u(params.u_offset + c) << 8u)
+            | (byte_u(params.v_offset + c) << 16u);
+    }
     return yuv_pack(byte_at(y * params.width + x), byte_at(params.u_offset + c), byte_at(params.v_offset + c));
+}
+
+// Sum of the four bytes of w.
+fn bsum(w: u32) -> u32 {
+    let s = (w & 0x00ff00ffu) + ((w >> 8u) & 0x00ff00ffu);
+    return (s & 0xffffu) + (s >> 16u);
+}
+
+// Sums of the left and right five of the ten bytes from byte b on.
+fn sum10(b: u32) -> vec2<u32> {
+    if ((b & 1u) != 0u) {
+        var l = 0u;
+        var r = 0u;
+        for (var i = 0u; i < 5u; i++) {
+            l += byte_u(b + i);
+            r += byte_u(b + 5u + i);
+        }
+        return vec2<u32>(l, r);
+    }
+    // Even: the ten bytes are in three words, from byte 0 or 2 of the first.
+    let w = b >> 2u;
+    let y0 = word(w);
+    let y1 = word(w + 1u);
+    let y2 = word(w + 2u);
+    let odd = (b & 2u) != 0u;
+    let a = select(y0, (y0 >> 16u) | (y1 << 16u), odd);
+    let m = select(y1, (y1 >> 16u) | (y2 << 16u), odd);
+    let c = select(y2, y2 >> 16u, odd);
+    return vec2<u32>(bsum(a) + (m & 0xffu), bsum(m >> 8u) + bsum(c & 0xffffu));
+}
+
+// The five chroma bytes from byte b on, weighted by how many of their 2x2 block's pixels fall
+// in the left and the right five pixel columns: (2, 2, 1, 0, 0) and (0, 0, 1, 2, 2).
+fn chroma5(b: u32) -> vec2<u32> {
+    let lo = word(b >> 2u);
+    let hi = word((b >> 2u) + 1u);
+    let s = b & 3u;
+    let c0 = u32(byte2(lo, hi, s));
+    let c1 = u32(byte2(lo, hi, s + 1u));
+    let c2 = u32(byte2(lo, hi, s + 2u));
+    let c3 = u32(byte2(lo, hi, s + 3u));
+    let c4 = u32(byte2(lo, hi, s + 4u));
+    return vec2<u32>(2u * (c0 + c1) + c2, c2 + 2u * (c3 + c4));
+}
+
+// Quadrant sums (TL, TR, BL, BR) of a whole 10 px tile at pixel (x, y), without a patch. RGBA:
+// the channels of each word, R and B summed in two 16-bit lanes at once. I420: Y, Cb, Cr.
+fn quads10(x: u32, y: u32) -> array<vec3<u32>, 4> {
+    var q = array<vec3<u32>, 4>();
+    if (FORMAT == 0u) {
+        // Per half: left R|B, left G, right R|B, right G (25 px: at most 6375 a lane).
+        var h = array<vec4<u32>, 2>();
+        for (var py = 0u; py < 10u; py++) {
+            let p = (y + py) * params.width + x;
+            var row: array<u32, 10>;
+            if ((p & 1u) == 0u) {
+                row = rgba_row10(p);
+            } else {
+                for (var i = 0u; i < 10u; i++) {
+                    row[i] = word(p + i);
+                }
+            }
+            var s = vec4<u32>(0u);
+            for (var i = 0u; i < 5u; i++) {
+                s += vec4<u32>(row[i] & 0xff00ffu, (row[i] >> 8u) & 0xffu, row[5u + i] & 0xff00ffu,
+                    (row[5u + i] >> 8u) & 0xffu);
+            }
+            h[py / 5u] += s;
+        }
+        for (var k = 0u; k < 2u; k++) {
+            let s = h[k];
+            q[2u * k] = vec3<u32>(s.x & 0xffffu, s.y, s.x >> 16u);
+            q[2u * k + 1u] = vec3<u32>(s.z & 0xffffu, s.w, s.z >> 16u);
+        }
+        return q;
+    }
+    // Y: left and right sums of each half.
+    var ys = array<vec2<u32>, 2>();
+    for (var py = 0u; py < 10u; py++) {
+        ys[py / 5u] += sum10((y + py) * params.width + x);
+    }
+    // Chroma rows: weighted by how many of their pixel rows fall in the top and bottom half.
+    var top = vec4<u32>(0u);
+    var bottom = vec4<u32>(0u);
+    for (var i = 0u; i < 5u; i++) {
+        let c = (y / 2u + i) * params.chroma_width + x / 2u;
+        let s = vec4<u32>(chroma5(params.u_offset + c), chroma5(params.v_offset + c));
+        top += s * select(select(0u, 1u, i == 2u), 2u, i < 2u);
+        bottom += s * select(select(0u, 1u, i == 2u), 2u, i > 2u);
+    }
+    q[0] = vec3<u32>(ys[0].x, top.x, top.z);
+    q[1] = vec3<u32>(ys[0].y, top.y, top.w);
+    q[2] = vec3<u32>(ys[1].x, bottom.x, bottom.z);
+    q[3] = vec3<u32>(ys[1].y, bottom.y, bottom.w);
+    return q;
 }
 
 // Byte j (0..7) of the two words lo, hi (little-endian), as f32.
@@ -293,8 +420,44 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row = t / params.cols;
     let whole10 = params.tile == 10u && col * 10u + 10u <= params.width && row * 10u + 10u <= params.height;
 
-    // 1. The new patch, two rows (20 pixels, 60 bytes, 15 words) at a time, with its
-    //    quadrant sums; the patch itself is written only when PATCHES asks for it.
+    // 1. The quadrant sums: of the new patch (written when PATCHES asks for it), or without
+    //    one straight from the frame's bytes.
+    var q = array<vec3<u32>, 4>();
+    if (PATCHES == 0u && FAST != 0u && whole10) {
+        q = quads10(col * 10u, row * 10u);
+    } else {
+        q = patch_quads(t, col, row, whole10);
+    }
+
+    // 2. Quadrant means (25 pixels each, rounded), packed as the reference packs them, and
+    //    their largest change since the reference.
+    let r = state[t];
+    var d = 0u;
+    var bytes = array<u32, 12>();
+    for (var k = 0u; k < 4u; k++) {
+        var mean: vec3<u32>;
+        if (yuv_quads()) {
+            let m = vec3<f32>(q[k]) / 25.0;
+            mean = yuv_rgb(m.x, m.y, m.z);
+        } else {
+            mean = (q[k] + vec3<u32>(12u)) / 25u;
+        }
+        d = max(d, max3(absdiff(mean, ref_pixel(r, k))));
+        bytes[3u * k] = mean.r;
+        bytes[3u * k + 1u] = mean.g;
+        bytes[3u * k + 2u] = mean.b;
+    }
+    var packed = vec3<u32>(0u);
+    for (var i = 0u; i < 12u; i++) {
+        packed[i / 4u] |= bytes[i] << (8u * (i % 4u));
+    }
+    state[params.cols * params.rows + t] = vec4<u32>(packed, select(NEVER, d, r.w != 0u));
+}
+
+// The quadrant sums of tile t's patch, two rows (20 pixels, 60 bytes, 15 words) at a time;
+// the patch itself is written only when PATCHES asks for it.
+// (For yuv_quads() only tiles that are not whole10 come here: pixel() reads Y'CbCr for them.)
+fn patch_quads(t: u32, col: u32, row: u32, whole10: bool) -> array<vec3<u32>, 4> {
     var q = array<vec3<u32>, 4>();
     for (var pair = 0u; pair < 5u; pair++) {
         let r0 = patch_row(col, row, 2u * pair, whole10);
@@ -310,22 +473,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             write_pair(t * WORDS + pair * 15u, r0, r1);
         }
     }
-
-    // 2. Quadrant means (25 pixels each, rounded), packed as the reference packs them, and
-    //    their largest change since the reference.
-    let r = state[t];
-    var d = 0u;
-    var bytes = array<u32, 12>();
-    for (var k = 0u; k < 4u; k++) {
-        let mean = (q[k] + vec3<u32>(12u)) / 25u;
-        d = max(d, max3(absdiff(mean, ref_pixel(r, k))));
-        bytes[3u * k] = mean.r;
-        bytes[3u * k + 1u] = mean.g;
-        bytes[3u * k + 2u] = mean.b;
-    }
-    var packed = vec3<u32>(0u);
-    for (var i = 0u; i < 12u; i++) {
-        packed[i / 4u] |= bytes[i] << (8u * (i % 4u));
-    }
-    state[params.cols * params.rows + t] = vec4<u32>(packed, select(NEVER, d, r.w != 0u));
+    return q;
 }

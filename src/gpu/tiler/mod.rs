@@ -32,9 +32,10 @@ pub struct Tiles {
     /// was last accepted, or [`NEVER_CLASSIFIED`].
     pub change: Vec<u32>,
     /// Per tile: the 2x2-quadrant mean colours of its patch, as [`quadrant_means`] computes
-    /// them (from the GPU, so that accepting a tile costs no pass over its pixels); for an I420
-    /// frame tiled without patches, the means of the patch in Y'CbCr converted to RGB once
-    /// each (within rounding of the RGB patch's, apart from pixels that clip: `tiler.wgsl`).
+    /// them (from the GPU, so that accepting a tile costs no pass over its pixels). Without
+    /// patches, whole tiles of even size take the exact mean of each quadrant's pixels (within
+    /// one level of the patch's), and an I420 frame's means are taken in Y'CbCr and converted
+    /// to RGB once each (within rounding of the RGB ones where no pixel clips): `tiler.wgsl`.
     pub means: Vec<[u8; 12]>,
 }
 
@@ -451,9 +452,9 @@ impl Tiler {
         self.keep_patches
     }
 
-    /// Without patches, whole 10 px tiles' quadrant sums come straight from the frame's bytes,
-    /// and an I420 frame's quadrant means are its Y'CbCr means converted once each (on by
-    /// default; see `tiler.wgsl`). Off: every pixel is converted as for a patch, the way
+    /// Without patches, whole tiles of even size have their quadrant sums straight from the
+    /// frame's bytes, and an I420 frame's quadrant means are its Y'CbCr means converted once
+    /// each (on by default; see `tiler.wgsl`). Off: every pixel is converted as for a patch, the way
     /// before this path existed; for timing the two in one process.
     #[doc(hidden)]
     pub fn set_fast_quads(&mut self, fast: bool) {

@@ -32,14 +32,20 @@
 //                reference, or 0xffffffff when the tile was never classified
 //
 // Quadrant means without patches (PATCHES 0, FAST 1): the sums come straight from the frame's
-// bytes: RGBA channels from whole words (the same integers as the patch path's); I420 as
-// Y'CbCr, Y from whole words and each chroma sample once with the share of its 2x2 block that
-// falls in the quadrant, and each quadrant's MEAN Y'CbCr converted to RGB once (instead of
-// converting every pixel and averaging). That is the I420 contract of this path: the patch
-// (every patch pixel the rounded area average of Y, Cb, Cr, as for RGB) in Y'CbCr, its
-// quadrant means (sums / 25, unrounded) converted with the stream's matrix and range, rounded
-// and clamped. It differs from the RGB patch's quadrant means where pixels clip and by rounding
-// (the patch path rounds every pixel). FAST 0 keeps the per-pixel conversion (for comparing).
+// bytes: RGBA channels from whole words; I420 as Y'CbCr, Y from whole words and each chroma
+// sample once with the share of its 2x2 block that falls in the quadrant, and each quadrant's
+// MEAN Y'CbCr converted to RGB once (instead of converting every pixel and averaging).
+// The contract of this path, per tile:
+//   - a whole tile of even size T (inside the frame): each quadrant is a T/2 x T/2 block of
+//     pixels, its mean the exact mean of those pixels (for 10 px tiles the same as the patch's
+//     quadrant mean; for other sizes within one level of it, as the patch rounds each of its
+//     pixels);
+//   - any other tile: the patch's quadrant means (sums of 25 patch pixels / 25);
+//   - I420: the above in Y'CbCr (every pixel with its 2x2 block's chroma; patch pixels the
+//     rounded area averages of Y, Cb, Cr), the quadrant means (unrounded) converted with the
+//     stream's matrix and range, rounded and clamped. This differs from the RGB patch's
+//     quadrant means where pixels clip, and by rounding.
+// FAST 0 keeps the patch's quadrant means with every pixel converted (for comparing).
 //
 // One invocation per tile, no shared memory and no barriers: on software Vulkan (lavapipe)
 // barriers cost far more than the arithmetic. Coordinates are in tenths of a pixel so the
@@ -185,6 +191,88 @@ fn chroma5(b: u32) -> vec2<u32> {
     let c3 = u32(byte2(lo, hi, s + 3u));
     let c4 = u32(byte2(lo, hi, s + 4u));
     return vec2<u32>(2u * (c0 + c1) + c2, c2 + 2u * (c3 + c4));
+}
+
+// Bytes [lo, hi) (0..=4) of a word as a mask.
+fn byte_mask(lo: u32, hi: u32) -> u32 {
+    let below = select(0xffffffffu, (1u << (8u * hi)) - 1u, hi < 4u);
+    let above = select(0u, 0xffffffffu << (8u * lo), lo < 4u);
+    return below & above;
+}
+
+// Sum of the n bytes (at most 32) of the frame from byte b on, a word at a time.
+fn byte_sum(b: u32, n: u32) -> u32 {
+    var sum = 0u;
+    for (var i = b >> 2u; i * 4u < b + n; i++) {
+        let lo = max(b, i * 4u) - i * 4u;
+        let hi = min(b + n, i * 4u + 4u) - i * 4u;
+        sum += bsum(word(i) & byte_mask(lo, hi));
+    }
+    return sum;
+}
+
+// R, G, B sums of the n RGBA pixels (at most 32) from word p on, a texel (4 pixels) at a time,
+// R and B in two 16-bit lanes.
+fn rgba_sum(p: u32, n: u32) -> vec3<u32> {
+    var rb = 0u;
+    var g = 0u;
+    for (var v = p >> 2u; v * 4u < p + n; v++) {
+        let t = quad(v);
+        let words = array<u32, 4>(t.x, t.y, t.z, t.w);
+        for (var k = 0u; k < 4u; k++) {
+            let i = v * 4u + k;
+            let w = select(0u, words[k], i >= p && i < p + n);
+            rb += w & 0xff00ffu;
+            g += (w >> 8u) & 0xffu;
+        }
+    }
+    return vec3<u32>(rb & 0xffffu, g, rb >> 16u);
+}
+
+// Quadrant sums (TL, TR, BL, BR) of a whole tile of even size 2h at pixel (x, y) (both even),
+// without a patch: each quadrant an h x h block of pixels (h*h of them), RGB or Y'CbCr.
+fn quads_even(x: u32, y: u32, h: u32) -> array<vec3<u32>, 4> {
+    var q = array<vec3<u32>, 4>();
+    for (var r = 0u; r < 2u * h; r++) {
+        let b = (y + r) * params.width + x;
+        let k = select(0u, 2u, r >= h);
+        if (FORMAT == 0u) {
+            q[k] += rgba_sum(b, h);
+            q[k + 1u] += rgba_sum(b + h, h);
+        } else {
+            q[k].x += byte_sum(b, h);
+            q[k + 1u].x += byte_sum(b + h, h);
+        }
+    }
+    if (FORMAT == 0u) {
+        return q;
+    }
+    // Chroma: h rows of h samples, each sample's 2x2 block split between the quadrants (when
+    // h is odd, the middle row and column half and half).
+    let half = h / 2u;
+    let odd = (h & 1u) != 0u;
+    for (var j = 0u; j < h; j++) {
+        let c = (y / 2u + j) * params.chroma_width + x / 2u;
+        let u = params.u_offset + c;
+        let v = params.v_offset + c;
+        let um = select(0u, byte_u(u + half), odd);
+        let vm = select(0u, byte_u(v + half), odd);
+        let lr = vec4<u32>(
+            2u * byte_sum(u, half) + um,
+            2u * byte_sum(u + h - half, half) + um,
+            2u * byte_sum(v, half) + vm,
+            2u * byte_sum(v + h - half, half) + vm,
+        );
+        // Of the row's two pixel rows, how many are in the top half.
+        let top = min(h - min(2u * j, h), 2u);
+        let s_top = lr * top;
+        let s_bottom = lr * (2u - top);
+        q[0] += vec3<u32>(0u, s_top.x, s_top.z);
+        q[1] += vec3<u32>(0u, s_top.y, s_top.w);
+        q[2] += vec3<u32>(0u, s_bottom.x, s_bottom.z);
+        q[3] += vec3<u32>(0u, s_bottom.y, s_bottom.w);
+    }
+    return q;
 }
 
 // Quadrant sums (TL, TR, BL, BR) of a whole 10 px tile at pixel (x, y), without a patch. RGBA:
@@ -423,13 +511,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // 1. The quadrant sums: of the new patch (written when PATCHES asks for it), or without
     //    one straight from the frame's bytes.
     var q = array<vec3<u32>, 4>();
+    // Pixels per quadrant: 25 patch pixels, or h*h frame pixels (quads_even).
+    var n = 25u;
+    let tile = params.tile;
+    let whole = col * tile + tile <= params.width && row * tile + tile <= params.height;
     if (PATCHES == 0u && FAST != 0u && whole10) {
         q = quads10(col * 10u, row * 10u);
+    } else if (PATCHES == 0u && FAST != 0u && whole && (tile & 1u) == 0u) {
+        let h = tile / 2u;
+        q = quads_even(col * tile, row * tile, h);
+        n = h * h;
     } else {
         q = patch_quads(t, col, row, whole10);
     }
 
-    // 2. Quadrant means (25 pixels each, rounded), packed as the reference packs them, and
+    // 2. Quadrant means (rounded), packed as the reference packs them, and
     //    their largest change since the reference.
     let r = state[t];
     var d = 0u;
@@ -437,10 +533,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var k = 0u; k < 4u; k++) {
         var mean: vec3<u32>;
         if (yuv_quads()) {
-            let m = vec3<f32>(q[k]) / 25.0;
+            let m = vec3<f32>(q[k]) / f32(n);
             mean = yuv_rgb(m.x, m.y, m.z);
         } else {
-            mean = (q[k] + vec3<u32>(12u)) / 25u;
+            mean = (q[k] + vec3<u32>(n / 2u)) / n;
         }
         d = max(d, max3(absdiff(mean, ref_pixel(r, k))));
         bytes[3u * k] = mean.r;

@@ -1210,7 +1210,7 @@ fn cpu_quad_sums(frame: &Frame, t: u32) -> Vec<([[u32; 3]; 4], u32)> {
         .zip(patches.chunks_exact(PATCH_BYTES))
         .map(|(i, p)| {
             let (c, r) = (i % cols, i / cols);
-            if t % 2 != 0 || (c + 1) * t > frame.width || (r + 1) * t > frame.height {
+            if !t.is_multiple_of(2) || (c + 1) * t > frame.width || (r + 1) * t > frame.height {
                 return (quadrant_sums(p), 25);
             }
             let h = t / 2;

@@ -353,7 +353,11 @@ impl Tiler {
         let format = format_constant(frame.format);
         let patches = u32::from(grid.keep_patches);
         let fast = u32::from(self.fast_quads);
-        let mode = if grid.keep_patches { 1 } else { 2 * (1 - fast as usize) };
+        let mode = match (grid.keep_patches, self.fast_quads) {
+            (false, true) => 0,
+            (true, _) => 1,
+            (false, false) => 2,
+        };
         let pipeline = self.pipelines[format as usize][mode].get_or_insert_with(|| {
             let words = (PATCH_BYTES / 4) as u32;
             let constants = [

@@ -10,6 +10,7 @@ use emojicam::atlas::{Atlas, EmojiInfo};
 use emojicam::classify::nearest::{error, NearestClassifier};
 use emojicam::classify::{Classifier, PATCH_BYTES};
 use emojicam::domain::Grid;
+use emojicam::domain::{likeness, quadrant_sums};
 use emojicam::frame::{Matrix, PixelFormat, Yuv};
 use emojicam::gpu::renderer::{Fill, RenderPath, Scene};
 use emojicam::gpu::tiler::{quadrant_means, NEVER_CLASSIFIED};
@@ -246,7 +247,13 @@ fn tiler_without_patches_reads_the_same_means_and_change() {
     let (mut with, mut without) = (Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap());
     with.keep_patches(true);
     let (mut a, mut b) = (Tiles::default(), Tiles::default());
-    for (tile, (w, h, seed)) in [(10, (203u32, 117u32, 1u64)), (16, (64, 64, 2)), (10, (5, 9, 3))] {
+    for (tile, (w, h, seed)) in [
+        (10, (203u32, 117u32, 1u64)),
+        (16, (64, 64, 2)),
+        (10, (5, 9, 3)),
+        (14, (203, 117, 4)),
+        (7, (50, 30, 5)),
+    ] {
         with.set_tile(tile).unwrap();
         without.set_tile(tile).unwrap();
         let frame = test_frame(w, h, seed);
@@ -254,11 +261,12 @@ fn tiler_without_patches_reads_the_same_means_and_change() {
         without.tile(&frame, &mut b).unwrap();
         assert_eq!(a.patches.len(), a.len() * PATCH_BYTES);
         assert!(b.patches.is_empty(), "patches read back unasked");
-        assert_eq!(
-            (a.grid, &a.means, &a.change),
-            (b.grid, &b.means, &b.change),
-            "{w}x{h} @{tile}"
-        );
+        assert_eq!((a.grid, &a.change), (b.grid, &b.change), "{w}x{h} @{tile}");
+        // Without patches, whole tiles of even size other than 10 take the exact mean of each
+        // quadrant's pixels: within one level of the patch's (which rounds every patch pixel).
+        assert_eq!(b.means, cpu_rgba_quads(&frame, tile), "{w}x{h} @{tile}");
+        let limit = if tile == 10 { 0 } else { 1 };
+        assert_within(&a.means, &b.means, limit, &format!("{w}x{h} @{tile}"));
         for t in 0..a.len() {
             assert_eq!(a.means[t], quadrant_means(a.patch(t)), "tile {t}");
         }
@@ -1250,4 +1258,252 @@ fn timings_1080p_rgba_vs_i420() {
             t[t.len() / 2]
         );
     }
+}
+
+/// The tiler's quadrant sums without patches, and how many pixels each sums (`tiler.wgsl`): a
+/// whole tile of even size `t`, its t/2 x t/2 pixel blocks; any other tile, its patch's quadrants.
+fn cpu_quad_sums(frame: &Frame, t: u32) -> Vec<([[u32; 3]; 4], u32)> {
+    let cols = frame.width.div_ceil(t);
+    let patches = cpu_patches(frame, t);
+    (0u32..)
+        .zip(patches.chunks_exact(PATCH_BYTES))
+        .map(|(i, p)| {
+            let (c, r) = (i % cols, i / cols);
+            if !t.is_multiple_of(2) || (c + 1) * t > frame.width || (r + 1) * t > frame.height {
+                return (quadrant_sums(p), 25);
+            }
+            let h = t / 2;
+            let mut s = [[0u32; 3]; 4];
+            for y in 0..t {
+                for x in 0..t {
+                    let px = frame.pixel(c * t + x, r * t + y);
+                    for ch in 0..3 {
+                        s[((y / h) * 2 + x / h) as usize][ch] += u32::from(px[ch]);
+                    }
+                }
+            }
+            (s, h * h)
+        })
+        .collect()
+}
+
+/// The tiler's quadrant means of an RGBA frame without patches.
+fn cpu_rgba_quads(frame: &Frame, t: u32) -> Vec<[u8; 12]> {
+    cpu_quad_sums(frame, t)
+        .into_iter()
+        .map(|(s, n)| std::array::from_fn(|i| ((s[i / 3][i % 3] + n / 2) / n) as u8))
+        .collect()
+}
+
+/// The tiler's contract for an I420 frame tiled without patches: [`cpu_quad_sums`] of the
+/// frame in Y'CbCr (Y, Cb, Cr in the R, G, B bytes, each pixel with its 2x2 block's chroma),
+/// the means (unrounded) converted once each.
+fn cpu_yuv_quads(frame: &Frame, yuv: Yuv, t: u32) -> Vec<[u8; 12]> {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let cw = w.div_ceil(2);
+    let (luma, chroma) = frame.rgba.split_at(w * h);
+    let (u, v) = chroma.split_at(chroma.len() / 2);
+    let mut raw = Vec::with_capacity(w * h * 4);
+    for y in 0..h {
+        for x in 0..w {
+            let c = (y / 2) * cw + x / 2;
+            raw.extend_from_slice(&[luma[y * w + x], u[c], v[c], 255]);
+        }
+    }
+    let ([y0, ys, cs], [rv, gu, gv, bu]) = yuv.coefficients();
+    cpu_quad_sums(&Frame::new(frame.width, frame.height, raw), t)
+        .into_iter()
+        .map(|(s, n)| {
+            let rgb = s.map(|s| {
+                let m = s.map(|s| s as f32 / n as f32);
+                let l = (m[0] - y0) * ys;
+                let (cb, cr) = ((m[1] - 128.0) * cs, (m[2] - 128.0) * cs);
+                [l + rv * cr, l - gu * cb - gv * cr, l + bu * cb].map(|c| (c + 0.5).floor().clamp(0.0, 255.0) as u8)
+            });
+            std::array::from_fn(|i| rgb[i / 3][i % 3])
+        })
+        .collect()
+}
+
+/// `frame` (I420) squeezed so that no pixel clips when converted: Y into 60..=180, chroma
+/// within 21 of 128.
+fn unclipped(frame: &Frame) -> Frame {
+    let luma = (frame.width * frame.height) as usize;
+    let mut out = frame.clone();
+    for (i, b) in out.rgba.iter_mut().enumerate() {
+        *b = if i < luma {
+            (60 + u32::from(*b) * 120 / 255) as u8
+        } else {
+            (128 + (i32::from(*b) - 128) / 6) as u8
+        };
+    }
+    out
+}
+
+/// Asserts that two tilings' quadrant means differ by at most `limit` levels anywhere.
+fn assert_within(a: &[[u8; 12]], b: &[[u8; 12]], limit: u8, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    let worst = a.concat().iter().zip(b.concat()).map(|(x, y)| x.abs_diff(y)).max();
+    assert!(
+        worst.unwrap_or(0) <= limit,
+        "{what}: quadrant means differ by up to {worst:?}"
+    );
+}
+
+#[test]
+fn tiler_without_patches_converts_i420_quadrant_means() {
+    let yuv = Yuv {
+        matrix: Matrix::Bt709,
+        full_range: false,
+    };
+    let (mut tiler, mut exact) = (Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap());
+    exact.keep_patches(true);
+    let (mut got, mut patched) = (Tiles::default(), Tiles::default());
+    // Odd widths put every other row's Y at an odd byte; 5x9 and 31x1 are all edge tiles.
+    // Tiles of 6 and 14 px split the middle chroma row and column between quadrants.
+    for (w, h, seed) in [(203u32, 117u32, 1u64), (64, 64, 2), (120, 40, 5), (5, 9, 3), (31, 1, 4)] {
+        let frame = test_i420(w, h, seed, yuv);
+        for t in [4u32, 5, 6, 10, 14, 16, 20] {
+            tiler.set_tile(t).unwrap();
+            tiler.tile(&frame, &mut got).unwrap();
+            let want = cpu_yuv_quads(&frame, yuv, t);
+            assert_eq!(got.means.len(), want.len());
+            // The shader and the CPU compute in f32 alike; an FMA may move a half.
+            let (got_b, want_b) = (got.means.concat(), want.concat());
+            let off: Vec<u8> = got_b
+                .iter()
+                .zip(&want_b)
+                .map(|(a, b)| a.abs_diff(*b))
+                .filter(|&d| d > 0)
+                .collect();
+            assert!(
+                off.iter().all(|&d| d <= 1) && off.len() * 1000 <= got_b.len(),
+                "{w}x{h} tile {t}: {} of {} bytes differ, by up to {:?}",
+                off.len(),
+                got_b.len(),
+                off.iter().max()
+            );
+            // Where no pixel clips, within rounding of the RGB patch's quadrant means (which
+            // for tiles of other sizes than 10 px rounds every patch pixel too).
+            let frame = unclipped(&frame);
+            tiler.tile(&frame, &mut got).unwrap();
+            exact.set_tile(t).unwrap();
+            exact.tile(&frame, &mut patched).unwrap();
+            let limit = if t == 10 { 1 } else { 2 };
+            assert_within(&got.means, &patched.means, limit, &format!("{w}x{h} tile {t}"));
+        }
+    }
+}
+
+#[test]
+fn tiler_fast_quads_agree_with_the_per_pixel_way() {
+    // RGBA: the same integers either way. I420: the per-pixel way converts before averaging.
+    let (mut fast, mut slow) = (Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap());
+    slow.set_fast_quads(false);
+    let (mut a, mut b) = (Tiles::default(), Tiles::default());
+    let yuv = Yuv {
+        matrix: Matrix::Bt601,
+        full_range: true,
+    };
+    for (w, h, seed) in [(203u32, 117u32, 1u64), (64, 48, 2)] {
+        let rgba = test_frame(w, h, seed);
+        fast.tile(&rgba, &mut a).unwrap();
+        slow.tile(&rgba, &mut b).unwrap();
+        assert_eq!((&a.means, &a.change), (&b.means, &b.change), "{w}x{h} RGBA");
+        let i420 = unclipped(&test_i420(w, h, seed, yuv));
+        fast.tile(&i420, &mut a).unwrap();
+        slow.tile(&i420, &mut b).unwrap();
+        assert_within(&a.means, &b.means, 1, &format!("{w}x{h} I420"));
+    }
+}
+
+/// Upload + tile + readback without patches (the ONNX path), quadrant sums straight from the
+/// bytes (this path) vs every pixel converted (before it), taking turns, RGBA and I420:
+/// `cargo test --release --test gpu timings_tiler_fast -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing report, run by hand"]
+fn timings_tiler_fast_quads() {
+    use std::time::Instant;
+    let yuv = Yuv {
+        matrix: Matrix::Bt709,
+        full_range: false,
+    };
+    for (w, h, t) in [(1280, 720, 10), (1920, 1080, 10), (1920, 1080, 20)] {
+        let i420 = test_i420(w, h, 3, yuv);
+        let rgba = i420.to_rgba().into_owned();
+        for (name, frame) in [("RGBA", &rgba), ("I420", &i420)] {
+            let mut tilers = [Tiler::new(ctx(), t).unwrap(), Tiler::new(ctx(), t).unwrap()];
+            tilers[0].set_fast_quads(false);
+            let mut tiles = Tiles::default();
+            let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+            for round in 0..11 {
+                for (k, tiler) in tilers.iter_mut().enumerate() {
+                    let t0 = Instant::now();
+                    for _ in 0..4 {
+                        tiler.tile(frame, &mut tiles).unwrap();
+                    }
+                    if round > 0 {
+                        times[k].push(t0.elapsed().as_secs_f64() * 1e3 / 4.0);
+                    }
+                }
+            }
+            for v in &mut times {
+                v.sort_by(f64::total_cmp);
+            }
+            let (p, f) = ((times[0][0], times[0][5]), (times[1][0], times[1][5]));
+            eprintln!(
+                "tile {w}x{h} @{t} {name}, no patches, min / median ms over 10 rounds of 4: per pixel \
+                 {:.2} / {:.2}, fast {:.2} / {:.2} ({:.2}x / {:.2}x)",
+                p.0,
+                p.1,
+                f.0,
+                f.1,
+                f.0 / p.0,
+                f.1 / p.1
+            );
+        }
+    }
+}
+
+/// Issue 14 item 3 for the quadrant-mean path: on real footage decoded as I420, the ONNX
+/// mosaic from the tiler's Y'CbCr quadrant means (the live path) is as like the frame (2x2
+/// PSNR against the RGB patches, as the bench measures it) as the mosaic from the same frame
+/// converted to RGBA first (every pixel converted, the way before), within 0.1 dB.
+#[test]
+fn yuv_quadrant_means_keep_the_mosaic_likeness() {
+    use emojicam::pipeline::{Pipeline, Settings};
+    let clip = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.mp4");
+    let mut source = VideoSource::open_yuv(std::path::Path::new(clip)).unwrap();
+    let settings = Settings {
+        change_threshold: None,
+        ..Settings::default()
+    };
+    let (mut yuv, mut rgb) = (
+        Pipeline::new(settings.clone()).unwrap(),
+        Pipeline::new(settings).unwrap(),
+    );
+    let mut truth = Tiler::new(ctx(), 10).unwrap();
+    truth.keep_patches(true);
+    let mut patches = Tiles::default();
+    let features = yuv.atlas().features_2x2();
+    let background = yuv.settings().background;
+    let (mut db, mut frames) = ([0.0f64; 2], 0);
+    while let (Some(frame), true) = (source.next_frame().unwrap(), frames < 6) {
+        let rgba = frame.to_rgba().into_owned();
+        truth.tile(&rgba, &mut patches).unwrap();
+        for (k, (p, f)) in [(&mut yuv, &frame), (&mut rgb, &rgba)].into_iter().enumerate() {
+            let emoji = p.classify(f, emojicam::Stamp::new(frames, None)).unwrap().emoji;
+            let err: f64 = emoji
+                .iter()
+                .enumerate()
+                .map(|(i, &e)| f64::from(likeness::error(&features[e as usize], patches.patch(i), background)))
+                .sum();
+            db[k] += 10.0 * (255f64.powi(2) / (err / (emoji.len() * 12) as f64).max(1e-9)).log10();
+        }
+        frames += 1;
+    }
+    assert_eq!(frames, 6);
+    let [a, b] = db.map(|d| d / 6.0);
+    eprintln!("handheld 2x2 PSNR, I420 quadrant means {a:.3} dB, RGBA {b:.3} dB");
+    assert!((a - b).abs() <= 0.1, "I420 quadrant means {a:.3} dB vs RGBA {b:.3} dB");
 }

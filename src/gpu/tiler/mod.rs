@@ -32,7 +32,10 @@ pub struct Tiles {
     /// was last accepted, or [`NEVER_CLASSIFIED`].
     pub change: Vec<u32>,
     /// Per tile: the 2x2-quadrant mean colours of its patch, as [`quadrant_means`] computes
-    /// them (from the GPU, so that accepting a tile costs no pass over its pixels).
+    /// them (from the GPU, so that accepting a tile costs no pass over its pixels). Without
+    /// patches, whole tiles of even size take the exact mean of each quadrant's pixels (within
+    /// one level of the patch's), and an I420 frame's means are taken in Y'CbCr and converted
+    /// to RGB once each (within rounding of the RGB ones where no pixel clips): `tiler.wgsl`.
     pub means: Vec<[u8; 12]>,
 }
 
@@ -229,9 +232,9 @@ impl GridBuffers {
 pub struct Tiler {
     ctx: Arc<GpuContext>,
     module: wgpu::ShaderModule,
-    /// One pipeline per frame layout (the shader's FORMAT: RGBA, I420) and PATCHES (without,
-    /// with), built on first use.
-    pipelines: [[Option<wgpu::ComputePipeline>; 2]; 2],
+    /// One pipeline per frame layout (the shader's FORMAT: RGBA, I420) and mode (PATCHES and
+    /// FAST: without patches, with, without patches the per-pixel way), built on first use.
+    pipelines: [[Option<wgpu::ComputePipeline>; 3]; 2],
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
     /// The tile size, checked when set ([`Self::new`], [`Self::set_tile`]).
@@ -247,6 +250,8 @@ pub struct Tiler {
     keep_preview: bool,
     /// Write and read back every tile's patch ([`Self::keep_patches`]).
     keep_patches: bool,
+    /// Without patches, sum the quadrants straight from the frame's bytes ([`Self::set_fast_quads`]).
+    fast_quads: bool,
 }
 
 impl Tiler {
@@ -271,7 +276,7 @@ impl Tiler {
         Ok(Self {
             ctx,
             module,
-            pipelines: [[None, None], [None, None]],
+            pipelines: Default::default(),
             layout,
             params,
             tile,
@@ -281,6 +286,7 @@ impl Tiler {
             reference_dirty: false,
             keep_preview: false,
             keep_patches: false,
+            fast_quads: true,
         })
     }
 
@@ -346,13 +352,20 @@ impl Tiler {
         let groups = (grid.tiles() as u32).div_ceil(WORKGROUP);
         let format = format_constant(frame.format);
         let patches = u32::from(grid.keep_patches);
-        let pipeline = self.pipelines[format as usize][patches as usize].get_or_insert_with(|| {
+        let fast = u32::from(self.fast_quads);
+        let mode = match (grid.keep_patches, self.fast_quads) {
+            (false, true) => 0,
+            (true, _) => 1,
+            (false, false) => 2,
+        };
+        let pipeline = self.pipelines[format as usize][mode].get_or_insert_with(|| {
             let words = (PATCH_BYTES / 4) as u32;
             let constants = [
                 ("WORDS", words),
                 ("FORMAT", format),
                 ("FRAME_ROW", FRAME_ROW),
                 ("PATCHES", patches),
+                ("FAST", fast),
             ];
             compute_pipeline(
                 &self.ctx.device,
@@ -441,6 +454,15 @@ impl Tiler {
     /// Whether patches are written and read back ([`Self::keep_patches`]).
     pub fn keeps_patches(&self) -> bool {
         self.keep_patches
+    }
+
+    /// Without patches, whole tiles of even size have their quadrant sums straight from the
+    /// frame's bytes, and an I420 frame's quadrant means are its Y'CbCr means converted once
+    /// each (on by default; see `tiler.wgsl`). Off: every pixel is converted as for a patch, the way
+    /// before this path existed; for timing the two in one process.
+    #[doc(hidden)]
+    pub fn set_fast_quads(&mut self, fast: bool) {
+        self.fast_quads = fast;
     }
 
     /// Also upload each frame as an Rgba8Unorm texture, for [`Self::frame_view`] (the

@@ -31,6 +31,22 @@
 //                any quadrant mean channel (0..255, rounded) between the new patch and the
 //                reference, or 0xffffffff when the tile was never classified
 //
+// Quadrant means without patches (PATCHES 0, FAST 1): the sums come straight from the frame's
+// bytes: RGBA channels from whole words; I420 as Y'CbCr, Y from whole words and each chroma
+// sample once with the share of its 2x2 block that falls in the quadrant, and each quadrant's
+// MEAN Y'CbCr converted to RGB once (instead of converting every pixel and averaging).
+// The contract of this path, per tile:
+//   - a whole tile of even size T (inside the frame): each quadrant is a T/2 x T/2 block of
+//     pixels, its mean the exact mean of those pixels (for 10 px tiles the same as the patch's
+//     quadrant mean; for other sizes within one level of it, as the patch rounds each of its
+//     pixels);
+//   - any other tile: the patch's quadrant means (sums of 25 patch pixels / 25);
+//   - I420: the above in Y'CbCr (every pixel with its 2x2 block's chroma; patch pixels the
+//     rounded area averages of Y, Cb, Cr), the quadrant means (unrounded) converted with the
+//     stream's matrix and range, rounded and clamped. This differs from the RGB patch's
+//     quadrant means where pixels clip, and by rounding.
+// FAST 0 keeps the patch's quadrant means with every pixel converted (for comparing).
+//
 // One invocation per tile, no shared memory and no barriers: on software Vulkan (lavapipe)
 // barriers cost far more than the arithmetic. Coordinates are in tenths of a pixel so the
 // fractional coverage of every source pixel is an exact integer weight.
@@ -70,6 +86,9 @@ override FORMAT: u32;
 override PATCHES: u32;
 // Texels per row of `frame`.
 override FRAME_ROW: u32;
+// 1: without patches, quadrant sums straight from the bytes and I420 converted per quadrant
+// mean (see the top); 0: every pixel converted as for a patch. Read only when PATCHES is 0.
+override FAST: u32;
 const NEVER: u32 = 0xffffffffu;
 
 // Texel v of the frame: its bytes 16v..16v+15.
@@ -89,8 +108,13 @@ fn byte_at(i: u32) -> f32 {
     return f32((word(i >> 2u) >> (8u * (i & 3u))) & 0xffu);
 }
 
-// Y'CbCr bytes (as f32) to a packed RGB word: the stream's matrix and range (params).
-fn yuv_pack(y: f32, u: f32, v: f32) -> u32 {
+// Byte i of the frame, as u32.
+fn byte_u(i: u32) -> u32 {
+    return (word(i >> 2u) >> (8u * (i & 3u))) & 0xffu;
+}
+
+// Y'CbCr (as f32, bytes or means) to RGB: the stream's matrix and range (params).
+fn yuv_rgb(y: f32, u: f32, v: f32) -> vec3<u32> {
     let s = params.yuv_scale;
     let k = params.yuv_weights;
     let l = (y - s.x) * s.y;
@@ -98,18 +122,209 @@ fn yuv_pack(y: f32, u: f32, v: f32) -> u32 {
     let cr = (v - 128.0) * s.z;
     // floor(v + 0.5), not round(): WGSL rounds halves to even, Yuv::to_rgb away from zero.
     let exact = vec3<f32>(l + k.x * cr, l - k.y * cb - k.z * cr, l + k.w * cb);
-    let c = vec3<u32>(clamp(floor(exact + 0.5), vec3<f32>(0.0), vec3<f32>(255.0)));
+    return vec3<u32>(clamp(floor(exact + 0.5), vec3<f32>(0.0), vec3<f32>(255.0)));
+}
+
+// Y'CbCr bytes (as f32) to a packed RGB word.
+fn yuv_pack(y: f32, u: f32, v: f32) -> u32 {
+    let c = yuv_rgb(y, u, v);
     return c.r | (c.g << 8u) | (c.b << 16u);
 }
 
-// Pixel (x, y) as a packed RGBA word (alpha not used). FORMAT is a pipeline constant, so
-// each pipeline holds one of the two bodies.
+// Whether the patch is kept in Y'CbCr and its quadrant means converted (see the top).
+fn yuv_quads() -> bool {
+    return FORMAT == 1u && PATCHES == 0u && FAST != 0u;
+}
+
+// Pixel (x, y) as a packed RGBA word (alpha not used), or for yuv_quads() its Y, Cb, Cr bytes
+// packed the same way. FORMAT is a pipeline constant, so each pipeline holds one body.
 fn pixel(x: u32, y: u32) -> u32 {
     if (FORMAT == 0u) {
         return word(y * params.width + x);
     }
     let c = (y / 2u) * params.chroma_width + x / 2u;
+    if (yuv_quads()) {
+        return byte_u(y * params.width + x) | (byte_u(params.u_offset + c) << 8u)
+            | (byte_u(params.v_offset + c) << 16u);
+    }
     return yuv_pack(byte_at(y * params.width + x), byte_at(params.u_offset + c), byte_at(params.v_offset + c));
+}
+
+// Sum of the four bytes of w.
+fn bsum(w: u32) -> u32 {
+    let s = (w & 0x00ff00ffu) + ((w >> 8u) & 0x00ff00ffu);
+    return (s & 0xffffu) + (s >> 16u);
+}
+
+// Sums of the left and right five of the ten bytes from byte b on.
+fn sum10(b: u32) -> vec2<u32> {
+    if ((b & 1u) != 0u) {
+        var l = 0u;
+        var r = 0u;
+        for (var i = 0u; i < 5u; i++) {
+            l += byte_u(b + i);
+            r += byte_u(b + 5u + i);
+        }
+        return vec2<u32>(l, r);
+    }
+    // Even: the ten bytes are in three words, from byte 0 or 2 of the first.
+    let w = b >> 2u;
+    let y0 = word(w);
+    let y1 = word(w + 1u);
+    let y2 = word(w + 2u);
+    let odd = (b & 2u) != 0u;
+    let a = select(y0, (y0 >> 16u) | (y1 << 16u), odd);
+    let m = select(y1, (y1 >> 16u) | (y2 << 16u), odd);
+    let c = select(y2, y2 >> 16u, odd);
+    return vec2<u32>(bsum(a) + (m & 0xffu), bsum(m >> 8u) + bsum(c & 0xffffu));
+}
+
+// The five chroma bytes from byte b on, weighted by how many of their 2x2 block's pixels fall
+// in the left and the right five pixel columns: (2, 2, 1, 0, 0) and (0, 0, 1, 2, 2).
+fn chroma5(b: u32) -> vec2<u32> {
+    let lo = word(b >> 2u);
+    let hi = word((b >> 2u) + 1u);
+    let s = b & 3u;
+    let c0 = u32(byte2(lo, hi, s));
+    let c1 = u32(byte2(lo, hi, s + 1u));
+    let c2 = u32(byte2(lo, hi, s + 2u));
+    let c3 = u32(byte2(lo, hi, s + 3u));
+    let c4 = u32(byte2(lo, hi, s + 4u));
+    return vec2<u32>(2u * (c0 + c1) + c2, c2 + 2u * (c3 + c4));
+}
+
+// Bytes [lo, hi) (0..=4) of a word as a mask.
+fn byte_mask(lo: u32, hi: u32) -> u32 {
+    let below = select(0xffffffffu, (1u << (8u * hi)) - 1u, hi < 4u);
+    let above = select(0u, 0xffffffffu << (8u * lo), lo < 4u);
+    return below & above;
+}
+
+// Sum of the n bytes (at most 32) of the frame from byte b on, a word at a time.
+fn byte_sum(b: u32, n: u32) -> u32 {
+    var sum = 0u;
+    for (var i = b >> 2u; i * 4u < b + n; i++) {
+        let lo = max(b, i * 4u) - i * 4u;
+        let hi = min(b + n, i * 4u + 4u) - i * 4u;
+        sum += bsum(word(i) & byte_mask(lo, hi));
+    }
+    return sum;
+}
+
+// R, G, B sums of the n RGBA pixels (at most 32) from word p on, a texel (4 pixels) at a time,
+// R and B in two 16-bit lanes.
+fn rgba_sum(p: u32, n: u32) -> vec3<u32> {
+    var rb = 0u;
+    var g = 0u;
+    for (var v = p >> 2u; v * 4u < p + n; v++) {
+        let t = quad(v);
+        let words = array<u32, 4>(t.x, t.y, t.z, t.w);
+        for (var k = 0u; k < 4u; k++) {
+            let i = v * 4u + k;
+            let w = select(0u, words[k], i >= p && i < p + n);
+            rb += w & 0xff00ffu;
+            g += (w >> 8u) & 0xffu;
+        }
+    }
+    return vec3<u32>(rb & 0xffffu, g, rb >> 16u);
+}
+
+// Quadrant sums (TL, TR, BL, BR) of a whole tile of even size 2h at pixel (x, y) (both even),
+// without a patch: each quadrant an h x h block of pixels (h*h of them), RGB or Y'CbCr.
+fn quads_even(x: u32, y: u32, h: u32) -> array<vec3<u32>, 4> {
+    var q = array<vec3<u32>, 4>();
+    for (var r = 0u; r < 2u * h; r++) {
+        let b = (y + r) * params.width + x;
+        let k = select(0u, 2u, r >= h);
+        if (FORMAT == 0u) {
+            q[k] += rgba_sum(b, h);
+            q[k + 1u] += rgba_sum(b + h, h);
+        } else {
+            q[k].x += byte_sum(b, h);
+            q[k + 1u].x += byte_sum(b + h, h);
+        }
+    }
+    if (FORMAT == 0u) {
+        return q;
+    }
+    // Chroma: h rows of h samples, each sample's 2x2 block split between the quadrants (when
+    // h is odd, the middle row and column half and half).
+    let half = h / 2u;
+    let odd = (h & 1u) != 0u;
+    for (var j = 0u; j < h; j++) {
+        let c = (y / 2u + j) * params.chroma_width + x / 2u;
+        let u = params.u_offset + c;
+        let v = params.v_offset + c;
+        let um = select(0u, byte_u(u + half), odd);
+        let vm = select(0u, byte_u(v + half), odd);
+        let lr = vec4<u32>(
+            2u * byte_sum(u, half) + um,
+            2u * byte_sum(u + h - half, half) + um,
+            2u * byte_sum(v, half) + vm,
+            2u * byte_sum(v + h - half, half) + vm,
+        );
+        // Of the row's two pixel rows, how many are in the top half.
+        let top = min(h - min(2u * j, h), 2u);
+        let s_top = lr * top;
+        let s_bottom = lr * (2u - top);
+        q[0] += vec3<u32>(0u, s_top.x, s_top.z);
+        q[1] += vec3<u32>(0u, s_top.y, s_top.w);
+        q[2] += vec3<u32>(0u, s_bottom.x, s_bottom.z);
+        q[3] += vec3<u32>(0u, s_bottom.y, s_bottom.w);
+    }
+    return q;
+}
+
+// Quadrant sums (TL, TR, BL, BR) of a whole 10 px tile at pixel (x, y), without a patch. RGBA:
+// the channels of each word, R and B summed in two 16-bit lanes at once. I420: Y, Cb, Cr.
+fn quads10(x: u32, y: u32) -> array<vec3<u32>, 4> {
+    var q = array<vec3<u32>, 4>();
+    if (FORMAT == 0u) {
+        // Per half: left R|B, left G, right R|B, right G (25 px: at most 6375 a lane).
+        var h = array<vec4<u32>, 2>();
+        for (var py = 0u; py < 10u; py++) {
+            let p = (y + py) * params.width + x;
+            var row: array<u32, 10>;
+            if ((p & 1u) == 0u) {
+                row = rgba_row10(p);
+            } else {
+                for (var i = 0u; i < 10u; i++) {
+                    row[i] = word(p + i);
+                }
+            }
+            var s = vec4<u32>(0u);
+            for (var i = 0u; i < 5u; i++) {
+                s += vec4<u32>(row[i] & 0xff00ffu, (row[i] >> 8u) & 0xffu, row[5u + i] & 0xff00ffu,
+                    (row[5u + i] >> 8u) & 0xffu);
+            }
+            h[py / 5u] += s;
+        }
+        for (var k = 0u; k < 2u; k++) {
+            let s = h[k];
+            q[2u * k] = vec3<u32>(s.x & 0xffffu, s.y, s.x >> 16u);
+            q[2u * k + 1u] = vec3<u32>(s.z & 0xffffu, s.w, s.z >> 16u);
+        }
+        return q;
+    }
+    // Y: left and right sums of each half.
+    var ys = array<vec2<u32>, 2>();
+    for (var py = 0u; py < 10u; py++) {
+        ys[py / 5u] += sum10((y + py) * params.width + x);
+    }
+    // Chroma rows: weighted by how many of their pixel rows fall in the top and bottom half.
+    var top = vec4<u32>(0u);
+    var bottom = vec4<u32>(0u);
+    for (var i = 0u; i < 5u; i++) {
+        let c = (y / 2u + i) * params.chroma_width + x / 2u;
+        let s = vec4<u32>(chroma5(params.u_offset + c), chroma5(params.v_offset + c));
+        top += s * select(select(0u, 1u, i == 2u), 2u, i < 2u);
+        bottom += s * select(select(0u, 1u, i == 2u), 2u, i > 2u);
+    }
+    q[0] = vec3<u32>(ys[0].x, top.x, top.z);
+    q[1] = vec3<u32>(ys[0].y, top.y, top.w);
+    q[2] = vec3<u32>(ys[1].x, bottom.x, bottom.z);
+    q[3] = vec3<u32>(ys[1].y, bottom.y, bottom.w);
+    return q;
 }
 
 // Byte j (0..7) of the two words lo, hi (little-endian), as f32.
@@ -293,8 +508,52 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row = t / params.cols;
     let whole10 = params.tile == 10u && col * 10u + 10u <= params.width && row * 10u + 10u <= params.height;
 
-    // 1. The new patch, two rows (20 pixels, 60 bytes, 15 words) at a time, with its
-    //    quadrant sums; the patch itself is written only when PATCHES asks for it.
+    // 1. The quadrant sums: of the new patch (written when PATCHES asks for it), or without
+    //    one straight from the frame's bytes.
+    var q = array<vec3<u32>, 4>();
+    // Pixels per quadrant: 25 patch pixels, or h*h frame pixels (quads_even).
+    var n = 25u;
+    let tile = params.tile;
+    let whole = col * tile + tile <= params.width && row * tile + tile <= params.height;
+    if (PATCHES == 0u && FAST != 0u && whole10) {
+        q = quads10(col * 10u, row * 10u);
+    } else if (PATCHES == 0u && FAST != 0u && whole && (tile & 1u) == 0u) {
+        let h = tile / 2u;
+        q = quads_even(col * tile, row * tile, h);
+        n = h * h;
+    } else {
+        q = patch_quads(t, col, row, whole10);
+    }
+
+    // 2. Quadrant means (rounded), packed as the reference packs them, and
+    //    their largest change since the reference.
+    let r = state[t];
+    var d = 0u;
+    var bytes = array<u32, 12>();
+    for (var k = 0u; k < 4u; k++) {
+        var mean: vec3<u32>;
+        if (yuv_quads()) {
+            let m = vec3<f32>(q[k]) / f32(n);
+            mean = yuv_rgb(m.x, m.y, m.z);
+        } else {
+            mean = (q[k] + vec3<u32>(n / 2u)) / n;
+        }
+        d = max(d, max3(absdiff(mean, ref_pixel(r, k))));
+        bytes[3u * k] = mean.r;
+        bytes[3u * k + 1u] = mean.g;
+        bytes[3u * k + 2u] = mean.b;
+    }
+    var packed = vec3<u32>(0u);
+    for (var i = 0u; i < 12u; i++) {
+        packed[i / 4u] |= bytes[i] << (8u * (i % 4u));
+    }
+    state[params.cols * params.rows + t] = vec4<u32>(packed, select(NEVER, d, r.w != 0u));
+}
+
+// The quadrant sums of tile t's patch, two rows (20 pixels, 60 bytes, 15 words) at a time;
+// the patch itself is written only when PATCHES asks for it.
+// (For yuv_quads() only tiles that are not whole10 come here: pixel() reads Y'CbCr for them.)
+fn patch_quads(t: u32, col: u32, row: u32, whole10: bool) -> array<vec3<u32>, 4> {
     var q = array<vec3<u32>, 4>();
     for (var pair = 0u; pair < 5u; pair++) {
         let r0 = patch_row(col, row, 2u * pair, whole10);
@@ -310,22 +569,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             write_pair(t * WORDS + pair * 15u, r0, r1);
         }
     }
-
-    // 2. Quadrant means (25 pixels each, rounded), packed as the reference packs them, and
-    //    their largest change since the reference.
-    let r = state[t];
-    var d = 0u;
-    var bytes = array<u32, 12>();
-    for (var k = 0u; k < 4u; k++) {
-        let mean = (q[k] + vec3<u32>(12u)) / 25u;
-        d = max(d, max3(absdiff(mean, ref_pixel(r, k))));
-        bytes[3u * k] = mean.r;
-        bytes[3u * k + 1u] = mean.g;
-        bytes[3u * k + 2u] = mean.b;
-    }
-    var packed = vec3<u32>(0u);
-    for (var i = 0u; i < 12u; i++) {
-        packed[i / 4u] |= bytes[i] << (8u * (i % 4u));
-    }
-    state[params.cols * params.rows + t] = vec4<u32>(packed, select(NEVER, d, r.w != 0u));
+    return q;
 }

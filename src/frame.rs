@@ -313,7 +313,9 @@ impl std::fmt::Display for Rate {
         if self.den == 1 {
             write!(f, "{}", self.num)
         } else {
-            write!(f, "{:.3}", self.fps())
+            // 30000/1001 as 29.97, 24000/1001 as 23.976, 25/2 as 12.5.
+            let text = format!("{:.3}", self.fps());
+            write!(f, "{}", text.trim_end_matches('0').trim_end_matches('.'))
         }
     }
 }
@@ -343,6 +345,16 @@ pub struct StreamInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_print_as_people_write_them() {
+        let shown = |num, den| Rate::new(num, den).to_string();
+        assert_eq!(shown(30, 1), "30");
+        assert_eq!(shown(30000, 1001), "29.97");
+        assert_eq!(shown(24000, 1001), "23.976");
+        assert_eq!(shown(25, 2), "12.5");
+        assert_eq!(shown(50, 2), "25");
+    }
 
     const BT601: Yuv = Yuv {
         matrix: Matrix::Bt601,

@@ -96,6 +96,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     // The file the frames come from: a FIFO's sound is in its spooled copy, not in the FIFO.
     let audio = keep_audio.then_some(input.path());
     let mut sink = sink::create_with_audio(&args.output, &out_info, audio, text, codes)?;
+    let sound = sink.sound().map(|sound| sound.to_string());
     if info.kind == StreamKind::Video && kind == OutputKind::Stream {
         // Encode on a thread of its own while the pipeline works on the next frame.
         sink = Box::new(sink::SinkThread::spawn(
@@ -113,12 +114,6 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     // Until the output is complete (the encoder thread may still have had frames queued).
     summary.seconds = started.elapsed().as_secs_f64();
     if !args.quiet {
-        let ext = args.output.extension().and_then(|e| e.to_str()).unwrap_or_default();
-        let container = sink::Container::from_extension(&ext.to_ascii_lowercase());
-        let sound = container
-            .filter(|_| keep_audio)
-            .and_then(|c| sink::sound_of(input.path(), c))
-            .map(|sound| sound.to_string());
         emojicam::note!("{}", summary_line(args, &info, &pipeline, &summary, sound));
     }
     Ok(())

@@ -25,7 +25,7 @@ use crate::frame::{Frame, I420Frame, StreamInfo};
 pub use self::atomic::{AtomicFile, CommitOnFinish};
 pub use self::gif::GifSink;
 pub use self::image::ImageSink;
-pub use self::video::{check_size, sound_of, Container, Sound, VideoSink};
+pub use self::video::{check_size, Container, Sound, VideoSink};
 /// The MP4 writer (live recordings use [`VideoSink::create_recording`]).
 pub type Mp4Sink = VideoSink;
 pub use self::text::{JsonSink, JsonlSink, TxtSink};
@@ -61,6 +61,10 @@ pub trait Sink: Send {
     fn write_i420(&mut self, mosaic: &MosaicFrame, image: &I420Frame) -> Result<()> {
         let _ = (mosaic, image);
         Err(Error::Other("internal: this output takes RGBA images, not I420".into()))
+    }
+    /// What this output does with the input's sound track (None: it writes none).
+    fn sound(&self) -> Option<Sound> {
+        None
     }
 }
 

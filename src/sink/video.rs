@@ -651,47 +651,26 @@ impl std::fmt::Display for Sound {
     }
 }
 
-/// What a `container` output of `input` does with its first sound track (None: it has none).
-pub fn sound_of(input: &Path, container: Container) -> Option<Sound> {
-    media::init().ok()?;
-    let caps = audio_caps(input)?;
-    let codec = gstreamer_pbutils::pb_utils_get_codec_description(&caps).to_string();
-    Some(match copyable(container, &caps) {
-        Some(_) => Sound::Copied(codec),
-        None => Sound::Reencoded {
-            from: codec,
-            to: match container {
-                Container::Webm => "Opus",
-                Container::Mp4 | Container::Mkv => "AAC",
+impl Sound {
+    /// What a `container` output does with a sound track of these (encoded) caps.
+    fn of(caps: &gst::Caps, container: Container) -> Self {
+        let codec = gstreamer_pbutils::pb_utils_get_codec_description(caps).to_string();
+        match copyable(container, caps) {
+            Some(_) => Sound::Copied(codec),
+            None => Sound::Reencoded {
+                from: codec,
+                to: match container {
+                    Container::Webm => "Opus",
+                    Container::Mp4 | Container::Mkv => "AAC",
+                },
             },
-        },
-    })
-}
-
-/// The caps of a file's first sound track (as its parser gives them), if it has one. A file
-/// is probed once per run while it is unchanged (`render` asks for its sink and again for its
-/// summary; each probe runs GStreamer's Discoverer, about 0.2 s).
-fn audio_caps(path: &Path) -> Option<gst::Caps> {
-    type Probed = Option<((PathBuf, u64, Option<std::time::SystemTime>), Option<gst::Caps>)>;
-    static PROBED: std::sync::Mutex<Probed> = std::sync::Mutex::new(None);
-    let meta = std::fs::metadata(path).ok();
-    let key = (
-        path.to_path_buf(),
-        meta.as_ref().map_or(0, std::fs::Metadata::len),
-        meta.and_then(|m| m.modified().ok()),
-    );
-    let mut probed = PROBED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((known, caps)) = probed.as_ref() {
-        if *known == key {
-            return caps.clone();
         }
     }
-    let caps = discover_audio_caps(path);
-    *probed = Some((key, caps.clone()));
-    caps
 }
 
-fn discover_audio_caps(path: &Path) -> Option<gst::Caps> {
+/// The caps of a file's first sound track (as its parser gives them), if it has one: one run
+/// of GStreamer's Discoverer (about 0.2 s), once per output.
+fn audio_caps(path: &Path) -> Option<gst::Caps> {
     let uri = media::uri(path).ok()?;
     let discoverer = gstreamer_pbutils::Discoverer::new(gst::ClockTime::from_seconds(20)).ok()?;
     let info = discoverer.discover_uri(&uri).ok()?;
@@ -752,6 +731,10 @@ impl Sink for VideoSink {
 
     fn takes_i420(&self) -> bool {
         self.takes_i420
+    }
+
+    fn sound(&self) -> Option<Sound> {
+        self.audio_caps.as_ref().map(|caps| Sound::of(caps, self.container))
     }
 
     fn write_i420(&mut self, mosaic: &MosaicFrame, image: &I420Frame) -> Result<()> {

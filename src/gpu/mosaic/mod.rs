@@ -144,19 +144,8 @@ impl Output {
     /// The pipelines writing `format` (`Rgba8Unorm`, or `Bgra8Unorm` where the device has
     /// [`wgpu::Features::BGRA8UNORM_STORAGE`]: a window's surface format, so the window copies
     /// the mosaic onto its surface instead of drawing it there with a full-window blit).
-    fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
-        let source = include_str!("mosaic.wgsl");
-        let module = match format {
-            wgpu::TextureFormat::Bgra8Unorm => device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("mosaic bgra"),
-                source: wgpu::ShaderSource::Wgsl(
-                    source
-                        .replace(OUTPUT_DECL, &OUTPUT_DECL.replace("rgba8unorm", "bgra8unorm"))
-                        .into(),
-                ),
-            }),
-            _ => wgsl(device, "mosaic", source),
-        };
+    /// `module` is `mosaic.wgsl` with its output binding declared in `format`.
+    fn new(device: &wgpu::Device, format: wgpu::TextureFormat, module: &wgpu::ShaderModule) -> Self {
         let float = wgpu::TextureSampleType::Float { filterable: false };
         let uint = wgpu::TextureSampleType::Uint;
         let layout = bind_group_layout(
@@ -171,7 +160,7 @@ impl Output {
                 bind::compute(5, bind::storage(true)),
             ],
         );
-        let pipeline = |entry| compute_pipeline(device, entry, &module, &layout, entry, &[("ROWS", ROWS)]);
+        let pipeline = |entry| compute_pipeline(device, entry, module, &layout, entry, &[("ROWS", ROWS)]);
         Self {
             format,
             whole: pipeline("mosaic"),
@@ -181,8 +170,17 @@ impl Output {
     }
 }
 
-/// The output binding's declaration in `mosaic.wgsl`, whose format [`Output`] replaces.
+/// The output binding's declaration in `mosaic.wgsl`, whose format [`bgra_module`] replaces.
 const OUTPUT_DECL: &str = "var output: texture_storage_2d<rgba8unorm, write>;";
+
+/// `mosaic.wgsl` writing `Bgra8Unorm` (a window surface's format) instead of `Rgba8Unorm`.
+fn bgra_module(device: &wgpu::Device) -> wgpu::ShaderModule {
+    let source = include_str!("mosaic.wgsl").replace(OUTPUT_DECL, &OUTPUT_DECL.replace("rgba8unorm", "bgra8unorm"));
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("mosaic bgra"),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
+}
 
 pub(crate) struct MosaicPass {
     prescale: Prescale,
@@ -209,7 +207,7 @@ impl MosaicPass {
         let module = wgsl(device, "mosaic", include_str!("mosaic.wgsl"));
         Self {
             prescale: Prescale::new(device, &module),
-            outputs: vec![Output::new(device, OFFSCREEN_FORMAT)],
+            outputs: vec![Output::new(device, OFFSCREEN_FORMAT, &module)],
             params: uniform_buffer::<MosaicParams>(device, "mosaic params"),
             cells: None,
             layout: None,
@@ -232,19 +230,21 @@ impl MosaicPass {
         self.history.last.clear();
     }
 
-    /// Makes the pipelines that write `format` if they are not made yet, or refuses a format
-    /// the device cannot store.
-    fn prepare_output(&mut self, device: &wgpu::Device, format: wgpu::TextureFormat) -> Result<()> {
+    /// The index in `outputs` of the pipelines that write `format`, made if they are not made
+    /// yet; or refuses a format the device cannot store.
+    fn prepare_output(&mut self, device: &wgpu::Device, format: wgpu::TextureFormat) -> Result<usize> {
         let bgra = wgpu::TextureFormat::Bgra8Unorm;
         if format != OFFSCREEN_FORMAT
             && !(format == bgra && device.features().contains(wgpu::Features::BGRA8UNORM_STORAGE))
         {
             return Err(Error::Other(format!("the mosaic pass cannot write {format:?}")));
         }
-        if !self.outputs.iter().any(|o| o.format == format) {
-            self.outputs.push(Output::new(device, format));
+        if let Some(i) = self.outputs.iter().position(|o| o.format == format) {
+            return Ok(i);
         }
-        Ok(())
+        // Only Bgra8Unorm gets here: the Rgba8Unorm pipelines are made first.
+        self.outputs.push(Output::new(device, format, &bgra_module(device)));
+        Ok(self.outputs.len() - 1)
     }
 
     /// Records the mosaic of `grid` into `target` (an [`OFFSCREEN_FORMAT`] texture, or a
@@ -267,8 +267,7 @@ impl MosaicPass {
             height,
             grid: *grid,
         };
-        let format = target.format();
-        self.prepare_output(&ctx.device, format)?;
+        let output = self.prepare_output(&ctx.device, target.format())?;
         if grid.cols > 0xffff || grid.rows > 0xffff || tiles.len() != grid.tiles() {
             return Err(Error::Other(format!(
                 "{} tile records for a {}x{} grid",
@@ -312,9 +311,7 @@ impl MosaicPass {
         };
         ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let view = target.create_view(&Default::default());
-        let Some(output) = self.outputs.iter().find(|o| o.format == format) else {
-            return Err(Error::Other(format!("no mosaic pipeline for {format:?}")));
-        };
+        let output = &self.outputs[output];
         let bind_group = bind_group(
             &ctx.device,
             "mosaic",

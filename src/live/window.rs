@@ -273,10 +273,7 @@ impl WindowApp {
                     &mosaic_texture,
                     &mosaic_rect,
                 );
-                let scale = if h >= 600 { 2.0 } else { 1.0 };
-                let (device, queue) = (&gfx.gpu.device, &gfx.gpu.queue);
-                gfx.overlay
-                    .draw_text(device, queue, &mut encoder, &view, (w, h), &text, scale);
+                gfx.draw_text(&mut encoder, &view, &text);
             }
             _ => gfx.draw_layers(&mut encoder, &view, (&mosaic_view, mosaic_rect), original, &text),
         }
@@ -442,7 +439,14 @@ impl Gfx {
                 alpha,
             );
         }
+        self.draw_text(encoder, view, text);
+    }
+
+    /// Records the overlay `text` onto the surface `view` (twice the size on a tall window).
+    fn draw_text(&mut self, encoder: &mut wgpu::CommandEncoder, view: &wgpu::TextureView, text: &str) {
+        let (w, h) = (self.config.width, self.config.height);
         let scale = if h >= 600 { 2.0 } else { 1.0 };
+        let (device, queue) = (&self.gpu.device, &self.gpu.queue);
         self.overlay
             .draw_text(device, queue, encoder, view, (w, h), text, scale);
     }

@@ -390,6 +390,18 @@ fn clip_with_sound(dir: &std::path::Path) -> PathBuf {
     input
 }
 
+/// Makes `out` from ffmpeg's `testsrc2` pattern (`spec`: its size, rate and duration), encoded
+/// with `encode` (ffmpeg's output options).
+fn ffmpeg_test_pattern(spec: &str, encode: &[&str], out: &std::path::Path) {
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", &format!("testsrc2={spec}")])
+        .args(encode)
+        .arg(out)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made {}", out.display());
+}
+
 fn stream_types(path: &std::path::Path) -> String {
     let o = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"])
@@ -450,20 +462,7 @@ fn an_animated_png_says_only_its_first_frame_is_read() {
     // Not silently one frame of many: the summary names the limit (and a plain PNG does not).
     let dir = tmp();
     let apng = dir.path().join("sticker.png");
-    let ok = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=64x48:rate=5:duration=0.6",
-        ])
-        .args(["-c:v", "apng", "-f", "apng"])
-        .arg(&apng)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "ffmpeg made the animated PNG");
+    ffmpeg_test_pattern("size=64x48:rate=5:duration=0.6", &["-c:v", "apng", "-f", "apng"], &apng);
     for (input, animated) in [(apng.clone(), true), (photos()[0].clone(), false)] {
         let out = dir.path().join("out.png");
         let o = run(bin().args(["render", "--input"]).arg(&input).arg("--output").arg(&out));
@@ -485,20 +484,11 @@ fn a_video_cut_short_renders_what_is_there_and_says_so() {
     // whole file gives none.
     let dir = tmp();
     let whole = dir.path().join("whole.mp4");
-    let ok = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=96x64:rate=10:duration=2",
-        ])
-        .args(["-c:v", "libx264", "-g", "5", "-movflags", "+faststart"])
-        .arg(&whole)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "ffmpeg made the test clip");
+    ffmpeg_test_pattern(
+        "size=96x64:rate=10:duration=2",
+        &["-c:v", "libx264", "-g", "5", "-movflags", "+faststart"],
+        &whole,
+    );
     let bytes = std::fs::read(&whole).expect("clip");
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");

@@ -349,21 +349,25 @@ struct Steadiness {
     psnr: f64,
 }
 
-fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Steadiness> {
-    // the likeness is measured against the tiles' patches
-    pipeline.keep_patches(true);
+fn change_share(pipeline: &mut Pipeline, truth: &mut Truth, frames: &[Frame], feed: Feed) -> Result<Steadiness> {
     let features = pipeline.atlas().features_2x2();
     let background = pipeline.settings().background;
     let mut prev: Option<MosaicFrame> = None;
     let (mut emoji, mut drawn, mut n, mut psnr) = (0.0, 0.0, 0usize, 0.0);
     for (seq, f) in (0u64..).zip(frames) {
-        let mosaic = pipeline.classify(f, Stamp::new(seq, None))?;
+        let mosaic = pipeline.classify(&feed.frame(f), Stamp::new(seq, None))?;
         let cur = &mosaic.emoji;
-        let tiles = pipeline.tiles();
+        let tiles = truth.tiles(f)?;
         let err: f64 = cur
             .iter()
             .enumerate()
-            .map(|(i, &e)| error(&features[e as usize], tiles.patch(i), background) as f64)
+            .map(|(i, &e)| {
+                error(
+                    &features[e as usize],
+                    tiles.patch(i),
+                    drawn_background(&mosaic, i, background),
+                ) as f64
+            })
             .sum();
         psnr += 10.0 * (255f64.powi(2) / (err / (cur.len() * 12) as f64).max(1e-9)).log10();
         if let Some(p) = &prev {
@@ -387,6 +391,74 @@ fn change_share(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Steadiness>
     })
 }
 
+/// The picture's own tiles, which the likeness figures compare a mosaic with: each tile's exact
+/// 10x10 patch (area average) of the RGBA frame, from a pipeline of its own that keeps patches.
+/// The pipeline under test runs as the product does (on the ONNX path its tiler makes only the
+/// quadrant means, from I420 where the live path gets I420), so the figures measure the path
+/// that ships, not the patch path.
+struct Truth {
+    pipeline: Pipeline,
+}
+
+impl Truth {
+    fn new(first: &Pipeline, tile: u32) -> Result<Self> {
+        let settings = Settings {
+            tile,
+            classifier: ClassifierKind::Onnx,
+            change_threshold: None,
+            ..first.settings().clone()
+        };
+        let mut pipeline = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings)?;
+        pipeline.keep_patches(true);
+        Ok(Self { pipeline })
+    }
+
+    /// The tiles of `frame` (RGBA: the picture itself).
+    fn tiles(&mut self, frame: &Frame) -> Result<&emojicam::gpu::tiler::Tiles> {
+        self.pipeline.classify(frame, Stamp::default())?;
+        Ok(self.pipeline.tiles())
+    }
+}
+
+/// What the pipeline under test is given: the RGBA frame (images, GIFs, MJPEG cameras) or the
+/// same picture as BT.601 limited-range I420 planes (what videos give the live path).
+#[derive(Clone, Copy)]
+enum Feed {
+    Rgba,
+    I420,
+}
+
+impl Feed {
+    fn frame<'a>(self, rgba: &'a Frame) -> std::borrow::Cow<'a, Frame> {
+        use emojicam::frame::{Matrix, Yuv};
+        match self {
+            Feed::Rgba => std::borrow::Cow::Borrowed(rgba),
+            Feed::I420 => {
+                let (w, h) = (rgba.width as usize, rgba.height as usize);
+                let (ylen, clen) = emojicam::yuv::i420_sizes(w, h);
+                let mut planes = vec![0u8; ylen + 2 * clen];
+                let (y, uv) = planes.split_at_mut(ylen);
+                let (u, v) = uv.split_at_mut(clen);
+                emojicam::yuv::rgba_to_i420(&rgba.rgba, w, h, y, u, v);
+                let yuv = Yuv {
+                    matrix: Matrix::Bt601,
+                    full_range: false,
+                };
+                std::borrow::Cow::Owned(Frame::i420(rgba.width, rgba.height, planes, yuv))
+            }
+        }
+    }
+}
+
+/// The background a tile's emoji is drawn over: with the `tile` background, the colour the
+/// mosaic carries for that tile (what the renderer paints), else the fixed colour.
+fn drawn_background(mosaic: &MosaicFrame, i: usize, background: emojicam::Background) -> emojicam::Background {
+    match (background, mosaic.tile_colors.get(i)) {
+        (emojicam::Background::Tile, Some(&c)) => emojicam::Background::Color(c),
+        (b, _) => b,
+    }
+}
+
 /// Likeness against variety: per background and `--variety`, the classify time (one batch of
 /// every tile), how wallpaper-like the frame is, its 2x2 PSNR (the objective's error) and the
 /// FLIP of the rendered mosaic against the frame.
@@ -396,6 +468,7 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
     emojicam::outln!();
     emojicam::outln!("| variety (onnx, 1280x720, tile {tile}) | background | classify ms (median of 5) | most common emoji | largest one-emoji region (tiles) | right neighbour equal | distinct emoji | 2x2 PSNR dB | FLIP (nv-flip) |");
     emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut truth = Truth::new(first, tile)?;
     for background in [Background::Color([0, 0, 0]), Background::Tile] {
         for variety in [0.0, 0.5, 1.0, 1.5, 2.0] {
             let settings = Settings {
@@ -419,7 +492,7 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
                 times.push(ms(p.times().classify));
             }
             let flip = flip_mean(frame, &p.render(&mosaic, None)?)?;
-            let psnr = change_share(&mut p, std::slice::from_ref(frame))?.psnr;
+            let psnr = change_share(&mut p, &mut truth, std::slice::from_ref(frame), Feed::Rgba)?.psnr;
             let cols = mosaic.grid.cols.max(1) as usize;
             let t = Texture::measure(&mosaic.emoji, cols);
             emojicam::outln!(
@@ -489,9 +562,8 @@ fn detail_row(
 ) -> Result<()> {
     use emojicam::domain::likeness::grid_error;
     use emojicam::gpu::Background;
+    let mut truth = Truth::new(first, settings.tile)?;
     let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings)?;
-    // the grids' likeness is measured against the tiles' patches
-    p.keep_patches(true);
     let mut times = Vec::new();
     let mut mosaic = MosaicFrame::default();
     for _ in 0..4 {
@@ -500,10 +572,13 @@ fn detail_row(
     }
     let drawn = p.render(&mosaic, None)?;
     let flip = flip_mean(frame, &drawn)?;
-    let tiles = p.tiles();
+    let tiles = truth.tiles(frame)?;
     let psnr = |g: usize, k: u32| {
         let err: f64 = (mosaic.emoji.iter().enumerate())
-            .map(|(i, &e)| grid_error(&grids[g][e as usize], tiles.patch(i), k, Background::Tile) as f64)
+            .map(|(i, &e)| {
+                let background = drawn_background(&mosaic, i, Background::Tile);
+                grid_error(&grids[g][e as usize], tiles.patch(i), k, background) as f64
+            })
             .sum();
         let values = (mosaic.emoji.len() * (k * k * 3) as usize).max(1) as f64;
         10.0 * (255f64.powi(2) / (err / values).max(1e-9)).log10()
@@ -667,10 +742,24 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
     emojicam::outln!();
     emojicam::outln!("| scene (onnx, tile {tile}, {} background) | emoji changing per frame, naive (every tile every frame) | steady (change threshold {DEFAULT_CHANGE_THRESHOLD}, keep margin {:.0}%) | tiles redrawn per frame (emoji or background colour changed), naive / steady | 2x2 PSNR naive / steady dB |", background_name(Settings::default().background), KEEP_MARGIN * 100.0);
     emojicam::outln!("| --- | --- | --- | --- | --- |");
-    for (name, frames) in [
-        ("still frame + sigma-3 sensor noise (1280x720)", &noisy),
-        ("the demo clip, animation (1280x720)", &moving),
-        ("real handheld footage, water-skier from a boat (480x288)", &handheld),
+    let mut truth = None;
+    for (name, frames, feed) in [
+        (
+            "still frame + sigma-3 sensor noise (1280x720, I420 as from a video)",
+            &noisy,
+            Feed::I420,
+        ),
+        (
+            "the same, RGBA (as from an image or an MJPEG camera)",
+            &noisy,
+            Feed::Rgba,
+        ),
+        ("the demo clip, animation (1280x720, I420)", &moving, Feed::I420),
+        (
+            "real handheld footage, water-skier from a boat (480x288, I420)",
+            &handheld,
+            Feed::I420,
+        ),
     ] {
         let mut shares = Vec::new();
         for threshold in [None, Some(DEFAULT_CHANGE_THRESHOLD)] {
@@ -680,7 +769,11 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
                 change_threshold: threshold,
                 ..Settings::default()
             })?;
-            shares.push(change_share(&mut p, frames)?);
+            if truth.is_none() {
+                truth = Some(Truth::new(&p, tile)?);
+            }
+            let truth = truth.as_mut().context("no reference pipeline")?;
+            shares.push(change_share(&mut p, truth, frames, feed)?);
         }
         emojicam::outln!(
             "| {name} | {:.2}% | {:.2}% | {:.2}% / {:.2}% | {:.2} / {:.2} |",

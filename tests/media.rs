@@ -16,6 +16,19 @@ use emojicam::source::{self, Source};
 use emojicam::yuv;
 use emojicam::{Grid, MosaicFrame, Stamp};
 
+/// The emojicam binary, with a private runtime dir (so the Wayland probe stays quiet).
+fn emojicam() -> Command {
+    let runtime = std::env::temp_dir().join(format!("emojicam-media-xdg-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&runtime);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700));
+    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_emojicam"));
+    c.env("XDG_RUNTIME_DIR", runtime);
+    c
+}
+
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/video")
@@ -978,7 +991,7 @@ fn a_missing_decoder_names_the_package() {
     // With every HEVC decoder ranked out, decodebin finds none, as on a machine without
     // gstreamer1.0-libav.
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_emojicam"))
+    let out = emojicam()
         .env("GST_PLUGIN_FEATURE_RANK", "avdec_h265:NONE,libde265dec:NONE")
         .args(["render", "--input"])
         .arg(data("hevc.mp4"))
@@ -1198,7 +1211,7 @@ fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
     );
     // The render's summary says so, and the rest renders.
     let out = dir.path().join("out.mp4");
-    let o = Command::new(env!("CARGO_BIN_EXE_emojicam"))
+    let o = emojicam()
         .args(["render", "--tile", "20", "--input"])
         .arg(&damaged)
         .arg("--output")
@@ -1213,7 +1226,7 @@ fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
     );
     assert_eq!(ffprobe_count(&out), frames.len() as u64, "{err}");
     // A clean file's summary says nothing of damage.
-    let o = Command::new(env!("CARGO_BIN_EXE_emojicam"))
+    let o = emojicam()
         .args(["render", "--tile", "20", "--input"])
         .arg(&input)
         .arg("--output")
@@ -1271,8 +1284,7 @@ fn a_damaged_first_keyframe_is_counted() {
     let mut clean = source::open(&input).unwrap();
     assert_eq!(decode_all(clean.as_mut()).len(), 10);
     assert_eq!(clean.damaged(), 0);
-    let o = Command::new(env!("CARGO_BIN_EXE_emojicam"))
-        .env("XDG_RUNTIME_DIR", dir.path())
+    let o = emojicam()
         .args(["render", "--tile", "20", "--input"])
         .arg(&damaged)
         .arg("--output")
@@ -1339,8 +1351,7 @@ fn a_video_track_without_frames_beside_sound_is_damage() {
         assert!(err.to_string().contains("video track has no frames"), "{err}");
     }
     let out = dir.path().join("out.mp4");
-    let o = Command::new(env!("CARGO_BIN_EXE_emojicam"))
-        .env("XDG_RUNTIME_DIR", dir.path())
+    let o = emojicam()
         .args(["render", "--input"])
         .arg(&mp4)
         .arg("--output")

@@ -152,7 +152,9 @@ fn screenshot(display: &str, window: &str, path: &Path) -> image::RgbImage {
 }
 
 fn render(input: &Path, out: &Path, tile: u32, size: (u32, u32)) -> image::RgbImage {
+    let runtime = runtime_dir();
     let o = Command::new(BIN)
+        .env("XDG_RUNTIME_DIR", runtime.path())
         .args([
             "render",
             "-q",
@@ -503,6 +505,10 @@ fn a_recording_converted_on_the_gpu_looks_as_the_cpu_conversion() {
     let _serial = serial();
     let photo = image::open(photo()).expect("photo").to_rgba8();
     let tmp = tempfile::tempdir().expect("tempdir");
+    // The GPU is opened in this process: a private runtime dir for the Wayland probe, as the
+    // child processes get (the tests that read the environment hold `serial` too).
+    let runtime = runtime_dir();
+    std::env::set_var("XDG_RUNTIME_DIR", runtime.path());
     let mut pipeline = Pipeline::new(Settings::default()).expect("pipeline");
     for (w, h) in [(1280u32, 720u32), (321, 181)] {
         let base = image::imageops::resize(&photo, w + 24, h, image::imageops::FilterType::Triangle);

@@ -16,6 +16,19 @@ use emojicam::source::{self, Source};
 use emojicam::yuv;
 use emojicam::{Grid, MosaicFrame, Stamp};
 
+/// The emojicam binary, with a private runtime dir (so the Wayland probe stays quiet).
+fn emojicam() -> Command {
+    let runtime = std::env::temp_dir().join(format!("emojicam-media-xdg-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&runtime);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700));
+    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_emojicam"));
+    c.env("XDG_RUNTIME_DIR", runtime);
+    c
+}
+
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/video")
@@ -978,7 +991,7 @@ fn a_missing_decoder_names_the_package() {
     // With every HEVC decoder ranked out, decodebin finds none, as on a machine without
     // gstreamer1.0-libav.
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_emojicam"))
+    let out = emojicam()
         .env("GST_PLUGIN_FEATURE_RANK", "avdec_h265:NONE,libde265dec:NONE")
         .args(["render", "--input"])
         .arg(data("hevc.mp4"))
@@ -1198,7 +1211,7 @@ fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
     );
     // The render's summary says so, and the rest renders.
     let out = dir.path().join("out.mp4");
-    let o = Command::new(env!("CARGO_BIN_EXE_emojicam"))
+    let o = emojicam()
         .args(["render", "--tile", "20", "--input"])
         .arg(&damaged)
         .arg("--output")
@@ -1213,7 +1226,7 @@ fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
     );
     assert_eq!(ffprobe_count(&out), frames.len() as u64, "{err}");
     // A clean file's summary says nothing of damage.
-    let o = Command::new(env!("CARGO_BIN_EXE_emojicam"))
+    let o = emojicam()
         .args(["render", "--tile", "20", "--input"])
         .arg(&input)
         .arg("--output")
@@ -1222,6 +1235,137 @@ fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && !err.contains("damaged"), "{err}");
+}
+
+#[test]
+fn a_damaged_first_keyframe_is_counted() {
+    // The first keyframe garbled: the parser drops it and the frames that depend on it before
+    // the decoder sees them, so the decoder's in/out counts show nothing; the frames from the
+    // next keyframe on render, and the summary says frames were lost (it said nothing).
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(
+        dir.path(),
+        "clip.ts",
+        &["-c:v", "libx264", "-g", "5", "-bf", "0"],
+        false,
+    );
+    let mut bytes = std::fs::read(&input).unwrap();
+    // The video stream's packets (ffmpeg's PID 0x100) that start a frame (PES).
+    let starts: Vec<usize> = (0..bytes.len() / 188)
+        .filter(|p| {
+            let h = &bytes[p * 188..p * 188 + 4];
+            h[0] == 0x47 && h[1] & 0x40 != 0 && ((h[1] as usize & 0x1f) << 8 | h[2] as usize) == 0x100
+        })
+        .collect();
+    assert!(starts.len() >= 10, "{starts:?}");
+    // Garble the first frame's payload, keeping the packet headers and its PES header.
+    for p in starts[0]..starts[1] {
+        let from = p * 188 + if p == starts[0] { 24 } else { 4 };
+        for b in &mut bytes[from..p * 188 + 188] {
+            *b = b.wrapping_mul(31).wrapping_add(7);
+        }
+    }
+    let damaged = dir.path().join("damaged-start.ts");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let mut src = source::open(&damaged).unwrap();
+    let frames = decode_all(src.as_mut());
+    assert!(
+        (1..10).contains(&frames.len()),
+        "the frames after the damage decode, not all 10: {}",
+        frames.len()
+    );
+    assert!(
+        src.damaged() >= 1,
+        "the lost start is counted: {} frames, {} counted damaged",
+        frames.len(),
+        src.damaged()
+    );
+    // The clean clip counts none (its first frame is the first one in).
+    let mut clean = source::open(&input).unwrap();
+    assert_eq!(decode_all(clean.as_mut()).len(), 10);
+    assert_eq!(clean.damaged(), 0);
+    let o = emojicam()
+        .args(["render", "--tile", "20", "--input"])
+        .arg(&damaged)
+        .arg("--output")
+        .arg(dir.path().join("out.y4m"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("damaged input frame"),
+        "the summary counts the damage: {err}"
+    );
+}
+
+#[test]
+fn a_video_track_without_frames_beside_sound_is_damage() {
+    // A video track with not one frame beside a sound track: qtdemux and avidemux expose no
+    // stream for it, and it was reported as an audio-only file ("no video track", exit 2, or
+    // GStreamer's "no playable streams"). It is a damaged video: one line saying so, exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let avi = dir.path().join("empty.avi");
+    let no_video = ["-map", "1:v", "-map", "0:a", "-vf", "select=0", "-c:v", "libx264"];
+    let tone = [
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=s=64x64:d=1",
+    ];
+    ffmpeg_make(&[&tone[..], &no_video[..], &["-c:a", "libmp3lame"]].concat(), &avi);
+    // ffmpeg drops an MP4 track without samples; mp4mux keeps one whose frames never came.
+    let mp4 = dir.path().join("empty.mp4");
+    let o = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "audiotestsrc",
+            "num-buffers=40",
+            "!",
+            "audioconvert",
+            "!",
+            "avenc_aac",
+            "!",
+        ])
+        .args(["aacparse", "!", "mp4mux", "name=m", "!", "filesink"])
+        .arg(format!("location={}", mp4.display()))
+        .args([
+            "videotestsrc",
+            "num-buffers=5",
+            "!",
+            "video/x-raw,width=64,height=64",
+            "!",
+            "x264enc",
+        ])
+        .args(["!", "h264parse", "!", "identity", "drop-probability=1.0", "!", "m."])
+        .output()
+        .expect("gst-launch-1.0 runs (./setup.sh installs it: gstreamer1.0-tools)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for path in [&avi, &mp4] {
+        let err = open_err(path);
+        assert!(matches!(err, Error::Decode { .. }), "{}: {err}", path.display());
+        assert!(err.to_string().contains("video track has no frames"), "{err}");
+    }
+    let out = dir.path().join("out.mp4");
+    let o = emojicam()
+        .args(["render", "--input"])
+        .arg(&mp4)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("video track has no frames"), "{err}");
+    assert!(!out.exists());
+    // A file with sound only is still that (exit 2).
+    let err = open_err(&data("audio_only.mp4"));
+    assert!(matches!(err, Error::Usage(_)), "{err}");
 }
 
 #[test]

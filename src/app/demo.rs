@@ -49,7 +49,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let (text, codes) = emoji_strings(&pipeline);
 
     let mp4 = args.out_dir.join("demo-emoji.mp4");
-    let src = source::open(&clip)?;
+    let src = source::open_yuv(&clip)?;
     let info = src.info().clone();
     // With the clip's sound.
     let mut sink: Box<dyn sink::Sink> = Box::new(sink::SinkThread::spawn(
@@ -64,7 +64,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
     // One frame as a still, side by side with the original, for a quick look.
     let png = args.out_dir.join("demo-emoji.png");
-    let mut src = source::open(&clip)?;
+    let mut src = source::open_yuv(&clip)?;
     let mut frame = None;
     for _ in 0..60 {
         match src.next_frame()? {

@@ -131,7 +131,8 @@ fn open_input(
         &[("--output", args.output.as_path())],
     )?;
     let input = emojicam::safety::Input::open(&args.input)?;
-    let source = source::open(input.path()).map_err(|e| input.explain(e))?;
+    // The decoder's I420, as live `--input` takes it: the same clip makes the same mosaic.
+    let source = source::open_yuv(input.path()).map_err(|e| input.explain(e))?;
     let info = source.info();
     let container = args
         .output

@@ -146,6 +146,9 @@ pub struct VideoSink {
     origin: Option<Duration>,
     last_pts: Option<Duration>,
     finished: bool,
+    /// The pipeline reported an error (already returned to the caller): no end of stream will
+    /// come through it, so ending it must not wait for one.
+    failed: bool,
 }
 
 fn valid_rate(rate: Option<Rate>) -> Rate {
@@ -202,6 +205,7 @@ impl VideoSink {
             origin: None,
             last_pts: None,
             finished: false,
+            failed: false,
         }
     }
 
@@ -517,6 +521,7 @@ impl VideoSink {
         };
         if running.appsrc.push_buffer(buffer).is_err() {
             let pipeline = running.pipeline.clone();
+            self.failed = true;
             return Err(self.pipeline_error(&pipeline, "encoding failed"));
         }
         // An error downstream (disk full, encoder failure) shows on the bus before the flow
@@ -524,6 +529,7 @@ impl VideoSink {
         if let Some(bus) = running.pipeline.bus() {
             if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
                 if let gst::MessageView::Error(err) = msg.view() {
+                    self.failed = true;
                     return Err(MediaError::encode(&self.path, "encoding failed", err).into());
                 }
             }
@@ -537,6 +543,12 @@ impl VideoSink {
         let Some(running) = self.running.take() else {
             return Ok(());
         };
+        if self.failed {
+            // Its error was the one reported; waiting for an end that cannot come held a
+            // failed recording's exit up by a minute.
+            media::stop(&running.pipeline);
+            return Err(self.enc_err("encoding had failed"));
+        }
         let _ = running.appsrc.end_of_stream();
         let ended = Instant::now();
         let bus = running
@@ -773,5 +785,67 @@ impl Drop for VideoSink {
             // The temporary file goes with the AtomicFile.
             media::stop(&running.pipeline);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Grid, Stamp};
+
+    fn frame_mosaic(seq: u64) -> MosaicFrame {
+        MosaicFrame {
+            stamp: Stamp::new(seq, None),
+            grid: Grid::new(60, 60, 10),
+            emoji: vec![0; 36],
+            ..MosaicFrame::default()
+        }
+    }
+
+    /// A recording whose encoder fails after its first frame (the error goes to the caller; the
+    /// encoder, like a failed element, passes nothing on) ends at once: ending it used to wait
+    /// for an end of stream that could not come (a minute, with the live run held up).
+    #[test]
+    fn a_failed_recording_ends_without_waiting_for_its_stream() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rec.mp4");
+        let mut sink = VideoSink::create_recording(&path, 64, 64, Rate::new(25, 1)).expect("create");
+        let frame = Frame::filled(64, 64, [200, 40, 40, 255]);
+        sink.write(&frame_mosaic(0), Some(&frame)).expect("the first frame");
+        let pipeline = sink.running.as_ref().expect("started").pipeline.clone();
+        let mut elements = pipeline.iterate_elements();
+        let mut encoder = None;
+        while let Ok(Some(element)) = elements.next() {
+            if element
+                .factory()
+                .is_some_and(|f| f.has_type(gst::ElementFactoryType::ENCODER))
+            {
+                encoder = Some(element);
+            }
+        }
+        let encoder = encoder.expect("an encoder");
+        encoder.set_locked_state(true);
+        let _ = encoder.set_state(gst::State::Null);
+        encoder.post_error_message(gst::error_msg!(gst::StreamError::Encode, ["refused the frame"]));
+        let mut failed = None;
+        for seq in 1..50 {
+            if let Err(e) = sink.write(&frame_mosaic(seq), Some(&frame)) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let failed = failed.expect("the encoder's error reaches the caller");
+        assert!(failed.to_string().contains("refused the frame"), "{failed}");
+        // Dropped (as the recorder thread drops it after its error) on a thread, watched: a
+        // guard against a hang, far longer than ending takes.
+        let (done, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(sink);
+            let _ = done.send(());
+        });
+        assert!(
+            ended.recv_timeout(Duration::from_secs(20)).is_ok(),
+            "ending a failed recording waited for its stream"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Where frames come from: image files, video files, cameras. All deliver `Frame`s (RGBA, or a
-//! video's I420 planes when opened for the live pipeline) through the same trait so live and
+//! video's I420 planes when opened for the pipeline: [`open_yuv`]) through the same trait so live and
 //! offline rendering share one pipeline.
 //!
 //! Video decoding happens inside the source, which runs on the capture thread; video files
@@ -117,12 +117,21 @@ fn read_error(path: &Path, source: std::io::Error) -> Error {
 
 /// Opens an image or video file, recognised by its first bytes (falling back on the
 /// extension, so a corrupt `.mp4` is reported as a corrupt video rather than an unknown format).
+/// Every frame comes as RGBA (a video's converted by videoconvert): for callers that read the
+/// pixels; the pipeline takes [`open_yuv`].
 pub fn open(path: &Path) -> Result<Box<dyn Source>> {
     open_as(path, false)
 }
 
-/// As [`open`]; with `yuv`, a video file's frames come as I420 planes (what its decoder gives,
-/// converted on the GPU by the tiler); other files' as RGBA.
+/// As [`open`], for the mosaic pipeline: a video file's frames come as I420 planes, what its
+/// decoder gives, and the tiler converts their quadrant means on the GPU with the stream's own
+/// matrix and range ([`VideoSource::open_yuv`]); other files' as RGBA. Offline `render` and live
+/// `--input` both read videos this way, so one clip makes the same mosaic in either.
+pub fn open_yuv(path: &Path) -> Result<Box<dyn Source>> {
+    open_as(path, true)
+}
+
+/// As [`open`]; with `yuv`, as [`open_yuv`].
 fn open_as(path: &Path, yuv: bool) -> Result<Box<dyn Source>> {
     let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {

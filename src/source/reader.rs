@@ -479,33 +479,35 @@ mod tests {
 
     #[test]
     fn pacing_holds_the_rate() {
-        // The pace is a floor on the time between frames: eight frames at 50 fps take at least
-        // seven intervals (140 ms) however the machine is loaded. A busy machine can only make
-        // them later, so only the floor is asserted (the timeout guards against a stalled reader).
-        let (mut capture, _) = FrameReader::start(
-            Box::new(Counter::new(1000, false)),
-            Pace::Every(Duration::from_millis(20)),
-            None,
-        )
-        .expect("start");
-        let mut first = None;
-        let mut frames = 0;
-        while frames < 8 {
+        // The pace is a floor: frame number n leaves the source no earlier than n periods after
+        // the reader started. Asserted on the reader's own stamps (`at`, `seq`), not on when the
+        // consumer got round to a frame: a loaded machine delays the consumer, and frames that
+        // waited in the slot then arrive back to back (which made a check on receipt times fail
+        // under load). Delays only make the stamps later, so this cannot fail spuriously, and an
+        // unpaced reader (the counter gives a frame every 0.5 ms) fails it at once.
+        let period = Duration::from_millis(20);
+        let before = Instant::now();
+        let (mut capture, first) =
+            FrameReader::start(Box::new(Counter::new(1000, false)), Pace::Every(period), None).expect("start");
+        let mut stamps = vec![(first.seq, first.at)];
+        while stamps.last().is_some_and(|&(seq, _)| seq < 8) {
             match capture.receiver().recv_timeout(Duration::from_secs(10)) {
-                Ok(ReaderEvent::Frame(_)) => {
-                    first.get_or_insert_with(Instant::now);
-                    frames += 1;
-                }
+                Ok(ReaderEvent::Frame(f)) => stamps.push((f.seq, f.at)),
                 Ok(ReaderEvent::Started(_)) => {}
-                Ok(_) => panic!("the source ended after {frames} frames"),
-                Err(e) => panic!("no frame {frames} within 10 s: {e}"),
+                Ok(other) => panic!("the source ended after {stamps:?}: {other:?}"),
+                Err(e) => panic!("no frame after {stamps:?} within 10 s: {e}"),
             }
         }
-        let spread = first.map(|t| t.elapsed()).unwrap_or_default();
         capture.stop();
-        assert!(
-            spread >= Duration::from_millis(7 * 20 - 5),
-            "8 frames within {spread:?} at 50 fps: the pace was not held"
-        );
+        for &(seq, at) in &stamps {
+            let since = at.duration_since(before);
+            assert!(
+                since >= period * seq as u32,
+                "frame {seq} left the source {since:?} after the start, before its slot at {:?}: the pace was not held",
+                period * seq as u32
+            );
+        }
+        // Numbered in order, each frame once.
+        assert!(stamps.windows(2).all(|w| w[0].0 < w[1].0), "{stamps:?}");
     }
 }

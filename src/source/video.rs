@@ -43,6 +43,8 @@ pub struct VideoSource {
     appsink: gst_app::AppSink,
     info: StreamInfo,
     last_pts: Option<Duration>,
+    /// The first frame's running time.
+    first_pts: Option<Duration>,
     /// Decoder warnings seen (a damaged frame the decoder reported).
     warnings: u64,
     /// What went into and came out of the video decoder.
@@ -65,6 +67,31 @@ struct DecoderCounts {
     out: AtomicU64,
     /// DISCONT buffers into the decoder after its first one.
     discont: AtomicU64,
+    /// Running times (ns) of the first buffers into the video parser and into the decoder: a
+    /// frame lost before the first decoded one (a damaged first keyframe: the parser or the
+    /// decoder drops it and its dependants quietly) shows as an input earlier than the first
+    /// frame out. At most [`EARLY_INPUTS`] each.
+    parsed: std::sync::Mutex<Vec<u64>>,
+    decoding: std::sync::Mutex<Vec<u64>>,
+}
+
+/// Inputs whose times are kept to count the frames lost before the first decoded one.
+const EARLY_INPUTS: usize = 1024;
+
+/// Keeps the running time of `buffer` on `pad` (its segment's clock) in `into`, up to
+/// [`EARLY_INPUTS`]; buffers outside the segment (clipped by an edit list) are not frames shown.
+fn keep_time(pad: &gst::Pad, buffer: &gst::BufferRef, into: &std::sync::Mutex<Vec<u64>>) {
+    let Ok(mut times) = into.lock() else { return };
+    if times.len() >= EARLY_INPUTS {
+        return;
+    }
+    let running = buffer.pts().and_then(|pts| {
+        let segment = pad.sticky_event::<gst::event::Segment>(0)?;
+        segment.segment().downcast_ref::<gst::ClockTime>()?.to_running_time(pts)
+    });
+    if let Some(t) = running {
+        times.push(t.nseconds());
+    }
 }
 
 impl DecoderCounts {
@@ -82,22 +109,47 @@ impl DecoderCounts {
             if element.find_property("max-errors").is_some() {
                 element.set_property("max-errors", -1i32);
             }
-            if element
-                .factory()
-                .is_some_and(|f| f.has_type(gst::ElementFactoryType::DECODER | gst::ElementFactoryType::MEDIA_VIDEO))
-            {
+            let is = |kind| {
+                element
+                    .factory()
+                    .is_some_and(|f| f.has_type(kind | gst::ElementFactoryType::MEDIA_VIDEO))
+            };
+            if is(gst::ElementFactoryType::DECODER) {
                 watcher.watch(element);
+            } else if is(gst::ElementFactoryType::PARSER) {
+                if let Some(pad) = element.static_pad("sink") {
+                    let counts = watcher.clone();
+                    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                        if let Some(buffer) = info.buffer() {
+                            keep_time(pad, buffer, &counts.parsed);
+                        }
+                        gst::PadProbeReturn::Ok
+                    });
+                }
             }
         });
         counts
+    }
+
+    /// Frames that went into the parser or the decoder and were shown before `first` (the
+    /// first decoded frame's running time): lost at the start of the stream.
+    fn lost_before(&self, first: Duration) -> u64 {
+        let first = first.as_nanos() as u64;
+        let before = |times: &std::sync::Mutex<Vec<u64>>| {
+            times.lock().map_or(0, |t| {
+                t.iter().filter(|&&t| t.saturating_add(1_000_000) < first).count() as u64
+            })
+        };
+        before(&self.parsed).max(before(&self.decoding))
     }
 
     /// Counts the buffers through `decoder`'s sink and src pads.
     fn watch(self: &Arc<Self>, decoder: &gst::Element) {
         if let Some(pad) = decoder.static_pad("sink") {
             let counts = self.clone();
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
                 if let Some(buffer) = info.buffer() {
+                    keep_time(pad, buffer, &counts.decoding);
                     let n = counts.into.fetch_add(1, Ordering::Relaxed);
                     if n > 0 && buffer.flags().contains(gst::BufferFlags::DISCONT) {
                         counts.discont.fetch_add(1, Ordering::Relaxed);
@@ -189,6 +241,7 @@ impl VideoSource {
                 description: String::new(),
             },
             last_pts: None,
+            first_pts: None,
             warnings: 0,
             counts,
             damaged: 0,
@@ -211,6 +264,14 @@ impl VideoSource {
             return Err(Error::decode(
                 &path,
                 "not a readable video file (truncated or damaged?): it has a video track but no frame of it could be decoded",
+            ));
+        }
+        if !video_pad.is_linked() && missing.is_none() && declares_video(&path) {
+            // Its demuxer exposes no stream for a video track without a single frame (qtdemux,
+            // avidemux), so only the file's own header tells it from an audio-only file.
+            return Err(Error::decode(
+                &path,
+                "its video track has no frames (damaged, or cut before its first frame?)",
             ));
         }
         if !video_pad.is_linked() {
@@ -362,12 +423,16 @@ impl VideoSource {
     /// nothing for, decoder warnings, and gaps the demuxer marked (a DISCONT buffer: data lost
     /// before the decoder, at least one frame). A lower bound: what a damaged file's own
     /// timestamps and duration say cannot be trusted. A clean stream counts none, whatever its
-    /// timing (variable frame rates included).
+    /// timing (variable frame rates included). Frames lost before the first decoded one (a
+    /// damaged start, which the parser may drop before the decoder sees it) count too.
     fn count_damaged(&self) -> u64 {
         let into = self.counts.into.load(Ordering::Relaxed);
         let out = self.counts.out.load(Ordering::Relaxed);
         let lost = into.saturating_sub(out);
-        lost.max(self.warnings).max(self.counts.discont.load(Ordering::Relaxed))
+        let at_start = self.first_pts.map_or(0, |first| self.counts.lost_before(first));
+        lost.max(self.warnings)
+            .max(self.counts.discont.load(Ordering::Relaxed))
+            .max(at_start)
     }
 
     /// Says so when the frames end well before the video stream's declared duration (a file cut
@@ -443,6 +508,9 @@ impl Source for VideoSource {
             if let Some(sample) = self.appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
                 self.check_bus()?;
                 return to_frame(&sample, &self.path, &mut self.layout).map(|(frame, pts)| {
+                    if self.first_pts.is_none() {
+                        self.first_pts = pts;
+                    }
                     self.last_pts = pts;
                     Some(frame)
                 });
@@ -473,6 +541,68 @@ impl Drop for VideoSource {
             media::stop(&self.pipeline);
         }
     }
+}
+
+/// The most of a file's header read to look for a video track: an MP4's `moov` box (its index,
+/// a few hundred kB for an hour of video), an AVI's header list (at its start).
+const HEADER_LIMIT: u64 = 64 << 20;
+
+/// Whether the file's container declares a video track: an MP4/MOV `hdlr` of type `vide` in
+/// its `moov` box, an AVI stream header (`strh`) of type `vids`. Bounded reads; false for
+/// anything else or on any doubt.
+fn declares_video(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = [0u8; 12];
+    if file.read_exact(&mut head).is_err() {
+        return false;
+    }
+    let find = |data: &[u8], tag: &[u8; 4], skip: usize, kind: &[u8; 4]| {
+        data.windows(12 + skip)
+            .any(|w| &w[..4] == tag && &w[4 + skip..8 + skip] == kind)
+    };
+    if &head[..4] == b"RIFF" && &head[8..12] == b"AVI " {
+        let mut data = Vec::new();
+        return (&mut file).take(1 << 20).read_to_end(&mut data).is_ok() && find(&data, b"strh", 4, b"vids");
+    }
+    // MP4/MOV: walk the top-level boxes to `moov`.
+    let mut at = 0u64;
+    for _ in 0..4096 {
+        let mut header = [0u8; 16];
+        if file.seek(SeekFrom::Start(at)).is_err() || file.read_exact(&mut header[..8]).is_err() {
+            return false;
+        }
+        let mut size = u64::from(u32::from_be_bytes([header[0], header[1], header[2], header[3]]));
+        let mut body = 8;
+        if size == 1 {
+            if file.read_exact(&mut header[8..16]).is_err() {
+                return false;
+            }
+            size = u64::from_be_bytes([
+                header[8], header[9], header[10], header[11], header[12], header[13], header[14], header[15],
+            ]);
+            body = 16;
+        }
+        if &header[4..8] == b"moov" {
+            let len = if size == 0 {
+                HEADER_LIMIT
+            } else {
+                size.saturating_sub(body)
+            };
+            let mut data = Vec::new();
+            // `hdlr`, version and flags, a pre-defined (MOV: component type) word, the type.
+            return len <= HEADER_LIMIT
+                && (&mut file).take(len).read_to_end(&mut data).is_ok()
+                && find(&data, b"hdlr", 8, b"vide");
+        }
+        if size < body {
+            return false;
+        }
+        at = at.saturating_add(size);
+    }
+    false
 }
 
 /// Whether the pipeline holds a demuxer that pulls from the file and whose streaming task no

@@ -1507,3 +1507,82 @@ fn yuv_quadrant_means_keep_the_mosaic_likeness() {
     eprintln!("handheld 2x2 PSNR, I420 quadrant means {a:.3} dB, RGBA {b:.3} dB");
     assert!((a - b).abs() <= 0.1, "I420 quadrant means {a:.3} dB vs RGBA {b:.3} dB");
 }
+
+/// Eight 10 px tiles per invocation (an I420 frame whose width is a multiple of 32) give exactly
+/// what one invocation per tile gives, means and change: whole groups, a part group at the end
+/// of a row (352 px: 35 tiles a row), a part tile row at the bottom (45 px), chroma rows that
+/// start half way into a texel (odd groups).
+#[test]
+fn tiler_eight_tiles_per_invocation_match_one_per_tile() {
+    let (mut eight, mut one) = (Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap());
+    eight.set_group_tiles(true);
+    one.set_group_tiles(false);
+    let yuv = Yuv {
+        matrix: Matrix::Bt709,
+        full_range: false,
+    };
+    let (mut a, mut b) = (Tiles::default(), Tiles::default());
+    for (w, h, seed) in [(352u32, 45u32, 1u64), (160, 50, 2), (96, 20, 3), (1280, 720, 4)] {
+        let first = test_i420(w, h, seed, yuv);
+        eight.tile(&first, &mut a).unwrap();
+        one.tile(&first, &mut b).unwrap();
+        assert_eq!((&a.means, &a.change), (&b.means, &b.change), "{w}x{h}");
+        assert_within(&a.means, &cpu_yuv_quads(&first, yuv, 10), 1, &format!("{w}x{h} vs CPU"));
+        eight.accept_all(&a);
+        one.accept_all(&b);
+        let second = test_i420(w, h, seed + 10, yuv);
+        eight.tile(&second, &mut a).unwrap();
+        one.tile(&second, &mut b).unwrap();
+        assert_eq!((&a.means, &a.change), (&b.means, &b.change), "{w}x{h}, second frame");
+        assert!(
+            a.change.iter().any(|&d| d > 0 && d != u32::MAX),
+            "{w}x{h}: no change seen"
+        );
+    }
+}
+
+/// Upload + tile + readback of an I420 frame without patches (the live ONNX path), eight tiles
+/// per invocation vs one, taking turns:
+/// `cargo test --release --test gpu timings_tiler_eight -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing report, run by hand"]
+fn timings_tiler_eight_per_invocation() {
+    use std::time::Instant;
+    let yuv = Yuv {
+        matrix: Matrix::Bt709,
+        full_range: false,
+    };
+    for (w, h) in [(1280, 720), (1920, 1080)] {
+        let i420 = test_i420(w, h, 3, yuv);
+        let mut tilers = [Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap()];
+        tilers[0].set_group_tiles(false);
+        tilers[1].set_group_tiles(true);
+        let mut tiles = Tiles::default();
+        let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..11 {
+            for (k, tiler) in tilers.iter_mut().enumerate() {
+                let t0 = Instant::now();
+                for _ in 0..4 {
+                    tiler.tile(&i420, &mut tiles).unwrap();
+                }
+                if round > 0 {
+                    times[k].push(t0.elapsed().as_secs_f64() * 1e3 / 4.0);
+                }
+            }
+        }
+        for v in &mut times {
+            v.sort_by(f64::total_cmp);
+        }
+        let (p, f) = ((times[0][0], times[0][5]), (times[1][0], times[1][5]));
+        eprintln!(
+            "tile {w}x{h} @10 I420, no patches, min / median ms over 10 rounds of 4: one per \
+             invocation {:.2} / {:.2}, eight {:.2} / {:.2} ({:.2}x / {:.2}x)",
+            p.0,
+            p.1,
+            f.0,
+            f.1,
+            f.0 / p.0,
+            f.1 / p.1
+        );
+    }
+}

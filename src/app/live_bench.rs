@@ -47,6 +47,8 @@ struct Report {
     recorder_dropped: Option<u64>,
     /// Frames on which the classify budget carried changed tiles over to the next frame.
     adapted: Option<u64>,
+    /// Median tile, classify and render ms (builds that report them).
+    stages: Option<[f64; 3]>,
 }
 
 /// The number just before `marker` in `line` (`"12 dropped"` -> 12 for `" dropped"`).
@@ -87,6 +89,13 @@ impl Report {
                     r.latency = Some((m, p));
                 }
                 r.adapted = number_before(line, " frames adapted").map(|n| n as u64);
+                if let (Some(t), Some(c), Some(d)) = (
+                    number_after(line, "stage medians tile "),
+                    number_after(line, ", classify "),
+                    number_after(line, ", render "),
+                ) {
+                    r.stages = Some([t, c, d]);
+                }
                 report = Some(r);
             } else if line.starts_with("recording ") && line.contains(" frames") {
                 if let Some(r) = report.as_mut() {
@@ -189,8 +198,11 @@ fn row(size: (u32, u32), mode: Mode, who: &str, r: &Report) {
     let latency = r.latency.map_or("-".to_string(), |(m, p)| format!("{m:.1} / {p:.1}"));
     let recorder = r.recorder_dropped.map_or("-".to_string(), |d| d.to_string());
     let adapted = r.adapted.map_or("-".to_string(), |d| d.to_string());
+    let stages = r
+        .stages
+        .map_or("-".to_string(), |[t, c, d]| format!("{t:.1} / {c:.1} / {d:.1}"));
     emojicam::outln!(
-        "| {}x{} | {} | {who} | {} | {:.1} | {} | {latency} | {recorder} | {adapted} |",
+        "| {}x{} | {} | {who} | {} | {:.1} | {} | {latency} | {recorder} | {adapted} | {stages} |",
         size.0,
         size.1,
         mode.name(),
@@ -232,8 +244,8 @@ pub fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)]) -> Result<()> {
         args.live_seconds,
         if display { "" } else { " (no display: no window runs)" }
     );
-    emojicam::outln!("| size | mode | binary | frames | fps | dropped after start-up | latency median / p99 ms | dropped by the recorder | frames adapted |");
-    emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    emojicam::outln!("| size | mode | binary | frames | fps | dropped after start-up | latency median / p99 ms | dropped by the recorder | frames adapted | tile / classify / render ms, medians |");
+    emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for &size in sizes {
         let clip = make_clip(&dir, &stem, &source, size)?;
         for &mode in &modes {
@@ -246,7 +258,7 @@ pub fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)]) -> Result<()> {
             }
         }
     }
-    emojicam::outln!("(fps from the first mosaic to the last; dropped after start-up: frames the capture replaced before they were taken, once the first two were out; latency from capture to the mosaic ready (window: presented); frames adapted: frames whose changed tiles did not all fit the classify budget, the rest carried to the next frame)");
+    emojicam::outln!("(fps from the first mosaic to the last; dropped after start-up: frames the capture replaced before they were taken, once the first two were out; latency from capture to the mosaic ready (window: presented); frames adapted: frames whose changed tiles did not all fit the classify budget, the rest carried to the next frame; stage medians: tile = upload + tile + readback, render = for the recorder and the window's draw and present, per frame after the first)");
     Ok(())
 }
 
@@ -267,10 +279,12 @@ mod tests {
         assert_eq!((r.dropped, r.dropped_starting), (12, 9));
         assert_eq!(r.latency, Some((15.2, 30.5)));
         assert_eq!(r.recorder_dropped, Some(2));
-        assert_eq!(r.adapted, None);
-        let plain = "emojicam: 10 frames in 1.0 s (9.0 fps), 0 dropped by capture; 3 frames adapted\n";
+        assert_eq!((r.adapted, r.stages), (None, None));
+        let plain = "emojicam: 10 frames in 1.0 s (9.0 fps), 0 dropped by capture; latency median 15.2 ms, p99 \
+            30.5 ms; stage medians tile 2.1, classify 6.5, render 4.0 ms; 3 frames adapted\n";
         let r = Report::parse(plain).expect("a report");
-        assert_eq!((r.frames, r.dropped, r.dropped_starting, r.latency), (10, 0, 0, None));
+        assert_eq!((r.frames, r.dropped, r.dropped_starting), (10, 0, 0));
+        assert_eq!(r.stages, Some([2.1, 6.5, 4.0]));
         assert_eq!(r.adapted, Some(3));
     }
 }

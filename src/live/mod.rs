@@ -242,6 +242,9 @@ pub struct Summary {
     pub dropped_starting: u64,
     /// Capture to mosaic ready, median and 99th percentile, in ms.
     pub latency_ms: Option<(f64, f64)>,
+    /// Median tile, classify and render ms (render: for the sinks, and the window's draw and
+    /// present).
+    pub stages_ms: Option<[f64; 3]>,
     /// Frames whose changed tiles did not all fit the frame budget (the rest were carried to
     /// the next frame).
     pub adapted: u64,
@@ -260,6 +263,12 @@ impl std::fmt::Display for Summary {
         }
         if let Some((median, p99)) = self.latency_ms {
             write!(f, "; latency median {median:.1} ms, p99 {p99:.1} ms")?;
+        }
+        if let Some([tile, classify, render]) = self.stages_ms {
+            write!(
+                f,
+                "; stage medians tile {tile:.1}, classify {classify:.1}, render {render:.1} ms"
+            )?;
         }
         if self.adapted > 0 {
             write!(
@@ -285,6 +294,7 @@ pub fn finish(session: &mut Session) -> Result<Summary> {
         dropped: session.stats.dropped,
         dropped_starting: session.stats.dropped_starting.min(session.stats.dropped),
         latency_ms: session.stats.latency_percentiles(),
+        stages_ms: session.stats.stage_medians(),
         adapted: session.stats.adapted,
         sinks,
     })

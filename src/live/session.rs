@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::domain::{Background, MosaicFrame, Stamp};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
-use crate::pipeline::{Pipeline, MAX_TILE, MIN_TILE};
+use crate::pipeline::{Pipeline, StageTimes, MAX_TILE, MIN_TILE};
 use crate::sink::{
     AtomicFile, CommitOnFinish, Mp4Sink, Picture, Policy, Sink, SinkReport, SinkThread, V4l2Sink, Y4mSink,
 };
@@ -52,6 +52,9 @@ pub struct Stats {
     /// The latency in ms (capture to mosaic ready) of every frame captured after the first
     /// mosaic was out, for the end-of-run report.
     latencies: Vec<f32>,
+    /// Tile, classify and render (with the window's draw and present) ms of every frame
+    /// processed after the first, for the end-of-run report.
+    stages: Vec<[f32; 3]>,
     /// Frames the capture dropped before the second frame was taken: while the GPU and the
     /// model were being set up and the first frame compiled the shaders.
     pub dropped_starting: u64,
@@ -73,6 +76,7 @@ impl Default for Stats {
             adapted: 0,
             recent: VecDeque::with_capacity(128),
             latencies: Vec::new(),
+            stages: Vec::new(),
             dropped_starting: 0,
             first_shown: None,
             last_shown: None,
@@ -128,6 +132,28 @@ impl Stats {
             (Some(a), Some(b)) if self.frames > 1 && b > a => (self.frames - 1) as f64 / (b - a).as_secs_f64(),
             _ => 0.0,
         }
+    }
+
+    /// Records the stage times of a processed frame (not the first, which compiles the
+    /// shaders and starts the model).
+    pub fn stage_times(&mut self, times: &StageTimes) {
+        let ms = |d: Duration| d.as_secs_f32() * 1e3;
+        if self.frames >= 2 && self.stages.len() < 3_000_000 {
+            self.stages.push([ms(times.tile), ms(times.classify), ms(times.render)]);
+        }
+    }
+
+    /// Median tile, classify and render ms over the run so far ([`Self::stage_times`]).
+    pub fn stage_medians(&self) -> Option<[f64; 3]> {
+        if self.stages.is_empty() {
+            return None;
+        }
+        let median = |k: usize| {
+            let mut v: Vec<f32> = self.stages.iter().map(|s| s[k]).collect();
+            v.sort_by(f32::total_cmp);
+            f64::from(v[v.len() / 2])
+        };
+        Some([median(0), median(1), median(2)])
     }
 
     /// Median and 99th percentile latency in ms over the run so far.
@@ -281,6 +307,10 @@ impl Session {
     /// Mirrors (if on), classifies and feeds the sinks. The caller draws the window and then
     /// calls [`Stats::shown`].
     pub fn process(&mut self, captured: &mut ReadFrame) -> Result<()> {
+        if self.mosaic.is_some() {
+            // The last frame's times are complete now (the window adds its draw and present).
+            self.stats.stage_times(&self.pipeline.times());
+        }
         if self.mirror {
             mirror(&mut captured.frame);
         }

@@ -89,6 +89,39 @@ fn reference(q: &[u8; 12]) -> Reference {
     [word(0), word(4), word(8), 1]
 }
 
+/// 8 where the shader's `eight10` may sum eight tiles in one invocation (`allowed`, an I420
+/// frame without patches, 10 px tiles, a width that is a multiple of 32: every row of eight
+/// tiles starts on a texel), else 1.
+fn tiles_per_invocation(allowed: bool, format: PixelFormat, grid: &GridBuffers) -> u32 {
+    let eligible = matches!(format, PixelFormat::I420(_))
+        && !grid.keep_patches
+        && grid.grid.tile == 10
+        && grid.grid.src_width.is_multiple_of(32);
+    if allowed && eligible {
+        8
+    } else {
+        1
+    }
+}
+
+/// Workgroups to dispatch for `grid`, after writing into `params` how many tiles one
+/// invocation sums ([`tiles_per_invocation`]) where that changed.
+fn workgroups(
+    queue: &wgpu::Queue,
+    params: &wgpu::Buffer,
+    grid: &mut GridBuffers,
+    allowed: bool,
+    format: PixelFormat,
+) -> u32 {
+    let group = tiles_per_invocation(allowed, format, grid);
+    if grid.values.group != group {
+        grid.values.group = group;
+        queue.write_buffer(params, 0, bytemuck::bytes_of(&grid.values));
+    }
+    let Grid { cols, rows, .. } = grid.grid;
+    (cols.div_ceil(group) * rows).div_ceil(WORKGROUP)
+}
+
 /// Texels (16 bytes each) per row of the tiler's frame texture (`FRAME_ROW` in the shader).
 const FRAME_ROW: u32 = 1024;
 const FRAME_ROW_BYTES: usize = FRAME_ROW as usize * 16;
@@ -143,7 +176,8 @@ struct Params {
     tile: u32,
     cols: u32,
     rows: u32,
-    _pad0: u32,
+    /// Tiles per invocation: 1, or 8 ([`Tiler::set_group_tiles`]; `group` in the shader).
+    group: u32,
     /// I420: bytes per chroma row, and the byte offsets of the U and V planes.
     chroma_width: u32,
     u_offset: u32,
@@ -173,7 +207,7 @@ impl Params {
             tile: grid.tile,
             cols: grid.cols,
             rows: grid.rows,
-            _pad0: 0,
+            group: 1,
             chroma_width,
             u_offset: w * h,
             v_offset: w * h + chroma_bytes,
@@ -212,6 +246,8 @@ struct GridBuffers {
     /// Patches, then the summary, copied out for the CPU.
     staging: Readback,
     bind_group: wgpu::BindGroup,
+    /// What `params` holds for this grid.
+    values: Params,
 }
 
 impl GridBuffers {
@@ -252,6 +288,8 @@ pub struct Tiler {
     keep_patches: bool,
     /// Without patches, sum the quadrants straight from the frame's bytes ([`Self::set_fast_quads`]).
     fast_quads: bool,
+    /// Eight 10 px tiles per invocation where the shader can ([`Self::set_group_tiles`]).
+    group_tiles: bool,
 }
 
 impl Tiler {
@@ -287,6 +325,8 @@ impl Tiler {
             keep_preview: false,
             keep_patches: false,
             fast_quads: true,
+            // EMOJICAM_TILER_GROUP=0 switches it off (for measuring).
+            group_tiles: std::env::var("EMOJICAM_TILER_GROUP").map_or(true, |v| v.trim() != "0"),
         })
     }
 
@@ -349,8 +389,14 @@ impl Tiler {
             .ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiler") });
-        let groups = (grid.tiles() as u32).div_ceil(WORKGROUP);
         let format = format_constant(frame.format);
+        let groups = workgroups(
+            queue,
+            &self.params,
+            grid,
+            self.group_tiles && self.fast_quads,
+            frame.format,
+        );
         let patches = u32::from(grid.keep_patches);
         let fast = u32::from(self.fast_quads);
         let mode = match (grid.keep_patches, self.fast_quads) {
@@ -463,6 +509,14 @@ impl Tiler {
     #[doc(hidden)]
     pub fn set_fast_quads(&mut self, fast: bool) {
         self.fast_quads = fast;
+    }
+
+    /// Let one invocation sum eight 10 px tiles of an I420 frame side by side, reading whole
+    /// texels (on by default; the same results; off for comparing, or with
+    /// `EMOJICAM_TILER_GROUP=0`). On llvmpipe one invocation per tile fetched three 16-byte
+    /// texels for every 10 bytes of a row, gathered across the SIMD lanes.
+    pub fn set_group_tiles(&mut self, group: bool) {
+        self.group_tiles = group;
     }
 
     /// Also upload each frame as an Rgba8Unorm texture, for [`Self::frame_view`] (the
@@ -620,6 +674,7 @@ impl GridBuffers {
             state,
             staging,
             bind_group,
+            values: *values,
         })
     }
 }

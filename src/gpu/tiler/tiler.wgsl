@@ -47,7 +47,8 @@
 //     quadrant means where pixels clip, and by rounding.
 // FAST 0 keeps the patch's quadrant means with every pixel converted (for comparing).
 //
-// One invocation per tile, no shared memory and no barriers: on software Vulkan (lavapipe)
+// One invocation per tile (or per eight 10 px tiles side by side, for I420 without patches:
+// eight10), no shared memory and no barriers: on software Vulkan (lavapipe)
 // barriers cost far more than the arithmetic. Coordinates are in tenths of a pixel so the
 // fractional coverage of every source pixel is an exact integer weight.
 
@@ -57,7 +58,10 @@ struct Params {
     tile: u32,
     cols: u32,
     rows: u32,
-    _pad3: u32,
+    // Tiles per invocation: 1, or 8 (eight 10 px tiles side by side in one invocation: see
+    // `eight10`; set by the CPU only for yuv_quads() with tile 10 and a width that is a multiple
+    // of 32).
+    group: u32,
     chroma_width: u32,
     u_offset: u32,
     v_offset: u32,
@@ -500,7 +504,29 @@ fn write_pair(w: u32, r0: array<u32, 10>, r1: array<u32, 10>) {
 
 @compute @workgroup_size(WORKGROUP, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let t = gid.x;
+    if (params.group == 1u || !yuv_quads()) {
+        tile_one(gid.x);
+        return;
+    }
+    // Eight tiles of one tile row per invocation; a group with tiles outside the frame (the
+    // last of a row, the last row when the height is not a multiple of 10) one by one.
+    let per_row = (params.cols + 7u) / 8u;
+    let row = gid.x / per_row;
+    if (row >= params.rows) {
+        return;
+    }
+    let first = (gid.x % per_row) * 8u;
+    if (first + 8u <= params.cols && row * 10u + 10u <= params.height) {
+        eight10(row, first);
+        return;
+    }
+    for (var c = first; c < min(first + 8u, params.cols); c++) {
+        tile_one(row * params.cols + c);
+    }
+}
+
+// Tile t, one invocation.
+fn tile_one(t: u32) {
     if (t >= params.cols * params.rows) {
         return;
     }
@@ -524,9 +550,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else {
         q = patch_quads(t, col, row, whole10);
     }
+    store(t, q, n);
+}
 
-    // 2. Quadrant means (rounded), packed as the reference packs them, and
-    //    their largest change since the reference.
+// 2. Tile t's quadrant means (rounded) from its sums `q` over `n` pixels each, packed as the
+//    reference packs them, and their largest change since the reference.
+fn store(t: u32, q: array<vec3<u32>, 4>, n: u32) {
     let r = state[t];
     var d = 0u;
     var bytes = array<u32, 12>();
@@ -548,6 +577,120 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         packed[i / 4u] |= bytes[i] << (8u * (i % 4u));
     }
     state[params.cols * params.rows + t] = vec4<u32>(packed, select(NEVER, d, r.w != 0u));
+}
+
+// Eight I420 tiles side by side: for each row band one invocation reads whole texels, where
+// one invocation per tile fetched three texels for every ten bytes of a row (on llvmpipe each
+// fetch is a gather across the SIMD lanes). The same sums as quads10, so the same results.
+// Needs (the CPU checks it before setting `group` to 8): 10 px tiles and a width that is a
+// multiple of 32, so that each Y row of the group (80 bytes) starts on a texel, and each
+// chroma row (40 bytes) on a texel or half way into one.
+fn eight10(row: u32, first: u32) {
+    let y = row * 10u;
+    let x = first * 10u;
+    let yt = (y * params.width + x) >> 4u;
+    let step = params.width >> 4u;
+    // Per pair of tiles: left, right of the first, left, right of the second.
+    let ytop = y_rows(yt, step);
+    let ybot = y_rows(yt + 5u * step, step);
+    let c = (y / 2u) * params.chroma_width + x / 2u;
+    let u = chroma_rows(params.u_offset + c);
+    let v = chroma_rows(params.v_offset + c);
+    for (var j = 0u; j < 8u; j++) {
+        let p = j / 2u;
+        let k = 2u * (j & 1u);
+        var q = array<vec3<u32>, 4>();
+        q[0] = vec3<u32>(ytop[p][k], u[p][k], v[p][k]);
+        q[1] = vec3<u32>(ytop[p][k + 1u], u[p][k + 1u], v[p][k + 1u]);
+        q[2] = vec3<u32>(ybot[p][k], u[4u + p][k], v[4u + p][k]);
+        q[3] = vec3<u32>(ybot[p][k + 1u], u[4u + p][k + 1u], v[4u + p][k + 1u]);
+        store(row * params.cols + first + j, q, 25u);
+    }
+}
+
+// Left and right sums of two tiles' ten bytes each in the words w0..w4 (20 bytes).
+fn pair10(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32) -> vec4<u32> {
+    return vec4<u32>(
+        bsum(w0) + (w1 & 0xffu),
+        bsum(w1 >> 8u) + bsum(w2 & 0xffffu),
+        bsum(w2 >> 16u) + bsum(w3 & 0xffffffu),
+        bsum(w3 >> 24u) + bsum(w4),
+    );
+}
+
+// Five Y rows of eight tiles (80 bytes a row, five texels from texel t, rows `step` texels
+// apart): per pair of tiles as pair10.
+fn y_rows(t: u32, step: u32) -> array<vec4<u32>, 4> {
+    var a = array<vec4<u32>, 4>();
+    for (var r = 0u; r < 5u; r++) {
+        let b = t + r * step;
+        let t0 = quad(b);
+        let t1 = quad(b + 1u);
+        let t2 = quad(b + 2u);
+        let t3 = quad(b + 3u);
+        let t4 = quad(b + 4u);
+        a[0] += pair10(t0.x, t0.y, t0.z, t0.w, t1.x);
+        a[1] += pair10(t1.y, t1.z, t1.w, t2.x, t2.y);
+        a[2] += pair10(t2.z, t2.w, t3.x, t3.y, t3.z);
+        a[3] += pair10(t3.w, t4.x, t4.y, t4.z, t4.w);
+    }
+    return a;
+}
+
+fn byte_of(w: u32, k: u32) -> u32 {
+    return (w >> (8u * k)) & 0xffu;
+}
+
+// Five chroma bytes weighted as chroma5 does: left, right.
+fn lr5(c0: u32, c1: u32, c2: u32, c3: u32, c4: u32) -> vec2<u32> {
+    return vec2<u32>(2u * (c0 + c1) + c2, c2 + 2u * (c3 + c4));
+}
+
+// chroma5 of four tiles' five bytes each in the words w0..w4 (20 bytes): per pair of tiles
+// left, right of the first, left, right of the second.
+fn chroma20(w0: u32, w1: u32, w2: u32, w3: u32, w4: u32) -> array<vec4<u32>, 2> {
+    let a = lr5(byte_of(w0, 0u), byte_of(w0, 1u), byte_of(w0, 2u), byte_of(w0, 3u), byte_of(w1, 0u));
+    let b = lr5(byte_of(w1, 1u), byte_of(w1, 2u), byte_of(w1, 3u), byte_of(w2, 0u), byte_of(w2, 1u));
+    let c = lr5(byte_of(w2, 2u), byte_of(w2, 3u), byte_of(w3, 0u), byte_of(w3, 1u), byte_of(w3, 2u));
+    let d = lr5(byte_of(w3, 3u), byte_of(w4, 0u), byte_of(w4, 1u), byte_of(w4, 2u), byte_of(w4, 3u));
+    return array<vec4<u32>, 2>(vec4<u32>(a, b), vec4<u32>(c, d));
+}
+
+// Five chroma rows of eight tiles (40 bytes a row from byte b, on a texel or half way into
+// one), weighted by how many of their pixel rows fall in the top (2, 2, 1, 0, 0) and bottom
+// (0, 0, 1, 2, 2) half: per pair of tiles as chroma20, the top half in 0..3, the bottom in 4..7.
+fn chroma_rows(b: u32) -> array<vec4<u32>, 8> {
+    var a = array<vec4<u32>, 8>();
+    let half = (b & 8u) != 0u;
+    for (var i = 0u; i < 5u; i++) {
+        let t = (b + i * params.chroma_width) >> 4u;
+        let t0 = quad(t);
+        let t1 = quad(t + 1u);
+        let t2 = quad(t + 2u);
+        let w0 = select(t0.x, t0.z, half);
+        let w1 = select(t0.y, t0.w, half);
+        let w2 = select(t0.z, t1.x, half);
+        let w3 = select(t0.w, t1.y, half);
+        let w4 = select(t1.x, t1.z, half);
+        let w5 = select(t1.y, t1.w, half);
+        let w6 = select(t1.z, t2.x, half);
+        let w7 = select(t1.w, t2.y, half);
+        let w8 = select(t2.x, t2.z, half);
+        let w9 = select(t2.y, t2.w, half);
+        let lo = chroma20(w0, w1, w2, w3, w4);
+        let hi = chroma20(w5, w6, w7, w8, w9);
+        let top = select(select(0u, 1u, i == 2u), 2u, i < 2u);
+        let bottom = 2u - top;
+        a[0] += lo[0] * top;
+        a[1] += lo[1] * top;
+        a[2] += hi[0] * top;
+        a[3] += hi[1] * top;
+        a[4] += lo[0] * bottom;
+        a[5] += lo[1] * bottom;
+        a[6] += hi[0] * bottom;
+        a[7] += hi[1] * bottom;
+    }
+    return a;
 }
 
 // The quadrant sums of tile t's patch, two rows (20 pixels, 60 bytes, 15 words) at a time;

@@ -215,3 +215,139 @@ pub fn yuyv_to_rgba(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
         }
     }
 }
+
+/// Packed YUYV 4:2:2 -> I420 planes back to back (Y, then U, then V, rows packed, as
+/// [`crate::frame::PixelFormat::I420`] lays them out): luma copied, each chroma sample the
+/// rounded mean of the two rows' samples (an odd last row pairs with itself). Integer copies
+/// and adds only: the colour maths is left to the tiler's shader. `out` must hold
+/// `i420_sizes` bytes (Y + 2 x chroma).
+pub fn yuyv_to_i420(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
+    let (ylen, clen) = i420_sizes(width, height);
+    assert!(yuyv.len() >= yuyv_len(width, height) && out.len() >= ylen + 2 * clen);
+    let in_stride = width.div_ceil(2) * 4;
+    let cw = width.div_ceil(2);
+    let (luma, chroma) = out.split_at_mut(ylen);
+    let (u, v) = chroma.split_at_mut(clen);
+    for (row, yrow) in yuyv
+        .chunks_exact(in_stride)
+        .zip(luma.chunks_exact_mut(width))
+        .take(height)
+    {
+        for (q, y) in row.chunks_exact(4).zip(yrow.chunks_exact_mut(2)) {
+            y[0] = q[0];
+            y[1] = q[2];
+        }
+        if width % 2 == 1 {
+            yrow[width - 1] = row[in_stride - 4];
+        }
+    }
+    for (cy, (urow, vrow)) in u
+        .chunks_exact_mut(cw)
+        .zip(v.chunks_exact_mut(cw))
+        .take(height.div_ceil(2))
+        .enumerate()
+    {
+        let top = &yuyv[cy * 2 * in_stride..][..in_stride];
+        let bottom = if cy * 2 + 1 < height {
+            &yuyv[(cy * 2 + 1) * in_stride..][..in_stride]
+        } else {
+            top
+        };
+        for (((t, b), cu), cv) in top
+            .chunks_exact(4)
+            .zip(bottom.chunks_exact(4))
+            .zip(urow.iter_mut())
+            .zip(vrow.iter_mut())
+        {
+            *cu = ((t[1] as u16 + b[1] as u16 + 1) >> 1) as u8;
+            *cv = ((t[3] as u16 + b[3] as u16 + 1) >> 1) as u8;
+        }
+    }
+}
+
+/// Interleaved Y'CbCr 4:4:4 (3 bytes a pixel, as a JPEG decoder gives it without colour
+/// conversion) -> I420 planes back to back: luma copied, chroma the rounded mean of each 2x2
+/// block (odd edges pair with themselves). `out` must hold `i420_sizes` bytes.
+pub fn ycbcr_to_i420(ycbcr: &[u8], width: usize, height: usize, out: &mut [u8]) {
+    let (ylen, clen) = i420_sizes(width, height);
+    assert!(ycbcr.len() >= width * height * 3 && out.len() >= ylen + 2 * clen);
+    let stride = width * 3;
+    let cw = width.div_ceil(2);
+    let (luma, chroma) = out.split_at_mut(ylen);
+    let (u, v) = chroma.split_at_mut(clen);
+    for (row, yrow) in ycbcr
+        .chunks_exact(stride)
+        .zip(luma.chunks_exact_mut(width))
+        .take(height)
+    {
+        for (p, y) in row.chunks_exact(3).zip(yrow.iter_mut()) {
+            *y = p[0];
+        }
+    }
+    for (cy, (urow, vrow)) in u
+        .chunks_exact_mut(cw)
+        .zip(v.chunks_exact_mut(cw))
+        .take(height.div_ceil(2))
+        .enumerate()
+    {
+        let top = &ycbcr[cy * 2 * stride..][..stride];
+        let bottom = if cy * 2 + 1 < height {
+            &ycbcr[(cy * 2 + 1) * stride..][..stride]
+        } else {
+            top
+        };
+        for (((t, b), cu), cv) in top
+            .chunks_exact(6)
+            .zip(bottom.chunks_exact(6))
+            .zip(urow.iter_mut())
+            .zip(vrow.iter_mut())
+        {
+            *cu = ((t[1] as u16 + t[4] as u16 + b[1] as u16 + b[4] as u16 + 2) >> 2) as u8;
+            *cv = ((t[2] as u16 + t[5] as u16 + b[2] as u16 + b[5] as u16 + 2) >> 2) as u8;
+        }
+        if width % 2 == 1 {
+            let i = stride - 3;
+            urow[cw - 1] = ((top[i + 1] as u16 + bottom[i + 1] as u16 + 1) >> 1) as u8;
+            vrow[cw - 1] = ((top[i + 2] as u16 + bottom[i + 2] as u16 + 1) >> 1) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuyv_repacks_to_i420_with_chroma_averaged_over_row_pairs() {
+        // 3x3 (odd both ways): each row is two quads, the second's Y1 is padding.
+        let rows: [[u8; 8]; 3] = [
+            [10, 100, 11, 200, 12, 50, 99, 60],
+            [20, 102, 21, 203, 22, 52, 99, 61],
+            [30, 120, 31, 220, 32, 70, 99, 80],
+        ];
+        let yuyv: Vec<u8> = rows.concat();
+        let (ylen, clen) = i420_sizes(3, 3);
+        let mut out = vec![0; ylen + 2 * clen];
+        yuyv_to_i420(&yuyv, 3, 3, &mut out);
+        assert_eq!(&out[..9], &[10, 11, 12, 20, 21, 22, 30, 31, 32]);
+        // U: (100+102)/2, (50+52)/2; the odd last row pairs with itself.
+        assert_eq!(&out[9..13], &[101, 51, 120, 70]);
+        // V rounds half up: (200+203)/2 = 201.5 -> 202.
+        assert_eq!(&out[13..], &[202, 61, 220, 80]);
+    }
+
+    #[test]
+    fn ycbcr_repacks_to_i420_with_chroma_averaged_over_2x2_blocks() {
+        // 3x2: pixels (Y, Cb, Cr).
+        let ycbcr = [
+            1, 10, 100, 2, 12, 102, 3, 50, 150, //
+            4, 14, 104, 5, 16, 106, 6, 51, 151,
+        ];
+        let (ylen, clen) = i420_sizes(3, 2);
+        let mut out = vec![0; ylen + 2 * clen];
+        ycbcr_to_i420(&ycbcr, 3, 2, &mut out);
+        assert_eq!(&out[..6], &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(&out[6..8], &[13, 51]);
+        assert_eq!(&out[8..], &[103, 151]);
+    }
+}

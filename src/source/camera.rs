@@ -21,7 +21,7 @@ use v4l::video::Capture as _;
 
 use super::Source;
 use crate::error::{Error, Result};
-use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
+use crate::frame::{frame_bytes, Frame, Matrix, PixelFormat, Rate, StreamInfo, StreamKind, Yuv};
 
 const NO_CAMERA_HINT: &str = "connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or go without: --input FILE or `emojicam render`";
 
@@ -412,8 +412,47 @@ pub fn choose_format(
         .copied()
 }
 
-/// Packed YUYV 4:2:2 (as cameras send it) to RGBA.
+/// What a webcam's YUYV means when its driver does not say: BT.601, limited range (V4L2's
+/// default for the sRGB and SMPTE 170M colorspaces that UVC cameras report).
+pub const CAMERA_YUV: Yuv = Yuv {
+    matrix: Matrix::Bt601,
+    full_range: false,
+};
+
+/// What a JPEG's Y'CbCr means (JFIF): BT.601, full range.
+const JPEG_YUV: Yuv = Yuv {
+    matrix: Matrix::Bt601,
+    full_range: true,
+};
+
+/// The Y'CbCr encoding a driver reports for the format it set, by V4L2's own defaults
+/// (`V4L2_MAP_YCBCR_ENC_DEFAULT`, `V4L2_MAP_QUANTIZATION_DEFAULT`): the matrix follows the
+/// colorspace (Rec. 709 and BT.2020 their own, SMPTE 240M its own, the rest BT.601), the range
+/// is limited unless the driver says full or names the JPEG colorspace.
+pub fn driver_yuv(format: &v4l::Format) -> Yuv {
+    use v4l::format::{Colorspace as C, Quantization as Q};
+    let matrix = match format.colorspace {
+        C::Rec709 | C::DCIP3 => Matrix::Bt709,
+        C::Rec2020 => Matrix::Bt2020,
+        C::SMPTE240M => Matrix::Smpte240m,
+        _ => Matrix::Bt601,
+    };
+    let full_range = match format.quantization {
+        Q::FullRange => true,
+        Q::LimitedRange => false,
+        Q::Default => matches!(format.colorspace, C::JPEG),
+    };
+    Yuv { matrix, full_range }
+}
+
+/// Packed YUYV 4:2:2 (as cameras send it) as BT.601 limited-range I420 (see [`decode_yuyv_as`]).
 pub fn decode_yuyv(bytes: &[u8], width: u32, height: u32) -> Result<Frame> {
+    decode_yuyv_as(bytes, width, height, CAMERA_YUV)
+}
+
+/// Packed YUYV 4:2:2 to I420 planes (luma copied, chroma averaged over row pairs) that the
+/// tiler converts to RGB with `yuv`: no colour maths on the capture thread.
+pub fn decode_yuyv_as(bytes: &[u8], width: u32, height: u32, yuv: Yuv) -> Result<Frame> {
     let (w, h) = (width as usize, height as usize);
     let need = crate::yuv::yuyv_len(w, h);
     if w == 0 || h == 0 || bytes.len() < need {
@@ -422,13 +461,43 @@ pub fn decode_yuyv(bytes: &[u8], width: u32, height: u32) -> Result<Frame> {
             bytes.len()
         )));
     }
-    let mut rgba = vec![0u8; w * h * 4];
-    crate::yuv::yuyv_to_rgba(bytes, w, h, &mut rgba);
-    Ok(Frame::new(width, height, rgba))
+    let mut planes = vec![0u8; frame_bytes(PixelFormat::I420(yuv), width, height)];
+    crate::yuv::yuyv_to_i420(bytes, w, h, &mut planes);
+    Ok(Frame::i420(width, height, planes, yuv))
 }
 
-/// One MJPEG frame (a JPEG image) to RGBA.
+/// One MJPEG frame (a JPEG image): Y'CbCr JPEGs (every webcam's) as full-range BT.601 I420,
+/// decoded without colour conversion; any other JPEG (greyscale, CMYK, RGB) as RGBA.
 pub fn decode_mjpeg(bytes: &[u8]) -> Result<Frame> {
+    use zune_core::colorspace::ColorSpace;
+    let bad = |e: &dyn std::fmt::Display| Error::Camera(format!("bad MJPEG frame: {e}"));
+    // The options the `image` crate decodes JPEGs with (a torn frame fails the same way).
+    let options = zune_core::options::DecoderOptions::default()
+        .set_strict_mode(false)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX)
+        .jpeg_set_out_colorspace(ColorSpace::YCbCr);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(zune_core::bytestream::ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(|e| bad(&e))?;
+    let (Some((w, h)), Some(ColorSpace::YCbCr)) = (decoder.dimensions(), decoder.input_colorspace()) else {
+        return decode_mjpeg_rgba(bytes);
+    };
+    if w == 0 || h == 0 {
+        return Err(Error::Camera("empty MJPEG frame".into()));
+    }
+    let ycbcr = decoder.decode().map_err(|e| bad(&e))?;
+    if ycbcr.len() < w * h * 3 {
+        return Err(bad(&"the decoder gave fewer pixels than the frame's size"));
+    }
+    let (width, height) = (w as u32, h as u32);
+    let mut planes = vec![0u8; frame_bytes(PixelFormat::I420(JPEG_YUV), width, height)];
+    crate::yuv::ycbcr_to_i420(&ycbcr, w, h, &mut planes);
+    Ok(Frame::i420(width, height, planes, JPEG_YUV))
+}
+
+/// One MJPEG frame to RGBA through the `image` crate (the way every MJPEG frame went before
+/// the I420 path; kept for JPEGs that are not Y'CbCr).
+pub fn decode_mjpeg_rgba(bytes: &[u8]) -> Result<Frame> {
     let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
         .map_err(|e| Error::Camera(format!("bad MJPEG frame: {e}")))?;
     if img.width() == 0 || img.height() == 0 {
@@ -462,25 +531,25 @@ impl CameraSource {
         std::thread::Builder::new()
             .name("camera-grab".into())
             .spawn(move || {
-                let (mut camera, format, info, label) = match start_camera(&selector, size, fps) {
+                let mut started = match start_camera(&selector, size, fps) {
                     Ok(started) => started,
                     Err(e) => {
                         let _ = init_tx.send(Err(e));
                         return;
                     }
                 };
-                if init_tx.send(Ok((info, label.clone()))).is_err() {
+                if init_tx.send(Ok((started.info.clone(), started.label.clone()))).is_err() {
                     return;
                 }
                 let (mut streaming, mut skipped) = (false, 0);
                 while req_rx.recv().is_ok() {
-                    let grabbed = grab(&mut camera, format, &label, streaming, &mut skipped);
+                    let grabbed = grab(&mut started, streaming, &mut skipped);
                     streaming = true;
                     if frame_tx.send(grabbed).is_err() {
                         break;
                     }
                 }
-                let _ = camera.stop_stream();
+                let _ = started.camera.stop_stream();
             })
             .map_err(|e| Error::Camera(format!("cannot start the camera's grab thread: {e}")))?;
         let (info, label) = init_rx
@@ -600,15 +669,21 @@ fn find_by_name(name: &str) -> Result<u32> {
     )))
 }
 
+/// A camera streaming in the mode chosen for it.
+struct Started {
+    camera: Camera,
+    format: FormatSpec,
+    /// What the driver says its YUYV means (MJPEG is JFIF's full-range BT.601 whatever it says).
+    yuv: Yuv,
+    info: StreamInfo,
+    label: String,
+}
+
 /// Opens the camera and sets the chosen mode with V4L2 directly, then hands the device to
 /// nokhwa already in that mode. nokhwa reads the device's current format before it changes
 /// anything and gives up on formats it does not know (a camera left in another program's
 /// mode), so it must find the device in a mode it knows.
-fn start_camera(
-    selector: &CameraSelector,
-    size: Option<(u32, u32)>,
-    fps: Option<u32>,
-) -> Result<(Camera, FormatSpec, StreamInfo, String)> {
+fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option<u32>) -> Result<Started> {
     let index = match selector {
         CameraSelector::Index(i) => *i,
         CameraSelector::Name(name) => find_by_name(name)?,
@@ -640,7 +715,7 @@ fn start_camera(
         .ok_or_else(|| Error::Camera(format!("{label}: {format} cannot be captured")))?;
     // What the camera delivers: the driver keeps its nearest frame interval, a capture card
     // its input's, whatever rate is asked.
-    let rate = set_mode(&device, format, &label, &available)?;
+    let (rate, yuv) = set_mode(&device, format, &label, &available)?;
     let format = FormatSpec {
         fps: (rate.fps().round() as u32).max(1),
         rate,
@@ -677,14 +752,20 @@ fn start_camera(
         frames: None,
         description,
     };
-    Ok((camera, format, info, label))
+    Ok(Started {
+        camera,
+        format,
+        yuv,
+        info,
+        label,
+    })
 }
 
 /// Sets `format` on the device, or says why it refused (busy, or another mode set: a driver
 /// may list a size range wider than its current input allows, a capture card's scaler).
 /// Returns the rate the device then delivers (its frame interval's), which may not be the one
-/// asked for.
-fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[FormatSpec]) -> Result<Rate> {
+/// asked for, and the Y'CbCr encoding it reports for the format ([`driver_yuv`]).
+fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[FormatSpec]) -> Result<(Rate, Yuv)> {
     let rejected = |why: String| {
         Error::Camera(format!(
             "{label} rejected {format} ({why}): choose another mode with --size and --fps; {}",
@@ -711,11 +792,12 @@ fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[
     // 1000/25000 s, NTSC at 1001/30000 s) still delivers frames, at the rate it reports. The
     // vendored nokhwa layer (vendor/nokhwa-bindings-linux) opens such cameras.
     let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(format.fps));
-    Ok(device
+    let rate = device
         .params()
         .ok()
         .and_then(|p| interval_rate(p.interval))
-        .map_or(format.rate, |(_, rate)| rate))
+        .map_or(format.rate, |(_, rate)| rate);
+    Ok((rate, driver_yuv(&set)))
 }
 
 /// One frame and the moment it came off the driver (before decoding). The first one starts
@@ -723,13 +805,14 @@ fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[
 /// so there, and that is not a lost camera. A frame that does not decode (a torn MJPEG frame:
 /// a USB glitch, a loopback webcam's feeder stopped mid-write) is skipped, the first one said
 /// on stderr; only `BAD_FRAMES` in a row stop the run.
-fn grab(
-    camera: &mut Camera,
-    format: FormatSpec,
-    label: &str,
-    streaming: bool,
-    skipped: &mut u64,
-) -> (Result<Frame>, Instant) {
+fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Frame>, Instant) {
+    let Started {
+        camera,
+        format,
+        yuv,
+        label,
+        ..
+    } = started;
     let mut bad = 0;
     loop {
         let buffer = match camera.frame() {
@@ -744,7 +827,7 @@ fn grab(
         let res = buffer.resolution();
         let frame = match format.fourcc {
             FourCc::Mjpeg => decode_mjpeg(buffer.buffer()),
-            _ => decode_yuyv(buffer.buffer(), res.width(), res.height()),
+            _ => decode_yuyv_as(buffer.buffer(), res.width(), res.height(), *yuv),
         };
         match frame {
             Err(e) if bad + 1 < BAD_FRAMES => {

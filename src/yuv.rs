@@ -265,54 +265,6 @@ pub fn yuyv_to_i420(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
     }
 }
 
-/// Interleaved Y'CbCr 4:4:4 (3 bytes a pixel, as a JPEG decoder gives it without colour
-/// conversion) -> I420 planes back to back: luma copied, chroma the rounded mean of each 2x2
-/// block (odd edges pair with themselves). `out` must hold `i420_sizes` bytes.
-pub fn ycbcr_to_i420(ycbcr: &[u8], width: usize, height: usize, out: &mut [u8]) {
-    let (ylen, clen) = i420_sizes(width, height);
-    assert!(ycbcr.len() >= width * height * 3 && out.len() >= ylen + 2 * clen);
-    let stride = width * 3;
-    let cw = width.div_ceil(2);
-    let (luma, chroma) = out.split_at_mut(ylen);
-    let (u, v) = chroma.split_at_mut(clen);
-    for (row, yrow) in ycbcr
-        .chunks_exact(stride)
-        .zip(luma.chunks_exact_mut(width))
-        .take(height)
-    {
-        for (p, y) in row.chunks_exact(3).zip(yrow.iter_mut()) {
-            *y = p[0];
-        }
-    }
-    for (cy, (urow, vrow)) in u
-        .chunks_exact_mut(cw)
-        .zip(v.chunks_exact_mut(cw))
-        .take(height.div_ceil(2))
-        .enumerate()
-    {
-        let top = &ycbcr[cy * 2 * stride..][..stride];
-        let bottom = if cy * 2 + 1 < height {
-            &ycbcr[(cy * 2 + 1) * stride..][..stride]
-        } else {
-            top
-        };
-        for (((t, b), cu), cv) in top
-            .chunks_exact(6)
-            .zip(bottom.chunks_exact(6))
-            .zip(urow.iter_mut())
-            .zip(vrow.iter_mut())
-        {
-            *cu = ((t[1] as u16 + t[4] as u16 + b[1] as u16 + b[4] as u16 + 2) >> 2) as u8;
-            *cv = ((t[2] as u16 + t[5] as u16 + b[2] as u16 + b[5] as u16 + 2) >> 2) as u8;
-        }
-        if width % 2 == 1 {
-            let i = stride - 3;
-            urow[cw - 1] = ((top[i + 1] as u16 + bottom[i + 1] as u16 + 1) >> 1) as u8;
-            vrow[cw - 1] = ((top[i + 2] as u16 + bottom[i + 2] as u16 + 1) >> 1) as u8;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,20 +286,5 @@ mod tests {
         assert_eq!(&out[9..13], &[101, 51, 120, 70]);
         // V rounds half up: (200+203)/2 = 201.5 -> 202.
         assert_eq!(&out[13..], &[202, 61, 220, 80]);
-    }
-
-    #[test]
-    fn ycbcr_repacks_to_i420_with_chroma_averaged_over_2x2_blocks() {
-        // 3x2: pixels (Y, Cb, Cr).
-        let ycbcr = [
-            1, 10, 100, 2, 12, 102, 3, 50, 150, //
-            4, 14, 104, 5, 16, 106, 6, 51, 151,
-        ];
-        let (ylen, clen) = i420_sizes(3, 2);
-        let mut out = vec![0; ylen + 2 * clen];
-        ycbcr_to_i420(&ycbcr, 3, 2, &mut out);
-        assert_eq!(&out[..6], &[1, 2, 3, 4, 5, 6]);
-        assert_eq!(&out[6..8], &[13, 51]);
-        assert_eq!(&out[8..], &[103, 151]);
     }
 }

@@ -1,7 +1,8 @@
-//! Camera frames without a camera: YUYV and MJPEG bytes made by ffmpeg from real footage
-//! (assets/bench/handheld.mp4), decoded the way the grab thread decodes them (I420 for the
-//! tiler's Y'CbCr path) and the way it did before (RGBA on the CPU), tiled on the GPU
-//! (lavapipe in CI): the tile colours must agree as closely as the video path's do.
+//! Camera frames without a camera: YUYV bytes made by ffmpeg from real footage
+//! (assets/bench/handheld.mp4), repacked the way the grab thread does (I420 for the tiler's
+//! Y'CbCr path) and converted the way it did before (RGBA on the CPU), tiled on the GPU
+//! (lavapipe in CI): the tile colours must agree as closely as the video path's do. MJPEG
+//! stays RGBA (see `timings_camera_conversion_old_vs_new` for the ways measured).
 
 // Functions stay short (clippy.toml: too-many-lines-threshold).
 #![warn(clippy::too_many_lines)]
@@ -11,8 +12,8 @@ use std::sync::{Arc, OnceLock};
 
 use emojicam::frame::{Matrix, PixelFormat, Yuv};
 use emojicam::gpu::{AdapterPreference, GpuContext, Tiler, Tiles};
-use emojicam::source::camera::{decode_mjpeg, decode_mjpeg_rgba, decode_yuyv, decode_yuyv_as};
-use emojicam::{Error, Frame};
+use emojicam::source::camera::{decode_mjpeg, decode_yuyv, decode_yuyv_as};
+use emojicam::Frame;
 
 const CLIP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.mp4");
 
@@ -145,26 +146,6 @@ fn yuyv_as_i420_tiles_like_the_rgba_conversion() {
 }
 
 #[test]
-fn mjpeg_as_i420_tiles_like_the_rgba_decode() {
-    let (w, h) = (320, 180);
-    for pix_fmt in ["yuvj420p", "yuvj422p"] {
-        for (i, jpeg) in mjpeg_frames(w, h, 2, pix_fmt).iter().enumerate() {
-            let new = decode_mjpeg(jpeg).unwrap();
-            assert_eq!((new.width, new.height), (w, h));
-            assert_eq!(
-                new.format,
-                PixelFormat::I420(Yuv {
-                    matrix: Matrix::Bt601,
-                    full_range: true
-                })
-            );
-            let what = format!("MJPEG {pix_fmt} {w}x{h} frame {i}");
-            assert_same_tiles(&new, &decode_mjpeg_rgba(jpeg).unwrap(), &what);
-        }
-    }
-}
-
-#[test]
 fn a_mirrored_camera_frame_is_the_mirror_image() {
     let (w, h) = (320, 180);
     let bytes = &yuyv_frames(w, h, 1)[0];
@@ -214,37 +195,192 @@ fn full_range(matrix: Matrix) -> Yuv {
     }
 }
 
+/// The `image` crate's JPEG decoder (zune-jpeg) asked for Y'CbCr instead of RGB, then
+/// repacked to I420 (chroma averaged over 2x2 blocks): one way weighed for MJPEG.
+fn zune_i420(jpeg: &[u8]) -> Frame {
+    use zune_core::colorspace::ColorSpace;
+    let options = zune_core::options::DecoderOptions::default()
+        .set_strict_mode(false)
+        .jpeg_set_out_colorspace(ColorSpace::YCbCr);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(zune_core::bytestream::ZCursor::new(jpeg), options);
+    let ycbcr = decoder.decode().unwrap();
+    let (w, h) = decoder.dimensions().unwrap();
+    let cw = w.div_ceil(2);
+    let mut planes = vec![0u8; w * h + 2 * cw * h.div_ceil(2)];
+    let (luma, chroma) = planes.split_at_mut(w * h);
+    let (u, v) = chroma.split_at_mut(cw * h.div_ceil(2));
+    for (y, p) in luma.iter_mut().zip(ycbcr.chunks_exact(3)) {
+        *y = p[0];
+    }
+    for cy in 0..h.div_ceil(2) {
+        let top = &ycbcr[cy * 2 * w * 3..][..w * 3];
+        let bottom = &ycbcr[(cy * 2 + 1).min(h - 1) * w * 3..][..w * 3];
+        for (cx, (t, b)) in top.chunks_exact(6).zip(bottom.chunks_exact(6)).enumerate() {
+            let mean = |c: usize| ((t[c] as u16 + t[c + 3] as u16 + b[c] as u16 + b[c + 3] as u16 + 2) >> 2) as u8;
+            u[cy * cw + cx] = mean(1);
+            v[cy * cw + cx] = mean(2);
+        }
+    }
+    let yuv = Yuv {
+        matrix: Matrix::Bt601,
+        full_range: true,
+    };
+    Frame::i420(w as u32, h as u32, planes, yuv)
+}
+
+/// GStreamer's jpegdec (libjpeg-turbo) to I420: the other way weighed for MJPEG.
+struct JpegDec {
+    pipeline: gstreamer::Pipeline,
+    src: gstreamer_app::AppSrc,
+    sink: gstreamer_app::AppSink,
+}
+
+impl JpegDec {
+    fn new() -> Self {
+        use gstreamer::prelude::*;
+        gstreamer::init().unwrap();
+        let launch = "appsrc name=src caps=image/jpeg ! jpegdec ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false";
+        let pipeline = gstreamer::parse::launch(launch)
+            .unwrap()
+            .downcast::<gstreamer::Pipeline>()
+            .unwrap();
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gstreamer_app::AppSrc>()
+            .unwrap();
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gstreamer_app::AppSink>()
+            .unwrap();
+        pipeline.set_state(gstreamer::State::Playing).unwrap();
+        Self { pipeline, src, sink }
+    }
+
+    /// One JPEG to a packed I420 frame (what the grab thread would hand on).
+    fn decode(&self, jpeg: &[u8]) -> Frame {
+        self.src
+            .push_buffer(gstreamer::Buffer::from_slice(jpeg.to_vec()))
+            .unwrap();
+        let sample = self.sink.pull_sample().unwrap();
+        let info = gstreamer_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        let frame = gstreamer_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer().unwrap(), &info).unwrap();
+        let (w, h) = (info.width() as usize, info.height() as usize);
+        let mut data = Vec::with_capacity(w * h * 3 / 2 + 4);
+        for (p, (cols, rows)) in [(w, h), (w.div_ceil(2), h.div_ceil(2)), (w.div_ceil(2), h.div_ceil(2))]
+            .into_iter()
+            .enumerate()
+        {
+            let plane = frame.plane_data(p as u32).unwrap();
+            let stride = info.stride()[p] as usize;
+            for r in 0..rows {
+                data.extend_from_slice(&plane[r * stride..][..cols]);
+            }
+        }
+        let yuv = Yuv {
+            matrix: Matrix::Bt601,
+            full_range: true,
+        };
+        Frame::i420(w as u32, h as u32, data, yuv)
+    }
+}
+
+impl Drop for JpegDec {
+    fn drop(&mut self) {
+        use gstreamer::prelude::*;
+        let _ = self.pipeline.set_state(gstreamer::State::Null);
+    }
+}
+
+/// CPU seconds this process has used (every thread: jpegdec decodes on GStreamer's).
+fn cpu_seconds() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which `t` is.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0);
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+type Decode<'a> = Box<dyn Fn(&[u8]) -> Frame + 'a>;
+
+/// Per-frame CPU time of the capture thread's conversion, the old way and the new, at the
+/// sizes webcams send, taking turns over several rounds (README Performance):
+/// `cargo test --release --test camera_frames timings -- --ignored --nocapture --test-threads=1`.
 #[test]
-fn torn_and_foreign_jpegs_are_errors_or_rgba_never_panics() {
-    let jpeg = &mjpeg_frames(320, 180, 1, "yuvj422p")[0];
-    assert!(matches!(decode_mjpeg(b"not a jpeg"), Err(Error::Camera(_))));
-    assert!(matches!(decode_mjpeg(&jpeg[..100]), Err(Error::Camera(_))));
-    assert!(matches!(decode_mjpeg(&[]), Err(Error::Camera(_))));
-    // A frame torn mid-data: the decoder used before (the same one, as lenient) decides alike.
-    for cut in [jpeg.len() / 2, jpeg.len() - 10] {
-        let (new, old) = (decode_mjpeg(&jpeg[..cut]), decode_mjpeg_rgba(&jpeg[..cut]));
-        let said = |r: &Result<Frame, Error>| r.as_ref().map(|f| f.width).map_err(ToString::to_string);
-        assert_eq!(
-            new.is_ok(),
-            old.is_ok(),
-            "cut at {cut}: {:?} vs {:?}",
-            said(&new),
-            said(&old)
-        );
+#[ignore]
+fn timings_camera_conversion_old_vs_new() {
+    use std::time::Instant;
+    const ROUNDS: usize = 7;
+    const PER_TURN: usize = 4;
+    let jpegdec = JpegDec::new();
+    eprintln!("load average before: {}", load());
+    for (w, h) in [(640u32, 480u32), (1280, 720), (1920, 1080)] {
+        let yuyv = yuyv_frames(w, h, PER_TURN as u32);
+        let jpeg420 = mjpeg_frames(w, h, PER_TURN as u32, "yuvj420p");
+        let jpeg422 = mjpeg_frames(w, h, PER_TURN as u32, "yuvj422p");
+        let ways: Vec<(String, &Vec<Vec<u8>>, Decode)> = vec![
+            ("YUYV -> RGBA (old)".into(), &yuyv, Box::new(|b| yuyv_rgba(b, w, h))),
+            (
+                "YUYV -> I420 (new)".into(),
+                &yuyv,
+                Box::new(|b| decode_yuyv(b, w, h).unwrap()),
+            ),
+            (
+                "MJPEG 4:2:0 image RGBA (kept)".into(),
+                &jpeg420,
+                Box::new(|b| decode_mjpeg(b).unwrap()),
+            ),
+            ("MJPEG 4:2:0 zune Y'CbCr -> I420".into(), &jpeg420, Box::new(zune_i420)),
+            (
+                "MJPEG 4:2:0 jpegdec I420".into(),
+                &jpeg420,
+                Box::new(|b| jpegdec.decode(b)),
+            ),
+            (
+                "MJPEG 4:2:2 image RGBA (kept)".into(),
+                &jpeg422,
+                Box::new(|b| decode_mjpeg(b).unwrap()),
+            ),
+            ("MJPEG 4:2:2 zune Y'CbCr -> I420".into(), &jpeg422, Box::new(zune_i420)),
+            (
+                "MJPEG 4:2:2 jpegdec I420".into(),
+                &jpeg422,
+                Box::new(|b| jpegdec.decode(b)),
+            ),
+        ];
+        let mut cpu = vec![Vec::new(); ways.len()];
+        let mut wall = vec![Vec::new(); ways.len()];
+        for round in 0..=ROUNDS {
+            for (i, (_, frames, decode)) in ways.iter().enumerate() {
+                let (c0, t0) = (cpu_seconds(), Instant::now());
+                for f in frames.iter() {
+                    std::hint::black_box(decode(f));
+                }
+                // Round 0 warms caches and the decoder up: not counted.
+                if round > 0 {
+                    cpu[i].push((cpu_seconds() - c0) * 1e3 / PER_TURN as f64);
+                    wall[i].push(t0.elapsed().as_secs_f64() * 1e3 / PER_TURN as f64);
+                }
+            }
+        }
+        for (i, (name, _, _)) in ways.iter().enumerate() {
+            cpu[i].sort_by(f64::total_cmp);
+            wall[i].sort_by(f64::total_cmp);
+            eprintln!(
+                "{w}x{h} {name}: CPU median {:.2} ms/frame (min {:.2}), wall median {:.2} ms",
+                cpu[i][ROUNDS / 2],
+                cpu[i][0],
+                wall[i][ROUNDS / 2]
+            );
+        }
     }
-    // Noise in the entropy-coded data.
-    let mut noisy = jpeg.clone();
-    for i in (jpeg.len() / 3..jpeg.len() - 2).step_by(97) {
-        noisy[i] = noisy[i].wrapping_mul(31).wrapping_add(7);
-    }
-    let _ = decode_mjpeg(&noisy);
-    // A greyscale JPEG (not a webcam's, but a JPEG): decoded as RGBA.
-    let mut grey = Vec::new();
-    image::DynamicImage::ImageLuma8(image::GrayImage::from_fn(64, 32, |x, y| {
-        image::Luma([(x * 4 + y) as u8])
-    }))
-    .write_to(&mut std::io::Cursor::new(&mut grey), image::ImageFormat::Jpeg)
-    .unwrap();
-    let f = decode_mjpeg(&grey).unwrap();
-    assert_eq!((f.format, f.width, f.height), (PixelFormat::Rgba, 64, 32));
+    eprintln!("load average after: {}", load());
 }

@@ -1,8 +1,8 @@
-//! Camera frames without a camera: YUYV bytes made by ffmpeg from real footage
-//! (assets/bench/handheld.mp4), repacked the way the grab thread does (I420 for the tiler's
-//! Y'CbCr path) and converted the way it did before (RGBA on the CPU), tiled on the GPU
-//! (lavapipe in CI): the tile colours must agree as closely as the video path's do. MJPEG
-//! stays RGBA (see `timings_camera_conversion_old_vs_new` for the ways measured).
+//! Camera frames without a camera: YUYV and MJPEG bytes made by ffmpeg from real footage
+//! (assets/bench/handheld.mp4), decoded the way the grab thread decodes them (I420 for the
+//! tiler's Y'CbCr path: YUYV repacked, MJPEG through GStreamer's jpegdec) and the way it did
+//! before (RGBA on the CPU), tiled on the GPU (lavapipe in CI): the tile colours must agree as
+//! closely as the video path's do.
 
 // Functions stay short (clippy.toml: too-many-lines-threshold).
 #![warn(clippy::too_many_lines)]
@@ -12,8 +12,8 @@ use std::sync::{Arc, OnceLock};
 
 use emojicam::frame::{Matrix, PixelFormat, Yuv};
 use emojicam::gpu::{AdapterPreference, GpuContext, Tiler, Tiles};
-use emojicam::source::camera::{decode_mjpeg, decode_yuyv, decode_yuyv_as};
-use emojicam::Frame;
+use emojicam::source::camera::{decode_mjpeg, decode_yuyv, decode_yuyv_as, MjpegDecoder};
+use emojicam::{Error, Frame};
 
 const CLIP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.mp4");
 
@@ -146,6 +146,59 @@ fn yuyv_as_i420_tiles_like_the_rgba_conversion() {
 }
 
 #[test]
+fn mjpeg_through_jpegdec_tiles_like_the_rgba_decode() {
+    let (w, h) = (320, 180);
+    let mut decoder = MjpegDecoder::new().expect("GStreamer's jpegdec (gstreamer1.0-plugins-good)");
+    for pix_fmt in ["yuvj420p", "yuvj422p"] {
+        for (i, jpeg) in mjpeg_frames(w, h, 2, pix_fmt).iter().enumerate() {
+            let new = decoder.decode(jpeg).unwrap();
+            assert_eq!((new.width, new.height), (w, h));
+            let PixelFormat::I420(yuv) = new.format else {
+                panic!("{:?}", new.format)
+            };
+            assert!(yuv.full_range, "{yuv:?}");
+            let what = format!("MJPEG {pix_fmt} {w}x{h} frame {i}");
+            assert_same_tiles(&new, &decode_mjpeg(jpeg).unwrap(), &what);
+        }
+    }
+}
+
+#[test]
+fn bad_jpegs_are_errors_and_the_next_frame_still_decodes() {
+    let frames = mjpeg_frames(320, 180, 2, "yuvj422p");
+    let (jpeg, next) = (&frames[0], &frames[1]);
+    let mut decoder = MjpegDecoder::new().expect("GStreamer's jpegdec");
+    let want = decoder.decode(next).unwrap();
+    let mut noisy = jpeg.clone();
+    for i in (jpeg.len() / 3..jpeg.len() - 2).step_by(97) {
+        noisy[i] = noisy[i].wrapping_mul(31).wrapping_add(7);
+    }
+    let mut header_only = jpeg[..600.min(jpeg.len() / 2)].to_vec();
+    header_only.extend_from_slice(&[0xff, 0xd9]);
+    let cases: [(&str, &[u8]); 6] = [
+        ("not a JPEG", b"not a jpeg"),
+        ("empty", &[]),
+        ("its first 100 bytes", &jpeg[..100]),
+        ("headers then its end", &header_only),
+        ("torn in the middle", &jpeg[..jpeg.len() / 2]),
+        ("noise in its data", &noisy),
+    ];
+    for (what, bytes) in cases {
+        match decoder.decode(bytes) {
+            Err(Error::Camera(e)) => assert!(e.starts_with("bad MJPEG frame"), "{what}: {e}"),
+            Err(e) => panic!("{what}: {e}"),
+            // libjpeg-turbo fills in what is missing of a torn frame (as a webcam's own driver
+            // would show it): a picture of the right size, not an error.
+            Ok(f) => assert_eq!((f.width, f.height), (320, 180), "{what}"),
+        }
+        // Whatever the frame did, the next one is itself, not a leftover.
+        let got = decoder.decode(next).unwrap();
+        assert_eq!(got, want, "after {what}");
+    }
+    assert!(decode_mjpeg(b"not a jpeg").is_err());
+}
+
+#[test]
 fn a_mirrored_camera_frame_is_the_mirror_image() {
     let (w, h) = (320, 180);
     let bytes = &yuyv_frames(w, h, 1)[0];
@@ -228,71 +281,6 @@ fn zune_i420(jpeg: &[u8]) -> Frame {
     Frame::i420(w as u32, h as u32, planes, yuv)
 }
 
-/// GStreamer's jpegdec (libjpeg-turbo) to I420: the other way weighed for MJPEG.
-struct JpegDec {
-    pipeline: gstreamer::Pipeline,
-    src: gstreamer_app::AppSrc,
-    sink: gstreamer_app::AppSink,
-}
-
-impl JpegDec {
-    fn new() -> Self {
-        use gstreamer::prelude::*;
-        gstreamer::init().unwrap();
-        let launch = "appsrc name=src caps=image/jpeg ! jpegdec ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false";
-        let pipeline = gstreamer::parse::launch(launch)
-            .unwrap()
-            .downcast::<gstreamer::Pipeline>()
-            .unwrap();
-        let src = pipeline
-            .by_name("src")
-            .unwrap()
-            .downcast::<gstreamer_app::AppSrc>()
-            .unwrap();
-        let sink = pipeline
-            .by_name("sink")
-            .unwrap()
-            .downcast::<gstreamer_app::AppSink>()
-            .unwrap();
-        pipeline.set_state(gstreamer::State::Playing).unwrap();
-        Self { pipeline, src, sink }
-    }
-
-    /// One JPEG to a packed I420 frame (what the grab thread would hand on).
-    fn decode(&self, jpeg: &[u8]) -> Frame {
-        self.src
-            .push_buffer(gstreamer::Buffer::from_slice(jpeg.to_vec()))
-            .unwrap();
-        let sample = self.sink.pull_sample().unwrap();
-        let info = gstreamer_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-        let frame = gstreamer_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer().unwrap(), &info).unwrap();
-        let (w, h) = (info.width() as usize, info.height() as usize);
-        let mut data = Vec::with_capacity(w * h * 3 / 2 + 4);
-        for (p, (cols, rows)) in [(w, h), (w.div_ceil(2), h.div_ceil(2)), (w.div_ceil(2), h.div_ceil(2))]
-            .into_iter()
-            .enumerate()
-        {
-            let plane = frame.plane_data(p as u32).unwrap();
-            let stride = info.stride()[p] as usize;
-            for r in 0..rows {
-                data.extend_from_slice(&plane[r * stride..][..cols]);
-            }
-        }
-        let yuv = Yuv {
-            matrix: Matrix::Bt601,
-            full_range: true,
-        };
-        Frame::i420(w as u32, h as u32, data, yuv)
-    }
-}
-
-impl Drop for JpegDec {
-    fn drop(&mut self) {
-        use gstreamer::prelude::*;
-        let _ = self.pipeline.set_state(gstreamer::State::Null);
-    }
-}
-
 /// CPU seconds this process has used (every thread: jpegdec decodes on GStreamer's).
 fn cpu_seconds() -> f64 {
     let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -320,7 +308,8 @@ fn timings_camera_conversion_old_vs_new() {
     use std::time::Instant;
     const ROUNDS: usize = 7;
     const PER_TURN: usize = 4;
-    let jpegdec = JpegDec::new();
+    let mut jpegdec = MjpegDecoder::new().expect("GStreamer's jpegdec");
+    let jpegdec = std::cell::RefCell::new(&mut jpegdec);
     eprintln!("load average before: {}", load());
     for (w, h) in [(640u32, 480u32), (1280, 720), (1920, 1080)] {
         let yuyv = yuyv_frames(w, h, PER_TURN as u32);
@@ -334,26 +323,26 @@ fn timings_camera_conversion_old_vs_new() {
                 Box::new(|b| decode_yuyv(b, w, h).unwrap()),
             ),
             (
-                "MJPEG 4:2:0 image RGBA (kept)".into(),
+                "MJPEG 4:2:0 image RGBA (old)".into(),
                 &jpeg420,
                 Box::new(|b| decode_mjpeg(b).unwrap()),
             ),
             ("MJPEG 4:2:0 zune Y'CbCr -> I420".into(), &jpeg420, Box::new(zune_i420)),
             (
-                "MJPEG 4:2:0 jpegdec I420".into(),
+                "MJPEG 4:2:0 jpegdec I420 (new)".into(),
                 &jpeg420,
-                Box::new(|b| jpegdec.decode(b)),
+                Box::new(|b| jpegdec.borrow_mut().decode(b).unwrap()),
             ),
             (
-                "MJPEG 4:2:2 image RGBA (kept)".into(),
+                "MJPEG 4:2:2 image RGBA (old)".into(),
                 &jpeg422,
                 Box::new(|b| decode_mjpeg(b).unwrap()),
             ),
             ("MJPEG 4:2:2 zune Y'CbCr -> I420".into(), &jpeg422, Box::new(zune_i420)),
             (
-                "MJPEG 4:2:2 jpegdec I420".into(),
+                "MJPEG 4:2:2 jpegdec I420 (new)".into(),
                 &jpeg422,
-                Box::new(|b| jpegdec.decode(b)),
+                Box::new(|b| jpegdec.borrow_mut().decode(b).unwrap()),
             ),
         ];
         let mut cpu = vec![Vec::new(); ways.len()];

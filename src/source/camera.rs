@@ -478,8 +478,8 @@ pub fn decode_mjpeg(bytes: &[u8]) -> Result<Frame> {
 const JPEGDEC_WAIT: Duration = Duration::from_secs(2);
 
 /// MJPEG frames decoded by GStreamer's jpegdec (libjpeg-turbo) straight to I420 planes, with
-/// no RGB conversion on the CPU: 0.6-0.7x the CPU time of decoding to RGBA with the `image`
-/// crate (1280x720: 1.5-1.8 vs 2.4-2.5 ms a frame; tests/camera_frames.rs `timings`). The
+/// no RGB conversion on the CPU: 0.53-0.73x the CPU time of decoding to RGBA with the `image`
+/// crate (640x480 to 1920x1080; tests/camera_frames.rs `timings`, README Performance). The
 /// frame goes in through an appsrc and comes out of an appsink on the grab thread; a frame
 /// jpegdec rejects (it says so on the bus and drops it) is an error, which the grab loop
 /// counts as a skipped frame.

@@ -215,3 +215,76 @@ pub fn yuyv_to_rgba(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
         }
     }
 }
+
+/// Packed YUYV 4:2:2 -> I420 planes back to back (Y, then U, then V, rows packed, as
+/// [`crate::frame::PixelFormat::I420`] lays them out): luma copied, each chroma sample the
+/// rounded mean of the two rows' samples (an odd last row pairs with itself). Integer copies
+/// and adds only: the colour maths is left to the tiler's shader. `out` must hold
+/// `i420_sizes` bytes (Y + 2 x chroma).
+pub fn yuyv_to_i420(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
+    let (ylen, clen) = i420_sizes(width, height);
+    assert!(yuyv.len() >= yuyv_len(width, height) && out.len() >= ylen + 2 * clen);
+    let in_stride = width.div_ceil(2) * 4;
+    let cw = width.div_ceil(2);
+    let (luma, chroma) = out.split_at_mut(ylen);
+    let (u, v) = chroma.split_at_mut(clen);
+    for (row, yrow) in yuyv
+        .chunks_exact(in_stride)
+        .zip(luma.chunks_exact_mut(width))
+        .take(height)
+    {
+        for (q, y) in row.chunks_exact(4).zip(yrow.chunks_exact_mut(2)) {
+            y[0] = q[0];
+            y[1] = q[2];
+        }
+        if width % 2 == 1 {
+            yrow[width - 1] = row[in_stride - 4];
+        }
+    }
+    for (cy, (urow, vrow)) in u
+        .chunks_exact_mut(cw)
+        .zip(v.chunks_exact_mut(cw))
+        .take(height.div_ceil(2))
+        .enumerate()
+    {
+        let top = &yuyv[cy * 2 * in_stride..][..in_stride];
+        let bottom = if cy * 2 + 1 < height {
+            &yuyv[(cy * 2 + 1) * in_stride..][..in_stride]
+        } else {
+            top
+        };
+        for (((t, b), cu), cv) in top
+            .chunks_exact(4)
+            .zip(bottom.chunks_exact(4))
+            .zip(urow.iter_mut())
+            .zip(vrow.iter_mut())
+        {
+            *cu = ((t[1] as u16 + b[1] as u16 + 1) >> 1) as u8;
+            *cv = ((t[3] as u16 + b[3] as u16 + 1) >> 1) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuyv_repacks_to_i420_with_chroma_averaged_over_row_pairs() {
+        // 3x3 (odd both ways): each row is two quads, the second's Y1 is padding.
+        let rows: [[u8; 8]; 3] = [
+            [10, 100, 11, 200, 12, 50, 99, 60],
+            [20, 102, 21, 203, 22, 52, 99, 61],
+            [30, 120, 31, 220, 32, 70, 99, 80],
+        ];
+        let yuyv: Vec<u8> = rows.concat();
+        let (ylen, clen) = i420_sizes(3, 3);
+        let mut out = vec![0; ylen + 2 * clen];
+        yuyv_to_i420(&yuyv, 3, 3, &mut out);
+        assert_eq!(&out[..9], &[10, 11, 12, 20, 21, 22, 30, 31, 32]);
+        // U: (100+102)/2, (50+52)/2; the odd last row pairs with itself.
+        assert_eq!(&out[9..13], &[101, 51, 120, 70]);
+        // V rounds half up: (200+203)/2 = 201.5 -> 202.
+        assert_eq!(&out[13..], &[202, 61, 220, 80]);
+    }
+}

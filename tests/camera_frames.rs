@@ -1,0 +1,375 @@
+//! Camera frames without a camera: YUYV and MJPEG bytes made by ffmpeg from real footage
+//! (assets/bench/handheld.mp4), decoded the way the grab thread decodes them (I420 for the
+//! tiler's Y'CbCr path: YUYV repacked, MJPEG through GStreamer's jpegdec) and the way it did
+//! before (RGBA on the CPU), tiled on the GPU (lavapipe in CI): the tile colours must agree as
+//! closely as the video path's do.
+
+// Functions stay short (clippy.toml: too-many-lines-threshold).
+#![warn(clippy::too_many_lines)]
+
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use emojicam::frame::{Matrix, PixelFormat, Yuv};
+use emojicam::gpu::{AdapterPreference, GpuContext, Tiler, Tiles};
+use emojicam::source::camera::{decode_mjpeg, decode_yuyv, decode_yuyv_as, MjpegDecoder};
+use emojicam::{Error, Frame};
+
+const CLIP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.mp4");
+
+fn ctx() -> Arc<GpuContext> {
+    static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("xdg-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        Arc::new(GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)"))
+    })
+    .clone()
+}
+
+/// `frames` frames of the clip scaled to `w`x`h`, as ffmpeg writes them with `args` (its
+/// output on stdout).
+fn ffmpeg(w: u32, h: u32, frames: u32, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", CLIP, "-vf"])
+        .arg(format!("scale={w}:{h}"))
+        .args(["-frames:v", &frames.to_string()])
+        .args(args)
+        .arg("-")
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// YUYV frames as a UVC webcam sends them (BT.601, limited range).
+fn yuyv_frames(w: u32, h: u32, frames: u32) -> Vec<Vec<u8>> {
+    let bytes = ffmpeg(w, h, frames, &["-pix_fmt", "yuyv422", "-f", "rawvideo"]);
+    let size = (w * h * 2) as usize;
+    assert_eq!(bytes.len(), size * frames as usize);
+    bytes.chunks_exact(size).map(<[u8]>::to_vec).collect()
+}
+
+/// MJPEG frames as a webcam sends them, `pix_fmt` yuvj420p or yuvj422p (both are common).
+fn mjpeg_frames(w: u32, h: u32, frames: u32, pix_fmt: &str) -> Vec<Vec<u8>> {
+    let stream = ffmpeg(
+        w,
+        h,
+        frames,
+        &["-pix_fmt", pix_fmt, "-c:v", "mjpeg", "-q:v", "4", "-f", "mjpeg"],
+    );
+    // Each JPEG ends with EOI (FF D9); entropy-coded data never holds that pair.
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..stream.len() {
+        if stream[i - 1] == 0xff && stream[i] == 0xd9 {
+            out.push(stream[start..=i].to_vec());
+            start = i + 1;
+        }
+    }
+    assert_eq!(out.len(), frames as usize);
+    out
+}
+
+/// The old YUYV path: every pixel converted to RGBA on the CPU.
+fn yuyv_rgba(bytes: &[u8], w: u32, h: u32) -> Frame {
+    let mut rgba = vec![0; (w * h * 4) as usize];
+    emojicam::yuv::yuyv_to_rgba(bytes, w as usize, h as usize, &mut rgba);
+    Frame::new(w, h, rgba)
+}
+
+/// PSNR in dB of two byte vectors of RGB triplets, the same less each channel's mean
+/// difference, and that difference (`a - b`).
+fn psnr(a: &[u8], b: &[u8]) -> (f64, f64, [f64; 3]) {
+    let db = |mse: f64| 10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10();
+    let n = a.len() as f64;
+    let mut bias = [0.0; 3];
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        bias[i % 3] += (x as f64 - y as f64) * 3.0 / n;
+    }
+    let (mut mse, mut left) = (0.0, 0.0);
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        let d = x as f64 - y as f64;
+        mse += d * d / n;
+        left += (d - bias[i % 3]).powi(2) / n;
+    }
+    (db(mse), db(left), bias)
+}
+
+/// Tiles both frames, with patches and with the quadrant means alone (the live path), and
+/// asserts the colours agree within the video path's tolerance (tests/gpu.rs,
+/// `i420_mosaic_matches_the_videoconvert_rgba_path`: 39 dB, 45 dB less the bias) and with no
+/// bias of a level or more.
+fn assert_same_tiles(new: &Frame, old: &Frame, what: &str) {
+    assert!(matches!(new.format, PixelFormat::I420(_)), "{what}: {:?}", new.format);
+    assert_eq!(old.format, PixelFormat::Rgba);
+    let (mut a, mut b) = (Tiles::default(), Tiles::default());
+    for keep in [true, false] {
+        let mut tiler = Tiler::new(ctx(), 10).unwrap();
+        tiler.keep_patches(keep);
+        tiler.tile(new, &mut a).unwrap();
+        tiler.tile(old, &mut b).unwrap();
+        let (x, y) = if keep {
+            (a.patches.clone(), b.patches.clone())
+        } else {
+            (a.means.concat(), b.means.concat())
+        };
+        assert!(!x.is_empty() && x.len() == y.len(), "{what}");
+        let (db, flat, bias) = psnr(&x, &y);
+        let kind = if keep { "patches" } else { "quadrant means" };
+        eprintln!("{what} {kind}: {db:.1} dB, {flat:.1} dB less the bias {bias:.2?}");
+        assert!(db >= 39.0 && flat >= 45.0, "{what} {kind}: {db:.1} dB, {flat:.1} dB");
+        assert!(bias.iter().all(|b| b.abs() < 1.0), "{what} {kind}: bias {bias:?}");
+    }
+}
+
+#[test]
+fn yuyv_as_i420_tiles_like_the_rgba_conversion() {
+    let (w, h) = (320, 180);
+    for (i, bytes) in yuyv_frames(w, h, 3).iter().enumerate() {
+        let new = decode_yuyv(bytes, w, h).unwrap();
+        assert_eq!(
+            new.format,
+            PixelFormat::I420(Yuv {
+                matrix: Matrix::Bt601,
+                full_range: false
+            })
+        );
+        assert_same_tiles(&new, &yuyv_rgba(bytes, w, h), &format!("YUYV {w}x{h} frame {i}"));
+    }
+}
+
+#[test]
+fn mjpeg_through_jpegdec_tiles_like_the_rgba_decode() {
+    let (w, h) = (320, 180);
+    let mut decoder = MjpegDecoder::new().expect("GStreamer's jpegdec (gstreamer1.0-plugins-good)");
+    for pix_fmt in ["yuvj420p", "yuvj422p"] {
+        for (i, jpeg) in mjpeg_frames(w, h, 2, pix_fmt).iter().enumerate() {
+            let new = decoder.decode(jpeg).unwrap();
+            assert_eq!((new.width, new.height), (w, h));
+            let PixelFormat::I420(yuv) = new.format else {
+                panic!("{:?}", new.format)
+            };
+            assert!(yuv.full_range, "{yuv:?}");
+            let what = format!("MJPEG {pix_fmt} {w}x{h} frame {i}");
+            assert_same_tiles(&new, &decode_mjpeg(jpeg).unwrap(), &what);
+        }
+    }
+}
+
+#[test]
+fn bad_jpegs_are_errors_and_the_next_frame_still_decodes() {
+    let frames = mjpeg_frames(320, 180, 2, "yuvj422p");
+    let (jpeg, next) = (&frames[0], &frames[1]);
+    let mut decoder = MjpegDecoder::new().expect("GStreamer's jpegdec");
+    let want = decoder.decode(next).unwrap();
+    let mut noisy = jpeg.clone();
+    for i in (jpeg.len() / 3..jpeg.len() - 2).step_by(97) {
+        noisy[i] = noisy[i].wrapping_mul(31).wrapping_add(7);
+    }
+    let mut header_only = jpeg[..600.min(jpeg.len() / 2)].to_vec();
+    header_only.extend_from_slice(&[0xff, 0xd9]);
+    let cases: [(&str, &[u8]); 6] = [
+        ("not a JPEG", b"not a jpeg"),
+        ("empty", &[]),
+        ("its first 100 bytes", &jpeg[..100]),
+        ("headers then its end", &header_only),
+        ("torn in the middle", &jpeg[..jpeg.len() / 2]),
+        ("noise in its data", &noisy),
+    ];
+    for (what, bytes) in cases {
+        match decoder.decode(bytes) {
+            Err(Error::Camera(e)) => assert!(e.starts_with("bad MJPEG frame"), "{what}: {e}"),
+            Err(e) => panic!("{what}: {e}"),
+            // libjpeg-turbo fills in what is missing of a torn frame (as a webcam's own driver
+            // would show it): a picture of the right size, not an error.
+            Ok(f) => assert_eq!((f.width, f.height), (320, 180), "{what}"),
+        }
+        // Whatever the frame did, the next one is itself, not a leftover.
+        let got = decoder.decode(next).unwrap();
+        assert_eq!(got, want, "after {what}");
+    }
+    assert!(decode_mjpeg(b"not a jpeg").is_err());
+}
+
+#[test]
+fn a_mirrored_camera_frame_is_the_mirror_image() {
+    let (w, h) = (320, 180);
+    let bytes = &yuyv_frames(w, h, 1)[0];
+    let mut frame = decode_yuyv(bytes, w, h).unwrap();
+    let mut want = frame.to_rgba().into_owned();
+    want.mirror();
+    frame.mirror();
+    // Even sizes: every 2x2 chroma block stays whole, so mirroring commutes with converting.
+    assert_eq!(frame.to_rgba().into_owned(), want);
+}
+
+#[test]
+fn the_driver_reported_encoding_is_kept() {
+    let bt709 = Yuv {
+        matrix: Matrix::Bt709,
+        full_range: true,
+    };
+    let f = decode_yuyv_as(&[16, 128, 235, 128, 16, 128, 235, 128], 2, 2, bt709).unwrap();
+    assert_eq!(f.format, PixelFormat::I420(bt709));
+    // Full range: Y 16 is not black.
+    assert_eq!(f.pixel(0, 0), [16, 16, 16, 255]);
+    let mut limited = v4l::Format::new(2, 2, v4l::FourCC::new(b"YUYV"));
+    limited.colorspace = v4l::format::Colorspace::Rec709;
+    assert_eq!(
+        emojicam::source::camera::driver_yuv(&limited),
+        Yuv {
+            matrix: Matrix::Bt709,
+            full_range: false
+        }
+    );
+    limited.colorspace = v4l::format::Colorspace::JPEG;
+    assert_eq!(
+        emojicam::source::camera::driver_yuv(&limited),
+        full_range(Matrix::Bt601)
+    );
+    limited.colorspace = v4l::format::Colorspace::SRGB;
+    assert_eq!(
+        emojicam::source::camera::driver_yuv(&limited),
+        emojicam::source::camera::CAMERA_YUV
+    );
+}
+
+fn full_range(matrix: Matrix) -> Yuv {
+    Yuv {
+        matrix,
+        full_range: true,
+    }
+}
+
+/// The `image` crate's JPEG decoder (zune-jpeg) asked for Y'CbCr instead of RGB, then
+/// repacked to I420 (chroma averaged over 2x2 blocks): one way weighed for MJPEG.
+fn zune_i420(jpeg: &[u8]) -> Frame {
+    use zune_core::colorspace::ColorSpace;
+    let options = zune_core::options::DecoderOptions::default()
+        .set_strict_mode(false)
+        .jpeg_set_out_colorspace(ColorSpace::YCbCr);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(zune_core::bytestream::ZCursor::new(jpeg), options);
+    let ycbcr = decoder.decode().unwrap();
+    let (w, h) = decoder.dimensions().unwrap();
+    let cw = w.div_ceil(2);
+    let mut planes = vec![0u8; w * h + 2 * cw * h.div_ceil(2)];
+    let (luma, chroma) = planes.split_at_mut(w * h);
+    let (u, v) = chroma.split_at_mut(cw * h.div_ceil(2));
+    for (y, p) in luma.iter_mut().zip(ycbcr.chunks_exact(3)) {
+        *y = p[0];
+    }
+    for cy in 0..h.div_ceil(2) {
+        let top = &ycbcr[cy * 2 * w * 3..][..w * 3];
+        let bottom = &ycbcr[(cy * 2 + 1).min(h - 1) * w * 3..][..w * 3];
+        for (cx, (t, b)) in top.chunks_exact(6).zip(bottom.chunks_exact(6)).enumerate() {
+            let mean = |c: usize| ((t[c] as u16 + t[c + 3] as u16 + b[c] as u16 + b[c + 3] as u16 + 2) >> 2) as u8;
+            u[cy * cw + cx] = mean(1);
+            v[cy * cw + cx] = mean(2);
+        }
+    }
+    let yuv = Yuv {
+        matrix: Matrix::Bt601,
+        full_range: true,
+    };
+    Frame::i420(w as u32, h as u32, planes, yuv)
+}
+
+/// CPU seconds this process has used (every thread: jpegdec decodes on GStreamer's).
+fn cpu_seconds() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which `t` is.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0);
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+type Decode<'a> = Box<dyn Fn(&[u8]) -> Frame + 'a>;
+
+/// Per-frame CPU time of the capture thread's conversion, the old way and the new, at the
+/// sizes webcams send, taking turns over several rounds (README Performance):
+/// `cargo test --release --test camera_frames timings -- --ignored --nocapture --test-threads=1`.
+#[test]
+#[ignore]
+fn timings_camera_conversion_old_vs_new() {
+    use std::time::Instant;
+    const ROUNDS: usize = 7;
+    const PER_TURN: usize = 4;
+    let mut jpegdec = MjpegDecoder::new().expect("GStreamer's jpegdec");
+    let jpegdec = std::cell::RefCell::new(&mut jpegdec);
+    eprintln!("load average before: {}", load());
+    for (w, h) in [(640u32, 480u32), (1280, 720), (1920, 1080)] {
+        let yuyv = yuyv_frames(w, h, PER_TURN as u32);
+        let jpeg420 = mjpeg_frames(w, h, PER_TURN as u32, "yuvj420p");
+        let jpeg422 = mjpeg_frames(w, h, PER_TURN as u32, "yuvj422p");
+        let ways: Vec<(String, &Vec<Vec<u8>>, Decode)> = vec![
+            ("YUYV -> RGBA (old)".into(), &yuyv, Box::new(|b| yuyv_rgba(b, w, h))),
+            (
+                "YUYV -> I420 (new)".into(),
+                &yuyv,
+                Box::new(|b| decode_yuyv(b, w, h).unwrap()),
+            ),
+            (
+                "MJPEG 4:2:0 image RGBA (old)".into(),
+                &jpeg420,
+                Box::new(|b| decode_mjpeg(b).unwrap()),
+            ),
+            ("MJPEG 4:2:0 zune Y'CbCr -> I420".into(), &jpeg420, Box::new(zune_i420)),
+            (
+                "MJPEG 4:2:0 jpegdec I420 (new)".into(),
+                &jpeg420,
+                Box::new(|b| jpegdec.borrow_mut().decode(b).unwrap()),
+            ),
+            (
+                "MJPEG 4:2:2 image RGBA (old)".into(),
+                &jpeg422,
+                Box::new(|b| decode_mjpeg(b).unwrap()),
+            ),
+            ("MJPEG 4:2:2 zune Y'CbCr -> I420".into(), &jpeg422, Box::new(zune_i420)),
+            (
+                "MJPEG 4:2:2 jpegdec I420 (new)".into(),
+                &jpeg422,
+                Box::new(|b| jpegdec.borrow_mut().decode(b).unwrap()),
+            ),
+        ];
+        let mut cpu = vec![Vec::new(); ways.len()];
+        let mut wall = vec![Vec::new(); ways.len()];
+        for round in 0..=ROUNDS {
+            for (i, (_, frames, decode)) in ways.iter().enumerate() {
+                let (c0, t0) = (cpu_seconds(), Instant::now());
+                for f in frames.iter() {
+                    std::hint::black_box(decode(f));
+                }
+                // Round 0 warms caches and the decoder up: not counted.
+                if round > 0 {
+                    cpu[i].push((cpu_seconds() - c0) * 1e3 / PER_TURN as f64);
+                    wall[i].push(t0.elapsed().as_secs_f64() * 1e3 / PER_TURN as f64);
+                }
+            }
+        }
+        for (i, (name, _, _)) in ways.iter().enumerate() {
+            cpu[i].sort_by(f64::total_cmp);
+            wall[i].sort_by(f64::total_cmp);
+            eprintln!(
+                "{w}x{h} {name}: CPU median {:.2} ms/frame (min {:.2}), wall median {:.2} ms",
+                cpu[i][ROUNDS / 2],
+                cpu[i][0],
+                wall[i][ROUNDS / 2]
+            );
+        }
+    }
+    eprintln!("load average after: {}", load());
+}

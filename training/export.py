@@ -198,6 +198,8 @@ def main():
     ap.add_argument("--varied-own-share", type=float, default=0.25)
     ap.add_argument("--if-node", action="store_true",
                     help="choose the member table with an If node (the earlier graph; slower: models/EVAL.md)")
+    ap.add_argument("--chunks", type=int, default=16,
+                    help="stage 2 runs on this many consecutive parts of the batch, for cache locality (models/EVAL.md)")
     ap.add_argument("--widen", default="",
                     help="COUNT:FACTOR, an experiment not shipped (models/EVAL.md): a tile with fewer than COUNT members "
                          "within the tolerance picks among those within FACTOR x tolerance (COUNT < 0: the -COUNT best "
@@ -237,7 +239,7 @@ def main():
             elif a.if_node:
                 model = graph.build_fast(Q, alpha, protos, tuple(members), md, stage1="topk")
             else:
-                model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen)
+                model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

@@ -468,15 +468,22 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
     return init, nodes, folded
 
 
-def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, layout="fm"):
+def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, layout="fm", chunks=1):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
-    graph (the If's subgraph cost 8-10% of the run: models/EVAL.md). Needs K*M0 to be a multiple of M1.
+    graph. Needs K*M0 to be a multiple of M1.
+
+    chunks > 1: stage 2 (gather, MatMul, pick) runs on that many consecutive parts of the batch one after
+    the other, so each part's gathered member weights ([n, 21, M] floats: 50 MB for a whole 1280x720
+    frame) are still in cache when its MatMul reads them (16 parts: about 0.7x the time of one; same
+    choices; models/EVAL.md).
 
     widen = (count, factor): a tile with fewer than `count` members within the tolerance of its best picks
     among those within factor * tolerance instead (dark or saturated flat areas, where few emoji come
-    close, otherwise repeat the same few). None: no widening. Same inputs and output as build_exhaustive."""
+    close, otherwise repeat the same few). None: no widening (the shipped graph; models/EVAL.md).
+    layout "mf" ([K, M, 21] weights, MatMul against the tile's column) measured the same as "fm".
+    Same inputs and output as build_exhaustive."""
     C = len(Q)
     (K, M0), (_, M1) = tables[0].shape, tables[1].shape
     assert (K * M0) % M1 == 0, "the exact table must fill whole rows of the varied table's width"
@@ -558,6 +565,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Reshape", ["k2", "minus1"], ["k"]),
         # stage 2: the members' scores (disallowed ones at -1e9) ...
         n("Add", ["k", "row_off"], ["kr"]),
+    ]
+    stage2_from = len(nodes)
+    nodes += [
         n("Gather", ["memb_w", "kr"], ["g_w"], axis=0),                           # [N,21,M]
         *([n("Unsqueeze", ["phi1", "minus1"], ["f3"]),                           # [N,21,1]
            n("MatMul", ["g_w", "f3"], ["s2a3"])] if layout == "mf" else
@@ -611,5 +621,38 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Add", ["km", "j"], ["slot"]),
         n("Gather", ["members_cat", "slot"], ["index"], axis=0),
     ]
+    if chunks > 1:
+        nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], ["phi1", "kr", "k", "bin"], chunks, init)
     return _model(nodes, _tile_inputs(C), [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
+
+
+def _chunked(n, stage, per_tile, chunks, init):
+    """The nodes `stage` (ending in `index`) run on `chunks` consecutive parts of the batch, one after the
+    other, so each part's gathered weights are still in cache when its MatMul reads them; `per_tile` are
+    the [N,...] tensors the stage reads (split), everything else it reads is shared."""
+    init["chunks"] = np.array([chunks], np.int64)
+    init["chunks_m1"] = np.array([chunks - 1], np.int64)
+    init["zero_i"] = np.array([0], np.int64)
+    out = [n("Shape", [per_tile[0]], ["n_shape"]),
+           n("Gather", ["n_shape", "zero_i"], ["n_all"], axis=0),
+           n("Div", ["n_all", "chunks"], ["n_part"]),
+           n("Mul", ["n_part", "chunks_m1"], ["n_front"]),
+           n("Sub", ["n_all", "n_front"], ["n_last"]),
+           n("Concat", ["n_part"] * (chunks - 1) + ["n_last"], ["split_sizes"], axis=0)]
+    for t in per_tile:
+        out.append(n("Split", [t, "split_sizes"], [f"{t}_c{i}" for i in range(chunks)], axis=0))
+    produced = {o for node in stage for o in node.output}
+    for i in range(chunks):
+        for node in stage:
+            c = onnx.NodeProto()
+            c.CopyFrom(node)
+            c.name = ""
+            for j, x in enumerate(c.input):
+                if x in produced or x in per_tile:
+                    c.input[j] = f"{x}_c{i}"
+            for j, x in enumerate(c.output):
+                c.output[j] = f"{x}_c{i}"
+            out.append(c)
+    out.append(n("Concat", [f"index_c{i}" for i in range(chunks)], ["index"], axis=0))
+    return out

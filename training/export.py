@@ -193,8 +193,9 @@ def main():
     ap.add_argument("--slow", action="store_true", help="the earlier two-stage graph (variety pattern as 4 extra weights per emoji)")
     ap.add_argument("--lloyd", type=int, default=0, help="refinements of the prototypes on the index tiles")
     ap.add_argument("--own-share", type=float, default=0.5, help="share of each member list reserved for the classes under that prototype")
-    ap.add_argument("--varied-members", type=int, default=64,
-                    help="members per prototype for tolerances above 0 (0: one table for every tolerance)")
+    ap.add_argument("--varied-members", type=int, default=0,
+                    help="members per prototype for tolerances above 0 (0: one table for every tolerance, the "
+                         "shipped graph; 64 was shipped before stage 2 ran in parts: models/EVAL.md)")
     ap.add_argument("--varied-own-share", type=float, default=0.25)
     ap.add_argument("--if-node", action="store_true",
                     help="choose the member table with an If node (the earlier graph; slower: models/EVAL.md)")
@@ -234,10 +235,9 @@ def main():
             if len(members) > 1:
                 md["members"] = f"{a.members} at tolerance 0, {a.varied_members} above"
             widen = tuple(float(x) for x in a.widen.split(":")) if a.widen else None
-            if len(members) == 1:
-                model = graph.build_fast(Q, alpha, protos, members[0], md, stage1="topk")
-            elif a.if_node:
-                model = graph.build_fast(Q, alpha, protos, tuple(members), md, stage1="topk")
+            if a.if_node:
+                model = graph.build_fast(Q, alpha, protos, members[0] if len(members) == 1 else tuple(members), md,
+                                         stage1="topk")
             else:
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks)
     import onnx

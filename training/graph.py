@@ -485,9 +485,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     layout "mf" ([K, M, 21] weights, MatMul against the tile's column) measured the same as "fm".
     Same inputs and output as build_exhaustive."""
     C = len(Q)
-    (K, M0), (_, M1) = tables[0].shape, tables[1].shape
+    (K, M0), (_, M1) = tables[0].shape, tables[-1].shape    # one table: the same at every tolerance
     assert (K * M0) % M1 == 0, "the exact table must fill whole rows of the varied table's width"
-    off1 = K * M0 // M1
+    off1 = K * M0 // M1 if len(tables) > 1 else 0
     ppsi, pbias = class_matrix(*protos)
     psi, bias = class_matrix(Q, alpha)
     full = np.concatenate([psi, bias[:, None]], 1)               # [C,21]
@@ -508,9 +508,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         "shape_w": i64([-1, 21]), "w21": i64([21]),
     }
     # zeros after the second table, so that both flat constants reshape to whole rows of either width
-    lcm = int(np.lcm(M0, M1))
-    init["pad_w"] = f32(np.zeros(21 * (-(K * (M0 + M1)) % lcm)))
-    init["pad_t"] = f32(np.zeros(-(bins * K * (M0 + M1)) % lcm))
+    lcm, widths = int(np.lcm(M0, M1)), sum(t.shape[1] for t in tables)
+    init["pad_w"] = f32(np.zeros(21 * (-(K * widths) % lcm)))
+    init["pad_t"] = f32(np.zeros(-(bins * K * widths) % lcm))
     n = helper.make_node
     nodes = _phi_nodes(n) + _bin_nodes(n) + [
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
@@ -556,7 +556,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Reshape", ["w_cat", "shape_w3"], ["memb_w"]),                          # [rows,21,M]
         n("Concat", flat_t + ["pad_t"], ["t_cat"], axis=0),
         n("Reshape", ["t_cat", "shape_nm"], ["memb_t"]),                          # [key rows,M]
-        n("Where", ["varied_b", pmasks[1], pmasks[0]], ["proto_mask"]),
+        n("Where", ["varied_b", pmasks[-1], pmasks[0]], ["proto_mask"]),
         # stage 1: nearest prototype with an allowed member
         n("Add", ["proto_b", "proto_mask"], ["proto_bias"]),
         n("MatMul", ["phi", "proto_w"], ["s1a"]),

@@ -272,8 +272,12 @@ impl Pipeline {
         let start = self.started.take().unwrap_or_else(Instant::now);
         self.tiler.read(&mut self.tiles)?;
         let n = self.tiles.len();
-        let patches = if self.tiler.keeps_patches() { n * PATCH_BYTES } else { 0 };
-        if self.tiles.patches.len() != patches || self.tiles.means.len() != n {
+        // Patches are there when the batch was submitted with them: `keep_patches` may have
+        // changed since, so the check is on what came back (whole, or none unless the
+        // classifier reads them), not on the tiler's current flag.
+        let got = self.tiles.patches.len();
+        let patches_ok = got == n * PATCH_BYTES || (got == 0 && self.classifier.input() != Input::Patches);
+        if !patches_ok || self.tiles.means.len() != n {
             return Err(Error::gpu(format!(
                 "tiler returned {} bytes of patches and {} quadrant means for {n} tiles",
                 self.tiles.patches.len(),

@@ -138,3 +138,33 @@ fn quality_floors_on_held_back_photos() {
         assert!(distinct.len() >= 150, "{name}: {} distinct emoji", distinct.len());
     }
 }
+
+/// The ONNX classifier reads only the quadrant means, so patches are read back only when asked
+/// for; asking while a frame is in flight (pipelined, as offline rendering does) takes effect
+/// from the next frame: the frame already submitted comes back without patches, classified, not
+/// refused because the flag changed between its submit and its read.
+#[test]
+fn keep_patches_changed_while_a_frame_is_in_flight() {
+    use emojicam::pipeline::{Pipeline, Settings};
+    use emojicam::{Frame, Stamp};
+    let src = rgb(&photo("chelsea.png"));
+    let rgba = image::DynamicImage::ImageRgb8(src.clone()).to_rgba8();
+    let frame = Frame::new(src.width(), src.height(), rgba.into_raw());
+    let mut p = Pipeline::new(Settings::default()).expect("pipeline");
+    let stamp = |i: u64| Stamp::new(i, None);
+    assert!(p.push(&frame, stamp(0)).expect("push").is_none());
+    p.keep_patches(true);
+    let first = p
+        .push(&frame, stamp(1))
+        .expect("the in-flight frame is read")
+        .expect("a mosaic");
+    assert_eq!(first.stamp.seq, 0);
+    assert!(p.tiles().patches.is_empty(), "submitted without patches");
+    let second = p.flush().expect("flush").expect("a mosaic");
+    assert_eq!(
+        p.tiles().patches.len(),
+        p.tiles().len() * 300,
+        "patches from the next frame on"
+    );
+    assert_eq!(first.emoji, second.emoji, "same frame, same emoji");
+}

@@ -169,7 +169,7 @@ def fill_members(own, counts, M, log):
     members = np.full((K, M), C, np.int64)
     for k in range(K):
         chosen = list(own[k])
-        for c in np.argsort(-counts[k]):
+        for c in np.argsort(-counts[k], kind="stable"):
             if len(chosen) >= M or counts[k, c] <= 0:
                 break
             if c not in chosen:

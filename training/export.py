@@ -157,7 +157,7 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True):
     # (a class whose nearest prototype's own list is full goes to the next nearest with room, so
     # every class is in some list)
     ppsi, pbias = graph.class_matrix(*protos)
-    rank = np.argsort(-(class_phi(Q, alpha) @ ppsi.T + pbias), 1)
+    rank = np.argsort(-(class_phi(Q, alpha) @ ppsi.T + pbias), 1, kind="stable")
     counts = np.zeros((K, C))
     for allowed, weight in sets:
         allowed = np.asarray(allowed)
@@ -193,9 +193,18 @@ def main():
     ap.add_argument("--slow", action="store_true", help="the earlier two-stage graph (variety pattern as 4 extra weights per emoji)")
     ap.add_argument("--lloyd", type=int, default=0, help="refinements of the prototypes on the index tiles")
     ap.add_argument("--own-share", type=float, default=0.5, help="share of each member list reserved for the classes under that prototype")
-    ap.add_argument("--varied-members", type=int, default=64,
-                    help="members per prototype for tolerances above 0 (0: one table for every tolerance)")
+    ap.add_argument("--varied-members", type=int, default=0,
+                    help="members per prototype for tolerances above 0 (0: one table for every tolerance, the "
+                         "shipped graph; 64 was shipped before stage 2 ran in parts: models/EVAL.md)")
     ap.add_argument("--varied-own-share", type=float, default=0.25)
+    ap.add_argument("--if-node", action="store_true",
+                    help="choose the member table with an If node (the earlier graph; slower: models/EVAL.md)")
+    ap.add_argument("--chunks", type=int, default=16,
+                    help="stage 2 runs on this many consecutive parts of the batch, for cache locality (models/EVAL.md)")
+    ap.add_argument("--widen", default="",
+                    help="COUNT:FACTOR, an experiment not shipped (models/EVAL.md): a tile with fewer than COUNT members "
+                         "within the tolerance picks among those within FACTOR x tolerance (COUNT < 0: the -COUNT best "
+                         "within FACTOR x tolerance)")
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]
@@ -225,8 +234,12 @@ def main():
             md["pattern"] += f", {graph.PATTERN_BINS} phase bins, pick: highest key among the emoji within tolerance of the best"
             if len(members) > 1:
                 md["members"] = f"{a.members} at tolerance 0, {a.varied_members} above"
-            model = graph.build_fast(Q, alpha, protos, members[0] if len(members) == 1 else tuple(members), md,
-                                     stage1="topk")
+            widen = tuple(float(x) for x in a.widen.split(":")) if a.widen else None
+            if a.if_node:
+                model = graph.build_fast(Q, alpha, protos, members[0] if len(members) == 1 else tuple(members), md,
+                                         stage1="topk")
+            else:
+                model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

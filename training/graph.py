@@ -466,3 +466,193 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
         n("Gather", [t("members_flat"), t("slot")], [t("index")], axis=0),
     ]
     return init, nodes, folded
+
+
+def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, layout="fm", chunks=1):
+    """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
+    without an If node: the tables lie one after the other in flat constants, each run reshapes them to
+    [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
+    graph. Needs K*M0 to be a multiple of M1.
+
+    chunks > 1: stage 2 (gather, MatMul, pick) runs on that many consecutive parts of the batch one after
+    the other, so each part's gathered member weights ([n, 21, M] floats: 50 MB for a whole 1280x720
+    frame) are still in cache when its MatMul reads them (16 parts: about 0.7x the time of one; same
+    choices; models/EVAL.md).
+
+    widen = (count, factor): a tile with fewer than `count` members within the tolerance of its best picks
+    among those within factor * tolerance instead (dark or saturated flat areas, where few emoji come
+    close, otherwise repeat the same few). None: no widening (the shipped graph; models/EVAL.md).
+    layout "mf" ([K, M, 21] weights, MatMul against the tile's column) measured the same as "fm".
+    Same inputs and output as build_exhaustive."""
+    C = len(Q)
+    (K, M0), (_, M1) = tables[0].shape, tables[-1].shape    # one table: the same at every tolerance
+    assert (K * M0) % M1 == 0, "the exact table must fill whole rows of the varied table's width"
+    off1 = K * M0 // M1 if len(tables) > 1 else 0
+    ppsi, pbias = class_matrix(*protos)
+    psi, bias = class_matrix(Q, alpha)
+    full = np.concatenate([psi, bias[:, None]], 1)               # [C,21]
+    full_pad = np.concatenate([full, np.zeros((1, full.shape[1]))], 0)
+    f32 = lambda x: np.asarray(x, np.float32)
+    i64 = lambda x: np.asarray(x, np.int64)
+    T_pad = np.concatenate([key_table(C, bins), np.zeros((bins, 1))], 1)   # [bins, C+1]
+    rep = np.tile(np.eye(3), (1, 4))
+    init = {
+        "r2": f32([R2_X, R2_Y]).reshape(2, 1),
+        "bins_f": f32([bins]), "bins_max": f32([bins - 1]), "k_const": i64([K]), "axis1": i64([1]),
+        "neg": f32([NEG]), "minus1f": f32([-1.0]), "minus1": i64([-1]), "k1": i64([1]), "zero": f32([0.0]),
+        "proto_w": f32(ppsi.T), "proto_b": f32(pbias), "keys": f32(T_pad),
+        "d_w": f32(np.concatenate([np.eye(12), -rep], 0)), "rep": f32(rep),
+        "quad_sum": f32(np.repeat(np.eye(4), 3, 0)), "ones31": f32(np.ones((3, 1))),
+        "widths": i64([M0, M1]), "row_offsets": i64([0, off1]), "key_offsets": i64([0, bins * off1]),
+        "members_cat": i64(np.concatenate([t.reshape(-1) for t in tables])),
+        "shape_w": i64([-1, 21]), "w21": i64([21]),
+    }
+    # zeros after the second table, so that both flat constants reshape to whole rows of either width
+    lcm, widths = int(np.lcm(M0, M1)), sum(t.shape[1] for t in tables)
+    init["pad_w"] = f32(np.zeros(21 * (-(K * widths) % lcm)))
+    init["pad_t"] = f32(np.zeros(-(bins * K * widths) % lcm))
+    n = helper.make_node
+    nodes = _phi_nodes(n) + _bin_nodes(n) + [
+        n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
+        # which table: 0 at tolerance 0, else 1; its width, row offset and key-row offset
+        n("Greater", ["tolerance", "zero"], ["varied_b"]),
+        n("Cast", ["varied_b"], ["which"], to=TensorProto.INT64),                 # [1]
+        n("Gather", ["widths", "which"], ["M"], axis=0),
+        n("Gather", ["row_offsets", "which"], ["row_off"], axis=0),
+        n("Gather", ["key_offsets", "which"], ["key_off"], axis=0),
+        n("Concat", ["minus1", "M"], ["shape_nm"], axis=0),
+        n("Concat", ["minus1", "M", "w21"] if layout == "mf" else ["shape_w", "M"], ["shape_w3"], axis=0),
+    ]
+    flat_w, flat_t, pmasks = [], [], []
+    for t, table in enumerate(tables):
+        Mt = table.shape[1]
+        memb_w = full_pad[table].transpose(0, 2, 1)              # [K,21,Mt]
+        init[f"members_{t}"] = i64(table)
+        if layout == "mf":  # each member's 21 weights together: [K,Mt,21]
+            init[f"memb_w20_{t}"] = f32(memb_w[:, :20].transpose(0, 2, 1))
+            init[f"memb_b_{t}"] = f32(memb_w[:, 20][:, :, None])
+            cat_axis = 2
+        else:
+            init[f"memb_w20_{t}"] = f32(memb_w[:, :20].reshape(K, 20 * Mt))
+            init[f"memb_b_{t}"] = f32(memb_w[:, 20])
+            cat_axis = 1
+        nodes += [
+            # per run: the mask joins each member's bias (row 21 of its weights), and each prototype's
+            n("Gather", ["mask_pad", f"members_{t}"], [f"slot_mask_{t}"], axis=0),      # [K,Mt]
+            n("ReduceMax", [f"slot_mask_{t}"], [f"proto_mask_{t}"], axes=[1], keepdims=0),
+            *([n("Unsqueeze", [f"slot_mask_{t}", "minus1"], [f"slot_mask3_{t}"])] if layout == "mf" else []),
+            n("Add", [f"memb_b_{t}", f"slot_mask3_{t}" if layout == "mf" else f"slot_mask_{t}"], [f"memb_bm_{t}"]),
+            n("Concat", [f"memb_w20_{t}", f"memb_bm_{t}"], [f"memb_w_{t}"], axis=cat_axis),
+            n("Reshape", [f"memb_w_{t}", "minus1"], [f"flat_w_{t}"]),
+            # folded at load: the members' keys per (phase bin, prototype), flat
+            n("Gather", ["keys", f"members_{t}"], [f"memb_k3_{t}"], axis=1),           # [bins,K,Mt]
+            n("Reshape", [f"memb_k3_{t}", "minus1"], [f"flat_t_{t}"]),
+        ]
+        flat_w.append(f"flat_w_{t}")
+        flat_t.append(f"flat_t_{t}")
+        pmasks.append(f"proto_mask_{t}")
+    nodes += [
+        n("Concat", flat_w + ["pad_w"], ["w_cat"], axis=0),
+        n("Reshape", ["w_cat", "shape_w3"], ["memb_w"]),                          # [rows,21,M]
+        n("Concat", flat_t + ["pad_t"], ["t_cat"], axis=0),
+        n("Reshape", ["t_cat", "shape_nm"], ["memb_t"]),                          # [key rows,M]
+        n("Where", ["varied_b", pmasks[-1], pmasks[0]], ["proto_mask"]),
+        # stage 1: nearest prototype with an allowed member
+        n("Add", ["proto_b", "proto_mask"], ["proto_bias"]),
+        n("MatMul", ["phi", "proto_w"], ["s1a"]),
+        n("Add", ["s1a", "proto_bias"], ["s1"]),
+        n("TopK", ["s1", "k1"], ["s1v", "k2"], axis=1),
+        n("Reshape", ["k2", "minus1"], ["k"]),
+        # stage 2: the members' scores (disallowed ones at -1e9) ...
+        n("Add", ["k", "row_off"], ["kr"]),
+    ]
+    stage2_from = len(nodes)
+    nodes += [
+        n("Gather", ["memb_w", "kr"], ["g_w"], axis=0),                           # [N,21,M]
+        *([n("Unsqueeze", ["phi1", "minus1"], ["f3"]),                           # [N,21,1]
+           n("MatMul", ["g_w", "f3"], ["s2a3"])] if layout == "mf" else
+          [n("Unsqueeze", ["phi1", "axis1"], ["f3"]),                            # [N,1,21]
+           n("MatMul", ["f3", "g_w"], ["s2a3"])]),
+        n("Reshape", ["s2a3", "shape_nm"], ["s2"]),
+        # ... and among those within the tolerance of the best, the highest key
+        n("ReduceMax", ["s2"], ["best"], axes=[1], keepdims=1),                   # [N,1]
+        n("Sub", ["best", "tolerance"], ["thr0"]),
+    ]
+    if widen and widen[0] < 0:
+        # the -count best members within factor * tolerance, when fewer are within the tolerance
+        count, factor = -widen[0], widen[1]
+        init["widen_k"] = i64([count])
+        init["widen_factor"] = f32([factor])
+        init["last"] = i64([-1])
+        init["axis1e"] = i64([1])
+        init["big_last"] = i64([1 << 30])
+        nodes += [
+            n("TopK", ["s2", "widen_k"], ["topv", "topi"], axis=1),              # [N,count]
+            n("Slice", ["topv", "last", "big_last", "axis1e"], ["vk"]),          # [N,1]: the count-th best
+            n("Mul", ["tolerance", "widen_factor"], ["tol_wide"]),
+            n("Sub", ["best", "tol_wide"], ["thr_wide"]),
+            n("Max", ["vk", "thr_wide"], ["thr_k"]),
+            n("Min", ["thr0", "thr_k"], ["thr"]),
+        ]
+    elif widen:
+        count, factor = widen
+        init["widen_count"] = f32([count])
+        init["widen_factor"] = f32([factor])
+        nodes += [
+            n("GreaterOrEqual", ["s2", "thr0"], ["within0"]),
+            n("Cast", ["within0"], ["within0f"], to=TensorProto.FLOAT),
+            n("ReduceSum", ["within0f", "axis1"], ["cnt"], keepdims=1),          # [N,1]
+            n("Less", ["cnt", "widen_count"], ["few"]),
+            n("Mul", ["tolerance", "widen_factor"], ["tol_wide"]),
+            n("Sub", ["best", "tol_wide"], ["thr_wide"]),
+            n("Where", ["few", "thr_wide", "thr0"], ["thr"]),
+        ]
+    else:
+        nodes.append(n("Identity", ["thr0"], ["thr"]))
+    nodes += [
+        n("GreaterOrEqual", ["s2", "thr"], ["within"]),                           # [N,M]
+        n("Mul", ["bin", "k_const"], ["bk"]),
+        n("Add", ["bk", "k"], ["bk1"]),
+        n("Add", ["bk1", "key_off"], ["bki"]),
+        n("Gather", ["memb_t", "bki"], ["g_t"], axis=0),                          # [N,M]
+        n("Where", ["within", "g_t", "minus1f"], ["pick"]),
+        n("ArgMax", ["pick"], ["j"], axis=1, keepdims=0),
+        n("Mul", ["kr", "M"], ["km"]),
+        n("Add", ["km", "j"], ["slot"]),
+        n("Gather", ["members_cat", "slot"], ["index"], axis=0),
+    ]
+    if chunks > 1:
+        nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], ["phi1", "kr", "k", "bin"], chunks, init)
+    return _model(nodes, _tile_inputs(C), [_index_output()],
+                  [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
+
+
+def _chunked(n, stage, per_tile, chunks, init):
+    """The nodes `stage` (ending in `index`) run on `chunks` consecutive parts of the batch, one after the
+    other, so each part's gathered weights are still in cache when its MatMul reads them; `per_tile` are
+    the [N,...] tensors the stage reads (split), everything else it reads is shared."""
+    init["chunks"] = np.array([chunks], np.int64)
+    init["chunks_m1"] = np.array([chunks - 1], np.int64)
+    init["zero_i"] = np.array([0], np.int64)
+    out = [n("Shape", [per_tile[0]], ["n_shape"]),
+           n("Gather", ["n_shape", "zero_i"], ["n_all"], axis=0),
+           n("Div", ["n_all", "chunks"], ["n_part"]),
+           n("Mul", ["n_part", "chunks_m1"], ["n_front"]),
+           n("Sub", ["n_all", "n_front"], ["n_last"]),
+           n("Concat", ["n_part"] * (chunks - 1) + ["n_last"], ["split_sizes"], axis=0)]
+    for t in per_tile:
+        out.append(n("Split", [t, "split_sizes"], [f"{t}_c{i}" for i in range(chunks)], axis=0))
+    produced = {o for node in stage for o in node.output}
+    for i in range(chunks):
+        for node in stage:
+            c = onnx.NodeProto()
+            c.CopyFrom(node)
+            c.name = ""
+            for j, x in enumerate(c.input):
+                if x in produced or x in per_tile:
+                    c.input[j] = f"{x}_c{i}"
+            for j, x in enumerate(c.output):
+                c.output[j] = f"{x}_c{i}"
+            out.append(c)
+    out.append(n("Concat", [f"index_c{i}" for i in range(chunks)], ["index"], axis=0))
+    return out

@@ -578,32 +578,14 @@ impl Drop for MjpegDecoder {
     }
 }
 
-/// A decoded I420 sample as a frame with packed rows.
+/// A decoded I420 sample as a frame with packed rows, in the encoding its caps give.
 fn i420_sample(sample: &gstreamer::Sample) -> Option<Frame> {
     let info = gstreamer_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let frame = gstreamer_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer()?, &info).ok()?;
-    let (w, h) = (info.width() as usize, info.height() as usize);
-    if w == 0 || h == 0 {
+    if info.width() == 0 || info.height() == 0 {
         return None;
     }
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let mut data = Vec::with_capacity(w * h + 2 * cw * ch);
-    for (p, (cols, rows)) in [(w, h), (cw, ch), (cw, ch)].into_iter().enumerate() {
-        let plane = frame.plane_data(p as u32).ok()?;
-        let stride = *info.stride().get(p)? as usize;
-        for r in 0..rows {
-            data.extend_from_slice(plane.get(r * stride..r * stride + cols)?);
-        }
-    }
-    let colorimetry = info.colorimetry();
-    let yuv = Yuv {
-        matrix: match colorimetry.matrix() {
-            gstreamer_video::VideoColorMatrix::Bt709 => Matrix::Bt709,
-            _ => Matrix::Bt601,
-        },
-        full_range: colorimetry.range() != gstreamer_video::VideoColorRange::Range16_235,
-    };
-    Some(Frame::i420(info.width(), info.height(), data, yuv))
+    super::video::i420_frame(&info, &frame).ok()
 }
 
 /// A live camera. nokhwa's `Camera` stays on a grab thread of its own, created by

@@ -662,19 +662,7 @@ fn to_frame(
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
         .map_err(|_| bad("cannot map a decoded frame"))?;
     let frame = match info.format() {
-        gst_video::VideoFormat::I420 => {
-            let planes = [0, 1, 2].map(|p| frame.plane_data(p));
-            let [Ok(y), Ok(u), Ok(v)] = planes else {
-                return Err(bad("cannot read a decoded frame"));
-            };
-            let (w, h) = (info.width() as usize, info.height() as usize);
-            let stride = |p: usize| info.stride()[p] as usize;
-            let mut data = Vec::with_capacity(w * h * 3 / 2 + 4);
-            packed_rows(&mut data, y, stride(0), w, h).ok_or_else(|| bad(SHORT))?;
-            packed_rows(&mut data, u, stride(1), w.div_ceil(2), h.div_ceil(2)).ok_or_else(|| bad(SHORT))?;
-            packed_rows(&mut data, v, stride(2), w.div_ceil(2), h.div_ceil(2)).ok_or_else(|| bad(SHORT))?;
-            Frame::i420(info.width(), info.height(), data, colour(info))
-        }
+        gst_video::VideoFormat::I420 => i420_frame(info, &frame).map_err(bad)?,
         _ => {
             let data = frame.plane_data(0).map_err(|_| bad("cannot read a decoded frame"))?;
             let (w, h) = (info.width() as usize, info.height() as usize);
@@ -696,6 +684,25 @@ fn to_frame(
 }
 
 const SHORT: &str = "a decoded frame is shorter than its size";
+
+/// A mapped I420 frame as a [`Frame`]: its planes packed row after row, in the encoding its
+/// caps give ([`colour`]). Shared by files and the camera's MJPEG decoder.
+pub(super) fn i420_frame(
+    info: &gst_video::VideoInfo,
+    frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
+) -> std::result::Result<Frame, &'static str> {
+    let planes = [0, 1, 2].map(|p| frame.plane_data(p));
+    let [Ok(y), Ok(u), Ok(v)] = planes else {
+        return Err("cannot read a decoded frame");
+    };
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let stride = |p: usize| info.stride()[p] as usize;
+    let mut data = Vec::with_capacity(w * h * 3 / 2 + 4);
+    packed_rows(&mut data, y, stride(0), w, h).ok_or(SHORT)?;
+    packed_rows(&mut data, u, stride(1), w.div_ceil(2), h.div_ceil(2)).ok_or(SHORT)?;
+    packed_rows(&mut data, v, stride(2), w.div_ceil(2), h.div_ceil(2)).ok_or(SHORT)?;
+    Ok(Frame::i420(info.width(), info.height(), data, colour(info)))
+}
 
 /// Appends `rows` rows of `row` bytes each, `stride` bytes apart in `plane`, to `out`; None
 /// when the plane is too short. Rows without padding are one copy.

@@ -324,6 +324,24 @@ def key_choice_np(s, keys, tol):
     return np.where(within, keys, -1.0).argmax(1)
 
 
+def _search_inits(C, K, protos, bins):
+    """The constants build_fast and build_stacked share: the phase pattern and bins, the prototypes
+    (stage 1), the emoji keys per phase bin and the phi maths."""
+    ppsi, pbias = class_matrix(*protos)
+    f32 = lambda x: np.asarray(x, np.float32)
+    i64 = lambda x: np.asarray(x, np.int64)
+    T_pad = np.concatenate([key_table(C, bins), np.zeros((bins, 1))], 1)   # [bins, C+1]
+    rep = np.tile(np.eye(3), (1, 4))                                       # [3,12]
+    return {
+        "r2": f32([R2_X, R2_Y]).reshape(2, 1),
+        "bins_f": f32([bins]), "bins_max": f32([bins - 1]), "k_const": i64([K]), "axis1": i64([1]),
+        "neg": f32([NEG]), "minus1f": f32([-1.0]), "minus1": i64([-1]), "k1": i64([1]), "zero": f32([0.0]),
+        "proto_w": f32(ppsi.T), "proto_b": f32(pbias), "keys": f32(T_pad),
+        "d_w": f32(np.concatenate([np.eye(12), -rep], 0)), "rep": f32(rep),
+        "quad_sum": f32(np.repeat(np.eye(4), 3, 0)), "ones31": f32(np.ones((3, 1))),
+    }
+
+
 def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="argmax"):
     """build_two_stage's search with less memory traffic per tile: stage 2 gathers 21 (not 24) weights
     per member (the bias rides as a column against a constant 1, and the run's mask is added to that
@@ -337,21 +355,7 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
     candidates than the exact best) every tolerance above 0, chosen per run by an If node."""
     C = len(Q)
     tables = members if isinstance(members, tuple) else (members,)
-    K = tables[0].shape[0]
-    ppsi, pbias = class_matrix(*protos)
-    f32 = lambda x: np.asarray(x, np.float32)
-    i64 = lambda x: np.asarray(x, np.int64)
-    T = key_table(C, bins)
-    T_pad = np.concatenate([T, np.zeros((bins, 1))], 1)          # [bins, C+1]
-    rep = np.tile(np.eye(3), (1, 4))                              # [3,12]
-    init = {
-        "r2": f32([R2_X, R2_Y]).reshape(2, 1),
-        "bins_f": f32([bins]), "bins_max": f32([bins - 1]), "k_const": i64([K]), "axis1": i64([1]),
-        "neg": f32([NEG]), "minus1f": f32([-1.0]), "minus1": i64([-1]), "k1": i64([1]), "zero": f32([0.0]),
-        "proto_w": f32(ppsi.T), "proto_b": f32(pbias), "keys": f32(T_pad),
-        "d_w": f32(np.concatenate([np.eye(12), -rep], 0)), "rep": f32(rep),
-        "quad_sum": f32(np.repeat(np.eye(4), 3, 0)), "ones31": f32(np.ones((3, 1))),
-    }
+    init = _search_inits(C, tables[0].shape[0], protos, bins)
     n = helper.make_node
     nodes = _phi_nodes(n) + _bin_nodes(n) + [
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
@@ -468,7 +472,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
     return init, nodes, folded
 
 
-def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, layout="fm", chunks=1):
+def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -482,31 +486,24 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     widen = (count, factor): a tile with fewer than `count` members within the tolerance of its best picks
     among those within factor * tolerance instead (dark or saturated flat areas, where few emoji come
     close, otherwise repeat the same few). None: no widening (the shipped graph; models/EVAL.md).
-    layout "mf" ([K, M, 21] weights, MatMul against the tile's column) measured the same as "fm".
+    The [K, M, 21] layout (MatMul against the tile's column) measured the same as this [K, 21, M] one
+    (models/README.md) and is not kept.
     Same inputs and output as build_exhaustive."""
     C = len(Q)
     (K, M0), (_, M1) = tables[0].shape, tables[-1].shape    # one table: the same at every tolerance
     assert (K * M0) % M1 == 0, "the exact table must fill whole rows of the varied table's width"
     off1 = K * M0 // M1 if len(tables) > 1 else 0
-    ppsi, pbias = class_matrix(*protos)
     psi, bias = class_matrix(Q, alpha)
     full = np.concatenate([psi, bias[:, None]], 1)               # [C,21]
     full_pad = np.concatenate([full, np.zeros((1, full.shape[1]))], 0)
     f32 = lambda x: np.asarray(x, np.float32)
     i64 = lambda x: np.asarray(x, np.int64)
-    T_pad = np.concatenate([key_table(C, bins), np.zeros((bins, 1))], 1)   # [bins, C+1]
-    rep = np.tile(np.eye(3), (1, 4))
-    init = {
-        "r2": f32([R2_X, R2_Y]).reshape(2, 1),
-        "bins_f": f32([bins]), "bins_max": f32([bins - 1]), "k_const": i64([K]), "axis1": i64([1]),
-        "neg": f32([NEG]), "minus1f": f32([-1.0]), "minus1": i64([-1]), "k1": i64([1]), "zero": f32([0.0]),
-        "proto_w": f32(ppsi.T), "proto_b": f32(pbias), "keys": f32(T_pad),
-        "d_w": f32(np.concatenate([np.eye(12), -rep], 0)), "rep": f32(rep),
-        "quad_sum": f32(np.repeat(np.eye(4), 3, 0)), "ones31": f32(np.ones((3, 1))),
+    init = _search_inits(C, K, protos, bins)
+    init.update({
         "widths": i64([M0, M1]), "row_offsets": i64([0, off1]), "key_offsets": i64([0, bins * off1]),
         "members_cat": i64(np.concatenate([t.reshape(-1) for t in tables])),
         "shape_w": i64([-1, 21]), "w21": i64([21]),
-    }
+    })
     # zeros after the second table, so that both flat constants reshape to whole rows of either width
     lcm, widths = int(np.lcm(M0, M1)), sum(t.shape[1] for t in tables)
     init["pad_w"] = f32(np.zeros(21 * (-(K * widths) % lcm)))
@@ -521,28 +518,21 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Gather", ["row_offsets", "which"], ["row_off"], axis=0),
         n("Gather", ["key_offsets", "which"], ["key_off"], axis=0),
         n("Concat", ["minus1", "M"], ["shape_nm"], axis=0),
-        n("Concat", ["minus1", "M", "w21"] if layout == "mf" else ["shape_w", "M"], ["shape_w3"], axis=0),
+        n("Concat", ["shape_w", "M"], ["shape_w3"], axis=0),
     ]
     flat_w, flat_t, pmasks = [], [], []
     for t, table in enumerate(tables):
         Mt = table.shape[1]
         memb_w = full_pad[table].transpose(0, 2, 1)              # [K,21,Mt]
         init[f"members_{t}"] = i64(table)
-        if layout == "mf":  # each member's 21 weights together: [K,Mt,21]
-            init[f"memb_w20_{t}"] = f32(memb_w[:, :20].transpose(0, 2, 1))
-            init[f"memb_b_{t}"] = f32(memb_w[:, 20][:, :, None])
-            cat_axis = 2
-        else:
-            init[f"memb_w20_{t}"] = f32(memb_w[:, :20].reshape(K, 20 * Mt))
-            init[f"memb_b_{t}"] = f32(memb_w[:, 20])
-            cat_axis = 1
+        init[f"memb_w20_{t}"] = f32(memb_w[:, :20].reshape(K, 20 * Mt))
+        init[f"memb_b_{t}"] = f32(memb_w[:, 20])
         nodes += [
             # per run: the mask joins each member's bias (row 21 of its weights), and each prototype's
             n("Gather", ["mask_pad", f"members_{t}"], [f"slot_mask_{t}"], axis=0),      # [K,Mt]
             n("ReduceMax", [f"slot_mask_{t}"], [f"proto_mask_{t}"], axes=[1], keepdims=0),
-            *([n("Unsqueeze", [f"slot_mask_{t}", "minus1"], [f"slot_mask3_{t}"])] if layout == "mf" else []),
-            n("Add", [f"memb_b_{t}", f"slot_mask3_{t}" if layout == "mf" else f"slot_mask_{t}"], [f"memb_bm_{t}"]),
-            n("Concat", [f"memb_w20_{t}", f"memb_bm_{t}"], [f"memb_w_{t}"], axis=cat_axis),
+            n("Add", [f"memb_b_{t}", f"slot_mask_{t}"], [f"memb_bm_{t}"]),
+            n("Concat", [f"memb_w20_{t}", f"memb_bm_{t}"], [f"memb_w_{t}"], axis=1),
             n("Reshape", [f"memb_w_{t}", "minus1"], [f"flat_w_{t}"]),
             # folded at load: the members' keys per (phase bin, prototype), flat
             n("Gather", ["keys", f"members_{t}"], [f"memb_k3_{t}"], axis=1),           # [bins,K,Mt]
@@ -569,10 +559,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     stage2_from = len(nodes)
     nodes += [
         n("Gather", ["memb_w", "kr"], ["g_w"], axis=0),                           # [N,21,M]
-        *([n("Unsqueeze", ["phi1", "minus1"], ["f3"]),                           # [N,21,1]
-           n("MatMul", ["g_w", "f3"], ["s2a3"])] if layout == "mf" else
-          [n("Unsqueeze", ["phi1", "axis1"], ["f3"]),                            # [N,1,21]
-           n("MatMul", ["f3", "g_w"], ["s2a3"])]),
+        n("Unsqueeze", ["phi1", "axis1"], ["f3"]),                               # [N,1,21]
+        n("MatMul", ["f3", "g_w"], ["s2a3"]),
         n("Reshape", ["s2a3", "shape_nm"], ["s2"]),
         # ... and among those within the tolerance of the best, the highest key
         n("ReduceMax", ["s2"], ["best"], axes=[1], keepdims=1),                   # [N,1]

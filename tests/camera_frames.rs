@@ -7,6 +7,8 @@
 // Functions stay short (clippy.toml: too-many-lines-threshold).
 #![warn(clippy::too_many_lines)]
 
+mod common;
+
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
@@ -84,24 +86,6 @@ fn yuyv_rgba(bytes: &[u8], w: u32, h: u32) -> Frame {
     Frame::new(w, h, rgba)
 }
 
-/// PSNR in dB of two byte vectors of RGB triplets, the same less each channel's mean
-/// difference, and that difference (`a - b`).
-fn psnr(a: &[u8], b: &[u8]) -> (f64, f64, [f64; 3]) {
-    let db = |mse: f64| 10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10();
-    let n = a.len() as f64;
-    let mut bias = [0.0; 3];
-    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        bias[i % 3] += (x as f64 - y as f64) * 3.0 / n;
-    }
-    let (mut mse, mut left) = (0.0, 0.0);
-    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        let d = x as f64 - y as f64;
-        mse += d * d / n;
-        left += (d - bias[i % 3]).powi(2) / n;
-    }
-    (db(mse), db(left), bias)
-}
-
 /// Tiles both frames, with patches and with the quadrant means alone (the live path), and
 /// asserts the colours agree within the video path's tolerance (tests/gpu.rs,
 /// `i420_mosaic_matches_the_videoconvert_rgba_path`: 39 dB, 45 dB less the bias) and with no
@@ -121,7 +105,7 @@ fn assert_same_tiles(new: &Frame, old: &Frame, what: &str) {
             (a.means.concat(), b.means.concat())
         };
         assert!(!x.is_empty() && x.len() == y.len(), "{what}");
-        let (db, flat, bias) = psnr(&x, &y);
+        let (db, flat, bias) = common::rgb_psnr_and_bias(&x, &y);
         let kind = if keep { "patches" } else { "quadrant means" };
         eprintln!("{what} {kind}: {db:.1} dB, {flat:.1} dB less the bias {bias:.2?}");
         assert!(db >= 39.0 && flat >= 45.0, "{what} {kind}: {db:.1} dB, {flat:.1} dB");

@@ -3,6 +3,8 @@
 // Functions stay short (clippy.toml: too-many-lines-threshold).
 #![warn(clippy::too_many_lines)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -963,34 +965,38 @@ fn timings_720p() {
     eprintln!("render 1280x720: {:?}/frame", t0.elapsed() / 10);
 }
 
+/// Upload + tile + readback of `frame` by two tilers taking turns, `rounds` rounds of 4 frames
+/// after one warm-up round: each tiler's (min, median) ms per frame.
+fn tile_in_turns(tilers: &mut [Tiler; 2], frame: &Frame, rounds: usize) -> [(f64, f64); 2] {
+    let mut tiles = Tiles::default();
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..=rounds {
+        for (k, tiler) in tilers.iter_mut().enumerate() {
+            let t0 = std::time::Instant::now();
+            for _ in 0..4 {
+                tiler.tile(frame, &mut tiles).unwrap();
+            }
+            if round > 0 {
+                times[k].push(t0.elapsed().as_secs_f64() * 1e3 / 4.0);
+            }
+        }
+    }
+    times.map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2])
+    })
+}
+
 /// Upload + tile + readback per frame with patches (the nearest classifier's input) and without
 /// (only the quadrant means and change: the ONNX classifier's), the two tilers taking turns.
 #[test]
 #[ignore = "timing report, run by hand: cargo test --release --test gpu timings_tiler -- --ignored --nocapture"]
 fn timings_tiler_patches_vs_quads() {
-    use std::time::Instant;
     for (w, h) in [(1280, 720), (1920, 1080)] {
         let frame = test_frame(w, h, 3);
         let mut tilers = [Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap()];
         tilers[0].keep_patches(true);
-        let mut tiles = Tiles::default();
-        let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-        for round in 0..16 {
-            for (k, tiler) in tilers.iter_mut().enumerate() {
-                let t0 = Instant::now();
-                for _ in 0..4 {
-                    tiler.tile(&frame, &mut tiles).unwrap();
-                }
-                if round > 0 {
-                    times[k].push(t0.elapsed().as_secs_f64() * 1e3 / 4.0);
-                }
-            }
-        }
-        let stats = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            (v[0], v[v.len() / 2])
-        };
-        let (p, q) = (stats(&mut times[0]), stats(&mut times[1]));
+        let [p, q] = tile_in_turns(&mut tilers, &frame, 15);
         eprintln!(
             "tile {w}x{h} @10, min / median ms per frame over 15 rounds of 4: patches {:.1} / {:.1}, \
              quads only {:.1} / {:.1} ({:.2}x / {:.2}x)",
@@ -1149,24 +1155,6 @@ fn tiler_converts_i420_as_the_cpu_does() {
     }
 }
 
-/// Peak signal to noise ratio of two RGB byte vectors in dB, and the same after taking away
-/// each channel's mean difference (`a - b`), which it returns too.
-fn psnr(a: &[u8], b: &[u8]) -> (f64, f64, [f64; 3]) {
-    let db = |mse: f64| 10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10();
-    let n = a.len() as f64;
-    let mut bias = [0.0; 3];
-    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        bias[i % 3] += (x as f64 - y as f64) * 3.0 / n;
-    }
-    let (mut mse, mut left) = (0.0, 0.0);
-    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        let d = x as f64 - y as f64;
-        mse += d * d / n;
-        left += (d - bias[i % 3]).powi(2) / n;
-    }
-    (db(mse), db(left), bias)
-}
-
 #[test]
 fn i420_mosaic_matches_the_videoconvert_rgba_path() {
     // Real clips: handheld camera footage (480x288: BT.601) and an animation (720p: BT.709).
@@ -1192,7 +1180,7 @@ fn i420_mosaic_matches_the_videoconvert_rgba_path() {
                 tiler.set_tile(t).unwrap();
                 tiler.tile(&a, &mut from_yuv).unwrap();
                 tiler.tile(&b, &mut from_rgba).unwrap();
-                let (db, flat, bias) = psnr(&from_yuv.patches, &from_rgba.patches);
+                let (db, flat, bias) = common::rgb_psnr_and_bias(&from_yuv.patches, &from_rgba.patches);
                 eprintln!(
                     "{clip} {}x{} frame {frames} tile {t}: {db:.1} dB, {flat:.1} dB less the bias {bias:.2?}",
                     a.width, a.height
@@ -1423,7 +1411,6 @@ fn tiler_fast_quads_agree_with_the_per_pixel_way() {
 #[test]
 #[ignore = "timing report, run by hand"]
 fn timings_tiler_fast_quads() {
-    use std::time::Instant;
     let yuv = Yuv {
         matrix: Matrix::Bt709,
         full_range: false,
@@ -1434,23 +1421,7 @@ fn timings_tiler_fast_quads() {
         for (name, frame) in [("RGBA", &rgba), ("I420", &i420)] {
             let mut tilers = [Tiler::new(ctx(), t).unwrap(), Tiler::new(ctx(), t).unwrap()];
             tilers[0].set_fast_quads(false);
-            let mut tiles = Tiles::default();
-            let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-            for round in 0..11 {
-                for (k, tiler) in tilers.iter_mut().enumerate() {
-                    let t0 = Instant::now();
-                    for _ in 0..4 {
-                        tiler.tile(frame, &mut tiles).unwrap();
-                    }
-                    if round > 0 {
-                        times[k].push(t0.elapsed().as_secs_f64() * 1e3 / 4.0);
-                    }
-                }
-            }
-            for v in &mut times {
-                v.sort_by(f64::total_cmp);
-            }
-            let (p, f) = ((times[0][0], times[0][5]), (times[1][0], times[1][5]));
+            let [p, f] = tile_in_turns(&mut tilers, frame, 10);
             eprintln!(
                 "tile {w}x{h} @{t} {name}, no patches, min / median ms over 10 rounds of 4: per pixel \
                  {:.2} / {:.2}, fast {:.2} / {:.2} ({:.2}x / {:.2}x)",
@@ -1547,7 +1518,6 @@ fn tiler_eight_tiles_per_invocation_match_one_per_tile() {
 #[test]
 #[ignore = "timing report, run by hand"]
 fn timings_tiler_eight_per_invocation() {
-    use std::time::Instant;
     let yuv = Yuv {
         matrix: Matrix::Bt709,
         full_range: false,
@@ -1557,23 +1527,7 @@ fn timings_tiler_eight_per_invocation() {
         let mut tilers = [Tiler::new(ctx(), 10).unwrap(), Tiler::new(ctx(), 10).unwrap()];
         tilers[0].set_group_tiles(false);
         tilers[1].set_group_tiles(true);
-        let mut tiles = Tiles::default();
-        let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-        for round in 0..11 {
-            for (k, tiler) in tilers.iter_mut().enumerate() {
-                let t0 = Instant::now();
-                for _ in 0..4 {
-                    tiler.tile(&i420, &mut tiles).unwrap();
-                }
-                if round > 0 {
-                    times[k].push(t0.elapsed().as_secs_f64() * 1e3 / 4.0);
-                }
-            }
-        }
-        for v in &mut times {
-            v.sort_by(f64::total_cmp);
-        }
-        let (p, f) = ((times[0][0], times[0][5]), (times[1][0], times[1][5]));
+        let [p, f] = tile_in_turns(&mut tilers, &i420, 10);
         eprintln!(
             "tile {w}x{h} @10 I420, no patches, min / median ms over 10 rounds of 4: one per \
              invocation {:.2} / {:.2}, eight {:.2} / {:.2} ({:.2}x / {:.2}x)",

@@ -1176,21 +1176,14 @@ fn gif_output_plays_at_the_input_timing() {
 #[test]
 fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    // Keyframes every 5 frames in an MPEG-TS (as cameras and broadcasts make): a damaged
-    // frame costs only the frames that depend on it.
-    let input = clip(
-        dir.path(),
-        "clip.ts",
-        &["-c:v", "libx264", "-g", "5", "-bf", "0"],
-        false,
-    );
+    let input = ts_clip_keyframe_every_5(dir.path());
     let mut bytes = std::fs::read(&input).unwrap();
     // Garble the middle of the file (inside the 4th..6th frames' data), keeping the
     // 188-byte TS packet headers so the demuxer stays in step.
     let mid = bytes.len() / 2;
     for (i, b) in bytes[mid - 2000..mid + 2000].iter_mut().enumerate() {
         if (mid - 2000 + i) % 188 > 4 {
-            *b = b.wrapping_mul(31).wrapping_add(7);
+            *b = garbled(*b);
         }
     }
     let damaged = dir.path().join("damaged.ts");
@@ -1211,30 +1204,40 @@ fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
     );
     // The render's summary says so, and the rest renders.
     let out = dir.path().join("out.mp4");
-    let o = emojicam()
-        .args(["render", "--tile", "20", "--input"])
-        .arg(&damaged)
-        .arg("--output")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
+    let err = render_tile20(&damaged, &out);
     assert!(
         err.contains("damaged input frame"),
         "the summary counts the damage: {err}"
     );
     assert_eq!(ffprobe_count(&out), frames.len() as u64, "{err}");
     // A clean file's summary says nothing of damage.
+    let err = render_tile20(&input, &dir.path().join("clean.mp4"));
+    assert!(!err.contains("damaged"), "{err}");
+}
+
+/// A 10-frame H.264 MPEG-TS clip with a keyframe every 5 frames (as cameras and broadcasts
+/// make them), so a damaged frame costs only the frames that depend on it.
+fn ts_clip_keyframe_every_5(dir: &Path) -> PathBuf {
+    clip(dir, "clip.ts", &["-c:v", "libx264", "-g", "5", "-bf", "0"], false)
+}
+
+/// A byte garbled (the same way every run).
+fn garbled(b: u8) -> u8 {
+    b.wrapping_mul(31).wrapping_add(7)
+}
+
+/// `emojicam render --tile 20` of `input` into `output`, which must succeed: its stderr.
+fn render_tile20(input: &Path, output: &Path) -> String {
     let o = emojicam()
         .args(["render", "--tile", "20", "--input"])
-        .arg(&input)
+        .arg(input)
         .arg("--output")
-        .arg(dir.path().join("clean.mp4"))
+        .arg(output)
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success() && !err.contains("damaged"), "{err}");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    err
 }
 
 #[test]
@@ -1243,12 +1246,7 @@ fn a_damaged_first_keyframe_is_counted() {
     // the decoder sees them, so the decoder's in/out counts show nothing; the frames from the
     // next keyframe on render, and the summary says frames were lost (it said nothing).
     let dir = tempfile::tempdir().unwrap();
-    let input = clip(
-        dir.path(),
-        "clip.ts",
-        &["-c:v", "libx264", "-g", "5", "-bf", "0"],
-        false,
-    );
+    let input = ts_clip_keyframe_every_5(dir.path());
     let mut bytes = std::fs::read(&input).unwrap();
     // The video stream's packets (ffmpeg's PID 0x100) that start a frame (PES).
     let starts: Vec<usize> = (0..bytes.len() / 188)
@@ -1262,7 +1260,7 @@ fn a_damaged_first_keyframe_is_counted() {
     for p in starts[0]..starts[1] {
         let from = p * 188 + if p == starts[0] { 24 } else { 4 };
         for b in &mut bytes[from..p * 188 + 188] {
-            *b = b.wrapping_mul(31).wrapping_add(7);
+            *b = garbled(*b);
         }
     }
     let damaged = dir.path().join("damaged-start.ts");
@@ -1284,15 +1282,7 @@ fn a_damaged_first_keyframe_is_counted() {
     let mut clean = source::open(&input).unwrap();
     assert_eq!(decode_all(clean.as_mut()).len(), 10);
     assert_eq!(clean.damaged(), 0);
-    let o = emojicam()
-        .args(["render", "--tile", "20", "--input"])
-        .arg(&damaged)
-        .arg("--output")
-        .arg(dir.path().join("out.y4m"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
+    let err = render_tile20(&damaged, &dir.path().join("out.y4m"));
     assert!(
         err.contains("damaged input frame"),
         "the summary counts the damage: {err}"

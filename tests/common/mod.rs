@@ -94,6 +94,24 @@ pub fn psnr(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
+/// Peak signal to noise ratio of two RGB byte vectors in dB, and the same after taking away
+/// each channel's mean difference (`a - b`), which it returns too.
+pub fn rgb_psnr_and_bias(a: &[u8], b: &[u8]) -> (f64, f64, [f64; 3]) {
+    let db = |mse: f64| 10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10();
+    let n = a.len() as f64;
+    let mut bias = [0.0; 3];
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        bias[i % 3] += (x as f64 - y as f64) * 3.0 / n;
+    }
+    let (mut mse, mut left) = (0.0, 0.0);
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        let d = x as f64 - y as f64;
+        mse += d * d / n;
+        left += (d - bias[i % 3]).powi(2) / n;
+    }
+    (db(mse), db(left), bias)
+}
+
 /// (2x2 PSNR, tile PSNR) of `mosaic` against `source`, as mosaic_score.py measures them.
 pub fn likeness(source: &image::RgbImage, mosaic: &image::RgbImage, tile: u32) -> (f64, f64) {
     let cols = source.width() / tile;

@@ -20,6 +20,7 @@ use crate::domain::Background;
 use crate::error::{Error, Result};
 use crate::gpu::renderer::{Scene, OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::gpu::GpuContext;
+use crate::pipeline::StageTimes;
 use crate::source::reader::{FrameReader, ReadFrame, ReaderEvent};
 
 /// Events the capture thread and the Ctrl-C handler send into the event loop.
@@ -76,6 +77,74 @@ pub struct WindowApp {
     wake_pending: Arc<AtomicBool>,
     /// Capture time and drop count of the frame waiting to be drawn.
     shown: Option<(Instant, u64)>,
+    /// `EMOJICAM_LATENCY_TRACE=1`: per frame, where its latency went (for measuring).
+    trace: Option<Trace>,
+}
+
+/// Per-frame split of the window's latency, ms: capture to the redraw that takes the frame,
+/// upload, tile (upload included, to the tiles read back), classify, the rest of `process`,
+/// acquiring the surface, recording the draw, submitting it, and present. With
+/// `EMOJICAM_LATENCY_TRACE=gpu` the submit waits for the GPU (so `submit` is the GPU's work
+/// and `present` the window system's alone), which adds no work but serialises the two.
+#[derive(Default)]
+struct Trace {
+    rows: Vec<[f32; 9]>,
+}
+
+impl Trace {
+    /// One frame captured `at`: its redraw began at `redraw`, its processing ended at
+    /// `processed`, its surface was acquired, recorded and submitted at `drawn` (present
+    /// returned now).
+    fn record(&mut self, at: Instant, [redraw, processed]: [Instant; 2], drawn: [Instant; 3], times: &StageTimes) {
+        let ms = |d: std::time::Duration| d.as_secs_f32() * 1e3;
+        let process = processed - redraw;
+        self.rows.push([
+            ms(redraw.saturating_duration_since(at)),
+            ms(times.upload),
+            ms(times.tile),
+            ms(times.classify),
+            ms(process.saturating_sub(times.tile + times.classify)),
+            ms(drawn[0] - processed),
+            ms(drawn[1] - drawn[0]),
+            ms(drawn[2] - drawn[1]),
+            ms(drawn[2].elapsed()),
+        ]);
+    }
+
+    fn from_env() -> Option<Self> {
+        std::env::var_os("EMOJICAM_LATENCY_TRACE").map(|_| Self::default())
+    }
+
+    fn report(&self) {
+        if self.rows.len() < 3 {
+            return;
+        }
+        let rows = &self.rows[2..];
+        let median = |k: usize| {
+            let mut v: Vec<f32> = rows.iter().map(|r| r[k]).collect();
+            v.sort_by(f32::total_cmp);
+            v[v.len() / 2]
+        };
+        let total: Vec<f32> = rows
+            .iter()
+            .map(|r| r[0] + r[2] + r[3] + r[4] + r[5] + r[6] + r[7] + r[8])
+            .collect();
+        let mut sorted = total.clone();
+        sorted.sort_by(f32::total_cmp);
+        crate::say!(
+            "emojicam: trace medians ms: wait {:.1}, upload {:.1}, tile {:.1}, classify {:.1}, other {:.1}, acquire {:.1}, record {:.1}, submit {:.1}, present {:.1}; sum median {:.1}",
+            median(0),
+            median(1),
+            median(2),
+            median(3),
+            median(4),
+            median(5),
+            median(6),
+            median(7),
+            median(8),
+            sorted[sorted.len() / 2]
+        );
+    }
 }
 
 impl WindowApp {
@@ -102,6 +171,7 @@ impl WindowApp {
             snapshot_dir: std::path::PathBuf::from("."),
             wake_pending,
             shown: None,
+            trace: Trace::from_env(),
         }
     }
 
@@ -112,6 +182,9 @@ impl WindowApp {
     fn stop(&mut self, event_loop: &ActiveEventLoop, outcome: std::result::Result<StopReason, Error>) {
         if self.outcome.is_none() {
             self.outcome = Some(outcome);
+            if let Some(t) = &self.trace {
+                t.report();
+            }
         }
         event_loop.exit();
     }
@@ -216,20 +289,22 @@ impl WindowApp {
         gfx.window.set_title(&title);
     }
 
-    /// Draws the last classified frame into the window.
-    fn draw(&mut self) -> Result<()> {
+    /// Draws the last classified frame into the window; when it was submitted (before the
+    /// present), if it was drawn.
+    fn draw(&mut self) -> Result<Option<[Instant; 3]>> {
         let (Some(gfx), Some(session)) = (self.gfx.as_mut(), self.session.as_mut()) else {
-            return Ok(());
+            return Ok(None);
         };
         // Nothing to draw until a frame is classified on the current grid.
         let (Some(grid), Some(mosaic)) = (session.pipeline.grid().cloned(), session.mosaic.as_ref()) else {
-            return Ok(());
+            return Ok(None);
         };
         // The source frame is uploaded as a texture only while it is shown.
         session.pipeline.keep_frame_view(self.original != Original::Off);
         let Some(surface_texture) = gfx.acquire()? else {
-            return Ok(());
+            return Ok(None);
         };
+        let acquired = Instant::now();
         let view = surface_texture.texture.create_view(&Default::default());
         let (w, h) = (gfx.config.width, gfx.config.height);
         let (mosaic_rect, original_rect) = layout(self.original, (grid.src_width, grid.src_height), (w, h));
@@ -277,10 +352,15 @@ impl WindowApp {
             }
             _ => gfx.draw_layers(&mut encoder, &view, (&mosaic_view, mosaic_rect), original, &text),
         }
+        let recorded = Instant::now();
         gfx.gpu.queue.submit([encoder.finish()]);
+        if std::env::var("EMOJICAM_LATENCY_TRACE").as_deref() == Ok("gpu") {
+            let _ = gfx.gpu.device.poll(wgpu::PollType::wait_indefinitely());
+        }
+        let submitted = Instant::now();
         gfx.window.pre_present_notify();
         gfx.gpu.queue.present(surface_texture);
-        Ok(())
+        Ok(Some([acquired, recorded, submitted]))
     }
 
     fn on_action(&mut self, event_loop: &ActiveEventLoop, action: Action) {
@@ -593,13 +673,20 @@ impl ApplicationHandler<LiveEvent> for WindowApp {
                 if self.outcome.is_some() {
                     return;
                 }
+                let redraw = Instant::now();
                 self.on_captured(event_loop);
                 if self.outcome.is_some() {
                     return;
                 }
                 let t0 = Instant::now();
-                if let Err(e) = self.draw() {
-                    return self.stop(event_loop, Err(e));
+                let submitted = match self.draw() {
+                    Ok(s) => s,
+                    Err(e) => return self.stop(event_loop, Err(e)),
+                };
+                if let (Some(trace), Some((at, _)), Some(submitted), Some(session)) =
+                    (self.trace.as_mut(), self.shown, submitted, self.session.as_ref())
+                {
+                    trace.record(at, [redraw, t0], submitted, &session.pipeline.times());
                 }
                 // A new frame's draw and present count in its render time, which the frame
                 // budget leaves room for on the next frame (GPU work still queued when

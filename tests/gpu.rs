@@ -1540,3 +1540,78 @@ fn timings_tiler_eight_per_invocation() {
         );
     }
 }
+
+/// The window's partial redraw at 1280x720 (10 px tiles at the source size, about 45% of the
+/// tiles changed a frame, as on handheld footage) with the exact path and with the per-pixel
+/// maps, the two renderers taking turns: draw + wait for the GPU, (min, median) ms per frame.
+/// Both targets end up with the same pixels.
+#[test]
+#[ignore = "timing report, run by hand: cargo test --release --test gpu timings_mosaic -- --ignored --nocapture"]
+fn timings_mosaic_exact_tiles() {
+    let ctx = ctx();
+    let atlas = atlas();
+    let grid = Grid {
+        cols: 128,
+        rows: 72,
+        tile: 10,
+        src_width: 1280,
+        src_height: 720,
+    };
+    let n = grid.tiles() as u32;
+    let colors: Vec<[u8; 3]> = (0..n).map(|i| [(i * 37) as u8, (i * 91) as u8, 40]).collect();
+    let mut renderers = [
+        Renderer::new(ctx.clone(), atlas).unwrap(),
+        Renderer::new(ctx.clone(), atlas).unwrap(),
+    ];
+    let targets: Vec<(wgpu::Texture, wgpu::TextureView)> = renderers
+        .iter_mut()
+        .enumerate()
+        .map(|(k, r)| {
+            r.set_path(RenderPath::Compute);
+            r.set_exact_tiles(k == 0);
+            let t = emojicam::gpu::texture_2d(
+                &ctx.device,
+                "target",
+                (1280, 720),
+                wgpu::TextureFormat::Bgra8Unorm,
+                emojicam::gpu::renderer::TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
+            );
+            let v = t.create_view(&Default::default());
+            (t, v)
+        })
+        .collect();
+    let mut rng = Rng(7);
+    let mut emoji: Vec<u32> = (0..n).map(|_| rng.next() % atlas.count()).collect();
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..=40 {
+        for e in emoji.iter_mut() {
+            if rng.next() % 100 < 45 {
+                *e = rng.next() % atlas.count();
+            }
+        }
+        let scene = Scene {
+            grid,
+            emoji: &emoji,
+            fill: Fill::new(Background::Tile, &colors),
+        };
+        for (k, (renderer, (texture, view))) in renderers.iter_mut().zip(&targets).enumerate() {
+            let t0 = std::time::Instant::now();
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            renderer.draw(&mut encoder, texture, view, &scene).unwrap();
+            ctx.queue.submit([encoder.finish()]);
+            ctx.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+            if round > 0 {
+                times[k].push(t0.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    let [exact, maps] = times.map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2])
+    });
+    eprintln!(
+        "mosaic partial redraw 1280x720, ~45% of tiles: exact {:.2} / {:.2} ms, maps {:.2} / {:.2} ms (min / median)",
+        exact.0, exact.1, maps.0, maps.1
+    );
+    assert!(read_texture(&ctx, &targets[0].0) == read_texture(&ctx, &targets[1].0));
+}

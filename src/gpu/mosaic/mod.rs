@@ -43,10 +43,13 @@ struct MosaicParams {
     columns: u32,
     cols: u32,
     dirty: u32,
-    _pad: [u32; 2],
+    /// 1 when every output pixel samples the texel at its own offset in its tile
+    /// ([`Layout::exact`]), so `mosaic_tiles` needs no per-pixel map entry.
+    exact: u32,
+    _pad: u32,
 }
 
-assert_layout!(MosaicParams, size 32, width @ 0, height @ 4, size @ 8, columns @ 12, cols @ 16, dirty @ 20);
+assert_layout!(MosaicParams, size 32, width @ 0, height @ 4, size @ 8, columns @ 12, cols @ 16, dirty @ 20, exact @ 24);
 
 /// Redraw only the tiles whose emoji or background changed when at most this share did. On
 /// lavapipe redrawing the changed tiles stayed cheaper than a whole redraw on handheld footage
@@ -200,6 +203,8 @@ pub(crate) struct MosaicPass {
     dirty_buffer: wgpu::Buffer,
     /// How the last [`Self::encode`] drew: `Some(n)` redrew only n tiles, `None` the whole target.
     redrawn: Option<usize>,
+    /// Let `mosaic_tiles` skip the per-pixel maps where the layout is exact ([`Layout::exact`]).
+    exact_tiles: bool,
 }
 
 impl MosaicPass {
@@ -215,7 +220,15 @@ impl MosaicPass {
             history: History::default(),
             dirty_buffer: dirty_buffer(device, 1024),
             redrawn: None,
+            // EMOJICAM_MOSAIC_EXACT=0 switches the exact path off (for measuring).
+            exact_tiles: std::env::var("EMOJICAM_MOSAIC_EXACT").map_or(true, |v| v.trim() != "0"),
         }
+    }
+
+    /// Whether a partial redraw may take the exact path where the layout allows it (on by
+    /// default: the same pixels; off for comparing).
+    pub fn set_exact_tiles(&mut self, exact: bool) {
+        self.exact_tiles = exact;
     }
 
     /// Tiles the last frame redrew: `Some(n)` when it redrew only the n tiles whose emoji or
@@ -307,7 +320,8 @@ impl MosaicPass {
             columns,
             cols: grid.cols,
             dirty: dirty.len() as u32,
-            _pad: [0; 2],
+            exact: u32::from(self.exact_tiles && layout.exact),
+            _pad: 0,
         };
         ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let view = target.create_view(&Default::default());
@@ -436,6 +450,19 @@ struct Layout {
     /// Four rows: the column map, the row map, where each tile column starts, where each tile
     /// row starts (each with the end appended).
     maps: wgpu::TextureView,
+    /// Every output pixel samples its cell at its own offset from its tile's first pixel, with
+    /// no blend (tiles of exactly C pixels, e.g. a window at the source size): the map entries
+    /// follow from the tile starts.
+    exact: bool,
+}
+
+/// Whether every entry of an axis `map` samples texel `x - start` of its tile with no
+/// fraction (`starts` as [`tile_starts`] makes them).
+fn exact_axis(map: &[u32], starts: &[u32]) -> bool {
+    map.iter().enumerate().all(|(x, &m)| {
+        let start = starts.get((m & 0xffff) as usize).copied().unwrap_or(u32::MAX);
+        m >> 24 == 0 && x as u32 >= start && (m >> 16) & 0xff == x as u32 - start
+    })
 }
 
 impl Layout {
@@ -448,6 +475,7 @@ impl Layout {
         let (xmap, ymap) = (rows[0].clone(), rows[1].clone());
         tile_starts(&xmap, grid.cols, &mut rows[2]);
         tile_starts(&ymap, grid.rows, &mut rows[3]);
+        let exact = exact_axis(&xmap, &rows[2]) && exact_axis(&ymap, &rows[3]);
         map_data.clear();
         for row in &rows {
             let at = map_data.len();
@@ -474,6 +502,7 @@ impl Layout {
             tile_view: tiles.create_view(&Default::default()),
             tiles,
             maps: maps.create_view(&Default::default()),
+            exact,
         }
     }
 }
@@ -551,6 +580,27 @@ mod tests {
         axis_map(40, 20, 10, 2, 20, &mut map);
         assert_eq!(map[39] & 0xffff, 1);
         assert_eq!((map[39] >> 16) & 0xff, 19);
+    }
+
+    #[test]
+    fn exact_layouts_are_recognised() {
+        // (out, src, tile, C): whole-pixel tiles (1:1 with a partial edge tile, doubled, 1.5x,
+        // 0.8x) are exact; fractional ones (7.8 and 23.6 px) are not.
+        for (out, src, tile, c, exact) in [
+            (25u32, 25u32, 10u32, 10u32, true),
+            (40, 20, 10, 20, true),
+            (1280, 1280, 10, 10, true),
+            (1920, 1280, 10, 15, true),
+            (1024, 1280, 10, 8, true),
+            (1000, 1280, 10, 8, false),
+            (300, 127, 10, 24, false),
+        ] {
+            let tiles = src.div_ceil(tile);
+            let (mut map, mut starts) = (Vec::new(), Vec::new());
+            axis_map(out, src, tile, tiles, c, &mut map);
+            tile_starts(&map, tiles, &mut starts);
+            assert_eq!(exact_axis(&map, &starts), exact, "{out} px for {src} at tile {tile}");
+        }
     }
 
     #[test]

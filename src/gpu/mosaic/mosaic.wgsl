@@ -93,8 +93,8 @@ struct MosaicParams {
     columns: u32,   // atlas cells per row
     cols: u32,      // tile columns
     dirty: u32,     // entries in `dirty`
+    exact: u32,     // 1: every pixel samples texel (x - tile start, y - tile start), no blend
     _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var cells: texture_2d<f32>;
@@ -180,6 +180,19 @@ fn mosaic_tiles(@builtin(global_invocation_id) gid: vec3<u32>) {
     let tile = load_tile(col, row);
     let x_end = textureLoad(maps, vec2<u32>(col + 1u, 2u), 0).r;
     let y_end = textureLoad(maps, vec2<u32>(row + 1u, 3u), 0).r;
+    if (mp.exact != 0u) {
+        // What `shade` gives for map entries (x - x0, y - y0) with no fraction, without
+        // loading them: one texel load and one store per pixel.
+        let x0 = textureLoad(maps, vec2<u32>(col, 2u), 0).r;
+        let y0 = textureLoad(maps, vec2<u32>(row, 3u), 0).r;
+        for (var y = y0; y < y_end; y++) {
+            for (var x = x0; x < x_end; x++) {
+                let c = cell_texel(tile.origin + vec2<u32>(x - x0, y - y0));
+                textureStore(output, vec2<u32>(x, y), vec4<f32>(c.rgb + (1.0 - c.a) * tile.bg, 1.0));
+            }
+        }
+        return;
+    }
     for (var y = textureLoad(maps, vec2<u32>(row, 3u), 0).r; y < y_end; y++) {
         let my = textureLoad(maps, vec2<u32>(y, 1u), 0).r;
         for (var x = textureLoad(maps, vec2<u32>(col, 2u), 0).r; x < x_end; x++) {

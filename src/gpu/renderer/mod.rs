@@ -320,6 +320,14 @@ impl Renderer {
         self.path = path;
     }
 
+    /// Let the compute path's partial redraw skip the per-pixel maps where every tile is a
+    /// whole number of output pixels at the cell size (on by default, the same pixels; off
+    /// for comparing the two in one process, or with `EMOJICAM_MOSAIC_EXACT=0`).
+    #[doc(hidden)]
+    pub fn set_exact_tiles(&mut self, exact: bool) {
+        self.mosaic.set_exact_tiles(exact);
+    }
+
     /// Records the mosaic covering all of `texture`, an [`OFFSCREEN_FORMAT`] texture (or a
     /// `Bgra8Unorm` one where the device has `BGRA8UNORM_STORAGE`) made with
     /// [`TARGET_USAGE`], by the current [`RenderPath`]. Call at most once per queue submit.

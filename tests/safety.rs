@@ -837,3 +837,39 @@ fn a_header_declaring_an_absurd_size_is_refused_without_allocating_it() {
         assert!(!out.exists(), "{ext}: no output");
     }
 }
+
+/// Runs `emojicam render` as the user `nobody` when the tests run as root (root may write
+/// anything, so a read-only file means nothing to it).
+fn render_as_a_user(args: &[&std::ffi::OsStr]) -> Output {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_emojicam"));
+        c.env("XDG_RUNTIME_DIR", std::env::temp_dir()).env_remove("DISPLAY");
+        c
+    } else {
+        bin()
+    };
+    run(cmd.arg("render").args(["--classifier", "nearest", "-q"]).args(args))
+}
+
+#[test]
+fn a_read_only_file_is_not_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmp();
+    let d = dir.path();
+    // Anyone may write in the directory (as in /tmp without its sticky bit): only the file's
+    // own permissions protect it.
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).expect("chmod dir");
+    let input = small_photo(d, "cat.png", 64);
+    std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o644)).expect("chmod input");
+    let kept = d.join("kept.png");
+    std::fs::write(&kept, b"mine, read-only").expect("write");
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    let o = render_as_a_user(&[os("-i"), input.as_os_str(), os("-o"), kept.as_os_str()]);
+    refused(&o, 1, "read-only");
+    assert_eq!(std::fs::read(&kept).expect("read"), b"mine, read-only");
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+}

@@ -111,6 +111,27 @@ fn recover_recording(real: &Path, stale: &Path) {
     }
 }
 
+/// An existing file that this user may not write (`chmod a-w`, or someone else's) is not
+/// replaced: the rename would go round its permissions, as `cp` or a shell's `>` would not.
+fn refuse_read_only(target: &Path, real: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(real.as_os_str().as_bytes()) else {
+        return Ok(());
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    let writable = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) } == 0;
+    if writable {
+        return Ok(());
+    }
+    Err(Error::Write {
+        path: target.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "the file is read-only for you, so emojicam leaves it as it is (make it writable, or choose another name)",
+        ),
+    })
+}
+
 fn busy(target: &Path) -> Error {
     Error::Write {
         path: target.to_path_buf(),
@@ -220,7 +241,10 @@ impl AtomicFile {
                     source: std::io::Error::other("not a regular file, FIFO or character device"),
                 })
             }
-            Some(_) => Mode::Temp,
+            Some(_) => {
+                refuse_read_only(target, &real)?;
+                Mode::Temp
+            }
             None if recording => Mode::InPlace,
             None => Mode::Temp,
         };
@@ -314,8 +338,12 @@ impl AtomicFile {
                 let data = self.temp_path().to_path_buf();
                 let old = std::fs::metadata(&self.real).ok();
                 if let Some(old) = old {
-                    // The new file takes the place of the old one: keep its permissions.
+                    // The new file takes the place of the old one: keep its permissions, and
+                    // its owner where we may (root replacing a user's file).
                     let _ = std::fs::set_permissions(&data, old.permissions());
+                    if std::fs::metadata(&data).is_ok_and(|m| m.uid() != old.uid() || m.gid() != old.gid()) {
+                        let _ = std::os::unix::fs::chown(&data, Some(old.uid()), Some(old.gid()));
+                    }
                 }
                 safety::without_cleanup(|list| {
                     std::fs::rename(&data, &self.real).map_err(&err)?;

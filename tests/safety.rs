@@ -873,3 +873,192 @@ fn a_read_only_file_is_not_replaced() {
     assert_eq!(std::fs::read(&kept).expect("read"), b"mine, read-only");
     assert!(partials(d).is_empty(), "{:?}", partials(d));
 }
+
+#[test]
+fn dash_is_standard_input() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = small_photo(d, "cat.png", 64);
+    // Standard input a file, then a pipe (read once into a private copy).
+    let out = d.join("from-file.png");
+    let stdin = std::fs::File::open(&input).expect("open");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+        .arg(&out)
+        .stdin(stdin));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(image::open(&out).expect("output").width(), 64);
+    let out = d.join("from-pipe.png");
+    let mut child = bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+        .arg(&out)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let bytes = std::fs::read(&input).expect("read");
+    let mut pipe = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut pipe, &bytes).expect("feed");
+    drop(pipe);
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(image::open(&out).expect("output").width(), 64);
+    // The input named `-` is still never overwritten.
+    let stdin = std::fs::File::open(&input).expect("open");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+        .arg(&input)
+        .stdin(stdin));
+    refused(&o, 2, "never overwrites its input");
+}
+
+#[test]
+fn a_name_with_control_characters_stays_one_line() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = small_photo(d, "cat.png", 64);
+    let out = d.join("two\nlines\x1b[31m.png");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-i"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one summary line: {err}");
+    assert!(
+        err.contains("two\\nlines\\u{1b}[31m.png") && !err.contains('\x1b'),
+        "{err}"
+    );
+    assert!(out.exists());
+    let missing = d.join("no\nsuch.png");
+    let o = render(&[os("-i"), missing.as_os_str(), os("-o"), os("x.png")]);
+    refused(&o, 1, "no\\nsuch.png");
+}
+
+#[test]
+fn a_video_file_to_a_fifo_is_refused_at_once() {
+    let dir = tmp();
+    let d = dir.path();
+    for name in ["fifo.mp4", "fifo.MKV", "fifo.webm"] {
+        let fifo = d.join(name);
+        assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+        // Nobody reads the FIFO: a run that opened it would wait for ever.
+        let mut child = bin()
+            .args(["render", "--classifier", "nearest", "-q", "-i"])
+            .arg(root().join("tests/data/video/small.mp4"))
+            .arg("-o")
+            .arg(&fifo)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{name}: a video file to a FIFO hung");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().expect("wait");
+        refused(&o, 2, "FIFO");
+    }
+    let o = run(bin()
+        .args(["--classifier", "nearest", "--no-window", "-q", "--duration", "1", "-i"])
+        .arg(root().join("tests/data/video/small.mp4"))
+        .arg("--record")
+        .arg(d.join("fifo.mp4")));
+    refused(&o, 2, "FIFO");
+}
+
+#[test]
+fn a_reader_that_goes_away_is_quiet() {
+    // `emojicam render -i clip -o - | head -c 100`.
+    let mut child = bin()
+        .args(["render", "--classifier", "nearest", "-i"])
+        .arg(root().join("tests/data/video/small.mp4"))
+        .args(["-o", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut head = [0u8; 100];
+    let mut stdout = child.stdout.take().expect("stdout");
+    std::io::Read::read_exact(&mut stdout, &mut head).expect("first bytes");
+    drop(stdout);
+    let o = child.wait_with_output().expect("wait");
+    let err = stderr(&o);
+    assert!(head.starts_with(b"YUV4MPEG2 "));
+    assert_eq!(o.status.code(), Some(141), "{err}");
+    assert!(err.trim().is_empty(), "quiet: {err}");
+}
+
+#[test]
+fn other_fatal_signals_and_a_file_size_limit_leave_no_partial() {
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.y4m");
+    std::fs::write(&out, b"the previous result").expect("write");
+    let (code, err) = render_then_signal(&out, libc::SIGUSR1);
+    assert_eq!(code, Some(128 + libc::SIGUSR1), "{err}");
+    assert!(err.contains("removed the unfinished output"), "{err}");
+    assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    // `ulimit -f`: the write fails ("File too large") instead of SIGXFSZ killing the process.
+    let script = format!(
+        "ulimit -f 64; exec '{}' render --classifier nearest -q -i '{}' -o '{}'",
+        env!("CARGO_BIN_EXE_emojicam"),
+        root().join("tests/data/video/small.mp4").display(),
+        out.display()
+    );
+    let o = run(Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir()));
+    refused(&o, 1, "File too large");
+    assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+}
+
+#[test]
+fn live_options_that_make_no_sense_are_refused() {
+    let dir = tmp();
+    let d = dir.path();
+    let clip = root().join("tests/data/video/small.mp4");
+    let live = |extra: &[&std::ffi::OsStr]| {
+        run(bin()
+            .args(["--classifier", "nearest", "--no-window", "-q", "-i"])
+            .arg(&clip)
+            .args(extra))
+    };
+    let y4m = d.join("out.y4m");
+    let o = live(&[os("--duration"), os("1e308"), os("-o"), y4m.as_os_str()]);
+    refused(&o, 2, "--duration");
+    // The live stream is Y4M: it does not go under a name that says otherwise.
+    for name in ["photo.png", "clip.mp4", "noext"] {
+        let out = d.join(name);
+        let o = live(&[os("--duration"), os("1"), os("-o"), out.as_os_str()]);
+        refused(&o, 2, "Y4M");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn a_hostile_environment_still_works_quietly() {
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.mp4");
+    // TMPDIR missing (the MP4 muxer's temporary file), no usable cache directory for Mesa.
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i"])
+        .arg(root().join("tests/data/video/small.mp4"))
+        .arg("-o")
+        .arg(&out)
+        .env("TMPDIR", d.join("missing"))
+        .env("XDG_CACHE_HOME", "/proc/emojicam-cache")
+        .env("HOME", "/proc/emojicam-home"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).trim().is_empty(), "-q is quiet: {}", stderr(&o));
+    assert!(std::fs::read(&out).expect("output").windows(4).any(|w| w == b"moov"));
+    assert!(!d.join("missing").exists(), "TMPDIR is not created");
+}

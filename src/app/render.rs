@@ -173,7 +173,7 @@ fn summary_line(
         if summary.frames == 1 { "" } else { "s" },
         info.width,
         info.height,
-        args.output.display(),
+        emojicam::safety::one_line(&args.output.display().to_string()),
         pipeline.settings().tile,
         pipeline.settings().classifier.name(),
         summary.seconds,

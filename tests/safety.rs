@@ -488,21 +488,42 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
     let y4m = d.join("good.y4m");
     std::fs::write(&y4m, &y4m_all[..header + 3 * frame]).expect("y4m");
     let mp4 = root().join("tests/data/video/small.mp4");
-    let cases: [(&Path, &str, &str); 4] = [
-        (&png, "png", "png"),
-        (&jpg, "jpg", "png"),
-        (&y4m, "y4m", "y4m"),
-        (&mp4, "mp4", "y4m"),
+    let mut cases: Vec<(PathBuf, &str, &str, usize)> = vec![
+        (png, "png", "png", 6),
+        (jpg, "jpg", "png", 6),
+        (y4m, "y4m", "y4m", 6),
+        (mp4.clone(), "mp4", "y4m", 6),
     ];
+    // The other containers and codecs people have, made by ffmpeg from the same clip (ten
+    // frames each, kept small: three damaged files per format).
+    for (ext, codec) in [
+        ("mkv", &["-c", "copy"][..]),
+        ("mov", &["-c", "copy"]),
+        ("webm", &["-c:v", "libvpx", "-b:v", "200k"]),
+        ("avi", &["-c:v", "mpeg4"]),
+        ("gif", &["-vf", "scale=96:-1"]),
+    ] {
+        let path = d.join(format!("good.{ext}"));
+        let made = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(&mp4)
+            .args(["-frames:v", "10", "-an"])
+            .args(codec)
+            .arg(&path)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(made.success(), "ffmpeg made {ext}");
+        cases.push((path, ext, "y4m", 3));
+    }
     let seed = std::env::var("EMOJICAM_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5EED_1234_u64);
-    let per_format = 6;
     let mut rng = Rng(seed);
     let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
     let started = Instant::now();
-    for (good, ext, out_ext) in cases {
+    let total: usize = cases.iter().map(|c| c.3).sum();
+    for (good, ext, out_ext, per_format) in cases {
         let good = std::fs::read(good).expect("read");
         for i in 0..per_format {
             let (bytes, what) = damage(&mut rng, &good);
@@ -553,8 +574,7 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
         }
     }
     eprintln!(
-        "{} damaged files in {:.1} s: {outcomes:?}",
-        4 * per_format,
+        "{total} damaged files in {:.1} s: {outcomes:?}",
         started.elapsed().as_secs_f64()
     );
 }

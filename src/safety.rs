@@ -249,6 +249,30 @@ fn kind_name(m: &Metadata) -> &'static str {
     }
 }
 
+/// The hidden name beside `real` that an output of it is written under (`.NAME.partial`,
+/// `.NAME.recording`).
+pub(crate) fn hidden_name(real: &Path, suffix: &str) -> Result<PathBuf> {
+    let name = real
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::Write {
+            path: real.to_path_buf(),
+            source: std::io::Error::other("not a file name"),
+        })?;
+    // Names near the file system's 255-byte limit get a shorter, still unique, hidden name.
+    if name.len() > 200 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut h);
+        let mut cut = 100;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        return Ok(real.with_file_name(format!(".{}-{:016x}.{suffix}", &name[..cut], h.finish())));
+    }
+    Ok(real.with_file_name(format!(".{name}.{suffix}")))
+}
+
 /// Refuses (exit code 2) a run whose outputs would overwrite one of its inputs or each other.
 /// `inputs` and `outputs` pair the option that named a path with the path; `-` (stdout) is
 /// never a file. Call it before anything is opened for writing.
@@ -288,7 +312,22 @@ pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
             )));
         }
         let id = meta.as_ref().map(FileId::of);
+        // The hidden files an output is written through are outputs too: an input under
+        // such a name (`-i .out.png.partial -o out.png`) would be truncated.
+        let scratch: Vec<FileId> = ["partial", "recording"]
+            .iter()
+            .filter_map(|suffix| hidden_name(&real, suffix).ok())
+            .filter_map(|h| std::fs::symlink_metadata(h).ok())
+            .map(|m| FileId::of(&m))
+            .collect();
         for &(iwhat, input, iid) in &ins {
+            if iid.is_some_and(|i| scratch.contains(&i)) {
+                return Err(Error::usage(format!(
+                    "{iwhat} {} has the name of the hidden file that {what} {} is written through: rename it first",
+                    input.display(),
+                    out.display()
+                )));
+            }
             if id.is_some() && id == iid {
                 return Err(Error::usage(format!(
                     "{what} {} is the same file as {iwhat} {}: emojicam never overwrites its input; choose another output name",

@@ -474,10 +474,9 @@ fn valid_output(path: &Path) -> bool {
     }
 }
 
-#[test]
-fn randomly_damaged_files_never_panic_hang_or_change() {
-    let dir = tmp();
-    let d = dir.path();
+/// The good files the property test damages: (file, its extension, the output's extension,
+/// how many damaged copies).
+fn damage_cases(d: &Path) -> Vec<(PathBuf, &'static str, &'static str, usize)> {
     let png = small_photo(d, "good.png", 96);
     let jpg = d.join("good.jpg");
     std::fs::write(&jpg, jpeg_of(&png, None)).expect("jpeg");
@@ -488,7 +487,7 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
     let y4m = d.join("good.y4m");
     std::fs::write(&y4m, &y4m_all[..header + 3 * frame]).expect("y4m");
     let mp4 = root().join("tests/data/video/small.mp4");
-    let mut cases: Vec<(PathBuf, &str, &str, usize)> = vec![
+    let mut cases: Vec<(PathBuf, &'static str, &'static str, usize)> = vec![
         (png, "png", "png", 6),
         (jpg, "jpg", "png", 6),
         (y4m, "y4m", "y4m", 6),
@@ -515,6 +514,14 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
         assert!(made.success(), "ffmpeg made {ext}");
         cases.push((path, ext, "y4m", 3));
     }
+    cases
+}
+
+#[test]
+fn randomly_damaged_files_never_panic_hang_or_change() {
+    let dir = tmp();
+    let d = dir.path();
+    let cases = damage_cases(d);
     let seed = std::env::var("EMOJICAM_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -1081,4 +1088,32 @@ fn a_hostile_environment_still_works_quietly() {
     assert!(stderr(&o).trim().is_empty(), "-q is quiet: {}", stderr(&o));
     assert!(std::fs::read(&out).expect("output").windows(4).any(|w| w == b"moov"));
     assert!(!d.join("missing").exists(), "TMPDIR is not created");
+}
+
+#[test]
+fn the_hidden_partial_name_never_writes_through_to_someone_elses_file() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = small_photo(d, "cat.png", 64);
+    // A hard link and a symlink under the partial file's name (left by anyone in a shared
+    // directory): the files they name keep their data.
+    let victim = d.join("victim.txt");
+    std::fs::write(&victim, b"precious").expect("write");
+    std::fs::hard_link(&victim, d.join(".hard.png.partial")).expect("hard link");
+    std::os::unix::fs::symlink(&victim, d.join(".soft.png.partial")).expect("symlink");
+    for name in ["hard.png", "soft.png"] {
+        let out = d.join(name);
+        let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        assert_eq!(image::open(&out).expect("output").width(), 64);
+        assert_eq!(std::fs::read(&victim).expect("read"), b"precious", "{name}");
+    }
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    // An input under the hidden name of the output would be emptied: refused.
+    let hidden = d.join(".out.png.partial");
+    std::fs::copy(&input, &hidden).expect("copy");
+    let bytes = std::fs::read(&hidden).expect("read");
+    let o = render(&[os("-i"), hidden.as_os_str(), os("-o"), d.join("out.png").as_os_str()]);
+    refused(&o, 2, "hidden file");
+    assert_eq!(std::fs::read(&hidden).expect("read"), bytes);
 }

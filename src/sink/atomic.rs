@@ -24,7 +24,7 @@ use super::Sink;
 use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, I420Frame};
-use crate::safety::{self, Cleanup};
+use crate::safety::{self, hidden_name, Cleanup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -59,28 +59,6 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-fn hidden_name(real: &Path, suffix: &str) -> Result<PathBuf> {
-    let name = real
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Error::Write {
-            path: real.to_path_buf(),
-            source: std::io::Error::other("not a file name"),
-        })?;
-    // Names near the file system's 255-byte limit get a shorter, still unique, hidden name.
-    if name.len() > 200 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        name.hash(&mut h);
-        let mut cut = 100;
-        while !name.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        return Ok(real.with_file_name(format!(".{}-{:016x}.{suffix}", &name[..cut], h.finish())));
-    }
-    Ok(real.with_file_name(format!(".{name}.{suffix}")))
 }
 
 /// A recording that replaced an existing file and was killed before it finished is in
@@ -168,14 +146,32 @@ fn try_lock(file: &File, lock: Lock) -> std::io::Result<bool> {
 fn lock_partial(target: &Path, temp: &Path) -> Result<File> {
     let err = write_err(target);
     for _ in 0..10 {
-        let file = OpenOptions::new()
+        let opened = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o666)
-            .open(temp)
-            .map_err(&err)?;
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(temp);
+        let file = match opened {
+            Ok(file) => file,
+            // A symlink under the partial file's name is no partial file: truncating through
+            // it would empty whatever it points at. The name goes, the target stays.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                std::fs::remove_file(temp).map_err(&err)?;
+                continue;
+            }
+            Err(e) => return Err(err(e)),
+        };
+        let meta = file.metadata().map_err(&err)?;
+        if !meta.is_file() || meta.nlink() > 1 {
+            // Another name of someone's file (a hard link), or a FIFO: never truncated; only
+            // the name is removed, and a fresh partial file made.
+            drop(file);
+            std::fs::remove_file(temp).map_err(&err)?;
+            continue;
+        }
         if !try_lock(&file, Lock::Exclusive).map_err(&err)? {
             return Err(busy(target));
         }
@@ -277,7 +273,9 @@ impl AtomicFile {
             recover_recording(&real, &stale_recording);
         }
         let recording = (recording && mode == Mode::Temp).then(|| {
-            let _ = File::create(&stale_recording);
+            // Made afresh (never through a symlink or a hard link left under its name).
+            let _ = std::fs::remove_file(&stale_recording);
+            let _ = OpenOptions::new().write(true).create_new(true).open(&stale_recording);
             stale_recording
         });
         Ok(Self {

@@ -1117,3 +1117,16 @@ fn the_hidden_partial_name_never_writes_through_to_someone_elses_file() {
     refused(&o, 2, "hidden file");
     assert_eq!(std::fs::read(&hidden).expect("read"), bytes);
 }
+
+#[test]
+fn a_video_to_json_is_one_line_of_refusal() {
+    let dir = tmp();
+    let out = dir.path().join("clip.json");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-i"])
+        .arg(root().join("tests/data/video/small.mp4"))
+        .arg("-o")
+        .arg(&out));
+    refused(&o, 2, ".jsonl");
+    assert!(!out.exists());
+}

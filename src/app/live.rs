@@ -40,9 +40,6 @@ fn check_args(args: &LiveArgs) -> Result<(Option<Duration>, Outputs)> {
             return Err(Error::usage(format!("--record {}: recordings are MP4: use a .mp4 name", r.display())).into());
         }
     }
-    if let Some(o) = &outputs.stream {
-        check_stream_name(o)?;
-    }
     if args.camera.is_some() && args.input.is_some() {
         return Err(Error::usage("use either --camera or --input, not both").into());
     }
@@ -60,6 +57,9 @@ fn check_args(args: &LiveArgs) -> Result<(Option<Duration>, Outputs)> {
     .filter_map(|(what, p)| p.as_deref().map(|p| (what, p)))
     .collect();
     emojicam::safety::check_paths(&ins, &outs)?;
+    if let Some(o) = &outputs.stream {
+        check_stream_name(o)?;
+    }
     Ok((duration, outputs))
 }
 

@@ -95,7 +95,7 @@ pub struct MosaicArgs {
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    /// Input file: PNG, JPEG, GIF, a video (MP4, MOV, MKV, WebM, AVI: H.264, HEVC, VP8, VP9, AV1, ...) or Y4M.
+    /// Input file: PNG, JPEG, GIF, a video (MP4, MOV, MKV, WebM, AVI: H.264, HEVC, VP8, VP9, AV1, ...) or Y4M; - for standard input.
     #[arg(long, short = 'i')]
     pub input: PathBuf,
     /// Output file, chosen by extension: .png .jpg .mp4 .mkv .webm .gif .y4m .txt .json (image) .jsonl (video), or - for Y4M on stdout.
@@ -183,7 +183,7 @@ pub struct LiveArgs {
     /// Camera index or name (default: the first camera).
     #[arg(long)]
     pub camera: Option<String>,
-    /// Play a video or image file as if it were a camera (looping, paced at its frame rate).
+    /// Play a video or image file as if it were a camera (looping, paced at its frame rate); - for standard input.
     #[arg(long, short = 'i')]
     pub input: Option<PathBuf>,
     /// Capture size WxH (the nearest supported one is chosen).
@@ -198,7 +198,7 @@ pub struct LiveArgs {
     /// Write the mosaic to a v4l2loopback device, e.g. /dev/video10.
     #[arg(long)]
     pub virtual_camera: Option<PathBuf>,
-    /// Stream the mosaic to a file or - (stdout) as Y4M.
+    /// Stream the mosaic as Y4M to a .y4m file, a FIFO or device, or - (stdout).
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
     /// Run without a preview window (with --record, --virtual-camera or --output).

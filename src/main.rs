@@ -11,6 +11,7 @@ mod cli;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    emojicam::safety::fail_writes_over_the_size_limit();
     let cli = Cli::parse();
     // Without a session runtime directory (ssh, CI, containers) Mesa's Vulkan device-select
     // layer tries to reach a Wayland compositor and prints "XDG_RUNTIME_DIR is invalid" once per
@@ -34,6 +35,10 @@ fn main() -> ExitCode {
         _ => false,
     };
     emojicam::safety::set_quiet(quiet);
+    // Still before any thread starts (it may change the environment).
+    for note in emojicam::safety::tidy_environment() {
+        emojicam::note!("{note}");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EMOJICAM_LOG")
@@ -61,6 +66,14 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e)
+            if e.downcast_ref::<emojicam::Error>()
+                .is_some_and(emojicam::safety::is_broken_stdout) =>
+        {
+            // `emojicam render -o - | head -c 100`: the reader has what it wanted. Quietly, with
+            // the status a shell gives a program stopped by SIGPIPE.
+            ExitCode::from(141)
+        }
         Err(e) => {
             // Each cause once: library errors already include their source in their message.
             let mut msg = e.to_string();

@@ -37,10 +37,112 @@ pub fn quiet() -> bool {
 
 /// Writes one line to stderr. A failing stderr (closed, or a full disk) is ignored rather than
 /// a panic: the work and its exit status matter more than the message.
+/// Control characters are escaped (see [`one_line`]): an error is one line.
 pub fn say(args: fmt::Arguments<'_>) {
+    write_err(&one_line(&args.to_string()));
+}
+
+/// [`say`] for informational notes, which may have lines of their own (the live summary):
+/// control characters other than line breaks are escaped.
+pub fn say_note(args: fmt::Arguments<'_>) {
+    let text = args.to_string();
+    let lines: Vec<String> = text.split('\n').map(one_line).collect();
+    write_err(&lines.join("\n"));
+}
+
+fn write_err(text: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = err.write_fmt(args);
+    let _ = err.write_all(text.as_bytes());
     let _ = err.write_all(b"\n");
+}
+
+/// `text` with its control characters escaped (`\n`, `\t`, `\u{1b}`): a message stays one
+/// line even when a file name has a newline in it, and a name cannot drive the terminal.
+pub fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Whether `e` is a write to standard output whose reader went away (`| head -c 100`): not a
+/// failure to report, the reader has what it wanted.
+pub fn is_broken_stdout(e: &Error) -> bool {
+    match e {
+        Error::Write { path, source } => path.as_os_str() == "-" && source.kind() == std::io::ErrorKind::BrokenPipe,
+        _ => false,
+    }
+}
+
+/// Whether files can be made in directory `dir` (made first if missing and `create`, as the
+/// program that uses it would): tried, since permission bits say nothing about a read-only mount or /proc,
+/// and nothing to root.
+fn dir_usable(dir: &Path, create: bool) -> bool {
+    let there = if create {
+        std::fs::create_dir_all(dir).is_ok()
+    } else {
+        dir.is_dir()
+    };
+    if !there {
+        return false;
+    }
+    let probe = dir.join(format!(".emojicam-probe-{}", std::process::id()));
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .is_ok();
+    if made {
+        let _ = std::fs::remove_file(&probe);
+    }
+    made
+}
+
+/// Makes a hostile environment harmless before any thread starts: a `TMPDIR` that is not a
+/// writable directory (temporary files, an FIFO input's copy and the MP4 muxer's own would fail,
+/// the muxer's only after a long wait) is dropped for the system's default, and a shader cache
+/// directory that cannot be made (XDG_CACHE_HOME or HOME unwritable) is switched off, as Mesa
+/// would do anyway, without Mesa's two lines of complaint on stderr. Returns what to tell the
+/// user (a note, silenced by `-q`).
+pub fn tidy_environment() -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(tmp) = std::env::var_os("TMPDIR") {
+        let tmp = PathBuf::from(tmp);
+        if !dir_usable(&tmp, false) {
+            notes.push(format!(
+                "emojicam: TMPDIR={} is not a writable directory: using /tmp",
+                tmp.display()
+            ));
+            std::env::remove_var("TMPDIR");
+        }
+    }
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if var("MESA_SHADER_CACHE_DISABLE").is_none() {
+        let cache = var("MESA_SHADER_CACHE_DIR")
+            .or_else(|| var("XDG_CACHE_HOME"))
+            .or_else(|| var("HOME").map(|h| h.join(".cache")));
+        if cache.is_some_and(|c| !dir_usable(&c, true)) {
+            std::env::set_var("MESA_SHADER_CACHE_DISABLE", "true");
+        }
+    }
+    notes
+}
+
+/// `-` as an input means standard input.
+pub fn input_path(path: &Path) -> &Path {
+    if path.as_os_str() == "-" {
+        Path::new("/dev/stdin")
+    } else {
+        path
+    }
 }
 
 /// Writes one line to stdout, ignoring a closed or full stdout.
@@ -56,7 +158,7 @@ pub fn print_line(args: fmt::Arguments<'_>) {
 macro_rules! note {
     ($($t:tt)*) => {
         if !$crate::safety::quiet() {
-            $crate::safety::say(format_args!($($t)*))
+            $crate::safety::say_note(format_args!($($t)*))
         }
     };
 }
@@ -147,12 +249,38 @@ fn kind_name(m: &Metadata) -> &'static str {
     }
 }
 
+/// The hidden name beside `real` that an output of it is written under (`.NAME.partial`,
+/// `.NAME.recording`).
+pub(crate) fn hidden_name(real: &Path, suffix: &str) -> Result<PathBuf> {
+    let name = real
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::Write {
+            path: real.to_path_buf(),
+            source: std::io::Error::other("not a file name"),
+        })?;
+    // Names near the file system's 255-byte limit get a shorter, still unique, hidden name.
+    if name.len() > 200 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut h);
+        let mut cut = 100;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        return Ok(real.with_file_name(format!(".{}-{:016x}.{suffix}", &name[..cut], h.finish())));
+    }
+    Ok(real.with_file_name(format!(".{name}.{suffix}")))
+}
+
 /// Refuses (exit code 2) a run whose outputs would overwrite one of its inputs or each other.
 /// `inputs` and `outputs` pair the option that named a path with the path; `-` (stdout) is
 /// never a file. Call it before anything is opened for writing.
 pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Result<()> {
-    let ins: Vec<(&str, &Path, Option<FileId>)> =
-        inputs.iter().map(|&(what, p)| (what, p, FileId::of_path(p))).collect();
+    let ins: Vec<(&str, &Path, Option<FileId>)> = inputs
+        .iter()
+        .map(|&(what, p)| (what, p, FileId::of_path(input_path(p))))
+        .collect();
     let mut seen: Vec<(&str, &Path, PathBuf, Option<FileId>)> = Vec::new();
     for &(what, out) in outputs {
         if out.as_os_str() == "-" {
@@ -177,8 +305,29 @@ pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
                 )));
             }
         }
+        if meta.as_ref().is_some_and(|m| m.file_type().is_fifo()) && needs_a_file(out) {
+            return Err(Error::usage(format!(
+                "{what} {} is a FIFO, and a video file cannot be streamed there (its index is written last): send Y4M to a FIFO (a .y4m name, or - for stdout)",
+                out.display()
+            )));
+        }
         let id = meta.as_ref().map(FileId::of);
+        // The hidden files an output is written through are outputs too: an input under
+        // such a name (`-i .out.png.partial -o out.png`) would be truncated.
+        let scratch: Vec<FileId> = ["partial", "recording"]
+            .iter()
+            .filter_map(|suffix| hidden_name(&real, suffix).ok())
+            .filter_map(|h| std::fs::symlink_metadata(h).ok())
+            .map(|m| FileId::of(&m))
+            .collect();
         for &(iwhat, input, iid) in &ins {
+            if iid.is_some_and(|i| scratch.contains(&i)) {
+                return Err(Error::usage(format!(
+                    "{iwhat} {} has the name of the hidden file that {what} {} is written through: rename it first",
+                    input.display(),
+                    out.display()
+                )));
+            }
             if id.is_some() && id == iid {
                 return Err(Error::usage(format!(
                     "{what} {} is the same file as {iwhat} {}: emojicam never overwrites its input; choose another output name",
@@ -201,6 +350,14 @@ pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
     Ok(())
 }
 
+/// Whether the format `path` names is written by an encoder that opens the file itself and
+/// needs to seek in it (MP4, MKV, WebM).
+fn needs_a_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["mp4", "mkv", "webm"].contains(&e.to_ascii_lowercase().as_str()))
+}
+
 /// An input file checked for its type; a FIFO has been read into a spool file.
 #[derive(Debug)]
 pub struct Input {
@@ -212,16 +369,17 @@ pub struct Input {
 impl Input {
     /// Checks that `path` is a regular file or a FIFO (a directory, device or socket is refused:
     /// exit code 1, as for a file that cannot be read). A FIFO is read to its end now, through one open.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(named: &Path) -> Result<Self> {
         let read_err = |source| Error::Read {
-            path: path.to_path_buf(),
+            path: named.to_path_buf(),
             source,
         };
+        let path = input_path(named);
         let meta = std::fs::metadata(path).map_err(read_err)?;
         let t = meta.file_type();
         if t.is_file() {
             return Ok(Self {
-                original: path.to_path_buf(),
+                original: named.to_path_buf(),
                 path: path.to_path_buf(),
                 spool: None,
             });
@@ -233,24 +391,27 @@ impl Input {
             ))));
         }
         let dir = private_dir("input")?;
-        let name = path.file_name().map_or_else(|| "input".into(), |n| n.to_os_string());
+        let name = named
+            .file_name()
+            .filter(|_| named == path)
+            .map_or_else(|| "stdin".into(), |n| n.to_os_string());
         let spooled = dir.join(name);
         register(Cleanup::Dir(dir.clone()));
         let input = Self {
-            original: path.to_path_buf(),
+            original: named.to_path_buf(),
             path: spooled.clone(),
             spool: Some(dir),
         };
-        crate::note!("emojicam: reading {} (a FIFO) to its end first", path.display());
-        let mut fifo = std::fs::File::open(path).map_err(read_err)?;
-        let mut out = std::fs::File::create(&spooled).map_err(|source| Error::Write {
+        crate::note!("emojicam: reading {} (a FIFO) to its end first", named.display());
+        let fifo = std::fs::File::open(path).map_err(read_err)?;
+        let out = std::fs::File::create(&spooled).map_err(|source| Error::Write {
             path: spooled.clone(),
             source,
         })?;
-        let copied = std::io::copy(&mut (&mut fifo).take(MAX_FIFO_BYTES + 1), &mut out).map_err(read_err)?;
+        let copied = spool(fifo, out, named, &spooled)?;
         if copied > MAX_FIFO_BYTES {
             return Err(Error::decode(
-                path,
+                named,
                 format!(
                     "the FIFO delivered more than {} GiB: save it to a file first",
                     MAX_FIFO_BYTES >> 30
@@ -260,14 +421,15 @@ impl Input {
         Ok(input)
     }
 
-    /// The path the decoders read: the input itself, or the spool file of a FIFO.
+    /// The path the decoders read: the input itself (`/dev/stdin` for `-`), or the spool file
+    /// of a FIFO.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// An error about [`Self::path`] told about the input as the user named it.
     pub fn explain(&self, e: Error) -> Error {
-        if self.spool.is_none() {
+        if self.path == self.original {
             return e;
         }
         let spooled = self.path.display().to_string();
@@ -291,6 +453,38 @@ impl Input {
             other => other,
         }
     }
+}
+
+/// Copies a FIFO into its spool file, at most [`MAX_FIFO_BYTES`] + 1 bytes; a failure says
+/// which side failed (a full temporary directory is not an unreadable input).
+fn spool(mut from: std::fs::File, mut to: std::fs::File, named: &Path, spooled: &Path) -> Result<u64> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut copied = 0u64;
+    while copied <= MAX_FIFO_BYTES {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(Error::Read {
+                    path: named.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        to.write_all(&buf[..n]).map_err(|e| Error::Write {
+            path: spooled.to_path_buf(),
+            source: std::io::Error::new(
+                e.kind(),
+                format!(
+                    "keeping a copy of {} there (set TMPDIR to a roomier place): {e}",
+                    named.display()
+                ),
+            ),
+        })?;
+        copied += n as u64;
+    }
+    Ok(copied)
 }
 
 impl Drop for Input {
@@ -351,12 +545,21 @@ pub(crate) fn without_cleanup<T>(f: impl FnOnce(&mut Vec<Cleanup>) -> T) -> T {
     f(&mut cleanups())
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: removes every unfinished output and spool file, then exits with
+/// A file size limit (`ulimit -f`) makes an over-long write fail with "File too large" (an
+/// error, reported in one line, the partial file removed) instead of killing the process with
+/// SIGXFSZ and leaving the partial file behind.
+pub fn fail_writes_over_the_size_limit() {
+    // SAFETY: setting a signal's disposition to "ignore" runs no code of ours.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+}
+
+/// On SIGINT, SIGTERM or SIGHUP (and SIGUSR1, SIGUSR2, SIGALRM, which would otherwise kill the
+/// process as they are sent): removes every unfinished output and spool file, then exits with
 /// 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM). For `render` and `demo`; the
 /// live preview handles Ctrl-C itself (it finishes the recording).
 pub fn exit_cleanly_on_signals() -> Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+    use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM])
         .map_err(|e| Error::Other(format!("cannot install the signal handler: {e}")))?;
     std::thread::Builder::new()
         .name("signals".into())
@@ -379,7 +582,8 @@ pub fn exit_cleanly_on_signals() -> Result<()> {
                 let name = match sig {
                     SIGINT => "interrupted",
                     SIGTERM => "terminated",
-                    _ => "hung up",
+                    SIGHUP => "hung up",
+                    _ => "stopped by a signal",
                 };
                 if removed.is_empty() {
                     say(format_args!("emojicam: {name}"));

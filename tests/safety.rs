@@ -474,10 +474,9 @@ fn valid_output(path: &Path) -> bool {
     }
 }
 
-#[test]
-fn randomly_damaged_files_never_panic_hang_or_change() {
-    let dir = tmp();
-    let d = dir.path();
+/// The good files the property test damages: (file, its extension, the output's extension,
+/// how many damaged copies).
+fn damage_cases(d: &Path) -> Vec<(PathBuf, &'static str, &'static str, usize)> {
     let png = small_photo(d, "good.png", 96);
     let jpg = d.join("good.jpg");
     std::fs::write(&jpg, jpeg_of(&png, None)).expect("jpeg");
@@ -488,21 +487,50 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
     let y4m = d.join("good.y4m");
     std::fs::write(&y4m, &y4m_all[..header + 3 * frame]).expect("y4m");
     let mp4 = root().join("tests/data/video/small.mp4");
-    let cases: [(&Path, &str, &str); 4] = [
-        (&png, "png", "png"),
-        (&jpg, "jpg", "png"),
-        (&y4m, "y4m", "y4m"),
-        (&mp4, "mp4", "y4m"),
+    let mut cases: Vec<(PathBuf, &'static str, &'static str, usize)> = vec![
+        (png, "png", "png", 6),
+        (jpg, "jpg", "png", 6),
+        (y4m, "y4m", "y4m", 6),
+        (mp4.clone(), "mp4", "y4m", 6),
     ];
+    // The other containers and codecs people have, made by ffmpeg from the same clip (ten
+    // frames each, kept small: three damaged files per format).
+    for (ext, codec) in [
+        ("mkv", &["-c", "copy"][..]),
+        ("mov", &["-c", "copy"]),
+        ("webm", &["-c:v", "libvpx", "-b:v", "200k"]),
+        ("avi", &["-c:v", "mpeg4"]),
+        ("gif", &["-vf", "scale=96:-1"]),
+    ] {
+        let path = d.join(format!("good.{ext}"));
+        let made = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(&mp4)
+            .args(["-frames:v", "10", "-an"])
+            .args(codec)
+            .arg(&path)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(made.success(), "ffmpeg made {ext}");
+        cases.push((path, ext, "y4m", 3));
+    }
+    cases
+}
+
+#[test]
+fn randomly_damaged_files_never_panic_hang_or_change() {
+    let dir = tmp();
+    let d = dir.path();
+    let cases = damage_cases(d);
     let seed = std::env::var("EMOJICAM_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5EED_1234_u64);
-    let per_format = 6;
     let mut rng = Rng(seed);
     let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
     let started = Instant::now();
-    for (good, ext, out_ext) in cases {
+    let total: usize = cases.iter().map(|c| c.3).sum();
+    for (good, ext, out_ext, per_format) in cases {
         let good = std::fs::read(good).expect("read");
         for i in 0..per_format {
             let (bytes, what) = damage(&mut rng, &good);
@@ -553,8 +581,7 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
         }
     }
     eprintln!(
-        "{} damaged files in {:.1} s: {outcomes:?}",
-        4 * per_format,
+        "{total} damaged files in {:.1} s: {outcomes:?}",
         started.elapsed().as_secs_f64()
     );
 }
@@ -836,4 +863,270 @@ fn a_header_declaring_an_absurd_size_is_refused_without_allocating_it() {
         refused(&o, 1, "declares");
         assert!(!out.exists(), "{ext}: no output");
     }
+}
+
+/// Runs `emojicam render` as the user `nobody` when the tests run as root (root may write
+/// anything, so a read-only file means nothing to it).
+fn render_as_a_user(args: &[&std::ffi::OsStr]) -> Output {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_emojicam"));
+        c.env("XDG_RUNTIME_DIR", std::env::temp_dir()).env_remove("DISPLAY");
+        c
+    } else {
+        bin()
+    };
+    run(cmd.arg("render").args(["--classifier", "nearest", "-q"]).args(args))
+}
+
+#[test]
+fn a_read_only_file_is_not_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmp();
+    let d = dir.path();
+    // Anyone may write in the directory (as in /tmp without its sticky bit): only the file's
+    // own permissions protect it.
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).expect("chmod dir");
+    let input = small_photo(d, "cat.png", 64);
+    std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o644)).expect("chmod input");
+    let kept = d.join("kept.png");
+    std::fs::write(&kept, b"mine, read-only").expect("write");
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    let o = render_as_a_user(&[os("-i"), input.as_os_str(), os("-o"), kept.as_os_str()]);
+    refused(&o, 1, "read-only");
+    assert_eq!(std::fs::read(&kept).expect("read"), b"mine, read-only");
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+}
+
+#[test]
+fn dash_is_standard_input() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = small_photo(d, "cat.png", 64);
+    // Standard input a file, then a pipe (read once into a private copy).
+    let out = d.join("from-file.png");
+    let stdin = std::fs::File::open(&input).expect("open");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+        .arg(&out)
+        .stdin(stdin));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(image::open(&out).expect("output").width(), 64);
+    let out = d.join("from-pipe.png");
+    let mut child = bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+        .arg(&out)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let bytes = std::fs::read(&input).expect("read");
+    let mut pipe = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut pipe, &bytes).expect("feed");
+    drop(pipe);
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(image::open(&out).expect("output").width(), 64);
+    // The input named `-` is still never overwritten.
+    let stdin = std::fs::File::open(&input).expect("open");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+        .arg(&input)
+        .stdin(stdin));
+    refused(&o, 2, "never overwrites its input");
+}
+
+#[test]
+fn a_name_with_control_characters_stays_one_line() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = small_photo(d, "cat.png", 64);
+    let out = d.join("two\nlines\x1b[31m.png");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-i"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one summary line: {err}");
+    assert!(
+        err.contains("two\\nlines\\u{1b}[31m.png") && !err.contains('\x1b'),
+        "{err}"
+    );
+    assert!(out.exists());
+    let missing = d.join("no\nsuch.png");
+    let o = render(&[os("-i"), missing.as_os_str(), os("-o"), os("x.png")]);
+    refused(&o, 1, "no\\nsuch.png");
+}
+
+#[test]
+fn a_video_file_to_a_fifo_is_refused_at_once() {
+    let dir = tmp();
+    let d = dir.path();
+    for name in ["fifo.mp4", "fifo.MKV", "fifo.webm"] {
+        let fifo = d.join(name);
+        assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+        // Nobody reads the FIFO: a run that opened it would wait for ever.
+        let mut child = bin()
+            .args(["render", "--classifier", "nearest", "-q", "-i"])
+            .arg(root().join("tests/data/video/small.mp4"))
+            .arg("-o")
+            .arg(&fifo)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{name}: a video file to a FIFO hung");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().expect("wait");
+        refused(&o, 2, "FIFO");
+    }
+    let o = run(bin()
+        .args(["--classifier", "nearest", "--no-window", "-q", "--duration", "1", "-i"])
+        .arg(root().join("tests/data/video/small.mp4"))
+        .arg("--record")
+        .arg(d.join("fifo.mp4")));
+    refused(&o, 2, "FIFO");
+}
+
+#[test]
+fn a_reader_that_goes_away_is_quiet() {
+    // `emojicam render -i clip -o - | head -c 100`.
+    let mut child = bin()
+        .args(["render", "--classifier", "nearest", "-i"])
+        .arg(root().join("tests/data/video/small.mp4"))
+        .args(["-o", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut head = [0u8; 100];
+    let mut stdout = child.stdout.take().expect("stdout");
+    std::io::Read::read_exact(&mut stdout, &mut head).expect("first bytes");
+    drop(stdout);
+    let o = child.wait_with_output().expect("wait");
+    let err = stderr(&o);
+    assert!(head.starts_with(b"YUV4MPEG2 "));
+    assert_eq!(o.status.code(), Some(141), "{err}");
+    assert!(err.trim().is_empty(), "quiet: {err}");
+}
+
+#[test]
+fn other_fatal_signals_and_a_file_size_limit_leave_no_partial() {
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.y4m");
+    std::fs::write(&out, b"the previous result").expect("write");
+    let (code, err) = render_then_signal(&out, libc::SIGUSR1);
+    assert_eq!(code, Some(128 + libc::SIGUSR1), "{err}");
+    assert!(err.contains("removed the unfinished output"), "{err}");
+    assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    // `ulimit -f`: the write fails ("File too large") instead of SIGXFSZ killing the process.
+    let script = format!(
+        "ulimit -f 64; exec '{}' render --classifier nearest -q -i '{}' -o '{}'",
+        env!("CARGO_BIN_EXE_emojicam"),
+        root().join("tests/data/video/small.mp4").display(),
+        out.display()
+    );
+    let o = run(Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir()));
+    refused(&o, 1, "File too large");
+    assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+}
+
+#[test]
+fn live_options_that_make_no_sense_are_refused() {
+    let dir = tmp();
+    let d = dir.path();
+    let clip = root().join("tests/data/video/small.mp4");
+    let live = |extra: &[&std::ffi::OsStr]| {
+        run(bin()
+            .args(["--classifier", "nearest", "--no-window", "-q", "-i"])
+            .arg(&clip)
+            .args(extra))
+    };
+    let y4m = d.join("out.y4m");
+    let o = live(&[os("--duration"), os("1e308"), os("-o"), y4m.as_os_str()]);
+    refused(&o, 2, "--duration");
+    // The live stream is Y4M: it does not go under a name that says otherwise.
+    for name in ["photo.png", "clip.mp4", "noext"] {
+        let out = d.join(name);
+        let o = live(&[os("--duration"), os("1"), os("-o"), out.as_os_str()]);
+        refused(&o, 2, "Y4M");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn a_hostile_environment_still_works_quietly() {
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.mp4");
+    // TMPDIR missing (the MP4 muxer's temporary file), no usable cache directory for Mesa.
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i"])
+        .arg(root().join("tests/data/video/small.mp4"))
+        .arg("-o")
+        .arg(&out)
+        .env("TMPDIR", d.join("missing"))
+        .env("XDG_CACHE_HOME", "/proc/emojicam-cache")
+        .env("HOME", "/proc/emojicam-home"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).trim().is_empty(), "-q is quiet: {}", stderr(&o));
+    assert!(std::fs::read(&out).expect("output").windows(4).any(|w| w == b"moov"));
+    assert!(!d.join("missing").exists(), "TMPDIR is not created");
+}
+
+#[test]
+fn the_hidden_partial_name_never_writes_through_to_someone_elses_file() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = small_photo(d, "cat.png", 64);
+    // A hard link and a symlink under the partial file's name (left by anyone in a shared
+    // directory): the files they name keep their data.
+    let victim = d.join("victim.txt");
+    std::fs::write(&victim, b"precious").expect("write");
+    std::fs::hard_link(&victim, d.join(".hard.png.partial")).expect("hard link");
+    std::os::unix::fs::symlink(&victim, d.join(".soft.png.partial")).expect("symlink");
+    for name in ["hard.png", "soft.png"] {
+        let out = d.join(name);
+        let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        assert_eq!(image::open(&out).expect("output").width(), 64);
+        assert_eq!(std::fs::read(&victim).expect("read"), b"precious", "{name}");
+    }
+    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    // An input under the hidden name of the output would be emptied: refused.
+    let hidden = d.join(".out.png.partial");
+    std::fs::copy(&input, &hidden).expect("copy");
+    let bytes = std::fs::read(&hidden).expect("read");
+    let o = render(&[os("-i"), hidden.as_os_str(), os("-o"), d.join("out.png").as_os_str()]);
+    refused(&o, 2, "hidden file");
+    assert_eq!(std::fs::read(&hidden).expect("read"), bytes);
+}
+
+#[test]
+fn a_video_to_json_is_one_line_of_refusal() {
+    let dir = tmp();
+    let out = dir.path().join("clip.json");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-i"])
+        .arg(root().join("tests/data/video/small.mp4"))
+        .arg("-o")
+        .arg(&out));
+    refused(&o, 2, ".jsonl");
+    assert!(!out.exists());
 }

@@ -20,10 +20,11 @@ fn check_args(args: &LiveArgs) -> Result<(Option<Duration>, Outputs)> {
         return Err(Error::usage("--fps must be at least 1").into());
     }
     let duration = match args.duration {
-        Some(d) if !(d.is_finite() && d > 0.0) => {
-            return Err(Error::usage("--duration must be a positive number of seconds").into())
-        }
-        Some(d) => Some(Duration::from_secs_f64(d)),
+        // `try_from`: 1e308 seconds is finite but no Duration.
+        Some(d) => match Duration::try_from_secs_f64(d) {
+            Ok(t) if d.is_finite() && d > 0.0 => Some(t),
+            _ => return Err(Error::usage("--duration must be a positive number of seconds").into()),
+        },
         None => None,
     };
     let outputs = Outputs {
@@ -56,7 +57,27 @@ fn check_args(args: &LiveArgs) -> Result<(Option<Duration>, Outputs)> {
     .filter_map(|(what, p)| p.as_deref().map(|p| (what, p)))
     .collect();
     emojicam::safety::check_paths(&ins, &outs)?;
+    if let Some(o) = &outputs.stream {
+        check_stream_name(o)?;
+    }
     Ok((duration, outputs))
+}
+
+/// `--output` streams Y4M: to `-`, a `.y4m` name, or a FIFO or device that is already there.
+/// Any other name (`out.mp4`, `photo.png`, no extension) would get a Y4M stream that its name
+/// says it is not.
+fn check_stream_name(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let y4m = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("y4m"));
+    let special = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_char_device());
+    if path.as_os_str() == "-" || y4m || special {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "--output {}: the live stream is Y4M: use a .y4m name, - for stdout, or a FIFO (--record FILE.mp4 records an MP4)",
+        path.display()
+    ))
+    .into())
 }
 
 pub fn run(args: &LiveArgs) -> Result<()> {

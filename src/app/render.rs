@@ -143,16 +143,17 @@ fn open_input(
         let (w, h) = size.unwrap_or((info.width, info.height));
         sink::check_size(&args.output, container, w, h)?;
     }
+    // Refused before the note below, which would say the opposite.
+    if args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) && info.kind == StreamKind::Video {
+        return Err(Error::usage(
+            "a .json output holds one frame: use .jsonl for a video (one line per frame)",
+        ));
+    }
     if kind == OutputKind::Still && info.kind == StreamKind::Video && !args.quiet {
         emojicam::note!(
             "emojicam: {} is an image format: rendering the first frame of the video",
             args.output.display()
         );
-    }
-    if args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) && info.kind == StreamKind::Video {
-        return Err(Error::usage(
-            "a .json output holds one frame: use .jsonl for a video (one line per frame)",
-        ));
     }
     Ok((input, source))
 }
@@ -173,7 +174,7 @@ fn summary_line(
         if summary.frames == 1 { "" } else { "s" },
         info.width,
         info.height,
-        args.output.display(),
+        emojicam::safety::one_line(&args.output.display().to_string()),
         pipeline.settings().tile,
         pipeline.settings().classifier.name(),
         summary.seconds,

@@ -24,7 +24,7 @@ use super::Sink;
 use crate::domain::MosaicFrame;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, I420Frame};
-use crate::safety::{self, Cleanup};
+use crate::safety::{self, hidden_name, Cleanup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -61,28 +61,6 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
-fn hidden_name(real: &Path, suffix: &str) -> Result<PathBuf> {
-    let name = real
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Error::Write {
-            path: real.to_path_buf(),
-            source: std::io::Error::other("not a file name"),
-        })?;
-    // Names near the file system's 255-byte limit get a shorter, still unique, hidden name.
-    if name.len() > 200 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        name.hash(&mut h);
-        let mut cut = 100;
-        while !name.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        return Ok(real.with_file_name(format!(".{}-{:016x}.{suffix}", &name[..cut], h.finish())));
-    }
-    Ok(real.with_file_name(format!(".{name}.{suffix}")))
-}
-
 /// A recording that replaced an existing file and was killed before it finished is in
 /// `.NAME.recording`: it is kept, under a visible name beside the target, never thrown away.
 fn recover_recording(real: &Path, stale: &Path) {
@@ -109,6 +87,27 @@ fn recover_recording(real: &Path, stale: &Path) {
             return;
         }
     }
+}
+
+/// An existing file that this user may not write (`chmod a-w`, or someone else's) is not
+/// replaced: the rename would go round its permissions, as `cp` or a shell's `>` would not.
+fn refuse_read_only(target: &Path, real: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(real.as_os_str().as_bytes()) else {
+        return Ok(());
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    let writable = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) } == 0;
+    if writable {
+        return Ok(());
+    }
+    Err(Error::Write {
+        path: target.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "the file is read-only for you, so emojicam leaves it as it is (make it writable, or choose another name)",
+        ),
+    })
 }
 
 fn busy(target: &Path) -> Error {
@@ -147,14 +146,32 @@ fn try_lock(file: &File, lock: Lock) -> std::io::Result<bool> {
 fn lock_partial(target: &Path, temp: &Path) -> Result<File> {
     let err = write_err(target);
     for _ in 0..10 {
-        let file = OpenOptions::new()
+        let opened = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o666)
-            .open(temp)
-            .map_err(&err)?;
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(temp);
+        let file = match opened {
+            Ok(file) => file,
+            // A symlink under the partial file's name is no partial file: truncating through
+            // it would empty whatever it points at. The name goes, the target stays.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                std::fs::remove_file(temp).map_err(&err)?;
+                continue;
+            }
+            Err(e) => return Err(err(e)),
+        };
+        let meta = file.metadata().map_err(&err)?;
+        if !meta.is_file() || meta.nlink() > 1 {
+            // Another name of someone's file (a hard link), or a FIFO: never truncated; only
+            // the name is removed, and a fresh partial file made.
+            drop(file);
+            std::fs::remove_file(temp).map_err(&err)?;
+            continue;
+        }
         if !try_lock(&file, Lock::Exclusive).map_err(&err)? {
             return Err(busy(target));
         }
@@ -220,7 +237,10 @@ impl AtomicFile {
                     source: std::io::Error::other("not a regular file, FIFO or character device"),
                 })
             }
-            Some(_) => Mode::Temp,
+            Some(_) => {
+                refuse_read_only(target, &real)?;
+                Mode::Temp
+            }
             None if recording => Mode::InPlace,
             None => Mode::Temp,
         };
@@ -253,7 +273,9 @@ impl AtomicFile {
             recover_recording(&real, &stale_recording);
         }
         let recording = (recording && mode == Mode::Temp).then(|| {
-            let _ = File::create(&stale_recording);
+            // Made afresh (never through a symlink or a hard link left under its name).
+            let _ = std::fs::remove_file(&stale_recording);
+            let _ = OpenOptions::new().write(true).create_new(true).open(&stale_recording);
             stale_recording
         });
         Ok(Self {
@@ -314,8 +336,12 @@ impl AtomicFile {
                 let data = self.temp_path().to_path_buf();
                 let old = std::fs::metadata(&self.real).ok();
                 if let Some(old) = old {
-                    // The new file takes the place of the old one: keep its permissions.
+                    // The new file takes the place of the old one: keep its permissions, and
+                    // its owner where we may (root replacing a user's file).
                     let _ = std::fs::set_permissions(&data, old.permissions());
+                    if std::fs::metadata(&data).is_ok_and(|m| m.uid() != old.uid() || m.gid() != old.gid()) {
+                        let _ = std::os::unix::fs::chown(&data, Some(old.uid()), Some(old.gid()));
+                    }
                 }
                 safety::without_cleanup(|list| {
                     std::fs::rename(&data, &self.real).map_err(&err)?;

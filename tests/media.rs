@@ -1409,3 +1409,50 @@ fn uhd_4096x2160_encodes() {
     assert!(probe.contains("width=4096") && probe.contains("height=2160"), "{probe}");
     assert!(probe.contains("nb_read_frames=2"), "{probe}");
 }
+
+#[test]
+fn anamorphic_pixels_are_shown_at_the_display_aspect() {
+    // PAL DV/DVD-style pixels (16:15): 360x288 stored, 384x288 shown, as players show it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(
+        dir.path(),
+        "anamorphic.mp4",
+        &[
+            "-vf",
+            "scale=360:288,setsar=16/15",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+        false,
+    );
+    let mut src = source::open(&path).unwrap();
+    let info = src.info().clone();
+    assert_eq!((info.width, info.height), (384, 288), "display aspect");
+    let ours = decode_all(src.as_mut());
+    assert_eq!(ours.len(), 10);
+    // ffmpeg's picture stretched to the same square-pixel size.
+    let square = dir.path().join("square.mp4");
+    ffmpeg_make(
+        &[
+            "-i",
+            path.to_str().unwrap(),
+            "-vf",
+            "scale=384:288,setsar=1",
+            "-c:v",
+            "libx264",
+            "-qp",
+            "0",
+        ],
+        &square,
+    );
+    let reference = ffmpeg_rgba(&square);
+    let n = reference.len() / 10;
+    assert_eq!(n, 384 * 288 * 4);
+    for (i, f) in ours.iter().enumerate() {
+        assert_eq!((f.width, f.height), (384, 288));
+        let diff = mean_abs_diff(&f.rgba, &reference[i * n..(i + 1) * n]);
+        assert!(diff < 4.0, "frame {i} differs from ffmpeg's by {diff}");
+    }
+}

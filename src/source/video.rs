@@ -1,7 +1,8 @@
 //! Video files of any container and codec GStreamer can read (MP4, MOV, MKV, WebM, AVI with
 //! H.264, HEVC, VP8, VP9, AV1, ...), decoded by `uridecodebin` on GStreamer's own threads:
 //!
-//! uridecodebin (video only) -> videoconvert -> videoflip (honours rotation tags) -> appsink
+//! uridecodebin (video only) -> videoconvert -> videoflip (honours rotation tags)
+//!   -> videoscale (square pixels: an anamorphic stream is shown at its display aspect) -> appsink
 //!
 //! The appsink takes RGBA ([`VideoSource::open`]), or I420 ([`VideoSource::open_yuv`]): the
 //! decoder's own output for 8-bit 4:2:0 streams (most H.264, HEVC, VP9), so videoconvert passes
@@ -196,6 +197,11 @@ impl VideoSource {
         if convert.find_property("n-threads").is_some() {
             convert.set_property("n-threads", convert_threads());
         }
+        // A stream with non-square pixels (DV, DVD, broadcast: 720x576 at 16:15 or 64:45) is
+        // stretched to its display aspect, as players show it; square pixels pass through.
+        let scale = gst::ElementFactory::make("videoscale")
+            .build()
+            .map_err(|_| fail("videoscale is missing: install gstreamer1.0-plugins-base"))?;
         let appsink = frame_sink(yuv);
         let flip_sink = convert
             .static_pad("sink")
@@ -211,10 +217,10 @@ impl VideoSource {
             source,
         };
         pipeline
-            .add_many([&decodebin, &flip, &convert, appsink.upcast_ref()])
+            .add_many([&decodebin, &flip, &convert, &scale, appsink.upcast_ref()])
             .map_err(built)?;
         // Convert first: videoflip takes RGBA and I420, not every format a decoder gives.
-        gst::Element::link_many([&convert, &flip, appsink.upcast_ref()]).map_err(built)?;
+        gst::Element::link_many([&convert, &flip, &scale, appsink.upcast_ref()]).map_err(built)?;
 
         let counts = DecoderCounts::attach(&pipeline);
         // Every stream is known and none is video: opening stops waiting for a first frame.
@@ -627,15 +633,20 @@ fn convert_threads() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
 }
 
-/// The end of the decoding pipeline: RGBA or I420 frames, a few held so decoding runs ahead.
+/// The end of the decoding pipeline: RGBA or I420 frames with square pixels, a few held so
+/// decoding runs ahead.
 fn frame_sink(yuv: bool) -> gst_app::AppSink {
     let format = if yuv {
         gst_video::VideoFormat::I420
     } else {
         gst_video::VideoFormat::Rgba
     };
+    let caps = gst_video::VideoCapsBuilder::new()
+        .format(format)
+        .pixel_aspect_ratio(gst::Fraction::new(1, 1))
+        .build();
     gst_app::AppSink::builder()
-        .caps(&gst_video::VideoCapsBuilder::new().format(format).build())
+        .caps(&caps)
         .max_buffers(4)
         .drop(false)
         .sync(false)

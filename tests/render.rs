@@ -492,7 +492,15 @@ fn a_video_cut_short_renders_what_is_there_and_says_so() {
     let bytes = std::fs::read(&whole).expect("clip");
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
-    for (input, warned) in [(&whole, false), (&cut, true)] {
+    // A whole file whose sound outlasts its picture (4 s of sound, 2 s of video): the file's
+    // duration is the sound's, but nothing is missing (it said "0.6 of the 4.00 s").
+    let long_sound = dir.path().join("long-sound.mp4");
+    ffmpeg_test_pattern(
+        "size=96x64:rate=10:duration=2",
+        &["-f", "lavfi", "-i", "sine=duration=4", "-c:v", "libx264", "-c:a", "aac"],
+        &long_sound,
+    );
+    for (input, warned) in [(&whole, false), (&cut, true), (&long_sound, false)] {
         let out = dir.path().join("out.y4m");
         let o = run(bin()
             .args(["render", "-q", "--input"])
@@ -506,6 +514,7 @@ fn a_video_cut_short_renders_what_is_there_and_says_so() {
             warned,
             "{err}"
         );
+        assert_eq!(err.contains("could be read"), warned, "{err}");
         assert!(err.trim_end().lines().count() <= 1, "{err}");
     }
 }

@@ -295,9 +295,7 @@ impl VideoSource {
         let video = gst_video::VideoInfo::from_caps(&caps)
             .map_err(|e| Error::decode(&path, format!("unexpected decoded format: {e}")))?;
         self.info = self.stream_info(&video, video_pad);
-        self.declared = video_pad
-            .peer_query_duration::<gst::ClockTime>()
-            .map(|d| Duration::from_nanos(d.nseconds()));
+        self.declared = declared_duration(video_pad);
         self.pipeline
             .set_state(gst::State::Playing)
             .map_err(|source| MediaError::State {
@@ -547,6 +545,22 @@ impl Drop for VideoSource {
             media::stop(&self.pipeline);
         }
     }
+}
+
+/// The video stream's own duration as its file declares it. A duration query answers the
+/// file's (qtdemux: the longest track's, so a 1 s picture with 3 s of sound says 3 s); the
+/// segment the demuxer starts the stream with spans this track, when it says.
+fn declared_duration(video_pad: &gst::Pad) -> Option<Duration> {
+    let file = video_pad.peer_query_duration::<gst::ClockTime>();
+    let track = video_pad.sticky_event::<gst::event::Segment>(0).and_then(|e| {
+        let segment = e.segment().downcast_ref::<gst::ClockTime>()?;
+        segment.stop()?.checked_sub(segment.start()?)
+    });
+    let shortest = match (file, track) {
+        (Some(f), Some(t)) => Some(f.min(t)),
+        (f, t) => f.or(t),
+    };
+    shortest.map(|d| Duration::from_nanos(d.nseconds()))
 }
 
 /// The most of a file's header read to look for a video track: an MP4's `moov` box (its index,

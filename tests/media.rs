@@ -1456,3 +1456,55 @@ fn anamorphic_pixels_are_shown_at_the_display_aspect() {
         assert!(diff < 4.0, "frame {i} differs from ffmpeg's by {diff}");
     }
 }
+
+#[test]
+fn webp_bmp_and_tiff_stills_decode_like_ffmpeg() {
+    // Photos saved from the web (WebP) and from older tools (BMP, TIFF), made by ffmpeg.
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = data("small.y4m");
+    for (name, codec) in [
+        ("photo.webp", &["-c:v", "libwebp", "-lossless", "1"][..]),
+        ("photo.bmp", &["-c:v", "bmp"][..]),
+        ("photo.tiff", &["-c:v", "tiff", "-pix_fmt", "rgb24"][..]),
+    ] {
+        let path = dir.path().join(name);
+        let mut args = vec!["-i", y4m.to_str().unwrap(), "-frames:v", "1"];
+        args.extend(codec);
+        ffmpeg_make(&args, &path);
+        let mut src = source::open(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let frames = decode_all(src.as_mut());
+        assert_eq!(frames.len(), 1, "{name}");
+        let reference = ffmpeg_rgba(&path);
+        assert_eq!(frames[0].rgba.len(), reference.len(), "{name}: size");
+        let diff = mean_abs_diff(&frames[0].rgba, &reference);
+        assert!(diff < 1.0, "{name} differs from ffmpeg's by {diff}");
+    }
+    // An animated WebP gives its first frame, and says so.
+    let anim = dir.path().join("anim.webp");
+    ffmpeg_make(
+        &[
+            "-i",
+            y4m.to_str().unwrap(),
+            "-frames:v",
+            "3",
+            "-c:v",
+            "libwebp_anim",
+            "-loop",
+            "0",
+        ],
+        &anim,
+    );
+    let out = emojicam()
+        .args(["render", "--input"])
+        .arg(&anim)
+        .arg("--output")
+        .arg(dir.path().join("out.json"))
+        .output()
+        .expect("emojicam runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("is an animated WebP: only its first frame is read"),
+        "{err}"
+    );
+}

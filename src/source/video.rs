@@ -202,6 +202,7 @@ impl VideoSource {
         let scale = gst::ElementFactory::make("videoscale")
             .build()
             .map_err(|_| fail("videoscale is missing: install gstreamer1.0-plugins-base"))?;
+        square_near_square_pixels(&scale);
         let appsink = frame_sink(yuv);
         let flip_sink = convert
             .static_pad("sink")
@@ -561,6 +562,40 @@ fn declared_duration(video_pad: &gst::Pad) -> Option<Duration> {
         (f, t) => f.or(t),
     };
     shortest.map(|d| Duration::from_nanos(d.nseconds()))
+}
+
+/// Pixels within 1% of square count as square: a scaler that resized 320x180 to 641x361
+/// writes a pixel aspect ratio of 1.0012 to keep the picture's, a rounding of its own, not an
+/// anamorphic format (those are 8:9, 10:11, 16:15, 64:45, 4:3 ...). Their caps are given as
+/// square before `scale`, which then passes the frames through at their own size.
+fn square_near_square_pixels(scale: &gst::Element) {
+    let Some(pad) = scale.static_pad("sink") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::EventView::Caps(caps) = event.view() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let caps = caps.caps();
+        let par = caps
+            .structure(0)
+            .and_then(|s| s.get::<gst::Fraction>("pixel-aspect-ratio").ok())
+            .filter(|p| p.numer() > 0 && p.denom() > 0 && p.numer() != p.denom());
+        let Some(par) = par else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if (f64::from(par.numer()) / f64::from(par.denom()) - 1.0).abs() < 0.01 {
+            let mut square = caps.to_owned();
+            if let Some(s) = square.make_mut().structure_mut(0) {
+                s.set("pixel-aspect-ratio", gst::Fraction::new(1, 1));
+            }
+            info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&square)));
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// The most of a file's header read to look for a video track: an MP4's `moov` box (its index,

@@ -712,7 +712,7 @@ fn empty_and_unknown_files() {
     assert!(matches!(err, Error::Usage(_)), "{err}");
     assert_eq!(
         err.to_string(),
-        "unsupported input format '.xyz': use PNG, JPEG, GIF, MP4, MOV, MKV, WebM, AVI or Y4M"
+        "unsupported input format '.xyz': use PNG, JPEG, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI or Y4M"
     );
     assert_eq!(err.exit_code(), 2);
 }
@@ -1340,19 +1340,22 @@ fn a_video_track_without_frames_beside_sound_is_damage() {
         assert!(matches!(err, Error::Decode { .. }), "{}: {err}", path.display());
         assert!(err.to_string().contains("video track has no frames"), "{err}");
     }
-    let out = dir.path().join("out.mp4");
-    let o = emojicam()
-        .args(["render", "--input"])
-        .arg(&mp4)
-        .arg("--output")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("video track has no frames"), "{err}");
-    assert!(!out.exists());
+    // One line of ours, exit 1 (the AVI also printed avidemux's "GStreamer-Base-CRITICAL").
+    for input in [&avi, &mp4] {
+        let out = dir.path().join("out.mp4");
+        let o = emojicam()
+            .args(["render", "--input"])
+            .arg(input)
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("video track has no frames"), "{err}");
+        assert!(!out.exists());
+    }
     // A file with sound only is still that (exit 2).
     let err = open_err(&data("audio_only.mp4"));
     assert!(matches!(err, Error::Usage(_)), "{err}");
@@ -1408,4 +1411,103 @@ fn uhd_4096x2160_encodes() {
     let probe = ffprobe(&out, "stream=width,height,nb_read_frames");
     assert!(probe.contains("width=4096") && probe.contains("height=2160"), "{probe}");
     assert!(probe.contains("nb_read_frames=2"), "{probe}");
+}
+
+#[test]
+fn anamorphic_pixels_are_shown_at_the_display_aspect() {
+    // PAL DV/DVD-style pixels (16:15): 360x288 stored, 384x288 shown, as players show it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(
+        dir.path(),
+        "anamorphic.mp4",
+        &[
+            "-vf",
+            "scale=360:288,setsar=16/15",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+        false,
+    );
+    let mut src = source::open(&path).unwrap();
+    let info = src.info().clone();
+    assert_eq!((info.width, info.height), (384, 288), "display aspect");
+    let ours = decode_all(src.as_mut());
+    assert_eq!(ours.len(), 10);
+    // ffmpeg's picture stretched to the same square-pixel size.
+    let square = dir.path().join("square.mp4");
+    ffmpeg_make(
+        &[
+            "-i",
+            path.to_str().unwrap(),
+            "-vf",
+            "scale=384:288,setsar=1",
+            "-c:v",
+            "libx264",
+            "-qp",
+            "0",
+        ],
+        &square,
+    );
+    let reference = ffmpeg_rgba(&square);
+    let n = reference.len() / 10;
+    assert_eq!(n, 384 * 288 * 4);
+    for (i, f) in ours.iter().enumerate() {
+        assert_eq!((f.width, f.height), (384, 288));
+        let diff = mean_abs_diff(&f.rgba, &reference[i * n..(i + 1) * n]);
+        assert!(diff < 4.0, "frame {i} differs from ffmpeg's by {diff}");
+    }
+}
+
+#[test]
+fn webp_bmp_and_tiff_stills_decode_like_ffmpeg() {
+    // Photos saved from the web (WebP) and from older tools (BMP, TIFF), made by ffmpeg.
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = data("small.y4m");
+    for (name, codec) in [
+        ("photo.webp", &["-c:v", "libwebp", "-lossless", "1"][..]),
+        ("photo.bmp", &["-c:v", "bmp"][..]),
+        ("photo.tiff", &["-c:v", "tiff", "-pix_fmt", "rgb24"][..]),
+    ] {
+        let path = dir.path().join(name);
+        let mut args = vec!["-i", y4m.to_str().unwrap(), "-frames:v", "1"];
+        args.extend(codec);
+        ffmpeg_make(&args, &path);
+        let mut src = source::open(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let frames = decode_all(src.as_mut());
+        assert_eq!(frames.len(), 1, "{name}");
+        let reference = ffmpeg_rgba(&path);
+        assert_eq!(frames[0].rgba.len(), reference.len(), "{name}: size");
+        let diff = mean_abs_diff(&frames[0].rgba, &reference);
+        assert!(diff < 1.0, "{name} differs from ffmpeg's by {diff}");
+    }
+    // An animated WebP gives its first frame, and says so.
+    let anim = dir.path().join("anim.webp");
+    ffmpeg_make(
+        &[
+            "-i",
+            y4m.to_str().unwrap(),
+            "-frames:v",
+            "3",
+            "-c:v",
+            "libwebp_anim",
+            "-loop",
+            "0",
+        ],
+        &anim,
+    );
+    let out = emojicam()
+        .args(["render", "--input"])
+        .arg(&anim)
+        .arg("--output")
+        .arg(dir.path().join("out.json"))
+        .output()
+        .expect("emojicam runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("is an animated WebP: only its first frame is read"),
+        "{err}"
+    );
 }

@@ -492,7 +492,15 @@ fn a_video_cut_short_renders_what_is_there_and_says_so() {
     let bytes = std::fs::read(&whole).expect("clip");
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
-    for (input, warned) in [(&whole, false), (&cut, true)] {
+    // A whole file whose sound outlasts its picture (4 s of sound, 2 s of video): the file's
+    // duration is the sound's, but nothing is missing (it said "0.6 of the 4.00 s").
+    let long_sound = dir.path().join("long-sound.mp4");
+    ffmpeg_test_pattern(
+        "size=96x64:rate=10:duration=2",
+        &["-f", "lavfi", "-i", "sine=duration=4", "-c:v", "libx264", "-c:a", "aac"],
+        &long_sound,
+    );
+    for (input, warned) in [(&whole, false), (&cut, true), (&long_sound, false)] {
         let out = dir.path().join("out.y4m");
         let o = run(bin()
             .args(["render", "-q", "--input"])
@@ -506,6 +514,7 @@ fn a_video_cut_short_renders_what_is_there_and_says_so() {
             warned,
             "{err}"
         );
+        assert_eq!(err.contains("could be read"), warned, "{err}");
         assert!(err.trim_end().lines().count() <= 1, "{err}");
     }
 }
@@ -616,4 +625,51 @@ fn mp4_output_keeps_the_mosaic_detail() {
     let psnr = mp4_psnr_against_y4m(&mp4, &y4m);
     eprintln!("MP4 against the mosaic: {psnr:.2} dB");
     assert!(psnr > 30.5, "the MP4 lost the mosaic's detail: {psnr:.2} dB");
+}
+
+#[test]
+fn mpeg_ps_sound_is_copied_through_its_parser() {
+    // A camcorder/DVD-style MPEG-PS: MPEG-2 video and MP2 sound, whose demuxer gives the MP2
+    // without its rate and channels. MP4 and MKV take MP2: copied, never "missing decoder".
+    let dir = tmp();
+    let input = dir.path().join("camcorder.mpg");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x90:rate=25:duration=0.4",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=0.4"])
+        .args(["-c:v", "mpeg2video", "-c:a", "mp2", "-f", "vob"])
+        .arg(&input)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made the test clip");
+    for name in ["out.mp4", "out.mkv"] {
+        let out = dir.path().join(name);
+        let o = run(bin()
+            .args(["render", "-q", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&out));
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(stream_types(&out), "video,audio", "{name}");
+        // The copied sound decodes, and lasts as long as the input's.
+        let o = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&out)
+            .args(["-vn", "-f", "wav", "-"])
+            .output()
+            .expect("ffmpeg");
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let seconds = o.stdout.len().saturating_sub(44) as f64 / (48_000.0 * 2.0);
+        assert!((seconds - 0.4).abs() < 0.1, "{name}: {seconds} s of sound");
+    }
 }

@@ -600,12 +600,25 @@ fn cut(queue: gst::Element) {
 /// encoded caps: left as it is, to be copied), linked to `target` when it appears. Streams that
 /// do not reach `caps` are not exposed.
 fn sound_only(input: &Path, caps: &gst::Caps, target: gst::Pad) -> Result<gst::Element> {
+    let copying = !caps.iter().any(|s| s.name() == "audio/x-raw");
+    let caps = if copying {
+        // decodebin plugs a parser towards encoded caps only when raw ones are among its
+        // targets; no decoder is ever plugged ([`copy_without_decoding`]), so none come.
+        let mut both = caps.clone();
+        both.merge(gst::Caps::new_empty_simple("audio/x-raw"));
+        both
+    } else {
+        caps.clone()
+    };
     let decode = gst::ElementFactory::make("uridecodebin")
         .property("uri", media::uri(input)?)
-        .property("caps", caps)
+        .property("caps", &caps)
         .property("expose-all-streams", false)
         .build()
         .map_err(|e| Error::decode(input, format!("cannot read the sound: {e}")))?;
+    if copying {
+        copy_without_decoding(&decode);
+    }
     decode.connect_pad_added(move |_, pad| {
         let audio = pad
             .current_caps()
@@ -616,6 +629,24 @@ fn sound_only(input: &Path, caps: &gst::Caps, target: gst::Pad) -> Result<gst::E
         }
     });
     Ok(decode)
+}
+
+/// Makes a copying `uridecodebin` plug parsers only, never a decoder. A demuxer's caps can lack
+/// what the muxer needs (MPEG-PS gives MP2 without its rate and channels): decodebin would then
+/// try a decoder, whose raw sound the encoded caps refuse, and fail with "missing decoder"; the
+/// parser (the one the Discoverer used to read those caps) completes them.
+fn copy_without_decoding(decode: &gst::Element) {
+    // The enum is decodebin's own (registered with it), so it is looked up by name.
+    let Some(result) = gst::glib::Type::from_name("GstAutoplugSelectResult") else {
+        return;
+    };
+    decode.connect("autoplug-select", false, move |args| {
+        let decoder = args
+            .get(4)
+            .and_then(|v| v.get::<gst::ElementFactory>().ok())
+            .is_some_and(|f| f.has_type(gst::ElementFactoryType::DECODER));
+        gst::glib::EnumClass::with_type(result)?.to_value_by_nick(if decoder { "skip" } else { "try" })
+    });
 }
 
 /// The muxer element a container is written by.

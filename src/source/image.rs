@@ -1,6 +1,6 @@
-//! Still images (PNG, JPEG): one frame, then the end of the stream.
+//! Still images (PNG, JPEG, WebP, BMP, TIFF): one frame, then the end of the stream.
 //!
-//! Shown as people see them: a JPEG's (or PNG's) EXIF orientation is applied, and transparent
+//! Shown as people see them: the EXIF orientation a JPEG, PNG, WebP or TIFF carries is applied, and transparent
 //! pixels are composited over the mosaic's background colour
 //! ([`set_transparent_background`]). Damage is never silent: a PNG whose checksums fail or
 //! whose data ends early is refused; a JPEG whose data ends before its end marker is rendered
@@ -66,6 +66,11 @@ impl ImageSource {
                 "emojicam: {name} is an animated PNG: only its first frame is read (convert it to GIF or MP4 for all of them)"
             );
         }
+        if webp_is_animated(&bytes) {
+            crate::note!(
+                "emojicam: {name} is an animated WebP: only its first frame is read (convert it to GIF or MP4 for all of them)"
+            );
+        }
         let frame = decoded.frame;
         let format = ::image::guess_format(&bytes)
             .map(|f| format!("{f:?}").to_uppercase())
@@ -92,11 +97,18 @@ pub struct Decoded {
     pub damage: Option<String>,
 }
 
-/// Decodes PNG or JPEG bytes to upright, opaque RGBA. The path in the error is filled in by the
+/// Whether WebP bytes hold an animation: a `VP8X` header chunk with its animation flag.
+fn webp_is_animated(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"RIFF")
+        && bytes.get(8..16) == Some(b"WEBPVP8X")
+        && bytes.get(20).is_some_and(|flags| flags & 0x02 != 0)
+}
+
+/// Decodes PNG, JPEG, WebP, BMP or TIFF bytes to upright, opaque RGBA. The path in the error is filled in by the
 /// caller.
 pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     use ::image::ImageDecoder;
-    let bad = |e: &dyn std::fmt::Display| Error::decode("", format!("not a readable PNG/JPEG image: {e}"));
+    let bad = |e: &dyn std::fmt::Display| Error::decode("", format!("not a readable image: {e}"));
     let mut reader = ::image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| bad(&e))?;

@@ -77,10 +77,14 @@ pub(crate) fn check_size(path: &Path, what: &str, width: u64, height: u64) -> Re
     ))
 }
 
-const SUPPORTED: &str = "use PNG, JPEG, GIF, MP4, MOV, MKV, WebM, AVI or Y4M";
+const SUPPORTED: &str = "use PNG, JPEG, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI or Y4M";
 
 fn sniff(head: &[u8]) -> Option<Format> {
-    if head.starts_with(b"\x89PNG") || head.starts_with(&[0xff, 0xd8, 0xff]) {
+    let webp = head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WEBP");
+    let tiff = head.starts_with(b"II*\0") || head.starts_with(b"MM\0*");
+    // "BM", then the file size, then four reserved zero bytes.
+    let bmp = head.starts_with(b"BM") && head.get(6..10) == Some(&[0, 0, 0, 0]);
+    if head.starts_with(b"\x89PNG") || head.starts_with(&[0xff, 0xd8, 0xff]) || webp || tiff || bmp {
         Some(Format::Image)
     } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
         Some(Format::Gif)
@@ -99,7 +103,7 @@ fn sniff(head: &[u8]) -> Option<Format> {
 fn by_extension(path: &Path) -> Option<Format> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {
-        "png" | "jpg" | "jpeg" => Some(Format::Image),
+        "png" | "jpg" | "jpeg" | "webp" | "bmp" | "tif" | "tiff" => Some(Format::Image),
         "gif" => Some(Format::Gif),
         "mp4" | "m4v" | "mov" | "mkv" | "webm" | "avi" | "ts" | "mts" | "m2ts" | "3gp" | "ogv" | "flv" | "wmv"
         | "mpg" | "mpeg" => Some(Format::Video),

@@ -1,7 +1,8 @@
 //! Video files of any container and codec GStreamer can read (MP4, MOV, MKV, WebM, AVI with
 //! H.264, HEVC, VP8, VP9, AV1, ...), decoded by `uridecodebin` on GStreamer's own threads:
 //!
-//! uridecodebin (video only) -> videoconvert -> videoflip (honours rotation tags) -> appsink
+//! uridecodebin (video only) -> videoconvert -> videoflip (honours rotation tags)
+//!   -> videoscale (square pixels: an anamorphic stream is shown at its display aspect) -> appsink
 //!
 //! The appsink takes RGBA ([`VideoSource::open`]), or I420 ([`VideoSource::open_yuv`]): the
 //! decoder's own output for 8-bit 4:2:0 streams (most H.264, HEVC, VP9), so videoconvert passes
@@ -196,6 +197,12 @@ impl VideoSource {
         if convert.find_property("n-threads").is_some() {
             convert.set_property("n-threads", convert_threads());
         }
+        // A stream with non-square pixels (DV, DVD, broadcast: 720x576 at 16:15 or 64:45) is
+        // stretched to its display aspect, as players show it; square pixels pass through.
+        let scale = gst::ElementFactory::make("videoscale")
+            .build()
+            .map_err(|_| fail("videoscale is missing: install gstreamer1.0-plugins-base"))?;
+        square_near_square_pixels(&scale);
         let appsink = frame_sink(yuv);
         let flip_sink = convert
             .static_pad("sink")
@@ -211,10 +218,10 @@ impl VideoSource {
             source,
         };
         pipeline
-            .add_many([&decodebin, &flip, &convert, appsink.upcast_ref()])
+            .add_many([&decodebin, &flip, &convert, &scale, appsink.upcast_ref()])
             .map_err(built)?;
         // Convert first: videoflip takes RGBA and I420, not every format a decoder gives.
-        gst::Element::link_many([&convert, &flip, appsink.upcast_ref()]).map_err(built)?;
+        gst::Element::link_many([&convert, &flip, &scale, appsink.upcast_ref()]).map_err(built)?;
 
         let counts = DecoderCounts::attach(&pipeline);
         // Every stream is known and none is video: opening stops waiting for a first frame.
@@ -289,9 +296,7 @@ impl VideoSource {
         let video = gst_video::VideoInfo::from_caps(&caps)
             .map_err(|e| Error::decode(&path, format!("unexpected decoded format: {e}")))?;
         self.info = self.stream_info(&video, video_pad);
-        self.declared = video_pad
-            .peer_query_duration::<gst::ClockTime>()
-            .map(|d| Duration::from_nanos(d.nseconds()));
+        self.declared = declared_duration(video_pad);
         self.pipeline
             .set_state(gst::State::Playing)
             .map_err(|source| MediaError::State {
@@ -543,6 +548,56 @@ impl Drop for VideoSource {
     }
 }
 
+/// The video stream's own duration as its file declares it. A duration query answers the
+/// file's (qtdemux: the longest track's, so a 1 s picture with 3 s of sound says 3 s); the
+/// segment the demuxer starts the stream with spans this track, when it says.
+fn declared_duration(video_pad: &gst::Pad) -> Option<Duration> {
+    let file = video_pad.peer_query_duration::<gst::ClockTime>();
+    let track = video_pad.sticky_event::<gst::event::Segment>(0).and_then(|e| {
+        let segment = e.segment().downcast_ref::<gst::ClockTime>()?;
+        segment.stop()?.checked_sub(segment.start()?)
+    });
+    let shortest = match (file, track) {
+        (Some(f), Some(t)) => Some(f.min(t)),
+        (f, t) => f.or(t),
+    };
+    shortest.map(|d| Duration::from_nanos(d.nseconds()))
+}
+
+/// Pixels within 1% of square count as square: a scaler that resized 320x180 to 641x361
+/// writes a pixel aspect ratio of 1.0012 to keep the picture's, a rounding of its own, not an
+/// anamorphic format (those are 8:9, 10:11, 16:15, 64:45, 4:3 ...). Their caps are given as
+/// square before `scale`, which then passes the frames through at their own size.
+fn square_near_square_pixels(scale: &gst::Element) {
+    let Some(pad) = scale.static_pad("sink") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::EventView::Caps(caps) = event.view() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let caps = caps.caps();
+        let par = caps
+            .structure(0)
+            .and_then(|s| s.get::<gst::Fraction>("pixel-aspect-ratio").ok())
+            .filter(|p| p.numer() > 0 && p.denom() > 0 && p.numer() != p.denom());
+        let Some(par) = par else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if (f64::from(par.numer()) / f64::from(par.denom()) - 1.0).abs() < 0.01 {
+            let mut square = caps.to_owned();
+            if let Some(s) = square.make_mut().structure_mut(0) {
+                s.set("pixel-aspect-ratio", gst::Fraction::new(1, 1));
+            }
+            info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&square)));
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
 /// The most of a file's header read to look for a video track: an MP4's `moov` box (its index,
 /// a few hundred kB for an hour of video), an AVI's header list (at its start).
 const HEADER_LIMIT: u64 = 64 << 20;
@@ -627,15 +682,20 @@ fn convert_threads() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
 }
 
-/// The end of the decoding pipeline: RGBA or I420 frames, a few held so decoding runs ahead.
+/// The end of the decoding pipeline: RGBA or I420 frames with square pixels, a few held so
+/// decoding runs ahead.
 fn frame_sink(yuv: bool) -> gst_app::AppSink {
     let format = if yuv {
         gst_video::VideoFormat::I420
     } else {
         gst_video::VideoFormat::Rgba
     };
+    let caps = gst_video::VideoCapsBuilder::new()
+        .format(format)
+        .pixel_aspect_ratio(gst::Fraction::new(1, 1))
+        .build();
     gst_app::AppSink::builder()
-        .caps(&gst_video::VideoCapsBuilder::new().format(format).build())
+        .caps(&caps)
         .max_buffers(4)
         .drop(false)
         .sync(false)

@@ -12,9 +12,7 @@
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use nokhwa::pixel_format::RgbAFormat;
-use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
-use nokhwa::Camera;
+use nokhwa::utils::ApiBackend;
 use v4l::frameinterval::FrameIntervalEnum;
 use v4l::framesize::FrameSizeEnum;
 use v4l::video::Capture as _;
@@ -49,75 +47,99 @@ const RANGE_SIZES: [(u32, u32); 9] = [
 /// Rates tried on cameras that describe their rates as a range.
 const RANGE_RATES: [u32; 8] = [5, 10, 15, 20, 24, 25, 30, 60];
 
-/// Pixel formats a camera may deliver (emojicam decodes MJPEG and YUYV).
+/// Pixel formats a camera may deliver, in the order `emojicam cameras` lists them: MJPEG, then
+/// the raw Y'CbCr formats, grey, RGB, then any other (listed, not decoded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FourCc {
     Mjpeg,
     Yuyv,
+    /// U Y0 V Y1: HDMI/SDI capture cards.
+    Uyvy,
+    Yvyu,
+    Vyuy,
     Nv12,
+    Nv21,
+    /// I420: Y, U and V planes.
+    Yu12,
+    /// Y, V and U planes.
+    Yv12,
+    /// Y8: infrared (Windows Hello) and machine-vision cameras.
     Gray,
+    /// Luma in 16-bit little-endian words of which 10, 12 or all 16 bits count.
+    Y10,
+    Y12,
+    Y16,
     Rgb,
     Bgr,
-    /// Any other V4L2 fourcc (I420, H.264, ...): listed so people see what the camera offers.
+    /// RGB565, little-endian.
+    Rgb565,
+    /// Any other V4L2 fourcc (H.264, Bayer, ...): listed so people see what the camera offers.
     Other([u8; 4]),
 }
 
+/// The fourccs emojicam decodes and their V4L2 codes (`Other` holds the rest).
+const CODES: [(FourCc, &[u8; 4]); 16] = [
+    (FourCc::Mjpeg, b"MJPG"),
+    (FourCc::Yuyv, b"YUYV"),
+    (FourCc::Uyvy, b"UYVY"),
+    (FourCc::Yvyu, b"YVYU"),
+    (FourCc::Vyuy, b"VYUY"),
+    (FourCc::Nv12, b"NV12"),
+    (FourCc::Nv21, b"NV21"),
+    (FourCc::Yu12, b"YU12"),
+    (FourCc::Yv12, b"YV12"),
+    (FourCc::Gray, b"GREY"),
+    (FourCc::Y10, b"Y10 "),
+    (FourCc::Y12, b"Y12 "),
+    (FourCc::Y16, b"Y16 "),
+    (FourCc::Rgb, b"RGB3"),
+    (FourCc::Bgr, b"BGR3"),
+    (FourCc::Rgb565, b"RGBP"),
+];
+
 impl FourCc {
+    /// The name v4l2-ctl shows (`MJPEG` for `MJPG`, as webcams' own tools call it).
     pub fn name(self) -> String {
         match self {
             FourCc::Mjpeg => "MJPEG".into(),
-            FourCc::Yuyv => "YUYV".into(),
-            FourCc::Nv12 => "NV12".into(),
-            FourCc::Gray => "GRAY".into(),
-            FourCc::Rgb => "RGB3".into(),
-            FourCc::Bgr => "BGR3".into(),
             // Bit 31 marks the big-endian twin of a format (v4l2_fourcc_be), as v4l2-ctl shows it.
             FourCc::Other([a, b, c, d]) if d & 0x80 != 0 => {
                 format!("{}-BE", String::from_utf8_lossy(&[a, b, c, d & 0x7f]).trim_end())
             }
-            FourCc::Other(code) => String::from_utf8_lossy(&code).trim_end().to_string(),
+            f => String::from_utf8_lossy(&f.code()).trim_end().to_string(),
         }
     }
 
-    /// MJPEG and YUYV: the formats emojicam decodes.
+    /// Every format but `Other`: MJPEG, the raw Y'CbCr formats, grey and RGB.
     pub fn is_decoded(self) -> bool {
-        matches!(self, FourCc::Mjpeg | FourCc::Yuyv)
+        !matches!(self, FourCc::Other(_))
+    }
+
+    /// Grey and infrared formats: chosen only where a camera offers no colour.
+    pub fn is_grey(self) -> bool {
+        matches!(self, FourCc::Gray | FourCc::Y10 | FourCc::Y12 | FourCc::Y16)
+    }
+
+    pub fn from_code(code: [u8; 4]) -> Self {
+        CODES
+            .iter()
+            .find(|(_, c)| **c == code)
+            .map_or(FourCc::Other(code), |(f, _)| *f)
+    }
+
+    pub fn code(self) -> [u8; 4] {
+        match self {
+            FourCc::Other(code) => code,
+            f => CODES.iter().find(|(g, _)| *g == f).map_or([0; 4], |(_, c)| **c),
+        }
     }
 
     fn from_v4l(f: v4l::FourCC) -> Self {
-        match &f.repr {
-            b"MJPG" => FourCc::Mjpeg,
-            b"YUYV" => FourCc::Yuyv,
-            b"NV12" => FourCc::Nv12,
-            b"GREY" => FourCc::Gray,
-            b"RGB3" => FourCc::Rgb,
-            b"BGR3" => FourCc::Bgr,
-            code => FourCc::Other(*code),
-        }
+        Self::from_code(f.repr)
     }
 
     fn to_v4l(self) -> v4l::FourCC {
-        v4l::FourCC::new(match &self {
-            FourCc::Mjpeg => b"MJPG",
-            FourCc::Yuyv => b"YUYV",
-            FourCc::Nv12 => b"NV12",
-            FourCc::Gray => b"GREY",
-            FourCc::Rgb => b"RGB3",
-            FourCc::Bgr => b"BGR3",
-            FourCc::Other(code) => code,
-        })
-    }
-
-    fn to_nokhwa(self) -> Option<FrameFormat> {
-        Some(match self {
-            FourCc::Mjpeg => FrameFormat::MJPEG,
-            FourCc::Yuyv => FrameFormat::YUYV,
-            FourCc::Nv12 => FrameFormat::NV12,
-            FourCc::Gray => FrameFormat::GRAY,
-            FourCc::Rgb => FrameFormat::RAWRGB,
-            FourCc::Bgr => FrameFormat::RAWBGR,
-            FourCc::Other(_) => return None,
-        })
+        v4l::FourCC::new(&self.code())
     }
 }
 
@@ -127,9 +149,8 @@ impl FourCc {
 struct DeviceCaps {
     card: String,
     capture: bool,
-    /// The driver, card and bus names are all UTF-8: nokhwa, which reads them with `v4l`,
-    /// can open the device without panicking.
-    text: bool,
+    /// A metadata node (UVC cameras make one beside each video node).
+    meta: bool,
 }
 
 fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
@@ -137,10 +158,7 @@ fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
     Ok(DeviceCaps {
         card: String::from_utf8_lossy(caps.card()).trim().to_string(),
         capture: caps.node_caps() & super::v4l2::CAP_VIDEO_CAPTURE != 0,
-        // `v4l` decodes each whole array, the bytes after the name included.
-        text: [&caps.driver[..], &caps.card[..], &caps.bus_info[..]]
-            .iter()
-            .all(|b| std::str::from_utf8(b).is_ok()),
+        meta: caps.node_caps() & super::v4l2::CAP_META_CAPTURE != 0,
     })
 }
 
@@ -371,11 +389,11 @@ pub fn describe_modes(formats: &[FormatSpec]) -> Vec<String> {
     lines
 }
 
-/// Picks the mode nearest the wish: MJPEG or YUYV only (what we decode); the size closest to
+/// Picks the mode nearest the wish, among the formats emojicam decodes: colour before grey (a
+/// grey or infrared format only where the camera offers no colour); then the size closest to
 /// `want_size` (default 1280x720) in pixel count, preferring not to go below it; then the
-/// fps closest to `want_fps` (default 30), preferring more; then MJPEG above 640x480
-/// (YUYV bandwidth limits USB cameras there), YUYV otherwise (no JPEG decode cost); then the
-/// true rate nearest the wish (30/1 before 30000/1001 for 30).
+/// fps closest to `want_fps` (default 30), preferring more; then the cheapest format to take
+/// ([`fourcc_cost`]); then the true rate nearest the wish (30/1 before 30000/1001 for 30).
 pub fn choose_format(
     available: &[FormatSpec],
     want_size: Option<(u32, u32)>,
@@ -401,15 +419,28 @@ pub fn choose_format(
             } else {
                 (want_fps - fps) * 4
             };
-            let big = px > 640 * 480;
-            let fourcc_cost = match (f.fourcc, big) {
-                (FourCc::Mjpeg, true) | (FourCc::Yuyv, false) => 0,
-                _ => 1,
-            };
+            let fourcc_cost = fourcc_cost(f.fourcc, px > 640 * 480);
             let true_cost = ((f.rate.fps() - want_fps as f64).abs() * 1e6) as i64;
-            (exact, size_cost, fps_cost, fourcc_cost, true_cost)
+            (f.fourcc.is_grey(), exact, size_cost, fps_cost, fourcc_cost, true_cost)
         })
         .copied()
+}
+
+/// What taking a format costs, lowest first: above 640x480 MJPEG (raw frames that size exceed
+/// what USB 2 cameras carry at full rate; 4:2:0 raw formats carry half of 4:2:2's chroma), up
+/// to it the raw Y'CbCr formats (integer repacks, no JPEG decode); RGB (converted per pixel on
+/// the CPU) last; among grey formats, 8-bit before 16-bit words.
+fn fourcc_cost(fourcc: FourCc, big: bool) -> u8 {
+    use FourCc::*;
+    match (fourcc, big) {
+        (Mjpeg, true) | (Yuyv | Uyvy | Yvyu | Vyuy | Nv12 | Nv21 | Yu12 | Yv12, false) => 0,
+        (Nv12 | Nv21 | Yu12 | Yv12, true) | (Mjpeg, false) => 1,
+        (Yuyv | Uyvy | Yvyu | Vyuy, true) => 2,
+        (Gray, _) => 0,
+        (Y10 | Y12 | Y16, _) => 1,
+        (Rgb | Bgr | Rgb565, _) => 3,
+        (Other(_), _) => 4,
+    }
 }
 
 /// What a webcam's YUYV means when its driver does not say: BT.601, limited range (V4L2's
@@ -447,23 +478,93 @@ pub fn decode_yuyv(bytes: &[u8], width: u32, height: u32) -> Result<Frame> {
 /// Packed YUYV 4:2:2 to I420 planes (luma copied, chroma averaged over row pairs) that the
 /// tiler converts to RGB with `yuv`: no colour maths on the capture thread.
 pub fn decode_yuyv_as(bytes: &[u8], width: u32, height: u32, yuv: Yuv) -> Result<Frame> {
+    decode_raw(FourCc::Yuyv, bytes, width, height, 0, yuv)
+}
+
+/// Bytes a raw frame needs: its rows `stride` bytes apart (`stride` 0: the format's own packed
+/// rows), the last row's padding not required. None for MJPEG and formats not decoded.
+pub fn raw_frame_len(fourcc: FourCc, width: u32, height: u32, stride: u32) -> Option<(usize, usize)> {
+    use crate::yuv::{planes420_len, rows_len};
+    use FourCc::*;
     let (w, h) = (width as usize, height as usize);
-    let need = crate::yuv::yuyv_len(w, h);
-    if w == 0 || h == 0 || bytes.len() < need {
+    let row = match fourcc {
+        Yuyv | Uyvy | Yvyu | Vyuy => w.div_ceil(2) * 4,
+        Nv12 | Nv21 | Yu12 | Yv12 | Gray => w,
+        Y10 | Y12 | Y16 | Rgb565 => w * 2,
+        Rgb | Bgr => w * 3,
+        Mjpeg | Other(_) => return None,
+    };
+    let stride = (stride as usize).max(row);
+    let len = match fourcc {
+        Nv12 | Nv21 | Yu12 | Yv12 => planes420_len(stride, h),
+        _ => rows_len(stride, row, h),
+    };
+    Some((stride, len))
+}
+
+/// One raw frame as the driver delivers it (rows `stride` bytes apart; 0: packed) to a frame
+/// for the tiler, with integer copies only on the capture thread: the Y'CbCr formats repacked
+/// to I420 in the encoding `yuv` (what the driver reports), grey ones to I420 with neutral
+/// chroma, RGB ones to RGBA. A frame shorter than its format needs (cut short) is an error.
+pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride: u32, yuv: Yuv) -> Result<Frame> {
+    use crate::yuv::{self as conv, Packed422};
+    use FourCc::*;
+    let name = fourcc.name();
+    let (stride, need) = raw_frame_len(fourcc, width, height, stride)
+        .ok_or_else(|| Error::Camera(format!("{name} frames are not raw frames emojicam decodes")))?;
+    if width == 0 || height == 0 || bytes.len() < need {
         return Err(Error::Camera(format!(
-            "YUYV frame of {} bytes is too short for {width}x{height} (needs {need})",
+            "{name} frame of {} bytes is too short for {width}x{height} (needs {need})",
             bytes.len()
         )));
     }
+    let (w, h) = (width as usize, height as usize);
+    if matches!(fourcc, Rgb | Bgr | Rgb565) {
+        let mut rgba = vec![0u8; w * h * 4];
+        match fourcc {
+            Rgb565 => conv::rgb565_to_rgba(bytes, stride, w, h, &mut rgba),
+            _ => conv::rgb24_to_rgba(bytes, stride, w, h, fourcc == Bgr, &mut rgba),
+        }
+        return Ok(Frame::new(width, height, rgba));
+    }
     let mut planes = vec![0u8; frame_bytes(PixelFormat::I420(yuv), width, height)];
-    crate::yuv::yuyv_to_i420(bytes, w, h, &mut planes);
+    let out = &mut planes;
+    match fourcc {
+        Yuyv => conv::packed422_to_i420(bytes, stride, w, h, Packed422::Yuyv, out),
+        Uyvy => conv::packed422_to_i420(bytes, stride, w, h, Packed422::Uyvy, out),
+        Yvyu => conv::packed422_to_i420(bytes, stride, w, h, Packed422::Yvyu, out),
+        Vyuy => conv::packed422_to_i420(bytes, stride, w, h, Packed422::Vyuy, out),
+        Nv12 | Nv21 => conv::semi_planar_to_i420(bytes, stride, w, h, fourcc == Nv12, out),
+        Yu12 | Yv12 => conv::planar420_to_i420(bytes, stride, w, h, fourcc == Yu12, out),
+        Gray => conv::luma_to_i420(bytes, stride, w, h, 8, out),
+        Y10 => conv::luma_to_i420(bytes, stride, w, h, 10, out),
+        Y12 => conv::luma_to_i420(bytes, stride, w, h, 12, out),
+        _ => conv::luma_to_i420(bytes, stride, w, h, 16, out),
+    }
     Ok(Frame::i420(width, height, planes, yuv))
+}
+
+/// A JPEG whose end (the EOI marker, FF D9) is missing was cut short: a torn frame (a USB
+/// glitch, a feeder stopped mid-write). Decoders would fill in the missing part and show it, so
+/// it is refused instead. Zero bytes after the end (padding some cameras send) are allowed.
+pub fn check_jpeg_whole(bytes: &[u8]) -> Result<()> {
+    let bad = |why: &str| Err(Error::Camera(format!("bad MJPEG frame: {why}")));
+    if bytes.len() < 4 || bytes[..2] != [0xff, 0xd8] {
+        return bad("not a JPEG image");
+    }
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    if bytes[end.saturating_sub(16)..end].windows(2).any(|w| w == [0xff, 0xd9]) {
+        Ok(())
+    } else {
+        bad("cut short (no end of image): a torn frame")
+    }
 }
 
 /// One MJPEG frame (a JPEG image) to RGBA, where GStreamer's jpegdec ([`MjpegDecoder`]) is
 /// missing. Decoding to Y'CbCr with this decoder (zune-jpeg) and repacking to I420 measured
 /// slower than this (1280x720: 2.9 vs 2.4 ms of CPU a frame).
 pub fn decode_mjpeg(bytes: &[u8]) -> Result<Frame> {
+    check_jpeg_whole(bytes)?;
     let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
         .map_err(|e| Error::Camera(format!("bad MJPEG frame: {e}")))?;
     if img.width() == 0 || img.height() == 0 {
@@ -538,9 +639,7 @@ impl MjpegDecoder {
         use gstreamer::prelude::*;
         use gstreamer::MessageView;
         let bad = |why: String| Error::Camera(format!("bad MJPEG frame: {why}"));
-        if bytes.len() < 4 || bytes[..2] != [0xff, 0xd8] {
-            return Err(bad("not a JPEG image".into()));
-        }
+        check_jpeg_whole(bytes)?;
         // Anything left from an earlier frame (a warning about a frame that still came out, a
         // picture that came after its frame was given up on) must not be taken for this one's.
         while self.bus.pop().is_some() {}
@@ -630,7 +729,7 @@ impl CameraSource {
                         break;
                     }
                 }
-                let _ = started.camera.stop_stream();
+                stop(started.stream);
             })
             .map_err(|e| Error::Camera(format!("cannot start the camera's grab thread: {e}")))?;
         let (info, label) = init_rx
@@ -679,22 +778,8 @@ fn open_error(index: u32, e: &std::io::Error) -> Error {
     }
 }
 
-/// nokhwa reports errors as text; its V4L2 calls fail with the OS error's message inside.
-fn nokhwa_error(label: &str, what: &str, e: &nokhwa::NokhwaError) -> Error {
-    let text = e.to_string();
-    if text.contains("Device or resource busy") {
-        busy(label)
-    } else if text.contains("Permission denied") {
-        Error::Camera(format!(
-            "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
-        ))
-    } else {
-        Error::Camera(format!("{label}: {what}: {text}"))
-    }
-}
-
 /// The modes for an error message: those emojicam decodes, or all of them if there are none
-/// (vivid alone offers a hundred formats).
+/// (vivid alone offers dozens of formats).
 fn offered(available: &[FormatSpec]) -> String {
     let decoded: Vec<FormatSpec> = available.iter().copied().filter(|f| f.fourcc.is_decoded()).collect();
     let lines = describe_modes(if decoded.is_empty() { available } else { &decoded });
@@ -752,21 +837,27 @@ fn find_by_name(name: &str) -> Result<u32> {
 
 /// A camera streaming in the mode chosen for it.
 struct Started {
-    camera: Camera,
+    /// Memory-mapped V4L2 buffers, read with the `v4l` crate directly: nokhwa knows six of the
+    /// formats emojicam decodes, hands over whole buffers (not the bytes the driver filled, so
+    /// a torn frame looks whole), and ignores a driver's padded rows.
+    stream: v4l::io::mmap::Stream<'static>,
     format: FormatSpec,
-    /// What the driver says its YUYV means.
+    /// Bytes from one row to the next, as the driver set it.
+    stride: u32,
+    /// What the driver says its Y'CbCr means.
     yuv: Yuv,
-    /// jpegdec for an MJPEG camera; None for YUYV, or where GStreamer lacks it (then the
+    /// jpegdec for an MJPEG camera; None for raw formats, or where GStreamer lacks it (then the
     /// `image` crate decodes to RGBA).
     mjpeg: Option<MjpegDecoder>,
     info: StreamInfo,
     label: String,
 }
 
-/// Opens the camera and sets the chosen mode with V4L2 directly, then hands the device to
-/// nokhwa already in that mode. nokhwa reads the device's current format before it changes
-/// anything and gives up on formats it does not know (a camera left in another program's
-/// mode), so it must find the device in a mode it knows.
+/// Buffers the driver fills in turn: one being read, the others being filled.
+const BUFFERS: u32 = 4;
+
+/// Opens the camera, sets the chosen mode with V4L2 and maps its buffers. Streaming starts
+/// with the first frame asked for.
 fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option<u32>) -> Result<Started> {
     let index = match selector {
         CameraSelector::Index(i) => *i,
@@ -777,49 +868,25 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
     let name = caps.card.clone();
     let label = label(index, Some(&name));
     if !caps.capture {
-        return Err(Error::Camera(format!(
-            "{label} is not a camera (it takes video instead of giving it: a virtual camera nobody feeds yet?)"
-        )));
-    }
-    if !caps.text {
-        return Err(Error::Camera(format!(
-            "{label}: its driver reports a name that is not UTF-8 text, which the camera library (nokhwa) cannot open; choose another camera with --camera, or rename this one (v4l2loopback: card_label)"
-        )));
+        return Err(not_a_camera(&label, caps.meta));
     }
     let available = modes(&device);
     let format = choose_format(&available, size, fps).ok_or_else(|| {
         Error::Camera(format!(
-            "{label} offers no MJPEG or YUYV mode, the formats emojicam decodes (it offers: {})",
+            "{label} offers no mode emojicam decodes (MJPEG, raw Y'CbCr, grey or RGB; it offers: {})",
             offered(&available)
         ))
     })?;
-    let frame_format = format
-        .fourcc
-        .to_nokhwa()
-        .ok_or_else(|| Error::Camera(format!("{label}: {format} cannot be captured")))?;
     // What the camera delivers: the driver keeps its nearest frame interval, a capture card
     // its input's, whatever rate is asked.
-    let (rate, yuv) = set_mode(&device, format, &label, &available)?;
+    let (rate, set) = set_mode(&device, format, &label, &available)?;
     let format = FormatSpec {
         fps: (rate.fps().round() as u32).max(1),
         rate,
         ..format
     };
-    drop(device);
-
-    let mut camera = Camera::new(
-        CameraIndex::Index(index),
-        RequestedFormat::new::<RgbAFormat>(RequestedFormatType::Exact(CameraFormat::new_from(
-            format.width,
-            format.height,
-            frame_format,
-            format.fps,
-        ))),
-    )
-    .map_err(|e| nokhwa_error(&label, &format!("cannot use {format}"), &e))?;
-    camera
-        .open_stream()
-        .map_err(|e| nokhwa_error(&label, "cannot start streaming", &e))?;
+    let stream = v4l::io::mmap::Stream::with_buffers(&device, v4l::buffer::Type::VideoCapture, BUFFERS)
+        .map_err(|e| stream_error(&label, &format, &e))?;
     let mut description = format!("camera {index} ({name}): {format}");
     let size_differs = size.is_some_and(|(w, h)| (w, h) != (format.width, format.height));
     let fps_differs = fps.is_some_and(|f| f != format.fps);
@@ -836,22 +903,67 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
         frames: None,
         description,
     };
-    let mjpeg = (format.fourcc == FourCc::Mjpeg).then(MjpegDecoder::new).flatten();
+    let mjpeg = (format.fourcc == FourCc::Mjpeg)
+        .then(|| mjpeg_decoder(&label))
+        .flatten();
     Ok(Started {
-        camera,
+        stream,
         format,
-        yuv,
+        stride: set.stride,
+        yuv: driver_yuv(&set),
         mjpeg,
         info,
         label,
     })
 }
 
+/// GStreamer's jpegdec, or None after saying (unless -q) that it is missing and which package
+/// gives it: the built-in decoder then takes the camera's MJPEG frames, at about twice the CPU.
+pub fn mjpeg_decoder(label: &str) -> Option<MjpegDecoder> {
+    let decoder = MjpegDecoder::new();
+    if decoder.is_none() {
+        crate::note!(
+            "emojicam: {label}: GStreamer's jpegdec is missing (install gstreamer1.0-plugins-good): MJPEG frames are decoded by a slower built-in decoder"
+        );
+    }
+    decoder
+}
+
+/// A node that gives no video: a UVC camera's second node (metadata only), or an output-only
+/// one (a virtual camera nobody feeds yet).
+fn not_a_camera(label: &str, meta: bool) -> Error {
+    if meta {
+        Error::Camera(format!(
+            "{label} is not a camera: it gives metadata, not pictures (a UVC camera's second node); use the node `emojicam cameras` lists for it"
+        ))
+    } else {
+        Error::Camera(format!(
+            "{label} is not a camera (it takes video instead of giving it: a virtual camera nobody feeds yet?)"
+        ))
+    }
+}
+
+/// Why the buffers could not be mapped.
+fn stream_error(label: &str, format: &FormatSpec, e: &std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EBUSY) => busy(label),
+        Some(libc::EACCES) | Some(libc::EPERM) => Error::Camera(format!(
+            "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
+        )),
+        _ => Error::Camera(format!("{label}: cannot start streaming {format}: {e}")),
+    }
+}
+
 /// Sets `format` on the device, or says why it refused (busy, or another mode set: a driver
 /// may list a size range wider than its current input allows, a capture card's scaler).
 /// Returns the rate the device then delivers (its frame interval's), which may not be the one
-/// asked for, and the Y'CbCr encoding it reports for the format ([`driver_yuv`]).
-fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[FormatSpec]) -> Result<(Rate, Yuv)> {
+/// asked for, and the format it set (its row stride; its Y'CbCr encoding, [`driver_yuv`]).
+fn set_mode(
+    device: &v4l::Device,
+    format: FormatSpec,
+    label: &str,
+    available: &[FormatSpec],
+) -> Result<(Rate, v4l::Format)> {
     let rejected = |why: String| {
         Error::Camera(format!(
             "{label} rejected {format} ({why}): choose another mode with --size and --fps; {}",
@@ -875,26 +987,27 @@ fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[
         )));
     }
     // Rates are a wish: a driver that keeps another rate (a capture card's PAL input stays at
-    // 1000/25000 s, NTSC at 1001/30000 s) still delivers frames, at the rate it reports. The
-    // vendored nokhwa layer (vendor/nokhwa-bindings-linux) opens such cameras.
+    // 1000/25000 s, NTSC at 1001/30000 s) still delivers frames, at the rate it reports.
     let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(format.fps));
     let rate = device
         .params()
         .ok()
         .and_then(|p| interval_rate(p.interval))
         .map_or(format.rate, |(_, rate)| rate);
-    Ok((rate, driver_yuv(&set)))
+    Ok((rate, set))
 }
 
 /// One frame and the moment it came off the driver (before decoding). The first one starts
-/// streaming (nokhwa's stream calls VIDIOC_STREAMON then): a driver that refuses to stream says
-/// so there, and that is not a lost camera. A frame that does not decode (a torn MJPEG frame:
-/// a USB glitch, a loopback webcam's feeder stopped mid-write) is skipped, the first one said
-/// on stderr; only `BAD_FRAMES` in a row stop the run.
+/// streaming (VIDIOC_STREAMON): a driver that refuses to stream says so there, and that is not
+/// a lost camera. A frame that does not decode (the driver marked it damaged; a torn MJPEG
+/// frame: a USB glitch, a loopback webcam's feeder stopped mid-write; a raw frame cut short) is
+/// skipped, the first one said on stderr; only `BAD_FRAMES` in a row stop the run.
 fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Frame>, Instant) {
+    use v4l::io::traits::CaptureStream as _;
     let Started {
-        camera,
+        stream,
         format,
+        stride,
         yuv,
         mjpeg,
         label,
@@ -902,7 +1015,7 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
     } = started;
     let mut bad = 0;
     loop {
-        let buffer = match camera.frame() {
+        let (buffer, meta) = match stream.next() {
             Ok(b) => b,
             Err(e) if !streaming => {
                 let e = Error::Camera(format!("{label}: cannot start streaming {format}: {e}"));
@@ -911,13 +1024,22 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
             Err(e) => return (Err(Error::Camera(format!("{label} was lost: {e}"))), Instant::now()),
         };
         let arrived = Instant::now();
-        let res = buffer.resolution();
-        let frame = match format.fourcc {
-            FourCc::Mjpeg => match mjpeg {
-                Some(decoder) => decoder.decode(buffer.buffer()),
-                None => decode_mjpeg(buffer.buffer()),
-            },
-            _ => decode_yuyv_as(buffer.buffer(), res.width(), res.height(), *yuv),
+        // The bytes the driver filled (all of the buffer where it does not say).
+        let used = meta.bytesused as usize;
+        let bytes = if used > 0 && used <= buffer.len() {
+            &buffer[..used]
+        } else {
+            buffer
+        };
+        let frame = if meta.flags.contains(v4l::buffer::Flags::ERROR) {
+            Err(Error::Camera("the driver marked it damaged".into()))
+        } else if format.fourcc == FourCc::Mjpeg {
+            match mjpeg {
+                Some(decoder) => decoder.decode(bytes),
+                None => decode_mjpeg(bytes),
+            }
+        } else {
+            decode_raw(format.fourcc, bytes, format.width, format.height, *stride, *yuv)
         };
         match frame {
             Err(e) if bad + 1 < BAD_FRAMES => {
@@ -933,6 +1055,17 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
             }
             Ok(frame) => return (Ok(frame), arrived),
         }
+    }
+}
+
+/// Stops streaming and unmaps the buffers. The `v4l` crate's stream panics when dropped if
+/// stopping fails with anything but "no such device" (a driver in a bad state): then its
+/// buffers are left mapped until the process ends instead.
+fn stop(mut stream: v4l::io::mmap::Stream<'static>) {
+    use v4l::io::traits::Stream as _;
+    match stream.stop() {
+        Err(e) if e.raw_os_error() != Some(libc::ENODEV) => std::mem::forget(stream),
+        _ => drop(stream),
     }
 }
 
@@ -1012,15 +1145,52 @@ mod tests {
     #[test]
     fn other_formats_are_named_and_offered_only_when_nothing_else_is() {
         let yu12 = FourCc::from_v4l(v4l::FourCC::new(b"YU12"));
-        assert_eq!(yu12.name(), "YU12");
-        assert_eq!(FourCc::Other(*b"Y16 ").name(), "Y16");
+        assert_eq!((yu12, yu12.name()), (FourCc::Yu12, "YU12".to_string()));
+        assert_eq!(FourCc::Y16.name(), "Y16");
+        assert_eq!(FourCc::Gray.name(), "GREY");
+        assert_eq!(FourCc::Mjpeg.code(), *b"MJPG");
         assert_eq!(FourCc::Other([b'A', b'R', b'1', b'5' | 0x80]).name(), "AR15-BE");
-        assert!(!yu12.is_decoded() && yu12.to_nokhwa().is_none());
-        let planar = FormatSpec::new(yu12, 320, 180, 30);
-        assert_eq!(choose_format(&[planar], None, None), None);
-        assert_eq!(offered(&[planar]), "YU12 320x180 @ 30 fps");
-        assert_eq!(offered(&[yuyv(320, 180, 15), planar]), "YUYV 320x180 @ 15 fps");
+        let h264 = FourCc::from_v4l(v4l::FourCC::new(b"H264"));
+        assert_eq!(h264, FourCc::Other(*b"H264"));
+        assert!(!h264.is_decoded() && yu12.is_decoded());
+        let coded = FormatSpec::new(h264, 320, 180, 30);
+        assert_eq!(choose_format(&[coded], None, None), None);
+        assert_eq!(offered(&[coded]), "H264 320x180 @ 30 fps");
+        assert_eq!(offered(&[yuyv(320, 180, 15), coded]), "YUYV 320x180 @ 15 fps");
         assert_eq!(offered(&[]), "no modes");
+    }
+
+    #[test]
+    fn every_raw_format_is_chosen_when_it_is_all_a_camera_offers_and_grey_comes_last() {
+        for (fourcc, _) in CODES {
+            let only = FormatSpec::new(fourcc, 640, 480, 30);
+            assert_eq!(choose_format(&[only], None, None), Some(only), "{fourcc:?}");
+            assert_eq!(FourCc::from_code(fourcc.code()), fourcc);
+        }
+        // A colour camera that also offers grey (vivid) is taken in colour, even smaller.
+        let grey = FormatSpec::new(FourCc::Gray, 1280, 720, 30);
+        let nv12 = FormatSpec::new(FourCc::Nv12, 640, 480, 30);
+        let rgb = FormatSpec::new(FourCc::Rgb, 1280, 720, 30);
+        assert_eq!(choose_format(&[grey, nv12], None, None), Some(nv12));
+        // At one size and rate: raw Y'CbCr before RGB (converted per pixel) and, large, MJPEG
+        // before raw.
+        let big = |f| FormatSpec::new(f, 1280, 720, 30);
+        assert_eq!(
+            choose_format(&[rgb, big(FourCc::Uyvy)], None, None),
+            Some(big(FourCc::Uyvy))
+        );
+        assert_eq!(
+            choose_format(&[big(FourCc::Yuyv), big(FourCc::Nv12), big(FourCc::Mjpeg)], None, None),
+            Some(big(FourCc::Mjpeg))
+        );
+        assert_eq!(
+            choose_format(&[big(FourCc::Yuyv), big(FourCc::Yu12)], None, None),
+            Some(big(FourCc::Yu12))
+        );
+        assert_eq!(
+            choose_format(&[big(FourCc::Y16), big(FourCc::Gray)], None, None),
+            Some(big(FourCc::Gray))
+        );
     }
 
     #[test]

@@ -222,24 +222,11 @@ pub fn yuyv_to_rgba(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
 /// and adds only: the colour maths is left to the tiler's shader. `out` must hold
 /// `i420_sizes` bytes (Y + 2 x chroma).
 pub fn yuyv_to_i420(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
-    packed422_to_i420(yuyv, width.div_ceil(2) * 4, width, height, Packed422::Yuyv, out);
+    yuyv_rows_to_i420(yuyv, width.div_ceil(2) * 4, width, height, out);
 }
 
-/// The byte order of a packed 4:2:2 format's groups of two pixels (V4L2's names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Packed422 {
-    /// Y0 U Y1 V: most webcams.
-    Yuyv,
-    /// U Y0 V Y1: most HDMI/SDI capture cards.
-    Uyvy,
-    /// Y0 V Y1 U.
-    Yvyu,
-    /// V Y0 U Y1.
-    Vyuy,
-}
-
-/// Bytes the rows of a `width` x `height` image take when each starts `stride` bytes after the
-/// last and holds `row` bytes (the last row's padding may be missing).
+/// Bytes the rows of an image take when each starts `stride` bytes after the last and holds
+/// `row` bytes (the last row's padding may be missing).
 pub fn rows_len(stride: usize, row: usize, height: usize) -> usize {
     if height == 0 {
         0
@@ -248,25 +235,8 @@ pub fn rows_len(stride: usize, row: usize, height: usize) -> usize {
     }
 }
 
-/// Packed 4:2:2 (rows `stride` bytes apart, groups ordered as `order` says) -> I420 planes back
-/// to back, as [`yuyv_to_i420`] does for YUYV.
-pub fn packed422_to_i420(src: &[u8], stride: usize, width: usize, height: usize, order: Packed422, out: &mut [u8]) {
-    // Offsets of Y0, U, Y1, V in each group, as constants so each loop is compiled for its own.
-    match order {
-        Packed422::Yuyv => packed422::<0, 1, 2, 3>(src, stride, width, height, out),
-        Packed422::Uyvy => packed422::<1, 0, 3, 2>(src, stride, width, height, out),
-        Packed422::Yvyu => packed422::<0, 3, 2, 1>(src, stride, width, height, out),
-        Packed422::Vyuy => packed422::<1, 2, 3, 0>(src, stride, width, height, out),
-    }
-}
-
-fn packed422<const Y0: usize, const U: usize, const Y1: usize, const V: usize>(
-    src: &[u8],
-    stride: usize,
-    width: usize,
-    height: usize,
-    out: &mut [u8],
-) {
+/// [`yuyv_to_i420`] for rows `stride` bytes apart (a driver may pad them).
+pub fn yuyv_rows_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
     let (ylen, clen) = i420_sizes(width, height);
     let cw = width.div_ceil(2);
     let row_bytes = cw * 4;
@@ -278,11 +248,11 @@ fn packed422<const Y0: usize, const U: usize, const Y1: usize, const V: usize>(
     for (y, yrow) in luma.chunks_exact_mut(width).take(height).enumerate() {
         let r = row(y);
         for (q, yy) in r.chunks_exact(4).zip(yrow.chunks_exact_mut(2)) {
-            yy[0] = q[Y0];
-            yy[1] = q[Y1];
+            yy[0] = q[0];
+            yy[1] = q[2];
         }
         if width % 2 == 1 {
-            yrow[width - 1] = r[row_bytes - 4 + Y0];
+            yrow[width - 1] = r[row_bytes - 4];
         }
     }
     for (cy, (urow, vrow)) in u
@@ -299,8 +269,8 @@ fn packed422<const Y0: usize, const U: usize, const Y1: usize, const V: usize>(
             .zip(urow.iter_mut())
             .zip(vrow.iter_mut())
         {
-            *cu = ((t[U] as u16 + b[U] as u16 + 1) >> 1) as u8;
-            *cv = ((t[V] as u16 + b[V] as u16 + 1) >> 1) as u8;
+            *cu = ((t[1] as u16 + b[1] as u16 + 1) >> 1) as u8;
+            *cv = ((t[3] as u16 + b[3] as u16 + 1) >> 1) as u8;
         }
     }
 }
@@ -316,69 +286,39 @@ fn copy_rows(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [
     }
 }
 
-/// Bytes of a 4:2:0 frame with a luma plane of rows `stride` bytes apart followed by its chroma:
-/// NV12/NV21 (one interleaved plane, rows `stride` apart) or YU12/YV12 (two planes, rows
-/// `stride / 2` apart, as V4L2 lays them out).
-pub fn planes420_len(stride: usize, height: usize) -> usize {
-    stride * height + stride.div_ceil(2) * 2 * height.div_ceil(2)
+/// Bytes of an NV12 frame whose rows (luma, then interleaved chroma) are `stride` bytes apart.
+pub fn nv12_len(stride: usize, height: usize) -> usize {
+    stride * (height + height.div_ceil(2))
 }
 
-/// NV12 (Y plane, then U V interleaved) or NV21 (V U) -> I420 planes back to back: plain copies.
-pub fn semi_planar_to_i420(src: &[u8], stride: usize, width: usize, height: usize, uv: bool, out: &mut [u8]) {
+/// NV12 (Y plane, then U V interleaved, rows `stride` bytes apart) -> I420 planes back to
+/// back: plain copies.
+pub fn nv12_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
     let (ylen, clen) = i420_sizes(width, height);
     let cw = width.div_ceil(2);
-    assert!(stride >= cw * 2 && stride >= width && src.len() >= planes420_len(stride, height));
+    assert!(stride >= cw * 2 && src.len() >= nv12_len(stride, height));
     assert!(out.len() >= ylen + 2 * clen);
     let (luma, chroma) = out.split_at_mut(ylen);
     copy_rows(src, stride, width, height, luma);
     let (u, v) = chroma.split_at_mut(clen);
-    let (first, second) = if uv { (u, v) } else { (v, u) };
     let plane = &src[stride * height..];
-    for (cy, (a, b)) in first.chunks_exact_mut(cw).zip(second.chunks_exact_mut(cw)).enumerate() {
+    for (cy, (urow, vrow)) in u.chunks_exact_mut(cw).zip(v.chunks_exact_mut(cw)).enumerate() {
         let row = &plane[cy * stride..cy * stride + cw * 2];
-        for ((pair, a), b) in row.chunks_exact(2).zip(a.iter_mut()).zip(b.iter_mut()) {
-            *a = pair[0];
-            *b = pair[1];
+        for ((pair, cu), cv) in row.chunks_exact(2).zip(urow.iter_mut()).zip(vrow.iter_mut()) {
+            *cu = pair[0];
+            *cv = pair[1];
         }
     }
 }
 
-/// YU12 (I420: Y, U, V planes) or YV12 (Y, V, U) with rows `stride` (luma) and `stride / 2`
-/// (chroma) bytes apart -> I420 planes back to back: plain copies.
-pub fn planar420_to_i420(src: &[u8], stride: usize, width: usize, height: usize, uv: bool, out: &mut [u8]) {
+/// GREY (one byte of luma a pixel, rows `stride` bytes apart) -> I420 with neutral chroma
+/// (128): a grey picture.
+pub fn grey_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
     let (ylen, clen) = i420_sizes(width, height);
-    let (cw, ch, cstride) = (width.div_ceil(2), height.div_ceil(2), stride.div_ceil(2));
-    assert!(stride >= width && cstride >= cw && src.len() >= planes420_len(stride, height));
+    assert!(stride >= width && src.len() >= rows_len(stride, width, height));
     assert!(out.len() >= ylen + 2 * clen);
     let (luma, chroma) = out.split_at_mut(ylen);
     copy_rows(src, stride, width, height, luma);
-    let (u, v) = chroma.split_at_mut(clen);
-    let first = &src[stride * height..];
-    let second = &first[cstride * ch..];
-    let (us, vs) = if uv { (first, second) } else { (second, first) };
-    copy_rows(us, cstride, cw, ch, u);
-    copy_rows(vs, cstride, cw, ch, v);
-}
-
-/// Luma alone (GREY: one byte a pixel; Y10, Y12, Y16: little-endian 16-bit words holding
-/// `bits` significant bits) -> I420 with neutral chroma (128): a grey picture.
-pub fn luma_to_i420(src: &[u8], stride: usize, width: usize, height: usize, bits: u32, out: &mut [u8]) {
-    let (ylen, clen) = i420_sizes(width, height);
-    let bytes = if bits > 8 { 2 } else { 1 };
-    assert!(stride >= width * bytes && src.len() >= rows_len(stride, width * bytes, height));
-    assert!(out.len() >= ylen + 2 * clen);
-    let (luma, chroma) = out.split_at_mut(ylen);
-    if bytes == 1 {
-        copy_rows(src, stride, width, height, luma);
-    } else {
-        let shift = bits - 8;
-        for (y, o) in luma.chunks_exact_mut(width).take(height).enumerate() {
-            let row = &src[y * stride..y * stride + width * 2];
-            for (w, o) in row.chunks_exact(2).zip(o.iter_mut()) {
-                *o = (u16::from_le_bytes([w[0], w[1]]) >> shift).min(255) as u8;
-            }
-        }
-    }
     chroma[..2 * clen].fill(128);
 }
 
@@ -391,21 +331,6 @@ pub fn rgb24_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, bgr
         let row = &src[y * stride..y * stride + width * 3];
         for (p, o) in row.chunks_exact(3).zip(orow.chunks_exact_mut(4)) {
             o.copy_from_slice(&[p[r], p[1], p[b], 255]);
-        }
-    }
-}
-
-/// RGBP (RGB565, little-endian: 5 bits red at the top, 6 green, 5 blue), rows `stride` bytes
-/// apart -> RGBA (alpha 255), each channel's top bits repeated into its low ones (31 -> 255).
-pub fn rgb565_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
-    assert!(stride >= width * 2 && src.len() >= rows_len(stride, width * 2, height));
-    assert!(out.len() >= width * height * 4);
-    for (y, orow) in out.chunks_exact_mut(width * 4).take(height).enumerate() {
-        let row = &src[y * stride..y * stride + width * 2];
-        for (p, o) in row.chunks_exact(2).zip(orow.chunks_exact_mut(4)) {
-            let v = u16::from_le_bytes([p[0], p[1]]);
-            let (r, g, b) = ((v >> 11) as u8, ((v >> 5) & 0x3f) as u8, (v & 0x1f) as u8);
-            o.copy_from_slice(&[(r << 3) | (r >> 2), (g << 2) | (g >> 4), (b << 3) | (b >> 2), 255]);
         }
     }
 }

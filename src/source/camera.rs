@@ -12,7 +12,8 @@
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use nokhwa::utils::ApiBackend;
+use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
+use nokhwa::Camera;
 use v4l::frameinterval::FrameIntervalEnum;
 use v4l::framesize::FrameSizeEnum;
 use v4l::video::Capture as _;
@@ -47,54 +48,31 @@ const RANGE_SIZES: [(u32, u32); 9] = [
 /// Rates tried on cameras that describe their rates as a range.
 const RANGE_RATES: [u32; 8] = [5, 10, 15, 20, 24, 25, 30, 60];
 
-/// Pixel formats a camera may deliver, in the order `emojicam cameras` lists them: MJPEG, then
-/// the raw Y'CbCr formats, grey, RGB, then any other (listed, not decoded).
+/// Pixel formats a camera may deliver, in the order `emojicam cameras` lists them: the six
+/// the camera library (nokhwa) can open, which emojicam decodes, then any other (listed, not
+/// decoded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FourCc {
     Mjpeg,
     Yuyv,
-    /// U Y0 V Y1: HDMI/SDI capture cards.
-    Uyvy,
-    Yvyu,
-    Vyuy,
     Nv12,
-    Nv21,
-    /// I420: Y, U and V planes.
-    Yu12,
-    /// Y, V and U planes.
-    Yv12,
-    /// Y8: infrared (Windows Hello) and machine-vision cameras.
+    /// Y8 (V4L2's GREY): infrared (Windows Hello) and machine-vision cameras.
     Gray,
-    /// Luma in 16-bit little-endian words of which 10, 12 or all 16 bits count.
-    Y10,
-    Y12,
-    Y16,
     Rgb,
     Bgr,
-    /// RGB565, little-endian.
-    Rgb565,
-    /// Any other V4L2 fourcc (H.264, Bayer, ...): listed so people see what the camera offers.
+    /// Any other V4L2 fourcc (UYVY, I420, Y16, H.264, ...): listed so people see what the camera
+    /// offers.
     Other([u8; 4]),
 }
 
 /// The fourccs emojicam decodes and their V4L2 codes (`Other` holds the rest).
-const CODES: [(FourCc, &[u8; 4]); 16] = [
+const CODES: [(FourCc, &[u8; 4]); 6] = [
     (FourCc::Mjpeg, b"MJPG"),
     (FourCc::Yuyv, b"YUYV"),
-    (FourCc::Uyvy, b"UYVY"),
-    (FourCc::Yvyu, b"YVYU"),
-    (FourCc::Vyuy, b"VYUY"),
     (FourCc::Nv12, b"NV12"),
-    (FourCc::Nv21, b"NV21"),
-    (FourCc::Yu12, b"YU12"),
-    (FourCc::Yv12, b"YV12"),
     (FourCc::Gray, b"GREY"),
-    (FourCc::Y10, b"Y10 "),
-    (FourCc::Y12, b"Y12 "),
-    (FourCc::Y16, b"Y16 "),
     (FourCc::Rgb, b"RGB3"),
     (FourCc::Bgr, b"BGR3"),
-    (FourCc::Rgb565, b"RGBP"),
 ];
 
 impl FourCc {
@@ -110,14 +88,14 @@ impl FourCc {
         }
     }
 
-    /// Every format but `Other`: MJPEG, the raw Y'CbCr formats, grey and RGB.
+    /// The six formats nokhwa can open: MJPEG, YUYV, NV12, GREY, RGB3, BGR3.
     pub fn is_decoded(self) -> bool {
         !matches!(self, FourCc::Other(_))
     }
 
-    /// Grey and infrared formats: chosen only where a camera offers no colour.
+    /// Grey (infrared) frames: chosen only where a camera offers no colour.
     pub fn is_grey(self) -> bool {
-        matches!(self, FourCc::Gray | FourCc::Y10 | FourCc::Y12 | FourCc::Y16)
+        self == FourCc::Gray
     }
 
     pub fn from_code(code: [u8; 4]) -> Self {
@@ -141,6 +119,18 @@ impl FourCc {
     fn to_v4l(self) -> v4l::FourCC {
         v4l::FourCC::new(&self.code())
     }
+
+    fn to_nokhwa(self) -> Option<FrameFormat> {
+        Some(match self {
+            FourCc::Mjpeg => FrameFormat::MJPEG,
+            FourCc::Yuyv => FrameFormat::YUYV,
+            FourCc::Nv12 => FrameFormat::NV12,
+            FourCc::Gray => FrameFormat::GRAY,
+            FourCc::Rgb => FrameFormat::RAWRGB,
+            FourCc::Bgr => FrameFormat::RAWBGR,
+            FourCc::Other(_) => return None,
+        })
+    }
 }
 
 /// What VIDIOC_QUERYCAP says about a device node. Read with [`super::v4l2::query_caps`]
@@ -151,6 +141,9 @@ struct DeviceCaps {
     capture: bool,
     /// A metadata node (UVC cameras make one beside each video node).
     meta: bool,
+    /// The driver, card and bus names are all UTF-8: nokhwa, which reads them with `v4l`,
+    /// can open the device without panicking.
+    text: bool,
 }
 
 fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
@@ -159,6 +152,10 @@ fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
         card: String::from_utf8_lossy(caps.card()).trim().to_string(),
         capture: caps.node_caps() & super::v4l2::CAP_VIDEO_CAPTURE != 0,
         meta: caps.node_caps() & super::v4l2::CAP_META_CAPTURE != 0,
+        // `v4l` decodes each whole array, the bytes after the name included.
+        text: [&caps.driver[..], &caps.card[..], &caps.bus_info[..]]
+            .iter()
+            .all(|b| std::str::from_utf8(b).is_ok()),
     })
 }
 
@@ -427,19 +424,15 @@ pub fn choose_format(
 }
 
 /// What taking a format costs, lowest first: above 640x480 MJPEG (raw frames that size exceed
-/// what USB 2 cameras carry at full rate; 4:2:0 raw formats carry half of 4:2:2's chroma), up
-/// to it the raw Y'CbCr formats (integer repacks, no JPEG decode); RGB (converted per pixel on
-/// the CPU) last; among grey formats, 8-bit before 16-bit words.
+/// what USB 2 cameras carry at full rate; NV12 carries half of YUYV's chroma), up to it the
+/// raw Y'CbCr formats (integer repacks, no JPEG decode); RGB (4 bytes a pixel to the GPU) last.
 fn fourcc_cost(fourcc: FourCc, big: bool) -> u8 {
-    use FourCc::*;
     match (fourcc, big) {
-        (Mjpeg, true) | (Yuyv | Uyvy | Yvyu | Vyuy | Nv12 | Nv21 | Yu12 | Yv12, false) => 0,
-        (Nv12 | Nv21 | Yu12 | Yv12, true) | (Mjpeg, false) => 1,
-        (Yuyv | Uyvy | Yvyu | Vyuy, true) => 2,
-        (Gray, _) => 0,
-        (Y10 | Y12 | Y16, _) => 1,
-        (Rgb | Bgr | Rgb565, _) => 3,
-        (Other(_), _) => 4,
+        (FourCc::Mjpeg, true) | (FourCc::Yuyv | FourCc::Nv12 | FourCc::Gray, false) => 0,
+        (FourCc::Nv12 | FourCc::Gray, true) | (FourCc::Mjpeg, false) => 1,
+        (FourCc::Yuyv, true) => 2,
+        (FourCc::Rgb | FourCc::Bgr, _) => 3,
+        (FourCc::Other(_), _) => 4,
     }
 }
 
@@ -484,31 +477,28 @@ pub fn decode_yuyv_as(bytes: &[u8], width: u32, height: u32, yuv: Yuv) -> Result
 /// Bytes a raw frame needs: its rows `stride` bytes apart (`stride` 0: the format's own packed
 /// rows), the last row's padding not required. None for MJPEG and formats not decoded.
 pub fn raw_frame_len(fourcc: FourCc, width: u32, height: u32, stride: u32) -> Option<(usize, usize)> {
-    use crate::yuv::{planes420_len, rows_len};
-    use FourCc::*;
+    use crate::yuv::{nv12_len, rows_len};
     let (w, h) = (width as usize, height as usize);
     let row = match fourcc {
-        Yuyv | Uyvy | Yvyu | Vyuy => w.div_ceil(2) * 4,
-        Nv12 | Nv21 | Yu12 | Yv12 | Gray => w,
-        Y10 | Y12 | Y16 | Rgb565 => w * 2,
-        Rgb | Bgr => w * 3,
-        Mjpeg | Other(_) => return None,
+        FourCc::Yuyv => w.div_ceil(2) * 4,
+        FourCc::Nv12 | FourCc::Gray => w,
+        FourCc::Rgb | FourCc::Bgr => w * 3,
+        FourCc::Mjpeg | FourCc::Other(_) => return None,
     };
     let stride = (stride as usize).max(row);
     let len = match fourcc {
-        Nv12 | Nv21 | Yu12 | Yv12 => planes420_len(stride, h),
+        FourCc::Nv12 => nv12_len(stride, h),
         _ => rows_len(stride, row, h),
     };
     Some((stride, len))
 }
 
 /// One raw frame as the driver delivers it (rows `stride` bytes apart; 0: packed) to a frame
-/// for the tiler, with integer copies only on the capture thread: the Y'CbCr formats repacked
-/// to I420 in the encoding `yuv` (what the driver reports), grey ones to I420 with neutral
-/// chroma, RGB ones to RGBA. A frame shorter than its format needs (cut short) is an error.
+/// for the tiler, with integer copies only on the capture thread: YUYV and NV12 repacked to
+/// I420 in the encoding `yuv` (what the driver reports), GREY to I420 with neutral chroma,
+/// RGB3/BGR3 to RGBA. A frame shorter than its format needs (cut short) is an error.
 pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride: u32, yuv: Yuv) -> Result<Frame> {
-    use crate::yuv::{self as conv, Packed422};
-    use FourCc::*;
+    use crate::yuv as conv;
     let name = fourcc.name();
     let (stride, need) = raw_frame_len(fourcc, width, height, stride)
         .ok_or_else(|| Error::Camera(format!("{name} frames are not raw frames emojicam decodes")))?;
@@ -519,27 +509,16 @@ pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride:
         )));
     }
     let (w, h) = (width as usize, height as usize);
-    if matches!(fourcc, Rgb | Bgr | Rgb565) {
+    if matches!(fourcc, FourCc::Rgb | FourCc::Bgr) {
         let mut rgba = vec![0u8; w * h * 4];
-        match fourcc {
-            Rgb565 => conv::rgb565_to_rgba(bytes, stride, w, h, &mut rgba),
-            _ => conv::rgb24_to_rgba(bytes, stride, w, h, fourcc == Bgr, &mut rgba),
-        }
+        conv::rgb24_to_rgba(bytes, stride, w, h, fourcc == FourCc::Bgr, &mut rgba);
         return Ok(Frame::new(width, height, rgba));
     }
     let mut planes = vec![0u8; frame_bytes(PixelFormat::I420(yuv), width, height)];
-    let out = &mut planes;
     match fourcc {
-        Yuyv => conv::packed422_to_i420(bytes, stride, w, h, Packed422::Yuyv, out),
-        Uyvy => conv::packed422_to_i420(bytes, stride, w, h, Packed422::Uyvy, out),
-        Yvyu => conv::packed422_to_i420(bytes, stride, w, h, Packed422::Yvyu, out),
-        Vyuy => conv::packed422_to_i420(bytes, stride, w, h, Packed422::Vyuy, out),
-        Nv12 | Nv21 => conv::semi_planar_to_i420(bytes, stride, w, h, fourcc == Nv12, out),
-        Yu12 | Yv12 => conv::planar420_to_i420(bytes, stride, w, h, fourcc == Yu12, out),
-        Gray => conv::luma_to_i420(bytes, stride, w, h, 8, out),
-        Y10 => conv::luma_to_i420(bytes, stride, w, h, 10, out),
-        Y12 => conv::luma_to_i420(bytes, stride, w, h, 12, out),
-        _ => conv::luma_to_i420(bytes, stride, w, h, 16, out),
+        FourCc::Yuyv => conv::yuyv_rows_to_i420(bytes, stride, w, h, &mut planes),
+        FourCc::Nv12 => conv::nv12_to_i420(bytes, stride, w, h, &mut planes),
+        _ => conv::grey_to_i420(bytes, stride, w, h, &mut planes),
     }
     Ok(Frame::i420(width, height, planes, yuv))
 }
@@ -729,7 +708,7 @@ impl CameraSource {
                         break;
                     }
                 }
-                stop(started.stream);
+                let _ = started.camera.stop_stream();
             })
             .map_err(|e| Error::Camera(format!("cannot start the camera's grab thread: {e}")))?;
         let (info, label) = init_rx
@@ -790,17 +769,32 @@ fn offered(available: &[FormatSpec]) -> String {
     }
 }
 
-/// The modes to offer instead of `rejected` (its format and size left out).
+/// The modes to offer instead of `rejected` (its format and size left out): the other sizes
+/// of its format, then the names of the other formats emojicam decodes (vivid offers a dozen,
+/// each at every size: one line must stay readable).
 fn others(available: &[FormatSpec], rejected: FormatSpec) -> String {
     let rest: Vec<FormatSpec> = available
         .iter()
         .copied()
         .filter(|f| (f.fourcc, f.width, f.height) != (rejected.fourcc, rejected.width, rejected.height))
         .collect();
-    if rest.is_empty() {
-        "it offers no other mode".into()
-    } else {
-        format!("it also offers: {}", offered(&rest))
+    let (same, other): (Vec<FormatSpec>, Vec<FormatSpec>) = rest.iter().partition(|f| f.fourcc == rejected.fourcc);
+    let mut names: Vec<String> = other
+        .iter()
+        .filter(|f| f.fourcc.is_decoded())
+        .map(|f| f.fourcc.name())
+        .collect();
+    names.dedup();
+    match (same.is_empty(), names.is_empty()) {
+        (true, true) if rest.is_empty() => "it offers no other mode".into(),
+        (true, true) => format!("it also offers: {}", offered(&rest)),
+        (false, true) => format!("it also offers: {}", offered(&same)),
+        (true, false) => format!("it also offers {}: see `emojicam cameras`", names.join(", ")),
+        (false, false) => format!(
+            "it also offers: {}; and {}: see `emojicam cameras`",
+            offered(&same),
+            names.join(", ")
+        ),
     }
 }
 
@@ -837,13 +831,11 @@ fn find_by_name(name: &str) -> Result<u32> {
 
 /// A camera streaming in the mode chosen for it.
 struct Started {
-    /// Memory-mapped V4L2 buffers, read with the `v4l` crate directly: nokhwa knows six of the
-    /// formats emojicam decodes, hands over whole buffers (not the bytes the driver filled, so
-    /// a torn frame looks whole), and ignores a driver's padded rows.
-    stream: v4l::io::mmap::Stream<'static>,
+    camera: Camera,
     format: FormatSpec,
-    /// Bytes from one row to the next, as the driver set it.
+    /// Bytes from one row to the next, and of a whole frame, as the driver set them.
     stride: u32,
+    frame_size: u32,
     /// What the driver says its Y'CbCr means.
     yuv: Yuv,
     /// jpegdec for an MJPEG camera; None for raw formats, or where GStreamer lacks it (then the
@@ -853,11 +845,10 @@ struct Started {
     label: String,
 }
 
-/// Buffers the driver fills in turn: one being read, the others being filled.
-const BUFFERS: u32 = 4;
-
-/// Opens the camera, sets the chosen mode with V4L2 and maps its buffers. Streaming starts
-/// with the first frame asked for.
+/// Opens the camera and sets the chosen mode with V4L2 directly, then hands the device to
+/// nokhwa already in that mode. nokhwa reads the device's current format before it changes
+/// anything and gives up on formats it does not know (a camera left in another program's
+/// mode), so it must find the device in a mode it knows.
 fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option<u32>) -> Result<Started> {
     let index = match selector {
         CameraSelector::Index(i) => *i,
@@ -870,13 +861,27 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
     if !caps.capture {
         return Err(not_a_camera(&label, caps.meta));
     }
+    if !caps.text {
+        return Err(Error::Camera(format!(
+            "{label}: its driver reports a name that is not UTF-8 text, which the camera library (nokhwa) cannot open; choose another camera with --camera, or rename this one (v4l2loopback: card_label)"
+        )));
+    }
     let available = modes(&device);
+    if available.is_empty() {
+        return Err(Error::Camera(format!(
+            "{label} lists no modes: nothing feeds it yet (a virtual camera?), or its driver does not say what it sends; see `emojicam cameras`"
+        )));
+    }
     let format = choose_format(&available, size, fps).ok_or_else(|| {
         Error::Camera(format!(
-            "{label} offers no mode emojicam decodes (MJPEG, raw Y'CbCr, grey or RGB; it offers: {})",
+            "{label} offers no mode emojicam decodes (MJPEG, YUYV, NV12, GREY, RGB3 or BGR3; it offers: {})",
             offered(&available)
         ))
     })?;
+    let frame_format = format
+        .fourcc
+        .to_nokhwa()
+        .ok_or_else(|| Error::Camera(format!("{label}: {format} cannot be captured")))?;
     // What the camera delivers: the driver keeps its nearest frame interval, a capture card
     // its input's, whatever rate is asked.
     let (rate, set) = set_mode(&device, format, &label, &available)?;
@@ -885,8 +890,49 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
         rate,
         ..format
     };
-    let stream = v4l::io::mmap::Stream::with_buffers(&device, v4l::buffer::Type::VideoCapture, BUFFERS)
-        .map_err(|e| stream_error(&label, &format, &e))?;
+    drop(device);
+
+    // Only the format chosen: nokhwa's RGBA decoder list leaves GREY out.
+    let requested = RequestedFormatType::Exact(CameraFormat::new_from(
+        format.width,
+        format.height,
+        frame_format,
+        format.fps,
+    ));
+    let mut camera = Camera::new(
+        CameraIndex::Index(index),
+        RequestedFormat::with_formats(requested, &[frame_format]),
+    )
+    .map_err(|e| nokhwa_error(&label, &format!("cannot use {format}"), &e))?;
+    camera
+        .open_stream()
+        .map_err(|e| nokhwa_error(&label, "cannot start streaming", &e))?;
+    let info = StreamInfo {
+        kind: StreamKind::Camera,
+        width: format.width,
+        height: format.height,
+        rate: Some(format.rate),
+        frames: None,
+        description: describe(index, &name, format, size, fps),
+    };
+    let mjpeg = (format.fourcc == FourCc::Mjpeg)
+        .then(|| mjpeg_decoder(&label))
+        .flatten();
+    Ok(Started {
+        camera,
+        format,
+        stride: set.stride,
+        frame_size: set.size,
+        yuv: driver_yuv(&set),
+        mjpeg,
+        info,
+        label,
+    })
+}
+
+/// "camera 0 (vivid): YUYV 320x180@15", and where that is not the size or rate asked for, ", the
+/// nearest mode to 330x190@14".
+fn describe(index: u32, name: &str, format: FormatSpec, size: Option<(u32, u32)>, fps: Option<u32>) -> String {
     let mut description = format!("camera {index} ({name}): {format}");
     let size_differs = size.is_some_and(|(w, h)| (w, h) != (format.width, format.height));
     let fps_differs = fps.is_some_and(|f| f != format.fps);
@@ -895,26 +941,7 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
         let want_fps = fps.map_or(String::new(), |f| format!("@{f}"));
         description.push_str(&format!(", the nearest mode to {want_size}{want_fps}"));
     }
-    let info = StreamInfo {
-        kind: StreamKind::Camera,
-        width: format.width,
-        height: format.height,
-        rate: Some(format.rate),
-        frames: None,
-        description,
-    };
-    let mjpeg = (format.fourcc == FourCc::Mjpeg)
-        .then(|| mjpeg_decoder(&label))
-        .flatten();
-    Ok(Started {
-        stream,
-        format,
-        stride: set.stride,
-        yuv: driver_yuv(&set),
-        mjpeg,
-        info,
-        label,
-    })
+    description
 }
 
 /// GStreamer's jpegdec, or None after saying (unless -q) that it is missing and which package
@@ -943,14 +970,17 @@ fn not_a_camera(label: &str, meta: bool) -> Error {
     }
 }
 
-/// Why the buffers could not be mapped.
-fn stream_error(label: &str, format: &FormatSpec, e: &std::io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(libc::EBUSY) => busy(label),
-        Some(libc::EACCES) | Some(libc::EPERM) => Error::Camera(format!(
+/// nokhwa reports errors as text; its V4L2 calls fail with the OS error's message inside.
+fn nokhwa_error(label: &str, what: &str, e: &nokhwa::NokhwaError) -> Error {
+    let text = e.to_string();
+    if text.contains("Device or resource busy") {
+        busy(label)
+    } else if text.contains("Permission denied") {
+        Error::Camera(format!(
             "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
-        )),
-        _ => Error::Camera(format!("{label}: cannot start streaming {format}: {e}")),
+        ))
+    } else {
+        Error::Camera(format!("{label}: {what}: {text}"))
     }
 }
 
@@ -987,7 +1017,8 @@ fn set_mode(
         )));
     }
     // Rates are a wish: a driver that keeps another rate (a capture card's PAL input stays at
-    // 1000/25000 s, NTSC at 1001/30000 s) still delivers frames, at the rate it reports.
+    // 1000/25000 s, NTSC at 1001/30000 s) still delivers frames, at the rate it reports. The
+    // vendored nokhwa layer (vendor/nokhwa-bindings-linux) opens such cameras.
     let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(format.fps));
     let rate = device
         .params()
@@ -998,16 +1029,17 @@ fn set_mode(
 }
 
 /// One frame and the moment it came off the driver (before decoding). The first one starts
-/// streaming (VIDIOC_STREAMON): a driver that refuses to stream says so there, and that is not
-/// a lost camera. A frame that does not decode (the driver marked it damaged; a torn MJPEG
-/// frame: a USB glitch, a loopback webcam's feeder stopped mid-write; a raw frame cut short) is
+/// streaming (nokhwa's stream calls VIDIOC_STREAMON then): a driver that refuses to stream says
+/// so there, and that is not a lost camera. A frame that does not decode (the driver marked it
+/// damaged; a torn MJPEG frame: a USB glitch, a loopback webcam's feeder stopped mid-write; a
+/// raw frame cut short: the vendored nokhwa layer gives the bytes the driver filled) is
 /// skipped, the first one said on stderr; only `BAD_FRAMES` in a row stop the run.
 fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Frame>, Instant) {
-    use v4l::io::traits::CaptureStream as _;
     let Started {
-        stream,
+        camera,
         format,
         stride,
+        frame_size,
         yuv,
         mjpeg,
         label,
@@ -1015,8 +1047,10 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
     } = started;
     let mut bad = 0;
     loop {
-        let (buffer, meta) = match stream.next() {
-            Ok(b) => b,
+        let buffer = match camera.frame() {
+            Ok(b) => Ok(b),
+            // A buffer the driver flagged as damaged (vendor/nokhwa-bindings-linux says so).
+            Err(e) if e.to_string().contains("V4L2_BUF_FLAG_ERROR") => Err(Error::Camera(e.to_string())),
             Err(e) if !streaming => {
                 let e = Error::Camera(format!("{label}: cannot start streaming {format}: {e}"));
                 return (Err(e), Instant::now());
@@ -1024,23 +1058,7 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
             Err(e) => return (Err(Error::Camera(format!("{label} was lost: {e}"))), Instant::now()),
         };
         let arrived = Instant::now();
-        // The bytes the driver filled (all of the buffer where it does not say).
-        let used = meta.bytesused as usize;
-        let bytes = if used > 0 && used <= buffer.len() {
-            &buffer[..used]
-        } else {
-            buffer
-        };
-        let frame = if meta.flags.contains(v4l::buffer::Flags::ERROR) {
-            Err(Error::Camera("the driver marked it damaged".into()))
-        } else if format.fourcc == FourCc::Mjpeg {
-            match mjpeg {
-                Some(decoder) => decoder.decode(bytes),
-                None => decode_mjpeg(bytes),
-            }
-        } else {
-            decode_raw(format.fourcc, bytes, format.width, format.height, *stride, *yuv)
-        };
+        let frame = buffer.and_then(|b| decode(b.buffer(), format, *stride, *frame_size, *yuv, mjpeg));
         match frame {
             Err(e) if bad + 1 < BAD_FRAMES => {
                 bad += 1;
@@ -1058,14 +1076,46 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
     }
 }
 
-/// Stops streaming and unmaps the buffers. The `v4l` crate's stream panics when dropped if
-/// stopping fails with anything but "no such device" (a driver in a bad state): then its
-/// buffers are left mapped until the process ends instead.
-fn stop(mut stream: v4l::io::mmap::Stream<'static>) {
-    use v4l::io::traits::Stream as _;
-    match stream.stop() {
-        Err(e) if e.raw_os_error() != Some(libc::ENODEV) => std::mem::forget(stream),
-        _ => drop(stream),
+/// One frame's bytes (those the driver filled) as a frame, by the camera's format.
+fn decode(
+    bytes: &[u8],
+    format: &FormatSpec,
+    stride: u32,
+    frame_size: u32,
+    yuv: Yuv,
+    mjpeg: &mut Option<MjpegDecoder>,
+) -> Result<Frame> {
+    if format.fourcc == FourCc::Mjpeg {
+        match mjpeg {
+            Some(decoder) => decoder.decode(bytes),
+            None => decode_mjpeg(bytes),
+        }
+        .and_then(|f| same_size(f, format))
+    } else if frame_size > 0 && bytes.len() > frame_size as usize {
+        Err(changed(
+            format,
+            &format!("a frame of {} bytes, not {frame_size}", bytes.len()),
+        ))
+    } else {
+        decode_raw(format.fourcc, bytes, format.width, format.height, stride, yuv)
+    }
+}
+
+/// A camera that changed its format on its own (a capture card whose input changed) sends frames
+/// that are not what was set: each is refused (five in a row stop the run with one line)
+/// rather than shown at a size the pipeline was not made for, or read with the wrong layout.
+fn changed(format: &FormatSpec, what: &str) -> Error {
+    Error::Camera(format!(
+        "the camera changed its format on its own ({what}; {format} was set): start emojicam again"
+    ))
+}
+
+/// `frame`, if it has the size set.
+fn same_size(frame: Frame, format: &FormatSpec) -> Result<Frame> {
+    if (frame.width, frame.height) == (format.width, format.height) {
+        Ok(frame)
+    } else {
+        Err(changed(format, &format!("a {}x{} picture", frame.width, frame.height)))
     }
 }
 
@@ -1145,51 +1195,58 @@ mod tests {
     #[test]
     fn other_formats_are_named_and_offered_only_when_nothing_else_is() {
         let yu12 = FourCc::from_v4l(v4l::FourCC::new(b"YU12"));
-        assert_eq!((yu12, yu12.name()), (FourCc::Yu12, "YU12".to_string()));
-        assert_eq!(FourCc::Y16.name(), "Y16");
+        assert_eq!((yu12, yu12.name()), (FourCc::Other(*b"YU12"), "YU12".to_string()));
+        assert_eq!(FourCc::Other(*b"Y16 ").name(), "Y16");
         assert_eq!(FourCc::Gray.name(), "GREY");
+        assert_eq!(FourCc::from_v4l(v4l::FourCC::new(b"GREY")), FourCc::Gray);
         assert_eq!(FourCc::Mjpeg.code(), *b"MJPG");
         assert_eq!(FourCc::Other([b'A', b'R', b'1', b'5' | 0x80]).name(), "AR15-BE");
-        let h264 = FourCc::from_v4l(v4l::FourCC::new(b"H264"));
-        assert_eq!(h264, FourCc::Other(*b"H264"));
-        assert!(!h264.is_decoded() && yu12.is_decoded());
-        let coded = FormatSpec::new(h264, 320, 180, 30);
-        assert_eq!(choose_format(&[coded], None, None), None);
-        assert_eq!(offered(&[coded]), "H264 320x180 @ 30 fps");
-        assert_eq!(offered(&[yuyv(320, 180, 15), coded]), "YUYV 320x180 @ 15 fps");
+        assert!(!yu12.is_decoded() && yu12.to_nokhwa().is_none());
+        let planar = FormatSpec::new(yu12, 320, 180, 30);
+        assert_eq!(choose_format(&[planar], None, None), None);
+        assert_eq!(offered(&[planar]), "YU12 320x180 @ 30 fps");
+        assert_eq!(offered(&[yuyv(320, 180, 15), planar]), "YUYV 320x180 @ 15 fps");
         assert_eq!(offered(&[]), "no modes");
     }
 
     #[test]
-    fn every_raw_format_is_chosen_when_it_is_all_a_camera_offers_and_grey_comes_last() {
+    fn every_decoded_format_is_chosen_when_it_is_all_a_camera_offers_and_grey_comes_last() {
         for (fourcc, _) in CODES {
             let only = FormatSpec::new(fourcc, 640, 480, 30);
             assert_eq!(choose_format(&[only], None, None), Some(only), "{fourcc:?}");
             assert_eq!(FourCc::from_code(fourcc.code()), fourcc);
+            assert!(fourcc.to_nokhwa().is_some(), "{fourcc:?}");
         }
         // A colour camera that also offers grey (vivid) is taken in colour, even smaller.
         let grey = FormatSpec::new(FourCc::Gray, 1280, 720, 30);
         let nv12 = FormatSpec::new(FourCc::Nv12, 640, 480, 30);
-        let rgb = FormatSpec::new(FourCc::Rgb, 1280, 720, 30);
         assert_eq!(choose_format(&[grey, nv12], None, None), Some(nv12));
-        // At one size and rate: raw Y'CbCr before RGB (converted per pixel) and, large, MJPEG
-        // before raw.
+        // At one size and rate: raw Y'CbCr before RGB and, large, MJPEG before NV12 before
+        // YUYV.
         let big = |f| FormatSpec::new(f, 1280, 720, 30);
         assert_eq!(
-            choose_format(&[rgb, big(FourCc::Uyvy)], None, None),
-            Some(big(FourCc::Uyvy))
+            choose_format(&[big(FourCc::Rgb), big(FourCc::Yuyv)], None, None),
+            Some(big(FourCc::Yuyv))
         );
         assert_eq!(
             choose_format(&[big(FourCc::Yuyv), big(FourCc::Nv12), big(FourCc::Mjpeg)], None, None),
             Some(big(FourCc::Mjpeg))
         );
         assert_eq!(
-            choose_format(&[big(FourCc::Yuyv), big(FourCc::Yu12)], None, None),
-            Some(big(FourCc::Yu12))
+            choose_format(&[big(FourCc::Yuyv), big(FourCc::Nv12)], None, None),
+            Some(big(FourCc::Nv12))
         );
-        assert_eq!(
-            choose_format(&[big(FourCc::Y16), big(FourCc::Gray)], None, None),
-            Some(big(FourCc::Gray))
+    }
+
+    #[test]
+    fn a_picture_of_another_size_than_the_mode_set_is_refused() {
+        let mode = FormatSpec::new(FourCc::Mjpeg, 640, 480, 30);
+        assert!(same_size(Frame::filled(640, 480, [0, 0, 0, 255]), &mode).is_ok());
+        let e = same_size(Frame::filled(1280, 720, [0, 0, 0, 255]), &mode).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("changed its format on its own (a 1280x720 picture; MJPEG 640x480@30 was set)"),
+            "{e}"
         );
     }
 
@@ -1201,6 +1258,17 @@ mod tests {
             "it also offers: YUYV 320x180 @ 25 fps; YUYV 1280x720 @ 25 fps"
         );
         assert_eq!(others(&modes[2..], yuyv(3840, 2160, 25)), "it offers no other mode");
+        // Other formats by name only.
+        let nv12 = FormatSpec::new(FourCc::Nv12, 320, 180, 25);
+        let gray = FormatSpec::new(FourCc::Gray, 640, 360, 25);
+        assert_eq!(
+            others(&[modes[0], nv12, gray, modes[2]], yuyv(3840, 2160, 25)),
+            "it also offers: YUYV 320x180 @ 25 fps; and NV12, GREY: see `emojicam cameras`"
+        );
+        assert_eq!(
+            others(&[nv12, modes[2]], yuyv(3840, 2160, 25)),
+            "it also offers NV12: see `emojicam cameras`"
+        );
     }
 
     #[test]

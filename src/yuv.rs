@@ -222,23 +222,37 @@ pub fn yuyv_to_rgba(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
 /// and adds only: the colour maths is left to the tiler's shader. `out` must hold
 /// `i420_sizes` bytes (Y + 2 x chroma).
 pub fn yuyv_to_i420(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
+    yuyv_rows_to_i420(yuyv, width.div_ceil(2) * 4, width, height, out);
+}
+
+/// Bytes the rows of an image take when each starts `stride` bytes after the last and holds
+/// `row` bytes (the last row's padding may be missing).
+pub fn rows_len(stride: usize, row: usize, height: usize) -> usize {
+    if height == 0 {
+        0
+    } else {
+        stride * (height - 1) + row
+    }
+}
+
+/// [`yuyv_to_i420`] for rows `stride` bytes apart (a driver may pad them).
+pub fn yuyv_rows_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
     let (ylen, clen) = i420_sizes(width, height);
-    assert!(yuyv.len() >= yuyv_len(width, height) && out.len() >= ylen + 2 * clen);
-    let in_stride = width.div_ceil(2) * 4;
     let cw = width.div_ceil(2);
+    let row_bytes = cw * 4;
+    assert!(stride >= row_bytes && src.len() >= rows_len(stride, row_bytes, height));
+    assert!(out.len() >= ylen + 2 * clen);
+    let row = |y: usize| &src[y * stride..y * stride + row_bytes];
     let (luma, chroma) = out.split_at_mut(ylen);
     let (u, v) = chroma.split_at_mut(clen);
-    for (row, yrow) in yuyv
-        .chunks_exact(in_stride)
-        .zip(luma.chunks_exact_mut(width))
-        .take(height)
-    {
-        for (q, y) in row.chunks_exact(4).zip(yrow.chunks_exact_mut(2)) {
-            y[0] = q[0];
-            y[1] = q[2];
+    for (y, yrow) in luma.chunks_exact_mut(width).take(height).enumerate() {
+        let r = row(y);
+        for (q, yy) in r.chunks_exact(4).zip(yrow.chunks_exact_mut(2)) {
+            yy[0] = q[0];
+            yy[1] = q[2];
         }
         if width % 2 == 1 {
-            yrow[width - 1] = row[in_stride - 4];
+            yrow[width - 1] = r[row_bytes - 4];
         }
     }
     for (cy, (urow, vrow)) in u
@@ -247,12 +261,8 @@ pub fn yuyv_to_i420(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
         .take(height.div_ceil(2))
         .enumerate()
     {
-        let top = &yuyv[cy * 2 * in_stride..][..in_stride];
-        let bottom = if cy * 2 + 1 < height {
-            &yuyv[(cy * 2 + 1) * in_stride..][..in_stride]
-        } else {
-            top
-        };
+        let top = row(cy * 2);
+        let bottom = row((cy * 2 + 1).min(height - 1));
         for (((t, b), cu), cv) in top
             .chunks_exact(4)
             .zip(bottom.chunks_exact(4))
@@ -261,6 +271,66 @@ pub fn yuyv_to_i420(yuyv: &[u8], width: usize, height: usize, out: &mut [u8]) {
         {
             *cu = ((t[1] as u16 + b[1] as u16 + 1) >> 1) as u8;
             *cv = ((t[3] as u16 + b[3] as u16 + 1) >> 1) as u8;
+        }
+    }
+}
+
+/// Copies `height` rows of `width` bytes, `stride` bytes apart in `src`, into packed rows.
+fn copy_rows(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
+    if stride == width {
+        out[..width * height].copy_from_slice(&src[..width * height]);
+        return;
+    }
+    for (y, o) in out.chunks_exact_mut(width).take(height).enumerate() {
+        o.copy_from_slice(&src[y * stride..y * stride + width]);
+    }
+}
+
+/// Bytes of an NV12 frame whose rows (luma, then interleaved chroma) are `stride` bytes apart.
+pub fn nv12_len(stride: usize, height: usize) -> usize {
+    stride * (height + height.div_ceil(2))
+}
+
+/// NV12 (Y plane, then U V interleaved, rows `stride` bytes apart) -> I420 planes back to
+/// back: plain copies.
+pub fn nv12_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
+    let (ylen, clen) = i420_sizes(width, height);
+    let cw = width.div_ceil(2);
+    assert!(stride >= cw * 2 && src.len() >= nv12_len(stride, height));
+    assert!(out.len() >= ylen + 2 * clen);
+    let (luma, chroma) = out.split_at_mut(ylen);
+    copy_rows(src, stride, width, height, luma);
+    let (u, v) = chroma.split_at_mut(clen);
+    let plane = &src[stride * height..];
+    for (cy, (urow, vrow)) in u.chunks_exact_mut(cw).zip(v.chunks_exact_mut(cw)).enumerate() {
+        let row = &plane[cy * stride..cy * stride + cw * 2];
+        for ((pair, cu), cv) in row.chunks_exact(2).zip(urow.iter_mut()).zip(vrow.iter_mut()) {
+            *cu = pair[0];
+            *cv = pair[1];
+        }
+    }
+}
+
+/// GREY (one byte of luma a pixel, rows `stride` bytes apart) -> I420 with neutral chroma
+/// (128): a grey picture.
+pub fn grey_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
+    let (ylen, clen) = i420_sizes(width, height);
+    assert!(stride >= width && src.len() >= rows_len(stride, width, height));
+    assert!(out.len() >= ylen + 2 * clen);
+    let (luma, chroma) = out.split_at_mut(ylen);
+    copy_rows(src, stride, width, height, luma);
+    chroma[..2 * clen].fill(128);
+}
+
+/// RGB3 (R G B) or BGR3 (B G R), rows `stride` bytes apart -> RGBA (alpha 255).
+pub fn rgb24_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, bgr: bool, out: &mut [u8]) {
+    assert!(stride >= width * 3 && src.len() >= rows_len(stride, width * 3, height));
+    assert!(out.len() >= width * height * 4);
+    let (r, b) = if bgr { (2, 0) } else { (0, 2) };
+    for (y, orow) in out.chunks_exact_mut(width * 4).take(height).enumerate() {
+        let row = &src[y * stride..y * stride + width * 3];
+        for (p, o) in row.chunks_exact(3).zip(orow.chunks_exact_mut(4)) {
+            o.copy_from_slice(&[p[r], p[1], p[b], 255]);
         }
     }
 }

@@ -104,6 +104,21 @@ fn timings(out: &Path) -> String {
     lines.join("\n")
 }
 
+/// The webcam's frames as raw NV12 (a capture card's or webcam's raw format), 5 s of them (the
+/// feeder loops them): 6.5 MB.
+fn raw_feed(feed: &Path, out: &Path) -> PathBuf {
+    let raw_feed = out.join("raw_feed.nv12");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(feed)
+        .args(["-frames:v", "75", "-pix_fmt", "nv12", "-f", "rawvideo", "-y"])
+        .arg(&raw_feed)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(made.success(), "cannot make the raw camera's NV12 frames");
+    raw_feed
+}
+
 fn run_lab() -> Lab {
     let here = common::root().join("tests/lab");
     let mut host_times = Vec::new();
@@ -136,13 +151,15 @@ fn run_lab() -> Lab {
         .status()
         .expect("ffmpeg runs (apt-get install ffmpeg)");
     assert!(made.success(), "cannot make the webcam's MJPEG frames");
+    let raw_feed = raw_feed(&feed, &out);
     host_times.push(format!("webcam frames {:.1} s", step.elapsed().as_secs_f64()));
     std::fs::write(
         out.join("env"),
         format!(
-            "BIN={}\nFEED={}\nLAB={}\nHERE={}\n",
+            "BIN={}\nFEED={}\nRAW_FEED={}\nLAB={}\nHERE={}\n",
             env!("CARGO_BIN_EXE_emojicam"),
             feed.display(),
+            raw_feed.display(),
             cache.display(),
             here.display()
         ),
@@ -311,11 +328,25 @@ fn cameras_lists_vivid_and_the_mjpeg_webcam_with_sorted_modes() {
     let (planar_head, planar) = find("/dev/video12");
     assert!(planar_head.contains("Planar Cam"), "{planar_head}");
     assert!(
-        planar.len() == 1 && planar[0].starts_with("YU12 320x180 @ "),
+        planar.len() == 1 && planar[0].starts_with("YUV9 320x180 @ "),
         "{planar:?}"
     );
+    assert!(out.contains("(emojicam decodes none of these formats)"), "{out}");
+    // A raw NV12 camera; the capture card's metadata node is no camera.
+    let (raw_head, raw) = find("/dev/video14");
+    assert!(raw_head.contains("Raw Cam"), "{raw_head}");
+    assert!(raw.len() == 1 && raw[0].starts_with("NV12 320x180 @ "), "{raw:?}");
     assert!(
-        out.contains("emojicam decodes MJPEG and YUYV: this camera offers neither"),
+        !cams.iter().any(|(h, _)| h.contains("/dev/video2)")),
+        "a metadata node is not a camera:\n{out}"
+    );
+    // vivid's formats that emojicam takes are listed with their modes (GREY: V4L2's fourcc,
+    // which nokhwa's layer now maps), the others by name.
+    assert!(vivid.iter().any(|m| m.starts_with("NV12 320x180 @ ")), "{vivid:?}");
+    assert!(vivid.iter().any(|m| m.starts_with("GREY 320x180 @ ")), "{vivid:?}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("    (also ") && l.contains("UYVY") && l.contains("YU12")),
         "{out}"
     );
     // A name that is not UTF-8 is listed (made readable), not a panic.
@@ -362,7 +393,7 @@ fn assert_modes_sorted(cams: &[(String, Vec<String>)]) {
         sorted.sort_by(|a, b| {
             // Known formats first, then any other fourcc.
             let rank = |f: &str| {
-                ["MJPEG", "YUYV", "NV12", "GRAY", "RGB3", "BGR3"]
+                ["MJPEG", "YUYV", "NV12", "GREY", "RGB3", "BGR3"]
                     .iter()
                     .position(|x| *x == f)
                     .unwrap_or(usize::MAX)
@@ -405,6 +436,15 @@ fn busy_denied_and_not_a_camera_are_one_clear_line() {
     assert_eq!(rc, 1, "{err}");
     let line = one_line_error(&err);
     assert!(line.contains("/dev/video11") && line.contains("not a camera"), "{line}");
+
+    // A metadata node (as UVC cameras make beside each video node).
+    let (rc, _, err) = lab.scenario("meta");
+    assert_eq!(rc, 1, "{err}");
+    let line = one_line_error(&err);
+    assert!(
+        line.contains("camera 2 (/dev/video2, vivid) is not a camera") && line.contains("metadata"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -416,8 +456,8 @@ fn a_camera_without_a_decodable_mode_or_with_an_odd_name_is_one_clear_line() {
     let line = one_line_error(&err);
     assert!(
         line.contains("camera 12 (/dev/video12, Planar Cam)")
-            && line.contains("offers no MJPEG or YUYV mode")
-            && line.contains("it offers: YU12 320x180 @ "),
+            && line.contains("offers no mode emojicam decodes")
+            && line.contains("it offers: YUV9 320x180 @ "),
         "{line}"
     );
 
@@ -425,6 +465,40 @@ fn a_camera_without_a_decodable_mode_or_with_an_odd_name_is_one_clear_line() {
     assert_eq!(rc, 1, "{err}");
     let line = one_line_error(&err);
     assert!(line.contains("/dev/video13") && line.contains("not UTF-8"), "{line}");
+}
+
+/// A camera that sends raw NV12 (capture cards, some webcams; before, emojicam decoded only
+/// MJPEG and YUYV), captured through nokhwa, fed frames of the clip: recorded for `--duration 3`, a valid H.264 file at
+/// its rate, each mosaic like a clip frame per tile, mirrored.
+#[test]
+fn raw_nv12_camera_into_a_recording() {
+    let lab = lab();
+    let (rc, _, err) = lab.scenario("raw");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(rc, 0, "{err}");
+    // The rate is the loopback device's (v4l2loopback 0.12.7 says 30 whatever its feeder's).
+    assert!(err.contains("camera 14 (Raw Cam): NV12 320x180@"), "{err}");
+    let rec = lab.path("raw.mp4");
+    let (n, rate) = ffprobe_frames(&rec).unwrap_or_else(|| panic!("{} is not a valid video", rec.display()));
+    let (num, den) = rate.split_once('/').expect("rate");
+    let expected = 3.0 * num.parse::<f64>().expect("num") / den.parse::<f64>().expect("den");
+    eprintln!("raw: {n} frames at {rate}, {expected:.1} expected");
+    assert!((n as f64 - expected).abs() <= 3.0, "{n} frames for 3 s at {rate}");
+    let clip: Vec<image::RgbImage> = frames(&lab.path("webcam_feed.avi"), 320, 180, "")
+        .iter()
+        .map(mirrored)
+        .collect();
+    let mosaics = distinct(frames(&rec, 320, 180, ""));
+    assert!(mosaics.len() >= 2, "{} distinct mosaics", mosaics.len());
+    for m in &mosaics {
+        let (best, unmirrored) = clip
+            .iter()
+            .map(|c| (likeness(c, m, TILE).1, likeness(&mirrored(c), m, TILE).1))
+            .fold((0.0, 0.0), |a, b| (f64::max(a.0, b.0), f64::max(a.1, b.1)));
+        eprintln!("raw mosaic: tile PSNR {best:.1} dB to the nearest clip frame, {unmirrored:.1} dB unmirrored");
+        assert!(best >= TILE_PSNR_FLOOR, "{best:.1} dB");
+        assert!(best > unmirrored, "not mirrored: {best:.1} vs {unmirrored:.1} dB");
+    }
 }
 
 /// A capture card (vivid's S-Video input with only a scaler) lists its sizes as a range wider
@@ -438,10 +512,11 @@ fn a_mode_the_camera_lists_but_rejects_and_a_refused_stream_are_one_clear_line()
     assert_eq!(rc, 1, "{err}");
     let line = one_line_error(&err);
     assert!(
-        line.contains("camera 1 (/dev/video1, vivid) rejected YUYV 3840x2160@25 (it set YUYV 2880x2160 instead)")
+        // NV12: of the raw formats the card offers, the cheapest to carry at that size.
+        line.contains("camera 1 (/dev/video1, vivid) rejected NV12 3840x2160@25 (it set NV12 2880x2160 instead)")
             && line.contains("choose another mode with --size and --fps")
-            && line.contains("it also offers: YUYV 320x180 @ 25 fps; ")
-            && line.contains("YUYV 1920x1080 @ 25 fps")
+            && line.contains("it also offers: NV12 320x180 @ 25 fps; ")
+            && line.contains("NV12 1920x1080 @ 25 fps; and YUYV, ")
             && !line.contains("3840x2160 @")
             && !line.contains("no camera"),
         "{line}"

@@ -18,7 +18,7 @@ pub fn cameras() -> Result<()> {
         if cam.formats.is_empty() {
             emojicam::outln!("    (no modes: cannot open it, or it has not been given a format yet)");
         } else if !cam.formats.iter().any(|f| f.fourcc.is_decoded()) {
-            emojicam::outln!("    (emojicam decodes MJPEG and YUYV: this camera offers neither)");
+            emojicam::outln!("    (emojicam decodes none of these formats)");
         }
         // Formats without a name here (I420, H.264, vivid's hundred test formats) are named
         // in one line, unless they are all the camera has.

@@ -12,7 +12,6 @@
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use nokhwa::pixel_format::RgbAFormat;
 use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
 use nokhwa::Camera;
 use v4l::frameinterval::FrameIntervalEnum;
@@ -49,63 +48,76 @@ const RANGE_SIZES: [(u32, u32); 9] = [
 /// Rates tried on cameras that describe their rates as a range.
 const RANGE_RATES: [u32; 8] = [5, 10, 15, 20, 24, 25, 30, 60];
 
-/// Pixel formats a camera may deliver (emojicam decodes MJPEG and YUYV).
+/// Pixel formats a camera may deliver, in the order `emojicam cameras` lists them: the six
+/// the camera library (nokhwa) can open, which emojicam decodes, then any other (listed, not
+/// decoded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FourCc {
     Mjpeg,
     Yuyv,
     Nv12,
+    /// Y8 (V4L2's GREY): infrared (Windows Hello) and machine-vision cameras.
     Gray,
     Rgb,
     Bgr,
-    /// Any other V4L2 fourcc (I420, H.264, ...): listed so people see what the camera offers.
+    /// Any other V4L2 fourcc (UYVY, I420, Y16, H.264, ...): listed so people see what the camera
+    /// offers.
     Other([u8; 4]),
 }
 
+/// The fourccs emojicam decodes and their V4L2 codes (`Other` holds the rest).
+const CODES: [(FourCc, &[u8; 4]); 6] = [
+    (FourCc::Mjpeg, b"MJPG"),
+    (FourCc::Yuyv, b"YUYV"),
+    (FourCc::Nv12, b"NV12"),
+    (FourCc::Gray, b"GREY"),
+    (FourCc::Rgb, b"RGB3"),
+    (FourCc::Bgr, b"BGR3"),
+];
+
 impl FourCc {
+    /// The name v4l2-ctl shows (`MJPEG` for `MJPG`, as webcams' own tools call it).
     pub fn name(self) -> String {
         match self {
             FourCc::Mjpeg => "MJPEG".into(),
-            FourCc::Yuyv => "YUYV".into(),
-            FourCc::Nv12 => "NV12".into(),
-            FourCc::Gray => "GRAY".into(),
-            FourCc::Rgb => "RGB3".into(),
-            FourCc::Bgr => "BGR3".into(),
             // Bit 31 marks the big-endian twin of a format (v4l2_fourcc_be), as v4l2-ctl shows it.
             FourCc::Other([a, b, c, d]) if d & 0x80 != 0 => {
                 format!("{}-BE", String::from_utf8_lossy(&[a, b, c, d & 0x7f]).trim_end())
             }
-            FourCc::Other(code) => String::from_utf8_lossy(&code).trim_end().to_string(),
+            f => String::from_utf8_lossy(&f.code()).trim_end().to_string(),
         }
     }
 
-    /// MJPEG and YUYV: the formats emojicam decodes.
+    /// The six formats nokhwa can open: MJPEG, YUYV, NV12, GREY, RGB3, BGR3.
     pub fn is_decoded(self) -> bool {
-        matches!(self, FourCc::Mjpeg | FourCc::Yuyv)
+        !matches!(self, FourCc::Other(_))
+    }
+
+    /// Grey (infrared) frames: chosen only where a camera offers no colour.
+    pub fn is_grey(self) -> bool {
+        self == FourCc::Gray
+    }
+
+    pub fn from_code(code: [u8; 4]) -> Self {
+        CODES
+            .iter()
+            .find(|(_, c)| **c == code)
+            .map_or(FourCc::Other(code), |(f, _)| *f)
+    }
+
+    pub fn code(self) -> [u8; 4] {
+        match self {
+            FourCc::Other(code) => code,
+            f => CODES.iter().find(|(g, _)| *g == f).map_or([0; 4], |(_, c)| **c),
+        }
     }
 
     fn from_v4l(f: v4l::FourCC) -> Self {
-        match &f.repr {
-            b"MJPG" => FourCc::Mjpeg,
-            b"YUYV" => FourCc::Yuyv,
-            b"NV12" => FourCc::Nv12,
-            b"GREY" => FourCc::Gray,
-            b"RGB3" => FourCc::Rgb,
-            b"BGR3" => FourCc::Bgr,
-            code => FourCc::Other(*code),
-        }
+        Self::from_code(f.repr)
     }
 
     fn to_v4l(self) -> v4l::FourCC {
-        v4l::FourCC::new(match &self {
-            FourCc::Mjpeg => b"MJPG",
-            FourCc::Yuyv => b"YUYV",
-            FourCc::Nv12 => b"NV12",
-            FourCc::Gray => b"GREY",
-            FourCc::Rgb => b"RGB3",
-            FourCc::Bgr => b"BGR3",
-            FourCc::Other(code) => code,
-        })
+        v4l::FourCC::new(&self.code())
     }
 
     fn to_nokhwa(self) -> Option<FrameFormat> {
@@ -127,6 +139,8 @@ impl FourCc {
 struct DeviceCaps {
     card: String,
     capture: bool,
+    /// A metadata node (UVC cameras make one beside each video node).
+    meta: bool,
     /// The driver, card and bus names are all UTF-8: nokhwa, which reads them with `v4l`,
     /// can open the device without panicking.
     text: bool,
@@ -137,6 +151,7 @@ fn query_caps(device: &v4l::Device) -> std::io::Result<DeviceCaps> {
     Ok(DeviceCaps {
         card: String::from_utf8_lossy(caps.card()).trim().to_string(),
         capture: caps.node_caps() & super::v4l2::CAP_VIDEO_CAPTURE != 0,
+        meta: caps.node_caps() & super::v4l2::CAP_META_CAPTURE != 0,
         // `v4l` decodes each whole array, the bytes after the name included.
         text: [&caps.driver[..], &caps.card[..], &caps.bus_info[..]]
             .iter()
@@ -371,11 +386,11 @@ pub fn describe_modes(formats: &[FormatSpec]) -> Vec<String> {
     lines
 }
 
-/// Picks the mode nearest the wish: MJPEG or YUYV only (what we decode); the size closest to
+/// Picks the mode nearest the wish, among the formats emojicam decodes: colour before grey (a
+/// grey or infrared format only where the camera offers no colour); then the size closest to
 /// `want_size` (default 1280x720) in pixel count, preferring not to go below it; then the
-/// fps closest to `want_fps` (default 30), preferring more; then MJPEG above 640x480
-/// (YUYV bandwidth limits USB cameras there), YUYV otherwise (no JPEG decode cost); then the
-/// true rate nearest the wish (30/1 before 30000/1001 for 30).
+/// fps closest to `want_fps` (default 30), preferring more; then the cheapest format to take
+/// ([`fourcc_cost`]); then the true rate nearest the wish (30/1 before 30000/1001 for 30).
 pub fn choose_format(
     available: &[FormatSpec],
     want_size: Option<(u32, u32)>,
@@ -401,15 +416,24 @@ pub fn choose_format(
             } else {
                 (want_fps - fps) * 4
             };
-            let big = px > 640 * 480;
-            let fourcc_cost = match (f.fourcc, big) {
-                (FourCc::Mjpeg, true) | (FourCc::Yuyv, false) => 0,
-                _ => 1,
-            };
+            let fourcc_cost = fourcc_cost(f.fourcc, px > 640 * 480);
             let true_cost = ((f.rate.fps() - want_fps as f64).abs() * 1e6) as i64;
-            (exact, size_cost, fps_cost, fourcc_cost, true_cost)
+            (f.fourcc.is_grey(), exact, size_cost, fps_cost, fourcc_cost, true_cost)
         })
         .copied()
+}
+
+/// What taking a format costs, lowest first: above 640x480 MJPEG (raw frames that size exceed
+/// what USB 2 cameras carry at full rate; NV12 carries half of YUYV's chroma), up to it the
+/// raw Y'CbCr formats (integer repacks, no JPEG decode); RGB (4 bytes a pixel to the GPU) last.
+fn fourcc_cost(fourcc: FourCc, big: bool) -> u8 {
+    match (fourcc, big) {
+        (FourCc::Mjpeg, true) | (FourCc::Yuyv | FourCc::Nv12 | FourCc::Gray, false) => 0,
+        (FourCc::Nv12 | FourCc::Gray, true) | (FourCc::Mjpeg, false) => 1,
+        (FourCc::Yuyv, true) => 2,
+        (FourCc::Rgb | FourCc::Bgr, _) => 3,
+        (FourCc::Other(_), _) => 4,
+    }
 }
 
 /// What a webcam's YUYV means when its driver does not say: BT.601, limited range (V4L2's
@@ -447,23 +471,79 @@ pub fn decode_yuyv(bytes: &[u8], width: u32, height: u32) -> Result<Frame> {
 /// Packed YUYV 4:2:2 to I420 planes (luma copied, chroma averaged over row pairs) that the
 /// tiler converts to RGB with `yuv`: no colour maths on the capture thread.
 pub fn decode_yuyv_as(bytes: &[u8], width: u32, height: u32, yuv: Yuv) -> Result<Frame> {
+    decode_raw(FourCc::Yuyv, bytes, width, height, 0, yuv)
+}
+
+/// Bytes a raw frame needs: its rows `stride` bytes apart (`stride` 0: the format's own packed
+/// rows), the last row's padding not required. None for MJPEG and formats not decoded.
+pub fn raw_frame_len(fourcc: FourCc, width: u32, height: u32, stride: u32) -> Option<(usize, usize)> {
+    use crate::yuv::{nv12_len, rows_len};
     let (w, h) = (width as usize, height as usize);
-    let need = crate::yuv::yuyv_len(w, h);
-    if w == 0 || h == 0 || bytes.len() < need {
+    let row = match fourcc {
+        FourCc::Yuyv => w.div_ceil(2) * 4,
+        FourCc::Nv12 | FourCc::Gray => w,
+        FourCc::Rgb | FourCc::Bgr => w * 3,
+        FourCc::Mjpeg | FourCc::Other(_) => return None,
+    };
+    let stride = (stride as usize).max(row);
+    let len = match fourcc {
+        FourCc::Nv12 => nv12_len(stride, h),
+        _ => rows_len(stride, row, h),
+    };
+    Some((stride, len))
+}
+
+/// One raw frame as the driver delivers it (rows `stride` bytes apart; 0: packed) to a frame
+/// for the tiler, with integer copies only on the capture thread: YUYV and NV12 repacked to
+/// I420 in the encoding `yuv` (what the driver reports), GREY to I420 with neutral chroma,
+/// RGB3/BGR3 to RGBA. A frame shorter than its format needs (cut short) is an error.
+pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride: u32, yuv: Yuv) -> Result<Frame> {
+    use crate::yuv as conv;
+    let name = fourcc.name();
+    let (stride, need) = raw_frame_len(fourcc, width, height, stride)
+        .ok_or_else(|| Error::Camera(format!("{name} frames are not raw frames emojicam decodes")))?;
+    if width == 0 || height == 0 || bytes.len() < need {
         return Err(Error::Camera(format!(
-            "YUYV frame of {} bytes is too short for {width}x{height} (needs {need})",
+            "{name} frame of {} bytes is too short for {width}x{height} (needs {need})",
             bytes.len()
         )));
     }
+    let (w, h) = (width as usize, height as usize);
+    if matches!(fourcc, FourCc::Rgb | FourCc::Bgr) {
+        let mut rgba = vec![0u8; w * h * 4];
+        conv::rgb24_to_rgba(bytes, stride, w, h, fourcc == FourCc::Bgr, &mut rgba);
+        return Ok(Frame::new(width, height, rgba));
+    }
     let mut planes = vec![0u8; frame_bytes(PixelFormat::I420(yuv), width, height)];
-    crate::yuv::yuyv_to_i420(bytes, w, h, &mut planes);
+    match fourcc {
+        FourCc::Yuyv => conv::yuyv_rows_to_i420(bytes, stride, w, h, &mut planes),
+        FourCc::Nv12 => conv::nv12_to_i420(bytes, stride, w, h, &mut planes),
+        _ => conv::grey_to_i420(bytes, stride, w, h, &mut planes),
+    }
     Ok(Frame::i420(width, height, planes, yuv))
+}
+
+/// A JPEG whose end (the EOI marker, FF D9) is missing was cut short: a torn frame (a USB
+/// glitch, a feeder stopped mid-write). Decoders would fill in the missing part and show it, so
+/// it is refused instead. Zero bytes after the end (padding some cameras send) are allowed.
+pub fn check_jpeg_whole(bytes: &[u8]) -> Result<()> {
+    let bad = |why: &str| Err(Error::Camera(format!("bad MJPEG frame: {why}")));
+    if bytes.len() < 4 || bytes[..2] != [0xff, 0xd8] {
+        return bad("not a JPEG image");
+    }
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    if bytes[end.saturating_sub(16)..end].windows(2).any(|w| w == [0xff, 0xd9]) {
+        Ok(())
+    } else {
+        bad("cut short (no end of image): a torn frame")
+    }
 }
 
 /// One MJPEG frame (a JPEG image) to RGBA, where GStreamer's jpegdec ([`MjpegDecoder`]) is
 /// missing. Decoding to Y'CbCr with this decoder (zune-jpeg) and repacking to I420 measured
 /// slower than this (1280x720: 2.9 vs 2.4 ms of CPU a frame).
 pub fn decode_mjpeg(bytes: &[u8]) -> Result<Frame> {
+    check_jpeg_whole(bytes)?;
     let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
         .map_err(|e| Error::Camera(format!("bad MJPEG frame: {e}")))?;
     if img.width() == 0 || img.height() == 0 {
@@ -538,9 +618,7 @@ impl MjpegDecoder {
         use gstreamer::prelude::*;
         use gstreamer::MessageView;
         let bad = |why: String| Error::Camera(format!("bad MJPEG frame: {why}"));
-        if bytes.len() < 4 || bytes[..2] != [0xff, 0xd8] {
-            return Err(bad("not a JPEG image".into()));
-        }
+        check_jpeg_whole(bytes)?;
         // Anything left from an earlier frame (a warning about a frame that still came out, a
         // picture that came after its frame was given up on) must not be taken for this one's.
         while self.bus.pop().is_some() {}
@@ -679,22 +757,8 @@ fn open_error(index: u32, e: &std::io::Error) -> Error {
     }
 }
 
-/// nokhwa reports errors as text; its V4L2 calls fail with the OS error's message inside.
-fn nokhwa_error(label: &str, what: &str, e: &nokhwa::NokhwaError) -> Error {
-    let text = e.to_string();
-    if text.contains("Device or resource busy") {
-        busy(label)
-    } else if text.contains("Permission denied") {
-        Error::Camera(format!(
-            "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
-        ))
-    } else {
-        Error::Camera(format!("{label}: {what}: {text}"))
-    }
-}
-
 /// The modes for an error message: those emojicam decodes, or all of them if there are none
-/// (vivid alone offers a hundred formats).
+/// (vivid alone offers dozens of formats).
 fn offered(available: &[FormatSpec]) -> String {
     let decoded: Vec<FormatSpec> = available.iter().copied().filter(|f| f.fourcc.is_decoded()).collect();
     let lines = describe_modes(if decoded.is_empty() { available } else { &decoded });
@@ -705,17 +769,32 @@ fn offered(available: &[FormatSpec]) -> String {
     }
 }
 
-/// The modes to offer instead of `rejected` (its format and size left out).
+/// The modes to offer instead of `rejected` (its format and size left out): the other sizes
+/// of its format, then the names of the other formats emojicam decodes (vivid offers a dozen,
+/// each at every size: one line must stay readable).
 fn others(available: &[FormatSpec], rejected: FormatSpec) -> String {
     let rest: Vec<FormatSpec> = available
         .iter()
         .copied()
         .filter(|f| (f.fourcc, f.width, f.height) != (rejected.fourcc, rejected.width, rejected.height))
         .collect();
-    if rest.is_empty() {
-        "it offers no other mode".into()
-    } else {
-        format!("it also offers: {}", offered(&rest))
+    let (same, other): (Vec<FormatSpec>, Vec<FormatSpec>) = rest.iter().partition(|f| f.fourcc == rejected.fourcc);
+    let mut names: Vec<String> = other
+        .iter()
+        .filter(|f| f.fourcc.is_decoded())
+        .map(|f| f.fourcc.name())
+        .collect();
+    names.dedup();
+    match (same.is_empty(), names.is_empty()) {
+        (true, true) if rest.is_empty() => "it offers no other mode".into(),
+        (true, true) => format!("it also offers: {}", offered(&rest)),
+        (false, true) => format!("it also offers: {}", offered(&same)),
+        (true, false) => format!("it also offers {}: see `emojicam cameras`", names.join(", ")),
+        (false, false) => format!(
+            "it also offers: {}; and {}: see `emojicam cameras`",
+            offered(&same),
+            names.join(", ")
+        ),
     }
 }
 
@@ -754,9 +833,12 @@ fn find_by_name(name: &str) -> Result<u32> {
 struct Started {
     camera: Camera,
     format: FormatSpec,
-    /// What the driver says its YUYV means.
+    /// Bytes from one row to the next, and of a whole frame, as the driver set them.
+    stride: u32,
+    frame_size: u32,
+    /// What the driver says its Y'CbCr means.
     yuv: Yuv,
-    /// jpegdec for an MJPEG camera; None for YUYV, or where GStreamer lacks it (then the
+    /// jpegdec for an MJPEG camera; None for raw formats, or where GStreamer lacks it (then the
     /// `image` crate decodes to RGBA).
     mjpeg: Option<MjpegDecoder>,
     info: StreamInfo,
@@ -777,9 +859,7 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
     let name = caps.card.clone();
     let label = label(index, Some(&name));
     if !caps.capture {
-        return Err(Error::Camera(format!(
-            "{label} is not a camera (it takes video instead of giving it: a virtual camera nobody feeds yet?)"
-        )));
+        return Err(not_a_camera(&label, caps.meta));
     }
     if !caps.text {
         return Err(Error::Camera(format!(
@@ -787,9 +867,14 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
         )));
     }
     let available = modes(&device);
+    if available.is_empty() {
+        return Err(Error::Camera(format!(
+            "{label} lists no modes: nothing feeds it yet (a virtual camera?), or its driver does not say what it sends; see `emojicam cameras`"
+        )));
+    }
     let format = choose_format(&available, size, fps).ok_or_else(|| {
         Error::Camera(format!(
-            "{label} offers no MJPEG or YUYV mode, the formats emojicam decodes (it offers: {})",
+            "{label} offers no mode emojicam decodes (MJPEG, YUYV, NV12, GREY, RGB3 or BGR3; it offers: {})",
             offered(&available)
         ))
     })?;
@@ -799,7 +884,7 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
         .ok_or_else(|| Error::Camera(format!("{label}: {format} cannot be captured")))?;
     // What the camera delivers: the driver keeps its nearest frame interval, a capture card
     // its input's, whatever rate is asked.
-    let (rate, yuv) = set_mode(&device, format, &label, &available)?;
+    let (rate, set) = set_mode(&device, format, &label, &available)?;
     let format = FormatSpec {
         fps: (rate.fps().round() as u32).max(1),
         rate,
@@ -807,19 +892,47 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
     };
     drop(device);
 
+    // Only the format chosen: nokhwa's RGBA decoder list leaves GREY out.
+    let requested = RequestedFormatType::Exact(CameraFormat::new_from(
+        format.width,
+        format.height,
+        frame_format,
+        format.fps,
+    ));
     let mut camera = Camera::new(
         CameraIndex::Index(index),
-        RequestedFormat::new::<RgbAFormat>(RequestedFormatType::Exact(CameraFormat::new_from(
-            format.width,
-            format.height,
-            frame_format,
-            format.fps,
-        ))),
+        RequestedFormat::with_formats(requested, &[frame_format]),
     )
     .map_err(|e| nokhwa_error(&label, &format!("cannot use {format}"), &e))?;
     camera
         .open_stream()
         .map_err(|e| nokhwa_error(&label, "cannot start streaming", &e))?;
+    let info = StreamInfo {
+        kind: StreamKind::Camera,
+        width: format.width,
+        height: format.height,
+        rate: Some(format.rate),
+        frames: None,
+        description: describe(index, &name, format, size, fps),
+    };
+    let mjpeg = (format.fourcc == FourCc::Mjpeg)
+        .then(|| mjpeg_decoder(&label))
+        .flatten();
+    Ok(Started {
+        camera,
+        format,
+        stride: set.stride,
+        frame_size: set.size,
+        yuv: driver_yuv(&set),
+        mjpeg,
+        info,
+        label,
+    })
+}
+
+/// "camera 0 (vivid): YUYV 320x180@15", and where that is not the size or rate asked for, ", the
+/// nearest mode to 330x190@14".
+fn describe(index: u32, name: &str, format: FormatSpec, size: Option<(u32, u32)>, fps: Option<u32>) -> String {
     let mut description = format!("camera {index} ({name}): {format}");
     let size_differs = size.is_some_and(|(w, h)| (w, h) != (format.width, format.height));
     let fps_differs = fps.is_some_and(|f| f != format.fps);
@@ -828,30 +941,59 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
         let want_fps = fps.map_or(String::new(), |f| format!("@{f}"));
         description.push_str(&format!(", the nearest mode to {want_size}{want_fps}"));
     }
-    let info = StreamInfo {
-        kind: StreamKind::Camera,
-        width: format.width,
-        height: format.height,
-        rate: Some(format.rate),
-        frames: None,
-        description,
-    };
-    let mjpeg = (format.fourcc == FourCc::Mjpeg).then(MjpegDecoder::new).flatten();
-    Ok(Started {
-        camera,
-        format,
-        yuv,
-        mjpeg,
-        info,
-        label,
-    })
+    description
+}
+
+/// GStreamer's jpegdec, or None after saying (unless -q) that it is missing and which package
+/// gives it: the built-in decoder then takes the camera's MJPEG frames, at about twice the CPU.
+pub fn mjpeg_decoder(label: &str) -> Option<MjpegDecoder> {
+    let decoder = MjpegDecoder::new();
+    if decoder.is_none() {
+        crate::note!(
+            "emojicam: {label}: GStreamer's jpegdec is missing (install gstreamer1.0-plugins-good): MJPEG frames are decoded by a slower built-in decoder"
+        );
+    }
+    decoder
+}
+
+/// A node that gives no video: a UVC camera's second node (metadata only), or an output-only
+/// one (a virtual camera nobody feeds yet).
+fn not_a_camera(label: &str, meta: bool) -> Error {
+    if meta {
+        Error::Camera(format!(
+            "{label} is not a camera: it gives metadata, not pictures (a UVC camera's second node); use the node `emojicam cameras` lists for it"
+        ))
+    } else {
+        Error::Camera(format!(
+            "{label} is not a camera (it takes video instead of giving it: a virtual camera nobody feeds yet?)"
+        ))
+    }
+}
+
+/// nokhwa reports errors as text; its V4L2 calls fail with the OS error's message inside.
+fn nokhwa_error(label: &str, what: &str, e: &nokhwa::NokhwaError) -> Error {
+    let text = e.to_string();
+    if text.contains("Device or resource busy") {
+        busy(label)
+    } else if text.contains("Permission denied") {
+        Error::Camera(format!(
+            "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
+        ))
+    } else {
+        Error::Camera(format!("{label}: {what}: {text}"))
+    }
 }
 
 /// Sets `format` on the device, or says why it refused (busy, or another mode set: a driver
 /// may list a size range wider than its current input allows, a capture card's scaler).
 /// Returns the rate the device then delivers (its frame interval's), which may not be the one
-/// asked for, and the Y'CbCr encoding it reports for the format ([`driver_yuv`]).
-fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[FormatSpec]) -> Result<(Rate, Yuv)> {
+/// asked for, and the format it set (its row stride; its Y'CbCr encoding, [`driver_yuv`]).
+fn set_mode(
+    device: &v4l::Device,
+    format: FormatSpec,
+    label: &str,
+    available: &[FormatSpec],
+) -> Result<(Rate, v4l::Format)> {
     let rejected = |why: String| {
         Error::Camera(format!(
             "{label} rejected {format} ({why}): choose another mode with --size and --fps; {}",
@@ -883,18 +1025,21 @@ fn set_mode(device: &v4l::Device, format: FormatSpec, label: &str, available: &[
         .ok()
         .and_then(|p| interval_rate(p.interval))
         .map_or(format.rate, |(_, rate)| rate);
-    Ok((rate, driver_yuv(&set)))
+    Ok((rate, set))
 }
 
 /// One frame and the moment it came off the driver (before decoding). The first one starts
 /// streaming (nokhwa's stream calls VIDIOC_STREAMON then): a driver that refuses to stream says
-/// so there, and that is not a lost camera. A frame that does not decode (a torn MJPEG frame:
-/// a USB glitch, a loopback webcam's feeder stopped mid-write) is skipped, the first one said
-/// on stderr; only `BAD_FRAMES` in a row stop the run.
+/// so there, and that is not a lost camera. A frame that does not decode (the driver marked it
+/// damaged; a torn MJPEG frame: a USB glitch, a loopback webcam's feeder stopped mid-write; a
+/// raw frame cut short: the vendored nokhwa layer gives the bytes the driver filled) is
+/// skipped, the first one said on stderr; only `BAD_FRAMES` in a row stop the run.
 fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Frame>, Instant) {
     let Started {
         camera,
         format,
+        stride,
+        frame_size,
         yuv,
         mjpeg,
         label,
@@ -903,7 +1048,9 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
     let mut bad = 0;
     loop {
         let buffer = match camera.frame() {
-            Ok(b) => b,
+            Ok(b) => Ok(b),
+            // A buffer the driver flagged as damaged (vendor/nokhwa-bindings-linux says so).
+            Err(e) if e.to_string().contains("V4L2_BUF_FLAG_ERROR") => Err(Error::Camera(e.to_string())),
             Err(e) if !streaming => {
                 let e = Error::Camera(format!("{label}: cannot start streaming {format}: {e}"));
                 return (Err(e), Instant::now());
@@ -911,14 +1058,7 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
             Err(e) => return (Err(Error::Camera(format!("{label} was lost: {e}"))), Instant::now()),
         };
         let arrived = Instant::now();
-        let res = buffer.resolution();
-        let frame = match format.fourcc {
-            FourCc::Mjpeg => match mjpeg {
-                Some(decoder) => decoder.decode(buffer.buffer()),
-                None => decode_mjpeg(buffer.buffer()),
-            },
-            _ => decode_yuyv_as(buffer.buffer(), res.width(), res.height(), *yuv),
-        };
+        let frame = buffer.and_then(|b| decode(b.buffer(), format, *stride, *frame_size, *yuv, mjpeg));
         match frame {
             Err(e) if bad + 1 < BAD_FRAMES => {
                 bad += 1;
@@ -933,6 +1073,49 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
             }
             Ok(frame) => return (Ok(frame), arrived),
         }
+    }
+}
+
+/// One frame's bytes (those the driver filled) as a frame, by the camera's format.
+fn decode(
+    bytes: &[u8],
+    format: &FormatSpec,
+    stride: u32,
+    frame_size: u32,
+    yuv: Yuv,
+    mjpeg: &mut Option<MjpegDecoder>,
+) -> Result<Frame> {
+    if format.fourcc == FourCc::Mjpeg {
+        match mjpeg {
+            Some(decoder) => decoder.decode(bytes),
+            None => decode_mjpeg(bytes),
+        }
+        .and_then(|f| same_size(f, format))
+    } else if frame_size > 0 && bytes.len() > frame_size as usize {
+        Err(changed(
+            format,
+            &format!("a frame of {} bytes, not {frame_size}", bytes.len()),
+        ))
+    } else {
+        decode_raw(format.fourcc, bytes, format.width, format.height, stride, yuv)
+    }
+}
+
+/// A camera that changed its format on its own (a capture card whose input changed) sends frames
+/// that are not what was set: each is refused (five in a row stop the run with one line)
+/// rather than shown at a size the pipeline was not made for, or read with the wrong layout.
+fn changed(format: &FormatSpec, what: &str) -> Error {
+    Error::Camera(format!(
+        "the camera changed its format on its own ({what}; {format} was set): start emojicam again"
+    ))
+}
+
+/// `frame`, if it has the size set.
+fn same_size(frame: Frame, format: &FormatSpec) -> Result<Frame> {
+    if (frame.width, frame.height) == (format.width, format.height) {
+        Ok(frame)
+    } else {
+        Err(changed(format, &format!("a {}x{} picture", frame.width, frame.height)))
     }
 }
 
@@ -1012,8 +1195,11 @@ mod tests {
     #[test]
     fn other_formats_are_named_and_offered_only_when_nothing_else_is() {
         let yu12 = FourCc::from_v4l(v4l::FourCC::new(b"YU12"));
-        assert_eq!(yu12.name(), "YU12");
+        assert_eq!((yu12, yu12.name()), (FourCc::Other(*b"YU12"), "YU12".to_string()));
         assert_eq!(FourCc::Other(*b"Y16 ").name(), "Y16");
+        assert_eq!(FourCc::Gray.name(), "GREY");
+        assert_eq!(FourCc::from_v4l(v4l::FourCC::new(b"GREY")), FourCc::Gray);
+        assert_eq!(FourCc::Mjpeg.code(), *b"MJPG");
         assert_eq!(FourCc::Other([b'A', b'R', b'1', b'5' | 0x80]).name(), "AR15-BE");
         assert!(!yu12.is_decoded() && yu12.to_nokhwa().is_none());
         let planar = FormatSpec::new(yu12, 320, 180, 30);
@@ -1024,6 +1210,47 @@ mod tests {
     }
 
     #[test]
+    fn every_decoded_format_is_chosen_when_it_is_all_a_camera_offers_and_grey_comes_last() {
+        for (fourcc, _) in CODES {
+            let only = FormatSpec::new(fourcc, 640, 480, 30);
+            assert_eq!(choose_format(&[only], None, None), Some(only), "{fourcc:?}");
+            assert_eq!(FourCc::from_code(fourcc.code()), fourcc);
+            assert!(fourcc.to_nokhwa().is_some(), "{fourcc:?}");
+        }
+        // A colour camera that also offers grey (vivid) is taken in colour, even smaller.
+        let grey = FormatSpec::new(FourCc::Gray, 1280, 720, 30);
+        let nv12 = FormatSpec::new(FourCc::Nv12, 640, 480, 30);
+        assert_eq!(choose_format(&[grey, nv12], None, None), Some(nv12));
+        // At one size and rate: raw Y'CbCr before RGB and, large, MJPEG before NV12 before
+        // YUYV.
+        let big = |f| FormatSpec::new(f, 1280, 720, 30);
+        assert_eq!(
+            choose_format(&[big(FourCc::Rgb), big(FourCc::Yuyv)], None, None),
+            Some(big(FourCc::Yuyv))
+        );
+        assert_eq!(
+            choose_format(&[big(FourCc::Yuyv), big(FourCc::Nv12), big(FourCc::Mjpeg)], None, None),
+            Some(big(FourCc::Mjpeg))
+        );
+        assert_eq!(
+            choose_format(&[big(FourCc::Yuyv), big(FourCc::Nv12)], None, None),
+            Some(big(FourCc::Nv12))
+        );
+    }
+
+    #[test]
+    fn a_picture_of_another_size_than_the_mode_set_is_refused() {
+        let mode = FormatSpec::new(FourCc::Mjpeg, 640, 480, 30);
+        assert!(same_size(Frame::filled(640, 480, [0, 0, 0, 255]), &mode).is_ok());
+        let e = same_size(Frame::filled(1280, 720, [0, 0, 0, 255]), &mode).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("changed its format on its own (a 1280x720 picture; MJPEG 640x480@30 was set)"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_rejected_mode_is_not_offered_again() {
         let modes = [yuyv(320, 180, 25), yuyv(1280, 720, 25), yuyv(3840, 2160, 25)];
         assert_eq!(
@@ -1031,6 +1258,17 @@ mod tests {
             "it also offers: YUYV 320x180 @ 25 fps; YUYV 1280x720 @ 25 fps"
         );
         assert_eq!(others(&modes[2..], yuyv(3840, 2160, 25)), "it offers no other mode");
+        // Other formats by name only.
+        let nv12 = FormatSpec::new(FourCc::Nv12, 320, 180, 25);
+        let gray = FormatSpec::new(FourCc::Gray, 640, 360, 25);
+        assert_eq!(
+            others(&[modes[0], nv12, gray, modes[2]], yuyv(3840, 2160, 25)),
+            "it also offers: YUYV 320x180 @ 25 fps; and NV12, GREY: see `emojicam cameras`"
+        );
+        assert_eq!(
+            others(&[nv12, modes[2]], yuyv(3840, 2160, 25)),
+            "it also offers NV12: see `emojicam cameras`"
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@ use v4l::v4l_sys::{
     V4L2_CAP_DEVICE_CAPS,
 };
 
-pub(crate) use v4l::v4l_sys::{V4L2_CAP_VIDEO_CAPTURE as CAP_VIDEO_CAPTURE, V4L2_CAP_VIDEO_OUTPUT as CAP_VIDEO_OUTPUT};
+pub(crate) use v4l::v4l_sys::{
+    V4L2_CAP_META_CAPTURE as CAP_META_CAPTURE, V4L2_CAP_VIDEO_CAPTURE as CAP_VIDEO_CAPTURE,
+    V4L2_CAP_VIDEO_OUTPUT as CAP_VIDEO_OUTPUT,
+};
 
 /// An argument of one V4L2 request.
 ///

@@ -5,7 +5,8 @@
 # (tests/camera_lab.rs) judges them.
 set -u
 OUT=/run/out
-# BIN (the emojicam binary), FEED (the webcam's MJPEG frames), LAB (the cache), HERE (tests/lab).
+# BIN (the emojicam binary), FEED (the webcam's MJPEG frames), RAW_FEED (the same as raw NV12),
+# LAB (the cache), HERE (tests/lab).
 . $OUT/env
 export HOME=/run/home XDG_RUNTIME_DIR=/run/xdg TMPDIR=/run/tmp EMOJICAM_ADAPTER=software RUST_BACKTRACE=0
 mkdir -p $HOME $XDG_RUNTIME_DIR $TMPDIR && chmod 700 $XDG_RUNTIME_DIR
@@ -56,13 +57,16 @@ run nocam_open 60 $BIN --camera 0 --no-window --record /run/tmp/nocam.mp4
 #      the middle of a recording (camera lost: v4l2loopback 0.12.7 with exclusive_caps=1 takes
 #      no second writer, so that is the last thing done with it)
 #   11 "Emojicam Out": the virtual camera emojicam writes (exclusive_caps=1, as browsers need)
-#   12 "Planar Cam": a webcam that offers only I420 (YU12), a format emojicam does not decode
+#   12 "Planar Cam": a webcam that offers only YUV 4:1:0 (YUV9), a format emojicam does not decode
 #   13: a camera whose name is not UTF-8 (exclusive_caps=0: a capture node without a writer)
-modprobe -d $LAB/k vivid n_devs=2 node_types=0x1,0x1 num_inputs=4,1 input_types=0xe4,0x2 ccs_cap_mode=-1,4 \
+#   14 "Raw Cam": a capture card or webcam that sends raw NV12 (frames of the clip)
+# The capture card also has a metadata node, /dev/video2 (as each UVC camera has beside its
+# video node: node_types bit 17).
+modprobe -d $LAB/k vivid n_devs=2 node_types=0x1,0x20001 num_inputs=4,1 input_types=0xe4,0x2 ccs_cap_mode=-1,4 \
     || { echo "vivid did not load" >$OUT/setup.err; exit 1; }
 modprobe -d $LAB/k videodev
-insmod $LAB/v4l2loopback.ko devices=4 video_nr=10,11,12,13 exclusive_caps=1,1,1,0 \
-    'card_label="Lab Webcam,Emojicam Out,Planar Cam,Odd'$'\xff''Name"' \
+insmod $LAB/v4l2loopback.ko devices=5 video_nr=10,11,12,13,14 exclusive_caps=1,1,1,0,1 \
+    'card_label="Lab Webcam,Emojicam Out,Planar Cam,Odd'$'\xff''Name,Raw Cam"' \
     || { echo "v4l2loopback did not load" >$OUT/setup.err; exit 1; }
 ls -l /dev/video* >$OUT/devices.txt
 # feed DEV INPUT...: a writer for loopback device DEV until it is killed (its pid in FED).
@@ -74,9 +78,12 @@ feed() {
     FED=$!
 }
 feed 10 -re -stream_loop -1 -i "$FEED" -c:v copy; FEEDER=$FED
-feed 12 -re -f lavfi -i testsrc2=size=320x180:rate=5 -pix_fmt yuv420p; FEEDER3=$FED
+feed 12 -re -f lavfi -i testsrc2=size=320x180:rate=5 -pix_fmt yuv410p; FEEDER3=$FED
+# RAW_FEED: the same clip as raw NV12 frames (made by the host), paced out as they are.
+feed 14 -re -stream_loop -1 -f rawvideo -pix_fmt nv12 -video_size 320x180 -framerate 15 -i "$RAW_FEED" \
+    -c:v rawvideo -pix_fmt nv12; RAW_FEEDER=$FED
 # A loopback webcam appears as a camera once frames flow.
-for dev in 10 12; do
+for dev in 10 12 14; do
     wait_for 120 ready $dev || log "the feeder of /dev/video$dev did not start"
 done
 run cameras 120 $BIN cameras
@@ -120,8 +127,10 @@ run denied 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
     env HOME=$TMPDIR $TMPDIR/emojicam-unprivileged --camera 0 --no-window --record $TMPDIR/denied.mp4
 rm -f $TMPDIR/emojicam-unprivileged
 
-# --- the virtual camera's node before anyone writes to it is not a camera
+# --- the virtual camera's node before anyone writes to it is not a camera; nor is the capture
+# card's metadata node
 run notcamera 60 $BIN --camera 11 --no-window --record $TMPDIR/notcamera.mp4
+run meta 60 $BIN --camera 2 --no-window --record $TMPDIR/meta.mp4
 
 # The timeouts below leave room for a loaded machine: an emojicam start-up (the GPU path under
 # emulation) takes about a minute on two idle cores, five when other builds share them.
@@ -148,6 +157,13 @@ STOPPER=$!
     run card 900 $BIN --camera 1 --size 320x180 --duration 3 --no-window --record $OUT/card.mp4
 ) &
 CARD=$!
+# --- the raw NV12 camera into a short recording, beside the capture card's.
+(
+    while kill -0 $WEBCAM 2>/dev/null; do sleep 1; done
+    run raw 900 $BIN --camera 14 --duration 3 --no-window --record $OUT/raw.mp4
+    kill $RAW_FEEDER
+) &
+RAW=$!
 
 # --- vivid into a recording and the virtual camera, at a size and rate vivid lacks; a
 # consumer tries the virtual camera before emojicam starts, stops, another one comes later;
@@ -199,5 +215,6 @@ log "vivid run: exit $(cat $OUT/vivid.rc)"
 wait $SAMPLER
 wait $WEBCAM
 wait $CARD
-kill $STOPPER $FEEDER 2>/dev/null
+wait $RAW
+kill $STOPPER $FEEDER $RAW_FEEDER 2>/dev/null
 log "done"

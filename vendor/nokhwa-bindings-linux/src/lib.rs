@@ -532,7 +532,8 @@ mod internal {
             let v4l_fcc = match new_fmt.format() {
                 FrameFormat::MJPEG => FourCC::new(b"MJPG"),
                 FrameFormat::YUYV => FourCC::new(b"YUYV"),
-                FrameFormat::GRAY => FourCC::new(b"GRAY"),
+                // emojicam: GREY, as above.
+            FrameFormat::GRAY => FourCC::new(b"GREY"),
                 FrameFormat::RAWRGB => FourCC::new(b"RGB3"),
                 FrameFormat::RAWBGR => FourCC::new(b"BGR3"),
                 FrameFormat::NV12 => FourCC::new(b"NV12"),
@@ -878,6 +879,7 @@ mod internal {
             match &mut self.stream_handle {
                 Some(sh) => match sh.next() {
                     Ok((data, meta)) => {
+                        let data = filled(data, meta)?;
                         let wall_ts = monotonic_to_wallclock(meta.timestamp);
                         Ok(Buffer::with_timestamp(
                             cam_fmt.resolution(),
@@ -897,7 +899,7 @@ mod internal {
         fn frame_raw(&mut self) -> Result<Cow<'_, [u8]>, NokhwaError> {
             match &mut self.stream_handle {
                 Some(sh) => match sh.next() {
-                    Ok((data, _)) => Ok(Cow::Borrowed(data)),
+                    Ok((data, meta)) => Ok(Cow::Borrowed(filled(data, meta)?)),
                     Err(why) => Err(NokhwaError::ReadFrameError(why.to_string())),
                 },
                 None => Err(NokhwaError::ReadFrameError(
@@ -914,11 +916,31 @@ mod internal {
         }
     }
 
+    /// emojicam: the bytes of a dequeued buffer that the driver filled (`bytesused`; all of it
+    /// where the driver says 0 or more than the buffer holds), not the whole buffer: a frame
+    /// cut short (a torn MJPEG frame) must not look whole, with an earlier frame's bytes after
+    /// it. A buffer the driver flags as damaged (V4L2_BUF_FLAG_ERROR) is an error whose text
+    /// names that flag, so a caller can skip it rather than take the camera for lost.
+    fn filled<'b>(data: &'b [u8], meta: &v4l::buffer::Metadata) -> Result<&'b [u8], NokhwaError> {
+        if meta.flags.contains(v4l::buffer::Flags::ERROR) {
+            return Err(NokhwaError::ReadFrameError(
+                "the driver marked the frame damaged (V4L2_BUF_FLAG_ERROR)".to_string(),
+            ));
+        }
+        let used = meta.bytesused as usize;
+        Ok(if used > 0 && used <= data.len() {
+            &data[..used]
+        } else {
+            data
+        })
+    }
+
     fn fourcc_to_frameformat(fourcc: FourCC) -> Option<FrameFormat> {
         match fourcc.str().ok()? {
             "YUYV" => Some(FrameFormat::YUYV),
             "MJPG" => Some(FrameFormat::MJPEG),
-            "GRAY" => Some(FrameFormat::GRAY),
+            // emojicam: V4L2's fourcc for 8-bit grey is GREY (upstream wrote GRAY).
+            "GREY" => Some(FrameFormat::GRAY),
             "RGB3" => Some(FrameFormat::RAWRGB),
             "BGR3" => Some(FrameFormat::RAWBGR),
             "NV12" => Some(FrameFormat::NV12),
@@ -930,7 +952,8 @@ mod internal {
         match fourcc {
             FrameFormat::MJPEG => FourCC::new(b"MJPG"),
             FrameFormat::YUYV => FourCC::new(b"YUYV"),
-            FrameFormat::GRAY => FourCC::new(b"GRAY"),
+            // emojicam: GREY, as above.
+            FrameFormat::GRAY => FourCC::new(b"GREY"),
             FrameFormat::RAWRGB => FourCC::new(b"RGB3"),
             FrameFormat::RAWBGR => FourCC::new(b"BGR3"),
             FrameFormat::NV12 => FourCC::new(b"NV12"),

@@ -122,10 +122,14 @@ kill $HOG; wait $HOG 2>/dev/null
 
 # --- permission denied: an unprivileged user (not in the video group; the nodes are root's)
 # (a copy of the binary the user can reach: the checkout may sit in a private directory)
+# (with a home and temporary directory of its own, as a real user has: otherwise emojicam
+# rightly notes an unwritable TMPDIR first)
 install -m 755 $BIN $TMPDIR/emojicam-unprivileged
+install -d -m 700 -o 65534 -g 65534 $TMPDIR/nobody
 run denied 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
-    env HOME=$TMPDIR $TMPDIR/emojicam-unprivileged --camera 0 --no-window --record $TMPDIR/denied.mp4
-rm -f $TMPDIR/emojicam-unprivileged
+    env HOME=$TMPDIR/nobody TMPDIR=$TMPDIR/nobody $TMPDIR/emojicam-unprivileged --camera 0 --no-window \
+    --record $TMPDIR/nobody/denied.mp4
+rm -rf $TMPDIR/emojicam-unprivileged $TMPDIR/nobody
 
 # --- the virtual camera's node before anyone writes to it is not a camera; nor is the capture
 # card's metadata node

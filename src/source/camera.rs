@@ -390,7 +390,7 @@ pub fn describe_modes(formats: &[FormatSpec]) -> Vec<String> {
 /// grey or infrared format only where the camera offers no colour); then the size closest to
 /// `want_size` (default 1280x720) in pixel count, preferring not to go below it; then the
 /// fps closest to `want_fps` (default 30), preferring more; then the cheapest format to take
-/// ([`fourcc_cost`]); then the true rate nearest the wish (30/1 before 30000/1001 for 30).
+/// (`fourcc_cost`); then the true rate nearest the wish (30/1 before 30000/1001 for 30).
 pub fn choose_format(
     available: &[FormatSpec],
     want_size: Option<(u32, u32)>,

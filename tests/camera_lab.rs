@@ -467,23 +467,32 @@ fn a_camera_without_a_decodable_mode_or_with_an_odd_name_is_one_clear_line() {
     assert!(line.contains("/dev/video13") && line.contains("not UTF-8"), "{line}");
 }
 
+/// A scenario that recorded `--duration 3` to `SCENARIO.mp4`: it ran without a panic, exit 0,
+/// its camera line names `label`, and the file is a valid video with rate x 3 s frames (within 3:
+/// `--duration` counts from the first mosaic, frames are placed by capture time). Returns the
+/// recording and its rate as ffprobe says it (`num/den`).
+fn three_second_recording(lab: &Lab, scenario: &str, label: &str) -> (PathBuf, String) {
+    let (rc, _, err) = lab.scenario(scenario);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(rc, 0, "{err}");
+    assert!(err.contains(label), "{err}");
+    let rec = lab.path(&format!("{scenario}.mp4"));
+    let (n, rate) = ffprobe_frames(&rec).unwrap_or_else(|| panic!("{} is not a valid video", rec.display()));
+    let (num, den) = rate.split_once('/').expect("rate");
+    let expected = 3.0 * num.parse::<f64>().expect("num") / den.parse::<f64>().expect("den");
+    eprintln!("{scenario}: {n} frames at {rate}, {expected:.1} expected");
+    assert!((n as f64 - expected).abs() <= 3.0, "{n} frames for 3 s at {rate}");
+    (rec, rate)
+}
+
 /// A camera that sends raw NV12 (capture cards, some webcams; before, emojicam decoded only
 /// MJPEG and YUYV), captured through nokhwa, fed frames of the clip: recorded for `--duration 3`, a valid H.264 file at
 /// its rate, each mosaic like a clip frame per tile, mirrored.
 #[test]
 fn raw_nv12_camera_into_a_recording() {
     let lab = lab();
-    let (rc, _, err) = lab.scenario("raw");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(rc, 0, "{err}");
     // The rate is the loopback device's (v4l2loopback 0.12.7 says 30 whatever its feeder's).
-    assert!(err.contains("camera 14 (Raw Cam): NV12 320x180@"), "{err}");
-    let rec = lab.path("raw.mp4");
-    let (n, rate) = ffprobe_frames(&rec).unwrap_or_else(|| panic!("{} is not a valid video", rec.display()));
-    let (num, den) = rate.split_once('/').expect("rate");
-    let expected = 3.0 * num.parse::<f64>().expect("num") / den.parse::<f64>().expect("den");
-    eprintln!("raw: {n} frames at {rate}, {expected:.1} expected");
-    assert!((n as f64 - expected).abs() <= 3.0, "{n} frames for 3 s at {rate}");
+    let (rec, _) = three_second_recording(lab, "raw", "camera 14 (Raw Cam): NV12 320x180@");
     let clip: Vec<image::RgbImage> = frames(&lab.path("webcam_feed.avi"), 320, 180, "")
         .iter()
         .map(mirrored)
@@ -556,17 +565,8 @@ fn capture_card_at_29_97_fps_is_listed_and_recorded_at_its_true_rate() {
     );
     assert_modes_sorted(&cams);
 
-    let (rc, _, err) = lab.scenario("card");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(rc, 0, "{err}");
-    assert!(err.contains("camera 1 (vivid): YUYV 320x180@29.97"), "{err}");
-    let rec = lab.path("card.mp4");
-    let (n, rate) = ffprobe_frames(&rec).unwrap_or_else(|| panic!("{} is not a valid video", rec.display()));
+    let (rec, rate) = three_second_recording(lab, "card", "camera 1 (vivid): YUYV 320x180@29.97");
     assert_eq!(rate, "30000/1001");
-    // --duration counts from the first mosaic; frames are placed by capture time.
-    let expected = 3.0 * 30000.0 / 1001.0;
-    eprintln!("card: {n} frames at {rate}, {expected:.1} expected");
-    assert!((n as f64 - expected).abs() <= 3.0, "{n} frames for 3 s at 29.97 fps");
 
     let direct = rgb(&lab.path("card_direct.png"));
     let mosaics = distinct(frames(&rec, 320, 180, ""));

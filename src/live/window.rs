@@ -86,9 +86,10 @@ pub struct WindowApp {
 /// acquiring the surface, recording the draw, submitting it, and present. With
 /// `EMOJICAM_LATENCY_TRACE=gpu` the submit waits for the GPU (so `submit` is the GPU's work
 /// and `present` the window system's alone), which adds no work but serialises the two.
-#[derive(Default)]
 struct Trace {
     rows: Vec<[f32; 9]>,
+    /// `EMOJICAM_LATENCY_TRACE=gpu`: wait for the GPU after each submit.
+    wait_gpu: bool,
 }
 
 impl Trace {
@@ -112,7 +113,10 @@ impl Trace {
     }
 
     fn from_env() -> Option<Self> {
-        std::env::var_os("EMOJICAM_LATENCY_TRACE").map(|_| Self::default())
+        std::env::var_os("EMOJICAM_LATENCY_TRACE").map(|v| Self {
+            rows: Vec::new(),
+            wait_gpu: v == "gpu",
+        })
     }
 
     fn report(&self) {
@@ -354,7 +358,7 @@ impl WindowApp {
         }
         let recorded = Instant::now();
         gfx.gpu.queue.submit([encoder.finish()]);
-        if std::env::var("EMOJICAM_LATENCY_TRACE").as_deref() == Ok("gpu") {
+        if self.trace.as_ref().is_some_and(|t| t.wait_gpu) {
             let _ = gfx.gpu.device.poll(wgpu::PollType::wait_indefinitely());
         }
         let submitted = Instant::now();

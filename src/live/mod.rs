@@ -3,7 +3,7 @@
 //! stream).
 //!
 //! ```text
-//! FrameReader (Keep::Newest) --newest frame--> Session: pipeline (event loop or headless loop)
+//! FrameReader (Keep::Newest) - newest frame -> Session: pipeline (event loop or headless loop)
 //!                                                |-> window: offscreen mosaic + overlay
 //!                                                |-> SinkThreads (Policy::DropAndCount):
 //!                                                    recorder / virtual camera / stream

@@ -1,9 +1,11 @@
 //! RGBA <-> YUV conversions, BT.601 limited ("studio swing": Y 16..235, U/V 16..240).
 //!
-//! One conversion is shared by every writer (Y4M, MP4 encoder input, V4L2 YUYV) and every
-//! reader (MP4/Y4M decoding, camera YUYV), so a mosaic looks the same whichever way it goes
-//! out. Coefficients are 16-bit fixed point so results round like the floating-point
-//! formula (red -> Y 81, U 90, V 240). All functions write into caller buffers and never
+//! The conversions emojicam makes on the CPU itself, one for every writer that converts (Y4M,
+//! the virtual camera's YUYV, the bench's I420 frames) and every reader that does (Y4M, a
+//! camera's YUYV, NV12, grey and RGB24 frames). Videos are not converted here: GStreamer
+//! decodes and encodes them (`src/media/`) with the matrix it chooses for the stream, and the
+//! live recorder's GPU path (`gpu::i420`) uses that same matrix. Coefficients are 16-bit fixed
+//! point so results round like the floating-point formula (red -> Y 81, U 90, V 240). All functions write into caller buffers and never
 //! allocate; buffer sizes are the caller's contract (checked with `assert!`).
 
 const ONE: i32 = 1 << 16;

@@ -9,16 +9,25 @@
 use std::sync::Arc;
 
 use super::{
-    assert_layout, bind, bind_group, buffer, compute_pipeline, dispatch, texture_2d, uniform_buffer, GpuContext,
-    Readback, WORKGROUP,
+    assert_layout, bind, bind_group, bind_group_layout, buffer, compute_pipeline, dispatch, texture_2d, uniform_buffer,
+    wgsl, GpuContext, Readback, WORKGROUP,
 };
 pub use crate::domain::{quadrant_means, MAX_TILE, MIN_TILE};
-use crate::domain::{quads_mean, validate_tile, Grid, PATCH_BYTES};
+use crate::domain::{quads_mean, validate_tile, Grid, PATCH, PATCH_BYTES, QUADS_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::{frame_bytes, Frame, PixelFormat};
 
-/// `Tiles::change` value of a tile that was never accepted as classified.
+/// `Tiles::change` value of a tile that was never accepted as classified (`NEVER` in the shader).
 pub const NEVER_CLASSIFIED: u32 = u32::MAX;
+
+// `tiler.wgsl` takes the patch's size in words (`WORDS`) as a pipeline constant, but its row
+// functions (10 pixels), packing (two rows in 15 words) and quadrant sums (5x5) are written for
+// this patch, and its summary holds 12 bytes of quadrant means: a new patch size needs a new
+// shader.
+const _: () = assert!(
+    PATCH == 10 && QUADS_BYTES == 12,
+    "tiler.wgsl is written for 10x10 patches"
+);
 
 /// One frame's tiles as read back. Reuse one value across frames: its vectors only grow.
 #[derive(Clone, Debug, Default)]
@@ -231,6 +240,15 @@ struct FrameBuffer {
     preview: Option<(wgpu::Texture, wgpu::TextureView)>,
 }
 
+/// The frame texture and the buffers of the grid over it, made together, so that neither can be
+/// found missing when a frame is tiled: the frame texture is remade when the frame's size or
+/// layout changes (and the grid buffers with it, as they bind its view), the grid buffers alone
+/// when the tile size or [`Tiler::keep_patches`] changes.
+struct Resources {
+    frame: FrameBuffer,
+    grid: GridBuffers,
+}
+
 /// Per tile: the quadrant means of the patch last classified (12 bytes) and a nonzero last
 /// word when there is one; `reference` in `tiler.wgsl`.
 type Reference = [u32; 4];
@@ -269,14 +287,16 @@ pub struct Tiler {
     ctx: Arc<GpuContext>,
     module: wgpu::ShaderModule,
     /// One pipeline per frame layout (the shader's FORMAT: RGBA, I420) and mode (PATCHES and
-    /// FAST: without patches, with, without patches the per-pixel way), built on first use.
+    /// FAST: without patches, with, without patches the per-pixel way), built on first use
+    /// (`get_or_insert_with` in `record`): a run uses one or two of the six, and each
+    /// costs a shader compilation (slow on llvmpipe). A cache, never found empty when needed.
     pipelines: [[Option<wgpu::ComputePipeline>; 3]; 2],
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
     /// The tile size, checked when set ([`Self::new`], [`Self::set_tile`]).
     tile: u32,
-    frame: Option<FrameBuffer>,
-    grid: Option<GridBuffers>,
+    /// What the last frame was tiled with; `None` until the first [`Self::submit`].
+    resources: Option<Resources>,
     /// Per tile the quadrant means of the patch last classified. Kept on the CPU and
     /// uploaded with the next frame, so a caller that has already submitted frame N+1 can
     /// still accept frame N's patches.
@@ -297,19 +317,17 @@ impl Tiler {
     pub fn new(ctx: Arc<GpuContext>, tile: u32) -> Result<Self> {
         validate_tile(tile)?;
         let device = &ctx.device;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("tiler"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("tiler.wgsl").into()),
-        });
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("tiler"),
-            entries: &[
+        let module = wgsl(device, "tiler", include_str!("tiler.wgsl"));
+        let layout = bind_group_layout(
+            device,
+            "tiler",
+            &[
                 bind::compute(0, bind::texture(wgpu::TextureSampleType::Uint)),
                 bind::compute(1, bind::UNIFORM),
                 bind::compute(2, bind::storage(false)),
                 bind::compute(3, bind::storage(false)),
             ],
-        });
+        );
         let params = uniform_buffer::<Params>(device, "tiler params");
         Ok(Self {
             ctx,
@@ -318,8 +336,7 @@ impl Tiler {
             layout,
             params,
             tile,
-            frame: None,
-            grid: None,
+            resources: None,
             reference: Vec::new(),
             reference_dirty: false,
             keep_preview: false,
@@ -351,7 +368,7 @@ impl Tiler {
     /// Uploads the frame and queues the tiling; returns without waiting, so the caller can
     /// classify the previous frame while the GPU works on this one.
     pub fn submit(&mut self, frame: &Frame) -> Result<()> {
-        if self.grid.as_ref().is_some_and(|g| g.staging.is_pending()) {
+        if self.resources.as_ref().is_some_and(|r| r.grid.staging.is_pending()) {
             return Err(Error::Other(
                 "tiler: submit called twice without read in between".into(),
             ));
@@ -371,10 +388,15 @@ impl Tiler {
                 frame_bytes(frame.format, frame.width, frame.height)
             )));
         }
-        self.ensure_resources(frame)?;
-        let (Some(tex), Some(grid)) = (&self.frame, &mut self.grid) else {
-            return Err(Error::gpu("tiler resources missing"));
-        };
+        let mut resources = self.resources_for(frame)?;
+        let result = self.record(&mut resources, frame);
+        self.resources = Some(resources);
+        result
+    }
+
+    /// Uploads `frame` into `resources` and submits the tiling pass and its readback.
+    fn record(&mut self, resources: &mut Resources, frame: &Frame) -> Result<()> {
+        let Resources { frame: tex, grid } = resources;
         let queue = &self.ctx.queue;
         write_frame(queue, &tex.texture, &frame.rgba);
         if let Some((preview, _)) = &tex.preview {
@@ -412,6 +434,7 @@ impl Tiler {
                 ("FRAME_ROW", FRAME_ROW),
                 ("PATCHES", patches),
                 ("FAST", fast),
+                ("NEVER", NEVER_CLASSIFIED),
             ];
             compute_pipeline(
                 &self.ctx.device,
@@ -436,7 +459,12 @@ impl Tiler {
 
     /// Waits for the frame queued by `submit` and copies its tiles into `out`.
     pub fn read(&mut self, out: &mut Tiles) -> Result<()> {
-        let Some(grid) = self.grid.as_mut().filter(|g| g.staging.is_pending()) else {
+        let Some(grid) = self
+            .resources
+            .as_mut()
+            .map(|r| &mut r.grid)
+            .filter(|g| g.staging.is_pending())
+        else {
             return Err(Error::Other("tiler: read called without submit".into()));
         };
         let (pb, tiles) = (grid.patch_bytes() as usize, grid.tiles());
@@ -484,9 +512,9 @@ impl Tiler {
     }
 
     fn same_grid(&self, t: &Tiles) -> bool {
-        self.grid
+        self.resources
             .as_ref()
-            .is_some_and(|g| g.grid == t.grid && t.means.len() == self.reference.len())
+            .is_some_and(|r| r.grid.grid == t.grid && t.means.len() == self.reference.len())
     }
 
     /// Also write and read back every tile's 10x10 patch ([`Tiles::patches`]), for a classifier
@@ -525,8 +553,8 @@ impl Tiler {
     pub fn keep_frame_view(&mut self, keep: bool) {
         self.keep_preview = keep;
         if !keep {
-            if let Some(f) = &mut self.frame {
-                f.preview = None;
+            if let Some(r) = &mut self.resources {
+                r.frame.preview = None;
             }
         }
     }
@@ -534,20 +562,33 @@ impl Tiler {
     /// The last uploaded frame, for showing the original beside the mosaic; None until a
     /// frame was submitted with [`Self::keep_frame_view`] on.
     pub fn frame_view(&self) -> Option<&wgpu::TextureView> {
-        self.frame.as_ref().and_then(|f| f.preview.as_ref()).map(|(_, v)| v)
+        self.resources
+            .as_ref()
+            .and_then(|r| r.frame.preview.as_ref())
+            .map(|(_, v)| v)
     }
 
-    fn ensure_resources(&mut self, frame: &Frame) -> Result<()> {
+    /// The resources to tile `frame` with: the last frame's where they fit, else made anew (the
+    /// frame texture kept where only the grid changed).
+    fn resources_for(&mut self, frame: &Frame) -> Result<Resources> {
+        check_limits(&self.ctx.device, frame, self.keep_preview)?;
         let (tile, keep) = (self.tile, self.keep_patches);
-        let (frame_changed, view) = self.ensure_frame(frame.width, frame.height, frame.format)?;
-        let same_grid = !frame_changed && self.grid.as_ref().is_some_and(|g| g.grid.tile == tile);
-        if same_grid && self.grid.as_ref().is_some_and(|g| g.keep_patches == keep) {
-            return Ok(());
-        }
+        let (tex, old_grid) = match self.resources.take() {
+            Some(r) if r.frame.fits(frame) => (r.frame, Some(r.grid)),
+            _ => (FrameBuffer::new(&self.ctx.device, frame), None),
+        };
+        let tex = tex.with_preview(&self.ctx.device, self.keep_preview);
+        let same_grid = match old_grid {
+            Some(grid) if grid.grid.tile == tile && grid.keep_patches == keep => {
+                return Ok(Resources { frame: tex, grid });
+            }
+            Some(grid) => grid.grid.tile == tile,
+            None => false,
+        };
         let grid = Grid::new(frame.width, frame.height, tile);
         let params = Params::new(grid, frame.format);
         let shader = (&self.params, &params);
-        let buffers = GridBuffers::new(&self.ctx, &self.layout, shader, &view, (grid, keep))?;
+        let buffers = GridBuffers::new(&self.ctx, &self.layout, shader, &tex.view, (grid, keep))?;
         if same_grid {
             // Only the patches were switched on or off: the reference stays, uploaded again.
             self.reference_dirty = true;
@@ -557,66 +598,74 @@ impl Tiler {
             self.reference.resize(grid.tiles(), [0; 4]);
             self.reference_dirty = false;
         }
-        self.grid = Some(buffers);
-        Ok(())
+        Ok(Resources {
+            frame: tex,
+            grid: buffers,
+        })
+    }
+}
+
+/// Refuses a frame this GPU cannot hold: its bytes as the tiler's frame texture, and (when the
+/// frame is kept for showing) its size as a texture of its own.
+fn check_limits(device: &wgpu::Device, frame: &Frame, keep_preview: bool) -> Result<()> {
+    let (width, height) = (frame.width, frame.height);
+    let bytes = frame_bytes(frame.format, width, height) as u64;
+    let max_dim = device.limits().max_texture_dimension_2d;
+    if frame_texture_size(bytes).1 > max_dim {
+        return Err(Error::GpuLimit(format!(
+            "frame {width}x{height} ({bytes} bytes) exceeds this GPU's limit of {} bytes",
+            u64::from(max_dim) * FRAME_ROW_BYTES as u64
+        )));
+    }
+    if keep_preview && (width > max_dim || height > max_dim) {
+        return Err(Error::GpuLimit(format!(
+            "frame {width}x{height} exceeds this GPU's texture limit of {max_dim} px"
+        )));
+    }
+    Ok(())
+}
+
+impl FrameBuffer {
+    /// A frame texture for frames of `frame`'s size and layout (checked by [`check_limits`]).
+    fn new(device: &wgpu::Device, frame: &Frame) -> Self {
+        let bytes = frame_bytes(frame.format, frame.width, frame.height) as u64;
+        let texture = texture_2d(
+            device,
+            "tiler frame",
+            frame_texture_size(bytes),
+            wgpu::TextureFormat::Rgba32Uint,
+            wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        );
+        let view = texture.create_view(&Default::default());
+        Self {
+            texture,
+            view,
+            width: frame.width,
+            height: frame.height,
+            format: frame.format,
+            preview: None,
+        }
     }
 
-    /// Makes the frame buffer (and the preview, when kept) fit a `width` x `height` frame in
-    /// `format`; returns whether it was remade (size or format), and the frame's view.
-    fn ensure_frame(&mut self, width: u32, height: u32, format: PixelFormat) -> Result<(bool, wgpu::TextureView)> {
-        let device = &self.ctx.device;
-        let limits = device.limits();
-        let bytes = frame_bytes(format, width, height) as u64;
-        let max_dim = limits.max_texture_dimension_2d;
-        let size = frame_texture_size(bytes);
-        if size.1 > max_dim {
-            return Err(Error::GpuLimit(format!(
-                "frame {width}x{height} ({bytes} bytes) exceeds this GPU's limit of {} bytes",
-                u64::from(max_dim) * FRAME_ROW_BYTES as u64
-            )));
-        }
-        if self.keep_preview && (width > max_dim || height > max_dim) {
-            return Err(Error::GpuLimit(format!(
-                "frame {width}x{height} exceeds this GPU's texture limit of {max_dim} px"
-            )));
-        }
-        let changed = self
-            .frame
-            .as_ref()
-            .is_none_or(|f| f.width != width || f.height != height || f.format != format);
-        let frame = match &mut self.frame {
-            Some(f) if !changed => f,
-            slot => slot.insert({
-                let texture = texture_2d(
-                    device,
-                    "tiler frame",
-                    size,
-                    wgpu::TextureFormat::Rgba32Uint,
-                    wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                );
-                let view = texture.create_view(&Default::default());
-                FrameBuffer {
-                    texture,
-                    view,
-                    width,
-                    height,
-                    format,
-                    preview: None,
-                }
-            }),
-        };
-        if self.keep_preview && frame.preview.is_none() {
+    /// Whether frames of `frame`'s size and layout go into this texture.
+    fn fits(&self, frame: &Frame) -> bool {
+        (self.width, self.height, self.format) == (frame.width, frame.height, frame.format)
+    }
+
+    /// This buffer with the Rgba8Unorm preview texture, when it is to be `kept` and not there yet.
+    fn with_preview(mut self, device: &wgpu::Device, kept: bool) -> Self {
+        if kept && self.preview.is_none() {
             let t = texture_2d(
                 device,
                 "frame preview",
-                (width, height),
+                (self.width, self.height),
                 wgpu::TextureFormat::Rgba8Unorm,
                 wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
             );
             let v = t.create_view(&Default::default());
-            frame.preview = Some((t, v));
+            self.preview = Some((t, v));
         }
-        Ok((changed, frame.view.clone()))
+        self
     }
 }
 
@@ -676,5 +725,34 @@ impl GridBuffers {
             bind_group,
             values: *values,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::AdapterPreference;
+
+    /// A frame this GPU cannot hold is a runtime failure of this machine (exit 1), not a bad
+    /// option (exit 2), and the tiler goes on with frames that fit.
+    #[test]
+    fn a_frame_over_the_gpu_limit_is_a_runtime_failure() {
+        let ctx = GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)");
+        let max = ctx.device.limits().max_texture_dimension_2d;
+        let mut tiler = Tiler::new(Arc::new(ctx), 10).expect("a tiler");
+        tiler.keep_frame_view(true);
+        let mut tiles = Tiles::default();
+        let wide = Frame::new(max + 1, 1, vec![0; (max as usize + 1) * 4]);
+        let err = tiler.tile(&wide, &mut tiles).expect_err("wider than a texture may be");
+        assert!(matches!(err, Error::GpuLimit(_)), "{err}");
+        assert_eq!(err.exit_code(), 1, "{err}");
+        assert!(err.to_string().contains(&format!("texture limit of {max} px")), "{err}");
+
+        let fits = Frame::new(32, 16, vec![128; 32 * 16 * 4]);
+        tiler.tile(&fits, &mut tiles).expect("a frame that fits");
+        assert_eq!(tiles.grid, Grid::new(32, 16, 10));
+        assert_eq!((tiles.means.len(), tiles.change.len()), (8, 8));
+        assert!(tiles.means.iter().all(|m| m.iter().all(|&v| v == 128)));
+        assert!(tiler.frame_view().is_some());
     }
 }

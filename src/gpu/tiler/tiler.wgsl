@@ -93,7 +93,11 @@ override FRAME_ROW: u32;
 // 1: without patches, quadrant sums straight from the bytes and I420 converted per quadrant
 // mean (see the top); 0: every pixel converted as for a patch. Read only when PATCHES is 0.
 override FAST: u32;
-const NEVER: u32 = 0xffffffffu;
+// `change` of a tile never accepted as classified (tiler::NEVER_CLASSIFIED, u32::MAX).
+override NEVER: u32;
+// The shader is written for 10x10 patches (domain::PATCH, asserted in mod.rs): the row
+// functions return 10 pixels, `write_pair` packs two rows into 15 words, and the whole-tile
+// paths sum 5x5 quadrants.
 
 // Texel v of the frame: its bytes 16v..16v+15.
 fn quad(v: u32) -> vec4<u32> {

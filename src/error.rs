@@ -221,3 +221,15 @@ pub enum ClassifyError {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_usage_errors_exit_2() {
+        assert_eq!(Error::usage("bad option").exit_code(), 2);
+        assert_eq!(Error::GpuLimit("frame too large".into()).exit_code(), 1);
+        assert_eq!(Error::gpu("no adapter").exit_code(), 1);
+    }
+}

@@ -1,6 +1,7 @@
 //! emojicam: turns camera frames, videos and photos into emoji mosaics.
 //!
-//! One frame's journey: a [`Source`] delivers RGBA [`Frame`]s; the GPU tiler ([`gpu::Tiler`])
+//! One frame's journey: a [`Source`] delivers [`Frame`]s (RGBA, or a video's I420 planes for
+//! the live preview); the GPU tiler ([`gpu::Tiler`])
 //! reduces every tile to its 2x2 quadrant mean colours (and, for a classifier that reads them, a
 //! 10x10 RGB patch); a [`classify::Classifier`] picks one emoji per tile
 //! in one batch; the renderer ([`gpu::Renderer`]) draws the emoji from the [`Atlas`]; a

@@ -1,7 +1,7 @@
 //! `emojicam bench`'s offline render runs (`--render-against OTHER`, `--render-only`): the
 //! emojicam binary run as a user runs `emojicam render --input CLIP --output OUT.mp4`, on the
 //! demo clip as it is and on the handheld footage (as a 1280x720 30 fps H.264 clip, made as the
-//! live runs make theirs, which builds before the GStreamer media layer decode too). Each run
+//! live runs make theirs, which builds from before the GStreamer media layer decode too). Each run
 //! is a process of its own; its summary line ("N frames ... in S s, F fps") is read back and
 //! the process is timed. With `--render-against OTHER`, another emojicam binary (an earlier
 //! build, or a script that runs one) takes turns with this one, first one then the other

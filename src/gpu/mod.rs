@@ -1,4 +1,9 @@
-//! The GPU: one device shared by the tiler, the renderer and the nearest-emoji classifier.
+//! The GPU: one device ([`GpuContext`]) shared by every pass (the tiler, the renderer and its
+//! compute `mosaic` path, the I420 conversion, the nearest-emoji classifier, the live overlay),
+//! and the small toolkit they are built with: one readback type (`Readback`), bind group and
+//! buffer helpers, `compute_pipeline` (which sets the shared `WORKGROUP` and a pass's own
+//! pipeline-overridable constants), and `assert_layout!` for uniform structs. Each pass lives in
+//! a folder of its own beside the WGSL it binds (docs/ARCHITECTURE.md, "Where to add").
 
 pub mod i420;
 mod mosaic;

@@ -273,6 +273,19 @@ pub(crate) fn hidden_name(real: &Path, suffix: &str) -> Result<PathBuf> {
     Ok(real.with_file_name(format!(".{name}.{suffix}")))
 }
 
+/// Refuses a stream to standard output when the process started with it closed (`>&-`).
+fn stdout_open() -> Result<()> {
+    if !stdout_was_closed() {
+        return Ok(());
+    }
+    Err(Error::Write {
+        path: PathBuf::from("-"),
+        source: std::io::Error::other(
+            "standard output is closed, so the stream would go nowhere: redirect it (> FILE.y4m, | PROGRAM) or give a file name",
+        ),
+    })
+}
+
 /// Whether the process started with standard output closed (`>&-`). Rust's runtime then opens
 /// /dev/null onto it, read-write, before `main`, so writes "succeed" into nothing; a shell's
 /// own `> /dev/null` opens it write-only, so that one still counts as open.
@@ -302,14 +315,7 @@ pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
     let mut seen: Vec<(&str, &Path, PathBuf, Option<FileId>)> = Vec::new();
     for &(what, out) in outputs {
         if out.as_os_str() == "-" {
-            if stdout_was_closed() {
-                return Err(Error::Write {
-                    path: out.to_path_buf(),
-                    source: std::io::Error::other(
-                        "standard output is closed, so the stream would go nowhere: redirect it (> FILE.y4m, | PROGRAM) or give a file name",
-                    ),
-                });
-            }
+            stdout_open()?;
             // Standard output redirected onto an input (`>> input.y4m`).
             let stdout = std::fs::metadata("/dev/stdout").ok().filter(|m| m.is_file());
             let id = stdout.as_ref().map(FileId::of);

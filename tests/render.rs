@@ -529,7 +529,7 @@ fn a_video_cut_short_renders_what_is_there_and_says_so() {
         let err = stderr(&o);
         assert!(o.status.success(), "{err}");
         assert_eq!(err.contains("could be read"), warned, "{}: {err}", input.display());
-        if input == &cut {
+        if *input == cut {
             assert!(
                 err.contains("of the 2.00 s of video its file declares could be read"),
                 "{err}"

@@ -515,15 +515,15 @@ impl VideoSource {
             let missing = declared.saturating_sub(read);
             missing > 2 * frame && missing.as_secs_f64() > 0.05 * declared.as_secs_f64()
         };
-        if !short(shown) {
+        // Once per run: live `--input` reopens the file at each loop.
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !short(shown) || SAID.load(Ordering::Relaxed) {
             return;
         }
         // A file whose sound outlasts its picture (Matroska declares one duration for all its
         // tracks) was read to its end: its other streams reached the declared duration.
         self.wait_for_all_streams();
         let others = Duration::from_nanos(self.counts.others_end.load(Ordering::Relaxed));
-        // Once per run: live `--input` reopens the file at each loop.
-        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if short(shown.max(others)) && !SAID.swap(true, Ordering::Relaxed) {
             let name = self
                 .path

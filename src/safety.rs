@@ -273,6 +273,37 @@ pub(crate) fn hidden_name(real: &Path, suffix: &str) -> Result<PathBuf> {
     Ok(real.with_file_name(format!(".{name}.{suffix}")))
 }
 
+/// Refuses a stream to standard output when the process started with it closed (`>&-`).
+fn stdout_open() -> Result<()> {
+    if !stdout_was_closed() {
+        return Ok(());
+    }
+    Err(Error::Write {
+        path: PathBuf::from("-"),
+        source: std::io::Error::other(
+            "standard output is closed, so the stream would go nowhere: redirect it (> FILE.y4m, | PROGRAM) or give a file name",
+        ),
+    })
+}
+
+/// Whether the process started with standard output closed (`>&-`). Rust's runtime then opens
+/// /dev/null onto it, read-write, before `main`, so writes "succeed" into nothing; a shell's
+/// own `> /dev/null` opens it write-only, so that one still counts as open.
+fn stdout_was_closed() -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = std::io::stdout().as_raw_fd();
+    // SAFETY: F_GETFL on a descriptor number only reads its flags; a bad number returns -1.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return true;
+    }
+    let null = std::fs::metadata("/dev/null").ok();
+    let stdout = std::fs::metadata("/dev/stdout").ok();
+    let is_null =
+        matches!((&null, &stdout), (Some(n), Some(o)) if n.rdev() == o.rdev() && o.file_type().is_char_device());
+    is_null && flags & libc::O_ACCMODE == libc::O_RDWR
+}
+
 /// Refuses (exit code 2) a run whose outputs would overwrite one of its inputs or each other.
 /// `inputs` and `outputs` pair the option that named a path with the path; `-` (stdout) is
 /// never a file. Call it before anything is opened for writing.
@@ -284,6 +315,7 @@ pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
     let mut seen: Vec<(&str, &Path, PathBuf, Option<FileId>)> = Vec::new();
     for &(what, out) in outputs {
         if out.as_os_str() == "-" {
+            stdout_open()?;
             // Standard output redirected onto an input (`>> input.y4m`).
             let stdout = std::fs::metadata("/dev/stdout").ok().filter(|m| m.is_file());
             let id = stdout.as_ref().map(FileId::of);

@@ -45,10 +45,15 @@ fn decode_all(src: &mut dyn Source) -> Vec<Frame> {
 
 /// ffmpeg's own RGBA decode of a file (the independent reference).
 fn ffmpeg_rgba(path: &Path) -> Vec<u8> {
+    ffmpeg_rgba_filtered(path, "null")
+}
+
+/// [`ffmpeg_rgba`] through the video filter `vf`.
+fn ffmpeg_rgba_filtered(path: &Path, vf: &str) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-f", "rawvideo", "-pix_fmt", "rgba", "-"])
+        .args(["-vf", vf, "-f", "rawvideo", "-pix_fmt", "rgba", "-"])
         .output()
         .expect("ffmpeg runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -972,7 +977,12 @@ fn every_input_kind_decodes_like_ffmpeg() {
         let ours = decode_all(src.as_mut());
         assert_eq!(ours.len(), 10, "{name}: frame count");
         assert_eq!(src.damaged(), 0, "{name}: a clean file has no damaged frame");
-        let reference = ffmpeg_rgba(&path);
+        // Interlaced frames are deinterlaced (from their first field), as players show them.
+        let reference = if name.starts_with("interlaced") {
+            ffmpeg_rgba_filtered(&path, "yadif=mode=send_frame:parity=tff")
+        } else {
+            ffmpeg_rgba(&path)
+        };
         let n = reference.len() / 10;
         assert_eq!(
             n,
@@ -1293,6 +1303,108 @@ fn a_damaged_first_keyframe_is_counted() {
 }
 
 #[test]
+fn interlaced_video_is_deinterlaced() {
+    // Fields of different moments (a picture that turns black and white 50 times a second,
+    // woven into 25 frames) decoded as one picture alternate black and white row by row: the
+    // combing a moving edge shows. Each frame is rebuilt from its first field: no combing.
+    let dir = tempfile::tempdir().unwrap();
+    let fields = "color=gray:s=64x64:r=50:d=0.4,format=yuv420p,\
+                  geq=lum='235*mod(N\\,2)+16':cb=128:cr=128,tinterlace=mode=interleave_top";
+    for (name, codec) in [("mpeg2.ts", "mpeg2video -q:v 2"), ("h264.mkv", "libx264")] {
+        let path = dir.path().join(name);
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            fields,
+            "-flags",
+            "+ilme+ildct",
+            "-top",
+            "1",
+            "-c:v",
+        ];
+        args.extend(codec.split(' '));
+        ffmpeg_make(&args, &path);
+        let mut src = source::open(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let frames = decode_all(src.as_mut());
+        assert_eq!(frames.len(), 10, "{name}: one frame per frame");
+        for f in &frames {
+            let row = (f.width * 4) as usize;
+            let rows: Vec<f64> = f
+                .rgba
+                .chunks(row)
+                .map(|r| r.iter().map(|&b| f64::from(b)).sum::<f64>() / row as f64)
+                .collect();
+            let combing = rows.windows(2).map(|w| (w[0] - w[1]).abs()).sum::<f64>() / (rows.len() - 1) as f64;
+            assert!(
+                combing < 10.0,
+                "{name}: rows differ by {combing:.1} on average (combing)"
+            );
+        }
+    }
+}
+
+/// The TS packets of `clip.ts`'s video stream (ffmpeg's PID 0x100) that start a frame (PES).
+fn frame_starts(bytes: &[u8]) -> Vec<usize> {
+    (0..bytes.len() / 188)
+        .filter(|p| {
+            let h = &bytes[p * 188..p * 188 + 4];
+            h[0] == 0x47 && h[1] & 0x40 != 0 && ((h[1] as usize & 0x1f) << 8 | h[2] as usize) == 0x100
+        })
+        .collect()
+}
+
+/// Garbles frame `n`'s payload in a TS file, keeping every packet's header, adaptation field
+/// and the PES header (its timestamps), so only the coded picture is lost.
+fn garble_frame(bytes: &mut [u8], n: usize) {
+    let starts = frame_starts(bytes);
+    for p in starts[n]..starts[n + 1] {
+        let packet = &mut bytes[p * 188..p * 188 + 188];
+        let mut from = if packet[3] & 0x20 != 0 {
+            5 + packet[4] as usize
+        } else {
+            4
+        };
+        if p == starts[n] {
+            from += 9 + packet[from + 8] as usize;
+        }
+        for b in &mut packet[from..] {
+            *b = garbled(*b);
+        }
+    }
+}
+
+#[test]
+fn a_single_lost_frame_after_the_first_is_counted() {
+    // One P-frame garbled right after the first keyframe: the parser drops it quietly (and the
+    // decoder never sees it), so nothing counted it and the summary said nothing of damage.
+    let dir = tempfile::tempdir().unwrap();
+    let input = ts_clip_keyframe_every_5(dir.path());
+    let mut bytes = std::fs::read(&input).unwrap();
+    garble_frame(&mut bytes, 1);
+    let damaged = dir.path().join("damaged-p.ts");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let mut src = source::open(&damaged).unwrap();
+    let frames = decode_all(src.as_mut());
+    assert!(
+        frames.len() >= 5,
+        "the frames around the damage decode: {}",
+        frames.len()
+    );
+    assert!(
+        src.damaged() >= 1,
+        "the lost frame is counted: {} frames, {} counted damaged",
+        frames.len(),
+        src.damaged()
+    );
+    let err = render_tile20(&damaged, &dir.path().join("out.y4m"));
+    assert!(
+        err.contains("damaged input frame"),
+        "the summary counts the damage: {err}"
+    );
+}
+
+#[test]
 fn a_video_track_without_frames_beside_sound_is_damage() {
     // A video track with not one frame beside a sound track: qtdemux and avidemux expose no
     // stream for it, and it was reported as an audio-only file ("no video track", exit 2, or
@@ -1513,4 +1625,60 @@ fn webp_bmp_and_tiff_stills_decode_like_ffmpeg() {
         err.contains("is an animated WebP: only its first frame is read"),
         "{err}"
     );
+}
+
+#[test]
+fn heif_photos_and_ycbcr_tiffs_are_refused_saying_what_to_do() {
+    // iPhone photos (HEIC) and AVIF are ISO-BMFF files like MP4: they were opened as video and
+    // refused as "a corrupt or unknown video" (exit 1). A YCbCr TIFF said "color type
+    // `Unknown(24)`". Both are formats emojicam does not read: one line saying what to do,
+    // exit 2, nothing written.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut cases = Vec::new();
+    for (name, brand, kind) in [("IMG_0001.HEIC", b"heic", "HEIC"), ("photo.avif", b"avif", "AVIF")] {
+        // The `ftyp` box as phones and libheif write it, then an empty `meta` box.
+        let mut bytes = vec![0, 0, 0, 0x1c];
+        bytes.extend(b"ftyp");
+        bytes.extend(brand);
+        bytes.extend([0, 0, 0, 0]);
+        bytes.extend(b"mif1");
+        bytes.extend(brand);
+        bytes.extend(b"miaf");
+        bytes.extend([0, 0, 0, 8]);
+        bytes.extend(b"meta");
+        std::fs::write(d.join(name), &bytes).unwrap();
+        cases.push((d.join(name), kind, "convert it to JPEG or PNG"));
+    }
+    let tiff = d.join("scan.tif");
+    let y4m = data("small.y4m");
+    ffmpeg_make(
+        &[
+            "-i",
+            y4m.to_str().unwrap(),
+            "-frames:v",
+            "1",
+            "-c:v",
+            "tiff",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+        &tiff,
+    );
+    cases.push((tiff, "colour encoding", "convert it to PNG or JPEG"));
+    for (input, kind, advice) in cases {
+        let out = d.join("out.png");
+        let o = emojicam()
+            .args(["render", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .expect("emojicam runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{}: {err}", input.display());
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(kind) && err.contains(advice), "{err}");
+        assert!(!out.exists(), "{}", input.display());
+    }
 }

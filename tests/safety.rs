@@ -43,6 +43,20 @@ fn partials(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// What a refused, failed or interrupted run leaves: each of `files` exactly as it was, and no
+/// partial file in `dir`. `what` says which case it is, where a test runs many.
+fn untouched(dir: &Path, files: &[(&Path, &[u8])], what: &str) {
+    for (path, bytes) in files {
+        assert_eq!(
+            &std::fs::read(path).expect("read"),
+            bytes,
+            "{} is unchanged {what}",
+            path.display()
+        );
+    }
+    assert!(partials(dir).is_empty(), "no partial file {what}: {:?}", partials(dir));
+}
+
 /// A small copy of a real photo (PNG), `w` pixels wide.
 fn small_photo(dir: &Path, name: &str, w: u32) -> PathBuf {
     let img = image::open(photo("chelsea.png")).expect("photo");
@@ -111,13 +125,7 @@ fn an_output_that_is_an_input_or_another_output_is_refused() {
     ]));
     refused(&o, 2, "same file");
     assert!(!x.exists());
-    assert_eq!(std::fs::read(&input).expect("read"), before, "the photo is untouched");
-    assert_eq!(
-        std::fs::read(&clip).expect("read"),
-        clip_before,
-        "the clip is untouched"
-    );
-    assert!(partials(d).is_empty());
+    untouched(d, &[(&input, &before), (&clip, &clip_before)], "");
 }
 
 #[test]
@@ -176,8 +184,7 @@ fn signals_remove_the_unfinished_output_and_keep_the_old_one() {
     let (code, err) = render_then_signal(&out, libc::SIGTERM);
     assert_eq!(code, Some(143), "{err}");
     assert!(err.contains("removed the unfinished output"), "{err}");
-    assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
-    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    untouched(d, &[(&out, b"the previous result")], "");
     let fresh = d.join("fresh.jsonl");
     let (code, err) = render_then_signal(&fresh, libc::SIGINT);
     assert_eq!(code, Some(130), "{err}");
@@ -576,8 +583,7 @@ fn randomly_damaged_files_never_panic_hang_or_change() {
                 }
                 _ => panic!("unexpected exit: {ctx}"),
             }
-            assert_eq!(std::fs::read(&input).expect("read"), bytes, "input unchanged: {ctx}");
-            assert!(partials(d).is_empty(), "no partial file: {ctx}");
+            untouched(d, &[(&input, &bytes)], &ctx);
         }
     }
     eprintln!(
@@ -897,8 +903,7 @@ fn a_read_only_file_is_not_replaced() {
     std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o444)).expect("chmod");
     let o = render_as_a_user(&[os("-i"), input.as_os_str(), os("-o"), kept.as_os_str()]);
     refused(&o, 1, "read-only");
-    assert_eq!(std::fs::read(&kept).expect("read"), b"mine, read-only");
-    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    untouched(d, &[(&kept, b"mine, read-only")], "");
 }
 
 #[test]
@@ -1029,8 +1034,7 @@ fn other_fatal_signals_and_a_file_size_limit_leave_no_partial() {
     let (code, err) = render_then_signal(&out, libc::SIGUSR1);
     assert_eq!(code, Some(128 + libc::SIGUSR1), "{err}");
     assert!(err.contains("removed the unfinished output"), "{err}");
-    assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
-    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    untouched(d, &[(&out, b"the previous result")], "");
     // `ulimit -f`: the write fails ("File too large") instead of SIGXFSZ killing the process.
     let script = format!(
         "ulimit -f 64; exec '{}' render --classifier nearest -q -i '{}' -o '{}'",
@@ -1043,8 +1047,7 @@ fn other_fatal_signals_and_a_file_size_limit_leave_no_partial() {
         .arg(script)
         .env("XDG_RUNTIME_DIR", std::env::temp_dir()));
     refused(&o, 1, "File too large");
-    assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
-    assert!(partials(d).is_empty(), "{:?}", partials(d));
+    untouched(d, &[(&out, b"the previous result")], "");
 }
 
 #[test]

@@ -52,6 +52,7 @@ impl ImageSource {
         }
         let decoded = super::guard(path, "image decoding", || decode_image(&bytes)).map_err(|e| match e {
             Error::Decode { message, .. } => Error::decode(path, message),
+            Error::Usage(message) => Error::usage(format!("{}: {message}", path.display())),
             other => other,
         })?;
         let name = path
@@ -117,7 +118,17 @@ pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     // included) stands behind that.
     reader.no_limits();
     let format = reader.format();
-    let mut decoder = reader.into_decoder().map_err(|e| bad(&e))?;
+    let failed = |e: ::image::ImageError| {
+        match e {
+        // A TIFF whose colour encoding the decoder lacks (YCbCr, which scanners, some cameras
+        // and JPEG-compressed TIFFs use): a format we do not read, not damage.
+        ::image::ImageError::Unsupported(_) if format == Some(::image::ImageFormat::Tiff) => Error::usage(
+            "this TIFF's colour encoding (YCbCr, or another the decoder lacks) is not supported: convert it to PNG or JPEG first (e.g. convert IN.tif OUT.png)",
+        ),
+        e => bad(&e),
+    }
+    };
+    let mut decoder = reader.into_decoder().map_err(failed)?;
     let (width, height) = decoder.dimensions();
     super::check_size(Path::new(""), "image header", width.into(), height.into())?;
     let mut limits = ::image::Limits::default();
@@ -126,7 +137,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     let orientation = decoder
         .orientation()
         .unwrap_or(::image::metadata::Orientation::NoTransforms);
-    let mut img = ::image::DynamicImage::from_decoder(decoder).map_err(|e| bad(&e))?;
+    let mut img = ::image::DynamicImage::from_decoder(decoder).map_err(failed)?;
     if img.width() == 0 || img.height() == 0 {
         return Err(Error::decode("", "the image is empty (0x0 pixels)"));
     }

@@ -100,6 +100,21 @@ fn sniff(head: &[u8]) -> Option<Format> {
     }
 }
 
+/// HEIC and AVIF photos (and their image sequences) are ISO-BMFF files like MP4, so they
+/// sniff as video, but their pictures are HEIF items that no GStreamer demuxer reads: named by
+/// the `ftyp` box's major brand.
+fn heif_brand(head: &[u8]) -> Option<&'static str> {
+    if head.get(4..8) != Some(b"ftyp") {
+        return None;
+    }
+    match head.get(8..12)? {
+        b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" => Some("HEIC"),
+        b"avif" | b"avis" => Some("AVIF"),
+        b"mif1" | b"msf1" => Some("HEIF"),
+        _ => None,
+    }
+}
+
 fn by_extension(path: &Path) -> Option<Format> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {
@@ -158,6 +173,12 @@ fn open_as(path: &Path, yuv: bool) -> Result<Box<dyn Source>> {
     };
     if head.is_empty() {
         return Err(Error::decode(path, "the file is empty (0 bytes)"));
+    }
+    if let Some(kind) = heif_brand(&head) {
+        return Err(Error::usage(format!(
+            "{}: {kind} pictures (HEIF) cannot be read: convert it to JPEG or PNG first (heif-convert IN OUT.jpg, or a phone camera's \"Most Compatible\" format)",
+            path.display()
+        )));
     }
     drop(file);
     Ok(match format {

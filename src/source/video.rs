@@ -1,7 +1,8 @@
 //! Video files of any container and codec GStreamer can read (MP4, MOV, MKV, WebM, AVI with
 //! H.264, HEVC, VP8, VP9, AV1, ...), decoded by `uridecodebin` on GStreamer's own threads:
 //!
-//! uridecodebin (video only) -> videoconvert -> videoflip (honours rotation tags)
+//! uridecodebin (video only) -> videoconvert -> deinterlace (interlaced streams only)
+//!   -> videoflip (honours rotation tags)
 //!   -> videoscale (square pixels: an anamorphic stream is shown at its display aspect) -> appsink
 //!
 //! The appsink takes RGBA ([`VideoSource::open`]), or I420 ([`VideoSource::open_yuv`]): the
@@ -44,8 +45,6 @@ pub struct VideoSource {
     appsink: gst_app::AppSink,
     info: StreamInfo,
     last_pts: Option<Duration>,
-    /// The first frame's running time.
-    first_pts: Option<Duration>,
     /// Decoder warnings seen (a damaged frame the decoder reported).
     warnings: u64,
     /// What went into and came out of the video decoder.
@@ -53,6 +52,8 @@ pub struct VideoSource {
     /// Damaged frames, known once the stream has ended.
     damaged: u64,
     ended: bool,
+    /// Whether every stream of the pipeline has ended (its EOS message was seen).
+    all_ended: bool,
     /// The caps of the last frame and their layout (parsed once, not every frame).
     layout: Option<(gst::Caps, gst_video::VideoInfo)>,
     /// The video stream's own duration as the file declares it (its index), if it does.
@@ -66,33 +67,57 @@ pub struct VideoSource {
 struct DecoderCounts {
     into: AtomicU64,
     out: AtomicU64,
-    /// DISCONT buffers into the decoder after its first one.
+    /// DISCONT buffers into the decoder after its first one, except the first after a new
+    /// segment (matroskademux marks that one when it restarts its segment for a sound block
+    /// that comes before the first picture, as in ffmpeg's MKV files: no data was lost).
     discont: AtomicU64,
-    /// Running times (ns) of the first buffers into the video parser and into the decoder: a
-    /// frame lost before the first decoded one (a damaged first keyframe: the parser or the
-    /// decoder drops it and its dependants quietly) shows as an input earlier than the first
-    /// frame out. At most [`EARLY_INPUTS`] each.
+    /// A segment event came and no buffer yet after it.
+    new_segment: AtomicBool,
+    /// Timestamps (ns) of the buffers into the video parser, into the decoder and out of it:
+    /// a frame the parser or the decoder drops quietly (a damaged keyframe and its dependants,
+    /// a single garbled P-frame) is an input whose timestamp never comes out. At most
+    /// [`KEPT_TIMES`] each.
     parsed: std::sync::Mutex<Vec<u64>>,
     decoding: std::sync::Mutex<Vec<u64>>,
+    decoded: std::sync::Mutex<Vec<u64>>,
+    /// How far (running time, ns) the file's other streams (sound, metadata) were read: a
+    /// file whose sound outlasts its picture is read to its declared end, one cut short is not.
+    others_end: AtomicU64,
 }
 
-/// Inputs whose times are kept to count the frames lost before the first decoded one.
-const EARLY_INPUTS: usize = 1024;
+/// Frames whose times are kept to count the lost ones (8 MB each way; nine hours at 30 fps).
+const KEPT_TIMES: usize = 1 << 20;
 
-/// Keeps the running time of `buffer` on `pad` (its segment's clock) in `into`, up to
-/// [`EARLY_INPUTS`]; buffers outside the segment (clipped by an edit list) are not frames shown.
+/// Keeps the timestamp of `buffer` on `pad` in `into`, up to [`KEPT_TIMES`]; buffers
+/// outside the pad's segment (clipped by an edit list) are not frames shown.
 fn keep_time(pad: &gst::Pad, buffer: &gst::BufferRef, into: &std::sync::Mutex<Vec<u64>>) {
     let Ok(mut times) = into.lock() else { return };
-    if times.len() >= EARLY_INPUTS {
+    if times.len() >= KEPT_TIMES {
         return;
     }
-    let running = buffer.pts().and_then(|pts| {
-        let segment = pad.sticky_event::<gst::event::Segment>(0)?;
-        segment.segment().downcast_ref::<gst::ClockTime>()?.to_running_time(pts)
-    });
-    if let Some(t) = running {
-        times.push(t.nseconds());
+    let Some(pts) = buffer.pts() else { return };
+    let shown = pad
+        .sticky_event::<gst::event::Segment>(0)
+        .and_then(|e| {
+            e.segment()
+                .downcast_ref::<gst::ClockTime>()
+                .map(|s| s.to_running_time(pts).is_some())
+        })
+        .unwrap_or(true);
+    if shown {
+        times.push(pts.nseconds());
     }
+}
+
+/// The running time (ns) where `buffer` on `pad` ends, if it says.
+fn end_time(pad: &gst::Pad, buffer: &gst::BufferRef) -> Option<u64> {
+    let end = buffer.pts()? + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
+    let segment = pad.sticky_event::<gst::event::Segment>(0)?;
+    let running = segment
+        .segment()
+        .downcast_ref::<gst::ClockTime>()?
+        .to_running_time(end)?;
+    Some(running.nseconds())
 }
 
 impl DecoderCounts {
@@ -115,7 +140,18 @@ impl DecoderCounts {
                     .factory()
                     .is_some_and(|f| f.has_type(kind | gst::ElementFactoryType::MEDIA_VIDEO))
             };
-            if is(gst::ElementFactoryType::DECODER) {
+            if element.factory().is_some_and(|f| f.name() == "fakesink") {
+                // The file's other streams, drained by `media::decode_only`.
+                if let Some(pad) = element.static_pad("sink") {
+                    let counts = watcher.clone();
+                    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                        if let Some(end) = info.buffer().and_then(|b| end_time(pad, b)) {
+                            counts.others_end.fetch_max(end, Ordering::Relaxed);
+                        }
+                        gst::PadProbeReturn::Ok
+                    });
+                }
+            } else if is(gst::ElementFactoryType::DECODER) {
                 watcher.watch(element);
             } else if is(gst::ElementFactoryType::PARSER) {
                 if let Some(pad) = element.static_pad("sink") {
@@ -132,28 +168,42 @@ impl DecoderCounts {
         counts
     }
 
-    /// Frames that went into the parser or the decoder and were shown before `first` (the
-    /// first decoded frame's running time): lost at the start of the stream.
-    fn lost_before(&self, first: Duration) -> u64 {
-        let first = first.as_nanos() as u64;
-        let before = |times: &std::sync::Mutex<Vec<u64>>| {
-            times.lock().map_or(0, |t| {
-                t.iter().filter(|&&t| t.saturating_add(1_000_000) < first).count() as u64
-            })
+    /// Frames that went into the parser or the decoder (within the segment shown) and never
+    /// came out of the decoder: no decoded frame within a millisecond of their timestamp.
+    /// Timestamps, not counts: a parser may split or join buffers, but a frame keeps its time.
+    fn lost(&self) -> u64 {
+        let Ok(mut decoded) = self.decoded.lock().map(|d| d.clone()) else {
+            return 0;
         };
-        before(&self.parsed).max(before(&self.decoding))
+        decoded.sort_unstable();
+        let shown = |t: u64| {
+            let i = decoded.partition_point(|&d| d < t.saturating_sub(1_000_000));
+            decoded.get(i).is_some_and(|&d| d <= t.saturating_add(1_000_000))
+        };
+        let missing = |times: &std::sync::Mutex<Vec<u64>>| {
+            times
+                .lock()
+                .map_or(0, |t| t.iter().filter(|&&t| !shown(t)).count() as u64)
+        };
+        missing(&self.parsed).max(missing(&self.decoding))
     }
 
     /// Counts the buffers through `decoder`'s sink and src pads.
     fn watch(self: &Arc<Self>, decoder: &gst::Element) {
         if let Some(pad) = decoder.static_pad("sink") {
             let counts = self.clone();
-            pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let kinds = gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM;
+            pad.add_probe(kinds, move |pad, info| {
                 if let Some(buffer) = info.buffer() {
                     keep_time(pad, buffer, &counts.decoding);
                     let n = counts.into.fetch_add(1, Ordering::Relaxed);
-                    if n > 0 && buffer.flags().contains(gst::BufferFlags::DISCONT) {
+                    let restarted = counts.new_segment.swap(false, Ordering::Relaxed);
+                    if n > 0 && !restarted && buffer.flags().contains(gst::BufferFlags::DISCONT) {
                         counts.discont.fetch_add(1, Ordering::Relaxed);
+                    }
+                } else if let Some(gst::PadProbeData::Event(event)) = &info.data {
+                    if event.type_() == gst::EventType::Segment {
+                        counts.new_segment.store(true, Ordering::Relaxed);
                     }
                 }
                 gst::PadProbeReturn::Ok
@@ -161,8 +211,14 @@ impl DecoderCounts {
         }
         if let Some(pad) = decoder.static_pad("src") {
             let counts = self.clone();
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                 counts.out.fetch_add(1, Ordering::Relaxed);
+                let pts = info.buffer().and_then(|b| b.pts());
+                if let (Some(pts), Ok(mut times)) = (pts, counts.decoded.lock()) {
+                    if times.len() < KEPT_TIMES {
+                        times.push(pts.nseconds());
+                    }
+                }
                 gst::PadProbeReturn::Ok
             });
         }
@@ -203,6 +259,8 @@ impl VideoSource {
             .build()
             .map_err(|_| fail("videoscale is missing: install gstreamer1.0-plugins-base"))?;
         square_near_square_pixels(&scale);
+        let deinterlace =
+            deinterlacer().map_err(|_| fail("deinterlace is missing: install gstreamer1.0-plugins-good"))?;
         let appsink = frame_sink(yuv);
         let flip_sink = convert
             .static_pad("sink")
@@ -218,10 +276,11 @@ impl VideoSource {
             source,
         };
         pipeline
-            .add_many([&decodebin, &flip, &convert, &scale, appsink.upcast_ref()])
+            .add_many([&decodebin, &flip, &convert, &deinterlace, &scale, appsink.upcast_ref()])
             .map_err(built)?;
-        // Convert first: videoflip takes RGBA and I420, not every format a decoder gives.
-        gst::Element::link_many([&convert, &flip, &scale, appsink.upcast_ref()]).map_err(built)?;
+        // Convert first: videoflip and deinterlace take RGBA and I420, not every format a
+        // decoder gives (10-bit, 4:4:4).
+        gst::Element::link_many([&convert, &deinterlace, &flip, &scale, appsink.upcast_ref()]).map_err(built)?;
 
         let counts = DecoderCounts::attach(&pipeline);
         // Every stream is known and none is video: opening stops waiting for a first frame.
@@ -248,11 +307,11 @@ impl VideoSource {
                 description: String::new(),
             },
             last_pts: None,
-            first_pts: None,
             warnings: 0,
             counts,
             damaged: 0,
             ended: false,
+            all_ended: false,
             layout: None,
             declared: None,
         };
@@ -428,16 +487,17 @@ impl VideoSource {
     /// nothing for, decoder warnings, and gaps the demuxer marked (a DISCONT buffer: data lost
     /// before the decoder, at least one frame). A lower bound: what a damaged file's own
     /// timestamps and duration say cannot be trusted. A clean stream counts none, whatever its
-    /// timing (variable frame rates included). Frames lost before the first decoded one (a
-    /// damaged start, which the parser may drop before the decoder sees it) count too.
+    /// timing (variable frame rates included). Frames the parser drops before the decoder
+    /// sees them (a damaged start, a single garbled frame) count too: their timestamps never
+    /// come out.
     fn count_damaged(&self) -> u64 {
         let into = self.counts.into.load(Ordering::Relaxed);
         let out = self.counts.out.load(Ordering::Relaxed);
         let lost = into.saturating_sub(out);
-        let at_start = self.first_pts.map_or(0, |first| self.counts.lost_before(first));
+        let never_out = self.counts.lost();
         lost.max(self.warnings)
             .max(self.counts.discont.load(Ordering::Relaxed))
-            .max(at_start)
+            .max(never_out)
     }
 
     /// Says so when the frames end well before the video stream's declared duration (a file cut
@@ -451,13 +511,20 @@ impl VideoSource {
             Duration::from_secs_f64(1.0 / r.fps().max(1e-3))
         });
         let shown = last + frame;
-        let missing = declared.saturating_sub(shown);
+        let short = |read: Duration| {
+            let missing = declared.saturating_sub(read);
+            missing > 2 * frame && missing.as_secs_f64() > 0.05 * declared.as_secs_f64()
+        };
         // Once per run: live `--input` reopens the file at each loop.
         static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        if missing > 2 * frame
-            && missing.as_secs_f64() > 0.05 * declared.as_secs_f64()
-            && !SAID.swap(true, Ordering::Relaxed)
-        {
+        if !short(shown) || SAID.load(Ordering::Relaxed) {
+            return;
+        }
+        // A file whose sound outlasts its picture (Matroska declares one duration for all its
+        // tracks) was read to its end: its other streams reached the declared duration.
+        self.wait_for_all_streams();
+        let others = Duration::from_nanos(self.counts.others_end.load(Ordering::Relaxed));
+        if short(shown.max(others)) && !SAID.swap(true, Ordering::Relaxed) {
             let name = self
                 .path
                 .file_name()
@@ -471,6 +538,19 @@ impl VideoSource {
         }
     }
 
+    /// Waits (a little) for the file's other streams to end after its video did: the demuxer
+    /// may still be handing out sound.
+    fn wait_for_all_streams(&self) {
+        if self.all_ended {
+            return;
+        }
+        let Some(bus) = self.pipeline.bus() else { return };
+        let _ = bus.timed_pop_filtered(
+            gst::ClockTime::from_seconds(2),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        );
+    }
+
     /// Pops bus messages: counts decoder warnings (damaged frames), returns a fatal error.
     fn check_bus(&mut self) -> Result<()> {
         let Some(bus) = self.pipeline.bus() else {
@@ -481,6 +561,7 @@ impl VideoSource {
             match msg.view() {
                 MessageView::Error(err) => return Err(MediaError::decode(&self.path, "decoding failed", err).into()),
                 MessageView::Warning(_) => self.warnings += 1,
+                MessageView::Eos(_) => self.all_ended = true,
                 _ => {}
             }
         }
@@ -513,9 +594,6 @@ impl Source for VideoSource {
             if let Some(sample) = self.appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
                 self.check_bus()?;
                 return to_frame(&sample, &self.path, &mut self.layout).map(|(frame, pts)| {
-                    if self.first_pts.is_none() {
-                        self.first_pts = pts;
-                    }
                     self.last_pts = pts;
                     Some(frame)
                 });
@@ -523,9 +601,9 @@ impl Source for VideoSource {
             self.check_bus()?;
             if self.appsink.is_eos() {
                 self.ended = true;
+                self.warn_if_cut_short();
                 media::stop(&self.pipeline);
                 self.damaged = self.count_damaged();
-                self.warn_if_cut_short();
                 return Ok(None);
             }
         }
@@ -674,6 +752,16 @@ fn demuxer_stopped(pipeline: &gst::Pipeline) -> bool {
         }
     }
     false
+}
+
+/// Interlaced video (broadcast MPEG-2 and H.264, camcorders) shows combing in every moving
+/// edge when its two fields are taken as one picture: `deinterlace` rebuilds each frame from
+/// its first field (one frame per frame, the rate players show). Progressive frames, and
+/// progressive streams, pass through untouched (`mode` auto, the default).
+fn deinterlacer() -> Result<gst::Element, gst::glib::BoolError> {
+    let deinterlace = gst::ElementFactory::make("deinterlace").build()?;
+    deinterlace.set_property_from_str("fields", "top");
+    Ok(deinterlace)
 }
 
 /// Threads for videoconvert: one per core, at most 4 (its rows split evenly; more threads

@@ -15,6 +15,7 @@ use winit::window::{Fullscreen, Window, WindowId};
 use super::hotkeys::{self, Action, HELP};
 use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
 use super::session::{background_name, Original, Session};
+use super::soft_present::SoftPresent;
 use super::{SessionFactory, StopReason};
 use crate::domain::Background;
 use crate::error::{Error, Result};
@@ -55,6 +56,9 @@ struct Gfx {
     /// The mosaic at its on-screen size, before it is copied onto the surface; `None` until
     /// the first frame is drawn (its size is the letterboxed mosaic's).
     mosaic: Option<(wgpu::Texture, wgpu::TextureView)>,
+    /// On a software adapter: the window presented through softbuffer instead of `surface`
+    /// (which is then never configured).
+    soft: Option<SoftPresent>,
 }
 
 pub struct WindowApp {
@@ -227,15 +231,19 @@ impl WindowApp {
             Some(&surface),
         )?);
         let config = surface_config(&surface, &gpu, window.inner_size())?;
-        surface.configure(&gpu.device, &config);
+        let soft = SoftPresent::new(&window, &gpu, config.format);
+        if soft.is_none() {
+            surface.configure(&gpu.device, &config);
+        }
         let overlay = Overlay::new(&gpu.device, config.format);
         let session = factory.build(gpu.clone())?;
         crate::note!(
-            "emojicam: window {}x{} on {} ({:?}); press H for keys",
+            "emojicam: window {}x{} on {} ({:?}{}); press H for keys",
             config.width,
             config.height,
             gpu.describe(),
-            config.format
+            config.format,
+            if soft.is_some() { ", software present" } else { "" }
         );
         self.session = Some(session);
         self.gfx = Some(Gfx {
@@ -245,6 +253,7 @@ impl WindowApp {
             gpu,
             overlay,
             mosaic: None,
+            soft,
         });
         Ok(())
     }
@@ -305,11 +314,22 @@ impl WindowApp {
         };
         // The source frame is uploaded as a texture only while it is shown.
         session.pipeline.keep_frame_view(self.original != Original::Off);
-        let Some(surface_texture) = gfx.acquire()? else {
-            return Ok(None);
+        // The window's pixels go to softbuffer's texture on a software adapter, else to the
+        // surface's.
+        let (surface_texture, target, view) = match gfx.soft.as_mut() {
+            Some(soft) => {
+                let (texture, view) = soft.target(&gfx.gpu, (gfx.config.width, gfx.config.height));
+                (None, texture, view)
+            }
+            None => {
+                let Some(t) = gfx.acquire()? else {
+                    return Ok(None);
+                };
+                let (texture, view) = (t.texture.clone(), t.texture.create_view(&Default::default()));
+                (Some(t), texture, view)
+            }
         };
         let acquired = Instant::now();
-        let view = surface_texture.texture.create_view(&Default::default());
         let (w, h) = (gfx.config.width, gfx.config.height);
         let (mosaic_rect, original_rect) = layout(self.original, (grid.src_width, grid.src_height), (w, h));
         let mut encoder = gfx
@@ -345,16 +365,13 @@ impl WindowApp {
         let text = overlay_text(self.show_stats.then(|| session.stats_text()), self.show_help);
         match original {
             None if gfx.can_copy(&mosaic_texture, &mosaic_rect) => {
-                gfx.copy_mosaic(
-                    &mut encoder,
-                    &view,
-                    &surface_texture.texture,
-                    &mosaic_texture,
-                    &mosaic_rect,
-                );
+                gfx.copy_mosaic(&mut encoder, &view, &target, &mosaic_texture, &mosaic_rect);
                 gfx.draw_text(&mut encoder, &view, &text);
             }
             _ => gfx.draw_layers(&mut encoder, &view, (&mosaic_view, mosaic_rect), original, &text),
+        }
+        if let Some(soft) = gfx.soft.as_mut() {
+            soft.record_readback(&mut encoder)?;
         }
         let recorded = Instant::now();
         gfx.gpu.queue.submit([encoder.finish()]);
@@ -363,7 +380,11 @@ impl WindowApp {
         }
         let submitted = Instant::now();
         gfx.window.pre_present_notify();
-        gfx.gpu.queue.present(surface_texture);
+        match (surface_texture, gfx.soft.as_mut()) {
+            (Some(t), _) => gfx.gpu.queue.present(t),
+            (None, Some(soft)) => soft.present(&gfx.gpu)?,
+            (None, None) => {}
+        }
         Ok(Some([acquired, recorded, submitted]))
     }
 
@@ -669,7 +690,9 @@ impl ApplicationHandler<LiveEvent> for WindowApp {
                 if let Some(gfx) = self.gfx.as_mut() {
                     gfx.config.width = size.width.max(1);
                     gfx.config.height = size.height.max(1);
-                    gfx.surface.configure(&gfx.gpu.device, &gfx.config);
+                    if gfx.soft.is_none() {
+                        gfx.surface.configure(&gfx.gpu.device, &gfx.config);
+                    }
                     gfx.window.request_redraw();
                 }
             }

@@ -23,6 +23,9 @@ pub struct SoftPresent {
     surface: softbuffer::Surface<Arc<Window>, Arc<Window>>,
     /// The window's pixels, its view, and the readback buffer sized for it.
     target: Option<(wgpu::Texture, wgpu::TextureView, Readback)>,
+    /// Whether a mosaic that fills the window with nothing drawn over it is read back as it
+    /// is, without its copy into the window's texture (`EMOJICAM_SOFT_DIRECT=0`: always copied).
+    pub direct: bool,
 }
 
 impl SoftPresent {
@@ -37,16 +40,21 @@ impl SoftPresent {
         }
         let context = softbuffer::Context::new(window.clone()).ok()?;
         let surface = softbuffer::Surface::new(&context, window.clone()).ok()?;
-        Some(Self { surface, target: None })
+        let direct = !std::env::var("EMOJICAM_SOFT_DIRECT").is_ok_and(|v| v == "0");
+        Some(Self {
+            surface,
+            target: None,
+            direct,
+        })
     }
 
     /// The window-sized texture to draw the frame into (remade when the size changed).
     pub fn target(&mut self, gpu: &GpuContext, (w, h): (u32, u32)) -> (wgpu::Texture, wgpu::TextureView) {
         let (w, h) = (w.max(1), h.max(1));
-        if !self
+        if self
             .target
             .as_ref()
-            .is_some_and(|(t, ..)| (t.width(), t.height()) == (w, h))
+            .is_none_or(|(t, ..)| (t.width(), t.height()) != (w, h))
         {
             let texture = crate::gpu::texture_2d(
                 &gpu.device,
@@ -63,13 +71,18 @@ impl SoftPresent {
         (texture.clone(), view.clone())
     }
 
-    /// Records the copy of the window's texture into the readback buffer and asks for it to
-    /// be mapped once `encoder` has run (after the frame's draw, before submitting).
-    pub fn record_readback(&mut self, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
-        let Some((texture, _, readback)) = self.target.as_mut() else {
+    /// Records the copy of `source` (the window's texture, or a [`FORMAT`] texture of its
+    /// size that holds the whole window) into the readback buffer and asks for it to be mapped
+    /// once `encoder` has run (after the frame's draw, before submitting).
+    pub fn record_readback(&mut self, encoder: &mut wgpu::CommandEncoder, source: &wgpu::Texture) -> Result<()> {
+        let Some((target, _, readback)) = self.target.as_mut() else {
             return Err(Error::gpu("the window's texture was not made before its readback"));
         };
-        let (w, h) = (texture.width(), texture.height());
+        let (w, h) = (target.width(), target.height());
+        if (source.width(), source.height(), source.format()) != (w, h, FORMAT) {
+            return Err(Error::gpu("the window's readback source does not match the window"));
+        }
+        let texture = source;
         encoder.copy_texture_to_buffer(
             texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {

@@ -47,6 +47,8 @@ struct Report {
     recorder_dropped: Option<u64>,
     /// Frames on which the classify budget carried changed tiles over to the next frame.
     adapted: Option<u64>,
+    /// Of the tiles found changed on each frame, the share (%) the budget carried over.
+    carried_pct: Option<f64>,
     /// Median tile, classify and render ms (builds that report them).
     stages: Option<[f64; 3]>,
 }
@@ -89,6 +91,7 @@ impl Report {
                     r.latency = Some((m, p));
                 }
                 r.adapted = number_before(line, " frames adapted").map(|n| n as u64);
+                r.carried_pct = number_before(line, "% of changed tiles carried");
                 if let (Some(t), Some(c), Some(d)) = (
                     number_after(line, "stage medians tile "),
                     number_after(line, ", classify "),
@@ -197,7 +200,11 @@ pub(super) fn run_child(
 fn row(size: (u32, u32), mode: Mode, who: &str, r: &Report) {
     let latency = r.latency.map_or("-".to_string(), |(m, p)| format!("{m:.1} / {p:.1}"));
     let recorder = r.recorder_dropped.map_or("-".to_string(), |d| d.to_string());
-    let adapted = r.adapted.map_or("-".to_string(), |d| d.to_string());
+    let adapted = match (r.adapted, r.carried_pct) {
+        (Some(d), Some(p)) => format!("{d} ({p:.1}% carried)"),
+        (Some(d), None) => d.to_string(),
+        _ => "-".to_string(),
+    };
     let stages = r
         .stages
         .map_or("-".to_string(), |[t, c, d]| format!("{t:.1} / {c:.1} / {d:.1}"));
@@ -258,7 +265,7 @@ pub fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)]) -> Result<()> {
             }
         }
     }
-    emojicam::outln!("(fps from the first mosaic to the last; dropped after start-up: frames the capture replaced before they were taken, once the first two were out; latency from capture to the mosaic ready (window: presented); frames adapted: frames whose changed tiles did not all fit the classify budget, the rest carried to the next frame; stage medians: tile = upload + tile + readback, render = for the recorder and the window's draw and present, per frame after the first)");
+    emojicam::outln!("(fps from the first mosaic to the last; dropped after start-up: frames the capture replaced before they were taken, once the first two were out; latency from capture to the mosaic ready (window: presented); frames adapted: frames whose changed tiles did not all fit the classify budget, the rest carried to the next frame (in brackets: the share of the changed tiles carried, where the build reports it); stage medians: tile = upload + tile + readback, render = for the recorder and the window's draw and present, per frame after the first)");
     Ok(())
 }
 
@@ -281,10 +288,12 @@ mod tests {
         assert_eq!(r.recorder_dropped, Some(2));
         assert_eq!((r.adapted, r.stages), (None, None));
         let plain = "emojicam: 10 frames in 1.0 s (9.0 fps), 0 dropped by capture; latency median 15.2 ms, p99 \
-            30.5 ms; stage medians tile 2.1, classify 6.5, render 4.0 ms; 3 frames adapted\n";
+            30.5 ms; stage medians tile 2.1, classify 6.5, render 4.0 ms; 3 frames adapted (the tiles that \
+            changed most first, the rest a frame later; 4.5% of changed tiles carried)\n";
         let r = Report::parse(plain).expect("a report");
         assert_eq!((r.frames, r.dropped, r.dropped_starting), (10, 0, 0));
         assert_eq!(r.stages, Some([2.1, 6.5, 4.0]));
         assert_eq!(r.adapted, Some(3));
+        assert_eq!(r.carried_pct, Some(4.5));
     }
 }

@@ -13,6 +13,7 @@ pub mod font;
 pub mod hotkeys;
 pub mod overlay;
 pub mod session;
+pub mod soft_present;
 pub mod window;
 
 use std::path::PathBuf;
@@ -248,6 +249,9 @@ pub struct Summary {
     /// Frames whose changed tiles did not all fit the frame budget (the rest were carried to
     /// the next frame).
     pub adapted: u64,
+    /// Share of the changed tiles (summed over the run) that the frame budget carried to a
+    /// later frame, in percent.
+    pub carried_pct: f64,
     pub sinks: Vec<SinkReport>,
 }
 
@@ -273,8 +277,8 @@ impl std::fmt::Display for Summary {
         if self.adapted > 0 {
             write!(
                 f,
-                "; {} frames adapted (the tiles that changed most first, the rest a frame later)",
-                self.adapted
+                "; {} frames adapted (the tiles that changed most first, the rest a frame later; {:.1}% of changed tiles carried)",
+                self.adapted, self.carried_pct
             )?;
         }
         for s in &self.sinks {
@@ -296,6 +300,11 @@ pub fn finish(session: &mut Session) -> Result<Summary> {
         latency_ms: session.stats.latency_percentiles(),
         stages_ms: session.stats.stage_medians(),
         adapted: session.stats.adapted,
+        carried_pct: if session.stats.changed_total > 0 {
+            100.0 * session.stats.carried_total as f64 / session.stats.changed_total as f64
+        } else {
+            0.0
+        },
         sinks,
     })
 }

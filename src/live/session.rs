@@ -48,6 +48,10 @@ pub struct Stats {
     pub carried: usize,
     /// Frames on which the frame budget carried tiles over.
     pub adapted: u64,
+    /// Changed tiles over the run, and of them those the frame budget carried to a later
+    /// frame (a frame late at least), for the end-of-run report.
+    pub changed_total: u64,
+    pub carried_total: u64,
     recent: VecDeque<Instant>,
     /// The latency in ms (capture to mosaic ready) of every frame captured after the first
     /// mosaic was out, for the end-of-run report.
@@ -74,6 +78,8 @@ impl Default for Stats {
             tiles: 0,
             carried: 0,
             adapted: 0,
+            changed_total: 0,
+            carried_total: 0,
             recent: VecDeque::with_capacity(128),
             latencies: Vec::new(),
             stages: Vec::new(),
@@ -322,6 +328,8 @@ impl Session {
         self.stats.tiles = times.tiles;
         self.stats.carried = times.carried;
         self.stats.adapted += u64::from(times.carried > 0);
+        self.stats.changed_total += (times.classified + times.carried) as u64;
+        self.stats.carried_total += times.carried as u64;
         if needs_image {
             let recorder_i420 = self.recorder.as_ref().is_some_and(SinkThread::takes_i420);
             let others = self.virtual_camera.is_some() || self.stream.is_some();

@@ -15,6 +15,7 @@ use winit::window::{Fullscreen, Window, WindowId};
 use super::hotkeys::{self, Action, HELP};
 use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
 use super::session::{background_name, Original, Session};
+use super::soft_present::SoftPresent;
 use super::{SessionFactory, StopReason};
 use crate::domain::Background;
 use crate::error::{Error, Result};
@@ -46,6 +47,10 @@ pub fn event_loop() -> Result<EventLoop<LiveEvent>> {
         .map_err(|e| Error::Display(format!("{NO_DISPLAY} ({e})")))
 }
 
+/// This frame's surface texture (none on the software present), and the texture the window's
+/// pixels are drawn into with its view.
+type FrameTarget = (Option<wgpu::SurfaceTexture>, wgpu::Texture, wgpu::TextureView);
+
 struct Gfx {
     window: Arc<Window>,
     surface: wgpu::Surface<'static>,
@@ -55,6 +60,9 @@ struct Gfx {
     /// The mosaic at its on-screen size, before it is copied onto the surface; `None` until
     /// the first frame is drawn (its size is the letterboxed mosaic's).
     mosaic: Option<(wgpu::Texture, wgpu::TextureView)>,
+    /// On a software adapter: the window presented through softbuffer instead of `surface`
+    /// (which is then never configured).
+    soft: Option<SoftPresent>,
 }
 
 pub struct WindowApp {
@@ -227,15 +235,19 @@ impl WindowApp {
             Some(&surface),
         )?);
         let config = surface_config(&surface, &gpu, window.inner_size())?;
-        surface.configure(&gpu.device, &config);
+        let soft = SoftPresent::new(&window, &gpu, config.format);
+        if soft.is_none() {
+            surface.configure(&gpu.device, &config);
+        }
         let overlay = Overlay::new(&gpu.device, config.format);
         let session = factory.build(gpu.clone())?;
         crate::note!(
-            "emojicam: window {}x{} on {} ({:?}); press H for keys",
+            "emojicam: window {}x{} on {} ({:?}{}); press H for keys",
             config.width,
             config.height,
             gpu.describe(),
-            config.format
+            config.format,
+            if soft.is_some() { ", software present" } else { "" }
         );
         self.session = Some(session);
         self.gfx = Some(Gfx {
@@ -245,6 +257,7 @@ impl WindowApp {
             gpu,
             overlay,
             mosaic: None,
+            soft,
         });
         Ok(())
     }
@@ -305,11 +318,10 @@ impl WindowApp {
         };
         // The source frame is uploaded as a texture only while it is shown.
         session.pipeline.keep_frame_view(self.original != Original::Off);
-        let Some(surface_texture) = gfx.acquire()? else {
+        let Some((surface_texture, target, view)) = gfx.frame_target()? else {
             return Ok(None);
         };
         let acquired = Instant::now();
-        let view = surface_texture.texture.create_view(&Default::default());
         let (w, h) = (gfx.config.width, gfx.config.height);
         let (mosaic_rect, original_rect) = layout(self.original, (grid.src_width, grid.src_height), (w, h));
         let mut encoder = gfx
@@ -343,18 +355,27 @@ impl WindowApp {
                 (frame_view, rect, alpha)
             });
         let text = overlay_text(self.show_stats.then(|| session.stats_text()), self.show_help);
-        match original {
-            None if gfx.can_copy(&mosaic_texture, &mosaic_rect) => {
-                gfx.copy_mosaic(
-                    &mut encoder,
-                    &view,
-                    &surface_texture.texture,
-                    &mosaic_texture,
-                    &mosaic_rect,
-                );
-                gfx.draw_text(&mut encoder, &view, &text);
+        // What the window shows, whole: on the software present a mosaic that fills the
+        // window with nothing over it is read back as it is.
+        let window_pixels = match original {
+            None if text.is_empty()
+                && gfx.soft.as_ref().is_some_and(|s| s.direct)
+                && gfx.fills(&mosaic_texture, &mosaic_rect) =>
+            {
+                mosaic_texture.clone()
             }
-            _ => gfx.draw_layers(&mut encoder, &view, (&mosaic_view, mosaic_rect), original, &text),
+            None if gfx.can_copy(&mosaic_texture, &mosaic_rect) => {
+                gfx.copy_mosaic(&mut encoder, &view, &target, &mosaic_texture, &mosaic_rect);
+                gfx.draw_text(&mut encoder, &view, &text);
+                target
+            }
+            _ => {
+                gfx.draw_layers(&mut encoder, &view, (&mosaic_view, mosaic_rect), original, &text);
+                target
+            }
+        };
+        if let Some(soft) = gfx.soft.as_mut() {
+            soft.record_readback(&mut encoder, &window_pixels)?;
         }
         let recorded = Instant::now();
         gfx.gpu.queue.submit([encoder.finish()]);
@@ -362,8 +383,7 @@ impl WindowApp {
             let _ = gfx.gpu.device.poll(wgpu::PollType::wait_indefinitely());
         }
         let submitted = Instant::now();
-        gfx.window.pre_present_notify();
-        gfx.gpu.queue.present(surface_texture);
+        gfx.present(surface_texture)?;
         Ok(Some([acquired, recorded, submitted]))
     }
 
@@ -485,6 +505,32 @@ impl Gfx {
         })
     }
 
+    /// The texture the window's pixels are drawn into this frame and its view: softbuffer's
+    /// window texture on a software adapter, else the surface's next texture (also returned,
+    /// for [`Self::present`]); None when there is nothing to draw into this time.
+    fn frame_target(&mut self) -> Result<Option<FrameTarget>> {
+        if let Some(soft) = self.soft.as_mut() {
+            let (texture, view) = soft.target(&self.gpu, (self.config.width, self.config.height));
+            return Ok(Some((None, texture, view)));
+        }
+        let Some(t) = self.acquire()? else {
+            return Ok(None);
+        };
+        let (texture, view) = (t.texture.clone(), t.texture.create_view(&Default::default()));
+        Ok(Some((Some(t), texture, view)))
+    }
+
+    /// Puts the submitted frame on screen: the surface's texture, or softbuffer's readback.
+    fn present(&mut self, surface_texture: Option<wgpu::SurfaceTexture>) -> Result<()> {
+        self.window.pre_present_notify();
+        match (surface_texture, self.soft.as_mut()) {
+            (Some(t), _) => self.gpu.queue.present(t),
+            (None, Some(soft)) => soft.present(&self.gpu)?,
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
     /// Records onto the surface `view`: the offscreen mosaic (its view and where), the
     /// original (its view, where, and its opacity) when shown, and the overlay `text`.
     fn draw_layers(
@@ -554,6 +600,13 @@ impl Gfx {
             && self.config.usage.contains(wgpu::TextureUsages::COPY_DST)
             && x + mosaic.width() <= self.config.width
             && y + mosaic.height() <= self.config.height
+    }
+
+    /// Whether `mosaic` at `rect` is the whole window, in the software present's format.
+    fn fills(&self, mosaic: &wgpu::Texture, rect: &Rect) -> bool {
+        (rect.x.max(0.0) as u32, rect.y.max(0.0) as u32) == (0, 0)
+            && (mosaic.width(), mosaic.height()) == (self.config.width, self.config.height)
+            && mosaic.format() == super::soft_present::FORMAT
     }
 
     /// Records the copy of `mosaic` onto the surface `texture` (its `view`) at `rect`, over
@@ -669,7 +722,9 @@ impl ApplicationHandler<LiveEvent> for WindowApp {
                 if let Some(gfx) = self.gfx.as_mut() {
                     gfx.config.width = size.width.max(1);
                     gfx.config.height = size.height.max(1);
-                    gfx.surface.configure(&gfx.gpu.device, &gfx.config);
+                    if gfx.soft.is_none() {
+                        gfx.surface.configure(&gfx.gpu.device, &gfx.config);
+                    }
                     gfx.window.request_redraw();
                 }
             }

@@ -1,0 +1,131 @@
+//! The window on a software adapter (llvmpipe, no GPU): the window's pixels are drawn into a
+//! texture of the window's size, read back (a software adapter's memory is host memory, so the
+//! copy is a plain memcpy) and put on screen by `softbuffer`, which uses a MIT-SHM shared
+//! buffer where the X server has the extension. Mesa's software Vulkan presentation uses
+//! MIT-SHM only where the server also has DRI3, which Xvfb and VNC servers lack: there it
+//! sends the whole frame through the X socket (`PutImage`, 3.7 MB a frame at 1280x720).
+//! A real GPU keeps the wgpu surface. `EMOJICAM_SOFT_PRESENT=0` turns this path off.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use winit::window::Window;
+
+use crate::error::{Error, Result};
+use crate::gpu::{GpuContext, Readback};
+
+/// The format the window texture is drawn in: B, G, R, A bytes, which read as the `0RGB`
+/// words softbuffer takes on a little-endian machine (X ignores the top byte at depth 24).
+pub const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Bgra8Unorm;
+
+/// softbuffer's surface on the window, and the window-sized texture and its readback.
+pub struct SoftPresent {
+    surface: softbuffer::Surface<Arc<Window>, Arc<Window>>,
+    /// The window's pixels, its view, and the readback buffer sized for it.
+    target: Option<(wgpu::Texture, wgpu::TextureView, Readback)>,
+    /// Whether a mosaic that fills the window with nothing drawn over it is read back as it
+    /// is, without its copy into the window's texture (`EMOJICAM_SOFT_DIRECT=0`: always copied).
+    pub direct: bool,
+}
+
+impl SoftPresent {
+    /// The software present for `window` when the adapter is a CPU one, the surface's format
+    /// is [`FORMAT`] and it is not switched off; `None` otherwise, or where softbuffer cannot
+    /// work with the window (then the wgpu surface presents).
+    pub fn new(window: &Arc<Window>, gpu: &GpuContext, format: wgpu::TextureFormat) -> Option<Self> {
+        let cpu = gpu.adapter().get_info().device_type == wgpu::DeviceType::Cpu;
+        let off = std::env::var("EMOJICAM_SOFT_PRESENT").is_ok_and(|v| v == "0");
+        if !cpu || off || format != FORMAT || cfg!(target_endian = "big") {
+            return None;
+        }
+        let context = softbuffer::Context::new(window.clone()).ok()?;
+        let surface = softbuffer::Surface::new(&context, window.clone()).ok()?;
+        let direct = !std::env::var("EMOJICAM_SOFT_DIRECT").is_ok_and(|v| v == "0");
+        Some(Self {
+            surface,
+            target: None,
+            direct,
+        })
+    }
+
+    /// The window-sized texture to draw the frame into (remade when the size changed).
+    pub fn target(&mut self, gpu: &GpuContext, (w, h): (u32, u32)) -> (wgpu::Texture, wgpu::TextureView) {
+        let (w, h) = (w.max(1), h.max(1));
+        if self
+            .target
+            .as_ref()
+            .is_none_or(|(t, ..)| (t.width(), t.height()) != (w, h))
+        {
+            let texture = crate::gpu::texture_2d(
+                &gpu.device,
+                "window",
+                (w, h),
+                FORMAT,
+                wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::COPY_SRC,
+            );
+            let view = texture.create_view(&Default::default());
+            let readback = Readback::new(&gpu.device, "window", u64::from(padded_row(w)) * u64::from(h));
+            self.target = Some((texture, view, readback));
+        }
+        let (texture, view, _) = self.target.as_ref().expect("set above");
+        (texture.clone(), view.clone())
+    }
+
+    /// Records the copy of `source` (the window's texture, or a [`FORMAT`] texture of its
+    /// size that holds the whole window) into the readback buffer and asks for it to be mapped
+    /// once `encoder` has run (after the frame's draw, before submitting).
+    pub fn record_readback(&mut self, encoder: &mut wgpu::CommandEncoder, source: &wgpu::Texture) -> Result<()> {
+        let Some((target, _, readback)) = self.target.as_mut() else {
+            return Err(Error::gpu("the window's texture was not made before its readback"));
+        };
+        let (w, h) = (target.width(), target.height());
+        if (source.width(), source.height(), source.format()) != (w, h, FORMAT) {
+            return Err(Error::gpu("the window's readback source does not match the window"));
+        }
+        let texture = source;
+        encoder.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: readback.buffer(),
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded_row(w)),
+                    rows_per_image: Some(h),
+                },
+            },
+            texture.size(),
+        );
+        readback.map_on_submit(encoder, u64::from(padded_row(w)) * u64::from(h))?;
+        Ok(())
+    }
+
+    /// Waits for the submitted frame, copies it into softbuffer's buffer and presents it.
+    pub fn present(&mut self, gpu: &GpuContext) -> Result<()> {
+        let Some((texture, _, readback)) = self.target.as_mut() else {
+            return Ok(());
+        };
+        let (w, h) = (texture.width(), texture.height());
+        let (Some(nw), Some(nh)) = (NonZeroU32::new(w), NonZeroU32::new(h)) else {
+            return Ok(());
+        };
+        let soft = |e: softbuffer::SoftBufferError| Error::Display(format!("cannot present the window: {e}"));
+        self.surface.resize(nw, nh).map_err(soft)?;
+        let mut buffer = self.surface.buffer_mut().map_err(soft)?;
+        let row = w as usize;
+        let stride = padded_row(w) as usize;
+        readback.read(gpu, |bytes| {
+            for (dst, src) in buffer.chunks_exact_mut(row).zip(bytes.chunks(stride)) {
+                let src = &src[..row * 4];
+                for (d, s) in dst.iter_mut().zip(src.chunks_exact(4)) {
+                    *d = u32::from_le_bytes([s[0], s[1], s[2], 0]);
+                }
+            }
+        })?;
+        buffer.present().map_err(soft)
+    }
+}
+
+/// Bytes per row of a `w`-pixel row in a buffer copy (a multiple of 256, as wgpu asks).
+fn padded_row(w: u32) -> u32 {
+    (w * 4).div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT
+}

@@ -28,11 +28,41 @@ SEED = 20261202
 TOLERANCES = (0.0, 500.0, 1000.0, 2000.0)   # variety 0..2: member lists cover the near-best emoji too
 
 
-def index_tiles(rng):
+FLAT = 30000  # near-flat index tiles (walls, ceilings, shirts): models/EVAL.md, "Unseen photos"
+
+
+def flat_patches(n, rng):
+    """Near-flat tiles of colours spread over the whole RGB cube: one colour per tile, a slight linear
+    gradient (up to 8 levels across) and sensor noise (sigma 0..3): what most of a webcam frame (a wall,
+    a ceiling, a shirt) is made of. The training photos have few of them outside a few colours, so
+    without these the member lists missed the best emoji of flat tiles of other colours over their
+    own mean colour (the default background)."""
+    base = rng.uniform(0, 255, (n, 1, 1, 3))
+    t = (np.arange(10) - 4.5) / 9
+    g = rng.uniform(-4, 4, (n, 2, 1, 1, 3))
+    img = base + g[:, 0] * t[:, None, None] + g[:, 1] * t[None, :, None]
+    img = img + rng.normal(0, 1, img.shape) * rng.uniform(0, 3, (n, 1, 1, 1))
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def backgrounds(p, rng):
+    """Each tile's background: black, white, its own mean colour or a random colour."""
+    n = len(p)
+    kind = rng.choice(4, n, p=[0.35, 0.1, 0.45, 0.1])
+    mean = cm.quads_mean(cm.patch_quads(p))
+    bg = np.zeros((n, 3))
+    bg[kind == 1] = 255
+    bg[kind == 2] = mean[kind == 2]
+    bg[kind == 3] = rng.integers(0, 256, ((kind == 3).sum(), 3))
+    return bg
+
+
+def index_tiles(rng, flat=FLAT):
     """Training tiles for the search index (never the held-back photos): the training photos at tile
-    sizes 10/16/24 px and mirrored, and synthetic smooth colour fields; each with a background drawn
-    from black, white, its own mean colour or a random colour, and a random grid position.
-    Returns patches u8 [N,10,10,3], backgrounds f64 [N,3], positions [N,2]."""
+    sizes 10/16/24 px and mirrored, synthetic smooth colour fields, and `flat` near-flat tiles (drawn
+    from a second generator, after the others, so that `flat=0` gives the earlier index exactly);
+    each with a background drawn from black, white, its own mean colour or a random colour, and a
+    random grid position. Returns patches u8 [N,10,10,3], backgrounds f64 [N,3], positions [N,2]."""
     from train import synthetic_patches
     pats = []
     for name in cm.TRAIN_PHOTOS:
@@ -42,14 +72,14 @@ def index_tiles(rng):
                 pats.append(cm.tile_patches(img[:, ::-1].copy() if flip else img, tile)[0])
     pats.append(synthetic_patches(20000, rng))
     p = np.concatenate(pats)
-    n = len(p)
-    kind = rng.choice(4, n, p=[0.35, 0.1, 0.45, 0.1])
-    mean = cm.quads_mean(cm.patch_quads(p))
-    bg = np.zeros((n, 3))
-    bg[kind == 1] = 255
-    bg[kind == 2] = mean[kind == 2]
-    bg[kind == 3] = rng.integers(0, 256, ((kind == 3).sum(), 3))
-    pos = rng.integers(0, 400, (n, 2))
+    bg = backgrounds(p, rng)
+    pos = rng.integers(0, 400, (len(p), 2))
+    if flat:
+        frng = np.random.default_rng(SEED + 1)
+        f = flat_patches(flat, frng)
+        p = np.concatenate([p, f])
+        bg = np.concatenate([bg, backgrounds(f, frng)])
+        pos = np.concatenate([pos, frng.integers(0, 400, (flat, 2))])
     return p, bg, pos
 
 
@@ -128,7 +158,7 @@ def assign(ph, protos):
     return np.concatenate([(ph[i:i + 8192] @ ppsi.T + pbias).argmax(1) for i in range(0, len(ph), 8192)])
 
 
-def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True):
+def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FLAT):
     """Prototypes and the member tables of the two-stage search, one [K,M] per (M, own_share) of
     `tables`.
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
@@ -145,7 +175,7 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True):
               np.stack([alpha[groups == k].mean(0) if (groups == k).any() else np.zeros(4) for k in range(K)]))
     psi, bias = graph.class_matrix(Q, alpha)
     keys = None if fast else graph.emoji_keys(C)
-    p, bg, pos = index_tiles(rng)
+    p, bg, pos = index_tiles(rng, flat)
     ph = phi(p, bg)
     P = cm.patch_quads(p).astype(np.float64)
     for it in range(lloyd):
@@ -191,6 +221,8 @@ def main():
     ap.add_argument("--prototypes", type=int, default=256)
     ap.add_argument("--members", type=int, default=96)
     ap.add_argument("--slow", action="store_true", help="the earlier two-stage graph (variety pattern as 4 extra weights per emoji)")
+    ap.add_argument("--flat", type=int, default=FLAT,
+                    help="near-flat index tiles for the member lists (0: the index before them; models/EVAL.md)")
     ap.add_argument("--lloyd", type=int, default=0, help="refinements of the prototypes on the index tiles")
     ap.add_argument("--own-share", type=float, default=0.5, help="share of each member list reserved for the classes under that prototype")
     ap.add_argument("--varied-members", type=int, default=0,
@@ -226,7 +258,7 @@ def main():
         if a.varied_members and not a.slow:
             tables.append((a.varied_members, a.varied_own_share))
         protos, members = build_index(Q, alpha, weights, a.prototypes, tables, np.random.default_rng(SEED), print,
-                                      a.lloyd, fast=not a.slow)
+                                      a.lloyd, fast=not a.slow, flat=a.flat)
         md.update(prototypes=a.prototypes, members=a.members)
         if a.slow:
             model = graph.build_two_stage(Q, alpha, protos, members[0], md)

@@ -2,6 +2,7 @@
 #![warn(clippy::too_many_lines)]
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 
@@ -10,7 +11,24 @@ mod cli;
 
 use cli::{Cli, Command};
 
+/// Whether standard output was closed when the program was started (`>&-`): set by
+/// [`note_closed_stdout`], which runs before Rust's runtime opens /dev/null on a closed
+/// descriptor (after that a closed stdout cannot be told from `>/dev/null`).
+static STDOUT_CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
+
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static NOTE_CLOSED_STDOUT: extern "C" fn() = note_closed_stdout;
+
+extern "C" fn note_closed_stdout() {
+    // SAFETY: F_GETFD on descriptor 1 only reads its flags; a closed descriptor returns -1.
+    let closed = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFD) } == -1;
+    STDOUT_CLOSED_AT_START.store(closed, Ordering::Relaxed);
+}
+
 fn main() -> ExitCode {
+    emojicam::safety::set_stdout_closed_at_start(STDOUT_CLOSED_AT_START.load(Ordering::Relaxed));
     emojicam::safety::fail_writes_over_the_size_limit();
     let cli = Cli::parse();
     // Without a session runtime directory (ssh, CI, containers) Mesa's Vulkan device-select

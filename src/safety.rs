@@ -286,22 +286,18 @@ fn stdout_open() -> Result<()> {
     })
 }
 
-/// Whether the process started with standard output closed (`>&-`). Rust's runtime then opens
-/// /dev/null onto it, read-write, before `main`, so writes "succeed" into nothing; a shell's
-/// own `> /dev/null` opens it write-only, so that one still counts as open.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// The binary records here whether the process started with standard output closed (`>&-`),
+/// looked at before Rust's runtime points a closed descriptor at /dev/null: after that a closed
+/// stdout and a /dev/null opened on purpose (a shell's `>/dev/null`, Python's `DEVNULL`) look
+/// the same, and only the first means the stream would go nowhere unasked.
+pub fn set_stdout_closed_at_start(closed: bool) {
+    STDOUT_CLOSED.store(closed, Ordering::Relaxed);
+}
+
 fn stdout_was_closed() -> bool {
-    use std::os::fd::AsRawFd;
-    let fd = std::io::stdout().as_raw_fd();
-    // SAFETY: F_GETFL on a descriptor number only reads its flags; a bad number returns -1.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return true;
-    }
-    let null = std::fs::metadata("/dev/null").ok();
-    let stdout = std::fs::metadata("/dev/stdout").ok();
-    let is_null =
-        matches!((&null, &stdout), (Some(n), Some(o)) if n.rdev() == o.rdev() && o.file_type().is_char_device());
-    is_null && flags & libc::O_ACCMODE == libc::O_RDWR
+    STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
 /// Refuses (exit code 2) a run whose outputs would overwrite one of its inputs or each other.

@@ -547,8 +547,8 @@ fn a_video_cut_short_renders_what_is_there_and_says_so() {
 #[test]
 fn a_closed_stdout_is_refused_before_rendering() {
     // `render -o - >&-`: Rust points a closed stdout at /dev/null, so the whole stream went
-    // nowhere and the run said it had written it (exit 0). A redirect to /dev/null is a
-    // choice and still renders.
+    // nowhere and the run said it had written it (exit 0). A redirect to /dev/null, write-only
+    // or read-write, is a choice and still renders.
     let input = root().join("tests/data/video/small.y4m");
     let sh = |redirect: &str| {
         run(std::process::Command::new("sh")
@@ -562,8 +562,12 @@ fn a_closed_stdout_is_refused_before_rendering() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("standard output is closed"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    let o = sh(">/dev/null");
-    assert!(o.status.success(), "{}", stderr(&o));
+    // Write-only (a shell's redirect) and read-write (Python's subprocess.DEVNULL, nohup)
+    // /dev/null are both choices, not a closed stdout.
+    for redirect in [">/dev/null", "1<>/dev/null"] {
+        let o = sh(redirect);
+        assert!(o.status.success(), "{redirect}: {}", stderr(&o));
+    }
 }
 
 #[test]

@@ -7,6 +7,9 @@
 use std::sync::Arc;
 
 use super::{Classifier, Input, PATCH_BYTES};
+
+// nearest.wgsl reads each patch as 10x10 RGB bytes, 300 per patch (75 words).
+const _: () = assert!(PATCH_BYTES == 300, "nearest.wgsl assumes 10x10 RGB patches");
 use crate::atlas::Atlas;
 use crate::domain::likeness::{emoji_grid_features, DEFAULT_DETAIL, MAX_DETAIL};
 pub use crate::domain::likeness::{error, Objective};

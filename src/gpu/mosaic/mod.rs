@@ -401,7 +401,7 @@ impl Prescale {
         let size = (columns * c, count.div_ceil(columns) * c);
         let max = ctx.device.limits().max_texture_dimension_2d;
         if size.0 > max || size.1 > max {
-            return Err(Error::gpu(format!(
+            return Err(Error::GpuLimit(format!(
                 "{} cannot hold the emoji pre-scaled to {c} px ({}x{} px)",
                 ctx.describe(),
                 size.0,

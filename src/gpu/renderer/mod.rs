@@ -184,7 +184,7 @@ impl Renderer {
         let (aw, ah) = atlas.dimensions();
         let max_dim = device.limits().max_texture_dimension_2d;
         if aw > max_dim || ah > max_dim {
-            return Err(Error::gpu(format!(
+            return Err(Error::GpuLimit(format!(
                 "the emoji atlas is {aw}x{ah} px but {} allows only {max_dim} px textures",
                 ctx.describe()
             )));

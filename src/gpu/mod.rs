@@ -15,7 +15,7 @@ pub use renderer::{Fill, Renderer, Scene};
 pub use tiler::{Tiler, Tiles};
 
 pub use crate::error::GpuError;
-pub(crate) use readback::Readback;
+pub(crate) use readback::{Readback, TextureReadback};
 
 pub use crate::domain::Background;
 use crate::error::{Error, Result};

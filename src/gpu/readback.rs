@@ -1,6 +1,7 @@
 //! Reading a pass's results back to the CPU: one mappable buffer, mapped when the commands
-//! that fill it have run, read, unmapped. Every readback (tiles, rendered frames, the nearest
-//! classifier's choices) goes through [`Readback`].
+//! that fill it have run, read, unmapped. Every readback (tiles, rendered frames, the window
+//! on a software adapter, the nearest classifier's choices) goes through [`Readback`]; a whole
+//! texture's, with its padded rows, through [`TextureReadback`].
 
 use std::sync::mpsc;
 
@@ -74,5 +75,65 @@ impl Readback {
         };
         self.buffer.unmap();
         Ok(result)
+    }
+}
+
+/// A [`Readback`] for a whole `width` x `height` texture of 4-byte texels (a rendered frame,
+/// the window): the copy with its rows padded as wgpu asks, and the rows handed back unpadded.
+pub(crate) struct TextureReadback {
+    staging: Readback,
+    width: u32,
+    height: u32,
+    /// Bytes per row in the buffer: `width * 4` rounded up to wgpu's row alignment.
+    padded_row: u32,
+}
+
+impl TextureReadback {
+    pub fn new(device: &wgpu::Device, what: &'static str, (width, height): (u32, u32)) -> Self {
+        let padded_row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        Self {
+            staging: Readback::new(device, what, u64::from(padded_row) * u64::from(height)),
+            width,
+            height,
+            padded_row,
+        }
+    }
+
+    /// Records the copy of `texture` (this size, 4 bytes a texel) into the buffer and asks for
+    /// it to be mapped once `encoder`'s commands have run (call before submitting `encoder`).
+    pub fn copy_on_submit(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        texture: &wgpu::Texture,
+    ) -> Result<(), GpuError> {
+        encoder.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: self.staging.buffer(),
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(self.padded_row),
+                    rows_per_image: Some(self.height),
+                },
+            },
+            wgpu::Extent3d {
+                width: self.width,
+                height: self.height,
+                depth_or_array_layers: 1,
+            },
+        );
+        self.staging
+            .map_on_submit(encoder, u64::from(self.padded_row) * u64::from(self.height))
+    }
+
+    /// Waits for the copy, hands each row's `width * 4` bytes to `row`, top to bottom, and
+    /// unmaps the buffer.
+    pub fn read_rows(&mut self, ctx: &GpuContext, mut row: impl FnMut(&[u8])) -> Result<(), GpuError> {
+        let (bytes, padded) = (self.width as usize * 4, self.padded_row as usize);
+        self.staging.read(ctx, |view| {
+            for line in view.chunks_exact(padded) {
+                row(&line[..bytes]);
+            }
+        })
     }
 }

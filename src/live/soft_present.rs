@@ -12,7 +12,7 @@ use std::sync::Arc;
 use winit::window::Window;
 
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, Readback};
+use crate::gpu::{GpuContext, TextureReadback};
 
 /// The format the window texture is drawn in: B, G, R, A bytes, which read as the `0RGB`
 /// words softbuffer takes on a little-endian machine (X ignores the top byte at depth 24).
@@ -22,7 +22,7 @@ pub const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Bgra8Unorm;
 pub struct SoftPresent {
     surface: softbuffer::Surface<Arc<Window>, Arc<Window>>,
     /// The window's pixels, its view, and the readback buffer sized for it.
-    target: Option<(wgpu::Texture, wgpu::TextureView, Readback)>,
+    target: Option<(wgpu::Texture, wgpu::TextureView, TextureReadback)>,
     /// Whether a mosaic that fills the window with nothing drawn over it is read back as it
     /// is, without its copy into the window's texture (`EMOJICAM_SOFT_DIRECT=0`: always copied).
     pub direct: bool,
@@ -64,7 +64,7 @@ impl SoftPresent {
                 wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::COPY_SRC,
             );
             let view = texture.create_view(&Default::default());
-            let readback = Readback::new(&gpu.device, "window", u64::from(padded_row(w)) * u64::from(h));
+            let readback = TextureReadback::new(&gpu.device, "window", (w, h));
             self.target = Some((texture, view, readback));
         }
         let (texture, view, _) = self.target.as_ref().expect("set above");
@@ -82,20 +82,7 @@ impl SoftPresent {
         if (source.width(), source.height(), source.format()) != (w, h, FORMAT) {
             return Err(Error::gpu("the window's readback source does not match the window"));
         }
-        let texture = source;
-        encoder.copy_texture_to_buffer(
-            texture.as_image_copy(),
-            wgpu::TexelCopyBufferInfo {
-                buffer: readback.buffer(),
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(padded_row(w)),
-                    rows_per_image: Some(h),
-                },
-            },
-            texture.size(),
-        );
-        readback.map_on_submit(encoder, u64::from(padded_row(w)) * u64::from(h))?;
+        readback.copy_on_submit(encoder, source)?;
         Ok(())
     }
 
@@ -111,11 +98,9 @@ impl SoftPresent {
         let soft = |e: softbuffer::SoftBufferError| Error::Display(format!("cannot present the window: {e}"));
         self.surface.resize(nw, nh).map_err(soft)?;
         let mut buffer = self.surface.buffer_mut().map_err(soft)?;
-        let row = w as usize;
-        let stride = padded_row(w) as usize;
-        readback.read(gpu, |bytes| {
-            for (dst, src) in buffer.chunks_exact_mut(row).zip(bytes.chunks(stride)) {
-                let src = &src[..row * 4];
+        let mut rows = buffer.chunks_exact_mut(w as usize);
+        readback.read_rows(gpu, |src| {
+            if let Some(dst) = rows.next() {
                 for (d, s) in dst.iter_mut().zip(src.chunks_exact(4)) {
                     *d = u32::from_le_bytes([s[0], s[1], s[2], 0]);
                 }
@@ -123,9 +108,4 @@ impl SoftPresent {
         })?;
         buffer.present().map_err(soft)
     }
-}
-
-/// Bytes per row of a `w`-pixel row in a buffer copy (a multiple of 256, as wgpu asks).
-fn padded_row(w: u32) -> u32 {
-    (w * 4).div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use super::mosaic::MosaicPass;
 use super::{
-    bind, bind_group, bind_group_layout, buffer, render_pass, texture_2d, uniform_buffer, wgsl, GpuContext, Readback,
-    RenderPipeline, TileRecord,
+    bind, bind_group, bind_group_layout, buffer, render_pass, texture_2d, uniform_buffer, wgsl, GpuContext,
+    RenderPipeline, TextureReadback, TileRecord,
 };
 pub use super::{OFFSCREEN_FORMAT, TARGET_USAGE};
 use crate::atlas::Atlas;
@@ -86,8 +86,7 @@ struct Target {
     view: wgpu::TextureView,
     width: u32,
     height: u32,
-    padded_row: u32,
-    staging: Readback,
+    staging: TextureReadback,
 }
 
 impl Target {
@@ -110,14 +109,12 @@ impl Target {
             TARGET_USAGE | wgpu::TextureUsages::COPY_SRC,
         );
         let view = texture.create_view(&Default::default());
-        let padded_row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-        let staging = Readback::new(device, "render", padded_row as u64 * height as u64);
+        let staging = TextureReadback::new(device, "render", (width, height));
         Ok(Self {
             texture,
             view,
             width,
             height,
-            padded_row,
             staging,
         })
     }
@@ -269,33 +266,12 @@ impl Renderer {
     }
 
     fn read_target(&self, mut encoder: wgpu::CommandEncoder, target: &mut Target, out: &mut Frame) -> Result<()> {
-        encoder.copy_texture_to_buffer(
-            target.texture.as_image_copy(),
-            wgpu::TexelCopyBufferInfo {
-                buffer: target.staging.buffer(),
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(target.padded_row),
-                    rows_per_image: Some(target.height),
-                },
-            },
-            wgpu::Extent3d {
-                width: target.width,
-                height: target.height,
-                depth_or_array_layers: 1,
-            },
-        );
-        let (row, padded_row) = (target.width as usize * 4, target.padded_row as usize);
-        target
-            .staging
-            .map_on_submit(&mut encoder, padded_row as u64 * target.height as u64)?;
+        target.staging.copy_on_submit(&mut encoder, &target.texture)?;
         self.ctx.queue.submit([encoder.finish()]);
         out.rgba.clear();
-        target.staging.read(&self.ctx, |view| {
-            for line in view.chunks_exact(padded_row) {
-                out.rgba.extend_from_slice(&line[..row]);
-            }
-        })?;
+        target
+            .staging
+            .read_rows(&self.ctx, |row| out.rgba.extend_from_slice(row))?;
         out.width = target.width;
         out.height = target.height;
         Ok(())

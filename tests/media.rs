@@ -1199,10 +1199,7 @@ fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
             *b = garbled(*b);
         }
     }
-    let damaged = dir.path().join("damaged.ts");
-    std::fs::write(&damaged, &bytes).unwrap();
-    let mut src = source::open(&damaged).unwrap();
-    let frames = decode_all(src.as_mut());
+    let (damaged, frames, counted) = decode_damaged(dir.path(), "damaged.ts", &bytes);
     assert!(
         frames.len() >= 5,
         "the frames around the damage decode: {}",
@@ -1210,10 +1207,10 @@ fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
     );
     assert!(frames.len() < 10, "the damage costs frames: {}", frames.len());
     assert!(
-        src.damaged() > 0,
+        counted > 0,
         "the damage is counted: {} frames, {} counted damaged",
         frames.len(),
-        src.damaged()
+        counted
     );
     // The render's summary says so, and the rest renders.
     let out = dir.path().join("out.mp4");
@@ -1232,6 +1229,17 @@ fn a_damaged_frame_mid_stream_is_skipped_and_counted() {
 /// make them), so a damaged frame costs only the frames that depend on it.
 fn ts_clip_keyframe_every_5(dir: &Path) -> PathBuf {
     clip(dir, "clip.ts", &["-c:v", "libx264", "-g", "5", "-bf", "0"], false)
+}
+
+/// Writes `bytes` (a clip damaged by the test) as `name` in `dir` and decodes it: its path,
+/// the frames that came out, and how many the source counted as damaged.
+fn decode_damaged(dir: &Path, name: &str, bytes: &[u8]) -> (PathBuf, Vec<Frame>, u64) {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let mut src = source::open(&path).unwrap();
+    let frames = decode_all(src.as_mut());
+    let counted = src.damaged();
+    (path, frames, counted)
 }
 
 /// A byte garbled (the same way every run).
@@ -1276,20 +1284,17 @@ fn a_damaged_first_keyframe_is_counted() {
             *b = garbled(*b);
         }
     }
-    let damaged = dir.path().join("damaged-start.ts");
-    std::fs::write(&damaged, &bytes).unwrap();
-    let mut src = source::open(&damaged).unwrap();
-    let frames = decode_all(src.as_mut());
+    let (damaged, frames, counted) = decode_damaged(dir.path(), "damaged-start.ts", &bytes);
     assert!(
         (1..10).contains(&frames.len()),
         "the frames after the damage decode, not all 10: {}",
         frames.len()
     );
     assert!(
-        src.damaged() >= 1,
+        counted >= 1,
         "the lost start is counted: {} frames, {} counted damaged",
         frames.len(),
-        src.damaged()
+        counted
     );
     // The clean clip counts none (its first frame is the first one in).
     let mut clean = source::open(&input).unwrap();
@@ -1382,20 +1387,17 @@ fn a_single_lost_frame_after_the_first_is_counted() {
     let input = ts_clip_keyframe_every_5(dir.path());
     let mut bytes = std::fs::read(&input).unwrap();
     garble_frame(&mut bytes, 1);
-    let damaged = dir.path().join("damaged-p.ts");
-    std::fs::write(&damaged, &bytes).unwrap();
-    let mut src = source::open(&damaged).unwrap();
-    let frames = decode_all(src.as_mut());
+    let (damaged, frames, counted) = decode_damaged(dir.path(), "damaged-p.ts", &bytes);
     assert!(
         frames.len() >= 5,
         "the frames around the damage decode: {}",
         frames.len()
     );
     assert!(
-        src.damaged() >= 1,
+        counted >= 1,
         "the lost frame is counted: {} frames, {} counted damaged",
         frames.len(),
-        src.damaged()
+        counted
     );
     let err = render_tile20(&damaged, &dir.path().join("out.y4m"));
     assert!(

@@ -179,3 +179,17 @@ def fill_members(own, counts, M, log):
     log(f"index: K={K} M={M}, {used} filled slots ({used / (K * M):.0%}), every class reachable: "
         f"{len(set(members.ravel()) - {C}) == C}")
     return members
+
+
+def texture(idx, rows, cols):
+    """(top share, largest 4-connected one-emoji region, right-neighbour equality, distinct), as
+    src/classify/texture.rs measures them."""
+    from scipy import ndimage
+    g = idx.reshape(rows, cols)
+    vals, counts = np.unique(idx, return_counts=True)
+    big = 0
+    for v in vals:
+        lab, n = ndimage.label(g == v)
+        if n:
+            big = max(big, int(np.bincount(lab.ravel())[1:].max()))
+    return float(counts.max() / len(idx)), big, float((g[:, 1:] == g[:, :-1]).mean()), int(len(vals))

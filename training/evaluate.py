@@ -16,6 +16,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as cm  # noqa: E402
+from common import texture  # noqa: E402
 import graph  # noqa: E402
 from mosaic_score import score as mosaic_score  # noqa: E402
 
@@ -76,20 +77,6 @@ def timing(path, patches, mask, threads, runs=20, compare=None):
             to.append(time.perf_counter() - t)
     out = (1000 * min(ts), 1000 * float(np.median(ts)))
     return out + ((1000 * min(to), 1000 * float(np.median(to))) if o else ())
-
-
-def texture(idx, rows, cols):
-    """(top share, largest 4-connected one-emoji region, right-neighbour equality, distinct), as
-    src/classify/texture.rs measures them."""
-    from scipy import ndimage
-    g = idx.reshape(rows, cols)
-    vals, counts = np.unique(idx, return_counts=True)
-    big = 0
-    for v in vals:
-        lab, n = ndimage.label(g == v)
-        if n:
-            big = max(big, int(np.bincount(lab.ravel())[1:].max()))
-    return float(counts.max() / len(idx)), big, float((g[:, 1:] == g[:, :-1]).mean()), int(len(vals))
 
 
 def flip_error(src, mos):

@@ -11,7 +11,7 @@ v0 = `--variety 0` (tile background, the exact choice), default = no options (ti
 onnx), nearest = `--classifier nearest` (tile background, the exhaustive search; in Python, the objective's exact
 choice). For each: top = share of
 tiles of the most common emoji, region = largest 4-connected one-emoji region (tiles), right = share of
-tiles equal to their right-hand neighbour, distinct emoji (from the `.json` grid, as evaluate.texture and
+tiles equal to their right-hand neighbour, distinct emoji (from the `.json` grid, as common.texture and
 src/classify/texture.rs count them), and 2x2 PSNR of the `.png` mosaic against the photo
 (mosaic_score.py --tile 10). flat = share of tiles whose mean colour is within 8 levels (each channel) of
 the frame's median tile colour: a frame near 100% is "nearly one flat colour".
@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import texture  # noqa: E402
 from mosaic_score import score as mosaic_score  # noqa: E402
 
 SETTINGS = {
@@ -37,20 +38,6 @@ SETTINGS = {
     "default": [],
     "nearest": ["--classifier", "nearest"],
 }
-
-
-def texture(idx, rows, cols):
-    """(top share, largest 4-connected one-emoji region, right-neighbour equality, distinct), as
-    evaluate.texture."""
-    from scipy import ndimage
-    g = idx.reshape(rows, cols)
-    vals, counts = np.unique(idx, return_counts=True)
-    big = 0
-    for v in vals:
-        lab, n = ndimage.label(g == v)
-        if n:
-            big = max(big, int(np.bincount(lab.ravel())[1:].max()))
-    return float(counts.max() / len(idx)), big, float((g[:, 1:] == g[:, :-1]).mean()), int(len(vals))
 
 
 def flat_share(img, tile=10):

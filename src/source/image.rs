@@ -105,6 +105,10 @@ fn webp_is_animated(bytes: &[u8]) -> bool {
         && bytes.get(20).is_some_and(|flags| flags & 0x02 != 0)
 }
 
+/// A TIFF whose colour encoding the decoder lacks (YCbCr, which scanners, some cameras and
+/// JPEG-compressed TIFFs use): a format we do not read, not damage.
+const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, or another the decoder lacks) is not supported: convert it to PNG or JPEG first (e.g. convert IN.tif OUT.png)";
+
 /// Decodes PNG, JPEG, WebP, BMP or TIFF bytes to upright, opaque RGBA. The path in the error is filled in by the
 /// caller.
 pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
@@ -118,15 +122,11 @@ pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     // included) stands behind that.
     reader.no_limits();
     let format = reader.format();
-    let failed = |e: ::image::ImageError| {
-        match e {
-        // A TIFF whose colour encoding the decoder lacks (YCbCr, which scanners, some cameras
-        // and JPEG-compressed TIFFs use): a format we do not read, not damage.
-        ::image::ImageError::Unsupported(_) if format == Some(::image::ImageFormat::Tiff) => Error::usage(
-            "this TIFF's colour encoding (YCbCr, or another the decoder lacks) is not supported: convert it to PNG or JPEG first (e.g. convert IN.tif OUT.png)",
-        ),
+    let failed = |e: ::image::ImageError| match e {
+        ::image::ImageError::Unsupported(_) if format == Some(::image::ImageFormat::Tiff) => {
+            Error::usage(TIFF_ENCODING)
+        }
         e => bad(&e),
-    }
     };
     let mut decoder = reader.into_decoder().map_err(failed)?;
     let (width, height) = decoder.dimensions();

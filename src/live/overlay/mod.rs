@@ -40,12 +40,26 @@ pub const BLIT_SLOTS: usize = 2;
 pub const SLOT_MOSAIC: usize = 0;
 pub const SLOT_ORIGINAL: usize = 1;
 
+/// One rectangle: `rect_vs`'s per-instance attributes (`@location(0)` x, y, w, h;
+/// `@location(1)` colour), two `Float32x4`s one after the other.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct RectInstance {
     rect: [f32; 4],
     color: [f32; 4],
 }
+
+crate::gpu::assert_layout!(RectInstance, size 32, rect @ 0, color @ 16);
+
+/// The rectangles' target size in pixels (WGSL `Screen`).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Screen {
+    size: [f32; 2],
+    _pad: [f32; 2],
+}
+
+crate::gpu::assert_layout!(Screen, size 16, size @ 0, _pad @ 8);
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -120,7 +134,7 @@ impl Overlay {
         }
         .build(device, format);
         // The target's size, as written by `draw_text`.
-        let screen = uniform_buffer::<[f32; 4]>(device, "overlay screen");
+        let screen = uniform_buffer::<Screen>(device, "overlay screen");
         let screen_bind = bind_group(device, "overlay screen", &screen_layout, &[screen.as_entire_binding()]);
         let blit_params = [(); BLIT_SLOTS].map(|_| uniform_buffer::<BlitParams>(device, "overlay blit"));
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
@@ -250,8 +264,11 @@ impl Overlay {
             self.capacity = glyphs.len().next_power_of_two();
             self.instances = instance_buffer(device, self.capacity);
         }
-        let size = [target_size.0.max(1) as f32, target_size.1.max(1) as f32, 0.0, 0.0];
-        queue.write_buffer(&self.screen, 0, bytemuck::cast_slice(&size));
+        let screen = Screen {
+            size: [target_size.0.max(1) as f32, target_size.1.max(1) as f32],
+            _pad: [0.0; 2],
+        };
+        queue.write_buffer(&self.screen, 0, bytemuck::bytes_of(&screen));
         queue.write_buffer(&self.instances, 0, bytemuck::cast_slice(&glyphs));
         {
             let mut pass = render_pass(encoder, "overlay text", target, None);

@@ -34,7 +34,7 @@ BIN_CRATES = ("clap", "anyhow")
 OTHER_PROGRAMS = re.compile(r"\b(cargo|v4l2-ctl|ffmpeg|ffprobe|gst-launch-1\.0|python3|rustdoc)\b")
 # `assert_layout!` structs that mirror no WGSL struct of the same name beside them: the Rust
 # name and the WGSL struct it mirrors (None: WGSL reads it as vertex attributes or texels).
-WGSL_NAMES = {"TileRecord": None, "BlitParams": "Blit"}
+WGSL_NAMES = {"TileRecord": None, "RectInstance": None, "BlitParams": "Blit"}
 
 
 def module_of(path):

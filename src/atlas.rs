@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use image::RgbaImage;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{AtlasError, Error, Result};
 
 /// What the catalogue says about one atlas cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,17 +70,16 @@ impl Atlas {
 
     /// Parses an atlas PNG and its `emoji.json` catalogue.
     pub fn from_bytes(png: &[u8], json: &[u8]) -> Result<Atlas> {
-        let catalogue: Catalogue = serde_json::from_slice(json)
-            .map_err(|e| Error::Assets(format!("emoji.json is not a valid catalogue: {e}")))?;
+        let catalogue: Catalogue = serde_json::from_slice(json).map_err(|source| AtlasError::Catalogue { source })?;
         let image = image::load_from_memory_with_format(png, image::ImageFormat::Png)
-            .map_err(|e| Error::Assets(format!("atlas.png cannot be decoded: {e}")))?
+            .map_err(|source| AtlasError::Image { source })?
             .into_rgba8();
         if catalogue.count as usize != catalogue.emoji.len() {
-            return Err(Error::Assets(format!(
-                "emoji.json says count {} but lists {} emoji",
-                catalogue.count,
-                catalogue.emoji.len()
-            )));
+            return Err(AtlasError::Count {
+                said: catalogue.count,
+                listed: catalogue.emoji.len(),
+            }
+            .into());
         }
         Self::from_parts(
             catalogue.cell,
@@ -100,39 +99,45 @@ impl Atlas {
         sets: BTreeMap<String, Vec<u32>>,
     ) -> Result<Atlas> {
         if cell == 0 || !cell.is_power_of_two() {
-            return Err(Error::Assets(format!(
-                "atlas cell size {cell} must be a power of two (mipmaps halve it down to 1 px)"
-            )));
+            return Err(AtlasError::Cell(cell).into());
         }
         if columns == 0 || emoji.is_empty() {
-            return Err(Error::Assets("atlas has no columns or no emoji".into()));
+            return Err(AtlasError::Empty.into());
         }
         let count = emoji.len() as u32;
         let rows = count.div_ceil(columns);
         let (w, h) = image.dimensions();
         if w != columns * cell || h < rows * cell {
-            return Err(Error::Assets(format!(
-                "atlas.png is {w}x{h} but {count} cells of {cell} px in {columns} columns need {}x{}",
-                columns * cell,
-                rows * cell
-            )));
+            return Err(AtlasError::Size {
+                width: w,
+                height: h,
+                count,
+                cell,
+                columns,
+                rows,
+            }
+            .into());
         }
         for (i, e) in emoji.iter().enumerate() {
             if e.index as usize != i {
-                return Err(Error::Assets(format!(
-                    "emoji.json entry {i} has index {} (entries must be in index order)",
-                    e.index
-                )));
+                return Err(AtlasError::Order {
+                    entry: i,
+                    index: e.index,
+                }
+                .into());
             }
         }
         for (name, members) in &sets {
             if members.is_empty() {
-                return Err(Error::Assets(format!("emoji set '{name}' is empty")));
+                return Err(AtlasError::EmptySet(name.clone()).into());
             }
             if let Some(bad) = members.iter().find(|&&i| i >= count) {
-                return Err(Error::Assets(format!(
-                    "emoji set '{name}' refers to emoji {bad} but the atlas has {count}"
-                )));
+                return Err(AtlasError::SetMember {
+                    set: name.clone(),
+                    member: *bad,
+                    count,
+                }
+                .into());
             }
         }
         // Rows past the last cell are cropped so that every mip level stays cell aligned.
@@ -283,4 +288,31 @@ fn halve(src: &[u8], w: u32, h: u32) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn decoding_errors_keep_their_cause() {
+        let png = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/atlas.png"));
+        let err = Atlas::from_bytes(png, b"{\"cell\": 64").unwrap_err();
+        assert!(matches!(err, Error::Atlas(AtlasError::Catalogue { .. })), "{err}");
+        let cause = err.source().and_then(|e| e.source());
+        assert!(cause.is_some_and(|c| c.is::<serde_json::Error>()), "{err}");
+        assert!(err
+            .to_string()
+            .starts_with("model assets: emoji.json is not a valid catalogue: "));
+
+        let json = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emoji.json"));
+        let err = Atlas::from_bytes(b"not a png", json).unwrap_err();
+        let cause = err.source().and_then(|e| e.source());
+        assert!(cause.is_some_and(|c| c.is::<image::ImageError>()), "{err}");
+        assert!(err
+            .to_string()
+            .starts_with("model assets: atlas.png cannot be decoded: "));
+    }
 }

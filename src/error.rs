@@ -29,8 +29,12 @@ pub enum Error {
     Classifier(String),
     #[error("classifier: {0}")]
     Classify(#[from] ClassifyError),
+    /// The model's files disagree with each other (the ONNX model against the atlas).
     #[error("model assets: {0}")]
     Assets(String),
+    /// The emoji atlas or its catalogue cannot be read or disagree with each other.
+    #[error("model assets: {0}")]
+    Atlas(#[from] AtlasError),
     #[error("camera: {0}")]
     Camera(String),
     #[error("display: {0}")]
@@ -170,6 +174,44 @@ fn line(source: &gstreamer::glib::Error, detail: &Option<String>) -> String {
         Some(d) => format!("{source} ({d})"),
         None => source.to_string(),
     }
+}
+
+/// What is wrong with an emoji atlas ([`crate::Atlas`]): its catalogue or image cannot be
+/// decoded (serde's and the image decoder's errors kept as the [`std::error::Error::source`]),
+/// or its parts disagree. Shown to users as `model assets: <message>` ([`Error::Atlas`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AtlasError {
+    #[error("emoji.json is not a valid catalogue: {source}")]
+    Catalogue {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("atlas.png cannot be decoded: {source}")]
+    Image {
+        #[source]
+        source: image::ImageError,
+    },
+    #[error("emoji.json says count {said} but lists {listed} emoji")]
+    Count { said: u32, listed: usize },
+    #[error("atlas cell size {0} must be a power of two (mipmaps halve it down to 1 px)")]
+    Cell(u32),
+    #[error("atlas has no columns or no emoji")]
+    Empty,
+    #[error("atlas.png is {width}x{height} but {count} cells of {cell} px in {columns} columns need {}x{}", columns * cell, rows * cell)]
+    Size {
+        width: u32,
+        height: u32,
+        count: u32,
+        cell: u32,
+        columns: u32,
+        rows: u32,
+    },
+    #[error("emoji.json entry {entry} has index {index} (entries must be in index order)")]
+    Order { entry: usize, index: u32 },
+    #[error("emoji set '{0}' is empty")]
+    EmptySet(String),
+    #[error("emoji set '{set}' refers to emoji {member} but the atlas has {count}")]
+    SetMember { set: String, member: u32, count: u32 },
 }
 
 /// What went wrong in a tile classifier (the [`crate::classify`] layer's errors), keeping ONNX

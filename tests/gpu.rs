@@ -878,7 +878,7 @@ fn atlas_from_parts_validates() {
     // 200 * 128/255 premultiplied; alpha 128/255.
     assert!((f[0][0] - 200.0 * 128.0 / 255.0).abs() < 0.01);
     assert!((f[0][3] - 128.0 / 255.0).abs() < 1e-6);
-    let bad = |r: emojicam::Result<Atlas>| matches!(r, Err(Error::Assets(_)));
+    let bad = |r: emojicam::Result<Atlas>| matches!(r, Err(Error::Atlas(_)));
     assert!(bad(Atlas::from_parts(
         8,
         2,

@@ -172,8 +172,9 @@ pub struct BenchArgs {
     /// Only the offline render runs (this build's, and --render-against's when given).
     #[arg(long)]
     pub render_only: bool,
-    /// An earlier emojinet.onnx (inputs `patches` and `mask` only) whose classify time is
-    /// measured against the current model's on the same 1280x720 tiles, runs interleaved.
+    /// Another emojinet.onnx with the same inputs (an earlier training run, another build's
+    /// model) whose classify time is measured against the current model's on the same 1280x720
+    /// tiles, runs interleaved.
     #[arg(long)]
     pub compare_model: Option<PathBuf>,
 }

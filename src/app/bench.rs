@@ -38,6 +38,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let sizes: Vec<(u32, u32)> = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>()?;
     let classifiers: Vec<ClassifierKind> = args.classifiers.iter().map(|&c| c.into()).collect();
     let onnx = classifiers.contains(&ClassifierKind::Onnx);
+    // A model that cannot be compared fails now, not after minutes of the other reports.
+    let other_model = args.compare_model.as_deref().map(other_model).transpose()?;
     if args.live_only || args.render_only {
         if args.live_only && args.live_seconds > 0.0 {
             super::live_bench::live_runs(args, &sizes)?;
@@ -80,8 +82,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let frame = resize(&source_frames[0], 1280, 720)?;
             variety_report(p, &frame, args.tile)?;
             detail_report(p, &frame, args.tile)?;
-            if let Some(model) = &args.compare_model {
-                compare_model(p, &frame, args.tile, model)?;
+            if let Some((model, bytes)) = &other_model {
+                compare_model(p, &frame, args.tile, model, bytes)?;
             }
         }
     }
@@ -616,10 +618,12 @@ fn flip_mean(reference: &Frame, test: &Frame) -> Result<f32> {
     Ok(nv_flip::FlipPool::from_image(&map).mean())
 }
 
-/// The current model's classify time against an earlier model's (inputs `patches` and `mask`),
-/// one batch of every tile of one 1280x720 frame each, runs interleaved so that other load on
-/// the machine weighs on both alike; min and median of 20.
-fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::Path) -> Result<()> {
+/// The embedded model's classify time against another model file that takes the same inputs
+/// (`quads`, `mask`, `background`, `position`, `tolerance`: an earlier training run, another
+/// build's `models/emojinet.onnx`), on one batch of every tile of one 1280x720 frame, runs
+/// interleaved so that other load on the machine weighs on both alike; min and median of 20, at
+/// a black background with variety 0 and at the settings' background and variety.
+fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use emojicam::gpu::Background;
     let settings = Settings {
         tile,
@@ -627,102 +631,78 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
         ..first.settings().clone()
     };
     let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
-    // the earlier model reads patches
-    p.keep_patches(true);
     p.classify(frame, Stamp::default())?;
-    let tiles = p.tiles().clone();
+    let tiles = p.tiles();
     let cols = tiles.grid.cols;
-    let batch = CompareBatch {
-        quads: tiles.means_bytes(),
-        patches: &tiles.patches,
-        positions: (0..tiles.len() as u32).map(|i| [i % cols, i / cols]).collect(),
-        allowed: first.atlas().allowed(&settings.emoji_set)?,
-    };
-    let mut old = load_session(model, settings.onnx.threads)?;
-    let mut old_times = Vec::new();
+    let positions: Vec<[u32; 2]> = (0..tiles.len() as u32).map(|i| [i % cols, i / cols]).collect();
+    let allowed = first.atlas().allowed(&settings.emoji_set)?;
     let mut rows = Vec::new();
     for (background, variety) in [
         (Background::Color([0, 0, 0]), 0.0),
-        (Background::Tile, settings.variety),
+        (settings.background, settings.variety),
     ] {
-        let mut c = OnnxClassifier::new(batch.allowed.len(), &settings.onnx)?;
-        c.set_allowed(&batch.allowed)?;
-        c.set_background(background);
-        c.set_variety(variety);
-        let (times, old_run) = batch.time_interleaved(&mut c, &mut old)?;
-        old_times.extend(old_run);
-        let name = if background == Background::Tile {
-            "tile"
-        } else {
-            "black"
-        };
-        rows.push((format!("current model, {name} background, variety {variety}"), times));
+        let mut current = OnnxClassifier::new(allowed.len(), &settings.onnx)?;
+        let mut other = OnnxClassifier::from_bytes(bytes, allowed.len(), &settings.onnx)?;
+        for c in [&mut current, &mut other] {
+            c.set_allowed(&allowed)?;
+            c.set_background(background);
+            c.set_variety(variety);
+        }
+        let times = time_interleaved([&mut current, &mut other], tiles.means_bytes(), &positions)?;
+        let label = format!("{} background, variety {variety}", background_name(background));
+        rows.push((label, times));
     }
     emojicam::outln!();
     emojicam::outln!(
-        "| classify one 1280x720 frame ({} tiles, {} threads, interleaved) | min ms | median ms |",
+        "| classify one 1280x720 frame ({} tiles, {} threads, interleaved) | current model min ms (vs {name}) | median | {name} min | median |",
         tiles.len(),
-        settings.onnx.threads
+        settings.onnx.threads,
+        name = model.display()
     );
-    emojicam::outln!("| --- | --- | --- |");
+    emojicam::outln!("| --- | --- | --- | --- | --- |");
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-    for (label, times) in &rows {
-        let ratio = min(times) / min(&old_times);
-        emojicam::outln!("| {label} | {:.1} ({ratio:.2}x) | {:.1} |", min(times), median(times));
+    for (label, [current, other]) in &rows {
+        let ratio = min(current) / min(other);
+        emojicam::outln!(
+            "| {label} | {:.1} ({ratio:.2}x) | {:.1} | {:.1} | {:.1} |",
+            min(current),
+            median(current),
+            min(other),
+            median(other)
+        );
     }
-    let name = model.display();
-    emojicam::outln!("| {name} | {:.1} | {:.1} |", min(&old_times), median(&old_times));
     Ok(())
 }
 
-/// An ONNX Runtime session of another model file, set up like the product's classifier.
-fn load_session(model: &std::path::Path, threads: usize) -> Result<ort::session::Session> {
-    let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-    let env = emojicam::classify::onnx::environment()?;
-    let load = || -> ort::Result<ort::session::Session> {
-        ort::session::Session::builder(env)?
-            .with_intra_threads(threads)?
-            .with_intra_op_spinning(false)?
-            .commit_from_memory(&bytes)
-    };
-    load().map_err(|e| anyhow::anyhow!("loading {}: {e}", model.display()))
+/// `--compare-model`'s file and its bytes, once ONNX Runtime has loaded it as a model with the
+/// current inputs and as many classes as the atlas has emoji.
+fn other_model(path: &std::path::Path) -> Result<(&std::path::Path, Vec<u8>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("--compare-model: reading {}", path.display()))?;
+    let classes = emojicam::Atlas::embedded()?.count() as usize;
+    OnnxClassifier::from_bytes(&bytes, classes, &OnnxOptions::default())
+        .with_context(|| format!("--compare-model {}", path.display()))?;
+    Ok((path, bytes))
 }
 
-/// One frame's tiles as both models take them: the quadrant means (this one), the patches (the
-/// earlier one).
-struct CompareBatch<'a> {
-    quads: &'a [u8],
-    patches: &'a [u8],
-    positions: Vec<[u32; 2]>,
-    allowed: Vec<bool>,
-}
-
-impl CompareBatch<'_> {
-    /// 21 runs of each model, alternating; the first of each is a warm-up and not returned.
-    fn time_interleaved(
-        &self,
-        c: &mut OnnxClassifier,
-        old: &mut ort::session::Session,
-    ) -> Result<(Vec<f64>, Vec<f64>)> {
-        use ort::value::TensorRef;
-        let mask: Vec<f32> = self.allowed.iter().map(|&a| if a { 0.0 } else { -1e9 }).collect();
-        let n = self.positions.len();
-        let (mut new_times, mut old_times, mut out) = (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..21 {
+/// 21 runs of each classifier on the same tiles, taking turns; the first of each is a warm-up
+/// and not returned.
+fn time_interleaved(
+    mut models: [&mut OnnxClassifier; 2],
+    quads: &[u8],
+    positions: &[[u32; 2]],
+) -> Result<[Vec<f64>; 2]> {
+    let mut times = [Vec::new(), Vec::new()];
+    let mut out = Vec::new();
+    for round in 0..21 {
+        for (model, times) in models.iter_mut().zip(&mut times) {
             let t = Instant::now();
-            c.classify_at(self.quads, &self.positions, &mut out)?;
-            let new_ms = ms(t.elapsed());
-            let input = TensorRef::from_array_view(([n, 10, 10, 3], self.patches))?;
-            let m = TensorRef::from_array_view(([mask.len()], mask.as_slice()))?;
-            let t = Instant::now();
-            old.run(ort::inputs!["patches" => input, "mask" => m])?;
-            if i > 0 {
-                new_times.push(new_ms);
-                old_times.push(ms(t.elapsed()));
+            model.classify_at(quads, positions, &mut out)?;
+            if round > 0 {
+                times.push(ms(t.elapsed()));
             }
         }
-        Ok((new_times, old_times))
     }
+    Ok(times)
 }
 
 /// Flicker: a still frame with per-frame sensor noise, and the moving clip, naive vs steady.

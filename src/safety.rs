@@ -577,7 +577,13 @@ pub(crate) fn without_cleanup<T>(f: impl FnOnce(&mut Vec<Cleanup>) -> T) -> T {
 /// error, reported in one line, the partial file removed) instead of killing the process with
 /// SIGXFSZ and leaving the partial file behind.
 pub fn fail_writes_over_the_size_limit() {
-    // SAFETY: setting a signal's disposition to "ignore" runs no code of ours.
+    // SAFETY: `signal` is unsafe because a handler it installs runs in the middle of whatever
+    // the process was doing; SIG_IGN installs none (no code of ours ever runs on the signal),
+    // and `main` calls this before any thread starts. No safe call does the same: a handler
+    // (signal-hook's safe `flag::register`) also makes the write fail with EFBIG here, but exec
+    // resets a handler to the default while an ignored signal is inherited, so only SIG_IGN
+    // also covers the programs emojicam starts (the builds `bench` runs, GStreamer's plugin
+    // scanner).
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
 }
 

@@ -593,9 +593,17 @@ impl Gfx {
         }
     }
 
+    /// Where `mosaic` lands on the surface at `rect`: its top-left corner in surface pixels, and
+    /// whether it covers the whole surface.
+    fn placement(&self, mosaic: &wgpu::Texture, rect: &Rect) -> ((u32, u32), bool) {
+        let (x, y) = (rect.x.max(0.0) as u32, rect.y.max(0.0) as u32);
+        let whole = (x, y, mosaic.width(), mosaic.height()) == (0, 0, self.config.width, self.config.height);
+        ((x, y), whole)
+    }
+
     /// Whether `mosaic` can be copied onto the surface at `rect` as it is.
     fn can_copy(&self, mosaic: &wgpu::Texture, rect: &Rect) -> bool {
-        let (x, y) = (rect.x.max(0.0) as u32, rect.y.max(0.0) as u32);
+        let ((x, y), _) = self.placement(mosaic, rect);
         mosaic.format() == self.config.format
             && self.config.usage.contains(wgpu::TextureUsages::COPY_DST)
             && x + mosaic.width() <= self.config.width
@@ -604,9 +612,7 @@ impl Gfx {
 
     /// Whether `mosaic` at `rect` is the whole window, in the software present's format.
     fn fills(&self, mosaic: &wgpu::Texture, rect: &Rect) -> bool {
-        (rect.x.max(0.0) as u32, rect.y.max(0.0) as u32) == (0, 0)
-            && (mosaic.width(), mosaic.height()) == (self.config.width, self.config.height)
-            && mosaic.format() == super::soft_present::FORMAT
+        self.placement(mosaic, rect).1 && mosaic.format() == super::soft_present::FORMAT
     }
 
     /// Records the copy of `mosaic` onto the surface `texture` (its `view`) at `rect`, over
@@ -619,8 +625,8 @@ impl Gfx {
         mosaic: &wgpu::Texture,
         rect: &Rect,
     ) {
-        let (x, y) = (rect.x.max(0.0) as u32, rect.y.max(0.0) as u32);
-        if (x, y, mosaic.width(), mosaic.height()) != (0, 0, self.config.width, self.config.height) {
+        let ((x, y), whole) = self.placement(mosaic, rect);
+        if !whole {
             self.overlay.clear(encoder, view);
         }
         encoder.copy_texture_to_texture(

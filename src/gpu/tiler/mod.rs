@@ -525,11 +525,6 @@ impl Tiler {
         self.keep_patches = keep;
     }
 
-    /// Whether patches are written and read back ([`Self::keep_patches`]).
-    pub fn keeps_patches(&self) -> bool {
-        self.keep_patches
-    }
-
     /// Without patches, whole tiles of even size have their quadrant sums straight from the
     /// frame's bytes, and an I420 frame's quadrant means are its Y'CbCr means converted once
     /// each (on by default; see `tiler.wgsl`). Off: every pixel is converted as for a patch, the way

@@ -2,8 +2,9 @@
 """Checks the layering of src/ (docs/ARCHITECTURE.md, "Checking the layering").
 
 Usage: python3 tools/deps.py [--edges] [--depth N]
-From the `crate::` / `super::` paths of every file it builds the module graph and prints, exiting
-1 if there is any:
+From the `crate::` / `super::` paths of every file it builds the module graph (a path through a
+`pub use` re-export, `crate::gpu::Scene` or `crate::Pipeline`, counts as a use of the module
+that defines the item) and prints, exiting 1 if there is any:
 - every cycle between modules (at depth N path segments, default: files; `--depth 1`: top-level
   modules only), and every library module that uses the binary's `cli`/`app`;
 - every use of a lower layer's module by a higher one (LAYERS, top-level modules);
@@ -53,14 +54,47 @@ def known_modules():
     return mods
 
 
-def resolve(path, mods):
-    """Longest prefix of a `crate::a::b::Item` path that names a module."""
+def resolve(path, mods, reexp=None, hops=0):
+    """The module a `crate::a::b::Item` path comes from: the longest prefix that names a module,
+    or, where the next name is a `pub use` re-export of that module (`crate::gpu::Scene`), the
+    module the re-export points at, followed to the end."""
     parts = path.split("::")
-    for n in range(len(parts), 0, -1):
+    for n in range(len(parts), -1, -1):
         cand = "::".join(parts[:n])
-        if cand in mods:
-            return cand
-    return None
+        if cand in mods or n == 0:
+            break
+    rest = parts[n:]
+    if reexp and rest and (cand, rest[0]) in reexp and hops < 10:
+        return resolve("::".join([reexp[(cand, rest[0])]] + rest[1:]), mods, reexp, hops + 1)
+    return cand or None
+
+
+def reexports(mods):
+    """{(module, name): the absolute path it re-exports} for every `pub use` / `pub(crate) use`
+    under src/ (the crate root's too); paths into other crates are left out."""
+    out = {}
+    for p in rust_files(ROOT):
+        me = module_of(p)
+        parent = me.rsplit("::", 1)[0] if "::" in me else ""
+        text = re.sub(r"//[^\n]*", "", open(p, encoding="utf-8").read())
+        for m in re.finditer(r"\bpub(?:\([^)]*\))?\s+use\s+([^;]+);", text):
+            for path in flatten(re.sub(r"\s*([{},:])\s*", r"\1", m.group(1).strip())):
+                path, _, alias = path.partition(" as ")
+                head, _, rest = path.partition("::")
+                if head == "crate":
+                    full = rest
+                elif head == "super":
+                    full = "::".join(x for x in (parent, rest) if x)
+                elif head == "self":
+                    full = "::".join(x for x in (me, rest) if x)
+                else:
+                    full = "::".join(x for x in (me, path) if x)
+                    if resolve(full, mods) in (None, me or None):
+                        continue  # another crate's item (`pub use wgpu::...`)
+                name = (alias or path.rsplit("::", 1)[-1]).strip()
+                if name != "*":
+                    out[(me, name)] = full
+    return out
 
 
 def expand_use(text):
@@ -99,6 +133,7 @@ def flatten(path):
 
 def graph(depth):
     mods = known_modules()
+    reexp = reexports(mods)
     edges = collections.defaultdict(set)
     for d, _, fs in os.walk(ROOT):
         for f in fs:
@@ -111,7 +146,7 @@ def graph(depth):
             text = re.sub(r"//[^\n]*", "", open(p, encoding="utf-8").read())
             for head, path in expand_use(text):
                 full = path if head == "crate" else (parent + "::" + path if parent else path)
-                tgt = resolve(full, mods)
+                tgt = resolve(full, mods, reexp)
                 if tgt is None or tgt == me:
                     continue
                 a, b = cut(me, depth), cut(tgt, depth)

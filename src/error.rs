@@ -85,6 +85,23 @@ pub enum GpuError {
     /// A failure described in words (no adapter, a missing resource, a bad scene).
     #[error("{0}")]
     Message(String),
+    /// No adapter will do (`detail`: what was asked for, if not the default); `source`: wgpu's
+    /// reason, where it gave one.
+    #[error(
+        "no GPU adapter found{detail}{}: install mesa-vulkan-drivers (software Vulkan) or a GPU \
+         driver; `emojicam adapters` lists the adapters this machine has",
+        .source.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+    )]
+    NoAdapter {
+        detail: &'static str,
+        #[source]
+        source: Option<wgpu::RequestAdapterError>,
+    },
+    #[error("cannot create a surface for the window: {source}")]
+    Surface {
+        #[source]
+        source: wgpu::CreateSurfaceError,
+    },
     #[error("cannot open a device on {adapter}: {source}")]
     Device {
         adapter: String,

@@ -475,11 +475,8 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
 }
 
-fn no_adapter(detail: &str) -> Error {
-    Error::gpu(format!(
-        "no GPU adapter found{detail}: install mesa-vulkan-drivers (software Vulkan) or a GPU driver; \
-         `emojicam adapters` lists the adapters this machine has"
-    ))
+fn no_adapter(detail: &'static str, source: Option<wgpu::RequestAdapterError>) -> Error {
+    GpuError::NoAdapter { detail, source }.into()
 }
 
 async fn choose_adapter(
@@ -499,7 +496,7 @@ async fn choose_adapter(
             Err(_) => instance
                 .request_adapter(&request(true))
                 .await
-                .map_err(|_| no_adapter("")),
+                .map_err(|e| no_adapter("", Some(e))),
         },
         AdapterPreference::Software => {
             if let Ok(a) = instance.request_adapter(&request(true)).await {
@@ -514,7 +511,7 @@ async fn choose_adapter(
                     a.get_info().device_type == wgpu::DeviceType::Cpu
                         && surface.is_none_or(|s| a.is_surface_supported(s))
                 })
-                .ok_or_else(|| no_adapter(" (software requested)"))
+                .ok_or_else(|| no_adapter(" (software requested)", None))
         }
         AdapterPreference::Named(name) => {
             let needle = name.to_lowercase();

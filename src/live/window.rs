@@ -227,7 +227,7 @@ impl WindowApp {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let surface = instance
             .create_surface(window.clone())
-            .map_err(|e| Error::gpu(format!("cannot create a surface for the window: {e}")))?;
+            .map_err(|source| crate::gpu::GpuError::Surface { source })?;
         // Only an adapter that can present to this surface will do.
         let gpu = Arc::new(GpuContext::with_instance(
             instance,

@@ -779,6 +779,25 @@ fn background_name(background: emojicam::Background) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn compare_model_takes_a_model_with_the_current_inputs_and_refuses_anything_else() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = root.join("models/emojinet.onnx");
+        let (path, bytes) = other_model(&model).expect("the built-in model has the current inputs");
+        assert_eq!(
+            (path, bytes.len()),
+            (model.as_path(), std::fs::metadata(&model).unwrap().len() as usize)
+        );
+        let not_a_model = root.join("README.md");
+        let err = format!("{:#}", other_model(&not_a_model).unwrap_err());
+        assert!(
+            err.starts_with(&format!("--compare-model {}: ", not_a_model.display())),
+            "{err}"
+        );
+        let missing = root.join("no-such-model.onnx");
+        assert!(format!("{:#}", other_model(&missing).unwrap_err()).starts_with("--compare-model: reading "));
+    }
+
     /// A 64x48 picture of smooth gradients with a sharp square: enough structure for FLIP.
     fn picture(shift: u8) -> Frame {
         let (w, h) = (64u32, 48u32);

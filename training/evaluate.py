@@ -249,8 +249,8 @@ def main():
 
     md = json.load(open(os.path.join(cm.CACHE, "train_summary.json"))) if os.path.exists(
         os.path.join(cm.CACHE, "train_summary.json")) else {}
-    L = ["# emojinet evaluation", "",
-         "Written by `training/evaluate.py`. Held-back photos (never seen in training), 10 px tiles, black "
+    L = ["Written by `training/evaluate.py` (this part only: the sections after it are written by hand and kept "
+         "when it reruns). Held-back photos (never seen in training), 10 px tiles, black "
          "background, `default` set (%d emoji) for every rule. Each mosaic is rendered as the product renders it "
          "(emoji cell area-averaged 64->10 px with premultiplied alpha, over black) and scored with "
          "`mosaic_score.py --tile 10` (2x2 PSNR and tile PSNR, dB). distinct = distinct emoji in the mosaic; "
@@ -311,21 +311,37 @@ def main():
           "`emojicam bench` measures it on its own frame with the product's renderer (README).", ""]
     L += detail.table(detail.frontier())
     L.append("")
-    L += ["## A learned model (issue 15, item 4)", "",
-          "`training/learned_detail.py` trains a learned 12-d embedding of the tile's 3x3 grid for the `--detail 3` "
+    L += ["The learned model (issue 15, item 4): `training/learned_detail.py` trains a learned 12-d embedding of the tile's 3x3 grid for the `--detail 3` "
           "objective and compares it with the analytic graph on these photos under FLIP and 2x2/3x3 PSNR at equal "
-          "speed; its run (12 minutes of training) is not repeated here: its tables and verdict are kept in this "
-          "section by hand after each run of that script. The earlier attempt (`train.py`, the same family on the "
+          "speed; its run (12 minutes of training) is not repeated here: its tables and verdict are kept by hand "
+          "in \"A learned model\" below after each run of that script. The earlier attempt (`train.py`, the same family on the "
           "2x2 grid, fine-tuned with cross-entropy on the objective's labels over black) agreed with the objective "
           "less than its analytic starting point and is not shipped.", ""]
     if md:
         L += ["## Training log summary", "", "```", open(os.path.join(cm.MODELS, "train.log")).read().strip(), "```", ""]
     L += [f"All floors met (2x2 floor capped at the attainable where the objective itself is below it; >= 150 "
           f"distinct emoji per 1280x720 frame): {'yes' if ok else 'NO'}.", ""]
-    open(os.path.join(cm.MODELS, "EVAL.md"), "w").write("\n".join(L))
+    write_own_part(os.path.join(cm.MODELS, "EVAL.md"), "\n".join(L))
     print("\n".join(L))
     if not ok:
         raise SystemExit("quality floors not met")
+
+
+BEGIN = "<!-- written by training/evaluate.py: begin -->"
+END = "<!-- written by training/evaluate.py: end -->"
+
+
+def write_own_part(path, text):
+    """Replace only the part of `path` between BEGIN and END with `text`, keeping the hand-written
+    sections around it (a file without the markers gets a title and the part, then its old text)."""
+    old = open(path).read() if os.path.exists(path) else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+    else:
+        head, tail = "# emojinet evaluation\n\n", ("\n" + old if old else "\n")
+    with open(path, "w") as f:
+        f.write(f"{head}{BEGIN}\n{text.strip()}\n{END}{tail}")
 
 
 if __name__ == "__main__":

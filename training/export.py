@@ -28,6 +28,7 @@ SEED = 20261202
 TOLERANCES = (0.0, 500.0, 1000.0, 2000.0)   # variety 0..2: member lists cover the near-best emoji too
 
 
+RELATIVE = ""  # per-tile tolerance, tried and not shipped: models/EVAL.md, "Relative tolerance"
 FLAT = 30000  # near-flat index tiles (walls, ceilings, shirts): models/EVAL.md, "Unseen photos"
 
 
@@ -237,6 +238,12 @@ def main():
                     help="COUNT:FACTOR, an experiment not shipped (models/EVAL.md): a tile with fewer than COUNT members "
                          "within the tolerance picks among those within FACTOR x tolerance (COUNT < 0: the -COUNT best "
                          "within FACTOR x tolerance)")
+    ap.add_argument("--relative", default=RELATIVE,
+                    help="K:FLOOR, each tile's tolerance min(T, T/1000 * (K * best error + FLOOR)) (models/EVAL.md, "
+                         "\"Relative tolerance\"); empty: the fixed tolerance T (the shipped file)")
+    ap.add_argument("--narrow", type=int, default=0,
+                    help="N > 0: a tile picks among at most its N best members within the tolerance (an experiment, "
+                         "not shipped: models/EVAL.md, \"Relative tolerance\")")
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]
@@ -271,7 +278,12 @@ def main():
                 model = graph.build_fast(Q, alpha, protos, members[0] if len(members) == 1 else tuple(members), md,
                                          stage1="topk")
             else:
-                model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks)
+                relative = tuple(float(x) for x in a.relative.split(":")) if a.relative else None
+                if relative:
+                    md["tolerance"] = (f"per tile min(tolerance, tolerance / {graph.VARIETY_UNIT:g} * ({relative[0]:g} * "
+                                       f"best error + {relative[1]:g}))")
+                model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
+                                            relative=relative, narrow=a.narrow)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

@@ -298,6 +298,7 @@ def build_two_stage(Q, alpha, protos, members, metadata):
 # --- the fast two-stage graph: variety as a pick among the near-best by a per-position key --------
 
 PATTERN_BINS = 256
+VARIETY_UNIT = 1000.0  # the tolerance per unit of --variety (domain::likeness::VARIETY_UNIT)
 
 
 def pattern_bin_np(col, row, bins=PATTERN_BINS):
@@ -472,7 +473,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
     return init, nodes, folded
 
 
-def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1):
+def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -486,6 +487,14 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     widen = (count, factor): a tile with fewer than `count` members within the tolerance of its best picks
     among those within factor * tolerance instead (dark or saturated flat areas, where few emoji come
     close, otherwise repeat the same few). None: no widening (the shipped graph; models/EVAL.md).
+    relative = (k, floor): each tile's tolerance is min(T, T / VARIETY_UNIT * (k * e + floor)), e = its best
+    member's error (the objective's err), T the tolerance input: where the best emoji is already close
+    (smooth grey or dark tiles) variety costs in proportion to that error, not a fixed amount, so its
+    cost in dB is bounded; T = 0 is still the exact choice. None: the fixed tolerance T for every tile (the
+    shipped graph: the relative one lost variety on flat areas of unseen frames, models/EVAL.md, "Relative
+    tolerance").
+    narrow = N > 0: a tile picks among at most its N best members (and ties) within the tolerance (an
+    experiment, not shipped: models/EVAL.md, "Relative tolerance").
     The [K, M, 21] layout (MatMul against the tile's column) measured the same as this [K, 21, M] one
     (models/README.md) and is not kept.
     Same inputs and output as build_exhaustive."""
@@ -564,8 +573,52 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Reshape", ["s2a3", "shape_nm"], ["s2"]),
         # ... and among those within the tolerance of the best, the highest key
         n("ReduceMax", ["s2"], ["best"], axes=[1], keepdims=1),                   # [N,1]
-        n("Sub", ["best", "tolerance"], ["thr0"]),
     ]
+    if relative:
+        # e = |d|^2 - best (s2 = -err + |d|^2; |d|^2 = the squares of phi1's first 12 columns)
+        init["sel_d"] = f32(np.concatenate([np.ones(12), np.zeros(9)]).reshape(21, 1))
+        init["rel_k"] = f32([relative[0] / VARIETY_UNIT])
+        init["rel_floor"] = f32([relative[1] / VARIETY_UNIT])
+        nodes += [
+            n("Mul", ["phi1", "phi1"], ["phi1sq"]),
+            n("MatMul", ["phi1sq", "sel_d"], ["dd"]),                             # [N,1]
+            n("Sub", ["dd", "best"], ["e_best"]),
+            n("Mul", ["e_best", "rel_k"], ["e_k"]),
+            n("Add", ["e_k", "rel_floor"], ["e_kf"]),
+            n("Mul", ["e_kf", "tolerance"], ["tol_rel"]),
+            n("Min", ["tol_rel", "tolerance"], ["tol_t"]),                        # [N,1]
+            n("Sub", ["best", "tol_t"], ["thr0"]),
+        ]
+    else:
+        nodes.append(n("Sub", ["best", "tolerance"], ["thr0"]))
+    if isinstance(narrow, tuple):
+        # more than `count` members within the tolerance: only those within factor * tolerance (one count,
+        # no sort; the TopK form below costs about 2x the whole graph)
+        init["narrow_count"] = f32([narrow[0]])
+        init["narrow_factor"] = f32([narrow[1]])
+        nodes[-1].output[0] = "thr00"
+        nodes += [
+            n("GreaterOrEqual", ["s2", "thr00"], ["nwithin"]),
+            n("Cast", ["nwithin"], ["nwithinf"], to=TensorProto.FLOAT),
+            n("ReduceSum", ["nwithinf", "axis1"], ["ncnt"], keepdims=1),         # [N,1]
+            n("Greater", ["ncnt", "narrow_count"], ["many"]),
+            n("Mul", ["tolerance", "narrow_factor"], ["tol_narrow"]),
+            n("Sub", ["best", "tol_narrow"], ["thr_narrow"]),
+            n("Where", ["many", "thr_narrow", "thr00"], ["thr0"]),
+        ]
+    elif narrow:
+        # at most the `narrow` best members (and ties) within the tolerance: where many emoji are near
+        # (smooth grey or pale areas) the pick stays among the nearest of them
+        init["narrow_k"] = i64([narrow])
+        init["nar_last"] = i64([-1])
+        init["nar_axis1"] = i64([1])
+        init["nar_big"] = i64([1 << 30])
+        nodes[-1].output[0] = "thr00"
+        nodes += [
+            n("TopK", ["s2", "narrow_k"], ["ntopv", "ntopi"], axis=1),            # [N,narrow]
+            n("Slice", ["ntopv", "nar_last", "nar_big", "nar_axis1"], ["nvk"]),        # [N,1]: the narrow-th best
+            n("Max", ["thr00", "nvk"], ["thr0"]),
+        ]
     if widen and widen[0] < 0:
         # the -count best members within factor * tolerance, when fewer are within the tolerance
         count, factor = -widen[0], widen[1]

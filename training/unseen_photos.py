@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Regather the unseen photos of models/EVAL.md ("Unseen photos"; never used to build or tune anything) into
+OUT (default $TMPDIR/unseen): not kept in the repository. Needs, first (licences in models/EVAL.md):
+
+    python -m pip download --no-deps --only-binary=:all: scikit-image==0.26.0 -d training/.cache/wheels
+    python -m pip download --no-deps --only-binary=:all: matplotlib -d $TMPDIR/wheels
+    (cd $TMPDIR/deb && apt-get download mate-backgrounds lomiri-wallpapers-20.04 ukui-wallpapers &&
+     for f in *.deb; do dpkg-deb -x $f x; done)
+
+and ffmpeg for the video frames. Then: training/unseen.py $TMPDIR/unseen/*.png
+"""
+import glob
+import io
+import os
+import subprocess
+import zipfile
+
+from PIL import Image
+
+T = os.environ.get("TMPDIR", "/tmp")
+O = os.path.join(T, "unseen")
+
+
+def cover(im, w=1280, h=720):
+    s = max(w / im.width, h / im.height)
+    im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
+    l, t = (im.width - w) // 2, (im.height - h) // 2
+    return im.crop((l, t, l + w, t + h))
+
+
+def z(zf, suffix):
+    n = [x for x in zf.namelist() if x.endswith(suffix)][0]
+    return Image.open(io.BytesIO(zf.read(n))).convert("RGB")
+
+
+def crop(im, box, size, name):
+    im.crop(box).resize(size, Image.LANCZOS).save(f"{O}/{name}.png")
+
+
+def main():
+    os.makedirs(O, exist_ok=True)
+    sk = zipfile.ZipFile(glob.glob("training/.cache/wheels/scikit_image-*.whl")[0])
+    mp = zipfile.ZipFile(glob.glob(os.path.join(T, "wheels", "matplotlib-*.whl"))[0])
+    gh = z(mp, "sample_data/grace_hopper.jpg")
+    gh.save(f"{O}/grace_hopper.png")
+    z(sk, "data/motorcycle_left.png").save(f"{O}/motorcycle.png")
+    z(sk, "data/ihc.png").save(f"{O}/ihc.png")
+    cam = z(sk, "data/camera.png")
+    cam.save(f"{O}/camera_grey.png")
+    z(sk, "data/moon.png").save(f"{O}/moon_grey.png")
+    D = os.path.join(T, "deb", "x", "usr", "share", "backgrounds")
+    for n in ["Blinds", "Dune", "Garden", "LadyBird", "RainDrops", "Storm", "Wood"]:
+        cover(Image.open(f"{D}/mate/nature/{n}.jpg").convert("RGB")).save(f"{O}/{n}_720p.png")
+    kle = Image.open(f"{D}/Kleiber_by_Lukas_Baubkus.jpg").convert("RGB")
+    cover(kle).save(f"{O}/Kleiber_720p.png")
+    cover(Image.open(f"{D}/Fossa_by_Jasper_Roks.jpg").convert("RGB")).save(f"{O}/Fossa_720p.png")
+    for n in ["city", "desert"]:
+        cover(Image.open(f"{D}/{n}.png").convert("RGB")).save(f"{O}/{n}_720p.png")
+    for t in ["0.5", "3.5", "5.0"]:
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-ss", t, "-i", "assets/bench/handheld.mp4", "-frames:v", "1", f"{O}/handheld_t{t}.png"], check=True)
+    for t in ["1.0", "4.0"]:
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-ss", t, "-i", "tests/data/video/bigbuckbunny.mp4", "-frames:v", "1", "-vf", "scale=1280:720", f"{O}/bbb_t{t}.png"], check=True)
+    # webcam-like crops (boxes in the source's pixels, then scaled: models/EVAL.md)
+    wood = Image.open(f"{D}/mate/nature/Wood.jpg").convert("RGB")
+    crop(wood, (1200, 900, 2480, 1860), (640, 480), "crop_wall_640")
+    crop(kle, (3400, 700, 6028, 2178), (1280, 720), "crop_brightwall_720p")
+    crop(gh, (390, 20, 510, 110), (640, 480), "crop_bluewall_640")
+    crop(gh, (200, 150, 320, 240), (640, 480), "crop_skin_640")
+    crop(gh, (60, 470, 220, 590), (640, 480), "crop_shirt_640")
+    crop(gh, (60, 330, 512, 584), (1280, 720), "crop_shirt_720p")
+    crop(cam, (230, 0, 310, 60), (640, 480), "crop_ceiling_640")
+    st = Image.open(f"{D}/mate/nature/Storm.jpg").convert("RGB")
+    crop(st, (0, 0, st.width // 3, st.width // 4), (640, 480), "crop_dark_640")
+    crop(st, (0, 0, st.width, st.width * 9 // 16 // 2), (1280, 720), "crop_dark_720p")
+    mo = Image.open(f"{O}/motorcycle.png")
+    crop(mo, (180, 0, 340, 120), (640, 480), "crop_garage_640")
+    print(f"wrote {len(os.listdir(O))} photos to {O}")
+
+
+if __name__ == "__main__":
+    main()

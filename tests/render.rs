@@ -724,3 +724,56 @@ fn mpeg_ps_sound_is_copied_through_its_parser() {
         assert!((seconds - 0.4).abs() < 0.1, "{name}: {seconds} s of sound");
     }
 }
+
+/// A GIF of three 64x48 frames shown for 100, 200 and 800 ms (a pause on the last frame, as
+/// many shared GIFs end), written with the `gif` crate.
+fn gif_with_delays(path: &std::path::Path, delays_cs: &[u16]) {
+    let file = std::fs::File::create(path).expect("create the GIF");
+    let mut encoder = gif::Encoder::new(file, 64, 48, &[]).expect("GIF header");
+    for (i, &delay) in delays_cs.iter().enumerate() {
+        let shade = (i * 100) as u8;
+        let mut rgba: Vec<u8> = [shade, 255 - shade, 90, 255].repeat(64 * 48);
+        let mut frame = gif::Frame::from_rgba(64, 48, &mut rgba);
+        frame.delay = delay;
+        encoder.write_frame(&frame).expect("GIF frame");
+    }
+}
+
+/// Each packet's duration in seconds, as ffprobe reads `path`.
+fn packet_durations(path: &std::path::Path) -> Vec<f64> {
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=duration_time"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let mut d: Vec<f64> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    // MP4 packets come in decoding order; the durations are compared as a set of times.
+    d.sort_by(f64::total_cmp);
+    d
+}
+
+#[test]
+fn every_frame_of_a_gif_keeps_its_own_delay_the_last_one_too() {
+    assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");
+    let dir = tmp();
+    let input = dir.path().join("pause.gif");
+    gif_with_delays(&input, &[10, 20, 80]);
+    for ext in ["gif", "mp4", "webm"] {
+        let out = dir.path().join(format!("out.{ext}"));
+        let o = run(bin()
+            .args(["render", "-q", "--tile", "16", "--classifier", "nearest", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&out));
+        assert!(o.status.success(), "{ext}: {}", stderr(&o));
+        let got = packet_durations(&out);
+        assert_eq!(got.len(), 3, "{ext}: {got:?}");
+        for (g, want) in got.iter().zip([0.1, 0.2, 0.8]) {
+            assert!((g - want).abs() < 0.011, "{ext}: durations {got:?}, want 0.1 0.2 0.8");
+        }
+    }
+}

@@ -96,15 +96,8 @@ fn keep_time(pad: &gst::Pad, buffer: &gst::BufferRef, into: &std::sync::Mutex<Ve
         return;
     }
     let Some(pts) = buffer.pts() else { return };
-    let shown = pad
-        .sticky_event::<gst::event::Segment>(0)
-        .and_then(|e| {
-            e.segment()
-                .downcast_ref::<gst::ClockTime>()
-                .map(|s| s.to_running_time(pts).is_some())
-        })
-        .unwrap_or(true);
-    if shown {
+    // Outside its segment (clipped, never shown) a frame has no running time: not kept.
+    if running_time(pad, pts) != Some(None) {
         times.push(pts.nseconds());
     }
 }
@@ -112,12 +105,15 @@ fn keep_time(pad: &gst::Pad, buffer: &gst::BufferRef, into: &std::sync::Mutex<Ve
 /// The running time (ns) where `buffer` on `pad` ends, if it says.
 fn end_time(pad: &gst::Pad, buffer: &gst::BufferRef) -> Option<u64> {
     let end = buffer.pts()? + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
-    let segment = pad.sticky_event::<gst::event::Segment>(0)?;
-    let running = segment
-        .segment()
-        .downcast_ref::<gst::ClockTime>()?
-        .to_running_time(end)?;
-    Some(running.nseconds())
+    Some(running_time(pad, end)??.nseconds())
+}
+
+/// `time` on `pad` as running time: `None` when the pad has no time segment (yet), `Some(None)`
+/// when `time` lies outside its segment (a clipped frame that is never shown).
+fn running_time(pad: &gst::Pad, time: gst::ClockTime) -> Option<Option<gst::ClockTime>> {
+    let event = pad.sticky_event::<gst::event::Segment>(0)?;
+    let segment = event.segment().downcast_ref::<gst::ClockTime>()?;
+    Some(segment.to_running_time(time))
 }
 
 impl DecoderCounts {

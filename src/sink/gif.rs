@@ -104,7 +104,10 @@ impl Sink for GifSink {
         let Some((last, at)) = self.pending.take() else {
             return Err(Error::encode(&self.path, "no frame was produced"));
         };
-        let end = self.end.filter(|&end| end > at).unwrap_or(at + self.rate.frame_duration());
+        let end = self
+            .end
+            .filter(|&end| end > at)
+            .unwrap_or(at + self.rate.frame_duration());
         self.emit(last, end)?;
         let encoder = self
             .encoder

@@ -45,6 +45,8 @@ pub struct VideoSource {
     appsink: gst_app::AppSink,
     info: StreamInfo,
     last_pts: Option<Duration>,
+    /// Where the last frame ends (its timestamp plus its duration), when the decoder says.
+    last_end: Option<Duration>,
     /// Decoder warnings seen (a damaged frame the decoder reported).
     warnings: u64,
     /// What went into and came out of the video decoder.
@@ -303,6 +305,7 @@ impl VideoSource {
                 description: String::new(),
             },
             last_pts: None,
+            last_end: None,
             warnings: 0,
             counts,
             damaged: 0,
@@ -589,8 +592,10 @@ impl Source for VideoSource {
             }
             if let Some(sample) = self.appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
                 self.check_bus()?;
+                let shown = sample.buffer().and_then(|b| b.duration());
                 return to_frame(&sample, &self.path, &mut self.layout).map(|(frame, pts)| {
                     self.last_pts = pts;
+                    self.last_end = pts.zip(shown).map(|(pts, d)| pts + Duration::from_nanos(d.nseconds()));
                     Some(frame)
                 });
             }
@@ -611,6 +616,10 @@ impl Source for VideoSource {
 
     fn damaged(&self) -> u64 {
         self.damaged
+    }
+
+    fn end(&self) -> Option<Duration> {
+        self.last_end.filter(|_| self.ended)
     }
 }
 

@@ -841,4 +841,24 @@ fn a_clip_cut_with_ffmpeg_keeps_its_sound_when_re_encoded_as_the_readme_says() {
             assert!((sound - 1.3).abs() < 0.05, "{name}: {sound} s of sound");
         }
     }
+    // Cut past its middle, nothing of it is read: one line that says why and what to do.
+    let late = dir.path().join("late.mp4");
+    let cut = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", "1.2", "-i"])
+        .arg(&whole)
+        .args(["-c", "copy"])
+        .arg(&late)
+        .status();
+    assert!(cut.is_ok_and(|s| s.success()), "ffmpeg cut late.mp4");
+    let out = dir.path().join("out-late.mp4");
+    let o = run(bin()
+        .args(["render", "-q", "--input"])
+        .arg(&late)
+        .arg("--output")
+        .arg(&out));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("edit list") && err.contains("without `-c copy`"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!out.exists());
 }

@@ -60,6 +60,8 @@ pub struct VideoSource {
     layout: Option<(gst::Caps, gst_video::VideoInfo)>,
     /// The video stream's own duration as the file declares it (its index), if it does.
     declared: Option<Duration>,
+    /// The track starts through an edit list beyond the length it plays: where, and that length.
+    edit_past_end: Option<(Duration, Duration)>,
 }
 
 /// Buffers counted at the video decoder's pads: the evidence of damage that GStreamer's
@@ -313,6 +315,7 @@ impl VideoSource {
             all_ended: false,
             layout: None,
             declared: None,
+            edit_past_end: None,
         };
         source.preroll(&flip_sink, &no_video, &seen)?;
         Ok(source)
@@ -355,6 +358,7 @@ impl VideoSource {
             .map_err(|e| Error::decode(&path, format!("unexpected decoded format: {e}")))?;
         self.info = self.stream_info(&video, video_pad);
         self.declared = declared_duration(video_pad);
+        self.edit_past_end = edit_past_end(video_pad);
         self.pipeline
             .set_state(gst::State::Playing)
             .map_err(|source| MediaError::State {
@@ -605,6 +609,16 @@ impl Source for VideoSource {
                 self.warn_if_cut_short();
                 media::stop(&self.pipeline);
                 self.damaged = self.count_damaged();
+                if let (None, Some((start, length))) = (self.last_pts, self.edit_past_end) {
+                    return Err(Error::decode(
+                        &self.path,
+                        format!(
+                            "no frame could be read: its video starts through an edit list at {:.2} s of its track, past the {:.2} s it plays (cut with `ffmpeg -ss ... -c copy`?), which GStreamer 1.22's MP4 reader cannot play: re-cut it without `-c copy`",
+                            start.as_secs_f64(),
+                            length.as_secs_f64()
+                        ),
+                    ));
+                }
                 return Ok(None);
             }
         }
@@ -645,6 +659,19 @@ fn declared_duration(video_pad: &gst::Pad) -> Option<Duration> {
         (f, t) => f.or(t),
     };
     shortest.map(|d| Duration::from_nanos(d.nseconds()))
+}
+
+/// Where the video's segment starts in its track and the length it plays, when it starts past
+/// that length: an MP4 cut with `ffmpeg -ss X -c copy` past its middle, whose edit list starts
+/// at X. GStreamer 1.22's qtdemux ends such a track at its first buffer (its stop, the clip's
+/// length, is compared with the track's own time): nothing decodes, and this says why.
+fn edit_past_end(video_pad: &gst::Pad) -> Option<(Duration, Duration)> {
+    let event = video_pad.sticky_event::<gst::event::Segment>(0)?;
+    let segment = event.segment().downcast_ref::<gst::ClockTime>()?;
+    let (start, stop) = (segment.start()?, segment.stop()?);
+    let length = stop.checked_sub(start)?;
+    let nanos = |t: gst::ClockTime| Duration::from_nanos(t.nseconds());
+    (start > gst::ClockTime::ZERO && start >= length).then(|| (nanos(start), nanos(length)))
 }
 
 /// Pixels within 1% of square count as square: a scaler that resized 320x180 to 641x361

@@ -342,11 +342,15 @@ impl VideoSource {
                 "its video track has no frames (damaged, or cut before its first frame?)",
             ));
         }
+        if let (false, Some(line)) = (video_pad.is_linked(), missing) {
+            // Its video track is there (the sound beside it decoded): a runtime failure, as
+            // when the file has no other stream (exit 1, as the README says).
+            return Err(Error::decode(&path, line));
+        }
         if !video_pad.is_linked() {
             return Err(Error::usage(format!(
-                "{}: {}",
-                path.display(),
-                missing.unwrap_or_else(|| "the file has no video track (audio only?)".into())
+                "{}: the file has no video track (audio only?)",
+                path.display()
             )));
         }
         let caps = self

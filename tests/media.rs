@@ -1002,21 +1002,39 @@ fn every_input_kind_decodes_like_ffmpeg() {
 #[test]
 fn a_missing_decoder_names_the_package() {
     // With every HEVC decoder ranked out, decodebin finds none, as on a machine without
-    // gstreamer1.0-libav.
-    let dir = tempfile::tempdir().unwrap();
-    let out = emojicam()
-        .env("GST_PLUGIN_FEATURE_RANK", "avdec_h265:NONE,libde265dec:NONE")
-        .args(["render", "--input"])
-        .arg(data("hevc.mp4"))
-        .arg("--output")
-        .arg(dir.path().join("x.png"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("gstreamer1.0-libav") && err.contains("H.265"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    assert!(entries(dir.path()).is_empty());
+    // gstreamer1.0-libav. A phone's clip has sound beside it (which still decodes): the same
+    // line and status.
+    let inputs = tempfile::tempdir().unwrap();
+    let with_sound = clip(
+        inputs.path(),
+        "hevc-aac.mp4",
+        &[
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            "log-level=none",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+        true,
+    );
+    for input in [data("hevc.mp4"), with_sound] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = emojicam()
+            .env("GST_PLUGIN_FEATURE_RANK", "avdec_h265:NONE,libde265dec:NONE")
+            .args(["render", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(dir.path().join("x.png"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", input.display());
+        assert!(err.contains("gstreamer1.0-libav") && err.contains("H.265"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(entries(dir.path()).is_empty());
+    }
 }
 
 /// Decodes `input` and writes every frame, at its own timestamp, to `out` with its sound.

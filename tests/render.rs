@@ -724,3 +724,141 @@ fn mpeg_ps_sound_is_copied_through_its_parser() {
         assert!((seconds - 0.4).abs() < 0.1, "{name}: {seconds} s of sound");
     }
 }
+
+/// A GIF of three 64x48 frames shown for 100, 200 and 800 ms (a pause on the last frame, as
+/// many shared GIFs end), written with the `gif` crate.
+fn gif_with_delays(path: &std::path::Path, delays_cs: &[u16]) {
+    let file = std::fs::File::create(path).expect("create the GIF");
+    let mut encoder = gif::Encoder::new(file, 64, 48, &[]).expect("GIF header");
+    for (i, &delay) in delays_cs.iter().enumerate() {
+        let shade = (i * 100) as u8;
+        let mut rgba: Vec<u8> = [shade, 255 - shade, 90, 255].repeat(64 * 48);
+        let mut frame = gif::Frame::from_rgba(64, 48, &mut rgba);
+        frame.delay = delay;
+        encoder.write_frame(&frame).expect("GIF frame");
+    }
+}
+
+/// Each packet's duration in seconds, as ffprobe reads `path`.
+fn packet_durations(path: &std::path::Path) -> Vec<f64> {
+    let o = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=duration_time",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let mut d: Vec<f64> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    // MP4 packets come in decoding order; the durations are compared as a set of times.
+    d.sort_by(f64::total_cmp);
+    d
+}
+
+#[test]
+fn every_frame_of_a_gif_keeps_its_own_delay_the_last_one_too() {
+    assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");
+    let dir = tmp();
+    let input = dir.path().join("pause.gif");
+    gif_with_delays(&input, &[10, 20, 80]);
+    for ext in ["gif", "mp4", "webm"] {
+        let out = dir.path().join(format!("out.{ext}"));
+        let o = run(bin()
+            .args(["render", "-q", "--tile", "16", "--classifier", "nearest", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&out));
+        assert!(o.status.success(), "{ext}: {}", stderr(&o));
+        let got = packet_durations(&out);
+        assert_eq!(got.len(), 3, "{ext}: {got:?}");
+        for (g, want) in got.iter().zip([0.1, 0.2, 0.8]) {
+            assert!((g - want).abs() < 0.011, "{ext}: durations {got:?}, want 0.1 0.2 0.8");
+        }
+    }
+}
+
+/// The duration ffprobe gives `path`'s first `which` stream (`v:0`, `a:0`), in seconds.
+fn stream_seconds(path: &std::path::Path, which: &str) -> f64 {
+    let o = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            which,
+            "-show_entries",
+            "stream=duration",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(0.0)
+}
+
+#[test]
+fn a_clip_cut_with_ffmpeg_keeps_its_sound_when_re_encoded_as_the_readme_says() {
+    // GStreamer 1.22's MP4 demuxer stops an edit-listed track at its media time (README,
+    // Troubleshooting): a `-c copy` cut keeps only part of its sound. This pins both the limit
+    // (when a newer GStreamer reads it whole, the README's entry can go) and its workaround.
+    assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");
+    let dir = tmp();
+    let whole = dir.path().join("whole.mp4");
+    let spec = "size=160x90:rate=25:duration=2";
+    let tone = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2"];
+    let encode = [&tone[..], &["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]].concat();
+    ffmpeg_test_pattern(spec, &encode, &whole);
+    for (name, codec) in [("copied.mp4", "copy"), ("recut.mp4", "")] {
+        let cut = dir.path().join(name);
+        let mut ffmpeg = std::process::Command::new("ffmpeg");
+        ffmpeg.args(["-v", "error", "-ss", "0.7", "-i"]).arg(&whole);
+        if !codec.is_empty() {
+            ffmpeg.args(["-c", codec]);
+        }
+        assert!(
+            ffmpeg.arg(&cut).status().is_ok_and(|s| s.success()),
+            "ffmpeg cut {name}"
+        );
+        let out = dir.path().join(format!("out-{name}"));
+        let o = run(bin()
+            .args(["render", "-q", "--tile", "16", "--classifier", "nearest", "--input"])
+            .arg(&cut)
+            .arg("--output")
+            .arg(&out));
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let (picture, sound) = (stream_seconds(&out, "v:0"), stream_seconds(&out, "a:0"));
+        assert!((picture - 1.3).abs() < 0.05, "{name}: {picture} s of picture");
+        if codec == "copy" {
+            assert!(sound < 0.7, "{name}: {sound} s of sound: GStreamer reads it whole now?");
+        } else {
+            assert!((sound - 1.3).abs() < 0.05, "{name}: {sound} s of sound");
+        }
+    }
+    // Cut past its middle, nothing of it is read: one line that says why and what to do.
+    let late = dir.path().join("late.mp4");
+    let cut = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", "1.2", "-i"])
+        .arg(&whole)
+        .args(["-c", "copy"])
+        .arg(&late)
+        .status();
+    assert!(cut.is_ok_and(|s| s.success()), "ffmpeg cut late.mp4");
+    let out = dir.path().join("out-late.mp4");
+    let o = run(bin()
+        .args(["render", "-q", "--input"])
+        .arg(&late)
+        .arg("--output")
+        .arg(&out));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("edit list") && err.contains("without `-c copy`"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!out.exists());
+}

@@ -252,6 +252,9 @@ pub fn render_stream(
     let damaged = reader.finish();
     bar.finish_and_clear();
     result?;
+    if let Some(end) = reader.end() {
+        sink.end_at(end);
+    }
     if frames == 0 {
         return Err(Error::decode(
             info.description.clone(),

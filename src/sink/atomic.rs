@@ -419,6 +419,10 @@ impl Sink for CommitOnFinish {
         self.file.commit_path()
     }
 
+    fn end_at(&mut self, end: std::time::Duration) {
+        self.inner.end_at(end);
+    }
+
     fn needs_image(&self) -> bool {
         self.inner.needs_image()
     }

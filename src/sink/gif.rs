@@ -28,6 +28,8 @@ pub struct GifSink {
     frames: u64,
     /// Centiseconds written so far, so rounding never accumulates.
     written_cs: u64,
+    /// Where the input's stream ends ([`Sink::end_at`]): the last frame lasts until then.
+    end: Option<Duration>,
 }
 
 impl GifSink {
@@ -43,6 +45,7 @@ impl GifSink {
             size: None,
             frames: 0,
             written_cs: 0,
+            end: None,
         })
     }
 
@@ -101,7 +104,10 @@ impl Sink for GifSink {
         let Some((last, at)) = self.pending.take() else {
             return Err(Error::encode(&self.path, "no frame was produced"));
         };
-        let end = at + self.rate.frame_duration();
+        let end = self
+            .end
+            .filter(|&end| end > at)
+            .unwrap_or(at + self.rate.frame_duration());
         self.emit(last, end)?;
         let encoder = self
             .encoder
@@ -111,5 +117,9 @@ impl Sink for GifSink {
             .into_inner()
             .map_err(|e| Error::encode(&self.path, format!("GIF encoding failed: {e}")))?;
         self.file.commit(writer)
+    }
+
+    fn end_at(&mut self, end: Duration) {
+        self.end = Some(end);
     }
 }

@@ -66,6 +66,12 @@ pub trait Sink: Send {
     fn sound(&self) -> Option<Sound> {
         None
     }
+    /// The input's stream ends at `end` (from its start): the last frame is shown until then,
+    /// for its own duration rather than one frame at the input's rate. Called before
+    /// [`Self::finish`]; sinks without timing ignore it.
+    fn end_at(&mut self, end: std::time::Duration) {
+        let _ = end;
+    }
 }
 
 /// Output formats, for messages.

@@ -65,6 +65,8 @@ enum Message {
     Frame(Queued),
     /// Finish the output, holding the last slotted frame until it has this many frames.
     Finish(Option<u64>),
+    /// The input's stream ends here ([`Sink::end_at`]).
+    EndAt(std::time::Duration),
 }
 
 /// A [`Sink`] running on its own thread. Each frame's stamp `seq` is set to its number in the
@@ -96,7 +98,7 @@ impl SinkThread {
                 let mut index = 0u64;
                 // The last frame that had a slot, to fill the slots up to the next one.
                 let mut previous: Option<Queued> = None;
-                let mut write = |q: &mut Queued, index: u64| {
+                let write = |sink: &mut Box<dyn Sink>, q: &mut Queued, index: u64| {
                     q.mosaic.stamp.seq = index;
                     // A frame without a slot is written once: its pixels are handed over.
                     if q.slot.is_none() && matches!(q.image, Some(Picture::Rgba(_))) {
@@ -115,20 +117,24 @@ impl SinkThread {
                         Message::Frame(mut q) => {
                             if let (Some(slot), Some(prev)) = (q.slot, previous.as_mut()) {
                                 while index < slot {
-                                    write(prev, index)?;
+                                    write(&mut sink, prev, index)?;
                                     index += 1;
                                 }
                             }
-                            write(&mut q, index)?;
+                            write(&mut sink, &mut q, index)?;
                             index += 1;
                             previous = q.slot.is_some().then_some(q);
+                            continue;
+                        }
+                        Message::EndAt(end) => {
+                            sink.end_at(end);
                             continue;
                         }
                         Message::Finish(end) => end,
                     };
                     if let (Some(end), Some(prev)) = (end, previous.as_mut()) {
                         while index < end {
-                            write(prev, index)?;
+                            write(&mut sink, prev, index)?;
                             index += 1;
                         }
                     }
@@ -252,6 +258,13 @@ impl Sink for SinkThread {
 
     fn finish(&mut self) -> Result<()> {
         self.finish_inner(None).map(drop)
+    }
+
+    fn end_at(&mut self, end: std::time::Duration) {
+        // A thread that stopped has failed: `finish` reports why.
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Message::EndAt(end));
+        }
     }
 
     fn needs_image(&self) -> bool {

@@ -145,6 +145,11 @@ pub struct VideoSink {
     /// The first frame's timestamp: output timestamps start at zero.
     origin: Option<Duration>,
     last_pts: Option<Duration>,
+    /// A file's newest frame, held until the next one (or the input's end) says how long it
+    /// is shown: a variable-rate input's frames, and its last one, keep their own durations.
+    held: Option<gst::Buffer>,
+    /// Where the input's stream ends ([`Sink::end_at`]), on the input's clock.
+    end: Option<Duration>,
     finished: bool,
     /// The pipeline reported an error (already returned to the caller): no end of stream will
     /// come through it, so ending it must not wait for one.
@@ -204,6 +209,8 @@ impl VideoSink {
             frames: 0,
             origin: None,
             last_pts: None,
+            held: None,
+            end: None,
             finished: false,
             failed: false,
         }
@@ -516,6 +523,37 @@ impl VideoSink {
             b.set_pts(gst::ClockTime::from_nseconds(at.as_nanos() as u64));
             b.set_duration(gst::ClockTime::from_nseconds(frame_time.as_nanos() as u64));
         }
+        self.frames += 1;
+        if self.recording() {
+            // Live: every frame reaches the file at once (a killed recording keeps it).
+            return self.send(buffer);
+        }
+        match self.held.replace(buffer) {
+            Some(previous) => self.send(shown_until(previous, at)),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends the held frame, shown until the input's end when it says (else for one frame at
+    /// the rate).
+    fn release_held(&mut self) -> Result<()> {
+        let Some(last) = self.held.take() else {
+            return Ok(());
+        };
+        let end = match (self.end, self.audio.is_some()) {
+            (Some(end), true) => Some(end),
+            (Some(end), false) => self.origin.map(|origin| end.saturating_sub(origin)),
+            (None, _) => None,
+        };
+        let last = match end {
+            Some(end) if last.pts().is_some_and(|pts| pts.nseconds() < end.as_nanos() as u64) => shown_until(last, end),
+            _ => last,
+        };
+        self.send(last)
+    }
+
+    /// Hands one stamped frame to the encoder; an error downstream is returned at once.
+    fn send(&mut self, buffer: gst::Buffer) -> Result<()> {
         let Some(running) = &self.running else {
             return Err(self.enc_err("internal: encoder not started"));
         };
@@ -534,7 +572,6 @@ impl VideoSink {
                 }
             }
         }
-        self.frames += 1;
         Ok(())
     }
 
@@ -584,6 +621,18 @@ impl VideoSink {
         media::stop(&running.pipeline);
         result
     }
+}
+
+/// `buffer`, shown until `end` (the next frame's time, or the input's end).
+fn shown_until(mut buffer: gst::Buffer, end: Duration) -> gst::Buffer {
+    let b = buffer.make_mut();
+    if let Some(pts) = b.pts() {
+        let end = gst::ClockTime::from_nseconds(end.as_nanos() as u64);
+        if end > pts {
+            b.set_duration(end - pts);
+        }
+    }
+    buffer
 }
 
 /// Ends the sound where it is: an end of stream into `queue`, sent from a thread of its own (the
@@ -784,6 +833,10 @@ impl Sink for VideoSink {
         self.encode_i420(image, mosaic.stamp.timestamp)
     }
 
+    fn end_at(&mut self, end: Duration) {
+        self.end = Some(end);
+    }
+
     fn finish(&mut self) -> Result<()> {
         if self.finished {
             return Ok(());
@@ -791,6 +844,9 @@ impl Sink for VideoSink {
         self.finished = true;
         if self.frames == 0 && !self.recording() {
             return Err(self.enc_err("no frame was produced"));
+        }
+        if !self.failed {
+            self.release_held()?;
         }
         self.drain()?;
         if let Some(file) = self.file.as_mut() {

@@ -31,6 +31,8 @@ pub struct GifSource {
     last_pts: Option<Duration>,
     /// A decoding error was returned: the stream ends there.
     ended: bool,
+    /// Every frame was returned: the stream ends at `next_pts`.
+    complete: bool,
 }
 
 impl GifSource {
@@ -70,6 +72,7 @@ impl GifSource {
             next_pts: Duration::ZERO,
             last_pts: None,
             ended: false,
+            complete: false,
         };
         // The first frame's delay stands for the rate (GIFs have per-frame delays only).
         let (first, delay) = source
@@ -159,7 +162,10 @@ impl Source for GifSource {
                 self.next_pts += delay;
                 Ok(Some(frame))
             }
-            Ok(None) => Ok(None),
+            Ok(None) => {
+                self.complete = true;
+                Ok(None)
+            }
             Err(e) => {
                 self.ended = true;
                 Err(e)
@@ -169,6 +175,10 @@ impl Source for GifSource {
 
     fn timestamp(&self) -> Option<Duration> {
         self.last_pts
+    }
+
+    fn end(&self) -> Option<Duration> {
+        self.complete.then_some(self.next_pts)
     }
 }
 

@@ -44,6 +44,12 @@ pub trait Source: Send {
     fn damaged(&self) -> u64 {
         0
     }
+    /// Where the stream ends (its last frame's timestamp plus that frame's own duration), once
+    /// `next_frame` has returned `None`; `None` when the source does not know. A GIF's last
+    /// frame is often held longer than the others: outputs show it for as long.
+    fn end(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -75,9 +75,11 @@ pub type Wake = Box<dyn Fn() + Send>;
 pub struct FrameReader {
     rx: Receiver<ReaderEvent>,
     stop: Option<Sender<()>>,
-    /// Returns the frames the source found damaged.
-    handle: Option<JoinHandle<u64>>,
+    /// Returns the frames the source found damaged and where its stream ended.
+    handle: Option<JoinHandle<(u64, Option<Duration>)>>,
     info: StreamInfo,
+    /// The source's [`Source::end`], known once [`Self::finish`] returned.
+    end: Option<Duration>,
 }
 
 impl FrameReader {
@@ -112,7 +114,7 @@ impl FrameReader {
             .name("capture".into())
             .spawn(move || {
                 capture_loop(source.as_mut(), options, tx, stale, stop_rx, wake);
-                source.damaged()
+                (source.damaged(), source.end())
             })
             .map_err(|e| Error::Other(format!("cannot start the capture thread: {e}")))?;
         Ok(Self {
@@ -127,6 +129,7 @@ impl FrameReader {
                 frames: None,
                 description: String::new(),
             },
+            end: None,
         })
     }
 
@@ -154,7 +157,15 @@ impl FrameReader {
         self.stop.take();
         // Unblock a sender waiting to queue an event.
         while self.rx.try_recv().is_ok() {}
-        self.handle.take().map_or(0, |h| h.join().unwrap_or(0))
+        let (damaged, end) = self.handle.take().map_or((0, None), |h| h.join().unwrap_or((0, None)));
+        self.end = self.end.or(end);
+        damaged
+    }
+
+    /// Where the source's stream ended (its last frame's end, [`Source::end`]), once
+    /// [`Self::finish`] returned and when the source knows.
+    pub fn end(&self) -> Option<Duration> {
+        self.end
     }
 }
 

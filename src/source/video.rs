@@ -45,6 +45,8 @@ pub struct VideoSource {
     appsink: gst_app::AppSink,
     info: StreamInfo,
     last_pts: Option<Duration>,
+    /// Where the last frame ends (its timestamp plus its duration), when the decoder says.
+    last_end: Option<Duration>,
     /// Decoder warnings seen (a damaged frame the decoder reported).
     warnings: u64,
     /// What went into and came out of the video decoder.
@@ -58,6 +60,8 @@ pub struct VideoSource {
     layout: Option<(gst::Caps, gst_video::VideoInfo)>,
     /// The video stream's own duration as the file declares it (its index), if it does.
     declared: Option<Duration>,
+    /// The track starts through an edit list beyond the length it plays: where, and that length.
+    edit_past_end: Option<(Duration, Duration)>,
 }
 
 /// Buffers counted at the video decoder's pads: the evidence of damage that GStreamer's
@@ -96,15 +100,8 @@ fn keep_time(pad: &gst::Pad, buffer: &gst::BufferRef, into: &std::sync::Mutex<Ve
         return;
     }
     let Some(pts) = buffer.pts() else { return };
-    let shown = pad
-        .sticky_event::<gst::event::Segment>(0)
-        .and_then(|e| {
-            e.segment()
-                .downcast_ref::<gst::ClockTime>()
-                .map(|s| s.to_running_time(pts).is_some())
-        })
-        .unwrap_or(true);
-    if shown {
+    // Outside its segment (clipped, never shown) a frame has no running time: not kept.
+    if running_time(pad, pts) != Some(None) {
         times.push(pts.nseconds());
     }
 }
@@ -112,12 +109,15 @@ fn keep_time(pad: &gst::Pad, buffer: &gst::BufferRef, into: &std::sync::Mutex<Ve
 /// The running time (ns) where `buffer` on `pad` ends, if it says.
 fn end_time(pad: &gst::Pad, buffer: &gst::BufferRef) -> Option<u64> {
     let end = buffer.pts()? + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
-    let segment = pad.sticky_event::<gst::event::Segment>(0)?;
-    let running = segment
-        .segment()
-        .downcast_ref::<gst::ClockTime>()?
-        .to_running_time(end)?;
-    Some(running.nseconds())
+    Some(running_time(pad, end)??.nseconds())
+}
+
+/// `time` on `pad` as running time: `None` when the pad has no time segment (yet), `Some(None)`
+/// when `time` lies outside its segment (a clipped frame that is never shown).
+fn running_time(pad: &gst::Pad, time: gst::ClockTime) -> Option<Option<gst::ClockTime>> {
+    let event = pad.sticky_event::<gst::event::Segment>(0)?;
+    let segment = event.segment().downcast_ref::<gst::ClockTime>()?;
+    Some(segment.to_running_time(time))
 }
 
 impl DecoderCounts {
@@ -307,6 +307,7 @@ impl VideoSource {
                 description: String::new(),
             },
             last_pts: None,
+            last_end: None,
             warnings: 0,
             counts,
             damaged: 0,
@@ -314,6 +315,7 @@ impl VideoSource {
             all_ended: false,
             layout: None,
             declared: None,
+            edit_past_end: None,
         };
         source.preroll(&flip_sink, &no_video, &seen)?;
         Ok(source)
@@ -340,11 +342,15 @@ impl VideoSource {
                 "its video track has no frames (damaged, or cut before its first frame?)",
             ));
         }
+        if let (false, Some(line)) = (video_pad.is_linked(), missing) {
+            // Its video track is there (the sound beside it decoded): a runtime failure, as
+            // when the file has no other stream (exit 1, as the README says).
+            return Err(Error::decode(&path, line));
+        }
         if !video_pad.is_linked() {
             return Err(Error::usage(format!(
-                "{}: {}",
-                path.display(),
-                missing.unwrap_or_else(|| "the file has no video track (audio only?)".into())
+                "{}: the file has no video track (audio only?)",
+                path.display()
             )));
         }
         let caps = self
@@ -356,6 +362,7 @@ impl VideoSource {
             .map_err(|e| Error::decode(&path, format!("unexpected decoded format: {e}")))?;
         self.info = self.stream_info(&video, video_pad);
         self.declared = declared_duration(video_pad);
+        self.edit_past_end = edit_past_end(video_pad);
         self.pipeline
             .set_state(gst::State::Playing)
             .map_err(|source| MediaError::State {
@@ -593,8 +600,10 @@ impl Source for VideoSource {
             }
             if let Some(sample) = self.appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
                 self.check_bus()?;
+                let shown = sample.buffer().and_then(|b| b.duration());
                 return to_frame(&sample, &self.path, &mut self.layout).map(|(frame, pts)| {
                     self.last_pts = pts;
+                    self.last_end = pts.zip(shown).map(|(pts, d)| pts + Duration::from_nanos(d.nseconds()));
                     Some(frame)
                 });
             }
@@ -604,6 +613,16 @@ impl Source for VideoSource {
                 self.warn_if_cut_short();
                 media::stop(&self.pipeline);
                 self.damaged = self.count_damaged();
+                if let (None, Some((start, length))) = (self.last_pts, self.edit_past_end) {
+                    return Err(Error::decode(
+                        &self.path,
+                        format!(
+                            "no frame could be read: its video starts through an edit list at {:.2} s of its track, past the {:.2} s it plays (cut with `ffmpeg -ss ... -c copy`?), which GStreamer 1.22's MP4 reader cannot play: re-cut it without `-c copy`",
+                            start.as_secs_f64(),
+                            length.as_secs_f64()
+                        ),
+                    ));
+                }
                 return Ok(None);
             }
         }
@@ -615,6 +634,10 @@ impl Source for VideoSource {
 
     fn damaged(&self) -> u64 {
         self.damaged
+    }
+
+    fn end(&self) -> Option<Duration> {
+        self.last_end.filter(|_| self.ended)
     }
 }
 
@@ -640,6 +663,19 @@ fn declared_duration(video_pad: &gst::Pad) -> Option<Duration> {
         (f, t) => f.or(t),
     };
     shortest.map(|d| Duration::from_nanos(d.nseconds()))
+}
+
+/// Where the video's segment starts in its track and the length it plays, when it starts past
+/// that length: an MP4 cut with `ffmpeg -ss X -c copy` past its middle, whose edit list starts
+/// at X. GStreamer 1.22's qtdemux ends such a track at its first buffer (its stop, the clip's
+/// length, is compared with the track's own time): nothing decodes, and this says why.
+fn edit_past_end(video_pad: &gst::Pad) -> Option<(Duration, Duration)> {
+    let event = video_pad.sticky_event::<gst::event::Segment>(0)?;
+    let segment = event.segment().downcast_ref::<gst::ClockTime>()?;
+    let (start, stop) = (segment.start()?, segment.stop()?);
+    let length = stop.checked_sub(start)?;
+    let nanos = |t: gst::ClockTime| Duration::from_nanos(t.nseconds());
+    (start > gst::ClockTime::ZERO && start >= length).then(|| (nanos(start), nanos(length)))
 }
 
 /// Pixels within 1% of square count as square: a scaler that resized 320x180 to 641x361

@@ -238,6 +238,31 @@ impl MosaicPass {
         self.redrawn
     }
 
+    /// The pixel rows the last frame changed, as `[first, end)` bands of whole tile rows, top
+    /// to bottom, adjacent rows merged, into `out`: true when it redrew only the changed tiles
+    /// (no band: nothing changed), false when it drew the whole target (`out` left empty).
+    pub fn changed_rows(&self, out: &mut Vec<[u32; 2]>) -> bool {
+        out.clear();
+        let (Some(_), Some(layout)) = (self.redrawn, self.layout.as_ref()) else {
+            return false;
+        };
+        let cols = layout.geometry.grid.cols.max(1);
+        let starts = &layout.row_starts;
+        // `dirty` is in row-major order, so the rows come in order.
+        for &tile in &self.history.dirty {
+            let r = (tile / cols) as usize;
+            let (Some(&y0), Some(&y1)) = (starts.get(r), starts.get(r + 1)) else {
+                continue;
+            };
+            match out.last_mut() {
+                Some(band) if band[1] >= y0 => band[1] = band[1].max(y1),
+                _ if y1 > y0 => out.push([y0, y1]),
+                _ => {}
+            }
+        }
+        true
+    }
+
     /// Forget what was drawn (something else drew into the target): the next frame is drawn whole.
     pub fn forget(&mut self) {
         self.history.last.clear();
@@ -454,6 +479,8 @@ struct Layout {
     /// no blend (tiles of exactly C pixels, e.g. a window at the source size): the map entries
     /// follow from the tile starts.
     exact: bool,
+    /// Where each tile row's pixels start, plus the end (the maps' fourth row).
+    row_starts: Vec<u32>,
 }
 
 /// Whether every entry of an axis `map` samples texel `x - start` of its tile with no
@@ -503,6 +530,7 @@ impl Layout {
             tiles,
             maps: maps.create_view(&Default::default()),
             exact,
+            row_starts: rows[3].clone(),
         }
     }
 }

@@ -111,12 +111,12 @@ impl Default for OnnxOptions {
     }
 }
 
-/// ONNX Runtime's memory pattern (the allocations planned per input shape and the plan kept
-/// for that shape): off, as every frame brings its own count of changed tiles, so nearly every
-/// run is a new shape and would be planned again (measured: classify ~7% faster without;
-/// README, Performance). `EMOJICAM_ORT_MEMPATTERN=1` turns it on (for measuring).
+/// ONNX Runtime's memory pattern (the allocations planned per input shape, the plan kept for
+/// that shape): on, as before; `EMOJICAM_ORT_MEMPATTERN=0` turns it off (for measuring: each
+/// frame's changed-tile count is a new shape; off classified ~7% faster alone, but was not
+/// shown faster live; README, Performance).
 fn memory_pattern() -> bool {
-    std::env::var("EMOJICAM_ORT_MEMPATTERN").is_ok_and(|v| v.trim() == "1")
+    !std::env::var("EMOJICAM_ORT_MEMPATTERN").is_ok_and(|v| v.trim() == "0")
 }
 
 pub struct OnnxClassifier {

@@ -5,6 +5,11 @@
 //! MIT-SHM only where the server also has DRI3, which Xvfb and VNC servers lack: there it
 //! sends the whole frame through the X socket (`PutImage`, 3.7 MB a frame at 1280x720).
 //! A real GPU keeps the wgpu surface. `EMOJICAM_SOFT_PRESENT=0` turns this path off.
+//!
+//! Where the window shows the mosaic alone, a frame reads back and presents only the rows of
+//! the tiles the renderer redrew (softbuffer's one buffer still holds the rest from the last
+//! frame), with a whole frame at least every `WHOLE_EVERY` frames; `EMOJICAM_SOFT_DAMAGE=0`
+//! presents every frame whole.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;

@@ -126,6 +126,71 @@ impl TextureReadback {
             .map_on_submit(encoder, u64::from(self.padded_row) * u64::from(self.height))
     }
 
+    /// Records the copy of `bands` of `texture`'s rows (`[first, end)`, top to bottom, within
+    /// its height), each to its own place in the buffer, and asks for the buffer up to the last
+    /// band to be mapped once `encoder`'s commands have run. With no band nothing is copied or
+    /// mapped; [`Self::read_bands`] then reads nothing.
+    pub fn copy_bands_on_submit(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        texture: &wgpu::Texture,
+        bands: &[[u32; 2]],
+    ) -> Result<(), GpuError> {
+        let mut end = 0;
+        for &[y0, y1] in bands {
+            let y1 = y1.min(self.height);
+            if y0 >= y1 {
+                continue;
+            }
+            encoder.copy_texture_to_buffer(
+                wgpu::TexelCopyTextureInfo {
+                    origin: wgpu::Origin3d { x: 0, y: y0, z: 0 },
+                    ..texture.as_image_copy()
+                },
+                wgpu::TexelCopyBufferInfo {
+                    buffer: self.staging.buffer(),
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: u64::from(self.padded_row) * u64::from(y0),
+                        bytes_per_row: Some(self.padded_row),
+                        rows_per_image: Some(y1 - y0),
+                    },
+                },
+                wgpu::Extent3d {
+                    width: self.width,
+                    height: y1 - y0,
+                    depth_or_array_layers: 1,
+                },
+            );
+            end = end.max(y1);
+        }
+        if end == 0 {
+            return Ok(());
+        }
+        self.staging
+            .map_on_submit(encoder, u64::from(self.padded_row) * u64::from(end))
+    }
+
+    /// Waits for the copy of [`Self::copy_bands_on_submit`] and hands each of the `bands`'
+    /// rows to `row` (its index and `width * 4` bytes), top to bottom; unmaps the buffer.
+    pub fn read_bands(
+        &mut self,
+        ctx: &GpuContext,
+        bands: &[[u32; 2]],
+        mut row: impl FnMut(usize, &[u8]),
+    ) -> Result<(), GpuError> {
+        if !self.staging.is_pending() {
+            return Ok(());
+        }
+        let (bytes, padded) = (self.width as usize * 4, self.padded_row as usize);
+        self.staging.read(ctx, |view| {
+            for &[y0, y1] in bands {
+                for y in y0 as usize..(y1 as usize).min(view.len() / padded) {
+                    row(y, &view[y * padded..y * padded + bytes]);
+                }
+            }
+        })
+    }
+
     /// Waits for the copy, hands each row's `width * 4` bytes to `row`, top to bottom, and
     /// unmaps the buffer.
     pub fn read_rows(&mut self, ctx: &GpuContext, mut row: impl FnMut(&[u8])) -> Result<(), GpuError> {

@@ -375,7 +375,10 @@ impl WindowApp {
             }
         };
         if let Some(soft) = gfx.soft.as_mut() {
-            soft.record_readback(&mut encoder, &window_pixels)?;
+            // The rows the renderer changed are the window's only where the window is the mosaic.
+            let mut bands = Vec::new();
+            let known = window_pixels == mosaic_texture && session.pipeline.renderer().changed_rows(&mut bands);
+            soft.record_readback(&mut encoder, &window_pixels, known.then_some(bands.as_slice()))?;
         }
         let recorded = Instant::now();
         gfx.gpu.queue.submit([encoder.finish()]);

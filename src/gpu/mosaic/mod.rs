@@ -130,6 +130,24 @@ fn tile_starts(map: &[u32], tiles: u32, out: &mut Vec<u32>) {
     }
 }
 
+/// The pixel rows of the tiles `dirty` (row-major indices, ascending, of a grid `cols` wide)
+/// as `[first, end)` bands into `out`, rows that touch merged; `row_starts` as [`tile_starts`]
+/// makes it for the rows.
+fn row_bands(dirty: &[u32], cols: u32, row_starts: &[u32], out: &mut Vec<[u32; 2]>) {
+    let cols = cols.max(1);
+    for &tile in dirty {
+        let r = (tile / cols) as usize;
+        let (Some(&y0), Some(&y1)) = (row_starts.get(r), row_starts.get(r + 1)) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some(band) if band[1] >= y0 => band[1] = band[1].max(y1),
+            _ if y1 > y0 => out.push([y0, y1]),
+            _ => {}
+        }
+    }
+}
+
 fn dirty_buffer(device: &wgpu::Device, tiles: u64) -> wgpu::Buffer {
     let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
     buffer(device, "mosaic dirty tiles", tiles * 4, usage)
@@ -236,6 +254,18 @@ impl MosaicPass {
     /// drew the whole target.
     pub fn redrawn(&self) -> Option<usize> {
         self.redrawn
+    }
+
+    /// The pixel rows the last frame changed, as `[first, end)` bands of whole tile rows, top
+    /// to bottom, adjacent rows merged, into `out`: true when it redrew only the changed tiles
+    /// (no band: nothing changed), false when it drew the whole target (`out` left empty).
+    pub fn changed_rows(&self, out: &mut Vec<[u32; 2]>) -> bool {
+        out.clear();
+        let (Some(_), Some(layout)) = (self.redrawn, self.layout.as_ref()) else {
+            return false;
+        };
+        row_bands(&self.history.dirty, layout.geometry.grid.cols, &layout.row_starts, out);
+        true
     }
 
     /// Forget what was drawn (something else drew into the target): the next frame is drawn whole.
@@ -454,6 +484,8 @@ struct Layout {
     /// no blend (tiles of exactly C pixels, e.g. a window at the source size): the map entries
     /// follow from the tile starts.
     exact: bool,
+    /// Where each tile row's pixels start, plus the end (the maps' fourth row).
+    row_starts: Vec<u32>,
 }
 
 /// Whether every entry of an axis `map` samples texel `x - start` of its tile with no
@@ -503,6 +535,7 @@ impl Layout {
             tiles,
             maps: maps.create_view(&Default::default()),
             exact,
+            row_starts: rows[3].clone(),
         }
     }
 }
@@ -601,6 +634,21 @@ mod tests {
             tile_starts(&map, tiles, &mut starts);
             assert_eq!(exact_axis(&map, &starts), exact, "{out} px for {src} at tile {tile}");
         }
+    }
+
+    #[test]
+    fn changed_tiles_become_merged_row_bands() {
+        // 4 columns, rows of 10 px but the last of 5 (45 px tall), one row with no pixel.
+        let starts = [0, 10, 20, 20, 30, 40, 45];
+        let mut out = Vec::new();
+        row_bands(&[], 4, &starts, &mut out);
+        assert!(out.is_empty());
+        // Rows 0 (twice), 1; row 2 has no pixel; 4 and 5 touch: two bands.
+        row_bands(&[0, 3, 5, 8, 17, 21, 23], 4, &starts, &mut out);
+        assert_eq!(out, vec![[0, 20], [30, 45]]);
+        out.clear();
+        row_bands(&[12, 23], 4, &starts, &mut out);
+        assert_eq!(out, vec![[20, 30], [40, 45]]);
     }
 
     #[test]

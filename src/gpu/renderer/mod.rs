@@ -287,6 +287,17 @@ impl Renderer {
         }
     }
 
+    /// The pixel rows of its target the last [`Self::draw`] changed, as `[first, end)` bands
+    /// (see `MosaicPass::changed_rows`): true when only those were redrawn, false when the
+    /// whole target was drawn (always on the quads path).
+    pub fn changed_rows(&self, out: &mut Vec<[u32; 2]>) -> bool {
+        out.clear();
+        match self.path {
+            RenderPath::Compute => self.mosaic.changed_rows(out),
+            RenderPath::Quads => false,
+        }
+    }
+
     /// Which way [`Self::draw`] draws.
     pub fn path(&self) -> RenderPath {
         self.path

@@ -36,16 +36,72 @@ pub enum Error {
     #[error("model assets: {0}")]
     Atlas(#[from] AtlasError),
     #[error("camera: {0}")]
-    Camera(String),
+    Camera(#[source] CauseError),
     #[error("display: {0}")]
-    Display(String),
+    Display(#[source] CauseError),
     #[error("virtual camera: {0}")]
     VirtualCamera(String),
     #[error("{0}")]
     Other(String),
 }
 
+/// A failure told in one line (what is wrong and what to do) with, where there is one, the
+/// driver's, window system's or operating system's error behind it kept as [`source`]
+/// (its text is already part of the line). The camera's and the window's errors.
+///
+/// [`source`]: std::error::Error::source
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CauseError {
+    message: String,
+    #[source]
+    cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl CauseError {
+    /// A failure with no error behind it.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// A failure caused by `cause` (whose text `message` already includes, where it helps).
+    pub fn caused(message: impl Into<String>, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            message: message.into(),
+            cause: Some(Box::new(cause)),
+        }
+    }
+
+    /// The one line, without the subsystem's prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 impl Error {
+    /// A camera failure described in words.
+    pub fn camera(msg: impl Into<String>) -> Self {
+        Error::Camera(CauseError::new(msg))
+    }
+
+    /// A camera failure caused by the driver's or the system's `cause`.
+    pub fn camera_caused(msg: impl Into<String>, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Camera(CauseError::caused(msg, cause))
+    }
+
+    /// A window failure described in words.
+    pub fn display(msg: impl Into<String>) -> Self {
+        Error::Display(CauseError::new(msg))
+    }
+
+    /// A window failure caused by the window system's `cause`.
+    pub fn display_caused(msg: impl Into<String>, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Display(CauseError::caused(msg, cause))
+    }
+
     pub fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())
     }
@@ -290,5 +346,23 @@ mod tests {
         assert_eq!(Error::usage("bad option").exit_code(), 2);
         assert_eq!(Error::GpuLimit("frame too large".into()).exit_code(), 1);
         assert_eq!(Error::gpu("no adapter").exit_code(), 1);
+        assert_eq!(Error::camera("no camera found").exit_code(), 1);
+    }
+
+    #[test]
+    fn camera_and_window_errors_keep_the_cause_behind_their_line() {
+        use std::error::Error as _;
+        let denied = || std::io::Error::from_raw_os_error(libc::EACCES);
+        let e = Error::camera_caused(format!("camera 0: cannot open: {}", denied()), denied());
+        assert_eq!(e.to_string(), format!("camera: camera 0: cannot open: {}", denied()));
+        let line = e.source().expect("the camera's line");
+        assert_eq!(line.to_string(), format!("camera 0: cannot open: {}", denied()));
+        let os = line
+            .source()
+            .and_then(|c| c.downcast_ref::<std::io::Error>())
+            .expect("the OS error");
+        assert_eq!(os.raw_os_error(), Some(libc::EACCES));
+        let words = Error::display("no display");
+        assert!(words.source().is_some_and(|line| line.source().is_none()));
     }
 }

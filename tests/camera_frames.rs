@@ -273,7 +273,7 @@ fn bad_jpegs_are_errors_and_the_next_frame_still_decodes() {
     ];
     for (what, bytes) in cases {
         match decoder.decode(bytes) {
-            Err(Error::Camera(e)) => assert!(e.starts_with("bad MJPEG frame"), "{what}: {e}"),
+            Err(Error::Camera(e)) => assert!(e.message().starts_with("bad MJPEG frame"), "{what}: {e}"),
             Err(e) => panic!("{what}: {e}"),
             Ok(f) => panic!("{what}: decoded to a {}x{} picture", f.width, f.height),
         }

@@ -815,12 +815,15 @@ fn listing_cameras_without_a_camera_does_not_panic() {
 fn opening_a_missing_camera_is_a_clear_error() {
     use emojicam::source::camera::{CameraSelector, CameraSource};
     match CameraSource::open(CameraSelector::Index(57), None, None) {
-        Err(Error::Camera(msg)) => assert!(msg.contains("no camera found") && msg.contains("--input FILE"), "{msg}"),
+        Err(Error::Camera(msg)) => assert!(
+            msg.message().contains("no camera found") && msg.message().contains("--input FILE"),
+            "{msg}"
+        ),
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => {} // a machine with 58 cameras
     }
     match CameraSource::open(CameraSelector::Name("no such camera".into()), None, None) {
-        Err(Error::Camera(msg)) => assert!(msg.contains("no camera"), "{msg}"),
+        Err(Error::Camera(msg)) => assert!(msg.message().contains("no camera"), "{msg}"),
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => panic!("opened a camera that does not exist"),
     }

@@ -8,8 +8,8 @@ use emojicam::source::camera::{describe_modes, FourCc};
 pub fn cameras() -> Result<()> {
     let cams = emojicam::source::camera::list_cameras()?;
     if cams.is_empty() {
-        return Err(emojicam::Error::Camera(
-            "no camera found: connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or use --input FILE".into(),
+        return Err(emojicam::Error::camera(
+            "no camera found: connect one, check permissions (ls -l /dev/video*; v4l2-ctl --list-devices), or use --input FILE",
         )
         .into());
     }

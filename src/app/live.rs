@@ -176,7 +176,7 @@ fn run_window(
     app.capture_mut().stop();
     let outcome = match (run, app.outcome.take()) {
         (_, Some(o)) => o,
-        (Err(e), None) => Err(Error::Display(format!("the window's event loop failed: {e}"))),
+        (Err(e), None) => Err(Error::display_caused(format!("the window's event loop failed: {e}"), e)),
         (Ok(()), None) => Ok(StopReason::User),
     };
     match app.session.take() {

@@ -135,7 +135,7 @@ impl SoftPresent {
         let (Some(nw), Some(nh)) = (NonZeroU32::new(w), NonZeroU32::new(h)) else {
             return Ok(());
         };
-        let soft = |e: softbuffer::SoftBufferError| Error::Display(format!("cannot present the window: {e}"));
+        let soft = |e: softbuffer::SoftBufferError| Error::display(format!("cannot present the window: {e}"));
         self.surface.resize(nw, nh).map_err(soft)?;
         let mut buffer = self.surface.buffer_mut().map_err(soft)?;
         let Some(bands) = self.bands.take() else {

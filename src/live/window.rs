@@ -40,11 +40,11 @@ pub const NO_DISPLAY: &str =
 pub fn event_loop() -> Result<EventLoop<LiveEvent>> {
     let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
     if !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
-        return Err(Error::Display(NO_DISPLAY.into()));
+        return Err(Error::display(NO_DISPLAY));
     }
     EventLoop::<LiveEvent>::with_user_event()
         .build()
-        .map_err(|e| Error::Display(format!("{NO_DISPLAY} ({e})")))
+        .map_err(|e| Error::display_caused(format!("{NO_DISPLAY} ({e})"), e))
 }
 
 /// This frame's surface texture (none on the software present), and the texture the window's
@@ -222,7 +222,7 @@ impl WindowApp {
         let window = Arc::new(
             event_loop
                 .create_window(attrs)
-                .map_err(|e| Error::Display(format!("cannot open a window: {e}")))?,
+                .map_err(|e| Error::display_caused(format!("cannot open a window: {e}"), e))?,
         );
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let surface = instance

@@ -227,7 +227,8 @@ pub enum CameraSelector {
 /// The modes are read straight from V4L2 on a fresh file descriptor per device: some drivers
 /// (v4l2loopback) describe their rates only once per opener.
 pub fn list_cameras() -> Result<Vec<CameraDescription>> {
-    let infos = nokhwa::query(ApiBackend::Auto).map_err(|e| Error::Camera(format!("cannot list cameras: {e}")))?;
+    let infos =
+        nokhwa::query(ApiBackend::Auto).map_err(|e| Error::camera_caused(format!("cannot list cameras: {e}"), e))?;
     let mut out = Vec::new();
     for info in infos {
         let Ok(index) = info.index().as_index() else {
@@ -501,9 +502,9 @@ pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride:
     use crate::yuv as conv;
     let name = fourcc.name();
     let (stride, need) = raw_frame_len(fourcc, width, height, stride)
-        .ok_or_else(|| Error::Camera(format!("{name} frames are not raw frames emojicam decodes")))?;
+        .ok_or_else(|| Error::camera(format!("{name} frames are not raw frames emojicam decodes")))?;
     if width == 0 || height == 0 || bytes.len() < need {
-        return Err(Error::Camera(format!(
+        return Err(Error::camera(format!(
             "{name} frame of {} bytes is too short for {width}x{height} (needs {need})",
             bytes.len()
         )));
@@ -527,7 +528,7 @@ pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride:
 /// glitch, a feeder stopped mid-write). Decoders would fill in the missing part and show it, so
 /// it is refused instead. Zero bytes after the end (padding some cameras send) are allowed.
 pub fn check_jpeg_whole(bytes: &[u8]) -> Result<()> {
-    let bad = |why: &str| Err(Error::Camera(format!("bad MJPEG frame: {why}")));
+    let bad = |why: &str| Err(Error::camera(format!("bad MJPEG frame: {why}")));
     if bytes.len() < 4 || bytes[..2] != [0xff, 0xd8] {
         return bad("not a JPEG image");
     }
@@ -545,9 +546,9 @@ pub fn check_jpeg_whole(bytes: &[u8]) -> Result<()> {
 pub fn decode_mjpeg(bytes: &[u8]) -> Result<Frame> {
     check_jpeg_whole(bytes)?;
     let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
-        .map_err(|e| Error::Camera(format!("bad MJPEG frame: {e}")))?;
+        .map_err(|e| Error::camera_caused(format!("bad MJPEG frame: {e}"), e))?;
     if img.width() == 0 || img.height() == 0 {
-        return Err(Error::Camera("empty MJPEG frame".into()));
+        return Err(Error::camera("empty MJPEG frame"));
     }
     let rgba = img.into_rgba8();
     Ok(Frame::new(rgba.width(), rgba.height(), rgba.into_raw()))
@@ -617,7 +618,7 @@ impl MjpegDecoder {
     pub fn decode(&mut self, bytes: &[u8]) -> Result<Frame> {
         use gstreamer::prelude::*;
         use gstreamer::MessageView;
-        let bad = |why: String| Error::Camera(format!("bad MJPEG frame: {why}"));
+        let bad = |why: String| Error::camera(format!("bad MJPEG frame: {why}"));
         check_jpeg_whole(bytes)?;
         // Anything left from an earlier frame (a warning about a frame that still came out, a
         // picture that came after its frame was given up on) must not be taken for this one's.
@@ -710,10 +711,10 @@ impl CameraSource {
                 }
                 let _ = started.camera.stop_stream();
             })
-            .map_err(|e| Error::Camera(format!("cannot start the camera's grab thread: {e}")))?;
+            .map_err(|e| Error::camera_caused(format!("cannot start the camera's grab thread: {e}"), e))?;
         let (info, label) = init_rx
             .recv()
-            .map_err(|_| Error::Camera("the camera's grab thread stopped while opening the camera".into()))??;
+            .map_err(|_| Error::camera("the camera's grab thread stopped while opening the camera"))??;
         Ok(Self {
             info,
             label,
@@ -737,7 +738,7 @@ fn is_busy(e: &std::io::Error) -> bool {
 }
 
 fn busy(label: &str) -> Error {
-    Error::Camera(format!(
+    Error::camera(format!(
         "{label} is busy: another program is using it; close that program or choose another camera with --camera"
     ))
 }
@@ -747,13 +748,16 @@ fn open_error(index: u32, e: &std::io::Error) -> Error {
     let label = label(index, None);
     match e.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ENXIO) => {
-            Error::Camera(format!("no camera found at /dev/video{index}: {NO_CAMERA_HINT}"))
+            Error::camera(format!("no camera found at /dev/video{index}: {NO_CAMERA_HINT}"))
         }
-        Some(libc::EACCES) | Some(libc::EPERM) => Error::Camera(format!(
+        Some(libc::EACCES) | Some(libc::EPERM) => Error::camera(format!(
             "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
         )),
         Some(libc::EBUSY) => busy(&label),
-        _ => Error::Camera(format!("{label}: cannot open: {e}")),
+        _ => Error::camera_caused(
+            format!("{label}: cannot open: {e}"),
+            std::io::Error::new(e.kind(), e.to_string()),
+        ),
     }
 }
 
@@ -821,9 +825,9 @@ fn find_by_name(name: &str) -> Result<u32> {
         .map(|i| i.human_name())
         .collect();
     if names.is_empty() {
-        return Err(Error::Camera(format!("no camera found: {NO_CAMERA_HINT}")));
+        return Err(Error::camera(format!("no camera found: {NO_CAMERA_HINT}")));
     }
-    Err(Error::Camera(format!(
+    Err(Error::camera(format!(
         "no camera named '{name}' (found: {}): see `emojicam cameras`",
         names.join(", ")
     )))
@@ -862,18 +866,18 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
         return Err(not_a_camera(&label, caps.meta));
     }
     if !caps.text {
-        return Err(Error::Camera(format!(
+        return Err(Error::camera(format!(
             "{label}: its driver reports a name that is not UTF-8 text, which the camera library (nokhwa) cannot open; choose another camera with --camera, or rename this one (v4l2loopback: card_label)"
         )));
     }
     let available = modes(&device);
     if available.is_empty() {
-        return Err(Error::Camera(format!(
+        return Err(Error::camera(format!(
             "{label} lists no modes: nothing feeds it yet (a virtual camera?), or its driver does not say what it sends; see `emojicam cameras`"
         )));
     }
     let format = choose_format(&available, size, fps).ok_or_else(|| {
-        Error::Camera(format!(
+        Error::camera(format!(
             "{label} offers no mode emojicam decodes (MJPEG, YUYV, NV12, GREY, RGB3 or BGR3; it offers: {})",
             offered(&available)
         ))
@@ -881,7 +885,7 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
     let frame_format = format
         .fourcc
         .to_nokhwa()
-        .ok_or_else(|| Error::Camera(format!("{label}: {format} cannot be captured")))?;
+        .ok_or_else(|| Error::camera(format!("{label}: {format} cannot be captured")))?;
     // What the camera delivers: the driver keeps its nearest frame interval, a capture card
     // its input's, whatever rate is asked.
     let (rate, set) = set_mode(&device, format, &label, &available)?;
@@ -960,11 +964,11 @@ pub fn mjpeg_decoder(label: &str) -> Option<MjpegDecoder> {
 /// one (a virtual camera nobody feeds yet).
 fn not_a_camera(label: &str, meta: bool) -> Error {
     if meta {
-        Error::Camera(format!(
+        Error::camera(format!(
             "{label} is not a camera: it gives metadata, not pictures (a UVC camera's second node); use the node `emojicam cameras` lists for it"
         ))
     } else {
-        Error::Camera(format!(
+        Error::camera(format!(
             "{label} is not a camera (it takes video instead of giving it: a virtual camera nobody feeds yet?)"
         ))
     }
@@ -976,11 +980,11 @@ fn nokhwa_error(label: &str, what: &str, e: &nokhwa::NokhwaError) -> Error {
     if text.contains("Device or resource busy") {
         busy(label)
     } else if text.contains("Permission denied") {
-        Error::Camera(format!(
+        Error::camera(format!(
             "{label}: permission denied: add your user to the video group (sudo usermod -aG video $USER, then log in again)"
         ))
     } else {
-        Error::Camera(format!("{label}: {what}: {text}"))
+        Error::camera_caused(format!("{label}: {what}: {text}"), e.clone())
     }
 }
 
@@ -995,7 +999,7 @@ fn set_mode(
     available: &[FormatSpec],
 ) -> Result<(Rate, v4l::Format)> {
     let rejected = |why: String| {
-        Error::Camera(format!(
+        Error::camera(format!(
             "{label} rejected {format} ({why}): choose another mode with --size and --fps; {}",
             others(available, format)
         ))
@@ -1050,12 +1054,17 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
         let buffer = match camera.frame() {
             Ok(b) => Ok(b),
             // A buffer the driver flagged as damaged (vendor/nokhwa-bindings-linux says so).
-            Err(e) if e.to_string().contains("V4L2_BUF_FLAG_ERROR") => Err(Error::Camera(e.to_string())),
+            Err(e) if e.to_string().contains("V4L2_BUF_FLAG_ERROR") => Err(Error::camera(e.to_string())),
             Err(e) if !streaming => {
-                let e = Error::Camera(format!("{label}: cannot start streaming {format}: {e}"));
+                let e = Error::camera_caused(format!("{label}: cannot start streaming {format}: {e}"), e);
                 return (Err(e), Instant::now());
             }
-            Err(e) => return (Err(Error::Camera(format!("{label} was lost: {e}"))), Instant::now()),
+            Err(e) => {
+                return (
+                    Err(Error::camera_caused(format!("{label} was lost: {e}"), e)),
+                    Instant::now(),
+                )
+            }
         };
         let arrived = Instant::now();
         let frame = buffer.and_then(|b| decode(b.buffer(), format, *stride, *frame_size, *yuv, mjpeg));
@@ -1068,7 +1077,7 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
                 }
             }
             Err(e) => {
-                let e = Error::Camera(format!("{label}: {BAD_FRAMES} frames in a row do not decode: {e}"));
+                let e = Error::camera_caused(format!("{label}: {BAD_FRAMES} frames in a row do not decode: {e}"), e);
                 return (Err(e), arrived);
             }
             Ok(frame) => return (Ok(frame), arrived),
@@ -1105,7 +1114,7 @@ fn decode(
 /// that are not what was set: each is refused (five in a row stop the run with one line)
 /// rather than shown at a size the pipeline was not made for, or read with the wrong layout.
 fn changed(format: &FormatSpec, what: &str) -> Error {
-    Error::Camera(format!(
+    Error::camera(format!(
         "the camera changed its format on its own ({what}; {format} was set): start emojicam again"
     ))
 }
@@ -1126,7 +1135,7 @@ impl Source for CameraSource {
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         let camera = &self.label;
-        let lost = || Error::Camera(format!("{camera} was lost: its grab thread stopped"));
+        let lost = || Error::camera(format!("{camera} was lost: its grab thread stopped"));
         let requests = self.requests.as_ref().ok_or_else(lost)?;
         requests.send(()).map_err(|_| lost())?;
         match self.frames.recv_timeout(STALL) {
@@ -1134,7 +1143,7 @@ impl Source for CameraSource {
                 self.arrived = Some(arrived);
                 frame.map(Some)
             }
-            Err(RecvTimeoutError::Timeout) => Err(Error::Camera(format!(
+            Err(RecvTimeoutError::Timeout) => Err(Error::camera(format!(
                 "{camera} was lost: no frame for {} s",
                 STALL.as_secs()
             ))),

@@ -388,7 +388,7 @@ mod tests {
         fn next_frame(&mut self) -> Result<Option<Frame>> {
             if self.n >= self.limit {
                 return if self.fail {
-                    Err(Error::Camera("camera lost: unplugged".into()))
+                    Err(Error::camera("camera lost: unplugged"))
                 } else {
                     Ok(None)
                 };

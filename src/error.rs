@@ -40,14 +40,14 @@ pub enum Error {
     #[error("display: {0}")]
     Display(#[source] CauseError),
     #[error("virtual camera: {0}")]
-    VirtualCamera(String),
+    VirtualCamera(#[source] CauseError),
     #[error("{0}")]
     Other(String),
 }
 
 /// A failure told in one line (what is wrong and what to do) with, where there is one, the
 /// driver's, window system's or operating system's error behind it kept as [`source`]
-/// (its text is already part of the line). The camera's and the window's errors.
+/// (its text is already part of the line). The camera's, the window's and the virtual camera's errors.
 ///
 /// [`source`]: std::error::Error::source
 #[derive(Debug, thiserror::Error)]

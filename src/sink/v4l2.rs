@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::{image_of, Sink};
 use crate::domain::MosaicFrame;
-use crate::error::{Error, Result};
+use crate::error::{CauseError, Error, Result};
 use crate::frame::Frame;
 use crate::source::v4l2::{self as ioctl, CAP_VIDEO_OUTPUT};
 
@@ -39,7 +39,12 @@ pub struct V4l2Device {
 }
 
 fn vcam(msg: String) -> Error {
-    Error::VirtualCamera(msg)
+    Error::VirtualCamera(CauseError::new(msg))
+}
+
+/// A failure whose line already includes the system's `err`, kept as its source.
+fn vcam_caused(msg: String, err: std::io::Error) -> Error {
+    Error::VirtualCamera(CauseError::caused(msg, err))
 }
 
 impl V4l2Device {
@@ -53,19 +58,17 @@ impl V4l2Device {
             .write(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(path)
-            .map_err(|err| {
-                vcam(match err.raw_os_error() {
-                    Some(libc::ENOENT) => format!(
-                        "{shown} does not exist: load v4l2loopback (see README), e.g. sudo modprobe v4l2loopback video_nr=9 card_label=emojicam exclusive_caps=1"
-                    ),
-                    Some(libc::EACCES) | Some(libc::EPERM) => format!(
-                        "{shown}: permission denied: add yourself to the 'video' group or check ls -l {shown}"
-                    ),
-                    Some(libc::EBUSY) => format!(
-                        "{shown} is busy: another program is writing to it (close it, or pick another device)"
-                    ),
-                    _ => format!("cannot open {shown}: {err}"),
-                })
+            .map_err(|err| match err.raw_os_error() {
+                Some(libc::ENOENT) => vcam(format!(
+                    "{shown} does not exist: load v4l2loopback (see README), e.g. sudo modprobe v4l2loopback video_nr=9 card_label=emojicam exclusive_caps=1"
+                )),
+                Some(libc::EACCES) | Some(libc::EPERM) => vcam(format!(
+                    "{shown}: permission denied: add yourself to the 'video' group or check ls -l {shown}"
+                )),
+                Some(libc::EBUSY) => vcam(format!(
+                    "{shown} is busy: another program is writing to it (close it, or pick another device)"
+                )),
+                _ => vcam_caused(format!("cannot open {shown}: {err}"), err),
             })?;
         let not_output = || {
             vcam(format!(
@@ -99,20 +102,27 @@ impl VideoOutputDevice for V4l2Device {
             ..v4l::Format::new(width, height, v4l::FourCC::from(fourcc))
         };
         if let Err(err) = ioctl::set_output_format(self.file.as_raw_fd(), format) {
-            return Err(vcam(match err.raw_os_error() {
-                Some(libc::EBUSY) => format!(
+            return Err(match err.raw_os_error() {
+                Some(libc::EBUSY) => vcam(format!(
                     "{} is busy: another program holds it with a different format (close it and retry)",
                     self.path.display()
+                )),
+                _ => vcam_caused(
+                    format!("{}: cannot set YUYV {width}x{height}: {err}", self.path.display()),
+                    err,
                 ),
-                _ => format!("{}: cannot set YUYV {width}x{height}: {err}", self.path.display()),
-            }));
+            });
         }
         Ok(())
     }
 
     fn set_rate(&mut self, num: u32, den: u32) -> Result<()> {
-        ioctl::set_output_rate(self.file.as_raw_fd(), num, den)
-            .map_err(|err| vcam(format!("{}: cannot set {num}/{den} fps: {err}", self.path.display())))
+        ioctl::set_output_rate(self.file.as_raw_fd(), num, den).map_err(|err| {
+            vcam_caused(
+                format!("{}: cannot set {num}/{den} fps: {err}", self.path.display()),
+                err,
+            )
+        })
     }
 
     fn write_frame(&mut self, bytes: &[u8]) -> Result<bool> {
@@ -126,7 +136,10 @@ impl VideoOutputDevice for V4l2Device {
             {
                 Ok(false)
             }
-            Err(e) => Err(vcam(format!("writing to {} failed: {e}", self.path.display()))),
+            Err(e) => Err(vcam_caused(
+                format!("writing to {} failed: {e}", self.path.display()),
+                e,
+            )),
         }
     }
 }

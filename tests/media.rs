@@ -4,6 +4,8 @@
 // Functions stay short (clippy.toml: too-many-lines-threshold).
 #![warn(clippy::too_many_lines)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -1151,25 +1153,7 @@ fn variable_frame_rate_keeps_its_timing() {
         ],
         false,
     );
-    let times = |path: &Path| -> Vec<f64> {
-        let out = Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-select_streams",
-                "v:0",
-                "-show_entries",
-                "frame=pts_time",
-            ])
-            .args(["-of", "csv=p=0"])
-            .arg(path)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-            .collect()
-    };
+    let times = |path: &Path| common::ffprobe_numbers(path, "v:0", "frame=pts_time");
     let expected = times(&input);
     assert_eq!(expected.len(), 10);
     for (name, container) in [("out.mp4", Container::Mp4), ("out.webm", Container::Webm)] {

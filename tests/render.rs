@@ -741,23 +741,7 @@ fn gif_with_delays(path: &std::path::Path, delays_cs: &[u16]) {
 
 /// Each packet's duration in seconds, as ffprobe reads `path`.
 fn packet_durations(path: &std::path::Path) -> Vec<f64> {
-    let o = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=duration_time",
-        ])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    let mut d: Vec<f64> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect();
+    let mut d = ffprobe_numbers(path, "v:0", "packet=duration_time");
     // MP4 packets come in decoding order; the durations are compared as a set of times.
     d.sort_by(f64::total_cmp);
     d
@@ -787,20 +771,10 @@ fn every_frame_of_a_gif_keeps_its_own_delay_the_last_one_too() {
 
 /// The duration ffprobe gives `path`'s first `which` stream (`v:0`, `a:0`), in seconds.
 fn stream_seconds(path: &std::path::Path, which: &str) -> f64 {
-    let o = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            which,
-            "-show_entries",
-            "stream=duration",
-        ])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(0.0)
+    ffprobe_numbers(path, which, "stream=duration")
+        .first()
+        .copied()
+        .unwrap_or(0.0)
 }
 
 #[test]

@@ -106,24 +106,7 @@ impl TextureReadback {
         encoder: &mut wgpu::CommandEncoder,
         texture: &wgpu::Texture,
     ) -> Result<(), GpuError> {
-        encoder.copy_texture_to_buffer(
-            texture.as_image_copy(),
-            wgpu::TexelCopyBufferInfo {
-                buffer: self.staging.buffer(),
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(self.padded_row),
-                    rows_per_image: Some(self.height),
-                },
-            },
-            wgpu::Extent3d {
-                width: self.width,
-                height: self.height,
-                depth_or_array_layers: 1,
-            },
-        );
-        self.staging
-            .map_on_submit(encoder, u64::from(self.padded_row) * u64::from(self.height))
+        self.copy_bands_on_submit(encoder, texture, &[[0, self.height]])
     }
 
     /// Records the copy of `bands` of `texture`'s rows (`[first, end)`, top to bottom, within

@@ -74,8 +74,11 @@ impl SoftPresent {
         if self
             .target
             .as_ref()
-            .is_none_or(|(t, ..)| (t.width(), t.height()) != (w, h))
+            .is_some_and(|(t, ..)| (t.width(), t.height()) != (w, h))
         {
+            self.target = None;
+        }
+        let (texture, view, _) = self.target.get_or_insert_with(|| {
             let texture = crate::gpu::texture_2d(
                 &gpu.device,
                 "window",
@@ -85,9 +88,8 @@ impl SoftPresent {
             );
             let view = texture.create_view(&Default::default());
             let readback = TextureReadback::new(&gpu.device, "window", (w, h));
-            self.target = Some((texture, view, readback));
-        }
-        let (texture, view, _) = self.target.as_ref().expect("set above");
+            (texture, view, readback)
+        });
         (texture.clone(), view.clone())
     }
 

@@ -193,6 +193,22 @@ pub fn ffprobe_frames(path: &Path) -> Option<(u64, String)> {
     Some((frames, rate))
 }
 
+/// The numbers ffprobe prints for `entries` (e.g. `packet=duration_time`, `frame=pts_time`,
+/// `stream=duration`) of `path`'s stream `which` (`v:0`, `a:0`), in ffprobe's order; what is
+/// not a number (`N/A`) is left out.
+pub fn ffprobe_numbers(path: &Path, which: &str, entries: &str) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", which, "-show_entries", entries])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
 pub fn have(tool: &str) -> bool {
     Command::new(tool).arg("-version").output().is_ok()
 }

@@ -30,6 +30,7 @@ TOLERANCES = (0.0, 500.0, 1000.0, 2000.0)   # variety 0..2: member lists cover t
 
 RELATIVE = ""  # per-tile tolerance, tried and not shipped: models/EVAL.md, "Relative tolerance"
 FLAT = 30000  # near-flat index tiles (walls, ceilings, shirts): models/EVAL.md, "Unseen photos"
+TEXTURED = 30000  # near-flat index tiles with faint texture: models/EVAL.md, "Textured flat tiles"
 
 
 def flat_patches(n, rng):
@@ -46,6 +47,57 @@ def flat_patches(n, rng):
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
+def textured_patches(n, rng):
+    """Near-flat tiles with low-amplitude texture: one colour per tile (half of them pale or grey: a
+    lightness of 120..255 with a small tint, half uniform over the RGB cube) under one of five
+    textures: noise (sigma 2..20 levels, the same on the three channels or not), blurred noise (a
+    coarse 3x3..5x5 noise field, bilinear), a faint gradient (8..30 levels across), a faint straight
+    edge (5..30 levels) and a faint blob, the last three with slight noise (sigma 0..4). What plaster,
+    paper, fabric and out-of-focus backgrounds look like at 10 px tiles; flat_patches has only
+    sigma 0..3 and 8-level gradients, and their member lists missed the best emoji of such tiles."""
+    pale = rng.random(n) < 0.5
+    base = rng.uniform(0, 255, (n, 3))
+    light = rng.uniform(120, 255, (n, 1)) + rng.normal(0, 1, (n, 3)) * rng.uniform(0, 20, (n, 1))
+    base[pale] = light[pale]
+    kind = rng.integers(0, 5, n)
+    t = (np.arange(10) - 4.5) / 9
+    yy, xx = np.meshgrid(t, t, indexing="ij")
+    mono = rng.random(n) < 0.5
+    z = rng.normal(0, 1, (n, 10, 10, 3))
+    z[mono] = z[mono][..., :1]
+    tex = np.zeros((n, 10, 10, 3))
+    sel = kind == 0
+    tex[sel] = z[sel] * rng.uniform(2, 20, (sel.sum(), 1, 1, 1))
+    sel = kind == 1
+    grid = rng.integers(3, 6, n)
+    for g in (3, 4, 5):
+        s2 = sel & (grid == g)
+        coarse = rng.normal(0, 1, (s2.sum(), g, g, 3))
+        coarse[mono[s2]] = coarse[mono[s2]][..., :1]
+        u = np.linspace(0, g - 1, 10)
+        i0 = np.minimum(np.floor(u).astype(int), g - 2)
+        f = u - i0
+        rows = coarse[:, i0] * (1 - f)[None, :, None, None] + coarse[:, i0 + 1] * f[None, :, None, None]
+        field = rows[:, :, i0] * (1 - f)[None, None, :, None] + rows[:, :, i0 + 1] * f[None, None, :, None]
+        tex[s2] = field * rng.uniform(4, 25, (s2.sum(), 1, 1, 1))
+    ang = rng.uniform(0, 2 * np.pi, n)
+    along = np.cos(ang)[:, None, None] * xx + np.sin(ang)[:, None, None] * yy       # [n,10,10]
+    tint = rng.uniform(0.7, 1.0, (n, 1, 1, 3))
+    sel = kind == 2
+    tex[sel] = (along[sel] * rng.uniform(8, 30, (sel.sum(), 1, 1)))[..., None] * tint[sel]
+    sel = kind == 3
+    off = rng.uniform(-0.4, 0.4, (n, 1, 1))
+    tex[sel] = (np.where(along[sel] > off[sel], 0.5, -0.5) * rng.uniform(5, 30, (sel.sum(), 1, 1)))[..., None] * tint[sel]
+    sel = kind == 4
+    cy, cx = rng.uniform(-0.5, 0.5, (2, n, 1, 1))
+    r = rng.uniform(0.15, 0.5, (n, 1, 1))
+    blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r ** 2)) * rng.choice([-1, 1], (n, 1, 1))
+    tex[sel] = (blob[sel] * rng.uniform(5, 30, (sel.sum(), 1, 1)))[..., None] * tint[sel]
+    small = rng.uniform(0, 4, (n, 1, 1, 1)) * z
+    tex[kind >= 2] += small[kind >= 2]
+    return np.clip(np.rint(base[:, None, None, :] + tex), 0, 255).astype(np.uint8)
+
+
 def backgrounds(p, rng):
     """Each tile's background: black, white, its own mean colour or a random colour."""
     n = len(p)
@@ -58,12 +110,14 @@ def backgrounds(p, rng):
     return bg
 
 
-def index_tiles(rng, flat=FLAT):
+def index_tiles(rng, flat=FLAT, textured=TEXTURED):
     """Training tiles for the search index (never the held-back photos): the training photos at tile
     sizes 10/16/24 px and mirrored, synthetic smooth colour fields, and `flat` near-flat tiles (drawn
     from a second generator, after the others, so that `flat=0` gives the earlier index exactly);
     each with a background drawn from black, white, its own mean colour or a random colour, and a
-    random grid position. Returns patches u8 [N,10,10,3], backgrounds f64 [N,3], positions [N,2]."""
+    random grid position; then `textured` near-flat tiles with faint texture (a third generator, last,
+    so that `textured=0` gives the index before them exactly). Returns patches u8 [N,10,10,3],
+    backgrounds f64 [N,3], positions [N,2]."""
     from train import synthetic_patches
     pats = []
     for name in cm.TRAIN_PHOTOS:
@@ -81,6 +135,12 @@ def index_tiles(rng, flat=FLAT):
         p = np.concatenate([p, f])
         bg = np.concatenate([bg, backgrounds(f, frng)])
         pos = np.concatenate([pos, frng.integers(0, 400, (flat, 2))])
+    if textured:
+        trng = np.random.default_rng(SEED + 2)
+        t = textured_patches(textured, trng)
+        p = np.concatenate([p, t])
+        bg = np.concatenate([bg, backgrounds(t, trng)])
+        pos = np.concatenate([pos, trng.integers(0, 400, (textured, 2))])
     return p, bg, pos
 
 
@@ -159,7 +219,8 @@ def assign(ph, protos):
     return np.concatenate([(ph[i:i + 8192] @ ppsi.T + pbias).argmax(1) for i in range(0, len(ph), 8192)])
 
 
-def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FLAT):
+def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FLAT, textured=TEXTURED,
+                counts_cache=None):
     """Prototypes and the member tables of the two-stage search, one [K,M] per (M, own_share) of
     `tables`.
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
@@ -168,7 +229,9 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
     the prototype it falls under itself (always reachable); the other slots hold the classes the
     exhaustive search picks most often (under the named sets, the backgrounds of index_tiles and the
     variety tolerances) for the tiles of that prototype; own_share of each list is reserved for the
-    classes under that prototype."""
+    classes under that prototype. The counts of the tiles before the textured ones are computed on
+    their own (and kept in counts_cache, a .npy file, when given; an experiment's shortcut: the file is
+    the same with or without it)."""
     C = len(Q)
     x = np.concatenate([Q, 255 * alpha], 1)
     groups = kmeans_classes(x, K, rng)
@@ -176,7 +239,7 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
               np.stack([alpha[groups == k].mean(0) if (groups == k).any() else np.zeros(4) for k in range(K)]))
     psi, bias = graph.class_matrix(Q, alpha)
     keys = None if fast else graph.emoji_keys(C)
-    p, bg, pos = index_tiles(rng, flat)
+    p, bg, pos = index_tiles(rng, flat, textured)
     ph = phi(p, bg)
     P = cm.patch_quads(p).astype(np.float64)
     for it in range(lloyd):
@@ -189,12 +252,25 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
     # every class is in some list)
     ppsi, pbias = graph.class_matrix(*protos)
     rank = np.argsort(-(class_phi(Q, alpha) @ ppsi.T + pbias), 1, kind="stable")
-    counts = np.zeros((K, C))
-    for allowed, weight in sets:
-        allowed = np.asarray(allowed)
-        for tol in TOLERANCES:
-            lab = exact_choice(ph, pos, tol, psi, bias, keys, allowed)
-            np.add.at(counts, (cell, lab), weight)
+    def part_counts(sl):
+        counts = np.zeros((K, C))
+        for allowed, weight in sets:
+            allowed = np.asarray(allowed)
+            for tol in TOLERANCES:
+                lab = exact_choice(ph[sl], pos[sl], tol, psi, bias, keys, allowed)
+                np.add.at(counts, (cell[sl], lab), weight)
+        return counts
+
+    base = slice(0, len(ph) - textured)
+    if counts_cache and os.path.exists(counts_cache):
+        counts = np.load(counts_cache)
+        log(f"counts of the first {base.stop} index tiles from {counts_cache}")
+    else:
+        counts = part_counts(base)
+        if counts_cache:
+            np.save(counts_cache, counts)
+    if textured:
+        counts = counts + part_counts(slice(base.stop, len(ph)))
     out = []
     for M, own_share in tables:
         own = [[] for _ in range(K)]
@@ -224,6 +300,10 @@ def main():
     ap.add_argument("--slow", action="store_true", help="the earlier two-stage graph (variety pattern as 4 extra weights per emoji)")
     ap.add_argument("--flat", type=int, default=FLAT,
                     help="near-flat index tiles for the member lists (0: the index before them; models/EVAL.md)")
+    ap.add_argument("--textured", type=int, default=TEXTURED,
+                    help="near-flat index tiles with faint texture (0: the index before them; models/EVAL.md)")
+    ap.add_argument("--counts-cache", help="a .npy file for the counts of the index tiles before the textured ones "
+                    "(written when absent, read when present; the same file either way, faster experiments)")
     ap.add_argument("--lloyd", type=int, default=0, help="refinements of the prototypes on the index tiles")
     ap.add_argument("--own-share", type=float, default=0.5, help="share of each member list reserved for the classes under that prototype")
     ap.add_argument("--varied-members", type=int, default=0,
@@ -265,7 +345,8 @@ def main():
         if a.varied_members and not a.slow:
             tables.append((a.varied_members, a.varied_own_share))
         protos, members = build_index(Q, alpha, weights, a.prototypes, tables, np.random.default_rng(SEED), print,
-                                      a.lloyd, fast=not a.slow, flat=a.flat)
+                                      a.lloyd, fast=not a.slow, flat=a.flat, textured=a.textured,
+                                      counts_cache=a.counts_cache)
         md.update(prototypes=a.prototypes, members=a.members)
         if a.slow:
             model = graph.build_two_stage(Q, alpha, protos, members[0], md)

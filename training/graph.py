@@ -511,7 +511,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     init.update({
         "widths": i64([M0, M1]), "row_offsets": i64([0, off1]), "key_offsets": i64([0, bins * off1]),
         "members_cat": i64(np.concatenate([t.reshape(-1) for t in tables])),
-        "shape_w": i64([-1, 21]), "w21": i64([21]),
+        "shape_w": i64([-1, 21]),
     })
     # zeros after the second table, so that both flat constants reshape to whole rows of either width
     lcm, widths = int(np.lcm(M0, M1)), sum(t.shape[1] for t in tables)

@@ -87,7 +87,8 @@ def textured_patches(n, rng):
     tex[sel] = (along[sel] * rng.uniform(8, 30, (sel.sum(), 1, 1)))[..., None] * tint[sel]
     sel = kind == 3
     off = rng.uniform(-0.4, 0.4, (n, 1, 1))
-    tex[sel] = (np.where(along[sel] > off[sel], 0.5, -0.5) * rng.uniform(5, 30, (sel.sum(), 1, 1)))[..., None] * tint[sel]
+    step = np.where(along[sel] > off[sel], 0.5, -0.5) * rng.uniform(5, 30, (sel.sum(), 1, 1))
+    tex[sel] = step[..., None] * tint[sel]
     sel = kind == 4
     cy, cx = rng.uniform(-0.5, 0.5, (2, n, 1, 1))
     r = rng.uniform(0.15, 0.5, (n, 1, 1))

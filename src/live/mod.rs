@@ -84,6 +84,18 @@ pub struct Started {
     pub name: String,
 }
 
+/// How many steps nicer than the rest of the process a file played live decodes (the decoder
+/// runs ahead of the pacing, so it can wait; the frame on its way to the screen cannot):
+/// `EMOJICAM_DECODE_NICE` sets it, 0 turns it off.
+pub const DECODE_NICE: i32 = 10;
+
+fn decoder_nice() -> i32 {
+    std::env::var("EMOJICAM_DECODE_NICE")
+        .ok()
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .map_or(DECODE_NICE, |n| n.clamp(0, 19))
+}
+
 /// Opens the input on its capture thread and waits for its first frame.
 pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
     let (src, pace_fps, name): (Box<dyn Source>, Option<u32>, String) = match input {
@@ -96,6 +108,7 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
             (Box::new(cam), None, name)
         }
         Input::File { path, fps } => {
+            source::priority::lower_decoder_threads(decoder_nice());
             let name = path
                 .file_name()
                 .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());

@@ -156,6 +156,31 @@ impl Trace {
             median(8),
             sorted[sorted.len() / 2]
         );
+        // Where the spread comes from: each column's mean over the slowest frames (those at
+        // or above the 95th percentile of the sum) next to its median.
+        let cut = sorted[(sorted.len() * 95 / 100).min(sorted.len() - 1)];
+        let worst: Vec<&[f32; 9]> = rows
+            .iter()
+            .zip(&total)
+            .filter(|(_, t)| **t >= cut)
+            .map(|(r, _)| r)
+            .collect();
+        let mean = |k: usize| worst.iter().map(|r| r[k]).sum::<f32>() / worst.len().max(1) as f32;
+        crate::say!(
+            "emojicam: trace slowest {} frames (sum >= {:.1} ms, p99 {:.1}), mean ms: wait {:.1}, upload {:.1}, tile {:.1}, classify {:.1}, other {:.1}, acquire {:.1}, record {:.1}, submit {:.1}, present {:.1}",
+            worst.len(),
+            cut,
+            sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)],
+            mean(0),
+            mean(1),
+            mean(2),
+            mean(3),
+            mean(4),
+            mean(5),
+            mean(6),
+            mean(7),
+            mean(8)
+        );
     }
 }
 

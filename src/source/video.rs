@@ -282,6 +282,7 @@ impl VideoSource {
         // decoder gives (10-bit, 4:4:4).
         gst::Element::link_many([&convert, &deinterlace, &flip, &scale, appsink.upcast_ref()]).map_err(built)?;
 
+        super::priority::watch(&pipeline);
         let counts = DecoderCounts::attach(&pipeline);
         // Every stream is known and none is video: opening stops waiting for a first frame.
         let no_video = Arc::new(AtomicBool::new(false));

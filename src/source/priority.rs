@@ -20,12 +20,32 @@ static DECODER_NICE: AtomicI32 = AtomicI32::new(i32::MIN);
 /// than the calling thread (0 leaves them alone). Live runs set it; offline renders, which want
 /// every core for throughput, do not.
 pub fn lower_decoder_threads(increment: i32) {
-    let target = if increment > 0 {
+    let target = if increment > 0 && can_restore() {
         own_nice().map_or(i32::MIN, |base| (base + increment).min(19))
     } else {
         i32::MIN
     };
     DECODER_NICE.store(target, Ordering::Relaxed);
+}
+
+/// Whether a thread may take its priority back after lowering it. Without that right (an
+/// unprivileged user whose RLIMIT_NICE does not allow it), a streaming thread would go back to
+/// GStreamer's shared thread pool still lowered, and a pipeline that reuses it later (the
+/// recorder's encoder) would run behind; so the decoder is then left alone. Tried on a thread
+/// of its own, which ends with the try.
+fn can_restore() -> bool {
+    std::thread::Builder::new()
+        .name("emojicam-nice-probe".into())
+        .spawn(|| {
+            let Some(base) = own_nice() else { return false };
+            if base >= 19 {
+                return false;
+            }
+            set_own_nice(base + 1) && set_own_nice(base)
+        })
+        .ok()
+        .and_then(|t| t.join().ok())
+        .unwrap_or(false)
 }
 
 /// Installs the handler that applies [`lower_decoder_threads`] to `pipeline`'s streaming
@@ -40,8 +60,12 @@ pub(super) fn watch(pipeline: &gst::Pipeline) {
     bus.set_sync_handler(move |_, msg| {
         if let gst::MessageView::StreamStatus(s) = msg.view() {
             match s.type_() {
-                gst::StreamStatusType::Enter => set_own_nice(target),
-                gst::StreamStatusType::Leave => set_own_nice(base),
+                gst::StreamStatusType::Enter => {
+                    set_own_nice(target);
+                }
+                gst::StreamStatusType::Leave => {
+                    set_own_nice(base);
+                }
                 _ => {}
             }
         }
@@ -60,12 +84,11 @@ fn own_nice() -> Option<i32> {
     }
 }
 
-fn set_own_nice(n: i32) {
-    // SAFETY: setpriority on the calling thread; a refusal (raising without privilege) leaves
-    // the thread as it was, which is harmless.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, n);
-    }
+/// Sets the calling thread's nice value; false where the system refuses (raising it back
+/// needs privilege or RLIMIT_NICE), which leaves the thread as it was.
+fn set_own_nice(n: i32) -> bool {
+    // SAFETY: setpriority on the calling thread only.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, n) == 0 }
 }
 
 #[cfg(test)]
@@ -109,7 +132,9 @@ mod tests {
             nice.lock().map(|n| *n).expect("lock")
         };
         let base = own_nice().expect("own priority");
-        assert_eq!(seen(3), Some((base + 3).min(19)));
+        // Lowered only where the thread can take its priority back (root, or RLIMIT_NICE).
+        let lowered = if can_restore() { (base + 3).min(19) } else { base };
+        assert_eq!(seen(3), Some(lowered));
         assert_eq!(seen(0), Some(base));
     }
 }

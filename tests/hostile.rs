@@ -164,3 +164,23 @@ fn bad_command_lines_are_one_line() {
         "help still prints"
     );
 }
+
+/// A picture smaller than the encoder takes, played live into a recording: one line that
+/// says what to do for a file, whose size live `--size` does not change.
+#[test]
+fn a_picture_too_small_to_record_live_says_what_to_do() {
+    let dir = tmp();
+    let png = dir.path().join("tiny.png");
+    image::RgbImage::from_pixel(9, 9, image::Rgb([200, 30, 30]))
+        .save(&png)
+        .expect("png");
+    let rec = dir.path().join("rec.mp4");
+    let o = run(bin()
+        .args(["--no-window", "--classifier", "nearest", "-q", "--duration", "1", "-i"])
+        .arg(&png)
+        .arg("--record")
+        .arg(&rec));
+    one_line(&o, 2, "9x9 picture is too small");
+    assert!(stderr(&o).contains("render --size"), "{}", stderr(&o));
+    assert!(!rec.exists(), "no recording");
+}

@@ -123,10 +123,21 @@ fn usage_error(e: clap::Error) -> ExitCode {
         e.exit();
     }
     // The error's paragraph (a list of missing arguments or possible values included), up to
-    // the blank line before the usage block and tips.
+    // the blank line before the usage block, and clap's tips ("a similar argument exists").
     let text = e.render().to_string();
     let paragraph: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
-    let message = paragraph.join(" ");
+    let mut message = paragraph.join(" ");
+    let tips: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("tip: ")).collect();
+    for tip in &tips {
+        message.push_str(&format!("; {tip}"));
+    }
+    // `--tile -3`, `-i -name.png`: a value that starts with '-' reads as a short option.
+    let short = message
+        .split_once("unexpected argument '-")
+        .is_some_and(|(_, rest)| !rest.starts_with('-'));
+    if e.kind() == ErrorKind::UnknownArgument && short && tips.is_empty() {
+        message.push_str("; a value that starts with '-' is given as --option=VALUE (a file as ./NAME)");
+    }
     let message = message.strip_prefix("error: ").unwrap_or(&message);
     emojicam::say!("emojicam: error: {message} (see emojicam --help)");
     ExitCode::from(2)

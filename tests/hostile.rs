@@ -127,13 +127,14 @@ fn bad_command_lines_are_one_line() {
         .expect("png");
     let out = dir.path().join("out.png");
     let (i, o) = (png.to_str().expect("utf-8"), out.to_str().expect("utf-8"));
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["render", "-i", i, "-o", o, "--tile", "abc"], "invalid value 'abc'"),
         (
             &["render", "-i", i, "-o", o, "--tile", "8", "--tile", "9"],
             "cannot be used multiple times",
         ),
-        (&["render", "-i", i, "-o", o, "--size", "-5x5"], "unexpected argument"),
+        (&["render", "-i", i, "-o", o, "--size", "-5x5"], "given as --option=VALUE"),
+        (&["render", "-i", i, "-o", o, "--tiles", "8"], "a similar argument exists: '--tile'"),
         (&["render", "-i", i], "--output"),
         (
             &["render", "-i", i, "-o", o, "--threads", "100000"],

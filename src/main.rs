@@ -136,7 +136,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .split_once("unexpected argument '-")
         .is_some_and(|(_, rest)| !rest.starts_with('-'));
     if e.kind() == ErrorKind::UnknownArgument && short && tips.is_empty() {
-        message.push_str("; a value that starts with '-' is given as --option=VALUE (a file as ./NAME)");
+        message.push_str("; a value that starts with '-' goes after '=' (--size=VALUE), a file name as ./NAME");
     }
     let message = message.strip_prefix("error: ").unwrap_or(&message);
     emojicam::say!("emojicam: error: {message} (see emojicam --help)");

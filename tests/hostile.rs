@@ -133,8 +133,11 @@ fn bad_command_lines_are_one_line() {
             &["render", "-i", i, "-o", o, "--tile", "8", "--tile", "9"],
             "cannot be used multiple times",
         ),
-        (&["render", "-i", i, "-o", o, "--size", "-5x5"], "given as --option=VALUE"),
-        (&["render", "-i", i, "-o", o, "--tiles", "8"], "a similar argument exists: '--tile'"),
+        (&["render", "-i", i, "-o", o, "--size", "-5x5"], "goes after '='"),
+        (
+            &["render", "-i", i, "-o", o, "--tiles", "8"],
+            "a similar argument exists: '--tile'",
+        ),
         (&["render", "-i", i], "--output"),
         (
             &["render", "-i", i, "-o", o, "--threads", "100000"],

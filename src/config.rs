@@ -15,6 +15,9 @@ use crate::domain::{validate_tile, Background, ClassifierKind};
 use crate::error::{Error, Result};
 use crate::gpu::AdapterPreference;
 
+/// The most ONNX Runtime threads `--threads` may ask for.
+pub const MAX_THREADS: usize = 256;
+
 /// The pipeline's options as a caller gives them; nothing is checked until
 /// [`Settings::validate`] (or [`Pipeline::new`](crate::Pipeline::new), which calls it).
 #[derive(Clone, Debug)]
@@ -69,8 +72,9 @@ impl Settings {
         validate_variety(self.variety)?;
         validate_detail(self.detail, self.classifier)?;
         let allowed = atlas.allowed(&self.emoji_set)?;
-        if self.onnx.threads == 0 {
-            return Err(Error::usage("--threads must be at least 1"));
+        // A thread per request: 100000 of them is not a speed-up but a machine brought to a halt.
+        if !(1..=MAX_THREADS).contains(&self.onnx.threads) {
+            return Err(Error::usage(format!("--threads must be 1 to {MAX_THREADS}")));
         }
         Ok(Config {
             settings: self,
@@ -181,7 +185,8 @@ mod tests {
         assert!(bad(|s| s.tile = 3).starts_with("tile size 3 is out of range"));
         assert!(bad(|s| s.variety = f32::NAN).starts_with("invalid --variety NaN"));
         assert!(bad(|s| s.emoji_set = "plaid".into()).starts_with("unknown emoji set 'plaid'"));
-        assert_eq!(bad(|s| s.onnx.threads = 0), "--threads must be at least 1");
+        assert_eq!(bad(|s| s.onnx.threads = 0), "--threads must be 1 to 256");
+        assert_eq!(bad(|s| s.onnx.threads = 100_000), "--threads must be 1 to 256");
         assert!(bad(|s| s.detail = 5).starts_with("invalid --detail 5"));
         assert!(bad(|s| s.detail = 3).starts_with("--detail 3 needs --classifier nearest"));
     }

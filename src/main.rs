@@ -30,7 +30,10 @@ extern "C" fn note_closed_stdout() {
 fn main() -> ExitCode {
     emojicam::safety::set_stdout_closed_at_start(STDOUT_CLOSED_AT_START.load(Ordering::Relaxed));
     emojicam::safety::fail_writes_over_the_size_limit();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     // Without a session runtime directory (ssh, CI, containers) Mesa's Vulkan device-select
     // layer tries to reach a Wayland compositor and prints "XDG_RUNTIME_DIR is invalid" once per
     // GPU context. It only reorders adapters, which we choose ourselves: skip it there. Set
@@ -106,4 +109,36 @@ fn main() -> ExitCode {
             ExitCode::from(code as u8)
         }
     }
+}
+
+/// A command line clap refuses: its error on one line (without the usage block and tips after
+/// it: every error is one line), exit status 2. `--help` and `--version` print as
+/// clap prints them (and exits).
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    // The error's paragraph (a list of missing arguments or possible values included), up to
+    // the blank line before the usage block, and clap's tips ("a similar argument exists").
+    let text = e.render().to_string();
+    let paragraph: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+    let mut message = paragraph.join(" ");
+    let tips: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("tip: ")).collect();
+    for tip in &tips {
+        message.push_str(&format!("; {tip}"));
+    }
+    // `--tile -3`, `-i -name.png`: a value that starts with '-' reads as a short option.
+    let short = message
+        .split_once("unexpected argument '-")
+        .is_some_and(|(_, rest)| !rest.starts_with('-'));
+    if e.kind() == ErrorKind::UnknownArgument && short && tips.is_empty() {
+        message.push_str("; a value that starts with '-' goes after '=' (--size=VALUE), a file name as ./NAME");
+    }
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    emojicam::say!("emojicam: error: {message} (see emojicam --help)");
+    ExitCode::from(2)
 }

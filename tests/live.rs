@@ -371,11 +371,16 @@ fn headless_recording_survives_sigint() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "Ctrl-C is a user stop (exit 0): {err}");
     assert!(!err.contains("panicked"), "{err}");
-    // "emojicam: recording /path/out.mp4: N frames"
+    // "emojicam: saved recording /path/out.mp4: N frames", once.
+    let saved = |l: &&str| l.starts_with("emojicam: saved recording ") && l.contains(" frames");
+    assert_eq!(
+        err.lines().filter(saved).count(),
+        1,
+        "the recording is reported once: {err}"
+    );
     let line = err
         .lines()
-        .rev()
-        .find(|l| l.starts_with("emojicam: recording ") && l.contains(" frames"))
+        .find(saved)
         .unwrap_or_else(|| panic!("no recording summary in: {err}"));
     let frames: u64 = line
         .rsplit(": ")

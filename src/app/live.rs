@@ -14,10 +14,14 @@ use emojicam::live::session::Outputs;
 use emojicam::live::window::{self, LiveEvent, WindowApp};
 use emojicam::live::{self, Input, SessionFactory, StopReason};
 
+/// The highest `--fps` taken: far above any camera's, far below a rate that stalls the recorder.
+const MAX_FPS: u32 = 1000;
+
 /// The live options' checks, before anything is opened: `--duration` and the outputs.
 fn check_args(args: &LiveArgs) -> Result<(Option<Duration>, Outputs)> {
-    if args.fps == Some(0) {
-        return Err(Error::usage("--fps must be at least 1").into());
+    // A recording is padded to rate x duration frames: 10^8 fps would never finish.
+    if args.fps.is_some_and(|f| !(1..=MAX_FPS).contains(&f)) {
+        return Err(Error::usage(format!("--fps must be 1 to {MAX_FPS}")).into());
     }
     let duration = match args.duration {
         // `try_from`: 1e308 seconds is finite but no Duration.

@@ -75,6 +75,8 @@ impl Report {
     /// Reads the end-of-run lines an emojicam live run writes to stderr.
     fn parse(stderr: &str) -> Option<Self> {
         let mut report: Option<Report> = None;
+        // The recording is reported once, when it is saved (before the run's summary).
+        let mut recorder_dropped = None;
         for line in stderr.lines() {
             let Some(line) = line.strip_prefix("emojicam: ") else {
                 continue;
@@ -100,13 +102,14 @@ impl Report {
                     r.stages = Some([t, c, d]);
                 }
                 report = Some(r);
-            } else if line.starts_with("recording ") && line.contains(" frames") {
-                if let Some(r) = report.as_mut() {
-                    r.recorder_dropped = Some(number_before(line, " dropped: the recording").unwrap_or(0.0) as u64);
-                }
+            } else if line.starts_with("saved recording ") && line.contains(" frames") {
+                recorder_dropped = Some(number_before(line, " dropped: the recording").unwrap_or(0.0) as u64);
             }
         }
-        report
+        report.map(|r| Report {
+            recorder_dropped: recorder_dropped.or(r.recorder_dropped),
+            ..r
+        })
     }
 }
 
@@ -278,8 +281,7 @@ mod tests {
         let text = "emojicam: source x (1920x1080 at 30 fps)\n\
             emojicam: recording to a.mp4 at 30 fps\n\
             emojicam: saved recording a.mp4: 180 frames (2 dropped: the recording fell behind)\n\
-            emojicam: 190 frames in 7.5 s (29.8 fps), 12 dropped by capture (9 while starting up); latency median 15.2 ms, p99 30.5 ms\n\
-            emojicam: recording a.mp4: 180 frames (2 dropped: the recording fell behind)\n";
+            emojicam: 190 frames in 7.5 s (29.8 fps), 12 dropped by capture (9 while starting up); latency median 15.2 ms, p99 30.5 ms\n";
         let r = Report::parse(text).expect("a report");
         assert_eq!(r.frames, 190);
         assert_eq!(r.fps, 29.8);

@@ -92,7 +92,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| ["mp4", "mkv", "webm"].contains(&e.to_ascii_lowercase().as_str()));
-    let keep_audio = is_video_out && info.kind == StreamKind::Video && !args.no_audio;
+    let keep_audio = is_video_out && source.may_have_sound() && !args.no_audio;
     // The file the frames come from: a FIFO's sound is in its spooled copy, not in the FIFO.
     let audio = keep_audio.then_some(input.path());
     let mut sink = sink::create_with_audio(&args.output, &out_info, audio, text, codes)?;

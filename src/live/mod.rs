@@ -294,7 +294,8 @@ impl std::fmt::Display for Summary {
                 self.adapted, self.carried_pct
             )?;
         }
-        for s in &self.sinks {
+        // Each recording was reported when it was saved ("saved recording ..."): not twice.
+        for s in self.sinks.iter().filter(|s| s.label != "recording") {
             write!(f, "\nemojicam: {s}")?;
         }
         Ok(())

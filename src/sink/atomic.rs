@@ -92,13 +92,9 @@ fn recover_recording(real: &Path, stale: &Path) {
 /// An existing file that this user may not write (`chmod a-w`, or someone else's) is not
 /// replaced: the rename would go round its permissions, as `cp` or a shell's `>` would not.
 fn refuse_read_only(target: &Path, real: &Path) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(real.as_os_str().as_bytes()) else {
-        return Ok(());
-    };
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    let writable = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) } == 0;
-    if writable {
+    use rustix::fs::{accessat, Access, AtFlags, CWD};
+    // With the effective user and group, as the write itself would be checked.
+    if accessat(CWD, real, Access::WRITE_OK, AtFlags::EACCESS).is_ok() {
         return Ok(());
     }
     Err(Error::Write {

@@ -179,8 +179,14 @@ impl VideoSink {
     /// fixes the size; `width`/`height` (the source's, 0 when not known yet) are checked
     /// against what the encoder takes before anything is written.
     pub fn create_recording(path: &Path, width: u32, height: u32, rate: Rate) -> Result<Self> {
-        if width > 0 && height > 0 {
-            check_size(path, Container::Mp4, width, height)?;
+        // Live `--size` picks a camera's mode; a file plays at its own size: the way out of a
+        // size the encoder refuses is said for both.
+        if width > 0 && height > 0 && check_size(path, Container::Mp4, width, height).is_err() {
+            return Err(Error::usage(format!(
+                "{}: a {width}x{height} picture is too small or too large to record (the encoder takes {MIN_SIZE} to {} pixels a side): choose another camera mode with --size; a file is recorded at its own size (emojicam render --size WxH resizes it)",
+                path.display(),
+                max_size(Container::Mp4)
+            )));
         }
         media::init()?;
         // Fail now, before the session starts, if the file cannot be written.

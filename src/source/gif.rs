@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use gif::DisposalMethod;
@@ -33,7 +34,13 @@ pub struct GifSource {
     ended: bool,
     /// Every frame was returned: the stream ends at `next_pts`.
     complete: bool,
+    /// Frames returned so far.
+    frames: u64,
 }
+
+/// Whether a damaged GIF's warning was printed (once a run: live `--input` reopens the file at
+/// each loop).
+static DAMAGE_SAID: AtomicBool = AtomicBool::new(false);
 
 impl GifSource {
     pub fn open(path: &Path) -> Result<Self> {
@@ -73,10 +80,12 @@ impl GifSource {
             last_pts: None,
             ended: false,
             complete: false,
+            frames: 0,
         };
         // The first frame's delay stands for the rate (GIFs have per-frame delays only).
         let (first, delay) = source
-            .decode()?
+            .decode()
+            .map_err(|e| Error::decode(path, format!("GIF decoding failed: {e}")))?
             .ok_or_else(|| Error::decode(path, "the GIF has no frames"))?;
         source.info.rate = Some(reduce(Rate::new(1_000_000, delay.as_micros().max(1) as u32)));
         source.pending = Some(first);
@@ -85,10 +94,8 @@ impl GifSource {
     }
 
     /// The next frame composited onto the canvas, and how long it is shown.
-    fn decode(&mut self) -> Result<Option<(Frame, Duration)>> {
-        let path = &self.path;
-        let failed = |e: gif::DecodingError| Error::decode(path, format!("GIF decoding failed: {e}"));
-        let Some(frame) = self.decoder.read_next_frame().map_err(failed)? else {
+    fn decode(&mut self) -> std::result::Result<Option<(Frame, Duration)>, gif::DecodingError> {
+        let Some(frame) = self.decoder.read_next_frame()? else {
             return Ok(None);
         };
         let mut delay = Duration::from_millis(u64::from(frame.delay) * 10);
@@ -151,6 +158,7 @@ impl Source for GifSource {
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         if let Some(first) = self.pending.take() {
             self.last_pts = Some(Duration::ZERO);
+            self.frames = 1;
             return Ok(Some(first));
         }
         if self.ended {
@@ -158,6 +166,7 @@ impl Source for GifSource {
         }
         match self.decode() {
             Ok(Some((frame, delay))) => {
+                self.frames += 1;
                 self.last_pts = Some(self.next_pts);
                 self.next_pts += delay;
                 Ok(Some(frame))
@@ -167,8 +176,19 @@ impl Source for GifSource {
                 Ok(None)
             }
             Err(e) => {
+                // Cut short or damaged after some frames: the frames before it are shown, as
+                // browsers show them, and the damage is said (once a run: live `--input` loops).
                 self.ended = true;
-                Err(e)
+                self.complete = true;
+                if !DAMAGE_SAID.swap(true, Ordering::Relaxed) {
+                    let name = self.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+                    crate::say!(
+                        "emojicam: warning: {name}: the GIF is cut short or damaged after its first {} frame(s) ({}): only those are shown",
+                        self.frames,
+                        e
+                    );
+                }
+                Ok(None)
             }
         }
     }

@@ -51,6 +51,12 @@ pub trait Source: Send {
     fn end(&self) -> Option<std::time::Duration> {
         None
     }
+    /// Whether the file may hold a sound track beside its picture (a video container read by
+    /// GStreamer). GIF, Y4M and still images hold none: their sound is not looked for (a
+    /// GStreamer probe of a cut GIF waits 20 s, and GStreamer's Y4M reader asserts on a grey one).
+    fn may_have_sound(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -582,6 +582,10 @@ impl Source for VideoSource {
         &self.info
     }
 
+    fn may_have_sound(&self) -> bool {
+        true
+    }
+
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         if self.ended {
             return Ok(None);

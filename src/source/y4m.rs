@@ -1,8 +1,10 @@
 //! Y4M (YUV4MPEG2) files: 8-bit 4:2:0, 4:2:2, 4:4:4 and mono.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::Source;
 use crate::error::{Error, Result};
@@ -10,10 +12,33 @@ use crate::frame::{Frame, Rate, StreamInfo, StreamKind};
 
 pub struct Y4mSource {
     path: PathBuf,
-    decoder: ::y4m::Decoder<BufReader<File>>,
+    decoder: ::y4m::Decoder<Counted<BufReader<File>>>,
     info: StreamInfo,
     shift: (u32, u32),
     mono: bool,
+    /// Bytes the decoder has read so far, and the file's length: a frame cut short reads as
+    /// the end of the stream to the `y4m` crate, and only these tell the two apart.
+    read: Arc<AtomicU64>,
+    len: Option<u64>,
+    frames: u64,
+}
+
+/// Whether a cut Y4M's warning was printed (once a run: live `--input` reopens the file at
+/// each loop).
+static CUT_SAID: AtomicBool = AtomicBool::new(false);
+
+/// A reader that counts the bytes it hands out.
+struct Counted<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 impl Y4mSource {
@@ -33,7 +58,12 @@ impl Y4mSource {
         let limits = ::y4m::Limits {
             bytes: 3 * super::MAX_PIXELS as usize,
         };
-        let decoder = ::y4m::Decoder::new_with_limits(reader, limits)
+        let read = Arc::new(AtomicU64::new(0));
+        let counted = Counted {
+            inner: reader,
+            read: read.clone(),
+        };
+        let decoder = ::y4m::Decoder::new_with_limits(counted, limits)
             .map_err(|e| Error::decode(path, format!("not a valid Y4M header: {e:?}")))?;
         use ::y4m::Colorspace as C;
         let colorspace = decoder.get_colorspace();
@@ -85,7 +115,30 @@ impl Y4mSource {
             },
             shift,
             mono,
+            read,
+            len,
+            frames: 0,
         })
+    }
+
+    /// The end of the stream where the decoder saw one: at the end of the file, or before a
+    /// frame cut short (said once, and an error when not even the first frame is whole).
+    fn ended(&self, frame_start: u64) -> Result<Option<Frame>> {
+        let Some(left) = self.len.and_then(|len| len.checked_sub(frame_start)).filter(|&n| n > 0) else {
+            return Ok(None);
+        };
+        if self.frames == 0 {
+            return Err(Error::decode(&self.path, "truncated Y4M: its first frame is cut short"));
+        }
+        if !CUT_SAID.swap(true, Ordering::Relaxed) {
+            let name = self.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            crate::say!(
+                "emojicam: warning: {name}: the Y4M file ends {left} bytes into frame {} (cut short?): only the {} whole frame(s) before it are shown",
+                self.frames + 1,
+                self.frames
+            );
+        }
+        Ok(None)
     }
 }
 
@@ -115,9 +168,10 @@ impl Source for Y4mSource {
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         let (w, h) = (self.info.width as usize, self.info.height as usize);
+        let frame_start = self.read.load(Ordering::Relaxed);
         let frame = match self.decoder.read_frame() {
             Ok(frame) => frame,
-            Err(::y4m::Error::EOF) => return Ok(None),
+            Err(::y4m::Error::EOF) => return self.ended(frame_start),
             Err(::y4m::Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return Err(Error::decode(&self.path, "truncated Y4M frame"))
             }
@@ -144,6 +198,7 @@ impl Source for Y4mSource {
                 &mut rgba,
             );
         }
+        self.frames += 1;
         Ok(Some(Frame::new(w as u32, h as u32, rgba)))
     }
 }

@@ -1,0 +1,190 @@
+//! Inputs and command lines nobody meant to give: files cut short in formats we decode
+//! ourselves (GIF, Y4M), pictures with no sound to look for, and options clap refuses. Each
+//! gives what a player would show plus one warning, or one line and an exit status; never a
+//! panic, a wait or a usage block.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{bin, ffprobe_frames, run, stderr};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn render(input: &Path, output: &Path) -> Output {
+    run(bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i"])
+        .arg(input)
+        .arg("-o")
+        .arg(output))
+}
+
+/// Exactly one line on stderr, no panic, the given exit code.
+fn one_line(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "exit code: {err}");
+    assert!(!err.contains("panicked"), "no panic: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(needle), "mentions '{needle}': {err}");
+}
+
+/// A 10-frame 64x48 GIF, each frame a different colour, 0.1 s apart.
+fn gif(dir: &Path) -> PathBuf {
+    let path = dir.join("anim.gif");
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut bytes, 64, 48, &[]).expect("encoder");
+        for n in 0..10u8 {
+            let mut rgba: Vec<u8> = (0..64 * 48).flat_map(|_| [n * 25, 255 - n * 25, 128, 255]).collect();
+            let mut frame = gif::Frame::from_rgba(64, 48, &mut rgba);
+            frame.delay = 10;
+            encoder.write_frame(&frame).expect("frame");
+        }
+    }
+    std::fs::write(&path, bytes).expect("write");
+    path
+}
+
+/// A 10-frame 64x48 Y4M, 4:2:0 or grey (`Cmono`, with the full range as ffmpeg writes it):
+/// the header, then per frame `FRAME\n` and its planes.
+fn y4m(dir: &Path, name: &str, mono: bool) -> PathBuf {
+    let path = dir.join(name);
+    let colour = if mono { "Cmono XCOLORRANGE=FULL" } else { "C420jpeg" };
+    let mut bytes = format!("YUV4MPEG2 W64 H48 F10:1 Ip A1:1 {colour}\n").into_bytes();
+    let plane = if mono { 64 * 48 } else { 64 * 48 * 3 / 2 };
+    for n in 0..10u8 {
+        bytes.extend_from_slice(b"FRAME\n");
+        bytes.extend((0..plane).map(|i| (i as u8).wrapping_add(n * 20)));
+    }
+    std::fs::write(&path, bytes).expect("write");
+    path
+}
+
+/// The first `keep` of `path`'s bytes, as `PREFIX-NAME` beside it.
+fn cut(path: &Path, keep: f64, prefix: &str) -> PathBuf {
+    let bytes = std::fs::read(path).expect("read");
+    let name = format!("{prefix}-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("x"));
+    let out = path.with_file_name(name);
+    std::fs::write(&out, &bytes[..(bytes.len() as f64 * keep) as usize]).expect("write");
+    out
+}
+
+/// A GIF or Y4M cut short shows the frames before the cut, as players and browsers do, with
+/// one warning (shown with -q too); cut inside its first frame it is refused. Before, a cut
+/// GIF was refused whole (and to a video output only after GStreamer looked 20 s for its
+/// sound), and a cut Y4M rendered with no word of the damage.
+#[test]
+fn a_gif_or_y4m_cut_short_shows_its_whole_frames_and_says_so() {
+    let dir = tmp();
+    let gif = gif(dir.path());
+    let y4m = y4m(dir.path(), "clip.y4m", false);
+    for (input, words) in [(&gif, "GIF is cut short"), (&y4m, "Y4M file ends")] {
+        let out = dir.path().join("out.mp4");
+        let o = render(&cut(input, 0.55, "cut"), &out);
+        one_line(&o, 0, words);
+        let (frames, _) = ffprobe_frames(&out).expect("ffprobe reads the output");
+        assert!((4..10).contains(&frames), "the whole frames before the cut: {frames}");
+        let err = stderr(&o);
+        let counted = [format!("first {frames} frame"), format!("the {frames} whole frame")];
+        assert!(counted.iter().any(|c| err.contains(c)), "says how many: {err}");
+        let _ = std::fs::remove_file(&out);
+        // Cut inside the first frame: nothing to show.
+        one_line(&render(&cut(input, 0.02, "first"), &out), 1, "");
+        assert!(!out.exists(), "no output");
+    }
+    // Whole files: no warning.
+    for input in [&gif, &y4m] {
+        let o = render(input, &dir.path().join("whole.y4m"));
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stderr(&o), "", "no warning for a whole file");
+    }
+}
+
+/// Only a video file read by GStreamer can carry sound: a grey Y4M to MP4 is not handed to
+/// GStreamer's Y4M reader to look for it (which asserted `denom != 0` on stderr).
+#[test]
+fn a_picture_without_sound_is_not_probed_for_it() {
+    let dir = tmp();
+    let input = y4m(dir.path(), "grey.y4m", true);
+    let out = dir.path().join("grey.mp4");
+    let o = render(&input, &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "nothing on stderr");
+    assert_eq!(ffprobe_frames(&out).map(|f| f.0), Some(10));
+}
+
+/// Every command line clap refuses is one line and exit status 2 (not clap's usage block),
+/// and a thread count or frame rate that would bring the machine to a halt is refused.
+#[test]
+fn bad_command_lines_are_one_line() {
+    let dir = tmp();
+    let png = dir.path().join("in.png");
+    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30]))
+        .save(&png)
+        .expect("png");
+    let out = dir.path().join("out.png");
+    let (i, o) = (png.to_str().expect("utf-8"), out.to_str().expect("utf-8"));
+    let cases: [(&[&str], &str); 11] = [
+        (&["render", "-i", i, "-o", o, "--tile", "abc"], "invalid value 'abc'"),
+        (
+            &["render", "-i", i, "-o", o, "--tile", "8", "--tile", "9"],
+            "cannot be used multiple times",
+        ),
+        (&["render", "-i", i, "-o", o, "--size", "-5x5"], "goes after '='"),
+        (
+            &["render", "-i", i, "-o", o, "--tiles", "8"],
+            "a similar argument exists: '--tile'",
+        ),
+        (&["render", "-i", i], "--output"),
+        (
+            &["render", "-i", i, "-o", o, "--threads", "100000"],
+            "--threads must be 1 to 256",
+        ),
+        (&["render", "-i", i, "-o", o, "--change-threshold", "256"], "256"),
+        (
+            &["--input", i, "--no-window", "--record", "r.mp4", "--fps", "100000000"],
+            "--fps must be 1 to 1000",
+        ),
+        (
+            &["--input", i, "--no-window", "--record", "r.mp4", "--fps", "0"],
+            "--fps must be 1 to 1000",
+        ),
+        (&["--mirror", "maybe"], "possible values: true, false"),
+        (&["nonsense"], "unrecognized subcommand"),
+    ];
+    for (args, needle) in cases {
+        let o = run(bin().current_dir(dir.path()).args(args));
+        one_line(&o, 2, needle);
+        assert!(stderr(&o).starts_with("emojicam: error: "), "{}", stderr(&o));
+    }
+    assert!(!out.exists() && !dir.path().join("r.mp4").exists(), "nothing written");
+    let help = run(bin().args(["render", "--help"]));
+    assert_eq!(help.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("--output"),
+        "help still prints"
+    );
+}
+
+/// A picture smaller than the encoder takes, played live into a recording: one line that
+/// says what to do for a file, whose size live `--size` does not change.
+#[test]
+fn a_picture_too_small_to_record_live_says_what_to_do() {
+    let dir = tmp();
+    let png = dir.path().join("tiny.png");
+    image::RgbImage::from_pixel(9, 9, image::Rgb([200, 30, 30]))
+        .save(&png)
+        .expect("png");
+    let rec = dir.path().join("rec.mp4");
+    let o = run(bin()
+        .args(["--no-window", "--classifier", "nearest", "-q", "--duration", "1", "-i"])
+        .arg(&png)
+        .arg("--record")
+        .arg(&rec));
+    one_line(&o, 2, "9x9 picture is too small");
+    assert!(stderr(&o).contains("render --size"), "{}", stderr(&o));
+    assert!(!rec.exists(), "no recording");
+}

@@ -116,6 +116,9 @@ fn recording_takes_i420() -> bool {
     std::env::var("EMOJICAM_RECORD_YUV").is_ok_and(|v| v.trim() == "gpu")
 }
 
+/// How long `send` waits for room in the encoder's queue before it looks at the bus again.
+const ROOM_POLL: gst::ClockTime = gst::ClockTime::from_mseconds(2);
+
 struct Running {
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
@@ -263,7 +266,9 @@ impl VideoSink {
         let appsrc = gst_app::AppSrc::builder()
             .caps(&caps)
             .format(gst::Format::Time)
-            .block(true)
+            // Not blocking: `send` waits for room itself, watching the bus (a blocked push
+            // never returns once a failure downstream has stopped the stream).
+            .block(false)
             .max_bytes(frame_bytes * 2)
             .build();
         let encoder = self.video_encoder(enc)?;
@@ -563,6 +568,18 @@ impl VideoSink {
         let Some(running) = &self.running else {
             return Err(self.enc_err("internal: encoder not started"));
         };
+        // At most two frames wait for the encoder. Waiting for room watches the bus: a stream
+        // that failed downstream (a full disk) takes no more frames, and its error ends the wait.
+        let room = running.appsrc.max_bytes();
+        while running.appsrc.current_level_bytes() >= room {
+            let Some(bus) = running.pipeline.bus() else { break };
+            if let Some(msg) = bus.timed_pop_filtered(ROOM_POLL, &[gst::MessageType::Error]) {
+                if let gst::MessageView::Error(err) = msg.view() {
+                    self.failed = true;
+                    return Err(MediaError::encode(&self.path, "encoding failed", err).into());
+                }
+            }
+        }
         if running.appsrc.push_buffer(buffer).is_err() {
             let pipeline = running.pipeline.clone();
             self.failed = true;
@@ -940,5 +957,52 @@ mod tests {
             ended.recv_timeout(Duration::from_secs(20)).is_ok(),
             "ending a failed recording waited for its stream"
         );
+    }
+
+    /// A stream that stops taking frames (a failure downstream: a full disk stops the file
+    /// sink, and the encoder's thread with it) ends the next write with its error: a blocking
+    /// push used to wait for room forever (a `.webm` render onto a nearly full disk hung in 2 of
+    /// 12 runs).
+    #[test]
+    fn a_stream_that_stops_taking_frames_fails_the_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rec.mp4");
+        let mut sink = VideoSink::create_recording(&path, 64, 64, Rate::new(25, 1)).expect("create");
+        let frame = Frame::filled(64, 64, [200, 40, 40, 255]);
+        sink.write(&frame_mosaic(0), Some(&frame)).expect("the first frame");
+        let pipeline = sink.running.as_ref().expect("started").pipeline.clone();
+        let mut elements = pipeline.iterate_elements();
+        let mut encoder = None;
+        while let Ok(Some(element)) = elements.next() {
+            if element
+                .factory()
+                .is_some_and(|f| f.has_type(gst::ElementFactoryType::ENCODER))
+            {
+                encoder = Some(element);
+            }
+        }
+        let encoder = encoder.expect("an encoder");
+        // The encoder takes nothing more; its error comes once the writes have filled the queue.
+        let pad = encoder.static_pad("sink").expect("the encoder's sink pad");
+        pad.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
+        let (done, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut failed = None;
+            for seq in 1..50 {
+                if let Err(e) = sink.write(&frame_mosaic(seq), Some(&frame)) {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+            let _ = done.send(failed);
+            drop(sink);
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        encoder.post_error_message(gst::error_msg!(gst::ResourceError::NoSpaceLeft, ["disk full"]));
+        let failed = ended
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a write waited for room in a stream that had stopped");
+        let failed = failed.expect("the error reaches the caller");
+        assert!(failed.contains("disk full"), "{failed}");
     }
 }

@@ -116,8 +116,8 @@ fn recording_takes_i420() -> bool {
     std::env::var("EMOJICAM_RECORD_YUV").is_ok_and(|v| v.trim() == "gpu")
 }
 
-/// How long `send` waits for room in the encoder's queue before it looks at the bus again.
-const ROOM_POLL: gst::ClockTime = gst::ClockTime::from_mseconds(2);
+/// How long a failed push waits for its error to reach the bus.
+const ERROR_WAIT: gst::ClockTime = gst::ClockTime::from_mseconds(500);
 
 struct Running {
     pipeline: gst::Pipeline,
@@ -266,9 +266,7 @@ impl VideoSink {
         let appsrc = gst_app::AppSrc::builder()
             .caps(&caps)
             .format(gst::Format::Time)
-            // Not blocking: `send` waits for room itself, watching the bus (a blocked push
-            // never returns once a failure downstream has stopped the stream).
-            .block(false)
+            .block(true)
             .max_bytes(frame_bytes * 2)
             .build();
         let encoder = self.video_encoder(enc)?;
@@ -299,6 +297,7 @@ impl VideoSink {
             Some(input) => Some(self.add_audio(&pipeline, &mux, &input)?),
             None => None,
         };
+        wake_on_error(&pipeline, &appsrc);
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|_| self.pipeline_error(&pipeline, "cannot start encoding"))?;
@@ -451,11 +450,14 @@ impl VideoSink {
 
     /// The pipeline's error message (from its bus) as the cause of `what`, or `what` alone.
     fn pipeline_error(&self, pipeline: &gst::Pipeline, what: &str) -> Error {
+        // The error may still be on its way to the bus: a push woken by `wake_on_error` runs
+        // while the message is posted.
         let error = pipeline.bus().and_then(|bus| {
-            bus.iter().find_map(|msg| match msg.view() {
+            let msg = bus.timed_pop_filtered(ERROR_WAIT, &[gst::MessageType::Error])?;
+            match msg.view() {
                 gst::MessageView::Error(err) => Some(MediaError::encode(&self.path, what, err)),
                 _ => None,
-            })
+            }
         });
         error.map_or_else(|| self.enc_err(what), Error::from)
     }
@@ -568,18 +570,6 @@ impl VideoSink {
         let Some(running) = &self.running else {
             return Err(self.enc_err("internal: encoder not started"));
         };
-        // At most two frames wait for the encoder. Waiting for room watches the bus: a stream
-        // that failed downstream (a full disk) takes no more frames, and its error ends the wait.
-        let room = running.appsrc.max_bytes();
-        while running.appsrc.current_level_bytes() >= room {
-            let Some(bus) = running.pipeline.bus() else { break };
-            if let Some(msg) = bus.timed_pop_filtered(ROOM_POLL, &[gst::MessageType::Error]) {
-                if let gst::MessageView::Error(err) = msg.view() {
-                    self.failed = true;
-                    return Err(MediaError::encode(&self.path, "encoding failed", err).into());
-                }
-            }
-        }
         if running.appsrc.push_buffer(buffer).is_err() {
             let pipeline = running.pipeline.clone();
             self.failed = true;
@@ -644,6 +634,23 @@ impl VideoSink {
         media::stop(&running.pipeline);
         result
     }
+}
+
+/// A failure downstream (a full disk stops the file sink, and the encoder's thread with it)
+/// means no more frames are taken: a push waiting for room in `appsrc`'s queue would wait
+/// forever. On the pipeline's first error its appsrc is ended, which wakes that push with an
+/// error (the message itself still reaches the bus, and `send` reports it).
+fn wake_on_error(pipeline: &gst::Pipeline, appsrc: &gst_app::AppSrc) {
+    let Some(bus) = pipeline.bus() else { return };
+    let appsrc = appsrc.downgrade();
+    bus.set_sync_handler(move |_, msg| {
+        if let gst::MessageView::Error(_) = msg.view() {
+            if let Some(appsrc) = appsrc.upgrade() {
+                let _ = appsrc.end_of_stream();
+            }
+        }
+        gst::BusSyncReply::Pass
+    });
 }
 
 /// `buffer`, shown until `end` (the next frame's time, or the input's end).

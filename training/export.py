@@ -310,7 +310,7 @@ def main():
     ap.add_argument("--textured", type=int, default=TEXTURED,
                     help="near-flat index tiles with faint texture (0: the index before them; models/EVAL.md)")
     ap.add_argument("--route-black", action="store_true",
-                    help="stage 1 routes every tile as if over black (models/EVAL.md, \"Routing over black\")")
+                    help="stage 1 routes every tile as if over black (models/EVAL.md, \"Routing flat tiles over black\")")
     ap.add_argument("--route-flat", type=float, default=0.0,
                     help="L > 0: only tiles within L levels of their background are routed as if over black")
     ap.add_argument("--counts-cache", help="a .npy file for the counts of the index tiles before the textured ones "

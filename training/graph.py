@@ -501,7 +501,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     route_black: stage 1 scores the prototypes as drawn over black whatever the background (the tile's
     quads against their first 12 rows), so that flat tiles over their own colour, which every nearly
     transparent prototype fits perfectly, still go to prototypes of their colour (models/EVAL.md,
-    "Routing over black"); the member tables must be counted the same way (export.build_index).
+    "Routing flat tiles over black"); the member tables must be counted the same way (export.build_index).
     route_flat = L > 0: only the tiles whose quadrants are all within L levels of the background (each
     channel) are routed as if over black; the others as over their background (an experiment).
     Same inputs and output as build_exhaustive."""

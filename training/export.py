@@ -221,7 +221,7 @@ def assign(ph, protos):
 
 
 def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FLAT, textured=TEXTURED,
-                counts_cache=None):
+                counts_cache=None, route_black=False, route_flat=0.0):
     """Prototypes and the member tables of the two-stage search, one [K,M] per (M, own_share) of
     `tables`.
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
@@ -246,7 +246,13 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
     for it in range(lloyd):
         cell = assign(ph, protos)
         protos = fit_prototypes(P, bg, cell, protos)
-    cell = assign(ph, protos)
+    if route_black:
+        cell = assign(phi(p, np.zeros_like(bg)), protos)
+    elif route_flat:
+        near = (np.abs(P.reshape(-1, 4, 3) - bg[:, None, :]) <= route_flat).all((1, 2))
+        cell = assign(np.where(near[:, None], phi(p, np.zeros_like(bg)), ph), protos)
+    else:
+        cell = assign(ph, protos)
     log(f"index data: {len(ph)} tiles, {len(set(cell))} of {K} prototypes used after {lloyd} refinements")
     # each class's own prototype: the one it falls under drawn over black and over white (balanced)
     # (a class whose nearest prototype's own list is full goes to the next nearest with room, so
@@ -303,8 +309,13 @@ def main():
                     help="near-flat index tiles for the member lists (0: the index before them; models/EVAL.md)")
     ap.add_argument("--textured", type=int, default=TEXTURED,
                     help="near-flat index tiles with faint texture (0: the index before them; models/EVAL.md)")
+    ap.add_argument("--route-black", action="store_true",
+                    help="stage 1 routes every tile as if over black (models/EVAL.md, \"Routing flat tiles over black\")")
+    ap.add_argument("--route-flat", type=float, default=0.0,
+                    help="L > 0: only tiles within L levels of their background are routed as if over black")
     ap.add_argument("--counts-cache", help="a .npy file for the counts of the index tiles before the textured ones "
-                    "(written when absent, read when present; the same file either way, faster experiments)")
+                    "(written when absent, read when present; the same file either way, faster experiments; only valid "
+                    "for the same --route-* options)")
     ap.add_argument("--lloyd", type=int, default=0, help="refinements of the prototypes on the index tiles")
     ap.add_argument("--own-share", type=float, default=0.5, help="share of each member list reserved for the classes under that prototype")
     ap.add_argument("--varied-members", type=int, default=0,
@@ -347,7 +358,8 @@ def main():
             tables.append((a.varied_members, a.varied_own_share))
         protos, members = build_index(Q, alpha, weights, a.prototypes, tables, np.random.default_rng(SEED), print,
                                       a.lloyd, fast=not a.slow, flat=a.flat, textured=a.textured,
-                                      counts_cache=a.counts_cache)
+                                      counts_cache=a.counts_cache,
+                                      route_black=a.route_black, route_flat=a.route_flat)
         md.update(prototypes=a.prototypes, members=a.members)
         if a.slow:
             model = graph.build_two_stage(Q, alpha, protos, members[0], md)
@@ -365,7 +377,8 @@ def main():
                     md["tolerance"] = (f"per tile min(tolerance, tolerance / {graph.VARIETY_UNIT:g} * ({relative[0]:g} * "
                                        f"best error + {relative[1]:g}))")
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
-                                            relative=relative, narrow=a.narrow)
+                                            relative=relative, narrow=a.narrow, route_black=a.route_black,
+                                            route_flat=a.route_flat)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

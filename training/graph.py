@@ -358,7 +358,7 @@ def build_fast(Q, alpha, protos, members, metadata, bins=PATTERN_BINS, stage1="a
     tables = members if isinstance(members, tuple) else (members,)
     init = _search_inits(C, tables[0].shape[0], protos, bins)
     n = helper.make_node
-    nodes = _phi_nodes(n) + _bin_nodes(n) + [
+    nodes = _phi_nodes(n) + route_nodes + _bin_nodes(n) + [
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
     ]
     branches = []
@@ -473,7 +473,8 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
     return init, nodes, folded
 
 
-def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0):
+def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
+                  route_black=False, route_flat=0.0):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -497,6 +498,12 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     experiment, not shipped: models/EVAL.md, "Relative tolerance").
     The [K, M, 21] layout (MatMul against the tile's column) measured the same as this [K, 21, M] one
     (models/README.md) and is not kept.
+    route_black: stage 1 scores the prototypes as drawn over black whatever the background (the tile's
+    quads against their first 12 rows), so that flat tiles over their own colour, which every nearly
+    transparent prototype fits perfectly, still go to prototypes of their colour (models/EVAL.md,
+    "Routing flat tiles over black"); the member tables must be counted the same way (export.build_index).
+    route_flat = L > 0: only the tiles whose quadrants are all within L levels of the background (each
+    channel) are routed as if over black; the others as over their background (an experiment).
     Same inputs and output as build_exhaustive."""
     C = len(Q)
     (K, M0), (_, M1) = tables[0].shape, tables[-1].shape    # one table: the same at every tolerance
@@ -513,12 +520,25 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         "members_cat": i64(np.concatenate([t.reshape(-1) for t in tables])),
         "shape_w": i64([-1, 21]),
     })
+    if route_black:
+        init["proto_w12"] = init.pop("proto_w")[:12].copy()
+    route_nodes = []
+    if route_flat:
+        init["route_lim"] = np.asarray([route_flat], np.float32)
+        init["pad_black"] = np.eye(12, 20, dtype=np.float32)
+        route_nodes = [
+            helper.make_node("Abs", ["d"], ["d_abs"]),
+            helper.make_node("ReduceMax", ["d_abs"], ["d_max"], axes=[1], keepdims=1),         # [N,1]
+            helper.make_node("LessOrEqual", ["d_max", "route_lim"], ["flat_b"]),
+            helper.make_node("MatMul", ["P", "pad_black"], ["phi_black"]),                  # [N,20]
+            helper.make_node("Where", ["flat_b", "phi_black", "phi"], ["phi_r"]),
+        ]
     # zeros after the second table, so that both flat constants reshape to whole rows of either width
     lcm, widths = int(np.lcm(M0, M1)), sum(t.shape[1] for t in tables)
     init["pad_w"] = f32(np.zeros(21 * (-(K * widths) % lcm)))
     init["pad_t"] = f32(np.zeros(-(bins * K * widths) % lcm))
     n = helper.make_node
-    nodes = _phi_nodes(n) + _bin_nodes(n) + [
+    nodes = _phi_nodes(n) + route_nodes + _bin_nodes(n) + [
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
         # which table: 0 at tolerance 0, else 1; its width, row offset and key-row offset
         n("Greater", ["tolerance", "zero"], ["varied_b"]),
@@ -558,7 +578,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Where", ["varied_b", pmasks[-1], pmasks[0]], ["proto_mask"]),
         # stage 1: nearest prototype with an allowed member
         n("Add", ["proto_b", "proto_mask"], ["proto_bias"]),
-        n("MatMul", ["phi", "proto_w"], ["s1a"]),
+        n("MatMul", ["P", "proto_w12"] if route_black else ["phi_r" if route_flat else "phi", "proto_w"], ["s1a"]),
         n("Add", ["s1a", "proto_bias"], ["s1"]),
         n("TopK", ["s1", "k1"], ["s1v", "k2"], axis=1),
         n("Reshape", ["k2", "minus1"], ["k"]),

@@ -187,7 +187,7 @@ pub struct LiveArgs {
     /// Play a video or image file as if it were a camera (looping, paced at its frame rate); - for standard input.
     #[arg(long, short = 'i')]
     pub input: Option<PathBuf>,
-    /// Capture size WxH (the nearest supported one is chosen).
+    /// Camera capture size WxH (the nearest supported one is chosen); a file plays at its own size.
     #[arg(long)]
     pub size: Option<String>,
     /// Capture frame rate (the nearest supported one is chosen).

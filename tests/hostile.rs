@@ -127,7 +127,7 @@ fn bad_command_lines_are_one_line() {
         .expect("png");
     let out = dir.path().join("out.png");
     let (i, o) = (png.to_str().expect("utf-8"), out.to_str().expect("utf-8"));
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["render", "-i", i, "-o", o, "--tile", "abc"], "invalid value 'abc'"),
         (
             &["render", "-i", i, "-o", o, "--tile", "8", "--tile", "9"],
@@ -151,6 +151,10 @@ fn bad_command_lines_are_one_line() {
         (
             &["--input", i, "--no-window", "--record", "r.mp4", "--fps", "0"],
             "--fps must be 1 to 1000",
+        ),
+        (
+            &["--input", i, "--no-window", "--record", "r.mp4", "--size", "640x480"],
+            "a file plays live at its own size",
         ),
         (&["--mirror", "maybe"], "possible values: true, false"),
         (&["nonsense"], "unrecognized subcommand"),

@@ -47,6 +47,13 @@ fn check_args(args: &LiveArgs) -> Result<(Option<Duration>, Outputs)> {
     if args.camera.is_some() && args.input.is_some() {
         return Err(Error::usage("use either --camera or --input, not both").into());
     }
+    if args.size.is_some() && args.input.is_some() {
+        // Silently ignored before: a file plays live at its own size.
+        return Err(Error::usage(
+            "--size picks a camera's capture size; a file plays live at its own size (`emojicam render --size WxH` scales a file)",
+        )
+        .into());
+    }
     // Before anything is opened for writing: no output may be the input or another output.
     let mut ins: Vec<(&str, &std::path::Path)> = Vec::new();
     if let Some(p) = &args.input {

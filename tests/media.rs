@@ -1062,15 +1062,9 @@ fn transcode(input: &Path, out: &Path, container: Container, audio: bool) -> Vec
 
 /// The sizes of a file's audio packets (the same when the sound was copied).
 fn audio_packets(path: &Path) -> Vec<u64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "packet=size"])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+    common::ffprobe_numbers(path, "a:0", "packet=size")
+        .into_iter()
+        .map(|size| size as u64)
         .collect()
 }
 

@@ -919,14 +919,9 @@ mod tests {
         }
     }
 
-    /// A recording whose encoder fails after its first frame (the error goes to the caller; the
-    /// encoder, like a failed element, passes nothing on) ends at once: ending it used to wait
-    /// for an end of stream that could not come (a minute, with the live run held up).
-    #[test]
-    fn a_failed_recording_ends_without_waiting_for_its_stream() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("rec.mp4");
-        let mut sink = VideoSink::create_recording(&path, 64, 64, Rate::new(25, 1)).expect("create");
+    /// A recording to `path` with its first frame written, the frame, and its encoder element.
+    fn started_recording(path: &Path) -> (VideoSink, Frame, gst::Element) {
+        let mut sink = VideoSink::create_recording(path, 64, 64, Rate::new(25, 1)).expect("create");
         let frame = Frame::filled(64, 64, [200, 40, 40, 255]);
         sink.write(&frame_mosaic(0), Some(&frame)).expect("the first frame");
         let pipeline = sink.running.as_ref().expect("started").pipeline.clone();
@@ -940,7 +935,16 @@ mod tests {
                 encoder = Some(element);
             }
         }
-        let encoder = encoder.expect("an encoder");
+        (sink, frame, encoder.expect("an encoder"))
+    }
+
+    /// A recording whose encoder fails after its first frame (the error goes to the caller; the
+    /// encoder, like a failed element, passes nothing on) ends at once: ending it used to wait
+    /// for an end of stream that could not come (a minute, with the live run held up).
+    #[test]
+    fn a_failed_recording_ends_without_waiting_for_its_stream() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut sink, frame, encoder) = started_recording(&dir.path().join("rec.mp4"));
         encoder.set_locked_state(true);
         let _ = encoder.set_state(gst::State::Null);
         encoder.post_error_message(gst::error_msg!(gst::StreamError::Encode, ["refused the frame"]));
@@ -973,22 +977,7 @@ mod tests {
     #[test]
     fn a_stream_that_stops_taking_frames_fails_the_write() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("rec.mp4");
-        let mut sink = VideoSink::create_recording(&path, 64, 64, Rate::new(25, 1)).expect("create");
-        let frame = Frame::filled(64, 64, [200, 40, 40, 255]);
-        sink.write(&frame_mosaic(0), Some(&frame)).expect("the first frame");
-        let pipeline = sink.running.as_ref().expect("started").pipeline.clone();
-        let mut elements = pipeline.iterate_elements();
-        let mut encoder = None;
-        while let Ok(Some(element)) = elements.next() {
-            if element
-                .factory()
-                .is_some_and(|f| f.has_type(gst::ElementFactoryType::ENCODER))
-            {
-                encoder = Some(element);
-            }
-        }
-        let encoder = encoder.expect("an encoder");
+        let (mut sink, frame, encoder) = started_recording(&dir.path().join("rec.mp4"));
         // The encoder takes nothing more; its error comes once the writes have filled the queue.
         let pad = encoder.static_pad("sink").expect("the encoder's sink pad");
         pad.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);

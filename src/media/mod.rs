@@ -13,6 +13,8 @@ use gstreamer::prelude::*;
 pub use crate::error::MediaError;
 use crate::error::{Error, Result};
 
+mod edits;
+
 impl MediaError {
     /// The file the error is about, if one.
     pub fn path_mut(&mut self) -> Option<&mut PathBuf> {
@@ -58,7 +60,10 @@ pub fn init() -> Result<()> {
     static INIT: OnceLock<Result<(), glib::Error>> = OnceLock::new();
     INIT.get_or_init(|| {
         quiet_known_assertion();
-        gst::init()
+        gst::init()?;
+        // If it cannot be, edit-listed MP4 files are read by filesrc ([`uri`]): their ends cut.
+        let _ = edits::register();
+        Ok(())
     })
     .clone()
     .map_err(|source| MediaError::Init { source }.into())
@@ -178,21 +183,24 @@ fn detail(err: &gst::message::Error) -> Option<String> {
     (!last.is_empty() && last.len() < 200 && !message.contains(last)).then(|| last.to_string())
 }
 
-/// A `file://` URI for a path (absolute, percent-encoded by GLib).
+/// A `file://` URI for a path (absolute, percent-encoded by GLib); for an MP4/MOV file whose
+/// tracks start through an edit list, on a GStreamer whose MP4 reader would cut their ends, a
+/// URI of the same path that our own file source reads ([`edits`]).
 pub fn uri(path: &Path) -> Result<String> {
     let abs = std::path::absolute(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    glib::filename_to_uri(&abs, None)
-        .map(|u| u.to_string())
-        .map_err(|source| {
-            MediaError::Uri {
-                path: path.to_path_buf(),
-                source,
-            }
-            .into()
-        })
+    let uri = glib::filename_to_uri(&abs, None).map_err(|source| MediaError::Uri {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match uri.strip_prefix("file:") {
+        Some(rest) if edits::patch_for(&abs).is_some() && init().is_ok() && edits::registered() => {
+            Ok(format!("{}:{rest}", edits::SCHEME))
+        }
+        _ => Ok(uri.to_string()),
+    }
 }
 
 /// Sets `name` on `element` if it has such a property (elements differ between versions).

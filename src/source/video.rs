@@ -60,8 +60,6 @@ pub struct VideoSource {
     layout: Option<(gst::Caps, gst_video::VideoInfo)>,
     /// The video stream's own duration as the file declares it (its index), if it does.
     declared: Option<Duration>,
-    /// The track starts through an edit list beyond the length it plays: where, and that length.
-    edit_past_end: Option<(Duration, Duration)>,
 }
 
 /// Buffers counted at the video decoder's pads: the evidence of damage that GStreamer's
@@ -316,7 +314,6 @@ impl VideoSource {
             all_ended: false,
             layout: None,
             declared: None,
-            edit_past_end: None,
         };
         source.preroll(&flip_sink, &no_video, &seen)?;
         Ok(source)
@@ -363,7 +360,6 @@ impl VideoSource {
             .map_err(|e| Error::decode(&path, format!("unexpected decoded format: {e}")))?;
         self.info = self.stream_info(&video, video_pad);
         self.declared = declared_duration(video_pad);
-        self.edit_past_end = edit_past_end(video_pad);
         self.pipeline
             .set_state(gst::State::Playing)
             .map_err(|source| MediaError::State {
@@ -448,7 +444,8 @@ impl VideoSource {
         // The video stream's own duration (the file's may be longer: its sound's).
         let duration = video_pad
             .peer_query_duration::<gst::ClockTime>()
-            .or_else(|| self.pipeline.query_duration::<gst::ClockTime>());
+            .or_else(|| self.pipeline.query_duration::<gst::ClockTime>())
+            .or_else(|| track_length(video_pad));
         let frames = match (duration, rate) {
             // Frames that start before the end (a sound track often outlasts the picture by
             // part of a frame, and the container's duration may be the sound's).
@@ -618,16 +615,6 @@ impl Source for VideoSource {
                 self.warn_if_cut_short();
                 media::stop(&self.pipeline);
                 self.damaged = self.count_damaged();
-                if let (None, Some((start, length))) = (self.last_pts, self.edit_past_end) {
-                    return Err(Error::decode(
-                        &self.path,
-                        format!(
-                            "no frame could be read: its video starts through an edit list at {:.2} s of its track, past the {:.2} s it plays (cut with `ffmpeg -ss ... -c copy`?), which GStreamer 1.22's MP4 reader cannot play: re-cut it without `-c copy`",
-                            start.as_secs_f64(),
-                            length.as_secs_f64()
-                        ),
-                    ));
-                }
                 return Ok(None);
             }
         }
@@ -659,10 +646,7 @@ impl Drop for VideoSource {
 /// segment the demuxer starts the stream with spans this track, when it says.
 fn declared_duration(video_pad: &gst::Pad) -> Option<Duration> {
     let file = video_pad.peer_query_duration::<gst::ClockTime>();
-    let track = video_pad.sticky_event::<gst::event::Segment>(0).and_then(|e| {
-        let segment = e.segment().downcast_ref::<gst::ClockTime>()?;
-        segment.stop()?.checked_sub(segment.start()?)
-    });
+    let track = track_length(video_pad);
     let shortest = match (file, track) {
         (Some(f), Some(t)) => Some(f.min(t)),
         (f, t) => f.or(t),
@@ -670,17 +654,13 @@ fn declared_duration(video_pad: &gst::Pad) -> Option<Duration> {
     shortest.map(|d| Duration::from_nanos(d.nseconds()))
 }
 
-/// Where the video's segment starts in its track and the length it plays, when it starts past
-/// that length: an MP4 cut with `ffmpeg -ss X -c copy` past its middle, whose edit list starts
-/// at X. GStreamer 1.22's qtdemux ends such a track at its first buffer (its stop, the clip's
-/// length, is compared with the track's own time): nothing decodes, and this says why.
-fn edit_past_end(video_pad: &gst::Pad) -> Option<(Duration, Duration)> {
+/// The length of the segment the demuxer starts the video stream with, when it has a stop (the
+/// track's own length; a file read through our edit-list source, src/media/edits.rs, answers no
+/// duration query).
+fn track_length(video_pad: &gst::Pad) -> Option<gst::ClockTime> {
     let event = video_pad.sticky_event::<gst::event::Segment>(0)?;
     let segment = event.segment().downcast_ref::<gst::ClockTime>()?;
-    let (start, stop) = (segment.start()?, segment.stop()?);
-    let length = stop.checked_sub(start)?;
-    let nanos = |t: gst::ClockTime| Duration::from_nanos(t.nseconds());
-    (start > gst::ClockTime::ZERO && start >= length).then(|| (nanos(start), nanos(length)))
+    segment.stop()?.checked_sub(segment.start()?)
 }
 
 /// Pixels within 1% of square count as square: a scaler that resized 320x180 to 641x361

@@ -103,6 +103,36 @@ fn a_gif_or_y4m_cut_short_shows_its_whole_frames_and_says_so() {
     }
 }
 
+/// An MP4 recording cut short before its index (the `moov` box, written last) cannot be read
+/// at all: one line that says so, instead of GStreamer's "no playable streams"; no output.
+#[test]
+fn an_mp4_cut_before_its_index_says_so() {
+    let dir = tmp();
+    let whole = dir.path().join("rec.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x90:rate=25:duration=1",
+        ])
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .arg(&whole)
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "ffmpeg makes {}", whole.display());
+    let out = dir.path().join("out.mp4");
+    one_line(
+        &render(&cut(&whole, 0.8, "cut"), &out),
+        1,
+        "without its index (the moov box",
+    );
+    assert!(!out.exists(), "no output");
+    let o = render(&whole, &out);
+    assert_eq!(o.status.code(), Some(0), "the whole file renders: {}", stderr(&o));
+}
+
 /// Only a video file read by GStreamer can carry sound: a grey Y4M to MP4 is not handed to
 /// GStreamer's Y4M reader to look for it (which asserted `denom != 0` on stderr).
 #[test]

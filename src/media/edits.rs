@@ -120,6 +120,35 @@ fn find_moov(file: &File, len: u64) -> Option<(u64, u64)> {
     None
 }
 
+/// Whether `path` is an MP4/MOV file without its index: it starts with `ftyp` and no top-level
+/// `moov` box comes before its end (a recording cut short: recorders write it last) or before
+/// a box that runs past its end.
+pub fn index_missing(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut at = 0;
+    while at + 8 <= len {
+        let mut header = [0; 16];
+        let n = (len - at).min(16) as usize;
+        let Some((kind, _, end)) = file
+            .read_exact_at(&mut header[..n], at)
+            .ok()
+            .and_then(|_| parse_header(&header[..n], at, u64::MAX))
+        else {
+            return false;
+        };
+        if (at == 0 && &kind != b"ftyp") || &kind == b"moov" {
+            return false;
+        }
+        at = end;
+    }
+    at > 0
+}
+
 /// The boxes inside `data[body..end]`: (type, body, end), offsets into `data`.
 fn children(data: &[u8], body: usize, end: usize) -> Vec<([u8; 4], usize, usize)> {
     let mut found = Vec::new();
@@ -441,6 +470,28 @@ mod tests {
         assert_eq!(patch_for(&write("whole.mp4", &[0])), None);
         std::fs::write(dir.path().join("not.mp4"), b"\x1aE\xdf\xa3 matroska").expect("write");
         assert_eq!(patch_for(&dir.path().join("not.mp4")), None);
+    }
+
+    #[test]
+    fn a_file_cut_before_its_index_is_told_from_others() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ftyp = boxed(b"ftyp", b"isom\0\0\0\0");
+        let mdat = boxed(b"mdat", &[7; 100]);
+        let cases: [(&str, Vec<u8>, bool); 4] = [
+            ("cut.mp4", [ftyp.clone(), mdat[..60].to_vec()].concat(), true),
+            ("no-moov.mp4", [ftyp.clone(), mdat.clone()].concat(), true),
+            (
+                "whole.mp4",
+                [ftyp.clone(), mdat, boxed(b"moov", &moov(1, &[0]))].concat(),
+                false,
+            ),
+            ("other.mkv", b"\x1aE\xdf\xa3 matroska".to_vec(), false),
+        ];
+        for (name, bytes, missing) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).expect("write");
+            assert_eq!(index_missing(&path), missing, "{name}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub use crate::error::MediaError;
 use crate::error::{Error, Result};
 
 mod edits;
+pub use edits::index_missing;
 
 impl MediaError {
     /// The file the error is about, if one.

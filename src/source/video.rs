@@ -422,6 +422,7 @@ impl VideoSource {
                 MessageView::Error(err) => {
                     return Err(match missing {
                         Some(line) => Error::decode(&path, line),
+                        None if media::index_missing(&path) => Error::decode(&path, INDEX_MISSING),
                         None => MediaError::decode(
                             &path,
                             "not a readable video file (corrupt, truncated or an unknown format?)",
@@ -653,6 +654,9 @@ fn declared_duration(video_pad: &gst::Pad) -> Option<Duration> {
     };
     shortest.map(|d| Duration::from_nanos(d.nseconds()))
 }
+
+/// Why an MP4/MOV file without its index (`moov`) cannot be read.
+const INDEX_MISSING: &str = "an MP4/MOV file without its index (the moov box, which recorders write last): cut short while it was recorded or copied? Nothing in it can be played without it";
 
 /// The length of the segment the demuxer starts the video stream with, when it has a stop (the
 /// track's own length; a file read through our edit-list source, src/media/edits.rs, answers no

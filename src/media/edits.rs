@@ -86,38 +86,48 @@ pub fn patch_for(path: &Path) -> Option<Patch> {
 }
 
 /// Where a box's body starts and where it ends: (type, body, end), from a header at `at`
-/// whose first 16 bytes (or fewer, at the end) are `header`; `limit` is where its parent ends.
+/// whose first 16 bytes (or fewer, at the end) are `header`; `limit` is where its parent ends
+/// (a box of size 0 runs to it). The end may lie past `limit`: a box cut short.
 fn parse_header(header: &[u8], at: u64, limit: u64) -> Option<([u8; 4], u64, u64)> {
     let size = u64::from(u32::from_be_bytes(header.get(0..4)?.try_into().ok()?));
     let kind: [u8; 4] = header.get(4..8)?.try_into().ok()?;
     let (size, skip) = match size {
-        0 => (limit - at, 8),
+        0 => (limit.checked_sub(at)?, 8),
         1 => (u64::from_be_bytes(header.get(8..16)?.try_into().ok()?), 16),
         n => (n, 8),
     };
     let end = at.checked_add(size)?;
-    (size >= skip && end <= limit).then_some((kind, at + skip, end))
+    (size >= skip).then_some((kind, at + skip, end))
 }
 
-/// The top-level `moov` box of an ISO media file: (body, end). Files that do not start with a
-/// box such files start with are not walked.
-fn find_moov(file: &File, len: u64) -> Option<(u64, u64)> {
-    const FIRST: [&[u8; 4]; 6] = [b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"];
+/// The top-level boxes of an ISO media file of `len` bytes, in order: (type, body, end). The
+/// last one's end may lie past `len` (a file cut short).
+fn top_level(file: &File, len: u64) -> impl Iterator<Item = ([u8; 4], u64, u64)> + '_ {
     let mut at = 0;
-    while at + 8 <= len {
+    std::iter::from_fn(move || {
+        if at + 8 > len {
+            return None;
+        }
         let mut header = [0; 16];
         let n = (len - at).min(16) as usize;
         file.read_exact_at(&mut header[..n], at).ok()?;
-        let (kind, body, end) = parse_header(&header[..n], at, len)?;
-        if at == 0 && !FIRST.contains(&&kind) {
-            return None;
-        }
-        if &kind == b"moov" {
-            return Some((body, end));
-        }
-        at = end;
-    }
-    None
+        let found = parse_header(&header[..n], at, len)?;
+        at = found.2;
+        Some(found)
+    })
+}
+
+/// The top-level `moov` box of an ISO media file, whole: (body, end). Files that do not start
+/// with a box such files start with are not walked.
+fn find_moov(file: &File, len: u64) -> Option<(u64, u64)> {
+    const FIRST: [&[u8; 4]; 6] = [b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"];
+    let mut boxes = top_level(file, len);
+    let first = boxes.next().filter(|b| FIRST.contains(&&b.0))?;
+    std::iter::once(first)
+        .chain(boxes)
+        .find(|b| &b.0 == b"moov")
+        .filter(|b| b.2 <= len)
+        .map(|(_, body, end)| (body, end))
 }
 
 /// Whether `path` is an MP4/MOV file without its index: it starts with `ftyp` and no top-level
@@ -130,23 +140,8 @@ pub fn index_missing(path: &Path) -> bool {
     let Ok(len) = file.metadata().map(|m| m.len()) else {
         return false;
     };
-    let mut at = 0;
-    while at + 8 <= len {
-        let mut header = [0; 16];
-        let n = (len - at).min(16) as usize;
-        let Some((kind, _, end)) = file
-            .read_exact_at(&mut header[..n], at)
-            .ok()
-            .and_then(|_| parse_header(&header[..n], at, u64::MAX))
-        else {
-            return false;
-        };
-        if (at == 0 && &kind != b"ftyp") || &kind == b"moov" {
-            return false;
-        }
-        at = end;
-    }
-    at > 0
+    let mut boxes = top_level(&file, len);
+    boxes.next().is_some_and(|b| &b.0 == b"ftyp") && boxes.all(|b| &b.0 != b"moov")
 }
 
 /// The boxes inside `data[body..end]`: (type, body, end), offsets into `data`.
@@ -155,7 +150,7 @@ fn children(data: &[u8], body: usize, end: usize) -> Vec<([u8; 4], usize, usize)
     let mut at = body;
     while at + 8 <= end {
         let header = &data[at..end.min(at + 16)];
-        let Some((kind, b, e)) = parse_header(header, at as u64, end as u64) else {
+        let Some((kind, b, e)) = parse_header(header, at as u64, end as u64).filter(|h| h.2 <= end as u64) else {
             break;
         };
         found.push((kind, b as usize, e as usize));

@@ -61,7 +61,7 @@ fn affected() -> bool {
 }
 
 /// The patch `path` needs to be read whole, if it is an MP4/MOV file whose tracks start inside
-/// their media and this GStreamer is affected. Reads only box headers and the movie header.
+/// their media and this GStreamer is affected. Reads the top-level box headers and the `moov` box.
 pub fn patch_for(path: &Path) -> Option<Patch> {
     if !affected() {
         return None;

@@ -75,8 +75,8 @@ pub fn patch_for(path: &Path) -> Option<Patch> {
     let mut moov = vec![0; usize::try_from(end - body).ok()?];
     file.read_exact_at(&mut moov, body).ok()?;
     let (offset, field) = movie_duration_field(&moov)?;
-    let duration = moov.get(offset..offset + field)?;
-    if duration.iter().all(|&b| b == 0) || !starts_inside_media(&moov) {
+    let duration = be_uint(moov.get(offset..offset + field)?);
+    if duration == 0 || !starts_inside_media(&moov) || has_preview_track(&moov, duration) {
         return None;
     }
     Some(Patch {
@@ -185,6 +185,31 @@ fn movie_duration_field(moov: &[u8]) -> Option<(usize, usize)> {
         _ => (body + 4 + 4 + 4 + 4, 4),
     };
     (offset + field <= end).then_some((offset, field))
+}
+
+/// A big-endian unsigned number of 4 or 8 bytes.
+fn be_uint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b))
+}
+
+/// Whether a track lasts less than a fifth of the movie (`duration`, the movie header's). qtdemux
+/// leaves such a track out when it knows the movie's duration (a trailer's preview picture), so
+/// its file is read as it is: with the duration read as 0 that track would be a stream.
+fn has_preview_track(moov: &[u8], duration: u64) -> bool {
+    boxes_of(moov, 0, moov.len(), b"trak")
+        .flat_map(|(b, e)| boxes_of(moov, b, e, b"tkhd").collect::<Vec<_>>())
+        .any(|(body, end)| {
+            // version and flags, creation and modification times, track id, reserved.
+            let (at, field) = match moov.get(body) {
+                Some(1) => (body + 4 + 8 + 8 + 4 + 4, 8),
+                _ => (body + 4 + 4 + 4 + 4 + 4, 4),
+            };
+            let track = moov
+                .get(at..(at + field).min(end))
+                .filter(|t| t.len() == field)
+                .map(be_uint);
+            track.is_some_and(|t| t.saturating_mul(10) / duration.max(1) < 2)
+        })
 }
 
 /// Whether a track's edit list has an edit whose media time is above 0 (-1: an empty edit).
@@ -422,6 +447,24 @@ mod tests {
         }
         let trak = boxed(b"trak", &boxed(b"edts", &boxed(b"elst", &elst)));
         [boxed(b"mvhd", &mvhd), trak].concat()
+    }
+
+    /// A version 0 track header with `duration`, as a track.
+    fn track(duration: u32) -> Vec<u8> {
+        let mut tkhd = vec![0; 20];
+        tkhd.extend_from_slice(&duration.to_be_bytes());
+        tkhd.extend_from_slice(&[0; 60]);
+        boxed(b"trak", &boxed(b"tkhd", &tkhd))
+    }
+
+    #[test]
+    fn a_movie_with_a_preview_track_is_left_as_it_is() {
+        let body = moov(1000, &[720]);
+        assert!(!has_preview_track(
+            &[body.clone(), track(1000), track(800)].concat(),
+            1000
+        ));
+        assert!(has_preview_track(&[body, track(1000), track(100)].concat(), 1000));
     }
 
     #[test]

@@ -8,6 +8,8 @@ export.py --route-flat FLAT --route-sat SAT (checked: the same tables, byte for 
 gives the routed tiles member rows of their own (graph.build_stacked route_rows; not shipped), counted on
 the routed index tiles only, the other rows on every index tile (all) or on the others (split).
 
+OWN_SHARE (default 0.5, export.py --own-share): the share of each list reserved for the emoji under its prototype.
+
 usage: route_experiment.py NAME:FLAT:SAT[:ROWS[:OWN_SHARE]] ...   (writes $TMPDIR/route_NAME.onnx)
 needs: numpy, onnx; then training/unseen.py --model $TMPDIR/route_NAME.onnx PHOTOS"""
 import os
@@ -99,7 +101,7 @@ def build(S, out, flat=0.0, sat=0.0, rows="", own_share=0.5):
         base = members_for(S, none, only=None if rows == "all" else ~route)
         members = np.concatenate([base, members_for(S, route, only=route, own_share=own_share)])
     else:
-        members = members_for(S, route)
+        members = members_for(S, route, own_share=own_share)
     md = {"classes": S["C"], "atlas_sha256": None}
     model = graph.build_stacked(S["Q"], S["alpha"], S["protos"], (members,), md, chunks=16,
                                 route_flat=flat, route_sat=sat, route_rows=bool(rows))

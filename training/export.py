@@ -133,18 +133,13 @@ def index_tiles(rng, flat=FLAT, textured=TEXTURED):
     p = np.concatenate(pats)
     bg = backgrounds(p, rng)
     pos = rng.integers(0, 400, (len(p), 2))
-    if flat:
-        frng = np.random.default_rng(SEED + 1)
-        f = flat_patches(flat, frng)
-        p = np.concatenate([p, f])
-        bg = np.concatenate([bg, backgrounds(f, frng)])
-        pos = np.concatenate([pos, frng.integers(0, 400, (flat, 2))])
-    if textured:
-        trng = np.random.default_rng(SEED + 2)
-        t = textured_patches(textured, trng)
-        p = np.concatenate([p, t])
-        bg = np.concatenate([bg, backgrounds(t, trng)])
-        pos = np.concatenate([pos, trng.integers(0, 400, (textured, 2))])
+    for seed, make, n in ((SEED + 1, flat_patches, flat), (SEED + 2, textured_patches, textured)):
+        if n:
+            g = np.random.default_rng(seed)
+            t = make(n, g)
+            p = np.concatenate([p, t])
+            bg = np.concatenate([bg, backgrounds(t, g)])
+            pos = np.concatenate([pos, g.integers(0, 400, (n, 2))])
     return p, bg, pos
 
 

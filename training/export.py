@@ -31,6 +31,9 @@ TOLERANCES = (0.0, 500.0, 1000.0, 2000.0)   # variety 0..2: member lists cover t
 RELATIVE = ""  # per-tile tolerance, tried and not shipped: models/EVAL.md, "Relative tolerance"
 FLAT = 30000  # near-flat index tiles (walls, ceilings, shirts): models/EVAL.md, "Unseen photos"
 TEXTURED = 30000  # near-flat index tiles with faint texture: models/EVAL.md, "Textured flat tiles"
+# near-flat tiles of a saturated colour go to stage 1 as if over black: models/EVAL.md, "Routing saturated flat tiles"
+ROUTE_FLAT = 8.0   # within this many levels of the background, each channel
+ROUTE_SAT = 40.0   # and the background's largest minus smallest channel at least this
 
 
 def flat_patches(n, rng):
@@ -130,18 +133,13 @@ def index_tiles(rng, flat=FLAT, textured=TEXTURED):
     p = np.concatenate(pats)
     bg = backgrounds(p, rng)
     pos = rng.integers(0, 400, (len(p), 2))
-    if flat:
-        frng = np.random.default_rng(SEED + 1)
-        f = flat_patches(flat, frng)
-        p = np.concatenate([p, f])
-        bg = np.concatenate([bg, backgrounds(f, frng)])
-        pos = np.concatenate([pos, frng.integers(0, 400, (flat, 2))])
-    if textured:
-        trng = np.random.default_rng(SEED + 2)
-        t = textured_patches(textured, trng)
-        p = np.concatenate([p, t])
-        bg = np.concatenate([bg, backgrounds(t, trng)])
-        pos = np.concatenate([pos, trng.integers(0, 400, (textured, 2))])
+    for seed, make, n in ((SEED + 1, flat_patches, flat), (SEED + 2, textured_patches, textured)):
+        if n:
+            g = np.random.default_rng(seed)
+            t = make(n, g)
+            p = np.concatenate([p, t])
+            bg = np.concatenate([bg, backgrounds(t, g)])
+            pos = np.concatenate([pos, g.integers(0, 400, (n, 2))])
     return p, bg, pos
 
 
@@ -221,7 +219,7 @@ def assign(ph, protos):
 
 
 def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FLAT, textured=TEXTURED,
-                counts_cache=None, route_black=False, route_flat=0.0):
+                counts_cache=None, route_black=False, route_flat=0.0, route_sat=0.0):
     """Prototypes and the member tables of the two-stage search, one [K,M] per (M, own_share) of
     `tables`.
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
@@ -250,6 +248,8 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
         cell = assign(phi(p, np.zeros_like(bg)), protos)
     elif route_flat:
         near = (np.abs(P.reshape(-1, 4, 3) - bg[:, None, :]) <= route_flat).all((1, 2))
+        if route_sat:
+            near &= bg.max(1) - bg.min(1) >= route_sat
         cell = assign(np.where(near[:, None], phi(p, np.zeros_like(bg)), ph), protos)
     else:
         cell = assign(ph, protos)
@@ -311,8 +311,12 @@ def main():
                     help="near-flat index tiles with faint texture (0: the index before them; models/EVAL.md)")
     ap.add_argument("--route-black", action="store_true",
                     help="stage 1 routes every tile as if over black (models/EVAL.md, \"Routing flat tiles over black\")")
-    ap.add_argument("--route-flat", type=float, default=0.0,
-                    help="L > 0: only tiles within L levels of their background are routed as if over black")
+    ap.add_argument("--route-flat", type=float, default=ROUTE_FLAT,
+                    help="L > 0: only tiles within L levels of their background are routed as if over black (0: every "
+                         "tile over its background, the file before; models/EVAL.md)")
+    ap.add_argument("--route-sat", type=float, default=ROUTE_SAT,
+                    help="S > 0 (with --route-flat): only those whose background's largest minus smallest channel is >= S "
+                         "levels (saturated colours); 0: every near-flat tile")
     ap.add_argument("--counts-cache", help="a .npy file for the counts of the index tiles before the textured ones "
                     "(written when absent, read when present; the same file either way, faster experiments; only valid "
                     "for the same --route-* options)")
@@ -359,7 +363,7 @@ def main():
         protos, members = build_index(Q, alpha, weights, a.prototypes, tables, np.random.default_rng(SEED), print,
                                       a.lloyd, fast=not a.slow, flat=a.flat, textured=a.textured,
                                       counts_cache=a.counts_cache,
-                                      route_black=a.route_black, route_flat=a.route_flat)
+                                      route_black=a.route_black, route_flat=a.route_flat, route_sat=a.route_sat)
         md.update(prototypes=a.prototypes, members=a.members)
         if a.slow:
             model = graph.build_two_stage(Q, alpha, protos, members[0], md)
@@ -367,6 +371,10 @@ def main():
             md["pattern"] += f", {graph.PATTERN_BINS} phase bins, pick: highest key among the emoji within tolerance of the best"
             if len(members) > 1:
                 md["members"] = f"{a.members} at tolerance 0, {a.varied_members} above"
+            if a.route_flat and not a.route_black:
+                md["routing"] = (f"stage 1 scores as if over black the tiles whose 2x2 means are within {a.route_flat:g} "
+                                 f"levels of their background" + (f" (each channel) when the background's largest minus "
+                                                                   f"smallest channel is >= {a.route_sat:g}" if a.route_sat else ""))
             widen = tuple(float(x) for x in a.widen.split(":")) if a.widen else None
             if a.if_node:
                 model = graph.build_fast(Q, alpha, protos, members[0] if len(members) == 1 else tuple(members), md,
@@ -378,7 +386,7 @@ def main():
                                        f"best error + {relative[1]:g}))")
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
                                             relative=relative, narrow=a.narrow, route_black=a.route_black,
-                                            route_flat=a.route_flat)
+                                            route_flat=a.route_flat, route_sat=a.route_sat)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

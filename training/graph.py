@@ -474,7 +474,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 
 
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
-                  route_black=False, route_flat=0.0):
+                  route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -504,6 +504,12 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     "Routing flat tiles over black"); the member tables must be counted the same way (export.build_index).
     route_flat = L > 0: only the tiles whose quadrants are all within L levels of the background (each
     channel) are routed as if over black; the others as over their background (an experiment).
+    route_sat = S > 0 (with route_flat): only those of them whose background is saturated (its largest minus
+    its smallest channel >= S levels) are routed as if over black.
+    route_rows (with route_flat): the routed tiles have member lists of their own: the table has 2K rows, the
+    first K for the tiles routed over their background, the next K for the routed ones (prototype k's list for
+    them is row K + k), so the other tiles keep the lists they had and the routed ones get lists counted on
+    tiles like them alone.
     Same inputs and output as build_exhaustive."""
     C = len(Q)
     (K, M0), (_, M1) = tables[0].shape, tables[-1].shape    # one table: the same at every tolerance
@@ -529,10 +535,19 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         route_nodes = [
             helper.make_node("Abs", ["d"], ["d_abs"]),
             helper.make_node("ReduceMax", ["d_abs"], ["d_max"], axes=[1], keepdims=1),         # [N,1]
-            helper.make_node("LessOrEqual", ["d_max", "route_lim"], ["flat_b"]),
+            helper.make_node("LessOrEqual", ["d_max", "route_lim"], ["flat_b0" if route_sat else "flat_b"]),
             helper.make_node("MatMul", ["P", "pad_black"], ["phi_black"]),                  # [N,20]
             helper.make_node("Where", ["flat_b", "phi_black", "phi"], ["phi_r"]),
         ]
+        if route_sat:
+            init["sat_lim"] = np.asarray([route_sat], np.float32)
+            route_nodes[3:3] = [
+                helper.make_node("ReduceMax", ["background"], ["bg_max"], axes=[1], keepdims=1),   # [N,1]
+                helper.make_node("ReduceMin", ["background"], ["bg_min"], axes=[1], keepdims=1),
+                helper.make_node("Sub", ["bg_max", "bg_min"], ["bg_sat"]),
+                helper.make_node("GreaterOrEqual", ["bg_sat", "sat_lim"], ["sat_b"]),
+                helper.make_node("And", ["flat_b0", "sat_b"], ["flat_b"]),
+            ]
     # zeros after the second table, so that both flat constants reshape to whole rows of either width
     lcm, widths = int(np.lcm(M0, M1)), sum(t.shape[1] for t in tables)
     init["pad_w"] = f32(np.zeros(21 * (-(K * widths) % lcm)))
@@ -582,6 +597,25 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Add", ["s1a", "proto_bias"], ["s1"]),
         n("TopK", ["s1", "k1"], ["s1v", "k2"], axis=1),
         n("Reshape", ["k2", "minus1"], ["k"]),
+    ]
+    if route_rows:
+        # a routed tile's prototype k reads row K0 + k; each half has its own prototype mask
+        K0 = K // 2
+        init["shape_2k"] = i64([2, K0])
+        init["k_half"] = i64([K0])
+        nodes[-5].input[1] = "proto_mask2"
+        nodes[-5].output[0] = "proto_bias2"                                      # [2,K0]
+        nodes[-3].input[1] = "proto_bias_n"
+        nodes[-1].output[0] = "k0"
+        nodes[-5:-5] = [n("Reshape", ["proto_mask", "shape_2k"], ["proto_mask2"])]
+        nodes[-3:-3] = [
+            n("Cast", ["flat_b"], ["flat_i2"], to=TensorProto.INT64),
+            n("Reshape", ["flat_i2", "minus1"], ["flat_i"]),                       # [N]
+            n("Gather", ["proto_bias2", "flat_i"], ["proto_bias_n"], axis=0),      # [N,K0]
+        ]
+        nodes += [n("Mul", ["flat_i", "k_half"], ["k_off"]),
+                  n("Add", ["k0", "k_off"], ["k"])]
+    nodes += [
         # stage 2: the members' scores (disallowed ones at -1e9) ...
         n("Add", ["k", "row_off"], ["kr"]),
     ]

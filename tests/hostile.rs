@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{bin, ffprobe_frames, run, stderr};
+use common::{bin, ffmpeg_test_pattern, ffprobe_frames, run, stderr};
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
@@ -109,19 +109,11 @@ fn a_gif_or_y4m_cut_short_shows_its_whole_frames_and_says_so() {
 fn an_mp4_cut_before_its_index_says_so() {
     let dir = tmp();
     let whole = dir.path().join("rec.mp4");
-    let made = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x90:rate=25:duration=1",
-        ])
-        .args(["-c:v", "libx264", "-preset", "ultrafast"])
-        .arg(&whole)
-        .status();
-    assert!(made.is_ok_and(|s| s.success()), "ffmpeg makes {}", whole.display());
+    ffmpeg_test_pattern(
+        "size=160x90:rate=25:duration=1",
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        &whole,
+    );
     let out = dir.path().join("out.mp4");
     one_line(
         &render(&cut(&whole, 0.8, "cut"), &out),

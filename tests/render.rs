@@ -390,18 +390,6 @@ fn clip_with_sound(dir: &std::path::Path) -> PathBuf {
     input
 }
 
-/// Makes `out` from ffmpeg's `testsrc2` pattern (`spec`: its size, rate and duration), encoded
-/// with `encode` (ffmpeg's output options).
-fn ffmpeg_test_pattern(spec: &str, encode: &[&str], out: &std::path::Path) {
-    let ok = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", &format!("testsrc2={spec}")])
-        .args(encode)
-        .arg(out)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "ffmpeg made {}", out.display());
-}
-
 fn stream_types(path: &std::path::Path) -> String {
     let o = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"])

@@ -197,7 +197,7 @@ fn be_uint(bytes: &[u8]) -> u64 {
 /// its file is read as it is: with the duration read as 0 that track would be a stream.
 fn has_preview_track(moov: &[u8], duration: u64) -> bool {
     boxes_of(moov, 0, moov.len(), b"trak")
-        .flat_map(|(b, e)| boxes_of(moov, b, e, b"tkhd").collect::<Vec<_>>())
+        .flat_map(|(b, e)| boxes_of(moov, b, e, b"tkhd"))
         .any(|(body, end)| {
             // version and flags, creation and modification times, track id, reserved.
             let (at, field) = match moov.get(body) {
@@ -214,10 +214,10 @@ fn has_preview_track(moov: &[u8], duration: u64) -> bool {
 
 /// Whether a track's edit list has an edit whose media time is above 0 (-1: an empty edit).
 fn starts_inside_media(moov: &[u8]) -> bool {
-    let lists = boxes_of(moov, 0, moov.len(), b"trak")
-        .flat_map(|(b, e)| boxes_of(moov, b, e, b"edts").collect::<Vec<_>>())
-        .flat_map(|(b, e)| boxes_of(moov, b, e, b"elst").collect::<Vec<_>>());
-    lists.into_iter().any(|(body, end)| {
+    let mut lists = boxes_of(moov, 0, moov.len(), b"trak")
+        .flat_map(|(b, e)| boxes_of(moov, b, e, b"edts"))
+        .flat_map(|(b, e)| boxes_of(moov, b, e, b"elst"));
+    lists.any(|(body, end)| {
         let Some(list) = moov.get(body..end) else {
             return false;
         };

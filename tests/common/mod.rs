@@ -209,6 +209,18 @@ pub fn ffprobe_numbers(path: &Path, which: &str, entries: &str) -> Vec<f64> {
         .collect()
 }
 
+/// Makes `out` from ffmpeg's `testsrc2` pattern (`spec`: its size, rate and duration), encoded
+/// with `encode` (ffmpeg's output options).
+pub fn ffmpeg_test_pattern(spec: &str, encode: &[&str], out: &Path) {
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", &format!("testsrc2={spec}")])
+        .args(encode)
+        .arg(out)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made {}", out.display());
+}
+
 pub fn have(tool: &str) -> bool {
     Command::new(tool).arg("-version").output().is_ok()
 }

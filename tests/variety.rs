@@ -47,10 +47,12 @@ fn mosaic(frame: &Frame, src: &image::RgbImage, settings: Settings) -> (Vec<u32>
 /// default variety) on real photos and a real camera frame: no emoji on more than 10% of the
 /// tiles, largest one-emoji region <= 25 tiles, <= 15% of right-hand neighbours equal, and a 2x2
 /// PSNR no more than 0.5 dB below the exact choice over black (the output before issue 15).
-/// None of these frames is nearly flat (models/EVAL.md): each has textured parts.
+/// None of these frames is nearly flat (models/EVAL.md): each has textured parts. The grey
+/// camera photo's smooth sky is where a fixed tolerance cost the most likeness (0.97 dB before the
+/// count ladder: models/EVAL.md, "Count ladder").
 #[test]
 fn default_settings_meet_the_variety_targets() {
-    for name in ["astronaut", "coffee", "handheld"] {
+    for name in ["astronaut", "coffee", "handheld", "camera"] {
         let (frame, src) = photo_frame(name);
         let (before, cols, p_before) = mosaic(
             &frame,

@@ -34,6 +34,9 @@ TEXTURED = 30000  # near-flat index tiles with faint texture: models/EVAL.md, "T
 # near-flat tiles of a saturated colour go to stage 1 as if over black: models/EVAL.md, "Routing saturated flat tiles"
 ROUTE_FLAT = 8.0   # within this many levels of the background, each channel
 ROUTE_SAT = 40.0   # and the background's largest minus smallest channel at least this
+# count ladder: a tile keeps only the members within 0.3 x the tolerance when at least 12 of them are there
+# (smooth grey, pale or dark areas): models/EVAL.md, "Count ladder"
+LADDER = "12:0.3"
 
 
 def flat_patches(n, rng):
@@ -337,6 +340,9 @@ def main():
     ap.add_argument("--relative", default=RELATIVE,
                     help="K:FLOOR, each tile's tolerance min(T, T/1000 * (K * best error + FLOOR)) (models/EVAL.md, "
                          "\"Relative tolerance\"); empty: the fixed tolerance T (the shipped file)")
+    ap.add_argument("--ladder", default=LADDER,
+                    help="COUNT:F1[,F2...], each tile's tolerance T * f, f the smallest F (descending, < 1) that leaves at "
+                         "least COUNT members within it, else T (models/EVAL.md, \"Count ladder\"); empty: T for every tile")
     ap.add_argument("--narrow", type=int, default=0,
                     help="N > 0: a tile picks among at most its N best members within the tolerance (an experiment, "
                          "not shipped: models/EVAL.md, \"Relative tolerance\")")
@@ -384,9 +390,15 @@ def main():
                 if relative:
                     md["tolerance"] = (f"per tile min(tolerance, tolerance / {graph.VARIETY_UNIT:g} * ({relative[0]:g} * "
                                        f"best error + {relative[1]:g}))")
+                ladder = None
+                if a.ladder:
+                    count, fracs = a.ladder.split(":")
+                    ladder = (float(count), [float(f) for f in fracs.split(",")])
+                    md["tolerance"] = (f"per tile T * f, f the smallest of {fracs} that leaves at least {count} allowed "
+                                       f"members within T * f of the best, else 1 (T: the tolerance input)")
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
                                             relative=relative, narrow=a.narrow, route_black=a.route_black,
-                                            route_flat=a.route_flat, route_sat=a.route_sat)
+                                            route_flat=a.route_flat, route_sat=a.route_sat, ladder=ladder)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

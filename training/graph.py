@@ -474,7 +474,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 
 
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
-                  route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False):
+                  route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -510,7 +510,15 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     first K for the tiles routed over their background, the next K for the routed ones (prototype k's list for
     them is row K + k), so the other tiles keep the lists they had and the routed ones get lists counted on
     tiles like them alone.
+    ladder = (count, fracs): each tile's tolerance is T * f, f the smallest of `fracs` (descending, < 1) that
+    still leaves at least `count` members within it, else T itself: where many emoji come close (smooth grey,
+    pale or dark areas, whose best emoji is already near) the pick stays among about `count` of the nearest,
+    enough to vary the area, instead of spending the whole tolerance; where few come close, nothing changes.
+    The counts of every rung come from one [n, rungs, M] comparison (models/EVAL.md, "Count ladder").
+    chunk_scores: only the members' scores (the gather of their weights and the MatMul) run in parts; the pick
+    runs once on the whole batch (fewer nodes; the gathered weights are what needs the cache).
     Same inputs and output as build_exhaustive."""
+    assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     C = len(Q)
     (K, M0), (_, M1) = tables[0].shape, tables[-1].shape    # one table: the same at every tolerance
     assert (K * M0) % M1 == 0, "the exact table must fill whole rows of the varied table's width"
@@ -702,6 +710,28 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Sub", ["best", "tol_wide"], ["thr_wide"]),
             n("Where", ["few", "thr_wide", "thr0"], ["thr"]),
         ]
+    elif ladder:
+        count, fracs = ladder
+        R = len(fracs)
+        init["lad_count"] = f32([count])
+        init["lad_one"] = f32([1.0])
+        init["lad_fr_col"] = f32(np.reshape(fracs, (R, 1)))
+        init["lad_fr_row"] = f32(np.reshape(fracs, (1, R)))
+        init["axis2"] = i64([2])
+        nodes += [
+            n("Mul", ["tolerance", "lad_fr_col"], ["lad_tol"]),                   # [R,1]
+            n("Unsqueeze", ["best", "axis2"], ["best3"]),                         # [N,1,1]
+            n("Sub", ["best3", "lad_tol"], ["lad_thr"]),                          # [N,R,1]
+            n("Unsqueeze", ["s2", "axis1"], ["s2_3"]),                            # [N,1,M]
+            n("GreaterOrEqual", ["s2_3", "lad_thr"], ["lad_ge"]),                 # [N,R,M]
+            n("Cast", ["lad_ge"], ["lad_gef"], to=TensorProto.FLOAT),
+            n("ReduceSum", ["lad_gef", "axis2"], ["lad_cnt"], keepdims=0),        # [N,R]
+            n("GreaterOrEqual", ["lad_cnt", "lad_count"], ["lad_ok"]),
+            n("Where", ["lad_ok", "lad_fr_row", "lad_one"], ["lad_f"]),
+            n("ReduceMin", ["lad_f"], ["lad_fmin"], axes=[1], keepdims=1),        # [N,1]
+            n("Mul", ["tolerance", "lad_fmin"], ["tol_t"]),
+            n("Sub", ["best", "tol_t"], ["thr"]),
+        ]
     else:
         nodes.append(n("Identity", ["thr0"], ["thr"]))
     nodes += [
@@ -716,14 +746,19 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Add", ["km", "j"], ["slot"]),
         n("Gather", ["members_cat", "slot"], ["index"], axis=0),
     ]
-    if chunks > 1:
+    if chunks > 1 and chunk_scores:
+        scores_to = stage2_from + 4                                               # gather, unsqueeze, MatMul, reshape
+        assert nodes[scores_to - 1].output[0] == "s2"
+        nodes = (nodes[:stage2_from] + _chunked(n, nodes[stage2_from:scores_to], ["phi1", "kr"], chunks, init, "s2")
+                 + nodes[scores_to:])
+    elif chunks > 1:
         nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], ["phi1", "kr", "k", "bin"], chunks, init)
     return _model(nodes, _tile_inputs(C), [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
 
 
-def _chunked(n, stage, per_tile, chunks, init):
-    """The nodes `stage` (ending in `index`) run on `chunks` consecutive parts of the batch, one after the
+def _chunked(n, stage, per_tile, chunks, init, result="index"):
+    """The nodes `stage` (ending in `result`) run on `chunks` consecutive parts of the batch, one after the
     other, so each part's gathered weights are still in cache when its MatMul reads them; `per_tile` are
     the [N,...] tensors the stage reads (split), everything else it reads is shared."""
     init["chunks"] = np.array([chunks], np.int64)
@@ -749,5 +784,5 @@ def _chunked(n, stage, per_tile, chunks, init):
             for j, x in enumerate(c.output):
                 c.output[j] = f"{x}_c{i}"
             out.append(c)
-    out.append(n("Concat", [f"index_c{i}" for i in range(chunks)], ["index"], axis=0))
+    out.append(n("Concat", [f"{result}_c{i}" for i in range(chunks)], [result], axis=0))
     return out

@@ -33,6 +33,15 @@ fn texture(emoji: &[u32], cols: usize) -> Texture {
     Texture::measure(emoji, cols)
 }
 
+/// What emojicam drew before issue 15: each tile's exact choice over black.
+fn before_issue_15() -> Settings {
+    Settings {
+        background: Background::Color([0, 0, 0]),
+        variety: 0.0,
+        ..Settings::default()
+    }
+}
+
 /// Mosaic of `frame` with these settings: (emoji, columns, 2x2 PSNR against `src`).
 fn mosaic(frame: &Frame, src: &image::RgbImage, settings: Settings) -> (Vec<u32>, usize, f64) {
     let mut p = pipeline(settings);
@@ -54,15 +63,7 @@ fn mosaic(frame: &Frame, src: &image::RgbImage, settings: Settings) -> (Vec<u32>
 fn default_settings_meet_the_variety_targets() {
     for name in ["astronaut", "coffee", "handheld", "camera"] {
         let (frame, src) = photo_frame(name);
-        let (before, cols, p_before) = mosaic(
-            &frame,
-            &src,
-            Settings {
-                background: Background::Color([0, 0, 0]),
-                variety: 0.0,
-                ..Settings::default()
-            },
-        );
+        let (before, cols, p_before) = mosaic(&frame, &src, before_issue_15());
         let (now, _, p_now) = mosaic(&frame, &src, Settings::default());
         let (t0, t1) = (texture(&before, cols), texture(&now, cols));
         eprintln!("{name}: black, variety 0: {t0:?}, 2x2 PSNR {p_before:.2} dB");
@@ -318,12 +319,7 @@ fn smooth_grey_walls_keep_variety_at_a_small_cost() {
     ] {
         let frame = field_wall(rgb, (640, 480), 64, 50.0).with_noise(5, 2.0);
         let src = to_rgb(&frame);
-        let before = Settings {
-            background: Background::Color([0, 0, 0]),
-            variety: 0.0,
-            ..Settings::default()
-        };
-        let (_, _, p_before) = mosaic(&frame, &src, before);
+        let (_, _, p_before) = mosaic(&frame, &src, before_issue_15());
         let (now, cols, p_now) = mosaic(&frame, &src, Settings::default());
         let t = texture(&now, cols);
         eprintln!("{rgb:?}: defaults {t:?}, 2x2 PSNR {p_now:.2} dB (before {p_before:.2})");

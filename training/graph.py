@@ -651,7 +651,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Min", ["tol_rel", "tolerance"], ["tol_t"]),                        # [N,1]
             n("Sub", ["best", "tol_t"], ["thr0"]),
         ]
-    else:
+    elif not ladder:                                                              # the ladder makes its own threshold
         nodes.append(n("Sub", ["best", "tolerance"], ["thr0"]))
     if isinstance(narrow, tuple):
         # more than `count` members within the tolerance: only those within factor * tolerance (one count,

@@ -237,24 +237,72 @@ pub fn rows_len(stride: usize, row: usize, height: usize) -> usize {
     }
 }
 
+/// Where a packed 4:2:2 format keeps each pair of pixels' samples in its four bytes: the two
+/// lumas, then U and V.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packed422 {
+    y0: usize,
+    y1: usize,
+    u: usize,
+    v: usize,
+}
+
+impl Packed422 {
+    /// YUYV (Y0 U Y1 V): UVC webcams.
+    pub const YUYV: Self = Self {
+        y0: 0,
+        y1: 2,
+        u: 1,
+        v: 3,
+    };
+    /// UYVY (U Y0 V Y1): capture cards, some embedded cameras.
+    pub const UYVY: Self = Self {
+        y0: 1,
+        y1: 3,
+        u: 0,
+        v: 2,
+    };
+    /// YVYU (Y0 V Y1 U).
+    pub const YVYU: Self = Self {
+        y0: 0,
+        y1: 2,
+        u: 3,
+        v: 1,
+    };
+    /// VYUY (V Y0 U Y1).
+    pub const VYUY: Self = Self {
+        y0: 1,
+        y1: 3,
+        u: 2,
+        v: 0,
+    };
+}
+
 /// [`yuyv_to_i420`] for rows `stride` bytes apart (a driver may pad them).
 pub fn yuyv_rows_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
+    packed422_to_i420(src, stride, width, height, Packed422::YUYV, out);
+}
+
+/// Packed 4:2:2 in the byte `order` given (rows `stride` bytes apart) -> I420 planes back to
+/// back: luma copied, chroma averaged over row pairs.
+pub fn packed422_to_i420(src: &[u8], stride: usize, width: usize, height: usize, order: Packed422, out: &mut [u8]) {
     let (ylen, clen) = i420_sizes(width, height);
     let cw = width.div_ceil(2);
     let row_bytes = cw * 4;
     assert!(stride >= row_bytes && src.len() >= rows_len(stride, row_bytes, height));
     assert!(out.len() >= ylen + 2 * clen);
+    let Packed422 { y0, y1, u: ou, v: ov } = order;
     let row = |y: usize| &src[y * stride..y * stride + row_bytes];
     let (luma, chroma) = out.split_at_mut(ylen);
     let (u, v) = chroma.split_at_mut(clen);
     for (y, yrow) in luma.chunks_exact_mut(width).take(height).enumerate() {
         let r = row(y);
         for (q, yy) in r.chunks_exact(4).zip(yrow.chunks_exact_mut(2)) {
-            yy[0] = q[0];
-            yy[1] = q[2];
+            yy[0] = q[y0];
+            yy[1] = q[y1];
         }
         if width % 2 == 1 {
-            yrow[width - 1] = r[row_bytes - 4];
+            yrow[width - 1] = r[row_bytes - 4 + y0];
         }
     }
     for (cy, (urow, vrow)) in u
@@ -271,8 +319,8 @@ pub fn yuyv_rows_to_i420(src: &[u8], stride: usize, width: usize, height: usize,
             .zip(urow.iter_mut())
             .zip(vrow.iter_mut())
         {
-            *cu = ((t[1] as u16 + b[1] as u16 + 1) >> 1) as u8;
-            *cv = ((t[3] as u16 + b[3] as u16 + 1) >> 1) as u8;
+            *cu = ((t[ou] as u16 + b[ou] as u16 + 1) >> 1) as u8;
+            *cv = ((t[ov] as u16 + b[ov] as u16 + 1) >> 1) as u8;
         }
     }
 }
@@ -288,29 +336,70 @@ fn copy_rows(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [
     }
 }
 
-/// Bytes of an NV12 frame whose rows (luma, then interleaved chroma) are `stride` bytes apart.
-pub fn nv12_len(stride: usize, height: usize) -> usize {
-    stride * (height + height.div_ceil(2))
+/// The row stride of a 4:2:0 frame's chroma. V4L2 gives one bytes-per-line, the luma's: the
+/// interleaved chroma rows of NV12/NV21 take it as it is, the separate planes of YU12/YV12 half
+/// of it; never fewer bytes than a chroma row holds (odd widths, packed rows).
+pub fn chroma_stride(stride: usize, width: usize, interleaved: bool) -> usize {
+    let cw = width.div_ceil(2);
+    if interleaved {
+        stride.max(cw * 2)
+    } else {
+        (stride / 2).max(cw)
+    }
 }
 
-/// NV12 (Y plane, then U V interleaved, rows `stride` bytes apart) -> I420 planes back to
-/// back: plain copies.
-pub fn nv12_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
+/// Bytes of an NV12/NV21 frame whose luma rows are `stride` bytes apart (the last chroma row's
+/// padding not required).
+pub fn nv12_len(stride: usize, width: usize, height: usize) -> usize {
+    let cs = chroma_stride(stride, width, true);
+    stride * height + rows_len(cs, width.div_ceil(2) * 2, height.div_ceil(2))
+}
+
+/// NV12 (Y plane, then U V interleaved; `vu`: NV21, V U), luma rows `stride` bytes apart
+/// ([`chroma_stride`] for the chroma's) -> I420 planes back to back: plain copies.
+pub fn nv12_to_i420(src: &[u8], stride: usize, width: usize, height: usize, vu: bool, out: &mut [u8]) {
     let (ylen, clen) = i420_sizes(width, height);
     let cw = width.div_ceil(2);
-    assert!(stride >= cw * 2 && src.len() >= nv12_len(stride, height));
+    let cs = chroma_stride(stride, width, true);
+    assert!(stride >= width && src.len() >= nv12_len(stride, width, height));
     assert!(out.len() >= ylen + 2 * clen);
     let (luma, chroma) = out.split_at_mut(ylen);
     copy_rows(src, stride, width, height, luma);
     let (u, v) = chroma.split_at_mut(clen);
     let plane = &src[stride * height..];
+    let (iu, iv) = if vu { (1, 0) } else { (0, 1) };
     for (cy, (urow, vrow)) in u.chunks_exact_mut(cw).zip(v.chunks_exact_mut(cw)).enumerate() {
-        let row = &plane[cy * stride..cy * stride + cw * 2];
+        let row = &plane[cy * cs..cy * cs + cw * 2];
         for ((pair, cu), cv) in row.chunks_exact(2).zip(urow.iter_mut()).zip(vrow.iter_mut()) {
-            *cu = pair[0];
-            *cv = pair[1];
+            *cu = pair[iu];
+            *cv = pair[iv];
         }
     }
+}
+
+/// Bytes of a YU12/YV12 frame whose luma rows are `stride` bytes apart (the last row's padding
+/// not required).
+pub fn planar420_len(stride: usize, width: usize, height: usize) -> usize {
+    let (cs, ch) = (chroma_stride(stride, width, false), height.div_ceil(2));
+    stride * height + cs * ch + rows_len(cs, width.div_ceil(2), ch)
+}
+
+/// YU12 (I420: Y, U, V planes; `vu`: YV12, Y, V, U), luma rows `stride` bytes apart
+/// ([`chroma_stride`] for the chroma's) -> I420 planes back to back: plain copies.
+pub fn planar420_to_i420(src: &[u8], stride: usize, width: usize, height: usize, vu: bool, out: &mut [u8]) {
+    let (ylen, clen) = i420_sizes(width, height);
+    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+    let cs = chroma_stride(stride, width, false);
+    assert!(stride >= width && src.len() >= planar420_len(stride, width, height));
+    assert!(out.len() >= ylen + 2 * clen);
+    let (luma, chroma) = out.split_at_mut(ylen);
+    copy_rows(src, stride, width, height, luma);
+    let (u, v) = chroma.split_at_mut(clen);
+    let first = &src[stride * height..];
+    let second = &first[cs * ch..];
+    let (su, sv) = if vu { (second, first) } else { (first, second) };
+    copy_rows(su, cs, cw, ch, u);
+    copy_rows(sv, cs, cw, ch, v);
 }
 
 /// GREY (one byte of luma a pixel, rows `stride` bytes apart) -> I420 with neutral chroma
@@ -337,6 +426,51 @@ pub fn rgb24_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, bgr
     }
 }
 
+/// Y16 (16-bit little-endian grey, rows `stride` bytes apart) -> I420 with neutral chroma:
+/// each sample's high byte (infrared and depth-style cameras fill 10-16 bits of it).
+pub fn grey16_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
+    let (ylen, clen) = i420_sizes(width, height);
+    assert!(stride >= width * 2 && src.len() >= rows_len(stride, width * 2, height));
+    assert!(out.len() >= ylen + 2 * clen);
+    let (luma, chroma) = out.split_at_mut(ylen);
+    for (y, o) in luma.chunks_exact_mut(width).take(height).enumerate() {
+        let row = &src[y * stride..y * stride + width * 2];
+        for (p, v) in row.chunks_exact(2).zip(o.iter_mut()) {
+            *v = p[1];
+        }
+    }
+    chroma[..2 * clen].fill(128);
+}
+
+/// 32-bit RGB (four bytes a pixel: red, green and blue at byte `rgb[0..3]` of each, the fourth
+/// byte alpha or padding, ignored), rows `stride` bytes apart -> RGBA (alpha 255).
+pub fn rgb32_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, rgb: [usize; 3], out: &mut [u8]) {
+    assert!(stride >= width * 4 && src.len() >= rows_len(stride, width * 4, height));
+    assert!(out.len() >= width * height * 4);
+    let [r, g, b] = rgb;
+    for (y, orow) in out.chunks_exact_mut(width * 4).take(height).enumerate() {
+        let row = &src[y * stride..y * stride + width * 4];
+        for (p, o) in row.chunks_exact(4).zip(orow.chunks_exact_mut(4)) {
+            o.copy_from_slice(&[p[r], p[g], p[b], 255]);
+        }
+    }
+}
+
+/// RGB565 (RGBP: 16-bit little-endian, red in the top 5 bits, green 6, blue 5), rows `stride`
+/// bytes apart -> RGBA (alpha 255), each channel widened by repeating its top bits.
+pub fn rgb565_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
+    assert!(stride >= width * 2 && src.len() >= rows_len(stride, width * 2, height));
+    assert!(out.len() >= width * height * 4);
+    for (y, orow) in out.chunks_exact_mut(width * 4).take(height).enumerate() {
+        let row = &src[y * stride..y * stride + width * 2];
+        for (p, o) in row.chunks_exact(2).zip(orow.chunks_exact_mut(4)) {
+            let v = u16::from_le_bytes([p[0], p[1]]);
+            let (r, g, b) = ((v >> 11) as u8, ((v >> 5) & 63) as u8, (v & 31) as u8);
+            o.copy_from_slice(&[(r << 3) | (r >> 2), (g << 2) | (g >> 4), (b << 3) | (b >> 2), 255]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,5 +492,38 @@ mod tests {
         assert_eq!(&out[9..13], &[101, 51, 120, 70]);
         // V rounds half up: (200+203)/2 = 201.5 -> 202.
         assert_eq!(&out[13..], &[202, 61, 220, 80]);
+    }
+
+    #[test]
+    fn rgb565_and_y16_take_the_bits_they_name() {
+        // Little-endian words: red 0xf800, green 0x07e0, blue 0x001f, 0x8410 (mid grey).
+        let src = [0x00, 0xf8, 0xe0, 0x07, 0x1f, 0x00, 0x10, 0x84];
+        let mut rgba = [0; 16];
+        rgb565_to_rgba(&src, 8, 4, 1, &mut rgba);
+        assert_eq!(
+            rgba,
+            [255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 132, 130, 132, 255]
+        );
+        // Y16: the high byte of each little-endian sample.
+        let (ylen, clen) = i420_sizes(2, 1);
+        let mut out = vec![0; ylen + 2 * clen];
+        grey16_to_i420(&[0x34, 0x12, 0xff, 0xfe], 4, 2, 1, &mut out);
+        assert_eq!(out, [0x12, 0xfe, 128, 128]);
+    }
+
+    #[test]
+    fn odd_width_planar_and_semi_planar_chroma_rows_hold_the_last_column() {
+        // 3x2: luma rows 3 bytes, chroma 2 samples a row (one row).
+        let (ylen, clen) = i420_sizes(3, 2);
+        let mut out = vec![0; ylen + 2 * clen];
+        // YU12 packed as ffmpeg writes it: Y (6), U (2), V (2).
+        planar420_to_i420(&[1, 2, 3, 4, 5, 6, 10, 11, 20, 21], 3, 3, 2, false, &mut out);
+        assert_eq!(out, [1, 2, 3, 4, 5, 6, 10, 11, 20, 21]);
+        planar420_to_i420(&[1, 2, 3, 4, 5, 6, 10, 11, 20, 21], 3, 3, 2, true, &mut out);
+        assert_eq!(&out[6..], &[20, 21, 10, 11]);
+        // NV21 with rows 3 bytes apart: the chroma row (4 bytes) needs more than that.
+        assert_eq!(nv12_len(3, 3, 2), 10);
+        nv12_to_i420(&[1, 2, 3, 4, 5, 6, 20, 10, 21, 11], 3, 3, 2, true, &mut out);
+        assert_eq!(out, [1, 2, 3, 4, 5, 6, 10, 11, 20, 21]);
     }
 }

@@ -9,6 +9,7 @@
 //! read hangs (the grab thread is left behind, never joined). Format choice and pixel decoding
 //! are pure functions, testable without a camera.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
@@ -49,8 +50,8 @@ const RANGE_SIZES: [(u32, u32); 9] = [
 const RANGE_RATES: [u32; 8] = [5, 10, 15, 20, 24, 25, 30, 60];
 
 /// Pixel formats a camera may deliver, in the order `emojicam cameras` lists them: the six
-/// the camera library (nokhwa) can open, which emojicam decodes, then any other (listed, not
-/// decoded).
+/// the camera library (nokhwa) can open, then the raw ones emojicam captures straight from
+/// V4L2 (nokhwa has no name for them), all decoded, then any other (listed, not decoded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FourCc {
     Mjpeg,
@@ -60,20 +61,59 @@ pub enum FourCc {
     Gray,
     Rgb,
     Bgr,
-    /// Any other V4L2 fourcc (UYVY, I420, Y16, H.264, ...): listed so people see what the camera
+    /// Packed 4:2:2 with the bytes in another order than YUYV's: capture cards, embedded cameras.
+    Uyvy,
+    Yvyu,
+    Vyuy,
+    /// YU12 (I420: Y, U, V planes): what ffmpeg and GStreamer feed a loopback webcam by default.
+    Yu12,
+    /// YV12 (Y, V, U planes).
+    Yv12,
+    /// NV21 (NV12 with V before U): phone-style and embedded cameras.
+    Nv21,
+    /// Y16 (16-bit little-endian grey): infrared and depth cameras.
+    Y16,
+    /// RGBP (RGB565 little-endian).
+    Rgb565,
+    /// 32-bit RGB with alpha or padding, by its V4L2 code (XR24, AR24, BGR4, XB24, AB24, RX24,
+    /// RA24, BX24, BA24: [`rgb32_order`] says where each channel is).
+    Rgb32([u8; 4]),
+    /// Any other V4L2 fourcc (YUV9, H.264, Bayer, ...): listed so people see what the camera
     /// offers.
     Other([u8; 4]),
 }
 
-/// The fourccs emojicam decodes and their V4L2 codes (`Other` holds the rest).
-const CODES: [(FourCc, &[u8; 4]); 6] = [
+/// The fourccs emojicam decodes and their V4L2 codes (`Rgb32` holds its own code, `Other` the
+/// rest).
+const CODES: [(FourCc, &[u8; 4]); 14] = [
     (FourCc::Mjpeg, b"MJPG"),
     (FourCc::Yuyv, b"YUYV"),
     (FourCc::Nv12, b"NV12"),
     (FourCc::Gray, b"GREY"),
     (FourCc::Rgb, b"RGB3"),
     (FourCc::Bgr, b"BGR3"),
+    (FourCc::Uyvy, b"UYVY"),
+    (FourCc::Yvyu, b"YVYU"),
+    (FourCc::Vyuy, b"VYUY"),
+    (FourCc::Yu12, b"YU12"),
+    (FourCc::Yv12, b"YV12"),
+    (FourCc::Nv21, b"NV21"),
+    (FourCc::Y16, b"Y16 "),
+    (FourCc::Rgb565, b"RGBP"),
 ];
+
+/// Where red, green and blue lie in each pixel's four bytes of a 32-bit RGB format (V4L2's
+/// packed RGB table); None for codes that are not one, and for the deprecated RGB4, whose byte
+/// order drivers never agreed on.
+pub fn rgb32_order(code: [u8; 4]) -> Option<[usize; 3]> {
+    Some(match &code {
+        b"XR24" | b"AR24" | b"BGR4" => [2, 1, 0],
+        b"XB24" | b"AB24" => [0, 1, 2],
+        b"RX24" | b"RA24" => [3, 2, 1],
+        b"BX24" | b"BA24" => [1, 2, 3],
+        _ => return None,
+    })
+}
 
 impl FourCc {
     /// The name v4l2-ctl shows (`MJPEG` for `MJPG`, as webcams' own tools call it).
@@ -88,17 +128,21 @@ impl FourCc {
         }
     }
 
-    /// The six formats nokhwa can open: MJPEG, YUYV, NV12, GREY, RGB3, BGR3.
+    /// Formats emojicam decodes: the six nokhwa can open (MJPEG, YUYV, NV12, GREY, RGB3,
+    /// BGR3) and the raw ones captured straight from V4L2.
     pub fn is_decoded(self) -> bool {
         !matches!(self, FourCc::Other(_))
     }
 
     /// Grey (infrared) frames: chosen only where a camera offers no colour.
     pub fn is_grey(self) -> bool {
-        self == FourCc::Gray
+        matches!(self, FourCc::Gray | FourCc::Y16)
     }
 
     pub fn from_code(code: [u8; 4]) -> Self {
+        if rgb32_order(code).is_some() {
+            return FourCc::Rgb32(code);
+        }
         CODES
             .iter()
             .find(|(_, c)| **c == code)
@@ -107,7 +151,7 @@ impl FourCc {
 
     pub fn code(self) -> [u8; 4] {
         match self {
-            FourCc::Other(code) => code,
+            FourCc::Other(code) | FourCc::Rgb32(code) => code,
             f => CODES.iter().find(|(g, _)| *g == f).map_or([0; 4], |(_, c)| **c),
         }
     }
@@ -128,7 +172,7 @@ impl FourCc {
             FourCc::Gray => FrameFormat::GRAY,
             FourCc::Rgb => FrameFormat::RAWRGB,
             FourCc::Bgr => FrameFormat::RAWBGR,
-            FourCc::Other(_) => return None,
+            _ => return None,
         })
     }
 }
@@ -418,22 +462,33 @@ pub fn choose_format(
                 (want_fps - fps) * 4
             };
             let fourcc_cost = fourcc_cost(f.fourcc, px > 640 * 480);
+            // At equal cost, the camera library's formats before those read straight from V4L2.
+            let direct = f.fourcc.to_nokhwa().is_none();
             let true_cost = ((f.rate.fps() - want_fps as f64).abs() * 1e6) as i64;
-            (f.fourcc.is_grey(), exact, size_cost, fps_cost, fourcc_cost, true_cost)
+            (
+                f.fourcc.is_grey(),
+                exact,
+                size_cost,
+                fps_cost,
+                fourcc_cost,
+                direct,
+                true_cost,
+            )
         })
         .copied()
 }
 
 /// What taking a format costs, lowest first: above 640x480 MJPEG (raw frames that size exceed
-/// what USB 2 cameras carry at full rate; NV12 carries half of YUYV's chroma), up to it the
+/// what USB 2 cameras carry at full rate; 4:2:0 carries half of 4:2:2's chroma), up to it the
 /// raw Y'CbCr formats (integer repacks, no JPEG decode); RGB (4 bytes a pixel to the GPU) last.
 fn fourcc_cost(fourcc: FourCc, big: bool) -> u8 {
+    use FourCc::*;
     match (fourcc, big) {
-        (FourCc::Mjpeg, true) | (FourCc::Yuyv | FourCc::Nv12 | FourCc::Gray, false) => 0,
-        (FourCc::Nv12 | FourCc::Gray, true) | (FourCc::Mjpeg, false) => 1,
-        (FourCc::Yuyv, true) => 2,
-        (FourCc::Rgb | FourCc::Bgr, _) => 3,
-        (FourCc::Other(_), _) => 4,
+        (Mjpeg, true) | (Yuyv | Uyvy | Yvyu | Vyuy | Nv12 | Nv21 | Yu12 | Yv12 | Gray | Y16, false) => 0,
+        (Nv12 | Nv21 | Yu12 | Yv12 | Gray | Y16, true) | (Mjpeg, false) => 1,
+        (Yuyv | Uyvy | Yvyu | Vyuy, true) => 2,
+        (Rgb | Bgr | Rgb565 | Rgb32(_), _) => 3,
+        (Other(_), _) => 4,
     }
 }
 
@@ -478,26 +533,30 @@ pub fn decode_yuyv_as(bytes: &[u8], width: u32, height: u32, yuv: Yuv) -> Result
 /// Bytes a raw frame needs: its rows `stride` bytes apart (`stride` 0: the format's own packed
 /// rows), the last row's padding not required. None for MJPEG and formats not decoded.
 pub fn raw_frame_len(fourcc: FourCc, width: u32, height: u32, stride: u32) -> Option<(usize, usize)> {
-    use crate::yuv::{nv12_len, rows_len};
+    use crate::yuv::{nv12_len, planar420_len, rows_len};
+    use FourCc::*;
     let (w, h) = (width as usize, height as usize);
     let row = match fourcc {
-        FourCc::Yuyv => w.div_ceil(2) * 4,
-        FourCc::Nv12 | FourCc::Gray => w,
-        FourCc::Rgb | FourCc::Bgr => w * 3,
-        FourCc::Mjpeg | FourCc::Other(_) => return None,
+        Yuyv | Uyvy | Yvyu | Vyuy => w.div_ceil(2) * 4,
+        Nv12 | Nv21 | Yu12 | Yv12 | Gray => w,
+        Y16 | Rgb565 => w * 2,
+        Rgb | Bgr => w * 3,
+        Rgb32(_) => w * 4,
+        Mjpeg | Other(_) => return None,
     };
     let stride = (stride as usize).max(row);
     let len = match fourcc {
-        FourCc::Nv12 => nv12_len(stride, h),
+        Nv12 | Nv21 => nv12_len(stride, w, h),
+        Yu12 | Yv12 => planar420_len(stride, w, h),
         _ => rows_len(stride, row, h),
     };
     Some((stride, len))
 }
 
 /// One raw frame as the driver delivers it (rows `stride` bytes apart; 0: packed) to a frame
-/// for the tiler, with integer copies only on the capture thread: YUYV and NV12 repacked to
-/// I420 in the encoding `yuv` (what the driver reports), GREY to I420 with neutral chroma,
-/// RGB3/BGR3 to RGBA. A frame shorter than its format needs (cut short) is an error.
+/// for the tiler, with integer copies only on the capture thread: the Y'CbCr formats repacked
+/// to I420 in the encoding `yuv` (what the driver reports), GREY and Y16 to I420 with neutral
+/// chroma, RGB formats to RGBA. A frame shorter than its format needs (cut short) is an error.
 pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride: u32, yuv: Yuv) -> Result<Frame> {
     use crate::yuv as conv;
     let name = fourcc.name();
@@ -510,15 +569,29 @@ pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride:
         )));
     }
     let (w, h) = (width as usize, height as usize);
-    if matches!(fourcc, FourCc::Rgb | FourCc::Bgr) {
+    if matches!(fourcc, FourCc::Rgb | FourCc::Bgr | FourCc::Rgb565 | FourCc::Rgb32(_)) {
         let mut rgba = vec![0u8; w * h * 4];
-        conv::rgb24_to_rgba(bytes, stride, w, h, fourcc == FourCc::Bgr, &mut rgba);
+        match fourcc {
+            FourCc::Rgb565 => conv::rgb565_to_rgba(bytes, stride, w, h, &mut rgba),
+            FourCc::Rgb32(code) => {
+                let order = rgb32_order(code).ok_or_else(|| Error::camera(format!("{name} is not 32-bit RGB")))?;
+                conv::rgb32_to_rgba(bytes, stride, w, h, order, &mut rgba);
+            }
+            _ => conv::rgb24_to_rgba(bytes, stride, w, h, fourcc == FourCc::Bgr, &mut rgba),
+        }
         return Ok(Frame::new(width, height, rgba));
     }
     let mut planes = vec![0u8; frame_bytes(PixelFormat::I420(yuv), width, height)];
     match fourcc {
-        FourCc::Yuyv => conv::yuyv_rows_to_i420(bytes, stride, w, h, &mut planes),
-        FourCc::Nv12 => conv::nv12_to_i420(bytes, stride, w, h, &mut planes),
+        FourCc::Yuyv => conv::packed422_to_i420(bytes, stride, w, h, conv::Packed422::YUYV, &mut planes),
+        FourCc::Uyvy => conv::packed422_to_i420(bytes, stride, w, h, conv::Packed422::UYVY, &mut planes),
+        FourCc::Yvyu => conv::packed422_to_i420(bytes, stride, w, h, conv::Packed422::YVYU, &mut planes),
+        FourCc::Vyuy => conv::packed422_to_i420(bytes, stride, w, h, conv::Packed422::VYUY, &mut planes),
+        FourCc::Nv12 | FourCc::Nv21 => conv::nv12_to_i420(bytes, stride, w, h, fourcc == FourCc::Nv21, &mut planes),
+        FourCc::Yu12 | FourCc::Yv12 => {
+            conv::planar420_to_i420(bytes, stride, w, h, fourcc == FourCc::Yv12, &mut planes)
+        }
+        FourCc::Y16 => conv::grey16_to_i420(bytes, stride, w, h, &mut planes),
         _ => conv::grey_to_i420(bytes, stride, w, h, &mut planes),
     }
     Ok(Frame::i420(width, height, planes, yuv))
@@ -709,7 +782,7 @@ impl CameraSource {
                         break;
                     }
                 }
-                let _ = started.camera.stop_stream();
+                started.camera.stop();
             })
             .map_err(|e| Error::camera_caused(format!("cannot start the camera's grab thread: {e}"), e))?;
         let (info, label) = init_rx
@@ -723,6 +796,12 @@ impl CameraSource {
             arrived: None,
         })
     }
+}
+
+/// "MJPEG, YUYV, ..., RGBP or 32-bit RGB": the formats emojicam takes, for errors.
+fn decoded_names() -> String {
+    let names: Vec<String> = CODES.iter().map(|(f, _)| f.name()).collect();
+    format!("{} or 32-bit RGB", names.join(", "))
 }
 
 /// "camera 0 (/dev/video0, vivid)": how errors name a camera.
@@ -834,8 +913,84 @@ fn find_by_name(name: &str) -> Result<u32> {
 }
 
 /// A camera streaming in the mode chosen for it.
+/// Where frames come from: nokhwa for the six formats it can name; the other raw formats
+/// straight from the driver's memory-mapped buffers (the same V4L2 calls nokhwa's own layer
+/// makes, through the same `v4l` crate), which nokhwa cannot be asked for.
+enum Grabber {
+    Nokhwa(Box<Camera>),
+    Direct(v4l::io::mmap::Stream<'static>),
+}
+
+/// Why a read off the device gave no frame: one the driver marked damaged (skipped), or the
+/// device failing (the error to report).
+enum ReadError {
+    Damaged(String),
+    Failed(Error),
+}
+
+impl Grabber {
+    /// The next frame's bytes (those the driver filled). The first read starts streaming: a
+    /// failure there is a refusal to stream, later ones a lost camera.
+    fn read(
+        &mut self,
+        label: &str,
+        format: &FormatSpec,
+        streaming: bool,
+    ) -> std::result::Result<Cow<'_, [u8]>, ReadError> {
+        fn failed(
+            label: &str,
+            format: &FormatSpec,
+            streaming: bool,
+            e: impl std::error::Error + Send + Sync + 'static,
+        ) -> ReadError {
+            ReadError::Failed(if streaming {
+                Error::camera_caused(format!("{label} was lost: {e}"), e)
+            } else {
+                Error::camera_caused(format!("{label}: cannot start streaming {format}: {e}"), e)
+            })
+        }
+        match self {
+            // The driver's buffer itself (`frame` would copy it into a `Buffer` first).
+            Grabber::Nokhwa(camera) => match camera.frame_raw() {
+                Ok(bytes) => Ok(bytes),
+                // A buffer the driver flagged as damaged (vendor/nokhwa-bindings-linux says so).
+                Err(e) if e.to_string().contains("V4L2_BUF_FLAG_ERROR") => Err(ReadError::Damaged(e.to_string())),
+                Err(e) => Err(failed(label, format, streaming, e)),
+            },
+            Grabber::Direct(stream) => {
+                use v4l::io::traits::CaptureStream as _;
+                match stream.next() {
+                    Ok((_, meta)) if meta.flags.contains(v4l::buffer::Flags::ERROR) => Err(ReadError::Damaged(
+                        "the driver marked the frame damaged (V4L2_BUF_FLAG_ERROR)".into(),
+                    )),
+                    // Only the bytes the driver filled: a frame cut short must not look whole.
+                    Ok((data, meta)) => {
+                        let used = meta.bytesused as usize;
+                        Ok(Cow::Borrowed(if used > 0 && used <= data.len() {
+                            &data[..used]
+                        } else {
+                            data
+                        }))
+                    }
+                    Err(e) => Err(failed(label, format, streaming, e)),
+                }
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        match self {
+            Grabber::Nokhwa(camera) => {
+                let _ = camera.stop_stream();
+            }
+            // Dropping the stream stops it (VIDIOC_STREAMOFF) and frees its buffers.
+            Grabber::Direct(_) => {}
+        }
+    }
+}
+
 struct Started {
-    camera: Camera,
+    camera: Grabber,
     format: FormatSpec,
     /// Bytes from one row to the next, and of a whole frame, as the driver set them.
     stride: u32,
@@ -878,14 +1033,11 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
     }
     let format = choose_format(&available, size, fps).ok_or_else(|| {
         Error::camera(format!(
-            "{label} offers no mode emojicam decodes (MJPEG, YUYV, NV12, GREY, RGB3 or BGR3; it offers: {})",
+            "{label} offers no mode emojicam decodes ({}; it offers: {})",
+            decoded_names(),
             offered(&available)
         ))
     })?;
-    let frame_format = format
-        .fourcc
-        .to_nokhwa()
-        .ok_or_else(|| Error::camera(format!("{label}: {format} cannot be captured")))?;
     // What the camera delivers: the driver keeps its nearest frame interval, a capture card
     // its input's, whatever rate is asked.
     let (rate, set) = set_mode(&device, format, &label, &available)?;
@@ -894,23 +1046,23 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
         rate,
         ..format
     };
-    drop(device);
-
-    // Only the format chosen: nokhwa's RGBA decoder list leaves GREY out.
-    let requested = RequestedFormatType::Exact(CameraFormat::new_from(
-        format.width,
-        format.height,
-        frame_format,
-        format.fps,
-    ));
-    let mut camera = Camera::new(
-        CameraIndex::Index(index),
-        RequestedFormat::with_formats(requested, &[frame_format]),
-    )
-    .map_err(|e| nokhwa_error(&label, &format!("cannot use {format}"), &e))?;
-    camera
-        .open_stream()
-        .map_err(|e| nokhwa_error(&label, "cannot start streaming", &e))?;
+    let camera = match format.fourcc.to_nokhwa() {
+        Some(frame_format) => {
+            drop(device);
+            Grabber::Nokhwa(Box::new(open_nokhwa(index, format, frame_format, &label)?))
+        }
+        None => {
+            let stream =
+                v4l::io::mmap::Stream::with_buffers(&device, v4l::buffer::Type::VideoCapture, 4).map_err(|e| {
+                    if is_busy(&e) {
+                        busy(&label)
+                    } else {
+                        Error::camera_caused(format!("{label}: cannot start streaming {format}: {e}"), e)
+                    }
+                })?;
+            Grabber::Direct(stream)
+        }
+    };
     let info = StreamInfo {
         kind: StreamKind::Camera,
         width: format.width,
@@ -932,6 +1084,26 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
         info,
         label,
     })
+}
+
+/// nokhwa's camera in the mode already set, streaming.
+fn open_nokhwa(index: u32, format: FormatSpec, frame_format: FrameFormat, label: &str) -> Result<Camera> {
+    // Only the format chosen: nokhwa's RGBA decoder list leaves GREY out.
+    let requested = RequestedFormatType::Exact(CameraFormat::new_from(
+        format.width,
+        format.height,
+        frame_format,
+        format.fps,
+    ));
+    let mut camera = Camera::new(
+        CameraIndex::Index(index),
+        RequestedFormat::with_formats(requested, &[frame_format]),
+    )
+    .map_err(|e| nokhwa_error(label, &format!("cannot use {format}"), &e))?;
+    camera
+        .open_stream()
+        .map_err(|e| nokhwa_error(label, "cannot start streaming", &e))?;
+    Ok(camera)
 }
 
 /// "camera 0 (vivid): YUYV 320x180@15", and where that is not the size or rate asked for, ", the
@@ -1051,23 +1223,13 @@ fn grab(started: &mut Started, streaming: bool, skipped: &mut u64) -> (Result<Fr
     } = started;
     let mut bad = 0;
     loop {
-        let buffer = match camera.frame() {
-            Ok(b) => Ok(b),
-            // A buffer the driver flagged as damaged (vendor/nokhwa-bindings-linux says so).
-            Err(e) if e.to_string().contains("V4L2_BUF_FLAG_ERROR") => Err(Error::camera(e.to_string())),
-            Err(e) if !streaming => {
-                let e = Error::camera_caused(format!("{label}: cannot start streaming {format}: {e}"), e);
-                return (Err(e), Instant::now());
-            }
-            Err(e) => {
-                return (
-                    Err(Error::camera_caused(format!("{label} was lost: {e}"), e)),
-                    Instant::now(),
-                )
-            }
-        };
+        let read = camera.read(label, format, streaming);
         let arrived = Instant::now();
-        let frame = buffer.and_then(|b| decode(b.buffer(), format, *stride, *frame_size, *yuv, mjpeg));
+        let frame = match read {
+            Ok(bytes) => decode(&bytes, format, *stride, *frame_size, *yuv, mjpeg),
+            Err(ReadError::Damaged(why)) => Err(Error::camera(why)),
+            Err(ReadError::Failed(e)) => return (Err(e), arrived),
+        };
         match frame {
             Err(e) if bad + 1 < BAD_FRAMES => {
                 bad += 1;
@@ -1203,19 +1365,57 @@ mod tests {
 
     #[test]
     fn other_formats_are_named_and_offered_only_when_nothing_else_is() {
-        let yu12 = FourCc::from_v4l(v4l::FourCC::new(b"YU12"));
-        assert_eq!((yu12, yu12.name()), (FourCc::Other(*b"YU12"), "YU12".to_string()));
-        assert_eq!(FourCc::Other(*b"Y16 ").name(), "Y16");
+        let yuv9 = FourCc::from_v4l(v4l::FourCC::new(b"YUV9"));
+        assert_eq!((yuv9, yuv9.name()), (FourCc::Other(*b"YUV9"), "YUV9".to_string()));
+        assert_eq!(FourCc::from_code(*b"Y16 ").name(), "Y16");
         assert_eq!(FourCc::Gray.name(), "GREY");
         assert_eq!(FourCc::from_v4l(v4l::FourCC::new(b"GREY")), FourCc::Gray);
         assert_eq!(FourCc::Mjpeg.code(), *b"MJPG");
         assert_eq!(FourCc::Other([b'A', b'R', b'1', b'5' | 0x80]).name(), "AR15-BE");
-        assert!(!yu12.is_decoded() && yu12.to_nokhwa().is_none());
-        let planar = FormatSpec::new(yu12, 320, 180, 30);
+        // The deprecated RGB4 (byte order never agreed) and big-endian Y16 are not taken.
+        assert_eq!(FourCc::from_code(*b"RGB4"), FourCc::Other(*b"RGB4"));
+        assert!(!FourCc::from_code([b'Y', b'1', b'6', b' ' | 0x80]).is_decoded());
+        assert!(!yuv9.is_decoded() && yuv9.to_nokhwa().is_none());
+        let planar = FormatSpec::new(yuv9, 320, 180, 30);
         assert_eq!(choose_format(&[planar], None, None), None);
-        assert_eq!(offered(&[planar]), "YU12 320x180 @ 30 fps");
+        assert_eq!(offered(&[planar]), "YUV9 320x180 @ 30 fps");
         assert_eq!(offered(&[yuyv(320, 180, 15), planar]), "YUYV 320x180 @ 15 fps");
         assert_eq!(offered(&[]), "no modes");
+        assert_eq!(
+            decoded_names(),
+            "MJPEG, YUYV, NV12, GREY, RGB3, BGR3, UYVY, YVYU, VYUY, YU12, YV12, NV21, Y16, RGBP or 32-bit RGB"
+        );
+    }
+
+    /// Formats nokhwa has no name for are captured straight from V4L2; at equal cost a camera's
+    /// nokhwa formats come first, and Y16 is grey like GREY.
+    #[test]
+    fn raw_formats_nokhwa_cannot_name_are_taken_after_its_own() {
+        let direct = [
+            *b"UYVY", *b"YVYU", *b"VYUY", *b"YU12", *b"YV12", *b"NV21", *b"Y16 ", *b"RGBP", *b"XR24", *b"AB24",
+            *b"BA24",
+        ];
+        for code in direct {
+            let f = FourCc::from_code(code);
+            assert!(f.is_decoded() && f.to_nokhwa().is_none(), "{f:?}");
+            assert_eq!(f.code(), code);
+            let only = FormatSpec::new(f, 640, 480, 30);
+            assert_eq!(choose_format(&[only], None, None), Some(only), "{f:?}");
+        }
+        let at = |f| FormatSpec::new(f, 640, 480, 30);
+        assert_eq!(
+            choose_format(&[at(FourCc::Uyvy), at(FourCc::Yuyv)], None, None),
+            Some(at(FourCc::Yuyv))
+        );
+        assert_eq!(
+            choose_format(&[at(FourCc::Yu12), at(FourCc::Rgb)], None, None),
+            Some(at(FourCc::Yu12))
+        );
+        assert_eq!(
+            choose_format(&[at(FourCc::Y16), at(FourCc::Rgb32(*b"XR24"))], None, None),
+            Some(at(FourCc::Rgb32(*b"XR24")))
+        );
+        assert!(FourCc::Y16.is_grey());
     }
 
     #[test]
@@ -1224,7 +1424,6 @@ mod tests {
             let only = FormatSpec::new(fourcc, 640, 480, 30);
             assert_eq!(choose_format(&[only], None, None), Some(only), "{fourcc:?}");
             assert_eq!(FourCc::from_code(fourcc.code()), fourcc);
-            assert!(fourcc.to_nokhwa().is_some(), "{fourcc:?}");
         }
         // A colour camera that also offers grey (vivid) is taken in colour, even smaller.
         let grey = FormatSpec::new(FourCc::Gray, 1280, 720, 30);

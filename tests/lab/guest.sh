@@ -60,13 +60,15 @@ run nocam_open 60 $BIN --camera 0 --no-window --record /run/tmp/nocam.mp4
 #   12 "Planar Cam": a webcam that offers only YUV 4:1:0 (YUV9), a format emojicam does not decode
 #   13: a camera whose name is not UTF-8 (exclusive_caps=0: a capture node without a writer)
 #   14 "Raw Cam": a capture card or webcam that sends raw NV12 (frames of the clip)
+#   15 "I420 Cam": a loopback webcam fed the way ffmpeg and GStreamer feed one by default, planar
+#      YU12 (I420) frames of the clip: a format the camera library (nokhwa) has no name for
 # The capture card also has a metadata node, /dev/video2 (as each UVC camera has beside its
 # video node: node_types bit 17).
 modprobe -d $LAB/k vivid n_devs=2 node_types=0x1,0x20001 num_inputs=4,1 input_types=0xe4,0x2 ccs_cap_mode=-1,4 \
     || { echo "vivid did not load" >$OUT/setup.err; exit 1; }
 modprobe -d $LAB/k videodev
-insmod $LAB/v4l2loopback.ko devices=5 video_nr=10,11,12,13,14 exclusive_caps=1,1,1,0,1 \
-    'card_label="Lab Webcam,Emojicam Out,Planar Cam,Odd'$'\xff''Name,Raw Cam"' \
+insmod $LAB/v4l2loopback.ko devices=6 video_nr=10,11,12,13,14,15 exclusive_caps=1,1,1,0,1,1 \
+    'card_label="Lab Webcam,Emojicam Out,Planar Cam,Odd'$'\xff''Name,Raw Cam,I420 Cam"' \
     || { echo "v4l2loopback did not load" >$OUT/setup.err; exit 1; }
 ls -l /dev/video* >$OUT/devices.txt
 # feed DEV INPUT...: a writer for loopback device DEV until it is killed (its pid in FED).
@@ -82,8 +84,10 @@ feed 12 -re -f lavfi -i testsrc2=size=320x180:rate=5 -pix_fmt yuv410p; FEEDER3=$
 # RAW_FEED: the same clip as raw NV12 frames (made by the host), paced out as they are.
 feed 14 -re -stream_loop -1 -f rawvideo -pix_fmt nv12 -video_size 320x180 -framerate 15 -i "$RAW_FEED" \
     -c:v rawvideo -pix_fmt nv12; RAW_FEEDER=$FED
+feed 15 -re -stream_loop -1 -f rawvideo -pix_fmt nv12 -video_size 320x180 -framerate 15 -i "$RAW_FEED" \
+    -c:v rawvideo -pix_fmt yuv420p; I420_FEEDER=$FED
 # A loopback webcam appears as a camera once frames flow.
-for dev in 10 12 14; do
+for dev in 10 12 14 15; do
     wait_for 120 ready $dev || log "the feeder of /dev/video$dev did not start"
 done
 run cameras 120 $BIN cameras
@@ -161,11 +165,14 @@ STOPPER=$!
     run card 900 $BIN --camera 1 --size 320x180 --duration 3 --no-window --record $OUT/card.mp4
 ) &
 CARD=$!
-# --- the raw NV12 camera into a short recording, beside the capture card's.
+# --- the raw NV12 camera into a short recording, beside the capture card's; then the I420 one
+# (captured straight from V4L2).
 (
     while kill -0 $WEBCAM 2>/dev/null; do sleep 1; done
     run raw 900 $BIN --camera 14 --duration 3 --no-window --record $OUT/raw.mp4
     kill $RAW_FEEDER
+    run i420 900 $BIN --camera 15 --duration 3 --no-window --record $OUT/i420.mp4
+    kill $I420_FEEDER
 ) &
 RAW=$!
 
@@ -220,5 +227,5 @@ wait $SAMPLER
 wait $WEBCAM
 wait $CARD
 wait $RAW
-kill $STOPPER $FEEDER $RAW_FEEDER 2>/dev/null
+kill $STOPPER $FEEDER $RAW_FEEDER $I420_FEEDER 2>/dev/null
 log "done"

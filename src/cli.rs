@@ -181,7 +181,7 @@ pub struct BenchArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct LiveArgs {
-    /// Camera index or name (default: the first camera).
+    /// Camera: its number, part of its name, or its device node (/dev/video2) (default: the first camera).
     #[arg(long)]
     pub camera: Option<String>,
     /// Play a video or image file as if it were a camera (looping, paced at its frame rate); - for standard input.

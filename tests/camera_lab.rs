@@ -510,7 +510,8 @@ fn raw_nv12_camera_into_a_recording() {
 
 /// A loopback webcam fed planar I420 (YU12), as ffmpeg and GStreamer feed one by default: a
 /// format nokhwa has no name for (before, "offers no mode emojicam decodes"), captured straight
-/// from V4L2 into a recording like the NV12 camera's.
+/// from V4L2 into a recording like the NV12 camera's; chosen by a link to its device node (as
+/// udev's `/dev/v4l/by-id/` links are).
 #[test]
 fn planar_i420_camera_captured_straight_from_v4l2_into_a_recording() {
     raw_camera_into_a_recording("i420", "camera 15 (I420 Cam): YU12 320x180@");

@@ -63,14 +63,10 @@ pub enum Input {
 }
 
 impl Input {
-    /// "0" or "2" selects by index, anything else by name.
+    /// "0" or "2" selects by index, `/dev/video2` by device node, anything else by name
+    /// ([`CameraSelector::parse`]).
     pub fn camera(spec: Option<&str>, size: Option<(u32, u32)>, fps: Option<u32>) -> Self {
-        let selector = match spec.map(str::trim) {
-            None | Some("") => CameraSelector::Index(0),
-            Some(s) => s
-                .parse::<u32>()
-                .map_or_else(|_| CameraSelector::Name(s.to_string()), CameraSelector::Index),
-        };
+        let selector = CameraSelector::parse(spec.unwrap_or(""));
         Input::Camera { selector, size, fps }
     }
 }
@@ -104,6 +100,7 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
             let name = match selector {
                 CameraSelector::Index(i) => format!("camera {i}"),
                 CameraSelector::Name(n) => format!("camera '{n}'"),
+                CameraSelector::Path(p) => format!("camera {}", p.display()),
             };
             (Box::new(cam), None, name)
         }

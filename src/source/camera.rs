@@ -264,6 +264,47 @@ pub enum CameraSelector {
     Index(u32),
     /// Case-insensitive substring of the camera's name.
     Name(String),
+    /// The device node, `/dev/video2`, or a link to one (udev's stable
+    /// `/dev/v4l/by-id/usb-...-video-index0`).
+    Path(std::path::PathBuf),
+}
+
+impl CameraSelector {
+    /// "0" or "2" selects by index, a path (starting with `/` or `.`) by its device node,
+    /// anything else by name.
+    pub fn parse(spec: &str) -> Self {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            CameraSelector::Index(0)
+        } else if let Ok(index) = spec.parse::<u32>() {
+            CameraSelector::Index(index)
+        } else if spec.starts_with('/') || spec.starts_with('.') {
+            CameraSelector::Path(spec.into())
+        } else {
+            CameraSelector::Name(spec.to_string())
+        }
+    }
+}
+
+/// The index N of the device node `path` is, or links to (`/dev/videoN`).
+fn index_of_path(path: &std::path::Path) -> Result<u32> {
+    let shown = path.display();
+    let node = std::fs::canonicalize(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
+            Error::camera(format!("no camera found at {shown}: {NO_CAMERA_HINT}"))
+        }
+        _ => Error::camera_caused(format!("cannot open {shown}: {e}"), e),
+    })?;
+    node.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("video"))
+        .filter(|_| node.parent() == Some(std::path::Path::new("/dev")))
+        .and_then(|n| n.parse::<u32>().ok())
+        .ok_or_else(|| {
+            Error::camera(format!(
+                "{shown} is not a video device (/dev/videoN): give --camera a camera's number, name or /dev/videoN; see `emojicam cameras`"
+            ))
+        })
 }
 
 /// Lists cameras and their modes (sorted: format, then size, then rate). A machine without
@@ -1012,6 +1053,7 @@ fn start_camera(selector: &CameraSelector, size: Option<(u32, u32)>, fps: Option
     let index = match selector {
         CameraSelector::Index(i) => *i,
         CameraSelector::Name(name) => find_by_name(name)?,
+        CameraSelector::Path(path) => index_of_path(path)?,
     };
     let device = v4l::Device::new(index as usize).map_err(|e| open_error(index, &e))?;
     let caps = query_caps(&device).map_err(|e| open_error(index, &e))?;
@@ -1519,5 +1561,28 @@ mod tests {
             Some(yuyv(720, 480, 30))
         );
         assert_eq!(choose_format(&[ntsc], Some((720, 480)), Some(30)), Some(ntsc));
+    }
+
+    #[test]
+    fn a_camera_is_chosen_by_number_name_or_device_node() {
+        assert_eq!(CameraSelector::parse(" 2 "), CameraSelector::Index(2));
+        assert_eq!(CameraSelector::parse(""), CameraSelector::Index(0));
+        assert_eq!(
+            CameraSelector::parse("Logitech C920"),
+            CameraSelector::Name("Logitech C920".into())
+        );
+        assert_eq!(
+            CameraSelector::parse("/dev/video10"),
+            CameraSelector::Path("/dev/video10".into())
+        );
+        // Not a device node: one line saying what --camera takes.
+        let e = index_of_path(std::path::Path::new("/dev/null"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/dev/null is not a video device"), "{e}");
+        let e = index_of_path(std::path::Path::new("/dev/video-none-such"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no camera found at /dev/video-none-such"), "{e}");
     }
 }

@@ -171,7 +171,9 @@ CARD=$!
     while kill -0 $WEBCAM 2>/dev/null; do sleep 1; done
     run raw 900 $BIN --camera 14 --duration 3 --no-window --record $OUT/raw.mp4
     kill $RAW_FEEDER
-    run i420 900 $BIN --camera 15 --duration 3 --no-window --record $OUT/i420.mp4
+    # Chosen by a link to its device node, as udev's /dev/v4l/by-id/ links are.
+    ln -s /dev/video15 $TMPDIR/usb-Lab_I420_Cam-video-index0
+    run i420 900 $BIN --camera $TMPDIR/usb-Lab_I420_Cam-video-index0 --duration 3 --no-window --record $OUT/i420.mp4
     kill $I420_FEEDER
 ) &
 RAW=$!

@@ -68,6 +68,10 @@ pub struct VideoSource {
 #[derive(Default)]
 struct DecoderCounts {
     into: AtomicU64,
+    /// Of those, the frames inside the decoder's segment: the ones it is to give out. An MP4 cut
+    /// without re-encoding (`ffmpeg -ss X -c copy`) starts through an edit list after its
+    /// keyframe; the frames before the cut are decoded only to reach it, and dropped.
+    into_shown: AtomicU64,
     out: AtomicU64,
     /// DISCONT buffers into the decoder after its first one, except the first after a new
     /// segment (matroskademux marks that one when it restarts its segment for a sound block
@@ -195,6 +199,9 @@ impl DecoderCounts {
                 if let Some(buffer) = info.buffer() {
                     keep_time(pad, buffer, &counts.decoding);
                     let n = counts.into.fetch_add(1, Ordering::Relaxed);
+                    if buffer.pts().is_none_or(|pts| running_time(pad, pts) != Some(None)) {
+                        counts.into_shown.fetch_add(1, Ordering::Relaxed);
+                    }
                     let restarted = counts.new_segment.swap(false, Ordering::Relaxed);
                     if n > 0 && !restarted && buffer.flags().contains(gst::BufferFlags::DISCONT) {
                         counts.discont.fetch_add(1, Ordering::Relaxed);
@@ -497,7 +504,7 @@ impl VideoSource {
     /// sees them (a damaged start, a single garbled frame) count too: their timestamps never
     /// come out.
     fn count_damaged(&self) -> u64 {
-        let into = self.counts.into.load(Ordering::Relaxed);
+        let into = self.counts.into_shown.load(Ordering::Relaxed);
         let out = self.counts.out.load(Ordering::Relaxed);
         let lost = into.saturating_sub(out);
         let never_out = self.counts.lost();

@@ -961,6 +961,8 @@ const INPUT_KINDS: &[(&str, &[&str], bool)] = &[
         true,
     ),
     ("mpeg4.avi", &["-c:v mpeg4 -q:v 3"], false),
+    // Ogg sends Theora's and Vorbis's codec headers as buffers: no damaged frames.
+    ("theora.ogv", &["-c:v libtheora -q:v 7 -c:a libvorbis"], true),
     // VP8 with alternate reference frames (frames decoded but never shown).
     (
         "vp8-altref.webm",

@@ -72,6 +72,8 @@ struct DecoderCounts {
     /// without re-encoding (`ffmpeg -ss X -c copy`) starts through an edit list after its
     /// keyframe; the frames before the cut are decoded only to reach it, and dropped.
     into_shown: AtomicU64,
+    /// Buffers into the decoder that are frames (not codec headers).
+    frames_in: AtomicU64,
     out: AtomicU64,
     /// DISCONT buffers into the decoder after its first one, except the first after a new
     /// segment (matroskademux marks that one when it restarts its segment for a sound block
@@ -197,11 +199,16 @@ impl DecoderCounts {
             let kinds = gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM;
             pad.add_probe(kinds, move |pad, info| {
                 if let Some(buffer) = info.buffer() {
+                    counts.into.fetch_add(1, Ordering::Relaxed);
+                    // Codec headers sent in the stream (Theora's three in Ogg) are no frames.
+                    if buffer.flags().contains(gst::BufferFlags::HEADER) {
+                        return gst::PadProbeReturn::Ok;
+                    }
                     keep_time(pad, buffer, &counts.decoding);
-                    let n = counts.into.fetch_add(1, Ordering::Relaxed);
                     if buffer.pts().is_none_or(|pts| running_time(pad, pts) != Some(None)) {
                         counts.into_shown.fetch_add(1, Ordering::Relaxed);
                     }
+                    let n = counts.frames_in.fetch_add(1, Ordering::Relaxed);
                     let restarted = counts.new_segment.swap(false, Ordering::Relaxed);
                     if n > 0 && !restarted && buffer.flags().contains(gst::BufferFlags::DISCONT) {
                         counts.discont.fetch_add(1, Ordering::Relaxed);

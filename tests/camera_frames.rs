@@ -286,6 +286,46 @@ fn yuyv_as_i420_tiles_like_the_rgba_conversion() {
     }
 }
 
+/// `jpeg` without its Huffman tables (DHT segments), as many UVC webcams send MJPEG: the decoder
+/// must take the standard tables (JPEG Annex K) that such frames are coded with.
+fn without_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    let mut i = 2;
+    while i + 4 <= jpeg.len() {
+        assert_eq!(jpeg[i], 0xff, "a marker at {i}");
+        let marker = jpeg[i + 1];
+        if marker == 0xda {
+            out.extend_from_slice(&jpeg[i..]);
+            return out;
+        }
+        let len = u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]) as usize;
+        if marker != 0xc4 {
+            out.extend_from_slice(&jpeg[i..i + 2 + len]);
+        }
+        i += 2 + len;
+    }
+    panic!("no start of scan");
+}
+
+#[test]
+fn mjpeg_without_huffman_tables_decodes_like_with_them() {
+    let (w, h) = (320, 180);
+    let mut decoder = MjpegDecoder::new().expect("GStreamer's jpegdec (gstreamer1.0-plugins-good)");
+    let stream = ffmpeg(
+        w,
+        h,
+        1,
+        &[
+            "-pix_fmt", "yuvj422p", "-c:v", "mjpeg", "-huffman", "default", "-q:v", "4", "-f", "mjpeg",
+        ],
+    );
+    let bare = without_huffman_tables(&stream);
+    assert!(bare.len() < stream.len(), "the frame had Huffman tables to take out");
+    let whole = decoder.decode(&stream).unwrap();
+    let frame = decoder.decode(&bare).unwrap();
+    assert_eq!(frame, whole);
+}
+
 #[test]
 fn mjpeg_through_jpegdec_tiles_like_the_rgba_decode() {
     let (w, h) = (320, 180);

@@ -39,6 +39,10 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// error and the decoder idle: what is still in flight arrives well within it.
 const DEMUXER_STOPPED_GRACE: Duration = Duration::from_secs(5);
 
+/// How long, once no video stream has come, a missing decoder's message may still take to
+/// arrive.
+const MISSING_PLUGIN_GRACE: Duration = Duration::from_millis(500);
+
 pub struct VideoSource {
     path: PathBuf,
     pipeline: gst::Pipeline,
@@ -336,7 +340,13 @@ impl VideoSource {
     /// Runs the pipeline up to its first decoded frame and reads the stream's size and rate.
     fn preroll(&mut self, video_pad: &gst::Pad, no_video: &AtomicBool, seen: &media::Seen) -> Result<()> {
         let path = self.path.clone();
-        let missing = self.wait_for_preroll(no_video)?;
+        let mut missing = self.wait_for_preroll(no_video)?;
+        if missing.is_none() && !video_pad.is_linked() {
+            // No video came: decodebin may post its missing-decoder message only after opening
+            // stopped waiting (seen once in CI with HEVC beside AAC, the file then called
+            // unreadable): a moment's grace for it, so that a missing decoder is named.
+            missing = self.pipeline.bus().and_then(|bus| late_missing_plugin(&bus));
+        }
         if let Some(&(w, h)) = seen.too_large.get() {
             super::check_size(&path, "video stream", w, h)?;
         }
@@ -586,6 +596,22 @@ impl VideoSource {
             }
         }
         Ok(())
+    }
+}
+
+/// A missing-plugin message that comes within [`MISSING_PLUGIN_GRACE`], read off `bus`.
+fn late_missing_plugin(bus: &gst::Bus) -> Option<String> {
+    let deadline = std::time::Instant::now() + MISSING_PLUGIN_GRACE;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let wait = gst::ClockTime::from_nseconds(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
+        let msg = bus.timed_pop(wait)?;
+        if let Some(line) = media::missing_plugin(&msg) {
+            return Some(line);
+        }
     }
 }
 

@@ -149,7 +149,24 @@ fn bad_command_lines_are_one_line() {
         .expect("png");
     let out = dir.path().join("out.png");
     let (i, o) = (png.to_str().expect("utf-8"), out.to_str().expect("utf-8"));
-    let cases: [(&[&str], &str); 12] = [
+    // A virtual camera that is the camera read (a loopback device is a camera once fed): by
+    // number, by node, by a link to the node (made here: no device is needed to refuse it).
+    let link = dir.path().join("cam-link");
+    std::os::unix::fs::symlink("/dev/video7", &link).expect("symlink");
+    let l = link.to_str().expect("utf-8");
+    let cases: [(&[&str], &str); 15] = [
+        (
+            &["--camera", "7", "--virtual-camera", "/dev/video7", "--no-window"],
+            "--virtual-camera /dev/video7 is the camera emojicam reads",
+        ),
+        (
+            &["--virtual-camera", "/dev/video0", "--no-window"],
+            "is the camera emojicam reads",
+        ),
+        (
+            &["--camera", l, "--virtual-camera", "/dev/video7", "--no-window"],
+            "is the camera emojicam reads",
+        ),
         (&["render", "-i", i, "-o", o, "--tile", "abc"], "invalid value 'abc'"),
         (
             &["render", "-i", i, "-o", o, "--tile", "8", "--tile", "9"],

@@ -68,6 +68,19 @@ fn check_args(args: &LiveArgs) -> Result<(Option<Duration>, Outputs)> {
     .filter_map(|(what, p)| p.as_deref().map(|p| (what, p)))
     .collect();
     emojicam::safety::check_paths(&ins, &outs)?;
+    // A loopback device is a camera once fed: reading the one written would feed the mosaic
+    // back into itself.
+    if let (None, Some(out)) = (&args.input, &args.virtual_camera) {
+        let camera = emojicam::source::camera::CameraSelector::parse(args.camera.as_deref().unwrap_or(""));
+        let out_node = std::fs::canonicalize(out).unwrap_or_else(|_| out.clone());
+        if camera.node().is_some_and(|node| node == out_node) {
+            return Err(Error::usage(format!(
+                "--virtual-camera {} is the camera emojicam reads: its mosaic would be read back into itself; write to another v4l2loopback device (or choose another camera with --camera)",
+                out.display()
+            ))
+            .into());
+        }
+    }
     if let Some(o) = &outputs.stream {
         check_stream_name(o)?;
     }

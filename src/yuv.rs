@@ -426,9 +426,10 @@ pub fn rgb24_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, bgr
     }
 }
 
-/// Y16 (16-bit little-endian grey, rows `stride` bytes apart) -> I420 with neutral chroma:
-/// each sample's high byte (infrared and depth-style cameras fill 10-16 bits of it).
-pub fn grey16_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
+/// Grey of `bits` (10, 12 or 16) in 16-bit little-endian words (V4L2's Y10, Y12, Y16; rows
+/// `stride` bytes apart) -> I420 with neutral chroma: each sample's top 8 bits.
+pub fn grey16_to_i420(src: &[u8], stride: usize, width: usize, height: usize, bits: u32, out: &mut [u8]) {
+    assert!((8..=16).contains(&bits));
     let (ylen, clen) = i420_sizes(width, height);
     assert!(stride >= width * 2 && src.len() >= rows_len(stride, width * 2, height));
     assert!(out.len() >= ylen + 2 * clen);
@@ -436,7 +437,8 @@ pub fn grey16_to_i420(src: &[u8], stride: usize, width: usize, height: usize, ou
     for (y, o) in luma.chunks_exact_mut(width).take(height).enumerate() {
         let row = &src[y * stride..y * stride + width * 2];
         for (p, v) in row.chunks_exact(2).zip(o.iter_mut()) {
-            *v = p[1];
+            // A sample beyond its bits (a driver's stray high bits) saturates.
+            *v = (u16::from_le_bytes([p[0], p[1]]) >> (bits - 8)).min(255) as u8;
         }
     }
     chroma[..2 * clen].fill(128);
@@ -507,8 +509,13 @@ mod tests {
         // Y16: the high byte of each little-endian sample.
         let (ylen, clen) = i420_sizes(2, 1);
         let mut out = vec![0; ylen + 2 * clen];
-        grey16_to_i420(&[0x34, 0x12, 0xff, 0xfe], 4, 2, 1, &mut out);
+        grey16_to_i420(&[0x34, 0x12, 0xff, 0xfe], 4, 2, 1, 16, &mut out);
         assert_eq!(out, [0x12, 0xfe, 128, 128]);
+        // Y10: 0x3ff (white) and 0x200 (mid grey); Y12: 0xfff and 0x800.
+        grey16_to_i420(&[0xff, 0x03, 0x00, 0x02], 4, 2, 1, 10, &mut out);
+        assert_eq!(&out[..2], &[255, 128]);
+        grey16_to_i420(&[0xff, 0x0f, 0x00, 0x08], 4, 2, 1, 12, &mut out);
+        assert_eq!(&out[..2], &[255, 128]);
     }
 
     #[test]

@@ -130,7 +130,7 @@ fn tile_agreement(a: &Frame, b: &Frame) -> (f64, f64, [f64; 3]) {
 /// straight from V4L2), as ffmpeg writes them (its pix_fmt; `vyuy422` and `yv12`, which ffmpeg
 /// lacks, are made from its `uyvy422` and `yuv420p` by [`raw_frame`]), and the encoding
 /// emojicam is told (what a driver reports: Y'CbCr limited range; ffmpeg's grey is full range).
-const RAW_FORMATS: [(FourCc, &str, bool); 22] = [
+const RAW_FORMATS: [(FourCc, &str, bool); 24] = [
     (FourCc::Yuyv, "yuyv422", false),
     (FourCc::Nv12, "nv12", false),
     (FourCc::Gray, "gray", true),
@@ -143,6 +143,8 @@ const RAW_FORMATS: [(FourCc, &str, bool); 22] = [
     (FourCc::Yv12, "yv12", false),
     (FourCc::Nv21, "nv21", false),
     (FourCc::Y16, "gray16le", true),
+    (FourCc::Y10, "gray10le", true),
+    (FourCc::Y12, "gray12le", true),
     (FourCc::Rgb565, "rgb565le", true),
     (FourCc::Rgb32(*b"XR24"), "bgr0", true),
     (FourCc::Rgb32(*b"AR24"), "bgra", true),

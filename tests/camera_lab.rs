@@ -343,7 +343,7 @@ fn cameras_lists_vivid_and_the_mjpeg_webcam_with_sorted_modes() {
     // vivid's formats that emojicam takes are listed with their modes (GREY: V4L2's fourcc,
     // which nokhwa's layer now maps; UYVY and YU12, captured straight from V4L2), the others by
     // name.
-    for fourcc in ["NV12", "GREY", "UYVY", "YU12", "NV21", "Y16"] {
+    for fourcc in ["NV12", "GREY", "UYVY", "YU12", "NV21", "Y16", "Y10", "Y12"] {
         assert!(
             vivid.iter().any(|m| m.starts_with(&format!("{fourcc} 320x180 @ "))),
             "{fourcc}: {vivid:?}"
@@ -403,7 +403,7 @@ fn assert_modes_sorted(cams: &[(String, Vec<String>)]) {
             let rank = |f: &str| {
                 let known = [
                     "MJPEG", "YUYV", "NV12", "GREY", "RGB3", "BGR3", "UYVY", "YVYU", "VYUY", "YU12", "YV12", "NV21",
-                    "Y16", "RGBP",
+                    "Y16", "Y10", "Y12", "RGBP",
                 ];
                 let rgb32 = ["XR24", "AR24", "BGR4", "XB24", "AB24", "RX24", "RA24", "BX24", "BA24"];
                 match known.iter().position(|x| *x == f) {

@@ -73,6 +73,10 @@ pub enum FourCc {
     Nv21,
     /// Y16 (16-bit little-endian grey): infrared and depth cameras.
     Y16,
+    /// Y10, Y12 (10- and 12-bit grey in 16-bit little-endian words): infrared and machine-vision
+    /// cameras.
+    Y10,
+    Y12,
     /// RGBP (RGB565 little-endian).
     Rgb565,
     /// 32-bit RGB with alpha or padding, by its V4L2 code (XR24, AR24, BGR4, XB24, AB24, RX24,
@@ -85,7 +89,7 @@ pub enum FourCc {
 
 /// The fourccs emojicam decodes and their V4L2 codes (`Rgb32` holds its own code, `Other` the
 /// rest).
-const CODES: [(FourCc, &[u8; 4]); 14] = [
+const CODES: [(FourCc, &[u8; 4]); 16] = [
     (FourCc::Mjpeg, b"MJPG"),
     (FourCc::Yuyv, b"YUYV"),
     (FourCc::Nv12, b"NV12"),
@@ -99,6 +103,8 @@ const CODES: [(FourCc, &[u8; 4]); 14] = [
     (FourCc::Yv12, b"YV12"),
     (FourCc::Nv21, b"NV21"),
     (FourCc::Y16, b"Y16 "),
+    (FourCc::Y10, b"Y10 "),
+    (FourCc::Y12, b"Y12 "),
     (FourCc::Rgb565, b"RGBP"),
 ];
 
@@ -136,7 +142,7 @@ impl FourCc {
 
     /// Grey (infrared) frames: chosen only where a camera offers no colour.
     pub fn is_grey(self) -> bool {
-        matches!(self, FourCc::Gray | FourCc::Y16)
+        matches!(self, FourCc::Gray | FourCc::Y16 | FourCc::Y10 | FourCc::Y12)
     }
 
     pub fn from_code(code: [u8; 4]) -> Self {
@@ -282,6 +288,22 @@ impl CameraSelector {
             CameraSelector::Path(spec.into())
         } else {
             CameraSelector::Name(spec.to_string())
+        }
+    }
+}
+
+impl CameraSelector {
+    /// The device node this selects, where that is known without opening anything: `/dev/videoN`
+    /// for an index, the node a path is or links to; None for a name.
+    pub fn node(&self) -> Option<std::path::PathBuf> {
+        match self {
+            CameraSelector::Index(i) => Some(format!("/dev/video{i}").into()),
+            // A link to a node not there (yet) still names it.
+            CameraSelector::Path(p) => std::fs::canonicalize(p).ok().or_else(|| {
+                let target = std::fs::read_link(p).ok()?;
+                Some(p.parent().map_or(target.clone(), |dir| dir.join(&target)))
+            }),
+            CameraSelector::Name(_) => None,
         }
     }
 }
@@ -525,8 +547,8 @@ pub fn choose_format(
 fn fourcc_cost(fourcc: FourCc, big: bool) -> u8 {
     use FourCc::*;
     match (fourcc, big) {
-        (Mjpeg, true) | (Yuyv | Uyvy | Yvyu | Vyuy | Nv12 | Nv21 | Yu12 | Yv12 | Gray | Y16, false) => 0,
-        (Nv12 | Nv21 | Yu12 | Yv12 | Gray | Y16, true) | (Mjpeg, false) => 1,
+        (Mjpeg, true) | (Yuyv | Uyvy | Yvyu | Vyuy | Nv12 | Nv21 | Yu12 | Yv12 | Gray | Y16 | Y10 | Y12, false) => 0,
+        (Nv12 | Nv21 | Yu12 | Yv12 | Gray | Y16 | Y10 | Y12, true) | (Mjpeg, false) => 1,
         (Yuyv | Uyvy | Yvyu | Vyuy, true) => 2,
         (Rgb | Bgr | Rgb565 | Rgb32(_), _) => 3,
         (Other(_), _) => 4,
@@ -580,7 +602,7 @@ pub fn raw_frame_len(fourcc: FourCc, width: u32, height: u32, stride: u32) -> Op
     let row = match fourcc {
         Yuyv | Uyvy | Yvyu | Vyuy => w.div_ceil(2) * 4,
         Nv12 | Nv21 | Yu12 | Yv12 | Gray => w,
-        Y16 | Rgb565 => w * 2,
+        Y16 | Y10 | Y12 | Rgb565 => w * 2,
         Rgb | Bgr => w * 3,
         Rgb32(_) => w * 4,
         Mjpeg | Other(_) => return None,
@@ -596,7 +618,7 @@ pub fn raw_frame_len(fourcc: FourCc, width: u32, height: u32, stride: u32) -> Op
 
 /// One raw frame as the driver delivers it (rows `stride` bytes apart; 0: packed) to a frame
 /// for the tiler, with integer copies only on the capture thread: the Y'CbCr formats repacked
-/// to I420 in the encoding `yuv` (what the driver reports), GREY and Y16 to I420 with neutral
+/// to I420 in the encoding `yuv` (what the driver reports), GREY and Y10/Y12/Y16 to I420 with neutral
 /// chroma, RGB formats to RGBA. A frame shorter than its format needs (cut short) is an error.
 pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride: u32, yuv: Yuv) -> Result<Frame> {
     use crate::yuv as conv;
@@ -632,7 +654,9 @@ pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride:
         FourCc::Yu12 | FourCc::Yv12 => {
             conv::planar420_to_i420(bytes, stride, w, h, fourcc == FourCc::Yv12, &mut planes)
         }
-        FourCc::Y16 => conv::grey16_to_i420(bytes, stride, w, h, &mut planes),
+        FourCc::Y16 => conv::grey16_to_i420(bytes, stride, w, h, 16, &mut planes),
+        FourCc::Y10 => conv::grey16_to_i420(bytes, stride, w, h, 10, &mut planes),
+        FourCc::Y12 => conv::grey16_to_i420(bytes, stride, w, h, 12, &mut planes),
         _ => conv::grey_to_i420(bytes, stride, w, h, &mut planes),
     }
     Ok(Frame::i420(width, height, planes, yuv))
@@ -1425,7 +1449,7 @@ mod tests {
         assert_eq!(offered(&[]), "no modes");
         assert_eq!(
             decoded_names(),
-            "MJPEG, YUYV, NV12, GREY, RGB3, BGR3, UYVY, YVYU, VYUY, YU12, YV12, NV21, Y16, RGBP or 32-bit RGB"
+            "MJPEG, YUYV, NV12, GREY, RGB3, BGR3, UYVY, YVYU, VYUY, YU12, YV12, NV21, Y16, Y10, Y12, RGBP or 32-bit RGB"
         );
     }
 
@@ -1434,8 +1458,8 @@ mod tests {
     #[test]
     fn raw_formats_nokhwa_cannot_name_are_taken_after_its_own() {
         let direct = [
-            *b"UYVY", *b"YVYU", *b"VYUY", *b"YU12", *b"YV12", *b"NV21", *b"Y16 ", *b"RGBP", *b"XR24", *b"AB24",
-            *b"BA24",
+            *b"UYVY", *b"YVYU", *b"VYUY", *b"YU12", *b"YV12", *b"NV21", *b"Y16 ", *b"Y10 ", *b"Y12 ", *b"RGBP",
+            *b"XR24", *b"AB24", *b"BA24",
         ];
         for code in direct {
             let f = FourCc::from_code(code);
@@ -1457,7 +1481,7 @@ mod tests {
             choose_format(&[at(FourCc::Y16), at(FourCc::Rgb32(*b"XR24"))], None, None),
             Some(at(FourCc::Rgb32(*b"XR24")))
         );
-        assert!(FourCc::Y16.is_grey());
+        assert!(FourCc::Y16.is_grey() && FourCc::Y10.is_grey() && FourCc::Y12.is_grey());
     }
 
     #[test]

@@ -249,33 +249,18 @@ pub struct Packed422 {
 
 impl Packed422 {
     /// YUYV (Y0 U Y1 V): UVC webcams.
-    pub const YUYV: Self = Self {
-        y0: 0,
-        y1: 2,
-        u: 1,
-        v: 3,
-    };
+    pub const YUYV: Self = Self::order(0, 1, 2, 3);
     /// UYVY (U Y0 V Y1): capture cards, some embedded cameras.
-    pub const UYVY: Self = Self {
-        y0: 1,
-        y1: 3,
-        u: 0,
-        v: 2,
-    };
+    pub const UYVY: Self = Self::order(1, 0, 3, 2);
     /// YVYU (Y0 V Y1 U).
-    pub const YVYU: Self = Self {
-        y0: 0,
-        y1: 2,
-        u: 3,
-        v: 1,
-    };
+    pub const YVYU: Self = Self::order(0, 3, 2, 1);
     /// VYUY (V Y0 U Y1).
-    pub const VYUY: Self = Self {
-        y0: 1,
-        y1: 3,
-        u: 2,
-        v: 0,
-    };
+    pub const VYUY: Self = Self::order(1, 2, 3, 0);
+
+    /// The byte of Y0, U, Y1 and V in each group of four.
+    const fn order(y0: usize, u: usize, y1: usize, v: usize) -> Self {
+        Self { y0, y1, u, v }
+    }
 }
 
 /// [`yuyv_to_i420`] for rows `stride` bytes apart (a driver may pad them).

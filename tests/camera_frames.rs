@@ -326,6 +326,15 @@ fn mjpeg_without_huffman_tables_decodes_like_with_them() {
     let whole = decoder.decode(&stream).unwrap();
     let frame = decoder.decode(&bare).unwrap();
     assert_eq!(frame, whole);
+    // The built-in decoder (where jpegdec is missing) and photos: the standard tables go in.
+    assert_eq!(decode_mjpeg(&bare).unwrap(), decode_mjpeg(&stream).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (with, without) = (dir.path().join("with.jpg"), dir.path().join("snapshot.jpg"));
+    std::fs::write(&with, &stream).unwrap();
+    std::fs::write(&without, &bare).unwrap();
+    let photo = |p: &std::path::Path| emojicam::source::open(p).unwrap().next_frame().unwrap().unwrap();
+    assert_eq!(photo(&without), photo(&with));
+    assert_eq!(std::fs::read(&without).unwrap(), bare, "the file is not touched");
 }
 
 #[test]

@@ -683,7 +683,8 @@ pub fn check_jpeg_whole(bytes: &[u8]) -> Result<()> {
 /// slower than this (1280x720: 2.9 vs 2.4 ms of CPU a frame).
 pub fn decode_mjpeg(bytes: &[u8]) -> Result<Frame> {
     check_jpeg_whole(bytes)?;
-    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
+    let bytes = super::jpeg::with_huffman_tables(bytes);
+    let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)
         .map_err(|e| Error::camera_caused(format!("bad MJPEG frame: {e}"), e))?;
     if img.width() == 0 || img.height() == 0 {
         return Err(Error::camera("empty MJPEG frame"));

@@ -114,6 +114,9 @@ const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, or another the 
 pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     use ::image::ImageDecoder;
     let bad = |e: &dyn std::fmt::Display| Error::decode("", format!("not a readable image: {e}"));
+    // A Motion-JPEG frame saved as a photo (a webcam's or IP camera's snapshot) may lack its
+    // Huffman tables: the standard ones go in (the bytes only; the file is not touched).
+    let bytes = &*super::jpeg::with_huffman_tables(bytes);
     let mut reader = ::image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| bad(&e))?;

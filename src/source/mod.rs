@@ -9,6 +9,7 @@
 pub mod camera;
 mod gif;
 mod image;
+mod jpeg;
 pub mod priority;
 pub mod reader;
 pub(crate) mod v4l2;

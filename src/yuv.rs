@@ -398,15 +398,24 @@ pub fn grey_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out:
     chroma[..2 * clen].fill(128);
 }
 
-/// RGB3 (R G B) or BGR3 (B G R), rows `stride` bytes apart -> RGBA (alpha 255).
-pub fn rgb24_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, bgr: bool, out: &mut [u8]) {
-    assert!(stride >= width * 3 && src.len() >= rows_len(stride, width * 3, height));
+/// Packed RGB of `N` bytes a pixel (RGB3, BGR3: 3; the 32-bit formats: 4, the fourth byte
+/// alpha or padding, ignored), red, green and blue at bytes `rgb` of each, rows `stride` bytes
+/// apart -> RGBA (alpha 255).
+pub fn packed_rgb_to_rgba<const N: usize>(
+    src: &[u8],
+    stride: usize,
+    width: usize,
+    height: usize,
+    rgb: [usize; 3],
+    out: &mut [u8],
+) {
+    assert!(stride >= width * N && src.len() >= rows_len(stride, width * N, height));
     assert!(out.len() >= width * height * 4);
-    let (r, b) = if bgr { (2, 0) } else { (0, 2) };
+    let [r, g, b] = rgb;
     for (y, orow) in out.chunks_exact_mut(width * 4).take(height).enumerate() {
-        let row = &src[y * stride..y * stride + width * 3];
-        for (p, o) in row.chunks_exact(3).zip(orow.chunks_exact_mut(4)) {
-            o.copy_from_slice(&[p[r], p[1], p[b], 255]);
+        let row = &src[y * stride..y * stride + width * N];
+        for (p, o) in row.chunks_exact(N).zip(orow.chunks_exact_mut(4)) {
+            o.copy_from_slice(&[p[r], p[g], p[b], 255]);
         }
     }
 }
@@ -427,20 +436,6 @@ pub fn grey16_to_i420(src: &[u8], stride: usize, width: usize, height: usize, bi
         }
     }
     chroma[..2 * clen].fill(128);
-}
-
-/// 32-bit RGB (four bytes a pixel: red, green and blue at byte `rgb[0..3]` of each, the fourth
-/// byte alpha or padding, ignored), rows `stride` bytes apart -> RGBA (alpha 255).
-pub fn rgb32_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, rgb: [usize; 3], out: &mut [u8]) {
-    assert!(stride >= width * 4 && src.len() >= rows_len(stride, width * 4, height));
-    assert!(out.len() >= width * height * 4);
-    let [r, g, b] = rgb;
-    for (y, orow) in out.chunks_exact_mut(width * 4).take(height).enumerate() {
-        let row = &src[y * stride..y * stride + width * 4];
-        for (p, o) in row.chunks_exact(4).zip(orow.chunks_exact_mut(4)) {
-            o.copy_from_slice(&[p[r], p[g], p[b], 255]);
-        }
-    }
 }
 
 /// RGB565 (RGBP: 16-bit little-endian, red in the top 5 bits, green 6, blue 5), rows `stride`

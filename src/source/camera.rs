@@ -290,9 +290,7 @@ impl CameraSelector {
             CameraSelector::Name(spec.to_string())
         }
     }
-}
 
-impl CameraSelector {
     /// The device node this selects, where that is known without opening anything: `/dev/videoN`
     /// for an index, the node a path is or links to; None for a name.
     pub fn node(&self) -> Option<std::path::PathBuf> {
@@ -638,9 +636,10 @@ pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride:
             FourCc::Rgb565 => conv::rgb565_to_rgba(bytes, stride, w, h, &mut rgba),
             FourCc::Rgb32(code) => {
                 let order = rgb32_order(code).ok_or_else(|| Error::camera(format!("{name} is not 32-bit RGB")))?;
-                conv::rgb32_to_rgba(bytes, stride, w, h, order, &mut rgba);
+                conv::packed_rgb_to_rgba::<4>(bytes, stride, w, h, order, &mut rgba);
             }
-            _ => conv::rgb24_to_rgba(bytes, stride, w, h, fourcc == FourCc::Bgr, &mut rgba),
+            FourCc::Bgr => conv::packed_rgb_to_rgba::<3>(bytes, stride, w, h, [2, 1, 0], &mut rgba),
+            _ => conv::packed_rgb_to_rgba::<3>(bytes, stride, w, h, [0, 1, 2], &mut rgba),
         }
         return Ok(Frame::new(width, height, rgba));
     }
@@ -978,7 +977,6 @@ fn find_by_name(name: &str) -> Result<u32> {
     )))
 }
 
-/// A camera streaming in the mode chosen for it.
 /// Where frames come from: nokhwa for the six formats it can name; the other raw formats
 /// straight from the driver's memory-mapped buffers (the same V4L2 calls nokhwa's own layer
 /// makes, through the same `v4l` crate), which nokhwa cannot be asked for.
@@ -1055,6 +1053,7 @@ impl Grabber {
     }
 }
 
+/// A camera streaming in the mode chosen for it.
 struct Started {
     camera: Grabber,
     format: FormatSpec,

@@ -37,6 +37,9 @@ ROUTE_SAT = 40.0   # and the background's largest minus smallest channel at leas
 # count ladder: a tile keeps only the members within 0.3 x the tolerance when at least 12 of them are there
 # (smooth grey, pale or dark areas): models/EVAL.md, "Count ladder"
 LADDER = "12:0.3"
+# a tile over a saturated colour (at the tile background: its own) with fewer than 5 members within the ladder's 0.3 T
+# picks within 1.5 T: models/EVAL.md, "Widening saturated tiles"
+WIDEN_SAT = "5:1.5:50"
 
 
 def flat_patches(n, rng):
@@ -154,15 +157,24 @@ def phi(patches, bg):
     return np.concatenate([d.reshape(-1, 12), (d * bg[:, None, :]).sum(2), bg, (bg ** 2).sum(1, keepdims=True)], 1)
 
 
-def exact_choice(ph, pos, tol, psi, bias, keys, allowed, chunk=8192):
-    """The exhaustive graph's choice over the allowed classes, in numpy."""
+def exact_choice(ph, pos, tol, psi, bias, keys, allowed, chunk=8192, widen=None):
+    """The exhaustive graph's choice over the allowed classes, in numpy. widen = (count, factor, rung, saturated
+    [N] bool): a saturated tile with fewer than `count` allowed emoji within rung * tol picks within factor * tol
+    (the graph's widen_sat; the ladder itself is not applied here)."""
     if keys is None:  # the fast graph: the highest key among the emoji within tol of the best
         T = graph.key_table(len(psi))[:, allowed]
         bins = graph.pattern_bin_np(pos[:, 0], pos[:, 1])
         w = psi[allowed].T
         b = bias[allowed]
-        return np.concatenate([allowed[graph.key_choice_np(ph[i:i + chunk] @ w + b, T[bins[i:i + chunk]], tol)]
-                               for i in range(0, len(ph), chunk)])
+        out = []
+        for i in range(0, len(ph), chunk):
+            s = ph[i:i + chunk] @ w + b
+            t = tol
+            if widen and tol > 0:
+                few = (s >= s.max(1, keepdims=True) - widen[2] * tol).sum(1) < widen[0]
+                t = np.where(few & widen[3][i:i + chunk], widen[1] * tol, tol)[:, None]
+            out.append(allowed[graph.key_choice_np(s, T[bins[i:i + chunk]], t)])
+        return np.concatenate(out)
     g = graph.pattern_np(pos[:, 0], pos[:, 1]) * tol
     w = np.concatenate([psi, keys], 1)[allowed].T
     b = bias[allowed]
@@ -222,7 +234,7 @@ def assign(ph, protos):
 
 
 def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FLAT, textured=TEXTURED,
-                counts_cache=None, route_black=False, route_flat=0.0, route_sat=0.0):
+                counts_cache=None, route_black=False, route_flat=0.0, route_sat=0.0, widen_sat=None):
     """Prototypes and the member tables of the two-stage search, one [K,M] per (M, own_share) of
     `tables`.
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
@@ -262,12 +274,16 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
     # every class is in some list)
     ppsi, pbias = graph.class_matrix(*protos)
     rank = np.argsort(-(class_phi(Q, alpha) @ ppsi.T + pbias), 1, kind="stable")
+    # the member lists hold the widened picks too (graph.build_stacked's widen_sat)
+    widen = (widen_sat[0], widen_sat[1], widen_sat[3]) if widen_sat else None
+    sat = np.ptp(bg, axis=1) >= widen_sat[2] if widen_sat else None
+
     def part_counts(sl):
         counts = np.zeros((K, C))
         for allowed, weight in sets:
             allowed = np.asarray(allowed)
             for tol in TOLERANCES:
-                lab = exact_choice(ph[sl], pos[sl], tol, psi, bias, keys, allowed)
+                lab = exact_choice(ph[sl], pos[sl], tol, psi, bias, keys, allowed, widen=widen and widen + (sat[sl],))
                 np.add.at(counts, (cell[sl], lab), weight)
         return counts
 
@@ -333,6 +349,8 @@ def main():
                     help="choose the member table with an If node (the earlier graph; slower: models/EVAL.md)")
     ap.add_argument("--chunks", type=int, default=16,
                     help="stage 2 runs on this many consecutive parts of the batch, for cache locality (models/EVAL.md)")
+    ap.add_argument("--pick-in-parts", action="store_true",
+                    help="the pick runs in stage 2's parts too (the file before the saturated widening; models/EVAL.md)")
     ap.add_argument("--widen", default="",
                     help="COUNT:FACTOR, an experiment not shipped (models/EVAL.md): a tile with fewer than COUNT members "
                          "within the tolerance picks among those within FACTOR x tolerance (COUNT < 0: the -COUNT best "
@@ -343,6 +361,11 @@ def main():
     ap.add_argument("--ladder", default=LADDER,
                     help="COUNT:F1[,F2...], each tile's tolerance T * f, f the smallest F (descending, < 1) that leaves at "
                          "least COUNT members within it, else T (models/EVAL.md, \"Count ladder\"); empty: T for every tile")
+    ap.add_argument("--widen-sat", default=WIDEN_SAT,
+                    help="COUNT:FACTOR:SAT (with --ladder), a tile whose background's largest minus smallest channel is "
+                         ">= SAT levels and that has fewer than COUNT members within the ladder's first rung picks among "
+                         "those within FACTOR x T "
+                         "(models/EVAL.md, \"Widening saturated tiles\"); empty: no widening (the file before)")
     ap.add_argument("--narrow", type=int, default=0,
                     help="N > 0: a tile picks among at most its N best members within the tolerance (an experiment, "
                          "not shipped: models/EVAL.md, \"Relative tolerance\")")
@@ -366,10 +389,14 @@ def main():
         tables = [(a.members, a.own_share)]
         if a.varied_members and not a.slow:
             tables.append((a.varied_members, a.varied_own_share))
+        # (count, factor, saturation, the ladder's first fraction: the rung whose count it reads)
+        widen_sat = (tuple(float(x) for x in a.widen_sat.split(":")) + (float(a.ladder.split(":")[1].split(",")[0]),)
+                     if a.widen_sat and a.ladder and not a.slow and not a.if_node else None)
         protos, members = build_index(Q, alpha, weights, a.prototypes, tables, np.random.default_rng(SEED), print,
                                       a.lloyd, fast=not a.slow, flat=a.flat, textured=a.textured,
                                       counts_cache=a.counts_cache,
-                                      route_black=a.route_black, route_flat=a.route_flat, route_sat=a.route_sat)
+                                      route_black=a.route_black, route_flat=a.route_flat, route_sat=a.route_sat,
+                                      widen_sat=widen_sat)
         md.update(prototypes=a.prototypes, members=a.members)
         if a.slow:
             model = graph.build_two_stage(Q, alpha, protos, members[0], md)
@@ -396,9 +423,14 @@ def main():
                     ladder = (float(count), [float(f) for f in fracs.split(",")])
                     md["tolerance"] = (f"per tile T * f, f the smallest of {fracs} that leaves at least {count} allowed "
                                        f"members within T * f of the best, else 1 (T: the tolerance input)")
+                if widen_sat:
+                    md["tolerance"] += (f"; a tile whose background's largest minus smallest channel is >= {widen_sat[2]:g} "
+                                        f"and that has fewer than {widen_sat[0]:g} allowed members within the first "
+                                        f"fraction: T * {widen_sat[1]:g}")
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
                                             relative=relative, narrow=a.narrow, route_black=a.route_black,
-                                            route_flat=a.route_flat, route_sat=a.route_sat, ladder=ladder)
+                                            route_flat=a.route_flat, route_sat=a.route_sat, ladder=ladder,
+                                            widen_sat=widen_sat and widen_sat[:3], chunk_scores=not a.pick_in_parts)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

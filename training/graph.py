@@ -474,7 +474,8 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 
 
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
-                  route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False):
+                  route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
+                  widen_sat=None):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -515,10 +516,15 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     pale or dark areas, whose best emoji is already near) the pick stays among about `count` of the nearest,
     enough to vary the area, instead of spending the whole tolerance; where few come close, nothing changes.
     The counts of every rung come from one [n, rungs, M] comparison (models/EVAL.md, "Count ladder").
+    widen_sat = (count, factor, sat) (with ladder): a tile over a saturated background (its largest minus
+    smallest channel >= sat levels; at the tile background, the tile's own colour) with fewer than `count` members within the ladder's first rung (T * fracs[0])
+    picks among those within factor * T instead: over a saturated colour few emoji come close, so a flat area
+    of it repeats the same few (models/EVAL.md, "Widening saturated tiles"). The count is the ladder's own.
     chunk_scores: only the members' scores (the gather of their weights and the MatMul) run in parts; the pick
     runs once on the whole batch (fewer nodes; the gathered weights are what needs the cache).
     Same inputs and output as build_exhaustive."""
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
+    assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
     C = len(Q)
     (K, M0), (_, M1) = tables[0].shape, tables[-1].shape    # one table: the same at every tolerance
     assert (K * M0) % M1 == 0, "the exact table must fill whole rows of the varied table's width"
@@ -627,6 +633,22 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         # stage 2: the members' scores (disallowed ones at -1e9) ...
         n("Add", ["k", "row_off"], ["kr"]),
     ]
+    if widen_sat:
+        # whether each tile's background is saturated, as a count penalty (per tile, so computed before stage 2
+        # runs in parts): the widening's count test then reads it with one Add
+        init["ws_sat"] = f32([widen_sat[2]])
+        init["ws_big"] = f32([1e9])
+        if not (route_flat and route_sat):                                        # else routing made bg_sat
+            nodes += [
+                n("ReduceMax", ["background"], ["bg_max"], axes=[1], keepdims=1),   # [N,1]
+                n("ReduceMin", ["background"], ["bg_min"], axes=[1], keepdims=1),
+                n("Sub", ["bg_max", "bg_min"], ["bg_sat"]),
+            ]
+        nodes += [
+            n("Less", ["bg_sat", "ws_sat"], ["ws_grey"]),
+            n("Cast", ["ws_grey"], ["ws_greyf"], to=TensorProto.FLOAT),
+            n("Mul", ["ws_greyf", "ws_big"], ["ws_pen"]),                         # [N,1]: 0 saturated, else 1e9
+        ]
     stage2_from = len(nodes)
     nodes += [
         n("Gather", ["memb_w", "kr"], ["g_w"], axis=0),                           # [N,21,M]
@@ -727,11 +749,30 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Cast", ["lad_ge"], ["lad_gef"], to=TensorProto.FLOAT),
             n("ReduceSum", ["lad_gef", "axis2"], ["lad_cnt"], keepdims=0),        # [N,R]
             n("GreaterOrEqual", ["lad_cnt", "lad_count"], ["lad_ok"]),
-            n("Where", ["lad_ok", "lad_fr_row", "lad_one"], ["lad_f"]),
-            n("ReduceMin", ["lad_f"], ["lad_fmin"], axes=[1], keepdims=1),        # [N,1]
-            n("Mul", ["tolerance", "lad_fmin"], ["tol_t"]),
-            n("Sub", ["best", "tol_t"], ["thr"]),
+            n("Where", ["lad_ok", "lad_fr_row", "lad_one"], ["lad_f" if R > 1 else "lad_fmin"]),
         ]
+        if R > 1:
+            nodes.append(n("ReduceMin", ["lad_f"], ["lad_fmin"], axes=[1], keepdims=1))  # [N,1]
+        if widen_sat:
+            wcount, factor, sat = widen_sat
+            init["ws_count"] = f32([wcount])
+            init["ws_factor"] = f32([factor])
+            if R > 1:
+                init["ws_first"] = i64([0])
+                init["ws_end"] = i64([1])
+                nodes.append(n("Slice", ["lad_cnt", "ws_first", "ws_end", "axis1"], ["ws_cnt"]))  # the first rung's
+            nodes += [
+                n("Add", ["ws_cnt" if R > 1 else "lad_cnt", "ws_pen"], ["ws_cntp"]),            # [N,1]
+                n("Less", ["ws_cntp", "ws_count"], ["ws_b"]),
+                n("Where", ["ws_b", "ws_factor", "lad_fmin"], ["lad_fw"]),
+                n("Mul", ["tolerance", "lad_fw"], ["tol_t"]),
+                n("Sub", ["best", "tol_t"], ["thr"]),
+            ]
+        else:
+            nodes += [
+                n("Mul", ["tolerance", "lad_fmin"], ["tol_t"]),
+                n("Sub", ["best", "tol_t"], ["thr"]),
+            ]
     else:
         nodes.append(n("Identity", ["thr0"], ["thr"]))
     nodes += [
@@ -752,7 +793,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         nodes = (nodes[:stage2_from] + _chunked(n, nodes[stage2_from:scores_to], ["phi1", "kr"], chunks, init, "s2")
                  + nodes[scores_to:])
     elif chunks > 1:
-        nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], ["phi1", "kr", "k", "bin"], chunks, init)
+        nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], ["phi1", "kr", "k", "bin"]
+                                               + (["ws_pen"] if widen_sat else []), chunks, init)
     return _model(nodes, _tile_inputs(C), [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
 

@@ -12,7 +12,8 @@ fi
 # What each group is for:
 #   build:   C toolchain and pkg-config; libclang for bindgen (nokhwa's V4L2 layer)
 #   media:   GStreamer and its plugins: demuxers and decoders for MP4/MOV/MKV/WebM/AVI,
-#            H.264/HEVC/VP8/VP9/AV1, x264 and VP8 encoders, AAC/Opus/MP3, muxers
+#            H.264/HEVC/VP8/VP9/AV1, x264 and VP8 encoders, AAC/Opus/MP3, muxers;
+#            libheif for HEIC and AVIF photos
 #   gpu:     a Vulkan driver (Mesa's lavapipe runs the shaders on the CPU when there is no GPU)
 #   window:  the X11 libraries winit loads at run time
 #   python:  pip, which build.rs uses to fetch ONNX Runtime
@@ -22,7 +23,7 @@ apt_packages=(
     build-essential pkg-config clang libclang-dev
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-    gstreamer1.0-plugins-ugly gstreamer1.0-libav
+    gstreamer1.0-plugins-ugly gstreamer1.0-libav libheif-dev
     mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri
     libxkbcommon-x11-0 libxcursor1 libxi6 libx11-xcb1
     python3 python3-pip
@@ -33,7 +34,7 @@ dnf_packages=(
     gcc gcc-c++ make pkgconf-pkg-config clang clang-devel
     gstreamer1-devel gstreamer1-plugins-base-devel gstreamer1-plugins-base
     gstreamer1-plugins-good gstreamer1-plugins-bad-free gstreamer1-plugins-ugly-free
-    gstreamer1-plugin-libav gstreamer1-plugin-openh264
+    gstreamer1-plugin-libav gstreamer1-plugin-openh264 libheif-devel
     mesa-vulkan-drivers vulkan-loader mesa-libEGL mesa-dri-drivers
     libxkbcommon-x11 libXcursor libXi libX11-xcb
     python3 python3-pip
@@ -42,7 +43,7 @@ dnf_packages=(
 )
 pacman_packages=(
     base-devel pkgconf clang
-    gstreamer gst-plugins-base gst-plugins-good gst-plugins-bad gst-plugins-ugly gst-libav
+    gstreamer gst-plugins-base gst-plugins-good gst-plugins-bad gst-plugins-ugly gst-libav libheif
     vulkan-swrast vulkan-icd-loader mesa
     libxkbcommon-x11 libxcursor libxi libx11
     python python-pip
@@ -76,7 +77,7 @@ elif command -v dnf >/dev/null; then
 elif command -v pacman >/dev/null; then
     $SUDO pacman -S --needed --noconfirm "${pacman_packages[@]}"
 else
-    echo "setup: no apt-get, dnf or pacman here: install GStreamer (with its good, bad, ugly and libav plugins), a Vulkan driver, libclang and python3-pip by hand" >&2
+    echo "setup: no apt-get, dnf or pacman here: install GStreamer (with its good, bad, ugly and libav plugins), libheif, a Vulkan driver, libclang and python3-pip by hand" >&2
     exit 1
 fi
 

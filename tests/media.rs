@@ -719,7 +719,7 @@ fn empty_and_unknown_files() {
     assert!(matches!(err, Error::Usage(_)), "{err}");
     assert_eq!(
         err.to_string(),
-        "unsupported input format '.xyz': use PNG, JPEG, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI or Y4M"
+        "unsupported input format '.xyz': use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI or Y4M"
     );
     assert_eq!(err.exit_code(), 2);
 }
@@ -1630,17 +1630,93 @@ fn webp_bmp_and_tiff_stills_decode_like_ffmpeg() {
     );
 }
 
+fn photo(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/photos")
+        .join(name)
+}
+
+/// An RGBA frame turned a quarter clockwise.
+fn rotate_cw(f: &Frame) -> Frame {
+    let (w, h) = (f.width as usize, f.height as usize);
+    let mut out = vec![0u8; w * h * 4];
+    for y in 0..w {
+        for x in 0..h {
+            let from = ((h - 1 - x) * w + y) * 4;
+            out[(y * h + x) * 4..][..4].copy_from_slice(&f.rgba[from..from + 4]);
+        }
+    }
+    Frame::new(f.height, f.width, out)
+}
+
 #[test]
-fn heif_photos_and_ycbcr_tiffs_are_refused_saying_what_to_do() {
-    // iPhone photos (HEIC) and AVIF are ISO-BMFF files like MP4: they were opened as video and
-    // refused as "a corrupt or unknown video" (exit 1). A YCbCr TIFF said "color type
-    // `Unknown(24)`". Both are formats emojicam does not read: one line saying what to do,
+fn heic_and_avif_photos_decode_upright() {
+    // Phone photos, made from chelsea.png (tests/data/photos/LICENSE.md): HEIC (HEVC, 8 and
+    // 10 bits), AVIF (AV1), and a HEIC stored sideways with a rotation (`irot`) as phones
+    // write a portrait shot. Each decodes to the photo it was encoded from, upright.
+    let mut src = source::open(&photo("chelsea.png")).expect("png");
+    let png = decode_all(src.as_mut()).remove(0);
+    for (name, turned) in [
+        ("chelsea.heic", false),
+        ("chelsea_10bit.heic", false),
+        ("chelsea.avif", false),
+        ("chelsea_rotated.heic", true),
+    ] {
+        let mut src = source::open(&photo(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(src.info().kind, StreamKind::Image, "{name}");
+        let frames = decode_all(src.as_mut());
+        assert_eq!(frames.len(), 1, "{name}");
+        let want = if turned { rotate_cw(&png) } else { png.clone() };
+        let f = &frames[0];
+        assert_eq!((f.width, f.height), (want.width, want.height), "{name}");
+        assert!(f.rgba.chunks_exact(4).all(|p| p[3] == 255), "{name}: not opaque");
+        let diff = mean_abs_diff(&f.rgba, &want.rgba);
+        assert!(diff < 4.0, "{name} differs from the photo it was made from by {diff}");
+        if turned {
+            let wrong = rotate_cw(&rotate_cw(&want));
+            let upside = mean_abs_diff(&f.rgba, &wrong.rgba);
+            assert!(upside > 4.0 * diff, "{name}: upright {diff}, upside down {upside}");
+        }
+    }
+}
+
+#[test]
+fn heif_bursts_render_their_primary_picture_and_say_so() {
+    // Two pictures in one HEIC (a burst): the primary one (64x48; the other is 96x32) is
+    // rendered, with a note.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("burst.json");
+    let o = emojicam()
+        .args(["render", "--input"])
+        .arg(photo("burst.heic"))
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .expect("emojicam runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("holds 2 pictures") && err.contains("only its primary picture is read"),
+        "{err}"
+    );
+    let grid: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        (grid["cols"].as_u64(), grid["rows"].as_u64()),
+        (Some(7), Some(5)),
+        "{grid}"
+    );
+}
+
+#[test]
+fn damaged_heif_photos_and_ycbcr_tiffs_are_refused_in_one_line() {
+    // A HEIC or AVIF with no pictures in it (its `ftyp` box as phones write it, then an empty
+    // `meta` box): one line naming it, exit 1 (damage), nothing written. A YCbCr TIFF said
+    // "color type `Unknown(24)`": a format emojicam does not read, one line saying what to do,
     // exit 2, nothing written.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mut cases = Vec::new();
-    for (name, brand, kind) in [("IMG_0001.HEIC", b"heic", "HEIC"), ("photo.avif", b"avif", "AVIF")] {
-        // The `ftyp` box as phones and libheif write it, then an empty `meta` box.
+    for (name, brand) in [("IMG_0001.HEIC", b"heic"), ("photo.avif", b"avif")] {
         let mut bytes = vec![0, 0, 0, 0x1c];
         bytes.extend(b"ftyp");
         bytes.extend(brand);
@@ -1651,7 +1727,7 @@ fn heif_photos_and_ycbcr_tiffs_are_refused_saying_what_to_do() {
         bytes.extend([0, 0, 0, 8]);
         bytes.extend(b"meta");
         std::fs::write(d.join(name), &bytes).unwrap();
-        cases.push((d.join(name), kind, "convert it to JPEG or PNG"));
+        cases.push((d.join(name), 1, "not a readable HEIF picture", name));
     }
     let tiff = d.join("scan.tif");
     let y4m = data("small.y4m");
@@ -1668,8 +1744,8 @@ fn heif_photos_and_ycbcr_tiffs_are_refused_saying_what_to_do() {
         ],
         &tiff,
     );
-    cases.push((tiff, "colour encoding", "convert it to PNG or JPEG"));
-    for (input, kind, advice) in cases {
+    cases.push((tiff, 2, "colour encoding", "convert it to PNG or JPEG"));
+    for (input, code, kind, advice) in cases {
         let out = d.join("out.png");
         let o = emojicam()
             .args(["render", "--input"])
@@ -1679,7 +1755,7 @@ fn heif_photos_and_ycbcr_tiffs_are_refused_saying_what_to_do() {
             .output()
             .expect("emojicam runs");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{}: {err}", input.display());
+        assert_eq!(o.status.code(), Some(code), "{}: {err}", input.display());
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         assert!(err.contains(kind) && err.contains(advice), "{err}");
         assert!(!out.exists(), "{}", input.display());

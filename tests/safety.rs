@@ -499,6 +499,9 @@ fn damage_cases(d: &Path) -> Vec<(PathBuf, &'static str, &'static str, usize)> {
         (jpg, "jpg", "png", 6),
         (y4m, "y4m", "y4m", 6),
         (mp4.clone(), "mp4", "y4m", 6),
+        // Phone photos, read by libheif (C): HEVC in HEIC, AV1 in AVIF.
+        (root().join("tests/data/photos/chelsea.heic"), "heic", "png", 4),
+        (root().join("tests/data/photos/chelsea.avif"), "avif", "png", 4),
     ];
     // The other containers and codecs people have, made by ffmpeg from the same clip (ten
     // frames each, kept small: three damaged files per format).

@@ -1,4 +1,5 @@
-//! Still images (PNG, JPEG, WebP, BMP, TIFF): one frame, then the end of the stream.
+//! Still images (PNG, JPEG, WebP, BMP, TIFF, and HEIC/AVIF through [`super::heif`]): one frame, then
+//! the end of the stream.
 //!
 //! Shown as people see them: the EXIF orientation a JPEG, PNG, WebP or TIFF carries is applied, and transparent
 //! pixels are composited over the mosaic's background colour
@@ -62,6 +63,9 @@ impl ImageSource {
         if let Some(damage) = &decoded.damage {
             crate::say!("emojicam: warning: {name}: {damage}");
         }
+        if let Some(note) = &decoded.note {
+            crate::note!("emojicam: {name}: {note}");
+        }
         if png_is_animated(&bytes) {
             crate::note!(
                 "emojicam: {name} is an animated PNG: only its first frame is read (convert it to GIF or MP4 for all of them)"
@@ -73,9 +77,12 @@ impl ImageSource {
             );
         }
         let frame = decoded.frame;
-        let format = ::image::guess_format(&bytes)
-            .map(|f| format!("{f:?}").to_uppercase())
-            .unwrap_or_else(|_| "image".into());
+        let format = match super::heif::brand(&bytes) {
+            Some(kind) => kind.to_string(),
+            None => ::image::guess_format(&bytes)
+                .map(|f| format!("{f:?}").to_uppercase())
+                .unwrap_or_else(|_| "image".into()),
+        };
         Ok(Self {
             info: StreamInfo {
                 kind: StreamKind::Image,
@@ -96,6 +103,8 @@ pub struct Decoded {
     pub frame: Frame,
     /// Damage that was worked around, in words (for a warning).
     pub damage: Option<String>,
+    /// What was left out of the file, in words (for a note: e.g. a HEIF burst's other pictures).
+    pub note: Option<String>,
 }
 
 /// Whether WebP bytes hold an animation: a `VP8X` header chunk with its animation flag.
@@ -113,6 +122,17 @@ const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, or another the 
 /// caller.
 pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     use ::image::ImageDecoder;
+    if super::heif::brand(bytes).is_some() {
+        let mut picture = super::heif::decode(bytes)?;
+        if picture.alpha {
+            over_background(&mut picture.rgba, transparent_background());
+        }
+        return Ok(Decoded {
+            frame: Frame::new(picture.width, picture.height, picture.rgba),
+            damage: None,
+            note: picture.note,
+        });
+    }
     let bad = |e: &dyn std::fmt::Display| Error::decode("", format!("not a readable image: {e}"));
     // A Motion-JPEG frame saved as a photo (a webcam's or IP camera's snapshot) may lack its
     // Huffman tables: the standard ones go in (the bytes only; the file is not touched).
@@ -157,6 +177,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     Ok(Decoded {
         frame: Frame::new(rgba.width(), rgba.height(), rgba.into_raw()),
         damage,
+        note: None,
     })
 }
 

@@ -8,6 +8,7 @@
 
 pub mod camera;
 mod gif;
+mod heif;
 mod image;
 mod jpeg;
 pub mod priority;
@@ -91,14 +92,16 @@ pub(crate) fn check_size(path: &Path, what: &str, width: u64, height: u64) -> Re
     ))
 }
 
-const SUPPORTED: &str = "use PNG, JPEG, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI or Y4M";
+const SUPPORTED: &str = "use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI or Y4M";
 
 fn sniff(head: &[u8]) -> Option<Format> {
     let webp = head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WEBP");
     let tiff = head.starts_with(b"II*\0") || head.starts_with(b"MM\0*");
     // "BM", then the file size, then four reserved zero bytes.
     let bmp = head.starts_with(b"BM") && head.get(6..10) == Some(&[0, 0, 0, 0]);
-    if head.starts_with(b"\x89PNG") || head.starts_with(&[0xff, 0xd8, 0xff]) || webp || tiff || bmp {
+    // HEIC and AVIF photos are ISO-BMFF files like MP4: told apart by the `ftyp` box's brand.
+    let heif = heif::brand(head).is_some();
+    if head.starts_with(b"\x89PNG") || head.starts_with(&[0xff, 0xd8, 0xff]) || webp || tiff || bmp || heif {
         Some(Format::Image)
     } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
         Some(Format::Gif)
@@ -114,25 +117,12 @@ fn sniff(head: &[u8]) -> Option<Format> {
     }
 }
 
-/// HEIC and AVIF photos (and their image sequences) are ISO-BMFF files like MP4, so they
-/// sniff as video, but their pictures are HEIF items that no GStreamer demuxer reads: named by
-/// the `ftyp` box's major brand.
-fn heif_brand(head: &[u8]) -> Option<&'static str> {
-    if head.get(4..8) != Some(b"ftyp") {
-        return None;
-    }
-    match head.get(8..12)? {
-        b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" => Some("HEIC"),
-        b"avif" | b"avis" => Some("AVIF"),
-        b"mif1" | b"msf1" => Some("HEIF"),
-        _ => None,
-    }
-}
-
 fn by_extension(path: &Path) -> Option<Format> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {
-        "png" | "jpg" | "jpeg" | "webp" | "bmp" | "tif" | "tiff" => Some(Format::Image),
+        "png" | "jpg" | "jpeg" | "webp" | "bmp" | "tif" | "tiff" | "heic" | "heif" | "hif" | "avif" => {
+            Some(Format::Image)
+        }
         "gif" => Some(Format::Gif),
         "mp4" | "m4v" | "mov" | "mkv" | "webm" | "avi" | "ts" | "mts" | "m2ts" | "3gp" | "ogv" | "flv" | "wmv"
         | "mpg" | "mpeg" => Some(Format::Video),
@@ -187,12 +177,6 @@ fn open_as(path: &Path, yuv: bool) -> Result<Box<dyn Source>> {
     };
     if head.is_empty() {
         return Err(Error::decode(path, "the file is empty (0 bytes)"));
-    }
-    if let Some(kind) = heif_brand(&head) {
-        return Err(Error::usage(format!(
-            "{}: {kind} pictures (HEIF) cannot be read: convert it to JPEG or PNG first (heif-convert IN OUT.jpg, or a phone camera's \"Most Compatible\" format)",
-            path.display()
-        )));
     }
     drop(file);
     Ok(match format {

@@ -1651,22 +1651,28 @@ fn rotate_cw(f: &Frame) -> Frame {
 
 #[test]
 fn heic_and_avif_photos_decode_upright() {
-    // Phone photos, made from chelsea.png (tests/data/photos/LICENSE.md): HEIC (HEVC, 8 and
-    // 10 bits), AVIF (AV1), and a HEIC stored sideways with a rotation (`irot`) as phones
-    // write a portrait shot. Each decodes to the photo it was encoded from, upright.
-    let mut src = source::open(&photo("chelsea.png")).expect("png");
-    let png = decode_all(src.as_mut()).remove(0);
-    for (name, turned) in [
-        ("chelsea.heic", false),
-        ("chelsea_10bit.heic", false),
-        ("chelsea.avif", false),
-        ("chelsea_rotated.heic", true),
+    // Phone photos, made from chelsea.png and coffee.png (tests/data/photos/LICENSE.md): HEIC
+    // (HEVC, 8 and 10 bits), AVIF (AV1), a HEIC stored sideways with a rotation (`irot`) as
+    // phones write a portrait shot, and one cut into 256x256 tiles that a `grid` item
+    // assembles (as iPhones write every photo), also rotated. Each decodes to the photo it was
+    // encoded from, upright.
+    let read = |name: &str| {
+        let mut src = source::open(&photo(name)).expect("png");
+        decode_all(src.as_mut()).remove(0)
+    };
+    let (chelsea, coffee) = (read("chelsea.png"), read("coffee.png"));
+    for (name, png, turned) in [
+        ("chelsea.heic", &chelsea, false),
+        ("chelsea_10bit.heic", &chelsea, false),
+        ("chelsea.avif", &chelsea, false),
+        ("chelsea_rotated.heic", &chelsea, true),
+        ("coffee_grid.heic", &coffee, true),
     ] {
         let mut src = source::open(&photo(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(src.info().kind, StreamKind::Image, "{name}");
         let frames = decode_all(src.as_mut());
         assert_eq!(frames.len(), 1, "{name}");
-        let want = if turned { rotate_cw(&png) } else { png.clone() };
+        let want = if turned { rotate_cw(png) } else { png.clone() };
         let f = &frames[0];
         assert_eq!((f.width, f.height), (want.width, want.height), "{name}");
         assert!(f.rgba.chunks_exact(4).all(|p| p[3] == 255), "{name}: not opaque");

@@ -1687,30 +1687,43 @@ fn heic_and_avif_photos_decode_upright() {
 }
 
 #[test]
-fn heif_bursts_render_their_primary_picture_and_say_so() {
+fn heif_bursts_and_sequences_render_one_picture_and_say_so() {
     // Two pictures in one HEIC (a burst): the primary one (64x48; the other is 96x32) is
-    // rendered, with a note.
+    // rendered. An animated AVIF (5 frames of 160x90, libavif's avifenc): its first frame, the
+    // still picture it carries (GStreamer does not play the frames' track). Each with a note
+    // saying what was left out, even into a video output.
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("burst.json");
-    let o = emojicam()
-        .args(["render", "--input"])
-        .arg(photo("burst.heic"))
-        .arg("--output")
-        .arg(&out)
-        .output()
-        .expect("emojicam runs");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    assert!(
-        err.contains("holds 2 pictures") && err.contains("only its primary picture is read"),
-        "{err}"
-    );
-    let grid: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    assert_eq!(
-        (grid["cols"].as_u64(), grid["rows"].as_u64()),
-        (Some(7), Some(5)),
-        "{grid}"
-    );
+    for (name, out, says, size) in [
+        (
+            "burst.heic",
+            "burst.json",
+            "holds 2 pictures (a burst): only its primary picture",
+            (7, 5),
+        ),
+        (
+            "animated.avif",
+            "anim.jsonl",
+            "an image sequence (an animated AVIF or HEIF): only its first picture",
+            (16, 9),
+        ),
+    ] {
+        let out = dir.path().join(out);
+        let o = emojicam()
+            .args(["render", "--input"])
+            .arg(photo(name))
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .expect("emojicam runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}: {err}");
+        assert!(err.contains(says), "{name}: {err}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.lines().count(), 1, "{name}: one picture");
+        let grid: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        let got = (grid["cols"].as_u64().unwrap(), grid["rows"].as_u64().unwrap());
+        assert_eq!(got, size, "{name}: {grid}");
+    }
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //! aom) decoders, tiled grids (a phone's 512x512 tiles), and the file's rotation, mirroring and
 //! crop (`irot`, `imir`, `clap`), so the picture comes upright as the phone showed it.
 //!
-//! Only the primary picture is read: a burst or an image sequence (`heis`, `avis`) gives its
-//! primary still, with a note. 10- and 12-bit pictures come as 8-bit RGBA; the caller
-//! (`super::image`) composites an alpha channel over the mosaic's background as for any image.
+//! Only the primary picture is read: a burst gives its primary picture, an image sequence
+//! (an animated AVIF or HEIF: `avis`, `heis`, `msf1`) its still first frame, each with a note.
+//! 10- and 12-bit pictures come as 8-bit RGBA; the caller (`super::image`) composites an alpha
+//! channel over the mosaic's background as for any image.
 
 use libheif_rs::{ColorSpace, HeifContext, HeifError, HeifErrorCode, ItemId, LibHeif, RgbChroma};
 
@@ -59,7 +60,18 @@ pub struct Picture {
 pub fn decode(bytes: &[u8]) -> Result<Picture> {
     let lib = LibHeif::new();
     let ctx = HeifContext::read_from_bytes(bytes).map_err(heif_error)?;
-    let handle = ctx.primary_image_handle().map_err(heif_error)?;
+    // An animated AVIF or HEIF (a `pict` track of frames, which GStreamer's demuxer does not
+    // play) usually carries its first frame as the primary picture too.
+    let sequence = matches!(bytes.get(8..12), Some(b"avis" | b"heis" | b"hevc" | b"hevx" | b"msf1"));
+    let handle = ctx.primary_image_handle().map_err(|e| {
+        if sequence {
+            Error::usage(
+                "an image sequence (animated AVIF or HEIF) without a still picture: convert it to MP4 first (ffmpeg -i IN OUT.mp4)",
+            )
+        } else {
+            heif_error(e)
+        }
+    })?;
     let (width, height) = (handle.width(), handle.height());
     super::check_size(std::path::Path::new(""), "HEIF picture", width.into(), height.into())?;
     if width == 0 || height == 0 {
@@ -67,8 +79,14 @@ pub fn decode(bytes: &[u8]) -> Result<Picture> {
     }
     let mut ids: Vec<ItemId> = vec![0; ctx.number_of_top_level_images()];
     let count = ctx.top_level_image_ids(&mut ids);
-    let note = (count > 1)
-        .then(|| format!("it holds {count} pictures (a burst or a sequence): only its primary picture is read"));
+    let note = if sequence {
+        Some(
+            "it is an image sequence (an animated AVIF or HEIF): only its first picture is read (convert it to MP4 for all of them: ffmpeg -i IN OUT.mp4)"
+                .to_string(),
+        )
+    } else {
+        (count > 1).then(|| format!("it holds {count} pictures (a burst): only its primary picture is read"))
+    };
     let alpha = handle.has_alpha_channel();
     let image = lib
         .decode(&handle, ColorSpace::Rgb(RgbChroma::Rgba), None)

@@ -303,6 +303,18 @@ fn textured_walls_match_the_exhaustive_search() {
     }
 }
 
+/// A 640x480 wall of `rgb` under a slow field of +-`amplitude` levels (64 px cells) and sensor
+/// noise, drawn at the defaults: its texture, and the 2x2 PSNR before issue 15 and now.
+fn wall_at_defaults(rgb: [u8; 3], amplitude: f64) -> (Texture, f64, f64) {
+    let frame = field_wall(rgb, (640, 480), 64, amplitude).with_noise(5, 2.0);
+    let src = to_rgb(&frame);
+    let (_, _, p_before) = mosaic(&frame, &src, before_issue_15());
+    let (now, cols, p_now) = mosaic(&frame, &src, Settings::default());
+    let t = texture(&now, cols);
+    eprintln!("{rgb:?}: defaults {t:?}, 2x2 PSNR {p_now:.2} dB (before {p_before:.2})");
+    (t, p_before, p_now)
+}
+
 /// A smooth grey or beige wall (mid and pale greys under a slow +-25-level field and sensor
 /// noise): many emoji come close to every tile, and picking evenly among all of them within the
 /// tolerance cost 2.9 dB against the exact choice over black on the mid grey (the previous model).
@@ -317,12 +329,7 @@ fn smooth_grey_walls_keep_variety_at_a_small_cost() {
         [0xb0, 0xa8, 0x98],
         [0x60, 0x60, 0x60],
     ] {
-        let frame = field_wall(rgb, (640, 480), 64, 50.0).with_noise(5, 2.0);
-        let src = to_rgb(&frame);
-        let (_, _, p_before) = mosaic(&frame, &src, before_issue_15());
-        let (now, cols, p_now) = mosaic(&frame, &src, Settings::default());
-        let t = texture(&now, cols);
-        eprintln!("{rgb:?}: defaults {t:?}, 2x2 PSNR {p_now:.2} dB (before {p_before:.2})");
+        let (t, p_before, p_now) = wall_at_defaults(rgb, 50.0);
         assert!(t.largest_region <= 25 && t.right_equal <= 0.15, "{rgb:?}: {t:?}");
         assert!(
             p_before - p_now <= 0.5,
@@ -340,12 +347,7 @@ fn smooth_grey_walls_keep_variety_at_a_small_cost() {
 #[test]
 fn saturated_walls_keep_variety() {
     for rgb in [[0x70, 0x34, 0xbc], [0x00, 0x78, 0x3c], [0x28, 0x3c, 0xc8]] {
-        let frame = field_wall(rgb, (640, 480), 64, 20.0).with_noise(5, 2.0);
-        let src = to_rgb(&frame);
-        let (_, _, p_before) = mosaic(&frame, &src, before_issue_15());
-        let (now, cols, p_now) = mosaic(&frame, &src, Settings::default());
-        let t = texture(&now, cols);
-        eprintln!("{rgb:?}: defaults {t:?}, 2x2 PSNR {p_now:.2} dB (before {p_before:.2})");
+        let (t, p_before, p_now) = wall_at_defaults(rgb, 20.0);
         assert!(
             t.top_share <= 0.10 && t.largest_region <= 25 && t.right_equal <= 0.15,
             "{rgb:?}: {t:?}"

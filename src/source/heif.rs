@@ -30,8 +30,7 @@ fn heif_error(e: HeifError) -> Error {
     }
 }
 
-/// Whether the bytes are a HEIF file (HEIC, AVIF, HEIF), by the `ftyp` box's major brand or,
-/// for a file whose major brand is generic, its compatible brands.
+/// Whether the bytes are a HEIF file (HEIC, AVIF, HEIF), by the `ftyp` box's major brand.
 pub fn brand(head: &[u8]) -> Option<&'static str> {
     if head.get(4..8) != Some(b"ftyp") {
         return None;

@@ -1687,6 +1687,57 @@ fn heic_and_avif_photos_decode_upright() {
 }
 
 #[test]
+fn photos_in_other_colour_spaces_come_out_in_srgb() {
+    // chelsea.png converted to other colour spaces by LittleCMS and by hand
+    // (tests/data/photos/make_profiled.py) and tagged with them: a ProPhoto RGB JPEG (ICC), a PNG
+    // whose ICC profile swaps red and green, and a Display P3 HEIC tagged by its `nclx` box only.
+    // Each decodes to the sRGB photo it was made from; read as if sRGB (the profile ignored) it
+    // would not, so each profile is applied, not only read.
+    let read = |name: &str| {
+        let mut src = source::open(&photo(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        decode_all(src.as_mut()).remove(0)
+    };
+    let chelsea = read("chelsea.png");
+    for (name, raw_at_least) in [
+        ("chelsea_prophoto.jpg", 15.0),
+        ("chelsea_swapped.png", 20.0),
+        ("chelsea_p3.heic", 3.0),
+    ] {
+        let f = read(name);
+        assert_eq!((f.width, f.height), (chelsea.width, chelsea.height), "{name}");
+        let diff = mean_abs_diff(&f.rgba, &chelsea.rgba);
+        assert!(diff < 2.5, "{name} differs from the sRGB photo by {diff} levels");
+        let raw = raw_pixels(&photo(name));
+        let unmanaged = mean_abs_diff(&raw, &chelsea.rgba);
+        assert!(
+            unmanaged > raw_at_least && unmanaged > 3.0 * diff,
+            "{name}: {unmanaged} levels from the photo without its profile, {diff} with it"
+        );
+    }
+    // The swapped profile, in numbers: the cat's orange fur is stored greener than red.
+    let swapped = raw_pixels(&photo("chelsea_swapped.png"));
+    let sum = |px: &[u8], c: usize| px.chunks_exact(4).map(|p| p[c] as u64).sum::<u64>();
+    assert!(sum(&swapped, 1) > sum(&swapped, 0) && sum(&chelsea.rgba, 0) > sum(&chelsea.rgba, 1));
+}
+
+/// A photo's stored RGBA, its colour profile ignored (what a viewer without colour management shows).
+fn raw_pixels(path: &Path) -> Vec<u8> {
+    if path.extension().is_some_and(|e| e == "heic") {
+        let ctx = libheif_rs::HeifContext::read_from_file(path.to_str().expect("utf-8 path")).expect("heif");
+        let handle = ctx.primary_image_handle().expect("primary");
+        let img = libheif_rs::LibHeif::new()
+            .decode(&handle, libheif_rs::ColorSpace::Rgb(libheif_rs::RgbChroma::Rgba), None)
+            .expect("decodes");
+        let plane = img.planes().interleaved.expect("rgba");
+        let row = plane.width as usize * 4;
+        return (0..plane.height as usize)
+            .flat_map(|y| plane.data[y * plane.stride..y * plane.stride + row].to_vec())
+            .collect();
+    }
+    image::open(path).expect("decodes").into_rgba8().into_raw()
+}
+
+#[test]
 fn heif_bursts_and_sequences_render_one_picture_and_say_so() {
     // Two pictures in one HEIC (a burst): the primary one (64x48; the other is 96x32) is
     // rendered. An animated AVIF (5 frames of 160x90, libavif's avifenc): its first frame, the

@@ -1,7 +1,8 @@
 //! HEIC and AVIF photos (HEIF files: the default photo format of iPhones and many Android
 //! phones), read by libheif, the reference HEIF library: its HEVC (libde265) and AV1 (dav1d or
 //! aom) decoders, tiled grids (a phone's 512x512 tiles), and the file's rotation, mirroring and
-//! crop (`irot`, `imir`, `clap`), so the picture comes upright as the phone showed it.
+//! crop (`irot`, `imir`, `clap`), so the picture comes upright as the phone showed it, and in the
+//! colours it showed (its ICC profile or `nclx` primaries converted to sRGB: [`super::colour`]).
 //!
 //! Only the primary picture is read: a burst gives its primary picture, an image sequence
 //! (an animated AVIF or HEIF: `avis`, `heis`, `msf1`) its still first frame, each with a note.
@@ -115,6 +116,16 @@ pub fn decode(bytes: &[u8]) -> Result<Picture> {
         for px in rgba.chunks_exact_mut(4) {
             px[3] = 255;
         }
+    }
+    // The picture's colour space (an ICC profile, or `nclx` primaries: an iPhone's Display P3).
+    if let Some(icc) = handle.color_profile_raw() {
+        super::colour::icc_to_srgb(&mut rgba, &icc.data);
+    } else if let Some(nclx) = handle.color_profile_nclx() {
+        super::colour::cicp_to_srgb(
+            &mut rgba,
+            nclx.color_primaries() as u8,
+            nclx.transfer_characteristics() as u8,
+        );
     }
     Ok(Picture {
         width: w,

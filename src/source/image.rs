@@ -1,7 +1,8 @@
 //! Still images (PNG, JPEG, WebP, BMP, TIFF, and HEIC/AVIF through [`super::heif`]): one frame, then
 //! the end of the stream.
 //!
-//! Shown as people see them: the EXIF orientation a JPEG, PNG, WebP or TIFF carries is applied, and transparent
+//! Shown as people see them: the EXIF orientation a JPEG, PNG, WebP or TIFF carries is applied, a colour
+//! profile other than sRGB (Display P3, Adobe RGB, ...) is converted to sRGB ([`super::colour`]), and transparent
 //! pixels are composited over the mosaic's background colour
 //! ([`set_transparent_background`]). Damage is never silent: a PNG whose checksums fail or
 //! whose data ends early is refused; a JPEG whose data ends before its end marker is rendered
@@ -160,6 +161,8 @@ pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     let orientation = decoder
         .orientation()
         .unwrap_or(::image::metadata::Orientation::NoTransforms);
+    // A profile the decoder cannot read is as if absent (viewers show such a picture as sRGB).
+    let icc = decoder.icc_profile().ok().flatten();
     let mut img = ::image::DynamicImage::from_decoder(decoder).map_err(failed)?;
     if img.width() == 0 || img.height() == 0 {
         return Err(Error::decode("", "the image is empty (0x0 pixels)"));
@@ -171,6 +174,9 @@ pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     });
     let has_alpha = img.color().has_alpha();
     let mut rgba = img.into_rgba8();
+    if let Some(icc) = &icc {
+        super::colour::icc_to_srgb(&mut rgba, icc);
+    }
     if has_alpha {
         over_background(&mut rgba, transparent_background());
     }

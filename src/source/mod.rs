@@ -7,6 +7,7 @@
 //! `image` crate, Y4M through the `y4m` crate.
 
 pub mod camera;
+mod colour;
 mod gif;
 mod heif;
 mod image;

@@ -896,6 +896,87 @@ fn clip(dir: &Path, name: &str, extra: &[&str], tone: bool) -> PathBuf {
     out
 }
 
+#[test]
+fn hdr_phone_video_is_shown_in_sdr_colours() {
+    // The bunny clip converted by ffmpeg's zscale (libzimg, not our code) to 10-bit BT.2020 HEVC
+    // with the HDR curves phones record (HLG: iPhone, Pixel) and HDR10 masters use (PQ), SDR
+    // white at BT.2408's reference white. Decoded, each is mapped to SDR: within a few levels of
+    // libzimg's own conversion of the same decoded file back to SDR, and near the SDR clip (what
+    // the codec lost aside), where its coded values shown as they are (dark and dull, or grey)
+    // are far from both.
+    let dir = tempfile::tempdir().unwrap();
+    let sdr = first_frame(&data("small.y4m"));
+    for (name, trc) in [("hlg.mp4", "arib-std-b67"), ("pq.mp4", "smpte2084")] {
+        let vf = format!(
+            "zscale=tin=bt709:pin=bt709:min=470bg:rin=limited:t={trc}:p=bt2020:m=bt2020nc:r=limited:npl=203,format=yuv420p10le"
+        );
+        let path = clip(
+            dir.path(),
+            name,
+            &[
+                "-frames:v",
+                "1",
+                "-vf",
+                &vf,
+                "-c:v",
+                "libx265",
+                "-x265-params",
+                "log-level=error",
+                "-color_primaries",
+                "bt2020",
+                "-color_trc",
+                trc,
+                "-colorspace",
+                "bt2020nc",
+            ],
+            false,
+        );
+        let n = sdr.rgba.len();
+        let zimg = ffmpeg_rgba_filtered(
+            &path,
+            &format!("zscale=tin={trc}:pin=bt2020:min=bt2020nc:rin=limited:t=bt709:p=bt709:npl=203,format=gbrp"),
+        );
+        let coded = ffmpeg_rgba_filtered(&path, "scale=in_color_matrix=bt2020:in_range=tv:out_range=pc");
+        let (zimg, coded) = (&zimg[..n], &coded[..n]);
+        let as_coded = mean_abs_diff(coded, zimg);
+        assert!(
+            as_coded > 10.0,
+            "{name}: the coded values are only {as_coded} levels from SDR"
+        );
+        for yuv in [false, true] {
+            let mut src = if yuv {
+                source::open_yuv(&path)
+            } else {
+                source::open(&path)
+            }
+            .expect("opens");
+            let f = src
+                .next_frame()
+                .expect("decodes")
+                .expect("a frame")
+                .to_rgba()
+                .into_owned();
+            let (from_zimg, from_sdr) = (mean_abs_diff(&f.rgba, zimg), mean_abs_diff(&f.rgba, &sdr.rgba));
+            let floor = mean_abs_diff(zimg, &sdr.rgba);
+            assert!(
+                from_zimg < 3.5 && from_sdr < floor + 2.0,
+                "{name} (yuv {yuv}): {from_zimg} levels from libzimg's SDR, {from_sdr} from the SDR clip \
+                 (libzimg's: {floor}); the coded values: {as_coded}"
+            );
+        }
+    }
+}
+
+/// The first frame of a video as emojicam decodes it, RGBA.
+fn first_frame(path: &Path) -> Frame {
+    let mut src = source::open(path).expect("opens");
+    src.next_frame()
+        .expect("decodes")
+        .expect("a frame")
+        .to_rgba()
+        .into_owned()
+}
+
 /// Seconds of a stream ("v:0" or "a:0") as ffprobe reads it, and its codec.
 fn probe_stream(path: &Path, which: &str) -> Option<(String, f64)> {
     let out = Command::new("ffprobe")

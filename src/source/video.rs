@@ -23,9 +23,9 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use super::Source;
+use super::{colour, Source};
 use crate::error::{Error, Result};
-use crate::frame::{Frame, Matrix, Rate, StreamInfo, StreamKind, Yuv};
+use crate::frame::{Frame, Matrix, PixelFormat, Rate, StreamInfo, StreamKind, Yuv};
 use crate::media::{self, MediaError};
 
 /// How long opening may take before we give up (a stalled network mount, a hung plugin).
@@ -60,8 +60,9 @@ pub struct VideoSource {
     ended: bool,
     /// Whether every stream of the pipeline has ended (its EOS message was seen).
     all_ended: bool,
-    /// The caps of the last frame and their layout (parsed once, not every frame).
-    layout: Option<(gst::Caps, gst_video::VideoInfo)>,
+    /// The caps of the last frame, their layout and the mapping of an HDR or wide-gamut
+    /// stream to sRGB (parsed once, not every frame).
+    layout: Option<Layout>,
     /// The video stream's own duration as the file declares it (its index), if it does.
     declared: Option<Duration>,
 }
@@ -855,26 +856,66 @@ fn frame_sink(yuv: bool) -> gst_app::AppSink {
         .build()
 }
 
+/// Decoded frames' caps, parsed.
+struct Layout {
+    caps: gst::Caps,
+    info: gst_video::VideoInfo,
+    /// An HDR or wide-gamut stream's mapping to sRGB (`None`: SDR BT.709, shown as it is).
+    to_srgb: Option<colour::VideoToSrgb>,
+}
+
+/// The mapping to sRGB that a stream's colorimetry needs: HDR (HLG, PQ) and wide-gamut
+/// (BT.2020, Display P3) streams, which videoconvert passes on as they are coded.
+fn video_to_srgb(info: &gst_video::VideoInfo) -> Option<colour::VideoToSrgb> {
+    use gst_video::{VideoColorPrimaries as P, VideoTransferFunction as T};
+    let c = info.colorimetry();
+    let transfer = match c.transfer() {
+        T::AribStdB67 => colour::Transfer::Hlg,
+        T::Smpte2084 => colour::Transfer::Pq,
+        _ => colour::Transfer::Sdr,
+    };
+    let primaries = match c.primaries() {
+        P::Bt2020 => colour::Primaries::Bt2020,
+        P::Smpteeg432 => colour::Primaries::DisplayP3,
+        _ => colour::Primaries::Bt709,
+    };
+    colour::VideoToSrgb::new(transfer, primaries)
+}
+
 /// One decoded sample as a frame and its running time. `layout` caches the parsed caps: they
-/// change only when the stream does.
-fn to_frame(
-    sample: &gst::Sample,
-    path: &Path,
-    layout: &mut Option<(gst::Caps, gst_video::VideoInfo)>,
-) -> Result<(Frame, Option<Duration>)> {
+/// change only when the stream does. An HDR or wide-gamut stream comes as sRGB RGBA
+/// ([`colour::VideoToSrgb`]), an I420 one included (converted here, on the CPU).
+fn to_frame(sample: &gst::Sample, path: &Path, layout: &mut Option<Layout>) -> Result<(Frame, Option<Duration>)> {
     let bad = |m: &str| Error::decode(path, m.to_string());
     let caps = sample.caps().ok_or_else(|| bad("a decoded frame without caps"))?;
-    if layout.as_ref().is_none_or(|(known, _)| known != caps) {
+    if layout.as_ref().is_none_or(|l| l.caps != *caps) {
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| bad("a decoded frame with unknown caps"))?;
-        *layout = Some((caps.to_owned(), info));
+        let to_srgb = video_to_srgb(&info);
+        let was_hdr = layout.as_ref().is_some_and(|l| l.to_srgb.is_some());
+        if let (Some(map), false) = (&to_srgb, was_hdr) {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            crate::note!(
+                "emojicam: {name}: {} video: its colours are mapped to SDR (sRGB), as an SDR screen shows them",
+                match map.transfer() {
+                    colour::Transfer::Hlg => "HDR (HLG)",
+                    colour::Transfer::Pq => "HDR (PQ)",
+                    colour::Transfer::Sdr => "wide-gamut",
+                }
+            );
+        }
+        *layout = Some(Layout {
+            caps: caps.to_owned(),
+            info,
+            to_srgb,
+        });
     }
-    let Some((_, info)) = layout.as_ref() else {
+    let Some(Layout { info, to_srgb, .. }) = layout.as_ref() else {
         return Err(bad("a decoded frame with unknown caps"));
     };
     let buffer = sample.buffer().ok_or_else(|| bad("a decoded frame without data"))?;
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
         .map_err(|_| bad("cannot map a decoded frame"))?;
-    let frame = match info.format() {
+    let mut frame = match info.format() {
         gst_video::VideoFormat::I420 => i420_frame(info, &frame).map_err(bad)?,
         _ => {
             let data = frame.plane_data(0).map_err(|_| bad("cannot read a decoded frame"))?;
@@ -884,6 +925,19 @@ fn to_frame(
             Frame::new(w as u32, h as u32, rgba)
         }
     };
+    if let Some(map) = to_srgb {
+        frame = match frame.format {
+            PixelFormat::I420(yuv) => {
+                let (w, h) = (frame.width as usize, frame.height as usize);
+                let rgba = map.i420_to_rgba(w, h, &frame.rgba, yuv).ok_or_else(|| bad(SHORT))?;
+                Frame::new(frame.width, frame.height, rgba)
+            }
+            PixelFormat::Rgba => {
+                map.map_rgba(&mut frame.rgba);
+                frame
+            }
+        };
+    }
     // Running time: the clock the sound track of the same file also follows (a stream that
     // starts at 1.4 s, as MPEG-TS files do, starts at zero).
     let running = buffer.pts().and_then(|t| {

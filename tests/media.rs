@@ -460,7 +460,7 @@ fn dropped_sinks_leave_no_partial_output() {
     let info = video_info(32, 32, Rate::new(25, 1));
     let f = Frame::filled(32, 32, [1, 2, 3, 255]);
     for name in [
-        "a.txt", "a.json", "a.jsonl", "a.mp4", "a.mkv", "a.webm", "a.gif", "a.y4m", "a.png",
+        "a.txt", "a.json", "a.jsonl", "a.mp4", "a.mov", "a.mkv", "a.webm", "a.gif", "a.y4m", "a.png",
     ] {
         let mut sink = sink::create(&dir.path().join(name), &info, text.clone(), codes.clone()).unwrap();
         assert_eq!(
@@ -1181,6 +1181,7 @@ fn video_outputs_keep_the_sound() {
     for (input, name, container, video_codec, audio_codec, copied) in [
         (&input, "out.mp4", Container::Mp4, "h264", "mp3", true),
         (&input, "out.mkv", Container::Mkv, "h264", "mp3", true),
+        (&input, "out.mov", Container::Mov, "h264", "mp3", true),
         (&input, "out.webm", Container::Webm, "vp8", "opus", false),
         (&opus, "opus.mkv", Container::Mkv, "h264", "opus", true),
         (&opus, "opus.webm", Container::Webm, "vp8", "opus", true),

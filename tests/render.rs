@@ -338,9 +338,10 @@ fn video_with_sound_renders_with_its_sound() {
             .expect("ffprobe");
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     };
-    // MP4 takes MP3: copied. WebM does not: re-encoded to Opus. The summary says which.
+    // MP4 and QuickTime take MP3: copied. WebM does not: re-encoded to Opus. The summary says which.
     for (name, said, codec) in [
         ("out.mp4", "; sound copied (MPEG-1 Layer 3 (MP3))", "mp3"),
+        ("Out.MOV", "; sound copied (MPEG-1 Layer 3 (MP3))", "mp3"),
         ("out.webm", "; sound re-encoded (MPEG-1 Layer 3 (MP3) -> Opus)", "opus"),
     ] {
         let out = dir.path().join(name);
@@ -349,6 +350,25 @@ fn video_with_sound_renders_with_its_sound() {
         assert!(stderr(&o).contains(said), "{name}: {}", stderr(&o));
         assert_eq!(ffprobe_frames(&out), Some((15, "25/1".to_string())), "{name}");
         assert_eq!(audio_codec(&out), codec, "{name}");
+        // A .mov is QuickTime (Apple's tools read its brand), not an MP4 under another name.
+        let brand = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format_tags=major_brand",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&out)
+            .output()
+            .expect("ffprobe");
+        let brand = String::from_utf8_lossy(&brand.stdout).trim().to_string();
+        if name.ends_with("MOV") {
+            assert_eq!(brand, "qt", "{name}");
+        } else if name.ends_with("mp4") {
+            assert_ne!(brand, "qt", "{name}");
+        }
     }
     let silent = dir.path().join("silent.webm");
     let o = run(bin()

@@ -21,7 +21,7 @@ use emojicam::source::{self, Source};
 pub enum OutputKind {
     /// One picture (.png .jpg .json): a video input contributes its first frame.
     Still,
-    /// A stream of frames (.mp4 .mkv .webm .gif .y4m .txt .jsonl, or - for Y4M on stdout).
+    /// A stream of frames (.mp4 .m4v .mov .mkv .webm .gif .y4m .txt .jsonl, or - for Y4M on stdout).
     Stream,
 }
 
@@ -43,7 +43,7 @@ pub fn output_kind(path: &Path) -> emojicam::Result<OutputKind> {
         .unwrap_or_default();
     match ext.as_str() {
         "png" | "jpg" | "jpeg" | "json" => Ok(OutputKind::Still),
-        "mp4" | "mkv" | "webm" | "gif" | "y4m" | "txt" | "jsonl" => Ok(OutputKind::Stream),
+        "mp4" | "m4v" | "mov" | "mkv" | "webm" | "gif" | "y4m" | "txt" | "jsonl" => Ok(OutputKind::Stream),
         "" => Err(Error::usage(format!(
             "output {} has no extension: use {}",
             path.display(),
@@ -87,11 +87,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         out_info.width = w;
         out_info.height = h;
     }
-    let is_video_out = args
-        .output
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["mp4", "mkv", "webm"].contains(&e.to_ascii_lowercase().as_str()));
+    let is_video_out = sink::Container::of_path(&args.output).is_some();
     let keep_audio = is_video_out && source.may_have_sound() && !args.no_audio;
     // The file the frames come from: a FIFO's sound is in its spooled copy, not in the FIFO.
     let audio = keep_audio.then_some(input.path());
@@ -134,12 +130,7 @@ fn open_input(
     // The decoder's I420, as live `--input` takes it: the same clip makes the same mosaic.
     let source = source::open_yuv(input.path()).map_err(|e| input.explain(e))?;
     let info = source.info();
-    let container = args
-        .output
-        .extension()
-        .and_then(|e| e.to_str())
-        .and_then(|e| sink::Container::from_extension(&e.to_ascii_lowercase()));
-    if let Some(container) = container.filter(|_| kind == OutputKind::Stream) {
+    if let Some(container) = sink::Container::of_path(&args.output).filter(|_| kind == OutputKind::Stream) {
         let (w, h) = size.unwrap_or((info.width, info.height));
         sink::check_size(&args.output, container, w, h)?;
     }

@@ -3,7 +3,7 @@
 //! File outputs are atomic: they are written to `.NAME.partial` beside the target, created and
 //! locked before any processing (so an unwritable path or a concurrent run fails at once), and
 //! renamed onto the target by `finish` (see [`AtomicFile`]). A sink dropped without `finish`
-//! removes its temporary file. Video files (.mp4 .mkv .webm) keep the input's sound when given
+//! removes its temporary file. Video files (.mp4 .m4v .mov .mkv .webm) keep the input's sound when given
 //! the input ([`create_with_audio`]).
 
 mod atomic;
@@ -75,7 +75,7 @@ pub trait Sink: Send {
 }
 
 /// Output formats, for messages.
-pub const OUTPUTS: &str = ".png, .jpg, .mp4, .mkv, .webm, .gif, .y4m, .txt, .json, .jsonl or - (Y4M to stdout)";
+pub const OUTPUTS: &str = ".png, .jpg, .mp4, .mov, .mkv, .webm, .gif, .y4m, .txt, .json, .jsonl or - (Y4M to stdout)";
 
 /// Creates the sink for `path`, chosen by extension: `.png`/`.jpg`/`.jpeg` (the last frame
 /// written), `.mp4`/`.mkv` (H.264), `.webm` (VP8), `.gif`, `.y4m`, `.txt`, `.json` (last
@@ -91,7 +91,7 @@ pub fn create(
     create_with_audio(path, info, None, emoji_text, emoji_codes)
 }
 
-/// [`create`], with video files (.mp4 .mkv .webm) keeping the sound of `audio` (the input
+/// [`create`], with video files (.mp4 .m4v .mov .mkv .webm) keeping the sound of `audio` (the input
 /// file), if it has any.
 pub fn create_with_audio(
     path: &Path,
@@ -110,7 +110,7 @@ pub fn create_with_audio(
         .unwrap_or_default();
     Ok(match ext.as_str() {
         "png" | "jpg" | "jpeg" => Box::new(ImageSink::create(path)?),
-        "mp4" | "mkv" | "webm" => {
+        "mp4" | "m4v" | "mov" | "mkv" | "webm" => {
             let container = Container::from_extension(&ext)
                 .ok_or_else(|| Error::usage(format!("unsupported output format '.{ext}'")))?;
             Box::new(VideoSink::create(path, info, container, audio)?)

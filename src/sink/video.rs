@@ -33,14 +33,22 @@ use crate::media::{self, MediaError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Container {
     Mp4,
+    /// QuickTime (.mov): H.264 and AAC as in MP4, written by qtmux (what Apple's tools expect).
+    Mov,
     Mkv,
     Webm,
 }
 
 impl Container {
+    /// The container an output file name's extension (any case) names, if it is a video one.
+    pub fn of_path(path: &Path) -> Option<Self> {
+        Self::from_extension(&path.extension()?.to_str()?.to_ascii_lowercase())
+    }
+
     pub fn from_extension(ext: &str) -> Option<Self> {
         match ext {
-            "mp4" | "m4v" | "mov" => Some(Container::Mp4),
+            "mp4" | "m4v" => Some(Container::Mp4),
+            "mov" => Some(Container::Mov),
             "mkv" => Some(Container::Mkv),
             "webm" => Some(Container::Webm),
             _ => None,
@@ -53,7 +61,7 @@ impl Container {
 pub fn max_size(container: Container) -> u32 {
     match container {
         Container::Webm => 16383,
-        Container::Mp4 | Container::Mkv => 8192,
+        Container::Mp4 | Container::Mov | Container::Mkv => 8192,
     }
 }
 
@@ -314,8 +322,8 @@ impl VideoSink {
     /// The container's muxer; a recording's writes a playable fragment every second.
     fn muxer(&self) -> Result<gst::Element> {
         Ok(match self.container {
-            Container::Mp4 => {
-                let mux = media::make_any(&["mp4mux"], &self.path)?;
+            Container::Mp4 | Container::Mov => {
+                let mux = media::make_any(&[muxer_of(self.container)], &self.path)?;
                 if self.recording() {
                     // One fragment a second, each playable as soon as it is written.
                     mux.set_property("fragment-duration", 1000u32);
@@ -732,6 +740,7 @@ fn copy_without_decoding(decode: &gst::Element) {
 fn muxer_of(container: Container) -> &'static str {
     match container {
         Container::Mp4 => "mp4mux",
+        Container::Mov => "qtmux",
         Container::Mkv => "matroskamux",
         Container::Webm => "webmmux",
     }
@@ -783,7 +792,7 @@ impl Sound {
                 from: codec,
                 to: match container {
                     Container::Webm => "Opus",
-                    Container::Mp4 | Container::Mkv => "AAC",
+                    Container::Mp4 | Container::Mov | Container::Mkv => "AAC",
                 },
             },
         }

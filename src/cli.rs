@@ -21,7 +21,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Render an image or video file to an emoji mosaic (PNG, JPEG, MP4, MOV, MKV, WebM, GIF, Y4M, TXT, JSON, JSONL).
+    /// Render an image or video file to an emoji mosaic (PNG, JPEG, WebP, MP4, MOV, MKV, WebM, GIF, Y4M, TXT, JSON, JSONL).
     Render(RenderArgs),
     /// Render the bundled demo clip to an MP4 and a PNG, and print their paths.
     Demo(DemoArgs),
@@ -98,7 +98,7 @@ pub struct RenderArgs {
     /// Input file: PNG, JPEG, HEIC, AVIF, WebP, GIF, a video (MP4, MOV, MKV, WebM, AVI: H.264, HEVC, VP8, VP9, AV1, ...) or Y4M; - for standard input.
     #[arg(long, short = 'i')]
     pub input: PathBuf,
-    /// Output file, chosen by extension: .png .jpg .mp4 .mov .mkv .webm .gif .y4m .txt .json (image) .jsonl (video), or - for Y4M on stdout.
+    /// Output file, chosen by extension: .png .jpg .webp .mp4 .mov .mkv .webm .gif .y4m .txt .json (image) .jsonl (video), or - for Y4M on stdout.
     #[arg(long, short = 'o')]
     pub output: PathBuf,
     /// Leave out the input's sound (video outputs keep it by default).

@@ -460,7 +460,7 @@ fn dropped_sinks_leave_no_partial_output() {
     let info = video_info(32, 32, Rate::new(25, 1));
     let f = Frame::filled(32, 32, [1, 2, 3, 255]);
     for name in [
-        "a.txt", "a.json", "a.jsonl", "a.mp4", "a.mov", "a.mkv", "a.webm", "a.gif", "a.y4m", "a.png",
+        "a.txt", "a.json", "a.jsonl", "a.webp", "a.mp4", "a.mov", "a.mkv", "a.webm", "a.gif", "a.y4m", "a.png",
     ] {
         let mut sink = sink::create(&dir.path().join(name), &info, text.clone(), codes.clone()).unwrap();
         assert_eq!(

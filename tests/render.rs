@@ -48,6 +48,22 @@ fn image_to_png_json_txt_with_both_classifiers() {
         // Output size = input size.
         let mosaic = rgb(&png);
         assert_eq!(mosaic.dimensions(), src.dimensions());
+        // WebP is lossless: the same picture, smaller than the PNG.
+        let webp = dir.path().join(format!("{classifier}.webp"));
+        let o = run(bin()
+            .args(["render", "--classifier", classifier, "-q", "--input"])
+            .arg(photo)
+            .arg("--output")
+            .arg(&webp));
+        assert!(o.status.success(), "{classifier} -> {}", webp.display());
+        assert_eq!(rgb(&webp), mosaic, "{classifier}: the WebP is not the PNG's picture");
+        let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size(&webp) < size(&png),
+            "{classifier}: WebP {} bytes, PNG {}",
+            size(&webp),
+            size(&png)
+        );
 
         // Every tile is an emoji of the default set.
         let v = parse_json(&json);

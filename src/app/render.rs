@@ -19,7 +19,7 @@ use emojicam::source::{self, Source};
 /// What kind of file an output path asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputKind {
-    /// One picture (.png .jpg .json): a video input contributes its first frame.
+    /// One picture (.png .jpg .webp .json): a video input contributes its first frame.
     Still,
     /// A stream of frames (.mp4 .m4v .mov .mkv .webm .gif .y4m .txt .jsonl, or - for Y4M on stdout).
     Stream,
@@ -42,7 +42,7 @@ pub fn output_kind(path: &Path) -> emojicam::Result<OutputKind> {
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     match ext.as_str() {
-        "png" | "jpg" | "jpeg" | "json" => Ok(OutputKind::Still),
+        "png" | "jpg" | "jpeg" | "webp" | "json" => Ok(OutputKind::Still),
         "mp4" | "m4v" | "mov" | "mkv" | "webm" | "gif" | "y4m" | "txt" | "jsonl" => Ok(OutputKind::Stream),
         "" => Err(Error::usage(format!(
             "output {} has no extension: use {}",

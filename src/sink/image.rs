@@ -51,7 +51,8 @@ impl Sink for ImageSink {
         let format = ::image::ImageFormat::from_path(&target).map_err(|e| Error::encode(&target, e.to_string()))?;
         let img = ::image::RgbaImage::from_raw(frame.width, frame.height, frame.rgba)
             .ok_or_else(|| Error::encode(&target, "frame buffer has the wrong size"))?;
-        let result = if format == ::image::ImageFormat::Jpeg {
+        // The mosaic is opaque: JPEG takes no alpha, and WebP (lossless) is smaller without it.
+        let result = if matches!(format, ::image::ImageFormat::Jpeg | ::image::ImageFormat::WebP) {
             ::image::DynamicImage::ImageRgba8(img)
                 .into_rgb8()
                 .write_to(&mut writer, format)

@@ -75,7 +75,8 @@ pub trait Sink: Send {
 }
 
 /// Output formats, for messages.
-pub const OUTPUTS: &str = ".png, .jpg, .mp4, .mov, .mkv, .webm, .gif, .y4m, .txt, .json, .jsonl or - (Y4M to stdout)";
+pub const OUTPUTS: &str =
+    ".png, .jpg, .webp, .mp4, .mov, .mkv, .webm, .gif, .y4m, .txt, .json, .jsonl or - (Y4M to stdout)";
 
 /// Creates the sink for `path`, chosen by extension: `.png`/`.jpg`/`.jpeg` (the last frame
 /// written), `.mp4`/`.mkv` (H.264), `.webm` (VP8), `.gif`, `.y4m`, `.txt`, `.json` (last
@@ -109,7 +110,7 @@ pub fn create_with_audio(
         .map(|e| e.to_ascii_lowercase())
         .unwrap_or_default();
     Ok(match ext.as_str() {
-        "png" | "jpg" | "jpeg" => Box::new(ImageSink::create(path)?),
+        "png" | "jpg" | "jpeg" | "webp" => Box::new(ImageSink::create(path)?),
         "mp4" | "m4v" | "mov" | "mkv" | "webm" => {
             let container = Container::from_extension(&ext)
                 .ok_or_else(|| Error::usage(format!("unsupported output format '.{ext}'")))?;

@@ -8,8 +8,10 @@
 //! the perceptual intent viewers use (the same as relative colorimetric for the usual
 //! matrix-and-curve profiles), on 8-bit RGBA. A profile that cannot be read, or that describes grey or
 //! CMYK data (the decoder has already made RGB of those), leaves the pixels as they are, as
-//! viewers do. HDR transfer curves (PQ, HLG) are left alone too: mapping them to an SDR picture
-//! is tone mapping, not a profile conversion.
+//! viewers do. A still picture with an HDR curve (PQ, HLG) is left alone too.
+//!
+//! Videos: [`VideoToSrgb`] maps HDR (HLG, PQ) and wide-gamut (BT.2020, Display P3) video to SDR
+//! sRGB, with tables built from the standards' formulas (a frame at a time, so it must be fast).
 
 use moxcms::{
     CicpColorPrimaries, CicpProfile, ColorProfile, DataColorSpace, Layout, MatrixCoefficients, RenderingIntent,
@@ -128,11 +130,12 @@ pub enum Primaries {
 /// conversion of the same pictures within a level or two.
 pub struct VideoToSrgb {
     transfer: Transfer,
-    /// R'G'B' (0..=1023 for 0..=1) to light (HLG: scene light), SDR white at 1.
+    /// R'G'B' (0..=1023 for 0..=1) to display light, SDR white at 1.
     decode: Box<[f32; DECODE_STEPS]>,
     /// Linear BT.709 from linear source primaries (row-major).
     matrix: [[f32; 3]; 3],
-    /// Display light (0..=1 in 4096 steps) to an SDR 8-bit code.
+    /// Display light (0..=ENCODE_MAX in ENCODE_STEPS steps) to an SDR 8-bit code, highlights
+    /// rolled off.
     encode: Box<[u8; ENCODE_STEPS]>,
 }
 

@@ -891,8 +891,9 @@ fn to_frame(sample: &gst::Sample, path: &Path, layout: &mut Option<Layout>) -> R
     if layout.as_ref().is_none_or(|l| l.caps != *caps) {
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| bad("a decoded frame with unknown caps"))?;
         let to_srgb = video_to_srgb(&info);
-        let was_hdr = layout.as_ref().is_some_and(|l| l.to_srgb.is_some());
-        if let (Some(map), false) = (&to_srgb, was_hdr) {
+        // Said once a run (a looping `--input` reopens the file at every loop).
+        static SAID: AtomicBool = AtomicBool::new(false);
+        if let Some(map) = to_srgb.as_ref().filter(|_| !SAID.swap(true, Ordering::Relaxed)) {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             crate::note!(
                 "emojicam: {name}: {} video: its colours are mapped to SDR (sRGB), as an SDR screen shows them",

@@ -381,7 +381,9 @@ pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
 /// Whether the format `path` names is written by an encoder that opens the file itself and
 /// needs to seek in it (MP4, MOV, MKV, WebM).
 fn needs_a_file(path: &Path) -> bool {
-    crate::sink::Container::of_path(path).is_some()
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["mp4", "m4v", "mov", "mkv", "webm"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// An input file checked for its type; a FIFO has been read into a spool file.

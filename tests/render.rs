@@ -272,6 +272,46 @@ fn fails(args: &[&str], input: &std::path::Path, output: &std::path::Path, code:
 }
 
 #[test]
+fn a_photo_wider_than_the_gpu_takes_is_scaled_to_fit_and_says_so() {
+    // 65535x16 (a JPEG's widest; no GPU's textures are as wide; about 1 megapixel): a left half
+    // red and a right half blue, as a panorama's sky and sea would be. Its mosaic is drawn from a
+    // copy scaled to the GPU's widest texture, keeping the aspect and the picture.
+    let dir = tmp();
+    let input = dir.path().join("panorama.png");
+    let img = image::RgbImage::from_fn(65535, 16, |x, _| {
+        if x < 32768 {
+            image::Rgb([220, 40, 30])
+        } else {
+            image::Rgb([30, 60, 200])
+        }
+    });
+    img.save(&input).expect("png");
+    let out = dir.path().join("mosaic.png");
+    let o = run(bin().args(["render", "-i"]).arg(&input).arg("-o").arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = stderr(&o);
+    assert!(said.contains("65535x16 is more than this GPU takes"), "{said}");
+    let mosaic = rgb(&out);
+    let (w, h) = mosaic.dimensions();
+    assert!((4096..65535).contains(&w) && h >= 1, "{w}x{h}");
+    assert!(said.contains(&format!("scaled to {w}x{h}")), "{said}");
+    assert!(
+        (w as f64 / h as f64 - 65535.0 / 16.0).abs() < 65535.0 / 16.0 * 0.6,
+        "{w}x{h}"
+    );
+    // Red on the left, blue on the right, as in the photo.
+    let mean = |x0: u32, x1: u32| {
+        let px: Vec<_> = (x0..x1).flat_map(|x| (0..h).map(move |y| (x, y))).collect();
+        [0, 1, 2].map(|c| px.iter().map(|&(x, y)| mosaic.get_pixel(x, y)[c] as f64).sum::<f64>() / px.len() as f64)
+    };
+    let (left, right) = (mean(0, w / 4), mean(w * 3 / 4, w));
+    assert!(
+        left[0] > left[2] + 30.0 && right[2] > right[0] + 30.0,
+        "left {left:?}, right {right:?}"
+    );
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let dir = tmp();
     let d = dir.path();

@@ -78,9 +78,23 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let kind = output_kind(&args.output)?;
     let size = args.size.as_deref().map(parse_size).transpose()?;
     // Kept until the run ends (a FIFO's spooled copy is removed when it is dropped).
-    let (input, source) = open_input(args, kind, size)?;
-    let info = source.info().clone();
+    let (input, mut source) = open_input(args, kind, size)?;
     let mut pipeline = Pipeline::with_config(config)?;
+    // A photo larger than this GPU takes (a panorama, a 200-megapixel shot): its mosaic is made
+    // from a copy scaled to fit, and says so.
+    if source.info().kind == StreamKind::Image {
+        let (w, h) = (source.info().width, source.info().height);
+        if let Some((fw, fh)) = emojicam::gpu::tiler::rgba_fit(&pipeline.gpu().device, w, h) {
+            if !args.quiet {
+                emojicam::note!(
+                    "emojicam: {}: {w}x{h} is more than this GPU takes: the mosaic is made from a copy scaled to {fw}x{fh}",
+                    emojicam::safety::one_line(&args.input.display().to_string())
+                );
+            }
+            source = source::scaled(source, fw, fh);
+        }
+    }
+    let info = source.info().clone();
     let (text, codes) = emoji_strings(&pipeline);
     let mut out_info = info.clone();
     if let Some((w, h)) = size {

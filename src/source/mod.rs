@@ -70,10 +70,11 @@ enum Format {
     Y4m,
 }
 
-/// The largest picture emojicam reads, per side: what a file's header declares (a damaged or
-/// hostile one can claim 65535x65535) is checked against this and [`MAX_PIXELS`] before anything
-/// of that size is allocated.
-pub const MAX_SIDE: u64 = 16384;
+/// The largest picture emojicam reads, per side (a JPEG's own limit: a phone's panorama can be
+/// 20000 or more pixels wide): what a file's header declares (a damaged or hostile one can claim
+/// 65535x65535) is checked against this and [`MAX_PIXELS`] before anything of that size is
+/// allocated.
+pub const MAX_SIDE: u64 = 65535;
 /// The most pixels a picture may have: 2^27, about 134 megapixels (512 MiB as RGBA).
 pub const MAX_PIXELS: u64 = 1 << 27;
 
@@ -87,7 +88,7 @@ pub(crate) fn check_size(path: &Path, what: &str, width: u64, height: u64) -> Re
         path,
         format!(
             "the {what} declares {width}x{height} pixels, more than emojicam reads \
-             ({MAX_SIDE} per side, {} megapixels in all): a damaged file?",
+             ({MAX_SIDE} per side, {} megapixels in all): a damaged file, or a picture to scale down first",
             MAX_PIXELS / 1_000_000
         ),
     ))
@@ -194,6 +195,47 @@ fn open_as(path: &Path, yuv: bool) -> Result<Box<dyn Source>> {
 /// are decoded ([`VideoSource::open_yuv`]). Pacing (one frame per `rate`) is the caller's job.
 pub fn open_looping(path: &Path) -> Result<Box<dyn Source>> {
     Ok(Box::new(Looping::new(path)?))
+}
+
+/// `inner`'s frames scaled to `width` x `height` (RGBA, a triangle filter: each output pixel
+/// the weighted mean of the input pixels it covers): a picture larger than the GPU takes.
+pub fn scaled(inner: Box<dyn Source>, width: u32, height: u32) -> Box<dyn Source> {
+    let mut info = inner.info().clone();
+    info.width = width;
+    info.height = height;
+    Box::new(Scaled { inner, info })
+}
+
+struct Scaled {
+    inner: Box<dyn Source>,
+    info: StreamInfo,
+}
+
+impl Source for Scaled {
+    fn info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>> {
+        let Some(frame) = self.inner.next_frame()? else {
+            return Ok(None);
+        };
+        let frame = frame.to_rgba().into_owned();
+        let (w, h) = (frame.width, frame.height);
+        let image = ::image::RgbaImage::from_raw(w, h, frame.rgba)
+            .ok_or_else(|| Error::Other(format!("internal: a {w}x{h} frame of the wrong size")))?;
+        let (width, height) = (self.info.width, self.info.height);
+        let small = ::image::imageops::resize(&image, width, height, ::image::imageops::FilterType::Triangle);
+        Ok(Some(Frame::new(width, height, small.into_raw())))
+    }
+
+    fn timestamp(&self) -> Option<std::time::Duration> {
+        self.inner.timestamp()
+    }
+
+    fn end(&self) -> Option<std::time::Duration> {
+        self.inner.end()
+    }
 }
 
 /// Restarts a file source at its end (see [`open_looping`]).

@@ -600,6 +600,23 @@ impl Tiler {
     }
 }
 
+/// The size an RGBA picture of `width` x `height` must be scaled to (aspect kept) for this GPU
+/// to tile it and draw its mosaic at that size (each side within its texture limit, the bytes
+/// within the tiler's frame texture); `None` when it fits as it is.
+pub fn rgba_fit(device: &wgpu::Device, width: u32, height: u32) -> Option<(u32, u32)> {
+    let max_dim = u64::from(device.limits().max_texture_dimension_2d);
+    let max_pixels = max_dim * FRAME_ROW_BYTES as u64 / 4;
+    let (w, h) = (u64::from(width), u64::from(height));
+    if w <= max_dim && h <= max_dim && w * h <= max_pixels {
+        return None;
+    }
+    let by_side = max_dim as f64 / w.max(h) as f64;
+    let by_pixels = (max_pixels as f64 / (w * h) as f64).sqrt();
+    let scale = by_side.min(by_pixels);
+    let fit = |v: u64| ((v as f64 * scale).floor() as u32).clamp(1, max_dim as u32);
+    Some((fit(w), fit(h)))
+}
+
 /// Refuses a frame this GPU cannot hold: its bytes as the tiler's frame texture, and (when the
 /// frame is kept for showing) its size as a texture of its own.
 fn check_limits(device: &wgpu::Device, frame: &Frame, keep_preview: bool) -> Result<()> {

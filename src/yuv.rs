@@ -453,6 +453,132 @@ pub fn rgb565_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, ou
     }
 }
 
+/// The row stride of a semi-planar 4:2:2 (NV16/NV61) or 4:4:4 (NV24/NV42) frame's chroma. V4L2
+/// gives the luma's bytes-per-line: NV16's interleaved chroma rows take it as they are (as
+/// NV12's do), NV24's twice it (each holds two samples a pixel); never fewer bytes than a chroma
+/// row holds.
+fn semiplanar_chroma_stride(stride: usize, width: usize, full: bool) -> usize {
+    if full {
+        (stride * 2).max(width * 2)
+    } else {
+        stride.max(width.div_ceil(2) * 2)
+    }
+}
+
+/// Bytes of an NV16/NV61 (`full` false) or NV24/NV42 (`full` true) frame whose luma rows are
+/// `stride` bytes apart (the last chroma row's padding not required).
+pub fn semiplanar_len(stride: usize, width: usize, height: usize, full: bool) -> usize {
+    let cs = semiplanar_chroma_stride(stride, width, full);
+    let row = if full { width * 2 } else { width.div_ceil(2) * 2 };
+    stride * height + rows_len(cs, row, height)
+}
+
+/// NV16 (`full` false: Y plane, then U V interleaved at half width on every row) or NV24
+/// (`full` true: U V for every pixel); `vu`: NV61/NV42, V before U. Luma rows `stride` bytes
+/// apart -> I420 planes back to back: luma copied, each chroma sample the mean of the samples
+/// its 2x2 pixels have.
+pub fn semiplanar_to_i420(
+    src: &[u8],
+    stride: usize,
+    width: usize,
+    height: usize,
+    full: bool,
+    vu: bool,
+    out: &mut [u8],
+) {
+    let (ylen, clen) = i420_sizes(width, height);
+    let cw = width.div_ceil(2);
+    let cs = semiplanar_chroma_stride(stride, width, full);
+    assert!(stride >= width && src.len() >= semiplanar_len(stride, width, height, full));
+    assert!(out.len() >= ylen + 2 * clen);
+    let (luma, chroma) = out.split_at_mut(ylen);
+    copy_rows(src, stride, width, height, luma);
+    let (u, v) = chroma.split_at_mut(clen);
+    let plane = &src[stride * height..];
+    let (iu, iv) = if vu { (1, 0) } else { (0, 1) };
+    // The chroma pair covering pixel column x (as an index of pairs in a row).
+    let pair = |x: usize| if full { x.min(width - 1) } else { x.min(width - 1) / 2 };
+    for (cy, (urow, vrow)) in u.chunks_exact_mut(cw).zip(v.chunks_exact_mut(cw)).enumerate() {
+        let rows = [cy * 2, (cy * 2 + 1).min(height - 1)].map(|y| &plane[y * cs..]);
+        for (cx, (cu, cv)) in urow.iter_mut().zip(vrow.iter_mut()).enumerate() {
+            let cols = [pair(cx * 2), pair(cx * 2 + 1)];
+            let (mut su, mut sv) = (0u16, 0u16);
+            for row in rows {
+                for c in cols {
+                    su += row[c * 2 + iu] as u16;
+                    sv += row[c * 2 + iv] as u16;
+                }
+            }
+            *cu = ((su + 2) >> 2) as u8;
+            *cv = ((sv + 2) >> 2) as u8;
+        }
+    }
+}
+
+/// Bytes of a 422P frame (Y, then U and V planes at half width, every row) whose luma rows are
+/// `stride` bytes apart ([`chroma_stride`]'s half of it for the chroma's).
+pub fn planar422_len(stride: usize, width: usize, height: usize) -> usize {
+    let cs = chroma_stride(stride, width, false);
+    stride * height + cs * height + rows_len(cs, width.div_ceil(2), height)
+}
+
+/// 422P (planar 4:2:2: Y, U, V planes, chroma at half width on every row), luma rows `stride`
+/// bytes apart -> I420 planes back to back: luma copied, chroma averaged over row pairs.
+pub fn planar422_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
+    let (ylen, clen) = i420_sizes(width, height);
+    let cw = width.div_ceil(2);
+    let cs = chroma_stride(stride, width, false);
+    assert!(stride >= width && src.len() >= planar422_len(stride, width, height));
+    assert!(out.len() >= ylen + 2 * clen);
+    let (luma, chroma) = out.split_at_mut(ylen);
+    copy_rows(src, stride, width, height, luma);
+    let (u, v) = chroma.split_at_mut(clen);
+    let planes = [&src[stride * height..], &src[stride * height + cs * height..]];
+    for (plane, dst) in planes.into_iter().zip([u, v]) {
+        for (cy, drow) in dst.chunks_exact_mut(cw).enumerate() {
+            let top = &plane[cy * 2 * cs..];
+            let bottom = &plane[(cy * 2 + 1).min(height - 1) * cs..];
+            for (x, d) in drow.iter_mut().enumerate() {
+                *d = ((top[x] as u16 + bottom[x] as u16 + 1) >> 1) as u8;
+            }
+        }
+    }
+}
+
+/// 8-bit raw Bayer (one colour a pixel, `cells` naming each 2x2 cell's colours: top left, top
+/// right, bottom left, bottom right; 0 red, 1 green, 2 blue), rows `stride` bytes apart -> RGBA
+/// by bilinear demosaicing: each pixel's missing colours the mean of its 3x3 neighbours that
+/// see them (edges repeated).
+pub fn bayer_to_rgba(src: &[u8], stride: usize, width: usize, height: usize, cells: [u8; 4], out: &mut [u8]) {
+    assert!(stride >= width && src.len() >= rows_len(stride, width, height));
+    assert!(out.len() >= width * height * 4);
+    let colour = |x: usize, y: usize| cells[(y % 2) * 2 + x % 2] as usize;
+    for (y, orow) in out.chunks_exact_mut(width * 4).take(height).enumerate() {
+        let ys = [y.saturating_sub(1), y, (y + 1).min(height - 1)];
+        for (x, o) in orow.chunks_exact_mut(4).enumerate() {
+            let xs = [x.saturating_sub(1), x, (x + 1).min(width - 1)];
+            let (mut sum, mut n) = ([0u32; 3], [0u32; 3]);
+            // Every 3x3 neighbourhood (edges repeated) holds a whole 2x2 cell: each colour is seen.
+            for &yy in &ys {
+                for &xx in &xs {
+                    let c = colour(xx, yy);
+                    sum[c] += src[yy * stride + xx] as u32;
+                    n[c] += 1;
+                }
+            }
+            let own = colour(x, y);
+            for c in 0..3 {
+                o[c] = if c == own {
+                    src[y * stride + x]
+                } else {
+                    ((sum[c] + n[c] / 2) / n[c].max(1)) as u8
+                };
+            }
+            o[3] = 255;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,5 +638,43 @@ mod tests {
         assert_eq!(nv12_len(3, 3, 2), 10);
         nv12_to_i420(&[1, 2, 3, 4, 5, 6, 20, 10, 21, 11], 3, 3, 2, true, &mut out);
         assert_eq!(out, [1, 2, 3, 4, 5, 6, 10, 11, 20, 21]);
+    }
+
+    #[test]
+    fn odd_sized_422_444_and_bayer_frames_convert() {
+        // 3x3 NV16: luma, then three rows of two U V pairs (the last pair covers column 2).
+        let (w, h) = (3, 3);
+        let mut out = vec![0u8; 9 + 2 * 4];
+        let nv16 = [[0u8; 9].as_slice(), &[10, 20, 30, 40, 12, 22, 32, 42, 14, 24, 34, 44]].concat();
+        assert_eq!(semiplanar_len(3, w, h, false), nv16.len());
+        semiplanar_to_i420(&nv16, 3, w, h, false, false, &mut out);
+        // U of the top-left 2x2: rows 0-1, pair 0 (twice): (10+10+12+12)/4; the right column
+        // pair 1; the bottom row repeated.
+        assert_eq!(&out[9..13], &[11, 31, 14, 34]);
+        assert_eq!(&out[13..17], &[21, 41, 24, 44]);
+        // 3x3 NV42 (V first): every pixel its own pair.
+        let nv42: Vec<u8> = (0..9)
+            .map(|_| 0)
+            .chain((0..9).flat_map(|i| [100 + i as u8, i as u8]))
+            .collect();
+        assert_eq!(semiplanar_len(3, w, h, true), nv42.len());
+        semiplanar_to_i420(&nv42, 3, w, h, true, true, &mut out);
+        // U of the top-left cell: pixels 0, 1, 3, 4 -> (0+1+3+4)/4 = 2; bottom right: 8 alone.
+        assert_eq!(&out[9..13], &[2, 4, 7, 8]);
+        assert_eq!(&out[13..17], &[102, 104, 107, 108]);
+        // 3x3 422P: U plane 2x3, V plane 2x3.
+        let p422 = [[0u8; 9].as_slice(), &[1, 2, 3, 4, 5, 6], &[9, 9, 9, 9, 9, 9]].concat();
+        assert_eq!(planar422_len(3, w, h), p422.len());
+        planar422_to_i420(&p422, 3, w, h, &mut out);
+        assert_eq!(&out[9..17], &[2, 3, 5, 6, 9, 9, 9, 9]);
+        // Bayer RGGB over a flat colour (red 200, green 100, blue 50 where each is seen): every
+        // pixel comes out that colour, edges included.
+        let cells = [0, 1, 1, 2];
+        let raw: Vec<u8> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| [200, 100, 50][cells[(y % 2) * 2 + x % 2] as usize]))
+            .collect();
+        let mut rgba = vec![0u8; w * h * 4];
+        bayer_to_rgba(&raw, w, w, h, cells, &mut rgba);
+        assert!(rgba.chunks_exact(4).all(|p| p == [200, 100, 50, 255]), "{rgba:?}");
     }
 }

@@ -128,9 +128,11 @@ fn tile_agreement(a: &Frame, b: &Frame) -> (f64, f64, [f64; 3]) {
 
 /// The raw formats emojicam takes (the six the camera library, nokhwa, opens, then those read
 /// straight from V4L2), as ffmpeg writes them (its pix_fmt; `vyuy422` and `yv12`, which ffmpeg
-/// lacks, are made from its `uyvy422` and `yuv420p` by [`raw_frame`]), and the encoding
-/// emojicam is told (what a driver reports: Y'CbCr limited range; ffmpeg's grey is full range).
-const RAW_FORMATS: [(FourCc, &str, bool); 24] = [
+/// lacks, are made from its `uyvy422` and `yuv420p` by [`raw_frame`], `nv16` and `nv61` from
+/// `yuv422p`, and
+/// Bayer from its `rgb24`), and the encoding emojicam is told (what a driver reports: Y'CbCr
+/// limited range; ffmpeg's grey is full range).
+const RAW_FORMATS: [(FourCc, &str, bool); 33] = [
     (FourCc::Yuyv, "yuyv422", false),
     (FourCc::Nv12, "nv12", false),
     (FourCc::Gray, "gray", true),
@@ -155,6 +157,15 @@ const RAW_FORMATS: [(FourCc, &str, bool); 24] = [
     (FourCc::Rgb32(*b"RA24"), "abgr", true),
     (FourCc::Rgb32(*b"BX24"), "0rgb", true),
     (FourCc::Rgb32(*b"BA24"), "argb", true),
+    (FourCc::Nv16, "nv16", false),
+    (FourCc::Nv61, "nv61", false),
+    (FourCc::Yuv422p, "yuv422p", false),
+    (FourCc::Nv24, "nv24", false),
+    (FourCc::Nv42, "nv42", false),
+    (FourCc::Bayer(*b"BA81"), "bayer_bggr8", true),
+    (FourCc::Bayer(*b"GBRG"), "bayer_gbrg8", true),
+    (FourCc::Bayer(*b"GRBG"), "bayer_grbg8", true),
+    (FourCc::Bayer(*b"RGGB"), "bayer_rggb8", true),
 ];
 
 /// One frame of the clip as `pix_fmt`, at `w` x `h` (`vyuy422`: `uyvy422` with U and V
@@ -165,6 +176,39 @@ fn raw_frame(pix_fmt: &str, w: u32, h: u32) -> Vec<u8> {
             let mut bytes = raw_frame("uyvy422", w, h);
             bytes.chunks_exact_mut(4).for_each(|q| q.swap(0, 2));
             bytes
+        }
+        // ffmpeg reads NV16 but does not write it: its yuv422p with the chroma planes interleaved.
+        "nv16" => {
+            let bytes = raw_frame("yuv422p", w, h);
+            let luma = (w * h) as usize;
+            let chroma = (w.div_ceil(2) * h) as usize;
+            let (y, uv) = bytes.split_at(luma);
+            let (u, v) = uv.split_at(chroma);
+            let pairs = u.iter().zip(v).flat_map(|(&u, &v)| [u, v]);
+            y.iter().copied().chain(pairs).collect()
+        }
+        "nv61" => {
+            let mut bytes = raw_frame("nv16", w, h);
+            let luma = (w * h) as usize;
+            bytes[luma..].chunks_exact_mut(2).for_each(|p| p.swap(0, 1));
+            bytes
+        }
+        // A sensor's raw picture: each pixel keeps the one colour its place in the 2x2 cell
+        // sees (bayer_rggb8: red top left, green, green, blue bottom right).
+        bayer if bayer.starts_with("bayer_") => {
+            let cells: Vec<usize> = bayer[6..10]
+                .chars()
+                .map(|c| match c {
+                    'r' => 0,
+                    'g' => 1,
+                    _ => 2,
+                })
+                .collect();
+            let rgb = raw_frame("rgb24", w, h);
+            (0..h as usize)
+                .flat_map(|y| (0..w as usize).map(move |x| (x, y)))
+                .map(|(x, y)| rgb[(y * w as usize + x) * 3 + cells[(y % 2) * 2 + x % 2]])
+                .collect()
         }
         "yv12" => {
             let bytes = raw_frame("yuv420p", w, h);
@@ -244,6 +288,10 @@ fn padded_rows_decode_like_packed_ones() {
         (FourCc::Y16, "gray16le", w * 2),
         (FourCc::Rgb565, "rgb565le", w * 2),
         (FourCc::Rgb32(*b"XR24"), "bgr0", w * 4),
+        (FourCc::Nv16, "nv16", w),
+        (FourCc::Yuv422p, "yuv422p", w),
+        (FourCc::Nv24, "nv24", w),
+        (FourCc::Bayer(*b"RGGB"), "bayer_rggb8", w),
     ] {
         let packed = raw_frame(pix_fmt, w, h);
         let stride = row + 66;
@@ -253,6 +301,11 @@ fn padded_rows_decode_like_packed_ones() {
         let mut rest = &packed[..];
         let planes: Vec<(u32, u32, u32)> = match fourcc {
             FourCc::Nv12 | FourCc::Nv21 => vec![(row, stride, h), (row, stride, h / 2)],
+            // NV16: chroma rows as long as the luma's, every row; NV24: twice as long.
+            FourCc::Nv16 => vec![(row, stride, h), (row, stride, h)],
+            FourCc::Nv24 => vec![(row, stride, h), (row * 2, stride * 2, h)],
+            // 422P: both chroma planes at half width, every row.
+            FourCc::Yuv422p => vec![(row, stride, h), (row / 2, stride / 2, h * 2)],
             // Both chroma planes: h / 2 rows each.
             FourCc::Yu12 | FourCc::Yv12 => vec![(row, stride, h), (row / 2, stride / 2, h)],
             _ => vec![(row, stride, h)],

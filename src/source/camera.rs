@@ -79,17 +79,29 @@ pub enum FourCc {
     Y12,
     /// RGBP (RGB565 little-endian).
     Rgb565,
+    /// NV16 (Y plane, then U V interleaved at half width, every row: semi-planar 4:2:2) and
+    /// NV61 (V U): embedded and phone-style cameras, capture chips.
+    Nv16,
+    Nv61,
+    /// 422P (Y, U, V planes, chroma at half width: planar 4:2:2).
+    Yuv422p,
+    /// NV24 (Y plane, then U V interleaved at full size: semi-planar 4:4:4) and NV42 (V U).
+    Nv24,
+    Nv42,
+    /// 8-bit raw Bayer by its V4L2 code (BA81, GBRG, GRBG, RGGB: [`bayer_pattern`] says which
+    /// colour each pixel of a 2x2 cell sees): machine-vision and embedded camera sensors.
+    Bayer([u8; 4]),
     /// 32-bit RGB with alpha or padding, by its V4L2 code (XR24, AR24, BGR4, XB24, AB24, RX24,
     /// RA24, BX24, BA24: [`rgb32_order`] says where each channel is).
     Rgb32([u8; 4]),
-    /// Any other V4L2 fourcc (YUV9, H.264, Bayer, ...): listed so people see what the camera
-    /// offers.
+    /// Any other V4L2 fourcc (YUV9, H.264, 10-bit Bayer, ...): listed so people see what the
+    /// camera offers.
     Other([u8; 4]),
 }
 
 /// The fourccs emojicam decodes and their V4L2 codes (`Rgb32` holds its own code, `Other` the
 /// rest).
-const CODES: [(FourCc, &[u8; 4]); 16] = [
+const CODES: [(FourCc, &[u8; 4]); 21] = [
     (FourCc::Mjpeg, b"MJPG"),
     (FourCc::Yuyv, b"YUYV"),
     (FourCc::Nv12, b"NV12"),
@@ -106,6 +118,11 @@ const CODES: [(FourCc, &[u8; 4]); 16] = [
     (FourCc::Y10, b"Y10 "),
     (FourCc::Y12, b"Y12 "),
     (FourCc::Rgb565, b"RGBP"),
+    (FourCc::Nv16, b"NV16"),
+    (FourCc::Nv61, b"NV61"),
+    (FourCc::Yuv422p, b"422P"),
+    (FourCc::Nv24, b"NV24"),
+    (FourCc::Nv42, b"NV42"),
 ];
 
 /// Where red, green and blue lie in each pixel's four bytes of a 32-bit RGB format (V4L2's
@@ -117,6 +134,18 @@ pub fn rgb32_order(code: [u8; 4]) -> Option<[usize; 3]> {
         b"XB24" | b"AB24" => [0, 1, 2],
         b"RX24" | b"RA24" => [3, 2, 1],
         b"BX24" | b"BA24" => [1, 2, 3],
+        _ => return None,
+    })
+}
+
+/// The colour (0 red, 1 green, 2 blue) each pixel of a 2x2 Bayer cell sees (top left, top
+/// right, bottom left, bottom right) for V4L2's 8-bit Bayer codes; None for other codes.
+pub fn bayer_pattern(code: [u8; 4]) -> Option<[u8; 4]> {
+    Some(match &code {
+        b"BA81" => [2, 1, 1, 0],
+        b"GBRG" => [1, 2, 0, 1],
+        b"GRBG" => [1, 0, 2, 1],
+        b"RGGB" => [0, 1, 1, 2],
         _ => return None,
     })
 }
@@ -149,6 +178,9 @@ impl FourCc {
         if rgb32_order(code).is_some() {
             return FourCc::Rgb32(code);
         }
+        if bayer_pattern(code).is_some() {
+            return FourCc::Bayer(code);
+        }
         CODES
             .iter()
             .find(|(_, c)| **c == code)
@@ -157,7 +189,7 @@ impl FourCc {
 
     pub fn code(self) -> [u8; 4] {
         match self {
-            FourCc::Other(code) | FourCc::Rgb32(code) => code,
+            FourCc::Other(code) | FourCc::Rgb32(code) | FourCc::Bayer(code) => code,
             f => CODES.iter().find(|(g, _)| *g == f).map_or([0; 4], |(_, c)| **c),
         }
     }
@@ -547,9 +579,11 @@ fn fourcc_cost(fourcc: FourCc, big: bool) -> u8 {
     match (fourcc, big) {
         (Mjpeg, true) | (Yuyv | Uyvy | Yvyu | Vyuy | Nv12 | Nv21 | Yu12 | Yv12 | Gray | Y16 | Y10 | Y12, false) => 0,
         (Nv12 | Nv21 | Yu12 | Yv12 | Gray | Y16 | Y10 | Y12, true) | (Mjpeg, false) => 1,
-        (Yuyv | Uyvy | Yvyu | Vyuy, true) => 2,
-        (Rgb | Bgr | Rgb565 | Rgb32(_), _) => 3,
-        (Other(_), _) => 4,
+        (Yuyv | Uyvy | Yvyu | Vyuy, true) | (Nv16 | Nv61 | Yuv422p, _) => 2,
+        (Rgb | Bgr | Rgb565 | Rgb32(_) | Nv24 | Nv42, _) => 3,
+        // Demosaiced here: only where a camera offers nothing else.
+        (Bayer(_), _) => 4,
+        (Other(_), _) => 5,
     }
 }
 
@@ -594,12 +628,12 @@ pub fn decode_yuyv_as(bytes: &[u8], width: u32, height: u32, yuv: Yuv) -> Result
 /// Bytes a raw frame needs: its rows `stride` bytes apart (`stride` 0: the format's own packed
 /// rows), the last row's padding not required. None for MJPEG and formats not decoded.
 pub fn raw_frame_len(fourcc: FourCc, width: u32, height: u32, stride: u32) -> Option<(usize, usize)> {
-    use crate::yuv::{nv12_len, planar420_len, rows_len};
+    use crate::yuv::{nv12_len, planar420_len, planar422_len, rows_len, semiplanar_len};
     use FourCc::*;
     let (w, h) = (width as usize, height as usize);
     let row = match fourcc {
         Yuyv | Uyvy | Yvyu | Vyuy => w.div_ceil(2) * 4,
-        Nv12 | Nv21 | Yu12 | Yv12 | Gray => w,
+        Nv12 | Nv21 | Yu12 | Yv12 | Gray | Nv16 | Nv61 | Yuv422p | Nv24 | Nv42 | Bayer(_) => w,
         Y16 | Y10 | Y12 | Rgb565 => w * 2,
         Rgb | Bgr => w * 3,
         Rgb32(_) => w * 4,
@@ -609,6 +643,9 @@ pub fn raw_frame_len(fourcc: FourCc, width: u32, height: u32, stride: u32) -> Op
     let len = match fourcc {
         Nv12 | Nv21 => nv12_len(stride, w, h),
         Yu12 | Yv12 => planar420_len(stride, w, h),
+        Nv16 | Nv61 => semiplanar_len(stride, w, h, false),
+        Nv24 | Nv42 => semiplanar_len(stride, w, h, true),
+        Yuv422p => planar422_len(stride, w, h),
         _ => rows_len(stride, row, h),
     };
     Some((stride, len))
@@ -630,9 +667,16 @@ pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride:
         )));
     }
     let (w, h) = (width as usize, height as usize);
-    if matches!(fourcc, FourCc::Rgb | FourCc::Bgr | FourCc::Rgb565 | FourCc::Rgb32(_)) {
+    if matches!(
+        fourcc,
+        FourCc::Rgb | FourCc::Bgr | FourCc::Rgb565 | FourCc::Rgb32(_) | FourCc::Bayer(_)
+    ) {
         let mut rgba = vec![0u8; w * h * 4];
         match fourcc {
+            FourCc::Bayer(code) => {
+                let cells = bayer_pattern(code).ok_or_else(|| Error::camera(format!("{name} is not 8-bit Bayer")))?;
+                conv::bayer_to_rgba(bytes, stride, w, h, cells, &mut rgba);
+            }
             FourCc::Rgb565 => conv::rgb565_to_rgba(bytes, stride, w, h, &mut rgba),
             FourCc::Rgb32(code) => {
                 let order = rgb32_order(code).ok_or_else(|| Error::camera(format!("{name} is not 32-bit RGB")))?;
@@ -653,6 +697,13 @@ pub fn decode_raw(fourcc: FourCc, bytes: &[u8], width: u32, height: u32, stride:
         FourCc::Yu12 | FourCc::Yv12 => {
             conv::planar420_to_i420(bytes, stride, w, h, fourcc == FourCc::Yv12, &mut planes)
         }
+        FourCc::Nv16 | FourCc::Nv61 => {
+            conv::semiplanar_to_i420(bytes, stride, w, h, false, fourcc == FourCc::Nv61, &mut planes)
+        }
+        FourCc::Nv24 | FourCc::Nv42 => {
+            conv::semiplanar_to_i420(bytes, stride, w, h, true, fourcc == FourCc::Nv42, &mut planes)
+        }
+        FourCc::Yuv422p => conv::planar422_to_i420(bytes, stride, w, h, &mut planes),
         FourCc::Y16 => conv::grey16_to_i420(bytes, stride, w, h, 16, &mut planes),
         FourCc::Y10 => conv::grey16_to_i420(bytes, stride, w, h, 10, &mut planes),
         FourCc::Y12 => conv::grey16_to_i420(bytes, stride, w, h, 12, &mut planes),
@@ -1449,7 +1500,32 @@ mod tests {
         assert_eq!(offered(&[]), "no modes");
         assert_eq!(
             decoded_names(),
-            "MJPEG, YUYV, NV12, GREY, RGB3, BGR3, UYVY, YVYU, VYUY, YU12, YV12, NV21, Y16, Y10, Y12, RGBP or 32-bit RGB"
+            "MJPEG, YUYV, NV12, GREY, RGB3, BGR3, UYVY, YVYU, VYUY, YU12, YV12, NV21, Y16, Y10, Y12, RGBP, NV16, NV61, 422P, NV24, NV42 or 32-bit RGB"
+        );
+    }
+
+    /// 8-bit raw Bayer is decoded, taken only when the camera offers nothing else; 10-bit Bayer
+    /// is not (listed, not taken); the 4:2:2 and 4:4:4 formats come after 4:2:0 ones.
+    #[test]
+    fn raw_bayer_and_422_formats_are_taken_after_the_usual_ones() {
+        let bayer = FourCc::from_code(*b"RGGB");
+        assert_eq!((bayer, bayer.name()), (FourCc::Bayer(*b"RGGB"), "RGGB".to_string()));
+        assert!(bayer.is_decoded() && !bayer.is_grey() && bayer.to_nokhwa().is_none());
+        assert!(!FourCc::from_code(*b"RG10").is_decoded());
+        assert_eq!(FourCc::from_code(*b"NV16"), FourCc::Nv16);
+        let at = |f: FourCc| FormatSpec::new(f, 640, 480, 30);
+        assert_eq!(choose_format(&[at(bayer)], None, None), Some(at(bayer)));
+        assert_eq!(
+            choose_format(&[at(bayer), at(FourCc::Rgb), at(FourCc::Nv16)], None, None),
+            Some(at(FourCc::Nv16))
+        );
+        assert_eq!(
+            choose_format(&[at(FourCc::Nv16), at(FourCc::Nv12)], None, None),
+            Some(at(FourCc::Nv12))
+        );
+        assert_eq!(
+            choose_format(&[at(bayer), at(FourCc::Nv24)], None, None),
+            Some(at(FourCc::Nv24))
         );
     }
 

@@ -629,11 +629,14 @@ fn timings_camera_conversion_old_vs_new() {
         let jpeg422 = mjpeg_frames(w, h, PER_TURN as u32, "yuvj422p");
         let raw = |pix_fmt: &str| -> Vec<Vec<u8>> { vec![raw_frame(pix_fmt, w, h); PER_TURN] };
         let (nv12, grey, rgb3) = (raw("nv12"), raw("gray"), raw("rgb24"));
+        let (nv16, bayer) = (raw("nv16"), raw("bayer_rggb8"));
         let decoder = |f: FourCc| -> Decode { Box::new(move |b| decode_raw(f, b, w, h, 0, CAMERA_YUV).unwrap()) };
         let ways: Vec<(String, &Vec<Vec<u8>>, Decode)> = vec![
             ("NV12 -> I420".into(), &nv12, decoder(FourCc::Nv12)),
             ("GREY -> I420".into(), &grey, decoder(FourCc::Gray)),
             ("RGB3 -> RGBA".into(), &rgb3, decoder(FourCc::Rgb)),
+            ("NV16 -> I420".into(), &nv16, decoder(FourCc::Nv16)),
+            ("RGGB Bayer -> RGBA".into(), &bayer, decoder(FourCc::Bayer(*b"RGGB"))),
             ("YUYV -> RGBA (old)".into(), &yuyv, Box::new(|b| yuyv_rgba(b, w, h))),
             (
                 "YUYV -> I420 (new)".into(),

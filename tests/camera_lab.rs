@@ -341,16 +341,20 @@ fn cameras_lists_vivid_and_the_mjpeg_webcam_with_sorted_modes() {
         "a metadata node is not a camera:\n{out}"
     );
     // vivid's formats that emojicam takes are listed with their modes (GREY: V4L2's fourcc,
-    // which nokhwa's layer now maps; UYVY and YU12, captured straight from V4L2), the others by
-    // name.
-    for fourcc in ["NV12", "GREY", "UYVY", "YU12", "NV21", "Y16", "Y10", "Y12"] {
+    // which nokhwa's layer now maps; UYVY, YU12, the 4:2:2 and 4:4:4 ones and 8-bit Bayer,
+    // captured straight from V4L2), the others by name.
+    for fourcc in [
+        "NV12", "GREY", "UYVY", "YU12", "NV21", "Y16", "Y10", "Y12", "NV16", "NV61", "422P", "NV24", "NV42", "BA81",
+        "GBRG", "GRBG", "RGGB",
+    ] {
         assert!(
             vivid.iter().any(|m| m.starts_with(&format!("{fourcc} 320x180 @ "))),
             "{fourcc}: {vivid:?}"
         );
     }
+    let also = out.lines().find(|l| l.starts_with("    (also ")).unwrap_or_default();
     assert!(
-        out.lines().any(|l| l.starts_with("    (also ") && l.contains("NV16")),
+        also.contains("HSV3") && !also.contains("NV16") && !also.contains("RGGB"),
         "{out}"
     );
     let (i420_head, i420) = find("/dev/video15");

@@ -321,6 +321,23 @@ fn copy_rows(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [
     }
 }
 
+/// Copies the luma rows of `src` (`stride` bytes apart) into the I420 frame `out` and returns
+/// its U and V planes, for the caller to fill.
+fn luma_copied<'a>(
+    src: &[u8],
+    stride: usize,
+    width: usize,
+    height: usize,
+    out: &'a mut [u8],
+) -> (&'a mut [u8], &'a mut [u8]) {
+    let (ylen, clen) = i420_sizes(width, height);
+    assert!(out.len() >= ylen + 2 * clen);
+    let (luma, chroma) = out.split_at_mut(ylen);
+    copy_rows(src, stride, width, height, luma);
+    let (u, v) = chroma.split_at_mut(clen);
+    (u, &mut v[..clen])
+}
+
 /// The row stride of a 4:2:0 frame's chroma. V4L2 gives one bytes-per-line, the luma's: the
 /// interleaved chroma rows of NV12/NV21 take it as it is, the separate planes of YU12/YV12 half
 /// of it; never fewer bytes than a chroma row holds (odd widths, packed rows).
@@ -343,14 +360,10 @@ pub fn nv12_len(stride: usize, width: usize, height: usize) -> usize {
 /// NV12 (Y plane, then U V interleaved; `vu`: NV21, V U), luma rows `stride` bytes apart
 /// ([`chroma_stride`] for the chroma's) -> I420 planes back to back: plain copies.
 pub fn nv12_to_i420(src: &[u8], stride: usize, width: usize, height: usize, vu: bool, out: &mut [u8]) {
-    let (ylen, clen) = i420_sizes(width, height);
     let cw = width.div_ceil(2);
     let cs = chroma_stride(stride, width, true);
     assert!(stride >= width && src.len() >= nv12_len(stride, width, height));
-    assert!(out.len() >= ylen + 2 * clen);
-    let (luma, chroma) = out.split_at_mut(ylen);
-    copy_rows(src, stride, width, height, luma);
-    let (u, v) = chroma.split_at_mut(clen);
+    let (u, v) = luma_copied(src, stride, width, height, out);
     let plane = &src[stride * height..];
     let (iu, iv) = if vu { (1, 0) } else { (0, 1) };
     for (cy, (urow, vrow)) in u.chunks_exact_mut(cw).zip(v.chunks_exact_mut(cw)).enumerate() {
@@ -372,14 +385,10 @@ pub fn planar420_len(stride: usize, width: usize, height: usize) -> usize {
 /// YU12 (I420: Y, U, V planes; `vu`: YV12, Y, V, U), luma rows `stride` bytes apart
 /// ([`chroma_stride`] for the chroma's) -> I420 planes back to back: plain copies.
 pub fn planar420_to_i420(src: &[u8], stride: usize, width: usize, height: usize, vu: bool, out: &mut [u8]) {
-    let (ylen, clen) = i420_sizes(width, height);
     let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
     let cs = chroma_stride(stride, width, false);
     assert!(stride >= width && src.len() >= planar420_len(stride, width, height));
-    assert!(out.len() >= ylen + 2 * clen);
-    let (luma, chroma) = out.split_at_mut(ylen);
-    copy_rows(src, stride, width, height, luma);
-    let (u, v) = chroma.split_at_mut(clen);
+    let (u, v) = luma_copied(src, stride, width, height, out);
     let first = &src[stride * height..];
     let second = &first[cs * ch..];
     let (su, sv) = if vu { (second, first) } else { (first, second) };
@@ -486,14 +495,10 @@ pub fn semiplanar_to_i420(
     vu: bool,
     out: &mut [u8],
 ) {
-    let (ylen, clen) = i420_sizes(width, height);
     let cw = width.div_ceil(2);
     let cs = semiplanar_chroma_stride(stride, width, full);
     assert!(stride >= width && src.len() >= semiplanar_len(stride, width, height, full));
-    assert!(out.len() >= ylen + 2 * clen);
-    let (luma, chroma) = out.split_at_mut(ylen);
-    copy_rows(src, stride, width, height, luma);
-    let (u, v) = chroma.split_at_mut(clen);
+    let (u, v) = luma_copied(src, stride, width, height, out);
     let plane = &src[stride * height..];
     let (iu, iv) = if vu { (1, 0) } else { (0, 1) };
     // The chroma pair covering pixel column x (as an index of pairs in a row).
@@ -525,14 +530,10 @@ pub fn planar422_len(stride: usize, width: usize, height: usize) -> usize {
 /// 422P (planar 4:2:2: Y, U, V planes, chroma at half width on every row), luma rows `stride`
 /// bytes apart -> I420 planes back to back: luma copied, chroma averaged over row pairs.
 pub fn planar422_to_i420(src: &[u8], stride: usize, width: usize, height: usize, out: &mut [u8]) {
-    let (ylen, clen) = i420_sizes(width, height);
     let cw = width.div_ceil(2);
     let cs = chroma_stride(stride, width, false);
     assert!(stride >= width && src.len() >= planar422_len(stride, width, height));
-    assert!(out.len() >= ylen + 2 * clen);
-    let (luma, chroma) = out.split_at_mut(ylen);
-    copy_rows(src, stride, width, height, luma);
-    let (u, v) = chroma.split_at_mut(clen);
+    let (u, v) = luma_copied(src, stride, width, height, out);
     let planes = [&src[stride * height..], &src[stride * height + cs * height..]];
     for (plane, dst) in planes.into_iter().zip([u, v]) {
         for (cy, drow) in dst.chunks_exact_mut(cw).enumerate() {

@@ -402,12 +402,13 @@ fn assert_modes_sorted(cams: &[(String, Vec<String>)]) {
             .collect();
         let mut sorted = keys.clone();
         sorted.sort_by(|a, b| {
-            // Known formats first (nokhwa's six, then those read straight from V4L2, then 32-bit
-            // RGB by its code), then any other fourcc.
+            // Known formats first (nokhwa's six, then those read straight from V4L2, 8-bit
+            // Bayer by its code, then 32-bit RGB by its code), then any other fourcc.
             let rank = |f: &str| {
                 let known = [
                     "MJPEG", "YUYV", "NV12", "GREY", "RGB3", "BGR3", "UYVY", "YVYU", "VYUY", "YU12", "YV12", "NV21",
-                    "Y16", "Y10", "Y12", "RGBP",
+                    "Y16", "Y10", "Y12", "RGBP", "NV16", "NV61", "422P", "NV24", "NV42", "BA81", "GBRG", "GRBG",
+                    "RGGB",
                 ];
                 let rgb32 = ["XR24", "AR24", "BGR4", "XB24", "AB24", "RX24", "RA24", "BX24", "BA24"];
                 match known.iter().position(|x| *x == f) {

@@ -153,6 +153,19 @@ impl Frame {
         Cow::Owned(Frame::new(self.width, self.height, rgba))
     }
 
+    /// The frame scaled to `width` x `height`, as RGBA, by a triangle filter (each output pixel
+    /// the weighted mean of the input pixels it covers); itself (as RGBA) at its own size. `None`
+    /// when its bytes do not match its size.
+    pub fn resized(&self, width: u32, height: u32) -> Option<Frame> {
+        let rgba = self.to_rgba();
+        if (rgba.width, rgba.height) == (width, height) {
+            return Some(rgba.into_owned());
+        }
+        let view = image::ImageBuffer::<image::Rgba<u8>, &[u8]>::from_raw(rgba.width, rgba.height, &rgba.rgba[..])?;
+        let out = image::imageops::resize(&view, width, height, image::imageops::FilterType::Triangle);
+        Some(Frame::new(width, height, out.into_raw()))
+    }
+
     /// Mirrors the frame left-right in place, whatever its format.
     pub fn mirror(&mut self) {
         let (w, h) = (self.width as usize, self.height as usize);

@@ -25,10 +25,5 @@ pub fn load_frames(input: Option<&std::path::Path>, n: usize) -> Result<Vec<Fram
 }
 
 pub fn resize(frame: &Frame, w: u32, h: u32) -> Result<Frame> {
-    if frame.width == w && frame.height == h {
-        return Ok(frame.clone());
-    }
-    let img = image::RgbaImage::from_raw(frame.width, frame.height, frame.rgba.clone()).context("bad frame")?;
-    let out = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
-    Ok(Frame::new(w, h, out.into_raw()))
+    frame.resized(w, h).context("bad frame")
 }

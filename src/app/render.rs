@@ -43,7 +43,8 @@ pub fn output_kind(path: &Path) -> emojicam::Result<OutputKind> {
         .unwrap_or_default();
     match ext.as_str() {
         "png" | "jpg" | "jpeg" | "webp" | "json" => Ok(OutputKind::Still),
-        "mp4" | "m4v" | "mov" | "mkv" | "webm" | "gif" | "y4m" | "txt" | "jsonl" => Ok(OutputKind::Stream),
+        "gif" | "y4m" | "txt" | "jsonl" => Ok(OutputKind::Stream),
+        video if sink::Container::from_extension(video).is_some() => Ok(OutputKind::Stream),
         "" => Err(Error::usage(format!(
             "output {} has no extension: use {}",
             path.display(),

@@ -109,13 +109,11 @@ pub fn create_with_audio(
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase())
         .unwrap_or_default();
+    if let Some(container) = Container::from_extension(&ext) {
+        return Ok(Box::new(VideoSink::create(path, info, container, audio)?));
+    }
     Ok(match ext.as_str() {
         "png" | "jpg" | "jpeg" | "webp" => Box::new(ImageSink::create(path)?),
-        "mp4" | "m4v" | "mov" | "mkv" | "webm" => {
-            let container = Container::from_extension(&ext)
-                .ok_or_else(|| Error::usage(format!("unsupported output format '.{ext}'")))?;
-            Box::new(VideoSink::create(path, info, container, audio)?)
-        }
         "gif" => Box::new(GifSink::create(path, info)?),
         "y4m" => Box::new(Y4mSink::create(path, info)?),
         "txt" => Box::new(TxtSink::create(path, emoji_text)?),

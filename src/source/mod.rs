@@ -197,8 +197,8 @@ pub fn open_looping(path: &Path) -> Result<Box<dyn Source>> {
     Ok(Box::new(Looping::new(path)?))
 }
 
-/// `inner`'s frames scaled to `width` x `height` (RGBA, a triangle filter: each output pixel
-/// the weighted mean of the input pixels it covers): a picture larger than the GPU takes.
+/// `inner`'s frames scaled to `width` x `height` ([`Frame::resized`]): a picture larger than the
+/// GPU takes.
 pub fn scaled(inner: Box<dyn Source>, width: u32, height: u32) -> Box<dyn Source> {
     let mut info = inner.info().clone();
     info.width = width;
@@ -220,13 +220,11 @@ impl Source for Scaled {
         let Some(frame) = self.inner.next_frame()? else {
             return Ok(None);
         };
-        let frame = frame.to_rgba().into_owned();
         let (w, h) = (frame.width, frame.height);
-        let image = ::image::RgbaImage::from_raw(w, h, frame.rgba)
+        let small = frame
+            .resized(self.info.width, self.info.height)
             .ok_or_else(|| Error::Other(format!("internal: a {w}x{h} frame of the wrong size")))?;
-        let (width, height) = (self.info.width, self.info.height);
-        let small = ::image::imageops::resize(&image, width, height, ::image::imageops::FilterType::Triangle);
-        Ok(Some(Frame::new(width, height, small.into_raw())))
+        Ok(Some(small))
     }
 
     fn timestamp(&self) -> Option<std::time::Duration> {

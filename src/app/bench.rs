@@ -64,8 +64,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
     let (mut first, batched_720) = stage_tables(args, &sizes, &classifiers, &source_frames, &adapter)?;
     if let Some(p) = first.as_mut() {
-        let frame = resize(&source_frames[0], 1280, 720)?;
-        render_paths(p, &frame)?;
+        render_paths(p, &sizes, &source_frames[0])?;
     }
     if let (Some(p), true) = (&first, onnx) {
         pipelining_table(p, args, &sizes, &source_frames, &adapter)?;
@@ -269,33 +268,40 @@ fn throughput(pipeline: &mut Pipeline, frames: &[Frame], pipelined: bool) -> Res
     Ok(frames.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9))
 }
 
-/// The two render paths on the same classified 1280x720 frame, interleaved so that anything
-/// else the machine does weighs on both alike.
-fn render_paths(pipeline: &mut Pipeline, frame: &Frame) -> Result<()> {
+/// The two render paths on the same classified frame at each size, interleaved so that
+/// anything else the machine does weighs on both alike.
+fn render_paths(pipeline: &mut Pipeline, sizes: &[(u32, u32)], source: &Frame) -> Result<()> {
     let before = pipeline.renderer().path();
-    let mosaic = pipeline.classify(frame, Stamp::default())?;
     let paths = [RenderPath::Quads, RenderPath::Compute];
-    let mut times: [Vec<f64>; 2] = Default::default();
-    for rep in 0..12 {
-        for (i, &path) in paths.iter().enumerate() {
-            pipeline.renderer().set_path(path);
-            pipeline.render(&mosaic, None)?;
-            if rep > 0 {
-                // The first round builds each path's resources.
-                times[i].push(ms(pipeline.times().render));
-            }
-        }
-    }
-    pipeline.renderer().set_path(before);
+    const ROUNDS: usize = 12;
     emojicam::outln!();
     emojicam::outln!(
-        "render + output readback at 1280x720 (median of {}): quads {:.1} ms, compute {:.1} ms -> {:.1}x (this adapter uses {})",
-        times[0].len(),
-        median(&times[0]),
-        median(&times[1]),
-        median(&times[0]) / median(&times[1]).max(1e-9),
+        "| render + output readback (median of {}; this adapter uses {}) | quads ms | compute ms | quads / compute |",
+        ROUNDS - 1,
         before.name()
     );
+    emojicam::outln!("| --- | --- | --- | --- |");
+    for &(w, h) in sizes {
+        let frame = resize(source, w, h)?;
+        let mosaic = pipeline.classify(&frame, Stamp::default())?;
+        let mut times: [Vec<f64>; 2] = Default::default();
+        for rep in 0..ROUNDS {
+            for (i, &path) in paths.iter().enumerate() {
+                pipeline.renderer().set_path(path);
+                pipeline.render(&mosaic, None)?;
+                if rep > 0 {
+                    // The first round builds each path's resources.
+                    times[i].push(ms(pipeline.times().render));
+                }
+            }
+        }
+        let [quads, compute] = [median(&times[0]), median(&times[1])];
+        emojicam::outln!(
+            "| {w}x{h} | {quads:.1} | {compute:.1} | {:.2}x |",
+            quads / compute.max(1e-9)
+        );
+    }
+    pipeline.renderer().set_path(before);
     Ok(())
 }
 

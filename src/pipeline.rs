@@ -237,11 +237,14 @@ impl Pipeline {
         self.classify_tiles(start, t_tile, upload, previous).map(Some)
     }
 
-    /// Whether [`Self::push`] is worth it here: only when the GPU is a device of its own. On a
-    /// software rasteriser the "GPU" work runs on the same cores as the classifier, and
-    /// overlapping them measured slower (bench: 82 vs 91 frames/s at 1280x720 on 2 cores).
+    /// Whether offline rendering uses [`Self::push`]: only with `EMOJICAM_PIPELINE=1`. It
+    /// measured slower on both kinds of adapter measured (bench, pipelining table): on a
+    /// software rasteriser the "GPU" work runs on the classifier's cores (82 vs 91 frames/s at
+    /// 1280x720 on 2 cores), and an NVIDIA H200 tiles a frame in 0.2-1.4 ms, less than the
+    /// extra tiles a pipelined frame classifies (each is compared with the tiles accepted
+    /// before the frame in flight): 93 vs 114 frames/s at 1280x720, 40 vs 48 at 1920x1080.
     pub fn pipelining_pays(&self) -> bool {
-        self.gpu.adapter_info.device_type != wgpu::DeviceType::Cpu
+        std::env::var("EMOJICAM_PIPELINE").is_ok_and(|v| v.trim() == "1")
     }
 
     /// Classifies the frame still in flight after the last [`Self::push`], if any.

@@ -232,8 +232,8 @@ pub fn render_stream(
             bar.inc(1);
             Ok::<(), Error>(())
         };
-        // With a GPU of its own, pipelined: it tiles each frame while the CPU classifies the
-        // previous one.
+        // Pipelined only when asked (`Pipeline::pipelining_pays`): the GPU tiles each frame
+        // while the CPU classifies the previous one.
         let pipelined = pipeline.pipelining_pays();
         for event in reader.receiver().iter() {
             let captured = match event {

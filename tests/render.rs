@@ -312,6 +312,56 @@ fn a_photo_wider_than_the_gpu_takes_is_scaled_to_fit_and_says_so() {
 }
 
 #[test]
+fn a_photo_wider_than_the_gpu_takes_plays_live_from_a_scaled_copy() {
+    // The live view opens the photo before the GPU: a side above wgpu's default texture limit
+    // (8192, what every desktop adapter offers) is scaled to it, once, keeping the aspect.
+    let dir = tmp();
+    let input = dir.path().join("panorama.png");
+    let img = image::RgbImage::from_fn(20000, 400, |x, _| {
+        if x < 10000 {
+            image::Rgb([220, 40, 30])
+        } else {
+            image::Rgb([30, 60, 200])
+        }
+    });
+    img.save(&input).expect("png");
+    let out = dir.path().join("live.y4m");
+    let o = run(bin()
+        .args(["--no-window", "--duration", "1", "-i"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out));
+    let said = stderr(&o);
+    assert!(o.status.success(), "{said}");
+    assert!(
+        said.contains("20000x400 is more than a live session takes: it is shown from a copy scaled to 8192x163"),
+        "{said}"
+    );
+    let bytes = std::fs::read(&out).expect("the stream");
+    let header_end = bytes.iter().position(|&b| b == b'\n').expect("a Y4M header");
+    let header = String::from_utf8_lossy(&bytes[..header_end]);
+    assert!(header.contains(" W8192 H163 "), "{header}");
+    // The first frame: Cr high on the left (red), Cb high on the right (blue).
+    let (w, h) = (8192usize, 163usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let frame = header_end + 1 + "FRAME\n".len();
+    let (u, v) = (frame + w * h, frame + w * h + cw * ch);
+    let mean = |plane: usize, x0: usize, x1: usize| {
+        let n = (x1 - x0) * ch;
+        (0..ch)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .map(|(x, y)| bytes[plane + y * cw + x] as f64)
+            .sum::<f64>()
+            / n as f64
+    };
+    let (left_cr, right_cb) = (mean(v, 0, cw / 4), mean(u, cw * 3 / 4, cw));
+    assert!(
+        left_cr > 150.0 && right_cb > 150.0,
+        "left Cr {left_cr}, right Cb {right_cb}"
+    );
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let dir = tmp();
     let d = dir.path();

@@ -25,6 +25,7 @@ use crossbeam_channel::{select, Receiver};
 use self::session::{Outputs, Session};
 use crate::error::{Error, Result};
 use crate::frame::{Rate, StreamInfo, StreamKind};
+use crate::gpu::tiler::rgba_fit_within;
 use crate::gpu::GpuContext;
 use crate::pipeline::{Config, Pipeline};
 use crate::sink::SinkReport;
@@ -109,7 +110,18 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
             let name = path
                 .file_name()
                 .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-            (source::open_looping(path)?, Some(fps.unwrap_or(0)), name)
+            // A photo larger than a GPU surely takes (a panorama) is shown from a copy scaled
+            // to fit, as `render` makes its mosaic; the GPU is opened only later.
+            let max_side = wgpu::Limits::default().max_texture_dimension_2d;
+            let looping = source::Looping::fitted(path, &|w, h| rgba_fit_within(max_side, w, h))?;
+            if let Some((w, h)) = looping.scaled_from() {
+                let (fw, fh) = (looping.info().width, looping.info().height);
+                crate::note!(
+                    "emojicam: {}: {w}x{h} is more than a live session takes: it is shown from a copy scaled to {fw}x{fh}",
+                    crate::safety::one_line(&name)
+                );
+            }
+            (Box::new(looping), Some(fps.unwrap_or(0)), name)
         }
     };
     let file_info = src.info().clone();

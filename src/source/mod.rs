@@ -197,6 +197,9 @@ pub fn open_looping(path: &Path) -> Result<Box<dyn Source>> {
     Ok(Box::new(Looping::new(path)?))
 }
 
+/// The size a still image of `width` x `height` is to be scaled to, or `None` to keep it.
+pub type Fit<'a> = &'a dyn Fn(u32, u32) -> Option<(u32, u32)>;
+
 /// `inner`'s frames scaled to `width` x `height` ([`Frame::resized`]): a picture larger than the
 /// GPU takes.
 pub fn scaled(inner: Box<dyn Source>, width: u32, height: u32) -> Box<dyn Source> {
@@ -245,11 +248,27 @@ pub struct Looping {
     still: Option<Frame>,
     /// Frames delivered since the last restart; a restart that yields nothing ends the stream.
     since_restart: u64,
+    /// A still image's own size, when it is handed out scaled ([`Looping::fitted`]).
+    scaled_from: Option<(u32, u32)>,
 }
 
 impl Looping {
     pub fn new(path: &Path) -> Result<Self> {
-        let inner = open_as(path, true)?;
+        Self::fitted(path, &|_, _| None)
+    }
+
+    /// [`Looping::new`], with a still image scaled (once) to the size `fit` gives for it: a
+    /// photo larger than the GPU takes.
+    pub fn fitted(path: &Path, fit: Fit<'_>) -> Result<Self> {
+        let mut inner = open_as(path, true)?;
+        let mut scaled_from = None;
+        let (w, h) = (inner.info().width, inner.info().height);
+        if inner.info().kind == StreamKind::Image {
+            if let Some((fw, fh)) = fit(w, h).filter(|&s| s != (w, h)) {
+                inner = scaled(inner, fw, fh);
+                scaled_from = Some((w, h));
+            }
+        }
         let mut info = inner.info().clone();
         info.frames = None;
         Ok(Self {
@@ -258,7 +277,13 @@ impl Looping {
             info,
             still: None,
             since_restart: 0,
+            scaled_from,
         })
+    }
+
+    /// The still image's own size, when [`Looping::fitted`] scaled it.
+    pub fn scaled_from(&self) -> Option<(u32, u32)> {
+        self.scaled_from
     }
 }
 

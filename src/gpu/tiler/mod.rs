@@ -604,7 +604,13 @@ impl Tiler {
 /// to tile it and draw its mosaic at that size (each side within its texture limit, the bytes
 /// within the tiler's frame texture); `None` when it fits as it is.
 pub fn rgba_fit(device: &wgpu::Device, width: u32, height: u32) -> Option<(u32, u32)> {
-    let max_dim = u64::from(device.limits().max_texture_dimension_2d);
+    rgba_fit_within(device.limits().max_texture_dimension_2d, width, height)
+}
+
+/// [`rgba_fit`] for a GPU whose texture sides go up to `max_side` (before the GPU is known:
+/// `wgpu::Limits::default()`'s 8192 is what every desktop adapter offers at least).
+pub fn rgba_fit_within(max_side: u32, width: u32, height: u32) -> Option<(u32, u32)> {
+    let max_dim = u64::from(max_side.max(1));
     let max_pixels = max_dim * FRAME_ROW_BYTES as u64 / 4;
     let (w, h) = (u64::from(width), u64::from(height));
     if w <= max_dim && h <= max_dim && w * h <= max_pixels {

@@ -612,7 +612,7 @@ fn load() -> String {
 type Decode<'a> = Box<dyn Fn(&[u8]) -> Frame + 'a>;
 
 /// Per-frame CPU time of the capture thread's conversion, the old way and the new, at the
-/// sizes webcams send, taking turns over several rounds (README Performance):
+/// sizes webcams send, taking turns over several rounds (docs/PERFORMANCE.md):
 /// `cargo test --release --test camera_frames timings -- --ignored --nocapture --test-threads=1`.
 #[test]
 #[ignore]

@@ -114,7 +114,7 @@ impl Default for OnnxOptions {
 /// ONNX Runtime's memory pattern (the allocations planned per input shape, the plan kept for
 /// that shape): off, as each frame's changed-tile count is a new shape, planned again (measured:
 /// classify ~7% faster without, the live classify stage 0.3-2.3 ms shorter on a quiet machine;
-/// README, Performance). `EMOJICAM_ORT_MEMPATTERN=1` turns it on (for measuring).
+/// docs/PERFORMANCE.md). `EMOJICAM_ORT_MEMPATTERN=1` turns it on (for measuring).
 fn memory_pattern() -> bool {
     std::env::var("EMOJICAM_ORT_MEMPATTERN").is_ok_and(|v| v.trim() == "1")
 }

@@ -749,7 +749,7 @@ const JPEGDEC_WAIT: Duration = Duration::from_secs(2);
 
 /// MJPEG frames decoded by GStreamer's jpegdec (libjpeg-turbo) straight to I420 planes, with
 /// no RGB conversion on the CPU: 0.53-0.73x the CPU time of decoding to RGBA with the `image`
-/// crate (640x480 to 1920x1080; tests/camera_frames.rs `timings`, README Performance). The
+/// crate (640x480 to 1920x1080; tests/camera_frames.rs `timings`, docs/PERFORMANCE.md). The
 /// frame goes in through an appsrc and comes out of an appsink on the grab thread; a frame
 /// jpegdec rejects (it says so on the bus and drops it) is an error, which the grab loop
 /// counts as a skipped frame.

@@ -54,7 +54,7 @@ assert_layout!(MosaicParams, size 32, width @ 0, height @ 4, size @ 8, columns @
 /// Redraw only the tiles whose emoji or background changed when at most this share did. On
 /// lavapipe redrawing the changed tiles stayed cheaper than a whole redraw on handheld footage
 /// (about half of the tiles change per frame): render + readback of 720p 9-12 ms against
-/// 15-34 ms with 0.4 (README, Performance), so every known target is redrawn partially.
+/// 15-34 ms with 0.4 (docs/PERFORMANCE.md), so every known target is redrawn partially.
 const PARTIAL_SHARE: f64 = 1.0;
 
 /// Targets whose last drawing is remembered: a window and an offscreen recording target both

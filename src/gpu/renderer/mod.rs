@@ -127,7 +127,7 @@ pub enum RenderPath {
     Quads,
     /// A compute pass gathering from the atlas pre-scaled to the tile size, redrawing only the
     /// tiles whose emoji changed: the faster of the two on every adapter measured (a software
-    /// rasteriser 2-3.5x, an NVIDIA H200 1.3-2.1x from 720p to 4K; README, Performance).
+    /// rasteriser 2-3.5x, an NVIDIA H200 1.3-2.1x from 720p to 4K; docs/PERFORMANCE.md).
     Compute,
 }
 

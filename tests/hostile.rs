@@ -231,3 +231,30 @@ fn a_picture_too_small_to_record_live_says_what_to_do() {
     assert!(stderr(&o).contains("render --size"), "{}", stderr(&o));
     assert!(!rec.exists(), "no recording");
 }
+
+/// A photo with more tiles than the GPU classifies at once (the nearest classifier's batch on
+/// software Vulkan holds 262144: 2100x2100 at 4 px is 275625) has its mosaic made from a copy
+/// scaled to fit, as a photo larger than the GPU's textures does. Before, the scaled size
+/// counted pixels only, and this was refused ("use a larger --tile", exit 2).
+#[test]
+fn a_photo_with_more_tiles_than_the_gpu_takes_is_scaled_to_fit() {
+    let dir = tmp();
+    let png = dir.path().join("big.png");
+    image::RgbImage::from_fn(2100, 2100, |x, y| image::Rgb([(x / 9) as u8, (y / 9) as u8, 128]))
+        .save(&png)
+        .expect("png");
+    let out = dir.path().join("out.png");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "--tile", "4", "-i"])
+        .arg(&png)
+        .arg("-o")
+        .arg(&out));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
+    let (w, h) = image::image_dimensions(&out).expect("the mosaic");
+    assert_eq!(w, h, "the aspect is kept");
+    if w < 2100 {
+        assert!(err.contains(&format!("scaled to {w}x{h}")), "says so: {err}");
+    }
+}

@@ -258,3 +258,35 @@ fn a_photo_with_more_tiles_than_the_gpu_takes_is_scaled_to_fit() {
         assert!(err.contains(&format!("scaled to {w}x{h}")), "says so: {err}");
     }
 }
+
+/// Standard input that is empty, or whose first bytes are no format emojicam reads, says that
+/// (it has no extension to blame: before, both were "unsupported input format (no
+/// extension)", exit 2).
+#[test]
+fn standard_input_that_is_empty_or_unknown_says_so() {
+    let dir = tmp();
+    let out = dir.path().join("out.png");
+    for (bytes, code, needle) in [
+        (&b""[..], 1, "empty (0 bytes)"),
+        (
+            &b"\x00\x01garbage, not a picture\n"[..],
+            2,
+            "its first bytes are those of no format",
+        ),
+    ] {
+        let mut child = bin()
+            .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+            .arg(&out)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut pipe = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut pipe, bytes).expect("feed");
+        drop(pipe);
+        let o = child.wait_with_output().expect("wait");
+        one_line(&o, code, needle);
+        assert!(!stderr(&o).contains("no extension"), "{}", stderr(&o));
+        assert!(!out.exists(), "no output");
+    }
+}

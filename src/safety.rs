@@ -324,7 +324,18 @@ pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
             continue;
         }
         let real = resolve(out);
-        let meta = std::fs::metadata(&real).ok();
+        let meta = match std::fs::metadata(&real) {
+            Ok(m) => Some(m),
+            // Symlinks that lead back to themselves name no file: writing "through" them would
+            // replace the link itself.
+            Err(source) if source.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(Error::Write {
+                    path: out.to_path_buf(),
+                    source,
+                })
+            }
+            Err(_) => None,
+        };
         if let Some(m) = &meta {
             if m.is_dir() {
                 return Err(Error::usage(format!(

@@ -290,3 +290,26 @@ fn standard_input_that_is_empty_or_unknown_says_so() {
         assert!(!out.exists(), "no output");
     }
 }
+
+/// An output that names no file: a symlink that leads back to itself is refused (before, the
+/// link was replaced by the mosaic), and a demo `--out-dir` that is no directory says so
+/// (before: "File exists").
+#[test]
+fn an_output_that_names_no_file_is_refused() {
+    let dir = tmp();
+    let d = dir.path();
+    let png = d.join("in.png");
+    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30]))
+        .save(&png)
+        .expect("png");
+    let (a, b) = (d.join("a.png"), d.join("b.png"));
+    std::os::unix::fs::symlink("b.png", &a).expect("symlink");
+    std::os::unix::fs::symlink("a.png", &b).expect("symlink");
+    one_line(&render(&png, &a), 1, "symbolic links");
+    for link in [&a, &b] {
+        let meta = std::fs::symlink_metadata(link).expect("still there");
+        assert!(meta.file_type().is_symlink(), "{} is still a link", link.display());
+    }
+    let o = run(bin().args(["demo", "--classifier", "nearest", "--out-dir", "/dev/null"]));
+    one_line(&o, 1, "not a directory");
+}

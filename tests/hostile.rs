@@ -154,7 +154,7 @@ fn bad_command_lines_are_one_line() {
     let link = dir.path().join("cam-link");
     std::os::unix::fs::symlink("/dev/video7", &link).expect("symlink");
     let l = link.to_str().expect("utf-8");
-    let cases: [(&[&str], &str); 15] = [
+    let cases: [(&[&str], &str); 18] = [
         (
             &["--camera", "7", "--virtual-camera", "/dev/video7", "--no-window"],
             "--virtual-camera /dev/video7 is the camera emojicam reads",
@@ -196,6 +196,13 @@ fn bad_command_lines_are_one_line() {
             "a file plays live at its own size",
         ),
         (&["--mirror", "maybe"], "possible values: true, false"),
+        // The bench measured nothing, silently, or ignored its input (exit 0, no word).
+        (
+            &["bench", "--live-only", "--live-seconds", "nan"],
+            "invalid --live-seconds NaN",
+        ),
+        (&["bench", "--live-only", "--live-seconds", "0"], "measures nothing"),
+        (&["bench", "--render-only", "--input", i], "not --input"),
         (&["nonsense"], "unrecognized subcommand"),
     ];
     for (args, needle) in cases {

@@ -320,3 +320,38 @@ fn an_output_that_names_no_file_is_refused() {
     let o = run(bin().args(["demo", "--classifier", "nearest", "--out-dir", "/dev/null"]));
     one_line(&o, 1, "not a directory");
 }
+
+/// A GIF frame may be as large as any picture emojicam reads: a 3600x3600 GIF (more than the
+/// gif crate's default 50 MB a frame) renders; before, it was refused with "Out of Memory".
+/// A frame that declares 65535x65535 on a 4x4 canvas is refused in words that say so.
+#[test]
+fn a_large_gif_renders_and_a_gif_frame_too_large_says_so() {
+    let dir = tmp();
+    let big = dir.path().join("big.gif");
+    {
+        let (w, h) = (3600u16, 3600u16);
+        let pixels: Vec<u8> = (0..u32::from(w) * u32::from(h))
+            .map(|i| ((i % u32::from(w)) / 900 + (i / u32::from(w)) / 900 * 4) as u8)
+            .collect();
+        let palette: Vec<u8> = (0..16u8).flat_map(|n| [n * 16, 255 - n * 16, 128]).collect();
+        let mut file = std::fs::File::create(&big).expect("create");
+        let mut encoder = gif::Encoder::new(&mut file, w, h, &palette).expect("encoder");
+        let mut frame = gif::Frame::from_indexed_pixels(w, h, pixels, None);
+        frame.delay = 10;
+        encoder.write_frame(&frame).expect("frame");
+    }
+    let out = dir.path().join("big.y4m");
+    let o = render(&big, &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::read(&out)
+        .expect("output")
+        .starts_with(b"YUV4MPEG2 W3600 H3600"));
+    // GIF89a, a 4x4 canvas with a 2-colour table, then one frame of 65535x65535.
+    let mut bomb = b"GIF89a\x04\x00\x04\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff".to_vec();
+    bomb.extend_from_slice(b"\x2c\x00\x00\x00\x00\xff\xff\xff\xff\x00\x02\x02\x44\x01\x00\x3b");
+    let input = dir.path().join("bomb.gif");
+    std::fs::write(&input, bomb).expect("write");
+    let out = dir.path().join("bomb.y4m");
+    one_line(&render(&input, &out), 1, "declares more than emojicam reads");
+    assert!(!out.exists(), "no output");
+}

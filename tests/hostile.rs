@@ -299,8 +299,8 @@ fn standard_input_that_is_empty_or_unknown_says_so() {
 }
 
 /// An output that names no file: a symlink that leads back to itself is refused (before, the
-/// link was replaced by the mosaic), and a demo `--out-dir` that is no directory says so
-/// (before: "File exists").
+/// link was replaced by the mosaic), a demo `--out-dir` that is no directory says so
+/// (before: "File exists"), and a name ending in `/` is refused.
 #[test]
 fn an_output_that_names_no_file_is_refused() {
     let dir = tmp();
@@ -319,6 +319,10 @@ fn an_output_that_names_no_file_is_refused() {
     }
     let o = run(bin().args(["demo", "--classifier", "nearest", "--out-dir", "/dev/null"]));
     one_line(&o, 1, "not a directory");
+    // `out.png/` names a directory: before, `out.png` was written.
+    let slash = d.join("out.png/");
+    one_line(&render(&png, &slash), 2, "ends in '/'");
+    assert!(!d.join("out.png").exists(), "nothing written");
 }
 
 /// A GIF frame may be as large as any picture emojicam reads: a 3600x3600 GIF (more than the

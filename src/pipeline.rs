@@ -160,6 +160,12 @@ impl Pipeline {
             .keep_patches(keep || self.classifier.input() == Input::Patches);
     }
 
+    /// The size a picture of `width` x `height` must be scaled to for this pipeline's tiles
+    /// on its GPU (a panorama, a 100-megapixel photo); `None` when it fits as it is.
+    pub fn fit(&self, width: u32, height: u32) -> Option<(u32, u32)> {
+        self.tiler.fit(width, height, self.classifier.max_tiles())
+    }
+
     pub fn times(&self) -> StageTimes {
         self.times
     }

@@ -300,6 +300,27 @@ fn stdout_was_closed() -> bool {
     STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
+/// The metadata of the file that output `out` (`real` once resolved) names; `None` when there is
+/// none yet. An output that can name no file is refused: a name ending in `/` (a directory to
+/// the system, a file to [`Path`], which drops the slash: `out.png/` became `out.png`), and
+/// symlinks that lead back to themselves (writing "through" them would replace the link).
+fn output_metadata(what: &str, out: &Path, real: &Path) -> Result<Option<Metadata>> {
+    if std::os::unix::ffi::OsStrExt::as_bytes(out.as_os_str()).ends_with(b"/") {
+        return Err(Error::usage(format!(
+            "{what} {} ends in '/', which names a directory: give a file name",
+            out.display()
+        )));
+    }
+    match std::fs::metadata(real) {
+        Ok(m) => Ok(Some(m)),
+        Err(source) if source.raw_os_error() == Some(libc::ELOOP) => Err(Error::Write {
+            path: out.to_path_buf(),
+            source,
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Refuses (exit code 2) a run whose outputs would overwrite one of its inputs or each other.
 /// `inputs` and `outputs` pair the option that named a path with the path; `-` (stdout) is
 /// never a file. Call it before anything is opened for writing.
@@ -324,7 +345,7 @@ pub fn check_paths(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
             continue;
         }
         let real = resolve(out);
-        let meta = std::fs::metadata(&real).ok();
+        let meta = output_metadata(what, out, &real)?;
         if let Some(m) = &meta {
             if m.is_dir() {
                 return Err(Error::usage(format!(

@@ -154,7 +154,7 @@ fn bad_command_lines_are_one_line() {
     let link = dir.path().join("cam-link");
     std::os::unix::fs::symlink("/dev/video7", &link).expect("symlink");
     let l = link.to_str().expect("utf-8");
-    let cases: [(&[&str], &str); 15] = [
+    let cases: [(&[&str], &str); 18] = [
         (
             &["--camera", "7", "--virtual-camera", "/dev/video7", "--no-window"],
             "--virtual-camera /dev/video7 is the camera emojicam reads",
@@ -196,6 +196,13 @@ fn bad_command_lines_are_one_line() {
             "a file plays live at its own size",
         ),
         (&["--mirror", "maybe"], "possible values: true, false"),
+        // The bench measured nothing, silently, or ignored its input (exit 0, no word).
+        (
+            &["bench", "--live-only", "--live-seconds", "nan"],
+            "invalid --live-seconds NaN",
+        ),
+        (&["bench", "--live-only", "--live-seconds", "0"], "measures nothing"),
+        (&["bench", "--render-only", "--input", i], "not --input"),
         (&["nonsense"], "unrecognized subcommand"),
     ];
     for (args, needle) in cases {
@@ -230,4 +237,125 @@ fn a_picture_too_small_to_record_live_says_what_to_do() {
     one_line(&o, 2, "9x9 picture is too small");
     assert!(stderr(&o).contains("render --size"), "{}", stderr(&o));
     assert!(!rec.exists(), "no recording");
+}
+
+/// A photo with more tiles than the GPU classifies at once (the nearest classifier's batch on
+/// software Vulkan holds 262144: 2100x2100 at 4 px is 275625) has its mosaic made from a copy
+/// scaled to fit, as a photo larger than the GPU's textures does. Before, the scaled size
+/// counted pixels only, and this was refused ("use a larger --tile", exit 2).
+#[test]
+fn a_photo_with_more_tiles_than_the_gpu_takes_is_scaled_to_fit() {
+    let dir = tmp();
+    let png = dir.path().join("big.png");
+    image::RgbImage::from_fn(2100, 2100, |x, y| image::Rgb([(x / 9) as u8, (y / 9) as u8, 128]))
+        .save(&png)
+        .expect("png");
+    let out = dir.path().join("out.png");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "--tile", "4", "-i"])
+        .arg(&png)
+        .arg("-o")
+        .arg(&out));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
+    let (w, h) = image::image_dimensions(&out).expect("the mosaic");
+    assert_eq!(w, h, "the aspect is kept");
+    if w < 2100 {
+        assert!(err.contains(&format!("scaled to {w}x{h}")), "says so: {err}");
+    }
+}
+
+/// Standard input that is empty, or whose first bytes are no format emojicam reads, says that
+/// (it has no extension to blame: before, both were "unsupported input format (no
+/// extension)", exit 2).
+#[test]
+fn standard_input_that_is_empty_or_unknown_says_so() {
+    let dir = tmp();
+    let out = dir.path().join("out.png");
+    for (bytes, code, needle) in [
+        (&b""[..], 1, "empty (0 bytes)"),
+        (
+            &b"\x00\x01garbage, not a picture\n"[..],
+            2,
+            "its first bytes are those of no format",
+        ),
+    ] {
+        let mut child = bin()
+            .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+            .arg(&out)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut pipe = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut pipe, bytes).expect("feed");
+        drop(pipe);
+        let o = child.wait_with_output().expect("wait");
+        one_line(&o, code, needle);
+        assert!(!stderr(&o).contains("no extension"), "{}", stderr(&o));
+        assert!(!out.exists(), "no output");
+    }
+}
+
+/// An output that names no file: a symlink that leads back to itself is refused (before, the
+/// link was replaced by the mosaic), a demo `--out-dir` that is no directory says so
+/// (before: "File exists"), and a name ending in `/` is refused.
+#[test]
+fn an_output_that_names_no_file_is_refused() {
+    let dir = tmp();
+    let d = dir.path();
+    let png = d.join("in.png");
+    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30]))
+        .save(&png)
+        .expect("png");
+    let (a, b) = (d.join("a.png"), d.join("b.png"));
+    std::os::unix::fs::symlink("b.png", &a).expect("symlink");
+    std::os::unix::fs::symlink("a.png", &b).expect("symlink");
+    one_line(&render(&png, &a), 1, "symbolic links");
+    for link in [&a, &b] {
+        let meta = std::fs::symlink_metadata(link).expect("still there");
+        assert!(meta.file_type().is_symlink(), "{} is still a link", link.display());
+    }
+    let o = run(bin().args(["demo", "--classifier", "nearest", "--out-dir", "/dev/null"]));
+    one_line(&o, 1, "not a directory");
+    // `out.png/` names a directory: before, `out.png` was written.
+    let slash = d.join("out.png/");
+    one_line(&render(&png, &slash), 2, "ends in '/'");
+    assert!(!d.join("out.png").exists(), "nothing written");
+}
+
+/// A GIF frame may be as large as any picture emojicam reads: a 3600x3600 GIF (more than the
+/// gif crate's default 50 MB a frame) renders; before, it was refused with "Out of Memory".
+/// A frame that declares 65535x65535 on a 4x4 canvas is refused in words that say so.
+#[test]
+fn a_large_gif_renders_and_a_gif_frame_too_large_says_so() {
+    let dir = tmp();
+    let big = dir.path().join("big.gif");
+    {
+        let (w, h) = (3600u16, 3600u16);
+        let pixels: Vec<u8> = (0..u32::from(w) * u32::from(h))
+            .map(|i| ((i % u32::from(w)) / 900 + (i / u32::from(w)) / 900 * 4) as u8)
+            .collect();
+        let palette: Vec<u8> = (0..16u8).flat_map(|n| [n * 16, 255 - n * 16, 128]).collect();
+        let mut file = std::fs::File::create(&big).expect("create");
+        let mut encoder = gif::Encoder::new(&mut file, w, h, &palette).expect("encoder");
+        let mut frame = gif::Frame::from_indexed_pixels(w, h, pixels, None);
+        frame.delay = 10;
+        encoder.write_frame(&frame).expect("frame");
+    }
+    let out = dir.path().join("big.y4m");
+    let o = render(&big, &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::read(&out)
+        .expect("output")
+        .starts_with(b"YUV4MPEG2 W3600 H3600"));
+    // GIF89a, a 4x4 canvas with a 2-colour table, then one frame of 65535x65535.
+    let mut bomb = b"GIF89a\x04\x00\x04\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff".to_vec();
+    bomb.extend_from_slice(b"\x2c\x00\x00\x00\x00\xff\xff\xff\xff\x00\x02\x02\x44\x01\x00\x3b");
+    let input = dir.path().join("bomb.gif");
+    std::fs::write(&input, bomb).expect("write");
+    let out = dir.path().join("bomb.y4m");
+    one_line(&render(&input, &out), 1, "declares more than emojicam reads");
+    assert!(!out.exists(), "no output");
 }

@@ -30,11 +30,35 @@ struct Acc {
     tiles: usize,
 }
 
+/// Refuses options that would measure nothing, or not what they name, instead of a silent run:
+/// a live run's length that is not a number of seconds, `--live-only` with the live runs
+/// skipped, `--input` where only the bundled clips are rendered.
+fn check_args(args: &BenchArgs) -> Result<(), emojicam::Error> {
+    if !args.live_seconds.is_finite() || args.live_seconds < 0.0 {
+        return Err(emojicam::Error::usage(format!(
+            "invalid --live-seconds {}: expected a number of seconds (0 skips the live runs)",
+            args.live_seconds
+        )));
+    }
+    if args.live_only && args.live_seconds == 0.0 && args.render_against.is_none() {
+        return Err(emojicam::Error::usage(
+            "--live-only with --live-seconds 0 measures nothing: give the live runs some seconds",
+        ));
+    }
+    if args.render_only && args.input.is_some() {
+        return Err(emojicam::Error::usage(
+            "--render-only renders the demo clip and the handheld footage, not --input: leave out one of them",
+        ));
+    }
+    Ok(())
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    check_args(args)?;
     let sizes: Vec<(u32, u32)> = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>()?;
     let classifiers: Vec<ClassifierKind> = args.classifiers.iter().map(|&c| c.into()).collect();
     let onnx = classifiers.contains(&ClassifierKind::Onnx);

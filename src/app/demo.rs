@@ -32,7 +32,12 @@ pub fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8]) -> emojicam::
     if fresh {
         std::fs::create_dir_all(dir).map_err(|source| emojicam::Error::Write {
             path: dir.to_path_buf(),
-            source,
+            // "File exists" says nothing of what is wrong with `--out-dir /dev/null`.
+            source: if dir.exists() && !dir.is_dir() {
+                std::io::Error::other("it is not a directory (the demo's files are written in one)")
+            } else {
+                source
+            },
         })?;
         std::fs::write(&path, bytes).map_err(|source| emojicam::Error::Write {
             path: path.clone(),

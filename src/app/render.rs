@@ -85,7 +85,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     // from a copy scaled to fit, and says so.
     if source.info().kind == StreamKind::Image {
         let (w, h) = (source.info().width, source.info().height);
-        if let Some((fw, fh)) = emojicam::gpu::tiler::rgba_fit(&pipeline.gpu().device, w, h) {
+        if let Some((fw, fh)) = pipeline.fit(w, h) {
             if !args.quiet {
                 emojicam::note!(
                     "emojicam: {}: {w}x{h} is more than this GPU takes: the mosaic is made from a copy scaled to {fw}x{fh}",

@@ -35,6 +35,11 @@ pub trait Classifier: Send {
     fn name(&self) -> &'static str;
     /// What [`Classifier::classify`] takes per tile.
     fn input(&self) -> Input;
+    /// The most tiles one frame may have for this classifier on its GPU; `None`: no limit of
+    /// its own (the tiler's still holds).
+    fn max_tiles(&self) -> Option<u64> {
+        None
+    }
     /// Restrict the choice to the emoji with `allowed[i] == true` (length = atlas count).
     fn set_allowed(&mut self, allowed: &[bool]) -> Result<()>;
     /// The background the emoji will be drawn over: the objective scores each emoji as

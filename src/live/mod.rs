@@ -113,7 +113,7 @@ pub fn start_capture(input: &Input, wake: Option<Wake>) -> Result<Started> {
             // A photo larger than a GPU surely takes (a panorama) is shown from a copy scaled
             // to fit, as `render` makes its mosaic; the GPU is opened only later.
             let max_side = wgpu::Limits::default().max_texture_dimension_2d;
-            let looping = source::Looping::fitted(path, &|w, h| rgba_fit_within(max_side, w, h))?;
+            let looping = source::Looping::fitted(path, &|w, h| rgba_fit_within(max_side, w, h, 1, u64::MAX))?;
             if let Some((w, h)) = looping.scaled_from() {
                 let (fw, fh) = (looping.info().width, looping.info().height);
                 crate::note!(

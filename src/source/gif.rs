@@ -50,6 +50,9 @@ impl GifSource {
         })?;
         let mut options = gif::DecodeOptions::new();
         options.set_color_output(gif::ColorOutput::RGBA);
+        // The crate's own default (50 MB a frame) refused any GIF over 3535x3535 with "Out of
+        // Memory": a frame may be as large as any picture emojicam reads.
+        options.set_memory_limit(FRAME_MEMORY_LIMIT);
         let decoder = options
             .read_info(BufReader::new(file))
             .map_err(|e| Error::decode(path, format!("not a readable GIF: {e}")))?;
@@ -85,7 +88,7 @@ impl GifSource {
         // The first frame's delay stands for the rate (GIFs have per-frame delays only).
         let (first, delay) = source
             .decode()
-            .map_err(|e| Error::decode(path, format!("GIF decoding failed: {e}")))?
+            .map_err(|e| Error::decode(path, decoding_failed(&e)))?
             .ok_or_else(|| Error::decode(path, "the GIF has no frames"))?;
         source.info.rate = Some(reduce(Rate::new(1_000_000, delay.as_micros().max(1) as u32)));
         source.pending = Some(first);
@@ -105,6 +108,25 @@ impl GifSource {
         let (width, height) = (self.info.width, self.info.height);
         let rgba = composite(&mut self.canvas, width as usize, frame);
         Ok(Some((Frame::new(width, height, rgba), delay)))
+    }
+}
+
+/// The most bytes one decoded frame may take: [`super::MAX_PIXELS`] as RGBA (512 MiB).
+const FRAME_MEMORY_LIMIT: gif::MemoryLimit = match std::num::NonZeroU64::new(super::MAX_PIXELS * 4) {
+    Some(bytes) => gif::MemoryLimit::Bytes(bytes),
+    None => gif::MemoryLimit::Unlimited,
+};
+
+/// What a GIF decoding error means, in words: over the memory limit is a frame (or a block)
+/// that declares more than emojicam reads, not a machine out of memory.
+fn decoding_failed(e: &gif::DecodingError) -> String {
+    match e {
+        gif::DecodingError::MemoryLimit | gif::DecodingError::OutOfMemory => format!(
+            "GIF decoding failed: a frame or block in it declares more than emojicam reads ({} \
+             megapixels a frame): a damaged file",
+            super::MAX_PIXELS / 1_000_000
+        ),
+        e => format!("GIF decoding failed: {e}"),
     }
 }
 
@@ -185,7 +207,7 @@ impl Source for GifSource {
                     crate::say!(
                         "emojicam: warning: {name}: the GIF is cut short or damaged after its first {} frame(s) ({}): only those are shown",
                         self.frames,
-                        e
+                        decoding_failed(&e)
                     );
                 }
                 Ok(None)

@@ -167,19 +167,29 @@ fn open_as(path: &Path, yuv: bool) -> Result<Box<dyn Source>> {
         .take(16)
         .read_to_end(&mut head)
         .map_err(|e| read_error(path, e))?;
-    let format = match sniff(&head).or_else(|| by_extension(path)) {
-        Some(format) => format,
-        None => {
-            let ext = path
-                .extension()
-                .map(|e| format!("'.{}'", e.to_string_lossy()))
-                .unwrap_or_else(|| "(no extension)".into());
-            return Err(Error::usage(format!("unsupported input format {ext}: {SUPPORTED}")));
-        }
-    };
+    // Empty whatever its name says (`-i - < /dev/null`, `: > x.bin`): nothing to recognise.
     if head.is_empty() {
         return Err(Error::decode(path, "the file is empty (0 bytes)"));
     }
+    let format = match sniff(&head).or_else(|| by_extension(path)) {
+        Some(format) => format,
+        // Without an extension (standard input, a FIFO, `photo`) only the content can say
+        // what it is, and it did not.
+        None => match path.extension() {
+            Some(ext) => {
+                return Err(Error::usage(format!(
+                    "unsupported input format '.{}': {SUPPORTED}",
+                    ext.to_string_lossy()
+                )))
+            }
+            None => {
+                return Err(Error::usage(format!(
+                    "{}: unsupported input format (its first bytes are those of no format emojicam reads): {SUPPORTED}",
+                    crate::safety::one_line(&path.display().to_string())
+                )))
+            }
+        },
+    };
     drop(file);
     Ok(match format {
         Format::Image => Box::new(ImageSource::open(path)?),

@@ -428,11 +428,16 @@ impl VideoSource {
                 let (since, seen) = *stopped_since.get_or_insert((std::time::Instant::now(), activity));
                 if seen != activity {
                     stopped_since = Some((std::time::Instant::now(), activity));
+                } else if media::index_missing(&path) {
+                    // Nothing can come of an MP4 without its index: no need to wait.
+                    return Err(Error::decode(&path, INDEX_MISSING));
                 } else if since.elapsed() > DEMUXER_STOPPED_GRACE {
-                    return Err(Error::decode(
-                        &path,
-                        "not a readable video file (corrupt, truncated or an unknown format?): its demuxer stopped",
-                    ));
+                    return Err(known_reason(&path, &missing).unwrap_or_else(|| {
+                        Error::decode(
+                            &path,
+                            "not a readable video file (corrupt, truncated or an unknown format?): its demuxer stopped",
+                        )
+                    }));
                 }
                 continue;
             };
@@ -445,16 +450,14 @@ impl VideoSource {
                     }
                 }
                 MessageView::Error(err) => {
-                    return Err(match missing {
-                        Some(line) => Error::decode(&path, line),
-                        None if media::index_missing(&path) => Error::decode(&path, INDEX_MISSING),
-                        None => MediaError::decode(
+                    return Err(known_reason(&path, &missing).unwrap_or_else(|| {
+                        MediaError::decode(
                             &path,
                             "not a readable video file (corrupt, truncated or an unknown format?)",
                             err,
                         )
-                        .into(),
-                    });
+                        .into()
+                    }));
                 }
                 MessageView::Warning(_) => self.warnings += 1,
                 _ => {}
@@ -698,6 +701,18 @@ fn declared_duration(video_pad: &gst::Pad) -> Option<Duration> {
 
 /// Why an MP4/MOV file without its index (`moov`) cannot be read.
 const INDEX_MISSING: &str = "an MP4/MOV file without its index (the moov box, which recorders write last): cut short while it was recorded or copied? Nothing in it can be played without it";
+
+/// Why `path` cannot be opened, where it is something we can name: a missing decoder
+/// (`missing`, the line that says which to install) or an MP4/MOV without its index. The same
+/// answer whether GStreamer reported its error or decodebin swallowed it and the demuxer just
+/// stopped (which of the two happens is a race: a cut MP4 got a vaguer line 5 s later).
+fn known_reason(path: &Path, missing: &Option<String>) -> Option<Error> {
+    match missing {
+        Some(line) => Some(Error::decode(path, line.clone())),
+        None if media::index_missing(path) => Some(Error::decode(path, INDEX_MISSING)),
+        None => None,
+    }
+}
 
 /// The length of the segment the demuxer starts the video stream with, when it has a stop (the
 /// track's own length; a file read through our edit-list source, src/media/edits.rs, answers no
@@ -1000,5 +1015,38 @@ fn colour(info: &gst_video::VideoInfo) -> Yuv {
     Yuv {
         matrix,
         full_range: info.colorimetry().range() == gst_video::VideoColorRange::Range0_255,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ISO media file of the given top-level boxes (type, body length).
+    fn boxes(dir: &Path, name: &str, list: &[(&[u8; 4], usize)]) -> PathBuf {
+        let mut bytes = Vec::new();
+        for (kind, len) in list {
+            bytes.extend_from_slice(&(*len as u32 + 8).to_be_bytes());
+            bytes.extend_from_slice(*kind);
+            bytes.extend(std::iter::repeat_n(0u8, *len));
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    }
+
+    /// Whichever way GStreamer fails on an MP4 cut before its index (its error, or a demuxer
+    /// that stops with the error swallowed), the answer is the same line; a missing decoder's
+    /// line comes first; anything else is left to the caller.
+    #[test]
+    fn a_failure_we_can_name_is_named_the_same_way_every_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cut = boxes(dir.path(), "cut.mp4", &[(b"ftyp", 16), (b"mdat", 4096)]);
+        let whole = boxes(dir.path(), "whole.mp4", &[(b"ftyp", 16), (b"mdat", 64), (b"moov", 64)]);
+        let named = |path: &Path, missing: Option<String>| known_reason(path, &missing).map(|e| e.to_string());
+        assert!(named(&cut, None).is_some_and(|m| m.contains(INDEX_MISSING)));
+        let plugin = "install gstreamer1.0-libav".to_string();
+        assert!(named(&cut, Some(plugin.clone())).is_some_and(|m| m.contains(&plugin)));
+        assert_eq!(named(&whole, None), None);
     }
 }

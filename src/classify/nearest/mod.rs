@@ -121,16 +121,20 @@ impl NearestClassifier {
         self.background = background;
     }
 
-    /// Buffers for `tiles` tiles, built complete.
+    /// Whether a batch of `capacity` tiles fits this GPU's buffer and dispatch limits.
+    fn capacity_fits(&self, capacity: u64) -> bool {
+        let limits = self.ctx.device.limits();
+        capacity * PATCH_BYTES as u64 <= limits.max_storage_buffer_binding_size
+            && capacity.div_ceil(WORKGROUP as u64) <= u64::from(limits.max_compute_workgroups_per_dimension)
+    }
+
+    /// Buffers for `tiles` tiles, built complete. Too many for this GPU is a limit of the
+    /// machine, not a bad option: exit 1, as the tiler's own limit.
     fn new_batch(&self, tiles: u64) -> Result<Batch> {
         let device = &self.ctx.device;
         let capacity = tiles.next_power_of_two().max(WORKGROUP as u64);
-        let limits = device.limits();
-        let groups = capacity.div_ceil(WORKGROUP as u64);
-        if capacity * PATCH_BYTES as u64 > limits.max_storage_buffer_binding_size
-            || groups > limits.max_compute_workgroups_per_dimension as u64
-        {
-            return Err(Error::Usage(format!(
+        if !self.capacity_fits(capacity) {
+            return Err(Error::GpuLimit(format!(
                 "{tiles} tiles in one frame are more than this GPU can classify at once: use a larger --tile"
             )));
         }
@@ -172,6 +176,15 @@ impl Classifier for NearestClassifier {
 
     fn input(&self) -> Input {
         Input::Patches
+    }
+
+    /// Batches are sized in powers of two: the largest that fits.
+    fn max_tiles(&self) -> Option<u64> {
+        let mut capacity = WORKGROUP as u64;
+        while self.capacity_fits(capacity * 2) {
+            capacity *= 2;
+        }
+        Some(capacity)
     }
 
     fn set_background(&mut self, background: Background) {

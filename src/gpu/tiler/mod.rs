@@ -359,6 +359,14 @@ impl Tiler {
         self.tile
     }
 
+    /// The size an RGBA picture of `width` x `height` must be scaled to for this tiler (its
+    /// tile size, its patches) on this GPU, with at most `classifier_tiles` tiles where the
+    /// classifier has a limit of its own ([`rgba_fit`]); `None` when it fits as it is.
+    pub fn fit(&self, width: u32, height: u32, classifier_tiles: Option<u64>) -> Option<(u32, u32)> {
+        let most = max_tiles(&self.ctx.device, self.keep_patches).min(classifier_tiles.unwrap_or(u64::MAX));
+        rgba_fit(&self.ctx.device, width, height, self.tile, most)
+    }
+
     /// Tiles one frame: `submit` then `read`.
     pub fn tile(&mut self, frame: &Frame, out: &mut Tiles) -> Result<()> {
         self.submit(frame)?;
@@ -600,27 +608,55 @@ impl Tiler {
     }
 }
 
+/// The most tiles one grid may have on `device`: each tile's share of the tiler's buffers
+/// (its patch, when `patches` are kept, and its 32 bytes of state and summary) within the
+/// buffer limits, and one compute invocation per tile within the dispatch limit.
+pub fn max_tiles(device: &wgpu::Device, patches: bool) -> u64 {
+    let limits = device.limits();
+    let by_dispatch = u64::from(limits.max_compute_workgroups_per_dimension) * u64::from(WORKGROUP);
+    let by_buffer = limits.max_buffer_size / (if patches { PATCH_BYTES as u64 } else { 0 } + 32);
+    let by_binding = if patches {
+        limits.max_storage_buffer_binding_size / PATCH_BYTES as u64
+    } else {
+        u64::MAX
+    };
+    by_dispatch.min(by_buffer).min(by_binding)
+}
+
 /// The size an RGBA picture of `width` x `height` must be scaled to (aspect kept) for this GPU
-/// to tile it and draw its mosaic at that size (each side within its texture limit, the bytes
-/// within the tiler's frame texture); `None` when it fits as it is.
-pub fn rgba_fit(device: &wgpu::Device, width: u32, height: u32) -> Option<(u32, u32)> {
-    rgba_fit_within(device.limits().max_texture_dimension_2d, width, height)
+/// to tile it in tiles of `tile` pixels, at most `max_tiles` of them ([`max_tiles`], or fewer
+/// where the classifier takes fewer), and draw its mosaic at that size: each side within its
+/// texture limit, the bytes within the tiler's frame texture. `None` when it fits as it is.
+pub fn rgba_fit(device: &wgpu::Device, width: u32, height: u32, tile: u32, max_tiles: u64) -> Option<(u32, u32)> {
+    rgba_fit_within(device.limits().max_texture_dimension_2d, width, height, tile, max_tiles)
 }
 
 /// [`rgba_fit`] for a GPU whose texture sides go up to `max_side` (before the GPU is known:
 /// `wgpu::Limits::default()`'s 8192 is what every desktop adapter offers at least).
-pub fn rgba_fit_within(max_side: u32, width: u32, height: u32) -> Option<(u32, u32)> {
+pub fn rgba_fit_within(max_side: u32, width: u32, height: u32, tile: u32, max_tiles: u64) -> Option<(u32, u32)> {
     let max_dim = u64::from(max_side.max(1));
     let max_pixels = max_dim * FRAME_ROW_BYTES as u64 / 4;
+    let t = u64::from(tile.max(1));
+    let fits = |w: u64, h: u64| {
+        w <= max_dim && h <= max_dim && w * h <= max_pixels && w.div_ceil(t) * h.div_ceil(t) <= max_tiles
+    };
     let (w, h) = (u64::from(width), u64::from(height));
-    if w <= max_dim && h <= max_dim && w * h <= max_pixels {
+    if fits(w, h) {
         return None;
     }
     let by_side = max_dim as f64 / w.max(h) as f64;
     let by_pixels = (max_pixels as f64 / (w * h) as f64).sqrt();
-    let scale = by_side.min(by_pixels);
-    let fit = |v: u64| ((v as f64 * scale).floor() as u32).clamp(1, max_dim as u32);
-    Some((fit(w), fit(h)))
+    let by_tiles = ((max_tiles * t * t) as f64 / (w * h) as f64).sqrt();
+    let mut scale = by_side.min(by_pixels).min(by_tiles);
+    loop {
+        let fit = |v: u64| ((v as f64 * scale).floor() as u64).clamp(1, max_dim);
+        let (fw, fh) = (fit(w), fit(h));
+        // Partial tiles at the edges count whole: shrink on until the grid fits too.
+        if fits(fw, fh) || (fw, fh) == (1, 1) {
+            return Some((fw as u32, fh as u32));
+        }
+        scale *= 0.995;
+    }
 }
 
 /// Refuses a frame this GPU cannot hold: its bytes as the tiler's frame texture, and (when the
@@ -701,11 +737,7 @@ impl GridBuffers {
         let Grid { cols, rows, tile, .. } = grid;
         let tiles = grid.tiles() as u64;
         let patch_bytes = if keep_patches { tiles * PATCH_BYTES as u64 } else { 0 };
-        let limits = device.limits();
-        if patch_bytes > limits.max_storage_buffer_binding_size
-            || patch_bytes + tiles * 16 > limits.max_buffer_size
-            || tiles.div_ceil(WORKGROUP as u64) > limits.max_compute_workgroups_per_dimension as u64
-        {
+        if tiles > max_tiles(device, keep_patches) {
             return Err(Error::GpuLimit(format!(
                 "{cols}x{rows} tiles of {tile} px need {} bytes of tile data ({patch_bytes} of \
                  patches), more than this GPU allows: use a larger --tile",

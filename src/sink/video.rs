@@ -388,12 +388,17 @@ impl VideoSink {
             media::set_if(&enc, "target-bitrate", &(bps as i64).to_string());
             // libvpx's realtime mode. A positive `cpu-used` lets it pick its speed per frame
             // from the time it took (8: aiming at half a frame's time); a live recording shares
-            // the CPU with the mosaic, so it is fixed at the fastest (-16). On the demo clip's
+            // the CPU with the mosaic, so it is fixed at the fastest (-16): on the demo clip's
             // 1280x720 mosaic both came out at the same quality (36.9 dB from the MP4
-            // recording's frames), and -16 took as little as 12.5 ms a frame on one core.
+            // recording's frames).
             media::set_if(&enc, "deadline", "1");
             media::set_if(&enc, "cpu-used", if self.recording() { "-16" } else { "8" });
-            media::set_if(&enc, "threads", "2");
+            // A recording's encoder takes one thread: libvpx's second one waits for the first
+            // by spinning, and with the mosaic busy on the other core that spinning was 44% of
+            // a live 1280x720 WebM run's CPU (perf), which then dropped 40-60% of its frames;
+            // alone, 251 of those frames took 1.3 s on one thread, 2.5 s (2.8 s of CPU) on two.
+            let threads = if self.recording() { "1" } else { "2" };
+            media::set_if(&enc, "threads", threads);
             media::set_if(&enc, "keyframe-max-dist", &key_interval.to_string());
             return Ok(enc);
         }

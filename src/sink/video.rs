@@ -348,7 +348,8 @@ impl VideoSink {
         Ok(())
     }
 
-    /// The container's muxer; a recording's writes a playable fragment every second.
+    /// The container's muxer; a recording's stays playable as it is written (MP4/MOV: a
+    /// fragment every second; Matroska/WebM: block by block).
     fn muxer(&self) -> Result<gst::Element> {
         Ok(match self.container {
             Container::Mp4 | Container::Mov => {

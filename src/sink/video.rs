@@ -394,12 +394,12 @@ impl VideoSink {
             // recording's frames).
             media::set_if(&enc, "deadline", "1");
             media::set_if(&enc, "cpu-used", if self.recording() { "-16" } else { "8" });
-            // A recording's encoder takes one thread: libvpx's second one waits for the first
-            // by spinning, and with the mosaic busy on the other core that spinning was 44% of
-            // a live 1280x720 WebM run's CPU (perf), which then dropped 40-60% of its frames;
-            // alone, 251 of those frames took 1.3 s on one thread, 2.5 s (2.8 s of CPU) on two.
-            let threads = if self.recording() { "1" } else { "2" };
-            media::set_if(&enc, "threads", threads);
+            // One thread: libvpx's second one waits for the first by spinning, and with the
+            // mosaic busy on the other core that spinning was 44% of a live 1280x720 WebM
+            // recording's CPU (perf), which then dropped 40-60% of its frames, and 63% of a
+            // `render` of the demo clip to WebM (10 fps); alone, 251 of those frames took 1.3 s
+            // on one thread, 2.5 s (2.8 s of CPU) on two.
+            media::set_if(&enc, "threads", "1");
             media::set_if(&enc, "keyframe-max-dist", &key_interval.to_string());
             return Ok(enc);
         }

@@ -193,7 +193,7 @@ pub struct LiveArgs {
     /// Capture frame rate (the nearest supported one is chosen).
     #[arg(long)]
     pub fps: Option<u32>,
-    /// Record the mosaic to this MP4 file from the start (R toggles recording).
+    /// Record the mosaic to this video file from the start: .mp4 .m4v .mov .mkv (H.264) or .webm (VP8), playable even if emojicam is killed. R toggles recording (a take started by R is emojicam-<time>.mp4).
     #[arg(long)]
     pub record: Option<PathBuf>,
     /// Write the mosaic to a v4l2loopback device, e.g. /dev/video10.

@@ -372,22 +372,7 @@ fn headless_recording_survives_sigint() {
     assert!(out.status.success(), "Ctrl-C is a user stop (exit 0): {err}");
     assert!(!err.contains("panicked"), "{err}");
     // "emojicam: saved recording /path/out.mp4: N frames", once.
-    let saved = |l: &&str| l.starts_with("emojicam: saved recording ") && l.contains(" frames");
-    assert_eq!(
-        err.lines().filter(saved).count(),
-        1,
-        "the recording is reported once: {err}"
-    );
-    let line = err
-        .lines()
-        .find(saved)
-        .unwrap_or_else(|| panic!("no recording summary in: {err}"));
-    let frames: u64 = line
-        .rsplit(": ")
-        .next()
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("cannot read the frame count from '{line}'"));
+    let frames = saved_frames(&err);
     assert!(frames > 0, "{err}");
     let probe = Command::new("ffprobe")
         .args([
@@ -428,6 +413,236 @@ fn headless_recording_survives_sigint() {
             "duration {d} for {frames} frames at 25 fps"
         );
     }
+}
+
+/// The small clip (320x180, 12 frames at 25 fps; played live, it loops).
+fn small_clip() -> PathBuf {
+    root().join("tests/data/video/small.mp4")
+}
+
+/// `emojicam --no-window` recording the small clip to `out` (the quick classifier), with
+/// `extra` arguments.
+fn record_small(out: &Path, extra: &[&str], runtime: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["--no-window", "--classifier", "nearest", "--input"])
+        .arg(small_clip())
+        .arg("--record")
+        .arg(out)
+        .args(extra)
+        .env("XDG_RUNTIME_DIR", runtime)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// The frame count of the one `emojicam: saved recording PATH: N frames` line of `err`.
+fn saved_frames(err: &str) -> u64 {
+    let saved = |l: &&str| l.starts_with("emojicam: saved recording ") && l.contains(" frames");
+    assert_eq!(
+        err.lines().filter(saved).count(),
+        1,
+        "the recording is reported once: {err}"
+    );
+    let line = err
+        .lines()
+        .find(saved)
+        .unwrap_or_else(|| panic!("no recording summary in: {err}"));
+    line.rsplit(": ")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the frame count from '{line}'"))
+}
+
+/// ffprobe's `key=value` lines for `entries` of `path`'s first video stream, every frame
+/// decoded; panics when ffprobe cannot read the file.
+fn probe(path: &Path, entries: &str) -> String {
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-count_packets",
+            "-select_streams",
+            "v:0",
+        ])
+        .args(["-show_entries", entries, "-of", "default=nw=1"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(
+        probe.status.success(),
+        "ffprobe rejects {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    String::from_utf8_lossy(&probe.stdout).into_owned()
+}
+
+/// The value of `key` among ffprobe's `key=value` lines (empty when absent).
+fn field(probe: &str, key: &str) -> String {
+    probe
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// What a recording file says it is: an ISO file's `ftyp` brand, or a Matroska file's
+/// DocType (`matroska` or `webm`).
+fn container_of(path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("read the recording");
+    if bytes.get(4..8) == Some(b"ftyp") {
+        return format!("ftyp {}", String::from_utf8_lossy(&bytes[8..12]));
+    }
+    assert_eq!(
+        bytes.get(..4),
+        Some(&[0x1a, 0x45, 0xdf, 0xa3][..]),
+        "neither ISO nor EBML"
+    );
+    let head = &bytes[..bytes.len().min(64)];
+    let has = |word: &[u8]| head.windows(word.len()).any(|w| w == word);
+    if has(b"webm") {
+        "webm".into()
+    } else if has(b"matroska") {
+        "matroska".into()
+    } else {
+        "EBML without a known DocType".into()
+    }
+}
+
+/// `--record` takes every video file `render` writes: each is the container its name says,
+/// holds the codec that container takes, and has every frame the summary counts at the run's
+/// rate (1 s of the 25 fps clip).
+#[test]
+fn headless_recording_writes_every_video_container() {
+    let _serial = serial();
+    assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rt = runtime_dir();
+    // (extension, what the file says it is, video codec)
+    let cases = [
+        ("mkv", "matroska", "h264"),
+        ("webm", "webm", "vp8"),
+        ("mov", "ftyp qt  ", "h264"),
+        ("m4v", "ftyp mp4", "h264"),
+    ];
+    for (ext, kind, codec) in cases {
+        let out_path = tmp.path().join(format!("out.{ext}"));
+        let child = record_small(&out_path, &["--duration", "1"], rt.path())
+            .spawn()
+            .expect("spawn emojicam");
+        let out = wait_with_timeout(child, Duration::from_secs(90));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), ".{ext}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let frames = saved_frames(&err);
+        let p = probe(&out_path, "stream=codec_name,nb_read_frames,r_frame_rate");
+        let what = container_of(&out_path);
+        eprintln!(".{ext}: {what}, {frames} frames; ffprobe: {}", p.replace('\n', " "));
+        assert!(what.starts_with(kind), ".{ext} is {what}, not {kind}");
+        assert_eq!(field(&p, "codec_name"), codec, ".{ext}: {p}");
+        assert_eq!(
+            field(&p, "nb_read_frames").parse::<u64>().ok(),
+            Some(frames),
+            ".{ext}: {p}"
+        );
+        assert_eq!(field(&p, "r_frame_rate"), "25/1", ".{ext}: {p}");
+        // --duration 1 at 25 fps: rate x duration frames, and a few more (a mosaic whose slot
+        // was already filled is written after it: MP4 gets 26 here, WebM 27-29).
+        assert!((24..=32).contains(&frames), ".{ext}: {frames} frames in 1 s at 25 fps");
+    }
+}
+
+/// A Matroska or WebM recording killed (SIGKILL) mid-way plays up to where it was cut: every
+/// frame whose data reached the file decodes.
+#[test]
+fn killed_matroska_and_webm_recordings_play() {
+    let _serial = serial();
+    assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rt = runtime_dir();
+    for ext in ["mkv", "webm"] {
+        let out_path = tmp.path().join(format!("killed.{ext}"));
+        let mut child = Running(
+            record_small(&out_path, &[], rt.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn emojicam"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::fs::metadata(&out_path).map_or(true, |m| m.len() < 2000) {
+            assert!(
+                child.0.try_wait().expect("wait").is_none(),
+                ".{ext}: the recording stopped by itself"
+            );
+            assert!(Instant::now() < deadline, ".{ext}: nothing was recorded");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // About 60 frames of the 25 fps clip go in while this waits.
+        std::thread::sleep(Duration::from_millis(2500));
+        child.0.kill().expect("SIGKILL");
+        let _ = child.0.wait();
+        let p = probe(&out_path, "stream=codec_name,nb_read_frames,nb_read_packets");
+        let (frames, packets) = (
+            field(&p, "nb_read_frames").parse::<u64>().unwrap_or(0),
+            field(&p, "nb_read_packets").parse::<u64>().unwrap_or(0),
+        );
+        eprintln!(".{ext} killed after 2.5 s: {frames} frames decoded of {packets} packets");
+        assert!(frames >= 25, ".{ext}: only {frames} frames after 2.5 s: {p}");
+        // Only a packet torn by the kill may fail to decode.
+        assert!(frames + 1 >= packets, ".{ext}: {frames} of {packets} packets decode");
+        // ffmpeg plays it through to its end.
+        let played = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&out_path)
+            .args(["-f", "null", "-"])
+            .output()
+            .expect("ffmpeg");
+        assert!(
+            played.status.success(),
+            ".{ext}: ffmpeg cannot play the killed recording: {}",
+            String::from_utf8_lossy(&played.stderr)
+        );
+    }
+}
+
+/// `--record` with a name that is no video file is one line naming the ones taken (exit 2),
+/// and a recording to the input's own name is refused (its container taken or not), both
+/// before anything is written.
+#[test]
+fn recording_names_are_checked_before_anything_is_written() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rt = runtime_dir();
+    let avi = tmp.path().join("out.avi");
+    let out = record_small(&avi, &["--duration", "1"], rt.path())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(".mp4, .m4v, .mov, .mkv or .webm"),
+        "names the video files taken: {err}"
+    );
+    assert!(!avi.exists(), "nothing written");
+    let input = tmp.path().join("in.mkv");
+    std::fs::copy(small_clip(), &input).expect("copy");
+    let before = std::fs::read(&input).expect("read");
+    let out = Command::new(BIN)
+        .args(["--no-window", "--input"])
+        .arg(&input)
+        .arg("--record")
+        .arg(&input)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "never overwrites its input: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert_eq!(std::fs::read(&input).expect("read"), before, "the input is untouched");
 }
 
 #[test]
@@ -504,7 +719,7 @@ fn recording_psnr(path: &Path, rendered: &[emojicam::Frame]) -> f64 {
 #[test]
 fn a_recording_converted_on_the_gpu_looks_as_the_cpu_conversion() {
     use emojicam::pipeline::{Pipeline, Settings};
-    use emojicam::sink::{Mp4Sink, Sink};
+    use emojicam::sink::{Container, Mp4Sink, Sink};
     use emojicam::{Frame, Rate, Stamp};
 
     let _serial = serial();
@@ -523,7 +738,7 @@ fn a_recording_converted_on_the_gpu_looks_as_the_cpu_conversion() {
         ];
         let mut sinks = paths
             .clone()
-            .map(|p| Mp4Sink::create_recording(&p, w, h, Rate::new(10, 1)).expect("recording"));
+            .map(|p| Mp4Sink::create_recording(&p, Container::Mp4, w, h, Rate::new(10, 1)).expect("recording"));
         let mut rendered = Vec::new();
         // A camera panning 3 px a frame: most frames redraw only some tiles.
         for i in 0..8u32 {

@@ -289,7 +289,7 @@ fn mp4_pads_odd_sizes_and_keeps_ntsc_rate() {
 fn mp4_recording_is_playable_before_finish() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rec.mp4");
-    let mut sink = Mp4Sink::create_recording(&out, 64, 48, Rate::new(10, 1)).unwrap();
+    let mut sink = Mp4Sink::create_recording(&out, Container::Mp4, 64, 48, Rate::new(10, 1)).unwrap();
     for i in 0..25u8 {
         let f = Frame::filled(64, 48, [i * 10, 50, 100, 255]);
         sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
@@ -323,13 +323,50 @@ fn mp4_recording_is_playable_before_finish() {
     assert!((20..25).contains(&n), "{n} frames");
     // A recording dropped without finish (an early return) still ends properly: no frame lost.
     let cut = dir.path().join("cut.mp4");
-    let mut sink = Mp4Sink::create_recording(&cut, 64, 48, Rate::new(10, 1)).unwrap();
+    let mut sink = Mp4Sink::create_recording(&cut, Container::Mp4, 64, 48, Rate::new(10, 1)).unwrap();
     for i in 0..12u8 {
         let f = Frame::filled(64, 48, [i * 10, 50, 100, 255]);
         sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
     }
     drop(sink);
     assert_eq!(ffprobe_count(&cut), 12);
+}
+
+/// A Matroska or WebM recording has every frame on disk as it is muxed: what a kill would
+/// leave (the file as it is before `finish`) plays, in ffprobe and in our own decoder; a
+/// finished one knows its duration.
+#[test]
+fn matroska_and_webm_recordings_are_playable_before_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    for (ext, container, codec) in [("mkv", Container::Mkv, "h264"), ("webm", Container::Webm, "vp8")] {
+        let out = dir.path().join(format!("rec.{ext}"));
+        let mut sink = Mp4Sink::create_recording(&out, container, 64, 48, Rate::new(10, 1)).unwrap();
+        for i in 0..25u8 {
+            let f = Frame::filled(64, 48, [i * 10, 50, 100, 255]);
+            sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
+        }
+        // The encoder works on its own threads: wait for it, without asserting how fast it is.
+        let mut on_disk = 0;
+        for _ in 0..300 {
+            on_disk = ffprobe_count(&out);
+            if on_disk >= 24 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // Block by block: at most the frame the encoder still holds is missing.
+        assert!(on_disk >= 24, ".{ext} mid-recording: {on_disk} frames");
+        let killed = dir.path().join(format!("killed.{ext}"));
+        std::fs::copy(&out, &killed).unwrap();
+        sink.finish().unwrap();
+        let probe = ffprobe(&out, "stream=codec_name,nb_read_frames:format=duration");
+        assert!(probe.contains(&format!("codec_name={codec}")), "{probe}");
+        assert!(probe.contains("nb_read_frames=25"), "{probe}");
+        assert!(probe.contains("duration=2.5"), ".{ext} finished: {probe}");
+        assert_eq!(decode_all(source::open(&out).unwrap().as_mut()).len(), 25);
+        let n = decode_all(source::open(&killed).unwrap().as_mut()).len() as u64;
+        assert_eq!(n, ffprobe_count(&killed), ".{ext}: what a kill leaves");
+    }
 }
 
 /// Video frames ffprobe counts (0 when it cannot read the file yet).
@@ -488,15 +525,23 @@ fn unwritable_output_fails_before_processing() {
     .err()
     .unwrap();
     assert!(matches!(err, Error::Write { .. }), "{err}");
-    let err = Mp4Sink::create_recording(Path::new("/nonexistent-dir/rec.mp4"), 64, 48, Rate::new(25, 1))
-        .err()
-        .unwrap();
+    let err = Mp4Sink::create_recording(
+        Path::new("/nonexistent-dir/rec.mp4"),
+        Container::Mp4,
+        64,
+        48,
+        Rate::new(25, 1),
+    )
+    .err()
+    .unwrap();
     assert!(matches!(err, Error::Write { .. }), "{err}");
     // A source smaller than x264 takes (16 a side): refused before the file is made (it was a
     // "not-negotiated" failure at the first frame, after a live run had started).
     let dir = tempfile::tempdir().unwrap();
     let tiny = dir.path().join("tiny.mp4");
-    let err = Mp4Sink::create_recording(&tiny, 1, 1, Rate::new(25, 1)).err().unwrap();
+    let err = Mp4Sink::create_recording(&tiny, Container::Mp4, 1, 1, Rate::new(25, 1))
+        .err()
+        .unwrap();
     assert!(matches!(err, Error::Usage(_)), "{err}");
     assert!(err.to_string().contains("too small"), "{err}");
     assert!(!tiny.exists());

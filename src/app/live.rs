@@ -40,9 +40,8 @@ fn check_args(args: &LiveArgs) -> Result<(Option<Duration>, Outputs)> {
         return Err(Error::usage("--no-window needs somewhere to send the mosaic: --record FILE.mp4, --output FILE|-, or --virtual-camera /dev/videoN").into());
     }
     if let Some(r) = &outputs.record {
-        if !r.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4")) {
-            return Err(Error::usage(format!("--record {}: recordings are MP4: use a .mp4 name", r.display())).into());
-        }
+        // Any video file `render` writes; anything else is named with the ones taken.
+        emojicam::sink::Container::of_recording(r)?;
     }
     if args.camera.is_some() && args.input.is_some() {
         return Err(Error::usage("use either --camera or --input, not both").into());

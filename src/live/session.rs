@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, Rate, StreamInfo};
 use crate::pipeline::{Pipeline, StageTimes, MAX_TILE, MIN_TILE};
 use crate::sink::{
-    AtomicFile, CommitOnFinish, Mp4Sink, Picture, Policy, Sink, SinkReport, SinkThread, V4l2Sink, Y4mSink,
+    AtomicFile, CommitOnFinish, Container, Picture, Policy, Sink, SinkReport, SinkThread, V4l2Sink, VideoSink, Y4mSink,
 };
 use crate::source::reader::ReadFrame;
 
@@ -384,13 +384,15 @@ impl Session {
         Ok(())
     }
 
-    /// Starts recording to `path` (default: `emojicam-<time>.mp4` here) as a fragmented MP4,
-    /// readable even if the process dies.
+    /// Starts recording to `path` (default: `emojicam-<time>.mp4` here) in the video container
+    /// its extension names (a fragmented MP4/MOV, a Matroska or WebM file), readable even if
+    /// the process dies. Another extension is a usage error.
     pub fn start_recording(&mut self, path: Option<PathBuf>) -> Result<PathBuf> {
         if let Some(r) = &self.recorder {
             return Ok(r.path().to_path_buf());
         }
         let path = path.unwrap_or_else(|| default_path("mp4"));
+        let container = Container::of_recording(&path)?;
         let (w, h) = self
             .pipeline
             .grid()
@@ -398,7 +400,7 @@ impl Session {
         // A new file is recorded in place (a killed run keeps what it recorded); an existing
         // one is replaced only when the recording is finished; a failed start leaves nothing.
         let file = AtomicFile::create_recording(&path)?;
-        let sink = Mp4Sink::create_recording(file.temp_path(), w, h, self.rate)?;
+        let sink = VideoSink::create_recording(file.temp_path(), container, w, h, self.rate)?;
         self.record_origin = None;
         self.recorder = Some(live_output(
             "recording",

@@ -10,7 +10,7 @@
 //!   left by a killed run is found, and reused, by the next run to that target.
 //! - A FIFO or character device target is written to as such (opened, never replaced).
 //! - Recordings ([`AtomicFile::create_recording`]) go straight to the target when no file is
-//!   there yet, so a killed recording is playable under its own name up to its last fragment.
+//!   there yet, so a killed recording is playable under its own name up to what it last wrote.
 //!   One that replaces an existing file goes to `.NAME.recording` and is renamed onto it when
 //!   finished; if it fails or is killed half-way, what it recorded is kept as
 //!   `STEM-interrupted.EXT` (by the drop, or by the next run to that target).

@@ -26,7 +26,7 @@ pub use self::atomic::{AtomicFile, CommitOnFinish};
 pub use self::gif::GifSink;
 pub use self::image::ImageSink;
 pub use self::video::{check_size, Container, Sound, VideoSink};
-/// The MP4 writer (live recordings use [`VideoSink::create_recording`]).
+/// The video writer under its first name (live recordings use [`VideoSink::create_recording`]).
 pub type Mp4Sink = VideoSink;
 pub use self::text::{JsonSink, JsonlSink, TxtSink};
 pub use self::thread::{Picture, Policy, SinkReport, SinkThread, ENCODE_AHEAD};

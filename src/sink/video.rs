@@ -1,5 +1,5 @@
-//! Video outputs through GStreamer: MP4 and MKV (H.264 by x264, AAC sound), WebM (VP8, Opus
-//! sound), and fragmented MP4 for live recordings.
+//! Video outputs through GStreamer: MP4, MOV and MKV (H.264 by x264, AAC sound), WebM (VP8,
+//! Opus sound), whole files or live recordings.
 //!
 //! appsrc (RGBA, the input's timestamps) -> videoconvert -> I420 -> encoder -> muxer -> filesink
 //! appsrc (I420 from the GPU, live recordings) -> encoder -> muxer -> filesink
@@ -10,9 +10,10 @@
 //! width or height is padded by one pixel, repeating the last column/row.
 //!
 //! Two modes: [`VideoSink::create`] writes to a temporary file renamed on `finish` (nothing
-//! that looks like a result is left by a failed run); [`VideoSink::create_recording`] writes a
-//! fragmented MP4 straight to the target, one fragment about every second, so a recording
-//! cut short by a crash or a kill stays playable up to its last fragment.
+//! that looks like a result is left by a failed run); [`VideoSink::create_recording`] writes
+//! straight to the target as it goes, so a recording cut short by a crash or a kill stays
+//! playable: MP4 and MOV fragmented (one fragment about every second, playable up to the last
+//! one), Matroska and WebM block by block (playable up to the last block written).
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -45,16 +46,41 @@ impl Container {
         Self::from_extension(&path.extension()?.to_str()?.to_ascii_lowercase())
     }
 
+    /// The container a (lower-case) extension names, if it is a video one.
     pub fn from_extension(ext: &str) -> Option<Self> {
-        match ext {
-            "mp4" | "m4v" => Some(Container::Mp4),
-            "mov" => Some(Container::Mov),
-            "mkv" => Some(Container::Mkv),
-            "webm" => Some(Container::Webm),
-            _ => None,
+        EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|&(_, c)| c)
+    }
+
+    /// The extensions of video files, as `.mp4, .m4v, .mov, .mkv or .webm` (for messages).
+    pub fn extensions_text() -> String {
+        let names: Vec<String> = EXTENSIONS.iter().map(|(e, _)| format!(".{e}")).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.concat(),
         }
     }
+
+    /// The container of a live recording to `path` (any video file `render` writes), or one
+    /// line naming the ones taken (a usage error).
+    pub fn of_recording(path: &Path) -> Result<Self> {
+        Self::of_path(path).ok_or_else(|| {
+            Error::usage(format!(
+                "--record {}: a recording is a video file: use a {} name",
+                path.display(),
+                Self::extensions_text()
+            ))
+        })
+    }
 }
+
+/// Every video file extension (lower case) and the container it names: the one list.
+const EXTENSIONS: [(&str, Container); 5] = [
+    ("mp4", Container::Mp4),
+    ("m4v", Container::Mp4),
+    ("mov", Container::Mov),
+    ("mkv", Container::Mkv),
+    ("webm", Container::Webm),
+];
 
 /// The largest picture each container's encoder takes (x264's H.264 levels end at 8192 in
 /// either direction; VP8 at 16383).
@@ -186,17 +212,20 @@ impl VideoSink {
         Ok(sink)
     }
 
-    /// A fragmented MP4 for live recording, written to `path` as it goes. The first frame
-    /// fixes the size; `width`/`height` (the source's, 0 when not known yet) are checked
-    /// against what the encoder takes before anything is written.
-    pub fn create_recording(path: &Path, width: u32, height: u32, rate: Rate) -> Result<Self> {
+    /// A live recording in `container`, written to `path` as it goes and playable up to its
+    /// last written data if the process dies: MP4/MOV as fragmented files (a fragment every
+    /// second), Matroska/WebM with each block written as it is muxed. `path` may be a
+    /// temporary name: `container` says what is written. The first frame fixes the size;
+    /// `width`/`height` (the source's, 0 when not known yet) are checked against what the
+    /// encoder takes before anything is written.
+    pub fn create_recording(path: &Path, container: Container, width: u32, height: u32, rate: Rate) -> Result<Self> {
         // Live `--size` picks a camera's mode; a file plays at its own size: the way out of a
         // size the encoder refuses is said for both.
-        if width > 0 && height > 0 && check_size(path, Container::Mp4, width, height).is_err() {
+        if width > 0 && height > 0 && check_size(path, container, width, height).is_err() {
             return Err(Error::usage(format!(
                 "{}: a {width}x{height} picture is too small or too large to record (the encoder takes {MIN_SIZE} to {} pixels a side): choose another camera mode with --size; a file is recorded at its own size (emojicam render --size WxH resizes it)",
                 path.display(),
-                max_size(Container::Mp4)
+                max_size(container)
             )));
         }
         media::init()?;
@@ -205,7 +234,7 @@ impl VideoSink {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut sink = Self::new(path, valid_rate(Some(rate)), Container::Mp4, None);
+        let mut sink = Self::new(path, valid_rate(Some(rate)), container, None);
         sink.takes_i420 = recording_takes_i420();
         Ok(sink)
     }
@@ -319,7 +348,8 @@ impl VideoSink {
         Ok(())
     }
 
-    /// The container's muxer; a recording's writes a playable fragment every second.
+    /// The container's muxer; a recording's stays playable as it is written (MP4/MOV: a
+    /// fragment every second; Matroska/WebM: block by block).
     fn muxer(&self) -> Result<gst::Element> {
         Ok(match self.container {
             Container::Mp4 | Container::Mov => {
@@ -333,30 +363,48 @@ impl VideoSink {
                 }
                 mux
             }
-            Container::Mkv => media::make_any(&["matroskamux"], &self.path)?,
-            Container::Webm => media::make_any(&["webmmux"], &self.path)?,
+            // Matroska and WebM need nothing more for a recording: each block reaches the file
+            // as it is muxed (the file sink is unbuffered), and a killed recording plays up to
+            // its last one (its last cluster and the segment are left of unknown size, which
+            // readers take). Not `streamable`: a finished recording keeps its duration and its
+            // index (cues), so players can seek in it.
+            Container::Mkv | Container::Webm => media::make_any(&[muxer_of(self.container)], &self.path)?,
         })
     }
 
     fn video_encoder(&self, size: (u32, u32)) -> Result<gst::Element> {
         let fps = self.rate.fps().max(1.0);
+        // A recording has a key frame every second (its MP4 fragments and Matroska clusters
+        // start at one).
+        let key_interval = if self.recording() {
+            fps.round()
+        } else if self.container == Container::Webm {
+            fps.round() * 2.0
+        } else {
+            fps.round() * 5.0
+        } as u32;
         if self.container == Container::Webm {
             let enc = media::make_any(&["vp8enc"], &self.path)?;
             let bps = (size.0 as f64 * size.1 as f64 * fps * TARGET_BPP).clamp(200e3, 80e6);
             media::set_if(&enc, "target-bitrate", &(bps as i64).to_string());
+            // libvpx's realtime mode. A positive `cpu-used` lets it pick its speed per frame
+            // from the time it took (8: aiming at half a frame's time); a live recording shares
+            // the CPU with the mosaic, so it is fixed at the fastest (-16): on the demo clip's
+            // 1280x720 mosaic both came out at the same quality (36.9 dB from the MP4
+            // recording's frames).
             media::set_if(&enc, "deadline", "1");
-            media::set_if(&enc, "cpu-used", "8");
-            media::set_if(&enc, "threads", "2");
-            media::set_if(&enc, "keyframe-max-dist", &(fps.round() as i64 * 2).to_string());
+            media::set_if(&enc, "cpu-used", if self.recording() { "-16" } else { "8" });
+            // One thread: libvpx's second one waits for the first by spinning, and with the
+            // mosaic busy on the other core that spinning was 44% of a live 1280x720 WebM
+            // recording's CPU (perf), which then dropped 40-60% of its frames, and 63% of a
+            // `render` of the demo clip to WebM (10 fps); alone, 251 of those frames took 1.3 s
+            // on one thread, 2.5 s (2.8 s of CPU) on two.
+            media::set_if(&enc, "threads", "1");
+            media::set_if(&enc, "keyframe-max-dist", &key_interval.to_string());
             return Ok(enc);
         }
         // x264 where installed (Debian: gstreamer1.0-plugins-ugly), else Cisco's openh264.
         let enc = media::make_any(&["x264enc", "openh264enc"], &self.path)?;
-        let key_interval = if self.recording() {
-            fps.round()
-        } else {
-            fps.round() * 5.0
-        } as u32;
         if enc.factory().is_some_and(|f| f.name() == "x264enc") {
             // Constant quality, for recordings and whole files alike. In this mode `bitrate`
             // caps the rate (kbit/s); GStreamer's default cap, 2048 whatever the size, starved
@@ -928,9 +976,32 @@ mod tests {
         }
     }
 
+    /// A recording is any video file `render` writes (its extension in any case); another name
+    /// is a usage error naming those.
+    #[test]
+    fn a_recording_is_any_video_container() {
+        for (name, container) in [
+            ("a.mp4", Container::Mp4),
+            ("a.M4V", Container::Mp4),
+            ("a.mov", Container::Mov),
+            ("a.MKV", Container::Mkv),
+            ("a.webm", Container::Webm),
+        ] {
+            assert_eq!(Container::of_recording(Path::new(name)).ok(), Some(container), "{name}");
+        }
+        for name in ["a.avi", "a.gif", "a.y4m", "a", "mp4"] {
+            let err = Container::of_recording(Path::new(name)).expect_err(name);
+            assert_eq!(err.exit_code(), 2, "{name}");
+            assert!(
+                err.to_string().contains(".mp4, .m4v, .mov, .mkv or .webm"),
+                "{name}: {err}"
+            );
+        }
+    }
+
     /// A recording to `path` with its first frame written, the frame, and its encoder element.
     fn started_recording(path: &Path) -> (VideoSink, Frame, gst::Element) {
-        let mut sink = VideoSink::create_recording(path, 64, 64, Rate::new(25, 1)).expect("create");
+        let mut sink = VideoSink::create_recording(path, Container::Mp4, 64, 64, Rate::new(25, 1)).expect("create");
         let frame = Frame::filled(64, 64, [200, 40, 40, 255]);
         sink.write(&frame_mosaic(0), Some(&frame)).expect("the first frame");
         let pipeline = sink.running.as_ref().expect("started").pipeline.clone();

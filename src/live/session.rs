@@ -428,7 +428,12 @@ impl Session {
             }
             None => r.close()?,
         };
-        crate::note!("emojicam: saved {report}");
+        if report.written == 0 {
+            // Finished with no frame (the run failed on its first): no file was left.
+            crate::note!("emojicam: {report}: nothing recorded, no file written");
+        } else {
+            crate::note!("emojicam: saved {report}");
+        }
         self.reports.push(report.clone());
         Ok(Some(report))
     }

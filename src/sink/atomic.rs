@@ -360,6 +360,32 @@ impl AtomicFile {
     }
 }
 
+impl AtomicFile {
+    /// Gives the file up: what was written goes (the partial file, or a recording made in
+    /// place, which was created by this run), an existing target stays as it was. For an
+    /// output that received nothing: no empty file that looks like a result.
+    pub fn discard(&mut self) {
+        if self.done {
+            return;
+        }
+        match self.mode {
+            Mode::Device => {}
+            Mode::Temp => {
+                if let Some(recording) = &self.recording {
+                    let _ = std::fs::remove_file(recording);
+                }
+                let _ = std::fs::remove_file(&self.temp);
+            }
+            Mode::InPlace => {
+                let _ = std::fs::remove_file(&self.real);
+            }
+        }
+        safety::unregister(&Cleanup::File(self.temp.clone()));
+        self.done = true;
+        self.lock = None;
+    }
+}
+
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.done {
@@ -393,25 +419,35 @@ impl Drop for AtomicFile {
 pub struct CommitOnFinish {
     inner: Box<dyn Sink>,
     file: AtomicFile,
+    /// Frames handed to `inner`: a finish with none gives the file up ([`AtomicFile::discard`]).
+    frames: u64,
 }
 
 impl CommitOnFinish {
     pub fn new(inner: Box<dyn Sink>, file: AtomicFile) -> Self {
-        Self { inner, file }
+        Self { inner, file, frames: 0 }
     }
 }
 
 impl Sink for CommitOnFinish {
     fn write(&mut self, mosaic: &MosaicFrame, image: Option<&Frame>) -> Result<()> {
+        self.frames += 1;
         self.inner.write(mosaic, image)
     }
 
     fn write_owned(&mut self, mosaic: &MosaicFrame, image: Option<Frame>) -> Result<()> {
+        self.frames += 1;
         self.inner.write_owned(mosaic, image)
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.inner.finish()?;
+        let finished = self.inner.finish();
+        if self.frames == 0 {
+            // A container of no frames (a run that failed on its first) is no recording.
+            self.file.discard();
+            return finished;
+        }
+        finished?;
         self.file.commit_path()
     }
 
@@ -428,6 +464,7 @@ impl Sink for CommitOnFinish {
     }
 
     fn write_i420(&mut self, mosaic: &MosaicFrame, image: &I420Frame) -> Result<()> {
+        self.frames += 1;
         self.inner.write_i420(mosaic, image)
     }
 }
@@ -452,6 +489,41 @@ mod tests {
         f.commit(w).expect("commit");
         assert_eq!(std::fs::read(&target).expect("read"), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    /// A sink that writes a header of its own as it starts, as a muxer does.
+    struct HeaderFirst(PathBuf);
+
+    impl Sink for HeaderFirst {
+        fn write(&mut self, _mosaic: &MosaicFrame, _image: Option<&Frame>) -> Result<()> {
+            Ok(())
+        }
+
+        fn finish(&mut self) -> Result<()> {
+            std::fs::write(&self.0, b"ftyp, no frames").map_err(|source| Error::Write {
+                path: self.0.clone(),
+                source,
+            })
+        }
+    }
+
+    #[test]
+    fn a_recording_finished_with_no_frame_leaves_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (new, old) = (dir.path().join("new.mp4"), dir.path().join("old.mp4"));
+        std::fs::write(&old, b"someone's recording").expect("write");
+        for target in [&new, &old] {
+            let file = AtomicFile::create_recording(target).expect("create");
+            let inner = Box::new(HeaderFirst(file.temp_path().to_path_buf()));
+            CommitOnFinish::new(inner, file).finish().expect("finish");
+        }
+        assert!(!new.exists(), "an empty recording was left");
+        assert_eq!(std::fs::read(&old).expect("read"), b"someone's recording");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("ls").count(),
+            1,
+            "partial files left"
+        );
     }
 
     #[test]

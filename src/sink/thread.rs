@@ -38,6 +38,9 @@ pub struct SinkReport {
 
 impl std::fmt::Display for SinkReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.written == 0 && self.dropped == 0 {
+            return write!(f, "{} {}: no frames", self.label, self.path.display());
+        }
         write!(f, "{} {}: {} frames", self.label, self.path.display(), self.written)?;
         if self.dropped > 0 {
             write!(f, " ({} dropped: the {} fell behind)", self.dropped, self.label)?;

@@ -106,6 +106,12 @@ impl Sink for Y4mSink {
 
     fn finish(&mut self) -> Result<()> {
         match self.out.take() {
+            // No frame, no header: an empty file would look like a result.
+            Some(Out::File(mut file, writer)) if self.size.is_none() => {
+                drop(writer);
+                file.discard();
+                Ok(())
+            }
             Some(Out::File(mut file, writer)) => file.commit(writer),
             Some(Out::Stdout(mut w)) => w.flush().map_err(|source| Error::Write {
                 path: self.path.clone(),
@@ -113,5 +119,40 @@ impl Sink for Y4mSink {
             }),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::StreamKind;
+
+    fn info() -> StreamInfo {
+        StreamInfo {
+            kind: StreamKind::Video,
+            width: 64,
+            height: 48,
+            rate: Some(Rate::new(30, 1)),
+            frames: None,
+            description: "test".into(),
+        }
+    }
+
+    #[test]
+    fn a_stream_that_got_no_frame_leaves_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (new, old) = (dir.path().join("new.y4m"), dir.path().join("old.y4m"));
+        std::fs::write(&old, b"someone's file").expect("write");
+        for path in [&new, &old] {
+            let mut sink = Y4mSink::create(path, &info()).expect("create");
+            sink.finish().expect("finish");
+        }
+        assert!(!new.exists(), "an empty stream file was left");
+        assert_eq!(std::fs::read(&old).expect("read"), b"someone's file");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("ls").count(),
+            1,
+            "partial files left"
+        );
     }
 }

@@ -294,16 +294,8 @@ fn mp4_recording_is_playable_before_finish() {
         let f = Frame::filled(64, 48, [i * 10, 50, 100, 255]);
         sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
     }
-    // One-second fragments are on disk as they complete, before the recording ends (the
-    // encoder works on its own threads: wait for it, without asserting how fast it is).
-    let mut on_disk = 0;
-    for _ in 0..300 {
-        on_disk = ffprobe_count(&out);
-        if on_disk >= 20 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    // One-second fragments are on disk as they complete, before the recording ends.
+    let on_disk = frames_on_disk(&out, 20);
     assert!((10..25).contains(&on_disk), "mid-recording: {on_disk} frames");
     sink.finish().unwrap();
     let probe = ffprobe(&out, "stream=nb_read_frames,width,height");
@@ -345,15 +337,7 @@ fn matroska_and_webm_recordings_are_playable_before_finish() {
             let f = Frame::filled(64, 48, [i * 10, 50, 100, 255]);
             sink.write(&mosaic(i as u64, &[0], 1, 1), Some(&f)).unwrap();
         }
-        // The encoder works on its own threads: wait for it, without asserting how fast it is.
-        let mut on_disk = 0;
-        for _ in 0..300 {
-            on_disk = ffprobe_count(&out);
-            if on_disk >= 24 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        let on_disk = frames_on_disk(&out, 24);
         // Block by block: at most the frame the encoder still holds is missing.
         assert!(on_disk >= 24, ".{ext} mid-recording: {on_disk} frames");
         let killed = dir.path().join(format!("killed.{ext}"));
@@ -370,6 +354,20 @@ fn matroska_and_webm_recordings_are_playable_before_finish() {
 }
 
 /// Video frames ffprobe counts (0 when it cannot read the file yet).
+/// The frames ffprobe finds in a recording still being written, once it finds `at_least` or
+/// after 30 s (the encoder works on its own threads: waited for, without asserting how fast).
+fn frames_on_disk(path: &Path, at_least: u64) -> u64 {
+    let mut on_disk = 0;
+    for _ in 0..300 {
+        on_disk = ffprobe_count(path);
+        if on_disk >= at_least {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    on_disk
+}
+
 fn ffprobe_count(path: &Path) -> u64 {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])

@@ -319,6 +319,13 @@ fn an_output_that_names_no_file_is_refused() {
     }
     let o = run(bin().args(["demo", "--classifier", "nearest", "--out-dir", "/dev/null"]));
     one_line(&o, 1, "not a directory");
+    // The demo writes its clip into --out-dir: a file of the user's under that name stays.
+    let theirs = d.join("bigbuckbunny.mp4");
+    std::fs::write(&theirs, b"someone's own video").expect("write");
+    let o = run(bin().args(["demo", "--out-dir"]).arg(d));
+    one_line(&o, 1, "it is left alone");
+    assert_eq!(std::fs::read(&theirs).expect("read"), b"someone's own video");
+    assert!(!d.join("demo-emoji.mp4").exists(), "nothing rendered");
     // `out.png/` names a directory: before, `out.png` was written.
     let slash = d.join("out.png/");
     one_line(&render(&png, &slash), 2, "ends in '/'");

@@ -746,6 +746,7 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
             &dir,
             "handheld.mp4",
             super::demo::HANDHELD_CLIP,
+            super::demo::Existing::Replace,
         )?),
         60,
     )?;

@@ -10,7 +10,7 @@ pub fn load_frames(input: Option<&std::path::Path>, n: usize) -> Result<Vec<Fram
     let dir = std::env::temp_dir().join("emojicam-bench");
     let path = match input {
         Some(p) => p.to_path_buf(),
-        None => super::demo::demo_clip_path(&dir)?,
+        None => super::demo::demo_clip_path(&dir, super::demo::Existing::Replace)?,
     };
     let mut src = source::open(&path)?;
     let mut frames = Vec::new();

@@ -1,6 +1,7 @@
 //! `emojicam demo`: renders the bundled clip, so a fresh install shows what it does with no
 //! camera, no display and no input of your own.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -15,41 +16,61 @@ use emojicam::source;
 pub static DEMO_CLIP: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo/bigbuckbunny.mp4"));
 
 /// Writes the embedded demo clip to `dir` (once) and returns its path.
-pub fn demo_clip_path(dir: &std::path::Path) -> emojicam::Result<PathBuf> {
-    write_once(dir, "bigbuckbunny.mp4", DEMO_CLIP)
+pub fn demo_clip_path(dir: &std::path::Path, existing: Existing) -> emojicam::Result<PathBuf> {
+    write_once(dir, "bigbuckbunny.mp4", DEMO_CLIP, existing)
 }
 
 /// Real handheld footage (a water-skier filmed from the boat), 480x288, 25 fps, 145 frames
 /// (BSD-3-Clause, from the camocomp package; assets/bench/LICENSE.md): the bench's flicker test.
 pub static HANDHELD_CLIP: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.mp4"));
 
-/// Writes an embedded file to `dir/name` unless it is already there.
-pub fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8]) -> emojicam::Result<PathBuf> {
+/// What [`write_once`] does with another file already under the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// A directory of the user's (`demo --out-dir`): their file stays, and the run stops.
+    Refuse,
+    /// emojicam's own scratch directory (the bench's): an older copy is replaced.
+    Replace,
+}
+
+/// Writes an embedded file to `dir/name` unless it is already there (the same bytes), through
+/// a partial file renamed into place (never half a clip under its name).
+pub fn write_once(dir: &std::path::Path, name: &str, bytes: &[u8], existing: Existing) -> emojicam::Result<PathBuf> {
     let path = dir.join(name);
-    let fresh = std::fs::metadata(&path)
-        .map(|m| m.len() != bytes.len() as u64)
-        .unwrap_or(true);
-    if fresh {
-        std::fs::create_dir_all(dir).map_err(|source| emojicam::Error::Write {
-            path: dir.to_path_buf(),
-            // "File exists" says nothing of what is wrong with `--out-dir /dev/null`.
-            source: if dir.exists() && !dir.is_dir() {
-                std::io::Error::other("it is not a directory (the demo's files are written in one)")
-            } else {
-                source
-            },
-        })?;
-        std::fs::write(&path, bytes).map_err(|source| emojicam::Error::Write {
-            path: path.clone(),
-            source,
-        })?;
+    let same = std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64)
+        && std::fs::read(&path).is_ok_and(|b| b == bytes);
+    if same {
+        return Ok(path);
     }
+    std::fs::create_dir_all(dir).map_err(|source| emojicam::Error::Write {
+        path: dir.to_path_buf(),
+        // "File exists" says nothing of what is wrong with `--out-dir /dev/null`.
+        source: if dir.exists() && !dir.is_dir() {
+            std::io::Error::other("it is not a directory (the demo's files are written in one)")
+        } else {
+            source
+        },
+    })?;
+    if existing == Existing::Refuse && std::fs::symlink_metadata(&path).is_ok() {
+        return Err(emojicam::Error::Write {
+            path: path.clone(),
+            source: std::io::Error::other(format!(
+                "a file of that name is there and it is not emojicam's {name}: it is left alone (choose another --out-dir)"
+            )),
+        });
+    }
+    let (mut file, mut writer) = emojicam::sink::AtomicFile::create(&path)?;
+    writer.write_all(bytes).map_err(|source| emojicam::Error::Write {
+        path: path.clone(),
+        source,
+    })?;
+    file.commit(writer)?;
     Ok(path)
 }
 
 pub fn run(args: &DemoArgs) -> Result<()> {
     let config = super::config(&args.mosaic)?;
-    let clip = demo_clip_path(&args.out_dir)?;
+    let clip = demo_clip_path(&args.out_dir, Existing::Refuse)?;
     let mut pipeline = Pipeline::with_config(config)?;
     let (text, codes) = emoji_strings(&pipeline);
 

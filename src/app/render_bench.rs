@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::demo::{demo_clip_path, write_once, Existing, HANDHELD_CLIP};
 use super::live_bench::{make_clip, number_before};
 use super::stats::median;
 use crate::cli::BenchArgs;
@@ -82,8 +83,8 @@ fn run_once(binary: &Path, clip: &Path, args: &BenchArgs, out: &Path) -> Result<
 pub fn render_runs(args: &BenchArgs) -> Result<()> {
     let dir = std::env::temp_dir().join("emojicam-bench");
     std::fs::create_dir_all(&dir)?;
-    let demo = super::demo::demo_clip_path(&dir)?;
-    let handheld_source = super::demo::write_once(&dir, "handheld.mp4", super::demo::HANDHELD_CLIP)?;
+    let demo = demo_clip_path(&dir, Existing::Replace)?;
+    let handheld_source = write_once(&dir, "handheld.mp4", HANDHELD_CLIP, Existing::Replace)?;
     let frames = super::bench_input::load_frames(Some(&handheld_source), HANDHELD_FRAMES)?;
     let handheld = make_clip(&dir, "handheld", &frames, (1280, 720))?;
     let this = std::env::current_exe().context("cannot find this program")?;

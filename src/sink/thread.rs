@@ -118,6 +118,13 @@ impl SinkThread {
                 for message in rx.iter() {
                     let end = match message {
                         Message::Frame(mut q) => {
+                            if q.slot.is_some_and(|slot| slot < index) {
+                                // Its slot is taken (two captures within one frame's time):
+                                // an output placed by time holds one frame a slot, so this one
+                                // is shown from the next slot a later frame leaves free.
+                                previous = Some(q);
+                                continue;
+                            }
                             if let (Some(slot), Some(prev)) = (q.slot, previous.as_mut()) {
                                 while index < slot {
                                     write(&mut sink, prev, index)?;
@@ -437,6 +444,24 @@ mod tests {
         assert_eq!(report.written, 5);
         let log = log.lock().unwrap();
         assert_eq!(*log, ["0 [1]", "1 [1]", "2 [1]", "3 [2]", "4 [2]", "finish"]);
+    }
+
+    #[test]
+    fn a_slot_already_taken_is_not_written_twice() {
+        // Two captures within one frame's time: the output keeps one frame a slot, and the
+        // later capture is what fills the next free slot (here slot 1, before slot 2's frame).
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut w = SinkThread::spawn("recorder", "x.mp4".into(), Box::new(Probe::new(&log)), 8, Policy::Block)
+            .expect("spawn")
+            .finish_on_drop();
+        assert!(w.push(mosaic(40, 1), None, Some(0)));
+        assert!(w.push(mosaic(41, 2), None, Some(0)));
+        assert!(w.push(mosaic(42, 3), None, Some(2)));
+        assert!(w.push(mosaic(43, 4), None, Some(2)));
+        let report = w.close_at(4).expect("finish");
+        assert_eq!(report.written, 4);
+        let log = log.lock().unwrap();
+        assert_eq!(*log, ["0 [1]", "1 [2]", "2 [3]", "3 [4]", "finish"]);
     }
 
     #[test]

@@ -362,6 +362,20 @@ fn a_photo_wider_than_the_gpu_takes_plays_live_from_a_scaled_copy() {
 }
 
 #[test]
+fn a_device_with_no_extension_gets_the_y4m_stream() {
+    // `-o /dev/null` (a run for its timing, or a check that the input decodes): a character
+    // device is written to as a Y4M stream, like stdout, never replaced.
+    for input in [photos()[0].clone(), root().join("tests/data/video/small.mp4")] {
+        let o = run(bin().args(["render", "-i"]).arg(&input).args(["-o", "/dev/null"]));
+        assert!(o.status.success(), "{}: {}", input.display(), stderr(&o));
+        assert!(stderr(&o).contains("-> /dev/null"), "{}", stderr(&o));
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata("/dev/null").expect("/dev/null");
+    assert!(meta.file_type().is_char_device(), "/dev/null is still a device");
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let dir = tmp();
     let d = dir.path();

@@ -45,6 +45,7 @@ pub fn output_kind(path: &Path) -> emojicam::Result<OutputKind> {
         "png" | "jpg" | "jpeg" | "webp" | "json" => Ok(OutputKind::Still),
         "gif" | "y4m" | "txt" | "jsonl" => Ok(OutputKind::Stream),
         video if sink::Container::from_extension(video).is_some() => Ok(OutputKind::Stream),
+        "" if sink::is_stream_device(path) => Ok(OutputKind::Stream),
         "" => Err(Error::usage(format!(
             "output {} has no extension: use {}",
             path.display(),

@@ -109,6 +109,9 @@ pub fn create_with_audio(
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase())
         .unwrap_or_default();
+    if ext.is_empty() && is_stream_device(path) {
+        return Ok(Box::new(Y4mSink::create(path, info)?));
+    }
     if let Some(container) = Container::from_extension(&ext) {
         return Ok(Box::new(VideoSink::create(path, info, container, audio)?));
     }
@@ -130,6 +133,13 @@ pub fn create_with_audio(
             )));
         }
     })
+}
+
+/// A FIFO or character device (`/dev/null`, a pipe a player reads): with no extension to say
+/// otherwise, it gets the Y4M stream, as stdout (`-`) and the live `--output` do.
+pub fn is_stream_device(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_char_device())
 }
 
 pub(crate) fn image_of<'a>(image: Option<&'a Frame>, path: &Path) -> Result<&'a Frame> {

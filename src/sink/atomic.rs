@@ -358,9 +358,7 @@ impl AtomicFile {
         self.lock = None;
         Ok(())
     }
-}
 
-impl AtomicFile {
     /// Gives the file up: what was written goes (the partial file, or a recording made in
     /// place, which was created by this run), an existing target stays as it was. For an
     /// output that received nothing: no empty file that looks like a result.
@@ -368,48 +366,42 @@ impl AtomicFile {
         if self.done {
             return;
         }
-        match self.mode {
-            Mode::Device => {}
-            Mode::Temp => {
-                if let Some(recording) = &self.recording {
-                    let _ = std::fs::remove_file(recording);
-                }
-                let _ = std::fs::remove_file(&self.temp);
-            }
-            Mode::InPlace => {
-                let _ = std::fs::remove_file(&self.real);
-            }
-        }
-        safety::unregister(&Cleanup::File(self.temp.clone()));
+        self.give_up(false);
         self.done = true;
         self.lock = None;
     }
-}
 
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
+    /// Removes what an unfinished file left; with `keep_recorded`, what a recording recorded is
+    /// kept (never lose a recorded frame): beside the file it was to replace, or under its own
+    /// name when made in place (an empty one is removed).
+    fn give_up(&mut self, keep_recorded: bool) {
         match self.mode {
             Mode::Device => {}
             Mode::Temp => {
                 if let Some(recording) = &self.recording {
-                    // What a failed recording recorded is kept (never lose a recorded frame),
-                    // beside the file it was to replace; an empty one is removed.
-                    recover_recording(&self.real, recording);
+                    if keep_recorded {
+                        recover_recording(&self.real, recording);
+                    } else {
+                        let _ = std::fs::remove_file(recording);
+                    }
                 }
                 let _ = std::fs::remove_file(&self.temp);
             }
             Mode::InPlace => {
-                // A recording that failed before its first byte leaves no empty file behind;
-                // one that recorded something keeps it.
-                if std::fs::metadata(&self.real).is_ok_and(|m| m.len() == 0) {
+                if !keep_recorded || std::fs::metadata(&self.real).is_ok_and(|m| m.len() == 0) {
                     let _ = std::fs::remove_file(&self.real);
                 }
             }
         }
         safety::unregister(&Cleanup::File(self.temp.clone()));
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.done {
+            self.give_up(true);
+        }
     }
 }
 

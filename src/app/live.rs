@@ -90,10 +90,8 @@ fn check_args(args: &LiveArgs) -> Result<(Option<Duration>, Outputs)> {
 /// Any other name (`out.mp4`, `photo.png`, no extension) would get a Y4M stream that its name
 /// says it is not.
 fn check_stream_name(path: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::FileTypeExt;
     let y4m = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("y4m"));
-    let special = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_char_device());
-    if path.as_os_str() == "-" || y4m || special {
+    if path.as_os_str() == "-" || y4m || emojicam::sink::is_stream_device(path) {
         return Ok(());
     }
     Err(Error::usage(format!(

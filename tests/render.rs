@@ -271,21 +271,28 @@ fn fails(args: &[&str], input: &std::path::Path, output: &std::path::Path, code:
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
+/// `dir/panorama.png`, `w` x `h`: a left half red and a right half blue, as a panorama's sky
+/// and sea would be.
+fn panorama(dir: &std::path::Path, w: u32, h: u32) -> PathBuf {
+    let path = dir.join("panorama.png");
+    let img = image::RgbImage::from_fn(w, h, |x, _| {
+        if x < w.div_ceil(2) {
+            image::Rgb([220, 40, 30])
+        } else {
+            image::Rgb([30, 60, 200])
+        }
+    });
+    img.save(&path).expect("png");
+    path
+}
+
 #[test]
 fn a_photo_wider_than_the_gpu_takes_is_scaled_to_fit_and_says_so() {
     // 65535x16 (a JPEG's widest; no GPU's textures are as wide; about 1 megapixel): a left half
     // red and a right half blue, as a panorama's sky and sea would be. Its mosaic is drawn from a
     // copy scaled to the GPU's widest texture, keeping the aspect and the picture.
     let dir = tmp();
-    let input = dir.path().join("panorama.png");
-    let img = image::RgbImage::from_fn(65535, 16, |x, _| {
-        if x < 32768 {
-            image::Rgb([220, 40, 30])
-        } else {
-            image::Rgb([30, 60, 200])
-        }
-    });
-    img.save(&input).expect("png");
+    let input = panorama(dir.path(), 65535, 16);
     let out = dir.path().join("mosaic.png");
     let o = run(bin().args(["render", "-i"]).arg(&input).arg("-o").arg(&out));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -316,15 +323,7 @@ fn a_photo_wider_than_the_gpu_takes_plays_live_from_a_scaled_copy() {
     // The live view opens the photo before the GPU: a side above wgpu's default texture limit
     // (8192, what every desktop adapter offers) is scaled to it, once, keeping the aspect.
     let dir = tmp();
-    let input = dir.path().join("panorama.png");
-    let img = image::RgbImage::from_fn(20000, 400, |x, _| {
-        if x < 10000 {
-            image::Rgb([220, 40, 30])
-        } else {
-            image::Rgb([30, 60, 200])
-        }
-    });
-    img.save(&input).expect("png");
+    let input = panorama(dir.path(), 20000, 400);
     let out = dir.path().join("live.y4m");
     let o = run(bin()
         .args(["--no-window", "--duration", "1", "-i"])

@@ -196,10 +196,11 @@ fn video_keeps_frame_count_and_rate() {
     assert!(stderr(&o).contains("20 frames"), "summary line names the frame count");
     assert_eq!(ffprobe_frames(&out_mp4), Some((20, "25/1".to_string())));
 
-    // MP4 in (H.264 with audio) -> Y4M and JSONL out, checked by decoding the outputs.
+    // MP4 in (H.264 with audio) -> Y4M and JSONL out, checked by decoding the outputs. The Y4M
+    // at 320x180 (11 MB, where the clip's own 1280x720 takes 180 MB of a small /tmp).
     let out_y4m = dir.path().join("out.y4m");
     let o = run(bin()
-        .args(["render", "-q", "--input"])
+        .args(["render", "-q", "--size", "320x180", "--input"])
         .arg(demo_clip())
         .arg("--output")
         .arg(&out_y4m));
@@ -778,12 +779,13 @@ fn mp4_psnr_against_y4m(mp4: &std::path::Path, y4m: &std::path::Path) -> f64 {
 fn mp4_output_keeps_the_mosaic_detail() {
     assert!(have("ffmpeg"), "ffmpeg is needed (./setup.sh installs it)");
     let dir = tmp();
-    // The demo clip's first 2 s (50 frames, 1280x720): the encoder's rate cap matters at this size.
+    // The demo clip's first second (25 frames, 1280x720: the encoder's rate cap matters at this
+    // size; the Y4M takes 35 MB).
     let clip = dir.path().join("clip.mp4");
     let ok = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(demo_clip())
-        .args(["-t", "2", "-an", "-c:v", "copy"])
+        .args(["-t", "1", "-an", "-c:v", "copy"])
         .arg(&clip)
         .status()
         .is_ok_and(|s| s.success());

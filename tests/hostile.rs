@@ -203,6 +203,7 @@ fn bad_command_lines_are_one_line() {
         ),
         (&["bench", "--live-only", "--live-seconds", "0"], "measures nothing"),
         (&["bench", "--render-only", "--input", i], "not --input"),
+        (&["bench", "--frames", "0"], "invalid --frames 0"),
         (&["nonsense"], "unrecognized subcommand"),
     ];
     for (args, needle) in cases {

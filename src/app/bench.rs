@@ -34,6 +34,13 @@ struct Acc {
 /// a live run's length that is not a number of seconds, `--live-only` with the live runs
 /// skipped, `--input` where only the bundled clips are rendered.
 fn check_args(args: &BenchArgs) -> Result<(), emojicam::Error> {
+    if args.frames < 2 {
+        // The flicker report compares consecutive frames.
+        return Err(emojicam::Error::usage(format!(
+            "invalid --frames {}: the bench measures 2 or more frames",
+            args.frames
+        )));
+    }
     if !args.live_seconds.is_finite() || args.live_seconds < 0.0 {
         return Err(emojicam::Error::usage(format!(
             "invalid --live-seconds {}: expected a number of seconds (0 skips the live runs)",
@@ -73,7 +80,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let source_frames = load_frames(args.input.as_deref(), args.frames.max(2) as usize)?;
+    let source_frames = load_frames(args.input.as_deref(), args.frames as usize)?;
     let adapter = AdapterPreference::parse(&args.adapter);
     emojicam::outln!(
         "emojicam bench: {} frames per row from {}, tile {}, {} CPU cores",

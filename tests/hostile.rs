@@ -154,7 +154,7 @@ fn bad_command_lines_are_one_line() {
     let link = dir.path().join("cam-link");
     std::os::unix::fs::symlink("/dev/video7", &link).expect("symlink");
     let l = link.to_str().expect("utf-8");
-    let cases: [(&[&str], &str); 18] = [
+    let cases: &[(&[&str], &str)] = &[
         (
             &["--camera", "7", "--virtual-camera", "/dev/video7", "--no-window"],
             "--virtual-camera /dev/video7 is the camera emojicam reads",
@@ -206,7 +206,7 @@ fn bad_command_lines_are_one_line() {
         (&["bench", "--frames", "0"], "invalid --frames 0"),
         (&["nonsense"], "unrecognized subcommand"),
     ];
-    for (args, needle) in cases {
+    for &(args, needle) in cases {
         let o = run(bin().current_dir(dir.path()).args(args));
         one_line(&o, 2, needle);
         assert!(stderr(&o).starts_with("emojicam: error: "), "{}", stderr(&o));

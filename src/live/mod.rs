@@ -230,10 +230,9 @@ pub fn run_headless(
             session.stats.shown(c.at, c.dropped);
             if session.stats.frames == 1 {
                 if let Some(d) = duration {
-                    let at = Instant::now() + d;
+                    let at = session.end_after(d);
                     deadline = crossbeam_channel::at(at);
                     end = Some(at);
-                    session.end_recording_by(at);
                 }
             }
         }

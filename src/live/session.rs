@@ -252,6 +252,11 @@ pub struct Session {
     pub mosaic: Option<MosaicFrame>,
 }
 
+/// The slot a frame captured at `at` takes in a recording at `rate` started at `origin`.
+fn slot(rate: Rate, origin: Instant, at: Instant) -> u64 {
+    (at.saturating_duration_since(origin).as_secs_f64() * rate.fps()).round() as u64
+}
+
 impl Session {
     pub fn new(
         pipeline: Pipeline,
@@ -348,13 +353,18 @@ impl Session {
                 // The recording starts with its first mosaic: frames captured before it, while
                 // starting up, take no time in it.
                 let origin = *self.record_origin.get_or_insert_with(Instant::now);
-                let slot = (captured.at.saturating_duration_since(origin).as_secs_f64() * self.rate.fps()).round();
-                let picture = match i420 {
-                    Some(i420) => Some(Picture::I420(i420)),
-                    None if others => rgba.clone().map(Picture::Rgba),
-                    None => rgba.take().map(Picture::Rgba),
-                };
-                recorder.push(mosaic.clone(), picture, Some(slot as u64));
+                let frame_slot = slot(self.rate, origin, captured.at);
+                if self
+                    .record_end
+                    .is_none_or(|end| frame_slot < slot(self.rate, origin, end))
+                {
+                    let picture = match i420 {
+                        Some(i420) => Some(Picture::I420(i420)),
+                        None if others => rgba.clone().map(Picture::Rgba),
+                        None => rgba.take().map(Picture::Rgba),
+                    };
+                    recorder.push(mosaic.clone(), picture, Some(frame_slot));
+                }
             }
             let mut outs: Vec<&mut SinkThread> = [&mut self.virtual_camera, &mut self.stream]
                 .into_iter()
@@ -412,9 +422,14 @@ impl Session {
         Ok(path)
     }
 
-    /// Ends the recording at `end` at the latest, even if it is stopped later.
-    pub fn end_recording_by(&mut self, end: Instant) {
+    /// The end of a run of `duration` from its first mosaic (call it once that is out): the
+    /// recording's first frame's time when recording, else now. A recording ends there even if
+    /// it is stopped later, and holds `duration x rate` frames: a frame captured in the last
+    /// half frame's time, whose slot is the end's, is not written.
+    pub fn end_after(&mut self, duration: Duration) -> Instant {
+        let end = self.record_origin.unwrap_or_else(Instant::now) + duration;
         self.record_end = Some(end);
+        end
     }
 
     /// Stops recording, finishes the file and reports it.
@@ -422,10 +437,7 @@ impl Session {
         let Some(r) = self.recorder.take() else { return Ok(None) };
         let end = self.record_end.map_or_else(Instant::now, |e| e.min(Instant::now()));
         let report = match self.record_origin.take() {
-            Some(origin) => {
-                let seconds = end.saturating_duration_since(origin).as_secs_f64();
-                r.close_at((seconds * self.rate.fps()).round() as u64)?
-            }
+            Some(origin) => r.close_at(slot(self.rate, origin, end))?,
             None => r.close()?,
         };
         if report.written == 0 {

@@ -790,7 +790,7 @@ impl ApplicationHandler<LiveEvent> for WindowApp {
                 if let (Some((at, dropped)), Some(session)) = (self.shown.take(), self.session.as_mut()) {
                     session.stats.shown(at, dropped);
                     if session.stats.frames == 1 {
-                        self.deadline = self.duration.map(|d| Instant::now() + d);
+                        self.deadline = self.duration.map(|d| session.end_after(d));
                     }
                 }
                 self.update_title(false);

@@ -366,3 +366,38 @@ fn a_large_gif_renders_and_a_gif_frame_too_large_says_so() {
     one_line(&render(&input, &out), 1, "declares more than emojicam reads");
     assert!(!out.exists(), "no output");
 }
+
+/// 5.1 sound re-encoded to AAC keeps at least two channels: voaacenc takes mono or stereo,
+/// mono first, and the 5.1 PCM of an MKV was mixed down to one channel (the summary said only
+/// "sound re-encoded").
+#[test]
+fn surround_sound_re_encoded_to_aac_stays_stereo() {
+    let dir = tmp();
+    let input = dir.path().join("surround.mkv");
+    let pan = "pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0";
+    ffmpeg_test_pattern(
+        "size=160x90:rate=25:duration=1",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=1",
+            "-af",
+            pan,
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "pcm_s16le",
+        ],
+        &input,
+    );
+    let sound = |path: &Path| common::ffprobe_numbers(path, "a:0", "stream=channels");
+    assert_eq!(sound(&input), [6.0], "the input is 5.1");
+    for name in ["out.mp4", "out.mkv"] {
+        let out = dir.path().join(name);
+        let o = render(&input, &out);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let channels = sound(&out);
+        assert!(channels.first().is_some_and(|&c| c >= 2.0), "{name}: {channels:?}");
+    }
+}

@@ -401,3 +401,47 @@ fn surround_sound_re_encoded_to_aac_stays_stereo() {
         assert!(channels.first().is_some_and(|&c| c >= 2.0), "{name}: {channels:?}");
     }
 }
+
+/// A sound file is refused as audio only (exit 2), by its name or, on standard input, its
+/// first bytes; before, an MP3, WAV or FLAC was "unsupported input format '.mp3'" while an
+/// M4A said "no video track (audio only?)". A song's cover art is not a video: both say so.
+#[test]
+fn a_sound_file_is_refused_as_audio_only() {
+    let dir = tmp();
+    let cover = dir.path().join("cover.png");
+    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30]))
+        .save(&cover)
+        .expect("png");
+    let out = dir.path().join("out.mp4");
+    for name in ["song.mp3", "song.m4a", "song.wav", "song.flac"] {
+        let song = dir.path().join(name);
+        let mut ffmpeg = std::process::Command::new("ffmpeg");
+        ffmpeg.args(["-v", "error", "-f", "lavfi", "-i", "sine=d=0.5"]);
+        if name != "song.wav" {
+            ffmpeg
+                .arg("-i")
+                .arg(&cover)
+                .args(["-map", "0", "-map", "1", "-c:v", "copy"]);
+            ffmpeg.args(["-disposition:v", "attached_pic"]);
+        }
+        let ok = ffmpeg.arg(&song).status().is_ok_and(|s| s.success());
+        assert!(ok, "ffmpeg made {name}");
+        let o = render(&song, &out);
+        one_line(&o, 2, "audio only");
+        assert!(stderr(&o).contains("cover art"), "{}", stderr(&o));
+        assert!(!out.exists(), "no output");
+    }
+    // An MP3 on standard input, known by its ID3 tag.
+    let mp3 = std::fs::read(dir.path().join("song.mp3")).expect("read");
+    let mut child = bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut pipe = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut pipe, &mp3).expect("feed");
+    drop(pipe);
+    one_line(&child.wait_with_output().expect("wait"), 2, "audio only");
+}

@@ -445,3 +445,40 @@ fn a_sound_file_is_refused_as_audio_only() {
     drop(pipe);
     one_line(&child.wait_with_output().expect("wait"), 2, "audio only");
 }
+
+/// qtdemux leaves out an MP4 track shorter than a fifth of the movie, taking it for a
+/// trailer's preview picture: a 0.15 s sound in a 1 s clip was dropped without a word, and a
+/// 0.2 s video beside 2 s of sound was refused as "its video track has no frames". Both are
+/// read now, as players read them.
+#[test]
+fn a_track_shorter_than_a_fifth_of_its_mp4_is_kept() {
+    let dir = tmp();
+    let make = |name: &str, video: &str, sound: &str| {
+        let path = dir.path().join(name);
+        let spec = format!("size=160x90:rate=25:duration={video}");
+        let sine = format!("sine=d={sound}");
+        let encode = [
+            "-f",
+            "lavfi",
+            "-i",
+            &sine,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ];
+        ffmpeg_test_pattern(&spec, &encode, &path);
+        path
+    };
+    let out = dir.path().join("out.mp4");
+    let o = render(&make("short-sound.mp4", "1", "0.15"), &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(ffprobe_frames(&out).map(|f| f.0), Some(25));
+    let sound = common::ffprobe_numbers(&out, "a:0", "stream=duration");
+    assert!(sound.first().is_some_and(|&d| d > 0.1), "the sound is kept: {sound:?}");
+    let o = render(&make("short-video.mp4", "0.2", "2"), &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(ffprobe_frames(&out).map(|f| f.0), Some(5));
+}

@@ -482,3 +482,41 @@ fn a_track_shorter_than_a_fifth_of_its_mp4_is_kept() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(ffprobe_frames(&out).map(|f| f.0), Some(5));
 }
+
+/// A GIF's transparent pixels show the background as a transparent PNG's do (white with the
+/// default `--background tile`); they were black whatever the background, so a sticker GIF on
+/// a white page came out dark.
+#[test]
+fn a_transparent_gif_shows_the_background_as_a_png_does() {
+    let dir = tmp();
+    // A red square in the middle of a transparent 64x48 picture.
+    let rgba = image::RgbaImage::from_fn(64, 48, |x, y| {
+        let inside = (20..44).contains(&x) && (12..36).contains(&y);
+        image::Rgba(if inside { [220, 20, 20, 255] } else { [0, 0, 0, 0] })
+    });
+    let png = dir.path().join("sticker.png");
+    rgba.save(&png).expect("png");
+    let gif = dir.path().join("sticker.gif");
+    {
+        let mut file = std::fs::File::create(&gif).expect("create");
+        let mut encoder = gif::Encoder::new(&mut file, 64, 48, &[]).expect("encoder");
+        let mut pixels = rgba.clone().into_raw();
+        encoder
+            .write_frame(&gif::Frame::from_rgba(64, 48, &mut pixels))
+            .expect("frame");
+    }
+    let mosaic = |input: &Path, name: &str| {
+        let out = dir.path().join(name);
+        let o = render(input, &out);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        common::rgb(&out)
+    };
+    let (from_png, from_gif) = (mosaic(&png, "png.png"), mosaic(&gif, "gif.png"));
+    let corner = |img: &image::RgbImage| img.get_pixel(2, 2).0;
+    assert!(
+        corner(&from_png).iter().all(|&c| c > 200),
+        "white: {:?}",
+        corner(&from_png)
+    );
+    assert_eq!(from_gif, from_png, "the GIF's mosaic is the PNG's");
+}

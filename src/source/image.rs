@@ -26,7 +26,7 @@ pub fn set_transparent_background(rgb: [u8; 3]) {
     BACKGROUND.store(u32::from_be_bytes([0, rgb[0], rgb[1], rgb[2]]), Ordering::Relaxed);
 }
 
-fn transparent_background() -> [u8; 3] {
+pub(super) fn transparent_background() -> [u8; 3] {
     let [_, r, g, b] = BACKGROUND.load(Ordering::Relaxed).to_be_bytes();
     [r, g, b]
 }

@@ -520,3 +520,32 @@ fn a_transparent_gif_shows_the_background_as_a_png_does() {
     );
     assert_eq!(from_gif, from_png, "the GIF's mosaic is the PNG's");
 }
+
+/// A GIF starts with its input's first frame: a clip whose picture starts 0.5 s after its
+/// sound (an MKV) held its first frame those 0.5 s too (1.5 s for a 1 s clip).
+#[test]
+fn a_gif_starts_with_the_first_frame() {
+    let dir = tmp();
+    let input = dir.path().join("late-picture.mkv");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-itsoffset", "0.5", "-f", "lavfi", "-i"])
+        .args([
+            "testsrc2=size=160x90:rate=25:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=1.5",
+        ])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libopus"])
+        .arg(&input)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made the clip");
+    let out = dir.path().join("out.gif");
+    let o = render(&input, &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let delays = common::ffprobe_numbers(&out, "v:0", "packet=duration_time");
+    assert_eq!(delays.len(), 25, "{delays:?}");
+    let total: f64 = delays.iter().sum();
+    assert!((total - 1.0).abs() < 0.015, "1 s, each frame 0.04 s: {delays:?}");
+}

@@ -26,7 +26,8 @@ pub struct GifSink {
     pending: Option<(Frame, Duration)>,
     size: Option<(u32, u32)>,
     frames: u64,
-    /// Centiseconds written so far, so rounding never accumulates.
+    /// Where the frames written so far end, in centiseconds of the input's time (from its
+    /// first frame's), so rounding never accumulates.
     written_cs: u64,
     /// Where the input's stream ends ([`Sink::end_at`]): the last frame lasts until then.
     end: Option<Duration>,
@@ -88,6 +89,11 @@ impl Sink for GifSink {
             return Err(Error::encode(&self.path, "frame size changed"));
         }
         let at = pts.unwrap_or_else(|| self.rate.frame_duration() * self.frames as u32);
+        if self.frames == 0 {
+            // The animation starts with its first frame: a picture that starts after its
+            // file's sound (0.5 s into an MKV) held its first frame that long.
+            self.written_cs = (at.as_millis() as u64).div_ceil(10);
+        }
         let at = match &self.pending {
             Some((_, prev)) if at <= *prev => *prev + Duration::from_millis(10),
             _ => at,

@@ -549,3 +549,24 @@ fn a_gif_starts_with_the_first_frame() {
     let total: f64 = delays.iter().sum();
     assert!((total - 1.0).abs() < 0.015, "1 s, each frame 0.04 s: {delays:?}");
 }
+
+/// No GIF frame lasts less than 0.02 s: browsers (and ffmpeg) show a 0.01 s frame for 0.1 s,
+/// and a 60 fps clip, written with delays of 0.02, 0.02, 0.01 s, played for 2.8 s instead of
+/// 1 s. Over 50 fps the frames that would last less are left out; the timing is kept.
+#[test]
+fn a_gif_of_a_60_fps_clip_plays_at_its_speed() {
+    let dir = tmp();
+    let input = dir.path().join("60fps.mp4");
+    ffmpeg_test_pattern(
+        "size=160x90:rate=60:duration=1",
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        &input,
+    );
+    let out = dir.path().join("out.gif");
+    let o = render(&input, &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let delays = common::ffprobe_numbers(&out, "v:0", "packet=duration_time");
+    assert!(delays.iter().all(|&d| d >= 0.019), "{delays:?}");
+    let total: f64 = delays.iter().sum();
+    assert!((total - 1.0).abs() < 0.025, "1 s: {total} ({} frames)", delays.len());
+}

@@ -1,6 +1,7 @@
 //! Animated GIF output (what people share), by the `gif` crate (the `image` crate's GIF
 //! codec): a palette of up to 256 colours per frame (NeuQuant), looping forever. Each frame is shown for as long as
-//! the input showed it (its timestamps), in GIF's 10 ms steps.
+//! the input showed it (its timestamps), in GIF's 10 ms steps, at least 20 ms: of a clip over 50 fps,
+//! the frames that would last less are left out.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -14,6 +15,10 @@ use crate::frame::{Frame, Rate, StreamInfo};
 
 /// NeuQuant's sampling factor (1 best .. 30 fastest); 10 is its usual trade-off.
 const SPEED: i32 = 10;
+
+/// The shortest frame delay written, in centiseconds: browsers (and ffmpeg) show a frame of 0
+/// or 1 for 0.1 s, so a 60 fps clip's 1 cs frames played it 2.8 times slower.
+const MIN_DELAY_CS: u64 = 2;
 
 pub struct GifSink {
     path: PathBuf,
@@ -54,7 +59,9 @@ impl GifSink {
     fn emit(&mut self, mut frame: Frame, end: Duration) -> Result<()> {
         let path = self.path.clone();
         let fail = |e: &dyn std::fmt::Display| Error::encode(&path, format!("GIF encoding failed: {e}"));
-        let end_cs = (end.as_millis() as u64).div_ceil(10).max(self.written_cs + 1);
+        let end_cs = (end.as_millis() as u64)
+            .div_ceil(10)
+            .max(self.written_cs + MIN_DELAY_CS);
         let delay_cs = (end_cs - self.written_cs).min(u16::MAX as u64) as u16;
         self.written_cs = end_cs;
         let (w, h) = (frame.width as u16, frame.height as u16);
@@ -99,7 +106,11 @@ impl Sink for GifSink {
             _ => at,
         };
         if let Some((prev, _)) = self.pending.take() {
-            self.emit(prev, at)?;
+            // A frame that would last less than the shortest delay browsers keep is left out,
+            // and the next one takes its place: its time is kept, not slowed to 0.1 s.
+            if (at.as_millis() as u64).div_ceil(10) >= self.written_cs + MIN_DELAY_CS {
+                self.emit(prev, at)?;
+            }
         }
         self.pending = Some((frame.clone(), at));
         self.frames += 1;

@@ -570,3 +570,44 @@ fn a_gif_of_a_60_fps_clip_plays_at_its_speed() {
     let total: f64 = delays.iter().sum();
     assert!((total - 1.0).abs() < 0.025, "1 s: {total} ({} frames)", delays.len());
 }
+
+/// A palette (indexed-colour) TIFF, as scanners and maps write, is refused in words that name
+/// it (exit 2); before, the line blamed YCbCr alone.
+#[test]
+fn a_palette_tiff_is_refused_in_words_that_name_it() {
+    let dir = tmp();
+    // A 2x2 8-bit palette TIFF: header, one IFD of 10 entries, the colour map, the pixels.
+    let entry = |tag: u16, kind: u16, count: u32, value: u32| {
+        [
+            &tag.to_le_bytes()[..],
+            &kind.to_le_bytes(),
+            &count.to_le_bytes(),
+            &value.to_le_bytes(),
+        ]
+        .concat()
+    };
+    let (map_at, pixels_at) = (8 + 2 + 10 * 12 + 4, 8 + 2 + 10 * 12 + 4 + 768 * 2);
+    let mut bytes = b"II*\0\x08\0\0\0\x0a\0".to_vec();
+    for (tag, kind, count, value) in [
+        (256, 3, 1, 2),
+        (257, 3, 1, 2),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 3),
+        (273, 4, 1, pixels_at),
+        (277, 3, 1, 1),
+        (278, 3, 1, 2),
+        (279, 4, 1, 4),
+        (320, 3, 768, map_at),
+    ] {
+        bytes.extend(entry(tag, kind, count, value));
+    }
+    bytes.extend([0; 4]);
+    bytes.extend((0..768u32).flat_map(|i| ((i % 256) as u16 * 257).to_le_bytes()));
+    bytes.extend([0, 1, 2, 3]);
+    let input = dir.path().join("scan.tif");
+    std::fs::write(&input, bytes).expect("write");
+    let out = dir.path().join("out.png");
+    one_line(&render(&input, &out), 2, "a palette of indexed colours");
+    assert!(!out.exists(), "no output");
+}

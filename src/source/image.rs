@@ -116,8 +116,9 @@ fn webp_is_animated(bytes: &[u8]) -> bool {
 }
 
 /// A TIFF whose colour encoding the decoder lacks (YCbCr, which scanners, some cameras and
-/// JPEG-compressed TIFFs use): a format we do not read, not damage.
-const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, or another the decoder lacks) is not supported: convert it to PNG or JPEG first (e.g. convert IN.tif OUT.png)";
+/// JPEG-compressed TIFFs use; a palette of indexed colours, as scanned documents and maps
+/// have): a format we do not read, not damage.
+const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, a palette of indexed colours, or another the decoder lacks) is not supported: convert it to PNG or JPEG first (e.g. convert IN.tif OUT.png)";
 
 /// Decodes PNG, JPEG, WebP, BMP or TIFF bytes to upright, opaque RGBA. The path in the error is filled in by the
 /// caller.

@@ -1,4 +1,5 @@
-//! MP4/MOV files whose tracks start through an edit list, read whole on GStreamer 1.22.
+//! MP4/MOV files whose tracks start through an edit list (read whole on GStreamer 1.22), or that
+//! hold a track shorter than a fifth of the movie.
 //!
 //! qtdemux before 1.24 ends a track early when its edit list starts inside the track's media
 //! (an edit whose media time is above 0: any MP4 cut with `ffmpeg -ss X -c copy`, Apple's
@@ -15,6 +16,11 @@
 //! header's duration, which it reads as 0. Nothing is written: the person's file is untouched.
 //! [`uri`](super::uri) gives these files a URI of the source's own scheme; every other file is
 //! read by GStreamer's `filesrc` as before.
+//!
+//! On every GStreamer version, qtdemux also leaves out a track shorter than a fifth of the movie
+//! while it knows the movie's duration (taking it for a trailer's preview picture): a short
+//! sound, or a short video beside a long sound. Those files are read the same way, unless the
+//! short track is a video beside a long one (a real preview, still left out).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -367,3 +367,248 @@ fn a_large_gif_renders_and_a_gif_frame_too_large_says_so() {
     one_line(&render(&input, &out), 1, "declares more than emojicam reads");
     assert!(!out.exists(), "no output");
 }
+
+/// 5.1 sound re-encoded to AAC keeps at least two channels: voaacenc takes mono or stereo,
+/// mono first, and the 5.1 PCM of an MKV was mixed down to one channel (the summary said only
+/// "sound re-encoded").
+#[test]
+fn surround_sound_re_encoded_to_aac_stays_stereo() {
+    let dir = tmp();
+    let input = dir.path().join("surround.mkv");
+    let pan = "pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0";
+    ffmpeg_test_pattern(
+        "size=160x90:rate=25:duration=1",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=1",
+            "-af",
+            pan,
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "pcm_s16le",
+        ],
+        &input,
+    );
+    let sound = |path: &Path| common::ffprobe_numbers(path, "a:0", "stream=channels");
+    assert_eq!(sound(&input), [6.0], "the input is 5.1");
+    for name in ["out.mp4", "out.mkv"] {
+        let out = dir.path().join(name);
+        let o = render(&input, &out);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let channels = sound(&out);
+        assert!(channels.first().is_some_and(|&c| c >= 2.0), "{name}: {channels:?}");
+    }
+}
+
+/// A sound file is refused as audio only (exit 2), by its name or, on standard input, its
+/// first bytes; before, an MP3, WAV or FLAC was "unsupported input format '.mp3'" while an
+/// M4A said "no video track (audio only?)". A song's cover art is not a video: both say so.
+#[test]
+fn a_sound_file_is_refused_as_audio_only() {
+    let dir = tmp();
+    let cover = dir.path().join("cover.png");
+    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30]))
+        .save(&cover)
+        .expect("png");
+    let out = dir.path().join("out.mp4");
+    for name in ["song.mp3", "song.m4a", "song.wav", "song.flac"] {
+        let song = dir.path().join(name);
+        let mut ffmpeg = std::process::Command::new("ffmpeg");
+        ffmpeg.args(["-v", "error", "-f", "lavfi", "-i", "sine=d=0.5"]);
+        if name != "song.wav" {
+            ffmpeg
+                .arg("-i")
+                .arg(&cover)
+                .args(["-map", "0", "-map", "1", "-c:v", "copy"]);
+            ffmpeg.args(["-disposition:v", "attached_pic"]);
+        }
+        let ok = ffmpeg.arg(&song).status().is_ok_and(|s| s.success());
+        assert!(ok, "ffmpeg made {name}");
+        let o = render(&song, &out);
+        one_line(&o, 2, "audio only");
+        assert!(stderr(&o).contains("cover art"), "{}", stderr(&o));
+        assert!(!out.exists(), "no output");
+    }
+    // An MP3 on standard input, known by its ID3 tag.
+    let mp3 = std::fs::read(dir.path().join("song.mp3")).expect("read");
+    let mut child = bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut pipe = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut pipe, &mp3).expect("feed");
+    drop(pipe);
+    one_line(&child.wait_with_output().expect("wait"), 2, "audio only");
+}
+
+/// qtdemux leaves out an MP4 track shorter than a fifth of the movie, taking it for a
+/// trailer's preview picture: a 0.15 s sound in a 1 s clip was dropped without a word, and a
+/// 0.2 s video beside 2 s of sound was refused as "its video track has no frames". Both are
+/// read now, as players read them.
+#[test]
+fn a_track_shorter_than_a_fifth_of_its_mp4_is_kept() {
+    let dir = tmp();
+    let make = |name: &str, video: &str, sound: &str| {
+        let path = dir.path().join(name);
+        let spec = format!("size=160x90:rate=25:duration={video}");
+        let sine = format!("sine=d={sound}");
+        let encode = [
+            "-f",
+            "lavfi",
+            "-i",
+            &sine,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ];
+        ffmpeg_test_pattern(&spec, &encode, &path);
+        path
+    };
+    let out = dir.path().join("out.mp4");
+    let o = render(&make("short-sound.mp4", "1", "0.15"), &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(ffprobe_frames(&out).map(|f| f.0), Some(25));
+    let sound = common::ffprobe_numbers(&out, "a:0", "stream=duration");
+    assert!(sound.first().is_some_and(|&d| d > 0.1), "the sound is kept: {sound:?}");
+    let o = render(&make("short-video.mp4", "0.2", "2"), &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(ffprobe_frames(&out).map(|f| f.0), Some(5));
+}
+
+/// A GIF's transparent pixels show the background as a transparent PNG's do (white with the
+/// default `--background tile`); they were black whatever the background, so a sticker GIF on
+/// a white page came out dark.
+#[test]
+fn a_transparent_gif_shows_the_background_as_a_png_does() {
+    let dir = tmp();
+    // A red square in the middle of a transparent 64x48 picture.
+    let rgba = image::RgbaImage::from_fn(64, 48, |x, y| {
+        let inside = (20..44).contains(&x) && (12..36).contains(&y);
+        image::Rgba(if inside { [220, 20, 20, 255] } else { [0, 0, 0, 0] })
+    });
+    let png = dir.path().join("sticker.png");
+    rgba.save(&png).expect("png");
+    let gif = dir.path().join("sticker.gif");
+    {
+        let mut file = std::fs::File::create(&gif).expect("create");
+        let mut encoder = gif::Encoder::new(&mut file, 64, 48, &[]).expect("encoder");
+        let mut pixels = rgba.clone().into_raw();
+        encoder
+            .write_frame(&gif::Frame::from_rgba(64, 48, &mut pixels))
+            .expect("frame");
+    }
+    let mosaic = |input: &Path, name: &str| {
+        let out = dir.path().join(name);
+        let o = render(input, &out);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        common::rgb(&out)
+    };
+    let (from_png, from_gif) = (mosaic(&png, "png.png"), mosaic(&gif, "gif.png"));
+    let corner = |img: &image::RgbImage| img.get_pixel(2, 2).0;
+    assert!(
+        corner(&from_png).iter().all(|&c| c > 200),
+        "white: {:?}",
+        corner(&from_png)
+    );
+    assert_eq!(from_gif, from_png, "the GIF's mosaic is the PNG's");
+}
+
+/// A GIF starts with its input's first frame: a clip whose picture starts 0.5 s after its
+/// sound (an MKV) held its first frame those 0.5 s too (1.5 s for a 1 s clip).
+#[test]
+fn a_gif_starts_with_the_first_frame() {
+    let dir = tmp();
+    let input = dir.path().join("late-picture.mkv");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-itsoffset", "0.5", "-f", "lavfi", "-i"])
+        .args([
+            "testsrc2=size=160x90:rate=25:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=1.5",
+        ])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libopus"])
+        .arg(&input)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg made the clip");
+    let out = dir.path().join("out.gif");
+    let o = render(&input, &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let delays = common::ffprobe_numbers(&out, "v:0", "packet=duration_time");
+    assert_eq!(delays.len(), 25, "{delays:?}");
+    let total: f64 = delays.iter().sum();
+    assert!((total - 1.0).abs() < 0.015, "1 s, each frame 0.04 s: {delays:?}");
+}
+
+/// No GIF frame lasts less than 0.02 s: browsers (and ffmpeg) show a 0.01 s frame for 0.1 s,
+/// and a 60 fps clip, written with delays of 0.02, 0.02, 0.01 s, played for 2.8 s instead of
+/// 1 s. Over 50 fps the frames that would last less are left out; the timing is kept.
+#[test]
+fn a_gif_of_a_60_fps_clip_plays_at_its_speed() {
+    let dir = tmp();
+    let input = dir.path().join("60fps.mp4");
+    ffmpeg_test_pattern(
+        "size=160x90:rate=60:duration=1",
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        &input,
+    );
+    let out = dir.path().join("out.gif");
+    let o = render(&input, &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let delays = common::ffprobe_numbers(&out, "v:0", "packet=duration_time");
+    assert!(delays.iter().all(|&d| d >= 0.019), "{delays:?}");
+    let total: f64 = delays.iter().sum();
+    assert!((total - 1.0).abs() < 0.025, "1 s: {total} ({} frames)", delays.len());
+}
+
+/// A palette (indexed-colour) TIFF, as scanners and maps write, is refused in words that name
+/// it (exit 2); before, the line blamed YCbCr alone.
+#[test]
+fn a_palette_tiff_is_refused_in_words_that_name_it() {
+    let dir = tmp();
+    // A 2x2 8-bit palette TIFF: header, one IFD of 10 entries, the colour map, the pixels.
+    let entry = |tag: u16, kind: u16, count: u32, value: u32| {
+        [
+            &tag.to_le_bytes()[..],
+            &kind.to_le_bytes(),
+            &count.to_le_bytes(),
+            &value.to_le_bytes(),
+        ]
+        .concat()
+    };
+    let (map_at, pixels_at) = (8 + 2 + 10 * 12 + 4, 8 + 2 + 10 * 12 + 4 + 768 * 2);
+    let mut bytes = b"II*\0\x08\0\0\0\x0a\0".to_vec();
+    for (tag, kind, count, value) in [
+        (256, 3, 1, 2),
+        (257, 3, 1, 2),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 3),
+        (273, 4, 1, pixels_at),
+        (277, 3, 1, 1),
+        (278, 3, 1, 2),
+        (279, 4, 1, 4),
+        (320, 3, 768, map_at),
+    ] {
+        bytes.extend(entry(tag, kind, count, value));
+    }
+    bytes.extend([0; 4]);
+    bytes.extend((0..768u32).flat_map(|i| ((i % 256) as u16 * 257).to_le_bytes()));
+    bytes.extend([0, 1, 2, 3]);
+    let input = dir.path().join("scan.tif");
+    std::fs::write(&input, bytes).expect("write");
+    let out = dir.path().join("out.png");
+    one_line(&render(&input, &out), 2, "a palette of indexed colours");
+    assert!(!out.exists(), "no output");
+}

@@ -1,4 +1,5 @@
-//! MP4/MOV files whose tracks start through an edit list, read whole on GStreamer 1.22.
+//! MP4/MOV files whose tracks start through an edit list (read whole on GStreamer 1.22), or that
+//! hold a track shorter than a fifth of the movie.
 //!
 //! qtdemux before 1.24 ends a track early when its edit list starts inside the track's media
 //! (an edit whose media time is above 0: any MP4 cut with `ffmpeg -ss X -c copy`, Apple's
@@ -15,6 +16,11 @@
 //! header's duration, which it reads as 0. Nothing is written: the person's file is untouched.
 //! [`uri`](super::uri) gives these files a URI of the source's own scheme; every other file is
 //! read by GStreamer's `filesrc` as before.
+//!
+//! On every GStreamer version, qtdemux also leaves out a track shorter than a fifth of the movie
+//! while it knows the movie's duration (taking it for a trailer's preview picture): a short
+//! sound, or a short video beside a long sound. Those files are read the same way, unless the
+//! short track is a video beside a long one (a real preview, still left out).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -63,9 +69,6 @@ fn affected() -> bool {
 /// The patch `path` needs to be read whole, if it is an MP4/MOV file whose tracks start inside
 /// their media and this GStreamer is affected. Reads the top-level box headers and the `moov` box.
 pub fn patch_for(path: &Path) -> Option<Patch> {
-    if !affected() {
-        return None;
-    }
     let file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     let (body, end) = find_moov(&file, len)?;
@@ -76,7 +79,14 @@ pub fn patch_for(path: &Path) -> Option<Patch> {
     file.read_exact_at(&mut moov, body).ok()?;
     let (offset, field) = movie_duration_field(&moov)?;
     let duration = be_uint(moov.get(offset..offset + field)?);
-    if duration == 0 || !starts_inside_media(&moov) || has_preview_track(&moov, duration) {
+    let scale = be_uint(moov.get(offset.checked_sub(4)?..offset)?);
+    let tracks = tracks(&moov, scale, duration);
+    let long_video = tracks.iter().any(|&(kind, short)| &kind == b"vide" && !short);
+    let preview = long_video && tracks.iter().any(|&(kind, short)| &kind == b"vide" && short);
+    // A short track that is no other video's preview (a sound shorter than a fifth of its
+    // video, the only video beside a long sound) would be left out: read it as a stream.
+    let left_out = tracks.iter().any(|&(_, short)| short) && !preview;
+    if duration == 0 || preview || !(left_out || (affected() && starts_inside_media(&moov))) {
         return None;
     }
     Some(Patch {
@@ -192,24 +202,37 @@ fn be_uint(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b))
 }
 
-/// Whether a track lasts less than a fifth of the movie (`duration`, the movie header's). qtdemux
-/// leaves such a track out when it knows the movie's duration (a trailer's preview picture), so
-/// its file is read as it is: with the duration read as 0 that track would be a stream.
-fn has_preview_track(moov: &[u8], duration: u64) -> bool {
+/// Each track's handler (`vide`, `soun`, ...) and whether its media lasts less than a fifth of
+/// the movie (`duration` in units of `scale`, the movie header's). qtdemux leaves such a track
+/// out when it knows the movie's duration, taking it for a trailer's preview picture: a short
+/// sound, or a short video beside a long sound, was lost (no sound; "no video track"). With the
+/// movie's duration read as 0 every track is a stream.
+fn tracks(moov: &[u8], scale: u64, duration: u64) -> Vec<([u8; 4], bool)> {
+    let field = |body: usize, at: usize, len: usize| moov.get(body + at..body + at + len).map(be_uint);
     boxes_of(moov, 0, moov.len(), b"trak")
-        .flat_map(|(b, e)| boxes_of(moov, b, e, b"tkhd"))
-        .any(|(body, end)| {
-            // version and flags, creation and modification times, track id, reserved.
-            let (at, field) = match moov.get(body) {
-                Some(1) => (body + 4 + 8 + 8 + 4 + 4, 8),
-                _ => (body + 4 + 4 + 4 + 4 + 4, 4),
-            };
-            let track = moov
-                .get(at..(at + field).min(end))
-                .filter(|t| t.len() == field)
-                .map(be_uint);
-            track.is_some_and(|t| t.saturating_mul(10) / duration.max(1) < 2)
+        .flat_map(|(b, e)| boxes_of(moov, b, e, b"mdia"))
+        .map(|(b, e)| {
+            // hdlr: version and flags, pre-defined, then the handler type.
+            let kind = boxes_of(moov, b, e, b"hdlr")
+                .next()
+                .and_then(|(body, _)| moov.get(body + 8..body + 12)?.try_into().ok())
+                .unwrap_or(*b"    ");
+            // mdhd: version and flags, creation and modification times, timescale, duration;
+            // qtdemux's test, in integers as it does it.
+            let short = boxes_of(moov, b, e, b"mdhd").next().is_some_and(|(body, _)| {
+                let media = match moov.get(body) {
+                    Some(1) => field(body, 20, 4).zip(field(body, 24, 8)),
+                    _ => field(body, 12, 4).zip(field(body, 16, 4)),
+                };
+                media.is_some_and(|(track_scale, track)| {
+                    let whole = u128::from(track_scale) * u128::from(duration);
+                    let part = u128::from(scale) * u128::from(track);
+                    whole != 0 && part * 10 / whole < 2
+                })
+            });
+            (kind, short)
         })
+        .collect()
 }
 
 /// Whether a track's edit list has an edit whose media time is above 0 (-1: an empty edit).
@@ -449,22 +472,45 @@ mod tests {
         [boxed(b"mvhd", &mvhd), trak].concat()
     }
 
-    /// A version 0 track header with `duration`, as a track.
-    fn track(duration: u32) -> Vec<u8> {
-        let mut tkhd = vec![0; 20];
-        tkhd.extend_from_slice(&duration.to_be_bytes());
-        tkhd.extend_from_slice(&[0; 60]);
-        boxed(b"trak", &boxed(b"tkhd", &tkhd))
+    /// A version 0 track of `kind` whose media lasts `duration` (in thousandths).
+    fn track(kind: &[u8; 4], duration: u32) -> Vec<u8> {
+        let mut hdlr = vec![0; 8];
+        hdlr.extend_from_slice(kind);
+        hdlr.extend_from_slice(&[0; 13]);
+        let mut mdhd = vec![0; 12];
+        mdhd.extend_from_slice(&1000u32.to_be_bytes());
+        mdhd.extend_from_slice(&duration.to_be_bytes());
+        mdhd.extend_from_slice(&[0; 4]);
+        let mdia = [boxed(b"hdlr", &hdlr), boxed(b"mdhd", &mdhd)].concat();
+        boxed(b"trak", &boxed(b"mdia", &mdia))
     }
 
+    /// A preview picture (a short video beside a long one) stays left out, as qtdemux leaves
+    /// it; a short sound, or a short video beside a long sound, is read (duration as 0).
     #[test]
-    fn a_movie_with_a_preview_track_is_left_as_it_is() {
-        let body = moov(1000, &[720]);
-        assert!(!has_preview_track(
-            &[body.clone(), track(1000), track(800)].concat(),
-            1000
-        ));
-        assert!(has_preview_track(&[body, track(1000), track(100)].concat(), 1000));
+    fn short_tracks_are_read_unless_they_are_a_preview() {
+        let body = moov(1000, &[0]);
+        let found = tracks(
+            &[body.clone(), track(b"vide", 1000), track(b"soun", 150)].concat(),
+            1000,
+            1000,
+        );
+        assert_eq!(found, [(*b"vide", false), (*b"soun", true)]);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, tracks: &[Vec<u8>]| {
+            let path = dir.path().join(name);
+            let moov = [&[body.clone()][..], tracks].concat().concat();
+            std::fs::write(&path, [boxed(b"ftyp", b"isom\0\0\0\0"), boxed(b"moov", &moov)].concat()).expect("write");
+            path
+        };
+        let preview = write("preview.mov", &[track(b"vide", 1000), track(b"vide", 100)]);
+        assert_eq!(patch_for(&preview), None);
+        let short_sound = write("short-sound.mp4", &[track(b"vide", 1000), track(b"soun", 100)]);
+        assert!(patch_for(&short_sound).is_some());
+        let short_video = write("short-video.mp4", &[track(b"vide", 100), track(b"soun", 1000)]);
+        assert!(patch_for(&short_video).is_some());
+        let whole = write("whole.mp4", &[track(b"vide", 1000), track(b"soun", 900)]);
+        assert_eq!(patch_for(&whole), None);
     }
 
     #[test]

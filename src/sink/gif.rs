@@ -1,6 +1,7 @@
 //! Animated GIF output (what people share), by the `gif` crate (the `image` crate's GIF
 //! codec): a palette of up to 256 colours per frame (NeuQuant), looping forever. Each frame is shown for as long as
-//! the input showed it (its timestamps), in GIF's 10 ms steps.
+//! the input showed it (its timestamps), in GIF's 10 ms steps, at least 20 ms: of a clip over 50 fps,
+//! the frames that would last less are left out.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -15,6 +16,10 @@ use crate::frame::{Frame, Rate, StreamInfo};
 /// NeuQuant's sampling factor (1 best .. 30 fastest); 10 is its usual trade-off.
 const SPEED: i32 = 10;
 
+/// The shortest frame delay written, in centiseconds: browsers (and ffmpeg) show a frame of 0
+/// or 1 for 0.1 s, so a 60 fps clip's 1 cs frames played it 2.8 times slower.
+const MIN_DELAY_CS: u64 = 2;
+
 pub struct GifSink {
     path: PathBuf,
     file: AtomicFile,
@@ -26,7 +31,8 @@ pub struct GifSink {
     pending: Option<(Frame, Duration)>,
     size: Option<(u32, u32)>,
     frames: u64,
-    /// Centiseconds written so far, so rounding never accumulates.
+    /// Where the frames written so far end, in centiseconds of the input's time (from its
+    /// first frame's), so rounding never accumulates.
     written_cs: u64,
     /// Where the input's stream ends ([`Sink::end_at`]): the last frame lasts until then.
     end: Option<Duration>,
@@ -53,7 +59,9 @@ impl GifSink {
     fn emit(&mut self, mut frame: Frame, end: Duration) -> Result<()> {
         let path = self.path.clone();
         let fail = |e: &dyn std::fmt::Display| Error::encode(&path, format!("GIF encoding failed: {e}"));
-        let end_cs = (end.as_millis() as u64).div_ceil(10).max(self.written_cs + 1);
+        let end_cs = (end.as_millis() as u64)
+            .div_ceil(10)
+            .max(self.written_cs + MIN_DELAY_CS);
         let delay_cs = (end_cs - self.written_cs).min(u16::MAX as u64) as u16;
         self.written_cs = end_cs;
         let (w, h) = (frame.width as u16, frame.height as u16);
@@ -88,12 +96,21 @@ impl Sink for GifSink {
             return Err(Error::encode(&self.path, "frame size changed"));
         }
         let at = pts.unwrap_or_else(|| self.rate.frame_duration() * self.frames as u32);
+        if self.frames == 0 {
+            // The animation starts with its first frame: a picture that starts after its
+            // file's sound (0.5 s into an MKV) held its first frame that long.
+            self.written_cs = (at.as_millis() as u64).div_ceil(10);
+        }
         let at = match &self.pending {
             Some((_, prev)) if at <= *prev => *prev + Duration::from_millis(10),
             _ => at,
         };
         if let Some((prev, _)) = self.pending.take() {
-            self.emit(prev, at)?;
+            // A frame that would last less than the shortest delay browsers keep is left out,
+            // and the next one takes its place: its time is kept, not slowed to 0.1 s.
+            if (at.as_millis() as u64).div_ceil(10) >= self.written_cs + MIN_DELAY_CS {
+                self.emit(prev, at)?;
+            }
         }
         self.pending = Some((frame.clone(), at));
         self.frames += 1;

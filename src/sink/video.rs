@@ -491,16 +491,30 @@ impl VideoSink {
             Container::Webm => media::make_any(&["opusenc"], path)?,
             _ => media::make_any(&["voaacenc", "avenc_aac", "fdkaacenc"], path)?,
         };
+        // voaacenc takes mono or stereo, mono first: audioconvert took that first choice for
+        // 5.1 or 7.1 sound and mixed it down to one channel. Stereo first keeps two.
+        let channels: gst::Caps = "audio/x-raw, channels=2; audio/x-raw, channels=1"
+            .parse()
+            .map_err(|e| fail(&e))?;
+        let stereo_first = gst::ElementFactory::make("capsfilter")
+            .property("caps", channels)
+            .build()
+            .map_err(|e| fail(&e))?;
+        let mut chain = vec![convert.clone(), resample, encoder];
+        if chain[2].factory().is_some_and(|f| f.name() == "voaacenc") {
+            chain.insert(2, stereo_first);
+        }
         let queue = media::make_any(&["queue"], path)?;
+        chain.push(queue.clone());
         let sink_pad = convert
             .static_pad("sink")
             .ok_or_else(|| fail(&"audioconvert has no sink pad"))?;
         let raw = gst::Caps::builder("audio/x-raw").any_features().build();
         let decode = sound_only(input, &raw, sink_pad).map_err(|e| fail(&e))?;
-        pipeline
-            .add_many([&decode, &convert, &resample, &encoder, &queue])
-            .map_err(|e| fail(&e))?;
-        gst::Element::link_many([&convert, &resample, &encoder, &queue, mux]).map_err(|e| fail(&e))?;
+        pipeline.add(&decode).map_err(|e| fail(&e))?;
+        pipeline.add_many(&chain).map_err(|e| fail(&e))?;
+        chain.push(mux.clone());
+        gst::Element::link_many(&chain).map_err(|e| fail(&e))?;
         Ok(queue)
     }
 

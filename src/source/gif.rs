@@ -106,7 +106,10 @@ impl GifSource {
             delay = SLOW_DELAY;
         }
         let (width, height) = (self.info.width, self.info.height);
-        let rgba = composite(&mut self.canvas, width as usize, frame);
+        let mut rgba = composite(&mut self.canvas, width as usize, frame);
+        // What no frame covers shows the background, as a transparent photo's pixels do (it
+        // was black whatever the background: a sticker's white page went dark).
+        super::image::over_background(&mut rgba, super::image::transparent_background());
         Ok(Some((Frame::new(width, height, rgba), delay)))
     }
 }
@@ -271,7 +274,9 @@ mod tests {
         for (n, want) in expected.into_iter().enumerate() {
             let got = source.next_frame().expect("decode").expect("a frame");
             assert_eq!((got.width, got.height), (6, 4));
-            assert_eq!(got.rgba, want.buffer().as_raw().clone(), "frame {n}");
+            let mut pixels = want.buffer().as_raw().clone();
+            super::super::image::over_background(&mut pixels, super::super::image::transparent_background());
+            assert_eq!(got.rgba, pixels, "frame {n}");
             assert_eq!(source.timestamp(), Some(at), "frame {n}");
             let (num, den) = want.delay().numer_denom_ms();
             at += Duration::from_millis(u64::from(num / den));

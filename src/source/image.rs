@@ -26,7 +26,7 @@ pub fn set_transparent_background(rgb: [u8; 3]) {
     BACKGROUND.store(u32::from_be_bytes([0, rgb[0], rgb[1], rgb[2]]), Ordering::Relaxed);
 }
 
-fn transparent_background() -> [u8; 3] {
+pub(super) fn transparent_background() -> [u8; 3] {
     let [_, r, g, b] = BACKGROUND.load(Ordering::Relaxed).to_be_bytes();
     [r, g, b]
 }
@@ -116,8 +116,9 @@ fn webp_is_animated(bytes: &[u8]) -> bool {
 }
 
 /// A TIFF whose colour encoding the decoder lacks (YCbCr, which scanners, some cameras and
-/// JPEG-compressed TIFFs use): a format we do not read, not damage.
-const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, or another the decoder lacks) is not supported: convert it to PNG or JPEG first (e.g. convert IN.tif OUT.png)";
+/// JPEG-compressed TIFFs use; a palette of indexed colours, as scanned documents and maps
+/// have): a format we do not read, not damage.
+const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, a palette of indexed colours, or another the decoder lacks) is not supported: convert it to PNG or JPEG first (e.g. convert IN.tif OUT.png)";
 
 /// Decodes PNG, JPEG, WebP, BMP or TIFF bytes to upright, opaque RGBA. The path in the error is filled in by the
 /// caller.

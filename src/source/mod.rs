@@ -133,6 +133,20 @@ fn by_extension(path: &Path) -> Option<Format> {
     }
 }
 
+/// A sound-only file, by its extension or (without a known one) its first bytes: an ID3 tag
+/// (MP3), FLAC or WAV.
+fn sound_only(path: &Path, head: &[u8]) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let by_name = ext.is_some_and(|e| {
+        [
+            "mp3", "mp2", "wav", "flac", "opus", "oga", "m4a", "m4b", "aac", "ac3", "wma", "aif", "aiff", "amr",
+        ]
+        .contains(&e.as_str())
+    });
+    let wav = head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WAVE");
+    by_name || head.starts_with(b"ID3") || head.starts_with(b"fLaC") || wav
+}
+
 fn read_error(path: &Path, source: std::io::Error) -> Error {
     Error::Read {
         path: path.to_path_buf(),
@@ -173,6 +187,14 @@ fn open_as(path: &Path, yuv: bool) -> Result<Box<dyn Source>> {
     }
     let format = match sniff(&head).or_else(|| by_extension(path)) {
         Some(format) => format,
+        // A song (its cover art is a tag, not a video track): refused as what it is, as an
+        // M4A or MKA is once GStreamer finds no video in it, not as a format never heard of.
+        None if sound_only(path, &head) => {
+            return Err(Error::usage(format!(
+                "{}: the file is audio only (a song's cover art is not rendered: extract it first, e.g. ffmpeg -i IN -an cover.png)",
+                crate::safety::one_line(&path.display().to_string())
+            )))
+        }
         // Without an extension (standard input, a FIFO, `photo`) only the content can say
         // what it is, and it did not.
         None => match path.extension() {

@@ -67,11 +67,35 @@ fn affected() -> bool {
 }
 
 /// The patch `path` needs to be read whole, if it is an MP4/MOV file whose tracks start inside
-/// their media and this GStreamer is affected. Reads the top-level box headers and the `moov` box.
+/// their media and this GStreamer is affected, or that holds a track qtdemux would leave out as
+/// a preview. Reads the top-level box headers and the `moov` box, once for a file: a render asks
+/// for its input several times (the picture, the sound, the sound's probe, this source's
+/// start), and the answer for the file last asked about is kept while it is unchanged.
 pub fn patch_for(path: &Path) -> Option<Patch> {
+    use std::os::unix::fs::MetadataExt;
+    static LAST: Mutex<Option<(FileKey, Option<Patch>)>> = Mutex::new(None);
     let file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    let (body, end) = find_moov(&file, len)?;
+    let meta = file.metadata().ok()?;
+    let key = (meta.dev(), meta.ino(), meta.len(), meta.modified().ok());
+    if let Ok(last) = LAST.lock() {
+        if let Some((_, patch)) = last.as_ref().filter(|(k, _)| *k == key) {
+            return *patch;
+        }
+    }
+    let patch = read_patch(&file, meta.len());
+    if let Ok(mut last) = LAST.lock() {
+        *last = Some((key, patch));
+    }
+    patch
+}
+
+/// What tells one file's contents from another's: its device and inode, length and
+/// modification time.
+type FileKey = (u64, u64, u64, Option<std::time::SystemTime>);
+
+/// [`patch_for`] of the open `file`, `len` bytes long.
+fn read_patch(file: &File, len: u64) -> Option<Patch> {
+    let (body, end) = find_moov(file, len)?;
     if end - body > MOOV_LIMIT {
         return None;
     }
@@ -511,6 +535,13 @@ mod tests {
         assert!(patch_for(&short_video).is_some());
         let whole = write("whole.mp4", &[track(b"vide", 1000), track(b"soun", 900)]);
         assert_eq!(patch_for(&whole), None);
+        // Asked again, the same answer; the file rewritten, the new file's.
+        assert_eq!(patch_for(&whole), None);
+        let whole = write(
+            "whole.mp4",
+            &[track(b"vide", 1000), track(b"soun", 900), track(b"soun", 100)],
+        );
+        assert!(patch_for(&whole).is_some());
     }
 
     #[test]

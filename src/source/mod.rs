@@ -147,6 +147,9 @@ fn sound_only(path: &Path, head: &[u8]) -> bool {
     by_name || head.starts_with(b"ID3") || head.starts_with(b"fLaC") || wav
 }
 
+/// What a sound file's refusal adds: its picture, if any, is a tag and not a video.
+const COVER_ART: &str = "a song's cover art is not rendered: extract it first, e.g. ffmpeg -i IN -an cover.png";
+
 fn read_error(path: &Path, source: std::io::Error) -> Error {
     Error::Read {
         path: path.to_path_buf(),
@@ -191,7 +194,7 @@ fn open_as(path: &Path, yuv: bool) -> Result<Box<dyn Source>> {
         // M4A or MKA is once GStreamer finds no video in it, not as a format never heard of.
         None if sound_only(path, &head) => {
             return Err(Error::usage(format!(
-                "{}: the file is audio only (a song's cover art is not rendered: extract it first, e.g. ffmpeg -i IN -an cover.png)",
+                "{}: the file is audio only ({COVER_ART})",
                 crate::safety::one_line(&path.display().to_string())
             )))
         }

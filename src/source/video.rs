@@ -372,8 +372,9 @@ impl VideoSource {
         }
         if !video_pad.is_linked() {
             return Err(Error::usage(format!(
-                "{}: the file has no video track (audio only? a song's cover art is not rendered: extract it first, e.g. ffmpeg -i IN -an cover.png)",
-                path.display()
+                "{}: the file has no video track (audio only? {})",
+                path.display(),
+                super::COVER_ART
             )));
         }
         let caps = self

@@ -10,7 +10,7 @@ use crate::classify::nearest::NearestClassifier;
 use crate::classify::onnx::OnnxClassifier;
 use crate::classify::{Classifier, Input};
 use crate::domain::likeness::Objective;
-use crate::domain::{quads_mean, Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
+use crate::domain::{quads_backdrop, Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, I420Frame, Matrix};
 use crate::gpu::i420::I420Pass;
@@ -358,10 +358,10 @@ impl Pipeline {
         if self.config.settings().background != Background::Tile {
             self.tile_colors.clear();
         } else if fresh || self.tile_colors.len() != self.tiles.len() {
-            self.tiles.mean_colors(&mut self.tile_colors);
+            self.tiles.backdrops(&mut self.tile_colors);
         } else {
             for &i in &self.changed {
-                self.tile_colors[i as usize] = quads_mean(&self.tiles.means[i as usize]);
+                self.tile_colors[i as usize] = quads_backdrop(&self.tiles.means[i as usize]);
             }
         }
     }

@@ -803,7 +803,13 @@ fn assert_nearest(atlas: &Atlas, patches: &[u8], got: &[u32], allowed: &[bool], 
 #[test]
 fn nearest_equals_cpu_brute_force() {
     let atlas = atlas();
-    let patches = random_patches(200, 11);
+    // Bright, mid and dark tiles: a third at full range, a third halved (the `tile` backdrop's
+    // fade, brightest channel 60..120) and a third quartered (mostly over black).
+    let bright = random_patches(200, 11);
+    let patches: Vec<u8> = [1u8, 2, 4]
+        .iter()
+        .flat_map(|&d| bright.iter().map(move |b| b / d))
+        .collect();
     let all = vec![true; atlas.count() as usize];
     let mut out = Vec::new();
     for bg in [

@@ -348,14 +348,35 @@ fn smooth_grey_walls_keep_variety_at_a_small_cost() {
 fn saturated_walls_keep_variety() {
     for rgb in [[0x70, 0x34, 0xbc], [0x00, 0x78, 0x3c], [0x28, 0x3c, 0xc8]] {
         let (t, p_before, p_now) = wall_at_defaults(rgb, 20.0);
-        assert!(
-            t.top_share <= 0.10 && t.largest_region <= 25 && t.right_equal <= 0.15,
-            "{rgb:?}: {t:?}"
-        );
+        assert!(meets_the_targets(&t), "{rgb:?}: {t:?}");
         assert!(
             p_before - p_now <= 0.5,
             "{rgb:?}: 2x2 PSNR cost {:.2} dB",
             p_before - p_now
+        );
+    }
+}
+
+/// Issue 15's texture targets: the most common emoji on at most 10% of the tiles, no one-emoji
+/// region over 25 tiles, at most 15% of tiles equal to their right-hand neighbour.
+fn meets_the_targets(t: &Texture) -> bool {
+    t.top_share <= 0.10 && t.largest_region <= 25 && t.right_equal <= 0.15
+}
+
+/// Dark walls and shirts (dark navy, dark grey and dark blue under a slow +-20-level field and
+/// sensor noise): over its own dark colour only about six nearly empty emoji come close to such a
+/// tile, so one of them took 15-18% of a dark shirt (models/EVAL.md, "Dark tiles"); these walls
+/// failed the targets before. The `tile` background is black under a dark tile now
+/// (`domain::backdrop`), where every emoji whose ink averages to the tile's colour fits: a varied
+/// texture. On walls this flat any variety still costs 2-9 dB against the exact choice over black
+/// at `--variety 0` (models/EVAL.md, "A black backdrop for dark tiles").
+#[test]
+fn dark_walls_keep_variety() {
+    for rgb in [[0x11, 0x0f, 0x16], [0x1c, 0x1c, 0x20], [0x10, 0x18, 0x28]] {
+        let (t, p_before, p_now) = wall_at_defaults(rgb, 20.0);
+        assert!(
+            meets_the_targets(&t),
+            "{rgb:?}: {t:?} (2x2 PSNR {p_now:.2} dB, before {p_before:.2})"
         );
     }
 }

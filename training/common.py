@@ -103,6 +103,25 @@ def quads_mean(q):
     return ((s + 2) // 4).astype(np.float64)
 
 
+BACKDROP_BLACK = 30  # domain::BACKDROP_BLACK
+BACKDROP_FADE = 20   # domain::BACKDROP_FADE
+
+
+def backdrop(mean):
+    """The colour drawn behind a tile's emoji under the `tile` background, as domain::backdrop computes it
+    from the tile's mean colour (quads_mean): black where its brightest channel is <= BACKDROP_BLACK, that
+    colour from BACKDROP_BLACK + BACKDROP_FADE, between them the colour scaled by (brightest - BACKDROP_BLACK)
+    / BACKDROP_FADE, rounded. float64 [N,3]."""
+    m = np.asarray(mean, np.int64).reshape(-1, 3)
+    scale = np.clip(m.max(1, keepdims=True) - BACKDROP_BLACK, 0, BACKDROP_FADE)
+    return ((m * scale + BACKDROP_FADE // 2) // BACKDROP_FADE).astype(np.float64)
+
+
+def tile_background(q):
+    """The `tile` background of tiles from their quadrant means: backdrop(quads_mean(q))."""
+    return backdrop(quads_mean(q))
+
+
 def load_atlas():
     meta = json.load(open(os.path.join(MODELS, "emoji.json"), encoding="utf-8"))
     atlas = np.asarray(Image.open(os.path.join(MODELS, "atlas.png")).convert("RGBA"))

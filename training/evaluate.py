@@ -46,7 +46,7 @@ def feeds(patches, mask, cols, background="black", variety=0.0):
     """The model's inputs for the tiles of a row-major grid `cols` wide, as the Rust classifier builds them."""
     n = len(patches)
     quads = cm.patch_quads(patches)
-    bg = cm.quads_mean(quads) if background == "tile" else np.zeros((n, 3))
+    bg = cm.tile_background(quads) if background == "tile" else np.zeros((n, 3))
     i = np.arange(n)
     pos = np.stack([i % cols, i // cols], 1)
     return {"quads": quads, "mask": mask, "background": bg.astype(np.float32),
@@ -285,7 +285,7 @@ def main():
           "so these are upper bounds).", ""]
     L += ["## Variety and background", "",
           "Whole photos, 10 px tiles, `default` set, the model's mosaic rendered over the background (`tile` = each "
-          "tile's rounded mean colour) and scored with `mosaic_score.py`. top = share of tiles of the most common "
+          "tile's rounded mean colour, black behind dark tiles: common.tile_background) and scored with `mosaic_score.py`. top = share of tiles of the most common "
           "emoji; region = largest 4-connected one-emoji region (tiles); right = share of tiles equal to their "
           "right-hand neighbour; FLIP as above (lower is better). Targets of issue 15: top <= 10%, region <= 25, right <= 15%, at a 2x2 PSNR cost "
           "<= 0.5 dB against today. exhaustive = the exact search at variety 0 (the 2x2 upper bound). cost vs before = "

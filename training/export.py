@@ -109,13 +109,14 @@ def textured_patches(n, rng):
 
 
 def backgrounds(p, rng):
-    """Each tile's background: black, white, its own mean colour or a random colour."""
+    """Each tile's background: black, white, its `tile` background (cm.tile_background: its own mean colour,
+    fading to black where the tile is dark) or a random colour."""
     n = len(p)
     kind = rng.choice(4, n, p=[0.35, 0.1, 0.45, 0.1])
-    mean = cm.quads_mean(cm.patch_quads(p))
+    tile = cm.tile_background(cm.patch_quads(p))
     bg = np.zeros((n, 3))
     bg[kind == 1] = 255
-    bg[kind == 2] = mean[kind == 2]
+    bg[kind == 2] = tile[kind == 2]
     bg[kind == 3] = rng.integers(0, 256, ((kind == 3).sum(), 3))
     return bg
 
@@ -124,7 +125,7 @@ def index_tiles(rng, flat=FLAT, textured=TEXTURED):
     """Training tiles for the search index (never the held-back photos): the training photos at tile
     sizes 10/16/24 px and mirrored, synthetic smooth colour fields, and `flat` near-flat tiles (drawn
     from a second generator, after the others, so that `flat=0` gives the earlier index exactly);
-    each with a background drawn from black, white, its own mean colour or a random colour, and a
+    each with a background drawn from black, white, its `tile` background or a random colour, and a
     random grid position; then `textured` near-flat tiles with faint texture (a third generator, last,
     so that `textured=0` gives the index before them exactly). Returns patches u8 [N,10,10,3],
     backgrounds f64 [N,3], positions [N,2]."""

@@ -11,7 +11,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::{Classifier, Input, QUADS_BYTES, VARIETY_UNIT};
-use crate::domain::{quads_mean, Background};
+use crate::domain::{quads_backdrop, Background};
 use crate::error::{ClassifyError, Error, Result};
 
 /// The committed model, embedded so the binary works from any directory.
@@ -273,7 +273,7 @@ impl Classifier for OnnxClassifier {
                 // Whole tiles only: checked above.
                 let (tiles, _) = quads.as_chunks::<QUADS_BYTES>();
                 for q in tiles {
-                    self.backgrounds.extend(quads_mean(q).map(f32::from));
+                    self.backgrounds.extend(quads_backdrop(q).map(f32::from));
                 }
             }
         }

@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Background {
     Color([u8; 3]),
-    /// Each tile's own mean colour: the mosaic keeps the photo's colours where emoji are small.
+    /// Each tile's own mean colour, fading to black where the tile is dark ([`super::backdrop`]):
+    /// the mosaic keeps the photo's colours where emoji are small.
     Tile,
 }
 

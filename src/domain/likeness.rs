@@ -3,7 +3,7 @@
 //! the mosaic's background. Matching raw pixels would pick square swatches everywhere and
 //! turn the mosaic into pixel art.
 
-use super::patch::{patch_mean, quadrant_sums, quads_mean, QUADS_BYTES};
+use super::patch::{backdrop, patch_mean, quadrant_sums, quads_backdrop, QUADS_BYTES};
 use super::Background;
 
 /// Variety 1.0 lets a tile take any emoji whose 2x2 squared error (summed over the 12 values)
@@ -45,11 +45,11 @@ pub struct Objective {
 impl Objective {
     /// The objective of a tile from its rounded quadrant means ([`super::quadrant_means`], what
     /// the tiler reads back for every tile and the ONNX classifier scores): with the `tile`
-    /// background, the tile's colour is [`quads_mean`] of them, as the renderer draws it.
+    /// background, the tile's backdrop is [`quads_backdrop`] of them, as the renderer draws it.
     pub fn from_quads(quads: &[u8; QUADS_BYTES], background: Background) -> Self {
         let bg = match background {
             Background::Color(c) => c,
-            Background::Tile => quads_mean(quads),
+            Background::Tile => quads_backdrop(quads),
         }
         .map(|c| c as f32);
         Self {
@@ -62,7 +62,7 @@ impl Objective {
     pub fn new(patch: &[u8], background: Background) -> Self {
         let bg = match background {
             Background::Color(c) => c,
-            Background::Tile => patch_mean(patch),
+            Background::Tile => backdrop(patch_mean(patch)),
         }
         .map(|c| c as f32);
         Self {
@@ -159,7 +159,7 @@ pub fn emoji_grid_features(rgba: &[u8], side: u32, k: u32) -> Vec<[f32; 4]> {
 pub fn grid_error(features: &[[f32; 4]], patch: &[u8], k: u32, background: Background) -> f32 {
     let bg = match background {
         Background::Color(c) => c,
-        Background::Tile => patch_mean(patch),
+        Background::Tile => backdrop(patch_mean(patch)),
     }
     .map(|c| c as f32);
     let mut err = 0.0;

@@ -12,7 +12,10 @@ pub mod patch;
 pub use background::Background;
 pub use grid::{validate_tile, Grid, MAX_TILE, MIN_TILE};
 pub use mosaic::{MosaicFrame, Stamp};
-pub use patch::{patch_mean, quadrant_means, quadrant_sums, quads_mean, PATCH, PATCH_BYTES, QUADS_BYTES};
+pub use patch::{
+    backdrop, patch_mean, quadrant_means, quadrant_sums, quads_backdrop, quads_mean, BACKDROP_BLACK, BACKDROP_FADE,
+    PATCH, PATCH_BYTES, QUADS_BYTES,
+};
 
 /// Which classifier picks each tile's emoji.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -24,8 +24,8 @@ pub fn quadrant_sums(patch: &[u8]) -> [[u32; 3]; 4] {
 pub const QUADS_BYTES: usize = 12;
 
 /// A tile's mean colour from its quadrant means ([`quadrant_means`]): the rounded mean of the
-/// four, per channel. The renderer's `tile` background and every classifier's use exactly this,
-/// so they agree on what the background is.
+/// four, per channel. The `tile` background is [`backdrop`] of exactly this in the renderer and
+/// every classifier, so they agree on what the background is.
 pub fn quads_mean(quads: &[u8; QUADS_BYTES]) -> [u8; 3] {
     std::array::from_fn(|c| {
         let sum: u32 = (0..4).map(|q| u32::from(quads[q * 3 + c])).sum();
@@ -38,10 +38,65 @@ pub fn patch_mean(patch: &[u8]) -> [u8; 3] {
     quads_mean(&quadrant_means(patch))
 }
 
+/// Where the `tile` background turns to black: a tile whose brightest channel is at most this
+/// is drawn over black ([`backdrop`]).
+pub const BACKDROP_BLACK: u32 = 30;
+/// Over how many levels above [`BACKDROP_BLACK`] the `tile` background fades in: from
+/// `BACKDROP_BLACK + BACKDROP_FADE` a tile is drawn over its own colour.
+pub const BACKDROP_FADE: u32 = 20;
+
+/// The colour drawn behind a tile's emoji under the `tile` background, from the tile's mean colour
+/// ([`quads_mean`]): that colour where the tile is bright enough, black where it is dark
+/// ([`BACKDROP_BLACK`]), and between them the colour scaled down in proportion
+/// ([`BACKDROP_FADE`]). Over its own dark colour only a few nearly empty emoji match a dark tile
+/// (any ink moves the mean), so dark walls and shirts became a handful of emoji repeated; over
+/// black every emoji whose ink, weighed by its coverage, averages to the tile's colour matches,
+/// which gives dark areas both more variety and a closer likeness (models/EVAL.md, "A black
+/// backdrop for dark tiles"). Integer maths, so the renderer, the classifiers and the nearest
+/// shader agree to the level.
+pub fn backdrop(mean: [u8; 3]) -> [u8; 3] {
+    let brightest = u32::from(mean.into_iter().max().unwrap_or(0));
+    let scale = brightest.saturating_sub(BACKDROP_BLACK).min(BACKDROP_FADE);
+    mean.map(|c| ((u32::from(c) * scale + BACKDROP_FADE / 2) / BACKDROP_FADE) as u8)
+}
+
+/// [`backdrop`] of a tile from its quadrant means ([`quadrant_means`]).
+pub fn quads_backdrop(quads: &[u8; QUADS_BYTES]) -> [u8; 3] {
+    backdrop(quads_mean(quads))
+}
+
 /// Rounded mean colour of each 5x5 quadrant (TL, TR, BL, BR) of a patch, RGB: what the tiler
 /// shader computes for every tile (`Tiles::means`), compares new patches with, and what the ONNX
 /// classifier reads.
 pub fn quadrant_means(patch: &[u8]) -> [u8; QUADS_BYTES] {
     let sums = quadrant_sums(patch);
     std::array::from_fn(|i| ((sums[i / 3][i % 3] + 12) / 25) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backdrop_fades_dark_tiles_to_black() {
+        // bright enough: the tile's own colour, exactly
+        assert_eq!(backdrop([50, 10, 0]), [50, 10, 0]);
+        assert_eq!(backdrop([255, 255, 255]), [255, 255, 255]);
+        assert_eq!(backdrop([30, 200, 90]), [30, 200, 90]);
+        // dark: black
+        assert_eq!(backdrop([30, 30, 30]), [0, 0, 0]);
+        assert_eq!(backdrop([17, 15, 22]), [0, 0, 0]);
+        // between: the colour scaled by (brightest - 30) / 20, rounded
+        assert_eq!(backdrop([40, 30, 9]), [20, 15, 5]);
+        assert_eq!(backdrop([31, 0, 0]), [2, 0, 0]);
+        assert_eq!(backdrop([49, 49, 49]), [47, 47, 47]);
+        // the fade never brightens a channel, and is monotonic in the tile's brightness
+        let mut last = 0;
+        for v in 0..=255u8 {
+            let b = backdrop([v, v / 2, v / 3]);
+            assert!(b[0] <= v && b[1] <= v / 2 && b[2] <= v / 3);
+            assert!(b[0] >= last);
+            last = b[0];
+        }
+    }
 }

@@ -13,7 +13,7 @@ const _: () = assert!(PATCH_BYTES == 300, "nearest.wgsl assumes 10x10 RGB patche
 use crate::atlas::Atlas;
 use crate::domain::likeness::{emoji_grid_features, DEFAULT_DETAIL, MAX_DETAIL};
 pub use crate::domain::likeness::{error, Objective};
-use crate::domain::Background;
+use crate::domain::{Background, BACKDROP_BLACK, BACKDROP_FADE};
 use crate::error::{ClassifyError, Error, Result};
 use crate::gpu::{
     assert_layout, bind, bind_group, buffer, compute_pipeline, dispatch, uniform_buffer, GpuContext, Readback,
@@ -85,7 +85,14 @@ impl NearestClassifier {
                 bind::compute(4, bind::storage(false)),
             ],
         });
-        let pipeline = compute_pipeline(device, "nearest", &module, &layout, "main", &[]);
+        let pipeline = compute_pipeline(
+            device,
+            "nearest",
+            &module,
+            &layout,
+            "main",
+            &[("BACKDROP_BLACK", BACKDROP_BLACK), ("BACKDROP_FADE", BACKDROP_FADE)],
+        );
         let params = uniform_buffer::<Params>(device, "nearest params");
         let all_features = grid_features(atlas, detail);
         let n = all_features.len() as u64;

@@ -21,7 +21,7 @@
 struct Params {
     tiles: u32,
     candidates: u32,
-    tile_background: u32,  // 1: each tile's colour (domain::quads_mean) is its background
+    tile_background: u32,  // 1: each tile's backdrop (domain::quads_backdrop) is its background
     detail: u32,           // k: the grid per tile the objective compares, 2..4
     background: vec4<f32>, // rgb in 0..255, used when tile_background == 0
 }
@@ -34,6 +34,10 @@ struct Params {
 
 // Invocations per workgroup, set by the pipeline from gpu::WORKGROUP.
 override WORKGROUP: u32;
+// domain::BACKDROP_BLACK and BACKDROP_FADE, set by the pipeline: where the tile background is
+// black, and over how many levels above that it fades in.
+override BACKDROP_BLACK: u32;
+override BACKDROP_FADE: u32;
 const CACHE: u32 = 1024u;
 
 var<workgroup> cache: array<vec4<f32>, 1024>;
@@ -84,13 +88,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
     }
     var bg = params.background.rgb;
     if (params.tile_background != 0u) {
-        // the tile's colour as the renderer draws it (domain::quads_mean): the rounded mean of
-        // its four rounded quadrant means
+        // the tile's backdrop as the renderer draws it (domain::quads_backdrop): the rounded
+        // mean of its four rounded quadrant means, faded to black where it is dark
         var sum = vec3<u32>(0u);
         for (var q = 0u; q < 4u; q++) {
             sum += (quad[q] + vec3<u32>(12u)) / 25u;
         }
-        bg = vec3<f32>((sum + vec3<u32>(2u)) / 4u);
+        let mean = (sum + vec3<u32>(2u)) / 4u;
+        let brightest = max(max(mean.r, mean.g), mean.b);
+        let scale = min(brightest, BACKDROP_BLACK + BACKDROP_FADE) - min(brightest, BACKDROP_BLACK);
+        bg = vec3<f32>((mean * scale + vec3<u32>(BACKDROP_FADE / 2u)) / BACKDROP_FADE);
     }
     // error = sum_cells |G_c - (E_c + (1 - a_c) bg)|^2 = sum_cells |(G_c - bg) - E_c + a_c bg|^2
     let area = 100.0 / f32(cells);

@@ -25,7 +25,7 @@ use crate::frame::Frame;
 pub enum Fill<'a> {
     /// One colour behind every tile.
     Color([u8; 3]),
-    /// A colour per tile, row-major (each tile's mean colour for [`Background::Tile`]); a
+    /// A colour per tile, row-major (each tile's backdrop for [`Background::Tile`]); a
     /// count other than the grid's tile count is an error when drawn.
     Tiles(&'a [[u8; 3]]),
 }

@@ -13,7 +13,7 @@ use super::{
     wgsl, GpuContext, Readback, WORKGROUP,
 };
 pub use crate::domain::{quadrant_means, MAX_TILE, MIN_TILE};
-use crate::domain::{quads_mean, validate_tile, Grid, PATCH, PATCH_BYTES, QUADS_BYTES};
+use crate::domain::{quads_backdrop, validate_tile, Grid, PATCH, PATCH_BYTES, QUADS_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::{frame_bytes, Frame, PixelFormat};
 
@@ -62,10 +62,10 @@ impl Tiles {
         &self.patches[tile * PATCH_BYTES..(tile + 1) * PATCH_BYTES]
     }
 
-    /// Every tile's mean colour ([`quads_mean`] of its quadrant means), for the `tile` background.
-    pub fn mean_colors(&self, out: &mut Vec<[u8; 3]>) {
+    /// Every tile's backdrop ([`quads_backdrop`] of its quadrant means), for the `tile` background.
+    pub fn backdrops(&self, out: &mut Vec<[u8; 3]>) {
         out.clear();
-        out.extend(self.means.iter().map(quads_mean));
+        out.extend(self.means.iter().map(quads_backdrop));
     }
 
     /// Every tile's quadrant means as one byte slice, 12 bytes a tile (a classifier's

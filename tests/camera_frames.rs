@@ -24,14 +24,7 @@ const CLIP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/bench/handheld.m
 fn ctx() -> Arc<GpuContext> {
     static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
     CTX.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("xdg-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-        }
-        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        std::env::set_var("XDG_RUNTIME_DIR", common::xdg_dir());
         Arc::new(GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)"))
     })
     .clone()

@@ -139,6 +139,8 @@ fn run_lab() -> Lab {
         .tempdir()
         .expect("tempdir")
         .keep();
+    // About 12 MB: gone when every test passed, kept (and named) for a failure.
+    common::remove_at_exit_unless_a_test_fails(out.clone());
     // The webcam's frames: the demo clip (Big Buck Bunny, CC-BY 3.0 Blender Foundation) as a
     // UVC webcam would send it at 320x180, MJPEG at 15 fps. Made here, where it is fast.
     let feed = out.join("webcam_feed.avi");

@@ -23,14 +23,7 @@ use emojicam::{Error, Frame};
 fn ctx() -> Arc<GpuContext> {
     static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
     CTX.get_or_init(|| {
-        let dir = format!("/tmp/xdg-{}", std::process::id());
-        let _ = std::fs::create_dir_all(&dir);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-        }
-        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        std::env::set_var("XDG_RUNTIME_DIR", common::xdg_dir());
         let ctx = GpuContext::new(AdapterPreference::Auto).expect("a GPU adapter (lavapipe at least)");
         eprintln!("adapter: {}", ctx.describe());
         Arc::new(ctx)

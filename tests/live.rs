@@ -49,7 +49,7 @@ fn runtime_dir() -> tempfile::TempDir {
     d
 }
 
-/// An Xvfb server on a free display, killed on drop.
+/// An Xvfb server on a free display, stopped on drop.
 struct Xvfb {
     child: Child,
     display: String,
@@ -86,16 +86,36 @@ impl Xvfb {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = x.child.kill();
+            x.stop();
         }
         panic!("could not start Xvfb on any display");
+    }
+
+    /// SIGTERM first: Xvfb then removes its /tmp/.X<n>-lock and socket, which SIGKILL leaves
+    /// behind (and later runs step over).
+    fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        // SAFETY: plain kill(2) on our own child's pid, not yet reaped.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 

@@ -20,14 +20,8 @@ use emojicam::{Grid, MosaicFrame, Stamp};
 
 /// The emojicam binary, with a private runtime dir (so the Wayland probe stays quiet).
 fn emojicam() -> Command {
-    let runtime = std::env::temp_dir().join(format!("emojicam-media-xdg-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&runtime);
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700));
-    }
     let mut c = Command::new(env!("CARGO_BIN_EXE_emojicam"));
-    c.env("XDG_RUNTIME_DIR", runtime);
+    c.env("XDG_RUNTIME_DIR", common::xdg_dir());
     c
 }
 

@@ -2,8 +2,11 @@
 //! likeness ruler (a port of ../shared/tools/mosaic_score.py for whole-tile, same-size images).
 #![allow(dead_code)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, Once, OnceLock, PoisonError};
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_emojicam"));
@@ -13,16 +16,72 @@ pub fn bin() -> Command {
     c
 }
 
-/// A private runtime dir, so the Wayland probe does not complain.
+/// A private runtime dir (0700, made once per test binary), so the Wayland probe does not
+/// complain. Removed when the test binary exits.
 pub fn xdg_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("emojicam-xdg-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&d);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::Builder::new()
+            .prefix("emojicam-xdg-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .expect("a runtime dir in the temporary directory")
+            .keep();
+        remove_at_exit(d.clone());
+        d
+    })
+    .clone()
+}
+
+/// Directories removed when the test binary exits (a static is never dropped, so one shared by
+/// the tests of a binary cannot be a `TempDir`), each with whether to keep it after a failure.
+static AT_EXIT: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+/// Set by the panic hook [`remove_at_exit_unless_a_test_fails`] installs.
+static FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Removes `dir` and all in it when the test binary exits (every test ran, passed or not).
+pub fn remove_at_exit(dir: PathBuf) {
+    at_exit(dir, false);
+}
+
+/// Removes `dir` and all in it when the test binary exits if no test panicked; otherwise it
+/// stays, and a failing test's output names it.
+pub fn remove_at_exit_unless_a_test_fails(dir: PathBuf) {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            FAILED.store(true, Ordering::SeqCst);
+            for (dir, _) in dirs().iter().filter(|d| d.1) {
+                eprintln!("kept for the failure: {}", dir.display());
+            }
+        }));
+    });
+    at_exit(dir, true);
+}
+
+fn at_exit(dir: PathBuf, keep_if_a_test_fails: bool) {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: registers a function that takes nothing, returns nothing and never unwinds.
+        let rc = unsafe { libc::atexit(remove_dirs) };
+        assert_eq!(rc, 0, "atexit refused the cleanup");
+    });
+    dirs().push((dir, keep_if_a_test_fails));
+}
+
+fn dirs() -> MutexGuard<'static, Vec<(PathBuf, bool)>> {
+    AT_EXIT.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+extern "C" fn remove_dirs() {
+    let failed = FAILED.load(Ordering::SeqCst);
+    for (dir, keep_if_a_test_fails) in std::mem::take(&mut *dirs()) {
+        if !(failed && keep_if_a_test_fails) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
-    d
 }
 
 pub fn root() -> PathBuf {

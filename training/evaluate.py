@@ -237,7 +237,11 @@ def main():
                        "where it is below the 2x2 floor (psnr_2x2_attainable false) assert psnr_2x2_effective_min "
                        "(= min(floor, objective - 0.25)) instead.",
                "photos": floors}, open(os.path.join(PHOTOS_DIR, "floors.json"), "w"), indent=1)
-    with open(os.path.join(PHOTOS_DIR, "LICENSE.md"), "w") as f:
+    # LICENSE.md is written only where there is none: the one in the repository also describes the
+    # test photos added by hand since (camera.png, HEIC, AVIF, colour-profiled copies), which a rewrite
+    # would drop.
+    licence = os.path.join(PHOTOS_DIR, "LICENSE.md")
+    with open(licence, "x") if not os.path.exists(licence) else open(os.devnull, "w") as f:
         f.write("# Test photos\n\nHeld-back photos (never used in training), copied losslessly as PNG from the "
                 "scikit-image 0.26.0 wheel (`skimage/data/`), licences as stated in scikit-image's "
                 "`skimage/data/_fetchers.py` docstrings:\n\n")

@@ -241,15 +241,16 @@ def main():
     # test photos added by hand since (camera.png, HEIC, AVIF, colour-profiled copies), which a rewrite
     # would drop.
     licence = os.path.join(PHOTOS_DIR, "LICENSE.md")
-    with open(licence, "x") if not os.path.exists(licence) else open(os.devnull, "w") as f:
-        f.write("# Test photos\n\nHeld-back photos (never used in training), copied losslessly as PNG from the "
-                "scikit-image 0.26.0 wheel (`skimage/data/`), licences as stated in scikit-image's "
-                "`skimage/data/_fetchers.py` docstrings:\n\n")
-        for name in cm.HELD_BACK:
-            img = floors[name]
-            f.write(f"- `{name}.png` ({img['width']}x{img['height']}): {cm.HELD_BACK_LICENCE[name]}.\n")
-        f.write("\n`floors.json`: the quality floors measured on these files by `training/evaluate.py`.\n")
-        f.write(HANDHELD_LICENCE)
+    if not os.path.exists(licence):
+        with open(licence, "w") as f:
+            f.write("# Test photos\n\nHeld-back photos (never used in training), copied losslessly as PNG from the "
+                    "scikit-image 0.26.0 wheel (`skimage/data/`), licences as stated in scikit-image's "
+                    "`skimage/data/_fetchers.py` docstrings:\n\n")
+            for name in cm.HELD_BACK:
+                img = floors[name]
+                f.write(f"- `{name}.png` ({img['width']}x{img['height']}): {cm.HELD_BACK_LICENCE[name]}.\n")
+            f.write("\n`floors.json`: the quality floors measured on these files by `training/evaluate.py`.\n")
+            f.write(HANDHELD_LICENCE)
 
     md = json.load(open(os.path.join(cm.CACHE, "train_summary.json"))) if os.path.exists(
         os.path.join(cm.CACHE, "train_summary.json")) else {}

@@ -60,11 +60,7 @@ impl Objective {
 
     /// The objective of a tile from its whole patch (its quadrant means unrounded).
     pub fn new(patch: &[u8], background: Background) -> Self {
-        let bg = match background {
-            Background::Color(c) => c,
-            Background::Tile => backdrop(patch_mean(patch)),
-        }
-        .map(|c| c as f32);
+        let bg = patch_background(patch, background);
         Self {
             quads: quadrant_means_f32(patch),
             bg,
@@ -153,15 +149,21 @@ pub fn emoji_grid_features(rgba: &[u8], side: u32, k: u32) -> Vec<[f32; 4]> {
     grid.iter().map(|g| g.map(|v| (v / area) as f32)).collect()
 }
 
+/// The colour a tile is drawn over, from its whole patch: the background's colour, or with the
+/// `tile` background the tile's [`backdrop`].
+fn patch_background(patch: &[u8], background: Background) -> [f32; 3] {
+    match background {
+        Background::Color(c) => c,
+        Background::Tile => backdrop(patch_mean(patch)),
+    }
+    .map(f32::from)
+}
+
 /// The objective on a `k` x `k` grid (`--detail k`): squared error between the tile's grid means
 /// and the emoji's ([`emoji_grid_features`]) composited over the background. The nearest shader
 /// minimises the same; for k = 2 it is [`error`].
 pub fn grid_error(features: &[[f32; 4]], patch: &[u8], k: u32, background: Background) -> f32 {
-    let bg = match background {
-        Background::Color(c) => c,
-        Background::Tile => backdrop(patch_mean(patch)),
-    }
-    .map(|c| c as f32);
+    let bg = patch_background(patch, background);
     let mut err = 0.0;
     for (mean, f) in grid_means(patch, k).iter().zip(features) {
         for c in 0..3 {

@@ -138,15 +138,36 @@ fn a_picture_without_sound_is_not_probed_for_it() {
     assert_eq!(ffprobe_frames(&out).map(|f| f.0), Some(10));
 }
 
+/// `emojicam render` of `bytes` fed on standard input (`-i -`, nearest classifier) to `out`.
+fn render_stdin(bytes: &[u8], out: &Path) -> Output {
+    let mut child = bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
+        .arg(out)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut pipe = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut pipe, bytes).expect("feed");
+    drop(pipe);
+    child.wait_with_output().expect("wait")
+}
+
+/// A 32x32 PNG of one red, written to `dir/name`.
+fn small_png(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30]))
+        .save(&path)
+        .expect("png");
+    path
+}
+
 /// Every command line clap refuses is one line and exit status 2 (not clap's usage block),
 /// and a thread count or frame rate that would bring the machine to a halt is refused.
 #[test]
 fn bad_command_lines_are_one_line() {
     let dir = tmp();
-    let png = dir.path().join("in.png");
-    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30]))
-        .save(&png)
-        .expect("png");
+    let png = small_png(dir.path(), "in.png");
     let out = dir.path().join("out.png");
     let (i, o) = (png.to_str().expect("utf-8"), out.to_str().expect("utf-8"));
     // A virtual camera that is the camera read (a loopback device is a camera once fed): by
@@ -282,17 +303,7 @@ fn standard_input_that_is_empty_or_unknown_says_so() {
             "its first bytes are those of no format",
         ),
     ] {
-        let mut child = bin()
-            .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
-            .arg(&out)
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut pipe = child.stdin.take().expect("stdin");
-        std::io::Write::write_all(&mut pipe, bytes).expect("feed");
-        drop(pipe);
-        let o = child.wait_with_output().expect("wait");
+        let o = render_stdin(bytes, &out);
         one_line(&o, code, needle);
         assert!(!stderr(&o).contains("no extension"), "{}", stderr(&o));
         assert!(!out.exists(), "no output");
@@ -306,10 +317,7 @@ fn standard_input_that_is_empty_or_unknown_says_so() {
 fn an_output_that_names_no_file_is_refused() {
     let dir = tmp();
     let d = dir.path();
-    let png = d.join("in.png");
-    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30]))
-        .save(&png)
-        .expect("png");
+    let png = small_png(d, "in.png");
     let (a, b) = (d.join("a.png"), d.join("b.png"));
     std::os::unix::fs::symlink("b.png", &a).expect("symlink");
     std::os::unix::fs::symlink("a.png", &b).expect("symlink");
@@ -409,10 +417,7 @@ fn surround_sound_re_encoded_to_aac_stays_stereo() {
 #[test]
 fn a_sound_file_is_refused_as_audio_only() {
     let dir = tmp();
-    let cover = dir.path().join("cover.png");
-    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30]))
-        .save(&cover)
-        .expect("png");
+    let cover = small_png(dir.path(), "cover.png");
     let out = dir.path().join("out.mp4");
     for name in ["song.mp3", "song.m4a", "song.wav", "song.flac"] {
         let song = dir.path().join(name);
@@ -434,17 +439,7 @@ fn a_sound_file_is_refused_as_audio_only() {
     }
     // An MP3 on standard input, known by its ID3 tag.
     let mp3 = std::fs::read(dir.path().join("song.mp3")).expect("read");
-    let mut child = bin()
-        .args(["render", "--classifier", "nearest", "-q", "-i", "-", "-o"])
-        .arg(&out)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut pipe = child.stdin.take().expect("stdin");
-    std::io::Write::write_all(&mut pipe, &mp3).expect("feed");
-    drop(pipe);
-    one_line(&child.wait_with_output().expect("wait"), 2, "audio only");
+    one_line(&render_stdin(&mp3, &out), 2, "audio only");
 }
 
 /// qtdemux leaves out an MP4 track shorter than a fifth of the movie, taking it for a
@@ -522,6 +517,14 @@ fn a_transparent_gif_shows_the_background_as_a_png_does() {
     assert_eq!(from_gif, from_png, "the GIF's mosaic is the PNG's");
 }
 
+/// `input` rendered to a GIF in `dir` (it must succeed): the GIF's frame delays, in seconds.
+fn gif_delays(input: &Path, dir: &Path) -> Vec<f64> {
+    let out = dir.join("out.gif");
+    let o = render(input, &out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    common::ffprobe_numbers(&out, "v:0", "packet=duration_time")
+}
+
 /// A GIF starts with its input's first frame: a clip whose picture starts 0.5 s after its
 /// sound (an MKV) held its first frame those 0.5 s too (1.5 s for a 1 s clip).
 #[test]
@@ -542,10 +545,7 @@ fn a_gif_starts_with_the_first_frame() {
         .status()
         .is_ok_and(|s| s.success());
     assert!(ok, "ffmpeg made the clip");
-    let out = dir.path().join("out.gif");
-    let o = render(&input, &out);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let delays = common::ffprobe_numbers(&out, "v:0", "packet=duration_time");
+    let delays = gif_delays(&input, dir.path());
     assert_eq!(delays.len(), 25, "{delays:?}");
     let total: f64 = delays.iter().sum();
     assert!((total - 1.0).abs() < 0.015, "1 s, each frame 0.04 s: {delays:?}");
@@ -563,10 +563,7 @@ fn a_gif_of_a_60_fps_clip_plays_at_its_speed() {
         &["-c:v", "libx264", "-preset", "ultrafast"],
         &input,
     );
-    let out = dir.path().join("out.gif");
-    let o = render(&input, &out);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let delays = common::ffprobe_numbers(&out, "v:0", "packet=duration_time");
+    let delays = gif_delays(&input, dir.path());
     assert!(delays.iter().all(|&d| d >= 0.019), "{delays:?}");
     let total: f64 = delays.iter().sum();
     assert!((total - 1.0).abs() < 0.025, "1 s: {total} ({} frames)", delays.len());

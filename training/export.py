@@ -352,6 +352,9 @@ def main():
                     help="stage 2 runs on this many consecutive parts of the batch, for cache locality (models/EVAL.md)")
     ap.add_argument("--pick-in-parts", action="store_true",
                     help="the pick runs in stage 2's parts too (the file before the saturated widening; models/EVAL.md)")
+    ap.add_argument("--stage1-in-parts", action="store_true",
+                    help="stage 1 (the prototypes' scores and their TopK) runs in stage 2's parts too: the same choices, "
+                         "faster at 1 thread, slower at 2 (models/EVAL.md, \"112 members\"; not shipped)")
     ap.add_argument("--widen", default="",
                     help="COUNT:FACTOR, an experiment not shipped (models/EVAL.md): a tile with fewer than COUNT members "
                          "within the tolerance picks among those within FACTOR x tolerance (COUNT < 0: the -COUNT best "
@@ -431,7 +434,8 @@ def main():
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
                                             relative=relative, narrow=a.narrow, route_black=a.route_black,
                                             route_flat=a.route_flat, route_sat=a.route_sat, ladder=ladder,
-                                            widen_sat=widen_sat and widen_sat[:3], chunk_scores=not a.pick_in_parts)
+                                            widen_sat=widen_sat and widen_sat[:3], chunk_scores=not a.pick_in_parts,
+                                            chunk_stage1=a.stage1_in_parts)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

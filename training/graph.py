@@ -475,7 +475,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
-                  widen_sat=None):
+                  widen_sat=None, chunk_stage1=False):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -522,6 +522,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     of it repeats the same few (models/EVAL.md, "Widening saturated tiles"). The count is the ladder's own.
     chunk_scores: only the members' scores (the gather of their weights and the MatMul) run in parts; the pick
     runs once on the whole batch (fewer nodes; the gathered weights are what needs the cache).
+    chunk_stage1 (with chunk_scores): stage 1 (the prototypes' [n, K] scores and their TopK) runs in the same
+    parts: the same choices, about 0.6 ms less per 9216 tiles at 1 thread but about 1.1x the time at 2 (the
+    product's), so not shipped (models/EVAL.md, "112 members").
     Same inputs and output as build_exhaustive."""
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
@@ -787,7 +790,18 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Add", ["km", "j"], ["slot"]),
         n("Gather", ["members_cat", "slot"], ["index"], axis=0),
     ]
-    if chunks > 1 and chunk_scores:
+    if chunks > 1 and chunk_scores and chunk_stage1:
+        # stage 1 (its [n, K] scores and their TopK) runs in the parts too
+        scores_to = stage2_from + 4
+        assert nodes[scores_to - 1].output[0] == "s2" and not route_rows and not route_black
+        s1_from = next(i for i, x in enumerate(nodes) if x.output[0] == "s1a")
+        kr_at = next(i for i, x in enumerate(nodes) if x.output[0] == "kr")
+        per_tile_nodes = nodes[kr_at + 1:stage2_from]                             # the widening's penalty: per tile
+        stage = nodes[s1_from:kr_at + 1] + nodes[stage2_from:scores_to]
+        nodes = (nodes[:s1_from] + per_tile_nodes
+                 + _chunked(n, stage, [nodes[s1_from].input[0], "phi1"], chunks, init, ["s2", "k", "kr"])
+                 + nodes[scores_to:])
+    elif chunks > 1 and chunk_scores:
         scores_to = stage2_from + 4                                               # gather, unsqueeze, MatMul, reshape
         assert nodes[scores_to - 1].output[0] == "s2"
         nodes = (nodes[:stage2_from] + _chunked(n, nodes[stage2_from:scores_to], ["phi1", "kr"], chunks, init, "s2")
@@ -826,5 +840,6 @@ def _chunked(n, stage, per_tile, chunks, init, result="index"):
             for j, x in enumerate(c.output):
                 c.output[j] = f"{x}_c{i}"
             out.append(c)
-    out.append(n("Concat", [f"{result}_c{i}" for i in range(chunks)], [result], axis=0))
+    for r in [result] if isinstance(result, str) else result:
+        out.append(n("Concat", [f"{r}_c{i}" for i in range(chunks)], [r], axis=0))
     return out

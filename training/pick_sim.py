@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Issue 15's pick, simulated with the exhaustive search (every emoji of the default set scored for every
+tile, numpy) instead of the model's two-stage lists: what a different pick or background would give before
+anything is built. models/EVAL.md, "112 members, stage 1 in parts, and what still bounds the shirt".
+
+For each photo (10 px tiles, the `tile` background unless said otherwise, T = 1000 x variety) it prints
+top / region / right (texture as src/classify/texture.rs counts it) and the 2x2 PSNR cost against before
+(black, variety 0; mosaic_score.py) for:
+
+- key: the product's pick (count ladder 12:0.3, saturated widening 5:1.5:50, the highest key in the tile's
+  phase bin among the emoji within the tile's tolerance);
+- choice: the same pick where each emoji is scored over the better of the tile background and black (a
+  per-tile background choice; the mosaic drawn over that background);
+- quantile: the same candidates, the r-th of them in emoji order with r = floor(u n), u the tile's R2 phase
+  and n the candidates (neighbouring tiles of a flat area never alike for n >= 5);
+- kbest: the cost of a uniform pick among each tile's k best emoji against the exact choice (the
+  objective's mean error), the bound any pick among k emoji pays.
+
+usage: pick_sim.py [--variety 1.5] PHOTO...    needs: numpy, pillow, scipy
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common as cm  # noqa: E402
+import export  # noqa: E402
+import graph  # noqa: E402
+from mosaic_score import score as mosaic_score  # noqa: E402
+
+LADDER = (12, 0.3)      # export.LADDER
+WIDEN = (5, 1.5, 50)    # export.WIDEN_SAT: count, factor, saturation
+
+
+class Emoji:
+    def __init__(self):
+        meta, cells = cm.load_atlas()
+        self.D = np.asarray(meta["sets"]["default"])
+        self.Q = cm.emoji_feat(cells).astype(np.float64)[self.D].reshape(-1, 4, 3)
+        self.A = export.emoji_alpha(cells)[self.D]
+        self.tiles = cm.emoji_tiles(cells)
+        self.alpha10 = cm.box_down(np.repeat(cells[..., 3:4].astype(np.float32) / 255.0, 3, -1), 10)[..., 0]
+        self.keys = graph.key_table(meta["count"])[:, self.D]
+
+    def errors(self, P, bg):
+        """The objective's error of every default-set emoji over bg [N,3] for tiles P [N,4,3] -> [N,c]."""
+        out = np.empty((len(P), len(self.D)))
+        for i in range(0, len(P), 1024):
+            r = P[i:i + 1024, None] - self.Q[None] - (1 - self.A)[None, :, :, None] * bg[i:i + 1024, None, None, :]
+            out[i:i + 1024] = (r ** 2).sum((2, 3))
+        return out
+
+    def render(self, j, bg, rows, cols):
+        idx = self.D[j]
+        t = self.tiles[idx] + (1 - self.alpha10[idx])[..., None] * bg[:, None, None, :]
+        t = np.clip(np.rint(t), 0, 255).astype(np.uint8)
+        return Image.fromarray(t.reshape(rows, cols, 10, 10, 3).transpose(0, 2, 1, 3, 4).reshape(rows * 10, cols * 10, 3))
+
+
+def candidates(e, tol, saturated):
+    """[N,c] bool: the emoji within each tile's tolerance (the ladder, then the saturated widening)."""
+    best = e.min(1, keepdims=True)
+    near = (e <= best + LADDER[1] * tol).sum(1)
+    t = np.where(near >= LADDER[0], LADDER[1] * tol, tol)
+    t = np.where(saturated & (near < WIDEN[0]), WIDEN[1] * tol, t)
+    return e <= best + t[:, None]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variety", type=float, default=1.5)
+    ap.add_argument("photos", nargs="+")
+    a = ap.parse_args()
+    em = Emoji()
+    tol = a.variety * graph.VARIETY_UNIT
+    for path in a.photos:
+        img = np.asarray(Image.open(path).convert("RGB"))
+        p, (rows, cols) = cm.tile_patches(img, 10)
+        src = Image.fromarray(np.ascontiguousarray(img[:rows * 10, :cols * 10]))
+        q = cm.patch_quads(p)
+        P = q.astype(np.float64).reshape(-1, 4, 3)
+        mean = cm.quads_mean(q)
+        tile_bg, black = cm.backdrop(mean), np.zeros_like(mean)
+        i = np.arange(len(P))
+        col, row = i % cols, i // cols
+        bins = graph.pattern_bin_np(col, row)
+        u = np.mod(col * graph.R2_X + row * graph.R2_Y, 1.0)
+        saturated = np.ptp(mean, 1) >= WIDEN[2]
+        e_tile, e_black = em.errors(P, tile_bg), em.errors(P, black)
+        before = mosaic_score(src, em.render(e_black.argmin(1), black, rows, cols), 10)["psnr_2x2"]
+
+        def measure(j, bg):
+            top, region, right, _ = cm.texture(em.D[j], rows, cols)
+            cost = before - mosaic_score(src, em.render(j, bg, rows, cols), 10)["psnr_2x2"]
+            return f"{100 * top:.1f}% / {region} / {100 * right:.1f}%, cost {cost:+.2f} dB"
+
+        within = candidates(e_tile, tol, saturated)
+        key = np.where(within, em.keys[bins], -1.0).argmax(1)
+        n = within.sum(1)
+        rank = np.minimum(np.floor(u * n), n - 1).astype(int)
+        quantile = ((np.cumsum(within, 1) == (rank + 1)[:, None]) & within).argmax(1)
+        e_both = np.minimum(e_tile, e_black)
+        choice = np.where(candidates(e_both, tol, saturated), em.keys[bins], -1.0).argmax(1)
+        choice_bg = np.where((e_black[i, choice] < e_tile[i, choice])[:, None], black, tile_bg)
+        ranked = np.sort(e_tile, 1)
+        kbest = ", ".join(f"k={k} {10 * np.log10(ranked[:, :k].mean(1).mean() / ranked[:, 0].mean()):.2f}"
+                          for k in (2, 4, 7, 12))
+        print(f"{os.path.basename(path)}: before {before:.2f} dB | key {measure(key, tile_bg)} | "
+              f"choice {measure(choice, choice_bg)} | quantile {measure(quantile, tile_bg)} | "
+              f"kbest (dB vs exact) {kbest}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -814,9 +814,10 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
 
 
 def _chunked(n, stage, per_tile, chunks, init, result="index"):
-    """The nodes `stage` (ending in `result`) run on `chunks` consecutive parts of the batch, one after the
-    other, so each part's gathered weights are still in cache when its MatMul reads them; `per_tile` are
-    the [N,...] tensors the stage reads (split), everything else it reads is shared."""
+    """The nodes `stage` (ending in `result`: a name, or a list of the names the later nodes read) run on
+    `chunks` consecutive parts of the batch, one after the other, so each part's gathered weights are still
+    in cache when its MatMul reads them; `per_tile` are the [N,...] tensors the stage reads (split),
+    everything else it reads is shared. Each result is the parts' outputs concatenated."""
     init["chunks"] = np.array([chunks], np.int64)
     init["chunks_m1"] = np.array([chunks - 1], np.int64)
     init["zero_i"] = np.array([0], np.int64)

@@ -158,6 +158,12 @@ def emoji_feat(cells):
     return box_down(over_black(cells), 2).reshape(len(cells), 12)
 
 
+def emoji_alpha10(cells):
+    """Each cell's coverage as the product renders it at 10 px (box-downsampled alpha, 0..1): float32 [C,10,10];
+    a rendered tile is emoji_tiles + (1 - this) * background."""
+    return box_down(np.repeat(cells[..., 3:4].astype(np.float32) / 255.0, 3, -1), TILE)[..., 0]
+
+
 def emoji_tiles(cells):
     """How the product renders a tile: cell box-downsampled 64->10 with premultiplied alpha, over black.
     float32 [C,10,10,3] (0..255)."""

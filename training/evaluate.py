@@ -110,7 +110,7 @@ def variety_table(sess, mask, default, ef, tiles, cells):
     exhaustive search's 2x2 PSNR at variety 0 (the likeness upper bound)."""
     import export
     alpha = export.emoji_alpha(cells)
-    alpha10 = cm.box_down(np.repeat(cells[..., 3:4].astype(np.float32) / 255.0, 3, -1), 10)[..., 0]
+    alpha10 = cm.emoji_alpha10(cells)
     psi, bias = graph.class_matrix(ef, alpha)
     rows_out = []
     for name in cm.HELD_BACK + ["rocket.jpg", "handheld"]:

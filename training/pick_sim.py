@@ -27,6 +27,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as cm  # noqa: E402
+import evaluate  # noqa: E402
 import export  # noqa: E402
 import graph  # noqa: E402
 from mosaic_score import score as mosaic_score  # noqa: E402
@@ -42,7 +43,7 @@ class Emoji:
         self.Q = cm.emoji_feat(cells).astype(np.float64)[self.D].reshape(-1, 4, 3)
         self.A = export.emoji_alpha(cells)[self.D]
         self.tiles = cm.emoji_tiles(cells)
-        self.alpha10 = cm.box_down(np.repeat(cells[..., 3:4].astype(np.float32) / 255.0, 3, -1), 10)[..., 0]
+        self.alpha10 = cm.emoji_alpha10(cells)
         self.keys = graph.key_table(meta["count"])[:, self.D]
 
     def errors(self, P, bg):
@@ -54,10 +55,8 @@ class Emoji:
         return out
 
     def render(self, j, bg, rows, cols):
-        idx = self.D[j]
-        t = self.tiles[idx] + (1 - self.alpha10[idx])[..., None] * bg[:, None, None, :]
-        t = np.clip(np.rint(t), 0, 255).astype(np.uint8)
-        return Image.fromarray(t.reshape(rows, cols, 10, 10, 3).transpose(0, 2, 1, 3, 4).reshape(rows * 10, cols * 10, 3))
+        """The mosaic of the chosen columns j over backgrounds bg [N,3], as the product draws it."""
+        return Image.fromarray(evaluate.render_over(self.D[j], self.tiles, self.alpha10, bg, rows, cols))
 
 
 def candidates(e, tol, saturated):

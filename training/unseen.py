@@ -62,7 +62,7 @@ class Model:
         self.C = meta["count"]
         self.default = np.asarray(meta["sets"]["default"])
         self.tiles = cm.emoji_tiles(cells)
-        self.alpha10 = cm.box_down(np.repeat(cells[..., 3:4].astype(np.float32) / 255.0, 3, -1), 10)[..., 0]
+        self.alpha10 = cm.emoji_alpha10(cells)
         self.psi, self.bias = graph.class_matrix(cm.emoji_feat(cells).astype(np.float64), export.emoji_alpha(cells))
         self.sess = graph.session(path, 1)
         self.mask = np.full(self.C, graph.NEG, np.float32)

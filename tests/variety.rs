@@ -381,6 +381,40 @@ fn dark_walls_keep_variety() {
     }
 }
 
+/// Share of tiles equal to their right-hand neighbour, and to the one below.
+fn neighbours_equal(emoji: &[u32], cols: usize) -> (f64, f64) {
+    let right = Texture::measure(emoji, cols).right_equal;
+    let below = emoji.iter().zip(&emoji[cols..]).filter(|(a, b)| a == b).count();
+    (right, below as f64 / (emoji.len() - cols).max(1) as f64)
+}
+
+/// In a flat area every tile has much the same candidates, and the pick is the floor(u n)-th of
+/// them with u the tile's pattern phase: neighbouring phases lie 0.245 (across) and 0.430 (down)
+/// apart, so neighbours take different emoji whenever a tile has four or more candidates (models/EVAL.md,
+/// "A quantile pick"). The pick by the highest random key that it replaced left about one in n
+/// neighbours alike (3-6% of a wall's tiles).
+#[test]
+fn neighbours_on_a_wall_differ() {
+    for (rgb, amplitude) in [
+        ([0xa0, 0xa0, 0xa0], 50.0),
+        ([0x28, 0x3c, 0xc8], 20.0),
+        ([0x1c, 0x1c, 0x20], 20.0),
+    ] {
+        let frame = field_wall(rgb, (640, 480), 64, amplitude).with_noise(5, 2.0);
+        let (now, cols, _) = mosaic(&frame, &to_rgb(&frame), Settings::default());
+        let (right, below) = neighbours_equal(&now, cols);
+        eprintln!(
+            "{rgb:?}: {:.2}% right, {:.2}% below equal",
+            100.0 * right,
+            100.0 * below
+        );
+        assert!(
+            right <= 0.02 && below <= 0.02,
+            "{rgb:?}: {right:.3} right, {below:.3} below equal"
+        );
+    }
+}
+
 /// A bad `--variety` is a usage error (exit 2, one line), never a panic.
 #[test]
 fn bad_variety_is_a_usage_error() {

@@ -318,6 +318,14 @@ def phi_from(P12, bg):
     return np.concatenate([d.reshape(-1, 12), (d * bg[:, None, :]).sum(2), bg, (bg ** 2).sum(1, keepdims=True)], 1)
 
 
+def dark_rungs(text):
+    """--dark COUNT:F1[,F2...]:LEVEL -> (count, [fractions], level), or None."""
+    if not text:
+        return None
+    count, fracs, level = text.split(":")
+    return float(count), [float(f) for f in fracs.split(",")], float(level)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(cm.MODELS, "emojinet.onnx"))
@@ -373,16 +381,27 @@ def main():
     ap.add_argument("--narrow", type=int, default=0,
                     help="N > 0: a tile picks among at most its N best members within the tolerance (an experiment, "
                          "not shipped: models/EVAL.md, \"Relative tolerance\")")
+    ap.add_argument("--pick", choices=("key", "quantile"), default="quantile",
+                    help="among the members within a tile's tolerance: the floor(u n)-th in list order, u its R2 phase "
+                         "(quantile, the shipped file), or the highest key in its phase bin (key, the file before; "
+                         "models/EVAL.md, \"A quantile pick\")")
+    ap.add_argument("--dark", default="",
+                    help="COUNT:F1[,F2...]:LEVEL (with --ladder), more rungs for dark tiles (the brightest channel of their "
+                         "mean colour <= LEVEL): the smallest F with at least COUNT members within F x T keeps them to it "
+                         "(models/EVAL.md, \"A quantile pick\"); empty: no dark rung")
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]
     Q = cm.emoji_feat(cells).astype(np.float64)
     alpha = emoji_alpha(cells)
     atlas_sha = hashlib.sha256(open(os.path.join(cm.MODELS, "atlas.png"), "rb").read()).hexdigest()
+    pick = ("the highest key[phase bin(tile position), e]" if a.pick == "key" or a.exhaustive or a.slow or a.if_node
+            else "the floor(phase(tile position) x n)-th of the n in list order")
     md = {"classes": C, "atlas_sha256": atlas_sha,
-          "objective": "among allowed emoji e with score(e) >= max score - tolerance, the highest key[phase bin(tile position), e]; "
+          "objective": f"among allowed emoji e with score(e) >= max score - tolerance, {pick}; "
                        "score(e) = -sum_2x2,RGB (quads - (emoji_premultiplied + (1 - emoji_alpha) * background))^2, sRGB 0..255",
-          "pattern": f"R2 phase frac(col*{graph.R2_X} + row*{graph.R2_Y}), key seed {graph.PATTERN_SEED}",
+          "pattern": f"R2 phase frac(col*{graph.R2_X} + row*{graph.R2_Y})" + (
+              f", key seed {graph.PATTERN_SEED}" if pick.startswith("the highest") else ""),
           "tile": 10}
     if a.exhaustive:
         model = graph.build_exhaustive(Q, alpha, md)
@@ -405,7 +424,8 @@ def main():
         if a.slow:
             model = graph.build_two_stage(Q, alpha, protos, members[0], md)
         else:
-            md["pattern"] += f", {graph.PATTERN_BINS} phase bins, pick: highest key among the emoji within tolerance of the best"
+            if a.pick == "key" or a.if_node:
+                md["pattern"] += f", {graph.PATTERN_BINS} phase bins, pick: highest key among the emoji within tolerance of the best"
             if len(members) > 1:
                 md["members"] = f"{a.members} at tolerance 0, {a.varied_members} above"
             if a.route_flat and not a.route_black:
@@ -435,7 +455,8 @@ def main():
                                             relative=relative, narrow=a.narrow, route_black=a.route_black,
                                             route_flat=a.route_flat, route_sat=a.route_sat, ladder=ladder,
                                             widen_sat=widen_sat and widen_sat[:3], chunk_scores=not a.pick_in_parts,
-                                            chunk_stage1=a.stage1_in_parts)
+                                            chunk_stage1=a.stage1_in_parts, pick=a.pick,
+                                            dark=dark_rungs(a.dark))
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

@@ -475,7 +475,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
-                  widen_sat=None, chunk_stage1=False):
+                  widen_sat=None, chunk_stage1=False, pick="key", dark=None):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -525,6 +525,15 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     chunk_stage1 (with chunk_scores): stage 1 (the prototypes' [n, K] scores and their TopK) runs in the same
     parts: the same choices, about 0.6 ms less per 9216 tiles at 1 thread but about 1.1x the time at 2 (the
     product's), so not shipped (models/EVAL.md, "112 members").
+    dark = (count, fracs, level) (with ladder): more rungs for dark tiles (the brightest channel of the tile's
+    mean colour <= level): the smallest of `fracs` with at least `count` members within it keeps the tile to that
+    fraction of T, so a dark tile picks among about its `count` nearest. A dark tile's best error
+    is small, so the fixed tolerance costs it more in proportion, and drawn over black it gains nothing from the
+    background to spend (models/EVAL.md, "A quantile pick").
+    pick: "key" (the highest key in the tile's phase bin among the members within its tolerance) or "quantile"
+    (the floor(u n)-th of them in list order, u the tile's R2 phase, n how many there are: neighbouring phases
+    differ by 0.245 across and 0.430 down, so two neighbours in a flat area take different emoji whenever n >= 4,
+    and no per-run gather from the folded key table; models/EVAL.md, "A quantile pick").
     Same inputs and output as build_exhaustive."""
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
@@ -570,14 +579,15 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     init["pad_w"] = f32(np.zeros(21 * (-(K * widths) % lcm)))
     init["pad_t"] = f32(np.zeros(-(bins * K * widths) % lcm))
     n = helper.make_node
-    nodes = _phi_nodes(n) + route_nodes + _bin_nodes(n) + [
+    # the quantile pick reads the phase u itself, not its bin
+    nodes = _phi_nodes(n) + route_nodes + (_bin_nodes(n) if pick == "key" else _bin_nodes(n)[:3]) + [
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
         # which table: 0 at tolerance 0, else 1; its width, row offset and key-row offset
         n("Greater", ["tolerance", "zero"], ["varied_b"]),
         n("Cast", ["varied_b"], ["which"], to=TensorProto.INT64),                 # [1]
         n("Gather", ["widths", "which"], ["M"], axis=0),
         n("Gather", ["row_offsets", "which"], ["row_off"], axis=0),
-        n("Gather", ["key_offsets", "which"], ["key_off"], axis=0),
+    ] + ([n("Gather", ["key_offsets", "which"], ["key_off"], axis=0)] if pick == "key" else []) + [
         n("Concat", ["minus1", "M"], ["shape_nm"], axis=0),
         n("Concat", ["shape_w", "M"], ["shape_w3"], axis=0),
     ]
@@ -595,18 +605,29 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Add", [f"memb_b_{t}", f"slot_mask_{t}"], [f"memb_bm_{t}"]),
             n("Concat", [f"memb_w20_{t}", f"memb_bm_{t}"], [f"memb_w_{t}"], axis=1),
             n("Reshape", [f"memb_w_{t}", "minus1"], [f"flat_w_{t}"]),
-            # folded at load: the members' keys per (phase bin, prototype), flat
-            n("Gather", ["keys", f"members_{t}"], [f"memb_k3_{t}"], axis=1),           # [bins,K,Mt]
-            n("Reshape", [f"memb_k3_{t}", "minus1"], [f"flat_t_{t}"]),
         ]
+        if pick == "key":
+            nodes += [
+                # folded at load: the members' keys per (phase bin, prototype), flat
+                n("Gather", ["keys", f"members_{t}"], [f"memb_k3_{t}"], axis=1),       # [bins,K,Mt]
+                n("Reshape", [f"memb_k3_{t}", "minus1"], [f"flat_t_{t}"]),
+            ]
         flat_w.append(f"flat_w_{t}")
         flat_t.append(f"flat_t_{t}")
         pmasks.append(f"proto_mask_{t}")
     nodes += [
         n("Concat", flat_w + ["pad_w"], ["w_cat"], axis=0),
         n("Reshape", ["w_cat", "shape_w3"], ["memb_w"]),                          # [rows,21,M]
-        n("Concat", flat_t + ["pad_t"], ["t_cat"], axis=0),
-        n("Reshape", ["t_cat", "shape_nm"], ["memb_t"]),                          # [key rows,M]
+    ]
+    if pick == "key":
+        nodes += [
+            n("Concat", flat_t + ["pad_t"], ["t_cat"], axis=0),
+            n("Reshape", ["t_cat", "shape_nm"], ["memb_t"]),                      # [key rows,M]
+        ]
+    else:
+        for k in ("keys", "pad_t", "bins_f", "bins_max", "k_const", "key_offsets", "minus1f"):
+            init.pop(k)
+    nodes += [
         n("Where", ["varied_b", pmasks[-1], pmasks[0]], ["proto_mask"]),
         # stage 1: nearest prototype with an allowed member
         n("Add", ["proto_b", "proto_mask"], ["proto_bias"]),
@@ -651,6 +672,18 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Less", ["bg_sat", "ws_sat"], ["ws_grey"]),
             n("Cast", ["ws_grey"], ["ws_greyf"], to=TensorProto.FLOAT),
             n("Mul", ["ws_greyf", "ws_big"], ["ws_pen"]),                         # [N,1]: 0 saturated, else 1e9
+        ]
+    if dark:
+        # [N,1]: 1e9 for a tile brighter than `level` (it fails the dark rung's count), else 0
+        init["dk_mean"] = f32(np.tile(np.eye(3), (4, 1)) / 4)                     # [12,3]
+        init["dk_level"] = f32([dark[2]])
+        init["dk_big"] = f32([1e9])
+        nodes += [
+            n("MatMul", ["P", "dk_mean"], ["dk_rgb"]),
+            n("ReduceMax", ["dk_rgb"], ["dk_max"], axes=[1], keepdims=1),
+            n("Greater", ["dk_max", "dk_level"], ["dk_bright"]),
+            n("Cast", ["dk_bright"], ["dk_brightf"], to=TensorProto.FLOAT),
+            n("Mul", ["dk_brightf", "dk_big"], ["dk_pen"]),
         ]
     stage2_from = len(nodes)
     nodes += [
@@ -737,8 +770,13 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         ]
     elif ladder:
         count, fracs = ladder
+        counts = [count] * len(fracs)
+        if dark:
+            # the dark rung comes last (the widening reads the first rung's count); the rung taken is the smallest
+            # fraction whose count is met, so the order does not matter otherwise
+            fracs, counts = list(fracs) + list(dark[1]), counts + [dark[0]] * len(dark[1])
         R = len(fracs)
-        init["lad_count"] = f32([count])
+        init["lad_count"] = f32(counts if dark else [count])
         init["lad_one"] = f32([1.0])
         init["lad_fr_col"] = f32(np.reshape(fracs, (R, 1)))
         init["lad_fr_row"] = f32(np.reshape(fracs, (1, R)))
@@ -751,7 +789,15 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("GreaterOrEqual", ["s2_3", "lad_thr"], ["lad_ge"]),                 # [N,R,M]
             n("Cast", ["lad_ge"], ["lad_gef"], to=TensorProto.FLOAT),
             n("ReduceSum", ["lad_gef", "axis2"], ["lad_cnt"], keepdims=0),        # [N,R]
-            n("GreaterOrEqual", ["lad_cnt", "lad_count"], ["lad_ok"]),
+        ]
+        if dark:
+            init["dk_rung"] = f32(np.arange(R)[None, :] >= R - len(dark[1]))        # [1,R]: the dark rungs
+            nodes += [
+                n("Mul", ["dk_pen", "dk_rung"], ["dk_pen_r"]),                     # [N,R]
+                n("Sub", ["lad_cnt", "dk_pen_r"], ["lad_cnt_d"]),
+            ]
+        nodes += [
+            n("GreaterOrEqual", ["lad_cnt_d" if dark else "lad_cnt", "lad_count"], ["lad_ok"]),
             n("Where", ["lad_ok", "lad_fr_row", "lad_one"], ["lad_f" if R > 1 else "lad_fmin"]),
         ]
         if R > 1:
@@ -778,14 +824,50 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             ]
     else:
         nodes.append(n("Identity", ["thr0"], ["thr"]))
+    nodes.append(n("GreaterOrEqual", ["s2", "thr"], ["within"]))                 # [N,M]
+    if pick == "quantile":
+        # the running count of members within, in two levels of small matrix products (ONNX Runtime's CumSum
+        # measured 2.5 ms per 9216 x 96): inside blocks of B slots, then the blocks' totals before each block
+        assert M0 == M1, "the quantile pick reads one table width"
+        B = next(b for b in (8, 4, 2, 1) if M0 % b == 0)
+        nb = M0 // B
+        init["q_inner"] = f32(np.triu(np.ones((B, B))))                           # [B,B]: prefix within a block
+        init["q_before"] = f32(np.arange(nb)[:, None] < np.arange(M0)[None, :] // B)    # [nb,M]: block before slot
+        init["q_shape3"] = i64([-1, nb, B])
+        init["q_shape2"] = i64([-1, M0])
+        init["q_ones"] = f32(np.ones((M0, 1)))
+        init["one_f"] = f32([1.0])
+        nodes += [
+            n("Cast", ["within"], ["within_f"], to=TensorProto.FLOAT),
+            n("Reshape", ["within_f", "q_shape3"], ["q_w3"]),                     # [N,nb,B]
+            n("MatMul", ["q_w3", "q_inner"], ["q_in3"]),                          # running count inside each block
+            n("ReduceSum", ["q_w3", "minus1"], ["q_blk"], keepdims=0),            # [N,nb]
+            n("MatMul", ["q_blk", "q_before"], ["q_pre"]),                        # [N,M]: within in the blocks before
+            n("Reshape", ["q_in3", "q_shape2"], ["q_in"]),
+            n("Add", ["q_in", "q_pre"], ["q_run"]),                               # [N,M]: within so far
+            n("ReduceSum", ["q_blk", "minus1"], ["q_n"], keepdims=1),             # [N,1]: how many
+            n("Mul", ["u", "q_n"], ["q_un"]),
+            n("Floor", ["q_un"], ["q_r0"]),
+            n("Sub", ["q_n", "one_f"], ["q_last"]),
+            n("Min", ["q_r0", "q_last"], ["q_r"]),                                # the rank r, 0..n-1
+            # the slots before the r-th within are those where fewer than r + 1 are within so far
+            n("LessOrEqual", ["q_run", "q_r"], ["q_before_r"]),
+            n("Cast", ["q_before_r"], ["q_before_f"], to=TensorProto.FLOAT),
+            n("MatMul", ["q_before_f", "q_ones"], ["q_j"]),                       # [N,1]
+            n("Cast", ["q_j"], ["q_j64"], to=TensorProto.INT64),
+            n("Reshape", ["q_j64", "minus1"], ["j"]),
+        ]
+    else:
+        assert pick == "key", pick
+        nodes += [
+            n("Mul", ["bin", "k_const"], ["bk"]),
+            n("Add", ["bk", "k"], ["bk1"]),
+            n("Add", ["bk1", "key_off"], ["bki"]),
+            n("Gather", ["memb_t", "bki"], ["g_t"], axis=0),                      # [N,M]
+            n("Where", ["within", "g_t", "minus1f"], ["pick"]),
+            n("ArgMax", ["pick"], ["j"], axis=1, keepdims=0),
+        ]
     nodes += [
-        n("GreaterOrEqual", ["s2", "thr"], ["within"]),                           # [N,M]
-        n("Mul", ["bin", "k_const"], ["bk"]),
-        n("Add", ["bk", "k"], ["bk1"]),
-        n("Add", ["bk1", "key_off"], ["bki"]),
-        n("Gather", ["memb_t", "bki"], ["g_t"], axis=0),                          # [N,M]
-        n("Where", ["within", "g_t", "minus1f"], ["pick"]),
-        n("ArgMax", ["pick"], ["j"], axis=1, keepdims=0),
         n("Mul", ["kr", "M"], ["km"]),
         n("Add", ["km", "j"], ["slot"]),
         n("Gather", ["members_cat", "slot"], ["index"], axis=0),
@@ -807,7 +889,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         nodes = (nodes[:stage2_from] + _chunked(n, nodes[stage2_from:scores_to], ["phi1", "kr"], chunks, init, "s2")
                  + nodes[scores_to:])
     elif chunks > 1:
-        nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], ["phi1", "kr", "k", "bin"]
+        nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], ["phi1", "kr", "k", "bin" if pick == "key" else "u"]
                                                + (["ws_pen"] if widen_sat else []), chunks, init)
     return _model(nodes, _tile_inputs(C), [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)

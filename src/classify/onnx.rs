@@ -1,7 +1,8 @@
 //! The product's classifier: the EmojiNet graph run by ONNX Runtime, one `Session::run` per
 //! frame over every tile's 2x2 quadrant means ([`Input::Quads`]). The graph scores the emoji as
 //! drawn over each tile's background and, among the emoji within the variety tolerance of the
-//! best, picks by a key pattern keyed to each tile's grid position (models/README.md).
+//! best, picks the one whose rank among them is given by a pattern of each tile's grid position
+//! (models/README.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

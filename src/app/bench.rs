@@ -244,8 +244,7 @@ fn pipelining_table(
 
 fn measure(pipeline: &mut Pipeline, frames: &[Frame]) -> Result<Acc> {
     let mut acc = Acc::default();
-    let dir = std::env::temp_dir().join("emojicam-bench");
-    std::fs::create_dir_all(&dir)?;
+    let dir = super::bench_input::bench_dir()?;
     let first = &frames[0];
     let info = emojicam::StreamInfo {
         kind: emojicam::StreamKind::Video,
@@ -747,7 +746,7 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
     let still = resize(&source[0], 1280, 720)?;
     let noisy: Vec<Frame> = (0..15).map(|i| still.with_noise(i, 3.0)).collect();
     let moving: Vec<Frame> = source.iter().map(|f| resize(f, 1280, 720)).collect::<Result<_>>()?;
-    let dir = std::env::temp_dir().join("emojicam-bench");
+    let dir = super::bench_input::bench_dir()?;
     let handheld = load_frames(
         Some(&super::demo::write_once(
             &dir,

@@ -225,8 +225,7 @@ fn row(size: (u32, u32), mode: Mode, who: &str, r: &Report) {
 /// The live runs at every size: window (when there is a display) and recording, this binary
 /// and `--live-against` taking turns, `--live-repeat` rounds.
 pub fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)]) -> Result<()> {
-    let dir = std::env::temp_dir().join("emojicam-bench");
-    std::fs::create_dir_all(&dir)?;
+    let dir = super::bench_input::bench_dir()?;
     let source = super::bench_input::load_frames(args.input.as_deref(), 150)?;
     let stem = args
         .input

@@ -81,8 +81,7 @@ fn run_once(binary: &Path, clip: &Path, args: &BenchArgs, out: &Path) -> Result<
 /// The render runs: each footage, `--render-rounds` rounds of this build and
 /// `--render-against` (when given) taking turns; a row per run and the ratio per round.
 pub fn render_runs(args: &BenchArgs) -> Result<()> {
-    let dir = std::env::temp_dir().join("emojicam-bench");
-    std::fs::create_dir_all(&dir)?;
+    let dir = super::bench_input::bench_dir()?;
     let demo = demo_clip_path(&dir, Existing::Replace)?;
     let handheld_source = write_once(&dir, "handheld.mp4", HANDHELD_CLIP, Existing::Replace)?;
     let frames = super::bench_input::load_frames(Some(&handheld_source), HANDHELD_FRAMES)?;

@@ -535,7 +535,7 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
             let t = Texture::measure(&mosaic.emoji, cols);
             emojicam::outln!(
                 "| {variety} | {} | {:.1} | {:.1}% | {} | {:.1}% | {} | {psnr:.2} | {flip:.4} |",
-                background_name(background),
+                background,
                 median(&times[1..]),
                 100.0 * t.top_share,
                 t.largest_region,
@@ -685,7 +685,7 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
             c.set_variety(variety);
         }
         let times = time_interleaved([&mut current, &mut other], tiles.means_bytes(), &positions)?;
-        let label = format!("{} background, variety {variety}", background_name(background));
+        let label = format!("{background} background, variety {variety}");
         rows.push((label, times));
     }
     emojicam::outln!();
@@ -757,7 +757,7 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
         60,
     )?;
     emojicam::outln!();
-    emojicam::outln!("| scene (onnx, tile {tile}, {} background) | emoji changing per frame, naive (every tile every frame) | steady (change threshold {DEFAULT_CHANGE_THRESHOLD}, keep margin {:.0}%) | tiles redrawn per frame (emoji or background colour changed), naive / steady | 2x2 PSNR naive / steady dB |", background_name(Settings::default().background), KEEP_MARGIN * 100.0);
+    emojicam::outln!("| scene (onnx, tile {tile}, {} background) | emoji changing per frame, naive (every tile every frame) | steady (change threshold {DEFAULT_CHANGE_THRESHOLD}, keep margin {:.0}%) | tiles redrawn per frame (emoji or background colour changed), naive / steady | 2x2 PSNR naive / steady dB |", Settings::default().background, KEEP_MARGIN * 100.0);
     emojicam::outln!("| --- | --- | --- | --- | --- |");
     let mut truth = None;
     for (name, frames, feed) in [
@@ -803,13 +803,6 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
         );
     }
     Ok(())
-}
-
-fn background_name(background: emojicam::Background) -> String {
-    match background {
-        emojicam::Background::Tile => "tile".to_string(),
-        emojicam::Background::Color([r, g, b]) => format!("#{r:02x}{g:02x}{b:02x}"),
-    }
 }
 
 #[cfg(test)]

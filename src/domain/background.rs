@@ -49,9 +49,34 @@ impl Background {
     }
 }
 
+/// The name [`Background::parse`] reads back: "black", "white", "tile" or "#rrggbb".
+impl std::fmt::Display for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Background::Color([0, 0, 0]) => f.write_str("black"),
+            Background::Color([255, 255, 255]) => f.write_str("white"),
+            Background::Color([r, g, b]) => write!(f, "#{r:02x}{g:02x}{b:02x}"),
+            Background::Tile => f.write_str("tile"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_read_back() {
+        for b in [
+            Background::Color([0, 0, 0]),
+            Background::Color([255, 255, 255]),
+            Background::Color([0x20, 0xa0, 0xff]),
+            Background::Tile,
+        ] {
+            assert_eq!(Background::parse(&b.to_string()).ok(), Some(b));
+        }
+        assert_eq!(Background::Color([0x20, 0xa0, 0xff]).to_string(), "#20a0ff");
+    }
 
     #[test]
     fn parses_names_and_hex() {

@@ -221,15 +221,6 @@ impl Original {
     }
 }
 
-pub fn background_name(b: Background) -> String {
-    match b {
-        Background::Color([0, 0, 0]) => "black".into(),
-        Background::Color([255, 255, 255]) => "white".into(),
-        Background::Color([r, g, b]) => format!("#{r:02x}{g:02x}{b:02x}"),
-        Background::Tile => "tile".into(),
-    }
-}
-
 pub struct Session {
     pub pipeline: Pipeline,
     pub mirror: bool,
@@ -541,7 +532,7 @@ impl Session {
             self.stats.tiles,
             s.tile,
             s.emoji_set,
-            background_name(s.background),
+            s.background,
             if self.mirror { "  MIRROR" } else { "" },
         );
         if self.stats.carried > 0 {

@@ -14,7 +14,7 @@ use winit::window::{Fullscreen, Window, WindowId};
 
 use super::hotkeys::{self, Action, HELP};
 use super::overlay::{Overlay, Rect, SLOT_MOSAIC, SLOT_ORIGINAL};
-use super::session::{background_name, Original, Session};
+use super::session::{Original, Session};
 use super::soft_present::SoftPresent;
 use super::{SessionFactory, StopReason};
 use crate::domain::Background;
@@ -435,7 +435,7 @@ impl WindowApp {
                 }
                 Action::NextBackground => {
                     let b = session.next_background()?;
-                    crate::note!("emojicam: background {}", background_name(b));
+                    crate::note!("emojicam: background {b}");
                 }
                 Action::Record => session.toggle_recording()?,
                 Action::Snapshot => {

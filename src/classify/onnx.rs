@@ -12,7 +12,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::{Classifier, Input, QUADS_BYTES, VARIETY_UNIT};
-use crate::domain::{quads_backdrop, Background};
+use crate::domain::{quads_mean, Background};
 use crate::error::{ClassifyError, Error, Result};
 
 /// The committed model, embedded so the binary works from any directory.
@@ -264,19 +264,11 @@ impl Classifier for OnnxClassifier {
             return Ok(());
         }
         self.backgrounds.clear();
-        match self.background {
-            Background::Color(c) => {
-                for _ in 0..n {
-                    self.backgrounds.extend(c.map(f32::from));
-                }
-            }
-            Background::Tile => {
-                // Whole tiles only: checked above.
-                let (tiles, _) = quads.as_chunks::<QUADS_BYTES>();
-                for q in tiles {
-                    self.backgrounds.extend(quads_backdrop(q).map(f32::from));
-                }
-            }
+        // Whole tiles only: checked above.
+        let (tiles, _) = quads.as_chunks::<QUADS_BYTES>();
+        for q in tiles {
+            self.backgrounds
+                .extend(self.background.behind(quads_mean(q)).map(f32::from));
         }
         self.positions.clear();
         self.positions

@@ -1,5 +1,6 @@
 //! What shows through the transparent parts of each emoji.
 
+use super::patch::backdrop;
 use crate::error::{Error, Result};
 
 /// What shows through the transparent parts of each emoji.
@@ -37,6 +38,15 @@ impl Background {
         Err(Error::Usage(format!(
             "unknown background '{s}': use black, white, tile, or a colour like #20a0ff"
         )))
+    }
+
+    /// The colour drawn behind the emoji of a tile whose mean colour is `mean`: the colour itself,
+    /// or with [`Background::Tile`] the tile's [`backdrop`].
+    pub fn behind(self, mean: [u8; 3]) -> [u8; 3] {
+        match self {
+            Background::Color(rgb) => rgb,
+            Background::Tile => backdrop(mean),
+        }
     }
 
     /// The colour shown behind transparent pixels where one colour stands for the background

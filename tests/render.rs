@@ -171,6 +171,40 @@ fn output_size_and_backgrounds() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// `--size` of another shape stretches the mosaic, emoji and all: the summary says so once and
+/// names the size that keeps the shape; a size of the input's shape says nothing of it.
+#[test]
+fn a_size_of_another_shape_says_it_stretches() {
+    let photo = common::photo("astronaut.png"); // 512x512
+    let dir = tmp();
+    for (size, note) in [
+        ("1280x360", Some("--size 1280x1280 keeps the shape")),
+        ("1024x1024", None),
+    ] {
+        let out = dir.path().join(format!("{size}.png"));
+        let o = run(bin()
+            .args(["render", "--size", size, "--input"])
+            .arg(&photo)
+            .arg("--output")
+            .arg(&out));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let said = stderr(&o);
+        assert_eq!(rgb(&out).dimensions(), crate::parse(size));
+        match note {
+            Some(n) => assert!(
+                said.contains("is not the shape of the input (512x512)") && said.contains(n),
+                "{said}"
+            ),
+            None => assert!(!said.contains("shape"), "{said}"),
+        }
+    }
+}
+
+fn parse(size: &str) -> (u32, u32) {
+    let (w, h) = size.split_once('x').expect("WxH");
+    (w.parse().expect("width"), h.parse().expect("height"))
+}
+
 #[test]
 fn video_keeps_frame_count_and_rate() {
     assert!(have("ffprobe"), "ffprobe is needed (./setup.sh installs ffmpeg)");

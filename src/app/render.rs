@@ -97,6 +97,16 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         }
     }
     let info = source.info().clone();
+    if let Some((w, h)) = size.filter(|_| !args.quiet) {
+        if let Some(keep) = stretched(w, h, info.width, info.height) {
+            emojicam::note!(
+                "emojicam: --size {w}x{h} is not the shape of the input ({}x{}): the mosaic is stretched to it, \
+                 its emoji too (--size {keep} keeps the shape)",
+                info.width,
+                info.height
+            );
+        }
+    }
     let (text, codes) = emoji_strings(&pipeline);
     let mut out_info = info.clone();
     if let Some((w, h)) = size {
@@ -133,6 +143,14 @@ pub fn run(args: &RenderArgs) -> Result<()> {
 
 /// Checks the request against the input before anything is processed or written: never
 /// overwrite the input, a size the output's encoder takes, one frame for a `.json`.
+/// `Some("WxH'")` (the input's shape at width `w`, even) when an output of `w` x `h` stretches an
+/// input of `iw` x `ih` by more than 1% either way.
+fn stretched(w: u32, h: u32, iw: u32, ih: u32) -> Option<String> {
+    let ratio = (f64::from(w) * f64::from(ih)) / (f64::from(h) * f64::from(iw));
+    let keep = ((f64::from(w) * f64::from(ih) / f64::from(iw) / 2.0).round() as u32 * 2).max(2);
+    ((ratio - 1.0).abs() > 0.01).then(|| format!("{w}x{keep}"))
+}
+
 fn open_input(
     args: &RenderArgs,
     kind: OutputKind,

@@ -162,7 +162,10 @@ def exact_choice(ph, pos, tol, psi, bias, keys, allowed, chunk=8192, widen=None)
     """The exhaustive graph's choice over the allowed classes, in numpy. widen = (count, factor, rung, saturated
     [N] bool): a saturated tile with fewer than `count` allowed emoji within rung * tol picks within factor * tol
     (the graph's widen_sat; the ladder itself is not applied here)."""
-    if keys is None:  # the fast graph: the highest key among the emoji within tol of the best
+    # keys None: the fast graph's key pick, the highest key among the emoji within tol of the best (the member
+    # tables are still counted with it: over many tiles it and the shipped quantile pick draw each candidate
+    # about equally often, and the counts, hence the tables, stay those of the file before)
+    if keys is None:
         T = graph.key_table(len(psi))[:, allowed]
         bins = graph.pattern_bin_np(pos[:, 0], pos[:, 1])
         w = psi[allowed].T

@@ -7,12 +7,13 @@ For each photo (10 px tiles, the `tile` background unless said otherwise, T = 10
 top / region / right (texture as src/classify/texture.rs counts it) and the 2x2 PSNR cost against before
 (black, variety 0; mosaic_score.py) for:
 
-- key: the product's pick (count ladder 12:0.3, saturated widening 5:1.5:50, the highest key in the tile's
-  phase bin among the emoji within the tile's tolerance);
+- key: the product's pick until the quantile pick replaced it (count ladder 12:0.3, saturated widening
+  5:1.5:50, the highest key in the tile's phase bin among the emoji within the tile's tolerance);
 - choice: the same pick where each emoji is scored over the better of the tile background and black (a
   per-tile background choice; the mosaic drawn over that background);
 - quantile: the same candidates, the r-th of them in emoji order with r = floor(u n), u the tile's R2 phase
-  and n the candidates (neighbouring tiles of a flat area never alike for n >= 5);
+  and n the candidates (neighbouring tiles of a flat area never alike for n >= 5); the shipped graph picks
+  this way among its member list, in list order (models/EVAL.md, "A quantile pick");
 - kbest: the cost of a uniform pick among each tile's k best emoji against the exact choice (the
   objective's mean error), the bound any pick among k emoji pays.
 

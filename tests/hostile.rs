@@ -563,10 +563,25 @@ fn a_gif_of_a_60_fps_clip_plays_at_its_speed() {
         &["-c:v", "libx264", "-preset", "ultrafast"],
         &input,
     );
-    let delays = gif_delays(&input, dir.path());
+    let out = dir.path().join("out.gif");
+    let o = run(bin()
+        .args(["render", "--classifier", "nearest", "-i"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let delays = common::ffprobe_numbers(&out, "v:0", "packet=duration_time");
     assert!(delays.iter().all(|&d| d >= 0.019), "{delays:?}");
     let total: f64 = delays.iter().sum();
     assert!((total - 1.0).abs() < 0.025, "1 s: {total} ({} frames)", delays.len());
+    // The summary says how many of the 60 frames the GIF left out.
+    let said = stderr(&o);
+    let left = format!("60 frames 160x90 -> {}", out.display());
+    let out_of = format!("; {} of them left out of the GIF", 60 - delays.len());
+    assert!(
+        delays.len() < 60 && said.contains(&left) && said.contains(&out_of),
+        "{said}"
+    );
 }
 
 /// A palette (indexed-colour) TIFF, as scanners and maps write, is refused in words that name

@@ -73,6 +73,8 @@ pub struct RenderSummary {
     pub seconds: f64,
     /// Damaged input frames the decoder concealed or skipped.
     pub damaged: u64,
+    /// Frames the output left out ([`sink::Sink::left_out`]: a GIF's under 20 ms).
+    pub left_out: u64,
 }
 
 pub fn run(args: &RenderArgs) -> Result<()> {
@@ -135,6 +137,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     sink.finish()?;
     // Until the output is complete (the encoder thread may still have had frames queued).
     summary.seconds = started.elapsed().as_secs_f64();
+    summary.left_out = sink.left_out();
     if !args.quiet {
         emojicam::note!("{}", summary_line(args, &info, &pipeline, &summary, sound));
     }
@@ -209,6 +212,12 @@ fn summary_line(
             "; {} damaged input frame{} concealed or skipped",
             summary.damaged,
             if summary.damaged == 1 { "" } else { "s" }
+        ));
+    }
+    if summary.left_out > 0 {
+        line.push_str(&format!(
+            "; {} of them left out of the GIF (shorter than its 20 ms step; the timing is kept)",
+            summary.left_out
         ));
     }
     if let Some(sound) = sound {
@@ -290,6 +299,7 @@ pub fn render_stream(
         frames,
         seconds: start.elapsed().as_secs_f64(),
         damaged,
+        left_out: 0,
     })
 }
 

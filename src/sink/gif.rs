@@ -31,6 +31,8 @@ pub struct GifSink {
     pending: Option<(Frame, Duration)>,
     size: Option<(u32, u32)>,
     frames: u64,
+    /// Frames left out for lasting less than [`MIN_DELAY_CS`].
+    left_out: u64,
     /// Where the frames written so far end, in centiseconds of the input's time (from its
     /// first frame's), so rounding never accumulates.
     written_cs: u64,
@@ -50,6 +52,7 @@ impl GifSink {
             pending: None,
             size: None,
             frames: 0,
+            left_out: 0,
             written_cs: 0,
             end: None,
         })
@@ -110,11 +113,17 @@ impl Sink for GifSink {
             // and the next one takes its place: its time is kept, not slowed to 0.1 s.
             if (at.as_millis() as u64).div_ceil(10) >= self.written_cs + MIN_DELAY_CS {
                 self.emit(prev, at)?;
+            } else {
+                self.left_out += 1;
             }
         }
         self.pending = Some((frame.clone(), at));
         self.frames += 1;
         Ok(())
+    }
+
+    fn left_out(&self) -> u64 {
+        self.left_out
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -72,6 +72,11 @@ pub trait Sink: Send {
     fn end_at(&mut self, end: std::time::Duration) {
         let _ = end;
     }
+    /// Frames written to it that the output left out (a GIF's frames that would last less than
+    /// 20 ms); read after [`Self::finish`].
+    fn left_out(&self) -> u64 {
+        0
+    }
 }
 
 /// Output formats, for messages.

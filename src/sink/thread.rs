@@ -4,6 +4,8 @@
 //! frames they could not keep up with ([`Policy::DropAndCount`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Sender, TrySendError};
@@ -85,6 +87,8 @@ pub struct SinkThread {
     dropped: u64,
     failed: bool,
     finish_on_drop: bool,
+    /// The sink's [`Sink::left_out`], set by its thread once it has finished.
+    left_out: Arc<AtomicU64>,
 }
 
 impl SinkThread {
@@ -95,6 +99,8 @@ impl SinkThread {
         let needs_image = sink.needs_image();
         let takes_i420 = sink.takes_i420();
         let (tx, rx) = bounded::<Message>(capacity.max(1));
+        let left_out = Arc::new(AtomicU64::new(0));
+        let left_out_set = Arc::clone(&left_out);
         let handle = std::thread::Builder::new()
             .name(label.to_string())
             .spawn(move || {
@@ -149,6 +155,7 @@ impl SinkThread {
                         }
                     }
                     sink.finish()?;
+                    left_out_set.store(sink.left_out(), Ordering::Relaxed);
                     return Ok(index);
                 }
                 // Closed without `Finish`: the sink is dropped unfinished.
@@ -166,6 +173,7 @@ impl SinkThread {
             dropped: 0,
             failed: false,
             finish_on_drop: false,
+            left_out,
         })
     }
 
@@ -283,6 +291,10 @@ impl Sink for SinkThread {
 
     fn takes_i420(&self) -> bool {
         self.takes_i420
+    }
+
+    fn left_out(&self) -> u64 {
+        self.left_out.load(Ordering::Relaxed)
     }
 
     fn write_i420(&mut self, mosaic: &MosaicFrame, image: &I420Frame) -> Result<()> {

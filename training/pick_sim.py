@@ -14,10 +14,15 @@ top / region / right (texture as src/classify/texture.rs counts it) and the 2x2 
 - quantile: the same candidates, the r-th of them in emoji order with r = floor(u n), u the tile's R2 phase
   and n the candidates (neighbouring tiles of a flat area never alike for n >= 5); the shipped graph picks
   this way among its member list, in list order (models/EVAL.md, "A quantile pick");
+- quantile choice: the quantile pick over the per-tile background choice;
+- quantile choice dark: the same with dark rungs (`--dark COUNT`, default 5: a tile whose mean's brightest
+  channel is <= 40 keeps to the smallest of 0.1, 0.2, 0.3, 0.5, 0.75 x T with at least COUNT emoji within it,
+  as `export.py --dark COUNT:0.1,0.2,0.3,0.5,0.75:40`): what would take the dark shirt's cost under 0.5 dB
+  (models/EVAL.md, "A quantile pick");
 - kbest: the cost of a uniform pick among each tile's k best emoji against the exact choice (the
   objective's mean error), the bound any pick among k emoji pays.
 
-usage: pick_sim.py [--variety 1.5] PHOTO...    needs: numpy, pillow, scipy
+usage: pick_sim.py [--variety 1.5] [--dark 5] PHOTO...    needs: numpy, pillow, scipy
 """
 import argparse
 import os
@@ -60,18 +65,33 @@ class Emoji:
         return Image.fromarray(evaluate.render_over(self.D[j], self.tiles, self.alpha10, bg, rows, cols))
 
 
-def candidates(e, tol, saturated):
-    """[N,c] bool: the emoji within each tile's tolerance (the ladder, then the saturated widening)."""
+DARK_FRACTIONS = (0.1, 0.2, 0.3, 0.5, 0.75)
+DARK_LEVEL = 40
+
+
+def candidates(e, tol, saturated, dark=None, count=0):
+    """[N,c] bool: the emoji within each tile's tolerance (the ladder, then the saturated widening; with `count`,
+    the dark rungs for the tiles where `dark` is true)."""
     best = e.min(1, keepdims=True)
     near = (e <= best + LADDER[1] * tol).sum(1)
     t = np.where(near >= LADDER[0], LADDER[1] * tol, tol)
     t = np.where(saturated & (near < WIDEN[0]), WIDEN[1] * tol, t)
+    for f in DARK_FRACTIONS if count else ():
+        t = np.where(dark & ((e <= best + f * tol).sum(1) >= count), np.minimum(t, f * tol), t)
     return e <= best + t[:, None]
+
+
+def quantile_pick(within, u):
+    """The floor(u n)-th of each tile's n candidates in emoji order."""
+    n = within.sum(1)
+    rank = np.minimum(np.floor(u * n), n - 1).astype(int)
+    return ((np.cumsum(within, 1) == (rank + 1)[:, None]) & within).argmax(1)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--variety", type=float, default=1.5)
+    ap.add_argument("--dark", type=int, default=5, help="the dark rungs' count (quantile choice dark)")
     ap.add_argument("photos", nargs="+")
     a = ap.parse_args()
     em = Emoji()
@@ -99,18 +119,19 @@ def main():
 
         within = candidates(e_tile, tol, saturated)
         key = np.where(within, em.keys[bins], -1.0).argmax(1)
-        n = within.sum(1)
-        rank = np.minimum(np.floor(u * n), n - 1).astype(int)
-        quantile = ((np.cumsum(within, 1) == (rank + 1)[:, None]) & within).argmax(1)
+        quantile = quantile_pick(within, u)
         e_both = np.minimum(e_tile, e_black)
+        over = lambda j: np.where((e_black[i, j] < e_tile[i, j])[:, None], black, tile_bg)
         choice = np.where(candidates(e_both, tol, saturated), em.keys[bins], -1.0).argmax(1)
-        choice_bg = np.where((e_black[i, choice] < e_tile[i, choice])[:, None], black, tile_bg)
+        q_choice = quantile_pick(candidates(e_both, tol, saturated), u)
+        q_dark = quantile_pick(candidates(e_both, tol, saturated, mean.max(1) <= DARK_LEVEL, a.dark), u)
         ranked = np.sort(e_tile, 1)
         kbest = ", ".join(f"k={k} {10 * np.log10(ranked[:, :k].mean(1).mean() / ranked[:, 0].mean()):.2f}"
                           for k in (2, 4, 7, 12))
         print(f"{os.path.basename(path)}: before {before:.2f} dB | key {measure(key, tile_bg)} | "
-              f"choice {measure(choice, choice_bg)} | quantile {measure(quantile, tile_bg)} | "
-              f"kbest (dB vs exact) {kbest}", flush=True)
+              f"choice {measure(choice, over(choice))} | quantile {measure(quantile, tile_bg)} | "
+              f"quantile choice {measure(q_choice, over(q_choice))} | "
+              f"quantile choice dark {measure(q_dark, over(q_dark))} | kbest (dB vs exact) {kbest}", flush=True)
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
 
 /// Checks the request against the input before anything is processed or written: never
 /// overwrite the input, a size the output's encoder takes, one frame for a `.json`.
-/// `Some("WxH'")` (the input's shape at width `w`, even) when an output of `w` x `h` stretches an
+/// `Some("WxH")`, the input's shape at width `w` (H even), when an output of `w` x `h` stretches an
 /// input of `iw` x `ih` by more than 1% either way.
 fn stretched(w: u32, h: u32, iw: u32, ih: u32) -> Option<String> {
     let ratio = (f64::from(w) * f64::from(ih)) / (f64::from(h) * f64::from(iw));

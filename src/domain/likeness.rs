@@ -45,7 +45,7 @@ pub struct Objective {
 impl Objective {
     /// The objective of a tile from its rounded quadrant means ([`super::quadrant_means`], what
     /// the tiler reads back for every tile and the ONNX classifier scores): with the `tile`
-    /// background, the tile's backdrop is [`quads_backdrop`] of them, as the renderer draws it.
+    /// background, the tile's backdrop is [`quads_backdrop`](super::quads_backdrop) of them, as the renderer draws it.
     pub fn from_quads(quads: &[u8; QUADS_BYTES], background: Background) -> Self {
         let bg = background.behind(quads_mean(quads)).map(f32::from);
         Self {

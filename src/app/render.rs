@@ -144,8 +144,6 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     Ok(())
 }
 
-/// Checks the request against the input before anything is processed or written: never
-/// overwrite the input, a size the output's encoder takes, one frame for a `.json`.
 /// `Some("WxH")`, the input's shape at width `w` (H even), when an output of `w` x `h` stretches an
 /// input of `iw` x `ih` by more than 1% either way.
 fn stretched(w: u32, h: u32, iw: u32, ih: u32) -> Option<String> {
@@ -154,6 +152,8 @@ fn stretched(w: u32, h: u32, iw: u32, ih: u32) -> Option<String> {
     ((ratio - 1.0).abs() > 0.01).then(|| format!("{w}x{keep}"))
 }
 
+/// Checks the request against the input before anything is processed or written: never
+/// overwrite the input, a size the output's encoder takes, one frame for a `.json`.
 fn open_input(
     args: &RenderArgs,
     kind: OutputKind,

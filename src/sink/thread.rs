@@ -4,8 +4,6 @@
 //! frames they could not keep up with ([`Policy::DropAndCount`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Sender, TrySendError};
@@ -81,14 +79,15 @@ pub struct SinkThread {
     path: PathBuf,
     policy: Policy,
     tx: Option<Sender<Message>>,
-    handle: Option<JoinHandle<Result<u64>>>,
+    /// The thread's result: frames written, and the sink's [`Sink::left_out`] once finished.
+    handle: Option<JoinHandle<Result<(u64, u64)>>>,
     needs_image: bool,
     takes_i420: bool,
     dropped: u64,
     failed: bool,
     finish_on_drop: bool,
-    /// The sink's [`Sink::left_out`], set by its thread once it has finished.
-    left_out: Arc<AtomicU64>,
+    /// The sink's [`Sink::left_out`], from its thread's result once it has finished.
+    left_out: u64,
 }
 
 impl SinkThread {
@@ -99,8 +98,6 @@ impl SinkThread {
         let needs_image = sink.needs_image();
         let takes_i420 = sink.takes_i420();
         let (tx, rx) = bounded::<Message>(capacity.max(1));
-        let left_out = Arc::new(AtomicU64::new(0));
-        let left_out_set = Arc::clone(&left_out);
         let handle = std::thread::Builder::new()
             .name(label.to_string())
             .spawn(move || {
@@ -155,11 +152,10 @@ impl SinkThread {
                         }
                     }
                     sink.finish()?;
-                    left_out_set.store(sink.left_out(), Ordering::Relaxed);
-                    return Ok(index);
+                    return Ok((index, sink.left_out()));
                 }
                 // Closed without `Finish`: the sink is dropped unfinished.
-                Ok(index)
+                Ok((index, 0))
             })
             .map_err(|e| Error::Other(format!("cannot start the {label} thread: {e}")))?;
         Ok(Self {
@@ -173,7 +169,7 @@ impl SinkThread {
             dropped: 0,
             failed: false,
             finish_on_drop: false,
-            left_out,
+            left_out: 0,
         })
     }
 
@@ -239,7 +235,8 @@ impl SinkThread {
             // Fails only if the thread stopped: joining it says why.
             let _ = tx.send(Message::Finish(end));
         }
-        let written = self.join()?;
+        let (written, left_out) = self.join()?;
+        self.left_out = left_out;
         Ok(SinkReport {
             label: self.label.clone(),
             path: self.path.clone(),
@@ -249,13 +246,13 @@ impl SinkThread {
     }
 
     /// The thread's result once it has stopped (its error, if writing failed).
-    fn join(&mut self) -> Result<u64> {
+    fn join(&mut self) -> Result<(u64, u64)> {
         self.tx.take();
         match self.handle.take() {
             Some(h) => h
                 .join()
                 .map_err(|_| Error::Other(format!("the {} thread panicked", self.label)))?,
-            None => Ok(0),
+            None => Ok((0, 0)),
         }
     }
 }
@@ -294,7 +291,7 @@ impl Sink for SinkThread {
     }
 
     fn left_out(&self) -> u64 {
-        self.left_out.load(Ordering::Relaxed)
+        self.left_out
     }
 
     fn write_i420(&mut self, mosaic: &MosaicFrame, image: &I420Frame) -> Result<()> {

@@ -188,8 +188,9 @@ def nearest(feat, efeat, allowed=None, chunk=4096):
 
 
 def fill_members(own, counts, M, log):
-    """The padded member table [K, M] of a two-stage index (padding = the class count C): each
-    cluster's own classes first, then the classes most often chosen for its tiles (counts [K, C])."""
+    """The padded member table [K, M] of a two-stage index (padding = the label count L): each
+    cluster's own classes first, then the labels most often chosen for its tiles (counts [K, L]; L = 2C
+    where a label C + e is emoji e over black)."""
     K, C = counts.shape
     members = np.full((K, M), C, np.int64)
     for k in range(K):
@@ -201,8 +202,11 @@ def fill_members(own, counts, M, log):
                 chosen.append(c)
         members[k, :len(chosen)] = chosen
     used = (members < C).sum()
+    classes = sum(len(o) for o in own)                 # every class is in one own list
+    over_black = int(((members >= classes) & (members < C)).sum())
     log(f"index: K={K} M={M}, {used} filled slots ({used / (K * M):.0%}), every class reachable: "
-        f"{len(set(members.ravel()) - {C}) == C}")
+        f"{len({int(m) % classes for m in members.ravel() if m < C}) == classes}"
+        + (f", {over_black} slots over black" if C > classes else ""))
     return members
 
 

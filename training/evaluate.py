@@ -43,18 +43,68 @@ DEFAULT_VARIETY = 1.5
 
 
 def feeds(patches, mask, cols, background="black", variety=0.0):
-    """The model's inputs for the tiles of a row-major grid `cols` wide, as the Rust classifier builds them."""
+    """The model's inputs for the tiles of a row-major grid `cols` wide, as the Rust classifier builds them
+    (choice: 1 under the tile background, each emoji over the better of its backdrop and black; `run` drops it
+    for a model without that input)."""
     n = len(patches)
     quads = cm.patch_quads(patches)
     bg = cm.tile_background(quads) if background == "tile" else np.zeros((n, 3))
     i = np.arange(n)
     pos = np.stack([i % cols, i // cols], 1)
     return {"quads": quads, "mask": mask, "background": bg.astype(np.float32),
-            "position": pos.astype(np.float32), "tolerance": np.array([variety * VARIETY_UNIT], np.float32)}
+            "position": pos.astype(np.float32), "tolerance": np.array([variety * VARIETY_UNIT], np.float32),
+            "choice": np.array([1.0 if background == "tile" else 0.0], np.float32)}
+
+
+def run(sess, f):
+    """The model's emoji index for feeds `f` (only the inputs the model has)."""
+    names = {i.name for i in sess.get_inputs()}
+    return sess.run(None, {k: v for k, v in f.items() if k in names})[0]
 
 
 def background_of(patches, background):
     return feeds(patches, None, 1, background)["background"].astype(np.float64)
+
+
+def alt_of(patches, background, level=255):
+    """The second background (the choice's): black under the tile background for the tiles whose rounded mean's
+    brightest channel is at most `level`, else the background itself (no choice)."""
+    bg = background_of(patches, background)
+    if background != "tile":
+        return bg
+    dark = cm.quads_mean(cm.patch_quads(patches)).max(1) <= level
+    return np.where(dark[:, None], 0.0, bg)
+
+
+def choice_level(sess):
+    """The model's choice level (alt_of), or None for a model without the choice."""
+    if "choice" not in {i.name for i in sess.get_inputs()}:
+        return None
+    return float(sess.get_modelmeta().custom_metadata_map.get("choice_level", 255))
+
+
+def minus_errors(patches, bg, alt, psi, bias, allowed):
+    """[N, len(allowed)]: minus the objective's error of each allowed emoji over the better of bg and alt [N,3]
+    (the model's choice; the two equal: over bg)."""
+    import export
+    P = cm.patch_quads(patches).astype(np.float64).reshape(-1, 4, 3)
+    out = []
+    for b in (bg, alt):
+        dd = ((P - b[:, None, :]) ** 2).sum((1, 2))
+        out.append(export.phi(patches, b) @ psi[allowed].T + bias[allowed] - dd[:, None])
+    return np.maximum(out[0], out[1])
+
+
+def drawn_background(idx, patches, bg, alt, psi, bias):
+    """[N,3]: the background each tile's emoji idx is drawn over: alt where its error is smaller over alt than
+    over bg (as the product draws it: Objective::drawn_over in src/domain/likeness.rs), else bg."""
+    import export
+    P = cm.patch_quads(patches).astype(np.float64).reshape(-1, 4, 3)
+    err = []
+    for b in (bg, alt):
+        dd = ((P - b[:, None, :]) ** 2).sum((1, 2))
+        err.append(dd - ((export.phi(patches, b) * psi[idx]).sum(1) + bias[idx]))
+    return np.where((err[1] < err[0])[:, None], alt, bg)
 
 
 def timing(path, patches, mask, threads, runs=20, compare=None):
@@ -63,6 +113,7 @@ def timing(path, patches, mask, threads, runs=20, compare=None):
     s = graph.session(path, threads)
     f = feeds(patches, mask, 128, "tile", DEFAULT_VARIETY)
     o = graph.session(compare, threads) if compare else None
+    f = {k: v for k, v in f.items() if k in {i.name for i in s.get_inputs()}}
     s.run(None, f)
     if o:
         o.run(None, {"patches": patches, "mask": mask})
@@ -112,6 +163,7 @@ def variety_table(sess, mask, default, ef, tiles, cells):
     alpha = export.emoji_alpha(cells)
     alpha10 = cm.emoji_alpha10(cells)
     psi, bias = graph.class_matrix(ef, alpha)
+    level = choice_level(sess)
     rows_out = []
     for name in cm.HELD_BACK + ["rocket.jpg", "handheld"]:
         # handheld: a frame of the real camera clip assets/bench/handheld.mp4 (tests/data/photos/LICENSE.md)
@@ -121,12 +173,14 @@ def variety_table(sess, mask, default, ef, tiles, cells):
         src = Image.fromarray(np.ascontiguousarray(img[: rows * 10, : cols * 10]))
         for background in ("black", "tile"):
             bg = background_of(p, background)
-            ph = export.phi(p, bg)
-            exact = default[(ph @ psi[default].T + bias[default]).argmax(1)]
-            best = mosaic_score(src, Image.fromarray(render_over(exact, tiles, alpha10, bg, rows, cols)), 10)["psnr_2x2"]
+            alt = bg if level is None else alt_of(p, background, level)
+            exact = default[minus_errors(p, bg, alt, psi, bias, default).argmax(1)]
+            drawn = lambda idx: drawn_background(idx, p, bg, alt, psi, bias)
+            best = mosaic_score(src, Image.fromarray(render_over(exact, tiles, alpha10, drawn(exact), rows, cols)),
+                                10)["psnr_2x2"]
             for variety in (0.0, 0.5, 1.0, 1.5, 2.0):
-                idx = sess.run(None, feeds(p, mask, cols, background, variety))[0]
-                mos = render_over(idx, tiles, alpha10, bg, rows, cols)
+                idx = run(sess, feeds(p, mask, cols, background, variety))
+                mos = render_over(idx, tiles, alpha10, drawn(idx), rows, cols)
                 sc = mosaic_score(src, Image.fromarray(mos), 10)
                 rows_out.append((name, background, variety, texture(idx, rows, cols), sc["psnr_2x2"], best,
                                  flip_error(src, mos)))
@@ -168,7 +222,7 @@ def main():
             "exhaustive 2x2 nearest (objective)": cm.nearest(f12, ef, default)[0],
             "raw 10x10 nearest": cm.nearest(p.reshape(len(p), 300).astype(np.float64), raw, default)[0],
             "random": rng.choice(default, len(p)),
-            "emojinet.onnx": sess.run(None, feeds(p, mask, cols))[0],
+            "emojinet.onnx": run(sess, feeds(p, mask, cols)),
         }
         assert np.isin(methods["emojinet.onnx"], default).all()
         agreement[name] = float(np.mean(methods["emojinet.onnx"] == methods["exhaustive 2x2 nearest (objective)"]))
@@ -201,7 +255,7 @@ def main():
         fr = frame_1280x720(cm.skimage_photo(name))
         p, _ = cm.tile_patches(fr, 10)
         assert len(p) == 9216
-        idx = sess.run(None, feeds(p, mask, 128))[0]
+        idx = run(sess, feeds(p, mask, 128))
         obj = cm.nearest(cm.patch_feat(p).astype(np.float64), ef, default)[0]
         frames[name] = {"distinct": int(len(np.unique(idx))), "agreement": float(np.mean(idx == obj)), "patches": p}
         src = Image.fromarray(fr)

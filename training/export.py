@@ -158,10 +158,21 @@ def phi(patches, bg):
     return np.concatenate([d.reshape(-1, 12), (d * bg[:, None, :]).sum(2), bg, (bg ** 2).sum(1, keepdims=True)], 1)
 
 
-def exact_choice(ph, pos, tol, psi, bias, keys, allowed, chunk=8192, widen=None):
+def alt_backgrounds(p, bg, level=255):
+    """The second background of index tiles (graph.build_stacked's choice): black for the tiles drawn over their
+    `tile` background whose rounded mean's brightest channel is at most `level`, their own background for the
+    others (black, white or a colour the user chose: no choice)."""
+    q = cm.patch_quads(p)
+    tile = (bg == cm.tile_background(q)).all(1) & (cm.quads_mean(q).max(1) <= level)
+    return np.where(tile[:, None], 0.0, bg)
+
+
+def exact_choice(ph, pos, tol, psi, bias, keys, allowed, chunk=8192, widen=None, alt=None):
     """The exhaustive graph's choice over the allowed classes, in numpy. widen = (count, factor, rung, saturated
     [N] bool): a saturated tile with fewer than `count` allowed emoji within rung * tol picks within factor * tol
-    (the graph's widen_sat; the ladder itself is not applied here)."""
+    (the graph's widen_sat; the ladder itself is not applied here). alt = (phi over the second background, |P - b|^2
+    over the first, over the second): each emoji scored over either (graph.build_stacked's choice), the label C + e
+    where e is picked over the second."""
     # keys None: the fast graph's key pick, the highest key among the emoji within tol of the best (the member
     # tables are still counted with it: over many tiles it and the shipped quantile pick draw each candidate
     # about equally often, and the counts, hence the tables, stay those of the file before)
@@ -173,11 +184,18 @@ def exact_choice(ph, pos, tol, psi, bias, keys, allowed, chunk=8192, widen=None)
         out = []
         for i in range(0, len(ph), chunk):
             s = ph[i:i + chunk] @ w + b
+            keys_i = T[bins[i:i + chunk]]
+            if alt is not None:
+                ph_a, dd_b, dd_a, same = (x[i:i + chunk] for x in alt)
+                s_a = np.where(same[:, None], -1e18, ph_a @ w + b - dd_a[:, None])   # no second background: none
+                s = np.concatenate([s - dd_b[:, None], s_a], 1)                   # [n, 2A]: over bg, over alt
+                keys_i = np.concatenate([keys_i, keys_i], 1)
             t = tol
             if widen and tol > 0:
                 few = (s >= s.max(1, keepdims=True) - widen[2] * tol).sum(1) < widen[0]
                 t = np.where(few & widen[3][i:i + chunk], widen[1] * tol, tol)[:, None]
-            out.append(allowed[graph.key_choice_np(s, T[bins[i:i + chunk]], t)])
+            j = graph.key_choice_np(s, keys_i, t)
+            out.append(allowed[j % len(allowed)] + len(psi) * (j >= len(allowed)))
         return np.concatenate(out)
     g = graph.pattern_np(pos[:, 0], pos[:, 1]) * tol
     w = np.concatenate([psi, keys], 1)[allowed].T
@@ -238,7 +256,8 @@ def assign(ph, protos):
 
 
 def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FLAT, textured=TEXTURED,
-                counts_cache=None, route_black=False, route_flat=0.0, route_sat=0.0, widen_sat=None):
+                counts_cache=None, route_black=False, route_flat=0.0, route_sat=0.0, widen_sat=None, choice=False,
+                choice_level=255):
     """Prototypes and the member tables of the two-stage search, one [K,M] per (M, own_share) of
     `tables`.
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
@@ -249,7 +268,9 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
     variety tolerances) for the tiles of that prototype; own_share of each list is reserved for the
     classes under that prototype. The counts of the tiles before the textured ones are computed on
     their own (and kept in counts_cache, a .npy file, when given; an experiment's shortcut: the file is
-    the same with or without it)."""
+    the same with or without it). choice: the exhaustive search scores each emoji over the better of a tile's
+    background and alt_backgrounds, and the tables hold labels e (over the background) or C + e (over black:
+    graph.build_stacked's choice)."""
     C = len(Q)
     x = np.concatenate([Q, 255 * alpha], 1)
     groups = kmeans_classes(x, K, rng)
@@ -260,6 +281,11 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
     p, bg, pos = index_tiles(rng, flat, textured)
     ph = phi(p, bg)
     P = cm.patch_quads(p).astype(np.float64)
+    alt = None
+    if choice:
+        bg_a = alt_backgrounds(p, bg, choice_level)
+        sq = lambda b: ((P.reshape(-1, 4, 3) - b[:, None, :]) ** 2).sum((1, 2))
+        alt = (phi(p, bg_a), sq(bg), sq(bg_a), (bg_a == bg).all(1))
     for it in range(lloyd):
         cell = assign(ph, protos)
         protos = fit_prototypes(P, bg, cell, protos)
@@ -283,11 +309,12 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
     sat = np.ptp(bg, axis=1) >= widen_sat[2] if widen_sat else None
 
     def part_counts(sl):
-        counts = np.zeros((K, C))
+        counts = np.zeros((K, 2 * C if choice else C))
         for allowed, weight in sets:
             allowed = np.asarray(allowed)
             for tol in TOLERANCES:
-                lab = exact_choice(ph[sl], pos[sl], tol, psi, bias, keys, allowed, widen=widen and widen + (sat[sl],))
+                lab = exact_choice(ph[sl], pos[sl], tol, psi, bias, keys, allowed, widen=widen and widen + (sat[sl],),
+                                   alt=alt and tuple(x[sl] for x in alt))
                 np.add.at(counts, (cell[sl], lab), weight)
         return counts
 
@@ -325,8 +352,8 @@ def dark_rungs(text):
     """--dark COUNT:F1[,F2...]:LEVEL -> (count, [fractions], level), or None."""
     if not text:
         return None
-    count, fracs, level = text.split(":")
-    return float(count), [float(f) for f in fracs.split(",")], float(level)
+    count, fracs, level, *swap = text.split(":")
+    return (float(count), [float(f) for f in fracs.split(",")], float(level)) + tuple(swap)
 
 
 def main():
@@ -391,7 +418,15 @@ def main():
     ap.add_argument("--dark", default="",
                     help="COUNT:F1[,F2...]:LEVEL (with --ladder), more rungs for dark tiles (the brightest channel of their "
                          "mean colour <= LEVEL): the smallest F with at least COUNT members within F x T keeps them to it "
-                         "(models/EVAL.md, \"A quantile pick\"); empty: no dark rung")
+                         "(models/EVAL.md, \"A quantile pick\"); COUNT:F1[,F2...]:LEVEL:swap, a dark tile's ladder "
+                         "rungs are F1... with COUNT instead of the ladder's own (no extra comparison; models/EVAL.md, "
+                         "\"The better of two backgrounds\"); empty: no dark rung")
+    ap.add_argument("--choice", action="store_true",
+                    help="an experiment, not shipped (models/EVAL.md, \"The better of two backgrounds\"): the member lists "
+                         "also hold emoji over black, and a `choice` input [1] at 1 scores those over black (the caller "
+                         "draws each emoji over the better of its tile background and black); default: the shipped file")
+    ap.add_argument("--choice-level", type=float, default=255,
+                    help="with --choice, only for tiles whose rounded mean's brightest channel is at most this")
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]
@@ -422,7 +457,8 @@ def main():
                                       a.lloyd, fast=not a.slow, flat=a.flat, textured=a.textured,
                                       counts_cache=a.counts_cache,
                                       route_black=a.route_black, route_flat=a.route_flat, route_sat=a.route_sat,
-                                      widen_sat=widen_sat)
+                                      widen_sat=widen_sat, choice=a.choice and not a.slow and not a.if_node,
+                                      choice_level=a.choice_level)
         md.update(prototypes=a.prototypes, members=a.members)
         if a.slow:
             model = graph.build_two_stage(Q, alpha, protos, members[0], md)
@@ -454,12 +490,17 @@ def main():
                     md["tolerance"] += (f"; a tile whose background's largest minus smallest channel is >= {widen_sat[2]:g} "
                                         f"and that has fewer than {widen_sat[0]:g} allowed members within the first "
                                         f"fraction: T * {widen_sat[1]:g}")
+                if a.choice:
+                    md["choice_level"] = f"{a.choice_level:g}"
+                    md["background"] = ("at choice 1, each emoji over the better of the background and black for the tiles "
+                                        f"whose rounded mean's brightest channel is <= {a.choice_level:g}")
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
                                             relative=relative, narrow=a.narrow, route_black=a.route_black,
                                             route_flat=a.route_flat, route_sat=a.route_sat, ladder=ladder,
                                             widen_sat=widen_sat and widen_sat[:3], chunk_scores=not a.pick_in_parts,
                                             chunk_stage1=a.stage1_in_parts, pick=a.pick,
-                                            dark=dark_rungs(a.dark))
+                                            dark=dark_rungs(a.dark), choice=a.choice,
+                                            choice_level=a.choice_level)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

@@ -17,14 +17,16 @@ def quads_input():
     return helper.make_tensor_value_info("quads", TensorProto.UINT8, ["N", 12])
 
 
-def _tile_inputs(C):
+def _tile_inputs(C, choice=False):
     """The inputs of the graphs with background and variety: quads, mask [C], background [N,3], position
-    [N,2], tolerance [1]."""
+    [N,2], tolerance [1]; with choice, choice [1] last (1: each emoji is scored over the better of the
+    background and black; 0: over the background)."""
     return [quads_input(),
             helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
             helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
             helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
-            helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])]
+            helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])] + (
+        [helper.make_tensor_value_info("choice", TensorProto.FLOAT, [1])] if choice else [])
 
 
 def _index_output():
@@ -399,6 +401,18 @@ def _phi_nodes(n):
     ]
 
 
+def black_gain(psi):
+    """[C, 8]: per emoji, the weights U with score_black - score_b + |P - b|^2 - |P|^2 = y . U, y = phi[12:20]
+    = [d_q . b (4), b (3), |b|^2 (1)] (class_matrix's phi over background b): how much better (positive) the
+    emoji fits the tile drawn over black than over b, from 8 numbers per tile: adding U to an emoji's weights
+    for phi[12:20] scores it as drawn over black, comparable with scores over b (build_stacked's choice).
+    score_black - score_b = b . sum_q psi_d[q] - (d . b) . psi_db - b . psi_b - |b|^2 psi_bb, and
+    |P - b|^2 - |P|^2 = -2 sum_q d_q . b - 4 |b|^2."""
+    psi = np.asarray(psi, np.float64)
+    d_sum = psi[:, :12].reshape(-1, 4, 3).sum(1)
+    return np.concatenate([-psi[:, 12:16] - 2, d_sum - psi[:, 16:19], -psi[:, 19:20] - 4], 1)
+
+
 def _bin_nodes(n):
     """The pattern phase bin of every tile, [N] int64."""
     return [
@@ -475,7 +489,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
-                  widen_sat=None, chunk_stage1=False, pick="key", dark=None):
+                  widen_sat=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -534,10 +548,25 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     (the floor(u n)-th of them in list order, u the tile's R2 phase, n how many there are: neighbouring phases
     differ by 0.245 across and 0.430 down, so two neighbours in a flat area take different emoji whenever n >= 4,
     and no per-run gather from the folded key table; models/EVAL.md, "A quantile pick").
-    Same inputs and output as build_exhaustive."""
+    choice: the member tables hold labels: e (emoji e over the tile's background) or C + e (emoji e over
+    black), and a `choice` input [1]. A slot C + e scores e as drawn over black (its weights plus black_gain(e)
+    on phi[12:20], on the same scale as the others: minus the objective's error plus the tile's |P - b|^2), so
+    a tile picks among the emoji over its background and over black for one more weight per slot: a 22nd
+    column, 1 for a tile whose mean's brightest channel is above choice_level or when choice is 0, against
+    -1e9 in the slots over black (they drop out). The output is the emoji (the caller draws it over whichever
+    of the two it fits better; models/EVAL.md, "The better of two backgrounds").
+    Same inputs and output as build_exhaustive (and choice)."""
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
     C = len(Q)
+    if choice:
+        # the slots over black: their weights' gain part (zero for the slots over the background); then the
+        # emoji of every slot (the padding label 2C -> C)
+        gain_pad = np.concatenate([np.zeros((C, 20)), np.concatenate([np.zeros((C, 12)), black_gain(class_matrix(Q, alpha)[0])], 1),
+                                   np.zeros((1, 20))], 0)                          # [2C+1,20]
+        gains = [gain_pad[t].transpose(0, 2, 1) for t in tables]                     # [K,20,Mt]
+        blacks = [np.where((t >= C) & (t < 2 * C), NEG, 0.0) for t in tables]       # [K,Mt]
+        tables = tuple(np.where(t < 2 * C, t % C, C) for t in tables)
     (K, M0), (_, M1) = tables[0].shape, tables[-1].shape    # one table: the same at every tolerance
     assert (K * M0) % M1 == 0, "the exact table must fill whole rows of the varied table's width"
     off1 = K * M0 // M1 if len(tables) > 1 else 0
@@ -550,7 +579,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     init.update({
         "widths": i64([M0, M1]), "row_offsets": i64([0, off1]), "key_offsets": i64([0, bins * off1]),
         "members_cat": i64(np.concatenate([t.reshape(-1) for t in tables])),
-        "shape_w": i64([-1, 21]),
+        "shape_w": i64([-1, 22 if choice else 21]),
     })
     if route_black:
         init["proto_w12"] = init.pop("proto_w")[:12].copy()
@@ -576,7 +605,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             ]
     # zeros after the second table, so that both flat constants reshape to whole rows of either width
     lcm, widths = int(np.lcm(M0, M1)), sum(t.shape[1] for t in tables)
-    init["pad_w"] = f32(np.zeros(21 * (-(K * widths) % lcm)))
+    init["pad_w"] = f32(np.zeros((22 if choice else 21) * (-(K * widths) % lcm)))
     init["pad_t"] = f32(np.zeros(-(bins * K * widths) % lcm))
     n = helper.make_node
     # the quantile pick reads the phase u itself, not its bin
@@ -596,14 +625,18 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         Mt = table.shape[1]
         memb_w = full_pad[table].transpose(0, 2, 1)              # [K,21,Mt]
         init[f"members_{t}"] = i64(table)
-        init[f"memb_w20_{t}"] = f32(memb_w[:, :20].reshape(K, 20 * Mt))
+        w20 = memb_w[:, :20] + gains[t] if choice else memb_w[:, :20]            # (+ 0 would turn -0.0 into 0.0)
+        init[f"memb_w20_{t}"] = f32(w20.reshape(K, 20 * Mt))
         init[f"memb_b_{t}"] = f32(memb_w[:, 20])
+        if choice:
+            init[f"memb_blk_{t}"] = f32(blacks[t])
         nodes += [
             # per run: the mask joins each member's bias (row 21 of its weights), and each prototype's
             n("Gather", ["mask_pad", f"members_{t}"], [f"slot_mask_{t}"], axis=0),      # [K,Mt]
             n("ReduceMax", [f"slot_mask_{t}"], [f"proto_mask_{t}"], axes=[1], keepdims=0),
             n("Add", [f"memb_b_{t}", f"slot_mask_{t}"], [f"memb_bm_{t}"]),
-            n("Concat", [f"memb_w20_{t}", f"memb_bm_{t}"], [f"memb_w_{t}"], axis=1),
+            n("Concat", [f"memb_w20_{t}", f"memb_bm_{t}"] + ([f"memb_blk_{t}"] if choice else []), [f"memb_w_{t}"],
+              axis=1),
             n("Reshape", [f"memb_w_{t}", "minus1"], [f"flat_w_{t}"]),
         ]
         if pick == "key":
@@ -617,8 +650,22 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         pmasks.append(f"proto_mask_{t}")
     nodes += [
         n("Concat", flat_w + ["pad_w"], ["w_cat"], axis=0),
-        n("Reshape", ["w_cat", "shape_w3"], ["memb_w"]),                          # [rows,21,M]
+        n("Reshape", ["w_cat", "shape_w3"], ["memb_w"]),                          # [rows,21 or 22,M]
     ]
+    if choice:
+        # the 22nd column: 1 (no slot over black) for a tile brighter than choice_level, or at choice 0
+        init["ch_mean"] = f32(np.tile(np.eye(3), (4, 1)) / 4)                     # [12,3]
+        init["ch_level"] = f32([choice_level + 0.5])   # the rounded mean (domain::quads_mean) <= level
+        init["ch_one"] = f32([1.0])
+        nodes += [
+            n("MatMul", ["P", "ch_mean"], ["ch_rgb"]),
+            n("ReduceMax", ["ch_rgb"], ["ch_max"], axes=[1], keepdims=1),         # [N,1]
+            n("GreaterOrEqual", ["ch_max", "ch_level"], ["ch_bright"]),
+            n("Cast", ["ch_bright"], ["ch_brightf"], to=TensorProto.FLOAT),
+            n("Sub", ["ch_one", "choice"], ["ch_off"]),
+            n("Max", ["ch_brightf", "ch_off"], ["ch_col"]),
+            n("Concat", ["phi1", "ch_col"], ["phi1c"], axis=1),                   # [N,22]
+        ]
     if pick == "key":
         nodes += [
             n("Concat", flat_t + ["pad_t"], ["t_cat"], axis=0),
@@ -677,18 +724,21 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         # [N,1]: 1e9 for a tile brighter than `level` (it fails the dark rung's count), else 0
         init["dk_mean"] = f32(np.tile(np.eye(3), (4, 1)) / 4)                     # [12,3]
         init["dk_level"] = f32([dark[2]])
-        init["dk_big"] = f32([1e9])
         nodes += [
             n("MatMul", ["P", "dk_mean"], ["dk_rgb"]),
             n("ReduceMax", ["dk_rgb"], ["dk_max"], axes=[1], keepdims=1),
             n("Greater", ["dk_max", "dk_level"], ["dk_bright"]),
-            n("Cast", ["dk_bright"], ["dk_brightf"], to=TensorProto.FLOAT),
-            n("Mul", ["dk_brightf", "dk_big"], ["dk_pen"]),
         ]
+        if not (len(dark) > 3 and dark[3] == "swap"):                             # (swap reads dk_bright itself)
+            init["dk_big"] = f32([1e9])
+            nodes += [
+                n("Cast", ["dk_bright"], ["dk_brightf"], to=TensorProto.FLOAT),
+                n("Mul", ["dk_brightf", "dk_big"], ["dk_pen"]),
+            ]
     stage2_from = len(nodes)
     nodes += [
         n("Gather", ["memb_w", "kr"], ["g_w"], axis=0),                           # [N,21,M]
-        n("Unsqueeze", ["phi1", "axis1"], ["f3"]),                               # [N,1,21]
+        n("Unsqueeze", ["phi1c" if choice else "phi1", "axis1"], ["f3"]),        # [N,1,21 or 22]
         n("MatMul", ["f3", "g_w"], ["s2a3"]),
         n("Reshape", ["s2a3", "shape_nm"], ["s2"]),
         # ... and among those within the tolerance of the best, the highest key
@@ -771,7 +821,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     elif ladder:
         count, fracs = ladder
         counts = [count] * len(fracs)
-        if dark:
+        swap = dark and len(dark) > 3 and dark[3] == "swap"
+        if dark and not swap:
             # the dark rung comes last (the widening reads the first rung's count); the rung taken is the smallest
             # fraction whose count is met, so the order does not matter otherwise
             fracs, counts = list(fracs) + list(dark[1]), counts + [dark[0]] * len(dark[1])
@@ -781,8 +832,19 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         init["lad_fr_col"] = f32(np.reshape(fracs, (R, 1)))
         init["lad_fr_row"] = f32(np.reshape(fracs, (1, R)))
         init["axis2"] = i64([2])
-        nodes += [
-            n("Mul", ["tolerance", "lad_fr_col"], ["lad_tol"]),                   # [R,1]
+        if swap:
+            # a dark tile's rungs are its own (the same number, so no extra comparison): per tile fractions
+            assert len(dark[1]) == R
+            init["dk_fr_row"] = f32(np.reshape(dark[1], (1, R)))
+            init["dk_count"] = f32([dark[0]])
+            init["lad_count1"] = f32([count])
+            nodes += [
+                n("Where", ["dk_bright", "lad_fr_row", "dk_fr_row"], ["lad_fr_t"]),      # [N,R]
+                n("Where", ["dk_bright", "lad_count1", "dk_count"], ["lad_count_t"]),    # [N,1]
+                n("Unsqueeze", ["lad_fr_t", "axis2"], ["lad_fr_t3"]),                   # [N,R,1]
+                n("Mul", ["tolerance", "lad_fr_t3"], ["lad_tol"]),
+            ]
+        nodes += ([] if swap else [n("Mul", ["tolerance", "lad_fr_col"], ["lad_tol"])]) + [   # [R,1]
             n("Unsqueeze", ["best", "axis2"], ["best3"]),                         # [N,1,1]
             n("Sub", ["best3", "lad_tol"], ["lad_thr"]),                          # [N,R,1]
             n("Unsqueeze", ["s2", "axis1"], ["s2_3"]),                            # [N,1,M]
@@ -790,15 +852,16 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Cast", ["lad_ge"], ["lad_gef"], to=TensorProto.FLOAT),
             n("ReduceSum", ["lad_gef", "axis2"], ["lad_cnt"], keepdims=0),        # [N,R]
         ]
-        if dark:
+        if dark and not swap:
             init["dk_rung"] = f32(np.arange(R)[None, :] >= R - len(dark[1]))        # [1,R]: the dark rungs
             nodes += [
                 n("Mul", ["dk_pen", "dk_rung"], ["dk_pen_r"]),                     # [N,R]
                 n("Sub", ["lad_cnt", "dk_pen_r"], ["lad_cnt_d"]),
             ]
         nodes += [
-            n("GreaterOrEqual", ["lad_cnt_d" if dark else "lad_cnt", "lad_count"], ["lad_ok"]),
-            n("Where", ["lad_ok", "lad_fr_row", "lad_one"], ["lad_f" if R > 1 else "lad_fmin"]),
+            n("GreaterOrEqual", ["lad_cnt" if swap or not dark else "lad_cnt_d", "lad_count_t" if swap else "lad_count"],
+              ["lad_ok"]),
+            n("Where", ["lad_ok", "lad_fr_t" if swap else "lad_fr_row", "lad_one"], ["lad_f" if R > 1 else "lad_fmin"]),
         ]
         if R > 1:
             nodes.append(n("ReduceMin", ["lad_f"], ["lad_fmin"], axes=[1], keepdims=1))  # [N,1]
@@ -886,12 +949,13 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     elif chunks > 1 and chunk_scores:
         scores_to = stage2_from + 4                                               # gather, unsqueeze, MatMul, reshape
         assert nodes[scores_to - 1].output[0] == "s2"
-        nodes = (nodes[:stage2_from] + _chunked(n, nodes[stage2_from:scores_to], ["phi1", "kr"], chunks, init, "s2")
+        nodes = (nodes[:stage2_from] + _chunked(n, nodes[stage2_from:scores_to], ["phi1c" if choice else "phi1", "kr"],
+                                                chunks, init, "s2")
                  + nodes[scores_to:])
     elif chunks > 1:
         nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], ["phi1", "kr", "k", "bin" if pick == "key" else "u"]
                                                + (["ws_pen"] if widen_sat else []), chunks, init)
-    return _model(nodes, _tile_inputs(C), [_index_output()],
+    return _model(nodes, _tile_inputs(C, choice=choice), [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
 
 

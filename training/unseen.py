@@ -65,6 +65,8 @@ class Model:
         self.alpha10 = cm.emoji_alpha10(cells)
         self.psi, self.bias = graph.class_matrix(cm.emoji_feat(cells).astype(np.float64), export.emoji_alpha(cells))
         self.sess = graph.session(path, 1)
+        # a model with background_alt scores (and the product draws) each emoji over the better background
+        self.level = evaluate.choice_level(self.sess)
         self.mask = np.full(self.C, graph.NEG, np.float32)
         self.mask[self.default] = 0
         self.cm, self.ev, self.export = cm, evaluate, export
@@ -76,12 +78,14 @@ class Model:
         for name, (background, variety) in {"before": ("black", 0.0), "v0": ("tile", 0.0),
                                               "default": ("tile", 1.5), "nearest": ("tile", None)}.items():
             bg = self.ev.background_of(p, background)
+            alt = bg if self.level is None else self.ev.alt_of(p, background, self.level)
             if variety is None:
-                s = self.export.phi(p, bg) @ self.psi[self.default].T + self.bias[self.default]
+                s = self.ev.minus_errors(p, bg, alt, self.psi, self.bias, self.default)
                 idx = self.default[s.argmax(1)]
             else:
-                idx = self.sess.run(None, self.ev.feeds(p, self.mask, cols, background, variety))[0]
-            out[name] = (idx, self.ev.render_over(idx, self.tiles, self.alpha10, bg, rows, cols))
+                idx = self.ev.run(self.sess, self.ev.feeds(p, self.mask, cols, background, variety))
+            drawn = self.ev.drawn_background(idx, p, bg, alt, self.psi, self.bias)
+            out[name] = (idx, self.ev.render_over(idx, self.tiles, self.alpha10, drawn, rows, cols))
         return out, rows, cols, np.ascontiguousarray(img[: rows * 10, : cols * 10])
 
 

@@ -427,6 +427,10 @@ def main():
                          "draws each emoji over the better of its tile background and black); default: the shipped file")
     ap.add_argument("--choice-level", type=float, default=255,
                     help="with --choice, only for tiles whose rounded mean's brightest channel is at most this")
+    ap.add_argument("--dark-rel", default="",
+                    help="K:FLOOR:LEVEL, an experiment: a dark tile (the brightest channel of its mean <= LEVEL) keeps to "
+                         "within (K x its best error + FLOOR) x T / 1500 of its best (models/EVAL.md, \"The better of two "
+                         "backgrounds\")")
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]
@@ -500,7 +504,8 @@ def main():
                                             widen_sat=widen_sat and widen_sat[:3], chunk_scores=not a.pick_in_parts,
                                             chunk_stage1=a.stage1_in_parts, pick=a.pick,
                                             dark=dark_rungs(a.dark), choice=a.choice,
-                                            choice_level=a.choice_level)
+                                            choice_level=a.choice_level,
+                                            dark_rel=tuple(float(x) for x in a.dark_rel.split(":")) if a.dark_rel else None)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

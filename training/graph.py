@@ -489,7 +489,8 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
-                  widen_sat=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255):
+                  widen_sat=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
+                  dark_rel=None):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -887,6 +888,32 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             ]
     else:
         nodes.append(n("Identity", ["thr0"], ["thr"]))
+    if dark_rel:
+        # a dark tile (the brightest channel of its mean <= level) keeps to within (k * e + floor) * T / 1500 of its
+        # best, e the best member's error: variety on a dark flat area costs in proportion to how close the best is
+        k_rel, floor_rel, level_rel = dark_rel
+        init["dr_sel"] = f32(np.concatenate([np.ones(12), np.zeros(9)]).reshape(21, 1))
+        init["dr_k"] = f32([k_rel / 1500.0])
+        init["dr_floor"] = f32([floor_rel / 1500.0])
+        init["dr_mean"] = f32(np.tile(np.eye(3), (4, 1)) / 4)
+        init["dr_level"] = f32([level_rel])
+        thr_name = nodes[-1].output[0]
+        assert thr_name == "thr"
+        nodes[-1].output[0] = "thr_l"
+        nodes += [
+            n("Mul", ["phi1", "phi1"], ["dr_sq"]),
+            n("MatMul", ["dr_sq", "dr_sel"], ["dr_dd"]),                          # [N,1]: |P - b|^2
+            n("Sub", ["dr_dd", "best"], ["dr_e"]),                               # the best member's error
+            n("Mul", ["dr_e", "dr_k"], ["dr_ek"]),
+            n("Add", ["dr_ek", "dr_floor"], ["dr_ekf"]),
+            n("Mul", ["dr_ekf", "tolerance"], ["dr_tol"]),
+            n("Sub", ["best", "dr_tol"], ["dr_thr"]),
+            n("Max", ["thr_l", "dr_thr"], ["dr_thr2"]),
+            n("MatMul", ["P", "dr_mean"], ["dr_rgb"]),
+            n("ReduceMax", ["dr_rgb"], ["dr_max"], axes=[1], keepdims=1),
+            n("LessOrEqual", ["dr_max", "dr_level"], ["dr_dark"]),
+            n("Where", ["dr_dark", "dr_thr2", "thr_l"], ["thr"]),
+        ]
     nodes.append(n("GreaterOrEqual", ["s2", "thr"], ["within"]))                 # [N,M]
     if pick == "quantile":
         # the running count of members within, in two levels of small matrix products (ONNX Runtime's CumSum

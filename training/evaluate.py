@@ -56,10 +56,15 @@ def feeds(patches, mask, cols, background="black", variety=0.0):
             "choice": np.array([1.0 if background == "tile" else 0.0], np.float32)}
 
 
-def run(sess, f):
-    """The model's emoji index for feeds `f` (only the inputs the model has)."""
+def model_inputs(sess, f):
+    """The feeds of `f` that the model takes (a model without the choice has no `choice` input)."""
     names = {i.name for i in sess.get_inputs()}
-    return sess.run(None, {k: v for k, v in f.items() if k in names})[0]
+    return {k: v for k, v in f.items() if k in names}
+
+
+def run(sess, f):
+    """The model's emoji index for feeds `f`."""
+    return sess.run(None, model_inputs(sess, f))[0]
 
 
 def background_of(patches, background):
@@ -83,28 +88,30 @@ def choice_level(sess):
     return float(sess.get_modelmeta().custom_metadata_map.get("choice_level", 255))
 
 
-def minus_errors(patches, bg, alt, psi, bias, allowed):
-    """[N, len(allowed)]: minus the objective's error of each allowed emoji over the better of bg and alt [N,3]
-    (the model's choice; the two equal: over bg)."""
+def _scores_over(patches, b):
+    """(phi over backgrounds b [N,3], |P - b|^2 [N]): phi . psi_e + bias_e minus the second is minus emoji e's
+    error drawn over b (graph.class_matrix)."""
     import export
     P = cm.patch_quads(patches).astype(np.float64).reshape(-1, 4, 3)
-    out = []
-    for b in (bg, alt):
-        dd = ((P - b[:, None, :]) ** 2).sum((1, 2))
-        out.append(export.phi(patches, b) @ psi[allowed].T + bias[allowed] - dd[:, None])
-    return np.maximum(out[0], out[1])
+    return export.phi(patches, b), ((P - b[:, None, :]) ** 2).sum((1, 2))
+
+
+def minus_errors(patches, bg, alt, psi, bias, allowed):
+    """[N, len(allowed)]: minus the objective's error of each allowed emoji over the better of bg and alt [N,3]
+    (a model with the choice; alt None: over bg)."""
+    over = [ph @ psi[allowed].T + bias[allowed] - dd[:, None]
+            for ph, dd in (_scores_over(patches, b) for b in ((bg,) if alt is None else (bg, alt)))]
+    return np.maximum.reduce(over)
 
 
 def drawn_background(idx, patches, bg, alt, psi, bias):
-    """[N,3]: the background each tile's emoji idx is drawn over: alt where its error is smaller over alt than
-    over bg (as the product draws it: Objective::drawn_over in src/domain/likeness.rs), else bg."""
-    import export
-    P = cm.patch_quads(patches).astype(np.float64).reshape(-1, 4, 3)
-    err = []
-    for b in (bg, alt):
-        dd = ((P - b[:, None, :]) ** 2).sum((1, 2))
-        err.append(dd - ((export.phi(patches, b) * psi[idx]).sum(1) + bias[idx]))
-    return np.where((err[1] < err[0])[:, None], alt, bg)
+    """[N,3]: the background each tile's emoji idx is drawn over under the choice: alt where the emoji's error is
+    smaller over alt than over bg, else bg (the rule the product's renderer would need; models/EVAL.md, "The
+    better of two backgrounds"); alt None: bg)."""
+    if alt is None:
+        return bg
+    over = [(ph * psi[idx]).sum(1) + bias[idx] - dd for ph, dd in (_scores_over(patches, b) for b in (bg, alt))]
+    return np.where((over[1] > over[0])[:, None], alt, bg)
 
 
 def timing(path, patches, mask, threads, runs=20, compare=None):
@@ -113,7 +120,7 @@ def timing(path, patches, mask, threads, runs=20, compare=None):
     s = graph.session(path, threads)
     f = feeds(patches, mask, 128, "tile", DEFAULT_VARIETY)
     o = graph.session(compare, threads) if compare else None
-    f = {k: v for k, v in f.items() if k in {i.name for i in s.get_inputs()}}
+    f = model_inputs(s, f)
     s.run(None, f)
     if o:
         o.run(None, {"patches": patches, "mask": mask})
@@ -173,7 +180,7 @@ def variety_table(sess, mask, default, ef, tiles, cells):
         src = Image.fromarray(np.ascontiguousarray(img[: rows * 10, : cols * 10]))
         for background in ("black", "tile"):
             bg = background_of(p, background)
-            alt = bg if level is None else alt_of(p, background, level)
+            alt = None if level is None else alt_of(p, background, level)
             exact = default[minus_errors(p, bg, alt, psi, bias, default).argmax(1)]
             drawn = lambda idx: drawn_background(idx, p, bg, alt, psi, bias)
             best = mosaic_score(src, Image.fromarray(render_over(exact, tiles, alpha10, drawn(exact), rows, cols)),

@@ -559,6 +559,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     Same inputs and output as build_exhaustive (and choice)."""
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
+    dark_swap = bool(dark) and len(dark) > 3 and dark[3] == "swap"
     C = len(Q)
     if choice:
         # the slots over black: their weights' gain part (zero for the slots over the background); then the
@@ -609,6 +610,25 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     init["pad_w"] = f32(np.zeros((22 if choice else 21) * (-(K * widths) % lcm)))
     init["pad_t"] = f32(np.zeros(-(bins * K * widths) % lcm))
     n = helper.make_node
+
+    def brightest():
+        """[N,1]: the brightest channel of each tile's mean colour (the average of its 2x2 means); its nodes join
+        the graph at the first call."""
+        if "tile_mean" not in init:
+            init["tile_mean"] = f32(np.tile(np.eye(3), (4, 1)) / 4)                # [12,3]
+            nodes.extend([n("MatMul", ["P", "tile_mean"], ["tile_rgb"]),
+                          n("ReduceMax", ["tile_rgb"], ["tile_max"], axes=[1], keepdims=1)])
+        return "tile_max"
+
+    def tile_dd():
+        """[N,1]: |P - b|^2 of each tile (the squares of phi1's first 12 columns; s2 = -err + |P - b|^2), its
+        nodes joining the graph at the first call."""
+        if "sel_d" not in init:
+            init["sel_d"] = f32(np.concatenate([np.ones(12), np.zeros(9)]).reshape(21, 1))
+            nodes.extend([n("Mul", ["phi1", "phi1"], ["phi1sq"]),
+                          n("MatMul", ["phi1sq", "sel_d"], ["dd"])])
+        return "dd"
+
     # the quantile pick reads the phase u itself, not its bin
     nodes = _phi_nodes(n) + route_nodes + (_bin_nodes(n) if pick == "key" else _bin_nodes(n)[:3]) + [
         n("Concat", ["mask", "neg"], ["mask_pad"], axis=0),
@@ -655,13 +675,10 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     ]
     if choice:
         # the 22nd column: 1 (no slot over black) for a tile brighter than choice_level, or at choice 0
-        init["ch_mean"] = f32(np.tile(np.eye(3), (4, 1)) / 4)                     # [12,3]
         init["ch_level"] = f32([choice_level + 0.5])   # the rounded mean (domain::quads_mean) <= level
         init["ch_one"] = f32([1.0])
         nodes += [
-            n("MatMul", ["P", "ch_mean"], ["ch_rgb"]),
-            n("ReduceMax", ["ch_rgb"], ["ch_max"], axes=[1], keepdims=1),         # [N,1]
-            n("GreaterOrEqual", ["ch_max", "ch_level"], ["ch_bright"]),
+            n("GreaterOrEqual", [brightest(), "ch_level"], ["ch_bright"]),
             n("Cast", ["ch_bright"], ["ch_brightf"], to=TensorProto.FLOAT),
             n("Sub", ["ch_one", "choice"], ["ch_off"]),
             n("Max", ["ch_brightf", "ch_off"], ["ch_col"]),
@@ -723,14 +740,11 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         ]
     if dark:
         # [N,1]: 1e9 for a tile brighter than `level` (it fails the dark rung's count), else 0
-        init["dk_mean"] = f32(np.tile(np.eye(3), (4, 1)) / 4)                     # [12,3]
         init["dk_level"] = f32([dark[2]])
         nodes += [
-            n("MatMul", ["P", "dk_mean"], ["dk_rgb"]),
-            n("ReduceMax", ["dk_rgb"], ["dk_max"], axes=[1], keepdims=1),
-            n("Greater", ["dk_max", "dk_level"], ["dk_bright"]),
+            n("Greater", [brightest(), "dk_level"], ["dk_bright"]),
         ]
-        if not (len(dark) > 3 and dark[3] == "swap"):                             # (swap reads dk_bright itself)
+        if not dark_swap:                                                         # (swap reads dk_bright itself)
             init["dk_big"] = f32([1e9])
             nodes += [
                 n("Cast", ["dk_bright"], ["dk_brightf"], to=TensorProto.FLOAT),
@@ -746,14 +760,12 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("ReduceMax", ["s2"], ["best"], axes=[1], keepdims=1),                   # [N,1]
     ]
     if relative:
-        # e = |d|^2 - best (s2 = -err + |d|^2; |d|^2 = the squares of phi1's first 12 columns)
-        init["sel_d"] = f32(np.concatenate([np.ones(12), np.zeros(9)]).reshape(21, 1))
+        # e = |d|^2 - best (s2 = -err + |d|^2)
+        dd = tile_dd()
         init["rel_k"] = f32([relative[0] / VARIETY_UNIT])
         init["rel_floor"] = f32([relative[1] / VARIETY_UNIT])
         nodes += [
-            n("Mul", ["phi1", "phi1"], ["phi1sq"]),
-            n("MatMul", ["phi1sq", "sel_d"], ["dd"]),                             # [N,1]
-            n("Sub", ["dd", "best"], ["e_best"]),
+            n("Sub", [dd, "best"], ["e_best"]),
             n("Mul", ["e_best", "rel_k"], ["e_k"]),
             n("Add", ["e_k", "rel_floor"], ["e_kf"]),
             n("Mul", ["e_kf", "tolerance"], ["tol_rel"]),
@@ -822,18 +834,19 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     elif ladder:
         count, fracs = ladder
         counts = [count] * len(fracs)
-        swap = dark and len(dark) > 3 and dark[3] == "swap"
-        if dark and not swap:
+        if dark and not dark_swap:
             # the dark rung comes last (the widening reads the first rung's count); the rung taken is the smallest
             # fraction whose count is met, so the order does not matter otherwise
             fracs, counts = list(fracs) + list(dark[1]), counts + [dark[0]] * len(dark[1])
         R = len(fracs)
-        init["lad_count"] = f32(counts if dark else [count])
+        if not dark_swap:                                                         # (swap makes per-tile ones)
+            init["lad_count"] = f32(counts if dark else [count])
         init["lad_one"] = f32([1.0])
-        init["lad_fr_col"] = f32(np.reshape(fracs, (R, 1)))
+        if not dark_swap:
+            init["lad_fr_col"] = f32(np.reshape(fracs, (R, 1)))
         init["lad_fr_row"] = f32(np.reshape(fracs, (1, R)))
         init["axis2"] = i64([2])
-        if swap:
+        if dark_swap:
             # a dark tile's rungs are its own (the same number, so no extra comparison): per tile fractions
             assert len(dark[1]) == R
             init["dk_fr_row"] = f32(np.reshape(dark[1], (1, R)))
@@ -845,7 +858,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                 n("Unsqueeze", ["lad_fr_t", "axis2"], ["lad_fr_t3"]),                   # [N,R,1]
                 n("Mul", ["tolerance", "lad_fr_t3"], ["lad_tol"]),
             ]
-        nodes += ([] if swap else [n("Mul", ["tolerance", "lad_fr_col"], ["lad_tol"])]) + [   # [R,1]
+        nodes += ([] if dark_swap else [n("Mul", ["tolerance", "lad_fr_col"], ["lad_tol"])]) + [   # [R,1]
             n("Unsqueeze", ["best", "axis2"], ["best3"]),                         # [N,1,1]
             n("Sub", ["best3", "lad_tol"], ["lad_thr"]),                          # [N,R,1]
             n("Unsqueeze", ["s2", "axis1"], ["s2_3"]),                            # [N,1,M]
@@ -853,16 +866,16 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Cast", ["lad_ge"], ["lad_gef"], to=TensorProto.FLOAT),
             n("ReduceSum", ["lad_gef", "axis2"], ["lad_cnt"], keepdims=0),        # [N,R]
         ]
-        if dark and not swap:
+        if dark and not dark_swap:
             init["dk_rung"] = f32(np.arange(R)[None, :] >= R - len(dark[1]))        # [1,R]: the dark rungs
             nodes += [
                 n("Mul", ["dk_pen", "dk_rung"], ["dk_pen_r"]),                     # [N,R]
                 n("Sub", ["lad_cnt", "dk_pen_r"], ["lad_cnt_d"]),
             ]
         nodes += [
-            n("GreaterOrEqual", ["lad_cnt" if swap or not dark else "lad_cnt_d", "lad_count_t" if swap else "lad_count"],
-              ["lad_ok"]),
-            n("Where", ["lad_ok", "lad_fr_t" if swap else "lad_fr_row", "lad_one"], ["lad_f" if R > 1 else "lad_fmin"]),
+            n("GreaterOrEqual", ["lad_cnt_d" if dark and not dark_swap else "lad_cnt",
+                                 "lad_count_t" if dark_swap else "lad_count"], ["lad_ok"]),
+            n("Where", ["lad_ok", "lad_fr_t" if dark_swap else "lad_fr_row", "lad_one"], ["lad_f" if R > 1 else "lad_fmin"]),
         ]
         if R > 1:
             nodes.append(n("ReduceMin", ["lad_f"], ["lad_fmin"], axes=[1], keepdims=1))  # [N,1]
@@ -892,26 +905,19 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         # a dark tile (the brightest channel of its mean <= level) keeps to within (k * e + floor) * T / 1500 of its
         # best, e the best member's error: variety on a dark flat area costs in proportion to how close the best is
         k_rel, floor_rel, level_rel = dark_rel
-        init["dr_sel"] = f32(np.concatenate([np.ones(12), np.zeros(9)]).reshape(21, 1))
         init["dr_k"] = f32([k_rel / 1500.0])
         init["dr_floor"] = f32([floor_rel / 1500.0])
-        init["dr_mean"] = f32(np.tile(np.eye(3), (4, 1)) / 4)
         init["dr_level"] = f32([level_rel])
-        thr_name = nodes[-1].output[0]
-        assert thr_name == "thr"
+        assert nodes[-1].output[0] == "thr"
         nodes[-1].output[0] = "thr_l"
         nodes += [
-            n("Mul", ["phi1", "phi1"], ["dr_sq"]),
-            n("MatMul", ["dr_sq", "dr_sel"], ["dr_dd"]),                          # [N,1]: |P - b|^2
-            n("Sub", ["dr_dd", "best"], ["dr_e"]),                               # the best member's error
+            n("Sub", [tile_dd(), "best"], ["dr_e"]),                             # the best member's error
             n("Mul", ["dr_e", "dr_k"], ["dr_ek"]),
             n("Add", ["dr_ek", "dr_floor"], ["dr_ekf"]),
             n("Mul", ["dr_ekf", "tolerance"], ["dr_tol"]),
             n("Sub", ["best", "dr_tol"], ["dr_thr"]),
             n("Max", ["thr_l", "dr_thr"], ["dr_thr2"]),
-            n("MatMul", ["P", "dr_mean"], ["dr_rgb"]),
-            n("ReduceMax", ["dr_rgb"], ["dr_max"], axes=[1], keepdims=1),
-            n("LessOrEqual", ["dr_max", "dr_level"], ["dr_dark"]),
+            n("LessOrEqual", [brightest(), "dr_level"], ["dr_dark"]),
             n("Where", ["dr_dark", "dr_thr2", "thr_l"], ["thr"]),
         ]
     nodes.append(n("GreaterOrEqual", ["s2", "thr"], ["within"]))                 # [N,M]

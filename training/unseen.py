@@ -78,7 +78,7 @@ class Model:
         for name, (background, variety) in {"before": ("black", 0.0), "v0": ("tile", 0.0),
                                               "default": ("tile", 1.5), "nearest": ("tile", None)}.items():
             bg = self.ev.background_of(p, background)
-            alt = bg if self.level is None else self.ev.alt_of(p, background, self.level)
+            alt = None if self.level is None else self.ev.alt_of(p, background, self.level)
             if variety is None:
                 s = self.ev.minus_errors(p, bg, alt, self.psi, self.bias, self.default)
                 idx = self.default[s.argmax(1)]

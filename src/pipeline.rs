@@ -390,6 +390,7 @@ impl Pipeline {
             }
             &self.batch
         };
+        self.classifier.set_frame(&self.tiles.means);
         self.classifier.classify_at(batch, &self.positions, &mut self.choices)?;
         if self.choices.len() != self.changed.len() {
             return Err(Error::Classifier(format!(

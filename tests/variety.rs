@@ -364,19 +364,23 @@ fn meets_the_targets(t: &Texture) -> bool {
 }
 
 /// Dark walls and shirts (dark navy, dark grey and dark blue under a slow +-20-level field and
-/// sensor noise): over its own dark colour only about six nearly empty emoji come close to such a
-/// tile, so one of them took 15-18% of a dark shirt (models/EVAL.md, "Dark tiles"); these walls
-/// failed the targets before. The `tile` background is black under a dark tile now
-/// (`domain::backdrop`), where every emoji whose ink averages to the tile's colour fits: a varied
-/// texture. On walls this flat any variety still costs 2-9 dB against the exact choice over black
-/// at `--variety 0` (models/EVAL.md, "A black backdrop for dark tiles").
+/// sensor noise): walls this flat are nearly one flat colour, where issue 15 lets one emoji take
+/// more than 10% of the tiles, but not a large one-emoji region or many equal neighbours. Their
+/// frames hold almost no detail, so the dark budget keeps each dark tile near its best emoji (at
+/// least two candidates, alternated by position): the variety that cost 2-9 dB of 2x2 PSNR here
+/// before the budget now costs at most about 2 (models/EVAL.md, "A dark budget").
 #[test]
-fn dark_walls_keep_variety() {
+fn dark_walls_vary_near_their_best() {
     for rgb in [[0x11, 0x0f, 0x16], [0x1c, 0x1c, 0x20], [0x10, 0x18, 0x28]] {
         let (t, p_before, p_now) = wall_at_defaults(rgb, 20.0);
         assert!(
-            meets_the_targets(&t),
+            t.largest_region <= 25 && t.right_equal <= 0.15,
             "{rgb:?}: {t:?} (2x2 PSNR {p_now:.2} dB, before {p_before:.2})"
+        );
+        assert!(
+            p_before - p_now <= 2.5,
+            "{rgb:?}: 2x2 PSNR cost {:.2} dB",
+            p_before - p_now
         );
     }
 }
@@ -392,14 +396,11 @@ fn neighbours_equal(emoji: &[u32], cols: usize) -> (f64, f64) {
 /// them with u the tile's pattern phase: neighbouring phases lie 0.245 (across) and 0.430 (down)
 /// apart, so neighbours take different emoji whenever a tile has four or more candidates (models/EVAL.md,
 /// "A quantile pick"). The pick by the highest random key that it replaced left about one in n
-/// neighbours alike (3-6% of a wall's tiles).
+/// neighbours alike (3-6% of a wall's tiles). (A flat dark wall keeps two or three candidates
+/// under its dark budget: `dark_walls_vary_near_their_best`.)
 #[test]
 fn neighbours_on_a_wall_differ() {
-    for (rgb, amplitude) in [
-        ([0xa0, 0xa0, 0xa0], 50.0),
-        ([0x28, 0x3c, 0xc8], 20.0),
-        ([0x1c, 0x1c, 0x20], 20.0),
-    ] {
+    for (rgb, amplitude) in [([0xa0, 0xa0, 0xa0], 50.0), ([0x28, 0x3c, 0xc8], 20.0)] {
         let frame = field_wall(rgb, (640, 480), 64, amplitude).with_noise(5, 2.0);
         let (now, cols, _) = mosaic(&frame, &to_rgb(&frame), Settings::default());
         let (right, below) = neighbours_equal(&now, cols);

@@ -103,6 +103,21 @@ def quads_mean(q):
     return ((s + 2) // 4).astype(np.float64)
 
 
+DARK_LEVEL = 40  # domain::likeness::DARK_LEVEL: a tile none of whose quadrant means' channels is above this is dark
+
+
+def dark_budget(q, level=DARK_LEVEL):
+    """The `dark_budget` input of a whole frame's tiles (quads [N,12], patch_quads), as
+    domain::likeness::dark_budget computes it: the summed detail of all its tiles (sum over channels and
+    quadrants of (P - m)^2, m the tile's mean of that channel: sum(P^2) - sum(P)^2 / 4, exact) over the count of
+    its dark tiles (no quadrant channel above `level`; at least 1). float32 [1]."""
+    s = np.asarray(q, np.int64).reshape(-1, 4, 3)
+    sums = s.sum(1)                                                      # [N,3]
+    detail4 = (4 * (s * s).sum((1, 2)) - (sums * sums).sum(1)).sum()      # 4 x the frame's summed detail
+    dark = int((s.max((1, 2)) <= level).sum())
+    return np.array([detail4 / 4.0 / max(dark, 1)], np.float32)
+
+
 BACKDROP_BLACK = 30  # domain::BACKDROP_BLACK
 BACKDROP_FADE = 20   # domain::BACKDROP_FADE
 

@@ -40,6 +40,7 @@ LADDER = "12:0.3"
 # a tile over a saturated colour (at the tile background: its own) with fewer than 5 members within the ladder's 0.3 T
 # picks within 1.5 T: models/EVAL.md, "Widening saturated tiles"
 WIDEN_SAT = "5:1.5:50"
+DARK_BUDGET = "1:0.3:40"  # a dark tile's tolerance from the frame's detail: models/EVAL.md, "A dark budget"
 
 
 def flat_patches(n, rng):
@@ -431,6 +432,17 @@ def main():
                     help="K:FLOOR:LEVEL, an experiment: a dark tile (the brightest channel of its mean <= LEVEL) keeps to "
                          "within (K x its best error + FLOOR) x T / 1500 of its best (models/EVAL.md, \"The better of two "
                          "backgrounds\")")
+    ap.add_argument("--dark-budget", default=DARK_BUDGET,
+                    help="K:C:LEVEL: a dark tile (the brightest channel of its mean <= LEVEL) keeps to within (K x its best "
+                         "error + C x the dark_budget input) x T / 1500 of its best, never less than its second best "
+                         "(models/EVAL.md, \"A dark budget\"); empty: none (the file before)")
+    ap.add_argument("--no-1d", action="store_true",
+                    help="per-tile numbers as [N,1] (the file before), not [N] (with --dark-budget; graph.build_stacked's "
+                         "scalars_1d)")
+    ap.add_argument("--checker", type=int, choices=(0, 2, 3), default=3,
+                    help="a tile with two (2) or two or three (3) candidates takes the (col + row) mod n-th, not the one "
+                         "its R2 phase gives (3 needs the [N] form of --dark-budget); 0: by the phase as any other (the "
+                         "file before)")
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]
@@ -498,6 +510,18 @@ def main():
                     md["choice_level"] = f"{a.choice_level:g}"
                     md["background"] = ("at choice 1, each emoji over the better of the background and black for the tiles "
                                         f"whose rounded mean's brightest channel is <= {a.choice_level:g}")
+                dark_budget = tuple(float(x) for x in a.dark_budget.split(":")) if a.dark_budget else None
+                checker = a.checker if a.pick == "quantile" else 0
+                if checker == 3 and not (dark_budget and not a.no_1d):
+                    ap.error("--checker 3 needs --dark-budget in its [N] form (no --no-1d)")
+                if dark_budget:
+                    md["dark_budget"] = (f"a dark tile (no quadrant channel above {dark_budget[2]:g}): the ladder's rung is "
+                                         f"({dark_budget[0]:g} x its best error + {dark_budget[1]:g} x dark_budget) x T / 1500, "
+                                         f"at least its second best, at most T, and needs 2 members, not the ladder's count; "
+                                         f"dark_budget = the frame's summed sum_q,c (quads - the tile's mean)^2 over its "
+                                         f"count of dark tiles")
+                if checker:
+                    md["pattern"] += f", {'two or three' if checker == 3 else 'two'} candidates: the (col + row) mod n-th"
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
                                             relative=relative, narrow=a.narrow, route_black=a.route_black,
                                             route_flat=a.route_flat, route_sat=a.route_sat, ladder=ladder,
@@ -505,7 +529,9 @@ def main():
                                             chunk_stage1=a.stage1_in_parts, pick=a.pick,
                                             dark=dark_rungs(a.dark), choice=a.choice,
                                             choice_level=a.choice_level,
-                                            dark_rel=tuple(float(x) for x in a.dark_rel.split(":")) if a.dark_rel else None)
+                                            dark_rel=tuple(float(x) for x in a.dark_rel.split(":")) if a.dark_rel else None,
+                                            dark_budget=dark_budget, checker=checker,
+                                            scalars_1d=bool(dark_budget) and not a.no_1d)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

@@ -17,16 +17,18 @@ def quads_input():
     return helper.make_tensor_value_info("quads", TensorProto.UINT8, ["N", 12])
 
 
-def _tile_inputs(C, choice=False):
+def _tile_inputs(C, choice=False, budget=False):
     """The inputs of the graphs with background and variety: quads, mask [C], background [N,3], position
-    [N,2], tolerance [1]; with choice, choice [1] last (1: each emoji is scored over the better of the
-    background and black; 0: over the background)."""
+    [N,2], tolerance [1]; with choice, choice [1] (1: each emoji is scored over the better of the
+    background and black; 0: over the background); with budget, dark_budget [1] last (common.dark_budget
+    of the whole frame: its tiles' summed detail per dark tile)."""
     return [quads_input(),
             helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
             helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
             helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
             helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])] + (
-        [helper.make_tensor_value_info("choice", TensorProto.FLOAT, [1])] if choice else [])
+        [helper.make_tensor_value_info("choice", TensorProto.FLOAT, [1])] if choice else []) + (
+        [helper.make_tensor_value_info("dark_budget", TensorProto.FLOAT, [1])] if budget else [])
 
 
 def _index_output():
@@ -490,7 +492,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
                   widen_sat=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
-                  dark_rel=None):
+                  dark_rel=None, dark_budget=None, checker=0, scalars_1d=False):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -556,7 +558,24 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     column, 1 for a tile whose mean's brightest channel is above choice_level or when choice is 0, against
     -1e9 in the slots over black (they drop out). The output is the emoji (the caller draws it over whichever
     of the two it fits better; models/EVAL.md, "The better of two backgrounds").
-    Same inputs and output as build_exhaustive (and choice)."""
+    dark_budget = (k, c, level): a dark tile (no quadrant channel above level) keeps to within
+    (k e + c B) T / 1500 of its best, e its best member's error and B the `dark_budget` input: the whole frame's
+    summed tile detail (|P - m|^2, m the tile's mean colour) over its count of dark tiles (common.dark_budget).
+    Variety in a dark area costs in proportion to how close its best emoji already is, and what a frame can
+    spend on it in dB is set by the rest of the frame: a shirt or wall that is most of a plain picture keeps
+    near its best emoji, the same shirt under a detailed scene varies as much as before. It is the one-rung
+    ladder's rung for a dark tile (needing two members within it, not the ladder's count), never less than its
+    second best member (at T > 0: a flat dark area alternates at least two emoji) and never more than T
+    (models/EVAL.md, "A dark budget").
+    checker (quantile pick): 2, a tile with exactly two candidates takes the (col + row) mod 2-th (a flat area of
+    two candidates becomes a checkerboard; the R2 phase leaves 51% of such neighbours alike across); 3 (with
+    scalars_1d), also a tile with three the (col + row) mod 3-th (26% across by the phase); 0, the phase for every
+    n. The dark budget leaves flat dark areas two or three candidates.
+    scalars_1d (with dark_budget, route_flat, route_sat, widen_sat, the quantile pick): the per-tile numbers
+    (the routing tests, the saturation penalty, the ladder's tolerance) are [N], not [N,1]: ONNX Runtime
+    broadcasts [N,1] against a [1] constant one element per call (about 0.1 ms per operation per 9216 tiles),
+    [N] against [1] in one call.
+    Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
     dark_swap = bool(dark) and len(dark) > 3 and dark[3] == "swap"
@@ -586,7 +605,26 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     if route_black:
         init["proto_w12"] = init.pop("proto_w")[:12].copy()
     route_nodes = []
-    if route_flat:
+    if scalars_1d:
+        assert route_flat and route_sat and widen_sat and dark_budget and pick == "quantile" and not route_rows
+        init["route_lim"] = np.asarray([route_flat], np.float32)
+        init["pad_black"] = np.eye(12, 20, dtype=np.float32)
+        init["sat_lim"] = np.asarray([route_sat], np.float32)
+        init["axis1"] = np.array([1], np.int64)
+        route_nodes = [
+            helper.make_node("Abs", ["d"], ["d_abs"]),
+            helper.make_node("ReduceMax", ["d_abs"], ["d_max"], axes=[1], keepdims=0),         # [N]
+            helper.make_node("LessOrEqual", ["d_max", "route_lim"], ["flat_b0"]),
+            helper.make_node("ReduceMax", ["background"], ["bg_max"], axes=[1], keepdims=0),   # [N]
+            helper.make_node("ReduceMin", ["background"], ["bg_min"], axes=[1], keepdims=0),
+            helper.make_node("Sub", ["bg_max", "bg_min"], ["bg_sat"]),
+            helper.make_node("GreaterOrEqual", ["bg_sat", "sat_lim"], ["sat_b"]),
+            helper.make_node("And", ["flat_b0", "sat_b"], ["flat_b1"]),
+            helper.make_node("MatMul", ["P", "pad_black"], ["phi_black"]),                  # [N,20]
+            helper.make_node("Unsqueeze", ["flat_b1", "axis1"], ["flat_b"]),                # [N,1]
+            helper.make_node("Where", ["flat_b", "phi_black", "phi"], ["phi_r"]),
+        ]
+    elif route_flat:
         init["route_lim"] = np.asarray([route_flat], np.float32)
         init["pad_black"] = np.eye(12, 20, dtype=np.float32)
         route_nodes = [
@@ -736,7 +774,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         nodes += [
             n("Less", ["bg_sat", "ws_sat"], ["ws_grey"]),
             n("Cast", ["ws_grey"], ["ws_greyf"], to=TensorProto.FLOAT),
-            n("Mul", ["ws_greyf", "ws_big"], ["ws_pen"]),                         # [N,1]: 0 saturated, else 1e9
+            n("Mul", ["ws_greyf", "ws_big"], ["ws_pen"]),                         # [N,1] ([N]): 0 saturated, else 1e9
         ]
     if dark:
         # [N,1]: 1e9 for a tile brighter than `level` (it fails the dark rung's count), else 0
@@ -830,6 +868,61 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Mul", ["tolerance", "widen_factor"], ["tol_wide"]),
             n("Sub", ["best", "tol_wide"], ["thr_wide"]),
             n("Where", ["few", "thr_wide", "thr0"], ["thr"]),
+        ]
+    elif ladder and dark_budget:
+        # the ladder's one rung, whose tolerance for a dark tile is its budget (at least its second best, at most
+        # T): the same one comparison of every member; absolute tolerances, [N] per tile
+        count, fracs = ladder
+        assert len(fracs) == 1 and not dark and widen_sat and scalars_1d, "the dark budget replaces the one rung"
+        k_b, c_b, level_b = dark_budget
+        wcount, factor, _ = widen_sat
+        init.update({"db_k": f32([k_b / 1500.0]), "db_c": f32([c_b / 1500.0]), "db_level": f32([level_b]),
+                     "db_count": f32([2.0]), "db_tie": f32([1.0001]), "db_neg": f32([NEG]), "lad_fr": f32([fracs[0]]),
+                     "lad_count": f32([count]), "lad_one": f32([1.0]), "axes12": i64([1, 2]),
+                     "shape_n11": i64([-1, 1, 1]), "ws_count": f32([wcount]), "ws_factor": f32([factor])})
+        nodes += [
+            # [1]: the run's constants
+            n("Mul", ["tolerance", "lad_fr"], ["lad_t03"]),
+            n("Mul", ["tolerance", "ws_factor"], ["ws_t"]),
+            n("Mul", ["tolerance", "db_k"], ["db_kt"]),
+            n("Mul", ["dark_budget", "db_c"], ["db_cb"]),
+            n("Mul", ["db_cb", "tolerance"], ["db_cbt"]),
+            n("Min", ["tolerance", "lad_one"], ["db_on"]),                         # 0 at T = 0, else 1
+            n("Mul", ["db_on", "db_tie"], ["db_on1"]),
+            # [N]: a dark tile's budget, (k e + c B) T / 1500, e its best member's error
+            n("Reshape", ["best", "minus1"], ["best1"]),
+            n("ReduceSumSquare", ["d"], ["db_dd"], axes=[1], keepdims=0),         # |P - b|^2
+            n("Sub", ["db_dd", "best1"], ["db_e"]),
+            n("Mul", ["db_e", "db_kt"], ["db_ek"]),
+            n("Add", ["db_ek", "db_cbt"], ["db_t"]),
+            # ... at least its second best member (two candidates), at most T
+            n("GreaterOrEqual", ["s2", "best"], ["db_top"]),                      # [N,M]
+            n("Cast", ["db_top"], ["db_topf"], to=TensorProto.FLOAT),
+            n("Mul", ["db_topf", "db_neg"], ["db_pen"]),
+            n("Add", ["s2", "db_pen"], ["db_rest"]),
+            n("ReduceMax", ["db_rest"], ["db_second"], axes=[1], keepdims=0),     # [N]
+            n("Sub", ["best1", "db_second"], ["db_gap"]),
+            n("Mul", ["db_gap", "db_on1"], ["db_gap1"]),
+            n("Max", ["db_t", "db_gap1"], ["db_t2"]),
+            n("Min", ["db_t2", "tolerance"], ["db_t3"]),
+            n("ReduceMax", ["P"], ["db_pmax"], axes=[1], keepdims=0),             # the brightest quadrant channel
+            n("LessOrEqual", ["db_pmax", "db_level"], ["db_dark"]),
+            n("Where", ["db_dark", "db_t3", "lad_t03"], ["lad_t1"]),               # the rung's tolerance
+            n("Where", ["db_dark", "db_count", "lad_count"], ["lad_need"]),        # and how many it needs
+            n("Sub", ["best1", "lad_t1"], ["lad_thr1"]),
+            n("Reshape", ["lad_thr1", "shape_n11"], ["lad_thr"]),                  # [N,1,1]
+            n("Unsqueeze", ["s2", "axis1"], ["s2_3"]),                             # [N,1,M]
+            n("GreaterOrEqual", ["s2_3", "lad_thr"], ["lad_ge"]),
+            n("Cast", ["lad_ge"], ["lad_gef"], to=TensorProto.FLOAT),
+            n("ReduceSum", ["lad_gef", "axes12"], ["lad_cnt"], keepdims=0),        # [N]
+            n("GreaterOrEqual", ["lad_cnt", "lad_need"], ["lad_ok"]),
+            n("Where", ["lad_ok", "lad_t1", "tolerance"], ["lad_tmin"]),
+            # the saturated widening reads the same count (a dark tile is never saturated: its channels <= level)
+            n("Add", ["lad_cnt", "ws_pen"], ["ws_cntp"]),
+            n("Less", ["ws_cntp", "ws_count"], ["ws_b"]),
+            n("Where", ["ws_b", "ws_t", "lad_tmin"], ["tol_t"]),
+            n("Sub", ["best1", "tol_t"], ["thr1"]),
+            n("Unsqueeze", ["thr1", "axis1"], ["thr"]),                            # [N,1]
         ]
     elif ladder:
         count, fracs = ladder
@@ -932,7 +1025,30 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         init["q_shape3"] = i64([-1, nb, B])
         init["q_shape2"] = i64([-1, M0])
         init["q_ones"] = f32(np.ones((M0, 1)))
-        init["one_f"] = f32([1.0])
+        if not scalars_1d:
+            init["one_f"] = f32([1.0])
+        if checker == 3:
+            # two or three candidates: the phases frac((col + row) / 2 + 1/4) and frac((col + row) / 3 + 1/6) from
+            # the same product as u (a Gemm with a bias), so the rank floor(n u) is (col + row) mod n
+            assert scalars_1d
+            init["r2"] = f32([[R2_X, 0.5, 1 / 3], [R2_Y, 0.5, 1 / 3]])
+            init["ck_bias"] = f32([0.0, 0.25, 1 / 6])
+            at = next(i for i, x in enumerate(nodes) if x.output[0] == "u")
+            mm = next(i for i, x in enumerate(nodes) if x.output[0] == "u0")
+            nodes[mm] = n("Gemm", ["position", "r2", "ck_bias"], ["u0"])              # [N,3]
+            nodes[at].output[0] = "u_both"
+            init["ck_split"] = i64([1, 1, 1])
+            nodes.append(n("Split", ["u_both", "ck_split"], ["u", "u_par", "u_tri"], axis=1))
+        elif checker:
+            # two candidates: the phase frac((col + row) / 2), 0 or 0.5, from the same MatMul as u (its second
+            # column), so the rank floor(2 u) is the parity of col + row
+            init["r2"] = f32([[R2_X, 0.5], [R2_Y, 0.5]])
+            if not scalars_1d:
+                init["ck_two"] = f32([2.0])
+            at = next(i for i, x in enumerate(nodes) if x.output[0] == "u")
+            nodes[at].output[0] = "u_both"                                        # [N,2]
+            init["ck_split"] = i64([1, 1])
+            nodes.append(n("Split", ["u_both", "ck_split"], ["u", "u_par"], axis=1))
         nodes += [
             n("Cast", ["within"], ["within_f"], to=TensorProto.FLOAT),
             n("Reshape", ["within_f", "q_shape3"], ["q_w3"]),                     # [N,nb,B]
@@ -942,10 +1058,23 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Reshape", ["q_in3", "q_shape2"], ["q_in"]),
             n("Add", ["q_in", "q_pre"], ["q_run"]),                               # [N,M]: within so far
             n("ReduceSum", ["q_blk", "minus1"], ["q_n"], keepdims=1),             # [N,1]: how many
-            n("Mul", ["u", "q_n"], ["q_un"]),
+        ]
+        # n - 1 (scalars_1d: against the [N,1] ones, same shapes, one call; [N,1] against [1] is one call per tile)
+        last = n("Sub", ["q_n", "ones" if scalars_1d else "one_f"], ["q_last"])
+        nodes += ([last] if scalars_1d else []) + ([
+            n("Sub", ["q_last", "ones"], ["q_last2"]),
+            n("Equal", ["q_last2", "ones"], ["ck_is3"]),                          # n = 3
+            n("Where", ["ck_is3", "u_tri", "u"], ["u_q3"]),
+        ] if checker == 3 else []) + ([
+            n("Equal", ["q_last", "ones"] if scalars_1d else ["q_n", "ck_two"], ["ck_is2"]),   # n = 2
+            n("Where", ["ck_is2", "u_par", "u_q3" if checker == 3 else "u"], ["u_q"]),
+        ] if checker else []) + [
+            n("Mul", ["u_q" if checker else "u", "q_n"], ["q_un"]),
             n("Floor", ["q_un"], ["q_r0"]),
-            n("Sub", ["q_n", "one_f"], ["q_last"]),
+        ] + ([] if scalars_1d else [last]) + [
             n("Min", ["q_r0", "q_last"], ["q_r"]),                                # the rank r, 0..n-1
+        ]
+        nodes += [
             # the slots before the r-th within are those where fewer than r + 1 are within so far
             n("LessOrEqual", ["q_run", "q_r"], ["q_before_r"]),
             n("Cast", ["q_before_r"], ["q_before_f"], to=TensorProto.FLOAT),
@@ -988,7 +1117,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     elif chunks > 1:
         nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], ["phi1", "kr", "k", "bin" if pick == "key" else "u"]
                                                + (["ws_pen"] if widen_sat else []), chunks, init)
-    return _model(nodes, _tile_inputs(C, choice=choice), [_index_output()],
+    return _model(nodes, _tile_inputs(C, choice=choice, budget=bool(dark_budget)), [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
 
 

@@ -343,6 +343,9 @@ fn baseline(mut pipeline: Pipeline, frame: &Frame, tile: u32, batched: Option<f6
     let n = quads.len() / QUADS_BYTES;
     let mut one = OnnxClassifier::new(pipeline.atlas().count() as usize, &OnnxOptions { threads: 1 })?;
     let mut batch = OnnxClassifier::new(pipeline.atlas().count() as usize, &OnnxOptions::default())?;
+    // each call's tile is judged as part of the frame, as the pipeline's batches are
+    one.set_frame(&pipeline.tiles().means);
+    batch.set_frame(&pipeline.tiles().means);
     let mut out = Vec::new();
     let t0 = Instant::now();
     for q in quads.chunks_exact(QUADS_BYTES) {

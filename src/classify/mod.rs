@@ -48,6 +48,12 @@ pub trait Classifier: Send {
     /// How far from the best emoji a tile may go for variety (0: always the best; see
     /// [`VARIETY_UNIT`]). Classifiers without a variety term ignore it.
     fn set_variety(&mut self, _variety: f32) {}
+    /// The whole frame's tiles (their rounded quadrant means), before some or all of them are
+    /// classified: a classifier with a term read from the whole frame (the ONNX model's dark
+    /// budget, [`crate::domain::likeness::dark_budget`]) takes it from here, so a batch of a few
+    /// changed tiles is classified as part of its frame. Until the first call a batch stands for
+    /// its own frame. Classifiers without such a term ignore it.
+    fn set_frame(&mut self, _means: &[[u8; QUADS_BYTES]]) {}
     /// `tiles` holds N tiles' inputs of [`Input::bytes`] each ([`Classifier::input`]); writes N
     /// atlas indices into `out`. The tiles are taken as the tiles of one row (for the variety
     /// pattern).

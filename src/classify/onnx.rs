@@ -12,6 +12,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::{Classifier, Input, QUADS_BYTES, VARIETY_UNIT};
+use crate::domain::likeness::dark_budget;
 use crate::domain::{quads_mean, Background};
 use crate::error::{ClassifyError, Error, Result};
 
@@ -126,6 +127,10 @@ pub struct OnnxClassifier {
     mask: Vec<f32>,
     background: Background,
     tolerance: [f32; 1],
+    /// Whether the model takes `dark_budget` (models before it do not), and the frame's value
+    /// ([`Classifier::set_frame`]; `None`: each batch's own).
+    takes_dark_budget: bool,
+    frame_dark_budget: Option<f32>,
     /// Per-run inputs, reused: each tile's background colour and grid position.
     backgrounds: Vec<f32>,
     positions: Vec<f32>,
@@ -162,8 +167,11 @@ impl OnnxClassifier {
                  rebuild them together (training/run.sh)"
             )));
         }
+        let takes_dark_budget = session.inputs().iter().any(|i| i.name() == "dark_budget");
         Ok(Self {
             session,
+            takes_dark_budget,
+            frame_dark_budget: None,
             classes,
             mask: vec![0.0; classes],
             background: Background::Color([0, 0, 0]),
@@ -238,6 +246,10 @@ impl Classifier for OnnxClassifier {
         self.tolerance = [variety.max(0.0) * VARIETY_UNIT];
     }
 
+    fn set_frame(&mut self, means: &[[u8; QUADS_BYTES]]) {
+        self.frame_dark_budget = Some(dark_budget(means));
+    }
+
     fn classify(&mut self, quads: &[u8], out: &mut Vec<u32>) -> Result<()> {
         let mut row = std::mem::take(&mut self.row);
         row.clear();
@@ -279,16 +291,19 @@ impl Classifier for OnnxClassifier {
         let background = TensorRef::from_array_view(([n, 3], self.backgrounds.as_slice())).map_err(err)?;
         let position = TensorRef::from_array_view(([n, 2], self.positions.as_slice())).map_err(err)?;
         let tolerance = TensorRef::from_array_view(([1usize], &self.tolerance[..])).map_err(err)?;
-        let outputs = self
-            .session
-            .run(ort::inputs![
-                "quads" => input,
-                "mask" => mask,
-                "background" => background,
-                "position" => position,
-                "tolerance" => tolerance
-            ])
-            .map_err(err)?;
+        let budget = [self.frame_dark_budget.unwrap_or_else(|| dark_budget(tiles))];
+        let mut inputs = ort::inputs![
+            "quads" => input,
+            "mask" => mask,
+            "background" => background,
+            "position" => position,
+            "tolerance" => tolerance
+        ];
+        if self.takes_dark_budget {
+            let budget = TensorRef::from_array_view(([1usize], &budget[..])).map_err(err)?;
+            inputs.push(("dark_budget".into(), budget.into()));
+        }
+        let outputs = self.session.run(inputs).map_err(err)?;
         let (_, index) = outputs["index"].try_extract_tensor::<i64>().map_err(err)?;
         if index.len() != n {
             return Err(ClassifyError::Choices {

@@ -29,6 +29,36 @@ pub const DEFAULT_CHANGE_THRESHOLD: u8 = 8;
 /// (a worse old emoji) switches at once.
 pub const KEEP_MARGIN: f32 = 0.5;
 
+/// A tile none of whose quadrant means' channels is above this is dark, for [`dark_budget`]
+/// (the ONNX model's `dark_budget` metadata names the same level).
+pub const DARK_LEVEL: u8 = 40;
+
+/// The ONNX classifier's `dark_budget` input for a whole frame, from every tile's rounded
+/// quadrant means: the frame's summed tile detail (over quadrants and channels, the squared
+/// difference from the tile's mean of that channel) over its count of dark tiles ([`DARK_LEVEL`],
+/// at least one). The model keeps a dark tile's variety within a tolerance that grows with it:
+/// a dark shirt or wall that is most of a plain picture stays near its best emoji (there the
+/// variety would cost most of the picture's likeness), the same shirt in a detailed scene varies
+/// as before (models/README.md, "Dark budget"). Exact integer sums, as `training/common.py`
+/// computes it.
+pub fn dark_budget(means: &[[u8; QUADS_BYTES]]) -> f32 {
+    let (mut detail4, mut dark) = (0u64, 0u64);
+    for q in means {
+        for c in 0..3 {
+            let (s, s2) = (0..4).fold((0u64, 0u64), |(s, s2), k| {
+                let v = u64::from(q[k * 3 + c]);
+                (s + v, s2 + v * v)
+            });
+            // 4 x sum_k (v_k - s / 4)^2, never negative (Cauchy-Schwarz)
+            detail4 += 4 * s2 - s * s;
+        }
+        if q.iter().all(|&v| v <= DARK_LEVEL) {
+            dark += 1;
+        }
+    }
+    (detail4 as f64 / 4.0 / dark.max(1) as f64) as f32
+}
+
 /// The objective: squared error between the patch's 2x2 quadrant means and the emoji's
 /// quadrant colours (`features`: premultiplied RGB + alpha per quadrant, see
 /// `Atlas::features_2x2`) composited over the background. The nearest shader minimises the same.

@@ -291,7 +291,11 @@ impl Classifier for OnnxClassifier {
         let background = TensorRef::from_array_view(([n, 3], self.backgrounds.as_slice())).map_err(err)?;
         let position = TensorRef::from_array_view(([n, 2], self.positions.as_slice())).map_err(err)?;
         let tolerance = TensorRef::from_array_view(([1usize], &self.tolerance[..])).map_err(err)?;
-        let budget = [self.frame_dark_budget.unwrap_or_else(|| dark_budget(tiles))];
+        let budget = [match (self.takes_dark_budget, self.frame_dark_budget) {
+            (false, _) => 0.0,
+            (true, Some(frame)) => frame,
+            (true, None) => dark_budget(tiles),
+        }];
         let mut inputs = ort::inputs![
             "quads" => input,
             "mask" => mask,

@@ -349,6 +349,11 @@ def phi_from(P12, bg):
     return np.concatenate([d.reshape(-1, 12), (d * bg[:, None, :]).sum(2), bg, (bg ** 2).sum(1, keepdims=True)], 1)
 
 
+def floats(text):
+    """An option's colon-separated numbers (A:B:...) as a tuple of floats, or None for an empty option."""
+    return tuple(float(x) for x in text.split(":")) if text else None
+
+
 def dark_rungs(text):
     """--dark COUNT:F1[,F2...]:LEVEL -> (count, [fractions], level), or None."""
     if not text:
@@ -433,16 +438,12 @@ def main():
                          "within (K x its best error + FLOOR) x T / 1500 of its best (models/EVAL.md, \"The better of two "
                          "backgrounds\")")
     ap.add_argument("--dark-budget", default=DARK_BUDGET,
-                    help="K:C:LEVEL: a dark tile (the brightest channel of its mean <= LEVEL) keeps to within (K x its best "
-                         "error + C x the dark_budget input) x T / 1500 of its best, never less than its second best "
-                         "(models/EVAL.md, \"A dark budget\"); empty: none (the file before)")
-    ap.add_argument("--no-1d", action="store_true",
-                    help="per-tile numbers as [N,1] (the file before), not [N] (with --dark-budget; graph.build_stacked's "
-                         "scalars_1d)")
+                    help="K:C:LEVEL: a dark tile (no quadrant channel above LEVEL) keeps to within (K x its best error + C "
+                         "x the dark_budget input) x T / 1500 of its best, never less than its second best nor more than T "
+                         "(models/EVAL.md, \"A dark budget\"); empty: none, per-tile numbers [N,1] (the file before)")
     ap.add_argument("--checker", type=int, choices=(0, 2, 3), default=3,
-                    help="a tile with two (2) or two or three (3) candidates takes the (col + row) mod n-th, not the one "
-                         "its R2 phase gives (3 needs the [N] form of --dark-budget); 0: by the phase as any other (the "
-                         "file before)")
+                    help="with --dark-budget, a tile with two (2) or two or three (3) candidates takes the (col + row) "
+                         "mod n-th, not the one its R2 phase gives; 0: by the phase as any other (the file before)")
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]
@@ -467,7 +468,7 @@ def main():
         if a.varied_members and not a.slow:
             tables.append((a.varied_members, a.varied_own_share))
         # (count, factor, saturation, the ladder's first fraction: the rung whose count it reads)
-        widen_sat = (tuple(float(x) for x in a.widen_sat.split(":")) + (float(a.ladder.split(":")[1].split(",")[0]),)
+        widen_sat = (floats(a.widen_sat) + (float(a.ladder.split(":")[1].split(",")[0]),)
                      if a.widen_sat and a.ladder and not a.slow and not a.if_node else None)
         protos, members = build_index(Q, alpha, weights, a.prototypes, tables, np.random.default_rng(SEED), print,
                                       a.lloyd, fast=not a.slow, flat=a.flat, textured=a.textured,
@@ -487,12 +488,12 @@ def main():
                 md["routing"] = (f"stage 1 scores as if over black the tiles whose 2x2 means are within {a.route_flat:g} "
                                  f"levels of their background" + (f" (each channel) when the background's largest minus "
                                                                    f"smallest channel is >= {a.route_sat:g}" if a.route_sat else ""))
-            widen = tuple(float(x) for x in a.widen.split(":")) if a.widen else None
+            widen = floats(a.widen)
             if a.if_node:
                 model = graph.build_fast(Q, alpha, protos, members[0] if len(members) == 1 else tuple(members), md,
                                          stage1="topk")
             else:
-                relative = tuple(float(x) for x in a.relative.split(":")) if a.relative else None
+                relative = floats(a.relative)
                 if relative:
                     md["tolerance"] = (f"per tile min(tolerance, tolerance / {graph.VARIETY_UNIT:g} * ({relative[0]:g} * "
                                        f"best error + {relative[1]:g}))")
@@ -510,10 +511,10 @@ def main():
                     md["choice_level"] = f"{a.choice_level:g}"
                     md["background"] = ("at choice 1, each emoji over the better of the background and black for the tiles "
                                         f"whose rounded mean's brightest channel is <= {a.choice_level:g}")
-                dark_budget = tuple(float(x) for x in a.dark_budget.split(":")) if a.dark_budget else None
+                dark_budget = floats(a.dark_budget)
                 checker = a.checker if a.pick == "quantile" else 0
-                if checker == 3 and not (dark_budget and not a.no_1d):
-                    ap.error("--checker 3 needs --dark-budget in its [N] form (no --no-1d)")
+                if checker and not dark_budget:
+                    ap.error("--checker 2 or 3 needs --dark-budget (its graph's per-tile [N] numbers)")
                 if dark_budget:
                     md["dark_budget"] = (f"a dark tile (no quadrant channel above {dark_budget[2]:g}): the ladder's rung is "
                                          f"({dark_budget[0]:g} x its best error + {dark_budget[1]:g} x dark_budget) x T / 1500, "
@@ -529,9 +530,7 @@ def main():
                                             chunk_stage1=a.stage1_in_parts, pick=a.pick,
                                             dark=dark_rungs(a.dark), choice=a.choice,
                                             choice_level=a.choice_level,
-                                            dark_rel=tuple(float(x) for x in a.dark_rel.split(":")) if a.dark_rel else None,
-                                            dark_budget=dark_budget, checker=checker,
-                                            scalars_1d=bool(dark_budget) and not a.no_1d)
+                                            dark_rel=floats(a.dark_rel), dark_budget=dark_budget, checker=checker)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

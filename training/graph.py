@@ -492,7 +492,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
                   widen_sat=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
-                  dark_rel=None, dark_budget=None, checker=0, scalars_1d=False):
+                  dark_rel=None, dark_budget=None, checker=0):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -567,14 +567,14 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     ladder's rung for a dark tile (needing two members within it, not the ladder's count), never less than its
     second best member (at T > 0: a flat dark area alternates at least two emoji) and never more than T
     (models/EVAL.md, "A dark budget").
-    checker (quantile pick): 2, a tile with exactly two candidates takes the (col + row) mod 2-th (a flat area of
-    two candidates becomes a checkerboard; the R2 phase leaves 51% of such neighbours alike across); 3 (with
-    scalars_1d), also a tile with three the (col + row) mod 3-th (26% across by the phase); 0, the phase for every
-    n. The dark budget leaves flat dark areas two or three candidates.
-    scalars_1d (with dark_budget, route_flat, route_sat, widen_sat, the quantile pick): the per-tile numbers
-    (the routing tests, the saturation penalty, the ladder's tolerance) are [N], not [N,1]: ONNX Runtime
-    broadcasts [N,1] against a [1] constant one element per call (about 0.1 ms per operation per 9216 tiles),
-    [N] against [1] in one call.
+    With the dark budget (and route_flat, route_sat, widen_sat, the quantile pick) the per-tile numbers (the
+    routing tests, the saturation penalty, the ladder's tolerance) are [N], not [N,1]: ONNX Runtime broadcasts
+    [N,1] against a [1] constant one element per call (about 0.1 ms per operation per 9216 tiles), [N] against
+    [1] in one call.
+    checker (quantile pick, with the dark budget): 2, a tile with exactly two candidates takes the (col + row)
+    mod 2-th (a flat area of two candidates becomes a checkerboard; the R2 phase leaves 51% of such neighbours
+    alike across); 3, also a tile with three the (col + row) mod 3-th (26% across by the phase); 0, the phase for
+    every n. The dark budget leaves flat dark areas two or three candidates.
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
@@ -604,45 +604,32 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     })
     if route_black:
         init["proto_w12"] = init.pop("proto_w")[:12].copy()
+    one_d = bool(dark_budget)                    # the dark budget's graph: per-tile numbers [N] (see above)
+    assert not one_d or (route_flat and route_sat and widen_sat and pick == "quantile" and not route_rows)
+    keep = 0 if one_d else 1
     route_nodes = []
-    if scalars_1d:
-        assert route_flat and route_sat and widen_sat and dark_budget and pick == "quantile" and not route_rows
+    if route_flat:
         init["route_lim"] = np.asarray([route_flat], np.float32)
         init["pad_black"] = np.eye(12, 20, dtype=np.float32)
-        init["sat_lim"] = np.asarray([route_sat], np.float32)
-        init["axis1"] = np.array([1], np.int64)
+        flat = "flat_b1" if one_d else "flat_b"
         route_nodes = [
             helper.make_node("Abs", ["d"], ["d_abs"]),
-            helper.make_node("ReduceMax", ["d_abs"], ["d_max"], axes=[1], keepdims=0),         # [N]
-            helper.make_node("LessOrEqual", ["d_max", "route_lim"], ["flat_b0"]),
-            helper.make_node("ReduceMax", ["background"], ["bg_max"], axes=[1], keepdims=0),   # [N]
-            helper.make_node("ReduceMin", ["background"], ["bg_min"], axes=[1], keepdims=0),
-            helper.make_node("Sub", ["bg_max", "bg_min"], ["bg_sat"]),
-            helper.make_node("GreaterOrEqual", ["bg_sat", "sat_lim"], ["sat_b"]),
-            helper.make_node("And", ["flat_b0", "sat_b"], ["flat_b1"]),
-            helper.make_node("MatMul", ["P", "pad_black"], ["phi_black"]),                  # [N,20]
-            helper.make_node("Unsqueeze", ["flat_b1", "axis1"], ["flat_b"]),                # [N,1]
-            helper.make_node("Where", ["flat_b", "phi_black", "phi"], ["phi_r"]),
-        ]
-    elif route_flat:
-        init["route_lim"] = np.asarray([route_flat], np.float32)
-        init["pad_black"] = np.eye(12, 20, dtype=np.float32)
-        route_nodes = [
-            helper.make_node("Abs", ["d"], ["d_abs"]),
-            helper.make_node("ReduceMax", ["d_abs"], ["d_max"], axes=[1], keepdims=1),         # [N,1]
-            helper.make_node("LessOrEqual", ["d_max", "route_lim"], ["flat_b0" if route_sat else "flat_b"]),
+            helper.make_node("ReduceMax", ["d_abs"], ["d_max"], axes=[1], keepdims=keep),      # [N,1] ([N])
+            helper.make_node("LessOrEqual", ["d_max", "route_lim"], ["flat_b0" if route_sat else flat]),
             helper.make_node("MatMul", ["P", "pad_black"], ["phi_black"]),                  # [N,20]
             helper.make_node("Where", ["flat_b", "phi_black", "phi"], ["phi_r"]),
         ]
         if route_sat:
             init["sat_lim"] = np.asarray([route_sat], np.float32)
             route_nodes[3:3] = [
-                helper.make_node("ReduceMax", ["background"], ["bg_max"], axes=[1], keepdims=1),   # [N,1]
-                helper.make_node("ReduceMin", ["background"], ["bg_min"], axes=[1], keepdims=1),
+                helper.make_node("ReduceMax", ["background"], ["bg_max"], axes=[1], keepdims=keep),   # [N,1] ([N])
+                helper.make_node("ReduceMin", ["background"], ["bg_min"], axes=[1], keepdims=keep),
                 helper.make_node("Sub", ["bg_max", "bg_min"], ["bg_sat"]),
                 helper.make_node("GreaterOrEqual", ["bg_sat", "sat_lim"], ["sat_b"]),
-                helper.make_node("And", ["flat_b0", "sat_b"], ["flat_b"]),
+                helper.make_node("And", ["flat_b0", "sat_b"], [flat]),
             ]
+        if one_d:
+            route_nodes.insert(-1, helper.make_node("Unsqueeze", ["flat_b1", "axis1"], ["flat_b"]))   # [N,1]
     # zeros after the second table, so that both flat constants reshape to whole rows of either width
     lcm, widths = int(np.lcm(M0, M1)), sum(t.shape[1] for t in tables)
     init["pad_w"] = f32(np.zeros((22 if choice else 21) * (-(K * widths) % lcm)))
@@ -658,14 +645,13 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                           n("ReduceMax", ["tile_rgb"], ["tile_max"], axes=[1], keepdims=1)])
         return "tile_max"
 
-    def tile_dd():
-        """[N,1]: |P - b|^2 of each tile (the squares of phi1's first 12 columns; s2 = -err + |P - b|^2), its
-        nodes joining the graph at the first call."""
-        if "sel_d" not in init:
-            init["sel_d"] = f32(np.concatenate([np.ones(12), np.zeros(9)]).reshape(21, 1))
-            nodes.extend([n("Mul", ["phi1", "phi1"], ["phi1sq"]),
-                          n("MatMul", ["phi1sq", "sel_d"], ["dd"])])
-        return "dd"
+    def tile_dd(keep=1):
+        """|P - b|^2 of each tile (s2 = -err + |P - b|^2), [N,1] or at keep 0 [N]; its node joins the graph at the
+        first call."""
+        name = "dd" if keep else "dd_1d"
+        if not any(x.output[0] == name for x in nodes):
+            nodes.append(n("ReduceSumSquare", ["d"], [name], axes=[1], keepdims=keep))
+        return name
 
     # the quantile pick reads the phase u itself, not its bin
     nodes = _phi_nodes(n) + route_nodes + (_bin_nodes(n) if pick == "key" else _bin_nodes(n)[:3]) + [
@@ -873,7 +859,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         # the ladder's one rung, whose tolerance for a dark tile is its budget (at least its second best, at most
         # T): the same one comparison of every member; absolute tolerances, [N] per tile
         count, fracs = ladder
-        assert len(fracs) == 1 and not dark and widen_sat and scalars_1d, "the dark budget replaces the one rung"
+        assert len(fracs) == 1 and not dark, "the dark budget replaces the one rung"
         k_b, c_b, level_b = dark_budget
         wcount, factor, _ = widen_sat
         init.update({"db_k": f32([k_b / 1500.0]), "db_c": f32([c_b / 1500.0]), "db_level": f32([level_b]),
@@ -891,8 +877,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Mul", ["db_on", "db_tie"], ["db_on1"]),
             # [N]: a dark tile's budget, (k e + c B) T / 1500, e its best member's error
             n("Reshape", ["best", "minus1"], ["best1"]),
-            n("ReduceSumSquare", ["d"], ["db_dd"], axes=[1], keepdims=0),         # |P - b|^2
-            n("Sub", ["db_dd", "best1"], ["db_e"]),
+            n("Sub", [tile_dd(0), "best1"], ["db_e"]),
             n("Mul", ["db_e", "db_kt"], ["db_ek"]),
             n("Add", ["db_ek", "db_cbt"], ["db_t"]),
             # ... at least its second best member (two candidates), at most T
@@ -1025,30 +1010,21 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         init["q_shape3"] = i64([-1, nb, B])
         init["q_shape2"] = i64([-1, M0])
         init["q_ones"] = f32(np.ones((M0, 1)))
-        if not scalars_1d:
+        if not one_d:
             init["one_f"] = f32([1.0])
-        if checker == 3:
-            # two or three candidates: the phases frac((col + row) / 2 + 1/4) and frac((col + row) / 3 + 1/6) from
-            # the same product as u (a Gemm with a bias), so the rank floor(n u) is (col + row) mod n
-            assert scalars_1d
-            init["r2"] = f32([[R2_X, 0.5, 1 / 3], [R2_Y, 0.5, 1 / 3]])
-            init["ck_bias"] = f32([0.0, 0.25, 1 / 6])
+        if checker:
+            # k = 2 (and 3) candidates: the phase frac((col + row) / k + 1 / 2k) from the same product as u (a Gemm
+            # with a bias), so the rank floor(k u) is (col + row) mod k
+            assert one_d and checker in (2, 3), "the checker reads the dark budget's [N,1] ones"
+            ks = (2, 3)[:checker - 1]
+            init["r2"] = f32([[R2_X] + [1 / k for k in ks], [R2_Y] + [1 / k for k in ks]])
+            init["ck_bias"] = f32([0.0] + [1 / (2 * k) for k in ks])
             at = next(i for i, x in enumerate(nodes) if x.output[0] == "u")
             mm = next(i for i, x in enumerate(nodes) if x.output[0] == "u0")
-            nodes[mm] = n("Gemm", ["position", "r2", "ck_bias"], ["u0"])              # [N,3]
+            nodes[mm] = n("Gemm", ["position", "r2", "ck_bias"], ["u0"])              # [N,checker]
             nodes[at].output[0] = "u_both"
-            init["ck_split"] = i64([1, 1, 1])
-            nodes.append(n("Split", ["u_both", "ck_split"], ["u", "u_par", "u_tri"], axis=1))
-        elif checker:
-            # two candidates: the phase frac((col + row) / 2), 0 or 0.5, from the same MatMul as u (its second
-            # column), so the rank floor(2 u) is the parity of col + row
-            init["r2"] = f32([[R2_X, 0.5], [R2_Y, 0.5]])
-            if not scalars_1d:
-                init["ck_two"] = f32([2.0])
-            at = next(i for i, x in enumerate(nodes) if x.output[0] == "u")
-            nodes[at].output[0] = "u_both"                                        # [N,2]
-            init["ck_split"] = i64([1, 1])
-            nodes.append(n("Split", ["u_both", "ck_split"], ["u", "u_par"], axis=1))
+            init["ck_split"] = i64([1] * checker)
+            nodes.append(n("Split", ["u_both", "ck_split"], ["u", "u_par", "u_tri"][:checker], axis=1))
         nodes += [
             n("Cast", ["within"], ["within_f"], to=TensorProto.FLOAT),
             n("Reshape", ["within_f", "q_shape3"], ["q_w3"]),                     # [N,nb,B]
@@ -1059,19 +1035,19 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Add", ["q_in", "q_pre"], ["q_run"]),                               # [N,M]: within so far
             n("ReduceSum", ["q_blk", "minus1"], ["q_n"], keepdims=1),             # [N,1]: how many
         ]
-        # n - 1 (scalars_1d: against the [N,1] ones, same shapes, one call; [N,1] against [1] is one call per tile)
-        last = n("Sub", ["q_n", "ones" if scalars_1d else "one_f"], ["q_last"])
-        nodes += ([last] if scalars_1d else []) + ([
+        # n - 1 (one_d: against the [N,1] ones, same shapes, one call; [N,1] against [1] is one call per tile)
+        last = n("Sub", ["q_n", "ones" if one_d else "one_f"], ["q_last"])
+        nodes += ([last] if one_d else []) + ([
             n("Sub", ["q_last", "ones"], ["q_last2"]),
             n("Equal", ["q_last2", "ones"], ["ck_is3"]),                          # n = 3
             n("Where", ["ck_is3", "u_tri", "u"], ["u_q3"]),
         ] if checker == 3 else []) + ([
-            n("Equal", ["q_last", "ones"] if scalars_1d else ["q_n", "ck_two"], ["ck_is2"]),   # n = 2
+            n("Equal", ["q_last", "ones"], ["ck_is2"]),                           # n = 2
             n("Where", ["ck_is2", "u_par", "u_q3" if checker == 3 else "u"], ["u_q"]),
         ] if checker else []) + [
             n("Mul", ["u_q" if checker else "u", "q_n"], ["q_un"]),
             n("Floor", ["q_un"], ["q_r0"]),
-        ] + ([] if scalars_1d else [last]) + [
+        ] + ([] if one_d else [last]) + [
             n("Min", ["q_r0", "q_last"], ["q_r"]),                                # the rank r, 0..n-1
         ]
         nodes += [

@@ -65,7 +65,7 @@ class Model:
         self.alpha10 = cm.emoji_alpha10(cells)
         self.psi, self.bias = graph.class_matrix(cm.emoji_feat(cells).astype(np.float64), export.emoji_alpha(cells))
         self.sess = graph.session(path, 1)
-        # a model with background_alt scores (and the product draws) each emoji over the better background
+        # a model with the `choice` input scores (and its product would draw) each emoji over the better background
         self.level = evaluate.choice_level(self.sess)
         self.mask = np.full(self.C, graph.NEG, np.float32)
         self.mask[self.default] = 0

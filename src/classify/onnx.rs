@@ -128,7 +128,7 @@ pub struct OnnxClassifier {
     background: Background,
     tolerance: [f32; 1],
     /// Whether the model takes `dark_budget` (models before it do not), and the frame's value
-    /// ([`Classifier::set_frame`]; `None`: each batch's own).
+    /// ([`Classifier::set_frame`], for such a model; `None`: each batch's own).
     takes_dark_budget: bool,
     frame_dark_budget: Option<f32>,
     /// Per-run inputs, reused: each tile's background colour and grid position.
@@ -247,7 +247,9 @@ impl Classifier for OnnxClassifier {
     }
 
     fn set_frame(&mut self, means: &[[u8; QUADS_BYTES]]) {
-        self.frame_dark_budget = Some(dark_budget(means));
+        if self.takes_dark_budget {
+            self.frame_dark_budget = Some(dark_budget(means));
+        }
     }
 
     fn classify(&mut self, quads: &[u8], out: &mut Vec<u32>) -> Result<()> {
@@ -291,11 +293,7 @@ impl Classifier for OnnxClassifier {
         let background = TensorRef::from_array_view(([n, 3], self.backgrounds.as_slice())).map_err(err)?;
         let position = TensorRef::from_array_view(([n, 2], self.positions.as_slice())).map_err(err)?;
         let tolerance = TensorRef::from_array_view(([1usize], &self.tolerance[..])).map_err(err)?;
-        let budget = [match (self.takes_dark_budget, self.frame_dark_budget) {
-            (false, _) => 0.0,
-            (true, Some(frame)) => frame,
-            (true, None) => dark_budget(tiles),
-        }];
+        let budget;
         let mut inputs = ort::inputs![
             "quads" => input,
             "mask" => mask,
@@ -304,6 +302,7 @@ impl Classifier for OnnxClassifier {
             "tolerance" => tolerance
         ];
         if self.takes_dark_budget {
+            budget = [self.frame_dark_budget.unwrap_or_else(|| dark_budget(tiles))];
             let budget = TensorRef::from_array_view(([1usize], &budget[..])).map_err(err)?;
             inputs.push(("dark_budget".into(), budget.into()));
         }

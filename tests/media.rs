@@ -756,9 +756,53 @@ fn empty_and_unknown_files() {
     assert!(matches!(err, Error::Usage(_)), "{err}");
     assert_eq!(
         err.to_string(),
-        "unsupported input format '.xyz': use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI or Y4M"
+        "unsupported input format '.xyz': use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI, MPEG-TS, raw H.264/HEVC or Y4M"
     );
     assert_eq!(err.exit_code(), 2);
+}
+
+/// A raw stream or a DVD's MPEG-PS saved under a name that says nothing (`.bin`, `.dat`, no
+/// extension: a dashcam's or a capture tool's) is recognised by its first bytes.
+#[test]
+fn raw_streams_are_recognised_by_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (name, args) in [
+        (
+            "h264",
+            vec![
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+                "-f",
+                "h264",
+            ],
+        ),
+        (
+            "hevc",
+            vec![
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-x265-params",
+                "log-level=error",
+                "-f",
+                "hevc",
+            ],
+        ),
+        ("ps", vec!["-c:v", "mpeg2video", "-f", "vob"]),
+    ] {
+        let made = clip(d, &format!("{name}.raw"), &args, false);
+        let renamed = d.join(format!("{name}-stream.bin"));
+        std::fs::rename(&made, &renamed).unwrap();
+        let mut src = source::open(&renamed).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(src.info().kind, StreamKind::Video, "{name}");
+        assert_eq!(decode_all(src.as_mut()).len(), 10, "{name}: frame count");
+    }
 }
 
 #[test]
@@ -1079,6 +1123,16 @@ const INPUT_KINDS: &[(&str, &[&str], bool)] = &[
         true,
     ),
     ("mpeg4.avi", &["-c:v mpeg4 -q:v 3"], false),
+    // A DVD's MPEG-PS, and raw MPEG-2 and Annex B streams, as a Raspberry Pi camera or a dashcam
+    // writes them: no container.
+    ("mpeg2.vob", &["-c:v mpeg2video -q:v 3 -f vob"], false),
+    ("raw.m2v", &["-c:v mpeg2video -q:v 3 -f mpeg2video"], false),
+    ("raw.h264", &[X264, "-pix_fmt yuv420p -f h264"], false),
+    (
+        "raw.hevc",
+        &["-c:v libx265 -preset ultrafast -x265-params log-level=error -f hevc"],
+        false,
+    ),
     // Ogg sends Theora's and Vorbis's codec headers as buffers: no damaged frames.
     ("theora.ogv", &["-c:v libtheora -q:v 7 -c:a libvorbis"], true),
     // VP8 with alternate reference frames (frames decoded but never shown).

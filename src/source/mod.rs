@@ -94,7 +94,8 @@ pub(crate) fn check_size(path: &Path, what: &str, width: u64, height: u64) -> Re
     ))
 }
 
-const SUPPORTED: &str = "use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI or Y4M";
+const SUPPORTED: &str =
+    "use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI, MPEG-TS, raw H.264/HEVC or Y4M";
 
 fn sniff(head: &[u8]) -> Option<Format> {
     let webp = head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WEBP");
@@ -103,6 +104,12 @@ fn sniff(head: &[u8]) -> Option<Format> {
     let bmp = head.starts_with(b"BM") && head.get(6..10) == Some(&[0, 0, 0, 0]);
     // HEIC and AVIF photos are ISO-BMFF files like MP4: told apart by the `ftyp` box's brand.
     let heif = heif::brand(head).is_some();
+    // MPEG-PS (a pack header: `.mpg`, `.vob`), and raw H.264 or HEVC (Annex B: a start code, then
+    // an SPS or access unit delimiter (H.264), or a VPS or delimiter (HEVC), as streams begin).
+    let mpeg_ps = head.starts_with(&[0, 0, 1, 0xba]);
+    let annex_b = head.starts_with(&[0, 0, 0, 1])
+        && (matches!(head.get(4), Some(&(0x67 | 0x47 | 0x27 | 0x09)))
+            || matches!(head.get(4..6), Some(&[0x40 | 0x46, 0x01])));
     if head.starts_with(b"\x89PNG") || head.starts_with(&[0xff, 0xd8, 0xff]) || webp || tiff || bmp || heif {
         Some(Format::Image)
     } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
@@ -112,6 +119,8 @@ fn sniff(head: &[u8]) -> Option<Format> {
     } else if (head.len() >= 8 && matches!(&head[4..8], b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide" | b"skip"))
         || head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3])
         || (head.starts_with(b"RIFF") && head.get(8..12) == Some(b"AVI "))
+        || mpeg_ps
+        || annex_b
     {
         Some(Format::Video)
     } else {
@@ -127,7 +136,7 @@ fn by_extension(path: &Path) -> Option<Format> {
         }
         "gif" => Some(Format::Gif),
         "mp4" | "m4v" | "mov" | "mkv" | "webm" | "avi" | "ts" | "mts" | "m2ts" | "3gp" | "ogv" | "flv" | "wmv"
-        | "mpg" | "mpeg" => Some(Format::Video),
+        | "mpg" | "mpeg" | "vob" | "m2v" | "h264" | "264" | "h265" | "265" | "hevc" => Some(Format::Video),
         "y4m" => Some(Format::Y4m),
         _ => None,
     }

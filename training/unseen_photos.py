@@ -8,11 +8,18 @@ OUT (default $TMPDIR/unseen): not kept in the repository. Needs, first (licences
      for f in *.deb; do dpkg-deb -x $f x; done)
 
 and ffmpeg for the video frames. Then: training/unseen.py $TMPDIR/unseen/*.png
+
+`--second` gathers the second batch (models/EVAL.md, "Unseen photos, a second batch") into $TMPDIR/unseen2
+instead; it needs
+
+    (cd $TMPDIR/deb2 && apt-get download lomiri-wallpapers-16.04 gnome-backgrounds opencv-doc &&
+     for f in *.deb; do dpkg-deb -x $f x; done)
 """
 import glob
 import io
 import os
 import subprocess
+import sys
 import zipfile
 
 from PIL import Image
@@ -77,5 +84,33 @@ def main():
     print(f"wrote {len(os.listdir(O))} photos to {O}")
 
 
+# the second batch: opencv-doc's sample photos at their own size, and frames of its sample videos
+CV_PHOTOS = ["home.jpg", "messi5.jpg", "building.jpg", "stuff.jpg", "fruits.jpg", "baboon.jpg", "aero1.jpg",
+             "left01.jpg", "left12.jpg", "squirrel_cls.jpg", "HappyFish.jpg", "basketball1.png", "rubberwhale1.png",
+             "smarties.png", "butterfly.jpg", "orange.jpg", "apple.jpg", "pca_test1.jpg", "licenseplate_motion.jpg",
+             "graf1.png", "leuvenA.jpg", "box_in_scene.png", "starry_night.jpg", "board.jpg", "Blender_Suzanne1.jpg"]
+CV_VIDEOS = [("vtest.avi", ["1", "20", "60"]), ("Megamind.avi", ["2", "10"]), ("tree.avi", ["1"])]
+
+
+def second():
+    out = os.path.join(T, "unseen2")
+    os.makedirs(out, exist_ok=True)
+    share = os.path.join(T, "deb2", "x", "usr", "share")
+    bg = os.path.join(share, "backgrounds")
+    for f in sorted(os.listdir(bg)):                     # lomiri-wallpapers-16.04's photos
+        if f.endswith(".jpg"):
+            cover(Image.open(os.path.join(bg, f)).convert("RGB")).save(f"{out}/{f[:-4]}_720p.png")
+    for f in ["wood-l", "wood-d"]:                        # gnome-backgrounds
+        cover(Image.open(f"{bg}/gnome/{f}.webp").convert("RGB")).save(f"{out}/gnome_{f}_720p.png")
+    cv = os.path.join(share, "doc", "opencv-doc", "examples", "data")
+    for f in CV_PHOTOS:
+        Image.open(f"{cv}/{f}").convert("RGB").save(f"{out}/cv_{f.rsplit('.', 1)[0]}.png")
+    for v, times in CV_VIDEOS:
+        for t in times:
+            subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-ss", t, "-i", f"{cv}/{v}", "-frames:v", "1",
+                            f"{out}/cv_{v[:-4]}_t{t}.png"], check=True)
+    print(f"wrote {len(os.listdir(out))} photos to {out}")
+
+
 if __name__ == "__main__":
-    main()
+    second() if sys.argv[1:] == ["--second"] else main()

@@ -95,7 +95,7 @@ pub struct MosaicArgs {
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    /// Input file: PNG, JPEG, HEIC, AVIF, WebP, GIF, a video (MP4, MOV, MKV, WebM, AVI: H.264, HEVC, VP8, VP9, AV1, ...) or Y4M; - for standard input.
+    /// Input file: PNG, JPEG, HEIC, AVIF, WebP, GIF, a video (MP4, MOV, MKV, WebM, AVI, MPEG-TS/PS: H.264, HEVC, VP8, VP9, AV1, ...), a raw H.264/HEVC stream or Y4M; - for standard input.
     #[arg(long, short = 'i')]
     pub input: PathBuf,
     /// Output file, chosen by extension: .png .jpg .webp .mp4 .mov .mkv .webm .gif .y4m .txt .json (image) .jsonl (video), or - for Y4M on stdout.

@@ -13,7 +13,7 @@ use emojicam::classify::{Classifier, QUADS_BYTES};
 use emojicam::domain::likeness::{dark_budget, DARK_LEVEL};
 use emojicam::gpu::Background;
 use emojicam::pipeline::{Pipeline, Settings};
-use emojicam::{Frame, Stamp};
+use emojicam::Stamp;
 use image::imageops::{self, FilterType};
 
 /// A real dark coat: the cameraman's coat in the grey camera photo (200x150 px from (0, 230):
@@ -32,19 +32,13 @@ fn coat_beside_detail() -> image::RgbImage {
     out
 }
 
-fn frame(img: &image::RgbImage) -> Frame {
-    let rgba = image::DynamicImage::ImageRgb8(img.clone()).to_rgba8();
-    Frame::new(img.width(), img.height(), rgba.into_raw())
-}
-
 /// The mosaic of `img` with these settings: emoji, columns, 2x2 PSNR against `img`, and the
 /// quadrant means of every tile.
 fn mosaic(img: &image::RgbImage, settings: Settings) -> (Vec<u32>, usize, f64, Vec<[u8; QUADS_BYTES]>) {
     let mut p = Pipeline::new(settings).expect("pipeline");
-    let m = p.classify(&frame(img), Stamp::default()).expect("classify");
+    let m = p.classify(&rgb_frame(img), Stamp::default()).expect("classify");
     let out = p.render(&m, None).expect("render");
-    let rgba = image::RgbaImage::from_raw(out.width, out.height, out.rgba).expect("frame size");
-    let (p2, _) = likeness(img, &image::DynamicImage::ImageRgba8(rgba).to_rgb8(), 10);
+    let (p2, _) = likeness(img, &frame_rgb(&out), 10);
     (m.emoji, m.grid.cols as usize, p2, p.tiles().means.clone())
 }
 

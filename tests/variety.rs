@@ -16,17 +16,11 @@ use emojicam::{Frame, Stamp};
 
 fn photo_frame(name: &str) -> (Frame, image::RgbImage) {
     let src = rgb(&photo(&format!("{name}.png")));
-    let rgba = image::DynamicImage::ImageRgb8(src.clone()).to_rgba8();
-    (Frame::new(src.width(), src.height(), rgba.into_raw()), src)
+    (rgb_frame(&src), src)
 }
 
 fn pipeline(settings: Settings) -> Pipeline {
     Pipeline::new(settings).expect("pipeline")
-}
-
-fn to_rgb(f: &Frame) -> image::RgbImage {
-    let rgba = image::RgbaImage::from_raw(f.width, f.height, f.rgba.clone()).expect("frame size");
-    image::DynamicImage::ImageRgba8(rgba).to_rgb8()
 }
 
 fn texture(emoji: &[u32], cols: usize) -> Texture {
@@ -48,7 +42,7 @@ fn mosaic(frame: &Frame, src: &image::RgbImage, settings: Settings) -> (Vec<u32>
     let mosaic = p.classify(frame, Stamp::default()).expect("classify");
     let out = p.render(&mosaic, None).expect("render");
     let cols = mosaic.grid.cols as usize;
-    let (p2, _) = likeness(src, &to_rgb(&out), 10);
+    let (p2, _) = likeness(src, &frame_rgb(&out), 10);
     (mosaic.emoji, cols, p2)
 }
 
@@ -227,7 +221,7 @@ fn tile_background_matches_the_exhaustive_search() {
 /// PSNR of each.
 fn onnx_and_nearest(frame: &Frame) -> [f64; 2] {
     use emojicam::domain::ClassifierKind;
-    let src = to_rgb(frame);
+    let src = frame_rgb(frame);
     [ClassifierKind::Onnx, ClassifierKind::Nearest].map(|classifier| {
         let settings = Settings {
             classifier,
@@ -307,7 +301,7 @@ fn textured_walls_match_the_exhaustive_search() {
 /// noise, drawn at the defaults: its texture, and the 2x2 PSNR before issue 15 and now.
 fn wall_at_defaults(rgb: [u8; 3], amplitude: f64) -> (Texture, f64, f64) {
     let frame = field_wall(rgb, (640, 480), 64, amplitude).with_noise(5, 2.0);
-    let src = to_rgb(&frame);
+    let src = frame_rgb(&frame);
     let (_, _, p_before) = mosaic(&frame, &src, before_issue_15());
     let (now, cols, p_now) = mosaic(&frame, &src, Settings::default());
     let t = texture(&now, cols);
@@ -402,7 +396,7 @@ fn neighbours_equal(emoji: &[u32], cols: usize) -> (f64, f64) {
 fn neighbours_on_a_wall_differ() {
     for (rgb, amplitude) in [([0xa0, 0xa0, 0xa0], 50.0), ([0x28, 0x3c, 0xc8], 20.0)] {
         let frame = field_wall(rgb, (640, 480), 64, amplitude).with_noise(5, 2.0);
-        let (now, cols, _) = mosaic(&frame, &to_rgb(&frame), Settings::default());
+        let (now, cols, _) = mosaic(&frame, &frame_rgb(&frame), Settings::default());
         let (right, below) = neighbours_equal(&now, cols);
         eprintln!(
             "{rgb:?}: {:.2}% right, {:.2}% below equal",
@@ -451,7 +445,7 @@ fn finer_detail_trades_variety_for_grid_likeness() {
             ..Settings::default()
         });
         let mosaic = p.classify(&frame, Stamp::default()).expect("classify");
-        let out = to_rgb(&p.render(&mosaic, None).expect("render"));
+        let out = frame_rgb(&p.render(&mosaic, None).expect("render"));
         let (sx, sy) = (out.width() as f64 / cols as f64, out.height() as f64 / rows as f64);
         let s3 = grid_means(&src, cols, rows, 10.0, 10.0, 3);
         let m3 = grid_means(&out, cols, rows, sx, sy, 3);

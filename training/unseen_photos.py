@@ -40,6 +40,11 @@ def z(zf, suffix):
     return Image.open(io.BytesIO(zf.read(n))).convert("RGB")
 
 
+def grab(video, t, out, *vf):
+    """The frame of `video` at `t` seconds as PNG `out` (ffmpeg; vf: e.g. "-vf", "scale=1280:720")."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-ss", t, "-i", video, "-frames:v", "1", *vf, out], check=True)
+
+
 def crop(im, box, size, name):
     im.crop(box).resize(size, Image.LANCZOS).save(f"{O}/{name}.png")
 
@@ -64,9 +69,9 @@ def main():
     for n in ["city", "desert"]:
         cover(Image.open(f"{D}/{n}.png").convert("RGB")).save(f"{O}/{n}_720p.png")
     for t in ["0.5", "3.5", "5.0"]:
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-ss", t, "-i", "assets/bench/handheld.mp4", "-frames:v", "1", f"{O}/handheld_t{t}.png"], check=True)
+        grab("assets/bench/handheld.mp4", t, f"{O}/handheld_t{t}.png")
     for t in ["1.0", "4.0"]:
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-ss", t, "-i", "tests/data/video/bigbuckbunny.mp4", "-frames:v", "1", "-vf", "scale=1280:720", f"{O}/bbb_t{t}.png"], check=True)
+        grab("tests/data/video/bigbuckbunny.mp4", t, f"{O}/bbb_t{t}.png", "-vf", "scale=1280:720")
     # webcam-like crops (boxes in the source's pixels, then scaled: models/EVAL.md)
     wood = Image.open(f"{D}/mate/nature/Wood.jpg").convert("RGB")
     crop(wood, (1200, 900, 2480, 1860), (640, 480), "crop_wall_640")
@@ -107,8 +112,7 @@ def second():
         Image.open(f"{cv}/{f}").convert("RGB").save(f"{out}/cv_{f.rsplit('.', 1)[0]}.png")
     for v, times in CV_VIDEOS:
         for t in times:
-            subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-ss", t, "-i", f"{cv}/{v}", "-frames:v", "1",
-                            f"{out}/cv_{v[:-4]}_t{t}.png"], check=True)
+            grab(f"{cv}/{v}", t, f"{out}/cv_{v[:-4]}_t{t}.png")
     print(f"wrote {len(os.listdir(out))} photos to {out}")
 
 

@@ -172,6 +172,18 @@ pub fn rgb_psnr_and_bias(a: &[u8], b: &[u8]) -> (f64, f64, [f64; 3]) {
 }
 
 /// (2x2 PSNR, tile PSNR) of `mosaic` against `source`, as mosaic_score.py measures them.
+/// An RGB picture as the pipeline's RGBA frame.
+pub fn rgb_frame(img: &image::RgbImage) -> emojicam::Frame {
+    let rgba = image::DynamicImage::ImageRgb8(img.clone()).to_rgba8();
+    emojicam::Frame::new(img.width(), img.height(), rgba.into_raw())
+}
+
+/// A rendered RGBA frame as an RGB picture.
+pub fn frame_rgb(f: &emojicam::Frame) -> image::RgbImage {
+    let rgba = image::RgbaImage::from_raw(f.width, f.height, f.rgba.clone()).expect("frame size");
+    image::DynamicImage::ImageRgba8(rgba).to_rgb8()
+}
+
 pub fn likeness(source: &image::RgbImage, mosaic: &image::RgbImage, tile: u32) -> (f64, f64) {
     let cols = source.width() / tile;
     let rows = source.height() / tile;

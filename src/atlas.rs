@@ -30,7 +30,26 @@ pub struct EmojiInfo {
     pub block: bool,
     #[serde(default)]
     pub skin_tone: bool,
+    /// A dimmed copy of another entry (same emoji, its colours divided by this; alpha kept):
+    /// 0 for the emoji as drawn. See [`DIM`].
+    #[serde(default)]
+    pub dim: u32,
+    /// The entry a dimmed copy was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<u32>,
 }
+
+/// Dimmed copies: every emoji of the `default` set that covers at least [`DIM_COVERAGE`] of
+/// its cell is also an entry drawn darker, its colours divided by each of these (its shape and
+/// alpha kept), appended after the catalogue's own entries and added to every set that holds the
+/// emoji. Over a dark tile (drawn over black) few emoji come near as drawn, since any ink
+/// brightens it; dimmed, any emoji whose shape and hue fit does, so a dark area gets as varied a
+/// texture as a bright one (models/EVAL.md, "Dimmed emoji"). `training/common.py` builds the
+/// same entries for the model.
+pub const DIM: [u32; 2] = [4, 8];
+
+/// The least coverage of an emoji with dimmed copies: dimmed, a small emoji is nearly black.
+pub const DIM_COVERAGE: f32 = 0.3;
 
 #[derive(Deserialize)]
 struct Catalogue {
@@ -87,7 +106,66 @@ impl Atlas {
             image,
             catalogue.emoji,
             catalogue.sets,
-        )
+        )?
+        .with_dimmed()
+    }
+
+    /// This atlas with the dimmed copies of [`DIM`] appended: copy `d` of the `k`-th source
+    /// emoji (in index order) is entry `count + j * sources + k` (`j` the index of `d` in
+    /// [`DIM`]), its colours `(v + d / 2) / d`.
+    fn with_dimmed(self) -> Result<Atlas> {
+        let default: &[u32] = self.sets.get("default").map_or(&[], Vec::as_slice);
+        let sources: Vec<u32> = default
+            .iter()
+            .copied()
+            .filter(|&i| self.emoji[i as usize].coverage >= DIM_COVERAGE)
+            .collect();
+        if sources.is_empty() {
+            return Ok(self);
+        }
+        let count = self.count();
+        let total = count + DIM.len() as u32 * sources.len() as u32;
+        let (w, cell, columns) = (self.image.width(), self.cell, self.columns);
+        let mut image = RgbaImage::new(w, total.div_ceil(columns) * cell);
+        image::imageops::replace(&mut image, &self.image, 0, 0);
+        let mut emoji = self.emoji;
+        let mut copies: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for &d in &DIM {
+            for &s in &sources {
+                let index = emoji.len() as u32;
+                let (sx, sy) = (s % columns * cell, s / columns * cell);
+                let (dx, dy) = (index % columns * cell, index / columns * cell);
+                for y in 0..cell {
+                    for x in 0..cell {
+                        let [r, g, b, a] = self.image.get_pixel(sx + x, sy + y).0;
+                        let dim = |v: u8| ((v as u32 + d / 2) / d) as u8;
+                        image.put_pixel(dx + x, dy + y, image::Rgba([dim(r), dim(g), dim(b), a]));
+                    }
+                }
+                let source = &emoji[s as usize];
+                let copy = EmojiInfo {
+                    index,
+                    name: format!("{} (dim 1/{d})", source.name),
+                    dim: d,
+                    copy_of: Some(s),
+                    ..source.clone()
+                };
+                emoji.push(copy);
+                copies.entry(s).or_default().push(index);
+            }
+        }
+        let mut sets = self.sets;
+        for members in sets.values_mut() {
+            let mut added: Vec<u32> = members
+                .iter()
+                .filter_map(|i| copies.get(i))
+                .flatten()
+                .copied()
+                .collect();
+            added.sort_unstable();
+            members.extend(added);
+        }
+        Self::from_parts(cell, columns, image, emoji, sets)
     }
 
     /// Builds an atlas from parts, checking that they agree with each other.
@@ -159,8 +237,41 @@ impl Atlas {
         self.emoji.len() as u32
     }
 
+    /// The emoji entry `index` draws: a dimmed copy's source, else itself. Repetition is
+    /// measured on these ([`crate::classify::texture::Texture`]): a dimmed emoji beside the
+    /// same emoji as drawn is the same emoji.
+    pub fn glyph(&self, index: u32) -> u32 {
+        self.emoji.get(index as usize).and_then(|e| e.copy_of).unwrap_or(index)
+    }
+
+    /// The entries before the dimmed copies (all of them in an atlas without copies): the
+    /// copies, appended last, are candidates for dark tiles only (every quadrant mean channel at
+    /// most [`crate::domain::likeness::DARK_LEVEL`]), where the model's member lists hold them.
+    pub fn plain_count(&self) -> u32 {
+        self.emoji
+            .iter()
+            .position(|e| e.copy_of.is_some())
+            .unwrap_or(self.emoji.len()) as u32
+    }
+
+    /// [`Atlas::glyph`] of every entry of a grid.
+    pub fn glyphs(&self, emoji: &[u32]) -> Vec<u32> {
+        emoji.iter().map(|&e| self.glyph(e)).collect()
+    }
+
     pub fn set_names(&self) -> Vec<&str> {
         self.sets.keys().map(String::as_str).collect()
+    }
+
+    /// As [`Atlas::allowed`], without the dimmed copies unless `dimmed`.
+    pub fn allowed_dimmed(&self, set: &str, dimmed: bool) -> Result<Vec<bool>> {
+        let mut mask = self.allowed(set)?;
+        if !dimmed {
+            for (m, e) in mask.iter_mut().zip(&self.emoji) {
+                *m &= e.copy_of.is_none();
+            }
+        }
+        Ok(mask)
     }
 
     /// The set as a mask over all emoji, the form classifiers take.

@@ -91,6 +91,10 @@ pub struct MosaicArgs {
     /// 3 and 4 need --classifier nearest.
     #[arg(long, default_value_t = emojicam::domain::likeness::DEFAULT_DETAIL)]
     pub detail: u32,
+    /// Draw every emoji as the atlas has it: no dimmed copies in dark areas (by default an
+    /// emoji may also be drawn at 1/4 or 1/8 of its brightness where the picture is dark).
+    #[arg(long)]
+    pub no_dim: bool,
 }
 
 #[derive(Args, Debug)]

@@ -29,6 +29,9 @@ pub struct Settings {
     pub background: Background,
     /// Name of an emoji set of the atlas ([`Atlas::set_names`]).
     pub emoji_set: String,
+    /// Whether the set's dimmed copies may be drawn ([`crate::atlas::DIM`]; `--no-dim` clears it:
+    /// every emoji as the atlas has it, as before they existed).
+    pub dimmed: bool,
     pub adapter: AdapterPreference,
     /// ONNX Runtime options; `threads` must be at least 1.
     pub onnx: OnnxOptions,
@@ -54,6 +57,7 @@ impl Default for Settings {
             classifier: ClassifierKind::Onnx,
             background: Background::Tile,
             emoji_set: "default".into(),
+            dimmed: true,
             adapter: AdapterPreference::Auto,
             onnx: OnnxOptions::default(),
             change_threshold: None,
@@ -71,7 +75,7 @@ impl Settings {
         validate_tile(self.tile)?;
         validate_variety(self.variety)?;
         validate_detail(self.detail, self.classifier)?;
-        let allowed = atlas.allowed(&self.emoji_set)?;
+        let allowed = atlas.allowed_dimmed(&self.emoji_set, self.dimmed)?;
         // A thread per request: 100000 of them is not a speed-up but a machine brought to a halt.
         if !(1..=MAX_THREADS).contains(&self.onnx.threads) {
             return Err(Error::usage(format!("--threads must be 1 to {MAX_THREADS}")));
@@ -145,7 +149,7 @@ impl Config {
     }
 
     pub fn set_emoji_set(&mut self, name: &str) -> Result<()> {
-        self.allowed = self.atlas.allowed(name)?;
+        self.allowed = self.atlas.allowed_dimmed(name, self.settings.dimmed)?;
         self.settings.emoji_set = name.to_string();
         Ok(())
     }

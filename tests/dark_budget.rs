@@ -39,13 +39,14 @@ fn mosaic(img: &image::RgbImage, settings: Settings) -> (Vec<u32>, usize, f64, V
     let m = p.classify(&rgb_frame(img), Stamp::default()).expect("classify");
     let out = p.render(&m, None).expect("render");
     let (p2, _) = likeness(img, &frame_rgb(&out), 10);
-    (m.emoji, m.grid.cols as usize, p2, p.tiles().means.clone())
+    (glyphs(&m.emoji), m.grid.cols as usize, p2, p.tiles().means.clone())
 }
 
 fn before_issue_15() -> Settings {
     Settings {
         background: Background::Color([0, 0, 0]),
         variety: 0.0,
+        dimmed: false,
         ..Settings::default()
     }
 }

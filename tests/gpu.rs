@@ -775,22 +775,36 @@ fn random_patches(n: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-fn assert_nearest(atlas: &Atlas, patches: &[u8], got: &[u32], allowed: &[bool], bg: Background) {
+/// Asserts that every tile got its nearest allowed emoji, the dimmed copies counted for dark
+/// tiles only (every rounded quadrant mean channel at most `DARK_LEVEL`); returns how many tiles
+/// got a dimmed copy.
+fn assert_nearest(atlas: &Atlas, patches: &[u8], got: &[u32], allowed: &[bool], bg: Background) -> usize {
     let features = atlas.features_2x2();
+    let plain = atlas.plain_count() as usize;
     assert_eq!(got.len(), patches.len() / PATCH_BYTES);
+    let mut dimmed = 0;
     for (t, patch) in patches.chunks_exact(PATCH_BYTES).enumerate() {
+        let dark = emojicam::domain::quadrant_means(patch)
+            .iter()
+            .all(|&v| v <= likeness::DARK_LEVEL);
         let best = (0..features.len())
-            .filter(|&i| allowed[i])
+            .filter(|&i| allowed[i] && (dark || i < plain))
             .map(|i| error(&features[i], patch, bg))
             .fold(f32::INFINITY, f32::min);
         let g = got[t] as usize;
         assert!(allowed[g], "tile {t}: emoji {g} is not allowed");
+        assert!(
+            dark || g < plain,
+            "tile {t}: a dimmed copy ({g}) for a tile that is not dark"
+        );
+        dimmed += usize::from(g >= plain);
         let e = error(&features[g], patch, bg);
         assert!(
             e <= best * 1.0001 + 0.01,
             "tile {t} ({bg:?}): GPU chose {g} with error {e}, best is {best}"
         );
     }
+    dimmed
 }
 
 #[test]
@@ -812,7 +826,11 @@ fn nearest_equals_cpu_brute_force() {
     ] {
         let mut nearest = NearestClassifier::new(ctx(), atlas, bg).unwrap();
         nearest.classify(&patches, &mut out).unwrap();
-        assert_nearest(atlas, &patches, &out, &all, bg);
+        let dimmed = assert_nearest(atlas, &patches, &out, &all, bg);
+        // the quartered tiles are dark: over black, the dimmed copies fit many of them best
+        if bg != Background::Color([255, 255, 255]) {
+            assert!(dimmed >= 20, "{bg:?}: {dimmed} tiles got a dimmed copy");
+        }
     }
 }
 
@@ -868,6 +886,8 @@ fn atlas_from_parts_validates() {
         coverage: 1.0,
         block: false,
         skin_tone: false,
+        dim: 0,
+        copy_of: None,
     };
     let image = image::RgbaImage::from_pixel(16, 8, image::Rgba([200, 100, 50, 128]));
     let sets = |v: Vec<u32>| BTreeMap::from([("all".to_string(), v)]);

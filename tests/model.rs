@@ -18,8 +18,15 @@ fn model_loads_and_matches_the_atlas() {
     let meta = emoji_meta();
     assert_eq!(count, meta.unified.len());
     let png = image::open(root().join("models/atlas.png")).expect("atlas png");
+    let catalogue: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("models/emoji.json")).expect("emoji.json")).expect("json");
+    let in_file = catalogue["count"].as_u64().expect("count") as usize;
     assert_eq!(png.width(), 64 * 64, "64 cells of 64 px per row");
-    assert_eq!(png.height() as usize, count.div_ceil(64) * 64);
+    assert_eq!(png.height() as usize, in_file.div_ceil(64) * 64);
+    // The dimmed copies follow the file's entries: two of each default emoji covering 30% or more.
+    let copies: Vec<_> = atlas.emoji[in_file..].iter().collect();
+    assert!(!copies.is_empty() && copies.len() % 2 == 0, "{} copies", copies.len());
+    assert!(copies.iter().all(|e| e.dim == 4 || e.dim == 8));
     let mut model = OnnxClassifier::new(count, &OnnxOptions { threads: 1 }).expect("model loads through ort");
     assert_eq!(model.classes(), count);
 

@@ -24,14 +24,16 @@ fn pipeline(settings: Settings) -> Pipeline {
 }
 
 fn texture(emoji: &[u32], cols: usize) -> Texture {
-    Texture::measure(emoji, cols)
+    Texture::measure(&glyphs(emoji), cols)
 }
 
-/// What emojicam drew before issue 15: each tile's exact choice over black.
+/// What emojicam drew before issue 15: each tile's exact choice over black, every emoji as drawn
+/// (no dimmed copies).
 fn before_issue_15() -> Settings {
     Settings {
         background: Background::Color([0, 0, 0]),
         variety: 0.0,
+        dimmed: false,
         ..Settings::default()
     }
 }
@@ -381,6 +383,7 @@ fn dark_walls_vary_near_their_best() {
 
 /// Share of tiles equal to their right-hand neighbour, and to the one below.
 fn neighbours_equal(emoji: &[u32], cols: usize) -> (f64, f64) {
+    let emoji = &glyphs(emoji);
     let right = Texture::measure(emoji, cols).right_equal;
     let below = emoji.iter().zip(&emoji[cols..]).filter(|(a, b)| a == b).count();
     (right, below as f64 / (emoji.len() - cols).max(1) as f64)

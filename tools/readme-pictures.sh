@@ -17,9 +17,9 @@ ff -i "$tmp/frame.png" -i "$tmp/mosaic.png" \
    -filter_complex '[0]scale=800:450:flags=area[a];[1]scale=800:450:flags=area[b];[a][b]hstack' -q:v 4 docs/before-after.jpg
 ff -i "$tmp/mosaic.png" -vf 'crop=480:270:200:60' -q:v 4 docs/detail.jpg
 
-# Variety: the left 480 columns of the handheld camera frame at 960x576, before (black, variety 0) and
-# with the defaults, 8 white pixels apart.
-"$bin" render -i tests/data/photos/handheld.png -o "$tmp/before.png" --size 960x576 --background black --variety 0
+# Variety: the left 480 columns of the handheld camera frame at 960x576, before (black, variety 0, every
+# emoji as drawn) and with the defaults, 8 white pixels apart.
+"$bin" render -i tests/data/photos/handheld.png -o "$tmp/before.png" --size 960x576 --background black --variety 0 --no-dim
 "$bin" render -i tests/data/photos/handheld.png -o "$tmp/after.png" --size 960x576
 ff -i "$tmp/before.png" -i "$tmp/after.png" \
    -filter_complex '[0]crop=480:576:0:0,pad=488:576:0:0:white[a];[1]crop=480:576:0:0[b];[a][b]hstack' -q:v 4 docs/variety.jpg

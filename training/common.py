@@ -137,12 +137,40 @@ def tile_background(q):
     return backdrop(quads_mean(q))
 
 
+# Dimmed copies (src/atlas.rs DIM, DIM_COVERAGE): every emoji of the default set covering at least this much of its
+# cell is also drawn darker, its colours divided by each of these (alpha unchanged), as further atlas entries after
+# the file's, in each set that holds it: a dark area then has as many emoji near it as a bright one (models/EVAL.md,
+# "Dimmed emoji").
+DIM = (4, 8)
+DIM_COVERAGE = 0.3
+
+
 def load_atlas():
+    """The catalogue and cells of models/emoji.json and atlas.png, with the dimmed copies appended
+    (as src/atlas.rs's Atlas::from_bytes builds them): (meta, uint8 [C,64,64,4])."""
     meta = json.load(open(os.path.join(MODELS, "emoji.json"), encoding="utf-8"))
     atlas = np.asarray(Image.open(os.path.join(MODELS, "atlas.png")).convert("RGBA"))
     c, cols, n = meta["cell"], meta["columns"], meta["count"]
     cells = np.stack([atlas[(i // cols) * c:(i // cols + 1) * c, (i % cols) * c:(i % cols + 1) * c] for i in range(n)])
-    return meta, cells  # uint8 [C,64,64,4]
+    return with_dimmed(meta, cells)
+
+
+def with_dimmed(meta, cells):
+    """Appends the dimmed copies (DIM) to a catalogue and its cells: copy d of source s (in index order) is
+    entry count + d * len(sources) + k, its RGB floor((v + d / 2) / d), in every set that holds s."""
+    n = meta["count"]
+    src = [i for i in meta["sets"]["default"] if meta["emoji"][i]["coverage"] >= DIM_COVERAGE]
+    emoji, extra, copy_of = list(meta["emoji"]), [cells], {}
+    for d in DIM:
+        c = cells[src].astype(np.int32)
+        c[..., :3] = (c[..., :3] + d // 2) // d
+        extra.append(c.astype(np.uint8))
+        for s in src:
+            copy_of.setdefault(s, []).append(len(emoji))
+            emoji.append(dict(meta["emoji"][s], index=len(emoji), name=f"{meta['emoji'][s]['name']} (dim 1/{d})", dim=d,
+                              copy_of=s))
+    sets = {k: list(v) + sorted(j for i in v for j in copy_of.get(i, [])) for k, v in meta["sets"].items()}
+    return dict(meta, count=len(emoji), emoji=emoji, sets=sets, file_count=n), np.concatenate(extra)
 
 
 def over_black(cells):
@@ -202,10 +230,11 @@ def nearest(feat, efeat, allowed=None, chunk=4096):
     return idx, np.concatenate(err)
 
 
-def fill_members(own, counts, M, log):
+def fill_members(own, counts, M, log, classes=None):
     """The padded member table [K, M] of a two-stage index (padding = the label count L): each
     cluster's own classes first, then the labels most often chosen for its tiles (counts [K, L]; L = 2C
-    where a label C + e is emoji e over black)."""
+    where a label C + e is emoji e over black). classes: C, when the own lists hold only some classes (the
+    dimmed copies have none: they are in the lists where they are chosen)."""
     K, C = counts.shape
     members = np.full((K, M), C, np.int64)
     for k in range(K):
@@ -217,12 +246,19 @@ def fill_members(own, counts, M, log):
                 chosen.append(c)
         members[k, :len(chosen)] = chosen
     used = (members < C).sum()
-    classes = sum(len(o) for o in own)                 # every class is in one own list
+    classes = classes or sum(len(o) for o in own)     # else every class is in one own list
+    owned = len({c for o in own for c in o})         # (lists of two rows per prototype hold them twice)
     over_black = int(((members >= classes) & (members < C)).sum())
-    log(f"index: K={K} M={M}, {used} filled slots ({used / (K * M):.0%}), every class reachable: "
-        f"{len({int(m) % classes for m in members.ravel() if m < C}) == classes}"
+    reach = {int(m) % classes for m in members.ravel() if m < C}
+    log(f"index: K={K} M={M}, {used} filled slots ({used / (K * M):.0%}), every owned class reachable: "
+        f"{reach >= set(range(owned))}, {len(reach)} of {classes} classes reachable"
         + (f", {over_black} slots over black" if C > classes else ""))
     return members
+
+
+def glyphs(meta):
+    """Per atlas entry, the emoji it draws (a dimmed copy's source): int [C]; repetition is measured on these."""
+    return np.array([e.get("copy_of", e["index"]) for e in meta["emoji"]])
 
 
 def texture(idx, rows, cols):

@@ -98,12 +98,17 @@ def _scores_over(patches, b):
     return export.phi(patches, b), ((P - b[:, None, :]) ** 2).sum((1, 2))
 
 
-def minus_errors(patches, bg, alt, psi, bias, allowed):
+def minus_errors(patches, bg, alt, psi, bias, allowed, plain=None):
     """[N, len(allowed)]: minus the objective's error of each allowed emoji over the better of bg and alt [N,3]
-    (a model with the choice; alt None: over bg)."""
+    (a model with the choice; alt None: over bg). plain: the atlas's file count; the dimmed copies (entries from it
+    on) are candidates for the dark tiles only (cm.DARK_LEVEL), as the product's search has them."""
     over = [ph @ psi[allowed].T + bias[allowed] - dd[:, None]
             for ph, dd in (_scores_over(patches, b) for b in ((bg,) if alt is None else (bg, alt)))]
-    return np.maximum.reduce(over)
+    s = np.maximum.reduce(over)
+    if plain is not None:
+        bright = cm.patch_quads(patches).max(1) > cm.DARK_LEVEL
+        s[np.ix_(bright, np.asarray(allowed) >= plain)] = -np.inf
+    return s
 
 
 def drawn_background(idx, patches, bg, alt, psi, bias):
@@ -165,7 +170,7 @@ INRIA). Used by `tests/variety.rs` as the camera-like frame; not used in trainin
 """
 
 
-def variety_table(sess, mask, default, ef, tiles, cells):
+def variety_table(sess, mask, default, ef, tiles, cells, glyph):
     """Per photo, background and variety: texture measures and 2x2 PSNR of the model's mosaic, and the
     exhaustive search's 2x2 PSNR at variety 0 (the likeness upper bound)."""
     import export
@@ -183,7 +188,7 @@ def variety_table(sess, mask, default, ef, tiles, cells):
         for background in ("black", "tile"):
             bg = background_of(p, background)
             alt = None if level is None else alt_of(p, background, level)
-            exact = default[minus_errors(p, bg, alt, psi, bias, default).argmax(1)]
+            exact = default[minus_errors(p, bg, alt, psi, bias, default, int((glyph == np.arange(len(glyph))).sum())).argmax(1)]
             drawn = lambda idx: drawn_background(idx, p, bg, alt, psi, bias)
             best = mosaic_score(src, Image.fromarray(render_over(exact, tiles, alpha10, drawn(exact), rows, cols)),
                                 10)["psnr_2x2"]
@@ -191,7 +196,7 @@ def variety_table(sess, mask, default, ef, tiles, cells):
                 idx = run(sess, feeds(p, mask, cols, background, variety))
                 mos = render_over(idx, tiles, alpha10, drawn(idx), rows, cols)
                 sc = mosaic_score(src, Image.fromarray(mos), 10)
-                rows_out.append((name, background, variety, texture(idx, rows, cols), sc["psnr_2x2"], best,
+                rows_out.append((name, background, variety, texture(glyph[idx], rows, cols), sc["psnr_2x2"], best,
                                  flip_error(src, mos)))
     return rows_out
 
@@ -275,7 +280,7 @@ def main():
     speed = {th: timing(model_path, p, mask, th, compare=COMPARE) for th in (1, 2)}
     allmask = np.zeros(C, np.float32)
     speed_all = timing(model_path, p, allmask, 1)
-    variety_rows = variety_table(sess, mask, default, ef, tiles, cells)
+    variety_rows = variety_table(sess, mask, default, ef, tiles, cells, cm.glyphs(meta))
     load = os.getloadavg()[0]
 
     # The exhaustive 2x2 choice is the upper bound of 2x2 PSNR for any one-emoji-per-tile rule (it minimises

@@ -40,6 +40,7 @@ LADDER = "12:0.3"
 # a tile over a saturated colour (at the tile background: its own) with fewer than 5 members within the ladder's 0.3 T
 # picks within 1.5 T: models/EVAL.md, "Widening saturated tiles"
 WIDEN_SAT = "5:1.5:50"
+DARK_TILES = 20000  # dark index tiles for the dark member lists: models/EVAL.md, "Dimmed emoji"
 DARK_BUDGET = "1:0.3:40"  # a dark tile's tolerance from the frame's detail: models/EVAL.md, "A dark budget"
 
 
@@ -122,7 +123,17 @@ def backgrounds(p, rng):
     return bg
 
 
-def index_tiles(rng, flat=FLAT, textured=TEXTURED):
+def dark_patches(n, rng):
+    """Dark tiles (the brightest channel 4..44 levels): flat_patches and textured_patches scaled down, so the
+    member lists of dark tiles (build_index's dark_rows) are counted on dark walls, shirts and shadows of every
+    hue and texture, not only the dark parts of the training photos."""
+    t = np.concatenate([flat_patches(n // 2, rng), textured_patches(n - n // 2, rng)]).astype(np.float64)
+    top = t.reshape(n, -1).max(1)
+    scale = rng.uniform(4, 44, n) / np.maximum(top, 1)
+    return np.clip(np.rint(t * scale[:, None, None, None]), 0, 255).astype(np.uint8)
+
+
+def index_tiles(rng, flat=FLAT, textured=TEXTURED, dark=0):
     """Training tiles for the search index (never the held-back photos): the training photos at tile
     sizes 10/16/24 px and mirrored, synthetic smooth colour fields, and `flat` near-flat tiles (drawn
     from a second generator, after the others, so that `flat=0` gives the earlier index exactly);
@@ -141,7 +152,8 @@ def index_tiles(rng, flat=FLAT, textured=TEXTURED):
     p = np.concatenate(pats)
     bg = backgrounds(p, rng)
     pos = rng.integers(0, 400, (len(p), 2))
-    for seed, make, n in ((SEED + 1, flat_patches, flat), (SEED + 2, textured_patches, textured)):
+    for seed, make, n in ((SEED + 1, flat_patches, flat), (SEED + 2, textured_patches, textured),
+                          (SEED + 3, dark_patches, dark)):
         if n:
             g = np.random.default_rng(seed)
             t = make(n, g)
@@ -256,9 +268,9 @@ def assign(ph, protos):
     return np.concatenate([(ph[i:i + 8192] @ ppsi.T + pbias).argmax(1) for i in range(0, len(ph), 8192)])
 
 
-def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FLAT, textured=TEXTURED,
+def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FLAT, textured=TEXTURED, dark_tiles=0,
                 counts_cache=None, route_black=False, route_flat=0.0, route_sat=0.0, widen_sat=None, choice=False,
-                choice_level=255):
+                choice_level=255, owned=None, dark_rows=None, copy_protos=0):
     """Prototypes and the member tables of the two-stage search, one [K,M] per (M, own_share) of
     `tables`.
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
@@ -271,15 +283,24 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
     their own (and kept in counts_cache, a .npy file, when given; an experiment's shortcut: the file is
     the same with or without it). choice: the exhaustive search scores each emoji over the better of a tile's
     background and alt_backgrounds, and the tables hold labels e (over the background) or C + e (over black:
-    graph.build_stacked's choice)."""
+    graph.build_stacked's choice). dark_rows = LEVEL: each table has 2K rows, prototype k's list for the tiles
+    with a quadrant channel above LEVEL in row k and for the dark ones (none above it) in row K + k, each counted on
+    such tiles alone and each holding the prototype's own classes (graph.build_stacked's dark_rows).
+    copy_protos > 0: the K prototypes start from k-means of the classes before `owned` (the emoji as drawn) and
+    copy_protos more from k-means of the dimmed copies, so the copies do not take prototypes from the emoji as
+    drawn (with all classes in one k-means, 89 of 256 held only copies)."""
     C = len(Q)
     x = np.concatenate([Q, 255 * alpha], 1)
-    groups = kmeans_classes(x, K, rng)
+    if copy_protos and owned and owned < C:
+        groups = np.concatenate([kmeans_classes(x[:owned], K, rng), K + kmeans_classes(x[owned:], copy_protos, rng)])
+        K += copy_protos
+    else:
+        groups = kmeans_classes(x, K, rng)
     protos = (np.stack([Q[groups == k].mean(0) if (groups == k).any() else np.full(12, 1e4) for k in range(K)]),
               np.stack([alpha[groups == k].mean(0) if (groups == k).any() else np.zeros(4) for k in range(K)]))
     psi, bias = graph.class_matrix(Q, alpha)
     keys = None if fast else graph.emoji_keys(C)
-    p, bg, pos = index_tiles(rng, flat, textured)
+    p, bg, pos = index_tiles(rng, flat, textured, dark_tiles)
     ph = phi(p, bg)
     P = cm.patch_quads(p).astype(np.float64)
     alt = None
@@ -299,43 +320,83 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
         cell = assign(np.where(near[:, None], phi(p, np.zeros_like(bg)), ph), protos)
     else:
         cell = assign(ph, protos)
+    K0 = K - (copy_protos if copy_protos and owned and owned < C else 0)
+    dark = P.max(1) <= dark_rows if dark_rows is not None else np.zeros(len(P), bool)
+    cell_plain = cell
+    if K0 < K and dark_rows is not None:
+        # the copy prototypes are for dark tiles only (graph.build_stacked's dark_protos); the first rows are
+        # counted on every tile's prototype among the others, as before them
+        cell_plain = assign(np.where(near[:, None], phi(p, np.zeros_like(bg)), ph) if route_flat and not route_black
+                            else ph, (protos[0][:K0], protos[1][:K0]))
+        cell = np.where(dark, cell, cell_plain)
     log(f"index data: {len(ph)} tiles, {len(set(cell))} of {K} prototypes used after {lloyd} refinements")
     # each class's own prototype: the one it falls under drawn over black and over white (balanced)
     # (a class whose nearest prototype's own list is full goes to the next nearest with room, so
     # every class is in some list)
     ppsi, pbias = graph.class_matrix(*protos)
-    rank = np.argsort(-(class_phi(Q, alpha) @ ppsi.T + pbias), 1, kind="stable")
+    # (with copy prototypes, the emoji as drawn own slots in the lists of their own prototypes only)
+    rank = np.argsort(-(class_phi(Q, alpha) @ ppsi[:K0].T + pbias[:K0]), 1, kind="stable")
     # the member lists hold the widened picks too (graph.build_stacked's widen_sat)
     widen = (widen_sat[0], widen_sat[1], widen_sat[3]) if widen_sat else None
     sat = np.ptp(bg, axis=1) >= widen_sat[2] if widen_sat else None
 
+    rows = 2 * K if dark_rows is not None else K
+
     def part_counts(sl):
-        counts = np.zeros((K, 2 * C if choice else C))
+        counts = np.zeros((rows, 2 * C if choice else C))
+        tiles = np.arange(len(ph))[sl]
+        # with dark rows, the dimmed copies (classes from `owned` on) are candidates for the dark tiles only: the
+        # first K rows count every tile's pick among the emoji as drawn (the lists of before), the dark rows the
+        # dark tiles' picks among all
+        # (the synthetic dark tiles, last, count for the dark rows only)
+        first = tiles[tiles < len(ph) - dark_tiles]
+        parts = [(first, True, cell_plain), (tiles[dark[tiles]], False, K + cell)] if dark_rows is not None else [(tiles, False, cell)]
         for allowed, weight in sets:
             allowed = np.asarray(allowed)
-            for tol in TOLERANCES:
-                lab = exact_choice(ph[sl], pos[sl], tol, psi, bias, keys, allowed, widen=widen and widen + (sat[sl],),
-                                   alt=alt and tuple(x[sl] for x in alt))
-                np.add.at(counts, (cell[sl], lab), weight)
+            for g, plain, to in parts:
+                al = allowed[allowed < owned] if plain and owned else allowed
+                for tol in TOLERANCES:
+                    lab = exact_choice(ph[g], pos[g], tol, psi, bias, keys, al, widen=widen and widen + (sat[g],),
+                                       alt=alt and tuple(x[g] for x in alt))
+                    np.add.at(counts, (to[g], lab), weight)
         return counts
 
-    base = slice(0, len(ph) - textured)
-    if counts_cache and os.path.exists(counts_cache):
+    base = slice(0, len(ph) - textured - dark_tiles)
+    if counts_cache and os.path.exists(counts_cache) and np.load(counts_cache, mmap_mode="r").shape[0] == rows:
         counts = np.load(counts_cache)
         log(f"counts of the first {base.stop} index tiles from {counts_cache}")
     else:
         counts = part_counts(base)
         if counts_cache:
             np.save(counts_cache, counts)
-    if textured:
+    if textured or dark_tiles:
         counts = counts + part_counts(slice(base.stop, len(ph)))
+    if dark_rows is not None:
+        # a dark row's list is topped up with its prototype's other picks, so a prototype that few dark index tiles
+        # reached still offers a full list; the top-up comes after every pick of the row's own tiles
+        assert not choice, "dark rows hold emoji labels, not choices"
+        tiny = 0.25 / (2 * counts.max() + 1)              # below the least weight of one pick (0.25)
+        counts = np.concatenate([counts[:K], counts[K:] + tiny * counts[:K]])
     out = []
     for M, own_share in tables:
         own = [[] for _ in range(K)]
-        for c in range(C):
+        for c in range(owned or C):                    # the dimmed copies (after them) own no slot
             k = next(k for k in rank[c] if len(own[k]) < max(1, int(M * own_share)))
             own[k].append(c)
-        out.append(cm.fill_members(own, counts, M, log))
+        own_rows = own * (rows // K)
+        if dark_rows is not None and K0 < K:
+            # the dimmed copies own slots in the dark lists of the copy prototypes they fall under (k-means)
+            cap = max(1, int(M * own_share))
+            for c in range(owned, C):
+                k = K + groups[c]
+                if len(own_rows[k]) < cap:
+                    own_rows[k] = own_rows[k] + [c]
+        table = cm.fill_members(own_rows, counts, M, log, classes=C)
+        if dark_rows is not None and K0 < K:
+            # no tile that is not dark reaches a copy prototype, so its first row repeats its dark row (stage 1
+            # allows a prototype where both rows have an allowed member)
+            table[K0:K] = table[K + K0:]
+        out.append(table)
     return protos, out
 
 
@@ -367,6 +428,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(cm.MODELS, "emojinet.onnx"))
     ap.add_argument("--exhaustive", action="store_true", help="score every emoji for every tile (slower)")
     ap.add_argument("--prototypes", type=int, default=256)
+    ap.add_argument("--copy-prototypes", type=int, default=64,
+                    help="prototypes of the dimmed copies, after --prototypes of the emoji as drawn (0: one k-means of "
+                         "all classes)")
     ap.add_argument("--members", type=int, default=96)
     ap.add_argument("--slow", action="store_true", help="the earlier two-stage graph (variety pattern as 4 extra weights per emoji)")
     ap.add_argument("--flat", type=int, default=FLAT,
@@ -381,6 +445,8 @@ def main():
     ap.add_argument("--route-sat", type=float, default=ROUTE_SAT,
                     help="S > 0 (with --route-flat): only those whose background's largest minus smallest channel is >= S "
                          "levels (saturated colours); 0: every near-flat tile")
+    ap.add_argument("--dark-tiles", type=int, default=DARK_TILES,
+                    help="dark index tiles (export.dark_patches) for the dark member lists, with --dark-rows")
     ap.add_argument("--counts-cache", help="a .npy file for the counts of the index tiles before the textured ones "
                     "(written when absent, read when present; the same file either way, faster experiments; only valid "
                     "for the same --route-* options)")
@@ -444,6 +510,10 @@ def main():
     ap.add_argument("--checker", type=int, choices=(0, 2, 3), default=3,
                     help="with --dark-budget, a tile with two (2) or two or three (3) candidates takes the (col + row) "
                          "mod n-th, not the one its R2 phase gives; 0: by the phase as any other (the file before)")
+    ap.add_argument("--dark-rows", action=argparse.BooleanOptionalAction, default=True,
+                    help="member lists of their own for the dark tiles (the dark budget's test), counted on dark index "
+                         "tiles: the dimmed emoji fill them, the other tiles' lists keep their slots (models/EVAL.md, "
+                         "\"Dimmed emoji\")")
     a = ap.parse_args()
     meta, cells = cm.load_atlas()
     C = meta["count"]
@@ -468,15 +538,20 @@ def main():
         if a.varied_members and not a.slow:
             tables.append((a.varied_members, a.varied_own_share))
         # (count, factor, saturation, the ladder's first fraction: the rung whose count it reads)
+        dark_level = floats(a.dark_budget)[2] if a.dark_rows and a.dark_budget else None
+        if a.dark_rows and dark_level is None:
+            ap.error("--dark-rows needs --dark-budget (its dark test)")
         widen_sat = (floats(a.widen_sat) + (float(a.ladder.split(":")[1].split(",")[0]),)
                      if a.widen_sat and a.ladder and not a.slow and not a.if_node else None)
         protos, members = build_index(Q, alpha, weights, a.prototypes, tables, np.random.default_rng(SEED), print,
                                       a.lloyd, fast=not a.slow, flat=a.flat, textured=a.textured,
+                                      dark_tiles=a.dark_tiles if a.dark_rows else 0,
                                       counts_cache=a.counts_cache,
                                       route_black=a.route_black, route_flat=a.route_flat, route_sat=a.route_sat,
                                       widen_sat=widen_sat, choice=a.choice and not a.slow and not a.if_node,
-                                      choice_level=a.choice_level)
-        md.update(prototypes=a.prototypes, members=a.members)
+                                      choice_level=a.choice_level, owned=meta.get("file_count"),
+                                      dark_rows=dark_level, copy_protos=a.copy_prototypes)
+        md.update(prototypes=len(protos[0]), members=a.members)
         if a.slow:
             model = graph.build_two_stage(Q, alpha, protos, members[0], md)
         else:
@@ -521,6 +596,9 @@ def main():
                                          f"at least its second best, at most T, and needs 2 members, not the ladder's count; "
                                          f"dark_budget = the frame's summed sum_q,c (quads - the tile's mean)^2 over its "
                                          f"count of dark tiles")
+                if dark_level is not None:
+                    md["members"] = (f"{a.members} per prototype for the tiles with a quadrant channel above "
+                                     f"{dark_level:g}, {a.members} for the others")
                 if checker:
                     md["pattern"] += f", {'two or three' if checker == 3 else 'two'} candidates: the (col + row) mod n-th"
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
@@ -530,7 +608,9 @@ def main():
                                             chunk_stage1=a.stage1_in_parts, pick=a.pick,
                                             dark=dark_rungs(a.dark), choice=a.choice,
                                             choice_level=a.choice_level,
-                                            dark_rel=floats(a.dark_rel), dark_budget=dark_budget, checker=checker)
+                                            dark_rel=floats(a.dark_rel), dark_budget=dark_budget, checker=checker,
+                                            dark_rows=dark_level is not None,
+                                            dark_protos=a.copy_prototypes if dark_level is not None else 0)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

@@ -492,7 +492,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
                   widen_sat=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
-                  dark_rel=None, dark_budget=None, checker=0):
+                  dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -575,6 +575,12 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     mod 2-th (a flat area of two candidates becomes a checkerboard; the R2 phase leaves 51% of such neighbours
     alike across); 3, also a tile with three the (col + row) mod 3-th (26% across by the phase); 0, the phase for
     every n. The dark budget leaves flat dark areas two or three candidates.
+    dark_rows (with the dark budget): each table has 2K rows for K prototypes: prototype k's list for a tile with a
+    quadrant channel above the dark budget's level in row k, for a dark tile in row K + k (export.build_index counts
+    each half on such tiles alone), so the dimmed emoji that dark tiles take fill lists of their own; stage 1 allows
+    a prototype when both its rows have an allowed member (each holds the prototype's own classes).
+    dark_protos = D > 0 (with dark_rows): the last D prototypes (of the dimmed copies) are for dark tiles only: stage
+    1 reads a 21st column, 1 for a tile that is not dark, against -1e9 in their weights.
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
@@ -725,6 +731,33 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("TopK", ["s1", "k1"], ["s1v", "k2"], axis=1),
         n("Reshape", ["k2", "minus1"], ["k"]),
     ]
+    if dark_rows:
+        # a dark tile's prototype k reads row K0 + k; stage 1 allows the prototypes allowed in both halves
+        assert one_d and not route_rows
+        K0 = K // 2
+        init["shape_2k"] = i64([2, K0])
+        init["k_half"] = i64([K0])
+        init["dr_level"] = f32([dark_budget[2]])
+        nodes[-5].input[1] = "proto_mask_both"
+        nodes[-1].output[0] = "k0"
+        nodes[-5:-5] = [n("Reshape", ["proto_mask", "shape_2k"], ["proto_mask2"]),
+                        n("ReduceMin", ["proto_mask2"], ["proto_mask_both"], axes=[0], keepdims=0)]   # [K0]
+        dark_nodes = [n("ReduceMax", ["P"], ["dr_pmax"], axes=[1], keepdims=0),      # the brightest quadrant channel
+                      n("LessOrEqual", ["dr_pmax", "dr_level"], ["dr_dark"])]
+        s1_at = next(i for i, x in enumerate(nodes) if x.output[0] == "s1a")
+        if dark_protos:
+            pen = np.where(np.arange(K0) >= K0 - dark_protos, NEG, 0.0)[None, :]
+            init["proto_w_pen"] = f32(np.concatenate([init["proto_w"], pen], 0))     # [21,K0]
+            dark_nodes += [n("Not", ["dr_dark"], ["dr_bright"]),
+                           n("Cast", ["dr_bright"], ["dr_bright_f"], to=TensorProto.FLOAT),
+                           n("Unsqueeze", ["dr_bright_f", "axis1"], ["dr_bright_c"]),   # [N,1]
+                           n("Concat", [nodes[s1_at].input[0], "dr_bright_c"], ["phi_s1"], axis=1)]
+            nodes[s1_at].input[0] = "phi_s1"
+            nodes[s1_at].input[1] = "proto_w_pen"
+        nodes[s1_at:s1_at] = dark_nodes
+        nodes += [n("Cast", ["dr_dark"], ["dr_dark_i"], to=TensorProto.INT64),
+                  n("Mul", ["dr_dark_i", "k_half"], ["dr_off"]),
+                  n("Add", ["k0", "dr_off"], ["k"])]
     if route_rows:
         # a routed tile's prototype k reads row K0 + k; each half has its own prototype mask
         K0 = K // 2

@@ -6,7 +6,7 @@ By default the model file runs in onnxruntime and each mosaic is rendered as eva
 (the product's 64->10 px premultiplied cell over the background); with --bin the product itself
 (`emojicam render`, its embedded model) makes each mosaic (.json grid and .png), slower.
 
-Settings (10 px tiles, default set): before = `--background black --variety 0` (the output before issue 15),
+Settings (10 px tiles, default set): before = `--background black --variety 0 --no-dim` (the output before issue 15),
 v0 = `--variety 0` (tile background, the exact choice), default = no options (tile background, variety 1.5,
 onnx), nearest = `--classifier nearest` (tile background, the exhaustive search; in Python, the objective's exact
 choice). For each: top = share of
@@ -33,7 +33,7 @@ from common import texture  # noqa: E402
 from mosaic_score import score as mosaic_score  # noqa: E402
 
 SETTINGS = {
-    "before": ["--background", "black", "--variety", "0"],
+    "before": ["--background", "black", "--variety", "0", "--no-dim"],
     "v0": ["--variety", "0"],
     "default": [],
     "nearest": ["--classifier", "nearest"],
@@ -60,6 +60,9 @@ class Model:
         import graph
         meta, cells = cm.load_atlas()
         self.C = meta["count"]
+        self.plain_count = meta.get("file_count")
+        # the emoji each entry draws (a dimmed copy's source): repetition is measured on these
+        self.glyph = cm.glyphs(meta)
         self.default = np.asarray(meta["sets"]["default"])
         self.tiles = cm.emoji_tiles(cells)
         self.alpha10 = cm.emoji_alpha10(cells)
@@ -69,6 +72,8 @@ class Model:
         self.level = evaluate.choice_level(self.sess)
         self.mask = np.full(self.C, graph.NEG, np.float32)
         self.mask[self.default] = 0
+        # before issue 15: every emoji as drawn (`--no-dim`: no dimmed copies)
+        self.plain = np.where(self.glyph == np.arange(self.C), self.mask, graph.NEG).astype(np.float32)
         self.cm, self.ev, self.export = cm, evaluate, export
 
     def mosaics(self, img):
@@ -80,10 +85,11 @@ class Model:
             bg = self.ev.background_of(p, background)
             alt = None if self.level is None else self.ev.alt_of(p, background, self.level)
             if variety is None:
-                s = self.ev.minus_errors(p, bg, alt, self.psi, self.bias, self.default)
+                s = self.ev.minus_errors(p, bg, alt, self.psi, self.bias, self.default, self.plain_count)
                 idx = self.default[s.argmax(1)]
             else:
-                idx = self.ev.run(self.sess, self.ev.feeds(p, self.mask, cols, background, variety))
+                mask = self.plain if name == "before" else self.mask
+                idx = self.ev.run(self.sess, self.ev.feeds(p, mask, cols, background, variety))
             drawn = self.ev.drawn_background(idx, p, bg, alt, self.psi, self.bias)
             out[name] = (idx, self.ev.render_over(idx, self.tiles, self.alpha10, drawn, rows, cols))
         return out, rows, cols, np.ascontiguousarray(img[: rows * 10, : cols * 10])
@@ -94,7 +100,7 @@ def measure_model(model, photo):
     row = {"photo": os.path.basename(photo), "size": f"{img.shape[1]}x{img.shape[0]}", "flat": flat_share(img)}
     mos, rows, cols, src = model.mosaics(img)
     for name, (idx, m) in mos.items():
-        top, region, right, distinct = texture(idx, rows, cols)
+        top, region, right, distinct = texture(model.glyph[idx], rows, cols)
         p2 = mosaic_score(Image.fromarray(src), Image.fromarray(m), 10)["psnr_2x2"]
         row[name] = {"top": top, "region": region, "right": right, "distinct": distinct, "psnr_2x2": p2}
     return row

@@ -535,7 +535,7 @@ fn variety_report(first: &Pipeline, frame: &Frame, tile: u32) -> Result<()> {
             let flip = flip_mean(frame, &p.render(&mosaic, None)?)?;
             let psnr = change_share(&mut p, &mut truth, std::slice::from_ref(frame), Feed::Rgba)?.psnr;
             let cols = mosaic.grid.cols.max(1) as usize;
-            let t = Texture::measure(&mosaic.emoji, cols);
+            let t = Texture::measure(&p.atlas().glyphs(&mosaic.emoji), cols);
             emojicam::outln!(
                 "| {variety} | {} | {:.1} | {:.1}% | {} | {:.1}% | {} | {psnr:.2} | {flip:.4} |",
                 background,
@@ -630,7 +630,7 @@ fn detail_row(
         median(&times[1..]),
         psnr(0, 2),
         psnr(1, 3),
-        emojicam::classify::texture::Texture::measure(&mosaic.emoji, cols).distinct
+        emojicam::classify::texture::Texture::measure(&p.atlas().glyphs(&mosaic.emoji), cols).distinct
     );
     Ok(())
 }

@@ -26,6 +26,7 @@ pub fn config(args: &MosaicArgs) -> emojicam::Result<Config> {
         classifier: args.classifier.into(),
         background: Background::parse(&args.background)?,
         emoji_set: args.emoji.clone(),
+        dimmed: !args.no_dim,
         adapter: AdapterPreference::parse(&args.adapter),
         change_threshold: (args.change_threshold > 0).then_some(args.change_threshold),
         variety: args.variety,

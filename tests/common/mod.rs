@@ -204,35 +204,27 @@ pub struct EmojiMeta {
     pub block: Vec<bool>,
 }
 
+/// The emoji each entry of a grid draws (a dimmed copy's source: `Atlas::glyph`), as repetition
+/// is measured.
+pub fn glyphs(emoji: &[u32]) -> Vec<u32> {
+    static ATLAS: OnceLock<emojicam::atlas::Atlas> = OnceLock::new();
+    ATLAS
+        .get_or_init(|| emojicam::atlas::Atlas::embedded().expect("atlas"))
+        .glyphs(emoji)
+}
+
+/// What the product knows of every atlas entry (the catalogue's emoji, then their dimmed copies).
 pub fn emoji_meta() -> EmojiMeta {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root().join("models/emoji.json")).expect("emoji.json")).expect("json");
-    let emoji = v["emoji"].as_array().expect("emoji array");
-    let sets = v["sets"]
-        .as_object()
-        .expect("sets")
-        .iter()
-        .map(|(k, v)| {
-            let idx = v
-                .as_array()
-                .expect("set list")
-                .iter()
-                .map(|i| i.as_u64().expect("index") as usize)
-                .collect();
-            (k.clone(), idx)
-        })
-        .collect();
+    let atlas = emojicam::atlas::Atlas::embedded().expect("atlas");
     EmojiMeta {
-        unified: emoji
+        unified: atlas.emoji.iter().map(|e| e.unified.clone()).collect(),
+        text: atlas.emoji.iter().map(|e| e.text.clone()).collect(),
+        block: atlas.emoji.iter().map(|e| e.block).collect(),
+        sets: atlas
+            .sets
             .iter()
-            .map(|e| e["unified"].as_str().expect("unified").to_string())
+            .map(|(k, v)| (k.clone(), v.iter().map(|&i| i as usize).collect()))
             .collect(),
-        text: emoji
-            .iter()
-            .map(|e| e["text"].as_str().expect("text").to_string())
-            .collect(),
-        block: emoji.iter().map(|e| e["block"].as_bool().unwrap_or(false)).collect(),
-        sets,
     }
 }
 

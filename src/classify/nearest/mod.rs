@@ -11,7 +11,7 @@ use super::{Classifier, Input, PATCH_BYTES};
 // nearest.wgsl reads each patch as 10x10 RGB bytes, 300 per patch (75 words).
 const _: () = assert!(PATCH_BYTES == 300, "nearest.wgsl assumes 10x10 RGB patches");
 use crate::atlas::Atlas;
-use crate::domain::likeness::{emoji_grid_features, DEFAULT_DETAIL, MAX_DETAIL};
+use crate::domain::likeness::{emoji_grid_features, DARK_LEVEL, DEFAULT_DETAIL, MAX_DETAIL};
 pub use crate::domain::likeness::{error, Objective};
 use crate::domain::{Background, BACKDROP_BLACK, BACKDROP_FADE};
 use crate::error::{ClassifyError, Error, Result};
@@ -28,9 +28,11 @@ struct Params {
     tile_background: u32,
     detail: u32,
     background: [f32; 4],
+    plain: u32,
+    _pad: [u32; 3],
 }
 
-assert_layout!(Params, size 32, tiles @ 0, candidates @ 4, tile_background @ 8, detail @ 12, background @ 16);
+assert_layout!(Params, size 48, tiles @ 0, candidates @ 4, tile_background @ 8, detail @ 12, background @ 16, plain @ 32);
 
 /// Buffers sized for a number of tiles; they only grow.
 struct Batch {
@@ -54,6 +56,10 @@ pub struct NearestClassifier {
     features: wgpu::Buffer,
     candidates: wgpu::Buffer,
     candidate_count: u32,
+    /// The atlas entries before its dimmed copies ([`crate::atlas::DIM`]), which are candidates
+    /// for dark tiles only, and how many of the allowed ones are such entries.
+    plain_entries: u32,
+    plain_count: u32,
     background: Background,
     batch: Option<Batch>,
 }
@@ -91,7 +97,11 @@ impl NearestClassifier {
             &module,
             &layout,
             "main",
-            &[("BACKDROP_BLACK", BACKDROP_BLACK), ("BACKDROP_FADE", BACKDROP_FADE)],
+            &[
+                ("BACKDROP_BLACK", BACKDROP_BLACK),
+                ("BACKDROP_FADE", BACKDROP_FADE),
+                ("DARK_LEVEL", u32::from(DARK_LEVEL)),
+            ],
         );
         let params = uniform_buffer::<Params>(device, "nearest params");
         let all_features = grid_features(atlas, detail);
@@ -116,6 +126,8 @@ impl NearestClassifier {
             features,
             candidates,
             candidate_count: 0,
+            plain_entries: atlas.plain_count(),
+            plain_count: 0,
             background,
             batch: None,
         };
@@ -218,6 +230,7 @@ impl Classifier for NearestClassifier {
         queue.write_buffer(&self.features, 0, bytemuck::cast_slice(&features));
         queue.write_buffer(&self.candidates, 0, bytemuck::cast_slice(&indices));
         self.candidate_count = indices.len() as u32;
+        self.plain_count = indices.iter().filter(|&&i| i < self.plain_entries).count() as u32;
         Ok(())
     }
 
@@ -259,6 +272,8 @@ impl NearestClassifier {
                 tile_background,
                 detail: self.detail,
                 background,
+                plain: self.plain_count,
+                _pad: [0; 3],
             }),
         );
         queue.write_buffer(&batch.patches, 0, patches);

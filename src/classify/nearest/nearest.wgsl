@@ -3,7 +3,7 @@
 // error, sRGB bytes) to the tile's k x k grid means.
 //
 // Bindings (group 0):
-//   0 params:     uniform Params (tile count, candidate count, background, detail k)
+//   0 params:     uniform Params (tile count, candidate count, background, detail k, plain count)
 //   1 patches:    storage array<u32>, read: N patches of 300 bytes (10x10 RGB u8, row-major),
 //                 4 bytes per word little-endian
 //   2 features:   storage array<vec4<f32>>, read: k*k per candidate, grid cells row-major
@@ -17,6 +17,9 @@
 // workgroup, not once per tile (on lavapipe it measured neither faster nor slower than reading
 // the storage buffer directly).
 // Ties go to the earliest candidate (lowest atlas index, as candidates are sorted).
+// The candidates after the first `plain` (the atlas's dimmed copies, last in index order) are
+// searched for dark tiles only (no rounded quadrant mean channel above DARK_LEVEL), as the
+// model's member lists have them (atlas::DIM).
 
 struct Params {
     tiles: u32,
@@ -24,6 +27,7 @@ struct Params {
     tile_background: u32,  // 1: each tile's backdrop (domain::quads_backdrop) is its background
     detail: u32,           // k: the grid per tile the objective compares, 2..4
     background: vec4<f32>, // rgb in 0..255, used when tile_background == 0
+    plain: u32,            // the candidates before the dimmed copies
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -38,6 +42,8 @@ override WORKGROUP: u32;
 // black, and over how many levels above that it fades in.
 override BACKDROP_BLACK: u32;
 override BACKDROP_FADE: u32;
+// domain::likeness::DARK_LEVEL, set by the pipeline.
+override DARK_LEVEL: u32;
 const CACHE: u32 = 1024u;
 
 var<workgroup> cache: array<vec4<f32>, 1024>;
@@ -86,6 +92,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
             }
         }
     }
+    // dark: every rounded quadrant mean channel at most DARK_LEVEL (domain::likeness::DARK_LEVEL)
+    var brightest_q = 0u;
+    for (var q = 0u; q < 4u; q++) {
+        let m = (quad[q] + vec3<u32>(12u)) / 25u;
+        brightest_q = max(brightest_q, max(max(m.r, m.g), m.b));
+    }
+    let searched = select(min(params.plain, params.candidates), params.candidates, brightest_q <= DARK_LEVEL);
     var bg = params.background.rgb;
     if (params.tile_background != 0u) {
         // the tile's backdrop as the renderer draws it (domain::quads_backdrop): the rounded
@@ -116,7 +129,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
             }
         }
         workgroupBarrier();
-        let n = min(chunk, params.candidates - start);
+        let n = min(chunk, max(searched, start) - start);
         for (var j = 0u; j < n; j++) {
             var err = 0.0;
             for (var c = 0u; c < cells; c++) {

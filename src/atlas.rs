@@ -245,8 +245,8 @@ impl Atlas {
     }
 
     /// The entries before the dimmed copies (all of them in an atlas without copies): the
-    /// copies, appended last, are candidates for dark tiles only (every quadrant mean channel at
-    /// most [`crate::domain::likeness::DARK_LEVEL`]), where the model's member lists hold them.
+    /// copies, appended last, are candidates for dark tiles only
+    /// ([`crate::domain::likeness::is_dark`]), where the model's member lists hold them.
     pub fn plain_count(&self) -> u32 {
         self.emoji
             .iter()

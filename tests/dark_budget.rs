@@ -10,7 +10,7 @@ use common::*;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
 use emojicam::classify::texture::Texture;
 use emojicam::classify::{Classifier, QUADS_BYTES};
-use emojicam::domain::likeness::{dark_budget, DARK_LEVEL};
+use emojicam::domain::likeness::{dark_budget, is_dark};
 use emojicam::gpu::Background;
 use emojicam::pipeline::{Pipeline, Settings};
 use emojicam::Stamp;
@@ -111,7 +111,7 @@ fn a_batch_of_changed_tiles_is_judged_as_part_of_its_frame() {
     new().classify_at(means.as_flattened(), &all, &mut whole).expect("run");
     // the coat's dark tiles in the left half: a batch of only dark tiles has a budget of its own
     let some: Vec<usize> = (0..means.len())
-        .filter(|&i| i % cols < cols / 2 && means[i].iter().all(|&v| v <= DARK_LEVEL))
+        .filter(|&i| i % cols < cols / 2 && is_dark(&means[i]))
         .collect();
     assert!(some.len() > 200, "{} dark tiles", some.len());
     let batch: Vec<u8> = some.iter().flat_map(|&i| means[i]).collect();

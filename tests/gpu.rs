@@ -776,7 +776,7 @@ fn random_patches(n: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Asserts that every tile got its nearest allowed emoji, the dimmed copies counted for dark
-/// tiles only (every rounded quadrant mean channel at most `DARK_LEVEL`); returns how many tiles
+/// tiles only (`likeness::is_dark`); returns how many tiles
 /// got a dimmed copy.
 fn assert_nearest(atlas: &Atlas, patches: &[u8], got: &[u32], allowed: &[bool], bg: Background) -> usize {
     let features = atlas.features_2x2();
@@ -784,9 +784,7 @@ fn assert_nearest(atlas: &Atlas, patches: &[u8], got: &[u32], allowed: &[bool], 
     assert_eq!(got.len(), patches.len() / PATCH_BYTES);
     let mut dimmed = 0;
     for (t, patch) in patches.chunks_exact(PATCH_BYTES).enumerate() {
-        let dark = emojicam::domain::quadrant_means(patch)
-            .iter()
-            .all(|&v| v <= likeness::DARK_LEVEL);
+        let dark = likeness::is_dark(&emojicam::domain::quadrant_means(patch));
         let best = (0..features.len())
             .filter(|&i| allowed[i] && (dark || i < plain))
             .map(|i| error(&features[i], patch, bg))

@@ -33,6 +33,13 @@ pub const KEEP_MARGIN: f32 = 0.5;
 /// (the ONNX model's `dark_budget` metadata names the same level).
 pub const DARK_LEVEL: u8 = 40;
 
+/// Whether a tile with these rounded quadrant means is dark (no channel above [`DARK_LEVEL`]):
+/// what [`dark_budget`] counts, and where the dimmed emoji may be drawn (`nearest.wgsl`, the
+/// model's dark member lists).
+pub fn is_dark(quads: &[u8; QUADS_BYTES]) -> bool {
+    quads.iter().all(|&v| v <= DARK_LEVEL)
+}
+
 /// The ONNX classifier's `dark_budget` input for a whole frame, from every tile's rounded
 /// quadrant means: the frame's summed tile detail (over quadrants and channels, the squared
 /// difference from the tile's mean of that channel) over its count of dark tiles ([`DARK_LEVEL`],
@@ -52,9 +59,7 @@ pub fn dark_budget(means: &[[u8; QUADS_BYTES]]) -> f32 {
             // 4 x sum_k (v_k - s / 4)^2, never negative (Cauchy-Schwarz)
             detail4 += 4 * s2 - s * s;
         }
-        if q.iter().all(|&v| v <= DARK_LEVEL) {
-            dark += 1;
-        }
+        dark += u64::from(is_dark(q));
     }
     (detail4 as f64 / 4.0 / dark.max(1) as f64) as f32
 }

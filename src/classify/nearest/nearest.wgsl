@@ -92,10 +92,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
             }
         }
     }
-    // dark: every rounded quadrant mean channel at most DARK_LEVEL (domain::likeness::DARK_LEVEL)
+    // the rounded quadrant means: their sum (for the tile background) and brightest channel
+    // (dark: at most DARK_LEVEL, domain::likeness::is_dark)
+    var sum = vec3<u32>(0u);
     var brightest_q = 0u;
     for (var q = 0u; q < 4u; q++) {
         let m = (quad[q] + vec3<u32>(12u)) / 25u;
+        sum += m;
         brightest_q = max(brightest_q, max(max(m.r, m.g), m.b));
     }
     let searched = select(min(params.plain, params.candidates), params.candidates, brightest_q <= DARK_LEVEL);
@@ -103,10 +106,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
     if (params.tile_background != 0u) {
         // the tile's backdrop as the renderer draws it (domain::quads_backdrop): the rounded
         // mean of its four rounded quadrant means, faded to black where it is dark
-        var sum = vec3<u32>(0u);
-        for (var q = 0u; q < 4u; q++) {
-            sum += (quad[q] + vec3<u32>(12u)) / 25u;
-        }
         let mean = (sum + vec3<u32>(2u)) / 4u;
         let brightest = max(max(mean.r, mean.g), mean.b);
         let scale = min(brightest, BACKDROP_BLACK + BACKDROP_FADE) - min(brightest, BACKDROP_BLACK);

@@ -458,10 +458,13 @@ def main():
     ap.add_argument("--varied-own-share", type=float, default=0.25)
     ap.add_argument("--if-node", action="store_true",
                     help="choose the member table with an If node (the earlier graph; slower: models/EVAL.md)")
-    ap.add_argument("--chunks", type=int, default=16,
+    ap.add_argument("--chunks", type=int, default=8,
                     help="stage 2 runs on this many consecutive parts of the batch, for cache locality (models/EVAL.md)")
     ap.add_argument("--pick-in-parts", action="store_true",
                     help="the pick runs in stage 2's parts too (the file before the saturated widening; models/EVAL.md)")
+    ap.add_argument("--stage1-parts", type=int, default=2,
+                    help="stage 1 (the prototypes' scores and their TopK) runs on this many parts of the batch, "
+                         "each TopK reading its scores while they are in cache (models/EVAL.md, \"Speed\")")
     ap.add_argument("--stage1-in-parts", action="store_true",
                     help="stage 1 (the prototypes' scores and their TopK) runs in stage 2's parts too: the same choices, "
                          "faster at 1 thread, slower at 2 (models/EVAL.md, \"112 members\"; not shipped)")
@@ -606,6 +609,7 @@ def main():
                                             route_flat=a.route_flat, route_sat=a.route_sat, ladder=ladder,
                                             widen_sat=widen_sat and widen_sat[:3], chunk_scores=not a.pick_in_parts,
                                             chunk_stage1=a.stage1_in_parts, pick=a.pick,
+                                            stage1_parts=1 if a.stage1_in_parts else a.stage1_parts,
                                             dark=dark_rungs(a.dark), choice=a.choice,
                                             choice_level=a.choice_level,
                                             dark_rel=floats(a.dark_rel), dark_budget=dark_budget, checker=checker,

@@ -492,7 +492,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
                   widen_sat=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
-                  dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0):
+                  dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -542,6 +542,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     chunk_stage1 (with chunk_scores): stage 1 (the prototypes' [n, K] scores and their TopK) runs in the same
     parts: the same choices, about 0.6 ms less per 9216 tiles at 1 thread but about 1.1x the time at 2 (the
     product's), so not shipped (models/EVAL.md, "112 members").
+    stage1_parts: stage 1 (the prototypes' scores, [n, K], and their TopK) runs on this many consecutive parts of
+    the batch, each a whole-batch-sized Gemm for both threads but with its scores still in cache for the TopK: the
+    same choices, about 0.4 ms less per 9216 tiles at 2 threads and 1 ms at 1 (models/EVAL.md, "Speed").
     dark = (count, fracs, level) (with ladder): more rungs for dark tiles (the brightest channel of the tile's
     mean colour <= level): the smallest of `fracs` with at least `count` members within it keeps the tile to that
     fraction of T, so a dark tile picks among about its `count` nearest. A dark tile's best error
@@ -671,13 +674,17 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Concat", ["minus1", "M"], ["shape_nm"], axis=0),
         n("Concat", ["shape_w", "M"], ["shape_w3"], axis=0),
     ]
+    # one table and no per-tile background choice: the members' weights stay a constant [K,20,M] and the mask joins
+    # their biases [K,1,M] after each part's MatMul (concatenating both per run copied the whole table, about 0.4 ms
+    # per batch at 2 threads); the same sums
+    apart = len(tables) == 1 and not choice
     flat_w, flat_t, pmasks = [], [], []
     for t, table in enumerate(tables):
         Mt = table.shape[1]
         memb_w = full_pad[table].transpose(0, 2, 1)              # [K,21,Mt]
         init[f"members_{t}"] = i64(table)
         w20 = memb_w[:, :20] + gains[t] if choice else memb_w[:, :20]            # (+ 0 would turn -0.0 into 0.0)
-        init[f"memb_w20_{t}"] = f32(w20.reshape(K, 20 * Mt))
+        init[f"memb_w20_{t}"] = f32(w20.reshape(K, 20 * Mt) if not apart else w20)      # apart: [K,20,Mt]
         init[f"memb_b_{t}"] = f32(memb_w[:, 20])
         if choice:
             init[f"memb_blk_{t}"] = f32(blacks[t])
@@ -686,10 +693,11 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Gather", ["mask_pad", f"members_{t}"], [f"slot_mask_{t}"], axis=0),      # [K,Mt]
             n("ReduceMax", [f"slot_mask_{t}"], [f"proto_mask_{t}"], axes=[1], keepdims=0),
             n("Add", [f"memb_b_{t}", f"slot_mask_{t}"], [f"memb_bm_{t}"]),
+        ] + ([n("Unsqueeze", [f"memb_bm_{t}", "axis1"], ["memb_b3"])] if apart else [
             n("Concat", [f"memb_w20_{t}", f"memb_bm_{t}"] + ([f"memb_blk_{t}"] if choice else []), [f"memb_w_{t}"],
               axis=1),
             n("Reshape", [f"memb_w_{t}", "minus1"], [f"flat_w_{t}"]),
-        ]
+        ])
         if pick == "key":
             nodes += [
                 # folded at load: the members' keys per (phase bin, prototype), flat
@@ -699,10 +707,15 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         flat_w.append(f"flat_w_{t}")
         flat_t.append(f"flat_t_{t}")
         pmasks.append(f"proto_mask_{t}")
-    nodes += [
-        n("Concat", flat_w + ["pad_w"], ["w_cat"], axis=0),
-        n("Reshape", ["w_cat", "shape_w3"], ["memb_w"]),                          # [rows,21 or 22,M]
-    ]
+    if apart:
+        for k in ("pad_w", "shape_w"):
+            init.pop(k)
+        nodes = [x for x in nodes if x.output[0] != "shape_w3"]
+    else:
+        nodes += [
+            n("Concat", flat_w + ["pad_w"], ["w_cat"], axis=0),
+            n("Reshape", ["w_cat", "shape_w3"], ["memb_w"]),                      # [rows,21 or 22,M]
+        ]
     if choice:
         # the 22nd column: 1 (no slot over black) for a tile brighter than choice_level, or at choice 0
         init["ch_level"] = f32([choice_level + 0.5])   # the rounded mean (domain::quads_mean) <= level
@@ -807,11 +820,24 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                 n("Cast", ["dk_bright"], ["dk_brightf"], to=TensorProto.FLOAT),
                 n("Mul", ["dk_brightf", "dk_big"], ["dk_pen"]),
             ]
+    if apart:
+        # stage 2 in the parts: gather the members' weights, MatMul, gather their biases, Add ([n,1,M] each); the
+        # parts' scores joined, then one Reshape
+        nodes.append(n("Unsqueeze", ["phi", "axis1"], ["f3"]))                   # [N,1,20]
+        stage2_in = "f3"
+    else:
+        stage2_in = "phi1c" if choice else "phi1"
     stage2_from = len(nodes)
-    nodes += [
+    nodes += ([
+        n("Gather", ["memb_w20_0", "kr"], ["g_w"], axis=0),                       # [N,20,M]
+        n("MatMul", ["f3", "g_w"], ["s2w3"]),
+        n("Gather", ["memb_b3", "kr"], ["g_b"], axis=0),                          # [N,1,M]
+        n("Add", ["s2w3", "g_b"], ["s2a3"]),
+    ] if apart else [
         n("Gather", ["memb_w", "kr"], ["g_w"], axis=0),                           # [N,21,M]
-        n("Unsqueeze", ["phi1c" if choice else "phi1", "axis1"], ["f3"]),        # [N,1,21 or 22]
+        n("Unsqueeze", [stage2_in, "axis1"], ["f3"]),                             # [N,1,21 or 22]
         n("MatMul", ["f3", "g_w"], ["s2a3"]),
+    ]) + [
         n("Reshape", ["s2a3", "shape_nm"], ["s2"]),
         # ... and among those within the tolerance of the best, the highest key
         n("ReduceMax", ["s2"], ["best"], axes=[1], keepdims=1),                   # [N,1]
@@ -1038,11 +1064,16 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         assert M0 == M1, "the quantile pick reads one table width"
         B = next(b for b in (8, 4, 2, 1) if M0 % b == 0)
         nb = M0 // B
-        init["q_inner"] = f32(np.triu(np.ones((B, B))))                           # [B,B]: prefix within a block
-        init["q_before"] = f32(np.arange(nb)[:, None] < np.arange(M0)[None, :] // B)    # [nb,M]: block before slot
+        # [x, r] times these: the running count over the blocks (nb) or inside one block (B), less r; ONNX Runtime
+        # compares [N,k] with [N,1] one row at a time, so r joins the product instead
+        init["q_upper_r"] = f32(np.concatenate([np.triu(np.ones((nb, nb))), -np.ones((1, nb))]))    # [nb+1,nb]
+        init["q_inner_r"] = f32(np.concatenate([np.triu(np.ones((B, B))), -np.ones((1, B))]))       # [B+1,B]
+        init["q_join"] = f32([[B], [1]])                                          # block * B + slot in it
         init["q_shape3"] = i64([-1, nb, B])
-        init["q_shape2"] = i64([-1, M0])
-        init["q_ones"] = f32(np.ones((M0, 1)))
+        init["q_shape_b"] = i64([-1, B])
+        init["q_zero_f"] = f32([0.0])
+        init["q_zero0"] = np.array(0, np.int64)
+        init["q_nb0"] = np.array(nb, np.int64)
         if not one_d:
             init["one_f"] = f32([1.0])
         if checker:
@@ -1061,11 +1092,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         nodes += [
             n("Cast", ["within"], ["within_f"], to=TensorProto.FLOAT),
             n("Reshape", ["within_f", "q_shape3"], ["q_w3"]),                     # [N,nb,B]
-            n("MatMul", ["q_w3", "q_inner"], ["q_in3"]),                          # running count inside each block
-            n("ReduceSum", ["q_w3", "minus1"], ["q_blk"], keepdims=0),            # [N,nb]
-            n("MatMul", ["q_blk", "q_before"], ["q_pre"]),                        # [N,M]: within in the blocks before
-            n("Reshape", ["q_in3", "q_shape2"], ["q_in"]),
-            n("Add", ["q_in", "q_pre"], ["q_run"]),                               # [N,M]: within so far
+            n("ReduceSum", ["q_w3", "minus1"], ["q_blk"], keepdims=0),            # [N,nb]: within per block
             n("ReduceSum", ["q_blk", "minus1"], ["q_n"], keepdims=1),             # [N,1]: how many
         ]
         # n - 1 (one_d: against the [N,1] ones, same shapes, one call; [N,1] against [1] is one call per tile)
@@ -1084,10 +1111,35 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Min", ["q_r0", "q_last"], ["q_r"]),                                # the rank r, 0..n-1
         ]
         nodes += [
-            # the slots before the r-th within are those where fewer than r + 1 are within so far
-            n("LessOrEqual", ["q_run", "q_r"], ["q_before_r"]),
+            # the r-th within (from 0) is in block b: the blocks before it are those with at most r within up to
+            # and including them (a running count over the nb block totals, not over every slot: ONNX Runtime's
+            # CumSum took 2.5 ms, the earlier two-level running count over all M slots about 1 ms at 2 threads)
+            n("Concat", ["q_blk", "q_r"], ["q_blk_r"], axis=1),                  # [N,nb+1]
+            n("MatMul", ["q_blk_r", "q_upper_r"], ["q_cum_r"]),                   # [N,nb]: within up to each block, - r
+            n("LessOrEqual", ["q_cum_r", "q_zero_f"], ["q_full"]),
+            n("Cast", ["q_full"], ["q_full_f"], to=TensorProto.FLOAT),
+            n("ReduceSum", ["q_full_f", "minus1"], ["q_b"], keepdims=1),          # [N,1]: b
+            n("Mul", ["q_blk", "q_full_f"], ["q_skip2"]),
+            n("ReduceSum", ["q_skip2", "minus1"], ["q_skip"], keepdims=1),        # [N,1]: within before block b
+            n("Sub", ["q_r", "q_skip"], ["q_rb"]),                                # the rank inside block b
+            # block b's B slots: row n * nb + b of the within flags as [N * nb, B]
+            n("Shape", ["q_blk"], ["q_shape"]),
+            n("Gather", ["q_shape", "q_zero0"], ["q_n0"], axis=0),                # N (a scalar)
+            n("Mul", ["q_n0", "q_nb0"], ["q_rows_end"]),
+            n("Range", ["q_zero0", "q_rows_end", "q_nb0"], ["q_rows"]),           # [N]: n * nb
+            n("Reshape", ["q_b", "minus1"], ["q_b1"]),
+            n("Cast", ["q_b1"], ["q_b64"], to=TensorProto.INT64),
+            n("Add", ["q_rows", "q_b64"], ["q_row"]),
+            n("Reshape", ["within_f", "q_shape_b"], ["q_wb"]),                    # [N * nb, B]
+            n("Gather", ["q_wb", "q_row"], ["q_sub"], axis=0),                    # [N,B]
+            # ... where the slots before the r-th within are those with at most rb within so far
+            n("Concat", ["q_sub", "q_rb"], ["q_sub_r"], axis=1),                  # [N,B+1]
+            n("MatMul", ["q_sub_r", "q_inner_r"], ["q_in_r"]),                    # [N,B]: within so far, - rb
+            n("LessOrEqual", ["q_in_r", "q_zero_f"], ["q_before_r"]),
             n("Cast", ["q_before_r"], ["q_before_f"], to=TensorProto.FLOAT),
-            n("MatMul", ["q_before_f", "q_ones"], ["q_j"]),                       # [N,1]
+            n("ReduceSum", ["q_before_f", "minus1"], ["q_jin"], keepdims=1),      # [N,1]
+            n("Concat", ["q_b", "q_jin"], ["q_bj"], axis=1),
+            n("MatMul", ["q_bj", "q_join"], ["q_j"]),                             # [N,1]: b * B + slots before
             n("Cast", ["q_j"], ["q_j64"], to=TensorProto.INT64),
             n("Reshape", ["q_j64", "minus1"], ["j"]),
         ]
@@ -1106,28 +1158,66 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         n("Add", ["km", "j"], ["slot"]),
         n("Gather", ["members_cat", "slot"], ["index"], axis=0),
     ]
+    # the nodes that run in the parts: gather, MatMul, gather, add (apart: the reshape after the parts) or
+    # gather, unsqueeze, MatMul, reshape
+    scores_to, scores = stage2_from + 4, "s2a3" if apart else "s2"
     if chunks > 1 and chunk_scores and chunk_stage1:
+        assert not apart, "stage 1 in the parts: only with the members' biases in their weights"
         # stage 1 (its [n, K] scores and their TopK) runs in the parts too
-        scores_to = stage2_from + 4
         assert nodes[scores_to - 1].output[0] == "s2" and not route_rows and not route_black
         s1_from = next(i for i, x in enumerate(nodes) if x.output[0] == "s1a")
         kr_at = next(i for i, x in enumerate(nodes) if x.output[0] == "kr")
         per_tile_nodes = nodes[kr_at + 1:stage2_from]                             # the widening's penalty: per tile
         stage = nodes[s1_from:kr_at + 1] + nodes[stage2_from:scores_to]
         nodes = (nodes[:s1_from] + per_tile_nodes
-                 + _chunked(n, stage, [nodes[s1_from].input[0], "phi1"], chunks, init, ["s2", "k", "kr"])
+                 + _chunked(n, stage, [nodes[s1_from].input[0], stage2_in], chunks, init, ["s2", "k", "kr"])
                  + nodes[scores_to:])
     elif chunks > 1 and chunk_scores:
-        scores_to = stage2_from + 4                                               # gather, unsqueeze, MatMul, reshape
-        assert nodes[scores_to - 1].output[0] == "s2"
-        nodes = (nodes[:stage2_from] + _chunked(n, nodes[stage2_from:scores_to], ["phi1c" if choice else "phi1", "kr"],
-                                                chunks, init, "s2")
+        assert nodes[scores_to - 1].output[0] == scores
+        nodes = (nodes[:stage2_from] + _chunked(n, nodes[stage2_from:scores_to], [stage2_in, "kr"],
+                                                chunks, init, scores)
                  + nodes[scores_to:])
     elif chunks > 1:
-        nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], ["phi1", "kr", "k", "bin" if pick == "key" else "u"]
+        nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], [stage2_in, "kr", "k", "bin" if pick == "key" else "u"]
                                                + (["ws_pen"] if widen_sat else []), chunks, init)
+    if stage1_parts > 1:
+        assert not chunk_stage1, "stage 1 runs in its own parts or in stage 2's, not both"
+        nodes = _stage1_in_parts(n, nodes, init, stage1_parts)
+    if apart and not any("phi1" in x.input for x in nodes):
+        nodes = [x for x in nodes if x.output[0] != "phi1"]                       # stage 2 reads phi and the biases
     return _model(nodes, _tile_inputs(C, choice=choice, budget=bool(dark_budget)), [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
+
+
+def _split_sizes(n, x, parts, init, tag):
+    """Nodes giving `{tag}_sizes`: `parts` sizes for splitting x's first dimension (the last part takes the rest)."""
+    init[f"{tag}_parts"] = np.array([parts], np.int64)
+    init[f"{tag}_parts_m1"] = np.array([parts - 1], np.int64)
+    init[f"{tag}_zero"] = np.array([0], np.int64)
+    return [n("Shape", [x], [f"{tag}_shape"]),
+            n("Gather", [f"{tag}_shape", f"{tag}_zero"], [f"{tag}_n"], axis=0),
+            n("Div", [f"{tag}_n", f"{tag}_parts"], [f"{tag}_part"]),
+            n("Mul", [f"{tag}_part", f"{tag}_parts_m1"], [f"{tag}_front"]),
+            n("Sub", [f"{tag}_n", f"{tag}_front"], [f"{tag}_last"]),
+            n("Concat", [f"{tag}_part"] * (parts - 1) + [f"{tag}_last"], [f"{tag}_sizes"], axis=0)]
+
+
+def _stage1_in_parts(n, nodes, init, parts):
+    """Stage 1's MatMul (s1a), bias Add (s1) and TopK (k2) run on `parts` consecutive parts of the batch; the
+    parts' indices are joined. Only the TopK's indices are read after it."""
+    at = next(i for i, x in enumerate(nodes) if x.output[0] == "s1a")
+    mm, add, topk = nodes[at:at + 3]
+    assert (add.output[0], topk.op_type, topk.output[1]) == ("s1", "TopK", "k2")
+    assert not any(topk.output[0] in x.input for x in nodes), "stage 1's scores are not read after the TopK"
+    x, w = mm.input
+    out = _split_sizes(n, x, parts, init, "s1p") + [
+        n("Split", [x, "s1p_sizes"], [f"{x}_p{i}" for i in range(parts)], axis=0)]
+    for i in range(parts):
+        out += [n("MatMul", [f"{x}_p{i}", w], [f"s1a_p{i}"]),
+                n("Add", [f"s1a_p{i}", add.input[1]], [f"s1_p{i}"]),
+                n("TopK", [f"s1_p{i}", topk.input[1]], [f"s1v_p{i}", f"k2_p{i}"], axis=1)]
+    out.append(n("Concat", [f"k2_p{i}" for i in range(parts)], ["k2"], axis=0))
+    return nodes[:at] + out + nodes[at + 3:]
 
 
 def _chunked(n, stage, per_tile, chunks, init, result="index"):

@@ -833,6 +833,70 @@ fn nearest_equals_cpu_brute_force() {
 }
 
 #[test]
+fn nearest_finer_detail_equals_cpu_brute_force() {
+    // Every other tile dark (its patch quartered), so every workgroup holds tiles that search the
+    // dimmed copies and tiles that do not. With k read from the uniform, lavapipe ran the loops
+    // over the k x k cells once at k = 4 (each error from one cell; the astronaut photo at 15 dB
+    // instead of 24 at --detail 4), which no test at detail 2 could see.
+    let atlas = atlas();
+    let plain = atlas.plain_count() as usize;
+    let patches: Vec<u8> = random_patches(128, 23)
+        .chunks_exact(PATCH_BYTES)
+        .enumerate()
+        .flat_map(|(t, p)| p.iter().map(move |&b| if t % 2 == 1 { b / 4 } else { b }))
+        .collect();
+    let all = vec![true; atlas.count() as usize];
+    let mut out = Vec::new();
+    for detail in [2u32, 3, 4] {
+        let cells = (detail * detail) as usize;
+        let features: Vec<Vec<[f32; 4]>> = (0..atlas.count())
+            .map(|i| likeness::emoji_grid_features(&atlas.cell_rgba(i), atlas.cell, detail))
+            .collect();
+        for bg in [Background::Color([0, 0, 0]), Background::Tile] {
+            let mut nearest = NearestClassifier::with_detail(ctx(), atlas, bg, detail).unwrap();
+            nearest.set_allowed(&all).unwrap();
+            nearest.classify(&patches, &mut out).unwrap();
+            assert_eq!(out.len(), patches.len() / PATCH_BYTES);
+            let mut dimmed = 0;
+            for (t, patch) in patches.chunks_exact(PATCH_BYTES).enumerate() {
+                let dark = likeness::is_dark(&emojicam::domain::quadrant_means(patch));
+                // the objective once per tile: its grid means and backdrop, then every candidate
+                let means = likeness::grid_means(patch, detail);
+                let back = bg.behind(emojicam::domain::patch_mean(patch)).map(f32::from);
+                let err = |f: &[[f32; 4]]| -> f32 {
+                    (0..cells)
+                        .flat_map(|c| (0..3).map(move |ch| (c, ch)))
+                        .map(|(c, ch)| {
+                            let e = means[c][ch] - (f[c][ch] + (1.0 - f[c][3]) * back[ch]);
+                            e * e
+                        })
+                        .sum()
+                };
+                let best = (0..features.len())
+                    .filter(|&i| dark || i < plain)
+                    .map(|i| err(&features[i]))
+                    .fold(f32::INFINITY, f32::min);
+                let g = out[t] as usize;
+                assert!(
+                    dark || g < plain,
+                    "detail {detail}, tile {t}: a dimmed copy for a bright tile"
+                );
+                dimmed += usize::from(g >= plain);
+                let e = err(&features[g]);
+                assert!(
+                    e <= best * 1.0001 + 0.01,
+                    "detail {detail}, tile {t} ({bg:?}, dark {dark}): GPU chose {g} with error {e}, best is {best}"
+                );
+            }
+            assert!(
+                dimmed >= 5,
+                "detail {detail} {bg:?}: {dimmed} dark tiles got a dimmed copy"
+            );
+        }
+    }
+}
+
+#[test]
 fn nearest_respects_allowed_set() {
     let atlas = atlas();
     let patches = random_patches(130, 5);

@@ -101,6 +101,7 @@ impl NearestClassifier {
                 ("BACKDROP_BLACK", BACKDROP_BLACK),
                 ("BACKDROP_FADE", BACKDROP_FADE),
                 ("DARK_LEVEL", u32::from(DARK_LEVEL)),
+                ("DETAIL", detail),
             ],
         );
         let params = uniform_buffer::<Params>(device, "nearest params");

@@ -44,6 +44,10 @@ override BACKDROP_BLACK: u32;
 override BACKDROP_FADE: u32;
 // domain::likeness::DARK_LEVEL, set by the pipeline.
 override DARK_LEVEL: u32;
+// k, the classifier's detail (params.detail holds the same), set by the pipeline: loops over the
+// k x k cells bounded by the uniform ran once at k = 4 on lavapipe (every error then came from
+// one cell: tests/gpu.rs, nearest_finer_detail_equals_cpu_brute_force).
+override DETAIL: u32;
 const CACHE: u32 = 1024u;
 
 var<workgroup> cache: array<vec4<f32>, 1024>;
@@ -69,7 +73,7 @@ fn overlap(p: u32, c: u32, k: u32) -> f32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let t = min(gid.x, params.tiles - 1u);
     let base = t * 75u;
-    let k = params.detail;
+    let k = DETAIL;
     let cells = k * k;
     // the tile's k x k grid sums (weighted by pixel overlap) and its quadrant sums
     var grid: array<vec3<f32>, 16>;

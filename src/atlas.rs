@@ -267,9 +267,7 @@ impl Atlas {
     pub fn allowed_dimmed(&self, set: &str, dimmed: bool) -> Result<Vec<bool>> {
         let mut mask = self.allowed(set)?;
         if !dimmed {
-            for (m, e) in mask.iter_mut().zip(&self.emoji) {
-                *m &= e.copy_of.is_none();
-            }
+            mask[self.plain_count() as usize..].fill(false);
         }
         Ok(mask)
     }

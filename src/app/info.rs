@@ -43,11 +43,8 @@ pub fn cameras() -> Result<()> {
 pub fn sets() -> Result<()> {
     let atlas = Atlas::embedded()?;
     for name in atlas.set_names() {
-        // Its emoji, not counting the dimmed copies (drawn for dark tiles: `Atlas::glyph`).
-        let allowed = atlas.allowed(name)?;
-        let n = (0..atlas.count())
-            .filter(|&i| allowed[i as usize] && atlas.glyph(i) == i)
-            .count();
+        // Its emoji, not counting the dimmed copies (drawn for dark tiles: `Atlas::plain_count`).
+        let n = atlas.allowed_dimmed(name, false)?.iter().filter(|&&a| a).count();
         emojicam::outln!("{name:<16} {n:>5} emoji");
     }
     Ok(())

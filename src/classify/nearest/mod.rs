@@ -26,13 +26,11 @@ struct Params {
     tiles: u32,
     candidates: u32,
     tile_background: u32,
-    detail: u32,
-    background: [f32; 4],
     plain: u32,
-    _pad: [u32; 3],
+    background: [f32; 4],
 }
 
-assert_layout!(Params, size 48, tiles @ 0, candidates @ 4, tile_background @ 8, detail @ 12, background @ 16, plain @ 32);
+assert_layout!(Params, size 32, tiles @ 0, candidates @ 4, tile_background @ 8, plain @ 12, background @ 16);
 
 /// Buffers sized for a number of tiles; they only grow.
 struct Batch {
@@ -48,8 +46,6 @@ pub struct NearestClassifier {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     params: wgpu::Buffer,
-    /// The grid per tile the objective compares (`--detail`).
-    detail: u32,
     /// Every emoji's detail x detail features (premultiplied RGB + alpha per grid cell).
     all_features: Vec<Vec<[f32; 4]>>,
     /// Only the allowed emoji are uploaded, so the search never spends time on the others.
@@ -122,7 +118,6 @@ impl NearestClassifier {
             pipeline,
             layout,
             params,
-            detail,
             all_features,
             features,
             candidates,
@@ -271,10 +266,8 @@ impl NearestClassifier {
                 tiles: tiles as u32,
                 candidates: self.candidate_count,
                 tile_background,
-                detail: self.detail,
-                background,
                 plain: self.plain_count,
-                _pad: [0; 3],
+                background,
             }),
         );
         queue.write_buffer(&batch.patches, 0, patches);

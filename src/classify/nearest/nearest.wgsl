@@ -1,9 +1,9 @@
-// Nearest emoji: for every tile, the allowed emoji whose k x k grid colours (k = params.detail,
+// Nearest emoji: for every tile, the allowed emoji whose k x k grid colours (k = DETAIL,
 // 2 by default: the 2x2 quadrants), composited over the background, are closest (squared
 // error, sRGB bytes) to the tile's k x k grid means.
 //
 // Bindings (group 0):
-//   0 params:     uniform Params (tile count, candidate count, background, detail k, plain count)
+//   0 params:     uniform Params (tile count, candidate count, background, plain count)
 //   1 patches:    storage array<u32>, read: N patches of 300 bytes (10x10 RGB u8, row-major),
 //                 4 bytes per word little-endian
 //   2 features:   storage array<vec4<f32>>, read: k*k per candidate, grid cells row-major
@@ -25,9 +25,8 @@ struct Params {
     tiles: u32,
     candidates: u32,
     tile_background: u32,  // 1: each tile's backdrop (domain::quads_backdrop) is its background
-    detail: u32,           // k: the grid per tile the objective compares, 2..4
-    background: vec4<f32>, // rgb in 0..255, used when tile_background == 0
     plain: u32,            // the candidates before the dimmed copies
+    background: vec4<f32>, // rgb in 0..255, used when tile_background == 0
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -44,9 +43,9 @@ override BACKDROP_BLACK: u32;
 override BACKDROP_FADE: u32;
 // domain::likeness::DARK_LEVEL, set by the pipeline.
 override DARK_LEVEL: u32;
-// k, the classifier's detail (params.detail holds the same), set by the pipeline: loops over the
-// k x k cells bounded by the uniform ran once at k = 4 on lavapipe (every error then came from
-// one cell: tests/gpu.rs, nearest_finer_detail_equals_cpu_brute_force).
+// k, the grid per tile the objective compares (2..4, the classifier's detail), set by the
+// pipeline: loops over the k x k cells bounded by a uniform ran once at k = 4 on lavapipe (every
+// error then came from one cell: tests/gpu.rs, nearest_finer_detail_equals_cpu_brute_force).
 override DETAIL: u32;
 const CACHE: u32 = 1024u;
 

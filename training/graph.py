@@ -1189,19 +1189,6 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
 
 
-def _split_sizes(n, x, parts, init, tag):
-    """Nodes giving `{tag}_sizes`: `parts` sizes for splitting x's first dimension (the last part takes the rest)."""
-    init[f"{tag}_parts"] = np.array([parts], np.int64)
-    init[f"{tag}_parts_m1"] = np.array([parts - 1], np.int64)
-    init[f"{tag}_zero"] = np.array([0], np.int64)
-    return [n("Shape", [x], [f"{tag}_shape"]),
-            n("Gather", [f"{tag}_shape", f"{tag}_zero"], [f"{tag}_n"], axis=0),
-            n("Div", [f"{tag}_n", f"{tag}_parts"], [f"{tag}_part"]),
-            n("Mul", [f"{tag}_part", f"{tag}_parts_m1"], [f"{tag}_front"]),
-            n("Sub", [f"{tag}_n", f"{tag}_front"], [f"{tag}_last"]),
-            n("Concat", [f"{tag}_part"] * (parts - 1) + [f"{tag}_last"], [f"{tag}_sizes"], axis=0)]
-
-
 def _stage1_in_parts(n, nodes, init, parts):
     """Stage 1's MatMul (s1a), bias Add (s1) and TopK (k2) run on `parts` consecutive parts of the batch; the
     parts' indices are joined. Only the TopK's indices are read after it."""
@@ -1209,33 +1196,29 @@ def _stage1_in_parts(n, nodes, init, parts):
     mm, add, topk = nodes[at:at + 3]
     assert (add.output[0], topk.op_type, topk.output[1]) == ("s1", "TopK", "k2")
     assert not any(topk.output[0] in x.input for x in nodes), "stage 1's scores are not read after the TopK"
-    x, w = mm.input
-    out = _split_sizes(n, x, parts, init, "s1p") + [
-        n("Split", [x, "s1p_sizes"], [f"{x}_p{i}" for i in range(parts)], axis=0)]
-    for i in range(parts):
-        out += [n("MatMul", [f"{x}_p{i}", w], [f"s1a_p{i}"]),
-                n("Add", [f"s1a_p{i}", add.input[1]], [f"s1_p{i}"]),
-                n("TopK", [f"s1_p{i}", topk.input[1]], [f"s1v_p{i}", f"k2_p{i}"], axis=1)]
-    out.append(n("Concat", [f"k2_p{i}" for i in range(parts)], ["k2"], axis=0))
-    return nodes[:at] + out + nodes[at + 3:]
+    return nodes[:at] + _chunked(n, [mm, add, topk], [mm.input[0]], parts, init, "k2", tag="s1_") + nodes[at + 3:]
 
 
-def _chunked(n, stage, per_tile, chunks, init, result="index"):
+def _chunked(n, stage, per_tile, chunks, init, result="index", tag=""):
     """The nodes `stage` (ending in `result`: a name, or a list of the names the later nodes read) run on
     `chunks` consecutive parts of the batch, one after the other, so each part's gathered weights are still
     in cache when its MatMul reads them; `per_tile` are the [N,...] tensors the stage reads (split),
-    everything else it reads is shared. Each result is the parts' outputs concatenated."""
-    init["chunks"] = np.array([chunks], np.int64)
-    init["chunks_m1"] = np.array([chunks - 1], np.int64)
-    init["zero_i"] = np.array([0], np.int64)
-    out = [n("Shape", [per_tile[0]], ["n_shape"]),
-           n("Gather", ["n_shape", "zero_i"], ["n_all"], axis=0),
-           n("Div", ["n_all", "chunks"], ["n_part"]),
-           n("Mul", ["n_part", "chunks_m1"], ["n_front"]),
-           n("Sub", ["n_all", "n_front"], ["n_last"]),
-           n("Concat", ["n_part"] * (chunks - 1) + ["n_last"], ["split_sizes"], axis=0)]
+    everything else it reads is shared. Each result is the parts' outputs concatenated. `tag` prefixes the
+    names of the part sizes' nodes and constants, so that two stages can run in parts of their own."""
+    def t_(name):
+        return tag + name
+
+    init[t_("chunks")] = np.array([chunks], np.int64)
+    init[t_("chunks_m1")] = np.array([chunks - 1], np.int64)
+    init[t_("zero_i")] = np.array([0], np.int64)
+    out = [n("Shape", [per_tile[0]], [t_("n_shape")]),
+           n("Gather", [t_("n_shape"), t_("zero_i")], [t_("n_all")], axis=0),
+           n("Div", [t_("n_all"), t_("chunks")], [t_("n_part")]),
+           n("Mul", [t_("n_part"), t_("chunks_m1")], [t_("n_front")]),
+           n("Sub", [t_("n_all"), t_("n_front")], [t_("n_last")]),
+           n("Concat", [t_("n_part")] * (chunks - 1) + [t_("n_last")], [t_("split_sizes")], axis=0)]
     for t in per_tile:
-        out.append(n("Split", [t, "split_sizes"], [f"{t}_c{i}" for i in range(chunks)], axis=0))
+        out.append(n("Split", [t, t_("split_sizes")], [f"{t}_c{i}" for i in range(chunks)], axis=0))
     produced = {o for node in stage for o in node.output}
     for i in range(chunks):
         for node in stage:

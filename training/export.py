@@ -40,6 +40,7 @@ LADDER = "12:0.3"
 # a tile over a saturated colour (at the tile background: its own) with fewer than 5 members within the ladder's 0.3 T
 # picks within 1.5 T: models/EVAL.md, "Widening saturated tiles"
 WIDEN_SAT = "5:1.5:50"
+WIDEN_PALE = "200:12:3"   # and pale near-flat tiles: models/EVAL.md, "Mid-dark copies and pale walls"
 DARK_TILES = 20000  # dark index tiles for the dark member lists: models/EVAL.md, "Dimmed emoji"
 DARK_BUDGET = "1:0.3:40"  # a dark tile's tolerance from the frame's detail: models/EVAL.md, "A dark budget"
 
@@ -483,6 +484,11 @@ def main():
                          ">= SAT levels and that has fewer than COUNT members within the ladder's first rung picks among "
                          "those within FACTOR x T "
                          "(models/EVAL.md, \"Widening saturated tiles\"); empty: no widening (the file before)")
+    ap.add_argument("--widen-pale", default=WIDEN_PALE,
+                    help="LEVEL:COUNT:FACTOR (with --widen-sat and --dark-budget), a tile within the routing's flat levels "
+                         "of a background whose smallest channel is >= LEVEL, not saturated, with fewer than COUNT members "
+                         "within the ladder's first rung picks among those within FACTOR x T (models/EVAL.md, \"Mid-dark copies "
+                         "and pale walls\"); empty: no such widening (the file before)")
     ap.add_argument("--narrow", type=int, default=0,
                     help="N > 0: a tile picks among at most its N best members within the tolerance (an experiment, "
                          "not shipped: models/EVAL.md, \"Relative tolerance\")")
@@ -590,6 +596,11 @@ def main():
                     md["background"] = ("at choice 1, each emoji over the better of the background and black for the tiles "
                                         f"whose rounded mean's brightest channel is <= {a.choice_level:g}")
                 dark_budget = floats(a.dark_budget)
+                widen_pale = floats(a.widen_pale) if widen_sat and dark_budget else None
+                if widen_pale:
+                    md["tolerance"] += (f"; a tile within {a.route_flat:g} levels of a background whose smallest channel "
+                                        f"is >= {widen_pale[0]:g}, not saturated, with fewer than {widen_pale[1]:g} allowed "
+                                        f"members within the first fraction: T * {widen_pale[2]:g}")
                 checker = a.checker if a.pick == "quantile" else 0
                 if checker and not dark_budget:
                     ap.error("--checker 2 or 3 needs --dark-budget (its graph's per-tile [N] numbers)")
@@ -607,7 +618,7 @@ def main():
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
                                             relative=relative, narrow=a.narrow, route_black=a.route_black,
                                             route_flat=a.route_flat, route_sat=a.route_sat, ladder=ladder,
-                                            widen_sat=widen_sat and widen_sat[:3], chunk_scores=not a.pick_in_parts,
+                                            widen_sat=widen_sat and widen_sat[:3], widen_pale=widen_pale, chunk_scores=not a.pick_in_parts,
                                             chunk_stage1=a.stage1_in_parts, pick=a.pick,
                                             stage1_parts=1 if a.stage1_in_parts else a.stage1_parts,
                                             dark=dark_rungs(a.dark), choice=a.choice,

@@ -491,7 +491,7 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
-                  widen_sat=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
+                  widen_sat=None, widen_pale=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
@@ -537,6 +537,10 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     smallest channel >= sat levels; at the tile background, the tile's own colour) with fewer than `count` members within the ladder's first rung (T * fracs[0])
     picks among those within factor * T instead: over a saturated colour few emoji come close, so a flat area
     of it repeats the same few (models/EVAL.md, "Widening saturated tiles"). The count is the ladder's own.
+    widen_pale = (level, count, factor) (with widen_sat, the routing and the dark budget): a near-flat tile (every
+    quadrant within route_flat of its background) whose background's smallest channel is >= level and that is not
+    saturated picks within factor * T with fewer than `count` members within the first rung: over a white or pale
+    wall only a handful of nearly empty emoji come within T (models/EVAL.md, "Mid-dark copies and pale walls").
     chunk_scores: only the members' scores (the gather of their weights and the MatMul) run in parts; the pick
     runs once on the whole batch (fewer nodes; the gathered weights are what needs the cache).
     chunk_stage1 (with chunk_scores): stage 1 (the prototypes' [n, K] scores and their TopK) runs in the same
@@ -806,8 +810,22 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         nodes += [
             n("Less", ["bg_sat", "ws_sat"], ["ws_grey"]),
             n("Cast", ["ws_grey"], ["ws_greyf"], to=TensorProto.FLOAT),
-            n("Mul", ["ws_greyf", "ws_big"], ["ws_pen"]),                         # [N,1] ([N]): 0 saturated, else 1e9
+            n("Mul", ["ws_greyf", "ws_big"], ["ws_pen0" if widen_pale else "ws_pen"]),  # [N,1] ([N]): 0 saturated, else 1e9
         ]
+        if widen_pale:
+            # a pale near-flat tile that is not saturated (its background's smallest channel >= level, every
+            # quadrant within route_flat of it) widens with fewer than `count` members within the first rung: its
+            # penalty is the saturated count minus its own, so the same Add and Less read it
+            assert route_flat and route_sat and one_d, "the pale test reads the routing's flat test"
+            init["wp_level"] = f32([widen_pale[0]])
+            init["wp_off"] = f32([widen_sat[0] - widen_pale[1]])
+            init["wp_factor"] = f32([widen_pale[2]])
+            nodes += [
+                n("GreaterOrEqual", ["bg_min", "wp_level"], ["wp_light"]),
+                n("And", ["wp_light", "flat_b0"], ["wp_flat"]),
+                n("And", ["wp_flat", "ws_grey"], ["wp_b"]),
+                n("Where", ["wp_b", "wp_off", "ws_pen0"], ["ws_pen"]),
+            ]
     if dark:
         # [N,1]: 1e9 for a tile brighter than `level` (it fails the dark rung's count), else 0
         init["dk_level"] = f32([dark[2]])
@@ -928,7 +946,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         nodes += [
             # [1]: the run's constants
             n("Mul", ["tolerance", "lad_fr"], ["lad_t03"]),
-            n("Mul", ["tolerance", "ws_factor"], ["ws_t"]),
+            n("Mul", ["tolerance", "ws_factor"], ["ws_t0" if widen_pale else "ws_t"]),
             n("Mul", ["tolerance", "db_k"], ["db_kt"]),
             n("Mul", ["dark_budget", "db_c"], ["db_cb"]),
             n("Mul", ["db_cb", "tolerance"], ["db_cbt"]),
@@ -964,6 +982,11 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             # the saturated widening reads the same count (a dark tile is never saturated: its channels <= level)
             n("Add", ["lad_cnt", "ws_pen"], ["ws_cntp"]),
             n("Less", ["ws_cntp", "ws_count"], ["ws_b"]),
+        ] + ([
+            # a pale tile's own factor
+            n("Mul", ["tolerance", "wp_factor"], ["wp_t"]),
+            n("Where", ["wp_b", "wp_t", "ws_t0"], ["ws_t"]),
+        ] if widen_pale else []) + [
             n("Where", ["ws_b", "ws_t", "lad_tmin"], ["tol_t"]),
             n("Sub", ["best1", "tol_t"], ["thr1"]),
             n("Unsqueeze", ["thr1", "axis1"], ["thr"]),                            # [N,1]

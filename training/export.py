@@ -40,7 +40,7 @@ LADDER = "12:0.3"
 # a tile over a saturated colour (at the tile background: its own) with fewer than 5 members within the ladder's 0.3 T
 # picks within 1.5 T: models/EVAL.md, "Widening saturated tiles"
 WIDEN_SAT = "5:1.5:50"
-WIDEN_PALE = "200:12:3"   # and pale near-flat tiles: models/EVAL.md, "Mid-dark copies and pale walls"
+WIDEN_PALE = "200:12:3"   # and pale near-flat tiles: models/EVAL.md, "Pale walls"
 DARK_TILES = 20000  # dark index tiles for the dark member lists: models/EVAL.md, "Dimmed emoji"
 DARK_BUDGET = "1:0.3:40"  # a dark tile's tolerance from the frame's detail: models/EVAL.md, "A dark budget"
 
@@ -487,8 +487,8 @@ def main():
     ap.add_argument("--widen-pale", default=WIDEN_PALE,
                     help="LEVEL:COUNT:FACTOR (with --widen-sat and --dark-budget), a tile within the routing's flat levels "
                          "of a background whose smallest channel is >= LEVEL, not saturated, with fewer than COUNT members "
-                         "within the ladder's first rung picks among those within FACTOR x T (models/EVAL.md, \"Mid-dark copies "
-                         "and pale walls\"); empty: no such widening (the file before)")
+                         "within the ladder's first rung picks among those within FACTOR x T (models/EVAL.md, \"Pale "
+                         "walls\"); empty: no such widening (the file before)")
     ap.add_argument("--narrow", type=int, default=0,
                     help="N > 0: a tile picks among at most its N best members within the tolerance (an experiment, "
                          "not shipped: models/EVAL.md, \"Relative tolerance\")")

@@ -540,7 +540,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     widen_pale = (level, count, factor) (with widen_sat, the routing and the dark budget): a near-flat tile (every
     quadrant within route_flat of its background) whose background's smallest channel is >= level and that is not
     saturated picks within factor * T with fewer than `count` members within the first rung: over a white or pale
-    wall only a handful of nearly empty emoji come within T (models/EVAL.md, "Mid-dark copies and pale walls").
+    wall only a handful of nearly empty emoji come within T (models/EVAL.md, "Pale walls").
     chunk_scores: only the members' scores (the gather of their weights and the MatMul) run in parts; the pick
     runs once on the whole batch (fewer nodes; the gathered weights are what needs the cache).
     chunk_stage1 (with chunk_scores): stage 1 (the prototypes' [n, K] scores and their TopK) runs in the same

@@ -338,7 +338,7 @@ fn smooth_grey_walls_keep_variety_at_a_small_cost() {
 /// Walls of a saturated colour (purple, green, blue under a slow +-10-level field and sensor noise):
 /// over its own colour few emoji come close to such a tile, and picking among the 5-8 within the
 /// tolerance left one emoji on 11-13% of the tiles (the previous model). A saturated tile with fewer
-/// than 5 members within the ladder's first rung now picks within 1.5 x the tolerance (models/EVAL.md,
+/// than 4 members within the ladder's first rung now picks within 1.5 x the tolerance (models/EVAL.md,
 /// "Widening saturated tiles"): a varied texture, still well above the likeness of before.
 #[test]
 fn saturated_walls_keep_variety() {

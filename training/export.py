@@ -37,9 +37,9 @@ ROUTE_SAT = 40.0   # and the background's largest minus smallest channel at leas
 # count ladder: a tile keeps only the members within 0.3 x the tolerance when at least 12 of them are there
 # (smooth grey, pale or dark areas): models/EVAL.md, "Count ladder"
 LADDER = "12:0.3"
-# a tile over a saturated colour (at the tile background: its own) with fewer than 5 members within the ladder's 0.3 T
-# picks within 1.5 T: models/EVAL.md, "Widening saturated tiles"
-WIDEN_SAT = "5:1.5:50"
+# a tile over a saturated colour (at the tile background: its own) with fewer than 4 members within the ladder's 0.3 T
+# picks within 1.5 T: models/EVAL.md, "Widening saturated tiles" (5 until "Pale walls")
+WIDEN_SAT = "4:1.5:50"
 WIDEN_PALE = "200:12:3"   # and pale near-flat tiles: models/EVAL.md, "Pale walls"
 DARK_TILES = 20000  # dark index tiles for the dark member lists: models/EVAL.md, "Dimmed emoji"
 DARK_BUDGET = "1:0.3:40"  # a dark tile's tolerance from the frame's detail: models/EVAL.md, "A dark budget"

@@ -39,7 +39,7 @@ import graph  # noqa: E402
 from mosaic_score import score as mosaic_score  # noqa: E402
 
 LADDER = (12, 0.3)      # export.LADDER
-WIDEN = (5, 1.5, 50)    # export.WIDEN_SAT: count, factor, saturation
+WIDEN = (4, 1.5, 50)    # export.WIDEN_SAT: count, factor, saturation
 
 
 class Emoji:

@@ -14,6 +14,8 @@ instead; it needs
 
     (cd $TMPDIR/deb2 && apt-get download lomiri-wallpapers-16.04 gnome-backgrounds opencv-doc &&
      for f in *.deb; do dpkg-deb -x $f x; done)
+
+`--synthetic` writes 11 synthetic walls of one colour (480x360, a few under faint grey noise) into $TMPDIR/syn.
 """
 import glob
 import io
@@ -116,5 +118,25 @@ def second():
     print(f"wrote {len(os.listdir(out))} photos to {out}")
 
 
+# synthetic 480x360 walls: one colour (name, colour, sigma of a grey noise added to every pixel, seeded)
+SYNTHETIC = [("black", (0, 0, 0), 0), ("white", (255, 255, 255), 0), ("fafafa", (250, 250, 250), 0),
+             ("fafafa_noise", (250, 250, 250), 3), ("f0f0f0", (240, 240, 240), 0), ("f0f0f0_s3n", (240, 240, 240), 3),
+             ("808080", (128, 128, 128), 0), ("285ac8", (0x28, 0x5a, 0xc8), 0), ("c83c28", (0xc8, 0x3c, 0x28), 0),
+             ("110f16_n", (0x11, 0x0f, 0x16), 4), ("1c1c20_n", (0x1c, 0x1c, 0x20), 4)]
+
+
+def synthetic():
+    import numpy as np
+    out = os.path.join(T, "syn")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(7)
+    for name, colour, sigma in SYNTHETIC:
+        a = np.ones((360, 480, 3)) * np.array(colour, float)
+        if sigma:
+            a = a + rng.normal(0, sigma, (360, 480, 1))
+        Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8)).save(f"{out}/syn_{name}.png")
+    print(f"wrote {len(SYNTHETIC)} frames to {out}")
+
+
 if __name__ == "__main__":
-    second() if sys.argv[1:] == ["--second"] else main()
+    {"--second": second, "--synthetic": synthetic}.get(sys.argv[1] if sys.argv[1:] else "", main)()

@@ -756,7 +756,7 @@ fn empty_and_unknown_files() {
     assert!(matches!(err, Error::Usage(_)), "{err}");
     assert_eq!(
         err.to_string(),
-        "unsupported input format '.xyz': use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI, MPEG-TS, raw H.264/HEVC or Y4M"
+        "unsupported input format '.xyz': use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI, MPEG-TS/PS, raw H.264/HEVC or Y4M"
     );
     assert_eq!(err.exit_code(), 2);
 }
@@ -773,6 +773,19 @@ fn raw_streams_are_recognised_by_their_bytes() {
         let args: Vec<&str> = args.iter().flat_map(|a| a.split(' ')).collect();
         let made = clip(d, name, &args, false);
         let renamed = d.join(format!("{name}-stream.bin"));
+        std::fs::rename(&made, &renamed).unwrap();
+        let mut src = source::open(&renamed).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(src.info().kind, StreamKind::Video, "{name}");
+        assert_eq!(decode_all(src.as_mut()).len(), 10, "{name}: frame count");
+    }
+    // MPEG-TS, plain (188-byte packets) and M2TS (192: a camcorder's `.mts`)
+    for (name, muxer) in [("h264.ts", "-f mpegts"), ("h264.m2ts", "-f mpegts -mpegts_m2ts_mode 1")] {
+        let args: Vec<&str> = [X264, "-pix_fmt yuv420p", muxer]
+            .iter()
+            .flat_map(|a| a.split(' '))
+            .collect();
+        let made = clip(d, name, &args, false);
+        let renamed = d.join(format!("{name}-recording.bin"));
         std::fs::rename(&made, &renamed).unwrap();
         let mut src = source::open(&renamed).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(src.info().kind, StreamKind::Video, "{name}");

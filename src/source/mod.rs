@@ -95,7 +95,10 @@ pub(crate) fn check_size(path: &Path, what: &str, width: u64, height: u64) -> Re
 }
 
 const SUPPORTED: &str =
-    "use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI, MPEG-TS, raw H.264/HEVC or Y4M";
+    "use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI, MPEG-TS/PS, raw H.264/HEVC or Y4M";
+
+/// How many of a file's first bytes [`sniff`] reads.
+const HEAD: usize = 4 * 192;
 
 fn sniff(head: &[u8]) -> Option<Format> {
     let webp = head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WEBP");
@@ -107,6 +110,11 @@ fn sniff(head: &[u8]) -> Option<Format> {
     // MPEG-PS (a pack header: `.mpg`, `.vob`), and raw H.264 or HEVC (Annex B: a start code, then
     // an SPS or access unit delimiter (H.264), or a VPS or delimiter (HEVC), as streams begin).
     let mpeg_ps = head.starts_with(&[0, 0, 1, 0xba]);
+    // MPEG-TS (a broadcast recording, a camcorder's `.mts`): 188-byte packets, each starting with the
+    // sync byte 0x47, or 192 bytes with a 4-byte timecode first (M2TS, AVCHD); four sync bytes at that
+    // spacing (one alone is too weak a sign: 0x47 is the letter G).
+    let sync = |first: usize, size: usize| (0..4).all(|k| head.get(first + k * size) == Some(&0x47));
+    let mpeg_ts = sync(0, 188) || sync(4, 192);
     let annex_b = head.starts_with(&[0, 0, 0, 1])
         && (matches!(head.get(4), Some(&(0x67 | 0x47 | 0x27 | 0x09)))
             || matches!(head.get(4..6), Some(&[0x40 | 0x46, 0x01])));
@@ -120,6 +128,7 @@ fn sniff(head: &[u8]) -> Option<Format> {
         || head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3])
         || (head.starts_with(b"RIFF") && head.get(8..12) == Some(b"AVI "))
         || mpeg_ps
+        || mpeg_ts
         || annex_b
     {
         Some(Format::Video)
@@ -188,9 +197,10 @@ fn open_as(path: &Path, yuv: bool) -> Result<Box<dyn Source>> {
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(read_error(path, std::io::Error::other("is a directory, not a file")));
     }
-    let mut head = Vec::with_capacity(16);
+    // Enough for four MPEG-TS packets (the longest signature sniffed).
+    let mut head = Vec::with_capacity(HEAD);
     (&mut file)
-        .take(16)
+        .take(HEAD as u64)
         .read_to_end(&mut head)
         .map_err(|e| read_error(path, e))?;
     // Empty whatever its name says (`-i - < /dev/null`, `: > x.bin`): nothing to recognise.

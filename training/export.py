@@ -43,6 +43,8 @@ WIDEN_SAT = "4:1.5:50"
 WIDEN_PALE = "200:12:3"   # and pale near-flat tiles: models/EVAL.md, "Pale walls"
 DARK_TILES = 20000  # dark index tiles for the dark member lists: models/EVAL.md, "Dimmed emoji"
 DARK_BUDGET = "1:0.3:40"  # a dark tile's tolerance from the frame's detail: models/EVAL.md, "A dark budget"
+NARROW_TEXTURED = 0.3   # a tile with detail that fails the rung: within 0.3 T: models/EVAL.md, "Detail keeps near its best"
+DARK_CAP = 0.15   # a dark tile's budget at most 0.15 T (same section)
 
 
 def flat_patches(n, rng):
@@ -519,6 +521,12 @@ def main():
     ap.add_argument("--checker", type=int, choices=(0, 2, 3), default=3,
                     help="with --dark-budget, a tile with two (2) or two or three (3) candidates takes the (col + row) "
                          "mod n-th, not the one its R2 phase gives; 0: by the phase as any other (the file before)")
+    ap.add_argument("--narrow-textured", type=float, default=NARROW_TEXTURED,
+                    help="with the dark budget: a tile with detail (a quadrant more than --route-flat levels from its "
+                         "background) that fails the ladder's rung picks within F x T of its best (at least its second "
+                         "best), not T; 0: within T (the file before; models/EVAL.md, \"Detail keeps near its best\")")
+    ap.add_argument("--dark-cap", type=float, default=DARK_CAP,
+                    help="with the dark budget: a dark tile's budget at most F x T (at least its second best); 0: at most T")
     ap.add_argument("--dark-rows", action=argparse.BooleanOptionalAction, default=True,
                     help="member lists of their own for the dark tiles (the dark budget's test), counted on dark index "
                          "tiles: the dimmed emoji fill them, the other tiles' lists keep their slots (models/EVAL.md, "
@@ -607,9 +615,13 @@ def main():
                 if dark_budget:
                     md["dark_budget"] = (f"a dark tile (no quadrant channel above {dark_budget[2]:g}): the ladder's rung is "
                                          f"({dark_budget[0]:g} x its best error + {dark_budget[1]:g} x dark_budget) x T / 1500, "
-                                         f"at least its second best, at most T, and needs 2 members, not the ladder's count; "
-                                         f"dark_budget = the frame's summed sum_q,c (quads - the tile's mean)^2 over its "
-                                         f"count of dark tiles")
+                                         f"at least its second best, at most {f'{a.dark_cap:g} x T' if a.dark_cap else 'T'}, and needs "
+                                         f"2 members, not the ladder's count; dark_budget = the frame's summed sum_q,c "
+                                         f"(quads - the tile's mean)^2 over its count of dark tiles")
+                    if a.narrow_textured:
+                        md["tolerance"] += (f"; a tile with a quadrant more than {a.route_flat:g} levels from its "
+                                            f"background in a channel that has fewer than {ladder[0]:g} within the first "
+                                            f"fraction and is not widened: T * {a.narrow_textured:g}, at least its second best")
                 if dark_level is not None:
                     md["members"] = (f"{a.members} per prototype for the tiles with a quadrant channel above "
                                      f"{dark_level:g}, {a.members} for the others")
@@ -625,7 +637,9 @@ def main():
                                             choice_level=a.choice_level,
                                             dark_rel=floats(a.dark_rel), dark_budget=dark_budget, checker=checker,
                                             dark_rows=dark_level is not None,
-                                            dark_protos=a.copy_prototypes if dark_level is not None else 0)
+                                            dark_protos=a.copy_prototypes if dark_level is not None else 0,
+                                            narrow_textured=a.narrow_textured if dark_budget else 0.0,
+                                            dark_cap=a.dark_cap if dark_budget else 0.0)
     import onnx
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")

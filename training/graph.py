@@ -492,7 +492,8 @@ def _member_search(n, Q, alpha, members, bins, tag, stage1):
 def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=None, chunks=1, relative=None, narrow=0,
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
                   widen_sat=None, widen_pale=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
-                  dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1):
+                  dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
+                  narrow_textured=0.0, dark_cap=0.0):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -588,6 +589,16 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     a prototype when both its rows have an allowed member (each holds the prototype's own classes).
     dark_protos = D > 0 (with dark_rows): the last D prototypes (of the dimmed copies) are for dark tiles only: stage
     1 reads a 21st column, 1 for a tile that is not dark, against -1e9 in their weights.
+    narrow_textured = F > 0 (with the dark budget and the routing): a tile with detail (a quadrant more than
+    route_flat levels from its background in a channel: the routing's flat test, which at the tile background, the
+    default, is the tile's own mean) that fails the ladder's rung picks within F T of its
+    best (at least its second best member, at most T) instead of T. Its neighbours differ in what they show, so they
+    vary without the whole tolerance, which on fine regular detail (wooden slats, where few emoji come close) cost
+    far more than variety needs; a nearly flat tile keeps T, and the saturated and pale widenings apply as before
+    (models/EVAL.md, "Detail keeps near its best").
+    dark_cap = F > 0 (with the dark budget): a dark tile's budget is at most F T (still at least its second best
+    member): beside a detailed scene a dark area varies among its near emoji instead of spending the whole tolerance
+    on tiles whose best error is small.
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
@@ -943,6 +954,11 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                      "db_count": f32([2.0]), "db_tie": f32([1.0001]), "db_neg": f32([NEG]), "lad_fr": f32([fracs[0]]),
                      "lad_count": f32([count]), "lad_one": f32([1.0]), "axes12": i64([1, 2]),
                      "shape_n11": i64([-1, 1, 1]), "ws_count": f32([wcount]), "ws_factor": f32([factor])})
+        if narrow_textured:
+            assert route_flat, "the narrowing reads the routing's flat test"
+            init["nt_f"] = f32([narrow_textured])
+        if dark_cap:
+            init["dc_f"] = f32([dark_cap])
         nodes += [
             # [1]: the run's constants
             n("Mul", ["tolerance", "lad_fr"], ["lad_t03"]),
@@ -965,7 +981,11 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("ReduceMax", ["db_rest"], ["db_second"], axes=[1], keepdims=0),     # [N]
             n("Sub", ["best1", "db_second"], ["db_gap"]),
             n("Mul", ["db_gap", "db_on1"], ["db_gap1"]),
-            n("Max", ["db_t", "db_gap1"], ["db_t2"]),
+        ] + ([
+            n("Mul", ["tolerance", "dc_f"], ["dc_t"]),                             # the cap, F T
+            n("Min", ["db_t", "dc_t"], ["db_tc"]),
+        ] if dark_cap else []) + [
+            n("Max", ["db_tc" if dark_cap else "db_t", "db_gap1"], ["db_t2"]),
             n("Min", ["db_t2", "tolerance"], ["db_t3"]),
             n("ReduceMax", ["P"], ["db_pmax"], axes=[1], keepdims=0),             # the brightest quadrant channel
             n("LessOrEqual", ["db_pmax", "db_level"], ["db_dark"]),
@@ -978,7 +998,17 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Cast", ["lad_ge"], ["lad_gef"], to=TensorProto.FLOAT),
             n("ReduceSum", ["lad_gef", "axes12"], ["lad_cnt"], keepdims=0),        # [N]
             n("GreaterOrEqual", ["lad_cnt", "lad_need"], ["lad_ok"]),
+        ] + ([
+            # a tile with detail that fails the rung: within F T (at least its second best, at most T); a nearly
+            # flat one (the routing's test: every quadrant within route_flat of the background) within T
+            n("Mul", ["tolerance", "nt_f"], ["nt_ft"]),
+            n("Max", ["nt_ft", "db_gap1"], ["nt_t0"]),
+            n("Min", ["nt_t0", "tolerance"], ["nt_t1"]),
+            n("Where", ["flat_b0", "tolerance", "nt_t1"], ["nt_else"]),
+            n("Where", ["lad_ok", "lad_t1", "nt_else"], ["lad_tmin"]),
+        ] if narrow_textured else [
             n("Where", ["lad_ok", "lad_t1", "tolerance"], ["lad_tmin"]),
+        ]) + [
             # the saturated widening reads the same count (a dark tile is never saturated: its channels <= level)
             n("Add", ["lad_cnt", "ws_pen"], ["ws_cntp"]),
             n("Less", ["ws_cntp", "ws_count"], ["ws_b"]),

@@ -1005,10 +1005,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Max", ["nt_ft", "db_gap1"], ["nt_t0"]),
             n("Min", ["nt_t0", "tolerance"], ["nt_t1"]),
             n("Where", ["flat_b0", "tolerance", "nt_t1"], ["nt_else"]),
-            n("Where", ["lad_ok", "lad_t1", "nt_else"], ["lad_tmin"]),
-        ] if narrow_textured else [
-            n("Where", ["lad_ok", "lad_t1", "tolerance"], ["lad_tmin"]),
-        ]) + [
+        ] if narrow_textured else []) + [
+            n("Where", ["lad_ok", "lad_t1", "nt_else" if narrow_textured else "tolerance"], ["lad_tmin"]),
             # the saturated widening reads the same count (a dark tile is never saturated: its channels <= level)
             n("Add", ["lad_cnt", "ws_pen"], ["ws_cntp"]),
             n("Less", ["ws_cntp", "ws_count"], ["ws_b"]),

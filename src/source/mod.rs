@@ -97,7 +97,8 @@ pub(crate) fn check_size(path: &Path, what: &str, width: u64, height: u64) -> Re
 const SUPPORTED: &str =
     "use PNG, JPEG, HEIC, AVIF, WebP, BMP, TIFF, GIF, MP4, MOV, MKV, WebM, AVI, MPEG-TS/PS, raw H.264/HEVC or Y4M";
 
-/// How many of a file's first bytes [`sniff`] reads.
+/// How many of a file's first bytes [`sniff`] reads: four M2TS packets, the longest signature it
+/// looks for.
 const HEAD: usize = 4 * 192;
 
 fn sniff(head: &[u8]) -> Option<Format> {
@@ -197,7 +198,6 @@ fn open_as(path: &Path, yuv: bool) -> Result<Box<dyn Source>> {
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(read_error(path, std::io::Error::other("is a directory, not a file")));
     }
-    // Enough for four MPEG-TS packets (the longest signature sniffed).
     let mut head = Vec::with_capacity(HEAD);
     (&mut file)
         .take(HEAD as u64)

@@ -15,6 +15,12 @@ instead; it needs
     (cd $TMPDIR/deb2 && apt-get download lomiri-wallpapers-16.04 gnome-backgrounds opencv-doc &&
      for f in *.deb; do dpkg-deb -x $f x; done)
 
+`--third` gathers the third batch (models/EVAL.md, "A third batch, held back": chosen after every rule it
+measures, so never used to tune one) into $TMPDIR/unseen3; it needs
+
+    (cd $TMPDIR/deb3 && apt-get download plasma-workspace-wallpapers mypaint-data-extras lomiri-wallpapers &&
+     for f in *.deb; do dpkg-deb -x $f x; done)
+
 `--synthetic` writes 11 synthetic walls of one colour (480x360, a few under faint grey noise) into $TMPDIR/syn.
 """
 import glob
@@ -118,6 +124,30 @@ def second():
     print(f"wrote {len(os.listdir(out))} photos to {out}")
 
 
+def third():
+    """Every KDE Plasma wallpaper at its largest landscape size, MyPaint's paper backgrounds (640x480) and
+    lomiri-wallpapers' two, each covering its frame (48 frames)."""
+    out = os.path.join(T, "unseen3")
+    os.makedirs(out, exist_ok=True)
+    share = os.path.join(T, "deb3", "x", "usr", "share")
+    for d in sorted(glob.glob(os.path.join(share, "wallpapers", "*", "contents"))):
+        sizes = []
+        for f in glob.glob(os.path.join(d, "images", "*")):
+            w, _, h = os.path.basename(f).split(".")[0].partition("x")
+            if f.endswith((".png", ".jpg")) and w.isdigit() and h.isdigit() and int(w) > int(h):
+                sizes.append((int(w) * int(h), f))
+        if sizes:
+            name = os.path.basename(os.path.dirname(d))
+            cover(Image.open(max(sizes)[1]).convert("RGB")).save(f"{out}/kde_{name}_720p.png")
+    for f in sorted(glob.glob(os.path.join(share, "mypaint", "backgrounds", "*", "*.png"))):
+        im = Image.open(f).convert("RGB")
+        if im.width >= 320:
+            cover(im, 640, 480).save(f"{out}/paper_{os.path.basename(f).replace(' ', '_')}")
+    for f in ["warty-final-ubuntu", "lomiri-default-background"]:
+        cover(Image.open(os.path.join(share, "backgrounds", f + ".png")).convert("RGB")).save(f"{out}/{f}_720p.png")
+    print(f"wrote {len(os.listdir(out))} photos to {out}")
+
+
 # synthetic 480x360 walls: one colour (name, colour, sigma of a grey noise added to every pixel, seeded)
 SYNTHETIC = [("black", (0, 0, 0), 0), ("white", (255, 255, 255), 0), ("fafafa", (250, 250, 250), 0),
              ("fafafa_noise", (250, 250, 250), 3), ("f0f0f0", (240, 240, 240), 0), ("f0f0f0_s3n", (240, 240, 240), 3),
@@ -139,4 +169,4 @@ def synthetic():
 
 
 if __name__ == "__main__":
-    {"--second": second, "--synthetic": synthetic}.get(sys.argv[1] if sys.argv[1:] else "", main)()
+    {"--second": second, "--third": third, "--synthetic": synthetic}.get(sys.argv[1] if sys.argv[1:] else "", main)()

@@ -172,7 +172,8 @@ fn output_size_and_backgrounds() {
 }
 
 /// `--size` of another shape stretches the mosaic, emoji and all: the summary says so once and
-/// names the size that keeps the shape; a size of the input's shape says nothing of it.
+/// names the size that keeps the shape; a size of the input's shape says nothing of it. The summary line
+/// names the output's size next to the input's.
 #[test]
 fn a_size_of_another_shape_says_it_stretches() {
     let photo = common::photo("astronaut.png"); // 512x512
@@ -197,6 +198,11 @@ fn a_size_of_another_shape_says_it_stretches() {
             ),
             None => assert!(!said.contains("shape"), "{said}"),
         }
+        let name = out.file_name().expect("a file name").to_string_lossy();
+        assert!(
+            said.contains("1 frame 512x512 -> ") && said.contains(&format!("{name} at {size} (")),
+            "{said}"
+        );
     }
 }
 

@@ -139,7 +139,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     summary.seconds = started.elapsed().as_secs_f64();
     summary.left_out = sink.left_out();
     if !args.quiet {
-        emojicam::note!("{}", summary_line(args, &info, &pipeline, &summary, sound));
+        emojicam::note!("{}", summary_line(args, &info, size, &pipeline, &summary, sound));
     }
     Ok(())
 }
@@ -186,18 +186,24 @@ fn open_input(
     Ok((input, source))
 }
 
-/// The line printed after a render: frames, sizes, tiles, speed, damage and sound.
+/// The line printed after a render: frames, sizes (the output's too where `--size` made it another),
+/// tiles, speed, damage and sound. `render_bench` reads it: the frame count before ` -> `, the seconds
+/// and fps after the last `) in `.
 fn summary_line(
     args: &RenderArgs,
     info: &emojicam::StreamInfo,
+    size: Option<(u32, u32)>,
     pipeline: &Pipeline,
     summary: &RenderSummary,
     sound: Option<String>,
 ) -> String {
     let fps = summary.frames as f64 / summary.seconds.max(1e-9);
     let (cols, rows) = pipeline.grid().map_or((0, 0), |g| (g.cols, g.rows));
+    let resized = size
+        .filter(|&s| s != (info.width, info.height))
+        .map_or(String::new(), |(w, h)| format!(" at {w}x{h}"));
     let mut line = format!(
-        "emojicam: {} frame{} {}x{} -> {} ({cols}x{rows} tiles of {} px, {}) in {:.2} s, {fps:.1} fps",
+        "emojicam: {} frame{} {}x{} -> {}{resized} ({cols}x{rows} tiles of {} px, {}) in {:.2} s, {fps:.1} fps",
         summary.frames,
         if summary.frames == 1 { "" } else { "s" },
         info.width,

@@ -273,9 +273,9 @@ def assign(ph, protos):
 
 def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FLAT, textured=TEXTURED, dark_tiles=0,
                 counts_cache=None, route_black=False, route_flat=0.0, route_sat=0.0, widen_sat=None, choice=False,
-                choice_level=255, owned=None, dark_rows=None, copy_protos=0):
-    """Prototypes and the member tables of the two-stage search, one [K,M] per (M, own_share) of
-    `tables`.
+                choice_level=255, owned=None, dark_rows=None, copy_protos=0, exact_blend=0.0):
+    """Prototypes and the member tables of the two-stage search, one [K,M] per (M, own_share[, tolerances]) of
+    `tables`, its lists counted on the index tiles' choices at those tolerances (TOLERANCES when not given).
     Prototypes are pseudo-emoji (2x2 colour and coverage), so stage 1 is the objective itself over K
     pseudo-emoji drawn over the tile's background: started from k-means of the emoji (by colour and
     coverage) and refined on the index tiles (fit_prototypes). Members: every class in the list of
@@ -345,7 +345,7 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
 
     rows = 2 * K if dark_rows is not None else K
 
-    def part_counts(sl):
+    def part_counts(sl, tolerances=TOLERANCES):
         counts = np.zeros((rows, 2 * C if choice else C))
         tiles = np.arange(len(ph))[sl]
         # with dark rows, the dimmed copies (classes from `owned` on) are candidates for the dark tiles only: the
@@ -358,30 +358,48 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
             allowed = np.asarray(allowed)
             for g, plain, to in parts:
                 al = allowed[allowed < owned] if plain and owned else allowed
-                for tol in TOLERANCES:
+                for tol in tolerances:
                     lab = exact_choice(ph[g], pos[g], tol, psi, bias, keys, al, widen=widen and widen + (sat[g],),
                                        alt=alt and tuple(x[g] for x in alt))
                     np.add.at(counts, (to[g], lab), weight)
         return counts
 
     base = slice(0, len(ph) - textured - dark_tiles)
-    if counts_cache and os.path.exists(counts_cache) and np.load(counts_cache, mmap_mode="r").shape[0] == rows:
-        counts = np.load(counts_cache)
-        log(f"counts of the first {base.stop} index tiles from {counts_cache}")
-    else:
-        counts = part_counts(base)
-        if counts_cache:
-            np.save(counts_cache, counts)
-    if textured or dark_tiles:
-        counts = counts + part_counts(slice(base.stop, len(ph)))
-    if dark_rows is not None:
-        # a dark row's list is topped up with its prototype's other picks, so a prototype that few dark index tiles
-        # reached still offers a full list; the top-up comes after every pick of the row's own tiles
-        assert not choice, "dark rows hold emoji labels, not choices"
-        tiny = 0.25 / (2 * counts.max() + 1)              # below the least weight of one pick (0.25)
-        counts = np.concatenate([counts[:K], counts[K:] + tiny * counts[:K]])
+
+    def tol_counts(tolerances):
+        """The counts of every index tile's choices at these tolerances (the first tiles' from the cache when it
+        holds them: the cache of TOLERANCES is counts_cache itself, of others a file beside it)."""
+        cache = counts_cache and (counts_cache if tolerances == TOLERANCES else
+                                  counts_cache[:-4] + "_tol" + "_".join(f"{t:g}" for t in tolerances) + ".npy")
+        if cache and os.path.exists(cache) and np.load(cache, mmap_mode="r").shape[0] == rows:
+            counts = np.load(cache)
+            log(f"counts of the first {base.stop} index tiles from {cache}")
+        else:
+            counts = part_counts(base, tolerances)
+            if cache:
+                np.save(cache, counts)
+        if textured or dark_tiles:
+            counts = counts + part_counts(slice(base.stop, len(ph)), tolerances)
+        if dark_rows is not None:
+            # a dark row's list is topped up with its prototype's other picks, so a prototype that few dark index tiles
+            # reached still offers a full list; the top-up comes after every pick of the row's own tiles
+            assert not choice, "dark rows hold emoji labels, not choices"
+            tiny = 0.25 / (2 * counts.max() + 1)              # below the least weight of one pick (0.25)
+            counts = np.concatenate([counts[:K], counts[K:] + tiny * counts[:K]])
+        return counts
+
+    by_tols = {}
     out = []
-    for M, own_share in tables:
+    for M, own_share, *tols in tables:
+        tols = tuple(tols[0]) if tols else TOLERANCES
+        for t in {tols, TOLERANCES}:
+            if t not in by_tols:
+                by_tols[t] = tol_counts(t)
+        counts = by_tols[tols]
+        if tols != TOLERANCES:
+            # topped up with the choices at every tolerance: a prototype whose tiles' exact choices are few still
+            # offers a full list, of the emoji near them
+            counts = counts + (exact_blend or 0.25 / (2 * by_tols[TOLERANCES].max() + 1)) * by_tols[TOLERANCES]
         own = [[] for _ in range(K)]
         for c in range(owned or C):                    # the dimmed copies (after them) own no slot
             k = next(k for k in rank[c] if len(own[k]) < max(1, int(M * own_share)))
@@ -527,6 +545,15 @@ def main():
                          "best), not T; 0: within T (the file before; models/EVAL.md, \"Detail keeps near its best\")")
     ap.add_argument("--dark-cap", type=float, default=DARK_CAP,
                     help="with the dark budget: a dark tile's budget at most F x T (at least its second best); 0: at most T")
+    ap.add_argument("--exact-table", action=argparse.BooleanOptionalAction, default=True,
+                    help="a second member table for variety 0, counted on the index tiles' exact choices alone (the "
+                         "table above it is counted on every tolerance, as with one table): item 2's search reaches the "
+                         "emoji that fit faint textures (models/EVAL.md, \"An exact table\")")
+    ap.add_argument("--exact-own-share", type=float, default=0.25,
+                    help="--own-share of the --exact-table (0.25: 24 of 96 slots; every emoji still owns one somewhere)")
+    ap.add_argument("--exact-blend", type=float, default=0.0,
+                    help="with --exact-table: its counts plus this share of every tolerance's (0: those only to fill "
+                         "the lists' last slots)")
     ap.add_argument("--dark-rows", action=argparse.BooleanOptionalAction, default=True,
                     help="member lists of their own for the dark tiles (the dark budget's test), counted on dark index "
                          "tiles: the dimmed emoji fill them, the other tiles' lists keep their slots (models/EVAL.md, "
@@ -552,7 +579,10 @@ def main():
         weights = [(sets["default"], 4.0), (sets["all"], 2.0), (sets["skin-tones"], 1.0), (sets["no-flags"], 1.0)]
         weights += [(v, 0.25) for k, v in sets.items() if k not in ("default", "all", "skin-tones", "no-flags")]
         tables = [(a.members, a.own_share)]
-        if a.varied_members and not a.slow:
+        if a.exact_table and not a.slow:
+            # variety 0 reads lists counted on the exact choices alone; above it, the lists of every tolerance
+            tables = [(a.members, a.exact_own_share, (0.0,)), (a.members, a.own_share, TOLERANCES)]
+        elif a.varied_members and not a.slow:
             tables.append((a.varied_members, a.varied_own_share))
         # (count, factor, saturation, the ladder's first fraction: the rung whose count it reads)
         dark_level = floats(a.dark_budget)[2] if a.dark_rows and a.dark_budget else None
@@ -567,14 +597,15 @@ def main():
                                       route_black=a.route_black, route_flat=a.route_flat, route_sat=a.route_sat,
                                       widen_sat=widen_sat, choice=a.choice and not a.slow and not a.if_node,
                                       choice_level=a.choice_level, owned=meta.get("file_count"),
-                                      dark_rows=dark_level, copy_protos=a.copy_prototypes)
+                                      dark_rows=dark_level, copy_protos=a.copy_prototypes,
+                                      exact_blend=a.exact_blend)
         md.update(prototypes=len(protos[0]), members=a.members)
         if a.slow:
             model = graph.build_two_stage(Q, alpha, protos, members[0], md)
         else:
             if a.pick == "key" or a.if_node:
                 md["pattern"] += f", {graph.PATTERN_BINS} phase bins, pick: highest key among the emoji within tolerance of the best"
-            if len(members) > 1:
+            if len(members) > 1 and not a.exact_table:
                 md["members"] = f"{a.members} at tolerance 0, {a.varied_members} above"
             if a.route_flat and not a.route_black:
                 md["routing"] = (f"stage 1 scores as if over black the tiles whose 2x2 means are within {a.route_flat:g} "
@@ -625,6 +656,9 @@ def main():
                 if dark_level is not None:
                     md["members"] = (f"{a.members} per prototype for the tiles with a quadrant channel above "
                                      f"{dark_level:g}, {a.members} for the others")
+                if a.exact_table:
+                    md["members"] = (md.get("members", f"{a.members} per prototype")
+                                     + "; at tolerance 0 lists of their own, counted on the exact choices alone")
                 if checker:
                     md["pattern"] += f", {'two or three' if checker == 3 else 'two'} candidates: the (col + row) mod n-th"
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,

@@ -259,6 +259,19 @@ fn flat_walls_match_the_exhaustive_search() {
     }
 }
 
+/// A tinted wall under sensor noise, where the exact choice reads member lists of its own
+/// (models/EVAL.md, "An exact table"): with one table for every variety, whose lists were mostly
+/// near-best picks, the model's exact choice was 3.7 dB below the exhaustive search on this mauve
+/// wall (of 40 random walls of every lightness and tint, the one that missed by more than 0.5 dB).
+#[test]
+fn a_tinted_wall_matches_the_exhaustive_search() {
+    let mauve = [0x9f, 0x74, 0x8a];
+    assert_near_nearest(
+        mauve,
+        &Frame::filled(320, 240, [mauve[0], mauve[1], mauve[2], 255]).with_noise(5, 4.0),
+    );
+}
+
 /// A pale colour under a smooth value-noise field (+-20 levels, 9 px cells) and sensor noise:
 /// plaster, paper or a blurred background, where a tile's quadrants differ by a few levels.
 fn textured_wall(rgb: [u8; 3]) -> Frame {

@@ -314,24 +314,32 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
     for it in range(lloyd):
         cell = assign(ph, protos)
         protos = fit_prototypes(P, bg, cell, protos)
-    if route_black:
-        cell = assign(phi(p, np.zeros_like(bg)), protos)
-    elif route_flat:
-        near = (np.abs(P.reshape(-1, 4, 3) - bg[:, None, :]) <= route_flat).all((1, 2))
-        if route_sat:
-            near &= bg.max(1) - bg.min(1) >= route_sat
-        cell = assign(np.where(near[:, None], phi(p, np.zeros_like(bg)), ph), protos)
-    else:
-        cell = assign(ph, protos)
     K0 = K - (copy_protos if copy_protos and owned and owned < C else 0)
     dark = P.max(1) <= dark_rows if dark_rows is not None else np.zeros(len(P), bool)
-    cell_plain = cell
-    if K0 < K and dark_rows is not None:
-        # the copy prototypes are for dark tiles only (graph.build_stacked's dark_protos); the first rows are
-        # counted on every tile's prototype among the others, as before them
-        cell_plain = assign(np.where(near[:, None], phi(p, np.zeros_like(bg)), ph) if route_flat and not route_black
-                            else ph, (protos[0][:K0], protos[1][:K0]))
-        cell = np.where(dark, cell, cell_plain)
+
+    def route_cells(route_flat, route_sat):
+        """Each index tile's prototype (stage 1 with this routing), and without the copy prototypes."""
+        near = None
+        if route_black:
+            cell = assign(phi(p, np.zeros_like(bg)), protos)
+        elif route_flat:
+            near = (np.abs(P.reshape(-1, 4, 3) - bg[:, None, :]) <= route_flat).all((1, 2))
+            if route_sat:
+                near &= bg.max(1) - bg.min(1) >= route_sat
+            cell = assign(np.where(near[:, None], phi(p, np.zeros_like(bg)), ph), protos)
+        else:
+            cell = assign(ph, protos)
+        cell_plain = cell
+        if K0 < K and dark_rows is not None:
+            # the copy prototypes are for dark tiles only (graph.build_stacked's dark_protos); the first rows are
+            # counted on every tile's prototype among the others, as before them
+            cell_plain = assign(np.where(near[:, None], phi(p, np.zeros_like(bg)), ph) if near is not None
+                                else ph, (protos[0][:K0], protos[1][:K0]))
+            cell = np.where(dark, cell, cell_plain)
+        return cell, cell_plain
+
+    cells = {(route_flat, route_sat): route_cells(route_flat, route_sat)}
+    cell, cell_plain = cells[(route_flat, route_sat)]
     log(f"index data: {len(ph)} tiles, {len(set(cell))} of {K} prototypes used after {lloyd} refinements")
     # each class's own prototype: the one it falls under drawn over black and over white (balanced)
     # (a class whose nearest prototype's own list is full goes to the next nearest with room, so
@@ -345,7 +353,8 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
 
     rows = 2 * K if dark_rows is not None else K
 
-    def part_counts(sl, tolerances=TOLERANCES):
+    def part_counts(sl, tolerances=TOLERANCES, routing=(route_flat, route_sat)):
+        cell, cell_plain = cells[routing]
         counts = np.zeros((rows, 2 * C if choice else C))
         tiles = np.arange(len(ph))[sl]
         # with dark rows, the dimmed copies (classes from `owned` on) are candidates for the dark tiles only: the
@@ -366,20 +375,24 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
 
     base = slice(0, len(ph) - textured - dark_tiles)
 
-    def tol_counts(tolerances):
-        """The counts of every index tile's choices at these tolerances (the first tiles' from the cache when it
-        holds them: the cache of TOLERANCES is counts_cache itself, of others a file beside it)."""
-        cache = counts_cache and (counts_cache if tolerances == TOLERANCES else
-                                  counts_cache[:-4] + "_tol" + "_".join(f"{t:g}" for t in tolerances) + ".npy")
+    def tol_counts(tolerances, routing):
+        """The counts of every index tile's choices at these tolerances with this routing (the first tiles' from
+        the cache when it holds them: the cache of TOLERANCES and the routing is counts_cache itself, of others a
+        file beside it)."""
+        if routing not in cells:
+            cells[routing] = route_cells(*routing)
+        cache = counts_cache and (counts_cache if (tolerances, routing) == (TOLERANCES, (route_flat, route_sat)) else
+                                  counts_cache[:-4] + "_tol" + "_".join(f"{t:g}" for t in tolerances)
+                                  + ("" if routing == (route_flat, route_sat) else "_route%g_%g" % routing) + ".npy")
         if cache and os.path.exists(cache) and np.load(cache, mmap_mode="r").shape[0] == rows:
             counts = np.load(cache)
             log(f"counts of the first {base.stop} index tiles from {cache}")
         else:
-            counts = part_counts(base, tolerances)
+            counts = part_counts(base, tolerances, routing)
             if cache:
                 np.save(cache, counts)
         if textured or dark_tiles:
-            counts = counts + part_counts(slice(base.stop, len(ph)), tolerances)
+            counts = counts + part_counts(slice(base.stop, len(ph)), tolerances, routing)
         if dark_rows is not None:
             # a dark row's list is topped up with its prototype's other picks, so a prototype that few dark index tiles
             # reached still offers a full list; the top-up comes after every pick of the row's own tiles
@@ -390,16 +403,19 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
 
     by_tols = {}
     out = []
-    for M, own_share, *tols in tables:
-        tols = tuple(tols[0]) if tols else TOLERANCES
-        for t in {tols, TOLERANCES}:
+    default_routing = (route_flat, route_sat)
+    for M, own_share, *more in tables:
+        tols = tuple(more[0]) if more else TOLERANCES
+        routing = tuple(more[1]) if len(more) > 1 and more[1] else default_routing
+        for t in {(tols, routing), (TOLERANCES, default_routing)}:
             if t not in by_tols:
-                by_tols[t] = tol_counts(t)
-        counts = by_tols[tols]
-        if tols != TOLERANCES:
+                by_tols[t] = tol_counts(*t)
+        counts = by_tols[(tols, routing)]
+        if (tols, routing) != (TOLERANCES, default_routing):
             # topped up with the choices at every tolerance: a prototype whose tiles' exact choices are few still
             # offers a full list, of the emoji near them
-            counts = counts + (exact_blend or 0.25 / (2 * by_tols[TOLERANCES].max() + 1)) * by_tols[TOLERANCES]
+            every = by_tols[(TOLERANCES, default_routing)]
+            counts = counts + (exact_blend or 0.25 / (2 * every.max() + 1)) * every
         own = [[] for _ in range(K)]
         for c in range(owned or C):                    # the dimmed copies (after them) own no slot
             k = next(k for k in rank[c] if len(own[k]) < max(1, int(M * own_share)))
@@ -551,6 +567,10 @@ def main():
                          "emoji that fit faint textures (models/EVAL.md, \"An exact table\")")
     ap.add_argument("--exact-own-share", type=float, default=0.25,
                     help="--own-share of the --exact-table (0.25: 24 of 96 slots; every emoji still owns one somewhere)")
+    ap.add_argument("--exact-route-flat", type=float, default=None,
+                    help="with --exact-table: --route-flat at variety 0 (default: the same)")
+    ap.add_argument("--exact-route-sat", type=float, default=None,
+                    help="with --exact-table: --route-sat at variety 0 (default: the same)")
     ap.add_argument("--exact-blend", type=float, default=0.0,
                     help="with --exact-table: its counts plus this share of every tolerance's (0: those only to fill "
                          "the lists' last slots)")
@@ -579,9 +599,15 @@ def main():
         weights = [(sets["default"], 4.0), (sets["all"], 2.0), (sets["skin-tones"], 1.0), (sets["no-flags"], 1.0)]
         weights += [(v, 0.25) for k, v in sets.items() if k not in ("default", "all", "skin-tones", "no-flags")]
         tables = [(a.members, a.own_share)]
+        exact_route = None
         if a.exact_table and not a.slow:
             # variety 0 reads lists counted on the exact choices alone; above it, the lists of every tolerance
-            tables = [(a.members, a.exact_own_share, (0.0,)), (a.members, a.own_share, TOLERANCES)]
+            exact_route = ((a.route_flat if a.exact_route_flat is None else a.exact_route_flat,
+                            a.route_sat if a.exact_route_sat is None else a.exact_route_sat)
+                           if a.route_flat and not a.route_black else None)
+            if exact_route == (a.route_flat, a.route_sat):
+                exact_route = None
+            tables = [(a.members, a.exact_own_share, (0.0,), exact_route), (a.members, a.own_share, TOLERANCES)]
         elif a.varied_members and not a.slow:
             tables.append((a.varied_members, a.varied_own_share))
         # (count, factor, saturation, the ladder's first fraction: the rung whose count it reads)
@@ -611,6 +637,9 @@ def main():
                 md["routing"] = (f"stage 1 scores as if over black the tiles whose 2x2 means are within {a.route_flat:g} "
                                  f"levels of their background" + (f" (each channel) when the background's largest minus "
                                                                    f"smallest channel is >= {a.route_sat:g}" if a.route_sat else ""))
+            if exact_route:
+                md["routing"] += (f"; at tolerance 0 (its own member lists) within {exact_route[0]:g} levels and "
+                                  f">= {exact_route[1]:g}")
             widen = floats(a.widen)
             if a.if_node:
                 model = graph.build_fast(Q, alpha, protos, members[0] if len(members) == 1 else tuple(members), md,
@@ -673,6 +702,7 @@ def main():
                                             dark_rows=dark_level is not None,
                                             dark_protos=a.copy_prototypes if dark_level is not None else 0,
                                             narrow_textured=a.narrow_textured if dark_budget else 0.0,
+                                            exact_route=exact_route if a.exact_table else None,
                                             dark_cap=a.dark_cap if dark_budget else 0.0)
     import onnx
     onnx.save(model, a.out)

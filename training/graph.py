@@ -493,7 +493,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
                   widen_sat=None, widen_pale=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
-                  narrow_textured=0.0, dark_cap=0.0):
+                  narrow_textured=0.0, dark_cap=0.0, exact_route=None):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -599,6 +599,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     dark_cap = F > 0 (with the dark budget): a dark tile's budget is at most F T (still at least its second best
     member): beside a detailed scene a dark area varies among its near emoji instead of spending the whole tolerance
     on tiles whose best error is small.
+    exact_route = (L, S) (with two tables, route_flat and route_sat): at tolerance 0 the routing's limits are L and S
+    instead (the exact table is counted with them: export.py --exact-route-flat, --exact-route-sat); above it,
+    route_flat and route_sat as before.
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
@@ -634,6 +637,10 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     route_nodes = []
     if route_flat:
         init["route_lim"] = np.asarray([route_flat], np.float32)
+        if exact_route:
+            # at tolerance 0 (the exact table) the routing's own limits: the run's constants, by the tolerance
+            init["route_lim_v"] = init.pop("route_lim")
+            init["route_lim_e"] = np.asarray([exact_route[0]], np.float32)
         init["pad_black"] = np.eye(12, 20, dtype=np.float32)
         flat = "flat_b1" if one_d else "flat_b"
         route_nodes = [
@@ -645,6 +652,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         ]
         if route_sat:
             init["sat_lim"] = np.asarray([route_sat], np.float32)
+            if exact_route:
+                init["sat_lim_v"] = init.pop("sat_lim")
+                init["sat_lim_e"] = np.asarray([exact_route[1]], np.float32)
             route_nodes[3:3] = [
                 helper.make_node("ReduceMax", ["background"], ["bg_max"], axes=[1], keepdims=keep),   # [N,1] ([N])
                 helper.make_node("ReduceMin", ["background"], ["bg_min"], axes=[1], keepdims=keep),
@@ -654,6 +664,13 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             ]
         if one_d:
             route_nodes.insert(-1, helper.make_node("Unsqueeze", ["flat_b1", "axis1"], ["flat_b"]))   # [N,1]
+        if exact_route:
+            assert route_sat, "the exact table's routing names both limits"
+            route_nodes[:0] = [
+                helper.make_node("Greater", ["tolerance", "zero"], ["rt_varied"]),
+                helper.make_node("Where", ["rt_varied", "route_lim_v", "route_lim_e"], ["route_lim"]),
+                helper.make_node("Where", ["rt_varied", "sat_lim_v", "sat_lim_e"], ["sat_lim"]),
+            ]
     # zeros after the second table, so that both flat constants reshape to whole rows of either width
     lcm, widths = int(np.lcm(M0, M1)), sum(t.shape[1] for t in tables)
     init["pad_w"] = f32(np.zeros((22 if choice else 21) * (-(K * widths) % lcm)))

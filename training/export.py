@@ -338,8 +338,9 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
             cell = np.where(dark, cell, cell_plain)
         return cell, cell_plain
 
-    cells = {(route_flat, route_sat): route_cells(route_flat, route_sat)}
-    cell, cell_plain = cells[(route_flat, route_sat)]
+    default_routing = (route_flat, route_sat)
+    cells = {default_routing: route_cells(*default_routing)}
+    cell, cell_plain = cells[default_routing]
     log(f"index data: {len(ph)} tiles, {len(set(cell))} of {K} prototypes used after {lloyd} refinements")
     # each class's own prototype: the one it falls under drawn over black and over white (balanced)
     # (a class whose nearest prototype's own list is full goes to the next nearest with room, so
@@ -353,7 +354,7 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
 
     rows = 2 * K if dark_rows is not None else K
 
-    def part_counts(sl, tolerances=TOLERANCES, routing=(route_flat, route_sat)):
+    def part_counts(sl, tolerances=TOLERANCES, routing=default_routing):
         cell, cell_plain = cells[routing]
         counts = np.zeros((rows, 2 * C if choice else C))
         tiles = np.arange(len(ph))[sl]
@@ -375,15 +376,20 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
 
     base = slice(0, len(ph) - textured - dark_tiles)
 
+    def under_one_pick(c, top):
+        """Counts `c` (none above `top`) scaled below the least weight of one pick (0.25): a top-up that orders only
+        what no pick did."""
+        return 0.25 / (2 * top + 1) * c
+
     def tol_counts(tolerances, routing):
         """The counts of every index tile's choices at these tolerances with this routing (the first tiles' from
         the cache when it holds them: the cache of TOLERANCES and the routing is counts_cache itself, of others a
         file beside it)."""
         if routing not in cells:
             cells[routing] = route_cells(*routing)
-        cache = counts_cache and (counts_cache if (tolerances, routing) == (TOLERANCES, (route_flat, route_sat)) else
+        cache = counts_cache and (counts_cache if (tolerances, routing) == (TOLERANCES, default_routing) else
                                   counts_cache[:-4] + "_tol" + "_".join(f"{t:g}" for t in tolerances)
-                                  + ("" if routing == (route_flat, route_sat) else "_route%g_%g" % routing) + ".npy")
+                                  + ("" if routing == default_routing else "_route%g_%g" % routing) + ".npy")
         if cache and os.path.exists(cache) and np.load(cache, mmap_mode="r").shape[0] == rows:
             counts = np.load(cache)
             log(f"counts of the first {base.stop} index tiles from {cache}")
@@ -397,13 +403,11 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
             # a dark row's list is topped up with its prototype's other picks, so a prototype that few dark index tiles
             # reached still offers a full list; the top-up comes after every pick of the row's own tiles
             assert not choice, "dark rows hold emoji labels, not choices"
-            tiny = 0.25 / (2 * counts.max() + 1)              # below the least weight of one pick (0.25)
-            counts = np.concatenate([counts[:K], counts[K:] + tiny * counts[:K]])
+            counts = np.concatenate([counts[:K], counts[K:] + under_one_pick(counts[:K], counts.max())])
         return counts
 
     by_tols = {}
     out = []
-    default_routing = (route_flat, route_sat)
     for M, own_share, *more in tables:
         tols = tuple(more[0]) if more else TOLERANCES
         routing = tuple(more[1]) if len(more) > 1 and more[1] else default_routing
@@ -415,7 +419,7 @@ def build_index(Q, alpha, sets, K, tables, rng, log, lloyd=0, fast=True, flat=FL
             # topped up with the choices at every tolerance: a prototype whose tiles' exact choices are few still
             # offers a full list, of the emoji near them
             every = by_tols[(TOLERANCES, default_routing)]
-            counts = counts + (exact_blend or 0.25 / (2 * every.max() + 1)) * every
+            counts = counts + (exact_blend * every if exact_blend else under_one_pick(every, every.max()))
         own = [[] for _ in range(K)]
         for c in range(owned or C):                    # the dimmed copies (after them) own no slot
             k = next(k for k in rank[c] if len(own[k]) < max(1, int(M * own_share)))
@@ -702,7 +706,7 @@ def main():
                                             dark_rows=dark_level is not None,
                                             dark_protos=a.copy_prototypes if dark_level is not None else 0,
                                             narrow_textured=a.narrow_textured if dark_budget else 0.0,
-                                            exact_route=exact_route if a.exact_table else None,
+                                            exact_route=exact_route,
                                             dark_cap=a.dark_cap if dark_budget else 0.0)
     import onnx
     onnx.save(model, a.out)

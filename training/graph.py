@@ -712,18 +712,17 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     # two tables of one width (export.py --exact-table) stay apart too: one constant of both tables' weights [2K,20,M],
     # the rows of the one the tolerance picks (kr = k + its row offset)
     apart = (len(tables) == 1 or (len(tables) == 2 and M0 == M1 and pick == "quantile")) and not choice
-    flat_w, flat_t, pmasks = [], [], []
+    flat_w, flat_t, pmasks, w20s = [], [], [], []
     for t, table in enumerate(tables):
         Mt = table.shape[1]
         memb_w = full_pad[table].transpose(0, 2, 1)              # [K,21,Mt]
         init[f"members_{t}"] = i64(table)
         w20 = memb_w[:, :20] + gains[t] if choice else memb_w[:, :20]            # (+ 0 would turn -0.0 into 0.0)
-        if not apart:
-            init[f"memb_w20_{t}"] = f32(w20.reshape(K, 20 * Mt))
-        elif t == 0:
-            init["memb_w20_0"] = f32(w20)                                            # apart: [K,20,Mt] ...
+        if apart:
+            w20s.append(f32(w20))                                                    # joined after the loop
+            init.setdefault("memb_w20_0", None)                                      # (its place in the file)
         else:
-            init["memb_w20_0"] = np.concatenate([init["memb_w20_0"], f32(w20)])      # ... or both tables' [2K,20,Mt]
+            init[f"memb_w20_{t}"] = f32(w20.reshape(K, 20 * Mt))
         init[f"memb_b_{t}"] = f32(memb_w[:, 20])
         if choice:
             init[f"memb_blk_{t}"] = f32(blacks[t])
@@ -732,10 +731,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Gather", ["mask_pad", f"members_{t}"], [f"slot_mask_{t}"], axis=0),      # [K,Mt]
             n("ReduceMax", [f"slot_mask_{t}"], [f"proto_mask_{t}"], axes=[1], keepdims=0),
             n("Add", [f"memb_b_{t}", f"slot_mask_{t}"], [f"memb_bm_{t}"]),
-        ] + (([n("Unsqueeze", [f"memb_bm_{t}", "axis1"], ["memb_b3"])] if len(tables) == 1 else [
-            n("Concat", ["memb_bm_0", "memb_bm_1"], ["memb_bm_cat"], axis=0),             # [2K,Mt]
-            n("Unsqueeze", ["memb_bm_cat", "axis1"], ["memb_b3"]),
-        ] if t == 1 else []) if apart else [
+        ] + ([] if apart else [
             n("Concat", [f"memb_w20_{t}", f"memb_bm_{t}"] + ([f"memb_blk_{t}"] if choice else []), [f"memb_w_{t}"],
               axis=1),
             n("Reshape", [f"memb_w_{t}", "minus1"], [f"flat_w_{t}"]),
@@ -750,6 +746,11 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         flat_t.append(f"flat_t_{t}")
         pmasks.append(f"proto_mask_{t}")
     if apart:
+        # the members' weights [K,20,M] (two tables: [2K,20,M]) and their biases with the run's mask [K,1,M] ([2K,1,M])
+        init["memb_w20_0"] = np.concatenate(w20s)
+        nodes += ([n("Concat", [f"memb_bm_{t}" for t in range(len(tables))], ["memb_bm_cat"], axis=0)]
+                  if len(tables) > 1 else []) + [
+            n("Unsqueeze", ["memb_bm_cat" if len(tables) > 1 else "memb_bm_0", "axis1"], ["memb_b3"])]
         for k in ("pad_w", "shape_w"):
             init.pop(k)
         nodes = [x for x in nodes if x.output[0] != "shape_w3"]

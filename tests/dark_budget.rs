@@ -10,10 +10,10 @@ use common::*;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
 use emojicam::classify::texture::Texture;
 use emojicam::classify::{Classifier, QUADS_BYTES};
-use emojicam::domain::likeness::{dark_budget, is_dark};
+use emojicam::domain::likeness::{dark_budget, frame_flat, is_dark};
 use emojicam::gpu::Background;
 use emojicam::pipeline::{Pipeline, Settings};
-use emojicam::Stamp;
+use emojicam::{Frame, Stamp};
 use image::imageops::{self, FilterType};
 
 /// A real dark coat: the cameraman's coat in the grey camera photo (200x150 px from (0, 230):
@@ -149,4 +149,70 @@ fn dark_budget_is_the_frame_detail_per_dark_tile() {
     assert_eq!(dark_budget(&[flat_dark, edge_dark, bright]), (1200.0 + 10000.0) / 2.0);
     assert_eq!(dark_budget(&[bright]), 10000.0, "no dark tile: over one");
     assert_eq!(dark_budget(&[]), 0.0);
+}
+
+/// A dim grey wall filling a webcam's picture (a room in poor light): sensor noise over one colour.
+fn dim_wall() -> image::RgbImage {
+    frame_rgb(&Frame::filled(640, 480, [66, 68, 65, 255]).with_noise(3, 3.0))
+}
+
+/// A dim plain wall that fills the frame keeps near its best emoji (the model's flat share,
+/// models/README.md): over black, the picture before issue 15, dark emoji already drew it
+/// closely, and the whole variety on every tile cost it several dB of 2x2 PSNR (5.3 dB on a real
+/// dim grey paper, models/EVAL.md "A dim plain frame"). Still no large one-emoji region and few
+/// equal neighbours. Beside a detailed scene the same half of the wall varies more.
+#[test]
+fn a_dim_plain_wall_varies_with_its_frame() {
+    let alone = dim_wall();
+    let (_, _, p_before, _) = mosaic(&alone, before_issue_15());
+    let (emoji, cols, p_now, means) = mosaic(&alone, Settings::default());
+    let t = Texture::measure(&emoji, cols);
+    eprintln!(
+        "dim wall alone: {t:?}, 2x2 PSNR {p_now:.2} dB (before {p_before:.2}), flat share {:.3}",
+        frame_flat(&means)
+    );
+    assert!(p_before - p_now <= 0.5, "cost {:.2} dB", p_before - p_now);
+    assert!(t.largest_region <= 25 && t.right_equal <= 0.15, "{t:?}");
+
+    let mut beside = alone.clone();
+    let astronaut = imageops::resize(&rgb(&photo("astronaut.png")), 320, 480, FilterType::CatmullRom);
+    imageops::replace(&mut beside, &astronaut, 320, 0);
+    let (emoji_b, _, _, means_b) = mosaic(&beside, Settings::default());
+    let (a, half) = left_half(&emoji, cols);
+    let (b, _) = left_half(&emoji_b, cols);
+    let (ta, tb) = (Texture::measure(&a, half), Texture::measure(&b, half));
+    eprintln!(
+        "the wall's left half alone {ta:?}, beside the astronaut {tb:?} (flat share {:.3})",
+        frame_flat(&means_b)
+    );
+    assert!(frame_flat(&means_b) < 0.6);
+    assert!(
+        tb.distinct > ta.distinct && tb.top_share < ta.top_share,
+        "{ta:?} vs {tb:?}"
+    );
+}
+
+/// The flat share: the share of the frame's tiles whose rounded mean is within 8 levels in every
+/// channel of the frame's median tile colour (each channel's value at rank N / 2).
+#[test]
+fn frame_flat_is_the_share_of_tiles_near_the_median_colour() {
+    let tile = |rgb: [u8; 3]| -> [u8; QUADS_BYTES] { std::array::from_fn(|i| rgb[i % 3]) };
+    // red quadrants 60, 62, 64, 66: rounded mean (252 + 2) / 4 = 63
+    let mut rounded = tile([70, 70, 70]);
+    for (q, r) in [60u8, 62, 64, 66].into_iter().enumerate() {
+        rounded[q * 3] = r;
+    }
+    let wall = [
+        tile([70, 70, 70]),
+        tile([78, 62, 70]),
+        rounded,
+        tile([79, 70, 70]),
+        tile([200, 10, 10]),
+    ];
+    // median (78, 70, 70): (70, 70, 70), (78, 62, 70) and (79, 70, 70) are within 8 of it in every
+    // channel; the rounded tile is 15 off in red
+    assert_eq!(frame_flat(&wall), 3.0 / 5.0);
+    assert_eq!(frame_flat(&[tile([5, 5, 5])]), 1.0);
+    assert_eq!(frame_flat(&[tile([0, 0, 0]), tile([255, 255, 255])]), 0.5);
+    assert_eq!(frame_flat(&[]), 0.0);
 }

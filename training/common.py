@@ -118,6 +118,20 @@ def dark_budget(q, level=DARK_LEVEL):
     return np.array([detail4 / 4.0 / max(dark, 1)], np.float32)
 
 
+FLAT_NEAR = 8  # domain::likeness::FLAT_NEAR: a tile whose mean is within this (each channel) of the median is flat
+
+
+def frame_flat(q, near=FLAT_NEAR):
+    """The `frame_flat` input of a whole frame's tiles (quads [N,12], patch_quads), as domain::likeness::frame_flat
+    computes it: the share of its tiles whose rounded mean colour (tile_background) is within `near` levels in
+    every channel of the frame's median tile colour (each channel's sorted value at N / 2). float32 [1]."""
+    m = tile_background(q)
+    if not len(m):
+        return np.zeros(1, np.float32)
+    med = np.sort(m, 0)[len(m) // 2]
+    return np.array([(np.abs(m - med) <= near).all(1).mean()], np.float32)
+
+
 BACKDROP_BLACK = 30  # domain::BACKDROP_BLACK
 BACKDROP_FADE = 20   # domain::BACKDROP_FADE
 

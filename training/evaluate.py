@@ -44,8 +44,8 @@ DEFAULT_VARIETY = 1.5
 
 def feeds(patches, mask, cols, background="black", variety=0.0):
     """The model's inputs for the tiles of a row-major grid `cols` wide, as the Rust classifier builds them
-    (choice: 1 under the tile background, each emoji over the better of its backdrop and black; dark_budget:
-    the patches are the whole frame; `run` drops either for a model without that input)."""
+    (choice: 1 under the tile background, each emoji over the better of its backdrop and black; dark_budget and
+    frame_flat: the patches are the whole frame; `run` drops any for a model without that input)."""
     n = len(patches)
     quads = cm.patch_quads(patches)
     bg = cm.tile_background(quads) if background == "tile" else np.zeros((n, 3))
@@ -54,12 +54,12 @@ def feeds(patches, mask, cols, background="black", variety=0.0):
     return {"quads": quads, "mask": mask, "background": bg.astype(np.float32),
             "position": pos.astype(np.float32), "tolerance": np.array([variety * VARIETY_UNIT], np.float32),
             "choice": np.array([1.0 if background == "tile" else 0.0], np.float32),
-            "dark_budget": cm.dark_budget(quads)}
+            "dark_budget": cm.dark_budget(quads), "frame_flat": cm.frame_flat(quads)}
 
 
 def model_inputs(sess, f):
     """The feeds of `f` that the model takes (a model without the choice has no `choice` input, one without the
-    dark budget no `dark_budget`)."""
+    dark budget no `dark_budget`, one without the flat frame's narrowing no `frame_flat`)."""
     names = {i.name for i in sess.get_inputs()}
     return {k: v for k, v in f.items() if k in names}
 

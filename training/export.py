@@ -45,6 +45,9 @@ DARK_TILES = 20000  # dark index tiles for the dark member lists: models/EVAL.md
 DARK_BUDGET = "1:0.3:40"  # a dark tile's tolerance from the frame's detail: models/EVAL.md, "A dark budget"
 NARROW_TEXTURED = 0.3   # a tile with detail that fails the rung: within 0.3 T: models/EVAL.md, "Detail keeps near its best"
 DARK_CAP = 0.15   # a dark tile's budget at most 0.15 T (same section)
+# in a frame of nearly one flat colour (frame_flat 0.9 -> 0.98) a nearly flat tile keeps within 1.25 x the error of
+# the picture before issue 15: models/EVAL.md, "A dim plain frame"
+FLAT_FRAME = "1.25:0.9:0.98"
 
 
 def flat_patches(n, rng):
@@ -451,6 +454,23 @@ def phi_from(P12, bg):
     return np.concatenate([d.reshape(-1, 12), (d * bg[:, None, :]).sum(2), bg, (bg ** 2).sum(1, keepdims=True)], 1)
 
 
+def black_floor(Q, allowed, steps=64):
+    """e_black of every cell of an S^3 grid of colours (g_c = i x 255 / (S - 1) per channel, cell index
+    (i_r S + i_g) S + i_b): the least objective error of a flat tile of colour g against the allowed emoji drawn over
+    black, sum_q |g - Q_q|^2 = 4 |g|^2 - 2 g . sum_q Q_q + |Q|^2 (the exact choice before issue 15: `--background
+    black --variety 0 --no-dim`). float32 [S^3]."""
+    Q = np.asarray(Q, np.float64)[allowed]
+    S = Q.reshape(-1, 4, 3).sum(1)                                             # [E,3]
+    K = (Q ** 2).sum(1)                                                        # [E]
+    levels = np.arange(steps) * 255.0 / (steps - 1)
+    g = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
+    out = np.empty(len(g))
+    for i in range(0, len(g), 4096):
+        c = g[i:i + 4096]
+        out[i:i + 4096] = 4 * (c ** 2).sum(1) + (K[None, :] - 2 * c @ S.T).min(1)
+    return np.maximum(out, 0).astype(np.float32)
+
+
 def floats(text):
     """An option's colon-separated numbers (A:B:...) as a tuple of floats, or None for an empty option."""
     return tuple(float(x) for x in text.split(":")) if text else None
@@ -565,6 +585,12 @@ def main():
                          "best), not T; 0: within T (the file before; models/EVAL.md, \"Detail keeps near its best\")")
     ap.add_argument("--dark-cap", type=float, default=DARK_CAP,
                     help="with the dark budget: a dark tile's budget at most F x T (at least its second best); 0: at most T")
+    ap.add_argument("--flat-frame", default=FLAT_FRAME,
+                    help="K:LO:HI (with --dark-budget and --route-flat): in a frame of nearly one flat colour a nearly flat "
+                         "tile keeps to at most K x (the best error over black of a flat tile of its mean colour + its "
+                         "detail) - its best error (at least its second best), blended in as the frame_flat input (the "
+                         "share of the frame's tiles near its median colour) goes from LO to HI; empty: no frame_flat "
+                         "input (the file before)")
     ap.add_argument("--exact-table", action=argparse.BooleanOptionalAction, default=True,
                     help="a second member table for variety 0, counted on the index tiles' exact choices alone (the "
                          "table above it is counted on every tolerance, as with one table): item 2's search reaches the "
@@ -686,6 +712,21 @@ def main():
                         md["tolerance"] += (f"; a tile with a quadrant more than {a.route_flat:g} levels from its "
                                             f"background in a channel that has fewer than {ladder[0]:g} within the first "
                                             f"fraction and is not widened: T * {a.narrow_textured:g}, at least its second best")
+                flat_frame = None
+                if dark_budget and a.flat_frame and a.route_flat and not a.route_black:
+                    k_f, lo_f, hi_f = floats(a.flat_frame)
+                    plain = np.asarray(sets["default"])
+                    plain = plain[cm.glyphs(meta)[plain] == plain]
+                    flat_frame = (k_f, lo_f, hi_f, black_floor(Q, plain))
+                    md["frame_flat"] = (f"the share of the frame's tiles whose rounded mean is within {cm.FLAT_NEAR} "
+                                        f"levels (each channel) of the frame's median tile colour")
+                    md["tolerance"] += (f"; last, a tile within {a.route_flat:g} levels of its background: its tolerance "
+                                        f"t - g max(t - cap, 0), cap = {k_f:g} x (e_black + its detail) - its best error "
+                                        f"(at least its second best), e_black the best error over black of a flat tile of "
+                                        f"its mean colour (default set, 64-step table), g = clip((frame_flat - {lo_f:g}) "
+                                        f"/ {hi_f - lo_f:g}, 0, 1)")
+                elif a.flat_frame:
+                    ap.error("--flat-frame needs --dark-budget and --route-flat")
                 if dark_level is not None:
                     md["members"] = (f"{a.members} per prototype for the tiles with a quadrant channel above "
                                      f"{dark_level:g}, {a.members} for the others")
@@ -707,6 +748,7 @@ def main():
                                             dark_protos=a.copy_prototypes if dark_level is not None else 0,
                                             narrow_textured=a.narrow_textured if dark_budget else 0.0,
                                             exact_route=exact_route,
+                                            flat_frame=flat_frame,
                                             dark_cap=a.dark_cap if dark_budget else 0.0)
     import onnx
     onnx.save(model, a.out)

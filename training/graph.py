@@ -17,18 +17,20 @@ def quads_input():
     return helper.make_tensor_value_info("quads", TensorProto.UINT8, ["N", 12])
 
 
-def _tile_inputs(C, choice=False, budget=False):
+def _tile_inputs(C, choice=False, budget=False, flat=False):
     """The inputs of the graphs with background and variety: quads, mask [C], background [N,3], position
     [N,2], tolerance [1]; with choice, choice [1] (1: each emoji is scored over the better of the
     background and black; 0: over the background); with budget, dark_budget [1] last (common.dark_budget
-    of the whole frame: its tiles' summed detail per dark tile)."""
+    of the whole frame: its tiles' summed detail per dark tile); with flat, frame_flat [1] after it (common.frame_flat
+    of the whole frame: the share of its tiles near its median colour)."""
     return [quads_input(),
             helper.make_tensor_value_info("mask", TensorProto.FLOAT, [C]),
             helper.make_tensor_value_info("background", TensorProto.FLOAT, ["N", 3]),
             helper.make_tensor_value_info("position", TensorProto.FLOAT, ["N", 2]),
             helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])] + (
         [helper.make_tensor_value_info("choice", TensorProto.FLOAT, [1])] if choice else []) + (
-        [helper.make_tensor_value_info("dark_budget", TensorProto.FLOAT, [1])] if budget else [])
+        [helper.make_tensor_value_info("dark_budget", TensorProto.FLOAT, [1])] if budget else []) + (
+        [helper.make_tensor_value_info("frame_flat", TensorProto.FLOAT, [1])] if flat else [])
 
 
 def _index_output():
@@ -493,7 +495,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
                   widen_sat=None, widen_pale=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
-                  narrow_textured=0.0, dark_cap=0.0, exact_route=None):
+                  narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -599,6 +601,15 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     dark_cap = F > 0 (with the dark budget): a dark tile's budget is at most F T (still at least its second best
     member): beside a detailed scene a dark area varies among its near emoji instead of spending the whole tolerance
     on tiles whose best error is small.
+    flat_frame = (K, LO, HI, BLACK) (with the dark budget and the routing): in a frame of nearly one flat colour a
+    nearly flat tile (the routing's flat test) keeps to at most K x (e_black + its detail) - e of its best (at least
+    its second best member), e its best member's error, its detail sum_q |P_q - m|^2 (m its mean colour) and e_black
+    the best error over black of a flat tile of colour m among the set's emoji: BLACK [S^3], the cell of m rounded on
+    an S-step grid per channel (export.black_floor); g = (s - LO) / (HI - LO) clipped to 0..1, s the `frame_flat`
+    input (the share of the frame's tiles whose mean is near its median colour), blends the tolerance T' the rules
+    above give it to T' - g max(T' - cap, 0): as before in a frame with a scene in it. On a dim wall that fills the
+    frame, emoji over black (the picture before issue 15) were already close, and the variety on every tile cost
+    several dB; on a bright one e_black is large and nothing changes (models/EVAL.md, "A dim plain frame").
     exact_route = (L, S) (with two tables, route_flat and route_sat): at tolerance 0 the routing's limits are L and S
     instead (the exact table is counted with them: export.py --exact-route-flat, --exact-route-sat); above it,
     route_flat and route_sat as before.
@@ -987,6 +998,15 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             init["nt_f"] = f32([narrow_textured])
         if dark_cap:
             init["dc_f"] = f32([dark_cap])
+        if flat_frame:
+            assert route_flat, "the flat frame's cap reads the routing's flat test"
+            k_f, lo_f, hi_f, black_lut = flat_frame
+            steps = round(len(black_lut) ** (1 / 3))
+            assert steps ** 3 == len(black_lut), "the table is a cube"
+            init.update({"ff_lo": f32([lo_f]), "ff_scale": f32([1.0 / (hi_f - lo_f)]), "ff_k": f32([k_f]),
+                         "ff_four": f32([4.0]), "ff_step": f32([(steps - 1) / 255.0]),
+                         "ff_stride": f32([[steps * steps], [steps], [1]]), "ff_black": f32(black_lut),
+                         "ff_mean_w": f32(np.tile(np.eye(3), (4, 1)) / 4.0)})
         nodes += [
             # [1]: the run's constants
             n("Mul", ["tolerance", "lad_fr"], ["lad_t03"]),
@@ -1043,7 +1063,37 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Mul", ["tolerance", "wp_factor"], ["wp_t"]),
             n("Where", ["wp_b", "wp_t", "ws_t0"], ["ws_t"]),
         ] if widen_pale else []) + [
-            n("Where", ["ws_b", "ws_t", "lad_tmin"], ["tol_t"]),
+            n("Where", ["ws_b", "ws_t", "lad_tmin"], ["tol_t0" if flat_frame else "tol_t"]),
+        ] + ([
+            # in a frame of nearly one flat colour a nearly flat tile keeps within the picture before issue 15: its
+            # tolerance at most K x (the best error over black of a flat tile of its mean colour, from the table, plus
+            # its detail) - its best error, at least its second best; by the gate g (frame_flat from LO to HI: 0..1)
+            # tol - g relu(tol - cap), exactly tol in a frame with a scene in it (g = 0)
+            n("MatMul", ["P", "ff_mean_w"], ["ff_m"]),                             # [N,3] the tile's mean colour
+            n("Mul", ["ff_m", "ff_step"], ["ff_mi0"]),
+            n("Round", ["ff_mi0"], ["ff_mi"]),
+            n("MatMul", ["ff_mi", "ff_stride"], ["ff_i0"]),                        # [N,1] its cell in the table
+            n("Reshape", ["ff_i0", "minus1"], ["ff_i1"]),
+            n("Cast", ["ff_i1"], ["ff_i"], to=TensorProto.INT64),
+            n("Gather", ["ff_black", "ff_i"], ["ff_eb"], axis=0),                  # [N]
+            n("ReduceSumSquare", ["P"], ["ff_pp"], axes=[1], keepdims=0),
+            n("ReduceSumSquare", ["ff_m"], ["ff_mm"], axes=[1], keepdims=0),
+            n("Mul", ["ff_mm", "ff_four"], ["ff_mm4"]),
+            n("Sub", ["ff_pp", "ff_mm4"], ["ff_detail"]),                          # sum_q |P_q - m|^2
+            n("Add", ["ff_eb", "ff_detail"], ["ff_e0"]),
+            n("Mul", ["ff_e0", "ff_k"], ["ff_e1"]),
+            n("Sub", ["ff_e1", "db_e"], ["ff_cap0"]),
+            n("Max", ["ff_cap0", "db_gap1"], ["ff_cap"]),
+            n("Sub", ["tol_t0", "ff_cap"], ["ff_over0"]),
+            n("Relu", ["ff_over0"], ["ff_over"]),
+            n("Sub", ["frame_flat", "ff_lo"], ["ff_s0"]),
+            n("Mul", ["ff_s0", "ff_scale"], ["ff_s1"]),
+            n("Max", ["ff_s1", "zero"], ["ff_s2"]),
+            n("Min", ["ff_s2", "lad_one"], ["ff_g"]),                              # [1]: g, 0..1
+            n("Mul", ["ff_over", "ff_g"], ["ff_cut"]),
+            n("Sub", ["tol_t0", "ff_cut"], ["ff_t"]),
+            n("Where", ["flat_b0", "ff_t", "tol_t0"], ["tol_t"]),
+        ] if flat_frame else []) + [
             n("Sub", ["best1", "tol_t"], ["thr1"]),
             n("Unsqueeze", ["thr1", "axis1"], ["thr"]),                            # [N,1]
         ]
@@ -1264,7 +1314,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         nodes = _stage1_in_parts(n, nodes, init, stage1_parts)
     if apart and not any("phi1" in x.input for x in nodes):
         nodes = [x for x in nodes if x.output[0] != "phi1"]                       # stage 2 reads phi and the biases
-    return _model(nodes, _tile_inputs(C, choice=choice, budget=bool(dark_budget)), [_index_output()],
+    return _model(nodes, _tile_inputs(C, choice=choice, budget=bool(dark_budget), flat=bool(flat_frame)), [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
 
 

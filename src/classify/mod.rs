@@ -50,7 +50,8 @@ pub trait Classifier: Send {
     fn set_variety(&mut self, _variety: f32) {}
     /// The whole frame's tiles (their rounded quadrant means), before some or all of them are
     /// classified: a classifier with a term read from the whole frame (the ONNX model's dark
-    /// budget, [`crate::domain::likeness::dark_budget`]) takes it from here, so a batch of a few
+    /// budget, [`crate::domain::likeness::dark_budget`], and flat share,
+    /// [`crate::domain::likeness::frame_flat`]) takes it from here, so a batch of a few
     /// changed tiles is classified as part of its frame. Until the first call a batch stands for
     /// its own frame. Classifiers without such a term ignore it.
     fn set_frame(&mut self, _means: &[[u8; QUADS_BYTES]]) {}

@@ -12,7 +12,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::{Classifier, Input, QUADS_BYTES, VARIETY_UNIT};
-use crate::domain::likeness::dark_budget;
+use crate::domain::likeness::{dark_budget, frame_flat};
 use crate::domain::{quads_mean, Background};
 use crate::error::{ClassifyError, Error, Result};
 
@@ -131,6 +131,9 @@ pub struct OnnxClassifier {
     /// ([`Classifier::set_frame`], for such a model; `None`: each batch's own).
     takes_dark_budget: bool,
     frame_dark_budget: Option<f32>,
+    /// The same for `frame_flat` (the share of the frame's tiles near its median colour).
+    takes_frame_flat: bool,
+    frame_flat: Option<f32>,
     /// Per-run inputs, reused: each tile's background colour and grid position.
     backgrounds: Vec<f32>,
     positions: Vec<f32>,
@@ -167,11 +170,14 @@ impl OnnxClassifier {
                  rebuild them together (training/run.sh)"
             )));
         }
-        let takes_dark_budget = session.inputs().iter().any(|i| i.name() == "dark_budget");
+        let takes = |name: &str| session.inputs().iter().any(|i| i.name() == name);
+        let (takes_dark_budget, takes_frame_flat) = (takes("dark_budget"), takes("frame_flat"));
         Ok(Self {
             session,
             takes_dark_budget,
             frame_dark_budget: None,
+            takes_frame_flat,
+            frame_flat: None,
             classes,
             mask: vec![0.0; classes],
             background: Background::Color([0, 0, 0]),
@@ -250,6 +256,9 @@ impl Classifier for OnnxClassifier {
         if self.takes_dark_budget {
             self.frame_dark_budget = Some(dark_budget(means));
         }
+        if self.takes_frame_flat {
+            self.frame_flat = Some(frame_flat(means));
+        }
     }
 
     fn classify(&mut self, quads: &[u8], out: &mut Vec<u32>) -> Result<()> {
@@ -293,7 +302,7 @@ impl Classifier for OnnxClassifier {
         let background = TensorRef::from_array_view(([n, 3], self.backgrounds.as_slice())).map_err(err)?;
         let position = TensorRef::from_array_view(([n, 2], self.positions.as_slice())).map_err(err)?;
         let tolerance = TensorRef::from_array_view(([1usize], &self.tolerance[..])).map_err(err)?;
-        let budget;
+        let (budget, flat);
         let mut inputs = ort::inputs![
             "quads" => input,
             "mask" => mask,
@@ -305,6 +314,11 @@ impl Classifier for OnnxClassifier {
             budget = [self.frame_dark_budget.unwrap_or_else(|| dark_budget(tiles))];
             let budget = TensorRef::from_array_view(([1usize], &budget[..])).map_err(err)?;
             inputs.push(("dark_budget".into(), budget.into()));
+        }
+        if self.takes_frame_flat {
+            flat = [self.frame_flat.unwrap_or_else(|| frame_flat(tiles))];
+            let flat = TensorRef::from_array_view(([1usize], &flat[..])).map_err(err)?;
+            inputs.push(("frame_flat".into(), flat.into()));
         }
         let outputs = self.session.run(inputs).map_err(err)?;
         let (_, index) = outputs["index"].try_extract_tensor::<i64>().map_err(err)?;

@@ -64,6 +64,44 @@ pub fn dark_budget(means: &[[u8; QUADS_BYTES]]) -> f32 {
     (detail4 as f64 / 4.0 / dark.max(1) as f64) as f32
 }
 
+/// A tile whose rounded mean colour is within this many levels (each channel) of its frame's
+/// median tile colour counts towards [`frame_flat`].
+pub const FLAT_NEAR: u8 = 8;
+
+/// The ONNX classifier's `frame_flat` input for a whole frame, from every tile's rounded quadrant
+/// means: the share of its tiles whose mean colour ([`quads_mean`]) is within [`FLAT_NEAR`] levels
+/// in every channel of the frame's median tile colour (each channel's value at rank N / 2 in
+/// sorted order). Near 1 the frame is nearly one flat colour (a plain wall filling the picture);
+/// there the model keeps a dim wall's tiles nearer their best emoji (models/README.md, "A dim
+/// plain frame"). 0 for no tiles. As `training/common.py` computes it.
+pub fn frame_flat(means: &[[u8; QUADS_BYTES]]) -> f32 {
+    if means.is_empty() {
+        return 0.0;
+    }
+    let tile_means: Vec<[u8; 3]> = means.iter().map(quads_mean).collect();
+    let median: [u8; 3] = std::array::from_fn(|c| {
+        let mut histogram = [0usize; 256];
+        for m in &tile_means {
+            histogram[usize::from(m[c])] += 1;
+        }
+        // the value at rank N / 2 (0-based): the first whose cumulative count exceeds it
+        let rank = tile_means.len() / 2;
+        let mut seen = 0;
+        histogram
+            .iter()
+            .position(|&count| {
+                seen += count;
+                seen > rank
+            })
+            .unwrap_or(255) as u8
+    });
+    let near = tile_means
+        .iter()
+        .filter(|m| (0..3).all(|c| m[c].abs_diff(median[c]) <= FLAT_NEAR))
+        .count();
+    (near as f64 / tile_means.len() as f64) as f32
+}
+
 /// The objective: squared error between the patch's 2x2 quadrant means and the emoji's
 /// quadrant colours (`features`: premultiplied RGB + alpha per quadrant, see
 /// `Atlas::features_2x2`) composited over the background. The nearest shader minimises the same.

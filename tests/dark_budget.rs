@@ -2,7 +2,8 @@
 //! ONNX model's dark budget, models/README.md). A dark coat that fills the picture stays near its
 //! best emoji, since there any variety is most of the picture's likeness; the same coat beside a
 //! detailed scene varies as much as before; and a tile re-classified alone is still judged as
-//! part of its frame.
+//! part of its frame. The same holds for a dim plain wall that fills the frame (the model's flat
+//! share, `frame_flat`).
 
 mod common;
 

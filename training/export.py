@@ -45,9 +45,9 @@ DARK_TILES = 20000  # dark index tiles for the dark member lists: models/EVAL.md
 DARK_BUDGET = "1:0.3:40"  # a dark tile's tolerance from the frame's detail: models/EVAL.md, "A dark budget"
 NARROW_TEXTURED = 0.3   # a tile with detail that fails the rung: within 0.3 T: models/EVAL.md, "Detail keeps near its best"
 DARK_CAP = 0.15   # a dark tile's budget at most 0.15 T (same section)
-# in a frame of nearly one flat colour (frame_flat 0.9 -> 0.98) a nearly flat tile keeps within 1.25 x the error of
+# in a frame of nearly one flat colour (frame_flat 0.6 -> 0.98) a nearly flat tile keeps within 1.25 x the error of
 # the picture before issue 15: models/EVAL.md, "A dim plain frame"
-FLAT_FRAME = "1.25:0.9:0.98"
+FLAT_FRAME = "1.25:0.6:0.98"
 
 
 def flat_patches(n, rng):

@@ -25,12 +25,18 @@ fn coat() -> image::RgbImage {
     imageops::resize(&crop, 640, 480, FilterType::CatmullRom)
 }
 
-/// The coat's left half beside the astronaut photo (scaled into the right half): a detailed scene.
-fn coat_beside_detail() -> image::RgbImage {
-    let mut out = coat();
+/// The left half of a 640x480 `img` beside the astronaut photo (scaled into the right half): a
+/// detailed scene.
+fn beside_detail(img: &image::RgbImage) -> image::RgbImage {
+    let mut out = img.clone();
     let astronaut = imageops::resize(&rgb(&photo("astronaut.png")), 320, 480, FilterType::CatmullRom);
     imageops::replace(&mut out, &astronaut, 320, 0);
     out
+}
+
+/// The coat's left half beside the astronaut photo.
+fn coat_beside_detail() -> image::RgbImage {
+    beside_detail(&coat())
 }
 
 /// The mosaic of `img` with these settings: emoji, columns, 2x2 PSNR against `img`, and the
@@ -58,33 +64,55 @@ fn left_half(emoji: &[u32], cols: usize) -> (Vec<u32>, usize) {
     (emoji.chunks(cols).flat_map(|row| row[..half].to_vec()).collect(), half)
 }
 
+/// A frame at the defaults alone and with its left half beside a detailed scene
+/// ([`beside_detail`]).
+struct AloneAndBeside {
+    /// The frame alone: its texture, its 2x2 PSNR below the output before issue 15 (dB) and its
+    /// tiles' quadrant means.
+    alone: Texture,
+    cost: f64,
+    means: Vec<[u8; QUADS_BYTES]>,
+    /// The left half's texture in the frame alone and beside the scene, and the latter frame's
+    /// quadrant means.
+    left_alone: Texture,
+    left_beside: Texture,
+    means_beside: Vec<[u8; QUADS_BYTES]>,
+}
+
+fn alone_and_beside(img: &image::RgbImage) -> AloneAndBeside {
+    let (_, _, p_before, _) = mosaic(img, before_issue_15());
+    let (emoji, cols, p_now, means) = mosaic(img, Settings::default());
+    let (emoji_b, _, _, means_beside) = mosaic(&beside_detail(img), Settings::default());
+    let (a, half) = left_half(&emoji, cols);
+    let (b, _) = left_half(&emoji_b, cols);
+    AloneAndBeside {
+        alone: Texture::measure(&emoji, cols),
+        cost: p_before - p_now,
+        means,
+        left_alone: Texture::measure(&a, half),
+        left_beside: Texture::measure(&b, half),
+        means_beside,
+    }
+}
+
 /// The coat alone: its dark tiles stay close to their best emoji (before the dark budget the
 /// variety cost this frame 4.6 dB of 2x2 PSNR against the exact choice over black; models/EVAL.md,
 /// "A dark budget"), still no large one-emoji region and few equal neighbours. Beside a detailed
 /// scene the same half of the coat varies more: its frame has likeness to spare.
 #[test]
 fn a_dark_coat_varies_with_its_frame() {
-    let alone = coat();
-    let (_, _, p_before, _) = mosaic(&alone, before_issue_15());
-    let (emoji, cols, p_now, means) = mosaic(&alone, Settings::default());
-    let t = Texture::measure(&emoji, cols);
+    let r = alone_and_beside(&coat());
+    let (t, ta, tb) = (&r.alone, &r.left_alone, &r.left_beside);
     eprintln!(
-        "coat alone: {t:?}, 2x2 PSNR {p_now:.2} dB (before {p_before:.2}), dark budget {:.0}",
-        dark_budget(&means)
+        "coat alone: {t:?}, {:.2} dB below before, dark budget {:.0}; its left half {ta:?}, beside the \
+         astronaut {tb:?} (dark budget {:.0})",
+        r.cost,
+        dark_budget(&r.means),
+        dark_budget(&r.means_beside)
     );
-    assert!(p_before - p_now <= 2.0, "cost {:.2} dB", p_before - p_now);
+    assert!(r.cost <= 2.0, "cost {:.2} dB", r.cost);
     assert!(t.largest_region <= 25 && t.right_equal <= 0.15, "{t:?}");
-
-    let beside = coat_beside_detail();
-    let (emoji_b, _, _, means_b) = mosaic(&beside, Settings::default());
-    let (a, half) = left_half(&emoji, cols);
-    let (b, _) = left_half(&emoji_b, cols);
-    let (ta, tb) = (Texture::measure(&a, half), Texture::measure(&b, half));
-    eprintln!(
-        "the coat's left half alone {ta:?}, beside the astronaut {tb:?} (dark budget {:.0})",
-        dark_budget(&means_b)
-    );
-    assert!(dark_budget(&means_b) > 2.0 * dark_budget(&means));
+    assert!(dark_budget(&r.means_beside) > 2.0 * dark_budget(&r.means));
     assert!(
         tb.distinct > ta.distinct && tb.top_share < ta.top_share,
         "{ta:?} vs {tb:?}"
@@ -164,29 +192,18 @@ fn dim_wall() -> image::RgbImage {
 /// equal neighbours. Beside a detailed scene the same half of the wall varies more.
 #[test]
 fn a_dim_plain_wall_varies_with_its_frame() {
-    let alone = dim_wall();
-    let (_, _, p_before, _) = mosaic(&alone, before_issue_15());
-    let (emoji, cols, p_now, means) = mosaic(&alone, Settings::default());
-    let t = Texture::measure(&emoji, cols);
+    let r = alone_and_beside(&dim_wall());
+    let (t, ta, tb) = (&r.alone, &r.left_alone, &r.left_beside);
     eprintln!(
-        "dim wall alone: {t:?}, 2x2 PSNR {p_now:.2} dB (before {p_before:.2}), flat share {:.3}",
-        frame_flat(&means)
+        "dim wall alone: {t:?}, {:.2} dB below before, flat share {:.3}; its left half {ta:?}, beside \
+         the astronaut {tb:?} (flat share {:.3})",
+        r.cost,
+        frame_flat(&r.means),
+        frame_flat(&r.means_beside)
     );
-    assert!(p_before - p_now <= 0.5, "cost {:.2} dB", p_before - p_now);
+    assert!(r.cost <= 0.5, "cost {:.2} dB", r.cost);
     assert!(t.largest_region <= 25 && t.right_equal <= 0.15, "{t:?}");
-
-    let mut beside = alone.clone();
-    let astronaut = imageops::resize(&rgb(&photo("astronaut.png")), 320, 480, FilterType::CatmullRom);
-    imageops::replace(&mut beside, &astronaut, 320, 0);
-    let (emoji_b, _, _, means_b) = mosaic(&beside, Settings::default());
-    let (a, half) = left_half(&emoji, cols);
-    let (b, _) = left_half(&emoji_b, cols);
-    let (ta, tb) = (Texture::measure(&a, half), Texture::measure(&b, half));
-    eprintln!(
-        "the wall's left half alone {ta:?}, beside the astronaut {tb:?} (flat share {:.3})",
-        frame_flat(&means_b)
-    );
-    assert!(frame_flat(&means_b) < 0.6);
+    assert!(frame_flat(&r.means_beside) < 0.6);
     assert!(
         tb.distinct > ta.distinct && tb.top_share < ta.top_share,
         "{ta:?} vs {tb:?}"

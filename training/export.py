@@ -45,9 +45,11 @@ DARK_TILES = 20000  # dark index tiles for the dark member lists: models/EVAL.md
 DARK_BUDGET = "1:0.3:40"  # a dark tile's tolerance from the frame's detail: models/EVAL.md, "A dark budget"
 NARROW_TEXTURED = 0.3   # a tile with detail that fails the rung: within 0.3 T: models/EVAL.md, "Detail keeps near its best"
 DARK_CAP = 0.15   # a dark tile's budget at most 0.15 T (same section)
-# in a frame of nearly one flat colour (frame_flat 0.6 -> 0.98) a nearly flat tile keeps within 1.25 x the error of
-# the picture before issue 15: models/EVAL.md, "A dim plain frame"
-FLAT_FRAME = "1.25:0.6:0.98"
+# in a frame mostly of one flat colour (frame_flat 0.5 -> 0.7) a nearly flat tile keeps within 1.25 x the error of
+# the picture before issue 15, but at least to its n-th best member, n = ceil(12 x frame_flat) (at most 12; 2 from
+# 0.95, a frame of nearly one flat colour): models/EVAL.md, "A dim plain frame"
+FLAT_FRAME = "1.25:0.5:0.7"
+FLAT_FRAME_COUNT = "12:0.95:12"
 
 
 def flat_patches(n, rng):
@@ -591,6 +593,9 @@ def main():
                          "detail) - its best error (at least its second best), blended in as the frame_flat input (the "
                          "share of the frame's tiles near its median colour) goes from LO to HI; empty: no frame_flat "
                          "input (the file before)")
+    ap.add_argument("--flat-frame-count", default=FLAT_FRAME_COUNT,
+                    help="PER:EXEMPT:MOST (with --flat-frame): the cap at least the n-th best member's distance, n = "
+                         "ceil(PER x frame_flat) within 2..MOST, 2 from a flat share of EXEMPT on; empty: none")
     ap.add_argument("--exact-table", action=argparse.BooleanOptionalAction, default=True,
                     help="a second member table for variety 0, counted on the index tiles' exact choices alone (the "
                          "table above it is counted on every tolerance, as with one table): item 2's search reaches the "
@@ -717,7 +722,7 @@ def main():
                     k_f, lo_f, hi_f = floats(a.flat_frame)
                     plain = np.asarray(sets["default"])
                     plain = plain[cm.glyphs(meta)[plain] == plain]
-                    flat_frame = (k_f, lo_f, hi_f, black_floor(Q, plain))
+                    flat_frame = (k_f, lo_f, hi_f, black_floor(Q, plain), floats(a.flat_frame_count))
                     md["frame_flat"] = (f"the share of the frame's tiles whose rounded mean is within {cm.FLAT_NEAR} "
                                         f"levels (each channel) of the frame's median tile colour")
                     md["tolerance"] += (f"; last, a tile within {a.route_flat:g} levels of its background: its tolerance "
@@ -725,6 +730,10 @@ def main():
                                         f"(at least its second best), e_black the best error over black of a flat tile of "
                                         f"its mean colour (default set, 64-step table), g = clip((frame_flat - {lo_f:g}) "
                                         f"/ {hi_f - lo_f:g}, 0, 1)")
+                    if a.flat_frame_count:
+                        per_f, exempt_f, most_f = floats(a.flat_frame_count)
+                        md["tolerance"] += (f", the cap at least its n-th best member's distance, n = ceil({per_f:g} x "
+                                            f"frame_flat) within 2..{most_f:g}, 2 when frame_flat >= {exempt_f:g}")
                 elif a.flat_frame:
                     ap.error("--flat-frame needs --dark-budget and --route-flat")
                 if dark_level is not None:

@@ -610,6 +610,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     above give it to T' - g max(T' - cap, 0): as before in a frame with a scene in it. On a dim wall that fills the
     frame, emoji over black (the picture before issue 15) were already close, and the variety on every tile cost
     several dB; on a bright one e_black is large and nothing changes (models/EVAL.md, "A dim plain frame").
+    flat_frame's fifth entry (PER, EXEMPT, MOST), if given: the cap is at least the tile's n-th best member's
+    distance, n = ceil(PER s) within 2..MOST, and 2 from s >= EXEMPT on: a wall that is most of a frame with a person
+    in it keeps enough candidates that none of its emoji covers much more than 1 / PER of the frame.
     exact_route = (L, S) (with two tables, route_flat and route_sat): at tolerance 0 the routing's limits are L and S
     instead (the exact table is counted with them: export.py --exact-route-flat, --exact-route-sat); above it,
     route_flat and route_sat as before.
@@ -1000,7 +1003,12 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             init["dc_f"] = f32([dark_cap])
         if flat_frame:
             assert route_flat, "the flat frame's cap reads the routing's flat test"
-            k_f, lo_f, hi_f, black_lut = flat_frame
+            k_f, lo_f, hi_f, black_lut = flat_frame[:4]
+            count_f = flat_frame[4] if len(flat_frame) > 4 else None
+            if count_f:
+                per_f, exempt_f, most_f = count_f
+                init.update({"ff_per": f32([per_f]), "ff_two": f32([2.0]), "ff_most": f32([most_f]),
+                             "ff_exempt": f32([exempt_f]), "ff_kk": i64([int(most_f)]), "ff_onei": f32([1.0])})
             steps = round(len(black_lut) ** (1 / 3))
             assert steps ** 3 == len(black_lut), "the table is a cube"
             init.update({"ff_lo": f32([lo_f]), "ff_scale": f32([1.0 / (hi_f - lo_f)]), "ff_k": f32([k_f]),
@@ -1083,7 +1091,26 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Add", ["ff_eb", "ff_detail"], ["ff_e0"]),
             n("Mul", ["ff_e0", "ff_k"], ["ff_e1"]),
             n("Sub", ["ff_e1", "db_e"], ["ff_cap0"]),
-            n("Max", ["ff_cap0", "db_gap1"], ["ff_cap"]),
+            n("Max", ["ff_cap0", "db_gap1"], ["ff_cap" if not (len(flat_frame) > 4 and flat_frame[4]) else "ff_capb"]),
+        ] + ([
+            # ... and at least the n-th best member's distance, n = ceil(per x frame_flat) within 2..most (2 from
+            # the exempt share on): enough candidates that the frame's flat colour repeats no emoji on more than
+            # about 1 / per of the frame
+            n("TopK", ["s2", "ff_kk"], ["ff_topv", "ff_topi"], axis=1),            # [N,most]
+            n("Mul", ["frame_flat", "ff_per"], ["ff_n0"]),
+            n("Ceil", ["ff_n0"], ["ff_n1"]),
+            n("Max", ["ff_n1", "ff_two"], ["ff_n2"]),
+            n("Min", ["ff_n2", "ff_most"], ["ff_n3"]),
+            n("GreaterOrEqual", ["frame_flat", "ff_exempt"], ["ff_ex"]),
+            n("Where", ["ff_ex", "ff_two", "ff_n3"], ["ff_n4"]),
+            n("Sub", ["ff_n4", "ff_onei"], ["ff_n5"]),
+            n("Cast", ["ff_n5"], ["ff_ni"], to=TensorProto.INT64),                  # [1]
+            n("Gather", ["ff_topv", "ff_ni"], ["ff_vn"], axis=1),                   # [N,1]
+            n("Reshape", ["ff_vn", "minus1"], ["ff_vn1"]),
+            n("Sub", ["best1", "ff_vn1"], ["ff_gapn"]),
+            n("Mul", ["ff_gapn", "db_on1"], ["ff_gapn1"]),
+            n("Max", ["ff_capb", "ff_gapn1"], ["ff_cap"]),
+        ] if len(flat_frame) > 4 and flat_frame[4] else []) + [
             n("Sub", ["tol_t0", "ff_cap"], ["ff_over0"]),
             n("Relu", ["ff_over0"], ["ff_over"]),
             n("Sub", ["frame_flat", "ff_lo"], ["ff_s0"]),

@@ -123,9 +123,9 @@ FLAT_NEAR = 8  # domain::likeness::FLAT_NEAR: a tile whose mean is within this (
 
 def frame_flat(q, near=FLAT_NEAR):
     """The `frame_flat` input of a whole frame's tiles (quads [N,12], patch_quads), as domain::likeness::frame_flat
-    computes it: the share of its tiles whose rounded mean colour (tile_background) is within `near` levels in
+    computes it: the share of its tiles whose rounded mean colour (quads_mean) is within `near` levels in
     every channel of the frame's median tile colour (each channel's sorted value at N / 2). float32 [1]."""
-    m = tile_background(q)
+    m = quads_mean(q)
     if not len(m):
         return np.zeros(1, np.float32)
     med = np.sort(m, 0)[len(m) // 2]

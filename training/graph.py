@@ -601,18 +601,19 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     dark_cap = F > 0 (with the dark budget): a dark tile's budget is at most F T (still at least its second best
     member): beside a detailed scene a dark area varies among its near emoji instead of spending the whole tolerance
     on tiles whose best error is small.
-    flat_frame = (K, LO, HI, BLACK) (with the dark budget and the routing): in a frame of nearly one flat colour a
-    nearly flat tile (the routing's flat test) keeps to at most K x (e_black + its detail) - e of its best (at least
-    its second best member), e its best member's error, its detail sum_q |P_q - m|^2 (m its mean colour) and e_black
-    the best error over black of a flat tile of colour m among the set's emoji: BLACK [S^3], the cell of m rounded on
-    an S-step grid per channel (export.black_floor); g = (s - LO) / (HI - LO) clipped to 0..1, s the `frame_flat`
-    input (the share of the frame's tiles whose mean is near its median colour), blends the tolerance T' the rules
-    above give it to T' - g max(T' - cap, 0): as before in a frame with a scene in it. On a dim wall that fills the
-    frame, emoji over black (the picture before issue 15) were already close, and the variety on every tile cost
-    several dB; on a bright one e_black is large and nothing changes (models/EVAL.md, "A dim plain frame").
-    flat_frame's fifth entry (PER, EXEMPT, MOST), if given: the cap is at least the tile's n-th best member's
-    distance, n = ceil(PER s) within 2..MOST, and 2 from s >= EXEMPT on: a wall that is most of a frame with a person
-    in it keeps enough candidates that none of its emoji covers much more than 1 / PER of the frame.
+    flat_frame = (K, LO, HI, BLACK, COUNT) (with the dark budget and the routing): in a frame of nearly one flat
+    colour a nearly flat tile (the routing's flat test) keeps to at most K x (e_black + its detail) - e of its best
+    (at least its second best member), e its best member's error, its detail sum_q |P_q - m|^2 (m its mean colour)
+    and e_black the best error over black of a flat tile of colour m among the set's emoji: BLACK [S^3], the cell of
+    m rounded on an S-step grid per channel (export.black_floor); g = (s - LO) / (HI - LO) clipped to 0..1, s the
+    `frame_flat` input (the share of the frame's tiles whose mean is near its median colour), blends the tolerance
+    T' the rules above give it to T' - g max(T' - cap, 0): as before in a frame with a scene in it. On a dim wall
+    that fills the frame, emoji over black (the picture before issue 15) were already close, and the variety on
+    every tile cost several dB; on a bright one e_black is large and nothing changes (models/EVAL.md, "A dim plain
+    frame"). COUNT = (PER, EXEMPT, MOST) or None (tried, not shipped: its TopK takes 1.5x the time): the cap is at
+    least the tile's n-th best member's distance, n = ceil(PER s) within 2..MOST, and 2 from s >= EXEMPT on: a
+    wall that is most of a frame with a person in it keeps enough candidates that none of its emoji covers much
+    more than 1 / PER of the frame.
     exact_route = (L, S) (with two tables, route_flat and route_sat): at tolerance 0 the routing's limits are L and S
     instead (the exact table is counted with them: export.py --exact-route-flat, --exact-route-sat); above it,
     route_flat and route_sat as before.
@@ -1001,10 +1002,10 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             init["nt_f"] = f32([narrow_textured])
         if dark_cap:
             init["dc_f"] = f32([dark_cap])
+        count_f = flat_frame[4] if flat_frame else None
         if flat_frame:
             assert route_flat, "the flat frame's cap reads the routing's flat test"
-            k_f, lo_f, hi_f, black_lut = flat_frame[:4]
-            count_f = flat_frame[4] if len(flat_frame) > 4 else None
+            k_f, lo_f, hi_f, black_lut, _ = flat_frame
             if count_f:
                 per_f, exempt_f, most_f = count_f
                 init.update({"ff_per": f32([per_f]), "ff_two": f32([2.0]), "ff_most": f32([most_f]),
@@ -1091,7 +1092,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Add", ["ff_eb", "ff_detail"], ["ff_e0"]),
             n("Mul", ["ff_e0", "ff_k"], ["ff_e1"]),
             n("Sub", ["ff_e1", "db_e"], ["ff_cap0"]),
-            n("Max", ["ff_cap0", "db_gap1"], ["ff_cap" if not (len(flat_frame) > 4 and flat_frame[4]) else "ff_capb"]),
+            n("Max", ["ff_cap0", "db_gap1"], ["ff_capb" if count_f else "ff_cap"]),
         ] + ([
             # ... and at least the n-th best member's distance, n = ceil(per x frame_flat) within 2..most (2 from
             # the exempt share on): enough candidates that the frame's flat colour repeats no emoji on more than
@@ -1110,7 +1111,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Sub", ["best1", "ff_vn1"], ["ff_gapn"]),
             n("Mul", ["ff_gapn", "db_on1"], ["ff_gapn1"]),
             n("Max", ["ff_capb", "ff_gapn1"], ["ff_cap"]),
-        ] if len(flat_frame) > 4 and flat_frame[4] else []) + [
+        ] if count_f else []) + [
             n("Sub", ["tol_t0", "ff_cap"], ["ff_over0"]),
             n("Relu", ["ff_over0"], ["ff_over"]),
             n("Sub", ["frame_flat", "ff_lo"], ["ff_s0"]),
@@ -1341,7 +1342,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         nodes = _stage1_in_parts(n, nodes, init, stage1_parts)
     if apart and not any("phi1" in x.input for x in nodes):
         nodes = [x for x in nodes if x.output[0] != "phi1"]                       # stage 2 reads phi and the biases
-    return _model(nodes, _tile_inputs(C, choice=choice, budget=bool(dark_budget), flat=bool(flat_frame)), [_index_output()],
+    inputs = _tile_inputs(C, choice=choice, budget=bool(dark_budget), flat=bool(flat_frame))
+    return _model(nodes, inputs, [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
 
 

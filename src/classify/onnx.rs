@@ -121,20 +121,31 @@ fn memory_pattern() -> bool {
     std::env::var("EMOJICAM_ORT_MEMPATTERN").is_ok_and(|v| v.trim() == "1")
 }
 
+/// How a frame's tiles (their rounded quadrant means) give a whole-frame input.
+type FrameMeasure = fn(&[[u8; QUADS_BYTES]]) -> f32;
+
+/// An input the model reads from the whole frame, not per tile.
+struct FrameInput {
+    name: &'static str,
+    measure: FrameMeasure,
+    /// The frame's value ([`Classifier::set_frame`]; `None`: each batch's own).
+    value: Option<f32>,
+}
+
+/// The whole-frame inputs a model may take (models before each of them do not).
+const FRAME_INPUTS: [(&str, FrameMeasure); 2] = [("dark_budget", dark_budget), ("frame_flat", frame_flat)];
+
 pub struct OnnxClassifier {
     session: Session,
     classes: usize,
     mask: Vec<f32>,
     background: Background,
     tolerance: [f32; 1],
-    /// Whether the model takes `dark_budget` (models before it do not), and the frame's value
-    /// ([`Classifier::set_frame`], for such a model; `None`: each batch's own).
-    takes_dark_budget: bool,
-    frame_dark_budget: Option<f32>,
-    /// The same for `frame_flat` (the share of the frame's tiles near its median colour).
-    takes_frame_flat: bool,
-    frame_flat: Option<f32>,
-    /// Per-run inputs, reused: each tile's background colour and grid position.
+    /// The whole-frame inputs this model takes.
+    frame_inputs: Vec<FrameInput>,
+    /// Per-run inputs, reused: each whole-frame input's value, each tile's background colour and
+    /// grid position.
+    frame_values: Vec<[f32; 1]>,
     backgrounds: Vec<f32>,
     positions: Vec<f32>,
     row: Vec<[u32; 2]>,
@@ -170,14 +181,19 @@ impl OnnxClassifier {
                  rebuild them together (training/run.sh)"
             )));
         }
-        let takes = |name: &str| session.inputs().iter().any(|i| i.name() == name);
-        let (takes_dark_budget, takes_frame_flat) = (takes("dark_budget"), takes("frame_flat"));
+        let frame_inputs = FRAME_INPUTS
+            .into_iter()
+            .filter(|(name, _)| session.inputs().iter().any(|i| i.name() == *name))
+            .map(|(name, measure)| FrameInput {
+                name,
+                measure,
+                value: None,
+            })
+            .collect();
         Ok(Self {
             session,
-            takes_dark_budget,
-            frame_dark_budget: None,
-            takes_frame_flat,
-            frame_flat: None,
+            frame_inputs,
+            frame_values: Vec::new(),
             classes,
             mask: vec![0.0; classes],
             background: Background::Color([0, 0, 0]),
@@ -253,11 +269,8 @@ impl Classifier for OnnxClassifier {
     }
 
     fn set_frame(&mut self, means: &[[u8; QUADS_BYTES]]) {
-        if self.takes_dark_budget {
-            self.frame_dark_budget = Some(dark_budget(means));
-        }
-        if self.takes_frame_flat {
-            self.frame_flat = Some(frame_flat(means));
+        for input in &mut self.frame_inputs {
+            input.value = Some((input.measure)(means));
         }
     }
 
@@ -296,13 +309,18 @@ impl Classifier for OnnxClassifier {
         self.positions.clear();
         self.positions
             .extend(positions.iter().flat_map(|&[c, r]| [c as f32, r as f32]));
+        self.frame_values.clear();
+        self.frame_values.extend(
+            self.frame_inputs
+                .iter()
+                .map(|i| [i.value.unwrap_or_else(|| (i.measure)(tiles))]),
+        );
         let err = |source: ort::Error| ClassifyError::Run { source };
         let input = TensorRef::from_array_view(([n, QUADS_BYTES], quads)).map_err(err)?;
         let mask = TensorRef::from_array_view(([self.classes], self.mask.as_slice())).map_err(err)?;
         let background = TensorRef::from_array_view(([n, 3], self.backgrounds.as_slice())).map_err(err)?;
         let position = TensorRef::from_array_view(([n, 2], self.positions.as_slice())).map_err(err)?;
         let tolerance = TensorRef::from_array_view(([1usize], &self.tolerance[..])).map_err(err)?;
-        let (budget, flat);
         let mut inputs = ort::inputs![
             "quads" => input,
             "mask" => mask,
@@ -310,15 +328,9 @@ impl Classifier for OnnxClassifier {
             "position" => position,
             "tolerance" => tolerance
         ];
-        if self.takes_dark_budget {
-            budget = [self.frame_dark_budget.unwrap_or_else(|| dark_budget(tiles))];
-            let budget = TensorRef::from_array_view(([1usize], &budget[..])).map_err(err)?;
-            inputs.push(("dark_budget".into(), budget.into()));
-        }
-        if self.takes_frame_flat {
-            flat = [self.frame_flat.unwrap_or_else(|| frame_flat(tiles))];
-            let flat = TensorRef::from_array_view(([1usize], &flat[..])).map_err(err)?;
-            inputs.push(("frame_flat".into(), flat.into()));
+        for (input, value) in self.frame_inputs.iter().zip(&self.frame_values) {
+            let value = TensorRef::from_array_view(([1usize], &value[..])).map_err(err)?;
+            inputs.push((input.name.into(), value.into()));
         }
         let outputs = self.session.run(inputs).map_err(err)?;
         let (_, index) = outputs["index"].try_extract_tensor::<i64>().map_err(err)?;

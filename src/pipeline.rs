@@ -10,6 +10,7 @@ use crate::classify::nearest::NearestClassifier;
 use crate::classify::onnx::OnnxClassifier;
 use crate::classify::{Classifier, Input};
 use crate::domain::likeness::Objective;
+use crate::domain::spread::{FrameTiles, Spread};
 use crate::domain::{quads_backdrop, Background, ClassifierKind, Grid, MosaicFrame, Stamp, PATCH_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, I420Frame, Matrix};
@@ -65,8 +66,10 @@ pub struct Pipeline {
     batch: Vec<u8>,
     choices: Vec<u32>,
     times: StageTimes,
-    /// The atlas's 2x2 features, for [`KEEP_MARGIN`] (computed on first use).
+    /// The atlas's 2x2 features, for [`KEEP_MARGIN`] and [`Spread`] (computed on first use).
     features: Option<Vec<[f32; 16]>>,
+    /// Keeps any one emoji off most of a frame when the classifier varies (built on first use).
+    spread: Option<Spread>,
     /// The frame pushed by [`Self::push`] that is being tiled, if any.
     in_flight: Option<Stamp>,
     /// Classify time per tile in ms, a running average (for [`Settings::frame_budget`]).
@@ -130,6 +133,7 @@ impl Pipeline {
             choices: Vec::new(),
             times: StageTimes::default(),
             features: None,
+            spread: None,
             in_flight: None,
             per_tile_ms: None,
         })
@@ -406,6 +410,9 @@ impl Pipeline {
         for (&i, &c) in self.changed.iter().zip(&self.choices) {
             self.emoji[i as usize] = c;
         }
+        if self.classifier.varies() {
+            self.spread_most_common(cols);
+        }
         if self.changed.len() == n {
             self.tiler.accept_all(&self.tiles);
         } else {
@@ -456,6 +463,22 @@ impl Pipeline {
                 *c = old;
             }
         }
+    }
+
+    /// [`Spread`]: the tiles classified this frame give up an emoji on more than
+    /// [`crate::domain::spread::MOST_COMMON_SHARE`] of the frame.
+    fn spread_most_common(&mut self, cols: u32) {
+        let atlas = self.config.atlas();
+        let features = self.features.get_or_insert_with(|| atlas.features_2x2());
+        let spread = self
+            .spread
+            .get_or_insert_with(|| Spread::new((0..atlas.count()).map(|e| atlas.glyph(e)).collect()));
+        let frame = FrameTiles {
+            means: &self.tiles.means,
+            cols,
+            background: self.config.settings().background,
+        };
+        spread.apply(&mut self.emoji, &self.changed, &frame, features);
     }
 
     /// Keep each source frame on the GPU as a texture for [`Self::frame_view`] (costs one

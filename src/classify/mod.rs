@@ -48,6 +48,11 @@ pub trait Classifier: Send {
     /// How far from the best emoji a tile may go for variety (0: always the best; see
     /// [`VARIETY_UNIT`]). Classifiers without a variety term ignore it.
     fn set_variety(&mut self, _variety: f32) {}
+    /// Whether this classifier strays from the best emoji for variety at its settings (then
+    /// the pipeline also keeps any one emoji off most of a frame: [`crate::domain::spread`]).
+    fn varies(&self) -> bool {
+        false
+    }
     /// The whole frame's tiles (their rounded quadrant means), before some or all of them are
     /// classified: a classifier with a term read from the whole frame (the ONNX model's dark
     /// budget, [`crate::domain::likeness::dark_budget`], and flat share,

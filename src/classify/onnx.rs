@@ -268,6 +268,10 @@ impl Classifier for OnnxClassifier {
         self.tolerance = [variety.max(0.0) * VARIETY_UNIT];
     }
 
+    fn varies(&self) -> bool {
+        self.tolerance[0] > 0.0
+    }
+
     fn set_frame(&mut self, means: &[[u8; QUADS_BYTES]]) {
         for input in &mut self.frame_inputs {
             input.value = Some((input.measure)(means));

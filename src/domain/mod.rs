@@ -8,6 +8,7 @@ mod grid;
 pub mod likeness;
 mod mosaic;
 pub mod patch;
+pub mod spread;
 
 pub use background::Background;
 pub use grid::{validate_tile, Grid, MAX_TILE, MIN_TILE};

@@ -1,0 +1,252 @@
+//! No one emoji covers much of a picture with a scene in it. The classifier's variety pattern
+//! varies each area among the emoji near its tiles, but where only a few emoji come near (a
+//! mid-dark ground, a night sky) those few can each cover more than a tenth of the frame. After
+//! a frame's tiles are classified, [`Spread`] moves the excess of such an emoji, tile by tile in
+//! a fixed spatial order, to each tile's closest emoji among those the frame already shows that
+//! are not themselves at the limit.
+
+use super::likeness::{frame_flat, Objective};
+use super::patch::QUADS_BYTES;
+use super::Background;
+
+/// At most this share of a frame's tiles show one emoji (its dimmed copies counted with it),
+/// a little below the tenth issue 15 sets, so that a frame's last tiles do not tip it over.
+pub const MOST_COMMON_SHARE: f64 = 0.095;
+
+/// A frame with fewer tiles is left as classified: a tenth of a handful of tiles is no texture.
+pub const SPREAD_MIN_TILES: usize = 100;
+
+/// A frame at least this flat ([`frame_flat`]: the share of its tiles near its median colour)
+/// is nearly one flat colour, which one emoji may cover: left as classified.
+pub const SPREAD_FLAT: f32 = 0.9;
+
+/// Phase constants of the order in which a frame's tiles give up an emoji (the R2 sequence's,
+/// across and down swapped against the variety pattern's, so that the two do not line up).
+const ORDER_X: f64 = 0.754_877_666_246_692_7;
+const ORDER_Y: f64 = 0.569_840_290_998_053_2;
+
+/// The reusable state of [`Spread::apply`], one per pipeline.
+#[derive(Debug, Default)]
+pub struct Spread {
+    /// Entry -> the emoji it draws (a dimmed copy's source), as [`crate::atlas::Atlas::glyph`].
+    glyphs: Vec<u32>,
+    counts: Vec<u32>,
+    seen: Vec<bool>,
+    palette: Vec<u32>,
+    order: Vec<(f64, u32)>,
+}
+
+/// One classified frame, as [`Spread::apply`] reads it.
+pub struct FrameTiles<'a> {
+    /// Every tile's rounded quadrant means, row by row.
+    pub means: &'a [[u8; QUADS_BYTES]],
+    /// Tiles per row.
+    pub cols: u32,
+    /// The background the emoji are drawn over.
+    pub background: Background,
+}
+
+impl Spread {
+    /// For an atlas whose entry `e` draws emoji `glyphs[e]`.
+    pub fn new(glyphs: Vec<u32>) -> Self {
+        Self {
+            glyphs,
+            ..Self::default()
+        }
+    }
+
+    /// Moves tiles of an emoji on more than [`MOST_COMMON_SHARE`] of the frame's tiles to
+    /// other emoji until it is within it: only tiles in `movable` (ascending tile indices: the
+    /// ones classified this frame, so a still scene stays still), in a fixed order of their
+    /// grid positions, each to the entry that fits it best ([`Objective`], `features` as
+    /// [`crate::atlas::Atlas::features_2x2`]) among those the frame showed before the move
+    /// whose emoji is below the limit. Leaves frames of fewer than [`SPREAD_MIN_TILES`] tiles
+    /// or at least [`SPREAD_FLAT`] flat as they are. Returns how many tiles moved.
+    pub fn apply(&mut self, emoji: &mut [u32], movable: &[u32], frame: &FrameTiles, features: &[[f32; 16]]) -> usize {
+        let n = emoji.len();
+        if n < SPREAD_MIN_TILES || movable.is_empty() || frame.means.len() != n {
+            return 0;
+        }
+        let limit = (MOST_COMMON_SHARE * n as f64).floor() as u32;
+        let glyph = |e: u32| self.glyphs.get(e as usize).copied();
+        self.counts.clear();
+        self.counts.resize(self.glyphs.len(), 0);
+        for &e in emoji.iter() {
+            if let Some(g) = glyph(e) {
+                self.counts[g as usize] += 1;
+            }
+        }
+        let over = |counts: &[u32], e: u32| glyph(e).is_some_and(|g| counts[g as usize] > limit);
+        if !movable.iter().any(|&i| over(&self.counts, emoji[i as usize])) || frame_flat(frame.means) >= SPREAD_FLAT {
+            return 0;
+        }
+        // the frame's palette, in entry order (ties go to the lower entry)
+        self.seen.clear();
+        self.seen.resize(self.glyphs.len(), false);
+        for &e in emoji.iter() {
+            if let Some(s) = self.seen.get_mut(e as usize) {
+                *s = true;
+            }
+        }
+        self.palette.clear();
+        self.palette
+            .extend((0..self.seen.len() as u32).filter(|&e| self.seen[e as usize] && (e as usize) < features.len()));
+        let cols = frame.cols.max(1);
+        self.order.clear();
+        self.order.extend(
+            movable
+                .iter()
+                .filter(|&&i| over(&self.counts, emoji[i as usize]))
+                .map(|&i| {
+                    let (x, y) = (f64::from(i % cols), f64::from(i / cols));
+                    ((0.5 + x * ORDER_X + y * ORDER_Y).fract(), i)
+                }),
+        );
+        self.order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut moved = 0;
+        for &(_, i) in &self.order {
+            let tile = i as usize;
+            let Some(from) = glyph(emoji[tile]) else { continue };
+            if self.counts[from as usize] <= limit {
+                continue;
+            }
+            let objective = Objective::from_quads(&frame.means[tile], frame.background);
+            let best = self
+                .palette
+                .iter()
+                .filter(|&&e| {
+                    let g = self.glyphs[e as usize];
+                    g != from && self.counts[g as usize] < limit
+                })
+                .map(|&e| (objective.error(&features[e as usize]), e))
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((_, to)) = best {
+                self.counts[from as usize] -= 1;
+                self.counts[self.glyphs[to as usize] as usize] += 1;
+                emoji[tile] = to;
+                moved += 1;
+            }
+        }
+        moved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(v: f32) -> [f32; 16] {
+        let mut f = [0.0; 16];
+        for q in 0..4 {
+            f[q * 4..q * 4 + 3].copy_from_slice(&[v, v, v]);
+            f[q * 4 + 3] = 1.0;
+        }
+        f
+    }
+
+    /// Entries 0..12: opaque greys 60, 70, ..., 170; entry 12 a dimmed copy of entry 0.
+    fn atlas() -> (Vec<[f32; 16]>, Vec<u32>) {
+        let mut features: Vec<[f32; 16]> = (0..12).map(|k| flat(60.0 + 10.0 * k as f32)).collect();
+        features.push(flat(55.0));
+        (features, (0..12).chain([0]).collect())
+    }
+
+    /// A 20 x 10 frame of greys 60..170 (tile i: 60 + 10 (i mod 12)); the first 12 tiles show
+    /// their own grey, tile 12 the copy of entry 0, every other tile entry 0.
+    fn frame() -> (Vec<[u8; QUADS_BYTES]>, Vec<u32>) {
+        let means = (0..200).map(|i| [60 + 10 * (i % 12) as u8; QUADS_BYTES]).collect();
+        let emoji = (0..200)
+            .map(|i| {
+                if i < 12 {
+                    i
+                } else if i == 12 {
+                    12
+                } else {
+                    0
+                }
+            })
+            .collect();
+        (means, emoji)
+    }
+
+    #[test]
+    fn an_emoji_over_the_share_gives_its_excess_to_the_closest_it_shows() {
+        let (means, mut emoji) = frame();
+        let (features, glyphs) = atlas();
+        let movable: Vec<u32> = (0..200).collect();
+        let tiles = FrameTiles {
+            means: &means,
+            cols: 20,
+            background: Background::Color([0, 0, 0]),
+        };
+        let before = emoji.clone();
+        let moved = Spread::new(glyphs.clone()).apply(&mut emoji, &movable, &tiles, &features);
+        let count = |g: u32| emoji.iter().filter(|&&e| glyphs[e as usize] == g).count();
+        // floor(0.095 x 200) = 19 of each emoji, the copy counted with its source
+        assert_eq!(count(0), 19);
+        assert!((1..12).all(|g| count(g) <= 19), "{emoji:?}");
+        assert_eq!(emoji.iter().zip(&before).filter(|(a, b)| a != b).count(), moved);
+        assert_eq!(moved, 189 - 19, "entry 0 and its copy held 189 tiles");
+        // a moved tile whose own grey had room took it
+        let took_own = (13..200)
+            .filter(|&i| emoji[i] != 0 && emoji[i] == (i % 12) as u32)
+            .count();
+        assert!(took_own > 100, "{took_own}");
+    }
+
+    #[test]
+    fn only_movable_tiles_move_and_small_or_flat_frames_are_left() {
+        let (means, mut emoji) = frame();
+        let (features, glyphs) = atlas();
+        let before = emoji.clone();
+        let tiles = FrameTiles {
+            means: &means,
+            cols: 20,
+            background: Background::Color([0, 0, 0]),
+        };
+        let mut spread = Spread::new(glyphs);
+        let movable: Vec<u32> = (100..200).collect();
+        assert!(spread.apply(&mut emoji, &movable, &tiles, &features) > 0);
+        assert_eq!(emoji[..100], before[..100]);
+        // a flat frame: every tile the same grey
+        let flat = vec![[100; QUADS_BYTES]; 200];
+        let mut all = before.clone();
+        let flat_tiles = FrameTiles {
+            means: &flat,
+            cols: 20,
+            background: Background::Color([0, 0, 0]),
+        };
+        assert_eq!(
+            spread.apply(&mut all, &(0..200).collect::<Vec<_>>(), &flat_tiles, &features),
+            0
+        );
+        // too few tiles
+        let mut few = before[..50].to_vec();
+        let few_tiles = FrameTiles {
+            means: &means[..50],
+            cols: 10,
+            background: Background::Color([0, 0, 0]),
+        };
+        assert_eq!(
+            spread.apply(&mut few, &(0..50).collect::<Vec<_>>(), &few_tiles, &features),
+            0
+        );
+        assert_eq!(few, before[..50]);
+    }
+
+    #[test]
+    fn the_same_frame_spreads_the_same_way() {
+        let (means, emoji) = frame();
+        let (features, glyphs) = atlas();
+        let tiles = FrameTiles {
+            means: &means,
+            cols: 20,
+            background: Background::Color([0, 0, 0]),
+        };
+        let movable: Vec<u32> = (0..200).collect();
+        let (mut a, mut b) = (emoji.clone(), emoji);
+        Spread::new(glyphs.clone()).apply(&mut a, &movable, &tiles, &features);
+        Spread::new(glyphs).apply(&mut b, &movable, &tiles, &features);
+        assert_eq!(a, b);
+    }
+}

@@ -32,7 +32,8 @@ pub struct Spread {
     glyphs: Vec<u32>,
     counts: Vec<u32>,
     seen: Vec<bool>,
-    palette: Vec<u32>,
+    /// The entries a tile may move to, and their features.
+    open: Vec<(u32, [f32; 16])>,
     order: Vec<(f64, u32)>,
 }
 
@@ -80,7 +81,8 @@ impl Spread {
         if !movable.iter().any(|&i| over(&self.counts, emoji[i as usize])) || frame_flat(frame.means) >= SPREAD_FLAT {
             return 0;
         }
-        // the frame's palette, in entry order (ties go to the lower entry)
+        // the entries the frame shows whose emoji has room, in entry order (ties go to the lower
+        // entry), with their features side by side for the search
         self.seen.clear();
         self.seen.resize(self.glyphs.len(), false);
         for &e in emoji.iter() {
@@ -88,9 +90,13 @@ impl Spread {
                 *s = true;
             }
         }
-        self.palette.clear();
-        self.palette
-            .extend((0..self.seen.len() as u32).filter(|&e| self.seen[e as usize] && (e as usize) < features.len()));
+        let (seen, glyphs, counts) = (&self.seen, &self.glyphs, &self.counts);
+        self.open.clear();
+        self.open.extend(
+            (0..seen.len())
+                .filter(|&e| seen[e] && counts[glyphs[e] as usize] < limit)
+                .filter_map(|e| features.get(e).map(|f| (e as u32, *f))),
+        );
         let cols = frame.cols.max(1);
         self.order.clear();
         self.order.extend(
@@ -112,19 +118,19 @@ impl Spread {
             }
             let objective = Objective::from_quads(&frame.means[tile], frame.background);
             let best = self
-                .palette
+                .open
                 .iter()
-                .filter(|&&e| {
-                    let g = self.glyphs[e as usize];
-                    g != from && self.counts[g as usize] < limit
-                })
-                .map(|&e| (objective.error(&features[e as usize]), e))
+                .map(|(e, f)| (objective.error(f), *e))
                 .min_by(|a, b| a.0.total_cmp(&b.0));
-            if let Some((_, to)) = best {
-                self.counts[from as usize] -= 1;
-                self.counts[self.glyphs[to as usize] as usize] += 1;
-                emoji[tile] = to;
-                moved += 1;
+            let Some((_, to)) = best else { break };
+            let g = self.glyphs[to as usize] as usize;
+            self.counts[from as usize] -= 1;
+            self.counts[g] += 1;
+            emoji[tile] = to;
+            moved += 1;
+            if self.counts[g] >= limit {
+                let (glyphs, counts) = (&self.glyphs, &self.counts);
+                self.open.retain(|(e, _)| counts[glyphs[*e as usize] as usize] < limit);
             }
         }
         moved

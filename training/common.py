@@ -98,7 +98,8 @@ def patch_quads(p):
 
 def quads_mean(q):
     """A tile's mean colour from its quadrant means (patch_quads), as domain::quads_mean computes it: the
-    rounded mean of the four, floor((sum + 2) / 4). float64 [N,3]: the `tile` background."""
+    rounded mean of the four, floor((sum + 2) / 4). float64 [N,3] (the `tile` background's backdrop is made from it:
+    tile_background)."""
     s = np.asarray(q, np.int64).reshape(-1, 4, 3).sum(1)
     return ((s + 2) // 4).astype(np.float64)
 

@@ -78,16 +78,18 @@ pub fn frame_flat(means: &[[u8; QUADS_BYTES]]) -> f32 {
     if means.is_empty() {
         return 0.0;
     }
-    let tile_means: Vec<[u8; 3]> = means.iter().map(quads_mean).collect();
-    let median: [u8; 3] = std::array::from_fn(|c| {
-        let mut histogram = [0usize; 256];
-        for m in &tile_means {
-            histogram[usize::from(m[c])] += 1;
+    // each channel's histogram of the tiles' means, in one pass
+    let mut histograms = [[0usize; 256]; 3];
+    for q in means {
+        for (histogram, v) in histograms.iter_mut().zip(quads_mean(q)) {
+            histogram[usize::from(v)] += 1;
         }
-        // the value at rank N / 2 (0-based): the first whose cumulative count exceeds it
-        let rank = tile_means.len() / 2;
+    }
+    // each channel's value at rank N / 2 (0-based): the first whose cumulative count exceeds it
+    let rank = means.len() / 2;
+    let median: [u8; 3] = std::array::from_fn(|c| {
         let mut seen = 0;
-        histogram
+        histograms[c]
             .iter()
             .position(|&count| {
                 seen += count;
@@ -95,11 +97,14 @@ pub fn frame_flat(means: &[[u8; QUADS_BYTES]]) -> f32 {
             })
             .unwrap_or(255) as u8
     });
-    let near = tile_means
+    let near = means
         .iter()
-        .filter(|m| (0..3).all(|c| m[c].abs_diff(median[c]) <= FLAT_NEAR))
+        .filter(|q| {
+            let m = quads_mean(q);
+            (0..3).all(|c| m[c].abs_diff(median[c]) <= FLAT_NEAR)
+        })
         .count();
-    (near as f64 / tile_means.len() as f64) as f32
+    (near as f64 / means.len() as f64) as f32
 }
 
 /// The objective: squared error between the patch's 2x2 quadrant means and the emoji's

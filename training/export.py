@@ -592,9 +592,10 @@ def main():
                          "share of the frame's tiles near its median colour) goes from LO to HI; empty: no frame_flat "
                          "input (the file before)")
     ap.add_argument("--flat-frame-count", default="",
-                    help="PER:EXEMPT:MOST (with --flat-frame), tried, not shipped (a TopK of every member: 1.5x the "
-                         "time): the cap at least the n-th best member's distance, n = ceil(PER x frame_flat) within "
-                         "2..MOST, 2 from a flat share of EXEMPT on; empty: none")
+                    help="PER:EXEMPT:MOST[:STEPS] (with --flat-frame), tried, not shipped: the cap at least the n-th best "
+                         "member's distance, n = ceil(PER x frame_flat) within 2..MOST, 2 from a flat share of EXEMPT on; "
+                         "by a TopK of every member (1.5x the time), or with STEPS by that many counts on a geometric "
+                         "bisection, only in a frame above the gate (an If: 1.15x the time there); empty: none")
     ap.add_argument("--exact-table", action=argparse.BooleanOptionalAction, default=True,
                     help="a second member table for variety 0, counted on the index tiles' exact choices alone (the "
                          "table above it is counted on every tolerance, as with one table): item 2's search reaches the "
@@ -730,7 +731,7 @@ def main():
                                         f"its mean colour (default set, 64-step table), g = clip((frame_flat - {lo_f:g}) "
                                         f"/ {hi_f - lo_f:g}, 0, 1)")
                     if a.flat_frame_count:
-                        per_f, exempt_f, most_f = floats(a.flat_frame_count)
+                        per_f, exempt_f, most_f = floats(a.flat_frame_count)[:3]
                         md["tolerance"] += (f", the cap at least its n-th best member's distance, n = ceil({per_f:g} x "
                                             f"frame_flat) within 2..{most_f:g}, 2 when frame_flat >= {exempt_f:g}")
                 elif a.flat_frame:

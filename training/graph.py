@@ -610,7 +610,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     T' the rules above give it to T' - g max(T' - cap, 0): as before in a frame with a scene in it. On a dim wall
     that fills the frame, emoji over black (the picture before issue 15) were already close, and the variety on
     every tile cost several dB; on a bright one e_black is large and nothing changes (models/EVAL.md, "A dim plain
-    frame"). COUNT = (PER, EXEMPT, MOST) or None (tried, not shipped: its TopK takes 1.5x the time): the cap is at
+    frame"). COUNT = (PER, EXEMPT, MOST[, STEPS]) or None (tried, not shipped: its TopK takes 1.5x the time; with
+    STEPS, _nth_bisect's counts instead, in frames above LO only, 1.15x there): the cap is at
     least the tile's n-th best member's distance, n = ceil(PER s) within 2..MOST, and 2 from s >= EXEMPT on: a
     wall that is most of a frame with a person in it keeps enough candidates that none of its emoji covers much
     more than 1 / PER of the frame.
@@ -1007,9 +1008,12 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             assert route_flat, "the flat frame's cap reads the routing's flat test"
             k_f, lo_f, hi_f, black_lut, _ = flat_frame
             if count_f:
-                per_f, exempt_f, most_f = count_f
+                per_f, exempt_f, most_f = count_f[:3]
+                bisect_f = int(count_f[3]) if len(count_f) > 3 else 0
                 init.update({"ff_per": f32([per_f]), "ff_two": f32([2.0]), "ff_most": f32([most_f]),
-                             "ff_exempt": f32([exempt_f]), "ff_kk": i64([int(most_f)]), "ff_onei": f32([1.0])})
+                             "ff_exempt": f32([exempt_f]), "ff_onei": f32([1.0])})
+                if not bisect_f:
+                    init["ff_kk"] = i64([int(most_f)])
             steps = round(len(black_lut) ** (1 / 3))
             assert steps ** 3 == len(black_lut), "the table is a cube"
             init.update({"ff_lo": f32([lo_f]), "ff_scale": f32([1.0 / (hi_f - lo_f)]), "ff_k": f32([k_f]),
@@ -1097,13 +1101,14 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             # ... and at least the n-th best member's distance, n = ceil(per x frame_flat) within 2..most (2 from
             # the exempt share on): enough candidates that the frame's flat colour repeats no emoji on more than
             # about 1 / per of the frame
-            n("TopK", ["s2", "ff_kk"], ["ff_topv", "ff_topi"], axis=1),            # [N,most]
             n("Mul", ["frame_flat", "ff_per"], ["ff_n0"]),
             n("Ceil", ["ff_n0"], ["ff_n1"]),
             n("Max", ["ff_n1", "ff_two"], ["ff_n2"]),
             n("Min", ["ff_n2", "ff_most"], ["ff_n3"]),
             n("GreaterOrEqual", ["frame_flat", "ff_exempt"], ["ff_ex"]),
-            n("Where", ["ff_ex", "ff_two", "ff_n3"], ["ff_n4"]),
+            n("Where", ["ff_ex", "ff_two", "ff_n3"], ["ff_n4"]),                   # [1]: n
+        ] + (_nth_bisect(n, init, bisect_f) if bisect_f else [
+            n("TopK", ["s2", "ff_kk"], ["ff_topv", "ff_topi"], axis=1),            # [N,most]
             n("Sub", ["ff_n4", "ff_onei"], ["ff_n5"]),
             n("Cast", ["ff_n5"], ["ff_ni"], to=TensorProto.INT64),                  # [1]
             n("Gather", ["ff_topv", "ff_ni"], ["ff_vn"], axis=1),                   # [N,1]
@@ -1111,7 +1116,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Sub", ["best1", "ff_vn1"], ["ff_gapn"]),
             n("Mul", ["ff_gapn", "db_on1"], ["ff_gapn1"]),
             n("Max", ["ff_capb", "ff_gapn1"], ["ff_cap"]),
-        ] if count_f else []) + [
+        ]) if count_f else []) + [
             n("Sub", ["tol_t0", "ff_cap"], ["ff_over0"]),
             n("Relu", ["ff_over0"], ["ff_over"]),
             n("Sub", ["frame_flat", "ff_lo"], ["ff_s0"]),
@@ -1345,6 +1350,39 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     inputs = _tile_inputs(C, choice=choice, budget=bool(dark_budget), flat=bool(flat_frame))
     return _model(nodes, inputs, [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
+
+
+def _nth_bisect(n, init, steps):
+    """The flat frame's count floor without a TopK: the cap (ff_cap, [N]) is ff_capb where at least n members
+    (ff_n4, [1]) lie within it of the best, else the smallest distance g within (ff_capb, tol_t0] on a geometric
+    bisection of `steps - 1` halvings (in log space) that holds n: counts of the members within g (one [N,M]
+    comparison each), so the cap is at most about (tol_t0 / ff_capb) ^ (1 / 2^(steps - 1)) times the n-th best
+    member's distance, never below it; tol_t0 where even that holds fewer (the tolerance then stays as it is)."""
+    init["nb_one"] = np.asarray([1.0], np.float32)
+
+    def count(g, tag):
+        return [n("Sub", ["best1", g], [f"nb_thr_{tag}"]),
+                n("Unsqueeze", [f"nb_thr_{tag}", "axis1"], [f"nb_thr2_{tag}"]),             # [N,1]
+                n("GreaterOrEqual", ["s2", f"nb_thr2_{tag}"], [f"nb_ge_{tag}"]),           # [N,M]
+                n("Cast", [f"nb_ge_{tag}"], [f"nb_gef_{tag}"], to=TensorProto.FLOAT),
+                n("ReduceSum", [f"nb_gef_{tag}", "axis1"], [f"nb_cnt_{tag}"], keepdims=0),  # [N]
+                n("GreaterOrEqual", [f"nb_cnt_{tag}", "ff_n4"], [f"nb_ok_{tag}"])]
+    nodes = [n("Max", ["ff_capb", "nb_one"], ["nb_lo_0"]),
+             n("Max", ["tol_t0", "nb_lo_0"], ["nb_hi_0"])] + count("nb_lo_0", "0")
+    lo, hi = "nb_lo_0", "nb_hi_0"
+    for k in range(1, steps):
+        nodes += [n("Mul", [lo, hi], [f"nb_lh_{k}"]),
+                  n("Sqrt", [f"nb_lh_{k}"], [f"nb_mid_{k}"])] + count(f"nb_mid_{k}", str(k)) + [
+                  n("Where", [f"nb_ok_{k}", f"nb_mid_{k}", hi], [f"nb_hi_{k}"]),
+                  n("Where", [f"nb_ok_{k}", lo, f"nb_mid_{k}"], [f"nb_lo_{k}"])]
+        lo, hi = f"nb_lo_{k}", f"nb_hi_{k}"
+    nodes.append(n("Where", ["nb_ok_0", "ff_capb", hi], ["nb_cap"]))
+    # only in a frame the cap applies to (frame_flat above LO: g > 0); else ff_capb, which g = 0 leaves unread
+    out = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
+    then_g = helper.make_graph(nodes, "nth_then", [], [out("nb_cap")])
+    else_g = helper.make_graph([n("Identity", ["ff_capb"], ["nb_capb"])], "nth_else", [], [out("nb_capb")])
+    return [n("Greater", ["frame_flat", "ff_lo"], ["nb_gate"]),
+            n("If", ["nb_gate"], ["ff_cap"], then_branch=then_g, else_branch=else_g)]
 
 
 def _stage1_in_parts(n, nodes, init, parts):

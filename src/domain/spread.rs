@@ -77,8 +77,14 @@ impl Spread {
                 self.counts[g as usize] += 1;
             }
         }
-        let over = |counts: &[u32], e: u32| glyph(e).is_some_and(|g| counts[g as usize] > limit);
-        if !movable.iter().any(|&i| over(&self.counts, emoji[i as usize])) || frame_flat(frame.means) >= SPREAD_FLAT {
+        // a movable tile (of this frame) showing an emoji over the limit
+        let over = |counts: &[u32], i: u32| {
+            emoji
+                .get(i as usize)
+                .and_then(|&e| glyph(e))
+                .is_some_and(|g| counts[g as usize] > limit)
+        };
+        if !movable.iter().any(|&i| over(&self.counts, i)) || frame_flat(frame.means) >= SPREAD_FLAT {
             return 0;
         }
         // the entries the frame shows whose emoji has room, in entry order (ties go to the lower
@@ -99,15 +105,11 @@ impl Spread {
         );
         let cols = frame.cols.max(1);
         self.order.clear();
-        self.order.extend(
-            movable
-                .iter()
-                .filter(|&&i| over(&self.counts, emoji[i as usize]))
-                .map(|&i| {
-                    let (x, y) = (f64::from(i % cols), f64::from(i / cols));
-                    ((0.5 + x * ORDER_X + y * ORDER_Y).fract(), i)
-                }),
-        );
+        self.order
+            .extend(movable.iter().filter(|&&i| over(&self.counts, i)).map(|&i| {
+                let (x, y) = (f64::from(i % cols), f64::from(i / cols));
+                ((0.5 + x * ORDER_X + y * ORDER_Y).fract(), i)
+            }));
         self.order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut moved = 0;
         for &(_, i) in &self.order {
@@ -214,6 +216,10 @@ mod tests {
         let movable: Vec<u32> = (100..200).collect();
         assert!(spread.apply(&mut emoji, &movable, &tiles, &features) > 0);
         assert_eq!(emoji[..100], before[..100]);
+        // a tile index past the frame is no tile
+        let mut again = before.clone();
+        assert_eq!(spread.apply(&mut again, &[200, 5000], &tiles, &features), 0);
+        assert_eq!(again, before);
         // a flat frame: every tile the same grey
         let flat = vec![[100; QUADS_BYTES]; 200];
         let mut all = before.clone();

@@ -8,7 +8,6 @@
 mod common;
 
 use common::*;
-use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
 use emojicam::classify::texture::Texture;
 use emojicam::classify::{Classifier, QUADS_BYTES};
 use emojicam::domain::likeness::{dark_budget, frame_flat, is_dark};
@@ -127,15 +126,8 @@ fn a_batch_of_changed_tiles_is_judged_as_part_of_its_frame() {
     let img = coat_beside_detail();
     let (_, cols, _, means) = mosaic(&img, Settings::default());
     let count = emoji_meta().unified.len();
-    let new = || {
-        let mut c = OnnxClassifier::new(count, &OnnxOptions { threads: 1 }).expect("model");
-        c.set_allowed(&vec![true; count]).expect("mask");
-        c.set_background(Background::Tile);
-        c.set_variety(1.5);
-        c
-    };
-    let position = |i: usize| [(i % cols) as u32, (i / cols) as u32];
-    let all: Vec<[u32; 2]> = (0..means.len()).map(position).collect();
+    let new = || onnx_classifier(&vec![true; count], 1.5);
+    let all = grid_positions(means.len(), cols);
     let mut whole = Vec::new();
     new().classify_at(means.as_flattened(), &all, &mut whole).expect("run");
     // the coat's dark tiles in the left half: a batch of only dark tiles has a budget of its own
@@ -144,7 +136,7 @@ fn a_batch_of_changed_tiles_is_judged_as_part_of_its_frame() {
         .collect();
     assert!(some.len() > 200, "{} dark tiles", some.len());
     let batch: Vec<u8> = some.iter().flat_map(|&i| means[i]).collect();
-    let at: Vec<[u32; 2]> = some.iter().map(|&i| position(i)).collect();
+    let at: Vec<[u32; 2]> = some.iter().map(|&i| all[i]).collect();
     let mut framed = new();
     framed.set_frame(&means);
     let (mut part, mut alone) = (Vec::new(), Vec::new());

@@ -9,7 +9,6 @@ mod common;
 
 use common::*;
 use emojicam::atlas::Atlas;
-use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
 use emojicam::classify::texture::Texture;
 use emojicam::classify::{Classifier, DEFAULT_VARIETY, VARIETY_UNIT};
 use emojicam::domain::spread::MOST_COMMON_SHARE;
@@ -204,17 +203,12 @@ fn grass_beside_a_person() -> image::RgbImage {
 /// The model's own choice for every tile of the frame `p` last classified (no spreading).
 fn model_choice(p: &Pipeline, cols: usize) -> Vec<u32> {
     let atlas = Atlas::embedded().expect("atlas");
-    let mut c = OnnxClassifier::new(atlas.count() as usize, &OnnxOptions { threads: 1 }).expect("model");
-    c.set_allowed(&atlas.allowed("default").expect("set")).expect("mask");
-    c.set_background(Background::Tile);
-    c.set_variety(DEFAULT_VARIETY);
+    let mut c = onnx_classifier(&atlas.allowed("default").expect("set"), DEFAULT_VARIETY);
     let means = &p.tiles().means;
     c.set_frame(means);
-    let at: Vec<[u32; 2]> = (0..means.len())
-        .map(|i| [(i % cols) as u32, (i / cols) as u32])
-        .collect();
     let mut out = Vec::new();
-    c.classify_at(means.as_flattened(), &at, &mut out).expect("run");
+    c.classify_at(means.as_flattened(), &grid_positions(means.len(), cols), &mut out)
+        .expect("run");
     out
 }
 

@@ -213,6 +213,23 @@ pub fn glyphs(emoji: &[u32]) -> Vec<u32> {
         .glyphs(emoji)
 }
 
+/// The ONNX model on its own (no pipeline), set up as the pipeline sets it at the defaults but
+/// for the emoji `allowed` and `variety`: each tile's own colour behind the emoji, 1 thread.
+pub fn onnx_classifier(allowed: &[bool], variety: f32) -> emojicam::classify::onnx::OnnxClassifier {
+    use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
+    use emojicam::classify::Classifier;
+    let mut c = OnnxClassifier::new(allowed.len(), &OnnxOptions { threads: 1 }).expect("model");
+    c.set_allowed(allowed).expect("mask");
+    c.set_background(emojicam::gpu::Background::Tile);
+    c.set_variety(variety);
+    c
+}
+
+/// The grid position `[column, row]` of each of `n` tiles, row by row, `cols` to a row.
+pub fn grid_positions(n: usize, cols: usize) -> Vec<[u32; 2]> {
+    (0..n).map(|i| [(i % cols) as u32, (i / cols) as u32]).collect()
+}
+
 /// What the product knows of every atlas entry (the catalogue's emoji, then their dimmed copies).
 pub fn emoji_meta() -> EmojiMeta {
     let atlas = emojicam::atlas::Atlas::embedded().expect("atlas");

@@ -283,6 +283,14 @@ fn tile_background_matches_the_exhaustive_search() {
             psnr[0],
             psnr[1]
         );
+        // with lists of 96 at variety 0 chelsea was 0.43 dB below; twice as long, about 0.25
+        // (models/EVAL.md, "Longer exact lists")
+        assert!(
+            psnr[0] >= psnr[1] - 0.35,
+            "{name}: onnx {:.2} vs nearest {:.2}: the longer exact lists",
+            psnr[0],
+            psnr[1]
+        );
         assert!(psnr[0] > psnr[2], "{name}: the tile background is the better likeness");
     }
 }

@@ -600,6 +600,10 @@ def main():
                     help="a second member table for variety 0, counted on the index tiles' exact choices alone (the "
                          "table above it is counted on every tolerance, as with one table): item 2's search reaches the "
                          "emoji that fit faint textures (models/EVAL.md, \"An exact table\")")
+    ap.add_argument("--exact-members", type=int, default=192,
+                    help="with --exact-table: its list length, --members or twice that: each tile then also searches the "
+                         "second half of its prototype's list, at variety 0 only (an If on the tolerance; the graph above "
+                         "variety 0 is as with --members; models/EVAL.md, \"Longer exact lists\")")
     ap.add_argument("--exact-own-share", type=float, default=0.25,
                     help="--own-share of the --exact-table (0.25: 24 of 96 slots; every emoji still owns one somewhere)")
     ap.add_argument("--exact-route-flat", type=float, default=None,
@@ -635,6 +639,7 @@ def main():
         weights += [(v, 0.25) for k, v in sets.items() if k not in ("default", "all", "skin-tones", "no-flags")]
         tables = [(a.members, a.own_share)]
         exact_route = None
+        exact_split = bool(a.exact_table and not a.slow and a.exact_members == 2 * a.members)
         if a.exact_table and not a.slow:
             # variety 0 reads lists counted on the exact choices alone; above it, the lists of every tolerance
             exact_route = ((a.route_flat if a.exact_route_flat is None else a.exact_route_flat,
@@ -642,7 +647,10 @@ def main():
                            if a.route_flat and not a.route_black else None)
             if exact_route == (a.route_flat, a.route_sat):
                 exact_route = None
-            tables = [(a.members, a.exact_own_share, (0.0,), exact_route), (a.members, a.own_share, TOLERANCES)]
+            if a.exact_members not in (a.members, 2 * a.members):
+                ap.error("--exact-members is --members or twice it")
+            tables = [(a.exact_members, a.exact_own_share, (0.0,), exact_route),
+                      (a.members, a.own_share, TOLERANCES)]
         elif a.varied_members and not a.slow:
             tables.append((a.varied_members, a.varied_own_share))
         # (count, factor, saturation, the ladder's first fraction: the rung whose count it reads)
@@ -742,6 +750,8 @@ def main():
                 if a.exact_table:
                     md["members"] = (md.get("members", f"{a.members} per prototype")
                                      + "; at tolerance 0 lists of their own, counted on the exact choices alone")
+                    if exact_split:
+                        md["members"] += f" and {a.exact_members} long (the second half searched at tolerance 0 only)"
                 if checker:
                     md["pattern"] += f", {'two or three' if checker == 3 else 'two'} candidates: the (col + row) mod n-th"
                 model = graph.build_stacked(Q, alpha, protos, tuple(members), md, widen=widen, chunks=a.chunks,
@@ -758,6 +768,7 @@ def main():
                                             narrow_textured=a.narrow_textured if dark_budget else 0.0,
                                             exact_route=exact_route,
                                             flat_frame=flat_frame,
+                                            exact_split=exact_split,
                                             dark_cap=a.dark_cap if dark_budget else 0.0)
     import onnx
     onnx.save(model, a.out)

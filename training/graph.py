@@ -495,7 +495,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
                   widen_sat=None, widen_pale=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
-                  narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None):
+                  narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -618,7 +618,15 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     exact_route = (L, S) (with two tables, route_flat and route_sat): at tolerance 0 the routing's limits are L and S
     instead (the exact table is counted with them: export.py --exact-route-flat, --exact-route-sat); above it,
     route_flat and route_sat as before.
+    exact_split (two tables, the exact one twice as long as the other): the exact lists' first halves are read as
+    any list; at tolerance 0 an If runs the search of both halves instead of the pick (_exact_more).
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
+    exact_more = None
+    if exact_split:
+        # the exact table's lists are twice as long: their second halves are searched only at tolerance 0
+        M1 = tables[1].shape[1]
+        assert len(tables) == 2 and tables[0].shape[1] == 2 * M1
+        exact_more, tables = tables[0][:, M1:], (tables[0][:, :M1], tables[1])
     assert not (ladder and (widen or relative or narrow)), "the ladder replaces the other per-tile tolerances"
     assert not widen_sat or ladder, "widen_sat is a rung of the ladder"
     dark_swap = bool(dark) and len(dark) > 3 and dark[3] == "swap"
@@ -1347,6 +1355,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         nodes = _stage1_in_parts(n, nodes, init, stage1_parts)
     if apart and not any("phi1" in x.input for x in nodes):
         nodes = [x for x in nodes if x.output[0] != "phi1"]                       # stage 2 reads phi and the biases
+    if exact_more is not None:
+        assert apart, "the lists' second halves are read as stage 2 reads the first"
+        nodes = _exact_more(n, nodes, init, exact_more, full_pad, chunks)
     inputs = _tile_inputs(C, choice=choice, budget=bool(dark_budget), flat=bool(flat_frame))
     return _model(nodes, inputs, [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
@@ -1383,6 +1394,65 @@ def _nth_bisect(n, init, steps):
     else_g = helper.make_graph([n("Identity", ["ff_capb"], ["nb_capb"])], "nth_else", [], [out("nb_capb")])
     return [n("Greater", ["frame_flat", "ff_lo"], ["nb_gate"]),
             n("If", ["nb_gate"], ["ff_cap"], then_branch=then_g, else_branch=else_g)]
+
+
+def _exact_more(n, nodes, init, more, full_pad, chunks):
+    """At tolerance 0 each tile searches its prototype's exact list twice as long: `more` ([rows, M], the exact
+    table's second halves; the first halves lie where stage 2 reads any list) is scored as the first half is,
+    and the tile takes the best of both (models/EVAL.md, "Longer exact lists"). An If on the tolerance runs
+    either that search (tolerance 0: the exact choice, no pick among near-best members) or the graph's own
+    stage 2 and pick (everything after `kr` that only the pick reads), so above tolerance 0 the graph runs the
+    same nodes as before and makes the same choices."""
+    rows, M = more.shape
+    memb_w = full_pad[more].transpose(0, 2, 1)                                      # [rows,21,M]
+    first = init["members_0"]
+    assert first.shape == more.shape
+    init["members_x"] = np.asarray(more, np.int64)
+    init["members_both"] = np.concatenate([first, more], 1).reshape(-1).astype(np.int64)   # [rows * 2M]
+    init["memb_w20_x"] = np.asarray(memb_w[:, :20], np.float32)
+    init["memb_b_x"] = np.asarray(memb_w[:, 20], np.float32)
+    init["x_width"] = np.asarray([2 * M], np.int64)
+    init["x_shape"] = np.asarray([-1, 2 * M], np.int64)
+    stage = [n("Gather", ["memb_w20_0", "x_kr"], ["x_gw0"], axis=0),               # [n,20,M]: the first halves
+             n("MatMul", ["x_f3", "x_gw0"], ["x_sw0"]),                             # [n,1,M]
+             n("Gather", ["memb_b3", "x_kr"], ["x_gb0"], axis=0),
+             n("Add", ["x_sw0", "x_gb0"], ["x_s0"]),
+             n("Gather", ["memb_w20_x", "x_kr"], ["x_gw1"], axis=0),               # the second halves
+             n("MatMul", ["x_f3", "x_gw1"], ["x_sw1"]),
+             n("Gather", ["x_b3", "x_kr"], ["x_gb1"], axis=0),
+             n("Add", ["x_sw1", "x_gb1"], ["x_s1"]),
+             n("Concat", ["x_s0", "x_s1"], ["x_s3"], axis=2)]                       # [n,1,2M]
+    more_nodes = [
+        # the mask joins the second halves' biases as it joins the first halves' (per run)
+        n("Gather", ["mask_pad", "members_x"], ["x_slot_mask"], axis=0),           # [rows,M]
+        n("Add", ["memb_b_x", "x_slot_mask"], ["x_bm"]),
+        n("Unsqueeze", ["x_bm", "axis1"], ["x_b3"]),                                # [rows,1,M]
+        n("Identity", ["kr"], ["x_kr"]),
+        n("Identity", ["f3"], ["x_f3"]),
+    ] + (_chunked(n, stage, ["x_kr", "x_f3"], chunks, init, "x_s3", tag="x_") if chunks > 1 else stage) + [
+        n("Reshape", ["x_s3", "x_shape"], ["x_s"]),                                 # [N,2M]
+        n("ArgMax", ["x_s"], ["x_j"], axis=1, keepdims=0),
+        n("Mul", ["kr", "x_width"], ["x_km"]),
+        n("Add", ["x_km", "x_j"], ["x_slot"]),
+        n("Gather", ["members_both", "x_slot"], ["index_more"], axis=0),
+    ]
+    # the main graph keeps what the search reads (and everything up to kr); the rest only the own pick reads
+    needed, by_out = set(), {o: x for x in nodes for o in x.output}
+    todo = [i for x in more_nodes for i in x.input if i in by_out]
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo += [i for i in by_out[name].input if i in by_out]
+    kr_at = next(i for i, x in enumerate(nodes) if x.output[0] == "kr")
+    keep = nodes[:kr_at + 1] + [x for x in nodes[kr_at + 1:] if any(o in needed for o in x.output)]
+    own = [x for x in nodes[kr_at + 1:] if not any(o in needed for o in x.output)]
+    assert own[-1].output[0] == "index"
+    own[-1].output[0] = "index_own"
+    out = lambda name: helper.make_tensor_value_info(name, TensorProto.INT64, ["N"])
+    varied = helper.make_graph(own, "own", [], [out("index_own")])
+    exact = helper.make_graph(more_nodes, "more", [], [out("index_more")])
+    return keep + [n("If", ["varied_b"], ["index"], then_branch=varied, else_branch=exact)]
 
 
 def _stage1_in_parts(n, nodes, init, parts):

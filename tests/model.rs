@@ -10,6 +10,7 @@ use common::*;
 use emojicam::atlas::Atlas;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions, MODEL};
 use emojicam::classify::{Classifier, Input, QUADS_BYTES};
+use emojicam::domain::Background;
 
 #[test]
 fn model_loads_and_matches_the_atlas() {
@@ -56,14 +57,22 @@ fn model_loads_and_matches_the_atlas() {
     let partial = model.classify(&[0u8; QUADS_BYTES + 1], &mut out).expect_err("refused");
     assert!(partial.to_string().contains("whole number of tiles"), "{partial}");
 
-    // Masks: a restricted set only ever yields members of that set.
+    // Masks: a restricted set only ever yields members of that set, at variety 0 (the exact
+    // search of the longer lists) and above it (the graph's pick), over black and each tile's colour.
     let hearts = atlas.allowed("hearts").expect("hearts set");
     model.set_allowed(&hearts).expect("mask");
     let quads: Vec<u8> = (0..64 * QUADS_BYTES).map(|i| ((i * 37) % 251) as u8).collect();
-    let mut out = Vec::new();
-    model.classify(&quads, &mut out).expect("run");
-    assert_eq!(out.len(), 64);
-    assert!(out.iter().all(|&i| hearts[i as usize]), "only hearts chosen");
+    for (variety, background) in [(0.0, Background::Color([0, 0, 0])), (1.5, Background::Tile)] {
+        model.set_variety(variety);
+        model.set_background(background);
+        let mut out = Vec::new();
+        model.classify(&quads, &mut out).expect("run");
+        assert_eq!(out.len(), 64);
+        assert!(
+            out.iter().all(|&i| hearts[i as usize]),
+            "only hearts chosen at variety {variety}"
+        );
+    }
 }
 
 #[test]

@@ -600,9 +600,10 @@ def main():
                     help="a second member table for variety 0, counted on the index tiles' exact choices alone (the "
                          "table above it is counted on every tolerance, as with one table): item 2's search reaches the "
                          "emoji that fit faint textures (models/EVAL.md, \"An exact table\")")
-    ap.add_argument("--exact-members", type=int, default=192,
-                    help="with --exact-table: its list length, --members or twice that: each tile then also searches the "
-                         "second half of its prototype's list, at variety 0 only (an If on the tolerance; the graph above "
+    ap.add_argument("--exact-members", type=int, default=None,
+                    help="with --exact-table: its list length, --members or twice that (the default): each tile then "
+                         "also searches the second half of its prototype's list, at variety 0 only (an If on the "
+                         "tolerance; the graph above "
                          "variety 0 is as with --members; models/EVAL.md, \"Longer exact lists\")")
     ap.add_argument("--exact-own-share", type=float, default=0.25,
                     help="--own-share of the --exact-table (0.25: 24 of 96 slots; every emoji still owns one somewhere)")
@@ -639,6 +640,8 @@ def main():
         weights += [(v, 0.25) for k, v in sets.items() if k not in ("default", "all", "skin-tones", "no-flags")]
         tables = [(a.members, a.own_share)]
         exact_route = None
+        if a.exact_members is None:
+            a.exact_members = 2 * a.members
         exact_split = bool(a.exact_table and not a.slow and a.exact_members == 2 * a.members)
         if a.exact_table and not a.slow:
             # variety 0 reads lists counted on the exact choices alone; above it, the lists of every tolerance

@@ -133,6 +133,53 @@ def frame_flat(q, near=FLAT_NEAR):
     return np.array([(np.abs(m - med) <= near).all(1).mean()], np.float32)
 
 
+def black_floor(Q, allowed, steps=64):
+    """e_black of every cell of an S^3 grid of colours (g_c = i x 255 / (S - 1) per channel, cell index
+    (i_r S + i_g) S + i_b): the least objective error of a flat tile of colour g against the allowed emoji drawn over
+    black, sum_q |g - Q_q|^2 = 4 |g|^2 - 2 g . sum_q Q_q + |Q|^2 (the exact choice before issue 15: `--background
+    black --variety 0 --no-dim`). float32 [S^3]."""
+    Q = np.asarray(Q, np.float64)[allowed]
+    S = Q.reshape(-1, 4, 3).sum(1)                                             # [E,3]
+    K = (Q ** 2).sum(1)                                                        # [E]
+    levels = np.arange(steps) * 255.0 / (steps - 1)
+    g = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
+    out = np.empty(len(g))
+    for i in range(0, len(g), 4096):
+        c = g[i:i + 4096]
+        out[i:i + 4096] = 4 * (c ** 2).sum(1) + (K[None, :] - 2 * c @ S.T).min(1)
+    return np.maximum(out, 0).astype(np.float32)
+
+
+_BLACK_TABLE = []
+
+
+def black_table():
+    """black_floor of the default set without its dimmed copies (the picture before issue 15), as export.py puts
+    it in the model and the Rust classifier scores it (domain::likeness::BlackFloor); computed once."""
+    if not _BLACK_TABLE:
+        meta, cells = load_atlas()
+        plain = np.asarray(meta["sets"]["default"])
+        plain = plain[glyphs(meta)[plain] == plain]
+        _BLACK_TABLE.append(black_floor(emoji_feat(cells).astype(np.float64), plain))
+    return _BLACK_TABLE[0]
+
+
+def frame_black(q, table=None, steps=64):
+    """The `frame_black` input of a whole frame's tiles (quads [N,12]), as domain::likeness::BlackFloor::frame_black
+    computes it: the mean over its tiles of table[the cell of the tile's mean colour] (round(mean x (steps - 1) /
+    255), half to even, exact in integers) + the tile's detail (sum_q,c (P - mean)^2). float32 [1]."""
+    if not len(q):
+        return np.zeros(1, np.float32)
+    table = black_table() if table is None else table
+    P = np.asarray(q, np.int64).reshape(-1, 4, 3)
+    s = P.sum(1)                                                                # [N,3]
+    whole, rest = divmod(s * (steps - 1), 1020)
+    cell = whole + ((2 * rest > 1020) | ((2 * rest == 1020) & (whole % 2 == 1)))
+    i = (cell[:, 0] * steps + cell[:, 1]) * steps + cell[:, 2]
+    detail = (4 * (P ** 2).sum(1) - s ** 2).sum(1) / 4.0
+    return np.array([(table[i].astype(np.float64) + detail).mean()], np.float32)
+
+
 BACKDROP_BLACK = 30  # domain::BACKDROP_BLACK
 BACKDROP_FADE = 20   # domain::BACKDROP_FADE
 

@@ -48,6 +48,7 @@ DARK_CAP = 0.15   # a dark tile's budget at most 0.15 T (same section)
 # in a frame mostly of one flat colour (frame_flat 0.6 -> 0.98) a nearly flat tile keeps within 1.25 x the error of
 # the picture before issue 15: models/EVAL.md, "A dim plain frame" (--flat-frame-count: tried, not shipped, 1.5x time)
 FLAT_FRAME = "1.25:0.6:0.98"
+FRAME_BLACK = 0.3
 
 
 def flat_patches(n, rng):
@@ -454,23 +455,6 @@ def phi_from(P12, bg):
     return np.concatenate([d.reshape(-1, 12), (d * bg[:, None, :]).sum(2), bg, (bg ** 2).sum(1, keepdims=True)], 1)
 
 
-def black_floor(Q, allowed, steps=64):
-    """e_black of every cell of an S^3 grid of colours (g_c = i x 255 / (S - 1) per channel, cell index
-    (i_r S + i_g) S + i_b): the least objective error of a flat tile of colour g against the allowed emoji drawn over
-    black, sum_q |g - Q_q|^2 = 4 |g|^2 - 2 g . sum_q Q_q + |Q|^2 (the exact choice before issue 15: `--background
-    black --variety 0 --no-dim`). float32 [S^3]."""
-    Q = np.asarray(Q, np.float64)[allowed]
-    S = Q.reshape(-1, 4, 3).sum(1)                                             # [E,3]
-    K = (Q ** 2).sum(1)                                                        # [E]
-    levels = np.arange(steps) * 255.0 / (steps - 1)
-    g = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
-    out = np.empty(len(g))
-    for i in range(0, len(g), 4096):
-        c = g[i:i + 4096]
-        out[i:i + 4096] = 4 * (c ** 2).sum(1) + (K[None, :] - 2 * c @ S.T).min(1)
-    return np.maximum(out, 0).astype(np.float32)
-
-
 def floats(text):
     """An option's colon-separated numbers (A:B:...) as a tuple of floats, or None for an empty option."""
     return tuple(float(x) for x in text.split(":")) if text else None
@@ -591,6 +575,10 @@ def main():
                          "detail) - its best error (at least its second best), blended in as the frame_flat input (the "
                          "share of the frame's tiles near its median colour) goes from LO to HI; empty: no frame_flat "
                          "input (the file before)")
+    ap.add_argument("--frame-black", type=float, default=FRAME_BLACK,
+                    help="C (with --flat-frame): the cap holds in every frame, allowing C x the frame_black input (the "
+                         "frame's mean over its tiles of e_black + detail) more, faded out by the flat share's gate; "
+                         "0: the cap only in flat frames, by the gate (the file before)")
     ap.add_argument("--flat-frame-count", default="",
                     help="PER:EXEMPT:MOST[:STEPS] (with --flat-frame), tried, not shipped: the cap at least the n-th best "
                          "member's distance, n = ceil(PER x frame_flat) within 2..MOST, 2 from a flat share of EXEMPT on; "
@@ -733,14 +721,20 @@ def main():
                     k_f, lo_f, hi_f = floats(a.flat_frame)
                     plain = np.asarray(sets["default"])
                     plain = plain[cm.glyphs(meta)[plain] == plain]
-                    flat_frame = (k_f, lo_f, hi_f, black_floor(Q, plain), floats(a.flat_frame_count))
+                    flat_frame = (k_f, lo_f, hi_f, cm.black_floor(Q, plain), floats(a.flat_frame_count), a.frame_black)
                     md["frame_flat"] = (f"the share of the frame's tiles whose rounded mean is within {cm.FLAT_NEAR} "
                                         f"levels (each channel) of the frame's median tile colour")
+                    if a.frame_black:
+                        md["frame_black"] = ("the mean over the frame's tiles of e_black (the table's cell of the tile's "
+                                             "mean colour, rounded half to even) + the tile's detail")
                     md["tolerance"] += (f"; last, a tile within {a.route_flat:g} levels of its background: its tolerance "
                                         f"t - g max(t - cap, 0), cap = {k_f:g} x (e_black + its detail) - its best error "
                                         f"(at least its second best), e_black the best error over black of a flat tile of "
                                         f"its mean colour (default set, 64-step table), g = clip((frame_flat - {lo_f:g}) "
                                         f"/ {hi_f - lo_f:g}, 0, 1)")
+                    if a.frame_black:
+                        md["tolerance"] += (f"; outside a flat frame the cap holds too, allowing {a.frame_black:g} x "
+                                            f"frame_black x (1 - g) more")
                     if a.flat_frame_count:
                         per_f, exempt_f, most_f = floats(a.flat_frame_count)[:3]
                         md["tolerance"] += (f", the cap at least its n-th best member's distance, n = ceil({per_f:g} x "

@@ -17,7 +17,7 @@ def quads_input():
     return helper.make_tensor_value_info("quads", TensorProto.UINT8, ["N", 12])
 
 
-def _tile_inputs(C, choice=False, budget=False, flat=False):
+def _tile_inputs(C, choice=False, budget=False, flat=False, black=False):
     """The inputs of the graphs with background and variety: quads, mask [C], background [N,3], position
     [N,2], tolerance [1]; with choice, choice [1] (1: each emoji is scored over the better of the
     background and black; 0: over the background); with budget, dark_budget [1] last (common.dark_budget
@@ -30,7 +30,8 @@ def _tile_inputs(C, choice=False, budget=False, flat=False):
             helper.make_tensor_value_info("tolerance", TensorProto.FLOAT, [1])] + (
         [helper.make_tensor_value_info("choice", TensorProto.FLOAT, [1])] if choice else []) + (
         [helper.make_tensor_value_info("dark_budget", TensorProto.FLOAT, [1])] if budget else []) + (
-        [helper.make_tensor_value_info("frame_flat", TensorProto.FLOAT, [1])] if flat else [])
+        [helper.make_tensor_value_info("frame_flat", TensorProto.FLOAT, [1])] if flat else []) + (
+        [helper.make_tensor_value_info("frame_black", TensorProto.FLOAT, [1])] if black else [])
 
 
 def _index_output():
@@ -601,11 +602,11 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     dark_cap = F > 0 (with the dark budget): a dark tile's budget is at most F T (still at least its second best
     member): beside a detailed scene a dark area varies among its near emoji instead of spending the whole tolerance
     on tiles whose best error is small.
-    flat_frame = (K, LO, HI, BLACK, COUNT) (with the dark budget and the routing): in a frame of nearly one flat
+    flat_frame = (K, LO, HI, BLACK, COUNT[, ALLOW]) (with the dark budget and the routing): in a frame of nearly one flat
     colour a nearly flat tile (the routing's flat test) keeps to at most K x (e_black + its detail) - e of its best
     (at least its second best member), e its best member's error, its detail sum_q |P_q - m|^2 (m its mean colour)
     and e_black the best error over black of a flat tile of colour m among the set's emoji: BLACK [S^3], the cell of
-    m rounded on an S-step grid per channel (export.black_floor); g = (s - LO) / (HI - LO) clipped to 0..1, s the
+    m rounded on an S-step grid per channel (common.black_floor); g = (s - LO) / (HI - LO) clipped to 0..1, s the
     `frame_flat` input (the share of the frame's tiles whose mean is near its median colour), blends the tolerance
     T' the rules above give it to T' - g max(T' - cap, 0): as before in a frame with a scene in it. On a dim wall
     that fills the frame, emoji over black (the picture before issue 15) were already close, and the variety on
@@ -614,7 +615,10 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     STEPS, _nth_bisect's counts instead, in frames above LO only, 1.15x there): the cap is at
     least the tile's n-th best member's distance, n = ceil(PER s) within 2..MOST, and 2 from s >= EXEMPT on: a
     wall that is most of a frame with a person in it keeps enough candidates that none of its emoji covers much
-    more than 1 / PER of the frame.
+    more than 1 / PER of the frame. ALLOW = C > 0 (the `frame_black` input: the frame's mean over its tiles of
+    e_black + detail, about what the picture before issue 15 spent per tile): the cap holds in every frame,
+    C x frame_black x (1 - g) above K x (e_black + detail), so outside a flat frame a nearly flat tile strays
+    from its best by its share of the frame's budget (models/EVAL.md, "The flat-tile cap in every frame").
     exact_route = (L, S) (with two tables, route_flat and route_sat): at tolerance 0 the routing's limits are L and S
     instead (the exact table is counted with them: export.py --exact-route-flat, --exact-route-sat); above it,
     route_flat and route_sat as before.
@@ -1014,7 +1018,10 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         count_f = flat_frame[4] if flat_frame else None
         if flat_frame:
             assert route_flat, "the flat frame's cap reads the routing's flat test"
-            k_f, lo_f, hi_f, black_lut, _ = flat_frame
+            k_f, lo_f, hi_f, black_lut = flat_frame[:4]
+            allow_f = flat_frame[5] if len(flat_frame) > 5 else 0.0
+            if allow_f:
+                init["ff_allow"] = f32([allow_f])
             if count_f:
                 per_f, exempt_f, most_f = count_f[:3]
                 bisect_f = int(count_f[3]) if len(count_f) > 3 else 0
@@ -1103,7 +1110,20 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Sub", ["ff_pp", "ff_mm4"], ["ff_detail"]),                          # sum_q |P_q - m|^2
             n("Add", ["ff_eb", "ff_detail"], ["ff_e0"]),
             n("Mul", ["ff_e0", "ff_k"], ["ff_e1"]),
-            n("Sub", ["ff_e1", "db_e"], ["ff_cap0"]),
+        ] + ([
+            # outside a flat frame the cap also allows C x frame_black (the frame's mean of e_black + detail over
+            # its tiles: what the picture before issue 15 spent per tile), fading out as the flat share's gate g
+            # rises, and the cap then holds whatever the flat share
+            n("Sub", ["frame_flat", "ff_lo"], ["ff_s0"]),
+            n("Mul", ["ff_s0", "ff_scale"], ["ff_s1"]),
+            n("Max", ["ff_s1", "zero"], ["ff_s2"]),
+            n("Min", ["ff_s2", "lad_one"], ["ff_g"]),                              # [1]: g, 0..1
+            n("Sub", ["lad_one", "ff_g"], ["ffa_ng"]),
+            n("Mul", ["frame_black", "ff_allow"], ["ffa_b"]),
+            n("Mul", ["ffa_b", "ffa_ng"], ["ffa_a"]),                               # [1]
+            n("Add", ["ff_e1", "ffa_a"], ["ff_e1a"]),
+        ] if allow_f else []) + [
+            n("Sub", ["ff_e1a" if allow_f else "ff_e1", "db_e"], ["ff_cap0"]),
             n("Max", ["ff_cap0", "db_gap1"], ["ff_capb" if count_f else "ff_cap"]),
         ] + ([
             # ... and at least the n-th best member's distance, n = ceil(per x frame_flat) within 2..most (2 from
@@ -1126,12 +1146,15 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Max", ["ff_capb", "ff_gapn1"], ["ff_cap"]),
         ]) if count_f else []) + [
             n("Sub", ["tol_t0", "ff_cap"], ["ff_over0"]),
-            n("Relu", ["ff_over0"], ["ff_over"]),
+            n("Relu", ["ff_over0"], ["ff_cut" if allow_f else "ff_over"]),        # with the allowance: whatever g
+        ] + ([] if allow_f else [
             n("Sub", ["frame_flat", "ff_lo"], ["ff_s0"]),
             n("Mul", ["ff_s0", "ff_scale"], ["ff_s1"]),
             n("Max", ["ff_s1", "zero"], ["ff_s2"]),
             n("Min", ["ff_s2", "lad_one"], ["ff_g"]),                              # [1]: g, 0..1
             n("Mul", ["ff_over", "ff_g"], ["ff_cut"]),
+        ]) + [
+
             n("Sub", ["tol_t0", "ff_cut"], ["ff_t"]),
             n("Where", ["flat_b0", "ff_t", "tol_t0"], ["tol_t"]),
         ] if flat_frame else []) + [
@@ -1358,7 +1381,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     if exact_more is not None:
         assert apart, "the lists' second halves are read as stage 2 reads the first"
         nodes = _exact_more(n, nodes, init, exact_more, full_pad, chunks)
-    inputs = _tile_inputs(C, choice=choice, budget=bool(dark_budget), flat=bool(flat_frame))
+    inputs = _tile_inputs(C, choice=choice, budget=bool(dark_budget), flat=bool(flat_frame),
+                          black=bool(flat_frame and len(flat_frame) > 5 and flat_frame[5]))
     return _model(nodes, inputs, [_index_output()],
                   [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
 

@@ -12,7 +12,8 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::{Classifier, Input, QUADS_BYTES, VARIETY_UNIT};
-use crate::domain::likeness::{dark_budget, frame_flat};
+use crate::atlas::Atlas;
+use crate::domain::likeness::{dark_budget, frame_flat, BlackFloor};
 use crate::domain::{quads_mean, Background};
 use crate::error::{ClassifyError, Error, Result};
 
@@ -124,16 +125,60 @@ fn memory_pattern() -> bool {
 /// How a frame's tiles (their rounded quadrant means) give a whole-frame input.
 type FrameMeasure = fn(&[[u8; QUADS_BYTES]]) -> f32;
 
+/// How a whole-frame input is measured.
+#[derive(Clone, Copy)]
+enum Measure {
+    Of(FrameMeasure),
+    /// [`BlackFloor::frame_black`] of the embedded atlas's default set.
+    Black,
+}
+
 /// An input the model reads from the whole frame, not per tile.
 struct FrameInput {
     name: &'static str,
-    measure: FrameMeasure,
+    measure: Measure,
     /// The frame's value ([`Classifier::set_frame`]; `None`: each batch's own).
     value: Option<f32>,
 }
 
 /// The whole-frame inputs a model may take (models before each of them do not).
-const FRAME_INPUTS: [(&str, FrameMeasure); 2] = [("dark_budget", dark_budget), ("frame_flat", frame_flat)];
+const FRAME_INPUTS: [(&str, Measure); 3] = [
+    ("dark_budget", Measure::Of(dark_budget)),
+    ("frame_flat", Measure::Of(frame_flat)),
+    ("frame_black", Measure::Black),
+];
+
+/// The [`BlackFloor`] of the embedded atlas's default set without its dimmed copies (the
+/// emoji the picture before issue 15 drew from, as `training/export.py` builds the model's
+/// table), shared by every classifier; each keeps its own scored cells.
+fn embedded_floor() -> Result<BlackFloor> {
+    static FLOOR: OnceLock<std::result::Result<BlackFloor, String>> = OnceLock::new();
+    FLOOR
+        .get_or_init(|| {
+            let atlas = Atlas::embedded().map_err(|e| e.to_string())?;
+            let allowed = atlas.allowed("default").map_err(|e| e.to_string())?;
+            let features = atlas.features_2x2();
+            Ok(BlackFloor::new(
+                features
+                    .iter()
+                    .enumerate()
+                    .filter(|&(e, _)| allowed.get(e).copied().unwrap_or(false) && atlas.glyph(e as u32) == e as u32)
+                    .map(|(_, f)| f),
+            ))
+        })
+        .clone()
+        .map_err(|e| Error::Assets(format!("the model's frame_black input needs the embedded atlas: {e}")))
+}
+
+impl Measure {
+    fn of(self, black: &mut Option<BlackFloor>, tiles: &[[u8; QUADS_BYTES]]) -> f32 {
+        match (self, black) {
+            (Measure::Of(f), _) => f(tiles),
+            (Measure::Black, Some(floor)) => floor.frame_black(tiles),
+            (Measure::Black, None) => 0.0,
+        }
+    }
+}
 
 pub struct OnnxClassifier {
     session: Session,
@@ -143,6 +188,8 @@ pub struct OnnxClassifier {
     tolerance: [f32; 1],
     /// The whole-frame inputs this model takes.
     frame_inputs: Vec<FrameInput>,
+    /// For a model with the `frame_black` input.
+    black: Option<BlackFloor>,
     /// Per-run inputs, reused: each whole-frame input's value, each tile's background colour and
     /// grid position.
     frame_values: Vec<[f32; 1]>,
@@ -189,10 +236,16 @@ impl OnnxClassifier {
                 measure,
                 value: None,
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let black = if frame_inputs.iter().any(|i| matches!(i.measure, Measure::Black)) {
+            Some(embedded_floor()?)
+        } else {
+            None
+        };
         Ok(Self {
             session,
             frame_inputs,
+            black,
             frame_values: Vec::new(),
             classes,
             mask: vec![0.0; classes],
@@ -274,7 +327,7 @@ impl Classifier for OnnxClassifier {
 
     fn set_frame(&mut self, means: &[[u8; QUADS_BYTES]]) {
         for input in &mut self.frame_inputs {
-            input.value = Some((input.measure)(means));
+            input.value = Some(input.measure.of(&mut self.black, means));
         }
     }
 
@@ -314,10 +367,11 @@ impl Classifier for OnnxClassifier {
         self.positions
             .extend(positions.iter().flat_map(|&[c, r]| [c as f32, r as f32]));
         self.frame_values.clear();
+        let black = &mut self.black;
         self.frame_values.extend(
             self.frame_inputs
                 .iter()
-                .map(|i| [i.value.unwrap_or_else(|| (i.measure)(tiles))]),
+                .map(|i| [i.value.unwrap_or_else(|| i.measure.of(black, tiles))]),
         );
         let err = |source: ort::Error| ClassifyError::Run { source };
         let input = TensorRef::from_array_view(([n, QUADS_BYTES], quads)).map_err(err)?;

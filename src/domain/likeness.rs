@@ -107,6 +107,95 @@ pub fn frame_flat(means: &[[u8; QUADS_BYTES]]) -> f32 {
     (near as f64 / means.len() as f64) as f32
 }
 
+/// Steps per channel of the grid of colours [`BlackFloor`] scores (`training/export.py`'s
+/// `black_floor`, the model's table of the same values).
+pub const BLACK_FLOOR_STEPS: usize = 64;
+
+/// What the picture before issue 15 (the exact choice over black, no dimmed copies) costs a
+/// flat tile of each colour: the least objective error of the set's emoji drawn over black,
+/// `4 |g|^2 + min_e (|Q_e|^2 - 2 g . sum_q Q_e,q)`, on a grid of [`BLACK_FLOOR_STEPS`] colours
+/// per channel, each cell scored the first time a frame needs it. The ONNX classifier's
+/// `frame_black` input ([`BlackFloor::frame_black`]) is its mean over a frame's tiles.
+#[derive(Debug, Clone)]
+pub struct BlackFloor {
+    /// Per emoji: its quadrant colours summed (over black), and their summed squares.
+    emoji: Vec<([f64; 3], f64)>,
+    /// Per grid cell ((r S + g) S + b): the error, NaN until scored.
+    table: Vec<f32>,
+}
+
+impl BlackFloor {
+    /// For the emoji with these 2x2 features (`Atlas::features_2x2`: premultiplied RGB, so
+    /// the colour over black, and alpha per quadrant).
+    pub fn new<'a>(features: impl IntoIterator<Item = &'a [f32; 16]>) -> Self {
+        let emoji = features
+            .into_iter()
+            .map(|f| {
+                let mut sum = [0.0; 3];
+                let mut squares = 0.0;
+                for q in 0..4 {
+                    for (c, s) in sum.iter_mut().enumerate() {
+                        let v = f64::from(f[q * 4 + c]);
+                        *s += v;
+                        squares += v * v;
+                    }
+                }
+                (sum, squares)
+            })
+            .collect();
+        Self {
+            emoji,
+            table: vec![f32::NAN; BLACK_FLOOR_STEPS.pow(3)],
+        }
+    }
+
+    /// The error of the grid colour `cell` ([r, g, b] steps).
+    fn cell(&mut self, cell: [usize; 3]) -> f32 {
+        let i = (cell[0] * BLACK_FLOOR_STEPS + cell[1]) * BLACK_FLOOR_STEPS + cell[2];
+        if self.table[i].is_nan() {
+            let g = cell.map(|v| v as f64 * 255.0 / (BLACK_FLOOR_STEPS - 1) as f64);
+            let least = self
+                .emoji
+                .iter()
+                .map(|(s, k)| k - 2.0 * (g[0] * s[0] + g[1] * s[1] + g[2] * s[2]))
+                .fold(f64::INFINITY, f64::min);
+            let g2: f64 = g.iter().map(|v| v * v).sum();
+            self.table[i] = (4.0 * g2 + least).max(0.0) as f32;
+        }
+        self.table[i]
+    }
+
+    /// The ONNX classifier's `frame_black` input for a whole frame, from every tile's rounded
+    /// quadrant means: the mean over its tiles of the error of the tile's mean colour (its cell
+    /// in the grid, rounded half to even) plus the tile's detail (as [`dark_budget`] sums it).
+    /// About what the picture before issue 15 spent per tile; the model lets a nearly flat tile
+    /// outside a flat frame stray from its best emoji by a share of it (models/README.md, "A dim
+    /// plain frame"). 0 for no tiles. As `training/common.py` computes it.
+    pub fn frame_black(&mut self, means: &[[u8; QUADS_BYTES]]) -> f32 {
+        if means.is_empty() || self.emoji.is_empty() {
+            return 0.0;
+        }
+        let top = (BLACK_FLOOR_STEPS - 1) as u64;
+        let mut total = 0.0;
+        for q in means {
+            let mut cell = [0usize; 3];
+            let mut detail4 = 0u64;
+            for (c, step) in cell.iter_mut().enumerate() {
+                let (s, s2) = (0..4).fold((0u64, 0u64), |(s, s2), k| {
+                    let v = u64::from(q[k * 3 + c]);
+                    (s + v, s2 + v * v)
+                });
+                detail4 += 4 * s2 - s * s;
+                // round(mean x (S - 1) / 255), half to even, in integers: mean = s / 4
+                let (whole, rest) = ((s * top) / 1020, (s * top) % 1020);
+                *step = (whole + u64::from(2 * rest > 1020 || (2 * rest == 1020 && whole % 2 == 1))) as usize;
+            }
+            total += f64::from(self.cell(cell)) + detail4 as f64 / 4.0;
+        }
+        (total / means.len() as f64) as f32
+    }
+}
+
 /// The objective: squared error between the patch's 2x2 quadrant means and the emoji's
 /// quadrant colours (`features`: premultiplied RGB + alpha per quadrant, see
 /// `Atlas::features_2x2`) composited over the background. The nearest shader minimises the same.
@@ -242,4 +331,68 @@ pub fn grid_error(features: &[[f32; 4]], patch: &[u8], k: u32, background: Backg
         }
     }
     err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An opaque emoji of one colour in every quadrant, and a transparent one.
+    fn flat_emoji(rgb: [f32; 3], alpha: f32) -> [f32; 16] {
+        let mut f = [0.0; 16];
+        for q in 0..4 {
+            for c in 0..3 {
+                f[q * 4 + c] = rgb[c] * alpha;
+            }
+            f[q * 4 + 3] = alpha;
+        }
+        f
+    }
+
+    #[test]
+    fn black_floor_is_the_best_error_over_black_of_the_cell_colour_plus_the_detail() {
+        let emoji = [
+            flat_emoji([100.0, 50.0, 20.0], 1.0),
+            flat_emoji([200.0, 200.0, 200.0], 0.5),
+        ];
+        let mut floor = BlackFloor::new(&emoji);
+        // a flat tile on the grid (step 255 / 63: cell 25 = 101.19 levels) against the brute force
+        let g = 25.0 * 255.0 / 63.0;
+        let brute = |e: &[f32; 16]| -> f64 {
+            (0..4)
+                .map(|q| (0..3).map(|c| (g - f64::from(e[q * 4 + c])).powi(2)).sum::<f64>())
+                .sum()
+        };
+        let best = emoji.iter().map(brute).fold(f64::INFINITY, f64::min);
+        // a tile of quadrant means 101 (sum 404: 404 x 63 / 1020 = 24.95 -> cell 25)
+        let tile = [101u8; QUADS_BYTES];
+        let got = floor.frame_black(&[tile]);
+        assert!((f64::from(got) - best).abs() < 0.01 * best.max(1.0), "{got} vs {best}");
+        // its detail adds: two quadrants 91, two 111 (mean 101), each channel 4 x 10^2
+        let mut edged = tile;
+        for q in 0..2 {
+            edged[q * 3..q * 3 + 3].fill(91);
+            edged[(q + 2) * 3..(q + 2) * 3 + 3].fill(111);
+        }
+        assert!((floor.frame_black(&[edged]) - got - 1200.0).abs() < 0.01);
+        // the frame's value is the mean over its tiles
+        let both = floor.frame_black(&[tile, edged]);
+        assert!((both - (got + 600.0)).abs() < 0.01);
+        assert_eq!(floor.frame_black(&[]), 0.0);
+    }
+
+    #[test]
+    fn black_floor_rounds_a_mean_half_way_between_cells_to_the_even_one() {
+        // a channel summing to 170 over the four quadrants: 170 x 63 / 1020 = 10.5 -> cell 10, and
+        // 510 -> 31.5 -> 32: a grey emoji at exactly cell 10's level scores 0 there only
+        let level = |cell: f32| cell * 255.0 / 63.0;
+        let mut floor = BlackFloor::new(&[flat_emoji([level(10.0); 3], 1.0)]);
+        let sum_170 = [42u8, 42, 42, 42, 42, 42, 43, 43, 43, 43, 43, 43];
+        let detail = 3.0 * (4.0 * (2.0 * 42.0f64 * 42.0 + 2.0 * 43.0 * 43.0) - 170.0 * 170.0) / 4.0;
+        assert!((f64::from(floor.frame_black(&[sum_170])) - detail).abs() < 0.01);
+        let mut floor = BlackFloor::new(&[flat_emoji([level(32.0); 3], 1.0)]);
+        let sum_510 = [127u8, 127, 127, 127, 127, 127, 128, 128, 128, 128, 128, 128];
+        let detail = 3.0 * (4.0 * (2.0 * 127.0f64 * 127.0 + 2.0 * 128.0 * 128.0) - 510.0 * 510.0) / 4.0;
+        assert!((f64::from(floor.frame_black(&[sum_510])) - detail).abs() < 0.01);
+    }
 }

@@ -5,8 +5,8 @@
 //! a fixed spatial order, to each tile's closest emoji among those the frame already shows that
 //! are not themselves at the limit.
 
-use super::likeness::{frame_flat, Objective};
-use super::patch::QUADS_BYTES;
+use super::likeness::frame_flat;
+use super::patch::{quads_mean, QUADS_BYTES};
 use super::Background;
 
 /// At most this share of a frame's tiles show one emoji (its dimmed copies counted with it),
@@ -32,9 +32,74 @@ pub struct Spread {
     glyphs: Vec<u32>,
     counts: Vec<u32>,
     seen: Vec<bool>,
-    /// The entries a tile may move to, and their features.
-    open: Vec<(u32, [f32; 16])>,
+    /// The entries a tile may move to, with their features and [`Terms`].
+    open: Vec<(u32, [f32; 16], Terms)>,
     order: Vec<(f64, u32)>,
+}
+
+/// An entry's own part of the objective's error over any background `b` (features `x`: per
+/// quadrant `q` premultiplied `x[q][0..3]` and alpha `x[q][3]`): `sum x[q][c]^2`, `sum_q x[q][c] x[q][3]` per
+/// channel `c`, and `sum_q x[q][3]^2`. With a tile's quadrant means `P` the error is
+/// `|D|^2 - 2 v . x + F2 - 2 b . U + |b|^2 A2`, `D = P - b` and `v[q] = (D[q], -D[q] . b)`: one 16-wide
+/// dot product per entry (the same sums as [`Objective::error`](super::likeness::Objective::error), reordered).
+#[derive(Debug, Clone, Copy)]
+struct Terms {
+    f2: f32,
+    u: [f32; 3],
+    a2: f32,
+}
+
+impl Terms {
+    fn of(x: &[f32; 16]) -> Self {
+        let mut t = Terms {
+            f2: 0.0,
+            u: [0.0; 3],
+            a2: 0.0,
+        };
+        for q in 0..4 {
+            let a = x[q * 4 + 3];
+            for c in 0..3 {
+                t.f2 += x[q * 4 + c] * x[q * 4 + c];
+                t.u[c] += x[q * 4 + c] * a;
+            }
+            t.a2 += a * a;
+        }
+        t
+    }
+}
+
+/// One tile's side of the reordered error ([`Terms`]): `v`, `b` and `|b|^2`.
+struct TileSide {
+    v: [f32; 16],
+    b: [f32; 3],
+    b2: f32,
+}
+
+impl TileSide {
+    fn new(quads: &[u8; QUADS_BYTES], background: Background) -> Self {
+        let b = background.behind(quads_mean(quads)).map(f32::from);
+        let mut v = [0.0; 16];
+        for q in 0..4 {
+            let mut db = 0.0;
+            for c in 0..3 {
+                let d = f32::from(quads[q * 3 + c]) - b[c];
+                v[q * 4 + c] = d;
+                db += d * b[c];
+            }
+            v[q * 4 + 3] = -db;
+        }
+        Self {
+            v,
+            b,
+            b2: b.iter().map(|x| x * x).sum(),
+        }
+    }
+
+    /// The error of the entry with features `x` and terms `t`, less the tile's own `|D|^2`.
+    fn score(&self, x: &[f32; 16], t: &Terms) -> f32 {
+        let dot: f32 = self.v.iter().zip(x).map(|(v, x)| v * x).sum();
+        t.f2 - 2.0 * (self.b[0] * t.u[0] + self.b[1] * t.u[1] + self.b[2] * t.u[2]) + self.b2 * t.a2 - 2.0 * dot
+    }
 }
 
 /// One classified frame, as [`Spread::apply`] reads it.
@@ -59,7 +124,7 @@ impl Spread {
     /// Moves tiles of an emoji on more than [`MOST_COMMON_SHARE`] of the frame's tiles to
     /// other emoji until it is within it: only tiles in `movable` (ascending tile indices: the
     /// ones classified this frame, so a still scene stays still), in a fixed order of their
-    /// grid positions, each to the entry that fits it best ([`Objective`], `features` as
+    /// grid positions, each to the entry that fits it best ([`Objective`](super::likeness::Objective), `features` as
     /// [`crate::atlas::Atlas::features_2x2`]) among those the frame showed before the move
     /// whose emoji is below the limit. Leaves frames of fewer than [`SPREAD_MIN_TILES`] tiles
     /// or at least [`SPREAD_FLAT`] flat as they are. Returns how many tiles moved.
@@ -101,7 +166,7 @@ impl Spread {
         self.open.extend(
             (0..seen.len())
                 .filter(|&e| seen[e] && counts[glyphs[e] as usize] < limit)
-                .filter_map(|e| features.get(e).map(|f| (e as u32, *f))),
+                .filter_map(|e| features.get(e).map(|f| (e as u32, *f, Terms::of(f)))),
         );
         let cols = frame.cols.max(1);
         self.order.clear();
@@ -118,11 +183,11 @@ impl Spread {
             if self.counts[from as usize] <= limit {
                 continue;
             }
-            let objective = Objective::from_quads(&frame.means[tile], frame.background);
+            let side = TileSide::new(&frame.means[tile], frame.background);
             let best = self
                 .open
                 .iter()
-                .map(|(e, f)| (objective.error(f), *e))
+                .map(|(e, f, t)| (side.score(f, t), *e))
                 .min_by(|a, b| a.0.total_cmp(&b.0));
             let Some((_, to)) = best else { break };
             let g = self.glyphs[to as usize] as usize;
@@ -132,7 +197,8 @@ impl Spread {
             moved += 1;
             if self.counts[g] >= limit {
                 let (glyphs, counts) = (&self.glyphs, &self.counts);
-                self.open.retain(|(e, _)| counts[glyphs[*e as usize] as usize] < limit);
+                self.open
+                    .retain(|(e, _, _)| counts[glyphs[*e as usize] as usize] < limit);
             }
         }
         moved
@@ -244,6 +310,40 @@ mod tests {
             0
         );
         assert_eq!(few, before[..50]);
+    }
+
+    #[test]
+    fn the_reordered_error_is_the_objective() {
+        use crate::domain::likeness::Objective;
+        // emoji of every coverage over tiles with detail, dark to bright, over black, a colour and
+        // each tile's own backdrop
+        let mut seed = 7u32;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            seed >> 8
+        };
+        for _ in 0..200 {
+            let quads: [u8; QUADS_BYTES] = std::array::from_fn(|_| (next() % 256) as u8);
+            let mut x = [0.0f32; 16];
+            for q in 0..4 {
+                let a = (next() % 256) as f32 / 255.0;
+                for c in 0..3 {
+                    x[q * 4 + c] = (next() % 256) as f32 * a;
+                }
+                x[q * 4 + 3] = a;
+            }
+            for background in [
+                Background::Color([0, 0, 0]),
+                Background::Color([200, 90, 30]),
+                Background::Tile,
+            ] {
+                let exact = Objective::from_quads(&quads, background).error(&x);
+                let side = TileSide::new(&quads, background);
+                let d2: f32 = side.v.chunks(4).flat_map(|q| q[..3].iter().map(|d| d * d)).sum();
+                let got = side.score(&x, &Terms::of(&x)) + d2;
+                assert!((got - exact).abs() <= 0.5 + 1e-5 * exact, "{got} vs {exact}");
+            }
+        }
     }
 
     #[test]

@@ -55,8 +55,9 @@ pub trait Classifier: Send {
     }
     /// The whole frame's tiles (their rounded quadrant means), before some or all of them are
     /// classified: a classifier with a term read from the whole frame (the ONNX model's dark
-    /// budget, [`crate::domain::likeness::dark_budget`], and flat share,
-    /// [`crate::domain::likeness::frame_flat`]) takes it from here, so a batch of a few
+    /// budget, [`crate::domain::likeness::dark_budget`], flat share,
+    /// [`crate::domain::likeness::frame_flat`], and what the picture over black spends per
+    /// tile, [`crate::domain::likeness::BlackFloor::frame_black`]) takes it from here, so a batch of a few
     /// changed tiles is classified as part of its frame. Until the first call a batch stands for
     /// its own frame. Classifiers without such a term ignore it.
     fn set_frame(&mut self, _means: &[[u8; QUADS_BYTES]]) {}

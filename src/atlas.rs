@@ -345,34 +345,35 @@ impl Atlas {
     /// Per emoji, for each quadrant (TL, TR, BL, BR): mean premultiplied R, G, B (0..255)
     /// and mean alpha (0..1). The 2x2 grid is the scale at which a viewer judges likeness.
     pub fn features_2x2(&self) -> Vec<[f32; 16]> {
+        (0..self.count()).map(|i| self.feature_2x2(i)).collect()
+    }
+
+    /// [`Atlas::features_2x2`] of one entry.
+    pub fn feature_2x2(&self, index: u32) -> [f32; 16] {
         let half = self.cell / 2;
         let n = (half * half) as f32;
-        (0..self.count())
-            .map(|i| {
-                let (x0, y0) = self.cell_origin(i);
-                let mut f = [0f32; 16];
-                for q in 0..4u32 {
-                    let (qx, qy) = (x0 + q % 2 * half, y0 + q / 2 * half);
-                    let mut sum = [0u64; 4];
-                    for y in qy..qy + half {
-                        for x in qx..qx + half {
-                            let [r, g, b, a] = self.image.get_pixel(x, y).0;
-                            let a32 = a as u64;
-                            sum[0] += r as u64 * a32;
-                            sum[1] += g as u64 * a32;
-                            sum[2] += b as u64 * a32;
-                            sum[3] += a32;
-                        }
-                    }
-                    let q = q as usize * 4;
-                    for c in 0..3 {
-                        f[q + c] = sum[c] as f32 / 255.0 / n;
-                    }
-                    f[q + 3] = sum[3] as f32 / 255.0 / n;
+        let (x0, y0) = self.cell_origin(index);
+        let mut f = [0f32; 16];
+        for q in 0..4u32 {
+            let (qx, qy) = (x0 + q % 2 * half, y0 + q / 2 * half);
+            let mut sum = [0u64; 4];
+            for y in qy..qy + half {
+                for x in qx..qx + half {
+                    let [r, g, b, a] = self.image.get_pixel(x, y).0;
+                    let a32 = a as u64;
+                    sum[0] += r as u64 * a32;
+                    sum[1] += g as u64 * a32;
+                    sum[2] += b as u64 * a32;
+                    sum[3] += a32;
                 }
-                f
-            })
-            .collect()
+            }
+            let q = q as usize * 4;
+            for c in 0..3 {
+                f[q + c] = sum[c] as f32 / 255.0 / n;
+            }
+            f[q + 3] = sum[3] as f32 / 255.0 / n;
+        }
+        f
     }
 }
 

@@ -549,7 +549,7 @@ impl Pipeline {
 
 fn make_classifier(gpu: &Arc<GpuContext>, atlas: &Atlas, settings: &Settings) -> Result<Box<dyn Classifier>> {
     Ok(match settings.classifier {
-        ClassifierKind::Onnx => Box::new(OnnxClassifier::new(atlas.count() as usize, &settings.onnx)?),
+        ClassifierKind::Onnx => Box::new(OnnxClassifier::for_atlas(atlas, &settings.onnx)?),
         ClassifierKind::Nearest => Box::new(NearestClassifier::with_detail(
             gpu.clone(),
             atlas,

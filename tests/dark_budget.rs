@@ -3,7 +3,8 @@
 //! best emoji, since there any variety is most of the picture's likeness; the same coat beside a
 //! detailed scene varies as much as before; and a tile re-classified alone is still judged as
 //! part of its frame. The same holds for a dim plain wall that fills the frame (the model's flat
-//! share, `frame_flat`).
+//! share, `frame_flat`), and for a dim wall behind a person (what the picture over black spent per
+//! tile, `frame_black`).
 
 mod common;
 

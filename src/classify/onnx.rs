@@ -129,7 +129,7 @@ type FrameMeasure = fn(&[[u8; QUADS_BYTES]]) -> f32;
 #[derive(Clone, Copy)]
 enum Measure {
     Of(FrameMeasure),
-    /// [`BlackFloor::frame_black`] of the embedded atlas's default set.
+    /// [`BlackFloor::frame_black`] of the atlas's default set ([`black_floor`]).
     Black,
 }
 
@@ -148,23 +148,28 @@ const FRAME_INPUTS: [(&str, Measure); 3] = [
     ("frame_black", Measure::Black),
 ];
 
-/// The [`BlackFloor`] of the embedded atlas's default set without its dimmed copies (the
-/// emoji the picture before issue 15 drew from, as `training/export.py` builds the model's
-/// table), shared by every classifier; each keeps its own scored cells.
+/// The [`BlackFloor`] of an atlas's default set without its dimmed copies: the emoji the
+/// picture before issue 15 drew from, as `training/export.py` builds the model's table.
+pub fn black_floor(atlas: &Atlas) -> BlackFloor {
+    // an atlas without a default set: every emoji it holds
+    let allowed = atlas
+        .allowed("default")
+        .unwrap_or_else(|_| vec![true; atlas.count() as usize]);
+    let features: Vec<[f32; 16]> = (0..atlas.count())
+        .filter(|&e| allowed.get(e as usize).copied().unwrap_or(false) && atlas.glyph(e) == e)
+        .map(|e| atlas.feature_2x2(e))
+        .collect();
+    BlackFloor::new(&features)
+}
+
+/// [`black_floor`] of the embedded atlas, for a classifier made without one
+/// ([`OnnxClassifier::new`]), shared by every such classifier; each keeps its own scored cells.
 fn embedded_floor() -> Result<BlackFloor> {
     static FLOOR: OnceLock<std::result::Result<BlackFloor, String>> = OnceLock::new();
     FLOOR
         .get_or_init(|| {
             let atlas = Atlas::embedded().map_err(|e| e.to_string())?;
-            let allowed = atlas.allowed("default").map_err(|e| e.to_string())?;
-            let features = atlas.features_2x2();
-            Ok(BlackFloor::new(
-                features
-                    .iter()
-                    .enumerate()
-                    .filter(|&(e, _)| allowed.get(e).copied().unwrap_or(false) && atlas.glyph(e as u32) == e as u32)
-                    .map(|(_, f)| f),
-            ))
+            Ok(black_floor(&atlas))
         })
         .clone()
         .map_err(|e| Error::Assets(format!("the model's frame_black input needs the embedded atlas: {e}")))
@@ -200,11 +205,23 @@ pub struct OnnxClassifier {
 
 impl OnnxClassifier {
     /// Loads the embedded model; `classes` is the atlas's emoji count, which the model must match.
+    /// The model's `frame_black` input is scored from the embedded atlas (decoded once per
+    /// process); [`OnnxClassifier::for_atlas`] takes an atlas already at hand.
     pub fn new(classes: usize, options: &OnnxOptions) -> Result<Self> {
         Self::from_bytes(MODEL, classes, options)
     }
 
+    /// Loads the embedded model for this atlas (its emoji count, and its default set for the
+    /// model's `frame_black` input).
+    pub fn for_atlas(atlas: &Atlas, options: &OnnxOptions) -> Result<Self> {
+        Self::load(MODEL, atlas.count() as usize, options, Some(atlas))
+    }
+
     pub fn from_bytes(model: &[u8], classes: usize, options: &OnnxOptions) -> Result<Self> {
+        Self::load(model, classes, options, None)
+    }
+
+    fn load(model: &[u8], classes: usize, options: &OnnxOptions, atlas: Option<&Atlas>) -> Result<Self> {
         let env = environment()?;
         let err = |source: ort::Error| ClassifyError::LoadModel { source };
         let session = Session::builder(env)
@@ -237,10 +254,12 @@ impl OnnxClassifier {
                 value: None,
             })
             .collect::<Vec<_>>();
-        let black = if frame_inputs.iter().any(|i| matches!(i.measure, Measure::Black)) {
-            Some(embedded_floor()?)
-        } else {
+        let black = if !frame_inputs.iter().any(|i| matches!(i.measure, Measure::Black)) {
             None
+        } else if let Some(atlas) = atlas {
+            Some(black_floor(atlas))
+        } else {
+            Some(embedded_floor()?)
         };
         Ok(Self {
             session,

@@ -126,11 +126,10 @@ fn memory_pattern() -> bool {
 type FrameMeasure = fn(&[[u8; QUADS_BYTES]]) -> f32;
 
 /// How a whole-frame input is measured.
-#[derive(Clone, Copy)]
 enum Measure {
     Of(FrameMeasure),
     /// [`BlackFloor::frame_black`] of the atlas's default set ([`black_floor`]).
-    Black,
+    Black(BlackFloor),
 }
 
 /// An input the model reads from the whole frame, not per tile.
@@ -141,11 +140,12 @@ struct FrameInput {
     value: Option<f32>,
 }
 
-/// The whole-frame inputs a model may take (models before each of them do not).
-const FRAME_INPUTS: [(&str, Measure); 3] = [
-    ("dark_budget", Measure::Of(dark_budget)),
-    ("frame_flat", Measure::Of(frame_flat)),
-    ("frame_black", Measure::Black),
+/// The whole-frame inputs a model may take (models before each of them do not); `None`:
+/// `frame_black`, measured by a [`BlackFloor`].
+const FRAME_INPUTS: [(&str, Option<FrameMeasure>); 3] = [
+    ("dark_budget", Some(dark_budget)),
+    ("frame_flat", Some(frame_flat)),
+    ("frame_black", None),
 ];
 
 /// The [`BlackFloor`] of an atlas's default set without its dimmed copies: the emoji the
@@ -176,11 +176,10 @@ fn embedded_floor() -> Result<BlackFloor> {
 }
 
 impl Measure {
-    fn of(self, black: &mut Option<BlackFloor>, tiles: &[[u8; QUADS_BYTES]]) -> f32 {
-        match (self, black) {
-            (Measure::Of(f), _) => f(tiles),
-            (Measure::Black, Some(floor)) => floor.frame_black(tiles),
-            (Measure::Black, None) => 0.0,
+    fn of(&mut self, tiles: &[[u8; QUADS_BYTES]]) -> f32 {
+        match self {
+            Measure::Of(f) => f(tiles),
+            Measure::Black(floor) => floor.frame_black(tiles),
         }
     }
 }
@@ -193,8 +192,6 @@ pub struct OnnxClassifier {
     tolerance: [f32; 1],
     /// The whole-frame inputs this model takes.
     frame_inputs: Vec<FrameInput>,
-    /// For a model with the `frame_black` input.
-    black: Option<BlackFloor>,
     /// Per-run inputs, reused: each whole-frame input's value, each tile's background colour and
     /// grid position.
     frame_values: Vec<[f32; 1]>,
@@ -248,23 +245,21 @@ impl OnnxClassifier {
         let frame_inputs = FRAME_INPUTS
             .into_iter()
             .filter(|(name, _)| session.inputs().iter().any(|i| i.name() == *name))
-            .map(|(name, measure)| FrameInput {
-                name,
-                measure,
-                value: None,
+            .map(|(name, measure)| {
+                Ok(FrameInput {
+                    name,
+                    measure: match (measure, atlas) {
+                        (Some(f), _) => Measure::Of(f),
+                        (None, Some(atlas)) => Measure::Black(black_floor(atlas)),
+                        (None, None) => Measure::Black(embedded_floor()?),
+                    },
+                    value: None,
+                })
             })
-            .collect::<Vec<_>>();
-        let black = if !frame_inputs.iter().any(|i| matches!(i.measure, Measure::Black)) {
-            None
-        } else if let Some(atlas) = atlas {
-            Some(black_floor(atlas))
-        } else {
-            Some(embedded_floor()?)
-        };
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             session,
             frame_inputs,
-            black,
             frame_values: Vec::new(),
             classes,
             mask: vec![0.0; classes],
@@ -346,7 +341,7 @@ impl Classifier for OnnxClassifier {
 
     fn set_frame(&mut self, means: &[[u8; QUADS_BYTES]]) {
         for input in &mut self.frame_inputs {
-            input.value = Some(input.measure.of(&mut self.black, means));
+            input.value = Some(input.measure.of(means));
         }
     }
 
@@ -386,11 +381,10 @@ impl Classifier for OnnxClassifier {
         self.positions
             .extend(positions.iter().flat_map(|&[c, r]| [c as f32, r as f32]));
         self.frame_values.clear();
-        let black = &mut self.black;
         self.frame_values.extend(
             self.frame_inputs
-                .iter()
-                .map(|i| [i.value.unwrap_or_else(|| i.measure.of(black, tiles))]),
+                .iter_mut()
+                .map(|i| [i.value.unwrap_or_else(|| i.measure.of(tiles))]),
         );
         let err = |source: ort::Error| ClassifyError::Run { source };
         let input = TensorRef::from_array_view(([n, QUADS_BYTES], quads)).map_err(err)?;

@@ -40,6 +40,17 @@ pub fn is_dark(quads: &[u8; QUADS_BYTES]) -> bool {
     quads.iter().all(|&v| v <= DARK_LEVEL)
 }
 
+/// Channel `c` of a tile's four rounded quadrant means: their sum `s` and their detail
+/// `4 x sum_k (v_k - s / 4)^2 = 4 sum_k v_k^2 - s^2` (four times the squared differences from
+/// their mean, never negative: Cauchy-Schwarz), exact in integers.
+fn channel_sums(q: &[u8; QUADS_BYTES], c: usize) -> (u64, u64) {
+    let (s, s2) = (0..4).fold((0u64, 0u64), |(s, s2), k| {
+        let v = u64::from(q[k * 3 + c]);
+        (s + v, s2 + v * v)
+    });
+    (s, 4 * s2 - s * s)
+}
+
 /// The ONNX classifier's `dark_budget` input for a whole frame, from every tile's rounded
 /// quadrant means: the frame's summed tile detail (over quadrants and channels, the squared
 /// difference from the tile's mean of that channel) over its count of dark tiles ([`DARK_LEVEL`],
@@ -52,12 +63,7 @@ pub fn dark_budget(means: &[[u8; QUADS_BYTES]]) -> f32 {
     let (mut detail4, mut dark) = (0u64, 0u64);
     for q in means {
         for c in 0..3 {
-            let (s, s2) = (0..4).fold((0u64, 0u64), |(s, s2), k| {
-                let v = u64::from(q[k * 3 + c]);
-                (s + v, s2 + v * v)
-            });
-            // 4 x sum_k (v_k - s / 4)^2, never negative (Cauchy-Schwarz)
-            detail4 += 4 * s2 - s * s;
+            detail4 += channel_sums(q, c).1;
         }
         dark += u64::from(is_dark(q));
     }
@@ -107,7 +113,7 @@ pub fn frame_flat(means: &[[u8; QUADS_BYTES]]) -> f32 {
     (near as f64 / means.len() as f64) as f32
 }
 
-/// Steps per channel of the grid of colours [`BlackFloor`] scores (`training/export.py`'s
+/// Steps per channel of the grid of colours [`BlackFloor`] scores (`training/common.py`'s
 /// `black_floor`, the model's table of the same values).
 pub const BLACK_FLOOR_STEPS: usize = 64;
 
@@ -181,11 +187,8 @@ impl BlackFloor {
             let mut cell = [0usize; 3];
             let mut detail4 = 0u64;
             for (c, step) in cell.iter_mut().enumerate() {
-                let (s, s2) = (0..4).fold((0u64, 0u64), |(s, s2), k| {
-                    let v = u64::from(q[k * 3 + c]);
-                    (s + v, s2 + v * v)
-                });
-                detail4 += 4 * s2 - s * s;
+                let (s, d4) = channel_sums(q, c);
+                detail4 += d4;
                 // round(mean x (S - 1) / 255), half to even, in integers: mean = s / 4
                 let (whole, rest) = ((s * top) / 1020, (s * top) % 1020);
                 *step = (whole + u64::from(2 * rest > 1020 || (2 * rest == 1020 && whole % 2 == 1))) as usize;

@@ -54,22 +54,18 @@ def feeds(patches, mask, cols, background="black", variety=0.0):
     return {"quads": quads, "mask": mask, "background": bg.astype(np.float32),
             "position": pos.astype(np.float32), "tolerance": np.array([variety * VARIETY_UNIT], np.float32),
             "choice": np.array([1.0 if background == "tile" else 0.0], np.float32),
-            "dark_budget": cm.dark_budget(quads), "frame_flat": cm.frame_flat(quads),
-            "frame_black": _Lazy(lambda: cm.frame_black(quads))}
-
-
-class _Lazy:
-    """A feed computed only for a model that takes it (frame_black scores the atlas once per process)."""
-
-    def __init__(self, make):
-        self.make = make
+            "dark_budget": cm.dark_budget(quads), "frame_flat": cm.frame_flat(quads)}
 
 
 def model_inputs(sess, f):
     """The feeds of `f` that the model takes (a model without the choice has no `choice` input, one without the
-    dark budget no `dark_budget`, one without the flat frame's narrowing no `frame_flat`)."""
+    dark budget no `dark_budget`, one without the flat frame's narrowing no `frame_flat`); `frame_black`, for a model
+    that takes it, from f's quads (the whole frame: common.frame_black scores the atlas once per process)."""
     names = {i.name for i in sess.get_inputs()}
-    return {k: v.make() if isinstance(v, _Lazy) else v for k, v in f.items() if k in names}
+    out = {k: v for k, v in f.items() if k in names}
+    if "frame_black" in names:
+        out["frame_black"] = cm.frame_black(f["quads"])
+    return out
 
 
 def run(sess, f):

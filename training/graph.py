@@ -1020,6 +1020,13 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             assert route_flat, "the flat frame's cap reads the routing's flat test"
             k_f, lo_f, hi_f, black_lut = flat_frame[:4]
             allow_f = flat_frame[5] if len(flat_frame) > 5 else 0.0
+            # [1]: the gate g = clip((frame_flat - LO) / (HI - LO), 0, 1)
+            ff_gate = [
+                n("Sub", ["frame_flat", "ff_lo"], ["ff_s0"]),
+                n("Mul", ["ff_s0", "ff_scale"], ["ff_s1"]),
+                n("Max", ["ff_s1", "zero"], ["ff_s2"]),
+                n("Min", ["ff_s2", "lad_one"], ["ff_g"]),                              # [1]: g, 0..1
+            ]
             if allow_f:
                 init["ff_allow"] = f32([allow_f])
             if count_f:
@@ -1114,10 +1121,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             # outside a flat frame the cap also allows C x frame_black (the frame's mean of e_black + detail over
             # its tiles: what the picture before issue 15 spent per tile), fading out as the flat share's gate g
             # rises, and the cap then holds whatever the flat share
-            n("Sub", ["frame_flat", "ff_lo"], ["ff_s0"]),
-            n("Mul", ["ff_s0", "ff_scale"], ["ff_s1"]),
-            n("Max", ["ff_s1", "zero"], ["ff_s2"]),
-            n("Min", ["ff_s2", "lad_one"], ["ff_g"]),                              # [1]: g, 0..1
+        ] + ff_gate + [
             n("Sub", ["lad_one", "ff_g"], ["ffa_ng"]),
             n("Mul", ["frame_black", "ff_allow"], ["ffa_b"]),
             n("Mul", ["ffa_b", "ffa_ng"], ["ffa_a"]),                               # [1]
@@ -1147,11 +1151,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         ]) if count_f else []) + [
             n("Sub", ["tol_t0", "ff_cap"], ["ff_over0"]),
             n("Relu", ["ff_over0"], ["ff_cut" if allow_f else "ff_over"]),        # with the allowance: whatever g
-        ] + ([] if allow_f else [
-            n("Sub", ["frame_flat", "ff_lo"], ["ff_s0"]),
-            n("Mul", ["ff_s0", "ff_scale"], ["ff_s1"]),
-            n("Max", ["ff_s1", "zero"], ["ff_s2"]),
-            n("Min", ["ff_s2", "lad_one"], ["ff_g"]),                              # [1]: g, 0..1
+        ] + ([] if allow_f else ff_gate + [
             n("Mul", ["ff_over", "ff_g"], ["ff_cut"]),
         ]) + [
 

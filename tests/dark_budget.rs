@@ -58,6 +58,14 @@ fn before_issue_15() -> Settings {
     }
 }
 
+/// `img` at the defaults: its texture, its 2x2 PSNR before issue 15 and now, and its tiles'
+/// quadrant means.
+fn before_and_now(img: &image::RgbImage) -> (Texture, f64, f64, Vec<[u8; QUADS_BYTES]>) {
+    let (_, _, p_before, _) = mosaic(img, before_issue_15());
+    let (emoji, cols, p_now, means) = mosaic(img, Settings::default());
+    (Texture::measure(&emoji, cols), p_before, p_now, means)
+}
+
 /// The left half's tiles of a row-major grid `cols` wide.
 fn left_half(emoji: &[u32], cols: usize) -> (Vec<u32>, usize) {
     let half = cols / 2;
@@ -214,9 +222,7 @@ fn a_person_before_a_dim_wall_keeps_likeness_and_variety() {
     let mut img = dim_wall();
     let astronaut = imageops::resize(&rgb(&photo("astronaut.png")), 96, 360, FilterType::CatmullRom);
     imageops::replace(&mut img, &astronaut, 272, 120);
-    let (_, _, p_before, _) = mosaic(&img, before_issue_15());
-    let (emoji, cols, p_now, means) = mosaic(&img, Settings::default());
-    let t = Texture::measure(&emoji, cols);
+    let (t, p_before, p_now, means) = before_and_now(&img);
     eprintln!(
         "a person before a dim wall: {t:?}, 2x2 PSNR {p_now:.2} dB (before {p_before:.2}), flat share {:.3}",
         frame_flat(&means)
@@ -241,9 +247,7 @@ fn a_person_before_a_bluish_dim_wall_keeps_likeness_and_variety() {
     let mut img = frame_rgb(&Frame::filled(640, 480, [60, 70, 80, 255]).with_noise(5, 3.0));
     let chelsea = imageops::resize(&rgb(&photo("chelsea.png")), 192, 360, FilterType::CatmullRom);
     imageops::replace(&mut img, &chelsea, 224, 120);
-    let (_, _, p_before, _) = mosaic(&img, before_issue_15());
-    let (emoji, cols, p_now, means) = mosaic(&img, Settings::default());
-    let t = Texture::measure(&emoji, cols);
+    let (t, p_before, p_now, means) = before_and_now(&img);
     eprintln!(
         "a person before a bluish dim wall: {t:?}, 2x2 PSNR {p_now:.2} dB (before {p_before:.2}), flat share {:.3}",
         frame_flat(&means)

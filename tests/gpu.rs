@@ -862,7 +862,7 @@ fn nearest_finer_detail_equals_cpu_brute_force() {
                 let dark = likeness::is_dark(&emojicam::domain::quadrant_means(patch));
                 // the objective once per tile: its grid means and backdrop, then every candidate
                 let means = likeness::grid_means(patch, detail);
-                let back = bg.behind(emojicam::domain::patch_mean(patch)).map(f32::from);
+                let back = bg.behind(&emojicam::domain::quadrant_means(patch)).map(f32::from);
                 let err = |f: &[[f32; 4]]| -> f32 {
                     (0..cells)
                         .flat_map(|c| (0..3).map(move |ch| (c, ch)))

@@ -194,9 +194,21 @@ def backdrop(mean):
     return ((m * scale + BACKDROP_FADE // 2) // BACKDROP_FADE).astype(np.float64)
 
 
+GROUND_DARK = 40     # domain::GROUND_DARK
+GROUND_BRIGHT = 80   # domain::GROUND_BRIGHT
+
+
+def dark_ground(q):
+    """Which tiles (quadrant means, patch_quads) are bright detail over a dark ground, as domain::dark_ground
+    decides: one quadrant's brightest channel at most GROUND_DARK and another's at least GROUND_BRIGHT. bool [N]."""
+    b = np.asarray(q, np.int64).reshape(-1, 4, 3).max(2)
+    return (b.min(1) <= GROUND_DARK) & (b.max(1) >= GROUND_BRIGHT)
+
+
 def tile_background(q):
-    """The `tile` background of tiles from their quadrant means: backdrop(quads_mean(q))."""
-    return backdrop(quads_mean(q))
+    """The `tile` background of tiles from their quadrant means, as domain::quads_backdrop draws it: black behind
+    bright detail over a dark ground (dark_ground), else backdrop(quads_mean(q))."""
+    return np.where(dark_ground(q)[:, None], 0.0, backdrop(quads_mean(q)))
 
 
 # Dimmed copies (src/atlas.rs DIM, DIM_COVERAGE): every emoji of the default set covering at least this much of its

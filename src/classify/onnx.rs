@@ -14,7 +14,7 @@ use ort::value::TensorRef;
 use super::{Classifier, Input, QUADS_BYTES, VARIETY_UNIT};
 use crate::atlas::Atlas;
 use crate::domain::likeness::{dark_budget, frame_flat, BlackFloor};
-use crate::domain::{quads_mean, Background};
+use crate::domain::Background;
 use crate::error::{ClassifyError, Error, Result};
 
 /// The committed model, embedded so the binary works from any directory.
@@ -374,8 +374,7 @@ impl Classifier for OnnxClassifier {
         // Whole tiles only: checked above.
         let (tiles, _) = quads.as_chunks::<QUADS_BYTES>();
         for q in tiles {
-            self.backgrounds
-                .extend(self.background.behind(quads_mean(q)).map(f32::from));
+            self.backgrounds.extend(self.background.behind(q).map(f32::from));
         }
         self.positions.clear();
         self.positions

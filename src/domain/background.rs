@@ -1,14 +1,15 @@
 //! What shows through the transparent parts of each emoji.
 
-use super::patch::backdrop;
+use super::patch::{quads_backdrop, QUADS_BYTES};
 use crate::error::{Error, Result};
 
 /// What shows through the transparent parts of each emoji.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Background {
     Color([u8; 3]),
-    /// Each tile's own mean colour, fading to black where the tile is dark ([`super::backdrop`]):
-    /// the mosaic keeps the photo's colours where emoji are small.
+    /// Each tile's own mean colour, fading to black where the tile is dark ([`super::backdrop`]),
+    /// black behind bright detail over a dark ground ([`super::quads_backdrop`]): the mosaic
+    /// keeps the photo's colours where emoji are small.
     Tile,
 }
 
@@ -40,12 +41,13 @@ impl Background {
         )))
     }
 
-    /// The colour drawn behind the emoji of a tile whose mean colour is `mean`: the colour itself,
-    /// or with [`Background::Tile`] the tile's [`backdrop`].
-    pub fn behind(self, mean: [u8; 3]) -> [u8; 3] {
+    /// The colour drawn behind the emoji of a tile whose rounded quadrant means
+    /// ([`super::quadrant_means`]) are `quads`: the colour itself, or with [`Background::Tile`]
+    /// the tile's [`quads_backdrop`].
+    pub fn behind(self, quads: &[u8; QUADS_BYTES]) -> [u8; 3] {
         match self {
             Background::Color(rgb) => rgb,
-            Background::Tile => backdrop(mean),
+            Background::Tile => quads_backdrop(quads),
         }
     }
 

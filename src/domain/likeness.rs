@@ -3,7 +3,7 @@
 //! the mosaic's background. Matching raw pixels would pick square swatches everywhere and
 //! turn the mosaic into pixel art.
 
-use super::patch::{patch_mean, quadrant_sums, quads_mean, QUADS_BYTES};
+use super::patch::{quadrant_means, quadrant_sums, quads_mean, QUADS_BYTES};
 use super::Background;
 
 /// Variety 1.0 lets a tile take any emoji whose 2x2 squared error (summed over the 12 values)
@@ -217,7 +217,7 @@ impl Objective {
     /// the tiler reads back for every tile and the ONNX classifier scores): with the `tile`
     /// background, the tile's backdrop is [`quads_backdrop`](super::quads_backdrop) of them, as the renderer draws it.
     pub fn from_quads(quads: &[u8; QUADS_BYTES], background: Background) -> Self {
-        let bg = background.behind(quads_mean(quads)).map(f32::from);
+        let bg = background.behind(quads).map(f32::from);
         Self {
             quads: std::array::from_fn(|q| std::array::from_fn(|c| f32::from(quads[q * 3 + c]))),
             bg,
@@ -316,9 +316,9 @@ pub fn emoji_grid_features(rgba: &[u8], side: u32, k: u32) -> Vec<[f32; 4]> {
 }
 
 /// The colour a tile is drawn over, from its whole patch: the background's colour, or with the
-/// `tile` background the tile's [`backdrop`].
+/// `tile` background the tile's [`quads_backdrop`](super::quads_backdrop).
 fn patch_background(patch: &[u8], background: Background) -> [f32; 3] {
-    background.behind(patch_mean(patch)).map(f32::from)
+    background.behind(&quadrant_means(patch)).map(f32::from)
 }
 
 /// The objective on a `k` x `k` grid (`--detail k`): squared error between the tile's grid means

@@ -14,8 +14,8 @@ pub use background::Background;
 pub use grid::{validate_tile, Grid, MAX_TILE, MIN_TILE};
 pub use mosaic::{MosaicFrame, Stamp};
 pub use patch::{
-    backdrop, patch_mean, quadrant_means, quadrant_sums, quads_backdrop, quads_mean, BACKDROP_BLACK, BACKDROP_FADE,
-    PATCH, PATCH_BYTES, QUADS_BYTES,
+    backdrop, dark_ground, patch_mean, quadrant_means, quadrant_sums, quads_backdrop, quads_mean, BACKDROP_BLACK,
+    BACKDROP_FADE, GROUND_BRIGHT, GROUND_DARK, PATCH, PATCH_BYTES, QUADS_BYTES,
 };
 
 /// Which classifier picks each tile's emoji.

@@ -24,8 +24,9 @@ pub fn quadrant_sums(patch: &[u8]) -> [[u32; 3]; 4] {
 pub const QUADS_BYTES: usize = 12;
 
 /// A tile's mean colour from its quadrant means ([`quadrant_means`]): the rounded mean of the
-/// four, per channel. The `tile` background is [`backdrop`] of exactly this in the renderer and
-/// every classifier, so they agree on what the background is.
+/// four, per channel. The `tile` background is [`backdrop`] of exactly this (or black,
+/// [`quads_backdrop`]) in the renderer and every classifier, so they agree on what the background
+/// is.
 pub fn quads_mean(quads: &[u8; QUADS_BYTES]) -> [u8; 3] {
     std::array::from_fn(|c| {
         let sum: u32 = (0..4).map(|q| u32::from(quads[q * 3 + c])).sum();
@@ -60,8 +61,34 @@ pub fn backdrop(mean: [u8; 3]) -> [u8; 3] {
     mean.map(|c| ((u32::from(c) * scale + BACKDROP_FADE / 2) / BACKDROP_FADE) as u8)
 }
 
-/// [`backdrop`] of a tile from its quadrant means ([`quadrant_means`]).
+/// A quadrant at most this bright (its brightest channel) is a dark ground ([`dark_ground`]).
+pub const GROUND_DARK: u32 = 40;
+/// A quadrant at least this bright (its brightest channel) is bright detail ([`dark_ground`]).
+pub const GROUND_BRIGHT: u32 = 80;
+
+/// Whether a tile, from its quadrant means ([`quadrant_means`]), is bright detail over a dark
+/// ground: one quadrant at most [`GROUND_DARK`] and another at least [`GROUND_BRIGHT`] in its
+/// brightest channel (lights at night, sunlit leaves over shadow, a bright edge on a dark wall).
+/// Behind such a tile its mean colour is a blend that is in none of its quadrants, and over it the
+/// dark ground is lost; over black an emoji's ink draws the bright part and its transparent parts
+/// the dark one, as before the `tile` background (models/EVAL.md, "Black behind bright detail
+/// over a dark ground").
+pub fn dark_ground(quads: &[u8; QUADS_BYTES]) -> bool {
+    let brightest = |q: usize| u32::from(quads[q * 3].max(quads[q * 3 + 1]).max(quads[q * 3 + 2]));
+    let (lo, hi) = (0..4)
+        .map(brightest)
+        .fold((u32::MAX, 0), |(lo, hi), b| (lo.min(b), hi.max(b)));
+    lo <= GROUND_DARK && hi >= GROUND_BRIGHT
+}
+
+/// The colour drawn behind a tile's emoji under the `tile` background, from its quadrant means
+/// ([`quadrant_means`]): black behind bright detail over a dark ground ([`dark_ground`]), else
+/// [`backdrop`] of its mean colour ([`quads_mean`]). The renderer, both classifiers and the
+/// nearest shader all take it from here (or, the shader, the same integer maths).
 pub fn quads_backdrop(quads: &[u8; QUADS_BYTES]) -> [u8; 3] {
+    if dark_ground(quads) {
+        return [0, 0, 0];
+    }
     backdrop(quads_mean(quads))
 }
 
@@ -97,6 +124,30 @@ mod tests {
             assert!(b[0] <= v && b[1] <= v / 2 && b[2] <= v / 3);
             assert!(b[0] >= last);
             last = b[0];
+        }
+    }
+
+    #[test]
+    fn black_behind_bright_detail_over_a_dark_ground() {
+        // a bright spot (one quadrant's red at 200) over a dark ground (another's brightest channel 40)
+        let spot = [10, 40, 20, 200, 20, 20, 30, 30, 30, 60, 60, 60];
+        assert!(dark_ground(&spot));
+        assert_eq!(quads_backdrop(&spot), [0, 0, 0]);
+        // the same with its darkest quadrant one level brighter: the mean colour's backdrop
+        let lifted = [10, 41, 20, 200, 20, 20, 41, 41, 41, 60, 60, 60];
+        assert!(!dark_ground(&lifted));
+        assert_eq!(quads_backdrop(&lifted), backdrop(quads_mean(&lifted)));
+        // a dark ground whose brightest quadrant is below 80: no bright detail, the mean's backdrop
+        let dim = [0, 0, 0, 79, 79, 79, 0, 0, 0, 79, 79, 79];
+        assert!(!dark_ground(&dim));
+        assert_eq!(quads_backdrop(&dim), backdrop([40, 40, 40]));
+        // ... and from 80 on, black
+        let edge = [0, 0, 0, 80, 80, 80, 0, 0, 0, 80, 80, 80];
+        assert!(dark_ground(&edge));
+        assert_eq!(quads_backdrop(&edge), [0, 0, 0]);
+        // a flat tile is never a dark ground
+        for v in [0u8, 40, 80, 200] {
+            assert!(!dark_ground(&[v; QUADS_BYTES]));
         }
     }
 }

@@ -6,7 +6,7 @@
 //! are not themselves at the limit.
 
 use super::likeness::frame_flat;
-use super::patch::{quads_mean, QUADS_BYTES};
+use super::patch::QUADS_BYTES;
 use super::Background;
 
 /// At most this share of a frame's tiles show one emoji (its dimmed copies counted with it),
@@ -77,7 +77,7 @@ struct TileSide {
 
 impl TileSide {
     fn new(quads: &[u8; QUADS_BYTES], background: Background) -> Self {
-        let b = background.behind(quads_mean(quads)).map(f32::from);
+        let b = background.behind(quads).map(f32::from);
         let mut v = [0.0; 16];
         for q in 0..4 {
             let mut db = 0.0;

@@ -13,7 +13,7 @@ const _: () = assert!(PATCH_BYTES == 300, "nearest.wgsl assumes 10x10 RGB patche
 use crate::atlas::Atlas;
 use crate::domain::likeness::{emoji_grid_features, DARK_LEVEL, DEFAULT_DETAIL, MAX_DETAIL};
 pub use crate::domain::likeness::{error, Objective};
-use crate::domain::{Background, BACKDROP_BLACK, BACKDROP_FADE};
+use crate::domain::{Background, BACKDROP_BLACK, BACKDROP_FADE, GROUND_BRIGHT, GROUND_DARK};
 use crate::error::{ClassifyError, Error, Result};
 use crate::gpu::{
     assert_layout, bind, bind_group, buffer, compute_pipeline, dispatch, uniform_buffer, GpuContext, Readback,
@@ -96,6 +96,8 @@ impl NearestClassifier {
             &[
                 ("BACKDROP_BLACK", BACKDROP_BLACK),
                 ("BACKDROP_FADE", BACKDROP_FADE),
+                ("GROUND_DARK", GROUND_DARK),
+                ("GROUND_BRIGHT", GROUND_BRIGHT),
                 ("DARK_LEVEL", u32::from(DARK_LEVEL)),
                 ("DETAIL", detail),
             ],

@@ -41,6 +41,10 @@ override WORKGROUP: u32;
 // black, and over how many levels above that it fades in.
 override BACKDROP_BLACK: u32;
 override BACKDROP_FADE: u32;
+// domain::GROUND_DARK and GROUND_BRIGHT: a tile with a quadrant at most GROUND_DARK and another
+// at least GROUND_BRIGHT in its brightest channel is drawn over black (domain::dark_ground).
+override GROUND_DARK: u32;
+override GROUND_BRIGHT: u32;
 // domain::likeness::DARK_LEVEL, set by the pipeline.
 override DARK_LEVEL: u32;
 // k, the grid per tile the objective compares (2..4, the classifier's detail), set by the
@@ -99,19 +103,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
     // (dark: at most DARK_LEVEL, domain::likeness::is_dark)
     var sum = vec3<u32>(0u);
     var brightest_q = 0u;
+    var dimmest_q = 255u;
     for (var q = 0u; q < 4u; q++) {
         let m = (quad[q] + vec3<u32>(12u)) / 25u;
         sum += m;
-        brightest_q = max(brightest_q, max(max(m.r, m.g), m.b));
+        let b = max(max(m.r, m.g), m.b);
+        brightest_q = max(brightest_q, b);
+        dimmest_q = min(dimmest_q, b);
     }
     let searched = select(min(params.plain, params.candidates), params.candidates, brightest_q <= DARK_LEVEL);
     var bg = params.background.rgb;
     if (params.tile_background != 0u) {
         // the tile's backdrop as the renderer draws it (domain::quads_backdrop): the rounded
-        // mean of its four rounded quadrant means, faded to black where it is dark
+        // mean of its four rounded quadrant means, faded to black where it is dark; black behind
+        // bright detail over a dark ground (domain::dark_ground)
         let mean = (sum + vec3<u32>(2u)) / 4u;
         let brightest = max(max(mean.r, mean.g), mean.b);
-        let scale = min(brightest, BACKDROP_BLACK + BACKDROP_FADE) - min(brightest, BACKDROP_BLACK);
+        var scale = min(brightest, BACKDROP_BLACK + BACKDROP_FADE) - min(brightest, BACKDROP_BLACK);
+        if (dimmest_q <= GROUND_DARK && brightest_q >= GROUND_BRIGHT) {
+            scale = 0u;
+        }
         bg = vec3<f32>((mean * scale + vec3<u32>(BACKDROP_FADE / 2u)) / BACKDROP_FADE);
     }
     // error = sum_cells |G_c - (E_c + (1 - a_c) bg)|^2 = sum_cells |(G_c - bg) - E_c + a_c bg|^2

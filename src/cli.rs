@@ -63,8 +63,8 @@ pub struct MosaicArgs {
     /// Which classifier picks the emoji.
     #[arg(long, value_enum, default_value_t = ClassifierArg::Onnx)]
     pub classifier: ClassifierArg,
-    /// Colour behind the emoji: tile (each tile's mean colour, black behind dark tiles: the best
-    /// likeness), black, white or #rrggbb.
+    /// Colour behind the emoji: tile (each tile's mean colour, black behind dark tiles and bright
+    /// detail over a dark ground: the best likeness), black, white or #rrggbb.
     #[arg(long, default_value = "tile")]
     pub background: String,
     /// Emoji set to draw from (see `emojicam sets`).

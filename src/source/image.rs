@@ -115,10 +115,93 @@ fn webp_is_animated(bytes: &[u8]) -> bool {
         && bytes.get(20).is_some_and(|flags| flags & 0x02 != 0)
 }
 
-/// A TIFF whose colour encoding the decoder lacks (YCbCr, which scanners, some cameras and
-/// JPEG-compressed TIFFs use; a palette of indexed colours, as scanned documents and maps
-/// have): a format we do not read, not damage.
+/// A TIFF whose colour encoding neither decoder reads (the `image` crate's nor libtiff's through
+/// GStreamer, [`decode_tiff_gst`]): a format we do not read, not damage.
 const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, a palette of indexed colours, or another the decoder lacks) is not supported: convert it to PNG or JPEG first (e.g. convert IN.tif OUT.png)";
+
+/// A TIFF the `image` crate does not read (YCbCr, which scanners, some cameras and
+/// JPEG-compressed TIFFs use; a palette of indexed colours, as scanned documents and maps have),
+/// read by libtiff through GStreamer's `gdkpixbufdec` (gstreamer1.0-plugins-good), its declared
+/// size checked first. None when GStreamer or the element is missing (the caller then refuses
+/// the file, [`TIFF_ENCODING`]); an error naming the damage when libtiff cannot read it.
+fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<::image::RgbaImage>> {
+    use gstreamer::prelude::*;
+    use tiff::tags::Tag;
+    let mut header = tiff::decoder::Decoder::new(std::io::Cursor::new(bytes)).ok()?;
+    let (width, height) = header.dimensions().ok()?;
+    if let Err(e) = super::check_size(Path::new(""), "image header", width.into(), height.into()) {
+        return Some(Err(e));
+    }
+    // libtiff reads past a file's end as if the missing data were there (the picture comes out
+    // with no word said): data past the end is damage, said here.
+    let mut parts = |offsets, counts| {
+        let offsets = header.find_tag_unsigned_vec::<u64>(offsets).ok().flatten()?;
+        let counts = header.find_tag_unsigned_vec::<u64>(counts).ok().flatten()?;
+        Some((offsets, counts))
+    };
+    let (offsets, counts) = parts(Tag::StripOffsets, Tag::StripByteCounts)
+        .or_else(|| parts(Tag::TileOffsets, Tag::TileByteCounts))
+        .unwrap_or_default();
+    let len = bytes.len() as u64;
+    if offsets.len() != counts.len() || offsets.iter().zip(&counts).any(|(&o, &c)| o.saturating_add(c) > len) {
+        return Some(Err(Error::decode(
+            "",
+            "not a readable TIFF: its image data lies past the end of the file (cut short?)",
+        )));
+    }
+    crate::media::init().ok()?;
+    let make = |name: &str| gstreamer::ElementFactory::make(name).build().ok();
+    let (decoder, convert) = (make("gdkpixbufdec")?, make("videoconvert")?);
+    let src = gstreamer_app::AppSrc::builder()
+        .caps(&gstreamer::Caps::builder("image/tiff").build())
+        .build();
+    let sink = gstreamer_app::AppSink::builder()
+        .caps(
+            &gstreamer_video::VideoCapsBuilder::new()
+                .format(gstreamer_video::VideoFormat::Rgba)
+                .build(),
+        )
+        .sync(false)
+        .build();
+    let pipeline = gstreamer::Pipeline::new();
+    pipeline
+        .add_many([src.upcast_ref(), &decoder, &convert, sink.upcast_ref()])
+        .ok()?;
+    gstreamer::Element::link_many([src.upcast_ref(), &decoder, &convert, sink.upcast_ref()]).ok()?;
+    let bus = pipeline.bus()?;
+    pipeline.set_state(gstreamer::State::Playing).ok()?;
+    let picture = src
+        .push_buffer(gstreamer::Buffer::from_slice(bytes.to_vec()))
+        .ok()
+        .and_then(|_| src.end_of_stream().ok())
+        .and_then(|_| sink.try_pull_sample(gstreamer::ClockTime::from_seconds(60)))
+        .and_then(|sample| {
+            let info = gstreamer_video::VideoInfo::from_caps(sample.caps()?).ok()?;
+            let map = sample.buffer()?.map_readable().ok()?;
+            let (w, h, stride) = (info.width(), info.height(), info.stride()[0] as usize);
+            let row = w as usize * 4;
+            if (w, h) != (width, height) || stride < row || map.len() < stride * (h as usize - 1) + row {
+                return None;
+            }
+            let rgba: Vec<u8> = map
+                .chunks(stride)
+                .take(h as usize)
+                .flat_map(|r| &r[..row])
+                .copied()
+                .collect();
+            ::image::RgbaImage::from_raw(w, h, rgba)
+        });
+    // What libtiff said, when no picture came out (a file cut short, damaged strips).
+    let why = bus.iter().find_map(|msg| match msg.view() {
+        gstreamer::MessageView::Error(e) => Some(e.error().to_string()),
+        _ => None,
+    });
+    let _ = pipeline.set_state(gstreamer::State::Null);
+    Some(picture.ok_or_else(|| {
+        let why = why.unwrap_or_else(|| "no picture came out of it".into());
+        Error::decode("", format!("not a readable TIFF: {why}"))
+    }))
+}
 
 /// Decodes PNG, JPEG, WebP, BMP or TIFF bytes to upright, opaque RGBA. The path in the error is filled in by the
 /// caller.
@@ -147,13 +230,21 @@ pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     // included) stands behind that.
     reader.no_limits();
     let format = reader.format();
+    let tiff_unsupported = |e: &::image::ImageError| {
+        matches!(e, ::image::ImageError::Unsupported(_)) && format == Some(::image::ImageFormat::Tiff)
+    };
     let failed = |e: ::image::ImageError| match e {
-        ::image::ImageError::Unsupported(_) if format == Some(::image::ImageFormat::Tiff) => {
-            Error::usage(TIFF_ENCODING)
-        }
+        e if tiff_unsupported(&e) => Error::usage(TIFF_ENCODING),
         e => bad(&e),
     };
-    let mut decoder = reader.into_decoder().map_err(failed)?;
+    let mut decoder = match reader.into_decoder() {
+        Ok(decoder) => decoder,
+        Err(e) if tiff_unsupported(&e) => {
+            let rgba = decode_tiff_gst(bytes).unwrap_or_else(|| Err(Error::usage(TIFF_ENCODING)))?;
+            return Ok(finish(rgba, None, true, None));
+        }
+        Err(e) => return Err(bad(&e)),
+    };
     let (width, height) = decoder.dimensions();
     super::check_size(Path::new(""), "image header", width.into(), height.into())?;
     let mut limits = ::image::Limits::default();
@@ -174,18 +265,23 @@ pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
             .to_string()
     });
     let has_alpha = img.color().has_alpha();
-    let mut rgba = img.into_rgba8();
-    if let Some(icc) = &icc {
+    Ok(finish(img.into_rgba8(), icc.as_deref(), has_alpha, damage))
+}
+
+/// A decoded picture as shown: converted to sRGB from its colour profile, composited over the
+/// transparent background where it has alpha.
+fn finish(mut rgba: ::image::RgbaImage, icc: Option<&[u8]>, has_alpha: bool, damage: Option<String>) -> Decoded {
+    if let Some(icc) = icc {
         super::colour::icc_to_srgb(&mut rgba, icc);
     }
     if has_alpha {
         over_background(&mut rgba, transparent_background());
     }
-    Ok(Decoded {
+    Decoded {
         frame: Frame::new(rgba.width(), rgba.height(), rgba.into_raw()),
         damage,
         note: None,
-    })
+    }
 }
 
 /// Composites RGBA pixels over an opaque colour ("over" operator), leaving them opaque.

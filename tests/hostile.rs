@@ -584,10 +584,10 @@ fn a_gif_of_a_60_fps_clip_plays_at_its_speed() {
     );
 }
 
-/// A 2x2 8-bit palette (indexed-colour) TIFF, as scanners and maps write: header, one IFD of 10
-/// entries, the colour map (grey `i` at index `i`), the pixels (indices 0..3); its pixels at
-/// `pixels_at` (past the end of the file: damage).
-fn palette_tiff(pixels_at: Option<u32>) -> Vec<u8> {
+/// A 2x2 8-bit palette (indexed-colour) TIFF, as scanners and maps write: header, one IFD, the
+/// colour map (grey `i` at index `i`), the pixels (indices 0..3, row by row); its pixels at
+/// `pixels_at` (past the end of the file: damage), its EXIF-style `orientation` tag if given.
+fn palette_tiff(pixels_at: Option<u32>, orientation: Option<u32>) -> Vec<u8> {
     let entry = |tag: u16, kind: u16, count: u32, value: u32| {
         [
             &tag.to_le_bytes()[..],
@@ -597,20 +597,22 @@ fn palette_tiff(pixels_at: Option<u32>) -> Vec<u8> {
         ]
         .concat()
     };
-    let (map_at, end) = (8 + 2 + 10 * 12 + 4, 8 + 2 + 10 * 12 + 4 + 768 * 2);
-    let mut bytes = b"II*\0\x08\0\0\0\x0a\0".to_vec();
-    for (tag, kind, count, value) in [
+    let n = 10 + u32::from(orientation.is_some());
+    let map_at = 8 + 2 + n * 12 + 4;
+    let end = map_at + 768 * 2;
+    let mut entries = vec![
         (256, 3, 1, 2),
         (257, 3, 1, 2),
         (258, 3, 1, 8),
         (259, 3, 1, 1),
         (262, 3, 1, 3),
         (273, 4, 1, pixels_at.unwrap_or(end)),
-        (277, 3, 1, 1),
-        (278, 3, 1, 2),
-        (279, 4, 1, 4),
-        (320, 3, 768, map_at),
-    ] {
+    ];
+    entries.extend(orientation.map(|o| (274, 3, 1, o)));
+    entries.extend([(277, 3, 1, 1), (278, 3, 1, 2), (279, 4, 1, 4), (320, 3, 768, map_at)]);
+    let mut bytes = b"II*\0\x08\0\0\0".to_vec();
+    bytes.extend((n as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
         bytes.extend(entry(tag, kind, count, value));
     }
     bytes.extend([0; 4]);
@@ -619,20 +621,40 @@ fn palette_tiff(pixels_at: Option<u32>) -> Vec<u8> {
     bytes
 }
 
-/// A palette TIFF (which the `image` crate lacks) is read by libtiff to its colours; one whose
-/// pixels lie past the end of the file is refused as damage in one line (exit 1), nothing
-/// written. (Until this release every palette TIFF was refused.)
+/// A palette TIFF (which the `image` crate lacks) is read by libtiff to its colours, upright as
+/// its orientation tag says; one whose pixels lie past the end of the file is refused as damage
+/// in one line (exit 1), nothing written. (Until this release every palette TIFF was refused.)
 #[test]
 fn a_palette_tiff_is_read_and_a_damaged_one_refused_in_one_line() {
     let dir = tmp();
     let input = dir.path().join("scan.tif");
-    std::fs::write(&input, palette_tiff(None)).expect("write");
-    let mut src = emojicam::source::open(&input).expect("a palette TIFF opens");
-    let frame = src.next_frame().expect("decodes").expect("one frame");
-    assert_eq!((frame.width, frame.height), (2, 2));
-    let greys: Vec<[u8; 4]> = frame.rgba.chunks_exact(4).map(|p| [p[0], p[1], p[2], p[3]]).collect();
-    assert_eq!(greys, [[0, 0, 0, 255], [1, 1, 1, 255], [2, 2, 2, 255], [3, 3, 3, 255]]);
-    std::fs::write(&input, palette_tiff(Some(1 << 20))).expect("write");
+    let greys = |bytes: Vec<u8>| {
+        std::fs::write(&input, bytes).expect("write");
+        let mut src = emojicam::source::open(&input).expect("a palette TIFF opens");
+        let frame = src.next_frame().expect("decodes").expect("one frame");
+        assert_eq!((frame.width, frame.height), (2, 2));
+        assert!(frame
+            .rgba
+            .chunks_exact(4)
+            .all(|p| p[0] == p[1] && p[1] == p[2] && p[3] == 255));
+        frame.rgba.chunks_exact(4).map(|p| p[0]).collect::<Vec<u8>>()
+    };
+    assert_eq!(greys(palette_tiff(None, None)), [0, 1, 2, 3]);
+    // Each orientation tag as EXIF defines it (the stored rows 0 1 / 2 3 as shown): mirrored,
+    // half turned, upside down, transposed, a quarter clockwise, transverse, a quarter back.
+    for (tag, shown) in [
+        (1, [0, 1, 2, 3]),
+        (2, [1, 0, 3, 2]),
+        (3, [3, 2, 1, 0]),
+        (4, [2, 3, 0, 1]),
+        (5, [0, 2, 1, 3]),
+        (6, [2, 0, 3, 1]),
+        (7, [3, 1, 2, 0]),
+        (8, [1, 3, 0, 2]),
+    ] {
+        assert_eq!(greys(palette_tiff(None, Some(tag))), shown, "orientation {tag}");
+    }
+    std::fs::write(&input, palette_tiff(Some(1 << 20), None)).expect("write");
     let out = dir.path().join("out.png");
     one_line(&render(&input, &out), 1, "not a readable TIFF");
     assert!(!out.exists(), "no output");

@@ -142,6 +142,13 @@ fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<::image::RgbaImage>> {
     let (offsets, counts) = parts(Tag::StripOffsets, Tag::StripByteCounts)
         .or_else(|| parts(Tag::TileOffsets, Tag::TileByteCounts))
         .unwrap_or_default();
+    // Shown upright, as the `image` crate's TIFFs are (gdkpixbufdec leaves the tag to its caller).
+    let orientation = header
+        .find_tag_unsigned::<u8>(Tag::Orientation)
+        .ok()
+        .flatten()
+        .and_then(::image::metadata::Orientation::from_exif)
+        .unwrap_or(::image::metadata::Orientation::NoTransforms);
     let len = bytes.len() as u64;
     if offsets.len() != counts.len() || offsets.iter().zip(&counts).any(|(&o, &c)| o.saturating_add(c) > len) {
         return Some(Err(Error::decode(
@@ -189,7 +196,21 @@ fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<::image::RgbaImage>> {
                 .flat_map(|r| &r[..row])
                 .copied()
                 .collect();
-            ::image::RgbaImage::from_raw(w, h, rgba)
+            let mut upright = ::image::DynamicImage::from(::image::RgbaImage::from_raw(w, h, rgba)?);
+            // libtiff (gdk-pixbuf's loader asks it for the top-left origin) applies the flips of
+            // the tag and leaves the quarter turns: a turned picture comes out flipped (6:
+            // mirrored, 7: half turned, 8: upside down). That flip undone, the tag applies whole.
+            use ::image::metadata::Orientation::*;
+            let (undo, then) = match orientation {
+                FlipHorizontal | Rotate180 | FlipVertical => (NoTransforms, NoTransforms),
+                Rotate90 => (FlipHorizontal, Rotate90),
+                Rotate270FlipH => (Rotate180, Rotate270FlipH),
+                Rotate270 => (FlipVertical, Rotate270),
+                other => (NoTransforms, other),
+            };
+            upright.apply_orientation(undo);
+            upright.apply_orientation(then);
+            Some(upright.into_rgba8())
         });
     // What libtiff said, when no picture came out (a file cut short, damaged strips).
     let why = bus.iter().find_map(|msg| match msg.view() {

@@ -121,41 +121,16 @@ const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, a palette of in
 
 /// A TIFF the `image` crate does not read (YCbCr, which scanners, some cameras and
 /// JPEG-compressed TIFFs use; a palette of indexed colours, as scanned documents and maps have),
-/// read by libtiff through GStreamer's `gdkpixbufdec` (gstreamer1.0-plugins-good), its declared
-/// size checked first. None when GStreamer or the element is missing (the caller then refuses
-/// the file, [`TIFF_ENCODING`]); an error naming the damage when libtiff cannot read it.
+/// read by libtiff through GStreamer's `gdkpixbufdec` (gstreamer1.0-plugins-good), its header
+/// checked first ([`tiff_header`]) and shown upright ([`upright_from_libtiff`]). None when
+/// GStreamer or the element is missing (the caller then refuses the file, [`TIFF_ENCODING`]); an
+/// error naming the damage when libtiff cannot read it.
 fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<::image::RgbaImage>> {
     use gstreamer::prelude::*;
-    use tiff::tags::Tag;
-    let mut header = tiff::decoder::Decoder::new(std::io::Cursor::new(bytes)).ok()?;
-    let (width, height) = header.dimensions().ok()?;
-    if let Err(e) = super::check_size(Path::new(""), "image header", width.into(), height.into()) {
-        return Some(Err(e));
-    }
-    // libtiff reads past a file's end as if the missing data were there (the picture comes out
-    // with no word said): data past the end is damage, said here.
-    let mut parts = |offsets, counts| {
-        let offsets = header.find_tag_unsigned_vec::<u64>(offsets).ok().flatten()?;
-        let counts = header.find_tag_unsigned_vec::<u64>(counts).ok().flatten()?;
-        Some((offsets, counts))
+    let (width, height, orientation) = match tiff_header(bytes)? {
+        Ok(header) => header,
+        Err(e) => return Some(Err(e)),
     };
-    let (offsets, counts) = parts(Tag::StripOffsets, Tag::StripByteCounts)
-        .or_else(|| parts(Tag::TileOffsets, Tag::TileByteCounts))
-        .unwrap_or_default();
-    // Shown upright, as the `image` crate's TIFFs are (gdkpixbufdec leaves the tag to its caller).
-    let orientation = header
-        .find_tag_unsigned::<u8>(Tag::Orientation)
-        .ok()
-        .flatten()
-        .and_then(::image::metadata::Orientation::from_exif)
-        .unwrap_or(::image::metadata::Orientation::NoTransforms);
-    let len = bytes.len() as u64;
-    if offsets.len() != counts.len() || offsets.iter().zip(&counts).any(|(&o, &c)| o.saturating_add(c) > len) {
-        return Some(Err(Error::decode(
-            "",
-            "not a readable TIFF: its image data lies past the end of the file (cut short?)",
-        )));
-    }
     crate::media::init().ok()?;
     let make = |name: &str| gstreamer::ElementFactory::make(name).build().ok();
     let (decoder, convert) = (make("gdkpixbufdec")?, make("videoconvert")?);
@@ -190,29 +165,14 @@ fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<::image::RgbaImage>> {
             if (w, h) != (width, height) || stride < row || map.len() < stride * (h as usize - 1) + row {
                 return None;
             }
-            let rgba: Vec<u8> = map
-                .chunks(stride)
-                .take(h as usize)
-                .flat_map(|r| &r[..row])
-                .copied()
-                .collect();
-            let mut upright = ::image::DynamicImage::from(::image::RgbaImage::from_raw(w, h, rgba)?);
-            // libtiff (gdk-pixbuf's loader asks it for the top-left origin) applies the flips of
-            // the tag and leaves the quarter turns: a turned picture comes out flipped (6:
-            // mirrored, 7: half turned, 8: upside down). That flip undone, the tag applies whole.
-            use ::image::metadata::Orientation::*;
-            let (undo, then) = match orientation {
-                FlipHorizontal | Rotate180 | FlipVertical => (NoTransforms, NoTransforms),
-                Rotate90 => (FlipHorizontal, Rotate90),
-                Rotate270FlipH => (Rotate180, Rotate270FlipH),
-                Rotate270 => (FlipVertical, Rotate270),
-                other => (NoTransforms, other),
-            };
-            upright.apply_orientation(undo);
-            upright.apply_orientation(then);
-            Some(upright.into_rgba8())
+            let rows = map.chunks(stride).take(h as usize);
+            let rgba: Vec<u8> = rows.flat_map(|r| &r[..row]).copied().collect();
+            Some(upright_from_libtiff(
+                ::image::RgbaImage::from_raw(w, h, rgba)?,
+                orientation,
+            ))
         });
-    // What libtiff said, when no picture came out (a file cut short, damaged strips).
+    // What libtiff said, when no picture came out.
     let why = bus.iter().find_map(|msg| match msg.view() {
         gstreamer::MessageView::Error(e) => Some(e.error().to_string()),
         _ => None,
@@ -222,6 +182,60 @@ fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<::image::RgbaImage>> {
         let why = why.unwrap_or_else(|| "no picture came out of it".into());
         Error::decode("", format!("not a readable TIFF: {why}"))
     }))
+}
+
+/// A TIFF's declared size, checked ([`super::check_size`]), and its orientation tag, read with
+/// the `tiff` crate before libtiff decodes it; an error when its strips or tiles lie past the
+/// end of the file (libtiff reads on as if the missing data were there and says nothing). None
+/// when the header itself is unreadable.
+fn tiff_header(bytes: &[u8]) -> Option<Result<(u32, u32, ::image::metadata::Orientation)>> {
+    use tiff::tags::Tag;
+    let mut header = tiff::decoder::Decoder::new(std::io::Cursor::new(bytes)).ok()?;
+    let (width, height) = header.dimensions().ok()?;
+    if let Err(e) = super::check_size(Path::new(""), "image header", width.into(), height.into()) {
+        return Some(Err(e));
+    }
+    let mut parts = |offsets, counts| {
+        let offsets = header.find_tag_unsigned_vec::<u64>(offsets).ok().flatten()?;
+        let counts = header.find_tag_unsigned_vec::<u64>(counts).ok().flatten()?;
+        Some((offsets, counts))
+    };
+    let (offsets, counts) = parts(Tag::StripOffsets, Tag::StripByteCounts)
+        .or_else(|| parts(Tag::TileOffsets, Tag::TileByteCounts))
+        .unwrap_or_default();
+    let len = bytes.len() as u64;
+    if offsets.len() != counts.len() || offsets.iter().zip(&counts).any(|(&o, &c)| o.saturating_add(c) > len) {
+        return Some(Err(Error::decode(
+            "",
+            "not a readable TIFF: its image data lies past the end of the file (cut short?)",
+        )));
+    }
+    let orientation = header
+        .find_tag_unsigned::<u8>(Tag::Orientation)
+        .ok()
+        .flatten()
+        .and_then(::image::metadata::Orientation::from_exif)
+        .unwrap_or(::image::metadata::Orientation::NoTransforms);
+    Some(Ok((width, height, orientation)))
+}
+
+/// A picture as libtiff gave it (gdk-pixbuf's loader asks for the top-left origin) shown as its
+/// orientation tag says, like the `image` crate's TIFFs. libtiff applies the tag's flips and
+/// leaves its quarter turns, so a turned picture comes out flipped (6: mirrored, 7: half turned,
+/// 8: upside down): that flip undone, the tag applies whole.
+fn upright_from_libtiff(rgba: ::image::RgbaImage, orientation: ::image::metadata::Orientation) -> ::image::RgbaImage {
+    use ::image::metadata::Orientation::*;
+    let (undo, then) = match orientation {
+        FlipHorizontal | Rotate180 | FlipVertical => (NoTransforms, NoTransforms),
+        Rotate90 => (FlipHorizontal, Rotate90),
+        Rotate270FlipH => (Rotate180, Rotate270FlipH),
+        Rotate270 => (FlipVertical, Rotate270),
+        other => (NoTransforms, other),
+    };
+    let mut upright = ::image::DynamicImage::from(rgba);
+    upright.apply_orientation(undo);
+    upright.apply_orientation(then);
+    upright.into_rgba8()
 }
 
 /// Decodes PNG, JPEG, WebP, BMP or TIFF bytes to upright, opaque RGBA. The path in the error is filled in by the

@@ -585,9 +585,10 @@ fn a_gif_of_a_60_fps_clip_plays_at_its_speed() {
 }
 
 /// A 2x2 8-bit palette (indexed-colour) TIFF, as scanners and maps write: header, one IFD, the
-/// colour map (grey `i` at index `i`), the pixels (indices 0..3, row by row); its pixels at
-/// `pixels_at` (past the end of the file: damage), its EXIF-style `orientation` tag if given.
-fn palette_tiff(pixels_at: Option<u32>, orientation: Option<u32>) -> Vec<u8> {
+/// colour map (grey `i` at index `i`, but (200, 40, 0) at 255), the `pixels` (indices, row by
+/// row); its pixels at `pixels_at` (past the end of the file: damage), its EXIF-style
+/// `orientation` tag and its ICC colour profile if given.
+fn palette_tiff(pixels: [u8; 4], pixels_at: Option<u32>, orientation: Option<u32>, icc: Option<&[u8]>) -> Vec<u8> {
     let entry = |tag: u16, kind: u16, count: u32, value: u32| {
         [
             &tag.to_le_bytes()[..],
@@ -597,7 +598,7 @@ fn palette_tiff(pixels_at: Option<u32>, orientation: Option<u32>) -> Vec<u8> {
         ]
         .concat()
     };
-    let n = 10 + u32::from(orientation.is_some());
+    let n = 10 + u32::from(orientation.is_some()) + u32::from(icc.is_some());
     let map_at = 8 + 2 + n * 12 + 4;
     let end = map_at + 768 * 2;
     let mut entries = vec![
@@ -610,14 +611,17 @@ fn palette_tiff(pixels_at: Option<u32>, orientation: Option<u32>) -> Vec<u8> {
     ];
     entries.extend(orientation.map(|o| (274, 3, 1, o)));
     entries.extend([(277, 3, 1, 1), (278, 3, 1, 2), (279, 4, 1, 4), (320, 3, 768, map_at)]);
+    entries.extend(icc.map(|p| (34675, 7, p.len() as u32, end + 4)));
     let mut bytes = b"II*\0\x08\0\0\0".to_vec();
     bytes.extend((n as u16).to_le_bytes());
     for (tag, kind, count, value) in entries {
         bytes.extend(entry(tag, kind, count, value));
     }
     bytes.extend([0; 4]);
-    bytes.extend((0..768u32).flat_map(|i| ((i % 256) as u16 * 257).to_le_bytes()));
-    bytes.extend([0, 1, 2, 3]);
+    let map = |c: u32, i: u32| if i == 255 { [200, 40, 0][c as usize] } else { i };
+    bytes.extend((0..768u32).flat_map(|k| (map(k / 256, k % 256) as u16 * 257).to_le_bytes()));
+    bytes.extend(pixels);
+    bytes.extend(icc.unwrap_or_default());
     bytes
 }
 
@@ -639,7 +643,7 @@ fn a_palette_tiff_is_read_and_a_damaged_one_refused_in_one_line() {
             .all(|p| p[0] == p[1] && p[1] == p[2] && p[3] == 255));
         frame.rgba.chunks_exact(4).map(|p| p[0]).collect::<Vec<u8>>()
     };
-    assert_eq!(greys(palette_tiff(None, None)), [0, 1, 2, 3]);
+    assert_eq!(greys(palette_tiff([0, 1, 2, 3], None, None, None)), [0, 1, 2, 3]);
     // Each orientation tag as EXIF defines it (the stored rows 0 1 / 2 3 as shown): mirrored,
     // half turned, upside down, transposed, a quarter clockwise, transverse, a quarter back.
     for (tag, shown) in [
@@ -652,10 +656,38 @@ fn a_palette_tiff_is_read_and_a_damaged_one_refused_in_one_line() {
         (7, [3, 1, 2, 0]),
         (8, [1, 3, 0, 2]),
     ] {
-        assert_eq!(greys(palette_tiff(None, Some(tag))), shown, "orientation {tag}");
+        assert_eq!(
+            greys(palette_tiff([0, 1, 2, 3], None, Some(tag), None)),
+            shown,
+            "orientation {tag}"
+        );
     }
-    std::fs::write(&input, palette_tiff(Some(1 << 20), None)).expect("write");
+    std::fs::write(&input, palette_tiff([0, 1, 2, 3], Some(1 << 20), None, None)).expect("write");
     let out = dir.path().join("out.png");
     one_line(&render(&input, &out), 1, "not a readable TIFF");
     assert!(!out.exists(), "no output");
+}
+
+/// A palette TIFF's colour profile is applied as any other picture's: the profile of
+/// `chelsea_swapped.png` (which swaps red and green) turns its stored orange (200, 40, 0) green.
+#[test]
+fn a_palette_tiffs_colour_profile_is_applied() {
+    use image::ImageDecoder;
+    let png = std::fs::File::open(common::photo("chelsea_swapped.png")).expect("photo");
+    let icc = image::codecs::png::PngDecoder::new(std::io::BufReader::new(png))
+        .expect("png")
+        .icc_profile()
+        .expect("reads")
+        .expect("a profile");
+    let dir = tmp();
+    let input = dir.path().join("map.tif");
+    let colour = |icc: Option<&[u8]>| {
+        std::fs::write(&input, palette_tiff([255; 4], None, None, icc)).expect("write");
+        let mut src = emojicam::source::open(&input).expect("opens");
+        let frame = src.next_frame().expect("decodes").expect("one frame");
+        [frame.rgba[0], frame.rgba[1], frame.rgba[2]]
+    };
+    assert_eq!(colour(None), [200, 40, 0]);
+    let [r, g, _] = colour(Some(&icc));
+    assert!(g > 150 && r < 80, "{:?}", [r, g]);
 }

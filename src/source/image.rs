@@ -122,12 +122,18 @@ const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, a palette of in
 /// A TIFF the `image` crate does not read (YCbCr, which scanners, some cameras and
 /// JPEG-compressed TIFFs use; a palette of indexed colours, as scanned documents and maps have),
 /// read by libtiff through GStreamer's `gdkpixbufdec` (gstreamer1.0-plugins-good), its header
-/// checked first ([`tiff_header`]) and shown upright ([`upright_from_libtiff`]). None when
+/// checked first ([`tiff_header`]), shown upright ([`upright_from_libtiff`]), with its colour
+/// profile for the caller to convert to sRGB as any other picture's. None when
 /// GStreamer or the element is missing (the caller then refuses the file, [`TIFF_ENCODING`]); an
 /// error naming the damage when libtiff cannot read it.
-fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<::image::RgbaImage>> {
+fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<(::image::RgbaImage, Option<Vec<u8>>)>> {
     use gstreamer::prelude::*;
-    let (width, height, orientation) = match tiff_header(bytes)? {
+    let TiffHeader {
+        width,
+        height,
+        orientation,
+        icc,
+    } = match tiff_header(bytes)? {
         Ok(header) => header,
         Err(e) => return Some(Err(e)),
     };
@@ -178,17 +184,25 @@ fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<::image::RgbaImage>> {
         _ => None,
     });
     let _ = pipeline.set_state(gstreamer::State::Null);
-    Some(picture.ok_or_else(|| {
+    Some(picture.map(|p| (p, icc)).ok_or_else(|| {
         let why = why.unwrap_or_else(|| "no picture came out of it".into());
         Error::decode("", format!("not a readable TIFF: {why}"))
     }))
 }
 
-/// A TIFF's declared size, checked ([`super::check_size`]), and its orientation tag, read with
-/// the `tiff` crate before libtiff decodes it; an error when its strips or tiles lie past the
-/// end of the file (libtiff reads on as if the missing data were there and says nothing). None
-/// when the header itself is unreadable.
-fn tiff_header(bytes: &[u8]) -> Option<Result<(u32, u32, ::image::metadata::Orientation)>> {
+/// What [`tiff_header`] reads: the declared size, the orientation tag and the colour profile.
+struct TiffHeader {
+    width: u32,
+    height: u32,
+    orientation: ::image::metadata::Orientation,
+    icc: Option<Vec<u8>>,
+}
+
+/// A TIFF's declared size, checked ([`super::check_size`]), its orientation tag and its colour
+/// profile, read with the `tiff` crate before libtiff decodes it; an error when its strips or
+/// tiles lie past the end of the file (libtiff reads on as if the missing data were there and
+/// says nothing). None when the header itself is unreadable.
+fn tiff_header(bytes: &[u8]) -> Option<Result<TiffHeader>> {
     use tiff::tags::Tag;
     let mut header = tiff::decoder::Decoder::new(std::io::Cursor::new(bytes)).ok()?;
     let (width, height) = header.dimensions().ok()?;
@@ -216,7 +230,13 @@ fn tiff_header(bytes: &[u8]) -> Option<Result<(u32, u32, ::image::metadata::Orie
         .flatten()
         .and_then(::image::metadata::Orientation::from_exif)
         .unwrap_or(::image::metadata::Orientation::NoTransforms);
-    Some(Ok((width, height, orientation)))
+    let icc = header.get_tag_u8_vec(Tag::IccProfile).ok();
+    Some(Ok(TiffHeader {
+        width,
+        height,
+        orientation,
+        icc,
+    }))
 }
 
 /// A picture as libtiff gave it (gdk-pixbuf's loader asks for the top-left origin) shown as its
@@ -275,8 +295,8 @@ pub fn decode_image(bytes: &[u8]) -> Result<Decoded> {
     let mut decoder = match reader.into_decoder() {
         Ok(decoder) => decoder,
         Err(e) if tiff_unsupported(&e) => {
-            let rgba = decode_tiff_gst(bytes).unwrap_or_else(|| Err(Error::usage(TIFF_ENCODING)))?;
-            return Ok(finish(rgba, None, true, None));
+            let (rgba, icc) = decode_tiff_gst(bytes).unwrap_or_else(|| Err(Error::usage(TIFF_ENCODING)))?;
+            return Ok(finish(rgba, icc.as_deref(), true, None));
         }
         Err(e) => return Err(bad(&e)),
     };

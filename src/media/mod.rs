@@ -70,6 +70,51 @@ pub fn init() -> Result<()> {
     .map_err(|source| MediaError::Init { source }.into())
 }
 
+/// `appsrc ! decoder ! videoconvert ! appsink`, playing: a decoder fed pictures held in memory
+/// (a camera's MJPEG frames, a TIFF only libtiff reads), its output converted to raw video of
+/// `format`. Stopped ([`stop`]) when dropped.
+pub struct MemoryDecoder {
+    pub pipeline: gst::Pipeline,
+    pub src: gstreamer_app::AppSrc,
+    pub sink: gstreamer_app::AppSink,
+    pub bus: gst::Bus,
+}
+
+impl MemoryDecoder {
+    /// The pipeline around `decoder` (configured by the caller), taking buffers of `src_caps`
+    /// (e.g. "image/jpeg"). None when GStreamer, videoconvert or the pipeline cannot be made.
+    pub fn new(src_caps: &str, decoder: &gst::Element, format: gstreamer_video::VideoFormat) -> Option<Self> {
+        init().ok()?;
+        let convert = gst::ElementFactory::make("videoconvert").build().ok()?;
+        let src = gstreamer_app::AppSrc::builder()
+            .caps(&gst::Caps::builder(src_caps).build())
+            .format(gst::Format::Time)
+            .build();
+        let sink = gstreamer_app::AppSink::builder()
+            .caps(&gstreamer_video::VideoCapsBuilder::new().format(format).build())
+            .sync(false)
+            .build();
+        let pipeline = gst::Pipeline::new();
+        let chain = [src.upcast_ref(), decoder, &convert, sink.upcast_ref()];
+        pipeline.add_many(chain).ok()?;
+        gst::Element::link_many(chain).ok()?;
+        let bus = pipeline.bus()?;
+        pipeline.set_state(gst::State::Playing).ok()?;
+        Some(Self {
+            pipeline,
+            src,
+            sink,
+            bus,
+        })
+    }
+}
+
+impl Drop for MemoryDecoder {
+    fn drop(&mut self) {
+        stop(&self.pipeline);
+    }
+}
+
 /// The one GStreamer assertion a damaged file is known to trip on its way to our own error:
 /// avidemux updates its flow combiner for a video track without a single frame, which has no
 /// pad (GStreamer 1.22). The file is then refused with one line of ours ("its video track has no

@@ -753,20 +753,14 @@ const JPEGDEC_WAIT: Duration = Duration::from_secs(2);
 /// frame goes in through an appsrc and comes out of an appsink on the grab thread; a frame
 /// jpegdec rejects (it says so on the bus and drops it) is an error, which the grab loop
 /// counts as a skipped frame.
-pub struct MjpegDecoder {
-    pipeline: gstreamer::Pipeline,
-    src: gstreamer_app::AppSrc,
-    sink: gstreamer_app::AppSink,
-    bus: gstreamer::Bus,
-}
+pub struct MjpegDecoder(crate::media::MemoryDecoder);
 
 impl MjpegDecoder {
     /// None when GStreamer or its jpegdec (gstreamer1.0-plugins-good) is missing.
     pub fn new() -> Option<Self> {
         use gstreamer::prelude::*;
         crate::media::init().ok()?;
-        let make = |name: &str| gstreamer::ElementFactory::make(name).build().ok();
-        let (jpegdec, convert) = (make("jpegdec")?, make("videoconvert")?);
+        let jpegdec = gstreamer::ElementFactory::make("jpegdec").build().ok()?;
         // libjpeg's accurate integer IDCT, as the `image` crate's decoder: the default fast one
         // darkens red and blue by about a level.
         if jpegdec.find_property("idct-method").is_some() {
@@ -776,31 +770,7 @@ impl MjpegDecoder {
         if jpegdec.find_property("max-errors").is_some() {
             jpegdec.set_property("max-errors", -1i32);
         }
-        let src = gstreamer_app::AppSrc::builder()
-            .caps(&gstreamer::Caps::builder("image/jpeg").build())
-            .format(gstreamer::Format::Time)
-            .build();
-        let sink = gstreamer_app::AppSink::builder()
-            .caps(
-                &gstreamer_video::VideoCapsBuilder::new()
-                    .format(gstreamer_video::VideoFormat::I420)
-                    .build(),
-            )
-            .sync(false)
-            .build();
-        let pipeline = gstreamer::Pipeline::new();
-        pipeline
-            .add_many([src.upcast_ref(), &jpegdec, &convert, sink.upcast_ref()])
-            .ok()?;
-        gstreamer::Element::link_many([src.upcast_ref(), &jpegdec, &convert, sink.upcast_ref()]).ok()?;
-        let bus = pipeline.bus()?;
-        pipeline.set_state(gstreamer::State::Playing).ok()?;
-        Some(Self {
-            pipeline,
-            src,
-            sink,
-            bus,
-        })
+        crate::media::MemoryDecoder::new("image/jpeg", &jpegdec, gstreamer_video::VideoFormat::I420).map(Self)
     }
 
     /// One JPEG to an I420 frame, in the encoding its caps give (JFIF: BT.601, full range).
@@ -811,23 +781,24 @@ impl MjpegDecoder {
         check_jpeg_whole(bytes)?;
         // Anything left from an earlier frame (a warning about a frame that still came out, a
         // picture that came after its frame was given up on) must not be taken for this one's.
-        while self.bus.pop().is_some() {}
-        while self.sink.try_pull_sample(gstreamer::ClockTime::ZERO).is_some() {}
-        self.src
+        while self.0.bus.pop().is_some() {}
+        while self.0.sink.try_pull_sample(gstreamer::ClockTime::ZERO).is_some() {}
+        self.0
+            .src
             .push_buffer(gstreamer::Buffer::from_slice(bytes.to_vec()))
             .map_err(|e| bad(format!("the decoder refused it ({e:?})")))?;
         let started = Instant::now();
         loop {
-            if let Some(sample) = self.sink.try_pull_sample(gstreamer::ClockTime::from_mseconds(5)) {
+            if let Some(sample) = self.0.sink.try_pull_sample(gstreamer::ClockTime::from_mseconds(5)) {
                 return i420_sample(&sample).ok_or_else(|| bad("the decoder gave an unreadable frame".into()));
             }
-            while let Some(msg) = self.bus.pop() {
+            while let Some(msg) = self.0.bus.pop() {
                 match msg.view() {
                     MessageView::Warning(w) => return Err(bad(w.error().to_string())),
                     MessageView::Error(e) => {
                         // The pipeline stopped: start it again for the next frame.
-                        let _ = self.pipeline.set_state(gstreamer::State::Null);
-                        let _ = self.pipeline.set_state(gstreamer::State::Playing);
+                        let _ = self.0.pipeline.set_state(gstreamer::State::Null);
+                        let _ = self.0.pipeline.set_state(gstreamer::State::Playing);
                         return Err(bad(e.error().to_string()));
                     }
                     _ => {}
@@ -837,12 +808,6 @@ impl MjpegDecoder {
                 return Err(bad("the decoder gave no picture for it".into()));
             }
         }
-    }
-}
-
-impl Drop for MjpegDecoder {
-    fn drop(&mut self) {
-        crate::media::stop(&self.pipeline);
     }
 }
 

@@ -127,7 +127,6 @@ const TIFF_ENCODING: &str = "this TIFF's colour encoding (YCbCr, a palette of in
 /// GStreamer or the element is missing (the caller then refuses the file, [`TIFF_ENCODING`]); an
 /// error naming the damage when libtiff cannot read it.
 fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<(::image::RgbaImage, Option<Vec<u8>>)>> {
-    use gstreamer::prelude::*;
     let TiffHeader {
         width,
         height,
@@ -138,31 +137,15 @@ fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<(::image::RgbaImage, Option<Ve
         Err(e) => return Some(Err(e)),
     };
     crate::media::init().ok()?;
-    let make = |name: &str| gstreamer::ElementFactory::make(name).build().ok();
-    let (decoder, convert) = (make("gdkpixbufdec")?, make("videoconvert")?);
-    let src = gstreamer_app::AppSrc::builder()
-        .caps(&gstreamer::Caps::builder("image/tiff").build())
-        .build();
-    let sink = gstreamer_app::AppSink::builder()
-        .caps(
-            &gstreamer_video::VideoCapsBuilder::new()
-                .format(gstreamer_video::VideoFormat::Rgba)
-                .build(),
-        )
-        .sync(false)
-        .build();
-    let pipeline = gstreamer::Pipeline::new();
-    pipeline
-        .add_many([src.upcast_ref(), &decoder, &convert, sink.upcast_ref()])
-        .ok()?;
-    gstreamer::Element::link_many([src.upcast_ref(), &decoder, &convert, sink.upcast_ref()]).ok()?;
-    let bus = pipeline.bus()?;
-    pipeline.set_state(gstreamer::State::Playing).ok()?;
-    let picture = src
+    let decoder = gstreamer::ElementFactory::make("gdkpixbufdec").build().ok()?;
+    // Stopped when dropped, at the end of this function.
+    let d = crate::media::MemoryDecoder::new("image/tiff", &decoder, gstreamer_video::VideoFormat::Rgba)?;
+    let picture = d
+        .src
         .push_buffer(gstreamer::Buffer::from_slice(bytes.to_vec()))
         .ok()
-        .and_then(|_| src.end_of_stream().ok())
-        .and_then(|_| sink.try_pull_sample(gstreamer::ClockTime::from_seconds(60)))
+        .and_then(|_| d.src.end_of_stream().ok())
+        .and_then(|_| d.sink.try_pull_sample(gstreamer::ClockTime::from_seconds(60)))
         .and_then(|sample| {
             let info = gstreamer_video::VideoInfo::from_caps(sample.caps()?).ok()?;
             let map = sample.buffer()?.map_readable().ok()?;
@@ -179,11 +162,10 @@ fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<(::image::RgbaImage, Option<Ve
             ))
         });
     // What libtiff said, when no picture came out.
-    let why = bus.iter().find_map(|msg| match msg.view() {
+    let why = d.bus.iter().find_map(|msg| match msg.view() {
         gstreamer::MessageView::Error(e) => Some(e.error().to_string()),
         _ => None,
     });
-    let _ = pipeline.set_state(gstreamer::State::Null);
     Some(picture.map(|p| (p, icc)).ok_or_else(|| {
         let why = why.unwrap_or_else(|| "no picture came out of it".into());
         Error::decode("", format!("not a readable TIFF: {why}"))

@@ -459,12 +459,6 @@ fn pale_walls_keep_variety() {
     walls_meet_the_targets([[0xfa, 0xfa, 0xfa], [0xf0, 0xec, 0xe2], [0xe4, 0xec, 0xf4]]);
 }
 
-/// Issue 15's texture targets: the most common emoji on at most 10% of the tiles, no one-emoji
-/// region over 25 tiles, at most 15% of tiles equal to their right-hand neighbour.
-fn meets_the_targets(t: &Texture) -> bool {
-    t.top_share <= 0.10 && t.largest_region <= 25 && t.right_equal <= 0.15
-}
-
 /// Dark walls and shirts (dark navy, dark grey and dark blue under a slow +-20-level field and
 /// sensor noise): walls this flat are nearly one flat colour, where issue 15 lets one emoji take
 /// more than 10% of the tiles, but not a large one-emoji region or many equal neighbours. Their

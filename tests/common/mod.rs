@@ -304,3 +304,9 @@ pub fn ffmpeg_test_pattern(spec: &str, encode: &[&str], out: &Path) {
 pub fn have(tool: &str) -> bool {
     Command::new(tool).arg("-version").output().is_ok()
 }
+
+/// Issue 15's texture targets: the most common emoji on at most 10% of the tiles, no one-emoji
+/// region over 25 tiles, at most 15% of tiles equal to their right-hand neighbour.
+pub fn meets_the_targets(t: &emojicam::classify::texture::Texture) -> bool {
+    t.top_share <= 0.10 && t.largest_region <= 25 && t.right_equal <= 0.15
+}

@@ -81,10 +81,18 @@ pub struct MemoryDecoder {
 }
 
 impl MemoryDecoder {
-    /// The pipeline around `decoder` (configured by the caller), taking buffers of `src_caps`
-    /// (e.g. "image/jpeg"). None when GStreamer, videoconvert or the pipeline cannot be made.
-    pub fn new(src_caps: &str, decoder: &gst::Element, format: gstreamer_video::VideoFormat) -> Option<Self> {
+    /// The pipeline around the element `decoder` (a factory name, e.g. "jpegdec"), set up by
+    /// `configure`, taking buffers of `src_caps` (e.g. "image/jpeg"). None when GStreamer, either
+    /// element or the pipeline cannot be made.
+    pub fn new(
+        src_caps: &str,
+        decoder: &str,
+        configure: impl FnOnce(&gst::Element),
+        format: gstreamer_video::VideoFormat,
+    ) -> Option<Self> {
         init().ok()?;
+        let decoder = gst::ElementFactory::make(decoder).build().ok()?;
+        configure(&decoder);
         let convert = gst::ElementFactory::make("videoconvert").build().ok()?;
         let src = gstreamer_app::AppSrc::builder()
             .caps(&gst::Caps::builder(src_caps).build())
@@ -95,7 +103,7 @@ impl MemoryDecoder {
             .sync(false)
             .build();
         let pipeline = gst::Pipeline::new();
-        let chain = [src.upcast_ref(), decoder, &convert, sink.upcast_ref()];
+        let chain = [src.upcast_ref(), &decoder, &convert, sink.upcast_ref()];
         pipeline.add_many(chain).ok()?;
         gst::Element::link_many(chain).ok()?;
         let bus = pipeline.bus()?;

@@ -759,18 +759,19 @@ impl MjpegDecoder {
     /// None when GStreamer or its jpegdec (gstreamer1.0-plugins-good) is missing.
     pub fn new() -> Option<Self> {
         use gstreamer::prelude::*;
-        crate::media::init().ok()?;
-        let jpegdec = gstreamer::ElementFactory::make("jpegdec").build().ok()?;
-        // libjpeg's accurate integer IDCT, as the `image` crate's decoder: the default fast one
-        // darkens red and blue by about a level.
-        if jpegdec.find_property("idct-method").is_some() {
-            jpegdec.set_property_from_str("idct-method", "islow");
-        }
-        // A bad frame is reported and dropped, never the end of the stream.
-        if jpegdec.find_property("max-errors").is_some() {
-            jpegdec.set_property("max-errors", -1i32);
-        }
-        crate::media::MemoryDecoder::new("image/jpeg", &jpegdec, gstreamer_video::VideoFormat::I420).map(Self)
+        let configure = |jpegdec: &gstreamer::Element| {
+            // libjpeg's accurate integer IDCT, as the `image` crate's decoder: the default fast one
+            // darkens red and blue by about a level.
+            if jpegdec.find_property("idct-method").is_some() {
+                jpegdec.set_property_from_str("idct-method", "islow");
+            }
+            // A bad frame is reported and dropped, never the end of the stream.
+            if jpegdec.find_property("max-errors").is_some() {
+                jpegdec.set_property("max-errors", -1i32);
+            }
+        };
+        crate::media::MemoryDecoder::new("image/jpeg", "jpegdec", configure, gstreamer_video::VideoFormat::I420)
+            .map(Self)
     }
 
     /// One JPEG to an I420 frame, in the encoding its caps give (JFIF: BT.601, full range).

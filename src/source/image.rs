@@ -136,10 +136,8 @@ fn decode_tiff_gst(bytes: &[u8]) -> Option<Result<(::image::RgbaImage, Option<Ve
         Ok(header) => header,
         Err(e) => return Some(Err(e)),
     };
-    crate::media::init().ok()?;
-    let decoder = gstreamer::ElementFactory::make("gdkpixbufdec").build().ok()?;
     // Stopped when dropped, at the end of this function.
-    let d = crate::media::MemoryDecoder::new("image/tiff", &decoder, gstreamer_video::VideoFormat::Rgba)?;
+    let d = crate::media::MemoryDecoder::new("image/tiff", "gdkpixbufdec", |_| {}, gstreamer_video::VideoFormat::Rgba)?;
     let picture = d
         .src
         .push_buffer(gstreamer::Buffer::from_slice(bytes.to_vec()))

@@ -205,10 +205,15 @@ def dark_ground(q):
     return (b.min(1) <= GROUND_DARK) & (b.max(1) >= GROUND_BRIGHT)
 
 
+def mean_backdrop(q):
+    """backdrop of the tiles' mean colours (quadrant means q): the `tile` background but for dark grounds."""
+    return backdrop(quads_mean(q))
+
+
 def tile_background(q):
     """The `tile` background of tiles from their quadrant means, as domain::quads_backdrop draws it: black behind
-    bright detail over a dark ground (dark_ground), else backdrop(quads_mean(q))."""
-    return np.where(dark_ground(q)[:, None], 0.0, backdrop(quads_mean(q)))
+    bright detail over a dark ground (dark_ground), else mean_backdrop(q)."""
+    return np.where(dark_ground(q)[:, None], 0.0, mean_backdrop(q))
 
 
 # Dimmed copies (src/atlas.rs DIM, DIM_COVERAGE): every emoji of the default set covering at least this much of its

@@ -119,11 +119,11 @@ def textured_patches(n, rng):
 
 def backgrounds(p, rng):
     """Each tile's background: black, white, its own mean colour faded to black where the tile is dark
-    (cm.backdrop of its mean: the `tile` background as the lists were counted, before black behind bright detail
+    (cm.mean_backdrop: the `tile` background as the lists were counted, before black behind bright detail
     over a dark ground, cm.dark_ground, which the black index tiles stand for) or a random colour."""
     n = len(p)
     kind = rng.choice(4, n, p=[0.35, 0.1, 0.45, 0.1])
-    tile = cm.backdrop(cm.quads_mean(cm.patch_quads(p)))
+    tile = cm.mean_backdrop(cm.patch_quads(p))
     bg = np.zeros((n, 3))
     bg[kind == 1] = 255
     bg[kind == 2] = tile[kind == 2]
@@ -184,7 +184,7 @@ def alt_backgrounds(p, bg, level=255):
     `tile` background whose rounded mean's brightest channel is at most `level`, their own background for the
     others (black, white or a colour the user chose: no choice)."""
     q = cm.patch_quads(p)
-    tile = (bg == cm.backdrop(cm.quads_mean(q))).all(1) & (cm.quads_mean(q).max(1) <= level)
+    tile = (bg == cm.mean_backdrop(q)).all(1) & (cm.quads_mean(q).max(1) <= level)
     return np.where(tile[:, None], 0.0, bg)
 
 

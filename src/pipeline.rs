@@ -478,7 +478,7 @@ impl Pipeline {
             cols,
             background: self.config.settings().background,
         };
-        spread.apply(&mut self.emoji, &self.changed, &frame, features);
+        spread.apply(&mut self.emoji, &self.changed, &frame, features, self.config.allowed());
     }
 
     /// Keep each source frame on the GPU as a texture for [`Self::frame_view`] (costs one

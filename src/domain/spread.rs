@@ -2,8 +2,8 @@
 //! varies each area among the emoji near its tiles, but where only a few emoji come near (a
 //! mid-dark ground, a night sky) those few can each cover more than a tenth of the frame. After
 //! a frame's tiles are classified, [`Spread`] moves the excess of such an emoji, tile by tile in
-//! a fixed spatial order, to each tile's closest emoji among those the frame already shows that
-//! are not themselves at the limit.
+//! a fixed spatial order, to each tile's closest emoji among those the frame already shows and
+//! the few dozen nearest the emoji's tiles that it does not, none of them at the limit itself.
 
 use super::likeness::frame_flat;
 use super::patch::QUADS_BYTES;
@@ -20,6 +20,10 @@ pub const SPREAD_MIN_TILES: usize = 100;
 /// is nearly one flat colour, which one emoji may cover: left as classified.
 pub const SPREAD_FLAT: f32 = 0.9;
 
+/// For each emoji over the limit, this many more entries (allowed, not shown by the frame) are open
+/// to its tiles: the ones nearest its tiles' mean quadrants ([`Spread::apply`]).
+pub const NEAR: usize = 32;
+
 /// Phase constants of the order in which a frame's tiles give up an emoji (the R2 sequence's,
 /// across and down swapped against the variety pattern's, so that the two do not line up).
 const ORDER_X: f64 = 0.754_877_666_246_692_7;
@@ -35,6 +39,9 @@ pub struct Spread {
     /// The entries a tile may move to, with their features and [`Terms`].
     open: Vec<(u32, [f32; 16], Terms)>,
     order: Vec<(f64, u32)>,
+    /// Every entry's [`Terms`], and scratch for [`Spread::open_near`].
+    terms: Vec<Terms>,
+    near: Vec<(f32, u32)>,
 }
 
 /// An entry's own part of the objective's error over any background `b` (features `x`: per
@@ -126,9 +133,17 @@ impl Spread {
     /// ones classified this frame, so a still scene stays still), in a fixed order of their
     /// grid positions, each to the entry that fits it best ([`Objective`](super::likeness::Objective), `features` as
     /// [`crate::atlas::Atlas::features_2x2`]) among those the frame showed before the move
-    /// whose emoji is below the limit. Leaves frames of fewer than [`SPREAD_MIN_TILES`] tiles
+    /// and the [`NEAR`] entries of `allowed` (the emoji set, per entry) nearest each such emoji's
+    /// tiles, whose emoji is below the limit. Leaves frames of fewer than [`SPREAD_MIN_TILES`] tiles
     /// or at least [`SPREAD_FLAT`] flat as they are. Returns how many tiles moved.
-    pub fn apply(&mut self, emoji: &mut [u32], movable: &[u32], frame: &FrameTiles, features: &[[f32; 16]]) -> usize {
+    pub fn apply(
+        &mut self,
+        emoji: &mut [u32],
+        movable: &[u32],
+        frame: &FrameTiles,
+        features: &[[f32; 16]],
+        allowed: &[bool],
+    ) -> usize {
         let n = emoji.len();
         if n < SPREAD_MIN_TILES || movable.is_empty() || frame.means.len() != n {
             return 0;
@@ -176,10 +191,13 @@ impl Spread {
                 ((0.5 + x * ORDER_X + y * ORDER_Y).fract(), i)
             }));
         self.order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        self.open_near(emoji, frame, features, allowed, limit);
         let mut moved = 0;
         for &(_, i) in &self.order {
             let tile = i as usize;
-            let Some(from) = glyph(emoji[tile]) else { continue };
+            let Some(&from) = self.glyphs.get(emoji[tile] as usize) else {
+                continue;
+            };
             if self.counts[from as usize] <= limit {
                 continue;
             }
@@ -203,6 +221,59 @@ impl Spread {
         }
         moved
     }
+
+    /// Adds to the open entries, for each emoji over the limit, the [`NEAR`] allowed entries
+    /// (not yet open, their emoji with room) that fit best the mean quadrants of the tiles that
+    /// must give it up: where the frame shows few emoji near a flat area (a dim wall, a night
+    /// sky), the closest emoji it does not show yet are nearer than the ones it does.
+    fn open_near(&mut self, emoji: &[u32], frame: &FrameTiles, features: &[[f32; 16]], allowed: &[bool], limit: u32) {
+        if self.terms.len() != features.len() {
+            self.terms = features.iter().map(Terms::of).collect();
+        }
+        // per emoji over the limit: its tiles' summed quadrant means and their count
+        let mut sums: Vec<(u32, [u64; QUADS_BYTES], u64)> = Vec::new();
+        for &(_, i) in &self.order {
+            let Some(g) = emoji.get(i as usize).and_then(|&e| self.glyphs.get(e as usize)) else {
+                continue;
+            };
+            let at = match sums.iter().position(|s| s.0 == *g) {
+                Some(k) => k,
+                None => {
+                    sums.push((*g, [0; QUADS_BYTES], 0));
+                    sums.len() - 1
+                }
+            };
+            let q = &frame.means[i as usize];
+            for (s, &v) in sums[at].1.iter_mut().zip(q) {
+                *s += u64::from(v);
+            }
+            sums[at].2 += 1;
+        }
+        for (_, sum, count) in sums {
+            let quads: [u8; QUADS_BYTES] = std::array::from_fn(|k| ((sum[k] + count / 2) / count.max(1)) as u8);
+            let side = TileSide::new(&quads, frame.background);
+            self.near.clear();
+            for (e, (f, t)) in features.iter().zip(&self.terms).enumerate() {
+                let ok = allowed.get(e).copied().unwrap_or(false)
+                    && !self.seen[e]
+                    && self.counts[self.glyphs[e] as usize] < limit;
+                if ok {
+                    self.near.push((side.score(f, t), e as u32));
+                }
+            }
+            let k = NEAR.min(self.near.len());
+            if k == 0 {
+                continue;
+            }
+            self.near
+                .select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for &(_, e) in &self.near[..k] {
+                self.seen[e as usize] = true;
+                self.open.push((e, features[e as usize], self.terms[e as usize]));
+            }
+        }
+        self.open.sort_by_key(|o| o.0);
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +288,9 @@ mod tests {
         }
         f
     }
+
+    /// Every entry of [`atlas`] allowed.
+    const ALL: [bool; 13] = [true; 13];
 
     /// Entries 0..12: opaque greys 60, 70, ..., 170; entry 12 a dimmed copy of entry 0.
     fn atlas() -> (Vec<[f32; 16]>, Vec<u32>) {
@@ -254,7 +328,7 @@ mod tests {
             background: Background::Color([0, 0, 0]),
         };
         let before = emoji.clone();
-        let moved = Spread::new(glyphs.clone()).apply(&mut emoji, &movable, &tiles, &features);
+        let moved = Spread::new(glyphs.clone()).apply(&mut emoji, &movable, &tiles, &features, &ALL);
         let count = |g: u32| emoji.iter().filter(|&&e| glyphs[e as usize] == g).count();
         // floor(0.095 x 200) = 19 of each emoji, the copy counted with its source
         assert_eq!(count(0), 19);
@@ -280,11 +354,11 @@ mod tests {
         };
         let mut spread = Spread::new(glyphs);
         let movable: Vec<u32> = (100..200).collect();
-        assert!(spread.apply(&mut emoji, &movable, &tiles, &features) > 0);
+        assert!(spread.apply(&mut emoji, &movable, &tiles, &features, &ALL) > 0);
         assert_eq!(emoji[..100], before[..100]);
         // a tile index past the frame is no tile
         let mut again = before.clone();
-        assert_eq!(spread.apply(&mut again, &[200, 5000], &tiles, &features), 0);
+        assert_eq!(spread.apply(&mut again, &[200, 5000], &tiles, &features, &ALL), 0);
         assert_eq!(again, before);
         // a flat frame: every tile the same grey
         let flat = vec![[100; QUADS_BYTES]; 200];
@@ -295,7 +369,7 @@ mod tests {
             background: Background::Color([0, 0, 0]),
         };
         assert_eq!(
-            spread.apply(&mut all, &(0..200).collect::<Vec<_>>(), &flat_tiles, &features),
+            spread.apply(&mut all, &(0..200).collect::<Vec<_>>(), &flat_tiles, &features, &ALL),
             0
         );
         // too few tiles
@@ -306,7 +380,7 @@ mod tests {
             background: Background::Color([0, 0, 0]),
         };
         assert_eq!(
-            spread.apply(&mut few, &(0..50).collect::<Vec<_>>(), &few_tiles, &features),
+            spread.apply(&mut few, &(0..50).collect::<Vec<_>>(), &few_tiles, &features, &ALL),
             0
         );
         assert_eq!(few, before[..50]);
@@ -357,8 +431,41 @@ mod tests {
         };
         let movable: Vec<u32> = (0..200).collect();
         let (mut a, mut b) = (emoji.clone(), emoji);
-        Spread::new(glyphs.clone()).apply(&mut a, &movable, &tiles, &features);
-        Spread::new(glyphs).apply(&mut b, &movable, &tiles, &features);
+        Spread::new(glyphs.clone()).apply(&mut a, &movable, &tiles, &features, &ALL);
+        Spread::new(glyphs).apply(&mut b, &movable, &tiles, &features, &ALL);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn the_closest_emoji_the_frame_does_not_show_are_open_too() {
+        // a dim flat wall of grey 62 whose tiles all show entry 0 (grey 60) but one, the far grey
+        // 150, beside bright tiles of 160 and 170; entries 1..9 (70..140) are shown nowhere
+        let (features, glyphs) = atlas();
+        let mut means = vec![[62; QUADS_BYTES]; 200];
+        // (a flat frame is left as classified: this one is not, by three columns of bright tiles)
+        for r in 0..10 {
+            means[r * 20 + 17..r * 20 + 20].fill([200; QUADS_BYTES]);
+        }
+        let mut emoji: Vec<u32> = (0..200).map(|i| if i % 20 < 17 { 0 } else { 10 + (i % 2) }).collect();
+        emoji[0] = 9;
+        let tiles = FrameTiles {
+            means: &means,
+            cols: 20,
+            background: Background::Color([0, 0, 0]),
+        };
+        let movable: Vec<u32> = (0..200).collect();
+        let mut near = emoji.clone();
+        Spread::new(glyphs.clone()).apply(&mut near, &movable, &tiles, &features, &ALL);
+        // the excess went to the nearest greys (70, 80, ...) first, not to the 150 and 160 the frame showed
+        let count = |m: &[u32], e: u32| m.iter().filter(|&&x| x == e).count();
+        assert!((1..=5).all(|e| count(&near, e) == 19), "{near:?}");
+        assert_eq!(count(&near, 9), 1);
+        // an entry outside the emoji set is never drawn: with 70..140 left out, the far ones the frame shows take the excess
+        let mut set = ALL;
+        set[1..9].fill(false);
+        let mut far = emoji;
+        Spread::new(glyphs).apply(&mut far, &movable, &tiles, &features, &set);
+        assert!((1..9).all(|e| count(&far, e) == 0), "{far:?}");
+        assert!(count(&far, 9) > 1, "{far:?}");
     }
 }

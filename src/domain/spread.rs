@@ -4,6 +4,8 @@
 //! a frame's tiles are classified, [`Spread`] moves the excess of such an emoji, tile by tile in
 //! a fixed spatial order, to each tile's closest emoji among those the frame already shows and
 //! the few dozen nearest the emoji's tiles that it does not, none of them at the limit itself.
+//! Then it cuts any one-emoji region of more than [`REGION_MAX`] tiles (a saturated or dim
+//! flat area that only one emoji draws closely) into pieces of at most 18.
 
 use super::likeness::frame_flat;
 use super::patch::QUADS_BYTES;
@@ -20,14 +22,28 @@ pub const SPREAD_MIN_TILES: usize = 100;
 /// is nearly one flat colour, which one emoji may cover: left as classified.
 pub const SPREAD_FLAT: f32 = 0.9;
 
-/// For each emoji over the limit, this many more entries (allowed, not shown by the frame) are open
-/// to its tiles: the ones nearest its tiles' mean quadrants ([`Spread::apply`]).
+/// For each emoji whose tiles must move, this many more entries (allowed, not shown by the
+/// frame) are open to them: the ones nearest those tiles' mean quadrants ([`Spread::apply`]).
 pub const NEAR: usize = 32;
+
+/// A tile that must move searches first this many open entries that fit best the mean of
+/// the tiles giving up its emoji (then, when none of them has room left, every open entry): the
+/// search's cost per tile stays the same however many entries are open.
+pub const SHORT: usize = 128;
+
+/// A one-emoji region (4-connected) of more tiles than this is cut: issue 15's largest region.
+pub const REGION_MAX: usize = 25;
+
+/// The cut's period ([`on_cut`]): about 2 / 7 of a large region's tiles move.
+const CUT_PERIOD: usize = 7;
 
 /// Phase constants of the order in which a frame's tiles give up an emoji (the R2 sequence's,
 /// across and down swapped against the variety pattern's, so that the two do not line up).
 const ORDER_X: f64 = 0.754_877_666_246_692_7;
 const ORDER_Y: f64 = 0.569_840_290_998_053_2;
+
+/// An entry a tile may move to: its index, features and [`Terms`].
+type Open = (u32, [f32; 16], Terms);
 
 /// The reusable state of [`Spread::apply`], one per pipeline.
 #[derive(Debug, Default)]
@@ -37,11 +53,19 @@ pub struct Spread {
     counts: Vec<u32>,
     seen: Vec<bool>,
     /// The entries a tile may move to, with their features and [`Terms`].
-    open: Vec<(u32, [f32; 16], Terms)>,
+    open: Vec<Open>,
     order: Vec<(f64, u32)>,
-    /// Every entry's [`Terms`], and scratch for [`Spread::open_near`].
+    /// Every entry's [`Terms`].
     terms: Vec<Terms>,
+    /// The tiles that must move, per emoji: summed quadrant means, count.
+    groups: Vec<(u32, [u64; QUADS_BYTES], u64)>,
+    /// Per group (its emoji): the open entries its tiles search first ([`SHORT`]).
+    lists: Vec<(u32, Vec<Open>)>,
+    /// Scratch: scored entries, region labels and sizes, the flood fill's stack.
     near: Vec<(f32, u32)>,
+    label: Vec<u32>,
+    sizes: Vec<u32>,
+    stack: Vec<u32>,
 }
 
 /// An entry's own part of the objective's error over any background `b` (features `x`: per
@@ -128,14 +152,15 @@ impl Spread {
         }
     }
 
-    /// Moves tiles of an emoji on more than [`MOST_COMMON_SHARE`] of the frame's tiles to
-    /// other emoji until it is within it: only tiles in `movable` (ascending tile indices: the
-    /// ones classified this frame, so a still scene stays still), in a fixed order of their
-    /// grid positions, each to the entry that fits it best ([`Objective`](super::likeness::Objective), `features` as
-    /// [`crate::atlas::Atlas::features_2x2`]) among those the frame showed before the move
-    /// and the [`NEAR`] entries of `allowed` (the emoji set, per entry) nearest each such emoji's
-    /// tiles, whose emoji is below the limit. Leaves frames of fewer than [`SPREAD_MIN_TILES`] tiles
-    /// or at least [`SPREAD_FLAT`] flat as they are. Returns how many tiles moved.
+    /// Keeps any one emoji (its dimmed copies counted with it) off more than [`MOST_COMMON_SHARE`]
+    /// of the frame's tiles, then cuts one-emoji regions of more than [`REGION_MAX`] tiles along
+    /// two families of diagonals 7 tiles apart. Only tiles in `movable` move (ascending tile indices: the ones classified
+    /// this frame, so a still scene stays still), each to the entry that fits it best
+    /// ([`Objective`](super::likeness::Objective), `features` as
+    /// [`crate::atlas::Atlas::features_2x2`]) of another emoji below the share, among the entries
+    /// the frame shows and the [`NEAR`] entries of `allowed` (the emoji set, per entry) nearest the
+    /// tiles that must move. Leaves frames of fewer than [`SPREAD_MIN_TILES`] tiles or at least
+    /// [`SPREAD_FLAT`] flat as they are. Returns how many tiles moved.
     pub fn apply(
         &mut self,
         emoji: &mut [u32],
@@ -148,115 +173,182 @@ impl Spread {
         if n < SPREAD_MIN_TILES || movable.is_empty() || frame.means.len() != n {
             return 0;
         }
+        if frame_flat(frame.means) >= SPREAD_FLAT {
+            return 0;
+        }
+        if self.terms.len() != features.len() {
+            self.terms = features.iter().map(Terms::of).collect();
+        }
         let limit = (MOST_COMMON_SHARE * n as f64).floor() as u32;
-        let glyph = |e: u32| self.glyphs.get(e as usize).copied();
         self.counts.clear();
         self.counts.resize(self.glyphs.len(), 0);
         for &e in emoji.iter() {
-            if let Some(g) = glyph(e) {
+            if let Some(&g) = self.glyphs.get(e as usize) {
                 self.counts[g as usize] += 1;
             }
         }
-        // a movable tile (of this frame) showing an emoji over the limit
-        let over = |counts: &[u32], i: u32| {
-            emoji
-                .get(i as usize)
-                .and_then(|&e| glyph(e))
-                .is_some_and(|g| counts[g as usize] > limit)
-        };
-        if !movable.iter().any(|&i| over(&self.counts, i)) || frame_flat(frame.means) >= SPREAD_FLAT {
+        let moved = self.share(emoji, movable, frame, features, allowed, limit);
+        moved + self.cut_regions(emoji, movable, frame, features, allowed, limit)
+    }
+
+    /// The emoji drawn by entry `e` (a dimmed copy's source); `u32::MAX` for no entry.
+    fn glyph(&self, e: u32) -> u32 {
+        self.glyphs.get(e as usize).copied().unwrap_or(u32::MAX)
+    }
+
+    /// The share: tiles of an emoji over the limit move, in a fixed order of their grid
+    /// positions, until it is within it.
+    fn share(
+        &mut self,
+        emoji: &mut [u32],
+        movable: &[u32],
+        frame: &FrameTiles,
+        features: &[[f32; 16]],
+        allowed: &[bool],
+        limit: u32,
+    ) -> usize {
+        let cols = frame.cols.max(1);
+        self.order.clear();
+        for &i in movable {
+            let g = emoji.get(i as usize).map_or(u32::MAX, |&e| self.glyph(e));
+            if self.counts.get(g as usize).is_some_and(|&c| c > limit) {
+                let (x, y) = (f64::from(i % cols), f64::from(i / cols));
+                self.order.push(((0.5 + x * ORDER_X + y * ORDER_Y).fract(), i));
+            }
+        }
+        if self.order.is_empty() {
             return 0;
         }
-        // the entries the frame shows whose emoji has room, in entry order (ties go to the lower
-        // entry), with their features side by side for the search
+        self.order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        // the tiles to move, grouped by their emoji
+        self.groups.clear();
+        for k in 0..self.order.len() {
+            let i = self.order[k].1 as usize;
+            self.group(self.glyph(emoji[i]), &frame.means[i]);
+        }
+        self.open_entries(emoji, frame, features, allowed, limit);
+        self.move_tiles(emoji, frame, limit, true)
+    }
+
+    /// The regions: a one-emoji region (4-connected) of more than [`REGION_MAX`] tiles gives up
+    /// its movable tiles on the cut ([`on_cut`]), each to its best entry of another emoji.
+    fn cut_regions(
+        &mut self,
+        emoji: &mut [u32],
+        movable: &[u32],
+        frame: &FrameTiles,
+        features: &[[f32; 16]],
+        allowed: &[bool],
+        limit: u32,
+    ) -> usize {
+        let cols = frame.cols.max(1) as usize;
+        self.label_regions(emoji, cols);
+        self.order.clear();
+        self.groups.clear();
+        for &i in movable {
+            let t = i as usize;
+            let Some(&region) = self.label.get(t) else { continue };
+            if self.sizes[region as usize] as usize > REGION_MAX && on_cut(t % cols, t / cols) {
+                self.order.push((0.0, i));
+                self.group(self.glyph(emoji[t]), &frame.means[t]);
+            }
+        }
+        if self.order.is_empty() {
+            return 0;
+        }
+        self.open_entries(emoji, frame, features, allowed, limit);
+        self.move_tiles(emoji, frame, limit, false)
+    }
+
+    /// Labels the frame's one-emoji regions (4-connected) into `label`, their sizes into `sizes`.
+    fn label_regions(&mut self, emoji: &[u32], cols: usize) {
+        let n = emoji.len();
+        self.label.clear();
+        self.label.resize(n, u32::MAX);
+        self.sizes.clear();
+        for seed in 0..n {
+            if self.label[seed] != u32::MAX {
+                continue;
+            }
+            let (id, g) = (self.sizes.len() as u32, self.glyph(emoji[seed]));
+            let mut size = 0;
+            self.label[seed] = id;
+            self.stack.clear();
+            self.stack.push(seed as u32);
+            while let Some(t) = self.stack.pop() {
+                let t = t as usize;
+                size += 1;
+                let (x, y) = (t % cols, t / cols);
+                let near = [
+                    (x > 0).then(|| t - 1),
+                    (x + 1 < cols && t + 1 < n).then(|| t + 1),
+                    (y > 0).then(|| t - cols),
+                    (t + cols < n).then(|| t + cols),
+                ];
+                for u in near.into_iter().flatten() {
+                    if self.label[u] == u32::MAX && self.glyph(emoji[u]) == g {
+                        self.label[u] = id;
+                        self.stack.push(u as u32);
+                    }
+                }
+            }
+            self.sizes.push(size);
+        }
+    }
+
+    /// Adds a tile's quadrant means to the group of the tiles that must give up emoji `key`.
+    fn group(&mut self, key: u32, quads: &[u8; QUADS_BYTES]) {
+        let at = match self.groups.iter().position(|g| g.0 == key) {
+            Some(k) => k,
+            None => {
+                self.groups.push((key, [0; QUADS_BYTES], 0));
+                self.groups.len() - 1
+            }
+        };
+        let group = &mut self.groups[at];
+        for (s, &v) in group.1.iter_mut().zip(quads) {
+            *s += u64::from(v);
+        }
+        group.2 += 1;
+    }
+
+    /// Opens the entries a tile may move to, in entry order (ties go to the lower entry), with
+    /// their features side by side for the search: those the frame shows whose emoji has room,
+    /// and for each group of tiles that must move the [`NEAR`] allowed ones (their emoji with
+    /// room) that fit best the group's mean quadrants: where the frame shows few emoji near a
+    /// flat area (a dim wall, a night sky), the closest emoji it does not show yet are nearer
+    /// than the ones it does.
+    fn open_entries(
+        &mut self,
+        emoji: &[u32],
+        frame: &FrameTiles,
+        features: &[[f32; 16]],
+        allowed: &[bool],
+        limit: u32,
+    ) {
         self.seen.clear();
         self.seen.resize(self.glyphs.len(), false);
-        for &e in emoji.iter() {
+        for &e in emoji {
             if let Some(s) = self.seen.get_mut(e as usize) {
                 *s = true;
             }
         }
-        let (seen, glyphs, counts) = (&self.seen, &self.glyphs, &self.counts);
+        let room = |counts: &[u32], g: u32| counts.get(g as usize).is_some_and(|&c| c < limit);
         self.open.clear();
-        self.open.extend(
-            (0..seen.len())
-                .filter(|&e| seen[e] && counts[glyphs[e] as usize] < limit)
-                .filter_map(|e| features.get(e).map(|f| (e as u32, *f, Terms::of(f)))),
-        );
-        let cols = frame.cols.max(1);
-        self.order.clear();
-        self.order
-            .extend(movable.iter().filter(|&&i| over(&self.counts, i)).map(|&i| {
-                let (x, y) = (f64::from(i % cols), f64::from(i / cols));
-                ((0.5 + x * ORDER_X + y * ORDER_Y).fract(), i)
-            }));
-        self.order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        self.open_near(emoji, frame, features, allowed, limit);
-        let mut moved = 0;
-        for &(_, i) in &self.order {
-            let tile = i as usize;
-            let Some(&from) = self.glyphs.get(emoji[tile] as usize) else {
-                continue;
-            };
-            if self.counts[from as usize] <= limit {
-                continue;
-            }
-            let side = TileSide::new(&frame.means[tile], frame.background);
-            let best = self
-                .open
-                .iter()
-                .map(|(e, f, t)| (side.score(f, t), *e))
-                .min_by(|a, b| a.0.total_cmp(&b.0));
-            let Some((_, to)) = best else { break };
-            let g = self.glyphs[to as usize] as usize;
-            self.counts[from as usize] -= 1;
-            self.counts[g] += 1;
-            emoji[tile] = to;
-            moved += 1;
-            if self.counts[g] >= limit {
-                let (glyphs, counts) = (&self.glyphs, &self.counts);
-                self.open
-                    .retain(|(e, _, _)| counts[glyphs[*e as usize] as usize] < limit);
+        for (e, f) in features.iter().enumerate() {
+            if self.seen.get(e) == Some(&true) && room(&self.counts, self.glyph(e as u32)) {
+                self.open.push((e as u32, *f, self.terms[e]));
             }
         }
-        moved
-    }
-
-    /// Adds to the open entries, for each emoji over the limit, the [`NEAR`] allowed entries
-    /// (not yet open, their emoji with room) that fit best the mean quadrants of the tiles that
-    /// must give it up: where the frame shows few emoji near a flat area (a dim wall, a night
-    /// sky), the closest emoji it does not show yet are nearer than the ones it does.
-    fn open_near(&mut self, emoji: &[u32], frame: &FrameTiles, features: &[[f32; 16]], allowed: &[bool], limit: u32) {
-        if self.terms.len() != features.len() {
-            self.terms = features.iter().map(Terms::of).collect();
-        }
-        // per emoji over the limit: its tiles' summed quadrant means and their count
-        let mut sums: Vec<(u32, [u64; QUADS_BYTES], u64)> = Vec::new();
-        for &(_, i) in &self.order {
-            let Some(g) = emoji.get(i as usize).and_then(|&e| self.glyphs.get(e as usize)) else {
-                continue;
-            };
-            let at = match sums.iter().position(|s| s.0 == *g) {
-                Some(k) => k,
-                None => {
-                    sums.push((*g, [0; QUADS_BYTES], 0));
-                    sums.len() - 1
-                }
-            };
-            let q = &frame.means[i as usize];
-            for (s, &v) in sums[at].1.iter_mut().zip(q) {
-                *s += u64::from(v);
-            }
-            sums[at].2 += 1;
-        }
-        for (_, sum, count) in sums {
-            let quads: [u8; QUADS_BYTES] = std::array::from_fn(|k| ((sum[k] + count / 2) / count.max(1)) as u8);
+        for k in 0..self.groups.len() {
+            let (_, sum, count) = self.groups[k];
+            let quads: [u8; QUADS_BYTES] = std::array::from_fn(|q| ((sum[q] + count / 2) / count.max(1)) as u8);
             let side = TileSide::new(&quads, frame.background);
             self.near.clear();
             for (e, (f, t)) in features.iter().zip(&self.terms).enumerate() {
-                let ok = allowed.get(e).copied().unwrap_or(false)
-                    && !self.seen[e]
-                    && self.counts[self.glyphs[e] as usize] < limit;
+                let ok = allowed.get(e) == Some(&true)
+                    && self.seen.get(e) == Some(&false)
+                    && room(&self.counts, self.glyph(e as u32));
                 if ok {
                     self.near.push((side.score(f, t), e as u32));
                 }
@@ -273,7 +365,74 @@ impl Spread {
             }
         }
         self.open.sort_by_key(|o| o.0);
+        // each group's short list: the SHORT open entries of other emoji that fit its mean best
+        self.lists.clear();
+        for k in 0..self.groups.len() {
+            let (key, sum, count) = self.groups[k];
+            let quads: [u8; QUADS_BYTES] = std::array::from_fn(|q| ((sum[q] + count / 2) / count.max(1)) as u8);
+            let side = TileSide::new(&quads, frame.background);
+            let mut list: Vec<(f32, usize)> = (0..self.open.len())
+                .filter(|&o| self.glyphs[self.open[o].0 as usize] != key)
+                .map(|o| (side.score(&self.open[o].1, &self.open[o].2), o))
+                .collect();
+            if list.len() > SHORT {
+                list.select_nth_unstable_by(SHORT - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                list.truncate(SHORT);
+            }
+            // in entry order, as `open`: ties go to the lower entry
+            list.sort_by_key(|&(_, o)| o);
+            self.lists
+                .push((key, list.into_iter().map(|(_, o)| self.open[o]).collect()));
+        }
     }
+
+    /// Moves the tiles of `order`, in turn, each to its best open entry of another emoji (with
+    /// `share`, only while its emoji is over the limit), keeping the counts and the open entries.
+    fn move_tiles(&mut self, emoji: &mut [u32], frame: &FrameTiles, limit: u32, share: bool) -> usize {
+        let mut moved = 0;
+        for k in 0..self.order.len() {
+            let tile = self.order[k].1 as usize;
+            let from = self.glyph(emoji[tile]);
+            if from == u32::MAX || (share && self.counts[from as usize] <= limit) {
+                continue;
+            }
+            let side = TileSide::new(&frame.means[tile], frame.background);
+            let score = |(e, f, t): &Open| (side.score(f, t), *e);
+            let (glyphs, counts) = (&self.glyphs, &self.counts);
+            let room = |(e, _, _): &&Open| counts[glyphs[*e as usize] as usize] < limit;
+            // the short list of the tile's emoji first, then every open entry
+            let short = self.lists.iter().find(|l| l.0 == from).map(|l| &l.1);
+            let best = short
+                .and_then(|l| l.iter().filter(room).map(score).min_by(|a, b| a.0.total_cmp(&b.0)))
+                .or_else(|| {
+                    self.open
+                        .iter()
+                        .filter(|(e, _, _)| glyphs[*e as usize] != from)
+                        .map(score)
+                        .min_by(|a, b| a.0.total_cmp(&b.0))
+                });
+            let Some((_, to)) = best else { break };
+            let g = self.glyphs[to as usize] as usize;
+            self.counts[from as usize] -= 1;
+            self.counts[g] += 1;
+            emoji[tile] = to;
+            moved += 1;
+            if self.counts[g] >= limit {
+                let (glyphs, counts) = (&self.glyphs, &self.counts);
+                self.open
+                    .retain(|(e, _, _)| counts[glyphs[*e as usize] as usize] < limit);
+            }
+        }
+        moved
+    }
+}
+
+/// Whether the tile at column `x`, row `y` lies on the cut of a large region: two families of
+/// diagonals [`CUT_PERIOD`] tiles apart, which leave pieces of at most 18 tiles (a 4-connected
+/// path from one piece to the next steps onto a diagonal: each step changes `x + y` and `x - y`
+/// by one).
+fn on_cut(x: usize, y: usize) -> bool {
+    (x + y).is_multiple_of(CUT_PERIOD) || (x + CUT_PERIOD - y % CUT_PERIOD).is_multiple_of(CUT_PERIOD)
 }
 
 #[cfg(test)]
@@ -467,5 +626,52 @@ mod tests {
         Spread::new(glyphs).apply(&mut far, &movable, &tiles, &features, &set);
         assert!((1..9).all(|e| count(&far, e) == 0), "{far:?}");
         assert!(count(&far, 9) > 1, "{far:?}");
+    }
+
+    #[test]
+    fn a_large_one_emoji_region_is_cut_into_small_pieces() {
+        // a 40 x 25 frame of the twelve greys, no two neighbours alike, with a 9 x 9 block of
+        // grey 110 (entry 5) drawn as entry 5: 81 tiles in one region, under the share (95)
+        let (features, glyphs) = atlas();
+        let cols = 40;
+        let block = |i: usize| (10..19).contains(&(i % cols)) && (5..14).contains(&(i / cols));
+        // outside the block: the other eleven greys in turn (about 84 tiles each)
+        let entry = |i: usize| {
+            if block(i) {
+                5
+            } else {
+                [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11][i % 11]
+            }
+        };
+        let means: Vec<[u8; QUADS_BYTES]> = (0..1000).map(|i| [60 + 10 * entry(i) as u8; QUADS_BYTES]).collect();
+        let emoji: Vec<u32> = (0..1000).map(|i| entry(i) as u32).collect();
+        let tiles = FrameTiles {
+            means: &means,
+            cols: cols as u32,
+            background: Background::Color([0, 0, 0]),
+        };
+        let mut spread = Spread::new(glyphs);
+        let largest = |spread: &mut Spread, emoji: &[u32]| {
+            spread.label_regions(emoji, cols);
+            spread.sizes.iter().copied().max().unwrap_or(0)
+        };
+        assert_eq!(largest(&mut spread, &emoji), 81);
+        let mut cut = emoji.clone();
+        let moved = spread.apply(&mut cut, &(0..1000).collect::<Vec<_>>(), &tiles, &features, &ALL);
+        assert!(largest(&mut spread, &cut) <= REGION_MAX as u32, "{cut:?}");
+        // only tiles of the block on the cut moved, each to its next grey (100 or 120)
+        for i in 0..1000 {
+            if cut[i] != emoji[i] {
+                assert!(block(i) && on_cut(i % cols, i / cols), "tile {i}");
+                assert!([4, 6].contains(&cut[i]), "tile {i}: {}", cut[i]);
+            }
+        }
+        assert!((15..=30).contains(&moved), "{moved}");
+        // tiles not classified this frame stay, and the same frame is cut the same way
+        let mut still = emoji.clone();
+        assert_eq!(spread.apply(&mut still, &[0, 1, 2], &tiles, &features, &ALL), 0);
+        let mut again = emoji;
+        spread.apply(&mut again, &(0..1000).collect::<Vec<_>>(), &tiles, &features, &ALL);
+        assert_eq!(again, cut);
     }
 }

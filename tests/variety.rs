@@ -249,6 +249,39 @@ fn no_emoji_covers_much_of_a_scene() {
     }
 }
 
+/// A dark navy area beside a person, which the model draws with a few emoji (one of them on more
+/// than a tenth of the frame): the spread moves the excess to the emoji nearest those tiles,
+/// some of which the frame did not show, not only to the ones it shows (models/EVAL.md, "The
+/// spread reaches past the frame's emoji"), and the frame meets every target.
+#[test]
+fn a_dim_area_spreads_to_emoji_the_frame_did_not_show() {
+    let mut img = image::RgbImage::from_pixel(640, 480, image::Rgb([0, 4, 28]));
+    let astronaut = image::imageops::resize(
+        &rgb(&photo("astronaut.png")),
+        256,
+        480,
+        image::imageops::FilterType::CatmullRom,
+    );
+    image::imageops::replace(&mut img, &astronaut, 0, 0);
+    let frame = rgb_frame(&img);
+    let (_, _, p_before) = mosaic(&frame, &img, before_issue_15());
+    let mut p = pipeline(Settings::default());
+    let m = p.classify(&frame, Stamp::default()).expect("classify");
+    let cols = m.grid.cols as usize;
+    let (p_now, _) = likeness(&img, &frame_rgb(&p.render(&m, None).expect("render")), 10);
+    let model = glyphs(&model_choice(&p, cols));
+    let (t_model, t) = (Texture::measure(&model, cols), texture(&m.emoji, cols));
+    let new: std::collections::BTreeSet<u32> = glyphs(&m.emoji).into_iter().filter(|g| !model.contains(g)).collect();
+    eprintln!(
+        "navy beside a person: the model alone {t_model:?}; spread {t:?}, {} emoji the model did not show, 2x2 PSNR {p_now:.2} dB (before {p_before:.2})",
+        new.len()
+    );
+    assert!(t_model.top_share > 0.10, "the frame this is for: {t_model:?}");
+    assert!(!new.is_empty(), "the spread moved tiles only to emoji the frame showed");
+    assert!(meets_the_targets(&t), "{t:?}");
+    assert!(p_before - p_now <= 0.5, "cost {:.2} dB", p_before - p_now);
+}
+
 /// The model scores each emoji as drawn over the background (item 2 of the issue): with each
 /// tile's own colour behind the emoji its likeness is that of the exhaustive search.
 #[test]

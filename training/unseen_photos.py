@@ -22,6 +22,9 @@ measures, so never used to tune one) into $TMPDIR/unseen3; it needs
      for f in *.deb; do dpkg-deb -x $f x; done)
 
 `--synthetic` writes 11 synthetic walls of one colour (480x360, a few under faint grey noise) into $TMPDIR/syn.
+
+`--dim` writes the dim probes (dim walls, a person before a dim wall, underexposed copies of the first and third
+batches and the test photos) into $TMPDIR/dim, $TMPDIR/dimscene and $TMPDIR/dimv (after the first and --third).
 """
 import glob
 import io
@@ -168,5 +171,49 @@ def synthetic():
     print(f"wrote {len(SYNTHETIC)} frames to {out}")
 
 
+# dim walls (640x480, 6% and 4% lighting gradients across and down, noise sigma 3) and the ones a person stands before
+DIM_WALLS = ["3c4650", "424442", "646464", "787878", "483c5a", "6e5a4b", "505050", "5a6e78"]
+SCENE_WALLS = ["3c4650", "424442", "646464", "6e5a4b"]
+
+
+def dim():
+    """The dim probes of models/EVAL.md ("The spread reaches past the frame's emoji"): the dim walls into $TMPDIR/dim,
+    the three test photos in a strip 15-50% of the width and 3/4 of the height at the bottom centre of four of them
+    into $TMPDIR/dimscene, and underexposed copies (each level 255 (v/255)^g, g = 2 and 3) of the first batch, the
+    held-back batch and the five test photos into $TMPDIR/dimv (run main() and --third first)."""
+    import numpy as np
+    w, h = 640, 480
+    dirs = {k: os.path.join(T, k) for k in ("dim", "dimscene", "dimv")}
+    for d in dirs.values():
+        os.makedirs(d, exist_ok=True)
+
+    def wall(hexc, seed):
+        c = np.array([int(hexc[i:i + 2], 16) for i in (0, 2, 4)], np.float64)
+        x, y = np.linspace(-0.5, 0.5, w)[None, :, None], np.linspace(-0.5, 0.5, h)[:, None, None]
+        return c * (1 + 0.06 * x + 0.04 * y) + np.random.default_rng(seed).normal(0, 3, (h, w, 3))
+
+    def save(a, path):
+        Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8)).save(path)
+
+    photos = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "photos")
+    for i, c in enumerate(DIM_WALLS):
+        save(wall(c, i), f"{dirs['dim']}/wall_{c}.png")
+    for j, c in enumerate(SCENE_WALLS):
+        for p in ["astronaut", "chelsea", "coffee"]:
+            ph = Image.open(os.path.join(photos, p + ".png")).convert("RGB")
+            for pct in (15, 22, 30, 50):
+                a, sw, sh = wall(c, 100 + j), w * pct // 100, h * 3 // 4
+                a[h - sh:, (w - sw) // 2:(w - sw) // 2 + sw] = np.asarray(cover(ph, sw, sh), np.float64)
+                save(a, f"{dirs['dimscene']}/scene_{c}_{p}_{pct}.png")
+    srcs = sorted(glob.glob(os.path.join(O, "*.png")) + glob.glob(os.path.join(T, "unseen3", "*.png")) +
+                  [os.path.join(photos, p + ".png") for p in ["astronaut", "camera", "chelsea", "coffee", "handheld"]])
+    for f in srcs:
+        a = np.asarray(Image.open(f).convert("RGB"), np.float64)
+        for g in (2, 3):
+            save(255 * (a / 255) ** g, f"{dirs['dimv']}/{os.path.basename(f)[:-4]}_g{g}.png")
+    print(f"wrote {len(DIM_WALLS)} walls, {4 * 3 * len(SCENE_WALLS)} scenes and {2 * len(srcs)} underexposed frames")
+
+
 if __name__ == "__main__":
-    {"--second": second, "--third": third, "--synthetic": synthetic}.get(sys.argv[1] if sys.argv[1:] else "", main)()
+    {"--second": second, "--third": third, "--synthetic": synthetic, "--dim": dim}.get(
+        sys.argv[1] if sys.argv[1:] else "", main)()

@@ -189,7 +189,13 @@ fn still_scene_stays_still_with_variety() {
 /// model's variety pattern alone leaves each of them on more than a tenth of the frame (the
 /// held-back night sky and path of models/EVAL.md, "One emoji on at most a tenth": 12-13%).
 fn grass_beside_a_person() -> image::RgbImage {
-    let mut img = frame_rgb(&field_wall([35, 56, 28], (640, 480), 4, 40.0).with_noise(3, 6.0));
+    beside_the_astronaut(frame_rgb(
+        &field_wall([35, 56, 28], (640, 480), 4, 40.0).with_noise(3, 6.0),
+    ))
+}
+
+/// `img` (640x480) with the astronaut photo scaled into its left 40%.
+fn beside_the_astronaut(mut img: image::RgbImage) -> image::RgbImage {
     let astronaut = image::imageops::resize(
         &rgb(&photo("astronaut.png")),
         256,
@@ -198,6 +204,17 @@ fn grass_beside_a_person() -> image::RgbImage {
     );
     image::imageops::replace(&mut img, &astronaut, 0, 0);
     img
+}
+
+/// `img` at the default settings: the pipeline that drew it, its emoji and tile columns, and the
+/// 2x2 PSNR of the output before issue 15 and of this one.
+fn at_the_defaults(img: &image::RgbImage) -> (Pipeline, Vec<u32>, usize, f64, f64) {
+    let frame = rgb_frame(img);
+    let (_, _, p_before) = mosaic(&frame, img, before_issue_15());
+    let mut p = pipeline(Settings::default());
+    let m = p.classify(&frame, Stamp::default()).expect("classify");
+    let (p_now, _) = likeness(img, &frame_rgb(&p.render(&m, None).expect("render")), 10);
+    (p, m.emoji, m.grid.cols as usize, p_before, p_now)
 }
 
 /// The model's own choice for every tile of the frame `p` last classified (no spreading).
@@ -219,13 +236,9 @@ fn model_choice(p: &Pipeline, cols: usize) -> Vec<u32> {
 #[test]
 fn no_emoji_covers_much_of_a_scene() {
     let img = grass_beside_a_person();
+    let (p, emoji, cols, p_before, p_now) = at_the_defaults(&img);
     let frame = rgb_frame(&img);
-    let (_, _, p_before) = mosaic(&frame, &img, before_issue_15());
-    let mut p = pipeline(Settings::default());
-    let m = p.classify(&frame, Stamp::default()).expect("classify");
-    let cols = m.grid.cols as usize;
-    let (p_now, _) = likeness(&img, &frame_rgb(&p.render(&m, None).expect("render")), 10);
-    let (t_model, t) = (texture(&model_choice(&p, cols), cols), texture(&m.emoji, cols));
+    let (t_model, t) = (texture(&model_choice(&p, cols), cols), texture(&emoji, cols));
     eprintln!("grass beside a person: the model alone {t_model:?}; spread {t:?}, 2x2 PSNR {p_now:.2} dB (before {p_before:.2})");
     assert!(t_model.top_share > 0.10, "the frame this is for: {t_model:?}");
     assert!(t.top_share <= MOST_COMMON_SHARE, "{t:?}");
@@ -255,23 +268,11 @@ fn no_emoji_covers_much_of_a_scene() {
 /// spread reaches past the frame's emoji"), and the frame meets every target.
 #[test]
 fn a_dim_area_spreads_to_emoji_the_frame_did_not_show() {
-    let mut img = image::RgbImage::from_pixel(640, 480, image::Rgb([0, 4, 28]));
-    let astronaut = image::imageops::resize(
-        &rgb(&photo("astronaut.png")),
-        256,
-        480,
-        image::imageops::FilterType::CatmullRom,
-    );
-    image::imageops::replace(&mut img, &astronaut, 0, 0);
-    let frame = rgb_frame(&img);
-    let (_, _, p_before) = mosaic(&frame, &img, before_issue_15());
-    let mut p = pipeline(Settings::default());
-    let m = p.classify(&frame, Stamp::default()).expect("classify");
-    let cols = m.grid.cols as usize;
-    let (p_now, _) = likeness(&img, &frame_rgb(&p.render(&m, None).expect("render")), 10);
+    let img = beside_the_astronaut(image::RgbImage::from_pixel(640, 480, image::Rgb([0, 4, 28])));
+    let (p, emoji, cols, p_before, p_now) = at_the_defaults(&img);
     let model = glyphs(&model_choice(&p, cols));
-    let (t_model, t) = (Texture::measure(&model, cols), texture(&m.emoji, cols));
-    let new: std::collections::BTreeSet<u32> = glyphs(&m.emoji).into_iter().filter(|g| !model.contains(g)).collect();
+    let (t_model, t) = (Texture::measure(&model, cols), texture(&emoji, cols));
+    let new: std::collections::BTreeSet<u32> = glyphs(&emoji).into_iter().filter(|g| !model.contains(g)).collect();
     eprintln!(
         "navy beside a person: the model alone {t_model:?}; spread {t:?}, {} emoji the model did not show, 2x2 PSNR {p_now:.2} dB (before {p_before:.2})",
         new.len()

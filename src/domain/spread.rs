@@ -133,6 +133,16 @@ impl TileSide {
     }
 }
 
+/// What the share and the cut work from: the tiles that may move, the frame, the entries'
+/// features, the emoji set and the most tiles one emoji may keep.
+struct Step<'a> {
+    movable: &'a [u32],
+    frame: &'a FrameTiles<'a>,
+    features: &'a [[f32; 16]],
+    allowed: &'a [bool],
+    limit: u32,
+}
+
 /// One classified frame, as [`Spread::apply`] reads it.
 pub struct FrameTiles<'a> {
     /// Every tile's rounded quadrant means, row by row.
@@ -187,8 +197,15 @@ impl Spread {
                 self.counts[g as usize] += 1;
             }
         }
-        let moved = self.share(emoji, movable, frame, features, allowed, limit);
-        moved + self.cut_regions(emoji, movable, frame, features, allowed, limit)
+        let step = Step {
+            movable,
+            frame,
+            features,
+            allowed,
+            limit,
+        };
+        let moved = self.share(emoji, &step);
+        moved + self.cut_regions(emoji, &step)
     }
 
     /// The emoji drawn by entry `e` (a dimmed copy's source); `u32::MAX` for no entry.
@@ -198,18 +215,11 @@ impl Spread {
 
     /// The share: tiles of an emoji over the limit move, in a fixed order of their grid
     /// positions, until it is within it.
-    fn share(
-        &mut self,
-        emoji: &mut [u32],
-        movable: &[u32],
-        frame: &FrameTiles,
-        features: &[[f32; 16]],
-        allowed: &[bool],
-        limit: u32,
-    ) -> usize {
+    fn share(&mut self, emoji: &mut [u32], step: &Step) -> usize {
+        let (frame, limit) = (step.frame, step.limit);
         let cols = frame.cols.max(1);
         self.order.clear();
-        for &i in movable {
+        for &i in step.movable {
             let g = emoji.get(i as usize).map_or(u32::MAX, |&e| self.glyph(e));
             if self.counts.get(g as usize).is_some_and(|&c| c > limit) {
                 let (x, y) = (f64::from(i % cols), f64::from(i / cols));
@@ -226,26 +236,19 @@ impl Spread {
             let i = self.order[k].1 as usize;
             self.group(self.glyph(emoji[i]), &frame.means[i]);
         }
-        self.open_entries(emoji, frame, features, allowed, limit);
-        self.move_tiles(emoji, frame, limit, true)
+        self.open_entries(emoji, step);
+        self.move_tiles(emoji, step, true)
     }
 
     /// The regions: a one-emoji region (4-connected) of more than [`REGION_MAX`] tiles gives up
     /// its movable tiles on the cut ([`on_cut`]), each to its best entry of another emoji.
-    fn cut_regions(
-        &mut self,
-        emoji: &mut [u32],
-        movable: &[u32],
-        frame: &FrameTiles,
-        features: &[[f32; 16]],
-        allowed: &[bool],
-        limit: u32,
-    ) -> usize {
+    fn cut_regions(&mut self, emoji: &mut [u32], step: &Step) -> usize {
+        let frame = step.frame;
         let cols = frame.cols.max(1) as usize;
         self.label_regions(emoji, cols);
         self.order.clear();
         self.groups.clear();
-        for &i in movable {
+        for &i in step.movable {
             let t = i as usize;
             let Some(&region) = self.label.get(t) else { continue };
             if self.sizes[region as usize] as usize > REGION_MAX && on_cut(t % cols, t / cols) {
@@ -256,8 +259,8 @@ impl Spread {
         if self.order.is_empty() {
             return 0;
         }
-        self.open_entries(emoji, frame, features, allowed, limit);
-        self.move_tiles(emoji, frame, limit, false)
+        self.open_entries(emoji, step);
+        self.move_tiles(emoji, step, false)
     }
 
     /// Labels the frame's one-emoji regions (4-connected) into `label`, their sizes into `sizes`.
@@ -318,14 +321,8 @@ impl Spread {
     /// room) that fit best the group's mean quadrants: where the frame shows few emoji near a
     /// flat area (a dim wall, a night sky), the closest emoji it does not show yet are nearer
     /// than the ones it does.
-    fn open_entries(
-        &mut self,
-        emoji: &[u32],
-        frame: &FrameTiles,
-        features: &[[f32; 16]],
-        allowed: &[bool],
-        limit: u32,
-    ) {
+    fn open_entries(&mut self, emoji: &[u32], step: &Step) {
+        let (frame, features, allowed, limit) = (step.frame, step.features, step.allowed, step.limit);
         self.seen.clear();
         self.seen.resize(self.glyphs.len(), false);
         for &e in emoji {
@@ -388,7 +385,8 @@ impl Spread {
 
     /// Moves the tiles of `order`, in turn, each to its best open entry of another emoji (with
     /// `share`, only while its emoji is over the limit), keeping the counts and the open entries.
-    fn move_tiles(&mut self, emoji: &mut [u32], frame: &FrameTiles, limit: u32, share: bool) -> usize {
+    fn move_tiles(&mut self, emoji: &mut [u32], step: &Step, share: bool) -> usize {
+        let (frame, limit) = (step.frame, step.limit);
         let mut moved = 0;
         for k in 0..self.order.len() {
             let tile = self.order[k].1 as usize;

@@ -1,5 +1,7 @@
 //! How wallpaper-like a mosaic is: the measures issue 15's targets are stated in.
 
+use crate::domain::Regions;
+
 /// Repetition in one frame's grid of emoji (row-major, `cols` per row).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Texture {
@@ -22,34 +24,8 @@ impl Texture {
         for &e in emoji {
             *counts.entry(e).or_insert(0usize) += 1;
         }
-        let mut seen = vec![false; emoji.len()];
-        let mut stack = Vec::new();
-        let mut largest = 0;
-        for start in 0..emoji.len() {
-            if seen[start] {
-                continue;
-            }
-            seen[start] = true;
-            stack.push(start);
-            let mut size = 0;
-            while let Some(i) = stack.pop() {
-                size += 1;
-                let (r, c) = (i / cols, i % cols);
-                let near = [
-                    (c > 0).then(|| i - 1),
-                    (c + 1 < cols).then(|| i + 1),
-                    (r > 0).then(|| i - cols),
-                    (r + 1 < rows).then(|| i + cols),
-                ];
-                for j in near.into_iter().flatten() {
-                    if !seen[j] && emoji[j] == emoji[start] {
-                        seen[j] = true;
-                        stack.push(j);
-                    }
-                }
-            }
-            largest = largest.max(size);
-        }
+        let mut regions = Regions::default();
+        regions.find(emoji.len(), cols, |i| emoji[i]);
         let pairs = rows * (cols - 1);
         let right = emoji
             .chunks_exact(cols)
@@ -58,7 +34,7 @@ impl Texture {
             .count();
         Self {
             top_share: counts.values().copied().max().unwrap_or(0) as f64 / emoji.len().max(1) as f64,
-            largest_region: largest,
+            largest_region: regions.largest() as usize,
             right_equal: right as f64 / pairs.max(1) as f64,
             distinct: counts.len(),
         }

@@ -2,6 +2,58 @@
 
 use crate::error::{Error, Result};
 
+/// The 4-connected regions of equal keys in a row-major grid of tiles: each tile's region in
+/// `label`, each region's size in `sizes` (the buffers are kept between calls).
+#[derive(Debug, Default)]
+pub struct Regions {
+    pub label: Vec<u32>,
+    pub sizes: Vec<u32>,
+    stack: Vec<u32>,
+}
+
+impl Regions {
+    /// Labels the regions of `n` tiles, `cols` per row, tile `i` having key `key(i)`.
+    pub fn find(&mut self, n: usize, cols: usize, key: impl Fn(usize) -> u32) {
+        let cols = cols.max(1);
+        self.label.clear();
+        self.label.resize(n, u32::MAX);
+        self.sizes.clear();
+        for seed in 0..n {
+            if self.label[seed] != u32::MAX {
+                continue;
+            }
+            let (id, k) = (self.sizes.len() as u32, key(seed));
+            let mut size = 0;
+            self.label[seed] = id;
+            self.stack.clear();
+            self.stack.push(seed as u32);
+            while let Some(t) = self.stack.pop() {
+                let t = t as usize;
+                size += 1;
+                let x = t % cols;
+                let near = [
+                    (x > 0).then(|| t - 1),
+                    (x + 1 < cols && t + 1 < n).then(|| t + 1),
+                    (t >= cols).then(|| t - cols),
+                    (t + cols < n).then(|| t + cols),
+                ];
+                for u in near.into_iter().flatten() {
+                    if self.label[u] == u32::MAX && key(u) == k {
+                        self.label[u] = id;
+                        self.stack.push(u as u32);
+                    }
+                }
+            }
+            self.sizes.push(size);
+        }
+    }
+
+    /// Tiles in the largest region (0 for no tiles).
+    pub fn largest(&self) -> u32 {
+        self.sizes.iter().copied().max().unwrap_or(0)
+    }
+}
+
 /// Smallest and largest tile sizes in source pixels.
 pub const MIN_TILE: u32 = 4;
 pub const MAX_TILE: u32 = 64;

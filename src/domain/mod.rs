@@ -11,7 +11,7 @@ pub mod patch;
 pub mod spread;
 
 pub use background::Background;
-pub use grid::{validate_tile, Grid, MAX_TILE, MIN_TILE};
+pub use grid::{validate_tile, Grid, Regions, MAX_TILE, MIN_TILE};
 pub use mosaic::{MosaicFrame, Stamp};
 pub use patch::{
     backdrop, dark_ground, patch_mean, quadrant_means, quadrant_sums, quads_backdrop, quads_mean, BACKDROP_BLACK,

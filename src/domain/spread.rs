@@ -9,7 +9,7 @@
 
 use super::likeness::frame_flat;
 use super::patch::QUADS_BYTES;
-use super::Background;
+use super::{Background, Regions};
 
 /// At most this share of a frame's tiles show one emoji (its dimmed copies counted with it),
 /// a little below the tenth issue 15 sets, so that a frame's last tiles do not tip it over.
@@ -45,6 +45,9 @@ const ORDER_Y: f64 = 0.569_840_290_998_053_2;
 /// An entry a tile may move to: its index, features and [`Terms`].
 type Open = (u32, [f32; 16], Terms);
 
+/// The tiles that must give up one emoji: the emoji, their summed quadrant means, their count.
+type Group = (u32, [u64; QUADS_BYTES], u64);
+
 /// The reusable state of [`Spread::apply`], one per pipeline.
 #[derive(Debug, Default)]
 pub struct Spread {
@@ -58,14 +61,13 @@ pub struct Spread {
     /// Every entry's [`Terms`].
     terms: Vec<Terms>,
     /// The tiles that must move, per emoji: summed quadrant means, count.
-    groups: Vec<(u32, [u64; QUADS_BYTES], u64)>,
+    groups: Vec<Group>,
     /// Per group (its emoji): the open entries its tiles search first ([`SHORT`]).
     lists: Vec<(u32, Vec<Open>)>,
-    /// Scratch: scored entries, region labels and sizes, the flood fill's stack.
+    /// Scratch: scored entries.
     near: Vec<(f32, u32)>,
-    label: Vec<u32>,
-    sizes: Vec<u32>,
-    stack: Vec<u32>,
+    /// The frame's one-emoji regions (dimmed copies with their emoji).
+    regions: Regions,
 }
 
 /// An entry's own part of the objective's error over any background `b` (features `x`: per
@@ -124,6 +126,12 @@ impl TileSide {
             b,
             b2: b.iter().map(|x| x * x).sum(),
         }
+    }
+
+    /// The side of a tile with a group's mean quadrants (rounded; [`Spread::group`]).
+    fn of_group(&(_, sum, count): &Group, background: Background) -> Self {
+        let quads: [u8; QUADS_BYTES] = std::array::from_fn(|q| ((sum[q] + count / 2) / count.max(1)) as u8);
+        Self::new(&quads, background)
     }
 
     /// The error of the entry with features `x` and terms `t`, less the tile's own `|D|^2`.
@@ -245,13 +253,17 @@ impl Spread {
     fn cut_regions(&mut self, emoji: &mut [u32], step: &Step) -> usize {
         let frame = step.frame;
         let cols = frame.cols.max(1) as usize;
-        self.label_regions(emoji, cols);
+        let glyphs = &self.glyphs;
+        let glyph = |t: usize| glyphs.get(emoji[t] as usize).copied().unwrap_or(u32::MAX);
+        self.regions.find(emoji.len(), cols, glyph);
         self.order.clear();
         self.groups.clear();
         for &i in step.movable {
             let t = i as usize;
-            let Some(&region) = self.label.get(t) else { continue };
-            if self.sizes[region as usize] as usize > REGION_MAX && on_cut(t % cols, t / cols) {
+            let Some(&region) = self.regions.label.get(t) else {
+                continue;
+            };
+            if self.regions.sizes[region as usize] as usize > REGION_MAX && on_cut(t % cols, t / cols) {
                 self.order.push((0.0, i));
                 self.group(self.glyph(emoji[t]), &frame.means[t]);
             }
@@ -261,42 +273,6 @@ impl Spread {
         }
         self.open_entries(emoji, step);
         self.move_tiles(emoji, step, false)
-    }
-
-    /// Labels the frame's one-emoji regions (4-connected) into `label`, their sizes into `sizes`.
-    fn label_regions(&mut self, emoji: &[u32], cols: usize) {
-        let n = emoji.len();
-        self.label.clear();
-        self.label.resize(n, u32::MAX);
-        self.sizes.clear();
-        for seed in 0..n {
-            if self.label[seed] != u32::MAX {
-                continue;
-            }
-            let (id, g) = (self.sizes.len() as u32, self.glyph(emoji[seed]));
-            let mut size = 0;
-            self.label[seed] = id;
-            self.stack.clear();
-            self.stack.push(seed as u32);
-            while let Some(t) = self.stack.pop() {
-                let t = t as usize;
-                size += 1;
-                let (x, y) = (t % cols, t / cols);
-                let near = [
-                    (x > 0).then(|| t - 1),
-                    (x + 1 < cols && t + 1 < n).then(|| t + 1),
-                    (y > 0).then(|| t - cols),
-                    (t + cols < n).then(|| t + cols),
-                ];
-                for u in near.into_iter().flatten() {
-                    if self.label[u] == u32::MAX && self.glyph(emoji[u]) == g {
-                        self.label[u] = id;
-                        self.stack.push(u as u32);
-                    }
-                }
-            }
-            self.sizes.push(size);
-        }
     }
 
     /// Adds a tile's quadrant means to the group of the tiles that must give up emoji `key`.
@@ -338,9 +314,7 @@ impl Spread {
             }
         }
         for k in 0..self.groups.len() {
-            let (_, sum, count) = self.groups[k];
-            let quads: [u8; QUADS_BYTES] = std::array::from_fn(|q| ((sum[q] + count / 2) / count.max(1)) as u8);
-            let side = TileSide::new(&quads, frame.background);
+            let side = TileSide::of_group(&self.groups[k], frame.background);
             self.near.clear();
             for (e, (f, t)) in features.iter().zip(&self.terms).enumerate() {
                 let ok = allowed.get(e) == Some(&true)
@@ -365,9 +339,8 @@ impl Spread {
         // each group's short list: the SHORT open entries of other emoji that fit its mean best
         self.lists.clear();
         for k in 0..self.groups.len() {
-            let (key, sum, count) = self.groups[k];
-            let quads: [u8; QUADS_BYTES] = std::array::from_fn(|q| ((sum[q] + count / 2) / count.max(1)) as u8);
-            let side = TileSide::new(&quads, frame.background);
+            let key = self.groups[k].0;
+            let side = TileSide::of_group(&self.groups[k], frame.background);
             let mut list: Vec<(f32, usize)> = (0..self.open.len())
                 .filter(|&o| self.glyphs[self.open[o].0 as usize] != key)
                 .map(|o| (side.score(&self.open[o].1, &self.open[o].2), o))
@@ -650,8 +623,8 @@ mod tests {
         };
         let mut spread = Spread::new(glyphs);
         let largest = |spread: &mut Spread, emoji: &[u32]| {
-            spread.label_regions(emoji, cols);
-            spread.sizes.iter().copied().max().unwrap_or(0)
+            spread.regions.find(emoji.len(), cols, |t| emoji[t]);
+            spread.regions.largest()
         };
         assert_eq!(largest(&mut spread, &emoji), 81);
         let mut cut = emoji.clone();

@@ -164,10 +164,20 @@ def black_table():
     return _BLACK_TABLE[0]
 
 
+DETAIL_KNEE = 95.0  # domain::likeness::DETAIL_KNEE
+
+
+def detail_spent(d, knee=DETAIL_KNEE):
+    """The part of a tile's detail d (sum_q,c (P - mean)^2) that emoji drawn over black miss, as frame_black counts it
+    (domain::likeness::detail_spent): d / (1 + sqrt(d) / knee)."""
+    d = np.maximum(np.asarray(d, np.float64), 0.0)
+    return d / (1.0 + np.sqrt(d) / knee)
+
+
 def frame_black(q, table=None, steps=64):
     """The `frame_black` input of a whole frame's tiles (quads [N,12]), as domain::likeness::BlackFloor::frame_black
     computes it: the mean over its tiles of table[the cell of the tile's mean colour] (round(mean x (steps - 1) /
-    255), half to even, exact in integers) + the tile's detail (sum_q,c (P - mean)^2). float32 [1]."""
+    255), half to even, exact in integers) + detail_spent of the tile's detail (sum_q,c (P - mean)^2). float32 [1]."""
     if not len(q):
         return np.zeros(1, np.float32)
     table = black_table() if table is None else table
@@ -177,7 +187,7 @@ def frame_black(q, table=None, steps=64):
     cell = whole + ((2 * rest > 1020) | ((2 * rest == 1020) & (whole % 2 == 1)))
     i = (cell[:, 0] * steps + cell[:, 1]) * steps + cell[:, 2]
     detail = (4 * (P ** 2).sum(1) - s ** 2).sum(1) / 4.0
-    return np.array([(table[i].astype(np.float64) + detail).mean()], np.float32)
+    return np.array([(table[i].astype(np.float64) + detail_spent(detail)).mean()], np.float32)
 
 
 BACKDROP_BLACK = 30  # domain::BACKDROP_BLACK

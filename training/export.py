@@ -49,6 +49,7 @@ DARK_CAP = 0.15   # a dark tile's budget at most 0.15 T (same section)
 # the picture before issue 15: models/EVAL.md, "A dim plain frame" (--flat-frame-count: tried, not shipped, 1.5x time)
 FLAT_FRAME = "1.25:0.6:0.98"
 FRAME_BLACK = 0.3
+DETAIL_CAP = "0.8:0.1"   # a tile with detail within 0.8 x its share of before + 0.1 frame_black: models/EVAL.md, "A budget for tiles with detail"
 
 
 def flat_patches(n, rng):
@@ -580,6 +581,10 @@ def main():
                     help="C (with --flat-frame): the cap holds in every frame, allowing C x the frame_black input (the "
                          "frame's mean over its tiles of e_black + detail) more, faded out by the flat share's gate; "
                          "0: the cap only in flat frames, by the gate (the file before)")
+    ap.add_argument("--detail-cap", default=DETAIL_CAP,
+                    help="KD:CD (with --frame-black): a tile with detail keeps within KD x (e_black + h(detail)) + CD x "
+                         "frame_black of its best, h(d) = d / (1 + sqrt(d) / common.DETAIL_KNEE); empty: no cap (the "
+                         "model before models/EVAL.md, \"A budget for tiles with detail\")")
     ap.add_argument("--flat-frame-count", default="",
                     help="PER:EXEMPT:MOST[:STEPS] (with --flat-frame), tried, not shipped: the cap at least the n-th best "
                          "member's distance, n = ceil(PER x frame_flat) within 2..MOST, 2 from a flat share of EXEMPT on; "
@@ -727,7 +732,8 @@ def main():
                                         f"levels (each channel) of the frame's median tile colour")
                     if a.frame_black:
                         md["frame_black"] = ("the mean over the frame's tiles of e_black (the table's cell of the tile's "
-                                             "mean colour, rounded half to even) + the tile's detail")
+                                             "mean colour, rounded half to even) + h(the tile's detail), h(d) = d / (1 + "
+                                             f"sqrt(d) / {cm.DETAIL_KNEE:g})")
                     md["tolerance"] += (f"; last, a tile within {a.route_flat:g} levels of its background: its tolerance "
                                         f"t - g max(t - cap, 0), cap = {k_f:g} x (e_black + its detail) - its best error "
                                         f"(at least its second best), e_black the best error over black of a flat tile of "
@@ -736,6 +742,13 @@ def main():
                     if a.frame_black:
                         md["tolerance"] += (f"; outside a flat frame the cap holds too, allowing {a.frame_black:g} x "
                                             f"frame_black x (1 - g) more")
+                    if a.detail_cap:
+                        if not a.frame_black:
+                            ap.error("--detail-cap needs --frame-black")
+                        kd, cd = floats(a.detail_cap)
+                        md["tolerance"] += (f"; a tile with detail (not within {a.route_flat:g} levels): at most "
+                                            f"{kd:g} x (e_black + h(its detail)) + {cd:g} x frame_black - its best error "
+                                            f"(at least its second best)")
                     if a.flat_frame_count:
                         per_f, exempt_f, most_f = floats(a.flat_frame_count)[:3]
                         md["tolerance"] += (f", the cap at least its n-th best member's distance, n = ceil({per_f:g} x "
@@ -766,6 +779,8 @@ def main():
                                             narrow_textured=a.narrow_textured if dark_budget else 0.0,
                                             exact_route=exact_route,
                                             flat_frame=flat_frame,
+                                            detail_cap=(floats(a.detail_cap) + (cm.DETAIL_KNEE,)
+                                                        if flat_frame and a.detail_cap else None),
                                             exact_split=exact_split,
                                             dark_cap=a.dark_cap if dark_budget else 0.0)
     import onnx

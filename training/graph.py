@@ -496,7 +496,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   route_black=False, route_flat=0.0, route_sat=0.0, route_rows=False, ladder=None, chunk_scores=False,
                   widen_sat=None, widen_pale=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
-                  narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False):
+                  narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False,
+                  detail_cap=None):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -619,6 +620,12 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     e_black + detail, about what the picture before issue 15 spent per tile): the cap holds in every frame,
     C x frame_black x (1 - g) above K x (e_black + detail), so outside a flat frame a nearly flat tile strays
     from its best by its share of the frame's budget (models/EVAL.md, "The flat-tile cap in every frame").
+    detail_cap = (KD, CD, H) (with flat_frame's ALLOW): a tile with detail (not nearly flat: the routing's flat test)
+    keeps within KD x (e_black + h(its detail)) + CD x frame_black - e of its best (at least its second best
+    member), h(d) = d / (1 + sqrt(d) / H) the part of the detail that emoji over black miss (common.detail_spent):
+    about what the picture before issue 15 spent on that tile, so on a dim detailed frame (small errors, where the
+    tolerance T was most of the picture's error) the variety spends a bounded share of it; on a bright or detailed
+    frame the cap is above T and nothing changes (models/EVAL.md, "A budget for tiles with detail").
     exact_route = (L, S) (with two tables, route_flat and route_sat): at tolerance 0 the routing's limits are L and S
     instead (the exact table is counted with them: export.py --exact-route-flat, --exact-route-sat); above it,
     route_flat and route_sat as before.
@@ -1029,6 +1036,10 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             ]
             if allow_f:
                 init["ff_allow"] = f32([allow_f])
+            if detail_cap:
+                assert allow_f, "the detail cap reads frame_black"
+                init.update({"dcp_k": f32([detail_cap[0]]), "dcp_c": f32([detail_cap[1]]),
+                             "dcp_hinv": f32([1.0 / detail_cap[2]])})
             if count_f:
                 per_f, exempt_f, most_f = count_f[:3]
                 bisect_f = int(count_f[3]) if len(count_f) > 3 else 0
@@ -1156,7 +1167,24 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         ]) + [
 
             n("Sub", ["tol_t0", "ff_cut"], ["ff_t"]),
-            n("Where", ["flat_b0", "ff_t", "tol_t0"], ["tol_t"]),
+        ] + ([
+            # a tile with detail keeps within KD x (e_black + h(detail)) + CD x frame_black of its best error (at
+            # least its second best): h(d) = d / (1 + sqrt(d) / H), about what the picture before issue 15 spent
+            # on a tile of that colour and detail
+            n("Relu", ["ff_detail"], ["dcp_d"]),
+            n("Sqrt", ["dcp_d"], ["dcp_s"]),
+            n("Mul", ["dcp_s", "dcp_hinv"], ["dcp_s1"]),
+            n("Add", ["dcp_s1", "lad_one"], ["dcp_s2"]),
+            n("Div", ["dcp_d", "dcp_s2"], ["dcp_h"]),
+            n("Add", ["ff_eb", "dcp_h"], ["dcp_b"]),
+            n("Mul", ["dcp_b", "dcp_k"], ["dcp_b1"]),
+            n("Mul", ["frame_black", "dcp_c"], ["dcp_a"]),                          # [1]
+            n("Add", ["dcp_b1", "dcp_a"], ["dcp_b2"]),
+            n("Sub", ["dcp_b2", "db_e"], ["dcp_cap0"]),
+            n("Max", ["dcp_cap0", "db_gap1"], ["dcp_cap"]),
+            n("Min", ["tol_t0", "dcp_cap"], ["dcp_t"]),
+        ] if detail_cap else []) + [
+            n("Where", ["flat_b0", "ff_t", "dcp_t" if detail_cap else "tol_t0"], ["tol_t"]),
         ] if flat_frame else []) + [
             n("Sub", ["best1", "tol_t"], ["thr1"]),
             n("Unsqueeze", ["thr1", "axis1"], ["thr"]),                            # [N,1]

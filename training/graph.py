@@ -624,8 +624,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     keeps within KD x (e_black + h(its detail)) + CD x frame_black - e of its best (at least its second best
     member), h(d) = d / (1 + sqrt(d) / H) the part of the detail that emoji over black miss (common.detail_spent):
     about what the picture before issue 15 spent on that tile, so on a dim detailed frame (small errors, where the
-    tolerance T was most of the picture's error) the variety spends a bounded share of it; on a bright or detailed
-    frame the cap is above T and nothing changes (models/EVAL.md, "A budget for tiles with detail").
+    tolerance T was most of the picture's error) the variety spends a bounded share of it; on a bright frame it
+    seldom binds (models/EVAL.md, "A budget for tiles with detail").
     exact_route = (L, S) (with two tables, route_flat and route_sat): at tolerance 0 the routing's limits are L and S
     instead (the exact table is counted with them: export.py --exact-route-flat, --exact-route-sat); above it,
     route_flat and route_sat as before.

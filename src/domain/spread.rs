@@ -218,7 +218,7 @@ impl Spread {
 
     /// The emoji drawn by entry `e` (a dimmed copy's source); `u32::MAX` for no entry.
     fn glyph(&self, e: u32) -> u32 {
-        self.glyphs.get(e as usize).copied().unwrap_or(u32::MAX)
+        glyph_of(&self.glyphs, e)
     }
 
     /// The share: tiles of an emoji over the limit move, in a fixed order of their grid
@@ -254,8 +254,7 @@ impl Spread {
         let frame = step.frame;
         let cols = frame.cols.max(1) as usize;
         let glyphs = &self.glyphs;
-        let glyph = |t: usize| glyphs.get(emoji[t] as usize).copied().unwrap_or(u32::MAX);
-        self.regions.find(emoji.len(), cols, glyph);
+        self.regions.find(emoji.len(), cols, |t| glyph_of(glyphs, emoji[t]));
         self.order.clear();
         self.groups.clear();
         for &i in step.movable {
@@ -306,10 +305,9 @@ impl Spread {
                 *s = true;
             }
         }
-        let room = |counts: &[u32], g: u32| counts.get(g as usize).is_some_and(|&c| c < limit);
         self.open.clear();
         for (e, f) in features.iter().enumerate() {
-            if self.seen.get(e) == Some(&true) && room(&self.counts, self.glyph(e as u32)) {
+            if self.seen.get(e) == Some(&true) && has_room(&self.glyphs, &self.counts, e as u32, limit) {
                 self.open.push((e as u32, *f, self.terms[e]));
             }
         }
@@ -319,7 +317,7 @@ impl Spread {
             for (e, (f, t)) in features.iter().zip(&self.terms).enumerate() {
                 let ok = allowed.get(e) == Some(&true)
                     && self.seen.get(e) == Some(&false)
-                    && room(&self.counts, self.glyph(e as u32));
+                    && has_room(&self.glyphs, &self.counts, e as u32, limit);
                 if ok {
                     self.near.push((side.score(f, t), e as u32));
                 }
@@ -370,7 +368,7 @@ impl Spread {
             let side = TileSide::new(&frame.means[tile], frame.background);
             let score = |(e, f, t): &Open| (side.score(f, t), *e);
             let (glyphs, counts) = (&self.glyphs, &self.counts);
-            let room = |(e, _, _): &&Open| counts[glyphs[*e as usize] as usize] < limit;
+            let room = |(e, _, _): &&Open| has_room(glyphs, counts, *e, limit);
             // the short list of the tile's emoji first, then every open entry
             let short = self.lists.iter().find(|l| l.0 == from).map(|l| &l.1);
             let best = short
@@ -390,12 +388,21 @@ impl Spread {
             moved += 1;
             if self.counts[g] >= limit {
                 let (glyphs, counts) = (&self.glyphs, &self.counts);
-                self.open
-                    .retain(|(e, _, _)| counts[glyphs[*e as usize] as usize] < limit);
+                self.open.retain(|(e, _, _)| has_room(glyphs, counts, *e, limit));
             }
         }
         moved
     }
+}
+
+/// The emoji drawn by entry `e` (a dimmed copy's source, per `glyphs`); `u32::MAX` for no entry.
+fn glyph_of(glyphs: &[u32], e: u32) -> u32 {
+    glyphs.get(e as usize).copied().unwrap_or(u32::MAX)
+}
+
+/// Whether entry `e`'s emoji shows on fewer than `limit` tiles (`counts` per emoji).
+fn has_room(glyphs: &[u32], counts: &[u32], e: u32, limit: u32) -> bool {
+    counts.get(glyph_of(glyphs, e) as usize).is_some_and(|&c| c < limit)
 }
 
 /// Whether the tile at column `x`, row `y` lies on the cut of a large region: two families of

@@ -579,8 +579,9 @@ def main():
                          "input (the file before)")
     ap.add_argument("--frame-black", type=float, default=FRAME_BLACK,
                     help="C (with --flat-frame): the cap holds in every frame, allowing C x the frame_black input (the "
-                         "frame's mean over its tiles of e_black + detail) more, faded out by the flat share's gate; "
-                         "0: the cap only in flat frames, by the gate (the file before)")
+                         "frame's mean over its tiles of e_black + h(detail), common.frame_black) more, faded out by the "
+                         "flat share's gate; 0 (with --detail-cap ''): the cap only in flat frames, by the gate (the file "
+                         "before \"The flat-tile cap in every frame\")")
     ap.add_argument("--detail-cap", default=DETAIL_CAP,
                     help="KD:CD (with --frame-black): a tile with detail keeps within KD x (e_black + h(detail)) + CD x "
                          "frame_black of its best, h(d) = d / (1 + sqrt(d) / common.DETAIL_KNEE); empty: no cap (the "

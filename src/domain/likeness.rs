@@ -115,10 +115,11 @@ pub fn frame_flat(means: &[[u8; QUADS_BYTES]]) -> f32 {
 
 /// How a tile's detail enters [`BlackFloor::frame_black`]: `d / (1 + sqrt(d) / DETAIL_KNEE)`.
 /// Emoji drawn over black match part of a tile's detail, more of it the more there is: over the
-/// picture before issue 15's own choices the error past the flat colour's went from about the
-/// detail (d ~ 50) to about 0.3 of it (d ~ 50000), and this one knee fits that within 10% per
-/// band of detail (models/EVAL.md, "A budget for tiles with detail"). The model reads the same
-/// knee (`training/common.py`'s `DETAIL_KNEE`).
+/// picture before issue 15's own choices (311 frames) the error past the flat colour's went from
+/// about 0.7 of the detail (d ~ 50-1000) to about 0.3 of it (d ~ 50000). This one knee matches
+/// that within 10% per band of detail from d ~ 300 on and overstates fainter detail by up to
+/// 1.4x (models/EVAL.md, "A budget for tiles with detail"). The model reads the same knee
+/// (`training/common.py`'s `DETAIL_KNEE`).
 pub const DETAIL_KNEE: f64 = 95.0;
 
 /// A tile's detail as [`BlackFloor::frame_black`] counts it (see [`DETAIL_KNEE`]).

@@ -509,9 +509,18 @@ def main():
                     help="stage 2 runs on this many consecutive parts of the batch, for cache locality (models/EVAL.md)")
     ap.add_argument("--pick-in-parts", action="store_true",
                     help="the pick runs in stage 2's parts too (the file before the saturated widening; models/EVAL.md)")
-    ap.add_argument("--stage1-parts", type=int, default=2,
-                    help="stage 1 (the prototypes' scores and their TopK) runs on this many parts of the batch, "
-                         "each TopK reading its scores while they are in cache (models/EVAL.md, \"Speed\")")
+    ap.add_argument("--stage1-parts", type=int, default=1,
+                    help="stage 1 (the prototypes' scores and their largest) runs on this many parts of the batch, each "
+                         "reading its scores while they are in cache (2 was faster with a TopK; 1 since the largest in two "
+                         "steps: models/EVAL.md, \"Speed: element gathers\")")
+    ap.add_argument("--stage1-groups", type=int, default=32,
+                    help="stage 1's nearest prototype in two steps over groups of this many prototypes (the same index as "
+                         "a TopK, faster; models/EVAL.md, \"Speed: element gathers\"); 0: a TopK")
+    ap.add_argument("--route-zeroed", action=argparse.BooleanOptionalAction, default=True,
+                    help="stage 1's input for a routed flat tile from its features over a zeroed background, not a Where "
+                         "(the same numbers, faster)")
+    ap.add_argument("--integer-counts", action=argparse.BooleanOptionalAction, default=True,
+                    help="the pick counts the members within the tolerance as bytes with one MatMulInteger (the same counts)")
     ap.add_argument("--stage1-in-parts", action="store_true",
                     help="stage 1 (the prototypes' scores and their TopK) runs in stage 2's parts too: the same choices, "
                          "faster at 1 thread, slower at 2 (models/EVAL.md, \"112 members\"; not shipped)")
@@ -772,6 +781,9 @@ def main():
                                             widen_sat=widen_sat and widen_sat[:3], widen_pale=widen_pale, chunk_scores=not a.pick_in_parts,
                                             chunk_stage1=a.stage1_in_parts, pick=a.pick,
                                             stage1_parts=1 if a.stage1_in_parts else a.stage1_parts,
+                                            stage1_groups=a.stage1_groups, integer_counts=a.integer_counts,
+                                            route_zeroed=(a.route_zeroed and bool(a.route_flat) and dark_level is not None
+                                                          and a.copy_prototypes > 0),
                                             dark=dark_rungs(a.dark), choice=a.choice,
                                             choice_level=a.choice_level,
                                             dark_rel=floats(a.dark_rel), dark_budget=dark_budget, checker=checker,

@@ -497,7 +497,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   widen_sat=None, widen_pale=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
                   narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False,
-                  detail_cap=None):
+                  detail_cap=None, stage1_groups=0, integer_counts=False, route_zeroed=False):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -551,6 +551,14 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     chunk_stage1 (with chunk_scores): stage 1 (the prototypes' [n, K] scores and their TopK) runs in the same
     parts: the same choices, about 0.6 ms less per 9216 tiles at 1 thread but about 1.1x the time at 2 (the
     product's), so not shipped (models/EVAL.md, "112 members").
+    stage1_groups = G > 0: stage 1's nearest prototype is found in two steps over groups of G prototypes
+    (_first_max: the same index as the TopK, in about a third of its time); 0: by a TopK.
+    route_zeroed (with route_flat and the copy prototypes): stage 1's input for a routed tile is its features
+    computed again over a zeroed background (a product by 0 or 1 per tile, then the same MatMul as `d`) instead
+    of a Where choosing between [N,20] rows: exactly the same numbers (d's weights are 1 and -1, so over 0 it
+    is P itself; the rest is 0), without the Where, which ONNX Runtime runs an element at a time.
+    integer_counts (with the quantile pick): the members within the tolerance are counted per block as bytes by
+    one MatMulInteger (the same counts, faster than a float Cast and ReduceSum over [N, M]).
     stage1_parts: stage 1 (the prototypes' scores, [n, K], and their TopK) runs on this many consecutive parts of
     the batch, each a whole-batch-sized Gemm for both threads but with its scores still in cache for the TopK: the
     same choices, about 0.4 ms less per 9216 tiles at 2 threads and 1 ms at 1 (models/EVAL.md, "Speed").
@@ -1310,12 +1318,23 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             nodes[at].output[0] = "u_both"
             init["ck_split"] = i64([1] * checker)
             nodes.append(n("Split", ["u_both", "ck_split"], ["u", "u_par", "u_tri"][:checker], axis=1))
-        nodes += [
-            n("Cast", ["within"], ["within_f"], to=TensorProto.FLOAT),
-            n("Reshape", ["within_f", "q_shape3"], ["q_w3"]),                     # [N,nb,B]
-            n("ReduceSum", ["q_w3", "minus1"], ["q_blk"], keepdims=0),            # [N,nb]: within per block
-            n("ReduceSum", ["q_blk", "minus1"], ["q_n"], keepdims=1),             # [N,1]: how many
-        ]
+        if integer_counts:
+            # the flags as bytes, counted per block by one integer product (the Cast to float of [N,M] and the
+            # ReduceSum over [N,nb,B] took about twice as long); the same counts
+            init.pop("q_shape3")
+            init["q_blocks_u8"] = np.kron(np.eye(nb), np.ones((B, 1))).astype(np.uint8)        # [M,nb]
+            nodes += [
+                n("Cast", ["within"], ["within_u8"], to=TensorProto.UINT8),
+                n("MatMulInteger", ["within_u8", "q_blocks_u8"], ["q_blk_i"]),         # [N,nb] int32
+                n("Cast", ["q_blk_i"], ["q_blk"], to=TensorProto.FLOAT),              # within per block
+            ]
+        else:
+            nodes += [
+                n("Cast", ["within"], ["within_f"], to=TensorProto.FLOAT),
+                n("Reshape", ["within_f", "q_shape3"], ["q_w3"]),                     # [N,nb,B]
+                n("ReduceSum", ["q_w3", "minus1"], ["q_blk"], keepdims=0),            # [N,nb]: within per block
+            ]
+        nodes.append(n("ReduceSum", ["q_blk", "minus1"], ["q_n"], keepdims=1))        # [N,1]: how many
         # n - 1 (one_d: against the [N,1] ones, same shapes, one call; [N,1] against [1] is one call per tile)
         last = n("Sub", ["q_n", "ones" if one_d else "one_f"], ["q_last"])
         nodes += ([last] if one_d else []) + ([
@@ -1351,8 +1370,13 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
             n("Reshape", ["q_b", "minus1"], ["q_b1"]),
             n("Cast", ["q_b1"], ["q_b64"], to=TensorProto.INT64),
             n("Add", ["q_rows", "q_b64"], ["q_row"]),
-            n("Reshape", ["within_f", "q_shape_b"], ["q_wb"]),                    # [N * nb, B]
+            n("Reshape", ["within_u8" if integer_counts else "within_f", "q_shape_b"], ["q_wb"]),  # [N * nb, B]
+        ] + ([
+            n("Gather", ["q_wb", "q_row"], ["q_sub_u8"], axis=0),
+            n("Cast", ["q_sub_u8"], ["q_sub"], to=TensorProto.FLOAT),              # [N,B]
+        ] if integer_counts else [
             n("Gather", ["q_wb", "q_row"], ["q_sub"], axis=0),                    # [N,B]
+        ]) + [
             # ... where the slots before the r-th within are those with at most rb within so far
             n("Concat", ["q_sub", "q_rb"], ["q_sub_r"], axis=1),                  # [N,B+1]
             n("MatMul", ["q_sub_r", "q_inner_r"], ["q_in_r"]),                    # [N,B]: within so far, - rb
@@ -1401,6 +1425,12 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     elif chunks > 1:
         nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], [stage2_in, "kr", "k", "bin" if pick == "key" else "u"]
                                                + (["ws_pen"] if widen_sat else []), chunks, init)
+    if route_zeroed:
+        nodes = _route_zeroed(n, nodes)
+    if stage1_groups:
+        at = next(i for i, x in enumerate(nodes) if x.op_type == "TopK" and x.output[1] == "k2")
+        width = init["proto_w12" if route_black else "proto_w"].shape[-1]
+        nodes[at:at + 1] = _first_max(n, init, nodes[at].input[0], "k2", width, stage1_groups)
     if stage1_parts > 1:
         assert not chunk_stage1, "stage 1 runs in its own parts or in stage 2's, not both"
         nodes = _stage1_in_parts(n, nodes, init, stage1_parts)
@@ -1408,11 +1438,90 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         nodes = [x for x in nodes if x.output[0] != "phi1"]                       # stage 2 reads phi and the biases
     if exact_more is not None:
         assert apart, "the lists' second halves are read as stage 2 reads the first"
-        nodes = _exact_more(n, nodes, init, exact_more, full_pad, chunks)
+        nodes = _exact_more(n, nodes, init, exact_more, full_pad, chunks,
+                            groups=next((g for g in (48, 32, 64) if stage1_groups and (2 * M0) % g == 0), 0))
     inputs = _tile_inputs(C, choice=choice, budget=bool(dark_budget), flat=bool(flat_frame),
                           black=bool(flat_frame and len(flat_frame) > 5 and flat_frame[5]))
-    return _model(nodes, inputs, [_index_output()],
-                  [numpy_helper.from_array(v, k) for k, v in init.items()], metadata)
+    return elementwise_gathers(_model(nodes, inputs, [_index_output()],
+                                      [numpy_helper.from_array(v, k) for k, v in init.items()], metadata))
+
+
+def elementwise_gathers(model):
+    """The model with each Gather of single elements (axis 0 of a 1-D tensor: the mask's slots, the flat frame's
+    table, the members' emoji) as a GatherElements, which gives the same tensor: ONNX Runtime's Gather copies
+    one element per call, its GatherElements loops over them (the run's [640, 96] mask slots 0.48 against
+    0.04 ms at 1 thread; models/EVAL.md, "Speed: element gathers"). Indices of more than one dimension are
+    flattened (a constant: at export; else by a Reshape) and the result reshaped to their shape."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    ranks = {}
+
+    def read_ranks(g):
+        for v in list(g.input) + list(g.value_info) + list(g.output):
+            if v.type.tensor_type.HasField("shape"):
+                ranks[v.name] = len(v.type.tensor_type.shape.dim)
+        for t in g.initializer:
+            ranks[t.name] = len(t.dims)
+        for x in g.node:
+            for a in x.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    read_ranks(a.g)
+
+    read_ranks(inferred.graph)
+    made = [0]
+
+    def rewrite(g, consts):
+        consts = {**consts, **{t.name: t for t in g.initializer}}
+        nodes = []
+        for x in g.node:
+            for a in x.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    rewrite(a.g, consts)
+            axis = next((a.i for a in x.attribute if a.name == "axis"), 0)
+            data, idx = (list(x.input) + ["", ""])[:2]
+            if x.op_type != "Gather" or axis != 0 or ranks.get(data) != 1 or ranks.get(idx, 0) == 0:
+                nodes.append(x)
+                continue
+            out, k = x.output[0], made[0]
+            made[0] += 1
+            if ranks[idx] == 1:
+                nodes.append(helper.make_node("GatherElements", [data, idx], [out], axis=0))
+                continue
+            flat, shape = f"ge{k}_idx", f"ge{k}_shape"
+            if idx in consts:
+                arr = numpy_helper.to_array(consts[idx])
+                g.initializer.extend([numpy_helper.from_array(arr.reshape(-1), flat),
+                                      numpy_helper.from_array(np.array(arr.shape, np.int64), shape)])
+            else:
+                g.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), f"ge{k}_flat"))
+                nodes += [helper.make_node("Shape", [idx], [shape]),
+                          helper.make_node("Reshape", [idx, f"ge{k}_flat"], [flat])]
+            nodes += [helper.make_node("GatherElements", [data, flat], [f"ge{k}_out"], axis=0),
+                      helper.make_node("Reshape", [f"ge{k}_out", shape], [out])]
+        del g.node[:]
+        g.node.extend(nodes)
+
+    rewrite(model.graph, {})
+    _drop_unused(model.graph)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _drop_unused(g):
+    """Removes the initializers of graph g that no node of it or of its subgraphs reads."""
+    read = set()
+
+    def reads(h):
+        for x in h.node:
+            read.update(x.input)
+            for a in x.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    reads(a.g)
+        read.update(o.name for o in h.output)
+
+    reads(g)
+    keep = [t for t in g.initializer if t.name in read]
+    del g.initializer[:]
+    g.initializer.extend(keep)
 
 
 def _nth_bisect(n, init, steps):
@@ -1448,13 +1557,14 @@ def _nth_bisect(n, init, steps):
             n("If", ["nb_gate"], ["ff_cap"], then_branch=then_g, else_branch=else_g)]
 
 
-def _exact_more(n, nodes, init, more, full_pad, chunks):
+def _exact_more(n, nodes, init, more, full_pad, chunks, groups=0):
     """At tolerance 0 each tile searches its prototype's exact list twice as long: `more` ([rows, M], the exact
     table's second halves; the first halves lie where stage 2 reads any list) is scored as the first half is,
     and the tile takes the best of both (models/EVAL.md, "Longer exact lists"). An If on the tolerance runs
     either that search (tolerance 0: the exact choice, no pick among near-best members) or the graph's own
     stage 2 and pick (everything after `kr` that only the pick reads), so above tolerance 0 the graph runs the
-    same nodes as before and makes the same choices."""
+    same nodes as before and makes the same choices. groups > 0: the best of the 2M found by _first_max over
+    groups of that many (the same index as the ArgMax)."""
     rows, M = more.shape
     memb_w = full_pad[more].transpose(0, 2, 1)                                      # [rows,21,M]
     first = init["members_0"]
@@ -1483,7 +1593,8 @@ def _exact_more(n, nodes, init, more, full_pad, chunks):
         n("Identity", ["f3"], ["x_f3"]),
     ] + (_chunked(n, stage, ["x_kr", "x_f3"], chunks, init, "x_s3", tag="x_") if chunks > 1 else stage) + [
         n("Reshape", ["x_s3", "x_shape"], ["x_s"]),                                 # [N,2M]
-        n("ArgMax", ["x_s"], ["x_j"], axis=1, keepdims=0),
+    ] + ([n("ArgMax", ["x_s"], ["x_j"], axis=1, keepdims=0)] if not groups else
+         _first_max(n, init, "x_s", "x_j1", 2 * M, groups, tag="x_fm_") + [n("Reshape", ["x_j1", "minus1"], ["x_j"])]) + [
         n("Mul", ["kr", "x_width"], ["x_km"]),
         n("Add", ["x_km", "x_j"], ["x_slot"]),
         n("Gather", ["members_both", "x_slot"], ["index_more"], axis=0),
@@ -1507,14 +1618,78 @@ def _exact_more(n, nodes, init, more, full_pad, chunks):
     return keep + [n("If", ["varied_b"], ["index"], then_branch=varied, else_branch=exact)]
 
 
+def _first_max(n, init, scores, out, width, group, tag="fm_"):
+    """Nodes giving `out` ([n,1] int64): the index of each row's largest of `scores` ([n,width]), the first of
+    equal ones, as TopK(1)'s index is, in two steps: the largest of each group of `group` columns (a ReduceMax),
+    the first group holding the row's largest (an ArgMax over width / group), then the first largest inside that
+    group (a Gather of its `group` scores, an ArgMax). The same index as a TopK or an ArgMax over the row, in
+    about a third of their time on [9216, 320] (ONNX Runtime's ArgMax and TopK compare one element at a time;
+    its ReduceMax is vectorised; models/EVAL.md, "Speed: element gathers, stage 1's largest in two steps").
+    `tag` prefixes its names."""
+    assert width % group == 0, (width, group)
+    nb = width // group
+    init[tag + "shape3"] = np.array([-1, nb, group], np.int64)
+    init[tag + "shape_g"] = np.array([-1, group], np.int64)
+    init[tag + "zero"] = np.array(0, np.int64)
+    init[tag + "nb"] = np.array(nb, np.int64)
+    init[tag + "group"] = np.array([group], np.int64)
+    init[tag + "minus1"] = np.array([-1], np.int64)
+    return [
+        n("Reshape", [scores, tag + "shape3"], [tag + "s3"]),                         # [n,nb,group]
+        n("ReduceMax", [tag + "s3"], [tag + "top"], axes=[2], keepdims=0),            # [n,nb]: each group's largest
+        n("ArgMax", [tag + "top"], [tag + "b"], axis=1, keepdims=1),                  # [n,1]: the first group with it
+        n("Shape", [tag + "top"], [tag + "shape"]),
+        n("Gather", [tag + "shape", tag + "zero"], [tag + "n"], axis=0),              # n (a scalar)
+        n("Mul", [tag + "n", tag + "nb"], [tag + "end"]),
+        n("Range", [tag + "zero", tag + "end", tag + "nb"], [tag + "first"]),         # [n]: row * nb
+        n("Reshape", [tag + "b", tag + "minus1"], [tag + "b1"]),
+        n("Add", [tag + "first", tag + "b1"], [tag + "row"]),
+        n("Reshape", [scores, tag + "shape_g"], [tag + "groups"]),                    # [n * nb, group]
+        n("Gather", [tag + "groups", tag + "row"], [tag + "in"], axis=0),             # [n,group]: that group's scores
+        n("ArgMax", [tag + "in"], [tag + "j"], axis=1, keepdims=1),                   # [n,1]: the first largest there
+        n("Mul", [tag + "b", tag + "group"], [tag + "b_first"]),
+        n("Add", [tag + "b_first", tag + "j"], [out]),
+    ]
+
+
+def _route_zeroed(n, nodes):
+    """Stage 1's input `phi_s1` = [phi_r, dr_bright_c] without the Where that makes phi_r (phi_black for the
+    routed tiles, flat_b, else phi): a routed tile's background is multiplied by 0 (the others' by 1), its
+    features d computed again by d's MatMul ([P, b] against 1 and -1: P itself over 0) and its db and bb
+    multiplied by the same 0 or 1. The same numbers as phi_black ([P, 0]) and phi, up to the sign of zeros."""
+    by = {x.output[0]: x for x in nodes}
+    assert [*by["phi_r"].input] == ["flat_b", "phi_black", "phi"] and [*by["phi_black"].input] == ["P", "pad_black"]
+    assert [*by["phi"].input] == ["d", "db", "background", "bb"] and [*by["xb"].input] == ["P", "background"]
+    concat = by["phi_s1"]
+    assert concat.input[0] == "phi_r" and len(concat.input) == 2
+    out = []
+    for x in nodes:
+        if x.output[0] in ("phi_black", "phi_r"):
+            continue
+        if x is concat:
+            out += [n("Not", ["flat_b"], ["rz_keep_b"]),
+                    n("Cast", ["rz_keep_b"], ["rz_keep"], to=TensorProto.FLOAT),      # [N,1]: 0 routed, else 1
+                    n("Mul", ["background", "rz_keep"], ["rz_bg"]),
+                    n("Concat", ["P", "rz_bg"], ["rz_xb"], axis=1),
+                    n("MatMul", ["rz_xb", by["d"].input[1]], ["rz_d"]),
+                    n("Mul", ["db", "rz_keep"], ["rz_db"]),
+                    n("Mul", ["bb", "rz_keep"], ["rz_bb"]),
+                    n("Concat", ["rz_d", "rz_db", "rz_bg", "rz_bb", concat.input[1]], ["phi_s1"], axis=1)]
+            continue
+        out.append(x)
+    return out
+
+
 def _stage1_in_parts(n, nodes, init, parts):
-    """Stage 1's MatMul (s1a), bias Add (s1) and TopK (k2) run on `parts` consecutive parts of the batch; the
-    parts' indices are joined. Only the TopK's indices are read after it."""
+    """Stage 1's MatMul (s1a), bias Add (s1) and largest (TopK or _first_max, giving k2) run on `parts`
+    consecutive parts of the batch; the parts' indices are joined. Only the indices are read after them."""
     at = next(i for i, x in enumerate(nodes) if x.output[0] == "s1a")
-    mm, add, topk = nodes[at:at + 3]
-    assert (add.output[0], topk.op_type, topk.output[1]) == ("s1", "TopK", "k2")
-    assert not any(topk.output[0] in x.input for x in nodes), "stage 1's scores are not read after the TopK"
-    return nodes[:at] + _chunked(n, [mm, add, topk], [mm.input[0]], parts, init, "k2", tag="s1_") + nodes[at + 3:]
+    to = next(i for i, x in enumerate(nodes) if "k2" in x.output) + 1
+    stage = nodes[at:to]
+    assert stage[1].output[0] == "s1"
+    inside = {o for x in stage for o in x.output} - {"k2"}
+    assert not any(o in x.input for x in nodes[to:] for o in inside), "stage 1's scores are not read after it"
+    return nodes[:at] + _chunked(n, stage, [stage[0].input[0]], parts, init, "k2", tag="s1_") + nodes[to:]
 
 
 def _chunked(n, stage, per_tile, chunks, init, result="index", tag=""):

@@ -509,10 +509,9 @@ def main():
                     help="stage 2 runs on this many consecutive parts of the batch, for cache locality (models/EVAL.md)")
     ap.add_argument("--pick-in-parts", action="store_true",
                     help="the pick runs in stage 2's parts too (the file before the saturated widening; models/EVAL.md)")
-    ap.add_argument("--stage1-parts", type=int, default=1,
+    ap.add_argument("--stage1-parts", type=int, default=2,
                     help="stage 1 (the prototypes' scores and their largest) runs on this many parts of the batch, each "
-                         "reading its scores while they are in cache (2 was faster with a TopK; 1 since the largest in two "
-                         "steps: models/EVAL.md, \"Speed: element gathers\")")
+                         "reading its scores while they are in cache (models/EVAL.md, \"Speed\", \"Speed: element gathers\")")
     ap.add_argument("--stage1-groups", type=int, default=32,
                     help="stage 1's nearest prototype in two steps over groups of this many prototypes (the same index as "
                          "a TopK, faster; models/EVAL.md, \"Speed: element gathers\"); 0: a TopK")

@@ -122,6 +122,9 @@ def session(path_or_bytes, threads=1):
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # the product's setting (src/classify/onnx.rs): no memory pattern (with it, the shipped graph and the black-only
+    # one run about as fast; models/EVAL.md, "Speed: element gathers")
+    so.enable_mem_pattern = False
     return ort.InferenceSession(path_or_bytes, so, providers=["CPUExecutionProvider"])
 
 
@@ -559,7 +562,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     is P itself; the rest is 0), without the Where, which ONNX Runtime runs an element at a time.
     integer_counts (with the quantile pick): the members within the tolerance are counted per block as bytes by
     one MatMulInteger (the same counts, faster than a float Cast and ReduceSum over [N, M]).
-    stage1_parts: stage 1 (the prototypes' scores, [n, K], and their TopK) runs on this many consecutive parts of
+    stage1_parts: stage 1 (the prototypes' scores, [n, K], and their largest) runs on this many consecutive parts of
     the batch, each a whole-batch-sized Gemm for both threads but with its scores still in cache for the TopK: the
     same choices, about 0.4 ms less per 9216 tiles at 2 threads and 1 ms at 1 (models/EVAL.md, "Speed").
     dark = (count, fracs, level) (with ladder): more rungs for dark tiles (the brightest channel of the tile's

@@ -354,7 +354,7 @@ def main():
         L.append(f"| {name} | {fr['distinct']} | {fr['agreement']:.1%} | {ps} |")
     L += ["", "## Speed", "",
           "One session run over the 9216 patches of the astronaut 1280x720 frame, onnxruntime %s CPU, graph "
-          "optimisation all, `session.intra_op.allow_spinning`=0, min / median of 20 runs:" % __import__("onnxruntime").__version__, "",
+          "optimisation all, `session.intra_op.allow_spinning`=0, no memory pattern (the product's settings), min / median of 20 runs:" % __import__("onnxruntime").__version__, "",
           f"- 1 thread, default mask, tile background, variety {DEFAULT_VARIETY:g}: {speed[1][0]:.1f} / {speed[1][1]:.1f} ms" +
           (f" (the previous model, black background only, no variety, interleaved: {speed[1][2]:.1f} / {speed[1][3]:.1f} ms)" if COMPARE else ""),
           f"- 2 threads, default mask, tile background, variety {DEFAULT_VARIETY:g}: {speed[2][0]:.1f} / {speed[2][1]:.1f} ms" +

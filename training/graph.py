@@ -1453,8 +1453,8 @@ def elementwise_gathers(model):
     """The model with each Gather of single elements (axis 0 of a 1-D tensor: the mask's slots, the flat frame's
     table, the members' emoji) as a GatherElements, which gives the same tensor: ONNX Runtime's Gather copies
     one element per call, its GatherElements loops over them (the run's [640, 96] mask slots 0.48 against
-    0.04 ms at 1 thread; models/EVAL.md, "Speed: element gathers"). Indices of more than one dimension are
-    flattened (a constant: at export; else by a Reshape) and the result reshaped to their shape."""
+    0.04 ms at 1 thread; models/EVAL.md, "Speed: element gathers"). Constant indices of more than one dimension
+    are flattened at export and the result reshaped to their shape; computed ones are left as they are."""
     inferred = onnx.shape_inference.infer_shapes(model)
     ranks = {}
 
@@ -1481,23 +1481,20 @@ def elementwise_gathers(model):
                     rewrite(a.g, consts)
             axis = next((a.i for a in x.attribute if a.name == "axis"), 0)
             data, idx = (list(x.input) + ["", ""])[:2]
-            if x.op_type != "Gather" or axis != 0 or ranks.get(data) != 1 or ranks.get(idx, 0) == 0:
+            rank = ranks.get(idx, 0)
+            if (x.op_type != "Gather" or axis != 0 or ranks.get(data) != 1 or rank == 0
+                    or (rank > 1 and idx not in consts)):
                 nodes.append(x)
                 continue
             out, k = x.output[0], made[0]
             made[0] += 1
-            if ranks[idx] == 1:
+            if rank == 1:
                 nodes.append(helper.make_node("GatherElements", [data, idx], [out], axis=0))
                 continue
             flat, shape = f"ge{k}_idx", f"ge{k}_shape"
-            if idx in consts:
-                arr = numpy_helper.to_array(consts[idx])
-                g.initializer.extend([numpy_helper.from_array(arr.reshape(-1), flat),
-                                      numpy_helper.from_array(np.array(arr.shape, np.int64), shape)])
-            else:
-                g.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), f"ge{k}_flat"))
-                nodes += [helper.make_node("Shape", [idx], [shape]),
-                          helper.make_node("Reshape", [idx, f"ge{k}_flat"], [flat])]
+            arr = numpy_helper.to_array(consts[idx])
+            g.initializer.extend([numpy_helper.from_array(arr.reshape(-1), flat),
+                                  numpy_helper.from_array(np.array(arr.shape, np.int64), shape)])
             nodes += [helper.make_node("GatherElements", [data, flat], [f"ge{k}_out"], axis=0),
                       helper.make_node("Reshape", [f"ge{k}_out", shape], [out])]
         del g.node[:]

@@ -178,7 +178,8 @@ pub struct BenchArgs {
     pub render_only: bool,
     /// Another emojinet.onnx with the same inputs (an earlier training run, another build's
     /// model) whose classify time is measured against the current model's on the same 1280x720
-    /// tiles, runs interleaved.
+    /// tiles, runs interleaved; or models/before-issue-15.onnx (each tile's patch in), against
+    /// which this build's whole classify stage is measured.
     #[arg(long)]
     pub compare_model: Option<PathBuf>,
 }

@@ -8,8 +8,8 @@ mod common;
 
 use common::*;
 use emojicam::atlas::Atlas;
-use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions, MODEL};
-use emojicam::classify::{Classifier, Input, QUADS_BYTES};
+use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions, PatchModel, MODEL};
+use emojicam::classify::{Classifier, Input, PATCH_BYTES, QUADS_BYTES};
 use emojicam::domain::Background;
 
 #[test]
@@ -73,6 +73,41 @@ fn model_loads_and_matches_the_atlas() {
             "only hearts chosen at variety {variety}"
         );
     }
+}
+
+/// Issue 15's speed reference (`bench --compare-model models/before-issue-15.onnx`): the model of
+/// before it, over the atlas file's emoji (no dimmed copies), runs on 10x10 patches with the
+/// product's session options and picks an allowed, dark emoji for a black patch and another,
+/// bright one for a white patch; the built-in model is not taken for it.
+#[test]
+fn the_reference_model_of_before_issue_15_runs_on_patches() {
+    let atlas = Atlas::embedded().expect("atlas");
+    let options = OnnxOptions { threads: 1 };
+    assert!(PatchModel::from_bytes(MODEL, &options).expect("loads").is_none());
+    let bytes = std::fs::read(root().join("models/before-issue-15.onnx")).expect("the reference model");
+    let mut reference = PatchModel::from_bytes(&bytes, &options)
+        .expect("loads")
+        .expect("takes patches");
+    let catalogue: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("models/emoji.json")).expect("emoji.json")).expect("json");
+    assert_eq!(Some(reference.classes() as u64), catalogue["count"].as_u64());
+    let allowed = atlas.allowed("default").expect("default set");
+    reference.set_allowed(&allowed);
+    let mut patches = vec![0u8; PATCH_BYTES];
+    patches.extend(std::iter::repeat_n(255u8, PATCH_BYTES));
+    let mut out = Vec::new();
+    reference.classify(&patches, &mut out).expect("runs");
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|&e| allowed[e as usize]), "{out:?}");
+    // drawn over black: the quadrants' premultiplied colour
+    let lum = |e: u32| atlas.feature_2x2(e).chunks(4).map(|q| q[0] + q[1] + q[2]).sum::<f32>();
+    assert!(
+        lum(out[0]) < lum(out[1]),
+        "black patch {} vs white patch {}",
+        out[0],
+        out[1]
+    );
+    assert!(reference.classify(&patches[..PATCH_BYTES + 1], &mut out).is_err());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::bench_input::{load_frames, resize};
 use super::stats::{median, percentile};
 use crate::cli::{parse_size, BenchArgs};
 use emojicam::classify::nearest::error;
-use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions};
+use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions, PatchModel};
 use emojicam::classify::{Classifier, QUADS_BYTES};
 use emojicam::domain::{ClassifierKind, MosaicFrame, Stamp};
 use emojicam::frame::Frame;
@@ -112,8 +112,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let frame = resize(&source_frames[0], 1280, 720)?;
             variety_report(p, &frame, args.tile)?;
             detail_report(p, &frame, args.tile)?;
-            if let Some((model, bytes)) = &other_model {
-                compare_model(p, &frame, args.tile, model, bytes)?;
+            match &other_model {
+                Some(Other::Current(model, bytes)) => compare_model(p, &frame, args.tile, model, bytes)?,
+                Some(Other::Reference(model, bytes)) => compare_reference(p, &frame, args.tile, model, bytes)?,
+                None => {}
             }
         }
     }
@@ -713,14 +715,115 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
     Ok(())
 }
 
-/// `--compare-model`'s file and its bytes, once ONNX Runtime has loaded it as a model with the
-/// current inputs and as many classes as the atlas has emoji.
-fn other_model(path: &std::path::Path) -> Result<(&std::path::Path, Vec<u8>)> {
+/// `--compare-model`'s file and its bytes.
+#[derive(Debug)]
+enum Other<'a> {
+    /// A model with the current inputs and as many classes as the atlas has emoji.
+    Current(&'a std::path::Path, Vec<u8>),
+    /// A model from before issue 15, taking each tile's patch ([`PatchModel`]).
+    Reference(&'a std::path::Path, Vec<u8>),
+}
+
+/// `--compare-model`'s file, once ONNX Runtime has loaded it as one of the [`Other`] kinds.
+fn other_model(path: &std::path::Path) -> Result<Other<'_>> {
     let bytes = std::fs::read(path).with_context(|| format!("--compare-model: reading {}", path.display()))?;
+    let context = || format!("--compare-model {}", path.display());
+    if PatchModel::from_bytes(&bytes, &OnnxOptions::default())
+        .with_context(context)?
+        .is_some()
+    {
+        return Ok(Other::Reference(path, bytes));
+    }
     let classes = emojicam::Atlas::embedded()?.count() as usize;
-    OnnxClassifier::from_bytes(&bytes, classes, &OnnxOptions::default())
-        .with_context(|| format!("--compare-model {}", path.display()))?;
-    Ok((path, bytes))
+    OnnxClassifier::from_bytes(&bytes, classes, &OnnxOptions::default()).with_context(context)?;
+    Ok(Other::Current(path, bytes))
+}
+
+/// Issue 15's speed line: this build's whole classify stage on one 1280x720 frame (every tile
+/// in one batch, as on a new grid: the frame's inputs, the graph, the spread), and its model's
+/// run alone, against a model from before issue 15 ([`Other::Reference`]) run on the same
+/// frame's patches; the three taking turns (each round in another order) so that other load
+/// weighs on all alike; min and median of 21, at the settings' background and variety and over black at variety 0.
+fn compare_reference(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use emojicam::gpu::Background;
+    let base = first.settings().clone();
+    let allowed = first.atlas().allowed(&base.emoji_set)?;
+    let context = || format!("--compare-model {}", model.display());
+    let mut reference = PatchModel::from_bytes(bytes, &base.onnx)
+        .with_context(context)?
+        .with_context(|| format!("{}: takes no patches", context()))?;
+    reference.set_allowed(&allowed);
+    let mut rows = Vec::new();
+    let mut tiles = 0;
+    for (background, variety) in [(base.background, base.variety), (Background::Color([0, 0, 0]), 0.0)] {
+        let settings = Settings {
+            tile,
+            change_threshold: None,
+            background,
+            variety,
+            ..base.clone()
+        };
+        let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
+        p.keep_patches(true);
+        p.classify(frame, Stamp::default())?;
+        let patches = p.tiles().patches.clone();
+        let quads = p.tiles().means_bytes().to_vec();
+        let cols = p.tiles().grid.cols;
+        tiles = p.tiles().len();
+        let positions: Vec<[u32; 2]> = (0..tiles as u32).map(|i| [i % cols, i / cols]).collect();
+        let mut graph = OnnxClassifier::for_atlas(first.atlas(), &settings.onnx)?;
+        graph.set_allowed(&allowed)?;
+        graph.set_background(background);
+        graph.set_variety(variety);
+        graph.set_frame(&p.tiles().means);
+        let mut out = Vec::new();
+        let mut times = [Vec::new(), Vec::new(), Vec::new()];
+        // each round in another order, so that none of the three always runs after the same one
+        for round in 0..22 {
+            for k in 0..3 {
+                let which = (round + k) % 3;
+                let t = Instant::now();
+                match which {
+                    0 => p.classify(frame, Stamp::default()).map(|_| ())?,
+                    1 => graph.classify_at(&quads, &positions, &mut out)?,
+                    _ => reference.classify(&patches, &mut out)?,
+                }
+                let took = if which == 0 {
+                    ms(p.times().classify)
+                } else {
+                    ms(t.elapsed())
+                };
+                if round > 0 {
+                    times[which].push(took);
+                }
+            }
+        }
+        rows.push((format!("{background} background, variety {variety}"), times));
+    }
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    emojicam::outln!();
+    emojicam::outln!(
+        "| issue 15's speed line: one 1280x720 frame ({tiles} tiles, {} threads, taking turns) | this build's classify stage min ms (vs {name}) | median | its model's run alone min | median | {name} min | median |",
+        base.onnx.threads,
+        name = model.display()
+    );
+    emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (label, [stage, run, old]) in &rows {
+        emojicam::outln!(
+            "| {label} | {:.1} ({:.2}x) | {:.1} ({:.2}x) | {:.1} ({:.2}x) | {:.1} ({:.2}x) | {:.1} | {:.1} |",
+            min(stage),
+            min(stage) / min(old),
+            median(stage),
+            median(stage) / median(old),
+            min(run),
+            min(run) / min(old),
+            median(run),
+            median(run) / median(old),
+            min(old),
+            median(old)
+        );
+    }
+    Ok(())
 }
 
 /// 21 runs of each classifier on the same tiles, taking turns; the first of each is a warm-up
@@ -813,13 +916,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compare_model_takes_a_model_with_the_current_inputs_and_refuses_anything_else() {
+    fn compare_model_takes_a_model_with_the_current_inputs_or_the_reference_and_refuses_anything_else() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let model = root.join("models/emojinet.onnx");
-        let (path, bytes) = other_model(&model).expect("the built-in model has the current inputs");
-        assert_eq!(
-            (path, bytes.len()),
-            (model.as_path(), std::fs::metadata(&model).unwrap().len() as usize)
+        match other_model(&model).expect("the built-in model has the current inputs") {
+            Other::Current(path, bytes) => assert_eq!(
+                (path, bytes.len()),
+                (model.as_path(), std::fs::metadata(&model).unwrap().len() as usize)
+            ),
+            other => panic!("{model:?} read as {other:?}"),
+        }
+        let reference = root.join("models/before-issue-15.onnx");
+        assert!(
+            matches!(other_model(&reference), Ok(Other::Reference(p, _)) if p == reference),
+            "issue 15's reference takes patches"
         );
         let not_a_model = root.join("README.md");
         let err = format!("{:#}", other_model(&not_a_model).unwrap_err());

@@ -11,7 +11,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{Classifier, Input, QUADS_BYTES, VARIETY_UNIT};
+use super::{Classifier, Input, PATCH, PATCH_BYTES, QUADS_BYTES, VARIETY_UNIT};
 use crate::atlas::Atlas;
 use crate::domain::likeness::{dark_budget, frame_flat, BlackFloor};
 use crate::domain::Background;
@@ -122,6 +122,46 @@ fn memory_pattern() -> bool {
     std::env::var("EMOJICAM_ORT_MEMPATTERN").is_ok_and(|v| v.trim() == "1")
 }
 
+/// A session of `model` with the product's options: [`OnnxOptions`]' intra-op threads, none of
+/// them spinning, the memory pattern as [`memory_pattern`].
+fn session(model: &[u8], options: &OnnxOptions) -> Result<Session> {
+    let env = environment()?;
+    let err = |source: ort::Error| ClassifyError::LoadModel { source };
+    Ok(Session::builder(env)
+        .map_err(err)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| err(e.into()))?
+        .with_intra_threads(options.threads)
+        .map_err(|e| err(e.into()))?
+        .with_intra_op_spinning(false)
+        .map_err(|e| err(e.into()))?
+        .with_inter_op_spinning(false)
+        .map_err(|e| err(e.into()))?
+        .with_memory_pattern(memory_pattern())
+        .map_err(|e| err(e.into()))?
+        .commit_from_memory(model)
+        .map_err(err)?)
+}
+
+/// The length of the model's `mask` input: its classes.
+fn mask_classes(session: &Session) -> Result<usize> {
+    let mask = session
+        .inputs()
+        .iter()
+        .find(|i| i.name() == "mask")
+        .ok_or_else(|| Error::Assets("the model has no 'mask' input".into()))?;
+    let shape = mask
+        .dtype()
+        .tensor_shape()
+        .ok_or_else(|| Error::Assets("the model's 'mask' input is not a tensor".into()))?;
+    match shape.iter().as_slice() {
+        [c] if *c > 0 => Ok(*c as usize),
+        other => Err(Error::Assets(format!(
+            "the model's 'mask' input has shape {other:?}, expected [classes]"
+        ))),
+    }
+}
+
 /// How a frame's tiles (their rounded quadrant means) give a whole-frame input.
 type FrameMeasure = fn(&[[u8; QUADS_BYTES]]) -> f32;
 
@@ -219,22 +259,7 @@ impl OnnxClassifier {
     }
 
     fn load(model: &[u8], classes: usize, options: &OnnxOptions, atlas: Option<&Atlas>) -> Result<Self> {
-        let env = environment()?;
-        let err = |source: ort::Error| ClassifyError::LoadModel { source };
-        let session = Session::builder(env)
-            .map_err(err)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| err(e.into()))?
-            .with_intra_threads(options.threads)
-            .map_err(|e| err(e.into()))?
-            .with_intra_op_spinning(false)
-            .map_err(|e| err(e.into()))?
-            .with_inter_op_spinning(false)
-            .map_err(|e| err(e.into()))?
-            .with_memory_pattern(memory_pattern())
-            .map_err(|e| err(e.into()))?
-            .commit_from_memory(model)
-            .map_err(err)?;
+        let session = session(model, options)?;
         let model_classes = Self::model_classes(&session)?;
         if model_classes != classes {
             return Err(Error::Assets(format!(
@@ -279,21 +304,7 @@ impl OnnxClassifier {
                 )));
             }
         }
-        let mask = session
-            .inputs()
-            .iter()
-            .find(|i| i.name() == "mask")
-            .ok_or_else(|| Error::Assets("the model has no 'mask' input".into()))?;
-        let shape = mask
-            .dtype()
-            .tensor_shape()
-            .ok_or_else(|| Error::Assets("the model's 'mask' input is not a tensor".into()))?;
-        match shape.iter().as_slice() {
-            [c] if *c > 0 => Ok(*c as usize),
-            other => Err(Error::Assets(format!(
-                "the model's 'mask' input has shape {other:?}, expected [classes]"
-            ))),
-        }
+        mask_classes(session)
     }
 
     pub fn classes(&self) -> usize {
@@ -412,6 +423,78 @@ impl Classifier for OnnxClassifier {
             .into());
         }
         let classes = self.classes as i64;
+        out.extend(index.iter().map(|&i| i.clamp(0, classes - 1) as u32));
+        Ok(())
+    }
+}
+
+/// A model from before issue 15, the reference of its speed line (`models/before-issue-15.onnx`,
+/// models/README.md): each tile's 10x10 patch in (`patches`, uint8 `[N, 10, 10, 3]`) and a mask
+/// over its own classes (the atlas's first emoji, without the dimmed copies after them); emoji as
+/// drawn over black, no variety. Only the bench runs it (`bench --compare-model`), with the
+/// product's session options.
+pub struct PatchModel {
+    session: Session,
+    mask: Vec<f32>,
+}
+
+impl PatchModel {
+    /// The model, or `None` when it takes no `patches` (one with the current inputs is an
+    /// [`OnnxClassifier`]).
+    pub fn from_bytes(model: &[u8], options: &OnnxOptions) -> Result<Option<Self>> {
+        let session = session(model, options)?;
+        if !session.inputs().iter().any(|i| i.name() == "patches") {
+            return Ok(None);
+        }
+        let classes = mask_classes(&session)?;
+        Ok(Some(Self {
+            session,
+            mask: vec![0.0; classes],
+        }))
+    }
+
+    /// The model's classes (the length of its `mask`).
+    pub fn classes(&self) -> usize {
+        self.mask.len()
+    }
+
+    /// The allowed emoji among the model's classes, the first entries of `allowed` (an atlas's).
+    pub fn set_allowed(&mut self, allowed: &[bool]) {
+        for (i, m) in self.mask.iter_mut().enumerate() {
+            *m = if allowed.get(i).copied().unwrap_or(false) {
+                0.0
+            } else {
+                MASKED
+            };
+        }
+    }
+
+    /// One run over `patches` (whole 10x10 RGB patches, [`PATCH_BYTES`] each): its choices.
+    pub fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
+        out.clear();
+        if !patches.len().is_multiple_of(PATCH_BYTES) {
+            return Err(ClassifyError::PartialPatch(patches.len()).into());
+        }
+        let n = patches.len() / PATCH_BYTES;
+        if n == 0 {
+            return Ok(());
+        }
+        let err = |source: ort::Error| ClassifyError::Run { source };
+        let input = TensorRef::from_array_view(([n, PATCH, PATCH, 3], patches)).map_err(err)?;
+        let mask = TensorRef::from_array_view(([self.mask.len()], self.mask.as_slice())).map_err(err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["patches" => input, "mask" => mask])
+            .map_err(err)?;
+        let (_, index) = outputs["index"].try_extract_tensor::<i64>().map_err(err)?;
+        if index.len() != n {
+            return Err(ClassifyError::Choices {
+                got: index.len(),
+                tiles: n,
+            }
+            .into());
+        }
+        let classes = self.mask.len() as i64;
         out.extend(index.iter().map(|&i| i.clamp(0, classes - 1) as u32));
         Ok(())
     }

@@ -520,6 +520,10 @@ def main():
                          "(the same numbers, faster)")
     ap.add_argument("--integer-counts", action=argparse.BooleanOptionalAction, default=True,
                     help="the pick counts the members within the tolerance as bytes with one MatMulInteger (the same counts)")
+    ap.add_argument("--cheaper-kernels", action=argparse.BooleanOptionalAction, default=True,
+                    help="the same numbers from kernels ONNX Runtime runs faster: stage 2's biases added once after "
+                         "its parts, d as a Sub, the second best's penalty and the dark ladder's count from bytes "
+                         "(graph._cheaper_kernels)")
     ap.add_argument("--stage1-in-parts", action="store_true",
                     help="stage 1 (the prototypes' scores and their TopK) runs in stage 2's parts too: the same choices, "
                          "faster at 1 thread, slower at 2 (models/EVAL.md, \"112 members\"; not shipped)")
@@ -781,6 +785,7 @@ def main():
                                             chunk_stage1=a.stage1_in_parts, pick=a.pick,
                                             stage1_parts=1 if a.stage1_in_parts else a.stage1_parts,
                                             stage1_groups=a.stage1_groups, integer_counts=a.integer_counts,
+                                            cheaper_kernels=a.cheaper_kernels,
                                             route_zeroed=(a.route_zeroed and bool(a.route_flat) and dark_level is not None
                                                           and a.copy_prototypes > 0),
                                             dark=dark_rungs(a.dark), choice=a.choice,

@@ -500,7 +500,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   widen_sat=None, widen_pale=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
                   narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False,
-                  detail_cap=None, stage1_groups=0, integer_counts=False, route_zeroed=False):
+                  detail_cap=None, stage1_groups=0, integer_counts=False, route_zeroed=False, cheaper_kernels=False):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -562,6 +562,10 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     is P itself; the rest is 0), without the Where, which ONNX Runtime runs an element at a time.
     integer_counts (with the quantile pick): the members within the tolerance are counted per block as bytes by
     one MatMulInteger (the same counts, faster than a float Cast and ReduceSum over [N, M]).
+    cheaper_kernels: the same numbers from kernels ONNX Runtime runs faster (_cheaper_kernels): stage 2's biases
+    gathered and added once after its parts instead of in each, d as P - b (a Sub) instead of [P, b] against 1
+    and -1, products of equal shapes instead of [N,k] x [N,1] broadcasts, the second best's penalty from bytes (DequantizeLinear) instead of a float Cast and a Mul, the dark
+    ladder's count by one MatMulInteger, stage 1's index as [N] (_first_max's flat).
     stage1_parts: stage 1 (the prototypes' scores, [n, K], and their largest) runs on this many consecutive parts of
     the batch, each a whole-batch-sized Gemm for both threads but with its scores still in cache for the TopK: the
     same choices, about 0.4 ms less per 9216 tiles at 2 threads and 1 ms at 1 (models/EVAL.md, "Speed").
@@ -1422,18 +1426,23 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                  + nodes[scores_to:])
     elif chunks > 1 and chunk_scores:
         assert nodes[scores_to - 1].output[0] == scores
-        nodes = (nodes[:stage2_from] + _chunked(n, nodes[stage2_from:scores_to], [stage2_in, "kr"],
-                                                chunks, init, scores)
-                 + nodes[scores_to:])
+        # cheaper_kernels: only the weights' gather and MatMul run in the parts; the biases are gathered and added
+        # once after them ([N,1,M]: the same sums, without 2 x chunks small nodes)
+        part_to = stage2_from + 2 if cheaper_kernels and apart else scores_to
+        nodes = (nodes[:stage2_from] + _chunked(n, nodes[stage2_from:part_to], [stage2_in, "kr"],
+                                                chunks, init, nodes[part_to - 1].output[0])
+                 + nodes[part_to:])
     elif chunks > 1:
         nodes = nodes[:stage2_from] + _chunked(n, nodes[stage2_from:], [stage2_in, "kr", "k", "bin" if pick == "key" else "u"]
                                                + (["ws_pen"] if widen_sat else []), chunks, init)
     if route_zeroed:
         nodes = _route_zeroed(n, nodes)
+    if cheaper_kernels:
+        nodes = _cheaper_kernels(n, nodes, init, M0)
     if stage1_groups:
         at = next(i for i, x in enumerate(nodes) if x.op_type == "TopK" and x.output[1] == "k2")
         width = init["proto_w12" if route_black else "proto_w"].shape[-1]
-        nodes[at:at + 1] = _first_max(n, init, nodes[at].input[0], "k2", width, stage1_groups)
+        nodes[at:at + 1] = _first_max(n, init, nodes[at].input[0], "k2", width, stage1_groups, flat=cheaper_kernels)
     if stage1_parts > 1:
         assert not chunk_stage1, "stage 1 runs in its own parts or in stage 2's, not both"
         nodes = _stage1_in_parts(n, nodes, init, stage1_parts)
@@ -1618,8 +1627,9 @@ def _exact_more(n, nodes, init, more, full_pad, chunks, groups=0):
     return keep + [n("If", ["varied_b"], ["index"], then_branch=varied, else_branch=exact)]
 
 
-def _first_max(n, init, scores, out, width, group, tag="fm_"):
-    """Nodes giving `out` ([n,1] int64): the index of each row's largest of `scores` ([n,width]), the first of
+def _first_max(n, init, scores, out, width, group, tag="fm_", flat=False):
+    """Nodes giving `out` ([n,1] int64; flat: [n], whose integer Mul ONNX Runtime runs about 8x faster than the
+    [n,1] one's broadcast): the index of each row's largest of `scores` ([n,width]), the first of
     equal ones, as TopK(1)'s index is, in two steps: the largest of each group of `group` columns (a ReduceMax),
     the first group holding the row's largest (an ArgMax over width / group), then the first largest inside that
     group (a Gather of its `group` scores, an ArgMax). The same index as a TopK or an ArgMax over the row, in
@@ -1637,16 +1647,16 @@ def _first_max(n, init, scores, out, width, group, tag="fm_"):
     return [
         n("Reshape", [scores, tag + "shape3"], [tag + "s3"]),                         # [n,nb,group]
         n("ReduceMax", [tag + "s3"], [tag + "top"], axes=[2], keepdims=0),            # [n,nb]: each group's largest
-        n("ArgMax", [tag + "top"], [tag + "b"], axis=1, keepdims=1),                  # [n,1]: the first group with it
+        n("ArgMax", [tag + "top"], [tag + "b"], axis=1, keepdims=0 if flat else 1),   # [n,1]: the first group with it
         n("Shape", [tag + "top"], [tag + "shape"]),
         n("Gather", [tag + "shape", tag + "zero"], [tag + "n"], axis=0),              # n (a scalar)
         n("Mul", [tag + "n", tag + "nb"], [tag + "end"]),
         n("Range", [tag + "zero", tag + "end", tag + "nb"], [tag + "first"]),         # [n]: row * nb
-        n("Reshape", [tag + "b", tag + "minus1"], [tag + "b1"]),
-        n("Add", [tag + "first", tag + "b1"], [tag + "row"]),
+    ] + ([] if flat else [n("Reshape", [tag + "b", tag + "minus1"], [tag + "b1"])]) + [
+        n("Add", [tag + "first", tag + "b" if flat else tag + "b1"], [tag + "row"]),
         n("Reshape", [scores, tag + "shape_g"], [tag + "groups"]),                    # [n * nb, group]
         n("Gather", [tag + "groups", tag + "row"], [tag + "in"], axis=0),             # [n,group]: that group's scores
-        n("ArgMax", [tag + "in"], [tag + "j"], axis=1, keepdims=1),                   # [n,1]: the first largest there
+        n("ArgMax", [tag + "in"], [tag + "j"], axis=1, keepdims=0 if flat else 1),    # [n,1]: the first largest there
         n("Mul", [tag + "b", tag + "group"], [tag + "b_first"]),
         n("Add", [tag + "b_first", tag + "j"], [out]),
     ]
@@ -1677,6 +1687,63 @@ def _route_zeroed(n, nodes):
                     n("Concat", ["rz_d", "rz_db", "rz_bg", "rz_bb", concat.input[1]], ["phi_s1"], axis=1)]
             continue
         out.append(x)
+    return out
+
+
+def _cheaper_kernels(n, nodes, init, M):
+    """The same numbers from kernels ONNX Runtime runs faster (by its per-node profile at 2 threads; models/EVAL.md,
+    "Speed: fewer and cheaper kernels"):
+    - d (and the routed tiles' rz_d) as P - b4, b4 = b against `rep` (each b once per quadrant), instead of the
+      Concat [P, b] against [1; -1]: both are P - b rounded once (the rest of the sum is zeros), without the
+      Concat of narrow rows that ONNX Runtime copies a row at a time;
+    - the routed tiles' background and db times 0 or 1 (rz_keep, [N,1]) as a product of equal shapes, the 0 or
+      1 repeated across the row by a MatMul with ones, instead of the broadcast, which ONNX Runtime runs an
+      element at a time (about 0.1 ms each on 9216 tiles, against 0.01);
+    - the second best's penalty (0 or NEG where a member ties the best) by a DequantizeLinear of the comparison
+      as bytes, (x - 0) * NEG, instead of a float Cast (slow from bool) and a Mul: the same 0 (-0) and NEG;
+    - the dark ladder's count of members within its rung by a MatMulInteger of the comparison as bytes with
+      ones ([M,1], exact integers) instead of a float Cast and ReduceSum over [N,1,M].
+    Each rewrite applies where its nodes are there. M: the members per tile (s2's width)."""
+    by = {o: x for x in nodes for o in x.output}
+    drop, swap = set(), {}
+    rep = init["rep"]
+    if "xb" in by and [*by["d"].input] == ["xb", "d_w"] and "b4" in by:
+        assert np.array_equal(init["d_w"], np.concatenate([np.eye(12), -rep], 0))
+        assert [*by["b4"].input] == ["background", "rep"]
+        drop |= {id(by["xb"]), id(by["b4"])}
+        swap[id(by["d"])] = [by["b4"], n("Sub", ["P", "b4"], ["d"])]
+    if "rz_xb" in by and [*by["rz_d"].input] == ["rz_xb", "d_w"]:
+        drop.add(id(by["rz_xb"]))
+        swap[id(by["rz_d"])] = [n("MatMul", ["rz_bg", "rep"], ["rz_b4"]), n("Sub", ["P", "rz_b4"], ["rz_d"])]
+    for name, x, width in (("rz_bg", "background", 3), ("rz_db", "db", 4)):
+        if name in by and [*by[name].input] == [x, "rz_keep"]:
+            init[f"ones_1x{width}"] = np.ones((1, width), np.float32)
+            swap[id(by[name])] = [n("MatMul", ["rz_keep", f"ones_1x{width}"], [f"rz_keep{width}"]),   # [N,width]
+                                  n("Mul", [x, f"rz_keep{width}"], [name])]
+    if "db_topf" in by and [*by["db_pen"].input] == ["db_topf", "db_neg"]:
+        init["db_neg_0d"] = init["db_neg"].reshape(())
+        init["u8_zero"] = np.array(0, np.uint8)
+        drop.add(id(by["db_topf"]))
+        swap[id(by["db_pen"])] = [n("Cast", ["db_top"], ["db_top_u8"], to=TensorProto.UINT8),
+                                  n("DequantizeLinear", ["db_top_u8", "db_neg_0d", "u8_zero"], ["db_pen"])]
+    if "lad_gef" in by and [*by["lad_cnt"].input] == ["lad_gef", "axes12"] and [*by["s2_3"].input] == ["s2", "axis1"]:
+        assert [*by["lad_ge"].input] == ["s2_3", "lad_thr"] and [*by["lad_thr"].input] == ["lad_thr1", "shape_n11"]
+        init["lad_ones"] = np.ones((M, 1), np.uint8)
+        init["lad_shape_n1"] = np.array([-1, 1], np.int64)
+        drop |= {id(by[o]) for o in ("s2_3", "lad_thr", "lad_ge", "lad_gef")}
+        swap[id(by["lad_cnt"])] = [
+            n("Reshape", ["lad_thr1", "lad_shape_n1"], ["lad_thr"]),                    # [N,1]
+            n("GreaterOrEqual", ["s2", "lad_thr"], ["lad_ge"]),                         # [N,M]
+            n("Cast", ["lad_ge"], ["lad_ge_u8"], to=TensorProto.UINT8),
+            n("MatMulInteger", ["lad_ge_u8", "lad_ones"], ["lad_cnt_i"]),               # [N,1] int32
+            n("Reshape", ["lad_cnt_i", "minus1"], ["lad_cnt_i1"]),
+            n("Cast", ["lad_cnt_i1"], ["lad_cnt"], to=TensorProto.FLOAT)]               # [N]
+    out = []
+    for x in nodes:
+        if id(x) in swap:
+            out += swap[id(x)]
+        elif id(x) not in drop:
+            out.append(x)
     return out
 
 

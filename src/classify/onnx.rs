@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
+use ort::session::{Session, SessionOutputs};
 use ort::value::TensorRef;
 
 use super::{Classifier, Input, PATCH, PATCH_BYTES, QUADS_BYTES, VARIETY_UNIT};
@@ -141,6 +141,24 @@ fn session(model: &[u8], options: &OnnxOptions) -> Result<Session> {
         .map_err(|e| err(e.into()))?
         .commit_from_memory(model)
         .map_err(err)?)
+}
+
+/// A run's `index` output for `n` tiles, appended to `out` (each clamped to the model's
+/// `classes`).
+fn choices(outputs: &SessionOutputs, n: usize, classes: usize, out: &mut Vec<u32>) -> Result<()> {
+    let (_, index) = outputs["index"]
+        .try_extract_tensor::<i64>()
+        .map_err(|source| ClassifyError::Run { source })?;
+    if index.len() != n {
+        return Err(ClassifyError::Choices {
+            got: index.len(),
+            tiles: n,
+        }
+        .into());
+    }
+    let top = (classes as i64 - 1).max(0);
+    out.extend(index.iter().map(|&i| i.clamp(0, top) as u32));
+    Ok(())
 }
 
 /// The length of the model's `mask` input: its classes.
@@ -414,17 +432,7 @@ impl Classifier for OnnxClassifier {
             inputs.push((input.name.into(), value.into()));
         }
         let outputs = self.session.run(inputs).map_err(err)?;
-        let (_, index) = outputs["index"].try_extract_tensor::<i64>().map_err(err)?;
-        if index.len() != n {
-            return Err(ClassifyError::Choices {
-                got: index.len(),
-                tiles: n,
-            }
-            .into());
-        }
-        let classes = self.classes as i64;
-        out.extend(index.iter().map(|&i| i.clamp(0, classes - 1) as u32));
-        Ok(())
+        choices(&outputs, n, self.classes, out)
     }
 }
 
@@ -486,16 +494,6 @@ impl PatchModel {
             .session
             .run(ort::inputs!["patches" => input, "mask" => mask])
             .map_err(err)?;
-        let (_, index) = outputs["index"].try_extract_tensor::<i64>().map_err(err)?;
-        if index.len() != n {
-            return Err(ClassifyError::Choices {
-                got: index.len(),
-                tiles: n,
-            }
-            .into());
-        }
-        let classes = self.mask.len() as i64;
-        out.extend(index.iter().map(|&i| i.clamp(0, classes - 1) as u32));
-        Ok(())
+        choices(&outputs, n, self.mask.len(), out)
     }
 }

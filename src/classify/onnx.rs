@@ -13,7 +13,7 @@ use ort::value::TensorRef;
 
 use super::{Classifier, Input, PATCH, PATCH_BYTES, QUADS_BYTES, VARIETY_UNIT};
 use crate::atlas::Atlas;
-use crate::domain::likeness::{dark_budget, frame_flat, BlackFloor};
+use crate::domain::likeness::{BlackFloor, FrameMeasures};
 use crate::domain::Background;
 use crate::error::{ClassifyError, Error, Result};
 
@@ -180,14 +180,22 @@ fn mask_classes(session: &Session) -> Result<usize> {
     }
 }
 
-/// How a frame's tiles (their rounded quadrant means) give a whole-frame input.
-type FrameMeasure = fn(&[[u8; QUADS_BYTES]]) -> f32;
-
-/// How a whole-frame input is measured.
+/// Which of a frame's [`FrameMeasures`] a whole-frame input takes.
+#[derive(Debug, Clone, Copy)]
 enum Measure {
-    Of(FrameMeasure),
-    /// [`BlackFloor::frame_black`] of the atlas's default set ([`black_floor`]).
-    Black(BlackFloor),
+    DarkBudget,
+    FrameFlat,
+    FrameBlack,
+}
+
+impl Measure {
+    fn of(self, m: &FrameMeasures) -> f32 {
+        match self {
+            Measure::DarkBudget => m.dark_budget,
+            Measure::FrameFlat => m.frame_flat,
+            Measure::FrameBlack => m.frame_black,
+        }
+    }
 }
 
 /// An input the model reads from the whole frame, not per tile.
@@ -198,12 +206,11 @@ struct FrameInput {
     value: Option<f32>,
 }
 
-/// The whole-frame inputs a model may take (models before each of them do not); `None`:
-/// `frame_black`, measured by a [`BlackFloor`].
-const FRAME_INPUTS: [(&str, Option<FrameMeasure>); 3] = [
-    ("dark_budget", Some(dark_budget)),
-    ("frame_flat", Some(frame_flat)),
-    ("frame_black", None),
+/// The whole-frame inputs a model may take (models before each of them do not).
+const FRAME_INPUTS: [(&str, Measure); 3] = [
+    ("dark_budget", Measure::DarkBudget),
+    ("frame_flat", Measure::FrameFlat),
+    ("frame_black", Measure::FrameBlack),
 ];
 
 /// The [`BlackFloor`] of an atlas's default set without its dimmed copies: the emoji the
@@ -233,15 +240,6 @@ fn embedded_floor() -> Result<BlackFloor> {
         .map_err(|e| Error::Assets(format!("the model's frame_black input needs the embedded atlas: {e}")))
 }
 
-impl Measure {
-    fn of(&mut self, tiles: &[[u8; QUADS_BYTES]]) -> f32 {
-        match self {
-            Measure::Of(f) => f(tiles),
-            Measure::Black(floor) => floor.frame_black(tiles),
-        }
-    }
-}
-
 pub struct OnnxClassifier {
     session: Session,
     classes: usize,
@@ -250,6 +248,9 @@ pub struct OnnxClassifier {
     tolerance: [f32; 1],
     /// The whole-frame inputs this model takes.
     frame_inputs: Vec<FrameInput>,
+    /// What scores `frame_black` ([`black_floor`] of the atlas's default set), for a model
+    /// that takes it.
+    floor: Option<BlackFloor>,
     /// Per-run inputs, reused: each whole-frame input's value, each tile's background colour and
     /// grid position.
     frame_values: Vec<[f32; 1]>,
@@ -285,24 +286,27 @@ impl OnnxClassifier {
                  rebuild them together (training/run.sh)"
             )));
         }
-        let frame_inputs = FRAME_INPUTS
+        let frame_inputs: Vec<FrameInput> = FRAME_INPUTS
             .into_iter()
             .filter(|(name, _)| session.inputs().iter().any(|i| i.name() == *name))
-            .map(|(name, measure)| {
-                Ok(FrameInput {
-                    name,
-                    measure: match (measure, atlas) {
-                        (Some(f), _) => Measure::Of(f),
-                        (None, Some(atlas)) => Measure::Black(black_floor(atlas)),
-                        (None, None) => Measure::Black(embedded_floor()?),
-                    },
-                    value: None,
-                })
+            .map(|(name, measure)| FrameInput {
+                name,
+                measure,
+                value: None,
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
+        let floor = if frame_inputs.iter().any(|i| matches!(i.measure, Measure::FrameBlack)) {
+            Some(match atlas {
+                Some(atlas) => black_floor(atlas),
+                None => embedded_floor()?,
+            })
+        } else {
+            None
+        };
         Ok(Self {
             session,
             frame_inputs,
+            floor,
             frame_values: Vec::new(),
             classes,
             mask: vec![0.0; classes],
@@ -369,8 +373,9 @@ impl Classifier for OnnxClassifier {
     }
 
     fn set_frame(&mut self, means: &[[u8; QUADS_BYTES]]) {
+        let measures = FrameMeasures::of(means, self.floor.as_mut());
         for input in &mut self.frame_inputs {
-            input.value = Some(input.measure.of(means));
+            input.value = Some(input.measure.of(&measures));
         }
     }
 
@@ -408,11 +413,17 @@ impl Classifier for OnnxClassifier {
         self.positions.clear();
         self.positions
             .extend(positions.iter().flat_map(|&[c, r]| [c as f32, r as f32]));
+        // without a frame set, the batch's own measures
+        let own = if self.frame_inputs.iter().any(|i| i.value.is_none()) {
+            Some(FrameMeasures::of(tiles, self.floor.as_mut()))
+        } else {
+            None
+        };
         self.frame_values.clear();
         self.frame_values.extend(
             self.frame_inputs
-                .iter_mut()
-                .map(|i| [i.value.unwrap_or_else(|| i.measure.of(tiles))]),
+                .iter()
+                .map(|i| [i.value.unwrap_or_else(|| own.as_ref().map_or(0.0, |m| i.measure.of(m)))]),
         );
         let err = |source: ort::Error| ClassifyError::Run { source };
         let input = TensorRef::from_array_view(([n, QUADS_BYTES], quads)).map_err(err)?;

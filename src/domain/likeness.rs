@@ -40,15 +40,57 @@ pub fn is_dark(quads: &[u8; QUADS_BYTES]) -> bool {
     quads.iter().all(|&v| v <= DARK_LEVEL)
 }
 
-/// Channel `c` of a tile's four rounded quadrant means: their sum `s` and their detail
-/// `4 x sum_k (v_k - s / 4)^2 = 4 sum_k v_k^2 - s^2` (four times the squared differences from
-/// their mean, never negative: Cauchy-Schwarz), exact in integers.
-fn channel_sums(q: &[u8; QUADS_BYTES], c: usize) -> (u64, u64) {
-    let (s, s2) = (0..4).fold((0u64, 0u64), |(s, s2), k| {
-        let v = u64::from(q[k * 3 + c]);
-        (s + v, s2 + v * v)
-    });
-    (s, 4 * s2 - s * s)
+/// A tile's four rounded quadrant means per channel: their sums `s` and the tile's detail, over
+/// the channels `4 x sum_k (v_k - s / 4)^2 = 4 sum_k v_k^2 - s^2` (four times the squared
+/// differences from their mean, never negative: Cauchy-Schwarz), exact in integers (at most
+/// 3 x 4 x 4 x 255^2).
+fn tile_sums(q: &[u8; QUADS_BYTES]) -> ([u32; 3], u32) {
+    let v: [u32; QUADS_BYTES] = std::array::from_fn(|i| u32::from(q[i]));
+    let s: [u32; 3] = std::array::from_fn(|c| v[c] + v[3 + c] + v[6 + c] + v[9 + c]);
+    let detail = (0..3)
+        .map(|c| 4 * (v[c] * v[c] + v[3 + c] * v[3 + c] + v[6 + c] * v[6 + c] + v[9 + c] * v[9 + c]) - s[c] * s[c])
+        .sum();
+    (s, detail)
+}
+
+/// A frame's whole-frame measures, the ONNX classifier's inputs: [`dark_budget`], [`frame_flat`]
+/// and [`BlackFloor::frame_black`], from one pass over its tiles' rounded quadrant means (and a
+/// second for the flat share, which needs the median first).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameMeasures {
+    pub dark_budget: f32,
+    pub frame_flat: f32,
+    /// 0 without a floor.
+    pub frame_black: f32,
+}
+
+impl FrameMeasures {
+    /// The measures of a frame with these tiles; `frame_black` scored by `floor` (0 without).
+    pub fn of(means: &[[u8; QUADS_BYTES]], floor: Option<&mut BlackFloor>) -> Self {
+        let mut floor = floor.filter(|f| !f.emoji.is_empty());
+        let mut histograms = [[0usize; 256]; 3];
+        let (mut detail4, mut dark, mut black) = (0u64, 0u64, 0.0f64);
+        for q in means {
+            let (s, d4) = tile_sums(q);
+            detail4 += u64::from(d4);
+            dark += u64::from(is_dark(q));
+            // quads_mean, from the sums
+            for (histogram, &s) in histograms.iter_mut().zip(&s) {
+                histogram[((s + 2) / 4) as usize] += 1;
+            }
+            if let Some(floor) = floor.as_deref_mut() {
+                black += f64::from(floor.cell(BlackFloor::cell_of(s))) + detail_spent(f64::from(d4) / 4.0);
+            }
+        }
+        Self {
+            dark_budget: (detail4 as f64 / 4.0 / dark.max(1) as f64) as f32,
+            frame_flat: flat_share(&histograms, means),
+            frame_black: match floor {
+                Some(_) if !means.is_empty() => (black / means.len() as f64) as f32,
+                _ => 0.0,
+            },
+        }
+    }
 }
 
 /// The ONNX classifier's `dark_budget` input for a whole frame, from every tile's rounded
@@ -60,14 +102,7 @@ fn channel_sums(q: &[u8; QUADS_BYTES], c: usize) -> (u64, u64) {
 /// as before (models/README.md, "Dark budget"). Exact integer sums, as `training/common.py`
 /// computes it.
 pub fn dark_budget(means: &[[u8; QUADS_BYTES]]) -> f32 {
-    let (mut detail4, mut dark) = (0u64, 0u64);
-    for q in means {
-        for c in 0..3 {
-            detail4 += channel_sums(q, c).1;
-        }
-        dark += u64::from(is_dark(q));
-    }
-    (detail4 as f64 / 4.0 / dark.max(1) as f64) as f32
+    FrameMeasures::of(means, None).dark_budget
 }
 
 /// A tile whose rounded mean colour is within this many levels (each channel) of its frame's
@@ -81,15 +116,20 @@ pub const FLAT_NEAR: u8 = 8;
 /// there the model keeps a dim wall's tiles nearer their best emoji (models/README.md, "A dim
 /// plain frame"). 0 for no tiles. As `training/common.py` computes it.
 pub fn frame_flat(means: &[[u8; QUADS_BYTES]]) -> f32 {
-    if means.is_empty() {
-        return 0.0;
-    }
     // each channel's histogram of the tiles' means, in one pass
     let mut histograms = [[0usize; 256]; 3];
     for q in means {
         for (histogram, v) in histograms.iter_mut().zip(quads_mean(q)) {
             histogram[usize::from(v)] += 1;
         }
+    }
+    flat_share(&histograms, means)
+}
+
+/// [`frame_flat`] from each channel's histogram of the tiles' mean colours.
+fn flat_share(histograms: &[[usize; 256]; 3], means: &[[u8; QUADS_BYTES]]) -> f32 {
+    if means.is_empty() {
+        return 0.0;
     }
     // each channel's value at rank N / 2 (0-based): the first whose cumulative count exceeds it
     let rank = means.len() / 2;
@@ -195,24 +235,17 @@ impl BlackFloor {
     /// frame stray from its best emoji by a share of it (models/README.md, "A dim plain frame",
     /// "A budget for tiles with detail"). 0 for no tiles. As `training/common.py` computes it.
     pub fn frame_black(&mut self, means: &[[u8; QUADS_BYTES]]) -> f32 {
-        if means.is_empty() || self.emoji.is_empty() {
-            return 0.0;
-        }
-        let top = (BLACK_FLOOR_STEPS - 1) as u64;
-        let mut total = 0.0;
-        for q in means {
-            let mut cell = [0usize; 3];
-            let mut detail4 = 0u64;
-            for (c, step) in cell.iter_mut().enumerate() {
-                let (s, d4) = channel_sums(q, c);
-                detail4 += d4;
-                // round(mean x (S - 1) / 255), half to even, in integers: mean = s / 4
-                let (whole, rest) = ((s * top) / 1020, (s * top) % 1020);
-                *step = (whole + u64::from(2 * rest > 1020 || (2 * rest == 1020 && whole % 2 == 1))) as usize;
-            }
-            total += f64::from(self.cell(cell)) + detail_spent(detail4 as f64 / 4.0);
-        }
-        (total / means.len() as f64) as f32
+        FrameMeasures::of(means, Some(self)).frame_black
+    }
+
+    /// The grid cell of a tile's mean colour, from its channel sums `s` (mean = s / 4): each
+    /// channel's round(mean x (S - 1) / 255), half to even, in integers.
+    fn cell_of(s: [u32; 3]) -> [usize; 3] {
+        let top = (BLACK_FLOOR_STEPS - 1) as u32;
+        s.map(|s| {
+            let (whole, rest) = ((s * top) / 1020, (s * top) % 1020);
+            (whole + u32::from(2 * rest > 1020 || (2 * rest == 1020 && whole % 2 == 1))) as usize
+        })
     }
 }
 

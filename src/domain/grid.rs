@@ -8,43 +8,63 @@ use crate::error::{Error, Result};
 pub struct Regions {
     pub label: Vec<u32>,
     pub sizes: Vec<u32>,
-    stack: Vec<u32>,
+    /// Scratch: each tile's key and its parent in the union of equal neighbours.
+    keys: Vec<u32>,
+    parent: Vec<u32>,
 }
 
 impl Regions {
-    /// Labels the regions of `n` tiles, `cols` per row, tile `i` having key `key(i)`.
+    /// Labels the regions of `n` tiles, `cols` per row, tile `i` having key `key(i)`: regions
+    /// numbered in the order of their first tile (row by row).
     pub fn find(&mut self, n: usize, cols: usize, key: impl Fn(usize) -> u32) {
         let cols = cols.max(1);
+        self.keys.clear();
+        self.keys.extend((0..n).map(key));
+        // each tile joined to its left and upper neighbours of the same key, every set's root
+        // its first tile
+        self.parent.clear();
+        self.parent.extend(0..n as u32);
+        for t in 0..n {
+            let k = self.keys[t];
+            if t % cols > 0 && self.keys[t - 1] == k {
+                self.union(t - 1, t);
+            }
+            if t >= cols && self.keys[t - cols] == k {
+                self.union(t - cols, t);
+            }
+        }
         self.label.clear();
-        self.label.resize(n, u32::MAX);
         self.sizes.clear();
-        for seed in 0..n {
-            if self.label[seed] != u32::MAX {
-                continue;
-            }
-            let (id, k) = (self.sizes.len() as u32, key(seed));
-            let mut size = 0;
-            self.label[seed] = id;
-            self.stack.clear();
-            self.stack.push(seed as u32);
-            while let Some(t) = self.stack.pop() {
-                let t = t as usize;
-                size += 1;
-                let x = t % cols;
-                let near = [
-                    (x > 0).then(|| t - 1),
-                    (x + 1 < cols && t + 1 < n).then(|| t + 1),
-                    (t >= cols).then(|| t - cols),
-                    (t + cols < n).then(|| t + cols),
-                ];
-                for u in near.into_iter().flatten() {
-                    if self.label[u] == u32::MAX && key(u) == k {
-                        self.label[u] = id;
-                        self.stack.push(u as u32);
-                    }
-                }
-            }
-            self.sizes.push(size);
+        for t in 0..n {
+            let root = self.root(t);
+            let id = if root == t {
+                self.sizes.push(0);
+                self.sizes.len() as u32 - 1
+            } else {
+                // the root is an earlier tile, labelled already
+                self.label[root]
+            };
+            self.label.push(id);
+            self.sizes[id as usize] += 1;
+        }
+    }
+
+    /// The first tile of `t`'s set, halving the path on the way.
+    fn root(&mut self, mut t: usize) -> usize {
+        while self.parent[t] as usize != t {
+            let up = self.parent[t] as usize;
+            self.parent[t] = self.parent[up];
+            t = up;
+        }
+        t
+    }
+
+    /// Joins the sets of `a` and `b` under the earlier of their roots.
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.root(a), self.root(b));
+        if ra != rb {
+            let (first, other) = (ra.min(rb), ra.max(rb));
+            self.parent[other] = first as u32;
         }
     }
 

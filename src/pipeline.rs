@@ -64,6 +64,8 @@ pub struct Pipeline {
     started: Option<Instant>,
     upload: Duration,
     batch: Vec<u8>,
+    /// The tile colours of the tiles in `batch`.
+    batch_colors: Vec<[u8; 3]>,
     choices: Vec<u32>,
     times: StageTimes,
     /// The atlas's 2x2 features, for [`KEEP_MARGIN`] and [`Spread`] (computed on first use).
@@ -130,6 +132,7 @@ impl Pipeline {
             started: None,
             upload: Duration::ZERO,
             batch: Vec::new(),
+            batch_colors: Vec::new(),
             choices: Vec::new(),
             times: StageTimes::default(),
             features: None,
@@ -325,10 +328,11 @@ impl Pipeline {
         }
         let carried = if fresh { 0 } else { self.fit_budget(t_tile) };
         let t0 = Instant::now();
+        // before the classifier, which reads them as the classified tiles' backgrounds
+        self.refresh_tile_colors(fresh);
         if !self.changed.is_empty() {
             self.classify_changed(grid, fresh)?;
         }
-        self.refresh_tile_colors(fresh);
         let t_classify = t0.elapsed();
         if self.changed.len() >= BUDGET_SAMPLE {
             let now = t_classify.as_secs_f64() * 1e3 / self.changed.len() as f64;
@@ -383,8 +387,9 @@ impl Pipeline {
             Input::Patches => &self.tiles.patches,
             Input::Quads => self.tiles.means_bytes(),
         };
-        let batch: &[u8] = if self.changed.len() == n {
-            all
+        // each batch tile's background under the tile background (none otherwise): the tile colours
+        let (batch, backdrops): (&[u8], &[[u8; 3]]) = if self.changed.len() == n {
+            (all, &self.tile_colors)
         } else {
             let size = input.bytes();
             self.batch.clear();
@@ -392,10 +397,16 @@ impl Pipeline {
                 let i = i as usize;
                 self.batch.extend_from_slice(&all[i * size..(i + 1) * size]);
             }
-            &self.batch
+            self.batch_colors.clear();
+            if let Some(colors) = self.tile_colors.get(..n) {
+                self.batch_colors
+                    .extend(self.changed.iter().filter_map(|&i| colors.get(i as usize)));
+            }
+            (&self.batch, &self.batch_colors)
         };
         self.classifier.set_frame(&self.tiles.means);
-        self.classifier.classify_at(batch, &self.positions, &mut self.choices)?;
+        self.classifier
+            .classify_over(batch, &self.positions, backdrops, &mut self.choices)?;
         if self.choices.len() != self.changed.len() {
             return Err(Error::Classifier(format!(
                 "{} returned {} choices for {} tiles",
@@ -477,6 +488,7 @@ impl Pipeline {
             means: &self.tiles.means,
             cols,
             background: self.config.settings().background,
+            flat: self.classifier.frame_flat(),
         };
         spread.apply(&mut self.emoji, &self.changed, &frame, features, self.config.allowed());
     }

@@ -325,3 +325,36 @@ fn frame_flat_is_the_share_of_tiles_near_the_median_colour() {
     assert_eq!(frame_flat(&[tile([0, 0, 0]), tile([255, 255, 255])]), 0.5);
     assert_eq!(frame_flat(&[]), 0.0);
 }
+
+/// The pipeline works out each tile's background once per frame (its tile colours) and hands
+/// them to the classifier (`Classifier::classify_over`), and the spread takes the frame's flat
+/// share from the classifier (`Classifier::frame_flat`): the same emoji as the classifier's own
+/// backgrounds give, the same share as the frame's own; backdrops of another length are not
+/// read, and other backdrops are (over black the picture differs).
+#[test]
+fn the_tile_colours_handed_over_and_the_flat_share_read_back_are_the_classifiers_own() {
+    let img = coat_beside_detail();
+    let (_, cols, _, means) = mosaic(&img, Settings::default());
+    let count = emoji_meta().unified.len();
+    let mut c = onnx_classifier(&vec![true; count], 1.5);
+    assert_eq!(c.frame_flat(), None, "no frame given yet");
+    c.set_frame(&means);
+    assert_eq!(c.frame_flat(), Some(frame_flat(&means)));
+    let all = grid_positions(means.len(), cols);
+    let quads = means.as_flattened();
+    let backdrops: Vec<[u8; 3]> = means.iter().map(quads_backdrop).collect();
+    let (mut own, mut given, mut short, mut black) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    c.classify_at(quads, &all, &mut own).expect("run");
+    c.classify_over(quads, &all, &backdrops, &mut given).expect("run");
+    c.classify_over(quads, &all, &backdrops[1..], &mut short).expect("run");
+    c.classify_over(quads, &all, &vec![[0, 0, 0]; means.len()], &mut black)
+        .expect("run");
+    assert_eq!(given, own);
+    assert_eq!(short, own);
+    let differ = black.iter().zip(&own).filter(|(a, b)| a != b).count();
+    assert!(
+        differ > means.len() / 10,
+        "{differ} of {} tiles differ over black",
+        means.len()
+    );
+}

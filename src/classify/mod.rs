@@ -71,4 +71,25 @@ pub trait Classifier: Send {
     fn classify_at(&mut self, tiles: &[u8], _positions: &[[u32; 2]], out: &mut Vec<u32>) -> Result<()> {
         self.classify(tiles, out)
     }
+    /// [`Classifier::classify_at`] with each tile's background colour under
+    /// [`Background::Tile`] already worked out (`backdrops[i]`, [`quads_backdrop`] of tile `i`:
+    /// the pipeline's tile colours), so that it is not worked out twice per frame. A classifier
+    /// that does not read it, or a `backdrops` of another length, gets its own.
+    ///
+    /// [`quads_backdrop`]: crate::domain::patch::quads_backdrop
+    fn classify_over(
+        &mut self,
+        tiles: &[u8],
+        positions: &[[u32; 2]],
+        _backdrops: &[[u8; 3]],
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        self.classify_at(tiles, positions, out)
+    }
+    /// The flat share ([`crate::domain::likeness::frame_flat`]) of the frame last given to
+    /// [`Classifier::set_frame`], where this classifier measured it (so the spread need not
+    /// measure it again).
+    fn frame_flat(&self) -> Option<f32> {
+        None
+    }
 }

@@ -254,6 +254,8 @@ pub struct OnnxClassifier {
     /// Per-run inputs, reused: each whole-frame input's value, each tile's background colour and
     /// grid position.
     frame_values: Vec<[f32; 1]>,
+    /// The measures of the frame last given to `set_frame`.
+    frame: Option<FrameMeasures>,
     backgrounds: Vec<f32>,
     positions: Vec<f32>,
     row: Vec<[u32; 2]>,
@@ -308,6 +310,7 @@ impl OnnxClassifier {
             frame_inputs,
             floor,
             frame_values: Vec::new(),
+            frame: None,
             classes,
             mask: vec![0.0; classes],
             background: Background::Color([0, 0, 0]),
@@ -377,6 +380,11 @@ impl Classifier for OnnxClassifier {
         for input in &mut self.frame_inputs {
             input.value = Some(input.measure.of(&measures));
         }
+        self.frame = Some(measures);
+    }
+
+    fn frame_flat(&self) -> Option<f32> {
+        self.frame.map(|m| m.frame_flat)
     }
 
     fn classify(&mut self, quads: &[u8], out: &mut Vec<u32>) -> Result<()> {
@@ -389,6 +397,16 @@ impl Classifier for OnnxClassifier {
     }
 
     fn classify_at(&mut self, quads: &[u8], positions: &[[u32; 2]], out: &mut Vec<u32>) -> Result<()> {
+        self.classify_over(quads, positions, &[], out)
+    }
+
+    fn classify_over(
+        &mut self,
+        quads: &[u8],
+        positions: &[[u32; 2]],
+        backdrops: &[[u8; 3]],
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
         out.clear();
         if !quads.len().is_multiple_of(QUADS_BYTES) {
             return Err(ClassifyError::PartialPatch(quads.len()).into());
@@ -407,8 +425,12 @@ impl Classifier for OnnxClassifier {
         self.backgrounds.clear();
         // Whole tiles only: checked above.
         let (tiles, _) = quads.as_chunks::<QUADS_BYTES>();
-        for q in tiles {
-            self.backgrounds.extend(self.background.behind(q).map(f32::from));
+        if self.background == Background::Tile && backdrops.len() == n {
+            self.backgrounds.extend(backdrops.iter().flat_map(|b| b.map(f32::from)));
+        } else {
+            for q in tiles {
+                self.backgrounds.extend(self.background.behind(q).map(f32::from));
+            }
         }
         self.positions.clear();
         self.positions

@@ -67,10 +67,10 @@ pub struct FrameMeasures {
 impl FrameMeasures {
     /// The measures of a frame with these tiles; `frame_black` scored by `floor` (0 without).
     pub fn of(means: &[[u8; QUADS_BYTES]], floor: Option<&mut BlackFloor>) -> Self {
-        let mut floor = floor.filter(|f| !f.emoji.is_empty());
+        let floor = floor.filter(|f| !f.emoji.is_empty());
         let mut histograms = [[0usize; 256]; 3];
         let (mut detail4, mut dark, mut black) = (0u64, 0u64, 0.0f64);
-        for q in means {
+        let mut tally = |q: &[u8; QUADS_BYTES]| {
             let (s, d4) = tile_sums(q);
             detail4 += u64::from(d4);
             dark += u64::from(is_dark(q));
@@ -78,20 +78,44 @@ impl FrameMeasures {
             for (histogram, &s) in histograms.iter_mut().zip(&s) {
                 histogram[((s + 2) / 4) as usize] += 1;
             }
-            if let Some(floor) = floor.as_deref_mut() {
-                black += f64::from(floor.cell(BlackFloor::cell_of(s))) + detail_spent(f64::from(d4) / 4.0);
+            (s, d4)
+        };
+        let scored = floor.is_some();
+        if let Some(floor) = floor {
+            // The floor's table is read in a loop of its own, a run of tiles at a time: its reads
+            // do not wait on each other there, so they overlap when the table is out of cache (as
+            // it is after the model's run); the sum keeps the tiles' order.
+            let mut cells = [0usize; FLOOR_RUN];
+            let mut spent = [0.0f64; FLOOR_RUN];
+            for run in means.chunks(FLOOR_RUN) {
+                for ((q, cell), spent) in run.iter().zip(&mut cells).zip(&mut spent) {
+                    let (s, d4) = tally(q);
+                    *cell = BlackFloor::index(BlackFloor::cell_of(s));
+                    *spent = detail_spent(f64::from(d4) / 4.0);
+                }
+                for (&cell, &spent) in cells.iter().zip(&spent).take(run.len()) {
+                    black += f64::from(floor.scored(cell)) + spent;
+                }
             }
+        } else {
+            means.iter().for_each(|q| {
+                tally(q);
+            });
         }
         Self {
             dark_budget: (detail4 as f64 / 4.0 / dark.max(1) as f64) as f32,
             frame_flat: flat_share(&histograms, means),
-            frame_black: match floor {
-                Some(_) if !means.is_empty() => (black / means.len() as f64) as f32,
-                _ => 0.0,
+            frame_black: if scored && !means.is_empty() {
+                (black / means.len() as f64) as f32
+            } else {
+                0.0
             },
         }
     }
 }
+
+/// How many tiles [`FrameMeasures::of`] takes at a time between reads of the black floor's table.
+const FLOOR_RUN: usize = 256;
 
 /// The ONNX classifier's `dark_budget` input for a whole frame, from every tile's rounded
 /// quadrant means: the frame's summed tile detail (over quadrants and channels, the squared
@@ -210,10 +234,19 @@ impl BlackFloor {
         }
     }
 
-    /// The error of the grid colour `cell` ([r, g, b] steps).
-    fn cell(&mut self, cell: [usize; 3]) -> f32 {
-        let i = (cell[0] * BLACK_FLOOR_STEPS + cell[1]) * BLACK_FLOOR_STEPS + cell[2];
+    /// The table's index of grid colour `cell`.
+    fn index(cell: [usize; 3]) -> usize {
+        (cell[0] * BLACK_FLOOR_STEPS + cell[1]) * BLACK_FLOOR_STEPS + cell[2]
+    }
+
+    /// The error of the grid colour at table index `i`, scored the first time it is asked for.
+    fn scored(&mut self, i: usize) -> f32 {
         if self.table[i].is_nan() {
+            let cell = [
+                i / (BLACK_FLOOR_STEPS * BLACK_FLOOR_STEPS),
+                i / BLACK_FLOOR_STEPS % BLACK_FLOOR_STEPS,
+                i % BLACK_FLOOR_STEPS,
+            ];
             let g = cell.map(|v| v as f64 * 255.0 / (BLACK_FLOOR_STEPS - 1) as f64);
             let least = self
                 .emoji
@@ -449,5 +482,41 @@ mod tests {
         let sum_510 = [127u8, 127, 127, 127, 127, 127, 128, 128, 128, 128, 128, 128];
         let detail = detail_spent(3.0 * (4.0 * (2.0 * 127.0f64 * 127.0 + 2.0 * 128.0 * 128.0) - 510.0 * 510.0) / 4.0);
         assert!((f64::from(floor.frame_black(&[sum_510])) - detail).abs() < 0.01);
+    }
+
+    /// The one pass reads the floor's table a run of tiles at a time ([`FLOOR_RUN`]): every tile
+    /// counts once, in order, whatever the frame's size (the sum a tile at a time, as before).
+    #[test]
+    fn frame_measures_count_every_tile_once_across_the_runs_of_the_floor() {
+        let emoji = [
+            flat_emoji([100.0, 50.0, 20.0], 1.0),
+            flat_emoji([200.0, 200.0, 200.0], 0.5),
+            flat_emoji([10.0, 240.0, 90.0], 0.8),
+        ];
+        let mut floor = BlackFloor::new(&emoji);
+        let mut x = 0x9e37_79b9_u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 8) as u8
+        };
+        let n = 3 * FLOOR_RUN + 7;
+        let means: Vec<[u8; QUADS_BYTES]> = (0..n).map(|_| std::array::from_fn(|_| next())).collect();
+        for len in [0, 1, FLOOR_RUN - 1, FLOOR_RUN, FLOOR_RUN + 1, 2 * FLOOR_RUN, n] {
+            let tiles = &means[..len];
+            let mut black = 0.0f64;
+            for q in tiles {
+                let (s, d4) = tile_sums(q);
+                black += f64::from(floor.scored(BlackFloor::index(BlackFloor::cell_of(s))))
+                    + detail_spent(f64::from(d4) / 4.0);
+            }
+            let expected = if len == 0 { 0.0 } else { (black / len as f64) as f32 };
+            let m = FrameMeasures::of(tiles, Some(&mut floor));
+            assert_eq!(m.frame_black.to_bits(), expected.to_bits(), "{len} tiles");
+            assert_eq!(m.dark_budget, dark_budget(tiles), "{len} tiles");
+            assert_eq!(m.frame_flat, frame_flat(tiles), "{len} tiles");
+            assert_eq!(FrameMeasures::of(tiles, None).frame_black, 0.0);
+        }
     }
 }

@@ -159,6 +159,8 @@ pub struct FrameTiles<'a> {
     pub cols: u32,
     /// The background the emoji are drawn over.
     pub background: Background,
+    /// The frame's flat share ([`frame_flat`] of `means`) where it is already measured.
+    pub flat: Option<f32>,
 }
 
 impl Spread {
@@ -191,7 +193,7 @@ impl Spread {
         if n < SPREAD_MIN_TILES || movable.is_empty() || frame.means.len() != n {
             return 0;
         }
-        if frame_flat(frame.means) >= SPREAD_FLAT {
+        if frame.flat.unwrap_or_else(|| frame_flat(frame.means)) >= SPREAD_FLAT {
             return 0;
         }
         if self.terms.len() != features.len() {
@@ -463,6 +465,7 @@ mod tests {
             means: &means,
             cols: 20,
             background: Background::Color([0, 0, 0]),
+            flat: None,
         };
         let before = emoji.clone();
         let moved = Spread::new(glyphs.clone()).apply(&mut emoji, &movable, &tiles, &features, &ALL);
@@ -488,6 +491,7 @@ mod tests {
             means: &means,
             cols: 20,
             background: Background::Color([0, 0, 0]),
+            flat: None,
         };
         let mut spread = Spread::new(glyphs);
         let movable: Vec<u32> = (100..200).collect();
@@ -504,6 +508,7 @@ mod tests {
             means: &flat,
             cols: 20,
             background: Background::Color([0, 0, 0]),
+            flat: None,
         };
         assert_eq!(
             spread.apply(&mut all, &(0..200).collect::<Vec<_>>(), &flat_tiles, &features, &ALL),
@@ -515,6 +520,7 @@ mod tests {
             means: &means[..50],
             cols: 10,
             background: Background::Color([0, 0, 0]),
+            flat: None,
         };
         assert_eq!(
             spread.apply(&mut few, &(0..50).collect::<Vec<_>>(), &few_tiles, &features, &ALL),
@@ -565,6 +571,7 @@ mod tests {
             means: &means,
             cols: 20,
             background: Background::Color([0, 0, 0]),
+            flat: None,
         };
         let movable: Vec<u32> = (0..200).collect();
         let (mut a, mut b) = (emoji.clone(), emoji);
@@ -589,6 +596,7 @@ mod tests {
             means: &means,
             cols: 20,
             background: Background::Color([0, 0, 0]),
+            flat: None,
         };
         let movable: Vec<u32> = (0..200).collect();
         let mut near = emoji.clone();
@@ -627,6 +635,7 @@ mod tests {
             means: &means,
             cols: cols as u32,
             background: Background::Color([0, 0, 0]),
+            flat: None,
         };
         let mut spread = Spread::new(glyphs);
         let largest = |spread: &mut Spread, emoji: &[u32]| {

@@ -114,7 +114,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             detail_report(p, &frame, args.tile)?;
             match &other_model {
                 Some(Other::Current(model, bytes)) => compare_model(p, &frame, args.tile, model, bytes)?,
-                Some(Other::Reference(model, bytes)) => compare_reference(p, &frame, args.tile, model, bytes)?,
+                Some(Other::Reference(model, bytes)) => {
+                    let frames = sizes
+                        .iter()
+                        .map(|&(w, h)| resize(&source_frames[0], w, h))
+                        .collect::<Result<Vec<_>>>()?;
+                    compare_reference(p, &frames, args.tile, model, bytes)?;
+                }
                 None => {}
             }
         }
@@ -739,12 +745,19 @@ fn other_model(path: &std::path::Path) -> Result<Other<'_>> {
     }
 }
 
-/// Issue 15's speed line: this build's whole classify stage on one 1280x720 frame (every tile
-/// in one batch, as on a new grid: the frame's inputs, the graph, the spread), and its model's
-/// run alone, against a model from before issue 15 ([`Other::Reference`]) run on the same
-/// frame's patches; the three taking turns (each round in another order) so that other load
-/// weighs on all alike; min and median of 21, at the settings' background and variety and over black at variety 0.
-fn compare_reference(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::Path, bytes: &[u8]) -> Result<()> {
+/// Issue 15's speed line: this build's whole classify stage on one frame of each bench size
+/// (every tile in one batch, as on a new grid: the frame's inputs, the graph, the spread), and
+/// its model's run alone, against a model from before issue 15 ([`Other::Reference`]) run on the
+/// same frame's patches; the three taking turns (each round in another order) so that other load
+/// weighs on all alike; min and median of 21, at the settings' background and variety and over
+/// black at variety 0.
+fn compare_reference(
+    first: &Pipeline,
+    frames: &[Frame],
+    tile: u32,
+    model: &std::path::Path,
+    bytes: &[u8],
+) -> Result<()> {
     use emojicam::gpu::Background;
     let base = first.settings().clone();
     let allowed = first.atlas().allowed(&base.emoji_set)?;
@@ -754,56 +767,27 @@ fn compare_reference(first: &Pipeline, frame: &Frame, tile: u32, model: &std::pa
         .with_context(|| format!("{}: takes no patches", context()))?;
     reference.set_allowed(&allowed);
     let mut rows = Vec::new();
-    let mut tiles = 0;
-    for (background, variety) in [(base.background, base.variety), (Background::Color([0, 0, 0]), 0.0)] {
-        let settings = Settings {
-            tile,
-            change_threshold: None,
-            background,
-            variety,
-            ..base.clone()
-        };
-        let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
-        p.keep_patches(true);
-        p.classify(frame, Stamp::default())?;
-        let patches = p.tiles().patches.clone();
-        let quads = p.tiles().means_bytes().to_vec();
-        let cols = p.tiles().grid.cols;
-        tiles = p.tiles().len();
-        let positions: Vec<[u32; 2]> = (0..tiles as u32).map(|i| [i % cols, i / cols]).collect();
-        let mut graph = OnnxClassifier::for_atlas(first.atlas(), &settings.onnx)?;
-        graph.set_allowed(&allowed)?;
-        graph.set_background(background);
-        graph.set_variety(variety);
-        graph.set_frame(&p.tiles().means);
-        let mut out = Vec::new();
-        let mut times = [Vec::new(), Vec::new(), Vec::new()];
-        // each round in another order, so that none of the three always runs after the same one
-        for round in 0..22 {
-            for k in 0..3 {
-                let which = (round + k) % 3;
-                let t = Instant::now();
-                match which {
-                    0 => p.classify(frame, Stamp::default()).map(|_| ())?,
-                    1 => graph.classify_at(&quads, &positions, &mut out)?,
-                    _ => reference.classify(&patches, &mut out)?,
-                }
-                let took = if which == 0 {
-                    ms(p.times().classify)
-                } else {
-                    ms(t.elapsed())
-                };
-                if round > 0 {
-                    times[which].push(took);
-                }
-            }
+    for frame in frames {
+        for (background, variety) in [(base.background, base.variety), (Background::Color([0, 0, 0]), 0.0)] {
+            let settings = Settings {
+                tile,
+                change_threshold: None,
+                background,
+                variety,
+                ..base.clone()
+            };
+            let (tiles, times) = stage_against_reference(first, frame, settings, &allowed, &mut reference)?;
+            let label = format!(
+                "{}x{} ({tiles} tiles), {background} background, variety {variety}",
+                frame.width, frame.height
+            );
+            rows.push((label, times));
         }
-        rows.push((format!("{background} background, variety {variety}"), times));
     }
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     emojicam::outln!();
     emojicam::outln!(
-        "| issue 15's speed line: one 1280x720 frame ({tiles} tiles, {} threads, taking turns) | this build's classify stage min ms (vs {name}) | median | its model's run alone min | median | {name} min | median |",
+        "| issue 15's speed line: one frame ({} threads, taking turns) | this build's classify stage min ms (vs {name}) | median | its model's run alone min | median | {name} min | median |",
         base.onnx.threads,
         name = model.display()
     );
@@ -824,6 +808,54 @@ fn compare_reference(first: &Pipeline, frame: &Frame, tile: u32, model: &std::pa
         );
     }
     Ok(())
+}
+
+/// One row of [`compare_reference`]: the tile count of `frame` and the times (ms) of this
+/// build's classify stage, its model's run alone and `reference`'s run, 21 rounds each after a
+/// warm-up.
+fn stage_against_reference(
+    first: &Pipeline,
+    frame: &Frame,
+    settings: Settings,
+    allowed: &[bool],
+    reference: &mut PatchModel,
+) -> Result<(usize, [Vec<f64>; 3])> {
+    let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
+    p.keep_patches(true);
+    p.classify(frame, Stamp::default())?;
+    let patches = p.tiles().patches.clone();
+    let quads = p.tiles().means_bytes().to_vec();
+    let cols = p.tiles().grid.cols;
+    let tiles = p.tiles().len();
+    let positions: Vec<[u32; 2]> = (0..tiles as u32).map(|i| [i % cols, i / cols]).collect();
+    let mut graph = OnnxClassifier::for_atlas(first.atlas(), &settings.onnx)?;
+    graph.set_allowed(allowed)?;
+    graph.set_background(settings.background);
+    graph.set_variety(settings.variety);
+    graph.set_frame(&p.tiles().means);
+    let mut out = Vec::new();
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    // each round in another order, so that none of the three always runs after the same one
+    for round in 0..22 {
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            let t = Instant::now();
+            match which {
+                0 => p.classify(frame, Stamp::default()).map(|_| ())?,
+                1 => graph.classify_at(&quads, &positions, &mut out)?,
+                _ => reference.classify(&patches, &mut out)?,
+            }
+            let took = if which == 0 {
+                ms(p.times().classify)
+            } else {
+                ms(t.elapsed())
+            };
+            if round > 0 {
+                times[which].push(took);
+            }
+        }
+    }
+    Ok((tiles, times))
 }
 
 /// 21 runs of each classifier on the same tiles, taking turns; the first of each is a warm-up

@@ -5,11 +5,15 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use emojicam::domain::ClassifierKind;
 
+/// The live preview's options go before nothing else: given before a subcommand (`emojicam
+/// --threads 1 bench`) they would be ignored, so that is a usage error (each subcommand takes its
+/// own options after its name).
 #[derive(Parser, Debug)]
 #[command(
     name = "emojicam",
     version,
-    about = "Turns your webcam (or any video or photo) into a live mosaic of emoji"
+    about = "Turns your webcam (or any video or photo) into a live mosaic of emoji",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -138,6 +138,11 @@ fn usage_error(e: clap::Error) -> ExitCode {
     if e.kind() == ErrorKind::UnknownArgument && short && tips.is_empty() {
         message.push_str("; a value that starts with '-' goes after '=' (--size=VALUE), a file name as ./NAME");
     }
+    // `emojicam --threads 1 bench`: the live preview's options before a subcommand (Cli's
+    // args_conflicts_with_subcommands)
+    if e.kind() == ErrorKind::ArgumentConflict && message.contains("the subcommand '") {
+        message.push_str("; a subcommand's options go after its name (emojicam SUBCOMMAND --help lists them)");
+    }
     let message = message.strip_prefix("error: ").unwrap_or(&message);
     emojicam::say!("emojicam: error: {message} (see emojicam --help)");
     ExitCode::from(2)

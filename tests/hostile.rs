@@ -226,6 +226,12 @@ fn bad_command_lines_are_one_line() {
         (&["bench", "--render-only", "--input", i], "not --input"),
         (&["bench", "--frames", "0"], "invalid --frames 0"),
         (&["nonsense"], "unrecognized subcommand"),
+        // the live preview's options before a subcommand were ignored, silently
+        (
+            &["--threads", "1", "bench", "--frames", "2"],
+            "the subcommand 'bench' cannot be used with '--threads <THREADS>'; a subcommand's options go after its name",
+        ),
+        (&["-q", "render", "-i", i, "-o", o], "cannot be used with '--quiet'"),
     ];
     for &(args, needle) in cases {
         let o = run(bin().current_dir(dir.path()).args(args));

@@ -202,8 +202,6 @@ impl Measure {
 struct FrameInput {
     name: &'static str,
     measure: Measure,
-    /// The frame's value ([`Classifier::set_frame`]; `None`: each batch's own).
-    value: Option<f32>,
 }
 
 /// The whole-frame inputs a model may take (models before each of them do not).
@@ -254,7 +252,7 @@ pub struct OnnxClassifier {
     /// Per-run inputs, reused: each whole-frame input's value, each tile's background colour and
     /// grid position.
     frame_values: Vec<[f32; 1]>,
-    /// The measures of the frame last given to `set_frame`.
+    /// The measures of the frame last given to `set_frame` (`None`: each batch's own).
     frame: Option<FrameMeasures>,
     backgrounds: Vec<f32>,
     positions: Vec<f32>,
@@ -291,11 +289,7 @@ impl OnnxClassifier {
         let frame_inputs: Vec<FrameInput> = FRAME_INPUTS
             .into_iter()
             .filter(|(name, _)| session.inputs().iter().any(|i| i.name() == *name))
-            .map(|(name, measure)| FrameInput {
-                name,
-                measure,
-                value: None,
-            })
+            .map(|(name, measure)| FrameInput { name, measure })
             .collect();
         let floor = if frame_inputs.iter().any(|i| matches!(i.measure, Measure::FrameBlack)) {
             Some(match atlas {
@@ -376,11 +370,7 @@ impl Classifier for OnnxClassifier {
     }
 
     fn set_frame(&mut self, means: &[[u8; QUADS_BYTES]]) {
-        let measures = FrameMeasures::of(means, self.floor.as_mut());
-        for input in &mut self.frame_inputs {
-            input.value = Some(input.measure.of(&measures));
-        }
-        self.frame = Some(measures);
+        self.frame = Some(FrameMeasures::of(means, self.floor.as_mut()));
     }
 
     fn frame_flat(&self) -> Option<f32> {
@@ -435,17 +425,15 @@ impl Classifier for OnnxClassifier {
         self.positions.clear();
         self.positions
             .extend(positions.iter().flat_map(|&[c, r]| [c as f32, r as f32]));
-        // without a frame set, the batch's own measures
-        let own = if self.frame_inputs.iter().any(|i| i.value.is_none()) {
-            Some(FrameMeasures::of(tiles, self.floor.as_mut()))
-        } else {
-            None
-        };
+        // without a frame set, the batch's own measures (for a model that takes any)
+        let measures = self
+            .frame
+            .or_else(|| (!self.frame_inputs.is_empty()).then(|| FrameMeasures::of(tiles, self.floor.as_mut())));
         self.frame_values.clear();
         self.frame_values.extend(
             self.frame_inputs
                 .iter()
-                .map(|i| [i.value.unwrap_or_else(|| own.as_ref().map_or(0.0, |m| i.measure.of(m)))]),
+                .map(|i| [measures.map_or(0.0, |m| i.measure.of(&m))]),
         );
         let err = |source: ort::Error| ClassifyError::Run { source };
         let input = TensorRef::from_array_view(([n, QUADS_BYTES], quads)).map_err(err)?;

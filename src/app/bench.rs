@@ -766,6 +766,8 @@ fn compare_reference(
         .with_context(context)?
         .with_context(|| format!("{}: takes no patches", context()))?;
     reference.set_allowed(&allowed);
+    let mut graph = OnnxClassifier::for_atlas(first.atlas(), &base.onnx)?;
+    graph.set_allowed(&allowed)?;
     let mut rows = Vec::new();
     for frame in frames {
         for (background, variety) in [(base.background, base.variety), (Background::Color([0, 0, 0]), 0.0)] {
@@ -776,7 +778,7 @@ fn compare_reference(
                 variety,
                 ..base.clone()
             };
-            let (tiles, times) = stage_against_reference(first, frame, settings, &allowed, &mut reference)?;
+            let (tiles, times) = stage_against_reference(first, frame, settings, &mut graph, &mut reference)?;
             let label = format!(
                 "{}x{} ({tiles} tiles), {background} background, variety {variety}",
                 frame.width, frame.height
@@ -811,13 +813,13 @@ fn compare_reference(
 }
 
 /// One row of [`compare_reference`]: the tile count of `frame` and the times (ms) of this
-/// build's classify stage, its model's run alone and `reference`'s run, 21 rounds each after a
-/// warm-up.
+/// build's classify stage, its model's run alone (`graph`, the emoji set's already) and
+/// `reference`'s run, 21 rounds each after a warm-up.
 fn stage_against_reference(
     first: &Pipeline,
     frame: &Frame,
     settings: Settings,
-    allowed: &[bool],
+    graph: &mut OnnxClassifier,
     reference: &mut PatchModel,
 ) -> Result<(usize, [Vec<f64>; 3])> {
     let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
@@ -828,8 +830,6 @@ fn stage_against_reference(
     let cols = p.tiles().grid.cols;
     let tiles = p.tiles().len();
     let positions: Vec<[u32; 2]> = (0..tiles as u32).map(|i| [i % cols, i / cols]).collect();
-    let mut graph = OnnxClassifier::for_atlas(first.atlas(), &settings.onnx)?;
-    graph.set_allowed(allowed)?;
     graph.set_background(settings.background);
     graph.set_variety(settings.variety);
     graph.set_frame(&p.tiles().means);

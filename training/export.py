@@ -524,6 +524,11 @@ def main():
                     help="the same numbers from kernels ONNX Runtime runs faster: stage 2's biases added once after "
                          "its parts, d as a Sub, the second best's penalty and the dark ladder's count from bytes "
                          "(graph._cheaper_kernels)")
+    ap.add_argument("--exact-parts", default="%d:%d" % graph.EXACT_PARTS,
+                    help="PARTS:LEAST, at tolerance 0 the search of the exact lists' both halves runs in one table "
+                         "and in PARTS parts of max(N / PARTS, LEAST) tiles (graph.exact_in_one_table: the same "
+                         "choices, faster; models/EVAL.md, \"The exact search in one table\"); empty: two tables "
+                         "in --chunks parts (the file before)")
     ap.add_argument("--stage1-in-parts", action="store_true",
                     help="stage 1 (the prototypes' scores and their TopK) runs in stage 2's parts too: the same choices, "
                          "faster at 1 thread, slower at 2 (models/EVAL.md, \"112 members\"; not shipped)")
@@ -799,6 +804,7 @@ def main():
                                             detail_cap=(floats(a.detail_cap) + (cm.DETAIL_KNEE,)
                                                         if flat_frame and a.detail_cap else None),
                                             exact_split=exact_split,
+                                            exact_parts=tuple(int(v) for v in a.exact_parts.split(":")) if a.exact_parts else None,
                                             dark_cap=a.dark_cap if dark_budget else 0.0)
     import onnx
     onnx.save(model, a.out)

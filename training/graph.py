@@ -6,6 +6,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
 NEG = -1e9
+# the tolerance-0 search's parts: at most 24, of at least 288 tiles (exact_in_one_table)
+EXACT_PARTS = (24, 288)
 
 
 QUADS_DOC = ("the rounded 5x5 quadrant means of each tile's 10x10 patch (TL, TR, BL, BR; R, G, B), "
@@ -500,7 +502,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   widen_sat=None, widen_pale=None, chunk_stage1=False, pick="key", dark=None, choice=False, choice_level=255,
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
                   narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False,
-                  detail_cap=None, stage1_groups=0, integer_counts=False, route_zeroed=False, cheaper_kernels=False):
+                  detail_cap=None, stage1_groups=0, integer_counts=False, route_zeroed=False, cheaper_kernels=False,
+                  exact_parts=EXACT_PARTS):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -645,7 +648,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     instead (the exact table is counted with them: export.py --exact-route-flat, --exact-route-sat); above it,
     route_flat and route_sat as before.
     exact_split (two tables, the exact one twice as long as the other): the exact lists' first halves are read as
-    any list; at tolerance 0 an If runs the search of both halves instead of the pick (_exact_more).
+    any list; at tolerance 0 an If runs the search of both halves instead of the pick (_exact_more);
+    exact_parts = (parts, least): that search then runs in one table and in parts of max(N / parts, least) tiles
+    (exact_in_one_table); None: as _exact_more builds it, in two tables and `chunks` parts (the file before).
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     exact_more = None
     if exact_split:
@@ -1454,8 +1459,70 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                             groups=next((g for g in (48, 32, 64) if stage1_groups and (2 * M0) % g == 0), 0))
     inputs = _tile_inputs(C, choice=choice, budget=bool(dark_budget), flat=bool(flat_frame),
                           black=bool(flat_frame and len(flat_frame) > 5 and flat_frame[5]))
-    return elementwise_gathers(_model(nodes, inputs, [_index_output()],
-                                      [numpy_helper.from_array(v, k) for k, v in init.items()], metadata))
+    model = elementwise_gathers(_model(nodes, inputs, [_index_output()],
+                                       [numpy_helper.from_array(v, k) for k, v in init.items()], metadata))
+    if exact_more is not None and exact_parts:
+        model = exact_in_one_table(model, *exact_parts)
+    return model
+
+
+def exact_in_one_table(model, parts=EXACT_PARTS[0], least=EXACT_PARTS[1]):
+    """The tolerance-0 search of _exact_more (the If's else branch) rewritten: each part of the batch gathers one
+    [rows,20,2M] table, the exact lists' first halves beside their second halves (a Slice and a Concat of
+    initializers, which ONNX Runtime folds when the session loads), with one MatMul, one [rows,1,2M] bias Gather
+    and one Add, where it gathered two tables, ran two MatMuls, two bias Gathers and two Adds and joined them with
+    a Concat; and the batch runs in `parts` parts of max(N / parts, `least`) tiles (the last takes the rest, any
+    after it are empty) instead of 8 parts of N / 8, so a small frame's parts are not split finer than `least`
+    and a large frame's gathered weights (15 KB a tile) stay in cache. The same scores, the same choices
+    (models/EVAL.md, "The exact search in one table"); only the else branch and two constant nodes change."""
+    top = model.graph
+    iff = next(x for x in top.node if x.op_type == "If" and x.output[0] == "index")
+    g = next(a.g for a in iff.attribute if a.name == "else_branch")
+    rows = next(t for t in top.initializer if t.name == "memb_w20_x").dims[0]
+    t = "xo_"
+    top.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), t + k) for k, v in {
+        "rows_from": [0], "rows_to": [rows], "parts": [parts], "least": [least], "steps": np.arange(parts),
+        "not_last": [1] * (parts - 1) + [0], "last_cap": [0] * (parts - 1) + [2 ** 62]}.items())
+    # the exact table: its rows of stage 2's table (at tolerance 0 kr lies in 0..rows-1) beside its second halves
+    folded = [helper.make_node("Slice", ["memb_w20_0", t + "rows_from", t + "rows_to", t + "rows_from"], [t + "w20_first"]),
+              helper.make_node("Concat", [t + "w20_first", "memb_w20_x"], [t + "w20"], axis=2)]      # [rows,20,2M]
+    c = [f"_p{i}" for i in range(parts)]
+    search = [
+        helper.make_node("Concat", ["memb_bm_0", "x_bm"], [t + "bm"], axis=1),                      # [rows,2M]
+        helper.make_node("Unsqueeze", [t + "bm", "axis1"], [t + "b3"]),
+        # part sizes: min(max(N - i * part, 0), part), the last unbounded; part = max(N / parts, least)
+        helper.make_node("Shape", ["x_kr"], [t + "n_shape"]),
+        helper.make_node("GatherElements", [t + "n_shape", "x_zero_i"], [t + "n_all"], axis=0),
+        helper.make_node("Div", [t + "n_all", t + "parts"], [t + "n_even"]),
+        helper.make_node("Max", [t + "n_even", t + "least"], [t + "n_part"]),
+        helper.make_node("Mul", [t + "steps", t + "n_part"], [t + "starts"]),
+        helper.make_node("Mul", [t + "not_last", t + "n_part"], [t + "caps0"]),
+        helper.make_node("Add", [t + "caps0", t + "last_cap"], [t + "caps"]),
+        helper.make_node("Sub", [t + "n_all", t + "starts"], [t + "left"]),
+        helper.make_node("Max", [t + "left", "x_zero_i"], [t + "left0"]),
+        helper.make_node("Min", [t + "left0", t + "caps"], [t + "sizes"]),
+        helper.make_node("Split", ["x_kr", t + "sizes"], [t + "kr" + p for p in c], axis=0),
+        helper.make_node("Split", ["x_f3", t + "sizes"], [t + "f3" + p for p in c], axis=0),
+    ]
+    for p in c:
+        search += [helper.make_node("Gather", [t + "w20", t + "kr" + p], [t + "gw" + p], axis=0),         # [n,20,2M]
+                   helper.make_node("MatMul", [t + "f3" + p, t + "gw" + p], [t + "sw" + p]),              # [n,1,2M]
+                   helper.make_node("Gather", [t + "b3", t + "kr" + p], [t + "gb" + p], axis=0),
+                   helper.make_node("Add", [t + "sw" + p, t + "gb" + p], [t + "s" + p])]
+    search.append(helper.make_node("Concat", [t + "s" + p for p in c], ["x_s3"], axis=0))
+    # replaced: the second halves' bias (x_b3) and everything from the part sizes to the joined scores (x_s3)
+    names = [x.output[0] for x in g.node]
+    at, to = names.index("x_b3"), names.index("x_s3")
+    assert names.index("x_n_shape") == at + 3 and g.node[at + 1].output[0] == "x_kr", names[at:at + 4]
+    nodes = list(g.node[:at]) + list(g.node[at + 1:at + 3]) + search + list(g.node[to + 1:])
+    del g.node[:]
+    g.node.extend(nodes)
+    nodes = folded + list(top.node)
+    del top.node[:]
+    top.node.extend(nodes)
+    _drop_unused(top)
+    onnx.checker.check_model(model)
+    return model
 
 
 def elementwise_gathers(model):

@@ -750,7 +750,9 @@ fn other_model(path: &std::path::Path) -> Result<Other<'_>> {
 /// its model's run alone, against a model from before issue 15 ([`Other::Reference`]) run on the
 /// same frame's patches; the three taking turns (each round in another order) so that other load
 /// weighs on all alike; min and median of 21, at the settings' background and variety and over
-/// black at variety 0.
+/// black at variety 0. Each row twice: the runs back to back (as an offline render runs them), and
+/// paced at a 30 fps camera's frame interval (as the live preview runs them: between two frames the
+/// stage's threads sleep, and waking them costs either model time).
 fn compare_reference(
     first: &Pipeline,
     frames: &[Frame],
@@ -771,19 +773,27 @@ fn compare_reference(
     let mut rows = Vec::new();
     for frame in frames {
         for (background, variety) in [(base.background, base.variety), (Background::Color([0, 0, 0]), 0.0)] {
-            let settings = Settings {
-                tile,
-                change_threshold: None,
-                background,
-                variety,
-                ..base.clone()
-            };
-            let (tiles, times) = stage_against_reference(first, frame, settings, &mut graph, &mut reference)?;
-            let label = format!(
-                "{}x{} ({tiles} tiles), {background} background, variety {variety}",
-                frame.width, frame.height
-            );
-            rows.push((label, times));
+            for pace in [None, Some(LIVE_PACE)] {
+                let settings = Settings {
+                    tile,
+                    change_threshold: None,
+                    background,
+                    variety,
+                    ..base.clone()
+                };
+                let (tiles, times) = stage_against_reference(first, frame, settings, &mut graph, &mut reference, pace)?;
+                let label = format!(
+                    "{}x{} ({tiles} tiles), {background} background, variety {variety}, {}",
+                    frame.width,
+                    frame.height,
+                    if pace.is_some() {
+                        "one run per 33 ms (live)"
+                    } else {
+                        "back to back"
+                    }
+                );
+                rows.push((label, times));
+            }
         }
     }
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
@@ -812,15 +822,20 @@ fn compare_reference(
     Ok(())
 }
 
+/// A 30 fps camera's frame interval: [`compare_reference`]'s paced runs start one per interval.
+const LIVE_PACE: Duration = Duration::from_nanos(1_000_000_000 / 30);
+
 /// One row of [`compare_reference`]: the tile count of `frame` and the times (ms) of this
 /// build's classify stage, its model's run alone (`graph`, the emoji set's already) and
-/// `reference`'s run, 21 rounds each after a warm-up.
+/// `reference`'s run, 21 rounds each after a warm-up; with `pace`, each run starts one `pace`
+/// after the one before (the thread sleeping in between, as the live pipeline's does between frames).
 fn stage_against_reference(
     first: &Pipeline,
     frame: &Frame,
     settings: Settings,
     graph: &mut OnnxClassifier,
     reference: &mut PatchModel,
+    pace: Option<Duration>,
 ) -> Result<(usize, [Vec<f64>; 3])> {
     let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
     p.keep_patches(true);
@@ -836,9 +851,14 @@ fn stage_against_reference(
     let mut out = Vec::new();
     let mut times = [Vec::new(), Vec::new(), Vec::new()];
     // each round in another order, so that none of the three always runs after the same one
+    let mut next = Instant::now();
     for round in 0..22 {
         for k in 0..3 {
             let which = (round + k) % 3;
+            if let Some(pace) = pace {
+                next += pace;
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
             let t = Instant::now();
             match which {
                 0 => p.classify(frame, Stamp::default()).map(|_| ())?,

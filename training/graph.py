@@ -8,6 +8,8 @@ OPSET = 17
 NEG = -1e9
 # the tolerance-0 search's parts: at most 24, of at least 288 tiles (exact_in_one_table)
 EXACT_PARTS = (24, 288)
+# stage 2's parts above tolerance 0: at most 24, of at most 864 tiles (stage2_capped_parts)
+STAGE2_PARTS = (24, 864)
 
 
 QUADS_DOC = ("the rounded 5x5 quadrant means of each tile's 10x10 patch (TL, TR, BL, BR; R, G, B), "
@@ -503,7 +505,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
                   narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False,
                   detail_cap=None, stage1_groups=0, integer_counts=False, route_zeroed=False, cheaper_kernels=False,
-                  exact_parts=EXACT_PARTS):
+                  exact_parts=EXACT_PARTS, stage2_parts=STAGE2_PARTS):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -651,6 +653,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     any list; at tolerance 0 an If runs the search of both halves instead of the pick (_exact_more);
     exact_parts = (parts, least): that search then runs in one table and in parts of max(N / parts, least) tiles
     (exact_in_one_table); None: as _exact_more builds it, in two tables and `chunks` parts (the file before).
+    stage2_parts = (parts, cap) (with exact_split and chunks > 1): stage 2 above tolerance 0 in `parts` parts of
+    min(N / chunks, cap) tiles (stage2_capped_parts); None: `chunks` parts of N / chunks (the file before).
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     exact_more = None
     if exact_split:
@@ -1463,6 +1467,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                                        [numpy_helper.from_array(v, k) for k, v in init.items()], metadata))
     if exact_more is not None and exact_parts:
         model = exact_in_one_table(model, *exact_parts)
+    if exact_more is not None and chunks > 1 and stage2_parts:
+        model = stage2_capped_parts(model, *stage2_parts)
     return model
 
 
@@ -1480,9 +1486,8 @@ def exact_in_one_table(model, parts=EXACT_PARTS[0], least=EXACT_PARTS[1]):
     g = next(a.g for a in iff.attribute if a.name == "else_branch")
     rows = next(t for t in top.initializer if t.name == "memb_w20_x").dims[0]
     t = "xo_"
-    top.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), t + k) for k, v in {
-        "rows_from": [0], "rows_to": [rows], "parts": [parts], "least": [least], "steps": np.arange(parts),
-        "not_last": [1] * (parts - 1) + [0], "last_cap": [0] * (parts - 1) + [2 ** 62]}.items())
+    top.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), t + k)
+                           for k, v in {"rows_from": [0], "rows_to": [rows]}.items())
     # the exact table: its rows of stage 2's table (at tolerance 0 kr lies in 0..rows-1) beside its second halves
     folded = [helper.make_node("Slice", ["memb_w20_0", t + "rows_from", t + "rows_to", t + "rows_from"], [t + "w20_first"]),
               helper.make_node("Concat", [t + "w20_first", "memb_w20_x"], [t + "w20"], axis=2)]      # [rows,20,2M]
@@ -1490,17 +1495,7 @@ def exact_in_one_table(model, parts=EXACT_PARTS[0], least=EXACT_PARTS[1]):
     search = [
         helper.make_node("Concat", ["memb_bm_0", "x_bm"], [t + "bm"], axis=1),                      # [rows,2M]
         helper.make_node("Unsqueeze", [t + "bm", "axis1"], [t + "b3"]),
-        # part sizes: min(max(N - i * part, 0), part), the last unbounded; part = max(N / parts, least)
-        helper.make_node("Shape", ["x_kr"], [t + "n_shape"]),
-        helper.make_node("GatherElements", [t + "n_shape", "x_zero_i"], [t + "n_all"], axis=0),
-        helper.make_node("Div", [t + "n_all", t + "parts"], [t + "n_even"]),
-        helper.make_node("Max", [t + "n_even", t + "least"], [t + "n_part"]),
-        helper.make_node("Mul", [t + "steps", t + "n_part"], [t + "starts"]),
-        helper.make_node("Mul", [t + "not_last", t + "n_part"], [t + "caps0"]),
-        helper.make_node("Add", [t + "caps0", t + "last_cap"], [t + "caps"]),
-        helper.make_node("Sub", [t + "n_all", t + "starts"], [t + "left"]),
-        helper.make_node("Max", [t + "left", "x_zero_i"], [t + "left0"]),
-        helper.make_node("Min", [t + "left0", t + "caps"], [t + "sizes"]),
+    ] + _part_sizes(top, t, "x_kr", "x_zero_i", parts, parts, least, "Max") + [
         helper.make_node("Split", ["x_kr", t + "sizes"], [t + "kr" + p for p in c], axis=0),
         helper.make_node("Split", ["x_f3", t + "sizes"], [t + "f3" + p for p in c], axis=0),
     ]
@@ -1520,6 +1515,73 @@ def exact_in_one_table(model, parts=EXACT_PARTS[0], least=EXACT_PARTS[1]):
     nodes = folded + list(top.node)
     del top.node[:]
     top.node.extend(nodes)
+    _drop_unused(top)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _part_sizes(top, t, tiles, zero, parts, divisor, bound, op):
+    """Nodes giving `t`sizes, the sizes of `parts` consecutive parts of the batch `tiles` ([N, ...]): each
+    part = op(N / divisor, bound) tiles (op "Max": at least `bound`; "Min": at most), the parts filled in turn,
+    the last taking the rest, any after the batch's end empty: min(max(N - i * part, 0), part). Their
+    constants join `top`'s initializers; `zero` names a [1] int64 zero."""
+    top.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), t + k) for k, v in {
+        "divisor": [divisor], "bound": [bound], "steps": np.arange(parts),
+        "not_last": [1] * (parts - 1) + [0], "last_cap": [0] * (parts - 1) + [2 ** 62]}.items())
+    return [helper.make_node("Shape", [tiles], [t + "n_shape"]),
+            helper.make_node("GatherElements", [t + "n_shape", zero], [t + "n_all"], axis=0),
+            helper.make_node("Div", [t + "n_all", t + "divisor"], [t + "n_even"]),
+            helper.make_node(op, [t + "n_even", t + "bound"], [t + "n_part"]),
+            helper.make_node("Mul", [t + "steps", t + "n_part"], [t + "starts"]),
+            helper.make_node("Mul", [t + "not_last", t + "n_part"], [t + "caps0"]),
+            helper.make_node("Add", [t + "caps0", t + "last_cap"], [t + "caps"]),
+            helper.make_node("Sub", [t + "n_all", t + "starts"], [t + "left"]),
+            helper.make_node("Max", [t + "left", zero], [t + "left0"]),
+            helper.make_node("Min", [t + "left0", t + "caps"], [t + "sizes"])]
+
+
+def stage2_capped_parts(model, parts=STAGE2_PARTS[0], cap=STAGE2_PARTS[1]):
+    """Stage 2's parts above tolerance 0 (the If's then branch: the defaults' path) rewritten: `parts` parts of
+    min(N / c, `cap`) tiles, c the parts it had (8: N / 8 each), the last taking the rest and any after the batch's
+    end empty, so a frame up to c x cap tiles is split as before and a larger one in parts of `cap` tiles, whose
+    gathered weights (7.7 KB a tile) stay in cache (1920x1080, 20736 tiles: 24 parts of 864 instead of 8 of 2592).
+    Each part runs the same nodes as before on its tiles; the same choices (models/EVAL.md, "The exact search in
+    one table")."""
+    top = model.graph
+    iff = next(x for x in top.node if x.op_type == "If" and x.output[0] == "index")
+    g = next(a.g for a in iff.attribute if a.name == "then_branch")
+    sizing = {"n_shape", "n_all", "n_part", "n_front", "n_last", "split_sizes"}
+    old = list(g.node)
+    splits = [x for x in old if x.op_type == "Split" and x.input[1] == "split_sizes"]
+    before = len(splits[0].output)
+    part = [x for x in old if x.op_type != "Split" and all(o.endswith("_c0") for o in x.output)]
+    joins = [x for x in old if x.op_type == "Concat" and x.input[0].endswith("_c0")]
+    assert part and joins and all(len(x.input) == before for x in joins)
+    ends = tuple(f"_c{i}" for i in range(before))
+    gone = [x.output[0] in sizing or (x.op_type == "Concat" and x.input[0].endswith("_c0"))
+            or any(o.endswith(ends) for o in x.output) for x in old]
+    base = lambda name: name[:-len("_c0")] if name.endswith("_c0") else None  # noqa: E731
+    t = "s2p_"
+    new = _part_sizes(top, t, splits[0].input[0], "zero_i", parts, before, cap, "Min")
+    new += [helper.make_node("Split", [x.input[0], t + "sizes"], [f"{base(x.output[0])}_p{i}" for i in range(parts)], axis=0)
+            for x in splits]
+    for i in range(parts):
+        for x in part:
+            c = onnx.NodeProto()
+            c.CopyFrom(x)
+            c.name = ""
+            for j, v in enumerate(c.input):
+                if base(v):
+                    c.input[j] = f"{base(v)}_p{i}"
+            for j, v in enumerate(c.output):
+                c.output[j] = f"{base(v)}_p{i}"
+            new.append(c)
+    new += [helper.make_node("Concat", [f"{base(x.input[0])}_p{i}" for i in range(parts)], list(x.output), axis=0)
+            for x in joins]
+    at = gone.index(True)
+    nodes = old[:at] + new + [x for x, out in zip(old[at:], gone[at:]) if not out]
+    del g.node[:]
+    g.node.extend(nodes)
     _drop_unused(top)
     onnx.checker.check_model(model)
     return model

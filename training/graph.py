@@ -1566,16 +1566,7 @@ def stage2_capped_parts(model, parts=STAGE2_PARTS[0], cap=STAGE2_PARTS[1]):
     new += [helper.make_node("Split", [x.input[0], t + "sizes"], [f"{base(x.output[0])}_p{i}" for i in range(parts)], axis=0)
             for x in splits]
     for i in range(parts):
-        for x in part:
-            c = onnx.NodeProto()
-            c.CopyFrom(x)
-            c.name = ""
-            for j, v in enumerate(c.input):
-                if base(v):
-                    c.input[j] = f"{base(v)}_p{i}"
-            for j, v in enumerate(c.output):
-                c.output[j] = f"{base(v)}_p{i}"
-            new.append(c)
+        new += [_renamed(x, lambda v: f"{base(v)}_p{i}" if base(v) else v) for x in part]
     new += [helper.make_node("Concat", [f"{base(x.input[0])}_p{i}" for i in range(parts)], list(x.output), axis=0)
             for x in joins]
     at = gone.index(True)
@@ -1888,6 +1879,18 @@ def _stage1_in_parts(n, nodes, init, parts):
     return nodes[:at] + _chunked(n, stage, [stage[0].input[0]], parts, init, "k2", tag="s1_") + nodes[to:]
 
 
+def _renamed(node, name):
+    """A copy of `node`, unnamed, each of its inputs and outputs x renamed name(x)."""
+    c = onnx.NodeProto()
+    c.CopyFrom(node)
+    c.name = ""
+    for j, x in enumerate(c.input):
+        c.input[j] = name(x)
+    for j, x in enumerate(c.output):
+        c.output[j] = name(x)
+    return c
+
+
 def _chunked(n, stage, per_tile, chunks, init, result="index", tag=""):
     """The nodes `stage` (ending in `result`: a name, or a list of the names the later nodes read) run on
     `chunks` consecutive parts of the batch, one after the other, so each part's gathered weights are still
@@ -1910,16 +1913,7 @@ def _chunked(n, stage, per_tile, chunks, init, result="index", tag=""):
         out.append(n("Split", [t, t_("split_sizes")], [f"{t}_c{i}" for i in range(chunks)], axis=0))
     produced = {o for node in stage for o in node.output}
     for i in range(chunks):
-        for node in stage:
-            c = onnx.NodeProto()
-            c.CopyFrom(node)
-            c.name = ""
-            for j, x in enumerate(c.input):
-                if x in produced or x in per_tile:
-                    c.input[j] = f"{x}_c{i}"
-            for j, x in enumerate(c.output):
-                c.output[j] = f"{x}_c{i}"
-            out.append(c)
+        out += [_renamed(node, lambda x: f"{x}_c{i}" if x in produced or x in per_tile else x) for node in stage]
     for r in [result] if isinstance(result, str) else result:
         out.append(n("Concat", [f"{r}_c{i}" for i in range(chunks)], [r], axis=0))
     return out

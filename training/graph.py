@@ -505,7 +505,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
                   narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False,
                   detail_cap=None, stage1_groups=0, integer_counts=False, route_zeroed=False, cheaper_kernels=False,
-                  exact_parts=EXACT_PARTS, stage2_parts=STAGE2_PARTS):
+                  exact_parts=EXACT_PARTS, stage2_parts=STAGE2_PARTS, selected_biases=True):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -655,6 +655,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     (exact_in_one_table); None: as _exact_more builds it, in two tables and `chunks` parts (the file before).
     stage2_parts = (parts, cap) (with exact_split and chunks > 1): stage 2 above tolerance 0 in `parts` parts of
     min(N / chunks, cap) tiles (stage2_capped_parts); None: `chunks` parts of N / chunks (the file before).
+    selected_biases (with exact_parts): each run masks only the member table its tolerance reads
+    (selected_table_biases); False: both tables (the file before).
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     exact_more = None
     if exact_split:
@@ -1469,6 +1471,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         model = exact_in_one_table(model, *exact_parts)
     if exact_more is not None and chunks > 1 and stage2_parts:
         model = stage2_capped_parts(model, *stage2_parts)
+    if exact_more is not None and exact_parts and selected_biases:
+        model = selected_table_biases(model)
     return model
 
 
@@ -1573,6 +1577,65 @@ def stage2_capped_parts(model, parts=STAGE2_PARTS[0], cap=STAGE2_PARTS[1]):
     nodes = old[:at] + new + [x for x, out in zip(old[at:], gone[at:]) if not out]
     del g.node[:]
     g.node.extend(nodes)
+    _drop_unused(top)
+    onnx.checker.check_model(model)
+    return model
+
+
+def selected_table_biases(model):
+    """Each run joins the mask to the biases of the one member table its tolerance reads, not both: the table's
+    slot indices and biases ([2, rows * M] int32 and [2, rows, M] constants) are picked by `which` (0 at tolerance
+    0, 1 above), one GatherElements reads the mask at the picked slots, and stage 2 gathers the picked biases with
+    the prototype `k` (the row within the table) instead of both tables' with `kr`; the exact search reads the
+    picked ones too (at tolerance 0 they are the exact table's). Per run one [rows * M] GatherElements, a
+    [rows, M] Add and ReduceMax and a [2 rows, M] Concat fewer (about 0.1 ms; a live frame's few changed tiles
+    gain most). The same choices (models/EVAL.md, "The exact search in one table")."""
+    top = model.graph
+    nodes = list(top.node)
+    by_out = {x.output[0]: x for x in nodes}
+    consts = {t.name: numpy_helper.to_array(t) for t in top.initializer}
+    reshape = [by_out[f"slot_mask_{i}"] for i in (0, 1)]
+    gather = [by_out[x.input[0]] for x in reshape]
+    assert all(x.op_type == "GatherElements" and x.input[0] == "mask_pad" for x in gather)
+    shape = consts[reshape[0].input[1]]
+    assert (shape == consts[reshape[1].input[1]]).all() and by_out["proto_mask"].op_type == "Where"
+    t = "sel_"
+    top.initializer.extend([
+        numpy_helper.from_array(np.stack([consts[x.input[1]] for x in gather]).astype(np.int32), t + "slots"),
+        numpy_helper.from_array(np.stack([consts["memb_b_0"], consts["memb_b_1"]]).astype(np.float32), t + "b"),
+        numpy_helper.from_array(np.array([-1], np.int64), t + "flat"),
+        numpy_helper.from_array(np.array(shape, np.int64), t + "shape"),
+        numpy_helper.from_array(np.array([shape[0], 1, shape[1]], np.int64), t + "shape3")])
+    reduce_max = by_out["proto_mask_0"]
+    picked = [
+        helper.make_node("Gather", [t + "slots", "which"], [t + "slots1"], axis=0),           # [1, rows * M]
+        helper.make_node("Reshape", [t + "slots1", t + "flat"], [t + "slots_flat"]),
+        helper.make_node("GatherElements", ["mask_pad", t + "slots_flat"], [t + "slot_flat"], axis=0),
+        helper.make_node("Reshape", [t + "slot_flat", t + "shape"], [t + "slot_mask"]),      # [rows, M]
+        helper.make_node("ReduceMax", [t + "slot_mask"], ["proto_mask"]),
+        helper.make_node("Gather", [t + "b", "which"], [t + "b1"], axis=0),                  # [1, rows, M]
+        helper.make_node("Add", [t + "b1", t + "slot_mask"], [t + "bm1"]),
+        helper.make_node("Reshape", [t + "bm1", t + "shape"], [t + "bm"]),                    # [rows, M]
+        helper.make_node("Reshape", [t + "bm1", t + "shape3"], [t + "b3"])]                   # [rows, 1, M]
+    picked[4].attribute.extend(reduce_max.attribute)
+    gone = {x.output[0] for x in gather + reshape} | {
+        "proto_mask_0", "proto_mask_1", "memb_bm_0", "memb_bm_1", "memb_bm_cat", "memb_b3", "proto_mask"}
+    at = next(i for i, x in enumerate(nodes) if x.output[0] in gone)
+    assert next(i for i, x in enumerate(nodes) if x.output[0] == "which") < at
+    nodes = nodes[:at] + picked + [x for x in nodes[at:] if x.output[0] not in gone]
+    del top.node[:]
+    top.node.extend(nodes)
+    iff = next(x for x in top.node if x.op_type == "If" and x.output[0] == "index")
+    changed = 0
+    for a in iff.attribute:
+        for x in a.g.node:
+            if x.op_type == "Gather" and list(x.input) == ["memb_b3", "kr"]:
+                x.input[0], x.input[1] = t + "b3", "k"
+                changed += 1
+            elif x.op_type == "Concat" and x.input[0] == "memb_bm_0":
+                x.input[0] = t + "bm"
+                changed += 1
+    assert changed == 2, changed
     _drop_unused(top)
     onnx.checker.check_model(model)
     return model

@@ -1495,20 +1495,14 @@ def exact_in_one_table(model, parts=EXACT_PARTS[0], least=EXACT_PARTS[1]):
     # the exact table: its rows of stage 2's table (at tolerance 0 kr lies in 0..rows-1) beside its second halves
     folded = [helper.make_node("Slice", ["memb_w20_0", t + "rows_from", t + "rows_to", t + "rows_from"], [t + "w20_first"]),
               helper.make_node("Concat", [t + "w20_first", "memb_w20_x"], [t + "w20"], axis=2)]      # [rows,20,2M]
-    c = [f"_p{i}" for i in range(parts)]
+    stage = [helper.make_node("Gather", [t + "w20", "x_kr"], [t + "gw"], axis=0),                  # [n,20,2M]
+             helper.make_node("MatMul", ["x_f3", t + "gw"], [t + "sw"]),                            # [n,1,2M]
+             helper.make_node("Gather", [t + "b3", "x_kr"], [t + "gb"], axis=0),
+             helper.make_node("Add", [t + "sw", t + "gb"], ["x_s3"])]
     search = [
         helper.make_node("Concat", ["memb_bm_0", "x_bm"], [t + "bm"], axis=1),                      # [rows,2M]
         helper.make_node("Unsqueeze", [t + "bm", "axis1"], [t + "b3"]),
-    ] + _part_sizes(top, t, "x_kr", "x_zero_i", parts, parts, least, "Max") + [
-        helper.make_node("Split", ["x_kr", t + "sizes"], [t + "kr" + p for p in c], axis=0),
-        helper.make_node("Split", ["x_f3", t + "sizes"], [t + "f3" + p for p in c], axis=0),
-    ]
-    for p in c:
-        search += [helper.make_node("Gather", [t + "w20", t + "kr" + p], [t + "gw" + p], axis=0),         # [n,20,2M]
-                   helper.make_node("MatMul", [t + "f3" + p, t + "gw" + p], [t + "sw" + p]),              # [n,1,2M]
-                   helper.make_node("Gather", [t + "b3", t + "kr" + p], [t + "gb" + p], axis=0),
-                   helper.make_node("Add", [t + "sw" + p, t + "gb" + p], [t + "s" + p])]
-    search.append(helper.make_node("Concat", [t + "s" + p for p in c], ["x_s3"], axis=0))
+    ] + _in_parts(top, t, stage, ["x_kr", "x_f3"], ["x_s3"], "x_zero_i", parts, parts, least, "Max")
     # replaced: the second halves' bias (x_b3) and everything from the part sizes to the joined scores (x_s3)
     names = [x.output[0] for x in g.node]
     at, to = names.index("x_b3"), names.index("x_s3")
@@ -1544,6 +1538,20 @@ def _part_sizes(top, t, tiles, zero, parts, divisor, bound, op):
             helper.make_node("Min", [t + "left0", t + "caps"], [t + "sizes"])]
 
 
+def _in_parts(top, t, stage, per_tile, results, zero, parts, divisor, bound, op):
+    """The nodes `stage` run on consecutive parts of the batch, sized by _part_sizes (the sizes' nodes and
+    constants named with `t`): each of the [N, ...] tensors `per_tile` is split, each part's copy of `stage`
+    reads its own parts of them and of what the stage makes (name_p{i}) and everything else as it is, and each
+    of `results` (made by the stage) is the parts' outputs joined."""
+    made = {o for x in stage for o in x.output}
+    nodes = _part_sizes(top, t, per_tile[0], zero, parts, divisor, bound, op)
+    nodes += [helper.make_node("Split", [x, t + "sizes"], [f"{x}_p{i}" for i in range(parts)], axis=0) for x in per_tile]
+    for i in range(parts):
+        nodes += [_renamed(x, lambda v: f"{v}_p{i}" if v in made or v in per_tile else v) for x in stage]
+    nodes += [helper.make_node("Concat", [f"{r}_p{i}" for i in range(parts)], [r], axis=0) for r in results]
+    return nodes
+
+
 def stage2_capped_parts(model, parts=STAGE2_PARTS[0], cap=STAGE2_PARTS[1]):
     """Stage 2's parts above tolerance 0 (the If's then branch: the defaults' path) rewritten: `parts` parts of
     min(N / c, `cap`) tiles, c the parts it had (8: N / 8 each), the last taking the rest and any after the batch's
@@ -1564,15 +1572,10 @@ def stage2_capped_parts(model, parts=STAGE2_PARTS[0], cap=STAGE2_PARTS[1]):
     ends = tuple(f"_c{i}" for i in range(before))
     gone = [x.output[0] in sizing or (x.op_type == "Concat" and x.input[0].endswith("_c0"))
             or any(o.endswith(ends) for o in x.output) for x in old]
-    base = lambda name: name[:-len("_c0")] if name.endswith("_c0") else None  # noqa: E731
-    t = "s2p_"
-    new = _part_sizes(top, t, splits[0].input[0], "zero_i", parts, before, cap, "Min")
-    new += [helper.make_node("Split", [x.input[0], t + "sizes"], [f"{base(x.output[0])}_p{i}" for i in range(parts)], axis=0)
-            for x in splits]
-    for i in range(parts):
-        new += [_renamed(x, lambda v: f"{base(v)}_p{i}" if base(v) else v) for x in part]
-    new += [helper.make_node("Concat", [f"{base(x.input[0])}_p{i}" for i in range(parts)], list(x.output), axis=0)
-            for x in joins]
+    # the first part's nodes, named for the whole batch, run again in the new parts
+    stage = [_renamed(x, lambda v: v[:-len("_c0")] if v.endswith("_c0") else v) for x in part]
+    new = _in_parts(top, "s2p_", stage, [x.input[0] for x in splits], [x.output[0] for x in joins], "zero_i",
+                    parts, before, cap, "Min")
     at = gone.index(True)
     nodes = old[:at] + new + [x for x, out in zip(old[at:], gone[at:]) if not out]
     del g.node[:]

@@ -219,3 +219,42 @@ fn keep_patches_changed_while_a_frame_is_in_flight() {
     );
     assert_eq!(first.emoji, second.emoji, "same frame, same emoji");
 }
+
+/// Stage 2 scores the tiles in blocks of one prototype, sorted by it (models/EVAL.md, "Stage 2 in
+/// blocks of one prototype"): a tile's emoji must not depend on which other tiles share its batch
+/// or where it lies in it. A real photo's tiles, with the frame given (`set_frame`), at variety 0
+/// over black (the exact search) and at the defaults, get the same emoji as the whole frame in
+/// reverse order, in every third tile, and one at a time.
+#[test]
+fn a_tiles_emoji_does_not_depend_on_its_batch() {
+    use emojicam::pipeline::{Pipeline, Settings};
+    use emojicam::Stamp;
+    let img = rgb(&photo("astronaut.png"));
+    let mut p = Pipeline::new(Settings::default()).expect("pipeline");
+    let m = p.classify(&rgb_frame(&img), Stamp::default()).expect("classify");
+    let means = p.tiles().means.clone();
+    let all = grid_positions(means.len(), m.grid.cols as usize);
+    let count = emoji_meta().unified.len();
+    for (variety, background) in [(0.0, Background::Color([0, 0, 0])), (1.5, Background::Tile)] {
+        let mut c = onnx_classifier(&vec![true; count], variety);
+        c.set_background(background);
+        c.set_frame(&means);
+        let mut whole = Vec::new();
+        c.classify_at(means.as_flattened(), &all, &mut whole).expect("run");
+        let reversed: Vec<usize> = (0..means.len()).rev().collect();
+        let thirds: Vec<usize> = (0..means.len()).step_by(3).collect();
+        for batch in [reversed, thirds] {
+            let quads: Vec<u8> = batch.iter().flat_map(|&i| means[i]).collect();
+            let at: Vec<[u32; 2]> = batch.iter().map(|&i| all[i]).collect();
+            let mut out = Vec::new();
+            c.classify_at(&quads, &at, &mut out).expect("run");
+            let expected: Vec<u32> = batch.iter().map(|&i| whole[i]).collect();
+            assert_eq!(out, expected, "variety {variety}: a batch of {} tiles", batch.len());
+        }
+        for i in (0..means.len()).step_by(97) {
+            let mut one = Vec::new();
+            c.classify_at(&means[i], &all[i..=i], &mut one).expect("run");
+            assert_eq!(one, [whole[i]], "variety {variety}: tile {i} alone");
+        }
+    }
+}

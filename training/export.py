@@ -533,6 +533,11 @@ def main():
                     help="PARTS:CAP, stage 2 above tolerance 0 runs in PARTS parts of min(N / --chunks, CAP) tiles "
                          "(graph.stage2_capped_parts: the same choices, a large frame faster; models/EVAL.md, \"The "
                          "exact search in one table\"); empty: --chunks parts of N / --chunks (the file before)")
+    ap.add_argument("--stage2-block", type=int, default=graph.STAGE2_BLOCK,
+                    help="stage 2 of both tolerances scores the tiles in blocks of this many tiles of one prototype, "
+                         "sorted by it, instead of gathering the member weights per tile (graph.stage2_blocked: "
+                         "the same dot products from ONNX Runtime's GEMM kernel, faster; models/EVAL.md, \"Stage 2 "
+                         "in blocks of one prototype\"); 0: in parts (--exact-parts, --stage2-parts: the file before)")
     ap.add_argument("--selected-biases", action=argparse.BooleanOptionalAction, default=True,
                     help="each run masks only the member table its tolerance reads (graph.selected_table_biases: the "
                          "same choices, about 0.1 ms less a run)")
@@ -814,6 +819,7 @@ def main():
                                             exact_parts=tuple(int(v) for v in a.exact_parts.split(":")) if a.exact_parts else None,
                                             stage2_parts=tuple(int(v) for v in a.stage2_parts.split(":")) if a.stage2_parts else None,
                                             selected_biases=a.selected_biases,
+                                            stage2_block=a.stage2_block,
                                             dark_cap=a.dark_cap if dark_budget else 0.0)
     import onnx
     onnx.save(model, a.out)

@@ -8,8 +8,11 @@ OPSET = 17
 NEG = -1e9
 # the tolerance-0 search's parts: at most 24, of at least 288 tiles (exact_in_one_table)
 EXACT_PARTS = (24, 288)
-# stage 2's parts above tolerance 0: at most 24, of at most 864 tiles (stage2_capped_parts)
+# stage 2's parts above tolerance 0: at most 24, of at most 864 tiles (stage2_capped_parts; the shipped file's
+# stage 2 runs in blocks instead)
 STAGE2_PARTS = (24, 864)
+# stage 2's blocks of tiles of one prototype (stage2_blocked)
+STAGE2_BLOCK = 16
 
 
 QUADS_DOC = ("the rounded 5x5 quadrant means of each tile's 10x10 patch (TL, TR, BL, BR; R, G, B), "
@@ -505,7 +508,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
                   narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False,
                   detail_cap=None, stage1_groups=0, integer_counts=False, route_zeroed=False, cheaper_kernels=False,
-                  exact_parts=EXACT_PARTS, stage2_parts=STAGE2_PARTS, selected_biases=True):
+                  exact_parts=EXACT_PARTS, stage2_parts=STAGE2_PARTS, selected_biases=True, stage2_block=STAGE2_BLOCK):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -657,6 +660,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     min(N / chunks, cap) tiles (stage2_capped_parts); None: `chunks` parts of N / chunks (the file before).
     selected_biases (with exact_parts): each run masks only the member table its tolerance reads
     (selected_table_biases); False: both tables (the file before).
+    stage2_block (with exact_parts and chunks > 1): both branches' stage 2 in blocks of that many tiles of one
+    prototype (stage2_blocked; stage2_parts is then not used); 0: in parts (the file before).
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     exact_more = None
     if exact_split:
@@ -1469,10 +1474,13 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                                        [numpy_helper.from_array(v, k) for k, v in init.items()], metadata))
     if exact_more is not None and exact_parts:
         model = exact_in_one_table(model, *exact_parts)
-    if exact_more is not None and chunks > 1 and stage2_parts:
+    blocked = exact_more is not None and exact_parts and chunks > 1 and stage2_block
+    if exact_more is not None and chunks > 1 and stage2_parts and not blocked:
         model = stage2_capped_parts(model, *stage2_parts)
     if exact_more is not None and exact_parts and selected_biases:
         model = selected_table_biases(model)
+    if blocked:
+        model = stage2_blocked(model, stage2_block)
     return model
 
 
@@ -1584,6 +1592,147 @@ def stage2_capped_parts(model, parts=STAGE2_PARTS[0], cap=STAGE2_PARTS[1]):
     onnx.checker.check_model(model)
     return model
 
+
+def _blocked_stage(t, f, kr, table, out, block, F):
+    """Nodes and constants (named with `t`) giving `out` [N,1,M] = f[n] . table[kr[n]] for every tile n (f [N,F] or
+    [N,1,F], kr [N] int64, table [rows,F,M]) without gathering a table row per tile: the tiles sorted by kr, each
+    run of one row cut into blocks of `block` tiles (a run's last block padded with zero rows), one table row
+    gathered per block and one batched MatMul [blocks,block,F] x [blocks,F,M]; each tile's scores read back from
+    its block. Every block's rows are scored by ONNX Runtime's GEMM kernel, so a tile's scores depend only on its
+    features and row, not on its block or neighbours."""
+    c = {"block": [block], "block_m1": [block - 1], "zero": [0], "one": [1], "last": [-1], "end": [2 ** 62],
+         "none": [-1], "shape_b": [-1, block], "shape_bf": [-1, block, F], "shape_m": [-1, 1, 0], "first_col": [0]}
+    consts = [numpy_helper.from_array(np.asarray(v, np.int64), t + k) for k, v in c.items()]
+    consts += [numpy_helper.from_array(np.asarray(0, np.int64), t + "zero0"),
+               numpy_helper.from_array(np.asarray(1, np.int64), t + "one0"),
+               numpy_helper.from_array(np.zeros((1, F), np.float32), t + "zero_row")]
+    zeros = numpy_helper.from_array(np.array([0], np.int64))
+    n = helper.make_node
+    nodes = [
+        n("Shape", [kr], [t + "n"]),                                                      # [1]: N
+        n("TopK", [kr, t + "n"], [t + "ks", t + "order"], largest=0, sorted=1),          # kr sorted, and where from
+        # a run of one row starts where the sorted kr changes
+        n("Slice", [t + "ks", t + "zero", t + "last"], [t + "ks_head"]),
+        n("Concat", [t + "none", t + "ks_head"], [t + "ks_prev"], axis=0),
+        n("Equal", [t + "ks", t + "ks_prev"], [t + "same"]),
+        n("Not", [t + "same"], [t + "new"]),
+        n("Cast", [t + "new"], [t + "new_i"], to=TensorProto.INT64),
+        n("CumSum", [t + "new_i", t + "zero0"], [t + "run1"]),
+        n("Sub", [t + "run1", t + "one"], [t + "run"]),                                   # each sorted tile's run
+        n("NonZero", [t + "new"], [t + "starts2"]),
+        n("Reshape", [t + "starts2", t + "none"], [t + "starts"]),                        # [runs]
+        n("Slice", [t + "starts", t + "one", t + "end"], [t + "starts_next"]),
+        n("Concat", [t + "starts_next", t + "n"], [t + "ends"], axis=0),
+        n("Sub", [t + "ends", t + "starts"], [t + "len"]),
+        n("Add", [t + "len", t + "block_m1"], [t + "len_up"]),
+        n("Div", [t + "len_up", t + "block"], [t + "blocks"]),                            # blocks per run
+        n("CumSum", [t + "blocks", t + "zero0"], [t + "blocks_end"]),
+        n("Sub", [t + "blocks_end", t + "blocks"], [t + "blocks_base"]),
+        # each sorted tile's slot: its run's first block, plus its place in the run
+        n("Squeeze", [t + "n"], [t + "n0"]),
+        n("Range", [t + "zero0", t + "n0", t + "one0"], [t + "i"]),
+        n("GatherElements", [t + "starts", t + "run"], [t + "my_start"], axis=0),
+        n("Sub", [t + "i", t + "my_start"], [t + "place"]),
+        n("Div", [t + "place", t + "block"], [t + "place_blk"]),
+        n("GatherElements", [t + "blocks_base", t + "run"], [t + "my_base"], axis=0),
+        n("Add", [t + "my_base", t + "place_blk"], [t + "blk"]),
+        n("Mod", [t + "place", t + "block"], [t + "in_blk"]),
+        n("Mul", [t + "blk", t + "block"], [t + "blk_at"]),
+        n("Add", [t + "blk_at", t + "in_blk"], [t + "slot"]),                            # sorted tile -> slot
+        # each slot's tile (N: the zero row), each tile's slot
+        n("Slice", [t + "blocks_end", t + "last", t + "end"], [t + "nblocks"]),
+        n("Mul", [t + "nblocks", t + "block"], [t + "nslots"]),
+        n("ConstantOfShape", [t + "nslots"], [t + "slots0"], value=zeros),
+        n("Add", [t + "slots0", t + "n"], [t + "slots_n"]),
+        n("ScatterElements", [t + "slots_n", t + "slot", t + "order"], [t + "slot_tile"], axis=0),
+        n("ConstantOfShape", [t + "n"], [t + "tiles0"], value=zeros),
+        n("ScatterElements", [t + "tiles0", t + "order", t + "slot"], [t + "tile_slot"], axis=0),
+        # the blocks' features and rows, one MatMul, each tile's scores
+        n("Flatten", [f], [t + "f2"], axis=1),                                            # [N, F]
+        n("Concat", [t + "f2", t + "zero_row"], [t + "f_pad"], axis=0),
+        n("Gather", [t + "f_pad", t + "slot_tile"], [t + "fs"], axis=0),                 # [slots, F]
+        n("Reshape", [t + "fs", t + "shape_bf"], [t + "fb"]),                             # [blocks, block, F]
+        n("Reshape", [t + "slot_tile", t + "shape_b"], [t + "slot_tile2"]),
+        n("Gather", [t + "slot_tile2", t + "first_col"], [t + "first2"], axis=1),        # a block's first tile
+        n("Reshape", [t + "first2", t + "none"], [t + "first"]),
+        n("GatherElements", [kr, t + "first"], [t + "blk_row"], axis=0),
+        n("Gather", [table, t + "blk_row"], [t + "wb"], axis=0),                          # [blocks, F, M]
+        n("MatMul", [t + "fb", t + "wb"], [t + "sb"]),                                     # [blocks, block, M]
+        n("Reshape", [t + "sb", t + "shape_m"], [t + "ss"]),                              # [slots, 1, M]
+        n("Gather", [t + "ss", t + "tile_slot"], [out], axis=0),
+    ]
+    return nodes, consts
+
+
+def _stage_blocked(top, g, result, t, block):
+    """The parts of branch g whose outputs a Concat joins into `result` (each part: its tiles' table rows
+    gathered by kr and a MatMul, perhaps more) run once on the whole batch, their Gather and MatMul as
+    _blocked_stage (constants named with `t`); the splits, the parts and what only they read are removed."""
+    old = list(g.node)
+    made = {o: x for x in old for o in x.output}
+    join = made[result]
+    assert join.op_type == "Concat" and len(join.input) > 1, join
+    split_of = {o: x.input[0] for x in old if x.op_type == "Split" for o in x.output}
+    split = set(split_of)              # what the splits make and what reads it: the parts' own values
+    for x in old:
+        if split.intersection(x.input):
+            split.update(x.output)
+
+    def stage_of(name, acc):
+        if name in split_of or name not in split or id(made[name]) in acc:
+            return
+        acc[id(made[name])] = made[name]
+        for v in made[name].input:
+            stage_of(v, acc)
+
+    parts = {}
+    for p in join.input:
+        stage_of(p, parts)
+    first = {}
+    stage_of(join.input[0], first)
+    # the first part's nodes, reading the whole batch and named for it
+    suffix = join.input[0][len(result):]
+    assert suffix in ("_p0", "_c0"), join.input[0]
+    whole = [_renamed(x, lambda v: split_of.get(v, v[:-len(suffix)] if v.endswith(suffix) else v))
+             for x in old if id(x) in first]
+    by_out = {o: x for x in whole for o in x.output}
+    mm = [x for x in whole if x.op_type == "MatMul" and by_out.get(x.input[1], x).op_type == "Gather"]
+    assert len(mm) == 1, [x.op_type for x in whole]
+    gw = by_out[mm[0].input[1]]
+    F = next(d for d in top.initializer if d.name == "memb_w20_0").dims[1]
+    nodes, consts = _blocked_stage(t, mm[0].input[0], gw.input[1], gw.input[0], mm[0].output[0], block, F)
+    top.initializer.extend(consts)
+    at = whole.index(gw)
+    whole = whole[:at] + nodes + [x for x in whole[at:] if x is not gw and x is not mm[0]]
+    gone = set(parts) | {id(join)}
+    while True:
+        read = {v for x in old + whole if id(x) not in gone for v in x.input} | {o.name for o in g.output}
+        unread = {id(x) for x in old if id(x) not in gone and not read.intersection(x.output)}
+        if not unread:
+            break
+        gone |= unread
+    at = next(i for i, x in enumerate(old) if id(x) in gone)
+    kept = [x for x in old if id(x) not in gone]
+    before = sum(1 for x in old[:at] if id(x) not in gone)
+    del g.node[:]
+    g.node.extend(kept[:before] + whole + kept[before:])
+
+
+def stage2_blocked(model, block=STAGE2_BLOCK):
+    """Stage 2 of both branches of the If without a gather of member weights per tile: where each part of the
+    batch gathered its tiles' table rows ([20, M] floats: 7.7 KB a tile above tolerance 0, 15 KB in the exact
+    search at tolerance 0) for one [n,1,20] x [n,20,M] MatMul, the tiles are sorted by their row (kr) and scored
+    in blocks of `block` tiles of one row (_blocked_stage): a frame's few hundred rows are gathered once a block.
+    The same dot products, summed by ONNX Runtime's GEMM kernel instead of its one-row kernel, so a score can
+    differ in its last bit (models/EVAL.md, "Stage 2 in blocks of one prototype")."""
+    top = model.graph
+    iff = next(x for x in top.node if x.op_type == "If" and x.output[0] == "index")
+    branches = {a.name: a.g for a in iff.attribute}
+    _stage_blocked(top, branches["then_branch"], "s2w3", "s2b_", block)
+    _stage_blocked(top, branches["else_branch"], "x_s3", "xb_", block)
+    _drop_unused(top)
+    onnx.checker.check_model(model)
+    return model
 
 def selected_table_biases(model):
     """Each run joins the mask to the biases of the one member table its tolerance reads, not both: the table's

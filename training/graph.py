@@ -1640,7 +1640,7 @@ def _blocked_stage(t, f, kr, table, out, block, F):
         n("Mul", [t + "blk", t + "block"], [t + "blk_at"]),
         n("Add", [t + "blk_at", t + "in_blk"], [t + "slot"]),                            # sorted tile -> slot
         # each slot's tile (N: the zero row), each tile's slot
-        n("Slice", [t + "blocks_end", t + "last", t + "end"], [t + "nblocks"]),
+        n("ReduceSum", [t + "blocks"], [t + "nblocks"], keepdims=1),                   # [1], 0 for no tiles
         n("Mul", [t + "nblocks", t + "block"], [t + "nslots"]),
         n("ConstantOfShape", [t + "nslots"], [t + "slots0"], value=zeros),
         n("Add", [t + "slots0", t + "n"], [t + "slots_n"]),

@@ -457,9 +457,19 @@ def phi_from(P12, bg):
     return np.concatenate([d.reshape(-1, 12), (d * bg[:, None, :]).sum(2), bg, (bg ** 2).sum(1, keepdims=True)], 1)
 
 
+def _numbers(text, kind):
+    """An option's colon-separated numbers (A:B:...) as a tuple of `kind`, or None for an empty option."""
+    return tuple(kind(x) for x in text.split(":")) if text else None
+
+
 def floats(text):
     """An option's colon-separated numbers (A:B:...) as a tuple of floats, or None for an empty option."""
-    return tuple(float(x) for x in text.split(":")) if text else None
+    return _numbers(text, float)
+
+
+def ints(text):
+    """An option's colon-separated whole numbers (A:B:...) as a tuple of ints, or None for an empty option."""
+    return _numbers(text, int)
 
 
 def dark_rungs(text):
@@ -816,8 +826,8 @@ def main():
                                             detail_cap=(floats(a.detail_cap) + (cm.DETAIL_KNEE,)
                                                         if flat_frame and a.detail_cap else None),
                                             exact_split=exact_split,
-                                            exact_parts=tuple(int(v) for v in a.exact_parts.split(":")) if a.exact_parts else None,
-                                            stage2_parts=tuple(int(v) for v in a.stage2_parts.split(":")) if a.stage2_parts else None,
+                                            exact_parts=ints(a.exact_parts),
+                                            stage2_parts=ints(a.stage2_parts),
                                             selected_biases=a.selected_biases,
                                             stage2_block=a.stage2_block,
                                             dark_cap=a.dark_cap if dark_budget else 0.0)

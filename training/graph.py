@@ -661,7 +661,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     selected_biases (with exact_parts): each run masks only the member table its tolerance reads
     (selected_table_biases); False: both tables (the file before).
     stage2_block (with exact_parts and chunks > 1): both branches' stage 2 in blocks of that many tiles of one
-    prototype (stage2_blocked; stage2_parts is then not used); 0: in parts (the file before).
+    prototype (stage2_blocked, which replaces the parts: stage2_parts is then not used, and of exact_parts only
+    the one table is kept); 0: in parts (the file before).
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     exact_more = None
     if exact_split:
@@ -1733,6 +1734,7 @@ def stage2_blocked(model, block=STAGE2_BLOCK):
     _drop_unused(top)
     onnx.checker.check_model(model)
     return model
+
 
 def selected_table_biases(model):
     """Each run joins the mask to the biases of the one member table its tolerance reads, not both: the table's

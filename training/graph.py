@@ -13,6 +13,8 @@ EXACT_PARTS = (24, 288)
 STAGE2_PARTS = (24, 864)
 # stage 2's blocks of tiles of one prototype (stage2_blocked)
 STAGE2_BLOCK = 16
+# stage 1's MatMul with the biases inside it: 2 parts of at least 3072 tiles (stage1_matmul)
+STAGE1_PARTS = (2, 3072)
 
 
 QUADS_DOC = ("the rounded 5x5 quadrant means of each tile's 10x10 patch (TL, TR, BL, BR; R, G, B), "
@@ -508,7 +510,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   dark_rel=None, dark_budget=None, checker=0, dark_rows=False, dark_protos=0, stage1_parts=1,
                   narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False,
                   detail_cap=None, stage1_groups=0, integer_counts=False, route_zeroed=False, cheaper_kernels=False,
-                  exact_parts=EXACT_PARTS, stage2_parts=STAGE2_PARTS, selected_biases=True, stage2_block=STAGE2_BLOCK):
+                  exact_parts=EXACT_PARTS, stage2_parts=STAGE2_PARTS, selected_biases=True, stage2_block=STAGE2_BLOCK,
+                  stage1_whole=STAGE1_PARTS):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -663,6 +666,9 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     stage2_block (with exact_parts and chunks > 1): both branches' stage 2 in blocks of that many tiles of one
     prototype (stage2_blocked, which replaces the parts: stage2_parts is then not used, and of exact_parts only
     the one table is kept); 0: in parts (the file before).
+    stage1_whole = (parts, least) (with stage1_parts > 1): stage 1's scores from one MatMul per part with the
+    biases inside it, in `parts` parts of max(N / parts, least) tiles (stage1_matmul); None: stage1_parts parts of
+    a MatMul and an Add (the file before).
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
     exact_more = None
     if exact_split:
@@ -1482,6 +1488,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         model = selected_table_biases(model)
     if blocked:
         model = stage2_blocked(model, stage2_block)
+    if stage1_whole and stage1_parts > 1:
+        model = stage1_matmul(model, *stage1_whole)
     return model
 
 
@@ -1731,6 +1739,59 @@ def stage2_blocked(model, block=STAGE2_BLOCK):
     branches = {a.name: a.g for a in iff.attribute}
     _stage_blocked(top, branches["then_branch"], "s2w3", "s2b_", block)
     _stage_blocked(top, branches["else_branch"], "x_s3", "xb_", block)
+    _drop_unused(top)
+    onnx.checker.check_model(model)
+    return model
+
+
+def stage1_matmul(model, parts=STAGE1_PARTS[0], least=STAGE1_PARTS[1]):
+    """Stage 1's parts rewritten: each part's prototype scores from one MatMul of its features beside a column of
+    ones against the prototypes' weights beside their biases (a [F+1, K] Concat per run: the biases follow the
+    mask), where each part ran a MatMul and a bias Add, which ONNX Runtime fuses into a Gemm that one thread runs
+    alone below about 2304 tiles; its MatMul runs on both. The batch runs in `parts` parts of max(N / parts,
+    `least`) tiles (_part_sizes: a frame up to 2 x `least` tiles in one part, its last part empty) instead of
+    N / parts each, so a small frame's scores are one MatMul and a large frame's still fit in cache for the first
+    max. The same dot products with the bias added last, the same choices (models/EVAL.md, "Stage 1 as one
+    MatMul")."""
+    top = model.graph
+    old = list(top.node)
+    made = {o: x for x in old for o in x.output}
+    join = made["k2"]
+    assert join.op_type == "Concat" and join.input[0] == "k2_c0", join
+    split = next(x for x in old if x.op_type == "Split" and x.output[0].endswith("_c0"))
+    ends = tuple(f"_c{i}" for i in range(len(split.output)))
+    X = split.input[0]
+    part = [x for x in old if x is not split and all(o.endswith("_c0") for o in x.output)]
+    stage = [_renamed(x, lambda v: X if v == split.output[0] else v[:-len("_c0")] if v.endswith("_c0") else v)
+             for x in part]
+    mm = next(i for i, x in enumerate(stage) if x.op_type == "MatMul" and x.input[0] == X)
+    add = stage[mm + 1]
+    assert add.op_type == "Add" and add.input[0] == stage[mm].output[0], add
+    weights, bias = stage[mm].input[1], add.input[1]
+    t = "s1m_"
+    top.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), t + "zero"),
+                            numpy_helper.from_array(np.array([1], np.int64), t + "one")])
+    stage[mm:mm + 2] = [helper.make_node("MatMul", [X, t + "w"], [add.output[0]])]
+    # the features' Concat (read by the split alone) takes the column of ones as its last input
+    sizing = {split.input[1]} | {o for x in old for o in x.output if o.startswith("s1_n_")}
+    cat = made[X]
+    readers = [x for x in old if X in x.input and x is not split and x.output[0] not in sizing]
+    assert cat.op_type == "Concat" and cat.attribute[0].i == 1 and not readers, cat
+    cat.input.append(t + "ones")
+    ones = [helper.make_node("Shape", [cat.input[0]], [t + "n"], start=0, end=1),
+            helper.make_node("Concat", [t + "n", t + "one"], [t + "n1"], axis=0),
+            helper.make_node("ConstantOfShape", [t + "n1"], [t + "ones"],
+                             value=numpy_helper.from_array(np.array([1.0], np.float32))),        # [N,1]
+            helper.make_node("Unsqueeze", [bias, t + "zero"], [t + "b"]),
+            helper.make_node("Concat", [weights, t + "b"], [t + "w"], axis=0)]                 # [F+1,K]
+    gone = [x is split or x is join or x.output[0] in sizing or any(o.endswith(ends) for o in x.output)
+            for x in old]
+    at = old.index(cat)
+    assert not any(gone[:at + 1])
+    nodes = (old[:at] + ones + [cat] + _in_parts(top, "s1p_", stage, [X], ["k2"], t + "zero", parts, parts, least, "Max")
+             + [x for x, out in zip(old[at + 1:], gone[at + 1:]) if not out])
+    del top.node[:]
+    top.node.extend(nodes)
     _drop_unused(top)
     onnx.checker.check_model(model)
     return model

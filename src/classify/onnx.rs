@@ -122,21 +122,43 @@ fn memory_pattern() -> bool {
     std::env::var("EMOJICAM_ORT_MEMPATTERN").is_ok_and(|v| v.trim() == "1")
 }
 
-/// A session of `model` with the product's options: [`OnnxOptions`]' intra-op threads, none of
-/// them spinning, the memory pattern as [`memory_pattern`].
+/// How long an intra-op worker spins for the next operator before it sleeps, in microseconds
+/// (0, the default: it never spins). ONNX Runtime's own default spin (tens of milliseconds)
+/// keeps a worker busy between frames and steals the cores the software GPU needs. A spin of
+/// 100 us bridges only the gaps between one run's operators, each of which otherwise wakes the
+/// sleeping worker again: the classify stage 10-20% faster at 640x360-1280x720 back to back, but
+/// offline renders 3-7% slower on 2 cores, where the spinning worker takes time from decoding,
+/// drawing and encoding (docs/PERFORMANCE.md). `EMOJICAM_ORT_SPIN_US` sets one (for measuring).
+fn spin_us() -> u32 {
+    const SPIN_US: u32 = 0;
+    std::env::var("EMOJICAM_ORT_SPIN_US")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(SPIN_US)
+}
+
+/// A session of `model` with the product's options: [`OnnxOptions`]' intra-op threads, spinning
+/// for [`spin_us`] after an operator (none by default), the memory pattern as [`memory_pattern`].
 fn session(model: &[u8], options: &OnnxOptions) -> Result<Session> {
     let env = environment()?;
     let err = |source: ort::Error| ClassifyError::LoadModel { source };
-    Ok(Session::builder(env)
+    let spin = spin_us();
+    let mut builder = Session::builder(env)
         .map_err(err)?
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(|e| err(e.into()))?
         .with_intra_threads(options.threads)
         .map_err(|e| err(e.into()))?
-        .with_intra_op_spinning(false)
+        .with_intra_op_spinning(spin > 0)
         .map_err(|e| err(e.into()))?
         .with_inter_op_spinning(false)
-        .map_err(|e| err(e.into()))?
+        .map_err(|e| err(e.into()))?;
+    if spin > 0 {
+        builder = builder
+            .with_config_entry("session.intra_op.spin_duration_us", spin.to_string())
+            .map_err(|e| err(e.into()))?;
+    }
+    Ok(builder
         .with_memory_pattern(memory_pattern())
         .map_err(|e| err(e.into()))?
         .commit_from_memory(model)

@@ -225,6 +225,11 @@ fn bad_command_lines_are_one_line() {
         (&["bench", "--live-only", "--live-seconds", "0"], "measures nothing"),
         (&["bench", "--render-only", "--input", i], "not --input"),
         (&["bench", "--frames", "0"], "invalid --frames 0"),
+        (
+            &["bench", "--compare-model", "missing.onnx"],
+            "--compare-model missing.onnx: No such file",
+        ),
+        (&["bench", "--compare-model", i], "not a model with this build's inputs"),
         (&["nonsense"], "unrecognized subcommand"),
         // the live preview's options before a subcommand were ignored, silently
         (

@@ -730,17 +730,24 @@ enum Other<'a> {
     Reference(&'a std::path::Path, Vec<u8>),
 }
 
-/// `--compare-model`'s file, once ONNX Runtime has loaded it as one of the [`Other`] kinds.
+/// `--compare-model`'s file, once ONNX Runtime has loaded it as one of the [`Other`] kinds. A file
+/// that cannot be read or is no such model is a usage error (exit 2); ONNX Runtime itself
+/// missing is not.
 fn other_model(path: &std::path::Path) -> Result<Other<'_>> {
-    let bytes = std::fs::read(path).with_context(|| format!("--compare-model: reading {}", path.display()))?;
+    let usage = |why: String| emojicam::Error::usage(format!("--compare-model {}: {why}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| usage(e.to_string()))?;
     let classes = emojicam::Atlas::embedded()?.count() as usize;
     // each file loaded once when it has the current inputs (the usual case: a 20 MB graph);
     // only one that has not is tried as the reference, which takes patches
     match OnnxClassifier::from_bytes(&bytes, classes, &OnnxOptions::default()) {
         Ok(_) => Ok(Other::Current(path, bytes)),
+        Err(emojicam::Error::Classify(e @ emojicam::error::ClassifyError::Environment(_))) => Err(e.into()),
         Err(current) => match PatchModel::from_bytes(&bytes, &OnnxOptions::default()) {
             Ok(Some(_)) => Ok(Other::Reference(path, bytes)),
-            _ => Err(current).with_context(|| format!("--compare-model {}", path.display())),
+            _ => Err(usage(format!(
+                "not a model with this build's inputs or the patches of before issue 15 ({current})"
+            ))
+            .into()),
         },
     }
 }

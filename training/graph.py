@@ -1749,9 +1749,9 @@ def stage1_matmul(model, parts=STAGE1_PARTS[0], least=STAGE1_PARTS[1]):
     ones against the prototypes' weights beside their biases (a [F+1, K] Concat per run: the biases follow the
     mask), where each part ran a MatMul and a bias Add, which ONNX Runtime fuses into a Gemm that one thread runs
     alone below about 2304 tiles; its MatMul runs on both. The batch runs in `parts` parts of max(N / parts,
-    `least`) tiles (_part_sizes: a frame up to 2 x `least` tiles in one part, its last part empty) instead of
-    N / parts each, so a small frame's scores are one MatMul and a large frame's still fit in cache for the first
-    max. The same dot products with the bias added last, the same choices (models/EVAL.md, "Stage 1 as one
+    `least`) tiles (_part_sizes: a frame of up to `least` tiles in one part, the others empty; up to parts x
+    `least` in parts of `least` and the rest) instead of N / parts each, so a small frame's scores are one MatMul
+    and a large frame's still fit in cache for the first max. The same dot products with the bias added last, the same choices (models/EVAL.md, "Stage 1 as one
     MatMul")."""
     top = model.graph
     old = list(top.node)

@@ -1751,8 +1751,8 @@ def stage1_matmul(model, parts=STAGE1_PARTS[0], least=STAGE1_PARTS[1]):
     alone below about 2304 tiles; its MatMul runs on both. The batch runs in `parts` parts of max(N / parts,
     `least`) tiles (_part_sizes: a frame of up to `least` tiles in one part, the others empty; up to parts x
     `least` in parts of `least` and the rest) instead of N / parts each, so a small frame's scores are one MatMul
-    and a large frame's still fit in cache for the first max. The same dot products with the bias added last, the same choices (models/EVAL.md, "Stage 1 as one
-    MatMul")."""
+    and a large frame's still fit in cache for the first max. The same dot products with the bias added last, the
+    same choices (models/EVAL.md, "Stage 1 as one MatMul")."""
     top = model.graph
     old = list(top.node)
     made = {o: x for x in old for o in x.output}

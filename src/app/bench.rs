@@ -990,14 +990,17 @@ mod tests {
             matches!(other_model(&reference), Ok(Other::Reference(p, _)) if p == reference),
             "issue 15's reference takes patches"
         );
-        let not_a_model = root.join("README.md");
-        let err = format!("{:#}", other_model(&not_a_model).unwrap_err());
-        assert!(
-            err.starts_with(&format!("--compare-model {}: ", not_a_model.display())),
-            "{err}"
-        );
-        let missing = root.join("no-such-model.onnx");
-        assert!(format!("{:#}", other_model(&missing).unwrap_err()).starts_with("--compare-model: reading "));
+        // a file that is no model, or no file: a usage error (exit 2) that names it
+        for path in [root.join("README.md"), root.join("no-such-model.onnx")] {
+            let err = other_model(&path).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(
+                text.starts_with(&format!("--compare-model {}: ", path.display())),
+                "{text}"
+            );
+            let code = err.downcast_ref::<emojicam::Error>().map(emojicam::Error::exit_code);
+            assert_eq!(code, Some(2), "{text}");
+        }
     }
 
     /// A 64x48 picture of smooth gradients with a sharp square: enough structure for FLIP.

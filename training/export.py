@@ -548,7 +548,7 @@ def main():
                          "sorted by it, instead of gathering the member weights per tile (graph.stage2_blocked: "
                          "the same dot products from ONNX Runtime's GEMM kernel, faster; models/EVAL.md, \"Stage 2 "
                          "in blocks of one prototype\"); 0: in parts (--exact-parts, --stage2-parts: the file before)")
-    ap.add_argument("--stage1-matmul", default="%d:%d" % graph.STAGE1_PARTS,
+    ap.add_argument("--stage1-matmul", default="%d:%d" % graph.STAGE1_MATMUL,
                     help="PARTS:LEAST, stage 1's prototype scores from one MatMul with the biases inside it, in PARTS "
                          "parts of max(N / PARTS, LEAST) tiles (graph.stage1_matmul: the same choices, faster; "
                          "models/EVAL.md, \"Stage 1 as one MatMul\"); empty: --stage1-parts parts of a MatMul and an "
@@ -835,7 +835,7 @@ def main():
                                             stage2_parts=ints(a.stage2_parts),
                                             selected_biases=a.selected_biases,
                                             stage2_block=a.stage2_block,
-                                            stage1_whole=ints(a.stage1_matmul),
+                                            stage1_matmul_parts=ints(a.stage1_matmul),
                                             dark_cap=a.dark_cap if dark_budget else 0.0)
     import onnx
     onnx.save(model, a.out)

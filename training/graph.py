@@ -14,7 +14,7 @@ STAGE2_PARTS = (24, 864)
 # stage 2's blocks of tiles of one prototype (stage2_blocked)
 STAGE2_BLOCK = 16
 # stage 1's MatMul with the biases inside it: 2 parts of at least 3072 tiles (stage1_matmul)
-STAGE1_PARTS = (2, 3072)
+STAGE1_MATMUL = (2, 3072)
 
 
 QUADS_DOC = ("the rounded 5x5 quadrant means of each tile's 10x10 patch (TL, TR, BL, BR; R, G, B), "
@@ -511,7 +511,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
                   narrow_textured=0.0, dark_cap=0.0, exact_route=None, flat_frame=None, exact_split=False,
                   detail_cap=None, stage1_groups=0, integer_counts=False, route_zeroed=False, cheaper_kernels=False,
                   exact_parts=EXACT_PARTS, stage2_parts=STAGE2_PARTS, selected_biases=True, stage2_block=STAGE2_BLOCK,
-                  stage1_whole=STAGE1_PARTS):
+                  stage1_matmul_parts=STAGE1_MATMUL):
     """build_fast's search over two member tables (exact [K,M0] at tolerance 0, varied [K,M1] above it)
     without an If node: the tables lie one after the other in flat constants, each run reshapes them to
     [rows, M] with M (M0 or M1) and a row offset chosen by the tolerance, so every node runs in the main
@@ -666,7 +666,7 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
     stage2_block (with exact_parts and chunks > 1): both branches' stage 2 in blocks of that many tiles of one
     prototype (stage2_blocked, which replaces the parts: stage2_parts is then not used, and of exact_parts only
     the one table is kept); 0: in parts (the file before).
-    stage1_whole = (parts, least) (with stage1_parts > 1): stage 1's scores from one MatMul per part with the
+    stage1_matmul_parts = (parts, least) (with stage1_parts > 1): stage 1's scores from one MatMul per part with the
     biases inside it, in `parts` parts of max(N / parts, least) tiles (stage1_matmul); None: stage1_parts parts of
     a MatMul and an Add (the file before).
     Same inputs and output as build_exhaustive (and choice, dark_budget)."""
@@ -1488,8 +1488,8 @@ def build_stacked(Q, alpha, protos, tables, metadata, bins=PATTERN_BINS, widen=N
         model = selected_table_biases(model)
     if blocked:
         model = stage2_blocked(model, stage2_block)
-    if stage1_whole and stage1_parts > 1:
-        model = stage1_matmul(model, *stage1_whole)
+    if stage1_matmul_parts and stage1_parts > 1:
+        model = stage1_matmul(model, *stage1_matmul_parts)
     return model
 
 
@@ -1569,6 +1569,23 @@ def _in_parts(top, t, stage, per_tile, results, zero, parts, divisor, bound, op)
     return nodes
 
 
+def _chunked_parts(old, tag=""):
+    """The parts _chunked made of a stage among the nodes `old` (its sizes' names prefixed with `tag`): the first
+    part's nodes named for the whole batch (name_c0 -> name), the splits, the joins, and for each node of `old`
+    whether it belongs to the parts, their sizes, splits or joins (to be replaced)."""
+    sizing = {tag + k for k in ("n_shape", "n_all", "n_part", "n_front", "n_last", "split_sizes")}
+    splits = [x for x in old if x.op_type == "Split" and x.input[1] == tag + "split_sizes"]
+    count = len(splits[0].output)
+    part = [x for x in old if x.op_type != "Split" and all(o.endswith("_c0") for o in x.output)]
+    joins = [x for x in old if x.op_type == "Concat" and x.input[0].endswith("_c0")]
+    assert part and joins and all(len(x.input) == count for x in joins)
+    ends = tuple(f"_c{i}" for i in range(count))
+    gone = [x.output[0] in sizing or (x.op_type == "Concat" and x.input[0].endswith("_c0"))
+            or any(o.endswith(ends) for o in x.output) for x in old]
+    stage = [_renamed(x, lambda v: v[:-len("_c0")] if v.endswith("_c0") else v) for x in part]
+    return stage, splits, joins, gone
+
+
 def stage2_capped_parts(model, parts=STAGE2_PARTS[0], cap=STAGE2_PARTS[1]):
     """Stage 2's parts above tolerance 0 (the If's then branch: the defaults' path) rewritten: `parts` parts of
     min(N / c, `cap`) tiles, c the parts it had (8: N / 8 each), the last taking the rest and any after the batch's
@@ -1579,20 +1596,10 @@ def stage2_capped_parts(model, parts=STAGE2_PARTS[0], cap=STAGE2_PARTS[1]):
     top = model.graph
     iff = next(x for x in top.node if x.op_type == "If" and x.output[0] == "index")
     g = next(a.g for a in iff.attribute if a.name == "then_branch")
-    sizing = {"n_shape", "n_all", "n_part", "n_front", "n_last", "split_sizes"}
     old = list(g.node)
-    splits = [x for x in old if x.op_type == "Split" and x.input[1] == "split_sizes"]
-    before = len(splits[0].output)
-    part = [x for x in old if x.op_type != "Split" and all(o.endswith("_c0") for o in x.output)]
-    joins = [x for x in old if x.op_type == "Concat" and x.input[0].endswith("_c0")]
-    assert part and joins and all(len(x.input) == before for x in joins)
-    ends = tuple(f"_c{i}" for i in range(before))
-    gone = [x.output[0] in sizing or (x.op_type == "Concat" and x.input[0].endswith("_c0"))
-            or any(o.endswith(ends) for o in x.output) for x in old]
-    # the first part's nodes, named for the whole batch, run again in the new parts
-    stage = [_renamed(x, lambda v: v[:-len("_c0")] if v.endswith("_c0") else v) for x in part]
+    stage, splits, joins, gone = _chunked_parts(old)
     new = _in_parts(top, "s2p_", stage, [x.input[0] for x in splits], [x.output[0] for x in joins], "zero_i",
-                    parts, before, cap, "Min")
+                    parts, len(splits[0].output), cap, "Min")
     at = gone.index(True)
     nodes = old[:at] + new + [x for x, out in zip(old[at:], gone[at:]) if not out]
     del g.node[:]
@@ -1744,7 +1751,7 @@ def stage2_blocked(model, block=STAGE2_BLOCK):
     return model
 
 
-def stage1_matmul(model, parts=STAGE1_PARTS[0], least=STAGE1_PARTS[1]):
+def stage1_matmul(model, parts=STAGE1_MATMUL[0], least=STAGE1_MATMUL[1]):
     """Stage 1's parts rewritten: each part's prototype scores from one MatMul of its features beside a column of
     ones against the prototypes' weights beside their biases (a [F+1, K] Concat per run: the biases follow the
     mask), where each part ran a MatMul and a bias Add, which ONNX Runtime fuses into a Gemm that one thread runs
@@ -1756,14 +1763,9 @@ def stage1_matmul(model, parts=STAGE1_PARTS[0], least=STAGE1_PARTS[1]):
     top = model.graph
     old = list(top.node)
     made = {o: x for x in old for o in x.output}
-    join = made["k2"]
-    assert join.op_type == "Concat" and join.input[0] == "k2_c0", join
-    split = next(x for x in old if x.op_type == "Split" and x.output[0].endswith("_c0"))
-    ends = tuple(f"_c{i}" for i in range(len(split.output)))
+    stage, (split,), joins, gone = _chunked_parts(old, "s1_")
+    assert [x.output[0] for x in joins] == ["k2"], joins
     X = split.input[0]
-    part = [x for x in old if x is not split and all(o.endswith("_c0") for o in x.output)]
-    stage = [_renamed(x, lambda v: X if v == split.output[0] else v[:-len("_c0")] if v.endswith("_c0") else v)
-             for x in part]
     mm = next(i for i, x in enumerate(stage) if x.op_type == "MatMul" and x.input[0] == X)
     add = stage[mm + 1]
     assert add.op_type == "Add" and add.input[0] == stage[mm].output[0], add
@@ -1772,10 +1774,9 @@ def stage1_matmul(model, parts=STAGE1_PARTS[0], least=STAGE1_PARTS[1]):
     top.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), t + "zero"),
                             numpy_helper.from_array(np.array([1], np.int64), t + "one")])
     stage[mm:mm + 2] = [helper.make_node("MatMul", [X, t + "w"], [add.output[0]])]
-    # the features' Concat (read by the split alone) takes the column of ones as its last input
-    sizing = {split.input[1]} | {o for x in old for o in x.output if o.startswith("s1_n_")}
+    # the features' Concat (read by the split and its sizes alone) takes the column of ones as its last input
     cat = made[X]
-    readers = [x for x in old if X in x.input and x is not split and x.output[0] not in sizing]
+    readers = [x for x, out in zip(old, gone) if X in x.input and not out]
     assert cat.op_type == "Concat" and cat.attribute[0].i == 1 and not readers, cat
     cat.input.append(t + "ones")
     ones = [helper.make_node("Shape", [cat.input[0]], [t + "n"], start=0, end=1),
@@ -1784,8 +1785,6 @@ def stage1_matmul(model, parts=STAGE1_PARTS[0], least=STAGE1_PARTS[1]):
                              value=numpy_helper.from_array(np.array([1.0], np.float32))),        # [N,1]
             helper.make_node("Unsqueeze", [bias, t + "zero"], [t + "b"]),
             helper.make_node("Concat", [weights, t + "b"], [t + "w"], axis=0)]                 # [F+1,K]
-    gone = [x is split or x is join or x.output[0] in sizing or any(o.endswith(ends) for o in x.output)
-            for x in old]
     at = old.index(cat)
     assert not any(gone[:at + 1])
     nodes = (old[:at] + ones + [cat] + _in_parts(top, "s1p_", stage, [X], ["k2"], t + "zero", parts, parts, least, "Max")

@@ -126,9 +126,9 @@ fn memory_pattern() -> bool {
 /// (0, the default: it never spins). ONNX Runtime's own default spin (tens of milliseconds)
 /// keeps a worker busy between frames and steals the cores the software GPU needs. A spin of
 /// 100 us bridges only the gaps between one run's operators, each of which otherwise wakes the
-/// sleeping worker again: the classify stage 10-20% faster at 640x360-1280x720 back to back, but
-/// offline renders 3-7% slower on 2 cores, where the spinning worker takes time from decoding,
-/// drawing and encoding (docs/PERFORMANCE.md). `EMOJICAM_ORT_SPIN_US` sets one (for measuring).
+/// sleeping worker again: the classify stage back to back about 13% faster at 1280x720 (7.1 ->
+/// 6.2 ms) and 4-30% at 640x360 (noisy), but offline renders 3-7% slower on 2 cores, where the
+/// spinning worker takes time from decoding, drawing and encoding (docs/PERFORMANCE.md). `EMOJICAM_ORT_SPIN_US` sets one (for measuring).
 fn spin_us() -> u32 {
     const SPIN_US: u32 = 0;
     std::env::var("EMOJICAM_ORT_SPIN_US")

@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -17,11 +18,17 @@ fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
-fn render(args: &[&std::ffi::OsStr]) -> Output {
-    run(bin().arg("render").args(["--classifier", "nearest", "-q"]).args(args))
+/// `emojicam render -i INPUT -o OUTPUT` and `extra` (the nearest classifier, quiet).
+fn render_io(input: impl AsRef<OsStr>, output: impl AsRef<OsStr>, extra: &[&str]) -> Output {
+    run(bin()
+        .args(["render", "--classifier", "nearest", "-q", "-i"])
+        .arg(input)
+        .arg("-o")
+        .arg(output)
+        .args(extra))
 }
 
-fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
+fn os<S: AsRef<OsStr> + ?Sized>(s: &S) -> &OsStr {
     s.as_ref()
 }
 
@@ -80,16 +87,16 @@ fn an_output_that_is_an_input_or_another_output_is_refused() {
     let hard = d.join("hard.png");
     std::fs::hard_link(&input, &hard).expect("hard link");
     for out in [&input, &link, &hard, &d.join(".").join("cat.png")] {
-        let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+        let o = render_io(&input, out, &[]);
         refused(&o, 2, "never overwrites its input");
     }
     // Through the symlink as the input too.
-    let o = render(&[os("-i"), link.as_os_str(), os("-o"), input.as_os_str()]);
+    let o = render_io(&link, &input, &[]);
     refused(&o, 2, "same file");
     let clip = d.join("clip.mp4");
     std::fs::copy(root().join("tests/data/video/small.mp4"), &clip).expect("copy");
     let clip_before = std::fs::read(&clip).expect("read");
-    let o = render(&[os("-i"), clip.as_os_str(), os("-o"), clip.as_os_str()]);
+    let o = render_io(&clip, &clip, &[]);
     refused(&o, 2, "never overwrites its input");
     // Standard output appended onto the input (`>> clip.y4m`).
     let y4m = d.join("clip.y4m");
@@ -137,11 +144,11 @@ fn a_second_run_to_a_path_being_written_is_refused() {
     std::fs::write(&out, b"the previous result").expect("write");
     // Another run is writing out.png right now (this test process holds it).
     let (held, writer) = emojicam::sink::AtomicFile::create(&out).expect("hold");
-    let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+    let o = render_io(&input, &out, &[]);
     refused(&o, 1, "another emojicam run is writing");
     assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
     drop((held, writer));
-    let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+    let o = render_io(&input, &out, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(image::open(&out).is_ok());
     assert!(partials(d).is_empty());
@@ -197,7 +204,7 @@ fn signals_remove_the_unfinished_output_and_keep_the_old_one() {
     assert_eq!(partials(d).len(), 1);
     assert_eq!(std::fs::read(&out).expect("read"), b"the previous result");
     let input = small_photo(d, "cat.png", 64);
-    let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+    let o = render_io(&input, &out, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(std::fs::read(&out).expect("read").starts_with(b"YUV4MPEG2"));
     assert!(partials(d).is_empty(), "{:?}", partials(d));
@@ -212,10 +219,10 @@ fn only_files_and_fifos_are_read_and_a_fifo_once() {
     let zero = d.join("zero.png");
     std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
     let started = Instant::now();
-    let o = render(&[os("-i"), zero.as_os_str(), os("-o"), out.as_os_str()]);
+    let o = render_io(&zero, &out, &[]);
     refused(&o, 1, "character device");
     assert!(started.elapsed() < Duration::from_secs(30), "not read without limit");
-    let o = render(&[os("-i"), d.as_os_str(), os("-o"), out.as_os_str()]);
+    let o = render_io(d, &out, &[]);
     refused(&o, 1, "directory");
     assert!(!out.exists());
     // A FIFO carrying a real photo: read once, its signature intact.
@@ -225,7 +232,7 @@ fn only_files_and_fifos_are_read_and_a_fifo_once() {
     let bytes = std::fs::read(&photo).expect("read");
     let writer_path = fifo.clone();
     let writer = std::thread::spawn(move || std::fs::write(writer_path, bytes));
-    let o = render(&[os("-i"), fifo.as_os_str(), os("-o"), out.as_os_str()]);
+    let o = render_io(&fifo, &out, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     writer.join().expect("writer").expect("fifo written");
     assert_eq!(image::open(&out).expect("output").width(), 96);
@@ -240,7 +247,7 @@ fn fifo_symlink_and_device_outputs_are_written_as_such() {
     let real = d.join("real.png");
     let link = d.join("link.png");
     std::os::unix::fs::symlink("real.png", &link).expect("symlink");
-    let o = render(&[os("-i"), input.as_os_str(), os("-o"), link.as_os_str()]);
+    let o = render_io(&input, &link, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
     assert!(image::open(&real).is_ok());
@@ -249,7 +256,7 @@ fn fifo_symlink_and_device_outputs_are_written_as_such() {
     assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
     let reader_path = fifo.clone();
     let reader = std::thread::spawn(move || std::fs::read(reader_path));
-    let o = render(&[os("-i"), input.as_os_str(), os("-o"), fifo.as_os_str()]);
+    let o = render_io(&input, &fifo, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let got = reader.join().expect("reader").expect("fifo read");
     assert!(image::load_from_memory(&got).is_ok(), "a PNG came through the FIFO");
@@ -258,7 +265,7 @@ fn fifo_symlink_and_device_outputs_are_written_as_such() {
     // A character device (through a link that gives it an image's name).
     let null = d.join("null.png");
     std::os::unix::fs::symlink("/dev/null", &null).expect("symlink");
-    let o = render(&[os("-i"), input.as_os_str(), os("-o"), null.as_os_str()]);
+    let o = render_io(&input, &null, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(std::fs::metadata("/dev/null")
         .expect("null")
@@ -268,7 +275,7 @@ fn fifo_symlink_and_device_outputs_are_written_as_such() {
     let full = d.join("full.y4m");
     std::os::unix::fs::symlink("/dev/full", &full).expect("symlink");
     let small = root().join("tests/data/video/small.y4m");
-    let o = render(&[os("-i"), small.as_os_str(), os("-o"), full.as_os_str()]);
+    let o = render_io(&small, &full, &[]);
     refused(&o, 1, "No space left");
     assert!(std::fs::metadata("/dev/full")
         .expect("full")
@@ -319,7 +326,7 @@ fn damaged_images_are_never_silent_and_photos_show_as_people_see_them() {
     let full = jpeg_of(&png, None);
     let cut = d.join("cut.jpg");
     std::fs::write(&cut, &full[..full.len() * 2 / 3]).expect("write");
-    let o = render(&[os("-i"), cut.as_os_str(), os("-o"), out.as_os_str()]);
+    let o = render_io(&cut, &out, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let err = stderr(&o);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
@@ -331,13 +338,13 @@ fn damaged_images_are_never_silent_and_photos_show_as_people_see_them() {
     let bad_png = d.join("bad.png");
     std::fs::write(&bad_png, &bad).expect("write");
     let _ = std::fs::remove_file(&out);
-    let o = render(&[os("-i"), bad_png.as_os_str(), os("-o"), out.as_os_str()]);
+    let o = render_io(&bad_png, &out, &[]);
     refused(&o, 1, "bad.png");
     assert!(!out.exists());
     // EXIF orientation 6 (rotate 90 degrees clockwise): a 120x80 photo shows as 80x120.
     let turned = d.join("turned.jpg");
     std::fs::write(&turned, jpeg_of(&png, Some(&exif_orientation(6)))).expect("write");
-    let o = render(&[os("-i"), turned.as_os_str(), os("-o"), out.as_os_str()]);
+    let o = render_io(&turned, &out, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let (pw, ph) = image::image_dimensions(&png).expect("dims");
     assert_eq!(image::image_dimensions(&out).expect("dims"), (ph, pw));
@@ -353,14 +360,7 @@ fn damaged_images_are_never_silent_and_photos_show_as_people_see_them() {
         .expect("save");
     let (a, b) = (d.join("a.png"), d.join("b.png"));
     for (i, o) in [(&clear, &a), (&white, &b)] {
-        let r = render(&[
-            os("--background"),
-            os("white"),
-            os("-i"),
-            i.as_os_str(),
-            os("-o"),
-            o.as_os_str(),
-        ]);
+        let r = render_io(i, o, &["--background", "white"]);
         assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
     }
     assert_eq!(common::rgb(&a), common::rgb(&b));
@@ -406,7 +406,7 @@ fn a_full_stderr_is_no_panic_and_quiet_is_quiet() {
         (input.clone(), out.clone()),
         (root().join("tests/data/video/small.y4m"), y4m),
     ] {
-        let r = render(&[os("-i"), i.as_os_str(), os("-o"), o.as_os_str()]);
+        let r = render_io(&i, &o, &[]);
         assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
         assert_eq!(stderr(&r), "", "-q prints nothing");
     }
@@ -699,21 +699,14 @@ fn a_size_the_encoder_cannot_take_is_refused_before_processing() {
     let out = d.join("old.mp4");
     std::fs::write(&out, b"an earlier file").unwrap();
     for name in ["old.mp4", "new.mkv"] {
-        let o = render(&[os("-i"), wide.as_os_str(), os("-o"), d.join(name).as_os_str()]);
+        let o = render_io(&wide, d.join(name), &[]);
         refused(&o, 2, "--size");
     }
     assert_eq!(std::fs::read(&out).unwrap(), b"an earlier file");
     assert!(!d.join("new.mkv").exists());
     assert!(partials(d).is_empty(), "{:?}", partials(d));
     // A smaller --size makes it.
-    let o = render(&[
-        os("-i"),
-        wide.as_os_str(),
-        os("-o"),
-        d.join("new.mkv").as_os_str(),
-        os("--size"),
-        os("4500x16"),
-    ]);
+    let o = render_io(&wide, d.join("new.mkv"), &["--size", "4500x16"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(d.join("new.mkv").metadata().unwrap().len() > 0);
     // Smaller than the encoders take (16 pixels a side): refused the same way, not a
@@ -723,19 +716,12 @@ fn a_size_the_encoder_cannot_take_is_refused_before_processing() {
         .save(&tiny)
         .expect("save");
     for name in ["tiny.mp4", "tiny.webm"] {
-        let o = render(&[os("-i"), tiny.as_os_str(), os("-o"), d.join(name).as_os_str()]);
+        let o = render_io(&tiny, d.join(name), &[]);
         refused(&o, 2, "too small");
         assert!(stderr(&o).contains("--size"), "{}", stderr(&o));
         assert!(!d.join(name).exists());
     }
-    let o = render(&[
-        os("-i"),
-        tiny.as_os_str(),
-        os("-o"),
-        d.join("tiny.mp4").as_os_str(),
-        os("--size"),
-        os("16x80"),
-    ]);
+    let o = render_io(&tiny, d.join("tiny.mp4"), &["--size", "16x80"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(partials(d).is_empty(), "{:?}", partials(d));
 }
@@ -877,7 +863,7 @@ fn a_header_declaring_an_absurd_size_is_refused_without_allocating_it() {
 
 /// Runs `emojicam render` as the user `nobody` when the tests run as root (root may write
 /// anything, so a read-only file means nothing to it).
-fn render_as_a_user(args: &[&std::ffi::OsStr]) -> Output {
+fn render_as_a_user(args: &[&OsStr]) -> Output {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let mut cmd = if root {
@@ -968,7 +954,7 @@ fn a_name_with_control_characters_stays_one_line() {
     );
     assert!(out.exists());
     let missing = d.join("no\nsuch.png");
-    let o = render(&[os("-i"), missing.as_os_str(), os("-o"), os("x.png")]);
+    let o = render_io(&missing, "x.png", &[]);
     refused(&o, 1, "no\\nsuch.png");
 }
 
@@ -1059,7 +1045,7 @@ fn live_options_that_make_no_sense_are_refused() {
     let dir = tmp();
     let d = dir.path();
     let clip = root().join("tests/data/video/small.mp4");
-    let live = |extra: &[&std::ffi::OsStr]| {
+    let live = |extra: &[&OsStr]| {
         run(bin()
             .args(["--classifier", "nearest", "--no-window", "-q", "-i"])
             .arg(&clip)
@@ -1110,7 +1096,7 @@ fn the_hidden_partial_name_never_writes_through_to_someone_elses_file() {
     std::os::unix::fs::symlink(&victim, d.join(".soft.png.partial")).expect("symlink");
     for name in ["hard.png", "soft.png"] {
         let out = d.join(name);
-        let o = render(&[os("-i"), input.as_os_str(), os("-o"), out.as_os_str()]);
+        let o = render_io(&input, &out, &[]);
         assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
         assert_eq!(image::open(&out).expect("output").width(), 64);
         assert_eq!(std::fs::read(&victim).expect("read"), b"precious", "{name}");
@@ -1120,7 +1106,7 @@ fn the_hidden_partial_name_never_writes_through_to_someone_elses_file() {
     let hidden = d.join(".out.png.partial");
     std::fs::copy(&input, &hidden).expect("copy");
     let bytes = std::fs::read(&hidden).expect("read");
-    let o = render(&[os("-i"), hidden.as_os_str(), os("-o"), d.join("out.png").as_os_str()]);
+    let o = render_io(&hidden, d.join("out.png"), &[]);
     refused(&o, 2, "hidden file");
     assert_eq!(std::fs::read(&hidden).expect("read"), bytes);
 }

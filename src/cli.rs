@@ -154,6 +154,10 @@ pub struct BenchArgs {
     /// Tile size.
     #[arg(long, default_value_t = 10)]
     pub tile: u32,
+    /// ONNX Runtime threads of every measurement, the live and render runs' included (default:
+    /// number of cores, at most 4; the one-call-per-tile baseline runs on one).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Seconds of each live run (the emojicam binary on a 30 fps clip of the input at each size:
     /// in the window when there is a display, and recording); 0 skips them.
     #[arg(long, default_value_t = 6.0)]

@@ -11,6 +11,7 @@ use crate::cli::{parse_size, BenchArgs};
 use emojicam::classify::nearest::error;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions, PatchModel};
 use emojicam::classify::{Classifier, QUADS_BYTES};
+use emojicam::config::MAX_THREADS;
 use emojicam::domain::{ClassifierKind, MosaicFrame, Stamp};
 use emojicam::frame::Frame;
 use emojicam::gpu::renderer::RenderPath;
@@ -52,12 +53,26 @@ fn check_args(args: &BenchArgs) -> Result<(), emojicam::Error> {
             "--live-only with --live-seconds 0 measures nothing: give the live runs some seconds",
         ));
     }
+    if let Some(threads) = args.threads.filter(|t| !(1..=MAX_THREADS).contains(t)) {
+        return Err(emojicam::Error::usage(format!(
+            "invalid --threads {threads}: use 1 to {MAX_THREADS}"
+        )));
+    }
     if args.render_only && args.input.is_some() {
         return Err(emojicam::Error::usage(
             "--render-only renders the demo clip and the handheld footage, not --input: leave out one of them",
         ));
     }
     Ok(())
+}
+
+/// The settings every measurement starts from: the defaults with the bench's `--threads`.
+fn defaults(args: &BenchArgs) -> Settings {
+    let mut settings = Settings::default();
+    if let Some(threads) = args.threads {
+        settings.onnx.threads = threads;
+    }
+    settings
 }
 
 fn ms(d: Duration) -> f64 {
@@ -83,7 +98,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let source_frames = load_frames(args.input.as_deref(), args.frames as usize)?;
     let adapter = AdapterPreference::parse(&args.adapter);
     emojicam::outln!(
-        "emojicam bench: {} frames per row from {}, tile {}, {} CPU cores",
+        "emojicam bench: {} frames per row from {}, tile {}, {} CPU cores, ONNX Runtime threads {}",
         source_frames.len(),
         args.input
             .as_ref()
@@ -91,7 +106,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 .display()
                 .to_string()),
         args.tile,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        defaults(args).onnx.threads
     );
     let (mut first, batched_720) = stage_tables(args, &sizes, &classifiers, &source_frames, &adapter)?;
     if let Some(p) = first.as_mut() {
@@ -107,7 +123,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         super::render_bench::render_runs(args)?;
     }
     if onnx {
-        flicker_report(&source_frames, args.tile, &adapter)?;
+        flicker_report(&source_frames, args.tile, &adapter, &defaults(args))?;
         if let Some(p) = &first {
             let frame = resize(&source_frames[0], 1280, 720)?;
             variety_report(p, &frame, args.tile)?;
@@ -129,7 +145,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let frame = resize(&source_frames[0], 1280, 720)?;
         let pipeline = match first {
             Some(p) => p,
-            None => Pipeline::new(Settings::default())?,
+            None => Pipeline::new(defaults(args))?,
         };
         baseline(pipeline, &frame, args.tile, batched_720)?;
     }
@@ -164,7 +180,7 @@ fn stage_tables(
                     classifier: kind,
                     adapter: adapter.clone(),
                     change_threshold: changed_only.then_some(DEFAULT_CHANGE_THRESHOLD),
-                    ..Settings::default()
+                    ..defaults(args)
                 };
                 let mut pipeline = match &first {
                     Some(p) => Pipeline::with_parts(p.gpu().clone(), p.atlas().clone(), settings)?,
@@ -234,7 +250,7 @@ fn pipelining_table(
             tile: args.tile,
             adapter: adapter.clone(),
             change_threshold: Some(DEFAULT_CHANGE_THRESHOLD),
-            ..Settings::default()
+            ..defaults(args)
         };
         let mut pipeline = Pipeline::with_parts(p.gpu().clone(), p.atlas().clone(), settings)?;
         pipeline.process(&frames[0], None)?;
@@ -350,7 +366,7 @@ fn baseline(mut pipeline: Pipeline, frame: &Frame, tile: u32, batched: Option<f6
     let quads = pipeline.tiles().means_bytes().to_vec();
     let n = quads.len() / QUADS_BYTES;
     let mut one = OnnxClassifier::new(pipeline.atlas().count() as usize, &OnnxOptions { threads: 1 })?;
-    let mut batch = OnnxClassifier::new(pipeline.atlas().count() as usize, &OnnxOptions::default())?;
+    let mut batch = OnnxClassifier::new(pipeline.atlas().count() as usize, &pipeline.settings().onnx)?;
     // each call's tile is judged as part of the frame, as the pipeline's batches are
     one.set_frame(&pipeline.tiles().means);
     batch.set_frame(&pipeline.tiles().means);
@@ -907,7 +923,7 @@ fn time_interleaved(
 }
 
 /// Flicker: a still frame with per-frame sensor noise, and the moving clip, naive vs steady.
-fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> Result<()> {
+fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference, defaults: &Settings) -> Result<()> {
     let still = resize(&source[0], 1280, 720)?;
     let noisy: Vec<Frame> = (0..15).map(|i| still.with_noise(i, 3.0)).collect();
     let moving: Vec<Frame> = source.iter().map(|f| resize(f, 1280, 720)).collect::<Result<_>>()?;
@@ -949,7 +965,7 @@ fn flicker_report(source: &[Frame], tile: u32, adapter: &AdapterPreference) -> R
                 tile,
                 adapter: adapter.clone(),
                 change_threshold: threshold,
-                ..Settings::default()
+                ..defaults.clone()
             })?;
             if truth.is_none() {
                 truth = Some(Truth::new(&p, tile)?);

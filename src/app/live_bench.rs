@@ -151,6 +151,7 @@ fn run_once(binary: &Path, clip: &Path, mode: Mode, seconds: f64, args: &BenchAr
         .arg(clip)
         .args(["--fps", "30", "--duration", &seconds.to_string()])
         .args(["--tile", &args.tile.to_string(), "--adapter", &args.adapter]);
+    pass_threads(&mut cmd, args);
     if mode == Mode::Record {
         let _ = std::fs::remove_file(out);
         cmd.arg("--no-window").arg("--record").arg(out);
@@ -165,6 +166,13 @@ fn run_once(binary: &Path, clip: &Path, mode: Mode, seconds: f64, args: &BenchAr
             text.lines().rev().take(8).collect::<Vec<_>>().join("\n")
         )
     })
+}
+
+/// The bench's `--threads`, when given, for a run of an emojicam binary.
+pub(super) fn pass_threads(cmd: &mut Command, args: &BenchArgs) {
+    if let Some(threads) = args.threads {
+        cmd.args(["--threads", &threads.to_string()]);
+    }
 }
 
 /// Runs `cmd` (stdin and stdout closed) until it exits, or kills it after `limit`: its exit
@@ -274,6 +282,24 @@ pub fn live_runs(args: &BenchArgs, sizes: &[(u32, u32)]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bench_threads_go_to_the_runs_it_starts() {
+        use clap::Parser;
+        let passed = |extra: &[&str]| {
+            let cli = crate::cli::Cli::try_parse_from(["emojicam", "bench"].iter().chain(extra)).expect("parses");
+            let Some(crate::cli::Command::Bench(args)) = cli.command else {
+                panic!("not the bench: {cli:?}")
+            };
+            let mut cmd = Command::new("emojicam");
+            pass_threads(&mut cmd, &args);
+            cmd.get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(passed(&["--threads", "3"]), ["--threads", "3"]);
+        assert!(passed(&[]).is_empty(), "the runs keep their own default");
+    }
 
     #[test]
     fn reads_the_end_of_run_report() {

@@ -64,6 +64,7 @@ fn run_once(binary: &Path, clip: &Path, args: &BenchArgs, out: &Path) -> Result<
         .arg("--output")
         .arg(out)
         .args(["--tile", &args.tile.to_string(), "--adapter", &args.adapter]);
+    super::live_bench::pass_threads(&mut cmd, args);
     let (status, text) = super::live_bench::run_child(&mut cmd, binary, RUN_LIMIT)?;
     let wall = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(out);

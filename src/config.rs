@@ -76,16 +76,22 @@ impl Settings {
         validate_variety(self.variety)?;
         validate_detail(self.detail, self.classifier)?;
         let allowed = atlas.allowed_dimmed(&self.emoji_set, self.dimmed)?;
-        // A thread per request: 100000 of them is not a speed-up but a machine brought to a halt.
-        if !(1..=MAX_THREADS).contains(&self.onnx.threads) {
-            return Err(Error::usage(format!("--threads must be 1 to {MAX_THREADS}")));
-        }
+        validate_threads(self.onnx.threads)?;
         Ok(Config {
             settings: self,
             atlas,
             allowed,
         })
     }
+}
+
+/// `--threads` must be 1..=[`MAX_THREADS`]: a thread per request, 100000 of them, is not a
+/// speed-up but a machine brought to a halt.
+pub fn validate_threads(threads: usize) -> Result<()> {
+    if !(1..=MAX_THREADS).contains(&threads) {
+        return Err(Error::usage(format!("--threads must be 1 to {MAX_THREADS}")));
+    }
+    Ok(())
 }
 
 /// `--variety` must be a finite number in 0..=[`MAX_VARIETY`].

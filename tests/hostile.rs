@@ -225,7 +225,7 @@ fn bad_command_lines_are_one_line() {
         (&["bench", "--live-only", "--live-seconds", "0"], "measures nothing"),
         (&["bench", "--render-only", "--input", i], "not --input"),
         (&["bench", "--frames", "0"], "invalid --frames 0"),
-        (&["bench", "--threads", "0"], "invalid --threads 0: use 1 to 256"),
+        (&["bench", "--threads", "0"], "--threads must be 1 to 256"),
         (
             &["bench", "--compare-model", "missing.onnx"],
             "--compare-model missing.onnx: No such file",

@@ -11,7 +11,7 @@ use crate::cli::{parse_size, BenchArgs};
 use emojicam::classify::nearest::error;
 use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions, PatchModel};
 use emojicam::classify::{Classifier, QUADS_BYTES};
-use emojicam::config::MAX_THREADS;
+use emojicam::config::validate_threads;
 use emojicam::domain::{ClassifierKind, MosaicFrame, Stamp};
 use emojicam::frame::Frame;
 use emojicam::gpu::renderer::RenderPath;
@@ -53,10 +53,8 @@ fn check_args(args: &BenchArgs) -> Result<(), emojicam::Error> {
             "--live-only with --live-seconds 0 measures nothing: give the live runs some seconds",
         ));
     }
-    if let Some(threads) = args.threads.filter(|t| !(1..=MAX_THREADS).contains(t)) {
-        return Err(emojicam::Error::usage(format!(
-            "invalid --threads {threads}: use 1 to {MAX_THREADS}"
-        )));
+    if let Some(threads) = args.threads {
+        validate_threads(threads)?;
     }
     if args.render_only && args.input.is_some() {
         return Err(emojicam::Error::usage(

@@ -17,7 +17,12 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=EMOJICAM_ORT_CACHE");
     println!("cargo:rerun-if-env-changed=EMOJICAM_SKIP_ORT_DOWNLOAD");
-    for f in ["models/atlas.png", "models/emoji.json", "models/emojinet.onnx"] {
+    for f in [
+        "models/atlas.png",
+        "models/emoji.json",
+        "models/emojinet.onnx",
+        "models/emojinet-tables.onnx",
+    ] {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rustc-env=EMOJICAM_ORT_VERSION={ORT_VERSION}");

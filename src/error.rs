@@ -333,6 +333,9 @@ pub enum ClassifyError {
     Positions { positions: usize, patches: usize },
     #[error("the model returned {got} choices for {tiles} tiles")]
     Choices { got: usize, tiles: usize },
+    /// A model split in two (training/graph.py `split_tables`) given without its tables graph.
+    #[error("the model needs its tables graph {name} (the file beside it)")]
+    TablesMissing { name: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use emojicam::atlas::Atlas;
-use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions, PatchModel, MODEL};
+use emojicam::classify::onnx::{OnnxClassifier, OnnxOptions, PatchModel, MODEL, TABLES};
 use emojicam::classify::{Classifier, Input, PATCH_BYTES, QUADS_BYTES};
 use emojicam::domain::Background;
 
@@ -32,15 +32,22 @@ fn model_loads_and_matches_the_atlas() {
     assert_eq!(model.classes(), count);
 
     // A model whose class count differs from the atlas is refused with a clear message.
-    let err = OnnxClassifier::from_bytes(MODEL, count + 1, &OnnxOptions { threads: 1 })
+    let err = OnnxClassifier::from_bytes(MODEL, Some(TABLES), count + 1, &OnnxOptions { threads: 1 })
         .err()
         .expect("mismatch refused")
         .to_string();
     assert!(err.contains("classes") && err.contains("atlas"), "{err}");
 
+    // The model is two graphs: without its tables graph it is refused, naming the file.
+    let err = OnnxClassifier::from_bytes(MODEL, None, count, &OnnxOptions { threads: 1 })
+        .err()
+        .expect("a model without its tables graph refused")
+        .to_string();
+    assert!(err.contains("emojinet-tables.onnx"), "{err}");
+
     // Bytes that are not a model: a classifier error that keeps ONNX Runtime's own error as its
     // source, and a partial patch buffer is refused before any run.
-    let err = OnnxClassifier::from_bytes(b"not an onnx model", count, &OnnxOptions { threads: 1 })
+    let err = OnnxClassifier::from_bytes(b"not an onnx model", None, count, &OnnxOptions { threads: 1 })
         .err()
         .expect("garbage refused");
     assert!(
@@ -73,6 +80,14 @@ fn model_loads_and_matches_the_atlas() {
             "only hearts chosen at variety {variety}"
         );
     }
+    // The set's tables follow a change of set: back to the default set, the same tiles take
+    // emoji outside the hearts again.
+    let default = atlas.allowed("default").expect("default set");
+    model.set_allowed(&default).expect("mask");
+    let mut out = Vec::new();
+    model.classify(&quads, &mut out).expect("run");
+    assert!(out.iter().all(|&i| default[i as usize]), "only default emoji");
+    assert!(out.iter().any(|&i| !hearts[i as usize]), "not only hearts: {out:?}");
 }
 
 /// Issue 15's speed reference (`bench --compare-model models/before-issue-15.onnx`): the model of

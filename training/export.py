@@ -484,6 +484,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(cm.MODELS, "emojinet.onnx"))
     ap.add_argument("--exhaustive", action="store_true", help="score every emoji for every tile (slower)")
+    ap.add_argument("--one-graph", action="store_true",
+                    help="write one graph, which computes the emoji set's tables on every run (the product loads the "
+                         "two files of graph.split_tables)")
     ap.add_argument("--prototypes", type=int, default=256)
     ap.add_argument("--copy-prototypes", type=int, default=64,
                     help="prototypes of the dimmed copies, after --prototypes of the emoji as drawn (0: one k-means of "
@@ -838,6 +841,13 @@ def main():
                                             stage1_matmul_parts=ints(a.stage1_matmul),
                                             dark_cap=a.dark_cap if dark_budget else 0.0)
     import onnx
+    if not a.one_graph:
+        # what depends only on the emoji set and the variety runs once per setting (models/README.md)
+        name = os.path.splitext(os.path.basename(a.out))[0] + "-tables.onnx"
+        model, tables = graph.split_tables(model, name)
+        path = os.path.join(os.path.dirname(a.out), name)
+        onnx.save(tables, path)
+        print(f"wrote {path} ({os.path.getsize(path)} bytes)")
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes)")
 

@@ -1,5 +1,7 @@
 """The ONNX graph of emojinet: a cheap embedding of each tile's 2x2 quadrant means and a two-stage (cluster, then
 members) nearest-class search with the argmax inside the graph. See models/README.md."""
+import os
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -125,6 +127,17 @@ def build(A, a, E, centroids, members, metadata, batched="matmul"):
 
 
 def session(path_or_bytes, threads=1):
+    """A session of the model at `path_or_bytes` with the product's options; a model file whose metadata names its
+    tables graph (split_tables) is returned as a Split of the two, which runs like one session of the whole graph."""
+    if isinstance(path_or_bytes, (str, os.PathLike)):
+        tables = tables_of(onnx.load(path_or_bytes, load_external_data=False))
+        if tables:
+            return Split(_session(path_or_bytes, threads),
+                         _session(os.path.join(os.path.dirname(os.path.abspath(path_or_bytes)), tables), threads))
+    return _session(path_or_bytes, threads)
+
+
+def _session(path_or_bytes, threads=1):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
@@ -2194,3 +2207,158 @@ def _chunked(n, stage, per_tile, chunks, init, result="index", tag=""):
     for r in [result] if isinstance(result, str) else result:
         out.append(n("Concat", [f"{r}_c{i}" for i in range(chunks)], [r], axis=0))
     return out
+
+
+# --- the tables graph: what depends only on the emoji set and the variety, run once per setting -----------------
+
+# The inputs that change from one run to the next (the tiles and the frame's measures); what depends on none of
+# them (the mask, the tolerance and the constants) is the tables graph's (split_tables).
+PER_RUN_INPUTS = ("quads", "background", "position", "choice", "dark_budget", "frame_flat", "frame_black")
+TABLES_KEY = "tables"
+# a constant of more bytes than this that both graphs read is kept once, in the tables graph (split_tables)
+SHARED_BYTES = 65536
+
+
+def tables_of(model):
+    """The file name of `model`'s tables graph (beside it), or None for a model that is one graph."""
+    return next((p.value for p in model.metadata_props if p.key == TABLES_KEY), None)
+
+
+def split_tables(model, name):
+    """(frame, tables): `model` as two graphs. `tables` holds every node (of the top graph and of the If's
+    branches) whose inputs depend on none of PER_RUN_INPUTS, only on the mask, the tolerance and constants: the
+    emoji set's tables, its biases in the stage-1 weights and the tolerance's thresholds, each computed once per
+    setting instead of on every run; its inputs are those of `model`'s inputs that it reads, its outputs the values
+    the other nodes read. `frame` is the rest, those values as inputs of the same names; its metadata names
+    `tables`' file (`name`, beside it). Feeding frame the outputs of tables gives exactly the index of `model`
+    (the same nodes on the same values)."""
+    import copy
+    model = copy.deepcopy(model)
+    g = model.graph
+    moved = []                         # (graph holding it, node)
+
+    def walk(h, per_run):
+        for x in h.node:
+            branches = [a.g for a in x.attribute if a.type == onnx.AttributeProto.GRAPH]
+            for b in branches:
+                walk(b, per_run)
+            if branches or per_run.intersection(x.input):
+                per_run.update(x.output)
+            else:
+                moved.append((h, x))
+
+    walk(g, set(PER_RUN_INPUTS))
+    made = {o for _, x in moved for o in x.output}
+    moving = {id(x) for _, x in moved}
+    read = set()
+
+    def reads(h):
+        for x in h.node:
+            for a in x.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    reads(a.g)
+            if id(x) not in moving:
+                read.update(v for v in x.input if v in made)
+        read.update(o.name for o in h.output if o.name in made)
+
+    reads(g)
+    inits = list(g.initializer)
+
+    def branch_inits(h):
+        for x in h.node:
+            for a in x.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    inits.extend(a.g.initializer)
+                    branch_inits(a.g)
+
+    branch_inits(g)
+    needed = {v for _, x in moved for v in x.input}
+    # a large constant both graphs read is the tables graph's alone, passed on as one of its outputs
+    left = set()
+
+    def left_reads(h):
+        for x in h.node:
+            for a in x.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    left_reads(a.g)
+            if id(x) not in moving:
+                left.update(x.input)
+
+    left_reads(g)
+    shared = sorted(t.name for t in inits if t.name in needed and t.name in left and t.ByteSize() > SHARED_BYTES)
+    passed = [helper.make_node("Identity", [v], [v + "_tables"]) for v in shared]
+    moved += [(None, x) for x in passed]
+    renamed = {v: v + "_tables" for v in shared}
+
+    def rename(h):
+        for x in h.node:
+            for a in x.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    rename(a.g)
+            if id(x) not in moving:
+                for i, v in enumerate(x.input):
+                    x.input[i] = renamed.get(v, v)
+
+    rename(g)
+    boundary = sorted(read | set(renamed.values()))
+    t_inputs = [copy.deepcopy(i) for i in g.input if i.name in needed]
+    t_graph = helper.make_graph([copy.deepcopy(x) for _, x in moved], "emojinet_tables", t_inputs, [],
+                                [copy.deepcopy(t) for t in inits if t.name in needed])
+    tables = helper.make_model(t_graph, opset_imports=list(model.opset_import), producer_name="emojicam-training")
+    tables.ir_version = model.ir_version
+    inferred = onnx.shape_inference.infer_shapes(tables, strict_mode=True).graph
+    typed = {v.name: v for v in list(inferred.value_info) + list(inferred.output)}
+    tables.graph.output.extend([copy.deepcopy(typed[v]) for v in boundary])
+    for k, v in (("doc", f"the tables graph of {name.replace('-tables', '')}: run once per mask and tolerance, its "
+                         "outputs fed to that graph (graph.split_tables)"),):
+        tables.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
+    for h, x in moved:
+        if h is not None:
+            h.node.remove(x)
+    g.input.extend([copy.deepcopy(typed[v]) for v in boundary])
+    _drop_unused(g)
+
+    def drop_branch_unused(h):
+        for x in h.node:
+            for a in x.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    _drop_unused(a.g)
+                    drop_branch_unused(a.g)
+
+    drop_branch_unused(g)
+    model.metadata_props.append(onnx.StringStringEntryProto(key=TABLES_KEY, value=name))
+    onnx.checker.check_model(model)
+    onnx.checker.check_model(tables)
+    return model, tables
+
+
+class Split:
+    """A model split by split_tables, run like one InferenceSession of the whole graph: its inputs are the frame
+    graph's without the tables' values, plus the tables graph's; run() runs the tables graph when the mask or the
+    tolerance differs from the last run's, then the frame graph."""
+
+    def __init__(self, frame, tables):
+        self.frame, self.tables = frame, tables
+        self.tables_in = [i.name for i in tables.get_inputs()]
+        self.tables_out = [o.name for o in tables.get_outputs()]
+        self.key, self.values = None, None
+
+    def get_inputs(self):
+        seen = set(self.tables_out)
+        return [i for i in self.frame.get_inputs() if i.name not in seen] + [
+            i for i in self.tables.get_inputs() if i.name not in {x.name for x in self.frame.get_inputs()}]
+
+    def get_outputs(self):
+        return self.frame.get_outputs()
+
+    def get_modelmeta(self):
+        return self.frame.get_modelmeta()
+
+    def run(self, output_names, feeds, run_options=None):
+        key = tuple(np.asarray(feeds[n]).tobytes() for n in self.tables_in)
+        if key != self.key:
+            self.values = dict(zip(self.tables_out, self.tables.run(None, {n: feeds[n] for n in self.tables_in})))
+            self.key = key
+        names = {i.name for i in self.frame.get_inputs()}
+        return self.frame.run(output_names, {**{k: v for k, v in feeds.items() if k in names}, **self.values},
+                              run_options)

@@ -127,7 +127,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             variety_report(p, &frame, args.tile)?;
             detail_report(p, &frame, args.tile)?;
             match &other_model {
-                Some(Other::Current(model, bytes)) => compare_model(p, &frame, args.tile, model, bytes)?,
+                Some(Other::Current(model, bytes, tables)) => {
+                    compare_model(p, &frame, args.tile, model, bytes, tables.as_deref())?
+                }
                 Some(Other::Reference(model, bytes)) => {
                     let frames = sizes
                         .iter()
@@ -684,7 +686,14 @@ fn flip_mean(reference: &Frame, test: &Frame) -> Result<f32> {
 /// build's `models/emojinet.onnx`), on one batch of every tile of one 1280x720 frame, runs
 /// interleaved so that other load on the machine weighs on both alike; min and median of 20, at
 /// a black background with variety 0 and at the settings' background and variety.
-fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::Path, bytes: &[u8]) -> Result<()> {
+fn compare_model(
+    first: &Pipeline,
+    frame: &Frame,
+    tile: u32,
+    model: &std::path::Path,
+    bytes: &[u8],
+    tables: Option<&[u8]>,
+) -> Result<()> {
     use emojicam::gpu::Background;
     let settings = Settings {
         tile,
@@ -703,7 +712,7 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
         (settings.background, settings.variety),
     ] {
         let mut current = OnnxClassifier::new(allowed.len(), &settings.onnx)?;
-        let mut other = OnnxClassifier::from_bytes(bytes, allowed.len(), &settings.onnx)?;
+        let mut other = OnnxClassifier::from_bytes(bytes, tables, allowed.len(), &settings.onnx)?;
         for c in [&mut current, &mut other] {
             c.set_allowed(&allowed)?;
             c.set_background(background);
@@ -738,8 +747,9 @@ fn compare_model(first: &Pipeline, frame: &Frame, tile: u32, model: &std::path::
 /// `--compare-model`'s file and its bytes.
 #[derive(Debug)]
 enum Other<'a> {
-    /// A model with the current inputs and as many classes as the atlas has emoji.
-    Current(&'a std::path::Path, Vec<u8>),
+    /// A model with the current inputs and as many classes as the atlas has emoji, and the
+    /// bytes of its tables graph for a model split in two.
+    Current(&'a std::path::Path, Vec<u8>, Option<Vec<u8>>),
     /// A model from before issue 15, taking each tile's patch ([`PatchModel`]).
     Reference(&'a std::path::Path, Vec<u8>),
 }
@@ -753,9 +763,18 @@ fn other_model(path: &std::path::Path) -> Result<Other<'_>> {
     let classes = emojicam::Atlas::embedded()?.count() as usize;
     // each file loaded once when it has the current inputs (the usual case: a 20 MB graph);
     // only one that has not is tried as the reference, which takes patches
-    match OnnxClassifier::from_bytes(&bytes, classes, &OnnxOptions::default()) {
-        Ok(_) => Ok(Other::Current(path, bytes)),
+    match OnnxClassifier::from_bytes(&bytes, None, classes, &OnnxOptions::default()) {
+        Ok(_) => Ok(Other::Current(path, bytes, None)),
         Err(emojicam::Error::Classify(e @ emojicam::error::ClassifyError::Environment(_))) => Err(e.into()),
+        // a model split in two: its tables graph is the file its metadata names, beside it
+        Err(emojicam::Error::Classify(emojicam::error::ClassifyError::TablesMissing { name })) => {
+            let file = path.with_file_name(&name);
+            let tables =
+                std::fs::read(&file).map_err(|e| usage(format!("its tables graph {}: {e}", file.display())))?;
+            OnnxClassifier::from_bytes(&bytes, Some(&tables), classes, &OnnxOptions::default())
+                .map_err(|e| usage(format!("with its tables graph {}: {e}", file.display())))?;
+            Ok(Other::Current(path, bytes, Some(tables)))
+        }
         Err(current) => match PatchModel::from_bytes(&bytes, &OnnxOptions::default()) {
             Ok(Some(_)) => Ok(Other::Reference(path, bytes)),
             _ => Err(usage(format!(
@@ -993,9 +1012,17 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let model = root.join("models/emojinet.onnx");
         match other_model(&model).expect("the built-in model has the current inputs") {
-            Other::Current(path, bytes) => assert_eq!(
-                (path, bytes.len()),
-                (model.as_path(), std::fs::metadata(&model).unwrap().len() as usize)
+            Other::Current(path, bytes, tables) => assert_eq!(
+                (path, bytes.len(), tables.map(|t| t.len())),
+                (
+                    model.as_path(),
+                    std::fs::metadata(&model).unwrap().len() as usize,
+                    Some(
+                        std::fs::metadata(root.join("models/emojinet-tables.onnx"))
+                            .unwrap()
+                            .len() as usize
+                    )
+                )
             ),
             other => panic!("{model:?} read as {other:?}"),
         }

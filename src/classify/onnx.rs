@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionOutputs};
-use ort::value::TensorRef;
+use ort::value::{DynValue, TensorRef};
 
 use super::{Classifier, Input, PATCH, PATCH_BYTES, QUADS_BYTES, VARIETY_UNIT};
 use crate::atlas::Atlas;
@@ -17,8 +17,18 @@ use crate::domain::likeness::{BlackFloor, FrameMeasures};
 use crate::domain::Background;
 use crate::error::{ClassifyError, Error, Result};
 
-/// The committed model, embedded so the binary works from any directory.
+/// The committed model, embedded so the binary works from any directory: the graph run on every
+/// frame, which reads the outputs of [`TABLES`] as inputs.
 pub static MODEL: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emojinet.onnx"));
+
+/// The committed model's tables graph (`models/emojinet-tables.onnx`): what depends only on the
+/// emoji set and the variety (the set's member tables and biases, the tolerance's thresholds), run
+/// once per setting instead of inside every frame's run (models/README.md).
+pub static TABLES: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/emojinet-tables.onnx"));
+
+/// The metadata key naming a model's tables graph (a file beside it), written by
+/// `training/graph.py`'s `split_tables`; a model without it is one graph.
+pub const TABLES_KEY: &str = "tables";
 
 /// Score added to disallowed emoji before the in-graph argmax.
 const MASKED: f32 = -1e9;
@@ -260,8 +270,75 @@ fn embedded_floor() -> Result<BlackFloor> {
         .map_err(|e| Error::Assets(format!("the model's frame_black input needs the embedded atlas: {e}")))
 }
 
+/// A model's tables graph and its outputs for the current emoji set and variety.
+struct Tables {
+    session: Session,
+    /// Its outputs, each an input of the same name of the frame graph; `None` once the mask or
+    /// the tolerance has changed, until the next run computes them again.
+    values: Option<Vec<(String, DynValue)>>,
+}
+
+impl Tables {
+    /// The tables graph of `model` (its `session`) from `bytes`: a graph that reads only `mask`
+    /// and `tolerance`, whose outputs include every input of the model's that this build does
+    /// not give it itself.
+    fn load(bytes: &[u8], model: &Session, options: &OnnxOptions) -> Result<Self> {
+        let session = session(bytes, options)?;
+        if let Some(other) = session
+            .inputs()
+            .iter()
+            .find(|i| !matches!(i.name(), "mask" | "tolerance"))
+        {
+            return Err(Error::Assets(format!(
+                "the model's tables graph reads '{}', which this build does not give it",
+                other.name()
+            )));
+        }
+        let made = |name: &str| session.outputs().iter().any(|o| o.name() == name);
+        let given = |name: &str| INPUTS.contains(&name) || FRAME_INPUTS.iter().any(|(n, _)| *n == name);
+        if let Some(missing) = model.inputs().iter().find(|i| !given(i.name()) && !made(i.name())) {
+            return Err(Error::Assets(format!(
+                "the model's input '{}' is made by neither this build nor its tables graph",
+                missing.name()
+            )));
+        }
+        Ok(Self { session, values: None })
+    }
+
+    /// Runs the graph on `mask` and `tolerance` unless its outputs for them are at hand.
+    fn update(&mut self, mask: &[f32], tolerance: &[f32; 1]) -> Result<()> {
+        if self.values.is_some() {
+            return Ok(());
+        }
+        let err = |source: ort::Error| ClassifyError::Run { source };
+        let mut inputs: Vec<(std::borrow::Cow<str>, ort::session::SessionInputValue)> = Vec::new();
+        for input in self.session.inputs() {
+            let value = match input.name() {
+                "mask" => TensorRef::from_array_view(([mask.len()], mask)),
+                _ => TensorRef::from_array_view(([1usize], &tolerance[..])),
+            }
+            .map_err(err)?;
+            inputs.push((input.name().to_owned().into(), value.into()));
+        }
+        let mut outputs = self.session.run(inputs).map_err(err)?;
+        let names: Vec<String> = outputs.keys().map(str::to_owned).collect();
+        let values = names
+            .into_iter()
+            .filter_map(|name| outputs.remove(&name).map(|value| (name, value)))
+            .collect();
+        self.values = Some(values);
+        Ok(())
+    }
+}
+
+/// The per-tile inputs every model of this build takes (besides the whole-frame ones of
+/// [`FRAME_INPUTS`] that a model may take).
+const INPUTS: [&str; 5] = ["quads", "mask", "background", "position", "tolerance"];
+
 pub struct OnnxClassifier {
     session: Session,
+    /// The model's tables graph, for a model split in two.
+    tables: Option<Tables>,
     classes: usize,
     mask: Vec<f32>,
     background: Background,
@@ -286,20 +363,28 @@ impl OnnxClassifier {
     /// The model's `frame_black` input is scored from the embedded atlas (decoded once per
     /// process); [`OnnxClassifier::for_atlas`] takes an atlas already at hand.
     pub fn new(classes: usize, options: &OnnxOptions) -> Result<Self> {
-        Self::from_bytes(MODEL, classes, options)
+        Self::from_bytes(MODEL, Some(TABLES), classes, options)
     }
 
     /// Loads the embedded model for this atlas (its emoji count, and its default set for the
     /// model's `frame_black` input).
     pub fn for_atlas(atlas: &Atlas, options: &OnnxOptions) -> Result<Self> {
-        Self::load(MODEL, atlas.count() as usize, options, Some(atlas))
+        Self::load(MODEL, Some(TABLES), atlas.count() as usize, options, Some(atlas))
     }
 
-    pub fn from_bytes(model: &[u8], classes: usize, options: &OnnxOptions) -> Result<Self> {
-        Self::load(model, classes, options, None)
+    /// A model from its bytes and, for a model split in two, its tables graph's (the file its
+    /// metadata names: [`tables_file`]).
+    pub fn from_bytes(model: &[u8], tables: Option<&[u8]>, classes: usize, options: &OnnxOptions) -> Result<Self> {
+        Self::load(model, tables, classes, options, None)
     }
 
-    fn load(model: &[u8], classes: usize, options: &OnnxOptions, atlas: Option<&Atlas>) -> Result<Self> {
+    fn load(
+        model: &[u8],
+        tables: Option<&[u8]>,
+        classes: usize,
+        options: &OnnxOptions,
+        atlas: Option<&Atlas>,
+    ) -> Result<Self> {
         let session = session(model, options)?;
         let model_classes = Self::model_classes(&session)?;
         if model_classes != classes {
@@ -308,6 +393,11 @@ impl OnnxClassifier {
                  rebuild them together (training/run.sh)"
             )));
         }
+        let tables = match (tables_file(&session)?, tables) {
+            (None, _) => None,
+            (Some(_), Some(bytes)) => Some(Tables::load(bytes, &session, options)?),
+            (Some(name), None) => return Err(ClassifyError::TablesMissing { name }.into()),
+        };
         let frame_inputs: Vec<FrameInput> = FRAME_INPUTS
             .into_iter()
             .filter(|(name, _)| session.inputs().iter().any(|i| i.name() == *name))
@@ -323,6 +413,7 @@ impl OnnxClassifier {
         };
         Ok(Self {
             session,
+            tables,
             frame_inputs,
             floor,
             frame_values: Vec::new(),
@@ -338,7 +429,7 @@ impl OnnxClassifier {
     }
 
     fn model_classes(session: &Session) -> Result<usize> {
-        for input in ["quads", "background", "position", "tolerance"] {
+        for input in INPUTS {
             if !session.inputs().iter().any(|i| i.name() == input) {
                 return Err(Error::Assets(format!(
                     "the model has no '{input}' input: rebuild it with training/run.sh"
@@ -351,6 +442,22 @@ impl OnnxClassifier {
     pub fn classes(&self) -> usize {
         self.classes
     }
+
+    /// The mask or the tolerance changed: the tables graph runs again before the next frame.
+    fn tables_changed(&mut self) {
+        if let Some(tables) = &mut self.tables {
+            tables.values = None;
+        }
+    }
+}
+
+/// The file name of the tables graph the model of `session` names in its metadata (beside the
+/// model's own file), or `None` for a model that is one graph.
+fn tables_file(session: &Session) -> Result<Option<String>> {
+    let metadata = session
+        .metadata()
+        .map_err(|source| ClassifyError::LoadModel { source })?;
+    Ok(metadata.custom(TABLES_KEY))
 }
 
 impl Classifier for OnnxClassifier {
@@ -376,6 +483,7 @@ impl Classifier for OnnxClassifier {
         for (m, &a) in self.mask.iter_mut().zip(allowed) {
             *m = if a { 0.0 } else { MASKED };
         }
+        self.tables_changed();
         Ok(())
     }
 
@@ -384,7 +492,11 @@ impl Classifier for OnnxClassifier {
     }
 
     fn set_variety(&mut self, variety: f32) {
-        self.tolerance = [variety.max(0.0) * VARIETY_UNIT];
+        let tolerance = [variety.max(0.0) * VARIETY_UNIT];
+        if tolerance != self.tolerance {
+            self.tolerance = tolerance;
+            self.tables_changed();
+        }
     }
 
     fn varies(&self) -> bool {
@@ -457,6 +569,9 @@ impl Classifier for OnnxClassifier {
                 .iter()
                 .map(|i| [measures.map_or(0.0, |m| i.measure.of(&m))]),
         );
+        if let Some(tables) = &mut self.tables {
+            tables.update(&self.mask, &self.tolerance)?;
+        }
         let err = |source: ort::Error| ClassifyError::Run { source };
         let input = TensorRef::from_array_view(([n, QUADS_BYTES], quads)).map_err(err)?;
         let mask = TensorRef::from_array_view(([self.classes], self.mask.as_slice())).map_err(err)?;
@@ -473,6 +588,9 @@ impl Classifier for OnnxClassifier {
         for (input, value) in self.frame_inputs.iter().zip(&self.frame_values) {
             let value = TensorRef::from_array_view(([1usize], &value[..])).map_err(err)?;
             inputs.push((input.name.into(), value.into()));
+        }
+        for (name, value) in self.tables.iter().flat_map(|t| t.values.iter().flatten()) {
+            inputs.push((name.as_str().into(), value.into()));
         }
         let outputs = self.session.run(inputs).map_err(err)?;
         choices(&outputs, n, self.classes, out)

@@ -138,7 +138,8 @@ fn memory_pattern() -> bool {
 /// 100 us bridges only the gaps between one run's operators, each of which otherwise wakes the
 /// sleeping worker again: the classify stage back to back about 13% faster at 1280x720 (7.1 ->
 /// 6.2 ms) and 4-30% at 640x360 (noisy), but offline renders 3-7% slower on 2 cores, where the
-/// spinning worker takes time from decoding, drawing and encoding (docs/PERFORMANCE.md). `EMOJICAM_ORT_SPIN_US` sets one (for measuring).
+/// spinning worker takes time from decoding, drawing and encoding (docs/PERFORMANCE.md).
+/// `EMOJICAM_ORT_SPIN_US` sets one (for measuring; a value that is not a number is 0).
 fn spin_us() -> u32 {
     const SPIN_US: u32 = 0;
     std::env::var("EMOJICAM_ORT_SPIN_US")
@@ -373,7 +374,7 @@ impl OnnxClassifier {
     }
 
     /// A model from its bytes and, for a model split in two, its tables graph's (the file its
-    /// metadata names: [`tables_file`]).
+    /// metadata names under [`TABLES_KEY`], beside it).
     pub fn from_bytes(model: &[u8], tables: Option<&[u8]>, classes: usize, options: &OnnxOptions) -> Result<Self> {
         Self::load(model, tables, classes, options, None)
     }

@@ -175,6 +175,14 @@ fn bad_command_lines_are_one_line() {
     let link = dir.path().join("cam-link");
     std::os::unix::fs::symlink("/dev/video7", &link).expect("symlink");
     let l = link.to_str().expect("utf-8");
+    // A model of two graphs copied without its tables graph.
+    let lone = dir.path().join("emojinet.onnx");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/emojinet.onnx"),
+        &lone,
+    )
+    .expect("copy");
+    let lone = lone.to_str().expect("utf-8");
     let cases: &[(&[&str], &str)] = &[
         (
             &["--camera", "7", "--virtual-camera", "/dev/video7", "--no-window"],
@@ -231,6 +239,7 @@ fn bad_command_lines_are_one_line() {
             "--compare-model missing.onnx: No such file",
         ),
         (&["bench", "--compare-model", i], "not a model with this build's inputs"),
+        (&["bench", "--compare-model", lone], "emojinet-tables.onnx: No such file"),
         (&["nonsense"], "unrecognized subcommand"),
         // the live preview's options before a subcommand were ignored, silently
         (

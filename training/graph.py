@@ -2235,71 +2235,30 @@ def split_tables(model, name):
     import copy
     model = copy.deepcopy(model)
     g = model.graph
-    moved = []                         # (graph holding it, node)
-
-    def walk(h, per_run):
-        for x in h.node:
-            branches = [a.g for a in x.attribute if a.type == onnx.AttributeProto.GRAPH]
-            for b in branches:
-                walk(b, per_run)
-            if branches or per_run.intersection(x.input):
-                per_run.update(x.output)
-            else:
-                moved.append((h, x))
-
-    walk(g, set(PER_RUN_INPUTS))
-    made = {o for _, x in moved for o in x.output}
+    graphs = [g] + list(_subgraphs(g))
+    # what the tables graph takes: every node none of whose inputs depends on a per-run input (a node holding
+    # a subgraph stays: its branches' own nodes are taken one by one)
+    per_run, moved = set(PER_RUN_INPUTS), []           # moved: (graph holding it, node)
+    for h, x in _nodes(g):
+        if any(a.type == onnx.AttributeProto.GRAPH for a in x.attribute) or per_run.intersection(x.input):
+            per_run.update(x.output)
+        else:
+            moved.append((h, x))
     moving = {id(x) for _, x in moved}
-    read = set()
-
-    def reads(h):
-        for x in h.node:
-            for a in x.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    reads(a.g)
-            if id(x) not in moving:
-                read.update(v for v in x.input if v in made)
-        read.update(o.name for o in h.output if o.name in made)
-
-    reads(g)
-    inits = list(g.initializer)
-
-    def branch_inits(h):
-        for x in h.node:
-            for a in x.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    inits.extend(a.g.initializer)
-                    branch_inits(a.g)
-
-    branch_inits(g)
+    staying = [x for _, x in _nodes(g) if id(x) not in moving]
+    made = {o for _, x in moved for o in x.output}
+    read = {v for x in staying for v in x.input if v in made} | {o.name for h in graphs for o in h.output
+                                                                 if o.name in made}
+    inits = [t for h in graphs for t in h.initializer]
     needed = {v for _, x in moved for v in x.input}
     # a large constant both graphs read is the tables graph's alone, passed on as one of its outputs
-    left = set()
-
-    def left_reads(h):
-        for x in h.node:
-            for a in x.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    left_reads(a.g)
-            if id(x) not in moving:
-                left.update(x.input)
-
-    left_reads(g)
-    shared = sorted(t.name for t in inits if t.name in needed and t.name in left and t.ByteSize() > SHARED_BYTES)
-    passed = [helper.make_node("Identity", [v], [v + "_tables"]) for v in shared]
-    moved += [(None, x) for x in passed]
-    renamed = {v: v + "_tables" for v in shared}
-
-    def rename(h):
-        for x in h.node:
-            for a in x.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    rename(a.g)
-            if id(x) not in moving:
-                for i, v in enumerate(x.input):
-                    x.input[i] = renamed.get(v, v)
-
-    rename(g)
+    left = {v for x in staying for v in x.input}
+    renamed = {t.name: t.name + "_tables" for t in inits
+               if t.name in needed and t.name in left and t.ByteSize() > SHARED_BYTES}
+    moved += [(None, helper.make_node("Identity", [v], [w])) for v, w in sorted(renamed.items())]
+    for x in staying:
+        for i, v in enumerate(x.input):
+            x.input[i] = renamed.get(v, v)
     boundary = sorted(read | set(renamed.values()))
     t_inputs = [copy.deepcopy(i) for i in g.input if i.name in needed]
     t_graph = helper.make_graph([copy.deepcopy(x) for _, x in moved], "emojinet_tables", t_inputs, [],
@@ -2309,27 +2268,38 @@ def split_tables(model, name):
     inferred = onnx.shape_inference.infer_shapes(tables, strict_mode=True).graph
     typed = {v.name: v for v in list(inferred.value_info) + list(inferred.output)}
     tables.graph.output.extend([copy.deepcopy(typed[v]) for v in boundary])
-    for k, v in (("doc", f"the tables graph of {name.replace('-tables', '')}: run once per mask and tolerance, its "
-                         "outputs fed to that graph (graph.split_tables)"),):
-        tables.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
+    tables.metadata_props.append(onnx.StringStringEntryProto(
+        key="doc", value=f"the tables graph of {name.replace('-tables', '')}: run once per mask and tolerance, its "
+                         "outputs fed to that graph (graph.split_tables)"))
     for h, x in moved:
         if h is not None:
             h.node.remove(x)
     g.input.extend([copy.deepcopy(typed[v]) for v in boundary])
-    _drop_unused(g)
-
-    def drop_branch_unused(h):
-        for x in h.node:
-            for a in x.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    _drop_unused(a.g)
-                    drop_branch_unused(a.g)
-
-    drop_branch_unused(g)
+    for h in graphs:
+        _drop_unused(h)
     model.metadata_props.append(onnx.StringStringEntryProto(key=TABLES_KEY, value=name))
     onnx.checker.check_model(model)
     onnx.checker.check_model(tables)
     return model, tables
+
+
+def _subgraphs(h):
+    """Every subgraph of graph h, at any depth (an If's branches, theirs)."""
+    for x in h.node:
+        for a in x.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                yield a.g
+                yield from _subgraphs(a.g)
+
+
+def _nodes(h):
+    """(graph, node) for every node of graph h and of its subgraphs, in order of execution: a node holding
+    subgraphs after their nodes."""
+    for x in h.node:
+        for a in x.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                yield from _nodes(a.g)
+        yield h, x
 
 
 class Split:

@@ -129,12 +129,11 @@ def build(A, a, E, centroids, members, metadata, batched="matmul"):
 def session(path_or_bytes, threads=1):
     """A session of the model at `path_or_bytes` with the product's options; a model file whose metadata names its
     tables graph (split_tables) is returned as a Split of the two, which runs like one session of the whole graph."""
-    if isinstance(path_or_bytes, (str, os.PathLike)):
-        tables = tables_of(onnx.load(path_or_bytes, load_external_data=False))
-        if tables:
-            return Split(_session(path_or_bytes, threads),
-                         _session(os.path.join(os.path.dirname(os.path.abspath(path_or_bytes)), tables), threads))
-    return _session(path_or_bytes, threads)
+    s = _session(path_or_bytes, threads)
+    tables = s.get_modelmeta().custom_metadata_map.get(TABLES_KEY)
+    if tables and isinstance(path_or_bytes, (str, os.PathLike)):
+        return Split(s, _session(os.path.join(os.path.dirname(os.path.abspath(path_or_bytes)), tables), threads))
+    return s
 
 
 def _session(path_or_bytes, threads=1):
@@ -2219,11 +2218,6 @@ TABLES_KEY = "tables"
 SHARED_BYTES = 65536
 
 
-def tables_of(model):
-    """The file name of `model`'s tables graph (beside it), or None for a model that is one graph."""
-    return next((p.value for p in model.metadata_props if p.key == TABLES_KEY), None)
-
-
 def split_tables(model, name):
     """(frame, tables): `model` as two graphs. `tables` holds every node (of the top graph and of the If's
     branches) whose inputs depend on none of PER_RUN_INPUTS, only on the mask, the tolerance and constants: the
@@ -2311,12 +2305,12 @@ class Split:
         self.frame, self.tables = frame, tables
         self.tables_in = [i.name for i in tables.get_inputs()]
         self.tables_out = [o.name for o in tables.get_outputs()]
+        self.frame_in = {i.name for i in frame.get_inputs()}
         self.key, self.values = None, None
 
     def get_inputs(self):
-        seen = set(self.tables_out)
-        return [i for i in self.frame.get_inputs() if i.name not in seen] + [
-            i for i in self.tables.get_inputs() if i.name not in {x.name for x in self.frame.get_inputs()}]
+        return [i for i in self.frame.get_inputs() if i.name not in self.tables_out] + [
+            i for i in self.tables.get_inputs() if i.name not in self.frame_in]
 
     def get_outputs(self):
         return self.frame.get_outputs()
@@ -2329,6 +2323,5 @@ class Split:
         if key != self.key:
             self.values = dict(zip(self.tables_out, self.tables.run(None, {n: feeds[n] for n in self.tables_in})))
             self.key = key
-        names = {i.name for i in self.frame.get_inputs()}
-        return self.frame.run(output_names, {**{k: v for k, v in feeds.items() if k in names}, **self.values},
+        return self.frame.run(output_names, {**{k: v for k, v in feeds.items() if k in self.frame_in}, **self.values},
                               run_options)

@@ -761,8 +761,9 @@ fn other_model(path: &std::path::Path) -> Result<Other<'_>> {
     let usage = |why: String| emojicam::Error::usage(format!("--compare-model {}: {why}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| usage(e.to_string()))?;
     let classes = emojicam::Atlas::embedded()?.count() as usize;
-    // each file loaded once when it has the current inputs (the usual case: a 20 MB graph);
-    // only one that has not is tried as the reference, which takes patches
+    // a one-graph file with the current inputs is loaded once, a model of two graphs twice (the
+    // first load reads the name of its tables graph, a 3 MB graph; the second takes both); only
+    // a file that has neither is tried as the reference, which takes patches
     match OnnxClassifier::from_bytes(&bytes, None, classes, &OnnxOptions::default()) {
         Ok(_) => Ok(Other::Current(path, bytes, None)),
         Err(emojicam::Error::Classify(e @ emojicam::error::ClassifyError::Environment(_))) => Err(e.into()),

@@ -336,6 +336,9 @@ pub enum ClassifyError {
     /// A model split in two (training/graph.py `split_tables`) given without its tables graph.
     #[error("the model needs its tables graph {name} (the file beside it)")]
     TablesMissing { name: String },
+    /// An input of the model whose value was not at hand on a run (a bug: checked at load).
+    #[error("no value for the model's input number {input} on this run")]
+    FeedMissing { input: usize },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -45,6 +45,23 @@ fn model_loads_and_matches_the_atlas() {
         .to_string();
     assert!(err.contains("emojinet-tables.onnx"), "{err}");
 
+    // The model takes the tile features this build computes (its metadata names their rules);
+    // one that names other rules (here the same bytes with the contract's version changed) is
+    // refused, not fed features it does not expect.
+    let contract = emojicam::classify::features::CONTRACT.as_bytes();
+    let at = MODEL
+        .windows(contract.len())
+        .position(|w| w == contract)
+        .expect("the model names the tile features' contract");
+    let mut other = MODEL.to_vec();
+    let version = at + contract.iter().position(|&b| b == b'1').expect("a version");
+    other[version] = b'9';
+    let err = OnnxClassifier::from_bytes(&other, Some(TABLES), count, &OnnxOptions { threads: 1 })
+        .err()
+        .expect("other tile features refused")
+        .to_string();
+    assert!(err.contains("tile features") && err.contains("features 9"), "{err}");
+
     // Bytes that are not a model: a classifier error that keeps ONNX Runtime's own error as its
     // source, and a partial patch buffer is refused before any run.
     let err = OnnxClassifier::from_bytes(b"not an onnx model", None, count, &OnnxOptions { threads: 1 })

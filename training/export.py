@@ -845,6 +845,8 @@ def main():
         # what depends only on the emoji set and the variety runs once per setting (models/README.md)
         name = os.path.splitext(os.path.basename(a.out))[0] + "-tables.onnx"
         model, tables = graph.split_tables(model, name)
+        # what depends only on each tile's quads and background is computed by the caller (models/README.md)
+        model = graph.features_outside(model)
         path = os.path.join(os.path.dirname(a.out), name)
         onnx.save(tables, path)
         print(f"wrote {path} ({os.path.getsize(path)} bytes)")

@@ -2277,6 +2277,103 @@ def split_tables(model, name):
     return model, tables
 
 
+# --- the tile features, computed by the caller ---------------------------------------------------------
+
+# The values the graph computed from each tile's quads and background alone, through ~45 small operators (the
+# features of both stages, the routing and darkness flags): exact integers in float32 (or flags), so the caller
+# (src/classify/features.rs, tile_features below) computes them in one pass over the tiles, bit for bit the same,
+# and the graph takes them as inputs (features_outside). FEATURES_ALIAS: a value computed twice in the graph
+# (the If's branch tested darkness again, at the same level), read from the one input.
+TILE_FEATURES = ("P", "phi", "phi_s1", "flat_b0", "bg_min", "bg_sat", "dr_dark", "dd_1d")
+FEATURES_ALIAS = {"db_dark": "dr_dark"}
+FEATURES_KEY = "features"
+# the rules' constants the caller's code holds (route_lim, sat_lim, dr_level, db_level in the graph): a model
+# whose metadata says otherwise is refused by the product
+FEATURES_CONTRACT = "emojicam tile features 1: flat within 8, saturated from 40, dark up to 40"
+_FEATURE_CONSTANTS = {"route_lim": 8.0, "sat_lim": 40.0, "dr_level": 40.0, "db_level": 40.0}
+_FEATURE_SHAPES = {"P": (TensorProto.FLOAT, ["N", 12]), "phi": (TensorProto.FLOAT, ["N", 20]),
+                   "phi_s1": (TensorProto.FLOAT, ["N", 22]), "flat_b0": (TensorProto.BOOL, ["N"]),
+                   "bg_min": (TensorProto.FLOAT, ["N"]), "bg_sat": (TensorProto.FLOAT, ["N"]),
+                   "dr_dark": (TensorProto.BOOL, ["N"]), "dd_1d": (TensorProto.FLOAT, ["N"])}
+
+
+def tile_features(quads, background):
+    """TILE_FEATURES of tiles with quadrant means `quads` (uint8 [N, 12], quadrant-major RGB) over `background`
+    (float32 [N, 3], whole levels), as the graph computed them: P the means as float; d = P - b per quadrant and
+    channel, db = d . b per quadrant, bb = b . b, phi = [d, db, b, bb]; a tile is flat when every |d| <= 8
+    (flat_b0), routed (scored as if over black in stage 1) when also its background's largest minus smallest
+    channel (bg_sat) is >= 40; dark when no mean is above 40 (dr_dark); phi_s1 = phi with b = 0 for a routed tile,
+    then 1 - dark and 1; dd_1d = d . d. Every value a whole number below 2^24: exact in float32 in any order."""
+    P = np.asarray(quads, np.uint8).reshape(-1, 12).astype(np.float32)
+    b = np.asarray(background, np.float32).reshape(-1, 3)
+    d = P - np.tile(b, 4)
+    db = (d.reshape(-1, 4, 3) * b[:, None, :]).sum(2, dtype=np.float32)
+    bb = (b * b).sum(1, keepdims=True, dtype=np.float32)
+    phi = np.concatenate([d, db, b, bb], 1)
+    flat = np.abs(d).max(1, initial=0) <= _FEATURE_CONSTANTS["route_lim"]
+    bg_min, bg_max = b.min(1, initial=np.inf), b.max(1, initial=-np.inf)
+    bg_sat = (bg_max - bg_min).astype(np.float32)
+    keep = (~(flat & (bg_sat >= _FEATURE_CONSTANTS["sat_lim"]))).astype(np.float32)[:, None]
+    dark = P.max(1, initial=0) <= _FEATURE_CONSTANTS["dr_level"]
+    rz_b = b * keep
+    phi_s1 = np.concatenate([P - np.tile(rz_b, 4), db * keep, rz_b, bb * keep, (~dark).astype(np.float32)[:, None],
+                             np.ones_like(bb)], 1)
+    return {"P": P, "phi": phi.astype(np.float32), "phi_s1": phi_s1.astype(np.float32), "flat_b0": flat,
+            "bg_min": bg_min.astype(np.float32), "bg_sat": bg_sat, "dr_dark": dark,
+            "dd_1d": (d * d).sum(1, dtype=np.float32)}
+
+
+def features_outside(model):
+    """`model` (a frame graph) taking TILE_FEATURES as inputs instead of computing them from `quads` and
+    `background`: their producers and whatever only they read are removed (from the top graph and the If's
+    branches), FEATURES_ALIAS read from their inputs, the graph's [N, 1] ones made from P's shape; its metadata
+    holds FEATURES_CONTRACT under FEATURES_KEY. With tile_features' values it gives exactly the index of `model`
+    (the same operators on the same values after them)."""
+    import copy
+    model = copy.deepcopy(model)
+    g = model.graph
+    graphs = [g] + list(_subgraphs(g))
+    consts = {t.name: numpy_helper.to_array(t) for h in graphs for t in h.initializer}
+    for k, v in _FEATURE_CONSTANTS.items():
+        assert k in consts and float(consts[k].reshape(-1)[0]) == v, (k, consts.get(k))
+    made = {o: x for _, x in _nodes(g) for o in x.output}
+    for alias, name in FEATURES_ALIAS.items():
+        a, n = made[alias], made[name]
+        pa, pn = made[a.input[0]], made[n.input[0]]
+        assert (a.op_type, pa.op_type, list(pa.input)) == (n.op_type, pn.op_type, list(pn.input)), (a, n)
+        assert np.array_equal(consts[a.input[1]], consts[n.input[1]]), (a, n)
+    for _, x in _nodes(g):
+        for i, v in enumerate(x.input):
+            x.input[i] = FEATURES_ALIAS.get(v, v)
+    # the graph's ones [N, 1] took their shape from bb: [N, 1] from P's first dimension instead
+    at, shape = next((i, x) for i, x in enumerate(g.node) if x.op_type == "Shape" and list(x.input) == ["bb"])
+    g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "ft_one"))
+    g.node.remove(shape)
+    g.node.insert(at, helper.make_node("Shape", ["P"], ["ft_n"], start=0, end=1))
+    g.node.insert(at + 1, helper.make_node("Concat", ["ft_n", "ft_one"], [shape.output[0]], axis=0))
+    # the features' producers go, then every node nothing reads any more
+    feats = set(TILE_FEATURES)
+    for h in graphs:
+        for x in [x for x in h.node if feats.intersection(x.output)]:
+            h.node.remove(x)
+    while True:
+        read = {v for _, x in _nodes(g) for v in x.input} | {o.name for h in graphs for o in h.output}
+        dead = [(h, x) for h in graphs for x in h.node if not read.intersection(x.output)]
+        if not dead:
+            break
+        for h, x in dead:
+            h.node.remove(x)
+    read = {v for _, x in _nodes(g) for v in x.input}
+    kept = [copy.deepcopy(i) for i in g.input if i.name in read]
+    del g.input[:]
+    g.input.extend([helper.make_tensor_value_info(n, *_FEATURE_SHAPES[n]) for n in TILE_FEATURES] + kept)
+    for h in graphs:
+        _drop_unused(h)
+    model.metadata_props.append(onnx.StringStringEntryProto(key=FEATURES_KEY, value=FEATURES_CONTRACT))
+    onnx.checker.check_model(model)
+    return model
+
+
 def _subgraphs(h):
     """Every subgraph of graph h, at any depth (an If's branches, theirs)."""
     for x in h.node:
@@ -2296,21 +2393,32 @@ def _nodes(h):
         yield h, x
 
 
+class _Input:
+    """A name, shape and type, as an InferenceSession's get_inputs() gives them."""
+
+    def __init__(self, name, shape, type):
+        self.name, self.shape, self.type = name, shape, type
+
+
 class Split:
     """A model split by split_tables, run like one InferenceSession of the whole graph: its inputs are the frame
     graph's without the tables' values, plus the tables graph's; run() runs the tables graph when the mask or the
-    tolerance differs from the last run's, then the frame graph."""
+    tolerance differs from the last run's, then the frame graph. A frame graph that takes the tile features
+    (features_outside) is given tile_features of the `quads` and `background` fed, as the product computes them."""
 
     def __init__(self, frame, tables):
         self.frame, self.tables = frame, tables
         self.tables_in = [i.name for i in tables.get_inputs()]
         self.tables_out = [o.name for o in tables.get_outputs()]
         self.frame_in = {i.name for i in frame.get_inputs()}
+        self.features = FEATURES_KEY in frame.get_modelmeta().custom_metadata_map
         self.key, self.values = None, None
 
     def get_inputs(self):
-        return [i for i in self.frame.get_inputs() if i.name not in self.tables_out] + [
-            i for i in self.tables.get_inputs() if i.name not in self.frame_in]
+        tile = [_Input("quads", ["N", 12], "tensor(uint8)"), _Input("background", ["N", 3], "tensor(float)")]
+        hidden = set(self.tables_out) | (set(TILE_FEATURES) if self.features else set())
+        return [i for i in self.frame.get_inputs() if i.name not in hidden] + [
+            i for i in self.tables.get_inputs() if i.name not in self.frame_in] + (tile if self.features else [])
 
     def get_outputs(self):
         return self.frame.get_outputs()
@@ -2323,5 +2431,7 @@ class Split:
         if key != self.key:
             self.values = dict(zip(self.tables_out, self.tables.run(None, {n: feeds[n] for n in self.tables_in})))
             self.key = key
-        return self.frame.run(output_names, {**{k: v for k, v in feeds.items() if k in self.frame_in}, **self.values},
-                              run_options)
+        given = {k: v for k, v in feeds.items() if k in self.frame_in}
+        if self.features:
+            given.update(tile_features(feeds["quads"], feeds["background"]))
+        return self.frame.run(output_names, {**given, **self.values}, run_options)

@@ -7,6 +7,7 @@ pub use crate::domain::likeness::{DEFAULT_VARIETY, MAX_VARIETY, VARIETY_UNIT};
 use crate::domain::Background;
 pub use crate::domain::{PATCH, PATCH_BYTES, QUADS_BYTES};
 
+pub mod features;
 pub mod nearest;
 pub mod onnx;
 pub mod texture;

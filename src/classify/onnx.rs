@@ -11,6 +11,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionOutputs};
 use ort::value::{DynValue, TensorRef};
 
+use super::features::{self, TileFeatures};
 use super::{Classifier, Input, PATCH, PATCH_BYTES, QUADS_BYTES, VARIETY_UNIT};
 use crate::atlas::Atlas;
 use crate::domain::likeness::{BlackFloor, FrameMeasures};
@@ -176,6 +177,20 @@ fn session(model: &[u8], options: &OnnxOptions) -> Result<Session> {
         .map_err(err)?)
 }
 
+/// Tile feature [`features::NAMES`]`[i]` of `f`'s `n` tiles as an input.
+fn feature_value(f: &TileFeatures, i: usize, n: usize) -> ort::Result<ort::session::SessionInputValue<'_>> {
+    Ok(match i {
+        0 => TensorRef::from_array_view(([n, QUADS_BYTES], f.means.as_slice()))?.into(),
+        1 => TensorRef::from_array_view(([n, 20], f.phi.as_slice()))?.into(),
+        2 => TensorRef::from_array_view(([n, 22], f.phi_s1.as_slice()))?.into(),
+        3 => TensorRef::from_array_view(([n], f.flat.as_slice()))?.into(),
+        4 => TensorRef::from_array_view(([n], f.bg_min.as_slice()))?.into(),
+        5 => TensorRef::from_array_view(([n], f.bg_sat.as_slice()))?.into(),
+        6 => TensorRef::from_array_view(([n], f.dark.as_slice()))?.into(),
+        _ => TensorRef::from_array_view(([n], f.dd.as_slice()))?.into(),
+    })
+}
+
 /// A run's `index` output for `n` tiles, appended to `out` (each clamped to the model's
 /// `classes`).
 fn choices(outputs: &SessionOutputs, n: usize, classes: usize, out: &mut Vec<u32>) -> Result<()> {
@@ -283,7 +298,7 @@ impl Tables {
     /// The tables graph of `model` (its `session`) from `bytes`: a graph that reads only `mask`
     /// and `tolerance`, whose outputs include every input of the model's that this build does
     /// not give it itself.
-    fn load(bytes: &[u8], model: &Session, options: &OnnxOptions) -> Result<Self> {
+    fn load(bytes: &[u8], model: &Session, options: &OnnxOptions, takes_features: bool) -> Result<Self> {
         let session = session(bytes, options)?;
         if let Some(other) = session
             .inputs()
@@ -296,7 +311,11 @@ impl Tables {
             )));
         }
         let made = |name: &str| session.outputs().iter().any(|o| o.name() == name);
-        let given = |name: &str| INPUTS.contains(&name) || FRAME_INPUTS.iter().any(|(n, _)| *n == name);
+        let given = |name: &str| {
+            INPUTS.contains(&name)
+                || FRAME_INPUTS.iter().any(|(n, _)| *n == name)
+                || (takes_features && features::NAMES.contains(&name))
+        };
         if let Some(missing) = model.inputs().iter().find(|i| !given(i.name()) && !made(i.name())) {
             return Err(Error::Assets(format!(
                 "the model's input '{}' is made by neither this build nor its tables graph",
@@ -321,8 +340,8 @@ impl Tables {
             .map_err(err)?;
             inputs.push((input.name().to_owned().into(), value.into()));
         }
+        let names: Vec<String> = self.session.outputs().iter().map(|o| o.name().to_owned()).collect();
         let mut outputs = self.session.run(inputs).map_err(err)?;
-        let names: Vec<String> = outputs.keys().map(str::to_owned).collect();
         let values = names
             .into_iter()
             .filter_map(|name| outputs.remove(&name).map(|value| (name, value)))
@@ -332,9 +351,27 @@ impl Tables {
     }
 }
 
-/// The per-tile inputs every model of this build takes (besides the whole-frame ones of
-/// [`FRAME_INPUTS`] that a model may take).
+/// The per-tile and per-setting inputs a model of this build may take (besides the whole-frame
+/// ones of [`FRAME_INPUTS`] and the tile features of [`features::NAMES`]); `position` and
+/// `tolerance` every one takes, `quads` and `background` every one that does not take the tile
+/// features, `mask` the model or its tables graph.
 const INPUTS: [&str; 5] = ["quads", "mask", "background", "position", "tolerance"];
+
+/// Where each of the model's inputs comes from on a run, in the order the model lists them.
+#[derive(Debug, Clone, Copy)]
+enum Feed {
+    Quads,
+    Mask,
+    Background,
+    Position,
+    Tolerance,
+    /// A whole-frame input: the classifier's `frame_inputs[i]`.
+    Frame(usize),
+    /// A tile feature: [`features::NAMES`]`[i]`.
+    Feature(usize),
+    /// An output of the tables graph: its `values[i]`.
+    Table(usize),
+}
 
 pub struct OnnxClassifier {
     session: Session,
@@ -349,6 +386,10 @@ pub struct OnnxClassifier {
     /// What scores `frame_black` ([`black_floor`] of the atlas's default set), for a model
     /// that takes it.
     floor: Option<BlackFloor>,
+    /// The model's inputs, in its order, and where each comes from.
+    feeds: Vec<(String, Feed)>,
+    /// The tile features, for a model that takes them (instead of quads and backgrounds).
+    features: Option<TileFeatures>,
     /// Per-run inputs, reused: each whole-frame input's value, each tile's background colour and
     /// grid position.
     frame_values: Vec<[f32; 1]>,
@@ -387,23 +428,25 @@ impl OnnxClassifier {
         atlas: Option<&Atlas>,
     ) -> Result<Self> {
         let session = session(model, options)?;
-        let model_classes = Self::model_classes(&session)?;
+        let takes_features = takes_features(&session)?;
+        let tables = match (tables_file(&session)?, tables) {
+            (None, _) => None,
+            (Some(_), Some(bytes)) => Some(Tables::load(bytes, &session, options, takes_features)?),
+            (Some(name), None) => return Err(ClassifyError::TablesMissing { name }.into()),
+        };
+        let model_classes = Self::model_classes(&session, tables.as_ref().map(|t| &t.session), takes_features)?;
         if model_classes != classes {
             return Err(Error::Assets(format!(
                 "the model has {model_classes} classes but the atlas has {classes} emoji: \
                  rebuild them together (training/run.sh)"
             )));
         }
-        let tables = match (tables_file(&session)?, tables) {
-            (None, _) => None,
-            (Some(_), Some(bytes)) => Some(Tables::load(bytes, &session, options)?),
-            (Some(name), None) => return Err(ClassifyError::TablesMissing { name }.into()),
-        };
         let frame_inputs: Vec<FrameInput> = FRAME_INPUTS
             .into_iter()
             .filter(|(name, _)| session.inputs().iter().any(|i| i.name() == *name))
             .map(|(name, measure)| FrameInput { name, measure })
             .collect();
+        let feeds = feeds(&session, tables.as_ref().map(|t| &t.session), &frame_inputs)?;
         let floor = if frame_inputs.iter().any(|i| matches!(i.measure, Measure::FrameBlack)) {
             Some(match atlas {
                 Some(atlas) => black_floor(atlas),
@@ -417,6 +460,8 @@ impl OnnxClassifier {
             tables,
             frame_inputs,
             floor,
+            feeds,
+            features: takes_features.then(TileFeatures::default),
             frame_values: Vec::new(),
             frame: None,
             classes,
@@ -429,15 +474,24 @@ impl OnnxClassifier {
         })
     }
 
-    fn model_classes(session: &Session) -> Result<usize> {
-        for input in INPUTS {
-            if !session.inputs().iter().any(|i| i.name() == input) {
+    /// The model's classes (its `mask`'s, or its tables graph's), once its inputs are checked.
+    fn model_classes(session: &Session, tables: Option<&Session>, takes_features: bool) -> Result<usize> {
+        let tile: &[&str] = if takes_features {
+            &features::NAMES
+        } else {
+            &["quads", "background"]
+        };
+        for input in ["position", "tolerance"].iter().chain(tile) {
+            if !session.inputs().iter().any(|i| i.name() == *input) {
                 return Err(Error::Assets(format!(
                     "the model has no '{input}' input: rebuild it with training/run.sh"
                 )));
             }
         }
-        mask_classes(session)
+        match tables {
+            Some(t) if !session.inputs().iter().any(|i| i.name() == "mask") => mask_classes(t),
+            _ => mask_classes(session),
+        }
     }
 
     pub fn classes(&self) -> usize {
@@ -452,6 +506,55 @@ impl OnnxClassifier {
     }
 }
 
+/// Whether the model of `session` takes the tile features ([`features::CONTRACT`] under
+/// [`features::KEY`] in its metadata); one that names other features is refused.
+fn takes_features(session: &Session) -> Result<bool> {
+    let metadata = session
+        .metadata()
+        .map_err(|source| ClassifyError::LoadModel { source })?;
+    match metadata.custom(features::KEY) {
+        None => Ok(false),
+        Some(c) if c == features::CONTRACT => Ok(true),
+        Some(other) => Err(Error::Assets(format!(
+            "the model takes tile features this build does not compute ('{other}'): rebuild it with training/run.sh"
+        ))),
+    }
+}
+
+/// Where each input of the model of `session` comes from ([`Feed`]); an input that none of them
+/// gives is an error.
+fn feeds(session: &Session, tables: Option<&Session>, frame_inputs: &[FrameInput]) -> Result<Vec<(String, Feed)>> {
+    let table = |name: &str| tables.and_then(|t| t.outputs().iter().position(|o| o.name() == name));
+    session
+        .inputs()
+        .iter()
+        .map(|input| {
+            let name = input.name();
+            let feed = match name {
+                "quads" => Feed::Quads,
+                "mask" => Feed::Mask,
+                "background" => Feed::Background,
+                "position" => Feed::Position,
+                "tolerance" => Feed::Tolerance,
+                _ => {
+                    if let Some(i) = frame_inputs.iter().position(|f| f.name == name) {
+                        Feed::Frame(i)
+                    } else if let Some(i) = features::NAMES.iter().position(|f| *f == name) {
+                        Feed::Feature(i)
+                    } else if let Some(i) = table(name) {
+                        Feed::Table(i)
+                    } else {
+                        return Err(Error::Assets(format!(
+                            "the model's input '{name}' is made by neither this build nor its tables graph"
+                        )));
+                    }
+                }
+            };
+            Ok((name.to_owned(), feed))
+        })
+        .collect()
+}
+
 /// The file name of the tables graph the model of `session` names in its metadata (beside the
 /// model's own file), or `None` for a model that is one graph.
 fn tables_file(session: &Session) -> Result<Option<String>> {
@@ -459,6 +562,43 @@ fn tables_file(session: &Session) -> Result<Option<String>> {
         .metadata()
         .map_err(|source| ClassifyError::LoadModel { source })?;
     Ok(metadata.custom(TABLES_KEY))
+}
+
+impl OnnxClassifier {
+    /// A run's inputs other than the quads themselves, for the whole tiles of `quads`: each
+    /// tile's background, position and (for a model that takes them) features, the whole-frame
+    /// measures, the tables graph's outputs when the setting changed.
+    fn prepare(&mut self, quads: &[u8], positions: &[[u32; 2]], backdrops: &[[u8; 3]]) -> Result<()> {
+        let (tiles, _) = quads.as_chunks::<QUADS_BYTES>();
+        self.backgrounds.clear();
+        if self.background == Background::Tile && backdrops.len() == tiles.len() {
+            self.backgrounds.extend(backdrops.iter().flat_map(|b| b.map(f32::from)));
+        } else {
+            for q in tiles {
+                self.backgrounds.extend(self.background.behind(q).map(f32::from));
+            }
+        }
+        self.positions.clear();
+        self.positions
+            .extend(positions.iter().flat_map(|&[c, r]| [c as f32, r as f32]));
+        // without a frame set, the batch's own measures (for a model that takes any)
+        let measures = self
+            .frame
+            .or_else(|| (!self.frame_inputs.is_empty()).then(|| FrameMeasures::of(tiles, self.floor.as_mut())));
+        self.frame_values.clear();
+        self.frame_values.extend(
+            self.frame_inputs
+                .iter()
+                .map(|i| [measures.map_or(0.0, |m| i.measure.of(&m))]),
+        );
+        if let Some(tables) = &mut self.tables {
+            tables.update(&self.mask, &self.tolerance)?;
+        }
+        if let Some(f) = &mut self.features {
+            f.compute(tiles, &self.backgrounds);
+        }
+        Ok(())
+    }
 }
 
 impl Classifier for OnnxClassifier {
@@ -547,51 +687,49 @@ impl Classifier for OnnxClassifier {
         if n == 0 {
             return Ok(());
         }
-        self.backgrounds.clear();
-        // Whole tiles only: checked above.
-        let (tiles, _) = quads.as_chunks::<QUADS_BYTES>();
-        if self.background == Background::Tile && backdrops.len() == n {
-            self.backgrounds.extend(backdrops.iter().flat_map(|b| b.map(f32::from)));
-        } else {
-            for q in tiles {
-                self.backgrounds.extend(self.background.behind(q).map(f32::from));
-            }
-        }
-        self.positions.clear();
-        self.positions
-            .extend(positions.iter().flat_map(|&[c, r]| [c as f32, r as f32]));
-        // without a frame set, the batch's own measures (for a model that takes any)
-        let measures = self
-            .frame
-            .or_else(|| (!self.frame_inputs.is_empty()).then(|| FrameMeasures::of(tiles, self.floor.as_mut())));
-        self.frame_values.clear();
-        self.frame_values.extend(
-            self.frame_inputs
-                .iter()
-                .map(|i| [measures.map_or(0.0, |m| i.measure.of(&m))]),
-        );
-        if let Some(tables) = &mut self.tables {
-            tables.update(&self.mask, &self.tolerance)?;
-        }
+        self.prepare(quads, positions, backdrops)?;
         let err = |source: ort::Error| ClassifyError::Run { source };
-        let input = TensorRef::from_array_view(([n, QUADS_BYTES], quads)).map_err(err)?;
-        let mask = TensorRef::from_array_view(([self.classes], self.mask.as_slice())).map_err(err)?;
-        let background = TensorRef::from_array_view(([n, 3], self.backgrounds.as_slice())).map_err(err)?;
-        let position = TensorRef::from_array_view(([n, 2], self.positions.as_slice())).map_err(err)?;
-        let tolerance = TensorRef::from_array_view(([1usize], &self.tolerance[..])).map_err(err)?;
-        let mut inputs = ort::inputs![
-            "quads" => input,
-            "mask" => mask,
-            "background" => background,
-            "position" => position,
-            "tolerance" => tolerance
-        ];
-        for (input, value) in self.frame_inputs.iter().zip(&self.frame_values) {
-            let value = TensorRef::from_array_view(([1usize], &value[..])).map_err(err)?;
-            inputs.push((input.name.into(), value.into()));
-        }
-        for (name, value) in self.tables.iter().flat_map(|t| t.values.iter().flatten()) {
-            inputs.push((name.as_str().into(), value.into()));
+        let mut inputs: Vec<(std::borrow::Cow<str>, ort::session::SessionInputValue)> =
+            Vec::with_capacity(self.feeds.len());
+        for (name, feed) in &self.feeds {
+            let value: ort::session::SessionInputValue = match *feed {
+                Feed::Quads => TensorRef::from_array_view(([n, QUADS_BYTES], quads))
+                    .map_err(err)?
+                    .into(),
+                Feed::Mask => TensorRef::from_array_view(([self.classes], self.mask.as_slice()))
+                    .map_err(err)?
+                    .into(),
+                Feed::Background => TensorRef::from_array_view(([n, 3], self.backgrounds.as_slice()))
+                    .map_err(err)?
+                    .into(),
+                Feed::Position => TensorRef::from_array_view(([n, 2], self.positions.as_slice()))
+                    .map_err(err)?
+                    .into(),
+                Feed::Tolerance => TensorRef::from_array_view(([1usize], &self.tolerance[..]))
+                    .map_err(err)?
+                    .into(),
+                Feed::Frame(i) => {
+                    let value = self
+                        .frame_values
+                        .get(i)
+                        .ok_or(ClassifyError::FeedMissing { input: i })?;
+                    TensorRef::from_array_view(([1usize], &value[..])).map_err(err)?.into()
+                }
+                Feed::Feature(i) => {
+                    let f = self.features.as_ref().ok_or(ClassifyError::FeedMissing { input: i })?;
+                    feature_value(f, i, n).map_err(err)?
+                }
+                Feed::Table(i) => {
+                    let (_, value) = self
+                        .tables
+                        .as_ref()
+                        .and_then(|t| t.values.as_ref())
+                        .and_then(|v| v.get(i))
+                        .ok_or(ClassifyError::FeedMissing { input: i })?;
+                    value.into()
+                }
+            };
+            inputs.push((name.as_str().into(), value));
         }
         let outputs = self.session.run(inputs).map_err(err)?;
         choices(&outputs, n, self.classes, out)

@@ -187,8 +187,9 @@ pub struct BenchArgs {
     /// Another emojinet.onnx with the same inputs (an earlier training run, another build's
     /// model) whose classify time is measured against the current model's on the same 1280x720
     /// tiles, runs interleaved; or models/before-issue-15.onnx (each tile's patch in), against
-    /// which this build's whole classify stage is measured on a frame of each of --sizes, back to
-    /// back and paced as the live preview runs it (one run per 33 ms).
+    /// which this build's whole classify stage is measured on a frame of each of --sizes (today's
+    /// stage: a pipeline classifying with that model), back to back and paced as the live preview
+    /// runs it (one run per 33 ms).
     #[arg(long)]
     pub compare_model: Option<PathBuf>,
 }

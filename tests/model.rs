@@ -128,7 +128,7 @@ fn the_reference_model_of_before_issue_15_runs_on_patches() {
     let mut patches = vec![0u8; PATCH_BYTES];
     patches.extend(std::iter::repeat_n(255u8, PATCH_BYTES));
     let mut out = Vec::new();
-    reference.classify(&patches, &mut out).expect("runs");
+    reference.run(&patches, &mut out).expect("runs");
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|&e| allowed[e as usize]), "{out:?}");
     // drawn over black: the quadrants' premultiplied colour
@@ -139,7 +139,7 @@ fn the_reference_model_of_before_issue_15_runs_on_patches() {
         out[0],
         out[1]
     );
-    assert!(reference.classify(&patches[..PATCH_BYTES + 1], &mut out).is_err());
+    assert!(reference.run(&patches[..PATCH_BYTES + 1], &mut out).is_err());
 }
 
 #[test]

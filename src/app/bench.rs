@@ -787,13 +787,15 @@ fn other_model(path: &std::path::Path) -> Result<Other<'_>> {
 }
 
 /// Issue 15's speed line: this build's whole classify stage on one frame of each bench size
-/// (every tile in one batch, as on a new grid: the frame's inputs, the graph, the spread), and
-/// its model's run alone, against a model from before issue 15 ([`Other::Reference`]) run on the
-/// same frame's patches; the three taking turns (each round in another order) so that other load
-/// weighs on all alike; min and median of 21, at the settings' background and variety and over
-/// black at variety 0. Each row twice: the runs back to back (as an offline render runs them), and
-/// paced at a 30 fps camera's frame interval (as the live preview runs them: between two frames the
-/// stage's threads sleep, and waking them costs either model time).
+/// (every tile in one batch, as on a new grid: the frame's inputs, the graph, the spread) against
+/// today's (before issue 15's) classify stage: a pipeline whose classifier is the model of before
+/// issue 15 ([`Other::Reference`], the patches read back as that release did), timed the same way
+/// right after its own tiling; and each model's run alone on the same tiles. The four take turns
+/// (each round in another order) so that other load weighs on all alike; min and median of 21, at
+/// the settings' background and variety and over black at variety 0. Each row twice: the runs back
+/// to back (as an offline render runs them), and paced at a 30 fps camera's frame interval (as the
+/// live preview runs them: between two frames the stage's threads sleep, and waking them costs
+/// either model time).
 fn compare_reference(
     first: &Pipeline,
     frames: &[Frame],
@@ -805,10 +807,13 @@ fn compare_reference(
     let base = first.settings().clone();
     let allowed = first.atlas().allowed(&base.emoji_set)?;
     let context = || format!("--compare-model {}", model.display());
-    let mut reference = PatchModel::from_bytes(bytes, &base.onnx)
-        .with_context(context)?
-        .with_context(|| format!("{}: takes no patches", context()))?;
-    reference.set_allowed(&allowed);
+    let reference = || -> Result<PatchModel> {
+        PatchModel::from_bytes(bytes, &base.onnx)
+            .with_context(context)?
+            .with_context(|| format!("{}: takes no patches", context()))
+    };
+    let mut alone = reference()?;
+    alone.set_allowed(&allowed);
     let mut graph = OnnxClassifier::for_atlas(first.atlas(), &base.onnx)?;
     graph.set_allowed(&allowed)?;
     let mut rows = Vec::new();
@@ -822,7 +827,14 @@ fn compare_reference(
                     variety,
                     ..base.clone()
                 };
-                let (tiles, times) = stage_against_reference(first, frame, settings, &mut graph, &mut reference, pace)?;
+                let config = settings.clone().validate(first.atlas().clone())?;
+                let today = Pipeline::with_classifier(first.gpu().clone(), config, Box::new(reference()?))?;
+                let models = Turns {
+                    graph: &mut graph,
+                    today,
+                    alone: &mut alone,
+                };
+                let (tiles, times) = stage_against_reference(first, frame, settings, models, pace)?;
                 let label = format!(
                     "{}x{} ({tiles} tiles), {background} background, variety {variety}, {}",
                     frame.width,
@@ -840,22 +852,24 @@ fn compare_reference(
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     emojicam::outln!();
     emojicam::outln!(
-        "| issue 15's speed line: one frame ({} threads, taking turns) | this build's classify stage min ms (vs {name}) | median | its model's run alone min | median | {name} min | median |",
+        "| issue 15's speed line: one frame ({} threads, taking turns) | this build's classify stage min ms (vs today's stage: {name}'s) | median | its model's run alone min (vs {name}'s run alone) | median | today's classify stage min | median | {name}'s run alone min | median |",
         base.onnx.threads,
         name = model.display()
     );
-    emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- |");
-    for (label, [stage, run, old]) in &rows {
+    emojicam::outln!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (label, [stage, run, today, old]) in &rows {
         emojicam::outln!(
-            "| {label} | {:.1} ({:.2}x) | {:.1} ({:.2}x) | {:.1} ({:.2}x) | {:.1} ({:.2}x) | {:.1} | {:.1} |",
+            "| {label} | {:.1} ({:.2}x) | {:.1} ({:.2}x) | {:.1} ({:.2}x) | {:.1} ({:.2}x) | {:.1} | {:.1} | {:.1} | {:.1} |",
             min(stage),
-            min(stage) / min(old),
+            min(stage) / min(today),
             median(stage),
-            median(stage) / median(old),
+            median(stage) / median(today),
             min(run),
             min(run) / min(old),
             median(run),
             median(run) / median(old),
+            min(today),
+            median(today),
             min(old),
             median(old)
         );
@@ -866,18 +880,26 @@ fn compare_reference(
 /// A 30 fps camera's frame interval: [`compare_reference`]'s paced runs start one per interval.
 const LIVE_PACE: Duration = Duration::from_nanos(1_000_000_000 / 30);
 
+/// What [`stage_against_reference`] times besides this build's stage: its model alone, today's
+/// pipeline (the model of before issue 15 as its classifier) and that model alone.
+struct Turns<'a> {
+    graph: &'a mut OnnxClassifier,
+    today: Pipeline,
+    alone: &'a mut PatchModel,
+}
+
 /// One row of [`compare_reference`]: the tile count of `frame` and the times (ms) of this
-/// build's classify stage, its model's run alone (`graph`, the emoji set's already) and
-/// `reference`'s run, 21 rounds each after a warm-up; with `pace`, each run starts one `pace`
-/// after the one before (the thread sleeping in between, as the live pipeline's does between frames).
+/// build's classify stage, its model's run alone (`graph`, the emoji set's already), today's
+/// classify stage and its model's run alone, 21 rounds each after a warm-up; with `pace`, each
+/// run starts one `pace` after the one before (the thread sleeping in between, as the live
+/// pipeline's does between frames).
 fn stage_against_reference(
     first: &Pipeline,
     frame: &Frame,
     settings: Settings,
-    graph: &mut OnnxClassifier,
-    reference: &mut PatchModel,
+    mut models: Turns<'_>,
     pace: Option<Duration>,
-) -> Result<(usize, [Vec<f64>; 3])> {
+) -> Result<(usize, [Vec<f64>; 4])> {
     let mut p = Pipeline::with_parts(first.gpu().clone(), first.atlas().clone(), settings.clone())?;
     p.keep_patches(true);
     p.classify(frame, Stamp::default())?;
@@ -885,31 +907,40 @@ fn stage_against_reference(
     let quads = p.tiles().means_bytes().to_vec();
     let cols = p.tiles().grid.cols;
     let tiles = p.tiles().len();
+    p.keep_patches(false);
     let positions: Vec<[u32; 2]> = (0..tiles as u32).map(|i| [i % cols, i / cols]).collect();
-    graph.set_background(settings.background);
-    graph.set_variety(settings.variety);
-    graph.set_frame(&p.tiles().means);
+    models.graph.set_background(settings.background);
+    models.graph.set_variety(settings.variety);
+    models.graph.set_frame(&p.tiles().means);
     let mut out = Vec::new();
-    let mut times = [Vec::new(), Vec::new(), Vec::new()];
-    // each round in another order, so that none of the three always runs after the same one
+    let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    // each round in another order, so that none of the four always runs after the same one
     let mut next = Instant::now();
     for round in 0..22 {
-        for k in 0..3 {
-            let which = (round + k) % 3;
+        for k in 0..4 {
+            let which = (round + k) % 4;
             if let Some(pace) = pace {
                 next += pace;
                 std::thread::sleep(next.saturating_duration_since(Instant::now()));
             }
             let t = Instant::now();
-            match which {
-                0 => p.classify(frame, Stamp::default()).map(|_| ())?,
-                1 => graph.classify_at(&quads, &positions, &mut out)?,
-                _ => reference.classify(&patches, &mut out)?,
-            }
-            let took = if which == 0 {
-                ms(p.times().classify)
-            } else {
-                ms(t.elapsed())
+            let took = match which {
+                0 => {
+                    p.classify(frame, Stamp::default())?;
+                    ms(p.times().classify)
+                }
+                1 => {
+                    models.graph.classify_at(&quads, &positions, &mut out)?;
+                    ms(t.elapsed())
+                }
+                2 => {
+                    models.today.classify(frame, Stamp::default())?;
+                    ms(models.today.times().classify)
+                }
+                _ => {
+                    models.alone.run(&patches, &mut out)?;
+                    ms(t.elapsed())
+                }
             };
             if round > 0 {
                 times[which].push(took);

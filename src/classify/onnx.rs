@@ -778,7 +778,7 @@ impl PatchModel {
     }
 
     /// One run over `patches` (whole 10x10 RGB patches, [`PATCH_BYTES`] each): its choices.
-    pub fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
+    pub fn run(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
         out.clear();
         if !patches.len().is_multiple_of(PATCH_BYTES) {
             return Err(ClassifyError::PartialPatch(patches.len()).into());
@@ -795,5 +795,28 @@ impl PatchModel {
             .run(ort::inputs!["patches" => input, "mask" => mask])
             .map_err(err)?;
         choices(&outputs, n, self.mask.len(), out)
+    }
+}
+
+/// The model of before issue 15 as the classifier of a pipeline (the bench's "today's classify
+/// stage": tiled on the GPU with its patches read back, then this model's run, as that release's
+/// pipeline did): emoji as drawn over black, no variety, whatever the settings say.
+impl Classifier for PatchModel {
+    fn name(&self) -> &'static str {
+        "before issue 15"
+    }
+
+    fn input(&self) -> Input {
+        Input::Patches
+    }
+
+    /// The allowed emoji among the model's classes (the first entries of the atlas's `allowed`).
+    fn set_allowed(&mut self, allowed: &[bool]) -> Result<()> {
+        PatchModel::set_allowed(self, allowed);
+        Ok(())
+    }
+
+    fn classify(&mut self, patches: &[u8], out: &mut Vec<u32>) -> Result<()> {
+        self.run(patches, out)
     }
 }

@@ -2284,26 +2284,36 @@ def split_tables(model, name):
 # (src/classify/features.rs, tile_features below) computes them in one pass over the tiles, bit for bit the same,
 # and the graph takes them as inputs (features_outside). FEATURES_ALIAS: a value computed twice in the graph
 # (the If's branch tested darkness again, at the same level), read from the one input.
-TILE_FEATURES = ("P", "phi", "phi_s1", "flat_b0", "bg_min", "bg_sat", "dr_dark", "dd_1d")
+TILE_FEATURES = ("phi", "phi_s1", "flat_b0", "bg_min", "bg_sat", "dr_dark", "dd_1d", "ff_i", "ff_detail", "dcp_h")
 FEATURES_ALIAS = {"db_dark": "dr_dark"}
 FEATURES_KEY = "features"
 # the rules' constants the caller's code holds (route_lim, sat_lim, dr_level, db_level in the graph): a model
 # whose metadata says otherwise is refused by the product
-FEATURES_CONTRACT = "emojicam tile features 1: flat within 8, saturated from 40, dark up to 40"
-_FEATURE_CONSTANTS = {"route_lim": 8.0, "sat_lim": 40.0, "dr_level": 40.0, "db_level": 40.0}
-_FEATURE_SHAPES = {"P": (TensorProto.FLOAT, ["N", 12]), "phi": (TensorProto.FLOAT, ["N", 20]),
+FEATURES_CONTRACT = ("emojicam tile features 2: flat within 8, saturated from 40, dark up to 40, mean colour in 64 "
+                     "steps, h(d) = d / (1 + sqrt(d) / 95)")
+_FEATURE_CONSTANTS = {"route_lim": 8.0, "sat_lim": 40.0, "dr_level": 40.0, "db_level": 40.0,
+                      "ff_step": np.float32(63 / 255), "ff_four": 4.0, "dcp_hinv": np.float32(1 / 95)}
+# the constant tables of the mean colour's cell: the mean of the four quadrants per channel, the cell's strides
+_FEATURE_TABLES = {"ff_mean_w": np.kron(np.ones((4, 1)), np.eye(3) / 4), "ff_stride": [[4096.0], [64.0], [1.0]]}
+_FEATURE_SHAPES = {"phi": (TensorProto.FLOAT, ["N", 20]),
                    "phi_s1": (TensorProto.FLOAT, ["N", 22]), "flat_b0": (TensorProto.BOOL, ["N"]),
                    "bg_min": (TensorProto.FLOAT, ["N"]), "bg_sat": (TensorProto.FLOAT, ["N"]),
-                   "dr_dark": (TensorProto.BOOL, ["N"]), "dd_1d": (TensorProto.FLOAT, ["N"])}
+                   "dr_dark": (TensorProto.BOOL, ["N"]), "dd_1d": (TensorProto.FLOAT, ["N"]),
+                   "ff_i": (TensorProto.INT64, ["N"]), "ff_detail": (TensorProto.FLOAT, ["N"]),
+                   "dcp_h": (TensorProto.FLOAT, ["N"])}
 
 
 def tile_features(quads, background):
     """TILE_FEATURES of tiles with quadrant means `quads` (uint8 [N, 12], quadrant-major RGB) over `background`
-    (float32 [N, 3], whole levels), as the graph computed them: P the means as float; d = P - b per quadrant and
+    (float32 [N, 3], whole levels), as the graph computed them from P, the means as float: d = P - b per quadrant and
     channel, db = d . b per quadrant, bb = b . b, phi = [d, db, b, bb]; a tile is flat when every |d| <= 8
     (flat_b0), routed (scored as if over black in stage 1) when also its background's largest minus smallest
     channel (bg_sat) is >= 40; dark when no mean is above 40 (dr_dark); phi_s1 = phi with b = 0 for a routed tile,
-    then 1 - dark and 1; dd_1d = d . d. Every value a whole number below 2^24: exact in float32 in any order."""
+    then 1 - dark and 1; dd_1d = d . d; the tile's mean colour m (of its four quadrants, each channel) and its cell
+    in the 64-step colour table (ff_i: each channel's round(m 63 / 255), half to even, as 4096 r + 64 g + b), its
+    detail sum P^2 - 4 sum m^2 (ff_detail) and h(detail) = detail / (1 + sqrt(detail) / 95) (dcp_h). Every value
+    but the last a whole number below 2^24 (or of quarters below 2^22): exact in float32 in any order; the
+    last's operations in the graph's order, each rounded once, as the caller does them."""
     P = np.asarray(quads, np.uint8).reshape(-1, 12).astype(np.float32)
     b = np.asarray(background, np.float32).reshape(-1, 3)
     d = P - np.tile(b, 4)
@@ -2318,9 +2328,14 @@ def tile_features(quads, background):
     rz_b = b * keep
     phi_s1 = np.concatenate([P - np.tile(rz_b, 4), db * keep, rz_b, bb * keep, (~dark).astype(np.float32)[:, None],
                              np.ones_like(bb)], 1)
-    return {"P": P, "phi": phi.astype(np.float32), "phi_s1": phi_s1.astype(np.float32), "flat_b0": flat,
+    m = (P.reshape(-1, 4, 3).sum(1, dtype=np.float32) * np.float32(0.25)).astype(np.float32)
+    cell = np.round(m * _FEATURE_CONSTANTS["ff_step"]).astype(np.int64)
+    detail = ((P * P).sum(1, dtype=np.float32) - (m * m).sum(1, dtype=np.float32) * np.float32(4)).astype(np.float32)
+    h = detail / (np.sqrt(detail) * _FEATURE_CONSTANTS["dcp_hinv"] + np.float32(1))
+    return {"phi": phi.astype(np.float32), "phi_s1": phi_s1.astype(np.float32), "flat_b0": flat,
             "bg_min": bg_min.astype(np.float32), "bg_sat": bg_sat, "dr_dark": dark,
-            "dd_1d": (d * d).sum(1, dtype=np.float32)}
+            "dd_1d": (d * d).sum(1, dtype=np.float32), "ff_i": cell @ np.array([4096, 64, 1], np.int64),
+            "ff_detail": detail, "dcp_h": h.astype(np.float32)}
 
 
 def features_outside(model):
@@ -2335,7 +2350,9 @@ def features_outside(model):
     graphs = [g] + list(_subgraphs(g))
     consts = {t.name: numpy_helper.to_array(t) for h in graphs for t in h.initializer}
     for k, v in _FEATURE_CONSTANTS.items():
-        assert k in consts and float(consts[k].reshape(-1)[0]) == v, (k, consts.get(k))
+        assert k in consts and consts[k].reshape(-1)[0] == np.float32(v), (k, consts.get(k))
+    for k, v in _FEATURE_TABLES.items():
+        assert k in consts and np.array_equal(consts[k], np.asarray(v, np.float32)), (k, consts.get(k))
     made = {o: x for _, x in _nodes(g) for o in x.output}
     for alias, name in FEATURES_ALIAS.items():
         a, n = made[alias], made[name]
@@ -2345,11 +2362,11 @@ def features_outside(model):
     for _, x in _nodes(g):
         for i, v in enumerate(x.input):
             x.input[i] = FEATURES_ALIAS.get(v, v)
-    # the graph's ones [N, 1] took their shape from bb: [N, 1] from P's first dimension instead
+    # the graph's ones [N, 1] took their shape from bb: [N, 1] from phi's first dimension instead
     at, shape = next((i, x) for i, x in enumerate(g.node) if x.op_type == "Shape" and list(x.input) == ["bb"])
     g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "ft_one"))
     g.node.remove(shape)
-    g.node.insert(at, helper.make_node("Shape", ["P"], ["ft_n"], start=0, end=1))
+    g.node.insert(at, helper.make_node("Shape", ["phi"], ["ft_n"], start=0, end=1))
     g.node.insert(at + 1, helper.make_node("Concat", ["ft_n", "ft_one"], [shape.output[0]], axis=0))
     # the features' producers go, then every node nothing reads any more
     feats = set(TILE_FEATURES)

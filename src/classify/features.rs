@@ -1,14 +1,17 @@
 //! The tile features the model takes instead of computing them itself (models/README.md, "Tile
 //! features"): what its graph computed from each tile's quadrant means and background alone, in
 //! about 45 small operators on every run, computed here in one pass over the tiles. Every value is
-//! a whole number below 2^24 (or a flag), exact in `f32` in any order, so these are bit for bit
-//! the graph's own values (`training/graph.py`: `tile_features`, `features_outside`).
+//! a whole number below 2^24, of quarters below 2^22 or a flag, exact in `f32` in any order, but
+//! `h` of the tile's detail, computed with the graph's operations in its order, each rounded once:
+//! bit for bit the graph's own values (`training/graph.py`: `tile_features`, `features_outside`).
 
 use crate::domain::QUADS_BYTES;
 
 /// What a model's metadata says under [`KEY`] when it takes these features, with the rules'
 /// constants this code holds; a model that names another contract is refused.
-pub const CONTRACT: &str = "emojicam tile features 1: flat within 8, saturated from 40, dark up to 40";
+pub const CONTRACT: &str =
+    "emojicam tile features 2: flat within 8, saturated from 40, dark up to 40, mean colour in 64 \
+                            steps, h(d) = d / (1 + sqrt(d) / 95)";
 
 /// The metadata key of [`CONTRACT`].
 pub const KEY: &str = "features";
@@ -21,9 +24,24 @@ const FLAT: f32 = 8.0;
 const SATURATED: f32 = 40.0;
 /// A tile is dark when none of its quadrant means is above this.
 const DARK: f32 = 40.0;
+/// A mean colour channel's step in the 64-step colour table (`63 / 255`).
+const STEP: f32 = 63.0 / 255.0;
+/// `1 / 95`: the scale of the square root in `h(d) = d / (1 + sqrt(d) / 95)`.
+const H_INV: f32 = 1.0 / 95.0;
 
 /// The feature inputs' names and their values per tile.
-pub const NAMES: [&str; 8] = ["P", "phi", "phi_s1", "flat_b0", "bg_min", "bg_sat", "dr_dark", "dd_1d"];
+pub const NAMES: [&str; 10] = [
+    "phi",
+    "phi_s1",
+    "flat_b0",
+    "bg_min",
+    "bg_sat",
+    "dr_dark",
+    "dd_1d",
+    "ff_i",
+    "ff_detail",
+    "dcp_h",
+];
 
 /// Features per tile of `phi` and of `phi_s1`.
 const PHI: usize = 20;
@@ -32,8 +50,6 @@ const PHI_S1: usize = 22;
 /// One batch's features, the buffers reused from run to run.
 #[derive(Debug, Default)]
 pub struct TileFeatures {
-    /// The quadrant means as `f32` (`P`, `[N, 12]`).
-    pub means: Vec<f32>,
     /// `[d, db, b, bb]` (`phi`, `[N, 20]`): `d` the means less the background (per quadrant and
     /// channel), `db` each quadrant's `d . b`, `b` the background, `bb` its `b . b`.
     pub phi: Vec<f32>,
@@ -49,6 +65,14 @@ pub struct TileFeatures {
     pub dark: Vec<bool>,
     /// `d . d` (`dd_1d`).
     pub dd: Vec<f32>,
+    /// The cell of the tile's mean colour `m` (each channel the mean of its four quadrants) in
+    /// the 64-step colour table (`ff_i`): each channel's `round(m * 63 / 255)` (half to even),
+    /// as `4096 r + 64 g + b`.
+    pub cell: Vec<i64>,
+    /// The tile's detail, the sum of its squared quadrant means less 4 times its mean's
+    /// (`ff_detail`), and `h` of it (`dcp_h`).
+    pub detail: Vec<f32>,
+    pub h: Vec<f32>,
 }
 
 impl TileFeatures {
@@ -56,18 +80,19 @@ impl TileFeatures {
     pub fn compute(&mut self, tiles: &[[u8; QUADS_BYTES]], backgrounds: &[f32]) {
         let n = tiles.len();
         for v in [
-            &mut self.means,
             &mut self.phi,
             &mut self.phi_s1,
             &mut self.bg_min,
             &mut self.bg_sat,
             &mut self.dd,
+            &mut self.detail,
+            &mut self.h,
         ] {
             v.clear();
         }
         self.flat.clear();
         self.dark.clear();
-        self.means.reserve(n * QUADS_BYTES);
+        self.cell.clear();
         self.phi.reserve(n * PHI);
         self.phi_s1.reserve(n * PHI_S1);
         let (colours, _) = backgrounds.as_chunks::<3>();
@@ -81,7 +106,6 @@ impl TileFeatures {
             let dark = p.iter().all(|&v| v <= DARK);
             // a flat tile over a saturated background is routed as if over black
             let keep = if flat && hi - lo >= SATURATED { 0.0 } else { 1.0 };
-            self.means.extend_from_slice(&p);
             self.phi.extend_from_slice(&d);
             self.phi.extend_from_slice(&db);
             self.phi.extend_from_slice(b);
@@ -96,6 +120,12 @@ impl TileFeatures {
             self.bg_sat.push(hi - lo);
             self.dark.push(dark);
             self.dd.push(d.iter().map(|v| v * v).sum());
+            let m: [f32; 3] = std::array::from_fn(|c| (p[c] + p[3 + c] + p[6 + c] + p[9 + c]) * 0.25);
+            let step = m.map(|v| (v * STEP).round_ties_even() as i64);
+            self.cell.push(step[0] * 4096 + step[1] * 64 + step[2]);
+            let detail = p.iter().map(|v| v * v).sum::<f32>() - m.iter().map(|v| v * v).sum::<f32>() * 4.0;
+            self.detail.push(detail);
+            self.h.push(detail / (detail.sqrt() * H_INV + 1.0));
         }
     }
 
@@ -130,6 +160,12 @@ mod tests {
         assert_eq!(&f.phi_s1[16..], &[0.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
         // d: (0, 0, 0), (4, 2, -2), (-2, 0, 0), (0, 0, 4)
         assert_eq!(f.dd, [44.0]);
+        // mean colour (200.5, 10.5, 10.5): cell (50, 3, 3) (49.53.., 2.59.. rounded)
+        assert_eq!(f.cell, [50 * 4096 + 3 * 64 + 3]);
+        // detail: the squares' sum less 4 x the mean's
+        let squares: f32 = q.iter().map(|&v| f32::from(v) * f32::from(v)).sum();
+        assert_eq!(f.detail, [squares - 4.0 * (200.5 * 200.5 + 10.5 * 10.5 + 10.5 * 10.5)]);
+        assert_eq!(f.h, [f.detail[0] / (f.detail[0].sqrt() / 95.0 + 1.0)]);
     }
 
     #[test]

@@ -180,14 +180,16 @@ fn session(model: &[u8], options: &OnnxOptions) -> Result<Session> {
 /// Tile feature [`features::NAMES`]`[i]` of `f`'s `n` tiles as an input.
 fn feature_value(f: &TileFeatures, i: usize, n: usize) -> ort::Result<ort::session::SessionInputValue<'_>> {
     Ok(match i {
-        0 => TensorRef::from_array_view(([n, QUADS_BYTES], f.means.as_slice()))?.into(),
-        1 => TensorRef::from_array_view(([n, 20], f.phi.as_slice()))?.into(),
-        2 => TensorRef::from_array_view(([n, 22], f.phi_s1.as_slice()))?.into(),
-        3 => TensorRef::from_array_view(([n], f.flat.as_slice()))?.into(),
-        4 => TensorRef::from_array_view(([n], f.bg_min.as_slice()))?.into(),
-        5 => TensorRef::from_array_view(([n], f.bg_sat.as_slice()))?.into(),
-        6 => TensorRef::from_array_view(([n], f.dark.as_slice()))?.into(),
-        _ => TensorRef::from_array_view(([n], f.dd.as_slice()))?.into(),
+        0 => TensorRef::from_array_view(([n, 20], f.phi.as_slice()))?.into(),
+        1 => TensorRef::from_array_view(([n, 22], f.phi_s1.as_slice()))?.into(),
+        2 => TensorRef::from_array_view(([n], f.flat.as_slice()))?.into(),
+        3 => TensorRef::from_array_view(([n], f.bg_min.as_slice()))?.into(),
+        4 => TensorRef::from_array_view(([n], f.bg_sat.as_slice()))?.into(),
+        5 => TensorRef::from_array_view(([n], f.dark.as_slice()))?.into(),
+        6 => TensorRef::from_array_view(([n], f.dd.as_slice()))?.into(),
+        7 => TensorRef::from_array_view(([n], f.cell.as_slice()))?.into(),
+        8 => TensorRef::from_array_view(([n], f.detail.as_slice()))?.into(),
+        _ => TensorRef::from_array_view(([n], f.h.as_slice()))?.into(),
     })
 }
 

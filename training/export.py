@@ -847,6 +847,8 @@ def main():
         model, tables = graph.split_tables(model, name)
         # what depends only on each tile's quads and background is computed by the caller (models/README.md)
         model = graph.features_outside(model)
+        # stage 2's set biases inside its blocks' product, from one table of the tables graph
+        model, tables = graph.stage2_biases_in_blocks(model, tables)
         path = os.path.join(os.path.dirname(a.out), name)
         onnx.save(tables, path)
         print(f"wrote {path} ({os.path.getsize(path)} bytes)")

@@ -2391,6 +2391,77 @@ def features_outside(model):
     return model
 
 
+def stage2_biases_in_blocks(frame, tables):
+    """(frame, tables), a pair of split_tables (and features_outside), with stage 2's set biases inside its blocks'
+    product: where each tile's scores were its block's `MatMul` of its 20 features by its row's member weights,
+    then an `Add` of the row's biases gathered per tile (`[N, 96]`), the features take a column of ones and the
+    weights of each row of the variety branch (the tables graph's new output `s2_w21`: the rows from `row_off`, the
+    biases as a 21st row) are gathered by `k` (= kr - row_off) per block. The product sums the 20 terms in order
+    and adds the bias last, as the `Add` did after it: the same scores (models/EVAL.md, "Stage 2's biases in its
+    blocks")."""
+    import copy
+    frame, tables = copy.deepcopy(frame), copy.deepcopy(tables)
+    g = frame.graph
+    iff = next(x for x in g.node if x.op_type == "If" and x.output[0] == "index")
+    th = next(a.g for a in iff.attribute if a.name == "then_branch")
+    made = {o: x for x in th.node for o in x.output}
+    top = {o: x for x in g.node for o in x.output}
+    add, gb = made["s2a3"], made["g_b"]
+    assert add.op_type == "Add" and list(add.input) == ["s2w3", "g_b"], add
+    assert gb.op_type == "Gather" and list(gb.input) == ["sel_b3", "k"], gb
+    assert top["kr"].op_type == "Add" and list(top["kr"].input) == ["k", "row_off"], top["kr"]
+    row, wb, fpad, fb = made["s2b_blk_row"], made["s2b_wb"], made["s2b_f_pad"], made["s2b_fb"]
+    assert row.op_type == "GatherElements" and row.input[0] == "kr", row
+    assert list(wb.input) == ["memb_w20_0_tables", "s2b_blk_row"], wb
+    assert list(fpad.input) == ["s2b_f2", "s2b_zero_row"], fpad
+    inits = {t.name: numpy_helper.to_array(t) for h in [g, th] for t in h.initializer}
+    _, block, F = (int(v) for v in inits[fb.input[1]])
+    th.initializer.extend([numpy_helper.from_array(np.zeros((1, F + 1), np.float32), "s2b_zero_row21"),
+                           numpy_helper.from_array(np.array([-1, block, F + 1], np.int64), "s2b_shape_bf21")])
+    th.node.insert(list(th.node).index(fpad), helper.make_node("Concat", ["s2b_f2", "ones"], ["s2b_f21"], axis=1))
+    fpad.input[:] = ["s2b_f21", "s2b_zero_row21"]
+    fb.input[1] = "s2b_shape_bf21"
+    row.input[0] = "k"
+    wb.input[0] = "s2_w21"
+    th.node.remove(add)
+    th.node.remove(gb)
+    for _, x in _nodes(g):
+        for i, v in enumerate(x.input):
+            if v == "s2a3":
+                x.input[i] = "s2w3"
+    # the tables graph: the variety branch's rows of the member weights with their biases
+    t = tables.graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in onnx.shape_inference.infer_shapes(tables).graph.output}
+    rows, _, M = shapes["sel_b3"]
+    t.initializer.append(numpy_helper.from_array(np.array([rows], np.int64), "s2w_rows"))
+    t.node.extend([helper.make_node("Add", ["row_off", "s2w_rows"], ["s2w_end"]),
+                   helper.make_node("Slice", ["memb_w20_0", "row_off", "s2w_end"], ["s2w_w"]),
+                   helper.make_node("Concat", ["s2w_w", "sel_b3"], ["s2_w21"], axis=1)])
+    t.output.append(helper.make_tensor_value_info("s2_w21", TensorProto.FLOAT, [rows, F + 1, M]))
+    g.input.append(helper.make_tensor_value_info("s2_w21", TensorProto.FLOAT, [rows, F + 1, M]))
+    # what the frame graph no longer reads goes from both
+    read = {v for _, x in _nodes(g) for v in x.input}
+    gone = [i.name for i in g.input if i.name not in read]
+    for name in gone:
+        g.input.remove(next(i for i in g.input if i.name == name))
+        out = next((o for o in t.output if o.name == name), None)
+        if out is not None:
+            t.output.remove(out)
+    while True:
+        needed = {v for x in t.node for v in x.input} | {o.name for o in t.output}
+        dead = [x for x in t.node if not needed.intersection(x.output)]
+        if not dead:
+            break
+        for x in dead:
+            t.node.remove(x)
+    for h in [g, th, t]:
+        _drop_unused(h)
+    onnx.checker.check_model(frame)
+    onnx.checker.check_model(tables)
+    return frame, tables
+
+
 def _subgraphs(h):
     """Every subgraph of graph h, at any depth (an If's branches, theirs)."""
     for x in h.node:

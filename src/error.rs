@@ -337,8 +337,8 @@ pub enum ClassifyError {
     #[error("the model needs its tables graph {name} (the file beside it)")]
     TablesMissing { name: String },
     /// An input of the model whose value was not at hand on a run (a bug: checked at load).
-    #[error("no value for the model's input number {input} on this run")]
-    FeedMissing { input: usize },
+    #[error("no value for the model's input '{input}' on this run")]
+    FeedMissing { input: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -2373,13 +2373,7 @@ def features_outside(model):
     for h in graphs:
         for x in [x for x in h.node if feats.intersection(x.output)]:
             h.node.remove(x)
-    while True:
-        read = {v for _, x in _nodes(g) for v in x.input} | {o.name for h in graphs for o in h.output}
-        dead = [(h, x) for h in graphs for x in h.node if not read.intersection(x.output)]
-        if not dead:
-            break
-        for h, x in dead:
-            h.node.remove(x)
+    _drop_dead(g)
     read = {v for _, x in _nodes(g) for v in x.input}
     kept = [copy.deepcopy(i) for i in g.input if i.name in read]
     del g.input[:]
@@ -2448,18 +2442,25 @@ def stage2_biases_in_blocks(frame, tables):
         out = next((o for o in t.output if o.name == name), None)
         if out is not None:
             t.output.remove(out)
-    while True:
-        needed = {v for x in t.node for v in x.input} | {o.name for o in t.output}
-        dead = [x for x in t.node if not needed.intersection(x.output)]
-        if not dead:
-            break
-        for x in dead:
-            t.node.remove(x)
+    _drop_dead(t)
     for h in [g, th, t]:
         _drop_unused(h)
     onnx.checker.check_model(frame)
     onnx.checker.check_model(tables)
     return frame, tables
+
+
+def _drop_dead(g):
+    """Removes the nodes of graph g and of its subgraphs whose outputs nothing reads (no node, no graph's
+    output), until there are none."""
+    graphs = [g] + list(_subgraphs(g))
+    while True:
+        read = {v for _, x in _nodes(g) for v in x.input} | {o.name for h in graphs for o in h.output}
+        dead = [(h, x) for h in graphs for x in h.node if not read.intersection(x.output)]
+        if not dead:
+            return
+        for h, x in dead:
+            h.node.remove(x)
 
 
 def _subgraphs(h):

@@ -5,6 +5,9 @@
 //! `h` of the tile's detail, computed with the graph's operations in its order, each rounded once:
 //! bit for bit the graph's own values (`training/graph.py`: `tile_features`, `features_outside`).
 
+use ort::session::SessionInputValue;
+use ort::value::TensorRef;
+
 use crate::domain::QUADS_BYTES;
 
 /// What a model's metadata says under [`KEY`] when it takes these features, with the rules'
@@ -37,7 +40,7 @@ fn round_half_even(v: f32) -> f32 {
     (v + SHIFT) - SHIFT
 }
 
-/// The feature inputs' names and their values per tile.
+/// The feature inputs' names, in the order of [`TileFeatures::input`].
 pub const NAMES: [&str; 10] = [
     "phi",
     "phi_s1",
@@ -155,6 +158,23 @@ impl TileFeatures {
         for (h, &d) in self.h.iter_mut().zip(&self.detail) {
             *h = d / (d.sqrt() * H_INV + 1.0);
         }
+    }
+
+    /// Feature [`NAMES`]`[i]` of the last [`Self::compute`]'s tiles as a model input.
+    pub fn input(&self, i: usize) -> ort::Result<SessionInputValue<'_>> {
+        let n = self.len();
+        Ok(match i {
+            0 => TensorRef::from_array_view(([n, PHI], self.phi.as_slice()))?.into(),
+            1 => TensorRef::from_array_view(([n, PHI_S1], self.phi_s1.as_slice()))?.into(),
+            2 => TensorRef::from_array_view(([n], self.flat.as_slice()))?.into(),
+            3 => TensorRef::from_array_view(([n], self.bg_min.as_slice()))?.into(),
+            4 => TensorRef::from_array_view(([n], self.bg_sat.as_slice()))?.into(),
+            5 => TensorRef::from_array_view(([n], self.dark.as_slice()))?.into(),
+            6 => TensorRef::from_array_view(([n], self.dd.as_slice()))?.into(),
+            7 => TensorRef::from_array_view(([n], self.cell.as_slice()))?.into(),
+            8 => TensorRef::from_array_view(([n], self.detail.as_slice()))?.into(),
+            _ => TensorRef::from_array_view(([n], self.h.as_slice()))?.into(),
+        })
     }
 
     /// The tiles of the last [`Self::compute`].

@@ -177,22 +177,6 @@ fn session(model: &[u8], options: &OnnxOptions) -> Result<Session> {
         .map_err(err)?)
 }
 
-/// Tile feature [`features::NAMES`]`[i]` of `f`'s `n` tiles as an input.
-fn feature_value(f: &TileFeatures, i: usize, n: usize) -> ort::Result<ort::session::SessionInputValue<'_>> {
-    Ok(match i {
-        0 => TensorRef::from_array_view(([n, 20], f.phi.as_slice()))?.into(),
-        1 => TensorRef::from_array_view(([n, 22], f.phi_s1.as_slice()))?.into(),
-        2 => TensorRef::from_array_view(([n], f.flat.as_slice()))?.into(),
-        3 => TensorRef::from_array_view(([n], f.bg_min.as_slice()))?.into(),
-        4 => TensorRef::from_array_view(([n], f.bg_sat.as_slice()))?.into(),
-        5 => TensorRef::from_array_view(([n], f.dark.as_slice()))?.into(),
-        6 => TensorRef::from_array_view(([n], f.dd.as_slice()))?.into(),
-        7 => TensorRef::from_array_view(([n], f.cell.as_slice()))?.into(),
-        8 => TensorRef::from_array_view(([n], f.detail.as_slice()))?.into(),
-        _ => TensorRef::from_array_view(([n], f.h.as_slice()))?.into(),
-    })
-}
-
 /// A run's `index` output for `n` tiles, appended to `out` (each clamped to the model's
 /// `classes`).
 fn choices(outputs: &SessionOutputs, n: usize, classes: usize, out: &mut Vec<u32>) -> Result<()> {
@@ -297,10 +281,10 @@ struct Tables {
 }
 
 impl Tables {
-    /// The tables graph of `model` (its `session`) from `bytes`: a graph that reads only `mask`
-    /// and `tolerance`, whose outputs include every input of the model's that this build does
-    /// not give it itself.
-    fn load(bytes: &[u8], model: &Session, options: &OnnxOptions, takes_features: bool) -> Result<Self> {
+    /// The tables graph from `bytes`: a graph that reads only `mask` and `tolerance` (that its
+    /// outputs make every input of the model's that this build does not give it, [`feeds`]
+    /// checks).
+    fn load(bytes: &[u8], options: &OnnxOptions) -> Result<Self> {
         let session = session(bytes, options)?;
         if let Some(other) = session
             .inputs()
@@ -310,18 +294,6 @@ impl Tables {
             return Err(Error::Assets(format!(
                 "the model's tables graph reads '{}', which this build does not give it",
                 other.name()
-            )));
-        }
-        let made = |name: &str| session.outputs().iter().any(|o| o.name() == name);
-        let given = |name: &str| {
-            INPUTS.contains(&name)
-                || FRAME_INPUTS.iter().any(|(n, _)| *n == name)
-                || (takes_features && features::NAMES.contains(&name))
-        };
-        if let Some(missing) = model.inputs().iter().find(|i| !given(i.name()) && !made(i.name())) {
-            return Err(Error::Assets(format!(
-                "the model's input '{}' is made by neither this build nor its tables graph",
-                missing.name()
             )));
         }
         Ok(Self { session, values: None })
@@ -353,13 +325,11 @@ impl Tables {
     }
 }
 
-/// The per-tile and per-setting inputs a model of this build may take (besides the whole-frame
-/// ones of [`FRAME_INPUTS`] and the tile features of [`features::NAMES`]); `position` and
-/// `tolerance` every one takes, `quads` and `background` every one that does not take the tile
-/// features, `mask` the model or its tables graph.
-const INPUTS: [&str; 5] = ["quads", "mask", "background", "position", "tolerance"];
-
-/// Where each of the model's inputs comes from on a run, in the order the model lists them.
+/// Where each of the model's inputs comes from on a run, in the order the model lists them: the
+/// per-tile and per-setting inputs this build gives (`position` and `tolerance` every model takes,
+/// `quads` and `background` every one that does not take the tile features, `mask` the model or
+/// its tables graph), the whole-frame ones of [`FRAME_INPUTS`], the tile features of
+/// [`features::NAMES`], the tables graph's outputs.
 #[derive(Debug, Clone, Copy)]
 enum Feed {
     Quads,
@@ -433,7 +403,7 @@ impl OnnxClassifier {
         let takes_features = takes_features(&session)?;
         let tables = match (tables_file(&session)?, tables) {
             (None, _) => None,
-            (Some(_), Some(bytes)) => Some(Tables::load(bytes, &session, options, takes_features)?),
+            (Some(_), Some(bytes)) => Some(Tables::load(bytes, options)?),
             (Some(name), None) => return Err(ClassifyError::TablesMissing { name }.into()),
         };
         let model_classes = Self::model_classes(&session, tables.as_ref().map(|t| &t.session), takes_features)?;
@@ -448,7 +418,12 @@ impl OnnxClassifier {
             .filter(|(name, _)| session.inputs().iter().any(|i| i.name() == *name))
             .map(|(name, measure)| FrameInput { name, measure })
             .collect();
-        let feeds = feeds(&session, tables.as_ref().map(|t| &t.session), &frame_inputs)?;
+        let feeds = feeds(
+            &session,
+            tables.as_ref().map(|t| &t.session),
+            &frame_inputs,
+            takes_features,
+        )?;
         let floor = if frame_inputs.iter().any(|i| matches!(i.measure, Measure::FrameBlack)) {
             Some(match atlas {
                 Some(atlas) => black_floor(atlas),
@@ -523,9 +498,15 @@ fn takes_features(session: &Session) -> Result<bool> {
     }
 }
 
-/// Where each input of the model of `session` comes from ([`Feed`]); an input that none of them
-/// gives is an error.
-fn feeds(session: &Session, tables: Option<&Session>, frame_inputs: &[FrameInput]) -> Result<Vec<(String, Feed)>> {
+/// Where each input of the model of `session` comes from ([`Feed`]): this build (the tile
+/// features for a model that `takes_features`) or the `tables` graph; an input that none of them
+/// gives is an error, at load rather than on the first run.
+fn feeds(
+    session: &Session,
+    tables: Option<&Session>,
+    frame_inputs: &[FrameInput],
+    takes_features: bool,
+) -> Result<Vec<(String, Feed)>> {
     let table = |name: &str| tables.and_then(|t| t.outputs().iter().position(|o| o.name() == name));
     session
         .inputs()
@@ -541,7 +522,7 @@ fn feeds(session: &Session, tables: Option<&Session>, frame_inputs: &[FrameInput
                 _ => {
                     if let Some(i) = frame_inputs.iter().position(|f| f.name == name) {
                         Feed::Frame(i)
-                    } else if let Some(i) = features::NAMES.iter().position(|f| *f == name) {
+                    } else if let Some(i) = features::NAMES.iter().position(|f| takes_features && *f == name) {
                         Feed::Feature(i)
                     } else if let Some(i) = table(name) {
                         Feed::Table(i)
@@ -714,12 +695,15 @@ impl Classifier for OnnxClassifier {
                     let value = self
                         .frame_values
                         .get(i)
-                        .ok_or(ClassifyError::FeedMissing { input: i })?;
+                        .ok_or_else(|| ClassifyError::FeedMissing { input: name.clone() })?;
                     TensorRef::from_array_view(([1usize], &value[..])).map_err(err)?.into()
                 }
                 Feed::Feature(i) => {
-                    let f = self.features.as_ref().ok_or(ClassifyError::FeedMissing { input: i })?;
-                    feature_value(f, i, n).map_err(err)?
+                    let f = self
+                        .features
+                        .as_ref()
+                        .ok_or_else(|| ClassifyError::FeedMissing { input: name.clone() })?;
+                    f.input(i).map_err(err)?
                 }
                 Feed::Table(i) => {
                     let (_, value) = self
@@ -727,7 +711,7 @@ impl Classifier for OnnxClassifier {
                         .as_ref()
                         .and_then(|t| t.values.as_ref())
                         .and_then(|v| v.get(i))
-                        .ok_or(ClassifyError::FeedMissing { input: i })?;
+                        .ok_or_else(|| ClassifyError::FeedMissing { input: name.clone() })?;
                     value.into()
                 }
             };
